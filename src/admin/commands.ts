@@ -1,0 +1,117 @@
+// Administration as plain operations over the app context. The CLI runs them directly
+// when it holds the data directory, or asks the running server (src/admin/socket.ts),
+// which runs the very same functions.
+import { z } from 'zod';
+import type { AppContext } from '../context.js';
+import { audit } from './audit.js';
+import { AlreadySetUpError, firstRunSetup } from './setup.js';
+import { createApiKey, listApiKeys, revokeApiKey, scopesSchema } from '../auth/api-keys.js';
+import { generatePassword } from '../auth/passwords.js';
+import { roleSchema } from '../auth/permissions.js';
+import { createUser, DuplicateEmailError, emailSchema, getUser, findLoginByEmail, listUsers, passwordSchema } from '../auth/users.js';
+import { createTenant, deleteTenant, findTenant, listTenants, tenantNameSchema, type Tenant } from '../tenants/tenants.js';
+
+export class CommandError extends Error {}
+
+type Command<S extends z.ZodType> = { schema: S; run(ctx: AppContext, input: z.infer<S>): Promise<unknown> };
+const command = <S extends z.ZodType>(schema: S, run: Command<S>['run']): Command<S> => ({ schema, run });
+
+const tenantRef = z.string().trim().min(1, 'is required');
+const byCli = { actor: 'cli' as const };
+
+async function tenantOf(ctx: AppContext, ref: string): Promise<Tenant> {
+  const tenant = await findTenant(ctx.control, ref);
+  if (!tenant) throw new CommandError(`no tenant ${JSON.stringify(ref)}`);
+  return tenant;
+}
+
+async function userOf(ctx: AppContext, tenant: Tenant, ref: string) {
+  const user = (await getUser(ctx.control, ref)) ?? (await findLoginByEmail(ctx.control, ref));
+  if (!user || user.tenantId !== tenant.id) throw new CommandError(`no user ${JSON.stringify(ref)} in tenant ${tenant.name}`);
+  return user;
+}
+
+export const COMMANDS = {
+  'tenant create': command(z.object({ name: tenantNameSchema }), async (ctx, { name }) => {
+    const tenant = await createTenant(ctx, name);
+    await audit(ctx.control, { ...byCli, action: 'tenant.create', tenantId: tenant.id, target: tenant.id, detail: { name } });
+    return tenant;
+  }),
+
+  'tenant list': command(z.object({}), (ctx) => listTenants(ctx.control)),
+
+  'tenant delete': command(z.object({ tenant: tenantRef }), async (ctx, input) => {
+    const tenant = await tenantOf(ctx, input.tenant);
+    await deleteTenant(ctx, tenant.id);
+    await audit(ctx.control, { ...byCli, action: 'tenant.delete', tenantId: tenant.id, target: tenant.id, detail: { name: tenant.name } });
+    return { deleted: tenant.id, name: tenant.name };
+  }),
+
+  'user create': command(
+    z.object({ tenant: tenantRef, email: emailSchema, role: roleSchema, name: z.string().trim().max(200).optional(), password: passwordSchema.optional() }),
+    async (ctx, input) => {
+      const tenant = await tenantOf(ctx, input.tenant);
+      const generated = input.password === undefined;
+      const password = input.password ?? generatePassword();
+      const user = await createUser(ctx.control, tenant.id, { email: input.email, role: input.role, name: input.name, password });
+      await audit(ctx.control, { ...byCli, action: 'user.create', tenantId: tenant.id, target: user.id, detail: { email: user.email, role: user.role } });
+      return generated ? { ...user, password } : user;
+    },
+  ),
+
+  'user list': command(z.object({ tenant: tenantRef }), async (ctx, input) => listUsers(ctx.control, (await tenantOf(ctx, input.tenant)).id)),
+
+  'apikey create': command(
+    z.object({ tenant: tenantRef, user: z.string().trim().min(1, 'is required'), scopes: scopesSchema, name: z.string().trim().min(1).max(100).default('cli') }),
+    async (ctx, input) => {
+      const tenant = await tenantOf(ctx, input.tenant);
+      const user = await userOf(ctx, tenant, input.user);
+      const key = await createApiKey(ctx.control, user, { name: input.name, scopes: input.scopes });
+      await audit(ctx.control, { ...byCli, action: 'apikey.create', tenantId: tenant.id, target: key.id, detail: { user: user.email, scopes: key.scopes } });
+      return key;
+    },
+  ),
+
+  'apikey list': command(z.object({ tenant: tenantRef }), async (ctx, input) => listApiKeys(ctx.control, (await tenantOf(ctx, input.tenant)).id)),
+
+  'apikey revoke': command(z.object({ tenant: tenantRef, id: z.string().trim().min(1, 'is required') }), async (ctx, input) => {
+    const tenant = await tenantOf(ctx, input.tenant);
+    if (!(await revokeApiKey(ctx.control, tenant.id, input.id, ctx.now()))) throw new CommandError(`no live API key ${JSON.stringify(input.id)} in tenant ${tenant.name}`);
+    await audit(ctx.control, { ...byCli, action: 'apikey.revoke', tenantId: tenant.id, target: input.id });
+    return { revoked: input.id };
+  }),
+
+  /** First run from the command line, as the setup page does it. */
+  setup: command(
+    z.object({ name: tenantNameSchema, email: emailSchema, password: passwordSchema.optional() }),
+    async (ctx, input) => {
+      const password = input.password ?? generatePassword();
+      const done = await firstRunSetup(ctx, { organisation: input.name, email: input.email, password }).catch((err: unknown) => {
+        throw err instanceof AlreadySetUpError ? new CommandError('setup has already been done; use "tenant create" and "user create"') : err;
+      });
+      return { ...done, ...(input.password === undefined ? { password } : {}) };
+    },
+  ),
+} satisfies Record<string, Command<z.ZodType>>;
+
+export type CommandName = keyof typeof COMMANDS;
+
+export function isCommandName(name: string): name is CommandName {
+  return Object.hasOwn(COMMANDS, name);
+}
+
+/** Validates `args` and runs the command. Throws CommandError with a message naming the bad field. */
+export async function runCommand(ctx: AppContext, name: CommandName, args: Record<string, unknown>): Promise<unknown> {
+  const cmd = COMMANDS[name] as Command<z.ZodType>;
+  const parsed = cmd.schema.safeParse(args);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new CommandError(`--${issue.path.join('.') || 'arguments'}: ${issue.message}`);
+  }
+  try {
+    return await cmd.run(ctx, parsed.data);
+  } catch (err) {
+    if (err instanceof DuplicateEmailError) throw new CommandError(`--email: ${err.message}`);
+    throw err;
+  }
+}

@@ -1,0 +1,48 @@
+// The running server's admin endpoint: a Unix socket in the data directory (mode 0600),
+// so only the account that runs the appliance can use it. The CLI sends commands here
+// when the server holds the data directory.
+import { createHash } from 'node:crypto';
+import { chmodSync, rmSync } from 'node:fs';
+import type { Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createAdaptorServer } from '@hono/node-server';
+import { Hono } from 'hono';
+import type { AppContext } from '../context.js';
+import { CommandError, isCommandName, runCommand } from './commands.js';
+
+// Unix socket paths are limited to 107 bytes; a deep data directory gets one in /tmp.
+export function adminSocketPath(dataDir: string): string {
+  const inDir = join(dataDir, 'admin.sock');
+  if (Buffer.byteLength(inDir) < 100) return inDir;
+  return join(tmpdir(), `agentmeter-${createHash('sha256').update(dataDir).digest('hex').slice(0, 16)}.sock`);
+}
+
+export function adminApp(ctx: AppContext): Hono {
+  const app = new Hono();
+  app.post('/admin/run', async (c) => {
+    const body = (await c.req.json().catch(() => null)) as { command?: unknown; args?: unknown } | null;
+    const name = typeof body?.command === 'string' ? body.command : '';
+    if (!isCommandName(name)) return c.json({ error: `unknown command ${JSON.stringify(name)}` }, 400);
+    try {
+      const args = body?.args && typeof body.args === 'object' ? (body.args as Record<string, unknown>) : {};
+      return c.json({ result: await runCommand(ctx, name, args) });
+    } catch (err) {
+      if (err instanceof CommandError) return c.json({ error: err.message }, 400);
+      ctx.log.error('admin command failed', { command: name, error: String(err) });
+      return c.json({ error: `${name} failed: ${(err as Error).message}` }, 500);
+    }
+  });
+  return app;
+}
+
+export async function listenAdminSocket(ctx: AppContext, path: string): Promise<Server> {
+  rmSync(path, { force: true }); // we hold the data directory's lock, so any socket here is stale
+  const server = createAdaptorServer({ fetch: adminApp(ctx).fetch }) as Server;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(path, () => resolve());
+  });
+  chmodSync(path, 0o600);
+  return server;
+}

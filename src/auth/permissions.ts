@@ -1,0 +1,62 @@
+// Roles and what each may do: the permission matrix of the TRD seed (001, "Role-Based
+// Access Control"), in one place. Entries marked (+) are not in the seed; they name
+// actions the seed's roles imply (a manager exports reports and also sees their own
+// numbers) or actions the appliance adds (API keys).
+import { z } from 'zod';
+
+export const ROLES = ['super_admin', 'tenant_admin', 'manager', 'developer', 'viewer'] as const;
+export type Role = (typeof ROLES)[number];
+export const roleSchema = z.enum(ROLES);
+
+export const PERMISSIONS = [
+  'tenant.manage', // create, list and delete tenants (organisations)
+  'user.manage',
+  'dashboard.manage',
+  'dashboard.view',
+  'dashboard.personal',
+  'metrics.view_all',
+  'metrics.view_team',
+  'metrics.view_own',
+  'reports.export',
+  'reports.view',
+  'profile.edit',
+  'apikey.create',
+] as const;
+export type Permission = (typeof PERMISSIONS)[number];
+
+export const MATRIX: Record<Role, readonly (Permission | '*')[]> = {
+  super_admin: ['*'],
+  tenant_admin: [
+    'user.manage', 'dashboard.manage', 'metrics.view_all',
+    /* (+) */ 'metrics.view_team', 'metrics.view_own', 'dashboard.view', 'dashboard.personal', 'reports.export', 'reports.view', 'profile.edit', 'apikey.create',
+  ],
+  manager: [
+    'metrics.view_team', 'dashboard.view', 'reports.export',
+    /* (+) */ 'metrics.view_own', 'dashboard.personal', 'reports.view', 'profile.edit', 'apikey.create',
+  ],
+  developer: [
+    'metrics.view_own', 'dashboard.personal', 'profile.edit',
+    /* (+) */ 'apikey.create',
+  ],
+  viewer: [
+    'dashboard.view', 'reports.view',
+    /* (+) */ 'profile.edit',
+  ],
+};
+
+export type Actor = { role: Role; tenantId: string };
+
+export function can(user: Actor, permission: Permission): boolean {
+  const granted = MATRIX[user.role];
+  return granted.includes('*') || granted.includes(permission);
+}
+
+/** Whether `user` may see or act on tenant `tenantId` at all. */
+export function canAccessTenant(user: Actor, tenantId: string): boolean {
+  return user.tenantId === tenantId || can(user, 'tenant.manage');
+}
+
+/** A role may only hand out roles at or below its own. */
+export function canGrantRole(user: Actor, role: Role): boolean {
+  return can(user, 'user.manage') && ROLES.indexOf(role) >= ROLES.indexOf(user.role);
+}

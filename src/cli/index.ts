@@ -1,0 +1,134 @@
+// The command line: `serve` (the default) or an admin command. Admin commands run
+// against the data directory directly, or through the running server when it holds it.
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfig, SETTINGS, type Config } from '../config.js';
+import { createLogger } from '../log.js';
+import { openAppContext } from '../context.js';
+import { COMMANDS, CommandError, isCommandName, runCommand, type CommandName } from '../admin/commands.js';
+import { DataDirLockedError, readLiveLock } from '../storage/datadir.js';
+import { MigrationError } from '../storage/migrate.js';
+import { runRemote, RemoteCommandError } from './client.js';
+import { ListenError, startServer } from '../server.js';
+
+const OPTIONS = {
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+  'password-stdin': { type: 'boolean' },
+  name: { type: 'string' },
+  tenant: { type: 'string' },
+  email: { type: 'string' },
+  role: { type: 'string' },
+  user: { type: 'string' },
+  scopes: { type: 'string' },
+  id: { type: 'string' },
+  ...Object.fromEntries(Object.values(SETTINGS).map((s) => [s.flag, { type: 'string' }])),
+} as const;
+
+const USAGE = `usage: agentmeter [command] [options]
+
+commands:
+  serve                                              start the appliance (default)
+  setup --name <org> --email <email>                 first organisation and its super_admin
+  tenant create --name <name>
+  tenant list
+  tenant delete --tenant <id|name>                   also deletes the tenant's data file
+  user create --tenant <id|name> --email <email> --role <role> [--name <name>]
+  user list --tenant <id|name>
+  apikey create --tenant <id|name> --user <email|id> --scopes ingest,read [--name <label>]
+  apikey list --tenant <id|name>
+  apikey revoke --tenant <id|name> --id <key id>
+
+options:
+  --json              machine-readable output (errors too, on stderr)
+  --password-stdin    read the new user's password from standard input (else one is generated and printed)
+${Object.values(SETTINGS).map((s) => `  --${s.flag.padEnd(18)}${s.env}, default ${s.fallback || 'derived from host and port'}`).join('\n')}
+roles: super_admin, tenant_admin, manager, developer, viewer`;
+
+export async function main(argv: string[]): Promise<number> {
+  let json = argv.includes('--json');
+  try {
+    const { values, positionals } = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+    json = values.json === true;
+    if (values.help) {
+      process.stdout.write(`${USAGE}\n`);
+      return 0;
+    }
+    const config = loadConfig(values);
+    const name = positionals.join(' ') || 'serve';
+    if (name === 'serve') return await serve(config);
+    if (!isCommandName(name)) throw new CommandError(`unknown command "${name}"; run with --help for the list`);
+
+    const args: Record<string, unknown> = Object.fromEntries(
+      Object.entries(values).filter(([k, v]) => v !== undefined && !(k in SETTINGS_FLAGS) && k !== 'json' && k !== 'password-stdin'),
+    );
+    if (values['password-stdin']) args.password = (await readStdin()).replace(/\r?\n$/, '');
+    const result = await runAdmin(config, name, args);
+    process.stdout.write(json ? `${JSON.stringify(result, null, 2)}\n` : `${human(result)}\n`);
+    return 0;
+  } catch (err) {
+    const expected = err instanceof CommandError || err instanceof RemoteCommandError || err instanceof ConfigError ||
+      err instanceof DataDirLockedError || err instanceof MigrationError || err instanceof ListenError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
+    const message = expected ? (err as Error).message : `unexpected error: ${(err as Error).stack ?? String(err)}`;
+    process.stderr.write(json ? `${JSON.stringify({ error: message })}\n` : `agentmeter: ${message}\n`);
+    return 1;
+  }
+}
+
+const SETTINGS_FLAGS = Object.fromEntries(Object.values(SETTINGS).map((s) => [s.flag, true]));
+
+async function runAdmin(config: Config, name: CommandName, args: Record<string, unknown>): Promise<unknown> {
+  const held = readLiveLock(config.dataDir);
+  if (held?.adminSocket) return runRemote(held.adminSocket, name, args);
+  let ctx;
+  try {
+    ctx = await openAppContext(config, createLogger('warn', (l) => process.stderr.write(l)), { adminSocket: null });
+  } catch (err) {
+    // The server took the directory between our look and our open.
+    if (err instanceof DataDirLockedError && err.holder.adminSocket) return runRemote(err.holder.adminSocket, name, args);
+    throw err;
+  }
+  try {
+    return await runCommand(ctx, name, args);
+  } finally {
+    await ctx.close();
+  }
+}
+
+async function serve(config: Config): Promise<number> {
+  const log = createLogger(config.logLevel);
+  const server = await startServer(config, log);
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      log.info('stopping', { signal });
+      server.close().then(resolve, (err) => {
+        log.error('error while stopping', { error: String(err) });
+        resolve();
+      });
+    };
+    process.once('SIGINT', () => stop('SIGINT'));
+    process.once('SIGTERM', () => stop('SIGTERM'));
+  });
+  return 0;
+}
+
+function readStdin(): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let data = '';
+    process.stdin.setEncoding('utf8');
+    process.stdin.on('data', (c: string) => (data += c));
+    process.stdin.on('end', () => resolve(data));
+    process.stdin.on('error', reject);
+  });
+}
+
+/** Plain text for people: one line per record, `key: value` pairs. */
+function human(result: unknown): string {
+  const line = (o: unknown) =>
+    o && typeof o === 'object'
+      ? Object.entries(o).map(([k, v]) => `${k}: ${v instanceof Date ? v.toISOString() : typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v)}`).join('  ')
+      : String(o);
+  if (Array.isArray(result)) return result.length ? result.map(line).join('\n') : '(none)';
+  return line(result);
+}
+
+export { COMMANDS };

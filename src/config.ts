@@ -1,0 +1,76 @@
+// Configuration from flags and environment variables (flags win). Invalid settings
+// stop the start with one line naming the setting.
+import { resolve } from 'node:path';
+import { z } from 'zod';
+
+export const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export type Config = {
+  port: number;
+  host: string;
+  dataDir: string;
+  /** Where people and agents reach the appliance; derived from host and port unless set. */
+  publicUrl: URL;
+  publicUrlSet: boolean;
+  logLevel: LogLevel;
+};
+
+/** Each setting: its flag, its environment variable, its default and how it is checked. */
+export const SETTINGS = {
+  port: { flag: 'port', env: 'AGENTMETER_PORT', fallback: '8080', schema: z.coerce.number().int().min(0).max(65535) },
+  host: { flag: 'host', env: 'AGENTMETER_HOST', fallback: '127.0.0.1', schema: z.string().min(1) },
+  dataDir: { flag: 'data-dir', env: 'AGENTMETER_DATA_DIR', fallback: './data', schema: z.string().min(1) },
+  publicUrl: { flag: 'public-url', env: 'AGENTMETER_PUBLIC_URL', fallback: '', schema: z.string() },
+  logLevel: { flag: 'log-level', env: 'AGENTMETER_LOG_LEVEL', fallback: 'info', schema: z.enum(LOG_LEVELS) },
+} as const;
+
+export class ConfigError extends Error {}
+
+type Flags = Partial<Record<string, string | boolean | undefined>>;
+
+export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv = process.env): Config {
+  const read = <K extends keyof typeof SETTINGS>(key: K): z.infer<(typeof SETTINGS)[K]['schema']> => {
+    const s = SETTINGS[key];
+    const fromFlag = flags[s.flag];
+    const raw = typeof fromFlag === 'string' ? fromFlag : env[s.env] ?? s.fallback;
+    const source = typeof fromFlag === 'string' ? `--${s.flag}` : env[s.env] !== undefined ? s.env : `default of --${s.flag}`;
+    const parsed = s.schema.safeParse(raw);
+    if (!parsed.success) {
+      const reason = parsed.error.issues[0]?.message ?? 'invalid';
+      throw new ConfigError(`invalid setting ${source}=${JSON.stringify(raw)}: ${reason}`);
+    }
+    return parsed.data as z.infer<(typeof SETTINGS)[K]['schema']>;
+  };
+
+  const port = read('port');
+  const host = read('host');
+  const publicUrlRaw = read('publicUrl');
+  return {
+    port,
+    host,
+    dataDir: resolve(read('dataDir')),
+    publicUrl: parsePublicUrl(publicUrlRaw, host, port, typeof flags['public-url'] === 'string' ? '--public-url' : 'AGENTMETER_PUBLIC_URL'),
+    publicUrlSet: publicUrlRaw !== '',
+    logLevel: read('logLevel'),
+  };
+}
+
+function parsePublicUrl(raw: string, host: string, port: number, source: string): URL {
+  if (raw === '') return defaultPublicUrl(host, port);
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError(`invalid setting ${source}=${JSON.stringify(raw)}: not an absolute URL`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new ConfigError(`invalid setting ${source}=${JSON.stringify(raw)}: must start with http:// or https://`);
+  }
+  return url;
+}
+
+export function defaultPublicUrl(host: string, port: number): URL {
+  const shown = host === '0.0.0.0' || host === '::' ? 'localhost' : host.includes(':') ? `[${host}]` : host;
+  return new URL(`http://${shown}:${port}`);
+}

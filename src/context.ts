@@ -1,0 +1,78 @@
+// The one app context, built at start and passed down: configuration, the control
+// database, the tenants' files, authentication and the clock.
+import { randomBytes } from 'node:crypto';
+import type { Config } from './config.js';
+import type { Logger } from './log.js';
+import { openDatabase, type Database } from './storage/duckdb.js';
+import { acquireLock, controlPath, ensureDataDir } from './storage/datadir.js';
+import { loadMigrations, migrate } from './storage/migrate.js';
+import { createTenantFiles, type TenantFiles } from './storage/tenant-files.js';
+import { createLucia, type Auth } from './auth/lucia.js';
+import { createLoginThrottle, type LoginThrottle } from './auth/throttle.js';
+
+export type AppContext = {
+  config: Config;
+  log: Logger;
+  control: Database;
+  tenantFiles: TenantFiles;
+  auth: Auth;
+  throttle: LoginThrottle;
+  /** Signs CSRF tokens; generated once per data directory. */
+  secret: Buffer;
+  /** The URL people and agents reach this appliance at. */
+  publicUrl: URL;
+  now: () => Date;
+  close(): Promise<void>;
+};
+
+/**
+ * Takes the data directory's lock, then opens and migrates the control database and
+ * every tenant's file. Any failure releases what was taken and stops the start.
+ */
+export async function openAppContext(config: Config, log: Logger, options: { adminSocket: string | null; publicUrl?: URL }): Promise<AppContext> {
+  ensureDataDir(config.dataDir);
+  const releaseLock = acquireLock(config.dataDir, options.adminSocket);
+  let control: Database | null = null;
+  let tenantFiles: TenantFiles | null = null;
+  try {
+    control = await openDatabase(controlPath(config.dataDir));
+    const applied = await migrate(control, loadMigrations('control'));
+    if (applied.length) log.info('migrated control database', { versions: applied });
+
+    tenantFiles = createTenantFiles(config.dataDir);
+    const tenants = await control.all<{ id: string }>('SELECT id FROM tenants ORDER BY id');
+    for (const { id } of tenants) await tenantFiles.open(id);
+
+    const publicUrl = options.publicUrl ?? config.publicUrl;
+    const ctx: AppContext = {
+      config,
+      log,
+      control,
+      tenantFiles,
+      auth: createLucia(control, publicUrl.protocol === 'https:'),
+      throttle: createLoginThrottle(),
+      secret: await serverSecret(control),
+      publicUrl,
+      now: () => new Date(),
+      async close() {
+        await tenantFiles!.closeAll();
+        await control!.close();
+        releaseLock();
+      },
+    };
+    return ctx;
+  } catch (err) {
+    await tenantFiles?.closeAll().catch(() => undefined);
+    await control?.close().catch(() => undefined);
+    releaseLock();
+    throw err;
+  }
+}
+
+async function serverSecret(control: Database): Promise<Buffer> {
+  const row = await control.get<{ value: string }>(`SELECT value FROM settings WHERE key = 'server_secret'`);
+  if (row) return Buffer.from(row.value, 'base64');
+  const secret = randomBytes(32);
+  await control.run(`INSERT INTO settings VALUES ('server_secret', $value)`, { value: secret.toString('base64') });
+  return secret;
+}

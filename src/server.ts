@@ -1,0 +1,64 @@
+// Starts the appliance: app context (lock, migrations), the HTTP server, and the admin
+// socket the CLI talks to. `close()` undoes all of it in reverse order.
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import { createAdaptorServer } from '@hono/node-server';
+import { defaultPublicUrl, type Config } from './config.js';
+import type { Logger } from './log.js';
+import { openAppContext, type AppContext } from './context.js';
+import { adminSocketPath, listenAdminSocket } from './admin/socket.js';
+import { createApp } from './web/app.js';
+
+export type RunningServer = { url: string; port: number; ctx: AppContext; close(): Promise<void> };
+
+export async function startServer(config: Config, log: Logger): Promise<RunningServer> {
+  const socketPath = adminSocketPath(config.dataDir);
+  const ctx = await openAppContext(config, log, { adminSocket: socketPath });
+  let http: Server | null = null;
+  let admin: Server | null = null;
+  try {
+    http = createAdaptorServer({ fetch: createApp(ctx).fetch }) as Server;
+    http.keepAliveTimeout = 65_000; // longer than common proxies' idle timeout
+    await listen(http, config.port, config.host);
+    const port = (http.address() as AddressInfo).port;
+    if (!config.publicUrlSet) ctx.publicUrl = defaultPublicUrl(config.host, port);
+    admin = await listenAdminSocket(ctx, socketPath);
+    const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+    log.info('listening', { url, publicUrl: ctx.publicUrl.href, dataDir: config.dataDir, pid: process.pid });
+    return {
+      url,
+      port,
+      ctx,
+      async close() {
+        await Promise.all([closeServer(http!), closeServer(admin!)]);
+        await ctx.close();
+      },
+    };
+  } catch (err) {
+    if (http?.listening) await closeServer(http);
+    if (admin?.listening) await closeServer(admin);
+    await ctx.close();
+    if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') throw new ListenError(`port ${config.port} on ${config.host} is already in use (--port / AGENTMETER_PORT)`);
+    if ((err as NodeJS.ErrnoException).code === 'EADDRNOTAVAIL') throw new ListenError(`cannot listen on host ${config.host}: no such local address (--host / AGENTMETER_HOST)`);
+    throw err;
+  }
+}
+
+export class ListenError extends Error {}
+
+function listen(server: Server, port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeIdleConnections();
+  });
+}

@@ -1,0 +1,100 @@
+// A DuckDB file with one connection whose statements run one at a time, so a
+// transaction can never interleave with another caller's statements.
+import { DuckDBInstance, type DuckDBConnection, type DuckDBValue } from '@duckdb/node-api';
+
+export type Params = Record<string, unknown>;
+export type Row = Record<string, unknown>;
+
+export type Queryable = {
+  all<T = Row>(sql: string, params?: Params): Promise<T[]>;
+  get<T = Row>(sql: string, params?: Params): Promise<T | undefined>;
+  run(sql: string, params?: Params): Promise<void>;
+};
+
+export type Database = Queryable & {
+  readonly path: string;
+  /** Runs `fn` inside BEGIN/COMMIT; any error rolls back and is rethrown. */
+  transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+};
+
+export async function openDatabase(path: string): Promise<Database> {
+  const instance = await DuckDBInstance.create(path);
+  const connection = await instance.connect();
+  const queue = createQueue();
+  const direct = queryable(connection);
+  let closed = false;
+
+  const inQueue = <R>(fn: () => Promise<R>) =>
+    queue(() => {
+      if (closed) throw new Error(`database ${path} is closed`);
+      return fn();
+    });
+
+  return {
+    path,
+    all: <T = Row>(sql: string, params?: Params) => inQueue(() => direct.all<T>(sql, params)),
+    get: <T = Row>(sql: string, params?: Params) => inQueue(() => direct.get<T>(sql, params)),
+    run: (sql: string, params?: Params) => inQueue(() => direct.run(sql, params)),
+    transaction: <T>(fn: (tx: Queryable) => Promise<T>) =>
+      queue(async () => {
+        if (closed) throw new Error(`database ${path} is closed`);
+        await connection.run('BEGIN TRANSACTION');
+        try {
+          const result = await fn(direct);
+          await connection.run('COMMIT');
+          return result;
+        } catch (err) {
+          await connection.run('ROLLBACK').catch(() => undefined);
+          throw err;
+        }
+      }),
+    close: () =>
+      queue(async () => {
+        if (closed) return;
+        closed = true;
+        connection.closeSync();
+        instance.closeSync();
+      }),
+  };
+}
+
+function queryable(connection: DuckDBConnection): Queryable {
+  const all = async <T = Row>(sql: string, params?: Params): Promise<T[]> => {
+    const reader = await connection.runAndReadAll(sql, bind(params));
+    return reader.getRowObjectsJS().map(plain) as T[];
+  };
+  return {
+    all,
+    get: async <T = Row>(sql: string, params?: Params) => (await all<T>(sql, params))[0],
+    run: async (sql: string, params?: Params) => {
+      await connection.run(sql, bind(params));
+    },
+  };
+}
+
+function bind(params?: Params): Record<string, DuckDBValue> | undefined {
+  if (!params) return undefined;
+  const out: Record<string, DuckDBValue> = {};
+  for (const [k, v] of Object.entries(params)) {
+    out[k] = (v instanceof Date ? v.toISOString() : v === undefined ? null : v) as DuckDBValue;
+  }
+  return out;
+}
+
+/** BIGINT columns arrive as bigint; counts and ids in this app fit in a double. */
+function plain(row: Record<string, unknown>): Row {
+  for (const [k, v] of Object.entries(row)) {
+    if (typeof v === 'bigint') row[k] = Number(v);
+  }
+  return row;
+}
+
+function createQueue() {
+  let tail: Promise<unknown> = Promise.resolve();
+  return <T>(task: () => Promise<T>): Promise<T> => {
+    const next = tail.then(task, task);
+    tail = next.catch(() => undefined);
+    return next;
+  };
+}

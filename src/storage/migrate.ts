@@ -1,0 +1,52 @@
+// Numbered SQL migrations (`migrations/<series>/0001_name.sql`), applied in order and
+// recorded in the file they changed. All pending migrations of a file run in one
+// transaction: a failure leaves the file exactly as it was.
+import { listAssets, readAssetText } from '../assets.js';
+import type { Database } from './duckdb.js';
+
+export type Series = 'control' | 'tenant';
+
+export type Migration = { version: number; name: string; sql: string };
+
+export class MigrationError extends Error {}
+
+export function loadMigrations(series: Series): Migration[] {
+  const migrations = listAssets(`migrations/${series}`)
+    .filter((p) => p.endsWith('.sql'))
+    .map((path) => {
+      const file = path.slice(path.lastIndexOf('/') + 1);
+      const match = /^(\d+)_([\w-]+)\.sql$/.exec(file);
+      if (!match) throw new MigrationError(`migration file name must look like 0001_name.sql: ${path}`);
+      return { version: Number(match[1]), name: match[2]!, sql: readAssetText(path) };
+    })
+    .sort((a, b) => a.version - b.version);
+  migrations.forEach((m, i) => {
+    if (m.version !== i + 1) throw new MigrationError(`migrations/${series}: expected version ${i + 1}, found ${m.version} (${m.name})`);
+  });
+  return migrations;
+}
+
+/** Applies what `db` has not seen yet; returns the versions applied. */
+export async function migrate(db: Database, migrations: Migration[]): Promise<number[]> {
+  await db.run(`CREATE TABLE IF NOT EXISTS schema_migrations (
+    version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL DEFAULT now())`);
+  const done = new Set((await db.all<{ version: number }>('SELECT version FROM schema_migrations')).map((r) => r.version));
+  const newest = Math.max(0, ...done);
+  const latest = migrations.at(-1)?.version ?? 0;
+  if (newest > latest) {
+    throw new MigrationError(`${db.path} is at schema version ${newest}, newer than this build knows (${latest}); use a newer build`);
+  }
+  const pending = migrations.filter((m) => !done.has(m.version));
+  if (pending.length === 0) return [];
+  await db.transaction(async (tx) => {
+    for (const m of pending) {
+      try {
+        await tx.run(m.sql);
+      } catch (err) {
+        throw new MigrationError(`migration ${m.version}_${m.name} failed on ${db.path}: ${(err as Error).message}`);
+      }
+      await tx.run('INSERT INTO schema_migrations (version, name) VALUES ($version, $name)', { version: m.version, name: m.name });
+    }
+  });
+  return pending.map((m) => m.version);
+}

@@ -1,0 +1,67 @@
+// One DuckDB file per tenant, opened on first use from an authenticated tenant id and
+// kept open. A file is migrated when opened, and refuses to serve another tenant's id.
+import { existsSync, rmSync } from 'node:fs';
+import { openDatabase, type Database } from './duckdb.js';
+import { tenantPath } from './datadir.js';
+import { loadMigrations, migrate, type Migration } from './migrate.js';
+
+export type TenantFiles = {
+  /** Creates the file for a new tenant (migrated, stamped with its id). */
+  create(tenantId: string): Promise<Database>;
+  /** Opens an existing tenant's file; throws if it does not exist. */
+  open(tenantId: string): Promise<Database>;
+  /** Closes and deletes the tenant's file. */
+  remove(tenantId: string): Promise<void>;
+  closeAll(): Promise<void>;
+};
+
+export function createTenantFiles(dataDir: string, migrations: Migration[] = loadMigrations('tenant')): TenantFiles {
+  const open = new Map<string, Promise<Database>>();
+
+  const load = (tenantId: string, creating: boolean): Promise<Database> => {
+    const cached = open.get(tenantId);
+    if (cached) return cached;
+    const opening = (async () => {
+      const path = tenantPath(dataDir, tenantId);
+      if (!creating && !existsSync(path)) throw new Error(`tenant file missing for ${tenantId}`);
+      const db = await openDatabase(path);
+      try {
+        await migrate(db, migrations);
+        await stamp(db, tenantId);
+        return db;
+      } catch (err) {
+        await db.close();
+        throw err;
+      }
+    })();
+    open.set(tenantId, opening);
+    opening.catch(() => open.delete(tenantId));
+    return opening;
+  };
+
+  return {
+    create: (tenantId) => load(tenantId, true),
+    open: (tenantId) => load(tenantId, false),
+    async remove(tenantId) {
+      const path = tenantPath(dataDir, tenantId);
+      const db = open.get(tenantId);
+      open.delete(tenantId);
+      if (db) await (await db.catch(() => null))?.close();
+      for (const suffix of ['', '.wal', '.tmp']) rmSync(`${path}${suffix}`, { force: true, recursive: true });
+    },
+    async closeAll() {
+      const all = [...open.values()];
+      open.clear();
+      await Promise.all(all.map(async (p) => (await p.catch(() => null))?.close()));
+    },
+  };
+}
+
+async function stamp(db: Database, tenantId: string): Promise<void> {
+  const row = await db.get<{ value: string }>(`SELECT value FROM tenant_meta WHERE key = 'tenant_id'`);
+  if (!row) {
+    await db.run(`INSERT INTO tenant_meta VALUES ('tenant_id', $id)`, { id: tenantId });
+  } else if (row.value !== tenantId) {
+    throw new Error(`${db.path} belongs to tenant ${row.value}, not ${tenantId}; refusing to open it`);
+  }
+}

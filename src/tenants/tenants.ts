@@ -1,0 +1,62 @@
+// Tenants (organisations / teams). Each owns one DuckDB file for its metrics; the rows
+// here say who belongs to it.
+import { z } from 'zod';
+import type { Database } from '../storage/duckdb.js';
+import type { TenantFiles } from '../storage/tenant-files.js';
+import { newId } from '../ids.js';
+
+export type Tenant = { id: string; name: string; createdAt: Date };
+export type TenantSummary = Tenant & { users: number; apiKeys: number };
+
+export const tenantNameSchema = z.string().trim().min(1, 'is required').max(100);
+
+type Stores = { control: Database; tenantFiles: TenantFiles };
+
+export async function createTenant({ control, tenantFiles }: Stores, name: string): Promise<Tenant> {
+  const id = newId('t');
+  // The file first: a tenant row never points at a file that could not be made.
+  await tenantFiles.create(id);
+  try {
+    await control.run('INSERT INTO tenants (id, name) VALUES ($id, $name)', { id, name });
+  } catch (err) {
+    await tenantFiles.remove(id);
+    throw err;
+  }
+  return (await getTenant(control, id))!;
+}
+
+export function getTenant(control: Database, id: string): Promise<Tenant | undefined> {
+  return control.get<Tenant>('SELECT id, name, created_at AS "createdAt" FROM tenants WHERE id = $id', { id });
+}
+
+export function listTenants(control: Database): Promise<TenantSummary[]> {
+  return control.all<TenantSummary>(
+    `SELECT t.id, t.name, t.created_at AS "createdAt",
+            (SELECT count(*) FROM users u WHERE u.tenant_id = t.id) AS users,
+            (SELECT count(*) FROM api_keys k WHERE k.tenant_id = t.id AND k.revoked_at IS NULL) AS "apiKeys"
+       FROM tenants t ORDER BY t.created_at, t.name`,
+  );
+}
+
+/** Finds a tenant by id, or by name when exactly one tenant has it. */
+export async function findTenant(control: Database, idOrName: string): Promise<Tenant | undefined> {
+  const byId = await getTenant(control, idOrName);
+  if (byId) return byId;
+  const byName = await control.all<Tenant>('SELECT id, name, created_at AS "createdAt" FROM tenants WHERE name = $name', { name: idOrName });
+  if (byName.length > 1) throw new Error(`${byName.length} tenants are named ${JSON.stringify(idOrName)}; use the tenant id`);
+  return byName[0];
+}
+
+/** Deletes the tenant, its people, sessions and keys, then its file. */
+export async function deleteTenant({ control, tenantFiles }: Stores, id: string): Promise<boolean> {
+  const existed = await control.transaction(async (tx) => {
+    if (!(await tx.get('SELECT 1 FROM tenants WHERE id = $id', { id }))) return false;
+    await tx.run('DELETE FROM auth_sessions WHERE user_id IN (SELECT id FROM users WHERE tenant_id = $id)', { id });
+    await tx.run('DELETE FROM api_keys WHERE tenant_id = $id', { id });
+    await tx.run('DELETE FROM users WHERE tenant_id = $id', { id });
+    await tx.run('DELETE FROM tenants WHERE id = $id', { id });
+    return true;
+  });
+  if (existed) await tenantFiles.remove(id);
+  return existed;
+}

@@ -1,0 +1,67 @@
+// The HTTP application: middleware in the order it runs, then the routes.
+import { Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { HTTPException } from 'hono/http-exception';
+import { secureHeaders } from 'hono/secure-headers';
+import type { AppContext } from '../context.js';
+import type { Env } from './env.js';
+import { httpError } from './errors.js';
+import { csrfProtection, identify, requestLog } from './middleware.js';
+import { createRenderer } from './render.js';
+import { apiRoutes } from './routes/api.js';
+import { authRoutes } from './routes/auth.js';
+import { healthRoutes } from './routes/health.js';
+import { pageRoutes } from './routes/pages.js';
+import { staticRoutes } from './routes/static.js';
+
+export function createApp(ctx: AppContext): Hono<Env> {
+  const render = createRenderer();
+  const app = new Hono<Env>();
+
+  app.use(requestLog(ctx));
+  app.use(
+    secureHeaders({
+      contentSecurityPolicy: {
+        defaultSrc: ["'self'"],
+        scriptSrc: ["'self'"],
+        styleSrc: ["'self'"],
+        imgSrc: ["'self'", 'data:'],
+        connectSrc: ["'self'"],
+        objectSrc: ["'none'"],
+        baseUri: ["'none'"],
+        formAction: ["'self'"],
+        frameAncestors: ["'none'"],
+      },
+      strictTransportSecurity: ctx.publicUrl.protocol === 'https:' ? 'max-age=31536000' : false,
+    }),
+  );
+  app.route('/', healthRoutes(ctx));
+  app.route('/', staticRoutes());
+  app.use(bodyLimit({ maxSize: 1024 * 1024, onError: () => { throw httpError(413, 'body: larger than 1 MiB', 'body'); } }));
+  app.use(identify(ctx));
+  app.use(csrfProtection(ctx));
+
+  app.route('/', authRoutes(ctx, render));
+  app.route('/', pageRoutes(ctx, render));
+  app.route('/api/v1', apiRoutes(ctx));
+
+  app.notFound((c) => (wantsHtml(c.req.raw) ? render(c, 'error', { status: 404, message: 'There is no page here.' }, 404) : c.json({ error: 'not found' }, 404)));
+  app.onError((err, c) => {
+    if (err instanceof HTTPException) {
+      const res = err.getResponse();
+      if (!wantsHtml(c.req.raw) || res.status === 401 && c.req.path.startsWith('/api/')) return res;
+      return res.clone().json().then(
+        (body: { error?: string }) => render(c, 'error', { status: res.status, message: body.error ?? res.statusText }, res.status as 400),
+        () => res,
+      );
+    }
+    ctx.log.error('unhandled error', { request_id: c.var.requestId, method: c.req.method, path: c.req.path, error: err.stack ?? String(err) });
+    return c.json({ error: 'internal error', request_id: c.var.requestId }, 500);
+  });
+  return app;
+}
+
+/** Browsers navigating get pages; scripts and the API get JSON. */
+function wantsHtml(req: Request): boolean {
+  return !new URL(req.url).pathname.startsWith('/api/') && (req.headers.get('accept') ?? '').includes('text/html');
+}

@@ -1,0 +1,46 @@
+// Errors that become HTTP answers, and input parsing that names the offending field.
+import type { Context } from 'hono';
+import { HTTPException } from 'hono/http-exception';
+import type { z } from 'zod';
+
+export type ErrorBody = { error: string; field?: string };
+
+export function httpError(status: 400 | 401 | 403 | 404 | 409 | 413 | 415 | 429, message: string, field?: string, headers?: Record<string, string>): HTTPException {
+  const body: ErrorBody = field ? { error: message, field } : { error: message };
+  return new HTTPException(status, { res: new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json; charset=utf-8', ...headers } }) });
+}
+
+export const notFound = (what = 'not found') => httpError(404, what);
+
+export function firstIssue(error: z.ZodError): { field: string; message: string } {
+  const issue = error.issues[0]!;
+  const field = issue.path.map(String).join('.') || 'body';
+  return { field, message: `${field}: ${issue.message}` };
+}
+
+/** The request's JSON or form body, validated; a 400 naming the field otherwise. */
+export async function readInput<S extends z.ZodType>(c: Context, schema: S): Promise<z.infer<S>> {
+  const type = c.req.header('content-type') ?? '';
+  let raw: unknown;
+  if (type.includes('application/json')) {
+    try {
+      raw = await c.req.json();
+    } catch {
+      throw httpError(400, 'body: malformed JSON', 'body');
+    }
+  } else if (type.includes('application/x-www-form-urlencoded') || type.includes('multipart/form-data')) {
+    raw = await c.req.parseBody();
+  } else {
+    throw httpError(415, 'body must be application/json or a form', 'content-type');
+  }
+  return parseWith(schema, raw);
+}
+
+export function parseWith<S extends z.ZodType>(schema: S, raw: unknown): z.infer<S> {
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) {
+    const { field, message } = firstIssue(parsed.error);
+    throw httpError(400, message, field);
+  }
+  return parsed.data;
+}

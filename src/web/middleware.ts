@@ -1,0 +1,90 @@
+// What runs before every handler: a request id and one log line per request, the
+// caller's identity (session cookie or API key) and its tenant, and CSRF checks.
+import { randomUUID } from 'node:crypto';
+import type { MiddlewareHandler } from 'hono';
+import { getCookie, setCookie } from 'hono/cookie';
+import type { AppContext } from '../context.js';
+import { resolveApiKey, SCOPES } from '../auth/api-keys.js';
+import { CSRF_FIELD, CSRF_HEADER, csrfToken, csrfValid, newPresessionId, PRESESSION_COOKIE } from '../auth/csrf.js';
+import { SESSION_COOKIE } from '../auth/lucia.js';
+import type { Env } from './env.js';
+import { httpError } from './errors.js';
+
+export function requestLog(ctx: AppContext): MiddlewareHandler<Env> {
+  return async (c, next) => {
+    const started = performance.now();
+    const requestId = randomUUID();
+    c.set('requestId', requestId);
+    c.set('identity', null);
+    c.set('tenantId', null);
+    c.header('x-request-id', requestId);
+    await next();
+    // The path only: query strings may carry tokens.
+    ctx.log.info('request', {
+      method: c.req.method,
+      path: c.req.path,
+      status: c.res.status,
+      duration_ms: Math.round((performance.now() - started) * 100) / 100,
+      tenant: c.var.tenantId,
+      request_id: requestId,
+    });
+  };
+}
+
+/** Resolves the caller once. A presented but unknown or revoked API key is a 401 right here. */
+export function identify(ctx: AppContext): MiddlewareHandler<Env> {
+  return async (c, next) => {
+    const authorization = c.req.header('authorization');
+    if (authorization !== undefined) {
+      const presented = /^Bearer\s+(\S+)\s*$/i.exec(authorization)?.[1];
+      const resolved = presented ? await resolveApiKey(ctx.control, presented) : null;
+      if (!resolved) throw httpError(401, 'invalid or revoked API key', 'authorization', { 'www-authenticate': 'Bearer' });
+      c.set('identity', { via: 'apikey', user: resolved.user, keyId: resolved.keyId, scopes: resolved.scopes });
+      c.set('tenantId', resolved.user.tenantId);
+      return next();
+    }
+    const sessionId = getCookie(c, SESSION_COOKIE);
+    if (sessionId) {
+      const { session, user } = await ctx.auth.validateSession(sessionId);
+      if (!session) c.header('set-cookie', ctx.auth.createBlankSessionCookie().serialize(), { append: true });
+      else {
+        if (session.fresh) c.header('set-cookie', ctx.auth.createSessionCookie(session.id).serialize(), { append: true });
+        c.set('identity', { via: 'session', user, session, scopes: SCOPES });
+        c.set('tenantId', user.tenantId);
+      }
+    }
+    return next();
+  };
+}
+
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/**
+ * Every state-changing request that a browser could be tricked into sending carries a
+ * token bound to its session (or pre-session cookie). API-key requests carry no ambient
+ * credential and are exempt; so are /api/ requests without any identity (they get a 401).
+ */
+export function csrfProtection(ctx: AppContext): MiddlewareHandler<Env> {
+  return async (c, next) => {
+    const identity = c.var.identity;
+    if (identity?.via === 'apikey') return next();
+    let binding = identity?.via === 'session' ? identity.session.id : getCookie(c, PRESESSION_COOKIE);
+    if (!binding) {
+      binding = newPresessionId();
+      setCookie(c, PRESESSION_COOKIE, binding, { httpOnly: true, sameSite: 'Lax', secure: ctx.publicUrl.protocol === 'https:', path: '/' });
+    }
+    c.set('csrfToken', csrfToken(ctx.secret, binding));
+    const exempt = SAFE_METHODS.has(c.req.method) || (!identity && c.req.path.startsWith('/api/'));
+    if (!exempt) {
+      const presented = c.req.header(CSRF_HEADER) ?? (await formField(c.req.raw.headers.get('content-type'), () => c.req.parseBody()));
+      if (!csrfValid(ctx.secret, binding, presented)) throw httpError(403, 'missing or invalid CSRF token; reload the page and try again', CSRF_FIELD);
+    }
+    return next();
+  };
+}
+
+async function formField(contentType: string | null, parse: () => Promise<Record<string, unknown>>): Promise<string | undefined> {
+  if (!contentType || !/application\/x-www-form-urlencoded|multipart\/form-data/.test(contentType)) return undefined;
+  const value = (await parse())[CSRF_FIELD];
+  return typeof value === 'string' ? value : undefined;
+}

@@ -1,0 +1,19 @@
+// Server-rendered pages: Eta templates from views/ (embedded in the executable).
+// `<%= %>` escapes HTML; every string that came from a user or an agent goes through it.
+import { Eta } from 'eta';
+import type { Context } from 'hono';
+import { readAssetText } from '../assets.js';
+import type { Env } from './env.js';
+
+export type Renderer = (c: Context<Env>, view: string, data?: Record<string, unknown>, status?: 200 | 400 | 401 | 403 | 404 | 429 | 500) => Response;
+
+export function createRenderer(): Renderer {
+  const eta = new Eta({ views: 'views', cache: true, autoEscape: true });
+  eta.resolvePath = (name) => `views/${name.replace(/^[@./]+/, '')}${name.endsWith('.eta') ? '' : '.eta'}`;
+  eta.readFile = (path) => readAssetText(path);
+  return (c, view, data = {}, status = 200) => {
+    const identity = c.var.identity;
+    const html = eta.render(view, { user: identity?.user ?? null, csrf: c.var.csrfToken, path: c.req.path, ...data });
+    return c.html(html, status);
+  };
+}

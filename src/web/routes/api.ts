@@ -1,0 +1,105 @@
+// JSON API for people and scripts: who am I, API keys, tenants and their users, audit.
+import { Hono } from 'hono';
+import { z } from 'zod';
+import type { AppContext } from '../../context.js';
+import { audit, listAudit } from '../../admin/audit.js';
+import { createApiKey, getApiKey, listApiKeys, newApiKeySchema, revokeApiKey } from '../../auth/api-keys.js';
+import { can, canGrantRole } from '../../auth/permissions.js';
+import { createUser, DuplicateEmailError, listUsers, newUserSchema } from '../../auth/users.js';
+import { createTenant, deleteTenant, getTenant, listTenants, tenantNameSchema } from '../../tenants/tenants.js';
+import type { Env } from '../env.js';
+import { requireIdentity, requirePermission, requireSession, requireTenantAccess } from '../access.js';
+import { httpError, notFound, readInput } from '../errors.js';
+import { clientIp } from './auth.js';
+
+export function apiRoutes(ctx: AppContext) {
+  return new Hono<Env>()
+    .get('/me', async (c) => {
+      const identity = requireIdentity(c, 'read');
+      const tenant = await getTenant(ctx.control, identity.user.tenantId);
+      // Read from the tenant's own file: it proves which file this identity reaches.
+      const file = await ctx.tenantFiles.open(identity.user.tenantId);
+      const stamped = await file.get<{ value: string }>(`SELECT value FROM tenant_meta WHERE key = 'tenant_id'`);
+      return c.json({ user: identity.user, tenant, via: identity.via, scopes: identity.scopes, tenant_file: { tenant_id: stamped?.value ?? null } });
+    })
+
+    .get('/api-keys', async (c) => {
+      const identity = requireIdentity(c, 'read');
+      const everyone = c.req.query('all') === '1' && can(identity.user, 'user.manage');
+      return c.json({ api_keys: await listApiKeys(ctx.control, identity.user.tenantId, everyone ? undefined : identity.user.id) });
+    })
+    .post('/api-keys', async (c) => {
+      const identity = requireSession(c);
+      requirePermission(identity, 'apikey.create');
+      const input = await readInput(c, newApiKeySchema);
+      const key = await createApiKey(ctx.control, identity.user, input);
+      await audit(ctx.control, { actor: 'user', actorUserId: identity.user.id, tenantId: identity.user.tenantId, action: 'apikey.create', target: key.id, ip: clientIp(c), detail: { scopes: key.scopes } });
+      return c.json(key, 201);
+    })
+    .delete('/api-keys/:id', async (c) => {
+      const identity = requireSession(c);
+      const key = await getApiKey(ctx.control, identity.user.tenantId, c.req.param('id'));
+      if (!key || (key.userId !== identity.user.id && !can(identity.user, 'user.manage'))) throw notFound('no such API key');
+      if (!(await revokeApiKey(ctx.control, identity.user.tenantId, key.id, ctx.now()))) throw notFound('no such API key');
+      await audit(ctx.control, { actor: 'user', actorUserId: identity.user.id, tenantId: identity.user.tenantId, action: 'apikey.revoke', target: key.id, ip: clientIp(c) });
+      return c.body(null, 204);
+    })
+
+    .get('/tenants', async (c) => {
+      const identity = requireIdentity(c, 'read');
+      const all = await listTenants(ctx.control);
+      return c.json({ tenants: can(identity.user, 'tenant.manage') ? all : all.filter((t) => t.id === identity.user.tenantId) });
+    })
+    .post('/tenants', async (c) => {
+      const identity = requireSession(c);
+      requirePermission(identity, 'tenant.manage');
+      const { name } = await readInput(c, z.object({ name: tenantNameSchema }));
+      const tenant = await createTenant(ctx, name);
+      await audit(ctx.control, { actor: 'user', actorUserId: identity.user.id, tenantId: tenant.id, action: 'tenant.create', target: tenant.id, ip: clientIp(c), detail: { name } });
+      return c.json(tenant, 201);
+    })
+    .get('/tenants/:id', async (c) => {
+      const identity = requireIdentity(c, 'read');
+      requireTenantAccess(identity, c.req.param('id'));
+      const tenant = await getTenant(ctx.control, c.req.param('id'));
+      if (!tenant) throw notFound('no such tenant');
+      return c.json(tenant);
+    })
+    .delete('/tenants/:id', async (c) => {
+      const identity = requireSession(c);
+      requireTenantAccess(identity, c.req.param('id'));
+      requirePermission(identity, 'tenant.manage');
+      const id = c.req.param('id');
+      if (id === identity.user.tenantId) throw httpError(409, 'you cannot delete the tenant you belong to', 'id');
+      if (!(await deleteTenant(ctx, id))) throw notFound('no such tenant');
+      await audit(ctx.control, { actor: 'user', actorUserId: identity.user.id, tenantId: id, action: 'tenant.delete', target: id, ip: clientIp(c) });
+      return c.body(null, 204);
+    })
+
+    .get('/tenants/:id/users', async (c) => {
+      const identity = requireIdentity(c, 'read');
+      requireTenantAccess(identity, c.req.param('id'));
+      requirePermission(identity, 'user.manage');
+      return c.json({ users: await listUsers(ctx.control, c.req.param('id')) });
+    })
+    .post('/tenants/:id/users', async (c) => {
+      const identity = requireSession(c);
+      const tenantId = c.req.param('id');
+      requireTenantAccess(identity, tenantId);
+      requirePermission(identity, 'user.manage');
+      if (!(await getTenant(ctx.control, tenantId))) throw notFound('no such tenant');
+      const input = await readInput(c, newUserSchema);
+      if (!canGrantRole(identity.user, input.role)) throw httpError(403, `your role (${identity.user.role}) may not grant ${input.role}`, 'role');
+      const user = await createUser(ctx.control, tenantId, input).catch((err: unknown) => {
+        throw err instanceof DuplicateEmailError ? httpError(409, `email: ${err.message}`, 'email') : err;
+      });
+      await audit(ctx.control, { actor: 'user', actorUserId: identity.user.id, tenantId, action: 'user.create', target: user.id, ip: clientIp(c), detail: { email: user.email, role: user.role } });
+      return c.json(user, 201);
+    })
+
+    .get('/audit', async (c) => {
+      const identity = requireIdentity(c, 'read');
+      requirePermission(identity, 'user.manage');
+      return c.json({ entries: await listAudit(ctx.control, identity.user.tenantId) });
+    });
+}

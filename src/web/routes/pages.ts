@@ -1,0 +1,61 @@
+// Signed-in pages: the home page and API keys. (Dashboards come with the dashboards issue.)
+import { Hono, type Context } from 'hono';
+import type { AppContext } from '../../context.js';
+import { audit } from '../../admin/audit.js';
+import { needsSetup } from '../../admin/setup.js';
+import { createApiKey, getApiKey, listApiKeys, newApiKeySchema, revokeApiKey, SCOPES, type CreatedApiKey } from '../../auth/api-keys.js';
+import { can } from '../../auth/permissions.js';
+import { getTenant } from '../../tenants/tenants.js';
+import type { Env } from '../env.js';
+import { firstIssue } from '../errors.js';
+import type { Renderer } from '../render.js';
+import { clientIp } from './auth.js';
+
+export function pageRoutes(ctx: AppContext, render: Renderer) {
+  /** Signed-in person or a redirect to the login page that comes back here. */
+  const signedIn = async (c: Context<Env>) => {
+    const identity = c.var.identity;
+    if (identity?.via === 'session') return identity;
+    if (await needsSetup(ctx)) return c.redirect('/setup', 303);
+    return c.redirect(`/login?next=${encodeURIComponent(c.req.path)}`, 303);
+  };
+
+  const keysPage = async (c: Context<Env>, extra: { created?: CreatedApiKey; error?: { message: string; field?: string } } = {}, status: 200 | 400 = 200) => {
+    const identity = c.var.identity!;
+    const keys = await listApiKeys(ctx.control, identity.user.tenantId, identity.user.id);
+    return render(c, 'api-keys', { keys, scopes: SCOPES, canCreate: can(identity.user, 'apikey.create'), ...extra }, status);
+  };
+
+  return new Hono<Env>()
+    .get('/', async (c) => {
+      const identity = await signedIn(c);
+      if (identity instanceof Response) return identity;
+      const tenant = await getTenant(ctx.control, identity.user.tenantId);
+      return render(c, 'home', { tenant, publicUrl: ctx.publicUrl.href.replace(/\/$/, '') });
+    })
+    .get('/settings/api-keys', async (c) => {
+      const identity = await signedIn(c);
+      return identity instanceof Response ? identity : keysPage(c);
+    })
+    .post('/settings/api-keys', async (c) => {
+      const identity = await signedIn(c);
+      if (identity instanceof Response) return identity;
+      if (!can(identity.user, 'apikey.create')) return keysPage(c, { error: { message: `Your role (${identity.user.role}) cannot create API keys.` } }, 400);
+      const form = await c.req.parseBody({ all: true });
+      const parsed = newApiKeySchema.safeParse({ name: form.name, scopes: ([] as unknown[]).concat(form.scopes ?? []) });
+      if (!parsed.success) return keysPage(c, { error: firstIssue(parsed.error) }, 400);
+      const created = await createApiKey(ctx.control, identity.user, parsed.data);
+      await audit(ctx.control, { actor: 'user', actorUserId: identity.user.id, tenantId: identity.user.tenantId, action: 'apikey.create', target: created.id, ip: clientIp(c), detail: { scopes: created.scopes } });
+      c.header('cache-control', 'no-store'); // the page shows the key, once
+      return keysPage(c, { created });
+    })
+    .post('/settings/api-keys/:id/revoke', async (c) => {
+      const identity = await signedIn(c);
+      if (identity instanceof Response) return identity;
+      const key = await getApiKey(ctx.control, identity.user.tenantId, c.req.param('id'));
+      if (key && key.userId === identity.user.id && (await revokeApiKey(ctx.control, identity.user.tenantId, key.id, ctx.now()))) {
+        await audit(ctx.control, { actor: 'user', actorUserId: identity.user.id, tenantId: identity.user.tenantId, action: 'apikey.revoke', target: key.id, ip: clientIp(c) });
+      }
+      return c.redirect('/settings/api-keys', 303);
+    });
+}
