@@ -1,6 +1,7 @@
 // One DuckDB file per tenant, opened on first use from an authenticated tenant id and
 // kept open. A file is migrated when opened, and refuses to serve another tenant's id.
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { openDatabase, type Database } from './duckdb.js';
 import { tenantPath } from './datadir.js';
 import { loadMigrations, migrate, type Migration } from './migrate.js';
@@ -24,6 +25,7 @@ export function createTenantFiles(dataDir: string, migrations: Migration[] = loa
     const opening = (async () => {
       const path = tenantPath(dataDir, tenantId);
       if (!creating && !existsSync(path)) throw new Error(`tenant file missing for ${tenantId}`);
+      if (creating) mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
       const db = await openDatabase(path);
       try {
         await migrate(db, migrations);

@@ -1,0 +1,143 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { tenantPath } from '../src/storage/datadir.js';
+import { freePort, ROOT, runCli, signIn, tempDir, waitFor } from './helpers.js';
+
+const json = <T>(out: string) => JSON.parse(out) as T;
+type Tenant = { id: string; name: string };
+
+const offline = suite<{ dir: ReturnType<typeof tempDir> }>('CLI on a data directory no server holds');
+offline.before.each((ctx) => {
+  ctx.dir = tempDir('am-cli');
+});
+offline.after.each((ctx) => ctx.dir.remove());
+
+offline('setup, tenants, users and keys with --json', async ({ dir }) => {
+  const opts = { dataDir: dir.path };
+  const setup = await runCli(['setup', '--name', 'Acme', '--email', 'root@acme.test', '--json'], opts);
+  assert.is(setup.code, 0, setup.stderr);
+  const done = json<{ tenant: Tenant; user: { role: string }; password: string }>(setup.stdout);
+  assert.is(done.user.role, 'super_admin');
+  assert.ok(done.password.length >= 20, 'generated password printed once');
+  assert.is((await runCli(['setup', '--name', 'Again', '--email', 'x@acme.test'], opts)).code, 1, 'setup only once');
+
+  const created = await runCli(['tenant', 'create', '--name', 'Beta', '--json'], opts);
+  assert.is(created.code, 0, created.stderr);
+  const beta = json<Tenant>(created.stdout);
+  assert.match(beta.id, /^t_[a-z2-7]{20}$/);
+  assert.ok(existsSync(tenantPath(dir.path, beta.id)), 'tenant file made');
+
+  const listed = json<Tenant[]>((await runCli(['tenant', 'list', '--json'], opts)).stdout);
+  assert.equal(listed.map((t) => t.name).sort(), ['Acme', 'Beta']);
+
+  const user = await runCli(['user', 'create', '--tenant', 'Beta', '--email', 'Dev@Beta.test', '--role', 'developer', '--password-stdin', '--json'], { ...opts, stdin: 'a password from stdin\n' });
+  assert.is(user.code, 0, user.stderr);
+  const dev = json<{ id: string; email: string; password?: string }>(user.stdout);
+  assert.is(dev.email, 'dev@beta.test');
+  assert.is(dev.password, undefined, 'a password given is not echoed');
+
+  const key = await runCli(['apikey', 'create', '--tenant', beta.id, '--user', 'dev@beta.test', '--scopes', 'ingest,read', '--json'], opts);
+  assert.is(key.code, 0, key.stderr);
+  const k = json<{ key: string; scopes: string[] }>(key.stdout);
+  assert.match(k.key, /^amk_/);
+  assert.equal(k.scopes, ['ingest', 'read']);
+
+  const human = await runCli(['tenant', 'list'], opts);
+  assert.match(human.stdout, /name: Beta/);
+
+  const deleted = await runCli(['tenant', 'delete', '--tenant', 'Beta', '--json'], opts);
+  assert.is(deleted.code, 0, deleted.stderr);
+  assert.not.ok(existsSync(tenantPath(dir.path, beta.id)), 'tenant file removed');
+  assert.equal(json<Tenant[]>((await runCli(['tenant', 'list', '--json'], opts)).stdout).map((t) => t.name), ['Acme']);
+});
+
+offline('errors exit non-zero with a clear message', async ({ dir }) => {
+  const opts = { dataDir: dir.path };
+  const cases: [string[], RegExp][] = [
+    [['tenant', 'create'], /--name: /],
+    [['user', 'create', '--tenant', 'nope', '--email', 'a@b.test', '--role', 'developer'], /no tenant "nope"/],
+    [['user', 'create', '--tenant', 'x', '--email', 'a@b.test', '--role', 'king'], /--role: /],
+    [['apikey', 'create', '--tenant', 'x', '--user', 'a', '--scopes', 'write'], /--scopes/],
+    [['frobnicate'], /unknown command "frobnicate"/],
+    [['tenant', 'list', '--colour'], /Unknown option '--colour'/],
+    [['tenant', 'list', '--port', 'eighty'], /--port/],
+  ];
+  for (const [args, message] of cases) {
+    const res = await runCli([...args, '--json'], opts);
+    assert.is(res.code, 1, args.join(' '));
+    assert.is(res.stdout, '', 'nothing on stdout');
+    assert.match(json<{ error: string }>(res.stderr).error, message, args.join(' '));
+  }
+  const plain = await runCli(['tenant', 'delete', '--tenant', 'ghost'], opts);
+  assert.is(plain.code, 1);
+  assert.match(plain.stderr, /^agentmeter: no tenant "ghost"\n$/);
+});
+
+offline.run();
+
+const online = suite<{ dir: ReturnType<typeof tempDir>; server: ChildProcess; url: string }>('CLI and a running server');
+online.before.each(async (ctx) => {
+  ctx.dir = tempDir('am-srv');
+  const port = await freePort();
+  ctx.url = `http://127.0.0.1:${port}`;
+  ctx.server = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/main.ts'), 'serve', '--port', String(port), '--data-dir', ctx.dir.path, '--log-level', 'warn'], { cwd: ROOT, stdio: 'ignore' });
+  await waitFor(async () => ((await fetch(`${ctx.url}/healthz`)).ok ? true : undefined), 'server start');
+});
+online.after.each(async (ctx) => {
+  const exited = new Promise((r) => ctx.server.once('exit', r));
+  ctx.server.kill('SIGTERM');
+  await exited;
+  assert.not.ok(existsSync(join(ctx.dir.path, 'agentmeter.lock')), 'lock released on SIGTERM');
+  ctx.dir.remove();
+});
+
+online('admin commands go through the running server, which sees their effect at once', async ({ dir, url }) => {
+  const opts = { dataDir: dir.path };
+  const setup = await runCli(['setup', '--name', 'Acme', '--email', 'root@acme.test', '--password-stdin', '--json'], { ...opts, stdin: 'root password 123' });
+  assert.is(setup.code, 0, setup.stderr);
+  const tenant = json<Tenant>((await runCli(['tenant', 'create', '--name', 'Live', '--json'], opts)).stdout);
+  const user = await runCli(['user', 'create', '--tenant', tenant.id, '--email', 'dev@live.test', '--role', 'developer', '--json'], opts);
+  assert.is(user.code, 0, user.stderr);
+  const password = json<{ password: string }>(user.stdout).password;
+  const key = json<{ key: string }>((await runCli(['apikey', 'create', '--tenant', 'Live', '--user', 'dev@live.test', '--scopes', 'read', '--json'], opts)).stdout).key;
+
+  const me = await fetch(`${url}/api/v1/me`, { headers: { authorization: `Bearer ${key}` } });
+  assert.is(me.status, 200);
+  assert.is(((await me.json()) as { tenant_file: { tenant_id: string } }).tenant_file.tenant_id, tenant.id);
+  await signIn({ url }, 'dev@live.test', password); // the generated password works
+
+  const error = await runCli(['user', 'create', '--tenant', 'Live', '--email', 'dev@live.test', '--role', 'viewer', '--json'], opts);
+  assert.is(error.code, 1);
+  assert.match(json<{ error: string }>(error.stderr).error, /already exists/);
+
+  assert.is((await runCli(['tenant', 'delete', '--tenant', 'Live'], opts)).code, 0);
+  assert.not.ok(existsSync(tenantPath(dir.path, tenant.id)));
+  assert.is((await fetch(`${url}/api/v1/me`, { headers: { authorization: `Bearer ${key}` } })).status, 401);
+});
+
+online('a second server on the same data directory stops with a clear message', async ({ dir }) => {
+  const second = await runCli(['serve', '--port', String(await freePort())], { dataDir: dir.path });
+  assert.is(second.code, 1);
+  assert.match(second.stderr, /data directory .* is in use by another agentmeter process \(pid \d+/);
+});
+
+online.run();
+
+const config = suite('configuration at start');
+config('an invalid setting stops the start with one line naming it', async () => {
+  const dir = tempDir('am-cfg');
+  for (const [args, env, pattern] of [
+    [['--port', '70000'], {}, /^agentmeter: invalid setting --port="70000": .*\n$/],
+    [[], { AGENTMETER_LOG_LEVEL: 'loud' }, /^agentmeter: invalid setting AGENTMETER_LOG_LEVEL="loud": .*\n$/],
+    [['--public-url', 'metrics.local'], {}, /^agentmeter: invalid setting --public-url="metrics.local": not an absolute URL\n$/],
+  ] as const) {
+    const res = await runCli(['serve', ...args], { dataDir: dir.path, env });
+    assert.is(res.code, 1);
+    assert.match(res.stderr, pattern);
+  }
+  dir.remove();
+});
+config.run();

@@ -1,0 +1,102 @@
+import { chmodSync } from 'node:fs';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { ADMIN, setUp, startTestServer } from './helpers.js';
+
+test('healthz and readyz answer JSON', async () => {
+  const server = await startTestServer();
+  try {
+    const health = await fetch(`${server.url}/healthz`);
+    assert.is(health.status, 200);
+    assert.is(((await health.json()) as { status: string }).status, 'ok');
+    const ready = await fetch(`${server.url}/readyz`);
+    assert.is(ready.status, 200);
+    assert.equal(await ready.json(), { status: 'ready', checks: { control_db: 'ok', data_dir: 'ok' } });
+  } finally {
+    await server.stop();
+  }
+});
+
+test('readyz reports a data directory that cannot be written', async () => {
+  if (process.getuid?.() === 0) return; // root writes anywhere; the check cannot be provoked
+  const server = await startTestServer();
+  try {
+    chmodSync(server.dataDir, 0o500);
+    const ready = await fetch(`${server.url}/readyz`);
+    assert.is(ready.status, 503);
+  } finally {
+    chmodSync(server.dataDir, 0o700);
+    await server.stop();
+  }
+});
+
+test('one log line per request with method, path, status, duration and tenant; no secrets', async () => {
+  const server = await startTestServer();
+  try {
+    const admin = await setUp(server);
+    await admin.get('/settings/api-keys');
+    const created = await admin.post('/settings/api-keys', { name: 'k', scopes: 'read' });
+    const key = /<code class="secret">([^<]+)</.exec(await created.text())![1]!;
+    await fetch(`${server.url}/api/v1/me?token=sekrit-in-query`, { headers: { authorization: `Bearer ${key}` } });
+
+    const requests = server.logs.filter((l) => l.msg === 'request');
+    const me = requests.find((l) => l.path === '/api/v1/me')!;
+    assert.ok(me, 'request logged');
+    assert.is(me.method, 'GET');
+    assert.is(me.status, 200);
+    assert.type(me.duration_ms, 'number');
+    assert.match(String(me.tenant), /^t_/);
+    assert.type(me.request_id, 'string');
+    assert.is(requests.filter((l) => l.request_id === me.request_id).length, 1, 'exactly one line');
+    const everything = JSON.stringify(server.logs);
+    for (const secret of [key, ADMIN.password, 'sekrit-in-query', admin.cookies.get('am_session')!]) {
+      assert.not.ok(everything.includes(secret), 'secret not in the logs');
+    }
+  } finally {
+    await server.stop();
+  }
+});
+
+test('an unexpected error is a 500 with a request id; details only in the log; the process goes on', async () => {
+  const server = await startTestServer();
+  try {
+    const admin = await setUp(server);
+    // A real fault: the control database goes away under the running server.
+    await server.ctx.control.close();
+    const res = await admin.request('/api/v1/me');
+    assert.is(res.status, 500);
+    const body = (await res.json()) as { error: string; request_id: string };
+    assert.is(body.error, 'internal error');
+    assert.match(body.request_id, /^[0-9a-f-]{36}$/);
+    assert.is(res.headers.get('x-request-id'), body.request_id);
+    assert.not.ok(JSON.stringify(body).includes('closed'), 'no internals in the answer');
+    const logged = server.logs.find((l) => l.msg === 'unhandled error' && l.request_id === body.request_id);
+    assert.match(String(logged?.error), /is closed/);
+
+    assert.is((await fetch(`${server.url}/healthz`)).status, 200, 'still alive');
+    assert.is((await fetch(`${server.url}/readyz`)).status, 503, 'but not ready');
+  } finally {
+    await server.ctx.tenantFiles.closeAll();
+    await server.stop().catch(() => undefined);
+  }
+});
+
+test('unknown paths: 404 JSON for the API, a page for browsers', async () => {
+  const server = await startTestServer();
+  try {
+    const api = await fetch(`${server.url}/api/v1/nothing`);
+    assert.is(api.status, 404);
+    assert.equal(await api.json(), { error: 'not found' });
+    const page = await fetch(`${server.url}/nothing`, { headers: { accept: 'text/html' } });
+    assert.is(page.status, 404);
+    assert.match(await page.text(), /There is no page here/);
+    const asset = await fetch(`${server.url}/public/app.css`);
+    assert.is(asset.status, 200);
+    assert.match(asset.headers.get('content-type') ?? '', /text\/css/);
+    assert.is((await fetch(`${server.url}/public/../package.json`)).status, 404);
+  } finally {
+    await server.stop();
+  }
+});
+
+test.run();

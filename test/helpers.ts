@@ -1,0 +1,140 @@
+// What the suites share: temporary data directories, a started server, a browser-like
+// HTTP client with a cookie jar, and the CLI run as a real process.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig } from '../src/config.js';
+import { createLogger } from '../src/log.js';
+import { startServer, type RunningServer } from '../src/server.js';
+
+export const ROOT = new URL('..', import.meta.url).pathname;
+
+export function tempDir(label = 'am'): { path: string; remove(): void } {
+  const path = mkdtempSync(join(tmpdir(), `${label}-`));
+  return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
+}
+
+export type TestServer = RunningServer & { dataDir: string; logs: Record<string, unknown>[]; stop(): Promise<void> };
+
+/** A real server on 127.0.0.1 and a free port, over a fresh (or the given) data directory. */
+export async function startTestServer(options: { dataDir?: string; flags?: Record<string, string> } = {}): Promise<TestServer> {
+  const dir = options.dataDir ? null : tempDir('am-data');
+  const dataDir = options.dataDir ?? dir!.path;
+  const logs: Record<string, unknown>[] = [];
+  const config = loadConfig({ 'data-dir': dataDir, port: '0', host: '127.0.0.1', ...options.flags }, {});
+  const server = await startServer(config, createLogger('debug', (line) => logs.push(JSON.parse(line) as Record<string, unknown>)));
+  return {
+    ...server,
+    dataDir,
+    logs,
+    async stop() {
+      await server.close();
+      dir?.remove();
+    },
+  };
+}
+
+/** Like a browser: keeps cookies, does not follow redirects, remembers the last CSRF token. */
+export class Client {
+  cookies = new Map<string, string>();
+  csrf: string | null = null;
+
+  constructor(readonly base: string) {}
+
+  async request(path: string, init: RequestInit & { form?: Record<string, string | string[]>; json?: unknown } = {}): Promise<Response> {
+    const headers = new Headers(init.headers);
+    if (this.cookies.size) headers.set('cookie', [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; '));
+    let body = init.body;
+    if (init.form) {
+      const params = new URLSearchParams();
+      for (const [k, v] of Object.entries(init.form)) for (const one of ([] as string[]).concat(v)) params.append(k, one);
+      body = params;
+    } else if (init.json !== undefined) {
+      headers.set('content-type', 'application/json');
+      body = JSON.stringify(init.json);
+    }
+    const res = await fetch(new URL(path, this.base), { ...init, headers, body, redirect: 'manual' });
+    for (const cookie of res.headers.getSetCookie()) {
+      const [pair] = cookie.split(';');
+      const [name, value] = [pair!.slice(0, pair!.indexOf('=')), pair!.slice(pair!.indexOf('=') + 1)];
+      if (value === '' || /max-age=0/i.test(cookie)) this.cookies.delete(name);
+      else this.cookies.set(name, value);
+    }
+    if ((res.headers.get('content-type') ?? '').includes('text/html')) {
+      const html = await res.clone().text();
+      this.csrf = /name="_csrf" value="([^"]+)"/.exec(html)?.[1] ?? this.csrf;
+    }
+    return res;
+  }
+
+  get(path: string, headers: Record<string, string> = {}) {
+    return this.request(path, { headers: { accept: 'text/html', ...headers } });
+  }
+
+  /** Posts a form the way the page would, with its CSRF token unless told otherwise. */
+  post(path: string, form: Record<string, string | string[]>, { csrf = true } = {}) {
+    return this.request(path, { method: 'POST', form: csrf && this.csrf ? { _csrf: this.csrf, ...form } : form, headers: { accept: 'text/html' } });
+  }
+}
+
+export const ADMIN = { organisation: 'Acme', email: 'admin@acme.test', password: 'correct horse battery' };
+
+/** Runs first-run setup through the web page; returns the signed-in client. */
+export async function setUp(server: { url: string }, admin = ADMIN): Promise<Client> {
+  const client = new Client(server.url);
+  await client.get('/setup');
+  const res = await client.post('/setup', { ...admin, password_confirm: admin.password });
+  if (res.status !== 303) throw new Error(`setup answered ${res.status}: ${await res.text()}`);
+  return client;
+}
+
+export async function signIn(server: { url: string }, email: string, password: string): Promise<Client> {
+  const client = new Client(server.url);
+  await client.get('/login');
+  const res = await client.post('/login', { email, password });
+  if (res.status !== 303) throw new Error(`login answered ${res.status}`);
+  return client;
+}
+
+export type CliResult = { code: number; stdout: string; stderr: string };
+
+/** The real CLI (`src/main.ts` under tsx), as an operator would run it. */
+export function runCli(args: string[], options: { dataDir: string; stdin?: string; env?: Record<string, string> }): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/main.ts'), ...args, '--data-dir', options.dataDir], {
+      cwd: ROOT,
+      env: { ...process.env, AGENTMETER_LOG_LEVEL: 'warn', ...options.env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c) => (stdout += c));
+    child.stderr.on('data', (c) => (stderr += c));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+    child.stdin.end(options.stdin ?? '');
+  });
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export async function waitFor<T>(probe: () => Promise<T | undefined>, what: string, timeoutMs = 20_000): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe().catch(() => undefined);
+    if (value !== undefined) return value;
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

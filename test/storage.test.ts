@@ -1,0 +1,124 @@
+import { copyFileSync, existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { openDatabase } from '../src/storage/duckdb.js';
+import { loadMigrations, migrate, MigrationError, type Migration } from '../src/storage/migrate.js';
+import { acquireLock, DataDirLockedError, lockPath, tenantPath } from '../src/storage/datadir.js';
+import { createTenantFiles } from '../src/storage/tenant-files.js';
+import { newId } from '../src/ids.js';
+import { tempDir } from './helpers.js';
+
+const m = (version: number, sql: string): Migration => ({ version, name: `m${version}`, sql });
+
+test('shipped migrations are numbered 1..n in both series', () => {
+  for (const series of ['control', 'tenant'] as const) {
+    const list = loadMigrations(series);
+    assert.ok(list.length > 0, series);
+    assert.equal(list.map((x) => x.version), list.map((_, i) => i + 1));
+  }
+});
+
+test('migrations apply once and are not applied again after a restart', async () => {
+  const dir = tempDir();
+  const path = join(dir.path, 'x.duckdb');
+  const migrations = [m(1, 'CREATE TABLE a (n INTEGER); INSERT INTO a VALUES (1);'), m(2, 'INSERT INTO a VALUES (2);')];
+  let db = await openDatabase(path);
+  assert.equal(await migrate(db, migrations), [1, 2]);
+  assert.equal(await migrate(db, migrations), []);
+  await db.close();
+
+  db = await openDatabase(path);
+  assert.equal(await migrate(db, migrations), [], 'nothing to do after reopening');
+  assert.equal(await migrate(db, [...migrations, m(3, 'INSERT INTO a VALUES (3);')]), [3], 'only the new one');
+  assert.equal((await db.all<{ n: number }>('SELECT n FROM a ORDER BY n')).map((r) => r.n), [1, 2, 3], 'each ran exactly once');
+  await db.close();
+  dir.remove();
+});
+
+test('a failing migration leaves the file exactly as it was', async () => {
+  const dir = tempDir();
+  const db = await openDatabase(join(dir.path, 'x.duckdb'));
+  await migrate(db, [m(1, 'CREATE TABLE a (n INTEGER);')]);
+  try {
+    await migrate(db, [m(1, 'CREATE TABLE a (n INTEGER);'), m(2, 'CREATE TABLE b (n INTEGER); INSERT INTO a VALUES (2);'), m(3, 'INSERT INTO missing VALUES (1);')]);
+    assert.unreachable('should have failed');
+  } catch (err) {
+    assert.instance(err, MigrationError);
+    assert.match((err as Error).message, /3_m3/);
+  }
+  assert.equal((await db.all('SELECT version FROM schema_migrations')).length, 1, 'only version 1 recorded');
+  assert.equal(await db.all(`SELECT table_name FROM information_schema.tables WHERE table_name = 'b'`), [], 'migration 2 rolled back');
+  assert.equal(await db.all('SELECT * FROM a'), []);
+  await db.close();
+  dir.remove();
+});
+
+test('a file migrated by a newer build is refused', async () => {
+  const dir = tempDir();
+  const db = await openDatabase(join(dir.path, 'x.duckdb'));
+  await migrate(db, [m(1, 'SELECT 1;'), m(2, 'SELECT 1;')]);
+  try {
+    await migrate(db, [m(1, 'SELECT 1;')]);
+    assert.unreachable();
+  } catch (err) {
+    assert.match((err as Error).message, /newer than this build/);
+  }
+  await db.close();
+  dir.remove();
+});
+
+test('tenant paths come only from generated ids', () => {
+  const id = newId('t');
+  assert.ok(tenantPath('/data', id).endsWith(`/tenants/${id}.duckdb`));
+  for (const bad of ['../control', 't_../../etc', 'acme', `${id}/x`, '', 'T_AAAAAAAAAAAAAAAAAAAA']) {
+    assert.throws(() => tenantPath('/data', bad), /not a tenant id/, bad);
+  }
+});
+
+test('a tenant file refuses to open under another tenant id', async () => {
+  const dir = tempDir();
+  const files = createTenantFiles(dir.path);
+  const [a, b] = [newId('t'), newId('t')];
+  await files.create(a);
+  await files.closeAll();
+  copyFileSync(tenantPath(dir.path, a), tenantPath(dir.path, b));
+  const again = createTenantFiles(dir.path);
+  try {
+    await again.open(b);
+    assert.unreachable();
+  } catch (err) {
+    assert.match((err as Error).message, new RegExp(`belongs to tenant ${a}`));
+  }
+  await again.closeAll();
+  dir.remove();
+});
+
+test('remove deletes the tenant file', async () => {
+  const dir = tempDir();
+  const files = createTenantFiles(dir.path);
+  const id = newId('t');
+  await files.create(id);
+  assert.ok(existsSync(tenantPath(dir.path, id)));
+  await files.remove(id);
+  assert.not.ok(existsSync(tenantPath(dir.path, id)));
+  await files.closeAll();
+  dir.remove();
+});
+
+test('the data-directory lock admits one holder and takes over a dead one', () => {
+  const dir = tempDir();
+  const release = acquireLock(dir.path, null);
+  // Another process's live lock: pretend to be someone else by writing our parent's pid.
+  release();
+  writeFileSync(lockPath(dir.path), JSON.stringify({ pid: process.ppid, startedAt: 'then', adminSocket: null }));
+  assert.throws(() => acquireLock(dir.path, null), (err: unknown) => err instanceof DataDirLockedError && /in use by another agentmeter process/.test((err as Error).message));
+  // A lock left by a process that has exited is stale.
+  writeFileSync(lockPath(dir.path), JSON.stringify({ pid: 2 ** 22 + 12345, startedAt: 'then', adminSocket: null }));
+  const again = acquireLock(dir.path, null);
+  again();
+  assert.not.ok(existsSync(lockPath(dir.path)));
+  dir.remove();
+});
+
+test.run();
