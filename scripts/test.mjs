@@ -24,6 +24,7 @@ child.on('close', (code) => {
     process.stdout.write(`\nthe test runner stopped before reporting (exit ${code})\n0 passed, 1 failed\n`);
     process.exit(code || 1);
   }
-  process.stdout.write(`\n${passed} passed, ${total - passed} failed\n`);
+  const skipped = Number(/Skipped:\s+(\d+)/.exec(output)?.[1] ?? 0);
+  process.stdout.write(`\n${passed} passed, ${total - passed} failed${skipped ? `, ${skipped} skipped` : ''}\n`);
   process.exit(code ?? 1);
 });

@@ -23,6 +23,9 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     const port = (http.address() as AddressInfo).port;
     if (!config.publicUrlSet) ctx.publicUrl = defaultPublicUrl(config.host, port);
     admin = await listenAdminSocket(ctx, socketPath);
+    const sweep = setInterval(() => {
+      ctx.auth.deleteExpiredSessions().catch((err: unknown) => log.warn('could not delete expired sessions', { error: String(err) }));
+    }, 60 * 60_000).unref();
     const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
     log.info('listening', { url, publicUrl: ctx.publicUrl.href, dataDir: config.dataDir, pid: process.pid });
     return {
@@ -30,6 +33,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       port,
       ctx,
       async close() {
+        clearInterval(sweep);
         await Promise.all([closeServer(http!), closeServer(admin!)]);
         await ctx.close();
       },
@@ -56,9 +60,14 @@ function listen(server: Server, port: number, host: string): Promise<void> {
   });
 }
 
+/** Stops accepting, lets requests in flight finish, and cuts what is still open after 5 s. */
 function closeServer(server: Server): Promise<void> {
   return new Promise((resolve) => {
-    server.close(() => resolve());
+    const force = setTimeout(() => server.closeAllConnections(), 5000).unref();
+    server.close(() => {
+      clearTimeout(force);
+      resolve();
+    });
     server.closeIdleConnections();
   });
 }

@@ -96,6 +96,8 @@ async function runAdmin(config: Config, name: CommandName, args: Record<string, 
 
 async function serve(config: Config): Promise<number> {
   const log = createLogger(config.logLevel);
+  // A stray rejection is a bug to log, not a reason to drop every request in flight.
+  process.on('unhandledRejection', (reason) => log.error('unhandled rejection', { error: reason instanceof Error ? reason.stack : String(reason) }));
   const server = await startServer(config, log);
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
