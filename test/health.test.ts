@@ -1,7 +1,8 @@
 import { chmodSync } from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ADMIN, setUp, startTestServer } from './helpers.js';
+import { ADMIN, setUp, signIn, startTestServer, tempDir } from './helpers.js';
+import { loadMigrations } from '../src/storage/migrate.js';
 
 test('healthz and readyz answer JSON', async () => {
   const server = await startTestServer();
@@ -96,6 +97,31 @@ test('unknown paths: 404 JSON for the API, a page for browsers', async () => {
     assert.is((await fetch(`${server.url}/public/../package.json`)).status, 404);
   } finally {
     await server.stop();
+  }
+});
+
+test('a restart keeps people and keys, and runs no migration twice', async () => {
+  const dir = tempDir('am-restart');
+  const first = await startTestServer({ dataDir: dir.path });
+  const admin = await setUp(first);
+  await admin.get('/settings/api-keys');
+  const key = /<code class="secret">([^<]+)</.exec(await (await admin.post('/settings/api-keys', { name: 'k', scopes: 'read' })).text())![1]!;
+  assert.ok(first.logs.some((l) => l.msg === 'migrated control database'));
+  await first.stop();
+
+  const second = await startTestServer({ dataDir: dir.path });
+  try {
+    assert.not.ok(second.logs.some((l) => l.msg === 'migrated control database'), 'nothing to migrate the second time');
+    const versions = await second.ctx.control.all<{ version: number }>('SELECT version FROM schema_migrations ORDER BY version');
+    assert.equal(versions.map((v) => v.version), loadMigrations('control').map((m) => m.version), 'each recorded once');
+    const tenantId = (await second.ctx.control.get<{ id: string }>('SELECT id FROM tenants'))!.id;
+    const tenantFile = await second.ctx.tenantFiles.open(tenantId);
+    assert.equal((await tenantFile.all<{ version: number }>('SELECT version FROM schema_migrations')).map((v) => v.version), loadMigrations('tenant').map((m) => m.version));
+    await signIn(second, ADMIN.email, ADMIN.password);
+    assert.is((await fetch(`${second.url}/api/v1/me`, { headers: { authorization: `Bearer ${key}` } })).status, 200, 'key still valid');
+  } finally {
+    await second.stop();
+    dir.remove();
   }
 });
 
