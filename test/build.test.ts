@@ -3,12 +3,12 @@
 // SKIP_BUILD_TEST=1 to skip it locally. CI runs it.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { copyFileSync, existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { freePort } from './helpers.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const BUILT = join(ROOT, 'dist', 'agentmeter');
@@ -107,18 +107,6 @@ async function stop(r: Running): Promise<void> {
     r.child.kill('SIGKILL');
     assert.unreachable(`agentmeter did not exit within ${STOP_TIMEOUT_MS} ms of SIGTERM:\n${r.output()}`);
   }
-}
-
-/** A port nobody listens on right now (the OS picks it; we release it for the app). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 test.run();
