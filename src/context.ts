@@ -9,6 +9,8 @@ import { loadMigrations, migrate } from './storage/migrate.js';
 import { createTenantFiles, type TenantFiles } from './storage/tenant-files.js';
 import { createLucia, type Auth } from './auth/lucia.js';
 import { createLoginThrottle, type LoginThrottle } from './auth/throttle.js';
+import { createIngestor, type Ingestor } from './ingest/ingest.js';
+import { createRateLimiter, type RateLimiter } from './ingest/rate-limit.js';
 
 export type AppContext = {
   config: Config;
@@ -17,6 +19,10 @@ export type AppContext = {
   tenantFiles: TenantFiles;
   auth: Auth;
   throttle: LoginThrottle;
+  /** The one ingest function every entry point calls. */
+  ingest: Ingestor;
+  /** Per-tenant request budget for the ingest endpoints. */
+  ingestLimiter: RateLimiter;
   /** Signs CSRF tokens; generated once per data directory. */
   secret: Buffer;
   /** The URL people and agents reach this appliance at. */
@@ -51,10 +57,13 @@ export async function openAppContext(config: Config, log: Logger, options: { adm
       tenantFiles,
       auth: createLucia(control, publicUrl.protocol === 'https:'),
       throttle: createLoginThrottle(),
+      ingest: createIngestor(tenantFiles),
+      ingestLimiter: createRateLimiter(),
       secret: await serverSecret(control),
       publicUrl,
       now: () => new Date(),
       async close() {
+        await ctx.ingest.flushAll().catch((err: unknown) => log.error('could not flush events at shutdown', { error: String(err) }));
         await tenantFiles!.closeAll();
         await control!.close();
         releaseLock();

@@ -8,6 +8,7 @@ import type { Logger } from './log.js';
 import { openAppContext, type AppContext } from './context.js';
 import { adminSocketPath, listenAdminSocket } from './admin/socket.js';
 import { createApp } from './web/app.js';
+import { attachStreamGateway } from './ingest/ws-gateway.js';
 
 export type RunningServer = { url: string; port: number; ctx: AppContext; close(): Promise<void> };
 
@@ -19,6 +20,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   try {
     http = createAdaptorServer({ fetch: createApp(ctx).fetch }) as Server;
     http.keepAliveTimeout = 65_000; // longer than common proxies' idle timeout
+    const gateway = attachStreamGateway(http, ctx);
     await listen(http, config.port, config.host);
     const port = (http.address() as AddressInfo).port;
     if (!config.publicUrlSet) ctx.publicUrl = defaultPublicUrl(config.host, port);
@@ -34,6 +36,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       ctx,
       async close() {
         clearInterval(sweep);
+        await gateway.close();
         await Promise.all([closeServer(http!), closeServer(admin!)]);
         await ctx.close();
       },

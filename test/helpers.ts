@@ -138,3 +138,18 @@ export async function waitFor<T>(probe: () => Promise<T | undefined>, what: stri
     await new Promise((r) => setTimeout(r, 100));
   }
 }
+
+/**
+ * First-run setup on `server`, then a user of the admin's tenant with an API key of the given
+ * scopes (made through the same admin commands the CLI uses).
+ */
+export async function ingestKey(server: TestServer, scopes = ['ingest', 'read'], email = 'agent@acme.test'): Promise<{ key: string; tenantId: string; userId: string }> {
+  const { runCommand } = await import('../src/admin/commands.js');
+  const { countUsers } = await import('../src/auth/users.js');
+  if ((await countUsers(server.ctx.control)) === 0) await runCommand(server.ctx, 'setup', { name: 'Acme', email: ADMIN.email, password: ADMIN.password });
+  const tenant = (await server.ctx.control.get<{ id: string }>('SELECT tenant_id AS id FROM users WHERE email = $email', { email: ADMIN.email }))!;
+  const existing = await server.ctx.control.get<{ id: string }>('SELECT id FROM users WHERE email = $email', { email });
+  if (!existing) await runCommand(server.ctx, 'user create', { tenant: tenant.id, email, role: 'developer', password: 'agent password 1' });
+  const key = (await runCommand(server.ctx, 'apikey create', { tenant: tenant.id, user: email, scopes: scopes.join(',') })) as { key: string; userId: string };
+  return { key: key.key, tenantId: tenant.id, userId: key.userId };
+}

@@ -13,6 +13,8 @@ export type Queryable = {
 
 export type Database = Queryable & {
   readonly path: string;
+  /** Runs `fn` with the raw connection, alone (for appenders); `fn` manages its own transaction. */
+  withConnection<T>(fn: (connection: DuckDBConnection) => Promise<T>): Promise<T>;
   /** Runs `fn` inside BEGIN/COMMIT; any error rolls back and is rethrown. */
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
   close(): Promise<void>;
@@ -36,6 +38,7 @@ export async function openDatabase(path: string): Promise<Database> {
     all: <T = Row>(sql: string, params?: Params) => inQueue(() => direct.all<T>(sql, params)),
     get: <T = Row>(sql: string, params?: Params) => inQueue(() => direct.get<T>(sql, params)),
     run: (sql: string, params?: Params) => inQueue(() => direct.run(sql, params)),
+    withConnection: <T>(fn: (c: DuckDBConnection) => Promise<T>) => inQueue(() => fn(connection)),
     transaction: <T>(fn: (tx: Queryable) => Promise<T>) =>
       queue(async () => {
         if (closed) throw new Error(`database ${path} is closed`);

@@ -11,7 +11,10 @@ import { createRenderer } from './render.js';
 import { apiRoutes } from './routes/api.js';
 import { authRoutes } from './routes/auth.js';
 import { healthRoutes } from './routes/health.js';
+import { hookRoutes } from './routes/hooks.js';
+import { otlpRoutes } from './routes/otlp.js';
 import { pageRoutes } from './routes/pages.js';
+import { restMetricsRoutes } from './routes/rest-metrics.js';
 import { staticRoutes } from './routes/static.js';
 
 export function createApp(ctx: AppContext): Hono<Env> {
@@ -37,13 +40,18 @@ export function createApp(ctx: AppContext): Hono<Env> {
   );
   app.route('/', healthRoutes(ctx));
   app.route('/', staticRoutes());
-  app.use(bodyLimit({ maxSize: 1024 * 1024, onError: () => { throw httpError(413, 'body: larger than 1 MiB', 'body'); } }));
+  // Ingest endpoints set their own (larger) limit in ingestGuard.
+  const formLimit = bodyLimit({ maxSize: 1024 * 1024, onError: () => { throw httpError(413, 'body: larger than 1 MiB', 'body', { connection: 'close' }); } });
+  app.use((c, next) => (isIngestPath(c.req.path) ? next() : formLimit(c, next)));
   app.use(identify(ctx));
   app.use(csrfProtection(ctx));
 
   app.route('/', authRoutes(ctx, render));
   app.route('/', pageRoutes(ctx, render));
   app.route('/api/v1', apiRoutes(ctx));
+  app.route('/api/v1/hooks', hookRoutes(ctx));
+  app.route('/v1', otlpRoutes(ctx));
+  app.route('/api/metrics', restMetricsRoutes(ctx));
 
   app.notFound((c) => (wantsHtml(c.req.raw) ? render(c, 'error', { status: 404, message: 'There is no page here.' }, 404) : c.json({ error: 'not found' }, 404)));
   app.onError((err, c) => {
@@ -59,6 +67,10 @@ export function createApp(ctx: AppContext): Hono<Env> {
     return c.json({ error: 'internal error', request_id: c.var.requestId }, 500);
   });
   return app;
+}
+
+export function isIngestPath(path: string): boolean {
+  return path.startsWith('/api/v1/hooks/') || path.startsWith('/v1/') || path.startsWith('/api/metrics/');
 }
 
 /** Browsers navigating get pages; scripts and the API get JSON. */

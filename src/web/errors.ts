@@ -5,7 +5,7 @@ import type { z } from 'zod';
 
 export type ErrorBody = { error: string; field?: string };
 
-export function httpError(status: 400 | 401 | 403 | 404 | 409 | 413 | 415 | 429, message: string, field?: string, headers?: Record<string, string>): HTTPException {
+export function httpError(status: 400 | 401 | 403 | 404 | 409 | 413 | 415 | 429 | 503, message: string, field?: string, headers?: Record<string, string>): HTTPException {
   const body: ErrorBody = field ? { error: message, field } : { error: message };
   return new HTTPException(status, { res: new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json; charset=utf-8', ...headers } }) });
 }

@@ -1,0 +1,90 @@
+// Claude Code `http` hooks → unified events. Every hook event is kept (unknown names as
+// kind `other`); tool events become tool_start / tool_call, paired by tool_use_id.
+import { createHash } from 'node:crypto';
+import type { IngestEvent, Kind } from './schema.js';
+import { canonicalJson } from './sanitize.js';
+
+const KIND_OF: Record<string, Kind> = {
+  SessionStart: 'session_start',
+  SessionEnd: 'session_end',
+  UserPromptSubmit: 'prompt',
+  PreToolUse: 'tool_start',
+  PostToolUse: 'tool_call',
+  PostToolUseFailure: 'tool_call',
+  SubagentStart: 'subagent_start',
+  SubagentStop: 'subagent_stop',
+};
+
+export class HookBodyError extends Error {
+  constructor(readonly field: string, message: string) {
+    super(`${field}: ${message}`);
+  }
+}
+
+const str = (v: unknown) => (typeof v === 'string' && v !== '' ? v : undefined);
+const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : undefined);
+
+/**
+ * One hook body → one event. The id comes from the body itself (session, event name,
+ * tool_use_id and a digest of the content), so a retried POST is stored once.
+ * `startedAt` gives the receipt time of the matching PreToolUse, for a duration when
+ * the PostToolUse carries none.
+ */
+export function hookToEvent(body: unknown, startedAt: (toolUseId: string) => number | undefined, now: number): IngestEvent {
+  if (!body || typeof body !== 'object' || Array.isArray(body)) throw new HookBodyError('body', 'must be a JSON object');
+  const b = body as Record<string, unknown>;
+  const eventName = str(b.hook_event_name);
+  if (!eventName) throw new HookBodyError('hook_event_name', 'is required');
+  if (b.session_id !== undefined && typeof b.session_id !== 'string') throw new HookBodyError('session_id', 'must be a string');
+  const kind = KIND_OF[eventName] ?? 'other';
+  const toolUseId = str(b.tool_use_id);
+  const failed = eventName === 'PostToolUseFailure';
+
+  let duration = num(b.duration_ms);
+  if (duration === undefined && kind === 'tool_call' && toolUseId) {
+    const start = startedAt(toolUseId);
+    if (start !== undefined) duration = Math.max(0, now - start);
+  }
+  const digest = createHash('sha256').update(canonicalJson(b)).digest('base64url').slice(0, 22);
+  return {
+    id: ['hook', b.session_id ?? '', eventName, toolUseId ?? '', digest].join(':'),
+    kind,
+    session_id: str(b.session_id),
+    project: str(b.cwd),
+    prompt_id: str(b.prompt_id),
+    tool_use_id: toolUseId,
+    agent_id: str(b.agent_id),
+    agent_type: str(b.agent_type),
+    name: kind === 'tool_start' || kind === 'tool_call' ? str(b.tool_name) : kind === 'subagent_start' || kind === 'subagent_stop' ? str(b.agent_type) : eventName,
+    model: str(b.model),
+    status: kind === 'tool_call' ? (failed ? 'failure' : 'success') : eventName === 'SessionEnd' ? str(b.reason) : undefined,
+    duration_ms: duration,
+    error: failed ? errorText(b.error) : eventName === 'StopFailure' ? errorText(b.error) : undefined,
+    attributes: b,
+  };
+}
+
+function errorText(v: unknown): string | undefined {
+  if (typeof v === 'string') return v.slice(0, 4096);
+  if (v && typeof v === 'object') return JSON.stringify(v).slice(0, 4096);
+  return undefined;
+}
+
+/** Receipt times of recent PreToolUse events per tenant, to time the matching PostToolUse. */
+export function createToolStarts(maxPerTenant = 10_000) {
+  const byTenant = new Map<string, Map<string, number>>();
+  return {
+    remember(tenantId: string, toolUseId: string, at: number) {
+      let m = byTenant.get(tenantId);
+      if (!m) byTenant.set(tenantId, (m = new Map()));
+      m.set(toolUseId, at);
+      if (m.size > maxPerTenant) m.delete(m.keys().next().value!);
+    },
+    take(tenantId: string, toolUseId: string): number | undefined {
+      const m = byTenant.get(tenantId);
+      const at = m?.get(toolUseId);
+      m?.delete(toolUseId);
+      return at;
+    },
+  };
+}

@@ -1,0 +1,123 @@
+// The one ingest function. Every entry point (hooks, OTLP, REST, WebSocket, import)
+// translates its wire format into unified events and calls `ingest`, which runs each
+// event through the same steps: validate → sanitise → identify → write (group commit).
+// An event is kept or dropped with a named reason; drops are counted.
+import { createHash } from 'node:crypto';
+import type { TenantFiles } from '../storage/tenant-files.js';
+import { eventSchema, type IngestEvent, type Source } from './schema.js';
+import { canonicalJson, sanitizeJson } from './sanitize.js';
+import { createEventWriter, DEFAULT_WRITER, type EventRow, type EventWriter, type WriterOptions } from './writer.js';
+
+export type Who = { tenantId: string; userId: string };
+export type Rejection = { index: number; field: string; message: string };
+export type IngestResult = { accepted: number; rejected: Rejection[] };
+export type DropReason = 'invalid' | 'duplicate';
+
+export class StorageUnavailableError extends Error {}
+
+export type IngestStats = { received: number; stored: number; dropped: Record<DropReason, number>; batches: number };
+
+export type Ingestor = {
+  /**
+   * Validates and stores `events` for the authenticated tenant and user. Valid events are
+   * committed before this resolves; invalid ones come back in `rejected` by index.
+   */
+  ingest(who: Who, source: Source, events: readonly unknown[], now?: Date): Promise<IngestResult>;
+  /** Each tenant's events, flushed (at shutdown). */
+  flushAll(): Promise<void>;
+  stats: IngestStats;
+};
+
+export function createIngestor(tenantFiles: TenantFiles, options: WriterOptions = DEFAULT_WRITER): Ingestor {
+  const writers = new Map<string, Promise<EventWriter>>();
+  const stats: IngestStats = { received: 0, stored: 0, dropped: { invalid: 0, duplicate: 0 }, batches: 0 };
+
+  const writerFor = (tenantId: string) => {
+    let writer = writers.get(tenantId);
+    if (!writer) {
+      writer = tenantFiles.open(tenantId).then((db) =>
+        createEventWriter(db, options, (offered, inserted) => {
+          stats.batches++;
+          stats.stored += inserted;
+          stats.dropped.duplicate += offered - inserted;
+        }),
+      );
+      writer.catch(() => writers.delete(tenantId));
+      writers.set(tenantId, writer);
+    }
+    return writer;
+  };
+
+  return {
+    stats,
+    async ingest(who, source, events, now = new Date()) {
+      stats.received += events.length;
+      const rows: EventRow[] = [];
+      const rejected: Rejection[] = [];
+      events.forEach((raw, index) => {
+        const parsed = eventSchema.safeParse(raw);
+        if (!parsed.success) {
+          const issue = parsed.error.issues[0]!;
+          rejected.push({ index, field: issue.path.map(String).join('.') || '(event)', message: issue.message });
+          return;
+        }
+        rows.push(toRow(parsed.data, who, source, now.getTime()));
+      });
+      stats.dropped.invalid += rejected.length;
+      if (rows.length) {
+        const writer = await writerFor(who.tenantId);
+        try {
+          await writer.write(rows);
+        } catch (err) {
+          throw new StorageUnavailableError(`could not commit events: ${(err as Error).message}`);
+        }
+      }
+      return { accepted: rows.length, rejected };
+    },
+    async flushAll() {
+      await Promise.all([...writers.values()].map(async (w) => (await w.catch(() => null))?.flush()));
+    },
+  };
+}
+
+/** 64 bits of SHA-256: ample for one tenant's events, and a small primary-key index. */
+export function eventId(...parts: string[]): bigint {
+  return createHash('sha256').update(parts.join('\u0000')).digest().readBigUInt64BE(0);
+}
+
+function toRow(e: IngestEvent, who: Who, source: Source, receivedAt: number): EventRow {
+  const attributes = e.attributes ? (sanitizeJson(e.attributes) as Record<string, unknown>) : null;
+  // A client id is scoped by user and kind; without one the content is the identity.
+  const id = e.id !== undefined ? eventId('id', who.userId, e.kind, e.id) : eventId('content', who.userId, canonicalJson({ ...e, attributes }));
+  const str = (v: string | undefined) => (v === undefined || v === '' ? null : v);
+  const num = (v: number | undefined) => (v === undefined ? null : v);
+  return {
+    id,
+    ts: e.ts ?? receivedAt,
+    receivedAt,
+    kind: e.kind,
+    source,
+    userId: who.userId,
+    sessionId: str(e.session_id),
+    project: str(e.project),
+    promptId: str(e.prompt_id),
+    toolUseId: str(e.tool_use_id),
+    requestId: str(e.request_id),
+    agentId: str(e.agent_id),
+    agentType: str(e.agent_type),
+    name: str(e.name),
+    model: str(e.model),
+    status: str(e.status),
+    durationMs: num(e.duration_ms),
+    inputTokens: num(e.input_tokens),
+    outputTokens: num(e.output_tokens),
+    cacheReadTokens: num(e.cache_read_tokens),
+    cacheCreationTokens: num(e.cache_creation_tokens),
+    costUsd: num(e.cost_usd),
+    linesAdded: num(e.lines_added),
+    linesRemoved: num(e.lines_removed),
+    value: num(e.value),
+    error: str(e.error),
+    attributes: attributes ? JSON.stringify(attributes) : null,
+  };
+}

@@ -1,0 +1,36 @@
+// Makes client JSON safe to keep: no prototype-polluting keys, bounded strings, depth
+// and size. Used on every `attributes` object before it is stored.
+const FORBIDDEN = new Set(['__proto__', 'constructor', 'prototype']);
+export const MAX_ATTR_STRING = 8192;
+const MAX_DEPTH = 12;
+const MAX_KEYS = 256;
+
+export function sanitizeJson(value: unknown, depth = 0): unknown {
+  if (typeof value === 'string') return value.length > MAX_ATTR_STRING ? `${value.slice(0, MAX_ATTR_STRING)}…[truncated]` : value;
+  if (typeof value === 'number') return Number.isFinite(value) ? value : null;
+  if (typeof value === 'boolean' || value === null) return value;
+  if (typeof value === 'bigint') return value.toString();
+  if (depth >= MAX_DEPTH) return '[too deep]';
+  if (Array.isArray(value)) return value.slice(0, MAX_KEYS).map((v) => sanitizeJson(v, depth + 1));
+  if (typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    let n = 0;
+    for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+      if (FORBIDDEN.has(k) || v === undefined) continue;
+      if (++n > MAX_KEYS) break;
+      out[k.length > 256 ? k.slice(0, 256) : k] = sanitizeJson(v, depth + 1);
+    }
+    return out;
+  }
+  return null; // functions, symbols, undefined
+}
+
+/** JSON with keys sorted, so equal content always hashes the same. */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value && typeof value === 'object') {
+    const keys = Object.keys(value).sort();
+    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`).join(',')}}`;
+  }
+  return JSON.stringify(value) ?? 'null';
+}

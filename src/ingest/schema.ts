@@ -1,0 +1,70 @@
+// The unified event: the one contract between every producer (hooks, OTLP, REST,
+// WebSocket, import) and the tenant's `events` table. Entry points translate their wire
+// format into a list of these and hand it to `ingest()`.
+import { z } from 'zod';
+
+export const KINDS = [
+  'session_start', // a session began (hook SessionStart, REST sessions/start, OTel session.count)
+  'session_end', // a session ended (hook SessionEnd, REST PUT sessions/:id with an end)
+  'session_update', // REST PUT sessions/:id without an end
+  'prompt', // a user prompt (hook UserPromptSubmit, OTel user_prompt)
+  'tool_start', // a tool was about to run (hook PreToolUse)
+  'tool_call', // a tool ran: name, status success|failure, duration (hook PostToolUse[Failure], OTel tool_result)
+  'tool_decision', // permission decision (OTel tool_decision, code_edit_tool.decision)
+  'subagent_start',
+  'subagent_stop',
+  'api_request', // one model API call: model, tokens by type, cost (OTel api_request, transcripts)
+  'api_error',
+  'token_usage', // OTel claude_code.token.usage point: tokens of one type
+  'cost_usage', // OTel claude_code.cost.usage point
+  'lines', // lines of code added/removed
+  'commit',
+  'pull_request',
+  'active_time',
+  'command', // a command execution (REST commands, slash commands)
+  'agent_interaction', // REST agents
+  'productivity', // REST productivity metric
+  'other', // anything else, kept whole in `attributes` (unknown hook events, OTel events, metric points)
+] as const;
+export type Kind = (typeof KINDS)[number];
+
+export const SOURCES = ['hook', 'otlp', 'rest', 'ws', 'import'] as const;
+export type Source = (typeof SOURCES)[number];
+
+const MAX_STRING = 1024;
+const text = (max = MAX_STRING) => z.string().max(max, `must be at most ${max} characters`);
+const count = z.number().finite().min(0).max(1e12);
+
+export const eventSchema = z.object({
+  /** Client-supplied id (idempotency); otherwise derived from the content by the entry point. */
+  id: text(200).optional(),
+  kind: z.enum(KINDS),
+  /** When it happened, epoch milliseconds; defaults to receipt time. */
+  ts: z.number().int().min(0).max(8.64e15).optional(),
+  session_id: text(200).optional(),
+  /** Repository or working directory. */
+  project: text().optional(),
+  prompt_id: text(200).optional(),
+  tool_use_id: text(200).optional(),
+  request_id: text(200).optional(),
+  agent_id: text(200).optional(),
+  agent_type: text(200).optional(),
+  /** Tool, command, agent or event name, by kind. */
+  name: text(256).optional(),
+  model: text(200).optional(),
+  status: text(64).optional(),
+  duration_ms: count.optional(),
+  input_tokens: count.optional(),
+  output_tokens: count.optional(),
+  cache_read_tokens: count.optional(),
+  cache_creation_tokens: count.optional(),
+  cost_usd: count.optional(),
+  lines_added: count.optional(),
+  lines_removed: count.optional(),
+  /** A counted quantity: commits, PRs, sessions, seconds of active time, a productivity value. */
+  value: z.number().finite().min(-1e12).max(1e12).optional(),
+  error: text(4096).optional(),
+  /** Everything else the client sent, kept whole (strings capped, dangerous keys dropped). */
+  attributes: z.record(z.string(), z.unknown()).optional(),
+});
+export type IngestEvent = z.infer<typeof eventSchema>;

@@ -1,0 +1,41 @@
+// What every ingest endpoint checks first: an API key (or session) with the `ingest`
+// scope, the tenant's rate limit (X-RateLimit-* headers, 429 + Retry-After), and a body
+// size limit (413 naming the body).
+import type { Context, MiddlewareHandler } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import type { AppContext } from '../context.js';
+import { StorageUnavailableError } from '../ingest/ingest.js';
+import { requireIdentity } from './access.js';
+import type { Env } from './env.js';
+import { httpError } from './errors.js';
+
+export const INGEST_BODY_LIMIT = 16 * 1024 * 1024;
+
+export function ingestGuard(ctx: AppContext, maxBytes = INGEST_BODY_LIMIT): MiddlewareHandler<Env> {
+  const limit = bodyLimit({
+    maxSize: maxBytes,
+    onError: () => {
+      // The rest of the body will not be read, so the connection cannot be reused.
+      throw httpError(413, `body: larger than ${Math.round(maxBytes / 1024 / 1024)} MiB`, 'body', { connection: 'close' });
+    },
+  });
+  return async (c, next) => {
+    const identity = requireIdentity(c, 'ingest');
+    const decision = ctx.ingestLimiter.take(identity.user.tenantId);
+    const reset = Math.ceil(decision.resetMs / 1000);
+    c.header('x-ratelimit-limit', String(decision.limit));
+    c.header('x-ratelimit-remaining', String(decision.remaining));
+    c.header('x-ratelimit-reset', String(reset));
+    if (!decision.allowed) throw httpError(429, 'rate limit exceeded for this tenant', undefined, { 'retry-after': String(reset) });
+    return limit(c, next);
+  };
+}
+
+/** The caller's tenant and user, as the ingest function wants them. */
+export const who = (c: Context<Env>) => ({ tenantId: c.var.identity!.user.tenantId, userId: c.var.identity!.user.id });
+
+/** Storage trouble (disk full, read-only) is the server's to fix: 503 and a retry, not a 500. */
+export function storageUnavailable(err: unknown): never {
+  if (err instanceof StorageUnavailableError) throw httpError(503, 'storage unavailable; retry later', undefined, { 'retry-after': '5' });
+  throw err;
+}

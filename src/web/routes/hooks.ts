@@ -1,0 +1,36 @@
+// POST /api/v1/hooks/claude-code: Claude Code's `http` hooks. The agent waits for this
+// answer, so it is short: 200 with `{}` once the event is committed.
+import { Hono } from 'hono';
+import type { AppContext } from '../../context.js';
+import { createToolStarts, HookBodyError, hookToEvent } from '../../ingest/hooks.js';
+import type { Env } from '../env.js';
+import { httpError } from '../errors.js';
+import { ingestGuard, storageUnavailable, who } from '../ingest-guard.js';
+
+export function hookRoutes(ctx: AppContext) {
+  const starts = createToolStarts();
+  return new Hono<Env>().post('/claude-code', ingestGuard(ctx, 4 * 1024 * 1024), async (c) => {
+    let body: unknown;
+    try {
+      body = await c.req.json();
+    } catch {
+      throw httpError(400, 'body: malformed JSON', 'body');
+    }
+    const caller = who(c);
+    const now = ctx.now();
+    let event;
+    try {
+      event = hookToEvent(body, (id) => starts.take(caller.tenantId, id), now.getTime());
+    } catch (err) {
+      if (err instanceof HookBodyError) throw httpError(400, err.message, err.field);
+      throw err;
+    }
+    const result = await ctx.ingest.ingest(caller, 'hook', [event], now).catch(storageUnavailable);
+    if (result.rejected.length) {
+      const r = result.rejected[0]!;
+      throw httpError(400, `${r.field}: ${r.message}`, r.field);
+    }
+    if (event.kind === 'tool_start' && event.tool_use_id) starts.remember(caller.tenantId, event.tool_use_id, now.getTime());
+    return c.json({});
+  });
+}

@@ -1,0 +1,99 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { ingestKey, startTestServer, type TestServer } from './helpers.js';
+
+const FIXTURES = join(new URL('../../shared/fixtures/claude-code-hooks', import.meta.url).pathname);
+const sessionFiles = ['session-1.jsonl', 'session-2.jsonl', 'session-3.jsonl'];
+type Expected = { session_id: string; tool_calls: number; tool_failures: number; by_tool: Record<string, number>; subagents: number; prompts: number; tool_duration_ms: number };
+const expected = JSON.parse(readFileSync(join(FIXTURES, 'expected.json'), 'utf8')) as Expected[];
+const lines = (file: string) => readFileSync(join(FIXTURES, file), 'utf8').split('\n').filter(Boolean);
+
+type Ctx = { server: TestServer; key: string; tenantId: string };
+const hooks = suite<Ctx>('Claude Code hooks');
+hooks.before.each(async (ctx) => {
+  ctx.server = await startTestServer();
+  ({ key: ctx.key, tenantId: ctx.tenantId } = await ingestKey(ctx.server));
+});
+hooks.after.each(async (ctx) => ctx.server.stop());
+
+const post = (ctx: Ctx, body: string, key = ctx.key) =>
+  fetch(`${ctx.server.url}/api/v1/hooks/claude-code`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` }, body });
+
+async function totals(ctx: Ctx, sessionId: string) {
+  const db = await ctx.server.ctx.tenantFiles.open(ctx.tenantId);
+  const row = (await db.get<Record<string, number>>(
+    `SELECT count(*) FILTER (kind = 'tool_call') AS tool_calls,
+            count(*) FILTER (kind = 'tool_call' AND status = 'failure') AS tool_failures,
+            count(*) FILTER (kind = 'subagent_start') AS subagents,
+            count(*) FILTER (kind = 'prompt') AS prompts,
+            coalesce(sum(duration_ms) FILTER (kind = 'tool_call'), 0) AS tool_duration_ms
+       FROM events WHERE session_id = $sessionId`,
+    { sessionId },
+  ))!;
+  const byTool = await db.all<{ name: string; n: number }>(`SELECT name, count(*) AS n FROM events WHERE kind = 'tool_call' AND session_id = $sessionId GROUP BY name`, { sessionId });
+  return { ...row, by_tool: Object.fromEntries(byTool.map((r) => [r.name, r.n])) };
+}
+
+hooks('the fixture sessions, replayed as Claude Code posts them, give the expected totals', async (ctx) => {
+  for (const file of sessionFiles) {
+    for (const line of lines(file)) {
+      const res = await post(ctx, line);
+      assert.is(res.status, 200, `${file}: ${line.slice(0, 80)}`);
+      assert.equal(await res.text(), '{}');
+    }
+  }
+  for (const exp of expected) {
+    const got = await totals(ctx, exp.session_id);
+    assert.equal(got, { tool_calls: exp.tool_calls, tool_failures: exp.tool_failures, subagents: exp.subagents, prompts: exp.prompts, tool_duration_ms: exp.tool_duration_ms, by_tool: exp.by_tool }, exp.session_id);
+  }
+  const db = await ctx.server.ctx.tenantFiles.open(ctx.tenantId);
+  const unknown = await db.all<{ attributes: string }>(`SELECT attributes::VARCHAR AS attributes FROM events WHERE name = 'SomeFutureHookEvent'`);
+  assert.is(unknown.length, 3, 'unknown hook events kept');
+  assert.equal(JSON.parse(unknown[0]!.attributes).detail, { anything: true });
+});
+
+hooks('a retried hook is stored once', async (ctx) => {
+  const line = lines('session-1.jsonl')[2]!;
+  await Promise.all([post(ctx, line), post(ctx, line), post(ctx, line)]);
+  await post(ctx, line);
+  const db = await ctx.server.ctx.tenantFiles.open(ctx.tenantId);
+  assert.is((await db.get<{ n: number }>('SELECT count(*) AS n FROM events'))!.n, 1);
+});
+
+hooks('duration comes from the Pre/Post pair when the Post carries none', async (ctx) => {
+  const base = { session_id: 's-pair', cwd: '/w', tool_name: 'Bash', tool_use_id: 'toolu_pair' };
+  await post(ctx, JSON.stringify({ ...base, hook_event_name: 'PreToolUse' }));
+  await new Promise((r) => setTimeout(r, 60));
+  await post(ctx, JSON.stringify({ ...base, hook_event_name: 'PostToolUse', tool_response: {} }));
+  const db = await ctx.server.ctx.tenantFiles.open(ctx.tenantId);
+  const row = (await db.get<{ duration_ms: number }>(`SELECT duration_ms FROM events WHERE kind = 'tool_call'`))!;
+  assert.ok(row.duration_ms >= 50 && row.duration_ms < 5000, String(row.duration_ms));
+});
+
+hooks('bad bodies get a 400 naming the field; keys need the ingest scope', async (ctx) => {
+  for (const [body, field] of [['{', 'body'], ['[]', 'body'], ['{}', 'hook_event_name'], ['{"hook_event_name":"Stop","session_id":5}', 'session_id']] as const) {
+    const res = await post(ctx, body);
+    assert.is(res.status, 400, body);
+    assert.is(((await res.json()) as { field: string }).field, field, body);
+  }
+  const readOnly = await ingestKey(ctx.server, ['read'], 'reader@acme.test');
+  assert.is((await post(ctx, '{"hook_event_name":"Stop"}', readOnly.key)).status, 403);
+  assert.is((await post(ctx, '{"hook_event_name":"Stop"}', 'amk_nope')).status, 401);
+  const big = await post(ctx, JSON.stringify({ hook_event_name: 'Stop', pad: 'x'.repeat(5 * 1024 * 1024) }));
+  assert.is(big.status, 413);
+});
+
+hooks('__proto__ and friends are dropped from stored JSON; long strings are capped', async (ctx) => {
+  const res = await post(ctx, '{"hook_event_name":"Odd","session_id":"s","__proto__":{"polluted":1},"nested":{"constructor":{"x":1},"ok":1},"long":"' + 'y'.repeat(20000) + '"}');
+  assert.is(res.status, 200);
+  const db = await ctx.server.ctx.tenantFiles.open(ctx.tenantId);
+  const attrs = JSON.parse((await db.get<{ a: string }>(`SELECT attributes::VARCHAR AS a FROM events`))!.a) as Record<string, unknown>;
+  assert.not.ok(Object.hasOwn(attrs, '__proto__'));
+  assert.equal(attrs.nested, { ok: 1 });
+  assert.ok(String(attrs.long).length < 9000);
+  assert.is(({} as Record<string, unknown>).polluted, undefined);
+});
+
+hooks.run();
