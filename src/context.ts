@@ -11,6 +11,7 @@ import { createLucia, type Auth } from './auth/lucia.js';
 import { createLoginThrottle, type LoginThrottle } from './auth/throttle.js';
 import { createIngestor, type Ingestor } from './ingest/ingest.js';
 import { createRateLimiter, type RateLimiter } from './ingest/rate-limit.js';
+import { createKeyCache, type KeyCache } from './auth/api-keys.js';
 
 export type AppContext = {
   config: Config;
@@ -19,6 +20,8 @@ export type AppContext = {
   tenantFiles: TenantFiles;
   auth: Auth;
   throttle: LoginThrottle;
+  /** API keys as the request path resolves them (cached briefly; revocations clear it). */
+  keys: KeyCache;
   /** The one ingest function every entry point calls. */
   ingest: Ingestor;
   /** Per-tenant request budget for the ingest endpoints. */
@@ -57,6 +60,7 @@ export async function openAppContext(config: Config, log: Logger, options: { adm
       tenantFiles,
       auth: createLucia(control, publicUrl.protocol === 'https:'),
       throttle: createLoginThrottle(),
+      keys: createKeyCache(control),
       ingest: createIngestor(tenantFiles),
       ingestLimiter: createRateLimiter(),
       secret: await serverSecret(control),

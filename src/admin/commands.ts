@@ -43,6 +43,7 @@ export const COMMANDS = {
   'tenant delete': command(z.object({ tenant: tenantRef }), async (ctx, input) => {
     const tenant = await tenantOf(ctx, input.tenant);
     await deleteTenant(ctx, tenant.id);
+    ctx.keys.invalidate();
     await audit(ctx.control, { ...byCli, action: 'tenant.delete', tenantId: tenant.id, target: tenant.id, detail: { name: tenant.name } });
     return { deleted: tenant.id, name: tenant.name };
   }),
@@ -77,6 +78,7 @@ export const COMMANDS = {
   'apikey revoke': command(z.object({ tenant: tenantRef, id: z.string().trim().min(1, 'is required') }), async (ctx, input) => {
     const tenant = await tenantOf(ctx, input.tenant);
     if (!(await revokeApiKey(ctx.control, tenant.id, input.id, ctx.now()))) throw new CommandError(`no live API key ${JSON.stringify(input.id)} in tenant ${tenant.name}`);
+    ctx.keys.invalidate();
     await audit(ctx.control, { ...byCli, action: 'apikey.revoke', tenantId: tenant.id, target: input.id });
     return { revoked: input.id };
   }),

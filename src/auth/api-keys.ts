@@ -77,3 +77,32 @@ export async function resolveApiKey(db: Queryable, presented: string): Promise<R
   const { keyId, scopes, ...user } = row;
   return { keyId, user, scopes: scopes.split(',') as Scope[] };
 }
+
+export type KeyCache = {
+  resolve(presented: string): Promise<ResolvedKey | null>;
+  /** Forget everything; called by every path that revokes a key or removes its owner. */
+  invalidate(): void;
+};
+
+/**
+ * Resolved keys for a couple of seconds, so the hook path does not queue on the control
+ * database for every event. Revocations clear it at once; the TTL bounds what a missed
+ * path could leave behind.
+ */
+export function createKeyCache(db: Queryable, ttlMs = 2000, max = 10_000): KeyCache {
+  const cache = new Map<string, { resolved: ResolvedKey; until: number }>();
+  return {
+    async resolve(presented) {
+      const hash = hashKey(presented);
+      const hit = cache.get(hash);
+      if (hit && hit.until > Date.now()) return hit.resolved;
+      const resolved = await resolveApiKey(db, presented);
+      if (resolved) {
+        if (cache.size >= max) cache.clear();
+        cache.set(hash, { resolved, until: Date.now() + ttlMs });
+      } else cache.delete(hash);
+      return resolved;
+    },
+    invalidate: () => cache.clear(),
+  };
+}

@@ -1,8 +1,9 @@
-// Group commit: rows from concurrent requests for one tenant are gathered for a few
-// milliseconds and written in one DuckDB transaction (appender into a staging table, then
-// INSERT OR IGNORE, so a retried event is stored once). Every caller's promise settles
-// only after that transaction has committed.
-import type { DuckDBAppender, DuckDBConnection } from '@duckdb/node-api';
+// Group commit: rows from concurrent requests for one tenant are gathered while the
+// previous commit runs and written in one DuckDB transaction: ids already stored are
+// looked up (primary-key index), the rest go in through the appender, so a retried event
+// is stored once. Every caller's promise settles only after that transaction committed.
+// One writer per tenant file, so nothing can slip in between the lookup and the append.
+import { DuckDBTimestampValue, type DuckDBAppender, type DuckDBConnection } from '@duckdb/node-api';
 import type { Database } from '../storage/duckdb.js';
 
 export type EventRow = {
@@ -38,19 +39,6 @@ export type EventRow = {
 const TEXT_COLUMNS = ['kind', 'source', 'userId', 'sessionId', 'project', 'promptId', 'toolUseId', 'requestId', 'agentId', 'agentType', 'name', 'model', 'status'] as const;
 const NUMBER_COLUMNS = ['durationMs', 'inputTokens', 'outputTokens', 'cacheReadTokens', 'cacheCreationTokens', 'costUsd', 'linesAdded', 'linesRemoved', 'value'] as const;
 
-const STAGING = `CREATE TEMP TABLE IF NOT EXISTS events_staging (
-  id UBIGINT, ts_ms BIGINT, received_ms BIGINT,
-  kind VARCHAR, source VARCHAR, user_id VARCHAR, session_id VARCHAR, project VARCHAR, prompt_id VARCHAR, tool_use_id VARCHAR,
-  request_id VARCHAR, agent_id VARCHAR, agent_type VARCHAR, name VARCHAR, model VARCHAR, status VARCHAR,
-  duration_ms DOUBLE, input_tokens DOUBLE, output_tokens DOUBLE, cache_read_tokens DOUBLE, cache_creation_tokens DOUBLE,
-  cost_usd DOUBLE, lines_added DOUBLE, lines_removed DOUBLE, value DOUBLE, error VARCHAR, attributes VARCHAR)`;
-
-const MOVE = `INSERT OR IGNORE INTO events
-  SELECT id, epoch_ms(ts_ms), epoch_ms(received_ms), kind, source, user_id, session_id, project, prompt_id, tool_use_id,
-         request_id, agent_id, agent_type, name, model, status, duration_ms, input_tokens, output_tokens, cache_read_tokens,
-         cache_creation_tokens, cost_usd, lines_added, lines_removed, value, error, attributes::JSON
-    FROM events_staging`;
-
 export type EventWriter = {
   /** Resolves once `rows` are committed (or were already stored). */
   write(rows: EventRow[]): Promise<void>;
@@ -68,7 +56,7 @@ export function createEventWriter(db: Database, options: WriterOptions = DEFAULT
   let queue: Pending[] = [];
   let queued = 0;
   let timer: NodeJS.Timeout | null = null;
-  let inFlight: Promise<void> = Promise.resolve();
+  let committing: Promise<void> | null = null;
 
   const commit = async (batch: Pending[]) => {
     // One id per batch: a retry inside the same batch is stored once.
@@ -76,19 +64,14 @@ export function createEventWriter(db: Database, options: WriterOptions = DEFAULT
     for (const p of batch) for (const row of p.rows) if (!unique.has(row.id)) unique.set(row.id, row);
     try {
       const inserted = await db.withConnection(async (conn) => {
-        await conn.run(STAGING);
         await conn.run('BEGIN TRANSACTION');
         try {
-          await appendAll(conn, [...unique.values()]);
-          const before = await countEvents(conn);
-          await conn.run(MOVE);
-          const after = await countEvents(conn);
-          await conn.run('DELETE FROM events_staging');
+          const fresh = await withoutStored(conn, unique);
+          await appendAll(conn, fresh);
           await conn.run('COMMIT');
-          return after - before;
+          return fresh.length;
         } catch (err) {
           await conn.run('ROLLBACK').catch(() => undefined);
-          await conn.run('DELETE FROM events_staging').catch(() => undefined);
           throw err;
         }
       });
@@ -99,15 +82,21 @@ export function createEventWriter(db: Database, options: WriterOptions = DEFAULT
     }
   };
 
-  const flushNow = () => {
+  // While a commit runs, new rows wait; when it ends, everything waiting goes in the next
+  // one. Under load the batch grows with the load instead of the commit count.
+  const pump = (): Promise<void> => {
     if (timer) clearTimeout(timer);
     timer = null;
-    const batch = queue;
-    queue = [];
-    queued = 0;
-    if (batch.length === 0) return inFlight;
-    inFlight = inFlight.then(() => commit(batch));
-    return inFlight;
+    committing ??= (async () => {
+      while (queue.length) {
+        const batch = queue;
+        queue = [];
+        queued = 0;
+        await commit(batch);
+      }
+      committing = null;
+    })();
+    return committing;
   };
 
   return {
@@ -116,26 +105,35 @@ export function createEventWriter(db: Database, options: WriterOptions = DEFAULT
       return new Promise<void>((resolve, reject) => {
         queue.push({ rows, resolve, reject });
         queued += rows.length;
-        if (queued >= options.maxRows) void flushNow();
-        else timer ??= setTimeout(() => void flushNow(), options.maxDelayMs);
+        if (committing) return; // picked up when the running commit ends
+        if (queued >= options.maxRows) void pump();
+        else timer ??= setTimeout(() => void pump(), options.maxDelayMs);
       });
     },
-    flush: () => flushNow(),
+    async flush() {
+      while (queue.length || committing) await pump();
+    },
   };
 }
 
-async function countEvents(conn: DuckDBConnection): Promise<number> {
-  const reader = await conn.runAndReadAll('SELECT count(*) AS n FROM events');
-  return Number(reader.getRowObjectsJS()[0]!.n);
+/** The rows whose ids are not in `events` yet. Ids are our own bigints, safe to inline. */
+async function withoutStored(conn: DuckDBConnection, rows: Map<bigint, EventRow>): Promise<EventRow[]> {
+  const ids = [...rows.keys()];
+  for (let i = 0; i < ids.length; i += 5000) {
+    const reader = await conn.runAndReadAll(`SELECT id FROM events WHERE id IN (${ids.slice(i, i + 5000).join(',')})`);
+    for (const [id] of reader.getRows()) rows.delete(id as bigint);
+  }
+  return [...rows.values()];
 }
 
 async function appendAll(conn: DuckDBConnection, rows: EventRow[]): Promise<void> {
-  const appender: DuckDBAppender = await conn.createAppender('events_staging', 'main', 'temp');
+  if (rows.length === 0) return;
+  const appender: DuckDBAppender = await conn.createAppender('events');
   try {
     for (const r of rows) {
       appender.appendUBigInt(r.id);
-      appender.appendBigInt(BigInt(Math.trunc(r.ts)));
-      appender.appendBigInt(BigInt(Math.trunc(r.receivedAt)));
+      appender.appendTimestamp(new DuckDBTimestampValue(BigInt(Math.trunc(r.ts)) * 1000n));
+      appender.appendTimestamp(new DuckDBTimestampValue(BigInt(Math.trunc(r.receivedAt)) * 1000n));
       for (const col of TEXT_COLUMNS) {
         const v = r[col];
         if (v === null) appender.appendNull();

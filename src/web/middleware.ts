@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import type { MiddlewareHandler } from 'hono';
 import { getCookie, setCookie } from 'hono/cookie';
 import type { AppContext } from '../context.js';
-import { resolveApiKey, SCOPES } from '../auth/api-keys.js';
+import { SCOPES } from '../auth/api-keys.js';
 import { CSRF_FIELD, CSRF_HEADER, csrfToken, csrfValid, newPresessionId, PRESESSION_COOKIE } from '../auth/csrf.js';
 import { SESSION_COOKIE } from '../auth/lucia.js';
 import type { Env } from './env.js';
@@ -37,7 +37,7 @@ export function identify(ctx: AppContext): MiddlewareHandler<Env> {
     const authorization = c.req.header('authorization');
     if (authorization !== undefined) {
       const presented = /^Bearer\s+(\S+)\s*$/i.exec(authorization)?.[1];
-      const resolved = presented ? await resolveApiKey(ctx.control, presented) : null;
+      const resolved = presented ? await ctx.keys.resolve(presented) : null;
       if (!resolved) throw httpError(401, 'invalid or revoked API key', 'authorization', { 'www-authenticate': 'Bearer' });
       c.set('identity', { via: 'apikey', user: resolved.user, keyId: resolved.keyId, scopes: resolved.scopes });
       c.set('tenantId', resolved.user.tenantId);

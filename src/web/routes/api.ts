@@ -41,6 +41,7 @@ export function apiRoutes(ctx: AppContext) {
       const key = await getApiKey(ctx.control, identity.user.tenantId, c.req.param('id'));
       if (!key || (key.userId !== identity.user.id && !can(identity.user, 'user.manage'))) throw notFound('no such API key');
       if (!(await revokeApiKey(ctx.control, identity.user.tenantId, key.id, ctx.now()))) throw notFound('no such API key');
+      ctx.keys.invalidate();
       await audit(ctx.control, { actor: 'user', actorUserId: identity.user.id, tenantId: identity.user.tenantId, action: 'apikey.revoke', target: key.id, ip: clientIp(c) });
       return c.body(null, 204);
     })
@@ -72,6 +73,7 @@ export function apiRoutes(ctx: AppContext) {
       const id = c.req.param('id');
       if (id === identity.user.tenantId) throw httpError(409, 'you cannot delete the tenant you belong to', 'id');
       if (!(await deleteTenant(ctx, id))) throw notFound('no such tenant');
+      ctx.keys.invalidate();
       await audit(ctx.control, { actor: 'user', actorUserId: identity.user.id, tenantId: id, action: 'tenant.delete', target: id, ip: clientIp(c) });
       return c.body(null, 204);
     })

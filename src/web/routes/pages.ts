@@ -54,6 +54,7 @@ export function pageRoutes(ctx: AppContext, render: Renderer) {
       if (identity instanceof Response) return identity;
       const key = await getApiKey(ctx.control, identity.user.tenantId, c.req.param('id'));
       if (key && key.userId === identity.user.id && (await revokeApiKey(ctx.control, identity.user.tenantId, key.id, ctx.now()))) {
+        ctx.keys.invalidate();
         await audit(ctx.control, { actor: 'user', actorUserId: identity.user.id, tenantId: identity.user.tenantId, action: 'apikey.revoke', target: key.id, ip: clientIp(c) });
       }
       return c.redirect('/settings/api-keys', 303);

@@ -1,0 +1,174 @@
+// npm run bench:ingest — ingestion throughput and latency on loopback against a started
+// server (a child process, so its memory is measured alone), next to DuckDB's appender
+// writing the same rows in-process: the ceiling. Prints figures and ratios; asserts nothing.
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { DuckDBInstance, DuckDBTimestampValue } from '@duckdb/node-api';
+import { freePort, ROOT, runCli, tempDir, waitFor } from '../test/helpers.js';
+import { loadMigrations } from '../src/storage/migrate.js';
+
+const BATCHES = Number(process.env.BENCH_BATCHES ?? 200); // × 1000 events
+const HOOK_EVENTS = Number(process.env.BENCH_HOOK_EVENTS ?? 20_000);
+const HOOK_CLIENTS = 50;
+const OTLP_RECORDS = Number(process.env.BENCH_OTLP_RECORDS ?? 50_000);
+
+type Row = { scenario: string; events: number; seconds: number; p50?: number; p99?: number; rssMb: number; note?: string };
+
+const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
+
+function peakRssMb(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? 0) / 1024;
+}
+
+async function startServer(dataDir: string) {
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/main.ts'), 'serve', '--port', String(port), '--data-dir', dataDir, '--log-level', 'warn'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
+  await waitFor(async () => ((await fetch(`${url}/healthz`)).ok ? true : undefined), 'server start');
+  return { url, pid: child.pid!, stop: () => new Promise((r) => { child.once('exit', r); child.kill('SIGTERM'); }) };
+}
+
+async function timed(n: number, concurrency: number, one: (i: number) => Promise<void>) {
+  const latencies: number[] = [];
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < n) {
+        const i = next++;
+        const t = performance.now();
+        await one(i);
+        latencies.push(performance.now() - t);
+      }
+    }),
+  );
+  return { seconds: (performance.now() - started) / 1000, sorted: latencies.sort((a, b) => a - b) };
+}
+
+async function post(url: string, key: string, body: string, type = 'application/json') {
+  const res = await fetch(url, { method: 'POST', headers: { 'content-type': type, authorization: `Bearer ${key}` }, body });
+  if (res.status >= 300) throw new Error(`${url} answered ${res.status}: ${await res.text()}`);
+  await res.arrayBuffer();
+}
+
+function commandItem(i: number, t0: number) {
+  return { id: `bench-${i}`, command_name: ['plan-product', 'create-trd', 'implement', 'review'][i % 4]!, execution_time_ms: 100 + (i % 900), status: i % 17 ? 'success' : 'failure', timestamp: new Date(t0 + i).toISOString(), context: { session_id: `bench-s${i % 500}` } };
+}
+
+async function benchBatch(url: string, key: string, pid: number): Promise<Row> {
+  const t0 = Date.now() - 3_600_000;
+  const bodies = Array.from({ length: BATCHES }, (_, b) => JSON.stringify({ command_executions: Array.from({ length: 1000 }, (_, j) => commandItem(b * 1000 + j, t0)) }));
+  const { seconds, sorted } = await timed(BATCHES, 4, (b) => post(`${url}/api/metrics/batch`, key, bodies[b]!));
+  return { scenario: 'REST batch, 1000 events/request, 4 clients', events: BATCHES * 1000, seconds, p50: percentile(sorted, 50), p99: percentile(sorted, 99), rssMb: peakRssMb(pid) };
+}
+
+async function benchHooks(url: string, key: string, pid: number): Promise<Row> {
+  const body = (i: number) => JSON.stringify({ hook_event_name: 'PostToolUse', session_id: `hook-s${i % 200}`, cwd: '/home/dev/src/app', tool_name: ['Bash', 'Read', 'Edit', 'Grep'][i % 4], tool_use_id: `toolu_bench_${i}`, tool_input: { command: 'ls' }, tool_response: { stdout: 'ok' }, duration_ms: 5 + (i % 50) });
+  const { seconds, sorted } = await timed(HOOK_EVENTS, HOOK_CLIENTS, (i) => post(`${url}/api/v1/hooks/claude-code`, key, body(i)));
+  return { scenario: `hook POST, single events, ${HOOK_CLIENTS} clients`, events: HOOK_EVENTS, seconds, p50: percentile(sorted, 50), p99: percentile(sorted, 99), rssMb: peakRssMb(pid) };
+}
+
+async function benchOtlp(url: string, key: string, pid: number): Promise<Row> {
+  // The official SDK and protobuf exporter, as Claude Code sends: batches of up to 512 log records.
+  const { LoggerProvider, BatchLogRecordProcessor } = await import('@opentelemetry/sdk-logs');
+  const { OTLPLogExporter } = await import('@opentelemetry/exporter-logs-otlp-proto');
+  const exporter = new OTLPLogExporter({ url: `${url}/v1/logs`, headers: { Authorization: `Bearer ${key}` } });
+  const latencies: number[] = [];
+  const exportFn = exporter.export.bind(exporter);
+  exporter.export = (records, done) => {
+    const t = performance.now();
+    exportFn(records, (result) => {
+      latencies.push(performance.now() - t);
+      done(result);
+    });
+  };
+  const provider = new LoggerProvider({ processors: [new BatchLogRecordProcessor({ exporter, maxExportBatchSize: 512, maxQueueSize: 1_000_000, scheduledDelayMillis: 5 })] });
+  const logger = provider.getLogger('com.anthropic.claude_code');
+  const started = performance.now();
+  for (let i = 0; i < OTLP_RECORDS; i++) {
+    logger.emit({
+      body: 'claude_code.api_request',
+      attributes: { 'event.name': 'api_request', 'session.id': `otlp-s${i % 300}`, model: 'claude-sonnet-4-5', request_id: `req_bench_${i}`, input_tokens: 100 + (i % 50), output_tokens: 300, cache_read_tokens: 1000, cache_creation_tokens: 0, cost_usd: 0.0042, duration_ms: 900 },
+    });
+    if (i % 5000 === 4999) await provider.forceFlush();
+  }
+  await provider.forceFlush();
+  const seconds = (performance.now() - started) / 1000;
+  await provider.shutdown();
+  const sorted = latencies.sort((a, b) => a - b);
+  return { scenario: 'OTLP/HTTP protobuf logs (SDK exporter, 512/request)', events: OTLP_RECORDS, seconds, p50: percentile(sorted, 50), p99: percentile(sorted, 99), rssMb: peakRssMb(pid) };
+}
+
+/** The same number of rows straight into `events` with DuckDB's appender: what the disk and DuckDB allow. */
+async function ceiling(rows: number): Promise<Row> {
+  const dir = tempDir('am-ceiling');
+  const instance = await DuckDBInstance.create(join(dir.path, 'ceiling.duckdb'));
+  const conn = await instance.connect();
+  for (const m of loadMigrations('tenant')) await conn.run(m.sql);
+  const t0 = Date.now() - 3_600_000;
+  const started = performance.now();
+  const appender = await conn.createAppender('events');
+  for (let i = 0; i < rows; i++) {
+    const item = commandItem(i, t0);
+    appender.appendUBigInt(BigInt(i) * 2654435761n);
+    appender.appendTimestamp(new DuckDBTimestampValue(BigInt(t0 + i) * 1000n));
+    appender.appendTimestamp(new DuckDBTimestampValue(BigInt(t0) * 1000n));
+    const texts: (string | null)[] = ['command', 'rest', 'u_bench', item.context.session_id, null, null, null, null, null, null, item.command_name, null, item.status];
+    for (const v of texts) {
+      if (v === null) appender.appendNull();
+      else appender.appendVarchar(v);
+    }
+    appender.appendDouble(item.execution_time_ms);
+    for (let k = 0; k < 8; k++) appender.appendNull();
+    appender.appendNull();
+    appender.appendVarchar(JSON.stringify(item));
+    appender.endRow();
+  }
+  appender.closeSync();
+  const seconds = (performance.now() - started) / 1000;
+  conn.closeSync();
+  instance.closeSync();
+  dir.remove();
+  return { scenario: 'ceiling: DuckDB appender in-process, same rows', events: rows, seconds, rssMb: process.memoryUsage().rss / 1024 / 1024, note: 'no HTTP, no validation, no de-duplication' };
+}
+
+async function main() {
+  const dir = tempDir('am-bench');
+  const opts = { dataDir: dir.path };
+  await runCli(['setup', '--name', 'Bench', '--email', 'root@bench.test', '--password-stdin'], { ...opts, stdin: 'bench password 123' });
+  await runCli(['user', 'create', '--tenant', 'Bench', '--email', 'dev@bench.test', '--role', 'developer'], opts);
+  const key = (JSON.parse((await runCli(['apikey', 'create', '--tenant', 'Bench', '--user', 'dev@bench.test', '--scopes', 'ingest', '--json'], opts)).stdout) as { key: string }).key;
+  const server = await startServer(dir.path);
+  const rows: Row[] = [];
+  try {
+    for (const run of [benchBatch, benchHooks, benchOtlp]) {
+      try {
+        rows.push(await run(server.url, key, server.pid));
+      } catch (err) {
+        rows.push({ scenario: run.name, events: 0, seconds: 0, rssMb: peakRssMb(server.pid), note: `failed: ${(err as Error).message.slice(0, 120)}` });
+      }
+    }
+  } finally {
+    await server.stop();
+  }
+  const top = await ceiling(BATCHES * 1000);
+  rows.push(top);
+  dir.remove();
+
+  const rate = (r: Row) => (r.seconds ? r.events / r.seconds : 0);
+  console.log(`\ningestion benchmark (loopback, ${process.env.CI ? 'CI' : 'local'}, ${new Date().toISOString()})\n`);
+  console.log('scenario'.padEnd(56), 'events'.padStart(9), 'events/s'.padStart(10), 'p50 ms'.padStart(8), 'p99 ms'.padStart(8), 'peak RSS MB'.padStart(12));
+  for (const r of rows) {
+    console.log(r.scenario.padEnd(56), String(r.events).padStart(9), rate(r).toFixed(0).padStart(10), (r.p50?.toFixed(2) ?? '-').padStart(8), (r.p99?.toFixed(2) ?? '-').padStart(8), r.rssMb.toFixed(0).padStart(12), r.note ? ` ${r.note}` : '');
+  }
+  const [batch, hooks] = rows;
+  console.log('\ntargets:');
+  console.log(`  batch ≥ 100,000 events/s: ${rate(batch!).toFixed(0)} (${(rate(batch!) / 100_000).toFixed(2)}× target)`);
+  console.log(`  batch ≥ 50% of the appender ceiling: ${((rate(batch!) / rate(top)) * 100).toFixed(1)}% of ${rate(top).toFixed(0)} rows/s`);
+  console.log(`  hook p99 ≤ 5 ms at ${HOOK_CLIENTS} clients: ${hooks!.p99?.toFixed(2)} ms (${((hooks!.p99 ?? 0) / 5).toFixed(2)}× ceiling)`);
+  console.log(`  server peak RSS ≤ 512 MB: ${Math.max(...rows.slice(0, 3).map((r) => r.rssMb)).toFixed(0)} MB`);
+}
+
+await main();
