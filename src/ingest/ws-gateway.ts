@@ -1,7 +1,322 @@
-// WebSocket gateway GET /api/v1/stream. (Being written.)
-import type { Server } from 'node:http';
+// WebSocket gateway GET /api/v1/stream: a long-lived ingest connection for agents that
+// emit many small events.
+//
+// Auth (on upgrade, before any frame): `Authorization: Bearer <API key>`, or — for
+// browsers, which cannot set headers — the subprotocol list `agentmeter.v1, bearer.<key>`
+// (the server answers with `agentmeter.v1`, never echoing the key). No query-string tokens.
+// The key needs the `ingest` scope: unknown/revoked key → HTTP 401, no scope → 403. The
+// tenant and user come from the key only.
+//
+// Messages (JSON text frames, ≤ 4 MiB): one unified event `{kind, ..., ref?}`, an array of
+// events, or `{ref?, events: [...]}`. `ref` (string ≤ 200 chars or number) is echoed back.
+// Each message is answered, in message order, with
+//   {type:'ack', ref, accepted, rejected:[{index, field, message}]}   after the commit;
+//   {type:'error', ref, field, error[, rejected]}  malformed JSON (field `body`), a bad shape,
+//                                                   or no valid event (field = the first bad one);
+//   {type:'error', ref, error:'storage unavailable', retry:true}       disk trouble: resend;
+//   {type:'error', ref, error:'rate limit exceeded', retry:true, retry_after: seconds}.
+// The connection stays open after an error.
+//
+// Backpressure: a connection's messages are ingested in order with at most `maxInFlight`
+// (8) at once; further messages wait in a queue. When `maxQueued` (64) messages or
+// `maxQueuedBytes` (8 MiB) are waiting, or the acks not yet written to the client exceed
+// `maxBufferedBytes` (4 MiB), the server stops reading the TCP socket until the queue is
+// back to half its limits and the outgoing buffer below its limit. Memory per connection
+// is therefore bounded; a fast producer is slowed to the disk's pace.
+//
+// Keepalive: a ping every `pingMs` (30 s); a client that has not answered the previous ping
+// by then is terminated (not counted while the server itself holds the socket paused for its
+// own queue). `close()` stops reading, lets queued messages finish (≤ 3 s), then closes
+// every client with 1001 and the server.
+import type { IncomingMessage, Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import type { AppContext } from '../context.js';
+import { resolveApiKey } from '../auth/api-keys.js';
+import { StorageUnavailableError, type IngestResult, type Who } from './ingest.js';
 
-export function attachStreamGateway(_server: Server, _ctx: AppContext): { close(): Promise<void> } {
-  return { close: async () => {} };
+export const STREAM_PATH = '/api/v1/stream';
+export const STREAM_PROTOCOL = 'agentmeter.v1';
+const MAX_PAYLOAD = 4 * 1024 * 1024;
+const MAX_EVENTS_PER_MESSAGE = 10_000;
+
+export type GatewayOptions = {
+  /** Keepalive ping interval (ms). */
+  pingMs?: number;
+  /** Messages of one connection being ingested at once. */
+  maxInFlight?: number;
+  /** Messages waiting before the socket is paused. */
+  maxQueued?: number;
+  /** Bytes of waiting messages before the socket is paused. */
+  maxQueuedBytes?: number;
+  /** Unsent outgoing bytes before the socket is paused. */
+  maxBufferedBytes?: number;
+};
+
+type Ref = string | number | null;
+type Reply = Record<string, unknown> & { type: 'ack' | 'error'; ref: Ref };
+
+type Conn = {
+  ws: WebSocket;
+  socket: Duplex;
+  who: Who;
+  /** Received, not yet started. */
+  queue: RawData[];
+  queuedBytes: number;
+  /** Started or finished, in message order; replies leave from the head. */
+  pending: { reply: Reply | null }[];
+  inFlight: number;
+  alive: boolean;
+  paused: boolean;
+  pausedForQueue: boolean;
+};
+
+class MessageError extends Error {
+  constructor(readonly field: string, message: string, readonly ref: Ref = null) {
+    super(message);
+  }
+}
+
+export function attachStreamGateway(server: Server, ctx: AppContext, options: GatewayOptions = {}): { close(): Promise<void> } {
+  const pingMs = options.pingMs ?? 30_000;
+  const maxInFlight = options.maxInFlight ?? 8;
+  const maxQueued = options.maxQueued ?? 64;
+  const maxQueuedBytes = options.maxQueuedBytes ?? 8 * 1024 * 1024;
+  const maxBuffered = options.maxBufferedBytes ?? 4 * 1024 * 1024;
+
+  const wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: MAX_PAYLOAD,
+    perMessageDeflate: false,
+    // Answer the app protocol when offered; never echo a `bearer.<key>` entry.
+    handleProtocols: (protocols) => (protocols.has(STREAM_PROTOCOL) ? STREAM_PROTOCOL : false),
+  });
+  const conns = new Set<Conn>();
+  let closing = false;
+
+  const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    let path: string;
+    try {
+      path = new URL(req.url ?? '/', 'http://localhost').pathname;
+    } catch {
+      path = '';
+    }
+    if (path !== STREAM_PATH) {
+      // Someone else's upgrade, if anyone listens; otherwise nobody will answer it.
+      if (server.listenerCount('upgrade') <= 1) socket.destroy();
+      return;
+    }
+    socket.on('error', () => socket.destroy());
+    if (closing) return refuse(socket, 503, 'server shutting down');
+    authenticate(req)
+      .then((auth) => {
+        if ('status' in auth) return refuse(socket, auth.status, auth.error);
+        if (closing) return refuse(socket, 503, 'server shutting down');
+        wss.handleUpgrade(req, socket, head, (ws) => open(ws, socket, auth));
+      })
+      .catch((err: unknown) => {
+        ctx.log.error('websocket upgrade failed', { error: String(err) });
+        refuse(socket, 500, 'internal error');
+      });
+  };
+  server.on('upgrade', onUpgrade);
+
+  async function authenticate(req: IncomingMessage): Promise<Who | { status: 401 | 403; error: string }> {
+    let presented: string | undefined;
+    const authorization = req.headers.authorization;
+    if (authorization !== undefined) presented = /^Bearer\s+(\S+)\s*$/i.exec(authorization)?.[1];
+    else {
+      const offered = (req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim());
+      presented = offered.find((p) => p.startsWith('bearer.'))?.slice('bearer.'.length);
+    }
+    if (!presented) return { status: 401, error: 'send Authorization: Bearer <API key>' };
+    const resolved = await resolveApiKey(ctx.control, presented);
+    if (!resolved) return { status: 401, error: 'invalid or revoked API key' };
+    if (!resolved.scopes.includes('ingest')) return { status: 403, error: 'this API key lacks the "ingest" scope' };
+    return { tenantId: resolved.user.tenantId, userId: resolved.user.id };
+  }
+
+  function open(ws: WebSocket, socket: Duplex, who: Who) {
+    const conn: Conn = { ws, socket, who, queue: [], queuedBytes: 0, pending: [], inFlight: 0, alive: true, paused: false, pausedForQueue: false };
+    conns.add(conn);
+    ctx.log.debug('stream opened', { tenant: who.tenantId });
+    ws.on('message', (data) => {
+      conn.queue.push(data);
+      conn.queuedBytes += size(data);
+      pump(conn);
+    });
+    ws.on('pong', () => (conn.alive = true));
+    ws.on('error', (err) => ctx.log.debug('stream error', { tenant: who.tenantId, error: err.message }));
+    ws.on('close', () => {
+      conns.delete(conn);
+      conn.queue.length = 0;
+      conn.queuedBytes = 0;
+      ctx.log.debug('stream closed', { tenant: who.tenantId });
+    });
+    // The outgoing buffer drained: maybe resume reading.
+    socket.on('drain', () => flow(conn));
+  }
+
+  /** Starts queued messages while there is room, then pauses or resumes reading. */
+  function pump(conn: Conn) {
+    while (conn.inFlight < maxInFlight && conn.queue.length && conn.ws.readyState === conn.ws.OPEN) {
+      const data = conn.queue.shift()!;
+      conn.queuedBytes -= size(data);
+      const slot: { reply: Reply | null } = { reply: null };
+      conn.pending.push(slot);
+      conn.inFlight++;
+      handle(conn, data)
+        .then((reply) => (slot.reply = reply))
+        .catch((err: unknown) => {
+          ctx.log.error('stream message failed', { tenant: conn.who.tenantId, error: String(err) });
+          slot.reply = { type: 'error', ref: null, error: 'internal error' };
+        })
+        .finally(() => {
+          conn.inFlight--;
+          sendReplies(conn);
+          pump(conn);
+        });
+    }
+    flow(conn);
+  }
+
+  function sendReplies(conn: Conn) {
+    while (conn.pending.length && conn.pending[0]!.reply) {
+      const { reply } = conn.pending.shift()!;
+      if (conn.ws.readyState === conn.ws.OPEN) conn.ws.send(JSON.stringify(reply));
+    }
+  }
+
+  /** Pause reading while too much waits (in our queue or the outgoing buffer); resume when it drains. */
+  function flow(conn: Conn) {
+    const { ws } = conn;
+    if (ws.readyState !== ws.OPEN) return;
+    const buffered = ws.bufferedAmount;
+    const queueFull = conn.queue.length >= maxQueued || conn.queuedBytes >= maxQueuedBytes;
+    if (!conn.paused && (queueFull || buffered > maxBuffered || closing)) {
+      conn.paused = true;
+      conn.pausedForQueue = queueFull;
+      ws.pause();
+    } else if (conn.paused && !closing && conn.queue.length <= maxQueued / 2 && conn.queuedBytes <= maxQueuedBytes / 2 && buffered <= maxBuffered) {
+      conn.paused = false;
+      conn.pausedForQueue = false;
+      ws.resume();
+    } else if (conn.paused) conn.pausedForQueue = conn.queue.length > maxQueued / 2 || conn.queuedBytes > maxQueuedBytes / 2;
+  }
+
+  async function handle(conn: Conn, data: RawData): Promise<Reply> {
+    let ref: Ref = null;
+    try {
+      const message = parseMessage(data);
+      ref = message.ref;
+      const decision = ctx.ingestLimiter.take(conn.who.tenantId);
+      if (!decision.allowed) return { type: 'error', ref, error: 'rate limit exceeded for this tenant', retry: true, retry_after: Math.ceil(decision.resetMs / 1000) };
+      let result: IngestResult;
+      try {
+        result = await ctx.ingest.ingest(conn.who, 'ws', message.events, ctx.now());
+      } catch (err) {
+        if (err instanceof StorageUnavailableError) return { type: 'error', ref, error: 'storage unavailable', retry: true };
+        throw err;
+      }
+      if (result.accepted === 0 && result.rejected.length) {
+        const first = result.rejected[0]!;
+        const own = first.field === '(event)' ? '' : first.field;
+        const field = message.single ? own || 'body' : [message.enveloped ? 'events' : '', String(first.index), own].filter(Boolean).join('.');
+        return { type: 'error', ref, field, error: `${field}: ${first.message}`, rejected: result.rejected };
+      }
+      return { type: 'ack', ref, accepted: result.accepted, rejected: result.rejected };
+    } catch (err) {
+      if (err instanceof MessageError) return { type: 'error', ref: err.ref ?? ref, field: err.field, error: `${err.field}: ${err.message}` };
+      throw err;
+    }
+  }
+
+  const timer = setInterval(() => {
+    for (const conn of conns) {
+      // A socket we paused for our own queue cannot read the pong; that is not the client's fault.
+      if (!conn.alive && !conn.pausedForQueue) {
+        ctx.log.debug('stream missed a pong', { tenant: conn.who.tenantId });
+        conn.ws.terminate();
+        continue;
+      }
+      conn.alive = false;
+      conn.ws.ping();
+    }
+  }, pingMs);
+  timer.unref();
+
+  return {
+    async close() {
+      if (closing) return;
+      closing = true;
+      clearInterval(timer);
+      server.off('upgrade', onUpgrade);
+      for (const conn of conns) flow(conn);
+      // Let what was already received finish and be acked, briefly.
+      const until = Date.now() + 3000;
+      while ([...conns].some((c) => c.inFlight || c.queue.length) && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
+      const closed = [...conns].map((conn) => new Promise<void>((resolve) => {
+        if (conn.ws.readyState === conn.ws.CLOSED) return resolve();
+        conn.ws.once('close', () => resolve());
+        conn.ws.close(1001, 'server shutting down');
+      }));
+      const force = setTimeout(() => { for (const conn of conns) conn.ws.terminate(); }, 2000);
+      await Promise.all(closed);
+      clearTimeout(force);
+      await new Promise<void>((resolve) => wss.close(() => resolve()));
+    },
+  };
+}
+
+const size = (data: RawData) => (Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : data.byteLength);
+
+type Message = { ref: Ref; events: unknown[]; single: boolean; enveloped: boolean };
+
+function parseRef(value: unknown): Ref {
+  if (value === undefined || value === null) return null;
+  if (typeof value === 'string' && value.length <= 200) return value;
+  if (typeof value === 'number' && Number.isFinite(value)) return value;
+  throw new MessageError('ref', 'must be a string (at most 200 characters) or a number');
+}
+
+function parseMessage(data: RawData): Message {
+  const buffer = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
+  let body: unknown;
+  try {
+    body = JSON.parse(buffer.toString('utf8'));
+  } catch {
+    throw new MessageError('body', 'malformed JSON');
+  }
+  if (Array.isArray(body)) return { ref: null, events: checkCount(body, ''), single: false, enveloped: false };
+  if (!body || typeof body !== 'object') throw new MessageError('body', 'must be an event object, an array of events, or {ref, events: [...]}');
+  const { ref: rawRef, ...rest } = body as Record<string, unknown>;
+  const ref = parseRef(rawRef);
+  if (!('kind' in rest) && 'events' in rest) {
+    if (!Array.isArray(rest.events)) throw new MessageError('events', 'must be an array of events', ref);
+    return { ref, events: checkCount(rest.events, 'events', ref), single: false, enveloped: true };
+  }
+  return { ref, events: [rest], single: true, enveloped: false };
+}
+
+function checkCount(events: unknown[], field: string, ref: Ref = null): unknown[] {
+  if (events.length > MAX_EVENTS_PER_MESSAGE) throw new MessageError(field || 'body', `must hold at most ${MAX_EVENTS_PER_MESSAGE} events`, ref);
+  return events;
+}
+
+const REASONS: Record<number, string> = { 401: 'Unauthorized', 403: 'Forbidden', 500: 'Internal Server Error', 503: 'Service Unavailable' };
+
+/** Answers an upgrade request with a plain HTTP error and hangs up. */
+function refuse(socket: Duplex, status: 401 | 403 | 500 | 503, error: string) {
+  if (!socket.writable) return socket.destroy();
+  const body = JSON.stringify({ error, field: status === 401 || status === 403 ? 'authorization' : undefined });
+  socket.end(
+    `HTTP/1.1 ${status} ${REASONS[status]}\r\n` +
+      'Connection: close\r\n' +
+      'Content-Type: application/json; charset=utf-8\r\n' +
+      `Content-Length: ${Buffer.byteLength(body)}\r\n` +
+      (status === 401 ? 'WWW-Authenticate: Bearer\r\n' : '') +
+      '\r\n' +
+      body,
+  );
+  socket.once('finish', () => socket.destroy());
 }

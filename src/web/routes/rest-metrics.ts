@@ -1,8 +1,123 @@
-// The seeds' REST ingestion API under /api/metrics. (Being written.)
-import { Hono } from 'hono';
+// The seeds' REST ingestion API under /api/metrics, on top of the unified event model
+// (translation in src/ingest/rest.ts). Answers follow the seeds' response standard
+// `{ success, data, meta: { timestamp } }`, and come only after the events are committed.
+//
+// Batch rule (POST /batch): each array holds at most 1000 items (more → 400 naming the
+// array, nothing stored). Items are validated one by one: the valid ones are stored, the
+// invalid ones are reported. All valid → 201 `{success: true, data: {accepted, rejected: []}}`;
+// some invalid → 207 `{success: false, data: {accepted, rejected: [{array, index, field,
+// message}]}}`; none valid (or an empty batch) → 400 `{error, field, rejected}` where field is
+// the first bad item's full path, e.g. `command_executions.3.status`.
+import { randomUUID } from 'node:crypto';
+import { Hono, type Context } from 'hono';
+import type { z } from 'zod';
 import type { AppContext } from '../../context.js';
+import type { IngestEvent } from '../../ingest/schema.js';
+import {
+  agentSchema,
+  agentToEvent,
+  BATCH_ARRAYS,
+  BATCH_ITEMS,
+  batchSchema,
+  commandSchema,
+  commandToEvent,
+  productivitySchema,
+  productivityToEvent,
+  sessionIdParam,
+  sessionStartSchema,
+  sessionStartToEvent,
+  sessionUpdateSchema,
+  sessionUpdateToEvent,
+  WIRE_FIELD,
+  type BatchArray,
+  type BatchRejection,
+} from '../../ingest/rest.js';
 import type { Env } from '../env.js';
+import { httpError, parseWith } from '../errors.js';
+import { ingestGuard, storageUnavailable, who } from '../ingest-guard.js';
 
-export function restMetricsRoutes(_ctx: AppContext) {
-  return new Hono<Env>();
+const SINGLE_LIMIT = 1024 * 1024;
+
+async function readBody(c: Context<Env>): Promise<unknown> {
+  try {
+    return await c.req.json();
+  } catch {
+    throw httpError(400, 'body: malformed JSON', 'body');
+  }
+}
+
+const wireField = (event: IngestEvent | undefined, field: string) => (event && WIRE_FIELD[event.kind]?.[field]) ?? field;
+
+export function restMetricsRoutes(ctx: AppContext) {
+  const single = ingestGuard(ctx, SINGLE_LIMIT);
+  const batch = ingestGuard(ctx);
+
+  /** Stores one event; 201 with `data` once it is committed, 400 naming the field if the ingest step refuses it. */
+  async function storeOne(c: Context<Env>, event: IngestEvent, data: Record<string, unknown> = {}) {
+    const now = ctx.now();
+    const result = await ctx.ingest.ingest(who(c), 'rest', [event], now).catch(storageUnavailable);
+    if (result.rejected.length) {
+      const r = result.rejected[0]!;
+      const field = wireField(event, r.field);
+      throw httpError(400, `${field}: ${r.message}`, field);
+    }
+    return c.json({ success: true, data: { ...data, accepted: 1 }, meta: { timestamp: now.toISOString() } }, 201);
+  }
+
+  const one = <S extends z.ZodType>(schema: S, translate: (item: z.infer<S>) => IngestEvent) => async (c: Context<Env>) => {
+    const item = parseWith(schema, await readBody(c));
+    const event = translate(item);
+    return storeOne(c, event, event.id !== undefined ? { id: event.id } : {});
+  };
+
+  return new Hono<Env>()
+    .post('/commands', single, one(commandSchema, (x) => commandToEvent(x)))
+    .post('/agents', single, one(agentSchema, (x) => agentToEvent(x)))
+    .post('/productivity', single, one(productivitySchema, (x) => productivityToEvent(x)))
+    .post('/sessions/start', single, async (c) => {
+      const item = parseWith(sessionStartSchema, await readBody(c));
+      const sessionId = item.session_id ?? randomUUID();
+      return storeOne(c, sessionStartToEvent(item, sessionId), { session_id: sessionId, ...(item.id !== undefined ? { id: item.id } : {}) });
+    })
+    .put('/sessions/:sessionId', single, async (c) => {
+      const parsedId = sessionIdParam.safeParse(c.req.param('sessionId'));
+      if (!parsedId.success) throw httpError(400, `sessionId: ${parsedId.error.issues[0]!.message}`, 'sessionId');
+      const item = parseWith(sessionUpdateSchema, await readBody(c));
+      const event = sessionUpdateToEvent(item, parsedId.data);
+      return storeOne(c, event, { session_id: parsedId.data, ended: event.kind === 'session_end', ...(item.id !== undefined ? { id: item.id } : {}) });
+    })
+    .post('/batch', batch, async (c) => {
+      const body = parseWith(batchSchema, await readBody(c));
+      const events: IngestEvent[] = [];
+      const origins: { array: BatchArray; index: number }[] = [];
+      const rejected: BatchRejection[] = [];
+      for (const array of BATCH_ARRAYS) {
+        (body[array] ?? []).forEach((raw, index) => {
+          const r = BATCH_ITEMS[array](raw, body.timestamp);
+          if (r.ok) {
+            events.push(r.event);
+            origins.push({ array, index });
+          } else rejected.push({ array, index, field: r.field, message: r.message });
+        });
+      }
+      if (events.length + rejected.length === 0) throw httpError(400, `body: the batch holds no items (${BATCH_ARRAYS.join(', ')})`, 'body');
+
+      const now = ctx.now();
+      const result = events.length ? await ctx.ingest.ingest(who(c), 'rest', events, now).catch(storageUnavailable) : { accepted: 0, rejected: [] };
+      for (const r of result.rejected) {
+        const origin = origins[r.index]!;
+        rejected.push({ ...origin, field: wireField(events[r.index], r.field), message: r.message });
+      }
+      const order = (a: BatchArray) => BATCH_ARRAYS.indexOf(a);
+      rejected.sort((a, b) => order(a.array) - order(b.array) || a.index - b.index);
+
+      if (result.accepted === 0) {
+        const first = rejected[0]!;
+        const field = `${first.array}.${first.index}.${first.field}`;
+        return c.json({ success: false, error: `${field}: ${first.message}`, field, data: { accepted: 0, rejected } }, 400);
+      }
+      const meta = { timestamp: now.toISOString() };
+      if (rejected.length) return c.json({ success: false, data: { accepted: result.accepted, rejected }, meta }, 207);
+      return c.json({ success: true, data: { accepted: result.accepted, rejected }, meta }, 201);
+    });
 }

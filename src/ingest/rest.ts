@@ -1,0 +1,279 @@
+// The seeds' REST ingestion API (/api/metrics/...) → unified events. Each payload is
+// validated with zod (a bad field is named by its path) and becomes one IngestEvent.
+//
+// Identity is never taken from the body: a client-sent `user_id` (and any organisation /
+// tenant id) is kept only inside `attributes` as `client_user_id` (`client_organization_id`,
+// `client_tenant_id`); the route stores the event for the API key's user and tenant.
+//
+// Field mapping (wire → unified):
+//   commands      kind command:           command_name → name, execution_time_ms → duration_ms,
+//                                         status → status, context.session_id|session_id → session_id
+//   agents        kind agent_interaction: agent_name → name, execution_time_ms → duration_ms,
+//                                         input_tokens/output_tokens/model/cost_usd as such;
+//                                         interaction_type → attributes.interaction_type
+//   sessions      kind session_start / session_update / session_end: total_duration_ms → duration_ms,
+//                                         productivity_score → value, tools_used → attributes
+//   productivity  kind productivity:      metric_type → name, value → value
+// Everything else the client sent (context, metadata, unknown fields) stays in `attributes`.
+//
+// Status: `success` | `failure` | `timeout` | `cancelled`, case-insensitive; the aliases
+// `error`/`failed` → failure, `ok`/`succeeded` → success, `canceled` → cancelled, `timed_out`
+// → timeout. The word the client used is kept as attributes.client_status when it differs.
+//
+// Timestamps: ISO 8601 date-times with `Z` or an offset (e.g. 2025-09-05T10:00:00Z) → ts in
+// epoch ms. Absent → the batch's `timestamp` (batch items), else receipt time. An event
+// without a client `id` is identified by its content (timestamp included), so a retried
+// request is stored once; two identical events with neither `id` nor timestamp are one event.
+import { z } from 'zod';
+import type { IngestEvent, Kind } from './schema.js';
+
+const MAX_STRING = 1024;
+const text = (max = MAX_STRING) => z.string().max(max, `must be at most ${max} characters`);
+const required = (max = MAX_STRING) => z.string({ error: 'is required (a string)' }).trim().min(1, 'is required').max(max, `must be at most ${max} characters`);
+const nonNegative = (what = 'a number') => z.number({ error: `must be ${what}` }).finite().min(0, 'must not be negative').max(1e12, 'is too large');
+const tokens = z.number({ error: 'must be a number' }).int('must be an integer').min(0, 'must not be negative').max(1e12, 'is too large');
+const clientId = text(200).min(1, 'must not be empty');
+
+export const STATUS_ALIASES: Record<string, 'success' | 'failure' | 'timeout' | 'cancelled'> = {
+  success: 'success',
+  succeeded: 'success',
+  ok: 'success',
+  failure: 'failure',
+  failed: 'failure',
+  error: 'failure',
+  timeout: 'timeout',
+  timed_out: 'timeout',
+  cancelled: 'cancelled',
+  canceled: 'cancelled',
+};
+const status = z
+  .string({ error: 'is required (success, failure, error, timeout or cancelled)' })
+  .max(64)
+  .refine((s) => Object.hasOwn(STATUS_ALIASES, s.trim().toLowerCase()), 'must be one of success, failure, error, timeout, cancelled');
+
+/** ISO 8601 date-time with a zone (`Z` or ±hh:mm) → epoch ms; null when it is not one (or not a real date). */
+export function parseIsoTime(s: string): number | null {
+  const m = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})$/i.exec(s);
+  if (!m) return null;
+  const [y, mo, d, h, mi, sec] = m.slice(1).map((x) => Number(x ?? 0)) as [number, number, number, number, number, number];
+  const day = new Date(Date.UTC(y, mo - 1, d));
+  if (day.getUTCMonth() !== mo - 1 || day.getUTCDate() !== d || h > 23 || mi > 59 || sec > 59) return null;
+  const ms = Date.parse(s.replace(' ', 'T'));
+  return Number.isFinite(ms) && ms >= 0 && ms <= 8.64e15 ? ms : null;
+}
+
+const isoTime = z
+  .string({ error: 'must be an ISO 8601 date-time string' })
+  .max(64, 'must be an ISO 8601 date-time')
+  .refine((s) => parseIsoTime(s) !== null, 'must be an ISO 8601 date-time with a time zone after 1970, e.g. 2025-09-05T10:00:00Z')
+  .transform((s) => parseIsoTime(s)!);
+
+const record = z.record(z.string(), z.unknown(), { error: 'must be an object' });
+const context = z.looseObject({ session_id: text(200).optional(), project: text().optional() }, { error: 'must be an object' });
+
+/** Fields every item may carry. Unknown fields are kept (→ attributes). */
+const common = {
+  id: clientId.optional(),
+  user_id: z.unknown().optional(),
+  session_id: text(200).optional(),
+  project: text().optional(),
+  context: context.optional(),
+  metadata: record.optional(),
+  timestamp: isoTime.optional(),
+};
+
+export const commandSchema = z.looseObject({
+  ...common,
+  command_name: required(256),
+  execution_time_ms: nonNegative('a number of milliseconds'),
+  status,
+  executed_at: isoTime.optional(),
+  error_message: text(4096).optional(),
+});
+
+export const agentSchema = z.looseObject({
+  ...common,
+  agent_name: required(256),
+  interaction_type: required(200),
+  execution_time_ms: nonNegative('a number of milliseconds'),
+  status,
+  input_tokens: tokens.optional(),
+  output_tokens: tokens.optional(),
+  cache_read_tokens: tokens.optional(),
+  cache_creation_tokens: tokens.optional(),
+  cost_usd: nonNegative().optional(),
+  model: text(200).optional(),
+  occurred_at: isoTime.optional(),
+  error_message: text(4096).optional(),
+});
+
+export const sessionStartSchema = z.looseObject({
+  ...common,
+  session_id: text(200).min(1, 'must not be empty').optional(),
+  started_at: isoTime.optional(),
+  session_start: isoTime.optional(),
+});
+
+export const sessionUpdateSchema = z.looseObject({
+  ...common,
+  ended_at: isoTime.optional(),
+  session_end: isoTime.optional(),
+  updated_at: isoTime.optional(),
+  /** `ended: true` ends the session at receipt time when no end time is given. */
+  ended: z.boolean({ error: 'must be true or false' }).optional(),
+  total_duration_ms: nonNegative('a number of milliseconds').optional(),
+  tools_used: z.unknown().optional(),
+  productivity_score: z.number({ error: 'must be a number' }).finite().min(0, 'must not be negative').max(1e12).optional(),
+});
+
+export const productivitySchema = z.looseObject({
+  ...common,
+  metric_type: required(256),
+  /** Any finite number (a productivity value may be a signed delta). */
+  value: z.number({ error: 'is required (a number)' }).finite().min(-1e12).max(1e12),
+  unit: text(64).optional(),
+  recorded_at: isoTime.optional(),
+});
+
+export const BATCH_MAX = 1000;
+export const BATCH_ARRAYS = ['command_executions', 'agent_interactions', 'productivity_metrics'] as const;
+export type BatchArray = (typeof BATCH_ARRAYS)[number];
+
+const batchArray = z.array(z.unknown(), { error: 'must be an array' }).max(BATCH_MAX, `must hold at most ${BATCH_MAX} items`).optional();
+export const batchSchema = z.looseObject({
+  command_executions: batchArray,
+  agent_interactions: batchArray,
+  productivity_metrics: batchArray,
+  timestamp: isoTime.optional(),
+});
+
+export const sessionIdParam = text(200).min(1, 'is required');
+
+type Common = { id?: string; user_id?: unknown; session_id?: string; project?: string; context?: Record<string, unknown>; metadata?: Record<string, unknown>; timestamp?: number };
+
+/** Keys that become columns (or are identity); everything else goes to attributes. */
+const MAPPED = new Set(['id', 'user_id', 'session_id', 'project', 'timestamp']);
+/** Ids a client may send that must never choose anything: kept, renamed, in attributes. */
+const CLIENT_IDS: Record<string, string> = { user_id: 'client_user_id', organization_id: 'client_organization_id', org_id: 'client_org_id', tenant_id: 'client_tenant_id' };
+
+function attributesOf(item: Record<string, unknown>, mapped: readonly string[], extra: Record<string, unknown> = {}): Record<string, unknown> | undefined {
+  const out: Record<string, unknown> = {};
+  const skip = new Set([...MAPPED, ...mapped]);
+  for (const [k, v] of Object.entries(item)) {
+    if (v === undefined) continue;
+    if (Object.hasOwn(CLIENT_IDS, k)) out[CLIENT_IDS[k]!] = v;
+    else if (!skip.has(k)) out[k] = v;
+  }
+  for (const [k, v] of Object.entries(extra)) if (v !== undefined) out[k] = v;
+  return Object.keys(out).length ? out : undefined;
+}
+
+function normaliseStatus(raw: string): { status: string; client_status?: string } {
+  const status = STATUS_ALIASES[raw.trim().toLowerCase()]!;
+  return raw === status ? { status } : { status, client_status: raw };
+}
+
+function base(kind: Kind, item: Common, ts: number | undefined): IngestEvent {
+  const ctx = item.context ?? {};
+  const str = (v: unknown) => (typeof v === 'string' && v !== '' ? v : undefined);
+  return {
+    kind,
+    id: item.id,
+    ts,
+    session_id: item.session_id || str(ctx.session_id),
+    project: item.project || str(ctx.project),
+  };
+}
+
+export function commandToEvent(c: z.infer<typeof commandSchema>, defaultTs?: number): IngestEvent {
+  const { status, client_status } = normaliseStatus(c.status);
+  return {
+    ...base('command', c, c.executed_at ?? c.timestamp ?? defaultTs),
+    name: c.command_name,
+    status,
+    duration_ms: c.execution_time_ms,
+    error: c.error_message,
+    attributes: attributesOf(c, ['command_name', 'status', 'execution_time_ms', 'executed_at', 'error_message'], { client_status }),
+  };
+}
+
+export function agentToEvent(a: z.infer<typeof agentSchema>, defaultTs?: number): IngestEvent {
+  const { status, client_status } = normaliseStatus(a.status);
+  return {
+    ...base('agent_interaction', a, a.occurred_at ?? a.timestamp ?? defaultTs),
+    name: a.agent_name,
+    status,
+    duration_ms: a.execution_time_ms,
+    input_tokens: a.input_tokens,
+    output_tokens: a.output_tokens,
+    cache_read_tokens: a.cache_read_tokens,
+    cache_creation_tokens: a.cache_creation_tokens,
+    cost_usd: a.cost_usd,
+    model: a.model,
+    error: a.error_message,
+    attributes: attributesOf(
+      a,
+      ['agent_name', 'status', 'execution_time_ms', 'input_tokens', 'output_tokens', 'cache_read_tokens', 'cache_creation_tokens', 'cost_usd', 'model', 'occurred_at', 'error_message'],
+      { client_status },
+    ),
+  };
+}
+
+export function productivityToEvent(p: z.infer<typeof productivitySchema>, defaultTs?: number): IngestEvent {
+  return {
+    ...base('productivity', p, p.recorded_at ?? p.timestamp ?? defaultTs),
+    name: p.metric_type,
+    value: p.value,
+    attributes: attributesOf(p, ['metric_type', 'value', 'recorded_at']),
+  };
+}
+
+/** `sessionId` is the client's or a generated one (the route decides). */
+export function sessionStartToEvent(s: z.infer<typeof sessionStartSchema>, sessionId: string): IngestEvent {
+  return {
+    ...base('session_start', s, s.started_at ?? s.session_start ?? s.timestamp),
+    session_id: sessionId,
+    attributes: attributesOf(s, ['started_at', 'session_start']),
+  };
+}
+
+/** An end time (or `ended: true`) makes it `session_end`; otherwise `session_update`. */
+export function sessionUpdateToEvent(s: z.infer<typeof sessionUpdateSchema>, sessionId: string): IngestEvent {
+  const end = s.ended_at ?? s.session_end;
+  const ends = end !== undefined || s.ended === true;
+  return {
+    ...base(ends ? 'session_end' : 'session_update', s, end ?? s.updated_at ?? s.timestamp),
+    session_id: sessionId,
+    duration_ms: s.total_duration_ms,
+    value: s.productivity_score,
+    attributes: attributesOf(s, ['ended_at', 'session_end', 'updated_at', 'total_duration_ms', 'productivity_score']),
+  };
+}
+
+export type BatchRejection = { array: BatchArray; index: number; field: string; message: string };
+
+/** One batch array's item parser and translator. */
+export const BATCH_ITEMS: Record<BatchArray, (raw: unknown, defaultTs?: number) => { ok: true; event: IngestEvent } | { ok: false; field: string; message: string }> = {
+  command_executions: itemParser(commandSchema, commandToEvent),
+  agent_interactions: itemParser(agentSchema, agentToEvent),
+  productivity_metrics: itemParser(productivitySchema, productivityToEvent),
+};
+
+function itemParser<S extends z.ZodType>(schema: S, translate: (item: z.infer<S>, defaultTs?: number) => IngestEvent) {
+  return (raw: unknown, defaultTs?: number) => {
+    const parsed = schema.safeParse(raw);
+    if (parsed.success) return { ok: true as const, event: translate(parsed.data, defaultTs) };
+    const issue = parsed.error.issues[0]!;
+    const field = issue.path.map(String).join('.') || '(item)';
+    return { ok: false as const, field, message: issue.message };
+  };
+}
+
+/** Unified field → the wire field it came from, to name a field the ingest step rejected. */
+export const WIRE_FIELD: Partial<Record<Kind, Record<string, string>>> = {
+  command: { name: 'command_name', duration_ms: 'execution_time_ms', error: 'error_message' },
+  agent_interaction: { name: 'agent_name', duration_ms: 'execution_time_ms', error: 'error_message' },
+  productivity: { name: 'metric_type' },
+  session_update: { duration_ms: 'total_duration_ms', value: 'productivity_score' },
+  session_end: { duration_ms: 'total_duration_ms', value: 'productivity_score' },
+};
