@@ -1,0 +1,285 @@
+// OTLP/JSON-shaped requests (see otlp-decode.ts) → unified events. Metric points become
+// drafts first: a cumulative sum's value only becomes a delta once the series' stored state
+// is known (otlp.ts). Claude Code's metric and event names are in the brief, section 2.
+import { canonicalJson } from './sanitize.js';
+import { eventId } from './ingest.js';
+import type { IngestEvent, Kind } from './schema.js';
+import { OtlpBodyError } from './otlp-decode.js';
+
+type Obj = Record<string, unknown>;
+export type PointRejection = { field: string; message: string };
+
+/** One metric data point, before temporality is resolved. */
+export type PointDraft = {
+  metric: string;
+  /** The value as sent (cumulative: the running total since `startMs`). */
+  value: number;
+  startMs: number;
+  timeMs: number;
+  /** Cumulative sums are turned into deltas per series; everything else is stored as sent. */
+  cumulative: boolean;
+  monotonic: boolean;
+  /** hash(user, metric name, scope, point attributes, resource attributes). */
+  seriesKey: bigint;
+  /** The event for this point carrying `value` (a delta for cumulative sums). */
+  build(value: number): IngestEvent;
+};
+
+/** A structural problem: the whole body is refused (400 naming the field). */
+const bad = (field: string, message: string): never => {
+  throw new OtlpBodyError(`${field}: ${message}`, field);
+};
+const isObj = (v: unknown): v is Obj => !!v && typeof v === 'object' && !Array.isArray(v);
+function list(parent: Obj, key: string, path: string): Obj[] {
+  const v = parent[key];
+  if (v === undefined || v === null) return [];
+  if (!Array.isArray(v)) return bad(`${path}${key}`, 'expected an array');
+  return v.map((item, i) => (isObj(item) ? item : bad(`${path}${key}[${i}]`, 'expected an object')));
+}
+const child = (parent: Obj, key: string): Obj => (isObj(parent[key]) ? (parent[key] as Obj) : {});
+
+/** A per-point problem: this point or record is rejected (partialSuccess), the rest is kept. */
+class PointError extends Error {
+  constructor(readonly field: string, message: string) {
+    super(message);
+  }
+}
+
+export function anyValue(v: unknown): unknown {
+  if (!isObj(v)) return null;
+  if ('stringValue' in v) return v.stringValue;
+  if ('boolValue' in v) return v.boolValue;
+  if ('intValue' in v) {
+    const n = Number(v.intValue);
+    return Number.isSafeInteger(n) ? n : String(v.intValue);
+  }
+  if ('doubleValue' in v) return Number(v.doubleValue);
+  if ('arrayValue' in v) return Array.isArray(child(v, 'arrayValue').values) ? (child(v, 'arrayValue').values as unknown[]).map(anyValue) : [];
+  if ('kvlistValue' in v) return attributes(child(v, 'kvlistValue').values);
+  if ('bytesValue' in v) return v.bytesValue;
+  return null;
+}
+
+export function attributes(kvs: unknown): Obj {
+  const out: Obj = {};
+  if (!Array.isArray(kvs)) return out;
+  for (const kv of kvs) if (isObj(kv) && typeof kv.key === 'string') out[kv.key] = anyValue(kv.value);
+  return out;
+}
+
+const NUMERIC = /^\s*-?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$/;
+/** A number attribute; OTel clients send numbers as strings too ("123"). */
+function num(attrs: Obj, key: string): number | undefined {
+  const v = attrs[key];
+  if (v === undefined || v === null || v === '') return undefined;
+  if (typeof v === 'number' && Number.isFinite(v)) return v;
+  if (typeof v === 'string' && NUMERIC.test(v)) return Number(v);
+  throw new PointError(`attributes.${key}`, `not a number: ${JSON.stringify(v).slice(0, 40)}`);
+}
+function str(attrs: Obj, key: string): string | undefined {
+  const v = attrs[key];
+  if (v === undefined || v === null || v === '') return undefined;
+  return typeof v === 'string' ? v : typeof v === 'object' ? JSON.stringify(v) : String(v);
+}
+function bool(attrs: Obj, key: string): boolean | undefined {
+  const v = attrs[key];
+  if (v === undefined || v === null || v === '') return undefined;
+  if (v === true || v === 'true' || v === 1) return true;
+  if (v === false || v === 'false' || v === 0) return false;
+  throw new PointError(`attributes.${key}`, `not a boolean: ${JSON.stringify(v).slice(0, 40)}`);
+}
+
+/** Unix nanoseconds (a decimal string or number in OTLP/JSON) → the digits; undefined if absent or zero. */
+function nanos(v: unknown, field: string): string | undefined {
+  if (v === undefined || v === null || v === '' || v === 0 || v === '0') return undefined;
+  const s = typeof v === 'number' && Number.isInteger(v) && v >= 0 ? BigInt(v).toString() : typeof v === 'string' && /^\d{1,20}$/.test(v) ? v.replace(/^0+(?=\d)/, '') : undefined;
+  if (s === undefined) throw new PointError(field, `not a unix-nanosecond timestamp: ${JSON.stringify(v).slice(0, 40)}`);
+  return s;
+}
+const ms = (nano: string | undefined) => (nano === undefined ? 0 : Number(BigInt(nano) / 1_000_000n));
+
+function pointValue(p: Obj): number {
+  const raw = p.asDouble ?? p.asInt;
+  const v = typeof raw === 'string' ? Number(raw) : raw;
+  if (typeof v !== 'number' || !Number.isFinite(v)) throw new PointError('value', raw === undefined ? 'no asDouble or asInt' : `not a finite number: ${JSON.stringify(raw)}`);
+  return v;
+}
+
+/** A readable id when it fits the 200-character limit; a hash of it otherwise. */
+function stableId(id: string): string {
+  return id.length <= 200 ? id : `${id.slice(0, 7)}#${eventId(id).toString(16)}`; // `otlp:m:` / `otlp:l:` + hash
+}
+const hex = (n: bigint) => n.toString(16).padStart(16, '0');
+
+const TOKEN_FIELD: Record<string, 'input_tokens' | 'output_tokens' | 'cache_read_tokens' | 'cache_creation_tokens'> = {
+  input: 'input_tokens',
+  output: 'output_tokens',
+  cacheRead: 'cache_read_tokens',
+  cacheCreation: 'cache_creation_tokens',
+};
+const COUNTERS: Record<string, Kind> = {
+  'claude_code.commit.count': 'commit',
+  'claude_code.pull_request.count': 'pull_request',
+  'claude_code.session.count': 'session_start',
+  'claude_code.active_time.total': 'active_time',
+};
+
+/** The event of one Claude Code metric point carrying `value`. */
+function metricEvent(metric: string, isSum: boolean, attrs: Obj, value: number): Partial<IngestEvent> & { kind: Kind } {
+  const model = str(attrs, 'model');
+  const type = str(attrs, 'type');
+  if (isSum && metric === 'claude_code.token.usage') {
+    const field = TOKEN_FIELD[type ?? ''];
+    return field ? { kind: 'token_usage', model, [field]: value } : { kind: 'token_usage', model, value };
+  }
+  if (isSum && metric === 'claude_code.cost.usage') return { kind: 'cost_usage', model, cost_usd: value };
+  if (isSum && metric === 'claude_code.lines_of_code.count') {
+    if (type === 'added') return { kind: 'lines', lines_added: value };
+    if (type === 'removed') return { kind: 'lines', lines_removed: value };
+    return { kind: 'lines', value };
+  }
+  if (isSum && metric === 'claude_code.code_edit_tool.decision') return { kind: 'tool_decision', name: str(attrs, 'tool_name'), status: str(attrs, 'decision'), value };
+  if (isSum && metric === 'claude_code.active_time.total') return { kind: 'active_time', name: type, value };
+  if (isSum && COUNTERS[metric]) return { kind: COUNTERS[metric]!, value };
+  return { kind: 'other', name: metric, value };
+}
+
+/** Every data point of an ExportMetricsServiceRequest, as drafts or rejections. */
+export function metricDrafts(req: Obj, userId: string): { drafts: PointDraft[]; rejected: PointRejection[] } {
+  const drafts: PointDraft[] = [];
+  const rejected: PointRejection[] = [];
+  list(req, 'resourceMetrics', '').forEach((rm, i) => {
+    const resource = attributes(child(rm, 'resource').attributes);
+    list(rm, 'scopeMetrics', `resourceMetrics[${i}].`).forEach((sm, j) => {
+      const scope = { name: child(sm, 'scope').name, version: child(sm, 'scope').version };
+      list(sm, 'metrics', `resourceMetrics[${i}].scopeMetrics[${j}].`).forEach((m, k) => {
+        const path = `resourceMetrics[${i}].scopeMetrics[${j}].metrics[${k}].`;
+        const name = typeof m.name === 'string' ? m.name : bad(`${path}name`, 'expected a string');
+        const dataKey = ['sum', 'gauge', 'histogram', 'exponentialHistogram', 'summary'].find((key) => isObj(m[key]));
+        if (!dataKey) return;
+        const data = m[dataKey] as Obj;
+        const temporality = data.aggregationTemporality;
+        const cumulative = dataKey === 'sum' && (temporality === 2 || temporality === 'AGGREGATION_TEMPORALITY_CUMULATIVE');
+        const monotonic = data.isMonotonic === true;
+        list(data, 'dataPoints', `${path}${dataKey}.`).forEach((p, n) => {
+          try {
+            const pointAttrs = attributes(p.attributes);
+            const startNano = nanos(p.startTimeUnixNano, 'startTimeUnixNano');
+            const timeNano = nanos(p.timeUnixNano, 'timeUnixNano');
+            if (timeNano === undefined) throw new PointError('timeUnixNano', 'missing');
+            let value: number;
+            let extra: Obj = {};
+            if (dataKey === 'sum' || dataKey === 'gauge') value = pointValue(p);
+            else {
+              const stat = (key: string) => (p[key] === undefined || p[key] === null ? undefined : Number(p[key]));
+              extra = { [dataKey]: { count: stat('count'), sum: stat('sum'), min: stat('min'), max: stat('max'), temporality } };
+              value = stat('sum') ?? 0;
+              if (!Number.isFinite(value)) throw new PointError('sum', 'not a finite number');
+            }
+            const seriesKey = eventId('otlp-series', userId, name, canonicalJson(scope), canonicalJson(pointAttrs), canonicalJson(resource));
+            const id = stableId(`otlp:m:${name}:${hex(seriesKey)}:${startNano ?? 0}:${timeNano}`);
+            const base = { id, ts: ms(timeNano), session_id: str(pointAttrs, 'session.id'), prompt_id: str(pointAttrs, 'prompt.id') };
+            const attrsOut = { resource, scope, attributes: pointAttrs, metric: { name, unit: m.unit || undefined }, ...extra };
+            drafts.push({
+              metric: name,
+              value,
+              startMs: ms(startNano),
+              timeMs: ms(timeNano),
+              cumulative,
+              monotonic,
+              seriesKey,
+              build: (v) => ({ ...base, ...metricEvent(name, dataKey === 'sum', pointAttrs, v), attributes: attrsOut }) as IngestEvent,
+            });
+          } catch (err) {
+            if (!(err instanceof PointError)) throw err;
+            rejected.push({ field: `${path}${dataKey}.dataPoints[${n}].${err.field}`, message: `${name}: ${err.message}` });
+          }
+        });
+      });
+    });
+  });
+  return { drafts, rejected };
+}
+
+const KIND_OF_EVENT: Record<string, Kind> = {
+  user_prompt: 'prompt',
+  tool_result: 'tool_call',
+  api_request: 'api_request',
+  api_error: 'api_error',
+  tool_decision: 'tool_decision',
+};
+
+/** The fields of one Claude Code event record. */
+function logFields(eventName: string, a: Obj): Partial<IngestEvent> & { kind: Kind } {
+  const kind = KIND_OF_EVENT[eventName] ?? 'other';
+  switch (kind) {
+    case 'tool_call': {
+      const success = bool(a, 'success');
+      return { kind, name: str(a, 'tool_name'), tool_use_id: str(a, 'tool_use_id'), status: success === undefined ? undefined : success ? 'success' : 'failure', duration_ms: num(a, 'duration_ms'), error: str(a, 'error') };
+    }
+    case 'api_request':
+      return {
+        kind,
+        model: str(a, 'model'),
+        request_id: str(a, 'request_id'),
+        cost_usd: num(a, 'cost_usd'),
+        duration_ms: num(a, 'duration_ms'),
+        input_tokens: num(a, 'input_tokens'),
+        output_tokens: num(a, 'output_tokens'),
+        cache_read_tokens: num(a, 'cache_read_tokens'),
+        cache_creation_tokens: num(a, 'cache_creation_tokens'),
+      };
+    case 'api_error':
+      return { kind, model: str(a, 'model'), error: str(a, 'error'), status: str(a, 'status_code') ?? str(a, 'status'), duration_ms: num(a, 'duration_ms'), request_id: str(a, 'request_id') };
+    case 'tool_decision':
+      return { kind, name: str(a, 'tool_name'), tool_use_id: str(a, 'tool_use_id'), status: str(a, 'decision') };
+    case 'prompt':
+      return { kind };
+    default:
+      return { kind, name: eventName };
+  }
+}
+
+/** Every log record (Claude Code event) of an ExportLogsServiceRequest. */
+export function logEvents(req: Obj): { events: IngestEvent[]; rejected: PointRejection[] } {
+  const events: IngestEvent[] = [];
+  const rejected: PointRejection[] = [];
+  list(req, 'resourceLogs', '').forEach((rl, i) => {
+    const resource = attributes(child(rl, 'resource').attributes);
+    list(rl, 'scopeLogs', `resourceLogs[${i}].`).forEach((sl, j) => {
+      const scope = { name: child(sl, 'scope').name, version: child(sl, 'scope').version };
+      list(sl, 'logRecords', `resourceLogs[${i}].scopeLogs[${j}].`).forEach((r, k) => {
+        const path = `resourceLogs[${i}].scopeLogs[${j}].logRecords[${k}].`;
+        try {
+          const a = attributes(r.attributes);
+          const body = anyValue(r.body);
+          const fromBody = typeof body === 'string' && body.startsWith('claude_code.') ? body.slice('claude_code.'.length) : undefined;
+          const eventName = str(a, 'event.name') ?? (typeof r.eventName === 'string' && r.eventName ? r.eventName : undefined) ?? fromBody ?? 'log';
+          const timeNano = nanos(r.timeUnixNano, 'timeUnixNano') ?? nanos(r.observedTimeUnixNano, 'observedTimeUnixNano');
+          const session = str(a, 'session.id');
+          const hash = eventId('otlp-log', canonicalJson({ resource, scope, a, body })).toString(16);
+          const record = { body: body ?? undefined, severity: r.severityText || r.severityNumber || undefined, traceId: r.traceId || undefined, spanId: r.spanId || undefined };
+          events.push({
+            id: stableId(`otlp:l:${session ?? ''}:${eventName}:${str(a, 'event.sequence') ?? ''}:${timeNano ?? ''}:${hash}`),
+            ts: timeNano === undefined ? undefined : ms(timeNano),
+            session_id: session,
+            prompt_id: str(a, 'prompt.id'),
+            ...logFields(eventName, a),
+            attributes: { resource, scope, attributes: a, ...record },
+          } as IngestEvent);
+        } catch (err) {
+          if (!(err instanceof PointError)) throw err;
+          rejected.push({ field: `${path}${err.field}`, message: err.message });
+        }
+      });
+    });
+  });
+  return { events, rejected };
+}
+
+/** How many spans an ExportTraceServiceRequest carries (we answer, but do not store them). */
+export function countSpans(req: Obj): number {
+  let n = 0;
+  list(req, 'resourceSpans', '').forEach((rs, i) => list(rs, 'scopeSpans', `resourceSpans[${i}].`).forEach((ss, j) => (n += list(ss, 'spans', `resourceSpans[${i}].scopeSpans[${j}].`).length)));
+  return n;
+}

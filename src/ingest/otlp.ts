@@ -1,0 +1,148 @@
+// OpenTelemetry (OTLP/HTTP) ingestion: Claude Code's metrics and events → unified events.
+// Decoding is in otlp-decode.ts, the mapping in otlp-map.ts; this file resolves cumulative
+// sums into deltas and hands the events to `ingest()`.
+//
+// COUNTING ONCE. Spend (tokens and cost) reaches us twice for a session that exports both
+// signals: as `claude_code.token.usage` / `claude_code.cost.usage` metric points (kinds
+// `token_usage`, `cost_usage`) and as `api_request` events (one per model call). Both are
+// stored as sent; the rule is applied when reading (src/ingest/totals.ts):
+//   for a session that has any `api_request` events, tokens and cost come from those events
+//   (deduplicated by `request_id`); otherwise they come from the metric points.
+// Tool calls are likewise counted once per `tool_use_id` (hooks and OTel both report them).
+//
+// RETRIES. Every event gets a deterministic id (metric points: metric, series, start and
+// time; log records: session, event name, sequence, time and a hash of the content), so a
+// retried export is stored once. Cumulative sums become deltas against the series' state in
+// the tenant's `otlp_series` table (start_ms, last_ms, last_value):
+//   - first point of a series: delta = its value;
+//   - a point no newer than last_ms (a retry, or a stale point): skipped, state unchanged;
+//   - a new start time, or (monotonic sums) a value below the last one: a restart, delta = value;
+//   - otherwise delta = value - last_value. Zero deltas are not stored.
+// Events are committed before the state moves, so a failure in between leads to a retry that
+// recomputes the same deltas under the same ids. One tenant's metric exports are processed
+// one at a time (in-process lock), so concurrent exports cannot both claim a delta.
+// Gauges are stored as `other` with their value; histograms and summaries as `other` with
+// value = sum and {count, sum, min, max} in attributes (not converted to deltas).
+import type { AppContext } from '../context.js';
+import type { Database } from '../storage/duckdb.js';
+import { StorageUnavailableError, type Who } from './ingest.js';
+import { countSpans, logEvents, metricDrafts, type PointDraft, type PointRejection } from './otlp-map.js';
+import type { Signal } from './otlp-decode.js';
+import type { IngestEvent } from './schema.js';
+
+export { decodeRequest, decompress, encodeResponse, formatOf, OtlpBodyError } from './otlp-decode.js';
+
+export type SeriesState = { startMs: number; lastMs: number; lastValue: number };
+export type ExportOutcome = { accepted: number; rejected: number; errorMessage: string };
+
+/** Applies the temporality rules above; `states` is updated in place, `changed` is what to save. */
+export function resolveDeltas(drafts: readonly PointDraft[], states: Map<bigint, SeriesState>): { events: IngestEvent[]; changed: Map<bigint, SeriesState> } {
+  const events: IngestEvent[] = [];
+  const changed = new Map<bigint, SeriesState>();
+  for (const d of drafts) {
+    if (!d.cumulative) {
+      events.push(d.build(d.value));
+      continue;
+    }
+    const s = states.get(d.seriesKey);
+    let delta: number;
+    if (!s) delta = d.value;
+    else if (d.timeMs <= s.lastMs) continue;
+    else if (d.startMs !== s.startMs || (d.monotonic && d.value < s.lastValue)) delta = d.value;
+    else delta = d.value - s.lastValue;
+    const next = { startMs: d.startMs, lastMs: d.timeMs, lastValue: d.value };
+    states.set(d.seriesKey, next);
+    changed.set(d.seriesKey, next);
+    if (delta !== 0) events.push(d.build(delta));
+  }
+  return { events, changed };
+}
+
+async function loadStates(db: Database, keys: bigint[]): Promise<Map<bigint, SeriesState>> {
+  const states = new Map<bigint, SeriesState>();
+  for (let i = 0; i < keys.length; i += 500) {
+    // The keys are our own 64-bit hashes (bigint), safe to write into the statement.
+    const inList = keys.slice(i, i + 500).map((k) => `${k}::UBIGINT`).join(', ');
+    const rows = await db.all<{ k: string; start_ms: number; last_ms: number; last_value: number }>(
+      `SELECT series_key::VARCHAR AS k, start_ms, last_ms, last_value FROM otlp_series WHERE series_key IN (${inList})`,
+    );
+    for (const r of rows) states.set(BigInt(r.k), { startMs: r.start_ms, lastMs: r.last_ms, lastValue: r.last_value });
+  }
+  return states;
+}
+
+async function saveStates(db: Database, changed: Map<bigint, SeriesState>): Promise<void> {
+  if (!changed.size) return;
+  await db.transaction(async (tx) => {
+    for (const [key, s] of changed) {
+      await tx.run('INSERT OR REPLACE INTO otlp_series VALUES ($key::UBIGINT, $start, $last, $value)', { key: key.toString(), start: s.startMs, last: s.lastMs, value: s.lastValue });
+    }
+  });
+}
+
+const tenantQueues = new Map<string, Promise<unknown>>();
+/** Runs `fn` after every earlier call for the same tenant has settled. */
+function serialised<T>(tenantId: string, fn: () => Promise<T>): Promise<T> {
+  const prev = tenantQueues.get(tenantId) ?? Promise.resolve();
+  const next = prev.then(fn, fn);
+  const tail = next.catch(() => undefined);
+  tenantQueues.set(tenantId, tail);
+  void tail.then(() => tenantQueues.get(tenantId) === tail && tenantQueues.delete(tenantId));
+  return next;
+}
+
+const storage = async <T>(what: string, fn: () => Promise<T>): Promise<T> => {
+  try {
+    return await fn();
+  } catch (err) {
+    throw err instanceof StorageUnavailableError ? err : new StorageUnavailableError(`${what}: ${(err as Error).message}`);
+  }
+};
+
+function outcome(events: IngestEvent[], accepted: number, mapRejected: PointRejection[], ingestRejected: { index: number; field: string; message: string }[]): ExportOutcome {
+  const messages = [
+    ...mapRejected.map((r) => `${r.field}: ${r.message}`),
+    ...ingestRejected.map((r) => `${events[r.index]?.id ?? `event ${r.index}`}: ${r.field}: ${r.message}`),
+  ];
+  const rejected = messages.length;
+  const shown = messages.slice(0, 5).join('; ');
+  return { accepted, rejected, errorMessage: rejected ? `${rejected} rejected: ${shown}${rejected > 5 ? '; …' : ''}` : '' };
+}
+
+/** Stores an ExportMetricsServiceRequest (OTLP/JSON shape) for `who`. */
+export async function ingestMetrics(ctx: AppContext, who: Who, req: Record<string, unknown>, now: Date): Promise<ExportOutcome> {
+  const { drafts, rejected } = metricDrafts(req, who.userId);
+  if (!drafts.some((d) => d.cumulative)) {
+    const events = drafts.map((d) => d.build(d.value));
+    const result = events.length ? await ctx.ingest.ingest(who, 'otlp', events, now) : { accepted: 0, rejected: [] };
+    return outcome(events, result.accepted, rejected, result.rejected);
+  }
+  return serialised(who.tenantId, async () => {
+    const cumulative = [...new Set(drafts.filter((d) => d.cumulative).map((d) => d.seriesKey))];
+    let states = new Map<bigint, SeriesState>();
+    let db: Database | null = null;
+    if (cumulative.length) {
+      db = await storage('open tenant file', () => ctx.tenantFiles.open(who.tenantId));
+      states = await storage('read otlp_series', () => loadStates(db!, cumulative));
+    }
+    const { events, changed } = resolveDeltas(drafts, states);
+    const result = events.length ? await ctx.ingest.ingest(who, 'otlp', events, now) : { accepted: 0, rejected: [] };
+    if (db) await storage('save otlp_series', () => saveStates(db!, changed));
+    return outcome(events, result.accepted, rejected, result.rejected);
+  });
+}
+
+/** Stores an ExportLogsServiceRequest (OTLP/JSON shape) for `who`. */
+export async function ingestLogs(ctx: AppContext, who: Who, req: Record<string, unknown>, now: Date): Promise<ExportOutcome> {
+  const { events, rejected } = logEvents(req);
+  const result = events.length ? await ctx.ingest.ingest(who, 'otlp', events, now) : { accepted: 0, rejected: [] };
+  return outcome(events, result.accepted, rejected, result.rejected);
+}
+
+/** Spans are answered, not stored: all of them come back as rejected. */
+export function refuseTraces(req: Record<string, unknown>): ExportOutcome {
+  const spans = countSpans(req);
+  return { accepted: 0, rejected: spans, errorMessage: spans ? 'traces are not stored by agentmeter; send metrics and logs' : '' };
+}
+
+export const INGESTERS: Record<Exclude<Signal, 'traces'>, typeof ingestMetrics> = { metrics: ingestMetrics, logs: ingestLogs };
