@@ -1,6 +1,7 @@
 // What the suites share: temporary data directories, a started server, a browser-like
 // HTTP client with a cookie jar, and the CLI run as a real process.
 import { spawn } from 'node:child_process';
+import { suite } from 'uvu';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -152,4 +153,17 @@ export async function ingestKey(server: TestServer, scopes = ['ingest', 'read'],
   if (!existing) await runCommand(server.ctx, 'user create', { tenant: tenant.id, email, role: 'developer', password: 'agent password 1' });
   const key = (await runCommand(server.ctx, 'apikey create', { tenant: tenant.id, user: email, scopes: scopes.join(',') })) as { key: string; userId: string };
   return { key: key.key, tenantId: tenant.id, userId: key.userId };
+}
+
+export type IngestCtx = { server: TestServer; key: string; tenantId: string; userId: string };
+
+/** A uvu suite whose every test gets a fresh server and an ingest+read key in `ctx`. */
+export function ingestSuite(name: string) {
+  const s = suite<IngestCtx>(name);
+  s.before.each(async (ctx) => {
+    ctx.server = await startTestServer();
+    Object.assign(ctx, await ingestKey(ctx.server));
+  });
+  s.after.each(async (ctx) => ctx.server.stop());
+  return s;
 }

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ingestKey, startTestServer, type TestServer } from './helpers.js';
+import { ingestKey, startTestServer, type TestServer, ingestSuite, type IngestCtx } from './helpers.js';
 
 const FIXTURES = join(new URL('../../shared/fixtures/claude-code-hooks', import.meta.url).pathname);
 const sessionFiles = ['session-1.jsonl', 'session-2.jsonl', 'session-3.jsonl'];
@@ -10,13 +10,8 @@ type Expected = { session_id: string; tool_calls: number; tool_failures: number;
 const expected = JSON.parse(readFileSync(join(FIXTURES, 'expected.json'), 'utf8')) as Expected[];
 const lines = (file: string) => readFileSync(join(FIXTURES, file), 'utf8').split('\n').filter(Boolean);
 
-type Ctx = { server: TestServer; key: string; tenantId: string };
-const hooks = suite<Ctx>('Claude Code hooks');
-hooks.before.each(async (ctx) => {
-  ctx.server = await startTestServer();
-  ({ key: ctx.key, tenantId: ctx.tenantId } = await ingestKey(ctx.server));
-});
-hooks.after.each(async (ctx) => ctx.server.stop());
+type Ctx = IngestCtx;
+const hooks = ingestSuite('Claude Code hooks');
 
 const post = (ctx: Ctx, body: string, key = ctx.key) =>
   fetch(`${ctx.server.url}/api/v1/hooks/claude-code`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` }, body });

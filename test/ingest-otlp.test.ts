@@ -12,19 +12,14 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { decodeResponse } from '../src/ingest/otlp-decode.js';
 import { sessionTotals, type Totals } from '../src/ingest/totals.js';
-import { ingestKey, startTestServer, type TestServer } from './helpers.js';
+import { ingestKey, startTestServer, type TestServer, ingestSuite, type IngestCtx } from './helpers.js';
 
 const FIXTURES = new URL('../../shared/fixtures/otlp/', import.meta.url).pathname;
 const fixture = (name: string) => readFileSync(join(FIXTURES, name));
 const expected = JSON.parse(fixture('expected-totals.json').toString('utf8')) as Record<string, Totals>;
 
-type Ctx = { server: TestServer; key: string; tenantId: string };
-const otlp = suite<Ctx>('OTLP/HTTP receiver');
-otlp.before.each(async (ctx) => {
-  ctx.server = await startTestServer();
-  ({ key: ctx.key, tenantId: ctx.tenantId } = await ingestKey(ctx.server));
-});
-otlp.after.each(async (ctx) => ctx.server.stop());
+type Ctx = IngestCtx;
+const otlp = ingestSuite('OTLP/HTTP receiver');
 
 const JSON_TYPE = 'application/json';
 const PROTO_TYPE = 'application/x-protobuf';

@@ -1,15 +1,10 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { runCommand } from '../src/admin/commands.js';
-import { ingestKey, startTestServer, type TestServer } from './helpers.js';
+import { ingestKey, startTestServer, type TestServer, ingestSuite, type IngestCtx } from './helpers.js';
 
-type Ctx = { server: TestServer; key: string; tenantId: string; userId: string };
-const rest = suite<Ctx>('REST metrics API');
-rest.before.each(async (ctx) => {
-  ctx.server = await startTestServer();
-  ({ key: ctx.key, tenantId: ctx.tenantId, userId: ctx.userId } = await ingestKey(ctx.server));
-});
-rest.after.each(async (ctx) => ctx.server.stop());
+type Ctx = IngestCtx;
+const rest = ingestSuite('REST metrics API');
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 

@@ -38,6 +38,19 @@ function list(parent: Obj, key: string, path: string): Obj[] {
 }
 const child = (parent: Obj, key: string): Obj => (isObj(parent[key]) ? (parent[key] as Obj) : {});
 
+type Item = { resource: Obj; scope: Obj; item: Obj; path: string };
+
+/** Visits every item of an OTLP request, e.g. resourceLogs → scopeLogs → logRecords, with its resource, scope and path. */
+function eachItem(req: Obj, [outer, middle, inner]: readonly [string, string, string], visit: (item: Item) => void): void {
+  list(req, outer, '').forEach((r, i) => {
+    const resource = attributes(child(r, 'resource').attributes);
+    list(r, middle, `${outer}[${i}].`).forEach((s, j) => {
+      const scope = { name: child(s, 'scope').name, version: child(s, 'scope').version };
+      list(s, inner, `${outer}[${i}].${middle}[${j}].`).forEach((item, k) => visit({ resource, scope, item, path: `${outer}[${i}].${middle}[${j}].${inner}[${k}].` }));
+    });
+  });
+}
+
 /** A per-point problem: this point or record is rejected (partialSuccess), the rest is kept. */
 class PointError extends Error {
   constructor(readonly field: string, message: string) {
@@ -148,54 +161,47 @@ function metricEvent(metric: string, isSum: boolean, attrs: Obj, value: number):
 export function metricDrafts(req: Obj, userId: string): { drafts: PointDraft[]; rejected: PointRejection[] } {
   const drafts: PointDraft[] = [];
   const rejected: PointRejection[] = [];
-  list(req, 'resourceMetrics', '').forEach((rm, i) => {
-    const resource = attributes(child(rm, 'resource').attributes);
-    list(rm, 'scopeMetrics', `resourceMetrics[${i}].`).forEach((sm, j) => {
-      const scope = { name: child(sm, 'scope').name, version: child(sm, 'scope').version };
-      list(sm, 'metrics', `resourceMetrics[${i}].scopeMetrics[${j}].`).forEach((m, k) => {
-        const path = `resourceMetrics[${i}].scopeMetrics[${j}].metrics[${k}].`;
-        const name = typeof m.name === 'string' ? m.name : bad(`${path}name`, 'expected a string');
-        const dataKey = ['sum', 'gauge', 'histogram', 'exponentialHistogram', 'summary'].find((key) => isObj(m[key]));
-        if (!dataKey) return;
-        const data = m[dataKey] as Obj;
-        const temporality = data.aggregationTemporality;
-        const cumulative = dataKey === 'sum' && (temporality === 2 || temporality === 'AGGREGATION_TEMPORALITY_CUMULATIVE');
-        const monotonic = data.isMonotonic === true;
-        list(data, 'dataPoints', `${path}${dataKey}.`).forEach((p, n) => {
-          try {
-            const pointAttrs = attributes(p.attributes);
-            const startNano = nanos(p.startTimeUnixNano, 'startTimeUnixNano');
-            const timeNano = nanos(p.timeUnixNano, 'timeUnixNano');
-            if (timeNano === undefined) throw new PointError('timeUnixNano', 'missing');
-            let value: number;
-            let extra: Obj = {};
-            if (dataKey === 'sum' || dataKey === 'gauge') value = pointValue(p);
-            else {
-              const stat = (key: string) => (p[key] === undefined || p[key] === null ? undefined : Number(p[key]));
-              extra = { [dataKey]: { count: stat('count'), sum: stat('sum'), min: stat('min'), max: stat('max'), temporality } };
-              value = stat('sum') ?? 0;
-              if (!Number.isFinite(value)) throw new PointError('sum', 'not a finite number');
-            }
-            const seriesKey = eventId('otlp-series', userId, name, canonicalJson(scope), canonicalJson(pointAttrs), canonicalJson(resource));
-            const id = stableId(`otlp:m:${name}:${hex(seriesKey)}:${startNano ?? 0}:${timeNano}`);
-            const base = { id, ts: ms(timeNano), session_id: str(pointAttrs, 'session.id'), prompt_id: str(pointAttrs, 'prompt.id') };
-            const attrsOut = { resource, scope, attributes: pointAttrs, metric: { name, unit: m.unit || undefined }, ...extra };
-            drafts.push({
-              metric: name,
-              value,
-              startMs: ms(startNano),
-              timeMs: ms(timeNano),
-              cumulative,
-              monotonic,
-              seriesKey,
-              build: (v) => ({ ...base, ...metricEvent(name, dataKey === 'sum', pointAttrs, v), attributes: attrsOut }) as IngestEvent,
-            });
-          } catch (err) {
-            if (!(err instanceof PointError)) throw err;
-            rejected.push({ field: `${path}${dataKey}.dataPoints[${n}].${err.field}`, message: `${name}: ${err.message}` });
-          }
-        });
-      });
+  eachItem(req, ['resourceMetrics', 'scopeMetrics', 'metrics'], ({ resource, scope, item: m, path }) => {
+    const name = typeof m.name === 'string' ? m.name : bad(`${path}name`, 'expected a string');
+    const dataKey = ['sum', 'gauge', 'histogram', 'exponentialHistogram', 'summary'].find((key) => isObj(m[key]));
+    if (!dataKey) return;
+    const data = m[dataKey] as Obj;
+    const temporality = data.aggregationTemporality;
+    const cumulative = dataKey === 'sum' && (temporality === 2 || temporality === 'AGGREGATION_TEMPORALITY_CUMULATIVE');
+    const monotonic = data.isMonotonic === true;
+    list(data, 'dataPoints', `${path}${dataKey}.`).forEach((p, n) => {
+      try {
+    const pointAttrs = attributes(p.attributes);
+    const startNano = nanos(p.startTimeUnixNano, 'startTimeUnixNano');
+    const timeNano = nanos(p.timeUnixNano, 'timeUnixNano');
+    if (timeNano === undefined) throw new PointError('timeUnixNano', 'missing');
+    let value: number;
+    let extra: Obj = {};
+    if (dataKey === 'sum' || dataKey === 'gauge') value = pointValue(p);
+    else {
+      const stat = (key: string) => (p[key] === undefined || p[key] === null ? undefined : Number(p[key]));
+      extra = { [dataKey]: { count: stat('count'), sum: stat('sum'), min: stat('min'), max: stat('max'), temporality } };
+      value = stat('sum') ?? 0;
+      if (!Number.isFinite(value)) throw new PointError('sum', 'not a finite number');
+    }
+    const seriesKey = eventId('otlp-series', userId, name, canonicalJson(scope), canonicalJson(pointAttrs), canonicalJson(resource));
+    const id = stableId(`otlp:m:${name}:${hex(seriesKey)}:${startNano ?? 0}:${timeNano}`);
+    const base = { id, ts: ms(timeNano), session_id: str(pointAttrs, 'session.id'), prompt_id: str(pointAttrs, 'prompt.id') };
+    const attrsOut = { resource, scope, attributes: pointAttrs, metric: { name, unit: m.unit || undefined }, ...extra };
+    drafts.push({
+      metric: name,
+      value,
+      startMs: ms(startNano),
+      timeMs: ms(timeNano),
+      cumulative,
+      monotonic,
+      seriesKey,
+      build: (v) => ({ ...base, ...metricEvent(name, dataKey === 'sum', pointAttrs, v), attributes: attrsOut }) as IngestEvent,
+    });
+      } catch (err) {
+    if (!(err instanceof PointError)) throw err;
+    rejected.push({ field: `${path}${dataKey}.dataPoints[${n}].${err.field}`, message: `${name}: ${err.message}` });
+      }
     });
   });
   return { drafts, rejected };
@@ -244,35 +250,28 @@ function logFields(eventName: string, a: Obj): Partial<IngestEvent> & { kind: Ki
 export function logEvents(req: Obj): { events: IngestEvent[]; rejected: PointRejection[] } {
   const events: IngestEvent[] = [];
   const rejected: PointRejection[] = [];
-  list(req, 'resourceLogs', '').forEach((rl, i) => {
-    const resource = attributes(child(rl, 'resource').attributes);
-    list(rl, 'scopeLogs', `resourceLogs[${i}].`).forEach((sl, j) => {
-      const scope = { name: child(sl, 'scope').name, version: child(sl, 'scope').version };
-      list(sl, 'logRecords', `resourceLogs[${i}].scopeLogs[${j}].`).forEach((r, k) => {
-        const path = `resourceLogs[${i}].scopeLogs[${j}].logRecords[${k}].`;
-        try {
-          const a = attributes(r.attributes);
-          const body = anyValue(r.body);
-          const fromBody = typeof body === 'string' && body.startsWith('claude_code.') ? body.slice('claude_code.'.length) : undefined;
-          const eventName = str(a, 'event.name') ?? (typeof r.eventName === 'string' && r.eventName ? r.eventName : undefined) ?? fromBody ?? 'log';
-          const timeNano = nanos(r.timeUnixNano, 'timeUnixNano') ?? nanos(r.observedTimeUnixNano, 'observedTimeUnixNano');
-          const session = str(a, 'session.id');
-          const hash = eventId('otlp-log', canonicalJson({ resource, scope, a, body })).toString(16);
-          const record = { body: body ?? undefined, severity: r.severityText || r.severityNumber || undefined, traceId: r.traceId || undefined, spanId: r.spanId || undefined };
-          events.push({
-            id: stableId(`otlp:l:${session ?? ''}:${eventName}:${str(a, 'event.sequence') ?? ''}:${timeNano ?? ''}:${hash}`),
-            ts: timeNano === undefined ? undefined : ms(timeNano),
-            session_id: session,
-            prompt_id: str(a, 'prompt.id'),
-            ...logFields(eventName, a),
-            attributes: { resource, scope, attributes: a, ...record },
-          } as IngestEvent);
-        } catch (err) {
-          if (!(err instanceof PointError)) throw err;
-          rejected.push({ field: `${path}${err.field}`, message: err.message });
-        }
-      });
-    });
+  eachItem(req, ['resourceLogs', 'scopeLogs', 'logRecords'], ({ resource, scope, item: r, path }) => {
+    try {
+      const a = attributes(r.attributes);
+      const body = anyValue(r.body);
+      const fromBody = typeof body === 'string' && body.startsWith('claude_code.') ? body.slice('claude_code.'.length) : undefined;
+      const eventName = str(a, 'event.name') ?? (typeof r.eventName === 'string' && r.eventName ? r.eventName : undefined) ?? fromBody ?? 'log';
+      const timeNano = nanos(r.timeUnixNano, 'timeUnixNano') ?? nanos(r.observedTimeUnixNano, 'observedTimeUnixNano');
+      const session = str(a, 'session.id');
+      const hash = eventId('otlp-log', canonicalJson({ resource, scope, a, body })).toString(16);
+      const record = { body: body ?? undefined, severity: r.severityText || r.severityNumber || undefined, traceId: r.traceId || undefined, spanId: r.spanId || undefined };
+      events.push({
+    id: stableId(`otlp:l:${session ?? ''}:${eventName}:${str(a, 'event.sequence') ?? ''}:${timeNano ?? ''}:${hash}`),
+    ts: timeNano === undefined ? undefined : ms(timeNano),
+    session_id: session,
+    prompt_id: str(a, 'prompt.id'),
+    ...logFields(eventName, a),
+    attributes: { resource, scope, attributes: a, ...record },
+      } as IngestEvent);
+    } catch (err) {
+      if (!(err instanceof PointError)) throw err;
+      rejected.push({ field: `${path}${err.field}`, message: err.message });
+    }
   });
   return { events, rejected };
 }
@@ -280,6 +279,6 @@ export function logEvents(req: Obj): { events: IngestEvent[]; rejected: PointRej
 /** How many spans an ExportTraceServiceRequest carries (we answer, but do not store them). */
 export function countSpans(req: Obj): number {
   let n = 0;
-  list(req, 'resourceSpans', '').forEach((rs, i) => list(rs, 'scopeSpans', `resourceSpans[${i}].`).forEach((ss, j) => (n += list(ss, 'spans', `resourceSpans[${i}].scopeSpans[${j}].`).length)));
+  eachItem(req, ['resourceSpans', 'scopeSpans', 'spans'], () => n++);
   return n;
 }
