@@ -2,7 +2,7 @@
 // an empty directory, started twice on the same data. Slow (a full build); set
 // SKIP_BUILD_TEST=1 to skip it locally. CI runs it.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -35,6 +35,7 @@ const skip = process.env.SKIP_BUILD_TEST === '1';
     const sizeMb = statSync(exe).size / 1024 / 1024;
     console.log(`executable: ${sizeMb.toFixed(1)} MB; cold start (extracts DuckDB): ${first} ms`);
     assert.ok(running.output().includes('"msg":"listening"'), `no "listening" log line:\n${running.output()}`);
+    await ingestThroughExecutable(exe, work, cache, running.port);
     await stop(running);
     running = null;
 
@@ -55,12 +56,34 @@ const skip = process.env.SKIP_BUILD_TEST === '1';
   }
 });
 
-async function start(exe: string, cwd: string, cacheDir: string): Promise<Running> {
-  const port = await freePort();
-  const env: NodeJS.ProcessEnv = { ...process.env, AGENTMETER_CACHE_DIR: cacheDir };
+/**
+ * The executable's own CLI (answered by the running executable over its admin socket), then
+ * a hook and an OTLP protobuf export: everything bundled (argon2, protobufjs, DuckDB) works.
+ */
+async function ingestThroughExecutable(exe: string, cwd: string, cacheDir: string, port: number): Promise<void> {
+  const cli = (args: string[], input?: string) =>
+    execFileSync(exe, [...args, '--data-dir', './data', '--json'], { cwd, input, env: { ...cleanEnv(), AGENTMETER_CACHE_DIR: cacheDir }, encoding: 'utf8' });
+  cli(['setup', '--name', 'Built', '--email', 'root@built.test', '--password-stdin'], 'built password 123');
+  cli(['user', 'create', '--tenant', 'Built', '--email', 'dev@built.test', '--role', 'developer']);
+  const { key } = JSON.parse(cli(['apikey', 'create', '--tenant', 'Built', '--user', 'dev@built.test', '--scopes', 'ingest'])) as { key: string };
+  const url = `http://127.0.0.1:${port}`;
+  const hook = await fetch(`${url}/api/v1/hooks/claude-code`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` }, body: JSON.stringify({ hook_event_name: 'SessionStart', session_id: 'built' }) });
+  assert.is(hook.status, 200, await hook.text());
+  const otlp = await fetch(`${url}/v1/logs`, { method: 'POST', headers: { 'content-type': 'application/x-protobuf', authorization: `Bearer ${key}` }, body: readFileSync(join(ROOT, '../shared/fixtures/otlp/logs.pb')) });
+  assert.is(otlp.status, 200, await otlp.text());
+}
+
+function cleanEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env };
   // A SEA still honours NODE_OPTIONS: a test runner's `--import tsx` would break it.
   delete env.NODE_OPTIONS;
-  for (const key of Object.keys(env)) if (key.startsWith('AGENTMETER_') && key !== 'AGENTMETER_CACHE_DIR') delete env[key];
+  for (const key of Object.keys(env)) if (key.startsWith('AGENTMETER_')) delete env[key];
+  return env;
+}
+
+async function start(exe: string, cwd: string, cacheDir: string): Promise<Running> {
+  const port = await freePort();
+  const env: NodeJS.ProcessEnv = { ...cleanEnv(), AGENTMETER_CACHE_DIR: cacheDir };
   const spawnedAt = Date.now();
   const child = spawn(exe, ['serve', '--port', String(port), '--host', '127.0.0.1', '--data-dir', './data'], {
     cwd,

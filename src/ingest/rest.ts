@@ -65,8 +65,14 @@ export function parseIsoTime(s: string): number | null {
 const isoTime = z
   .string({ error: 'must be an ISO 8601 date-time string' })
   .max(64, 'must be an ISO 8601 date-time')
-  .refine((s) => parseIsoTime(s) !== null, 'must be an ISO 8601 date-time with a time zone after 1970, e.g. 2025-09-05T10:00:00Z')
-  .transform((s) => parseIsoTime(s)!);
+  .transform((s, ctx) => {
+    const ms = parseIsoTime(s); // parsed once: this runs for every item of a batch
+    if (ms === null) {
+      ctx.addIssue({ code: 'custom', message: 'must be an ISO 8601 date-time with a time zone after 1970, e.g. 2025-09-05T10:00:00Z' });
+      return z.NEVER;
+    }
+    return ms;
+  });
 
 const record = z.record(z.string(), z.unknown(), { error: 'must be an object' });
 const context = z.looseObject({ session_id: text(200).optional(), project: text().optional() }, { error: 'must be an object' });
@@ -156,9 +162,14 @@ const MAPPED = new Set(['id', 'user_id', 'session_id', 'project', 'timestamp']);
 /** Ids a client may send that must never choose anything: kept, renamed, in attributes. */
 const CLIENT_IDS: Record<string, string> = { user_id: 'client_user_id', organization_id: 'client_organization_id', org_id: 'client_org_id', tenant_id: 'client_tenant_id' };
 
+/** The keys each translator maps to columns, as a set, built once per distinct list. */
+const skipSets = new Map<string, Set<string>>();
+
 function attributesOf(item: Record<string, unknown>, mapped: readonly string[], extra: Record<string, unknown> = {}): Record<string, unknown> | undefined {
   const out: Record<string, unknown> = {};
-  const skip = new Set([...MAPPED, ...mapped]);
+  const key = mapped.join(',');
+  let skip = skipSets.get(key);
+  if (!skip) skipSets.set(key, (skip = new Set([...MAPPED, ...mapped])));
   for (const [k, v] of Object.entries(item)) {
     if (v === undefined) continue;
     if (Object.hasOwn(CLIENT_IDS, k)) out[CLIENT_IDS[k]!] = v;

@@ -1,8 +1,9 @@
 // Group commit: rows from concurrent requests for one tenant are gathered while the
-// previous commit runs and written in one DuckDB transaction: ids already stored are
-// looked up (primary-key index), the rest go in through the appender, so a retried event
-// is stored once. Every caller's promise settles only after that transaction committed.
-// One writer per tenant file, so nothing can slip in between the lookup and the append.
+// previous commit runs and written in one DuckDB transaction through the appender. A
+// retried event hits the primary key; the batch is then rolled back and written again
+// without the ids already stored, so it is stored once. Every caller's promise settles
+// only after its transaction committed. One writer per tenant file, so nothing can slip
+// in between the lookup and the append.
 import { DuckDBTimestampValue, type DuckDBAppender, type DuckDBConnection } from '@duckdb/node-api';
 import type { Database } from '../storage/duckdb.js';
 
@@ -64,16 +65,18 @@ export function createEventWriter(db: Database, options: WriterOptions = DEFAULT
     for (const p of batch) for (const row of p.rows) if (!unique.has(row.id)) unique.set(row.id, row);
     try {
       const inserted = await db.withConnection(async (conn) => {
-        await conn.run('BEGIN TRANSACTION');
+        // Retries are rare: append everything and let the primary key object. Only then
+        // redo the batch without the ids that are already stored.
+        const rows = [...unique.values()];
         try {
-          const fresh = await withoutStored(conn, unique);
-          await appendAll(conn, fresh);
-          await conn.run('COMMIT');
-          return fresh.length;
+          await inTransaction(conn, () => appendAll(conn, rows));
+          return rows.length;
         } catch (err) {
-          await conn.run('ROLLBACK').catch(() => undefined);
-          throw err;
+          if (!isDuplicateKey(err)) throw err;
         }
+        const fresh = await withoutStored(conn, unique);
+        await inTransaction(conn, () => appendAll(conn, fresh));
+        return fresh.length;
       });
       onCommit(unique.size, inserted);
       for (const p of batch) p.resolve();
@@ -115,6 +118,19 @@ export function createEventWriter(db: Database, options: WriterOptions = DEFAULT
     },
   };
 }
+
+async function inTransaction(conn: DuckDBConnection, fn: () => Promise<void>): Promise<void> {
+  await conn.run('BEGIN TRANSACTION');
+  try {
+    await fn();
+    await conn.run('COMMIT');
+  } catch (err) {
+    await conn.run('ROLLBACK').catch(() => undefined);
+    throw err;
+  }
+}
+
+const isDuplicateKey = (err: unknown) => /Duplicate key .* violates primary key constraint/.test(String((err as Error)?.message));
 
 /** The rows whose ids are not in `events` yet. Ids are our own bigints, safe to inline. */
 async function withoutStored(conn: DuckDBConnection, rows: Map<bigint, EventRow>): Promise<EventRow[]> {
