@@ -76,6 +76,10 @@ hooks('bad bodies get a 400 naming the field; keys need the ingest scope', async
   const readOnly = await ingestKey(ctx.server, ['read'], 'reader@acme.test');
   assert.is((await post(ctx, '{"hook_event_name":"Stop"}', readOnly.key)).status, 403);
   assert.is((await post(ctx, '{"hook_event_name":"Stop"}', 'amk_nope')).status, 401);
+  for (const path of ['/api/v1/hooks/claude-code', '/v1/metrics', '/v1/logs', '/api/metrics/batch']) {
+    const anonymous = await fetch(`${ctx.server.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+    assert.is(anonymous.status, 401, `${path} without a key`);
+  }
   const big = await post(ctx, JSON.stringify({ hook_event_name: 'Stop', pad: 'x'.repeat(5 * 1024 * 1024) }));
   assert.is(big.status, 413);
 });

@@ -6,6 +6,7 @@ import { secureHeaders } from 'hono/secure-headers';
 import type { AppContext } from '../context.js';
 import type { Env } from './env.js';
 import { httpError } from './errors.js';
+import { isIngestPath } from './ingest-paths.js';
 import { csrfProtection, identify, requestLog } from './middleware.js';
 import { createRenderer } from './render.js';
 import { apiRoutes } from './routes/api.js';
@@ -67,10 +68,6 @@ export function createApp(ctx: AppContext): Hono<Env> {
     return c.json({ error: 'internal error', request_id: c.var.requestId }, 500);
   });
   return app;
-}
-
-export function isIngestPath(path: string): boolean {
-  return path.startsWith('/api/v1/hooks/') || path.startsWith('/v1/') || path.startsWith('/api/metrics/');
 }
 
 /** Browsers navigating get pages; scripts and the API get JSON. */

@@ -9,6 +9,7 @@ import { CSRF_FIELD, CSRF_HEADER, csrfToken, csrfValid, newPresessionId, PRESESS
 import { SESSION_COOKIE } from '../auth/lucia.js';
 import type { Env } from './env.js';
 import { httpError } from './errors.js';
+import { isIngestPath } from './ingest-paths.js';
 
 export function requestLog(ctx: AppContext): MiddlewareHandler<Env> {
   return async (c, next) => {
@@ -62,7 +63,7 @@ const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 /**
  * Every state-changing request that a browser could be tricked into sending carries a
  * token bound to its session (or pre-session cookie). API-key requests carry no ambient
- * credential and are exempt; so are /api/ requests without any identity (they get a 401).
+ * credential and are exempt; so are API and ingest requests without any identity (they get a 401).
  */
 export function csrfProtection(ctx: AppContext): MiddlewareHandler<Env> {
   return async (c, next) => {
@@ -74,7 +75,8 @@ export function csrfProtection(ctx: AppContext): MiddlewareHandler<Env> {
       setCookie(c, PRESESSION_COOKIE, binding, { httpOnly: true, sameSite: 'Lax', secure: ctx.publicUrl.protocol === 'https:', path: '/' });
     }
     c.set('csrfToken', csrfToken(ctx.secret, binding));
-    const exempt = SAFE_METHODS.has(c.req.method) || (!identity && c.req.path.startsWith('/api/'));
+    // Without any identity an API or ingest request has no authority to abuse: it gets its 401.
+    const exempt = SAFE_METHODS.has(c.req.method) || (!identity && (c.req.path.startsWith('/api/') || isIngestPath(c.req.path)));
     if (!exempt) {
       const presented = c.req.header(CSRF_HEADER) ?? (await formField(c.req.raw.headers.get('content-type'), () => c.req.parseBody()));
       if (!csrfValid(ctx.secret, binding, presented)) throw httpError(403, 'missing or invalid CSRF token; reload the page and try again', CSRF_FIELD);
