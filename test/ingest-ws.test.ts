@@ -162,6 +162,20 @@ ws('upgrade needs a valid key with the ingest scope (header or bearer subprotoco
   assert.is(await count(ctx), 1);
 });
 
+ws('revoking the key cuts a live stream', async (ctx) => {
+  const c = await connect(ctx);
+  c.ws.send(JSON.stringify(event({ ref: 'before' })));
+  assert.is((await c.next()).type, 'ack');
+  const { runCommand } = await import('../src/admin/commands.js');
+  const keys = (await runCommand(ctx.server.ctx, 'apikey list', { tenant: ctx.tenantId })) as { id: string; userId: string }[];
+  for (const k of keys.filter((k) => k.userId === ctx.userId)) await runCommand(ctx.server.ctx, 'apikey revoke', { tenant: ctx.tenantId, id: k.id });
+  c.ws.send(JSON.stringify(event({ ref: 'after', name: 'after-revoke' })));
+  const reply = await c.next();
+  assert.equal([reply.type, reply.ref], ['error', 'after']);
+  assert.is((await c.closed).code, 1008);
+  assert.is(await count(ctx, `name = 'after-revoke'`), 0, 'nothing stored after the revocation');
+});
+
 ws('a flood of 2000 messages sent at once is acked in order, none lost', async (ctx) => {
   const c = await connect(ctx);
   const n = 2000;

@@ -32,7 +32,6 @@ import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import type { AppContext } from '../context.js';
-import { resolveApiKey } from '../auth/api-keys.js';
 import { StorageUnavailableError, type IngestResult, type Who } from './ingest.js';
 
 export const STREAM_PATH = '/api/v1/stream';
@@ -60,6 +59,8 @@ type Conn = {
   ws: WebSocket;
   socket: Duplex;
   who: Who;
+  /** The key the stream was opened with: checked again before each message, so a revocation cuts the stream. */
+  key: string;
   /** Received, not yet started. */
   queue: RawData[];
   queuedBytes: number;
@@ -121,7 +122,7 @@ export function attachStreamGateway(server: Server, ctx: AppContext, options: Ga
   };
   server.on('upgrade', onUpgrade);
 
-  async function authenticate(req: IncomingMessage): Promise<Who | { status: 401 | 403; error: string }> {
+  async function authenticate(req: IncomingMessage): Promise<(Who & { key: string }) | { status: 401 | 403; error: string }> {
     let presented: string | undefined;
     const authorization = req.headers.authorization;
     if (authorization !== undefined) presented = /^Bearer\s+(\S+)\s*$/i.exec(authorization)?.[1];
@@ -130,14 +131,14 @@ export function attachStreamGateway(server: Server, ctx: AppContext, options: Ga
       presented = offered.find((p) => p.startsWith('bearer.'))?.slice('bearer.'.length);
     }
     if (!presented) return { status: 401, error: 'send Authorization: Bearer <API key>' };
-    const resolved = await resolveApiKey(ctx.control, presented);
+    const resolved = await ctx.keys.resolve(presented);
     if (!resolved) return { status: 401, error: 'invalid or revoked API key' };
     if (!resolved.scopes.includes('ingest')) return { status: 403, error: 'this API key lacks the "ingest" scope' };
-    return { tenantId: resolved.user.tenantId, userId: resolved.user.id };
+    return { tenantId: resolved.user.tenantId, userId: resolved.user.id, key: presented };
   }
 
-  function open(ws: WebSocket, socket: Duplex, who: Who) {
-    const conn: Conn = { ws, socket, who, queue: [], queuedBytes: 0, pending: [], inFlight: 0, alive: true, paused: false, pausedForQueue: false };
+  function open(ws: WebSocket, socket: Duplex, { key, ...who }: Who & { key: string }) {
+    const conn: Conn = { ws, socket, who, key, queue: [], queuedBytes: 0, pending: [], inFlight: 0, alive: true, paused: false, pausedForQueue: false };
     conns.add(conn);
     ctx.log.debug('stream opened', { tenant: who.tenantId });
     ws.on('message', (data) => {
@@ -209,6 +210,11 @@ export function attachStreamGateway(server: Server, ctx: AppContext, options: Ga
     try {
       const message = parseMessage(data);
       ref = message.ref;
+      const still = await ctx.keys.resolve(conn.key);
+      if (!still?.scopes.includes('ingest')) {
+        setImmediate(() => conn.ws.close(1008, 'API key revoked'));
+        return { type: 'error', ref, error: 'API key revoked or without the "ingest" scope' };
+      }
       const decision = ctx.ingestLimiter.take(conn.who.tenantId);
       if (!decision.allowed) return { type: 'error', ref, error: 'rate limit exceeded for this tenant', retry: true, retry_after: Math.ceil(decision.resetMs / 1000) };
       let result: IngestResult;
