@@ -55,6 +55,8 @@ hooks('a retried hook is stored once', async (ctx) => {
   await post(ctx, line);
   const db = await ctx.server.ctx.tenantFiles.open(ctx.tenantId);
   assert.is((await db.get<{ n: number }>('SELECT count(*) AS n FROM events'))!.n, 1);
+  const { received, stored, dropped } = ctx.server.ctx.ingest.stats;
+  assert.equal({ received, stored, duplicate: dropped.duplicate }, { received: 4, stored: 1, duplicate: 3 }, 'the drops are counted');
 });
 
 hooks('duration comes from the Pre/Post pair when the Post carries none', async (ctx) => {

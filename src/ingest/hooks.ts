@@ -1,7 +1,7 @@
 // Claude Code `http` hooks → unified events. Every hook event is kept (unknown names as
 // kind `other`); tool events become tool_start / tool_call, paired by tool_use_id.
-import { createHash } from 'node:crypto';
 import type { IngestEvent, Kind } from './schema.js';
+import { eventId } from './ingest.js';
 import { canonicalJson } from './sanitize.js';
 
 const KIND_OF: Record<string, Kind> = {
@@ -45,7 +45,7 @@ export function hookToEvent(body: unknown, startedAt: (toolUseId: string) => num
     const start = startedAt(toolUseId);
     if (start !== undefined) duration = Math.max(0, now - start);
   }
-  const digest = createHash('sha256').update(canonicalJson(b)).digest('base64url').slice(0, 22);
+  const digest = eventId('hook-body', canonicalJson(b)).toString(36);
   return {
     id: ['hook', b.session_id ?? '', eventName, toolUseId ?? '', digest].join(':'),
     kind,

@@ -2,7 +2,7 @@
 // translates its wire format into unified events and calls `ingest`, which runs each
 // event through the same steps: validate → sanitise → identify → write (group commit).
 // An event is kept or dropped with a named reason; drops are counted.
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { TenantFiles } from '../storage/tenant-files.js';
 import { eventSchema, type IngestEvent, type Source } from './schema.js';
 import { canonicalJson, sanitizeJson } from './sanitize.js';
@@ -82,7 +82,7 @@ export function createIngestor(tenantFiles: TenantFiles, options: WriterOptions 
 
 /** 64 bits of SHA-256: ample for one tenant's events, and a small primary-key index. */
 export function eventId(...parts: string[]): bigint {
-  return createHash('sha256').update(parts.join('\u0000')).digest().readBigUInt64BE(0);
+  return hash('sha256', parts.join('\u0000'), 'buffer').readBigUInt64BE(0);
 }
 
 function toRow(e: IngestEvent, who: Who, source: Source, receivedAt: number): EventRow {

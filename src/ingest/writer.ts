@@ -52,7 +52,7 @@ export const DEFAULT_WRITER: WriterOptions = { maxDelayMs: 2, maxRows: 20_000 };
 
 type Pending = { rows: EventRow[]; resolve(): void; reject(err: unknown): void };
 
-/** `onCommit` hears how many distinct rows a batch carried and how many were new. */
+/** `onCommit` hears how many rows a batch carried and how many of them were new. */
 export function createEventWriter(db: Database, options: WriterOptions = DEFAULT_WRITER, onCommit: (offered: number, inserted: number) => void = () => {}): EventWriter {
   let queue: Pending[] = [];
   let queued = 0;
@@ -63,6 +63,7 @@ export function createEventWriter(db: Database, options: WriterOptions = DEFAULT
     // One id per batch: a retry inside the same batch is stored once.
     const unique = new Map<bigint, EventRow>();
     for (const p of batch) for (const row of p.rows) if (!unique.has(row.id)) unique.set(row.id, row);
+    const offered = batch.reduce((n, p) => n + p.rows.length, 0); // duplicates within the batch count as dropped too
     try {
       const inserted = await db.withConnection(async (conn) => {
         // Retries are rare: append everything and let the primary key object. Only then
@@ -78,7 +79,7 @@ export function createEventWriter(db: Database, options: WriterOptions = DEFAULT
         await inTransaction(conn, () => appendAll(conn, fresh));
         return fresh.length;
       });
-      onCommit(unique.size, inserted);
+      onCommit(offered, inserted);
       for (const p of batch) p.resolve();
     } catch (err) {
       for (const p of batch) p.reject(err);

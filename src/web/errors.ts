@@ -22,18 +22,22 @@ export function firstIssue(error: z.ZodError): { field: string; message: string 
 export async function readInput<S extends z.ZodType>(c: Context, schema: S): Promise<z.infer<S>> {
   const type = c.req.header('content-type') ?? '';
   let raw: unknown;
-  if (type.includes('application/json')) {
-    try {
-      raw = await c.req.json();
-    } catch {
-      throw httpError(400, 'body: malformed JSON', 'body');
-    }
-  } else if (type.includes('application/x-www-form-urlencoded') || type.includes('multipart/form-data')) {
+  if (type.includes('application/json')) raw = await readJson(c);
+  else if (type.includes('application/x-www-form-urlencoded') || type.includes('multipart/form-data')) {
     raw = await c.req.parseBody();
   } else {
     throw httpError(415, 'body must be application/json or a form', 'content-type');
   }
   return parseWith(schema, raw);
+}
+
+/** The request body as JSON; a 400 naming `body` when it is not. */
+export async function readJson(c: Context): Promise<unknown> {
+  try {
+    return await c.req.json();
+  } catch {
+    throw httpError(400, 'body: malformed JSON', 'body');
+  }
 }
 
 export function parseWith<S extends z.ZodType>(schema: S, raw: unknown): z.infer<S> {

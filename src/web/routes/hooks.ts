@@ -4,18 +4,13 @@ import { Hono } from 'hono';
 import type { AppContext } from '../../context.js';
 import { createToolStarts, HookBodyError, hookToEvent } from '../../ingest/hooks.js';
 import type { Env } from '../env.js';
-import { httpError } from '../errors.js';
+import { httpError, readJson } from '../errors.js';
 import { ingestGuard, storageUnavailable, who } from '../ingest-guard.js';
 
 export function hookRoutes(ctx: AppContext) {
   const starts = createToolStarts();
   return new Hono<Env>().post('/claude-code', ingestGuard(ctx, 4 * 1024 * 1024), async (c) => {
-    let body: unknown;
-    try {
-      body = await c.req.json();
-    } catch {
-      throw httpError(400, 'body: malformed JSON', 'body');
-    }
+    const body = await readJson(c);
     const caller = who(c);
     const now = ctx.now();
     let event;

@@ -33,18 +33,11 @@ import {
   type BatchRejection,
 } from '../../ingest/rest.js';
 import type { Env } from '../env.js';
-import { httpError, parseWith } from '../errors.js';
+import { httpError, parseWith, readJson } from '../errors.js';
 import { ingestGuard, storageUnavailable, who } from '../ingest-guard.js';
 
 const SINGLE_LIMIT = 1024 * 1024;
 
-async function readBody(c: Context<Env>): Promise<unknown> {
-  try {
-    return await c.req.json();
-  } catch {
-    throw httpError(400, 'body: malformed JSON', 'body');
-  }
-}
 
 const wireField = (event: IngestEvent | undefined, field: string) => (event && WIRE_FIELD[event.kind]?.[field]) ?? field;
 
@@ -65,7 +58,7 @@ export function restMetricsRoutes(ctx: AppContext) {
   }
 
   const one = <S extends z.ZodType>(schema: S, translate: (item: z.infer<S>) => IngestEvent) => async (c: Context<Env>) => {
-    const item = parseWith(schema, await readBody(c));
+    const item = parseWith(schema, await readJson(c));
     const event = translate(item);
     return storeOne(c, event, event.id !== undefined ? { id: event.id } : {});
   };
@@ -75,19 +68,19 @@ export function restMetricsRoutes(ctx: AppContext) {
     .post('/agents', single, one(agentSchema, (x) => agentToEvent(x)))
     .post('/productivity', single, one(productivitySchema, (x) => productivityToEvent(x)))
     .post('/sessions/start', single, async (c) => {
-      const item = parseWith(sessionStartSchema, await readBody(c));
+      const item = parseWith(sessionStartSchema, await readJson(c));
       const sessionId = item.session_id ?? randomUUID();
       return storeOne(c, sessionStartToEvent(item, sessionId), { session_id: sessionId, ...(item.id !== undefined ? { id: item.id } : {}) });
     })
     .put('/sessions/:sessionId', single, async (c) => {
       const parsedId = sessionIdParam.safeParse(c.req.param('sessionId'));
       if (!parsedId.success) throw httpError(400, `sessionId: ${parsedId.error.issues[0]!.message}`, 'sessionId');
-      const item = parseWith(sessionUpdateSchema, await readBody(c));
+      const item = parseWith(sessionUpdateSchema, await readJson(c));
       const event = sessionUpdateToEvent(item, parsedId.data);
       return storeOne(c, event, { session_id: parsedId.data, ended: event.kind === 'session_end', ...(item.id !== undefined ? { id: item.id } : {}) });
     })
     .post('/batch', batch, async (c) => {
-      const body = parseWith(batchSchema, await readBody(c));
+      const body = parseWith(batchSchema, await readJson(c));
       const events: IngestEvent[] = [];
       const origins: { array: BatchArray; index: number }[] = [];
       const rejected: BatchRejection[] = [];
