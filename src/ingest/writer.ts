@@ -3,7 +3,8 @@
 // retried event hits the primary key; the batch is then rolled back and written again
 // without the ids already stored, so it is stored once. Every caller's promise settles
 // only after its transaction committed. One writer per tenant file, so nothing can slip
-// in between the lookup and the append.
+// in between the lookup and the append, and `seq` numbers the events in commit order
+// (the aggregation worker's cursor).
 import { DuckDBTimestampValue, type DuckDBAppender, type DuckDBConnection } from '@duckdb/node-api';
 import type { Database } from '../storage/duckdb.js';
 
@@ -58,6 +59,18 @@ export function createEventWriter(db: Database, options: WriterOptions = DEFAULT
   let queued = 0;
   let timer: NodeJS.Timeout | null = null;
   let committing: Promise<void> | null = null;
+  let nextSeq: bigint | null = null;
+
+  /** Appends `rows` in one transaction, numbering them from the next free seq. */
+  const append = async (conn: DuckDBConnection, rows: EventRow[]) => {
+    if (nextSeq === null) {
+      const reader = await conn.runAndReadAll('SELECT coalesce(max(seq), 0)::UBIGINT FROM events');
+      nextSeq = (reader.getRows()[0]![0] as bigint) + 1n;
+    }
+    const first = nextSeq;
+    nextSeq += BigInt(rows.length); // a failed batch leaves a gap, never a reuse
+    await inTransaction(conn, () => appendAll(conn, rows, first));
+  };
 
   const commit = async (batch: Pending[]) => {
     // One id per batch: a retry inside the same batch is stored once.
@@ -70,13 +83,13 @@ export function createEventWriter(db: Database, options: WriterOptions = DEFAULT
         // redo the batch without the ids that are already stored.
         const rows = [...unique.values()];
         try {
-          await inTransaction(conn, () => appendAll(conn, rows));
+          await append(conn, rows);
           return rows.length;
         } catch (err) {
           if (!isDuplicateKey(err)) throw err;
         }
         const fresh = await withoutStored(conn, unique);
-        await inTransaction(conn, () => appendAll(conn, fresh));
+        await append(conn, fresh);
         return fresh.length;
       });
       onCommit(offered, inserted);
@@ -143,9 +156,10 @@ async function withoutStored(conn: DuckDBConnection, rows: Map<bigint, EventRow>
   return [...rows.values()];
 }
 
-async function appendAll(conn: DuckDBConnection, rows: EventRow[]): Promise<void> {
+async function appendAll(conn: DuckDBConnection, rows: EventRow[], firstSeq: bigint): Promise<void> {
   if (rows.length === 0) return;
   const appender: DuckDBAppender = await conn.createAppender('events');
+  let seq = firstSeq;
   try {
     for (const r of rows) {
       appender.appendUBigInt(r.id);
@@ -165,6 +179,7 @@ async function appendAll(conn: DuckDBConnection, rows: EventRow[]): Promise<void
       else appender.appendVarchar(r.error);
       if (r.attributes === null) appender.appendNull();
       else appender.appendVarchar(r.attributes);
+      appender.appendUBigInt(seq++);
       appender.endRow();
     }
   } finally {

@@ -11,37 +11,69 @@ export type Queryable = {
   run(sql: string, params?: Params): Promise<void>;
 };
 
-export type Database = Queryable & {
-  readonly path: string;
+/** One connection whose statements run one at a time. */
+export type Connection = Queryable & {
   /** Runs `fn` with the raw connection, alone (for appenders); `fn` manages its own transaction. */
   withConnection<T>(fn: (connection: DuckDBConnection) => Promise<T>): Promise<T>;
   /** Runs `fn` inside BEGIN/COMMIT; any error rolls back and is rethrown. */
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
+};
+
+export type Database = Connection & {
+  readonly path: string;
+  /**
+   * Another connection to the same file, for work that must not wait behind this one's
+   * queue (the aggregation worker, dashboard reads). DuckDB runs them concurrently, each
+   * transaction on its own snapshot.
+   */
+  connect(): Promise<Connection>;
   close(): Promise<void>;
 };
 
 export async function openDatabase(path: string): Promise<Database> {
   const instance = await DuckDBInstance.create(path);
-  const connection = await instance.connect();
+  let closed = false;
+  const connections: DuckDBConnection[] = [];
+  const isOpen = () => {
+    if (closed) throw new Error(`database ${path} is closed`);
+  };
+  const connect = async () => {
+    isOpen();
+    const connection = await instance.connect();
+    connections.push(connection);
+    return serialized(connection, isOpen);
+  };
+  const main = await connect();
+  return {
+    ...main,
+    path,
+    connect,
+    close: () =>
+      main.withConnection(async () => {
+        closed = true;
+        for (const c of connections) c.closeSync();
+        instance.closeSync();
+      }).catch((err: unknown) => {
+        if (!closed) throw err;
+      }),
+  };
+}
+
+function serialized(connection: DuckDBConnection, isOpen: () => void): Connection {
   const queue = createQueue();
   const direct = queryable(connection);
-  let closed = false;
-
   const inQueue = <R>(fn: () => Promise<R>) =>
     queue(() => {
-      if (closed) throw new Error(`database ${path} is closed`);
+      isOpen();
       return fn();
     });
-
   return {
-    path,
     all: <T = Row>(sql: string, params?: Params) => inQueue(() => direct.all<T>(sql, params)),
     get: <T = Row>(sql: string, params?: Params) => inQueue(() => direct.get<T>(sql, params)),
     run: (sql: string, params?: Params) => inQueue(() => direct.run(sql, params)),
     withConnection: <T>(fn: (c: DuckDBConnection) => Promise<T>) => inQueue(() => fn(connection)),
     transaction: <T>(fn: (tx: Queryable) => Promise<T>) =>
-      queue(async () => {
-        if (closed) throw new Error(`database ${path} is closed`);
+      inQueue(async () => {
         await connection.run('BEGIN TRANSACTION');
         try {
           const result = await fn(direct);
@@ -51,13 +83,6 @@ export async function openDatabase(path: string): Promise<Database> {
           await connection.run('ROLLBACK').catch(() => undefined);
           throw err;
         }
-      }),
-    close: () =>
-      queue(async () => {
-        if (closed) return;
-        closed = true;
-        connection.closeSync();
-        instance.closeSync();
       }),
   };
 }

@@ -2,7 +2,7 @@
 // kept open. A file is migrated when opened, and refuses to serve another tenant's id.
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { openDatabase, type Database } from './duckdb.js';
+import { openDatabase, type Connection, type Database } from './duckdb.js';
 import { tenantPath } from './datadir.js';
 import { loadMigrations, migrate, type Migration } from './migrate.js';
 
@@ -11,6 +11,11 @@ export type TenantFiles = {
   create(tenantId: string): Promise<Database>;
   /** Opens an existing tenant's file; throws if it does not exist. */
   open(tenantId: string): Promise<Database>;
+  /**
+   * A second connection to the tenant's file for `purpose` (the aggregation worker, or
+   * dashboard reads), so neither waits behind ingestion's commits. One per purpose.
+   */
+  connection(tenantId: string, purpose: 'worker' | 'reader'): Promise<Connection>;
   /** Closes and deletes the tenant's file. */
   remove(tenantId: string): Promise<void>;
   closeAll(): Promise<void>;
@@ -41,8 +46,22 @@ export function createTenantFiles(dataDir: string, migrations: Migration[] = loa
     return opening;
   };
 
+  const extra = new WeakMap<Database, Map<string, Promise<Connection>>>();
+
   return {
     create: (tenantId) => load(tenantId, true),
+    async connection(tenantId, purpose) {
+      const db = await load(tenantId, false);
+      let byPurpose = extra.get(db);
+      if (!byPurpose) extra.set(db, (byPurpose = new Map()));
+      let c = byPurpose.get(purpose);
+      if (!c) {
+        c = db.connect();
+        c.catch(() => byPurpose.delete(purpose));
+        byPurpose.set(purpose, c);
+      }
+      return c;
+    },
     open: (tenantId) => load(tenantId, false),
     async remove(tenantId) {
       const path = tenantPath(dataDir, tenantId);

@@ -1,0 +1,78 @@
+// The rollup SQL, shared by the worker (which stores it) and the query compiler (which
+// runs the very same aggregation over raw events for what the tiers do not cover yet).
+// One definition means a rollup and a raw answer cannot disagree.
+//
+// Counting once: a request (`api_request` by request_id) or a tool call (`tool_call` by
+// tool_use_id) that arrives twice, say from hooks and from OpenTelemetry, counts on its
+// first arrival (lowest seq) only. Duplicates are recognised within DEDUP_WINDOW_MS of
+// each other's timestamps, which keeps the check to a narrow slice of the table.
+import { binSql } from './sketch.js';
+import { TIER_SQL_INTERVAL, type Tier } from './tiers.js';
+
+export const DEDUP_WINDOW_MS = 86_400_000;
+
+/** A timestamp literal (our own numbers only: safe to inline). */
+export const tsLiteral = (ms: number) => `TIMESTAMP '${new Date(ms).toISOString().replace('T', ' ').replace('Z', '')}'`;
+
+export const bucketSql = (tier: Tier, column = 'ts') => `time_bucket(INTERVAL '${TIER_SQL_INTERVAL[tier]}', ${column})`;
+
+/** Statuses that count as failures. */
+export const FAILURE_SQL = `status IN ('failure', 'timeout')`;
+
+/**
+ * CTEs ending in one named `name`: the events matching `where` that count (first
+ * arrivals), with the `events` columns. `lo`/`hi` bound where earlier arrivals may be.
+ */
+export function countedEventsCtes(name: string, where: string, lo: number, hi: number): string {
+  const key = `CASE kind WHEN 'api_request' THEN request_id WHEN 'tool_call' THEN tool_use_id END`;
+  return `${name}_src AS (SELECT *, ${key} AS dkey FROM events WHERE ${where}),
+${name}_first AS (
+  SELECT kind, dkey, min(seq) AS first_seq
+    FROM (SELECT kind, ${key} AS dkey, seq FROM events
+           WHERE kind IN ('api_request', 'tool_call') AND ts >= ${tsLiteral(lo - DEDUP_WINDOW_MS)} AND ts <= ${tsLiteral(hi + DEDUP_WINDOW_MS)})
+   WHERE dkey IN (SELECT dkey FROM ${name}_src WHERE dkey IS NOT NULL)
+   GROUP BY kind, dkey),
+${name} AS (
+  SELECT s.* EXCLUDE (dkey) FROM ${name}_src s LEFT JOIN ${name}_first f ON f.kind = s.kind AND f.dkey = s.dkey
+   WHERE s.dkey IS NULL OR s.seq = f.first_seq)`;
+}
+
+const DIMENSIONS = `user_id, coalesce(project, '') AS project, coalesce(session_id, '') AS session_id, kind, coalesce(name, '') AS name, coalesce(model, '') AS model, coalesce(status, '') AS status`;
+const DIMENSIONS_NO_SESSION = `user_id, coalesce(project, '') AS project, kind, coalesce(name, '') AS name, coalesce(model, '') AS model, coalesce(status, '') AS status`;
+const zero = (expr: string) => `coalesce(${expr}, 0)`;
+
+/** Rollup rows (the columns of `rollup_<tier>`) of the counted events in `source`. */
+export function rollupSelect(source: string, bucket: string): string {
+  return `SELECT ${bucket} AS bucket, ${DIMENSIONS},
+    count(*)::DOUBLE AS n,
+    (count(*) FILTER (${FAILURE_SQL}))::DOUBLE AS failures,
+    count(duration_ms)::DOUBLE AS dur_n, ${zero('sum(duration_ms)')} AS dur_sum, min(duration_ms) AS dur_min, max(duration_ms) AS dur_max,
+    ${zero('sum(input_tokens)')} AS input_tokens, ${zero('sum(output_tokens)')} AS output_tokens,
+    ${zero('sum(cache_read_tokens)')} AS cache_read_tokens, ${zero('sum(cache_creation_tokens)')} AS cache_creation_tokens,
+    ${zero('sum(cost_usd)')} AS cost_usd,
+    ${zero('sum(input_tokens) FILTER (cost_usd IS NULL)')} AS unpriced_input, ${zero('sum(output_tokens) FILTER (cost_usd IS NULL)')} AS unpriced_output,
+    ${zero('sum(cache_read_tokens) FILTER (cost_usd IS NULL)')} AS unpriced_cache_read, ${zero('sum(cache_creation_tokens) FILTER (cost_usd IS NULL)')} AS unpriced_cache_creation,
+    ${zero('sum(lines_added)')} AS lines_added, ${zero('sum(lines_removed)')} AS lines_removed, ${zero('sum(value)')} AS value
+  FROM ${source} GROUP BY ALL`;
+}
+
+/**
+ * Sketch rows (the columns of `rollup_<tier>_dur`) of the counted events in `source`;
+ * with `session`, keyed by session too (only ever computed from raw events).
+ */
+export function sketchSelect(source: string, bucket: string, session = false): string {
+  return `SELECT ${bucket} AS bucket, ${session ? DIMENSIONS : DIMENSIONS_NO_SESSION}, ${binSql('duration_ms')} AS bin, count(*)::DOUBLE AS n
+  FROM ${source} WHERE duration_ms IS NOT NULL GROUP BY ALL`;
+}
+
+const MEASURES = ['n', 'failures', 'dur_n', 'dur_sum', 'input_tokens', 'output_tokens', 'cache_read_tokens', 'cache_creation_tokens', 'cost_usd', 'unpriced_input', 'unpriced_output', 'unpriced_cache_read', 'unpriced_cache_creation', 'lines_added', 'lines_removed', 'value'];
+
+/** Folds the rows of one key into one (what compaction writes back). */
+export function foldSelect(table: string, where: string): string {
+  return `SELECT bucket, user_id, project, session_id, kind, name, model, status, ${MEASURES.map((m) => `sum(${m}) AS ${m}`).join(', ')}, min(dur_min) AS dur_min, max(dur_max) AS dur_max
+  FROM ${table} WHERE ${where} GROUP BY bucket, user_id, project, session_id, kind, name, model, status`;
+}
+
+export function foldSketchSelect(table: string, where: string): string {
+  return `SELECT bucket, user_id, project, kind, name, model, status, bin, sum(n) AS n FROM ${table} WHERE ${where} GROUP BY ALL`;
+}

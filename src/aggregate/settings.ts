@@ -1,0 +1,51 @@
+// A tenant's own settings, stored in its file (`tenant_settings`): retention per tier and
+// model price overrides. Read often (every query needs retention), so kept in memory
+// per open file and replaced on write.
+import { z } from 'zod';
+import type { Queryable } from '../storage/duckdb.js';
+import { priceOverridesSchema, type PriceOverrides } from '../cost/prices.js';
+import { TIERS, type Tier } from './tiers.js';
+
+const days = z.number().int().min(1).max(36_500).nullable();
+/** Days kept per tier; null keeps forever. */
+export const retentionSchema = z.strictObject({ raw: days, ...Object.fromEntries(TIERS.map((t) => [t, days])) } as Record<'raw' | Tier, typeof days>);
+export type Retention = Record<'raw' | Tier, number | null>;
+export const DEFAULT_RETENTION: Retention = { raw: 90, '1m': 30, '5m': 30, '15m': 365, '1h': 365, '1d': null };
+
+export type TenantSettings = { retention: Retention; prices: PriceOverrides };
+
+const cache = new WeakMap<object, Promise<TenantSettings>>();
+
+/** `file` is the tenant's Database (the cache key); `db` what to read through. */
+export function tenantSettings(file: object, db: Queryable): Promise<TenantSettings> {
+  let s = cache.get(file);
+  if (!s) {
+    s = load(db);
+    s.catch(() => cache.delete(file));
+    cache.set(file, s);
+  }
+  return s;
+}
+
+async function load(db: Queryable): Promise<TenantSettings> {
+  const rows = await db.all<{ key: string; value: string }>(`SELECT key, value::VARCHAR AS value FROM tenant_settings`);
+  const stored = Object.fromEntries(rows.map((r) => [r.key, JSON.parse(r.value) as unknown]));
+  const retention = retentionSchema.partial().safeParse(stored.retention ?? {});
+  const prices = priceOverridesSchema.safeParse(stored.prices ?? {});
+  return {
+    retention: { ...DEFAULT_RETENTION, ...(retention.success ? retention.data : {}) },
+    prices: prices.success ? prices.data : {},
+  };
+}
+
+export async function saveSetting(file: object, db: Queryable, key: 'retention' | 'prices', value: unknown): Promise<void> {
+  await db.run(`INSERT OR REPLACE INTO tenant_settings VALUES ($key, $value)`, { key, value: JSON.stringify(value) });
+  cache.delete(file);
+}
+
+/** The oldest time each tier (and raw) still holds at `now`. */
+export function keptSince(retention: Retention, now: number): Partial<Record<'raw' | Tier, number>> {
+  const out: Partial<Record<'raw' | Tier, number>> = {};
+  for (const [tier, d] of Object.entries(retention)) if (d !== null) out[tier as Tier] = now - d * 86_400_000;
+  return out;
+}

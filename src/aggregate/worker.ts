@@ -1,0 +1,217 @@
+// The aggregation worker: in the process, off the request path. For each tenant it rolls
+// every event above the watermark into all five tiers in one transaction that also moves
+// the watermark, so a crash or a pause only delays it: the next pass starts where the
+// last commit left off. Late events land in their own (old) buckets. It also folds the
+// rows of recent buckets (compaction), prices new models, and applies retention. One
+// tenant failing is logged and retried; the others go on.
+import type { Logger } from '../log.js';
+import type { Connection, Queryable } from '../storage/duckdb.js';
+import type { TenantFiles } from '../storage/tenant-files.js';
+import { priceOf, type PriceOverrides } from '../cost/prices.js';
+import { bucketSql, countedEventsCtes, foldSelect, foldSketchSelect, rollupSelect, sketchSelect, tsLiteral } from './rollup.js';
+import { keptSince, tenantSettings, type Retention } from './settings.js';
+import { rollupTable, sketchTable, TIER_MS, TIERS, floorTo } from './tiers.js';
+
+export type AggregatorOptions = {
+  tenantFiles: TenantFiles;
+  tenants: () => Promise<string[]>;
+  log: Logger;
+  now?: () => number;
+  /** Pause between passes. */
+  intervalMs?: number;
+  /** Events per transaction while catching up. */
+  chunk?: number;
+  compactEveryMs?: number;
+  retentionEveryMs?: number;
+};
+
+export type TenantLag = { tenantId: string; lastSeq: number; pendingEvents: number; lagSeconds: number; lastError: string | null };
+
+export type Aggregator = {
+  start(): void;
+  stop(): Promise<void>;
+  /** One full pass over every tenant (or one): rolls up, compacts and applies retention when due. */
+  runOnce(tenantId?: string, force?: { compact?: boolean; retention?: boolean }): Promise<void>;
+  /** How far behind each tenant's rollups are. */
+  lag(): Promise<TenantLag[]>;
+  /** Called after a tenant's rollups moved forward. */
+  onAdvance(listener: (tenantId: string) => void): () => void;
+};
+
+type State = { dirtySince: number | null; lastCompaction: number; lastRetention: number; lastError: string | null; failures: number; retryAt: number };
+
+export function createAggregator(options: AggregatorOptions): Aggregator {
+  const { tenantFiles, log } = options;
+  const now = options.now ?? Date.now;
+  const intervalMs = options.intervalMs ?? 1000;
+  const chunk = options.chunk ?? 250_000;
+  const compactEveryMs = options.compactEveryMs ?? 60_000;
+  const retentionEveryMs = options.retentionEveryMs ?? 3_600_000;
+  const states = new Map<string, State>();
+  const listeners = new Set<(tenantId: string) => void>();
+  let timer: NodeJS.Timeout | null = null;
+  let running: Promise<void> | null = null;
+  let stopped = true;
+
+  const stateOf = (tenantId: string) => {
+    let s = states.get(tenantId);
+    if (!s) states.set(tenantId, (s = { dirtySince: null, lastCompaction: now(), lastRetention: 0, lastError: null, failures: 0, retryAt: 0 }));
+    return s;
+  };
+
+  const passTenant = async (tenantId: string, force: { compact?: boolean; retention?: boolean } = {}) => {
+    const state = stateOf(tenantId);
+    if (state.retryAt > now() && !force.compact && !force.retention) return;
+    try {
+      const file = await tenantFiles.open(tenantId);
+      const conn = await tenantFiles.connection(tenantId, 'worker');
+      let advanced = false;
+      for (;;) {
+        const r = await rollupChunk(conn, chunk, (await tenantSettings(file, conn)).prices);
+        if (!r) break;
+        advanced = true;
+        state.dirtySince = Math.min(state.dirtySince ?? Infinity, r.minTs);
+        if (r.events < chunk) break;
+      }
+      if (advanced) for (const l of listeners) l(tenantId);
+      if (state.dirtySince !== null && (force.compact || now() - state.lastCompaction >= compactEveryMs)) {
+        await compact(conn, state.dirtySince);
+        state.dirtySince = null;
+        state.lastCompaction = now();
+      }
+      if (force.retention || now() - state.lastRetention >= retentionEveryMs) {
+        const settings = await tenantSettings(file, conn);
+        await applyRetention(conn, settings.retention, now());
+        state.lastRetention = now();
+      }
+      state.lastError = null;
+      state.failures = 0;
+    } catch (err) {
+      state.failures++;
+      state.lastError = (err as Error).message;
+      state.retryAt = now() + Math.min(60_000, 1000 * 2 ** state.failures);
+      log.error('aggregation failed for a tenant', { tenant_id: tenantId, error: state.lastError, attempt: state.failures });
+    }
+  };
+
+  const runOnce = async (tenantId?: string, force?: { compact?: boolean; retention?: boolean }) => {
+    const ids = tenantId ? [tenantId] : await options.tenants();
+    for (const id of ids) await passTenant(id, force);
+  };
+
+  const tick = () => {
+    if (stopped) return;
+    running = runOnce()
+      .catch((err: unknown) => log.error('aggregation pass failed', { error: String(err) }))
+      .finally(() => {
+        running = null;
+        if (!stopped) timer = setTimeout(tick, intervalMs);
+      });
+  };
+
+  return {
+    start() {
+      if (!stopped) return;
+      stopped = false;
+      tick();
+    },
+    async stop() {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+      timer = null;
+      await running;
+    },
+    // A caller's pass waits for the timer's pass: two passes never interleave.
+    async runOnce(tenantId, force) {
+      while (running) await running;
+      running = runOnce(tenantId, force);
+      try {
+        await running;
+      } finally {
+        running = null;
+      }
+    },
+    async lag() {
+      const out: TenantLag[] = [];
+      for (const tenantId of await options.tenants()) {
+        const state = stateOf(tenantId);
+        try {
+          const conn = await tenantFiles.connection(tenantId, 'reader');
+          const r = (await conn.get<{ last_seq: number; pending: number; oldest: number | null }>(
+            `SELECT last_seq, coalesce((SELECT max(seq) FROM events), 0) - last_seq AS pending,
+                    (SELECT epoch_ms(min(received_at)) FROM events WHERE seq > last_seq) AS oldest
+               FROM rollup_state`,
+          ))!;
+          out.push({ tenantId, lastSeq: r.last_seq, pendingEvents: Math.max(0, r.pending), lagSeconds: r.oldest === null ? 0 : Math.max(0, (now() - r.oldest) / 1000), lastError: state.lastError });
+        } catch (err) {
+          out.push({ tenantId, lastSeq: -1, pendingEvents: -1, lagSeconds: -1, lastError: (err as Error).message });
+        }
+      }
+      return out;
+    },
+    onAdvance(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+  };
+}
+
+/** Rolls up to `chunk` events above the watermark; null when there were none. */
+async function rollupChunk(conn: Connection, chunk: number, prices: PriceOverrides): Promise<{ events: number; minTs: number } | null> {
+  return conn.transaction(async (tx) => {
+    const { last_seq: from, max_seq: top } = (await tx.get<{ last_seq: number; max_seq: number | null }>(
+      `SELECT last_seq, (SELECT max(seq) FROM events) AS max_seq FROM rollup_state`,
+    ))!;
+    if (top === null || top <= from) return null;
+    const to = Math.min(top, from + chunk);
+    const range = `seq > ${from} AND seq <= ${to}`;
+    const span = (await tx.get<{ lo: number; hi: number; n: number }>(`SELECT epoch_ms(min(ts)) AS lo, epoch_ms(max(ts)) AS hi, count(*) AS n FROM events WHERE ${range}`))!;
+    if (span.n > 0) {
+      await tx.run(`CREATE OR REPLACE TEMP TABLE rollup_batch AS WITH ${countedEventsCtes('batch', range, span.lo, span.hi)} SELECT * FROM batch`);
+      for (const tier of TIERS) {
+        await tx.run(`INSERT INTO ${rollupTable(tier)} BY NAME ${rollupSelect('rollup_batch', bucketSql(tier))}`);
+        await tx.run(`INSERT INTO ${sketchTable(tier)} BY NAME ${sketchSelect('rollup_batch', bucketSql(tier))}`);
+      }
+      const models = await tx.all<{ model: string }>(`SELECT DISTINCT model FROM rollup_batch WHERE model IS NOT NULL AND model NOT IN (SELECT model FROM model_prices)`);
+      await setPrices(tx, models.map((m) => m.model), prices);
+      await tx.run(`DROP TABLE rollup_batch`);
+    }
+    await tx.run(`UPDATE rollup_state SET last_seq = ${to}, updated_at = now()::TIMESTAMP`);
+    return { events: to - from, minTs: span.lo ?? Date.now() };
+  });
+}
+
+/** Folds every key of the buckets from `since` on into one row per key. */
+async function compact(conn: Connection, since: number): Promise<void> {
+  for (const tier of TIERS) {
+    const where = `bucket >= ${tsLiteral(floorTo(since, TIER_MS[tier]))}`;
+    await conn.transaction(async (tx) => {
+      for (const [table, fold] of [[rollupTable(tier), foldSelect], [sketchTable(tier), foldSketchSelect]] as const) {
+        await tx.run(`CREATE OR REPLACE TEMP TABLE rollup_fold AS ${fold(table, where)}`);
+        await tx.run(`DELETE FROM ${table} WHERE ${where}`);
+        await tx.run(`INSERT INTO ${table} BY NAME SELECT * FROM rollup_fold`);
+        await tx.run(`DROP TABLE rollup_fold`);
+      }
+    });
+  }
+}
+
+/** Deletes what each tier keeps no longer; raw events only once they are rolled up. */
+export async function applyRetention(db: Queryable, retention: Retention, now: number): Promise<void> {
+  const cutoff = keptSince(retention, now);
+  for (const tier of TIERS) {
+    const since = cutoff[tier];
+    if (since === undefined) continue;
+    await db.run(`DELETE FROM ${rollupTable(tier)} WHERE bucket < ${tsLiteral(floorTo(since, TIER_MS[tier]))}`);
+    await db.run(`DELETE FROM ${sketchTable(tier)} WHERE bucket < ${tsLiteral(floorTo(since, TIER_MS[tier]))}`);
+  }
+  if (cutoff.raw !== undefined) await db.run(`DELETE FROM events WHERE ts < ${tsLiteral(cutoff.raw)} AND seq <= (SELECT last_seq FROM rollup_state)`);
+}
+
+/** Stores the price of each of `models` (the tenant's override, else the shipped table). */
+export async function setPrices(db: Queryable, models: string[], overrides: PriceOverrides): Promise<void> {
+  for (const model of models) {
+    const p = priceOf(model, overrides);
+    await db.run(`INSERT OR REPLACE INTO model_prices VALUES ($model, $input, $output, $cw, $cr)`, { model, input: p.input, output: p.output, cw: p.cache_write, cr: p.cache_read });
+  }
+}

@@ -1,0 +1,127 @@
+// A validated query → one SQL statement over the tenant's file. The range is covered by
+// rollup tiers (coarsest first, finer at the edges); what they cannot cover, and every
+// event above the worker's watermark, is aggregated from raw events by the same SQL the
+// worker uses, so answers are exact and current to the last commit. With `raw: true`
+// the whole range is read from raw events (the benchmark's comparison, and the check
+// the property tests make).
+import { binValueSql } from '../aggregate/sketch.js';
+import { bucketSql, countedEventsCtes, rollupSelect, sketchSelect, tsLiteral } from '../aggregate/rollup.js';
+import { cover, rollupTable, sketchTable, TIER_MS, TIER_SQL_INTERVAL, TIERS, type Segment, type Tier } from '../aggregate/tiers.js';
+import type { Kind } from '../ingest/schema.js';
+import type { Params } from '../storage/duckdb.js';
+import { DIMENSIONS, METRICS, type Dimension, type Query } from './model.js';
+
+export type CompileContext = {
+  /** The rollups hold every event up to this seq. */
+  lastSeq: number;
+  /** The oldest bucket each tier still keeps. */
+  keptSince?: Partial<Record<Tier, number>>;
+  raw?: boolean;
+};
+
+export type Compiled = { sql: string; params: Params; segments: Segment[]; groups: string[] };
+
+const kindList = (kinds: readonly Kind[]) => kinds.map((k) => `'${k}'`).join(', ');
+
+export function compile(q: Query, ctx: CompileContext): Compiled {
+  const params: Params = {};
+  const filterParts: string[] = [];
+  let kindsOnly: readonly Kind[] | null = null;
+  for (const d of [...q.group_by, ...(Object.keys(q.filters) as Dimension[])]) {
+    const kinds = DIMENSIONS[d].kinds as readonly Kind[] | null;
+    if (kinds) kindsOnly = kindsOnly ? kindsOnly.filter((k) => kinds.includes(k)) : kinds;
+  }
+  for (const [d, values] of Object.entries(q.filters) as [Dimension, string[]][]) {
+    const names = values.map((v, i) => {
+      params[`${d}_${i}`] = v;
+      return `$${d}_${i}`;
+    });
+    filterParts.push(`${DIMENSIONS[d].column} IN (${names.join(', ')})`);
+  }
+  if (kindsOnly) filterParts.push(kindsOnly.length ? `kind IN (${kindList(kindsOnly)})` : 'false');
+  const filters = filterParts.length ? filterParts.join(' AND ') : 'true';
+
+  const metrics = q.metrics.map((name) => ({ name, def: METRICS[name]! }));
+  const percentiles = metrics.filter((m) => 'percentile' in m.def && typeof m.def.percentile === 'number');
+  const needsSpend = metrics.some((m) => 'sql' in m.def && m.def.spend);
+  // The sketch has no session column: a question about sessions reads durations from raw events.
+  const sketchFromRaw = ctx.raw || q.group_by.includes('session') || q.filters.session !== undefined;
+
+  const tiers = TIERS.filter((t) => !q.interval || TIER_MS[t] <= TIER_MS[q.interval]);
+  const segments: Segment[] = ctx.raw ? [{ source: 'raw', from: q.from, to: q.to }] : cover(q.from, q.to, tiers, ctx.keptSince);
+
+  const ctes: string[] = [];
+  const rows: string[] = [];
+  const sketches: string[] = [];
+  const rawSource = (name: string, where: string, lo: number, hi: number) => {
+    ctes.push(countedEventsCtes(name, `${where} AND ${filters}`, lo, hi));
+    rows.push(rollupSelect(name, bucketSql('1m')));
+    if (!sketchFromRaw) sketches.push(sketchSelect(name, bucketSql('1m')));
+  };
+  const inRange = (from: number, to: number, column: string) => `${column} >= ${tsLiteral(from)} AND ${column} < ${tsLiteral(to)}`;
+  segments.forEach((s, i) => {
+    if (s.source === 'raw') {
+      rawSource(`raw${i}`, `${inRange(s.from, s.to, 'ts')}${ctx.raw ? '' : ` AND seq <= ${ctx.lastSeq}`}`, s.from, s.to);
+    } else {
+      rows.push(`SELECT * FROM ${rollupTable(s.source)} WHERE ${inRange(s.from, s.to, 'bucket')} AND ${filters}`);
+      if (!sketchFromRaw) sketches.push(`SELECT * FROM ${sketchTable(s.source)} WHERE ${inRange(s.from, s.to, 'bucket')} AND ${filters}`);
+    }
+  });
+  // What the worker has not rolled up yet.
+  if (!ctx.raw) rawSource('tail', `seq > ${ctx.lastSeq} AND ${inRange(q.from, q.to, 'ts')}`, q.from, q.to);
+  if (percentiles.length && sketchFromRaw) {
+    ctes.push(countedEventsCtes('sketch_src', `${inRange(q.from, q.to, 'ts')} AND ${filters}`, q.from, q.to));
+    sketches.push(sketchSelect('sketch_src', bucketSql('1m'), true));
+  }
+
+  ctes.push(`r AS (${rows.join('\nUNION ALL BY NAME\n')})`);
+  const groupExprs: [string, string][] = [];
+  if (q.interval) groupExprs.push(['t', `time_bucket(INTERVAL '${TIER_SQL_INTERVAL[q.interval]}', bucket)`]);
+  for (const d of q.group_by) groupExprs.push([d, DIMENSIONS[d].column]);
+  const groups = groupExprs.map(([name]) => name);
+  const select = (extra: string[]) => [...groupExprs.map(([name, expr]) => `${expr} AS ${name}`), ...extra].join(', ');
+  const groupBy = groups.length ? `GROUP BY ${groupExprs.map(([, e]) => e).join(', ')}` : '';
+
+  const aggregates = metrics.map(({ name, def }) => {
+    if ('sql' in def) return `${def.sql} AS ${name}`;
+    const f = `FILTER (kind IN (${kindList(def.kinds)}))`;
+    if (def.percentile === 'avg') return `sum(dur_sum) ${f} / nullif(sum(dur_n) ${f}, 0) AS ${name}`;
+    if (def.percentile === 'min') return `min(dur_min) ${f} AS ${name}`;
+    if (def.percentile === 'max') return `max(dur_max) ${f} AS ${name}`;
+    return `NULL AS ${name}_unused`;
+  }).filter((a) => !a.endsWith('_unused'));
+  const source = needsSpend
+    ? `(SELECT *, bool_or(kind IN ('api_request', 'agent_interaction')) OVER (PARTITION BY session_id) AS has_requests FROM r) LEFT JOIN model_prices p USING (model)`
+    : 'r';
+  ctes.push(`m AS (SELECT ${select(aggregates)} FROM ${source} ${groupBy})`);
+
+  // One percentile table per family of durations asked for.
+  const families = [...new Set(percentiles.map((p) => ('family' in p.def ? p.def.family : '')))];
+  if (families.length) ctes.push(`d AS (${sketches.join('\nUNION ALL BY NAME\n')})`);
+  const partition = groups.length ? `PARTITION BY ${groups.join(', ')}` : '';
+  for (const family of families) {
+    const wanted = percentiles.filter((p) => 'family' in p.def && p.def.family === family);
+    const kinds = 'kinds' in wanted[0]!.def ? wanted[0]!.def.kinds! : [];
+    const bins = wanted.map((p) => `min(bin) FILTER (cum > floor(${(p.def as { percentile: number }).percentile} * (total - 1))) AS ${p.name}`);
+    ctes.push(`pct_${family} AS (
+  SELECT ${[...groups, ...bins].join(', ')} FROM (
+    SELECT *, sum(n) OVER (${partition} ORDER BY bin ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS cum, sum(n) OVER (${partition}) AS total
+      FROM (SELECT ${select(['bin', 'sum(n) AS n'])} FROM d WHERE kind IN (${kindList(kinds)}) ${groupBy ? `${groupBy}, bin` : 'GROUP BY bin'}))
+  ${groups.length ? `GROUP BY ${groups.join(', ')}` : ''})`);
+  }
+
+  const columns = [
+    ...groups.map((g) => `m.${g}`),
+    ...metrics.map(({ name, def }) => ('percentile' in def && typeof def.percentile === 'number' ? `${binValueSql(`pct_${def.family}.${name}`)} AS ${name}` : `m.${name}`)),
+  ];
+  const joins = families.map((f) => (groups.length ? `LEFT JOIN pct_${f} USING (${groups.join(', ')})` : `CROSS JOIN pct_${f}`)).join(' ');
+  const orderBy = q.interval
+    ? `ORDER BY ${groups.join(', ')}`
+    : q.order_by && groups.includes(q.order_by)
+      ? `ORDER BY ${q.order_by}`
+      : groups.length
+        ? `ORDER BY ${q.order_by ?? metrics[0]!.name} DESC NULLS LAST, ${groups.join(', ')}`
+        : '';
+  const sql = `WITH ${ctes.join(',\n')}\nSELECT ${columns.join(', ')} FROM m ${joins} ${orderBy} LIMIT ${q.limit + 1}`;
+  return { sql, params, segments, groups };
+}

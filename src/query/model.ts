@@ -1,0 +1,141 @@
+// The one query language: a query is data (metrics, dimensions, filters, a time range and
+// an optional interval), validated here and compiled to SQL in compile.ts. The API, the
+// seeds' endpoints, exports and the dashboards all speak it.
+import { z } from 'zod';
+import type { Kind } from '../ingest/schema.js';
+import { TIERS } from '../aggregate/tiers.js';
+
+/** What a dimension is called in a query → the rollup column it reads, and the kinds it applies to. */
+export const DIMENSIONS = {
+  user: { column: 'user_id', kinds: null },
+  project: { column: 'project', kinds: null },
+  session: { column: 'session_id', kinds: null },
+  kind: { column: 'kind', kinds: null },
+  model: { column: 'model', kinds: null },
+  status: { column: 'status', kinds: null },
+  tool: { column: 'name', kinds: ['tool_call'] },
+  command: { column: 'name', kinds: ['command'] },
+  agent: { column: 'name', kinds: ['agent_interaction', 'subagent_start', 'subagent_stop'] },
+} as const satisfies Record<string, { column: string; kinds: readonly Kind[] | null }>;
+export type Dimension = keyof typeof DIMENSIONS;
+export const DIMENSION_NAMES = Object.keys(DIMENSIONS) as Dimension[];
+
+/**
+ * A metric: the kinds of rows it reads (null: all) and its aggregate over rollup rows.
+ * `spend` metrics apply the counting-once rule (requests when the session has them,
+ * metric points otherwise); `percentile` metrics read the duration sketch.
+ */
+export type MetricDef =
+  | { kinds: readonly Kind[] | null; sql: string; spend?: true; description: string }
+  | { kinds: readonly Kind[]; percentile: number | 'avg' | 'min' | 'max'; family: Family; description: string };
+
+const REQUEST_KINDS = ['api_request', 'agent_interaction'] as const satisfies readonly Kind[];
+const TOKEN_KINDS = [...REQUEST_KINDS, 'token_usage'] as const satisfies readonly Kind[];
+const COST_KINDS = [...REQUEST_KINDS, 'cost_usage'] as const satisfies readonly Kind[];
+
+const FAMILIES = {
+  tool: ['tool_call'],
+  command: ['command'],
+  agent: ['agent_interaction', 'subagent_stop'],
+  api: ['api_request'],
+} as const satisfies Record<string, readonly Kind[]>;
+type Family = keyof typeof FAMILIES;
+
+const inKinds = (kinds: readonly Kind[]) => `kind IN (${kinds.map((k) => `'${k}'`).join(', ')})`;
+const sumOf = (col: string, kinds: readonly Kind[]) => `coalesce(sum(${col}) FILTER (${inKinds(kinds)}), 0)`;
+const ratio = (a: string, b: string) => `coalesce(${a} / nullif(${b}, 0), 0)`;
+/** Spend rows: a session's requests if it has any, else its metric points. */
+const spend = (col: string, requestKinds: readonly Kind[], metricKind: Kind) =>
+  `coalesce(sum(${col}) FILTER ((${inKinds(requestKinds)} AND has_requests) OR (kind = '${metricKind}' AND NOT has_requests)), 0)`;
+const PRICED_COST = `cost_usd + (unpriced_input * coalesce(p.input, 0) + unpriced_output * coalesce(p.output, 0) + unpriced_cache_read * coalesce(p.cache_read, 0) + unpriced_cache_creation * coalesce(p.cache_write, 0)) / 1e6`;
+
+const counted: Record<string, MetricDef> = {
+  events: { kinds: null, sql: 'coalesce(sum(n), 0)', description: 'events stored (each request and tool call once)' },
+  sessions: { kinds: null, sql: `count(DISTINCT session_id) FILTER (session_id <> '')`, description: 'distinct sessions with any event' },
+  active_users: { kinds: null, sql: 'count(DISTINCT user_id)', description: 'distinct users with any event' },
+  prompts: { kinds: ['prompt'], sql: sumOf('n', ['prompt']), description: 'user prompts' },
+  tool_calls: { kinds: FAMILIES.tool, sql: sumOf('n', FAMILIES.tool), description: 'tool calls (one per tool_use_id)' },
+  tool_failures: { kinds: FAMILIES.tool, sql: sumOf('failures', FAMILIES.tool), description: 'tool calls that failed' },
+  tool_failure_rate: { kinds: FAMILIES.tool, sql: ratio(sumOf('failures', FAMILIES.tool), sumOf('n', FAMILIES.tool)), description: 'failed / all tool calls' },
+  commands: { kinds: FAMILIES.command, sql: sumOf('n', FAMILIES.command), description: 'command executions' },
+  command_failures: { kinds: FAMILIES.command, sql: sumOf('failures', FAMILIES.command), description: 'commands that failed or timed out' },
+  command_failure_rate: { kinds: FAMILIES.command, sql: ratio(sumOf('failures', FAMILIES.command), sumOf('n', FAMILIES.command)), description: 'failed / all commands' },
+  agent_calls: { kinds: ['agent_interaction', 'subagent_start'], sql: sumOf('n', ['agent_interaction', 'subagent_start']), description: 'sub-agent runs and agent interactions' },
+  agent_failures: { kinds: ['agent_interaction'], sql: sumOf('failures', ['agent_interaction']), description: 'agent interactions that failed' },
+  subagents: { kinds: ['subagent_start'], sql: sumOf('n', ['subagent_start']), description: 'sub-agents started' },
+  api_requests: { kinds: ['api_request'], sql: sumOf('n', ['api_request']), description: 'model API requests (one per request_id)' },
+  api_errors: { kinds: ['api_error'], sql: sumOf('n', ['api_error']), description: 'model API errors' },
+  error_rate: {
+    kinds: ['tool_call', 'command', 'agent_interaction', 'api_request', 'api_error'],
+    sql: ratio(`(${sumOf('failures', ['tool_call', 'command', 'agent_interaction'])} + ${sumOf('n', ['api_error'])})`, sumOf('n', ['tool_call', 'command', 'agent_interaction', 'api_request', 'api_error'])),
+    description: 'failed tool calls, commands, agent interactions and API errors over all of them',
+  },
+  commits: { kinds: ['commit'], sql: sumOf('value', ['commit']), description: 'commits made' },
+  pull_requests: { kinds: ['pull_request'], sql: sumOf('value', ['pull_request']), description: 'pull requests opened' },
+  lines_added: { kinds: ['lines'], sql: sumOf('lines_added', ['lines']), description: 'lines of code added' },
+  lines_removed: { kinds: ['lines'], sql: sumOf('lines_removed', ['lines']), description: 'lines of code removed' },
+  active_time_s: { kinds: ['active_time'], sql: sumOf('value', ['active_time']), description: 'active time, seconds' },
+  input_tokens: { spend: true, kinds: TOKEN_KINDS, sql: spend('input_tokens', REQUEST_KINDS, 'token_usage'), description: 'input tokens (counted once)' },
+  output_tokens: { spend: true, kinds: TOKEN_KINDS, sql: spend('output_tokens', REQUEST_KINDS, 'token_usage'), description: 'output tokens (counted once)' },
+  cache_read_tokens: { spend: true, kinds: TOKEN_KINDS, sql: spend('cache_read_tokens', REQUEST_KINDS, 'token_usage'), description: 'cache read tokens (counted once)' },
+  cache_creation_tokens: { spend: true, kinds: TOKEN_KINDS, sql: spend('cache_creation_tokens', REQUEST_KINDS, 'token_usage'), description: 'cache creation tokens (counted once)' },
+  tokens: { spend: true, kinds: TOKEN_KINDS, sql: spend('input_tokens + output_tokens + cache_read_tokens + cache_creation_tokens', REQUEST_KINDS, 'token_usage'), description: 'all tokens (counted once)' },
+  cost_usd: { spend: true, kinds: COST_KINDS, sql: spend(PRICED_COST, REQUEST_KINDS, 'cost_usage'), description: 'cost in USD: reported, else tokens × the model price (counted once)' },
+};
+
+const STATS = { avg: 'avg', min: 'min', max: 'max', p50: 0.5, p95: 0.95, p99: 0.99 } as const;
+const durations: Record<string, MetricDef> = {};
+for (const [family, kinds] of Object.entries(FAMILIES) as [Family, readonly Kind[]][]) {
+  for (const [stat, percentile] of Object.entries(STATS)) {
+    durations[`${family}_${stat}_ms`] = { kinds, percentile, family, description: `${family} duration ${stat}, ms${typeof percentile === 'number' ? ' (sketch, ±1%)' : ''}` };
+  }
+}
+
+export const METRICS: Record<string, MetricDef> = { ...counted, ...durations };
+export const METRIC_NAMES = Object.keys(METRICS);
+
+export const INTERVALS = TIERS;
+export type Interval = (typeof INTERVALS)[number];
+
+const value = z.string().min(1).max(512);
+export const MAX_RANGE_MS = 3 * 366 * 86_400_000;
+export const MAX_POINTS = 5000;
+export const MAX_ROWS = 10_000;
+
+export const querySchema = z
+  .strictObject({
+    metrics: z.array(z.string()).min(1, 'name at least one metric').max(40),
+    group_by: z.array(z.enum(DIMENSION_NAMES)).max(3).default([]),
+    filters: z.partialRecord(z.enum(DIMENSION_NAMES), z.array(value).min(1).max(200)).default({}),
+    from: z.number().int(),
+    to: z.number().int(),
+    interval: z.enum(INTERVALS).optional(),
+    order_by: z.string().optional(),
+    limit: z.number().int().min(1).max(MAX_ROWS).default(1000),
+  })
+  .superRefine((q, ctx) => {
+    q.metrics.forEach((m, i) => {
+      if (!Object.hasOwn(METRICS, m)) ctx.addIssue({ code: 'custom', path: ['metrics', i], message: `unknown metric "${m}"` });
+    });
+    if (q.from >= q.to) ctx.addIssue({ code: 'custom', path: ['from'], message: 'must be before to' });
+    if (q.to - q.from > MAX_RANGE_MS) ctx.addIssue({ code: 'custom', path: ['from'], message: 'range is longer than 3 years' });
+    if (q.interval && (q.to - q.from) / { '1m': 6e4, '5m': 3e5, '15m': 9e5, '1h': 3.6e6, '1d': 8.64e7 }[q.interval] > MAX_POINTS) {
+      ctx.addIssue({ code: 'custom', path: ['interval'], message: `more than ${MAX_POINTS} points for this range; choose a larger interval` });
+    }
+    if (q.order_by !== undefined && !q.metrics.includes(q.order_by) && !q.group_by.includes(q.order_by as Dimension)) {
+      ctx.addIssue({ code: 'custom', path: ['order_by'], message: 'must be one of the query\'s metrics or dimensions' });
+    }
+    // A kind-specific dimension (tool, command, agent) narrows rows to its kinds; every metric must read only those.
+    for (const [where, dims] of [['group_by', q.group_by], ['filters', Object.keys(q.filters) as Dimension[]]] as const) {
+      for (const d of dims) {
+        const dimKinds = DIMENSIONS[d].kinds as readonly Kind[] | null;
+        if (!dimKinds) continue;
+        for (const m of q.metrics) {
+          const kinds = METRICS[m]?.kinds;
+          if (kinds && !kinds.every((k) => dimKinds.includes(k))) ctx.addIssue({ code: 'custom', path: [where, d], message: `${d} does not apply to metric ${m}` });
+        }
+      }
+    }
+  });
+export type QueryInput = z.input<typeof querySchema>;
+export type Query = z.output<typeof querySchema>;
