@@ -12,6 +12,7 @@ import { createLoginThrottle, type LoginThrottle } from './auth/throttle.js';
 import { createIngestor, type Ingestor } from './ingest/ingest.js';
 import { createRateLimiter, type RateLimiter } from './ingest/rate-limit.js';
 import { createKeyCache, type KeyCache } from './auth/api-keys.js';
+import { createAggregator, type Aggregator } from './aggregate/worker.js';
 
 export type AppContext = {
   config: Config;
@@ -24,6 +25,8 @@ export type AppContext = {
   keys: KeyCache;
   /** The one ingest function every entry point calls. */
   ingest: Ingestor;
+  /** Keeps every tenant's rollups current (started by the server, not by the CLI). */
+  aggregator: Aggregator;
   /** Per-tenant request budget for the ingest endpoints. */
   ingestLimiter: RateLimiter;
   /** Signs CSRF tokens; generated once per data directory. */
@@ -62,11 +65,17 @@ export async function openAppContext(config: Config, log: Logger, options: { adm
       throttle: createLoginThrottle(),
       keys: createKeyCache(control),
       ingest: createIngestor(tenantFiles),
+      aggregator: createAggregator({
+        tenantFiles,
+        tenants: async () => (await control!.all<{ id: string }>('SELECT id FROM tenants ORDER BY id')).map((t) => t.id),
+        log,
+      }),
       ingestLimiter: createRateLimiter(),
       secret: await serverSecret(control),
       publicUrl,
       now: () => new Date(),
       async close() {
+        await ctx.aggregator.stop();
         await ctx.ingest.flushAll().catch((err: unknown) => log.error('could not flush events at shutdown', { error: String(err) }));
         await tenantFiles!.closeAll();
         await control!.close();

@@ -12,7 +12,11 @@ test('healthz and readyz answer JSON', async () => {
     assert.is(((await health.json()) as { status: string }).status, 'ok');
     const ready = await fetch(`${server.url}/readyz`);
     assert.is(ready.status, 200);
-    assert.equal(await ready.json(), { status: 'ready', checks: { control_db: 'ok', data_dir: 'ok' } });
+    assert.equal(await ready.json(), {
+      status: 'ready',
+      checks: { control_db: 'ok', data_dir: 'ok' },
+      aggregation: { tenants: 0, pending_events: 0, max_lag_seconds: 0, failing_tenants: 0 },
+    });
   } finally {
     await server.stop();
   }
