@@ -14,6 +14,16 @@ CREATE TABLE rollup_state (
 );
 INSERT INTO rollup_state VALUES (1, 0, now()::TIMESTAMP);
 
+-- One row per session: who, where, when, for listing sessions without scanning events.
+CREATE TABLE session_index (
+  session_id VARCHAR PRIMARY KEY,
+  user_id    VARCHAR NOT NULL,   -- who reported its first event
+  project    VARCHAR,
+  first_ts   TIMESTAMP NOT NULL,
+  last_ts    TIMESTAMP NOT NULL,
+  events     DOUBLE NOT NULL
+);
+
 -- Per-tenant settings as JSON documents (retention, price overrides).
 CREATE TABLE tenant_settings (
   key   VARCHAR PRIMARY KEY,

@@ -172,6 +172,11 @@ async function rollupChunk(conn: Connection, chunk: number, prices: PriceOverrid
         await tx.run(`INSERT INTO ${rollupTable(tier)} BY NAME ${rollupSelect('rollup_batch', bucketSql(tier))}`);
         await tx.run(`INSERT INTO ${sketchTable(tier)} BY NAME ${sketchSelect('rollup_batch', bucketSql(tier))}`);
       }
+      await tx.run(`INSERT INTO session_index
+        SELECT session_id, arg_min(user_id, ts), arg_min(project, ts) FILTER (project IS NOT NULL), min(ts), max(ts), count(*)
+          FROM rollup_batch WHERE session_id IS NOT NULL GROUP BY session_id
+        ON CONFLICT (session_id) DO UPDATE SET first_ts = least(first_ts, excluded.first_ts), last_ts = greatest(last_ts, excluded.last_ts),
+          events = events + excluded.events, project = coalesce(project, excluded.project)`);
       const models = await tx.all<{ model: string }>(`SELECT DISTINCT model FROM rollup_batch WHERE model IS NOT NULL AND model NOT IN (SELECT model FROM model_prices)`);
       await setPrices(tx, models.map((m) => m.model), prices);
       await tx.run(`DROP TABLE rollup_batch`);
@@ -205,6 +210,8 @@ export async function applyRetention(db: Queryable, retention: Retention, now: n
     await db.run(`DELETE FROM ${rollupTable(tier)} WHERE bucket < ${tsLiteral(floorTo(since, TIER_MS[tier]))}`);
     await db.run(`DELETE FROM ${sketchTable(tier)} WHERE bucket < ${tsLiteral(floorTo(since, TIER_MS[tier]))}`);
   }
+  // A session is listed as long as its hourly figures are kept.
+  if (cutoff['1h'] !== undefined) await db.run(`DELETE FROM session_index WHERE last_ts < ${tsLiteral(cutoff['1h'])}`);
   if (cutoff.raw !== undefined) await db.run(`DELETE FROM events WHERE ts < ${tsLiteral(cutoff.raw)} AND seq <= (SELECT last_seq FROM rollup_state)`);
 }
 

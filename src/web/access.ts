@@ -29,3 +29,35 @@ export function requirePermission(identity: Identity, permission: Permission): v
 export function requireTenantAccess(identity: Identity, tenantId: string): void {
   if (!canAccessTenant(identity.user, tenantId)) throw notFound('no such tenant');
 }
+
+/** How much of its tenant's metrics a caller may see. */
+export type MetricsView = {
+  /** Only this user's own data (a developer). */
+  ownUser: string | null;
+  /** Whether individuals (users, sessions) may be named; a viewer sees team figures only. */
+  individuals: boolean;
+};
+
+export function metricsView(identity: Identity): MetricsView {
+  const { user } = identity;
+  if (can(user, 'metrics.view_all') || can(user, 'metrics.view_team')) return { ownUser: null, individuals: true };
+  if (can(user, 'metrics.view_own')) return { ownUser: user.id, individuals: true };
+  if (can(user, 'dashboard.view')) return { ownUser: null, individuals: false };
+  throw httpError(403, `your role (${user.role}) may not view metrics`);
+}
+
+/**
+ * Applies `view` to a query's filters and grouping: a developer's queries are narrowed to
+ * their own user (asking for someone else is a 403); a viewer may not break figures down
+ * by user or session.
+ */
+export function scopeFilters<F extends { user?: string[]; session?: string[] }>(view: MetricsView, filters: F, groupBy: readonly string[] = []): F {
+  if (!view.individuals) {
+    for (const d of ['user', 'session'] as const) {
+      if (filters[d] || groupBy.includes(d)) throw httpError(403, `${d}: your role sees team figures only`, d);
+    }
+  }
+  if (view.ownUser === null) return filters;
+  if (filters.user && filters.user.some((u) => u !== view.ownUser)) throw httpError(403, 'user: you may only see your own data', 'user');
+  return { ...filters, user: [view.ownUser] };
+}

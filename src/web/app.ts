@@ -15,6 +15,7 @@ import { healthRoutes } from './routes/health.js';
 import { hookRoutes } from './routes/hooks.js';
 import { otlpRoutes } from './routes/otlp.js';
 import { pageRoutes } from './routes/pages.js';
+import { queryRoutes } from './routes/query.js';
 import { restMetricsRoutes } from './routes/rest-metrics.js';
 import { staticRoutes } from './routes/static.js';
 
@@ -50,6 +51,7 @@ export function createApp(ctx: AppContext): Hono<Env> {
   app.route('/', authRoutes(ctx, render));
   app.route('/', pageRoutes(ctx, render));
   app.route('/api/v1', apiRoutes(ctx));
+  app.route('/api/v1', queryRoutes(ctx));
   app.route('/api/v1/hooks', hookRoutes(ctx));
   app.route('/v1', otlpRoutes(ctx));
   app.route('/api/metrics', restMetricsRoutes(ctx));

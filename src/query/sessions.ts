@@ -1,0 +1,99 @@
+// Sessions: the list (from `session_index`, newest activity first, cursor-paginated, with
+// each session's figures from the query model) and one session's timeline (its raw
+// events in order).
+import type { TenantFiles } from '../storage/tenant-files.js';
+import { querySchema } from './model.js';
+import { runQuery } from './run.js';
+
+export type SessionListOptions = { from: number; to: number; user?: string[]; project?: string[]; cursor?: string; limit: number; now: number };
+
+const FIGURES = ['prompts', 'tool_calls', 'tool_failures', 'api_requests', 'subagents', 'tokens', 'cost_usd', 'lines_added', 'lines_removed'] as const;
+
+export type SessionRow = { session_id: string; user_id: string; project: string | null; first_at: string; last_at: string; duration_s: number; events: number } & Record<(typeof FIGURES)[number], number>;
+
+export class BadCursorError extends Error {}
+
+const encodeCursor = (lastMs: number, id: string) => Buffer.from(JSON.stringify([lastMs, id])).toString('base64url');
+function decodeCursor(cursor: string): [number, string] {
+  try {
+    const [ms, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString()) as [unknown, unknown];
+    if (typeof ms === 'number' && typeof id === 'string') return [ms, id];
+  } catch {
+    /* falls through */
+  }
+  throw new BadCursorError('cursor: not one this server gave out');
+}
+
+export async function listSessions(tf: TenantFiles, tenantId: string, o: SessionListOptions): Promise<{ sessions: SessionRow[]; next_cursor: string | null }> {
+  const reader = await tf.connection(tenantId, 'reader');
+  const where = ['last_ts >= make_timestamp($from * 1000)', 'first_ts < make_timestamp($to * 1000)'];
+  const params: Record<string, unknown> = { from: o.from, to: o.to, limit: o.limit + 1 };
+  for (const [col, values] of [['user_id', o.user], ['project', o.project]] as const) {
+    if (!values) continue;
+    where.push(`${col} IN (${values.map((v, i) => ((params[`${col}${i}`] = v), `$${col}${i}`)).join(', ')})`);
+  }
+  if (o.cursor) {
+    const [ms, id] = decodeCursor(o.cursor);
+    Object.assign(params, { cms: ms, cid: id });
+    where.push('(epoch_ms(last_ts) < $cms OR (epoch_ms(last_ts) = $cms AND session_id < $cid))');
+  }
+  const rows = await reader.all<{ session_id: string; user_id: string; project: string | null; first_ms: number; last_ms: number; events: number }>(
+    `SELECT session_id, user_id, project, epoch_ms(first_ts) AS first_ms, epoch_ms(last_ts) AS last_ms, events
+       FROM session_index WHERE ${where.join(' AND ')} ORDER BY last_ts DESC, session_id DESC LIMIT $limit`,
+    params,
+  );
+  const page = rows.slice(0, o.limit);
+  const figures = new Map<string, Record<string, unknown>>();
+  if (page.length) {
+    const from = Math.min(...page.map((r) => r.first_ms));
+    const to = Math.max(...page.map((r) => r.last_ms)) + 1;
+    const q = querySchema.parse({ metrics: [...FIGURES], group_by: ['session'], filters: { session: page.map((r) => r.session_id) }, from, to: Math.max(to, from + 1), limit: page.length });
+    for (const r of (await runQuery(tf, tenantId, q, { now: o.now })).rows) figures.set(String(r.session), r);
+  }
+  const last = page.at(-1);
+  return {
+    sessions: page.map((r) => {
+      const f = figures.get(r.session_id) ?? {};
+      return {
+        session_id: r.session_id,
+        user_id: r.user_id,
+        project: r.project,
+        first_at: new Date(r.first_ms).toISOString(),
+        last_at: new Date(r.last_ms).toISOString(),
+        duration_s: (r.last_ms - r.first_ms) / 1000,
+        events: r.events,
+        ...(Object.fromEntries(FIGURES.map((m) => [m, Number(f[m] ?? 0)])) as Record<(typeof FIGURES)[number], number>),
+      };
+    }),
+    next_cursor: rows.length > o.limit && last ? encodeCursor(last.last_ms, last.session_id) : null,
+  };
+}
+
+export type TimelineEvent = Record<string, unknown> & { seq: number; at: string; kind: string };
+
+/**
+ * A session's events in time order, after the `after` cursor ("<epoch ms>.<seq>" of the
+ * last event seen), or null when the tenant has no such session.
+ */
+export async function sessionTimeline(tf: TenantFiles, tenantId: string, sessionId: string, o: { after?: string; limit: number }): Promise<{ user_id: string; events: TimelineEvent[]; next_after: string | null } | null> {
+  const m = o.after === undefined ? null : /^(\d{1,16})\.(\d{1,20})$/.exec(o.after);
+  if (o.after !== undefined && !m) throw new BadCursorError('after: not one this server gave out');
+  const reader = await tf.connection(tenantId, 'reader');
+  const rows = await reader.all<Record<string, unknown>>(
+    `SELECT seq, epoch_ms(ts) AS ts_ms, kind, source, user_id, project, prompt_id, tool_use_id, request_id, agent_id, agent_type, name, model, status,
+            duration_ms, input_tokens, output_tokens, cache_read_tokens, cache_creation_tokens, cost_usd, lines_added, lines_removed, value, error, attributes::VARCHAR AS attributes
+       FROM events WHERE session_id = $id AND (epoch_ms(ts) > $ats OR (epoch_ms(ts) = $ats AND seq > $aseq)) ORDER BY ts, seq LIMIT $limit`,
+    { id: sessionId, ats: m ? Number(m[1]) : -1, aseq: m ? Number(m[2]) : 0, limit: o.limit + 1 },
+  );
+  if (!rows.length && !m) return null;
+  const owner = rows[0]?.user_id ?? (await reader.get<{ user_id: string }>(`SELECT user_id FROM session_index WHERE session_id = $id`, { id: sessionId }))?.user_id;
+  const page = rows.slice(0, o.limit);
+  return {
+    user_id: String(owner ?? ''),
+    events: page.map(({ ts_ms, attributes, ...r }) => {
+      const clean = Object.fromEntries(Object.entries(r).filter(([, v]) => v !== null));
+      return { ...clean, seq: Number(r.seq), at: new Date(Number(ts_ms)).toISOString(), kind: String(r.kind), attributes: attributes ? (JSON.parse(String(attributes)) as unknown) : undefined };
+    }),
+    next_after: rows.length > o.limit ? `${Number(page.at(-1)!.ts_ms)}.${Number(page.at(-1)!.seq)}` : null,
+  };
+}

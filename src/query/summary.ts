@@ -1,0 +1,61 @@
+// The dashboard summary: the team's headline figures for a range, broken down by tool and
+// by model, next to the same figures for the period of equal length just before it. Made
+// of ordinary queries in the query model; the tool filter narrows the tool figures only.
+import type { TenantFiles } from '../storage/tenant-files.js';
+import { querySchema, type Dimension } from './model.js';
+import { runQuery } from './run.js';
+
+export type SummaryFilters = Partial<Record<Dimension, string[]>>;
+
+const TOTALS = [
+  'sessions', 'active_users', 'prompts', 'tool_calls', 'tool_failures', 'api_requests', 'api_errors', 'subagents', 'commands',
+  'input_tokens', 'output_tokens', 'cache_read_tokens', 'cache_creation_tokens', 'cost_usd', 'lines_added', 'lines_removed', 'commits', 'pull_requests',
+] as const;
+type Totals = Record<(typeof TOTALS)[number], number>;
+
+export type Figures = Omit<Totals, 'input_tokens' | 'output_tokens' | 'cache_read_tokens' | 'cache_creation_tokens'> & {
+  tool_failure_rate: number;
+  tokens: { input: number; output: number; cache_read: number; cache_creation: number; total: number };
+};
+
+export type Summary = Figures & {
+  from: string;
+  to: string;
+  by_tool: { tool: string | null; calls: number; failures: number; p50_ms: number | null; p95_ms: number | null }[];
+  by_model: { model: string | null; tokens: number; cost_usd: number }[];
+  previous: Figures & { from: string; to: string };
+};
+
+export async function dashboardSummary(tf: TenantFiles, tenantId: string, range: { from: number; to: number }, filters: SummaryFilters, now: number): Promise<Summary> {
+  const { tool, ...rest } = filters;
+  const run = async (input: Parameters<typeof querySchema.parse>[0]) => (await runQuery(tf, tenantId, querySchema.parse(input), { now })).rows;
+
+  const figures = async (from: number, to: number): Promise<Figures> => {
+    const [t] = (await run({ metrics: [...TOTALS], filters: rest, from, to })) as unknown as Totals[];
+    if (tool) {
+      const [only] = (await run({ metrics: ['tool_calls', 'tool_failures'], filters: { ...rest, tool }, from, to })) as unknown as Totals[];
+      t!.tool_calls = only!.tool_calls;
+      t!.tool_failures = only!.tool_failures;
+    }
+    const { input_tokens: input, output_tokens: output, cache_read_tokens: cache_read, cache_creation_tokens: cache_creation, ...others } = t!;
+    return {
+      ...others,
+      tool_failure_rate: t!.tool_calls ? t!.tool_failures / t!.tool_calls : 0,
+      tokens: { input, output, cache_read, cache_creation, total: input + output + cache_read + cache_creation },
+    };
+  };
+
+  const span = range.to - range.from;
+  const current = await figures(range.from, range.to);
+  const previous = await figures(range.from - span, range.from);
+  const byTool = await run({ metrics: ['tool_calls', 'tool_failures', 'tool_p50_ms', 'tool_p95_ms'], group_by: ['tool'], filters: { ...rest, ...(tool ? { tool } : {}) }, from: range.from, to: range.to, limit: 100 });
+  const byModel = await run({ metrics: ['tokens', 'cost_usd'], group_by: ['model'], filters: rest, from: range.from, to: range.to, order_by: 'cost_usd', limit: 100 });
+  return {
+    from: new Date(range.from).toISOString(),
+    to: new Date(range.to).toISOString(),
+    ...current,
+    by_tool: byTool.map((r) => ({ tool: r.tool as string | null, calls: Number(r.tool_calls), failures: Number(r.tool_failures), p50_ms: r.tool_p50_ms as number | null, p95_ms: r.tool_p95_ms as number | null })),
+    by_model: byModel.filter((r) => Number(r.tokens) > 0 || Number(r.cost_usd) > 0).map((r) => ({ model: r.model as string | null, tokens: Number(r.tokens), cost_usd: Number(r.cost_usd) })),
+    previous: { from: new Date(range.from - span).toISOString(), to: new Date(range.from).toISOString(), ...previous },
+  };
+}

@@ -1,0 +1,51 @@
+// Query-string parameters → the query model's input, naming the parameter on any error.
+// Times are ISO 8601 (a date alone is UTC midnight) or epoch milliseconds.
+import type { Context } from 'hono';
+import { DIMENSION_NAMES, querySchema, type Dimension, type Query, type QueryInput } from '../query/model.js';
+import { httpError } from './errors.js';
+
+const DAY = 86_400_000;
+
+export function parseTime(raw: string, field: string): number {
+  const t = /^\d{1,16}$/.test(raw) ? Number(raw) : /^\d{4}-\d{2}-\d{2}$/.test(raw) ? Date.parse(`${raw}T00:00:00Z`) : /T\d{2}:\d{2}/.test(raw) && /(Z|[+-]\d{2}:?\d{2})$/i.test(raw) ? Date.parse(raw) : NaN;
+  if (!Number.isFinite(t)) throw httpError(400, `${field}: expected an ISO 8601 time with a zone (or a date, or epoch ms)`, field);
+  return t;
+}
+
+/** `from`/`to` (or the seeds' names), defaulting to the last `days` days up to now. */
+export function timeRange(c: Context, now: number, names = { from: 'from', to: 'to' }, days = 7): { from: number; to: number } {
+  const rawTo = c.req.query(names.to);
+  const rawFrom = c.req.query(names.from);
+  const to = rawTo ? parseTime(rawTo, names.to) : now;
+  const from = rawFrom ? parseTime(rawFrom, names.from) : to - days * DAY;
+  if (from >= to) throw httpError(400, `${names.from}: must be before ${names.to}`, names.from);
+  return { from, to };
+}
+
+/** A list parameter: repeated (`?tool=a&tool=b`) or comma-separated (`?tool=a,b`). */
+export function listParam(c: Context, name: string): string[] | undefined {
+  const all = (c.req.queries(name) ?? []).flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean);
+  return all.length ? all : undefined;
+}
+
+/** Filters from parameters named after dimensions (or `aliases`: parameter → dimension). */
+export function filtersFrom(c: Context, aliases: Record<string, Dimension> = {}): Partial<Record<Dimension, string[]>> {
+  const out: Partial<Record<Dimension, string[]>> = {};
+  const names: [string, Dimension][] = [...DIMENSION_NAMES.map((d) => [d, d] as [string, Dimension]), ...Object.entries(aliases)];
+  for (const [param, dim] of names) {
+    const values = listParam(c, param);
+    if (values) out[dim] = [...(out[dim] ?? []), ...values];
+  }
+  return out;
+}
+
+/** Validates a query built from parameters; zod's path is mapped back to the parameter. */
+export function toQuery(input: QueryInput, paramOf: Record<string, string> = {}): Query {
+  const parsed = querySchema.safeParse(input);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0]!;
+  const path = issue.path.map(String);
+  const field = paramOf[path[0]!] ?? (path[0] === 'filters' || path[0] === 'group_by' ? (path[0] === 'filters' ? path[1]! : 'group_by') : path[0]!) ?? 'query';
+  throw httpError(400, `${field}: ${issue.message}`, field);
+}
+

@@ -1,0 +1,130 @@
+// The query API (/api/v1): the dashboard summary, time series, any query in the query
+// language, sessions and their timelines. Session cookie or an API key with `read`.
+// Every handler narrows what it asks to what the caller may see (metricsView).
+import { Hono, type Context } from 'hono';
+import { z } from 'zod';
+import type { AppContext } from '../../context.js';
+import { DIMENSIONS, METRICS, querySchema, type QueryInput } from '../../query/model.js';
+import { runQuery } from '../../query/run.js';
+import { BadCursorError, listSessions, sessionTimeline } from '../../query/sessions.js';
+import { dashboardSummary } from '../../query/summary.js';
+import type { Env } from '../env.js';
+import { metricsView, requireIdentity, scopeFilters } from '../access.js';
+import { httpError, notFound, readJson } from '../errors.js';
+import { filtersFrom, listParam, parseTime, timeRange, toQuery } from '../query-params.js';
+
+/** The caller's tenant and what of it they may see. */
+export function reader(c: Context<Env>) {
+  const identity = requireIdentity(c, 'read');
+  return { identity, tenantId: identity.user.tenantId, view: metricsView(identity) };
+}
+
+const limitParam = (c: Context, fallback: number, max: number) => {
+  const raw = c.req.query('limit');
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > max) throw httpError(400, `limit: must be an integer from 1 to ${max}`, 'limit');
+  return n;
+};
+
+const badCursor = (err: unknown) => {
+  if (err instanceof BadCursorError) throw httpError(400, err.message, err.message.split(':')[0]);
+  throw err;
+};
+
+export function queryRoutes(ctx: AppContext) {
+  const now = () => ctx.now().getTime();
+  return new Hono<Env>()
+    .get('/dashboard/summary', async (c) => {
+      const { tenantId, view } = reader(c);
+      const range = timeRange(c, now());
+      const filters = scopeFilters(view, filtersFrom(c));
+      return c.json(await dashboardSummary(ctx.tenantFiles, tenantId, range, filters, now()));
+    })
+
+    .get('/metrics/timeseries', async (c) => {
+      const { tenantId, view } = reader(c);
+      const metrics = listParam(c, 'metric') ?? listParam(c, 'metrics');
+      if (!metrics) throw httpError(400, 'metric: is required', 'metric');
+      const groupBy = listParam(c, 'group_by') ?? [];
+      const range = timeRange(c, now());
+      const interval = c.req.query('interval') ?? (range.to - range.from > 3 * 86_400_000 ? '1d' : '1h');
+      const filters = scopeFilters(view, filtersFrom(c), groupBy);
+      const q = toQuery({ metrics, group_by: groupBy as QueryInput['group_by'], filters, ...range, interval: interval as QueryInput['interval'], limit: 10_000 }, { metrics: 'metric' });
+      const result = await runQuery(ctx.tenantFiles, tenantId, q, { now: now() });
+      return c.json({ metrics: q.metrics, interval: q.interval, group_by: q.group_by, from: new Date(q.from).toISOString(), to: new Date(q.to).toISOString(), points: q.group_by.length ? result.rows : fillGaps(result.rows, q), truncated: result.truncated });
+    })
+
+    // Any question in the query language, as JSON: { metrics, group_by, filters, from, to, interval, order_by, limit }.
+    .post('/query', async (c) => {
+      const { tenantId, view } = reader(c);
+      const body = await readJson(c);
+      const input = z.looseObject({ from: z.unknown(), to: z.unknown() }).safeParse(body);
+      if (!input.success) throw httpError(400, 'body: expected a JSON object', 'body');
+      const times = Object.fromEntries((['from', 'to'] as const).map((k) => {
+        const v = input.data[k];
+        return [k, typeof v === 'string' ? parseTime(v, k) : v];
+      }));
+      const raw = { ...input.data, ...times } as QueryInput;
+      const parsed = toQuery(raw);
+      const q = { ...parsed, filters: scopeFilters(view, parsed.filters, parsed.group_by) };
+      const result = await runQuery(ctx.tenantFiles, tenantId, q, { now: now() });
+      return c.json({ query: { ...q, from: new Date(q.from).toISOString(), to: new Date(q.to).toISOString() }, ...result });
+    })
+
+    .get('/metrics/catalogue', (c) => {
+      reader(c);
+      return c.json(catalogue());
+    })
+
+    .get('/sessions', async (c) => {
+      const { tenantId, view } = reader(c);
+      const range = timeRange(c, now(), undefined, 30);
+      const filters = scopeFilters(view, filtersFrom(c));
+      if (!view.individuals) throw httpError(403, 'your role sees team figures only');
+      const result = await listSessions(ctx.tenantFiles, tenantId, { ...range, user: filters.user, project: filters.project, cursor: c.req.query('cursor'), limit: limitParam(c, 50, 500), now: now() }).catch(badCursor);
+      return c.json(result);
+    })
+    .get('/sessions/:id', async (c) => {
+      const { tenantId, view } = reader(c);
+      if (!view.individuals) throw httpError(403, 'your role sees team figures only');
+      const id = c.req.param('id');
+      if (id.length > 200) throw notFound('no such session');
+      const timeline = await sessionTimeline(ctx.tenantFiles, tenantId, id, { after: c.req.query('after'), limit: limitParam(c, 2000, 20_000) }).catch(badCursor);
+      // A developer's colleague's session does not exist, as far as the developer can tell.
+      if (!timeline || (view.ownUser !== null && timeline.user_id !== view.ownUser)) throw notFound('no such session');
+      const totals = await sessionFigures(ctx, tenantId, id, timeline.events);
+      return c.json({ session_id: id, user_id: timeline.user_id, ...totals, events: timeline.events, next_after: timeline.next_after });
+    });
+}
+
+/** A session's figures over its whole life (from its first to its last event). */
+async function sessionFigures(ctx: AppContext, tenantId: string, sessionId: string, events: { at: string }[]) {
+  const reader = await ctx.tenantFiles.connection(tenantId, 'reader');
+  const span = await reader.get<{ first: number | null; last: number | null }>(`SELECT epoch_ms(min(ts)) AS first, epoch_ms(max(ts)) AS last FROM events WHERE session_id = $id`, { id: sessionId });
+  const first = span?.first ?? Date.parse(events[0]?.at ?? new Date().toISOString());
+  const last = span?.last ?? first;
+  const metrics = ['prompts', 'tool_calls', 'tool_failures', 'tool_p50_ms', 'tool_p95_ms', 'api_requests', 'api_errors', 'subagents', 'commands', 'input_tokens', 'output_tokens', 'cache_read_tokens', 'cache_creation_tokens', 'cost_usd', 'lines_added', 'lines_removed', 'commits', 'pull_requests'];
+  const q = querySchema.parse({ metrics, filters: { session: [sessionId] }, from: first, to: last + 1 });
+  const [totals] = (await runQuery(ctx.tenantFiles, tenantId, q, { now: ctx.now().getTime() })).rows;
+  return { first_at: new Date(first).toISOString(), last_at: new Date(last).toISOString(), duration_s: (last - first) / 1000, totals: totals ?? {} };
+}
+
+/** Every bucket of the range, with zeros where nothing happened (charts need the gaps). */
+function fillGaps(rows: Record<string, string | number | null>[], q: { from: number; to: number; interval?: string; metrics: string[] }) {
+  const size = { '1m': 6e4, '5m': 3e5, '15m': 9e5, '1h': 3.6e6, '1d': 8.64e7 }[q.interval as '1h'];
+  const byTime = new Map(rows.map((r) => [Date.parse(String(r.t)), r]));
+  const out: Record<string, string | number | null>[] = [];
+  for (let t = Math.floor(q.from / size) * size; t < q.to; t += size) {
+    out.push(byTime.get(t) ?? { t: new Date(t).toISOString(), ...Object.fromEntries(q.metrics.map((m) => [m, m.endsWith('_ms') ? null : 0])) });
+  }
+  return out;
+}
+
+function catalogue() {
+  return {
+    metrics: Object.entries(METRICS).map(([name, def]) => ({ name, description: def.description, kinds: def.kinds })),
+    dimensions: Object.entries(DIMENSIONS).map(([name, d]) => ({ name, kinds: d.kinds })),
+    intervals: ['1m', '5m', '15m', '1h', '1d'],
+  };
+}
