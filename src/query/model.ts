@@ -62,6 +62,7 @@ const counted: Record<string, MetricDef> = {
   command_failure_rate: { kinds: FAMILIES.command, sql: ratio(sumOf('failures', FAMILIES.command), sumOf('n', FAMILIES.command)), description: 'failed / all commands' },
   agent_calls: { kinds: ['agent_interaction', 'subagent_start'], sql: sumOf('n', ['agent_interaction', 'subagent_start']), description: 'sub-agent runs and agent interactions' },
   agent_failures: { kinds: ['agent_interaction'], sql: sumOf('failures', ['agent_interaction']), description: 'agent interactions that failed' },
+  agents_used: { kinds: ['agent_interaction', 'subagent_start'], sql: `count(DISTINCT name) FILTER (kind IN ('agent_interaction', 'subagent_start') AND name <> '')`, description: 'distinct agents (sub-agent types) used' },
   subagents: { kinds: ['subagent_start'], sql: sumOf('n', ['subagent_start']), description: 'sub-agents started' },
   api_requests: { kinds: ['api_request'], sql: sumOf('n', ['api_request']), description: 'model API requests (one per request_id)' },
   api_errors: { kinds: ['api_error'], sql: sumOf('n', ['api_error']), description: 'model API errors' },

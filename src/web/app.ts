@@ -9,6 +9,7 @@ import { httpError } from './errors.js';
 import { isIngestPath } from './ingest-paths.js';
 import { csrfProtection, identify, requestLog } from './middleware.js';
 import { createRenderer } from './render.js';
+import { analyticsRoutes } from './routes/analytics.js';
 import { apiRoutes } from './routes/api.js';
 import { authRoutes } from './routes/auth.js';
 import { healthRoutes } from './routes/health.js';
@@ -17,6 +18,7 @@ import { otlpRoutes } from './routes/otlp.js';
 import { pageRoutes } from './routes/pages.js';
 import { queryRoutes } from './routes/query.js';
 import { restMetricsRoutes } from './routes/rest-metrics.js';
+import { seedQueryRoutes } from './routes/seed-queries.js';
 import { staticRoutes } from './routes/static.js';
 
 export function createApp(ctx: AppContext): Hono<Env> {
@@ -52,8 +54,10 @@ export function createApp(ctx: AppContext): Hono<Env> {
   app.route('/', pageRoutes(ctx, render));
   app.route('/api/v1', apiRoutes(ctx));
   app.route('/api/v1', queryRoutes(ctx));
+  app.route('/api/v1/analytics', analyticsRoutes(ctx));
   app.route('/api/v1/hooks', hookRoutes(ctx));
   app.route('/v1', otlpRoutes(ctx));
+  app.route('/api/metrics', seedQueryRoutes(ctx));
   app.route('/api/metrics', restMetricsRoutes(ctx));
 
   app.notFound((c) => (wantsHtml(c.req.raw) ? render(c, 'error', { status: 404, message: 'There is no page here.' }, 404) : c.json({ error: 'not found' }, 404)));

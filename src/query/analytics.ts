@@ -1,0 +1,139 @@
+// Analytics over the query model: productivity scores per session (the legacy formula,
+// against each user's rolling baseline), trends and anomalies of any series, the team
+// compared person by person, and a person's own insights.
+import type { TenantFiles } from '../storage/tenant-files.js';
+import { anomalies, type Anomaly } from '../analytics/anomalies.js';
+import { scoreSessions, type ProductivityScore, type SessionFacts } from '../analytics/productivity.js';
+import { linearTrend, type LinearTrend } from '../analytics/trends.js';
+import { querySchema, type Dimension, type Interval, type QueryInput } from './model.js';
+import { runQuery } from './run.js';
+
+type Filters = Partial<Record<Dimension, string[]>>;
+type Range = { from: number; to: number };
+const DAY = 86_400_000;
+/** How far back sessions are read to form the baseline of the first sessions in range. */
+const BASELINE_LOOKBACK = 60 * DAY;
+const MAX_SESSIONS = 10_000;
+
+async function rows(tf: TenantFiles, tenantId: string, input: QueryInput, now: number) {
+  return (await runQuery(tf, tenantId, querySchema.parse(input), { now })).rows;
+}
+
+export type SessionScore = ProductivityScore & { session_id: string; user_id: string; project: string | null; started_at: string; hours: number; commands: number; lines: number; success_rate: number; agents_used: number };
+
+/** Every session that started in range, scored against its user's previous 30 sessions. */
+export async function productivity(tf: TenantFiles, tenantId: string, range: Range, filters: Filters, now: number): Promise<{ sessions: SessionScore[]; average: number | null; truncated: boolean }> {
+  const reader = await tf.connection(tenantId, 'reader');
+  const params: Record<string, unknown> = { from: range.from - BASELINE_LOOKBACK, to: range.to, limit: MAX_SESSIONS + 1 };
+  const where = ['first_ts >= make_timestamp($from * 1000)', 'first_ts < make_timestamp($to * 1000)'];
+  for (const [col, values] of [['user_id', filters.user], ['project', filters.project]] as const) {
+    if (values) where.push(`${col} IN (${values.map((v, i) => ((params[`${col}${i}`] = v), `$${col}${i}`)).join(', ')})`);
+  }
+  const index = await reader.all<{ session_id: string; user_id: string; project: string | null; first_ms: number; last_ms: number }>(
+    `SELECT session_id, user_id, project, epoch_ms(first_ts) AS first_ms, epoch_ms(last_ts) AS last_ms FROM session_index
+      WHERE ${where.join(' AND ')} ORDER BY first_ts DESC LIMIT $limit`,
+    params,
+  );
+  const truncated = index.length > MAX_SESSIONS;
+  const sessions = index.slice(0, MAX_SESSIONS);
+  if (!sessions.length) return { sessions: [], average: null, truncated };
+  const figures = new Map(
+    (await rows(tf, tenantId, {
+      metrics: ['tool_calls', 'tool_failures', 'commands', 'command_failures', 'lines_added', 'lines_removed', 'agents_used'],
+      group_by: ['session'],
+      filters: { ...(filters.user ? { user: filters.user } : {}), ...(filters.project ? { project: filters.project } : {}) },
+      from: Math.min(...sessions.map((s) => s.first_ms)),
+      to: Math.max(range.to, ...sessions.map((s) => s.last_ms + 1)),
+      limit: MAX_SESSIONS,
+    }, now)).map((r) => [String(r.session), r]),
+  );
+  const byUser = new Map<string, { facts: SessionFacts; meta: (typeof sessions)[number] }[]>();
+  for (const s of sessions) {
+    const f = figures.get(s.session_id) ?? {};
+    const n = (k: string) => Number(f[k] ?? 0);
+    const runs = n('tool_calls') + n('commands');
+    const facts: SessionFacts = {
+      sessionId: s.session_id,
+      start: s.first_ms,
+      hours: (s.last_ms - s.first_ms) / 3.6e6,
+      commands: runs,
+      lines: n('lines_added') + n('lines_removed'),
+      successRate: runs ? 1 - (n('tool_failures') + n('command_failures')) / runs : 1,
+      distinctAgents: n('agents_used'),
+    };
+    byUser.set(s.user_id, [...(byUser.get(s.user_id) ?? []), { facts, meta: s }]);
+  }
+  const out: SessionScore[] = [];
+  for (const [userId, list] of byUser) {
+    const scores = scoreSessions(list.map((l) => l.facts));
+    list.forEach(({ facts, meta }, i) => {
+      if (facts.start < range.from) return; // only there for the baseline
+      out.push({
+        session_id: meta.session_id, user_id: userId, project: meta.project, started_at: new Date(facts.start).toISOString(), hours: facts.hours,
+        commands: facts.commands, lines: facts.lines, success_rate: facts.successRate, agents_used: facts.distinctAgents, ...scores[i]!,
+      });
+    });
+  }
+  out.sort((a, b) => b.started_at.localeCompare(a.started_at));
+  return { sessions: out, average: out.length ? Math.round((out.reduce((a, s) => a + s.score, 0) / out.length) * 10) / 10 : null, truncated };
+}
+
+export type TrendResult = { metric: string; interval: Interval; points: { t: string; v: number }[]; trend: Omit<LinearTrend, 'forecast'> & { forecast: { t: string; v: number }[] }; anomalies: (Omit<Anomaly, 't'> & { t: string })[] };
+
+/** One metric as a series (gaps as zero), its least-squares trend with a forecast, and its anomalies. */
+export async function trendOf(tf: TenantFiles, tenantId: string, metric: string, interval: Interval, range: Range, filters: Filters, now: number, horizon = 7): Promise<TrendResult> {
+  const series = await rows(tf, tenantId, { metrics: [metric], interval, filters, ...range, limit: 10_000 }, now);
+  const size = { '1m': 6e4, '5m': 3e5, '15m': 9e5, '1h': 3.6e6, '1d': 8.64e7 }[interval];
+  const byT = new Map(series.map((r) => [Date.parse(String(r.t)), Number(r[metric] ?? 0)]));
+  const points: { t: number; v: number }[] = [];
+  for (let t = Math.floor(range.from / size) * size; t < range.to; t += size) points.push({ t, v: byT.get(t) ?? 0 });
+  const iso = (t: number) => new Date(t).toISOString();
+  const trend = linearTrend(points, { horizon });
+  return {
+    metric,
+    interval,
+    points: points.map((p) => ({ t: iso(p.t), v: p.v })),
+    trend: { ...trend, forecast: trend.forecast.map((p) => ({ t: iso(p.t), v: p.v })) },
+    anomalies: anomalies(points).map((a) => ({ ...a, t: iso(a.t) })),
+  };
+}
+
+const TEAM_METRICS = ['sessions', 'prompts', 'tool_calls', 'tool_failure_rate', 'subagents', 'api_requests', 'tokens', 'cost_usd', 'lines_added', 'lines_removed', 'commits', 'pull_requests'] as const;
+
+/** Each person's figures for the range, side by side. */
+export async function teamComparison(tf: TenantFiles, tenantId: string, range: Range, filters: Filters, now: number) {
+  return rows(tf, tenantId, { metrics: [...TEAM_METRICS], group_by: ['user'], filters, ...range, order_by: 'cost_usd', limit: 1000 }, now);
+}
+
+/** A person's own figures against the previous period and the team's per-person average, in sentences too. */
+export async function personalInsights(tf: TenantFiles, tenantId: string, userId: string, range: Range, now: number) {
+  const span = range.to - range.from;
+  const metrics = [...TEAM_METRICS];
+  const [mine] = await rows(tf, tenantId, { metrics, filters: { user: [userId] }, ...range }, now);
+  const [before] = await rows(tf, tenantId, { metrics, filters: { user: [userId] }, from: range.from - span, to: range.from }, now);
+  const [team] = await rows(tf, tenantId, { metrics: [...metrics, 'active_users'], ...range }, now);
+  const people = Math.max(1, Number(team?.active_users ?? 1));
+  const teamAverage = Object.fromEntries(metrics.map((m) => [m, m.endsWith('_rate') ? Number(team?.[m] ?? 0) : Number(team?.[m] ?? 0) / people]));
+  const failing = await rows(tf, tenantId, { metrics: ['tool_failures', 'tool_calls', 'tool_failure_rate'], group_by: ['tool'], filters: { user: [userId] }, ...range, order_by: 'tool_failures', limit: 5 }, now);
+  const cost = await trendOf(tf, tenantId, 'cost_usd', span > 14 * DAY ? '1d' : '1h', range, { user: [userId] }, now);
+  const insights: string[] = [];
+  const change = (m: string) => {
+    const a = Number(mine?.[m] ?? 0);
+    const b = Number(before?.[m] ?? 0);
+    return b ? (a - b) / b : null;
+  };
+  const pct = (x: number) => `${Math.round(Math.abs(x) * 100)}%`;
+  for (const [m, label] of [['cost_usd', 'Your spend'], ['tool_calls', 'Your tool calls'], ['sessions', 'Your sessions']] as const) {
+    const c = change(m);
+    if (c !== null && Math.abs(c) >= 0.2) insights.push(`${label} ${c > 0 ? 'rose' : 'fell'} ${pct(c)} against the previous period.`);
+  }
+  const myRate = Number(mine?.tool_failure_rate ?? 0);
+  if (Number(mine?.tool_calls ?? 0) >= 20 && myRate > teamAverage.tool_failure_rate! * 1.5 && myRate > 0.05) {
+    insights.push(`${pct(myRate)} of your tool calls failed; the team's rate is ${pct(teamAverage.tool_failure_rate!)}.`);
+  }
+  const worst = failing.find((f) => Number(f.tool_failures) > 0);
+  if (worst) insights.push(`${String(worst.tool)} failed most often for you (${Number(worst.tool_failures)} of ${Number(worst.tool_calls)} calls).`);
+  if (cost.anomalies.length) insights.push(`Your spend was unusual on ${cost.anomalies.length} ${cost.interval === '1d' ? 'day' : 'hour'}(s), e.g. ${cost.anomalies[0]!.t}.`);
+  if (cost.trend.direction !== 'flat') insights.push(`Your spend is trending ${cost.trend.direction} (${cost.trend.slopePerDay >= 0 ? '+' : ''}${cost.trend.slopePerDay.toFixed(2)} USD/day).`);
+  return { user_id: userId, from: new Date(range.from).toISOString(), to: new Date(range.to).toISOString(), mine: mine ?? {}, previous: before ?? {}, team_average: teamAverage, failing_tools: failing, cost_trend: cost, insights };
+}
