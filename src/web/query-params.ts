@@ -1,7 +1,7 @@
 // Query-string parameters → the query model's input, naming the parameter on any error.
 // Times are ISO 8601 (a date alone is UTC midnight) or epoch milliseconds.
 import type { Context } from 'hono';
-import { DIMENSION_NAMES, querySchema, type Dimension, type Query, type QueryInput } from '../query/model.js';
+import { DIMENSION_NAMES, MAX_RANGE_MS, querySchema, type Dimension, type Query, type QueryInput } from '../query/model.js';
 import { httpError } from './errors.js';
 
 const DAY = 86_400_000;
@@ -19,6 +19,7 @@ export function timeRange(c: Context, now: number, names = { from: 'from', to: '
   const to = rawTo ? parseTime(rawTo, names.to) : now;
   const from = rawFrom ? parseTime(rawFrom, names.from) : to - days * DAY;
   if (from >= to) throw httpError(400, `${names.from}: must be before ${names.to}`, names.from);
+  if (to - from > MAX_RANGE_MS) throw httpError(400, `${names.from}: the range is longer than 3 years`, names.from);
   return { from, to };
 }
 
@@ -39,13 +40,14 @@ export function filtersFrom(c: Context, aliases: Record<string, Dimension> = {})
   return out;
 }
 
-/** Validates a query built from parameters; zod's path is mapped back to the parameter. */
-export function toQuery(input: QueryInput, paramOf: Record<string, string> = {}): Query {
+/**
+ * Validates a query. Errors name the query-string parameter (`paramOf` renames the
+ * model's fields; a filter is its dimension's parameter), or with `body` the JSON path.
+ */
+export function toQuery(input: QueryInput, paramOf: Record<string, string> = {}, body = false): Query {
   const parsed = querySchema.safeParse(input);
   if (parsed.success) return parsed.data;
-  const issue = parsed.error.issues[0]!;
-  const path = issue.path.map(String);
-  const field = paramOf[path[0]!] ?? (path[0] === 'filters' || path[0] === 'group_by' ? (path[0] === 'filters' ? path[1]! : 'group_by') : path[0]!) ?? 'query';
-  throw httpError(400, `${field}: ${issue.message}`, field);
+  const path = parsed.error.issues[0]!.path.map(String);
+  const field = body ? path.join('.') || 'body' : (paramOf[path[0]!] ?? (path[0] === 'filters' && path[1] ? path[1] : path[0]) ?? 'query');
+  throw httpError(400, `${field}: ${parsed.error.issues[0]!.message}`, field);
 }
-

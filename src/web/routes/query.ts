@@ -66,7 +66,7 @@ export function queryRoutes(ctx: AppContext) {
         return [k, typeof v === 'string' ? parseTime(v, k) : v];
       }));
       const raw = { ...input.data, ...times } as QueryInput;
-      const parsed = toQuery(raw);
+      const parsed = toQuery(raw, {}, true);
       const q = { ...parsed, filters: scopeFilters(view, parsed.filters, parsed.group_by) };
       const result = await runQuery(ctx.tenantFiles, tenantId, q, { now: now() });
       return c.json({ query: { ...q, from: new Date(q.from).toISOString(), to: new Date(q.to).toISOString() }, ...result });

@@ -1,0 +1,277 @@
+// The query API over a real server: the fixtures' expected totals through the dashboard
+// summary (before and after the worker rolls them up), time series, sessions and their
+// timelines, the seeds' query endpoints, bad parameters, roles and tenant isolation.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { runCommand } from '../src/admin/commands.js';
+import { ADMIN, ingestKey, setUp, signIn, startTestServer, type TestServer } from './helpers.js';
+
+const SHARED = new URL('../../shared/fixtures/', import.meta.url).pathname;
+const otlpFixture = (name: string) => readFileSync(join(SHARED, 'otlp', name));
+const hookLines = (file: string) => readFileSync(join(SHARED, 'claude-code-hooks', file), 'utf8').split('\n').filter(Boolean);
+type Totals = { sessions: number; tokens: { input: number; output: number; cacheRead: number; cacheCreation: number }; costUsd: number; linesAdded: number; linesRemoved: number; commits: number; toolCalls: number; toolFailures: number; apiRequests: number; byTool: Record<string, number> };
+const expectedOtlp = JSON.parse(otlpFixture('expected-totals.json').toString()) as Record<string, Totals>;
+type HookExpected = { session_id: string; tool_calls: number; tool_failures: number; by_tool: Record<string, number>; subagents: number; prompts: number };
+const expectedHooks = JSON.parse(readFileSync(join(SHARED, 'claude-code-hooks', 'expected.json'), 'utf8')) as HookExpected[];
+
+type Ctx = { server: TestServer; key: string; tenantId: string; userId: string };
+const api = suite<Ctx>('query API');
+api.before.each(async (ctx) => {
+  ctx.server = await startTestServer();
+  Object.assign(ctx, await ingestKey(ctx.server));
+});
+api.after.each(async (ctx) => ctx.server.stop());
+
+const get = (ctx: Ctx, path: string, key = ctx.key) => fetch(`${ctx.server.url}${path}`, { headers: { authorization: `Bearer ${key}` } });
+const getJson = async <T = Record<string, unknown>>(ctx: Ctx, path: string, key = ctx.key): Promise<T> => {
+  const res = await get(ctx, path, key);
+  assert.is(res.status, 200, `${path}: ${res.status} ${await res.clone().text()}`);
+  return (await res.json()) as T;
+};
+const post = (ctx: Ctx, path: string, body: unknown, type = 'application/json', key = ctx.key) =>
+  fetch(`${ctx.server.url}${path}`, { method: 'POST', headers: { 'content-type': type, authorization: `Bearer ${key}` }, body: body instanceof Uint8Array ? new Uint8Array(body) : typeof body === 'string' ? body : JSON.stringify(body) });
+
+/** A range around everything the tenant holds. */
+async function span(ctx: Ctx) {
+  const db = await ctx.server.ctx.tenantFiles.open(ctx.tenantId);
+  const r = (await db.get<{ lo: number; hi: number }>('SELECT epoch_ms(min(ts)) AS lo, epoch_ms(max(ts)) AS hi FROM events'))!;
+  return `from=${new Date(r.lo - 3_600_000).toISOString()}&to=${new Date(r.hi + 3_600_000).toISOString()}`;
+}
+
+async function postOtlpFixtures(ctx: Ctx) {
+  for (const [path, file, type] of [['/v1/metrics', 'metrics.json', 'application/json'], ['/v1/logs', 'logs.json', 'application/json'], ['/v1/metrics', 'metrics.pb', 'application/x-protobuf'], ['/v1/logs', 'logs.pb', 'application/x-protobuf']] as const) {
+    assert.is((await post(ctx, path, new Uint8Array(otlpFixture(file)), type)).status, 200, file);
+  }
+}
+
+type Summary = Record<string, number> & { tokens: Record<string, number>; by_tool: { tool: string; calls: number; failures: number; p50_ms: number | null; p95_ms: number | null }[]; by_model: { model: string | null; tokens: number; cost_usd: number }[]; previous: Record<string, number> };
+
+api('the OTLP fixtures\' expected totals come back through the summary, from raw events and from rollups alike', async (ctx) => {
+  await postOtlpFixtures(ctx);
+  const want = Object.values(expectedOtlp);
+  const sum = (f: (t: Totals) => number) => want.reduce((a, t) => a + f(t), 0);
+  const range = await span(ctx);
+  for (const stage of ['before the worker ran', 'after it rolled everything up']) {
+    if (stage.startsWith('after')) await ctx.server.ctx.aggregator.runOnce(undefined, { compact: true });
+    const s = await getJson<Summary>(ctx, `/api/v1/dashboard/summary?${range}`);
+    assert.is(s.sessions, sum((t) => t.sessions), stage);
+    assert.equal(s.tokens, { input: sum((t) => t.tokens.input), output: sum((t) => t.tokens.output), cache_read: sum((t) => t.tokens.cacheRead), cache_creation: sum((t) => t.tokens.cacheCreation), total: sum((t) => t.tokens.input + t.tokens.output + t.tokens.cacheRead + t.tokens.cacheCreation) }, stage);
+    assert.ok(Math.abs(s.cost_usd - sum((t) => t.costUsd)) < 1e-9, `${stage}: cost ${s.cost_usd}`);
+    assert.is(s.lines_added, sum((t) => t.linesAdded), stage);
+    assert.is(s.lines_removed, sum((t) => t.linesRemoved), stage);
+    assert.is(s.commits, sum((t) => t.commits), stage);
+    assert.is(s.tool_calls, sum((t) => t.toolCalls), stage);
+    assert.is(s.tool_failures, sum((t) => t.toolFailures), stage);
+    assert.is(s.api_requests, sum((t) => t.apiRequests), stage);
+    const byTool = Object.fromEntries(s.by_tool.map((t) => [t.tool, t.calls]));
+    for (const tool of Object.keys(want[0]!.byTool)) assert.is(byTool[tool], sum((t) => t.byTool[tool] ?? 0), `${stage}: ${tool}`);
+    assert.ok(s.by_model.length > 0 && Math.abs(s.by_model.reduce((a, m) => a + m.cost_usd, 0) - s.cost_usd) < 1e-9, 'by_model adds up to the cost');
+    assert.is(s.previous.sessions, 0, 'nothing in the period before');
+    // Per session, through the session endpoint.
+    for (const [id, t] of Object.entries(expectedOtlp)) {
+      const one = await getJson<{ totals: Record<string, number> }>(ctx, `/api/v1/sessions/${id}`);
+      assert.is(one.totals.input_tokens, t.tokens.input, `${stage}: ${id}`);
+      assert.ok(Math.abs(one.totals.cost_usd! - t.costUsd) < 1e-9, `${stage}: ${id} cost`);
+      assert.is(one.totals.tool_calls, t.toolCalls, `${stage}: ${id}`);
+    }
+  }
+});
+
+api('the hook fixtures: tool calls by tool with percentiles, prompts, sub-agents; sessions list and timelines', async (ctx) => {
+  for (const file of ['session-1.jsonl', 'session-2.jsonl', 'session-3.jsonl']) {
+    for (const line of hookLines(file)) assert.is((await post(ctx, '/api/v1/hooks/claude-code', line)).status, 200);
+  }
+  await ctx.server.ctx.aggregator.runOnce();
+  const range = await span(ctx);
+  const s = await getJson<Summary>(ctx, `/api/v1/dashboard/summary?${range}`);
+  const total = (f: (e: HookExpected) => number) => expectedHooks.reduce((a, e) => a + f(e), 0);
+  assert.is(s.sessions, expectedHooks.length);
+  assert.is(s.tool_calls, total((e) => e.tool_calls));
+  assert.is(s.tool_failures, total((e) => e.tool_failures));
+  assert.is(s.prompts, total((e) => e.prompts));
+  assert.is(s.subagents, total((e) => e.subagents));
+  for (const t of s.by_tool) {
+    assert.is(t.calls, total((e) => e.by_tool[t.tool] ?? 0), t.tool);
+    assert.ok(t.p50_ms === null || (t.p95_ms !== null && t.p50_ms <= t.p95_ms), `${t.tool}: p50 ≤ p95`);
+  }
+  // The tool filter narrows the tool figures only.
+  const bash = await getJson<Summary>(ctx, `/api/v1/dashboard/summary?${range}&tool=Bash`);
+  assert.is(bash.tool_calls, total((e) => e.by_tool.Bash ?? 0));
+  assert.equal(bash.by_tool.map((t) => t.tool), ['Bash']);
+  assert.is(bash.prompts, s.prompts);
+
+  const list = await getJson<{ sessions: { session_id: string; tool_calls: number; prompts: number }[]; next_cursor: string | null }>(ctx, `/api/v1/sessions?${range}&limit=2`);
+  assert.is(list.sessions.length, 2);
+  assert.ok(list.next_cursor);
+  const rest = await getJson<{ sessions: { session_id: string; tool_calls: number }[]; next_cursor: string | null }>(ctx, `/api/v1/sessions?${range}&limit=2&cursor=${list.next_cursor}`);
+  assert.is(rest.sessions.length, 1);
+  assert.is(rest.next_cursor, null);
+  const all = [...list.sessions, ...rest.sessions];
+  assert.equal(all.map((x) => x.session_id).sort(), expectedHooks.map((e) => e.session_id).sort());
+  for (const x of all) assert.is(x.tool_calls, expectedHooks.find((e) => e.session_id === x.session_id)!.tool_calls);
+
+  const one = await getJson<{ events: { at: string; kind: string; seq: number }[]; totals: Record<string, number> }>(ctx, `/api/v1/sessions/${expectedHooks[0]!.session_id}`);
+  assert.is(one.events[0]!.kind, 'session_start');
+  assert.ok(one.events.every((e, i) => i === 0 || e.at >= one.events[i - 1]!.at), 'in time order');
+  assert.is(one.totals.tool_calls, expectedHooks[0]!.tool_calls);
+  // Paged timeline: the pages join up to the whole.
+  const page1 = await getJson<{ events: { seq: number }[]; next_after: string }>(ctx, `/api/v1/sessions/${expectedHooks[0]!.session_id}?limit=5`);
+  const page2 = await getJson<{ events: { seq: number }[] }>(ctx, `/api/v1/sessions/${expectedHooks[0]!.session_id}?limit=1000&after=${page1.next_after}`);
+  assert.equal([...page1.events, ...page2.events].map((e) => e.seq), one.events.map((e) => e.seq));
+});
+
+api('time series fill the gaps; POST /api/v1/query answers any question; the catalogue lists metrics', async (ctx) => {
+  const hour = 3_600_000;
+  const base = Date.UTC(2026, 9, 1, 0, 0, 0);
+  const events = [0, 0, 2, 5].map((h, i) => ({ kind: 'tool_call', name: i % 2 ? 'Edit' : 'Bash', status: 'success', ts: base + h * hour + 1000, tool_use_id: `tu${i}`, duration_ms: 100 * (i + 1), session_id: 's1' }));
+  assert.is((await ctx.server.ctx.ingest.ingest({ tenantId: ctx.tenantId, userId: ctx.userId }, 'rest', events)).accepted, 4);
+  const from = new Date(base).toISOString();
+  const to = new Date(base + 6 * hour).toISOString();
+  const ts = await getJson<{ points: { t: string; tool_calls: number }[] }>(ctx, `/api/v1/metrics/timeseries?metric=tool_calls&interval=1h&from=${from}&to=${to}`);
+  assert.equal(ts.points.map((p) => p.tool_calls), [2, 0, 1, 0, 0, 1]);
+  assert.is(ts.points[1]!.t, new Date(base + hour).toISOString());
+  const grouped = await getJson<{ points: { tool: string; tool_calls: number }[] }>(ctx, `/api/v1/metrics/timeseries?metric=tool_calls&interval=1d&group_by=tool&from=${from}&to=${to}`);
+  assert.equal(grouped.points.map((p) => [p.tool, p.tool_calls]).sort(), [['Bash', 2], ['Edit', 2]]);
+
+  const res = await post(ctx, '/api/v1/query', { metrics: ['tool_calls', 'tool_max_ms', 'tool_p50_ms'], group_by: ['tool'], from, to, order_by: 'tool_max_ms' });
+  assert.is(res.status, 200);
+  const body = (await res.json()) as { rows: { tool: string; tool_calls: number; tool_max_ms: number; tool_p50_ms: number }[] };
+  assert.equal(body.rows.map((r) => [r.tool, r.tool_calls, r.tool_max_ms]), [['Edit', 2, 400], ['Bash', 2, 300]]);
+  assert.ok(Math.abs(body.rows[1]!.tool_p50_ms - 100) <= 1, `p50 within 1%: ${body.rows[1]!.tool_p50_ms}`);
+  const cat = await getJson<{ metrics: { name: string }[]; dimensions: { name: string }[] }>(ctx, '/api/v1/metrics/catalogue');
+  assert.ok(cat.metrics.some((m) => m.name === 'cost_usd') && cat.dimensions.some((d) => d.name === 'tool'));
+});
+
+api('bad parameters are 400s naming the parameter', async (ctx) => {
+  const cases: [string, string][] = [
+    ['/api/v1/dashboard/summary?from=2026-02-01&to=2026-01-01', 'from'],
+    ['/api/v1/dashboard/summary?from=yesterday', 'from'],
+    ['/api/v1/dashboard/summary?to=2026-13-45T00:00:00Z', 'to'],
+    ['/api/v1/metrics/timeseries?metric=nope', 'metric'],
+    ['/api/v1/metrics/timeseries', 'metric'],
+    ['/api/v1/metrics/timeseries?metric=tool_calls&interval=2h', 'interval'],
+    ['/api/v1/metrics/timeseries?metric=tool_calls&interval=1m&from=2025-01-01&to=2026-01-01', 'interval'],
+    ['/api/v1/metrics/timeseries?metric=cost_usd&group_by=tool', 'group_by'],
+    ['/api/v1/metrics/timeseries?metric=cost_usd&tool=Bash', 'tool'],
+    ['/api/v1/metrics/timeseries?metric=tool_calls&group_by=colour', 'group_by'],
+    ['/api/v1/dashboard/summary?from=2000-01-01', 'from'],
+    ['/api/v1/sessions?cursor=garbage', 'cursor'],
+    ['/api/v1/sessions?limit=0', 'limit'],
+    ['/api/metrics/aggregated?aggregation_window=7m', 'aggregation_window'],
+    ['/api/metrics/dashboard?time_range=forever', 'time_range'],
+    ['/api/metrics/real-time/2h', 'window'],
+    ['/api/metrics/commands?start_date=soon', 'start_date'],
+    ['/api/v1/analytics/trends?metric=nope', 'metric'],
+  ];
+  for (const [path, field] of cases) {
+    const res = await get(ctx, path);
+    assert.is(res.status, 400, `${path}: ${res.status}`);
+    assert.is(((await res.json()) as { field: string }).field, field, path);
+  }
+  const posts: [string, unknown, string][] = [
+    ['/api/v1/query', { metrics: ['nope'], from: 0, to: 1 }, 'metrics.0'],
+    ['/api/v1/query', { metrics: ['events'], from: '2026-01-02T00:00:00Z', to: '2026-01-01T00:00:00Z' }, 'from'],
+    ['/api/v1/query', { metrics: ['events'], from: 0, to: 1, limit: 10_000_000 }, 'limit'],
+    ['/api/metrics/query', { start_date: '2026-01-01T00:00:00Z', end_date: '2026-01-02T00:00:00Z', metric_types: ['happiness'] }, 'metric_types.0'],
+    ['/api/metrics/query', { start_date: '2026-01-01T00:00:00Z', metric_types: ['error_rate'] }, 'end_date'],
+  ];
+  for (const [path, body, field] of posts) {
+    const res = await post(ctx, path, body);
+    assert.is(res.status, 400, `${path} ${JSON.stringify(body)}: ${res.status}`);
+    assert.is(((await res.json()) as { field: string }).field, field, JSON.stringify(body));
+  }
+  assert.is((await post(ctx, '/api/v1/query', '{not json')).status, 400);
+});
+
+api('the seeds\' query endpoints answer from the same model', async (ctx) => {
+  const now = Date.now();
+  const who = { tenantId: ctx.tenantId, userId: ctx.userId };
+  await ctx.server.ctx.ingest.ingest(who, 'rest', [
+    { kind: 'command', name: 'plan-product', status: 'success', duration_ms: 1200, ts: now - 120_000, session_id: 'c1' },
+    { kind: 'command', name: 'plan-product', status: 'failure', duration_ms: 300, ts: now - 60_000, session_id: 'c1', error: 'boom' },
+    { kind: 'command', name: 'build', status: 'success', duration_ms: 50, ts: now - 30_000, session_id: 'c1' },
+    { kind: 'tool_call', name: 'Bash', status: 'success', duration_ms: 10, ts: now - 10_000, tool_use_id: 'x', session_id: 'c1' },
+  ]);
+  const rt = await getJson<{ totals: Record<string, number>; series: unknown[] }>(ctx, '/api/metrics/real-time/5m');
+  assert.is(rt.totals.commands, 3);
+  assert.is(rt.totals.tool_calls, 1);
+  const rt1 = await getJson<{ totals: Record<string, number> }>(ctx, '/api/metrics/real-time/1m');
+  assert.is(rt1.totals.commands, 1, 'only the last minute');
+  const cmds = await getJson<{ data: { command_name: string; status: string; error_message: string | null }[] }>(ctx, '/api/metrics/commands?command_name=plan-product&status=failure');
+  assert.equal(cmds.data.map((c) => [c.command_name, c.status, c.error_message]), [['plan-product', 'failure', 'boom']]);
+  const agg = await getJson<{ data: Record<string, unknown>[] }>(ctx, `/api/metrics/aggregated?start_date=${new Date(now - 86_400_000).toISOString()}&end_date=${new Date(now + 60_000).toISOString()}&aggregation_window=1d`);
+  assert.is(agg.data.reduce((a, r) => a + Number(r.commands), 0), 3);
+  assert.is(agg.data[0]!.user_id, ctx.userId);
+  const dash = await getJson<Record<string, number>>(ctx, '/api/metrics/dashboard?time_range=1h&team_id=anything');
+  assert.is(dash.commands, 3);
+  const q = await post(ctx, '/api/metrics/query', { start_date: new Date(now - 3_600_000).toISOString(), end_date: new Date(now + 60_000).toISOString(), aggregation_window: '1h', metric_types: ['error_rate', 'commands'] });
+  assert.is(q.status, 200);
+  const data = ((await q.json()) as { data: Record<string, number>[] }).data;
+  assert.is(data.reduce((a, r) => a + r.commands!, 0), 3);
+  assert.ok(data.some((r) => r.error_rate! > 0));
+});
+
+api('roles: developers see their own data, viewers team figures only, managers the team; other tenants\' sessions are 404', async (ctx) => {
+  const admin = await setUp(ctx.server).catch(() => null); // setup already ran in ingestKey
+  void admin;
+  const mk = async (email: string, role: string) => {
+    await runCommand(ctx.server.ctx, 'user create', { tenant: ctx.tenantId, email, role, password: 'a long password 1' });
+    return signIn(ctx.server, email, 'a long password 1');
+  };
+  const other = await ingestKey(ctx.server, ['ingest', 'read'], 'other@acme.test');
+  const now = Date.now();
+  const ev = (session: string, i: number) => ({ kind: 'tool_call', name: 'Bash', status: 'success', ts: now - 60_000 + i, tool_use_id: `${session}-${i}`, session_id: session });
+  await ctx.server.ctx.ingest.ingest({ tenantId: ctx.tenantId, userId: ctx.userId }, 'rest', [ev('mine', 1), ev('mine', 2)]);
+  await ctx.server.ctx.ingest.ingest({ tenantId: ctx.tenantId, userId: other.userId }, 'rest', [ev('theirs', 1), ev('theirs', 2), ev('theirs', 3)]);
+  await ctx.server.ctx.aggregator.runOnce();
+
+  // The agent@ developer, through its API key: its own two calls only.
+  const mine = await getJson<Summary>(ctx, '/api/v1/dashboard/summary');
+  assert.is(mine.tool_calls, 2);
+  assert.is((await get(ctx, `/api/v1/dashboard/summary?user=${other.userId}`)).status, 403);
+  assert.is((await get(ctx, '/api/v1/sessions/theirs')).status, 404, "a colleague's session does not exist for a developer");
+  assert.is((await get(ctx, '/api/v1/sessions/mine')).status, 200);
+  assert.is((await get(ctx, '/api/v1/analytics/team')).status, 403);
+
+  const manager = await mk('boss@acme.test', 'manager');
+  const team = (await (await manager.request('/api/v1/dashboard/summary')).json()) as Summary;
+  assert.is(team.tool_calls, 5);
+  const byUser = (await (await manager.request('/api/v1/metrics/timeseries?metric=tool_calls&group_by=user&interval=1d')).json()) as { points: { user: string; tool_calls: number }[] };
+  assert.equal(byUser.points.map((p) => p.tool_calls).sort(), [2, 3]);
+  assert.is((await manager.request('/api/v1/sessions/theirs')).status, 200);
+  assert.is((await manager.request('/api/v1/analytics/team')).status, 200);
+
+  const viewer = await mk('eyes@acme.test', 'viewer');
+  assert.is(((await (await viewer.request('/api/v1/dashboard/summary')).json()) as Summary).tool_calls, 5, 'team figures');
+  assert.is((await viewer.request('/api/v1/metrics/timeseries?metric=tool_calls&group_by=user')).status, 403);
+  assert.is((await viewer.request('/api/v1/sessions')).status, 403);
+  assert.is((await viewer.request(`/api/v1/dashboard/summary?user=${ctx.userId}`)).status, 403);
+
+  // An ingest-only key may not read; no key at all is a 401.
+  const writeOnly = await ingestKey(ctx.server, ['ingest'], 'writer@acme.test');
+  assert.is((await get(ctx, '/api/v1/dashboard/summary', writeOnly.key)).status, 403);
+  assert.is((await fetch(`${ctx.server.url}/api/v1/dashboard/summary`)).status, 401);
+
+  // Another tenant's admin asks for this tenant's session by id: it is not there.
+  await runCommand(ctx.server.ctx, 'tenant create', { name: 'Globex' });
+  const globex = (await runCommand(ctx.server.ctx, 'tenant list', {}) as { id: string; name: string }[]).find((t) => t.name === 'Globex')!;
+  await runCommand(ctx.server.ctx, 'user create', { tenant: globex.id, email: 'g@globex.test', role: 'tenant_admin', password: 'a long password 1' });
+  const g = await signIn(ctx.server, 'g@globex.test', 'a long password 1');
+  assert.is((await g.request('/api/v1/sessions/mine')).status, 404);
+  assert.is(((await (await g.request('/api/v1/dashboard/summary')).json()) as Summary).tool_calls, 0);
+  void ADMIN;
+});
+
+api('/readyz reports the rollups\' lag and the worker catches up', async (ctx) => {
+  await ctx.server.ctx.aggregator.stop();
+  await ctx.server.ctx.ingest.ingest({ tenantId: ctx.tenantId, userId: ctx.userId }, 'rest', [{ kind: 'prompt', session_id: 'p' }, { kind: 'prompt', session_id: 'p', ts: Date.now() - 5 }]);
+  const behind = (await (await fetch(`${ctx.server.url}/readyz`)).json()) as { aggregation: { pending_events: number } };
+  assert.is(behind.aggregation.pending_events, 2);
+  await ctx.server.ctx.aggregator.runOnce();
+  const caught = (await (await fetch(`${ctx.server.url}/readyz`)).json()) as { aggregation: { pending_events: number; max_lag_seconds: number } };
+  assert.equal([caught.aggregation.pending_events, caught.aggregation.max_lag_seconds], [0, 0]);
+});
+
+api.run();
