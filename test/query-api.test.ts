@@ -58,7 +58,7 @@ api('the OTLP fixtures\' expected totals come back through the summary, from raw
     const s = await getJson<Summary>(ctx, `/api/v1/dashboard/summary?${range}`);
     assert.is(s.sessions, sum((t) => t.sessions), stage);
     assert.equal(s.tokens, { input: sum((t) => t.tokens.input), output: sum((t) => t.tokens.output), cache_read: sum((t) => t.tokens.cacheRead), cache_creation: sum((t) => t.tokens.cacheCreation), total: sum((t) => t.tokens.input + t.tokens.output + t.tokens.cacheRead + t.tokens.cacheCreation) }, stage);
-    assert.ok(Math.abs(s.cost_usd - sum((t) => t.costUsd)) < 1e-9, `${stage}: cost ${s.cost_usd}`);
+    assert.ok(Math.abs(s.cost_usd! - sum((t) => t.costUsd)) < 1e-9, `${stage}: cost ${s.cost_usd}`);
     assert.is(s.lines_added, sum((t) => t.linesAdded), stage);
     assert.is(s.lines_removed, sum((t) => t.linesRemoved), stage);
     assert.is(s.commits, sum((t) => t.commits), stage);
@@ -67,7 +67,7 @@ api('the OTLP fixtures\' expected totals come back through the summary, from raw
     assert.is(s.api_requests, sum((t) => t.apiRequests), stage);
     const byTool = Object.fromEntries(s.by_tool.map((t) => [t.tool, t.calls]));
     for (const tool of Object.keys(want[0]!.byTool)) assert.is(byTool[tool], sum((t) => t.byTool[tool] ?? 0), `${stage}: ${tool}`);
-    assert.ok(s.by_model.length > 0 && Math.abs(s.by_model.reduce((a, m) => a + m.cost_usd, 0) - s.cost_usd) < 1e-9, 'by_model adds up to the cost');
+    assert.ok(s.by_model.length > 0 && Math.abs(s.by_model.reduce((a, m) => a + m.cost_usd, 0) - s.cost_usd!) < 1e-9, 'by_model adds up to the cost');
     assert.is(s.previous.sessions, 0, 'nothing in the period before');
     // Per session, through the session endpoint.
     for (const [id, t] of Object.entries(expectedOtlp)) {
@@ -272,6 +272,67 @@ api('/readyz reports the rollups\' lag and the worker catches up', async (ctx) =
   await ctx.server.ctx.aggregator.runOnce();
   const caught = (await (await fetch(`${ctx.server.url}/readyz`)).json()) as { aggregation: { pending_events: number; max_lag_seconds: number } };
   assert.equal([caught.aggregation.pending_events, caught.aggregation.max_lag_seconds], [0, 0]);
+});
+
+api('price overrides re-price past requests that reported no cost; retention is a tenant setting', async (ctx) => {
+  const admin = await signIn(ctx.server, ADMIN.email, ADMIN.password);
+  await admin.get('/');
+  const adminTenant = (await ctx.server.ctx.control.get<{ tenant_id: string; id: string }>('SELECT tenant_id, id FROM users WHERE email = $e', { e: ADMIN.email }))!;
+  const now = Date.now();
+  await ctx.server.ctx.ingest.ingest({ tenantId: adminTenant.tenant_id, userId: adminTenant.id }, 'rest', [
+    { kind: 'api_request', model: 'claude-sonnet-4-5-20250929', request_id: 'r1', input_tokens: 1_000_000, output_tokens: 100_000, session_id: 'priced', ts: now - 1000 },
+    { kind: 'api_request', model: 'claude-sonnet-4-5-20250929', request_id: 'r2', input_tokens: 5, cost_usd: 0.5, session_id: 'priced', ts: now - 900 },
+  ]);
+  await ctx.server.ctx.aggregator.runOnce();
+  const cost = async () => ((await (await admin.request('/api/v1/dashboard/summary?from=' + new Date(now - 60_000).toISOString())).json()) as Summary).cost_usd!;
+  assert.ok(Math.abs((await cost()) - (3 + 1.5 + 0.5)) < 1e-9, `list price: 1M input × $3 + 100k output × $15, plus the reported $0.50: ${await cost()}`);
+  const put = (path: string, json: unknown) => admin.request(`/api/v1/settings/${path}`, { method: 'PUT', json, headers: { 'x-csrf-token': admin.csrf! } });
+  assert.is((await put('prices', { 'claude-sonnet-4-5': { input: 1, output: 2, cache_write: 0, cache_read: 0 } })).status, 200);
+  assert.ok(Math.abs((await cost()) - (1 + 0.2 + 0.5)) < 1e-9, `re-priced: ${await cost()}`);
+  const bad = await put('prices', { 'claude-sonnet-4-5': { input: -1, output: 2, cache_write: 0, cache_read: 0 } });
+  assert.is(bad.status, 400);
+  assert.is(((await bad.json()) as { field: string }).field, 'claude-sonnet-4-5.input');
+  assert.is((await put('retention', { raw: 30, '1m': 7 })).status, 200);
+  const settings = (await (await admin.request('/api/v1/settings')).json()) as { retention_days: Record<string, number | null> };
+  assert.equal(settings.retention_days, { raw: 30, '1m': 7, '5m': 30, '15m': 365, '1h': 365, '1d': null });
+  assert.is((await put('retention', { raw: 0 })).status, 400);
+  // A developer may read them but not change them.
+  assert.is((await get(ctx, '/api/v1/settings')).status, 200);
+  const dev = await signIn(ctx.server, 'agent@acme.test', 'agent password 1');
+  await dev.get('/');
+  assert.is((await dev.request('/api/v1/settings/retention', { method: 'PUT', json: { raw: 10 }, headers: { 'x-csrf-token': dev.csrf! } })).status, 403);
+});
+
+api('analytics: productivity scores, trends with anomalies, insights', async (ctx) => {
+  const day = 86_400_000;
+  const today = Math.floor(Date.now() / day) * day;
+  const events: Record<string, unknown>[] = [];
+  for (let d = 20; d >= 1; d--) {
+    const start = today - d * day + 9 * 3_600_000;
+    const session = `day${d}`;
+    const calls = d === 3 ? 200 : 20; // one unusual day
+    events.push({ kind: 'session_start', session_id: session, ts: start });
+    for (let i = 0; i < calls; i++) events.push({ kind: 'tool_call', name: 'Bash', status: i % 10 ? 'success' : 'failure', tool_use_id: `${session}-${i}`, session_id: session, ts: start + 60_000 + i * 1000, duration_ms: 50 });
+    events.push({ kind: 'lines', lines_added: 100, lines_removed: 20, session_id: session, ts: start + 3_600_000 });
+    events.push({ kind: 'subagent_start', name: 'Explore', session_id: session, ts: start + 1_800_000 });
+    events.push({ kind: 'session_end', session_id: session, ts: start + 2 * 3_600_000 });
+  }
+  await ctx.server.ctx.ingest.ingest({ tenantId: ctx.tenantId, userId: ctx.userId }, 'rest', events);
+  await ctx.server.ctx.aggregator.runOnce();
+  const from = new Date(today - 21 * day).toISOString();
+  const to = new Date(today).toISOString();
+  const p = await getJson<{ sessions: { session_id: string; score: number; hours: number; commands: number; lines: number; agents_used: number; trend: string }[]; average: number }>(ctx, `/api/v1/analytics/productivity?from=${from}&to=${to}`);
+  assert.is(p.sessions.length, 20);
+  const s5 = p.sessions.find((s) => s.session_id === 'day5')!;
+  assert.equal([s5.hours, s5.commands, s5.lines, s5.agents_used], [2, 20, 120, 1]);
+  assert.ok(s5.score >= 0 && s5.score <= 10 && typeof s5.trend === 'string');
+  const t = await getJson<{ points: { t: string; v: number }[]; trend: { direction: string; forecast: unknown[] }; anomalies: { t: string; severity: string }[] }>(ctx, `/api/v1/analytics/trends?metric=tool_calls&interval=1d&from=${from}&to=${to}`);
+  assert.is(t.points.length, 21);
+  assert.is(t.trend.forecast.length, 7);
+  assert.ok(t.anomalies.some((a) => a.t === new Date(today - 3 * day).toISOString()), 'the unusual day stands out');
+  const i = await getJson<{ insights: string[]; mine: Record<string, number> }>(ctx, `/api/v1/analytics/insights?from=${from}&to=${to}`);
+  assert.is(i.mine.tool_calls, 19 * 20 + 200);
+  assert.ok(i.insights.some((x) => x.includes('Bash')), i.insights.join(' | '));
 });
 
 api.run();

@@ -19,6 +19,7 @@ import { pageRoutes } from './routes/pages.js';
 import { queryRoutes } from './routes/query.js';
 import { restMetricsRoutes } from './routes/rest-metrics.js';
 import { seedQueryRoutes } from './routes/seed-queries.js';
+import { settingsRoutes } from './routes/settings.js';
 import { staticRoutes } from './routes/static.js';
 
 export function createApp(ctx: AppContext): Hono<Env> {
@@ -55,6 +56,7 @@ export function createApp(ctx: AppContext): Hono<Env> {
   app.route('/api/v1', apiRoutes(ctx));
   app.route('/api/v1', queryRoutes(ctx));
   app.route('/api/v1/analytics', analyticsRoutes(ctx));
+  app.route('/api/v1/settings', settingsRoutes(ctx));
   app.route('/api/v1/hooks', hookRoutes(ctx));
   app.route('/v1', otlpRoutes(ctx));
   app.route('/api/metrics', seedQueryRoutes(ctx));
