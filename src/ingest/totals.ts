@@ -23,11 +23,11 @@ const TOTALS_SQL = `
 WITH s AS (SELECT * FROM events WHERE session_id = $sessionId),
 requests AS (
   SELECT * FROM s WHERE kind = 'api_request'
-  QUALIFY row_number() OVER (PARTITION BY coalesce(request_id, id::VARCHAR) ORDER BY ts, id) = 1
+  QUALIFY row_number() OVER (PARTITION BY coalesce(request_id, id::VARCHAR) ORDER BY seq) = 1
 ),
 calls AS (
   SELECT * FROM s WHERE kind = 'tool_call'
-  QUALIFY row_number() OVER (PARTITION BY coalesce(tool_use_id, id::VARCHAR) ORDER BY ts, id) = 1
+  QUALIFY row_number() OVER (PARTITION BY coalesce(tool_use_id, id::VARCHAR) ORDER BY seq) = 1
 ),
 from_events AS (
   SELECT count(*) AS n, count(DISTINCT request_id) AS api_requests,
