@@ -137,11 +137,11 @@ export function createAggregator(options: AggregatorOptions): Aggregator {
         const state = stateOf(tenantId);
         try {
           const conn = await tenantFiles.connection(tenantId, 'reader');
-          const r = (await conn.get<{ last_seq: number; pending: number; oldest: number | null }>(
-            `SELECT last_seq, coalesce((SELECT max(seq) FROM events), 0) - last_seq AS pending,
-                    (SELECT epoch_ms(min(received_at)) FROM events WHERE seq > last_seq) AS oldest
-               FROM rollup_state`,
-          ))!;
+          const r = await conn.transaction(async (tx) => {
+            const { last_seq } = (await tx.get<{ last_seq: number }>(`SELECT last_seq FROM rollup_state`))!;
+            const tail = (await tx.get<{ pending: number; oldest: number | null }>(`SELECT count(*) AS pending, epoch_ms(min(received_at)) AS oldest FROM events WHERE seq > ${last_seq}`))!;
+            return { last_seq, ...tail };
+          });
           out.push({ tenantId, lastSeq: r.last_seq, pendingEvents: Math.max(0, r.pending), lagSeconds: r.oldest === null ? 0 : Math.max(0, (now() - r.oldest) / 1000), lastError: state.lastError });
         } catch (err) {
           out.push({ tenantId, lastSeq: -1, pendingEvents: -1, lagSeconds: -1, lastError: (err as Error).message });
@@ -159,9 +159,9 @@ export function createAggregator(options: AggregatorOptions): Aggregator {
 /** Rolls up to `chunk` events above the watermark; null when there were none. */
 async function rollupChunk(conn: Connection, chunk: number, prices: PriceOverrides): Promise<{ events: number; minTs: number } | null> {
   return conn.transaction(async (tx) => {
-    const { last_seq: from, max_seq: top } = (await tx.get<{ last_seq: number; max_seq: number | null }>(
-      `SELECT last_seq, (SELECT max(seq) FROM events) AS max_seq FROM rollup_state`,
-    ))!;
+    // A literal bound lets DuckDB skip every row group below the watermark (seq grows with the file).
+    const { last_seq: from } = (await tx.get<{ last_seq: number }>(`SELECT last_seq FROM rollup_state`))!;
+    const top = (await tx.get<{ top: number | null }>(`SELECT max(seq) AS top FROM events WHERE seq > ${from}`))!.top;
     if (top === null || top <= from) return null;
     const to = Math.min(top, from + chunk);
     const range = `seq > ${from} AND seq <= ${to}`;
