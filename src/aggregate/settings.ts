@@ -12,7 +12,9 @@ export const retentionSchema = z.strictObject({ raw: days, ...Object.fromEntries
 export type Retention = Record<'raw' | Tier, number | null>;
 export const DEFAULT_RETENTION: Retention = { raw: 90, '1m': 30, '5m': 30, '15m': 365, '1h': 365, '1d': null };
 
-export type TenantSettings = { retention: Retention; prices: PriceOverrides };
+/** Per tier (and raw), the cutoff retention last deleted up to: a tier holds nothing before it, whatever the setting says now. */
+export type Applied = Partial<Record<'raw' | Tier, number>>;
+export type TenantSettings = { retention: Retention; prices: PriceOverrides; applied: Applied };
 
 const cache = new WeakMap<object, Promise<TenantSettings>>();
 
@@ -32,20 +34,24 @@ async function load(db: Queryable): Promise<TenantSettings> {
   const stored = Object.fromEntries(rows.map((r) => [r.key, JSON.parse(r.value) as unknown]));
   const retention = retentionSchema.partial().safeParse(stored.retention ?? {});
   const prices = priceOverridesSchema.safeParse(stored.prices ?? {});
+  const applied = z.record(z.string(), z.number()).safeParse(stored.retention_applied ?? {});
   return {
+    applied: applied.success ? (applied.data as Applied) : {},
     retention: { ...DEFAULT_RETENTION, ...(retention.success ? retention.data : {}) },
     prices: prices.success ? prices.data : {},
   };
 }
 
-export async function saveSetting(file: object, db: Queryable, key: 'retention' | 'prices', value: unknown): Promise<void> {
+export async function saveSetting(file: object, db: Queryable, key: 'retention' | 'prices' | 'retention_applied', value: unknown): Promise<void> {
   await db.run(`INSERT OR REPLACE INTO tenant_settings VALUES ($key, $value)`, { key, value: JSON.stringify(value) });
   cache.delete(file);
 }
 
-/** The oldest time each tier (and raw) still holds at `now`. */
-export function keptSince(retention: Retention, now: number): Partial<Record<'raw' | Tier, number>> {
-  const out: Partial<Record<'raw' | Tier, number>> = {};
-  for (const [tier, d] of Object.entries(retention)) if (d !== null) out[tier as Tier] = now - d * 86_400_000;
+/** The oldest time each tier (and raw) still holds at `now`: the setting's, or where retention already deleted up to if later. */
+export function keptSince(retention: Retention, now: number, applied: Applied = {}): Partial<Record<'raw' | Tier, number>> {
+  const out: Partial<Record<'raw' | Tier, number>> = { ...applied };
+  for (const [tier, d] of Object.entries(retention) as ['raw' | Tier, number | null][]) {
+    if (d !== null) out[tier] = Math.max(now - d * 86_400_000, applied[tier] ?? -Infinity);
+  }
   return out;
 }

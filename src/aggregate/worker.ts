@@ -9,7 +9,7 @@ import type { Connection, Queryable } from '../storage/duckdb.js';
 import type { TenantFiles } from '../storage/tenant-files.js';
 import { priceOf, type PriceOverrides } from '../cost/prices.js';
 import { bucketSql, countedEventsCtes, foldSelect, foldSketchSelect, rollupSelect, sketchSelect, tsLiteral } from './rollup.js';
-import { keptSince, tenantSettings, type Retention } from './settings.js';
+import { keptSince, saveSetting, tenantSettings, type Applied, type Retention } from './settings.js';
 import { rollupTable, sketchTable, TIER_MS, TIERS, floorTo } from './tiers.js';
 
 export type AggregatorOptions = {
@@ -81,7 +81,8 @@ export function createAggregator(options: AggregatorOptions): Aggregator {
       }
       if (force.retention || now() - state.lastRetention >= retentionEveryMs) {
         const settings = await tenantSettings(file, conn);
-        await applyRetention(conn, settings.retention, now());
+        const applied = await applyRetention(conn, settings.retention, now(), settings.applied);
+        await saveSetting(file, conn, 'retention_applied', applied);
         state.lastRetention = now();
       }
       state.lastError = null;
@@ -202,8 +203,8 @@ async function compact(conn: Connection, since: number): Promise<void> {
 }
 
 /** Deletes what each tier keeps no longer; raw events only once they are rolled up. */
-export async function applyRetention(db: Queryable, retention: Retention, now: number): Promise<void> {
-  const cutoff = keptSince(retention, now);
+export async function applyRetention(db: Queryable, retention: Retention, now: number, applied: Applied = {}): Promise<Applied> {
+  const cutoff = keptSince(retention, now, applied);
   for (const tier of TIERS) {
     const since = cutoff[tier];
     if (since === undefined) continue;
@@ -213,6 +214,7 @@ export async function applyRetention(db: Queryable, retention: Retention, now: n
   // A session is listed as long as its hourly figures are kept.
   if (cutoff['1h'] !== undefined) await db.run(`DELETE FROM session_index WHERE last_ts < ${tsLiteral(cutoff['1h'])}`);
   if (cutoff.raw !== undefined) await db.run(`DELETE FROM events WHERE ts < ${tsLiteral(cutoff.raw)} AND seq <= (SELECT last_seq FROM rollup_state)`);
+  return cutoff;
 }
 
 /** Stores the price of each of `models` (the tenant's override, else the shipped table). */

@@ -64,7 +64,9 @@ export function createEventWriter(db: Database, options: WriterOptions = DEFAULT
   /** Appends `rows` in one transaction, numbering them from the next free seq. */
   const append = async (conn: DuckDBConnection, rows: EventRow[]) => {
     if (nextSeq === null) {
-      const reader = await conn.runAndReadAll('SELECT coalesce(max(seq), 0)::UBIGINT FROM events');
+      // Past the rollups' watermark too: retention may have deleted the newest events, and a
+      // reused number below the watermark would never be rolled up.
+      const reader = await conn.runAndReadAll('SELECT greatest(coalesce((SELECT max(seq) FROM events), 0), (SELECT last_seq FROM rollup_state))::UBIGINT');
       nextSeq = (reader.getRows()[0]![0] as bigint) + 1n;
     }
     const first = nextSeq;

@@ -17,6 +17,8 @@ export type CompileContext = {
   /** The oldest bucket each tier still keeps. */
   keptSince?: Partial<Record<Tier, number>>;
   raw?: boolean;
+  /** Prices of models `model_prices` does not hold yet (seen only in the unrolled tail). */
+  extraPrices?: { model: string; input: number; output: number; cache_write: number; cache_read: number }[];
 };
 
 export type Compiled = { sql: string; params: Params; segments: Segment[]; groups: string[] };
@@ -75,6 +77,13 @@ export function compile(q: Query, ctx: CompileContext): Compiled {
   }
 
   ctes.push(`r AS (${rows.join('\nUNION ALL BY NAME\n')})`);
+  if (needsSpend) {
+    const extra = (ctx.extraPrices ?? []).map((p, i) => {
+      params[`price_model_${i}`] = p.model;
+      return `SELECT $price_model_${i} AS model, ${Number(p.input)} AS input, ${Number(p.output)} AS output, ${Number(p.cache_write)} AS cache_write, ${Number(p.cache_read)} AS cache_read`;
+    });
+    ctes.push(`prices AS (SELECT model, input, output, cache_write, cache_read FROM model_prices${extra.map((e) => `\nUNION ALL ${e}`).join('')})`);
+  }
   const groupExprs: [string, string][] = [];
   if (q.interval) groupExprs.push(['t', `time_bucket(INTERVAL '${TIER_SQL_INTERVAL[q.interval]}', bucket)`]);
   for (const d of q.group_by) groupExprs.push([d, DIMENSIONS[d].column]);
@@ -91,9 +100,9 @@ export function compile(q: Query, ctx: CompileContext): Compiled {
     return `NULL AS ${name}_unused`;
   }).filter((a) => !a.endsWith('_unused'));
   const source = needsSpend
-    ? `(SELECT *, bool_or(kind IN ('api_request', 'agent_interaction')) OVER (PARTITION BY session_id) AS has_requests FROM r) LEFT JOIN model_prices p USING (model)`
+    ? `(SELECT *, bool_or(kind IN ('api_request', 'agent_interaction')) OVER (PARTITION BY session_id) AS has_requests FROM r) LEFT JOIN prices p USING (model)`
     : 'r';
-  ctes.push(`m AS (SELECT ${select(aggregates)} FROM ${source} ${groupBy})`);
+  ctes.push(`m AS (SELECT ${select(aggregates) || 'count(*) AS n_rows'} FROM ${source} ${groupBy})`); // percentiles alone, ungrouped: m still needs a column
 
   // One percentile table per family of durations asked for.
   const families = [...new Set(percentiles.map((p) => ('family' in p.def ? p.def.family : '')))];

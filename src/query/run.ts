@@ -3,6 +3,7 @@
 import { keptSince, tenantSettings } from '../aggregate/settings.js';
 import type { TenantFiles } from '../storage/tenant-files.js';
 import { compile } from './compile.js';
+import { priceOf } from '../cost/prices.js';
 import type { Query } from './model.js';
 
 export type QueryResult = {
@@ -17,7 +18,12 @@ export async function runQuery(tenantFiles: TenantFiles, tenantId: string, q: Qu
   const settings = await tenantSettings(file, reader);
   const rows = await reader.transaction(async (tx) => {
     const { last_seq: lastSeq } = (await tx.get<{ last_seq: number }>('SELECT last_seq FROM rollup_state'))!;
-    const { sql, params } = compile(q, { lastSeq, keptSince: keptSince(settings.retention, options.now), raw: options.raw });
+    // Models only the unrolled tail (or, asked raw, any event) names are priced here, as the worker would.
+    const unpriced = await tx.all<{ model: string }>(
+      `SELECT DISTINCT model FROM events WHERE ${options.raw ? 'true' : `seq > ${lastSeq}`} AND model IS NOT NULL AND model NOT IN (SELECT model FROM model_prices)`,
+    );
+    const extraPrices = unpriced.map(({ model }) => ({ model, ...priceOf(model, settings.prices) }));
+    const { sql, params } = compile(q, { lastSeq, keptSince: keptSince(settings.retention, options.now, settings.applied), raw: options.raw, extraPrices });
     return tx.all<Record<string, unknown>>(sql, params);
   });
   const truncated = rows.length > q.limit;
