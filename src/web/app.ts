@@ -12,6 +12,7 @@ import { createRenderer } from './render.js';
 import { analyticsRoutes } from './routes/analytics.js';
 import { apiRoutes } from './routes/api.js';
 import { authRoutes } from './routes/auth.js';
+import { exportRoutes } from './routes/export.js';
 import { healthRoutes } from './routes/health.js';
 import { hookRoutes } from './routes/hooks.js';
 import { otlpRoutes } from './routes/otlp.js';
@@ -60,6 +61,7 @@ export function createApp(ctx: AppContext): Hono<Env> {
   app.route('/api/v1/hooks', hookRoutes(ctx));
   app.route('/v1', otlpRoutes(ctx));
   app.route('/api/metrics', seedQueryRoutes(ctx));
+  app.route('/api/metrics/export', exportRoutes(ctx));
   app.route('/api/metrics', restMetricsRoutes(ctx));
 
   app.notFound((c) => (wantsHtml(c.req.raw) ? render(c, 'error', { status: 404, message: 'There is no page here.' }, 404) : c.json({ error: 'not found' }, 404)));

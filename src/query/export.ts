@@ -1,0 +1,317 @@
+// Exports: a tenant's raw events as CSV, a JSON array or NDJSON, streamed so that memory
+// stays flat whatever their number; and the query model's rows (at most MAX_ROWS) in the
+// same formats.
+//
+// A raw export leases a connection of its own to the tenant's file (the dashboard's reader
+// connection is never held by a download) and reads in one read-only transaction, so the
+// whole file is one snapshot. It counts the matching events per time bucket and cuts the
+// range into slices of about SLICE_ROWS events: each slice is one ordered query, so DuckDB
+// sorts a slice at a time, never the whole export. DuckDB formats each row (a CSV line or
+// a JSON object); the body pulls one chunk of rows (2048) when the client has taken the
+// previous one, so nothing is read ahead of the client.
+//
+// CSV follows RFC 4180: a header row, CRLF after every row, every text field quoted (quotes
+// doubled), numbers bare, NULL an empty field (so NULL and '' differ). Spreadsheets run a
+// cell that starts with = + - @ TAB or CR as a formula, and anyone with an ingest key
+// chooses tool, command and project names; so by default such a text cell gets a leading
+// apostrophe ('=cmd), and so does one that starts with an apostrophe. That alters the data,
+// reversibly: remove the first character of every text cell that starts with an apostrophe.
+// `escapeFormulas: false` exports the data exactly, for programs. JSON is never altered.
+import type { DuckDBConnection, DuckDBResult } from '@duckdb/node-api';
+import { tsLiteral } from '../aggregate/rollup.js';
+import type { Kind } from '../ingest/schema.js';
+import type { Connection, Database } from '../storage/duckdb.js';
+import type { TenantFiles } from '../storage/tenant-files.js';
+import { DIMENSIONS, type Dimension, type Query } from './model.js';
+
+export type ExportFormat = 'csv' | 'json' | 'ndjson';
+
+export type EventsExport = {
+  from: number;
+  to: number;
+  filters: Query['filters'];
+  format: ExportFormat;
+  escapeFormulas: boolean;
+};
+
+/** About this many events are sorted at once (more only when one bucket holds more). */
+export const SLICE_ROWS = 20_000;
+/** Counting buckets per export at most (at least a minute wide). */
+const MAX_BUCKETS = 10_000;
+/** Concurrent raw exports per tenant: each holds a connection and a snapshot. */
+export const MAX_EXPORTS = 2;
+/** A client that takes nothing for this long loses its export (and its snapshot). */
+export const STALL_MS = 120_000;
+
+const TEXT_COLUMNS = ['kind', 'source', 'user_id', 'session_id', 'project', 'prompt_id', 'tool_use_id', 'request_id', 'agent_id', 'agent_type', 'name', 'model', 'status'] as const;
+const NUMBER_COLUMNS = ['duration_ms', 'input_tokens', 'output_tokens', 'cache_read_tokens', 'cache_creation_tokens', 'cost_usd', 'lines_added', 'lines_removed', 'value'] as const;
+export const EVENT_COLUMNS = ['id', 'seq', 'ts', 'received_at', ...TEXT_COLUMNS, ...NUMBER_COLUMNS, 'error', 'attributes'] as const;
+
+/** Text cells starting with these get a leading apostrophe (the apostrophe itself: so it can be undone). */
+const ESCAPED_START = ['=', '+', '-', '@', '\t', '\r', "'"];
+
+// ---- Formats -------------------------------------------------------------------------
+
+/** Where rows go in a body: what comes before the first, between two, after each, and at the end. */
+type Layout = { head: (columns: readonly string[]) => string; between: string; after: string; tail: string };
+
+const LAYOUTS: Record<ExportFormat, Layout> = {
+  csv: { head: (columns) => `${columns.join(',')}\r\n`, between: '', after: '\r\n', tail: '' },
+  json: { head: () => '[\n', between: ',\n', after: '', tail: '\n]\n' },
+  ndjson: { head: () => '', between: '', after: '\n', tail: '' },
+};
+
+/** Rows (already formatted) as the middle of a body; `first` says whether any came before. */
+const joinRows = (layout: Layout, rows: readonly string[], first: boolean) =>
+  (first ? '' : layout.between) + rows.join(layout.after + layout.between) + layout.after;
+
+const iso = (column: string) => `strftime(${column}, '%Y-%m-%dT%H:%M:%S.%gZ')`;
+const sqlString = (s: string) => `'${s.replaceAll("'", "''")}'`;
+
+/** A text value as a CSV field, in SQL (csvField below is the same rule in JavaScript). */
+function csvTextSql(expr: string, escapeFormulas: boolean): string {
+  const v = escapeFormulas ? `(CASE WHEN left(${expr}, 1) IN (${ESCAPED_START.map(sqlString).join(', ')}) THEN '''' || ${expr} ELSE ${expr} END)` : expr;
+  return `CASE WHEN ${expr} IS NULL THEN '' ELSE '"' || replace(${v}, '"', '""') || '"' END`;
+}
+
+/** A DOUBLE as a CSV field: DuckDB writes 1500.0, JavaScript and spreadsheets 1500. */
+const csvNumberSql = (expr: string) => `coalesce(regexp_replace(${expr}::VARCHAR, '\\.0$', ''), '')`;
+
+/** One event as one VARCHAR in `format`: DuckDB does the formatting, vectorised. */
+function eventSql(format: ExportFormat, escapeFormulas: boolean): string {
+  if (format === 'csv') {
+    const fields = [
+      'id::VARCHAR',
+      csvNumberSql('seq'),
+      `coalesce(${iso('ts')}, '')`,
+      `coalesce(${iso('received_at')}, '')`,
+      ...TEXT_COLUMNS.map((c) => csvTextSql(c, escapeFormulas)),
+      ...NUMBER_COLUMNS.map(csvNumberSql),
+      csvTextSql('error', escapeFormulas),
+      csvTextSql('attributes::VARCHAR', escapeFormulas),
+    ];
+    return `concat_ws(',', ${fields.join(', ')})`;
+  }
+  // attributes is JSON, so it is nested as an object rather than quoted as text.
+  const pairs = EVENT_COLUMNS.map((c) => `'${c}', ${c === 'id' ? 'id::VARCHAR' : c === 'ts' || c === 'received_at' ? iso(c) : c}`);
+  return `json_object(${pairs.join(', ')})::VARCHAR`;
+}
+
+/** A value as a CSV field: text quoted (and defused, see the top), numbers bare, null empty. */
+export function csvField(value: string | number | null | undefined, escapeFormulas: boolean): string {
+  if (value === null || value === undefined) return '';
+  if (typeof value === 'number') return String(value);
+  const text = escapeFormulas && ESCAPED_START.includes(value.charAt(0)) ? `'${value}` : value;
+  return `"${text.replaceAll('"', '""')}"`;
+}
+
+/** The query model's rows (small: they are built whole) as a body in `format`. */
+export function formatRows(rows: readonly Record<string, string | number | null>[], columns: readonly string[], format: ExportFormat, escapeFormulas: boolean): string {
+  const layout = LAYOUTS[format];
+  const lines = rows.map((row) =>
+    format === 'csv' ? columns.map((c) => csvField(row[c], escapeFormulas)).join(',') : JSON.stringify(Object.fromEntries(columns.map((c) => [c, row[c] ?? null]))),
+  );
+  return layout.head(columns) + (lines.length ? joinRows(layout, lines, true) : '') + layout.tail;
+}
+
+// ---- The events query ----------------------------------------------------------------
+
+/** The WHERE clause for the range and the filters, as the query model reads them. */
+function eventsWhere(e: Pick<EventsExport, 'from' | 'to' | 'filters'>): { where: string; params: Record<string, string> } {
+  const params: Record<string, string> = {};
+  const parts = [`ts >= ${tsLiteral(e.from)}`, `ts < ${tsLiteral(e.to)}`];
+  let kinds: readonly Kind[] | null = null;
+  for (const [d, values] of Object.entries(e.filters) as [Dimension, string[]][]) {
+    const names = values.map((v, i) => {
+      params[`${d}_${i}`] = v;
+      return `$${d}_${i}`;
+    });
+    parts.push(`${DIMENSIONS[d].column} IN (${names.join(', ')})`);
+    // tool, command and agent name a thing of their kinds only (as in compile.ts).
+    const only = DIMENSIONS[d].kinds as readonly Kind[] | null;
+    if (only) kinds = kinds ? kinds.filter((k) => only.includes(k)) : only;
+  }
+  if (kinds) parts.push(kinds.length ? `kind IN (${kinds.map((k) => `'${k}'`).join(', ')})` : 'false');
+  return { where: parts.join(' AND '), params };
+}
+
+type Plan = { rows: number; slices: { from: number; to: number }[] };
+
+/** Counts the matching events per bucket and groups consecutive buckets into slices of about SLICE_ROWS. */
+async function planSlices(connection: DuckDBConnection, e: EventsExport, where: string, params: Record<string, string>): Promise<Plan> {
+  const width = Math.max(60_000, Math.ceil((e.to - e.from) / MAX_BUCKETS / 60_000) * 60_000);
+  const reader = await connection.runAndReadAll(`SELECT (epoch_ms(ts) - ${e.from}) // ${width} AS b, count(*) AS n FROM events WHERE ${where} GROUP BY b ORDER BY b`, params);
+  const slices: Plan['slices'] = [];
+  let start = e.from;
+  let pending = 0;
+  let rows = 0;
+  for (const [b, n] of reader.getRows().map((r) => r.map(Number) as [number, number])) {
+    const bucketStart = e.from + b * width;
+    if (pending > 0 && pending + n > SLICE_ROWS) {
+      slices.push({ from: start, to: bucketStart });
+      start = bucketStart;
+      pending = 0;
+    }
+    pending += n;
+    rows += n;
+  }
+  if (pending > 0) slices.push({ from: start, to: e.to });
+  return { rows, slices };
+}
+
+/**
+ * The tenant's events in the range that match the filters, ordered by ts then seq, as a
+ * body in `format`, with their number. Null when MAX_EXPORTS of the tenant's are running.
+ */
+export async function exportEvents(pool: ExportPool, tenantId: string, e: EventsExport): Promise<{ rows: number; body: ReadableStream<Uint8Array> } | null> {
+  const lease = await pool.lease(tenantId);
+  if (!lease) return null;
+  try {
+    const { where, params } = eventsWhere(e);
+    const plan = await planSlices(lease.connection, e, where, params);
+    const row = eventSql(e.format, e.escapeFormulas);
+    const sliceSql = (s: Plan['slices'][number]) => `SELECT ${row} AS line FROM events WHERE ${where} AND ts >= ${tsLiteral(s.from)} AND ts < ${tsLiteral(s.to)} ORDER BY ts, seq`;
+    return { rows: plan.rows, body: pullBody(lease, LAYOUTS[e.format], plan.slices.map(sliceSql), params) };
+  } catch (err) {
+    await lease.release();
+    throw err;
+  }
+}
+
+/**
+ * A body that runs `queries` one after the other on the lease and fetches their next chunk
+ * only when the consumer pulls. The lease is released when the body ends, fails, is
+ * cancelled (the client went away) or stalls.
+ */
+function pullBody(lease: Lease, layout: Layout, queries: string[], params: Record<string, string>): ReadableStream<Uint8Array> {
+  const encoder = new TextEncoder();
+  let next = 0;
+  let result: DuckDBResult | null = null;
+  let first = true;
+  let done = false; // closed, failed, cancelled or stalled: nothing more is enqueued
+  let pulling: Promise<void> = Promise.resolve();
+  let stall: NodeJS.Timeout | undefined;
+
+  const finish = () => {
+    done = true;
+    clearTimeout(stall);
+    return lease.release();
+  };
+  const watch = (controller: ReadableStreamDefaultController<Uint8Array>) => {
+    stall = setTimeout(() => {
+      if (done) return;
+      controller.error(new Error(`export stalled: the client took nothing for ${STALL_MS / 1000} s`));
+      void finish();
+    }, STALL_MS).unref();
+  };
+  /** The next rows of the body, or null after the last query's last chunk. */
+  const nextRows = async (): Promise<string | null> => {
+    for (;;) {
+      if (!result) {
+        const sql = queries[next++];
+        if (sql === undefined) return null;
+        result = await lease.connection.stream(sql, params);
+      }
+      const chunk = await result.fetchChunk();
+      if (chunk && chunk.rowCount > 0) {
+        const text = joinRows(layout, chunk.getColumnValues(0) as string[], first);
+        first = false;
+        return text;
+      }
+      result = null;
+    }
+  };
+
+  return new ReadableStream<Uint8Array>({
+    start(controller) {
+      controller.enqueue(encoder.encode(layout.head(EVENT_COLUMNS)));
+      watch(controller);
+    },
+    pull(controller) {
+      clearTimeout(stall);
+      pulling = nextRows().then(
+        async (text) => {
+          if (done) return;
+          if (text === null) {
+            if (layout.tail) controller.enqueue(encoder.encode(layout.tail));
+            controller.close();
+            await finish();
+          } else {
+            controller.enqueue(encoder.encode(text));
+            watch(controller);
+          }
+        },
+        async (err: unknown) => {
+          if (done) return;
+          controller.error(err);
+          await finish();
+        },
+      );
+      return pulling;
+    },
+    async cancel() {
+      done = true;
+      await pulling; // a fetch in flight ends before the connection is handed back
+      await finish();
+    },
+  });
+}
+
+// ---- Connections for exports ----------------------------------------------------------
+
+/** A connection of the export's own, inside a read-only transaction, until `release`. */
+export type Lease = { connection: DuckDBConnection; release(): Promise<void> };
+export type ExportPool = { lease(tenantId: string): Promise<Lease | null> };
+
+/**
+ * Export connections per tenant file, reused: at most `max` at once (null beyond), so a
+ * tenant's downloads cannot take every DuckDB thread or pile up snapshots. Kept by the
+ * Database they belong to, so a tenant's file reopened gets new ones.
+ */
+export function createExportPool(tenantFiles: TenantFiles, max = MAX_EXPORTS): ExportPool {
+  const pools = new WeakMap<Database, { idle: Connection[]; busy: number }>();
+  return {
+    async lease(tenantId) {
+      const db = await tenantFiles.open(tenantId);
+      let pool = pools.get(db);
+      if (!pool) pools.set(db, (pool = { idle: [], busy: 0 }));
+      if (pool.busy >= max) return null;
+      pool.busy++;
+      const p = pool;
+      let held: Held | null = null;
+      try {
+        const connection = p.idle.pop() ?? (await db.connect());
+        held = await hold(connection);
+        await held.raw.run('BEGIN TRANSACTION READ ONLY');
+        let released = false;
+        const h = held;
+        return {
+          connection: h.raw,
+          async release() {
+            if (released) return;
+            released = true;
+            // Ending the transaction also closes a result the client stopped reading, and
+            // the rows DuckDB held for it. A connection that cannot end it is not reused.
+            const clean = await h.raw.run('ROLLBACK').then(() => true, () => false);
+            h.done();
+            p.busy--;
+            if (clean) p.idle.push(connection);
+          },
+        };
+      } catch (err) {
+        held?.done();
+        p.busy--;
+        throw err;
+      }
+    },
+  };
+}
+
+type Held = { raw: DuckDBConnection; done(): void };
+
+/** Takes `connection` (its raw DuckDB connection, alone) until `done` is called. */
+function hold(connection: Connection): Promise<Held> {
+  return new Promise((resolve, reject) => {
+    connection.withConnection((raw) => new Promise<void>((done) => resolve({ raw, done }))).catch(reject);
+  });
+}
