@@ -364,10 +364,12 @@ big.before(async (ctx) => {
   }
   ctx.count = BIG;
   console.log(`  ingested ${BIG} events in ${Math.round(performance.now() - started)} ms`);
-  await ctx.server.ctx.aggregator.runOnce(ctx.tenantId); // so the worker does not run while memory is measured
-  // A fresh process state: DuckDB's caches and the ingest garbage gone, the file read cold.
+  await ctx.server.ctx.aggregator.runOnce(ctx.tenantId);
+  // A fresh process state: DuckDB's caches and the ingest garbage gone, the file read cold;
+  // and no aggregation worker, whose passes would be counted against the export.
   await ctx.server.stop();
   ctx.server = await startTestServer({ dataDir: ctx.dir.path });
+  await ctx.server.ctx.aggregator.stop();
 });
 big.after(async (ctx) => {
   await ctx.server.stop();

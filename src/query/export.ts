@@ -61,28 +61,27 @@ const LAYOUTS: Record<ExportFormat, Layout> = {
   ndjson: { head: () => '', between: '', after: '\n', tail: '' },
 };
 
-/** Rows (already formatted) as the middle of a body; `first` says whether any came before. */
+/** Rows (already formatted) as a piece of a body; `first`: no rows came before them. */
 const joinRows = (layout: Layout, rows: readonly string[], first: boolean) =>
   (first ? '' : layout.between) + rows.join(layout.after + layout.between) + layout.after;
 
 const iso = (column: string) => `strftime(${column}, '%Y-%m-%dT%H:%M:%S.%gZ')`;
-const sqlString = (s: string) => `'${s.replaceAll("'", "''")}'`;
 
 /** A text value as a CSV field, in SQL (csvField below is the same rule in JavaScript). */
 function csvTextSql(expr: string, escapeFormulas: boolean): string {
-  const v = escapeFormulas ? `(CASE WHEN left(${expr}, 1) IN (${ESCAPED_START.map(sqlString).join(', ')}) THEN '''' || ${expr} ELSE ${expr} END)` : expr;
+  const v = escapeFormulas ? `(CASE WHEN left(${expr}, 1) IN (${ESCAPED_START.map((ch) => `chr(${ch.charCodeAt(0)})`).join(', ')}) THEN '''' || ${expr} ELSE ${expr} END)` : expr;
   return `CASE WHEN ${expr} IS NULL THEN '' ELSE '"' || replace(${v}, '"', '""') || '"' END`;
 }
 
 /** A DOUBLE as a CSV field: DuckDB writes 1500.0, JavaScript and spreadsheets 1500. */
-const csvNumberSql = (expr: string) => `coalesce(regexp_replace(${expr}::VARCHAR, '\\.0$', ''), '')`;
+const csvNumberSql = (x: string) => `coalesce(CASE WHEN ${x} = trunc(${x}) AND abs(${x}) < 1e15 THEN ${x}::BIGINT::VARCHAR ELSE ${x}::VARCHAR END, '')`;
 
 /** One event as one VARCHAR in `format`: DuckDB does the formatting, vectorised. */
 function eventSql(format: ExportFormat, escapeFormulas: boolean): string {
   if (format === 'csv') {
     const fields = [
       'id::VARCHAR',
-      csvNumberSql('seq'),
+      `coalesce(seq::VARCHAR, '')`,
       `coalesce(${iso('ts')}, '')`,
       `coalesce(${iso('received_at')}, '')`,
       ...TEXT_COLUMNS.map((c) => csvTextSql(c, escapeFormulas)),
@@ -163,7 +162,13 @@ async function planSlices(connection: DuckDBConnection, e: EventsExport, where: 
  * The tenant's events in the range that match the filters, ordered by ts then seq, as a
  * body in `format`, with their number. Null when MAX_EXPORTS of the tenant's are running.
  */
-export async function exportEvents(pool: ExportPool, tenantId: string, e: EventsExport): Promise<{ rows: number; body: ReadableStream<Uint8Array> } | null> {
+export async function exportEvents(
+  pool: ExportPool,
+  tenantId: string,
+  e: EventsExport,
+  /** Hears why a body ended early (the client has its 200 by then: this is the only trace). */
+  onFailure: (err: unknown) => void = () => {},
+): Promise<{ rows: number; body: ReadableStream<Uint8Array> } | null> {
   const lease = await pool.lease(tenantId);
   if (!lease) return null;
   try {
@@ -171,7 +176,7 @@ export async function exportEvents(pool: ExportPool, tenantId: string, e: Events
     const plan = await planSlices(lease.connection, e, where, params);
     const row = eventSql(e.format, e.escapeFormulas);
     const sliceSql = (s: Plan['slices'][number]) => `SELECT ${row} AS line FROM events WHERE ${where} AND ts >= ${tsLiteral(s.from)} AND ts < ${tsLiteral(s.to)} ORDER BY ts, seq`;
-    return { rows: plan.rows, body: pullBody(lease, LAYOUTS[e.format], plan.slices.map(sliceSql), params) };
+    return { rows: plan.rows, body: pullBody(lease, LAYOUTS[e.format], plan.slices.map(sliceSql), params, onFailure) };
   } catch (err) {
     await lease.release();
     throw err;
@@ -183,7 +188,7 @@ export async function exportEvents(pool: ExportPool, tenantId: string, e: Events
  * only when the consumer pulls. The lease is released when the body ends, fails, is
  * cancelled (the client went away) or stalls.
  */
-function pullBody(lease: Lease, layout: Layout, queries: string[], params: Record<string, string>): ReadableStream<Uint8Array> {
+function pullBody(lease: Lease, layout: Layout, queries: string[], params: Record<string, string>, onFailure: (err: unknown) => void): ReadableStream<Uint8Array> {
   const encoder = new TextEncoder();
   let next = 0;
   let result: DuckDBResult | null = null;
@@ -197,11 +202,14 @@ function pullBody(lease: Lease, layout: Layout, queries: string[], params: Recor
     clearTimeout(stall);
     return lease.release();
   };
+  const fail = (controller: ReadableStreamDefaultController<Uint8Array>, err: unknown) => {
+    onFailure(err);
+    controller.error(err);
+    return finish();
+  };
   const watch = (controller: ReadableStreamDefaultController<Uint8Array>) => {
     stall = setTimeout(() => {
-      if (done) return;
-      controller.error(new Error(`export stalled: the client took nothing for ${STALL_MS / 1000} s`));
-      void finish();
+      if (!done) void fail(controller, new Error(`stalled: the client took nothing for ${STALL_MS / 1000} s`));
     }, STALL_MS).unref();
   };
   /** The next rows of the body, or null after the last query's last chunk. */
@@ -242,9 +250,7 @@ function pullBody(lease: Lease, layout: Layout, queries: string[], params: Recor
           }
         },
         async (err: unknown) => {
-          if (done) return;
-          controller.error(err);
-          await finish();
+          if (!done) await fail(controller, err);
         },
       );
       return pulling;
@@ -273,44 +279,50 @@ export function createExportPool(tenantFiles: TenantFiles, max = MAX_EXPORTS): E
   return {
     async lease(tenantId) {
       const db = await tenantFiles.open(tenantId);
-      let pool = pools.get(db);
-      if (!pool) pools.set(db, (pool = { idle: [], busy: 0 }));
+      const pool = pools.get(db) ?? { idle: [], busy: 0 };
+      pools.set(db, pool);
       if (pool.busy >= max) return null;
       pool.busy++;
-      const p = pool;
-      let held: Held | null = null;
       try {
-        const connection = p.idle.pop() ?? (await db.connect());
-        held = await hold(connection);
-        await held.raw.run('BEGIN TRANSACTION READ ONLY');
-        let released = false;
-        const h = held;
-        return {
-          connection: h.raw,
-          async release() {
-            if (released) return;
-            released = true;
-            // Ending the transaction also closes a result the client stopped reading, and
-            // the rows DuckDB held for it. A connection that cannot end it is not reused.
-            const clean = await h.raw.run('ROLLBACK').then(() => true, () => false);
-            h.done();
-            p.busy--;
-            if (clean) p.idle.push(connection);
-          },
-        };
+        const connection = pool.idle.pop() ?? (await db.connect());
+        return await begin(connection, (reusable) => {
+          pool.busy--;
+          if (reusable) pool.idle.push(connection);
+        });
       } catch (err) {
-        held?.done();
-        p.busy--;
+        pool.busy--;
         throw err;
       }
     },
   };
 }
 
-type Held = { raw: DuckDBConnection; done(): void };
+/** Takes `connection` alone and opens a read-only transaction; `released` hears when it is handed back. */
+async function begin(connection: Connection, released: (reusable: boolean) => void): Promise<Lease> {
+  const { raw, done } = await hold(connection);
+  try {
+    await raw.run('BEGIN TRANSACTION READ ONLY');
+  } catch (err) {
+    done();
+    throw err;
+  }
+  let open = true;
+  return {
+    connection: raw,
+    async release() {
+      if (!open) return;
+      open = false;
+      // Ending the transaction also closes a result the client stopped reading, and the
+      // rows DuckDB held for it. A connection that cannot end it is not reused.
+      const clean = await raw.run('ROLLBACK').then(() => true, () => false);
+      done();
+      released(clean);
+    },
+  };
+}
 
-/** Takes `connection` (its raw DuckDB connection, alone) until `done` is called. */
-function hold(connection: Connection): Promise<Held> {
+/** Takes `connection` (its raw DuckDB connection, alone, through its queue) until `done` is called. */
+function hold(connection: Connection): Promise<{ raw: DuckDBConnection; done(): void }> {
   return new Promise((resolve, reject) => {
     connection.withConnection((raw) => new Promise<void>((done) => resolve({ raw, done }))).catch(reject);
   });

@@ -50,7 +50,11 @@ export function exportRoutes(ctx: AppContext) {
     // Raw events name people and sessions.
     if (!view.individuals) throw httpError(403, 'your role sees team figures only');
     const q = toQuery({ metrics: ['events'], filters: scopeFilters(view, filtersFrom(c, ALIASES)), ...range });
-    const out = await exportEvents(pool, tenantId, { from: q.from, to: q.to, filters: q.filters, format, escapeFormulas });
+    // Hono answers HEAD with the GET handler and drops the body unread: no export for it.
+    if (c.req.method === 'HEAD') return c.body(null, 200, headers('events', q.from, q.to));
+    const requestId = c.var.requestId;
+    const onFailure = (err: unknown) => ctx.log.warn('export ended early', { request_id: requestId, tenant: tenantId, error: String(err) });
+    const out = await exportEvents(pool, tenantId, { from: q.from, to: q.to, filters: q.filters, format, escapeFormulas }, onFailure);
     if (!out) throw httpError(429, 'exports: this organisation already has exports running; try again when one has finished', 'exports', { 'retry-after': '10' });
     return c.body(out.body, 200, { ...headers('events', q.from, q.to), 'x-export-rows': String(out.rows) });
   };
