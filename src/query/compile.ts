@@ -17,6 +17,8 @@ export type CompileContext = {
   /** The oldest bucket each tier still keeps. */
   keptSince?: Partial<Record<Tier, number>>;
   raw?: boolean;
+  /** Nothing above the watermark yet: the unrolled tail is left out. */
+  noTail?: boolean;
   /** Prices of models `model_prices` does not hold yet (seen only in the unrolled tail). */
   extraPrices?: { model: string; input: number; output: number; cache_write: number; cache_read: number }[];
 };
@@ -70,7 +72,7 @@ export function compile(q: Query, ctx: CompileContext): Compiled {
     }
   });
   // What the worker has not rolled up yet.
-  if (!ctx.raw) rawSource('tail', `seq > ${ctx.lastSeq} AND ${inRange(q.from, q.to, 'ts')}`, q.from, q.to);
+  if (!ctx.raw && !ctx.noTail) rawSource('tail', `seq > ${ctx.lastSeq} AND ${inRange(q.from, q.to, 'ts')}`, q.from, q.to);
   if (percentiles.length && sketchFromRaw) {
     ctes.push(countedEventsCtes('sketch_src', `${inRange(q.from, q.to, 'ts')} AND ${filters}`, q.from, q.to));
     sketches.push(sketchSelect('sketch_src', bucketSql('1m'), true));

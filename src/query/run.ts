@@ -22,8 +22,9 @@ export async function runQuery(tenantFiles: TenantFiles, tenantId: string, q: Qu
     const unpriced = await tx.all<{ model: string }>(
       `SELECT DISTINCT model FROM events WHERE ${options.raw ? 'true' : `seq > ${lastSeq}`} AND model IS NOT NULL AND model NOT IN (SELECT model FROM model_prices)`,
     );
+    const pending = options.raw ? null : (await tx.get<{ top: number | null }>(`SELECT max(seq) AS top FROM events WHERE seq > ${lastSeq}`))!.top;
     const extraPrices = unpriced.map(({ model }) => ({ model, ...priceOf(model, settings.prices) }));
-    const { sql, params } = compile(q, { lastSeq, keptSince: keptSince(settings.retention, options.now, settings.applied), raw: options.raw, extraPrices });
+    const { sql, params } = compile(q, { lastSeq, keptSince: keptSince(settings.retention, options.now, settings.applied), raw: options.raw, noTail: !options.raw && pending === null, extraPrices });
     return tx.all<Record<string, unknown>>(sql, params);
   });
   const truncated = rows.length > q.limit;
