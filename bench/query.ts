@@ -271,6 +271,7 @@ async function fill(server: RunningServer, tenantId: string, developers: string[
   };
   const started = performance.now();
   let nextReport = 1_000_000;
+  let lastReport = started;
   for (const s of sessions) {
     for (const event of sessionEvents(s, density)) {
       const buffer = buffers[s.user]!;
@@ -280,7 +281,9 @@ async function fill(server: RunningServer, tenantId: string, developers: string[
         await send(s.user, buffer);
       }
       if (++generated === nextReport) {
-        console.log(`  ${fmt(generated)} events, ${fmt(generated / ((performance.now() - started) / 1000))} events/s`);
+        const t = performance.now();
+        console.log(`  ${fmt(generated)} events, ${fmt(generated / ((t - started) / 1000))} events/s so far, ${fmt(1_000_000 / ((t - lastReport) / 1000))} events/s over the last million`);
+        lastReport = t;
         nextReport += 1_000_000;
       }
     }
@@ -494,7 +497,7 @@ function report(rows: Row[], compare: { name: string; rollup: Timing; raw: Timin
   console.log('\nfigures:');
   if (filled) console.log(`  fill through ingest(): ${fmt(filled.events)} events in ${filled.seconds.toFixed(1)} s, ${fmt(filled.rate)} events/s, peak RSS ${mb(filled.peakRss).toFixed(0)} MB`);
   else console.log('  fill: reused the data directory (not measured this run)');
-  console.log(`  worker catch-up after the fill: ${worker.catchUp.toFixed(1)} s for ${fmt(worker.pendingAtStart)} pending events; forced compaction ${worker.compaction.toFixed(1)} s`);
+  console.log(`  worker catch-up${filled ? ' after the fill' : ''}: ${worker.catchUp.toFixed(1)} s for ${fmt(worker.pendingAtStart)} pending events; forced compaction ${worker.compaction.toFixed(1)} s`);
   console.log(`  peak RSS while answering queries: ${mb(queryPeak).toFixed(0)} MB (server and bench in one process)`);
 }
 
