@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 const uvu = fileURLToPath(new URL('../node_modules/uvu/bin.js', import.meta.url));
 const pattern = process.argv[2] ?? '\\.test\\.ts$';
 
-const child = spawn(process.execPath, ['--import', 'tsx', uvu, 'test', pattern, '--no-color'], {
+const child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', uvu, 'test', pattern, '--no-color'], {
   stdio: ['ignore', 'pipe', 'inherit'],
   env: { ...process.env, FORCE_COLOR: '0' },
 });

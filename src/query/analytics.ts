@@ -5,8 +5,8 @@ import type { TenantFiles } from '../storage/tenant-files.js';
 import { anomalies, type Anomaly } from '../analytics/anomalies.js';
 import { scoreSessions, type ProductivityScore, type SessionFacts } from '../analytics/productivity.js';
 import { linearTrend, type LinearTrend } from '../analytics/trends.js';
-import { querySchema, type Dimension, type Interval, type QueryInput } from './model.js';
-import { runQuery } from './run.js';
+import { querySchema, type Dimension, type Interval, type Query, type QueryInput } from './model.js';
+import { fillGaps, runQuery } from './run.js';
 
 type Filters = Partial<Record<Dimension, string[]>>;
 type Range = { from: number; to: number };
@@ -80,18 +80,16 @@ export async function productivity(tf: TenantFiles, tenantId: string, range: Ran
 
 export type TrendResult = { metric: string; interval: Interval; points: { t: string; v: number }[]; trend: Omit<LinearTrend, 'forecast'> & { forecast: { t: string; v: number }[] }; anomalies: (Omit<Anomaly, 't'> & { t: string })[] };
 
-/** One metric as a series (gaps as zero), its least-squares trend with a forecast, and its anomalies. */
-export async function trendOf(tf: TenantFiles, tenantId: string, metric: string, interval: Interval, range: Range, filters: Filters, now: number, horizon = 7): Promise<TrendResult> {
-  const series = await rows(tf, tenantId, { metrics: [metric], interval, filters, ...range, limit: 10_000 }, now);
-  const size = { '1m': 6e4, '5m': 3e5, '15m': 9e5, '1h': 3.6e6, '1d': 8.64e7 }[interval];
-  const byT = new Map(series.map((r) => [Date.parse(String(r.t)), Number(r[metric] ?? 0)]));
-  const points: { t: number; v: number }[] = [];
-  for (let t = Math.floor(range.from / size) * size; t < range.to; t += size) points.push({ t, v: byT.get(t) ?? 0 });
+/** One metric of `q` as a series (gaps as zero), its least-squares trend with a forecast, and its anomalies. */
+export async function trendOf(tf: TenantFiles, tenantId: string, q: Query, now: number, horizon = 7): Promise<TrendResult> {
+  const metric = q.metrics[0]!;
+  const series = fillGaps((await runQuery(tf, tenantId, q, { now })).rows, q);
+  const points = series.map((r) => ({ t: Date.parse(String(r.t)), v: Number(r[metric] ?? 0) }));
   const iso = (t: number) => new Date(t).toISOString();
   const trend = linearTrend(points, { horizon });
   return {
     metric,
-    interval,
+    interval: q.interval!,
     points: points.map((p) => ({ t: iso(p.t), v: p.v })),
     trend: { ...trend, forecast: trend.forecast.map((p) => ({ t: iso(p.t), v: p.v })) },
     anomalies: anomalies(points).map((a) => ({ ...a, t: iso(a.t) })),
@@ -115,7 +113,7 @@ export async function personalInsights(tf: TenantFiles, tenantId: string, userId
   const people = Math.max(1, Number(team?.active_users ?? 1));
   const teamAverage = Object.fromEntries(metrics.map((m) => [m, m.endsWith('_rate') ? Number(team?.[m] ?? 0) : Number(team?.[m] ?? 0) / people]));
   const failing = await rows(tf, tenantId, { metrics: ['tool_failures', 'tool_calls', 'tool_failure_rate'], group_by: ['tool'], filters: { user: [userId] }, ...range, order_by: 'tool_failures', limit: 5 }, now);
-  const cost = await trendOf(tf, tenantId, 'cost_usd', span > 14 * DAY ? '1d' : '1h', range, { user: [userId] }, now);
+  const cost = await trendOf(tf, tenantId, querySchema.parse({ metrics: ['cost_usd'], interval: span > 14 * DAY ? '1d' : '1h', filters: { user: [userId] }, ...range, limit: 10_000 }), now);
   const insights: string[] = [];
   const change = (m: string) => {
     const a = Number(mine?.[m] ?? 0);

@@ -3,7 +3,7 @@
 // seeds' endpoints, exports and the dashboards all speak it.
 import { z } from 'zod';
 import type { Kind } from '../ingest/schema.js';
-import { TIERS } from '../aggregate/tiers.js';
+import { TIER_MS, TIERS } from '../aggregate/tiers.js';
 
 /** What a dimension is called in a query → the rollup column it reads, and the kinds it applies to. */
 export const DIMENSIONS = {
@@ -120,7 +120,7 @@ export const querySchema = z
     });
     if (q.from >= q.to) ctx.addIssue({ code: 'custom', path: ['from'], message: 'must be before to' });
     if (q.to - q.from > MAX_RANGE_MS) ctx.addIssue({ code: 'custom', path: ['from'], message: 'range is longer than 3 years' });
-    if (q.interval && (q.to - q.from) / { '1m': 6e4, '5m': 3e5, '15m': 9e5, '1h': 3.6e6, '1d': 8.64e7 }[q.interval] > MAX_POINTS) {
+    if (q.interval && (q.to - q.from) / TIER_MS[q.interval] > MAX_POINTS) {
       ctx.addIssue({ code: 'custom', path: ['interval'], message: `more than ${MAX_POINTS} points for this range; choose a larger interval` });
     }
     if (q.order_by !== undefined && !q.metrics.includes(q.order_by) && !q.group_by.includes(q.order_by as Dimension)) {

@@ -4,6 +4,7 @@ import { keptSince, tenantSettings } from '../aggregate/settings.js';
 import type { TenantFiles } from '../storage/tenant-files.js';
 import { compile } from './compile.js';
 import { priceOf } from '../cost/prices.js';
+import { TIER_MS } from '../aggregate/tiers.js';
 import type { Query } from './model.js';
 
 export type QueryResult = {
@@ -18,13 +19,14 @@ export async function runQuery(tenantFiles: TenantFiles, tenantId: string, q: Qu
   const settings = await tenantSettings(file, reader);
   const rows = await reader.transaction(async (tx) => {
     const { last_seq: lastSeq } = (await tx.get<{ last_seq: number }>('SELECT last_seq FROM rollup_state'))!;
-    // Models only the unrolled tail (or, asked raw, any event) names are priced here, as the worker would.
-    const unpriced = await tx.all<{ model: string }>(
-      `SELECT DISTINCT model FROM events WHERE ${options.raw ? 'true' : `seq > ${lastSeq}`} AND model IS NOT NULL AND model NOT IN (SELECT model FROM model_prices)`,
-    );
-    const pending = options.raw ? null : (await tx.get<{ top: number | null }>(`SELECT max(seq) AS top FROM events WHERE seq > ${lastSeq}`))!.top;
-    const extraPrices = unpriced.map(({ model }) => ({ model, ...priceOf(model, settings.prices) }));
-    const { sql, params } = compile(q, { lastSeq, keptSince: keptSince(settings.retention, options.now, settings.applied), raw: options.raw, noTail: !options.raw && pending === null, extraPrices });
+    // What the unrolled tail (or, asked raw, the whole file) holds: whether anything, and
+    // which models the worker has not priced yet (priced here, as the worker would).
+    const tail = (await tx.get<{ pending: number; models: string[] | null }>(
+      `SELECT count(*) AS pending, list(DISTINCT model) FILTER (model IS NOT NULL AND model NOT IN (SELECT model FROM model_prices)) AS models
+         FROM events WHERE ${options.raw ? 'true' : `seq > ${lastSeq}`}`,
+    ))!;
+    const extraPrices = (tail.models ?? []).map((model) => ({ model, ...priceOf(model, settings.prices) }));
+    const { sql, params } = compile(q, { lastSeq, keptSince: keptSince(settings.retention, options.now, settings.applied), raw: options.raw, noTail: !options.raw && tail.pending === 0, extraPrices });
     return tx.all<Record<string, unknown>>(sql, params);
   });
   const truncated = rows.length > q.limit;
@@ -50,3 +52,15 @@ function toIso(v: unknown): string | null {
   return new Date(/[zZ]|[+-]\d\d:?\d\d$/.test(s) ? s : `${s.replace(' ', 'T')}Z`).toISOString();
 }
 
+
+/** Every bucket of a time series' range, with zeros where nothing happened (charts need the gaps); durations stay null. */
+export function fillGaps(rows: QueryResult['rows'], q: Pick<Query, 'from' | 'to' | 'interval' | 'metrics'>): QueryResult['rows'] {
+  if (!q.interval) return rows;
+  const size = TIER_MS[q.interval];
+  const byTime = new Map(rows.map((r) => [Date.parse(String(r.t)), r]));
+  const out: QueryResult['rows'] = [];
+  for (let t = Math.floor(q.from / size) * size; t < q.to; t += size) {
+    out.push(byTime.get(t) ?? { t: new Date(t).toISOString(), ...Object.fromEntries(q.metrics.map((m) => [m, m.endsWith('_ms') ? null : 0])) });
+  }
+  return out;
+}

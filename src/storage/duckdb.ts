@@ -32,34 +32,40 @@ export type Database = Connection & {
 
 export async function openDatabase(path: string): Promise<Database> {
   const instance = await DuckDBInstance.create(path);
+  let closing: Promise<void> | null = null;
   let closed = false;
-  const connections: DuckDBConnection[] = [];
+  const connections: { raw: DuckDBConnection; idle: () => Promise<void> }[] = [];
   const isOpen = () => {
     if (closed) throw new Error(`database ${path} is closed`);
   };
+  const allIdle = () => Promise.all(connections.map((c) => c.idle()));
   const connect = async () => {
-    isOpen();
-    const connection = await instance.connect();
-    connections.push(connection);
-    return serialized(connection, isOpen);
+    if (closing) throw new Error(`database ${path} is closed`);
+    const raw = await instance.connect();
+    const { connection, idle } = serialized(raw, isOpen);
+    connections.push({ raw, idle });
+    return connection;
   };
   const main = await connect();
   return {
     ...main,
     path,
     connect,
+    // What is queued on any connection (a commit, the worker, a read, an export) runs
+    // first; then nothing new starts, and the native handles go only once every
+    // connection is idle: closing under a running statement crashes the process.
     close: () =>
-      main.withConnection(async () => {
+      (closing ??= (async () => {
+        await allIdle();
         closed = true;
-        for (const c of connections) c.closeSync();
+        await allIdle();
+        for (const c of connections) c.raw.closeSync();
         instance.closeSync();
-      }).catch((err: unknown) => {
-        if (!closed) throw err;
-      }),
+      })()),
   };
 }
 
-function serialized(connection: DuckDBConnection, isOpen: () => void): Connection {
+function serialized(connection: DuckDBConnection, isOpen: () => void): { connection: Connection; idle: () => Promise<void> } {
   const queue = createQueue();
   const direct = queryable(connection);
   const inQueue = <R>(fn: () => Promise<R>) =>
@@ -67,7 +73,7 @@ function serialized(connection: DuckDBConnection, isOpen: () => void): Connectio
       isOpen();
       return fn();
     });
-  return {
+  const wrapped: Connection = {
     all: <T = Row>(sql: string, params?: Params) => inQueue(() => direct.all<T>(sql, params)),
     get: <T = Row>(sql: string, params?: Params) => inQueue(() => direct.get<T>(sql, params)),
     run: (sql: string, params?: Params) => inQueue(() => direct.run(sql, params)),
@@ -85,6 +91,8 @@ function serialized(connection: DuckDBConnection, isOpen: () => void): Connectio
         }
       }),
   };
+  // Settles when everything queued so far has run (the queue never rejects).
+  return { connection: wrapped, idle: () => queue(async () => undefined) };
 }
 
 function queryable(connection: DuckDBConnection): Queryable {

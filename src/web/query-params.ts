@@ -23,6 +23,9 @@ export function timeRange(c: Context, now: number, names = { from: 'from', to: '
   return { from, to };
 }
 
+/** A time series' interval when none is asked for: hours up to three days, days beyond. */
+export const defaultInterval = (range: { from: number; to: number }) => (range.to - range.from > 3 * DAY ? '1d' : '1h');
+
 /** A list parameter: repeated (`?tool=a&tool=b`) or comma-separated (`?tool=a,b`). */
 export function listParam(c: Context, name: string): string[] | undefined {
   const all = (c.req.queries(name) ?? []).flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean);

@@ -5,13 +5,13 @@ import { Hono, type Context } from 'hono';
 import { z } from 'zod';
 import type { AppContext } from '../../context.js';
 import { DIMENSIONS, METRICS, querySchema, type QueryInput } from '../../query/model.js';
-import { runQuery } from '../../query/run.js';
+import { fillGaps, runQuery } from '../../query/run.js';
 import { BadCursorError, listSessions, sessionTimeline } from '../../query/sessions.js';
 import { dashboardSummary } from '../../query/summary.js';
 import type { Env } from '../env.js';
 import { metricsView, requireIdentity, scopeFilters } from '../access.js';
 import { httpError, notFound, readJson } from '../errors.js';
-import { filtersFrom, listParam, parseTime, timeRange, toQuery } from '../query-params.js';
+import { defaultInterval, filtersFrom, listParam, parseTime, timeRange, toQuery } from '../query-params.js';
 
 /** The caller's tenant and what of it they may see. */
 export function reader(c: Context<Env>) {
@@ -48,7 +48,7 @@ export function queryRoutes(ctx: AppContext) {
       if (!metrics) throw httpError(400, 'metric: is required', 'metric');
       const groupBy = listParam(c, 'group_by') ?? [];
       const range = timeRange(c, now());
-      const interval = c.req.query('interval') ?? (range.to - range.from > 3 * 86_400_000 ? '1d' : '1h');
+      const interval = c.req.query('interval') ?? defaultInterval(range);
       const filters = scopeFilters(view, filtersFrom(c), groupBy);
       const q = toQuery({ metrics, group_by: groupBy as QueryInput['group_by'], filters, ...range, interval: interval as QueryInput['interval'], limit: 10_000 }, { metrics: 'metric' });
       const result = await runQuery(ctx.tenantFiles, tenantId, q, { now: now() });
@@ -108,17 +108,6 @@ async function sessionFigures(ctx: AppContext, tenantId: string, sessionId: stri
   const q = querySchema.parse({ metrics, filters: { session: [sessionId] }, from: first, to: last + 1 });
   const [totals] = (await runQuery(ctx.tenantFiles, tenantId, q, { now: ctx.now().getTime() })).rows;
   return { first_at: new Date(first).toISOString(), last_at: new Date(last).toISOString(), duration_s: (last - first) / 1000, totals: totals ?? {} };
-}
-
-/** Every bucket of the range, with zeros where nothing happened (charts need the gaps). */
-function fillGaps(rows: Record<string, string | number | null>[], q: { from: number; to: number; interval?: string; metrics: string[] }) {
-  const size = { '1m': 6e4, '5m': 3e5, '15m': 9e5, '1h': 3.6e6, '1d': 8.64e7 }[q.interval as '1h'];
-  const byTime = new Map(rows.map((r) => [Date.parse(String(r.t)), r]));
-  const out: Record<string, string | number | null>[] = [];
-  for (let t = Math.floor(q.from / size) * size; t < q.to; t += size) {
-    out.push(byTime.get(t) ?? { t: new Date(t).toISOString(), ...Object.fromEntries(q.metrics.map((m) => [m, m.endsWith('_ms') ? null : 0])) });
-  }
-  return out;
 }
 
 function catalogue() {

@@ -6,6 +6,7 @@
 import { Hono } from 'hono';
 import { z } from 'zod';
 import type { AppContext } from '../../context.js';
+import { TIER_MS } from '../../aggregate/tiers.js';
 import { productivity } from '../../query/analytics.js';
 import { INTERVALS, METRICS, querySchema, type Interval, type QueryInput } from '../../query/model.js';
 import { runQuery } from '../../query/run.js';
@@ -130,7 +131,7 @@ export function seedQueryRoutes(ctx: AppContext) {
       const byWindow = new Map(rows.map(({ t, ...m }) => [String(t), metrics.length ? m : {}]));
       if (wantsScore) {
         if (!view.individuals) throw httpError(403, 'metric_types: productivity_score is per session; your role sees team figures only', 'metric_types');
-        const size = { '1m': 6e4, '5m': 3e5, '15m': 9e5, '1h': 3.6e6, '1d': 8.64e7 }[body.aggregation_window];
+        const size = TIER_MS[body.aggregation_window];
         const scores = new Map<string, number[]>();
         for (const s of (await productivity(ctx.tenantFiles, tenantId, range, filters, now())).sessions) {
           const w = new Date(Math.floor(Date.parse(s.started_at) / size) * size).toISOString();
