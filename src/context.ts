@@ -13,6 +13,7 @@ import { createIngestor, type Ingestor } from './ingest/ingest.js';
 import { createRateLimiter, type RateLimiter } from './ingest/rate-limit.js';
 import { createKeyCache, type KeyCache } from './auth/api-keys.js';
 import { createAggregator, type Aggregator } from './aggregate/worker.js';
+import { createLiveHub, type LiveHub } from './dashboards/live.js';
 
 export type AppContext = {
   config: Config;
@@ -27,6 +28,8 @@ export type AppContext = {
   ingest: Ingestor;
   /** Keeps every tenant's rollups current (started by the server, not by the CLI). */
   aggregator: Aggregator;
+  /** Fans each tenant's commits out to its open dashboards. */
+  live: LiveHub;
   /** Per-tenant request budget for the ingest endpoints. */
   ingestLimiter: RateLimiter;
   /** Signs CSRF tokens; generated once per data directory. */
@@ -56,6 +59,7 @@ export async function openAppContext(config: Config, log: Logger, options: { adm
     for (const { id } of tenants) await tenantFiles.open(id);
 
     const publicUrl = options.publicUrl ?? config.publicUrl;
+    const ingest = createIngestor(tenantFiles);
     const ctx: AppContext = {
       config,
       log,
@@ -64,7 +68,8 @@ export async function openAppContext(config: Config, log: Logger, options: { adm
       auth: createLucia(control, publicUrl.protocol === 'https:'),
       throttle: createLoginThrottle(),
       keys: createKeyCache(control),
-      ingest: createIngestor(tenantFiles),
+      ingest,
+      live: createLiveHub(ingest),
       aggregator: createAggregator({
         tenantFiles,
         tenants: async () => (await control!.all<{ id: string }>('SELECT id FROM tenants ORDER BY id')).map((t) => t.id),
@@ -75,6 +80,7 @@ export async function openAppContext(config: Config, log: Logger, options: { adm
       publicUrl,
       now: () => new Date(),
       async close() {
+        ctx.live.close();
         await ctx.aggregator.stop();
         await ctx.ingest.flushAll().catch((err: unknown) => log.error('could not flush events at shutdown', { error: String(err) }));
         await tenantFiles!.closeAll();

@@ -37,6 +37,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       ctx,
       async close() {
         clearInterval(sweep);
+        ctx.live.close(); // open dashboards' streams would hold the server open
         await gateway.close();
         await Promise.all([closeServer(http!), closeServer(admin!)]);
         await ctx.close();

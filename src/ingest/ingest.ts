@@ -6,7 +6,7 @@ import { hash } from 'node:crypto';
 import type { TenantFiles } from '../storage/tenant-files.js';
 import { eventSchema, type IngestEvent, type Source } from './schema.js';
 import { canonicalJson, sanitizeJson } from './sanitize.js';
-import { createEventWriter, DEFAULT_WRITER, type EventRow, type EventWriter, type WriterOptions } from './writer.js';
+import { createEventWriter, DEFAULT_WRITER, type Commit, type EventRow, type EventWriter, type WriterOptions } from './writer.js';
 
 export type Who = { tenantId: string; userId: string };
 export type Rejection = { index: number; field: string; message: string };
@@ -25,21 +25,27 @@ export type Ingestor = {
   ingest(who: Who, source: Source, events: readonly unknown[], now?: Date): Promise<IngestResult>;
   /** Each tenant's events, flushed (at shutdown). */
   flushAll(): Promise<void>;
+  /** Hears every commit that stored new events (live dashboards); returns the unsubscribe. */
+  onCommit(listener: CommitListener): () => void;
   stats: IngestStats;
 };
 
+export type CommitListener = (tenantId: string, commit: Commit) => void;
+
 export function createIngestor(tenantFiles: TenantFiles, options: WriterOptions = DEFAULT_WRITER): Ingestor {
   const writers = new Map<string, Promise<EventWriter>>();
+  const listeners = new Set<CommitListener>();
   const stats: IngestStats = { received: 0, stored: 0, dropped: { invalid: 0, duplicate: 0 }, batches: 0 };
 
   const writerFor = (tenantId: string) => {
     let writer = writers.get(tenantId);
     if (!writer) {
       writer = tenantFiles.open(tenantId).then((db) =>
-        createEventWriter(db, options, (offered, inserted) => {
+        createEventWriter(db, options, (commit) => {
           stats.batches++;
-          stats.stored += inserted;
-          stats.dropped.duplicate += offered - inserted;
+          stats.stored += commit.inserted;
+          stats.dropped.duplicate += commit.offered - commit.inserted;
+          if (commit.inserted > 0) for (const listener of listeners) listener(tenantId, commit);
         }),
       );
       writer.catch(() => writers.delete(tenantId));
@@ -73,6 +79,10 @@ export function createIngestor(tenantFiles: TenantFiles, options: WriterOptions 
         }
       }
       return { accepted: rows.length, rejected };
+    },
+    onCommit(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
     },
     async flushAll() {
       await Promise.all([...writers.values()].map(async (w) => (await w.catch(() => null))?.flush()));

@@ -53,8 +53,11 @@ export const DEFAULT_WRITER: WriterOptions = { maxDelayMs: 2, maxRows: 20_000 };
 
 type Pending = { rows: EventRow[]; resolve(): void; reject(err: unknown): void };
 
-/** `onCommit` hears how many rows a batch carried and how many of them were new. */
-export function createEventWriter(db: Database, options: WriterOptions = DEFAULT_WRITER, onCommit: (offered: number, inserted: number) => void = () => {}): EventWriter {
+/** What a committed batch held: rows offered, rows new, the users they came from, the last seq given. */
+export type Commit = { offered: number; inserted: number; userIds: Set<string>; lastSeq: number };
+
+/** `onCommit` hears about every committed batch. */
+export function createEventWriter(db: Database, options: WriterOptions = DEFAULT_WRITER, onCommit: (commit: Commit) => void = () => {}): EventWriter {
   let queue: Pending[] = [];
   let queued = 0;
   let timer: NodeJS.Timeout | null = null;
@@ -94,7 +97,7 @@ export function createEventWriter(db: Database, options: WriterOptions = DEFAULT
         await append(conn, fresh);
         return fresh.length;
       });
-      onCommit(offered, inserted);
+      if (nextSeq !== null) onCommit({ offered, inserted, userIds: new Set(batch.flatMap((p) => p.rows.map((r) => r.userId))), lastSeq: Number(nextSeq - 1n) });
       for (const p of batch) p.resolve();
     } catch (err) {
       for (const p of batch) p.reject(err);

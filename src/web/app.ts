@@ -12,6 +12,7 @@ import { createRenderer } from './render.js';
 import { analyticsRoutes } from './routes/analytics.js';
 import { apiRoutes } from './routes/api.js';
 import { authRoutes } from './routes/auth.js';
+import { dashboardRoutes } from './routes/dashboards.js';
 import { exportRoutes } from './routes/export.js';
 import { healthRoutes } from './routes/health.js';
 import { hookRoutes } from './routes/hooks.js';
@@ -34,6 +35,8 @@ export function createApp(ctx: AppContext): Hono<Env> {
         defaultSrc: ["'self'"],
         scriptSrc: ["'self'"],
         styleSrc: ["'self'"],
+        // Charts position their parts with style attributes; scripts and style sheets stay our own.
+        styleSrcAttr: ["'unsafe-inline'"],
         imgSrc: ["'self'", 'data:'],
         connectSrc: ["'self'"],
         objectSrc: ["'none'"],
@@ -53,6 +56,7 @@ export function createApp(ctx: AppContext): Hono<Env> {
   app.use(csrfProtection(ctx));
 
   app.route('/', authRoutes(ctx, render));
+  app.route('/', dashboardRoutes(ctx, render));
   app.route('/', pageRoutes(ctx, render));
   app.route('/api/v1', apiRoutes(ctx));
   app.route('/api/v1', queryRoutes(ctx));

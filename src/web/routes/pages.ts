@@ -1,24 +1,17 @@
-// Signed-in pages: the home page and API keys. (Dashboards come with the dashboards issue.)
+// Signed-in pages: API keys.
 import { Hono, type Context } from 'hono';
 import type { AppContext } from '../../context.js';
 import { audit } from '../../admin/audit.js';
-import { needsSetup } from '../../admin/setup.js';
 import { createApiKey, getApiKey, listApiKeys, newApiKeySchema, revokeApiKey, SCOPES, type CreatedApiKey } from '../../auth/api-keys.js';
 import { can } from '../../auth/permissions.js';
-import { getTenant } from '../../tenants/tenants.js';
+import { signedIn as signedInAs } from '../dashboard-page.js';
 import type { Env } from '../env.js';
 import { firstIssue } from '../errors.js';
 import type { Renderer } from '../render.js';
 import { clientIp } from './auth.js';
 
 export function pageRoutes(ctx: AppContext, render: Renderer) {
-  /** Signed-in person or a redirect to the login page that comes back here. */
-  const signedIn = async (c: Context<Env>) => {
-    const identity = c.var.identity;
-    if (identity?.via === 'session') return identity;
-    if (await needsSetup(ctx)) return c.redirect('/setup', 303);
-    return c.redirect(`/login?next=${encodeURIComponent(c.req.path)}`, 303);
-  };
+  const signedIn = (c: Context<Env>) => signedInAs(ctx, c);
 
   const keysPage = async (c: Context<Env>, extra: { created?: CreatedApiKey; error?: { message: string; field?: string } } = {}, status: 200 | 400 = 200) => {
     const identity = c.var.identity!;
@@ -27,12 +20,6 @@ export function pageRoutes(ctx: AppContext, render: Renderer) {
   };
 
   return new Hono<Env>()
-    .get('/', async (c) => {
-      const identity = await signedIn(c);
-      if (identity instanceof Response) return identity;
-      const tenant = await getTenant(ctx.control, identity.user.tenantId);
-      return render(c, 'home', { tenant, publicUrl: ctx.publicUrl.href.replace(/\/$/, '') });
-    })
     .get('/settings/api-keys', async (c) => {
       const identity = await signedIn(c);
       return identity instanceof Response ? identity : keysPage(c);

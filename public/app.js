@@ -1,0 +1,273 @@
+// The dashboards' browser side: charts from the data the server put in `data-chart`, live
+// updates over Server-Sent Events, the filter form's URL, copy buttons, and the overview's
+// layout editor (Alpine.js, CSP build: components are registered here, never inline).
+'use strict';
+
+(function () {
+  const csrf = () => document.querySelector('meta[name="csrf-token"]')?.content ?? '';
+
+  // ---- Formatting, the same rules as src/dashboards/format.ts ----------------------------
+  const trim = (s) => s.replace(/\.0$/, '');
+  const count = (n) => {
+    if (n === null || n === undefined || !Number.isFinite(n)) return '–';
+    const a = Math.abs(n);
+    if (a < 1000) return Number.isInteger(n) ? String(n) : trim(n.toFixed(1));
+    for (const [div, unit] of [[1e9, 'B'], [1e6, 'M'], [1e3, 'k']]) if (a >= div) return trim((n / div).toFixed(a / div >= 100 ? 0 : 1)) + unit;
+    return String(n);
+  };
+  const usd = (n) => (n === null || n === undefined ? '–' : Math.abs(n) >= 10000 ? '$' + count(n) : Math.abs(n) >= 100 ? '$' + n.toFixed(0) : '$' + n.toFixed(2));
+  const ms = (n) => (n === null || n === undefined ? '–' : n < 1000 ? Math.round(n) + ' ms' : n < 60000 ? trim((n / 1000).toFixed(1)) + ' s' : trim((n / 60000).toFixed(1)) + ' min');
+  const pct = (n) => (n === null || n === undefined ? '–' : trim((n * 100).toFixed(1)) + '%');
+  const FORMAT = { count, usd, ms, pct };
+  /** ApexCharts writes names into innerHTML (and URI-decodes legend names): escape them. */
+  const esc = (s) => String(s).replace(/[&<>"'%]/g, (ch) => '&#' + ch.charCodeAt(0) + ';');
+
+  // ---- Charts ------------------------------------------------------------------------------
+  const charts = new Map();
+  const dark = () => window.matchMedia('(prefers-color-scheme: dark)').matches;
+
+  function chartOptions(spec) {
+    const format = FORMAT[spec.unit] ?? count;
+    const categories = spec.categories?.map(esc);
+    return {
+      chart: {
+        type: spec.type,
+        height: spec.height ?? 260,
+        stacked: !!spec.stacked,
+        toolbar: { show: false },
+        zoom: { enabled: false },
+        animations: { enabled: false },
+        background: 'transparent',
+        fontFamily: 'inherit',
+        injectStyleSheet: false,
+        parentHeightOffset: 0,
+      },
+      theme: { mode: dark() ? 'dark' : 'light' },
+      series: spec.series.map((s) => ({ name: esc(s.name), data: s.data })),
+      xaxis: categories ? { categories } : { type: 'datetime', labels: { datetimeUTC: false } },
+      yaxis: { labels: { formatter: (v) => format(v) }, min: 0, forceNiceScale: true },
+      dataLabels: { enabled: false },
+      stroke: { width: spec.type === 'bar' ? 0 : 2, curve: 'smooth' },
+      fill: spec.type === 'area' ? { type: 'gradient', gradient: { opacityFrom: 0.35, opacityTo: 0.05 } } : {},
+      legend: { position: 'top', horizontalAlign: 'left' },
+      tooltip: { x: { format: 'dd MMM HH:mm' }, y: { formatter: (v) => format(v) } },
+      plotOptions: { bar: { horizontal: !!spec.horizontal, borderRadius: 2 } },
+      noData: { text: 'No data in this range' },
+      grid: { borderColor: dark() ? '#2a3038' : '#e3e6ea' },
+    };
+  }
+
+  function initCharts() {
+    if (typeof ApexCharts === 'undefined') return;
+    for (const [el, chart] of charts) {
+      if (!el.isConnected) {
+        chart.destroy();
+        charts.delete(el);
+      }
+    }
+    document.querySelectorAll('[data-chart]').forEach((el) => {
+      if (charts.has(el)) return;
+      const chart = new ApexCharts(el, chartOptions(JSON.parse(el.dataset.chart)));
+      charts.set(el, chart);
+      chart.render();
+    });
+  }
+
+  // ---- Live updates ------------------------------------------------------------------------
+  const indicator = () => document.getElementById('live');
+  function setState(state, text) {
+    const el = indicator();
+    if (!el) return;
+    el.dataset.state = state;
+    el.querySelector('.live-text').textContent = text;
+  }
+
+  let refreshing = false;
+  let again = false;
+  /** Re-renders the page's live parts from the server: cards' text, charts' series. */
+  async function refreshLive() {
+    if (!document.querySelector('[data-live]')) return;
+    if (refreshing) {
+      again = true;
+      return;
+    }
+    refreshing = true;
+    try {
+      const res = await fetch(location.href, { headers: { 'HX-Request': 'true', 'X-Live': '1' }, credentials: 'same-origin' });
+      const redirect = res.headers.get('hx-redirect');
+      if (redirect) {
+        location.href = redirect;
+        return;
+      }
+      if (!res.ok) return;
+      const doc = new DOMParser().parseFromString(await res.text(), 'text/html');
+      doc.querySelectorAll('[data-live]').forEach((fresh) => {
+        const current = document.querySelector(`[data-live="${CSS.escape(fresh.dataset.live)}"]`);
+        if (!current) return;
+        const chart = charts.get(current);
+        if (chart && fresh.dataset.chart) {
+          if (current.dataset.chart === fresh.dataset.chart) return;
+          current.dataset.chart = fresh.dataset.chart;
+          const spec = JSON.parse(fresh.dataset.chart);
+          chart.updateSeries(spec.series.map((s) => ({ name: esc(s.name), data: s.data })), false);
+        } else if (current.innerHTML !== fresh.innerHTML) {
+          current.innerHTML = fresh.innerHTML;
+          htmx.process(current);
+        }
+      });
+      document.body.dataset.liveSeq = String(lastSeq);
+      document.dispatchEvent(new CustomEvent('live:refreshed'));
+    } catch {
+      // offline: the indicator says so; the next update tries again
+    } finally {
+      refreshing = false;
+      if (again) {
+        again = false;
+        void refreshLive();
+      }
+    }
+  }
+
+  let lastSeq = 0;
+  let source = null;
+  function connect() {
+    if (!indicator() || source) return;
+    source = new EventSource('/live');
+    setState('connecting', 'Connecting…');
+    source.addEventListener('open', () => setState('live', 'Live'));
+    source.addEventListener('hello', (e) => {
+      lastSeq = Number(e.data);
+      setState('live', 'Live');
+    });
+    source.addEventListener('update', (e) => {
+      lastSeq = Number(e.data);
+      void refreshLive();
+    });
+    source.addEventListener('expired', () => {
+      source.close();
+      location.href = '/login?next=' + encodeURIComponent(location.pathname + location.search);
+    });
+    source.addEventListener('error', () => {
+      // EventSource reconnects by itself (sending Last-Event-ID); say so meanwhile.
+      if (navigator.onLine === false) setState('offline', 'Offline');
+      else setState('reconnecting', 'Reconnecting…');
+    });
+  }
+  window.addEventListener('offline', () => setState('offline', 'Offline'));
+  window.addEventListener('online', () => {
+    setState('reconnecting', 'Reconnecting…');
+    if (source && source.readyState === EventSource.CLOSED) {
+      source = null;
+      connect();
+    }
+  });
+
+  // ---- htmx: filters in the URL, charts after swaps, CSRF on writes ---------------------------
+  document.addEventListener('htmx:configRequest', (e) => {
+    const params = e.detail.formData;
+    const trigger = e.detail.triggeringEvent?.target;
+    if (e.detail.elt.matches?.('form.filters')) {
+      // A preset replaces custom dates; applying dates replaces the preset.
+      if (trigger?.name === 'range' && trigger.value !== 'custom') {
+        params.delete('from');
+        params.delete('to');
+      } else if (params.get('from') || params.get('to') || params.get('range') === 'custom') params.delete('range');
+      for (const [k, v] of [...params.entries()]) if (v === '') params.delete(k);
+    }
+    if (e.detail.verb !== 'get') e.detail.headers['X-CSRF-Token'] = csrf();
+  });
+  document.addEventListener('htmx:afterSettle', initCharts);
+  document.addEventListener('htmx:responseError', (e) => {
+    const box = document.getElementById('flash');
+    if (box) box.textContent = `That did not work (${e.detail.xhr.status}). Reload the page and try again.`;
+  });
+
+  // ---- Copy buttons ------------------------------------------------------------------------
+  document.addEventListener('click', async (e) => {
+    const button = e.target.closest?.('[data-copy]');
+    if (!button) return;
+    const text = document.getElementById(button.dataset.copy)?.textContent ?? '';
+    try {
+      await navigator.clipboard.writeText(text);
+      button.textContent = 'Copied';
+    } catch {
+      const range = document.createRange();
+      range.selectNodeContents(document.getElementById(button.dataset.copy));
+      getSelection().removeAllRanges();
+      getSelection().addRange(range);
+      button.textContent = 'Selected: press Ctrl+C';
+    }
+    setTimeout(() => (button.textContent = 'Copy'), 2000);
+  });
+
+  // ---- The overview's layout editor (Alpine) --------------------------------------------------
+  document.addEventListener('alpine:init', () => {
+    window.Alpine.data('layoutEditor', () => ({
+      dirty: false,
+      status: '',
+      items() {
+        return [...this.$root.querySelectorAll('[data-widget]')];
+      },
+      moved() {
+        this.dirty = true;
+      },
+      toggled() {
+        this.dirty = true;
+      },
+      up(e) {
+        this.move(e, -1);
+      },
+      down(e) {
+        this.move(e, 1);
+      },
+      move(e, by) {
+        const li = e.target.closest('[data-widget]');
+        const sibling = by < 0 ? li.previousElementSibling : li.nextElementSibling;
+        if (!sibling) return;
+        if (by < 0) li.parentNode.insertBefore(li, sibling);
+        else li.parentNode.insertBefore(sibling, li);
+        e.target.focus();
+        this.dirty = true;
+        this.status = `${li.dataset.title} moved to position ${this.items().indexOf(li) + 1}.`;
+      },
+      layout(scope) {
+        const items = this.items();
+        return {
+          scope,
+          order: items.map((li) => li.dataset.widget),
+          hidden: items.filter((li) => !li.querySelector('input[type=checkbox]').checked).map((li) => li.dataset.widget),
+        };
+      },
+      async send(method, body) {
+        this.status = 'Saving…';
+        const res = await fetch('/api/v1/dashboard/layout', {
+          method,
+          headers: { 'content-type': 'application/json', 'x-csrf-token': csrf() },
+          body: body ? JSON.stringify(body) : undefined,
+          credentials: 'same-origin',
+        });
+        if (!res.ok) {
+          this.status = (await res.json().catch(() => ({}))).error ?? `Could not save (${res.status}).`;
+          return;
+        }
+        location.reload();
+      },
+      save() {
+        return this.send('PUT', this.layout('me'));
+      },
+      saveDefault() {
+        return this.send('PUT', this.layout('tenant'));
+      },
+      reset() {
+        return this.send('DELETE');
+      },
+    }));
+  });
+
+  function start() {
+    initCharts();
+    connect();
+  }
+  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', start);
+  else start();
+})();

@@ -1,0 +1,111 @@
+// The dashboards' filters, held in the URL so links are shareable and back/forward work:
+// a time range (a preset or custom dates) and one value each for user, project, tool and
+// model. Anything the appliance cannot use is dropped with a notice, never a 500.
+import type { Dimension, Interval } from '../query/model.js';
+
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
+
+export const PRESETS = {
+  '1h': { label: 'Last hour', ms: HOUR },
+  '24h': { label: 'Last 24 hours', ms: DAY },
+  '7d': { label: 'Last 7 days', ms: 7 * DAY },
+  '30d': { label: 'Last 30 days', ms: 30 * DAY },
+  '90d': { label: 'Last 90 days', ms: 90 * DAY },
+} as const;
+export type Preset = keyof typeof PRESETS;
+export const DEFAULT_PRESET: Preset = '7d';
+
+/** The filters a page can narrow by, in the order the filter bar shows them. */
+export const FILTER_DIMENSIONS = ['user', 'project', 'tool', 'model'] as const satisfies readonly Dimension[];
+export type FilterDimension = (typeof FILTER_DIMENSIONS)[number];
+
+export type Filters = {
+  /** A preset, or 'custom' when `from`/`to` came as dates. */
+  range: Preset | 'custom';
+  from: number;
+  to: number;
+  values: Partial<Record<FilterDimension, string>>;
+};
+
+const MAX_CUSTOM_MS = 3 * 366 * DAY;
+const isDate = (s: string) => /^\d{4}-\d{2}-\d{2}$/.test(s) && Number.isFinite(Date.parse(`${s}T00:00:00Z`));
+
+/** Reads the filters from a page's URL; `notices` say what was ignored and why. */
+export function parseFilters(url: URL, now: number): { filters: Filters; notices: string[] } {
+  const notices: string[] = [];
+  const p = url.searchParams;
+  const rawRange = p.get('range');
+  const rawFrom = p.get('from');
+  const rawTo = p.get('to');
+  let filters: Filters | null = null;
+
+  if (rawFrom || rawTo) {
+    const to = rawTo && isDate(rawTo) ? Date.parse(`${rawTo}T00:00:00Z`) + DAY : rawTo ? NaN : now;
+    const from = rawFrom && isDate(rawFrom) ? Date.parse(`${rawFrom}T00:00:00Z`) : rawFrom ? NaN : to - PRESETS[DEFAULT_PRESET].ms;
+    if (!Number.isFinite(from) || !Number.isFinite(to)) notices.push('The custom dates were not dates (YYYY-MM-DD); showing the last 7 days.');
+    else if (from >= to) notices.push('The custom range ends before it starts; showing the last 7 days.');
+    else if (to - from > MAX_CUSTOM_MS) notices.push('The custom range is longer than 3 years; showing the last 7 days.');
+    else filters = { range: 'custom', from, to: Math.min(to, now), values: {} };
+  } else if (rawRange && !(rawRange in PRESETS)) {
+    notices.push(`Unknown time range “${rawRange}”; showing the last 7 days.`);
+  }
+  if (!filters) {
+    const preset = rawRange && rawRange in PRESETS && !rawFrom && !rawTo ? (rawRange as Preset) : DEFAULT_PRESET;
+    filters = { range: preset, from: now - PRESETS[preset].ms, to: now, values: {} };
+  }
+  for (const d of FILTER_DIMENSIONS) {
+    const v = p.get(d)?.trim();
+    if (v) filters.values[d] = v.slice(0, 500);
+  }
+  return { filters, notices };
+}
+
+/** The filters as the query model's filter object. */
+export function queryFilters(f: Filters): Partial<Record<Dimension, string[]>> {
+  return Object.fromEntries(Object.entries(f.values).map(([d, v]) => [d, [v]]));
+}
+
+/** The URL query string that reproduces `f`, with `changes` applied (null removes a value). */
+export function filterSearch(f: Filters, changes: Partial<Record<FilterDimension | 'range', string | null>> = {}): string {
+  const p = new URLSearchParams();
+  const range = changes.range === undefined ? f.range : changes.range;
+  if (range === 'custom') {
+    p.set('from', dateOf(f.from));
+    p.set('to', dateOf(f.to - 1));
+  } else if (range && range !== DEFAULT_PRESET) p.set('range', range);
+  for (const d of FILTER_DIMENSIONS) {
+    const v = changes[d] === undefined ? f.values[d] : changes[d];
+    if (v) p.set(d, v);
+  }
+  const s = p.toString();
+  return s ? `?${s}` : '';
+}
+
+export const dateOf = (ms: number) => new Date(ms).toISOString().slice(0, 10);
+
+/** The bucket width a chart over `f`'s range reads: about 24 to 200 points. */
+export function chartInterval(f: Pick<Filters, 'from' | 'to'>): Interval {
+  const span = f.to - f.from;
+  if (span <= 2 * HOUR) return '1m';
+  if (span <= 12 * HOUR) return '5m';
+  if (span <= 2 * DAY) return '15m';
+  if (span <= 8 * DAY) return '1h';
+  return '1d';
+}
+
+/**
+ * Drops filter values the data has never seen in this range (a mistyped link, a renamed
+ * tool), with a notice, so the page shows figures instead of an unexplained zero.
+ */
+export function dropUnknown(f: Filters, options: Partial<Record<FilterDimension, { value: string }[]>>, notices: string[]): void {
+  for (const d of FILTER_DIMENSIONS) {
+    const v = f.values[d];
+    const known = options[d];
+    if (v === undefined || !known) continue;
+    if (!known.some((o) => o.value === v)) {
+      notices.push(`No ${d} “${v}” in this range; that filter is ignored.`);
+      delete f.values[d];
+    }
+  }
+}

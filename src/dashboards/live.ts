@@ -1,0 +1,73 @@
+// Live updates: one subscription per tenant to the ingest commits, fanned out to every open
+// page of that tenant over Server-Sent Events. A message says only "newer data exists, up
+// to seq N"; the page then re-renders its live parts through the ordinary, role-checked
+// routes, so nothing a person may not see travels on this channel. A developer's pages
+// hear only about commits that carried their own events.
+import type { Ingestor } from '../ingest/ingest.js';
+
+export type LiveClient = {
+  /** Only this user's commits concern the client (a developer); null: all of the tenant's. */
+  ownUser: string | null;
+  send(seq: number): void;
+  /** Ends the client's stream (the server is shutting down). */
+  end(): void;
+};
+
+export type LiveHub = {
+  /** Adds a page; returns its unsubscribe. */
+  subscribe(tenantId: string, client: LiveClient): () => void;
+  /** The newest seq this process has committed for the tenant (0 before any). */
+  version(tenantId: string): number;
+  clients(): number;
+  /** Stops listening and ends every open stream. */
+  close(): void;
+};
+
+type Tenant = { clients: Set<LiveClient>; seq: number; users: Set<string>; timer: NodeJS.Timeout | null; lastSent: number };
+
+/** Commits closer together than `minGapMs` go out as one message (bursts of ingest). */
+export function createLiveHub(ingest: Ingestor, { minGapMs = 100 } = {}): LiveHub {
+  const tenants = new Map<string, Tenant>();
+  const tenant = (id: string) => {
+    let t = tenants.get(id);
+    if (!t) tenants.set(id, (t = { clients: new Set(), seq: 0, users: new Set(), timer: null, lastSent: 0 }));
+    return t;
+  };
+
+  const flush = (t: Tenant) => {
+    t.timer = null;
+    t.lastSent = Date.now();
+    for (const client of t.clients) {
+      if (client.ownUser === null || t.users.has(client.ownUser)) client.send(t.seq);
+    }
+    t.users.clear();
+  };
+
+  const unsubscribeIngest = ingest.onCommit((tenantId, commit) => {
+    const t = tenant(tenantId);
+    t.seq = Math.max(t.seq, commit.lastSeq);
+    if (t.clients.size === 0) return;
+    for (const u of commit.userIds) t.users.add(u);
+    if (t.timer) return;
+    const wait = t.lastSent + minGapMs - Date.now();
+    if (wait <= 0) flush(t);
+    else t.timer = setTimeout(() => flush(t), wait);
+  });
+
+  return {
+    subscribe(tenantId, client) {
+      const t = tenant(tenantId);
+      t.clients.add(client);
+      return () => t.clients.delete(client);
+    },
+    version: (tenantId) => tenants.get(tenantId)?.seq ?? 0,
+    clients: () => [...tenants.values()].reduce((n, t) => n + t.clients.size, 0),
+    close() {
+      unsubscribeIngest();
+      for (const t of tenants.values()) {
+        if (t.timer) clearTimeout(t.timer);
+        for (const client of t.clients) client.end();
+      }
+    },
+  };
+}

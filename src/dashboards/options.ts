@@ -1,0 +1,41 @@
+// What the filter bar offers: the projects, tools and models seen in the range, and the
+// people the viewer may pick (everyone for managers and up, only themselves for a
+// developer, nobody for a viewer, who sees team figures only).
+import type { MetricsView } from '../web/access.js';
+import type { TenantFiles } from '../storage/tenant-files.js';
+import { querySchema } from '../query/model.js';
+import { runQuery } from '../query/run.js';
+import type { FilterDimension } from './filters.js';
+
+export type Option = { value: string; label: string };
+export type FilterOptions = Record<FilterDimension, Option[]>;
+
+const MAX_OPTIONS = 200;
+
+export async function filterOptions(
+  tf: TenantFiles,
+  tenantId: string,
+  range: { from: number; to: number },
+  view: MetricsView,
+  people: { id: string; name: string | null; email: string }[],
+  now: number,
+): Promise<FilterOptions> {
+  const scope = view.ownUser ? { user: [view.ownUser] } : {};
+  const seen = async (dimension: 'project' | 'tool' | 'model'): Promise<Option[]> => {
+    const q = querySchema.parse({ metrics: [dimension === 'tool' ? 'tool_calls' : 'events'], group_by: [dimension], filters: scope, from: range.from, to: range.to, limit: MAX_OPTIONS });
+    const { rows } = await runQuery(tf, tenantId, q, { now });
+    return rows
+      .map((r) => r[dimension])
+      .filter((v): v is string => typeof v === 'string' && v !== '')
+      .sort((a, b) => a.localeCompare(b))
+      .map((v) => ({ value: v, label: dimension === 'project' ? shortPath(v) : v }));
+  };
+  const user = !view.individuals ? [] : people.filter((p) => view.ownUser === null || p.id === view.ownUser).map((p) => ({ value: p.id, label: p.name || p.email }));
+  return { user, project: await seen('project'), tool: await seen('tool'), model: await seen('model') };
+}
+
+/** The last two segments of a working directory: enough to tell projects apart. */
+export const shortPath = (p: string) => {
+  const parts = p.split(/[\\/]/).filter(Boolean);
+  return parts.length > 2 ? `…/${parts.slice(-2).join('/')}` : p;
+};

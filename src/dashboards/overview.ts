@@ -1,0 +1,67 @@
+// The overview: headline figures against the previous period, activity and cost over time,
+// top tools, cost by model and the latest sessions. Each widget is a question in the query
+// language, so its export link asks the API exactly what the widget shows.
+import type { TenantFiles } from '../storage/tenant-files.js';
+import type { MetricsView } from '../web/access.js';
+import type { QueryInput } from '../query/model.js';
+import { querySchema } from '../query/model.js';
+import { fillGaps, runQuery } from '../query/run.js';
+import { listSessions, type SessionRow } from '../query/sessions.js';
+import { dashboardSummary, type Summary } from '../query/summary.js';
+import { chartInterval, queryFilters, type Filters } from './filters.js';
+import type { Layout, WidgetId } from './layout.js';
+
+export type Series = { name: string; data: [number, number | null][] };
+/** What the page's script turns into an ApexCharts chart. */
+export type ChartSpec = { type: 'area' | 'bar' | 'line'; unit: 'count' | 'usd' | 'ms' | 'pct'; series: Series[]; stacked?: boolean };
+
+export type Overview = {
+  summary: Summary | null;
+  activity: ChartSpec | null;
+  cost: ChartSpec | null;
+  recentSessions: SessionRow[] | null;
+  /** Each widget's question, for its export links. */
+  queries: Partial<Record<WidgetId, QueryInput>>;
+};
+
+/** The series of a time-series result, one per metric, with gaps filled. */
+export function seriesOf(rows: Record<string, string | number | null>[], q: QueryInput & { interval: string }, names: Record<string, string>): Series[] {
+  const filled = fillGaps(rows, querySchema.parse(q));
+  return q.metrics.map((m) => ({ name: names[m] ?? m, data: filled.map((r) => [Date.parse(String(r.t)), r[m] === null ? null : Number(r[m])]) }));
+}
+
+export async function loadOverview(tf: TenantFiles, tenantId: string, f: Filters, view: MetricsView, layout: Layout, now: number): Promise<Overview> {
+  const shown = (w: WidgetId) => !layout.hidden.includes(w) && (w !== 'recent_sessions' || view.individuals);
+  const filters = { ...queryFilters(f), ...(view.ownUser ? { user: [view.ownUser] } : {}) };
+  const { tool, ...notTool } = filters;
+  const range = { from: f.from, to: f.to };
+  const interval = chartInterval(f);
+  const queries: Overview['queries'] = {};
+  const out: Overview = { summary: null, activity: null, cost: null, recentSessions: null, queries };
+
+  if (shown('kpis') || shown('top_tools') || shown('by_model')) {
+    out.summary = await dashboardSummary(tf, tenantId, range, filters, now);
+    queries.kpis = { metrics: ['sessions', 'active_users', 'prompts', 'tool_calls', 'tool_failures', 'tokens', 'cost_usd', 'lines_added', 'lines_removed', 'commits', 'pull_requests'], filters: notTool, ...range };
+    queries.top_tools = { metrics: ['tool_calls', 'tool_failures', 'tool_failure_rate', 'tool_p50_ms', 'tool_p95_ms'], group_by: ['tool'], filters, ...range, order_by: 'tool_calls', limit: 100 };
+    queries.by_model = { metrics: ['tokens', 'cost_usd'], group_by: ['model'], filters: notTool, ...range, order_by: 'cost_usd', limit: 100 };
+  }
+  if (shown('activity')) {
+    // A tool filter narrows to tool calls; prompts and requests have no tool.
+    const metrics = tool ? ['tool_calls', 'tool_failures'] : ['prompts', 'tool_calls', 'api_requests'];
+    const q = { metrics, filters, ...range, interval, limit: 10_000 };
+    queries.activity = q;
+    const { rows } = await runQuery(tf, tenantId, querySchema.parse(q), { now });
+    out.activity = { type: 'area', unit: 'count', series: seriesOf(rows, q, { prompts: 'Prompts', tool_calls: 'Tool calls', api_requests: 'API requests', tool_failures: 'Failures' }) };
+  }
+  if (shown('cost')) {
+    const q = { metrics: ['cost_usd'], filters: notTool, ...range, interval, limit: 10_000 };
+    queries.cost = q;
+    const { rows } = await runQuery(tf, tenantId, querySchema.parse(q), { now });
+    out.cost = { type: 'bar', unit: 'usd', series: seriesOf(rows, q, { cost_usd: 'Cost' }) };
+  }
+  if (shown('recent_sessions')) {
+    const { user, project } = filters;
+    out.recentSessions = (await listSessions(tf, tenantId, { ...range, user, project, limit: 8, now })).sessions;
+  }
+  return out;
+}

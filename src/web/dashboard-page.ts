@@ -1,0 +1,74 @@
+// What every dashboard page starts from: the signed-in person (or a trip to the login page
+// and back), what of the tenant's metrics they may see, and the filters from the URL with
+// the options the filter bar offers. Pages render through `renderPage`, which sends only
+// the page's <main> to htmx requests.
+import type { Context } from 'hono';
+import type { AppContext } from '../context.js';
+import { needsSetup } from '../admin/setup.js';
+import { listUsers } from '../auth/users.js';
+import { getTenant } from '../tenants/tenants.js';
+import { can, type Permission } from '../auth/permissions.js';
+import { dateOf, dropUnknown, filterSearch, parseFilters, PRESETS, type Filters } from '../dashboards/filters.js';
+import { filterOptions, shortPath, type FilterOptions } from '../dashboards/options.js';
+import { fmt } from '../dashboards/format.js';
+import type { Env, Identity } from './env.js';
+import { metricsView, type MetricsView } from './access.js';
+import type { Renderer } from './render.js';
+
+export type SessionIdentity = Extract<Identity, { via: 'session' }>;
+
+/** The signed-in person, or the response that sends them to sign in (and back here). */
+export async function signedIn(ctx: AppContext, c: Context<Env>): Promise<SessionIdentity | Response> {
+  const identity = c.var.identity;
+  if (identity?.via === 'session') return identity;
+  if (await needsSetup(ctx)) return c.redirect('/setup', 303);
+  const url = new URL(c.req.url);
+  // htmx follows redirects inside the page; tell it to leave the page instead.
+  const back = c.req.header('hx-request') ? new URL(c.req.header('hx-current-url') ?? url.href) : url;
+  const login = `/login?next=${encodeURIComponent(back.pathname + back.search)}`;
+  if (c.req.header('hx-request')) return c.body(null, 204, { 'hx-redirect': login });
+  return c.redirect(login, 303);
+}
+
+export type DashboardPage = {
+  identity: SessionIdentity;
+  tenantId: string;
+  view: MetricsView;
+  filters: Filters;
+  notices: string[];
+  options: FilterOptions;
+  tenantName: string;
+  /** The tenant's people by id, to show names instead of ids. */
+  people: Map<string, string>;
+  now: number;
+};
+
+export async function dashboardPage(ctx: AppContext, c: Context<Env>): Promise<DashboardPage | Response> {
+  const identity = await signedIn(ctx, c);
+  if (identity instanceof Response) return identity;
+  const view = metricsView(identity);
+  const tenantId = identity.user.tenantId;
+  const now = ctx.now().getTime();
+  const { filters, notices } = parseFilters(new URL(c.req.url), now);
+  const users = await listUsers(ctx.control, tenantId);
+  const tenant = await getTenant(ctx.control, tenantId);
+  const options = await filterOptions(ctx.tenantFiles, tenantId, filters, view, users, now);
+  dropUnknown(filters, options, notices);
+  return { identity, tenantId, tenantName: tenant?.name ?? '', view, filters, notices, options, people: new Map(users.map((u) => [u.id, u.name || u.email])), now };
+}
+
+/** Renders a dashboard view with what every dashboard template uses. */
+export function renderPage(render: Renderer, c: Context<Env>, view: string, page: DashboardPage | { identity: SessionIdentity }, data: Record<string, unknown> = {}) {
+  const partial = c.req.header('hx-request') === 'true' && c.req.header('hx-history-restore-request') !== 'true';
+  const user = page.identity.user;
+  const nav = {
+    team: can(user, 'metrics.view_team'),
+    me: can(user, 'dashboard.personal'),
+    sessions: can(user, 'metrics.view_own') || can(user, 'metrics.view_team'),
+    admin: can(user, 'user.manage'),
+  };
+  const filterBar = 'filters' in page ? { filters: page.filters, options: page.options, notices: page.notices, search: (changes = {}) => filterSearch(page.filters, changes) } : null;
+  c.header('cache-control', 'no-store');
+  c.header('vary', 'hx-request');
+  return render(c, view, { partial, nav, tenantName: 'tenantName' in page ? page.tenantName : null, fmt, page, filterBar, presets: PRESETS, dateOf, shortPath, can: (p: Permission) => can(user, p), ...data });
+}

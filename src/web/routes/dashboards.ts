@@ -1,0 +1,98 @@
+// The overview dashboard, its live-update stream and its widget layout.
+import { Hono } from 'hono';
+import { streamSSE } from 'hono/streaming';
+import { z } from 'zod';
+import type { AppContext } from '../../context.js';
+import { can } from '../../auth/permissions.js';
+import { layoutFor, layoutSchema, resetLayout, saveLayout, WIDGETS } from '../../dashboards/layout.js';
+import { loadOverview } from '../../dashboards/overview.js';
+import type { Env } from '../env.js';
+import { metricsView, requirePermission, requireSession } from '../access.js';
+import { dashboardPage, renderPage } from '../dashboard-page.js';
+import { parseWith, readJson } from '../errors.js';
+import type { Renderer } from '../render.js';
+
+/** How long a quiet stream waits before a comment line keeps proxies from closing it. */
+const KEEPALIVE_MS = 25_000;
+
+export function dashboardRoutes(ctx: AppContext, render: Renderer) {
+  return new Hono<Env>()
+    .get('/', async (c) => {
+      const page = await dashboardPage(ctx, c);
+      if (page instanceof Response) return page;
+      const reader = await ctx.tenantFiles.connection(page.tenantId, 'reader');
+      const layout = await layoutFor(reader, page.identity.user.id);
+      const overview = await loadOverview(ctx.tenantFiles, page.tenantId, page.filters, page.view, layout, page.now);
+      return renderPage(render, c, 'overview', page, { layout, widgets: WIDGETS, overview, canSetDefault: can(page.identity.user, 'dashboard.manage') });
+    })
+
+    // Server-Sent Events: `update` whenever the viewer's tenant committed events they may
+    // see; the id is the tenant's last seq, so a reconnect (Last-Event-ID) that missed one
+    // is told at once. A signed-out page hears `expired` and goes to the login page.
+    .get('/live', (c) => {
+      const identity = c.var.identity;
+      return streamSSE(c, async (stream) => {
+        if (identity?.via !== 'session') {
+          await stream.writeSSE({ event: 'expired', data: 'sign in again' });
+          return;
+        }
+        const tenantId = identity.user.tenantId;
+        const view = metricsView(identity);
+        let ended = false;
+        let wake: () => void = () => {};
+        let sending = false;
+        let pending: number | null = null;
+        const send = async (seq: number) => {
+          pending = seq;
+          if (sending) return; // the newest seq goes out when the write in flight is done
+          sending = true;
+          while (pending !== null && !ended) {
+            const next = pending;
+            pending = null;
+            await stream.writeSSE({ id: String(next), event: 'update', data: String(next) }).catch(() => undefined);
+          }
+          sending = false;
+        };
+        const end = () => {
+          ended = true;
+          wake();
+        };
+        const unsubscribe = ctx.live.subscribe(tenantId, { ownUser: view.ownUser, send: (seq) => void send(seq), end });
+        stream.onAbort(end);
+        try {
+          const version = ctx.live.version(tenantId);
+          const lastEventId = c.req.header('last-event-id');
+          await stream.writeSSE({ id: String(version), event: 'hello', data: String(version), retry: 2000 });
+          if (lastEventId !== undefined && lastEventId !== String(version)) void send(version);
+          while (!ended) {
+            await new Promise<void>((resolve) => {
+              const timer = setTimeout(resolve, KEEPALIVE_MS);
+              wake = () => {
+                clearTimeout(timer);
+                resolve();
+              };
+            });
+            if (!ended) await stream.write(': keepalive\n\n');
+          }
+        } finally {
+          unsubscribe();
+        }
+      });
+    })
+
+    // The overview's layout: a person's own (or, for a tenant admin, the tenant's default).
+    .put('/api/v1/dashboard/layout', async (c) => {
+      const identity = requireSession(c);
+      const { scope, ...layout } = parseWith(layoutSchema.extend({ scope: z.enum(['me', 'tenant']).default('me') }), await readJson(c));
+      if (scope === 'tenant') requirePermission(identity, 'dashboard.manage');
+      const db = await ctx.tenantFiles.open(identity.user.tenantId);
+      await saveLayout(db, scope === 'me' ? identity.user.id : null, layout);
+      return c.json({ saved: scope, ...layout });
+    })
+    .delete('/api/v1/dashboard/layout', async (c) => {
+      const identity = requireSession(c);
+      const db = await ctx.tenantFiles.open(identity.user.tenantId);
+      await resetLayout(db, identity.user.id);
+      return c.json(await layoutFor(db, identity.user.id));
+    });
+}
