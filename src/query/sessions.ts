@@ -1,6 +1,6 @@
 // Sessions: the list (from `session_index`, newest activity first, cursor-paginated, with
-// each session's figures from the query model) and one session's timeline (its raw
-// events in order).
+// each session's figures from the query model), one session's timeline (its raw events
+// in order), and a user's last event (is their agent connected?).
 import type { TenantFiles } from '../storage/tenant-files.js';
 import { querySchema } from './model.js';
 import { runQuery } from './run.js';
@@ -96,4 +96,18 @@ export async function sessionTimeline(tf: TenantFiles, tenantId: string, session
     }),
     next_after: rows.length > o.limit ? `${Number(page.at(-1)!.ts_ms)}.${Number(page.at(-1)!.seq)}` : null,
   };
+}
+
+export type LastEvent = { kind: string; name: string | null; source: string; session_id: string | null; ts: string; received_at: string };
+
+/** The newest event `userId` sent (the highest seq: the last committed), or null when they sent none. */
+export async function lastEvent(tf: TenantFiles, tenantId: string, userId: string): Promise<LastEvent | null> {
+  const reader = await tf.connection(tenantId, 'reader');
+  const row = await reader.get<{ kind: string; name: string | null; source: string; session_id: string | null; ts_ms: number; received_ms: number }>(
+    `SELECT kind, name, source, session_id, epoch_ms(ts) AS ts_ms, epoch_ms(received_at) AS received_ms
+       FROM events WHERE user_id = $user ORDER BY seq DESC LIMIT 1`,
+    { user: userId },
+  );
+  if (!row) return null;
+  return { kind: row.kind, name: row.name, source: row.source, session_id: row.session_id, ts: new Date(Number(row.ts_ms)).toISOString(), received_at: new Date(Number(row.received_ms)).toISOString() };
 }

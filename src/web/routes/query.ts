@@ -1,15 +1,18 @@
 // The query API (/api/v1): the dashboard summary, time series, any query in the query
-// language, sessions and their timelines. Session cookie or an API key with `read`.
-// Every handler narrows what it asks to what the caller may see (metricsView).
+// language (as JSON, or as a CSV/JSON/NDJSON download), sessions and their timelines, the
+// most common errors, and the caller's last event. Session cookie or an API key with
+// `read`. Every handler narrows what it asks to what the caller may see (metricsView).
 import { Hono, type Context } from 'hono';
 import { z } from 'zod';
 import type { AppContext } from '../../context.js';
-import { DIMENSIONS, METRICS, querySchema, type QueryInput } from '../../query/model.js';
-import { fillGaps, runQuery } from '../../query/run.js';
-import { BadCursorError, listSessions, sessionTimeline } from '../../query/sessions.js';
+import { commonErrors } from '../../query/errors.js';
+import { EXPORT_FORMATS, MEDIA_TYPE, rowsBody, type ExportFormat } from '../../query/export.js';
+import { DIMENSIONS, METRICS, querySchema, type Query, type QueryInput } from '../../query/model.js';
+import { fillGaps, runQuery, type QueryResult } from '../../query/run.js';
+import { BadCursorError, lastEvent, listSessions, sessionTimeline } from '../../query/sessions.js';
 import { dashboardSummary } from '../../query/summary.js';
 import type { Env } from '../env.js';
-import { metricsView, requireIdentity, scopeFilters } from '../access.js';
+import { metricsView, requireIdentity, scopeFilters, type MetricsView } from '../access.js';
 import { httpError, notFound, readJson } from '../errors.js';
 import { defaultInterval, filtersFrom, listParam, parseTime, timeRange, toQuery } from '../query-params.js';
 
@@ -58,18 +61,41 @@ export function queryRoutes(ctx: AppContext) {
     // Any question in the query language, as JSON: { metrics, group_by, filters, from, to, interval, order_by, limit }.
     .post('/query', async (c) => {
       const { tenantId, view } = reader(c);
-      const body = await readJson(c);
-      const input = z.looseObject({ from: z.unknown(), to: z.unknown() }).safeParse(body);
-      if (!input.success) throw httpError(400, 'body: expected a JSON object', 'body');
-      const times = Object.fromEntries((['from', 'to'] as const).map((k) => {
-        const v = input.data[k];
-        return [k, typeof v === 'string' ? parseTime(v, k) : v];
-      }));
-      const raw = { ...input.data, ...times } as QueryInput;
-      const parsed = toQuery(raw, {}, true);
-      const q = { ...parsed, filters: scopeFilters(view, parsed.filters, parsed.group_by) };
+      const q = scopedQuery(await readJson(c), view, 'body');
+      return c.json(queryAnswer(q, await runQuery(ctx.tenantFiles, tenantId, q, { now: now() })));
+    })
+    // The same, with the query as URL-encoded JSON in `q`; with `format` the rows as a download.
+    .get('/query', async (c) => {
+      const { tenantId, view } = reader(c);
+      const format = formatParam(c);
+      const raw = c.req.query('q');
+      if (raw === undefined) throw httpError(400, 'q: is required (a query as URL-encoded JSON)', 'q');
+      const q = scopedQuery(parseJsonParam(raw, 'q'), view, 'q');
       const result = await runQuery(ctx.tenantFiles, tenantId, q, { now: now() });
-      return c.json({ query: { ...q, from: new Date(q.from).toISOString(), to: new Date(q.to).toISOString() }, ...result });
+      if (!format) return c.json(queryAnswer(q, result));
+      const columns = [...(q.interval ? ['t'] : []), ...q.group_by, ...q.metrics];
+      return c.body(rowsBody(result.rows, columns, format, true), 200, {
+        'content-type': MEDIA_TYPE[format],
+        'content-disposition': `attachment; filename="agentmeter-query-${stamp(q.from)}-${stamp(q.to)}.${format}"`,
+        'cache-control': 'no-store',
+        // The query's own limit cut it short (a top-N query does on purpose).
+        'x-truncated': String(result.truncated),
+      });
+    })
+
+    .get('/errors', async (c) => {
+      const { tenantId, view } = reader(c);
+      const range = timeRange(c, now());
+      const { user, project, tool, model } = filtersFrom(c);
+      const filters = scopeFilters(view, { ...(user && { user }), ...(project && { project }), ...(tool && { tool }), ...(model && { model }) });
+      const result = await commonErrors(ctx.tenantFiles, tenantId, range, filters, limitParam(c, 20, 1000));
+      return c.json({ from: new Date(range.from).toISOString(), to: new Date(range.to).toISOString(), ...result });
+    })
+
+    // Anyone's own last event, whatever their role: "is my agent sending?"
+    .get('/me/last-event', async (c) => {
+      const { user } = requireIdentity(c, 'read');
+      return c.json({ user_id: user.id, last_event: await lastEvent(ctx.tenantFiles, user.tenantId, user.id) });
     })
 
     .get('/metrics/catalogue', (c) => {
@@ -97,6 +123,38 @@ export function queryRoutes(ctx: AppContext) {
       return c.json({ session_id: id, user_id: timeline.user_id, ...totals, events: timeline.events, next_after: timeline.next_after });
     });
 }
+
+/** A query sent as JSON (the POST body, or `q`), validated (errors name its JSON path) and narrowed to `view`. */
+function scopedQuery(body: unknown, view: MetricsView, name: 'body' | 'q'): Query {
+  const input = z.looseObject({ from: z.unknown(), to: z.unknown() }).safeParse(body);
+  if (!input.success) throw httpError(400, `${name}: expected a JSON object`, name);
+  const times = Object.fromEntries((['from', 'to'] as const).map((k) => {
+    const v = input.data[k];
+    return [k, typeof v === 'string' ? parseTime(v, k) : v];
+  }));
+  const parsed = toQuery({ ...input.data, ...times } as QueryInput, {}, true);
+  return { ...parsed, filters: scopeFilters(view, parsed.filters, parsed.group_by) };
+}
+
+const queryAnswer = (q: Query, result: QueryResult) => ({ query: { ...q, from: new Date(q.from).toISOString(), to: new Date(q.to).toISOString() }, ...result });
+
+function parseJsonParam(raw: string, name: string): unknown {
+  try {
+    return JSON.parse(raw) as unknown;
+  } catch {
+    throw httpError(400, `${name}: malformed JSON`, name);
+  }
+}
+
+function formatParam(c: Context): ExportFormat | undefined {
+  const raw = c.req.query('format');
+  if (raw === undefined) return undefined;
+  if (!EXPORT_FORMATS.includes(raw as ExportFormat)) throw httpError(400, `format: must be one of ${EXPORT_FORMATS.join(', ')}`, 'format');
+  return raw as ExportFormat;
+}
+
+/** A time for a file name: 20250905T100000Z. */
+const stamp = (ms: number) => new Date(ms).toISOString().replace(/\.\d+Z$/, 'Z').replace(/[-:]/g, '');
 
 /** A session's figures over its whole life (from its first to its last event). */
 async function sessionFigures(ctx: AppContext, tenantId: string, sessionId: string, events: { at: string }[]) {
