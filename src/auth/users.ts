@@ -69,3 +69,32 @@ export async function countUsers(db: Queryable): Promise<number> {
 export async function recordLogin(db: Queryable, userId: string, now: Date): Promise<void> {
   await db.run('UPDATE users SET last_login_at = $now WHERE id = $id', { id: userId, now });
 }
+
+export const profileSchema = z.object({ name: z.string().trim().max(200) });
+
+export async function updateName(db: Queryable, userId: string, name: string): Promise<void> {
+  await db.run('UPDATE users SET name = $name WHERE id = $id', { id: userId, name: name || null });
+}
+
+export async function passwordHashOf(db: Queryable, userId: string): Promise<string | null> {
+  return (await db.get<{ hash: string | null }>('SELECT password_hash AS hash FROM users WHERE id = $id', { id: userId }))?.hash ?? null;
+}
+
+export async function setPassword(db: Queryable, userId: string, password: string): Promise<void> {
+  await db.run('UPDATE users SET password_hash = $hash WHERE id = $id', { id: userId, hash: await hashPassword(password) });
+}
+
+export async function setRole(db: Queryable, userId: string, role: Role): Promise<void> {
+  await db.run('UPDATE users SET role = $role WHERE id = $id', { id: userId, role });
+}
+
+/** A disabled person can neither sign in nor use their keys (sessions and keys check it). */
+export async function setDisabled(db: Queryable, userId: string, disabled: boolean): Promise<void> {
+  await db.run('UPDATE users SET disabled = $disabled WHERE id = $id', { id: userId, disabled });
+}
+
+/** Last sign-in per user of a tenant. */
+export async function lastLogins(db: Queryable, tenantId: string): Promise<Map<string, Date | null>> {
+  const rows = await db.all<{ id: string; at: Date | null }>('SELECT id, last_login_at AS at FROM users WHERE tenant_id = $tenantId', { tenantId });
+  return new Map(rows.map((r) => [r.id, r.at]));
+}

@@ -58,7 +58,7 @@ export async function dashboardPage(ctx: AppContext, c: Context<Env>): Promise<D
 }
 
 /** Renders a dashboard view with what every dashboard template uses. */
-export function renderPage(render: Renderer, c: Context<Env>, view: string, page: DashboardPage | { identity: SessionIdentity }, data: Record<string, unknown> = {}) {
+export function renderPage(render: Renderer, c: Context<Env>, view: string, page: DashboardPage | { identity: SessionIdentity }, data: Record<string, unknown> = {}, status: Parameters<Renderer>[3] = 200) {
   const partial = c.req.header('hx-request') === 'true' && c.req.header('hx-history-restore-request') !== 'true';
   const user = page.identity.user;
   const nav = {
@@ -70,5 +70,5 @@ export function renderPage(render: Renderer, c: Context<Env>, view: string, page
   const filterBar = 'filters' in page ? { filters: page.filters, options: page.options, notices: page.notices, search: (changes = {}) => filterSearch(page.filters, changes) } : null;
   c.header('cache-control', 'no-store');
   c.header('vary', 'hx-request');
-  return render(c, view, { partial, nav, tenantName: 'tenantName' in page ? page.tenantName : null, fmt, page, filterBar, presets: PRESETS, dateOf, shortPath, can: (p: Permission) => can(user, p), ...data });
+  return render(c, view, { partial, nav, tenantName: 'tenantName' in page ? page.tenantName : null, fmt, page, filterBar, presets: PRESETS, dateOf, shortPath, can: (p: Permission) => can(user, p), ...data }, status);
 }

@@ -3,7 +3,7 @@ import { Hono, type Context } from 'hono';
 import type { AppContext } from '../../context.js';
 import { audit } from '../../admin/audit.js';
 import { createApiKey, getApiKey, listApiKeys, newApiKeySchema, revokeApiKey, SCOPES, type CreatedApiKey } from '../../auth/api-keys.js';
-import { can } from '../../auth/permissions.js';
+import { can, type Permission } from '../../auth/permissions.js';
 import { signedIn as signedInAs } from '../dashboard-page.js';
 import type { Env } from '../env.js';
 import { firstIssue } from '../errors.js';
@@ -16,7 +16,7 @@ export function pageRoutes(ctx: AppContext, render: Renderer) {
   const keysPage = async (c: Context<Env>, extra: { created?: CreatedApiKey; error?: { message: string; field?: string } } = {}, status: 200 | 400 = 200) => {
     const identity = c.var.identity!;
     const keys = await listApiKeys(ctx.control, identity.user.tenantId, identity.user.id);
-    return render(c, 'api-keys', { keys, scopes: SCOPES, canCreate: can(identity.user, 'apikey.create'), ...extra }, status);
+    return render(c, 'api-keys', { keys, scopes: SCOPES, canCreate: can(identity.user, 'apikey.create'), can: (p: Permission) => can(identity.user, p), ...extra }, status);
   };
 
   return new Hono<Env>()
