@@ -23,6 +23,7 @@ import { restMetricsRoutes } from './routes/rest-metrics.js';
 import { seedQueryRoutes } from './routes/seed-queries.js';
 import { settingsRoutes } from './routes/settings.js';
 import { staticRoutes } from './routes/static.js';
+import { toolPageRoutes } from './routes/tool-pages.js';
 
 export function createApp(ctx: AppContext): Hono<Env> {
   const render = createRenderer();
@@ -57,6 +58,7 @@ export function createApp(ctx: AppContext): Hono<Env> {
 
   app.route('/', authRoutes(ctx, render));
   app.route('/', dashboardRoutes(ctx, render));
+  app.route('/', toolPageRoutes(ctx, render));
   app.route('/', pageRoutes(ctx, render));
   app.route('/api/v1', apiRoutes(ctx));
   app.route('/api/v1', queryRoutes(ctx));

@@ -1,0 +1,101 @@
+// The tools page: calls, failures and durations per tool, calls and failures over time,
+// one tool's durations over time when the tool filter picks one, and the failed calls'
+// most common errors. Each table and chart is a question in the query language, so its
+// export link asks the API exactly what it shows.
+import type { TenantFiles } from '../storage/tenant-files.js';
+import { scopeFilters, type MetricsView } from '../web/access.js';
+import { querySchema, type QueryInput } from '../query/model.js';
+import { runQuery } from '../query/run.js';
+import { commonErrors, type CommonError, type ErrorFilters } from '../query/errors.js';
+import { chartInterval, queryFilters, type Filters } from './filters.js';
+import { seriesOf, type ChartSpec } from './overview.js';
+
+export type ToolRow = {
+  tool: string | null;
+  calls: number;
+  failures: number;
+  failure_rate: number;
+  p50_ms: number | null;
+  p95_ms: number | null;
+  p99_ms: number | null;
+  avg_ms: number | null;
+};
+
+export type ToolsPage = {
+  tools: ToolRow[];
+  /** More tools than the table shows. */
+  truncated: boolean;
+  activity: ChartSpec;
+  /** p50/p95 over time of the one tool the filter picked; null without a tool filter. */
+  durations: ChartSpec | null;
+  errors: CommonError[];
+  queries: { tools: QueryInput; activity: QueryInput; durations: QueryInput | null };
+  /** The errors table as the errors API answers it (JSON). */
+  errorsExport: string;
+};
+
+const MAX_TOOLS = 100;
+const MAX_ERRORS = 20;
+/**
+ * commonErrors groups every kind of failure; this page shows failed tool calls only, so it
+ * asks for enough groups that API errors and failed commands cannot crowd them out.
+ */
+const ERROR_GROUPS_READ = 500;
+
+const num = (v: string | number | null | undefined) => (v === null || v === undefined ? null : Number(v));
+
+export async function loadTools(tf: TenantFiles, tenantId: string, f: Filters, view: MetricsView, now: number): Promise<ToolsPage> {
+  const filters = scopeFilters(view, queryFilters(f));
+  const range = { from: f.from, to: f.to };
+  const interval = chartInterval(f);
+  const ask = async (q: QueryInput) => runQuery(tf, tenantId, querySchema.parse(q), { now });
+
+  const toolsQ: QueryInput = {
+    metrics: ['tool_calls', 'tool_failures', 'tool_failure_rate', 'tool_p50_ms', 'tool_p95_ms', 'tool_p99_ms', 'tool_avg_ms'],
+    group_by: ['tool'],
+    filters,
+    ...range,
+    order_by: 'tool_calls',
+    limit: MAX_TOOLS,
+  };
+  const byTool = await ask(toolsQ);
+  const tools = byTool.rows.map((r) => ({
+    tool: r.tool === null ? null : String(r.tool),
+    calls: Number(r.tool_calls),
+    failures: Number(r.tool_failures),
+    failure_rate: Number(r.tool_failure_rate),
+    p50_ms: num(r.tool_p50_ms),
+    p95_ms: num(r.tool_p95_ms),
+    p99_ms: num(r.tool_p99_ms),
+    avg_ms: num(r.tool_avg_ms),
+  }));
+
+  const activityQ = { metrics: ['tool_calls', 'tool_failures'], filters, ...range, interval, limit: 10_000 };
+  const activity: ChartSpec = { type: 'area', unit: 'count', series: seriesOf((await ask(activityQ)).rows, activityQ, { tool_calls: 'Tool calls', tool_failures: 'Failures' }) };
+
+  let durationsQ: (QueryInput & { interval: string }) | null = null;
+  let durations: ChartSpec | null = null;
+  if (f.values.tool) {
+    durationsQ = { metrics: ['tool_p50_ms', 'tool_p95_ms'], filters, ...range, interval, limit: 10_000 };
+    durations = { type: 'line', unit: 'ms', series: seriesOf((await ask(durationsQ)).rows, durationsQ, { tool_p50_ms: 'p50', tool_p95_ms: 'p95' }) };
+  }
+
+  const { user, project, tool, model } = filters;
+  const errorFilters: ErrorFilters = { ...(user && { user }), ...(project && { project }), ...(tool && { tool }), ...(model && { model }) };
+  const { errors: all } = await commonErrors(tf, tenantId, range, errorFilters, ERROR_GROUPS_READ);
+  const errors = all.filter((e) => e.kind === 'tool_call').slice(0, MAX_ERRORS);
+
+  const search = new URLSearchParams({ from: new Date(range.from).toISOString(), to: new Date(range.to).toISOString() });
+  for (const [d, values] of Object.entries(errorFilters)) for (const v of values ?? []) search.append(d, v);
+  search.set('limit', String(MAX_ERRORS));
+
+  return {
+    tools,
+    truncated: byTool.truncated,
+    activity,
+    durations,
+    errors,
+    queries: { tools: toolsQ, activity: activityQ, durations: durationsQ },
+    errorsExport: `/api/v1/errors?${search}`,
+  };
+}
