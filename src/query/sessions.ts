@@ -38,8 +38,18 @@ export async function listSessions(tf: TenantFiles, tenantId: string, o: Session
     where.push('(epoch_ms(last_ts) < $cms OR (epoch_ms(last_ts) = $cms AND session_id < $cid))');
   }
   const rows = await reader.all<{ session_id: string; user_id: string; project: string | null; first_ms: number; last_ms: number; events: number }>(
-    `SELECT session_id, user_id, project, epoch_ms(first_ts) AS first_ms, epoch_ms(last_ts) AS last_ms, events
-       FROM session_index WHERE ${where.join(' AND ')} ORDER BY last_ts DESC, session_id DESC LIMIT $limit`,
+    // The index holds what the worker rolled up; sessions begun or continued since come from
+    // the unrolled tail, so a session shows the moment its first event is committed.
+    `WITH tail AS (
+       SELECT session_id, arg_min(user_id, ts) AS user_id, arg_min(project, ts) FILTER (project IS NOT NULL) AS project, min(ts) AS first_ts, max(ts) AS last_ts, count(*) AS events
+         FROM events WHERE seq > (SELECT last_seq FROM rollup_state) AND session_id IS NOT NULL GROUP BY session_id
+     ), sessions AS (
+       SELECT session_id, coalesce(i.user_id, t.user_id) AS user_id, coalesce(i.project, t.project) AS project,
+              least(i.first_ts, t.first_ts) AS first_ts, greatest(i.last_ts, t.last_ts) AS last_ts, coalesce(i.events, 0) + coalesce(t.events, 0) AS events
+         FROM session_index i FULL OUTER JOIN tail t USING (session_id)
+     )
+     SELECT session_id, user_id, project, epoch_ms(first_ts) AS first_ms, epoch_ms(last_ts) AS last_ms, events
+       FROM sessions WHERE ${where.join(' AND ')} ORDER BY last_ts DESC, session_id DESC LIMIT $limit`,
     params,
   );
   const page = rows.slice(0, o.limit);

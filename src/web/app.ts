@@ -12,6 +12,7 @@ import { createRenderer } from './render.js';
 import { analyticsRoutes } from './routes/analytics.js';
 import { apiRoutes } from './routes/api.js';
 import { authRoutes } from './routes/auth.js';
+import { connectRoutes } from './routes/connect.js';
 import { dashboardRoutes } from './routes/dashboards.js';
 import { exportRoutes } from './routes/export.js';
 import { healthRoutes } from './routes/health.js';
@@ -22,6 +23,7 @@ import { queryRoutes } from './routes/query.js';
 import { restMetricsRoutes } from './routes/rest-metrics.js';
 import { seedQueryRoutes } from './routes/seed-queries.js';
 import { settingsRoutes } from './routes/settings.js';
+import { settingsPageRoutes } from './routes/settings-pages.js';
 import { staticRoutes } from './routes/static.js';
 import { toolPageRoutes } from './routes/tool-pages.js';
 
@@ -58,6 +60,8 @@ export function createApp(ctx: AppContext): Hono<Env> {
 
   app.route('/', authRoutes(ctx, render));
   app.route('/', dashboardRoutes(ctx, render));
+  app.route('/', connectRoutes(ctx, render));
+  app.route('/', settingsPageRoutes(ctx, render));
   app.route('/', toolPageRoutes(ctx, render));
   app.route('/', pageRoutes(ctx, render));
   app.route('/api/v1', apiRoutes(ctx));

@@ -4,7 +4,7 @@ import { streamSSE } from 'hono/streaming';
 import { z } from 'zod';
 import type { AppContext } from '../../context.js';
 import { can } from '../../auth/permissions.js';
-import { layoutFor, layoutSchema, resetLayout, saveLayout, WIDGETS } from '../../dashboards/layout.js';
+import { layoutFor, layoutSchema, resetLayout, saveLayout, WIDGETS, type WidgetId } from '../../dashboards/layout.js';
 import { loadOverview } from '../../dashboards/overview.js';
 import type { Env } from '../env.js';
 import { metricsView, requirePermission, requireSession } from '../access.js';
@@ -23,7 +23,10 @@ export function dashboardRoutes(ctx: AppContext, render: Renderer) {
       const reader = await ctx.tenantFiles.connection(page.tenantId, 'reader');
       const layout = await layoutFor(reader, page.identity.user.id);
       const overview = await loadOverview(ctx.tenantFiles, page.tenantId, page.filters, page.view, layout, page.now);
-      return renderPage(render, c, 'overview', page, { layout, widgets: WIDGETS, overview, canSetDefault: can(page.identity.user, 'dashboard.manage') });
+      // A viewer sees team figures only: no list of sessions to show or arrange.
+      const available = (id: WidgetId) => id !== 'recent_sessions' || page.view.individuals;
+      const shown = { ...layout, order: layout.order.filter(available) };
+      return renderPage(render, c, 'overview', page, { layout: shown, widgets: WIDGETS, overview, canSetDefault: can(page.identity.user, 'dashboard.manage') });
     })
 
     // Server-Sent Events: `update` whenever the viewer's tenant committed events they may
