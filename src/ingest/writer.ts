@@ -187,7 +187,16 @@ async function appendAll(conn: DuckDBConnection, rows: EventRow[], firstSeq: big
       appender.appendUBigInt(seq++);
       appender.endRow();
     }
-  } finally {
-    appender.closeSync();
+    appender.closeSync(); // flushes: a duplicate id fails here
+  } catch (err) {
+    // Drop what the appender still holds: left to the garbage collector, its finalizer would
+    // flush those rows into whatever transaction the connection runs then, and abort it.
+    try {
+      appender.clear();
+      appender.closeSync();
+    } catch {
+      /* already closed */
+    }
+    throw err;
   }
 }
