@@ -19,6 +19,7 @@ import { healthRoutes } from './routes/health.js';
 import { hookRoutes } from './routes/hooks.js';
 import { otlpRoutes } from './routes/otlp.js';
 import { pageRoutes } from './routes/pages.js';
+import { peopleRoutes } from './routes/people-pages.js';
 import { queryRoutes } from './routes/query.js';
 import { restMetricsRoutes } from './routes/rest-metrics.js';
 import { seedQueryRoutes } from './routes/seed-queries.js';
@@ -60,6 +61,7 @@ export function createApp(ctx: AppContext): Hono<Env> {
 
   app.route('/', authRoutes(ctx, render));
   app.route('/', dashboardRoutes(ctx, render));
+  app.route('/', peopleRoutes(ctx, render));
   app.route('/', connectRoutes(ctx, render));
   app.route('/', settingsPageRoutes(ctx, render));
   app.route('/', toolPageRoutes(ctx, render));

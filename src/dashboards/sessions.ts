@@ -1,0 +1,270 @@
+// The sessions pages: the list (newest activity first, a page at a time, each session with
+// its productivity score) and one session (its figures, its timeline as a person reads it,
+// its score against its owner's baseline and what the score is made of).
+import type { TenantFiles } from '../storage/tenant-files.js';
+import type { MetricsView } from '../web/access.js';
+import { baselineFrom, type Baseline } from '../analytics/productivity.js';
+import { productivity, type SessionScore } from '../query/analytics.js';
+import { querySchema, type QueryInput } from '../query/model.js';
+import { runQuery } from '../query/run.js';
+import { BadCursorError, listSessions, sessionTimeline, type SessionRow, type TimelineEvent } from '../query/sessions.js';
+import type { Filters } from './filters.js';
+
+const DAY = 86_400_000;
+/** How far back productivity() reads a user's sessions for a baseline. */
+const BASELINE_LOOKBACK = 60 * DAY;
+/** Prompts and commands as a table shows them; the title attribute holds a longer cut. */
+const SHORT = 240;
+const LONG = 2000;
+
+export type ListedSession = SessionRow & { score: SessionScore | null };
+
+/** Productivity scores of `sessions` (one productivity() call over the span they started in). */
+export async function scoresFor(tf: TenantFiles, tenantId: string, sessions: SessionRow[], now: number): Promise<Map<string, SessionScore>> {
+  if (!sessions.length) return new Map();
+  const starts = sessions.map((s) => Date.parse(s.first_at));
+  const users = [...new Set(sessions.map((s) => s.user_id))];
+  const scored = await productivity(tf, tenantId, { from: Math.min(...starts), to: Math.max(...starts) + 1 }, { user: users }, now);
+  return new Map(scored.sessions.map((s) => [s.session_id, s]));
+}
+
+export type SessionList = {
+  sessions: ListedSession[];
+  nextCursor: string | null;
+  /** This is a later page (a cursor was followed). */
+  older: boolean;
+  notices: string[];
+  /** The figures the table shows, per session, for its export links. */
+  query: QueryInput;
+};
+
+export async function loadSessionList(tf: TenantFiles, tenantId: string, f: Filters, view: MetricsView, o: { cursor?: string; limit: number; now: number }): Promise<SessionList> {
+  const notices: string[] = [];
+  if (f.values.tool || f.values.model) notices.push('The sessions list does not narrow by tool or model; it shows every session in the range.');
+  const user = view.ownUser ? [view.ownUser] : f.values.user ? [f.values.user] : undefined;
+  const project = f.values.project ? [f.values.project] : undefined;
+  const ask = (cursor?: string) => listSessions(tf, tenantId, { from: f.from, to: f.to, user, project, cursor, limit: o.limit, now: o.now });
+  let older = o.cursor !== undefined;
+  const page = await ask(o.cursor).catch((err: unknown) => {
+    if (!(err instanceof BadCursorError)) throw err;
+    notices.push('That page link is not one this server gave out; showing the newest sessions.');
+    older = false;
+    return ask();
+  });
+  const scores = await scoresFor(tf, tenantId, page.sessions, o.now);
+  return {
+    sessions: page.sessions.map((s) => ({ ...s, score: scores.get(s.session_id) ?? null })),
+    nextCursor: page.next_cursor,
+    older,
+    notices,
+    query: {
+      metrics: ['prompts', 'tool_calls', 'tool_failures', 'api_requests', 'subagents', 'tokens', 'cost_usd', 'lines_added', 'lines_removed'],
+      group_by: ['session', 'user', 'project'],
+      filters: { ...(user && { user }), ...(project && { project }) },
+      from: f.from,
+      to: f.to,
+      order_by: 'cost_usd',
+      limit: 10_000,
+    },
+  };
+}
+
+/** One timeline event as the page shows it: every string still raw (the view escapes). */
+export type TimelineItem = {
+  seq: number;
+  at: string;
+  kind: string;
+  /** What happened, in words ("Prompt", "Tool call", "Sub-agent started"). */
+  label: string;
+  /** The tool, agent type, model or event name. */
+  name: string | null;
+  /** The prompt, command or file, cut to a table's width; `full` is a longer cut for its title. */
+  text: string | null;
+  full: string | null;
+  outcome: 'ok' | 'failed' | null;
+  error: string | null;
+  duration_ms: number | null;
+  model: string | null;
+  tokens: number | null;
+  cost_usd: number | null;
+};
+
+export type SessionScoreView = SessionScore & { baseline: Baseline };
+
+export type SessionPage = {
+  id: string;
+  userId: string;
+  project: string | null;
+  firstAt: string;
+  lastAt: string;
+  durationMs: number;
+  totals: Record<string, number>;
+  items: TimelineItem[];
+  /** Where this page of the timeline began (null: from the start) and where the next begins. */
+  after: string | null;
+  nextAfter: string | null;
+  score: SessionScoreView | null;
+  notices: string[];
+  query: QueryInput;
+};
+
+const TOTALS = ['prompts', 'tool_calls', 'tool_failures', 'api_requests', 'api_errors', 'subagents', 'tokens', 'cost_usd', 'lines_added', 'lines_removed'] as const;
+
+/**
+ * One session as `view` may see it, or null when there is no such session for this
+ * caller: a developer's colleague's session does not exist, as far as they can tell.
+ */
+export async function loadSession(tf: TenantFiles, tenantId: string, sessionId: string, view: MetricsView, o: { after?: string; limit: number; now: number }): Promise<SessionPage | null> {
+  if (!view.individuals || sessionId.length > 200) return null;
+  const notices: string[] = [];
+  const ask = (after?: string) => sessionTimeline(tf, tenantId, sessionId, { after, limit: o.limit });
+  let after = o.after ?? null;
+  const timeline = await ask(o.after).catch((err: unknown) => {
+    if (!(err instanceof BadCursorError)) throw err;
+    notices.push('That timeline link is not one this server gave out; showing the session from its start.');
+    after = null;
+    return ask();
+  });
+  if (!timeline || !timeline.user_id) return null;
+  if (view.ownUser !== null && timeline.user_id !== view.ownUser) return null;
+
+  const reader = await tf.connection(tenantId, 'reader');
+  const span = (await reader.get<{ first: number; last: number; project: string | null }>(
+    `SELECT epoch_ms(min(ts)) AS first, epoch_ms(max(ts)) AS last, min(project) AS project FROM events WHERE session_id = $id`,
+    { id: sessionId },
+  ))!;
+  const first = Number(span.first);
+  const last = Number(span.last);
+  const query: QueryInput = { metrics: [...TOTALS], filters: { session: [sessionId] }, from: first, to: last + 1 };
+  const [row] = (await runQuery(tf, tenantId, querySchema.parse(query), { now: o.now })).rows;
+  return {
+    id: sessionId,
+    userId: timeline.user_id,
+    project: span.project,
+    firstAt: new Date(first).toISOString(),
+    lastAt: new Date(last).toISOString(),
+    durationMs: last - first,
+    totals: Object.fromEntries(TOTALS.map((m) => [m, Number(row?.[m] ?? 0)])),
+    items: timelineItems(timeline.events),
+    after,
+    nextAfter: timeline.next_after,
+    score: await sessionScore(tf, tenantId, sessionId, timeline.user_id, o.now),
+    notices,
+    query,
+  };
+}
+
+/**
+ * The session's score as productivity() gives it, and the baseline it was measured
+ * against: the owner's previous sessions (up to 30, from the 60 days before it started),
+ * pooled the same way. Null until the aggregation worker has indexed the session.
+ */
+async function sessionScore(tf: TenantFiles, tenantId: string, sessionId: string, userId: string, now: number): Promise<SessionScoreView | null> {
+  const reader = await tf.connection(tenantId, 'reader');
+  const indexed = await reader.get<{ first_ms: number }>(`SELECT epoch_ms(first_ts) AS first_ms FROM session_index WHERE session_id = $id`, { id: sessionId });
+  if (!indexed) return null;
+  const start = Number(indexed.first_ms);
+  const filters = { user: [userId] };
+  const own = (await productivity(tf, tenantId, { from: start, to: start + 1 }, filters, now)).sessions.find((s) => s.session_id === sessionId);
+  if (!own) return null;
+  const before = (await productivity(tf, tenantId, { from: start - BASELINE_LOOKBACK, to: start }, filters, now)).sessions;
+  const baseline = baselineFrom(before.map((s) => ({ sessionId: s.session_id, start: Date.parse(s.started_at), hours: s.hours, commands: s.commands, lines: s.lines, successRate: s.success_rate, distinctAgents: s.agents_used })));
+  return { ...own, baseline };
+}
+
+/** Cuts `s` to `max` characters (whole code points), marking the cut. */
+export function truncate(s: string, max: number): string {
+  const chars = Array.from(s);
+  return chars.length <= max ? s : `${chars.slice(0, max - 1).join('')}…`;
+}
+
+/** An attribute as the entry point kept it: top level (hooks, REST) or under `attributes` (OTLP). */
+function attribute(e: TimelineEvent, key: string): unknown {
+  const a = e.attributes;
+  if (!a || typeof a !== 'object') return undefined;
+  const top = (a as Record<string, unknown>)[key];
+  if (top !== undefined) return top;
+  const nested = (a as Record<string, unknown>).attributes;
+  return nested && typeof nested === 'object' ? (nested as Record<string, unknown>)[key] : undefined;
+}
+
+const text = (v: unknown) => (typeof v === 'string' && v.trim() !== '' ? v : null);
+const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : null);
+
+/** What a tool call worked on: its command, file, pattern or description. */
+function toolTarget(e: TimelineEvent): string | null {
+  const input = attribute(e, 'tool_input');
+  if (input && typeof input === 'object') {
+    const i = input as Record<string, unknown>;
+    for (const k of ['command', 'file_path', 'notebook_path', 'pattern', 'path', 'url', 'query', 'description', 'prompt']) {
+      const v = text(i[k]);
+      if (v) return v;
+    }
+  }
+  return text(attribute(e, 'tool_parameters'));
+}
+
+const LABELS: Record<string, string> = {
+  session_start: 'Session started',
+  session_end: 'Session ended',
+  session_update: 'Session updated',
+  prompt: 'Prompt',
+  tool_start: 'Tool started',
+  tool_call: 'Tool call',
+  tool_decision: 'Permission',
+  subagent_start: 'Sub-agent started',
+  subagent_stop: 'Sub-agent finished',
+  api_request: 'API request',
+  api_error: 'API error',
+  token_usage: 'Tokens',
+  cost_usage: 'Cost',
+  lines: 'Lines changed',
+  commit: 'Commit',
+  pull_request: 'Pull request',
+  active_time: 'Active time',
+  command: 'Command',
+  agent_interaction: 'Agent',
+  productivity: 'Productivity',
+  other: 'Event',
+};
+
+/**
+ * The timeline's events as rows. A tool's start is left out when its result is on the
+ * same page (the result says all the start did); a start without one stays, as a call
+ * still running or one that never reported back.
+ */
+export function timelineItems(events: TimelineEvent[]): TimelineItem[] {
+  const finished = new Set(events.filter((e) => e.kind === 'tool_call' && typeof e.tool_use_id === 'string').map((e) => String(e.tool_use_id)));
+  return events
+    .filter((e) => !(e.kind === 'tool_start' && typeof e.tool_use_id === 'string' && finished.has(e.tool_use_id)))
+    .map((e) => {
+      const status = text(e.status);
+      const failed = status === 'failure' || status === 'error' || status === 'timeout';
+      const judged = ['tool_call', 'command', 'agent_interaction'].includes(e.kind);
+      let body: string | null = null;
+      if (e.kind === 'prompt') body = text(attribute(e, 'prompt'));
+      else if (e.kind === 'tool_call' || e.kind === 'tool_start') body = toolTarget(e);
+      else if (e.kind === 'session_start') body = text(attribute(e, 'source'));
+      else if (e.kind === 'session_end') body = status;
+      else if (e.kind === 'lines') body = `+${num(e.lines_added) ?? 0} −${num(e.lines_removed) ?? 0}`;
+      else if (e.kind === 'tool_decision') body = status;
+      const tokens = ['input_tokens', 'output_tokens', 'cache_read_tokens', 'cache_creation_tokens'].reduce<number | null>((sum, k) => (num(e[k]) === null ? sum : (sum ?? 0) + num(e[k])!), null);
+      const error = text(e.error);
+      return {
+        seq: e.seq,
+        at: e.at,
+        kind: e.kind,
+        label: LABELS[e.kind] ?? e.kind,
+        // Hooks name these by their event (SessionStart, UserPromptSubmit): the label says it.
+        name: ['api_request', 'api_error', 'session_start', 'session_end', 'prompt'].includes(e.kind) ? null : text(e.name),
+        text: body === null ? null : truncate(body, SHORT),
+        full: body === null ? null : truncate(body, LONG),
+        outcome: judged && status ? (failed ? 'failed' : status === 'success' ? 'ok' : null) : e.kind === 'api_error' ? 'failed' : null,
+        error: error === null ? null : truncate(error, SHORT),
+        duration_ms: num(e.duration_ms),
+        model: text(e.model),
+        tokens,
+        cost_usd: num(e.cost_usd),
+      };
+    });
+}
