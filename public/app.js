@@ -136,7 +136,10 @@
     setState('connecting', 'Connecting…');
     source.addEventListener('open', () => setState('live', 'Live'));
     source.addEventListener('hello', (e) => {
-      lastSeq = Number(e.data);
+      // A new stream (after a drop) that missed commits: catch up at once.
+      const seq = Number(e.data);
+      if (lastSeq && seq !== lastSeq) void refreshLive();
+      lastSeq = seq;
       setState('live', 'Live');
     });
     source.addEventListener('update', (e) => {
@@ -148,18 +151,24 @@
       location.href = '/login?next=' + encodeURIComponent(location.pathname + location.search);
     });
     source.addEventListener('error', () => {
-      // EventSource reconnects by itself (sending Last-Event-ID); say so meanwhile.
+      // EventSource reconnects by itself (sending Last-Event-ID) unless the browser gave up;
+      // then this page starts a new one. Say which meanwhile.
+      if (source.readyState === EventSource.CLOSED) reconnect(3000);
       if (navigator.onLine === false) setState('offline', 'Offline');
       else setState('reconnecting', 'Reconnecting…');
     });
   }
+  let retry = null;
+  function reconnect(delay) {
+    source?.close();
+    source = null;
+    clearTimeout(retry);
+    retry = setTimeout(connect, delay);
+  }
   window.addEventListener('offline', () => setState('offline', 'Offline'));
   window.addEventListener('online', () => {
     setState('reconnecting', 'Reconnecting…');
-    if (source && source.readyState === EventSource.CLOSED) {
-      source = null;
-      connect();
-    }
+    reconnect(0);
   });
 
   // ---- htmx: filters in the URL, charts after swaps, CSRF on writes ---------------------------
@@ -177,6 +186,10 @@
     if (e.detail.verb !== 'get') e.detail.headers['X-CSRF-Token'] = csrf();
   });
   document.addEventListener('htmx:afterSettle', initCharts);
+  // Dates apply with their button, not on every change of one of them.
+  document.addEventListener('change', (e) => {
+    if (e.target.matches?.('form.filters input[type=date]')) e.stopPropagation();
+  }, true);
   document.addEventListener('htmx:responseError', (e) => {
     const box = document.getElementById('flash');
     if (box) box.textContent = `That did not work (${e.detail.xhr.status}). Reload the page and try again.`;

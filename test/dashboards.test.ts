@@ -3,12 +3,12 @@
 // "connect Claude Code" page and the settings pages.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { z } from 'zod';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCommand } from '../src/admin/commands.js';
 import { ADMIN, ingestKey, signIn, startTestServer, waitFor, type Client, type TestServer } from './helpers.js';
 import { dataRange, expectedHooks, postFixtures, postHook, SHARED } from './fixture-data.js';
+import { hooksSettingsSchema } from './claude-code-schema.js';
 
 type Ctx = { server: TestServer; key: string; tenantId: string; userId: string; admin: Client };
 const s = suite<Ctx>('dashboards');
@@ -235,22 +235,6 @@ s('live: a commit reaches every open page of the tenant as one update; a develop
   } finally {
     await anonymous.close();
   }
-});
-
-/** Claude Code's hooks settings (https://docs.claude.com/en/docs/claude-code/hooks): an event maps to matcher groups of handlers. */
-const httpHandler = z.strictObject({
-  type: z.literal('http'),
-  url: z.url(),
-  headers: z.record(z.string(), z.string()).optional(),
-  allowedEnvVars: z.array(z.string().regex(/^[A-Z_][A-Z0-9_]*$/)).optional(),
-  timeout: z.number().positive().optional(),
-  if: z.string().optional(),
-  statusMessage: z.string().optional(),
-  once: z.boolean().optional(),
-});
-const HOOK_EVENTS = ['PreToolUse', 'PostToolUse', 'PostToolUseFailure', 'Notification', 'UserPromptSubmit', 'Stop', 'StopFailure', 'SubagentStart', 'SubagentStop', 'PreCompact', 'PostCompact', 'SessionStart', 'SessionEnd', 'PermissionRequest'] as const;
-export const hooksSettingsSchema = z.strictObject({
-  hooks: z.partialRecord(z.enum(HOOK_EVENTS), z.array(z.strictObject({ matcher: z.string().optional(), hooks: z.array(httpHandler).min(1) })).min(1)),
 });
 
 s('connect: settings.json is valid hooks settings for this appliance with the key from the environment; a key made there works; the last event shows', async (ctx) => {
