@@ -1,10 +1,26 @@
 // Runs every uvu suite under test/ (TypeScript through tsx) in one process and ends
 // with the line CI reads: `N passed, N failed`.
 import { spawn } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ensureChromium } from './chromium.mjs';
 
 const uvu = fileURLToPath(new URL('../node_modules/uvu/bin.js', import.meta.url));
+const testDir = fileURLToPath(new URL('../test', import.meta.url));
 const pattern = process.argv[2] ?? '\\.test\\.ts$';
+
+// uvu matches the pattern (case-insensitive) against paths relative to test/; when that
+// selects a browser suite, Chromium has to be there first (CI installs it here).
+const selected = readdirSync(testDir, { recursive: true, encoding: 'utf8' }).filter((name) => new RegExp(pattern, 'i').test(name));
+if (selected.some((name) => /^browser-.*\.test\.ts$/.test(basename(name)))) {
+  try {
+    ensureChromium();
+  } catch (err) {
+    process.stdout.write(`\n${err instanceof Error ? err.message : err}\n0 passed, 1 failed\n`);
+    process.exit(1);
+  }
+}
 
 const child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', uvu, 'test', pattern, '--no-color'], {
   stdio: ['ignore', 'pipe', 'inherit'],
@@ -26,5 +42,6 @@ child.on('close', (code) => {
   }
   const skipped = Number(/Skipped:\s+(\d+)/.exec(output)?.[1] ?? 0);
   process.stdout.write(`\n${passed} passed, ${total - passed} failed${skipped ? `, ${skipped} skipped` : ''}\n`);
-  process.exit(code ?? 1);
+  // uvu exits 0 when a suite's `before` hook throws, though its tests count as not passed.
+  process.exit(code === 0 && passed < total ? 1 : (code ?? 1));
 });
