@@ -71,6 +71,12 @@ async function ingestThroughExecutable(exe: string, cwd: string, cacheDir: strin
   assert.is(hook.status, 200, await hook.text());
   const otlp = await fetch(`${url}/v1/logs`, { method: 'POST', headers: { 'content-type': 'application/x-protobuf', authorization: `Bearer ${key}` }, body: readFileSync(join(ROOT, '../shared/fixtures/otlp/logs.pb')) });
   assert.is(otlp.status, 200, await otlp.text());
+  // The dashboards' browser libraries are inside the executable, not on a CDN.
+  for (const asset of ['/public/vendor/htmx.min.js', '/public/vendor/apexcharts.min.js', '/public/vendor/alpine-csp.min.js', '/public/app.js']) {
+    const res = await fetch(`${url}${asset}`);
+    assert.is(res.status, 200, asset);
+    assert.ok((await res.arrayBuffer()).byteLength > 1000, asset);
+  }
 }
 
 function cleanEnv(): NodeJS.ProcessEnv {
