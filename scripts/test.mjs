@@ -27,13 +27,25 @@ const child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', uvu, 't
   env: { ...process.env, FORCE_COLOR: '0' },
 });
 
+// Once uvu has printed its totals the run is over; a failed test that left a server or
+// socket open would keep the process alive forever, so it gets 30 s to exit by itself.
+const GRACE_MS = 30_000;
 let output = '';
+let lingering = null;
 child.stdout.on('data', (chunk) => {
   output += chunk;
   process.stdout.write(chunk);
+  if (!lingering && /Duration:\s+[\d.]+ms/.test(output)) {
+    lingering = setTimeout(() => {
+      process.stderr.write(`\nthe test process did not exit ${GRACE_MS / 1000} s after reporting (something a test opened is still open); stopping it\n`);
+      child.kill('SIGKILL');
+    }, GRACE_MS);
+    lingering.unref();
+  }
 });
 
-child.on('close', (code) => {
+child.on('close', (code, signal) => {
+  if (lingering) clearTimeout(lingering);
   const total = Number(/Total:\s+(\d+)/.exec(output)?.[1] ?? NaN);
   const passed = Number(/Passed:\s+(\d+)/.exec(output)?.[1] ?? NaN);
   if (Number.isNaN(total) || Number.isNaN(passed)) {
@@ -43,5 +55,5 @@ child.on('close', (code) => {
   const skipped = Number(/Skipped:\s+(\d+)/.exec(output)?.[1] ?? 0);
   process.stdout.write(`\n${passed} passed, ${total - passed} failed${skipped ? `, ${skipped} skipped` : ''}\n`);
   // uvu exits 0 when a suite's `before` hook throws, though its tests count as not passed.
-  process.exit(code === 0 && passed < total ? 1 : (code ?? 1));
+  process.exit(signal ? 1 : code === 0 && passed < total ? 1 : (code ?? 1));
 });
