@@ -49,9 +49,8 @@ export function createLiveHub(ingest: Ingestor, { minGapMs = 100 } = {}): LiveHu
     if (t.clients.size === 0) return;
     for (const u of commit.userIds) t.users.add(u);
     if (t.timer) return;
-    const wait = t.lastSent + minGapMs - Date.now();
-    if (wait <= 0) flush(t);
-    else t.timer = setTimeout(() => flush(t), wait);
+    // Never inside the commit: the requests that waited for it are answered first.
+    t.timer = setTimeout(() => flush(t), Math.max(0, t.lastSent + minGapMs - Date.now()));
   });
 
   return {

@@ -52,9 +52,31 @@ export async function dashboardPage(ctx: AppContext, c: Context<Env>): Promise<D
   const { filters, notices } = parseFilters(new URL(c.req.url), now);
   const users = await listUsers(ctx.control, tenantId);
   const tenant = await getTenant(ctx.control, tenantId);
-  const options = await filterOptions(ctx.tenantFiles, tenantId, filters, view, users, now);
+  const options = await cachedOptions(ctx, tenantId, filters, view, users, now);
   dropUnknown(filters, options, notices);
   return { identity, tenantId, tenantName: tenant?.name ?? '', view, filters, notices, options, people: new Map(users.map((u) => [u.id, u.name || u.email])), now };
+}
+
+/**
+ * The filter bar's options cost a query per dimension, and a page re-renders on every live
+ * update: they are kept up to OPTIONS_TTL_MS per tenant, view and range. A value missing from
+ * the kept options is looked up afresh before it is called unknown, so a tool that appeared
+ * a moment ago is never refused; it may only be missing from the dropdown for a minute.
+ */
+const OPTIONS_TTL_MS = 60_000;
+const optionsCaches = new WeakMap<AppContext, Map<string, { at: number; options: FilterOptions }>>();
+
+async function cachedOptions(ctx: AppContext, tenantId: string, filters: Filters, view: MetricsView, users: Parameters<typeof filterOptions>[4], now: number): Promise<FilterOptions> {
+  let cache = optionsCaches.get(ctx);
+  if (!cache) optionsCaches.set(ctx, (cache = new Map()));
+  const key = JSON.stringify([tenantId, view, filters.range, filters.range === 'custom' ? [filters.from, filters.to] : null, users.map((u) => u.id)]);
+  const kept = cache.get(key);
+  const known = (o: FilterOptions) => Object.entries(filters.values).every(([d, v]) => o[d as keyof FilterOptions].some((x) => x.value === v));
+  if (kept && now - kept.at < OPTIONS_TTL_MS && known(kept.options)) return kept.options;
+  const options = await filterOptions(ctx.tenantFiles, tenantId, filters, view, users, now);
+  for (const [k, v] of cache) if (now - v.at >= OPTIONS_TTL_MS) cache.delete(k);
+  cache.set(key, { at: now, options });
+  return options;
 }
 
 /** Renders a dashboard view with what every dashboard template uses. */
