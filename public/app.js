@@ -84,6 +84,10 @@
 
   let refreshing = false;
   let again = false;
+  let lastRefresh = 0;
+  let trailing = null;
+  /** At most one refresh a second per page: a busy tenant's commits need not re-render every tab each time. */
+  const MIN_REFRESH_MS = 1000;
   /** Re-renders the page's live parts from the server: cards' text, charts' series. */
   async function refreshLive() {
     if (!document.querySelector('[data-live]')) return;
@@ -91,6 +95,15 @@
       again = true;
       return;
     }
+    const wait = lastRefresh + MIN_REFRESH_MS - Date.now();
+    if (wait > 0) {
+      trailing ??= setTimeout(() => {
+        trailing = null;
+        void refreshLive();
+      }, wait);
+      return;
+    }
+    lastRefresh = Date.now();
     refreshing = true;
     try {
       const res = await fetch(location.href, { headers: { 'HX-Request': 'true', 'X-Live': '1' }, credentials: 'same-origin' });

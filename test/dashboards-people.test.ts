@@ -3,17 +3,12 @@
 // timeline (in order, the fixture's tool calls, paged), escaping of what agents sent, who
 // may see what (developer, viewer, manager), the team comparison and trend, a person's own
 // page, htmx fragments and the trip to the login page.
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { runCommand } from '../src/admin/commands.js';
 import { ADMIN, Client, ingestKey, signIn, startTestServer, type TestServer } from './helpers.js';
+import { expectedHooks as expected, hookLines, type HookExpected } from './fixture-data.js';
 
-const SHARED = new URL('../../shared/fixtures/', import.meta.url).pathname;
-const hookLines = (file: string) => readFileSync(join(SHARED, 'claude-code-hooks', file), 'utf8').split('\n').filter(Boolean);
-type HookExpected = { session_id: string; tool_calls: number; tool_failures: number; prompts: number };
-const expected = JSON.parse(readFileSync(join(SHARED, 'claude-code-hooks', 'expected.json'), 'utf8')) as HookExpected[];
 const [s1, s2, s3] = expected as [HookExpected, HookExpected, HookExpected];
 
 const DAY = 86_400_000;

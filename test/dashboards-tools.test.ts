@@ -2,17 +2,12 @@
 // per-tool counts in the tables, agent-sent names escaped, the tool filter, unknown filter
 // values, htmx fragments, export links that answer, and who sees what (developer: own data;
 // viewer: team figures, no one named; signed out: to the login page and back).
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { runCommand } from '../src/admin/commands.js';
 import { ADMIN, ingestKey, signIn, startTestServer, type Client, type TestServer } from './helpers.js';
+import { expectedHooks as expected, hookLines } from './fixture-data.js';
 
-const SHARED = new URL('../../shared/fixtures/', import.meta.url).pathname;
-const hookLines = (file: string) => readFileSync(join(SHARED, 'claude-code-hooks', file), 'utf8').split('\n').filter(Boolean);
-type HookExpected = { session_id: string; tool_calls: number; tool_failures: number; by_tool: Record<string, number>; subagents: number };
-const expected = JSON.parse(readFileSync(join(SHARED, 'claude-code-hooks', 'expected.json'), 'utf8')) as HookExpected[];
 const FILES = ['session-1.jsonl', 'session-2.jsonl', 'session-3.jsonl'];
 
 const XSS_TOOL = '<img src=x onerror=alert(1)>';

@@ -7,14 +7,11 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { runCommand } from '../src/admin/commands.js';
 import { ADMIN, ingestKey, setUp, signIn, startTestServer, type TestServer } from './helpers.js';
+import { expectedHooks, hookLines, SHARED, type HookExpected } from './fixture-data.js';
 
-const SHARED = new URL('../../shared/fixtures/', import.meta.url).pathname;
 const otlpFixture = (name: string) => readFileSync(join(SHARED, 'otlp', name));
-const hookLines = (file: string) => readFileSync(join(SHARED, 'claude-code-hooks', file), 'utf8').split('\n').filter(Boolean);
 type Totals = { sessions: number; tokens: { input: number; output: number; cacheRead: number; cacheCreation: number }; costUsd: number; linesAdded: number; linesRemoved: number; commits: number; toolCalls: number; toolFailures: number; apiRequests: number; byTool: Record<string, number> };
 const expectedOtlp = JSON.parse(otlpFixture('expected-totals.json').toString()) as Record<string, Totals>;
-type HookExpected = { session_id: string; tool_calls: number; tool_failures: number; by_tool: Record<string, number>; subagents: number; prompts: number };
-const expectedHooks = JSON.parse(readFileSync(join(SHARED, 'claude-code-hooks', 'expected.json'), 'utf8')) as HookExpected[];
 
 type Ctx = { server: TestServer; key: string; tenantId: string; userId: string };
 const api = suite<Ctx>('query API');

@@ -7,6 +7,7 @@ import * as assert from 'uvu/assert';
 import { runCommand } from '../src/admin/commands.js';
 import { formatRows, rowsBody, type ExportFormat } from '../src/query/export.js';
 import { ingestKey, signIn, startTestServer, type TestServer } from './helpers.js';
+import { parseCsv } from './csv.js';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 type Ctx = { server: TestServer; key: string; tenantId: string; userId: string };
@@ -33,45 +34,6 @@ async function postQuery(ctx: Ctx, q: unknown): Promise<{ rows: Json[]; truncate
 }
 const fieldOf = async (res: Response) => ((await res.json()) as { field?: string }).field;
 
-/** RFC 4180, strictly: CRLF after every record; an empty unquoted field is null, `""` is ''. */
-function parseCsv(text: string): (string | null)[][] {
-  const records: (string | null)[][] = [];
-  let record: (string | null)[] = [];
-  let i = 0;
-  while (i < text.length) {
-    if (text[i] === '"') {
-      let value = '';
-      i++;
-      for (;;) {
-        const q = text.indexOf('"', i);
-        if (q < 0) throw new Error('unterminated quoted field');
-        value += text.slice(i, q);
-        if (text[q + 1] !== '"') {
-          i = q + 1;
-          break;
-        }
-        value += '"';
-        i = q + 2;
-      }
-      record.push(value);
-    } else {
-      let j = i;
-      while (j < text.length && text[j] !== ',' && text[j] !== '\r' && text[j] !== '\n') j++;
-      const raw = text.slice(i, j);
-      if (raw.includes('"')) throw new Error(`a quote inside an unquoted field at ${i}`);
-      record.push(raw === '' ? null : raw);
-      i = j;
-    }
-    if (text[i] === ',') i++;
-    else if (text.startsWith('\r\n', i)) {
-      records.push(record);
-      record = [];
-      i += 2;
-    } else throw new Error(`expected a comma or CRLF at ${i}, found ${JSON.stringify(text.slice(i, i + 10))}`);
-  }
-  if (record.length) throw new Error('the last record has no CRLF');
-  return records;
-}
 
 /** A CSV download back as rows: numbers as numbers, the formula apostrophe removed. */
 function csvRows(text: string, numeric: string[]): { header: string[]; rows: Json[] } {

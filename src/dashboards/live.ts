@@ -47,7 +47,7 @@ export function createLiveHub(ingest: Ingestor, { minGapMs = 100 } = {}): LiveHu
     const t = tenant(tenantId);
     t.seq = Math.max(t.seq, commit.lastSeq);
     if (t.clients.size === 0) return;
-    for (const u of commit.userIds) t.users.add(u);
+    for (const u of commit.userIds()) t.users.add(u);
     if (t.timer) return;
     // Never inside the commit: the requests that waited for it are answered first.
     t.timer = setTimeout(() => flush(t), Math.max(0, t.lastSent + minGapMs - Date.now()));

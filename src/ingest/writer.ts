@@ -53,8 +53,11 @@ export const DEFAULT_WRITER: WriterOptions = { maxDelayMs: 2, maxRows: 20_000 };
 
 type Pending = { rows: EventRow[]; resolve(): void; reject(err: unknown): void };
 
-/** What a committed batch held: rows offered, rows new, the users they came from, the last seq given. */
-export type Commit = { offered: number; inserted: number; userIds: Set<string>; lastSeq: number };
+/**
+ * What a committed batch held: rows offered, rows new, the last seq given, and the users the
+ * rows came from (worked out only if a listener asks: ingest should not pay for it).
+ */
+export type Commit = { offered: number; inserted: number; lastSeq: number; userIds(): Set<string> };
 
 /** `onCommit` hears about every committed batch. */
 export function createEventWriter(db: Database, options: WriterOptions = DEFAULT_WRITER, onCommit: (commit: Commit) => void = () => {}): EventWriter {
@@ -97,7 +100,7 @@ export function createEventWriter(db: Database, options: WriterOptions = DEFAULT
         await append(conn, fresh);
         return fresh.length;
       });
-      if (nextSeq !== null) onCommit({ offered, inserted, userIds: new Set(batch.flatMap((p) => p.rows.map((r) => r.userId))), lastSeq: Number(nextSeq - 1n) });
+      if (nextSeq !== null) onCommit({ offered, inserted, lastSeq: Number(nextSeq - 1n), userIds: () => usersOf(batch) });
       for (const p of batch) p.resolve();
     } catch (err) {
       for (const p of batch) p.reject(err);
@@ -136,6 +139,12 @@ export function createEventWriter(db: Database, options: WriterOptions = DEFAULT
       while (queue.length || committing) await pump();
     },
   };
+}
+
+function usersOf(batch: Pending[]): Set<string> {
+  const users = new Set<string>();
+  for (const p of batch) for (const row of p.rows) users.add(row.userId);
+  return users;
 }
 
 async function inTransaction(conn: DuckDBConnection, fn: () => Promise<void>): Promise<void> {
