@@ -694,6 +694,40 @@ test('a model first seen after the last pass is priced in current answers', asyn
   }
 });
 
+test('a repeated request or tool call counts once inside a range read from raw events, before and after the worker ran', async () => {
+  const dir = tempDir('am-agg');
+  const t = await openTenant(dir.path);
+  try {
+    const at = floorTo(NOW - HOUR, MINUTE) + 10_000;
+    const first: Ev[] = [
+      { id: 'a1', user: 'u_ana', kind: 'api_request', ts: at, session_id: 's1', request_id: 'r1', model: 'claude-sonnet-4-5', input_tokens: 100, cost_usd: 1 },
+      { id: 't1', user: 'u_ana', kind: 'tool_call', ts: at + 1000, session_id: 's1', tool_use_id: 'tu1', name: 'Bash', status: 'success', duration_ms: 5 },
+    ];
+    // The same request and tool call again (another source), and a second request.
+    const again: Ev[] = [
+      { id: 'a2', user: 'u_ana', kind: 'api_request', ts: at + 2000, session_id: 's1', request_id: 'r1', model: 'claude-sonnet-4-5', input_tokens: 100, cost_usd: 1 },
+      { id: 't2', user: 'u_ana', kind: 'tool_call', ts: at + 3000, session_id: 's1', tool_use_id: 'tu1', name: 'Bash', status: 'success', duration_ms: 5 },
+      { id: 'a3', user: 'u_ana', kind: 'api_request', ts: at + 4000, session_id: 's1', request_id: 'r2', model: 'claude-sonnet-4-5', input_tokens: 100, cost_usd: 1 },
+    ];
+    // Under a minute: every segment is read from raw events.
+    const q = parse({ metrics: ['api_requests', 'tool_calls', 'input_tokens', 'cost_usd', 'tool_p50_ms'], from: at - 5000, to: at + 40_000 });
+    assert.ok(cover(q.from, q.to, TIERS).every((s) => s.source === 'raw'));
+    const expected = [{ api_requests: 2, tool_calls: 1, input_tokens: 200, cost_usd: 2 }];
+    const answer = async () => (await runQuery(t.files, t.tenantId, q, { now: NOW })).rows.map(({ tool_p50_ms: _p, ...r }) => r);
+    await ingest(t, first);
+    await rollUp(t);
+    await ingest(t, again);
+    assert.equal(await answer(), expected, 'repeats in the unrolled tail of rolled-up events');
+    await rollUp(t);
+    assert.equal(await answer(), expected, 'everything rolled up');
+    assert.equal((await sql<{ n: number }>(t, 'SELECT count(*) AS n FROM uncounted_events'))[0]!.n, 2, 'the worker recorded both repeats');
+    assert.equal((await runQuery(t.files, t.tenantId, q, { now: NOW, raw: true })).rows.map(({ tool_p50_ms: _p, ...r }) => r), expected, 'asked raw');
+  } finally {
+    await t.files.closeAll();
+    dir.remove();
+  }
+});
+
 // ---------------------------------------------------------------------------------------
 // Validation
 

@@ -94,6 +94,33 @@ test('a tenant file refuses to open under another tenant id', async () => {
   dir.remove();
 });
 
+test('migration 4 records the duplicates among events rolled up before it', async () => {
+  const dir = tempDir();
+  const db = await openDatabase(join(dir.path, 't.duckdb'));
+  const all = loadMigrations('tenant');
+  await migrate(db, all.slice(0, 3));
+  // seq, kind, key, hours after the first: a repeat within a day is a duplicate; one a
+  // day and a half later, another kind, or above the watermark (the worker's) is not.
+  const rows: [number, string, string | null, number][] = [
+    [1, 'api_request', 'r1', 0], [2, 'api_request', 'r1', 2], [3, 'tool_call', 'r1', 2], [4, 'tool_call', 't1', 0],
+    [5, 'tool_call', 't1', -3], [6, 'api_request', 'r2', 0], [7, 'api_request', 'r2', 36], [8, 'api_request', null, 0],
+    [9, 'api_request', null, 0], [10, 'api_request', 'r1', 1],
+  ];
+  for (const [seq, kind, key, hours] of rows) {
+    await db.run(
+      `INSERT INTO events (id, ts, received_at, kind, source, user_id, request_id, tool_use_id, seq)
+       VALUES ($seq, TIMESTAMP '2026-11-01 00:00:00' + to_hours($hours::BIGINT), now()::TIMESTAMP, $kind, 'rest', 'u', $req, $tool, $seq)`,
+      { seq, hours, kind, req: kind === 'api_request' ? key : null, tool: kind === 'tool_call' ? key : null },
+    );
+  }
+  await db.run('UPDATE rollup_state SET last_seq = 9');
+  await migrate(db, all);
+  const seqs = (await db.all<{ seq: number }>('SELECT seq FROM uncounted_events ORDER BY seq')).map((r) => Number(r.seq));
+  assert.equal(seqs, [2, 5]);
+  await db.close();
+  dir.remove();
+});
+
 test('remove deletes the tenant file', async () => {
   const dir = tempDir();
   const files = createTenantFiles(dir.path);

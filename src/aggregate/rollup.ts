@@ -19,16 +19,17 @@ export const bucketSql = (tier: Tier, column = 'ts') => `time_bucket(INTERVAL '$
 /** Statuses that count as failures. */
 export const FAILURE_SQL = `status IN ('failure', 'timeout')`;
 
+const DEDUP_KEY = `CASE kind WHEN 'api_request' THEN request_id WHEN 'tool_call' THEN tool_use_id END`;
+
 /**
  * CTEs ending in one named `name`: the events matching `where` that count (first
  * arrivals), with the `events` columns. `lo`/`hi` bound where earlier arrivals may be.
  */
 export function countedEventsCtes(name: string, where: string, lo: number, hi: number): string {
-  const key = `CASE kind WHEN 'api_request' THEN request_id WHEN 'tool_call' THEN tool_use_id END`;
-  return `${name}_src AS (SELECT *, ${key} AS dkey FROM events WHERE ${where}),
+  return `${name}_src AS (SELECT *, ${DEDUP_KEY} AS dkey FROM events WHERE ${where}),
 ${name}_first AS (
   SELECT kind, dkey, min(seq) AS first_seq
-    FROM (SELECT kind, ${key} AS dkey, seq FROM events
+    FROM (SELECT kind, ${DEDUP_KEY} AS dkey, seq FROM events
            WHERE kind IN ('api_request', 'tool_call') AND ts >= ${tsLiteral(lo - DEDUP_WINDOW_MS)} AND ts <= ${tsLiteral(hi + DEDUP_WINDOW_MS)})
    WHERE dkey IN (SELECT dkey FROM ${name}_src WHERE dkey IS NOT NULL)
    GROUP BY kind, dkey),
@@ -36,6 +37,28 @@ ${name} AS (
   SELECT s.* EXCLUDE (dkey) FROM ${name}_src s LEFT JOIN ${name}_first f ON f.kind = s.kind AND f.dkey = s.dkey
    WHERE s.dkey IS NULL OR s.seq = f.first_seq)`;
 }
+
+/** Where the events above the watermark are: their timestamps' span, or null when there are none. */
+export type TailSpan = { lo: number; hi: number } | null;
+
+/**
+ * The same events as countedEventsCtes, cheaper: an event the worker has rolled up
+ * (seq <= lastSeq) was judged then, and every duplicate it found is in
+ * `uncounted_events`; only the events above the watermark (their timestamps within
+ * `tail`) are compared with their neighbours here.
+ */
+export function countedSinceCtes(name: string, where: string, lastSeq: number, tail: TailSpan): string {
+  const rolled = `${name}_rolled AS (SELECT * FROM events WHERE (${where}) AND seq <= ${lastSeq} AND seq NOT IN (SELECT seq FROM uncounted_events))`;
+  if (!tail) return `${rolled},
+${name} AS (SELECT * FROM ${name}_rolled)`;
+  return `${rolled},
+${countedEventsCtes(`${name}_tail`, `(${where}) AND seq > ${lastSeq}`, tail.lo, tail.hi)},
+${name} AS (SELECT * FROM ${name}_rolled UNION ALL SELECT * FROM ${name}_tail)`;
+}
+
+/** Records the duplicates among the events of `range` (a seq range) that `counted` (a table of the counted ones) left out. */
+export const recordUncountedSql = (range: string, counted: string) =>
+  `INSERT INTO uncounted_events SELECT seq FROM events WHERE ${range} AND kind IN ('api_request', 'tool_call') AND seq NOT IN (SELECT seq FROM ${counted})`;
 
 const DIMENSIONS = `user_id, coalesce(project, '') AS project, coalesce(session_id, '') AS session_id, kind, coalesce(name, '') AS name, coalesce(model, '') AS model, coalesce(status, '') AS status`;
 const DIMENSIONS_NO_SESSION = `user_id, coalesce(project, '') AS project, kind, coalesce(name, '') AS name, coalesce(model, '') AS model, coalesce(status, '') AS status`;

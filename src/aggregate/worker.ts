@@ -8,7 +8,7 @@ import type { Logger } from '../log.js';
 import type { Connection, Queryable } from '../storage/duckdb.js';
 import type { TenantFiles } from '../storage/tenant-files.js';
 import { priceOf, type PriceOverrides } from '../cost/prices.js';
-import { bucketSql, countedEventsCtes, foldSelect, foldSketchSelect, rollupSelect, sketchSelect, tsLiteral } from './rollup.js';
+import { bucketSql, countedEventsCtes, foldSelect, foldSketchSelect, recordUncountedSql, rollupSelect, sketchSelect, tsLiteral } from './rollup.js';
 import { keptSince, saveSetting, tenantSettings, type Applied, type Retention } from './settings.js';
 import { rollupTable, sketchTable, TIER_MS, TIERS, floorTo } from './tiers.js';
 
@@ -169,6 +169,7 @@ async function rollupChunk(conn: Connection, chunk: number, prices: PriceOverrid
     const span = (await tx.get<{ lo: number; hi: number; n: number }>(`SELECT epoch_ms(min(ts)) AS lo, epoch_ms(max(ts)) AS hi, count(*) AS n FROM events WHERE ${range}`))!;
     if (span.n > 0) {
       await tx.run(`CREATE OR REPLACE TEMP TABLE rollup_batch AS WITH ${countedEventsCtes('batch', range, span.lo, span.hi)} SELECT * FROM batch`);
+      await tx.run(recordUncountedSql(range, 'rollup_batch'));
       for (const tier of TIERS) {
         await tx.run(`INSERT INTO ${rollupTable(tier)} BY NAME ${rollupSelect('rollup_batch', bucketSql(tier))}`);
         await tx.run(`INSERT INTO ${sketchTable(tier)} BY NAME ${sketchSelect('rollup_batch', bucketSql(tier))}`);
@@ -213,7 +214,11 @@ export async function applyRetention(db: Queryable, retention: Retention, now: n
   }
   // A session is listed as long as its hourly figures are kept.
   if (cutoff['1h'] !== undefined) await db.run(`DELETE FROM session_index WHERE last_ts < ${tsLiteral(cutoff['1h'])}`);
-  if (cutoff.raw !== undefined) await db.run(`DELETE FROM events WHERE ts < ${tsLiteral(cutoff.raw)} AND seq <= (SELECT last_seq FROM rollup_state)`);
+  if (cutoff.raw !== undefined) {
+    const expired = `ts < ${tsLiteral(cutoff.raw)} AND seq <= (SELECT last_seq FROM rollup_state)`;
+    await db.run(`DELETE FROM uncounted_events WHERE seq IN (SELECT seq FROM events WHERE ${expired})`);
+    await db.run(`DELETE FROM events WHERE ${expired}`);
+  }
   return cutoff;
 }
 

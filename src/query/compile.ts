@@ -5,7 +5,7 @@
 // the whole range is read from raw events (the benchmark's comparison, and the check
 // the property tests make).
 import { binValueSql } from '../aggregate/sketch.js';
-import { bucketSql, countedEventsCtes, rollupSelect, sketchSelect, tsLiteral } from '../aggregate/rollup.js';
+import { bucketSql, countedEventsCtes, countedSinceCtes, rollupSelect, sketchSelect, tsLiteral, type TailSpan } from '../aggregate/rollup.js';
 import { cover, rollupTable, sketchTable, TIER_MS, TIER_SQL_INTERVAL, TIERS, type Segment, type Tier } from '../aggregate/tiers.js';
 import type { Kind } from '../ingest/schema.js';
 import type { Params } from '../storage/duckdb.js';
@@ -17,8 +17,8 @@ export type CompileContext = {
   /** The oldest bucket each tier still keeps. */
   keptSince?: Partial<Record<Tier, number>>;
   raw?: boolean;
-  /** Nothing above the watermark yet: the unrolled tail is left out. */
-  noTail?: boolean;
+  /** The timestamps of the events above the watermark (null: there are none). */
+  tail: TailSpan;
   /** Prices of models `model_prices` does not hold yet (seen only in the unrolled tail). */
   extraPrices?: { model: string; input: number; output: number; cache_write: number; cache_read: number }[];
 };
@@ -57,24 +57,29 @@ export function compile(q: Query, ctx: CompileContext): Compiled {
   const ctes: string[] = [];
   const rows: string[] = [];
   const sketches: string[] = [];
-  const rawSource = (name: string, where: string, lo: number, hi: number) => {
-    ctes.push(countedEventsCtes(name, `${where} AND ${filters}`, lo, hi));
+  // Raw events, counted once: asked raw, every duplicate is found here; otherwise the
+  // worker's record covers what it rolled up, and only the tail is judged here.
+  const counted = (name: string, where: string, tail: TailSpan) =>
+    ctx.raw ? countedEventsCtes(name, where, q.from, q.to) : countedSinceCtes(name, where, ctx.lastSeq, tail);
+  const rawSource = (name: string, ctesOf: (where: string) => string, where: string) => {
+    ctes.push(ctesOf(`${where} AND ${filters}`));
     rows.push(rollupSelect(name, bucketSql('1m')));
     if (!sketchFromRaw) sketches.push(sketchSelect(name, bucketSql('1m')));
   };
   const inRange = (from: number, to: number, column: string) => `${column} >= ${tsLiteral(from)} AND ${column} < ${tsLiteral(to)}`;
   segments.forEach((s, i) => {
     if (s.source === 'raw') {
-      rawSource(`raw${i}`, `${inRange(s.from, s.to, 'ts')}${ctx.raw ? '' : ` AND seq <= ${ctx.lastSeq}`}`, s.from, s.to);
+      rawSource(`raw${i}`, (where) => counted(`raw${i}`, where, null), inRange(s.from, s.to, 'ts'));
     } else {
       rows.push(`SELECT * FROM ${rollupTable(s.source)} WHERE ${inRange(s.from, s.to, 'bucket')} AND ${filters}`);
       if (!sketchFromRaw) sketches.push(`SELECT * FROM ${sketchTable(s.source)} WHERE ${inRange(s.from, s.to, 'bucket')} AND ${filters}`);
     }
   });
   // What the worker has not rolled up yet.
-  if (!ctx.raw && !ctx.noTail) rawSource('tail', `seq > ${ctx.lastSeq} AND ${inRange(q.from, q.to, 'ts')}`, q.from, q.to);
+  const tail = ctx.tail;
+  if (!ctx.raw && tail) rawSource('tail', (where) => countedEventsCtes('tail', where, tail.lo, tail.hi), `seq > ${ctx.lastSeq} AND ${inRange(q.from, q.to, 'ts')}`);
   if (percentiles.length && sketchFromRaw) {
-    ctes.push(countedEventsCtes('sketch_src', `${inRange(q.from, q.to, 'ts')} AND ${filters}`, q.from, q.to));
+    ctes.push(counted('sketch_src', `${inRange(q.from, q.to, 'ts')} AND ${filters}`, ctx.tail));
     sketches.push(sketchSelect('sketch_src', bucketSql('1m'), true));
   }
 
@@ -102,7 +107,7 @@ export function compile(q: Query, ctx: CompileContext): Compiled {
     return `NULL AS ${name}_unused`;
   }).filter((a) => !a.endsWith('_unused'));
   const source = needsSpend
-    ? `(SELECT *, bool_or(kind IN ('api_request', 'agent_interaction')) OVER (PARTITION BY session_id) AS has_requests FROM r) LEFT JOIN prices p USING (model)`
+    ? `(SELECT *, session_id IN (SELECT session_id FROM r WHERE kind IN ('api_request', 'agent_interaction')) AS has_requests FROM r) LEFT JOIN prices p USING (model)`
     : 'r';
   ctes.push(`m AS (SELECT ${select(aggregates) || 'count(*) AS n_rows'} FROM ${source} ${groupBy})`); // percentiles alone, ungrouped: m still needs a column
 

@@ -1,10 +1,11 @@
 // The most common failures: failed tool calls, commands and agent interactions, and model
 // API errors, grouped by kind, name and the first line of their error text. Read from raw
 // events (the rollups keep no error text), counting each tool call once as the metrics do.
-import { countedEventsCtes, FAILURE_SQL } from '../aggregate/rollup.js';
+import { countedSinceCtes, FAILURE_SQL } from '../aggregate/rollup.js';
 import type { TenantFiles } from '../storage/tenant-files.js';
 import { eventsWhere } from './export.js';
 import type { Query } from './model.js';
+import { watermark } from './run.js';
 
 export type ErrorFilters = Pick<Query['filters'], 'user' | 'project' | 'tool' | 'model'>;
 
@@ -28,15 +29,18 @@ const FIRST_LINE = `nullif(left(trim(regexp_extract(error, '^\\s*([^\\r\\n]*)', 
 export async function commonErrors(tf: TenantFiles, tenantId: string, range: { from: number; to: number }, filters: ErrorFilters, limit: number): Promise<{ errors: CommonError[]; truncated: boolean }> {
   const reader = await tf.connection(tenantId, 'reader');
   const { where, params } = eventsWhere({ ...range, filters });
-  const rows = await reader.all<{ kind: string; name: string | null; error: string | null; count: number; sessions: number; last_ms: number }>(
-    `WITH ${countedEventsCtes('failed', `${where} AND ${FAILED}`, range.from, range.to)}
-     SELECT kind, name, ${FIRST_LINE} AS error, count(*) AS count,
-            count(DISTINCT session_id) FILTER (session_id <> '') AS sessions, epoch_ms(max(ts)) AS last_ms
-       FROM failed GROUP BY ALL
-      ORDER BY count DESC, last_ms DESC, kind, name NULLS FIRST, error NULLS FIRST
-      LIMIT $limit`,
-    { ...params, limit: limit + 1 },
-  );
+  const rows = await reader.transaction(async (tx) => {
+    const w = await watermark(tx);
+    return tx.all<{ kind: string; name: string | null; error: string | null; count: number; sessions: number; last_ms: number }>(
+      `WITH ${countedSinceCtes('failed', `${where} AND ${FAILED}`, w.lastSeq, w.tail)}
+       SELECT kind, name, ${FIRST_LINE} AS error, count(*) AS count,
+              count(DISTINCT session_id) FILTER (session_id <> '') AS sessions, epoch_ms(max(ts)) AS last_ms
+         FROM failed GROUP BY ALL
+        ORDER BY count DESC, last_ms DESC, kind, name NULLS FIRST, error NULLS FIRST
+        LIMIT $limit`,
+      { ...params, limit: limit + 1 },
+    );
+  });
   return {
     errors: rows.slice(0, limit).map((r) => ({ kind: r.kind, name: r.name, error: r.error, count: Number(r.count), sessions: Number(r.sessions), last_seen: new Date(Number(r.last_ms)).toISOString() })),
     truncated: rows.length > limit,

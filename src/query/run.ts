@@ -1,6 +1,8 @@
 // Runs a query against one tenant's file, on the tenant's reader connection, inside one
 // transaction so the watermark and the rows it splits are read from the same snapshot.
 import { keptSince, tenantSettings } from '../aggregate/settings.js';
+import type { TailSpan } from '../aggregate/rollup.js';
+import type { Queryable } from '../storage/duckdb.js';
 import type { TenantFiles } from '../storage/tenant-files.js';
 import { compile } from './compile.js';
 import { priceOf } from '../cost/prices.js';
@@ -18,19 +20,27 @@ export async function runQuery(tenantFiles: TenantFiles, tenantId: string, q: Qu
   const reader = await tenantFiles.connection(tenantId, 'reader');
   const settings = await tenantSettings(file, reader);
   const rows = await reader.transaction(async (tx) => {
-    const { last_seq: lastSeq } = (await tx.get<{ last_seq: number }>('SELECT last_seq FROM rollup_state'))!;
-    // What the unrolled tail (or, asked raw, the whole file) holds: whether anything, and
-    // which models the worker has not priced yet (priced here, as the worker would).
-    const tail = (await tx.get<{ pending: number; models: string[] | null }>(
-      `SELECT count(*) AS pending, list(DISTINCT model) FILTER (model IS NOT NULL AND model NOT IN (SELECT model FROM model_prices)) AS models
-         FROM events WHERE ${options.raw ? 'true' : `seq > ${lastSeq}`}`,
-    ))!;
-    const extraPrices = (tail.models ?? []).map((model) => ({ model, ...priceOf(model, settings.prices) }));
-    const { sql, params } = compile(q, { lastSeq, keptSince: keptSince(settings.retention, options.now, settings.applied), raw: options.raw, noTail: !options.raw && tail.pending === 0, extraPrices });
+    const w = await watermark(tx, options.raw);
+    const extraPrices = w.unpricedModels.map((model) => ({ model, ...priceOf(model, settings.prices) }));
+    const { sql, params } = compile(q, { lastSeq: w.lastSeq, keptSince: keptSince(settings.retention, options.now, settings.applied), raw: options.raw, tail: w.tail, extraPrices });
     return tx.all<Record<string, unknown>>(sql, params);
   });
   const truncated = rows.length > q.limit;
   return { rows: rows.slice(0, q.limit).map((r) => shape(r, q)), truncated };
+}
+
+/**
+ * Where the worker stands, read inside the caller's transaction: the watermark, the span
+ * of the events above it, and the models among them the worker has not priced yet (with
+ * `all`, the models of the whole file).
+ */
+export async function watermark(tx: Queryable, all = false): Promise<{ lastSeq: number; tail: TailSpan; unpricedModels: string[] }> {
+  const { last_seq: lastSeq } = (await tx.get<{ last_seq: number }>('SELECT last_seq FROM rollup_state'))!;
+  const t = (await tx.get<{ lo: number | null; hi: number | null; models: string[] | null }>(
+    `SELECT epoch_ms(min(ts)) AS lo, epoch_ms(max(ts)) AS hi, list(DISTINCT model) FILTER (model IS NOT NULL AND model NOT IN (SELECT model FROM model_prices)) AS models
+       FROM events WHERE ${all ? 'true' : `seq > ${lastSeq}`}`,
+  ))!;
+  return { lastSeq: Number(lastSeq), tail: t.lo === null || t.hi === null ? null : { lo: Number(t.lo), hi: Number(t.hi) }, unpricedModels: t.models ?? [] };
 }
 
 /** Times as ISO strings, absent dimensions as null, numbers as numbers. */
