@@ -228,8 +228,7 @@ function timedReads(tf: TenantFiles, calls: Call[]): TenantFiles {
 /** The reader calls GET / makes, in the order src/dashboards/{options,layout,overview}.ts and src/query/summary.ts make them. */
 const OVERVIEW_CALLS = [
   'filter options: projects', 'filter options: tools', 'filter options: models', 'layout',
-  'summary: totals, this period', 'summary: totals, previous period', 'summary: by tool', 'summary: by model',
-  'activity chart', 'cost chart', 'recent sessions: list', 'recent sessions: figures',
+  'summary (totals of both periods, by tool, by model)', 'charts (activity, cost)', 'recent sessions: list', 'recent sessions: figures',
 ];
 
 /** GET /'s steps in-process (as dashboardPage and the route run them), each reader call timed. */

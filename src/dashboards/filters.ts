@@ -3,7 +3,8 @@
 // model. Anything the appliance cannot use is dropped with a notice, never a 500.
 import type { Dimension, Interval } from '../query/model.js';
 
-const HOUR = 3_600_000;
+const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
 const DAY = 24 * HOUR;
 
 export const PRESETS = {
@@ -35,24 +36,27 @@ const isDate = (s: string) => /^\d{4}-\d{2}-\d{2}$/.test(s) && Number.isFinite(D
 export function parseFilters(url: URL, now: number): { filters: Filters; notices: string[] } {
   const notices: string[] = [];
   const p = url.searchParams;
+  // Ranges end at the end of the current minute: whole minutes are answered from the
+  // rollups alone, where a range cut mid-minute reads raw events at both edges.
+  const end = Math.ceil(now / MINUTE) * MINUTE;
   const rawRange = p.get('range');
   const rawFrom = p.get('from');
   const rawTo = p.get('to');
   let filters: Filters | null = null;
 
   if (rawFrom || rawTo) {
-    const to = rawTo && isDate(rawTo) ? Date.parse(`${rawTo}T00:00:00Z`) + DAY : rawTo ? NaN : now;
+    const to = rawTo && isDate(rawTo) ? Date.parse(`${rawTo}T00:00:00Z`) + DAY : rawTo ? NaN : end;
     const from = rawFrom && isDate(rawFrom) ? Date.parse(`${rawFrom}T00:00:00Z`) : rawFrom ? NaN : to - PRESETS[DEFAULT_PRESET].ms;
     if (!Number.isFinite(from) || !Number.isFinite(to)) notices.push('The custom dates were not dates (YYYY-MM-DD); showing the last 7 days.');
     else if (from >= to) notices.push('The custom range ends before it starts; showing the last 7 days.');
     else if (to - from > MAX_CUSTOM_MS) notices.push('The custom range is longer than 3 years; showing the last 7 days.');
-    else filters = { range: 'custom', from, to: Math.min(to, now), values: {} };
+    else filters = { range: 'custom', from, to: Math.min(to, end), values: {} };
   } else if (rawRange && !(rawRange in PRESETS)) {
     notices.push(`Unknown time range “${rawRange}”; showing the last 7 days.`);
   }
   if (!filters) {
     const preset = rawRange && rawRange in PRESETS && !rawFrom && !rawTo ? (rawRange as Preset) : DEFAULT_PRESET;
-    filters = { range: preset, from: now - PRESETS[preset].ms, to: now, values: {} };
+    filters = { range: preset, from: end - PRESETS[preset].ms, to: end, values: {} };
   }
   for (const d of FILTER_DIMENSIONS) {
     const v = p.get(d)?.trim();

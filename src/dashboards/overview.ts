@@ -5,7 +5,7 @@ import type { TenantFiles } from '../storage/tenant-files.js';
 import type { MetricsView } from '../web/access.js';
 import type { QueryInput } from '../query/model.js';
 import { querySchema } from '../query/model.js';
-import { fillGaps, runQuery } from '../query/run.js';
+import { fillGaps, runQueries } from '../query/run.js';
 import { listSessions, type SessionRow } from '../query/sessions.js';
 import { dashboardSummary, type Summary } from '../query/summary.js';
 import { chartInterval, queryFilters, type Filters } from './filters.js';
@@ -40,28 +40,32 @@ export async function loadOverview(tf: TenantFiles, tenantId: string, f: Filters
   const out: Overview = { summary: null, activity: null, cost: null, recentSessions: null, queries };
 
   if (shown('kpis') || shown('top_tools') || shown('by_model')) {
-    out.summary = await dashboardSummary(tf, tenantId, range, filters, now);
     queries.kpis = { metrics: ['sessions', 'active_users', 'prompts', 'tool_calls', 'tool_failures', 'tokens', 'cost_usd', 'lines_added', 'lines_removed', 'commits', 'pull_requests'], filters: notTool, ...range };
     queries.top_tools = { metrics: ['tool_calls', 'tool_failures', 'tool_failure_rate', 'tool_p50_ms', 'tool_p95_ms'], group_by: ['tool'], filters, ...range, order_by: 'tool_calls', limit: 100 };
     queries.by_model = { metrics: ['tokens', 'cost_usd'], group_by: ['model'], filters: notTool, ...range, order_by: 'cost_usd', limit: 100 };
   }
+  const charts: { id: 'activity' | 'cost'; q: QueryInput & { interval: string }; spec: (series: Series[]) => ChartSpec; names: Record<string, string> }[] = [];
   if (shown('activity')) {
     // A tool filter narrows to tool calls; prompts and requests have no tool.
     const metrics = tool ? ['tool_calls', 'tool_failures'] : ['prompts', 'tool_calls', 'api_requests'];
-    const q = { metrics, filters, ...range, interval, limit: 10_000 };
-    queries.activity = q;
-    const { rows } = await runQuery(tf, tenantId, querySchema.parse(q), { now });
-    out.activity = { type: 'area', unit: 'count', series: seriesOf(rows, q, { prompts: 'Prompts', tool_calls: 'Tool calls', api_requests: 'API requests', tool_failures: 'Failures' }) };
+    const names = { prompts: 'Prompts', tool_calls: 'Tool calls', api_requests: 'API requests', tool_failures: 'Failures' };
+    charts.push({ id: 'activity', q: { metrics, filters, ...range, interval, limit: 10_000 }, names, spec: (series) => ({ type: 'area', unit: 'count', series }) });
   }
   if (shown('cost')) {
-    const q = { metrics: ['cost_usd'], filters: notTool, ...range, interval, limit: 10_000 };
-    queries.cost = q;
-    const { rows } = await runQuery(tf, tenantId, querySchema.parse(q), { now });
-    out.cost = { type: 'bar', unit: 'usd', series: seriesOf(rows, q, { cost_usd: 'Cost' }) };
+    charts.push({ id: 'cost', q: { metrics: ['cost_usd'], filters: notTool, ...range, interval, limit: 10_000 }, names: { cost_usd: 'Cost' }, spec: (series) => ({ type: 'bar', unit: 'usd', series }) });
   }
-  if (shown('recent_sessions')) {
-    const { user, project } = filters;
-    out.recentSessions = (await listSessions(tf, tenantId, { ...range, user, project, limit: 8, now })).sessions;
-  }
+  for (const c of charts) queries[c.id] = c.q;
+
+  // Three parts side by side (reads take turns over the tenant's reader connections); the
+  // summary's figures come from one snapshot, and so do the charts.
+  await Promise.all([
+    queries.kpis && dashboardSummary(tf, tenantId, range, filters, now).then((s) => void (out.summary = s)),
+    charts.length &&
+      runQueries(tf, tenantId, charts.map((c) => querySchema.parse(c.q)), { now }).then((results) =>
+        charts.forEach((c, i) => void (out[c.id] = c.spec(seriesOf(results[i]!.rows, c.q, c.names)))),
+      ),
+    shown('recent_sessions') &&
+      listSessions(tf, tenantId, { ...range, user: filters.user, project: filters.project, limit: 8, now }).then((r) => void (out.recentSessions = r.sessions)),
+  ]);
   return out;
 }

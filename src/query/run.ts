@@ -16,17 +16,29 @@ export type QueryResult = {
 };
 
 export async function runQuery(tenantFiles: TenantFiles, tenantId: string, q: Query, options: { now: number; raw?: boolean }): Promise<QueryResult> {
+  return (await runQueries(tenantFiles, tenantId, [q], options))[0]!;
+}
+
+/** Several queries answered from one snapshot, in one transaction (a page's widgets agree with each other). */
+export async function runQueries(tenantFiles: TenantFiles, tenantId: string, qs: Query[], options: { now: number; raw?: boolean }): Promise<QueryResult[]> {
   const file = await tenantFiles.open(tenantId);
   const reader = await tenantFiles.connection(tenantId, 'reader');
   const settings = await tenantSettings(file, reader);
-  const rows = await reader.transaction(async (tx) => {
+  const results = await reader.transaction(async (tx) => {
     const w = await watermark(tx, options.raw);
     const extraPrices = w.unpricedModels.map((model) => ({ model, ...priceOf(model, settings.prices) }));
-    const { sql, params } = compile(q, { lastSeq: w.lastSeq, keptSince: keptSince(settings.retention, options.now, settings.applied), raw: options.raw, tail: w.tail, extraPrices });
-    return tx.all<Record<string, unknown>>(sql, params);
+    const ctx = { lastSeq: w.lastSeq, keptSince: keptSince(settings.retention, options.now, settings.applied), raw: options.raw, tail: w.tail, extraPrices };
+    const out: Record<string, unknown>[][] = [];
+    for (const q of qs) {
+      const { sql, params } = compile(q, ctx);
+      out.push(await tx.all<Record<string, unknown>>(sql, params));
+    }
+    return out;
   });
-  const truncated = rows.length > q.limit;
-  return { rows: rows.slice(0, q.limit).map((r) => shape(r, q)), truncated };
+  return results.map((rows, i) => {
+    const q = qs[i]!;
+    return { rows: rows.slice(0, q.limit).map((r) => shape(r, q)), truncated: rows.length > q.limit };
+  });
 }
 
 /**

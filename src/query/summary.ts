@@ -1,9 +1,10 @@
 // The dashboard summary: the team's headline figures for a range, broken down by tool and
 // by model, next to the same figures for the period of equal length just before it. Made
-// of ordinary queries in the query model; the tool filter narrows the tool figures only.
+// of ordinary queries in the query model, answered from one snapshot; the tool filter
+// narrows the tool figures only.
 import type { TenantFiles } from '../storage/tenant-files.js';
 import { querySchema, type Dimension } from './model.js';
-import { runQuery } from './run.js';
+import { runQueries, type QueryResult } from './run.js';
 
 export type SummaryFilters = Partial<Record<Dimension, string[]>>;
 
@@ -28,34 +29,40 @@ export type Summary = Figures & {
 
 export async function dashboardSummary(tf: TenantFiles, tenantId: string, range: { from: number; to: number }, filters: SummaryFilters, now: number): Promise<Summary> {
   const { tool, ...rest } = filters;
-  const run = async (input: Parameters<typeof querySchema.parse>[0]) => (await runQuery(tf, tenantId, querySchema.parse(input), { now })).rows;
+  const span = range.to - range.from;
+  const periods = [range, { from: range.from - span, to: range.from }];
+  // Per period its totals, and with a tool filter the tool figures alone; then the breakdowns.
+  const totals = periods.flatMap(({ from, to }) => [
+    querySchema.parse({ metrics: [...TOTALS], filters: rest, from, to }),
+    ...(tool ? [querySchema.parse({ metrics: ['tool_calls', 'tool_failures'], filters: { ...rest, tool }, from, to })] : []),
+  ]);
+  const byToolQuery = querySchema.parse({ metrics: ['tool_calls', 'tool_failures', 'tool_p50_ms', 'tool_p95_ms'], group_by: ['tool'], filters: { ...rest, ...(tool ? { tool } : {}) }, ...range, limit: 100 });
+  const byModelQuery = querySchema.parse({ metrics: ['tokens', 'cost_usd'], group_by: ['model'], filters: rest, ...range, order_by: 'cost_usd', limit: 100 });
+  const results = (await runQueries(tf, tenantId, [...totals, byToolQuery, byModelQuery], { now })).map((r) => r.rows);
+  const [byTool, byModel] = results.slice(-2) as [QueryResult['rows'], QueryResult['rows']];
 
-  const figures = async (from: number, to: number): Promise<Figures> => {
-    const [t] = (await run({ metrics: [...TOTALS], filters: rest, from, to })) as unknown as Totals[];
+  const perPeriod = tool ? 2 : 1;
+  const figures = (i: number): Figures => {
+    const t = { ...(results[i * perPeriod]![0] as unknown as Totals) };
     if (tool) {
-      const [only] = (await run({ metrics: ['tool_calls', 'tool_failures'], filters: { ...rest, tool }, from, to })) as unknown as Totals[];
-      t!.tool_calls = only!.tool_calls;
-      t!.tool_failures = only!.tool_failures;
+      const only = results[i * perPeriod + 1]![0] as unknown as Totals;
+      t.tool_calls = only.tool_calls;
+      t.tool_failures = only.tool_failures;
     }
-    const { input_tokens: input, output_tokens: output, cache_read_tokens: cache_read, cache_creation_tokens: cache_creation, ...others } = t!;
+    const { input_tokens: input, output_tokens: output, cache_read_tokens: cache_read, cache_creation_tokens: cache_creation, ...others } = t;
     return {
       ...others,
-      tool_failure_rate: t!.tool_calls ? t!.tool_failures / t!.tool_calls : 0,
+      tool_failure_rate: t.tool_calls ? t.tool_failures / t.tool_calls : 0,
       tokens: { input, output, cache_read, cache_creation, total: input + output + cache_read + cache_creation },
     };
   };
 
-  const span = range.to - range.from;
-  const current = await figures(range.from, range.to);
-  const previous = await figures(range.from - span, range.from);
-  const byTool = await run({ metrics: ['tool_calls', 'tool_failures', 'tool_p50_ms', 'tool_p95_ms'], group_by: ['tool'], filters: { ...rest, ...(tool ? { tool } : {}) }, from: range.from, to: range.to, limit: 100 });
-  const byModel = await run({ metrics: ['tokens', 'cost_usd'], group_by: ['model'], filters: rest, from: range.from, to: range.to, order_by: 'cost_usd', limit: 100 });
   return {
     from: new Date(range.from).toISOString(),
     to: new Date(range.to).toISOString(),
-    ...current,
+    ...figures(0),
     by_tool: byTool.map((r) => ({ tool: r.tool as string | null, calls: Number(r.tool_calls), failures: Number(r.tool_failures), p50_ms: r.tool_p50_ms as number | null, p95_ms: r.tool_p95_ms as number | null })),
     by_model: byModel.filter((r) => Number(r.tokens) > 0 || Number(r.cost_usd) > 0).map((r) => ({ model: r.model as string | null, tokens: Number(r.tokens), cost_usd: Number(r.cost_usd) })),
-    previous: { from: new Date(range.from - span).toISOString(), to: new Date(range.from).toISOString(), ...previous },
+    previous: { from: new Date(range.from - span).toISOString(), to: new Date(range.from).toISOString(), ...figures(1) },
   };
 }

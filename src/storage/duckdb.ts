@@ -17,6 +17,8 @@ export type Connection = Queryable & {
   withConnection<T>(fn: (connection: DuckDBConnection) => Promise<T>): Promise<T>;
   /** Runs `fn` inside BEGIN/COMMIT; any error rolls back and is rethrown. */
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
+  /** Tasks queued or running on this connection. */
+  busy(): number;
 };
 
 export type Database = Connection & {
@@ -78,6 +80,7 @@ function serialized(connection: DuckDBConnection, isOpen: () => void): { connect
     get: <T = Row>(sql: string, params?: Params) => inQueue(() => direct.get<T>(sql, params)),
     run: (sql: string, params?: Params) => inQueue(() => direct.run(sql, params)),
     withConnection: <T>(fn: (c: DuckDBConnection) => Promise<T>) => inQueue(() => fn(connection)),
+    busy: () => queue.size(),
     transaction: <T>(fn: (tx: Queryable) => Promise<T>) =>
       inQueue(async () => {
         await connection.run('BEGIN TRANSACTION');
@@ -128,9 +131,12 @@ function plain(row: Record<string, unknown>): Row {
 
 function createQueue() {
   let tail: Promise<unknown> = Promise.resolve();
-  return <T>(task: () => Promise<T>): Promise<T> => {
-    const next = tail.then(task, task);
+  let size = 0;
+  const run = <T>(task: () => Promise<T>): Promise<T> => {
+    size++;
+    const next = tail.then(task, task).finally(() => size--);
     tail = next.catch(() => undefined);
     return next;
   };
+  return Object.assign(run, { size: () => size });
 }

@@ -12,14 +12,19 @@ export type TenantFiles = {
   /** Opens an existing tenant's file; throws if it does not exist. */
   open(tenantId: string): Promise<Database>;
   /**
-   * A second connection to the tenant's file for `purpose` (the aggregation worker, or
-   * dashboard reads), so neither waits behind ingestion's commits. One per purpose.
+   * Another connection to the tenant's file for `purpose` (the aggregation worker, or
+   * dashboard reads), so neither waits behind ingestion's commits. The worker has one;
+   * reads go to the least busy of READERS, so one page's questions (or two people's
+   * pages) run side by side.
    */
   connection(tenantId: string, purpose: 'worker' | 'reader'): Promise<Connection>;
   /** Closes and deletes the tenant's file. */
   remove(tenantId: string): Promise<void>;
   closeAll(): Promise<void>;
 };
+
+/** Reader connections per tenant file. */
+const READERS = 2;
 
 export function createTenantFiles(dataDir: string, migrations: Migration[] = loadMigrations('tenant')): TenantFiles {
   const open = new Map<string, Promise<Database>>();
@@ -54,13 +59,18 @@ export function createTenantFiles(dataDir: string, migrations: Migration[] = loa
       const db = await load(tenantId, false);
       let byPurpose = extra.get(db);
       if (!byPurpose) extra.set(db, (byPurpose = new Map()));
-      let c = byPurpose.get(purpose);
-      if (!c) {
-        c = db.connect();
-        c.catch(() => byPurpose.delete(purpose));
-        byPurpose.set(purpose, c);
-      }
-      return c;
+      const get = (key: string) => {
+        let c = byPurpose.get(key);
+        if (!c) {
+          c = db.connect();
+          c.catch(() => byPurpose.delete(key));
+          byPurpose.set(key, c);
+        }
+        return c;
+      };
+      if (purpose !== 'reader') return get(purpose);
+      const readers = await Promise.all(Array.from({ length: READERS }, (_, i) => get(`reader${i}`)));
+      return readers.reduce((a, b) => (b.busy() < a.busy() ? b : a));
     },
     open: (tenantId) => load(tenantId, false),
     async remove(tenantId) {
