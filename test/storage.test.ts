@@ -121,6 +121,28 @@ test('migration 4 records the duplicates among events rolled up before it', asyn
   dir.remove();
 });
 
+test('a read does not wait behind another read\'s open transaction (two reader connections)', async () => {
+  const dir = tempDir();
+  const files = createTenantFiles(dir.path);
+  const id = newId('t');
+  await files.create(id);
+  const reader = await files.connection(id, 'reader');
+  let release!: () => void;
+  const held = new Promise<void>((resolve) => (release = resolve));
+  const long = reader.transaction(async (tx) => {
+    await tx.get('SELECT 1');
+    await held;
+  });
+  assert.equal(reader.busy(), 1);
+  const other = await Promise.race([reader.get<{ n: number }>('SELECT 42 AS n'), new Promise((resolve) => setTimeout(() => resolve('waited'), 5000))]);
+  assert.equal(Number((other as { n: number }).n), 42, 'answered while the transaction is open');
+  release();
+  await long;
+  assert.equal(reader.busy(), 0);
+  await files.closeAll();
+  dir.remove();
+});
+
 test('remove deletes the tenant file', async () => {
   const dir = tempDir();
   const files = createTenantFiles(dir.path);

@@ -59,18 +59,13 @@ export function createTenantFiles(dataDir: string, migrations: Migration[] = loa
       const db = await load(tenantId, false);
       let byPurpose = extra.get(db);
       if (!byPurpose) extra.set(db, (byPurpose = new Map()));
-      const get = (key: string) => {
-        let c = byPurpose.get(key);
-        if (!c) {
-          c = db.connect();
-          c.catch(() => byPurpose.delete(key));
-          byPurpose.set(key, c);
-        }
-        return c;
-      };
-      if (purpose !== 'reader') return get(purpose);
-      const readers = await Promise.all(Array.from({ length: READERS }, (_, i) => get(`reader${i}`)));
-      return readers.reduce((a, b) => (b.busy() < a.busy() ? b : a));
+      let c = byPurpose.get(purpose);
+      if (!c) {
+        c = purpose === 'reader' ? readerPool(db) : db.connect();
+        c.catch(() => byPurpose.delete(purpose));
+        byPurpose.set(purpose, c);
+      }
+      return c;
     },
     open: (tenantId) => load(tenantId, false),
     async remove(tenantId) {
@@ -85,6 +80,23 @@ export function createTenantFiles(dataDir: string, migrations: Migration[] = loa
       open.clear();
       await Promise.all(all.map(async (p) => (await p.catch(() => null))?.close()));
     },
+  };
+}
+
+/**
+ * READERS connections behind one: each call goes to the least busy at the moment it is
+ * made (a transaction stays on its connection), so concurrent reads run side by side.
+ */
+async function readerPool(db: Database): Promise<Connection> {
+  const readers = await Promise.all(Array.from({ length: READERS }, () => db.connect()));
+  const pick = () => readers.reduce((a, b) => (b.busy() < a.busy() ? b : a));
+  return {
+    all: (sql, params) => pick().all(sql, params),
+    get: (sql, params) => pick().get(sql, params),
+    run: (sql, params) => pick().run(sql, params),
+    transaction: (fn) => pick().transaction(fn),
+    withConnection: (fn) => pick().withConnection(fn),
+    busy: () => readers.reduce((n, r) => n + r.busy(), 0),
   };
 }
 
