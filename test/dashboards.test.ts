@@ -9,6 +9,7 @@ import { runCommand } from '../src/admin/commands.js';
 import { ADMIN, ingestKey, signIn, startTestServer, waitFor, type Client, type TestServer } from './helpers.js';
 import { dataRange, expectedHooks, postFixtures, postHook, SHARED } from './fixture-data.js';
 import { hooksSettingsSchema } from './claude-code-schema.js';
+import { parseFilters } from '../src/dashboards/filters.js';
 
 type Ctx = { server: TestServer; key: string; tenantId: string; userId: string; admin: Client };
 const s = suite<Ctx>('dashboards');
@@ -308,3 +309,18 @@ s('settings: name and password; people and roles for tenant admins (add, change 
 });
 
 s.run();
+
+const filters = suite('dashboard filters');
+
+filters('preset and open-ended ranges end at the end of the current minute; a past custom range at its day', () => {
+  const now = Date.UTC(2026, 10, 22, 10, 15, 42, 123);
+  const end = Date.UTC(2026, 10, 22, 10, 16);
+  const at = (search: string) => parseFilters(new URL(`http://x/${search}`), now).filters;
+  assert.equal([at('').from, at('').to], [end - 7 * 86_400_000, end]);
+  assert.equal([at('?range=1h').from, at('?range=1h').to], [end - 3_600_000, end]);
+  assert.equal([at('?from=2026-11-20').from, at('?from=2026-11-20').to], [Date.UTC(2026, 10, 20), end]);
+  assert.equal([at('?from=2026-11-01&to=2026-11-02').from, at('?from=2026-11-01&to=2026-11-02').to], [Date.UTC(2026, 10, 1), Date.UTC(2026, 10, 3)]);
+  assert.equal(at('?from=2026-11-20&to=2026-11-30').to, end, 'a custom range ends no later than now');
+});
+
+filters.run();
