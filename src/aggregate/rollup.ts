@@ -19,6 +19,8 @@ export const bucketSql = (tier: Tier, column = 'ts') => `time_bucket(INTERVAL '$
 /** Statuses that count as failures. */
 export const FAILURE_SQL = `status IN ('failure', 'timeout')`;
 
+/** The kinds that can arrive twice, and the key that says so. */
+const KEYED_KINDS = `kind IN ('api_request', 'tool_call')`;
 const DEDUP_KEY = `CASE kind WHEN 'api_request' THEN request_id WHEN 'tool_call' THEN tool_use_id END`;
 
 /**
@@ -30,7 +32,7 @@ export function countedEventsCtes(name: string, where: string, lo: number, hi: n
 ${name}_first AS (
   SELECT kind, dkey, min(seq) AS first_seq
     FROM (SELECT kind, ${DEDUP_KEY} AS dkey, seq FROM events
-           WHERE kind IN ('api_request', 'tool_call') AND ts >= ${tsLiteral(lo - DEDUP_WINDOW_MS)} AND ts <= ${tsLiteral(hi + DEDUP_WINDOW_MS)})
+           WHERE ${KEYED_KINDS} AND ts >= ${tsLiteral(lo - DEDUP_WINDOW_MS)} AND ts <= ${tsLiteral(hi + DEDUP_WINDOW_MS)})
    WHERE dkey IN (SELECT dkey FROM ${name}_src WHERE dkey IS NOT NULL)
    GROUP BY kind, dkey),
 ${name} AS (
@@ -58,7 +60,7 @@ ${name} AS (SELECT * FROM ${name}_rolled UNION ALL SELECT * FROM ${name}_tail)`;
 
 /** Records the duplicates among the events of `range` (a seq range) that `counted` (a table of the counted ones) left out. */
 export const recordUncountedSql = (range: string, counted: string) =>
-  `INSERT INTO uncounted_events SELECT seq FROM events WHERE ${range} AND kind IN ('api_request', 'tool_call') AND seq NOT IN (SELECT seq FROM ${counted})`;
+  `INSERT INTO uncounted_events SELECT seq FROM events WHERE ${range} AND ${KEYED_KINDS} AND seq NOT IN (SELECT seq FROM ${counted})`;
 
 const DIMENSIONS = `user_id, coalesce(project, '') AS project, coalesce(session_id, '') AS session_id, kind, coalesce(name, '') AS name, coalesce(model, '') AS model, coalesce(status, '') AS status`;
 const DIMENSIONS_NO_SESSION = `user_id, coalesce(project, '') AS project, kind, coalesce(name, '') AS name, coalesce(model, '') AS model, coalesce(status, '') AS status`;

@@ -39,7 +39,8 @@ export async function loadOverview(tf: TenantFiles, tenantId: string, f: Filters
   const queries: Overview['queries'] = {};
   const out: Overview = { summary: null, activity: null, cost: null, recentSessions: null, queries };
 
-  if (shown('kpis') || shown('top_tools') || shown('by_model')) {
+  const summaryShown = shown('kpis') || shown('top_tools') || shown('by_model');
+  if (summaryShown) {
     queries.kpis = { metrics: ['sessions', 'active_users', 'prompts', 'tool_calls', 'tool_failures', 'tokens', 'cost_usd', 'lines_added', 'lines_removed', 'commits', 'pull_requests'], filters: notTool, ...range };
     queries.top_tools = { metrics: ['tool_calls', 'tool_failures', 'tool_failure_rate', 'tool_p50_ms', 'tool_p95_ms'], group_by: ['tool'], filters, ...range, order_by: 'tool_calls', limit: 100 };
     queries.by_model = { metrics: ['tokens', 'cost_usd'], group_by: ['model'], filters: notTool, ...range, order_by: 'cost_usd', limit: 100 };
@@ -59,7 +60,7 @@ export async function loadOverview(tf: TenantFiles, tenantId: string, f: Filters
   // Three parts side by side (reads take turns over the tenant's reader connections); the
   // summary's figures come from one snapshot, and so do the charts.
   await Promise.all([
-    queries.kpis && dashboardSummary(tf, tenantId, range, filters, now).then((s) => void (out.summary = s)),
+    summaryShown && dashboardSummary(tf, tenantId, range, filters, now).then((s) => void (out.summary = s)),
     charts.length &&
       runQueries(tf, tenantId, charts.map((c) => querySchema.parse(c.q)), { now }).then((results) =>
         charts.forEach((c, i) => void (out[c.id] = c.spec(seriesOf(results[i]!.rows, c.q, c.names)))),

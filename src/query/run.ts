@@ -1,5 +1,5 @@
-// Runs a query against one tenant's file, on the tenant's reader connection, inside one
-// transaction so the watermark and the rows it splits are read from the same snapshot.
+// Runs queries against one tenant's file, on a reader connection, inside one transaction
+// so the watermark and the rows it splits are read from the same snapshot.
 import { keptSince, tenantSettings } from '../aggregate/settings.js';
 import type { TailSpan } from '../aggregate/rollup.js';
 import type { Queryable } from '../storage/duckdb.js';
@@ -44,7 +44,7 @@ export async function runQueries(tenantFiles: TenantFiles, tenantId: string, qs:
 /**
  * Where the worker stands, read inside the caller's transaction: the watermark, the span
  * of the events above it, and the models among them the worker has not priced yet (with
- * `all`, the models of the whole file).
+ * `all`, of every event: what a raw answer prices).
  */
 export async function watermark(tx: Queryable, all = false): Promise<{ lastSeq: number; tail: TailSpan; unpricedModels: string[] }> {
   const { last_seq: lastSeq } = (await tx.get<{ last_seq: number }>('SELECT last_seq FROM rollup_state'))!;
