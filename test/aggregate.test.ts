@@ -728,6 +728,19 @@ test('a repeated request or tool call counts once inside a range read from raw e
   }
 });
 
+test('answers carry 12 significant digits, not the last bits of a floating-point sum', async () => {
+  const dir = tempDir('am-agg');
+  const t = await openTenant(dir.path);
+  try {
+    await ingest(t, [0.1, 0.2].map((cost, i) => ({ id: `c${i}`, user: 'u_ana', kind: 'api_request' as const, ts: NOW - HOUR + i, session_id: 's1', request_id: `c${i}`, model: 'claude-sonnet-4-5', cost_usd: cost })));
+    const q = parse({ metrics: ['cost_usd'], from: NOW - DAY, to: NOW });
+    assert.equal((await runQuery(t.files, t.tenantId, q, { now: NOW })).rows, [{ cost_usd: 0.3 }], 'not 0.30000000000000004');
+  } finally {
+    await t.files.closeAll();
+    dir.remove();
+  }
+});
+
 // ---------------------------------------------------------------------------------------
 // Validation
 
