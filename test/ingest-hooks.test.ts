@@ -86,6 +86,37 @@ hooks('bad bodies get a 400 naming the field; keys need the ingest scope', async
   assert.is(big.status, 413);
 });
 
+hooks('a lone surrogate in a field is stored as U+FFFD, not refused', async (ctx) => {
+  // JSON.parse gives a string DuckDB cannot hold as UTF-8; the rest of the batch must not fail with it.
+  const res = await post(ctx, '{"hook_event_name":"PostToolUse","session_id":"surrogate","tool_use_id":"toolu_s","tool_name":"Ba\\ud800sh","error":"x\\udfff"}');
+  assert.is(res.status, 200);
+  const db = await ctx.server.ctx.tenantFiles.open(ctx.tenantId);
+  const row = await db.get<{ name: string; attributes: string }>(`SELECT name, attributes::VARCHAR AS attributes FROM events WHERE session_id = 'surrogate'`);
+  assert.is(row?.name, 'Ba\ufffdsh');
+  assert.is((JSON.parse(row!.attributes) as { tool_name: string }).tool_name.length, 5);
+});
+
+hooks('a chunked body (no Content-Length) is counted as it arrives: over the limit 413, under it stored', async (ctx) => {
+  const chunked = (text: string) => {
+    const bytes = new TextEncoder().encode(text);
+    const body = new ReadableStream<Uint8Array>({
+      start(controller) {
+        for (let i = 0; i < bytes.length; i += 64 * 1024) controller.enqueue(bytes.subarray(i, i + 64 * 1024));
+        controller.close();
+      },
+    });
+    return fetch(`${ctx.server.url}/api/v1/hooks/claude-code`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${ctx.key}` }, body, duplex: 'half' } as RequestInit);
+  };
+  const big = await chunked(JSON.stringify({ hook_event_name: 'Stop', session_id: 'chunked-big', pad: 'x'.repeat(5 * 1024 * 1024) }));
+  assert.is(big.status, 413);
+  assert.is(((await big.json()) as { field: string }).field, 'body');
+  const small = await chunked(JSON.stringify({ hook_event_name: 'Stop', session_id: 'chunked-small' }));
+  assert.is(small.status, 200);
+  const db = await ctx.server.ctx.tenantFiles.open(ctx.tenantId);
+  const stored = await db.all<{ session_id: string }>(`SELECT session_id FROM events WHERE session_id LIKE 'chunked-%'`);
+  assert.equal(stored.map((r) => r.session_id), ['chunked-small']);
+});
+
 hooks('__proto__ and friends are dropped from stored JSON; long strings are capped', async (ctx) => {
   const res = await post(ctx, '{"hook_event_name":"Odd","session_id":"s","__proto__":{"polluted":1},"nested":{"constructor":{"x":1},"ok":1},"long":"' + 'y'.repeat(20000) + '"}');
   assert.is(res.status, 200);

@@ -1,12 +1,13 @@
 // Makes client JSON safe to keep: no prototype-polluting keys, bounded strings, depth
-// and size. Used on every `attributes` object before it is stored.
+// and size, no lone surrogates (DuckDB's JSON type refuses them). Used on every
+// `attributes` object before it is stored.
 const FORBIDDEN = new Set(['__proto__', 'constructor', 'prototype']);
 export const MAX_ATTR_STRING = 8192;
 const MAX_DEPTH = 12;
 const MAX_KEYS = 256;
 
 export function sanitizeJson(value: unknown, depth = 0): unknown {
-  if (typeof value === 'string') return value.length > MAX_ATTR_STRING ? `${value.slice(0, MAX_ATTR_STRING)}…[truncated]` : value;
+  if (typeof value === 'string') return (value.length > MAX_ATTR_STRING ? `${value.slice(0, MAX_ATTR_STRING)}…[truncated]` : value).toWellFormed();
   if (typeof value === 'number') return Number.isFinite(value) ? value : null;
   if (typeof value === 'boolean' || value === null) return value;
   if (typeof value === 'bigint') return value.toString();
@@ -18,7 +19,7 @@ export function sanitizeJson(value: unknown, depth = 0): unknown {
     for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
       if (FORBIDDEN.has(k) || v === undefined) continue;
       if (++n > MAX_KEYS) break;
-      out[k.length > 256 ? k.slice(0, 256) : k] = sanitizeJson(v, depth + 1);
+      out[(k.length > 256 ? k.slice(0, 256) : k).toWellFormed()] = sanitizeJson(v, depth + 1);
     }
     return out;
   }

@@ -1,6 +1,6 @@
 // A DuckDB file with one connection whose statements run one at a time, so a
 // transaction can never interleave with another caller's statements.
-import { DuckDBInstance, type DuckDBConnection, type DuckDBValue } from '@duckdb/node-api';
+import { DuckDBInstance, type DuckDBConnection, type DuckDBPreparedStatement, type DuckDBValue } from '@duckdb/node-api';
 
 export type Params = Record<string, unknown>;
 export type Row = Record<string, unknown>;
@@ -13,8 +13,11 @@ export type Queryable = {
 
 /** One connection whose statements run one at a time. */
 export type Connection = Queryable & {
-  /** Runs `fn` with the raw connection, alone (for appenders); `fn` manages its own transaction. */
-  withConnection<T>(fn: (connection: DuckDBConnection) => Promise<T>): Promise<T>;
+  /**
+   * Runs `fn` with the raw connection, alone; `fn` manages its own transaction. `prepared`
+   * gives a statement prepared once per connection and destroyed when the database closes.
+   */
+  withConnection<T>(fn: (connection: DuckDBConnection, prepared: (sql: string) => Promise<DuckDBPreparedStatement>) => Promise<T>): Promise<T>;
   /** Runs `fn` inside BEGIN/COMMIT; any error rolls back and is rethrown. */
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
   /** Tasks queued or running on this connection. */
@@ -36,7 +39,7 @@ export async function openDatabase(path: string): Promise<Database> {
   const instance = await DuckDBInstance.create(path);
   let closing: Promise<void> | null = null;
   let closed = false;
-  const connections: { raw: DuckDBConnection; idle: () => Promise<void> }[] = [];
+  const connections: { raw: DuckDBConnection; idle: () => Promise<void>; statements: Map<string, Promise<DuckDBPreparedStatement>> }[] = [];
   const isOpen = () => {
     if (closed) throw new Error(`database ${path} is closed`);
   };
@@ -44,8 +47,8 @@ export async function openDatabase(path: string): Promise<Database> {
   const connect = async () => {
     if (closing) throw new Error(`database ${path} is closed`);
     const raw = await instance.connect();
-    const { connection, idle } = serialized(raw, isOpen);
-    connections.push({ raw, idle });
+    const { connection, idle, statements } = serialized(raw, isOpen);
+    connections.push({ raw, idle, statements });
     return connection;
   };
   const main = await connect();
@@ -61,14 +64,28 @@ export async function openDatabase(path: string): Promise<Database> {
         await allIdle();
         closed = true;
         await allIdle();
-        for (const c of connections) c.raw.closeSync();
+        for (const c of connections) {
+          // A statement left to the garbage collector would hold the file open after close.
+          for (const statement of c.statements.values()) (await statement.catch(() => null))?.destroySync();
+          c.raw.closeSync();
+        }
         instance.closeSync();
       })()),
   };
 }
 
-function serialized(connection: DuckDBConnection, isOpen: () => void): { connection: Connection; idle: () => Promise<void> } {
+function serialized(connection: DuckDBConnection, isOpen: () => void) {
   const queue = createQueue();
+  const statements = new Map<string, Promise<DuckDBPreparedStatement>>();
+  const prepared = (sql: string) => {
+    let statement = statements.get(sql);
+    if (!statement) {
+      statement = connection.prepare(sql);
+      statement.catch(() => statements.delete(sql));
+      statements.set(sql, statement);
+    }
+    return statement;
+  };
   const direct = queryable(connection);
   const inQueue = <R>(fn: () => Promise<R>) =>
     queue(() => {
@@ -79,7 +96,7 @@ function serialized(connection: DuckDBConnection, isOpen: () => void): { connect
     all: <T = Row>(sql: string, params?: Params) => inQueue(() => direct.all<T>(sql, params)),
     get: <T = Row>(sql: string, params?: Params) => inQueue(() => direct.get<T>(sql, params)),
     run: (sql: string, params?: Params) => inQueue(() => direct.run(sql, params)),
-    withConnection: <T>(fn: (c: DuckDBConnection) => Promise<T>) => inQueue(() => fn(connection)),
+    withConnection: <T>(fn: (c: DuckDBConnection, p: typeof prepared) => Promise<T>) => inQueue(() => fn(connection, prepared)),
     busy: () => queue.size(),
     transaction: <T>(fn: (tx: Queryable) => Promise<T>) =>
       inQueue(async () => {
@@ -95,7 +112,7 @@ function serialized(connection: DuckDBConnection, isOpen: () => void): { connect
       }),
   };
   // Settles when everything queued so far has run (the queue never rejects).
-  return { connection: wrapped, idle: () => queue(async () => undefined) };
+  return { connection: wrapped, idle: () => queue(async () => undefined), statements };
 }
 
 function queryable(connection: DuckDBConnection): Queryable {
