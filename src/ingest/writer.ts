@@ -75,13 +75,13 @@ export type EventWriter = {
   flush(): Promise<void>;
 };
 
-export type WriterOptions = { maxDelayMs: number; maxRows: number };
 /**
- * With no delay, a commit starts once the event loop has handled what is already waiting
- * (setImmediate); what arrives while it runs goes in the next one. Group commit needs no
- * timer, and an idle server answers a lone hook without one.
+ * A commit starts once the event loop has handled what is already waiting (setImmediate),
+ * or at once when `maxRows` are queued; what arrives while it runs goes in the next one.
+ * Group commit needs no timer, and an idle server answers a lone hook without one.
  */
-export const DEFAULT_WRITER: WriterOptions = { maxDelayMs: 0, maxRows: 20_000 };
+export type WriterOptions = { maxRows: number };
+export const DEFAULT_WRITER: WriterOptions = { maxRows: 20_000 };
 
 type Pending = { rows: EventRow[]; resolve(): void; reject(err: unknown): void };
 
@@ -95,7 +95,7 @@ export type Commit = { offered: number; inserted: number; lastSeq: number; userI
 export function createEventWriter(db: Database, options: WriterOptions = DEFAULT_WRITER, onCommit: (commit: Commit) => void = () => {}): EventWriter {
   let queue: Pending[] = [];
   let queued = 0;
-  let scheduled: (() => void) | null = null; // cancels the pending start of a commit
+  let scheduled: NodeJS.Immediate | null = null; // the pending start of a commit
   let committing: Promise<void> | null = null;
   let nextSeq: bigint | null = null;
 
@@ -149,7 +149,7 @@ export function createEventWriter(db: Database, options: WriterOptions = DEFAULT
   // While a commit runs, new rows wait; when it ends, everything waiting goes in the next
   // one. Under load the batch grows with the load instead of the commit count.
   const pump = (): Promise<void> => {
-    scheduled?.();
+    if (scheduled) clearImmediate(scheduled);
     scheduled = null;
     committing ??= (async () => {
       while (queue.length) {
@@ -171,23 +171,13 @@ export function createEventWriter(db: Database, options: WriterOptions = DEFAULT
         queued += rows.length;
         if (committing) return; // picked up when the running commit ends
         if (queued >= options.maxRows) void pump();
-        else scheduled ??= schedule(() => void pump(), options.maxDelayMs);
+        else scheduled ??= setImmediate(() => void pump());
       });
     },
     async flush() {
       while (queue.length || committing) await pump();
     },
   };
-}
-
-/** Runs `fn` after `ms` (or, for 0, once the event loop has handled what is waiting); returns the cancel. */
-function schedule(fn: () => void, ms: number): () => void {
-  if (ms > 0) {
-    const timer = setTimeout(fn, ms);
-    return () => clearTimeout(timer);
-  }
-  const immediate = setImmediate(fn);
-  return () => clearImmediate(immediate);
 }
 
 function usersOf(batch: Pending[]): Set<string> {
