@@ -47,12 +47,13 @@ export async function runQueries(tenantFiles: TenantFiles, tenantId: string, qs:
  * `all`, of every event: what a raw answer prices).
  */
 export async function watermark(tx: Queryable, all = false): Promise<{ lastSeq: number; tail: TailSpan; unpricedModels: string[] }> {
-  const { last_seq: lastSeq } = (await tx.get<{ last_seq: number }>('SELECT last_seq FROM rollup_state'))!;
-  const t = (await tx.get<{ lo: number | null; hi: number | null; models: string[] | null }>(
-    `SELECT epoch_ms(min(ts)) AS lo, epoch_ms(max(ts)) AS hi, list(DISTINCT model) FILTER (model IS NOT NULL AND model NOT IN (SELECT model FROM model_prices)) AS models
-       FROM events WHERE ${all ? 'true' : `seq > ${lastSeq}`}`,
+  // One statement: DuckDB still skips the row groups below the watermark (seq grows with the file).
+  const t = (await tx.get<{ last_seq: number; lo: number | null; hi: number | null; models: string[] | null }>(
+    `SELECT (SELECT last_seq FROM rollup_state) AS last_seq, epoch_ms(min(ts)) AS lo, epoch_ms(max(ts)) AS hi,
+            list(DISTINCT model) FILTER (model IS NOT NULL AND model NOT IN (SELECT model FROM model_prices)) AS models
+       FROM events WHERE ${all ? 'true' : 'seq > (SELECT last_seq FROM rollup_state)'}`,
   ))!;
-  return { lastSeq: Number(lastSeq), tail: t.lo === null || t.hi === null ? null : { lo: Number(t.lo), hi: Number(t.hi) }, unpricedModels: t.models ?? [] };
+  return { lastSeq: Number(t.last_seq), tail: t.lo === null || t.hi === null ? null : { lo: Number(t.lo), hi: Number(t.hi) }, unpricedModels: t.models ?? [] };
 }
 
 /**
