@@ -118,7 +118,7 @@ function serialized(connection: DuckDBConnection, isOpen: () => void) {
 function queryable(connection: DuckDBConnection): Queryable {
   const all = async <T = Row>(sql: string, params?: Params): Promise<T[]> => {
     const reader = await connection.runAndReadAll(sql, bind(params));
-    return reader.getRowObjectsJS().map(plain) as T[];
+    return rowsOf(reader.columnNames(), reader.getColumnsJS()) as T[];
   };
   return {
     all,
@@ -138,12 +138,21 @@ function bind(params?: Params): Record<string, DuckDBValue> | undefined {
   return out;
 }
 
-/** BIGINT columns arrive as bigint; counts and ids in this app fit in a double. */
-function plain(row: Record<string, unknown>): Row {
-  for (const [k, v] of Object.entries(row)) {
-    if (typeof v === 'bigint') row[k] = Number(v);
+/**
+ * Row objects built from the result's columns: several times faster than the client's
+ * row objects for a result of thousands of rows. BIGINT columns arrive as bigint; counts
+ * and ids in this app fit in a double.
+ */
+function rowsOf(names: string[], columns: unknown[][]): Row[] {
+  const plain = columns.map((column) => (column.some((v) => typeof v === 'bigint') ? column.map((v) => (typeof v === 'bigint' ? Number(v) : v)) : column));
+  const count = plain[0]?.length ?? 0;
+  const rows: Row[] = new Array(count);
+  for (let i = 0; i < count; i++) {
+    const row: Row = {};
+    for (let j = 0; j < names.length; j++) row[names[j]!] = plain[j]![i];
+    rows[i] = row;
   }
-  return row;
+  return rows;
 }
 
 function createQueue() {
