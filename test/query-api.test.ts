@@ -119,6 +119,34 @@ api('the hook fixtures: tool calls by tool with percentiles, prompts, sub-agents
   assert.equal([...page1.events, ...page2.events].map((e) => e.seq), one.events.map((e) => e.seq));
 });
 
+api('a timeline lists every stored event of its session: rolled up, a repeat outside the counted span, one above the watermark', async (ctx) => {
+  const hour = 3_600_000;
+  const base = Date.UTC(2026, 9, 10, 12, 0, 0);
+  const ingest = (events: Record<string, unknown>[]) => ctx.server.ctx.ingest.ingest({ tenantId: ctx.tenantId, userId: ctx.userId }, 'rest', events);
+  await ingest([
+    { kind: 'tool_call', name: 'Bash', status: 'success', ts: base, tool_use_id: 'tu1', session_id: 'tl' },
+    { kind: 'prompt', ts: base + hour, session_id: 'tl' },
+    // The same tool call again, stored but not counted: two hours before the counted span the index holds.
+    { kind: 'tool_call', name: 'Bash', status: 'success', ts: base - 2 * hour, tool_use_id: 'tu1', session_id: 'tl' },
+  ]);
+  await ctx.server.ctx.aggregator.runOnce();
+  // A late event, days earlier, not rolled up yet.
+  await ingest([{ kind: 'prompt', ts: base - 72 * hour, session_id: 'tl' }]);
+  const s = await getJson<{ sessions: { tool_calls: number }[] }>(ctx, `/api/v1/sessions?from=${new Date(base - 96 * hour).toISOString()}&to=${new Date(base + 2 * hour).toISOString()}`);
+  assert.is(s.sessions[0]!.tool_calls, 1, 'the repeat counts once');
+  const timeline = await getJson<{ events: { at: string; kind: string }[] }>(ctx, '/api/v1/sessions/tl');
+  assert.equal(timeline.events.map((e) => [e.at, e.kind]), [
+    [new Date(base - 72 * hour).toISOString(), 'prompt'],
+    [new Date(base - 2 * hour).toISOString(), 'tool_call'],
+    [new Date(base).toISOString(), 'tool_call'],
+    [new Date(base + hour).toISOString(), 'prompt'],
+  ]);
+  const paged = await getJson<{ events: { at: string }[]; next_after: string }>(ctx, '/api/v1/sessions/tl?limit=2');
+  const rest = await getJson<{ events: { at: string }[]; next_after: string | null }>(ctx, `/api/v1/sessions/tl?limit=2&after=${paged.next_after}`);
+  assert.equal([...paged.events, ...rest.events].map((e) => e.at), timeline.events.map((e) => e.at));
+  assert.is((await get(ctx, '/api/v1/sessions/none-such')).status, 404);
+});
+
 api('time series fill the gaps; POST /api/v1/query answers any question; the catalogue lists metrics', async (ctx) => {
   const hour = 3_600_000;
   const base = Date.UTC(2026, 9, 1, 0, 0, 0);
