@@ -50,12 +50,22 @@ export type TailSpan = { lo: number; hi: number } | null;
  * `tail`) are compared with their neighbours here.
  */
 export function countedSinceCtes(name: string, where: string, lastSeq: number, tail: TailSpan): string {
-  const rolled = `${name}_rolled AS (SELECT * FROM events WHERE (${where}) AND seq <= ${lastSeq} AND seq NOT IN (SELECT seq FROM uncounted_events))`;
+  const rolled = rolledUpCte(`${name}_rolled`, [where], lastSeq);
   if (!tail) return `${rolled},
 ${name} AS (SELECT * FROM ${name}_rolled)`;
   return `${rolled},
 ${countedEventsCtes(`${name}_tail`, `(${where}) AND seq > ${lastSeq}`, tail.lo, tail.hi)},
 ${name} AS (SELECT * FROM ${name}_rolled UNION ALL SELECT * FROM ${name}_tail)`;
+}
+
+/**
+ * A CTE `name` of the rolled-up events (seq <= lastSeq) that count, matching any of
+ * `wheres`: one scan each, so DuckDB prunes row groups by every piece's own bounds (an OR
+ * of ranges would read them all).
+ */
+export function rolledUpCte(name: string, wheres: string[], lastSeq: number): string {
+  const scans = wheres.map((w) => `SELECT * FROM events WHERE (${w}) AND seq <= ${lastSeq}`).join(' UNION ALL ');
+  return `${name} AS (SELECT * FROM (${scans}) WHERE seq NOT IN (SELECT seq FROM uncounted_events))`;
 }
 
 /** Records the duplicates among the events of `range` (a seq range) that `counted` (a table of the counted ones) left out. */

@@ -5,7 +5,7 @@
 // the whole range is read from raw events (the benchmark's comparison, and the check
 // the property tests make).
 import { binValueSql } from '../aggregate/sketch.js';
-import { bucketSql, countedEventsCtes, countedSinceCtes, rollupSelect, sketchSelect, tsLiteral, type TailSpan } from '../aggregate/rollup.js';
+import { bucketSql, countedEventsCtes, countedSinceCtes, rolledUpCte, rollupSelect, sketchSelect, tsLiteral, type TailSpan } from '../aggregate/rollup.js';
 import { cover, rollupTable, sketchTable, TIER_MS, TIER_SQL_INTERVAL, TIERS, type Segment, type Tier } from '../aggregate/tiers.js';
 import type { Kind } from '../ingest/schema.js';
 import type { Params } from '../storage/duckdb.js';
@@ -57,27 +57,36 @@ export function compile(q: Query, ctx: CompileContext): Compiled {
   const ctes: string[] = [];
   const rows: string[] = [];
   const sketches: string[] = [];
-  // Raw events, counted once: asked raw, every duplicate is found here; otherwise the
-  // worker's record covers what it rolled up, and only the tail is judged here.
-  const counted = (name: string, where: string, tail: TailSpan) =>
-    ctx.raw ? countedEventsCtes(name, where, q.from, q.to) : countedSinceCtes(name, where, ctx.lastSeq, tail);
-  const rawSource = (name: string, ctesOf: (where: string) => string, where: string) => {
-    ctes.push(ctesOf(`${where} AND ${filters}`));
-    rows.push(rollupSelect(name, bucketSql('1m')));
-    if (!sketchFromRaw) sketches.push(sketchSelect(name, bucketSql('1m')));
-  };
   const inRange = (from: number, to: number, column: string) => `${column} >= ${tsLiteral(from)} AND ${column} < ${tsLiteral(to)}`;
-  segments.forEach((s, i) => {
-    if (s.source === 'raw') {
-      rawSource(`raw${i}`, (where) => counted(`raw${i}`, where, null), inRange(s.from, s.to, 'ts'));
-    } else {
-      rows.push(`SELECT * FROM ${rollupTable(s.source)} WHERE ${inRange(s.from, s.to, 'bucket')} AND ${filters}`);
-      if (!sketchFromRaw) sketches.push(`SELECT * FROM ${sketchTable(s.source)} WHERE ${inRange(s.from, s.to, 'bucket')} AND ${filters}`);
-    }
-  });
-  // What the worker has not rolled up yet.
+  // Raw events, counted once, in one CTE `raw` rolled up to minutes like a tier: asked
+  // raw, every duplicate is found here; otherwise the worker's record covers the edges
+  // the tiers cannot, and only the tail above the watermark is judged here. One chain for
+  // all the pieces keeps the statement small: planning it costs more than running it.
+  const rawPieces: string[] = [];
+  const rawWheres = segments.filter((s) => s.source === 'raw').map((s) => `${inRange(s.from, s.to, 'ts')} AND ${filters}`);
+  if (ctx.raw) {
+    ctes.push(countedEventsCtes('raw_all', rawWheres[0]!, q.from, q.to));
+    rawPieces.push('raw_all');
+  } else if (rawWheres.length) {
+    ctes.push(rolledUpCte('raw_rolled', rawWheres, ctx.lastSeq));
+    rawPieces.push('raw_rolled');
+  }
   const tail = ctx.tail;
-  if (!ctx.raw && tail) rawSource('tail', (where) => countedEventsCtes('tail', where, tail.lo, tail.hi), `seq > ${ctx.lastSeq} AND ${inRange(q.from, q.to, 'ts')}`);
+  if (!ctx.raw && tail) {
+    ctes.push(countedEventsCtes('tail', `seq > ${ctx.lastSeq} AND ${inRange(q.from, q.to, 'ts')} AND ${filters}`, tail.lo, tail.hi));
+    rawPieces.push('tail');
+  }
+  if (rawPieces.length) {
+    ctes.push(`raw AS (${rawPieces.map((p) => `SELECT * FROM ${p}`).join(' UNION ALL ')})`);
+    rows.push(rollupSelect('raw', bucketSql('1m')));
+    if (!sketchFromRaw) sketches.push(sketchSelect('raw', bucketSql('1m')));
+  }
+  for (const s of segments) {
+    if (s.source === 'raw') continue;
+    rows.push(`SELECT * FROM ${rollupTable(s.source)} WHERE ${inRange(s.from, s.to, 'bucket')} AND ${filters}`);
+    if (!sketchFromRaw) sketches.push(`SELECT * FROM ${sketchTable(s.source)} WHERE ${inRange(s.from, s.to, 'bucket')} AND ${filters}`);
+  }
+  const counted = (name: string, where: string, t: TailSpan) => (ctx.raw ? countedEventsCtes(name, where, q.from, q.to) : countedSinceCtes(name, where, ctx.lastSeq, t));
   if (percentiles.length && sketchFromRaw) {
     ctes.push(counted('sketch_src', `${inRange(q.from, q.to, 'ts')} AND ${filters}`, ctx.tail));
     sketches.push(sketchSelect('sketch_src', bucketSql('1m'), true));
