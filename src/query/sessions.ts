@@ -94,26 +94,27 @@ export async function sessionTimeline(tf: TenantFiles, tenantId: string, session
             duration_ms, input_tokens, output_tokens, cache_read_tokens, cache_creation_tokens, cost_usd, lines_added, lines_removed, value, error, attributes::VARCHAR AS attributes`;
   const params = { id: sessionId, ats: m ? Number(m[1]) : -1, aseq: m ? Number(m[2]) : 0, limit: o.limit + 1 };
   const after = `(epoch_ms(ts) > $ats OR (epoch_ms(ts) = $ats AND seq > $aseq)) AND ts >= make_timestamp(greatest($ats, 0) * 1000)`;
-  const rows = await reader.transaction(async (tx) => {
+  const { rows, indexedOwner } = await reader.transaction(async (tx) => {
     // The session index bounds where its rolled-up events lie (a duplicate within the
     // window of its first arrival), so DuckDB reads a day or two of row groups, not all of
     // them; events above the watermark are found by seq. A session the index does not know
     // is looked for everywhere.
-    const span = await tx.get<{ lo: number; hi: number; last_seq: number }>(
-      `SELECT epoch_ms(first_ts) AS lo, epoch_ms(last_ts) AS hi, (SELECT last_seq FROM rollup_state) AS last_seq FROM session_index WHERE session_id = $id`,
+    const span = await tx.get<{ user_id: string; lo: number; hi: number; last_seq: number }>(
+      `SELECT user_id, epoch_ms(first_ts) AS lo, epoch_ms(last_ts) AS hi, (SELECT last_seq FROM rollup_state) AS last_seq FROM session_index WHERE session_id = $id`,
       { id: sessionId },
     );
     const where = span
       ? [`ts >= ${tsLiteral(Number(span.lo) - DEDUP_WINDOW_MS)} AND ts <= ${tsLiteral(Number(span.hi) + DEDUP_WINDOW_MS)} AND seq <= ${Number(span.last_seq)}`, `seq > ${Number(span.last_seq)}`]
       : ['true'];
-    return tx.all<Record<string, unknown>>(
+    const found = await tx.all<Record<string, unknown>>(
       `${where.map((w) => `SELECT ${columns} FROM events WHERE session_id = $id AND ${after} AND ${w}`).join('\nUNION ALL\n')}
         ORDER BY ts_ms, seq LIMIT $limit`,
       params,
     );
+    return { rows: found, indexedOwner: span?.user_id };
   });
   if (!rows.length && !m) return null;
-  const owner = rows[0]?.user_id ?? (await reader.get<{ user_id: string }>(`SELECT user_id FROM session_index WHERE session_id = $id`, { id: sessionId }))?.user_id;
+  const owner = rows[0]?.user_id ?? indexedOwner;
   const page = rows.slice(0, o.limit);
   return {
     user_id: String(owner ?? ''),
