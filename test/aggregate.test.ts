@@ -7,7 +7,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { saveSetting, type Retention } from '../src/aggregate/settings.js';
 import { ALPHA, binOf, GAMMA, ZERO_BIN } from '../src/aggregate/sketch.js';
-import { cover, rollupTable, sketchTable, TIER_MS, TIERS, floorTo, type Segment, type Tier } from '../src/aggregate/tiers.js';
+import { cover, CUBES, rollupTable, sketchTable, TIER_MS, TIERS, floorTo, type Segment, type Tier } from '../src/aggregate/tiers.js';
+import { foldSelect, foldSketchSelect } from '../src/aggregate/rollup.js';
 import { applyRetention, createAggregator, type Aggregator } from '../src/aggregate/worker.js';
 import { priceOf } from '../src/cost/prices.js';
 import { newId } from '../src/ids.js';
@@ -15,7 +16,9 @@ import { createIngestor, type Ingestor } from '../src/ingest/ingest.js';
 import type { IngestEvent, Kind } from '../src/ingest/schema.js';
 import { createLogger } from '../src/log.js';
 import { MAX_POINTS, METRICS, querySchema, type Query, type QueryInput } from '../src/query/model.js';
+import { cubeFor } from '../src/query/compile.js';
 import { runQuery } from '../src/query/run.js';
+import { loadMigrations, migrate } from '../src/storage/migrate.js';
 import { createTenantFiles, type TenantFiles } from '../src/storage/tenant-files.js';
 import { tempDir } from './helpers.js';
 
@@ -89,7 +92,7 @@ async function lastSeq(t: Tenant): Promise<number> {
 async function rowCounts(t: Tenant): Promise<Record<string, number>> {
   const out: Record<string, number> = {};
   for (const tier of TIERS) {
-    for (const table of [rollupTable(tier), sketchTable(tier)]) out[table] = (await sql<{ n: number }>(t, `SELECT count(*) AS n FROM ${table}`))[0]!.n;
+    for (const table of CUBES.flatMap((cube) => [rollupTable(tier, cube), sketchTable(tier, cube)])) out[table] = (await sql<{ n: number }>(t, `SELECT count(*) AS n FROM ${table}`))[0]!.n;
   }
   return out;
 }
@@ -394,7 +397,10 @@ const queryArb = fc
     metrics: fc.tuple(fc.shuffledSubarray(BUSY_METRICS, { minLength: 1, maxLength: 4 }), fc.shuffledSubarray(METRIC_POOL, { maxLength: 3 })).map(([a, b]) => [...new Set([...a, ...b])]),
     groupBy: fc.shuffledSubarray([...DIMS], { maxLength: 2 }),
     interval: fc.option(fc.constantFrom(...TIERS), { nil: undefined, freq: 3 }),
-    filter: fc.option(fc.oneof(fc.record({ user: fc.subarray(USERS, { minLength: 1 }) }), fc.record({ project: fc.subarray(PROJECTS, { minLength: 1 }) })), { nil: undefined, freq: 4 }),
+    filter: fc.option(
+      fc.oneof(fc.record({ user: fc.subarray(USERS, { minLength: 1 }) }), fc.record({ project: fc.subarray(PROJECTS, { minLength: 1 }) }), fc.record({ model: fc.subarray(MODELS, { minLength: 1 }) })),
+      { nil: undefined, freq: 4 },
+    ),
   })
   .map(({ from, length, metrics, groupBy, interval, filter }): Query => {
     const wanted = groupBy.includes('tool') ? metrics.filter(toolMetric) : metrics;
@@ -423,7 +429,7 @@ test('every counted metric has a reference here', () => {
 test('answers from rollups plus the unrolled tail equal raw events and a count made in JS', async () => {
   const dir = tempDir('am-agg');
   const started = Date.now();
-  const seen = { runs: 0, queries: 0, withData: 0, fromTiers: 0, duplicates: 0 };
+  const seen = { runs: 0, queries: 0, withData: 0, fromTiers: 0, teamCube: 0, teamWithKeys: 0, duplicates: 0 };
   try {
     await fc.assert(
       fc.asyncProperty(scenarioArb, fc.array(queryArb, { minLength: 3, maxLength: 6 }), async (scenario, queries) => {
@@ -441,6 +447,8 @@ test('answers from rollups plus the unrolled tail equal raw events and a count m
             seen.queries++;
             if ([...answer.values()].some((row) => Object.values(row).some((v) => v !== null && v !== 0))) seen.withData++;
             if (cover(q.from, q.to, TIERS.filter((tier) => !q.interval || TIER_MS[tier] <= TIER_MS[q.interval])).some((s) => s.source !== 'raw')) seen.fromTiers++;
+            if (cubeFor(q) === 'team') seen.teamCube++;
+            if (cubeFor(q) === 'team' && q.metrics.some((m) => ['sessions', 'active_users', 'tokens', 'cost_usd', 'input_tokens', 'cache_creation_tokens'].includes(m))) seen.teamWithKeys++;
           }
         } finally {
           await t.files.remove(t.tenantId);
@@ -454,7 +462,7 @@ test('answers from rollups plus the unrolled tail equal raw events and a count m
   }
   // What the runs exercised, so a generator that drifts into trivia shows.
   console.log(`aggregate property: ${JSON.stringify(seen)} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-  assert.ok(seen.withData > seen.queries * 0.4 && seen.fromTiers > seen.queries / 2 && seen.duplicates > 0, 'the runs asked real questions');
+  assert.ok(seen.withData > seen.queries * 0.4 && seen.fromTiers > seen.queries / 2 && seen.teamWithKeys > 0 && seen.teamCube > seen.teamWithKeys && seen.duplicates > 0, 'the runs asked real questions');
 });
 
 // A fixed, generated workload for the scenario tests below.
@@ -465,6 +473,34 @@ const FIXED_QUERIES = [
   parse({ metrics: ['api_min_ms', 'api_max_ms', 'command_min_ms', 'command_p50_ms', 'sessions'], group_by: ['project'], from: BASE - DAY + 1, to: BASE + 4 * DAY - 1 }),
   ...fc.sample(queryArb, { numRuns: 12, seed: 7 }),
 ];
+
+test('migration 5 fills the team cube from the full cube with the rows the worker writes', async () => {
+  const dir = tempDir('am-agg');
+  const t = await openTenant(dir.path);
+  try {
+    await ingest(t, [...WORKLOAD.first, ...WORKLOAD.second]);
+    await rollUp(t);
+    const db = await t.files.open(t.tenantId);
+    const tables = TIERS.flatMap((tier) => [[rollupTable(tier, 'team'), foldSelect], [sketchTable(tier, 'team'), foldSketchSelect]] as const);
+    const folded = async () => {
+      const out: Record<string, unknown[]> = {};
+      for (const [table, fold] of tables) {
+        const rows = await db.all<Record<string, unknown>>(`${fold(table, 'true', 'team')} ORDER BY ALL`);
+        out[table] = rows.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, typeof v === 'number' ? Number(v.toPrecision(12)) : String(v)])));
+      }
+      return out;
+    };
+    const written = await folded();
+    assert.ok(written.team_1d!.length > 0 && written.team_1m_dur!.length > 0, 'the worker wrote the team cube');
+    for (const [table] of tables) await db.run(`DROP TABLE ${table}`);
+    await db.run('DELETE FROM schema_migrations WHERE version = 5');
+    assert.equal(await migrate(db, loadMigrations('tenant')), [5]);
+    assert.equal(await folded(), written);
+  } finally {
+    await t.files.closeAll();
+    dir.remove();
+  }
+});
 
 test('late events land in their own old buckets on the next pass', async () => {
   const dir = tempDir('am-agg');
@@ -567,14 +603,18 @@ test('each pass starts at the watermark; compaction folds repeated keys without 
     assert.ok((await lastSeq(t)) > seqAfterFirst, 'the watermark moved on');
     const ingested = [...first, ...again, ...second];
     const distinctKeys = `SELECT count(*) AS n FROM (SELECT DISTINCT bucket, user_id, project, session_id, kind, name, model, status FROM rollup_1d)`;
+    const teamKeys = `SELECT count(*) AS n FROM (SELECT DISTINCT bucket, kind, name, model, status FROM team_1d)`;
     const [beforeRows, keys] = [(await rowCounts(t)).rollup_1d!, (await sql<{ n: number }>(t, distinctKeys))[0]!.n];
+    const [beforeTeam, teamKeyCount] = [(await rowCounts(t)).team_1d!, (await sql<{ n: number }>(t, teamKeys))[0]!.n];
     assert.ok(beforeRows > keys, `several passes wrote the same keys (${beforeRows} rows, ${keys} keys)`);
+    assert.ok(beforeTeam > teamKeyCount, `several passes wrote the same team keys (${beforeTeam} rows, ${teamKeyCount} keys)`);
     const answers = [];
     for (const q of FIXED_QUERIES) answers.push(await check(t, ingested, q));
 
     await t.aggregator.runOnce(undefined, { compact: true });
     assert.equal(t.errors, []);
     assert.is((await rowCounts(t)).rollup_1d, keys, 'one row per key after compaction');
+    assert.is((await rowCounts(t)).team_1d, teamKeyCount, 'one row per team key after compaction');
     assert.is((await sql<{ n: number }>(t, distinctKeys))[0]!.n, keys);
     for (const [i, q] of FIXED_QUERIES.entries()) assertSameAnswer(await check(t, ingested, q), answers[i]!, 'compaction changed no answer');
   } finally {
@@ -602,10 +642,12 @@ test('retention deletes rolled-up raw events and tier rows past their days; the 
       const days = retention[tier];
       const keptFrom = days === null ? -Infinity : floorTo(NOW - days * DAY, TIER_MS[tier]);
       const expected = events.filter((e) => floorTo(e.ts, TIER_MS[tier]) >= keptFrom).length;
-      const [{ n }] = (await sql<{ n: number | null }>(t, `SELECT sum(n) AS n FROM ${rollupTable(tier)}`)) as [{ n: number | null }];
-      assert.is(n ?? 0, expected, `${tier} keeps ${days ?? 'all'} days`);
-      const [{ n: binned }] = (await sql<{ n: number | null }>(t, `SELECT count(*) AS n FROM ${sketchTable(tier)} WHERE bucket < epoch_ms(${keptFrom === -Infinity ? 0 : keptFrom})`)) as [{ n: number | null }];
-      assert.is(binned, 0, `${sketchTable(tier)} is trimmed too`);
+      for (const cube of CUBES) {
+        const [{ n }] = (await sql<{ n: number | null }>(t, `SELECT sum(n) AS n FROM ${rollupTable(tier, cube)}`)) as [{ n: number | null }];
+        assert.is(n ?? 0, expected, `${rollupTable(tier, cube)} keeps ${days ?? 'all'} days`);
+        const [{ n: binned }] = (await sql<{ n: number | null }>(t, `SELECT count(*) AS n FROM ${sketchTable(tier, cube)} WHERE bucket < epoch_ms(${keptFrom === -Infinity ? 0 : keptFrom})`)) as [{ n: number | null }];
+        assert.is(binned, 0, `${sketchTable(tier, cube)} is trimmed too`);
+      }
     }
     assert.is((await rowCounts(t)).rollup_1d, ages.length, 'the day tier keeps every day');
 

@@ -7,7 +7,7 @@
 // first arrival (lowest seq) only. Duplicates are recognised within DEDUP_WINDOW_MS of
 // each other's timestamps, which keeps the check to a narrow slice of the table.
 import { binSql } from './sketch.js';
-import { TIER_SQL_INTERVAL, type Tier } from './tiers.js';
+import { CUBE_KEYS, TIER_SQL_INTERVAL, type Cube, type Tier } from './tiers.js';
 
 export const DEDUP_WINDOW_MS = 86_400_000;
 
@@ -72,13 +72,14 @@ export function rolledUpCte(name: string, wheres: string[], lastSeq: number): st
 export const recordUncountedSql = (range: string, counted: string) =>
   `INSERT INTO uncounted_events SELECT seq FROM events WHERE ${range} AND ${KEYED_KINDS} AND seq NOT IN (SELECT seq FROM ${counted})`;
 
-const DIMENSIONS = `user_id, coalesce(project, '') AS project, coalesce(session_id, '') AS session_id, kind, coalesce(name, '') AS name, coalesce(model, '') AS model, coalesce(status, '') AS status`;
-const DIMENSIONS_NO_SESSION = `user_id, coalesce(project, '') AS project, kind, coalesce(name, '') AS name, coalesce(model, '') AS model, coalesce(status, '') AS status`;
+/** The key columns of `cube`, absent dimensions as '' (user_id is never absent); `session` adds session_id to a sketch's. */
+const keysSql = (keys: readonly string[]) => keys.map((k) => (k === 'user_id' ? k : `coalesce(${k}, '') AS ${k}`)).join(', ');
+const sketchKeys = (cube: Cube) => CUBE_KEYS[cube].filter((k) => k !== 'session_id');
 const zero = (expr: string) => `coalesce(${expr}, 0)`;
 
 /** Rollup rows (the columns of `rollup_<tier>`) of the counted events in `source`. */
-export function rollupSelect(source: string, bucket: string): string {
-  return `SELECT ${bucket} AS bucket, ${DIMENSIONS},
+export function rollupSelect(source: string, bucket: string, cube: Cube = 'full'): string {
+  return `SELECT ${bucket} AS bucket, ${keysSql(CUBE_KEYS[cube])},
     count(*)::DOUBLE AS n,
     (count(*) FILTER (${FAILURE_SQL}))::DOUBLE AS failures,
     count(duration_ms)::DOUBLE AS dur_n, ${zero('sum(duration_ms)')} AS dur_sum, min(duration_ms) AS dur_min, max(duration_ms) AS dur_max,
@@ -92,22 +93,25 @@ export function rollupSelect(source: string, bucket: string): string {
 }
 
 /**
- * Sketch rows (the columns of `rollup_<tier>_dur`) of the counted events in `source`;
- * with `session`, keyed by session too (only ever computed from raw events).
+ * Sketch rows (the columns of `<cube tier>_dur`) of the counted events in `source`; with
+ * `session`, keyed by session too (only ever computed from raw events).
  */
-export function sketchSelect(source: string, bucket: string, session = false): string {
-  return `SELECT ${bucket} AS bucket, ${session ? DIMENSIONS : DIMENSIONS_NO_SESSION}, ${binSql('duration_ms')} AS bin, count(*)::DOUBLE AS n
+export function sketchSelect(source: string, bucket: string, cube: Cube = 'full', session = false): string {
+  return `SELECT ${bucket} AS bucket, ${keysSql(session ? CUBE_KEYS[cube] : sketchKeys(cube))}, ${binSql('duration_ms')} AS bin, count(*)::DOUBLE AS n
   FROM ${source} WHERE duration_ms IS NOT NULL GROUP BY ALL`;
 }
 
-const MEASURES = ['n', 'failures', 'dur_n', 'dur_sum', 'input_tokens', 'output_tokens', 'cache_read_tokens', 'cache_creation_tokens', 'cost_usd', 'unpriced_input', 'unpriced_output', 'unpriced_cache_read', 'unpriced_cache_creation', 'lines_added', 'lines_removed', 'value'];
+/** The summed columns of a rollup row (dur_min and dur_max are a min and a max). */
+export const MEASURES = ['n', 'failures', 'dur_n', 'dur_sum', 'input_tokens', 'output_tokens', 'cache_read_tokens', 'cache_creation_tokens', 'cost_usd', 'unpriced_input', 'unpriced_output', 'unpriced_cache_read', 'unpriced_cache_creation', 'lines_added', 'lines_removed', 'value'];
 
-/** Folds the rows of one key into one (what compaction writes back). */
-export function foldSelect(table: string, where: string): string {
-  return `SELECT bucket, user_id, project, session_id, kind, name, model, status, ${MEASURES.map((m) => `sum(${m}) AS ${m}`).join(', ')}, min(dur_min) AS dur_min, max(dur_max) AS dur_max
-  FROM ${table} WHERE ${where} GROUP BY bucket, user_id, project, session_id, kind, name, model, status`;
+/** Folds the rows of one key of `cube` into one (what compaction writes back). */
+export function foldSelect(table: string, where: string, cube: Cube): string {
+  const keys = ['bucket', ...CUBE_KEYS[cube]].join(', ');
+  return `SELECT ${keys}, ${MEASURES.map((m) => `sum(${m}) AS ${m}`).join(', ')}, min(dur_min) AS dur_min, max(dur_max) AS dur_max
+  FROM ${table} WHERE ${where} GROUP BY ${keys}`;
 }
 
-export function foldSketchSelect(table: string, where: string): string {
-  return `SELECT bucket, user_id, project, kind, name, model, status, bin, sum(n) AS n FROM ${table} WHERE ${where} GROUP BY ALL`;
+export function foldSketchSelect(table: string, where: string, cube: Cube): string {
+  const keys = ['bucket', ...sketchKeys(cube), 'bin'].join(', ');
+  return `SELECT ${keys}, sum(n) AS n FROM ${table} WHERE ${where} GROUP BY ${keys}`;
 }

@@ -9,8 +9,22 @@ const MINUTE = 60_000;
 export const TIER_MS: Record<Tier, number> = { '1m': MINUTE, '5m': 5 * MINUTE, '15m': 15 * MINUTE, '1h': 60 * MINUTE, '1d': 1440 * MINUTE };
 export const TIER_SQL_INTERVAL: Record<Tier, string> = { '1m': '1 minute', '5m': '5 minutes', '15m': '15 minutes', '1h': '1 hour', '1d': '1 day' };
 
-export const rollupTable = (tier: Tier) => `rollup_${tier}`;
-export const sketchTable = (tier: Tier) => `rollup_${tier}_dur`;
+/**
+ * Each tier is kept in two cubes: `full`, by every dimension, and `team`, without user,
+ * project and session. A team-wide question (what tools, models, kinds and statuses did)
+ * reads the team cube: a small fraction of the rows, and of the duration sketch's.
+ */
+export const CUBES = ['full', 'team'] as const;
+export type Cube = (typeof CUBES)[number];
+
+/** The key columns of a cube's rollup rows (its sketch's are the same less session_id). */
+export const CUBE_KEYS: Record<Cube, readonly string[]> = {
+  full: ['user_id', 'project', 'session_id', 'kind', 'name', 'model', 'status'],
+  team: ['kind', 'name', 'model', 'status'],
+};
+
+export const rollupTable = (tier: Tier, cube: Cube = 'full') => `${cube === 'full' ? 'rollup' : 'team'}_${tier}`;
+export const sketchTable = (tier: Tier, cube: Cube = 'full') => `${rollupTable(tier, cube)}_dur`;
 
 /** A piece of a range: [from, to) read from one tier's table, or from raw events. */
 export type Segment = { source: Tier | 'raw'; from: number; to: number };

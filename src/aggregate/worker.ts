@@ -1,16 +1,16 @@
 // The aggregation worker: in the process, off the request path. For each tenant it rolls
-// every event above the watermark into all five tiers in one transaction that also moves
-// the watermark, so a crash or a pause only delays it: the next pass starts where the
-// last commit left off. Late events land in their own (old) buckets. It also folds the
-// rows of recent buckets (compaction), prices new models, and applies retention. One
-// tenant failing is logged and retried; the others go on.
+// every event above the watermark into all five tiers, in both cubes (see tiers.ts), in
+// one transaction that also moves the watermark, so a crash or a pause only delays it:
+// the next pass starts where the last commit left off. Late events land in their own
+// (old) buckets. It also folds the rows of recent buckets (compaction), prices new
+// models, and applies retention. One tenant failing is logged and retried; the others go on.
 import type { Logger } from '../log.js';
 import type { Connection, Queryable } from '../storage/duckdb.js';
 import type { TenantFiles } from '../storage/tenant-files.js';
 import { priceOf, type PriceOverrides } from '../cost/prices.js';
 import { bucketSql, countedEventsCtes, foldSelect, foldSketchSelect, recordUncountedSql, rollupSelect, sketchSelect, tsLiteral } from './rollup.js';
 import { keptSince, saveSetting, tenantSettings, type Applied, type Retention } from './settings.js';
-import { rollupTable, sketchTable, TIER_MS, TIERS, floorTo } from './tiers.js';
+import { CUBES, rollupTable, sketchTable, TIER_MS, TIERS, floorTo } from './tiers.js';
 
 export type AggregatorOptions = {
   tenantFiles: TenantFiles;
@@ -171,8 +171,10 @@ async function rollupChunk(conn: Connection, chunk: number, prices: PriceOverrid
       await tx.run(`CREATE OR REPLACE TEMP TABLE rollup_batch AS WITH ${countedEventsCtes('batch', range, span.lo, span.hi)} SELECT * FROM batch`);
       await tx.run(recordUncountedSql(range, 'rollup_batch'));
       for (const tier of TIERS) {
-        await tx.run(`INSERT INTO ${rollupTable(tier)} BY NAME ${rollupSelect('rollup_batch', bucketSql(tier))}`);
-        await tx.run(`INSERT INTO ${sketchTable(tier)} BY NAME ${sketchSelect('rollup_batch', bucketSql(tier))}`);
+        for (const cube of CUBES) {
+          await tx.run(`INSERT INTO ${rollupTable(tier, cube)} BY NAME ${rollupSelect('rollup_batch', bucketSql(tier), cube)}`);
+          await tx.run(`INSERT INTO ${sketchTable(tier, cube)} BY NAME ${sketchSelect('rollup_batch', bucketSql(tier), cube)}`);
+        }
       }
       await tx.run(`INSERT INTO session_index
         SELECT session_id, arg_min(user_id, ts), arg_min(project, ts) FILTER (project IS NOT NULL), min(ts), max(ts), count(*)
@@ -193,8 +195,8 @@ async function compact(conn: Connection, since: number): Promise<void> {
   for (const tier of TIERS) {
     const where = `bucket >= ${tsLiteral(floorTo(since, TIER_MS[tier]))}`;
     await conn.transaction(async (tx) => {
-      for (const [table, fold] of [[rollupTable(tier), foldSelect], [sketchTable(tier), foldSketchSelect]] as const) {
-        await tx.run(`CREATE OR REPLACE TEMP TABLE rollup_fold AS ${fold(table, where)}`);
+      for (const [table, fold, cube] of CUBES.flatMap((cube) => [[rollupTable(tier, cube), foldSelect, cube], [sketchTable(tier, cube), foldSketchSelect, cube]] as const)) {
+        await tx.run(`CREATE OR REPLACE TEMP TABLE rollup_fold AS ${fold(table, where, cube)}`);
         await tx.run(`DELETE FROM ${table} WHERE ${where}`);
         await tx.run(`INSERT INTO ${table} BY NAME SELECT * FROM rollup_fold`);
         await tx.run(`DROP TABLE rollup_fold`);
@@ -209,8 +211,9 @@ export async function applyRetention(db: Queryable, retention: Retention, now: n
   for (const tier of TIERS) {
     const since = cutoff[tier];
     if (since === undefined) continue;
-    await db.run(`DELETE FROM ${rollupTable(tier)} WHERE bucket < ${tsLiteral(floorTo(since, TIER_MS[tier]))}`);
-    await db.run(`DELETE FROM ${sketchTable(tier)} WHERE bucket < ${tsLiteral(floorTo(since, TIER_MS[tier]))}`);
+    for (const table of CUBES.flatMap((cube) => [rollupTable(tier, cube), sketchTable(tier, cube)])) {
+      await db.run(`DELETE FROM ${table} WHERE bucket < ${tsLiteral(floorTo(since, TIER_MS[tier]))}`);
+    }
   }
   // A session is listed as long as its hourly figures are kept.
   if (cutoff['1h'] !== undefined) await db.run(`DELETE FROM session_index WHERE last_ts < ${tsLiteral(cutoff['1h'])}`);

@@ -1,15 +1,16 @@
 // A validated query → one SQL statement over the tenant's file. The range is covered by
-// rollup tiers (coarsest first, finer at the edges); what they cannot cover, and every
+// rollup tiers (coarsest first, finer at the edges) of the smallest cube that holds the
+// query's dimensions; what they cannot cover, and every
 // event above the worker's watermark, is aggregated from raw events by the same SQL the
 // worker uses, so answers are exact and current to the last commit. With `raw: true`
 // the whole range is read from raw events (the benchmark's comparison, and the check
 // the property tests make).
 import { binValueSql } from '../aggregate/sketch.js';
-import { bucketSql, countedEventsCtes, countedSinceCtes, rolledUpCte, rollupSelect, sketchSelect, tsLiteral, type TailSpan } from '../aggregate/rollup.js';
-import { cover, rollupTable, sketchTable, TIER_MS, TIER_SQL_INTERVAL, TIERS, type Segment, type Tier } from '../aggregate/tiers.js';
+import { bucketSql, countedEventsCtes, countedSinceCtes, MEASURES, rolledUpCte, rollupSelect, sketchSelect, tsLiteral, type TailSpan } from '../aggregate/rollup.js';
+import { cover, CUBE_KEYS, rollupTable, sketchTable, TIER_MS, TIER_SQL_INTERVAL, TIERS, type Cube, type Segment, type Tier } from '../aggregate/tiers.js';
 import type { Kind } from '../ingest/schema.js';
 import type { Params } from '../storage/duckdb.js';
-import { DIMENSIONS, METRICS, type Dimension, type Query } from './model.js';
+import { DIMENSIONS, METRIC_POINT_KINDS, METRICS, REQUEST_KINDS, type Dimension, type Query } from './model.js';
 
 export type CompileContext = {
   /** The rollups hold every event up to this seq. */
@@ -24,6 +25,12 @@ export type CompileContext = {
 };
 
 export type Compiled = { sql: string; params: Params; segments: Segment[]; groups: string[] };
+
+/** The cube a query reads: the team cube when none of its dimensions is a user, project or session. */
+export function cubeFor(q: Pick<Query, 'group_by' | 'filters'>): Cube {
+  const dims = [...q.group_by, ...(Object.keys(q.filters) as Dimension[])];
+  return dims.every((d) => CUBE_KEYS.team.includes(DIMENSIONS[d].column)) ? 'team' : 'full';
+}
 
 const kindList = (kinds: readonly Kind[]) => kinds.map((k) => `'${k}'`).join(', ');
 
@@ -51,11 +58,11 @@ export function compile(q: Query, ctx: CompileContext): Compiled {
   // The sketch has no session column: a question about sessions reads durations from raw events.
   const sketchFromRaw = ctx.raw || q.group_by.includes('session') || q.filters.session !== undefined;
 
+  const cube = cubeFor(q);
   const tiers = TIERS.filter((t) => !q.interval || TIER_MS[t] <= TIER_MS[q.interval]);
   const segments: Segment[] = ctx.raw ? [{ source: 'raw', from: q.from, to: q.to }] : cover(q.from, q.to, tiers, ctx.keptSince);
 
   const ctes: string[] = [];
-  const rows: string[] = [];
   const sketches: string[] = [];
   const inRange = (from: number, to: number, column: string) => `${column} >= ${tsLiteral(from)} AND ${column} < ${tsLiteral(to)}`;
   // Raw events, counted once, in one CTE `raw` rolled up to minutes like a tier: asked
@@ -76,23 +83,40 @@ export function compile(q: Query, ctx: CompileContext): Compiled {
     ctes.push(countedEventsCtes('tail', `seq > ${ctx.lastSeq} AND ${inRange(q.from, q.to, 'ts')} AND ${filters}`, tail.lo, tail.hi));
     rawPieces.push('tail');
   }
-  if (rawPieces.length) {
-    ctes.push(`raw AS (${rawPieces.map((p) => `SELECT * FROM ${p}`).join(' UNION ALL ')})`);
-    rows.push(rollupSelect('raw', bucketSql('1m')));
-    if (!sketchFromRaw) sketches.push(sketchSelect('raw', bucketSql('1m')));
-  }
+  if (rawPieces.length) ctes.push(`raw AS (${rawPieces.map((p) => `SELECT * FROM ${p}`).join(' UNION ALL ')})`);
+  /** The rows of one cube: the raw events rolled up to minutes, and the tiers' pieces. */
+  const rowsOf = (c: Cube, where: string) => [
+    ...(rawPieces.length ? [`SELECT * FROM (${rollupSelect('raw', bucketSql('1m'), c)}) WHERE ${where}`] : []),
+    ...segments.filter((s) => s.source !== 'raw').map((s) => `SELECT * FROM ${rollupTable(s.source as Tier, c)} WHERE ${inRange(s.from, s.to, 'bucket')} AND ${where}`),
+  ].join('\nUNION ALL BY NAME\n');
+  if (rawPieces.length && !sketchFromRaw) sketches.push(sketchSelect('raw', bucketSql('1m'), cube));
   for (const s of segments) {
-    if (s.source === 'raw') continue;
-    rows.push(`SELECT * FROM ${rollupTable(s.source)} WHERE ${inRange(s.from, s.to, 'bucket')} AND ${filters}`);
-    if (!sketchFromRaw) sketches.push(`SELECT * FROM ${sketchTable(s.source)} WHERE ${inRange(s.from, s.to, 'bucket')} AND ${filters}`);
+    if (s.source !== 'raw' && !sketchFromRaw) sketches.push(`SELECT * FROM ${sketchTable(s.source, cube)} WHERE ${inRange(s.from, s.to, 'bucket')} AND ${filters}`);
+  }
+  // A team-cube answer that counts users or sessions, or applies the spend rule, takes
+  // what it needs of the full cube, folded to one row per user, session and group: the
+  // sessions with requests, and the metric points, which count by their session (and
+  // leave the team rows). Every other measure there is zero, so nothing counts twice.
+  const keyed = cube === 'team' && metrics.some(({ def }) => 'sql' in def && (def.spend || def.distinct));
+  if (!keyed) ctes.push(`r AS (${rowsOf(cube, filters)})`);
+  else {
+    const points = `kind IN (${kindList(METRIC_POINT_KINDS)})`;
+    const requests = `kind IN (${kindList(REQUEST_KINDS)})`;
+    const wanted = metrics.some(({ def }) => 'sql' in def && def.distinct) ? 'true' : `(${points} OR ${requests})`;
+    const grouped = new Set<string>(q.group_by.map((d) => DIMENSIONS[d].column));
+    const column = (name: string, otherwise: string) => (grouped.has(name) ? name : `${otherwise} AS ${name}`);
+    const keys = `SELECT ${q.interval ? `${bucketSql(q.interval, 'bucket')} AS bucket` : 'min(bucket) AS bucket'}, user_id, session_id,
+    ${column('kind', `CASE WHEN ${points} THEN kind WHEN ${requests} THEN 'api_request' ELSE '' END`)}, ${column('model', `CASE WHEN ${points} THEN model ELSE '' END`)},
+    ${column('name', "''")}, ${column('status', "''")}, ${MEASURES.map((m) => `sum(CASE WHEN ${points} THEN ${m} ELSE 0 END) AS ${m}`).join(', ')}
+    FROM (${rowsOf('full', `${filters} AND ${wanted}`)}) GROUP BY ALL`;
+    ctes.push(`r AS (SELECT * FROM (${rowsOf('team', filters)}) WHERE NOT ${points}\nUNION ALL BY NAME\n${keys})`);
   }
   const counted = (name: string, where: string, t: TailSpan) => (ctx.raw ? countedEventsCtes(name, where, q.from, q.to) : countedSinceCtes(name, where, ctx.lastSeq, t));
   if (percentiles.length && sketchFromRaw) {
     ctes.push(counted('sketch_src', `${inRange(q.from, q.to, 'ts')} AND ${filters}`, ctx.tail));
-    sketches.push(sketchSelect('sketch_src', bucketSql('1m'), true));
+    sketches.push(sketchSelect('sketch_src', bucketSql('1m'), cube, true));
   }
 
-  ctes.push(`r AS (${rows.join('\nUNION ALL BY NAME\n')})`);
   if (needsSpend) {
     const extra = (ctx.extraPrices ?? []).map((p, i) => {
       params[`price_model_${i}`] = p.model;
@@ -116,7 +140,7 @@ export function compile(q: Query, ctx: CompileContext): Compiled {
     return `NULL AS ${name}_unused`;
   }).filter((a) => !a.endsWith('_unused'));
   const source = needsSpend
-    ? `(SELECT *, session_id IN (SELECT session_id FROM r WHERE kind IN ('api_request', 'agent_interaction')) AS has_requests FROM r) LEFT JOIN prices p USING (model)`
+    ? `(SELECT *, session_id IN (SELECT session_id FROM r WHERE kind IN (${kindList(REQUEST_KINDS)}) AND session_id IS NOT NULL) AS has_requests FROM r) LEFT JOIN prices p USING (model)`
     : 'r';
   ctes.push(`m AS (SELECT ${select(aggregates) || 'count(*) AS n_rows'} FROM ${source} ${groupBy})`); // percentiles alone, ungrouped: m still needs a column
 

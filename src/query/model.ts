@@ -23,13 +23,16 @@ export const DIMENSION_NAMES = Object.keys(DIMENSIONS) as Dimension[];
 /**
  * A metric: the kinds of rows it reads (null: all) and its aggregate over rollup rows.
  * `spend` metrics apply the counting-once rule (requests when the session has them,
- * metric points otherwise); `percentile` metrics read the duration sketch.
+ * metric points otherwise); `distinct` ones count users or sessions: both need the full
+ * cube's keys. `percentile` metrics read the duration sketch.
  */
 export type MetricDef =
-  | { kinds: readonly Kind[] | null; sql: string; spend?: true; description: string }
+  | { kinds: readonly Kind[] | null; sql: string; spend?: true; distinct?: true; description: string }
   | { kinds: readonly Kind[]; percentile: number | 'avg' | 'min' | 'max'; family: Family; description: string };
 
-const REQUEST_KINDS = ['api_request', 'agent_interaction'] as const satisfies readonly Kind[];
+export const REQUEST_KINDS = ['api_request', 'agent_interaction'] as const satisfies readonly Kind[];
+/** Kinds that count only in sessions without requests (the spend rule). */
+export const METRIC_POINT_KINDS = ['token_usage', 'cost_usage'] as const satisfies readonly Kind[];
 const TOKEN_KINDS = [...REQUEST_KINDS, 'token_usage'] as const satisfies readonly Kind[];
 const COST_KINDS = [...REQUEST_KINDS, 'cost_usage'] as const satisfies readonly Kind[];
 
@@ -44,15 +47,15 @@ type Family = keyof typeof FAMILIES;
 const inKinds = (kinds: readonly Kind[]) => `kind IN (${kinds.map((k) => `'${k}'`).join(', ')})`;
 const sumOf = (col: string, kinds: readonly Kind[]) => `coalesce(sum(${col}) FILTER (${inKinds(kinds)}), 0)`;
 const ratio = (a: string, b: string) => `coalesce(${a} / nullif(${b}, 0), 0)`;
-/** Spend rows: a session's requests if it has any, else its metric points. */
+/** Spend rows: a session's requests if it has any, else its metric points (a request row's session has requests: itself). */
 const spend = (col: string, requestKinds: readonly Kind[], metricKind: Kind) =>
-  `coalesce(sum(${col}) FILTER ((${inKinds(requestKinds)} AND has_requests) OR (kind = '${metricKind}' AND NOT has_requests)), 0)`;
+  `coalesce(sum(${col}) FILTER (${inKinds(requestKinds)} OR (kind = '${metricKind}' AND NOT has_requests)), 0)`;
 const PRICED_COST = `cost_usd + (unpriced_input * coalesce(p.input, 0) + unpriced_output * coalesce(p.output, 0) + unpriced_cache_read * coalesce(p.cache_read, 0) + unpriced_cache_creation * coalesce(p.cache_write, 0)) / 1e6`;
 
 const counted: Record<string, MetricDef> = {
   events: { kinds: null, sql: 'coalesce(sum(n), 0)', description: 'events stored (each request and tool call once)' },
-  sessions: { kinds: null, sql: `count(DISTINCT session_id) FILTER (session_id <> '')`, description: 'distinct sessions with any event' },
-  active_users: { kinds: null, sql: 'count(DISTINCT user_id)', description: 'distinct users with any event' },
+  sessions: { distinct: true, kinds: null, sql: `count(DISTINCT session_id) FILTER (session_id <> '')`, description: 'distinct sessions with any event' },
+  active_users: { distinct: true, kinds: null, sql: 'count(DISTINCT user_id)', description: 'distinct users with any event' },
   prompts: { kinds: ['prompt'], sql: sumOf('n', ['prompt']), description: 'user prompts' },
   tool_calls: { kinds: FAMILIES.tool, sql: sumOf('n', FAMILIES.tool), description: 'tool calls (one per tool_use_id)' },
   tool_failures: { kinds: FAMILIES.tool, sql: sumOf('failures', FAMILIES.tool), description: 'tool calls that failed' },
