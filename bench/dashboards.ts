@@ -201,8 +201,8 @@ function timedQueryable(q: Queryable, into: Statement[]): Queryable {
   };
 }
 
-/** The tables a statement reads, e.g. "rollup_1h, events": which rollup tiers a question used. */
-const tablesOf = (sql: string) => [...new Set(sql.match(/\b(rollup_\w+|sketch_\w+|events|session_index)\b/g) ?? [])].join(', ');
+/** The tables a statement reads, e.g. "team_1h, rollup_1d, events": which cubes and tiers a question used. */
+const tablesOf = (sql: string) => [...new Set(sql.match(/\b((?:rollup|team)_\d+[mhd](?:_dur)?|rollup_state|events|session_index)\b/g) ?? [])].join(', ');
 
 /** The tenant files, with every call on the reader connection timed into `calls`. */
 function timedReads(tf: TenantFiles, calls: Call[]): TenantFiles {
