@@ -1,8 +1,8 @@
 // A validated query → one SQL statement over the tenant's file. The range is covered by
 // rollup tiers (coarsest first, finer at the edges) of the smallest cube that holds the
-// query's dimensions; what they cannot cover, and every
-// event above the worker's watermark, is aggregated from raw events by the same SQL the
-// worker uses, so answers are exact and current to the last commit. With `raw: true`
+// query's dimensions; what they cannot cover, and every event above the worker's
+// watermark, is aggregated from raw events by the same SQL the worker uses, so answers
+// are exact and current to the last commit. With `raw: true`
 // the whole range is read from raw events (the benchmark's comparison, and the check
 // the property tests make).
 import { binValueSql } from '../aggregate/sketch.js';
