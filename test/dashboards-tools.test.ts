@@ -2,10 +2,9 @@
 // per-tool counts in the tables, agent-sent names escaped, the tool filter, unknown filter
 // values, htmx fragments, export links that answer, and who sees what (developer: own data;
 // viewer: team figures, no one named; signed out: to the login page and back).
-import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { runCommand } from '../src/admin/commands.js';
-import { ADMIN, ingestKey, signIn, startTestServer, type Client, type TestServer } from './helpers.js';
+import { ADMIN, ingestKey, ingestSuite, signIn, type Client, type IngestCtx } from './helpers.js';
 import { expectedHooks as expected, hookLines } from './fixture-data.js';
 
 const FILES = ['session-1.jsonl', 'session-2.jsonl', 'session-3.jsonl'];
@@ -13,13 +12,8 @@ const FILES = ['session-1.jsonl', 'session-2.jsonl', 'session-3.jsonl'];
 const XSS_TOOL = '<img src=x onerror=alert(1)>';
 const XSS_ERROR = 'failed: <script>alert(2)</script>\nsecond line';
 
-type Ctx = { server: TestServer; key: string; tenantId: string; userId: string };
-const pages = suite<Ctx>('dashboards: tools, agents & commands');
-pages.before.each(async (ctx) => {
-  ctx.server = await startTestServer();
-  Object.assign(ctx, await ingestKey(ctx.server));
-});
-pages.after.each(async (ctx) => ctx.server.stop());
+type Ctx = IngestCtx;
+const pages = ingestSuite('dashboards: tools, agents & commands');
 
 const post = (ctx: Ctx, path: string, body: unknown, key = ctx.key) =>
   fetch(`${ctx.server.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` }, body: typeof body === 'string' ? body : JSON.stringify(body) });

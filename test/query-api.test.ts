@@ -3,23 +3,17 @@
 // timelines, the seeds' query endpoints, bad parameters, roles and tenant isolation.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { runCommand } from '../src/admin/commands.js';
-import { ADMIN, ingestKey, setUp, signIn, startTestServer, type TestServer } from './helpers.js';
+import { ADMIN, ingestKey, ingestSuite, setUp, signIn, type IngestCtx } from './helpers.js';
 import { expectedHooks, hookLines, SHARED, type HookExpected } from './fixture-data.js';
 
 const otlpFixture = (name: string) => readFileSync(join(SHARED, 'otlp', name));
 type Totals = { sessions: number; tokens: { input: number; output: number; cacheRead: number; cacheCreation: number }; costUsd: number; linesAdded: number; linesRemoved: number; commits: number; toolCalls: number; toolFailures: number; apiRequests: number; byTool: Record<string, number> };
 const expectedOtlp = JSON.parse(otlpFixture('expected-totals.json').toString()) as Record<string, Totals>;
 
-type Ctx = { server: TestServer; key: string; tenantId: string; userId: string };
-const api = suite<Ctx>('query API');
-api.before.each(async (ctx) => {
-  ctx.server = await startTestServer();
-  Object.assign(ctx, await ingestKey(ctx.server));
-});
-api.after.each(async (ctx) => ctx.server.stop());
+type Ctx = IngestCtx;
+const api = ingestSuite('query API');
 
 const get = (ctx: Ctx, path: string, key = ctx.key) => fetch(`${ctx.server.url}${path}`, { headers: { authorization: `Bearer ${key}` } });
 const getJson = async <T = Record<string, unknown>>(ctx: Ctx, path: string, key = ctx.key): Promise<T> => {

@@ -2,22 +2,15 @@
 // the real ingest endpoints: GET /api/v1/query as JSON and as CSV/JSON/NDJSON downloads that
 // read back to what POST /api/v1/query answers (roles and bad input included), the most
 // common errors, and the caller's last event.
-import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { runCommand } from '../src/admin/commands.js';
 import { formatRows, rowsBody, type ExportFormat } from '../src/query/export.js';
-import { ingestKey, signIn, startTestServer, type TestServer } from './helpers.js';
+import { ingestKey, ingestSuite, signIn, type IngestCtx } from './helpers.js';
 import { parseCsv } from './csv.js';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
-type Ctx = { server: TestServer; key: string; tenantId: string; userId: string };
-
-const extra = suite<Ctx>('query extras');
-extra.before.each(async (ctx) => {
-  ctx.server = await startTestServer();
-  Object.assign(ctx, await ingestKey(ctx.server));
-});
-extra.after.each(async (ctx) => ctx.server.stop());
+type Ctx = IngestCtx;
+const extra = ingestSuite('query extras');
 
 const auth = (key: string) => ({ authorization: `Bearer ${key}` });
 const get = (ctx: Ctx, path: string, key = ctx.key) => fetch(`${ctx.server.url}${path}`, { headers: auth(key) });
