@@ -17,7 +17,7 @@ import type { IngestEvent, Kind } from '../src/ingest/schema.js';
 import { createLogger } from '../src/log.js';
 import { MAX_POINTS, METRICS, querySchema, type Query, type QueryInput } from '../src/query/model.js';
 import { cubeFor } from '../src/query/compile.js';
-import { runQuery } from '../src/query/run.js';
+import { runQuery, type QueryResult } from '../src/query/run.js';
 import { loadMigrations, migrate } from '../src/storage/migrate.js';
 import { createTenantFiles, type TenantFiles } from '../src/storage/tenant-files.js';
 import { tempDir } from './helpers.js';
@@ -200,8 +200,8 @@ const isPercentile = (metric: string) => /_p\d\d_ms$/.test(metric);
 
 type Answer = Map<string, Record<string, number | null>>;
 
-/** The answer to `q` over `counted`, keyed like `keyed()` keys a query's rows. */
-function reference(counted: Ev[], q: Query): Answer {
+/** The answer to `q` over `counted`, keyed like `keyed()` keys a query's rows; with `total`, its totals row alone. */
+function reference(counted: Ev[], q: Query, total = false): Answer {
   let rows = counted.filter((e) => e.ts >= q.from && e.ts < q.to);
   for (const [d, values] of Object.entries(q.filters)) rows = rows.filter((e) => values!.includes(DIMENSION_OF[d]!(e)));
   if (q.group_by.includes('tool') || q.filters.tool) rows = rows.filter((e) => e.kind === 'tool_call');
@@ -209,9 +209,9 @@ function reference(counted: Ev[], q: Query): Answer {
   const withRequests = new Set(of(rows, REQUEST_KINDS).map((e) => e.session_id ?? ''));
   const hasRequests = (e: Ev) => withRequests.has(e.session_id ?? '');
   const groups = new Map<string, Ev[]>();
-  if (!q.interval && q.group_by.length === 0) groups.set('[]', []); // a total is one row, even of nothing
+  if (total || (!q.interval && q.group_by.length === 0)) groups.set('[]', []); // a total is one row, even of nothing
   for (const e of rows) {
-    const key = JSON.stringify([...(q.interval ? [iso(floorTo(e.ts, TIER_MS[q.interval]))] : []), ...q.group_by.map((d) => DIMENSION_OF[d]!(e) || null)]);
+    const key = total ? '[]' : JSON.stringify([...(q.interval ? [iso(floorTo(e.ts, TIER_MS[q.interval]))] : []), ...q.group_by.map((d) => DIMENSION_OF[d]!(e) || null)]);
     groups.set(key, [...(groups.get(key) ?? []), e]);
   }
   const answer: Answer = new Map();
@@ -265,10 +265,29 @@ function assertMatchesReference(got: Answer, expected: Answer, what: string): vo
 async function check(t: Tenant, ingested: Ev[], q: Query): Promise<Answer> {
   const what = JSON.stringify({ ...q, from: iso(q.from), to: iso(q.to) });
   const [tiered, raw] = [await runQuery(t.files, t.tenantId, q, { now: NOW }), await runQuery(t.files, t.tenantId, q, { now: NOW, raw: true })];
-  assert.not.ok(tiered.truncated || raw.truncated, `${what}: not truncated`);
-  const got = keyed(q, tiered.rows);
-  assertSameAnswer(got, keyed(q, raw.rows), what);
-  assertMatchesReference(got, reference(countedEvents(ingested), q), what);
+  const counted = countedEvents(ingested);
+  // Compared, the period before is checked as the query over that period.
+  const span = q.to - q.from;
+  const parts: [string, Omit<QueryResult, 'previous'> | undefined, Omit<QueryResult, 'previous'> | undefined, Query][] = [['', tiered, raw, q]];
+  if (q.compare) parts.push([' (previous)', tiered.previous, raw.previous, { ...q, from: q.from - span, to: q.from }]);
+  else assert.is(tiered.previous, undefined, `${what}: nothing compared unless asked`);
+  let got: Answer = new Map();
+  for (const [part, tieredPart, rawPart, pq] of parts) {
+    assert.ok(tieredPart && rawPart, `${what}${part}: answered`);
+    assert.not.ok(tieredPart.truncated || rawPart.truncated, `${what}${part}: not truncated`);
+    const answer = keyed(pq, tieredPart.rows);
+    assertSameAnswer(answer, keyed(pq, rawPart.rows), what + part);
+    assertMatchesReference(answer, reference(counted, pq), what + part);
+    if (!part) got = answer;
+    if (!q.totals) {
+      assert.is(tieredPart.totals, undefined, `${what}${part}: no totals unless asked`);
+      continue;
+    }
+    const whole = { ...pq, group_by: [], interval: undefined };
+    const totals = keyed(whole, [tieredPart.totals!]);
+    assertSameAnswer(totals, keyed(whole, [rawPart.totals!]), `${what}${part} totals`);
+    assertMatchesReference(totals, reference(counted, pq, true), `${what}${part} totals`);
+  }
   return got;
 }
 
@@ -401,8 +420,10 @@ const queryArb = fc
       fc.oneof(fc.record({ user: fc.subarray(USERS, { minLength: 1 }) }), fc.record({ project: fc.subarray(PROJECTS, { minLength: 1 }) }), fc.record({ model: fc.subarray(MODELS, { minLength: 1 }) })),
       { nil: undefined, freq: 4 },
     ),
+    compare: fc.boolean(),
+    totals: fc.boolean(),
   })
-  .map(({ from, length, metrics, groupBy, interval, filter }): Query => {
+  .map(({ from, length, metrics, groupBy, interval, filter, compare, totals }): Query => {
     const wanted = groupBy.includes('tool') ? metrics.filter(toolMetric) : metrics;
     const points = interval ? length / TIER_MS[interval] : 0;
     return parse({
@@ -413,6 +434,8 @@ const queryArb = fc
       to: BASE + from + length,
       interval: points > MAX_POINTS ? undefined : interval,
       limit: 10_000,
+      compare,
+      totals: totals && (groupBy.length > 0 || (interval !== undefined && points <= MAX_POINTS)),
     });
   });
 
@@ -429,7 +452,7 @@ test('every counted metric has a reference here', () => {
 test('answers from rollups plus the unrolled tail equal raw events and a count made in JS', async () => {
   const dir = tempDir('am-agg');
   const started = Date.now();
-  const seen = { runs: 0, queries: 0, withData: 0, fromTiers: 0, teamCube: 0, teamWithKeys: 0, duplicates: 0 };
+  const seen = { runs: 0, queries: 0, withData: 0, fromTiers: 0, teamCube: 0, teamWithKeys: 0, compared: 0, totals: 0, duplicates: 0 };
   try {
     await fc.assert(
       fc.asyncProperty(scenarioArb, fc.array(queryArb, { minLength: 3, maxLength: 6 }), async (scenario, queries) => {
@@ -448,6 +471,8 @@ test('answers from rollups plus the unrolled tail equal raw events and a count m
             if ([...answer.values()].some((row) => Object.values(row).some((v) => v !== null && v !== 0))) seen.withData++;
             if (cover(q.from, q.to, TIERS.filter((tier) => !q.interval || TIER_MS[tier] <= TIER_MS[q.interval])).some((s) => s.source !== 'raw')) seen.fromTiers++;
             if (cubeFor(q) === 'team') seen.teamCube++;
+            if (q.compare) seen.compared++;
+            if (q.totals) seen.totals++;
             if (cubeFor(q) === 'team' && q.metrics.some((m) => ['sessions', 'active_users', 'tokens', 'cost_usd', 'input_tokens', 'cache_creation_tokens'].includes(m))) seen.teamWithKeys++;
           }
         } finally {
@@ -462,7 +487,7 @@ test('answers from rollups plus the unrolled tail equal raw events and a count m
   }
   // What the runs exercised, so a generator that drifts into trivia shows.
   console.log(`aggregate property: ${JSON.stringify(seen)} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-  assert.ok(seen.withData > seen.queries * 0.4 && seen.fromTiers > seen.queries / 2 && seen.teamWithKeys > 0 && seen.teamCube > seen.teamWithKeys && seen.duplicates > 0, 'the runs asked real questions');
+  assert.ok(seen.withData > seen.queries * 0.4 && seen.fromTiers > seen.queries / 2 && seen.teamWithKeys > 0 && seen.teamCube > seen.teamWithKeys && seen.compared > 0 && seen.totals > 0 && seen.duplicates > 0, 'the runs asked real questions');
 });
 
 // A fixed, generated workload for the scenario tests below.

@@ -71,7 +71,15 @@ export function compile(q: Query, ctx: CompileContext): Compiled {
 
   const cube = cubeFor(q);
   const tiers = tiersFor(q.interval);
-  const segments: Segment[] = ctx.raw ? [{ source: 'raw', from: q.from, to: q.to }] : cover(q.from, q.to, tiers, ctx.keptSince);
+  // With `compare`, the period before is read in the same statement: each period covered
+  // on its own, so no piece straddles `from`, and every row tells its period by its bucket.
+  const start = q.compare ? q.from - (q.to - q.from) : q.from;
+  const periods = q.compare ? [[start, q.from], [q.from, q.to]] : [[q.from, q.to]];
+  const segments: Segment[] = ctx.raw ? [{ source: 'raw', from: start, to: q.to }] : periods.flatMap(([a, b]) => cover(a!, b!, tiers, ctx.keptSince));
+  const from = tsLiteral(q.from);
+  /** A bucket made coarser; compared, the bucket that holds `from` splits there (its later part starts at `from`). */
+  const split = (bucket: string, column: string) => (q.compare ? `CASE WHEN ${column} >= ${from} THEN greatest(${bucket}, ${from}) ELSE ${bucket} END` : bucket);
+  const rawBucket = split(bucketSql('1m'), 'ts');
 
   const ctes: string[] = [];
   const sketches: string[] = [];
@@ -81,9 +89,15 @@ export function compile(q: Query, ctx: CompileContext): Compiled {
   // the tiers cannot, and only the tail above the watermark is judged here. One chain for
   // all the pieces keeps the statement small: planning it costs more than running it.
   const rawPieces: string[] = [];
-  const rawWheres = segments.filter((s) => s.source === 'raw').map((s) => `${inRange(s.from, s.to, 'ts')} AND ${filters}`);
+  const rawSpans = segments.filter((s) => s.source === 'raw').reduce<{ from: number; to: number }[]>((spans, s) => {
+    const last = spans.at(-1);
+    if (last && last.to === s.from) last.to = s.to;
+    else spans.push({ from: s.from, to: s.to });
+    return spans;
+  }, []);
+  const rawWheres = rawSpans.map((s) => `${inRange(s.from, s.to, 'ts')} AND ${filters}`);
   if (ctx.raw) {
-    ctes.push(countedEventsCtes('raw_all', rawWheres[0]!, q.from, q.to));
+    ctes.push(countedEventsCtes('raw_all', rawWheres[0]!, start, q.to));
     rawPieces.push('raw_all');
   } else if (rawWheres.length) {
     ctes.push(rolledUpCte('raw_rolled', rawWheres, ctx.lastSeq));
@@ -91,16 +105,16 @@ export function compile(q: Query, ctx: CompileContext): Compiled {
   }
   const tail = ctx.tail;
   if (!ctx.raw && tail) {
-    ctes.push(countedEventsCtes('tail', `seq > ${ctx.lastSeq} AND ${inRange(q.from, q.to, 'ts')} AND ${filters}`, tail.lo, tail.hi));
+    ctes.push(countedEventsCtes('tail', `seq > ${ctx.lastSeq} AND ${inRange(start, q.to, 'ts')} AND ${filters}`, tail.lo, tail.hi));
     rawPieces.push('tail');
   }
   if (rawPieces.length) ctes.push(`raw AS (${rawPieces.map((p) => `SELECT * FROM ${p}`).join(' UNION ALL ')})`);
   /** The rows of one cube: the raw events rolled up to minutes, and the tiers' pieces. */
   const rowsOf = (c: Cube, where: string) => [
-    ...(rawPieces.length ? [`SELECT * FROM (${rollupSelect('raw', bucketSql('1m'), c)}) WHERE ${where}`] : []),
+    ...(rawPieces.length ? [`SELECT * FROM (${rollupSelect('raw', rawBucket, c)}) WHERE ${where}`] : []),
     ...segments.filter((s) => s.source !== 'raw').map((s) => `SELECT * FROM ${rollupTable(s.source as Tier, c)} WHERE ${inRange(s.from, s.to, 'bucket')} AND ${where}`),
   ].join('\nUNION ALL BY NAME\n');
-  if (rawPieces.length && !sketchFromRaw) sketches.push(sketchSelect('raw', bucketSql('1m'), cube));
+  if (rawPieces.length && !sketchFromRaw) sketches.push(sketchSelect('raw', rawBucket, cube));
   for (const s of segments) {
     if (s.source !== 'raw' && !sketchFromRaw) sketches.push(`SELECT * FROM ${sketchTable(s.source, cube)} WHERE ${inRange(s.from, s.to, 'bucket')} AND ${filters}`);
   }
@@ -116,16 +130,17 @@ export function compile(q: Query, ctx: CompileContext): Compiled {
     const wanted = metrics.some(({ def }) => 'sql' in def && def.distinct) ? 'true' : `(${points} OR ${requests})`;
     const grouped = new Set<string>(q.group_by.map((d) => DIMENSIONS[d].column));
     const column = (name: string, otherwise: string) => (grouped.has(name) ? name : `${otherwise} AS ${name}`);
-    const keys = `SELECT ${q.interval ? `${bucketSql(q.interval, 'bucket')} AS bucket` : 'min(bucket) AS bucket'}, user_id, session_id,
+    const bucket = q.interval ? split(bucketSql(q.interval, 'bucket'), 'bucket') : q.compare ? split(tsLiteral(start), 'bucket') : 'min(bucket)';
+    const keys = `SELECT ${bucket} AS bucket, user_id, session_id,
     ${column('kind', `CASE WHEN ${points} THEN kind WHEN ${requests} THEN 'api_request' ELSE '' END`)}, ${column('model', `CASE WHEN ${points} THEN model ELSE '' END`)},
     ${column('name', "''")}, ${column('status', "''")}, ${MEASURES.map((m) => `sum(CASE WHEN ${points} THEN ${m} ELSE 0 END) AS ${m}`).join(', ')}
     FROM (${rowsOf('full', `${filters} AND ${wanted}`)}) GROUP BY ALL`;
     ctes.push(`r AS (SELECT * FROM (${rowsOf('team', filters)}) WHERE NOT ${points}\nUNION ALL BY NAME\n${keys})`);
   }
-  const counted = (name: string, where: string, t: TailSpan) => (ctx.raw ? countedEventsCtes(name, where, q.from, q.to) : countedSinceCtes(name, where, ctx.lastSeq, t));
+  const counted = (name: string, where: string, t: TailSpan) => (ctx.raw ? countedEventsCtes(name, where, start, q.to) : countedSinceCtes(name, where, ctx.lastSeq, t));
   if (percentiles.length && sketchFromRaw) {
-    ctes.push(counted('sketch_src', `${inRange(q.from, q.to, 'ts')} AND ${filters}`, ctx.tail));
-    sketches.push(sketchSelect('sketch_src', bucketSql('1m'), cube, true));
+    ctes.push(counted('sketch_src', `${inRange(start, q.to, 'ts')} AND ${filters}`, ctx.tail));
+    sketches.push(sketchSelect('sketch_src', rawBucket, cube, true));
   }
 
   if (needsSpend) {
@@ -135,12 +150,23 @@ export function compile(q: Query, ctx: CompileContext): Compiled {
     });
     ctes.push(`prices AS (SELECT model, input, output, cache_write, cache_read FROM model_prices${extra.map((e) => `\nUNION ALL ${e}`).join('')})`);
   }
-  const groupExprs: [string, string][] = [];
-  if (q.interval) groupExprs.push(['t', `time_bucket(INTERVAL '${TIER_SQL_INTERVAL[q.interval]}', bucket)`]);
-  for (const d of q.group_by) groupExprs.push([d, DIMENSIONS[d].column]);
-  const groups = groupExprs.map(([name]) => name);
-  const select = (extra: string[]) => [...groupExprs.map(([name, expr]) => `${expr} AS ${name}`), ...extra].join(', ');
-  const groupBy = groups.length ? `GROUP BY ${groupExprs.map(([, e]) => e).join(', ')}` : '';
+  // Groups: the period (compared), then the time bucket and the dimensions (the keys). With
+  // `totals` the keys are also rolled up, per period, into a row flagged _total.
+  const period: [string, string][] = q.compare ? [['_previous', `bucket < ${from}`]] : [];
+  const keyExprs: [string, string][] = [];
+  if (q.interval) keyExprs.push(['t', `time_bucket(INTERVAL '${TIER_SQL_INTERVAL[q.interval]}', bucket)`]);
+  for (const d of q.group_by) keyExprs.push([d, DIMENSIONS[d].column]);
+  const groupExprs = [...period, ...keyExprs];
+  const keys = keyExprs.map(([name]) => name);
+  const groups = [...(q.totals ? ['_total'] : []), ...groupExprs.map(([name]) => name)];
+  const totalFlag = q.totals ? [`grouping(${keyExprs.map(([, e]) => e).join(', ')}) > 0 AS _total`] : [];
+  const select = (extra: string[]) => [...groupExprs.map(([name, expr]) => `${expr} AS ${name}`), ...totalFlag, ...extra].join(', ');
+  const groupByWith = (extra: string[]) => {
+    const all = [...groupExprs.map(([, e]) => e), ...extra];
+    if (!all.length) return '';
+    if (!q.totals) return `GROUP BY ${all.join(', ')}`;
+    return `GROUP BY GROUPING SETS ((${[...period.map(([, e]) => e), ...extra].join(', ')}), (${all.join(', ')}))`;
+  };
 
   const aggregates = metrics.map(({ name, def }) => {
     if ('sql' in def) return `${def.sql} AS ${name}`;
@@ -150,10 +176,12 @@ export function compile(q: Query, ctx: CompileContext): Compiled {
     if (def.percentile === 'max') return `max(dur_max) ${f} AS ${name}`;
     return `NULL AS ${name}_unused`;
   }).filter((a) => !a.endsWith('_unused'));
+  // The spend rule asks whether a session has requests in range: compared, in its period.
+  const session = q.compare ? `session_id || CASE WHEN bucket >= ${from} THEN '+' ELSE '-' END` : 'session_id';
   const source = needsSpend
-    ? `(SELECT *, session_id IN (SELECT session_id FROM r WHERE kind IN (${kindList(REQUEST_KINDS)}) AND session_id IS NOT NULL) AS has_requests FROM r) LEFT JOIN prices p USING (model)`
+    ? `(SELECT *, ${session} IN (SELECT ${session} FROM r WHERE kind IN (${kindList(REQUEST_KINDS)}) AND session_id IS NOT NULL) AS has_requests FROM r) LEFT JOIN prices p USING (model)`
     : 'r';
-  ctes.push(`m AS (SELECT ${select(aggregates) || 'count(*) AS n_rows'} FROM ${source} ${groupBy})`); // percentiles alone, ungrouped: m still needs a column
+  ctes.push(`m AS (SELECT ${select(aggregates) || 'count(*) AS n_rows'} FROM ${source} ${groupByWith([])})`); // percentiles alone, ungrouped: m still needs a column
 
   // One percentile table per family of durations asked for.
   const families = [...new Set(percentiles.map((p) => ('family' in p.def ? p.def.family : '')))];
@@ -166,7 +194,7 @@ export function compile(q: Query, ctx: CompileContext): Compiled {
     ctes.push(`pct_${family} AS (
   SELECT ${[...groups, ...bins].join(', ')} FROM (
     SELECT *, sum(n) OVER (${partition} ORDER BY bin ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS cum, sum(n) OVER (${partition}) AS total
-      FROM (SELECT ${select(['bin', 'sum(n) AS n'])} FROM d WHERE kind IN (${kindList(kinds)}) ${groupBy ? `${groupBy}, bin` : 'GROUP BY bin'}))
+      FROM (SELECT ${select(['bin', 'sum(n) AS n'])} FROM d WHERE kind IN (${kindList(kinds)}) ${groupByWith(['bin'])}))
   ${groups.length ? `GROUP BY ${groups.join(', ')}` : ''})`);
   }
 
@@ -174,14 +202,22 @@ export function compile(q: Query, ctx: CompileContext): Compiled {
     ...groups.map((g) => `m.${g}`),
     ...metrics.map(({ name, def }) => ('percentile' in def && typeof def.percentile === 'number' ? `${binValueSql(`pct_${def.family}.${name}`)} AS ${name}` : `m.${name}`)),
   ];
-  const joins = families.map((f) => (groups.length ? `LEFT JOIN pct_${f} USING (${groups.join(', ')})` : `CROSS JOIN pct_${f}`)).join(' ');
-  const orderBy = q.interval
-    ? `ORDER BY ${groups.join(', ')}`
-    : q.order_by && groups.includes(q.order_by)
-      ? `ORDER BY ${q.order_by}`
-      : groups.length
-        ? `ORDER BY ${q.order_by ?? metrics[0]!.name} DESC NULLS LAST, ${groups.join(', ')}`
-        : '';
-  const sql = `WITH ${ctes.join(',\n')}\nSELECT ${columns.join(', ')} FROM m ${joins} ${orderBy} LIMIT ${q.limit + 1}`;
+  // A total row's keys are null: matched as not distinct.
+  const same = (f: string) => groups.map((g) => `m.${g} ${q.totals ? 'IS NOT DISTINCT FROM' : '='} pct_${f}.${g}`).join(' AND ');
+  const joins = families.map((f) => (groups.length ? `LEFT JOIN pct_${f} ON ${same(f)}` : `CROSS JOIN pct_${f}`)).join(' ');
+  const order = q.interval
+    ? keys
+    : q.order_by && keys.includes(q.order_by)
+      ? [q.order_by]
+      : keys.length
+        ? [`${q.order_by ?? metrics[0]!.name} DESC NULLS LAST`, ...keys]
+        : [];
+  const answer = `SELECT ${columns.join(', ')} FROM m ${joins}`;
+  // Period and totals rows each take their own `limit` (one over it tells the caller there was more).
+  const parts = groups.filter((g) => g === '_previous' || g === '_total');
+  const last = parts.length
+    ? `SELECT * FROM (${answer}) QUALIFY row_number() OVER (PARTITION BY ${parts.join(', ')}${order.length ? ` ORDER BY ${order.join(', ')}` : ''}) <= ${q.limit + 1} ORDER BY ${[...parts, ...order].join(', ')}`
+    : `${answer} ${order.length ? `ORDER BY ${order.join(', ')}` : ''} LIMIT ${q.limit + 1}`;
+  const sql = `WITH ${ctes.join(',\n')}\n${last}`;
   return { sql, params, segments, groups };
 }

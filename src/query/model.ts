@@ -116,6 +116,10 @@ export const querySchema = z
     interval: z.enum(INTERVALS).optional(),
     order_by: z.string().optional(),
     limit: z.number().int().min(1).max(MAX_ROWS).default(1000),
+    /** Also answer for the period of equal length just before `from` (the result's `previous`). */
+    compare: z.boolean().default(false),
+    /** Also a row over all groups (the result's `totals`), per period. */
+    totals: z.boolean().default(false),
   })
   .superRefine((q, ctx) => {
     q.metrics.forEach((m, i) => {
@@ -126,6 +130,7 @@ export const querySchema = z
     if (q.interval && (q.to - q.from) / TIER_MS[q.interval] > MAX_POINTS) {
       ctx.addIssue({ code: 'custom', path: ['interval'], message: `more than ${MAX_POINTS} points for this range; choose a larger interval` });
     }
+    if (q.totals && !q.group_by.length && !q.interval) ctx.addIssue({ code: 'custom', path: ['totals'], message: 'needs group_by or interval: without them the answer is the total' });
     if (q.order_by !== undefined && !q.metrics.includes(q.order_by) && !q.group_by.includes(q.order_by as Dimension)) {
       ctx.addIssue({ code: 'custom', path: ['order_by'], message: 'must be one of the query\'s metrics or dimensions' });
     }

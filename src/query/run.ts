@@ -7,12 +7,17 @@ import type { TenantFiles } from '../storage/tenant-files.js';
 import { compile } from './compile.js';
 import { priceOf } from '../cost/prices.js';
 import { TIER_MS } from '../aggregate/tiers.js';
-import type { Query } from './model.js';
+import { METRICS, type Query } from './model.js';
 
+type Row = Record<string, string | number | null>;
 export type QueryResult = {
-  rows: Record<string, string | number | null>[];
+  rows: Row[];
   /** More rows matched than `limit`. */
   truncated: boolean;
+  /** With `totals`: the figures over all groups. */
+  totals?: Row;
+  /** With `compare`: the same answer for the period of equal length just before. */
+  previous?: Omit<QueryResult, 'previous'> & { from: string; to: string };
 };
 
 export async function runQuery(tenantFiles: TenantFiles, tenantId: string, q: Query, options: { now: number; raw?: boolean }): Promise<QueryResult> {
@@ -35,10 +40,26 @@ export async function runQueries(tenantFiles: TenantFiles, tenantId: string, qs:
     }
     return out;
   });
-  return results.map((rows, i) => {
-    const q = qs[i]!;
-    return { rows: rows.slice(0, q.limit).map((r) => shape(r, q)), truncated: rows.length > q.limit };
-  });
+  return results.map((rows, i) => resultOf(rows, qs[i]!));
+}
+
+/** A compiled query's rows as an answer: split by period, and the totals from the groups. */
+function resultOf(rows: Record<string, unknown>[], q: Query): QueryResult {
+  // An empty period or total still answers, as an ungrouped aggregate over nothing does.
+  const nothing = () => Object.fromEntries(q.metrics.map((m) => [m, 'sql' in METRICS[m]! ? 0 : null]));
+  const part = (previous: boolean): Omit<QueryResult, 'previous'> => {
+    const mine = q.compare ? rows.filter((r) => r._previous === previous) : rows;
+    const grouped = mine.filter((r) => !r._total);
+    if (!grouped.length && !q.interval && !q.group_by.length) grouped.push(nothing());
+    return {
+      rows: grouped.slice(0, q.limit).map((r) => shape(r, q)),
+      truncated: grouped.length > q.limit,
+      ...(q.totals ? { totals: shape(mine.find((r) => r._total) ?? nothing(), q, false) } : {}),
+    };
+  };
+  if (!q.compare) return part(false);
+  const span = q.to - q.from;
+  return { ...part(false), previous: { from: new Date(q.from - span).toISOString(), to: new Date(q.from).toISOString(), ...part(true) } };
 }
 
 /**
@@ -64,10 +85,10 @@ export async function watermark(tx: Queryable, all = false): Promise<{ lastSeq: 
 const significant = (n: number) => (Number.isFinite(n) ? Number(n.toPrecision(12)) : n);
 
 /** Times as ISO strings, absent dimensions as null, numbers as numbers (see significant). */
-function shape(row: Record<string, unknown>, q: Query): Record<string, string | number | null> {
-  const out: Record<string, string | number | null> = {};
-  if (q.interval) out.t = toIso(row.t);
-  for (const d of q.group_by) out[d] = row[d] === '' || row[d] === undefined ? null : String(row[d]);
+function shape(row: Record<string, unknown>, q: Query, keyed = true): Row {
+  const out: Row = {};
+  if (q.interval && keyed) out.t = toIso(row.t);
+  for (const d of keyed ? q.group_by : []) out[d] = row[d] === '' || row[d] === undefined || row[d] === null ? null : String(row[d]);
   for (const m of q.metrics) {
     const v = row[m];
     out[m] = v === null || v === undefined ? null : significant(Number(v));

@@ -1,6 +1,7 @@
 // The dashboard summary: the team's headline figures for a range, broken down by tool and
 // by model, next to the same figures for the period of equal length just before it. Made
-// of ordinary queries in the query model, answered from one snapshot; the tool filter
+// of ordinary queries in the query model (the headline figures are the by-model query's
+// totals, compared with the period before), answered from one snapshot; the tool filter
 // narrows the tool figures only.
 import type { TenantFiles } from '../storage/tenant-files.js';
 import { querySchema, type Dimension } from './model.js';
@@ -29,27 +30,21 @@ export type Summary = Figures & {
 
 export async function dashboardSummary(tf: TenantFiles, tenantId: string, range: { from: number; to: number }, filters: SummaryFilters, now: number): Promise<Summary> {
   const { tool, ...rest } = filters;
-  const span = range.to - range.from;
-  const periods = [range, { from: range.from - span, to: range.from }];
-  // Per period its totals, and with a tool filter the tool figures alone; then the breakdowns.
-  const totals = periods.flatMap(({ from, to }) => [
-    querySchema.parse({ metrics: [...TOTALS], filters: rest, from, to }),
-    ...(tool ? [querySchema.parse({ metrics: ['tool_calls', 'tool_failures'], filters: { ...rest, tool }, from, to })] : []),
-  ]);
-  const byToolQuery = querySchema.parse({ metrics: ['tool_calls', 'tool_failures', 'tool_p50_ms', 'tool_p95_ms'], group_by: ['tool'], filters: { ...rest, ...(tool ? { tool } : {}) }, ...range, limit: 100 });
-  const byModelQuery = querySchema.parse({ metrics: ['tokens', 'cost_usd'], group_by: ['model'], filters: rest, ...range, order_by: 'cost_usd', limit: 100 });
-  const results = (await runQueries(tf, tenantId, [...totals, byToolQuery, byModelQuery], { now })).map((r) => r.rows);
-  const [byTool, byModel] = results.slice(-2) as [QueryResult['rows'], QueryResult['rows']];
+  // The headline figures of both periods are the totals over the models, in one statement;
+  // with a tool filter, the tool figures alone come from their own.
+  const byModel = querySchema.parse({ metrics: [...TOTALS, 'tokens'], group_by: ['model'], filters: rest, ...range, order_by: 'cost_usd', limit: 100, totals: true, compare: true });
+  const toolFilter = tool ? { tool } : {};
+  const byTool = querySchema.parse({ metrics: ['tool_calls', 'tool_failures', 'tool_p50_ms', 'tool_p95_ms'], group_by: ['tool'], filters: { ...rest, ...toolFilter }, ...range, limit: 100 });
+  const toolOnly = querySchema.parse({ metrics: ['tool_calls', 'tool_failures'], filters: { ...rest, ...toolFilter }, ...range, compare: true });
+  const [models, tools, only] = await runQueries(tf, tenantId, [byModel, byTool, ...(tool ? [toolOnly] : [])], { now });
 
-  const perPeriod = tool ? 2 : 1;
-  const figures = (i: number): Figures => {
-    const t = { ...(results[i * perPeriod]![0] as unknown as Totals) };
-    if (tool) {
-      const only = results[i * perPeriod + 1]![0] as unknown as Totals;
-      t.tool_calls = only.tool_calls;
-      t.tool_failures = only.tool_failures;
+  const figures = (totals: QueryResult['rows'][number] | undefined, toolFigures: QueryResult['rows'][number] | undefined): Figures => {
+    const t = { ...(totals as unknown as Totals & { tokens: number }) };
+    if (toolFigures) {
+      t.tool_calls = Number(toolFigures.tool_calls);
+      t.tool_failures = Number(toolFigures.tool_failures);
     }
-    const { input_tokens: input, output_tokens: output, cache_read_tokens: cache_read, cache_creation_tokens: cache_creation, ...others } = t;
+    const { input_tokens: input, output_tokens: output, cache_read_tokens: cache_read, cache_creation_tokens: cache_creation, tokens: _byModelOnly, ...others } = t;
     return {
       ...others,
       tool_failure_rate: t.tool_calls ? t.tool_failures / t.tool_calls : 0,
@@ -60,9 +55,9 @@ export async function dashboardSummary(tf: TenantFiles, tenantId: string, range:
   return {
     from: new Date(range.from).toISOString(),
     to: new Date(range.to).toISOString(),
-    ...figures(0),
-    by_tool: byTool.map((r) => ({ tool: r.tool as string | null, calls: Number(r.tool_calls), failures: Number(r.tool_failures), p50_ms: r.tool_p50_ms as number | null, p95_ms: r.tool_p95_ms as number | null })),
-    by_model: byModel.filter((r) => Number(r.tokens) > 0 || Number(r.cost_usd) > 0).map((r) => ({ model: r.model as string | null, tokens: Number(r.tokens), cost_usd: Number(r.cost_usd) })),
-    previous: { from: new Date(range.from - span).toISOString(), to: new Date(range.from).toISOString(), ...figures(1) },
+    ...figures(models!.totals, only?.rows[0]),
+    by_tool: tools!.rows.map((r) => ({ tool: r.tool as string | null, calls: Number(r.tool_calls), failures: Number(r.tool_failures), p50_ms: r.tool_p50_ms as number | null, p95_ms: r.tool_p95_ms as number | null })),
+    by_model: models!.rows.filter((r) => Number(r.tokens) > 0 || Number(r.cost_usd) > 0).map((r) => ({ model: r.model as string | null, tokens: Number(r.tokens), cost_usd: Number(r.cost_usd) })),
+    previous: { from: models!.previous!.from, to: models!.previous!.to, ...figures(models!.previous!.totals, only?.previous!.rows[0]) },
   };
 }
