@@ -159,6 +159,20 @@ api('time series fill the gaps; POST /api/v1/query answers any question; the cat
   const body = (await res.json()) as { rows: { tool: string; tool_calls: number; tool_max_ms: number; tool_p50_ms: number }[] };
   assert.equal(body.rows.map((r) => [r.tool, r.tool_calls, r.tool_max_ms]), [['Edit', 2, 400], ['Bash', 2, 300]]);
   assert.ok(Math.abs(body.rows[1]!.tool_p50_ms - 100) <= 1, `p50 within 1%: ${body.rows[1]!.tool_p50_ms}`);
+  // The last three hours by tool, with totals, next to the three hours before.
+  type Row = { tool?: string; tool_calls: number; tool_max_ms: number };
+  type Part = { rows: Row[]; totals: Row };
+  const compared = await post(ctx, '/api/v1/query', { metrics: ['tool_calls', 'tool_max_ms'], group_by: ['tool'], from: new Date(base + 3 * hour).toISOString(), to, compare: true, totals: true });
+  assert.is(compared.status, 200);
+  const both = (await compared.json()) as Part & { previous: Part & { from: string; to: string } };
+  assert.equal(both.rows.map((r) => [r.tool, r.tool_calls, r.tool_max_ms]), [['Edit', 1, 400]]);
+  assert.equal(both.totals, { tool_calls: 1, tool_max_ms: 400 });
+  assert.equal([both.previous.from, both.previous.to], [from, new Date(base + 3 * hour).toISOString()]);
+  assert.equal(both.previous.rows.map((r) => [r.tool, r.tool_calls, r.tool_max_ms]), [['Bash', 2, 300], ['Edit', 1, 200]]);
+  assert.equal(both.previous.totals, { tool_calls: 3, tool_max_ms: 300 });
+  // A period with nothing in it still answers, with zeros.
+  const quiet = (await (await post(ctx, '/api/v1/query', { metrics: ['tool_calls', 'tool_max_ms'], from: new Date(base + 6 * hour).toISOString(), to: new Date(base + 7 * hour).toISOString(), compare: true })).json()) as Part & { previous: Part };
+  assert.equal([quiet.rows, quiet.previous.rows], [[{ tool_calls: 0, tool_max_ms: null }], [{ tool_calls: 1, tool_max_ms: 400 }]]);
   const cat = await getJson<{ metrics: { name: string }[]; dimensions: { name: string }[] }>(ctx, '/api/v1/metrics/catalogue');
   assert.ok(cat.metrics.some((m) => m.name === 'cost_usd') && cat.dimensions.some((d) => d.name === 'tool'));
 });
@@ -193,6 +207,7 @@ api('bad parameters are 400s naming the parameter', async (ctx) => {
     ['/api/v1/query', { metrics: ['nope'], from: 0, to: 1 }, 'metrics.0'],
     ['/api/v1/query', { metrics: ['events'], from: '2026-01-02T00:00:00Z', to: '2026-01-01T00:00:00Z' }, 'from'],
     ['/api/v1/query', { metrics: ['events'], from: 0, to: 1, limit: 10_000_000 }, 'limit'],
+    ['/api/v1/query', { metrics: ['events'], from: 0, to: 1, totals: true }, 'totals'],
     ['/api/metrics/query', { start_date: '2026-01-01T00:00:00Z', end_date: '2026-01-02T00:00:00Z', metric_types: ['happiness'] }, 'metric_types.0'],
     ['/api/metrics/query', { start_date: '2026-01-01T00:00:00Z', metric_types: ['error_rate'] }, 'end_date'],
   ];
