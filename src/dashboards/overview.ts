@@ -57,13 +57,20 @@ export async function loadOverview(tf: TenantFiles, tenantId: string, f: Filters
   }
   for (const c of charts) queries[c.id] = c.q;
 
+  // Charts asked with the same filters (all of them, without a tool filter) share a statement.
+  const asked = [...new Set(charts.map((c) => JSON.stringify(c.q.filters)))];
+  const shared = asked.map((filters) => {
+    const same = charts.filter((c) => JSON.stringify(c.q.filters) === filters);
+    return querySchema.parse({ ...same[0]!.q, metrics: [...new Set(same.flatMap((c) => c.q.metrics))] });
+  });
+
   // Three parts side by side (reads take turns over the tenant's reader connections); the
   // summary's figures come from one snapshot, and so do the charts.
   await Promise.all([
     summaryShown && dashboardSummary(tf, tenantId, range, filters, now).then((s) => void (out.summary = s)),
     charts.length &&
-      runQueries(tf, tenantId, charts.map((c) => querySchema.parse(c.q)), { now }).then((results) =>
-        charts.forEach((c, i) => void (out[c.id] = c.spec(seriesOf(results[i]!.rows, c.q, c.names)))),
+      runQueries(tf, tenantId, shared, { now }).then((results) =>
+        charts.forEach((c) => void (out[c.id] = c.spec(seriesOf(results[asked.indexOf(JSON.stringify(c.q.filters))]!.rows, c.q, c.names)))),
       ),
     shown('recent_sessions') &&
       listSessions(tf, tenantId, { ...range, user: filters.user, project: filters.project, limit: 8, now }).then((r) => void (out.recentSessions = r.sessions)),
