@@ -128,13 +128,9 @@ export async function loadSession(tf: TenantFiles, tenantId: string, sessionId: 
   if (!timeline || !timeline.user_id) return null;
   if (view.ownUser !== null && timeline.user_id !== view.ownUser) return null;
 
-  const reader = await tf.connection(tenantId, 'reader');
-  const span = (await reader.get<{ first: number; last: number; project: string | null }>(
-    `SELECT epoch_ms(min(ts)) AS first, epoch_ms(max(ts)) AS last, min(project) AS project FROM events WHERE session_id = $id`,
-    { id: sessionId },
-  ))!;
-  const first = Number(span.first);
-  const last = Number(span.last);
+  const span = timeline.span ?? { first: o.now, last: o.now, project: null };
+  const first = span.first;
+  const last = span.last;
   const query: QueryInput = { metrics: [...TOTALS], filters: { session: [sessionId] }, from: first, to: last + 1 };
   const [row] = (await runQuery(tf, tenantId, querySchema.parse(query), { now: o.now })).rows;
   return {

@@ -9,7 +9,7 @@ import { commonErrors } from '../../query/errors.js';
 import { EXPORT_FORMATS, MEDIA_TYPE, rowsBody, type ExportFormat } from '../../query/export.js';
 import { DIMENSIONS, METRICS, querySchema, type Query, type QueryInput } from '../../query/model.js';
 import { fillGaps, runQuery, type QueryResult } from '../../query/run.js';
-import { BadCursorError, lastEvent, listSessions, sessionTimeline } from '../../query/sessions.js';
+import { BadCursorError, lastEvent, listSessions, sessionTimeline, type SessionSpan } from '../../query/sessions.js';
 import { dashboardSummary } from '../../query/summary.js';
 import type { Env } from '../env.js';
 import { metricsView, requireIdentity, scopeFilters, type MetricsView } from '../access.js';
@@ -119,7 +119,7 @@ export function queryRoutes(ctx: AppContext) {
       const timeline = await sessionTimeline(ctx.tenantFiles, tenantId, id, { after: c.req.query('after'), limit: limitParam(c, 2000, 20_000) }).catch(badCursor);
       // A developer's colleague's session does not exist, as far as the developer can tell.
       if (!timeline || (view.ownUser !== null && timeline.user_id !== view.ownUser)) throw notFound('no such session');
-      const totals = await sessionFigures(ctx, tenantId, id, timeline.events);
+      const totals = await sessionFigures(ctx, tenantId, id, timeline.span);
       return c.json({ session_id: id, user_id: timeline.user_id, ...totals, events: timeline.events, next_after: timeline.next_after });
     });
 }
@@ -157,10 +157,8 @@ function formatParam(c: Context): ExportFormat | undefined {
 const stamp = (ms: number) => new Date(ms).toISOString().replace(/\.\d+Z$/, 'Z').replace(/[-:]/g, '');
 
 /** A session's figures over its whole life (from its first to its last event). */
-async function sessionFigures(ctx: AppContext, tenantId: string, sessionId: string, events: { at: string }[]) {
-  const reader = await ctx.tenantFiles.connection(tenantId, 'reader');
-  const span = await reader.get<{ first: number | null; last: number | null }>(`SELECT epoch_ms(min(ts)) AS first, epoch_ms(max(ts)) AS last FROM events WHERE session_id = $id`, { id: sessionId });
-  const first = span?.first ?? Date.parse(events[0]?.at ?? new Date().toISOString());
+async function sessionFigures(ctx: AppContext, tenantId: string, sessionId: string, span: SessionSpan | null) {
+  const first = span?.first ?? ctx.now().getTime();
   const last = span?.last ?? first;
   const metrics = ['prompts', 'tool_calls', 'tool_failures', 'tool_p50_ms', 'tool_p95_ms', 'api_requests', 'api_errors', 'subagents', 'commands', 'input_tokens', 'output_tokens', 'cache_read_tokens', 'cache_creation_tokens', 'cost_usd', 'lines_added', 'lines_removed', 'commits', 'pull_requests'];
   const q = querySchema.parse({ metrics, filters: { session: [sessionId] }, from: first, to: last + 1 });
