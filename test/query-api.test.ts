@@ -228,9 +228,12 @@ api('the seeds\' query endpoints answer from the same model', async (ctx) => {
     { kind: 'command', name: 'build', status: 'success', duration_ms: 50, ts: now - 30_000, session_id: 'c1' },
     { kind: 'tool_call', name: 'Bash', status: 'success', duration_ms: 10, ts: now - 10_000, tool_use_id: 'x', session_id: 'c1' },
   ]);
-  const rt = await getJson<{ totals: Record<string, number>; series: unknown[] }>(ctx, '/api/metrics/real-time/5m');
+  const rt = await getJson<{ totals: Record<string, number>; series: Record<string, number>[] }>(ctx, '/api/metrics/real-time/5m');
   assert.is(rt.totals.commands, 3);
   assert.is(rt.totals.tool_calls, 1);
+  assert.is(rt.totals.sessions, 1);
+  assert.is(rt.series.reduce((n, p) => n + p.events, 0), rt.totals.events, 'the series adds up to the totals');
+  assert.equal(Object.keys(rt.series[0]!).sort(), ['cost_usd', 'events', 't', 'tool_calls', 'tool_failures']);
   const rt1 = await getJson<{ totals: Record<string, number> }>(ctx, '/api/metrics/real-time/1m');
   assert.is(rt1.totals.commands, 1, 'only the last minute');
   const cmds = await getJson<{ data: { command_name: string; status: string; error_message: string | null }[] }>(ctx, '/api/metrics/commands?command_name=plan-product&status=failure');

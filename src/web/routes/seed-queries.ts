@@ -9,7 +9,7 @@ import type { AppContext } from '../../context.js';
 import { TIER_MS } from '../../aggregate/tiers.js';
 import { productivity } from '../../query/analytics.js';
 import { INTERVALS, METRICS, querySchema, type Interval, type QueryInput } from '../../query/model.js';
-import { runQueries, runQuery, type QueryResult } from '../../query/run.js';
+import { runQuery } from '../../query/run.js';
 import { dashboardSummary } from '../../query/summary.js';
 import type { Env } from '../env.js';
 import { scopeFilters } from '../access.js';
@@ -83,11 +83,9 @@ export function seedQueryRoutes(ctx: AppContext) {
       const from = to - REAL_TIME[window];
       const filters = scopeFilters(view, filtersFrom(c, SEED_FILTERS));
       const metrics = ['events', 'sessions', 'active_users', 'prompts', 'tool_calls', 'tool_failures', 'commands', 'api_requests', 'api_errors', 'tokens', 'cost_usd', 'tool_p95_ms'];
-      // One snapshot: the series adds up to the totals.
-      const [{ rows: [totals] }, { rows: series }] = (await runQueries(ctx.tenantFiles, tenantId, [
-        querySchema.parse({ metrics, filters, from, to }),
-        querySchema.parse({ metrics: ['events', 'tool_calls', 'tool_failures', 'cost_usd'], interval: '1m', filters, from, to }),
-      ], { now: to })) as [QueryResult, QueryResult];
+      // One statement: the series and its totals, which it adds up to.
+      const { rows, totals } = await runQuery(ctx.tenantFiles, tenantId, querySchema.parse({ metrics, interval: '1m', filters, from, to, totals: true }), { now: to });
+      const series = rows.map((r) => ({ t: r.t, events: r.events, tool_calls: r.tool_calls, tool_failures: r.tool_failures, cost_usd: r.cost_usd }));
       return c.json({ window, from: new Date(from).toISOString(), to: new Date(to).toISOString(), totals, series });
     })
 
