@@ -232,7 +232,7 @@ api('the seeds\' query endpoints answer from the same model', async (ctx) => {
   assert.is(rt.totals.commands, 3);
   assert.is(rt.totals.tool_calls, 1);
   assert.is(rt.totals.sessions, 1);
-  assert.is(rt.series.reduce((n, p) => n + p.events, 0), rt.totals.events, 'the series adds up to the totals');
+  assert.is(rt.series.reduce((n, p) => n + p.events!, 0), rt.totals.events, 'the series adds up to the totals');
   assert.equal(Object.keys(rt.series[0]!).sort(), ['cost_usd', 'events', 't', 'tool_calls', 'tool_failures']);
   const rt1 = await getJson<{ totals: Record<string, number> }>(ctx, '/api/metrics/real-time/1m');
   assert.is(rt1.totals.commands, 1, 'only the last minute');

@@ -7,7 +7,7 @@ import { baselineFrom, type Baseline } from '../analytics/productivity.js';
 import { productivity, type SessionScore } from '../query/analytics.js';
 import { querySchema, type QueryInput } from '../query/model.js';
 import { runQuery } from '../query/run.js';
-import { BadCursorError, listSessions, sessionTimeline, type SessionRow, type TimelineEvent } from '../query/sessions.js';
+import { BadCursorError, listSessions, sessionSpan, sessionTimeline, type SessionRow, type TimelineEvent } from '../query/sessions.js';
 import type { Filters } from './filters.js';
 
 const DAY = 86_400_000;
@@ -119,20 +119,24 @@ export async function loadSession(tf: TenantFiles, tenantId: string, sessionId: 
   const notices: string[] = [];
   const ask = (after?: string) => sessionTimeline(tf, tenantId, sessionId, { after, limit: o.limit });
   let after = o.after ?? null;
+  // The events, and the span with the figures, side by side on the tenant's two readers.
+  const figures = sessionSpan(tf, tenantId, sessionId).then(async (known) => {
+    const span = known ?? { first: o.now, last: o.now, project: null };
+    const query: QueryInput = { metrics: [...TOTALS], filters: { session: [sessionId] }, from: span.first, to: span.last + 1 };
+    return { span, query, row: (await runQuery(tf, tenantId, querySchema.parse(query), { now: o.now })).rows[0] };
+  });
+  figures.catch(() => undefined); // awaited below, unless the timeline fails first
   const timeline = await ask(o.after).catch((err: unknown) => {
     if (!(err instanceof BadCursorError)) throw err;
     notices.push('That timeline link is not one this server gave out; showing the session from its start.');
     after = null;
     return ask();
   });
+  const { span, query, row } = await figures;
   if (!timeline || !timeline.user_id) return null;
   if (view.ownUser !== null && timeline.user_id !== view.ownUser) return null;
-
-  const span = timeline.span ?? { first: o.now, last: o.now, project: null };
   const first = span.first;
   const last = span.last;
-  const query: QueryInput = { metrics: [...TOTALS], filters: { session: [sessionId] }, from: first, to: last + 1 };
-  const [row] = (await runQuery(tf, tenantId, querySchema.parse(query), { now: o.now })).rows;
   return {
     id: sessionId,
     userId: timeline.user_id,

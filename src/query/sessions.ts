@@ -1,6 +1,7 @@
 // Sessions: the list (from `session_index`, newest activity first, cursor-paginated, with
 // each session's figures from the query model), one session's timeline (its raw events
 // in order), and a user's last event (is their agent connected?).
+import type { Queryable } from '../storage/duckdb.js';
 import type { TenantFiles } from '../storage/tenant-files.js';
 import { DEDUP_WINDOW_MS, tsLiteral } from '../aggregate/rollup.js';
 import { querySchema } from './model.js';
@@ -84,47 +85,62 @@ export type TimelineEvent = Record<string, unknown> & { seq: number; at: string;
 /** When a session's first and last events happened (epoch ms), and its project. */
 export type SessionSpan = { first: number; last: number; project: string | null };
 
+/** Where the worker stands, and what the session index holds of the session. */
+async function indexed(tx: Queryable, sessionId: string) {
+  const { last_seq: lastSeq } = (await tx.get<{ last_seq: number }>('SELECT last_seq FROM rollup_state'))!;
+  const session = await tx.get<{ user_id: string; project: string | null; lo: number; hi: number }>(
+    'SELECT user_id, project, epoch_ms(first_ts) AS lo, epoch_ms(last_ts) AS hi FROM session_index WHERE session_id = $id',
+    { id: sessionId },
+  );
+  // Events the worker has not indexed yet are found by seq; a session the index does not know, everywhere.
+  return { lastSeq: Number(lastSeq), session, unrolled: session ? `seq > ${Number(lastSeq)}` : 'true' };
+}
+
+/**
+ * When the session's first and last events happened, and its project: the index's span,
+ * widened by the events the worker has not indexed yet. Null when there is no such session.
+ */
+export async function sessionSpan(tf: TenantFiles, tenantId: string, sessionId: string): Promise<SessionSpan | null> {
+  const reader = await tf.connection(tenantId, 'reader');
+  return reader.transaction(async (tx) => {
+    const { session, unrolled } = await indexed(tx, sessionId);
+    const recent = (await tx.get<{ lo: number | null; hi: number | null; project: string | null }>(
+      `SELECT epoch_ms(min(ts)) AS lo, epoch_ms(max(ts)) AS hi, arg_min(project, ts) FILTER (project IS NOT NULL) AS project FROM events WHERE session_id = $id AND ${unrolled}`,
+      { id: sessionId },
+    ))!;
+    const bounds = [session?.lo, session?.hi, recent.lo, recent.hi].filter((v) => v !== null && v !== undefined).map(Number);
+    return bounds.length ? { first: Math.min(...bounds), last: Math.max(...bounds), project: session?.project ?? recent.project } : null;
+  });
+}
+
 /**
  * A session's events in time order, after the `after` cursor ("<epoch ms>.<seq>" of the
- * last event seen), and its span; null when the tenant has no such session.
+ * last event seen); null when the tenant has no such session.
  */
 export async function sessionTimeline(
   tf: TenantFiles,
   tenantId: string,
   sessionId: string,
   o: { after?: string; limit: number },
-): Promise<{ user_id: string; span: SessionSpan | null; events: TimelineEvent[]; next_after: string | null } | null> {
+): Promise<{ user_id: string; events: TimelineEvent[]; next_after: string | null } | null> {
   const m = o.after === undefined ? null : /^(\d{1,16})\.(\d{1,20})$/.exec(o.after);
   if (o.after !== undefined && !m) throw new BadCursorError('after: not one this server gave out');
   const reader = await tf.connection(tenantId, 'reader');
   const columns = `seq, epoch_ms(ts) AS ts_ms, ${EVENT_JSON} AS event`;
   const params = { id: sessionId, ats: m ? Number(m[1]) : -1, aseq: m ? Number(m[2]) : 0, limit: o.limit + 1 };
   const after = `(epoch_ms(ts) > $ats OR (epoch_ms(ts) = $ats AND seq > $aseq)) AND ts >= make_timestamp(greatest($ats, 0) * 1000)`;
-  const { rows, indexedOwner, span } = await reader.transaction(async (tx) => {
+  const { rows, indexedOwner } = await reader.transaction(async (tx) => {
     // The session index bounds where its rolled-up events lie (a duplicate within the
     // window of its first arrival), so DuckDB reads a day or two of row groups, not all of
-    // them; events above the watermark are found by seq. A session the index does not know
-    // is looked for everywhere.
-    const { last_seq: lastSeq } = (await tx.get<{ last_seq: number }>('SELECT last_seq FROM rollup_state'))!;
-    const indexed = await tx.get<{ user_id: string; project: string | null; lo: number; hi: number }>(
-      'SELECT user_id, project, epoch_ms(first_ts) AS lo, epoch_ms(last_ts) AS hi FROM session_index WHERE session_id = $id',
-      { id: sessionId },
-    );
-    const unrolled = indexed ? `seq > ${Number(lastSeq)}` : 'true';
-    const where = indexed ? [`ts >= ${tsLiteral(Number(indexed.lo) - DEDUP_WINDOW_MS)} AND ts <= ${tsLiteral(Number(indexed.hi) + DEDUP_WINDOW_MS)} AND seq <= ${Number(lastSeq)}`, unrolled] : [unrolled];
+    // them.
+    const { lastSeq, session, unrolled } = await indexed(tx, sessionId);
+    const where = session ? [`ts >= ${tsLiteral(Number(session.lo) - DEDUP_WINDOW_MS)} AND ts <= ${tsLiteral(Number(session.hi) + DEDUP_WINDOW_MS)} AND seq <= ${lastSeq}`, unrolled] : [unrolled];
     const found = await tx.all<Record<string, unknown>>(
       `${where.map((w) => `SELECT ${columns} FROM events WHERE session_id = $id AND ${after} AND ${w}`).join('\nUNION ALL\n')}
         ORDER BY ts_ms, seq LIMIT $limit`,
       params,
     );
-    // The span: the index's, widened by the events the worker has not indexed yet.
-    const recent = (await tx.get<{ lo: number | null; hi: number | null; project: string | null }>(
-      `SELECT epoch_ms(min(ts)) AS lo, epoch_ms(max(ts)) AS hi, arg_min(project, ts) FILTER (project IS NOT NULL) AS project FROM events WHERE session_id = $id AND ${unrolled}`,
-      { id: sessionId },
-    ))!;
-    const bounds = [indexed?.lo, indexed?.hi, recent.lo, recent.hi].filter((v) => v !== null && v !== undefined).map(Number);
-    const span = bounds.length ? { first: Math.min(...bounds), last: Math.max(...bounds), project: indexed?.project ?? recent.project } : null;
-    return { rows: found, indexedOwner: indexed?.user_id, span };
+    return { rows: found, indexedOwner: session?.user_id };
   });
   if (!rows.length && !m) return null;
   const page = rows.slice(0, o.limit);
@@ -132,7 +148,6 @@ export async function sessionTimeline(
   const owner = events[0]?.user_id ?? indexedOwner;
   return {
     user_id: String(owner ?? ''),
-    span,
     events,
     next_after: rows.length > o.limit ? `${Number(page.at(-1)!.ts_ms)}.${Number(page.at(-1)!.seq)}` : null,
   };

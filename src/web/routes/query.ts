@@ -9,7 +9,7 @@ import { commonErrors } from '../../query/errors.js';
 import { EXPORT_FORMATS, MEDIA_TYPE, rowsBody, type ExportFormat } from '../../query/export.js';
 import { DIMENSIONS, METRICS, querySchema, type Query, type QueryInput } from '../../query/model.js';
 import { fillGaps, runQuery, type QueryResult } from '../../query/run.js';
-import { BadCursorError, lastEvent, listSessions, sessionTimeline, type SessionSpan } from '../../query/sessions.js';
+import { BadCursorError, lastEvent, listSessions, sessionSpan, sessionTimeline, type SessionSpan } from '../../query/sessions.js';
 import { dashboardSummary } from '../../query/summary.js';
 import type { Env } from '../env.js';
 import { metricsView, requireIdentity, scopeFilters, type MetricsView } from '../access.js';
@@ -116,10 +116,13 @@ export function queryRoutes(ctx: AppContext) {
       if (!view.individuals) throw httpError(403, 'your role sees team figures only');
       const id = c.req.param('id');
       if (id.length > 200) throw notFound('no such session');
-      const timeline = await sessionTimeline(ctx.tenantFiles, tenantId, id, { after: c.req.query('after'), limit: limitParam(c, 2000, 20_000) }).catch(badCursor);
+      // The events and the figures side by side, on the tenant's two readers.
+      const [timeline, totals] = await Promise.all([
+        sessionTimeline(ctx.tenantFiles, tenantId, id, { after: c.req.query('after'), limit: limitParam(c, 2000, 20_000) }).catch(badCursor),
+        sessionSpan(ctx.tenantFiles, tenantId, id).then((span) => sessionFigures(ctx, tenantId, id, span)),
+      ]);
       // A developer's colleague's session does not exist, as far as the developer can tell.
       if (!timeline || (view.ownUser !== null && timeline.user_id !== view.ownUser)) throw notFound('no such session');
-      const totals = await sessionFigures(ctx, tenantId, id, timeline.span);
       return c.json({ session_id: id, user_id: timeline.user_id, ...totals, events: timeline.events, next_after: timeline.next_after });
     });
 }
