@@ -35,8 +35,8 @@ export async function dashboardSummary(tf: TenantFiles, tenantId: string, range:
   const byModel = querySchema.parse({ metrics: [...TOTALS, 'tokens'], group_by: ['model'], filters: rest, ...range, order_by: 'cost_usd', limit: 100, totals: true, compare: true });
   const toolFilter = tool ? { tool } : {};
   const byTool = querySchema.parse({ metrics: ['tool_calls', 'tool_failures', 'tool_p50_ms', 'tool_p95_ms'], group_by: ['tool'], filters: { ...rest, ...toolFilter }, ...range, limit: 100 });
-  const toolOnly = querySchema.parse({ metrics: ['tool_calls', 'tool_failures'], filters: { ...rest, ...toolFilter }, ...range, compare: true });
-  const [models, tools, only] = await runQueries(tf, tenantId, [byModel, byTool, ...(tool ? [toolOnly] : [])], { now });
+  const toolOnly = tool ? [querySchema.parse({ metrics: ['tool_calls', 'tool_failures'], filters: { ...rest, tool }, ...range, compare: true })] : [];
+  const [models, tools, only] = await runQueries(tf, tenantId, [byModel, byTool, ...toolOnly], { now });
 
   const figures = (totals: QueryResult['rows'][number] | undefined, toolFigures: QueryResult['rows'][number] | undefined): Figures => {
     const t = { ...(totals as unknown as Totals & { tokens: number }) };
