@@ -122,21 +122,33 @@ api('a timeline lists every stored event of its session: rolled up, a repeat out
     { kind: 'prompt', ts: base + hour, session_id: 'tl' },
     // The same tool call again, stored but not counted: two hours before the counted span the index holds.
     { kind: 'tool_call', name: 'Bash', status: 'success', ts: base - 2 * hour, tool_use_id: 'tu1', session_id: 'tl' },
+    // Awkward text, a number, attributes: the timeline gives them back as sent.
+    { kind: 'tool_call', name: 'Bash "q"\n<b>', status: 'failure', error: 'line 1\nline 2 ü 😀', duration_ms: 1250, ts: base + hour / 2 + 7, tool_use_id: 'tu2', session_id: 'tl', attributes: { cmd: 'ls -la', n: 2, nested: { ok: true } } },
   ]);
   await ctx.server.ctx.aggregator.runOnce();
   // A late event, days earlier, not rolled up yet.
   await ingest([{ kind: 'prompt', ts: base - 72 * hour, session_id: 'tl' }]);
   const s = await getJson<{ sessions: { tool_calls: number }[] }>(ctx, `/api/v1/sessions?from=${new Date(base - 96 * hour).toISOString()}&to=${new Date(base + 2 * hour).toISOString()}`);
-  assert.is(s.sessions[0]!.tool_calls, 1, 'the repeat counts once');
-  const timeline = await getJson<{ events: { at: string; kind: string }[] }>(ctx, '/api/v1/sessions/tl');
+  assert.is(s.sessions[0]!.tool_calls, 2, 'the repeat of tu1 counts once');
+  const timeline = await getJson<{ events: Record<string, unknown>[]; first_at: string; last_at: string }>(ctx, '/api/v1/sessions/tl');
   assert.equal(timeline.events.map((e) => [e.at, e.kind]), [
     [new Date(base - 72 * hour).toISOString(), 'prompt'],
     [new Date(base - 2 * hour).toISOString(), 'tool_call'],
     [new Date(base).toISOString(), 'tool_call'],
+    [new Date(base + hour / 2 + 7).toISOString(), 'tool_call'],
     [new Date(base + hour).toISOString(), 'prompt'],
   ]);
-  const paged = await getJson<{ events: { at: string }[]; next_after: string }>(ctx, '/api/v1/sessions/tl?limit=2');
-  const rest = await getJson<{ events: { at: string }[]; next_after: string | null }>(ctx, `/api/v1/sessions/tl?limit=2&after=${paged.next_after}`);
+  // Columns the event has, nothing null, the text and attributes exactly as sent.
+  const { seq, ...awkward } = timeline.events[3]!;
+  assert.type(seq, 'number');
+  assert.equal(awkward, {
+    kind: 'tool_call', source: 'rest', user_id: ctx.userId, tool_use_id: 'tu2', name: 'Bash "q"\n<b>', status: 'failure', duration_ms: 1250,
+    error: 'line 1\nline 2 ü 😀', at: new Date(base + hour / 2 + 7).toISOString(), attributes: { cmd: 'ls -la', n: 2, nested: { ok: true } },
+  });
+  // The session's span: the index's, widened by the late event the worker has not reached.
+  assert.equal([timeline.first_at, timeline.last_at], [new Date(base - 72 * hour).toISOString(), new Date(base + hour).toISOString()]);
+  const paged = await getJson<{ events: { at: string }[]; next_after: string }>(ctx, '/api/v1/sessions/tl?limit=3');
+  const rest = await getJson<{ events: { at: string }[]; next_after: string | null }>(ctx, `/api/v1/sessions/tl?limit=3&after=${paged.next_after}`);
   assert.equal([...paged.events, ...rest.events].map((e) => e.at), timeline.events.map((e) => e.at));
   assert.is((await get(ctx, '/api/v1/sessions/none-such')).status, 404);
 });

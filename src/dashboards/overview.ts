@@ -58,9 +58,10 @@ export async function loadOverview(tf: TenantFiles, tenantId: string, f: Filters
   for (const c of charts) queries[c.id] = c.q;
 
   // Charts asked with the same filters (all of them, without a tool filter) share a statement.
-  const asked = [...new Set(charts.map((c) => JSON.stringify(c.q.filters)))];
+  const filtersOf = charts.map((c) => JSON.stringify(c.q.filters));
+  const asked = [...new Set(filtersOf)];
   const shared = asked.map((filters) => {
-    const same = charts.filter((c) => JSON.stringify(c.q.filters) === filters);
+    const same = charts.filter((_, i) => filtersOf[i] === filters);
     return querySchema.parse({ ...same[0]!.q, metrics: [...new Set(same.flatMap((c) => c.q.metrics))] });
   });
 
@@ -70,7 +71,7 @@ export async function loadOverview(tf: TenantFiles, tenantId: string, f: Filters
     summaryShown && dashboardSummary(tf, tenantId, range, filters, now).then((s) => void (out.summary = s)),
     charts.length &&
       runQueries(tf, tenantId, shared, { now }).then((results) =>
-        charts.forEach((c) => void (out[c.id] = c.spec(seriesOf(results[asked.indexOf(JSON.stringify(c.q.filters))]!.rows, c.q, c.names)))),
+        charts.forEach((c, i) => void (out[c.id] = c.spec(seriesOf(results[asked.indexOf(filtersOf[i]!)]!.rows, c.q, c.names)))),
       ),
     shown('recent_sessions') &&
       listSessions(tf, tenantId, { ...range, user: filters.user, project: filters.project, limit: 8, now }).then((r) => void (out.recentSessions = r.sessions)),
