@@ -36,8 +36,13 @@ export type EventsExport = {
   escapeFormulas: boolean;
 };
 
-/** About this many events are sorted at once (more only when one bucket holds more). */
-export const SLICE_ROWS = 20_000;
+/**
+ * About this many events are sorted at once (more only when one bucket holds more). Each
+ * slice is a query of its own, and a small one runs on one thread: on the 10M-event bench
+ * tenant 20,000-row slices exported 173k rows/s, 50,000 242k rows/s (+14 MB RSS), 100,000
+ * 259k rows/s (+62 MB).
+ */
+export const SLICE_ROWS = 50_000;
 /** Counting buckets per export at most (at least a minute wide). */
 const MAX_BUCKETS = 10_000;
 /** Concurrent raw exports per tenant: each holds a connection and a snapshot. */
