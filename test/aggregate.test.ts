@@ -527,6 +527,36 @@ test('migration 5 fills the team cube from the full cube with the rows the worke
   }
 });
 
+test('the session index spans every stored event, repeats included, and counts the counted; migration 6 widens an older index', async () => {
+  const dir = tempDir('am-agg');
+  const t = await openTenant(dir.path);
+  try {
+    const call = (i: number, ts: number, key: string, session: string): Ev => ({ id: `s${i}`, user: 'u_ana', kind: 'tool_call', ts, session_id: session, name: 'Bash', status: 'success', tool_use_id: key });
+    // s1: a repeat of tu1 three hours before its first arrival and one of tu2 five hours
+    // after; s2: a session of its own, no repeats. The repeats come in a later batch.
+    await ingest(t, [call(0, BASE, 'tu1', 's1'), call(1, BASE + HOUR, 'tu2', 's1'), call(2, BASE, 'tu3', 's2')]);
+    await rollUp(t);
+    await ingest(t, [call(3, BASE - 3 * HOUR, 'tu1', 's1'), call(4, BASE + 6 * HOUR, 'tu2', 's1')]);
+    await rollUp(t);
+    const index = () => sql<{ session_id: string; lo: number; hi: number; events: number }>(t, 'SELECT session_id, epoch_ms(first_ts) AS lo, epoch_ms(last_ts) AS hi, events FROM session_index ORDER BY session_id');
+    const want = [
+      { session_id: 's1', lo: BASE - 3 * HOUR, hi: BASE + 6 * HOUR, events: 2 },
+      { session_id: 's2', lo: BASE, hi: BASE, events: 1 },
+    ];
+    const numbers = async () => (await index()).map((r) => ({ ...r, lo: Number(r.lo), hi: Number(r.hi), events: Number(r.events) }));
+    assert.equal(await numbers(), want);
+    // The index as the worker kept it before: the counted events' span. Migration 6 widens it.
+    const db = await t.files.open(t.tenantId);
+    await db.run(`UPDATE session_index SET first_ts = make_timestamp(${BASE}::BIGINT * 1000), last_ts = make_timestamp(${BASE + HOUR}::BIGINT * 1000) WHERE session_id = 's1'`);
+    await db.run('DELETE FROM schema_migrations WHERE version = 6');
+    assert.equal(await migrate(db, loadMigrations('tenant')), [6]);
+    assert.equal(await numbers(), want);
+  } finally {
+    await t.files.closeAll();
+    dir.remove();
+  }
+});
+
 test('late events land in their own old buckets on the next pass', async () => {
   const dir = tempDir('am-agg');
   const t = await openTenant(dir.path);

@@ -176,9 +176,11 @@ async function rollupChunk(conn: Connection, chunk: number, prices: PriceOverrid
           await tx.run(`INSERT INTO ${sketchTable(tier, cube)} BY NAME ${sketchSelect('rollup_batch', bucketSql(tier), cube)}`);
         }
       }
+      // A session's span covers every event it stored, repeats included (a timeline lists
+      // them, and reads only the span); its count, the counted events.
       await tx.run(`INSERT INTO session_index
-        SELECT session_id, arg_min(user_id, ts), arg_min(project, ts) FILTER (project IS NOT NULL), min(ts), max(ts), count(*)
-          FROM rollup_batch WHERE session_id IS NOT NULL GROUP BY session_id
+        SELECT session_id, arg_min(user_id, ts), arg_min(project, ts) FILTER (project IS NOT NULL), min(ts), max(ts), count(*) FILTER (seq IN (SELECT seq FROM rollup_batch))
+          FROM events WHERE ${range} AND session_id IS NOT NULL GROUP BY session_id
         ON CONFLICT (session_id) DO UPDATE SET first_ts = least(first_ts, excluded.first_ts), last_ts = greatest(last_ts, excluded.last_ts),
           events = events + excluded.events, project = coalesce(project, excluded.project)`);
       const models = await tx.all<{ model: string }>(`SELECT DISTINCT model FROM rollup_batch WHERE model IS NOT NULL AND model NOT IN (SELECT model FROM model_prices)`);
