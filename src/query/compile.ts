@@ -6,7 +6,7 @@
 // the whole range is read from raw events (the benchmark's comparison, and the check
 // the property tests make).
 import { binValueSql } from '../aggregate/sketch.js';
-import { bucketSql, countedEventsCtes, countedSinceCtes, MEASURES, rolledUpCte, rollupSelect, sketchSelect, tsLiteral, type TailSpan } from '../aggregate/rollup.js';
+import { bucketSql, countedEventsCtes, MEASURES, rolledUpCte, rollupSelect, sketchSelect, tsLiteral, type TailSpan } from '../aggregate/rollup.js';
 import { cover, CUBE_KEYS, rollupTable, sketchTable, TIER_MS, TIER_SQL_INTERVAL, TIERS, type Cube, type Segment, type Tier } from '../aggregate/tiers.js';
 import type { Kind } from '../ingest/schema.js';
 import type { Params } from '../storage/duckdb.js';
@@ -66,8 +66,10 @@ export function compile(q: Query, ctx: CompileContext): Compiled {
   const metrics = q.metrics.map((name) => ({ name, def: METRICS[name]! }));
   const percentiles = metrics.filter((m) => 'percentile' in m.def && typeof m.def.percentile === 'number');
   const needsSpend = metrics.some((m) => 'sql' in m.def && m.def.spend);
-  // The sketch has no session column: a question about sessions reads durations from raw events.
+  // The sketch has no session column: a question about sessions reads durations from raw
+  // events, and then every other figure too (the same scan, rather than it and the tiers).
   const sketchFromRaw = ctx.raw || q.group_by.includes('session') || q.filters.session !== undefined;
+  const allRaw = ctx.raw || (sketchFromRaw && percentiles.length > 0);
 
   const cube = cubeFor(q);
   const tiers = tiersFor(q.interval);
@@ -75,7 +77,7 @@ export function compile(q: Query, ctx: CompileContext): Compiled {
   // on its own, so no piece straddles `from`, and every row tells its period by its bucket.
   const start = q.compare ? q.from - (q.to - q.from) : q.from;
   const periods = q.compare ? [[start, q.from], [q.from, q.to]] : [[q.from, q.to]];
-  const segments: Segment[] = ctx.raw ? [{ source: 'raw', from: start, to: q.to }] : periods.flatMap(([a, b]) => cover(a!, b!, tiers, ctx.keptSince));
+  const segments: Segment[] = allRaw ? [{ source: 'raw', from: start, to: q.to }] : periods.flatMap(([a, b]) => cover(a!, b!, tiers, ctx.keptSince));
   const from = tsLiteral(q.from);
   /** A bucket made coarser; compared, the bucket that holds `from` splits there (its later part starts at `from`). */
   const split = (bucket: string, column: string) => (q.compare ? `CASE WHEN ${column} >= ${from} THEN greatest(${bucket}, ${from}) ELSE ${bucket} END` : bucket);
@@ -137,11 +139,7 @@ export function compile(q: Query, ctx: CompileContext): Compiled {
     FROM (${rowsOf('full', `${filters} AND ${wanted}`)}) GROUP BY ALL`;
     ctes.push(`r AS (SELECT * FROM (${rowsOf('team', filters)}) WHERE NOT ${points}\nUNION ALL BY NAME\n${keys})`);
   }
-  const counted = (name: string, where: string, t: TailSpan) => (ctx.raw ? countedEventsCtes(name, where, start, q.to) : countedSinceCtes(name, where, ctx.lastSeq, t));
-  if (percentiles.length && sketchFromRaw) {
-    ctes.push(counted('sketch_src', `${inRange(start, q.to, 'ts')} AND ${filters}`, ctx.tail));
-    sketches.push(sketchSelect('sketch_src', rawBucket, cube, true));
-  }
+  if (percentiles.length && sketchFromRaw) sketches.push(sketchSelect('raw', rawBucket, cube, true));
 
   if (needsSpend) {
     const extra = (ctx.extraPrices ?? []).map((p, i) => {
