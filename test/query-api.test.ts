@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as assert from 'uvu/assert';
 import { runCommand } from '../src/admin/commands.js';
+import { scoreSessions, type SessionFacts } from '../src/analytics/productivity.js';
 import { ADMIN, ingestKey, ingestSuite, setUp, signIn, type IngestCtx } from './helpers.js';
 import { expectedHooks, hookLines, SHARED, type HookExpected } from './fixture-data.js';
 
@@ -382,6 +383,39 @@ api('analytics: productivity scores, trends with anomalies, insights', async (ct
   const i = await getJson<{ insights: string[]; mine: Record<string, number> }>(ctx, `/api/v1/analytics/insights?from=${from}&to=${to}`);
   assert.is(i.mine.tool_calls, 19 * 20 + 200);
   assert.ok(i.insights.some((x) => x.includes('Bash')), i.insights.join(' | '));
+});
+
+api('productivity: each session in range is scored against its user\'s 30 sessions before it, however far back', async (ctx) => {
+  const day = 86_400_000;
+  const base = Math.floor(Date.now() / day) * day - 5 * day;
+  const facts = new Map<string, SessionFacts[]>();
+  // Two people: 45 sessions a day apart (the last 3 in range), and 4 sessions (the last in range).
+  for (const [user, count] of [[ctx.userId, 45], ['u_sparse', 4]] as const) {
+    const events: Record<string, unknown>[] = [];
+    for (let i = 0; i < count; i++) {
+      const session = `${user}-${i}`;
+      const start = base - (count - 1 - i) * day + (i % 5) * 3_600_000;
+      const hours = 1 + (i % 3) * 0.5;
+      // The oldest of user one's 30 (i = 12) and the one before it are outliers: a baseline
+      // of 29 or 31 sessions would give other scores.
+      const calls = i === 12 && count === 45 ? 300 : i === 11 && count === 45 ? 120 : 5 + ((i * 7) % 13);
+      const failures = i % 4;
+      events.push({ kind: 'session_start', session_id: session, ts: start });
+      for (let k = 0; k < calls; k++) events.push({ kind: 'tool_call', name: 'Bash', status: k < failures ? 'failure' : 'success', tool_use_id: `${session}-${k}`, session_id: session, ts: start + 60_000 + k * 1000 });
+      events.push({ kind: 'lines', lines_added: 10 * i, lines_removed: i, session_id: session, ts: start + 120_000 });
+      events.push({ kind: 'session_end', session_id: session, ts: start + hours * 3_600_000 });
+      facts.set(user, [...(facts.get(user) ?? []), { sessionId: session, start, hours, commands: calls, lines: 11 * i, successRate: 1 - failures / calls, distinctAgents: 0 }]);
+    }
+    await ctx.server.ctx.ingest.ingest({ tenantId: ctx.tenantId, userId: user }, 'rest', events);
+  }
+  await ctx.server.ctx.aggregator.runOnce();
+  await runCommand(ctx.server.ctx, 'user create', { tenant: ctx.tenantId, email: 'lead@acme.test', role: 'manager', password: 'a long password 1' });
+  const manager = ((await runCommand(ctx.server.ctx, 'apikey create', { tenant: ctx.tenantId, user: 'lead@acme.test', scopes: 'read' })) as { key: string }).key;
+  const from = base - 2 * day - 1;
+  const p = await getJson<{ sessions: { session_id: string; score: number }[] }>(ctx, `/api/v1/analytics/productivity?from=${new Date(from).toISOString()}&to=${new Date(base + day).toISOString()}`, manager);
+  const want = [...facts.values()].flatMap((list) => scoreSessions(list).map((score, i) => ({ session_id: list[i]!.sessionId, start: list[i]!.start, score: score.score }))).filter((s) => s.start >= from);
+  assert.equal(p.sessions.map((s) => [s.session_id, s.score]).sort(), want.map((s) => [s.session_id, s.score]).sort());
+  assert.is(p.sessions.length, 6);
 });
 
 api.run();

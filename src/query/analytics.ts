@@ -3,7 +3,7 @@
 // compared person by person, and a person's own insights.
 import type { TenantFiles } from '../storage/tenant-files.js';
 import { anomalies, type Anomaly } from '../analytics/anomalies.js';
-import { scoreSessions, type ProductivityScore, type SessionFacts } from '../analytics/productivity.js';
+import { BASELINE_WINDOW, scoreSessions, type ProductivityScore, type SessionFacts } from '../analytics/productivity.js';
 import { linearTrend, type LinearTrend } from '../analytics/trends.js';
 import { querySchema, type Dimension, type Interval, type Query, type QueryInput } from './model.js';
 import { fillGaps, runQuery } from './run.js';
@@ -35,7 +35,7 @@ export async function productivity(tf: TenantFiles, tenantId: string, range: Ran
     params,
   );
   const truncated = index.length > MAX_SESSIONS;
-  const sessions = index.slice(0, MAX_SESSIONS);
+  const sessions = baselineNeeds(index.slice(0, MAX_SESSIONS), range.from);
   if (!sessions.length) return { sessions: [], average: null, truncated };
   const figures = new Map(
     (await rows(tf, tenantId, {
@@ -76,6 +76,18 @@ export async function productivity(tf: TenantFiles, tenantId: string, range: Ran
   }
   out.sort((a, b) => b.started_at.localeCompare(a.started_at));
   return { sessions: out, average: out.length ? Math.round((out.reduce((a, s) => a + s.score, 0) / out.length) * 10) / 10 : null, truncated };
+}
+
+/**
+ * The sessions a score needs: those in range, and before them only their user's
+ * BASELINE_WINDOW latest (the lookback is a bound; most users need far less of it, and
+ * the figures are read for the span of what is kept).
+ */
+function baselineNeeds<S extends { user_id: string; first_ms: number }>(sessions: S[], from: number): S[] {
+  const before = new Map<string, S[]>();
+  for (const s of sessions) if (s.first_ms < from) before.set(s.user_id, before.get(s.user_id) ?? []).get(s.user_id)!.push(s);
+  const dropped = new Set([...before.values()].flatMap((list) => list.sort((a, b) => b.first_ms - a.first_ms).slice(BASELINE_WINDOW)));
+  return sessions.filter((s) => !dropped.has(s));
 }
 
 export type TrendResult = { metric: string; interval: Interval; points: { t: string; v: number }[]; trend: Omit<LinearTrend, 'forecast'> & { forecast: { t: string; v: number }[] }; anomalies: (Omit<Anomaly, 't'> & { t: string })[] };

@@ -127,13 +127,14 @@ export function seedQueryRoutes(ctx: AppContext) {
       });
       const filters = scopeFilters(view, { ...(body.user_id ? { user: [body.user_id] } : {}), ...(body.project ? { project: [body.project] } : {}) });
       const q = toQuery({ metrics: metrics.length ? metrics : ['events'], interval: body.aggregation_window, filters, ...range, limit: 10_000 }, { from: 'start_date', to: 'end_date', interval: 'aggregation_window', metrics: 'metric_types' });
-      const rows = (await runQuery(ctx.tenantFiles, tenantId, q, { now: now() })).rows;
+      if (wantsScore && !view.individuals) throw httpError(403, 'metric_types: productivity_score is per session; your role sees team figures only', 'metric_types');
+      // The windows' figures and the sessions' scores side by side, on the tenant's two readers.
+      const [{ rows }, scored] = await Promise.all([runQuery(ctx.tenantFiles, tenantId, q, { now: now() }), wantsScore ? productivity(ctx.tenantFiles, tenantId, range, filters, now()) : null]);
       const byWindow = new Map(rows.map(({ t, ...m }) => [String(t), metrics.length ? m : {}]));
-      if (wantsScore) {
-        if (!view.individuals) throw httpError(403, 'metric_types: productivity_score is per session; your role sees team figures only', 'metric_types');
+      if (scored) {
         const size = TIER_MS[body.aggregation_window];
         const scores = new Map<string, number[]>();
-        for (const s of (await productivity(ctx.tenantFiles, tenantId, range, filters, now())).sessions) {
+        for (const s of scored.sessions) {
           const w = new Date(Math.floor(Date.parse(s.started_at) / size) * size).toISOString();
           scores.set(w, [...(scores.get(w) ?? []), s.score]);
         }
