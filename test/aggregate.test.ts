@@ -713,6 +713,10 @@ test('retention deletes rolled-up raw events and tier rows past their days; the 
     assert.equal(fromTiers.rows, [{ tool_calls: events.filter((e) => e.ts < today).length }]);
     const fromRaw = await runQuery(t.files, t.tenantId, history, { now: NOW, raw: true });
     assert.equal(fromRaw.rows, [{ tool_calls: events.filter((e) => e.ts < today && e.ts >= NOW - 2 * DAY).length }]);
+    // A session's figures with durations come from raw events only while retention keeps all of the range's.
+    const session = (from: number) => runQuery(t.files, t.tenantId, parse({ metrics: ['tool_calls', 'tool_p50_ms'], filters: { session: ['s1'] }, from, to: today }), { now: NOW });
+    assert.is((await session(today - 500 * DAY)).rows[0]!.tool_calls, events.filter((e) => e.ts < today).length, 'past raw retention: the tiers');
+    assert.is((await session(NOW - 2 * DAY)).rows[0]!.tool_calls, events.filter((e) => e.ts < today && e.ts >= NOW - 2 * DAY).length, 'within it: raw events');
 
     // An old event the worker has not rolled up yet is not deleted...
     const straggler = call('late', 'u_bo', NOW - 30 * DAY);

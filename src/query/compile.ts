@@ -6,7 +6,7 @@
 // the whole range is read from raw events (the benchmark's comparison, and the check
 // the property tests make).
 import { binValueSql } from '../aggregate/sketch.js';
-import { bucketSql, countedEventsCtes, MEASURES, rolledUpCte, rollupSelect, sketchSelect, tsLiteral, type TailSpan } from '../aggregate/rollup.js';
+import { bucketSql, countedEventsCtes, countedSinceCtes, MEASURES, rolledUpCte, rollupSelect, sketchSelect, tsLiteral, type TailSpan } from '../aggregate/rollup.js';
 import { cover, CUBE_KEYS, rollupTable, sketchTable, TIER_MS, TIER_SQL_INTERVAL, TIERS, type Cube, type Segment, type Tier } from '../aggregate/tiers.js';
 import type { Kind } from '../ingest/schema.js';
 import type { Params } from '../storage/duckdb.js';
@@ -15,8 +15,8 @@ import { DIMENSIONS, METRIC_POINT_KINDS, METRICS, REQUEST_KINDS, type Dimension,
 export type CompileContext = {
   /** The rollups hold every event up to this seq. */
   lastSeq: number;
-  /** The oldest bucket each tier still keeps. */
-  keptSince?: Partial<Record<Tier, number>>;
+  /** The oldest bucket each tier still keeps, and the oldest raw event. */
+  keptSince?: Partial<Record<'raw' | Tier, number>>;
   raw?: boolean;
   /** The timestamps of the events above the watermark (null: there are none). */
   tail: TailSpan;
@@ -67,15 +67,16 @@ export function compile(q: Query, ctx: CompileContext): Compiled {
   const percentiles = metrics.filter((m) => 'percentile' in m.def && typeof m.def.percentile === 'number');
   const needsSpend = metrics.some((m) => 'sql' in m.def && m.def.spend);
   // The sketch has no session column: a question about sessions reads durations from raw
-  // events, and then every other figure too (the same scan, rather than it and the tiers).
+  // events, and then every other figure too (the same scan, rather than it and the tiers)
+  // while retention still keeps the raw events of the whole range.
   const sketchFromRaw = ctx.raw || q.group_by.includes('session') || q.filters.session !== undefined;
-  const allRaw = ctx.raw || (sketchFromRaw && percentiles.length > 0);
+  const start = q.compare ? q.from - (q.to - q.from) : q.from;
+  const allRaw = ctx.raw || (sketchFromRaw && percentiles.length > 0 && start >= (ctx.keptSince?.raw ?? -Infinity));
 
   const cube = cubeFor(q);
   const tiers = tiersFor(q.interval);
   // With `compare`, the period before is read in the same statement: each period covered
   // on its own, so no piece straddles `from`, and every row tells its period by its bucket.
-  const start = q.compare ? q.from - (q.to - q.from) : q.from;
   const periods = q.compare ? [[start, q.from], [q.from, q.to]] : [[q.from, q.to]];
   const segments: Segment[] = allRaw ? [{ source: 'raw', from: start, to: q.to }] : periods.flatMap(([a, b]) => cover(a!, b!, tiers, ctx.keptSince));
   const from = tsLiteral(q.from);
@@ -139,7 +140,11 @@ export function compile(q: Query, ctx: CompileContext): Compiled {
     FROM (${rowsOf('full', `${filters} AND ${wanted}`)}) GROUP BY ALL`;
     ctes.push(`r AS (SELECT * FROM (${rowsOf('team', filters)}) WHERE NOT ${points}\nUNION ALL BY NAME\n${keys})`);
   }
-  if (percentiles.length && sketchFromRaw) sketches.push(sketchSelect('raw', rawBucket, cube, true));
+  if (percentiles.length && sketchFromRaw) {
+    // Past raw retention the figures come from the tiers, and the durations from what raw events are left.
+    if (!allRaw) ctes.push(countedSinceCtes('sketch_src', `${inRange(start, q.to, 'ts')} AND ${filters}`, ctx.lastSeq, ctx.tail));
+    sketches.push(sketchSelect(allRaw ? 'raw' : 'sketch_src', rawBucket, cube, true));
+  }
 
   if (needsSpend) {
     const extra = (ctx.extraPrices ?? []).map((p, i) => {
