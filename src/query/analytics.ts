@@ -85,7 +85,12 @@ export async function productivity(tf: TenantFiles, tenantId: string, range: Ran
  */
 function baselineNeeds<S extends { user_id: string; first_ms: number }>(sessions: S[], from: number): S[] {
   const before = new Map<string, S[]>();
-  for (const s of sessions) if (s.first_ms < from) before.set(s.user_id, before.get(s.user_id) ?? []).get(s.user_id)!.push(s);
+  for (const s of sessions) {
+    if (s.first_ms >= from) continue;
+    const list = before.get(s.user_id) ?? [];
+    list.push(s);
+    before.set(s.user_id, list);
+  }
   const dropped = new Set([...before.values()].flatMap((list) => list.sort((a, b) => b.first_ms - a.first_ms).slice(BASELINE_WINDOW)));
   return sessions.filter((s) => !dropped.has(s));
 }
