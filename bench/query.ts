@@ -16,7 +16,7 @@ import { runCommand } from '../src/admin/commands.js';
 import { countUsers, listUsers } from '../src/auth/users.js';
 import { findTenant } from '../src/tenants/tenants.js';
 import type { IngestEvent, Kind } from '../src/ingest/schema.js';
-import { rollupTable, TIERS } from '../src/aggregate/tiers.js';
+import { CUBES, rollupTable, TIERS } from '../src/aggregate/tiers.js';
 import { querySchema, type QueryInput } from '../src/query/model.js';
 import { runQuery } from '../src/query/run.js';
 import { tempDir } from '../test/helpers.js';
@@ -343,9 +343,10 @@ async function run(server: RunningServer, dataDir: string) {
   const worker = await waitForWorker(server, tenantId);
   console.log(`worker: ${fmt(worker.pendingAtStart)} events pending, caught up in ${worker.catchUp.toFixed(1)} s; compaction ${worker.compaction.toFixed(1)} s`);
   const sizes = await reader.get<Record<string, number>>(
-    `SELECT (SELECT count(*) FROM events) AS events, (SELECT count(*) FROM session_index) AS sessions, ${TIERS.map((t) => `(SELECT count(*) FROM ${rollupTable(t)}) AS "${t}", (SELECT count(*) FROM ${rollupTable(t, 'team')}) AS "team ${t}"`).join(', ')}`,
+    `SELECT (SELECT count(*) FROM events) AS events, (SELECT count(*) FROM session_index) AS sessions, ${CUBES.flatMap((c) => TIERS.map((t) => `(SELECT count(*) FROM ${rollupTable(t, c)}) AS "${c} ${t}"`)).join(', ')}`,
   );
-  console.log(`tenant holds ${fmt(sizes!.events!)} events, ${fmt(sizes!.sessions!)} sessions; rollup rows ${TIERS.map((t) => `${t} ${fmt(sizes![t]!)}`).join(', ')}; team cube ${TIERS.map((t) => `${t} ${fmt(sizes![`team ${t}`]!)}`).join(', ')}\n`);
+  const cubeRows = CUBES.map((c) => `${c} cube ${TIERS.map((t) => `${t} ${fmt(sizes![`${c} ${t}`]!)}`).join(', ')}`).join('; ');
+  console.log(`tenant holds ${fmt(sizes!.events!)} events, ${fmt(sizes!.sessions!)} sessions; rollup rows: ${cubeRows}\n`);
 
   // Latencies mean little on a busy machine: say how busy it was.
   const loadAtStart = loadavg()[0]!;

@@ -16,7 +16,7 @@ import { createIngestor, type Ingestor } from '../src/ingest/ingest.js';
 import type { IngestEvent, Kind } from '../src/ingest/schema.js';
 import { createLogger } from '../src/log.js';
 import { MAX_POINTS, METRICS, querySchema, type Query, type QueryInput } from '../src/query/model.js';
-import { cubeFor } from '../src/query/compile.js';
+import { cubeFor, keyCubeFor } from '../src/query/compile.js';
 import { runQuery, type QueryResult } from '../src/query/run.js';
 import { loadMigrations, migrate } from '../src/storage/migrate.js';
 import { createTenantFiles, type TenantFiles } from '../src/storage/tenant-files.js';
@@ -452,7 +452,7 @@ test('every counted metric has a reference here', () => {
 test('answers from rollups plus the unrolled tail equal raw events and a count made in JS', async () => {
   const dir = tempDir('am-agg');
   const started = Date.now();
-  const seen = { runs: 0, queries: 0, withData: 0, fromTiers: 0, teamCube: 0, teamWithKeys: 0, compared: 0, totals: 0, duplicates: 0 };
+  const seen = { runs: 0, queries: 0, withData: 0, fromTiers: 0, teamCube: 0, teamWithKeys: 0, keysFromSessionCube: 0, sessionCube: 0, compared: 0, totals: 0, duplicates: 0 };
   try {
     await fc.assert(
       fc.asyncProperty(scenarioArb, fc.array(queryArb, { minLength: 3, maxLength: 6 }), async (scenario, queries) => {
@@ -473,7 +473,11 @@ test('answers from rollups plus the unrolled tail equal raw events and a count m
             if (cubeFor(q) === 'team') seen.teamCube++;
             if (q.compare) seen.compared++;
             if (q.totals) seen.totals++;
-            if (cubeFor(q) === 'team' && q.metrics.some((m) => ['sessions', 'active_users', 'tokens', 'cost_usd', 'input_tokens', 'cache_creation_tokens'].includes(m))) seen.teamWithKeys++;
+            if (cubeFor(q) === 'session') seen.sessionCube++;
+            if (cubeFor(q) === 'team' && q.metrics.some((m) => ['sessions', 'active_users', 'tokens', 'cost_usd', 'input_tokens', 'cache_creation_tokens'].includes(m))) {
+              seen.teamWithKeys++;
+              if (keyCubeFor(q) === 'session') seen.keysFromSessionCube++;
+            }
           }
         } finally {
           await t.files.remove(t.tenantId);
@@ -487,7 +491,7 @@ test('answers from rollups plus the unrolled tail equal raw events and a count m
   }
   // What the runs exercised, so a generator that drifts into trivia shows.
   console.log(`aggregate property: ${JSON.stringify(seen)} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-  assert.ok(seen.withData > seen.queries * 0.4 && seen.fromTiers > seen.queries / 2 && seen.teamWithKeys > 0 && seen.teamCube > seen.teamWithKeys && seen.compared > 0 && seen.totals > 0 && seen.duplicates > 0, 'the runs asked real questions');
+  assert.ok(seen.withData > seen.queries * 0.4 && seen.fromTiers > seen.queries / 2 && seen.teamWithKeys > seen.keysFromSessionCube && seen.keysFromSessionCube > 0 && seen.teamCube > seen.teamWithKeys && seen.sessionCube > 0 && seen.queries > seen.teamCube + seen.sessionCube && seen.compared > 0 && seen.totals > 0 && seen.duplicates > 0, 'the runs asked real questions');
 });
 
 // A fixed, generated workload for the scenario tests below.
@@ -499,33 +503,35 @@ const FIXED_QUERIES = [
   ...fc.sample(queryArb, { numRuns: 12, seed: 7 }),
 ];
 
-test('migration 5 fills the team cube from the full cube with the rows the worker writes', async () => {
-  const dir = tempDir('am-agg');
-  const t = await openTenant(dir.path);
-  try {
-    await ingest(t, [...WORKLOAD.first, ...WORKLOAD.second]);
-    await rollUp(t);
-    const db = await t.files.open(t.tenantId);
-    const tables = TIERS.flatMap((tier) => [[rollupTable(tier, 'team'), foldSelect], [sketchTable(tier, 'team'), foldSketchSelect]] as const);
-    const folded = async () => {
-      const out: Record<string, unknown[]> = {};
-      for (const [table, fold] of tables) {
-        const rows = await db.all<Record<string, unknown>>(`${fold(table, 'true', 'team')} ORDER BY ALL`);
-        out[table] = rows.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, typeof v === 'number' ? Number(v.toPrecision(12)) : String(v)])));
-      }
-      return out;
-    };
-    const written = await folded();
-    assert.ok(written.team_1d!.length > 0 && written.team_1m_dur!.length > 0, 'the worker wrote the team cube');
-    for (const [table] of tables) await db.run(`DROP TABLE ${table}`);
-    await db.run('DELETE FROM schema_migrations WHERE version = 5');
-    assert.equal(await migrate(db, loadMigrations('tenant')), [5]);
-    assert.equal(await folded(), written);
-  } finally {
-    await t.files.closeAll();
-    dir.remove();
-  }
-});
+for (const [version, cube] of [[5, 'team'], [7, 'session']] as const) {
+  test(`migration ${version} fills the ${cube} cube from the full cube with the rows the worker writes`, async () => {
+    const dir = tempDir('am-agg');
+    const t = await openTenant(dir.path);
+    try {
+      await ingest(t, [...WORKLOAD.first, ...WORKLOAD.second]);
+      await rollUp(t);
+      const db = await t.files.open(t.tenantId);
+      const tables = TIERS.flatMap((tier) => [[rollupTable(tier, cube), foldSelect], [sketchTable(tier, cube), foldSketchSelect]] as const);
+      const folded = async () => {
+        const out: Record<string, unknown[]> = {};
+        for (const [table, fold] of tables) {
+          const rows = await db.all<Record<string, unknown>>(`${fold(table, 'true', cube)} ORDER BY ALL`);
+          out[table] = rows.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, typeof v === 'number' ? Number(v.toPrecision(12)) : String(v)])));
+        }
+        return out;
+      };
+      const written = await folded();
+      assert.ok(written[rollupTable('1d', cube)]!.length > 0 && written[sketchTable('1m', cube)]!.length > 0, `the worker wrote the ${cube} cube`);
+      for (const [table] of tables) await db.run(`DROP TABLE ${table}`);
+      await db.run(`DELETE FROM schema_migrations WHERE version = ${version}`);
+      assert.equal(await migrate(db, loadMigrations('tenant')), [version]);
+      assert.equal(await folded(), written);
+    } finally {
+      await t.files.closeAll();
+      dir.remove();
+    }
+  });
+}
 
 test('the session index spans every stored event, repeats included, and counts the counted; migration 6 widens an older index', async () => {
   const dir = tempDir('am-agg');

@@ -10,21 +10,31 @@ export const TIER_MS: Record<Tier, number> = { '1m': MINUTE, '5m': 5 * MINUTE, '
 export const TIER_SQL_INTERVAL: Record<Tier, string> = { '1m': '1 minute', '5m': '5 minutes', '15m': '15 minutes', '1h': '1 hour', '1d': '1 day' };
 
 /**
- * Each tier is kept in two cubes: `full`, by every dimension, and `team`, without user,
- * project and session. A team-wide question (what tools, models, kinds and statuses did)
- * reads the team cube: a small fraction of the rows, and of the duration sketch's.
+ * Each tier is kept in three cubes: `full`, by every dimension; `session`, by who and
+ * where (user, project, session) and kind and model, without the tool or command name and
+ * the status; and `team`, by what (kind, name, model, status), without user, project and
+ * session. A question reads the smallest cube that holds its dimensions: a fraction of
+ * the full cube's rows, and of its duration sketch's.
  */
-export const CUBES = ['full', 'team'] as const;
+export const CUBES = ['team', 'session', 'full'] as const; // smallest first
 export type Cube = (typeof CUBES)[number];
 
 /** The key columns of a cube's rollup rows (its sketch's are the same less session_id). */
 export const CUBE_KEYS: Record<Cube, readonly string[]> = {
-  full: ['user_id', 'project', 'session_id', 'kind', 'name', 'model', 'status'],
   team: ['kind', 'name', 'model', 'status'],
+  session: ['user_id', 'project', 'session_id', 'kind', 'model'],
+  full: ['user_id', 'project', 'session_id', 'kind', 'name', 'model', 'status'],
 };
 
-export const rollupTable = (tier: Tier, cube: Cube = 'full') => `${cube === 'full' ? 'rollup' : 'team'}_${tier}`;
+const TABLE_PREFIX: Record<Cube, string> = { full: 'rollup', session: 'session', team: 'team' };
+export const rollupTable = (tier: Tier, cube: Cube = 'full') => `${TABLE_PREFIX[cube]}_${tier}`;
 export const sketchTable = (tier: Tier, cube: Cube = 'full') => `${rollupTable(tier, cube)}_dur`;
+
+/** The smallest cube whose keys hold every one of `columns`. */
+export const smallestCube = (columns: Iterable<string>): Cube => {
+  const wanted = [...columns];
+  return CUBES.find((c) => wanted.every((col) => CUBE_KEYS[c].includes(col)))!;
+};
 
 /** A piece of a range: [from, to) read from one tier's table, or from raw events. */
 export type Segment = { source: Tier | 'raw'; from: number; to: number };

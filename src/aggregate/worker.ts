@@ -1,5 +1,5 @@
 // The aggregation worker: in the process, off the request path. For each tenant it rolls
-// every event above the watermark into all five tiers, in both cubes (see tiers.ts), in
+// every event above the watermark into all five tiers, in all three cubes (see tiers.ts), in
 // one transaction that also moves the watermark, so a crash or a pause only delays it:
 // the next pass starts where the last commit left off. Late events land in their own
 // (old) buckets. It also folds the rows of recent buckets (compaction), prices new

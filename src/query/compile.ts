@@ -7,7 +7,7 @@
 // the property tests make).
 import { binValueSql } from '../aggregate/sketch.js';
 import { bucketSql, countedEventsCtes, countedSinceCtes, MEASURES, rolledUpCte, rollupSelect, sketchSelect, tsLiteral, type TailSpan } from '../aggregate/rollup.js';
-import { cover, CUBE_KEYS, rollupTable, sketchTable, TIER_MS, TIER_SQL_INTERVAL, TIERS, type Cube, type Segment, type Tier } from '../aggregate/tiers.js';
+import { cover, rollupTable, sketchTable, smallestCube, TIER_MS, TIER_SQL_INTERVAL, TIERS, type Cube, type Segment, type Tier } from '../aggregate/tiers.js';
 import type { Kind } from '../ingest/schema.js';
 import type { Params } from '../storage/duckdb.js';
 import { DIMENSIONS, METRIC_POINT_KINDS, METRICS, REQUEST_KINDS, type Dimension, type Query } from './model.js';
@@ -26,11 +26,17 @@ export type CompileContext = {
 
 export type Compiled = { sql: string; params: Params; segments: Segment[]; groups: string[] };
 
-/** The cube a query reads: the team cube when none of its dimensions is a user, project or session. */
-export function cubeFor(q: Pick<Query, 'group_by' | 'filters'>): Cube {
-  const dims = [...q.group_by, ...(Object.keys(q.filters) as Dimension[])];
-  return dims.every((d) => CUBE_KEYS.team.includes(DIMENSIONS[d].column)) ? 'team' : 'full';
-}
+/** The rollup columns a query's dimensions and metrics read (besides the measures and kind). */
+const columnsOf = (q: Pick<Query, 'group_by' | 'filters' | 'metrics'>) => [
+  ...[...q.group_by, ...(Object.keys(q.filters) as Dimension[])].map((d) => DIMENSIONS[d].column),
+  ...q.metrics.flatMap((m) => (METRICS[m] as { columns?: readonly string[] } | undefined)?.columns ?? []),
+];
+
+/** The cube a query reads: the smallest that holds every column it names (see tiers.ts). */
+export const cubeFor = (q: Pick<Query, 'group_by' | 'filters' | 'metrics'>): Cube => smallestCube(columnsOf(q));
+
+/** The cube a team-cube query's distinct counts and spend rule read: the smallest with user and session keys too. */
+export const keyCubeFor = (q: Pick<Query, 'group_by' | 'filters' | 'metrics'>): Cube => smallestCube([...columnsOf(q), 'user_id', 'session_id']);
 
 /**
  * The tiers a range is covered with: those no coarser than the interval, less 5m unless
@@ -122,9 +128,10 @@ export function compile(q: Query, ctx: CompileContext): Compiled {
     if (s.source !== 'raw' && !sketchFromRaw) sketches.push(`SELECT * FROM ${sketchTable(s.source, cube)} WHERE ${inRange(s.from, s.to, 'bucket')} AND ${filters}`);
   }
   // A team-cube answer that counts users or sessions, or applies the spend rule, takes
-  // what it needs of the full cube, folded to one row per user, session and group: the
-  // sessions with requests, and the metric points, which count by their session (and
-  // leave the team rows). Every other measure there is zero, so nothing counts twice.
+  // what it needs of the smallest cube with user and session keys, folded to one row per
+  // user, session and group: the sessions with requests, and the metric points, which
+  // count by their session (and leave the team rows). Every other measure there is zero,
+  // so nothing counts twice.
   const keyed = cube === 'team' && metrics.some(({ def }) => 'sql' in def && (def.spend || def.distinct));
   if (!keyed) ctes.push(`r AS (${rowsOf(cube, filters)})`);
   else {
@@ -137,7 +144,7 @@ export function compile(q: Query, ctx: CompileContext): Compiled {
     const keys = `SELECT ${bucket} AS bucket, user_id, session_id,
     ${column('kind', `CASE WHEN ${points} THEN kind WHEN ${requests} THEN 'api_request' ELSE '' END`)}, ${column('model', `CASE WHEN ${points} THEN model ELSE '' END`)},
     ${column('name', "''")}, ${column('status', "''")}, ${MEASURES.map((m) => `sum(CASE WHEN ${points} THEN ${m} ELSE 0 END) AS ${m}`).join(', ')}
-    FROM (${rowsOf('full', `${filters} AND ${wanted}`)}) GROUP BY ALL`;
+    FROM (${rowsOf(keyCubeFor(q), `${filters} AND ${wanted}`)}) GROUP BY ALL`;
     ctes.push(`r AS (SELECT * FROM (${rowsOf('team', filters)}) WHERE NOT ${points}\nUNION ALL BY NAME\n${keys})`);
   }
   if (percentiles.length && sketchFromRaw) {

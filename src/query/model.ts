@@ -23,11 +23,12 @@ export const DIMENSION_NAMES = Object.keys(DIMENSIONS) as Dimension[];
 /**
  * A metric: the kinds of rows it reads (null: all) and its aggregate over rollup rows.
  * `spend` metrics apply the counting-once rule (requests when the session has them,
- * metric points otherwise); `distinct` ones count users or sessions: both need the full
- * cube's keys. `percentile` metrics read the duration sketch.
+ * metric points otherwise); `distinct` ones count users or sessions: both need user and
+ * session keys. `columns` names the key columns besides kind a metric's SQL reads (the
+ * cube must have them). `percentile` metrics read the duration sketch.
  */
 export type MetricDef =
-  | { kinds: readonly Kind[] | null; sql: string; spend?: true; distinct?: true; description: string }
+  | { kinds: readonly Kind[] | null; sql: string; spend?: true; distinct?: true; columns?: readonly string[]; description: string }
   | { kinds: readonly Kind[]; percentile: number | 'avg' | 'min' | 'max'; family: Family; description: string };
 
 export const REQUEST_KINDS = ['api_request', 'agent_interaction'] as const satisfies readonly Kind[];
@@ -65,7 +66,7 @@ const counted: Record<string, MetricDef> = {
   command_failure_rate: { kinds: FAMILIES.command, sql: ratio(sumOf('failures', FAMILIES.command), sumOf('n', FAMILIES.command)), description: 'failed / all commands' },
   agent_calls: { kinds: ['agent_interaction', 'subagent_start'], sql: sumOf('n', ['agent_interaction', 'subagent_start']), description: 'sub-agent runs and agent interactions' },
   agent_failures: { kinds: ['agent_interaction'], sql: sumOf('failures', ['agent_interaction']), description: 'agent interactions that failed' },
-  agents_used: { kinds: ['agent_interaction', 'subagent_start'], sql: `count(DISTINCT name) FILTER (kind IN ('agent_interaction', 'subagent_start') AND name <> '')`, description: 'distinct agents (sub-agent types) used' },
+  agents_used: { kinds: ['agent_interaction', 'subagent_start'], columns: ['name'], sql: `count(DISTINCT name) FILTER (kind IN ('agent_interaction', 'subagent_start') AND name <> '')`, description: 'distinct agents (sub-agent types) used' },
   subagents: { kinds: ['subagent_start'], sql: sumOf('n', ['subagent_start']), description: 'sub-agents started' },
   api_requests: { kinds: ['api_request'], sql: sumOf('n', ['api_request']), description: 'model API requests (one per request_id)' },
   api_errors: { kinds: ['api_error'], sql: sumOf('n', ['api_error']), description: 'model API errors' },
