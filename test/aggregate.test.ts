@@ -17,7 +17,7 @@ import type { IngestEvent, Kind } from '../src/ingest/schema.js';
 import { createLogger } from '../src/log.js';
 import { MAX_POINTS, METRICS, querySchema, type Query, type QueryInput } from '../src/query/model.js';
 import { cubeFor, keyCubeFor } from '../src/query/compile.js';
-import { runQuery, type QueryResult } from '../src/query/run.js';
+import { runQueries, runQuery, type QueryResult } from '../src/query/run.js';
 import { loadMigrations, migrate } from '../src/storage/migrate.js';
 import { createTenantFiles, type TenantFiles } from '../src/storage/tenant-files.js';
 import { tempDir } from './helpers.js';
@@ -502,6 +502,42 @@ const FIXED_QUERIES = [
   parse({ metrics: ['api_min_ms', 'api_max_ms', 'command_min_ms', 'command_p50_ms', 'sessions'], group_by: ['project'], from: BASE - DAY + 1, to: BASE + 4 * DAY - 1 }),
   ...fc.sample(queryArb, { numRuns: 12, seed: 7 }),
 ];
+
+test('queries asked together count the same events, though more are committed, or rolled up, between their snapshots', async () => {
+  const dir = tempDir('am-agg');
+  const t = await openTenant(dir.path);
+  try {
+    await ingest(t, WORKLOAD.first);
+    await rollUp(t);
+    const byModel = parse({ metrics: ['events', 'sessions', 'tool_calls', 'cost_usd'], group_by: ['model'], from: BASE - DAY, to: NOW + DAY, totals: true });
+    const byUser = parse({ metrics: ['events', 'tool_calls', 'tool_p95_ms'], group_by: ['user'], from: BASE - DAY, to: NOW + DAY, totals: true });
+    const events = async () => Number((await runQuery(t.files, t.tenantId, parse({ metrics: ['events'], from: BASE - DAY, to: NOW + DAY }), { now: NOW })).rows[0]!.events);
+    const calls = (prefix: string): Ev[] =>
+      Array.from({ length: 40 }, (_, i) => ({ id: `${prefix}${i}`, user: 'u_bo', kind: 'tool_call', ts: BASE + i * MINUTE, session_id: `${prefix}s`, name: 'Read', status: 'success', tool_use_id: `${prefix}tu${i}`, duration_ms: 10 + i }));
+    const [unrolled, more, evenMore] = [calls('unrolled'), calls('more'), calls('evenmore')];
+    await ingest(t, unrolled); // a tail above the watermark, which the later snapshot reads up to the first's newest seq
+
+    // Committed after the first snapshot: the second query, in a later one, leaves them out.
+    const before = await events();
+    const [models, users] = await runQueries(t.files, t.tenantId, [byModel, byUser], { now: NOW, between: () => ingest(t, more) });
+    assert.is(models!.totals!.events, before);
+    assert.is(users!.totals!.events, before);
+    assert.is(users!.totals!.tool_calls, models!.totals!.tool_calls);
+    const withMore = await events();
+    assert.ok(withMore > before, 'the events were committed');
+
+    // Committed and rolled up in between: the later snapshot's rollups hold them, so both are asked again, together.
+    const [models2, users2] = await runQueries(t.files, t.tenantId, [byModel, byUser], { now: NOW, between: async () => { await ingest(t, evenMore); await rollUp(t); } });
+    const withEvenMore = await events();
+    assert.ok(withEvenMore > withMore, 'the events were committed');
+    assert.is(models2!.totals!.events, withEvenMore);
+    assert.is(users2!.totals!.events, withEvenMore);
+    assert.is(users2!.totals!.tool_calls, models2!.totals!.tool_calls);
+  } finally {
+    await t.files.closeAll();
+    dir.remove();
+  }
+});
 
 for (const [version, cube] of [[5, 'team'], [7, 'session']] as const) {
   test(`migration ${version} fills the ${cube} cube from the full cube with the rows the worker writes`, async () => {

@@ -40,8 +40,15 @@ ${name} AS (
    WHERE s.dkey IS NULL OR s.seq = f.first_seq)`;
 }
 
-/** Where the events above the watermark are: their timestamps' span, or null when there are none. */
-export type TailSpan = { lo: number; hi: number } | null;
+/**
+ * The events above the watermark an answer counts: their timestamps' span and the newest
+ * seq among them (a snapshot may hold newer ones, which it leaves out), or null when there
+ * are none.
+ */
+export type TailSpan = { lo: number; hi: number; last: number } | null;
+
+/** The seqs of the tail: above the watermark, up to its newest. */
+export const tailSeqs = (lastSeq: number, tail: NonNullable<TailSpan>) => `seq > ${lastSeq} AND seq <= ${tail.last}`;
 
 /**
  * The same events as countedEventsCtes, cheaper: an event the worker has rolled up
@@ -54,7 +61,7 @@ export function countedSinceCtes(name: string, where: string, lastSeq: number, t
   if (!tail) return `${rolled},
 ${name} AS (SELECT * FROM ${name}_rolled)`;
   return `${rolled},
-${countedEventsCtes(`${name}_tail`, `(${where}) AND seq > ${lastSeq}`, tail.lo, tail.hi)},
+${countedEventsCtes(`${name}_tail`, `(${where}) AND ${tailSeqs(lastSeq, tail)}`, tail.lo, tail.hi)},
 ${name} AS (SELECT * FROM ${name}_rolled UNION ALL SELECT * FROM ${name}_tail)`;
 }
 

@@ -66,7 +66,7 @@ export async function loadOverview(tf: TenantFiles, tenantId: string, f: Filters
   });
 
   // Three parts side by side (reads take turns over the tenant's reader connections); the
-  // summary's figures come from one snapshot, and so do the charts.
+  // summary's figures count the same events (see runQueries), and so do the charts.
   await Promise.all([
     summaryShown && dashboardSummary(tf, tenantId, range, filters, now).then((s) => void (out.summary = s)),
     charts.length &&

@@ -6,7 +6,7 @@
 // the whole range is read from raw events (the benchmark's comparison, and the check
 // the property tests make).
 import { binValueSql } from '../aggregate/sketch.js';
-import { bucketSql, countedEventsCtes, countedSinceCtes, MEASURES, rolledUpCte, rollupSelect, sketchSelect, tsLiteral, type TailSpan } from '../aggregate/rollup.js';
+import { bucketSql, countedEventsCtes, countedSinceCtes, MEASURES, rolledUpCte, rollupSelect, sketchSelect, tailSeqs, tsLiteral, type TailSpan } from '../aggregate/rollup.js';
 import { cover, rollupTable, sketchTable, smallestCube, TIER_MS, TIER_SQL_INTERVAL, TIERS, type Cube, type Segment, type Tier } from '../aggregate/tiers.js';
 import type { Kind } from '../ingest/schema.js';
 import type { Params } from '../storage/duckdb.js';
@@ -18,7 +18,7 @@ export type CompileContext = {
   /** The oldest bucket each tier still keeps, and the oldest raw event. */
   keptSince?: Partial<Record<'raw' | Tier, number>>;
   raw?: boolean;
-  /** The timestamps of the events above the watermark (null: there are none). */
+  /** The events above the watermark the answer counts (null: none). */
   tail: TailSpan;
   /** Prices of models `model_prices` does not hold yet (seen only in the unrolled tail). */
   extraPrices?: { model: string; input: number; output: number; cache_write: number; cache_read: number }[];
@@ -114,7 +114,7 @@ export function compile(q: Query, ctx: CompileContext): Compiled {
   }
   const tail = ctx.tail;
   if (!ctx.raw && tail) {
-    ctes.push(countedEventsCtes('tail', `seq > ${ctx.lastSeq} AND ${inRange(start, q.to, 'ts')} AND ${filters}`, tail.lo, tail.hi));
+    ctes.push(countedEventsCtes('tail', `${tailSeqs(ctx.lastSeq, tail)} AND ${inRange(start, q.to, 'ts')} AND ${filters}`, tail.lo, tail.hi));
     rawPieces.push('tail');
   }
   if (rawPieces.length) ctes.push(`raw AS (${rawPieces.map((p) => `SELECT * FROM ${p}`).join(' UNION ALL ')})`);

@@ -1,5 +1,5 @@
-// Runs queries against one tenant's file, on a reader connection, inside one transaction
-// so the watermark and the rows it splits are read from the same snapshot.
+// Runs queries against one tenant's file, on its reader connections: each answer reads
+// the watermark and the rows it splits in one transaction, so each is exact.
 import { keptSince, tenantSettings } from '../aggregate/settings.js';
 import type { TailSpan } from '../aggregate/rollup.js';
 import type { Queryable } from '../storage/duckdb.js';
@@ -24,23 +24,59 @@ export async function runQuery(tenantFiles: TenantFiles, tenantId: string, q: Qu
   return (await runQueries(tenantFiles, tenantId, [q], options))[0]!;
 }
 
-/** Several queries answered from one snapshot, in one transaction (a page's widgets agree with each other). */
-export async function runQueries(tenantFiles: TenantFiles, tenantId: string, qs: Query[], options: { now: number; raw?: boolean }): Promise<QueryResult[]> {
+/**
+ * Several queries answered for the same events (a page's widgets agree with each other).
+ * The first query's transaction reads the watermark and fixes those events: every one up
+ * to the newest seq its snapshot holds (seqs are given in commit order). The others run
+ * side by side on the tenant's other reader, each in a later snapshot of its own, reading
+ * its tail only up to that seq. A later snapshot's rollups hold newer events only if the
+ * worker rolled them up in between; then all are asked again in one transaction.
+ */
+export async function runQueries(
+  tenantFiles: TenantFiles,
+  tenantId: string,
+  qs: Query[],
+  /** `between` runs once the first snapshot is taken, before the others (tests commit events there). */
+  options: { now: number; raw?: boolean; between?: () => Promise<void> },
+): Promise<QueryResult[]> {
   const file = await tenantFiles.open(tenantId);
   const reader = await tenantFiles.connection(tenantId, 'reader');
   const settings = await tenantSettings(file, reader);
-  const results = await reader.transaction(async (tx) => {
-    const w = await watermark(tx, options.raw);
+  const ask = async (tx: Queryable, q: Query, w: Watermark) => {
     const extraPrices = w.unpricedModels.map((model) => ({ model, ...priceOf(model, settings.prices) }));
-    const ctx = { lastSeq: w.lastSeq, keptSince: keptSince(settings.retention, options.now, settings.applied), raw: options.raw, tail: w.tail, extraPrices };
-    const out: Record<string, unknown>[][] = [];
-    for (const q of qs) {
-      const { sql, params } = compile(q, ctx);
-      out.push(await tx.all<Record<string, unknown>>(sql, params));
-    }
-    return out;
+    const { sql, params } = compile(q, { lastSeq: w.lastSeq, keptSince: keptSince(settings.retention, options.now, settings.applied), raw: options.raw, tail: w.tail, extraPrices });
+    return resultOf(await tx.all<Record<string, unknown>>(sql, params), q);
+  };
+  const together = () =>
+    reader.transaction(async (tx) => {
+      const w = await watermark(tx, { all: options.raw });
+      const out: QueryResult[] = [];
+      for (const q of qs) out.push(await ask(tx, q, w));
+      return out;
+    });
+  if (qs.length < 2 || options.raw) return together();
+
+  let others: Promise<PromiseSettledResult<QueryResult | null>[]> | undefined;
+  const first = await reader.transaction(async (tx) => {
+    const w = await watermark(tx);
+    const upTo = w.tail?.last ?? w.lastSeq;
+    await options.between?.();
+    // Not awaited here: one of them may wait for this very connection.
+    others = Promise.allSettled(
+      qs.slice(1).map((q) =>
+        reader.transaction(async (later) => {
+          const mine = await watermark(later, { upTo });
+          return mine.lastSeq > upTo ? null : ask(later, q, mine);
+        }),
+      ),
+    );
+    return ask(tx, qs[0]!, w);
   });
-  return results.map((rows, i) => resultOf(rows, qs[i]!));
+  const rest = await others!;
+  const failed = rest.find((r) => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  const answers = rest.map((r) => (r as PromiseFulfilledResult<QueryResult | null>).value);
+  return answers.every((a) => a !== null) ? [first, ...(answers as QueryResult[])] : together();
 }
 
 /** A compiled query's rows as an answer: split by period, and the totals from the groups. */
@@ -62,19 +98,23 @@ function resultOf(rows: Record<string, unknown>[], q: Query): QueryResult {
   return { ...part(false), previous: { from: new Date(q.from - span).toISOString(), to: new Date(q.from).toISOString(), ...part(true) } };
 }
 
+type Watermark = { lastSeq: number; tail: TailSpan; unpricedModels: string[] };
+
 /**
- * Where the worker stands, read inside the caller's transaction: the watermark, the span
- * of the events above it, and the models among them the worker has not priced yet (with
- * `all`, of every event: what a raw answer prices).
+ * Where the worker stands, read inside the caller's transaction: the watermark, the events
+ * above it (up to `upTo` when given), and the models among them the worker has not priced
+ * yet (with `all`, of every event: what a raw answer prices).
  */
-export async function watermark(tx: Queryable, all = false): Promise<{ lastSeq: number; tail: TailSpan; unpricedModels: string[] }> {
+export async function watermark(tx: Queryable, o: { all?: boolean; upTo?: number } = {}): Promise<Watermark> {
   // One statement: DuckDB still skips the row groups below the watermark (seq grows with the file).
-  const t = (await tx.get<{ last_seq: number; lo: number | null; hi: number | null; models: string[] | null }>(
-    `SELECT (SELECT last_seq FROM rollup_state) AS last_seq, epoch_ms(min(ts)) AS lo, epoch_ms(max(ts)) AS hi,
+  const above = o.all ? 'true' : `seq > (SELECT last_seq FROM rollup_state)${o.upTo === undefined ? '' : ` AND seq <= ${Number(o.upTo)}`}`;
+  const t = (await tx.get<{ last_seq: number; lo: number | null; hi: number | null; last: number | null; models: string[] | null }>(
+    `SELECT (SELECT last_seq FROM rollup_state) AS last_seq, epoch_ms(min(ts)) AS lo, epoch_ms(max(ts)) AS hi, max(seq) AS last,
             list(DISTINCT model) FILTER (model IS NOT NULL AND model NOT IN (SELECT model FROM model_prices)) AS models
-       FROM events WHERE ${all ? 'true' : 'seq > (SELECT last_seq FROM rollup_state)'}`,
+       FROM events WHERE ${above}`,
   ))!;
-  return { lastSeq: Number(t.last_seq), tail: t.lo === null || t.hi === null ? null : { lo: Number(t.lo), hi: Number(t.hi) }, unpricedModels: t.models ?? [] };
+  const tail = t.lo === null || t.hi === null || t.last === null ? null : { lo: Number(t.lo), hi: Number(t.hi), last: Number(t.last) };
+  return { lastSeq: Number(t.last_seq), tail, unpricedModels: t.models ?? [] };
 }
 
 /**

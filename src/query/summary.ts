@@ -1,8 +1,8 @@
 // The dashboard summary: the team's headline figures for a range, broken down by tool and
 // by model, next to the same figures for the period of equal length just before it. Made
 // of ordinary queries in the query model (the headline figures are the by-model query's
-// totals, compared with the period before), answered from one snapshot; the tool filter
-// narrows the tool figures only.
+// totals, compared with the period before), all counting the same events (see
+// runQueries); the tool filter narrows the tool figures only.
 import type { TenantFiles } from '../storage/tenant-files.js';
 import { querySchema, type Dimension } from './model.js';
 import { runQueries, type QueryResult } from './run.js';
