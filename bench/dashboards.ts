@@ -202,7 +202,7 @@ function timedQueryable(q: Queryable, into: Statement[]): Queryable {
 }
 
 /** The tables a statement reads, e.g. "team_1h, rollup_1d, events": which cubes and tiers a question used. */
-const tablesOf = (sql: string) => [...new Set(sql.match(/\b((?:rollup|team)_\d+[mhd](?:_dur)?|rollup_state|events|session_index)\b/g) ?? [])].join(', ');
+const tablesOf = (sql: string) => [...new Set(sql.match(/\b((?:rollup|session|team)_\d+[mhd](?:_dur)?|rollup_state|events|session_index)\b/g) ?? [])].join(', ');
 
 /** The tenant files, with every call on the reader connection timed into `calls`. */
 function timedReads(tf: TenantFiles, calls: Call[]): TenantFiles {
