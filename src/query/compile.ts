@@ -10,7 +10,7 @@ import { bucketSql, countedEventsCtes, countedSinceCtes, MEASURES, rolledUpCte, 
 import { cover, rollupTable, sketchTable, smallestCube, TIER_MS, TIER_SQL_INTERVAL, TIERS, type Cube, type Segment, type Tier } from '../aggregate/tiers.js';
 import type { Kind } from '../ingest/schema.js';
 import type { Params } from '../storage/duckdb.js';
-import { DIMENSIONS, METRIC_POINT_KINDS, METRICS, REQUEST_KINDS, type Dimension, type Query } from './model.js';
+import { DIMENSIONS, METRIC_POINT_KINDS, METRICS, REQUEST_KINDS, when, type Dimension, type Query } from './model.js';
 
 export type CompileContext = {
   /** The rollups hold every event up to this seq. */
@@ -180,10 +180,10 @@ export function compile(q: Query, ctx: CompileContext): Compiled {
 
   const aggregates = metrics.map(({ name, def }) => {
     if ('sql' in def) return `${def.sql} AS ${name}`;
-    const f = `FILTER (kind IN (${kindList(def.kinds)}))`;
-    if (def.percentile === 'avg') return `sum(dur_sum) ${f} / nullif(sum(dur_n) ${f}, 0) AS ${name}`;
-    if (def.percentile === 'min') return `min(dur_min) ${f} AS ${name}`;
-    if (def.percentile === 'max') return `max(dur_max) ${f} AS ${name}`;
+    const mine = (column: string) => when(`kind IN (${kindList(def.kinds)})`, column);
+    if (def.percentile === 'avg') return `sum(${mine('dur_sum')}) / nullif(sum(${mine('dur_n')}), 0) AS ${name}`;
+    if (def.percentile === 'min') return `min(${mine('dur_min')}) AS ${name}`;
+    if (def.percentile === 'max') return `max(${mine('dur_max')}) AS ${name}`;
     return `NULL AS ${name}_unused`;
   }).filter((a) => !a.endsWith('_unused'));
   // The spend rule asks whether a session has requests in range: compared, in its period.
