@@ -2,7 +2,7 @@
 -- the tool or command name and the status (see src/aggregate/tiers.ts). Questions about
 -- people, projects and sessions that do not name a tool, command, agent or status read
 -- it, and so do the distinct counts and the spend rule of team-wide questions: a third
--- or less of the full cube's rows. Same columns and rules as the full cube's tables
+-- to half of the full cube's rows. Same columns and rules as the full cube's tables
 -- (0003_rollups.sql), filled here from them: they hold exactly the events up to
 -- rollup_state.last_seq, and the worker keeps all three cubes from now on.
 
