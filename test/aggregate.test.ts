@@ -491,17 +491,24 @@ test('answers from rollups plus the unrolled tail equal raw events and a count m
   }
   // What the runs exercised, so a generator that drifts into trivia shows.
   console.log(`aggregate property: ${JSON.stringify(seen)} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-  assert.ok(seen.withData > seen.queries * 0.4 && seen.fromTiers > seen.queries / 2 && seen.teamWithKeys > seen.keysFromSessionCube && seen.keysFromSessionCube > 0 && seen.teamCube > seen.teamWithKeys && seen.sessionCube > 0 && seen.queries > seen.teamCube + seen.sessionCube && seen.compared > 0 && seen.totals > 0 && seen.duplicates > 0, 'the runs asked real questions');
+  assert.ok(seen.withData > seen.queries * 0.4 && seen.fromTiers > seen.queries / 2 && seen.keysFromSessionCube > 0 && seen.teamCube > seen.teamWithKeys && seen.sessionCube > 0 && seen.queries > seen.teamCube + seen.sessionCube && seen.compared > 0 && seen.totals > 0 && seen.duplicates > 0, 'the runs asked real questions');
 });
 
 // A fixed, generated workload for the scenario tests below.
 const WORKLOAD = eventsOf(fc.sample(scenarioArb, { numRuns: 1, seed: 20260302 })[0]!);
 const FIXED_QUERIES = [
+  // Distinct counts by tool: the team cube, with the keys folded from the full cube (the session cube has no tool).
+  parse({ metrics: ['sessions', 'active_users', 'tool_calls'], group_by: ['tool'], from: BASE, to: BASE + 3 * DAY, compare: true, totals: true }),
   parse({ metrics: ['events', 'tool_calls', 'api_requests', 'tokens', 'cost_usd', 'tool_p95_ms', 'api_p50_ms'], group_by: ['user'], from: BASE, to: BASE + 3 * DAY }),
   parse({ metrics: ['tool_calls', 'tool_min_ms', 'tool_max_ms', 'tool_avg_ms', 'tool_p99_ms'], group_by: ['tool'], interval: '1d', from: BASE, to: BASE + 3 * DAY }),
   parse({ metrics: ['api_min_ms', 'api_max_ms', 'command_min_ms', 'command_p50_ms', 'sessions'], group_by: ['project'], from: BASE - DAY + 1, to: BASE + 4 * DAY - 1 }),
   ...fc.sample(queryArb, { numRuns: 12, seed: 7 }),
 ];
+
+test('the fixed queries read the team and session cubes, and fold keys from the session and the full cube', () => {
+  const paths = new Set(FIXED_QUERIES.map((q) => (cubeFor(q) === 'team' ? `team, keys from ${keyCubeFor(q)}` : cubeFor(q))));
+  for (const path of ['team, keys from full', 'team, keys from session', 'session']) assert.ok(paths.has(path), path);
+});
 
 test('queries asked together count the same events, though more are committed, or rolled up, between their snapshots', async () => {
   const dir = tempDir('am-agg');

@@ -26,17 +26,19 @@ export type CompileContext = {
 
 export type Compiled = { sql: string; params: Params; segments: Segment[]; groups: string[] };
 
-/** The rollup columns a query's dimensions and metrics read (besides the measures and kind). */
-const columnsOf = (q: Pick<Query, 'group_by' | 'filters' | 'metrics'>) => [
-  ...[...q.group_by, ...(Object.keys(q.filters) as Dimension[])].map((d) => DIMENSIONS[d].column),
-  ...q.metrics.flatMap((m) => (METRICS[m] as { columns?: readonly string[] } | undefined)?.columns ?? []),
-];
+/** The rollup columns a query's dimensions read. */
+const dimensionColumns = (q: Pick<Query, 'group_by' | 'filters'>) => [...q.group_by, ...(Object.keys(q.filters) as Dimension[])].map((d) => DIMENSIONS[d].column);
 
-/** The cube a query reads: the smallest that holds every column it names (see tiers.ts). */
-export const cubeFor = (q: Pick<Query, 'group_by' | 'filters' | 'metrics'>): Cube => smallestCube(columnsOf(q));
+/** The cube a query reads: the smallest that holds every column its dimensions and metrics read (see tiers.ts). */
+export const cubeFor = (q: Pick<Query, 'group_by' | 'filters' | 'metrics'>): Cube =>
+  smallestCube([...dimensionColumns(q), ...q.metrics.flatMap((m) => (METRICS[m] as { columns?: readonly string[] } | undefined)?.columns ?? [])]);
 
-/** The cube a team-cube query's distinct counts and spend rule read: the smallest with user and session keys too. */
-export const keyCubeFor = (q: Pick<Query, 'group_by' | 'filters' | 'metrics'>): Cube => smallestCube([...columnsOf(q), 'user_id', 'session_id']);
+/**
+ * The cube a team-cube query's distinct counts and spend rule read: the smallest with its
+ * dimensions' columns and user and session keys (its metrics' other columns come from the
+ * team rows).
+ */
+export const keyCubeFor = (q: Pick<Query, 'group_by' | 'filters'>): Cube => smallestCube([...dimensionColumns(q), 'user_id', 'session_id']);
 
 /**
  * The tiers a range is covered with: those no coarser than the interval, less 5m unless
