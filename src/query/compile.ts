@@ -26,8 +26,9 @@ export type CompileContext = {
 
 export type Compiled = { sql: string; params: Params; segments: Segment[]; groups: string[] };
 
-/** The rollup columns a query's dimensions read. */
-const dimensionColumns = (q: Pick<Query, 'group_by' | 'filters'>) => [...q.group_by, ...(Object.keys(q.filters) as Dimension[])].map((d) => DIMENSIONS[d].column);
+/** The dimensions a query groups or filters by. */
+const dimensionsOf = (q: Pick<Query, 'group_by' | 'filters'>) => [...q.group_by, ...(Object.keys(q.filters) as Dimension[])];
+const dimensionColumns = (q: Pick<Query, 'group_by' | 'filters'>) => dimensionsOf(q).map((d) => DIMENSIONS[d].column);
 
 /** The cube a query reads: the smallest that holds every column its dimensions and metrics read (see tiers.ts). */
 export const cubeFor = (q: Pick<Query, 'group_by' | 'filters' | 'metrics'>): Cube =>
@@ -57,7 +58,7 @@ export function compile(q: Query, ctx: CompileContext): Compiled {
   const params: Params = {};
   const filterParts: string[] = [];
   let kindsOnly: readonly Kind[] | null = null;
-  for (const d of [...q.group_by, ...(Object.keys(q.filters) as Dimension[])]) {
+  for (const d of dimensionsOf(q)) {
     const kinds = DIMENSIONS[d].kinds as readonly Kind[] | null;
     if (kinds) kindsOnly = kindsOnly ? kindsOnly.filter((k) => kinds.includes(k)) : kinds;
   }
