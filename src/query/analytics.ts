@@ -24,18 +24,22 @@ export type SessionScore = ProductivityScore & { session_id: string; user_id: st
 /** Every session that started in range, scored against its user's previous 30 sessions. */
 export async function productivity(tf: TenantFiles, tenantId: string, range: Range, filters: Filters, now: number): Promise<{ sessions: SessionScore[]; average: number | null; truncated: boolean }> {
   const reader = await tf.connection(tenantId, 'reader');
-  const params: Record<string, unknown> = { from: range.from - BASELINE_LOOKBACK, to: range.to, limit: MAX_SESSIONS + 1 };
-  const where = ['first_ts >= make_timestamp($from * 1000)', 'first_ts < make_timestamp($to * 1000)'];
+  const params: Record<string, unknown> = { lookback: range.from - BASELINE_LOOKBACK, from: range.from, to: range.to, window: BASELINE_WINDOW, limit: MAX_SESSIONS + 1 };
+  const where = ['first_ts >= make_timestamp($lookback * 1000)', 'first_ts < make_timestamp($to * 1000)'];
   for (const [col, values] of [['user_id', filters.user], ['project', filters.project]] as const) {
     if (values) where.push(`${col} IN (${values.map((v, i) => ((params[`${col}${i}`] = v), `$${col}${i}`)).join(', ')})`);
   }
+  // The sessions in range, and before them only their user's BASELINE_WINDOW latest (the
+  // lookback is a bound; most users need far less of it).
   const index = await reader.all<{ session_id: string; user_id: string; project: string | null; first_ms: number; last_ms: number }>(
     `SELECT session_id, user_id, project, epoch_ms(first_ts) AS first_ms, epoch_ms(last_ts) AS last_ms FROM session_index
-      WHERE ${where.join(' AND ')} ORDER BY first_ts DESC LIMIT $limit`,
+      WHERE ${where.join(' AND ')}
+      QUALIFY first_ts >= make_timestamp($from * 1000) OR row_number() OVER (PARTITION BY user_id, first_ts >= make_timestamp($from * 1000) ORDER BY first_ts DESC) <= $window
+      ORDER BY first_ts DESC LIMIT $limit`,
     params,
   );
   const truncated = index.length > MAX_SESSIONS;
-  const sessions = baselineNeeds(index.slice(0, MAX_SESSIONS), range.from);
+  const sessions = index.slice(0, MAX_SESSIONS);
   if (!sessions.length) return { sessions: [], average: null, truncated };
   const figures = new Map(
     (await rows(tf, tenantId, {
@@ -76,23 +80,6 @@ export async function productivity(tf: TenantFiles, tenantId: string, range: Ran
   }
   out.sort((a, b) => b.started_at.localeCompare(a.started_at));
   return { sessions: out, average: out.length ? Math.round((out.reduce((a, s) => a + s.score, 0) / out.length) * 10) / 10 : null, truncated };
-}
-
-/**
- * The sessions a score needs: those in range, and before them only their user's
- * BASELINE_WINDOW latest (the lookback is a bound; most users need far less of it, and
- * the figures are read for the span of what is kept).
- */
-function baselineNeeds<S extends { user_id: string; first_ms: number }>(sessions: S[], from: number): S[] {
-  const before = new Map<string, S[]>();
-  for (const s of sessions) {
-    if (s.first_ms >= from) continue;
-    const list = before.get(s.user_id) ?? [];
-    list.push(s);
-    before.set(s.user_id, list);
-  }
-  const dropped = new Set([...before.values()].flatMap((list) => list.sort((a, b) => b.first_ms - a.first_ms).slice(BASELINE_WINDOW)));
-  return sessions.filter((s) => !dropped.has(s));
 }
 
 export type TrendResult = { metric: string; interval: Interval; points: { t: string; v: number }[]; trend: Omit<LinearTrend, 'forecast'> & { forecast: { t: string; v: number }[] }; anomalies: (Omit<Anomaly, 't'> & { t: string })[] };
