@@ -204,6 +204,8 @@ api('bad parameters are 400s naming the parameter', async (ctx) => {
     ['/api/v1/metrics/timeseries?metric=tool_calls&group_by=colour', 'group_by'],
     ['/api/v1/dashboard/summary?from=2000-01-01', 'from'],
     ['/api/v1/sessions?cursor=garbage', 'cursor'],
+    ['/api/v1/sessions/s1?after=garbage', 'after'],
+    ['/api/v1/sessions/s1?after=9999999999999999.1', 'after'],
     ['/api/v1/sessions?limit=0', 'limit'],
     ['/api/metrics/aggregated?aggregation_window=7m', 'aggregation_window'],
     ['/api/metrics/dashboard?time_range=forever', 'time_range'],

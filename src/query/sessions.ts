@@ -15,6 +15,9 @@ export type SessionRow = { session_id: string; user_id: string; project: string 
 
 export class BadCursorError extends Error {}
 
+/** The latest time a JavaScript Date holds (epoch ms). */
+const MAX_DATE_MS = 8.64e15;
+
 const encodeCursor = (lastMs: number, id: string) => Buffer.from(JSON.stringify([lastMs, id])).toString('base64url');
 function decodeCursor(cursor: string): [number, string] {
   try {
@@ -85,15 +88,18 @@ export type TimelineEvent = Record<string, unknown> & { seq: number; at: string;
 /** When a session's first and last events happened (epoch ms), and its project. */
 export type SessionSpan = { first: number; last: number; project: string | null };
 
-/** Where the worker stands, and what the session index holds of the session. */
-async function indexed(tx: Queryable, sessionId: string) {
-  const { last_seq: lastSeq } = (await tx.get<{ last_seq: number }>('SELECT last_seq FROM rollup_state'))!;
-  const session = await tx.get<{ user_id: string; project: string | null; lo: number; hi: number }>(
-    'SELECT user_id, project, epoch_ms(first_ts) AS lo, epoch_ms(last_ts) AS hi FROM session_index WHERE session_id = $id',
-    { id: sessionId },
-  );
+/** Where the worker stands and the session index's row of the session, with the columns of `also` (a one-row query). */
+const indexedSql = (also?: string) =>
+  `SELECT s.last_seq, i.user_id, i.project, epoch_ms(i.first_ts) AS lo, epoch_ms(i.last_ts) AS hi${also ? ', also.*' : ''}
+     FROM rollup_state s LEFT JOIN session_index i ON i.session_id = $id${also ? `, (${also}) also` : ''}`;
+type Indexed = { last_seq: number; user_id: string | null; project: string | null; lo: number | null; hi: number | null };
+
+/** Where the worker stands and what the session index holds of the session, from a row of indexedSql. */
+function indexed(row: Indexed) {
+  const lastSeq = Number(row.last_seq);
+  const session = row.user_id === null ? undefined : { user_id: row.user_id, project: row.project, lo: Number(row.lo), hi: Number(row.hi) };
   // Events the worker has not indexed yet are found by seq; a session the index does not know, everywhere.
-  return { lastSeq: Number(lastSeq), session, unrolled: session ? `seq > ${Number(lastSeq)}` : 'true' };
+  return { lastSeq, session, unrolled: session ? `seq > ${lastSeq}` : 'true' };
 }
 
 /**
@@ -102,14 +108,16 @@ async function indexed(tx: Queryable, sessionId: string) {
  */
 export async function sessionSpan(tf: TenantFiles, tenantId: string, sessionId: string): Promise<SessionSpan | null> {
   const reader = await tf.connection(tenantId, 'reader');
+  type Recent = { recent_lo: number | null; recent_hi: number | null; recent_project: string | null };
+  const recentOf = (where: string) =>
+    `SELECT epoch_ms(min(ts)) AS recent_lo, epoch_ms(max(ts)) AS recent_hi, arg_min(project, ts) FILTER (project IS NOT NULL) AS recent_project FROM events WHERE session_id = $id AND ${where}`;
   return reader.transaction(async (tx) => {
-    const { session, unrolled } = await indexed(tx, sessionId);
-    const recent = (await tx.get<{ lo: number | null; hi: number | null; project: string | null }>(
-      `SELECT epoch_ms(min(ts)) AS lo, epoch_ms(max(ts)) AS hi, arg_min(project, ts) FILTER (project IS NOT NULL) AS project FROM events WHERE session_id = $id AND ${unrolled}`,
-      { id: sessionId },
-    ))!;
-    const bounds = [session?.lo, session?.hi, recent.lo, recent.hi].filter((v) => v !== null && v !== undefined).map(Number);
-    return bounds.length ? { first: Math.min(...bounds), last: Math.max(...bounds), project: session?.project ?? recent.project } : null;
+    // One statement for a session the index knows: its span there, and its events above the watermark.
+    const row = (await tx.get<Indexed & Recent>(indexedSql(recentOf('seq > (SELECT last_seq FROM rollup_state)')), { id: sessionId }))!;
+    const { session } = indexed(row);
+    const recent = session ? row : (await tx.get<Recent>(recentOf('true'), { id: sessionId }))!;
+    const bounds = [session?.lo, session?.hi, recent.recent_lo, recent.recent_hi].filter((v) => v !== null && v !== undefined).map(Number);
+    return bounds.length ? { first: Math.min(...bounds), last: Math.max(...bounds), project: session?.project ?? recent.recent_project } : null;
   });
 }
 
@@ -124,15 +132,15 @@ export async function sessionTimeline(
   o: { after?: string; limit: number },
 ): Promise<{ user_id: string; events: TimelineEvent[]; next_after: string | null } | null> {
   const m = o.after === undefined ? null : /^(\d{1,16})\.(\d{1,20})$/.exec(o.after);
-  if (o.after !== undefined && !m) throw new BadCursorError('after: not one this server gave out');
+  if (o.after !== undefined && (!m || Number(m[1]) > MAX_DATE_MS)) throw new BadCursorError('after: not one this server gave out');
   const reader = await tf.connection(tenantId, 'reader');
   const columns = `seq, epoch_ms(ts) AS ts_ms, ${EVENT_JSON} AS event`;
-  const params = { id: sessionId, ats: m ? Number(m[1]) : -1, aseq: m ? Number(m[2]) : 0, limit: o.limit + 1 };
-  const after = `(epoch_ms(ts) > $ats OR (epoch_ms(ts) = $ats AND seq > $aseq)) AND ts >= make_timestamp(greatest($ats, 0) * 1000)`;
+  const params = { id: sessionId, limit: o.limit + 1, ...(m ? { ats: Number(m[1]), aseq: Number(m[2]) } : {}) };
+  const after = m ? `(epoch_ms(ts) > $ats OR (epoch_ms(ts) = $ats AND seq > $aseq)) AND ts >= make_timestamp($ats * 1000)` : 'true';
   const { rows, indexedOwner } = await reader.transaction(async (tx) => {
     // The session index's span holds every rolled-up event of the session (repeats
     // included), so DuckDB reads the row groups of those hours only, not all of them.
-    const { lastSeq, session, unrolled } = await indexed(tx, sessionId);
+    const { lastSeq, session, unrolled } = indexed((await tx.get<Indexed>(indexedSql(), { id: sessionId }))!);
     const where = session ? [`ts >= ${tsLiteral(Number(session.lo))} AND ts < ${tsLiteral(Number(session.hi) + 1)} AND seq <= ${lastSeq}`, unrolled] : [unrolled];
     const found = await tx.all<Record<string, unknown>>(
       `${where.map((w) => `SELECT ${columns} FROM events WHERE session_id = $id AND ${after} AND ${w}`).join('\nUNION ALL\n')}
