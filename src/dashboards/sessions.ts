@@ -145,7 +145,7 @@ export async function loadSession(tf: TenantFiles, tenantId: string, sessionId: 
     lastAt: new Date(last).toISOString(),
     durationMs: last - first,
     totals: Object.fromEntries(TOTALS.map((m) => [m, Number(row?.[m] ?? 0)])),
-    items: timelineItems(timeline.events),
+    items: timelineItems(JSON.parse(timeline.eventsJson) as TimelineEvent[]),
     after,
     nextAfter: timeline.next_after,
     score: await sessionScore(tf, tenantId, sessionId, timeline.user_id, o.now),

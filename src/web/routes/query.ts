@@ -123,7 +123,10 @@ export function queryRoutes(ctx: AppContext) {
       ]);
       // A developer's colleague's session does not exist, as far as the developer can tell.
       if (!timeline || (view.ownUser !== null && timeline.user_id !== view.ownUser)) throw notFound('no such session');
-      return c.json({ session_id: id, user_id: timeline.user_id, ...totals, events: timeline.events, next_after: timeline.next_after });
+      // The events' JSON goes out as DuckDB made it, not parsed and made again.
+      const head = JSON.stringify({ session_id: id, user_id: timeline.user_id, ...totals });
+      const tail = JSON.stringify({ next_after: timeline.next_after });
+      return c.body(`${head.slice(0, -1)},"events":${timeline.eventsJson},${tail.slice(1)}`, 200, { 'content-type': 'application/json' });
     });
 }
 
