@@ -79,8 +79,9 @@ export function rolledUpCte(name: string, wheres: string[], lastSeq: number): st
 export const recordUncountedSql = (range: string, counted: string) =>
   `INSERT INTO uncounted_events SELECT seq FROM events WHERE ${range} AND ${KEYED_KINDS} AND seq NOT IN (SELECT seq FROM ${counted})`;
 
-/** The key columns of `cube`, absent dimensions as '' (user_id is never absent); `session` adds session_id to a sketch's. */
+/** Key columns as a select list, absent dimensions as '' (user_id is never absent). */
 const keysSql = (keys: readonly string[]) => keys.map((k) => (k === 'user_id' ? k : `coalesce(${k}, '') AS ${k}`)).join(', ');
+/** A cube's sketch keys: its rollup keys less session_id (sketchSelect's `session` puts it back). */
 const sketchKeys = (cube: Cube) => CUBE_KEYS[cube].filter((k) => k !== 'session_id');
 const zero = (expr: string) => `coalesce(${expr}, 0)`;
 

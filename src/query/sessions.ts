@@ -1,7 +1,6 @@
 // Sessions: the list (from `session_index`, newest activity first, cursor-paginated, with
 // each session's figures from the query model), one session's timeline (its raw events
 // in order), and a user's last event (is their agent connected?).
-import type { Queryable } from '../storage/duckdb.js';
 import type { TenantFiles } from '../storage/tenant-files.js';
 import { tsLiteral } from '../aggregate/rollup.js';
 import { querySchema } from './model.js';
