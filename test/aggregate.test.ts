@@ -5,7 +5,7 @@
 import fc from 'fast-check';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { saveSetting, type Retention } from '../src/aggregate/settings.js';
+import { DEFAULT_RETENTION, saveSetting, type Retention } from '../src/aggregate/settings.js';
 import { ALPHA, binOf, GAMMA, ZERO_BIN } from '../src/aggregate/sketch.js';
 import { cover, CUBES, rollupTable, sketchTable, TIER_MS, TIERS, floorTo, type Segment, type Tier } from '../src/aggregate/tiers.js';
 import { foldSelect, foldSketchSelect } from '../src/aggregate/rollup.js';
@@ -17,7 +17,10 @@ import type { IngestEvent, Kind } from '../src/ingest/schema.js';
 import { createLogger } from '../src/log.js';
 import { MAX_POINTS, METRICS, querySchema, type Query, type QueryInput } from '../src/query/model.js';
 import { cubeFor, keyCubeFor } from '../src/query/compile.js';
+import { productivity } from '../src/query/analytics.js';
 import { runQueries, runQuery, type QueryResult } from '../src/query/run.js';
+import { QUIET_MS, SESSION_FIGURES } from '../src/query/session-figures.js';
+import { listSessions, sessionSpan, sessionTotals } from '../src/query/sessions.js';
 import { loadMigrations, migrate } from '../src/storage/migrate.js';
 import { createTenantFiles, type TenantFiles } from '../src/storage/tenant-files.js';
 import { tempDir } from './helpers.js';
@@ -48,7 +51,7 @@ type Tenant = {
 };
 
 /** A new tenant in `dir`, or (with `tenantId`) the existing one opened afresh, as after a restart. */
-async function openTenant(dir: string, options: { tenantId?: string; now?: number; chunk?: number } = {}): Promise<Tenant> {
+async function openTenant(dir: string, options: { tenantId?: string; now?: number; clock?: () => number; chunk?: number } = {}): Promise<Tenant> {
   const files = createTenantFiles(dir);
   const tenantId = options.tenantId ?? newId('t');
   if (!options.tenantId) await files.create(tenantId);
@@ -58,7 +61,7 @@ async function openTenant(dir: string, options: { tenantId?: string; now?: numbe
     tenantFiles: files,
     tenants: async () => [tenantId],
     log: createLogger('error', (line) => errors.push(line)),
-    now: () => now,
+    now: options.clock ?? (() => now),
     chunk: options.chunk,
   });
   return { dir, files, tenantId, ingestor: createIngestor(files), aggregator, errors };
@@ -601,6 +604,117 @@ test('the session index spans every stored event, repeats included, and counts t
     await db.run('DELETE FROM schema_migrations WHERE version = 6');
     assert.equal(await migrate(db, loadMigrations('tenant')), [6]);
     assert.equal(await index(), want);
+  } finally {
+    await t.files.closeAll();
+    dir.remove();
+  }
+});
+
+/** Numbers equal within 1e-9 relative (sums added up in another order), all else identical. */
+function assertClose(got: unknown, want: unknown, what: string): void {
+  if (typeof got === 'number' && typeof want === 'number') {
+    if (!near(got, want, 1e-9)) assert.unreachable(`${what}: ${got}, expected ${want}`);
+  } else if (got && want && typeof got === 'object' && typeof want === 'object') {
+    assert.equal(Object.keys(got).sort(), Object.keys(want).sort(), `${what}: the same keys`);
+    for (const k of Object.keys(got)) assertClose((got as Record<string, unknown>)[k], (want as Record<string, unknown>)[k], `${what}.${k}`);
+  } else assert.equal(got, want, what);
+}
+
+test('stored session figures are the query model\'s answer over the session\'s span; lists, pages and scores read the same with them as without', async () => {
+  const dir = tempDir('am-agg');
+  const seen = { runs: 0, stored: 0, asked: 0 };
+  try {
+    await fc.assert(
+      fc.asyncProperty(scenarioArb, async (scenario) => {
+        seen.runs++;
+        const t = await openTenant(dir.path, { chunk: scenario.chunk });
+        try {
+          const { first, second } = eventsOf(scenario);
+          await ingest(t, first);
+          await rollUp(t);
+          await ingest(t, second);
+          if (scenario.runAgain !== 'no') await rollUp(t);
+          const counted = countedEvents([...first, ...second]);
+          const idsOf = async (where: string) => (await sql<{ id: string }>(t, `SELECT DISTINCT session_id AS id FROM ${where} ORDER BY id`)).map((r) => r.id);
+          const ids = await idsOf('events WHERE session_id IS NOT NULL');
+          const indexed = new Set(await idsOf('session_index'));
+          const tail = new Set(await idsOf('events WHERE seq > (SELECT last_seq FROM rollup_state) AND session_id IS NOT NULL'));
+          const read = async () => {
+            const spans = await Promise.all(ids.map(async (id) => (await sessionSpan(t.files, t.tenantId, id))!));
+            return {
+              spans,
+              totals: await Promise.all(ids.map((id, i) => sessionTotals(t.files, t.tenantId, id, spans[i]!, SESSION_FIGURES, NOW))),
+              list: await listSessions(t.files, t.tenantId, { from: BASE - 2 * DAY, to: NOW, limit: 50, now: NOW }),
+              scores: await productivity(t.files, t.tenantId, { from: BASE + DAY, to: NOW }, {}, NOW),
+            };
+          };
+          const withStored = await read();
+          for (const [i, id] of ids.entries()) {
+            const span = withStored.spans[i]!;
+            // Every indexed session is quiet at NOW: its figures are stored, and read unless events of it are in the tail.
+            assert.is(span.figures !== null, indexed.has(id) && !tail.has(id), `${id}: stored figures read exactly when they are the whole story`);
+            seen[span.figures ? 'stored' : 'asked']++;
+            const q = parse({ metrics: [...SESSION_FIGURES], filters: { session: [id] }, from: span.first, to: span.last + 1 });
+            const answer = keyed(q, [withStored.totals[i]! as Record<string, number | null>]);
+            assertSameAnswer(answer, keyed(q, (await runQuery(t.files, t.tenantId, q, { now: NOW })).rows), `${id}: as the query model answers`);
+            assertMatchesReference(answer, reference(counted, q), `${id}: as a count made in JS`);
+          }
+          await (await t.files.connection(t.tenantId, 'worker')).run('DELETE FROM session_figures');
+          const without = await read();
+          assertClose({ ...withStored, spans: withStored.spans.map((s) => ({ ...s, figures: null })) }, without, 'with stored figures and without');
+        } finally {
+          await t.files.remove(t.tenantId);
+        }
+      }),
+      { numRuns: Math.ceil(Number(process.env.AGG_RUNS ?? 30) / 3), plugins: [fc.interruptAfterTimeLimit(60_000)] },
+    );
+  } finally {
+    dir.remove();
+  }
+  assert.ok(seen.stored > 0 && seen.asked > 0, `both paths were taken: ${JSON.stringify(seen)}`);
+});
+
+test('a session\'s figures are stored once it has been quiet, forgotten when an event of it is rolled up, and deleted with its index row', async () => {
+  const dir = tempDir('am-agg');
+  let clock = BASE;
+  const t = await openTenant(dir.path, { clock: () => clock });
+  try {
+    const call = (i: number, ts: number, session: string): Ev => ({ id: `q${i}`, user: 'u_ana', kind: 'tool_call', ts, session_id: session, name: 'Bash', status: 'success', duration_ms: 10 * (i + 1), tool_use_id: `tq${i}` });
+    const stored = async () => (await sql<{ session_id: string; tool_calls: number }>(t, 'SELECT session_id, tool_calls FROM session_figures ORDER BY session_id')).map((r) => [r.session_id, r.tool_calls]);
+    const totals = async (id: string) => {
+      const span = (await sessionSpan(t.files, t.tenantId, id))!;
+      return { stored: span.figures !== null, ...(await sessionTotals(t.files, t.tenantId, id, span, ['tool_calls'], clock)) };
+    };
+    await ingest(t, [call(0, BASE, 's1'), call(1, BASE + MINUTE, 's1'), call(2, BASE, 's2')]);
+    clock = BASE + MINUTE + QUIET_MS - 1;
+    await rollUp(t);
+    assert.equal(await stored(), [['s2', 1]], 's1 had an event less than QUIET_MS ago');
+    assert.equal(await totals('s1'), { stored: false, tool_calls: 2 }, 'asked of the query model meanwhile');
+    clock = BASE + MINUTE + QUIET_MS + 1;
+    await rollUp(t);
+    assert.equal(await stored(), [['s1', 2], ['s2', 1]]);
+    assert.equal(await totals('s1'), { stored: true, tool_calls: 2 });
+
+    // A late event of s1 (an import, say): not read from the stored figures while it is in
+    // the tail; rolled up, it replaces them (s1 is still quiet: its last event is old).
+    await ingest(t, [call(3, BASE + 30_000, 's1')]);
+    assert.equal(await totals('s1'), { stored: false, tool_calls: 3 });
+    await rollUp(t);
+    assert.equal(await stored(), [['s1', 3], ['s2', 1]]);
+
+    // A new event of s2: the pass that rolls it up forgets s2's figures, until s2 is quiet again.
+    clock = BASE + 2 * HOUR;
+    await ingest(t, [call(4, clock - 1000, 's2')]);
+    await rollUp(t);
+    assert.equal(await stored(), [['s1', 3]]);
+    assert.equal(await totals('s2'), { stored: false, tool_calls: 2 });
+    clock += QUIET_MS;
+    await rollUp(t);
+    assert.equal(await stored(), [['s1', 3], ['s2', 2]]);
+
+    // A session retention takes off the list takes its figures along.
+    await applyRetention(await t.files.connection(t.tenantId, 'worker'), { ...DEFAULT_RETENTION, '1h': 1 }, BASE + DAY + HOUR);
+    assert.equal(await stored(), [['s2', 2]]);
   } finally {
     await t.files.closeAll();
     dir.remove();

@@ -334,13 +334,25 @@ api('price overrides re-price past requests that reported no cost; retention is 
   await ctx.server.ctx.ingest.ingest({ tenantId: adminTenant.tenant_id, userId: adminTenant.id }, 'rest', [
     { kind: 'api_request', model: 'claude-sonnet-4-5-20250929', request_id: 'r1', input_tokens: 1_000_000, output_tokens: 100_000, session_id: 'priced', ts: now - 1000 },
     { kind: 'api_request', model: 'claude-sonnet-4-5-20250929', request_id: 'r2', input_tokens: 5, cost_usd: 0.5, session_id: 'priced', ts: now - 900 },
+    { kind: 'api_request', model: 'claude-sonnet-4-5-20250929', request_id: 'r3', input_tokens: 1_000_000, session_id: 'an hour ago', ts: now - 3_600_000 },
   ]);
   await ctx.server.ctx.aggregator.runOnce();
+  // A session quiet for an hour has its figures stored; a price change forgets them.
+  const reader = await ctx.server.ctx.tenantFiles.connection(adminTenant.tenant_id, 'reader');
+  const stored = async () => (await reader.all(`SELECT session_id FROM session_figures WHERE session_id = 'an hour ago'`)).length;
+  const sessionCost = async () => ((await (await admin.request('/api/v1/sessions/an%20hour%20ago')).json()) as { totals: { cost_usd: number } }).totals.cost_usd;
+  assert.is(await stored(), 1);
+  assert.ok(Math.abs((await sessionCost()) - 3) < 1e-9, `stored at list price: ${await sessionCost()}`);
   const cost = async () => ((await (await admin.request('/api/v1/dashboard/summary?from=' + new Date(now - 60_000).toISOString())).json()) as Summary).cost_usd!;
   assert.ok(Math.abs((await cost()) - (3 + 1.5 + 0.5)) < 1e-9, `list price: 1M input × $3 + 100k output × $15, plus the reported $0.50: ${await cost()}`);
   const put = (path: string, json: unknown) => admin.request(`/api/v1/settings/${path}`, { method: 'PUT', json, headers: { 'x-csrf-token': admin.csrf! } });
   assert.is((await put('prices', { 'claude-sonnet-4-5': { input: 1, output: 2, cache_write: 0, cache_read: 0 } })).status, 200);
   assert.ok(Math.abs((await cost()) - (1 + 0.2 + 0.5)) < 1e-9, `re-priced: ${await cost()}`);
+  assert.is(await stored(), 0, 'figures at the old price are forgotten');
+  assert.ok(Math.abs((await sessionCost()) - 1) < 1e-9, `the session re-priced at once: ${await sessionCost()}`);
+  await ctx.server.ctx.aggregator.runOnce();
+  assert.is(await stored(), 1, 'stored again');
+  assert.ok(Math.abs((await sessionCost()) - 1) < 1e-9, `at the new price: ${await sessionCost()}`);
   const bad = await put('prices', { 'claude-sonnet-4-5': { input: -1, output: 2, cache_write: 0, cache_read: 0 } });
   assert.is(bad.status, 400);
   assert.is(((await bad.json()) as { field: string }).field, 'claude-sonnet-4-5.input');

@@ -2,7 +2,8 @@
 // every event above the watermark into all five tiers, in all three cubes (see tiers.ts), in
 // one transaction that also moves the watermark, so a crash or a pause only delays it:
 // the next pass starts where the last commit left off. Late events land in their own
-// (old) buckets. It also folds the rows of recent buckets (compaction), prices new
+// (old) buckets. It also stores the figures of sessions gone quiet (see
+// query/session-figures.ts), folds the rows of recent buckets (compaction), prices new
 // models, and applies retention. One tenant failing is logged and retried; the others go on.
 import type { Logger } from '../log.js';
 import type { Connection, Queryable } from '../storage/duckdb.js';
@@ -11,6 +12,7 @@ import { priceOf, type PriceOverrides } from '../cost/prices.js';
 import { bucketSql, countedEventsCtes, foldSelect, foldSketchSelect, recordUncountedSql, rollupSelect, sketchSelect, tsLiteral } from './rollup.js';
 import { keptSince, saveSetting, tenantSettings, type Applied, type Retention } from './settings.js';
 import { CUBES, rollupTable, sketchTable, TIER_MS, TIERS, floorTo } from './tiers.js';
+import { forgetFiguresSql, storeSessionFigures } from '../query/session-figures.js';
 
 export type AggregatorOptions = {
   tenantFiles: TenantFiles;
@@ -32,6 +34,8 @@ export type Aggregator = {
   stop(): Promise<void>;
   /** One full pass over every tenant (or one): rolls up, compacts and applies retention when due. */
   runOnce(tenantId?: string, force?: { compact?: boolean; retention?: boolean }): Promise<void>;
+  /** Runs `fn` while no pass runs (a change the worker must not see half of, like new prices). */
+  whileIdle<T>(fn: () => Promise<T>): Promise<T>;
   /** How far behind each tenant's rollups are. */
   lag(): Promise<TenantLag[]>;
   /** Called after a tenant's rollups moved forward. */
@@ -74,6 +78,8 @@ export function createAggregator(options: AggregatorOptions): Aggregator {
         if (r.events < chunk) break;
       }
       if (advanced) for (const l of listeners) l(tenantId);
+      // Then the figures of the sessions gone quiet, in batches (each its own transaction).
+      while ((await conn.transaction(async (tx) => storeSessionFigures(tx, await tenantSettings(file, tx), now()))) > 0);
       if (state.dirtySince !== null && (force.compact || now() - state.lastCompaction >= compactEveryMs)) {
         await compact(conn, state.dirtySince);
         state.dirtySince = null;
@@ -100,12 +106,28 @@ export function createAggregator(options: AggregatorOptions): Aggregator {
     for (const id of ids) await passTenant(id, force);
   };
 
+  /** Runs `fn` with no pass running (none starts until it ends). */
+  const whileIdle = async <T>(fn: () => Promise<T>): Promise<T> => {
+    while (running) await running;
+    const done = fn();
+    running = done.then(
+      () => undefined,
+      () => undefined,
+    );
+    try {
+      return await done;
+    } finally {
+      running = null;
+    }
+  };
+
   const tick = () => {
     if (stopped) return;
-    running = runOnce()
+    void whileIdle(async () => {
+      if (!stopped) await runOnce();
+    })
       .catch((err: unknown) => log.error('aggregation pass failed', { error: String(err) }))
       .finally(() => {
-        running = null;
         if (!stopped) timer = setTimeout(tick, intervalMs);
       });
   };
@@ -120,18 +142,11 @@ export function createAggregator(options: AggregatorOptions): Aggregator {
       stopped = true;
       if (timer) clearTimeout(timer);
       timer = null;
-      await running;
+      while (running) await running;
     },
     // A caller's pass waits for the timer's pass: two passes never interleave.
-    async runOnce(tenantId, force) {
-      while (running) await running;
-      running = runOnce(tenantId, force);
-      try {
-        await running;
-      } finally {
-        running = null;
-      }
-    },
+    runOnce: (tenantId, force) => whileIdle(() => runOnce(tenantId, force)),
+    whileIdle,
     async lag() {
       const out: TenantLag[] = [];
       for (const tenantId of await options.tenants()) {
@@ -183,6 +198,7 @@ async function rollupChunk(conn: Connection, chunk: number, prices: PriceOverrid
           FROM events WHERE ${range} AND session_id IS NOT NULL GROUP BY session_id
         ON CONFLICT (session_id) DO UPDATE SET first_ts = least(first_ts, excluded.first_ts), last_ts = greatest(last_ts, excluded.last_ts),
           events = events + excluded.events, project = coalesce(project, excluded.project)`);
+      await tx.run(forgetFiguresSql(range));
       const models = await tx.all<{ model: string }>(`SELECT DISTINCT model FROM rollup_batch WHERE model IS NOT NULL AND model NOT IN (SELECT model FROM model_prices)`);
       await setPrices(tx, models.map((m) => m.model), prices);
       await tx.run(`DROP TABLE rollup_batch`);
@@ -218,7 +234,10 @@ export async function applyRetention(db: Queryable, retention: Retention, now: n
     }
   }
   // A session is listed as long as its hourly figures are kept.
-  if (cutoff['1h'] !== undefined) await db.run(`DELETE FROM session_index WHERE last_ts < ${tsLiteral(cutoff['1h'])}`);
+  if (cutoff['1h'] !== undefined) {
+    await db.run(`DELETE FROM session_index WHERE last_ts < ${tsLiteral(cutoff['1h'])}`);
+    await db.run(`DELETE FROM session_figures WHERE session_id NOT IN (SELECT session_id FROM session_index)`);
+  }
   if (cutoff.raw !== undefined) {
     const expired = `ts < ${tsLiteral(cutoff.raw)} AND seq <= (SELECT last_seq FROM rollup_state)`;
     await db.run(`DELETE FROM uncounted_events WHERE seq IN (SELECT seq FROM events WHERE ${expired})`);

@@ -5,9 +5,9 @@ import type { TenantFiles } from '../storage/tenant-files.js';
 import type { MetricsView } from '../web/access.js';
 import { baselineFrom, type Baseline } from '../analytics/productivity.js';
 import { productivity, type SessionScore } from '../query/analytics.js';
-import { querySchema, type QueryInput } from '../query/model.js';
-import { runQuery } from '../query/run.js';
-import { BadCursorError, listSessions, sessionSpan, sessionTimeline, type SessionRow, type TimelineEvent } from '../query/sessions.js';
+import type { QueryInput } from '../query/model.js';
+import type { SessionFigure } from '../query/session-figures.js';
+import { BadCursorError, listSessions, sessionSpan, sessionTimeline, sessionTotals, type SessionRow, type TimelineEvent } from '../query/sessions.js';
 import type { Filters } from './filters.js';
 
 const DAY = 86_400_000;
@@ -108,7 +108,7 @@ export type SessionPage = {
   query: QueryInput;
 };
 
-const TOTALS = ['prompts', 'tool_calls', 'tool_failures', 'api_requests', 'api_errors', 'subagents', 'tokens', 'cost_usd', 'lines_added', 'lines_removed'] as const;
+const TOTALS: SessionFigure[] = ['prompts', 'tool_calls', 'tool_failures', 'api_requests', 'api_errors', 'subagents', 'tokens', 'cost_usd', 'lines_added', 'lines_removed'];
 
 /**
  * One session as `view` may see it, or null when there is no such session for this
@@ -123,7 +123,7 @@ export async function loadSession(tf: TenantFiles, tenantId: string, sessionId: 
   const figures = sessionSpan(tf, tenantId, sessionId).then(async (known) => {
     const span = known ?? { first: o.now, last: o.now, project: null };
     const query: QueryInput = { metrics: [...TOTALS], filters: { session: [sessionId] }, from: span.first, to: span.last + 1 };
-    return { span, query, row: (await runQuery(tf, tenantId, querySchema.parse(query), { now: o.now })).rows[0] };
+    return { span, query, row: known ? await sessionTotals(tf, tenantId, sessionId, known, TOTALS, o.now) : undefined };
   });
   figures.catch(() => undefined); // awaited below, unless the timeline fails first
   const timeline = await ask(o.after).catch((err: unknown) => {

@@ -5,7 +5,8 @@ import type { TenantFiles } from '../storage/tenant-files.js';
 import { anomalies, type Anomaly } from '../analytics/anomalies.js';
 import { BASELINE_WINDOW, scoreSessions, type ProductivityScore, type SessionFacts } from '../analytics/productivity.js';
 import { linearTrend, type LinearTrend } from '../analytics/trends.js';
-import { querySchema, type Dimension, type Interval, type Query, type QueryInput } from './model.js';
+import { MAX_FILTER_VALUES, querySchema, type Dimension, type Interval, type Query, type QueryInput } from './model.js';
+import { figureColumns, hasTailSql, type Figures, type SessionFigure } from './session-figures.js';
 import { fillGaps, runQuery } from './run.js';
 
 type Filters = Partial<Record<Dimension, string[]>>;
@@ -14,6 +15,8 @@ const DAY = 86_400_000;
 /** How far back sessions are read to form the baseline of the first sessions in range. */
 const BASELINE_LOOKBACK = 60 * DAY;
 const MAX_SESSIONS = 10_000;
+/** The figures a score is made of. */
+const SCORED = ['tool_calls', 'tool_failures', 'commands', 'command_failures', 'lines_added', 'lines_removed', 'agents_used'] as const satisfies readonly SessionFigure[];
 
 async function rows(tf: TenantFiles, tenantId: string, input: QueryInput, now: number) {
   return (await runQuery(tf, tenantId, querySchema.parse(input), { now })).rows;
@@ -30,9 +33,12 @@ export async function productivity(tf: TenantFiles, tenantId: string, range: Ran
     if (values) where.push(`${col} IN (${values.map((v, i) => ((params[`${col}${i}`] = v), `$${col}${i}`)).join(', ')})`);
   }
   // The sessions in range, and before them only their user's BASELINE_WINDOW latest (the
-  // lookback is a bound; most users need far less of it).
-  const index = await reader.all<{ session_id: string; user_id: string; project: string | null; first_ms: number; last_ms: number }>(
-    `SELECT session_id, user_id, project, epoch_ms(first_ts) AS first_ms, epoch_ms(last_ts) AS last_ms FROM session_index
+  // lookback is a bound; most users need far less of it), with their stored figures while
+  // those are the whole story.
+  const index = await reader.all<{ session_id: string; user_id: string; project: string | null; first_ms: number; last_ms: number; stored: boolean } & Figures>(
+    `SELECT session_id, user_id, project, epoch_ms(first_ts) AS first_ms, epoch_ms(last_ts) AS last_ms,
+            f.session_id IS NOT NULL AND NOT ${hasTailSql('session_id')} AS stored, ${figureColumns('f', SCORED)}
+       FROM session_index i LEFT JOIN session_figures f USING (session_id)
       WHERE ${where.join(' AND ')}
       QUALIFY first_ts >= make_timestamp($from * 1000) OR row_number() OVER (PARTITION BY user_id, first_ts >= make_timestamp($from * 1000) ORDER BY first_ts DESC) <= $window
       ORDER BY first_ts DESC LIMIT $limit`,
@@ -41,20 +47,25 @@ export async function productivity(tf: TenantFiles, tenantId: string, range: Ran
   const truncated = index.length > MAX_SESSIONS;
   const sessions = index.slice(0, MAX_SESSIONS);
   if (!sessions.length) return { sessions: [], average: null, truncated };
-  const figures = new Map(
-    (await rows(tf, tenantId, {
-      metrics: ['tool_calls', 'tool_failures', 'commands', 'command_failures', 'lines_added', 'lines_removed', 'agents_used'],
+  const figures = new Map<string, Figures>(sessions.filter((s) => s.stored).map((s) => [s.session_id, s]));
+  // The others' (not stored yet, or with events the worker has not rolled up) from the query model.
+  const unstored = sessions.filter((s) => !s.stored);
+  if (unstored.length) {
+    const few = unstored.length <= MAX_FILTER_VALUES;
+    const asked = await rows(tf, tenantId, {
+      metrics: [...SCORED],
       group_by: ['session'],
-      filters: { ...(filters.user ? { user: filters.user } : {}), ...(filters.project ? { project: filters.project } : {}) },
-      from: Math.min(...sessions.map((s) => s.first_ms)),
-      to: Math.max(range.to, ...sessions.map((s) => s.last_ms + 1)),
+      filters: few ? { session: unstored.map((s) => s.session_id) } : { ...(filters.user ? { user: filters.user } : {}), ...(filters.project ? { project: filters.project } : {}) },
+      from: Math.min(...unstored.map((s) => s.first_ms)),
+      to: Math.max(...unstored.map((s) => s.last_ms + 1)),
       limit: MAX_SESSIONS,
-    }, now)).map((r) => [String(r.session), r]),
-  );
+    }, now);
+    for (const { session, ...r } of asked) if (!figures.has(String(session))) figures.set(String(session), r);
+  }
   const byUser = new Map<string, { facts: SessionFacts; meta: (typeof sessions)[number] }[]>();
   for (const s of sessions) {
     const f = figures.get(s.session_id) ?? {};
-    const n = (k: string) => Number(f[k] ?? 0);
+    const n = (k: (typeof SCORED)[number]) => Number(f[k] ?? 0);
     const runs = n('tool_calls') + n('commands');
     const facts: SessionFacts = {
       sessionId: s.session_id,

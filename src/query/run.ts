@@ -80,7 +80,7 @@ export async function runQueries(
 }
 
 /** A compiled query's rows as an answer: split by period, and the totals from the groups. */
-function resultOf(rows: Record<string, unknown>[], q: Query): QueryResult {
+export function resultOf(rows: Record<string, unknown>[], q: Query): QueryResult {
   // An empty period or total still answers, as an ungrouped aggregate over nothing does.
   const nothing = () => Object.fromEntries(q.metrics.map((m) => [m, 'sql' in METRICS[m]! ? 0 : null]));
   const part = (previous: boolean): Omit<QueryResult, 'previous'> => {

@@ -5,10 +5,11 @@ import type { TenantFiles } from '../storage/tenant-files.js';
 import { tsLiteral } from '../aggregate/rollup.js';
 import { querySchema } from './model.js';
 import { runQuery } from './run.js';
+import { figureColumns, pickFigures, SESSION_FIGURES, type Figures, type SessionFigure } from './session-figures.js';
 
 export type SessionListOptions = { from: number; to: number; user?: string[]; project?: string[]; cursor?: string; limit: number; now: number };
 
-const FIGURES = ['prompts', 'tool_calls', 'tool_failures', 'api_requests', 'subagents', 'tokens', 'cost_usd', 'lines_added', 'lines_removed'] as const;
+const FIGURES = ['prompts', 'tool_calls', 'tool_failures', 'api_requests', 'subagents', 'tokens', 'cost_usd', 'lines_added', 'lines_removed'] as const satisfies readonly SessionFigure[];
 
 export type SessionRow = { session_id: string; user_id: string; project: string | null; first_at: string; last_at: string; duration_s: number; events: number } & Record<(typeof FIGURES)[number], number>;
 
@@ -41,28 +42,33 @@ export async function listSessions(tf: TenantFiles, tenantId: string, o: Session
     Object.assign(params, { cms: ms, cid: id });
     where.push('(epoch_ms(last_ts) < $cms OR (epoch_ms(last_ts) = $cms AND session_id < $cid))');
   }
-  const rows = await reader.all<{ session_id: string; user_id: string; project: string | null; first_ms: number; last_ms: number; events: number }>(
+  const rows = await reader.all<{ session_id: string; user_id: string; project: string | null; first_ms: number; last_ms: number; events: number; stored: boolean } & Figures>(
     // The index holds what the worker rolled up; sessions begun or continued since come from
-    // the unrolled tail, so a session shows the moment its first event is committed.
+    // the unrolled tail, so a session shows the moment its first event is committed. Stored
+    // figures are the whole story of a session with no events in the tail.
     `WITH tail AS (
        SELECT session_id, arg_min(user_id, ts) AS user_id, arg_min(project, ts) FILTER (project IS NOT NULL) AS project, min(ts) AS first_ts, max(ts) AS last_ts, count(*) AS events
          FROM events WHERE seq > (SELECT last_seq FROM rollup_state) AND session_id IS NOT NULL GROUP BY session_id
      ), sessions AS (
        SELECT session_id, coalesce(i.user_id, t.user_id) AS user_id, coalesce(i.project, t.project) AS project,
-              least(i.first_ts, t.first_ts) AS first_ts, greatest(i.last_ts, t.last_ts) AS last_ts, coalesce(i.events, 0) + coalesce(t.events, 0) AS events
+              least(i.first_ts, t.first_ts) AS first_ts, greatest(i.last_ts, t.last_ts) AS last_ts, coalesce(i.events, 0) + coalesce(t.events, 0) AS events,
+              t.events IS NULL AS settled
          FROM session_index i FULL OUTER JOIN tail t USING (session_id)
+     ), page AS (
+       SELECT * FROM sessions WHERE ${where.join(' AND ')} ORDER BY last_ts DESC, session_id DESC LIMIT $limit
      )
-     SELECT session_id, user_id, project, epoch_ms(first_ts) AS first_ms, epoch_ms(last_ts) AS last_ms, events
-       FROM sessions WHERE ${where.join(' AND ')} ORDER BY last_ts DESC, session_id DESC LIMIT $limit`,
+     SELECT session_id, user_id, project, epoch_ms(first_ts) AS first_ms, epoch_ms(last_ts) AS last_ms, events, settled AND f.session_id IS NOT NULL AS stored, ${figureColumns('f', FIGURES)}
+       FROM page LEFT JOIN session_figures f USING (session_id) ORDER BY last_ts DESC, session_id DESC`,
     params,
   );
   const page = rows.slice(0, o.limit);
-  const figures = new Map<string, Record<string, unknown>>();
-  if (page.length) {
-    const from = Math.min(...page.map((r) => r.first_ms));
-    const to = Math.max(...page.map((r) => r.last_ms)) + 1;
-    const q = querySchema.parse({ metrics: [...FIGURES], group_by: ['session'], filters: { session: page.map((r) => r.session_id) }, from, to: Math.max(to, from + 1), limit: page.length });
-    for (const r of (await runQuery(tf, tenantId, q, { now: o.now })).rows) figures.set(String(r.session), r);
+  const figures = new Map<string, Figures>(page.filter((r) => r.stored).map((r) => [r.session_id, r]));
+  const unsettled = page.filter((r) => !r.stored);
+  if (unsettled.length) {
+    const from = Math.min(...unsettled.map((r) => r.first_ms));
+    const to = Math.max(...unsettled.map((r) => r.last_ms)) + 1;
+    const q = querySchema.parse({ metrics: [...FIGURES], group_by: ['session'], filters: { session: unsettled.map((r) => r.session_id) }, from, to: Math.max(to, from + 1), limit: unsettled.length });
+    for (const { session, ...r } of (await runQuery(tf, tenantId, q, { now: o.now })).rows) figures.set(String(session), r);
   }
   const last = page.at(-1);
   return {
@@ -83,9 +89,22 @@ export async function listSessions(tf: TenantFiles, tenantId: string, o: Session
   };
 }
 
+/**
+ * A session's figures over its whole life, from its span: the stored ones while they are
+ * the whole story, else the query model's answer now.
+ */
+export async function sessionTotals(tf: TenantFiles, tenantId: string, sessionId: string, span: SessionSpan, metrics: readonly SessionFigure[], now: number): Promise<Figures> {
+  if (span.figures) return pickFigures(span.figures, metrics);
+  const q = querySchema.parse({ metrics: [...metrics], filters: { session: [sessionId] }, from: span.first, to: span.last + 1 });
+  return (await runQuery(tf, tenantId, q, { now })).rows[0] as Figures;
+}
+
 export type TimelineEvent = Record<string, unknown> & { seq: number; at: string; kind: string };
-/** When a session's first and last events happened (epoch ms), and its project. */
-export type SessionSpan = { first: number; last: number; project: string | null };
+/**
+ * When a session's first and last events happened (epoch ms), and its project; its stored
+ * figures while they are the whole story (see session-figures.ts), else null.
+ */
+export type SessionSpan = { first: number; last: number; project: string | null; figures: Figures | null };
 
 /** Where the worker stands and the session index's row of the session, with the columns of `also` (a one-row query). */
 const indexedSql = (also?: string) =>
@@ -110,13 +129,16 @@ export async function sessionSpan(tf: TenantFiles, tenantId: string, sessionId: 
   type Recent = { recent_lo: number | null; recent_hi: number | null; recent_project: string | null };
   const recentOf = (where: string) =>
     `SELECT epoch_ms(min(ts)) AS recent_lo, epoch_ms(max(ts)) AS recent_hi, arg_min(project, ts) FILTER (project IS NOT NULL) AS recent_project FROM events WHERE session_id = $id AND ${where}`;
+  const stored = `SELECT true AS stored, ${figureColumns('f', SESSION_FIGURES)} FROM session_figures f WHERE session_id = $id`;
   return reader.transaction(async (tx) => {
-    // One statement for a session the index knows: its span there, and its events above the watermark.
-    const row = (await tx.get<Indexed & Recent>(indexedSql(recentOf('seq > (SELECT last_seq FROM rollup_state)')), { id: sessionId }))!;
+    // One statement for a session the index knows: its span there, its events above the watermark, its stored figures.
+    const row = (await tx.get<Indexed & Recent & Figures & { stored: boolean | null }>(indexedSql(`SELECT * FROM (${recentOf('seq > (SELECT last_seq FROM rollup_state)')}) LEFT JOIN (${stored}) ON true`), { id: sessionId }))!;
     const { session } = indexed(row);
     const recent = session ? row : (await tx.get<Recent>(recentOf('true'), { id: sessionId }))!;
     const bounds = [session?.lo, session?.hi, recent.recent_lo, recent.recent_hi].filter((v) => v !== null && v !== undefined).map(Number);
-    return bounds.length ? { first: Math.min(...bounds), last: Math.max(...bounds), project: session?.project ?? recent.recent_project } : null;
+    if (!bounds.length) return null;
+    const figures = session && recent.recent_lo === null && row.stored ? pickFigures(row, SESSION_FIGURES) : null;
+    return { first: Math.min(...bounds), last: Math.max(...bounds), project: session?.project ?? recent.recent_project, figures };
   });
 }
 

@@ -7,9 +7,10 @@ import { z } from 'zod';
 import type { AppContext } from '../../context.js';
 import { commonErrors } from '../../query/errors.js';
 import { EXPORT_FORMATS, MEDIA_TYPE, rowsBody, type ExportFormat } from '../../query/export.js';
-import { DIMENSIONS, METRICS, querySchema, type Query, type QueryInput } from '../../query/model.js';
+import { DIMENSIONS, METRICS, type Query, type QueryInput } from '../../query/model.js';
 import { fillGaps, runQuery, type QueryResult } from '../../query/run.js';
-import { BadCursorError, lastEvent, listSessions, sessionSpan, sessionTimeline, type SessionSpan } from '../../query/sessions.js';
+import { BadCursorError, lastEvent, listSessions, sessionSpan, sessionTimeline, sessionTotals, type SessionSpan } from '../../query/sessions.js';
+import type { SessionFigure } from '../../query/session-figures.js';
 import { dashboardSummary } from '../../query/summary.js';
 import type { Env } from '../env.js';
 import { metricsView, requireIdentity, scopeFilters, type MetricsView } from '../access.js';
@@ -162,14 +163,14 @@ function formatParam(c: Context): ExportFormat | undefined {
 /** A time for a file name: 20250905T100000Z. */
 const stamp = (ms: number) => new Date(ms).toISOString().replace(/\.\d+Z$/, 'Z').replace(/[-:]/g, '');
 
+const SESSION_TOTALS: SessionFigure[] = ['prompts', 'tool_calls', 'tool_failures', 'tool_p50_ms', 'tool_p95_ms', 'api_requests', 'api_errors', 'subagents', 'commands', 'input_tokens', 'output_tokens', 'cache_read_tokens', 'cache_creation_tokens', 'cost_usd', 'lines_added', 'lines_removed', 'commits', 'pull_requests'];
+
 /** A session's figures over its whole life (from its first to its last event). */
 async function sessionFigures(ctx: AppContext, tenantId: string, sessionId: string, span: SessionSpan | null) {
   const first = span?.first ?? ctx.now().getTime();
   const last = span?.last ?? first;
-  const metrics = ['prompts', 'tool_calls', 'tool_failures', 'tool_p50_ms', 'tool_p95_ms', 'api_requests', 'api_errors', 'subagents', 'commands', 'input_tokens', 'output_tokens', 'cache_read_tokens', 'cache_creation_tokens', 'cost_usd', 'lines_added', 'lines_removed', 'commits', 'pull_requests'];
-  const q = querySchema.parse({ metrics, filters: { session: [sessionId] }, from: first, to: last + 1 });
-  const [totals] = (await runQuery(ctx.tenantFiles, tenantId, q, { now: ctx.now().getTime() })).rows;
-  return { first_at: new Date(first).toISOString(), last_at: new Date(last).toISOString(), duration_s: (last - first) / 1000, totals: totals ?? {} };
+  const totals = span ? await sessionTotals(ctx.tenantFiles, tenantId, sessionId, span, SESSION_TOTALS, ctx.now().getTime()) : {};
+  return { first_at: new Date(first).toISOString(), last_at: new Date(last).toISOString(), duration_s: (last - first) / 1000, totals };
 }
 
 function catalogue() {

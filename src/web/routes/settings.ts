@@ -1,7 +1,7 @@
 // A tenant's own settings (/api/v1/settings): retention per tier and model prices. Anyone
 // who may read metrics sees them; a tenant admin changes them (signed in, audited). A
 // price change re-prices every model at once: costs are computed when asked, so past
-// figures follow.
+// figures follow (the sessions' stored figures are forgotten, and stored again).
 import { Hono } from 'hono';
 import type { AppContext } from '../../context.js';
 import { audit } from '../../admin/audit.js';
@@ -39,9 +39,15 @@ export function settingsRoutes(ctx: AppContext) {
       requirePermission(identity, 'user.manage');
       const overrides = await readInput(c, priceOverridesSchema);
       const file = await ctx.tenantFiles.open(identity.user.tenantId);
-      await saveSetting(file, file, 'prices', overrides);
-      const models = (await file.all<{ model: string }>('SELECT model FROM model_prices')).map((m) => m.model);
-      await setPrices(file, [...new Set([...models, ...Object.keys(overrides)])], overrides);
+      // Not while the worker stores figures at the old prices: stored figures priced so are forgotten here.
+      await ctx.aggregator.whileIdle(async () => {
+        await saveSetting(file, file, 'prices', overrides);
+        await file.transaction(async (tx) => {
+          const models = (await tx.all<{ model: string }>('SELECT model FROM model_prices')).map((m) => m.model);
+          await setPrices(tx, [...new Set([...models, ...Object.keys(overrides)])], overrides);
+          await tx.run('DELETE FROM session_figures');
+        });
+      });
       await audit(ctx.control, { actor: 'user', actorUserId: identity.user.id, tenantId: identity.user.tenantId, action: 'settings.prices', ip: clientIp(c), detail: overrides });
       return c.json({ overrides });
     });
