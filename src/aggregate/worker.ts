@@ -25,6 +25,8 @@ export type AggregatorOptions = {
   chunk?: number;
   compactEveryMs?: number;
   retentionEveryMs?: number;
+  /** How often to look for sessions gone quiet when no events came (after a pass that rolled some up, always). */
+  figuresEveryMs?: number;
 };
 
 export type TenantLag = { tenantId: string; lastSeq: number; pendingEvents: number; lagSeconds: number; lastError: string | null };
@@ -34,7 +36,7 @@ export type Aggregator = {
   stop(): Promise<void>;
   /** One full pass over every tenant (or one): rolls up, compacts and applies retention when due. */
   runOnce(tenantId?: string, force?: { compact?: boolean; retention?: boolean }): Promise<void>;
-  /** Runs `fn` while no pass runs (a change the worker must not see half of, like new prices). */
+  /** Runs `fn` while no pass runs (a change the worker must not see half of, like new prices); the next pass looks at everything again. */
   whileIdle<T>(fn: () => Promise<T>): Promise<T>;
   /** How far behind each tenant's rollups are. */
   lag(): Promise<TenantLag[]>;
@@ -42,7 +44,7 @@ export type Aggregator = {
   onAdvance(listener: (tenantId: string) => void): () => void;
 };
 
-type State = { dirtySince: number | null; lastCompaction: number; lastRetention: number; lastError: string | null; failures: number; retryAt: number };
+type State = { dirtySince: number | null; lastCompaction: number; lastRetention: number; lastFigures: number; lastError: string | null; failures: number; retryAt: number };
 
 export function createAggregator(options: AggregatorOptions): Aggregator {
   const { tenantFiles, log } = options;
@@ -51,6 +53,7 @@ export function createAggregator(options: AggregatorOptions): Aggregator {
   const chunk = options.chunk ?? 250_000;
   const compactEveryMs = options.compactEveryMs ?? 60_000;
   const retentionEveryMs = options.retentionEveryMs ?? 3_600_000;
+  const figuresEveryMs = options.figuresEveryMs ?? 30_000;
   const states = new Map<string, State>();
   const listeners = new Set<(tenantId: string) => void>();
   let timer: NodeJS.Timeout | null = null;
@@ -59,7 +62,7 @@ export function createAggregator(options: AggregatorOptions): Aggregator {
 
   const stateOf = (tenantId: string) => {
     let s = states.get(tenantId);
-    if (!s) states.set(tenantId, (s = { dirtySince: null, lastCompaction: now(), lastRetention: 0, lastError: null, failures: 0, retryAt: 0 }));
+    if (!s) states.set(tenantId, (s = { dirtySince: null, lastCompaction: now(), lastRetention: 0, lastFigures: -Infinity, lastError: null, failures: 0, retryAt: 0 }));
     return s;
   };
 
@@ -79,7 +82,10 @@ export function createAggregator(options: AggregatorOptions): Aggregator {
       }
       if (advanced) for (const l of listeners) l(tenantId);
       // Then the figures of the sessions gone quiet, in batches (each its own transaction).
-      while ((await conn.transaction(async (tx) => storeSessionFigures(tx, await tenantSettings(file, tx), now()))) > 0);
+      if (advanced || now() - state.lastFigures >= figuresEveryMs) {
+        while ((await conn.transaction(async (tx) => storeSessionFigures(tx, await tenantSettings(file, tx), now()))) > 0);
+        state.lastFigures = now();
+      }
       if (state.dirtySince !== null && (force.compact || now() - state.lastCompaction >= compactEveryMs)) {
         await compact(conn, state.dirtySince);
         state.dirtySince = null;
@@ -146,7 +152,13 @@ export function createAggregator(options: AggregatorOptions): Aggregator {
     },
     // A caller's pass waits for the timer's pass: two passes never interleave.
     runOnce: (tenantId, force) => whileIdle(() => runOnce(tenantId, force)),
-    whileIdle,
+    async whileIdle(fn) {
+      try {
+        return await whileIdle(fn);
+      } finally {
+        for (const state of states.values()) state.lastFigures = -Infinity;
+      }
+    },
     async lag() {
       const out: TenantLag[] = [];
       for (const tenantId of await options.tenants()) {
