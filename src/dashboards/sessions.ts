@@ -7,7 +7,7 @@ import { baselineFrom, type Baseline } from '../analytics/productivity.js';
 import { productivity, type SessionScore } from '../query/analytics.js';
 import type { QueryInput } from '../query/model.js';
 import type { SessionFigure } from '../query/session-figures.js';
-import { BadCursorError, listSessions, sessionSpan, sessionTimeline, sessionTotals, type SessionRow, type TimelineEvent } from '../query/sessions.js';
+import { BadCursorError, listSessions, sessionSpan, sessionTimeline, sessionTotals, timelineCursor, type SessionRow, type TimelineCursor, type TimelineEvent } from '../query/sessions.js';
 import type { Filters } from './filters.js';
 
 const DAY = 86_400_000;
@@ -117,29 +117,25 @@ const TOTALS: SessionFigure[] = ['prompts', 'tool_calls', 'tool_failures', 'api_
 export async function loadSession(tf: TenantFiles, tenantId: string, sessionId: string, view: MetricsView, o: { after?: string; limit: number; now: number }): Promise<SessionPage | null> {
   if (!view.individuals || sessionId.length > 200) return null;
   const notices: string[] = [];
-  const ask = (after?: string) => sessionTimeline(tf, tenantId, sessionId, { after, limit: o.limit });
   let after = o.after ?? null;
-  // The events, and the span with the figures, side by side on the tenant's two readers.
-  const figures = sessionSpan(tf, tenantId, sessionId).then(async (known) => {
-    const span = known ?? { first: o.now, last: o.now, project: null };
-    const query: QueryInput = { metrics: [...TOTALS], filters: { session: [sessionId] }, from: span.first, to: span.last + 1 };
-    return { span, query, row: known ? await sessionTotals(tf, tenantId, sessionId, known, TOTALS, o.now) : undefined };
-  });
-  figures.catch(() => undefined); // awaited below, unless the timeline fails first
-  const timeline = await ask(o.after).catch((err: unknown) => {
+  let cursor: TimelineCursor | null = null;
+  try {
+    cursor = timelineCursor(o.after);
+  } catch (err) {
     if (!(err instanceof BadCursorError)) throw err;
     notices.push('That timeline link is not one this server gave out; showing the session from its start.');
     after = null;
-    return ask();
-  });
-  const { span, query, row } = await figures;
-  if (!timeline || !timeline.user_id) return null;
-  if (view.ownUser !== null && timeline.user_id !== view.ownUser) return null;
+  }
+  const span = await sessionSpan(tf, tenantId, sessionId);
+  if (!span || (view.ownUser !== null && span.user_id !== view.ownUser)) return null;
+  // The events and the figures (unless stored) side by side, on the tenant's two readers.
+  const [timeline, row] = await Promise.all([sessionTimeline(tf, tenantId, sessionId, span, { after: cursor, limit: o.limit }), sessionTotals(tf, tenantId, sessionId, span, TOTALS, o.now)]);
+  const query: QueryInput = { metrics: [...TOTALS], filters: { session: [sessionId] }, from: span.first, to: span.last + 1 };
   const first = span.first;
   const last = span.last;
   return {
     id: sessionId,
-    userId: timeline.user_id,
+    userId: span.user_id,
     project: span.project,
     firstAt: new Date(first).toISOString(),
     lastAt: new Date(last).toISOString(),
@@ -148,7 +144,7 @@ export async function loadSession(tf: TenantFiles, tenantId: string, sessionId: 
     items: timelineItems(JSON.parse(timeline.eventsJson) as TimelineEvent[]),
     after,
     nextAfter: timeline.next_after,
-    score: await sessionScore(tf, tenantId, sessionId, timeline.user_id, o.now),
+    score: await sessionScore(tf, tenantId, sessionId, span.user_id, o.now),
     notices,
     query,
   };

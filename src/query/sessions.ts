@@ -101,83 +101,83 @@ export async function sessionTotals(tf: TenantFiles, tenantId: string, sessionId
 
 export type TimelineEvent = Record<string, unknown> & { seq: number; at: string; kind: string };
 /**
- * When a session's first and last events happened (epoch ms), and its project; its stored
- * figures while they are the whole story (see session-figures.ts), else null.
+ * When a session's first and last events happened (epoch ms), whose it is and its project;
+ * its stored figures while they are the whole story (see session-figures.ts), else null.
  */
-export type SessionSpan = { first: number; last: number; project: string | null; figures: Figures | null };
-
-/** Where the worker stands and the session index's row of the session, with the columns of `also` (a one-row query). */
-const indexedSql = (also?: string) =>
-  `SELECT s.last_seq, i.user_id, i.project, epoch_ms(i.first_ts) AS lo, epoch_ms(i.last_ts) AS hi${also ? ', also.*' : ''}
-     FROM rollup_state s LEFT JOIN session_index i ON i.session_id = $id${also ? `, (${also}) also` : ''}`;
-type Indexed = { last_seq: number; user_id: string | null; project: string | null; lo: number | null; hi: number | null };
-
-/** Where the worker stands and what the session index holds of the session, from a row of indexedSql. */
-function indexed(row: Indexed) {
-  const lastSeq = Number(row.last_seq);
-  const session = row.user_id === null ? undefined : { user_id: row.user_id, project: row.project, lo: Number(row.lo), hi: Number(row.hi) };
-  // Events the worker has not indexed yet are found by seq; a session the index does not know, everywhere.
-  return { lastSeq, session, unrolled: session ? `seq > ${lastSeq}` : 'true' };
-}
+export type SessionSpan = { first: number; last: number; user_id: string; project: string | null; figures: Figures | null };
 
 /**
- * When the session's first and last events happened, and its project: the index's span,
- * widened by the events the worker has not indexed yet. Null when there is no such session.
+ * A session as its page needs it first: when its first and last events happened (the
+ * index's span, widened by the events the worker has not indexed yet), who it belongs to
+ * (who sent its first event) and its project, and its stored figures. Null when there is
+ * no such session.
  */
 export async function sessionSpan(tf: TenantFiles, tenantId: string, sessionId: string): Promise<SessionSpan | null> {
   const reader = await tf.connection(tenantId, 'reader');
-  type Recent = { recent_lo: number | null; recent_hi: number | null; recent_project: string | null };
+  type Recent = { recent_lo: number | null; recent_hi: number | null; recent_user: string | null; recent_project: string | null };
   const recentOf = (where: string) =>
-    `SELECT epoch_ms(min(ts)) AS recent_lo, epoch_ms(max(ts)) AS recent_hi, arg_min(project, ts) FILTER (project IS NOT NULL) AS recent_project FROM events WHERE session_id = $id AND ${where}`;
-  const stored = `SELECT true AS stored, ${figureColumns('f', SESSION_FIGURES)} FROM session_figures f WHERE session_id = $id`;
+    `SELECT epoch_ms(min(ts)) AS recent_lo, epoch_ms(max(ts)) AS recent_hi, arg_min(user_id, ts) AS recent_user, arg_min(project, ts) FILTER (project IS NOT NULL) AS recent_project
+       FROM events WHERE session_id = $id AND ${where}`;
+  type Indexed = { user_id: string | null; project: string | null; lo: number | null; hi: number | null; stored: boolean | null };
   return reader.transaction(async (tx) => {
     // One statement for a session the index knows: its span there, its events above the watermark, its stored figures.
-    const row = (await tx.get<Indexed & Recent & Figures & { stored: boolean | null }>(indexedSql(`SELECT * FROM (${recentOf('seq > (SELECT last_seq FROM rollup_state)')}) LEFT JOIN (${stored}) ON true`), { id: sessionId }))!;
-    const { session } = indexed(row);
-    const recent = session ? row : (await tx.get<Recent>(recentOf('true'), { id: sessionId }))!;
-    const bounds = [session?.lo, session?.hi, recent.recent_lo, recent.recent_hi].filter((v) => v !== null && v !== undefined).map(Number);
+    const row = (await tx.get<Indexed & Recent & Figures>(
+      `SELECT i.user_id, i.project, epoch_ms(i.first_ts) AS lo, epoch_ms(i.last_ts) AS hi, f.session_id IS NOT NULL AS stored, ${figureColumns('f', SESSION_FIGURES)}, r.*
+         FROM (${recentOf('seq > (SELECT last_seq FROM rollup_state)')}) r
+         LEFT JOIN session_index i ON i.session_id = $id LEFT JOIN session_figures f ON f.session_id = $id`,
+      { id: sessionId },
+    ))!;
+    const indexed = row.user_id !== null;
+    // A session the index does not know yet: all of its events are above the watermark.
+    const recent = indexed ? row : (await tx.get<Recent>(recentOf('true'), { id: sessionId }))!;
+    const bounds = [row.lo, row.hi, recent.recent_lo, recent.recent_hi].filter((v) => v !== null).map(Number);
     if (!bounds.length) return null;
-    const figures = session && recent.recent_lo === null && row.stored ? pickFigures(row, SESSION_FIGURES) : null;
-    return { first: Math.min(...bounds), last: Math.max(...bounds), project: session?.project ?? recent.recent_project, figures };
+    return {
+      first: Math.min(...bounds),
+      last: Math.max(...bounds),
+      user_id: String(row.user_id ?? recent.recent_user),
+      project: indexed ? row.project : recent.recent_project,
+      figures: indexed && recent.recent_lo === null && row.stored ? pickFigures(row, SESSION_FIGURES) : null,
+    };
   });
 }
 
+/** Where a timeline page begins: after this event ("<epoch ms>.<seq>" in a URL). */
+export type TimelineCursor = { ms: number; seq: number };
+
+/** The `after` parameter of a timeline page, checked; null for the first page. */
+export function timelineCursor(after: string | undefined): TimelineCursor | null {
+  if (after === undefined) return null;
+  const m = /^(\d{1,16})\.(\d{1,20})$/.exec(after);
+  if (!m || Number(m[1]) > MAX_DATE_MS) throw new BadCursorError('after: not one this server gave out');
+  return { ms: Number(m[1]), seq: Number(m[2]) };
+}
+
 /** A page of a session's timeline: its events as a JSON array's text (see EVENT_JSON). */
-export type TimelinePage = { user_id: string; eventsJson: string; next_after: string | null };
+export type TimelinePage = { eventsJson: string; next_after: string | null };
 
 /**
- * A session's events in time order, after the `after` cursor ("<epoch ms>.<seq>" of the
- * last event seen); null when the tenant has no such session.
+ * A session's events in time order, after the cursor. Its span (from sessionSpan) holds
+ * every event it stored, so DuckDB reads the row groups of those hours only.
  */
 export async function sessionTimeline(
   tf: TenantFiles,
   tenantId: string,
   sessionId: string,
-  o: { after?: string; limit: number },
-): Promise<TimelinePage | null> {
-  const m = o.after === undefined ? null : /^(\d{1,16})\.(\d{1,20})$/.exec(o.after);
-  if (o.after !== undefined && (!m || Number(m[1]) > MAX_DATE_MS)) throw new BadCursorError('after: not one this server gave out');
+  span: SessionSpan,
+  o: { after: TimelineCursor | null; limit: number },
+): Promise<TimelinePage> {
   const reader = await tf.connection(tenantId, 'reader');
-  const columns = `seq, epoch_ms(ts) AS ts_ms, ${EVENT_JSON} AS event`;
-  const params = { id: sessionId, limit: o.limit + 1, ...(m ? { ats: Number(m[1]), aseq: Number(m[2]) } : {}) };
-  const after = m ? `(epoch_ms(ts) > $ats OR (epoch_ms(ts) = $ats AND seq > $aseq)) AND ts >= make_timestamp($ats * 1000)` : 'true';
-  const { rows, indexedOwner } = await reader.transaction(async (tx) => {
-    // The session index's span holds every rolled-up event of the session (repeats
-    // included), so DuckDB reads the row groups of those hours only, not all of them.
-    const { lastSeq, session, unrolled } = indexed((await tx.get<Indexed>(indexedSql(), { id: sessionId }))!);
-    const where = session ? [`ts >= ${tsLiteral(Number(session.lo))} AND ts < ${tsLiteral(Number(session.hi) + 1)} AND seq <= ${lastSeq}`, unrolled] : [unrolled];
-    const found = await tx.all<Record<string, unknown>>(
-      `${where.map((w) => `SELECT ${columns} FROM events WHERE session_id = $id AND ${after} AND ${w}`).join('\nUNION ALL\n')}
-        ORDER BY ts_ms, seq LIMIT $limit`,
-      params,
-    );
-    return { rows: found, indexedOwner: session?.user_id };
-  });
-  if (!rows.length && !m) return null;
+  const params = { id: sessionId, limit: o.limit + 1, ...(o.after ? { ats: o.after.ms, aseq: o.after.seq } : {}) };
+  const after = o.after ? `AND (epoch_ms(ts) > $ats OR (epoch_ms(ts) = $ats AND seq > $aseq)) AND ts >= make_timestamp($ats * 1000)` : '';
+  const rows = await reader.all<{ seq: number; ts_ms: number; event: string }>(
+    `SELECT seq, epoch_ms(ts) AS ts_ms, ${EVENT_JSON} AS event FROM events
+      WHERE session_id = $id AND ts >= ${tsLiteral(span.first)} AND ts < ${tsLiteral(span.last + 1)} ${after}
+      ORDER BY ts_ms, seq LIMIT $limit`,
+    params,
+  );
   const page = rows.slice(0, o.limit);
-  const owner = page.length ? (JSON.parse(String(page[0]!.event)) as TimelineEvent).user_id : indexedOwner;
   return {
-    user_id: String(owner ?? ''),
     eventsJson: `[${page.map((r) => r.event).join(',')}]`,
     next_after: rows.length > o.limit ? `${Number(page.at(-1)!.ts_ms)}.${Number(page.at(-1)!.seq)}` : null,
   };

@@ -9,7 +9,7 @@ import { commonErrors } from '../../query/errors.js';
 import { EXPORT_FORMATS, MEDIA_TYPE, rowsBody, type ExportFormat } from '../../query/export.js';
 import { DIMENSIONS, METRICS, type Query, type QueryInput } from '../../query/model.js';
 import { fillGaps, runQuery, type QueryResult } from '../../query/run.js';
-import { BadCursorError, lastEvent, listSessions, sessionSpan, sessionTimeline, sessionTotals, type SessionSpan } from '../../query/sessions.js';
+import { BadCursorError, lastEvent, listSessions, sessionSpan, sessionTimeline, sessionTotals, timelineCursor, type SessionSpan } from '../../query/sessions.js';
 import type { SessionFigure } from '../../query/session-figures.js';
 import { dashboardSummary } from '../../query/summary.js';
 import type { Env } from '../env.js';
@@ -31,7 +31,7 @@ const limitParam = (c: Context, fallback: number, max: number) => {
   return n;
 };
 
-const badCursor = (err: unknown) => {
+const badCursor = (err: unknown): never => {
   if (err instanceof BadCursorError) throw httpError(400, err.message, err.message.split(':')[0]);
   throw err;
 };
@@ -117,15 +117,21 @@ export function queryRoutes(ctx: AppContext) {
       if (!view.individuals) throw httpError(403, 'your role sees team figures only');
       const id = c.req.param('id');
       if (id.length > 200) throw notFound('no such session');
-      // The events and the figures side by side, on the tenant's two readers.
-      const [timeline, totals] = await Promise.all([
-        sessionTimeline(ctx.tenantFiles, tenantId, id, { after: c.req.query('after'), limit: limitParam(c, 2000, 20_000) }).catch(badCursor),
-        sessionSpan(ctx.tenantFiles, tenantId, id).then((span) => sessionFigures(ctx, tenantId, id, span)),
-      ]);
+      const after = (() => {
+        try {
+          return timelineCursor(c.req.query('after'));
+        } catch (err) {
+          return badCursor(err);
+        }
+      })();
+      const limit = limitParam(c, 2000, 20_000);
+      const span = await sessionSpan(ctx.tenantFiles, tenantId, id);
       // A developer's colleague's session does not exist, as far as the developer can tell.
-      if (!timeline || (view.ownUser !== null && timeline.user_id !== view.ownUser)) throw notFound('no such session');
+      if (!span || (view.ownUser !== null && span.user_id !== view.ownUser)) throw notFound('no such session');
+      // The events and the figures (unless stored) side by side, on the tenant's two readers.
+      const [timeline, totals] = await Promise.all([sessionTimeline(ctx.tenantFiles, tenantId, id, span, { after, limit }), sessionFigures(ctx, tenantId, id, span)]);
       // The events' JSON goes out as DuckDB made it, not parsed and made again.
-      const head = JSON.stringify({ session_id: id, user_id: timeline.user_id, ...totals });
+      const head = JSON.stringify({ session_id: id, user_id: span.user_id, ...totals });
       const tail = JSON.stringify({ next_after: timeline.next_after });
       return c.body(`${head.slice(0, -1)},"events":${timeline.eventsJson},${tail.slice(1)}`, 200, { 'content-type': 'application/json' });
     });
@@ -166,11 +172,9 @@ const stamp = (ms: number) => new Date(ms).toISOString().replace(/\.\d+Z$/, 'Z')
 const SESSION_TOTALS: SessionFigure[] = ['prompts', 'tool_calls', 'tool_failures', 'tool_p50_ms', 'tool_p95_ms', 'api_requests', 'api_errors', 'subagents', 'commands', 'input_tokens', 'output_tokens', 'cache_read_tokens', 'cache_creation_tokens', 'cost_usd', 'lines_added', 'lines_removed', 'commits', 'pull_requests'];
 
 /** A session's figures over its whole life (from its first to its last event). */
-async function sessionFigures(ctx: AppContext, tenantId: string, sessionId: string, span: SessionSpan | null) {
-  const first = span?.first ?? ctx.now().getTime();
-  const last = span?.last ?? first;
-  const totals = span ? await sessionTotals(ctx.tenantFiles, tenantId, sessionId, span, SESSION_TOTALS, ctx.now().getTime()) : {};
-  return { first_at: new Date(first).toISOString(), last_at: new Date(last).toISOString(), duration_s: (last - first) / 1000, totals };
+async function sessionFigures(ctx: AppContext, tenantId: string, sessionId: string, span: SessionSpan) {
+  const totals = await sessionTotals(ctx.tenantFiles, tenantId, sessionId, span, SESSION_TOTALS, ctx.now().getTime());
+  return { first_at: new Date(span.first).toISOString(), last_at: new Date(span.last).toISOString(), duration_s: (span.last - span.first) / 1000, totals };
 }
 
 function catalogue() {
