@@ -680,15 +680,22 @@ test('a session\'s figures are stored once it has been quiet, forgotten when an 
   const t = await openTenant(dir.path, { clock: () => clock });
   try {
     const call = (i: number, ts: number, session: string): Ev => ({ id: `q${i}`, user: 'u_ana', kind: 'tool_call', ts, session_id: session, name: 'Bash', status: 'success', duration_ms: 10 * (i + 1), tool_use_id: `tq${i}` });
-    const stored = async () => (await sql<{ session_id: string; tool_calls: number }>(t, 'SELECT session_id, tool_calls FROM session_figures ORDER BY session_id')).map((r) => [r.session_id, r.tool_calls]);
+    const stored = async (ids = `'s1', 's2'`) =>
+      (await sql<{ session_id: string; tool_calls: number }>(t, `SELECT session_id, tool_calls FROM session_figures WHERE session_id IN (${ids}) ORDER BY session_id`)).map((r) => [r.session_id, r.tool_calls]);
     const totals = async (id: string) => {
       const span = (await sessionSpan(t.files, t.tenantId, id))!;
       return { stored: span.figures !== null, ...(await sessionTotals(t.files, t.tenantId, id, span, ['tool_calls'], clock)) };
     };
-    await ingest(t, [call(0, BASE, 's1'), call(1, BASE + MINUTE, 's1'), call(2, BASE, 's2')]);
+    // "old" is four years before the rest: a batch holds no more than a query may span, so
+    // it comes in a batch of its own. "long" spans four years: longer than any query, never stored.
+    const years = 4 * 366 * DAY;
+    const file = await t.files.open(t.tenantId);
+    await saveSetting(file, file, 'retention', { raw: null, '1m': null, '5m': null, '15m': null, '1h': null, '1d': null });
+    await ingest(t, [call(0, BASE, 's1'), call(1, BASE + MINUTE, 's1'), call(2, BASE, 's2'), call(5, BASE - years, 'old'), call(6, BASE - years, 'long'), call(7, BASE, 'long')]);
     clock = BASE + MINUTE + QUIET_MS - 1;
     await rollUp(t);
     assert.equal(await stored(), [['s2', 1]], 's1 had an event less than QUIET_MS ago');
+    assert.equal(await stored(`'old', 'long'`), [['old', 1]]);
     assert.equal(await totals('s1'), { stored: false, tool_calls: 2 }, 'asked of the query model meanwhile');
     // With no new events the worker looks for quiet sessions every 30 s.
     clock += 29_999;

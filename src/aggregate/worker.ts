@@ -81,11 +81,6 @@ export function createAggregator(options: AggregatorOptions): Aggregator {
         if (r.events < chunk) break;
       }
       if (advanced) for (const l of listeners) l(tenantId);
-      // Then the figures of the sessions gone quiet, in batches (each its own transaction).
-      if (advanced || now() - state.lastFigures >= figuresEveryMs) {
-        while ((await conn.transaction(async (tx) => storeSessionFigures(tx, await tenantSettings(file, tx), now()))) > 0);
-        state.lastFigures = now();
-      }
       if (state.dirtySince !== null && (force.compact || now() - state.lastCompaction >= compactEveryMs)) {
         await compact(conn, state.dirtySince);
         state.dirtySince = null;
@@ -96,6 +91,11 @@ export function createAggregator(options: AggregatorOptions): Aggregator {
         const applied = await applyRetention(conn, settings.retention, now(), settings.applied);
         await saveSetting(file, conn, 'retention_applied', applied);
         state.lastRetention = now();
+      }
+      // Last, the figures of the sessions gone quiet, in batches (each its own transaction).
+      if (advanced || now() - state.lastFigures >= figuresEveryMs) {
+        while ((await conn.transaction(async (tx) => storeSessionFigures(tx, await tenantSettings(file, tx), now()))) > 0);
+        state.lastFigures = now();
       }
       state.lastError = null;
       state.failures = 0;

@@ -10,7 +10,7 @@ import { keptSince, type TenantSettings } from '../aggregate/settings.js';
 import { tsLiteral } from '../aggregate/rollup.js';
 import type { Queryable } from '../storage/duckdb.js';
 import { compile } from './compile.js';
-import { MAX_FILTER_VALUES, METRICS, querySchema } from './model.js';
+import { MAX_FILTER_VALUES, MAX_RANGE_MS, METRICS, querySchema } from './model.js';
 import { resultOf } from './run.js';
 
 /**
@@ -40,11 +40,16 @@ const ROW_TYPE = JSON.stringify([{ session_id: 'VARCHAR', ...Object.fromEntries(
  */
 export async function storeSessionFigures(tx: Queryable, settings: TenantSettings, now: number): Promise<number> {
   const { last_seq: lastSeq } = (await tx.get<{ last_seq: number }>(`SELECT last_seq FROM rollup_state`))!;
-  const missing = await tx.all<{ session_id: string; lo: number; hi: number }>(
+  // A session longer than a query may be (its clients' clocks were wrong) is never stored:
+  // asked, it is refused, as it is on its page. The batch is cut where its hull would be.
+  const quiet = await tx.all<{ session_id: string; lo: number; hi: number }>(
     `SELECT session_id, epoch_ms(first_ts) AS lo, epoch_ms(last_ts) AS hi FROM session_index
-      WHERE last_ts < ${tsLiteral(now - QUIET_MS)} AND session_id NOT IN (SELECT session_id FROM session_figures)
+      WHERE last_ts < ${tsLiteral(now - QUIET_MS)} AND epoch_ms(last_ts) - epoch_ms(first_ts) < ${MAX_RANGE_MS}
+        AND session_id NOT IN (SELECT session_id FROM session_figures)
       ORDER BY last_ts DESC LIMIT ${BATCH}`,
   );
+  const top = quiet.length ? Number(quiet[0]!.hi) + 1 : 0;
+  const missing = quiet.filter((s) => top - Number(s.lo) <= MAX_RANGE_MS);
   if (!missing.length) return 0;
   const q = querySchema.parse({
     metrics: [...SESSION_FIGURES],
