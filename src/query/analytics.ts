@@ -6,7 +6,7 @@ import { anomalies, type Anomaly } from '../analytics/anomalies.js';
 import { BASELINE_WINDOW, scoreSessions, type ProductivityScore, type SessionFacts } from '../analytics/productivity.js';
 import { linearTrend, type LinearTrend } from '../analytics/trends.js';
 import { MAX_FILTER_VALUES, querySchema, type Dimension, type Interval, type Query, type QueryInput } from './model.js';
-import { figureColumns, hasTailSql, type Figures, type SessionFigure } from './session-figures.js';
+import { figureColumns, figuresQuery, hasTailSql, type Figures, type SessionFigure } from './session-figures.js';
 import { fillGaps, runQuery } from './run.js';
 
 type Filters = Partial<Record<Dimension, string[]>>;
@@ -51,15 +51,9 @@ export async function productivity(tf: TenantFiles, tenantId: string, range: Ran
   // The others' (not stored yet, or with events the worker has not rolled up) from the query model.
   const unstored = sessions.filter((s) => !s.stored);
   if (unstored.length) {
-    const few = unstored.length <= MAX_FILTER_VALUES;
-    const asked = await rows(tf, tenantId, {
-      metrics: [...SCORED],
-      group_by: ['session'],
-      filters: few ? { session: unstored.map((s) => s.session_id) } : { ...(filters.user ? { user: filters.user } : {}), ...(filters.project ? { project: filters.project } : {}) },
-      from: Math.min(...unstored.map((s) => s.first_ms)),
-      to: Math.max(...unstored.map((s) => s.last_ms + 1)),
-      limit: MAX_SESSIONS,
-    }, now);
+    // Too many to name: every session of the users and projects asked for, over their hull.
+    const byId = figuresQuery(SCORED, unstored);
+    const asked = await rows(tf, tenantId, unstored.length <= MAX_FILTER_VALUES ? byId : { ...byId, filters: { ...(filters.user ? { user: filters.user } : {}), ...(filters.project ? { project: filters.project } : {}) }, limit: MAX_SESSIONS }, now);
     for (const { session, ...r } of asked) if (!figures.has(String(session))) figures.set(String(session), r);
   }
   const byUser = new Map<string, { facts: SessionFacts; meta: (typeof sessions)[number] }[]>();

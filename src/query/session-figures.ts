@@ -10,7 +10,7 @@ import { keptSince, type TenantSettings } from '../aggregate/settings.js';
 import { tsLiteral } from '../aggregate/rollup.js';
 import type { Queryable } from '../storage/duckdb.js';
 import { compile } from './compile.js';
-import { MAX_FILTER_VALUES, MAX_RANGE_MS, METRICS, querySchema } from './model.js';
+import { MAX_FILTER_VALUES, MAX_RANGE_MS, METRICS, querySchema, type QueryInput } from './model.js';
 import { resultOf } from './run.js';
 
 /**
@@ -42,28 +42,31 @@ export async function storeSessionFigures(tx: Queryable, settings: TenantSetting
   const { last_seq: lastSeq } = (await tx.get<{ last_seq: number }>(`SELECT last_seq FROM rollup_state`))!;
   // A session longer than a query may be (its clients' clocks were wrong) is never stored:
   // asked, it is refused, as it is on its page. The batch is cut where its hull would be.
-  const quiet = await tx.all<{ session_id: string; lo: number; hi: number }>(
-    `SELECT session_id, epoch_ms(first_ts) AS lo, epoch_ms(last_ts) AS hi FROM session_index
+  const quiet = await tx.all<Spanned>(
+    `SELECT session_id, epoch_ms(first_ts) AS first_ms, epoch_ms(last_ts) AS last_ms FROM session_index
       WHERE last_ts < ${tsLiteral(now - QUIET_MS)} AND epoch_ms(last_ts) - epoch_ms(first_ts) < ${MAX_RANGE_MS}
         AND session_id NOT IN (SELECT session_id FROM session_figures)
       ORDER BY last_ts DESC LIMIT ${BATCH}`,
   );
-  const top = quiet.length ? Number(quiet[0]!.hi) + 1 : 0;
-  const missing = quiet.filter((s) => top - Number(s.lo) <= MAX_RANGE_MS);
+  const top = quiet.length ? Number(quiet[0]!.last_ms) + 1 : 0;
+  const missing = quiet.filter((s) => top - Number(s.first_ms) <= MAX_RANGE_MS);
   if (!missing.length) return 0;
-  const q = querySchema.parse({
-    metrics: [...SESSION_FIGURES],
-    group_by: ['session'],
-    filters: { session: missing.map((s) => s.session_id) },
-    from: Math.min(...missing.map((s) => Number(s.lo))),
-    to: Math.max(...missing.map((s) => Number(s.hi))) + 1,
-    limit: BATCH,
-  });
+  const q = querySchema.parse(figuresQuery(SESSION_FIGURES, missing));
   const { sql, params } = compile(q, { lastSeq: Number(lastSeq), keptSince: keptSince(settings.retention, now, settings.applied), tail: null });
   const figures = new Map(resultOf(await tx.all(sql, params), q).rows.map(({ session, ...f }) => [String(session), f]));
   const rows = missing.map((s) => ({ ...(figures.get(s.session_id) ?? NOTHING), session_id: s.session_id }));
   await tx.run(`INSERT INTO session_figures BY NAME SELECT unnest(from_json($rows, '${ROW_TYPE}'), recursive := true)`, { rows: JSON.stringify(rows) });
   return missing.length;
+}
+
+/** A session and its span (epoch ms). */
+type Spanned = { session_id: string; first_ms: number; last_ms: number };
+
+/** The question for the figures of `sessions` (as many as a filter may list), a row each: over the hull of their spans. */
+export function figuresQuery(metrics: readonly SessionFigure[], sessions: Spanned[]): QueryInput {
+  const from = Math.min(...sessions.map((s) => Number(s.first_ms)));
+  const to = Math.max(...sessions.map((s) => Number(s.last_ms))) + 1;
+  return { metrics: [...metrics], group_by: ['session'], filters: { session: sessions.map((s) => s.session_id) }, from, to, limit: sessions.length };
 }
 
 /** Deletes the stored figures of the sessions with events matching `where` (their figures are about to change). */

@@ -5,7 +5,7 @@ import type { TenantFiles } from '../storage/tenant-files.js';
 import { tsLiteral } from '../aggregate/rollup.js';
 import { querySchema } from './model.js';
 import { runQuery } from './run.js';
-import { figureColumns, pickFigures, SESSION_FIGURES, type Figures, type SessionFigure } from './session-figures.js';
+import { figureColumns, figuresQuery, pickFigures, SESSION_FIGURES, type Figures, type SessionFigure } from './session-figures.js';
 
 export type SessionListOptions = { from: number; to: number; user?: string[]; project?: string[]; cursor?: string; limit: number; now: number };
 
@@ -65,10 +65,7 @@ export async function listSessions(tf: TenantFiles, tenantId: string, o: Session
   const figures = new Map<string, Figures>(page.filter((r) => r.stored).map((r) => [r.session_id, r]));
   const unsettled = page.filter((r) => !r.stored);
   if (unsettled.length) {
-    const from = Math.min(...unsettled.map((r) => r.first_ms));
-    const to = Math.max(...unsettled.map((r) => r.last_ms)) + 1;
-    const q = querySchema.parse({ metrics: [...FIGURES], group_by: ['session'], filters: { session: unsettled.map((r) => r.session_id) }, from, to: Math.max(to, from + 1), limit: unsettled.length });
-    for (const { session, ...r } of (await runQuery(tf, tenantId, q, { now: o.now })).rows) figures.set(String(session), r);
+    for (const { session, ...r } of (await runQuery(tf, tenantId, querySchema.parse(figuresQuery(FIGURES, unsettled)), { now: o.now })).rows) figures.set(String(session), r);
   }
   const last = page.at(-1);
   return {
