@@ -13,6 +13,7 @@ import { dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build, type Plugin } from 'esbuild';
 import { BINDING_ASSET_PREFIX, BINDING_FILES, BINDING_INFO_KEY, type BindingInfo } from './src/storage/native-binding.js';
+import { VENDOR_PREFIX, VENDORED } from './src/vendored.js';
 
 const ROOT = dirname(fileURLToPath(import.meta.url));
 const DIST = join(ROOT, 'dist');
@@ -98,14 +99,15 @@ function duckdbBindingPlugin(): Plugin {
   };
 }
 
-/** Every file under the shipped dirs, keyed by its project-relative path, plus the manifest. */
+/** Every file under the shipped dirs and the vendored browser libraries, keyed by their project-relative path, plus the manifest. */
 function shippedFileAssets(): Record<string, string> {
-  const files = SHIPPED_DIRS.flatMap((dir) => walk(join(ROOT, dir)))
-    .map((abs) => relative(ROOT, abs).split(sep).join('/'))
-    .sort();
+  const sources: Record<string, string> = {};
+  for (const abs of SHIPPED_DIRS.flatMap((dir) => walk(join(ROOT, dir)))) sources[relative(ROOT, abs).split(sep).join('/')] = abs;
+  for (const [name, from] of Object.entries(VENDORED)) sources[VENDOR_PREFIX + name] = require.resolve(from);
+  const files = Object.keys(sources).sort();
   // SEA assets cannot be listed at run time, so src/assets.ts reads this list instead.
   const manifest = writeDistFile(MANIFEST_KEY, JSON.stringify(files, null, 2));
-  return { ...Object.fromEntries(files.map((f) => [f, join(ROOT, f)])), [MANIFEST_KEY]: manifest };
+  return { ...sources, [MANIFEST_KEY]: manifest };
 }
 
 function walk(dir: string): string[] {

@@ -5,6 +5,7 @@ import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { VENDOR_PREFIX, VENDORED } from './vendored.js';
 
 export const MANIFEST_KEY = 'asset-manifest.json';
 
@@ -39,10 +40,20 @@ function seaManifest(s: Sea): string[] {
   return manifest;
 }
 
+/**
+ * Where a shipped file is from source: under the project root, or for a vendored browser
+ * library its file in node_modules (so every way of starting from source serves it).
+ */
+function sourcePath(path: string): string {
+  const vendored = path.startsWith(VENDOR_PREFIX) ? VENDORED[path.slice(VENDOR_PREFIX.length)] : undefined;
+  if (vendored) return createRequire(join(projectRoot(), 'package.json')).resolve(vendored);
+  return join(projectRoot(), path);
+}
+
 /** Reads a shipped file by its path relative to the project root, e.g. `views/login.eta`. */
 export function readAsset(path: string): Buffer {
   if (sea) return Buffer.from(sea.getAsset(path));
-  return readFileSync(join(projectRoot(), path));
+  return readFileSync(sourcePath(path));
 }
 
 export function readAssetText(path: string): string {
@@ -59,7 +70,7 @@ export function listAssets(dir: string): string[] {
 export function assetExists(path: string): boolean {
   if (sea) return seaManifest(sea).includes(path);
   try {
-    return statSync(join(projectRoot(), path)).isFile();
+    return statSync(sourcePath(path)).isFile();
   } catch {
     return false;
   }

@@ -69,7 +69,7 @@ async function ingestThroughExecutable(exe: string, cwd: string, cacheDir: strin
   const url = `http://127.0.0.1:${port}`;
   const hook = await fetch(`${url}/api/v1/hooks/claude-code`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` }, body: JSON.stringify({ hook_event_name: 'SessionStart', session_id: 'built' }) });
   assert.is(hook.status, 200, await hook.text());
-  const otlp = await fetch(`${url}/v1/logs`, { method: 'POST', headers: { 'content-type': 'application/x-protobuf', authorization: `Bearer ${key}` }, body: readFileSync(join(ROOT, '../shared/fixtures/otlp/logs.pb')) });
+  const otlp = await fetch(`${url}/v1/logs`, { method: 'POST', headers: { 'content-type': 'application/x-protobuf', authorization: `Bearer ${key}` }, body: readFileSync(join(ROOT, 'test/fixtures/otlp/logs.pb')) });
   assert.is(otlp.status, 200, await otlp.text());
   // The dashboards' browser libraries are inside the executable, not on a CDN.
   for (const asset of ['/public/vendor/htmx.min.js', '/public/vendor/apexcharts.min.js', '/public/vendor/alpine-csp.min.js', '/public/app.js']) {

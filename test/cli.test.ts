@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { tenantPath } from '../src/storage/datadir.js';
-import { freePort, ROOT, runCli, signIn, tempDir, waitFor } from './helpers.js';
+import { freePort, ROOT, runCli, setUp, signIn, tempDir, waitFor } from './helpers.js';
 
 const json = <T>(out: string) => JSON.parse(out) as T;
 type Tenant = { id: string; name: string };
@@ -116,6 +116,18 @@ online('admin commands go through the running server, which sees their effect at
   assert.is((await runCli(['tenant', 'delete', '--tenant', 'Live'], opts)).code, 0);
   assert.not.ok(existsSync(tenantPath(dir.path, tenant.id)));
   assert.is((await fetch(`${url}/api/v1/me`, { headers: { authorization: `Bearer ${key}` } })).status, 401);
+});
+
+online('`serve` from source answers every script and style sheet a page links to (no copy step needed)', async ({ url }) => {
+  const client = await setUp({ url });
+  const page = await (await client.get('/')).text();
+  const linked = [...page.matchAll(/(?:src|href)="(\/public\/[^"]+)"/g)].map((m) => m[1]!);
+  assert.ok(linked.filter((p) => p.startsWith('/public/vendor/')).length >= 4, `the page links the vendored libraries: ${linked.join(', ')}`);
+  for (const path of linked) {
+    const res = await fetch(`${url}${path}`);
+    assert.is(res.status, 200, path);
+    assert.ok((await res.arrayBuffer()).byteLength > 100, `${path} has content`);
+  }
 });
 
 online('a second server on the same data directory stops with a clear message', async ({ dir }) => {

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCommand } from '../src/admin/commands.js';
 import { ADMIN, ingestKey, signIn, startTestServer, waitFor, type Client, type TestServer } from './helpers.js';
-import { dataRange, expectedHooks, postFixtures, postHook, SHARED } from './fixture-data.js';
+import { dataRange, expectedHooks, postFixtures, postHook, FIXTURES } from './fixture-data.js';
 import { hooksSettingsSchema } from './claude-code-schema.js';
 import { parseFilters } from '../src/dashboards/filters.js';
 
@@ -33,7 +33,7 @@ async function person(ctx: Ctx, email: string, role: string) {
   return signIn(ctx.server, email, 'person password 1');
 }
 
-const otlpTotals = JSON.parse(readFileSync(join(SHARED, 'otlp', 'expected-totals.json'), 'utf8')) as Record<string, { toolCalls: number; costUsd: number; linesAdded: number; commits: number }>;
+const otlpTotals = JSON.parse(readFileSync(join(FIXTURES, 'otlp', 'expected-totals.json'), 'utf8')) as Record<string, { toolCalls: number; costUsd: number; linesAdded: number; commits: number }>;
 
 s('the overview shows the fixtures: KPI cards, charts, top tools, models, sessions; the previous period is compared', async (ctx) => {
   await postFixtures(ctx.server, ctx.key);

@@ -121,7 +121,7 @@ exp.before(async (ctx) => {
     assert.is(res.status, 201, await res.clone().text());
   }
   // Tool calls, prompts and sub-agents as Claude Code posts them.
-  const fixtures = join(new URL('../../shared/fixtures/claude-code-hooks', import.meta.url).pathname);
+  const fixtures = join(new URL('./fixtures/claude-code-hooks', import.meta.url).pathname);
   for (const line of readFileSync(join(fixtures, 'session-1.jsonl'), 'utf8').split('\n').filter(Boolean)) {
     const res = await fetch(`${ctx.server.url}/api/v1/hooks/claude-code`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${one.key}` }, body: line });
     assert.is(res.status, 200);

@@ -4,10 +4,11 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TestServer } from './helpers.js';
 
-export const SHARED = new URL('../../shared/fixtures/', import.meta.url).pathname;
-export const hookLines = (file: string) => readFileSync(join(SHARED, 'claude-code-hooks', file), 'utf8').split('\n').filter(Boolean);
+/** The shared fixtures the tests use, copied unchanged into the repository. */
+export const FIXTURES = new URL('./fixtures/', import.meta.url).pathname;
+export const hookLines = (file: string) => readFileSync(join(FIXTURES, 'claude-code-hooks', file), 'utf8').split('\n').filter(Boolean);
 export type HookExpected = { session_id: string; tool_calls: number; tool_failures: number; by_tool: Record<string, number>; subagents: number; prompts: number };
-export const expectedHooks = JSON.parse(readFileSync(join(SHARED, 'claude-code-hooks', 'expected.json'), 'utf8')) as HookExpected[];
+export const expectedHooks = JSON.parse(readFileSync(join(FIXTURES, 'claude-code-hooks', 'expected.json'), 'utf8')) as HookExpected[];
 
 export async function postHook(server: TestServer, key: string, body: unknown): Promise<Response> {
   return fetch(`${server.url}/api/v1/hooks/claude-code`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` }, body: typeof body === 'string' ? body : JSON.stringify(body) });
@@ -22,7 +23,7 @@ export async function postFixtures(server: TestServer, key: string): Promise<voi
     }
   }
   for (const [path, file, type] of [['/v1/metrics', 'metrics.json', 'application/json'], ['/v1/logs', 'logs.json', 'application/json'], ['/v1/metrics', 'metrics.pb', 'application/x-protobuf'], ['/v1/logs', 'logs.pb', 'application/x-protobuf']] as const) {
-    const res = await fetch(`${server.url}${path}`, { method: 'POST', headers: { 'content-type': type, authorization: `Bearer ${key}` }, body: new Uint8Array(readFileSync(join(SHARED, 'otlp', file))) });
+    const res = await fetch(`${server.url}${path}`, { method: 'POST', headers: { 'content-type': type, authorization: `Bearer ${key}` }, body: new Uint8Array(readFileSync(join(FIXTURES, 'otlp', file))) });
     if (res.status !== 200) throw new Error(`${path} ${file}: ${res.status}`);
   }
 }

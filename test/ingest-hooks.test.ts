@@ -4,7 +4,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ingestKey, startTestServer, type TestServer, ingestSuite, type IngestCtx } from './helpers.js';
 
-const FIXTURES = join(new URL('../../shared/fixtures/claude-code-hooks', import.meta.url).pathname);
+const FIXTURES = join(new URL('./fixtures/claude-code-hooks', import.meta.url).pathname);
 const sessionFiles = ['session-1.jsonl', 'session-2.jsonl', 'session-3.jsonl'];
 type Expected = { session_id: string; tool_calls: number; tool_failures: number; by_tool: Record<string, number>; subagents: number; prompts: number; tool_duration_ms: number };
 const expected = JSON.parse(readFileSync(join(FIXTURES, 'expected.json'), 'utf8')) as Expected[];

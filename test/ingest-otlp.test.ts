@@ -14,7 +14,7 @@ import { decodeResponse } from '../src/ingest/otlp-decode.js';
 import { sessionTotals, type Totals } from '../src/ingest/totals.js';
 import { ingestKey, startTestServer, type TestServer, ingestSuite, type IngestCtx } from './helpers.js';
 
-const FIXTURES = new URL('../../shared/fixtures/otlp/', import.meta.url).pathname;
+const FIXTURES = new URL('./fixtures/otlp/', import.meta.url).pathname;
 const fixture = (name: string) => readFileSync(join(FIXTURES, name));
 const expected = JSON.parse(fixture('expected-totals.json').toString('utf8')) as Record<string, Totals>;
 

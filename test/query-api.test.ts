@@ -7,9 +7,9 @@ import * as assert from 'uvu/assert';
 import { runCommand } from '../src/admin/commands.js';
 import { scoreSessions, type SessionFacts } from '../src/analytics/productivity.js';
 import { ADMIN, ingestKey, ingestSuite, setUp, signIn, type IngestCtx } from './helpers.js';
-import { expectedHooks, hookLines, SHARED, type HookExpected } from './fixture-data.js';
+import { expectedHooks, hookLines, FIXTURES, type HookExpected } from './fixture-data.js';
 
-const otlpFixture = (name: string) => readFileSync(join(SHARED, 'otlp', name));
+const otlpFixture = (name: string) => readFileSync(join(FIXTURES, 'otlp', name));
 type Totals = { sessions: number; tokens: { input: number; output: number; cacheRead: number; cacheCreation: number }; costUsd: number; linesAdded: number; linesRemoved: number; commits: number; toolCalls: number; toolFailures: number; apiRequests: number; byTool: Record<string, number> };
 const expectedOtlp = JSON.parse(otlpFixture('expected-totals.json').toString()) as Record<string, Totals>;
 
