@@ -1,8 +1,8 @@
-// The duration sketch and the one definition of a percentile. A duration d falls in bin
-// ceil(log_γ d) with γ = (1 + α) / (1 − α) (DDSketch's mapping); a bin keeps its count and
-// its smallest and largest duration (lo, hi), so bins of any rows merge (add counts, min
-// lo, max hi). The value at a rank is exact when the rank is its bin's first or last
-// (every rank, when no bin holds more than two distinct values), else within α (1%).
+// The duration sketch, and the one definition of a percentile (`percentile`). A duration d
+// falls in bin ceil(log_γ d), γ = (1 + α) / (1 − α) (DDSketch's mapping); a bin keeps its
+// count and its smallest and largest duration (lo, hi). A rank's value is exact when it is
+// its bin's first or last, or the bin holds one value repeated, else within α (1%); so is a
+// percentile interpolated between two ranks (README, Queries: Percentiles).
 export const ALPHA = 0.01;
 export const GAMMA = (1 + ALPHA) / (1 - ALPHA);
 /** Durations under a microsecond share one bin, whose representative is 0. */
@@ -41,7 +41,8 @@ export const MERGE_BINS_SQL = 'sum(n) AS n, CASE WHEN count(lo) = count(*) THEN 
  * SQL: the value at 0-based `rank` of a row of bins (bin, n, lo, hi, and cum: the count
  * up to and with this bin in bin order), null unless the rank is in this bin. The bin's
  * first rank is its lo, its last its hi, any other the representative clamped to [lo, hi]
- * (which only moves it toward the true value). Bins stored without bounds: the representative.
+ * (which only moves it toward the true value). Bins stored without bounds: the representative
+ * (least and greatest skip a NULL).
  */
 const valueAtSql = (rank: string) =>
   `CASE WHEN cum > ${rank} AND cum - n <= ${rank} THEN

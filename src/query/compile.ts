@@ -205,7 +205,7 @@ export function compile(q: Query, ctx: CompileContext): Compiled {
   const source = needsSpend
     ? `(SELECT *, ${session} IN (SELECT ${session} FROM r WHERE kind IN (${kindList(REQUEST_KINDS)}) AND session_id IS NOT NULL) AS has_requests FROM r) LEFT JOIN prices p USING (model)`
     : 'r';
-  ctes.push(`m AS (SELECT ${select(aggregates) || 'count(*) AS n_rows'} FROM ${source} ${groupByWith([])})`); // percentiles alone, ungrouped: m still needs a column
+  ctes.push(`m AS (SELECT ${select(aggregates)} FROM ${source} ${groupByWith([])})`);
 
   if (families.length) ctes.push(`d AS (${sketches.join('\nUNION ALL BY NAME\n')})`);
   const partition = groups.length ? `PARTITION BY ${groups.join(', ')}` : '';
