@@ -34,6 +34,7 @@ import { parseFilters } from '../src/dashboards/filters.js';
 import { filterOptions } from '../src/dashboards/options.js';
 import { layoutFor } from '../src/dashboards/layout.js';
 import { loadOverview } from '../src/dashboards/overview.js';
+import { percentile } from '../src/aggregate/sketch.js';
 import { freePort, ROOT, signIn, tempDir, waitFor } from '../test/helpers.js';
 
 const RENDER_DIR = process.env.BENCH_DIR;
@@ -50,7 +51,6 @@ const DAY = 86_400_000;
 const PASSWORD = 'bench password 123';
 const RENDER_MANAGER = 'manager@bench.test'; // made by bench:query
 
-const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
 const ms = (n: number) => (Number.isNaN(n) ? '-' : n.toFixed(1));
 const mb = (kb: number) => `${(kb / 1024).toFixed(0)} MB`;
 const pause = (msToWait: number) => new Promise((r) => setTimeout(r, msToWait));
@@ -72,7 +72,7 @@ function resetPeak() {
 type Stats = { n: number; p50: number; p95: number; p99: number; max: number };
 function stats(samples: number[]): Stats {
   const s = [...samples].sort((a, b) => a - b);
-  return { n: s.length, p50: percentile(s, 50), p95: percentile(s, 95), p99: percentile(s, 99), max: s.at(-1) ?? NaN };
+  return { n: s.length, p50: percentile(s, 0.5), p95: percentile(s, 0.95), p99: percentile(s, 0.99), max: s.at(-1) ?? NaN };
 }
 
 /** `on`: the percentile held against the 100 ms target (none: a figure shown for context). */

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { DuckDBInstance, DuckDBTimestampValue } from '@duckdb/node-api';
 import { freePort, ROOT, runCli, tempDir, waitFor } from '../test/helpers.js';
 import { loadMigrations } from '../src/storage/migrate.js';
+import { percentile } from '../src/aggregate/sketch.js';
 
 const BATCHES = Number(process.env.BENCH_BATCHES ?? 200); // × 1000 events
 const HOOK_EVENTS = Number(process.env.BENCH_HOOK_EVENTS ?? 20_000);
@@ -20,8 +21,6 @@ const HOOK_PACED_SECONDS = Number(process.env.BENCH_HOOK_PACED_SECONDS ?? 10);
 const OTLP_RECORDS = Number(process.env.BENCH_OTLP_RECORDS ?? 50_000);
 
 type Row = { scenario: string; events: number; seconds: number; p50?: number; p99?: number; rssMb: number; note?: string };
-
-const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
 
 function peakRssMb(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
@@ -87,7 +86,7 @@ async function benchBatch(url: string, key: string, pid: number): Promise<Row> {
   const t0 = Date.now() - 3_600_000;
   const bodies = Array.from({ length: BATCHES }, (_, b) => JSON.stringify({ command_executions: Array.from({ length: 1000 }, (_, j) => commandItem(b * 1000 + j, t0)) }));
   const { seconds, sorted } = await timed(BATCHES, 4, (b) => post(`${url}/api/metrics/batch`, key, bodies[b]!));
-  return { scenario: 'REST batch, 1000 events/request, 4 clients', events: BATCHES * 1000, seconds, p50: percentile(sorted, 50), p99: percentile(sorted, 99), rssMb: peakRssMb(pid) };
+  return { scenario: 'REST batch, 1000 events/request, 4 clients', events: BATCHES * 1000, seconds, p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99), rssMb: peakRssMb(pid) };
 }
 
 const hookBody = (prefix: string, i: number) =>
@@ -99,18 +98,18 @@ async function benchHooksPaced(url: string, key: string, pid: number): Promise<R
   await timed(2000, 10, (i) => post(`${url}/api/v1/hooks/claude-code`, key, hookBody('warm', i)));
   const { seconds, sorted, events } = await paced(HOOK_CLIENTS, HOOK_EVERY_MS, HOOK_PACED_SECONDS, (i) => post(`${url}/api/v1/hooks/claude-code`, key, hookBody('paced', i)));
   const perSecond = ((HOOK_CLIENTS * 1000) / HOOK_EVERY_MS).toFixed(0);
-  return { scenario: `hook POST, ${HOOK_CLIENTS} clients paced, ${perSecond}/s in all`, events, seconds, p50: percentile(sorted, 50), p99: percentile(sorted, 99), rssMb: peakRssMb(pid) };
+  return { scenario: `hook POST, ${HOOK_CLIENTS} clients paced, ${perSecond}/s in all`, events, seconds, p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99), rssMb: peakRssMb(pid) };
 }
 
 async function benchHooks(url: string, key: string, pid: number): Promise<Row> {
   const { seconds, sorted } = await timed(HOOK_EVENTS, HOOK_CLIENTS, (i) => post(`${url}/api/v1/hooks/claude-code`, key, hookBody('hook', i)));
-  return { scenario: `hook POST, ${HOOK_CLIENTS} clients flat out`, events: HOOK_EVENTS, seconds, p50: percentile(sorted, 50), p99: percentile(sorted, 99), rssMb: peakRssMb(pid) };
+  return { scenario: `hook POST, ${HOOK_CLIENTS} clients flat out`, events: HOOK_EVENTS, seconds, p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99), rssMb: peakRssMb(pid) };
 }
 
 /** The same clients flat out against GET /healthz (no key, no body, no disk): what HTTP alone costs here. */
 async function httpFloor(url: string, _key: string, pid: number): Promise<Row> {
   const { seconds, sorted } = await timed(HOOK_EVENTS, HOOK_CLIENTS, async () => void (await (await fetch(`${url}/healthz`)).arrayBuffer()));
-  return { scenario: `floor: GET /healthz, ${HOOK_CLIENTS} clients flat out`, events: HOOK_EVENTS, seconds, p50: percentile(sorted, 50), p99: percentile(sorted, 99), rssMb: peakRssMb(pid), note: 'requests, not events' };
+  return { scenario: `floor: GET /healthz, ${HOOK_CLIENTS} clients flat out`, events: HOOK_EVENTS, seconds, p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99), rssMb: peakRssMb(pid), note: 'requests, not events' };
 }
 
 async function benchOtlp(url: string, key: string, pid: number): Promise<Row> {
@@ -141,7 +140,7 @@ async function benchOtlp(url: string, key: string, pid: number): Promise<Row> {
   const seconds = (performance.now() - started) / 1000;
   await provider.shutdown();
   const sorted = latencies.sort((a, b) => a - b);
-  return { scenario: 'OTLP/HTTP protobuf logs (SDK exporter, 512/request)', events: OTLP_RECORDS, seconds, p50: percentile(sorted, 50), p99: percentile(sorted, 99), rssMb: peakRssMb(pid) };
+  return { scenario: 'OTLP/HTTP protobuf logs (SDK exporter, 512/request)', events: OTLP_RECORDS, seconds, p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99), rssMb: peakRssMb(pid) };
 }
 
 /** The same number of rows straight into `events` with DuckDB's appender: what the disk and DuckDB allow. */

@@ -19,6 +19,7 @@ import type { IngestEvent, Kind } from '../src/ingest/schema.js';
 import { CUBES, rollupTable, TIERS } from '../src/aggregate/tiers.js';
 import { querySchema, type QueryInput } from '../src/query/model.js';
 import { runQuery } from '../src/query/run.js';
+import { percentile } from '../src/aggregate/sketch.js';
 import { tempDir } from '../test/helpers.js';
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 10_000_000);
@@ -179,7 +180,6 @@ function countEvents(sessions: Session[], turnsPerMinute: number): { events: num
 
 // ---- measuring ----------------------------------------------------------------------------
 
-const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
 const mb = (bytes: number) => bytes / 1024 / 1024;
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 
@@ -206,7 +206,7 @@ async function measure(once: () => Promise<unknown>, iterations = ITERATIONS, wa
     times.push(performance.now() - t);
   }
   const sorted = times.sort((a, b) => a - b);
-  return { n: sorted.length, p50: percentile(sorted, 50), p95: percentile(sorted, 95) };
+  return { n: sorted.length, p50: percentile(sorted, 0.5), p95: percentile(sorted, 0.95) };
 }
 
 class HttpError extends Error {

@@ -6,7 +6,7 @@
 // tool_use_id) that arrives twice, say from hooks and from OpenTelemetry, counts on its
 // first arrival (lowest seq) only. Duplicates are recognised within DEDUP_WINDOW_MS of
 // each other's timestamps, which keeps the check to a narrow slice of the table.
-import { binSql } from './sketch.js';
+import { binSql, MERGE_BINS_SQL } from './sketch.js';
 import { CUBE_KEYS, TIER_SQL_INTERVAL, type Cube, type Tier } from './tiers.js';
 
 export const DEDUP_WINDOW_MS = 86_400_000;
@@ -116,7 +116,8 @@ export function rollupSelect(source: string, bucket: string, cube: Cube = 'full'
  * `session`, keyed by session too (only ever computed from raw events).
  */
 export function sketchSelect(source: string, bucket: string, cube: Cube = 'full', session = false): string {
-  return `SELECT ${bucket} AS bucket, ${keysSql(session ? CUBE_KEYS[cube] : sketchKeys(cube))}, ${binSql('duration_ms')} AS bin, count(*)::DOUBLE AS n
+  return `SELECT ${bucket} AS bucket, ${keysSql(session ? CUBE_KEYS[cube] : sketchKeys(cube))}, ${binSql('duration_ms')} AS bin, count(*)::DOUBLE AS n,
+    min(duration_ms) AS lo, max(duration_ms) AS hi
   FROM ${source} WHERE duration_ms IS NOT NULL GROUP BY ALL`;
 }
 
@@ -130,7 +131,8 @@ export function foldSelect(table: string, where: string, cube: Cube): string {
   FROM ${table} WHERE ${where} GROUP BY ${keys}`;
 }
 
+/** Folds the bins of one key of `cube` into one. */
 export function foldSketchSelect(table: string, where: string, cube: Cube): string {
   const keys = ['bucket', ...sketchKeys(cube), 'bin'].join(', ');
-  return `SELECT ${keys}, sum(n) AS n FROM ${table} WHERE ${where} GROUP BY ${keys}`;
+  return `SELECT ${keys}, ${MERGE_BINS_SQL} FROM ${table} WHERE ${where} GROUP BY ${keys}`;
 }

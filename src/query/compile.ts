@@ -5,7 +5,7 @@
 // are exact and current to the last commit. With `raw: true`
 // the whole range is read from raw events (the benchmark's comparison, and the check
 // the property tests make).
-import { binValueSql } from '../aggregate/sketch.js';
+import { MERGE_BINS_SQL, percentileSql } from '../aggregate/sketch.js';
 import { bucketSql, countedEventsCtes, countedSinceCtes, MEASURES, rolledUpCte, rollupSelect, sketchSelect, tailSeqs, tsLiteral, type TailSpan } from '../aggregate/rollup.js';
 import { cover, rollupTable, sketchTable, smallestCube, TIER_MS, TIER_SQL_INTERVAL, TIERS, type Cube, type Segment, type Tier } from '../aggregate/tiers.js';
 import type { Kind } from '../ingest/schema.js';
@@ -189,31 +189,40 @@ export function compile(q: Query, ctx: CompileContext): Compiled {
     if (def.percentile === 'max') return `max(${mine('dur_max')}) AS ${name}`;
     return `NULL AS ${name}_unused`;
   }).filter((a) => !a.endsWith('_unused'));
-  // The spend rule asks whether a session (a user's: see SESSION_KEY) has requests in range: compared, in its period.
+  // One percentile table per family of durations asked for; its figures are clamped to the
+  // family's min and max here (bins stored without bounds only have their representative).
+  const families = [...new Set(percentiles.map((p) => ('family' in p.def ? p.def.family : '')))];
+  const kindsOf = (family: string) => {
+    const def = percentiles.find((p) => 'family' in p.def && p.def.family === family)!.def;
+    return 'kinds' in def ? def.kinds! : [];
+  };
+  for (const family of families) {
+    const mine = (column: string) => when(`kind IN (${kindList(kindsOf(family))})`, column);
+    aggregates.push(`min(${mine('dur_min')}) AS _min_${family}`, `max(${mine('dur_max')}) AS _max_${family}`);
+  }
+  // The spend rule asks whether a session (a user's) has requests in range: compared, in its period.
   const session = q.compare ? `session_id || CASE WHEN bucket >= ${from} THEN '+' ELSE '-' END` : 'session_id';
   const source = needsSpend
     ? `(SELECT *, (user_id, ${session}) IN (SELECT user_id, ${session} FROM r WHERE kind IN (${kindList(REQUEST_KINDS)}) AND session_id IS NOT NULL) AS has_requests FROM r) LEFT JOIN prices p USING (model)`
     : 'r';
-  ctes.push(`m AS (SELECT ${select(aggregates) || 'count(*) AS n_rows'} FROM ${source} ${groupByWith([])})`); // percentiles alone, ungrouped: m still needs a column
+  ctes.push(`m AS (SELECT ${select(aggregates)} FROM ${source} ${groupByWith([])})`);
 
-  // One percentile table per family of durations asked for.
-  const families = [...new Set(percentiles.map((p) => ('family' in p.def ? p.def.family : '')))];
   if (families.length) ctes.push(`d AS (${sketches.join('\nUNION ALL BY NAME\n')})`);
   const partition = groups.length ? `PARTITION BY ${groups.join(', ')}` : '';
   for (const family of families) {
     const wanted = percentiles.filter((p) => 'family' in p.def && p.def.family === family);
-    const kinds = 'kinds' in wanted[0]!.def ? wanted[0]!.def.kinds! : [];
-    const bins = wanted.map((p) => `min(bin) FILTER (cum > floor(${(p.def as { percentile: number }).percentile} * (total - 1))) AS ${p.name}`);
+    const values = wanted.map((p) => `${percentileSql((p.def as { percentile: number }).percentile)} AS ${p.name}`);
     ctes.push(`pct_${family} AS (
-  SELECT ${[...groups, ...bins].join(', ')} FROM (
+  SELECT ${[...groups, ...values].join(', ')} FROM (
     SELECT *, sum(n) OVER (${partition} ORDER BY bin ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS cum, sum(n) OVER (${partition}) AS total
-      FROM (SELECT ${select(['bin', 'sum(n) AS n'])} FROM d WHERE kind IN (${kindList(kinds)}) ${groupByWith(['bin'])}))
+      FROM (SELECT ${select(['bin', MERGE_BINS_SQL])} FROM d WHERE kind IN (${kindList(kindsOf(family))}) ${groupByWith(['bin'])}))
   ${groups.length ? `GROUP BY ${groups.join(', ')}` : ''})`);
   }
 
+  const clamped = (family: string, value: string) => `CASE WHEN ${value} IS NOT NULL THEN least(greatest(${value}, m._min_${family}), m._max_${family}) END`;
   const columns = [
     ...groups.map((g) => `m.${g}`),
-    ...metrics.map(({ name, def }) => ('percentile' in def && typeof def.percentile === 'number' ? `${binValueSql(`pct_${def.family}.${name}`)} AS ${name}` : `m.${name}`)),
+    ...metrics.map(({ name, def }) => ('percentile' in def && typeof def.percentile === 'number' ? `${clamped(def.family, `pct_${def.family}.${name}`)} AS ${name}` : `m.${name}`)),
   ];
   // A total row's keys are null: matched as not distinct.
   const same = (f: string) => groups.map((g) => `m.${g} ${q.totals ? 'IS NOT DISTINCT FROM' : '='} pct_${f}.${g}`).join(' AND ');

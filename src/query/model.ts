@@ -99,7 +99,7 @@ const STATS = { avg: 'avg', min: 'min', max: 'max', p50: 0.5, p95: 0.95, p99: 0.
 const durations: Record<string, MetricDef> = {};
 for (const [family, kinds] of Object.entries(FAMILIES) as [Family, readonly Kind[]][]) {
   for (const [stat, percentile] of Object.entries(STATS)) {
-    durations[`${family}_${stat}_ms`] = { kinds, percentile, family, description: `${family} duration ${stat}, ms${typeof percentile === 'number' ? ' (sketch, ±1%)' : ''}` };
+    durations[`${family}_${stat}_ms`] = { kinds, percentile, family, description: `${family} duration ${stat}, ms${typeof percentile === 'number' ? ' (interpolated between closest ranks: exact, or within 1% where a bin holds more than two durations)' : ''}` };
   }
 }
 
