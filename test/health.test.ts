@@ -14,7 +14,7 @@ test('healthz and readyz answer JSON', async () => {
     assert.is(ready.status, 200);
     assert.equal(await ready.json(), {
       status: 'ready',
-      checks: { control_db: 'ok', data_dir: 'ok' },
+      checks: { control_db: 'ok', data_dir: 'ok', tenants: {} },
       aggregation: { tenants: 0, pending_events: 0, max_lag_seconds: 0, failing_tenants: 0 },
     });
   } finally {
