@@ -6,6 +6,7 @@ import type { Logger } from './log.js';
 import { openDatabase, type Database } from './storage/duckdb.js';
 import { acquireLock, controlPath, ensureDataDir } from './storage/datadir.js';
 import { loadMigrations, migrate } from './storage/migrate.js';
+import { TenantUnavailableError } from './storage/errors.js';
 import { createTenantFiles, type TenantFiles } from './storage/tenant-files.js';
 import { createLucia, type Auth } from './auth/lucia.js';
 import { createLoginThrottle, type LoginThrottle } from './auth/throttle.js';
@@ -42,7 +43,8 @@ export type AppContext = {
 
 /**
  * Takes the data directory's lock, then opens and migrates the control database and
- * every tenant's file. Any failure releases what was taken and stops the start.
+ * every tenant's file. A failure of the lock or the control database releases what was
+ * taken and stops the start; a tenant's file that fails leaves that tenant unavailable.
  */
 export async function openAppContext(config: Config, log: Logger, options: { adminSocket: string | null; publicUrl?: URL }): Promise<AppContext> {
   ensureDataDir(config.dataDir);
@@ -54,10 +56,8 @@ export async function openAppContext(config: Config, log: Logger, options: { adm
     const applied = await migrate(control, loadMigrations('control'));
     if (applied.length) log.info('migrated control database', { versions: applied });
 
-    tenantFiles = createTenantFiles(config.dataDir);
-    const tenants = await control.all<{ id: string }>('SELECT id FROM tenants ORDER BY id');
-    for (const { id } of tenants) await tenantFiles.open(id);
-
+    // The backoff of an unavailable tenant's file follows the app's clock (a test moves it).
+    tenantFiles = createTenantFiles(config.dataDir, { log, now: () => ctx.now().getTime() });
     const publicUrl = options.publicUrl ?? config.publicUrl;
     const ingest = createIngestor(tenantFiles);
     const ctx: AppContext = {
@@ -89,6 +89,12 @@ export async function openAppContext(config: Config, log: Logger, options: { adm
         releaseLock();
       },
     };
+    // A tenant whose file cannot be opened is unavailable alone (logged, named on /readyz);
+    // the others are served.
+    const tenants = await control.all<{ id: string }>('SELECT id FROM tenants ORDER BY id');
+    for (const { id } of tenants) await tenantFiles.open(id).catch((err: unknown) => {
+      if (!(err instanceof TenantUnavailableError)) throw err;
+    });
     return ctx;
   } catch (err) {
     await tenantFiles?.closeAll().catch(() => undefined);

@@ -1,4 +1,6 @@
-import { chmodSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, closeSync, openSync, rmSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ADMIN, setUp, signIn, startTestServer, tempDir } from './helpers.js';
@@ -14,26 +16,102 @@ test('healthz and readyz answer JSON', async () => {
     assert.is(ready.status, 200);
     assert.equal(await ready.json(), {
       status: 'ready',
-      checks: { control_db: 'ok', data_dir: 'ok' },
-      aggregation: { tenants: 0, pending_events: 0, max_lag_seconds: 0, failing_tenants: 0 },
+      checks: { control_db: 'ok', data_dir: 'ok', tenants: {} },
+      aggregation: { tenants: 0, pending_events: 0, max_lag_seconds: 0, failing_tenants: 0, set_aside_events: 0 },
     });
   } finally {
     await server.stop();
   }
 });
 
-test('readyz reports a data directory that cannot be written', async () => {
-  if (process.getuid?.() === 0) return; // root writes anywhere; the check cannot be provoked
+/** Runs a command (mount, umount); the reason it failed, or null. */
+function run(command: string, args: string[]): string | null {
+  const result = spawnSync(command, args, { encoding: 'utf8' });
+  if (result.error) return result.error.message;
+  return result.status === 0 ? null : `${command} ${args.join(' ')}: ${(result.stderr || `exit ${result.status}`).trim()}`;
+}
+
+/** Prints why a test is skipped where it runs: it must not pass silently. */
+const skip = (name: string, why: string) => console.log(`\n  SKIPPED "${name}": ${why}`);
+
+const readOnlyName = 'readyz reports a data directory that cannot be written';
+test(readOnlyName, async () => {
   const server = await startTestServer();
+  // Root writes through permissions (CI runs as root): there, a read-only bind mount of the
+  // directory over itself. The server's open files stay writable beneath it.
+  const asRoot = process.getuid?.() === 0;
+  const refused = asRoot ? run('mount', ['--bind', server.dataDir, server.dataDir]) : null;
+  if (refused) {
+    await server.stop();
+    return skip(readOnlyName, `running as root, and a read-only bind mount is not permitted here (${refused})`);
+  }
   try {
-    chmodSync(server.dataDir, 0o500);
+    if (asRoot) assert.is(run('mount', ['-o', 'remount,ro,bind', server.dataDir]), null, 'remounted read-only');
+    else chmodSync(server.dataDir, 0o500);
     const ready = await fetch(`${server.url}/readyz`);
     assert.is(ready.status, 503);
+    const body = (await ready.json()) as { checks: { data_dir: string; control_db: string } };
+    assert.match(body.checks.data_dir, asRoot ? /^failed: cannot write \(EROFS\)$/ : /^failed: cannot write \(EACCES\)$/);
+    assert.is(body.checks.control_db, 'ok');
   } finally {
-    chmodSync(server.dataDir, 0o700);
+    if (asRoot) run('umount', [server.dataDir]);
+    else chmodSync(server.dataDir, 0o700);
+  }
+  try {
+    assert.is((await fetch(`${server.url}/readyz`)).status, 200, 'ready again once it can be written');
+  } finally {
     await server.stop();
   }
 });
+
+const fullName = 'readyz reports a full disk, which permissions alone do not show';
+test(fullName, async () => {
+  if (process.getuid?.() !== 0) return skip(fullName, 'mounting a small tmpfs needs root');
+  const dir = tempDir('am-full-disk');
+  const refused = run('mount', ['-t', 'tmpfs', '-o', 'size=48m,mode=0700', 'tmpfs', dir.path]);
+  if (refused) {
+    dir.remove();
+    return skip(fullName, `mounting a tmpfs is not permitted here (${refused})`);
+  }
+  let server: Awaited<ReturnType<typeof startTestServer>> | null = null;
+  const filler = join(dir.path, 'filler');
+  try {
+    server = await startTestServer({ dataDir: dir.path });
+    assert.is((await fetch(`${server.url}/readyz`)).status, 200, 'ready with room to spare');
+    fill(filler);
+    const ready = await fetch(`${server.url}/readyz`);
+    assert.is(ready.status, 503);
+    const body = (await ready.json()) as { checks: { data_dir: string } };
+    assert.is(body.checks.data_dir, 'failed: cannot write (ENOSPC)');
+    rmSync(filler);
+    assert.is((await fetch(`${server.url}/readyz`)).status, 200, 'ready again once there is room');
+  } finally {
+    rmSync(filler, { force: true });
+    await server?.stop();
+    run('umount', [dir.path]);
+    dir.remove();
+  }
+});
+
+/** Writes to `path` until the file system has not a byte left. */
+function fill(path: string) {
+  const fd = openSync(path, 'w');
+  try {
+    for (const size of [1024 * 1024, 4096, 1]) {
+      const chunk = Buffer.alloc(size);
+      for (;;) {
+        try {
+          writeSync(fd, chunk);
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code === 'ENOSPC') break;
+          throw err;
+        }
+      }
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
 
 test('one log line per request with method, path, status, duration and tenant; no secrets', async () => {
   const server = await startTestServer();

@@ -215,7 +215,7 @@ ws('the rate limit and storage trouble answer with a retryable error', async (ct
   await (await ctx.server.ctx.tenantFiles.open(ctx.tenantId)).close();
   c = await connect(ctx);
   c.ws.send(JSON.stringify(event({ ref: 'x' })));
-  assert.equal(await c.next(), { type: 'error', ref: 'x', error: 'storage unavailable', retry: true });
+  assert.equal(await c.next(), { type: 'error', ref: 'x', error: 'storage unavailable', retry: true, retry_after: 5 });
 });
 
 ws('keepalive: a client that answers pings stays; one that does not is terminated', async (ctx) => {

@@ -3,6 +3,7 @@
 // event through the same steps: validate → sanitise → identify → write (group commit).
 // An event is kept or dropped with a named reason; drops are counted.
 import { hash } from 'node:crypto';
+import { StorageUnavailableError, TenantUnavailableError } from '../storage/errors.js';
 import type { TenantFiles } from '../storage/tenant-files.js';
 import { eventSchema, inTimeWindow, timeWindowMessage, type IngestEvent, type Source } from './schema.js';
 import { canonicalJson, sanitizeJson } from './sanitize.js';
@@ -12,8 +13,6 @@ export type Who = { tenantId: string; userId: string };
 export type Rejection = { index: number; field: string; message: string };
 export type IngestResult = { accepted: number; rejected: Rejection[] };
 export type DropReason = 'invalid' | 'duplicate';
-
-export class StorageUnavailableError extends Error {}
 
 export type IngestStats = { received: number; stored: number; dropped: Record<DropReason, number>; batches: number };
 
@@ -41,15 +40,21 @@ export function createIngestor(tenantFiles: TenantFiles, options: WriterOptions 
     let writer = writers.get(tenantId);
     if (!writer) {
       writer = tenantFiles.open(tenantId).then((db) =>
-        createEventWriter(db, options, (commit) => {
-          stats.batches++;
-          stats.stored += commit.inserted;
-          stats.dropped.duplicate += commit.offered - commit.inserted;
-          if (commit.inserted > 0) for (const listener of listeners) listener(tenantId, commit);
-        }),
+        createEventWriter(
+          db,
+          options,
+          (commit) => {
+            stats.batches++;
+            stats.stored += commit.inserted;
+            stats.dropped.duplicate += commit.offered - commit.inserted;
+            if (commit.inserted > 0) for (const listener of listeners) listener(tenantId, commit);
+          },
+          () => tenantFiles.check(tenantId, db),
+        ),
       );
-      writer.catch(() => writers.delete(tenantId));
-      writers.set(tenantId, writer);
+      const made = writer;
+      made.catch(() => writers.get(tenantId) === made && writers.delete(tenantId));
+      writers.set(tenantId, made);
     }
     return writer;
   };
@@ -75,11 +80,15 @@ export function createIngestor(tenantFiles: TenantFiles, options: WriterOptions 
       });
       stats.dropped.invalid += rejected.length;
       if (rows.length) {
-        const writer = await writerFor(who.tenantId);
+        const made = writerFor(who.tenantId);
+        const writer = await made;
         try {
           await writer.write(rows);
         } catch (err) {
-          throw new StorageUnavailableError(`could not commit events: ${(err as Error).message}`);
+          if (!(err instanceof TenantUnavailableError)) throw new StorageUnavailableError(`could not commit events: ${(err as Error).message}`);
+          // Its file is closed: the next write, once the file is back, needs a writer on the new one.
+          if (writers.get(who.tenantId) === made) writers.delete(who.tenantId);
+          throw err;
         }
       }
       return { accepted: rows.length, rejected };

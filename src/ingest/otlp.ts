@@ -25,7 +25,8 @@
 // value = sum and {count, sum, min, max} in attributes (not converted to deltas).
 import type { AppContext } from '../context.js';
 import type { Database } from '../storage/duckdb.js';
-import { StorageUnavailableError, type Who } from './ingest.js';
+import { StorageUnavailableError } from '../storage/errors.js';
+import type { Who } from './ingest.js';
 import { countSpans, logEvents, metricDrafts, type PointDraft, type PointRejection } from './otlp-map.js';
 import type { Signal } from './otlp-decode.js';
 import type { IngestEvent } from './schema.js';

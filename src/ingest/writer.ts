@@ -1,9 +1,10 @@
 // Group commit: rows from concurrent requests for one tenant are gathered while the
 // previous commit runs and written in one DuckDB statement. A retried event hits the
 // primary key; the batch is then written again without the ids already stored, so it is
-// stored once. Every caller's promise settles only after its statement committed. One
-// writer per tenant file, so nothing can slip in between the lookup and the insert, and
-// `seq` numbers the events in commit order (the aggregation worker's cursor).
+// stored once. Every caller's promise settles only after its statement committed, to the
+// file that is still the one on disk (`checkFile`, one stat per commit). One writer per
+// tenant file, so nothing can slip in between the lookup and the insert, and `seq`
+// numbers the events in commit order (the aggregation worker's cursor).
 import type { DuckDBConnection, DuckDBPreparedStatement } from '@duckdb/node-api';
 import type { Database } from '../storage/duckdb.js';
 
@@ -91,8 +92,17 @@ type Pending = { rows: EventRow[]; resolve(): void; reject(err: unknown): void }
  */
 export type Commit = { offered: number; inserted: number; lastSeq: number; userIds(): Set<string> };
 
-/** `onCommit` hears about every committed batch. */
-export function createEventWriter(db: Database, options: WriterOptions = DEFAULT_WRITER, onCommit: (commit: Commit) => void = () => {}): EventWriter {
+/**
+ * `onCommit` hears about every committed batch. `checkFile` says why `db` is no longer the
+ * file on disk (deleted or replaced under the server), or null: a commit to a file that is
+ * gone would be lost, so its callers get that error instead of an acknowledgement.
+ */
+export function createEventWriter(
+  db: Database,
+  options: WriterOptions = DEFAULT_WRITER,
+  onCommit: (commit: Commit) => void = () => {},
+  checkFile: () => Error | null = () => null,
+): EventWriter {
   let queue: Pending[] = [];
   let queued = 0;
   let scheduled: NodeJS.Immediate | null = null; // the pending start of a commit
@@ -123,8 +133,10 @@ export function createEventWriter(db: Database, options: WriterOptions = DEFAULT
     const unique = new Map<bigint, EventRow>();
     for (const p of batch) for (const row of p.rows) if (!unique.has(row.id)) unique.set(row.id, row);
     const offered = batch.reduce((n, p) => n + p.rows.length, 0); // duplicates within the batch count as dropped too
+    let inserted = 0;
+    let failure: { error: unknown } | null = null;
     try {
-      const inserted = await db.withConnection(async (conn, prepared) => {
+      inserted = await db.withConnection(async (conn, prepared) => {
         // Retries are rare: insert everything and let the primary key object. Only then
         // redo the batch without the ids that are already stored.
         const insert = await prepared(INSERT_SQL);
@@ -139,6 +151,16 @@ export function createEventWriter(db: Database, options: WriterOptions = DEFAULT
         await append(conn, insert, fresh);
         return fresh.length;
       });
+    } catch (error) {
+      failure = { error };
+    }
+    // Also after a failure: a file found gone explains it (and its tenant is then unavailable).
+    const gone = checkFile();
+    if (gone || failure) {
+      for (const p of batch) p.reject(gone ?? failure!.error);
+      return;
+    }
+    try {
       if (nextSeq !== null) onCommit({ offered, inserted, lastSeq: Number(nextSeq - 1n), userIds: () => usersOf(batch) });
       for (const p of batch) p.resolve();
     } catch (err) {

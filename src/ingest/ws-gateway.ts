@@ -4,8 +4,8 @@
 // Auth (on upgrade, before any frame): `Authorization: Bearer <API key>`, or — for
 // browsers, which cannot set headers — the subprotocol list `agentmeter.v1, bearer.<key>`
 // (the server answers with `agentmeter.v1`, never echoing the key). No query-string tokens.
-// The key needs the `ingest` scope: unknown/revoked key → HTTP 401, no scope → 403. The
-// tenant and user come from the key only.
+// The key needs the `ingest` scope: unknown/revoked key → HTTP 401, no scope → 403, the
+// tenant's file unavailable → 503 with Retry-After. The tenant and user come from the key only.
 //
 // Messages (JSON text frames, ≤ 4 MiB): one unified event `{kind, ..., ref?}`, an array of
 // events, or `{ref?, events: [...]}`. `ref` (string ≤ 200 chars or number) is echoed back.
@@ -13,7 +13,8 @@
 //   {type:'ack', ref, accepted, rejected:[{index, field, message}]}   after the commit;
 //   {type:'error', ref, field, error[, rejected]}  malformed JSON (field `body`), a bad shape,
 //                                                   or no valid event (field = the first bad one);
-//   {type:'error', ref, error:'storage unavailable', retry:true}       disk trouble: resend;
+//   {type:'error', ref, error:'storage unavailable', retry:true, retry_after: seconds}  disk trouble
+//                                      (or the tenant's file unavailable, with its own words): resend;
 //   {type:'error', ref, error:'rate limit exceeded', retry:true, retry_after: seconds}.
 // The connection stays open after an error.
 //
@@ -32,7 +33,8 @@ import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import type { AppContext } from '../context.js';
-import { StorageUnavailableError, type IngestResult, type Who } from './ingest.js';
+import { retryAfterSeconds, StorageUnavailableError, TENANT_UNAVAILABLE, TenantUnavailableError } from '../storage/errors.js';
+import type { IngestResult, Who } from './ingest.js';
 
 export const STREAM_PATH = '/api/v1/stream';
 export const STREAM_PROTOCOL = 'agentmeter.v1';
@@ -111,7 +113,7 @@ export function attachStreamGateway(server: Server, ctx: AppContext, options: Ga
     if (closing) return refuse(socket, 503, 'server shutting down');
     authenticate(req)
       .then((auth) => {
-        if ('status' in auth) return refuse(socket, auth.status, auth.error);
+        if ('status' in auth) return refuse(socket, auth.status, auth.error, auth.retryAfter);
         if (closing) return refuse(socket, 503, 'server shutting down');
         wss.handleUpgrade(req, socket, head, (ws) => open(ws, socket, auth));
       })
@@ -122,7 +124,7 @@ export function attachStreamGateway(server: Server, ctx: AppContext, options: Ga
   };
   server.on('upgrade', onUpgrade);
 
-  async function authenticate(req: IncomingMessage): Promise<(Who & { key: string }) | { status: 401 | 403; error: string }> {
+  async function authenticate(req: IncomingMessage): Promise<(Who & { key: string }) | { status: 401 | 403 | 503; error: string; retryAfter?: number }> {
     let presented: string | undefined;
     const authorization = req.headers.authorization;
     if (authorization !== undefined) presented = /^Bearer\s+(\S+)\s*$/i.exec(authorization)?.[1];
@@ -134,6 +136,12 @@ export function attachStreamGateway(server: Server, ctx: AppContext, options: Ga
     const resolved = await ctx.keys.resolve(presented);
     if (!resolved) return { status: 401, error: 'invalid or revoked API key' };
     if (!resolved.scopes.includes('ingest')) return { status: 403, error: 'this API key lacks the "ingest" scope' };
+    try {
+      await ctx.tenantFiles.open(resolved.user.tenantId);
+    } catch (err) {
+      if (err instanceof TenantUnavailableError) return { status: 503, error: TENANT_UNAVAILABLE, retryAfter: retryAfterSeconds(err) };
+      throw err;
+    }
     return { tenantId: resolved.user.tenantId, userId: resolved.user.id, key: presented };
   }
 
@@ -221,7 +229,10 @@ export function attachStreamGateway(server: Server, ctx: AppContext, options: Ga
       try {
         result = await ctx.ingest.ingest(conn.who, 'ws', message.events, ctx.now());
       } catch (err) {
-        if (err instanceof StorageUnavailableError) return { type: 'error', ref, error: 'storage unavailable', retry: true };
+        if (err instanceof StorageUnavailableError) {
+          const error = err instanceof TenantUnavailableError ? TENANT_UNAVAILABLE : 'storage unavailable';
+          return { type: 'error', ref, error, retry: true, retry_after: retryAfterSeconds(err) };
+        }
         throw err;
       }
       if (result.accepted === 0 && result.rejected.length) {
@@ -312,7 +323,7 @@ function checkCount(events: unknown[], field: string, ref: Ref = null): unknown[
 const REASONS: Record<number, string> = { 401: 'Unauthorized', 403: 'Forbidden', 500: 'Internal Server Error', 503: 'Service Unavailable' };
 
 /** Answers an upgrade request with a plain HTTP error and hangs up. */
-function refuse(socket: Duplex, status: 401 | 403 | 500 | 503, error: string) {
+function refuse(socket: Duplex, status: 401 | 403 | 500 | 503, error: string, retryAfter?: number) {
   if (!socket.writable) return socket.destroy();
   const body = JSON.stringify({ error, field: status === 401 || status === 403 ? 'authorization' : undefined });
   socket.end(
@@ -321,6 +332,7 @@ function refuse(socket: Duplex, status: 401 | 403 | 500 | 503, error: string) {
       'Content-Type: application/json; charset=utf-8\r\n' +
       `Content-Length: ${Buffer.byteLength(body)}\r\n` +
       (status === 401 ? 'WWW-Authenticate: Bearer\r\n' : '') +
+      (retryAfter ? `Retry-After: ${retryAfter}\r\n` : '') +
       '\r\n' +
       body,
   );

@@ -1,6 +1,7 @@
 // The data directory: control database, one DuckDB file per tenant, and a lock that
 // keeps a second process away (it names the running server so the CLI can ask it).
-import { chmodSync, closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync, accessSync, constants } from 'node:fs';
+import { chmodSync, closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isId } from '../ids.js';
 
@@ -26,14 +27,23 @@ export function ensureDataDir(dataDir: string): void {
   mkdirSync(tenantsDir(dataDir), { recursive: true, mode: 0o700 });
 }
 
-export function isWritable(dir: string): boolean {
+/**
+ * Writes a small file in `dir`, flushes it to the disk, and removes it: what a commit
+ * needs. Permissions alone (access W_OK) say nothing of a full disk. Throws the write's error.
+ */
+export async function probeWrite(dir: string): Promise<void> {
+  const path = join(dir, `.write-probe-${process.pid}`);
+  const file = await open(path, 'w', 0o600);
   try {
-    accessSync(dir, constants.W_OK);
-    return true;
-  } catch {
-    return false;
+    await file.writeFile(PROBE);
+    await file.sync();
+  } finally {
+    await file.close();
+    await rm(path, { force: true });
   }
 }
+
+const PROBE = Buffer.alloc(4096, 0x2a); // a page: the smallest write that needs a free block
 
 /** Reads the lock if a live process holds it; a lock left by a dead process reads as null. */
 export function readLiveLock(dataDir: string): Lock | null {

@@ -1,15 +1,24 @@
 // One DuckDB file per tenant, opened on first use from an authenticated tenant id and
 // kept open. A file is migrated when opened, and refuses to serve another tenant's id.
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
+// A file that is missing, damaged or no longer the one on disk makes its tenant alone
+// unavailable; opening it is tried again after a backoff, so a file restored from a
+// backup is picked up without a restart.
+import { mkdirSync, rmSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
+import type { Logger } from '../log.js';
 import { openDatabase, type Connection, type Database } from './duckdb.js';
 import { tenantPath } from './datadir.js';
+import { TenantUnavailableError } from './errors.js';
 import { loadMigrations, migrate, type Migration } from './migrate.js';
 
 export type TenantFiles = {
   /** Creates the file for a new tenant (migrated, stamped with its id). */
   create(tenantId: string): Promise<Database>;
-  /** Opens an existing tenant's file; throws if it does not exist. */
+  /**
+   * The tenant's file: opened if need be, else checked to be still the file on disk (one
+   * stat). Throws TenantUnavailableError when it is not usable, and, until the backoff
+   * has passed, without trying again.
+   */
   open(tenantId: string): Promise<Database>;
   /**
    * Another connection to the tenant's file for `purpose` (the aggregation worker, or
@@ -18,37 +27,112 @@ export type TenantFiles = {
    * pages) run side by side.
    */
   connection(tenantId: string, purpose: 'worker' | 'reader'): Promise<Connection>;
+  /**
+   * Null while `db` is still the tenant's file on disk (one stat). Otherwise the tenant is
+   * marked unavailable, `db` is closed, and the error says why: what was just written to
+   * it must not be acknowledged.
+   */
+  check(tenantId: string, db: Database): TenantUnavailableError | null;
   /** Closes and deletes the tenant's file. */
   remove(tenantId: string): Promise<void>;
   closeAll(): Promise<void>;
 };
 
+export type TenantFilesOptions = {
+  migrations?: Migration[];
+  log?: Logger;
+  /** The backoff's clock (ms). */
+  now?: () => number;
+  /** The wait before an unavailable tenant's file is opened again; it doubles with each failure, up to `maxRetryMs`. */
+  retryMs?: number;
+  maxRetryMs?: number;
+};
+
 /** Reader connections per tenant file. */
 const READERS = 2;
 
-export function createTenantFiles(dataDir: string, migrations: Migration[] = loadMigrations('tenant')): TenantFiles {
-  const open = new Map<string, Promise<Database>>();
+type Opened = { db: Database; dev: number; ino: number };
+type Down = { reason: string; detail: string; failures: number; retryAt: number; closing: Promise<unknown> };
 
-  const load = (tenantId: string, creating: boolean): Promise<Database> => {
-    const cached = open.get(tenantId);
-    if (cached) return cached;
-    const opening = (async () => {
-      const path = tenantPath(dataDir, tenantId);
-      if (!creating && !existsSync(path)) throw new Error(`tenant file missing for ${tenantId}`);
+export function createTenantFiles(dataDir: string, options: TenantFilesOptions = {}): TenantFiles {
+  const { log } = options;
+  const migrations = options.migrations ?? loadMigrations('tenant');
+  const now = options.now ?? Date.now;
+  const retryMs = options.retryMs ?? 1000;
+  const maxRetryMs = options.maxRetryMs ?? 30_000;
+  const opening = new Map<string, Promise<Opened>>();
+  const live = new Map<string, Opened>();
+  const down = new Map<string, Down>();
+
+  /** Marks the tenant unavailable, closing `stale` (a handle on a file that is gone), and gives the error to throw. */
+  const unavailable = (tenantId: string, reason: string, detail: string, stale?: Database): TenantUnavailableError => {
+    const before = down.get(tenantId);
+    const failures = (before?.failures ?? 0) + 1;
+    const wait = Math.min(maxRetryMs, retryMs * 2 ** (failures - 1));
+    let closing = before?.closing ?? Promise.resolve();
+    if (stale && live.get(tenantId)?.db === stale) {
+      live.delete(tenantId);
+      opening.delete(tenantId);
+      // Closed before the file is opened again: it removes its WAL, which lies beside the
+      // path and must not be replayed into a file restored there.
+      closing = Promise.all([closing, stale.close().catch((err: unknown) => log?.warn('could not close a stale tenant file', { tenant_id: tenantId, error: String(err) }))]);
+    }
+    down.set(tenantId, { reason, detail, failures, retryAt: now() + wait, closing });
+    log?.error('tenant file unavailable', { tenant_id: tenantId, reason, detail, retry_in_ms: wait });
+    return new TenantUnavailableError(tenantId, reason, detail, wait);
+  };
+
+  const openFile = async (tenantId: string, creating: boolean): Promise<Opened> => {
+    await down.get(tenantId)?.closing;
+    const path = tenantPath(dataDir, tenantId);
+    let db: Database | null = null;
+    try {
       if (creating) mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-      const db = await openDatabase(path);
-      try {
-        await migrate(db, migrations);
-        await stamp(db, tenantId);
-        return db;
-      } catch (err) {
-        await db.close();
-        throw err;
-      }
-    })();
-    open.set(tenantId, opening);
-    opening.catch(() => open.delete(tenantId));
-    return opening;
+      else fileAt(path); // DuckDB would create a missing file: an empty tenant is not this tenant
+      db = await openDatabase(path);
+      await migrate(db, migrations);
+      await stamp(db, tenantId);
+      const opened = { db, ...fileAt(path) };
+      live.set(tenantId, opened);
+      if (down.delete(tenantId)) log?.info('tenant file available again', { tenant_id: tenantId });
+      return opened;
+    } catch (err) {
+      await db?.close().catch(() => undefined);
+      if (creating) throw err;
+      throw unavailable(tenantId, err instanceof FileProblem ? err.reason : 'file cannot be opened', (err as Error).message);
+    }
+  };
+
+  const check = (tenantId: string, db: Database): TenantUnavailableError | null => {
+    const opened = live.get(tenantId);
+    if (opened?.db !== db) {
+      // Found stale by another caller already (or closed by remove).
+      const d = down.get(tenantId);
+      return new TenantUnavailableError(tenantId, d?.reason ?? 'file closed', d?.detail ?? 'the file was closed', Math.max(0, (d?.retryAt ?? 0) - now()));
+    }
+    try {
+      const onDisk = fileAt(db.path);
+      if (onDisk.dev === opened.dev && onDisk.ino === opened.ino) return null;
+      return unavailable(tenantId, 'file replaced', `${db.path} is no longer the file that was opened`, db);
+    } catch (err) {
+      if (!(err instanceof FileProblem)) throw err;
+      return unavailable(tenantId, err.reason, err.message, db);
+    }
+  };
+
+  const load = async (tenantId: string, creating: boolean): Promise<Database> => {
+    const d = down.get(tenantId);
+    if (d && now() < d.retryAt) throw new TenantUnavailableError(tenantId, d.reason, d.detail, d.retryAt - now());
+    let entry = opening.get(tenantId);
+    if (!entry) {
+      const started = (entry = openFile(tenantId, creating));
+      opening.set(tenantId, started);
+      started.catch(() => opening.get(tenantId) === started && opening.delete(tenantId));
+    }
+    const { db } = await entry;
+    const problem = check(tenantId, db);
+    if (problem) throw problem;
+    return db;
   };
 
   const extra = new WeakMap<Database, Map<string, Promise<Connection>>>();
@@ -68,19 +152,46 @@ export function createTenantFiles(dataDir: string, migrations: Migration[] = loa
       return c;
     },
     open: (tenantId) => load(tenantId, false),
+    check,
     async remove(tenantId) {
       const path = tenantPath(dataDir, tenantId);
-      const db = open.get(tenantId);
-      open.delete(tenantId);
-      if (db) await (await db.catch(() => null))?.close();
+      const entry = opening.get(tenantId);
+      const closing = down.get(tenantId)?.closing;
+      opening.delete(tenantId);
+      live.delete(tenantId);
+      down.delete(tenantId);
+      if (entry) await (await entry.catch(() => null))?.db.close();
+      await closing;
       for (const suffix of ['', '.wal', '.tmp']) rmSync(`${path}${suffix}`, { force: true, recursive: true });
     },
     async closeAll() {
-      const all = [...open.values()];
-      open.clear();
-      await Promise.all(all.map(async (p) => (await p.catch(() => null))?.close()));
+      const all = [...opening.values()];
+      const closing = [...down.values()].map((d) => d.closing);
+      opening.clear();
+      live.clear();
+      down.clear();
+      await Promise.all([...all.map(async (p) => (await p.catch(() => null))?.db.close()), ...closing]);
     },
   };
+}
+
+/** Why a tenant's file cannot be used: `reason` is short and names no path. */
+class FileProblem extends Error {
+  constructor(readonly reason: string, detail: string) {
+    super(detail);
+  }
+}
+
+/** The identity of the regular file at `path`; a FileProblem when there is none. */
+function fileAt(path: string): { dev: number; ino: number } {
+  let stats;
+  try {
+    stats = statSync(path);
+  } catch (err) {
+    throw new FileProblem((err as NodeJS.ErrnoException).code === 'ENOENT' ? 'file missing' : 'file cannot be read', (err as Error).message);
+  }
+  if (!stats.isFile()) throw new FileProblem('not a regular file', `${path} is not a regular file`);
+  return { dev: stats.dev, ino: stats.ino };
 }
 
 /**

@@ -5,7 +5,8 @@ import { HTTPException } from 'hono/http-exception';
 import { secureHeaders } from 'hono/secure-headers';
 import type { AppContext } from '../context.js';
 import type { Env } from './env.js';
-import { httpError } from './errors.js';
+import { StorageUnavailableError } from '../storage/errors.js';
+import { httpError, unavailable } from './errors.js';
 import { isIngestPath } from './ingest-paths.js';
 import { csrfProtection, identify, requestLog } from './middleware.js';
 import { createRenderer } from './render.js';
@@ -78,11 +79,18 @@ export function createApp(ctx: AppContext): Hono<Env> {
 
   app.notFound((c) => (wantsHtml(c.req.raw) ? render(c, 'error', { status: 404, message: 'There is no page here.' }, 404) : c.json({ error: 'not found' }, 404)));
   app.onError((err, c) => {
+    // Any route that touches storage: a tenant's missing file, a full disk.
+    if (err instanceof StorageUnavailableError) err = unavailable(err);
     if (err instanceof HTTPException) {
       const res = err.getResponse();
       if (!wantsHtml(c.req.raw) || res.status === 401 && c.req.path.startsWith('/api/')) return res;
       return res.clone().json().then(
-        (body: { error?: string }) => render(c, 'error', { status: res.status, message: body.error ?? res.statusText }, res.status as 400),
+        (body: { error?: string }) => {
+          const page = render(c, 'error', { status: res.status, message: body.error ?? res.statusText }, res.status as 400);
+          const retryAfter = res.headers.get('retry-after');
+          if (retryAfter) page.headers.set('retry-after', retryAfter);
+          return page;
+        },
         () => res,
       );
     }

@@ -2,6 +2,7 @@
 import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { z } from 'zod';
+import { retryAfterSeconds, StorageUnavailableError, TENANT_UNAVAILABLE, TenantUnavailableError } from '../storage/errors.js';
 
 export type ErrorBody = { error: string; field?: string };
 
@@ -11,6 +12,12 @@ export function httpError(status: 400 | 401 | 403 | 404 | 409 | 413 | 415 | 429 
 }
 
 export const notFound = (what = 'not found') => httpError(404, what);
+
+/** Storage trouble is the server's to fix: 503 and when to retry, never a 500. */
+export function unavailable(err: StorageUnavailableError): HTTPException {
+  const message = err instanceof TenantUnavailableError ? TENANT_UNAVAILABLE : 'storage unavailable; retry later';
+  return httpError(503, message, undefined, { 'retry-after': String(retryAfterSeconds(err)) });
+}
 
 export function firstIssue(error: z.ZodError): { field: string; message: string } {
   const issue = error.issues[0]!;

@@ -4,10 +4,10 @@
 import type { Context, MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { AppContext } from '../context.js';
-import { StorageUnavailableError } from '../ingest/ingest.js';
+import { StorageUnavailableError } from '../storage/errors.js';
 import { requireIdentity } from './access.js';
 import type { Env } from './env.js';
-import { httpError } from './errors.js';
+import { httpError, unavailable } from './errors.js';
 
 export const INGEST_BODY_LIMIT = 16 * 1024 * 1024;
 
@@ -37,8 +37,8 @@ export function ingestGuard(ctx: AppContext, maxBytes = INGEST_BODY_LIMIT): Midd
 /** The caller's tenant and user, as the ingest function wants them. */
 export const who = (c: Context<Env>) => ({ tenantId: c.var.identity!.user.tenantId, userId: c.var.identity!.user.id });
 
-/** Storage trouble (disk full, read-only) is the server's to fix: 503 and a retry, not a 500. */
+/** Storage trouble (disk full, read-only, the tenant's file gone) is the server's to fix: 503 and a retry, not a 500. */
 export function storageUnavailable(err: unknown): never {
-  if (err instanceof StorageUnavailableError) throw httpError(503, 'storage unavailable; retry later', undefined, { 'retry-after': '5' });
+  if (err instanceof StorageUnavailableError) throw unavailable(err);
   throw err;
 }

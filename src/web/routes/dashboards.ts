@@ -32,8 +32,10 @@ export function dashboardRoutes(ctx: AppContext, render: Renderer) {
     // Server-Sent Events: `update` whenever the viewer's tenant committed events they may
     // see; the id is the tenant's last seq, so a reconnect (Last-Event-ID) that missed one
     // is told at once. A signed-out page hears `expired` and goes to the login page.
-    .get('/live', (c) => {
+    .get('/live', async (c) => {
       const identity = c.var.identity;
+      // A tenant whose file is unavailable gets its 503 (the page tries again), not a silent stream.
+      if (identity?.via === 'session') await ctx.tenantFiles.open(identity.user.tenantId);
       return streamSSE(c, async (stream) => {
         if (identity?.via !== 'session') {
           await stream.writeSSE({ event: 'expired', data: 'sign in again' });

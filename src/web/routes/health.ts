@@ -1,6 +1,6 @@
 import { Hono } from 'hono';
 import type { AppContext } from '../../context.js';
-import { isWritable } from '../../storage/datadir.js';
+import { storageReadiness } from '../../storage/readiness.js';
 import type { Env } from '../env.js';
 
 const started = Date.now();
@@ -9,11 +9,9 @@ export function healthRoutes(ctx: AppContext) {
   return new Hono<Env>()
     .get('/healthz', (c) => c.json({ status: 'ok', uptime_s: Math.round((Date.now() - started) / 1000) }))
     .get('/readyz', async (c) => {
-      const control = await ctx.control.get('SELECT 1 AS ok').then(() => 'ok', (err: Error) => `failed: ${err.message}`);
-      const dataDir = isWritable(ctx.config.dataDir) ? 'ok' : 'failed: not writable';
-      const ready = control === 'ok' && dataDir === 'ok';
+      const { ready, checks } = await storageReadiness({ control: ctx.control, tenantFiles: ctx.tenantFiles, dataDir: ctx.config.dataDir });
       // The rollups' lag is reported, not judged: a tenant catching up is still served (queries read the unrolled tail).
-      // Unauthenticated, so totals only: no tenant is named.
+      // Totals over the tenants (the checks above name a tenant whose file is unavailable).
       const aggregation = await ctx.aggregator.lag().then(
         (lags) => ({
           tenants: lags.length,
@@ -25,6 +23,6 @@ export function healthRoutes(ctx: AppContext) {
         }),
         (err: Error) => `failed: ${err.message}`,
       );
-      return c.json({ status: ready ? 'ready' : 'not ready', checks: { control_db: control, data_dir: dataDir }, aggregation }, ready ? 200 : 503);
+      return c.json({ status: ready ? 'ready' : 'not ready', checks, aggregation }, ready ? 200 : 503);
     });
 }

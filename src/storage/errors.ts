@@ -1,0 +1,25 @@
+// Storage the server cannot use right now. The web layer answers these with 503 and
+// `Retry-After` (never a 500): the fault is the disk's or a file's, not the request's.
+
+/** Disk trouble (full, read-only, a failed write): the request may be retried after `retryAfterMs`. */
+export class StorageUnavailableError extends Error {
+  constructor(message: string, readonly retryAfterMs = 5000) {
+    super(message);
+  }
+}
+
+/**
+ * One tenant's file is missing, unreadable, damaged, or no longer the file on disk. That
+ * tenant alone is unavailable; `reason` is short and names no path (it is shown on /readyz).
+ */
+export class TenantUnavailableError extends StorageUnavailableError {
+  constructor(readonly tenantId: string, readonly reason: string, detail: string, retryAfterMs: number) {
+    super(`tenant ${tenantId} is unavailable: ${detail}`, retryAfterMs);
+  }
+}
+
+/** What a tenant's people and agents are told while its file is unavailable. */
+export const TENANT_UNAVAILABLE = "this organisation's data is unavailable right now (its data file is missing or damaged); retry later";
+
+/** The whole seconds to put in Retry-After (at least 1). */
+export const retryAfterSeconds = (err: StorageUnavailableError) => Math.max(1, Math.ceil(err.retryAfterMs / 1000));
