@@ -3,6 +3,7 @@
 // event through the same steps: validate → sanitise → identify → write (group commit).
 // An event is kept or dropped with a named reason; drops are counted.
 import { hash } from 'node:crypto';
+import { StorageUnavailableError } from '../storage/errors.js';
 import type { TenantFiles } from '../storage/tenant-files.js';
 import { eventSchema, type IngestEvent, type Source } from './schema.js';
 import { canonicalJson, sanitizeJson } from './sanitize.js';
@@ -12,8 +13,6 @@ export type Who = { tenantId: string; userId: string };
 export type Rejection = { index: number; field: string; message: string };
 export type IngestResult = { accepted: number; rejected: Rejection[] };
 export type DropReason = 'invalid' | 'duplicate';
-
-export class StorageUnavailableError extends Error {}
 
 export type IngestStats = { received: number; stored: number; dropped: Record<DropReason, number>; batches: number };
 

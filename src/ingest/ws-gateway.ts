@@ -32,7 +32,8 @@ import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import type { AppContext } from '../context.js';
-import { StorageUnavailableError, type IngestResult, type Who } from './ingest.js';
+import { StorageUnavailableError } from '../storage/errors.js';
+import type { IngestResult, Who } from './ingest.js';
 
 export const STREAM_PATH = '/api/v1/stream';
 export const STREAM_PROTOCOL = 'agentmeter.v1';

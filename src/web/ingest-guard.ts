@@ -4,7 +4,7 @@
 import type { Context, MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { AppContext } from '../context.js';
-import { StorageUnavailableError } from '../ingest/ingest.js';
+import { StorageUnavailableError } from '../storage/errors.js';
 import { requireIdentity } from './access.js';
 import type { Env } from './env.js';
 import { httpError } from './errors.js';
