@@ -1,5 +1,6 @@
 // Configuration from flags and environment variables (flags win). Invalid settings
 // stop the start with one line naming the setting.
+import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 
@@ -14,6 +15,8 @@ export type Config = {
   publicUrl: URL;
   publicUrlSet: boolean;
   logLevel: LogLevel;
+  /** Addresses and CIDR ranges of reverse proxies whose X-Forwarded-For is believed. */
+  trustedProxies: string[];
 };
 
 /** Each setting: its flag, its environment variable, its default and how it is checked. */
@@ -21,9 +24,24 @@ export const SETTINGS = {
   port: { flag: 'port', env: 'AGENTMETER_PORT', fallback: '8080', schema: z.coerce.number().int().min(0).max(65535) },
   host: { flag: 'host', env: 'AGENTMETER_HOST', fallback: '127.0.0.1', schema: z.string().min(1) },
   dataDir: { flag: 'data-dir', env: 'AGENTMETER_DATA_DIR', fallback: './data', schema: z.string().min(1) },
-  publicUrl: { flag: 'public-url', env: 'AGENTMETER_PUBLIC_URL', fallback: '', schema: z.string() },
+  publicUrl: { flag: 'public-url', env: 'AGENTMETER_PUBLIC_URL', fallback: '', shown: 'derived from host and port', schema: z.string() },
   logLevel: { flag: 'log-level', env: 'AGENTMETER_LOG_LEVEL', fallback: 'info', schema: z.enum(LOG_LEVELS) },
+  trustedProxy: { flag: 'trusted-proxy', env: 'AGENTMETER_TRUSTED_PROXY', fallback: '', shown: 'none', schema: z.string().transform(addressRanges) },
 } as const;
+
+/** Comma-separated addresses or CIDR ranges (`10.0.0.5`, `10.0.0.0/8`, `fd00::/8`), each checked. */
+function addressRanges(raw: string, ctx: z.RefinementCtx<string>): string[] {
+  const entries = raw.split(',').map((e) => e.trim()).filter(Boolean);
+  for (const entry of entries) {
+    const [address = '', prefix, ...rest] = entry.split('/');
+    const family = isIP(address);
+    const bits = family === 6 ? 128 : 32;
+    if (!family || rest.length || (prefix !== undefined && !(/^\d{1,3}$/.test(prefix) && Number(prefix) <= bits))) {
+      ctx.addIssue({ code: 'custom', message: `${JSON.stringify(entry)} is not an IP address or CIDR range` });
+    }
+  }
+  return entries;
+}
 
 export class ConfigError extends Error {}
 
@@ -53,6 +71,7 @@ export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv = process.env): 
     publicUrl: parsePublicUrl(publicUrlRaw, host, port, typeof flags['public-url'] === 'string' ? '--public-url' : 'AGENTMETER_PUBLIC_URL'),
     publicUrlSet: publicUrlRaw !== '',
     logLevel: read('logLevel'),
+    trustedProxies: read('trustedProxy'),
   };
 }
 

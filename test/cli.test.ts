@@ -96,7 +96,7 @@ online.after.each(async (ctx) => {
 
 online('admin commands go through the running server, which sees their effect at once', async ({ dir, url }) => {
   const opts = { dataDir: dir.path };
-  const setup = await runCli(['setup', '--name', 'Acme', '--email', 'root@acme.test', '--password-stdin', '--json'], { ...opts, stdin: 'root password 123' });
+  const setup = await runCli(['setup', '--name', 'Acme', '--email', 'root@acme.test', '--password-stdin', '--json'], { ...opts, stdin: 'setup password 123' });
   assert.is(setup.code, 0, setup.stderr);
   const tenant = json<Tenant>((await runCli(['tenant', 'create', '--name', 'Live', '--json'], opts)).stdout);
   const user = await runCli(['user', 'create', '--tenant', tenant.id, '--email', 'dev@live.test', '--role', 'developer', '--json'], opts);

@@ -59,7 +59,7 @@ s.before(async (ctx) => {
     await runCommand(ctx.server.ctx, 'user create', { tenant: ctx.dev.tenantId, email, role, password: PASSWORD });
   }
   ctx.admin = await signIn(ctx.server, ADMIN.email, ADMIN.password);
-  ctx.developer = await signIn(ctx.server, 'agent@acme.test', 'agent password 1');
+  ctx.developer = await signIn(ctx.server, 'agent@acme.test', 'ingest password 1');
   ctx.manager = await signIn(ctx.server, 'boss@acme.test', PASSWORD);
   ctx.viewer = await signIn(ctx.server, 'eyes@acme.test', PASSWORD);
 });

@@ -265,7 +265,7 @@ pages('a developer sees only their own data on both pages', async (ctx) => {
 
   const mine = totals(['session-1.jsonl', 'session-3.jsonl']);
   const theirs = totals(['session-2.jsonl']);
-  const me = await signIn(ctx.server, 'agent@acme.test', 'agent password 1');
+  const me = await signIn(ctx.server, 'agent@acme.test', 'ingest password 1');
   const tools = await page(me, '/tools');
   assert.equal(byFirst(tableIn(tools, 'tools-table')!, 1), mine.byTool);
   assert.is(tableIn(tools, 'tool-errors')![0]![2], String(mine.failures));
@@ -279,7 +279,7 @@ pages('a developer sees only their own data on both pages', async (ctx) => {
   assert.match(asOther, /No user “[^”]+” in this range; that filter is ignored\./);
   assert.equal(byFirst(tableIn(asOther, 'tools-table')!, 1), mine.byTool);
 
-  const them = await signIn(ctx.server, 'other@acme.test', 'agent password 1');
+  const them = await signIn(ctx.server, 'other@acme.test', 'ingest password 1');
   const theirTools = await page(them, '/tools');
   assert.equal(byFirst(tableIn(theirTools, 'tools-table')!, 1), theirs.byTool);
   assert.is(tableIn(theirTools, 'tool-errors'), null, 'session 2 had no failures');

@@ -113,7 +113,7 @@ s('roles: a developer sees only their own figures and no person filter; a viewer
   const own = await html(other, `/?${range}`);
   assert.is(kpi(own, 'Tool calls'), '0');
   assert.not.match(own, /name="user"/);
-  const mine = await html(await signIn(ctx.server, 'agent@acme.test', 'agent password 1'), `/?${range}`);
+  const mine = await html(await signIn(ctx.server, 'agent@acme.test', 'ingest password 1'), `/?${range}`);
   assert.is(kpi(mine, 'Sessions'), String(expectedHooks.length + Object.keys(otlpTotals).length));
   const sneaky = await html(other, `/?${range}&user=${ctx.userId}`);
   assert.match(sneaky, /No user “[^”]+” in this range; that filter is ignored/);
@@ -239,7 +239,7 @@ s('live: a commit reaches every open page of the tenant as one update; a develop
 });
 
 s('connect: settings.json is valid hooks settings for this appliance with the key from the environment; a key made there works; the last event shows', async (ctx) => {
-  const dev = await signIn(ctx.server, 'agent@acme.test', 'agent password 1');
+  const dev = await signIn(ctx.server, 'agent@acme.test', 'ingest password 1');
   const page = await html(dev, '/connect');
   assert.match(page, /Nothing has arrived from you yet/);
   const settings = hooksSettingsSchema.parse(JSON.parse((await (await dev.request('/connect/settings.json')).text()) as string));
@@ -272,16 +272,16 @@ s('connect: settings.json is valid hooks settings for this appliance with the ke
 });
 
 s('settings: name and password; people and roles for tenant admins (add, change role, disable) and nobody else', async (ctx) => {
-  const dev = await signIn(ctx.server, 'agent@acme.test', 'agent password 1');
+  const dev = await signIn(ctx.server, 'agent@acme.test', 'ingest password 1');
   await html(dev, '/settings');
   assert.is((await dev.post('/settings/account', { name: 'Agent Smith' })).headers.get('location'), '/settings?saved=name');
   assert.match(await html(dev, '/settings'), /value="Agent Smith"/);
   const wrong = await dev.post('/settings/password', { current: 'nope', password: 'a new password 2', password_confirm: 'a new password 2' });
   assert.is(wrong.status, 400);
   assert.match(await wrong.text(), /current: that is not your current password/);
-  const differ = await dev.post('/settings/password', { current: 'agent password 1', password: 'a new password 2', password_confirm: 'other' });
+  const differ = await dev.post('/settings/password', { current: 'ingest password 1', password: 'a new password 2', password_confirm: 'other' });
   assert.match(await differ.text(), /the two passwords differ/);
-  assert.is((await dev.post('/settings/password', { current: 'agent password 1', password: 'a new password 2', password_confirm: 'a new password 2' })).status, 303);
+  assert.is((await dev.post('/settings/password', { current: 'ingest password 1', password: 'a new password 2', password_confirm: 'a new password 2' })).status, 303);
   await signIn(ctx.server, 'agent@acme.test', 'a new password 2');
 
   assert.is((await dev.get('/settings/users')).status, 403);

@@ -150,7 +150,7 @@ export async function ingestKey(server: TestServer, scopes = ['ingest', 'read'],
   if ((await countUsers(server.ctx.control)) === 0) await runCommand(server.ctx, 'setup', { name: 'Acme', email: ADMIN.email, password: ADMIN.password });
   const tenant = (await server.ctx.control.get<{ id: string }>('SELECT tenant_id AS id FROM users WHERE email = $email', { email: ADMIN.email }))!;
   const existing = await server.ctx.control.get<{ id: string }>('SELECT id FROM users WHERE email = $email', { email });
-  if (!existing) await runCommand(server.ctx, 'user create', { tenant: tenant.id, email, role: 'developer', password: 'agent password 1' });
+  if (!existing) await runCommand(server.ctx, 'user create', { tenant: tenant.id, email, role: 'developer', password: 'ingest password 1' });
   const key = (await runCommand(server.ctx, 'apikey create', { tenant: tenant.id, user: email, scopes: scopes.join(',') })) as { key: string; userId: string };
   return { key: key.key, tenantId: tenant.id, userId: key.userId };
 }

@@ -11,7 +11,7 @@ import { freePort, ingestKey, ROOT, runCli, startTestServer, tempDir, waitFor } 
 test('SIGKILL during a stream of acknowledged hook posts loses none of them', async () => {
   const dir = tempDir('am-crash');
   const opts = { dataDir: dir.path };
-  await runCli(['setup', '--name', 'Acme', '--email', 'root@acme.test', '--password-stdin'], { ...opts, stdin: 'root password 123' });
+  await runCli(['setup', '--name', 'Acme', '--email', 'root@acme.test', '--password-stdin'], { ...opts, stdin: 'setup password 123' });
   await runCli(['user', 'create', '--tenant', 'Acme', '--email', 'dev@acme.test', '--role', 'developer'], opts);
   const key = (JSON.parse((await runCli(['apikey', 'create', '--tenant', 'Acme', '--user', 'dev@acme.test', '--scopes', 'ingest', '--json'], opts)).stdout) as { key: string }).key;
 

@@ -167,7 +167,7 @@ rest('user_id and organisation ids in the body never change who is stored', asyn
 
 rest('a key of tenant A never writes to tenant B', async (ctx) => {
   const b = (await runCommand(ctx.server.ctx, 'tenant create', { name: 'Beta' })) as { id: string };
-  await runCommand(ctx.server.ctx, 'user create', { tenant: b.id, email: 'bob@beta.test', role: 'developer', password: 'bob password 12' });
+  await runCommand(ctx.server.ctx, 'user create', { tenant: b.id, email: 'bob@beta.test', role: 'developer', password: 'beta password 12' });
   const bKey = ((await runCommand(ctx.server.ctx, 'apikey create', { tenant: b.id, user: 'bob@beta.test', scopes: 'ingest' })) as { key: string }).key;
 
   assert.is((await post(ctx, '/commands', command({ tenant_id: b.id, organization_id: b.id }))).status, 201);

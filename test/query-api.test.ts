@@ -362,7 +362,7 @@ api('price overrides re-price past requests that reported no cost; retention is 
   assert.is((await put('retention', { raw: 0 })).status, 400);
   // A developer may read them but not change them.
   assert.is((await get(ctx, '/api/v1/settings')).status, 200);
-  const dev = await signIn(ctx.server, 'agent@acme.test', 'agent password 1');
+  const dev = await signIn(ctx.server, 'agent@acme.test', 'ingest password 1');
   await dev.get('/');
   assert.is((await dev.request('/api/v1/settings/retention', { method: 'PUT', json: { raw: 10 }, headers: { 'x-csrf-token': dev.csrf! } })).status, 403);
 });

@@ -35,7 +35,7 @@ function freezeClock(server: TestServer) {
 
 async function secondTenant(server: TestServer): Promise<Tenant> {
   const b = (await runCommand(server.ctx, 'tenant create', { name: 'Beta' })) as { id: string };
-  await runCommand(server.ctx, 'user create', { tenant: b.id, email: 'bob@beta.test', role: 'tenant_admin', password: 'bob password 12' });
+  await runCommand(server.ctx, 'user create', { tenant: b.id, email: 'bob@beta.test', role: 'tenant_admin', password: 'beta password 12' });
   const { key } = (await runCommand(server.ctx, 'apikey create', { tenant: b.id, user: 'bob@beta.test', scopes: 'ingest,read' })) as { key: string };
   return { tenantId: b.id, key };
 }

@@ -8,7 +8,8 @@ import { AlreadySetUpError, firstRunSetup } from './setup.js';
 import { createApiKey, listApiKeys, revokeApiKey, scopesSchema } from '../auth/api-keys.js';
 import { generatePassword } from '../auth/passwords.js';
 import { roleSchema } from '../auth/permissions.js';
-import { createUser, DuplicateEmailError, emailSchema, getUser, findLoginByEmail, listUsers, passwordSchema } from '../auth/users.js';
+import { passwordSchema, strongPassword } from '../auth/password-policy.js';
+import { createUser, DuplicateEmailError, emailSchema, getUser, findLoginByEmail, listUsers } from '../auth/users.js';
 import { createTenant, deleteTenant, findTenant, listTenants, tenantNameSchema, type Tenant } from '../tenants/tenants.js';
 
 export class CommandError extends Error {}
@@ -49,7 +50,7 @@ export const COMMANDS = {
   }),
 
   'user create': command(
-    z.object({ tenant: tenantRef, email: emailSchema, role: roleSchema, name: z.string().trim().max(200).optional(), password: passwordSchema.optional() }),
+    z.object({ tenant: tenantRef, email: emailSchema, role: roleSchema, name: z.string().trim().max(200).optional(), password: passwordSchema.optional() }).superRefine(strongPassword),
     async (ctx, input) => {
       const tenant = await tenantOf(ctx, input.tenant);
       const generated = input.password === undefined;
@@ -85,7 +86,7 @@ export const COMMANDS = {
 
   /** First run from the command line, as the setup page does it. */
   setup: command(
-    z.object({ name: tenantNameSchema, email: emailSchema, password: passwordSchema.optional() }),
+    z.object({ name: tenantNameSchema, email: emailSchema, password: passwordSchema.optional() }).superRefine(strongPassword),
     async (ctx, input) => {
       const password = input.password ?? generatePassword();
       const done = await firstRunSetup(ctx, { organisation: input.name, email: input.email, password }).catch((err: unknown) => {

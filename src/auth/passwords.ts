@@ -5,8 +5,6 @@ import { argon2id, argon2Verify } from 'hash-wasm';
 
 const PARAMS = { iterations: 2, parallelism: 1, memorySize: 19456, hashLength: 32 } as const;
 
-export const MIN_PASSWORD_LENGTH = 10;
-
 export function hashPassword(password: string): Promise<string> {
   return argon2id({ ...PARAMS, password, salt: randomBytes(16), outputType: 'encoded' });
 }

@@ -1,9 +1,10 @@
 // People, stored in the control database. Emails are unique across the appliance, so
 // login needs only an email and a password.
 import { z } from 'zod';
-import type { Queryable } from '../storage/duckdb.js';
+import type { Connection, Queryable } from '../storage/duckdb.js';
 import { newId } from '../ids.js';
-import { hashPassword, MIN_PASSWORD_LENGTH } from './passwords.js';
+import { hashPassword } from './passwords.js';
+import { passwordSchema, strongPassword } from './password-policy.js';
 import { roleSchema, type Role } from './permissions.js';
 
 export type User = {
@@ -17,14 +18,15 @@ export type User = {
 };
 
 export const emailSchema = z.string().trim().toLowerCase().max(254).pipe(z.email({ error: 'must be an email address' }));
-export const passwordSchema = z.string().min(MIN_PASSWORD_LENGTH, `must be at least ${MIN_PASSWORD_LENGTH} characters`).max(512);
 
-export const newUserSchema = z.object({
-  email: emailSchema,
-  name: z.string().trim().max(200).optional(),
-  role: roleSchema,
-  password: passwordSchema,
-});
+export const newUserSchema = z
+  .object({
+    email: emailSchema,
+    name: z.string().trim().max(200).optional(),
+    role: roleSchema,
+    password: passwordSchema,
+  })
+  .superRefine(strongPassword);
 export type NewUser = z.infer<typeof newUserSchema>;
 
 export class DuplicateEmailError extends Error {
@@ -80,17 +82,33 @@ export async function passwordHashOf(db: Queryable, userId: string): Promise<str
   return (await db.get<{ hash: string | null }>('SELECT password_hash AS hash FROM users WHERE id = $id', { id: userId }))?.hash ?? null;
 }
 
-export async function setPassword(db: Queryable, userId: string, password: string): Promise<void> {
-  await db.run('UPDATE users SET password_hash = $hash WHERE id = $id', { id: userId, hash: await hashPassword(password) });
+/** A new password signs the person out everywhere: whoever knew the old one loses their sessions. */
+export async function setPassword(db: Connection, userId: string, password: string): Promise<void> {
+  const hash = await hashPassword(password);
+  await db.transaction(async (tx) => {
+    await tx.run('UPDATE users SET password_hash = $hash WHERE id = $id', { id: userId, hash });
+    await endSessions(tx, userId);
+  });
 }
 
 export async function setRole(db: Queryable, userId: string, role: Role): Promise<void> {
   await db.run('UPDATE users SET role = $role WHERE id = $id', { id: userId, role });
 }
 
-/** A disabled person can neither sign in nor use their keys (sessions and keys check it). */
-export async function setDisabled(db: Queryable, userId: string, disabled: boolean): Promise<void> {
-  await db.run('UPDATE users SET disabled = $disabled WHERE id = $id', { id: userId, disabled });
+/**
+ * A disabled person can neither sign in nor use their keys (sessions and keys check it). Their
+ * sessions end, so enabling them again does not bring back a browser left signed in somewhere.
+ */
+export async function setDisabled(db: Connection, userId: string, disabled: boolean): Promise<void> {
+  await db.transaction(async (tx) => {
+    await tx.run('UPDATE users SET disabled = $disabled WHERE id = $id', { id: userId, disabled });
+    if (disabled) await endSessions(tx, userId);
+  });
+}
+
+/** What lucia's invalidateUserSessions does, inside the caller's transaction. */
+function endSessions(db: Queryable, userId: string): Promise<void> {
+  return db.run('DELETE FROM auth_sessions WHERE user_id = $userId', { userId });
 }
 
 /** Last sign-in per user of a tenant. */

@@ -41,7 +41,7 @@ commands:
 options:
   --json              machine-readable output (errors too, on stderr)
   --password-stdin    read the new user's password from standard input (else one is generated and printed)
-${Object.values(SETTINGS).map((s) => `  --${s.flag.padEnd(18)}${s.env}, default ${s.fallback || 'derived from host and port'}`).join('\n')}
+${Object.values(SETTINGS).map((s) => `  --${s.flag.padEnd(18)}${s.env}, default ${'shown' in s ? s.shown : s.fallback}`).join('\n')}
 roles: super_admin, tenant_admin, manager, developer, viewer`;
 
 export async function main(argv: string[]): Promise<number> {

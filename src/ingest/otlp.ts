@@ -25,7 +25,7 @@
 // value = sum and {count, sum, min, max} in attributes (not converted to deltas).
 import type { AppContext } from '../context.js';
 import type { Database } from '../storage/duckdb.js';
-import { StorageUnavailableError } from '../storage/errors.js';
+import { throughStorage as storage } from '../storage/errors.js';
 import type { Who } from './ingest.js';
 import { countSpans, logEvents, metricDrafts, type PointDraft, type PointRejection } from './otlp-map.js';
 import type { Signal } from './otlp-decode.js';
@@ -91,14 +91,6 @@ function serialised<T>(tenantId: string, fn: () => Promise<T>): Promise<T> {
   void tail.then(() => tenantQueues.get(tenantId) === tail && tenantQueues.delete(tenantId));
   return next;
 }
-
-const storage = async <T>(what: string, fn: () => Promise<T>): Promise<T> => {
-  try {
-    return await fn();
-  } catch (err) {
-    throw err instanceof StorageUnavailableError ? err : new StorageUnavailableError(`${what}: ${(err as Error).message}`);
-  }
-};
 
 function outcome(events: IngestEvent[], accepted: number, mapRejected: PointRejection[], ingestRejected: { index: number; field: string; message: string }[]): ExportOutcome {
   const messages = [

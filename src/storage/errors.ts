@@ -3,8 +3,17 @@
 
 /** Disk trouble (full, read-only, a failed write): the request may be retried after `retryAfterMs`. */
 export class StorageUnavailableError extends Error {
-  constructor(message: string, readonly retryAfterMs = 5000) {
-    super(message);
+  constructor(message: string, readonly retryAfterMs = 5000, options?: ErrorOptions) {
+    super(message, options);
+  }
+}
+
+/** Runs `fn` against storage; any failure becomes a StorageUnavailableError saying what failed. */
+export async function throughStorage<T>(what: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    throw err instanceof StorageUnavailableError ? err : new StorageUnavailableError(`${what}: ${(err as Error).message}`, undefined, { cause: err });
   }
 }
 

@@ -4,8 +4,9 @@ import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
 import { secureHeaders } from 'hono/secure-headers';
 import type { AppContext } from '../context.js';
-import type { Env } from './env.js';
 import { StorageUnavailableError } from '../storage/errors.js';
+import { resolveClientIp } from './client-ip.js';
+import type { Env } from './env.js';
 import { httpError, unavailable } from './errors.js';
 import { isIngestPath } from './ingest-paths.js';
 import { csrfProtection, identify, requestLog } from './middleware.js';
@@ -34,6 +35,7 @@ export function createApp(ctx: AppContext): Hono<Env> {
   const app = new Hono<Env>();
 
   app.use(requestLog(ctx));
+  app.use(resolveClientIp(ctx.config.trustedProxies));
   app.use(
     secureHeaders({
       contentSecurityPolicy: {
@@ -80,10 +82,15 @@ export function createApp(ctx: AppContext): Hono<Env> {
   app.notFound((c) => (wantsHtml(c.req.raw) ? render(c, 'error', { status: 404, message: 'There is no page here.' }, 404) : c.json({ error: 'not found' }, 404)));
   app.onError((err, c) => {
     // Any route that touches storage: a tenant's missing file, a full disk.
-    if (err instanceof StorageUnavailableError) err = unavailable(err);
+    if (err instanceof StorageUnavailableError) {
+      ctx.log.error('storage unavailable', { request_id: c.var.requestId, method: c.req.method, path: c.req.path, error: err.message });
+      err = unavailable(err);
+    }
     if (err instanceof HTTPException) {
       const res = err.getResponse();
       if (!wantsHtml(c.req.raw) || res.status === 401 && c.req.path.startsWith('/api/')) return res;
+      const retryAfter = res.headers.get('retry-after');
+      if (retryAfter) c.header('retry-after', retryAfter);
       return res.clone().json().then(
         (body: { error?: string }) => {
           const page = render(c, 'error', { status: res.status, message: body.error ?? res.statusText }, res.status as 400);

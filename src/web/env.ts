@@ -14,5 +14,7 @@ export type Env = {
     /** The authenticated identity's tenant; the only source of a tenant file's id. */
     tenantId: string | null;
     csrfToken: string;
+    /** Where the request came from (see client-ip.ts). */
+    clientIp: string;
   };
 };

@@ -10,7 +10,7 @@ import { createTenant, deleteTenant, getTenant, listTenants, tenantNameSchema } 
 import type { Env } from '../env.js';
 import { requireIdentity, requirePermission, requireSession, requireTenantAccess } from '../access.js';
 import { httpError, notFound, readInput } from '../errors.js';
-import { clientIp } from './auth.js';
+import { clientIp } from '../client-ip.js';
 
 export function apiRoutes(ctx: AppContext) {
   return new Hono<Env>()
@@ -34,7 +34,7 @@ export function apiRoutes(ctx: AppContext) {
       const input = await readInput(c, newApiKeySchema);
       const key = await createApiKey(ctx.control, identity.user, input);
       await audit(ctx.control, { actor: 'user', actorUserId: identity.user.id, tenantId: identity.user.tenantId, action: 'apikey.create', target: key.id, ip: clientIp(c), detail: { scopes: key.scopes } });
-      return c.json(key, 201);
+      return c.json(key, 201, { 'cache-control': 'no-store' }); // the only time the key is shown
     })
     .delete('/api-keys/:id', async (c) => {
       const identity = requireSession(c);

@@ -1,16 +1,18 @@
 // First-run setup, sign in and sign out (HTML forms).
 import { Hono, type Context } from 'hono';
-import { getConnInfo } from '@hono/node-server/conninfo';
 import { z } from 'zod';
 import type { AppContext } from '../../context.js';
 import { audit } from '../../admin/audit.js';
 import { AlreadySetUpError, firstRunSetup, needsSetup } from '../../admin/setup.js';
-import { verifyAgainstDecoy, verifyPassword } from '../../auth/passwords.js';
-import { emailSchema, findLoginByEmail, passwordSchema, recordLogin } from '../../auth/users.js';
+import { passwordLogin, startSession } from '../../auth/login.js';
+import { passwordSchema, strongPassword } from '../../auth/password-policy.js';
+import { emailSchema } from '../../auth/users.js';
 import { tenantNameSchema } from '../../tenants/tenants.js';
+import { clientIp } from '../client-ip.js';
 import type { Env } from '../env.js';
 import { firstIssue } from '../errors.js';
 import type { Renderer } from '../render.js';
+import { setSessionCookie } from '../session-cookie.js';
 
 const setupSchema = z
   .object({
@@ -20,25 +22,33 @@ const setupSchema = z
     password: passwordSchema,
     password_confirm: z.string(),
   })
-  .refine((v) => v.password === v.password_confirm, { message: 'passwords do not match', path: ['password_confirm'] });
+  .refine((v) => v.password === v.password_confirm, { message: 'passwords do not match', path: ['password_confirm'] })
+  .superRefine(strongPassword);
 
 const loginSchema = z.object({ email: z.string().max(254), password: z.string().max(512), next: z.string().optional() });
 
-export const clientIp = (c: Context) => {
-  try {
-    return getConnInfo(c).remote.address ?? 'unknown';
-  } catch {
-    return 'unknown';
-  }
-};
+const SAME_SITE = 'http://same-site.invalid';
 
-/** Only paths on this site: never `//evil.example` or an absolute URL. */
-export const safeNext = (next: unknown) => (typeof next === 'string' && /^\/(?![/\\])/.test(next) ? next : '/');
+/**
+ * A path on this site, as a browser would resolve it, or `/`. Browsers drop tabs and newlines
+ * from URLs and read `\` as `/`, so `/\t/evil.example` would leave the site: any control
+ * character or backslash is refused, and what is left must resolve to this origin.
+ */
+export function safeNext(next: unknown): string {
+  if (typeof next !== 'string' || !next.startsWith('/') || /[\u0000-\u001f\u007f\\]/.test(next)) return '/';
+  let url: URL;
+  try {
+    url = new URL(next, SAME_SITE);
+  } catch {
+    return '/';
+  }
+  // Re-serialised, so what goes into Location is percent-encoded ASCII.
+  return url.origin === SAME_SITE ? url.pathname + url.search + url.hash : '/';
+}
 
 export function authRoutes(ctx: AppContext, render: Renderer) {
-  const signIn = async (c: Context<Env>, userId: string, next: string) => {
-    const session = await ctx.auth.createSession(userId, {});
-    c.header('set-cookie', ctx.auth.createSessionCookie(session.id).serialize(), { append: true });
+  const signedIn = (c: Context<Env>, sessionId: string, next: string) => {
+    setSessionCookie(ctx.auth, c, sessionId);
     return c.redirect(next, 303);
   };
 
@@ -51,7 +61,7 @@ export function authRoutes(ctx: AppContext, render: Renderer) {
       if (!parsed.success) return render(c, 'setup', { values: form, error: firstIssue(parsed.error) }, 400);
       try {
         const { user } = await firstRunSetup(ctx, parsed.data, { ip: clientIp(c) });
-        return await signIn(c, user.id, '/');
+        return signedIn(c, (await startSession(ctx, user, clientIp(c))).id, '/');
       } catch (err) {
         if (err instanceof AlreadySetUpError) return c.redirect('/login', 303);
         throw err;
@@ -67,24 +77,15 @@ export function authRoutes(ctx: AppContext, render: Renderer) {
       if (!form.success) return render(c, 'login', { values: {}, error: firstIssue(form.error) }, 400);
       const { email, password } = form.data;
       const next = safeNext(form.data.next);
-      const ip = clientIp(c);
-      const wait = ctx.throttle.retryAfter(email, ip, ctx.now());
-      if (wait > 0) {
-        c.header('retry-after', String(Math.ceil(wait / 1000)));
-        return render(c, 'login', { values: { email, next }, error: { message: `Too many failed attempts. Try again in ${Math.ceil(wait / 60_000)} min.` } }, 429);
+      const result = await passwordLogin(ctx, { email, password, ip: clientIp(c) });
+      if (result.outcome === 'throttled') {
+        c.header('retry-after', String(Math.ceil(result.retryAfterMs / 1000)));
+        const message = `Too many failed attempts. Try again in ${Math.ceil(result.retryAfterMs / 60_000)} min.`;
+        return render(c, 'login', { values: { email, next }, error: { message } }, 429);
       }
-      const login = emailSchema.safeParse(email).success ? await findLoginByEmail(ctx.control, email) : undefined;
-      const ok = login?.passwordHash && !login.disabled ? await verifyPassword(login.passwordHash, password) : await verifyAgainstDecoy(password);
-      if (!ok || !login) {
-        ctx.throttle.fail(email, ip, ctx.now());
-        await audit(ctx.control, { actor: 'user', action: 'login.failure', tenantId: login?.tenantId ?? null, ip, detail: { email: email.slice(0, 254) } });
-        // The same words whether or not the email exists.
-        return render(c, 'login', { values: { email, next }, error: { message: 'Email or password is incorrect.' } }, 401);
-      }
-      ctx.throttle.succeed(email);
-      await recordLogin(ctx.control, login.id, ctx.now());
-      await audit(ctx.control, { actor: 'user', action: 'login.success', tenantId: login.tenantId, actorUserId: login.id, ip });
-      return signIn(c, login.id, next);
+      // The same words whether or not the email exists.
+      if (result.outcome === 'wrong') return render(c, 'login', { values: { email, next }, error: { message: 'Email or password is incorrect.' } }, 401);
+      return signedIn(c, result.session.id, next);
     })
     .post('/logout', async (c) => {
       const identity = c.var.identity;

@@ -11,7 +11,7 @@ import { lastEvent } from '../../query/sessions.js';
 import type { Env } from '../env.js';
 import { renderPage, signedIn } from '../dashboard-page.js';
 import type { Renderer } from '../render.js';
-import { clientIp } from './auth.js';
+import { clientIp } from '../client-ip.js';
 
 export function connectRoutes(ctx: AppContext, render: Renderer) {
   const publicUrl = () => ctx.publicUrl.href.replace(/\/$/, '');

@@ -8,7 +8,7 @@ import { signedIn as signedInAs } from '../dashboard-page.js';
 import type { Env } from '../env.js';
 import { firstIssue } from '../errors.js';
 import type { Renderer } from '../render.js';
-import { clientIp } from './auth.js';
+import { clientIp } from '../client-ip.js';
 
 export function pageRoutes(ctx: AppContext, render: Renderer) {
   const signedIn = (c: Context<Env>) => signedInAs(ctx, c);

@@ -6,18 +6,23 @@ import type { AppContext } from '../../context.js';
 import { audit } from '../../admin/audit.js';
 import { verifyPassword } from '../../auth/passwords.js';
 import { can, canGrantRole, ROLES, roleSchema } from '../../auth/permissions.js';
-import { createUser, DuplicateEmailError, getUser, lastLogins, listUsers, newUserSchema, passwordHashOf, passwordSchema, profileSchema, setDisabled, setPassword, setRole, updateName } from '../../auth/users.js';
+import { passwordSchema, strongPassword } from '../../auth/password-policy.js';
+import { createUser, DuplicateEmailError, getUser, lastLogins, listUsers, newUserSchema, passwordHashOf, profileSchema, setDisabled, setPassword, setRole, updateName } from '../../auth/users.js';
 import type { Env } from '../env.js';
 import { firstIssue } from '../errors.js';
 import { renderPage, signedIn, type SessionIdentity } from '../dashboard-page.js';
 import type { Renderer } from '../render.js';
-import { clientIp } from './auth.js';
+import { clientIp } from '../client-ip.js';
+import { setSessionCookie } from '../session-cookie.js';
 
 type Message = { message: string; field?: string } | undefined;
 
-const passwordChangeSchema = z
-  .object({ current: z.string().max(512), password: passwordSchema, password_confirm: z.string().max(512) })
-  .refine((f) => f.password === f.password_confirm, { path: ['password_confirm'], message: 'password_confirm: the two passwords differ' });
+/** A new password for the person with `email`. */
+const passwordChangeSchema = (email: string) =>
+  z
+    .object({ current: z.string().max(512), password: passwordSchema, password_confirm: z.string().max(512) })
+    .refine((f) => f.password === f.password_confirm, { path: ['password_confirm'], message: 'password_confirm: the two passwords differ' })
+    .superRefine((f, check) => strongPassword({ ...f, email }, check));
 
 export function settingsPageRoutes(ctx: AppContext, render: Renderer) {
   const account = (c: Context<Env>, identity: SessionIdentity, extra: { error?: Message } = {}, status: 200 | 400 | 403 = 200) =>
@@ -63,11 +68,13 @@ export function settingsPageRoutes(ctx: AppContext, render: Renderer) {
     .post('/settings/password', async (c) => {
       const identity = await signedIn(ctx, c);
       if (identity instanceof Response) return identity;
-      const parsed = passwordChangeSchema.safeParse(await c.req.parseBody());
+      const parsed = passwordChangeSchema(identity.user.email).safeParse(await c.req.parseBody());
       if (!parsed.success) return account(c, identity, { error: firstIssue(parsed.error) }, 400);
       const hash = await passwordHashOf(ctx.control, identity.user.id);
       if (!hash || !(await verifyPassword(hash, parsed.data.current))) return account(c, identity, { error: { message: 'current: that is not your current password', field: 'current' } }, 400);
       await setPassword(ctx.control, identity.user.id, parsed.data.password);
+      // Every session ended with the old password; this browser gets a new one.
+      setSessionCookie(ctx.auth, c, (await ctx.auth.createSession(identity.user.id, {})).id);
       await audit(ctx.control, { actor: 'user', actorUserId: identity.user.id, tenantId: identity.user.tenantId, action: 'user.password', target: identity.user.id, ip: clientIp(c) });
       return c.redirect('/settings?saved=password', 303);
     })

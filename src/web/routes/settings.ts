@@ -11,7 +11,7 @@ import { DEFAULT_PRICES, priceOverridesSchema } from '../../cost/prices.js';
 import type { Env } from '../env.js';
 import { requirePermission, requireSession } from '../access.js';
 import { readInput } from '../errors.js';
-import { clientIp } from './auth.js';
+import { clientIp } from '../client-ip.js';
 import { reader } from './query.js';
 
 export function settingsRoutes(ctx: AppContext) {

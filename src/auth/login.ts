@@ -1,0 +1,44 @@
+// Signing in: the throttle, the password check (as slow for an unknown email as for a wrong
+// password), and what every sign-in records. A failure to write any of it to the control
+// database is the storage's (StorageUnavailableError), never the person's.
+import type { Session } from 'lucia';
+import { audit } from '../admin/audit.js';
+import type { Database } from '../storage/duckdb.js';
+import { throughStorage } from '../storage/errors.js';
+import type { Auth } from './lucia.js';
+import { verifyAgainstDecoy, verifyPassword } from './passwords.js';
+import type { LoginThrottle } from './throttle.js';
+import { emailSchema, findLoginByEmail, recordLogin, type User } from './users.js';
+
+export type SignInDeps = { control: Database; auth: Auth; now: () => Date };
+
+export type LoginResult =
+  | { outcome: 'throttled'; retryAfterMs: number }
+  | { outcome: 'wrong' }
+  | { outcome: 'signed-in'; session: Session };
+
+export async function passwordLogin(
+  deps: SignInDeps & { throttle: LoginThrottle },
+  input: { email: string; password: string; ip: string },
+): Promise<LoginResult> {
+  const admission = await deps.throttle.admit(input.email, input.ip, deps.now());
+  if (admission.refused) return { outcome: 'throttled', retryAfterMs: admission.retryAfterMs };
+  const login = emailSchema.safeParse(input.email).success ? await findLoginByEmail(deps.control, input.email) : undefined;
+  const ok = login?.passwordHash && !login.disabled ? await verifyPassword(login.passwordHash, input.password) : await verifyAgainstDecoy(input.password);
+  if (!ok || !login) {
+    const failure = { actor: 'user', action: 'login.failure', tenantId: login?.tenantId ?? null, ip: input.ip, detail: { email: input.email.slice(0, 254) } } as const;
+    await throughStorage('audit a failed sign-in', () => audit(deps.control, failure));
+    return { outcome: 'wrong' };
+  }
+  admission.succeeded();
+  return { outcome: 'signed-in', session: await startSession(deps, login, input.ip) };
+}
+
+/** What every sign-in does, by password or at first-run setup: records it, audits it and opens a session. */
+export function startSession(deps: SignInDeps, user: Pick<User, 'id' | 'tenantId'>, ip: string): Promise<Session> {
+  return throughStorage('record a sign-in', async () => {
+    await recordLogin(deps.control, user.id, deps.now());
+    await audit(deps.control, { actor: 'user', action: 'login.success', tenantId: user.tenantId, actorUserId: user.id, ip });
+    return deps.auth.createSession(user.id, {});
+  });
+}
