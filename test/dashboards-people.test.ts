@@ -277,6 +277,15 @@ s('a developer\'s own page: figures against the previous period, trends, insight
   assert.match(empty, /href="\/connect"/);
 });
 
+s('opening /team or /me leaves the person filter on every other page (the kept filter options are never changed)', async ({ manager, admin }) => {
+  assert.match(await page(manager, '/sessions'), /<select name="user">/);
+  await page(manager, '/team');
+  assert.match(await page(manager, '/sessions'), /<select name="user">/, 'after /team');
+  assert.match(await page(manager, '/'), /<select name="user">/, 'the overview after /team');
+  await page(admin, '/me');
+  assert.match(await page(admin, '/tools'), /<select name="user">/, 'after /me');
+});
+
 s('htmx requests get the page\'s <main> only', async ({ admin }) => {
   for (const path of ['/sessions', `/sessions/${s1.session_id}`, '/team', '/me']) {
     const html = await page(admin, path, 200, { 'hx-request': 'true' });

@@ -102,7 +102,7 @@ export function chartInterval(f: Pick<Filters, 'from' | 'to'>): Interval {
  * Drops filter values the data has never seen in this range (a mistyped link, a renamed
  * tool), with a notice, so the page shows figures instead of an unexplained zero.
  */
-export function dropUnknown(f: Filters, options: Partial<Record<FilterDimension, { value: string }[]>>, notices: string[]): void {
+export function dropUnknown(f: Filters, options: Partial<Record<FilterDimension, readonly { value: string }[]>>, notices: string[]): void {
   for (const d of FILTER_DIMENSIONS) {
     const v = f.values[d];
     const known = options[d];

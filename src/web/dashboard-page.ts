@@ -73,10 +73,19 @@ async function cachedOptions(ctx: AppContext, tenantId: string, filters: Filters
   const kept = cache.get(key);
   const known = (o: FilterOptions) => Object.entries(filters.values).every(([d, v]) => o[d as keyof FilterOptions].some((x) => x.value === v));
   if (kept && now - kept.at < OPTIONS_TTL_MS && known(kept.options)) return kept.options;
-  const options = await filterOptions(ctx.tenantFiles, tenantId, filters, view, users, now);
+  // Frozen: every request of the next minute gets this very object, so none may change it.
+  const options = deepFreeze(await filterOptions(ctx.tenantFiles, tenantId, filters, view, users, now));
   for (const [k, v] of cache) if (now - v.at >= OPTIONS_TTL_MS) cache.delete(k);
   cache.set(key, { at: now, options });
   return options;
+}
+
+function deepFreeze<T>(o: T): T {
+  if (o && typeof o === 'object' && !Object.isFrozen(o)) {
+    Object.freeze(o);
+    for (const v of Object.values(o)) deepFreeze(v);
+  }
+  return o;
 }
 
 /** Renders a dashboard view with what every dashboard template uses. */

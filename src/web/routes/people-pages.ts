@@ -31,7 +31,7 @@ export function peopleRoutes(ctx: AppContext, render: Renderer) {
       const limit = sizeParam(c.req.query('limit'), 25, 200, page.notices);
       const list = await loadSessionList(ctx.tenantFiles, page.tenantId, page.filters, page.view, { cursor: c.req.query('cursor') || undefined, limit, now: page.now });
       page.notices.push(...list.notices);
-      if (page.view.ownUser) page.options.user = []; // only themselves: nobody to pick
+      if (page.view.ownUser) page.options = { ...page.options, user: [] }; // only themselves: nobody to pick
       const keep: Record<string, string> = limit === 25 ? {} : { limit: String(limit) };
       return renderPage(render, c, 'sessions', page, { list, olderHref: list.nextCursor ? `/sessions${withParams(filterSearch(page.filters), { ...keep, cursor: list.nextCursor })}` : null, newestHref: `/sessions${withParams(filterSearch(page.filters), keep)}` });
     })
@@ -103,7 +103,7 @@ async function personPage(ctx: AppContext, c: Context<Env>) {
 function everyone(page: DashboardPage, notice: string) {
   if (page.filters.values.user) page.notices.push(notice);
   delete page.filters.values.user;
-  page.options.user = [];
+  page.options = { ...page.options, user: [] };
 }
 
 function sizeParam(raw: string | undefined, fallback: number, max: number, notices: string[]): number {
