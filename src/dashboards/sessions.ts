@@ -5,10 +5,10 @@ import type { TenantFiles } from '../storage/tenant-files.js';
 import type { MetricsView } from '../web/access.js';
 import { baselineFrom, type Baseline } from '../analytics/productivity.js';
 import { productivity, type SessionScore } from '../query/analytics.js';
-import type { QueryInput } from '../query/model.js';
+import { MAX_ROWS, type QueryInput } from '../query/model.js';
 import type { SessionFigure } from '../query/session-figures.js';
 import { BadCursorError, listSessions, sessionSpan, sessionTimeline, sessionTotals, timelineCursor, type SessionRow, type TimelineCursor, type TimelineEvent } from '../query/sessions.js';
-import type { Filters } from './filters.js';
+import { usedFilters, type Filters } from './filters.js';
 
 const DAY = 86_400_000;
 /** How far back productivity() reads a user's sessions for a baseline. */
@@ -39,11 +39,10 @@ export type SessionList = {
 };
 
 export async function loadSessionList(tf: TenantFiles, tenantId: string, f: Filters, view: MetricsView, o: { cursor?: string; limit: number; now: number }): Promise<SessionList> {
-  const notices: string[] = [];
-  if (f.values.tool || f.values.model) notices.push('The sessions list does not narrow by tool or model; it shows every session in the range.');
+  const notices = usedNotices(f);
   const user = view.ownUser ? [view.ownUser] : f.values.user ? [f.values.user] : undefined;
   const project = f.values.project ? [f.values.project] : undefined;
-  const ask = (cursor?: string) => listSessions(tf, tenantId, { from: f.from, to: f.to, user, project, cursor, limit: o.limit, now: o.now });
+  const ask = (cursor?: string) => listSessions(tf, tenantId, { from: f.from, to: f.to, user, project, ...usedFilters(f), cursor, limit: o.limit, now: o.now });
   let older = o.cursor !== undefined;
   const page = await ask(o.cursor).catch((err: unknown) => {
     if (!(err instanceof BadCursorError)) throw err;
@@ -51,6 +50,7 @@ export async function loadSessionList(tf: TenantFiles, tenantId: string, f: Filt
     older = false;
     return ask();
   });
+  if (page.used_truncated) notices.push(`More than ${MAX_ROWS.toLocaleString('en')} sessions match the tool or model filter; the list holds the ${MAX_ROWS.toLocaleString('en')} that used it most.`);
   const scores = await scoresFor(tf, tenantId, page.sessions, o.now);
   return {
     sessions: page.sessions.map((s) => ({ ...s, score: scores.get(s.session_id) ?? null })),
@@ -67,6 +67,12 @@ export async function loadSessionList(tf: TenantFiles, tenantId: string, f: Filt
       limit: 10_000,
     },
   };
+}
+
+/** What a list narrowed by usedFilters says of itself. */
+function usedNotices(f: Filters): string[] {
+  const used = [f.values.tool && `a tool call of “${f.values.tool}”`, f.values.model && `a request of model “${f.values.model}”`].filter(Boolean);
+  return used.length ? [`Only the sessions with ${used.join(' and ')} in this range; their figures are the whole sessions’.`] : [];
 }
 
 /** One timeline event as the page shows it: every string still raw (the view escapes). */

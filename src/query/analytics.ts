@@ -5,9 +5,9 @@ import type { TenantFiles } from '../storage/tenant-files.js';
 import { anomalies, type Anomaly } from '../analytics/anomalies.js';
 import { BASELINE_WINDOW, scoreSessions, type ProductivityScore, type SessionFacts } from '../analytics/productivity.js';
 import { linearTrend, type LinearTrend } from '../analytics/trends.js';
-import { MAX_FILTER_VALUES, querySchema, type Dimension, type Interval, type Query, type QueryInput } from './model.js';
+import { filtersFor, MAX_FILTER_VALUES, querySchema, type Dimension, type Interval, type Query, type QueryInput } from './model.js';
 import { figureColumns, figuresQuery, hasTailSql, type Figures, type SessionFigure } from './session-figures.js';
-import { fillGaps, runQuery } from './run.js';
+import { fillGaps, runQueries, runQuery } from './run.js';
 
 type Filters = Partial<Record<Dimension, string[]>>;
 type Range = { from: number; to: number };
@@ -107,9 +107,23 @@ export async function trendOf(tf: TenantFiles, tenantId: string, q: Query, now: 
 
 const TEAM_METRICS = ['sessions', 'prompts', 'tool_calls', 'tool_failure_rate', 'subagents', 'api_requests', 'tokens', 'cost_usd', 'lines_added', 'lines_removed', 'commits', 'pull_requests'] as const;
 
-/** Each person's figures for the range, side by side. */
+/**
+ * Each person's figures for the range, side by side, most spent first. A tool or model
+ * filter narrows the figures it applies to (filtersFor); the others count every tool and
+ * model. Each set of filters is one question, the answers joined by person.
+ */
 export async function teamComparison(tf: TenantFiles, tenantId: string, range: Range, filters: Filters, now: number) {
-  return rows(tf, tenantId, { metrics: [...TEAM_METRICS], group_by: ['user'], filters, ...range, order_by: 'cost_usd', limit: 1000 }, now);
+  const bySet = new Map<string, string[]>();
+  for (const m of TEAM_METRICS) {
+    const key = JSON.stringify(filtersFor([m], filters));
+    bySet.set(key, [...(bySet.get(key) ?? []), m]);
+  }
+  const qs = [...bySet].map(([f, metrics]) => querySchema.parse({ metrics, group_by: ['user'], filters: JSON.parse(f), ...range, limit: 1000 }));
+  const people = new Map<string, Record<string, string | number | null>>();
+  for (const result of await runQueries(tf, tenantId, qs, { now })) {
+    for (const r of result.rows) people.set(String(r.user), { ...(people.get(String(r.user)) ?? Object.fromEntries(TEAM_METRICS.map((m) => [m, 0]))), ...r });
+  }
+  return [...people.values()].sort((a, b) => Number(b.cost_usd) - Number(a.cost_usd) || String(a.user).localeCompare(String(b.user)));
 }
 
 /** A person's own figures against the previous period and the team's per-person average, in sentences too. */

@@ -1,13 +1,14 @@
 // Sessions: the list (from `session_index`, newest activity first, cursor-paginated, with
-// each session's figures from the query model), one session's timeline (its raw events
+// each session's figures from the query model; narrowed to those that used a tool or model), one session's timeline (its raw events
 // in order), and a user's last event (is their agent connected?).
 import type { TenantFiles } from '../storage/tenant-files.js';
 import { tsLiteral } from '../aggregate/rollup.js';
-import { querySchema } from './model.js';
-import { runQuery } from './run.js';
+import { MAX_ROWS, PARTIAL_FILTER_NAMES, PARTIAL_FILTERS, querySchema, type PartialFilter } from './model.js';
+import { runQueries, runQuery } from './run.js';
 import { figureColumns, figuresQuery, pickFigures, SESSION_FIGURES, type Figures, type SessionFigure } from './session-figures.js';
 
-export type SessionListOptions = { from: number; to: number; user?: string[]; project?: string[]; cursor?: string; limit: number; now: number };
+/** `tool` and `model` keep the sessions that used one of them in range (see sessionsUsing). */
+export type SessionListOptions = { from: number; to: number; user?: string[]; project?: string[] } & Partial<Record<PartialFilter, string[]>> & { cursor?: string; limit: number; now: number };
 
 const FIGURES = ['prompts', 'tool_calls', 'tool_failures', 'api_requests', 'subagents', 'tokens', 'cost_usd', 'lines_added', 'lines_removed'] as const satisfies readonly SessionFigure[];
 
@@ -29,13 +30,35 @@ function decodeCursor(cursor: string): [number, string] {
   throw new BadCursorError('cursor: not one this server gave out');
 }
 
-export async function listSessions(tf: TenantFiles, tenantId: string, o: SessionListOptions): Promise<{ sessions: SessionRow[]; next_cursor: string | null }> {
+/**
+ * The sessions that used `o`'s tools and models in its range, from the query model: those
+ * with a tool call of one of the tools and with a row of one of the models (a request, an
+ * API error, a token or cost point). Null when neither is asked. At most MAX_ROWS of them
+ * (the busiest): `truncated` says there were more.
+ */
+async function sessionsUsing(tf: TenantFiles, tenantId: string, o: SessionListOptions): Promise<{ ids: Set<string>; truncated: boolean } | null> {
+  const asked = PARTIAL_FILTER_NAMES.filter((d) => o[d]);
+  if (!asked.length) return null;
+  const scope = { ...(o.user && { user: o.user }), ...(o.project && { project: o.project }) };
+  const qs = asked.map((d) => querySchema.parse({ metrics: ['events'], group_by: ['session'], filters: { ...scope, [d]: o[d], kind: [...PARTIAL_FILTERS[d]] }, from: o.from, to: o.to, limit: MAX_ROWS }));
+  const results = await runQueries(tf, tenantId, qs, { now: o.now });
+  const idsOf = (r: (typeof results)[number]) => new Set(r.rows.map((row) => row.session).filter((id): id is string => typeof id === 'string'));
+  const [first, ...others] = results.map(idsOf);
+  return { ids: new Set([...first!].filter((id) => others.every((ids) => ids.has(id)))), truncated: results.some((r) => r.truncated) };
+}
+
+export async function listSessions(tf: TenantFiles, tenantId: string, o: SessionListOptions): Promise<{ sessions: SessionRow[]; next_cursor: string | null; used_truncated?: true }> {
   const reader = await tf.connection(tenantId, 'reader');
   const where = ['last_ts >= make_timestamp($from * 1000)', 'first_ts < make_timestamp($to * 1000)'];
   const params: Record<string, unknown> = { from: o.from, to: o.to, limit: o.limit + 1 };
   for (const [col, values] of [['user_id', o.user], ['project', o.project]] as const) {
     if (!values) continue;
     where.push(`${col} IN (${values.map((v, i) => ((params[`${col}${i}`] = v), `$${col}${i}`)).join(', ')})`);
+  }
+  const using = await sessionsUsing(tf, tenantId, o);
+  if (using) {
+    params.using = JSON.stringify([...using.ids]);
+    where.push(`session_id IN (SELECT unnest(from_json($using, '["VARCHAR"]')))`);
   }
   if (o.cursor) {
     const [ms, id] = decodeCursor(o.cursor);
@@ -83,6 +106,7 @@ export async function listSessions(tf: TenantFiles, tenantId: string, o: Session
       };
     }),
     next_cursor: rows.length > o.limit && last ? encodeCursor(last.last_ms, last.session_id) : null,
+    ...(using?.truncated ? { used_truncated: true as const } : {}),
   };
 }
 

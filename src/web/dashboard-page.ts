@@ -8,7 +8,7 @@ import { needsSetup } from '../admin/setup.js';
 import { listUsers } from '../auth/users.js';
 import { getTenant } from '../tenants/tenants.js';
 import { can, type Permission } from '../auth/permissions.js';
-import { dateOf, dropUnknown, filterSearch, parseFilters, PRESETS, type Filters } from '../dashboards/filters.js';
+import { allOf, dateOf, dropUnknown, filterHint, filterSearch, parseFilters, PRESETS, type Filters } from '../dashboards/filters.js';
 import { filterOptions, shortPath, type FilterOptions } from '../dashboards/options.js';
 import { fmt } from '../dashboards/format.js';
 import type { Env, Identity } from './env.js';
@@ -98,8 +98,10 @@ export function renderPage(render: Renderer, c: Context<Env>, view: string, page
     sessions: can(user, 'metrics.view_own') || can(user, 'metrics.view_team'),
     admin: can(user, 'user.manage'),
   };
-  const filterBar = 'filters' in page ? { filters: page.filters, options: page.options, notices: page.notices, search: (changes = {}) => filterSearch(page.filters, changes) } : null;
+  const filterBar = 'filters' in page ? { filters: page.filters, options: page.options, notices: page.notices, hint: filterHint, search: (changes = {}) => filterSearch(page.filters, changes) } : null;
+  /** The mark of a figure the tool or model filter does not narrow ("all models"), or null. */
+  const allOfFigure = (metric: string) => ('filters' in page ? allOf(page.filters, metric) : null);
   c.header('cache-control', 'no-store');
   c.header('vary', 'hx-request');
-  return render(c, view, { partial, nav, tenantName: 'tenantName' in page ? page.tenantName : null, fmt, page, filterBar, presets: PRESETS, dateOf, shortPath, can: (p: Permission) => can(user, p), ...data }, status);
+  return render(c, view, { partial, nav, tenantName: 'tenantName' in page ? page.tenantName : null, fmt, page, filterBar, allOf: allOfFigure, presets: PRESETS, dateOf, shortPath, can: (p: Permission) => can(user, p), ...data }, status);
 }
