@@ -64,6 +64,24 @@ s('the overview shows the fixtures: KPI cards, charts, top tools, models, sessio
   assert.match(await csv.text(), new RegExp(`^sessions,active_users,prompts,tool_calls`));
 });
 
+s('session ids that begin alike are told apart in the lists; a session page is titled with the whole id', async (ctx) => {
+  await postFixtures(ctx.server, ctx.key); // the OTLP sessions are fixture-session-json and fixture-session-proto
+  const range = await dataRange(ctx.server, ctx.tenantId);
+  for (const path of [`/sessions?${range}`, `/?${range}`]) {
+    const page = await html(ctx.admin, path);
+    const shown = [...page.matchAll(/<a href="\/sessions\/([^"]+)" title="([^"]+)"><code>([^<]+)<\/code><\/a>/g)].map((m) => ({ id: decodeURIComponent(m[1]!), title: m[2]!, text: m[3]! }));
+    assert.ok(shown.some((x) => x.id === 'fixture-session-json') && shown.some((x) => x.id === 'fixture-session-proto'), path);
+    assert.is(new Set(shown.map((x) => x.text)).size, shown.length, `${path}: no two look the same (${shown.map((x) => x.text).join(', ')})`);
+    for (const x of shown) {
+      assert.is(x.title, x.id, 'the whole id in the title');
+      assert.ok(x.text.length >= 8 && (x.text === x.id || (x.text.endsWith('…') && x.id.startsWith(x.text.slice(0, -1)))), `${x.text} is the beginning of ${x.id}`);
+    }
+  }
+  const session = await html(ctx.admin, '/sessions/fixture-session-json');
+  assert.match(session, /<title>Session fixture-session-json · agentmeter<\/title>/);
+  assert.match(session, /<h1>Session <code class="session-id">fixture-session-json<\/code><\/h1>/);
+});
+
 s('a new tenant sees an empty state that points to the connect page', async (ctx) => {
   const page = await html(ctx.admin, '/');
   assert.match(page, /No activity in this range/);
