@@ -9,6 +9,7 @@ import { MAX_ROWS, type QueryInput } from '../query/model.js';
 import type { SessionFigure } from '../query/session-figures.js';
 import { BadCursorError, listSessions, sessionSpan, sessionTimeline, sessionTotals, timelineCursor, type SessionRow, type TimelineCursor, type TimelineEvent } from '../query/sessions.js';
 import { usedFilters, type Filters } from './filters.js';
+import { ms } from './format.js';
 
 const DAY = 86_400_000;
 /** How far back productivity() reads a user's sessions for a baseline. */
@@ -135,7 +136,7 @@ export async function loadSession(tf: TenantFiles, tenantId: string, sessionId: 
   const span = await sessionSpan(tf, tenantId, sessionId);
   if (!span || (view.ownUser !== null && span.user_id !== view.ownUser)) return null;
   // The events and the figures (unless stored) side by side, on the tenant's two readers.
-  const [timeline, row] = await Promise.all([sessionTimeline(tf, tenantId, sessionId, span, { after: cursor, limit: o.limit }), sessionTotals(tf, tenantId, sessionId, span, TOTALS, o.now)]);
+  const [timeline, row] = await Promise.all([sessionTimeline(tf, tenantId, sessionId, span, { after: cursor, limit: o.limit, asRead: true }), sessionTotals(tf, tenantId, sessionId, span, TOTALS, o.now)]);
   const query: QueryInput = { metrics: [...TOTALS], filters: { session: [sessionId] }, from: span.first, to: span.last + 1 };
   const first = span.first;
   const last = span.last;
@@ -250,6 +251,7 @@ export function timelineItems(events: TimelineEvent[]): TimelineItem[] {
       else if (e.kind === 'session_end') body = status;
       else if (e.kind === 'lines') body = `+${num(e.lines_added) ?? 0} −${num(e.lines_removed) ?? 0}`;
       else if (e.kind === 'tool_decision') body = status;
+      else if (e.kind === 'active_time' && num(e.value) !== null) body = ms(num(e.value)! * 1000);
       const tokens = ['input_tokens', 'output_tokens', 'cache_read_tokens', 'cache_creation_tokens'].reduce<number | null>((sum, k) => (num(e[k]) === null ? sum : (sum ?? 0) + num(e[k])!), null);
       const error = text(e.error);
       return {

@@ -3,7 +3,7 @@
 // in order), and a user's last event (is their agent connected?).
 import type { TenantFiles } from '../storage/tenant-files.js';
 import { tsLiteral } from '../aggregate/rollup.js';
-import { MAX_ROWS, PARTIAL_FILTER_NAMES, PARTIAL_FILTERS, querySchema, type PartialFilter } from './model.js';
+import { MAX_ROWS, METRIC_POINT_KINDS, PARTIAL_FILTER_NAMES, PARTIAL_FILTERS, querySchema, REQUEST_KINDS, type PartialFilter } from './model.js';
 import { runQueries, runQuery } from './run.js';
 import { figureColumns, figuresQuery, pickFigures, SESSION_FIGURES, type Figures, type SessionFigure } from './session-figures.js';
 
@@ -174,48 +174,61 @@ export function timelineCursor(after: string | undefined): TimelineCursor | null
   return { ms: Number(m[1]), seq: Number(m[2]) };
 }
 
-/** A page of a session's timeline: its events as a JSON array's text (see EVENT_JSON). */
+/** A page of a session's timeline: its events as a JSON array's text (see eventJson). */
 export type TimelinePage = { eventsJson: string; next_after: string | null };
 
 /**
  * A session's events in time order, after the cursor. Its span (from sessionSpan) holds
- * every event it stored, so DuckDB reads the row groups of those hours only.
+ * every event it stored, so DuckDB reads the row groups of those hours only. `asRead`
+ * gives the timeline as a person reads it: Claude Code's OpenTelemetry session start (the
+ * session.count point, stamped when it is exported, after the session's first events) as
+ * the first event, and the token and cost points its requests already count
+ * (the counting-once rule) left out.
  */
 export async function sessionTimeline(
   tf: TenantFiles,
   tenantId: string,
   sessionId: string,
   span: SessionSpan,
-  o: { after: TimelineCursor | null; limit: number },
+  o: { after: TimelineCursor | null; limit: number; asRead?: boolean },
 ): Promise<TimelinePage> {
   const reader = await tf.connection(tenantId, 'reader');
   const params = { id: sessionId, limit: o.limit + 1, ...(o.after ? { ats: o.after.ms, aseq: o.after.seq } : {}) };
-  const after = o.after ? `AND (epoch_ms(ts) > $ats OR (epoch_ms(ts) = $ats AND seq > $aseq)) AND ts >= make_timestamp($ats * 1000)` : '';
-  const rows = await reader.all<{ seq: number; ts_ms: number; event: string }>(
-    `SELECT seq, epoch_ms(ts) AS ts_ms, ${EVENT_JSON} AS event FROM events
-      WHERE session_id = $id AND ts >= ${tsLiteral(span.first)} AND ts < ${tsLiteral(span.last + 1)} ${after}
-      ORDER BY ts_ms, seq LIMIT $limit`,
+  const inSpan = `ts >= ${tsLiteral(span.first)} AND ts < ${tsLiteral(span.last + 1)}`;
+  // A late start goes just before the first event (the page shows seconds); never later
+  // than ts, so `ts >= $ats` still bounds what a later page reads.
+  const at = o.asRead ? `CASE WHEN kind = 'session_start' AND source = 'otlp' AND ts > ${tsLiteral(span.first)} THEN ${tsLiteral(span.first - 1)} ELSE ts END` : 'ts';
+  const counted = o.asRead
+    ? `AND NOT (kind IN (${kindList(METRIC_POINT_KINDS)}) AND EXISTS (SELECT 1 FROM events WHERE session_id = $id AND ${inSpan} AND kind IN (${kindList(REQUEST_KINDS)})))`
+    : '';
+  const after = o.after ? `AND (at_ms > $ats OR (at_ms = $ats AND seq > $aseq)) AND ts >= make_timestamp($ats * 1000)` : '';
+  const rows = await reader.all<{ seq: number; at_ms: number; event: string }>(
+    `SELECT seq, at_ms, ${eventJson('shown_ts')} AS event FROM (SELECT *, ${at} AS shown_ts, epoch_ms(${at}) AS at_ms FROM events WHERE session_id = $id AND ${inSpan} ${counted})
+      WHERE true ${after}
+      ORDER BY at_ms, seq LIMIT $limit`,
     params,
   );
   const page = rows.slice(0, o.limit);
   return {
     eventsJson: `[${page.map((r) => r.event).join(',')}]`,
-    next_after: rows.length > o.limit ? `${Number(page.at(-1)!.ts_ms)}.${Number(page.at(-1)!.seq)}` : null,
+    next_after: rows.length > o.limit ? `${Number(page.at(-1)!.at_ms)}.${Number(page.at(-1)!.seq)}` : null,
   };
 }
+
+const kindList = (kinds: readonly string[]) => kinds.map((k) => `'${k}'`).join(', ');
 
 const TIMELINE_COLUMNS = ['seq', 'kind', 'source', 'user_id', 'project', 'prompt_id', 'tool_use_id', 'request_id', 'agent_id', 'agent_type', 'name', 'model', 'status',
   'duration_ms', 'input_tokens', 'output_tokens', 'cache_read_tokens', 'cache_creation_tokens', 'cost_usd', 'lines_added', 'lines_removed', 'value', 'error'];
 /**
  * A stored event as the timeline shows it, as JSON text made by DuckDB: the columns it has
- * (nulls left out), its time as ISO, its attributes as sent. One string a row, joined into
- * the page's array unparsed: handing 25 columns of 2,000 rows to JavaScript value by value
- * cost some 30 ms a page; json_object, JSON.parse to drop the nulls and JSON.stringify
- * again, some 20; this, 11.
+ * (nulls left out), its time (the timestamp column `at`) as ISO, its attributes as sent. One
+ * string a row, joined into the page's array unparsed: handing 25 columns of 2,000 rows to
+ * JavaScript value by value cost some 30 ms a page; json_object, JSON.parse to drop the
+ * nulls and JSON.stringify again, some 20; this, 11.
  */
-const EVENT_JSON = `'{' || concat_ws(',', ${[
+const eventJson = (at: string) => `'{' || concat_ws(',', ${[
   ...TIMELINE_COLUMNS.map((c) => `'"${c}":' || to_json(${c})`),
-  `'"at":"' || strftime(ts, '%Y-%m-%dT%H:%M:%S.%gZ') || '"'`,
+  `'"at":"' || strftime(${at}, '%Y-%m-%dT%H:%M:%S.%gZ') || '"'`,
   `'"attributes":' || nullif(attributes::VARCHAR, 'null')`,
 ].join(', ')}) || '}'`;
 
