@@ -105,6 +105,14 @@ export async function trendOf(tf: TenantFiles, tenantId: string, q: Query, now: 
   };
 }
 
+/** A day for a sentence: "22 Nov", with the year when it is not `now`'s. */
+function dayOf(t: number, now: number): string {
+  const sameYear = new Date(t).getUTCFullYear() === new Date(now).getUTCFullYear();
+  return new Intl.DateTimeFormat('en-GB', { day: 'numeric', month: 'short', ...(sameYear ? {} : { year: 'numeric' }), timeZone: 'UTC' }).format(t);
+}
+/** An hour for a sentence: "22 Nov 14:00 UTC". */
+const hourOf = (t: number, now: number) => `${dayOf(t, now)} ${new Date(t).toISOString().slice(11, 16)} UTC`;
+
 const TEAM_METRICS = ['sessions', 'prompts', 'tool_calls', 'tool_failure_rate', 'subagents', 'api_requests', 'tokens', 'cost_usd', 'lines_added', 'lines_removed', 'commits', 'pull_requests'] as const;
 
 /**
@@ -144,6 +152,10 @@ export async function personalInsights(tf: TenantFiles, tenantId: string, userId
     return b ? (a - b) / b : null;
   };
   const pct = (x: number) => `${Math.round(Math.abs(x) * 100)}%`;
+  const nothingBefore = metrics.every((m) => !Number(before?.[m] ?? 0));
+  if (nothingBefore && metrics.some((m) => Number(mine?.[m] ?? 0))) {
+    insights.push(`Nothing from you in the previous period (${dayOf(range.from - span, range.to)} to ${dayOf(range.from - 1, range.to)}), so there is nothing to compare with yet.`);
+  }
   for (const [m, label] of [['cost_usd', 'Your spend'], ['tool_calls', 'Your tool calls'], ['sessions', 'Your sessions']] as const) {
     const c = change(m);
     if (c !== null && Math.abs(c) >= 0.2) insights.push(`${label} ${c > 0 ? 'rose' : 'fell'} ${pct(c)} against the previous period.`);
@@ -154,7 +166,12 @@ export async function personalInsights(tf: TenantFiles, tenantId: string, userId
   }
   const worst = failing.find((f) => Number(f.tool_failures) > 0);
   if (worst) insights.push(`${String(worst.tool)} failed most often for you (${Number(worst.tool_failures)} of ${Number(worst.tool_calls)} calls).`);
-  if (cost.anomalies.length) insights.push(`Your spend was unusual on ${cost.anomalies.length} ${cost.interval === '1d' ? 'day' : 'hour'}(s), e.g. ${cost.anomalies[0]!.t}.`);
+  if (cost.anomalies.length) {
+    const n = cost.anomalies.length;
+    const at = (t: string) => (cost.interval === '1d' ? dayOf(Date.parse(t), range.to) : hourOf(Date.parse(t), range.to));
+    const unit = cost.interval === '1d' ? 'day' : 'hour';
+    insights.push(n === 1 ? `Your spend was unusual on one ${unit}: ${at(cost.anomalies[0]!.t)}.` : `Your spend was unusual on ${n} ${unit}s, the latest ${at(cost.anomalies.at(-1)!.t)}.`);
+  }
   if (cost.trend.direction !== 'flat') insights.push(`Your spend is trending ${cost.trend.direction} (${cost.trend.slopePerDay >= 0 ? '+' : ''}${cost.trend.slopePerDay.toFixed(2)} USD/day).`);
   return { user_id: userId, from: new Date(range.from).toISOString(), to: new Date(range.to).toISOString(), mine: mine ?? {}, previous: before ?? {}, team_average: teamAverage, failing_tools: failing, cost_trend: cost, insights };
 }
