@@ -300,6 +300,18 @@ s('insights speak to people: days and hours as dates, a count in words, and no c
   assert.not.match(insights, /\d{4}-\d\d-\d\dT|\(s\)/);
 });
 
+s('the anomalies table: a flat baseline is judged against a floor, never an infinite score', async ({ manager }) => {
+  // Hana's dollar a day is the team's whole spend, flat for 24 days before yesterday's ten.
+  const html = await page(manager, '/team?range=30d');
+  const rows = [...html.matchAll(/<tr>\s*<td class="nowrap">([^<]+)<\/td>\s*<td class="num">([^<]+)<\/td>\s*<td class="num">([^<]+)<\/td>\s*<td class="num">([^<]+)<\/td>\s*<td class="nowrap"><span class="badge sev-(\w+)"/g)].map((m) => ({ when: m[1]!, value: m[2]!, usual: m[3]!, z: m[4]!, severity: m[5]! }));
+  const spec = JSON.parse(/data-chart="([^"]+)"/.exec(html)![1]!.replace(/&quot;/g, '"')) as { series: { data: [number, number][] }[] };
+  const top = spec.series[0]!.data.reduce((a, b) => (b[1] > a[1] ? b : a));
+  const spike = rows.find((r) => r.when === `${new Date(top[0]).toISOString().slice(0, 10)} 00:00 UTC`);
+  assert.ok(spike, `yesterday's spend is flagged: ${JSON.stringify(rows)}`);
+  assert.equal([spike.value, spike.usual, spike.z, spike.severity], ['$10.00', '$1.00 ± $0.05', '+180.0', 'high'], 'against 5 % of a flat mean');
+  assert.not.ok(rows.some((r) => /∞/.test(r.z) || r.usual.endsWith('± $0.00')), JSON.stringify(rows));
+});
+
 s('htmx requests get the page\'s <main> only', async ({ admin }) => {
   for (const path of ['/sessions', `/sessions/${s1.session_id}`, '/team', '/me']) {
     const html = await page(admin, path, 200, { 'hx-request': 'true' });

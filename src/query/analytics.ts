@@ -89,6 +89,9 @@ export async function productivity(tf: TenantFiles, tenantId: string, range: Ran
 
 export type TrendResult = { metric: string; interval: Interval; points: { t: string; v: number }[]; trend: Omit<LinearTrend, 'forecast'> & { forecast: { t: string; v: number }[] }; anomalies: (Omit<Anomaly, 't'> & { t: string })[] };
 
+/** The least spread a metric's anomalies are judged against, in its unit: one event, one cent, one percentage point, one millisecond. */
+const minSpreadOf = (metric: string) => (metric === 'cost_usd' || metric.endsWith('_rate') ? 0.01 : 1);
+
 /** One metric of `q` as a series (gaps as zero), its least-squares trend with a forecast, and its anomalies. */
 export async function trendOf(tf: TenantFiles, tenantId: string, q: Query, now: number, horizon = 7): Promise<TrendResult> {
   const metric = q.metrics[0]!;
@@ -101,7 +104,7 @@ export async function trendOf(tf: TenantFiles, tenantId: string, q: Query, now: 
     interval: q.interval!,
     points: points.map((p) => ({ t: iso(p.t), v: p.v })),
     trend: { ...trend, forecast: trend.forecast.map((p) => ({ t: iso(p.t), v: p.v })) },
-    anomalies: anomalies(points).map((a) => ({ ...a, t: iso(a.t) })),
+    anomalies: anomalies(points, { minSpread: minSpreadOf(metric) }).map((a) => ({ ...a, t: iso(a.t) })),
   };
 }
 
