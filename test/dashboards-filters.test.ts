@@ -81,7 +81,7 @@ s('the summary API: a model filter narrows the model figures only', async ({ ser
   assert.equal(opus.by_model.map((r) => r.model), [OPUS]);
 });
 
-s('team and tools: the same rule; a page with nothing a model narrows says the filter is ignored', async ({ admin, range }) => {
+s('team, tools and me: the same rule; a page with nothing a model narrows says the filter is ignored', async ({ server, admin, range }) => {
   const row = (page: string) => /<tr data-user="[^"]+">([\s\S]*?)<\/tr>/.exec(page)![1]!.replace(/<[^>]+>/g, ' ').replace(/\s+/g, ' ').trim().split(' ');
   const team = await html(admin, `/team?${range}`);
   const opusTeam = await html(admin, `/team?${range}&model=${OPUS}`);
@@ -97,6 +97,14 @@ s('team and tools: the same rule; a page with nothing a model narrows says the f
   const bash = (page: string) => /class="name" title="Show Bash only">Bash<\/a>[\s\S]*?<td class="num">([^<]+)<\/td>/.exec(page)?.[1];
   assert.ok(bash(tools));
   assert.is(bash(opusTools), bash(tools));
+  // A developer's own page: their prompts for every model, their cost for the one.
+  const developer = await signIn(server, 'agent@acme.test', 'agent password 1');
+  const me = await html(developer, `/me?${range}`);
+  const opusMe = await html(developer, `/me?${range}&model=${OPUS}`);
+  assert.is(kpi(opusMe, 'Prompts'), kpi(me, 'Prompts'));
+  assert.is(kpiNote(opusMe, 'Prompts'), 'all models');
+  assert.is(kpi(opusMe, 'Cost'), usd(2));
+  assert.match(opusMe, /The model filter narrows API requests and errors, tokens and cost;/);
 });
 
 s('the sessions list keeps the sessions that used the tool or model, page by page', async ({ admin, range }) => {
