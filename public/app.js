@@ -26,6 +26,11 @@
   const charts = new Map();
   const dark = () => window.matchMedia('(prefers-color-scheme: dark)').matches;
 
+  /** A value with no value on either side: no line reaches it, so only a marker shows it. */
+  const isolated = (data) => data.some(([, v], i) => v !== null && (data[i - 1]?.[1] ?? null) === null && (data[i + 1]?.[1] ?? null) === null);
+  /** Markers (per series) for lines and areas with isolated values: a sparse series is otherwise invisible. */
+  const markersFor = (spec) => ({ size: spec.type === 'bar' ? 0 : spec.series.map((s) => (isolated(s.data) ? 4 : 0)), strokeWidth: 0 });
+
   function chartOptions(spec) {
     const format = FORMAT[spec.unit] ?? count;
     const categories = spec.categories?.map(esc);
@@ -47,6 +52,7 @@
       xaxis: categories ? { categories } : { type: 'datetime', labels: { datetimeUTC: false } },
       yaxis: { labels: { formatter: (v) => format(v) }, min: 0, forceNiceScale: true },
       dataLabels: { enabled: false },
+      markers: markersFor(spec),
       stroke: { width: spec.type === 'bar' ? 0 : 2, curve: 'smooth' },
       fill: spec.type === 'area' ? { type: 'gradient', gradient: { opacityFrom: 0.35, opacityTo: 0.05 } } : {},
       legend: { position: 'top', horizontalAlign: 'left' },
@@ -122,6 +128,7 @@
           if (current.dataset.chart === fresh.dataset.chart) return;
           current.dataset.chart = fresh.dataset.chart;
           const spec = JSON.parse(fresh.dataset.chart);
+          chart.updateOptions({ markers: markersFor(spec) }, false, false);
           chart.updateSeries(spec.series.map((s) => ({ name: esc(s.name), data: s.data })), false);
         } else if (current.innerHTML !== fresh.innerHTML) {
           current.innerHTML = fresh.innerHTML;

@@ -259,18 +259,18 @@ test('one spike in an alternating series is the only anomaly, with hand-computed
   assert.equal([a.t, a.v, a.severity], [T0 + 20 * 3_600_000, 40, 'high']);
   close(a.mean, 11, 1e-12);
   close(a.stddev, Math.sqrt(20 / 19), 1e-12);
-  close(a.z!, 28.2657, 1e-4);
+  close(a.z, 28.2657, 1e-4);
 });
 
 test('severity: low from the threshold, medium from +1, high from +2; negative z too', () => {
   // history 8 12 10 8 12: mean 10, SS 16, sample stddev √(16/4) = 2
   const judge = (v: number) => anomalies([8, 12, 10, 8, 12, v].map((x, i) => ({ t: i, v: x })), { window: 5, minPoints: 5 });
   assert.equal(judge(15), []); // z 2.5
-  assert.equal(judge(16), [{ t: 5, v: 16, mean: 10, stddev: 2, z: 3, severity: 'low' }]);
+  assert.equal(judge(16), [{ t: 5, v: 16, mean: 10, stddev: 2, spread: 2, z: 3, severity: 'low' }]);
   assert.is(judge(17)[0]!.severity, 'low'); // 3.5
   assert.is(judge(19)[0]!.severity, 'medium'); // 4.5
   assert.is(judge(20)[0]!.severity, 'high'); // 5
-  assert.equal(judge(4), [{ t: 5, v: 4, mean: 10, stddev: 2, z: -3, severity: 'low' }]);
+  assert.equal(judge(4), [{ t: 5, v: 4, mean: 10, stddev: 2, spread: 2, z: -3, severity: 'low' }]);
   assert.is(anomalies([8, 12, 10, 8, 12, 15].map((x, i) => ({ t: i, v: x })), { window: 5, minPoints: 5, threshold: 2 })[0]!.severity, 'low');
 });
 
@@ -287,15 +287,25 @@ test('the first minPoints points are history only, and the window excludes the p
   assert.equal(anomalies([{ t: 0, v: 1 }]), []);
 });
 
-test('a flat history: an equal value is normal, any other is high with z null (JSON-safe)', () => {
-  const flat = (v: number, base = 5) => anomalies([...Array.from({ length: 8 }, (_, i) => ({ t: i, v: base })), { t: 8, v }]);
+test('a flat history: an equal value is normal, another is judged against a floor, so z is always finite', () => {
+  const flat = (v: number, base = 5, o: { minSpread?: number } = {}) => anomalies([...Array.from({ length: 8 }, (_, i) => ({ t: i, v: base })), { t: 8, v }], o);
   assert.equal(flat(5), []);
-  assert.equal(flat(9), [{ t: 8, v: 9, mean: 5, stddev: 0, z: null, severity: 'high' }]);
+  // the spread is at least 5 % of the mean: 0.25, so 9 is 16 spreads off, and 5.5 only 2
+  assert.equal(flat(9), [{ t: 8, v: 9, mean: 5, stddev: 0, spread: 0.25, z: 16, severity: 'high' }]);
+  assert.equal(flat(5.5), []);
+  // and at least minSpread (a count's: 1): 6 after fives is ordinary, 9 is z 4, medium
+  assert.equal(flat(6, 5, { minSpread: 1 }), []);
+  assert.equal(flat(9, 5, { minSpread: 1 }).map((a) => [a.spread, a.z, a.severity]), [[1, 4, 'medium']]);
   // eight 0.1s average to 0.09999999999999999: rounding, not spread
   assert.equal(flat(0.1, 0.1), []);
   const off = flat(0.2, 0.1);
-  assert.equal([off.length, off[0]!.z, off[0]!.stddev, off[0]!.severity], [1, null, 0, 'high']);
-  assert.not.match(JSON.stringify(off), /Infinity|NaN/);
+  assert.is(off.length, 1);
+  close(off[0]!.spread, 0.005, 1e-15);
+  close(off[0]!.z, 20, 1e-9);
+  // a history of zeros is no baseline: nothing is judged by it, whatever the floor
+  assert.equal(flat(40, 0), []);
+  assert.equal(flat(40, 0, { minSpread: 1 }), []);
+  assert.not.match(JSON.stringify([flat(9), off, flat(1e300, 1e-300)]), /Infinity|NaN|null/);
 });
 
 test.run();

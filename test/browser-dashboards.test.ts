@@ -91,6 +91,26 @@ s('filters: choosing a tool changes the URL and the numbers; back restores both;
   noErrors(desktop);
 });
 
+s('a tool\'s durations chart draws a value between empty buckets as a visible point', async ({ server, desktop }) => {
+  const { page } = desktop;
+  await page.goto(`${server.url}/tools${RANGE}&tool=Bash`);
+  const chart = page.locator('#chart-tool-durations');
+  await chart.locator('.apexcharts-canvas').waitFor();
+  // Days with Bash calls between days without: no line can reach such a value.
+  const spec = JSON.parse((await chart.getAttribute('data-chart'))!) as { series: { data: [number, number | null][] }[] };
+  const isolated = spec.series[0]!.data.filter(([, v], i, d) => v !== null && (d[i - 1]?.[1] ?? null) === null && (d[i + 1]?.[1] ?? null) === null).length;
+  assert.ok(isolated >= 1, 'the fixtures give isolated values');
+  const drawn = await chart.locator('.apexcharts-series').first().locator('.apexcharts-marker').evaluateAll((els) =>
+    els.filter((e) => {
+      const box = (e as SVGGraphicsElement).getBBox();
+      // ApexCharts draws hidden hover markers of 0.1 to 1 px under a white stroke: not a point anyone sees.
+      return box.width >= 4 && box.height >= 4 && getComputedStyle(e).visibility !== 'hidden' && getComputedStyle(e).opacity !== '0';
+    }).length,
+  );
+  assert.ok(drawn >= isolated, `a visible point for each isolated value (${drawn} of ${isolated})`);
+  noErrors(desktop);
+});
+
 s('export: the top tools CSV downloads and parses back to the table', async ({ server, desktop }) => {
   const { page } = desktop;
   await page.goto(`${server.url}/${RANGE}`);

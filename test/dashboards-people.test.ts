@@ -52,7 +52,9 @@ s.before(async (ctx) => {
     const n = d === 1 ? 40 : 2 + (d % 2);
     for (let i = 0; i < n; i++) history.push({ kind: 'tool_call' as const, name: 'Bash', status: 'success', ts: now - d * DAY + i * 1000, tool_use_id: `hist-${d}-${i}`, duration_ms: 100 });
   }
-  assert.is((await ctx.server.ctx.ingest.ingest({ tenantId: ctx.dev.tenantId, userId: hana.id }, 'rest', history)).accepted, history.length);
+  // And a dollar's requests a day, ten yesterday: her spend has anomalies to tell her about.
+  const spend = Array.from({ length: 25 }, (_, i) => 25 - i).map((d) => ({ kind: 'api_request' as const, model: 'claude-sonnet-4-5', request_id: `spend-${d}`, cost_usd: d === 1 ? 10 : 1, ts: now - d * DAY + 5000 }));
+  assert.is((await ctx.server.ctx.ingest.ingest({ tenantId: ctx.dev.tenantId, userId: hana.id }, 'rest', [...history, ...spend])).accepted, history.length + spend.length);
   await ctx.server.ctx.aggregator.runOnce();
 
   for (const [email, role] of [['boss@acme.test', 'manager'], ['eyes@acme.test', 'viewer']] as const) {
@@ -275,6 +277,39 @@ s('a developer\'s own page: figures against the previous period, trends, insight
   const empty = await page(admin, '/me');
   assert.match(empty, /Nothing from you in this range/);
   assert.match(empty, /href="\/connect"/);
+});
+
+s('opening /team or /me leaves the person filter on every other page (the kept filter options are never changed)', async ({ manager, admin }) => {
+  assert.match(await page(manager, '/sessions'), /<select name="user">/);
+  await page(manager, '/team');
+  assert.match(await page(manager, '/sessions'), /<select name="user">/, 'after /team');
+  assert.match(await page(manager, '/'), /<select name="user">/, 'the overview after /team');
+  await page(admin, '/me');
+  assert.match(await page(admin, '/tools'), /<select name="user">/, 'after /me');
+});
+
+s('insights speak to people: days and hours as dates, a count in words, and no comparison with an empty previous period', async ({ server, developer }) => {
+  // Someone whose first data is in this range has nothing to compare with.
+  const mine = await page(developer, '/me');
+  assert.match(mine, /<li>Nothing from you in the previous period \(\d{1,2} [A-Z][a-z]{2}( \d{4})? to \d{1,2} [A-Z][a-z]{2}( \d{4})?\), so there is nothing to compare with yet\.<\/li>/);
+  assert.not.match(mine, /close to the previous period/);
+  // Hana's spend has unusual hours: said as times, never as ISO strings or "(s)".
+  const hana = await page(await signIn(server, 'hana@acme.test', PASSWORD), '/me');
+  const insights = /<ul class="insights">([\s\S]*?)<\/ul>/.exec(hana)?.[1] ?? '';
+  assert.match(insights, /Your spend was unusual on (one hour: |\d+ hours, the latest )\d{1,2} [A-Z][a-z]{2}( \d{4})? \d\d:\d\d UTC\./);
+  assert.not.match(insights, /\d{4}-\d\d-\d\dT|\(s\)/);
+});
+
+s('the anomalies table: a flat baseline is judged against a floor, never an infinite score', async ({ manager }) => {
+  // Hana's dollar a day is the team's whole spend, flat for 24 days before yesterday's ten.
+  const html = await page(manager, '/team?range=30d');
+  const rows = [...html.matchAll(/<tr>\s*<td class="nowrap">([^<]+)<\/td>\s*<td class="num">([^<]+)<\/td>\s*<td class="num">([^<]+)<\/td>\s*<td class="num">([^<]+)<\/td>\s*<td class="nowrap"><span class="badge sev-(\w+)"/g)].map((m) => ({ when: m[1]!, value: m[2]!, usual: m[3]!, z: m[4]!, severity: m[5]! }));
+  const spec = JSON.parse(/data-chart="([^"]+)"/.exec(html)![1]!.replace(/&quot;/g, '"')) as { series: { data: [number, number][] }[] };
+  const top = spec.series[0]!.data.reduce((a, b) => (b[1] > a[1] ? b : a));
+  const spike = rows.find((r) => r.when === `${new Date(top[0]).toISOString().slice(0, 10)} 00:00 UTC`);
+  assert.ok(spike, `yesterday's spend is flagged: ${JSON.stringify(rows)}`);
+  assert.equal([spike.value, spike.usual, spike.z, spike.severity], ['$10.00', '$1.00 ± $0.05', '+180.0', 'high'], 'against 5 % of a flat mean');
+  assert.not.ok(rows.some((r) => /∞/.test(r.z) || r.usual.endsWith('± $0.00')), JSON.stringify(rows));
 });
 
 s('htmx requests get the page\'s <main> only', async ({ admin }) => {

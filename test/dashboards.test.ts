@@ -64,6 +64,47 @@ s('the overview shows the fixtures: KPI cards, charts, top tools, models, sessio
   assert.match(await csv.text(), new RegExp(`^sessions,active_users,prompts,tool_calls`));
 });
 
+s('session ids that begin alike are told apart in the lists; a session page is titled with the whole id', async (ctx) => {
+  await postFixtures(ctx.server, ctx.key); // the OTLP sessions are fixture-session-json and fixture-session-proto
+  const range = await dataRange(ctx.server, ctx.tenantId);
+  for (const path of [`/sessions?${range}`, `/?${range}`]) {
+    const page = await html(ctx.admin, path);
+    const shown = [...page.matchAll(/<a href="\/sessions\/([^"?]+)\?user=[^"]+" title="([^"]+)"><code>([^<]+)<\/code><\/a>/g)].map((m) => ({ id: decodeURIComponent(m[1]!), title: m[2]!, text: m[3]! }));
+    assert.ok(shown.some((x) => x.id === 'fixture-session-json') && shown.some((x) => x.id === 'fixture-session-proto'), path);
+    assert.is(new Set(shown.map((x) => x.text)).size, shown.length, `${path}: no two look the same (${shown.map((x) => x.text).join(', ')})`);
+    for (const x of shown) {
+      assert.is(x.title, x.id, 'the whole id in the title');
+      assert.ok(x.text.length >= 8 && (x.text === x.id || (x.text.endsWith('…') && x.id.startsWith(x.text.slice(0, -1)))), `${x.text} is the beginning of ${x.id}`);
+    }
+  }
+  const session = await html(ctx.admin, '/sessions/fixture-session-json');
+  assert.match(session, /<title>Session fixture-session-json · agentmeter<\/title>/);
+  assert.match(session, /<h1>Session <code class="session-id">fixture-session-json<\/code><\/h1>/);
+});
+
+s('an OpenTelemetry session\'s timeline: its start first, no token or cost points its requests already count, active time with its value', async (ctx) => {
+  await postFixtures(ctx.server, ctx.key);
+  const now = ctx.server.ctx.now().getTime();
+  // A session with metric points and no requests: there the points are what counts.
+  const points = [{ kind: 'token_usage' as const, session_id: 'points-only', model: 'claude-sonnet-4-5', input_tokens: 500, ts: now - 1000 }];
+  assert.is((await ctx.server.ctx.ingest.ingest({ tenantId: ctx.tenantId, userId: ctx.userId }, 'rest', points)).accepted, 1);
+  const items = (page: string) => [...page.matchAll(/<li class="tl tl-([a-z_]+)[^"]*" data-kind="[^"]+" data-seq="(\d+)" data-at="([^"]+)">([\s\S]*?)<\/li>/g)].map((m) => ({ kind: m[1]!, seq: Number(m[2]), at: m[3]!, text: m[4]!.replace(/<[^>]+>/g, ' ').replace(/\s+/g, ' ').trim() }));
+  for (const id of Object.keys(otlpTotals)) {
+    const page = await html(ctx.admin, `/sessions/${id}`);
+    const shown = items(page);
+    assert.is(shown[0]!.kind, 'session_start', `${id}: started first (${shown.map((i) => i.kind).join(', ')})`);
+    assert.is(shown.filter((i) => i.kind === 'session_start').length, 1);
+    assert.ok(shown.every((it, i) => i === 0 || it.at > shown[i - 1]!.at || (it.at === shown[i - 1]!.at && it.seq > shown[i - 1]!.seq)), 'in order');
+    assert.is(shown.filter((i) => i.kind === 'api_request').length, 3, 'the requests');
+    assert.equal(shown.filter((i) => i.kind === 'token_usage' || i.kind === 'cost_usage'), [], 'no points the requests already count');
+    const active = shown.filter((i) => i.kind === 'active_time');
+    assert.ok(active.length > 0 && active.every((i) => /\d+(\.\d)? (s|min|h)$/.test(i.text)), `active time with its value: ${active.map((i) => i.text).join(' | ')}`);
+    assert.is(kpi(page, 'Cost'), `$${otlpTotals[id]!.costUsd.toFixed(2)}`, 'the figures still count the session once');
+  }
+  const pointsOnly = items(await html(ctx.admin, '/sessions/points-only'));
+  assert.equal(pointsOnly.map((i) => i.kind), ['token_usage'], 'points are the story of a session without requests');
+});
+
 s('a new tenant sees an empty state that points to the connect page', async (ctx) => {
   const page = await html(ctx.admin, '/');
   assert.match(page, /No activity in this range/);

@@ -4,9 +4,9 @@
 // question in the query language, for its export links.
 import type { TenantFiles } from '../storage/tenant-files.js';
 import { scopeFilters, type MetricsView } from '../web/access.js';
-import { querySchema, type QueryInput } from '../query/model.js';
+import { filtersFor, querySchema, type QueryInput } from '../query/model.js';
 import { runQuery } from '../query/run.js';
-import { chartInterval, queryFilters, type Filters } from './filters.js';
+import { chartInterval, partialFilterNotices, queryFilters, type Filters } from './filters.js';
 import { seriesOf, type ChartSpec } from './overview.js';
 
 export type SubagentRow = { agent: string | null; runs: number; finished: number; p50_ms: number | null; p95_ms: number | null };
@@ -19,6 +19,7 @@ export type AgentsPage = {
   interactions: InteractionRow[];
   activity: ChartSpec;
   queries: { subagents: QueryInput; commands: QueryInput; interactions: QueryInput; activity: QueryInput };
+  notices: string[];
 };
 
 const MAX_ROWS = 100;
@@ -28,8 +29,10 @@ const num = (v: string | number | null | undefined) => (v === null || v === unde
 const str = (v: string | number | null | undefined) => (v === null || v === undefined ? null : String(v));
 
 export async function loadAgents(tf: TenantFiles, tenantId: string, f: Filters, view: MetricsView, now: number): Promise<AgentsPage> {
-  // Agents and commands are not tool calls: the tool filter does not apply here.
-  const { tool: _tool, ...filters } = scopeFilters(view, queryFilters(f));
+  // Sub-agents, commands and agent interactions are neither tool calls nor (counted as a
+  // whole) requests of a model: the tool and model filters narrow none of this page.
+  const shown = ['subagents', 'commands', 'agent_calls'];
+  const filters = filtersFor(shown, scopeFilters(view, queryFilters(f)));
   const range = { from: f.from, to: f.to };
   const ask = async (q: QueryInput) => (await runQuery(tf, tenantId, querySchema.parse(q), { now })).rows;
 
@@ -96,5 +99,5 @@ export async function loadAgents(tf: TenantFiles, tenantId: string, f: Filters, 
     ],
   };
 
-  return { subagents, commands, interactions, activity, queries: { subagents: subagentsQ, commands: commandsQ, interactions: interactionsQ, activity: activityQ } };
+  return { subagents, commands, interactions, activity, queries: { subagents: subagentsQ, commands: commandsQ, interactions: interactionsQ, activity: activityQ }, notices: partialFilterNotices(f, shown) };
 }

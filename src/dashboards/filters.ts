@@ -1,7 +1,7 @@
 // The dashboards' filters, held in the URL so links are shareable and back/forward work:
 // a time range (a preset or custom dates) and one value each for user, project, tool and
 // model. Anything the appliance cannot use is dropped with a notice, never a 500.
-import type { Dimension, Interval } from '../query/model.js';
+import { narrows, PARTIAL_FILTER_NAMES, type Dimension, type Interval, type PartialFilter } from '../query/model.js';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -102,7 +102,7 @@ export function chartInterval(f: Pick<Filters, 'from' | 'to'>): Interval {
  * Drops filter values the data has never seen in this range (a mistyped link, a renamed
  * tool), with a notice, so the page shows figures instead of an unexplained zero.
  */
-export function dropUnknown(f: Filters, options: Partial<Record<FilterDimension, { value: string }[]>>, notices: string[]): void {
+export function dropUnknown(f: Filters, options: Partial<Record<FilterDimension, readonly { value: string }[]>>, notices: string[]): void {
   for (const d of FILTER_DIMENSIONS) {
     const v = f.values[d];
     const known = options[d];
@@ -112,4 +112,35 @@ export function dropUnknown(f: Filters, options: Partial<Record<FilterDimension,
       delete f.values[d];
     }
   }
+}
+
+/** The tool and model filters as a session list takes them (listSessions): the sessions that used that tool or model. */
+export const usedFilters = (f: Filters): Partial<Record<PartialFilter, string[]>> =>
+  Object.fromEntries(PARTIAL_FILTER_NAMES.filter((d) => f.values[d]).map((d) => [d, [f.values[d]!]]));
+
+/** How pages name what the tool and model filters narrow (see PARTIAL_FILTERS). */
+export const PARTIAL_FILTER_WORDS: Record<PartialFilter, { name: string; narrows: string; all: string }> = {
+  tool: { name: 'tool', narrows: 'tool calls and their failures and durations', all: 'all tools' },
+  model: { name: 'model', narrows: 'API requests and errors, tokens and cost', all: 'all models' },
+};
+
+/** What the filter bar says of a filter that narrows only some figures. */
+export const filterHint = (d: PartialFilter) => `Narrows ${PARTIAL_FILTER_WORDS[d].narrows}; other figures count ${PARTIAL_FILTER_WORDS[d].all}.`;
+
+/** For a figure the page's tool or model filter does not narrow: "all models" (or "all tools", or both); else null. */
+export function allOf(f: Filters, metric: string): string | null {
+  const wider = PARTIAL_FILTER_NAMES.filter((d) => f.values[d] && !narrows(d, metric));
+  return wider.length ? wider.map((d) => PARTIAL_FILTER_WORDS[d].all).join(', ') : null;
+}
+
+/**
+ * The notices a page with figures of `shown` metrics gives for its tool and model filters:
+ * which figures one narrows (the others are marked by allOf), or that it narrows none here.
+ */
+export function partialFilterNotices(f: Filters, shown: readonly string[]): string[] {
+  return PARTIAL_FILTER_NAMES.filter((d) => f.values[d]).map((d) => {
+    const w = PARTIAL_FILTER_WORDS[d];
+    if (!shown.some((m) => narrows(d, m))) return `The ${w.name} filter narrows ${w.narrows}, and this page shows none of them; it is ignored here.`;
+    return `The ${w.name} filter narrows ${w.narrows}; figures marked “${w.all}” count every ${w.name}.`;
+  });
 }

@@ -1,4 +1,5 @@
-// Numbers for people: 1.2k, $3.40, 1.4 s, 97.5 %, and the change against the previous period.
+// Numbers for people: 1.2k, $3.40, 1.4 s, 97.5 %, the change against the previous period,
+// times, and session ids short enough for a table but never alike.
 
 const trim = (s: string) => s.replace(/\.0$/, '');
 
@@ -52,4 +53,29 @@ export function when(t: string | number | Date | null | undefined): string {
   return Number.isNaN(d.getTime()) ? '–' : `${d.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
 }
 
-export const fmt = { count, usd, ms, pct, change, when };
+/** The fewest characters of an id a table shows: less and a uuid's first block is all there is. */
+const MIN_ID_CHARS = 8;
+
+/**
+ * Each of `ids` as a table shows it: its shortest beginning (at least MIN_ID_CHARS) that no
+ * other of `ids` begins with, marked … when cut. Different ids never look the same; the
+ * page puts the whole id in a title.
+ */
+export function shortIds(ids: readonly string[]): Map<string, string> {
+  const sorted = [...new Set(ids)].sort();
+  const common = (a: string | undefined, b: string) => {
+    if (a === undefined) return 0;
+    let n = 0;
+    while (n < a.length && n < b.length && a[n] === b[n]) n++;
+    return n;
+  };
+  // The longest beginning an id shares with another is shared with a neighbour in sorted order.
+  return new Map(
+    sorted.map((id, i) => {
+      const keep = Math.max(MIN_ID_CHARS, common(sorted[i - 1], id) + 1, common(sorted[i + 1], id) + 1);
+      return [id, keep >= id.length ? id : `${id.slice(0, keep)}…`];
+    }),
+  );
+}
+
+export const fmt = { count, usd, ms, pct, change, when, shortIds };

@@ -7,8 +7,9 @@ import { querySchema } from '../query/model.js';
 import { runQuery } from '../query/run.js';
 import type { FilterDimension } from './filters.js';
 
-export type Option = { value: string; label: string };
-export type FilterOptions = Record<FilterDimension, Option[]>;
+export type Option = Readonly<{ value: string; label: string }>;
+/** Read-only: the options are shared between requests (see cachedOptions); a page that offers fewer makes a new object. */
+export type FilterOptions = Readonly<Record<FilterDimension, readonly Option[]>>;
 
 const MAX_OPTIONS = 200;
 

@@ -5,11 +5,12 @@ import type { TenantFiles } from '../storage/tenant-files.js';
 import type { MetricsView } from '../web/access.js';
 import { baselineFrom, type Baseline } from '../analytics/productivity.js';
 import { productivity, type SessionScore } from '../query/analytics.js';
-import type { QueryInput } from '../query/model.js';
+import { MAX_ROWS, type QueryInput } from '../query/model.js';
 import type { SessionFigure } from '../query/session-figures.js';
 import { BadCursorError, findSession, listSessions, sessionSpan, sessionTimeline, sessionTotals, timelineCursor, type SessionRow, type TimelineCursor, type TimelineEvent } from '../query/sessions.js';
 import { keyOf, type SessionKey } from '../query/session-figures.js';
-import type { Filters } from './filters.js';
+import { usedFilters, type Filters } from './filters.js';
+import { ms } from './format.js';
 
 const DAY = 86_400_000;
 /** How far back productivity() reads a user's sessions for a baseline. */
@@ -40,11 +41,10 @@ export type SessionList = {
 };
 
 export async function loadSessionList(tf: TenantFiles, tenantId: string, f: Filters, view: MetricsView, o: { cursor?: string; limit: number; now: number }): Promise<SessionList> {
-  const notices: string[] = [];
-  if (f.values.tool || f.values.model) notices.push('The sessions list does not narrow by tool or model; it shows every session in the range.');
+  const notices = usedNotices(f);
   const user = view.ownUser ? [view.ownUser] : f.values.user ? [f.values.user] : undefined;
   const project = f.values.project ? [f.values.project] : undefined;
-  const ask = (cursor?: string) => listSessions(tf, tenantId, { from: f.from, to: f.to, user, project, cursor, limit: o.limit, now: o.now });
+  const ask = (cursor?: string) => listSessions(tf, tenantId, { from: f.from, to: f.to, user, project, ...usedFilters(f), cursor, limit: o.limit, now: o.now });
   let older = o.cursor !== undefined;
   const page = await ask(o.cursor).catch((err: unknown) => {
     if (!(err instanceof BadCursorError)) throw err;
@@ -52,6 +52,7 @@ export async function loadSessionList(tf: TenantFiles, tenantId: string, f: Filt
     older = false;
     return ask();
   });
+  if (page.used_truncated) notices.push(`More than ${MAX_ROWS.toLocaleString('en')} sessions match the tool or model filter; the list holds the ${MAX_ROWS.toLocaleString('en')} that used it most.`);
   const scores = await scoresFor(tf, tenantId, page.sessions, o.now);
   return {
     sessions: page.sessions.map((s) => ({ ...s, score: scores.get(keyOf(s)) ?? null })),
@@ -68,6 +69,12 @@ export async function loadSessionList(tf: TenantFiles, tenantId: string, f: Filt
       limit: 10_000,
     },
   };
+}
+
+/** What a list narrowed by usedFilters says of itself. */
+function usedNotices(f: Filters): string[] {
+  const used = [f.values.tool && `a tool call of “${f.values.tool}”`, f.values.model && `a request of model “${f.values.model}”`].filter(Boolean);
+  return used.length ? [`Only the sessions with ${used.join(' and ')} in this range; their figures are the whole sessions’.`] : [];
 }
 
 /** One timeline event as the page shows it: every string still raw (the view escapes). */
@@ -134,7 +141,7 @@ export async function loadSession(tf: TenantFiles, tenantId: string, sessionId: 
   const span = await sessionSpan(tf, tenantId, found);
   if (!span) return null;
   // The events and the figures (unless stored) side by side, on the tenant's two readers.
-  const [timeline, row] = await Promise.all([sessionTimeline(tf, tenantId, found, span, { after: cursor, limit: o.limit }), sessionTotals(tf, tenantId, found, span, TOTALS, o.now)]);
+  const [timeline, row] = await Promise.all([sessionTimeline(tf, tenantId, found, span, { after: cursor, limit: o.limit, asRead: true }), sessionTotals(tf, tenantId, found, span, TOTALS, o.now)]);
   const query: QueryInput = { metrics: [...TOTALS], filters: { user: [found.user_id], session: [sessionId] }, from: span.first, to: span.last + 1 };
   const first = span.first;
   const last = span.last;
@@ -249,6 +256,7 @@ export function timelineItems(events: TimelineEvent[]): TimelineItem[] {
       else if (e.kind === 'session_end') body = status;
       else if (e.kind === 'lines') body = `+${num(e.lines_added) ?? 0} −${num(e.lines_removed) ?? 0}`;
       else if (e.kind === 'tool_decision') body = status;
+      else if (e.kind === 'active_time' && num(e.value) !== null) body = ms(num(e.value)! * 1000);
       const tokens = ['input_tokens', 'output_tokens', 'cache_read_tokens', 'cache_creation_tokens'].reduce<number | null>((sum, k) => (num(e[k]) === null ? sum : (sum ?? 0) + num(e[k])!), null);
       const error = text(e.error);
       return {

@@ -4,10 +4,10 @@
 import type { TenantFiles } from '../storage/tenant-files.js';
 import { TIER_MS } from '../aggregate/tiers.js';
 import { personalInsights, productivity, teamComparison, trendOf, type TrendResult } from '../query/analytics.js';
-import { querySchema, type Dimension, type QueryInput } from '../query/model.js';
+import { filtersFor, querySchema, type Dimension, type QueryInput } from '../query/model.js';
 import { listSessions } from '../query/sessions.js';
 import { dashboardSummary, type Summary } from '../query/summary.js';
-import { chartInterval, queryFilters, type Filters } from './filters.js';
+import { chartInterval, partialFilterNotices, queryFilters, usedFilters, type Filters } from './filters.js';
 import { fmt } from './format.js';
 import type { ChartSpec, Series } from './overview.js';
 import type { ListedSession } from './sessions.js';
@@ -26,13 +26,6 @@ const COMPARED = ['sessions', 'prompts', 'tool_calls', 'tool_failure_rate', 'sub
 
 type QueryFilters = Partial<Record<Dimension, string[]>>;
 
-/** `filters` without the tool filter when `metric` reads more than tool calls (cost has no tool). */
-function forMetric(metric: string, filters: QueryFilters): QueryFilters {
-  const { tool, ...rest } = filters;
-  if (!tool) return filters;
-  return querySchema.safeParse({ metrics: [metric], filters, from: 0, to: 1 }).success ? filters : rest;
-}
-
 export type Trend = TrendResult & {
   label: string;
   unit: ChartSpec['unit'];
@@ -45,7 +38,7 @@ export type Trend = TrendResult & {
 /** `metric` over `f`'s range as a chart of the series, its fitted line and its forecast. */
 export async function trend(tf: TenantFiles, tenantId: string, metric: TrendMetric, f: Filters, filters: QueryFilters, now: number): Promise<Trend> {
   const { label, unit } = TREND_METRICS[metric];
-  const query: QueryInput = { metrics: [metric], interval: chartInterval(f), filters: forMetric(metric, filters), from: f.from, to: f.to, limit: 10_000 };
+  const query: QueryInput = { metrics: [metric], interval: chartInterval(f), filters: filtersFor([metric], filters), from: f.from, to: f.to, limit: 10_000 };
   const q = querySchema.parse(query);
   const points = Math.ceil((q.to - q.from) / TIER_MS[q.interval!]);
   // A fifth of the range ahead: enough to see where the line goes, not a prophecy.
@@ -93,13 +86,11 @@ export type TeamRow = { user_id: string; name: string } & Record<(typeof COMPARE
 export type Team = { rows: TeamRow[]; trend: Trend; notices: string[]; query: QueryInput };
 
 export async function loadTeam(tf: TenantFiles, tenantId: string, f: Filters, metric: TrendMetric, people: Map<string, string>, now: number): Promise<Team> {
-  const notices: string[] = [];
   // The comparison is everyone; a person filter would leave one row.
   const { user: _everyone, ...filters } = queryFilters(f);
-  const { tool, ...compared } = filters;
-  if (tool) notices.push('The comparison table counts everything, not one tool; the tool filter applies to the chart’s tool metrics only.');
+  const notices = partialFilterNotices(f, [...COMPARED, metric]);
   const range = { from: f.from, to: f.to };
-  const raw = await teamComparison(tf, tenantId, range, compared, now);
+  const raw = await teamComparison(tf, tenantId, range, filters, now);
   const rows = raw.map((r) => ({
     user_id: String(r.user ?? ''),
     name: people.get(String(r.user ?? '')) ?? String(r.user ?? '(unknown)'),
@@ -109,7 +100,7 @@ export async function loadTeam(tf: TenantFiles, tenantId: string, f: Filters, me
     rows,
     trend: await trend(tf, tenantId, metric, f, filters, now),
     notices,
-    query: { metrics: [...COMPARED], group_by: ['user'], filters: compared, ...range, order_by: 'cost_usd', limit: 1000 },
+    query: { metrics: [...COMPARED], group_by: ['user'], filters: filtersFor(COMPARED, filters), ...range, order_by: 'cost_usd', limit: 1000 },
   };
 }
 
@@ -122,18 +113,20 @@ export type Me = {
   averageScore: number | null;
   scored: number;
   queries: { kpis: QueryInput };
+  notices: string[];
 };
+
+const ME_KPIS = ['sessions', 'prompts', 'tool_calls', 'tool_failures', 'tokens', 'cost_usd', 'lines_added', 'lines_removed', 'commits'];
 
 /** A person's own page; `f`'s person filter is ignored (it is always them). */
 export async function loadMe(tf: TenantFiles, tenantId: string, userId: string, f: Filters, now: number): Promise<Me> {
   const filters: QueryFilters = { ...queryFilters(f), user: [userId] };
-  const { tool: _tool, ...notTool } = filters;
   const range = { from: f.from, to: f.to };
   const summary = await dashboardSummary(tf, tenantId, range, filters, now);
   const [cost, toolCalls] = [await trend(tf, tenantId, 'cost_usd', f, filters, now), await trend(tf, tenantId, 'tool_calls', f, filters, now)];
   const insights = (await personalInsights(tf, tenantId, userId, range, now)).insights;
   const project = filters.project;
-  const { sessions } = await listSessions(tf, tenantId, { ...range, user: [userId], project, limit: 10, now });
+  const { sessions } = await listSessions(tf, tenantId, { ...range, user: [userId], project, ...usedFilters(f), limit: 10, now });
   // Scored against all their sessions (as the session page is), then narrowed to the project.
   const scored = (await productivity(tf, tenantId, range, { user: [userId] }, now)).sessions.filter((s) => !project || project.includes(s.project ?? ''));
   const byId = new Map(scored.map((s) => [s.session_id, s]));
@@ -145,6 +138,7 @@ export async function loadMe(tf: TenantFiles, tenantId: string, userId: string, 
     recent: sessions.map((s) => ({ ...s, score: byId.get(s.session_id) ?? null })),
     averageScore: scored.length ? Math.round((scored.reduce((a, s) => a + s.score, 0) / scored.length) * 10) / 10 : null,
     scored: scored.length,
-    queries: { kpis: { metrics: ['sessions', 'prompts', 'tool_calls', 'tool_failures', 'tokens', 'cost_usd', 'lines_added', 'lines_removed', 'commits'], filters: notTool, ...range } },
+    queries: { kpis: { metrics: ME_KPIS, filters: filtersFor(ME_KPIS, filters), ...range } },
+    notices: partialFilterNotices(f, [...ME_KPIS, 'cost_usd', 'tool_calls']),
   };
 }

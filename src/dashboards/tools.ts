@@ -4,10 +4,10 @@
 // export link asks the API exactly what it shows.
 import type { TenantFiles } from '../storage/tenant-files.js';
 import { scopeFilters, type MetricsView } from '../web/access.js';
-import { querySchema, type QueryInput } from '../query/model.js';
+import { filtersFor, querySchema, type QueryInput } from '../query/model.js';
 import { runQuery } from '../query/run.js';
 import { commonErrors, type CommonError, type ErrorFilters } from '../query/errors.js';
-import { chartInterval, queryFilters, type Filters } from './filters.js';
+import { chartInterval, partialFilterNotices, queryFilters, type Filters } from './filters.js';
 import { seriesOf, type ChartSpec } from './overview.js';
 
 export type ToolRow = {
@@ -32,6 +32,7 @@ export type ToolsPage = {
   queries: { tools: QueryInput; activity: QueryInput; durations: QueryInput | null };
   /** The errors table as the errors API answers it (JSON). */
   errorsExport: string;
+  notices: string[];
 };
 
 const MAX_TOOLS = 100;
@@ -45,7 +46,8 @@ const ERROR_GROUPS_READ = 500;
 const num = (v: string | number | null | undefined) => (v === null || v === undefined ? null : Number(v));
 
 export async function loadTools(tf: TenantFiles, tenantId: string, f: Filters, view: MetricsView, now: number): Promise<ToolsPage> {
-  const filters = scopeFilters(view, queryFilters(f));
+  // Everything here is about tool calls, which carry no model: a model filter is ignored.
+  const filters = filtersFor(['tool_calls'], scopeFilters(view, queryFilters(f)));
   const range = { from: f.from, to: f.to };
   const interval = chartInterval(f);
   const ask = async (q: QueryInput) => runQuery(tf, tenantId, querySchema.parse(q), { now });
@@ -80,8 +82,8 @@ export async function loadTools(tf: TenantFiles, tenantId: string, f: Filters, v
     durations = { type: 'line', unit: 'ms', series: seriesOf((await ask(durationsQ)).rows, durationsQ, { tool_p50_ms: 'p50', tool_p95_ms: 'p95' }) };
   }
 
-  const { user, project, tool, model } = filters;
-  const errorFilters: ErrorFilters = { ...(user && { user }), ...(project && { project }), ...(tool && { tool }), ...(model && { model }) };
+  const { user, project, tool } = filters;
+  const errorFilters: ErrorFilters = { ...(user && { user }), ...(project && { project }), ...(tool && { tool }) };
   const { errors: all } = await commonErrors(tf, tenantId, range, errorFilters, ERROR_GROUPS_READ);
   const errors = all.filter((e) => e.kind === 'tool_call').slice(0, MAX_ERRORS);
 
@@ -97,5 +99,6 @@ export async function loadTools(tf: TenantFiles, tenantId: string, f: Filters, v
     errors,
     queries: { tools: toolsQ, activity: activityQ, durations: durationsQ },
     errorsExport: `/api/v1/errors?${search}`,
+    notices: partialFilterNotices(f, toolsQ.metrics),
   };
 }

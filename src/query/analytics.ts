@@ -5,9 +5,9 @@ import type { TenantFiles } from '../storage/tenant-files.js';
 import { anomalies, type Anomaly } from '../analytics/anomalies.js';
 import { BASELINE_WINDOW, scoreSessions, type ProductivityScore, type SessionFacts } from '../analytics/productivity.js';
 import { linearTrend, type LinearTrend } from '../analytics/trends.js';
-import { MAX_FILTER_VALUES, MAX_ROWS, querySchema, sessionQuerySchema, type Dimension, type Interval, type Query, type QueryInput } from './model.js';
+import { filtersFor, MAX_FILTER_VALUES, MAX_ROWS, querySchema, sessionQuerySchema, type Dimension, type Interval, type Query, type QueryInput } from './model.js';
 import { byKey, figureColumns, figuresQuery, hasTailSql, keyOf, type Figures, type SessionFigure } from './session-figures.js';
-import { fillGaps, runQuery } from './run.js';
+import { fillGaps, runQueries, runQuery } from './run.js';
 
 type Filters = Partial<Record<Dimension, string[]>>;
 type Range = { from: number; to: number };
@@ -89,6 +89,9 @@ export async function productivity(tf: TenantFiles, tenantId: string, range: Ran
 
 export type TrendResult = { metric: string; interval: Interval; points: { t: string; v: number }[]; trend: Omit<LinearTrend, 'forecast'> & { forecast: { t: string; v: number }[] }; anomalies: (Omit<Anomaly, 't'> & { t: string })[] };
 
+/** The least spread a metric's anomalies are judged against, in its unit: one event, one cent, one percentage point, one millisecond. */
+const minSpreadOf = (metric: string) => (metric === 'cost_usd' || metric.endsWith('_rate') ? 0.01 : 1);
+
 /** One metric of `q` as a series (gaps as zero), its least-squares trend with a forecast, and its anomalies. */
 export async function trendOf(tf: TenantFiles, tenantId: string, q: Query, now: number, horizon = 7): Promise<TrendResult> {
   const metric = q.metrics[0]!;
@@ -101,15 +104,37 @@ export async function trendOf(tf: TenantFiles, tenantId: string, q: Query, now: 
     interval: q.interval!,
     points: points.map((p) => ({ t: iso(p.t), v: p.v })),
     trend: { ...trend, forecast: trend.forecast.map((p) => ({ t: iso(p.t), v: p.v })) },
-    anomalies: anomalies(points).map((a) => ({ ...a, t: iso(a.t) })),
+    anomalies: anomalies(points, { minSpread: minSpreadOf(metric) }).map((a) => ({ ...a, t: iso(a.t) })),
   };
 }
 
+/** A day for a sentence: "22 Nov", with the year when it is not `now`'s. */
+function dayOf(t: number, now: number): string {
+  const sameYear = new Date(t).getUTCFullYear() === new Date(now).getUTCFullYear();
+  return new Intl.DateTimeFormat('en-GB', { day: 'numeric', month: 'short', ...(sameYear ? {} : { year: 'numeric' }), timeZone: 'UTC' }).format(t);
+}
+/** An hour for a sentence: "22 Nov 14:00 UTC". */
+const hourOf = (t: number, now: number) => `${dayOf(t, now)} ${new Date(t).toISOString().slice(11, 16)} UTC`;
+
 const TEAM_METRICS = ['sessions', 'prompts', 'tool_calls', 'tool_failure_rate', 'subagents', 'api_requests', 'tokens', 'cost_usd', 'lines_added', 'lines_removed', 'commits', 'pull_requests'] as const;
 
-/** Each person's figures for the range, side by side. */
+/**
+ * Each person's figures for the range, side by side, most spent first. A tool or model
+ * filter narrows the figures it applies to (filtersFor); the others count every tool and
+ * model. Each set of filters is one question, the answers joined by person.
+ */
 export async function teamComparison(tf: TenantFiles, tenantId: string, range: Range, filters: Filters, now: number) {
-  return rows(tf, tenantId, { metrics: [...TEAM_METRICS], group_by: ['user'], filters, ...range, order_by: 'cost_usd', limit: 1000 }, now);
+  const bySet = new Map<string, string[]>();
+  for (const m of TEAM_METRICS) {
+    const key = JSON.stringify(filtersFor([m], filters));
+    bySet.set(key, [...(bySet.get(key) ?? []), m]);
+  }
+  const qs = [...bySet].map(([f, metrics]) => querySchema.parse({ metrics, group_by: ['user'], filters: JSON.parse(f), ...range, limit: 1000 }));
+  const people = new Map<string, Record<string, string | number | null>>();
+  for (const result of await runQueries(tf, tenantId, qs, { now })) {
+    for (const r of result.rows) people.set(String(r.user), { ...(people.get(String(r.user)) ?? Object.fromEntries(TEAM_METRICS.map((m) => [m, 0]))), ...r });
+  }
+  return [...people.values()].sort((a, b) => Number(b.cost_usd) - Number(a.cost_usd) || String(a.user).localeCompare(String(b.user)));
 }
 
 /** A person's own figures against the previous period and the team's per-person average, in sentences too. */
@@ -130,6 +155,10 @@ export async function personalInsights(tf: TenantFiles, tenantId: string, userId
     return b ? (a - b) / b : null;
   };
   const pct = (x: number) => `${Math.round(Math.abs(x) * 100)}%`;
+  const nothingBefore = metrics.every((m) => !Number(before?.[m] ?? 0));
+  if (nothingBefore && metrics.some((m) => Number(mine?.[m] ?? 0))) {
+    insights.push(`Nothing from you in the previous period (${dayOf(range.from - span, range.to)} to ${dayOf(range.from - 1, range.to)}), so there is nothing to compare with yet.`);
+  }
   for (const [m, label] of [['cost_usd', 'Your spend'], ['tool_calls', 'Your tool calls'], ['sessions', 'Your sessions']] as const) {
     const c = change(m);
     if (c !== null && Math.abs(c) >= 0.2) insights.push(`${label} ${c > 0 ? 'rose' : 'fell'} ${pct(c)} against the previous period.`);
@@ -140,7 +169,12 @@ export async function personalInsights(tf: TenantFiles, tenantId: string, userId
   }
   const worst = failing.find((f) => Number(f.tool_failures) > 0);
   if (worst) insights.push(`${String(worst.tool)} failed most often for you (${Number(worst.tool_failures)} of ${Number(worst.tool_calls)} calls).`);
-  if (cost.anomalies.length) insights.push(`Your spend was unusual on ${cost.anomalies.length} ${cost.interval === '1d' ? 'day' : 'hour'}(s), e.g. ${cost.anomalies[0]!.t}.`);
+  if (cost.anomalies.length) {
+    const n = cost.anomalies.length;
+    const at = (t: string) => (cost.interval === '1d' ? dayOf(Date.parse(t), range.to) : hourOf(Date.parse(t), range.to));
+    const unit = cost.interval === '1d' ? 'day' : 'hour';
+    insights.push(n === 1 ? `Your spend was unusual on one ${unit}: ${at(cost.anomalies[0]!.t)}.` : `Your spend was unusual on ${n} ${unit}s, the latest ${at(cost.anomalies.at(-1)!.t)}.`);
+  }
   if (cost.trend.direction !== 'flat') insights.push(`Your spend is trending ${cost.trend.direction} (${cost.trend.slopePerDay >= 0 ? '+' : ''}${cost.trend.slopePerDay.toFixed(2)} USD/day).`);
   return { user_id: userId, from: new Date(range.from).toISOString(), to: new Date(range.to).toISOString(), mine: mine ?? {}, previous: before ?? {}, team_average: teamAverage, failing_tools: failing, cost_trend: cost, insights };
 }

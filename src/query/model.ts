@@ -106,6 +106,32 @@ for (const [family, kinds] of Object.entries(FAMILIES) as [Family, readonly Kind
 export const METRICS: Record<string, MetricDef> = { ...counted, ...durations };
 export const METRIC_NAMES = Object.keys(METRICS);
 
+/** Kinds whose rows carry a model: requests, API errors, and the token and cost points. */
+export const MODEL_KINDS = [...REQUEST_KINDS, 'api_error', ...METRIC_POINT_KINDS] as const satisfies readonly Kind[];
+
+/**
+ * The filters that narrow only some figures (on the dashboards and in the summary): a tool
+ * filter the figures of tool calls, a model filter the figures of rows that carry a model
+ * (requests, API errors, tokens, cost). Figures of other rows (sessions, prompts, lines…)
+ * are asked for every tool or model instead of coming out as zero.
+ */
+export const PARTIAL_FILTERS = { tool: DIMENSIONS.tool.kinds, model: MODEL_KINDS } as const satisfies Partial<Record<Dimension, readonly Kind[]>>;
+export type PartialFilter = keyof typeof PARTIAL_FILTERS;
+export const PARTIAL_FILTER_NAMES = Object.keys(PARTIAL_FILTERS) as PartialFilter[];
+
+/** Whether a `d` filter narrows `metric`: every row the metric reads carries `d`. */
+export function narrows(d: PartialFilter, metric: string): boolean {
+  const kinds = METRICS[metric]?.kinds;
+  return !!kinds && kinds.every((k) => (PARTIAL_FILTERS[d] as readonly Kind[]).includes(k));
+}
+
+/** `filters` without the tool and model filters that do not narrow every one of `metrics`. */
+export function filtersFor<F extends Partial<Record<Dimension, unknown>>>(metrics: readonly string[], filters: F): F {
+  const out = { ...filters };
+  for (const d of PARTIAL_FILTER_NAMES) if (out[d] !== undefined && !metrics.every((m) => narrows(d, m))) delete out[d];
+  return out;
+}
+
 export const INTERVALS = TIERS;
 export type Interval = (typeof INTERVALS)[number];
 

@@ -1,13 +1,14 @@
 // Sessions: the list (from `session_index`, newest activity first, cursor-paginated, with
-// each session's figures from the query model), one session's timeline (its raw events
+// each session's figures from the query model; narrowed to those that used a tool or model), one session's timeline (its raw events
 // in order), and a user's last event (is their agent connected?).
 import type { TenantFiles } from '../storage/tenant-files.js';
 import { tsLiteral } from '../aggregate/rollup.js';
-import { sessionQuerySchema } from './model.js';
-import { runQuery } from './run.js';
+import { MAX_ROWS, METRIC_POINT_KINDS, PARTIAL_FILTER_NAMES, PARTIAL_FILTERS, querySchema, REQUEST_KINDS, sessionQuerySchema, type PartialFilter } from './model.js';
+import { runQueries, runQuery } from './run.js';
 import { byKey, figureColumns, figuresQuery, keyOf, pickFigures, SESSION_FIGURES, type Figures, type SessionFigure, type SessionKey } from './session-figures.js';
 
-export type SessionListOptions = { from: number; to: number; user?: string[]; project?: string[]; cursor?: string; limit: number; now: number };
+/** `tool` and `model` keep the sessions that used one of them in range (see sessionsUsing). */
+export type SessionListOptions = { from: number; to: number; user?: string[]; project?: string[] } & Partial<Record<PartialFilter, string[]>> & { cursor?: string; limit: number; now: number };
 
 const FIGURES = ['prompts', 'tool_calls', 'tool_failures', 'api_requests', 'subagents', 'tokens', 'cost_usd', 'lines_added', 'lines_removed'] as const satisfies readonly SessionFigure[];
 
@@ -29,13 +30,36 @@ function decodeCursor(cursor: string): [number, string, string] {
   throw new BadCursorError('cursor: not one this server gave out');
 }
 
-export async function listSessions(tf: TenantFiles, tenantId: string, o: SessionListOptions): Promise<{ sessions: SessionRow[]; next_cursor: string | null }> {
+/**
+ * The sessions that used `o`'s tools and models in its range, from the query model: those
+ * with a tool call of one of the tools and with a row of one of the models (a request, an
+ * API error, a token or cost point). Null when neither is asked. At most MAX_ROWS of them
+ * (the busiest): `truncated` says there were more.
+ */
+async function sessionsUsing(tf: TenantFiles, tenantId: string, o: SessionListOptions): Promise<{ keys: SessionKey[]; truncated: boolean } | null> {
+  const asked = PARTIAL_FILTER_NAMES.filter((d) => o[d]);
+  if (!asked.length) return null;
+  const scope = { ...(o.user && { user: o.user }), ...(o.project && { project: o.project }) };
+  const qs = asked.map((d) => querySchema.parse({ metrics: ['events'], group_by: ['user', 'session'], filters: { ...scope, [d]: o[d], kind: [...PARTIAL_FILTERS[d]] }, from: o.from, to: o.to, limit: MAX_ROWS }));
+  const results = await runQueries(tf, tenantId, qs, { now: o.now });
+  const keysOf = (r: (typeof results)[number]) =>
+    new Map(r.rows.filter((row) => typeof row.session === 'string').map((row) => [keyOf({ user_id: String(row.user), session_id: String(row.session) }), { user_id: String(row.user), session_id: String(row.session) }]));
+  const [first, ...others] = results.map(keysOf);
+  return { keys: [...first!].filter(([key]) => others.every((keys) => keys.has(key))).map(([, k]) => k), truncated: results.some((r) => r.truncated) };
+}
+
+export async function listSessions(tf: TenantFiles, tenantId: string, o: SessionListOptions): Promise<{ sessions: SessionRow[]; next_cursor: string | null; used_truncated?: true }> {
   const reader = await tf.connection(tenantId, 'reader');
   const where = ['last_ts >= make_timestamp($from * 1000)', 'first_ts < make_timestamp($to * 1000)'];
   const params: Record<string, unknown> = { from: o.from, to: o.to, limit: o.limit + 1 };
   for (const [col, values] of [['user_id', o.user], ['project', o.project]] as const) {
     if (!values) continue;
     where.push(`${col} IN (${values.map((v, i) => ((params[`${col}${i}`] = v), `$${col}${i}`)).join(', ')})`);
+  }
+  const using = await sessionsUsing(tf, tenantId, o);
+  if (using) {
+    params.using = JSON.stringify(using.keys);
+    where.push(`(user_id, session_id) IN (SELECT user_id, session_id FROM (SELECT unnest(from_json($using, '[{"user_id":"VARCHAR","session_id":"VARCHAR"}]'), recursive := true)))`);
   }
   if (o.cursor) {
     const [ms, id, user] = decodeCursor(o.cursor);
@@ -83,6 +107,7 @@ export async function listSessions(tf: TenantFiles, tenantId: string, o: Session
       };
     }),
     next_cursor: rows.length > o.limit && last ? encodeCursor(last.last_ms, last.session_id, last.user_id) : null,
+    ...(using?.truncated ? { used_truncated: true as const } : {}),
   };
 }
 
@@ -176,48 +201,61 @@ export function timelineCursor(after: string | undefined): TimelineCursor | null
   return { ms: Number(m[1]), seq: Number(m[2]) };
 }
 
-/** A page of a session's timeline: its events as a JSON array's text (see EVENT_JSON). */
+/** A page of a session's timeline: its events as a JSON array's text (see eventJson). */
 export type TimelinePage = { eventsJson: string; next_after: string | null };
 
 /**
  * A session's events in time order, after the cursor. Its span (from sessionSpan) holds
- * every event it stored, so DuckDB reads the row groups of those hours only.
+ * every event it stored, so DuckDB reads the row groups of those hours only. `asRead`
+ * gives the timeline as a person reads it: Claude Code's OpenTelemetry session start (the
+ * session.count point, stamped when it is exported, after the session's first events) as
+ * the first event, and the token and cost points its requests already count
+ * (the counting-once rule) left out.
  */
 export async function sessionTimeline(
   tf: TenantFiles,
   tenantId: string,
   session: SessionKey,
   span: SessionSpan,
-  o: { after: TimelineCursor | null; limit: number },
+  o: { after: TimelineCursor | null; limit: number; asRead?: boolean },
 ): Promise<TimelinePage> {
   const reader = await tf.connection(tenantId, 'reader');
   const params = { user: session.user_id, id: session.session_id, limit: o.limit + 1, ...(o.after ? { ats: o.after.ms, aseq: o.after.seq } : {}) };
-  const after = o.after ? `AND (epoch_ms(ts) > $ats OR (epoch_ms(ts) = $ats AND seq > $aseq)) AND ts >= make_timestamp($ats * 1000)` : '';
-  const rows = await reader.all<{ seq: number; ts_ms: number; event: string }>(
-    `SELECT seq, epoch_ms(ts) AS ts_ms, ${EVENT_JSON} AS event FROM events
-      WHERE user_id = $user AND session_id = $id AND ts >= ${tsLiteral(span.first)} AND ts < ${tsLiteral(span.last + 1)} ${after}
-      ORDER BY ts_ms, seq LIMIT $limit`,
+  const inSpan = `ts >= ${tsLiteral(span.first)} AND ts < ${tsLiteral(span.last + 1)}`;
+  // A late start goes just before the first event (the page shows seconds); never later
+  // than ts, so `ts >= $ats` still bounds what a later page reads.
+  const at = o.asRead ? `CASE WHEN kind = 'session_start' AND source = 'otlp' AND ts > ${tsLiteral(span.first)} THEN ${tsLiteral(span.first - 1)} ELSE ts END` : 'ts';
+  const counted = o.asRead
+    ? `AND NOT (kind IN (${kindList(METRIC_POINT_KINDS)}) AND EXISTS (SELECT 1 FROM events WHERE user_id = $user AND session_id = $id AND ${inSpan} AND kind IN (${kindList(REQUEST_KINDS)})))`
+    : '';
+  const after = o.after ? `AND (at_ms > $ats OR (at_ms = $ats AND seq > $aseq)) AND ts >= make_timestamp($ats * 1000)` : '';
+  const rows = await reader.all<{ seq: number; at_ms: number; event: string }>(
+    `SELECT seq, at_ms, ${eventJson('shown_ts')} AS event FROM (SELECT *, ${at} AS shown_ts, epoch_ms(${at}) AS at_ms FROM events WHERE user_id = $user AND session_id = $id AND ${inSpan} ${counted})
+      WHERE true ${after}
+      ORDER BY at_ms, seq LIMIT $limit`,
     params,
   );
   const page = rows.slice(0, o.limit);
   return {
     eventsJson: `[${page.map((r) => r.event).join(',')}]`,
-    next_after: rows.length > o.limit ? `${Number(page.at(-1)!.ts_ms)}.${Number(page.at(-1)!.seq)}` : null,
+    next_after: rows.length > o.limit ? `${Number(page.at(-1)!.at_ms)}.${Number(page.at(-1)!.seq)}` : null,
   };
 }
+
+const kindList = (kinds: readonly string[]) => kinds.map((k) => `'${k}'`).join(', ');
 
 const TIMELINE_COLUMNS = ['seq', 'kind', 'source', 'user_id', 'project', 'prompt_id', 'tool_use_id', 'request_id', 'agent_id', 'agent_type', 'name', 'model', 'status',
   'duration_ms', 'input_tokens', 'output_tokens', 'cache_read_tokens', 'cache_creation_tokens', 'cost_usd', 'lines_added', 'lines_removed', 'value', 'error'];
 /**
  * A stored event as the timeline shows it, as JSON text made by DuckDB: the columns it has
- * (nulls left out), its time as ISO, its attributes as sent. One string a row, joined into
- * the page's array unparsed: handing 25 columns of 2,000 rows to JavaScript value by value
- * cost some 30 ms a page; json_object, JSON.parse to drop the nulls and JSON.stringify
- * again, some 20; this, 11.
+ * (nulls left out), its time (the timestamp column `at`) as ISO, its attributes as sent. One
+ * string a row, joined into the page's array unparsed: handing 25 columns of 2,000 rows to
+ * JavaScript value by value cost some 30 ms a page; json_object, JSON.parse to drop the
+ * nulls and JSON.stringify again, some 20; this, 11.
  */
-const EVENT_JSON = `'{' || concat_ws(',', ${[
+const eventJson = (at: string) => `'{' || concat_ws(',', ${[
   ...TIMELINE_COLUMNS.map((c) => `'"${c}":' || to_json(${c})`),
-  `'"at":"' || strftime(ts, '%Y-%m-%dT%H:%M:%S.%gZ') || '"'`,
+  `'"at":"' || strftime(${at}, '%Y-%m-%dT%H:%M:%S.%gZ') || '"'`,
   `'"attributes":' || nullif(attributes::VARCHAR, 'null')`,
 ].join(', ')}) || '}'`;
 

@@ -8,7 +8,7 @@ import { needsSetup } from '../admin/setup.js';
 import { listUsers } from '../auth/users.js';
 import { getTenant } from '../tenants/tenants.js';
 import { can, type Permission } from '../auth/permissions.js';
-import { dateOf, dropUnknown, filterSearch, parseFilters, PRESETS, type Filters } from '../dashboards/filters.js';
+import { allOf, dateOf, dropUnknown, filterHint, filterSearch, parseFilters, PRESETS, type Filters } from '../dashboards/filters.js';
 import { filterOptions, shortPath, type FilterOptions } from '../dashboards/options.js';
 import { fmt } from '../dashboards/format.js';
 import type { Env, Identity } from './env.js';
@@ -73,10 +73,19 @@ async function cachedOptions(ctx: AppContext, tenantId: string, filters: Filters
   const kept = cache.get(key);
   const known = (o: FilterOptions) => Object.entries(filters.values).every(([d, v]) => o[d as keyof FilterOptions].some((x) => x.value === v));
   if (kept && now - kept.at < OPTIONS_TTL_MS && known(kept.options)) return kept.options;
-  const options = await filterOptions(ctx.tenantFiles, tenantId, filters, view, users, now);
+  // Frozen: every request of the next minute gets this very object, so none may change it.
+  const options = deepFreeze(await filterOptions(ctx.tenantFiles, tenantId, filters, view, users, now));
   for (const [k, v] of cache) if (now - v.at >= OPTIONS_TTL_MS) cache.delete(k);
   cache.set(key, { at: now, options });
   return options;
+}
+
+function deepFreeze<T>(o: T): T {
+  if (o && typeof o === 'object' && !Object.isFrozen(o)) {
+    Object.freeze(o);
+    for (const v of Object.values(o)) deepFreeze(v);
+  }
+  return o;
 }
 
 /** Renders a dashboard view with what every dashboard template uses. */
@@ -89,8 +98,10 @@ export function renderPage(render: Renderer, c: Context<Env>, view: string, page
     sessions: can(user, 'metrics.view_own') || can(user, 'metrics.view_team'),
     admin: can(user, 'user.manage'),
   };
-  const filterBar = 'filters' in page ? { filters: page.filters, options: page.options, notices: page.notices, search: (changes = {}) => filterSearch(page.filters, changes) } : null;
+  const filterBar = 'filters' in page ? { filters: page.filters, options: page.options, notices: page.notices, hint: filterHint, search: (changes = {}) => filterSearch(page.filters, changes) } : null;
+  /** The mark of a figure the tool or model filter does not narrow ("all models"), or null. */
+  const allOfFigure = (metric: string) => ('filters' in page ? allOf(page.filters, metric) : null);
   c.header('cache-control', 'no-store');
   c.header('vary', 'hx-request');
-  return render(c, view, { partial, nav, tenantName: 'tenantName' in page ? page.tenantName : null, fmt, page, filterBar, presets: PRESETS, dateOf, shortPath, can: (p: Permission) => can(user, p), ...data }, status);
+  return render(c, view, { partial, nav, tenantName: 'tenantName' in page ? page.tenantName : null, fmt, page, filterBar, allOf: allOfFigure, presets: PRESETS, dateOf, shortPath, can: (p: Permission) => can(user, p), ...data }, status);
 }

@@ -23,6 +23,7 @@ export function dashboardRoutes(ctx: AppContext, render: Renderer) {
       const reader = await ctx.tenantFiles.connection(page.tenantId, 'reader');
       const layout = await layoutFor(reader, page.identity.user.id);
       const overview = await loadOverview(ctx.tenantFiles, page.tenantId, page.filters, page.view, layout, page.now);
+      page.notices.push(...overview.notices);
       // A viewer sees team figures only: no list of sessions to show or arrange.
       const available = (id: WidgetId) => id !== 'recent_sessions' || page.view.individuals;
       const shown = { ...layout, order: layout.order.filter(available) };

@@ -31,7 +31,7 @@ export function peopleRoutes(ctx: AppContext, render: Renderer) {
       const limit = sizeParam(c.req.query('limit'), 25, 200, page.notices);
       const list = await loadSessionList(ctx.tenantFiles, page.tenantId, page.filters, page.view, { cursor: c.req.query('cursor') || undefined, limit, now: page.now });
       page.notices.push(...list.notices);
-      if (page.view.ownUser) page.options.user = []; // only themselves: nobody to pick
+      if (page.view.ownUser) page.options = { ...page.options, user: [] }; // only themselves: nobody to pick
       const keep: Record<string, string> = limit === 25 ? {} : { limit: String(limit) };
       return renderPage(render, c, 'sessions', page, { list, olderHref: list.nextCursor ? `/sessions${withParams(filterSearch(page.filters), { ...keep, cursor: list.nextCursor })}` : null, newestHref: `/sessions${withParams(filterSearch(page.filters), keep)}` });
     })
@@ -82,6 +82,7 @@ export function peopleRoutes(ctx: AppContext, render: Renderer) {
       if (!can(user, 'dashboard.personal')) return refuse(c, page, 403, `A personal page is for people who run agents; ${TEAM_ONLY}, on the overview.`);
       everyone(page, 'This page is always your own; the person filter is ignored here.');
       const me = await loadMe(ctx.tenantFiles, page.tenantId, user.id, page.filters, page.now);
+      page.notices.push(...me.notices);
       return renderPage(render, c, 'me', page, { me, valueIn, name: page.people.get(user.id) ?? user.email });
     });
 }
@@ -105,7 +106,7 @@ async function personPage(ctx: AppContext, c: Context<Env>) {
 function everyone(page: DashboardPage, notice: string) {
   if (page.filters.values.user) page.notices.push(notice);
   delete page.filters.values.user;
-  page.options.user = [];
+  page.options = { ...page.options, user: [] };
 }
 
 function sizeParam(raw: string | undefined, fallback: number, max: number, notices: string[]): number {

@@ -109,7 +109,7 @@ export function queryRoutes(ctx: AppContext) {
       const range = timeRange(c, now(), undefined, 30);
       const filters = scopeFilters(view, filtersFrom(c));
       if (!view.individuals) throw httpError(403, 'your role sees team figures only');
-      const result = await listSessions(ctx.tenantFiles, tenantId, { ...range, user: filters.user, project: filters.project, cursor: c.req.query('cursor'), limit: limitParam(c, 50, 500), now: now() }).catch(badCursor);
+      const result = await listSessions(ctx.tenantFiles, tenantId, { ...range, user: filters.user, project: filters.project, tool: filters.tool, model: filters.model, cursor: c.req.query('cursor'), limit: limitParam(c, 50, 500), now: now() }).catch(badCursor);
       return c.json(result);
     })
     .get('/sessions/:id', async (c) => {

@@ -14,13 +14,14 @@ export function toolPageRoutes(ctx: AppContext, render: Renderer) {
       const page = await dashboardPage(ctx, c);
       if (page instanceof Response) return page;
       const tools = await loadTools(ctx.tenantFiles, page.tenantId, page.filters, page.view, page.now);
+      page.notices.push(...tools.notices);
       return renderPage(render, c, 'tools', page, { tools });
     })
     .get('/agents', async (c) => {
       const page = await dashboardPage(ctx, c);
       if (page instanceof Response) return page;
-      if (page.filters.values.tool) page.notices.push('The tool filter does not apply to sub-agents, commands and agent interactions; it is ignored on this page.');
       const agents = await loadAgents(ctx.tenantFiles, page.tenantId, page.filters, page.view, page.now);
+      page.notices.push(...agents.notices);
       return renderPage(render, c, 'agents', page, { agents });
     });
 }
