@@ -4,7 +4,7 @@
 import type { TenantFiles } from '../storage/tenant-files.js';
 import type { MetricsView } from '../web/access.js';
 import type { QueryInput } from '../query/model.js';
-import { querySchema } from '../query/model.js';
+import { kindsRead, querySchema } from '../query/model.js';
 import { fillGaps, runQueries } from '../query/run.js';
 import { listSessions, type SessionRow } from '../query/sessions.js';
 import { dashboardSummary, type Summary } from '../query/summary.js';
@@ -43,7 +43,7 @@ export async function loadOverview(tf: TenantFiles, tenantId: string, f: Filters
   if (summaryShown) {
     queries.kpis = { metrics: ['sessions', 'active_users', 'prompts', 'tool_calls', 'tool_failures', 'tokens', 'cost_usd', 'lines_added', 'lines_removed', 'commits', 'pull_requests'], filters: notTool, ...range };
     queries.top_tools = { metrics: ['tool_calls', 'tool_failures', 'tool_failure_rate', 'tool_p50_ms', 'tool_p95_ms'], group_by: ['tool'], filters, ...range, order_by: 'tool_calls', limit: 100 };
-    queries.by_model = { metrics: ['tokens', 'cost_usd'], group_by: ['model'], filters: notTool, ...range, order_by: 'cost_usd', limit: 100 };
+    queries.by_model = { metrics: ['tokens', 'cost_usd'], group_by: ['model'], filters: { ...notTool, kind: kindsRead(['tokens', 'cost_usd'])! }, ...range, order_by: 'cost_usd', limit: 100 };
   }
   const charts: { id: 'activity' | 'cost'; q: QueryInput & { interval: string }; spec: (series: Series[]) => ChartSpec; names: Record<string, string> }[] = [];
   if (shown('activity')) {

@@ -105,6 +105,16 @@ for (const [family, kinds] of Object.entries(FAMILIES) as [Family, readonly Kind
 export const METRICS: Record<string, MetricDef> = { ...counted, ...durations };
 export const METRIC_NAMES = Object.keys(METRICS);
 
+/**
+ * The kinds of rows `metrics` read; null when one of them reads every kind. As a `kind`
+ * filter it keeps a grouping to the groups the metrics are about: grouped by model, tool
+ * calls (which have none) otherwise make a group of their own with nothing to show.
+ */
+export function kindsRead(metrics: readonly string[]): Kind[] | null {
+  const each = metrics.map((m) => METRICS[m]!.kinds);
+  return each.every((k) => k !== null) ? [...new Set(each.flat() as Kind[])] : null;
+}
+
 export const INTERVALS = TIERS;
 export type Interval = (typeof INTERVALS)[number];
 
