@@ -74,6 +74,7 @@ export async function openAppContext(config: Config, log: Logger, options: { adm
         tenantFiles,
         tenants: async () => (await control!.all<{ id: string }>('SELECT id FROM tenants ORDER BY id')).map((t) => t.id),
         log,
+        now: () => ctx.now().getTime(),
       }),
       ingestLimiter: createRateLimiter(),
       secret: await serverSecret(control),

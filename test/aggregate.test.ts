@@ -19,7 +19,7 @@ import { MAX_POINTS, METRICS, querySchema, type Query, type QueryInput } from '.
 import { cubeFor, keyCubeFor } from '../src/query/compile.js';
 import { productivity } from '../src/query/analytics.js';
 import { runQueries, runQuery, type QueryResult } from '../src/query/run.js';
-import { QUIET_MS, SESSION_FIGURES } from '../src/query/session-figures.js';
+import { QUIET_MS, SESSION_FIGURES, type SessionKey } from '../src/query/session-figures.js';
 import { listSessions, sessionSpan, sessionTotals } from '../src/query/sessions.js';
 import { loadMigrations, migrate } from '../src/storage/migrate.js';
 import { createTenantFiles, type TenantFiles } from '../src/storage/tenant-files.js';
@@ -159,7 +159,7 @@ function costOf(e: Ev): number {
 type Spend = (metricKind: Kind) => Ev[];
 const EXPECTED: Record<string, (g: Ev[], spend: Spend) => number> = {
   events: (g) => g.length,
-  sessions: (g) => new Set(g.map((e) => e.session_id ?? '').filter(Boolean)).size,
+  sessions: (g) => new Set(g.filter((e) => e.session_id).map((e) => `${e.user}/${e.session_id}`)).size,
   active_users: (g) => new Set(g.map((e) => e.user)).size,
   prompts: (g) => of(g, ['prompt']).length,
   tool_calls: (g) => of(g, ['tool_call']).length,
@@ -209,8 +209,8 @@ function reference(counted: Ev[], q: Query, total = false): Answer {
   for (const [d, values] of Object.entries(q.filters)) rows = rows.filter((e) => values!.includes(DIMENSION_OF[d]!(e)));
   if (q.group_by.includes('tool') || q.filters.tool) rows = rows.filter((e) => e.kind === 'tool_call');
   // Whether a session has requests is decided over the whole range, not per group.
-  const withRequests = new Set(of(rows, REQUEST_KINDS).map((e) => e.session_id ?? ''));
-  const hasRequests = (e: Ev) => withRequests.has(e.session_id ?? '');
+  const withRequests = new Set(of(rows, REQUEST_KINDS).map((e) => `${e.user}/${e.session_id ?? ''}`));
+  const hasRequests = (e: Ev) => withRequests.has(`${e.user}/${e.session_id ?? ''}`);
   const groups = new Map<string, Ev[]>();
   if (total || (!q.interval && q.group_by.length === 0)) groups.set('[]', []); // a total is one row, even of nothing
   for (const e of rows) {
@@ -635,26 +635,30 @@ test('stored session figures are the query model\'s answer over the session\'s s
           await ingest(t, second);
           if (scenario.runAgain !== 'no') await rollUp(t);
           const counted = countedEvents([...first, ...second]);
-          const idsOf = async (where: string) => (await sql<{ id: string }>(t, `SELECT DISTINCT session_id AS id FROM ${where} ORDER BY id`)).map((r) => r.id);
-          const ids = await idsOf('events WHERE session_id IS NOT NULL');
-          const indexed = new Set(await idsOf('session_index'));
-          const tail = new Set(await idsOf('events WHERE seq > (SELECT last_seq FROM rollup_state) AND session_id IS NOT NULL'));
+          // A session is a user's: the generated users share session ids, and each has their own session.
+          const keysOf = async (where: string) =>
+            (await sql<{ user_id: string; session_id: string }>(t, `SELECT DISTINCT user_id, session_id FROM ${where} ORDER BY user_id, session_id`)).map((r) => ({ user_id: r.user_id, session_id: r.session_id }));
+          const name = (k: SessionKey) => `${k.user_id}/${k.session_id}`;
+          const keys = await keysOf('events WHERE session_id IS NOT NULL');
+          const indexed = new Set((await keysOf('session_index')).map(name));
+          const tail = new Set((await keysOf('events WHERE seq > (SELECT last_seq FROM rollup_state) AND session_id IS NOT NULL')).map(name));
           const read = async () => {
-            const spans = await Promise.all(ids.map(async (id) => (await sessionSpan(t.files, t.tenantId, id))!));
+            const spans = await Promise.all(keys.map(async (k) => (await sessionSpan(t.files, t.tenantId, k))!));
             return {
               spans,
-              totals: await Promise.all(ids.map((id, i) => sessionTotals(t.files, t.tenantId, id, spans[i]!, SESSION_FIGURES, NOW))),
+              totals: await Promise.all(keys.map((k, i) => sessionTotals(t.files, t.tenantId, k, spans[i]!, SESSION_FIGURES, NOW))),
               list: await listSessions(t.files, t.tenantId, { from: BASE - 2 * DAY, to: NOW, limit: 50, now: NOW }),
               scores: await productivity(t.files, t.tenantId, { from: BASE + DAY, to: NOW }, {}, NOW),
             };
           };
           const withStored = await read();
-          for (const [i, id] of ids.entries()) {
+          for (const [i, key] of keys.entries()) {
             const span = withStored.spans[i]!;
+            const id = name(key);
             // Every indexed session is quiet at NOW: its figures are stored, and read unless events of it are in the tail.
             assert.is(span.figures !== null, indexed.has(id) && !tail.has(id), `${id}: stored figures read exactly when they are the whole story`);
             seen[span.figures ? 'stored' : 'asked']++;
-            const q = parse({ metrics: [...SESSION_FIGURES], filters: { session: [id] }, from: span.first, to: span.last + 1 });
+            const q = parse({ metrics: [...SESSION_FIGURES], filters: { user: [key.user_id], session: [key.session_id] }, from: span.first, to: span.last + 1 });
             const answer = keyed(q, [withStored.totals[i]! as Record<string, number | null>]);
             assertSameAnswer(answer, keyed(q, (await runQuery(t.files, t.tenantId, q, { now: NOW })).rows), `${id}: as the query model answers`);
             assertMatchesReference(answer, reference(counted, q), `${id}: as a count made in JS`);
@@ -683,11 +687,12 @@ test('a session\'s figures are stored once it has been quiet, forgotten when an 
     const stored = async (ids = `'s1', 's2'`) =>
       (await sql<{ session_id: string; tool_calls: number }>(t, `SELECT session_id, tool_calls FROM session_figures WHERE session_id IN (${ids}) ORDER BY session_id`)).map((r) => [r.session_id, r.tool_calls]);
     const totals = async (id: string) => {
-      const span = (await sessionSpan(t.files, t.tenantId, id))!;
-      return { stored: span.figures !== null, ...(await sessionTotals(t.files, t.tenantId, id, span, ['tool_calls'], clock)) };
+      const key = { user_id: 'u_ana', session_id: id };
+      const span = (await sessionSpan(t.files, t.tenantId, key))!;
+      return { stored: span.figures !== null, ...(await sessionTotals(t.files, t.tenantId, key, span, ['tool_calls'], clock)) };
     };
-    // "old" is four years before the rest: a batch holds no more than a query may span, so
-    // it comes in a batch of its own. "long" spans four years: longer than any query, never stored.
+    // "old" is four years before the rest. "long" spans four years: longer than anyone may
+    // ask a question about, and stored all the same (a session's figures never depend on that limit).
     const years = 4 * 366 * DAY;
     const file = await t.files.open(t.tenantId);
     await saveSetting(file, file, 'retention', { raw: null, '1m': null, '5m': null, '15m': null, '1h': null, '1d': null });
@@ -695,7 +700,8 @@ test('a session\'s figures are stored once it has been quiet, forgotten when an 
     clock = BASE + MINUTE + QUIET_MS - 1;
     await rollUp(t);
     assert.equal(await stored(), [['s2', 1]], 's1 had an event less than QUIET_MS ago');
-    assert.equal(await stored(`'old', 'long'`), [['old', 1]]);
+    assert.equal(await stored(`'old', 'long'`), [['long', 2], ['old', 1]]);
+    assert.equal(await totals('long'), { stored: true, tool_calls: 2 });
     assert.equal(await totals('s1'), { stored: false, tool_calls: 2 }, 'asked of the query model meanwhile');
     // With no new events the worker looks for quiet sessions every 30 s.
     clock += 29_999;

@@ -111,7 +111,7 @@ s('the sessions list shows every fixture session with names and its figures, and
     assert.match(row.cells[col('Score')]!, /^\d+\.\d$/, 'a productivity score');
   }
   assert.not.ok(html.includes(`>${dev.userId}<`) || html.includes(`>${other.userId}<`), 'no bare user ids');
-  assert.ok(html.includes(`href="/sessions/${s1.session_id}"`), 'rows link to the session');
+  assert.ok(html.includes(`href="/sessions/${s1.session_id}?user=${dev.userId}"`), 'rows link to the session of its user');
   assert.match(html, /href="\/api\/v1\/sessions\?from=[^"]+&amp;format=csv"/);
   // A person filter narrows the list.
   const theirs = sessionRows(await page(admin, `/sessions?user=${other.userId}`));

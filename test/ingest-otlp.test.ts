@@ -161,7 +161,9 @@ otlp('invalid values reject that point (partialSuccess), not the export; numbers
 });
 
 type RawPoint = { session: string; start: number; time: number; value: unknown; type?: string; model?: string };
-const nano = (ms: number) => (BigInt(ms) * 1_000_000n).toString();
+/** Point times are given in ms after T0 (inside the accepted window of event times). */
+const T0 = Date.UTC(2026, 0, 1);
+const nano = (ms: number) => (BigInt(T0 + ms) * 1_000_000n).toString();
 function sumBody(name: string, temporality: 1 | 2, points: RawPoint[]) {
   const dataPoints = points.map((p) => ({
     attributes: [{ key: 'session.id', value: { stringValue: p.session } }, ...(p.type ? [{ key: 'type', value: { stringValue: p.type } }] : []), ...(p.model ? [{ key: 'model', value: { stringValue: p.model } }] : [])],

@@ -11,8 +11,19 @@ import { CUBE_KEYS, TIER_SQL_INTERVAL, type Cube, type Tier } from './tiers.js';
 
 export const DEDUP_WINDOW_MS = 86_400_000;
 
-/** A timestamp literal (our own numbers only: safe to inline). */
-export const tsLiteral = (ms: number) => `TIMESTAMP '${new Date(ms).toISOString().replace('T', ' ').replace('Z', '')}'`;
+/** The span of JavaScript dates (epoch ms): a literal is clamped to it. */
+const MAX_DATE_MS = 8.64e15;
+
+/**
+ * A timestamp literal (our own numbers only: safe to inline). A time outside the years
+ * 0000-9999 (a bound widened past a stored time, say) becomes microseconds, which DuckDB
+ * reads where an ISO literal like '+010000-01-01' would fail the statement.
+ */
+export function tsLiteral(ms: number): string {
+  const t = Math.max(-MAX_DATE_MS, Math.min(MAX_DATE_MS, Math.trunc(ms)));
+  const iso = new Date(t).toISOString();
+  return /^\d{4}-/.test(iso) ? `TIMESTAMP '${iso.replace('T', ' ').replace('Z', '')}'` : `make_timestamp(${BigInt(t) * 1000n})`;
+}
 
 export const bucketSql = (tier: Tier, column = 'ts') => `time_bucket(INTERVAL '${TIER_SQL_INTERVAL[tier]}', ${column})`;
 

@@ -4,7 +4,11 @@
 // the next pass starts where the last commit left off. Late events land in their own
 // (old) buckets. It also stores the figures of sessions gone quiet (see
 // query/session-figures.ts), folds the rows of recent buckets (compaction), prices new
-// models, and applies retention. One tenant failing is logged and retried; the others go on.
+// models, and applies retention. Each of those steps fails alone and is retried with a
+// backoff; one tenant failing is logged and retried, the others go on. A rollup that
+// fails is retried on half as many events until the one event that fails alone is found;
+// after SET_ASIDE_AFTER attempts that event is set aside (counted, logged, left out of
+// every figure) and the worker moves on: no row can stop it.
 import type { Logger } from '../log.js';
 import type { Connection, Queryable } from '../storage/duckdb.js';
 import type { TenantFiles } from '../storage/tenant-files.js';
@@ -29,7 +33,7 @@ export type AggregatorOptions = {
   figuresEveryMs?: number;
 };
 
-export type TenantLag = { tenantId: string; lastSeq: number; pendingEvents: number; lagSeconds: number; lastError: string | null };
+export type TenantLag = { tenantId: string; lastSeq: number; pendingEvents: number; lagSeconds: number; setAside: number; lastError: string | null };
 
 export type Aggregator = {
   start(): void;
@@ -44,7 +48,26 @@ export type Aggregator = {
   onAdvance(listener: (tenantId: string) => void): () => void;
 };
 
-type State = { dirtySince: number | null; lastCompaction: number; lastRetention: number; lastFigures: number; lastError: string | null; failures: number; retryAt: number };
+/** The steps of a pass, each failing and retried on its own. */
+type Step = 'open' | 'rollup' | 'compaction' | 'retention' | 'figures';
+type Backoff = { failures: number; retryAt: number };
+
+type State = {
+  dirtySince: number | null;
+  lastCompaction: number;
+  lastRetention: number;
+  lastFigures: number;
+  lastError: string | null;
+  backoff: Partial<Record<Step, Backoff>>;
+  /** Events per rollup transaction now: halved after a failure, doubled back after each success. */
+  chunk: number;
+  /** Failed attempts in a row at one event: at SET_ASIDE_AFTER it is set aside. */
+  aloneFailures: number;
+};
+
+/** Attempts at rolling up one event alone before it is set aside. */
+export const SET_ASIDE_AFTER = 5;
+const MAX_BACKOFF_MS = 60_000;
 
 export function createAggregator(options: AggregatorOptions): Aggregator {
   const { tenantFiles, log } = options;
@@ -62,49 +85,90 @@ export function createAggregator(options: AggregatorOptions): Aggregator {
 
   const stateOf = (tenantId: string) => {
     let s = states.get(tenantId);
-    if (!s) states.set(tenantId, (s = { dirtySince: null, lastCompaction: now(), lastRetention: 0, lastFigures: -Infinity, lastError: null, failures: 0, retryAt: 0 }));
+    if (!s) states.set(tenantId, (s = { dirtySince: null, lastCompaction: now(), lastRetention: 0, lastFigures: -Infinity, lastError: null, backoff: {}, chunk, aloneFailures: 0 }));
     return s;
+  };
+
+  /** Runs one step unless it is backing off; a failure is logged and backs that step off. Returns fn's result, or undefined when it did not run to the end. */
+  const step = async <T>(tenantId: string, state: State, name: Step, forced: boolean, fn: () => Promise<T>): Promise<T | undefined> => {
+    const b = state.backoff[name];
+    if (b && b.retryAt > now() && !forced) return undefined;
+    try {
+      const result = await fn();
+      delete state.backoff[name];
+      return result;
+    } catch (err) {
+      const failures = (b?.failures ?? 0) + 1;
+      state.backoff[name] = { failures, retryAt: now() + Math.min(MAX_BACKOFF_MS, 1000 * 2 ** failures) };
+      state.lastError = `${name}: ${(err as Error).message}`;
+      log.error('aggregation failed for a tenant', { tenant_id: tenantId, step: name, error: (err as Error).message, attempt: failures });
+      return undefined;
+    }
+  };
+
+  /**
+   * Rolls up what is above the watermark, a chunk per transaction. A failed chunk is tried
+   * again at half the size at once; one event failing alone backs the step off, and after
+   * SET_ASIDE_AFTER such attempts is set aside. Returns whether the watermark moved.
+   */
+  const rollUp = async (tenantId: string, state: State, conn: Connection, prices: () => Promise<PriceOverrides>): Promise<boolean> => {
+    let advanced = false;
+    for (;;) {
+      let r: Awaited<ReturnType<typeof rollupChunk>>;
+      try {
+        r = await rollupChunk(conn, state.chunk, await prices());
+      } catch (err) {
+        if (state.chunk > 1) {
+          state.chunk = Math.max(1, Math.floor(state.chunk / 2));
+          log.warn('rollup failed; trying fewer events', { tenant_id: tenantId, error: (err as Error).message, chunk: state.chunk });
+          continue;
+        }
+        if (++state.aloneFailures < SET_ASIDE_AFTER) throw err;
+        const seq = await setAside(conn, (err as Error).message);
+        state.aloneFailures = 0;
+        log.error('event set aside: it cannot be rolled up', { tenant_id: tenantId, seq, error: (err as Error).message, attempts: SET_ASIDE_AFTER });
+        continue;
+      }
+      state.aloneFailures = 0;
+      if (!r) return advanced;
+      advanced = true;
+      state.dirtySince = Math.min(state.dirtySince ?? Infinity, r.minTs);
+      const full = r.events >= state.chunk;
+      state.chunk = Math.min(chunk, state.chunk * 2);
+      if (!full) return advanced;
+    }
   };
 
   const passTenant = async (tenantId: string, force: { compact?: boolean; retention?: boolean } = {}) => {
     const state = stateOf(tenantId);
-    if (state.retryAt > now() && !force.compact && !force.retention) return;
-    try {
-      const file = await tenantFiles.open(tenantId);
-      const conn = await tenantFiles.connection(tenantId, 'worker');
-      let advanced = false;
-      for (;;) {
-        const r = await rollupChunk(conn, chunk, (await tenantSettings(file, conn)).prices);
-        if (!r) break;
-        advanced = true;
-        state.dirtySince = Math.min(state.dirtySince ?? Infinity, r.minTs);
-        if (r.events < chunk) break;
-      }
-      if (advanced) for (const l of listeners) l(tenantId);
-      if (state.dirtySince !== null && (force.compact || now() - state.lastCompaction >= compactEveryMs)) {
-        await compact(conn, state.dirtySince);
+    const opened = await step(tenantId, state, 'open', false, async () => ({ file: await tenantFiles.open(tenantId), db: await tenantFiles.connection(tenantId, 'worker') }));
+    if (!opened) return;
+    const { file, db } = opened;
+    const settings = () => tenantSettings(file, db);
+    const advanced = await step(tenantId, state, 'rollup', false, () => rollUp(tenantId, state, db, async () => (await settings()).prices));
+    if (advanced) for (const l of listeners) l(tenantId);
+    if (state.dirtySince !== null && (force.compact || now() - state.lastCompaction >= compactEveryMs)) {
+      await step(tenantId, state, 'compaction', !!force.compact, async () => {
+        await compact(db, state.dirtySince!);
         state.dirtySince = null;
         state.lastCompaction = now();
-      }
-      if (force.retention || now() - state.lastRetention >= retentionEveryMs) {
-        const settings = await tenantSettings(file, conn);
-        const applied = await applyRetention(conn, settings.retention, now(), settings.applied);
-        await saveSetting(file, conn, 'retention_applied', applied);
-        state.lastRetention = now();
-      }
-      // Last, the figures of the sessions gone quiet, in batches (each its own transaction).
-      if (advanced || now() - state.lastFigures >= figuresEveryMs) {
-        while ((await conn.transaction(async (tx) => storeSessionFigures(tx, await tenantSettings(file, tx), now()))) > 0);
-        state.lastFigures = now();
-      }
-      state.lastError = null;
-      state.failures = 0;
-    } catch (err) {
-      state.failures++;
-      state.lastError = (err as Error).message;
-      state.retryAt = now() + Math.min(60_000, 1000 * 2 ** state.failures);
-      log.error('aggregation failed for a tenant', { tenant_id: tenantId, error: state.lastError, attempt: state.failures });
+      });
     }
+    if (force.retention || now() - state.lastRetention >= retentionEveryMs) {
+      await step(tenantId, state, 'retention', !!force.retention, async () => {
+        const s = await settings();
+        await saveSetting(file, db, 'retention_applied', await applyRetention(db, s.retention, now(), s.applied));
+        state.lastRetention = now();
+      });
+    }
+    // Last, the figures of the sessions gone quiet, in batches (each its own transaction).
+    if (advanced || now() - state.lastFigures >= figuresEveryMs) {
+      await step(tenantId, state, 'figures', false, async () => {
+        while ((await db.transaction(async (tx) => storeSessionFigures(tx, await tenantSettings(file, tx), now()))) > 0);
+        state.lastFigures = now();
+      });
+    }
+    if (Object.keys(state.backoff).length === 0) state.lastError = null;
   };
 
   const runOnce = async (tenantId?: string, force?: { compact?: boolean; retention?: boolean }) => {
@@ -167,12 +231,14 @@ export function createAggregator(options: AggregatorOptions): Aggregator {
           const conn = await tenantFiles.connection(tenantId, 'reader');
           const r = await conn.transaction(async (tx) => {
             const { last_seq } = (await tx.get<{ last_seq: number }>(`SELECT last_seq FROM rollup_state`))!;
-            const tail = (await tx.get<{ pending: number; oldest: number | null }>(`SELECT count(*) AS pending, epoch_ms(min(received_at)) AS oldest FROM events WHERE seq > ${last_seq}`))!;
+            const tail = (await tx.get<{ pending: number; oldest: number | null; set_aside: number }>(
+              `SELECT count(*) AS pending, epoch_ms(min(received_at)) AS oldest, (SELECT count(*) FROM set_aside_events) AS set_aside FROM events WHERE seq > ${last_seq}`,
+            ))!;
             return { last_seq, ...tail };
           });
-          out.push({ tenantId, lastSeq: r.last_seq, pendingEvents: Math.max(0, r.pending), lagSeconds: r.oldest === null ? 0 : Math.max(0, (now() - r.oldest) / 1000), lastError: state.lastError });
+          out.push({ tenantId, lastSeq: r.last_seq, pendingEvents: Math.max(0, r.pending), lagSeconds: r.oldest === null ? 0 : Math.max(0, (now() - r.oldest) / 1000), setAside: Number(r.set_aside), lastError: state.lastError });
         } catch (err) {
-          out.push({ tenantId, lastSeq: -1, pendingEvents: -1, lagSeconds: -1, lastError: (err as Error).message });
+          out.push({ tenantId, lastSeq: -1, pendingEvents: -1, lagSeconds: -1, setAside: 0, lastError: (err as Error).message });
         }
       }
       return out;
@@ -203,12 +269,13 @@ async function rollupChunk(conn: Connection, chunk: number, prices: PriceOverrid
           await tx.run(`INSERT INTO ${sketchTable(tier, cube)} BY NAME ${sketchSelect('rollup_batch', bucketSql(tier), cube)}`);
         }
       }
-      // A session's span covers every event it stored, repeats included (a timeline lists
+      // A session is its user's (the key that sent its events): two users' sessions with one id
+      // are two. Its span covers every event it stored, repeats included (a timeline lists
       // them, and reads only the span); its count, the counted events.
       await tx.run(`INSERT INTO session_index
-        SELECT session_id, arg_min(user_id, ts), arg_min(project, ts) FILTER (project IS NOT NULL), min(ts), max(ts), count(*) FILTER (seq IN (SELECT seq FROM rollup_batch))
-          FROM events WHERE ${range} AND session_id IS NOT NULL GROUP BY session_id
-        ON CONFLICT (session_id) DO UPDATE SET first_ts = least(first_ts, excluded.first_ts), last_ts = greatest(last_ts, excluded.last_ts),
+        SELECT user_id, session_id, arg_min(project, ts) FILTER (project IS NOT NULL), min(ts), max(ts), count(*) FILTER (seq IN (SELECT seq FROM rollup_batch))
+          FROM events WHERE ${range} AND session_id IS NOT NULL GROUP BY user_id, session_id
+        ON CONFLICT (user_id, session_id) DO UPDATE SET first_ts = least(first_ts, excluded.first_ts), last_ts = greatest(last_ts, excluded.last_ts),
           events = events + excluded.events, project = coalesce(project, excluded.project)`);
       await tx.run(forgetFiguresSql(range));
       const models = await tx.all<{ model: string }>(`SELECT DISTINCT model FROM rollup_batch WHERE model IS NOT NULL AND model NOT IN (SELECT model FROM model_prices)`);
@@ -217,6 +284,18 @@ async function rollupChunk(conn: Connection, chunk: number, prices: PriceOverrid
     }
     await tx.run(`UPDATE rollup_state SET last_seq = ${to}, updated_at = now()::TIMESTAMP`);
     return { events: to - from, minTs: span.lo ?? Date.now() };
+  });
+}
+
+/** Sets aside the event just above the watermark (see SET_ASIDE_AFTER); returns its seq. */
+async function setAside(conn: Connection, error: string): Promise<number | null> {
+  return conn.transaction(async (tx) => {
+    const { seq } = (await tx.get<{ seq: number | null }>(`SELECT min(seq) AS seq FROM events WHERE seq > (SELECT last_seq FROM rollup_state)`))!;
+    if (seq === null) return null;
+    await tx.run(`INSERT INTO set_aside_events VALUES (${seq}, $error, now()::TIMESTAMP)`, { error: error.slice(0, 2000) });
+    await tx.run(`INSERT INTO uncounted_events VALUES (${seq})`);
+    await tx.run(`UPDATE rollup_state SET last_seq = ${seq}, updated_at = now()::TIMESTAMP`);
+    return Number(seq);
   });
 }
 
@@ -248,7 +327,7 @@ export async function applyRetention(db: Queryable, retention: Retention, now: n
   // A session is listed as long as its hourly figures are kept.
   if (cutoff['1h'] !== undefined) {
     await db.run(`DELETE FROM session_index WHERE last_ts < ${tsLiteral(cutoff['1h'])}`);
-    await db.run(`DELETE FROM session_figures WHERE session_id NOT IN (SELECT session_id FROM session_index)`);
+    await db.run(`DELETE FROM session_figures WHERE (user_id, session_id) NOT IN (SELECT user_id, session_id FROM session_index)`);
   }
   if (cutoff.raw !== undefined) {
     const expired = `ts < ${tsLiteral(cutoff.raw)} AND seq <= (SELECT last_seq FROM rollup_state)`;

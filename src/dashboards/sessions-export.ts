@@ -4,6 +4,7 @@
 import type { TenantFiles } from '../storage/tenant-files.js';
 import { MAX_FILTER_VALUES, MAX_ROWS } from '../query/model.js';
 import { namePeople, type People } from '../query/people.js';
+import { keyOf } from '../query/session-figures.js';
 import { FIGURES, listSessions, type SessionListOptions, type SessionRow } from '../query/sessions.js';
 import { scoresFor } from './sessions.js';
 
@@ -22,7 +23,7 @@ export async function sessionsExport(tf: TenantFiles, tenantId: string, o: Omit<
   const kept = sessions.slice(0, MAX_ROWS);
   const scores = await scoresFor(tf, tenantId, kept, o.now);
   const rows = kept.map((s): Row => {
-    const score = scores.get(s.session_id);
+    const score = scores.get(keyOf(s));
     return {
       session_id: s.session_id,
       started_at: s.first_at,

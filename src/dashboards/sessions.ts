@@ -7,7 +7,8 @@ import { baselineFrom, type Baseline } from '../analytics/productivity.js';
 import { productivity, type SessionScore } from '../query/analytics.js';
 import type { QueryInput } from '../query/model.js';
 import type { SessionFigure } from '../query/session-figures.js';
-import { BadCursorError, listSessions, sessionSpan, sessionTimeline, sessionTotals, timelineCursor, type SessionRow, type TimelineCursor, type TimelineEvent } from '../query/sessions.js';
+import { BadCursorError, findSession, listSessions, sessionSpan, sessionTimeline, sessionTotals, timelineCursor, type SessionRow, type TimelineCursor, type TimelineEvent } from '../query/sessions.js';
+import { keyOf, type SessionKey } from '../query/session-figures.js';
 import type { Filters } from './filters.js';
 
 const DAY = 86_400_000;
@@ -19,13 +20,13 @@ const LONG = 2000;
 
 export type ListedSession = SessionRow & { score: SessionScore | null };
 
-/** Productivity scores of `sessions` (one productivity() call over the span they started in). */
+/** Productivity scores of `sessions` by session key (one productivity() call over the span they started in). */
 export async function scoresFor(tf: TenantFiles, tenantId: string, sessions: SessionRow[], now: number): Promise<Map<string, SessionScore>> {
   if (!sessions.length) return new Map();
   const starts = sessions.map((s) => Date.parse(s.first_at));
   const users = [...new Set(sessions.map((s) => s.user_id))];
   const scored = await productivity(tf, tenantId, { from: Math.min(...starts), to: Math.max(...starts) + 1 }, { user: users }, now);
-  return new Map(scored.sessions.map((s) => [s.session_id, s]));
+  return new Map(scored.sessions.map((s) => [keyOf(s), s]));
 }
 
 export type SessionList = {
@@ -55,7 +56,7 @@ export async function loadSessionList(tf: TenantFiles, tenantId: string, f: Filt
   const exportSearch = new URLSearchParams({ from: new Date(f.from).toISOString(), to: new Date(f.to).toISOString() });
   for (const [name, values] of [['user', user], ['project', project]] as const) for (const v of values ?? []) exportSearch.append(name, v);
   return {
-    sessions: page.sessions.map((s) => ({ ...s, score: scores.get(s.session_id) ?? null })),
+    sessions: page.sessions.map((s) => ({ ...s, score: scores.get(keyOf(s)) ?? null })),
     nextCursor: page.next_cursor,
     older,
     notices,
@@ -105,11 +106,15 @@ export type SessionPage = {
 const TOTALS: SessionFigure[] = ['prompts', 'tool_calls', 'tool_failures', 'api_requests', 'api_errors', 'subagents', 'tokens', 'cost_usd', 'lines_added', 'lines_removed'];
 
 /**
- * One session as `view` may see it, or null when there is no such session for this
- * caller: a developer's colleague's session does not exist, as far as they can tell.
+ * One session as `view` may see it (`user` says whose, when several people sent the same
+ * id), or null when there is no such session for this caller: a developer's colleague's
+ * session does not exist, as far as they can tell. When several people have a session
+ * with this id and no user was given, their ids, to choose from.
  */
-export async function loadSession(tf: TenantFiles, tenantId: string, sessionId: string, view: MetricsView, o: { after?: string; limit: number; now: number }): Promise<SessionPage | null> {
-  if (!view.individuals || sessionId.length > 200) return null;
+export async function loadSession(tf: TenantFiles, tenantId: string, sessionId: string, view: MetricsView, o: { user?: string; after?: string; limit: number; now: number }): Promise<SessionPage | { owners: string[] } | null> {
+  if (!view.individuals || sessionId.length > 200 || (o.user?.length ?? 0) > 200) return null;
+  const found = await findSession(tf, tenantId, sessionId, { ownUser: view.ownUser, user: o.user });
+  if (!found || 'owners' in found) return found;
   const notices: string[] = [];
   let after = o.after ?? null;
   let cursor: TimelineCursor | null = null;
@@ -120,11 +125,11 @@ export async function loadSession(tf: TenantFiles, tenantId: string, sessionId: 
     notices.push('That timeline link is not one this server gave out; showing the session from its start.');
     after = null;
   }
-  const span = await sessionSpan(tf, tenantId, sessionId);
-  if (!span || (view.ownUser !== null && span.user_id !== view.ownUser)) return null;
+  const span = await sessionSpan(tf, tenantId, found);
+  if (!span) return null;
   // The events and the figures (unless stored) side by side, on the tenant's two readers.
-  const [timeline, row] = await Promise.all([sessionTimeline(tf, tenantId, sessionId, span, { after: cursor, limit: o.limit }), sessionTotals(tf, tenantId, sessionId, span, TOTALS, o.now)]);
-  const query: QueryInput = { metrics: [...TOTALS], filters: { session: [sessionId] }, from: span.first, to: span.last + 1 };
+  const [timeline, row] = await Promise.all([sessionTimeline(tf, tenantId, found, span, { after: cursor, limit: o.limit }), sessionTotals(tf, tenantId, found, span, TOTALS, o.now)]);
+  const query: QueryInput = { metrics: [...TOTALS], filters: { user: [found.user_id], session: [sessionId] }, from: span.first, to: span.last + 1 };
   const first = span.first;
   const last = span.last;
   return {
@@ -138,7 +143,7 @@ export async function loadSession(tf: TenantFiles, tenantId: string, sessionId: 
     items: timelineItems(JSON.parse(timeline.eventsJson) as TimelineEvent[]),
     after,
     nextAfter: timeline.next_after,
-    score: await sessionScore(tf, tenantId, sessionId, span.user_id, o.now),
+    score: await sessionScore(tf, tenantId, found, o.now),
     notices,
     query,
   };
@@ -149,13 +154,13 @@ export async function loadSession(tf: TenantFiles, tenantId: string, sessionId: 
  * against: the owner's previous sessions (up to 30, from the 60 days before it started),
  * pooled the same way. Null until the aggregation worker has indexed the session.
  */
-async function sessionScore(tf: TenantFiles, tenantId: string, sessionId: string, userId: string, now: number): Promise<SessionScoreView | null> {
+async function sessionScore(tf: TenantFiles, tenantId: string, session: SessionKey, now: number): Promise<SessionScoreView | null> {
   const reader = await tf.connection(tenantId, 'reader');
-  const indexed = await reader.get<{ first_ms: number }>(`SELECT epoch_ms(first_ts) AS first_ms FROM session_index WHERE session_id = $id`, { id: sessionId });
+  const indexed = await reader.get<{ first_ms: number }>(`SELECT epoch_ms(first_ts) AS first_ms FROM session_index WHERE user_id = $user AND session_id = $id`, { user: session.user_id, id: session.session_id });
   if (!indexed) return null;
   const start = Number(indexed.first_ms);
-  const filters = { user: [userId] };
-  const own = (await productivity(tf, tenantId, { from: start, to: start + 1 }, filters, now)).sessions.find((s) => s.session_id === sessionId);
+  const filters = { user: [session.user_id] };
+  const own = (await productivity(tf, tenantId, { from: start, to: start + 1 }, filters, now)).sessions.find((s) => s.session_id === session.session_id);
   if (!own) return null;
   const before = (await productivity(tf, tenantId, { from: start - BASELINE_LOOKBACK, to: start }, filters, now)).sessions;
   const baseline = baselineFrom(before.map((s) => ({ sessionId: s.session_id, start: Date.parse(s.started_at), hours: s.hours, commands: s.commands, lines: s.lines, successRate: s.success_rate, distinctAgents: s.agents_used })));

@@ -4,7 +4,7 @@
 // An event is kept or dropped with a named reason; drops are counted.
 import { hash } from 'node:crypto';
 import type { TenantFiles } from '../storage/tenant-files.js';
-import { eventSchema, type IngestEvent, type Source } from './schema.js';
+import { eventSchema, inTimeWindow, timeWindowMessage, type IngestEvent, type Source } from './schema.js';
 import { canonicalJson, sanitizeJson } from './sanitize.js';
 import { createEventWriter, DEFAULT_WRITER, type Commit, type EventRow, type EventWriter, type WriterOptions } from './writer.js';
 
@@ -65,6 +65,10 @@ export function createIngestor(tenantFiles: TenantFiles, options: WriterOptions 
         if (!parsed.success) {
           const issue = parsed.error.issues[0]!;
           rejected.push({ index, field: issue.path.map(String).join('.') || '(event)', message: issue.message });
+          return;
+        }
+        if (parsed.data.ts !== undefined && !inTimeWindow(parsed.data.ts, now.getTime())) {
+          rejected.push({ index, field: 'ts', message: timeWindowMessage(now.getTime()) });
           return;
         }
         rows.push(toRow(parsed.data, who, source, now.getTime()));

@@ -3,7 +3,7 @@
 // is known (otlp.ts). Claude Code's metric and event names are in the brief, section 2.
 import { canonicalJson } from './sanitize.js';
 import { eventId } from './ingest.js';
-import type { IngestEvent, Kind } from './schema.js';
+import { inTimeWindow, timeWindowMessage, type IngestEvent, type Kind } from './schema.js';
 import { OtlpBodyError } from './otlp-decode.js';
 
 type Obj = Record<string, unknown>;
@@ -110,6 +110,12 @@ function nanos(v: unknown, field: string): string | undefined {
   return s;
 }
 const ms = (nano: string | undefined) => (nano === undefined ? 0 : Number(BigInt(nano) / 1_000_000n));
+/** An event's time (epoch ms) from `nano`, within the accepted window or a rejection naming `field`. */
+function eventMs(nano: string, field: string, now: number): number {
+  const t = ms(nano);
+  if (!inTimeWindow(t, now)) throw new PointError(field, timeWindowMessage(now));
+  return t;
+}
 
 function pointValue(p: Obj): number {
   const raw = p.asDouble ?? p.asInt;
@@ -158,7 +164,7 @@ function metricEvent(metric: string, isSum: boolean, attrs: Obj, value: number):
 }
 
 /** Every data point of an ExportMetricsServiceRequest, as drafts or rejections. */
-export function metricDrafts(req: Obj, userId: string): { drafts: PointDraft[]; rejected: PointRejection[] } {
+export function metricDrafts(req: Obj, userId: string, now: number): { drafts: PointDraft[]; rejected: PointRejection[] } {
   const drafts: PointDraft[] = [];
   const rejected: PointRejection[] = [];
   eachItem(req, ['resourceMetrics', 'scopeMetrics', 'metrics'], ({ resource, scope, item: m, path }) => {
@@ -175,6 +181,7 @@ export function metricDrafts(req: Obj, userId: string): { drafts: PointDraft[]; 
     const startNano = nanos(p.startTimeUnixNano, 'startTimeUnixNano');
     const timeNano = nanos(p.timeUnixNano, 'timeUnixNano');
     if (timeNano === undefined) throw new PointError('timeUnixNano', 'missing');
+    const timeMs = eventMs(timeNano, 'timeUnixNano', now);
     let value: number;
     let extra: Obj = {};
     if (dataKey === 'sum' || dataKey === 'gauge') value = pointValue(p);
@@ -186,13 +193,13 @@ export function metricDrafts(req: Obj, userId: string): { drafts: PointDraft[]; 
     }
     const seriesKey = eventId('otlp-series', userId, name, canonicalJson(scope), canonicalJson(pointAttrs), canonicalJson(resource));
     const id = stableId(`otlp:m:${name}:${hex(seriesKey)}:${startNano ?? 0}:${timeNano}`);
-    const base = { id, ts: ms(timeNano), session_id: str(pointAttrs, 'session.id'), prompt_id: str(pointAttrs, 'prompt.id') };
+    const base = { id, ts: timeMs, session_id: str(pointAttrs, 'session.id'), prompt_id: str(pointAttrs, 'prompt.id') };
     const attrsOut = { resource, scope, attributes: pointAttrs, metric: { name, unit: m.unit || undefined }, ...extra };
     drafts.push({
       metric: name,
       value,
       startMs: ms(startNano),
-      timeMs: ms(timeNano),
+      timeMs,
       cumulative,
       monotonic,
       seriesKey,
@@ -247,7 +254,7 @@ function logFields(eventName: string, a: Obj): Partial<IngestEvent> & { kind: Ki
 }
 
 /** Every log record (Claude Code event) of an ExportLogsServiceRequest. */
-export function logEvents(req: Obj): { events: IngestEvent[]; rejected: PointRejection[] } {
+export function logEvents(req: Obj, now: number): { events: IngestEvent[]; rejected: PointRejection[] } {
   const events: IngestEvent[] = [];
   const rejected: PointRejection[] = [];
   eachItem(req, ['resourceLogs', 'scopeLogs', 'logRecords'], ({ resource, scope, item: r, path }) => {
@@ -256,13 +263,14 @@ export function logEvents(req: Obj): { events: IngestEvent[]; rejected: PointRej
       const body = anyValue(r.body);
       const fromBody = typeof body === 'string' && body.startsWith('claude_code.') ? body.slice('claude_code.'.length) : undefined;
       const eventName = str(a, 'event.name') ?? (typeof r.eventName === 'string' && r.eventName ? r.eventName : undefined) ?? fromBody ?? 'log';
-      const timeNano = nanos(r.timeUnixNano, 'timeUnixNano') ?? nanos(r.observedTimeUnixNano, 'observedTimeUnixNano');
+      const timeField = nanos(r.timeUnixNano, 'timeUnixNano') !== undefined ? 'timeUnixNano' : 'observedTimeUnixNano';
+      const timeNano = nanos(r[timeField], timeField);
       const session = str(a, 'session.id');
       const hash = eventId('otlp-log', canonicalJson({ resource, scope, a, body })).toString(16);
       const record = { body: body ?? undefined, severity: r.severityText || r.severityNumber || undefined, traceId: r.traceId || undefined, spanId: r.spanId || undefined };
       events.push({
     id: stableId(`otlp:l:${session ?? ''}:${eventName}:${str(a, 'event.sequence') ?? ''}:${timeNano ?? ''}:${hash}`),
-    ts: timeNano === undefined ? undefined : ms(timeNano),
+    ts: timeNano === undefined ? undefined : eventMs(timeNano, timeField, now),
     session_id: session,
     prompt_id: str(a, 'prompt.id'),
     ...logFields(eventName, a),

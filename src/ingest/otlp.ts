@@ -111,7 +111,7 @@ function outcome(events: IngestEvent[], accepted: number, mapRejected: PointReje
 
 /** Stores an ExportMetricsServiceRequest (OTLP/JSON shape) for `who`. */
 export async function ingestMetrics(ctx: AppContext, who: Who, req: Record<string, unknown>, now: Date): Promise<ExportOutcome> {
-  const { drafts, rejected } = metricDrafts(req, who.userId);
+  const { drafts, rejected } = metricDrafts(req, who.userId, now.getTime());
   if (!drafts.some((d) => d.cumulative)) {
     const events = drafts.map((d) => d.build(d.value));
     const result = events.length ? await ctx.ingest.ingest(who, 'otlp', events, now) : { accepted: 0, rejected: [] };
@@ -134,7 +134,7 @@ export async function ingestMetrics(ctx: AppContext, who: Who, req: Record<strin
 
 /** Stores an ExportLogsServiceRequest (OTLP/JSON shape) for `who`. */
 export async function ingestLogs(ctx: AppContext, who: Who, req: Record<string, unknown>, now: Date): Promise<ExportOutcome> {
-  const { events, rejected } = logEvents(req);
+  const { events, rejected } = logEvents(req, now.getTime());
   const result = events.length ? await ctx.ingest.ingest(who, 'otlp', events, now) : { accepted: 0, rejected: [] };
   return outcome(events, result.accepted, rejected, result.rejected);
 }

@@ -155,6 +155,22 @@ export const batchSchema = z.looseObject({
 
 export const sessionIdParam = text(200).min(1, 'is required');
 
+/** The wire fields an event's time comes from, by kind, the first given winning (batch items then take the batch's `timestamp`). */
+const TIME_FIELDS: Partial<Record<Kind, readonly string[]>> = {
+  command: ['executed_at', 'timestamp'],
+  agent_interaction: ['occurred_at', 'timestamp'],
+  productivity: ['recorded_at', 'timestamp'],
+  session_start: ['started_at', 'session_start', 'timestamp'],
+  session_update: ['updated_at', 'timestamp'],
+  session_end: ['ended_at', 'session_end', 'updated_at', 'timestamp'],
+};
+
+/** The event's time from the first of its kind's time fields the item gave (already epoch ms). */
+function timeOf(item: Record<string, unknown>, kind: Kind): number | undefined {
+  const field = TIME_FIELDS[kind]!.find((f) => item[f] !== undefined);
+  return field === undefined ? undefined : (item[field] as number);
+}
+
 type Common = { id?: string; user_id?: unknown; session_id?: string; project?: string; context?: Record<string, unknown>; metadata?: Record<string, unknown>; timestamp?: number };
 
 /** Keys that become columns (or are identity); everything else goes to attributes. */
@@ -199,7 +215,7 @@ function base(kind: Kind, item: Common, ts: number | undefined): IngestEvent {
 export function commandToEvent(c: z.infer<typeof commandSchema>, defaultTs?: number): IngestEvent {
   const { status, client_status } = normaliseStatus(c.status);
   return {
-    ...base('command', c, c.executed_at ?? c.timestamp ?? defaultTs),
+    ...base('command', c, timeOf(c, 'command') ?? defaultTs),
     name: c.command_name,
     status,
     duration_ms: c.execution_time_ms,
@@ -211,7 +227,7 @@ export function commandToEvent(c: z.infer<typeof commandSchema>, defaultTs?: num
 export function agentToEvent(a: z.infer<typeof agentSchema>, defaultTs?: number): IngestEvent {
   const { status, client_status } = normaliseStatus(a.status);
   return {
-    ...base('agent_interaction', a, a.occurred_at ?? a.timestamp ?? defaultTs),
+    ...base('agent_interaction', a, timeOf(a, 'agent_interaction') ?? defaultTs),
     name: a.agent_name,
     status,
     duration_ms: a.execution_time_ms,
@@ -232,7 +248,7 @@ export function agentToEvent(a: z.infer<typeof agentSchema>, defaultTs?: number)
 
 export function productivityToEvent(p: z.infer<typeof productivitySchema>, defaultTs?: number): IngestEvent {
   return {
-    ...base('productivity', p, p.recorded_at ?? p.timestamp ?? defaultTs),
+    ...base('productivity', p, timeOf(p, 'productivity') ?? defaultTs),
     name: p.metric_type,
     value: p.value,
     attributes: attributesOf(p, ['metric_type', 'value', 'recorded_at']),
@@ -242,7 +258,7 @@ export function productivityToEvent(p: z.infer<typeof productivitySchema>, defau
 /** `sessionId` is the client's or a generated one (the route decides). */
 export function sessionStartToEvent(s: z.infer<typeof sessionStartSchema>, sessionId: string): IngestEvent {
   return {
-    ...base('session_start', s, s.started_at ?? s.session_start ?? s.timestamp),
+    ...base('session_start', s, timeOf(s, 'session_start')),
     session_id: sessionId,
     attributes: attributesOf(s, ['started_at', 'session_start']),
   };
@@ -250,10 +266,9 @@ export function sessionStartToEvent(s: z.infer<typeof sessionStartSchema>, sessi
 
 /** An end time (or `ended: true`) makes it `session_end`; otherwise `session_update`. */
 export function sessionUpdateToEvent(s: z.infer<typeof sessionUpdateSchema>, sessionId: string): IngestEvent {
-  const end = s.ended_at ?? s.session_end;
-  const ends = end !== undefined || s.ended === true;
+  const kind = s.ended_at !== undefined || s.session_end !== undefined || s.ended === true ? 'session_end' : 'session_update';
   return {
-    ...base(ends ? 'session_end' : 'session_update', s, end ?? s.updated_at ?? s.timestamp),
+    ...base(kind, s, timeOf(s, kind)),
     session_id: sessionId,
     duration_ms: s.total_duration_ms,
     value: s.productivity_score,
@@ -281,10 +296,24 @@ function itemParser<S extends z.ZodType>(schema: S, translate: (item: z.infer<S>
 }
 
 /** Unified field → the wire field it came from, to name a field the ingest step rejected. */
-export const WIRE_FIELD: Partial<Record<Kind, Record<string, string>>> = {
+const WIRE_FIELD: Partial<Record<Kind, Record<string, string>>> = {
   command: { name: 'command_name', duration_ms: 'execution_time_ms', error: 'error_message' },
   agent_interaction: { name: 'agent_name', duration_ms: 'execution_time_ms', error: 'error_message' },
   productivity: { name: 'metric_type' },
   session_update: { duration_ms: 'total_duration_ms', value: 'productivity_score' },
   session_end: { duration_ms: 'total_duration_ms', value: 'productivity_score' },
 };
+
+/**
+ * The wire field an ingest-step rejection of `event` (translated from `item`) is about:
+ * its time names the field the time came from (`timestamp` when none of the item's did:
+ * a batch's own).
+ */
+export function wireField(event: IngestEvent | undefined, field: string, item: unknown): string {
+  if (!event) return field;
+  if (field === 'ts') {
+    const given = item && typeof item === 'object' ? (TIME_FIELDS[event.kind] ?? []).find((f) => (item as Record<string, unknown>)[f] !== undefined) : undefined;
+    return given ?? 'timestamp';
+  }
+  return WIRE_FIELD[event.kind]?.[field] ?? field;
+}

@@ -31,6 +31,17 @@ export type Kind = (typeof KINDS)[number];
 export const SOURCES = ['hook', 'otlp', 'rest', 'ws', 'import'] as const;
 export type Source = (typeof SOURCES)[number];
 
+/**
+ * The event times the appliance accepts: from 2000-01-01 to a day past the server's clock
+ * (a client clock a little ahead is fine; the year 9999 is not). Checked by `ingest()` for
+ * every entry point, so no stored time can push a rollup or a query past what DuckDB and
+ * JavaScript dates hold.
+ */
+export const TIME_WINDOW = { earliest: Date.UTC(2000, 0, 1), aheadMs: 86_400_000 } as const;
+export const inTimeWindow = (ms: number, now: number) => ms >= TIME_WINDOW.earliest && ms <= now + TIME_WINDOW.aheadMs;
+export const timeWindowMessage = (now: number) =>
+  `must be between ${new Date(TIME_WINDOW.earliest).toISOString()} and ${new Date(now + TIME_WINDOW.aheadMs).toISOString()} (a day past the server's time)`;
+
 const MAX_STRING = 1024;
 const text = (max = MAX_STRING) => z.string().max(max, `must be at most ${max} characters`);
 const count = z.number().finite().min(0).max(1e12);
@@ -39,7 +50,7 @@ export const eventSchema = z.object({
   /** Client-supplied id (idempotency); otherwise derived from the content by the entry point. */
   id: text(200).optional(),
   kind: z.enum(KINDS),
-  /** When it happened, epoch milliseconds; defaults to receipt time. */
+  /** When it happened, epoch milliseconds; defaults to receipt time. Within TIME_WINDOW (checked by ingest, which knows the time). */
   ts: z.number().int().min(0).max(8.64e15).optional(),
   session_id: text(200).optional(),
   /** Repository or working directory. */

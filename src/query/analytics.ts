@@ -5,8 +5,8 @@ import type { TenantFiles } from '../storage/tenant-files.js';
 import { anomalies, type Anomaly } from '../analytics/anomalies.js';
 import { BASELINE_WINDOW, scoreSessions, type ProductivityScore, type SessionFacts } from '../analytics/productivity.js';
 import { linearTrend, type LinearTrend } from '../analytics/trends.js';
-import { MAX_FILTER_VALUES, querySchema, type Dimension, type Interval, type Query, type QueryInput } from './model.js';
-import { figureColumns, figuresQuery, hasTailSql, type Figures, type SessionFigure } from './session-figures.js';
+import { MAX_FILTER_VALUES, MAX_ROWS, querySchema, sessionQuerySchema, type Dimension, type Interval, type Query, type QueryInput } from './model.js';
+import { byKey, figureColumns, figuresQuery, hasTailSql, keyOf, type Figures, type SessionFigure } from './session-figures.js';
 import { fillGaps, runQuery } from './run.js';
 
 type Filters = Partial<Record<Dimension, string[]>>;
@@ -37,8 +37,8 @@ export async function productivity(tf: TenantFiles, tenantId: string, range: Ran
   // those are the whole story.
   const index = await reader.all<{ session_id: string; user_id: string; project: string | null; first_ms: number; last_ms: number; stored: boolean } & Figures>(
     `SELECT session_id, user_id, project, epoch_ms(first_ts) AS first_ms, epoch_ms(last_ts) AS last_ms,
-            f.session_id IS NOT NULL AND NOT ${hasTailSql('session_id')} AS stored, ${figureColumns('f', SCORED)}
-       FROM session_index i LEFT JOIN session_figures f USING (session_id)
+            f.session_id IS NOT NULL AND NOT ${hasTailSql('i')} AS stored, ${figureColumns('f', SCORED)}
+       FROM session_index i LEFT JOIN session_figures f USING (user_id, session_id)
       WHERE ${where.join(' AND ')}
       QUALIFY first_ts >= make_timestamp($from * 1000) OR row_number() OVER (PARTITION BY user_id, first_ts >= make_timestamp($from * 1000) ORDER BY first_ts DESC) <= $window
       ORDER BY first_ts DESC LIMIT $limit`,
@@ -47,18 +47,18 @@ export async function productivity(tf: TenantFiles, tenantId: string, range: Ran
   const truncated = index.length > MAX_SESSIONS;
   const sessions = index.slice(0, MAX_SESSIONS);
   if (!sessions.length) return { sessions: [], average: null, truncated };
-  const figures = new Map<string, Figures>(sessions.filter((s) => s.stored).map((s) => [s.session_id, s]));
+  const figures = new Map<string, Figures>(sessions.filter((s) => s.stored).map((s) => [keyOf(s), s]));
   // The others' (not stored yet, or with events the worker has not rolled up) from the query model.
   const unstored = sessions.filter((s) => !s.stored);
   if (unstored.length) {
     // Too many to name: every session of the users and projects asked for, over their hull.
-    const byId = figuresQuery(SCORED, unstored);
-    const asked = await rows(tf, tenantId, unstored.length <= MAX_FILTER_VALUES ? byId : { ...byId, filters: { ...(filters.user ? { user: filters.user } : {}), ...(filters.project ? { project: filters.project } : {}) }, limit: MAX_SESSIONS }, now);
-    for (const { session, ...r } of asked) if (!figures.has(String(session))) figures.set(String(session), r);
+    const byId = figuresQuery(SCORED, unstored.slice(0, MAX_FILTER_VALUES));
+    const q = unstored.length <= MAX_FILTER_VALUES ? byId : sessionQuerySchema.parse({ ...byId, from: Math.min(...unstored.map((s) => s.first_ms)), to: Math.max(...unstored.map((s) => s.last_ms)) + 1, filters: { ...(filters.user && { user: filters.user }), ...(filters.project && { project: filters.project }) }, limit: MAX_ROWS });
+    for (const [key, f] of byKey((await runQuery(tf, tenantId, q, { now })).rows)) if (!figures.has(key)) figures.set(key, f);
   }
   const byUser = new Map<string, { facts: SessionFacts; meta: (typeof sessions)[number] }[]>();
   for (const s of sessions) {
-    const f = figures.get(s.session_id) ?? {};
+    const f = figures.get(keyOf(s)) ?? {};
     const n = (k: (typeof SCORED)[number]) => Number(f[k] ?? 0);
     const runs = n('tool_calls') + n('commands');
     const facts: SessionFacts = {

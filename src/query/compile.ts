@@ -189,10 +189,10 @@ export function compile(q: Query, ctx: CompileContext): Compiled {
     if (def.percentile === 'max') return `max(${mine('dur_max')}) AS ${name}`;
     return `NULL AS ${name}_unused`;
   }).filter((a) => !a.endsWith('_unused'));
-  // The spend rule asks whether a session has requests in range: compared, in its period.
+  // The spend rule asks whether a session (a user's: see SESSION_KEY) has requests in range: compared, in its period.
   const session = q.compare ? `session_id || CASE WHEN bucket >= ${from} THEN '+' ELSE '-' END` : 'session_id';
   const source = needsSpend
-    ? `(SELECT *, ${session} IN (SELECT ${session} FROM r WHERE kind IN (${kindList(REQUEST_KINDS)}) AND session_id IS NOT NULL) AS has_requests FROM r) LEFT JOIN prices p USING (model)`
+    ? `(SELECT *, (user_id, ${session}) IN (SELECT user_id, ${session} FROM r WHERE kind IN (${kindList(REQUEST_KINDS)}) AND session_id IS NOT NULL) AS has_requests FROM r) LEFT JOIN prices p USING (model)`
     : 'r';
   ctes.push(`m AS (SELECT ${select(aggregates) || 'count(*) AS n_rows'} FROM ${source} ${groupByWith([])})`); // percentiles alone, ungrouped: m still needs a column
 

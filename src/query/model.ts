@@ -61,7 +61,8 @@ const PRICED_COST = `cost_usd + (unpriced_input * coalesce(p.input, 0) + unprice
 
 const counted: Record<string, MetricDef> = {
   events: { kinds: null, sql: 'coalesce(sum(n), 0)', description: 'events stored (each request and tool call once)' },
-  sessions: { distinct: true, kinds: null, sql: `count(DISTINCT session_id) FILTER (session_id <> '')`, description: 'distinct sessions with any event' },
+  // A session is a user's: two people sending one session id have two sessions.
+  sessions: { distinct: true, kinds: null, sql: `count(DISTINCT (user_id, session_id)) FILTER (session_id <> '')`, description: 'distinct sessions (per user) with any event' },
   active_users: { distinct: true, kinds: null, sql: 'count(DISTINCT user_id)', description: 'distinct users with any event' },
   prompts: { kinds: ['prompt'], sql: sumOf('n', ['prompt']), description: 'user prompts' },
   tool_calls: { kinds: FAMILIES.tool, sql: sumOf('n', FAMILIES.tool), description: 'tool calls (one per tool_use_id)' },
@@ -118,15 +119,17 @@ export function kindsRead(metrics: readonly string[]): Kind[] | null {
 export const INTERVALS = TIERS;
 export type Interval = (typeof INTERVALS)[number];
 
-const value = z.string().min(1).max(512);
+/** The longest a filter value may be. */
+export const MAX_FILTER_VALUE = 512;
+const value = z.string().min(1).max(MAX_FILTER_VALUE);
+/** The longest range a person may ask about (sessions' own figures are not bound by it: see sessionQuerySchema). */
 export const MAX_RANGE_MS = 3 * 366 * 86_400_000;
 export const MAX_POINTS = 5000;
 export const MAX_ROWS = 10_000;
 /** Values one filter may list. */
 export const MAX_FILTER_VALUES = 200;
 
-export const querySchema = z
-  .strictObject({
+const queryObject = z.strictObject({
     metrics: z.array(z.string()).min(1, 'name at least one metric').max(40),
     group_by: z.array(z.enum(DIMENSION_NAMES)).max(3).default([]),
     filters: z.partialRecord(z.enum(DIMENSION_NAMES), z.array(value).min(1).max(MAX_FILTER_VALUES)).default({}),
@@ -139,31 +142,41 @@ export const querySchema = z
     compare: z.boolean().default(false),
     /** Also a row over all groups (the result's `totals`), per period. */
     totals: z.boolean().default(false),
-  })
-  .superRefine((q, ctx) => {
-    q.metrics.forEach((m, i) => {
-      if (!Object.hasOwn(METRICS, m)) ctx.addIssue({ code: 'custom', path: ['metrics', i], message: `unknown metric "${m}"` });
-    });
-    if (q.from >= q.to) ctx.addIssue({ code: 'custom', path: ['from'], message: 'must be before to' });
-    if (q.to - q.from > MAX_RANGE_MS) ctx.addIssue({ code: 'custom', path: ['from'], message: 'range is longer than 3 years' });
-    if (q.interval && (q.to - q.from) / TIER_MS[q.interval] > MAX_POINTS) {
-      ctx.addIssue({ code: 'custom', path: ['interval'], message: `more than ${MAX_POINTS} points for this range; choose a larger interval` });
-    }
-    if (q.totals && !q.group_by.length && !q.interval) ctx.addIssue({ code: 'custom', path: ['totals'], message: 'needs group_by or interval: without them the answer is the total' });
-    if (q.order_by !== undefined && !q.metrics.includes(q.order_by) && !q.group_by.includes(q.order_by as Dimension)) {
-      ctx.addIssue({ code: 'custom', path: ['order_by'], message: 'must be one of the query\'s metrics or dimensions' });
-    }
-    // A kind-specific dimension (tool, command, agent) narrows rows to its kinds; every metric must read only those.
-    for (const [where, dims] of [['group_by', q.group_by], ['filters', Object.keys(q.filters) as Dimension[]]] as const) {
-      for (const d of dims) {
-        const dimKinds = DIMENSIONS[d].kinds as readonly Kind[] | null;
-        if (!dimKinds) continue;
-        for (const m of q.metrics) {
-          const kinds = METRICS[m]?.kinds;
-          if (kinds && !kinds.every((k) => dimKinds.includes(k))) ctx.addIssue({ code: 'custom', path: [where, d], message: `${d} does not apply to metric ${m}` });
-        }
+  });
+
+/** What makes a query answerable; `anySpan` lifts the range limit meant for people's questions. */
+function checkQuery(q: z.output<typeof queryObject>, ctx: z.RefinementCtx, anySpan: boolean): void {
+  q.metrics.forEach((m, i) => {
+    if (!Object.hasOwn(METRICS, m)) ctx.addIssue({ code: 'custom', path: ['metrics', i], message: `unknown metric "${m}"` });
+  });
+  if (q.from >= q.to) ctx.addIssue({ code: 'custom', path: ['from'], message: 'must be before to' });
+  if (!anySpan && q.to - q.from > MAX_RANGE_MS) ctx.addIssue({ code: 'custom', path: ['from'], message: 'range is longer than 3 years' });
+  if (q.interval && (q.to - q.from) / TIER_MS[q.interval] > MAX_POINTS) {
+    ctx.addIssue({ code: 'custom', path: ['interval'], message: `more than ${MAX_POINTS} points for this range; choose a larger interval` });
+  }
+  if (q.totals && !q.group_by.length && !q.interval) ctx.addIssue({ code: 'custom', path: ['totals'], message: 'needs group_by or interval: without them the answer is the total' });
+  if (q.order_by !== undefined && !q.metrics.includes(q.order_by) && !q.group_by.includes(q.order_by as Dimension)) {
+    ctx.addIssue({ code: 'custom', path: ['order_by'], message: 'must be one of the query\'s metrics or dimensions' });
+  }
+  // A kind-specific dimension (tool, command, agent) narrows rows to its kinds; every metric must read only those.
+  for (const [where, dims] of [['group_by', q.group_by], ['filters', Object.keys(q.filters) as Dimension[]]] as const) {
+    for (const d of dims) {
+      const dimKinds = DIMENSIONS[d].kinds as readonly Kind[] | null;
+      if (!dimKinds) continue;
+      for (const m of q.metrics) {
+        const kinds = METRICS[m]?.kinds;
+        if (kinds && !kinds.every((k) => dimKinds.includes(k))) ctx.addIssue({ code: 'custom', path: [where, d], message: `${d} does not apply to metric ${m}` });
       }
     }
-  });
+  }
+}
+
+export const querySchema = queryObject.superRefine((q, ctx) => checkQuery(q, ctx, false));
+/**
+ * A question the appliance asks about whole sessions (their figures, from their first event
+ * to their last): any span, however wrong a client's clock was. A session's figures never
+ * depend on the range limit meant for people's questions.
+ */
+export const sessionQuerySchema = queryObject.superRefine((q, ctx) => checkQuery(q, ctx, true));
 export type QueryInput = z.input<typeof querySchema>;
 export type Query = z.output<typeof querySchema>;

@@ -10,7 +10,7 @@ import { keptSince, type TenantSettings } from '../aggregate/settings.js';
 import { tsLiteral } from '../aggregate/rollup.js';
 import type { Queryable } from '../storage/duckdb.js';
 import { compile } from './compile.js';
-import { MAX_FILTER_VALUES, MAX_RANGE_MS, METRICS, querySchema, type QueryInput } from './model.js';
+import { MAX_FILTER_VALUES, MAX_ROWS, METRICS, sessionQuerySchema, type Query } from './model.js';
 import { resultOf } from './run.js';
 
 /**
@@ -32,7 +32,12 @@ const BATCH = MAX_FILTER_VALUES;
 /** The figures of a session with no events: what an ungrouped answer over nothing says. */
 const NOTHING: Figures = Object.fromEntries(SESSION_FIGURES.map((m) => [m, 'sql' in METRICS[m]! ? 0 : null]));
 /** A stored row's type, for from_json. */
-const ROW_TYPE = JSON.stringify([{ session_id: 'VARCHAR', ...Object.fromEntries(SESSION_FIGURES.map((m) => [m, 'DOUBLE'])) }]);
+const ROW_TYPE = JSON.stringify([{ user_id: 'VARCHAR', session_id: 'VARCHAR', ...Object.fromEntries(SESSION_FIGURES.map((m) => [m, 'DOUBLE'])) }]);
+
+/** A session: its owner (the user whose key sent its events) and its id. Two users' sessions with one id are two sessions. */
+export type SessionKey = { user_id: string; session_id: string };
+/** A session's key as one string, for maps. */
+export const keyOf = (s: SessionKey) => `${s.user_id}\u0000${s.session_id}`;
 
 /**
  * Stores the figures of up to BATCH quiet indexed sessions that have none (the latest
@@ -40,37 +45,43 @@ const ROW_TYPE = JSON.stringify([{ session_id: 'VARCHAR', ...Object.fromEntries(
  */
 export async function storeSessionFigures(tx: Queryable, settings: TenantSettings, now: number): Promise<number> {
   const { last_seq: lastSeq } = (await tx.get<{ last_seq: number }>(`SELECT last_seq FROM rollup_state`))!;
-  // A session longer than a query may be (its clients' clocks were wrong) is never stored:
-  // asked, it is refused, as it is on its page. The batch is cut where its hull would be.
-  const quiet = await tx.all<Spanned>(
-    `SELECT session_id, epoch_ms(first_ts) AS first_ms, epoch_ms(last_ts) AS last_ms FROM session_index
-      WHERE last_ts < ${tsLiteral(now - QUIET_MS)} AND epoch_ms(last_ts) - epoch_ms(first_ts) < ${MAX_RANGE_MS}
-        AND session_id NOT IN (SELECT session_id FROM session_figures)
+  const missing = await tx.all<Spanned>(
+    `SELECT i.user_id, i.session_id, epoch_ms(first_ts) AS first_ms, epoch_ms(last_ts) AS last_ms FROM session_index i
+      WHERE last_ts < ${tsLiteral(now - QUIET_MS)} AND (user_id, session_id) NOT IN (SELECT user_id, session_id FROM session_figures)
       ORDER BY last_ts DESC LIMIT ${BATCH}`,
   );
-  const top = quiet.length ? Number(quiet[0]!.last_ms) + 1 : 0;
-  const missing = quiet.filter((s) => top - Number(s.first_ms) <= MAX_RANGE_MS);
   if (!missing.length) return 0;
-  const q = querySchema.parse(figuresQuery(SESSION_FIGURES, missing));
+  const q = figuresQuery(SESSION_FIGURES, missing);
   const { sql, params } = compile(q, { lastSeq: Number(lastSeq), keptSince: keptSince(settings.retention, now, settings.applied), tail: null });
-  const figures = new Map(resultOf(await tx.all(sql, params), q).rows.map(({ session, ...f }) => [String(session), f]));
-  const rows = missing.map((s) => ({ ...(figures.get(s.session_id) ?? NOTHING), session_id: s.session_id }));
+  const figures = byKey(resultOf(await tx.all(sql, params), q).rows);
+  const rows = missing.map((s) => ({ ...(figures.get(keyOf(s)) ?? NOTHING), user_id: s.user_id, session_id: s.session_id }));
   await tx.run(`INSERT INTO session_figures BY NAME SELECT unnest(from_json($rows, '${ROW_TYPE}'), recursive := true)`, { rows: JSON.stringify(rows) });
   return missing.length;
 }
 
 /** A session and its span (epoch ms). */
-type Spanned = { session_id: string; first_ms: number; last_ms: number };
+export type Spanned = SessionKey & { first_ms: number; last_ms: number };
 
-/** The question for the figures of `sessions` (as many as a filter may list), a row each: over the hull of their spans. */
-export function figuresQuery(metrics: readonly SessionFigure[], sessions: Spanned[]): QueryInput {
+/**
+ * The question for the figures of `sessions` (at most as many as a filter may list), a row
+ * per user and session: over the hull of their spans, whatever its length. Their users and
+ * ids are filtered apart, so the answer may hold other pairs too (see byKey).
+ */
+export function figuresQuery(metrics: readonly SessionFigure[], sessions: Spanned[]): Query {
   const from = Math.min(...sessions.map((s) => Number(s.first_ms)));
   const to = Math.max(...sessions.map((s) => Number(s.last_ms))) + 1;
-  return { metrics: [...metrics], group_by: ['session'], filters: { session: sessions.map((s) => s.session_id) }, from, to, limit: sessions.length };
+  const filters = { user: [...new Set(sessions.map((s) => s.user_id))], session: [...new Set(sessions.map((s) => s.session_id))] };
+  return sessionQuerySchema.parse({ metrics: [...metrics], group_by: ['user', 'session'], filters, from, to, limit: MAX_ROWS });
+}
+
+/** The rows of a figuresQuery answer by session key, without their key columns. */
+export function byKey(rows: Record<string, string | number | null>[]): Map<string, Figures> {
+  return new Map(rows.map(({ user, session, ...f }) => [keyOf({ user_id: String(user), session_id: String(session) }), f as Figures]));
 }
 
 /** Deletes the stored figures of the sessions with events matching `where` (their figures are about to change). */
-export const forgetFiguresSql = (where: string) => `DELETE FROM session_figures WHERE session_id IN (SELECT session_id FROM events WHERE ${where} AND session_id IS NOT NULL)`;
+export const forgetFiguresSql = (where: string) =>
+  `DELETE FROM session_figures WHERE (user_id, session_id) IN (SELECT user_id, session_id FROM events WHERE ${where} AND session_id IS NOT NULL)`;
 
 /** SQL: the figures in `metrics` of the session_figures row `alias`, as columns (null when there is none). */
 export const figureColumns = (alias: string, metrics: readonly SessionFigure[]) => metrics.map((m) => `${alias}.${m}`).join(', ');
@@ -78,6 +89,6 @@ export const figureColumns = (alias: string, metrics: readonly SessionFigure[]) 
 /** Of a row holding figureColumns, the figures in `metrics`. */
 export const pickFigures = (row: Record<string, unknown>, metrics: readonly SessionFigure[]): Figures => Object.fromEntries(metrics.map((m) => [m, row[m] ?? null])) as Figures;
 
-/** SQL: whether the session `column` names has events the worker has not rolled up (then its stored figures are not the whole story). */
-export const hasTailSql = (column: string) =>
-  `${column} IN (SELECT session_id FROM events WHERE seq > (SELECT last_seq FROM rollup_state) AND session_id IS NOT NULL)`;
+/** SQL: whether the session of `alias`'s user_id and session_id has events the worker has not rolled up (then its stored figures are not the whole story). */
+export const hasTailSql = (alias: string) =>
+  `(${alias}.user_id, ${alias}.session_id) IN (SELECT user_id, session_id FROM events WHERE seq > (SELECT last_seq FROM rollup_state) AND session_id IS NOT NULL)`;

@@ -3,9 +3,9 @@
 // in order), and a user's last event (is their agent connected?).
 import type { TenantFiles } from '../storage/tenant-files.js';
 import { tsLiteral } from '../aggregate/rollup.js';
-import { querySchema } from './model.js';
+import { sessionQuerySchema } from './model.js';
 import { runQuery } from './run.js';
-import { figureColumns, figuresQuery, pickFigures, SESSION_FIGURES, type Figures, type SessionFigure } from './session-figures.js';
+import { byKey, figureColumns, figuresQuery, keyOf, pickFigures, SESSION_FIGURES, type Figures, type SessionFigure, type SessionKey } from './session-figures.js';
 
 export type SessionListOptions = { from: number; to: number; user?: string[]; project?: string[]; cursor?: string; limit: number; now: number };
 
@@ -19,11 +19,11 @@ export class BadCursorError extends Error {}
 /** The latest time a JavaScript Date holds (epoch ms). */
 const MAX_DATE_MS = 8.64e15;
 
-const encodeCursor = (lastMs: number, id: string) => Buffer.from(JSON.stringify([lastMs, id])).toString('base64url');
-function decodeCursor(cursor: string): [number, string] {
+const encodeCursor = (lastMs: number, id: string, user: string) => Buffer.from(JSON.stringify([lastMs, id, user])).toString('base64url');
+function decodeCursor(cursor: string): [number, string, string] {
   try {
-    const [ms, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString()) as [unknown, unknown];
-    if (typeof ms === 'number' && typeof id === 'string') return [ms, id];
+    const [ms, id, user] = JSON.parse(Buffer.from(cursor, 'base64url').toString()) as [unknown, unknown, unknown];
+    if (typeof ms === 'number' && typeof id === 'string' && typeof user === 'string') return [ms, id, user];
   } catch {
     /* falls through */
   }
@@ -39,39 +39,39 @@ export async function listSessions(tf: TenantFiles, tenantId: string, o: Session
     where.push(`${col} IN (${values.map((v, i) => ((params[`${col}${i}`] = v), `$${col}${i}`)).join(', ')})`);
   }
   if (o.cursor) {
-    const [ms, id] = decodeCursor(o.cursor);
-    Object.assign(params, { cms: ms, cid: id });
-    where.push('(epoch_ms(last_ts) < $cms OR (epoch_ms(last_ts) = $cms AND session_id < $cid))');
+    const [ms, id, user] = decodeCursor(o.cursor);
+    Object.assign(params, { cms: ms, cid: id, cuser: user });
+    where.push('(epoch_ms(last_ts) < $cms OR (epoch_ms(last_ts) = $cms AND (session_id < $cid OR (session_id = $cid AND user_id < $cuser))))');
   }
   const rows = await reader.all<{ session_id: string; user_id: string; project: string | null; first_ms: number; last_ms: number; events: number; stored: boolean } & Figures>(
     // The index holds what the worker rolled up; sessions begun or continued since come from
     // the unrolled tail, so a session shows the moment its first event is committed. Stored
     // figures are the whole story of a session with no events in the tail.
     `WITH tail AS (
-       SELECT session_id, arg_min(user_id, ts) AS user_id, arg_min(project, ts) FILTER (project IS NOT NULL) AS project, min(ts) AS first_ts, max(ts) AS last_ts, count(*) AS events
-         FROM events WHERE seq > (SELECT last_seq FROM rollup_state) AND session_id IS NOT NULL GROUP BY session_id
+       SELECT user_id, session_id, arg_min(project, ts) FILTER (project IS NOT NULL) AS project, min(ts) AS first_ts, max(ts) AS last_ts, count(*) AS events
+         FROM events WHERE seq > (SELECT last_seq FROM rollup_state) AND session_id IS NOT NULL GROUP BY user_id, session_id
      ), sessions AS (
-       SELECT session_id, coalesce(i.user_id, t.user_id) AS user_id, coalesce(i.project, t.project) AS project,
+       SELECT user_id, session_id, coalesce(i.project, t.project) AS project,
               least(i.first_ts, t.first_ts) AS first_ts, greatest(i.last_ts, t.last_ts) AS last_ts, coalesce(i.events, 0) + coalesce(t.events, 0) AS events,
               t.events IS NULL AS settled
-         FROM session_index i FULL OUTER JOIN tail t USING (session_id)
+         FROM session_index i FULL OUTER JOIN tail t USING (user_id, session_id)
      ), page AS (
-       SELECT * FROM sessions WHERE ${where.join(' AND ')} ORDER BY last_ts DESC, session_id DESC LIMIT $limit
+       SELECT * FROM sessions WHERE ${where.join(' AND ')} ORDER BY last_ts DESC, session_id DESC, user_id DESC LIMIT $limit
      )
-     SELECT session_id, user_id, project, epoch_ms(first_ts) AS first_ms, epoch_ms(last_ts) AS last_ms, events, settled AND f.session_id IS NOT NULL AS stored, ${figureColumns('f', FIGURES)}
-       FROM page LEFT JOIN session_figures f USING (session_id) ORDER BY last_ts DESC, session_id DESC`,
+     SELECT user_id, session_id, project, epoch_ms(first_ts) AS first_ms, epoch_ms(last_ts) AS last_ms, events, settled AND f.session_id IS NOT NULL AS stored, ${figureColumns('f', FIGURES)}
+       FROM page LEFT JOIN session_figures f USING (user_id, session_id) ORDER BY last_ts DESC, session_id DESC, user_id DESC`,
     params,
   );
   const page = rows.slice(0, o.limit);
-  const figures = new Map<string, Figures>(page.filter((r) => r.stored).map((r) => [r.session_id, r]));
+  const figures = new Map<string, Figures>(page.filter((r) => r.stored).map((r) => [keyOf(r), r]));
   const unsettled = page.filter((r) => !r.stored);
   if (unsettled.length) {
-    for (const { session, ...r } of (await runQuery(tf, tenantId, querySchema.parse(figuresQuery(FIGURES, unsettled)), { now: o.now })).rows) figures.set(String(session), r);
+    for (const [key, f] of byKey((await runQuery(tf, tenantId, figuresQuery(FIGURES, unsettled), { now: o.now })).rows)) if (!figures.has(key)) figures.set(key, f);
   }
   const last = page.at(-1);
   return {
     sessions: page.map((r) => {
-      const f = figures.get(r.session_id) ?? {};
+      const f = figures.get(keyOf(r)) ?? {};
       return {
         session_id: r.session_id,
         user_id: r.user_id,
@@ -83,7 +83,7 @@ export async function listSessions(tf: TenantFiles, tenantId: string, o: Session
         ...(Object.fromEntries(FIGURES.map((m) => [m, Number(f[m] ?? 0)])) as Record<(typeof FIGURES)[number], number>),
       };
     }),
-    next_cursor: rows.length > o.limit && last ? encodeCursor(last.last_ms, last.session_id) : null,
+    next_cursor: rows.length > o.limit && last ? encodeCursor(last.last_ms, last.session_id, last.user_id) : null,
   };
 }
 
@@ -91,9 +91,9 @@ export async function listSessions(tf: TenantFiles, tenantId: string, o: Session
  * A session's figures over its whole life, from its span: the stored ones while they are
  * the whole story, else the query model's answer now.
  */
-export async function sessionTotals(tf: TenantFiles, tenantId: string, sessionId: string, span: SessionSpan, metrics: readonly SessionFigure[], now: number): Promise<Figures> {
+export async function sessionTotals(tf: TenantFiles, tenantId: string, session: SessionKey, span: SessionSpan, metrics: readonly SessionFigure[], now: number): Promise<Figures> {
   if (span.figures) return pickFigures(span.figures, metrics);
-  const q = querySchema.parse({ metrics: [...metrics], filters: { session: [sessionId] }, from: span.first, to: span.last + 1 });
+  const q = sessionQuerySchema.parse({ metrics: [...metrics], filters: { user: [session.user_id], session: [session.session_id] }, from: span.first, to: span.last + 1 });
   return (await runQuery(tf, tenantId, q, { now })).rows[0] as Figures;
 }
 
@@ -105,37 +105,63 @@ export type TimelineEvent = Record<string, unknown> & { seq: number; at: string;
 export type SessionSpan = { first: number; last: number; user_id: string; project: string | null; figures: Figures | null };
 
 /**
- * A session as its page needs it first: when its first and last events happened (the
- * index's span, widened by the events the worker has not indexed yet), who it belongs to
- * (who sent its first event) and its project, and its stored figures. Null when there is
- * no such session.
+ * The users who have a session with this id (almost always one: ids are random, but a
+ * client chooses them, so two people may send the same one and have two sessions).
  */
-export async function sessionSpan(tf: TenantFiles, tenantId: string, sessionId: string): Promise<SessionSpan | null> {
+export async function sessionOwners(tf: TenantFiles, tenantId: string, sessionId: string): Promise<string[]> {
   const reader = await tf.connection(tenantId, 'reader');
-  type Recent = { recent_lo: number | null; recent_hi: number | null; recent_user: string | null; recent_project: string | null };
+  const rows = await reader.all<{ user_id: string }>(
+    `SELECT user_id FROM session_index WHERE session_id = $id
+     UNION SELECT user_id FROM events WHERE seq > (SELECT last_seq FROM rollup_state) AND session_id = $id ORDER BY user_id`,
+    { id: sessionId },
+  );
+  return rows.map((r) => r.user_id);
+}
+
+/**
+ * The session a caller means by an id: `ownUser`'s (a developer sees only their own), else
+ * the one of `user` when asked, else the id's only owner. Null when there is none; the
+ * owners when several people have a session with this id and no user was asked for.
+ */
+export async function findSession(tf: TenantFiles, tenantId: string, sessionId: string, o: { ownUser: string | null; user?: string }): Promise<SessionKey | { owners: string[] } | null> {
+  if (o.ownUser !== null) return o.user === undefined || o.user === o.ownUser ? { user_id: o.ownUser, session_id: sessionId } : null;
+  if (o.user !== undefined) return { user_id: o.user, session_id: sessionId };
+  const owners = await sessionOwners(tf, tenantId, sessionId);
+  if (owners.length === 0) return null;
+  return owners.length === 1 ? { user_id: owners[0]!, session_id: sessionId } : { owners };
+}
+
+/**
+ * A session as its page needs it first: when its first and last events happened (the
+ * index's span, widened by the events the worker has not indexed yet), its project, and
+ * its stored figures. Null when there is no such session.
+ */
+export async function sessionSpan(tf: TenantFiles, tenantId: string, session: SessionKey): Promise<SessionSpan | null> {
+  const reader = await tf.connection(tenantId, 'reader');
+  type Recent = { recent_lo: number | null; recent_hi: number | null; recent_project: string | null };
   const recentOf = (where: string) =>
-    `SELECT epoch_ms(min(ts)) AS recent_lo, epoch_ms(max(ts)) AS recent_hi, arg_min(user_id, ts) AS recent_user, arg_min(project, ts) FILTER (project IS NOT NULL) AS recent_project
-       FROM events WHERE session_id = $id AND ${where}`;
-  type Indexed = { user_id: string | null; project: string | null; lo: number | null; hi: number | null; stored: boolean | null };
+    `SELECT epoch_ms(min(ts)) AS recent_lo, epoch_ms(max(ts)) AS recent_hi, arg_min(project, ts) FILTER (project IS NOT NULL) AS recent_project
+       FROM events WHERE user_id = $user AND session_id = $id AND ${where}`;
+  type Indexed = { indexed: boolean; project: string | null; lo: number | null; hi: number | null; stored: boolean | null };
+  const params = { user: session.user_id, id: session.session_id };
   return reader.transaction(async (tx) => {
     // One statement for a session the index knows: its span there, its events above the watermark, its stored figures.
     const row = (await tx.get<Indexed & Recent & Figures>(
-      `SELECT i.user_id, i.project, epoch_ms(i.first_ts) AS lo, epoch_ms(i.last_ts) AS hi, f.session_id IS NOT NULL AS stored, ${figureColumns('f', SESSION_FIGURES)}, r.*
+      `SELECT i.session_id IS NOT NULL AS indexed, i.project, epoch_ms(i.first_ts) AS lo, epoch_ms(i.last_ts) AS hi, f.session_id IS NOT NULL AS stored, ${figureColumns('f', SESSION_FIGURES)}, r.*
          FROM (${recentOf('seq > (SELECT last_seq FROM rollup_state)')}) r
-         LEFT JOIN session_index i ON i.session_id = $id LEFT JOIN session_figures f ON f.session_id = $id`,
-      { id: sessionId },
+         LEFT JOIN session_index i ON i.user_id = $user AND i.session_id = $id LEFT JOIN session_figures f ON f.user_id = $user AND f.session_id = $id`,
+      params,
     ))!;
-    const indexed = row.user_id !== null;
     // A session the index does not know yet: all of its events are above the watermark.
-    const recent = indexed ? row : (await tx.get<Recent>(recentOf('true'), { id: sessionId }))!;
+    const recent = row.indexed ? row : (await tx.get<Recent>(recentOf('true'), params))!;
     const bounds = [row.lo, row.hi, recent.recent_lo, recent.recent_hi].filter((v) => v !== null).map(Number);
     if (!bounds.length) return null;
     return {
       first: Math.min(...bounds),
       last: Math.max(...bounds),
-      user_id: String(row.user_id ?? recent.recent_user),
-      project: indexed ? row.project : recent.recent_project,
-      figures: indexed && recent.recent_lo === null && row.stored ? pickFigures(row, SESSION_FIGURES) : null,
+      user_id: session.user_id,
+      project: row.indexed ? row.project : recent.recent_project,
+      figures: row.indexed && recent.recent_lo === null && row.stored ? pickFigures(row, SESSION_FIGURES) : null,
     };
   });
 }
@@ -161,16 +187,16 @@ export type TimelinePage = { eventsJson: string; next_after: string | null };
 export async function sessionTimeline(
   tf: TenantFiles,
   tenantId: string,
-  sessionId: string,
+  session: SessionKey,
   span: SessionSpan,
   o: { after: TimelineCursor | null; limit: number },
 ): Promise<TimelinePage> {
   const reader = await tf.connection(tenantId, 'reader');
-  const params = { id: sessionId, limit: o.limit + 1, ...(o.after ? { ats: o.after.ms, aseq: o.after.seq } : {}) };
+  const params = { user: session.user_id, id: session.session_id, limit: o.limit + 1, ...(o.after ? { ats: o.after.ms, aseq: o.after.seq } : {}) };
   const after = o.after ? `AND (epoch_ms(ts) > $ats OR (epoch_ms(ts) = $ats AND seq > $aseq)) AND ts >= make_timestamp($ats * 1000)` : '';
   const rows = await reader.all<{ seq: number; ts_ms: number; event: string }>(
     `SELECT seq, epoch_ms(ts) AS ts_ms, ${EVENT_JSON} AS event FROM events
-      WHERE session_id = $id AND ts >= ${tsLiteral(span.first)} AND ts < ${tsLiteral(span.last + 1)} ${after}
+      WHERE user_id = $user AND session_id = $id AND ts >= ${tsLiteral(span.first)} AND ts < ${tsLiteral(span.last + 1)} ${after}
       ORDER BY ts_ms, seq LIMIT $limit`,
     params,
   );

@@ -42,10 +42,12 @@ export function peopleRoutes(ctx: AppContext, render: Renderer) {
       if (!page.view.individuals) return refuse(c, page, 403, `Sessions name the people who ran them, and ${TEAM_ONLY}.`);
       const notices: string[] = [];
       const limit = sizeParam(c.req.query('limit'), 200, 2000, notices);
-      const session = await loadSession(ctx.tenantFiles, page.tenantId, c.req.param('id'), page.view, { after: c.req.query('after') || undefined, limit, now: ctx.now().getTime() });
+      const id = c.req.param('id');
+      const session = await loadSession(ctx.tenantFiles, page.tenantId, id, page.view, { user: c.req.query('user') || undefined, after: c.req.query('after') || undefined, limit, now: ctx.now().getTime() });
       if (!session) return refuse(c, page, 404, 'There is no such session, or it is not yours to see.');
+      if ('owners' in session) return renderPage(render, c, 'session-owners', page, { id, owners: session.owners });
       const base = `/sessions/${encodeURIComponent(session.id)}`;
-      const keep: Record<string, string> = limit === 200 ? {} : { limit: String(limit) };
+      const keep: Record<string, string> = { user: session.userId, ...(limit === 200 ? {} : { limit: String(limit) }) };
       return renderPage(render, c, 'session', page, {
         session,
         notices: [...notices, ...session.notices],

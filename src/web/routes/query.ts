@@ -11,8 +11,8 @@ import { EXPORT_FORMATS, MEDIA_TYPE, rowsBody, type ExportFormat } from '../../q
 import { DIMENSIONS, MAX_ROWS, METRICS, type Query, type QueryInput } from '../../query/model.js';
 import { namePeople, tenantPeople } from '../../query/people.js';
 import { fillGaps, runQuery, type QueryResult } from '../../query/run.js';
-import { BadCursorError, lastEvent, listSessions, sessionSpan, sessionTimeline, sessionTotals, timelineCursor, type SessionSpan } from '../../query/sessions.js';
-import type { SessionFigure } from '../../query/session-figures.js';
+import { BadCursorError, findSession, lastEvent, listSessions, sessionSpan, sessionTimeline, sessionTotals, timelineCursor, type SessionSpan } from '../../query/sessions.js';
+import type { SessionFigure, SessionKey } from '../../query/session-figures.js';
 import { dashboardSummary } from '../../query/summary.js';
 import type { Env } from '../env.js';
 import { metricsView, requireIdentity, scopeFilters, type MetricsView } from '../access.js';
@@ -122,7 +122,8 @@ export function queryRoutes(ctx: AppContext) {
       const { tenantId, view } = reader(c);
       if (!view.individuals) throw httpError(403, 'your role sees team figures only');
       const id = c.req.param('id');
-      if (id.length > 200) throw notFound('no such session');
+      const user = c.req.query('user') || undefined;
+      if (id.length > 200 || (user?.length ?? 0) > 200) throw notFound('no such session');
       const after = (() => {
         try {
           return timelineCursor(c.req.query('after'));
@@ -131,11 +132,13 @@ export function queryRoutes(ctx: AppContext) {
         }
       })();
       const limit = limitParam(c, 2000, 20_000);
-      const span = await sessionSpan(ctx.tenantFiles, tenantId, id);
       // A developer's colleague's session does not exist, as far as the developer can tell.
-      if (!span || (view.ownUser !== null && span.user_id !== view.ownUser)) throw notFound('no such session');
+      const session = await findSession(ctx.tenantFiles, tenantId, id, { ownUser: view.ownUser, user });
+      if (session && 'owners' in session) throw httpError(409, `user: several people sent a session with this id (${session.owners.join(', ')}); say whose with ?user=`, 'user');
+      const span = session && (await sessionSpan(ctx.tenantFiles, tenantId, session));
+      if (!session || !span) throw notFound('no such session');
       // The events and the figures (unless stored) side by side, on the tenant's two readers.
-      const [timeline, totals] = await Promise.all([sessionTimeline(ctx.tenantFiles, tenantId, id, span, { after, limit }), sessionFigures(ctx, tenantId, id, span)]);
+      const [timeline, totals] = await Promise.all([sessionTimeline(ctx.tenantFiles, tenantId, session, span, { after, limit }), sessionFigures(ctx, tenantId, session, span)]);
       // The events' JSON goes out as DuckDB made it, not parsed and made again.
       const head = JSON.stringify({ session_id: id, user_id: span.user_id, ...totals });
       const tail = JSON.stringify({ next_after: timeline.next_after });
@@ -188,8 +191,8 @@ const stamp = (ms: number) => new Date(ms).toISOString().replace(/\.\d+Z$/, 'Z')
 const SESSION_TOTALS: SessionFigure[] = ['prompts', 'tool_calls', 'tool_failures', 'tool_p50_ms', 'tool_p95_ms', 'api_requests', 'api_errors', 'subagents', 'commands', 'input_tokens', 'output_tokens', 'cache_read_tokens', 'cache_creation_tokens', 'cost_usd', 'lines_added', 'lines_removed', 'commits', 'pull_requests'];
 
 /** A session's figures over its whole life (from its first to its last event). */
-async function sessionFigures(ctx: AppContext, tenantId: string, sessionId: string, span: SessionSpan) {
-  const totals = await sessionTotals(ctx.tenantFiles, tenantId, sessionId, span, SESSION_TOTALS, ctx.now().getTime());
+async function sessionFigures(ctx: AppContext, tenantId: string, session: SessionKey, span: SessionSpan) {
+  const totals = await sessionTotals(ctx.tenantFiles, tenantId, session, span, SESSION_TOTALS, ctx.now().getTime());
   return { first_at: new Date(span.first).toISOString(), last_at: new Date(span.last).toISOString(), duration_s: (span.last - span.first) / 1000, totals };
 }
 

@@ -28,7 +28,7 @@ import {
   sessionStartToEvent,
   sessionUpdateSchema,
   sessionUpdateToEvent,
-  WIRE_FIELD,
+  wireField,
   type BatchArray,
   type BatchRejection,
 } from '../../ingest/rest.js';
@@ -38,20 +38,17 @@ import { ingestGuard, storageUnavailable, who } from '../ingest-guard.js';
 
 const SINGLE_LIMIT = 1024 * 1024;
 
-
-const wireField = (event: IngestEvent | undefined, field: string) => (event && WIRE_FIELD[event.kind]?.[field]) ?? field;
-
 export function restMetricsRoutes(ctx: AppContext) {
   const single = ingestGuard(ctx, SINGLE_LIMIT);
   const batch = ingestGuard(ctx);
 
   /** Stores one event; 201 with `data` once it is committed, 400 naming the field if the ingest step refuses it. */
-  async function storeOne(c: Context<Env>, event: IngestEvent, data: Record<string, unknown> = {}) {
+  async function storeOne(c: Context<Env>, item: unknown, event: IngestEvent, data: Record<string, unknown> = {}) {
     const now = ctx.now();
     const result = await ctx.ingest.ingest(who(c), 'rest', [event], now).catch(storageUnavailable);
     if (result.rejected.length) {
       const r = result.rejected[0]!;
-      const field = wireField(event, r.field);
+      const field = wireField(event, r.field, item);
       throw httpError(400, `${field}: ${r.message}`, field);
     }
     return c.json({ success: true, data: { ...data, accepted: 1 }, meta: { timestamp: now.toISOString() } }, 201);
@@ -60,7 +57,7 @@ export function restMetricsRoutes(ctx: AppContext) {
   const one = <S extends z.ZodType>(schema: S, translate: (item: z.infer<S>) => IngestEvent) => async (c: Context<Env>) => {
     const item = parseWith(schema, await readJson(c));
     const event = translate(item);
-    return storeOne(c, event, event.id !== undefined ? { id: event.id } : {});
+    return storeOne(c, item, event, event.id !== undefined ? { id: event.id } : {});
   };
 
   return new Hono<Env>()
@@ -70,14 +67,14 @@ export function restMetricsRoutes(ctx: AppContext) {
     .post('/sessions/start', single, async (c) => {
       const item = parseWith(sessionStartSchema, await readJson(c));
       const sessionId = item.session_id ?? randomUUID();
-      return storeOne(c, sessionStartToEvent(item, sessionId), { session_id: sessionId, ...(item.id !== undefined ? { id: item.id } : {}) });
+      return storeOne(c, item, sessionStartToEvent(item, sessionId), { session_id: sessionId, ...(item.id !== undefined ? { id: item.id } : {}) });
     })
     .put('/sessions/:sessionId', single, async (c) => {
       const parsedId = sessionIdParam.safeParse(c.req.param('sessionId'));
       if (!parsedId.success) throw httpError(400, `sessionId: ${parsedId.error.issues[0]!.message}`, 'sessionId');
       const item = parseWith(sessionUpdateSchema, await readJson(c));
       const event = sessionUpdateToEvent(item, parsedId.data);
-      return storeOne(c, event, { session_id: parsedId.data, ended: event.kind === 'session_end', ...(item.id !== undefined ? { id: item.id } : {}) });
+      return storeOne(c, item, event, { session_id: parsedId.data, ended: event.kind === 'session_end', ...(item.id !== undefined ? { id: item.id } : {}) });
     })
     .post('/batch', batch, async (c) => {
       const body = parseWith(batchSchema, await readJson(c));
@@ -99,7 +96,7 @@ export function restMetricsRoutes(ctx: AppContext) {
       const result = events.length ? await ctx.ingest.ingest(who(c), 'rest', events, now).catch(storageUnavailable) : { accepted: 0, rejected: [] };
       for (const r of result.rejected) {
         const origin = origins[r.index]!;
-        rejected.push({ ...origin, field: wireField(events[r.index], r.field), message: r.message });
+        rejected.push({ ...origin, field: wireField(events[r.index], r.field, body[origin.array]?.[origin.index]), message: r.message });
       }
       const order = (a: BatchArray) => BATCH_ARRAYS.indexOf(a);
       rejected.sort((a, b) => order(a.array) - order(b.array) || a.index - b.index);
