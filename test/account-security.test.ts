@@ -126,10 +126,11 @@ s('every response that shows a new API key says cache-control: no-store', async 
   assert.is(page.headers.get('cache-control'), 'no-store', 'POST /settings/api-keys');
 
   await admin.get('/connect');
-  const connect = await admin.post('/connect/key', {});
-  assert.is(connect.status, 200);
+  const created = await admin.post('/connect/key', {});
+  assert.is(created.status, 303, 'POST /connect/key redirects to the page that shows the key once');
+  const connect = await admin.get('/connect');
   assert.match(await connect.text(), /amk_/);
-  assert.is(connect.headers.get('cache-control'), 'no-store', 'POST /connect/key');
+  assert.is(connect.headers.get('cache-control'), 'no-store', 'GET /connect showing the new key');
 });
 
 s.run();

@@ -114,7 +114,7 @@ s('the sessions list shows every fixture session with names and its figures, and
   }
   assert.not.ok(html.includes(`>${dev.userId}<`) || html.includes(`>${other.userId}<`), 'no bare user ids');
   assert.ok(html.includes(`href="/sessions/${s1.session_id}?user=${dev.userId}"`), 'rows link to the session of its user');
-  assert.match(html, /href="\/api\/v1\/query\?format=csv&amp;q=[^"]+"/);
+  assert.match(html, /href="\/api\/v1\/sessions\?from=[^"]+&amp;format=csv"/);
   // A person filter narrows the list.
   const theirs = sessionRows(await page(admin, `/sessions?user=${other.userId}`));
   assert.equal(theirs.map((r) => r.id), [s3.session_id]);

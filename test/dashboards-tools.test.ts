@@ -110,9 +110,9 @@ pages('the tools page shows the hook fixtures\' calls and failures per tool, bef
   const csv = await (await client.request(links.find((l) => l.includes('format=csv'))!)).text();
   assert.ok(csv.startsWith('tool,tool_calls,tool_failures,'), csv.slice(0, 100));
   assert.ok(csv.includes(`\r\n"Bash",${want.byTool.Bash},${want.failures},`), 'the export holds what the table shows');
-  const errorsLink = links.find((l) => l.startsWith('/api/v1/errors?'))!;
-  const fromApi = (await (await client.request(errorsLink)).json()) as { errors: { kind: string; count: number }[] };
-  assert.is(fromApi.errors.find((e) => e.kind === 'tool_call')?.count, want.failures);
+  const errorsLink = links.find((l) => l.startsWith('/api/v1/errors?') && l.includes('format=json'))!;
+  const fromApi = (await (await client.request(errorsLink)).json()) as { kind: string; count: number }[];
+  assert.is(fromApi.find((e) => e.kind === 'tool_call')?.count, want.failures);
 });
 
 pages('the agents page: sub-agents from hooks, REST commands and agent interactions, each with its failures, and a chart of all three', async (ctx) => {

@@ -297,11 +297,23 @@ s('connect: settings.json is valid hooks settings for this appliance with the ke
   assert.match(page, new RegExp(`export OTEL_EXPORTER_OTLP_ENDPOINT=${ctx.server.url}\\n`));
   assert.match(page, /export OTEL_EXPORTER_OTLP_HEADERS=&quot;Authorization=Bearer \$AGENTMETER_API_KEY&quot;/);
 
+  // Post/Redirect/Get: the form goes back to /connect, which shows the new key once; a reload shows none and makes none.
+  const keys = async () => (await ctx.server.ctx.control.all('SELECT id FROM api_keys WHERE user_id = $u', { u: ctx.userId })).length;
+  const before = await keys();
   const created = await dev.post('/connect/key', {});
-  assert.is(created.status, 200);
-  assert.is(created.headers.get('cache-control'), 'no-store');
-  const key = /export AGENTMETER_API_KEY=(\S+)/.exec(await created.text())![1]!;
+  assert.is(created.status, 303);
+  assert.is(created.headers.get('location'), '/connect');
+  assert.is(await keys(), before + 1);
+  const landed = await dev.get('/connect');
+  assert.is(landed.headers.get('cache-control'), 'no-store');
+  const once = await landed.text();
+  assert.match(once, /New key “Claude Code/);
+  const key = /export AGENTMETER_API_KEY=(\S+)/.exec(once)![1]!;
   assert.ok(key.length > 20 && !key.includes('<'));
+  const reloaded = await html(dev, '/connect');
+  assert.not.match(reloaded, new RegExp(key), 'a reload does not show the key again');
+  assert.match(reloaded, /export AGENTMETER_API_KEY=&lt;your API key&gt;/);
+  assert.is(await keys(), before + 1, 'nor make another');
   // The key does what the page says: the hook from the generated settings lands, as this person.
   const handler = settings.hooks.SessionStart![0]!.hooks[0]!;
   const sent = await fetch(handler.url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: handler.headers!.Authorization!.replace('$AGENTMETER_API_KEY', key) }, body: JSON.stringify({ session_id: 'connected-1', cwd: '/w', hook_event_name: 'SessionStart', source: 'startup' }) });

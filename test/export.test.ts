@@ -13,6 +13,8 @@ const COLUMNS = [
   'name', 'model', 'status', 'duration_ms', 'input_tokens', 'output_tokens', 'cache_read_tokens', 'cache_creation_tokens', 'cost_usd', 'lines_added', 'lines_removed',
   'value', 'error', 'attributes',
 ];
+/** The columns of an export: the stored ones, and the person's email and name beside their id. */
+const EXPORTED = COLUMNS.flatMap((c) => (c === 'user_id' ? [c, 'user_email', 'user_name'] : [c]));
 const TEXT = new Set(['id', 'kind', 'source', 'user_id', 'session_id', 'project', 'prompt_id', 'tool_use_id', 'request_id', 'agent_id', 'agent_type', 'name', 'model', 'status', 'error']);
 const FORMULA = /^[=+\-@\t\r]/;
 
@@ -140,7 +142,7 @@ exp('CSV: RFC 4180, exactly the stored rows in ts, seq order', async (ctx) => {
   const from = new Date(ctx.from).toISOString().replace(/\.\d+Z$/, 'Z').replace(/[-:]/g, '');
   assert.match(res.headers.get('content-disposition')!, new RegExp(`^attachment; filename="agentmeter-events-${from}-\\d{8}T\\d{6}Z\\.csv"$`));
   const text = await res.text();
-  assert.is(text.slice(0, text.indexOf('\r\n')), COLUMNS.join(','));
+  assert.is(text.slice(0, text.indexOf('\r\n')), EXPORTED.join(','));
   const want = await stored(ctx);
   assert.ok(want.length > 6000, `${want.length} events stored`);
   assert.is(res.headers.get('x-export-rows'), String(want.length));
@@ -169,7 +171,7 @@ exp('JSON array and NDJSON: exactly the stored rows, attributes nested', async (
   assert.is(res.headers.get('content-type'), 'application/json; charset=utf-8');
   assert.match(res.headers.get('content-disposition')!, /filename="agentmeter-events-\d{8}T\d{6}Z-\d{8}T\d{6}Z\.json"/);
   const rows = (await res.json()) as Json[];
-  assert.equal(Object.keys(rows[0]!), COLUMNS);
+  assert.equal(Object.keys(rows[0]!), EXPORTED);
   assert.type(rows[0]!.id, 'string');
   assert.type(rows[0]!.seq, 'number');
   assert.equal(rows.find((r) => r.attributes?.metadata?.nested)?.attributes.metadata.nested.list.length, 3);
@@ -185,7 +187,7 @@ exp('JSON array and NDJSON: exactly the stored rows, attributes nested', async (
 
 exp('an empty range is a header alone, an empty array, an empty body', async (ctx) => {
   const q = 'from=2001-01-01&to=2001-01-02';
-  assert.is(await (await get(ctx, `/api/metrics/export/csv?${q}`, ctx.manager)).text(), `${COLUMNS.join(',')}\r\n`);
+  assert.is(await (await get(ctx, `/api/metrics/export/csv?${q}`, ctx.manager)).text(), `${EXPORTED.join(',')}\r\n`);
   assert.equal(await (await get(ctx, `/api/metrics/export/json?${q}`, ctx.manager)).json(), []);
   assert.is(await (await get(ctx, `/api/metrics/export/json?${q}&format=ndjson`, ctx.manager)).text(), '');
 });

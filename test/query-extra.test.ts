@@ -145,7 +145,7 @@ extra('downloads follow the roles: a developer gets their own rows, a viewer no 
   assert.is(theirs.status, 403);
   assert.is(await fieldOf(theirs), 'user');
   const byUser = csvRows(await (await getQuery(ctx, { metrics: ['commands'], group_by: ['user'], ...range }, 'csv')).text(), ['commands']);
-  assert.equal(byUser.rows, [{ user: ctx.userId, commands: 2 }]);
+  assert.equal(byUser.rows, [{ user_email: 'agent@acme.test', user_name: null, user_id: ctx.userId, commands: 2 }], 'a person by email, name and id');
   assert.equal(await (await getQuery(ctx, { metrics: ['commands'], ...range }, 'json')).json(), [{ commands: 2 }]);
 
   const mk = async (email: string, role: string) => {
@@ -161,7 +161,7 @@ extra('downloads follow the roles: a developer gets their own rows, a viewer no 
   assert.equal(await (await viewer.request(path({ metrics: ['commands'], ...range }, 'json'))).json(), [{ commands: 5 }], 'team figures');
   const manager = await mk('boss@acme.test', 'manager');
   const team = csvRows(await (await manager.request(path({ metrics: ['commands'], group_by: ['user'], order_by: 'commands', ...range }, 'csv'))).text(), ['commands']);
-  assert.equal(team.rows, [{ user: other.userId, commands: 3 }, { user: ctx.userId, commands: 2 }]);
+  assert.equal(team.rows, [{ user_email: 'other@acme.test', user_name: null, user_id: other.userId, commands: 3 }, { user_email: 'agent@acme.test', user_name: null, user_id: ctx.userId, commands: 2 }]);
 
   const writeOnly = await ingestKey(ctx.server, ['ingest'], 'writer@acme.test');
   assert.is((await getQuery(ctx, { metrics: ['commands'], ...range }, 'csv', writeOnly.key)).status, 403);

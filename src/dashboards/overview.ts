@@ -4,7 +4,7 @@
 import type { TenantFiles } from '../storage/tenant-files.js';
 import type { MetricsView } from '../web/access.js';
 import type { QueryInput } from '../query/model.js';
-import { filtersFor, querySchema } from '../query/model.js';
+import { filtersFor, kindsRead, querySchema } from '../query/model.js';
 import { fillGaps, runQueries } from '../query/run.js';
 import { listSessions, type SessionRow } from '../query/sessions.js';
 import { dashboardSummary, type Summary } from '../query/summary.js';
@@ -53,7 +53,7 @@ export async function loadOverview(tf: TenantFiles, tenantId: string, f: Filters
   if (summaryShown) {
     queries.kpis = { metrics: KPI_METRICS, filters: filtersFor(KPI_METRICS, filters), ...range };
     queries.top_tools = { metrics: TOP_TOOLS_METRICS, group_by: ['tool'], filters: filtersFor(TOP_TOOLS_METRICS, filters), ...range, order_by: 'tool_calls', limit: 100 };
-    queries.by_model = { metrics: BY_MODEL_METRICS, group_by: ['model'], filters: filtersFor(BY_MODEL_METRICS, filters), ...range, order_by: 'cost_usd', limit: 100 };
+    queries.by_model = { metrics: BY_MODEL_METRICS, group_by: ['model'], filters: { ...filtersFor(BY_MODEL_METRICS, filters), kind: kindsRead(BY_MODEL_METRICS)! }, ...range, order_by: 'cost_usd', limit: 100 };
   }
   const charts: { id: 'activity' | 'cost'; q: QueryInput & { interval: string }; spec: (series: Series[]) => ChartSpec; names: Record<string, string> }[] = [];
   if (shown('activity')) {

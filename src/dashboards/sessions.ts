@@ -36,8 +36,8 @@ export type SessionList = {
   /** This is a later page (a cursor was followed). */
   older: boolean;
   notices: string[];
-  /** The figures the table shows, per session, for its export links. */
-  query: QueryInput;
+  /** The list as the sessions API exports it (every page), for its export links. */
+  exportPath: string;
 };
 
 export async function loadSessionList(tf: TenantFiles, tenantId: string, f: Filters, view: MetricsView, o: { cursor?: string; limit: number; now: number }): Promise<SessionList> {
@@ -54,20 +54,14 @@ export async function loadSessionList(tf: TenantFiles, tenantId: string, f: Filt
   });
   if (page.used_truncated) notices.push(`More than ${MAX_ROWS.toLocaleString('en')} sessions match the tool or model filter; the list holds the ${MAX_ROWS.toLocaleString('en')} that used it most.`);
   const scores = await scoresFor(tf, tenantId, page.sessions, o.now);
+  const exportSearch = new URLSearchParams({ from: new Date(f.from).toISOString(), to: new Date(f.to).toISOString() });
+  for (const [name, values] of [['user', user], ['project', project]] as const) for (const v of values ?? []) exportSearch.append(name, v);
   return {
     sessions: page.sessions.map((s) => ({ ...s, score: scores.get(keyOf(s)) ?? null })),
     nextCursor: page.next_cursor,
     older,
     notices,
-    query: {
-      metrics: ['prompts', 'tool_calls', 'tool_failures', 'api_requests', 'subagents', 'tokens', 'cost_usd', 'lines_added', 'lines_removed'],
-      group_by: ['session', 'user', 'project'],
-      filters: { ...(user && { user }), ...(project && { project }) },
-      from: f.from,
-      to: f.to,
-      order_by: 'cost_usd',
-      limit: 10_000,
-    },
+    exportPath: `/api/v1/sessions?${exportSearch}`,
   };
 }
 

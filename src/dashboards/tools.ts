@@ -30,18 +30,13 @@ export type ToolsPage = {
   durations: ChartSpec | null;
   errors: CommonError[];
   queries: { tools: QueryInput; activity: QueryInput; durations: QueryInput | null };
-  /** The errors table as the errors API answers it (JSON). */
+  /** The errors table's question, asked of the errors API (its export links add the format). */
   errorsExport: string;
   notices: string[];
 };
 
 const MAX_TOOLS = 100;
 const MAX_ERRORS = 20;
-/**
- * commonErrors groups every kind of failure; this page shows failed tool calls only, so it
- * asks for enough groups that API errors and failed commands cannot crowd them out.
- */
-const ERROR_GROUPS_READ = 500;
 
 const num = (v: string | number | null | undefined) => (v === null || v === undefined ? null : Number(v));
 
@@ -83,9 +78,9 @@ export async function loadTools(tf: TenantFiles, tenantId: string, f: Filters, v
   }
 
   const { user, project, tool } = filters;
-  const errorFilters: ErrorFilters = { ...(user && { user }), ...(project && { project }), ...(tool && { tool }) };
-  const { errors: all } = await commonErrors(tf, tenantId, range, errorFilters, ERROR_GROUPS_READ);
-  const errors = all.filter((e) => e.kind === 'tool_call').slice(0, MAX_ERRORS);
+  // Failed tool calls only: the export link asks the same (the model filter is ignored on this page).
+  const errorFilters: ErrorFilters = { ...(user && { user }), ...(project && { project }), ...(tool && { tool }), kind: ['tool_call'] };
+  const { errors } = await commonErrors(tf, tenantId, range, errorFilters, MAX_ERRORS);
 
   const search = new URLSearchParams({ from: new Date(range.from).toISOString(), to: new Date(range.to).toISOString() });
   for (const [d, values] of Object.entries(errorFilters)) for (const v of values ?? []) search.append(d, v);

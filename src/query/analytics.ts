@@ -6,7 +6,7 @@ import { anomalies, type Anomaly } from '../analytics/anomalies.js';
 import { BASELINE_WINDOW, scoreSessions, type ProductivityScore, type SessionFacts } from '../analytics/productivity.js';
 import { linearTrend, type LinearTrend } from '../analytics/trends.js';
 import { filtersFor, MAX_FILTER_VALUES, MAX_ROWS, querySchema, sessionQuerySchema, type Dimension, type Interval, type Query, type QueryInput } from './model.js';
-import { byKey, figureColumns, figuresQuery, hasTailSql, keyOf, type Figures, type SessionFigure } from './session-figures.js';
+import { byKey, figureColumns, figuresQuery, keyOf, type Figures, type SessionFigure } from './session-figures.js';
 import { fillGaps, runQueries, runQuery } from './run.js';
 
 type Filters = Partial<Record<Dimension, string[]>>;
@@ -28,20 +28,24 @@ export type SessionScore = ProductivityScore & { session_id: string; user_id: st
 export async function productivity(tf: TenantFiles, tenantId: string, range: Range, filters: Filters, now: number): Promise<{ sessions: SessionScore[]; average: number | null; truncated: boolean }> {
   const reader = await tf.connection(tenantId, 'reader');
   const params: Record<string, unknown> = { lookback: range.from - BASELINE_LOOKBACK, from: range.from, to: range.to, window: BASELINE_WINDOW, limit: MAX_SESSIONS + 1 };
-  const where = ['first_ts >= make_timestamp($lookback * 1000)', 'first_ts < make_timestamp($to * 1000)'];
+  const where = ['i.first_ts >= make_timestamp($lookback * 1000)', 'i.first_ts < make_timestamp($to * 1000)'];
   for (const [col, values] of [['user_id', filters.user], ['project', filters.project]] as const) {
-    if (values) where.push(`${col} IN (${values.map((v, i) => ((params[`${col}${i}`] = v), `$${col}${i}`)).join(', ')})`);
+    if (values) where.push(`i.${col} IN (${values.map((v, i) => ((params[`${col}${i}`] = v), `$${col}${i}`)).join(', ')})`);
   }
   // The sessions in range, and before them only their user's BASELINE_WINDOW latest (the
   // lookback is a bound; most users need far less of it), with their stored figures while
-  // those are the whole story.
+  // those are the whole story. A session's span is widened by its events the worker has not
+  // rolled up yet (a late one may be older than the indexed span).
   const index = await reader.all<{ session_id: string; user_id: string; project: string | null; first_ms: number; last_ms: number; stored: boolean } & Figures>(
-    `SELECT session_id, user_id, project, epoch_ms(first_ts) AS first_ms, epoch_ms(last_ts) AS last_ms,
-            f.session_id IS NOT NULL AND NOT ${hasTailSql('i')} AS stored, ${figureColumns('f', SCORED)}
-       FROM session_index i LEFT JOIN session_figures f USING (user_id, session_id)
+    `WITH tail AS (
+       SELECT user_id, session_id, min(ts) AS first_ts, max(ts) AS last_ts FROM events
+        WHERE seq > (SELECT last_seq FROM rollup_state) AND session_id IS NOT NULL GROUP BY user_id, session_id)
+     SELECT session_id, user_id, i.project, epoch_ms(least(i.first_ts, t.first_ts)) AS first_ms, epoch_ms(greatest(i.last_ts, t.last_ts)) AS last_ms,
+            f.session_id IS NOT NULL AND t.session_id IS NULL AS stored, ${figureColumns('f', SCORED)}
+       FROM session_index i LEFT JOIN tail t USING (user_id, session_id) LEFT JOIN session_figures f USING (user_id, session_id)
       WHERE ${where.join(' AND ')}
-      QUALIFY first_ts >= make_timestamp($from * 1000) OR row_number() OVER (PARTITION BY user_id, first_ts >= make_timestamp($from * 1000) ORDER BY first_ts DESC) <= $window
-      ORDER BY first_ts DESC LIMIT $limit`,
+      QUALIFY i.first_ts >= make_timestamp($from * 1000) OR row_number() OVER (PARTITION BY user_id, i.first_ts >= make_timestamp($from * 1000) ORDER BY i.first_ts DESC) <= $window
+      ORDER BY i.first_ts DESC LIMIT $limit`,
     params,
   );
   const truncated = index.length > MAX_SESSIONS;

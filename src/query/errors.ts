@@ -7,7 +7,9 @@ import { eventsWhere } from './export.js';
 import type { Query } from './model.js';
 import { watermark } from './run.js';
 
-export type ErrorFilters = Pick<Query['filters'], 'user' | 'project' | 'tool' | 'model'>;
+export type ErrorFilters = Pick<Query['filters'], 'user' | 'project' | 'tool' | 'model' | 'kind'>;
+/** What an export of the most common errors holds, in order. */
+export const ERROR_COLUMNS = ['kind', 'name', 'error', 'count', 'sessions', 'last_seen'] as const;
 
 export type CommonError = {
   kind: string;

@@ -17,12 +17,14 @@
 // apostrophe ('=cmd), and so does one that starts with an apostrophe. That alters the data,
 // reversibly: remove the first character of every text cell that starts with an apostrophe.
 // `escapeFormulas: false` exports the data exactly, for programs. JSON is never altered.
+// People are named by email and name beside their id (see people.ts).
 import type { DuckDBConnection, DuckDBResult } from '@duckdb/node-api';
 import { tsLiteral } from '../aggregate/rollup.js';
 import type { Kind } from '../ingest/schema.js';
 import type { Connection, Database } from '../storage/duckdb.js';
 import type { TenantFiles } from '../storage/tenant-files.js';
 import { DIMENSIONS, type Dimension, type Query } from './model.js';
+import { peopleCte, peopleParam, type People } from './people.js';
 
 export type ExportFormat = 'csv' | 'json' | 'ndjson';
 export const EXPORT_FORMATS: readonly ExportFormat[] = ['csv', 'json', 'ndjson'];
@@ -34,6 +36,7 @@ export type EventsExport = {
   filters: Query['filters'];
   format: ExportFormat;
   escapeFormulas: boolean;
+  people: People;
 };
 
 /**
@@ -50,9 +53,13 @@ export const MAX_EXPORTS = 2;
 /** A client that takes nothing for this long loses its export (and its snapshot). */
 export const STALL_MS = 120_000;
 
-const TEXT_COLUMNS = ['kind', 'source', 'user_id', 'session_id', 'project', 'prompt_id', 'tool_use_id', 'request_id', 'agent_id', 'agent_type', 'name', 'model', 'status'] as const;
+const TEXT_COLUMNS = ['kind', 'source', 'user_id', 'user_email', 'user_name', 'session_id', 'project', 'prompt_id', 'tool_use_id', 'request_id', 'agent_id', 'agent_type', 'name', 'model', 'status'] as const;
 const NUMBER_COLUMNS = ['duration_ms', 'input_tokens', 'output_tokens', 'cache_read_tokens', 'cache_creation_tokens', 'cost_usd', 'lines_added', 'lines_removed', 'value'] as const;
 export const EVENT_COLUMNS = ['id', 'seq', 'ts', 'received_at', ...TEXT_COLUMNS, ...NUMBER_COLUMNS, 'error', 'attributes'] as const;
+
+/** Columns that are not the events' own: the person's, from the people CTE. */
+const COLUMN_SQL: Partial<Record<(typeof EVENT_COLUMNS)[number], string>> = { user_email: 'person_email', user_name: 'person_name' };
+const sqlOf = (column: (typeof EVENT_COLUMNS)[number]) => COLUMN_SQL[column] ?? column;
 
 /** Text cells starting with these get a leading apostrophe (the apostrophe itself: so it can be undone). */
 const ESCAPED_START = ['=', '+', '-', '@', '\t', '\r', "'"];
@@ -91,7 +98,7 @@ function eventSql(format: ExportFormat, escapeFormulas: boolean): string {
       `coalesce(seq::VARCHAR, '')`,
       `coalesce(${iso('ts')}, '')`,
       `coalesce(${iso('received_at')}, '')`,
-      ...TEXT_COLUMNS.map((c) => csvTextSql(c, escapeFormulas)),
+      ...TEXT_COLUMNS.map((c) => csvTextSql(sqlOf(c), escapeFormulas)),
       ...NUMBER_COLUMNS.map(csvNumberSql),
       csvTextSql('error', escapeFormulas),
       csvTextSql('attributes::VARCHAR', escapeFormulas),
@@ -99,7 +106,7 @@ function eventSql(format: ExportFormat, escapeFormulas: boolean): string {
     return `concat_ws(',', ${fields.join(', ')})`;
   }
   // attributes is JSON, so it is nested as an object rather than quoted as text.
-  const pairs = EVENT_COLUMNS.map((c) => `'${c}', ${c === 'id' ? 'id::VARCHAR' : c === 'ts' || c === 'received_at' ? iso(c) : c}`);
+  const pairs = EVENT_COLUMNS.map((c) => `'${c}', ${c === 'id' ? 'id::VARCHAR' : c === 'ts' || c === 'received_at' ? iso(c) : sqlOf(c)}`);
   return `json_object(${pairs.join(', ')})::VARCHAR`;
 }
 
@@ -216,8 +223,9 @@ export async function exportEvents(
     const { where, params } = eventsWhere(e);
     const plan = await planSlices(lease.connection, e, where, params);
     const row = eventSql(e.format, e.escapeFormulas);
-    const sliceSql = (s: Plan['slices'][number]) => `SELECT ${row} AS line FROM events WHERE ${where} AND ts >= ${tsLiteral(s.from)} AND ts < ${tsLiteral(s.to)} ORDER BY ts, seq`;
-    return { rows: plan.rows, body: pullBody(lease, LAYOUTS[e.format], plan.slices.map(sliceSql), params, onFailure) };
+    const sliceSql = (s: Plan['slices'][number]) =>
+      `WITH ${peopleCte()} SELECT ${row} AS line FROM events LEFT JOIN people ON person_id = user_id WHERE ${where} AND ts >= ${tsLiteral(s.from)} AND ts < ${tsLiteral(s.to)} ORDER BY ts, seq`;
+    return { rows: plan.rows, body: pullBody(lease, LAYOUTS[e.format], plan.slices.map(sliceSql), { ...params, people: peopleParam(e.people) }, onFailure) };
   } catch (err) {
     await lease.release();
     throw err;

@@ -132,6 +132,16 @@ export function filtersFor<F extends Partial<Record<Dimension, unknown>>>(metric
   return out;
 }
 
+/**
+ * The kinds of rows `metrics` read; null when one of them reads every kind. As a `kind`
+ * filter it keeps a grouping to the groups the metrics are about: grouped by model, tool
+ * calls (which have none) otherwise make a group of their own with nothing to show.
+ */
+export function kindsRead(metrics: readonly string[]): Kind[] | null {
+  const each = metrics.map((m) => METRICS[m]!.kinds);
+  return each.every((k) => k !== null) ? [...new Set(each.flat() as Kind[])] : null;
+}
+
 export const INTERVALS = TIERS;
 export type Interval = (typeof INTERVALS)[number];
 

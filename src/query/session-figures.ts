@@ -88,7 +88,3 @@ export const figureColumns = (alias: string, metrics: readonly SessionFigure[]) 
 
 /** Of a row holding figureColumns, the figures in `metrics`. */
 export const pickFigures = (row: Record<string, unknown>, metrics: readonly SessionFigure[]): Figures => Object.fromEntries(metrics.map((m) => [m, row[m] ?? null])) as Figures;
-
-/** SQL: whether the session of `alias`'s user_id and session_id has events the worker has not rolled up (then its stored figures are not the whole story). */
-export const hasTailSql = (alias: string) =>
-  `(${alias}.user_id, ${alias}.session_id) IN (SELECT user_id, session_id FROM events WHERE seq > (SELECT last_seq FROM rollup_state) AND session_id IS NOT NULL)`;

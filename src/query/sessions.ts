@@ -10,7 +10,8 @@ import { byKey, figureColumns, figuresQuery, keyOf, pickFigures, SESSION_FIGURES
 /** `tool` and `model` keep the sessions that used one of them in range (see sessionsUsing). */
 export type SessionListOptions = { from: number; to: number; user?: string[]; project?: string[] } & Partial<Record<PartialFilter, string[]>> & { cursor?: string; limit: number; now: number };
 
-const FIGURES = ['prompts', 'tool_calls', 'tool_failures', 'api_requests', 'subagents', 'tokens', 'cost_usd', 'lines_added', 'lines_removed'] as const satisfies readonly SessionFigure[];
+/** The figures the list gives each session. */
+export const FIGURES = ['prompts', 'tool_calls', 'tool_failures', 'api_requests', 'subagents', 'tokens', 'cost_usd', 'lines_added', 'lines_removed'] as const satisfies readonly SessionFigure[];
 
 export type SessionRow = { session_id: string; user_id: string; project: string | null; first_at: string; last_at: string; duration_s: number; events: number } & Record<(typeof FIGURES)[number], number>;
 

@@ -7,6 +7,7 @@ import { Hono, type Context } from 'hono';
 import type { AppContext } from '../../context.js';
 import { createExportPool, exportEvents, formatRows, type ExportFormat } from '../../query/export.js';
 import { MAX_ROWS, type QueryInput } from '../../query/model.js';
+import { namePeople, tenantPeople } from '../../query/people.js';
 import { runQuery } from '../../query/run.js';
 import type { Env } from '../env.js';
 import { requirePermission, scopeFilters } from '../access.js';
@@ -42,8 +43,8 @@ export function exportRoutes(ctx: AppContext) {
       const result = await runQuery(ctx.tenantFiles, tenantId, q, { now: ctx.now().getTime() });
       // An export is whole or refused, never silently cut short.
       if (result.truncated) throw httpError(400, `group_by: more than ${MAX_ROWS} rows; narrow the range or the grouping, or choose a larger interval`, 'group_by');
-      const columns = [...(q.interval ? ['t'] : []), ...q.group_by, ...q.metrics];
-      return c.body(formatRows(result.rows, columns, format, escapeFormulas), 200, headers('metrics', q.from, q.to));
+      const named = namePeople(result.rows, [...(q.interval ? ['t'] : []), ...q.group_by, ...q.metrics], await tenantPeople(ctx.control, tenantId));
+      return c.body(formatRows(named.rows, named.columns, format, escapeFormulas), 200, headers('metrics', q.from, q.to));
     }
 
     if (groupBy.length || c.req.query('interval') !== undefined) throw httpError(400, 'metric: is required with interval or group_by', 'metric');
@@ -54,7 +55,8 @@ export function exportRoutes(ctx: AppContext) {
     if (c.req.method === 'HEAD') return c.body(null, 200, headers('events', q.from, q.to));
     const requestId = c.var.requestId;
     const onFailure = (err: unknown) => ctx.log.warn('export ended early', { request_id: requestId, tenant: tenantId, error: String(err) });
-    const out = await exportEvents(pool, tenantId, { from: q.from, to: q.to, filters: q.filters, format, escapeFormulas }, onFailure);
+    const people = await tenantPeople(ctx.control, tenantId);
+    const out = await exportEvents(pool, tenantId, { from: q.from, to: q.to, filters: q.filters, format, escapeFormulas, people }, onFailure);
     if (!out) throw httpError(429, 'exports: this organisation already has exports running; try again when one has finished', 'exports', { 'retry-after': '10' });
     return c.body(out.body, 200, { ...headers('events', q.from, q.to), 'x-export-rows': String(out.rows) });
   };

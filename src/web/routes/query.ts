@@ -1,13 +1,15 @@
 // The query API (/api/v1): the dashboard summary, time series, any query in the query
 // language (as JSON, or as a CSV/JSON/NDJSON download), sessions and their timelines, the
-// most common errors, and the caller's last event. Session cookie or an API key with
+// most common errors (both lists also as downloads), and the caller's last event. Session cookie or an API key with
 // `read`. Every handler narrows what it asks to what the caller may see (metricsView).
 import { Hono, type Context } from 'hono';
 import { z } from 'zod';
 import type { AppContext } from '../../context.js';
-import { commonErrors } from '../../query/errors.js';
+import { sessionsExport } from '../../dashboards/sessions-export.js';
+import { commonErrors, ERROR_COLUMNS } from '../../query/errors.js';
 import { EXPORT_FORMATS, MEDIA_TYPE, rowsBody, type ExportFormat } from '../../query/export.js';
-import { DIMENSIONS, METRICS, type Query, type QueryInput } from '../../query/model.js';
+import { DIMENSIONS, MAX_ROWS, METRICS, type Query, type QueryInput } from '../../query/model.js';
+import { namePeople, tenantPeople } from '../../query/people.js';
 import { fillGaps, runQuery, type QueryResult } from '../../query/run.js';
 import { BadCursorError, findSession, lastEvent, listSessions, sessionSpan, sessionTimeline, sessionTotals, timelineCursor, type SessionSpan } from '../../query/sessions.js';
 import type { SessionFigure, SessionKey } from '../../query/session-figures.js';
@@ -74,22 +76,19 @@ export function queryRoutes(ctx: AppContext) {
       const q = scopedQuery(parseJsonParam(raw, 'q'), view, 'q');
       const result = await runQuery(ctx.tenantFiles, tenantId, q, { now: now() });
       if (!format) return c.json(queryAnswer(q, result));
-      const columns = [...(q.interval ? ['t'] : []), ...q.group_by, ...q.metrics];
-      return c.body(rowsBody(result.rows, columns, format, true), 200, {
-        'content-type': MEDIA_TYPE[format],
-        'content-disposition': `attachment; filename="agentmeter-query-${stamp(q.from)}-${stamp(q.to)}.${format}"`,
-        'cache-control': 'no-store',
-        // The query's own limit cut it short (a top-N query does on purpose).
-        'x-truncated': String(result.truncated),
-      });
+      const named = namePeople(result.rows, [...(q.interval ? ['t'] : []), ...q.group_by, ...q.metrics], await tenantPeople(ctx.control, tenantId));
+      // x-truncated: the query's own limit cut it short (a top-N query does on purpose).
+      return download(c, format, `query-${stamp(q.from)}-${stamp(q.to)}`, named.rows, named.columns, { 'x-truncated': String(result.truncated) });
     })
 
     .get('/errors', async (c) => {
       const { tenantId, view } = reader(c);
+      const format = formatParam(c);
       const range = timeRange(c, now());
-      const { user, project, tool, model } = filtersFrom(c);
-      const filters = scopeFilters(view, { ...(user && { user }), ...(project && { project }), ...(tool && { tool }), ...(model && { model }) });
+      const { user, project, tool, model, kind } = filtersFrom(c);
+      const filters = scopeFilters(view, { ...(user && { user }), ...(project && { project }), ...(tool && { tool }), ...(model && { model }), ...(kind && { kind }) });
       const result = await commonErrors(ctx.tenantFiles, tenantId, range, filters, limitParam(c, 20, 1000));
+      if (format) return download(c, format, `errors-${stamp(range.from)}-${stamp(range.to)}`, result.errors, ERROR_COLUMNS, { 'x-truncated': String(result.truncated) });
       return c.json({ from: new Date(range.from).toISOString(), to: new Date(range.to).toISOString(), ...result });
     })
 
@@ -109,6 +108,13 @@ export function queryRoutes(ctx: AppContext) {
       const range = timeRange(c, now(), undefined, 30);
       const filters = scopeFilters(view, filtersFrom(c));
       if (!view.individuals) throw httpError(403, 'your role sees team figures only');
+      const format = formatParam(c);
+      if (format) {
+        const all = await sessionsExport(ctx.tenantFiles, tenantId, { ...range, user: filters.user, project: filters.project, tool: filters.tool, model: filters.model, now: now() }, await tenantPeople(ctx.control, tenantId));
+        // A download is whole or refused (the list pages instead).
+        if (all.truncated) throw httpError(400, `from: more than ${MAX_ROWS} sessions; narrow the range or the filters`, 'from');
+        return download(c, format, `sessions-${stamp(range.from)}-${stamp(range.to)}`, all.rows, all.columns);
+      }
       const result = await listSessions(ctx.tenantFiles, tenantId, { ...range, user: filters.user, project: filters.project, tool: filters.tool, model: filters.model, cursor: c.req.query('cursor'), limit: limitParam(c, 50, 500), now: now() }).catch(badCursor);
       return c.json(result);
     })
@@ -167,6 +173,16 @@ function formatParam(c: Context): ExportFormat | undefined {
   if (raw === undefined) return undefined;
   if (!EXPORT_FORMATS.includes(raw as ExportFormat)) throw httpError(400, `format: must be one of ${EXPORT_FORMATS.join(', ')}`, 'format');
   return raw as ExportFormat;
+}
+
+/** Rows as a download in `format` (agentmeter-<name>.<format>), CSV with formula cells defused. */
+function download(c: Context, format: ExportFormat, name: string, rows: readonly Record<string, string | number | null>[], columns: readonly string[], headers: Record<string, string> = {}) {
+  return c.body(rowsBody(rows, columns, format, true), 200, {
+    'content-type': MEDIA_TYPE[format],
+    'content-disposition': `attachment; filename="agentmeter-${name}.${format}"`,
+    'cache-control': 'no-store',
+    ...headers,
+  });
 }
 
 /** A time for a file name: 20250905T100000Z. */
