@@ -38,7 +38,7 @@ s.before(async (ctx) => {
     for (const line of hookLines(file)) assert.is((await hook(key, line)).status, 200, file);
   }
   // A prompt (and a failed tool) carrying markup, as an agent may send.
-  const xss = { session_id: XSS_SESSION, cwd: '/home/dev1/src/<b>bold</b>', permission_mode: 'default' };
+  const xss = { session_id: XSS_SESSION, cwd: '/home/dev1/src/<b onclick=alert(3)>bold', permission_mode: 'default' };
   assert.is((await hook(ctx.dev.key, JSON.stringify({ ...xss, hook_event_name: 'UserPromptSubmit', prompt: `${XSS} please` }))).status, 200);
   assert.is((await hook(ctx.dev.key, JSON.stringify({ ...xss, hook_event_name: 'UserPromptSubmit', prompt: `<i>${'word '.repeat(600)}END-OF-PROMPT` }))).status, 200);
   assert.is((await hook(ctx.dev.key, JSON.stringify({ ...xss, hook_event_name: 'PostToolUseFailure', tool_name: '<img src=x onerror=alert(2)>', tool_use_id: 'tu-xss', tool_input: { command: 'echo "<i>hi</i>"' }, error: 'Exit 1: <b>boom</b>' }))).status, 200);
@@ -189,10 +189,10 @@ s('what agents sent is escaped: prompts, tool names, commands, errors, paths', a
   assert.not.ok(html.includes(XSS), 'never raw');
   assert.ok(html.includes('&lt;img src=x onerror=alert(2)&gt;'));
   assert.not.ok(html.includes('<img src=x'));
-  assert.not.ok(html.includes('<b>boom</b>') || html.includes('<i>hi</i>') || html.includes('<b>bold</b>'));
+  assert.not.ok(html.includes('<b>boom</b>') || html.includes('<i>hi</i>') || html.includes('<b onclick'));
   const list = await page(admin, '/sessions');
-  assert.not.ok(list.includes('<b>bold</b>'));
-  assert.ok(list.includes('&lt;b&gt;bold&lt;/b&gt;'));
+  assert.not.ok(list.includes('<b onclick'));
+  assert.ok(list.includes('&lt;b onclick=alert(3)&gt;bold'), 'the project (its folder name), escaped');
   // A long prompt is cut on the server (a table's width shown, a longer cut in its title), and stays escaped.
   assert.not.ok(html.includes('END-OF-PROMPT'), 'cut');
   const shown = /<div class="tl-text tl-prompt" title="&lt;i&gt;word[^"]*">([^<]*)<\/div>/.exec(html);

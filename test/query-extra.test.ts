@@ -252,7 +252,8 @@ extra('GET /api/v1/errors: failed tool calls, commands, agents and API errors, g
   // Filters: by tool (tool calls only), by model, by project; a limit.
   assert.equal(brief(await errorsOf('&tool=Bash')), [['tool_call', 'Bash', 'command not found: foo', 3, 2]]);
   assert.equal(brief(await errorsOf('&model=claude-x')).map((r) => r[0]), ['api_error', 'agent_interaction']);
-  assert.equal(brief(await errorsOf('&project=/src/api')), [['tool_call', 'Edit', 'old_string not found', 1, 1]]);
+  // The hook's working directory /src/api is the project api.
+  assert.equal(brief(await errorsOf('&project=api')), [['tool_call', 'Edit', 'old_string not found', 1, 1]]);
   const two = await errorsOf('&limit=2');
   assert.equal([two.errors.length, two.truncated], [2, true]);
   // A filter value is bound, not spliced into the SQL.

@@ -114,13 +114,18 @@ export function dropUnknown(f: Filters, options: Partial<Record<FilterDimension,
   }
 }
 
+/** The filter bar's filters that narrow only some figures (tool and model). */
+const PAGE_PARTIAL_FILTERS = PARTIAL_FILTER_NAMES.filter((d): d is PartialFilter & FilterDimension => (FILTER_DIMENSIONS as readonly string[]).includes(d));
+
 /** The tool and model filters as a session list takes them (listSessions): the sessions that used that tool or model. */
 export const usedFilters = (f: Filters): Partial<Record<PartialFilter, string[]>> =>
-  Object.fromEntries(PARTIAL_FILTER_NAMES.filter((d) => f.values[d]).map((d) => [d, [f.values[d]!]]));
+  Object.fromEntries(PAGE_PARTIAL_FILTERS.filter((d) => f.values[d]).map((d) => [d, [f.values[d]!]]));
 
-/** How pages name what the tool and model filters narrow (see PARTIAL_FILTERS). */
+/** How pages name what the filters of PARTIAL_FILTERS narrow. */
 export const PARTIAL_FILTER_WORDS: Record<PartialFilter, { name: string; narrows: string; all: string }> = {
   tool: { name: 'tool', narrows: 'tool calls and their failures and durations', all: 'all tools' },
+  command: { name: 'command', narrows: 'commands and their failures and durations', all: 'all commands' },
+  agent: { name: 'agent', narrows: 'agents and sub-agents', all: 'all agents' },
   model: { name: 'model', narrows: 'API requests and errors, tokens and cost', all: 'all models' },
 };
 
@@ -129,7 +134,7 @@ export const filterHint = (d: PartialFilter) => `Narrows ${PARTIAL_FILTER_WORDS[
 
 /** For a figure the page's tool or model filter does not narrow: "all models" (or "all tools", or both); else null. */
 export function allOf(f: Filters, metric: string): string | null {
-  const wider = PARTIAL_FILTER_NAMES.filter((d) => f.values[d] && !narrows(d, metric));
+  const wider = PAGE_PARTIAL_FILTERS.filter((d) => f.values[d] && !narrows(d, metric));
   return wider.length ? wider.map((d) => PARTIAL_FILTER_WORDS[d].all).join(', ') : null;
 }
 
@@ -138,7 +143,7 @@ export function allOf(f: Filters, metric: string): string | null {
  * which figures one narrows (the others are marked by allOf), or that it narrows none here.
  */
 export function partialFilterNotices(f: Filters, shown: readonly string[]): string[] {
-  return PARTIAL_FILTER_NAMES.filter((d) => f.values[d]).map((d) => {
+  return PAGE_PARTIAL_FILTERS.filter((d) => f.values[d]).map((d) => {
     const w = PARTIAL_FILTER_WORDS[d];
     if (!shown.some((m) => narrows(d, m))) return `The ${w.name} filter narrows ${w.narrows}, and this page shows none of them; it is ignored here.`;
     return `The ${w.name} filter narrows ${w.narrows}; figures marked “${w.all}” count every ${w.name}.`;

@@ -1,7 +1,7 @@
 // Claude Code `http` hooks → unified events. Every hook event is kept (unknown names as
 // kind `other`); tool events become tool_start / tool_call, paired by tool_use_id.
 import type { IngestEvent, Kind } from './schema.js';
-import { eventId } from './ingest.js';
+import { eventId, stableId } from './ingest.js';
 import { canonicalJson } from './sanitize.js';
 
 const KIND_OF: Record<string, Kind> = {
@@ -47,7 +47,7 @@ export function hookToEvent(body: unknown, startedAt: (toolUseId: string) => num
   }
   const digest = eventId('hook-body', canonicalJson(b)).toString(36);
   return {
-    id: ['hook', b.session_id ?? '', eventName, toolUseId ?? '', digest].join(':'),
+    id: stableId(['hook', b.session_id ?? '', eventName, toolUseId ?? '', digest].join(':')),
     kind,
     session_id: str(b.session_id),
     project: str(b.cwd),
@@ -62,6 +62,15 @@ export function hookToEvent(body: unknown, startedAt: (toolUseId: string) => num
     error: failed ? errorText(b.error) : eventName === 'StopFailure' ? errorText(b.error) : undefined,
     attributes: b,
   };
+}
+
+/** The hook body's field an ingest-step rejection of its `event` is about (the unified name otherwise). */
+export function hookField(event: IngestEvent, field: string): string {
+  if (field === 'project') return 'cwd';
+  if (field === 'name') return event.kind === 'tool_start' || event.kind === 'tool_call' ? 'tool_name' : event.kind === 'subagent_start' || event.kind === 'subagent_stop' ? 'agent_type' : 'hook_event_name';
+  if (field === 'status') return event.kind === 'session_end' ? 'reason' : 'hook_event_name';
+  if (field === 'attributes') return 'body';
+  return field;
 }
 
 function errorText(v: unknown): string | undefined {

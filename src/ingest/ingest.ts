@@ -103,6 +103,30 @@ export function createIngestor(tenantFiles: TenantFiles, options: WriterOptions 
   };
 }
 
+/**
+ * A project as the appliance keeps it: a working directory (an absolute path, as hooks send
+ * `cwd`) becomes its last folder's name, the repository's, so one repository is one project
+ * whoever's home it sits in and no home path is shown; any other name is kept as sent.
+ * Migration 0012 renames what was stored before the same way.
+ */
+export function projectName(project: string): string {
+  if (!/^(\/|~|[A-Za-z]:[\\/]|\\\\)/.test(project)) return project;
+  return /([^/\\]+)[/\\]*$/.exec(project)?.[1] ?? project;
+}
+
+/** The longest client id an event may carry (the schema's limit). */
+const MAX_ID = 200;
+
+/**
+ * An entry point's id for an event it derives from the content: readable when it fits
+ * MAX_ID, else its first seven characters (the entry point's prefix, `otlp:m:`, `hook:s1`)
+ * and a hash of the whole, so any valid input has an id the schema accepts, and the same
+ * content the same id (stored OTLP ids were made so: keep it).
+ */
+export function stableId(id: string): string {
+  return id.length <= MAX_ID ? id : `${id.slice(0, 7)}#${eventId(id).toString(16)}`;
+}
+
 /** 64 bits of SHA-256: ample for one tenant's events, and a small primary-key index. */
 export function eventId(...parts: string[]): bigint {
   return hash('sha256', parts.join('\u0000'), 'buffer').readBigUInt64BE(0);
@@ -122,7 +146,7 @@ function toRow(e: IngestEvent, who: Who, source: Source, receivedAt: number): Ev
     source,
     userId: who.userId,
     sessionId: str(e.session_id),
-    project: str(e.project),
+    project: e.project === undefined ? null : str(projectName(e.project)),
     promptId: str(e.prompt_id),
     toolUseId: str(e.tool_use_id),
     requestId: str(e.request_id),

@@ -5,6 +5,7 @@
 // it does not know). The mapping (otlp-map.ts) only ever sees the JSON shape.
 import { gunzipSync, inflateSync } from 'node:zlib';
 import protobuf from 'protobufjs';
+import { MAX_JSON_DEPTH, nestedDeeperThan } from './sanitize.js';
 
 export type Signal = 'metrics' | 'logs' | 'traces';
 export type Format = 'json' | 'protobuf';
@@ -118,6 +119,8 @@ export function decodeRequest(signal: Signal, format: Format, body: Buffer): Rec
     hexIds(decoded);
   }
   if (!decoded || typeof decoded !== 'object' || Array.isArray(decoded)) throw new OtlpBodyError('body: expected an object');
+  // Protobuf refuses deep nesting itself; JSON (arrayValue / kvlistValue in values) here.
+  if (nestedDeeperThan(decoded)) throw new OtlpBodyError(`body: nested more than ${MAX_JSON_DEPTH} levels deep`);
   return decoded as Record<string, unknown>;
 }
 

@@ -2,7 +2,7 @@
 // drafts first: a cumulative sum's value only becomes a delta once the series' stored state
 // is known (otlp.ts). Claude Code's metric and event names are in the brief, section 2.
 import { canonicalJson } from './sanitize.js';
-import { eventId } from './ingest.js';
+import { eventId, stableId } from './ingest.js';
 import { inTimeWindow, timeWindowMessage, type IngestEvent, type Kind } from './schema.js';
 import { OtlpBodyError } from './otlp-decode.js';
 
@@ -124,10 +124,6 @@ function pointValue(p: Obj): number {
   return v;
 }
 
-/** A readable id when it fits the 200-character limit; a hash of it otherwise. */
-function stableId(id: string): string {
-  return id.length <= 200 ? id : `${id.slice(0, 7)}#${eventId(id).toString(16)}`; // `otlp:m:` / `otlp:l:` + hash
-}
 const hex = (n: bigint) => n.toString(16).padStart(16, '0');
 
 const TOKEN_FIELD: Record<string, 'input_tokens' | 'output_tokens' | 'cache_read_tokens' | 'cache_creation_tokens'> = {

@@ -26,6 +26,25 @@ export function sanitizeJson(value: unknown, depth = 0): unknown {
   return null; // functions, symbols, undefined
 }
 
+/**
+ * Bodies nested deeper than this are refused (400 naming `body`): every step that walks a
+ * body recursively (hashing, sanitising, OTLP values) is bounded by it, and no real client
+ * comes near it.
+ */
+export const MAX_JSON_DEPTH = 64;
+
+/** Whether `value` nests arrays and objects more than `max` deep. Iterative: safe at any depth. */
+export function nestedDeeperThan(value: unknown, max = MAX_JSON_DEPTH): boolean {
+  const stack: [unknown, number][] = [[value, 1]];
+  while (stack.length) {
+    const [v, depth] = stack.pop()!;
+    if (v === null || typeof v !== 'object') continue;
+    if (depth > max) return true;
+    for (const child of Array.isArray(v) ? v : Object.values(v)) if (child !== null && typeof child === 'object') stack.push([child, depth + 1]);
+  }
+  return false;
+}
+
 /** JSON with keys sorted, so equal content always hashes the same. */
 export function canonicalJson(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;

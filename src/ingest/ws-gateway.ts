@@ -32,6 +32,7 @@
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
+import { MAX_JSON_DEPTH, nestedDeeperThan } from './sanitize.js';
 import type { AppContext } from '../context.js';
 import { retryAfterSeconds, StorageUnavailableError, TENANT_UNAVAILABLE, TenantUnavailableError } from '../storage/errors.js';
 import type { IngestResult, Who } from './ingest.js';
@@ -304,6 +305,7 @@ function parseMessage(data: RawData): Message {
   } catch {
     throw new MessageError('body', 'malformed JSON');
   }
+  if (nestedDeeperThan(body)) throw new MessageError('body', `nested more than ${MAX_JSON_DEPTH} levels deep`);
   if (Array.isArray(body)) return { ref: null, events: checkCount(body, ''), single: false, enveloped: false };
   if (!body || typeof body !== 'object') throw new MessageError('body', 'must be an event object, an array of events, or {ref, events: [...]}');
   const { ref: rawRef, ...rest } = body as Record<string, unknown>;

@@ -110,12 +110,13 @@ export const METRIC_NAMES = Object.keys(METRICS);
 export const MODEL_KINDS = [...REQUEST_KINDS, 'api_error', ...METRIC_POINT_KINDS] as const satisfies readonly Kind[];
 
 /**
- * The filters that narrow only some figures (on the dashboards and in the summary): a tool
- * filter the figures of tool calls, a model filter the figures of rows that carry a model
- * (requests, API errors, tokens, cost). Figures of other rows (sessions, prompts, lines…)
- * are asked for every tool or model instead of coming out as zero.
+ * The filters that narrow only some figures (on the dashboards, in the summary and the
+ * real-time windows): a tool filter the figures of tool calls, a command filter those of
+ * commands, an agent filter those of agents, a model filter the figures of rows that carry
+ * a model (requests, API errors, tokens, cost). Figures of other rows (sessions, prompts,
+ * lines…) are asked for every tool, command, agent or model instead of coming out as zero.
  */
-export const PARTIAL_FILTERS = { tool: DIMENSIONS.tool.kinds, model: MODEL_KINDS } as const satisfies Partial<Record<Dimension, readonly Kind[]>>;
+export const PARTIAL_FILTERS = { tool: DIMENSIONS.tool.kinds, command: DIMENSIONS.command.kinds, agent: DIMENSIONS.agent.kinds, model: MODEL_KINDS } as const satisfies Partial<Record<Dimension, readonly Kind[]>>;
 export type PartialFilter = keyof typeof PARTIAL_FILTERS;
 export const PARTIAL_FILTER_NAMES = Object.keys(PARTIAL_FILTERS) as PartialFilter[];
 

@@ -7,7 +7,7 @@ import type { TenantFiles } from '../storage/tenant-files.js';
 import { compile } from './compile.js';
 import { priceOf } from '../cost/prices.js';
 import { TIER_MS } from '../aggregate/tiers.js';
-import { METRICS, type Query } from './model.js';
+import { filtersFor, METRICS, querySchema, type Query, type QueryInput } from './model.js';
 
 type Row = Record<string, string | number | null>;
 export type QueryResult = {
@@ -77,6 +77,39 @@ export async function runQueries(
   if (failed) throw failed.reason;
   const answers = rest.map((r) => (r as PromiseFulfilledResult<QueryResult | null>).value);
   return answers.every((a) => a !== null) ? [first, ...(answers as QueryResult[])] : together();
+}
+
+/**
+ * A question whose tool, command, agent or model filters (PARTIAL_FILTERS) narrow only the
+ * metrics they apply to: asked as one query per set of filters that applies (together, so
+ * they count the same events) and merged row by row. The other metrics count every tool,
+ * command, agent or model instead of refusing the question.
+ */
+export async function runPartiallyFiltered(tf: TenantFiles, tenantId: string, input: QueryInput, options: { now: number }): Promise<QueryResult> {
+  const parts = new Map<string, { filters: QueryInput['filters']; metrics: string[] }>();
+  for (const m of input.metrics) {
+    const filters = filtersFor([m], input.filters ?? {});
+    const key = JSON.stringify(Object.keys(filters).sort());
+    const part = parts.get(key) ?? { filters, metrics: [] };
+    part.metrics.push(m);
+    parts.set(key, part);
+  }
+  const qs = [...parts.values()].map((p) => {
+    const orderBy = input.order_by && (p.metrics.includes(input.order_by) || !Object.hasOwn(METRICS, input.order_by)) ? input.order_by : undefined;
+    return querySchema.parse({ ...input, metrics: p.metrics, filters: p.filters, order_by: orderBy });
+  });
+  return mergeAnswers(await runQueries(tf, tenantId, qs, options), qs[0]!);
+}
+
+/** Answers to the same question over different metrics, as one. */
+function mergeAnswers(answers: QueryResult[], q: Query): QueryResult {
+  const keyOf = (row: Record<string, unknown>) => JSON.stringify([row.t ?? null, ...q.group_by.map((d) => row[d] ?? null)]);
+  const rows = new Map<string, Record<string, string | number | null>>();
+  for (const a of answers) for (const row of a.rows) rows.set(keyOf(row), { ...rows.get(keyOf(row)), ...row });
+  const merged: QueryResult = { rows: [...rows.values()], truncated: answers.some((a) => a.truncated) };
+  if (answers[0]!.totals) merged.totals = Object.assign({}, ...answers.map((a) => a.totals));
+  if (answers[0]!.previous) merged.previous = { ...mergeAnswers(answers.map((a) => a.previous!), q), from: answers[0]!.previous.from, to: answers[0]!.previous.to };
+  return merged;
 }
 
 /** A compiled query's rows as an answer: split by period, and the totals from the groups. */

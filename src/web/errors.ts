@@ -2,6 +2,7 @@
 import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { z } from 'zod';
+import { MAX_JSON_DEPTH, nestedDeeperThan } from '../ingest/sanitize.js';
 import { retryAfterSeconds, StorageUnavailableError, TENANT_UNAVAILABLE, TenantUnavailableError } from '../storage/errors.js';
 
 export type ErrorBody = { error: string; field?: string };
@@ -40,11 +41,14 @@ export async function readInput<S extends z.ZodType>(c: Context, schema: S): Pro
 
 /** The request body as JSON; a 400 naming `body` when it is not. */
 export async function readJson(c: Context): Promise<unknown> {
+  let body: unknown;
   try {
-    return await c.req.json();
+    body = await c.req.json();
   } catch {
     throw httpError(400, 'body: malformed JSON', 'body');
   }
+  if (nestedDeeperThan(body)) throw httpError(400, `body: nested more than ${MAX_JSON_DEPTH} levels deep`, 'body');
+  return body;
 }
 
 export function parseWith<S extends z.ZodType>(schema: S, raw: unknown): z.infer<S> {

@@ -1,7 +1,7 @@
 // Query-string parameters → the query model's input, naming the parameter on any error.
 // Times are ISO 8601 (a date alone is UTC midnight) or epoch milliseconds.
 import type { Context } from 'hono';
-import { DIMENSION_NAMES, MAX_RANGE_MS, querySchema, type Dimension, type Query, type QueryInput } from '../query/model.js';
+import { DIMENSION_NAMES, MAX_FILTER_VALUE, MAX_FILTER_VALUES, MAX_RANGE_MS, querySchema, type Dimension, type Query, type QueryInput } from '../query/model.js';
 import { httpError } from './errors.js';
 
 const DAY = 86_400_000;
@@ -12,8 +12,11 @@ export function parseTime(raw: string, field: string): number {
   return t;
 }
 
+/** The days a range covers when only its end (or nothing) is given. */
+export const DEFAULT_DAYS = 7;
+
 /** `from`/`to` (or the seeds' names), defaulting to the last `days` days up to now. */
-export function timeRange(c: Context, now: number, names = { from: 'from', to: 'to' }, days = 7): { from: number; to: number } {
+export function timeRange(c: Context, now: number, names = { from: 'from', to: 'to' }, days = DEFAULT_DAYS): { from: number; to: number } {
   const rawTo = c.req.query(names.to);
   const rawFrom = c.req.query(names.from);
   const to = rawTo ? parseTime(rawTo, names.to) : now;
@@ -32,13 +35,19 @@ export function listParam(c: Context, name: string): string[] | undefined {
   return all.length ? all : undefined;
 }
 
-/** Filters from parameters named after dimensions (or `aliases`: parameter → dimension). */
+/**
+ * Filters from parameters named after dimensions (or `aliases`: parameter → dimension),
+ * each value checked as the query model takes it (a 400 naming the parameter otherwise).
+ */
 export function filtersFrom(c: Context, aliases: Record<string, Dimension> = {}): Partial<Record<Dimension, string[]>> {
   const out: Partial<Record<Dimension, string[]>> = {};
   const names: [string, Dimension][] = [...DIMENSION_NAMES.map((d) => [d, d] as [string, Dimension]), ...Object.entries(aliases)];
   for (const [param, dim] of names) {
     const values = listParam(c, param);
-    if (values) out[dim] = [...(out[dim] ?? []), ...values];
+    if (!values) continue;
+    if (values.some((v) => v.length > MAX_FILTER_VALUE)) throw httpError(400, `${param}: a value is longer than ${MAX_FILTER_VALUE} characters`, param);
+    out[dim] = [...(out[dim] ?? []), ...values];
+    if (out[dim].length > MAX_FILTER_VALUES) throw httpError(400, `${param}: more than ${MAX_FILTER_VALUES} values`, param);
   }
   return out;
 }

@@ -2,7 +2,7 @@
 // answer, so it is short: 200 with `{}` once the event is committed.
 import { Hono } from 'hono';
 import type { AppContext } from '../../context.js';
-import { createToolStarts, HookBodyError, hookToEvent } from '../../ingest/hooks.js';
+import { createToolStarts, HookBodyError, hookField, hookToEvent } from '../../ingest/hooks.js';
 import type { Env } from '../env.js';
 import { httpError, readJson } from '../errors.js';
 import { ingestGuard, storageUnavailable, who } from '../ingest-guard.js';
@@ -23,7 +23,8 @@ export function hookRoutes(ctx: AppContext) {
     const result = await ctx.ingest.ingest(caller, 'hook', [event], now).catch(storageUnavailable);
     if (result.rejected.length) {
       const r = result.rejected[0]!;
-      throw httpError(400, `${r.field}: ${r.message}`, r.field);
+      const field = hookField(event, r.field);
+      throw httpError(400, `${field}: ${r.message}`, field);
     }
     if (event.kind === 'tool_start' && event.tool_use_id) starts.remember(caller.tenantId, event.tool_use_id, now.getTime());
     return c.json({});

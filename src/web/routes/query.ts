@@ -17,7 +17,7 @@ import { dashboardSummary } from '../../query/summary.js';
 import type { Env } from '../env.js';
 import { metricsView, requireIdentity, scopeFilters, type MetricsView } from '../access.js';
 import { httpError, notFound, readJson } from '../errors.js';
-import { defaultInterval, filtersFrom, listParam, parseTime, timeRange, toQuery } from '../query-params.js';
+import { DEFAULT_DAYS, defaultInterval, filtersFrom, listParam, parseTime, timeRange, toQuery } from '../query-params.js';
 
 /** The caller's tenant and what of it they may see. */
 export function reader(c: Context<Env>) {
@@ -64,7 +64,7 @@ export function queryRoutes(ctx: AppContext) {
     // Any question in the query language, as JSON: { metrics, group_by, filters, from, to, interval, order_by, limit }.
     .post('/query', async (c) => {
       const { tenantId, view } = reader(c);
-      const q = scopedQuery(await readJson(c), view, 'body');
+      const q = scopedQuery(await readJson(c), view, 'body', now());
       return c.json(queryAnswer(q, await runQuery(ctx.tenantFiles, tenantId, q, { now: now() })));
     })
     // The same, with the query as URL-encoded JSON in `q`; with `format` the rows as a download.
@@ -73,7 +73,7 @@ export function queryRoutes(ctx: AppContext) {
       const format = formatParam(c);
       const raw = c.req.query('q');
       if (raw === undefined) throw httpError(400, 'q: is required (a query as URL-encoded JSON)', 'q');
-      const q = scopedQuery(parseJsonParam(raw, 'q'), view, 'q');
+      const q = scopedQuery(parseJsonParam(raw, 'q'), view, 'q', now());
       const result = await runQuery(ctx.tenantFiles, tenantId, q, { now: now() });
       if (!format) return c.json(queryAnswer(q, result));
       const named = namePeople(result.rows, [...(q.interval ? ['t'] : []), ...q.group_by, ...q.metrics], await tenantPeople(ctx.control, tenantId));
@@ -147,14 +147,14 @@ export function queryRoutes(ctx: AppContext) {
 }
 
 /** A query sent as JSON (the POST body, or `q`), validated (errors name its JSON path) and narrowed to `view`. */
-function scopedQuery(body: unknown, view: MetricsView, name: 'body' | 'q'): Query {
-  const input = z.looseObject({ from: z.unknown(), to: z.unknown() }).safeParse(body);
+function scopedQuery(body: unknown, view: MetricsView, name: 'body' | 'q', now: number): Query {
+  const input = z.looseObject({ from: z.unknown().optional(), to: z.unknown().optional() }).safeParse(body);
   if (!input.success) throw httpError(400, `${name}: expected a JSON object`, name);
-  const times = Object.fromEntries((['from', 'to'] as const).map((k) => {
-    const v = input.data[k];
-    return [k, typeof v === 'string' ? parseTime(v, k) : v];
-  }));
-  const parsed = toQuery({ ...input.data, ...times } as QueryInput, {}, true);
+  // `to` defaults to now, `from` to DEFAULT_DAYS before `to` (as the GET endpoints' ranges).
+  const time = (k: 'from' | 'to') => (typeof input.data[k] === 'string' ? parseTime(input.data[k] as string, k) : input.data[k]);
+  const to = time('to') ?? now;
+  const from = time('from') ?? (typeof to === 'number' ? to - DEFAULT_DAYS * 86_400_000 : undefined);
+  const parsed = toQuery({ ...input.data, from, to } as QueryInput, {}, true);
   return { ...parsed, filters: scopeFilters(view, parsed.filters, parsed.group_by) };
 }
 

@@ -8,8 +8,8 @@ import { z } from 'zod';
 import type { AppContext } from '../../context.js';
 import { TIER_MS } from '../../aggregate/tiers.js';
 import { productivity } from '../../query/analytics.js';
-import { INTERVALS, METRICS, querySchema, type Interval, type QueryInput } from '../../query/model.js';
-import { runQuery } from '../../query/run.js';
+import { INTERVALS, METRICS, type Interval, type QueryInput } from '../../query/model.js';
+import { runPartiallyFiltered, runQuery } from '../../query/run.js';
 import { dashboardSummary } from '../../query/summary.js';
 import type { Env } from '../env.js';
 import { scopeFilters } from '../access.js';
@@ -84,7 +84,8 @@ export function seedQueryRoutes(ctx: AppContext) {
       const filters = scopeFilters(view, filtersFrom(c, SEED_FILTERS));
       const metrics = ['events', 'sessions', 'active_users', 'prompts', 'tool_calls', 'tool_failures', 'commands', 'api_requests', 'api_errors', 'tokens', 'cost_usd', 'tool_p95_ms'];
       // One statement: the series and its totals, which it adds up to.
-      const { rows, totals } = await runQuery(ctx.tenantFiles, tenantId, querySchema.parse({ metrics, interval: '1m', filters, from, to, totals: true }), { now: to });
+      // A tool, command or agent filter narrows the figures it applies to; the others count them all.
+      const { rows, totals } = await runPartiallyFiltered(ctx.tenantFiles, tenantId, { metrics, interval: '1m', filters, from, to, totals: true }, { now: to });
       const series = rows.map((r) => ({ t: r.t, events: r.events, tool_calls: r.tool_calls, tool_failures: r.tool_failures, cost_usd: r.cost_usd }));
       return c.json({ window, from: new Date(from).toISOString(), to: new Date(to).toISOString(), totals, series });
     })
