@@ -19,7 +19,7 @@ WITH rolled AS (SELECT * FROM events WHERE seq <= (SELECT last_seq FROM rollup_s
 shared AS (SELECT session_id FROM rolled GROUP BY session_id HAVING count(DISTINCT user_id) > 1)
 SELECT user_id, session_id, project, first_ts, last_ts, events FROM session_index_before WHERE session_id NOT IN (SELECT session_id FROM shared)
 UNION ALL
-SELECT user_id, session_id, arg_min(project, ts) FILTER (project IS NOT NULL), min(ts), max(ts), count(*) FILTER (seq NOT IN (SELECT seq FROM uncounted_events))
+SELECT user_id, session_id, arg_min(project, seq) FILTER (project IS NOT NULL), min(ts), max(ts), count(*) FILTER (seq NOT IN (SELECT seq FROM uncounted_events))
   FROM rolled WHERE session_id IN (SELECT session_id FROM shared) GROUP BY user_id, session_id;
 DROP TABLE session_index_before;
 

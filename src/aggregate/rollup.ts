@@ -36,10 +36,11 @@ const DEDUP_KEY = `CASE kind WHEN 'api_request' THEN request_id WHEN 'tool_call'
 
 /**
  * CTEs ending in one named `name`: the events matching `where` that count (first
- * arrivals), with the `events` columns. `lo`/`hi` bound where earlier arrivals may be.
+ * arrivals), with the `events` columns, read from `source` (events, or a CTE of them).
+ * `lo`/`hi` bound where earlier arrivals may be.
  */
-export function countedEventsCtes(name: string, where: string, lo: number, hi: number): string {
-  return `${name}_src AS (SELECT *, ${DEDUP_KEY} AS dkey FROM events WHERE ${where}),
+export function countedEventsCtes(name: string, where: string, lo: number, hi: number, source = 'events'): string {
+  return `${name}_src AS (SELECT *, ${DEDUP_KEY} AS dkey FROM ${source} WHERE ${where}),
 ${name}_first AS (
   SELECT kind, dkey, min(seq) AS first_seq
     FROM (SELECT kind, ${DEDUP_KEY} AS dkey, seq FROM events
@@ -67,12 +68,12 @@ export const tailSeqs = (lastSeq: number, tail: NonNullable<TailSpan>) => `seq >
  * `uncounted_events`; only the events above the watermark (their timestamps within
  * `tail`) are compared with their neighbours here.
  */
-export function countedSinceCtes(name: string, where: string, lastSeq: number, tail: TailSpan): string {
+export function countedSinceCtes(name: string, where: string, lastSeq: number, tail: TailSpan, tailSource = 'events'): string {
   const rolled = rolledUpCte(`${name}_rolled`, [where], lastSeq);
   if (!tail) return `${rolled},
 ${name} AS (SELECT * FROM ${name}_rolled)`;
   return `${rolled},
-${countedEventsCtes(`${name}_tail`, `(${where}) AND ${tailSeqs(lastSeq, tail)}`, tail.lo, tail.hi)},
+${countedEventsCtes(`${name}_tail`, `(${where}) AND ${tailSeqs(lastSeq, tail)}`, tail.lo, tail.hi, tailSource)},
 ${name} AS (SELECT * FROM ${name}_rolled UNION ALL SELECT * FROM ${name}_tail)`;
 }
 
@@ -93,7 +94,7 @@ export const recordUncountedSql = (range: string, counted: string) =>
 /** Key columns as a select list, absent dimensions as '' (user_id is never absent). */
 const keysSql = (keys: readonly string[]) => keys.map((k) => (k === 'user_id' ? k : `coalesce(${k}, '') AS ${k}`)).join(', ');
 /** A cube's sketch keys: its rollup keys less session_id (sketchSelect's `session` puts it back). */
-const sketchKeys = (cube: Cube) => CUBE_KEYS[cube].filter((k) => k !== 'session_id');
+export const sketchKeys = (cube: Cube) => CUBE_KEYS[cube].filter((k) => k !== 'session_id');
 const zero = (expr: string) => `coalesce(${expr}, 0)`;
 
 /** Rollup rows (the columns of `rollup_<tier>`) of the counted events in `source`. */

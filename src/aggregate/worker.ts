@@ -14,9 +14,10 @@ import type { Connection, Queryable } from '../storage/duckdb.js';
 import type { TenantFiles } from '../storage/tenant-files.js';
 import { priceOf, type PriceOverrides } from '../cost/prices.js';
 import { bucketSql, countedEventsCtes, foldSelect, foldSketchSelect, recordUncountedSql, rollupSelect, sketchSelect, tsLiteral } from './rollup.js';
-import { keptSince, saveSetting, tenantSettings, type Applied, type Retention } from './settings.js';
+import { keptSince, saveSetting, tenantSettings, type Applied, type Retention, type TenantSettings } from './settings.js';
 import { CUBES, rollupTable, sketchTable, TIER_MS, TIERS, floorTo } from './tiers.js';
 import { forgetFiguresSql, storeSessionFigures } from '../query/session-figures.js';
+import { attributeProjects } from './session-project.js';
 
 export type AggregatorOptions = {
   tenantFiles: TenantFiles;
@@ -111,12 +112,12 @@ export function createAggregator(options: AggregatorOptions): Aggregator {
    * again at half the size at once; one event failing alone backs the step off, and after
    * SET_ASIDE_AFTER such attempts is set aside. Returns whether the watermark moved.
    */
-  const rollUp = async (tenantId: string, state: State, conn: Connection, prices: () => Promise<PriceOverrides>): Promise<boolean> => {
+  const rollUp = async (tenantId: string, state: State, conn: Connection, settings: () => Promise<TenantSettings>): Promise<boolean> => {
     let advanced = false;
     for (;;) {
       let r: Awaited<ReturnType<typeof rollupChunk>>;
       try {
-        r = await rollupChunk(conn, state.chunk, await prices());
+        r = await rollupChunk(conn, state.chunk, await settings());
       } catch (err) {
         if (state.chunk > 1) {
           state.chunk = Math.max(1, Math.floor(state.chunk / 2));
@@ -145,7 +146,7 @@ export function createAggregator(options: AggregatorOptions): Aggregator {
     if (!opened) return;
     const { file, db } = opened;
     const settings = () => tenantSettings(file, db);
-    const advanced = await step(tenantId, state, 'rollup', false, () => rollUp(tenantId, state, db, async () => (await settings()).prices));
+    const advanced = await step(tenantId, state, 'rollup', false, () => rollUp(tenantId, state, db, settings));
     if (advanced) for (const l of listeners) l(tenantId);
     if (state.dirtySince !== null && (force.compact || now() - state.lastCompaction >= compactEveryMs)) {
       await step(tenantId, state, 'compaction', !!force.compact, async () => {
@@ -251,7 +252,7 @@ export function createAggregator(options: AggregatorOptions): Aggregator {
 }
 
 /** Rolls up to `chunk` events above the watermark; null when there were none. */
-async function rollupChunk(conn: Connection, chunk: number, prices: PriceOverrides): Promise<{ events: number; minTs: number } | null> {
+async function rollupChunk(conn: Connection, chunk: number, settings: TenantSettings): Promise<{ events: number; minTs: number } | null> {
   return conn.transaction(async (tx) => {
     // A literal bound lets DuckDB skip every row group below the watermark (seq grows with the file).
     const { last_seq: from } = (await tx.get<{ last_seq: number }>(`SELECT last_seq FROM rollup_state`))!;
@@ -261,6 +262,7 @@ async function rollupChunk(conn: Connection, chunk: number, prices: PriceOverrid
     const range = `seq > ${from} AND seq <= ${to}`;
     const span = (await tx.get<{ lo: number; hi: number; n: number }>(`SELECT epoch_ms(min(ts)) AS lo, epoch_ms(max(ts)) AS hi, count(*) AS n FROM events WHERE ${range}`))!;
     if (span.n > 0) {
+      await attributeProjects(tx, range, from, settings.applied.raw);
       await tx.run(`CREATE OR REPLACE TEMP TABLE rollup_batch AS WITH ${countedEventsCtes('batch', range, span.lo, span.hi)} SELECT * FROM batch`);
       await tx.run(recordUncountedSql(range, 'rollup_batch'));
       for (const tier of TIERS) {
@@ -273,13 +275,13 @@ async function rollupChunk(conn: Connection, chunk: number, prices: PriceOverrid
       // are two. Its span covers every event it stored, repeats included (a timeline lists
       // them, and reads only the span); its count, the counted events.
       await tx.run(`INSERT INTO session_index
-        SELECT user_id, session_id, arg_min(project, ts) FILTER (project IS NOT NULL), min(ts), max(ts), count(*) FILTER (seq IN (SELECT seq FROM rollup_batch))
+        SELECT user_id, session_id, arg_min(project, seq) FILTER (project IS NOT NULL), min(ts), max(ts), count(*) FILTER (seq IN (SELECT seq FROM rollup_batch))
           FROM events WHERE ${range} AND session_id IS NOT NULL GROUP BY user_id, session_id
         ON CONFLICT (user_id, session_id) DO UPDATE SET first_ts = least(first_ts, excluded.first_ts), last_ts = greatest(last_ts, excluded.last_ts),
           events = events + excluded.events, project = coalesce(project, excluded.project)`);
       await tx.run(forgetFiguresSql(range));
       const models = await tx.all<{ model: string }>(`SELECT DISTINCT model FROM rollup_batch WHERE model IS NOT NULL AND model NOT IN (SELECT model FROM model_prices)`);
-      await setPrices(tx, models.map((m) => m.model), prices);
+      await setPrices(tx, models.map((m) => m.model), settings.prices);
       await tx.run(`DROP TABLE rollup_batch`);
     }
     await tx.run(`UPDATE rollup_state SET last_seq = ${to}, updated_at = now()::TIMESTAMP`);

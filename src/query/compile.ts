@@ -7,6 +7,7 @@
 // the property tests make).
 import { MERGE_BINS_SQL, percentileSql } from '../aggregate/sketch.js';
 import { bucketSql, countedEventsCtes, countedSinceCtes, MEASURES, rolledUpCte, rollupSelect, sketchSelect, tailSeqs, tsLiteral, type TailSpan } from '../aggregate/rollup.js';
+import { tailEventsCte } from '../aggregate/session-project.js';
 import { cover, rollupTable, sketchTable, smallestCube, TIER_MS, TIER_SQL_INTERVAL, TIERS, type Cube, type Segment, type Tier } from '../aggregate/tiers.js';
 import type { Kind } from '../ingest/schema.js';
 import type { Params } from '../storage/duckdb.js';
@@ -108,16 +109,21 @@ export function compile(q: Query, ctx: CompileContext): Compiled {
     return spans;
   }, []);
   const rawWheres = rawSpans.map((s) => `${inRange(s.from, s.to, 'ts')} AND ${filters}`);
+  const tail = ctx.tail;
+  // By project, the events above the watermark take their session's project as the worker
+  // will give it them (see session-project.ts); rolled-up events have it already.
+  const tailSource = tail && dimensionsOf(q).includes('project') ? 'tail_events' : 'events';
+  if (tail && tailSource === 'tail_events') ctes.push(tailEventsCte('tail_events', tailSeqs(ctx.lastSeq, tail)));
   if (ctx.raw) {
-    ctes.push(countedEventsCtes('raw_all', rawWheres[0]!, start, q.to));
+    const everything = tailSource === 'events' ? 'events' : `(SELECT * FROM events WHERE seq <= ${ctx.lastSeq} UNION ALL SELECT * FROM tail_events)`;
+    ctes.push(countedEventsCtes('raw_all', rawWheres[0]!, start, q.to, everything));
     rawPieces.push('raw_all');
   } else if (rawWheres.length) {
     ctes.push(rolledUpCte('raw_rolled', rawWheres, ctx.lastSeq));
     rawPieces.push('raw_rolled');
   }
-  const tail = ctx.tail;
   if (!ctx.raw && tail) {
-    ctes.push(countedEventsCtes('tail', `${tailSeqs(ctx.lastSeq, tail)} AND ${inRange(start, q.to, 'ts')} AND ${filters}`, tail.lo, tail.hi));
+    ctes.push(countedEventsCtes('tail', `${tailSeqs(ctx.lastSeq, tail)} AND ${inRange(start, q.to, 'ts')} AND ${filters}`, tail.lo, tail.hi, tailSource));
     rawPieces.push('tail');
   }
   if (rawPieces.length) ctes.push(`raw AS (${rawPieces.map((p) => `SELECT * FROM ${p}`).join(' UNION ALL ')})`);
@@ -152,7 +158,7 @@ export function compile(q: Query, ctx: CompileContext): Compiled {
   }
   if (percentiles.length && sketchFromRaw) {
     // Past raw retention the figures come from the tiers, and the durations from what raw events are left.
-    if (!allRaw) ctes.push(countedSinceCtes('sketch_src', `${inRange(start, q.to, 'ts')} AND ${filters}`, ctx.lastSeq, ctx.tail));
+    if (!allRaw) ctes.push(countedSinceCtes('sketch_src', `${inRange(start, q.to, 'ts')} AND ${filters}`, ctx.lastSeq, ctx.tail, tailSource));
     sketches.push(sketchSelect(allRaw ? 'raw' : 'sketch_src', rawBucket, cube, true));
   }
 

@@ -72,7 +72,7 @@ export async function listSessions(tf: TenantFiles, tenantId: string, o: Session
     // the unrolled tail, so a session shows the moment its first event is committed. Stored
     // figures are the whole story of a session with no events in the tail.
     `WITH tail AS (
-       SELECT user_id, session_id, arg_min(project, ts) FILTER (project IS NOT NULL) AS project, min(ts) AS first_ts, max(ts) AS last_ts, count(*) AS events
+       SELECT user_id, session_id, arg_min(project, seq) FILTER (project IS NOT NULL) AS project, min(ts) AS first_ts, max(ts) AS last_ts, count(*) AS events
          FROM events WHERE seq > (SELECT last_seq FROM rollup_state) AND session_id IS NOT NULL GROUP BY user_id, session_id
      ), sessions AS (
        SELECT user_id, session_id, coalesce(i.project, t.project) AS project,
@@ -165,7 +165,7 @@ export async function sessionSpan(tf: TenantFiles, tenantId: string, session: Se
   const reader = await tf.connection(tenantId, 'reader');
   type Recent = { recent_lo: number | null; recent_hi: number | null; recent_project: string | null };
   const recentOf = (where: string) =>
-    `SELECT epoch_ms(min(ts)) AS recent_lo, epoch_ms(max(ts)) AS recent_hi, arg_min(project, ts) FILTER (project IS NOT NULL) AS recent_project
+    `SELECT epoch_ms(min(ts)) AS recent_lo, epoch_ms(max(ts)) AS recent_hi, arg_min(project, seq) FILTER (project IS NOT NULL) AS recent_project
        FROM events WHERE user_id = $user AND session_id = $id AND ${where}`;
   type Indexed = { indexed: boolean; project: string | null; lo: number | null; hi: number | null; stored: boolean | null };
   const params = { user: session.user_id, id: session.session_id };
