@@ -116,6 +116,25 @@ scores('a finished session\'s score stays as it was: other sessions arriving (an
   assert.is(seeds.data[0]?.productivity_score, first.score);
 });
 
+scores('a late event of a finished session scores it again on its new figures, against the baseline it had', async (ctx) => {
+  const t0 = ctx.clock;
+  await send(ctx, session('A', t0 - 3 * DAY, { minutes: 60, calls: 60, lines: 600 }));
+  await send(ctx, session('B', t0 - DAY, { minutes: 60, calls: 15, lines: 100 }));
+  await ctx.server.ctx.aggregator.runOnce();
+  const before = (await scored(ctx, t0 - 4 * DAY, t0)).get('B')!;
+  assert.equal(before.baseline, { commandsPerHour: 60, linesPerHour: 600, sessions: 1 });
+  // An older session imported, then five more calls of B that had not arrived.
+  await send(ctx, session('Old', t0 - 2 * DAY, { minutes: 60, calls: 6, lines: 0 }));
+  await ctx.server.ctx.aggregator.runOnce();
+  await send(ctx, Array.from({ length: 5 }, (_, i) => ({ kind: 'tool_call', name: 'Bash', status: 'success', tool_use_id: `B-late-${i}`, session_id: 'B', ts: t0 - DAY + (10 + i) * MINUTE })));
+  const pending = (await scored(ctx, t0 - 4 * DAY, t0)).get('B')!;
+  assert.equal([pending.final, pending.commands, pending.baseline], [false, 20, before.baseline], 'live on its new figures until the worker has them');
+  await ctx.server.ctx.aggregator.runOnce();
+  const after = (await scored(ctx, t0 - 4 * DAY, t0)).get('B')!;
+  assert.equal([after.final, after.commands, after.baseline], [true, 20, before.baseline], 'fixed again, against the same baseline (not the imported session\'s)');
+  assert.is(after.score, productivityScore({ sessionId: 'B', start: 0, hours: 1, commands: 20, lines: 100, successRate: 1, distinctAgents: 0 }, before.baseline).score);
+});
+
 scores('two identical sessions are each measured against their own baseline, fixed, and the page says what each factor is made of', async (ctx) => {
   const t0 = ctx.clock;
   // The same work twice: 20 calls (one failed) and 160 lines in an hour, one sub-agent.
