@@ -121,8 +121,19 @@ async function history(q: Queryable, wanted: { user_id: string; start: number }[
   return out;
 }
 
-/** The baseline of a session starting at `start`: the user's finished sessions that started before it (not itself). */
-const baselineBefore = (past: Past[], key: string, start: number) => baselineFrom(past.filter((p) => p.facts.start < start && p.key !== key).map((p) => p.facts));
+/** The baseline of a session starting at `start`: of its user's finished sessions `past` (in start order), those that started before it. */
+function baselineBefore(past: Past[], key: string, start: number): Baseline {
+  let lo = 0;
+  for (let hi = past.length; lo < hi; ) {
+    const mid = (lo + hi) >> 1;
+    if (past[mid]!.facts.start < start) lo = mid + 1;
+    else hi = mid;
+  }
+  return baselineFrom(past.slice(Math.max(0, lo - BASELINE_WINDOW - 1), lo).filter((p) => p.key !== key).map((p) => p.facts));
+}
+
+/** Whether a stored row is the session's fixed score: scored, and nothing of the session waits to be rolled up. */
+const isFinal = (row: { score: number | null; settled: boolean } | undefined) => !!row && row.score !== null && row.settled;
 
 /** A stored row's type, for from_json. */
 const ROW_TYPE = JSON.stringify([
@@ -217,16 +228,16 @@ export async function sessionScores(tf: TenantFiles, tenantId: string, sessions:
          FROM k LEFT JOIN session_scores s USING (user_id, session_id) LEFT JOIN session_figures f USING (user_id, session_id) LEFT JOIN tail t USING (user_id, session_id)`,
       { keys },
     );
-    const live = sessions.filter((s) => !rows.some((r) => r.user_id === s.user_id && r.session_id === s.session_id && r.score !== null && r.settled));
-    return { stored: new Map(rows.map((r) => [keyOf(r), r])), past: await history(tx, live.map((s) => ({ user_id: s.user_id, start: Number(s.first_ms) }))) };
+    const rowsByKey = new Map(rows.map((r) => [keyOf(r), r]));
+    const live = sessions.filter((s) => !isFinal(rowsByKey.get(keyOf(s))));
+    return { stored: rowsByKey, past: await history(tx, live.map((s) => ({ user_id: s.user_id, start: Number(s.first_ms) }))) };
   });
   const figures = new Map<string, Figures>();
   const asked: ScoredSession[] = [];
   for (const s of sessions) {
     const row = stored.get(keyOf(s));
-    if (row?.score != null && row.settled) {
-      out.set(keyOf(s), shaped(s, storedFacts(row), row.lines_source, storedBaseline(row), row));
-    } else if (row?.figured && row.settled) figures.set(keyOf(s), pickFigures(row, SCORED));
+    if (isFinal(row)) out.set(keyOf(s), shaped(s, storedFacts(row!), row!.lines_source, storedBaseline(row!), row!));
+    else if (row?.figured && row.settled) figures.set(keyOf(s), pickFigures(row, SCORED));
     else asked.push(s);
   }
   for (let i = 0; i < asked.length; i += MAX_FILTER_VALUES) {
