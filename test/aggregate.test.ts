@@ -740,9 +740,12 @@ test('a session\'s figures are stored once it has been quiet, forgotten when an 
     await rollUp(t);
     assert.equal(await stored(), [['s1', 3], ['s2', 2]]);
 
-    // A session retention takes off the list takes its figures along.
+    // A session retention takes off the list takes its figures and its score along.
+    const scored = async () => (await sql<{ session_id: string }>(t, `SELECT session_id FROM session_scores WHERE session_id IN ('s1', 's2') ORDER BY session_id`)).map((r) => r.session_id);
+    assert.equal(await scored(), ['s1', 's2']);
     await applyRetention(await t.files.connection(t.tenantId, 'worker'), { ...DEFAULT_RETENTION, '1h': 1 }, BASE + DAY + HOUR);
     assert.equal(await stored(), [['s2', 2]]);
+    assert.equal(await scored(), ['s2']);
   } finally {
     await t.files.closeAll();
     dir.remove();
