@@ -220,6 +220,13 @@ scores('a hook-only session\'s Edit, Write and MultiEdit calls are its code outp
   const bySession = Object.fromEntries(q.rows.map(({ session, ...m }) => [String(session), m]));
   assert.equal(bySession['hooks-only'], { lines_added: 0, lines_removed: 0, edit_lines_added: 6, edit_lines_removed: 3 });
   assert.equal(bySession.both, { lines_added: 40, lines_removed: 10, edit_lines_added: 6, edit_lines_removed: 3 });
+
+  // The session's page says the same: its lines from the edits, the code output they made.
+  const me = await signIn(ctx.server, 'agent@acme.test', 'ingest password 1');
+  const html = await (await me.get('/sessions/hooks-only')).text();
+  assert.match(html, /<div class="kpi-label">Lines \(edit tools\)<\/div>\s*<div class="kpi-value">\+6 −3<\/div>/);
+  assert.match(scoreSection(html), /Code output .*? 18 lines\/h: 9 lines changed \(counted from its edit tool calls\) in 30 min 120 lines\/h \(this session −85%\) 0\.3 of 4/);
+  assert.match(await (await me.get('/sessions/both')).text(), /<div class="kpi-label">Lines<\/div>\s*<div class="kpi-value">\+40 −10<\/div>/);
 });
 
 scores.run();

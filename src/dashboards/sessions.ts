@@ -103,7 +103,7 @@ export type SessionPage = {
   query: QueryInput;
 };
 
-const TOTALS: SessionFigure[] = ['prompts', 'tool_calls', 'tool_failures', 'api_requests', 'api_errors', 'subagents', 'tokens', 'cost_usd', 'lines_added', 'lines_removed'];
+const TOTALS: SessionFigure[] = ['prompts', 'tool_calls', 'tool_failures', 'api_requests', 'api_errors', 'subagents', 'tokens', 'cost_usd', 'lines_added', 'lines_removed', 'edit_lines_added', 'edit_lines_removed'];
 
 /**
  * One session as `view` may see it (`user` says whose, when several people sent the same
