@@ -193,6 +193,8 @@ const EXPECTED: Record<string, (g: Ev[], spend: Spend) => number> = {
   pull_requests: (g) => total(of(g, ['pull_request']), (e) => e.value),
   lines_added: (g) => total(of(g, ['lines']), (e) => e.lines_added),
   lines_removed: (g) => total(of(g, ['lines']), (e) => e.lines_removed),
+  edit_lines_added: (g) => total(of(g, ['tool_call']), (e) => e.lines_added),
+  edit_lines_removed: (g) => total(of(g, ['tool_call']), (e) => e.lines_removed),
   active_time_s: (g) => total(of(g, ['active_time']), (e) => e.value),
   input_tokens: (_, spend) => total(spend('token_usage'), (e) => e.input_tokens),
   output_tokens: (_, spend) => total(spend('token_usage'), (e) => e.output_tokens),
@@ -363,7 +365,8 @@ function eventOf(s: Spec, i: number, users: string[]): Ev {
   const tokens = { input_tokens: s.tokens.input, output_tokens: s.tokens.output, cache_read_tokens: s.tokens.cacheRead, cache_creation_tokens: s.tokens.cacheCreation };
   switch (s.kind) {
     case 'tool_call':
-      return { ...e, name: s.tool, status: s.status, duration_ms: s.duration, tool_use_id: `tu${i}` };
+      // An edit carries the lines it changed (as a hook's Edit does), apart from OpenTelemetry's `lines`.
+      return { ...e, name: s.tool, status: s.status, duration_ms: s.duration, tool_use_id: `tu${i}`, ...(s.tool === 'Edit' ? { lines_added: s.lines[0], lines_removed: s.lines[1] } : {}) };
     case 'api_request':
       return { ...e, model: s.model, ...tokens, cost_usd: s.cost, duration_ms: s.duration, request_id: s.keyed || i % 3 ? `req${i}` : undefined };
     case 'command':
@@ -427,7 +430,7 @@ function eventsOf(s: Scenario): { first: Ev[]; second: Ev[] } {
 const DIMS = ['user', 'project', 'session', 'model', 'tool'] as const;
 const METRIC_POOL = [...Object.keys(EXPECTED), ...Object.keys(FAMILY_KINDS).flatMap((f) => STATS.map((s) => `${f}_${s}_ms`))];
 /** Metrics the generated kinds give figures for; most queries ask some of these. */
-const BUSY_METRICS = ['events', 'sessions', 'active_users', 'prompts', 'tool_calls', 'tool_failures', 'commands', 'api_requests', 'subagents', 'agents_used', 'commits', 'lines_added', 'input_tokens', 'cache_creation_tokens', 'tokens', 'cost_usd', 'tool_avg_ms', 'tool_min_ms', 'tool_p50_ms', 'tool_p95_ms', 'api_min_ms', 'api_p99_ms', 'command_max_ms', 'command_p95_ms'];
+const BUSY_METRICS = ['events', 'sessions', 'active_users', 'prompts', 'tool_calls', 'tool_failures', 'commands', 'api_requests', 'subagents', 'agents_used', 'commits', 'lines_added', 'edit_lines_added', 'input_tokens', 'cache_creation_tokens', 'tokens', 'cost_usd', 'tool_avg_ms', 'tool_min_ms', 'tool_p50_ms', 'tool_p95_ms', 'api_min_ms', 'api_p99_ms', 'command_max_ms', 'command_p95_ms'];
 const toolMetric = (m: string) => METRICS[m]!.kinds === null || METRICS[m]!.kinds!.every((k) => k === 'tool_call');
 
 const queryArb = fc
@@ -752,9 +755,12 @@ test('a session\'s figures are stored once it has been quiet, forgotten when an 
     await rollUp(t);
     assert.equal(await stored(), [['s1', 3], ['s2', 2]]);
 
-    // A session retention takes off the list takes its figures along.
+    // A session retention takes off the list takes its figures and its score along.
+    const scored = async () => (await sql<{ session_id: string }>(t, `SELECT session_id FROM session_scores WHERE session_id IN ('s1', 's2') ORDER BY session_id`)).map((r) => r.session_id);
+    assert.equal(await scored(), ['s1', 's2']);
     await applyRetention(await t.files.connection(t.tenantId, 'worker'), { ...DEFAULT_RETENTION, '1h': 1 }, BASE + DAY + HOUR);
     assert.equal(await stored(), [['s2', 2]]);
+    assert.equal(await scored(), ['s2']);
   } finally {
     await t.files.closeAll();
     dir.remove();

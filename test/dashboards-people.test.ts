@@ -161,8 +161,8 @@ s('a session page: figures, its timeline in order with the fixture\'s tool calls
     assert.ok(items.every((it, i) => i === 0 || it.at > items[i - 1]!.at || (it.at === items[i - 1]!.at && it.seq > items[i - 1]!.seq)), 'in order');
     assert.is(items[0]!.kind, 'session_start');
     assert.match(html, /class="score-big score-\w+">\d+\.\d/, 'a score');
-    assert.match(html, /Baseline: [\d.]+ actions\/h/, 'its baseline');
-    for (const part of ['Velocity', 'Code output', 'Success', 'Focus', 'Agent use']) assert.ok(html.includes(`<td>${part}</td>`), part);
+    assert.match(html, /Baseline of [^:<]+: [^<]*?[\d.]+ actions\/h/, 'its baseline');
+    for (const part of ['Velocity', 'Code output', 'Success', 'Focus', 'Agent use']) assert.ok(html.includes(`<th scope="row">${part}<span`), part);
   }
   const one = await page(admin, `/sessions/${s1.session_id}`);
   assert.ok(one.includes('Fix the flaky test'), 'prompt text');

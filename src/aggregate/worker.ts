@@ -2,8 +2,8 @@
 // every event above the watermark into all five tiers, in all three cubes (see tiers.ts), in
 // one transaction that also moves the watermark, so a crash or a pause only delays it:
 // the next pass starts where the last commit left off. Late events land in their own
-// (old) buckets. It also stores the figures of sessions gone quiet (see
-// query/session-figures.ts), folds the rows of recent buckets (compaction), prices new
+// (old) buckets. It also stores the figures and scores of sessions gone quiet (see
+// query/session-figures.ts and query/scores.ts), folds the rows of recent buckets (compaction), prices new
 // models, and applies retention. Each of those steps fails alone and is retried with a
 // backoff; one tenant failing is logged and retried, the others go on. A rollup that
 // fails is retried on half as many events until the one event that fails alone is found;
@@ -17,6 +17,7 @@ import { bucketSql, countedEventsCtes, foldSelect, foldSketchSelect, recordUncou
 import { keptSince, saveSetting, tenantSettings, type Applied, type Retention, type TenantSettings } from './settings.js';
 import { CUBES, rollupTable, sketchTable, TIER_MS, TIERS, floorTo } from './tiers.js';
 import { forgetFiguresSql, storeSessionFigures } from '../query/session-figures.js';
+import { forgetScoresSql, storeSessionScores } from '../query/scores.js';
 import { attributeProjects } from './session-project.js';
 
 export type AggregatorOptions = {
@@ -162,10 +163,12 @@ export function createAggregator(options: AggregatorOptions): Aggregator {
         state.lastRetention = now();
       });
     }
-    // Last, the figures of the sessions gone quiet, in batches (each its own transaction).
+    // Last, the figures of the sessions gone quiet, then their scores (which need every
+    // earlier finished session's figures), in batches (each its own transaction).
     if (advanced || now() - state.lastFigures >= figuresEveryMs) {
       await step(tenantId, state, 'figures', false, async () => {
         while ((await db.transaction(async (tx) => storeSessionFigures(tx, await tenantSettings(file, tx), now()))) > 0);
+        while ((await db.transaction((tx) => storeSessionScores(tx, now()))) > 0);
         state.lastFigures = now();
       });
     }
@@ -280,6 +283,7 @@ async function rollupChunk(conn: Connection, chunk: number, settings: TenantSett
         ON CONFLICT (user_id, session_id) DO UPDATE SET first_ts = least(first_ts, excluded.first_ts), last_ts = greatest(last_ts, excluded.last_ts),
           events = events + excluded.events, project = coalesce(project, excluded.project)`);
       await tx.run(forgetFiguresSql(range));
+      await tx.run(forgetScoresSql(range));
       const models = await tx.all<{ model: string }>(`SELECT DISTINCT model FROM rollup_batch WHERE model IS NOT NULL AND model NOT IN (SELECT model FROM model_prices)`);
       await setPrices(tx, models.map((m) => m.model), settings.prices);
       await tx.run(`DROP TABLE rollup_batch`);
@@ -329,7 +333,9 @@ export async function applyRetention(db: Queryable, retention: Retention, now: n
   // A session is listed as long as its hourly figures are kept.
   if (cutoff['1h'] !== undefined) {
     await db.run(`DELETE FROM session_index WHERE last_ts < ${tsLiteral(cutoff['1h'])}`);
-    await db.run(`DELETE FROM session_figures WHERE (user_id, session_id) NOT IN (SELECT user_id, session_id FROM session_index)`);
+    for (const table of ['session_figures', 'session_scores']) {
+      await db.run(`DELETE FROM ${table} WHERE (user_id, session_id) NOT IN (SELECT user_id, session_id FROM session_index)`);
+    }
   }
   if (cutoff.raw !== undefined) {
     const expired = `ts < ${tsLiteral(cutoff.raw)} AND seq <= (SELECT last_seq FROM rollup_state)`;

@@ -36,6 +36,23 @@ export type ProductivityScore = {
 export const DEFAULT_BASELINE: Readonly<Baseline> = Object.freeze({ commandsPerHour: 15, linesPerHour: 120, sessions: 0 });
 export const BASELINE_WINDOW = 30;
 const MIN_HOURS = 0.1;
+/** Distinct agents that make one point of agent efficiency. */
+export const AGENTS_PER_POINT = 3;
+
+export type Factor = 'velocity' | 'codeOutput' | 'success' | 'focus' | 'agentEfficiency';
+
+/** The five factors: each one's name, its cap, and what it measures in a line (the session page and the API say it). */
+export const FACTORS: Readonly<Record<Factor, { label: string; max: number; explain: string }>> = {
+  velocity: { label: 'Velocity', max: 2, explain: 'Tool calls and commands per hour, over the baseline’s pace: 1 at the baseline, full marks at twice it.' },
+  codeOutput: {
+    label: 'Code output',
+    max: 2,
+    explain: 'Lines changed per hour, over the baseline’s: 1 at the baseline, full marks at twice it. Lines from OpenTelemetry when the session reported any, else counted from its Edit, Write, MultiEdit and NotebookEdit calls.',
+  },
+  success: { label: 'Success', max: 1, explain: 'The share of tool calls and commands that succeeded; not compared with a baseline.' },
+  focus: { label: 'Focus', max: 2, explain: 'Hours from the session’s first event to its last, up to 2; not compared with a baseline.' },
+  agentEfficiency: { label: 'Agent use', max: 2, explain: `Distinct sub-agent types used, over ${AGENTS_PER_POINT}: full marks at ${2 * AGENTS_PER_POINT}; not compared with a baseline.` },
+};
 
 /** Counts and durations outside their domain (negative, NaN) count as zero. */
 const nonNegative = (n: number) => (Number.isFinite(n) && n > 0 ? n : 0);
@@ -81,19 +98,27 @@ export function trendOf(score: number): Trend {
   return 'needs_improvement';
 }
 
+/** The rates a session is compared with: the baseline's, a zero or missing one replaced by the default's. */
+export const comparedRates = (baseline: Baseline) => ({
+  commandsPerHour: usable(baseline.commandsPerHour, DEFAULT_BASELINE.commandsPerHour),
+  linesPerHour: usable(baseline.linesPerHour, DEFAULT_BASELINE.linesPerHour),
+});
+
+/** The hours a session's rates are taken over: its own, at least MIN_HOURS. */
+export const hoursMeasured = (hours: number) => rateHours(hours);
+
 /** One session's score against a baseline. */
 export function productivityScore(s: SessionFacts, baseline: Baseline): ProductivityScore {
   const commandsPerHour = nonNegative(s.commands) / rateHours(s.hours);
   const linesPerHour = nonNegative(s.lines) / rateHours(s.hours);
-  const baseCommands = usable(baseline.commandsPerHour, DEFAULT_BASELINE.commandsPerHour);
-  const baseLines = usable(baseline.linesPerHour, DEFAULT_BASELINE.linesPerHour);
-  const factors = {
-    velocity: Math.min(2, commandsPerHour / baseCommands),
-    codeOutput: Math.min(2, linesPerHour / baseLines),
+  const { commandsPerHour: baseCommands, linesPerHour: baseLines } = comparedRates(baseline);
+  const factors: Record<Factor, number> = {
+    velocity: Math.min(FACTORS.velocity.max, commandsPerHour / baseCommands),
+    codeOutput: Math.min(FACTORS.codeOutput.max, linesPerHour / baseLines),
     // Legacy `(success_rate || 100) / 100` turned a 0 % session into 100 %; not carried over.
-    success: Math.min(1, nonNegative(s.successRate)),
-    focus: Math.min(2, nonNegative(s.hours)),
-    agentEfficiency: Math.min(2, nonNegative(s.distinctAgents) / 3),
+    success: Math.min(FACTORS.success.max, nonNegative(s.successRate)),
+    focus: Math.min(FACTORS.focus.max, nonNegative(s.hours)),
+    agentEfficiency: Math.min(FACTORS.agentEfficiency.max, nonNegative(s.distinctAgents) / AGENTS_PER_POINT),
   };
   const sum = factors.velocity + factors.codeOutput + factors.success + factors.focus + factors.agentEfficiency;
   const raw = Math.min(10, Math.max(0, 2 * sum));

@@ -1,33 +1,26 @@
 // The sessions pages: the list (newest activity first, a page at a time, each session with
 // its productivity score) and one session (its figures, its timeline as a person reads it,
-// its score against its owner's baseline and what the score is made of).
+// its score against its owner's baseline and what each factor of it is made of).
 import type { TenantFiles } from '../storage/tenant-files.js';
 import type { MetricsView } from '../web/access.js';
-import { baselineFrom, type Baseline } from '../analytics/productivity.js';
-import { productivity, type SessionScore } from '../query/analytics.js';
+import { sessionScores, type SessionScore } from '../query/scores.js';
 import { MAX_ROWS, type QueryInput } from '../query/model.js';
 import type { SessionFigure } from '../query/session-figures.js';
 import { BadCursorError, findSession, listSessions, sessionSpan, sessionTimeline, sessionTotals, timelineCursor, type SessionRow, type TimelineCursor, type TimelineEvent } from '../query/sessions.js';
-import { keyOf, type SessionKey } from '../query/session-figures.js';
+import { keyOf } from '../query/session-figures.js';
 import { usedFilters, type Filters } from './filters.js';
+import { explainScore, type ScoreExplained } from './score-explained.js';
 import { ms } from './format.js';
 
-const DAY = 86_400_000;
-/** How far back productivity() reads a user's sessions for a baseline. */
-const BASELINE_LOOKBACK = 60 * DAY;
 /** Prompts and commands as a table shows them; the title attribute holds a longer cut. */
 const SHORT = 240;
 const LONG = 2000;
 
 export type ListedSession = SessionRow & { score: SessionScore | null };
 
-/** Productivity scores of `sessions` by session key (one productivity() call over the span they started in). */
+/** Productivity scores of listed sessions by session key. */
 export async function scoresFor(tf: TenantFiles, tenantId: string, sessions: SessionRow[], now: number): Promise<Map<string, SessionScore>> {
-  if (!sessions.length) return new Map();
-  const starts = sessions.map((s) => Date.parse(s.first_at));
-  const users = [...new Set(sessions.map((s) => s.user_id))];
-  const scored = await productivity(tf, tenantId, { from: Math.min(...starts), to: Math.max(...starts) + 1 }, { user: users }, now);
-  return new Map(scored.sessions.map((s) => [keyOf(s), s]));
+  return sessionScores(tf, tenantId, sessions.map((s) => ({ user_id: s.user_id, session_id: s.session_id, project: s.project, first_ms: Date.parse(s.first_at), last_ms: Date.parse(s.last_at) })), now);
 }
 
 export type SessionList = {
@@ -91,8 +84,6 @@ export type TimelineItem = {
   cost_usd: number | null;
 };
 
-export type SessionScoreView = SessionScore & { baseline: Baseline };
-
 export type SessionPage = {
   id: string;
   userId: string;
@@ -105,12 +96,14 @@ export type SessionPage = {
   /** Where this page of the timeline began (null: from the start) and where the next begins. */
   after: string | null;
   nextAfter: string | null;
-  score: SessionScoreView | null;
+  score: SessionScore | null;
+  /** The score in words, factor by factor. */
+  explained: ScoreExplained | null;
   notices: string[];
   query: QueryInput;
 };
 
-const TOTALS: SessionFigure[] = ['prompts', 'tool_calls', 'tool_failures', 'api_requests', 'api_errors', 'subagents', 'tokens', 'cost_usd', 'lines_added', 'lines_removed'];
+const TOTALS: SessionFigure[] = ['prompts', 'tool_calls', 'tool_failures', 'api_requests', 'api_errors', 'subagents', 'tokens', 'cost_usd', 'lines_added', 'lines_removed', 'edit_lines_added', 'edit_lines_removed'];
 
 /**
  * One session as `view` may see it (`user` says whose, when several people sent the same
@@ -134,8 +127,13 @@ export async function loadSession(tf: TenantFiles, tenantId: string, sessionId: 
   }
   const span = await sessionSpan(tf, tenantId, found);
   if (!span) return null;
-  // The events and the figures (unless stored) side by side, on the tenant's two readers.
-  const [timeline, row] = await Promise.all([sessionTimeline(tf, tenantId, found, span, { after: cursor, limit: o.limit, asRead: true }), sessionTotals(tf, tenantId, found, span, TOTALS, o.now)]);
+  // The events, the figures (unless stored) and the score side by side, on the tenant's two readers.
+  const [timeline, row, scores] = await Promise.all([
+    sessionTimeline(tf, tenantId, found, span, { after: cursor, limit: o.limit, asRead: true }),
+    sessionTotals(tf, tenantId, found, span, TOTALS, o.now),
+    sessionScores(tf, tenantId, [{ ...found, project: span.project, first_ms: span.first, last_ms: span.last }], o.now),
+  ]);
+  const score = scores.get(keyOf(found)) ?? null;
   const query: QueryInput = { metrics: [...TOTALS], filters: { user: [found.user_id], session: [sessionId] }, from: span.first, to: span.last + 1 };
   const first = span.first;
   const last = span.last;
@@ -150,28 +148,11 @@ export async function loadSession(tf: TenantFiles, tenantId: string, sessionId: 
     items: timelineItems(JSON.parse(timeline.eventsJson) as TimelineEvent[]),
     after,
     nextAfter: timeline.next_after,
-    score: await sessionScore(tf, tenantId, found, o.now),
+    score,
+    explained: score ? explainScore(score) : null,
     notices,
     query,
   };
-}
-
-/**
- * The session's score as productivity() gives it, and the baseline it was measured
- * against: the owner's previous sessions (up to 30, from the 60 days before it started),
- * pooled the same way. Null until the aggregation worker has indexed the session.
- */
-async function sessionScore(tf: TenantFiles, tenantId: string, session: SessionKey, now: number): Promise<SessionScoreView | null> {
-  const reader = await tf.connection(tenantId, 'reader');
-  const indexed = await reader.get<{ first_ms: number }>(`SELECT epoch_ms(first_ts) AS first_ms FROM session_index WHERE user_id = $user AND session_id = $id`, { user: session.user_id, id: session.session_id });
-  if (!indexed) return null;
-  const start = Number(indexed.first_ms);
-  const filters = { user: [session.user_id] };
-  const own = (await productivity(tf, tenantId, { from: start, to: start + 1 }, filters, now)).sessions.find((s) => s.session_id === session.session_id);
-  if (!own) return null;
-  const before = (await productivity(tf, tenantId, { from: start - BASELINE_LOOKBACK, to: start }, filters, now)).sessions;
-  const baseline = baselineFrom(before.map((s) => ({ sessionId: s.session_id, start: Date.parse(s.started_at), hours: s.hours, commands: s.commands, lines: s.lines, successRate: s.success_rate, distinctAgents: s.agents_used })));
-  return { ...own, baseline };
 }
 
 /** Cuts `s` to `max` characters (whole code points), marking the cut. */

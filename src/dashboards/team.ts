@@ -3,14 +3,15 @@
 // against the previous period, their trends, insights and recent sessions with scores).
 import type { TenantFiles } from '../storage/tenant-files.js';
 import { TIER_MS } from '../aggregate/tiers.js';
-import { personalInsights, productivity, teamComparison, trendOf, type TrendResult } from '../query/analytics.js';
+import { averageScore, personalInsights, productivity, teamComparison, trendOf, type TrendResult } from '../query/analytics.js';
 import { filtersFor, querySchema, type Dimension, type QueryInput } from '../query/model.js';
 import { listSessions } from '../query/sessions.js';
 import { dashboardSummary, type Summary } from '../query/summary.js';
 import { chartInterval, partialFilterNotices, queryFilters, usedFilters, type Filters } from './filters.js';
 import { fmt } from './format.js';
 import type { ChartSpec, Series } from './overview.js';
-import type { ListedSession } from './sessions.js';
+import { keyOf } from '../query/session-figures.js';
+import { scoresFor, type ListedSession } from './sessions.js';
 
 /** The metrics the team page can chart, with how people read them. */
 export const TREND_METRICS = {
@@ -127,16 +128,16 @@ export async function loadMe(tf: TenantFiles, tenantId: string, userId: string, 
   const insights = (await personalInsights(tf, tenantId, userId, range, now)).insights;
   const project = filters.project;
   const { sessions } = await listSessions(tf, tenantId, { ...range, user: [userId], project, ...usedFilters(f), limit: 10, now });
-  // Scored against all their sessions (as the session page is), then narrowed to the project.
-  const scored = (await productivity(tf, tenantId, range, { user: [userId] }, now)).sessions.filter((s) => !project || project.includes(s.project ?? ''));
-  const byId = new Map(scored.map((s) => [s.session_id, s]));
+  // The average over the sessions that started in range; the recent ones, whenever they started, each with its own.
+  const scored = (await productivity(tf, tenantId, range, { user: [userId], ...(project && { project }) }, now)).sessions;
+  const scores = await scoresFor(tf, tenantId, sessions, now);
   return {
     summary,
     cost,
     toolCalls,
     insights,
-    recent: sessions.map((s) => ({ ...s, score: byId.get(s.session_id) ?? null })),
-    averageScore: scored.length ? Math.round((scored.reduce((a, s) => a + s.score, 0) / scored.length) * 10) / 10 : null,
+    recent: sessions.map((s) => ({ ...s, score: scores.get(keyOf(s)) ?? null })),
+    averageScore: averageScore(scored),
     scored: scored.length,
     queries: { kpis: { metrics: ME_KPIS, filters: filtersFor(ME_KPIS, filters), ...range } },
     notices: partialFilterNotices(f, [...ME_KPIS, 'cost_usd', 'tool_calls']),

@@ -1,6 +1,8 @@
 // Claude Code `http` hooks → unified events. Every hook event is kept (unknown names as
-// kind `other`); tool events become tool_start / tool_call, paired by tool_use_id.
+// kind `other`); tool events become tool_start / tool_call, paired by tool_use_id. A
+// successful edit tool's call carries the lines it changed (edit-lines.ts).
 import type { IngestEvent, Kind } from './schema.js';
+import { editLines } from './edit-lines.js';
 import { eventId, stableId } from './ingest.js';
 import { canonicalJson } from './sanitize.js';
 
@@ -46,6 +48,7 @@ export function hookToEvent(body: unknown, startedAt: (toolUseId: string) => num
     if (start !== undefined) duration = Math.max(0, now - start);
   }
   const digest = eventId('hook-body', canonicalJson(b)).toString(36);
+  const lines = kind === 'tool_call' && !failed ? editLines(str(b.tool_name), b.tool_input, b.tool_response) : null;
   return {
     id: stableId(['hook', b.session_id ?? '', eventName, toolUseId ?? '', digest].join(':')),
     kind,
@@ -59,6 +62,8 @@ export function hookToEvent(body: unknown, startedAt: (toolUseId: string) => num
     model: str(b.model),
     status: kind === 'tool_call' ? (failed ? 'failure' : 'success') : eventName === 'SessionEnd' ? str(b.reason) : undefined,
     duration_ms: duration,
+    lines_added: lines?.added,
+    lines_removed: lines?.removed,
     error: failed ? errorText(b.error) : eventName === 'StopFailure' ? errorText(b.error) : undefined,
     attributes: b,
   };

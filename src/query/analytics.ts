@@ -1,95 +1,55 @@
-// Analytics over the query model: productivity scores per session (the legacy formula,
-// against each user's rolling baseline), trends and anomalies of any series, the team
+// Analytics over the query model: productivity scores of the sessions in a range (the
+// legacy formula, each against its user's fixed baseline: scores.ts), trends and anomalies of any series, the team
 // compared person by person, and a person's own insights.
 import type { TenantFiles } from '../storage/tenant-files.js';
 import { anomalies, type Anomaly } from '../analytics/anomalies.js';
-import { BASELINE_WINDOW, scoreSessions, type ProductivityScore, type SessionFacts } from '../analytics/productivity.js';
 import { linearTrend, type LinearTrend } from '../analytics/trends.js';
-import { filtersFor, MAX_FILTER_VALUES, MAX_ROWS, querySchema, sessionQuerySchema, type Dimension, type Interval, type Query, type QueryInput } from './model.js';
-import { byKey, figureColumns, figuresQuery, keyOf, type Figures, type SessionFigure } from './session-figures.js';
+import { filtersFor, querySchema, type Dimension, type Interval, type Query, type QueryInput } from './model.js';
+import { keyOf } from './session-figures.js';
+import { sessionScores, type ScoredSession, type SessionScore } from './scores.js';
 import { fillGaps, runQueries, runQuery } from './run.js';
 
 type Filters = Partial<Record<Dimension, string[]>>;
 type Range = { from: number; to: number };
 const DAY = 86_400_000;
-/** How far back sessions are read to form the baseline of the first sessions in range. */
-const BASELINE_LOOKBACK = 60 * DAY;
 const MAX_SESSIONS = 10_000;
-/** The figures a score is made of. */
-const SCORED = ['tool_calls', 'tool_failures', 'commands', 'command_failures', 'lines_added', 'lines_removed', 'agents_used'] as const satisfies readonly SessionFigure[];
 
 async function rows(tf: TenantFiles, tenantId: string, input: QueryInput, now: number) {
   return (await runQuery(tf, tenantId, querySchema.parse(input), { now })).rows;
 }
 
-export type SessionScore = ProductivityScore & { session_id: string; user_id: string; project: string | null; started_at: string; hours: number; commands: number; lines: number; success_rate: number; agents_used: number };
-
-/** Every session that started in range, scored against its user's previous 30 sessions. */
+/**
+ * Every session that started in range, with its score (see scores.ts: fixed once the session
+ * finished, against its user's previous finished sessions; live before). Neither the range
+ * nor the project filter changes a session's baseline: a score is the session's own.
+ */
 export async function productivity(tf: TenantFiles, tenantId: string, range: Range, filters: Filters, now: number): Promise<{ sessions: SessionScore[]; average: number | null; truncated: boolean }> {
   const reader = await tf.connection(tenantId, 'reader');
-  const params: Record<string, unknown> = { lookback: range.from - BASELINE_LOOKBACK, from: range.from, to: range.to, window: BASELINE_WINDOW, limit: MAX_SESSIONS + 1 };
-  const where = ['i.first_ts >= make_timestamp($lookback * 1000)', 'i.first_ts < make_timestamp($to * 1000)'];
+  const params: Record<string, unknown> = { from: range.from, to: range.to, limit: MAX_SESSIONS + 1 };
+  const where = ['i.first_ts >= make_timestamp($from * 1000)', 'i.first_ts < make_timestamp($to * 1000)'];
   for (const [col, values] of [['user_id', filters.user], ['project', filters.project]] as const) {
     if (values) where.push(`i.${col} IN (${values.map((v, i) => ((params[`${col}${i}`] = v), `$${col}${i}`)).join(', ')})`);
   }
-  // The sessions in range, and before them only their user's BASELINE_WINDOW latest (the
-  // lookback is a bound; most users need far less of it), with their stored figures while
-  // those are the whole story. A session's span is widened by its events the worker has not
-  // rolled up yet (a late one may be older than the indexed span).
-  const index = await reader.all<{ session_id: string; user_id: string; project: string | null; first_ms: number; last_ms: number; stored: boolean } & Figures>(
+  // A session's span is widened by its events the worker has not rolled up yet (a late one may be older than the indexed span).
+  const index = await reader.all<ScoredSession>(
     `WITH tail AS (
        SELECT user_id, session_id, min(ts) AS first_ts, max(ts) AS last_ts FROM events
         WHERE seq > (SELECT last_seq FROM rollup_state) AND session_id IS NOT NULL GROUP BY user_id, session_id)
-     SELECT session_id, user_id, i.project, epoch_ms(least(i.first_ts, t.first_ts)) AS first_ms, epoch_ms(greatest(i.last_ts, t.last_ts)) AS last_ms,
-            f.session_id IS NOT NULL AND t.session_id IS NULL AS stored, ${figureColumns('f', SCORED)}
-       FROM session_index i LEFT JOIN tail t USING (user_id, session_id) LEFT JOIN session_figures f USING (user_id, session_id)
+     SELECT session_id, user_id, i.project, epoch_ms(least(i.first_ts, t.first_ts)) AS first_ms, epoch_ms(greatest(i.last_ts, t.last_ts)) AS last_ms
+       FROM session_index i LEFT JOIN tail t USING (user_id, session_id)
       WHERE ${where.join(' AND ')}
-      QUALIFY i.first_ts >= make_timestamp($from * 1000) OR row_number() OVER (PARTITION BY user_id, i.first_ts >= make_timestamp($from * 1000) ORDER BY i.first_ts DESC) <= $window
-      ORDER BY i.first_ts DESC LIMIT $limit`,
+      ORDER BY i.first_ts DESC, session_id, user_id LIMIT $limit`,
     params,
   );
   const truncated = index.length > MAX_SESSIONS;
   const sessions = index.slice(0, MAX_SESSIONS);
-  if (!sessions.length) return { sessions: [], average: null, truncated };
-  const figures = new Map<string, Figures>(sessions.filter((s) => s.stored).map((s) => [keyOf(s), s]));
-  // The others' (not stored yet, or with events the worker has not rolled up) from the query model.
-  const unstored = sessions.filter((s) => !s.stored);
-  if (unstored.length) {
-    // Too many to name: every session of the users and projects asked for, over their hull.
-    const byId = figuresQuery(SCORED, unstored.slice(0, MAX_FILTER_VALUES));
-    const q = unstored.length <= MAX_FILTER_VALUES ? byId : sessionQuerySchema.parse({ ...byId, from: Math.min(...unstored.map((s) => s.first_ms)), to: Math.max(...unstored.map((s) => s.last_ms)) + 1, filters: { ...(filters.user && { user: filters.user }), ...(filters.project && { project: filters.project }) }, limit: MAX_ROWS });
-    for (const [key, f] of byKey((await runQuery(tf, tenantId, q, { now })).rows)) if (!figures.has(key)) figures.set(key, f);
-  }
-  const byUser = new Map<string, { facts: SessionFacts; meta: (typeof sessions)[number] }[]>();
-  for (const s of sessions) {
-    const f = figures.get(keyOf(s)) ?? {};
-    const n = (k: (typeof SCORED)[number]) => Number(f[k] ?? 0);
-    const runs = n('tool_calls') + n('commands');
-    const facts: SessionFacts = {
-      sessionId: s.session_id,
-      start: s.first_ms,
-      hours: (s.last_ms - s.first_ms) / 3.6e6,
-      commands: runs,
-      lines: n('lines_added') + n('lines_removed'),
-      successRate: runs ? 1 - (n('tool_failures') + n('command_failures')) / runs : 1,
-      distinctAgents: n('agents_used'),
-    };
-    byUser.set(s.user_id, [...(byUser.get(s.user_id) ?? []), { facts, meta: s }]);
-  }
-  const out: SessionScore[] = [];
-  for (const [userId, list] of byUser) {
-    const scores = scoreSessions(list.map((l) => l.facts));
-    list.forEach(({ facts, meta }, i) => {
-      if (facts.start < range.from) return; // only there for the baseline
-      out.push({
-        session_id: meta.session_id, user_id: userId, project: meta.project, started_at: new Date(facts.start).toISOString(), hours: facts.hours,
-        commands: facts.commands, lines: facts.lines, success_rate: facts.successRate, agents_used: facts.distinctAgents, ...scores[i]!,
-      });
-    });
-  }
-  out.sort((a, b) => b.started_at.localeCompare(a.started_at));
-  return { sessions: out, average: out.length ? Math.round((out.reduce((a, s) => a + s.score, 0) / out.length) * 10) / 10 : null, truncated };
+  const scores = await sessionScores(tf, tenantId, sessions, now);
+  const out = sessions.map((s) => scores.get(keyOf(s))!).sort((a, b) => b.started_at.localeCompare(a.started_at));
+  return { sessions: out, average: averageScore(out), truncated };
 }
+
+/** The mean of `scores`, one decimal; null for none. */
+export const averageScore = (scores: { score: number }[]) => (scores.length ? Math.round((scores.reduce((a, s) => a + s.score, 0) / scores.length) * 10) / 10 : null);
 
 export type TrendResult = { metric: string; interval: Interval; points: { t: string; v: number }[]; trend: Omit<LinearTrend, 'forecast'> & { forecast: { t: string; v: number }[] }; anomalies: (Omit<Anomaly, 't'> & { t: string })[] };
 

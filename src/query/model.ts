@@ -84,8 +84,12 @@ const counted: Record<string, MetricDef> = {
   },
   commits: { kinds: ['commit'], sql: sumOf('value', ['commit']), description: 'commits made' },
   pull_requests: { kinds: ['pull_request'], sql: sumOf('value', ['pull_request']), description: 'pull requests opened' },
-  lines_added: { kinds: ['lines'], sql: sumOf('lines_added', ['lines']), description: 'lines of code added' },
-  lines_removed: { kinds: ['lines'], sql: sumOf('lines_removed', ['lines']), description: 'lines of code removed' },
+  lines_added: { kinds: ['lines'], sql: sumOf('lines_added', ['lines']), description: 'lines of code added, as OpenTelemetry reports them (claude_code.lines_of_code.count)' },
+  lines_removed: { kinds: ['lines'], sql: sumOf('lines_removed', ['lines']), description: 'lines of code removed, as OpenTelemetry reports them' },
+  // The same change can be reported both ways (OpenTelemetry's lines and the hooks' edit
+  // calls): two metrics, never summed. Productivity counts one or the other per session.
+  edit_lines_added: { kinds: ['tool_call'], sql: sumOf('lines_added', ['tool_call']), description: 'lines added by edit tool calls (Edit, Write, MultiEdit, NotebookEdit), counted from what the hooks carry' },
+  edit_lines_removed: { kinds: ['tool_call'], sql: sumOf('lines_removed', ['tool_call']), description: 'lines removed by edit tool calls, counted from what the hooks carry' },
   active_time_s: { kinds: ['active_time'], sql: sumOf('value', ['active_time']), description: 'active time, seconds' },
   input_tokens: { spend: true, kinds: TOKEN_KINDS, sql: spend('input_tokens', REQUEST_KINDS, 'token_usage'), description: 'input tokens (counted once)' },
   output_tokens: { spend: true, kinds: TOKEN_KINDS, sql: spend('output_tokens', REQUEST_KINDS, 'token_usage'), description: 'output tokens (counted once)' },

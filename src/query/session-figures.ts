@@ -19,7 +19,7 @@ import { resultOf } from './run.js';
  */
 export const SESSION_FIGURES = [
   'prompts', 'tool_calls', 'tool_failures', 'tool_p50_ms', 'tool_p95_ms', 'api_requests', 'api_errors', 'subagents', 'agents_used', 'commands', 'command_failures',
-  'input_tokens', 'output_tokens', 'cache_read_tokens', 'cache_creation_tokens', 'tokens', 'cost_usd', 'lines_added', 'lines_removed', 'commits', 'pull_requests',
+  'input_tokens', 'output_tokens', 'cache_read_tokens', 'cache_creation_tokens', 'tokens', 'cost_usd', 'lines_added', 'lines_removed', 'edit_lines_added', 'edit_lines_removed', 'commits', 'pull_requests',
 ] as const;
 export type SessionFigure = (typeof SESSION_FIGURES)[number];
 export type Figures = Partial<Record<SessionFigure, number | null>>;
