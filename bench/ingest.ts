@@ -1,13 +1,12 @@
 // npm run bench:ingest — ingestion throughput and latency on loopback against a started
 // server (a child process, so its memory is measured alone), next to DuckDB's appender
 // writing the same rows in-process: the ceiling. Prints figures and ratios; asserts nothing.
-import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DuckDBInstance, DuckDBTimestampValue } from '@duckdb/node-api';
-import { freePort, ROOT, runCli, tempDir, waitFor } from '../test/helpers.js';
+import { runCli, tempDir } from '../test/helpers.js';
 import { loadMigrations } from '../src/storage/migrate.js';
 import { percentile } from '../src/aggregate/sketch.js';
+import { memoryMb, serverProcess } from './server.js';
 
 const BATCHES = Number(process.env.BENCH_BATCHES ?? 200); // × 1000 events
 const HOOK_EVENTS = Number(process.env.BENCH_HOOK_EVENTS ?? 20_000);
@@ -22,18 +21,7 @@ const OTLP_RECORDS = Number(process.env.BENCH_OTLP_RECORDS ?? 50_000);
 
 type Row = { scenario: string; events: number; seconds: number; p50?: number; p99?: number; rssMb: number; note?: string };
 
-function peakRssMb(pid: number): number {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  return Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? 0) / 1024;
-}
-
-async function startServer(dataDir: string) {
-  const port = await freePort();
-  const url = `http://127.0.0.1:${port}`;
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/main.ts'), 'serve', '--port', String(port), '--data-dir', dataDir, '--log-level', 'warn'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
-  await waitFor(async () => ((await fetch(`${url}/healthz`)).ok ? true : undefined), 'server start');
-  return { url, pid: child.pid!, stop: () => new Promise((r) => { child.once('exit', r); child.kill('SIGTERM'); }) };
-}
+const peakRssMb = (pid: number) => memoryMb(pid).peak;
 
 async function timed(n: number, concurrency: number, one: (i: number) => Promise<void>) {
   const latencies: number[] = [];
@@ -183,7 +171,7 @@ async function main() {
   await runCli(['setup', '--name', 'Bench', '--email', 'root@bench.test', '--password-stdin'], { ...opts, stdin: 'bench password 123' });
   await runCli(['user', 'create', '--tenant', 'Bench', '--email', 'dev@bench.test', '--role', 'developer'], opts);
   const key = (JSON.parse((await runCli(['apikey', 'create', '--tenant', 'Bench', '--user', 'dev@bench.test', '--scopes', 'ingest', '--json'], opts)).stdout) as { key: string }).key;
-  const server = await startServer(dir.path);
+  const server = await serverProcess(dir.path);
   const rows: Row[] = [];
   try {
     for (const run of [benchHooksPaced, benchBatch, benchHooks, httpFloor, benchOtlp]) {

@@ -22,7 +22,7 @@ if (selected.some((name) => /^browser-.*\.test\.ts$/.test(basename(name)))) {
   }
 }
 
-const child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', uvu, 'test', pattern, '--no-color'], {
+const child = spawn(process.execPath, ['--import', 'tsx', uvu, 'test', pattern, '--no-color'], {
   stdio: ['ignore', 'pipe', 'inherit'],
   env: { ...process.env, FORCE_COLOR: '0' },
 });

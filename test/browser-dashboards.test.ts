@@ -66,7 +66,7 @@ s('an event posted through the ingest API appears on the open overview without a
     const res = await postHook(server, key, { session_id: 'browser-live', cwd: '/w/live', hook_event_name: event, tool_name: 'Bash', tool_input: { command: 'ls' }, tool_use_id: 'live-1', ...(i ? { tool_response: {}, duration_ms: 12 } : {}) });
     assert.is(res.status, 200);
   }
-  await page.waitForFunction(([b]) => Number(document.querySelector('[data-live="kpis"] .kpi:nth-child(4) .kpi-value')?.textContent) === b! + 1, [before], { timeout: 5000 });
+  await page.waitForFunction(([b]) => Number(document.querySelector('[data-live="kpis"] .kpi:nth-child(4) .kpi-value')?.textContent) === b! + 1, [before]);
   assert.is(await page.evaluate(() => (window as unknown as { marker: number }).marker), marker, 'the same page, not reloaded');
   assert.ok(await page.locator('[data-live="recent-sessions"]').getByText('browser-').isVisible(), 'the new session is listed');
   noErrors(desktop);

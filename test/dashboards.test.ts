@@ -244,12 +244,12 @@ s('live: a commit reaches every open page of the tenant as one update; a develop
     const update = await waitFor(async () => admin.events.find((e) => e.event === 'update'), 'the admin\'s update');
     assert.ok(Number(update.id) > 0);
     assert.is(update.id, update.data);
-    await new Promise((r) => setTimeout(r, 300));
-    assert.is(own.events.filter((e) => e.event === 'update').length, 0, 'dev2 hears nothing about agent@acme.test');
 
+    // A stream is written in order: had dev2 been told of agent@'s commit, it would come before its own.
     const dev2Key = (await runCommand(ctx.server.ctx, 'apikey create', { tenant: ctx.tenantId, user: 'dev2@acme.test', scopes: 'ingest' })) as { key: string };
     assert.is((await postHook(ctx.server, dev2Key.key, tool('t2'))).status, 200);
-    await waitFor(async () => own.events.find((e) => e.event === 'update'), 'dev2\'s own update');
+    const mine = await waitFor(async () => own.events.find((e) => e.event === 'update'), 'dev2\'s own update');
+    assert.ok(Number(mine.id) > Number(update.id), 'dev2 hears nothing about agent@acme.test');
 
     // A page that reconnects with an older id is told at once; an up-to-date one is not.
     const version = String(ctx.server.ctx.live.version(ctx.tenantId));
@@ -258,8 +258,11 @@ s('live: a commit reaches every open page of the tenant as one update; a develop
     try {
       const caughtUp = await waitFor(async () => behind.events.find((e) => e.event === 'update'), 'catch-up');
       assert.is(caughtUp.id, version);
-      await new Promise((r) => setTimeout(r, 300));
-      assert.equal(current.events.map((e) => e.event), ['hello']);
+      // The next commit's update is the first the up-to-date page hears (a catch-up would come before it).
+      assert.is((await postHook(ctx.server, ctx.key, tool('t3'))).status, 200);
+      await waitFor(async () => current.events.find((e) => e.event === 'update'), 'the next update');
+      const heard = current.events.map((e) => [e.event, Number(e.id) > Number(version)]);
+      assert.equal(heard, [['hello', false], ['update', true]]);
     } finally {
       await behind.close();
       await current.close();

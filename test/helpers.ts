@@ -157,11 +157,16 @@ export async function ingestKey(server: TestServer, scopes = ['ingest', 'read'],
 
 export type IngestCtx = { server: TestServer; key: string; tenantId: string; userId: string };
 
-/** A uvu suite whose every test gets a fresh server and an ingest+read key in `ctx`. */
+/**
+ * A uvu suite whose every test gets a fresh server and an ingest+read key in `ctx`. The
+ * worker's timer is stopped: a test runs the passes it needs (`aggregator.runOnce`), so none
+ * lands between its steps (or applies retention to its old events) on a slow machine.
+ */
 export function ingestSuite(name: string) {
   const s = suite<IngestCtx>(name);
   s.before.each(async (ctx) => {
     ctx.server = await startTestServer();
+    await ctx.server.ctx.aggregator.stop();
     Object.assign(ctx, await ingestKey(ctx.server));
   });
   s.after.each(async (ctx) => ctx.server.stop());

@@ -194,6 +194,40 @@ otlp('cumulative sums become deltas: retries and stale points count nothing, res
   assert.is((await totals(ctx, 's-cum')).tokens.input, 21);
 });
 
+otlp('concurrent exports of one series, arriving in any order, count each delta once and never an older point', async (ctx) => {
+  // 40 successive points of one cumulative series (3, 6, 9, …), all sent at once in a fixed
+  // shuffled order: whichever is handled first, the total is the last value, and in commit
+  // order the counted points only ever get newer.
+  const points = Array.from({ length: 40 }, (_, i) => ({ time: 2000 + i * 1000, value: 3 * (i + 1) }));
+  const order = points.map((p, i) => ({ p, key: (i * 17) % points.length })).sort((a, b) => a.key - b.key).map((x) => x.p);
+  const statuses = await Promise.all(
+    order.map(async ({ time, value }) => (await post(ctx, '/v1/metrics', JSON.stringify(sumBody('claude_code.token.usage', 2, [{ session: 's-race', start: 1000, time, value, type: 'input' }])), JSON_TYPE)).status),
+  );
+  assert.equal(statuses, order.map(() => 200));
+  assert.is((await totals(ctx, 's-race')).tokens.input, 120);
+  const db = await ctx.server.ctx.tenantFiles.open(ctx.tenantId);
+  const times = (await db.all<{ t: number }>(`SELECT epoch_ms(ts) AS t FROM events WHERE session_id = 's-race' ORDER BY seq`)).map((r) => r.t);
+  assert.equal(times, [...times].sort((a, b) => a - b), 'a point older than one already counted was counted');
+  assert.is(new Set(times).size, times.length);
+});
+
+otlp('an export whose series state cannot be saved stores nothing, so no later point counts its delta again', async (ctx) => {
+  const send = async (time: number, value: number) => (await post(ctx, '/v1/metrics', JSON.stringify(sumBody('claude_code.token.usage', 2, [{ session: 's-fail', start: 1000, time, value, type: 'input' }])), JSON_TYPE)).status;
+  assert.is(await send(2000, 5), 200);
+  // The state stays readable but can no longer be written: a view stands in for the table.
+  const db = await ctx.server.ctx.tenantFiles.open(ctx.tenantId);
+  await db.run('ALTER TABLE otlp_series RENAME TO otlp_series_kept');
+  await db.run('CREATE VIEW otlp_series AS SELECT * FROM otlp_series_kept');
+  assert.is(await send(3000, 8), 503);
+  assert.is((await totals(ctx, 's-fail')).tokens.input, 5, 'the failed export stored its delta');
+  await db.run('DROP VIEW otlp_series');
+  await db.run('ALTER TABLE otlp_series_kept RENAME TO otlp_series');
+  assert.is(await send(4000, 9), 200);
+  assert.is((await totals(ctx, 's-fail')).tokens.input, 9);
+  assert.is(await send(3000, 8), 200, 'the failed export, retried late');
+  assert.is((await totals(ctx, 's-fail')).tokens.input, 9);
+});
+
 otlp('gauges, histograms and unknown metrics are kept as `other`', async (ctx) => {
   const point = { attributes: [{ key: 'session.id', value: { stringValue: 's-other' } }], timeUnixNano: nano(5000) };
   const body = {

@@ -88,7 +88,6 @@ function rowOf(rows: Row[], key: string, value: string): Row {
 }
 
 const pct = ingestSuite('percentiles');
-pct.before.each(async (ctx) => ctx.server.ctx.aggregator.stop()); // each test runs the worker's passes itself
 
 pct('two Write calls of 645 and 1486 ms: p50 1065.5, p95 1443.95, p99 1477.59; one call is every percentile', async (ctx) => {
   const samples: Record<string, number[]> = { Write: [645, 1486], Glob: [777], Read: [640, 645, 650, 1464] };

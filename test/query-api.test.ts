@@ -317,7 +317,6 @@ api('roles: developers see their own data, viewers team figures only, managers t
 });
 
 api('/readyz reports the rollups\' lag and the worker catches up', async (ctx) => {
-  await ctx.server.ctx.aggregator.stop();
   await ctx.server.ctx.ingest.ingest({ tenantId: ctx.tenantId, userId: ctx.userId }, 'rest', [{ kind: 'prompt', session_id: 'p' }, { kind: 'prompt', session_id: 'p', ts: Date.now() - 5 }]);
   const behind = (await (await fetch(`${ctx.server.url}/readyz`)).json()) as { aggregation: { pending_events: number } };
   assert.is(behind.aggregation.pending_events, 2);

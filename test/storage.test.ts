@@ -135,7 +135,8 @@ test('a read does not wait behind another read\'s open transaction (two reader c
     await held;
   });
   assert.equal(reader.busy(), 1);
-  const other = await Promise.race([reader.get<{ n: number }>('SELECT 42 AS n'), new Promise((resolve) => setTimeout(() => resolve('waited'), 5000))]);
+  // It answers while the transaction is still open (ended only below): the timeout only bounds a read that waits behind it.
+  const other = await Promise.race([reader.get<{ n: number }>('SELECT 42 AS n'), new Promise((resolve) => setTimeout(() => resolve('waited'), 20_000).unref())]);
   assert.equal(Number((other as { n: number }).n), 42, 'answered while the transaction is open');
   release();
   await long;

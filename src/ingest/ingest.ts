@@ -7,7 +7,7 @@ import { StorageUnavailableError, TenantUnavailableError } from '../storage/erro
 import type { TenantFiles } from '../storage/tenant-files.js';
 import { eventSchema, inTimeWindow, timeWindowMessage, type IngestEvent, type Source } from './schema.js';
 import { canonicalJson, sanitizeJson } from './sanitize.js';
-import { createEventWriter, DEFAULT_WRITER, type Commit, type EventRow, type EventWriter, type WriterOptions } from './writer.js';
+import { createEventWriter, DEFAULT_WRITER, type Alongside, type Commit, type EventRow, type EventWriter, type WriterOptions } from './writer.js';
 
 export type Who = { tenantId: string; userId: string };
 export type Rejection = { index: number; field: string; message: string };
@@ -19,9 +19,10 @@ export type IngestStats = { received: number; stored: number; dropped: Record<Dr
 export type Ingestor = {
   /**
    * Validates and stores `events` for the authenticated tenant and user. Valid events are
-   * committed before this resolves; invalid ones come back in `rejected` by index.
+   * committed before this resolves, with `alongside` in the same transaction; invalid ones
+   * come back in `rejected` by index.
    */
-  ingest(who: Who, source: Source, events: readonly unknown[], now?: Date): Promise<IngestResult>;
+  ingest(who: Who, source: Source, events: readonly unknown[], now?: Date, alongside?: Alongside): Promise<IngestResult>;
   /** Each tenant's events, flushed (at shutdown). */
   flushAll(): Promise<void>;
   /** Hears every commit that stored new events (live dashboards); returns the unsubscribe. */
@@ -61,7 +62,7 @@ export function createIngestor(tenantFiles: TenantFiles, options: WriterOptions 
 
   return {
     stats,
-    async ingest(who, source, events, now = new Date()) {
+    async ingest(who, source, events, now = new Date(), alongside) {
       stats.received += events.length;
       const rows: EventRow[] = [];
       const rejected: Rejection[] = [];
@@ -79,11 +80,11 @@ export function createIngestor(tenantFiles: TenantFiles, options: WriterOptions 
         rows.push(toRow(parsed.data, who, source, now.getTime()));
       });
       stats.dropped.invalid += rejected.length;
-      if (rows.length) {
+      if (rows.length || alongside) {
         const made = writerFor(who.tenantId);
         const writer = await made;
         try {
-          await writer.write(rows);
+          await writer.write(rows, alongside);
         } catch (err) {
           if (!(err instanceof TenantUnavailableError)) throw new StorageUnavailableError(`could not commit events: ${(err as Error).message}`);
           // Its file is closed: the next write, once the file is back, needs a writer on the new one.

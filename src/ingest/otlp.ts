@@ -18,9 +18,11 @@
 //   - a point no newer than last_ms (a retry, or a stale point): skipped, state unchanged;
 //   - a new start time, or (monotonic sums) a value below the last one: a restart, delta = value;
 //   - otherwise delta = value - last_value. Zero deltas are not stored.
-// Events are committed before the state moves, so a failure in between leads to a retry that
-// recomputes the same deltas under the same ids. One tenant's metric exports are processed
-// one at a time (in-process lock), so concurrent exports cannot both claim a delta.
+// The new state commits in the same transaction as the deltas it produced, so a failure
+// leaves both as they were (and the retry recomputes the same deltas under the same ids).
+// One tenant's metric exports with cumulative points are processed one at a time
+// (in-process lock): each reads the state the previous one committed, so concurrent
+// exports cannot both claim a delta, whatever order they arrive in.
 // Gauges are stored as `other` with their value; histograms and summaries as `other` with
 // value = sum and {count, sum, min, max} in attributes (not converted to deltas).
 import type { AppContext } from '../context.js';
@@ -30,6 +32,7 @@ import type { Who } from './ingest.js';
 import { countSpans, logEvents, metricDrafts, type PointDraft, type PointRejection } from './otlp-map.js';
 import type { Signal } from './otlp-decode.js';
 import type { IngestEvent } from './schema.js';
+import type { Alongside } from './writer.js';
 
 export { decodeRequest, decompress, encodeResponse, formatOf, OtlpBodyError } from './otlp-decode.js';
 
@@ -72,13 +75,23 @@ async function loadStates(db: Database, keys: bigint[]): Promise<Map<bigint, Ser
   return states;
 }
 
-async function saveStates(db: Database, changed: Map<bigint, SeriesState>): Promise<void> {
-  if (!changed.size) return;
-  await db.transaction(async (tx) => {
-    for (const [key, s] of changed) {
-      await tx.run('INSERT OR REPLACE INTO otlp_series VALUES ($key::UBIGINT, $start, $last, $value)', { key: key.toString(), start: s.startMs, last: s.lastMs, value: s.lastValue });
-    }
+const SAVE_STATES_SQL = `INSERT OR REPLACE INTO otlp_series
+  SELECT unnest(d.key)::UBIGINT, unnest(d.start_ms), unnest(d.last_ms), unnest(d.last_value)
+    FROM (SELECT from_json($1::VARCHAR, '{"key": "VARCHAR[]", "start_ms": "BIGINT[]", "last_ms": "BIGINT[]", "last_value": "DOUBLE[]"}') AS d)`;
+
+/** Writes `changed` in one statement, run by the event writer inside the events' commit. */
+function saveStates(changed: Map<bigint, SeriesState>): Alongside | undefined {
+  if (!changed.size) return undefined;
+  const states = [...changed.values()];
+  const doc = JSON.stringify({
+    key: [...changed.keys()].map(String), // 64 bits: a JSON number would lose the low ones
+    start_ms: states.map((s) => s.startMs),
+    last_ms: states.map((s) => s.lastMs),
+    last_value: states.map((s) => s.lastValue),
   });
+  return async (conn) => {
+    await conn.run(SAVE_STATES_SQL, [doc]);
+  };
 }
 
 const tenantQueues = new Map<string, Promise<unknown>>();
@@ -102,33 +115,29 @@ function outcome(events: IngestEvent[], accepted: number, mapRejected: PointReje
   return { accepted, rejected, errorMessage: rejected ? `${rejected} rejected: ${shown}${rejected > 5 ? '; …' : ''}` : '' };
 }
 
+type Deps = Pick<AppContext, 'ingest' | 'tenantFiles'>;
+
 /** Stores an ExportMetricsServiceRequest (OTLP/JSON shape) for `who`. */
-export async function ingestMetrics(ctx: AppContext, who: Who, req: Record<string, unknown>, now: Date): Promise<ExportOutcome> {
+export async function ingestMetrics({ ingest, tenantFiles }: Deps, who: Who, req: Record<string, unknown>, now: Date): Promise<ExportOutcome> {
   const { drafts, rejected } = metricDrafts(req, who.userId, now.getTime());
   if (!drafts.some((d) => d.cumulative)) {
     const events = drafts.map((d) => d.build(d.value));
-    const result = events.length ? await ctx.ingest.ingest(who, 'otlp', events, now) : { accepted: 0, rejected: [] };
+    const result = await ingest.ingest(who, 'otlp', events, now);
     return outcome(events, result.accepted, rejected, result.rejected);
   }
   return serialised(who.tenantId, async () => {
-    const cumulative = [...new Set(drafts.filter((d) => d.cumulative).map((d) => d.seriesKey))];
-    let states = new Map<bigint, SeriesState>();
-    let db: Database | null = null;
-    if (cumulative.length) {
-      db = await storage('open tenant file', () => ctx.tenantFiles.open(who.tenantId));
-      states = await storage('read otlp_series', () => loadStates(db!, cumulative));
-    }
-    const { events, changed } = resolveDeltas(drafts, states);
-    const result = events.length ? await ctx.ingest.ingest(who, 'otlp', events, now) : { accepted: 0, rejected: [] };
-    if (db) await storage('save otlp_series', () => saveStates(db!, changed));
+    const keys = [...new Set(drafts.filter((d) => d.cumulative).map((d) => d.seriesKey))];
+    const db = await storage('open tenant file', () => tenantFiles.open(who.tenantId));
+    const { events, changed } = resolveDeltas(drafts, await storage('read otlp_series', () => loadStates(db, keys)));
+    const result = await ingest.ingest(who, 'otlp', events, now, saveStates(changed));
     return outcome(events, result.accepted, rejected, result.rejected);
   });
 }
 
 /** Stores an ExportLogsServiceRequest (OTLP/JSON shape) for `who`. */
-export async function ingestLogs(ctx: AppContext, who: Who, req: Record<string, unknown>, now: Date): Promise<ExportOutcome> {
+export async function ingestLogs({ ingest }: Pick<Deps, 'ingest'>, who: Who, req: Record<string, unknown>, now: Date): Promise<ExportOutcome> {
   const { events, rejected } = logEvents(req, now.getTime());
-  const result = events.length ? await ctx.ingest.ingest(who, 'otlp', events, now) : { accepted: 0, rejected: [] };
+  const result = await ingest.ingest(who, 'otlp', events, now);
   return outcome(events, result.accepted, rejected, result.rejected);
 }
 

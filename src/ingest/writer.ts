@@ -4,7 +4,8 @@
 // stored once. Every caller's promise settles only after its statement committed, to the
 // file that is still the one on disk (`checkFile`, one stat per commit). One writer per
 // tenant file, so nothing can slip in between the lookup and the insert, and `seq`
-// numbers the events in commit order (the aggregation worker's cursor).
+// numbers the events in commit order (the aggregation worker's cursor). A caller's own
+// statements (`alongside`) commit in the same transaction as the batch, or nothing does.
 import type { DuckDBConnection, DuckDBPreparedStatement } from '@duckdb/node-api';
 import type { Database } from '../storage/duckdb.js';
 
@@ -69,9 +70,12 @@ function columnsJson(rows: EventRow[], firstSeq: bigint): string {
   return JSON.stringify(doc);
 }
 
+/** Statements that must commit together with a write's rows (state derived from them). */
+export type Alongside = (conn: DuckDBConnection) => Promise<void>;
+
 export type EventWriter = {
-  /** Resolves once `rows` are committed (or were already stored). */
-  write(rows: EventRow[]): Promise<void>;
+  /** Resolves once `rows` (and `alongside`) are committed; rows already stored are skipped. */
+  write(rows: EventRow[], alongside?: Alongside): Promise<void>;
   /** Commits what is pending. */
   flush(): Promise<void>;
 };
@@ -84,7 +88,7 @@ export type EventWriter = {
 export type WriterOptions = { maxRows: number };
 export const DEFAULT_WRITER: WriterOptions = { maxRows: 20_000 };
 
-type Pending = { rows: EventRow[]; resolve(): void; reject(err: unknown): void };
+type Pending = { rows: EventRow[]; alongside?: Alongside; resolve(): void; reject(err: unknown): void };
 
 /**
  * What a committed batch held: rows offered, rows new, the last seq given, and the users the
@@ -137,18 +141,23 @@ export function createEventWriter(
     let failure: { error: unknown } | null = null;
     try {
       inserted = await db.withConnection(async (conn, prepared) => {
+        const insert = await prepared(INSERT_SQL);
+        const attempt = (rows: EventRow[]) =>
+          inTransaction(conn, async () => {
+            await append(conn, insert, rows);
+            for (const p of batch) await p.alongside?.(conn);
+          });
         // Retries are rare: insert everything and let the primary key object. Only then
         // redo the batch without the ids that are already stored.
-        const insert = await prepared(INSERT_SQL);
         const rows = [...unique.values()];
         try {
-          await append(conn, insert, rows);
+          await attempt(rows);
           return rows.length;
         } catch (err) {
           if (!isDuplicateKey(err)) throw err;
         }
         const fresh = await withoutStored(conn, unique);
-        await append(conn, insert, fresh);
+        await attempt(fresh);
         return fresh.length;
       });
     } catch (error) {
@@ -186,10 +195,10 @@ export function createEventWriter(
   };
 
   return {
-    write(rows) {
-      if (rows.length === 0) return Promise.resolve();
+    write(rows, alongside) {
+      if (rows.length === 0 && !alongside) return Promise.resolve();
       return new Promise<void>((resolve, reject) => {
-        queue.push({ rows, resolve, reject });
+        queue.push({ rows, alongside, resolve, reject });
         queued += rows.length;
         if (committing) return; // picked up when the running commit ends
         if (queued >= options.maxRows) void pump();
@@ -206,6 +215,17 @@ function usersOf(batch: Pending[]): Set<string> {
   const users = new Set<string>();
   for (const p of batch) for (const row of p.rows) users.add(row.userId);
   return users;
+}
+
+async function inTransaction(conn: DuckDBConnection, fn: () => Promise<void>): Promise<void> {
+  await conn.run('BEGIN TRANSACTION');
+  try {
+    await fn();
+    await conn.run('COMMIT');
+  } catch (err) {
+    await conn.run('ROLLBACK').catch(() => undefined); // a failed statement or COMMIT already ended it
+    throw err;
+  }
 }
 
 const isDuplicateKey = (err: unknown) => /Duplicate key .* violates primary key constraint/.test(String((err as Error)?.message));

@@ -291,8 +291,8 @@ function pullBody(lease: Lease, layout: Layout, queries: string[], params: Recor
           if (done) return;
           if (text === null) {
             if (layout.tail) controller.enqueue(encoder.encode(layout.tail));
+            await finish(); // before the end is seen: the client's next export finds the slot free
             controller.close();
-            await finish();
           } else {
             controller.enqueue(encoder.encode(text));
             watch(controller);
