@@ -69,7 +69,7 @@ export function authRoutes(ctx: AppContext, render: Renderer) {
     })
     .get('/login', async (c) => {
       if (await needsSetup(ctx)) return c.redirect('/setup', 303);
-      if (c.var.identity) return c.redirect(safeNext(c.req.query('next')), 303);
+      if (c.var.identity?.via === 'session') return c.redirect(safeNext(c.req.query('next')), 303);
       return render(c, 'login', { values: { next: safeNext(c.req.query('next')) } });
     })
     .post('/login', async (c) => {
