@@ -321,6 +321,9 @@ pages('signed out, both pages send to the login page and back (htmx: by HX-Redir
   // An API key is not a signed-in person.
   const withKey = await fetch(`${ctx.server.url}/tools`, { redirect: 'manual', headers: { authorization: `Bearer ${ctx.key}` } });
   assert.is(withKey.status, 303);
+  // …and the sign-in page it is sent to shows its form, instead of sending it back (a loop).
+  const login = await fetch(`${ctx.server.url}${withKey.headers.get('location')}`, { redirect: 'manual', headers: { authorization: `Bearer ${ctx.key}` } });
+  assert.is(login.status, 200);
 });
 
 pages.run();

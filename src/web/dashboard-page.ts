@@ -12,7 +12,6 @@ import { allOf, dateOf, dropUnknown, filterHint, filterSearch, parseFilters, PRE
 import { filterOptions, shortPath, type FilterOptions } from '../dashboards/options.js';
 import { fmt } from '../dashboards/format.js';
 import type { Env, Identity } from './env.js';
-import { httpError } from './errors.js';
 import { metricsView, type MetricsView } from './access.js';
 import type { Renderer } from './render.js';
 
@@ -22,8 +21,6 @@ export type SessionIdentity = Extract<Identity, { via: 'session' }>;
 export async function signedIn(ctx: AppContext, c: Context<Env>): Promise<SessionIdentity | Response> {
   const identity = c.var.identity;
   if (identity?.via === 'session') return identity;
-  // A page asked with an API key: signing in would not change what the key may do.
-  if (identity?.via === 'apikey') throw httpError(403, 'API keys cannot open pages; sign in, or use the API under /api/', 'authorization');
   if (await needsSetup(ctx)) return c.redirect('/setup', 303);
   const url = new URL(c.req.url);
   // htmx follows redirects inside the page; tell it to leave the page instead.

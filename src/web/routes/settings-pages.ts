@@ -21,7 +21,7 @@ type Message = { message: string; field?: string } | undefined;
 const passwordChangeSchema = (email: string) =>
   z
     .object({ current: z.string().max(512), password: passwordSchema, password_confirm: z.string().max(512) })
-    .refine((f) => f.password === f.password_confirm, { path: ['password_confirm'], message: 'password_confirm: the two passwords differ' })
+    .refine((f) => f.password === f.password_confirm, { path: ['password_confirm'], message: 'the two passwords differ' })
     .superRefine((f, check) => strongPassword({ ...f, email }, check));
 
 export function settingsPageRoutes(ctx: AppContext, render: Renderer) {
