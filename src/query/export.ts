@@ -98,7 +98,8 @@ function eventSql(format: ExportFormat, escapeFormulas: boolean): string {
       `coalesce(seq::VARCHAR, '')`,
       `coalesce(${iso('ts')}, '')`,
       `coalesce(${iso('received_at')}, '')`,
-      ...TEXT_COLUMNS.map((c) => csvTextSql(sqlOf(c), escapeFormulas)),
+      // A person's fields are made CSV once per person (peopleFields), not once per row.
+      ...TEXT_COLUMNS.map((c) => (COLUMN_SQL[c] ? `coalesce(${COLUMN_SQL[c]}_csv, '')` : csvTextSql(c, escapeFormulas))),
       ...NUMBER_COLUMNS.map(csvNumberSql),
       csvTextSql('error', escapeFormulas),
       csvTextSql('attributes::VARCHAR', escapeFormulas),
@@ -223,8 +224,9 @@ export async function exportEvents(
     const { where, params } = eventsWhere(e);
     const plan = await planSlices(lease.connection, e, where, params);
     const row = eventSql(e.format, e.escapeFormulas);
+    const people = `${peopleCte()}, people_fields AS (SELECT *, ${Object.values(COLUMN_SQL).map((c) => `${csvTextSql(c!, e.escapeFormulas)} AS ${c}_csv`).join(', ')} FROM people)`;
     const sliceSql = (s: Plan['slices'][number]) =>
-      `WITH ${peopleCte()} SELECT ${row} AS line FROM events LEFT JOIN people ON person_id = user_id WHERE ${where} AND ts >= ${tsLiteral(s.from)} AND ts < ${tsLiteral(s.to)} ORDER BY ts, seq`;
+      `WITH ${people} SELECT ${row} AS line FROM events LEFT JOIN people_fields ON person_id = user_id WHERE ${where} AND ts >= ${tsLiteral(s.from)} AND ts < ${tsLiteral(s.to)} ORDER BY ts, seq`;
     return { rows: plan.rows, body: pullBody(lease, LAYOUTS[e.format], plan.slices.map(sliceSql), { ...params, people: peopleParam(e.people) }, onFailure) };
   } catch (err) {
     await lease.release();

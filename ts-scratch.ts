@@ -1,0 +1,18 @@
+import { createTenantFiles } from './src/storage/tenant-files.ts';
+import { openDatabase } from './src/storage/duckdb.ts';
+import { sessionOwners, sessionSpan, sessionTimeline } from './src/query/sessions.ts';
+const control = await openDatabase('/tmp/bench-new/control.duckdb');
+const t = (await control.get<{ id: string }>(`SELECT id FROM tenants WHERE name = 'Bench'`))!.id;
+await control.close();
+const tf = createTenantFiles('/tmp/bench-new');
+const r = await tf.connection(t, 'reader');
+const s = (await r.get<{ user_id: string; session_id: string; events: number }>(`SELECT user_id, session_id, events FROM session_index ORDER BY events LIMIT 1 OFFSET (SELECT count(*) / 2 FROM session_index)`))!;
+console.log(s);
+const time = async (label: string, fn: () => Promise<unknown>) => { const xs: number[] = []; for (let i = 0; i < 30; i++) { const a = performance.now(); await fn(); xs.push(performance.now() - a); } xs.sort((a, b) => a - b); console.log(label, 'p50', xs[15]!.toFixed(1), 'p95', xs[28]!.toFixed(1)); };
+await time('owners', () => sessionOwners(tf, t, s.session_id));
+const key = { user_id: s.user_id, session_id: s.session_id };
+await time('span', () => sessionSpan(tf, t, key));
+const span = (await sessionSpan(tf, t, key))!;
+await time('timeline api', () => sessionTimeline(tf, t, key, span, { after: null, limit: 2000 }));
+await time('timeline asRead', () => sessionTimeline(tf, t, key, span, { after: null, limit: 2000, asRead: true }));
+await tf.closeAll();
