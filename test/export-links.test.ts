@@ -139,6 +139,11 @@ s('the sessions CSV is the table: newest first, with when each started, its dura
   const asJson = (await (await admin.request(json)).json()) as Record<string, unknown>[];
   assert.equal(asJson.map((r) => r.session_id), exported.rows.map((r) => r.session_id));
   assert.type(asJson[0]!.duration_s, 'number');
+  // Narrowed by a model, the export is the narrowed list too.
+  const narrowed = await page(admin, `/sessions${RANGE}&model=claude-sonnet-4-5`);
+  const narrowRows = tableIn(narrowed, 'sessions-list').map((r) => /data-session="([^"]+)"/.exec(r.attrs)![1]);
+  assert.ok(narrowRows.length > 0 && narrowRows.length < table.length, `${narrowRows.length} of ${table.length} sessions used the model`);
+  assert.equal((await csv(admin, linksOf(narrowed, 'w-sessions').csv)).rows.map((r) => r.session_id), narrowRows);
 });
 
 s('cost by model exports the rows its table shows, with no empty row', async ({ admin }) => {

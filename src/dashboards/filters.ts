@@ -1,7 +1,7 @@
 // The dashboards' filters, held in the URL so links are shareable and back/forward work:
 // a time range (a preset or custom dates) and one value each for user, project, tool and
 // model. Anything the appliance cannot use is dropped with a notice, never a 500.
-import { narrows, PARTIAL_FILTER_NAMES, type Dimension, type Interval, type PartialFilter } from '../query/model.js';
+import { MAX_RANGE_MS, narrows, PARTIAL_FILTER_NAMES, type Dimension, type Interval, type PartialFilter } from '../query/model.js';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -29,7 +29,6 @@ export type Filters = {
   values: Partial<Record<FilterDimension, string>>;
 };
 
-const MAX_CUSTOM_MS = 3 * 366 * DAY;
 const isDate = (s: string) => /^\d{4}-\d{2}-\d{2}$/.test(s) && Number.isFinite(Date.parse(`${s}T00:00:00Z`));
 
 /** Reads the filters from a page's URL; `notices` say what was ignored and why. */
@@ -49,7 +48,7 @@ export function parseFilters(url: URL, now: number): { filters: Filters; notices
     const from = rawFrom && isDate(rawFrom) ? Date.parse(`${rawFrom}T00:00:00Z`) : rawFrom ? NaN : to - PRESETS[DEFAULT_PRESET].ms;
     if (!Number.isFinite(from) || !Number.isFinite(to)) notices.push('The custom dates were not dates (YYYY-MM-DD); showing the last 7 days.');
     else if (from >= to) notices.push('The custom range ends before it starts; showing the last 7 days.');
-    else if (to - from > MAX_CUSTOM_MS) notices.push('The custom range is longer than 3 years; showing the last 7 days.');
+    else if (to - from > MAX_RANGE_MS) notices.push('The custom range is longer than 3 years; showing the last 7 days.');
     else filters = { range: 'custom', from, to: Math.min(to, end), values: {} };
   } else if (rawRange && !(rawRange in PRESETS)) {
     notices.push(`Unknown time range “${rawRange}”; showing the last 7 days.`);

@@ -48,7 +48,7 @@ export async function loadSessionList(tf: TenantFiles, tenantId: string, f: Filt
   if (page.used_truncated) notices.push(`More than ${MAX_ROWS.toLocaleString('en')} sessions match the tool or model filter; the list holds the ${MAX_ROWS.toLocaleString('en')} that used it most.`);
   const scores = await scoresFor(tf, tenantId, page.sessions, o.now);
   const exportSearch = new URLSearchParams({ from: new Date(f.from).toISOString(), to: new Date(f.to).toISOString() });
-  for (const [name, values] of [['user', user], ['project', project]] as const) for (const v of values ?? []) exportSearch.append(name, v);
+  for (const [name, values] of Object.entries({ user, project, ...usedFilters(f) })) for (const v of values ?? []) exportSearch.append(name, v);
   return {
     sessions: page.sessions.map((s) => ({ ...s, score: scores.get(keyOf(s)) ?? null })),
     nextCursor: page.next_cursor,

@@ -8,8 +8,11 @@ export const EDIT_TOOLS = ['Edit', 'Write', 'MultiEdit', 'NotebookEdit'] as cons
 
 export type LineCount = { added: number; removed: number };
 
-/** Above this many line pairs (old × new) a change is counted as every line replaced, not diffed. */
-const MAX_DIFF_CELLS = 1_000_000;
+/**
+ * Above this many line pairs (old × new) a change is counted as every line replaced, not
+ * diffed: the diff runs on the hook's request path, and this bounds it to about a millisecond.
+ */
+const MAX_DIFF_CELLS = 200_000;
 
 const record = (v: unknown): Record<string, unknown> | null => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : null);
 const text = (v: unknown) => (typeof v === 'string' ? v : '');

@@ -45,7 +45,8 @@ const FAMILIES = {
 } as const satisfies Record<string, readonly Kind[]>;
 type Family = keyof typeof FAMILIES;
 
-const inKinds = (kinds: readonly Kind[]) => `kind IN (${kinds.map((k) => `'${k}'`).join(', ')})`;
+/** SQL: the row's kind is one of `kinds` (our own names: safe to inline). */
+export const inKinds = (kinds: readonly Kind[]) => `kind IN (${kinds.map((k) => `'${k}'`).join(', ')})`;
 /**
  * `expr` where `cond` holds, else null: what an aggregate over some rows takes. DuckDB adds
  * up many of these faster than the same aggregates with FILTER clauses (the summary's

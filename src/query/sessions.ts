@@ -3,7 +3,7 @@
 // in order), and a user's last event (is their agent connected?).
 import type { TenantFiles } from '../storage/tenant-files.js';
 import { tsLiteral } from '../aggregate/rollup.js';
-import { MAX_ROWS, METRIC_POINT_KINDS, PARTIAL_FILTER_NAMES, PARTIAL_FILTERS, querySchema, REQUEST_KINDS, sessionQuerySchema, type PartialFilter } from './model.js';
+import { inKinds, MAX_ROWS, METRIC_POINT_KINDS, PARTIAL_FILTER_NAMES, PARTIAL_FILTERS, querySchema, REQUEST_KINDS, sessionQuerySchema, type PartialFilter } from './model.js';
 import { runQueries, runQuery } from './run.js';
 import { byKey, figureColumns, figuresQuery, keyOf, pickFigures, SESSION_FIGURES, type Figures, type SessionFigure, type SessionKey } from './session-figures.js';
 
@@ -227,7 +227,7 @@ export async function sessionTimeline(
   // than ts, so `ts >= $ats` still bounds what a later page reads.
   const at = o.asRead ? `CASE WHEN kind = 'session_start' AND source = 'otlp' AND ts > ${tsLiteral(span.first)} THEN ${tsLiteral(span.first - 1)} ELSE ts END` : 'ts';
   const counted = o.asRead
-    ? `AND NOT (kind IN (${kindList(METRIC_POINT_KINDS)}) AND EXISTS (SELECT 1 FROM events WHERE user_id = $user AND session_id = $id AND ${inSpan} AND kind IN (${kindList(REQUEST_KINDS)})))`
+    ? `AND NOT (${inKinds(METRIC_POINT_KINDS)} AND EXISTS (SELECT 1 FROM events WHERE user_id = $user AND session_id = $id AND ${inSpan} AND ${inKinds(REQUEST_KINDS)}))`
     : '';
   const after = o.after ? `AND (at_ms > $ats OR (at_ms = $ats AND seq > $aseq)) AND ts >= make_timestamp($ats * 1000)` : '';
   const rows = await reader.all<{ seq: number; at_ms: number; event: string }>(
@@ -242,8 +242,6 @@ export async function sessionTimeline(
     next_after: rows.length > o.limit ? `${Number(page.at(-1)!.at_ms)}.${Number(page.at(-1)!.seq)}` : null,
   };
 }
-
-const kindList = (kinds: readonly string[]) => kinds.map((k) => `'${k}'`).join(', ');
 
 const TIMELINE_COLUMNS = ['seq', 'kind', 'source', 'user_id', 'project', 'prompt_id', 'tool_use_id', 'request_id', 'agent_id', 'agent_type', 'name', 'model', 'status',
   'duration_ms', 'input_tokens', 'output_tokens', 'cache_read_tokens', 'cache_creation_tokens', 'cost_usd', 'lines_added', 'lines_removed', 'value', 'error'];

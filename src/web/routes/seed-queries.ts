@@ -8,7 +8,7 @@ import { z } from 'zod';
 import type { AppContext } from '../../context.js';
 import { TIER_MS } from '../../aggregate/tiers.js';
 import { productivity } from '../../query/analytics.js';
-import { INTERVALS, METRICS, type Interval, type QueryInput } from '../../query/model.js';
+import { INTERVALS, MAX_RANGE_MS, METRICS, type Interval, type QueryInput } from '../../query/model.js';
 import { runPartiallyFiltered, runQuery } from '../../query/run.js';
 import { dashboardSummary } from '../../query/summary.js';
 import type { Env } from '../env.js';
@@ -69,7 +69,7 @@ export function seedQueryRoutes(ctx: AppContext) {
       const m = SPAN.exec(raw);
       if (!m || Number(m[1]) === 0) throw httpError(400, 'time_range: expected a span like 1h, 1d, 7d, 30d', 'time_range');
       const span = Number(m[1]) * UNIT_MS[m[2] as keyof typeof UNIT_MS];
-      if (span > 3 * 366 * 8.64e7) throw httpError(400, 'time_range: longer than 3 years', 'time_range');
+      if (span > MAX_RANGE_MS) throw httpError(400, 'time_range: longer than 3 years', 'time_range');
       const to = now();
       const filters = scopeFilters(view, filtersFrom(c, SEED_FILTERS));
       return c.json({ time_range: raw, ...(await dashboardSummary(ctx.tenantFiles, tenantId, { from: to - span, to }, filters, to)) });
