@@ -1,0 +1,37 @@
+// What an importer reads from files on a developer's machine (Claude Code transcripts, the
+// older local-metrics hooks' files) and hands to the import API: unified events in chunks,
+// with what it skipped and why, and how far into each file it got (so a run resumes, and
+// `agentmeter sync` uploads only what is new).
+import type { IngestEvent } from '../ingest/schema.js';
+
+/** A line or file left out, and why ("not JSON", "unknown record type", "symlink loop"…). */
+export type Skip = { file: string; line?: number; reason: string };
+
+/**
+ * How far a file has been read: its identity (size, mtime) when read, and the byte offset
+ * up to which every record is in an acknowledged chunk. `done` once read to its end.
+ */
+export type FilePosition = { file: string; size: number; mtimeMs: number; offset: number; done: boolean };
+
+/** The person's productivity baseline the older hooks computed (historical-baseline.json). */
+export type Baseline = { commandsPerHour: number; linesPerHour: number; successRate: number | null; sessions: number };
+
+export type ImportChunk = {
+  /** Ready for the import API: each with a deterministic `id`, so a re-run stores nothing twice. */
+  events: IngestEvent[];
+  skipped: Skip[];
+  /** The files this chunk takes further: once it is acknowledged, a resumed run starts there. */
+  positions: FilePosition[];
+  baseline?: Baseline;
+};
+
+export type ReadOptions = {
+  /** Leave out records before this time (epoch ms). */
+  since?: number;
+  /** Where an earlier run got to, by file path: done files unchanged since are not read again. */
+  resume?: ReadonlyMap<string, FilePosition>;
+  /** Events per chunk (default 1000). */
+  chunkEvents?: number;
+};
+
+export type Reader = (roots: readonly string[], options?: ReadOptions) => AsyncGenerator<ImportChunk>;
