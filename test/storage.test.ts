@@ -178,21 +178,22 @@ test('the writer stores every column as given (64-bit ids, ms times, doubles, aw
     value: -2.5,
     error: 'lone \ud800 surrogate',
     attributes: JSON.stringify({ nested: { a: [1, 'two', null] }, s: 'x"y' }),
+    importRun: 'imp_1',
   };
-  const sparse: EventRow = { ...full, id: 1n, ts: 0, promptId: null, toolUseId: null, requestId: null, durationMs: null, inputTokens: null, value: null, error: null, attributes: null };
+  const sparse: EventRow = { ...full, id: 1n, ts: 0, promptId: null, toolUseId: null, requestId: null, durationMs: null, inputTokens: null, value: null, error: null, attributes: null, importRun: null };
   const writer = createEventWriter(db);
   await Promise.all([writer.write([full]), writer.write([sparse])]);
   const rows = await db.all<Record<string, unknown>>(
     `SELECT id::VARCHAR AS id, seq, epoch_ms(ts) AS ts, epoch_ms(received_at) AS received_at, kind, source, user_id, session_id, project, prompt_id, tool_use_id, request_id,
             agent_id, agent_type, name, model, status, duration_ms, input_tokens, output_tokens, cache_read_tokens, cache_creation_tokens, cost_usd, lines_added,
-            lines_removed, value, error, attributes::VARCHAR AS attributes
+            lines_removed, value, error, attributes::VARCHAR AS attributes, import_run
        FROM events ORDER BY seq`,
   );
   const expect = (r: EventRow, seq: number) => ({
     id: r.id.toString(), seq, ts: r.ts, received_at: r.receivedAt, kind: r.kind, source: r.source, user_id: r.userId, session_id: r.sessionId, project: r.project,
     prompt_id: r.promptId, tool_use_id: r.toolUseId, request_id: r.requestId, agent_id: r.agentId, agent_type: r.agentType, name: r.name, model: r.model, status: r.status,
     duration_ms: r.durationMs, input_tokens: r.inputTokens, output_tokens: r.outputTokens, cache_read_tokens: r.cacheReadTokens, cache_creation_tokens: r.cacheCreationTokens,
-    cost_usd: r.costUsd, lines_added: r.linesAdded, lines_removed: r.linesRemoved, value: r.value, error: r.error?.toWellFormed() ?? null, attributes: r.attributes,
+    cost_usd: r.costUsd, lines_added: r.linesAdded, lines_removed: r.linesRemoved, value: r.value, error: r.error?.toWellFormed() ?? null, attributes: r.attributes, import_run: r.importRun,
   });
   assert.equal(rows, [expect(full, 1), expect(sparse, 2)]);
   await files.closeAll();

@@ -2,10 +2,14 @@
 // runs the very same aggregation over raw events for what the tiers do not cover yet).
 // One definition means a rollup and a raw answer cannot disagree.
 //
-// Counting once: a request (`api_request` by request_id) or a tool call (`tool_call` by
-// tool_use_id) that arrives twice, say from hooks and from OpenTelemetry, counts on its
-// first arrival (lowest seq) only. Duplicates are recognised within DEDUP_WINDOW_MS of
-// each other's timestamps, which keeps the check to a narrow slice of the table.
+// Counting once: a fact that can arrive through more than one channel counts on its first
+// arrival (lowest seq) only, whatever the order: a model request (`api_request` by
+// request_id: OpenTelemetry's `request_id`, a transcript's `requestId`), a tool call
+// (`tool_call` by tool_use_id: hooks, OpenTelemetry's tool_result, transcripts), a prompt
+// (`prompt` by prompt_id: hooks, OpenTelemetry's `prompt.id`, newer transcripts' `promptId`)
+// and a sub-agent (`subagent_start` by agent_id: hooks, transcripts' sub-agent files).
+// Duplicates are recognised within DEDUP_WINDOW_MS of each other's timestamps, which keeps
+// the check to a narrow slice of the table. Rows without the key always count.
 import { binSql, MERGE_BINS_SQL } from './sketch.js';
 import { CUBE_KEYS, TIER_SQL_INTERVAL, type Cube, type Tier } from './tiers.js';
 
@@ -30,9 +34,10 @@ export const bucketSql = (tier: Tier, column = 'ts') => `time_bucket(INTERVAL '$
 /** Statuses that count as failures. */
 export const FAILURE_SQL = `status IN ('failure', 'timeout')`;
 
-/** The kinds that can arrive twice, and the key that says so. */
-const KEYED_KINDS = `kind IN ('api_request', 'tool_call')`;
-const DEDUP_KEY = `CASE kind WHEN 'api_request' THEN request_id WHEN 'tool_call' THEN tool_use_id END`;
+/** The kinds that can arrive twice, and the column that says so. */
+export const DEDUP_KEYS = { api_request: 'request_id', tool_call: 'tool_use_id', prompt: 'prompt_id', subagent_start: 'agent_id' } as const;
+export const KEYED_KINDS = `kind IN (${Object.keys(DEDUP_KEYS).map((k) => `'${k}'`).join(', ')})`;
+export const DEDUP_KEY = `CASE kind ${Object.entries(DEDUP_KEYS).map(([kind, column]) => `WHEN '${kind}' THEN ${column}`).join(' ')} END`;
 
 /**
  * CTEs ending in one named `name`: the events matching `where` that count (first

@@ -40,3 +40,10 @@ export function priceOf(model: string, overrides: PriceOverrides = {}): Price & 
   }
   return best === null ? { ...FREE, known: false } : { ...table[best]!, known: true };
 }
+
+/** Temporary (replaced by the transcript reader's pricing): tokens × the price, 1-hour writes at twice the input price; null when the model has no price. */
+export function requestCost(model: string, t: { input: number; output: number; cacheRead: number; cacheWrite5m: number; cacheWrite1h: number }, overrides: PriceOverrides = {}): number | null {
+  const p = priceOf(model, overrides);
+  if (!p.known) return null;
+  return (t.input * p.input + t.output * p.output + t.cacheRead * p.cache_read + t.cacheWrite5m * p.cache_write + t.cacheWrite1h * 2 * p.input) / 1e6;
+}

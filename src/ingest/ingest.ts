@@ -9,9 +9,11 @@ import { eventSchema, inTimeWindow, timeWindowMessage, type IngestEvent, type So
 import { canonicalJson, sanitizeJson } from './sanitize.js';
 import { createEventWriter, DEFAULT_WRITER, type Alongside, type Commit, type EventRow, type EventWriter, type WriterOptions } from './writer.js';
 
-export type Who = { tenantId: string; userId: string };
+/** Whose events they are; an import's events also name their run (rollback removes exactly those). */
+export type Who = { tenantId: string; userId: string; importRun?: string };
 export type Rejection = { index: number; field: string; message: string };
-export type IngestResult = { accepted: number; rejected: Rejection[] };
+/** `accepted` passed validation; `stored` of those were new (the rest were stored before). */
+export type IngestResult = { accepted: number; stored: number; rejected: Rejection[] };
 export type DropReason = 'invalid' | 'duplicate';
 
 export type IngestStats = { received: number; stored: number; dropped: Record<DropReason, number>; batches: number };
@@ -80,11 +82,12 @@ export function createIngestor(tenantFiles: TenantFiles, options: WriterOptions 
         rows.push(toRow(parsed.data, who, source, now.getTime()));
       });
       stats.dropped.invalid += rejected.length;
+      let stored = 0;
       if (rows.length || alongside) {
         const made = writerFor(who.tenantId);
         const writer = await made;
         try {
-          await writer.write(rows, alongside);
+          stored = await writer.write(rows, alongside);
         } catch (err) {
           if (!(err instanceof TenantUnavailableError)) throw new StorageUnavailableError(`could not commit events: ${(err as Error).message}`);
           // Its file is closed: the next write, once the file is back, needs a writer on the new one.
@@ -92,7 +95,7 @@ export function createIngestor(tenantFiles: TenantFiles, options: WriterOptions 
           throw err;
         }
       }
-      return { accepted: rows.length, rejected };
+      return { accepted: rows.length, stored, rejected };
     },
     onCommit(listener) {
       listeners.add(listener);
@@ -167,5 +170,6 @@ function toRow(e: IngestEvent, who: Who, source: Source, receivedAt: number): Ev
     value: num(e.value),
     error: str(e.error),
     attributes: attributes ? JSON.stringify(attributes) : null,
+    importRun: who.importRun ?? null,
   };
 }

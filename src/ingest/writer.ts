@@ -37,13 +37,15 @@ export type EventRow = {
   value: number | null;
   error: string | null;
   attributes: string | null;
+  /** The import run that sent it (src/import/runs.ts), or null for live events. */
+  importRun: string | null;
 };
 
 // Rows travel to DuckDB as one JSON document of columns ({"id": [...], "ts": [...], ...})
 // bound to a prepared INSERT that unnests them. DuckDB parses it on its own thread, so a
 // commit costs the event loop one JSON.stringify. (The appender's per-value calls and its
 // synchronous flush held the event loop ~15 µs a row plus 2–4 ms a commit.)
-const TEXT_COLUMNS = { kind: 'kind', source: 'source', user_id: 'userId', session_id: 'sessionId', project: 'project', prompt_id: 'promptId', tool_use_id: 'toolUseId', request_id: 'requestId', agent_id: 'agentId', agent_type: 'agentType', name: 'name', model: 'model', status: 'status', error: 'error' } as const;
+const TEXT_COLUMNS = { kind: 'kind', source: 'source', user_id: 'userId', session_id: 'sessionId', project: 'project', prompt_id: 'promptId', tool_use_id: 'toolUseId', request_id: 'requestId', agent_id: 'agentId', agent_type: 'agentType', name: 'name', model: 'model', status: 'status', error: 'error', import_run: 'importRun' } as const;
 const NUMBER_COLUMNS = { duration_ms: 'durationMs', input_tokens: 'inputTokens', output_tokens: 'outputTokens', cache_read_tokens: 'cacheReadTokens', cache_creation_tokens: 'cacheCreationTokens', cost_usd: 'costUsd', lines_added: 'linesAdded', lines_removed: 'linesRemoved', value: 'value' } as const;
 
 const INSERT_SQL = (() => {
@@ -74,8 +76,11 @@ function columnsJson(rows: EventRow[], firstSeq: bigint): string {
 export type Alongside = (conn: DuckDBConnection) => Promise<void>;
 
 export type EventWriter = {
-  /** Resolves once `rows` (and `alongside`) are committed; rows already stored are skipped. */
-  write(rows: EventRow[], alongside?: Alongside): Promise<void>;
+  /**
+   * Resolves once `rows` (and `alongside`) are committed, with how many of them were new;
+   * rows already stored are skipped.
+   */
+  write(rows: EventRow[], alongside?: Alongside): Promise<number>;
   /** Commits what is pending. */
   flush(): Promise<void>;
 };
@@ -88,7 +93,7 @@ export type EventWriter = {
 export type WriterOptions = { maxRows: number };
 export const DEFAULT_WRITER: WriterOptions = { maxRows: 20_000 };
 
-type Pending = { rows: EventRow[]; alongside?: Alongside; resolve(): void; reject(err: unknown): void };
+type Pending = { rows: EventRow[]; alongside?: Alongside; resolve(inserted: number): void; reject(err: unknown): void };
 
 /**
  * What a committed batch held: rows offered, rows new, the last seq given, and the users the
@@ -137,10 +142,10 @@ export function createEventWriter(
     const unique = new Map<bigint, EventRow>();
     for (const p of batch) for (const row of p.rows) if (!unique.has(row.id)) unique.set(row.id, row);
     const offered = batch.reduce((n, p) => n + p.rows.length, 0); // duplicates within the batch count as dropped too
-    let inserted = 0;
+    let stored: EventRow[] = [];
     let failure: { error: unknown } | null = null;
     try {
-      inserted = await db.withConnection(async (conn, prepared) => {
+      stored = await db.withConnection(async (conn, prepared) => {
         const insert = await prepared(INSERT_SQL);
         const alongside = batch.filter((p) => p.alongside);
         // One INSERT commits by itself; only statements alongside need a transaction around it
@@ -157,13 +162,13 @@ export function createEventWriter(
         const rows = [...unique.values()];
         try {
           await attempt(rows);
-          return rows.length;
+          return rows;
         } catch (err) {
           if (!isDuplicateKey(err)) throw err;
         }
         const fresh = await withoutStored(conn, unique);
         await attempt(fresh);
-        return fresh.length;
+        return fresh;
       });
     } catch (error) {
       failure = { error };
@@ -175,8 +180,13 @@ export function createEventWriter(
       return;
     }
     try {
-      if (nextSeq !== null) onCommit({ offered, inserted, lastSeq: Number(nextSeq - 1n), userIds: () => usersOf(batch) });
-      for (const p of batch) p.resolve();
+      if (nextSeq !== null) onCommit({ offered, inserted: stored.length, lastSeq: Number(nextSeq - 1n), userIds: () => usersOf(batch) });
+      if (batch.length === 1) batch[0]!.resolve(stored.length);
+      else {
+        // Each caller hears how many of its own rows were new (a row offered twice is the first offer's).
+        const fresh = new Set<EventRow>(stored);
+        for (const p of batch) p.resolve(p.rows.reduce((n, row) => (fresh.delete(row) ? n + 1 : n), 0));
+      }
     } catch (err) {
       for (const p of batch) p.reject(err);
     }
@@ -201,8 +211,8 @@ export function createEventWriter(
 
   return {
     write(rows, alongside) {
-      if (rows.length === 0 && !alongside) return Promise.resolve();
-      return new Promise<void>((resolve, reject) => {
+      if (rows.length === 0 && !alongside) return Promise.resolve(0);
+      return new Promise<number>((resolve, reject) => {
         queue.push({ rows, alongside, resolve, reject });
         queued += rows.length;
         if (committing) return; // picked up when the running commit ends

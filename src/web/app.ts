@@ -18,6 +18,7 @@ import { connectRoutes } from './routes/connect.js';
 import { dashboardRoutes } from './routes/dashboards.js';
 import { exportRoutes } from './routes/export.js';
 import { healthRoutes } from './routes/health.js';
+import { importRoutes } from './routes/import.js';
 import { hookRoutes } from './routes/hooks.js';
 import { otlpRoutes } from './routes/otlp.js';
 import { pageRoutes } from './routes/pages.js';
@@ -74,6 +75,7 @@ export function createApp(ctx: AppContext): Hono<Env> {
   app.route('/api/v1/analytics', analyticsRoutes(ctx));
   app.route('/api/v1/settings', settingsRoutes(ctx));
   app.route('/api/v1/hooks', hookRoutes(ctx));
+  app.route('/api/v1/import', importRoutes(ctx));
   app.route('/v1', otlpRoutes(ctx));
   app.route('/api/metrics', seedQueryRoutes(ctx));
   app.route('/api/metrics/export', exportRoutes(ctx));

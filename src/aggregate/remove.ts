@@ -1,0 +1,142 @@
+// Removing events and their share of every figure: what rolling back an import (and erasing
+// a person) needs. The rollups are sums, so a removed event's rows are added again with
+// every measure negated, in every tier and cube, and the buckets it touched are folded at
+// once (a key whose events are all gone disappears, so no count of people or sessions still
+// sees it). A repeat that was held back because the removed event arrived first counts from
+// now on: its rows are added. Minimum and maximum durations are measured again from the raw
+// events where retention still keeps them all; past that they keep their old bounds, and the
+// percentile bins they touched fall back to their estimate (within 1%). Sessions' spans and
+// counts follow, and their stored figures and scores are forgotten (the worker stores them
+// again). Runs in one transaction, while the worker is idle.
+import type { Params, Queryable } from '../storage/duckdb.js';
+import { bucketSql, DEDUP_KEY, DEDUP_WINDOW_MS, foldSelect, foldSketchSelect, KEYED_KINDS, MEASURES, rollupSelect, sketchSelect, tsLiteral } from './rollup.js';
+import { ceilTo, CUBE_KEYS, CUBES, floorTo, rollupTable, sketchTable, TIER_MS, TIERS, type Cube, type Tier } from './tiers.js';
+
+/**
+ * Deletes the events matching `where` (SQL over `events`, with `params`) and takes them out
+ * of every rollup. `rawSince`: retention has deleted the raw events before it. Returns how
+ * many events were removed.
+ */
+export async function removeEvents(tx: Queryable, where: string, params: Params, rawSince: number | undefined): Promise<number> {
+  await tx.run(`CREATE OR REPLACE TEMP TABLE removing AS SELECT * FROM events WHERE ${where}`, params);
+  const { n } = (await tx.get<{ n: number }>(`SELECT count(*) AS n FROM removing`))!;
+  if (Number(n) === 0) return 0;
+  const { last_seq: lastSeq } = (await tx.get<{ last_seq: number }>(`SELECT last_seq FROM rollup_state`))!;
+  // What the rollups count of them now: rolled up, and neither a repeat nor set aside.
+  await tx.run(`CREATE OR REPLACE TEMP TABLE removing_counted AS
+    SELECT * FROM removing WHERE seq <= ${lastSeq} AND seq NOT IN (SELECT seq FROM uncounted_events)`);
+  await reviveRepeats(tx, lastSeq);
+
+  for (const tier of TIERS) {
+    for (const cube of CUBES) {
+      const rollup = rollupTable(tier, cube);
+      const sketch = sketchTable(tier, cube);
+      const bucket = bucketSql(tier);
+      await tx.run(`INSERT INTO ${rollup} BY NAME SELECT * REPLACE (${MEASURES.map((m) => `-${m} AS ${m}`).join(', ')}, NULL::DOUBLE AS dur_min, NULL::DOUBLE AS dur_max)
+        FROM (${rollupSelect('removing_counted', bucket, cube)})`);
+      await tx.run(`INSERT INTO ${rollup} BY NAME ${rollupSelect('reviving', bucket, cube)}`);
+      await tx.run(`INSERT INTO ${sketch} BY NAME SELECT * REPLACE (-n AS n, NULL::DOUBLE AS lo, NULL::DOUBLE AS hi) FROM (${sketchSelect('removing_counted', bucket, cube)})`);
+      await tx.run(`INSERT INTO ${sketch} BY NAME ${sketchSelect('reviving', bucket, cube)}`);
+    }
+  }
+
+  await tx.run(`DELETE FROM uncounted_events WHERE seq IN (SELECT seq FROM removing) OR seq IN (SELECT seq FROM reviving)`);
+  await tx.run(`DELETE FROM set_aside_events WHERE seq IN (SELECT seq FROM removing)`);
+  await tx.run(`DELETE FROM events WHERE seq IN (SELECT seq FROM removing)`);
+
+  // The counted durations left around what changed (a literal span: DuckDB skips the row groups outside it).
+  const span = (await tx.get<{ lo: number | null; hi: number | null }>(
+    `SELECT epoch_ms(min(ts)) AS lo, epoch_ms(max(ts)) AS hi FROM (SELECT ts FROM removing_counted UNION ALL SELECT ts FROM reviving)`,
+  ))!;
+  const day = TIER_MS['1d'];
+  await tx.run(`CREATE OR REPLACE TEMP TABLE removal_durations AS SELECT * FROM events
+    WHERE ${span.lo === null ? 'false' : `ts >= ${tsLiteral(floorTo(Number(span.lo), day))} AND ts < ${tsLiteral(floorTo(Number(span.hi), day) + day)}`}
+      AND seq <= ${lastSeq} AND seq NOT IN (SELECT seq FROM uncounted_events) AND duration_ms IS NOT NULL`);
+  for (const tier of TIERS) {
+    const touched = `bucket IN (SELECT DISTINCT ${bucketSql(tier)} FROM removing_counted UNION SELECT DISTINCT ${bucketSql(tier)} FROM reviving)`;
+    for (const cube of CUBES) {
+      await fold(tx, rollupTable(tier, cube), foldSelect(rollupTable(tier, cube), touched, cube), touched);
+      await fold(tx, sketchTable(tier, cube), foldSketchSelect(sketchTable(tier, cube), touched, cube), touched);
+      await remeasureBounds(tx, tier, cube, touched, rawSince);
+    }
+  }
+  await updateSessions(tx, lastSeq);
+  for (const table of ['removing', 'removing_counted', 'reviving', 'removal_durations']) await tx.run(`DROP TABLE ${table}`);
+  return Number(n);
+}
+
+/**
+ * `reviving`: for each key (request, tool call, prompt, sub-agent) whose counted arrival is
+ * being removed, the earliest arrival left, when it is rolled up and was held back as a
+ * repeat. (One above the watermark is judged by the worker against what is left.)
+ */
+async function reviveRepeats(tx: Queryable, lastSeq: number): Promise<void> {
+  const span = (await tx.get<{ lo: number | null; hi: number | null }>(`SELECT epoch_ms(min(ts)) AS lo, epoch_ms(max(ts)) AS hi FROM removing_counted WHERE ${KEYED_KINDS}`))!;
+  if (span.lo === null || span.hi === null) {
+    await tx.run(`CREATE OR REPLACE TEMP TABLE reviving AS SELECT * FROM events WHERE false`);
+    return;
+  }
+  await tx.run(`CREATE OR REPLACE TEMP TABLE reviving AS
+    WITH keys AS (SELECT DISTINCT kind, ${DEDUP_KEY} AS dkey FROM removing_counted WHERE ${KEYED_KINDS} AND ${DEDUP_KEY} IS NOT NULL),
+    rest AS (
+      SELECT e.*, ${DEDUP_KEY} AS dkey FROM events e
+       WHERE ${KEYED_KINDS} AND ts >= ${tsLiteral(Number(span.lo) - DEDUP_WINDOW_MS)} AND ts <= ${tsLiteral(Number(span.hi) + DEDUP_WINDOW_MS)}
+         AND seq NOT IN (SELECT seq FROM removing)),
+    firsts AS (
+      SELECT r.* FROM rest r JOIN keys k ON k.kind = r.kind AND k.dkey = r.dkey
+      QUALIFY row_number() OVER (PARTITION BY r.kind, r.dkey ORDER BY r.seq) = 1)
+    SELECT * EXCLUDE (dkey) FROM firsts
+     WHERE seq <= ${lastSeq} AND seq IN (SELECT seq FROM uncounted_events) AND seq NOT IN (SELECT seq FROM set_aside_events)`);
+}
+
+/** Folds the `touched` buckets of `table` into one row per key, leaving out keys with no events left. */
+async function fold(tx: Queryable, table: string, folded: string, touched: string): Promise<void> {
+  await tx.run(`CREATE OR REPLACE TEMP TABLE removal_fold AS SELECT * FROM (${folded}) WHERE n <> 0`);
+  await tx.run(`DELETE FROM ${table} WHERE ${touched}`);
+  await tx.run(`INSERT INTO ${table} BY NAME SELECT * FROM removal_fold`);
+  await tx.run(`DROP TABLE removal_fold`);
+}
+
+/**
+ * The shortest and longest durations of the touched rows, measured again from the counted
+ * durations left (`removal_durations`) where retention keeps the whole bucket.
+ */
+async function remeasureBounds(tx: Queryable, tier: Tier, cube: Cube, touched: string, rawSince: number | undefined): Promise<void> {
+  const table = rollupTable(tier, cube);
+  const kept = rawSince === undefined ? 'true' : `bucket >= ${tsLiteral(ceilTo(rawSince, TIER_MS[tier]))}`;
+  const keys = ['bucket', ...CUBE_KEYS[cube]];
+  await tx.run(`UPDATE ${table} SET dur_min = r.dur_min, dur_max = r.dur_max
+    FROM (SELECT * FROM (${rollupSelect('removal_durations', bucketSql(tier), cube)}) WHERE ${touched} AND ${kept}) r
+   WHERE ${keys.map((k) => `${table}.${k} = r.${k}`).join(' AND ')}`);
+  // A touched row with no duration left has no bounds.
+  await tx.run(`UPDATE ${table} SET dur_min = NULL, dur_max = NULL WHERE ${touched} AND dur_n = 0`);
+}
+
+/** The removed events' sessions: counts and spans follow, stored figures and scores are forgotten, sessions with nothing left go. */
+async function updateSessions(tx: Queryable, lastSeq: number): Promise<void> {
+  await tx.run(`CREATE OR REPLACE TEMP TABLE removal_sessions AS
+    SELECT user_id, session_id, epoch_ms(min(ts)) AS lo, epoch_ms(max(ts)) AS hi,
+           count(*) FILTER (seq IN (SELECT seq FROM removing_counted)) AS gone,
+           count(*) FILTER (seq IN (SELECT seq FROM reviving)) AS back
+      FROM (SELECT user_id, session_id, ts, seq FROM removing WHERE seq <= ${lastSeq} UNION ALL SELECT user_id, session_id, ts, seq FROM reviving)
+     WHERE session_id IS NOT NULL GROUP BY user_id, session_id`);
+  const sessions = `(SELECT user_id, session_id FROM removal_sessions)`;
+  await tx.run(`CREATE OR REPLACE TEMP TABLE removal_left AS
+    SELECT user_id, session_id, min(ts) AS first_ts, max(ts) AS last_ts FROM events
+     WHERE seq <= ${lastSeq} AND (user_id, session_id) IN ${sessions} GROUP BY user_id, session_id`);
+  // A bound the removed events did not set stays (the raw events behind it may be past retention).
+  await tx.run(`UPDATE session_index i SET events = i.events - r.gone + r.back,
+      first_ts = CASE WHEN epoch_ms(i.first_ts) < r.lo THEN i.first_ts ELSE coalesce(l.first_ts, i.first_ts) END,
+      last_ts = CASE WHEN epoch_ms(i.last_ts) > r.hi THEN i.last_ts ELSE coalesce(l.last_ts, i.last_ts) END
+    FROM removal_sessions r LEFT JOIN removal_left l ON l.user_id = r.user_id AND l.session_id = r.session_id
+   WHERE i.user_id = r.user_id AND i.session_id = r.session_id`);
+  const empty = `(SELECT i.user_id, i.session_id FROM session_index i JOIN removal_sessions r USING (user_id, session_id)
+     WHERE i.events <= 0 AND (i.user_id, i.session_id) NOT IN (SELECT user_id, session_id FROM removal_left))`;
+  await tx.run(`DELETE FROM session_scores WHERE (user_id, session_id) IN ${empty}`);
+  await tx.run(`DELETE FROM session_index WHERE (user_id, session_id) IN ${empty}`);
+  await tx.run(`DELETE FROM session_figures WHERE (user_id, session_id) IN ${sessions}`);
+  await tx.run(`UPDATE session_scores SET score = NULL, trend = NULL, velocity = NULL, code_output = NULL, success = NULL, focus = NULL, agent_efficiency = NULL, scored_at = NULL
+    WHERE (user_id, session_id) IN ${sessions}`);
+  await tx.run(`DROP TABLE removal_sessions`);
+  await tx.run(`DROP TABLE removal_left`);
+}

@@ -1,0 +1,66 @@
+// The import API (/api/v1/import/runs): a client that read files on a developer's machine
+// (`agentmeter import`, `agentmeter sync`) starts a run, posts its chunks and finishes it,
+// with an ingest key, under the same limits as the other ingest endpoints; a chunk is
+// answered once its events are committed. Runs are listed to their owner (and a tenant
+// admin, who sees everyone's) and rolled back by either, signed in.
+import { Hono } from 'hono';
+import type { AppContext } from '../../context.js';
+import { audit } from '../../admin/audit.js';
+import { can } from '../../auth/permissions.js';
+import { chunkSchema, finishRun, finishSchema, getRun, importChunk, listRuns, rollbackRun, RunClosedError, RunNotFoundError, startRun, startRunSchema } from '../../import/runs.js';
+import type { Env } from '../env.js';
+import { requireIdentity, requireSession } from '../access.js';
+import { httpError, notFound, readInput } from '../errors.js';
+import { clientIp } from '../client-ip.js';
+import { ingestGuard, storageUnavailable, who } from '../ingest-guard.js';
+
+/** Run errors as HTTP answers. */
+function asHttp(err: unknown): never {
+  if (err instanceof RunNotFoundError) throw notFound(err.message);
+  if (err instanceof RunClosedError) throw httpError(409, err.message, 'run');
+  return storageUnavailable(err);
+}
+
+export function importRoutes(ctx: AppContext) {
+  return new Hono<Env>()
+    .post('/runs', ingestGuard(ctx), async (c) => {
+      const input = await readInput(c, startRunSchema);
+      const caller = who(c);
+      const run = await startRun(ctx.tenantFiles, caller.tenantId, { userId: caller.userId, createdBy: caller.userId, ...input }, ctx.now()).catch(asHttp);
+      await audit(ctx.control, { actor: 'user', actorUserId: caller.userId, tenantId: caller.tenantId, action: 'import.start', target: run.id, ip: clientIp(c), detail: { source: run.source, host: run.host } });
+      return c.json({ run }, 201);
+    })
+    .post('/runs/:id/events', ingestGuard(ctx), async (c) => {
+      const chunk = await readInput(c, chunkSchema);
+      const result = await importChunk(ctx, who(c), c.req.param('id'), chunk, ctx.now()).catch(asHttp);
+      if (result.accepted === 0 && result.rejected.length > 0) {
+        const r = result.rejected[0]!;
+        throw httpError(400, `events.${r.index}.${r.field}: ${r.message}`, `events.${r.index}.${r.field}`);
+      }
+      return c.json(result, result.rejected.length ? 207 : 200);
+    })
+    .post('/runs/:id/finish', ingestGuard(ctx), async (c) => {
+      const input = await readInput(c, finishSchema);
+      return c.json({ run: await finishRun(ctx.tenantFiles, who(c), c.req.param('id'), input, ctx.now()).catch(asHttp) });
+    })
+    .get('/runs', async (c) => {
+      const identity = requireIdentity(c, 'read');
+      const everyone = can(identity.user, 'user.manage');
+      return c.json({ runs: await listRuns(ctx.tenantFiles, identity.user.tenantId, everyone ? null : identity.user.id) });
+    })
+    .get('/runs/:id', async (c) => {
+      const identity = requireIdentity(c, 'read');
+      const run = await getRun(ctx.tenantFiles, identity.user.tenantId, c.req.param('id'));
+      if (!run || (run.user_id !== identity.user.id && !can(identity.user, 'user.manage'))) throw notFound('no such import run');
+      return c.json({ run });
+    })
+    .post('/runs/:id/rollback', async (c) => {
+      const identity = requireSession(c);
+      const tenantId = identity.user.tenantId;
+      const run = await getRun(ctx.tenantFiles, tenantId, c.req.param('id'));
+      if (!run || (run.user_id !== identity.user.id && !can(identity.user, 'user.manage'))) throw notFound('no such import run');
+      const done = await rollbackRun(ctx, tenantId, run.id, ctx.now()).catch(asHttp);
+      await audit(ctx.control, { actor: 'user', actorUserId: identity.user.id, tenantId, action: 'import.rollback', target: run.id, ip: clientIp(c), detail: { removed: done.removed } });
+      return c.json({ run: done });
+    });
+}
