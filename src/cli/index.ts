@@ -9,6 +9,7 @@ import { DataDirLockedError, readLiveLock } from '../storage/datadir.js';
 import { MigrationError } from '../storage/migrate.js';
 import { runRemote, RemoteCommandError } from './client.js';
 import { ListenError, startServer } from '../server.js';
+import { ImportClientError, importMain } from './import.js';
 
 const OPTIONS = {
   json: { type: 'boolean' },
@@ -37,6 +38,8 @@ commands:
   apikey create --tenant <id|name> --user <email|id> --scopes ingest,read [--name <label>]
   apikey list --tenant <id|name>
   apikey revoke --tenant <id|name> --id <key id>
+  import claude|legacy [DIR…] --url <URL> --key <key>  upload this machine's transcripts or old metrics (import --help)
+  sync --url <URL> --key <key>                       upload what is new since the last sync
 
 options:
   --json              machine-readable output (errors too, on stderr)
@@ -47,6 +50,7 @@ roles: super_admin, tenant_admin, manager, developer, viewer`;
 export async function main(argv: string[]): Promise<number> {
   let json = argv.includes('--json');
   try {
+    if (argv[0] === 'import' || argv[0] === 'sync') return await importMain(argv);
     const { values, positionals } = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
     json = values.json === true;
     if (values.help) {
@@ -66,7 +70,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(json ? `${JSON.stringify(result, null, 2)}\n` : `${human(result)}\n`);
     return 0;
   } catch (err) {
-    const expected = err instanceof CommandError || err instanceof RemoteCommandError || err instanceof ConfigError ||
+    const expected = err instanceof CommandError || err instanceof RemoteCommandError || err instanceof ImportClientError || err instanceof ConfigError ||
       err instanceof DataDirLockedError || err instanceof MigrationError || err instanceof ListenError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
     const message = expected ? (err as Error).message : `unexpected error: ${(err as Error).stack ?? String(err)}`;
     process.stderr.write(json ? `${JSON.stringify({ error: message })}\n` : `agentmeter: ${message}\n`);
