@@ -116,12 +116,16 @@ async function upload(o: UploadOptions): Promise<void> {
   };
   // An unfinished run is continued (its events are its own to roll back); else a new one.
   let run = mine.run ?? (await newRun());
+  let acknowledged = 0;
   const send = async (chunk: ImportChunk) => {
     try {
       return await client.sendChunk(run, chunk);
     } catch (err) {
       if (!(err instanceof RunGoneError)) throw err;
-      run = await newRun(); // the unfinished run was rolled back meanwhile
+      // The unfinished run this command set out to continue was rolled back since: a new one.
+      // Rolled back while this command sends to it: someone wants it gone, so stop.
+      if (acknowledged > 0) throw new ImportClientError(`run ${run} was rolled back on the appliance while importing (${err.message}); stopped`);
+      run = await newRun();
       return client.sendChunk(run, chunk);
     }
   };
@@ -132,6 +136,7 @@ async function upload(o: UploadOptions): Promise<void> {
     const sending = chunk;
     await inflight;
     inflight = send(sending).then((answer) => {
+      acknowledged++;
       o.summary.run_id = run;
       o.summary.stored = (o.summary.stored ?? 0) + answer.stored;
       o.summary.duplicates = (o.summary.duplicates ?? 0) + answer.duplicates;
