@@ -17,8 +17,11 @@ export const DEFAULT_DAYS = 7;
 
 /** `from`/`to` (or the seeds' names), defaulting to the last `days` days up to now. */
 export function timeRange(c: Context, now: number, names = { from: 'from', to: 'to' }, days = DEFAULT_DAYS): { from: number; to: number } {
-  const rawTo = c.req.query(names.to);
-  const rawFrom = c.req.query(names.from);
+  return rangeOf(c.req.query(names.from), c.req.query(names.to), now, names, days);
+}
+
+/** A range from raw `from`/`to` values (parseTime's forms), checked as timeRange does. */
+export function rangeOf(rawFrom: string | undefined, rawTo: string | undefined, now: number, names = { from: 'from', to: 'to' }, days = DEFAULT_DAYS): { from: number; to: number } {
   const to = rawTo ? parseTime(rawTo, names.to) : now;
   const from = rawFrom ? parseTime(rawFrom, names.from) : to - days * DAY;
   if (from >= to) throw httpError(400, `${names.from}: must be before ${names.to}`, names.from);

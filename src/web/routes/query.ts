@@ -147,7 +147,7 @@ export function queryRoutes(ctx: AppContext) {
 }
 
 /** A query sent as JSON (the POST body, or `q`), validated (errors name its JSON path) and narrowed to `view`. */
-function scopedQuery(body: unknown, view: MetricsView, name: 'body' | 'q', now: number): Query {
+export function scopedQuery(body: unknown, view: MetricsView, name: 'body' | 'q', now: number): Query {
   const input = z.looseObject({ from: z.unknown().optional(), to: z.unknown().optional() }).safeParse(body);
   if (!input.success) throw httpError(400, `${name}: expected a JSON object`, name);
   // `to` defaults to now, `from` to DEFAULT_DAYS before `to` (as the GET endpoints' ranges).
@@ -158,7 +158,7 @@ function scopedQuery(body: unknown, view: MetricsView, name: 'body' | 'q', now: 
   return { ...parsed, filters: scopeFilters(view, parsed.filters, parsed.group_by) };
 }
 
-const queryAnswer = (q: Query, result: QueryResult) => ({ query: { ...q, from: new Date(q.from).toISOString(), to: new Date(q.to).toISOString() }, ...result });
+export const queryAnswer = (q: Query, result: QueryResult) => ({ query: { ...q, from: new Date(q.from).toISOString(), to: new Date(q.to).toISOString() }, ...result });
 
 function parseJsonParam(raw: string, name: string): unknown {
   try {
