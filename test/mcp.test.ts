@@ -14,7 +14,7 @@ import { ADMIN, ingestKey, signIn, startTestServer, type TestServer } from './he
 import { FIXTURES } from './fixture-data.js';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
-type Ctx = { server: TestServer; dev: { key: string; userId: string }; colleague: { key: string; userId: string }; manager: string; ingestOnly: string };
+type Ctx = { server: TestServer; dev: { key: string; userId: string }; colleague: { key: string; userId: string }; manager: string; viewer: string; ingestOnly: string };
 
 const s = suite<Ctx>('MCP endpoint');
 
@@ -41,6 +41,8 @@ s.before(async (ctx) => {
   ctx.ingestOnly = (await ingestKey(ctx.server, ['ingest'], 'dev@acme.test')).key;
   await runCommand(ctx.server.ctx, 'user create', { tenant: dev.tenantId, email: 'lead@acme.test', role: 'manager', password: 'manager password 1' });
   ctx.manager = ((await runCommand(ctx.server.ctx, 'apikey create', { tenant: dev.tenantId, user: 'lead@acme.test', scopes: 'read' })) as { key: string }).key;
+  await runCommand(ctx.server.ctx, 'user create', { tenant: dev.tenantId, email: 'board@acme.test', role: 'viewer', password: 'viewer password 1' });
+  ctx.viewer = ((await runCommand(ctx.server.ctx, 'apikey create', { tenant: dev.tenantId, user: 'board@acme.test', scopes: 'read' })) as { key: string }).key;
   await postOtlp(ctx.server, ctx.dev.key, [['/v1/metrics', 'metrics.json'], ['/v1/logs', 'logs.json']], 'application/json');
   await postOtlp(ctx.server, ctx.colleague.key, [['/v1/metrics', 'metrics.pb'], ['/v1/logs', 'logs.pb']], 'application/x-protobuf');
 });
@@ -169,6 +171,18 @@ s('a manager\'s key: the team\'s figures, colleagues\' sessions, cost by person'
     assert.is(sum((await call(client, 'tool_failures')).errors, 'count'), 2);
     const q = await call(client, 'query', { metrics: ['cost_usd'], group_by: ['user'], from: '2026-11-01', to: '2026-12-01', order_by: 'cost_usd' });
     assert.equal(q.rows.map((r: Json) => r.user), [ctx.colleague.userId, ctx.dev.userId]);
+  });
+});
+
+s('a viewer\'s key: the team\'s figures, but no sessions and no people', async (ctx) => {
+  await withClient(`${ctx.server.url}/mcp`, ctx.viewer, async (client) => {
+    close(sum((await call(client, 'usage')).rows, 'cost_usd'), JSON_SESSION.cost + PROTO_SESSION.cost, 'team cost');
+    const cost = await call(client, 'cost_breakdown');
+    close(cost.total.cost_usd, JSON_SESSION.cost + PROTO_SESSION.cost, 'total cost');
+    assert.not.ok('by_person' in cost, 'no cost by person');
+    assert.match(await failure(client, 'list_sessions', {}), /team figures only/);
+    assert.match(await failure(client, 'get_session', { session_id: JSON_SESSION.id }), /team figures only/);
+    assert.equal(JSON.parse(await failure(client, 'query', { metrics: ['cost_usd'], group_by: ['user'] })).field, 'user');
   });
 });
 
