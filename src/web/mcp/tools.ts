@@ -17,8 +17,7 @@ import { BadCursorError, listSessions } from '../../query/sessions.js';
 import { StorageUnavailableError } from '../../storage/errors.js';
 import { scopeFilters, type MetricsView } from '../access.js';
 import { httpError, unavailable } from '../errors.js';
-import { rangeOf, toQuery } from '../query-params.js';
-import { queryAnswer, scopedQuery } from '../routes/query.js';
+import { queryAnswer, rangeOf, scopedQuery, toQuery } from '../query-params.js';
 
 /** Who asks: their tenant (from their key) and what of it they may see. */
 export type McpCaller = { tenantId: string; view: MetricsView; requestId: string };
