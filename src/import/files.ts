@@ -11,13 +11,16 @@ export const MAX_SMALL_FILE = 1024 * 1024;
 /** A file's identity when it was opened: what a FilePosition records. */
 export type FileStat = { size: number; mtimeMs: number };
 
+/** A file listed, then gone when opened: most callers pass over it in silence. */
+export const VANISHED = 'vanished while being read';
+
 /** Why a path cannot be read, in words, from the error Node gave. */
 export function unreadable(err: unknown): string {
   const code = (err as NodeJS.ErrnoException)?.code;
   if (code === 'ELOOP') return 'symlink loop';
   if (code === 'EACCES' || code === 'EPERM') return 'not readable (permission denied)';
   if (code === 'EISDIR') return 'a directory, not a file';
-  if (code === 'ENOENT') return 'vanished while being read';
+  if (code === 'ENOENT') return VANISHED;
   return `not readable (${code ?? (err as Error)?.message ?? 'unknown error'})`;
 }
 

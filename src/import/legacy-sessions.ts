@@ -8,7 +8,7 @@ import { basename, join } from 'node:path';
 import { readdir } from 'node:fs/promises';
 import type { IngestEvent } from '../ingest/schema.js';
 import { parseIsoTime } from '../ingest/rest.js';
-import { parseObject, readSmallJson, readToEnd, resumeFrom, statFile, unreadable } from './files.js';
+import { parseObject, readSmallJson, readToEnd, resumeFrom, statFile, unreadable, VANISHED } from './files.js';
 import { lineProblem, lineSkip, numberedLines, TRUNCATED } from './lines.js';
 import { withoutSecrets } from './secrets.js';
 import type { FilePosition, ReadOptions, Skip } from './types.js';
@@ -95,7 +95,7 @@ export async function readSessions(dirs: readonly string[], options: ReadOptions
     const history = join(dir, 'session-history.jsonl');
     const st = await statFile(history);
     if (typeof st === 'string') {
-      if (st !== 'vanished while being read') skip({ file: history, reason: st });
+      if (st !== VANISHED) skip({ file: history, reason: st });
       continue;
     }
     const from = resumeFrom(st, options.resume?.get(history));

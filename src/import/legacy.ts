@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { eventSchema, type IngestEvent } from '../ingest/schema.js';
 import { stableId } from '../ingest/ingest.js';
 import { CLIENT_IDS } from '../ingest/rest.js';
-import { parseObject, readSmallJson, readToEnd, resumeFrom, statFile, unreadable } from './files.js';
+import { parseObject, readSmallJson, readToEnd, resumeFrom, statFile, unreadable, VANISHED } from './files.js';
 import { MAX_LEGACY_LINE, reachOf, readSessions, sessionAt, timeOf, type Span } from './legacy-sessions.js';
 import { lineProblem, lineSkip, numberedLines, TRUNCATED, type NumberedLine } from './lines.js';
 import { withoutSecrets } from './secrets.js';
@@ -105,7 +105,7 @@ async function readBaseline(dirs: readonly string[], options: ReadOptions, pendi
     for (const dir of dirs) {
       const file = join(dir, name);
       const st = await statFile(file);
-      if (st === 'vanished while being read') continue;
+      if (st === VANISHED) continue;
       if (typeof st === 'string') {
         pending.skipped.push({ file, reason: st });
         continue;
@@ -151,7 +151,7 @@ async function* readTools(files: string[], spans: Span[], options: ReadOptions, 
   const sources: Source[] = [];
   for (const file of files) {
     const st = await statFile(file);
-    if (st === 'vanished while being read') continue;
+    if (st === VANISHED) continue;
     if (typeof st === 'string') {
       pending.skipped.push({ file, reason: st });
       continue;
