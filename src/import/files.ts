@@ -1,26 +1,18 @@
-// Reading a developer's files safely for an import: lines streamed with their numbers and
-// byte offsets (memory bounded by MAX_LINE, never by the file's size), small JSON files
-// read whole under a size cap, and whether a file must be read again given where an earlier
-// run got to. A file that cannot be read (a symlink loop, no permission, a directory, binary
-// data) becomes a reason, never a throw.
-import { createReadStream } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
+// A developer's files for both import readers: whether a file must be read again given where
+// an earlier run got to, small JSON files read whole under a size cap, and why a file cannot
+// be read (a symlink loop, no permission, a directory, binary data) as a reason, never a
+// throw. Their lines are streamed by lines.ts.
+import { open, readFile, stat } from 'node:fs/promises';
 import type { FilePosition } from './types.js';
 
-/** Longer lines are reported and passed over (their bytes are not kept). */
-export const MAX_LINE = 4 * 1024 * 1024;
 /** A file read whole (a session, a summary, a baseline) is at most this big. */
 export const MAX_SMALL_FILE = 1024 * 1024;
 
-/**
- * One line: its text (without the newline), its 1-based number (undefined when reading
- * started past the file's beginning: the lines before were not counted), the byte offsets
- * it spans (`end` past its newline), whether a newline ended it, and what is wrong with it.
- */
-export type Line = { text: string; number: number | undefined; start: number; end: number; complete: boolean; problem?: 'binary data' | 'line too long' };
-
 /** A file's identity when it was opened: what a FilePosition records. */
 export type FileStat = { size: number; mtimeMs: number };
+
+/** A file listed, then gone when opened: most callers pass over it in silence. */
+export const VANISHED = 'vanished while being read';
 
 /** Why a path cannot be read, in words, from the error Node gave. */
 export function unreadable(err: unknown): string {
@@ -28,7 +20,7 @@ export function unreadable(err: unknown): string {
   if (code === 'ELOOP') return 'symlink loop';
   if (code === 'EACCES' || code === 'EPERM') return 'not readable (permission denied)';
   if (code === 'EISDIR') return 'a directory, not a file';
-  if (code === 'ENOENT') return 'vanished while being read';
+  if (code === 'ENOENT') return VANISHED;
   return `not readable (${code ?? (err as Error)?.message ?? 'unknown error'})`;
 }
 
@@ -57,50 +49,16 @@ export function resumeFrom(now: FileStat, before: FilePosition | undefined): num
 /** The position of a file read to its end. */
 export const readToEnd = (file: string, s: FileStat): FilePosition => ({ file, size: s.size, mtimeMs: s.mtimeMs, offset: s.size, done: true });
 
-/**
- * The lines of `path` from byte `from` up to `size` (the size it had when opened, so a file
- * growing meanwhile ends where its position says). Throws what opening or reading throws.
- */
-export async function* readLines(path: string, from: number, size: number): AsyncGenerator<Line> {
-  if (from >= size) return;
-  let number = from === 0 ? 1 : undefined;
-  let parts: Buffer[] = [];
-  let kept = 0;
-  let start = from;
-  let pos = from;
-  let problem: Line['problem'];
-  const line = (end: number, complete: boolean): Line => {
-    const text = problem === 'line too long' ? '' : Buffer.concat(parts, kept).toString('utf8').replace(/\r$/, '');
-    const out: Line = { text, number, start, end, complete, ...(problem ? { problem } : {}) };
-    if (number !== undefined) number++;
-    parts = [];
-    kept = 0;
-    start = end;
-    problem = undefined;
-    return out;
-  };
-  const take = (piece: Buffer) => {
-    if (problem !== 'line too long' && piece.includes(0)) problem = 'binary data';
-    if (kept + piece.length > MAX_LINE) {
-      problem = 'line too long';
-      parts = [];
-      kept = 0;
-    } else if (problem !== 'line too long') {
-      parts.push(piece);
-      kept += piece.length;
-    }
-  };
-  for await (const chunk of createReadStream(path, { start: from, end: size - 1, highWaterMark: 64 * 1024 }) as AsyncIterable<Buffer>) {
-    let at = 0;
-    for (let nl = chunk.indexOf(10, at); nl !== -1; nl = chunk.indexOf(10, at)) {
-      take(chunk.subarray(at, nl));
-      at = nl + 1;
-      yield line(pos + at, true);
-    }
-    take(chunk.subarray(at));
-    pos += chunk.length;
+/** Whether the file's first bytes hold a NUL (a binary file, not JSON lines). */
+export async function looksBinary(path: string): Promise<boolean> {
+  const handle = await open(path, 'r');
+  try {
+    const buf = Buffer.alloc(8192);
+    const { bytesRead } = await handle.read(buf, 0, buf.length, 0);
+    return buf.subarray(0, bytesRead).includes(0);
+  } finally {
+    await handle.close();
   }
-  if (pos > start) yield line(pos, false);
 }
 
 /** A small JSON file's content, or why it cannot be had. */

@@ -8,7 +8,8 @@ import { basename, join } from 'node:path';
 import { readdir } from 'node:fs/promises';
 import type { IngestEvent } from '../ingest/schema.js';
 import { parseIsoTime } from '../ingest/rest.js';
-import { parseObject, readLines, readSmallJson, readToEnd, resumeFrom, statFile, unreadable } from './files.js';
+import { parseObject, readSmallJson, readToEnd, resumeFrom, statFile, unreadable, VANISHED } from './files.js';
+import { lineProblem, lineSkip, numberedLines, TRUNCATED } from './lines.js';
 import { withoutSecrets } from './secrets.js';
 import type { FilePosition, ReadOptions, Skip } from './types.js';
 
@@ -27,9 +28,8 @@ export function timeOf(v: unknown): number | undefined {
 
 const text = (v: unknown) => (typeof v === 'string' && v !== '' ? v : undefined);
 
-/** Where a skipped line is: its number when known, else its byte offset (a resumed read did not count the lines before it). */
-export const lineSkip = (file: string, line: { number: number | undefined; start: number }, reason: string): Skip =>
-  line.number !== undefined ? { file, line: line.number, reason } : { file, reason: `${reason} (at byte ${line.start})` };
+/** The hooks' lines are short: a longer one is garbage, passed over (several files are read at once). */
+export const MAX_LEGACY_LINE = 4 * 1024 * 1024;
 
 /**
  * Reads every session file of the metrics directories `dirs`. Files (and history lines) an
@@ -95,23 +95,24 @@ export async function readSessions(dirs: readonly string[], options: ReadOptions
     const history = join(dir, 'session-history.jsonl');
     const st = await statFile(history);
     if (typeof st === 'string') {
-      if (st !== 'vanished while being read') skip({ file: history, reason: st });
+      if (st !== VANISHED) skip({ file: history, reason: st });
       continue;
     }
     const from = resumeFrom(st, options.resume?.get(history));
     let offset = 0;
     let done = true;
     try {
-      for await (const line of readLines(history, 0, st.size)) {
+      for await (const line of numberedLines(history, 0, MAX_LEGACY_LINE, st.size)) {
         const fresh = from !== null && line.start >= from;
         const report = (reason: string) => fresh && skip(lineSkip(history, line, reason));
-        if (line.problem) report(line.problem);
-        else if (line.text.trim() === '') {
+        const problem = lineProblem(line.text);
+        if (problem) report(problem);
+        else if (line.text!.trim() === '') {
           // blank: nothing to say
         } else {
-          const r = parseObject(line.text);
-          if (!r && !line.complete) {
-            report('truncated last line');
+          const r = parseObject(line.text!);
+          if (!r && !line.terminated) {
+            report(TRUNCATED);
             done = false;
             break;
           }
@@ -133,13 +134,14 @@ export async function readSessions(dirs: readonly string[], options: ReadOptions
 async function readStream(file: string, size: number, fresh: boolean, tell: (id: unknown, fresh: boolean, facts: Record<string, unknown>) => boolean, report: (s: Skip) => void): Promise<boolean> {
   const id = basename(file, '.jsonl');
   try {
-    for await (const line of readLines(file, 0, size)) {
-      if (line.problem) report(lineSkip(file, line, line.problem));
-      if (line.problem || line.text.trim() === '') continue;
-      const r = parseObject(line.text);
+    for await (const line of numberedLines(file, 0, MAX_LEGACY_LINE, size)) {
+      const problem = lineProblem(line.text);
+      if (problem) report(lineSkip(file, line, problem));
+      if (problem || line.text!.trim() === '') continue;
+      const r = parseObject(line.text!);
       if (!r) {
-        report(lineSkip(file, line, line.complete ? 'not JSON' : 'truncated last line'));
-        if (!line.complete) return false;
+        report(lineSkip(file, line, line.terminated ? 'not JSON' : TRUNCATED));
+        if (!line.terminated) return false;
         continue;
       }
       const clean = withoutSecrets(r);

@@ -17,8 +17,9 @@ import { join } from 'node:path';
 import { eventSchema, type IngestEvent } from '../ingest/schema.js';
 import { stableId } from '../ingest/ingest.js';
 import { CLIENT_IDS } from '../ingest/rest.js';
-import { readLines, readSmallJson, readToEnd, resumeFrom, statFile, unreadable, type Line } from './files.js';
-import { lineSkip, reachOf, readSessions, sessionAt, timeOf, type Span } from './legacy-sessions.js';
+import { parseObject, readSmallJson, readToEnd, resumeFrom, statFile, unreadable, VANISHED } from './files.js';
+import { MAX_LEGACY_LINE, reachOf, readSessions, sessionAt, timeOf, type Span } from './legacy-sessions.js';
+import { lineProblem, lineSkip, numberedLines, TRUNCATED, type NumberedLine } from './lines.js';
 import { withoutSecrets } from './secrets.js';
 import type { Baseline, FilePosition, ImportChunk, Reader, ReadOptions, Skip } from './types.js';
 
@@ -104,7 +105,7 @@ async function readBaseline(dirs: readonly string[], options: ReadOptions, pendi
     for (const dir of dirs) {
       const file = join(dir, name);
       const st = await statFile(file);
-      if (st === 'vanished while being read') continue;
+      if (st === VANISHED) continue;
       if (typeof st === 'string') {
         pending.skipped.push({ file, reason: st });
         continue;
@@ -140,7 +141,7 @@ export function baselineOf(v: unknown): Baseline | string {
 }
 
 /** A tool file being read: its next record (not yet accounted for) and how far it is accounted for. */
-type Source = { file: string; lines: AsyncGenerator<Line> | null; head?: { line: Line; record: Record<string, unknown>; ts: number }; position: FilePosition };
+type Source = { file: string; lines: AsyncGenerator<NumberedLine> | null; head?: { line: NumberedLine; record: Record<string, unknown>; ts: number }; position: FilePosition };
 
 /**
  * The tool files, merged in time order (each file is in time order as the hooks appended
@@ -150,14 +151,14 @@ async function* readTools(files: string[], spans: Span[], options: ReadOptions, 
   const sources: Source[] = [];
   for (const file of files) {
     const st = await statFile(file);
-    if (st === 'vanished while being read') continue;
+    if (st === VANISHED) continue;
     if (typeof st === 'string') {
       pending.skipped.push({ file, reason: st });
       continue;
     }
     const from = resumeFrom(st, options.resume?.get(file));
     if (from === null) continue;
-    const source: Source = { file, lines: readLines(file, from, st.size), position: { file, size: st.size, mtimeMs: st.mtimeMs, offset: from, done: false } };
+    const source: Source = { file, lines: numberedLines(file, from, MAX_LEGACY_LINE, st.size), position: { file, size: st.size, mtimeMs: st.mtimeMs, offset: from, done: false } };
     await advance(source, pending);
     sources.push(source);
   }
@@ -200,21 +201,22 @@ async function advance(s: Source, pending: Pending) {
   try {
     for (let r = await s.lines.next(); !r.done; r = await s.lines.next()) {
       const line = r.value;
-      const record = line.problem || line.text.trim() === '' ? null : parseRecord(line.text);
+      const problem = lineProblem(line.text);
+      const text = line.text ?? '';
+      const record = problem || text.trim() === '' ? null : parseRecord(text);
       const ts = record ? timeOf(record.timestamp) : undefined;
       if (record && ts !== undefined) {
         s.head = { line, record, ts };
         return;
       }
-      if (!line.complete && !line.problem && line.text.trim() !== '') {
-        // A last line being written, maybe: reported, and left for the next run.
-        pending.skipped.push(lineSkip(s.file, line, 'truncated last line'));
+      if (!line.terminated && !problem && text.trim() !== '') {
+        pending.skipped.push(lineSkip(s.file, line, TRUNCATED));
         await s.lines.return(undefined);
         s.lines = null;
         return;
       }
-      if (line.problem) pending.skipped.push(lineSkip(s.file, line, line.problem));
-      else if (line.text.trim() !== '') pending.skipped.push(lineSkip(s.file, line, record ? 'no valid timestamp' : 'not JSON'));
+      if (problem) pending.skipped.push(lineSkip(s.file, line, problem));
+      else if (text.trim() !== '') pending.skipped.push(lineSkip(s.file, line, record ? 'no valid timestamp' : 'not JSON'));
       s.position.offset = line.end;
       pending.positions.set(s.file, s.position);
     }
@@ -228,12 +230,8 @@ async function advance(s: Source, pending: Pending) {
 }
 
 const parseRecord = (text: string) => {
-  try {
-    const v: unknown = JSON.parse(text);
-    return v && typeof v === 'object' && !Array.isArray(v) ? withoutSecrets(v as Record<string, unknown>) : null;
-  } catch {
-    return null;
-  }
+  const r = parseObject(text);
+  return r && withoutSecrets(r);
 };
 
 const str = (v: unknown) => (typeof v === 'string' && v !== '' ? v : undefined);

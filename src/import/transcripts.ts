@@ -4,10 +4,10 @@
 // the best kept; once behind, only a hash of the request is remembered, so memory stays
 // bounded by a window of lines, never by file size.
 import { createHash } from 'node:crypto';
-import { stat } from 'node:fs/promises';
 import { editLines } from '../ingest/edit-lines.js';
 import type { IngestEvent } from '../ingest/schema.js';
-import { looksBinary, readLines } from './lines.js';
+import { looksBinary, readToEnd, resumeFrom, statFile, unreadable } from './files.js';
+import { lineProblem, lineSkip, numberedLines, TRUNCATED, type NumberedLine } from './lines.js';
 import { isSubagentFile, transcriptFiles } from './transcript-files.js';
 import { parseRecord, type RequestCopy, type ToolResult, type ToolUse } from './transcript-records.js';
 import type { FilePosition, ImportChunk, Reader, Skip } from './types.js';
@@ -89,30 +89,26 @@ export const readTranscripts: Reader = async function* (roots, options = {}) {
   const found = await transcriptFiles(roots);
   skipped.push(...found.skipped);
   for (const file of found.files) {
-    let info;
-    try {
-      info = await stat(file);
-    } catch (err) {
-      skipped.push({ file, reason: `cannot read: ${(err as NodeJS.ErrnoException).code ?? String(err)}` });
+    const info = await statFile(file);
+    if (typeof info === 'string') {
+      skipped.push({ file, reason: info });
       continue;
     }
-    const before = options.resume?.get(file);
-    if (before?.done && before.size === info.size && before.mtimeMs === info.mtimeMs) continue;
-    const from = before && info.size >= before.offset && info.mtimeMs >= before.mtimeMs ? before.offset : 0;
-    const position = (offset: number, done: boolean): FilePosition => ({ file, size: info.size, mtimeMs: info.mtimeMs, offset, done });
+    const from = resumeFrom(info, options.resume?.get(file));
+    if (from === null) continue;
 
     let fileSkips = 0;
-    const skip = (line: number | undefined, reason: string) => {
-      if (++fileSkips <= MAX_SKIPS_PER_FILE) skipped.push({ file, line, reason });
+    const skip = (line: NumberedLine, reason: string) => {
+      if (++fileSkips <= MAX_SKIPS_PER_FILE) skipped.push(lineSkip(file, line, reason));
     };
     try {
       if (await looksBinary(file)) {
         skipped.push({ file, reason: 'binary file, not JSON lines' });
-        mark(position(info.size, true));
+        mark(readToEnd(file, info));
         continue;
       }
     } catch (err) {
-      skipped.push({ file, reason: `cannot read: ${(err as NodeJS.ErrnoException).code ?? String(err)}` });
+      skipped.push({ file, reason: unreadable(err) });
       continue;
     }
 
@@ -168,19 +164,19 @@ export const readTranscripts: Reader = async function* (roots, options = {}) {
     let accounted = from;
     let marked = -1;
     try {
-      for await (const line of readLines(file, from)) {
+      for await (const line of numberedLines(file, from)) {
         lineNo++;
-        const where = from === 0 ? lineNo : undefined;
-        if (line.text === null) {
-          skip(where, 'line too long, left out');
-        } else if (line.text.trim() !== '') {
-          const parsed = parseRecord(line.text);
+        const problem = lineProblem(line.text);
+        if (problem) {
+          skip(line, problem);
+        } else if (line.text!.trim() !== '') {
+          const parsed = parseRecord(line.text!);
           if (parsed.kind === 'skip') {
             if (!line.terminated) {
-              skipped.push({ file, line: where, reason: 'truncated last line (read again once it is complete)' });
+              skipped.push(lineSkip(file, line, TRUNCATED));
               break;
             }
-            skip(where, parsed.reason);
+            skip(line, parsed.reason);
           } else if (parsed.kind === 'record') {
             if (parsed.request) hold(parsed.request, line.start, lineNo);
             for (const use of parsed.toolUses) {
@@ -199,19 +195,19 @@ export const readTranscripts: Reader = async function* (roots, options = {}) {
         accounted = line.end;
         // A mark per line that added events (bounded by the buffer), and now and then.
         if (buffer.length !== marked || lineNo % 256 === 0) {
-          mark(position(safeOffset(accounted), false));
+          mark({ file, size: info.size, mtimeMs: info.mtimeMs, offset: safeOffset(accounted), done: false });
           marked = buffer.length;
         }
         while (buffer.length >= chunkEvents) yield take(chunkEvents);
       }
     } catch (err) {
-      skipped.push({ file, reason: `read failed: ${(err as NodeJS.ErrnoException).code ?? String(err)}` });
+      skipped.push({ file, reason: unreadable(err) });
     }
     for (const key of [...held.keys()]) release(key);
     for (const t of [...open.values()]) closeTool(t, undefined, t.use.ts);
     if (fileSkips > MAX_SKIPS_PER_FILE) skipped.push({ file, reason: `${fileSkips - MAX_SKIPS_PER_FILE} more lines skipped` });
-    const end = await stat(file).catch(() => info);
-    mark({ file, size: end.size, mtimeMs: end.mtimeMs, offset: accounted, done: true });
+    const end = await statFile(file);
+    mark({ ...readToEnd(file, typeof end === 'string' ? info : end), offset: accounted });
     while (buffer.length >= chunkEvents) yield take(chunkEvents);
 
   }
