@@ -5,16 +5,14 @@
 import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
+import { execFileSync } from 'node:child_process';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readLines } from '../src/import/lines.js';
 import { readTranscripts } from '../src/import/transcripts.js';
 import type { FilePosition, ImportChunk, ReadOptions } from '../src/import/types.js';
 
-setFlagsFromString('--expose-gc');
-const gc = runInNewContext('gc') as () => void;
+const ROOT = new URL('..', import.meta.url).pathname;
 
 type Ctx = { dir: string; root: string; project: string };
 const bad = suite<Ctx>('transcripts: bad input');
@@ -140,22 +138,20 @@ bad('a file of many megabytes is streamed: memory grows far less than the file',
   for (let i = 0; i < COPIES; i++) appendFileSync(file, text.replaceAll('"id":"big', `"id":"big${i}-`));
   const size = statSync(file).size;
   assert.ok(size > 60e6, `file of ${size} bytes`);
-  // Live memory, after a full collection: what the reader holds, not garbage not yet collected.
-  const live = () => {
-    gc();
-    const m = process.memoryUsage();
-    return m.heapUsed + m.arrayBuffers;
-  };
-  const before = live();
-  let peak = before;
-  let requests = 0;
-  for await (const c of readTranscripts([ctx.root], { chunkEvents: 100 })) {
-    requests += c.events.length;
-    peak = Math.max(peak, live());
-  }
+  // Live memory, after a full collection, in a process of its own: what the reader holds,
+  // not garbage not yet collected nor what other suites in this process leave behind.
+  const script = `
+    import { readTranscripts } from ${JSON.stringify(join(ROOT, 'src/import/transcripts.ts'))};
+    const live = () => { gc(); const m = process.memoryUsage(); return m.heapUsed + m.arrayBuffers; };
+    const before = live();
+    let peak = before, requests = 0;
+    for await (const c of readTranscripts([${JSON.stringify(ctx.root)}], { chunkEvents: 100 })) { requests += c.events.length; peak = Math.max(peak, live()); }
+    console.log(JSON.stringify({ requests, growth: peak - before }));`;
+  const out = execFileSync(process.execPath, ['--expose-gc', '--import', 'tsx', '--input-type=module', '-e', script], { cwd: ROOT, encoding: 'utf8' });
+  const { requests, growth } = JSON.parse(out.trim().split('\n').at(-1)!) as { requests: number; growth: number };
   assert.is(requests, COPIES * 64);
   // Reading the file whole would hold its size at least twice over (bytes, then a string).
-  assert.ok(peak - before < size / 10, `live memory grew by ${peak - before} bytes for a file of ${size}`);
+  assert.ok(growth < size / 10, `live memory grew by ${growth} bytes for a file of ${size}`);
 });
 
 bad('a second read with the first run’s positions yields nothing; an append yields just what was added', async (ctx) => {

@@ -224,7 +224,7 @@ test('a commit to a file replaced under the writer is refused, its handle closed
   const who = { tenantId, userId: 'u_1' };
   try {
     await files.create(tenantId);
-    assert.equal(await ingest.ingest(who, 'rest', [{ kind: 'prompt', id: 'e1' }]), { accepted: 1, rejected: [] });
+    assert.equal(await ingest.ingest(who, 'rest', [{ kind: 'prompt', id: 'e1' }]), { accepted: 1, stored: 1, rejected: [] });
     const stale = await files.open(tenantId);
     const path = tenantPath(dir.path, tenantId);
     writeFileSync(`${path}.new`, Buffer.alloc(8192, 1));
@@ -255,7 +255,7 @@ test('a commit to a file replaced under the writer is refused, its handle closed
     await elsewhere.closeAll();
     renameSync(tenantPath(join(dir.path, 'elsewhere'), tenantId), path);
     clock += 1;
-    assert.equal(await ingest.ingest(who, 'rest', [{ kind: 'prompt', id: 'e3' }]), { accepted: 1, rejected: [] }, 'a new writer on the new file');
+    assert.equal(await ingest.ingest(who, 'rest', [{ kind: 'prompt', id: 'e3' }]), { accepted: 1, stored: 1, rejected: [] }, 'a new writer on the new file');
     assert.is((await (await files.open(tenantId)).get<{ n: number }>('SELECT count(*) AS n FROM events'))!.n, 1);
   } finally {
     await files.closeAll();
