@@ -15,7 +15,8 @@ export type SessionFacts = {
   distinctAgents: number;
 };
 
-export type Baseline = { commandsPerHour: number; linesPerHour: number; sessions: number };
+/** `imported`: the person's baseline from the older hooks (src/import/baseline.ts), `sessions` the sessions it was made of. */
+export type Baseline = { commandsPerHour: number; linesPerHour: number; sessions: number; imported?: true };
 
 export type Trend = 'excellent' | 'good' | 'average' | 'needs_improvement';
 
@@ -35,6 +36,14 @@ export type ProductivityScore = {
 
 export const DEFAULT_BASELINE: Readonly<Baseline> = Object.freeze({ commandsPerHour: 15, linesPerHour: 120, sessions: 0 });
 export const BASELINE_WINDOW = 30;
+/**
+ * Finished sessions a person needs before their own baseline replaces the one imported from
+ * the older hooks: a third of the window. Fewer make a pooled rate that one unusual session
+ * moves by a fifth or more, while the imported one stood for up to 30; waiting for a full
+ * window would keep a months-old pace for weeks. Their imported sessions count (they are
+ * sessions here too).
+ */
+export const OWN_BASELINE_SESSIONS = 10;
 const MIN_HOURS = 0.1;
 /** Distinct agents that make one point of agent efficiency. */
 export const AGENTS_PER_POINT = 3;

@@ -13,7 +13,7 @@ import { defaultClaudeRoots, readTranscripts } from '../import/transcripts.js';
 import type { FilePosition, ImportChunk, Reader, Skip } from '../import/types.js';
 import { ApplianceClient, ImportClientError, RunGoneError } from './import-client.js';
 import { loadState, saveState, stateKey, type ImportState } from './import-state.js';
-import { createProgress } from './progress.js';
+import { createProgress, plannedBytes } from './progress.js';
 
 export { ImportClientError };
 
@@ -42,6 +42,8 @@ export const IMPORT_USAGE = `usage:
 
 type Source = 'claude' | 'legacy';
 const READERS: Record<Source, Reader> = { claude: readTranscripts, legacy: readLegacy };
+/** The files each reader reads (for the progress bar's total). */
+const WANTED: Record<Source, (name: string) => boolean> = { claude: (name) => name.endsWith('.jsonl'), legacy: (name) => /\.(jsonl?|log)$/.test(name) };
 
 /** What a run read and sent, for the summary. */
 export type ImportSummary = {
@@ -85,11 +87,11 @@ export async function importMain(argv: string[], out: NodeJS.WritableStream = pr
 
   const started = Date.now();
   const summary = emptySummary(source, dryRun);
-  const progress = createProgress(err, values.json !== true);
+  const progress = createProgress(err, values.json !== true && err.isTTY === true, err.isTTY ? plannedBytes(roots, WANTED[source], new Map()) : 0);
   if (dryRun) {
     for await (const chunk of READERS[source](roots, { since })) {
       count(summary, chunk);
-      progress.update(summary);
+      progress.update(summary, bytesRead(summary, chunk.positions));
     }
   } else {
     await upload({ url: values.url!, key: values.key!, source, roots, since, statePath: values.state, rescan: values.rescan === true, summary, progress, sync });
@@ -116,12 +118,16 @@ async function upload(o: UploadOptions): Promise<void> {
   };
   // An unfinished run is continued (its events are its own to roll back); else a new one.
   let run = mine.run ?? (await newRun());
+  let acknowledged = 0;
   const send = async (chunk: ImportChunk) => {
     try {
       return await client.sendChunk(run, chunk);
     } catch (err) {
       if (!(err instanceof RunGoneError)) throw err;
-      run = await newRun(); // the unfinished run was rolled back meanwhile
+      // The unfinished run this command set out to continue was rolled back since: a new one.
+      // Rolled back while this command sends to it: someone wants it gone, so stop.
+      if (acknowledged > 0) throw new ImportClientError(`run ${run} was rolled back on the appliance while importing (${err.message}); stopped`);
+      run = await newRun();
       return client.sendChunk(run, chunk);
     }
   };
@@ -132,6 +138,7 @@ async function upload(o: UploadOptions): Promise<void> {
     const sending = chunk;
     await inflight;
     inflight = send(sending).then((answer) => {
+      acknowledged++;
       o.summary.run_id = run;
       o.summary.stored = (o.summary.stored ?? 0) + answer.stored;
       o.summary.duplicates = (o.summary.duplicates ?? 0) + answer.duplicates;
@@ -139,7 +146,7 @@ async function upload(o: UploadOptions): Promise<void> {
       for (const m of answer.unknown_models) if (!o.summary.unknown_models.includes(m)) o.summary.unknown_models.push(m);
       keepPositions(mine.files, sending.positions);
       saveState(path, state);
-      o.progress.update(o.summary);
+      o.progress.update(o.summary, bytesRead(o.summary, sending.positions));
     });
   }
   await inflight;
@@ -147,6 +154,17 @@ async function upload(o: UploadOptions): Promise<void> {
   await client.finishRun(run, summaryFields(o.summary));
   mine.run = null;
   saveState(path, state);
+}
+
+const readSoFar = new WeakMap<ImportSummary, Map<string, number>>();
+/** Bytes read this run, from the chunks' positions (each file's offset past where it started). */
+function bytesRead(s: ImportSummary, positions: FilePosition[]): number {
+  const files = readSoFar.get(s) ?? new Map<string, number>();
+  readSoFar.set(s, files);
+  for (const p of positions) files.set(p.file, p.offset);
+  let n = 0;
+  for (const offset of files.values()) n += offset;
+  return n;
 }
 
 function keepPositions(files: ImportState['appliances'][string]['files'], positions: FilePosition[]): void {

@@ -1,18 +1,27 @@
 // What model tokens cost, for requests whose client reported no cost. USD per million
-// tokens, by model family (Anthropic's published list prices; cache write is the 5-minute
-// write). A tenant admin may override any entry or add models; a reported cost always
-// wins over this table.
+// tokens, by model family (Anthropic's published list prices, as ccusage prices them
+// offline; cache write is the 5-minute write, a 1-hour write costs twice the input price).
+// A tenant admin may override any entry or add models; a reported cost always wins.
 import { z } from 'zod';
 
-export type Price = { input: number; output: number; cache_write: number; cache_read: number };
+type Rates = { input: number; output: number; cache_write: number; cache_read: number };
+/**
+ * `above_200k`: the long-context tier, priced as ccusage (LiteLLM's `…_above_200k_tokens`)
+ * does: per token type, the tokens of that type past the first 200k of one request.
+ */
+export type Price = Rates & { above_200k?: Rates };
+
+const SONNET_4_LONG: Rates = { input: 6, output: 22.5, cache_write: 7.5, cache_read: 0.6 };
 
 /** Longest matching prefix wins; dated and provider-prefixed names match their family. */
 export const DEFAULT_PRICES: Record<string, Price> = {
+  'claude-opus-4-6': { input: 5, output: 25, cache_write: 6.25, cache_read: 0.5 },
   'claude-opus-4-5': { input: 5, output: 25, cache_write: 6.25, cache_read: 0.5 },
   'claude-opus-4-1': { input: 15, output: 75, cache_write: 18.75, cache_read: 1.5 },
   'claude-opus-4': { input: 15, output: 75, cache_write: 18.75, cache_read: 1.5 },
-  'claude-sonnet-4-5': { input: 3, output: 15, cache_write: 3.75, cache_read: 0.3 },
-  'claude-sonnet-4': { input: 3, output: 15, cache_write: 3.75, cache_read: 0.3 },
+  'claude-sonnet-4-6': { input: 3, output: 15, cache_write: 3.75, cache_read: 0.3 },
+  'claude-sonnet-4-5': { input: 3, output: 15, cache_write: 3.75, cache_read: 0.3, above_200k: SONNET_4_LONG },
+  'claude-sonnet-4': { input: 3, output: 15, cache_write: 3.75, cache_read: 0.3, above_200k: SONNET_4_LONG },
   'claude-3-7-sonnet': { input: 3, output: 15, cache_write: 3.75, cache_read: 0.3 },
   'claude-3-5-sonnet': { input: 3, output: 15, cache_write: 3.75, cache_read: 0.3 },
   'claude-haiku-4-5': { input: 1, output: 5, cache_write: 1.25, cache_read: 0.1 },
@@ -22,7 +31,8 @@ export const DEFAULT_PRICES: Record<string, Price> = {
 };
 
 const perMillion = z.number().finite().min(0).max(10_000);
-export const priceSchema = z.strictObject({ input: perMillion, output: perMillion, cache_write: perMillion, cache_read: perMillion });
+const ratesSchema = z.strictObject({ input: perMillion, output: perMillion, cache_write: perMillion, cache_read: perMillion });
+export const priceSchema = ratesSchema.extend({ above_200k: ratesSchema.optional() });
 export const priceOverridesSchema = z.record(z.string().min(1).max(200), priceSchema);
 export type PriceOverrides = z.infer<typeof priceOverridesSchema>;
 
@@ -41,9 +51,30 @@ export function priceOf(model: string, overrides: PriceOverrides = {}): Price & 
   return best === null ? { ...FREE, known: false } : { ...table[best]!, known: true };
 }
 
-/** Temporary (replaced by the transcript reader's pricing): tokens × the price, 1-hour writes at twice the input price; null when the model has no price. */
-export function requestCost(model: string, t: { input: number; output: number; cacheRead: number; cacheWrite5m: number; cacheWrite1h: number }, overrides: PriceOverrides = {}): number | null {
+/** One request's tokens by type; cache writes split by how long they are kept. */
+export type RequestTokens = { input: number; output: number; cacheRead: number; cacheWrite5m: number; cacheWrite1h: number };
+
+const LONG_CONTEXT = 200_000;
+
+/** `tokens` at `base`, those past the first 200k at `above` when the model has that tier (per million). */
+function tiered(tokens: number, base: number, above: number | undefined): number {
+  if (above === undefined || tokens <= LONG_CONTEXT) return tokens * base;
+  return LONG_CONTEXT * base + (tokens - LONG_CONTEXT) * above;
+}
+
+/**
+ * What one API request cost in USD, or null when the model has no price (an unknown model
+ * is reported, never counted as free). A 1-hour cache write costs twice the input price.
+ */
+export function requestCost(model: string, tokens: RequestTokens, overrides: PriceOverrides = {}): number | null {
   const p = priceOf(model, overrides);
   if (!p.known) return null;
-  return (t.input * p.input + t.output * p.output + t.cacheRead * p.cache_read + t.cacheWrite5m * p.cache_write + t.cacheWrite1h * 2 * p.input) / 1e6;
+  const long = p.above_200k;
+  const perMillion =
+    tiered(tokens.input, p.input, long?.input) +
+    tiered(tokens.output, p.output, long?.output) +
+    tiered(tokens.cacheWrite5m, p.cache_write, long?.cache_write) +
+    tiered(tokens.cacheWrite1h, 2 * p.input, long && 2 * long.input) +
+    tiered(tokens.cacheRead, p.cache_read, long?.cache_read);
+  return perMillion / 1e6;
 }

@@ -1,6 +1,7 @@
 // What a developer pastes into Claude Code to report to this appliance: an `http` hook per
 // event the product reads (the key comes from the environment through `allowedEnvVars`,
-// never pasted into the file), and the OpenTelemetry variables for metrics and events.
+// never pasted into the file), and the OpenTelemetry variables for metrics and events; and
+// the command that lets Claude Code ask the appliance's MCP endpoint about that usage.
 
 /** The environment variable the hooks read the API key from. */
 export const KEY_VARIABLE = 'AGENTMETER_API_KEY';
@@ -41,4 +42,12 @@ export function telemetryEnv(publicUrl: string, key: string | null): string {
     `export OTEL_EXPORTER_OTLP_ENDPOINT=${publicUrl.replace(/\/$/, '')}`,
     `export OTEL_EXPORTER_OTLP_HEADERS="Authorization=Bearer $${KEY_VARIABLE}"`,
   ].join('\n');
+}
+
+/** What the MCP command holds where its key goes: the key Claude Code reports with lacks `read`. */
+export const MCP_KEY_PLACEHOLDER = '<API key with the read scope>';
+
+/** The command that adds this appliance's MCP endpoint (/mcp) to Claude Code, with its key as a header. */
+export function mcpAddCommand(publicUrl: string, key: string = MCP_KEY_PLACEHOLDER): string {
+  return `claude mcp add --transport http agentmeter ${publicUrl.replace(/\/$/, '')}/mcp --header "Authorization: Bearer ${key}"`;
 }

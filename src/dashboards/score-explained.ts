@@ -1,7 +1,7 @@
 // A session's productivity score in words, for its page: each factor's value for the
 // session, what it was compared with, the points it gave and what it measures; the
 // baseline (how many sessions it came from); and whether the score is fixed yet.
-import { AGENTS_PER_POINT, comparedRates, FACTORS, hoursMeasured, type Factor } from '../analytics/productivity.js';
+import { AGENTS_PER_POINT, comparedRates, FACTORS, hoursMeasured, OWN_BASELINE_SESSIONS, type Factor } from '../analytics/productivity.js';
 import { QUIET_MS } from '../query/session-figures.js';
 import type { SessionScore } from '../query/scores.js';
 import { count, ms, pct } from './format.js';
@@ -35,7 +35,9 @@ export function explainScore(s: SessionScore): ScoreExplained {
     points: 2 * s[factor],
     maxPoints: 2 * FACTORS[factor].max,
   }));
-  const baseline = s.baseline.sessions
+  const baseline = s.baseline.imported
+    ? `${one(s.baseline.commandsPerHour)} actions/h and ${one(s.baseline.linesPerHour)} lines/h: the baseline imported from their older hooks' metrics (historical-baseline.json${s.baseline.sessions ? `, over ${plural(s.baseline.sessions, 'session')}` : ''}), used until ${OWN_BASELINE_SESSIONS} sessions of theirs have finished here.`
+    : s.baseline.sessions
     ? `${one(s.baseline.commandsPerHour)} actions/h and ${one(s.baseline.linesPerHour)} lines/h: the pace of their ${plural(s.baseline.sessions, 'previous finished session')} (up to 30; their actions and lines over their hours, pooled).`
     : `the defaults, ${one(base.commandsPerHour)} actions/h and ${one(base.linesPerHour)} lines/h: no session of theirs had finished before this one started.`;
   const quiet = ms(QUIET_MS);

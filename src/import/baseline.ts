@@ -1,5 +1,28 @@
-// Temporary: replaced by the legacy reader's baseline storage.
+// A person's productivity baseline imported from the older hooks (historical-baseline.json):
+// kept per person in the tenant's file, and read by the productivity score, which measures
+// the person's sessions against it until they have enough finished sessions of their own.
+import type { Baseline as ScoreBaseline } from '../analytics/productivity.js';
 import type { Queryable } from '../storage/duckdb.js';
 import type { Baseline } from './types.js';
 
-export async function saveBaseline(_db: Queryable, _userId: string, _b: Baseline): Promise<void> {}
+/** Stores `b` as `userId`'s imported baseline, replacing one imported before. */
+export async function saveBaseline(db: Queryable, userId: string, b: Baseline): Promise<void> {
+  await db.run(
+    `INSERT OR REPLACE INTO imported_baselines (user_id, commands_per_hour, lines_per_hour, success_rate, sessions)
+     VALUES ($user, $commands, $lines, $success, $sessions)`,
+    { user: userId, commands: b.commandsPerHour, lines: b.linesPerHour, success: b.successRate, sessions: Math.max(0, Math.floor(b.sessions)) },
+  );
+}
+
+/** The imported baselines of `userIds` that have one, as the score uses them. */
+export async function importedBaselines(db: Queryable, userIds: readonly string[]): Promise<Map<string, ScoreBaseline>> {
+  const out = new Map<string, ScoreBaseline>();
+  if (!userIds.length) return out;
+  const rows = await db.all<{ user_id: string; commands_per_hour: number; lines_per_hour: number; sessions: number }>(
+    `SELECT user_id, commands_per_hour, lines_per_hour, sessions FROM imported_baselines
+      WHERE user_id IN (SELECT unnest(from_json($users, '["VARCHAR"]')))`,
+    { users: JSON.stringify([...new Set(userIds)]) },
+  );
+  for (const r of rows) out.set(r.user_id, { commandsPerHour: r.commands_per_hour, linesPerHour: r.lines_per_hour, sessions: Number(r.sessions), imported: true });
+  return out;
+}

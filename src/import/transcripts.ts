@@ -1,7 +1,262 @@
-// Temporary: replaced by the transcript reader.
-import type { Reader } from './types.js';
+// Claude Code transcripts → unified events (api_request, tool_call, prompt, subagent_start),
+// counted as ccusage counts them: each API request once across all files of a run. Copies
+// of one request (streamed copies grow; sidechain replays) are held while they are near,
+// the best kept; once behind, only a hash of the request is remembered, so memory stays
+// bounded by a window of lines, never by file size.
+import { createHash } from 'node:crypto';
+import { stat } from 'node:fs/promises';
+import { editLines } from '../ingest/edit-lines.js';
+import type { IngestEvent } from '../ingest/schema.js';
+import { looksBinary, readLines } from './lines.js';
+import { isSubagentFile, transcriptFiles } from './transcript-files.js';
+import { parseRecord, type RequestCopy, type ToolResult, type ToolUse } from './transcript-records.js';
+import type { FilePosition, ImportChunk, Reader, Skip } from './types.js';
 
-export const readTranscripts: Reader = async function* () {};
-export function defaultClaudeRoots(_env: NodeJS.ProcessEnv, _home: string): string[] {
-  return [];
+export { defaultClaudeRoots } from './transcript-files.js';
+
+/** Copies of a request further apart than this many lines are taken as behind (streamed copies are adjacent). */
+const WINDOW_LINES = 2000;
+/** Tool calls waiting for their result; past this the oldest goes out without one. */
+const MAX_OPEN_TOOLS = 10_000;
+/** Skips reported per file; beyond, one line says how many more. */
+const MAX_SKIPS_PER_FILE = 100;
+/** Tools that start a sub-agent. */
+const AGENT_TOOLS = new Set(['Task', 'Agent']);
+
+const hash = (s: string) => createHash('sha1').update(s).digest().readUIntBE(0, 6);
+type Obj = Record<string, unknown>;
+const obj = (v: unknown): Obj | null => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Obj) : null);
+
+/** What a run remembers of what it has handed out: hashes only. */
+function createSeen() {
+  const ids = new Set<number>();
+  const messages = new Set<number>();
+  const sidechainMessages = new Set<number>();
+  return {
+    /** Whether the event id was handed out before; marks it as handed out. */
+    once(id: string): boolean {
+      const h = hash(id);
+      if (ids.has(h)) return false;
+      ids.add(h);
+      return true;
+    },
+    /**
+     * Whether this request copy is one already handed out: the same message and request
+     * id, or (ccusage's rule for sidechain replays, which get a new request id) the same
+     * message where either copy is a sidechain's.
+     */
+    request(c: RequestCopy): boolean {
+      if (!c.messageId) return this.once(c.event.id!);
+      const m = hash(c.messageId);
+      if (messages.has(m) && (c.sidechain || sidechainMessages.has(m))) return false;
+      if (!this.once(c.event.id!)) return false;
+      messages.add(m);
+      if (c.sidechain) sidechainMessages.add(m);
+      return true;
+    },
+  };
+}
+
+/** ccusage's choice between two copies of a request: the non-sidechain one, else the larger. */
+const better = (a: RequestCopy, b: RequestCopy) => (a.sidechain !== b.sidechain ? !a.sidechain : a.total > b.total);
+
+type Held = { copy: RequestCopy; start: number; line: number };
+type OpenTool = { use: ToolUse; start: number };
+
+export const readTranscripts: Reader = async function* (roots, options = {}) {
+  const chunkEvents = Math.max(1, options.chunkEvents ?? 1000);
+  const since = options.since ?? -Infinity;
+  const seen = createSeen();
+  const buffer: IngestEvent[] = [];
+  let skipped: Skip[] = [];
+  // Positions in order, each tied to how many buffered events it covers.
+  let marks: { at: number; pos: FilePosition }[] = [];
+  const take = (n: number): ImportChunk => {
+    const events = buffer.splice(0, n);
+    const byFile = new Map<string, FilePosition>();
+    for (const m of marks) if (m.at <= n) byFile.set(m.pos.file, m.pos);
+    marks = marks.filter((m) => m.at > n).map((m) => ({ ...m, at: m.at - n }));
+    const chunk = { events, skipped, positions: [...byFile.values()] };
+    skipped = [];
+    return chunk;
+  };
+  const mark = (pos: FilePosition) => {
+    const last = marks.at(-1);
+    if (last && last.at === buffer.length && last.pos.file === pos.file) last.pos = pos;
+    else marks.push({ at: buffer.length, pos });
+  };
+
+  const found = await transcriptFiles(roots);
+  skipped.push(...found.skipped);
+  for (const file of found.files) {
+    let info;
+    try {
+      info = await stat(file);
+    } catch (err) {
+      skipped.push({ file, reason: `cannot read: ${(err as NodeJS.ErrnoException).code ?? String(err)}` });
+      continue;
+    }
+    const before = options.resume?.get(file);
+    if (before?.done && before.size === info.size && before.mtimeMs === info.mtimeMs) continue;
+    const from = before && info.size >= before.offset && info.mtimeMs >= before.mtimeMs ? before.offset : 0;
+    const position = (offset: number, done: boolean): FilePosition => ({ file, size: info.size, mtimeMs: info.mtimeMs, offset, done });
+
+    let fileSkips = 0;
+    const skip = (line: number | undefined, reason: string) => {
+      if (++fileSkips <= MAX_SKIPS_PER_FILE) skipped.push({ file, line, reason });
+    };
+    try {
+      if (await looksBinary(file)) {
+        skipped.push({ file, reason: 'binary file, not JSON lines' });
+        mark(position(info.size, true));
+        continue;
+      }
+    } catch (err) {
+      skipped.push({ file, reason: `cannot read: ${(err as NodeJS.ErrnoException).code ?? String(err)}` });
+      continue;
+    }
+
+    const held = new Map<string, Held>();
+    const heldByMessage = new Map<string, string>();
+    const open = new Map<string, OpenTool>();
+    const subagentFile = isSubagentFile(file);
+    const emit = (ev: IngestEvent) => {
+      if ((ev.ts ?? 0) >= since && seen.once(ev.id!)) buffer.push(ev);
+    };
+    const release = (key: string) => {
+      const h = held.get(key)!;
+      held.delete(key);
+      if (heldByMessage.get(h.copy.messageId ?? '') === key) heldByMessage.delete(h.copy.messageId!);
+      if (h.copy.event.ts >= since && seen.request(h.copy)) buffer.push(h.copy.event);
+    };
+    const closeTool = (t: OpenTool, result: ToolResult | undefined, ts: number) => {
+      open.delete(t.use.id);
+      for (const ev of toolEvents(t.use, result, ts)) emit(ev);
+    };
+    const hold = (copy: RequestCopy, start: number, line: number) => {
+      if (!copy.messageId) {
+        if (copy.event.ts >= since && seen.request(copy)) buffer.push(copy.event);
+        return;
+      }
+      const exact = copy.event.id!;
+      const twin = heldByMessage.get(copy.messageId);
+      const key = held.has(exact) ? exact : twin !== undefined && (copy.sidechain || held.get(twin)?.copy.sidechain) ? twin : undefined;
+      const h = key === undefined ? undefined : held.get(key);
+      if (!h) {
+        held.set(exact, { copy, start, line });
+        heldByMessage.set(copy.messageId, exact);
+        return;
+      }
+      h.line = line;
+      if (!better(copy, h.copy)) return;
+      h.copy = copy;
+      if (key !== exact) {
+        held.delete(key!);
+        held.set(exact, h);
+        heldByMessage.set(copy.messageId, exact);
+      }
+    };
+    // The first byte not yet accounted for: where a resumed run must start again.
+    const safeOffset = (upTo: number) => {
+      let offset = upTo;
+      for (const h of held.values()) offset = Math.min(offset, h.start);
+      for (const t of open.values()) offset = Math.min(offset, t.start);
+      return offset;
+    };
+
+    let lineNo = 0;
+    let accounted = from;
+    let marked = -1;
+    try {
+      for await (const line of readLines(file, from)) {
+        lineNo++;
+        const where = from === 0 ? lineNo : undefined;
+        if (line.text === null) {
+          skip(where, 'line too long, left out');
+        } else if (line.text.trim() !== '') {
+          const parsed = parseRecord(line.text);
+          if (parsed.kind === 'skip') {
+            if (!line.terminated) {
+              skipped.push({ file, line: where, reason: 'truncated last line (read again once it is complete)' });
+              break;
+            }
+            skip(where, parsed.reason);
+          } else if (parsed.kind === 'record') {
+            if (parsed.request) hold(parsed.request, line.start, lineNo);
+            for (const use of parsed.toolUses) {
+              if (!open.has(use.id)) open.set(use.id, { use, start: line.start });
+              if (open.size > MAX_OPEN_TOOLS) closeTool(open.values().next().value!, undefined, use.ts);
+            }
+            for (const result of parsed.toolResults) {
+              const t = open.get(result.toolUseId);
+              if (t) closeTool(t, result, parsed.ts);
+            }
+            if (parsed.prompt) emit(parsed.prompt);
+            if (subagentFile && parsed.agentId) emit(subagentStart(parsed.agentId, undefined, parsed));
+          }
+        }
+        if (lineNo % 256 === 0) for (const [key, h] of held) if (h.line < lineNo - WINDOW_LINES) release(key);
+        accounted = line.end;
+        // A mark per line that added events (bounded by the buffer), and now and then.
+        if (buffer.length !== marked || lineNo % 256 === 0) {
+          mark(position(safeOffset(accounted), false));
+          marked = buffer.length;
+        }
+        while (buffer.length >= chunkEvents) yield take(chunkEvents);
+      }
+    } catch (err) {
+      skipped.push({ file, reason: `read failed: ${(err as NodeJS.ErrnoException).code ?? String(err)}` });
+    }
+    for (const key of [...held.keys()]) release(key);
+    for (const t of [...open.values()]) closeTool(t, undefined, t.use.ts);
+    if (fileSkips > MAX_SKIPS_PER_FILE) skipped.push({ file, reason: `${fileSkips - MAX_SKIPS_PER_FILE} more lines skipped` });
+    const end = await stat(file).catch(() => info);
+    mark({ file, size: end.size, mtimeMs: end.mtimeMs, offset: accounted, done: true });
+    while (buffer.length >= chunkEvents) yield take(chunkEvents);
+
+  }
+  if (buffer.length > 0 || marks.length > 0 || skipped.length > 0) yield take(buffer.length);
+};
+
+/** A finished tool call, and the sub-agent it started when it is an Agent/Task call. */
+function toolEvents(use: ToolUse, result: ToolResult | undefined, ts: number): IngestEvent[] {
+  const response = obj(result?.response);
+  const failed = result?.isError === true;
+  const durationOf = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : undefined);
+  const lines = result && !failed ? editLines(use.name, use.input, result.response) : null;
+  const call: IngestEvent = {
+    id: `cc:tool:${use.id}`.slice(0, 200),
+    kind: 'tool_call',
+    ts,
+    session_id: use.sessionId?.slice(0, 200),
+    project: use.project,
+    prompt_id: use.promptId?.slice(0, 200),
+    tool_use_id: use.id.slice(0, 200),
+    agent_id: use.sidechain ? use.agentId?.slice(0, 200) : undefined,
+    name: use.name.slice(0, 256),
+    status: result ? (failed ? 'failure' : 'success') : undefined,
+    error: failed ? result.error : undefined,
+    duration_ms: durationOf(response?.durationMs) ?? durationOf(response?.totalDurationMs),
+    lines_added: lines?.added,
+    lines_removed: lines?.removed,
+    attributes: result ? { is_sidechain: use.sidechain } : { is_sidechain: use.sidechain, no_result: true },
+  };
+  if (!AGENT_TOOLS.has(use.name)) return [call];
+  const input = obj(use.input);
+  const agentId = typeof response?.agentId === 'string' && response.agentId ? response.agentId : use.id;
+  return [call, subagentStart(agentId, typeof input?.subagent_type === 'string' ? input.subagent_type : undefined, use)];
+}
+
+function subagentStart(agentId: string, agentType: string | undefined, at: { ts: number; sessionId?: string; project?: string; promptId?: string }): IngestEvent {
+  return {
+    id: `cc:agent:${agentId}`.slice(0, 200),
+    kind: 'subagent_start',
+    ts: at.ts,
+    session_id: at.sessionId?.slice(0, 200),
+    project: at.project,
+    prompt_id: at.promptId?.slice(0, 200),
+    agent_id: agentId.slice(0, 200),
+    agent_type: agentType?.slice(0, 200),
+    name: agentType?.slice(0, 256),
+  };
 }

@@ -176,7 +176,7 @@ type Common = { id?: string; user_id?: unknown; session_id?: string; project?: s
 /** Keys that become columns (or are identity); everything else goes to attributes. */
 const MAPPED = new Set(['id', 'user_id', 'session_id', 'project', 'timestamp']);
 /** Ids a client may send that must never choose anything: kept, renamed, in attributes. */
-const CLIENT_IDS: Record<string, string> = { user_id: 'client_user_id', organization_id: 'client_organization_id', org_id: 'client_org_id', tenant_id: 'client_tenant_id' };
+export const CLIENT_IDS: Record<string, string> = { user_id: 'client_user_id', organization_id: 'client_organization_id', org_id: 'client_org_id', tenant_id: 'client_tenant_id' };
 
 /** The keys each translator maps to columns, as a set, built once per distinct list. */
 const skipSets = new Map<string, Set<string>>();

@@ -1,11 +1,14 @@
 // Sessions' productivity scores, fixed once a session is finished. The worker scores a
 // session once it has been quiet for QUIET_MS (its figures stored), against its user's
-// BASELINE_WINDOW previous finished sessions by start, and stores the score, its factors,
+// BASELINE_WINDOW previous finished sessions by start (or, while they are fewer than
+// OWN_BASELINE_SESSIONS, against the baseline imported from their older hooks' files, when
+// there is one), and stores the score, its factors,
 // what they were measured on and the baseline (session_scores); every page and API reads
 // that row. A session still running, or not scored yet, is scored live against what its
 // baseline would be now, and says so (`final: false`).
-import { baselineFrom, BASELINE_WINDOW, productivityScore, type Baseline, type ProductivityScore, type SessionFacts } from '../analytics/productivity.js';
+import { baselineFrom, BASELINE_WINDOW, OWN_BASELINE_SESSIONS, productivityScore, type Baseline, type ProductivityScore, type SessionFacts } from '../analytics/productivity.js';
 import { tsLiteral } from '../aggregate/rollup.js';
+import { importedBaselines } from '../import/baseline.js';
 import type { Queryable } from '../storage/duckdb.js';
 import type { TenantFiles } from '../storage/tenant-files.js';
 import { MAX_FILTER_VALUES } from './model.js';
@@ -78,6 +81,7 @@ type Stored = {
   baseline_commands_per_hour: number;
   baseline_lines_per_hour: number;
   baseline_sessions: number;
+  baseline_imported: boolean | null;
   score: number | null;
   trend: ProductivityScore['trend'] | null;
   velocity: number | null;
@@ -89,8 +93,13 @@ type Stored = {
 };
 /** SQL: the columns of Stored but its key, of the session_scores row `s`. */
 const STORED_COLUMNS = `epoch_ms(s.started_at) AS start_ms, s.hours, s.actions, s.lines, s.lines_source, s.success_rate, s.agents,
-  s.baseline_commands_per_hour, s.baseline_lines_per_hour, s.baseline_sessions, s.score, s.trend, s.velocity, s.code_output, s.success, s.focus, s.agent_efficiency, epoch_ms(s.scored_at) AS scored_ms`;
-const storedBaseline = (s: Stored): Baseline => ({ commandsPerHour: s.baseline_commands_per_hour, linesPerHour: s.baseline_lines_per_hour, sessions: Number(s.baseline_sessions) });
+  s.baseline_commands_per_hour, s.baseline_lines_per_hour, s.baseline_sessions, s.baseline_imported, s.score, s.trend, s.velocity, s.code_output, s.success, s.focus, s.agent_efficiency, epoch_ms(s.scored_at) AS scored_ms`;
+const storedBaseline = (s: Stored): Baseline => ({
+  commandsPerHour: s.baseline_commands_per_hour,
+  linesPerHour: s.baseline_lines_per_hour,
+  sessions: Number(s.baseline_sessions),
+  ...(s.baseline_imported ? { imported: true as const } : {}),
+});
 const storedFacts = (s: Stored): SessionFacts => ({ sessionId: s.session_id, start: Number(s.start_ms), hours: s.hours, commands: s.actions, lines: s.lines, successRate: s.success_rate, distinctAgents: s.agents });
 
 /** A user's finished session as a baseline sees it. */
@@ -121,15 +130,22 @@ async function history(q: Queryable, wanted: { user_id: string; start: number }[
   return out;
 }
 
-/** The baseline of a session starting at `start`: of its user's finished sessions `past` (in start order), those that started before it. */
-function baselineBefore(past: Past[], key: string, start: number): Baseline {
+/**
+ * The baseline of a session starting at `start`: of its user's finished sessions `past` (in
+ * start order), those that started before it; their `imported` baseline instead while they
+ * are fewer than OWN_BASELINE_SESSIONS (`past` holds every one of them then: history() gives
+ * BASELINE_WINDOW before the earliest session asked, more than that).
+ */
+function baselineBefore(past: Past[], key: string, start: number, imported: Baseline | undefined): Baseline {
   let lo = 0;
   for (let hi = past.length; lo < hi; ) {
     const mid = (lo + hi) >> 1;
     if (past[mid]!.facts.start < start) lo = mid + 1;
     else hi = mid;
   }
-  return baselineFrom(past.slice(Math.max(0, lo - BASELINE_WINDOW - 1), lo).filter((p) => p.key !== key).map((p) => p.facts));
+  const before = past.slice(Math.max(0, lo - BASELINE_WINDOW - 1), lo).filter((p) => p.key !== key);
+  if (imported && before.length < OWN_BASELINE_SESSIONS) return imported;
+  return baselineFrom(before.map((p) => p.facts));
 }
 
 /** Whether a stored row is the session's fixed score: scored, and nothing of the session waits to be rolled up. */
@@ -139,7 +155,7 @@ const isFinal = (row: { score: number | null; settled: boolean } | undefined) =>
 const ROW_TYPE = JSON.stringify([
   {
     user_id: 'VARCHAR', session_id: 'VARCHAR', start_ms: 'BIGINT', hours: 'DOUBLE', actions: 'DOUBLE', lines: 'DOUBLE', lines_source: 'VARCHAR', success_rate: 'DOUBLE', agents: 'DOUBLE',
-    baseline_commands_per_hour: 'DOUBLE', baseline_lines_per_hour: 'DOUBLE', baseline_sessions: 'INTEGER', score: 'DOUBLE', trend: 'VARCHAR',
+    baseline_commands_per_hour: 'DOUBLE', baseline_lines_per_hour: 'DOUBLE', baseline_sessions: 'INTEGER', baseline_imported: 'BOOLEAN', score: 'DOUBLE', trend: 'VARCHAR',
     velocity: 'DOUBLE', code_output: 'DOUBLE', success: 'DOUBLE', focus: 'DOUBLE', agent_efficiency: 'DOUBLE', scored_ms: 'BIGINT',
   },
 ]);
@@ -155,25 +171,26 @@ const ROW_TYPE = JSON.stringify([
 export async function storeSessionScores(tx: Queryable, now: number): Promise<number> {
   const due = await tx.all<Spanned & Figures & { rescore: boolean } & Partial<Stored>>(
     `SELECT i.user_id, i.session_id, epoch_ms(i.first_ts) AS first_ms, epoch_ms(i.last_ts) AS last_ms, ${figureColumns('f', SCORED)},
-            s.user_id IS NOT NULL AS rescore, s.baseline_commands_per_hour, s.baseline_lines_per_hour, s.baseline_sessions
+            s.user_id IS NOT NULL AS rescore, s.baseline_commands_per_hour, s.baseline_lines_per_hour, s.baseline_sessions, s.baseline_imported
        FROM session_index i JOIN session_figures f USING (user_id, session_id) LEFT JOIN session_scores s USING (user_id, session_id)
       WHERE i.last_ts < ${tsLiteral(now - QUIET_MS)} AND s.score IS NULL
       ORDER BY i.first_ts, i.session_id, i.user_id LIMIT ${BATCH}`,
   );
   if (!due.length) return 0;
   const past = await history(tx, due.map((d) => ({ user_id: d.user_id, start: Number(d.first_ms) })));
+  const imported = await importedBaselines(tx, due.map((d) => d.user_id));
   const rows = due.map((d) => {
     const key = keyOf(d);
     const mine = past.get(d.user_id) ?? [];
     const { facts, linesSource } = factsOf(d, d);
-    const baseline = d.rescore ? storedBaseline(d as Stored) : baselineBefore(mine, key, facts.start);
+    const baseline = d.rescore ? storedBaseline(d as Stored) : baselineBefore(mine, key, facts.start, imported.get(d.user_id));
     const s = productivityScore(facts, baseline);
     // Scored, it is one of the finished sessions the next ones in this batch are measured against.
     past.set(d.user_id, [...mine.filter((p) => p.key !== key), { key, facts }].sort((a, b) => a.facts.start - b.facts.start || a.facts.sessionId.localeCompare(b.facts.sessionId)));
     return {
       user_id: d.user_id, session_id: d.session_id, start_ms: facts.start, hours: facts.hours, actions: facts.commands, lines: facts.lines, lines_source: linesSource,
       success_rate: facts.successRate, agents: facts.distinctAgents,
-      baseline_commands_per_hour: baseline.commandsPerHour, baseline_lines_per_hour: baseline.linesPerHour, baseline_sessions: baseline.sessions,
+      baseline_commands_per_hour: baseline.commandsPerHour, baseline_lines_per_hour: baseline.linesPerHour, baseline_sessions: baseline.sessions, baseline_imported: baseline.imported === true,
       score: s.score, trend: s.trend, velocity: s.velocity, code_output: s.codeOutput, success: s.success, focus: s.focus, agent_efficiency: s.agentEfficiency, scored_ms: now,
     };
   });
@@ -219,7 +236,7 @@ export async function sessionScores(tf: TenantFiles, tenantId: string, sessions:
   if (!sessions.length) return out;
   const reader = await tf.connection(tenantId, 'reader');
   const keys = JSON.stringify(sessions.map((s) => ({ user_id: s.user_id, session_id: s.session_id })));
-  const { stored, past } = await reader.transaction(async (tx) => {
+  const { stored, past, imported } = await reader.transaction(async (tx) => {
     const rows = await tx.all<Stored & Figures & { scored_once: boolean; figured: boolean; settled: boolean }>(
       `WITH k AS (SELECT unnest(from_json($keys, '[{"user_id":"VARCHAR","session_id":"VARCHAR"}]'), recursive := true)),
             tail AS (SELECT DISTINCT user_id, session_id FROM events WHERE seq > (SELECT last_seq FROM rollup_state) AND session_id IS NOT NULL)
@@ -230,7 +247,11 @@ export async function sessionScores(tf: TenantFiles, tenantId: string, sessions:
     );
     const rowsByKey = new Map(rows.map((r) => [keyOf(r), r]));
     const live = sessions.filter((s) => !isFinal(rowsByKey.get(keyOf(s))));
-    return { stored: rowsByKey, past: await history(tx, live.map((s) => ({ user_id: s.user_id, start: Number(s.first_ms) }))) };
+    return {
+      stored: rowsByKey,
+      past: await history(tx, live.map((s) => ({ user_id: s.user_id, start: Number(s.first_ms) }))),
+      imported: await importedBaselines(tx, live.map((s) => s.user_id)),
+    };
   });
   const figures = new Map<string, Figures>();
   const asked: ScoredSession[] = [];
@@ -249,7 +270,7 @@ export async function sessionScores(tf: TenantFiles, tenantId: string, sessions:
     if (out.has(key)) continue;
     const row = stored.get(key);
     const { facts, linesSource } = factsOf(s, figures.get(key) ?? {});
-    const baseline = row?.scored_once ? storedBaseline(row) : baselineBefore(past.get(s.user_id) ?? [], key, facts.start);
+    const baseline = row?.scored_once ? storedBaseline(row) : baselineBefore(past.get(s.user_id) ?? [], key, facts.start, imported.get(s.user_id));
     out.set(key, shaped(s, facts, linesSource, baseline, null));
   }
   return out;

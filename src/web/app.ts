@@ -22,6 +22,7 @@ import { healthRoutes } from './routes/health.js';
 import { importRoutes } from './routes/import.js';
 import { importPageRoutes } from './routes/import-pages.js';
 import { hookRoutes } from './routes/hooks.js';
+import { mcpRoutes } from './routes/mcp.js';
 import { otlpRoutes } from './routes/otlp.js';
 import { pageRoutes } from './routes/pages.js';
 import { peopleRoutes } from './routes/people-pages.js';
@@ -63,6 +64,8 @@ export function createApp(ctx: AppContext): Hono<Env> {
   const formLimit = bodyLimit({ maxSize: 1024 * 1024, onError: () => { throw httpError(413, 'body: larger than 1 MiB', 'body', { connection: 'close' }); } });
   app.use((c, next) => (isIngestPath(c.req.path) || STREAMED_UPLOADS.has(c.req.path) ? next() : formLimit(c, next)));
   app.use(identify(ctx));
+  // Before the CSRF check: /mcp takes API keys only, never a session cookie.
+  app.route('/', mcpRoutes(ctx));
   app.use(csrfProtection(ctx));
 
   app.route('/', authRoutes(ctx, render));

@@ -1,7 +1,11 @@
-// Query-string parameters → the query model's input, naming the parameter on any error.
+// Query-string parameters and JSON queries → the query model's input, naming the parameter
+// (or the JSON path) on any error, and a query's answer as the API gives it.
 // Times are ISO 8601 (a date alone is UTC midnight) or epoch milliseconds.
 import type { Context } from 'hono';
+import { z } from 'zod';
 import { DIMENSION_NAMES, MAX_FILTER_VALUE, MAX_FILTER_VALUES, MAX_RANGE_MS, querySchema, type Dimension, type Query, type QueryInput } from '../query/model.js';
+import type { QueryResult } from '../query/run.js';
+import { scopeFilters, type MetricsView } from './access.js';
 import { httpError } from './errors.js';
 
 const DAY = 86_400_000;
@@ -17,8 +21,11 @@ export const DEFAULT_DAYS = 7;
 
 /** `from`/`to` (or the seeds' names), defaulting to the last `days` days up to now. */
 export function timeRange(c: Context, now: number, names = { from: 'from', to: 'to' }, days = DEFAULT_DAYS): { from: number; to: number } {
-  const rawTo = c.req.query(names.to);
-  const rawFrom = c.req.query(names.from);
+  return rangeOf(c.req.query(names.from), c.req.query(names.to), now, names, days);
+}
+
+/** A range from raw `from`/`to` values (parseTime's forms), checked as timeRange does. */
+export function rangeOf(rawFrom: string | undefined, rawTo: string | undefined, now: number, names = { from: 'from', to: 'to' }, days = DEFAULT_DAYS): { from: number; to: number } {
   const to = rawTo ? parseTime(rawTo, names.to) : now;
   const from = rawFrom ? parseTime(rawFrom, names.from) : to - days * DAY;
   if (from >= to) throw httpError(400, `${names.from}: must be before ${names.to}`, names.from);
@@ -63,3 +70,17 @@ export function toQuery(input: QueryInput, paramOf: Record<string, string> = {},
   const field = body ? path.join('.') || 'body' : (paramOf[path[0]!] ?? (path[0] === 'filters' && path[1] ? path[1] : path[0]) ?? 'query');
   throw httpError(400, `${field}: ${parsed.error.issues[0]!.message}`, field);
 }
+
+/** A query sent as JSON (the POST body, or `q`), validated (errors name its JSON path) and narrowed to `view`. */
+export function scopedQuery(body: unknown, view: MetricsView, name: 'body' | 'q', now: number): Query {
+  const input = z.looseObject({ from: z.unknown().optional(), to: z.unknown().optional() }).safeParse(body);
+  if (!input.success) throw httpError(400, `${name}: expected a JSON object`, name);
+  // `to` defaults to now, `from` to DEFAULT_DAYS before `to` (as the GET endpoints' ranges).
+  const time = (k: 'from' | 'to') => (typeof input.data[k] === 'string' ? parseTime(input.data[k] as string, k) : input.data[k]);
+  const to = time('to') ?? now;
+  const from = time('from') ?? (typeof to === 'number' ? to - DEFAULT_DAYS * 86_400_000 : undefined);
+  const parsed = toQuery({ ...input.data, from, to } as QueryInput, {}, true);
+  return { ...parsed, filters: scopeFilters(view, parsed.filters, parsed.group_by) };
+}
+
+export const queryAnswer = (q: Query, result: QueryResult) => ({ query: { ...q, from: new Date(q.from).toISOString(), to: new Date(q.to).toISOString() }, ...result });

@@ -7,7 +7,7 @@ import type { AppContext } from '../../context.js';
 import { audit } from '../../admin/audit.js';
 import { createApiKey, type CreatedApiKey } from '../../auth/api-keys.js';
 import { can } from '../../auth/permissions.js';
-import { claudeCodeSettings, HOOK_EVENTS, KEY_VARIABLE, telemetryEnv } from '../../dashboards/connect.js';
+import { claudeCodeSettings, HOOK_EVENTS, KEY_VARIABLE, mcpAddCommand, telemetryEnv } from '../../dashboards/connect.js';
 import { lastEvent } from '../../query/sessions.js';
 import type { Env } from '../env.js';
 import { renderPage, signedIn } from '../dashboard-page.js';
@@ -29,6 +29,7 @@ export function connectRoutes(ctx: AppContext, render: Renderer) {
     return renderPage(render, c, 'connect', { identity }, {
       settings,
       env: telemetryEnv(publicUrl(), created?.key ?? null),
+      mcp: mcpAddCommand(publicUrl()),
       created,
       keyVariable: KEY_VARIABLE,
       events: HOOK_EVENTS,

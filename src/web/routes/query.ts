@@ -3,21 +3,20 @@
 // most common errors (both lists also as downloads), and the caller's last event. Session cookie or an API key with
 // `read`. Every handler narrows what it asks to what the caller may see (metricsView).
 import { Hono, type Context } from 'hono';
-import { z } from 'zod';
 import type { AppContext } from '../../context.js';
 import { sessionsExport } from '../../dashboards/sessions-export.js';
 import { commonErrors, ERROR_COLUMNS } from '../../query/errors.js';
 import { EXPORT_FORMATS, MEDIA_TYPE, rowsBody, type ExportFormat } from '../../query/export.js';
-import { DIMENSIONS, MAX_ROWS, METRICS, type Query, type QueryInput } from '../../query/model.js';
+import { DIMENSIONS, MAX_ROWS, METRICS, type QueryInput } from '../../query/model.js';
 import { namePeople, tenantPeople } from '../../query/people.js';
-import { fillGaps, runQuery, type QueryResult } from '../../query/run.js';
+import { fillGaps, runQuery } from '../../query/run.js';
 import { BadCursorError, findSession, lastEvent, listSessions, sessionSpan, sessionTimeline, sessionTotals, timelineCursor, type SessionSpan } from '../../query/sessions.js';
 import type { SessionFigure, SessionKey } from '../../query/session-figures.js';
 import { dashboardSummary } from '../../query/summary.js';
 import type { Env } from '../env.js';
-import { metricsView, requireIdentity, scopeFilters, type MetricsView } from '../access.js';
+import { metricsView, requireIdentity, scopeFilters } from '../access.js';
 import { httpError, notFound, readJson } from '../errors.js';
-import { DEFAULT_DAYS, defaultInterval, filtersFrom, listParam, parseTime, timeRange, toQuery } from '../query-params.js';
+import { defaultInterval, filtersFrom, listParam, queryAnswer, scopedQuery, timeRange, toQuery } from '../query-params.js';
 
 /** The caller's tenant and what of it they may see. */
 export function reader(c: Context<Env>) {
@@ -145,20 +144,6 @@ export function queryRoutes(ctx: AppContext) {
       return c.body(`${head.slice(0, -1)},"events":${timeline.eventsJson},${tail.slice(1)}`, 200, { 'content-type': 'application/json' });
     });
 }
-
-/** A query sent as JSON (the POST body, or `q`), validated (errors name its JSON path) and narrowed to `view`. */
-function scopedQuery(body: unknown, view: MetricsView, name: 'body' | 'q', now: number): Query {
-  const input = z.looseObject({ from: z.unknown().optional(), to: z.unknown().optional() }).safeParse(body);
-  if (!input.success) throw httpError(400, `${name}: expected a JSON object`, name);
-  // `to` defaults to now, `from` to DEFAULT_DAYS before `to` (as the GET endpoints' ranges).
-  const time = (k: 'from' | 'to') => (typeof input.data[k] === 'string' ? parseTime(input.data[k] as string, k) : input.data[k]);
-  const to = time('to') ?? now;
-  const from = time('from') ?? (typeof to === 'number' ? to - DEFAULT_DAYS * 86_400_000 : undefined);
-  const parsed = toQuery({ ...input.data, from, to } as QueryInput, {}, true);
-  return { ...parsed, filters: scopeFilters(view, parsed.filters, parsed.group_by) };
-}
-
-const queryAnswer = (q: Query, result: QueryResult) => ({ query: { ...q, from: new Date(q.from).toISOString(), to: new Date(q.to).toISOString() }, ...result });
 
 function parseJsonParam(raw: string, name: string): unknown {
   try {

@@ -1,0 +1,178 @@
+// What the transcript reader does with files it cannot use: a truncated last line, a binary
+// file, records of a newer Claude Code, symbolic link loops, an overlong line, a file of
+// many megabytes (streamed: memory stays far below its size), and files read before
+// (resumed from the earlier run's positions).
+import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { readLines } from '../src/import/lines.js';
+import { readTranscripts } from '../src/import/transcripts.js';
+import type { FilePosition, ImportChunk, ReadOptions } from '../src/import/types.js';
+
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
+
+type Ctx = { dir: string; root: string; project: string };
+const bad = suite<Ctx>('transcripts: bad input');
+bad.before.each((ctx) => {
+  ctx.dir = mkdtempSync(join(tmpdir(), 'am-cc-bad-'));
+  ctx.root = join(ctx.dir, '.claude');
+  ctx.project = join(ctx.root, 'projects', '-home-dev-app');
+  mkdirSync(ctx.project, { recursive: true });
+});
+bad.after.each((ctx) => rmSync(ctx.dir, { recursive: true, force: true }));
+
+async function readAll(roots: string[], options?: ReadOptions): Promise<ImportChunk[]> {
+  const chunks: ImportChunk[] = [];
+  for await (const c of readTranscripts(roots, options)) chunks.push(c);
+  return chunks;
+}
+const eventsOf = (chunks: ImportChunk[]) => chunks.flatMap((c) => c.events);
+const skipsOf = (chunks: ImportChunk[]) => chunks.flatMap((c) => c.skipped);
+const positionsOf = (chunks: ImportChunk[]) => new Map(chunks.flatMap((c) => c.positions).map((p): [string, FilePosition] => [p.file, p]));
+
+let n = 0;
+/** One assistant record: an API request of `tokens` output tokens. */
+const assistant = (extra: Record<string, unknown> = {}, tokens = 10) =>
+  JSON.stringify({
+    type: 'assistant',
+    sessionId: 's1',
+    cwd: '/home/dev/app',
+    version: '2.0.1',
+    uuid: `u${++n}`,
+    timestamp: '2026-06-01T10:00:00.000Z',
+    requestId: `req${n}`,
+    message: { id: `msg${n}`, model: 'claude-sonnet-4-5', content: [{ type: 'text', text: 'x' }], usage: { input_tokens: 1, output_tokens: tokens } },
+    ...extra,
+  });
+
+bad('a truncated last line is reported, and read once it is complete', async (ctx) => {
+  const file = join(ctx.project, 's1.jsonl');
+  const complete = assistant();
+  const whole = assistant();
+  writeFileSync(file, `${complete}\n${whole.slice(0, 80)}`);
+  const first = await readAll([ctx.root]);
+  assert.is(eventsOf(first).length, 1);
+  assert.ok(skipsOf(first).some((s) => s.file === file && /truncated/.test(s.reason)), JSON.stringify(skipsOf(first)));
+  const pos = positionsOf(first).get(file)!;
+  assert.is(pos.offset, readFileSync(file, 'utf8').indexOf('\n') + 1);
+  appendFileSync(file, `${whole.slice(80)}\n`);
+  const second = await readAll([ctx.root], { resume: positionsOf(first) });
+  assert.equal(eventsOf(second).map((e) => e.id), [`cc:req:msg${n}:req${n}`]);
+  assert.equal(skipsOf(second), []);
+});
+
+bad('a binary file is reported and passed over', async (ctx) => {
+  const file = join(ctx.project, 'blob.jsonl');
+  const bytes = Buffer.alloc(100_000);
+  for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 7919) % 256;
+  writeFileSync(file, bytes);
+  writeFileSync(join(ctx.project, 's1.jsonl'), `${assistant()}\n`);
+  const chunks = await readAll([ctx.root]);
+  assert.is(eventsOf(chunks).length, 1);
+  assert.equal(skipsOf(chunks).map((s) => [s.file, s.reason]), [[file, 'binary file, not JSON lines']]);
+});
+
+bad('a newer Claude Code: unknown record types are reported, unknown fields read past', async (ctx) => {
+  const file = join(ctx.project, 's1.jsonl');
+  const lines = [
+    JSON.stringify({ type: 'hologram', timestamp: '2026-06-01T10:00:00.000Z', payload: { a: 1 } }),
+    assistant({ futureField: { nested: [1, 2] }, message: { id: 'm-new', model: 'claude-sonnet-4-5', content: [{ type: 'thought_stream', data: 'x' }], usage: { input_tokens: 5, output_tokens: 6, brand_new_tokens: 7 } } }),
+    JSON.stringify({ type: 'summary', summary: 'known, nothing to count' }),
+    'not json at all',
+    '[1,2,3]',
+  ];
+  writeFileSync(file, lines.join('\n') + '\n');
+  const chunks = await readAll([ctx.root]);
+  const reqs = eventsOf(chunks).filter((e) => e.kind === 'api_request');
+  assert.equal(reqs.map((e) => [e.id, e.input_tokens, e.output_tokens]), [[`cc:req:m-new:req${n}`, 5, 6]]);
+  assert.equal(skipsOf(chunks), [
+    { file, line: 1, reason: 'unknown record type "hologram"' },
+    { file, line: 4, reason: 'not JSON' },
+    { file, line: 5, reason: 'not a JSON object' },
+  ]);
+  assert.ok(positionsOf(chunks).get(file)!.done);
+});
+
+bad('symbolic link loops are reported, never followed', async (ctx) => {
+  writeFileSync(join(ctx.project, 's1.jsonl'), `${assistant()}\n`);
+  symlinkSync(join(ctx.root, 'projects'), join(ctx.project, 'loop'));
+  symlinkSync(join(ctx.project, 'b.jsonl'), join(ctx.project, 'a.jsonl'));
+  symlinkSync(join(ctx.project, 'a.jsonl'), join(ctx.project, 'b.jsonl'));
+  symlinkSync(join(ctx.dir, 'root-b'), join(ctx.dir, 'root-a'));
+  symlinkSync(join(ctx.dir, 'root-a'), join(ctx.dir, 'root-b'));
+  const chunks = await readAll([ctx.root, join(ctx.dir, 'root-a')]);
+  assert.is(eventsOf(chunks).length, 1);
+  const skips = skipsOf(chunks).map((s) => `${s.file.slice(ctx.dir.length)}: ${s.reason}`).sort();
+  assert.equal(skips, [
+    '/.claude/projects/-home-dev-app/a.jsonl: symbolic link, not followed',
+    '/.claude/projects/-home-dev-app/b.jsonl: symbolic link, not followed',
+    '/.claude/projects/-home-dev-app/loop: symbolic link, not followed',
+    '/root-a: cannot read: ELOOP',
+  ]);
+});
+
+bad('a line longer than the limit is passed over without being held', async (ctx) => {
+  const file = join(ctx.project, 'long.jsonl');
+  writeFileSync(file, `short\n${'x'.repeat(5000)}\nafter\nlast`);
+  const lines = [];
+  for await (const l of readLines(file, 0, 1000)) lines.push(l);
+  assert.equal(lines, [
+    { text: 'short', start: 0, end: 6, terminated: true },
+    { text: null, start: 6, end: 5007, terminated: true },
+    { text: 'after', start: 5007, end: 5013, terminated: true },
+    { text: 'last', start: 5013, end: 5017, terminated: false },
+  ]);
+});
+
+bad('a file of many megabytes is streamed: memory grows far less than the file', async (ctx) => {
+  const file = join(ctx.project, 'big.jsonl');
+  const COPIES = 60;
+  const pad = 'p'.repeat(16_000);
+  const block: string[] = [];
+  for (let i = 0; i < 64; i++) block.push(assistant({ message: { id: `big${i}`, model: 'claude-haiku-4-5', content: [{ type: 'text', text: pad }], usage: { input_tokens: 1, output_tokens: 2 } } }));
+  const text = block.join('\n') + '\n';
+  writeFileSync(file, '');
+  for (let i = 0; i < COPIES; i++) appendFileSync(file, text.replaceAll('"id":"big', `"id":"big${i}-`));
+  const size = statSync(file).size;
+  assert.ok(size > 60e6, `file of ${size} bytes`);
+  // Live memory, after a full collection: what the reader holds, not garbage not yet collected.
+  const live = () => {
+    gc();
+    const m = process.memoryUsage();
+    return m.heapUsed + m.arrayBuffers;
+  };
+  const before = live();
+  let peak = before;
+  let requests = 0;
+  for await (const c of readTranscripts([ctx.root], { chunkEvents: 100 })) {
+    requests += c.events.length;
+    peak = Math.max(peak, live());
+  }
+  assert.is(requests, COPIES * 64);
+  // Reading the file whole would hold its size at least twice over (bytes, then a string).
+  assert.ok(peak - before < size / 10, `live memory grew by ${peak - before} bytes for a file of ${size}`);
+});
+
+bad('a second read with the first run’s positions yields nothing; an append yields just what was added', async (ctx) => {
+  const file = join(ctx.project, 's1.jsonl');
+  writeFileSync(file, `${assistant()}\n${assistant()}\n`);
+  const first = await readAll([ctx.root]);
+  assert.is(eventsOf(first).length, 2);
+  const again = await readAll([ctx.root], { resume: positionsOf(first) });
+  assert.equal(eventsOf(again), []);
+  const added = assistant();
+  appendFileSync(file, `${added}\n`);
+  const third = await readAll([ctx.root], { resume: positionsOf(first) });
+  assert.equal(eventsOf(third).map((e) => e.id), [`cc:req:msg${n}:req${n}`]);
+  assert.equal(positionsOf(third).get(file), { file, size: statSync(file).size, mtimeMs: statSync(file).mtimeMs, offset: statSync(file).size, done: true });
+  // A file that shrank (rewritten) is read again from its start.
+  writeFileSync(file, `${added}\n`);
+  assert.is(eventsOf(await readAll([ctx.root], { resume: positionsOf(third) })).length, 1);
+});
+
+bad.run();
