@@ -3,7 +3,7 @@
 // transcripts there, send each chunk through importChunk as the person it belongs to, and
 // finish the run (failed, with the error, if anything went wrong). The folder always goes.
 import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
-import { join, relative } from 'node:path';
+import { join, relative, sep } from 'node:path';
 import type { Logger } from '../log.js';
 import type { Ingestor, Who } from '../ingest/ingest.js';
 import type { TenantFiles } from '../storage/tenant-files.js';
@@ -63,7 +63,7 @@ export function createArchiveImports(deps: Deps): ArchiveImports {
       // Never an empty list: the reader would read this server's own Claude folders.
       for await (const chunk of reader(await transcriptRoots(root), {})) {
         stopping.signal.throwIfAborted();
-        const shown = (s: Skip): Skip => ({ ...s, file: s.file.startsWith(root) ? relative(root, s.file) : s.file });
+        const shown = (s: Skip): Skip => ({ ...s, file: s.file === root ? '(the archive)' : s.file.startsWith(root + sep) ? relative(root, s.file) : s.file });
         await importChunk(deps, who, run.id, { events: chunk.events, skipped: chunk.skipped.map(shown) }, deps.now());
         for (const p of chunk.positions) if (p.done) done.add(p.file);
         Object.assign(progress, { files_done: done.size, events: (progress.events as number) + chunk.events.length });

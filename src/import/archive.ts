@@ -33,7 +33,11 @@ export async function archiveKind(path: string): Promise<ArchiveKind | null> {
 }
 
 function isTarHeader(block: Buffer): boolean {
-  return block.length === 512 && new Header(block).cksumValid;
+  try {
+    return block.length === 512 && new Header(block).cksumValid;
+  } catch {
+    return false; // numbers no tar header holds
+  }
 }
 
 /** Up to `n` bytes from the start of the file (gunzipped first with `gunzip`); a damaged gzip reads as nothing. */

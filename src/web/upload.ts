@@ -42,6 +42,7 @@ export async function receiveUpload(c: Context<Env>, o: { fileField: string; pat
   }
   parser.on('field', (name, value) => void (fields[name] = value));
   parser.on('file', (name, stream, info) => {
+    stream.on('error', () => undefined); // a destroyed parser errors its file stream; the pipeline below reports it
     if (name !== o.fileField || file) return void stream.resume();
     if (!o.csrfValid(fields[CSRF_FIELD])) {
       stream.resume();

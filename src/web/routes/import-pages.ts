@@ -100,7 +100,7 @@ export function importPageRoutes(ctx: AppContext, render: Renderer) {
       const person = await getUser(ctx.control, upload.fields.user ?? '');
       if (!person || person.tenantId !== identity.user.tenantId) {
         await ctx.archives.discard(dir);
-        return page(c, identity, { error: { message: 'user: choose a person of your organisation', field: 'user' } }, 400);
+        throw httpError(400, 'user: choose a person of your organisation', 'user');
       }
       try {
         const run = await ctx.archives.start({ who: { tenantId: person.tenantId, userId: person.id }, createdBy: identity.user.id, dir, name: upload.file.name });
