@@ -4,7 +4,7 @@
 // (escaped) and nothing written outside; a non-archive is a 400 naming `file`; a developer
 // sees their own runs and cannot upload; a viewer gets 403; a rollback from the page removes
 // the run's events from every figure.
-import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -13,6 +13,7 @@ import * as assert from 'uvu/assert';
 import yazl from 'yazl';
 import { suite } from 'uvu';
 import { getRun } from '../src/import/runs.js';
+import { ArchiveError, extractArchive } from '../src/import/archive.js';
 import { uploadsDir } from '../src/import/archive-run.js';
 import { ADMIN, Client, ROOT, setUp, signIn, startTestServer, tempDir, waitFor, type TestServer } from './helpers.js';
 
@@ -117,6 +118,9 @@ test('an admin uploads a .tar.gz and a .zip for a developer: finished, the fixtu
   assert.match(page, /class="badge good run-status">finished</);
   assert.match(page, new RegExp(`class="num run-stored">${first.stored}<`));
   assert.match(page, /dev@acme\.test/);
+  const row = await ctx.admin.get(`/import/runs/${first.id}/row`, { 'hx-request': 'true' });
+  assert.is(row.status, 200);
+  assert.match(await row.text(), new RegExp(`^\\s*<tbody id="run-${first.id}" class="import-run" data-status="finished">`), 'the polled fragment: no longer polling');
 
   await ctx.admin.get('/import');
   const zip = await upload(ctx.admin, await fixtureZip(), 'projects.zip', ctx.devId);
@@ -236,3 +240,31 @@ test('rollback from the page: the confirm step names the events; afterwards the 
 });
 
 test.run();
+
+const limits = suite('archive limits');
+
+limits('past the entry count or the unpacked size, extraction stops with the reason (zip bombs)', async () => {
+  const dir = tempDir('am-limits');
+  try {
+    const files = { tgz: join(dir.path, 'a.tar.gz'), zip: join(dir.path, 'a.zip') };
+    writeFileSync(files.tgz, await fixtureTarGz());
+    writeFileSync(files.zip, await fixtureZip());
+    for (const [kind, file] of [['tar.gz', files.tgz], ['zip', files.zip]] as const) {
+      const whole = await extractArchive(file, kind, join(dir.path, `${kind}-whole`));
+      assert.equal([whole.files, whole.skipped], [3, []], kind);
+      for (const [cap, reason] of [[{ uploadBytes: 1e9, extractedBytes: 1e9, entries: 2 }, /more than 2 entries/], [{ uploadBytes: 1e9, extractedBytes: 10_000, entries: 1000 }, /unpacks to more than/]] as const) {
+        try {
+          await extractArchive(file, kind, join(dir.path, `${kind}-${cap.entries}`), cap);
+          assert.unreachable(`${kind}: past ${JSON.stringify(cap)}`);
+        } catch (err) {
+          assert.instance(err, ArchiveError, String(err));
+          assert.match((err as Error).message, reason);
+        }
+      }
+    }
+  } finally {
+    dir.remove();
+  }
+});
+
+limits.run();

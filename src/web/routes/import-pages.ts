@@ -66,8 +66,7 @@ export function importPageRoutes(ctx: AppContext, render: Renderer) {
       const identity = await importer(c);
       if (identity instanceof Response) return identity;
       const run = await visibleRun(identity, c.req.param('id'));
-      c.header('cache-control', 'no-store');
-      return render(c, 'partials/import-run', { run, emails: (await people(identity)).emails, everyone: everyone(identity) });
+      return renderPage(render, c, 'partials/import-run', { identity }, { run, emails: (await people(identity)).emails });
     })
     .get('/import/runs/:id/rollback', async (c) => {
       const identity = await importer(c);
