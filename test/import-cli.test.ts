@@ -146,4 +146,29 @@ test('a run killed midway resumes where it stopped; sync sends only what was app
   }
 });
 
+test('import legacy: the old hooks\' files through the CLI, the baseline with them, no token stored', async (ctx) => {
+  const home = tempDir('am-home');
+  try {
+    const run = await cli(['import', 'legacy', join(ROOT, 'test/fixtures/legacy-home'), '--url', ctx.server.url, '--key', ctx.key, '--state', join(home.path, 'state.json'), '--json']).done;
+    assert.is(run.code, 0, run.stderr);
+    const summary = JSON.parse(run.stdout) as { sessions: number; tool_calls: number; tool_failures: number; skip_reasons: Record<string, number> };
+    assert.equal([summary.sessions, summary.tool_calls, summary.tool_failures], [4, 20, 4]);
+    assert.ok(Object.keys(summary.skip_reasons).some((r) => /JSON/i.test(r)), `the malformed line is reported: ${JSON.stringify(summary.skip_reasons)}`);
+    await ctx.server.ctx.aggregator.runOnce();
+    const res = await fetch(`${ctx.server.url}/api/v1/query`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ctx.key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ metrics: ['sessions', 'tool_calls', 'tool_failures', 'agent_calls'], from: '2026-10-01T00:00:00Z', to: '2026-10-08T00:00:00Z' }),
+    });
+    assert.equal(((await res.json()) as { rows: Record<string, number>[] }).rows[0], { sessions: 4, tool_calls: 20, tool_failures: 4, agent_calls: 5 });
+    const db = await ctx.server.ctx.tenantFiles.open(ctx.tenantId);
+    const baseline = await db.get<{ n: number }>(`SELECT count(*) AS n FROM imported_baselines WHERE user_id = $user`, { user: ctx.userId });
+    assert.is(Number(baseline!.n), 1, 'the historical baseline is the person\'s');
+    const leaked = await db.get<{ n: number }>(`SELECT count(*) AS n FROM events WHERE attributes::VARCHAR ILIKE '%auth_token%'`);
+    assert.is(Number(leaked!.n), 0);
+  } finally {
+    home.remove();
+  }
+});
+
 test.run();

@@ -34,8 +34,12 @@ export const bucketSql = (tier: Tier, column = 'ts') => `time_bucket(INTERVAL '$
 /** Statuses that count as failures. */
 export const FAILURE_SQL = `status IN ('failure', 'timeout')`;
 
-/** The kinds that can arrive twice, and the column that says so. */
-export const DEDUP_KEYS = { api_request: 'request_id', tool_call: 'tool_use_id', prompt: 'prompt_id', subagent_start: 'agent_id' } as const;
+/**
+ * The kinds that can arrive twice, and what says so: the id Claude Code gives a request or a
+ * tool call (unique everywhere), and a prompt's or a sub-agent's id within its session (SQL;
+ * null, and so always counted, when a part is missing).
+ */
+export const DEDUP_KEYS = { api_request: 'request_id', tool_call: 'tool_use_id', prompt: `session_id || ' ' || prompt_id`, subagent_start: `session_id || ' ' || agent_id` } as const;
 export const KEYED_KINDS = `kind IN (${Object.keys(DEDUP_KEYS).map((k) => `'${k}'`).join(', ')})`;
 export const DEDUP_KEY = `CASE kind ${Object.entries(DEDUP_KEYS).map(([kind, column]) => `WHEN '${kind}' THEN ${column}`).join(' ')} END`;
 
