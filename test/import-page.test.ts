@@ -239,6 +239,21 @@ test('rollback from the page: the confirm step names the events; afterwards the 
   assert.is((await ctx.admin.post(`/import/runs/${run.id}/rollback`, {}, { csrf: false })).status, 403, 'not without the CSRF token');
 });
 
+test('a restart marks the archive runs it was reading failed and removes what they left', async (ctx) => {
+  const { startRun } = await import('../src/import/runs.js');
+  const tenantId = (await ctx.server.ctx.control.get<{ t: string }>('SELECT tenant_id AS t FROM users WHERE email = $e', { e: ADMIN.email }))!.t;
+  const archive = await startRun(ctx.server.ctx.tenantFiles, tenantId, { userId: ctx.devId, createdBy: ctx.devId, source: 'archive' }, new Date());
+  const cli = await startRun(ctx.server.ctx.tenantFiles, tenantId, { userId: ctx.devId, createdBy: ctx.devId, source: 'claude' }, new Date());
+  const left = await ctx.server.ctx.archives.workDir();
+  const dataDir = ctx.server.dataDir;
+  await ctx.server.close(); // as a crash would leave them: the folder, and runs marked running
+  const again = await startTestServer({ dataDir });
+  ctx.server = { ...again, stop: async () => (await again.close(), rmSync(dataDir, { recursive: true, force: true })) };
+  const runs = await Promise.all([archive.id, cli.id].map((id) => getRun(again.ctx.tenantFiles, tenantId, id)));
+  assert.equal(runs.map((r) => [r!.status, r!.error]), [['failed', 'interrupted: the server stopped before the import finished'], ['running', null]], 'a CLI run may still be continued by its client');
+  assert.not.ok(existsSync(left), 'the upload folder is gone');
+});
+
 test.run();
 
 const limits = suite('archive limits');
