@@ -1,6 +1,7 @@
 // The one app context, built at start and passed down: configuration, the control
 // database, the tenants' files, authentication and the clock.
 import { randomBytes } from 'node:crypto';
+import { rm } from 'node:fs/promises';
 import type { Config } from './config.js';
 import type { Logger } from './log.js';
 import { openDatabase, type Database } from './storage/duckdb.js';
@@ -15,6 +16,8 @@ import { createRateLimiter, type RateLimiter } from './ingest/rate-limit.js';
 import { createKeyCache, type KeyCache } from './auth/api-keys.js';
 import { createAggregator, type Aggregator } from './aggregate/worker.js';
 import { createLiveHub, type LiveHub } from './dashboards/live.js';
+import { createArchiveImports, uploadsDir, type ArchiveImports } from './import/archive-run.js';
+import { failInterruptedRuns } from './import/runs.js';
 
 export type AppContext = {
   config: Config;
@@ -31,6 +34,8 @@ export type AppContext = {
   aggregator: Aggregator;
   /** Fans each tenant's commits out to its open dashboards. */
   live: LiveHub;
+  /** Archives uploaded on the Import page, read in the background. */
+  archives: ArchiveImports;
   /** Per-tenant request budget for the ingest endpoints. */
   ingestLimiter: RateLimiter;
   /** Signs CSRF tokens; generated once per data directory. */
@@ -76,12 +81,14 @@ export async function openAppContext(config: Config, log: Logger, options: { adm
         log,
         now: () => ctx.now().getTime(),
       }),
+      archives: createArchiveImports({ tenantFiles, ingest, log, dataDir: config.dataDir, now: () => ctx.now() }),
       ingestLimiter: createRateLimiter(),
       secret: await serverSecret(control),
       publicUrl,
       now: () => new Date(),
       async close() {
         ctx.live.close();
+        await ctx.archives.stop();
         await ctx.aggregator.stop();
         await ctx.ingest.flushAll().catch((err: unknown) => log.error('could not flush events at shutdown', { error: String(err) }));
         await tenantFiles!.closeAll();
@@ -92,9 +99,15 @@ export async function openAppContext(config: Config, log: Logger, options: { adm
     // A tenant whose file cannot be opened is unavailable alone (logged, named on /readyz);
     // the others are served.
     const tenants = await control.all<{ id: string }>('SELECT id FROM tenants ORDER BY id');
-    for (const { id } of tenants) await tenantFiles.open(id).catch((err: unknown) => {
-      if (!(err instanceof TenantUnavailableError)) throw err;
-    });
+    // What an earlier process was unpacking or reading is gone with it.
+    await rm(uploadsDir(config.dataDir), { recursive: true, force: true });
+    for (const { id } of tenants) {
+      const open = await tenantFiles.open(id).then(() => true, (err: unknown) => {
+        if (!(err instanceof TenantUnavailableError)) throw err;
+        return false;
+      });
+      if (open) await failInterruptedRuns(tenantFiles, id, ctx.now());
+    }
     return ctx;
   } catch (err) {
     await tenantFiles?.closeAll().catch(() => undefined);

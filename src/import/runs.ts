@@ -120,6 +120,28 @@ export async function listRuns(tf: TenantFiles, tenantId: string, userId: string
   return rows.map(shaped);
 }
 
+/** What a run the server itself reads (an uploaded archive) has done so far, shown while it runs. */
+export async function noteProgress(tf: TenantFiles, tenantId: string, runId: string, summary: Record<string, unknown>, now: Date): Promise<void> {
+  const db = await tf.open(tenantId);
+  await db.run(`UPDATE import_runs SET summary = $summary, updated_at = $now::TIMESTAMP WHERE id = $id AND status = 'running'`, { id: runId, summary: JSON.stringify(summary), now: ts(now) });
+}
+
+/** The events a rollback of the run would remove now. */
+export async function runEventCount(tf: TenantFiles, tenantId: string, runId: string): Promise<number> {
+  const conn = await tf.connection(tenantId, 'reader');
+  return Number((await conn.get<{ n: bigint }>(`SELECT count(*) AS n FROM events WHERE import_run = $id`, { id: runId }))!.n);
+}
+
+/** Archive runs the server was reading when it stopped: nobody will finish them. */
+export async function failInterruptedRuns(tf: TenantFiles, tenantId: string, now: Date): Promise<void> {
+  const db = await tf.open(tenantId);
+  await db.run(`UPDATE import_runs SET status = 'failed', error = $error, finished_at = $now::TIMESTAMP, updated_at = $now::TIMESTAMP WHERE source = 'archive' AND status = 'running'`, {
+    error: INTERRUPTED,
+    now: ts(now),
+  });
+}
+export const INTERRUPTED = 'interrupted: the server stopped before the import finished';
+
 /** A run `who` may send to: theirs, and not rolled back. */
 async function openRun(tf: TenantFiles, who: Who, id: string): Promise<ImportRun> {
   const run = await getRun(tf, who.tenantId, id);

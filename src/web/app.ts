@@ -11,6 +11,7 @@ import { httpError, unavailable } from './errors.js';
 import { isIngestPath } from './ingest-paths.js';
 import { csrfProtection, identify, requestLog } from './middleware.js';
 import { createRenderer } from './render.js';
+import { STREAMED_UPLOADS } from './upload.js';
 import { analyticsRoutes } from './routes/analytics.js';
 import { apiRoutes } from './routes/api.js';
 import { authRoutes } from './routes/auth.js';
@@ -19,6 +20,7 @@ import { dashboardRoutes } from './routes/dashboards.js';
 import { exportRoutes } from './routes/export.js';
 import { healthRoutes } from './routes/health.js';
 import { importRoutes } from './routes/import.js';
+import { importPageRoutes } from './routes/import-pages.js';
 import { hookRoutes } from './routes/hooks.js';
 import { mcpRoutes } from './routes/mcp.js';
 import { otlpRoutes } from './routes/otlp.js';
@@ -58,9 +60,9 @@ export function createApp(ctx: AppContext): Hono<Env> {
   );
   app.route('/', healthRoutes(ctx));
   app.route('/', staticRoutes());
-  // Ingest endpoints set their own (larger) limit in ingestGuard.
+  // Ingest endpoints set their own (larger) limit in ingestGuard, uploads theirs in receiveUpload.
   const formLimit = bodyLimit({ maxSize: 1024 * 1024, onError: () => { throw httpError(413, 'body: larger than 1 MiB', 'body', { connection: 'close' }); } });
-  app.use((c, next) => (isIngestPath(c.req.path) ? next() : formLimit(c, next)));
+  app.use((c, next) => (isIngestPath(c.req.path) || STREAMED_UPLOADS.has(c.req.path) ? next() : formLimit(c, next)));
   app.use(identify(ctx));
   // Before the CSRF check: /mcp takes API keys only, never a session cookie.
   app.route('/', mcpRoutes(ctx));
@@ -70,6 +72,7 @@ export function createApp(ctx: AppContext): Hono<Env> {
   app.route('/', dashboardRoutes(ctx, render));
   app.route('/', peopleRoutes(ctx, render));
   app.route('/', connectRoutes(ctx, render));
+  app.route('/', importPageRoutes(ctx, render));
   app.route('/', settingsPageRoutes(ctx, render));
   app.route('/', toolPageRoutes(ctx, render));
   app.route('/', pageRoutes(ctx, render));

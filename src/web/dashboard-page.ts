@@ -92,16 +92,10 @@ function deepFreeze<T>(o: T): T {
 export function renderPage(render: Renderer, c: Context<Env>, view: string, page: DashboardPage | { identity: SessionIdentity }, data: Record<string, unknown> = {}, status: Parameters<Renderer>[3] = 200) {
   const partial = c.req.header('hx-request') === 'true' && c.req.header('hx-history-restore-request') !== 'true';
   const user = page.identity.user;
-  const nav = {
-    team: can(user, 'metrics.view_team'),
-    me: can(user, 'dashboard.personal'),
-    sessions: can(user, 'metrics.view_own') || can(user, 'metrics.view_team'),
-    admin: can(user, 'user.manage'),
-  };
   const filterBar = 'filters' in page ? { filters: page.filters, options: page.options, notices: page.notices, hint: filterHint, search: (changes = {}) => filterSearch(page.filters, changes) } : null;
   /** The mark of a figure the tool or model filter does not narrow ("all models"), or null. */
   const allOfFigure = (metric: string) => ('filters' in page ? allOf(page.filters, metric) : null);
   c.header('cache-control', 'no-store');
   c.header('vary', 'hx-request');
-  return render(c, view, { partial, nav, tenantName: 'tenantName' in page ? page.tenantName : null, fmt, page, filterBar, allOf: allOfFigure, presets: PRESETS, dateOf, shortPath, can: (p: Permission) => can(user, p), ...data }, status);
+  return render(c, view, { partial, tenantName: 'tenantName' in page ? page.tenantName : null, fmt, page, filterBar, allOf: allOfFigure, presets: PRESETS, dateOf, shortPath, can: (p: Permission) => can(user, p), ...data }, status);
 }

@@ -10,6 +10,7 @@ import { SESSION_COOKIE } from '../auth/lucia.js';
 import type { Env } from './env.js';
 import { httpError } from './errors.js';
 import { isIngestPath } from './ingest-paths.js';
+import { STREAMED_UPLOADS } from './upload.js';
 
 export function requestLog(ctx: AppContext): MiddlewareHandler<Env> {
   return async (c, next) => {
@@ -76,7 +77,8 @@ export function csrfProtection(ctx: AppContext): MiddlewareHandler<Env> {
     }
     c.set('csrfToken', csrfToken(ctx.secret, binding));
     // Without any identity an API or ingest request has no authority to abuse: it gets its 401.
-    const exempt = SAFE_METHODS.has(c.req.method) || (!identity && (c.req.path.startsWith('/api/') || isIngestPath(c.req.path)));
+    // A streamed upload's handler checks the token as the body arrives (src/web/upload.ts).
+    const exempt = SAFE_METHODS.has(c.req.method) || (!identity && (c.req.path.startsWith('/api/') || isIngestPath(c.req.path))) || STREAMED_UPLOADS.has(c.req.path);
     if (!exempt) {
       const presented = c.req.header(CSRF_HEADER) ?? (await formField(c.req.raw.headers.get('content-type'), () => c.req.parseBody()));
       if (!csrfValid(ctx.secret, binding, presented)) throw httpError(403, 'missing or invalid CSRF token; reload the page and try again', CSRF_FIELD);

@@ -3,7 +3,20 @@
 import { Eta } from 'eta';
 import type { Context } from 'hono';
 import { readAssetText } from '../assets.js';
+import { can } from '../auth/permissions.js';
+import type { User } from '../auth/users.js';
 import type { Env } from './env.js';
+
+/** The main navigation's optional entries, by what the person may see. */
+export function navFor(user: User) {
+  return {
+    team: can(user, 'metrics.view_team'),
+    me: can(user, 'dashboard.personal'),
+    sessions: can(user, 'metrics.view_own') || can(user, 'metrics.view_team'),
+    admin: can(user, 'user.manage'),
+    import: can(user, 'apikey.create'),
+  };
+}
 
 export type Renderer = (c: Context<Env>, view: string, data?: Record<string, unknown>, status?: 200 | 400 | 401 | 403 | 404 | 429 | 500 | 503) => Response;
 
@@ -13,7 +26,7 @@ export function createRenderer(): Renderer {
   eta.readFile = (path) => readAssetText(path);
   return (c, view, data = {}, status = 200) => {
     const identity = c.var.identity;
-    const html = eta.render(view, { user: identity?.user ?? null, csrf: c.var.csrfToken, path: c.req.path, ...data });
+    const html = eta.render(view, { user: identity?.user ?? null, nav: identity ? navFor(identity.user) : null, csrf: c.var.csrfToken, path: c.req.path, ...data });
     return c.html(html, status);
   };
 }
