@@ -129,4 +129,21 @@ test('bad input: 400 naming the field; another person\'s run is not found', asyn
   assert.is(unauthenticated.status, 401);
 });
 
+test('a chunk and a rollback of one run never interleave: what the chunk stored is rolled back too', async (ctx) => {
+  const { importChunk, rollbackRun, startRun } = await import('../src/import/runs.js');
+  const app = ctx.server.ctx;
+  const who = { tenantId: ctx.tenantId, userId: ctx.userId };
+  const run = await startRun(app.tenantFiles, ctx.tenantId, { userId: ctx.userId, createdBy: ctx.userId, source: 'claude' }, new Date());
+  const many = (prefix: string) => Array.from({ length: 2000 }, (_, i) => ({ id: `${prefix}${i}`, kind: 'tool_call', ts: T0 + i, session_id: SESSION, tool_use_id: `${prefix}${i}`, name: 'Bash', status: 'success' }));
+  await importChunk(app, who, run.id, { events: many('a'), skipped: [] }, new Date());
+  // Both asked for at once, the chunk first: the rollback waits for it, then removes all 4000.
+  const [chunk, rolled] = await Promise.all([importChunk(app, who, run.id, { events: many('b'), skipped: [] }, new Date()), rollbackRun(app, ctx.tenantId, run.id, new Date())]);
+  assert.is(chunk.stored, 2000);
+  assert.is(rolled.removed, 4000);
+  const left = await (await app.tenantFiles.open(ctx.tenantId)).get<{ n: number }>(`SELECT count(*) AS n FROM events WHERE import_run = $run`, { run: run.id });
+  assert.is(Number(left!.n), 0);
+  const late = await importChunk(app, who, run.id, { events: many('c'), skipped: [] }, new Date()).then(() => null, (err: Error) => err.message);
+  assert.match(String(late), /rolled back/);
+});
+
 test.run();

@@ -151,11 +151,30 @@ async function openRun(tf: TenantFiles, who: Who, id: string): Promise<ImportRun
 }
 
 /**
- * Stores one chunk of a run: its events through `ingest` (priced where they carry tokens and
- * no cost), its skips and baseline; the run's counters follow. Chunks of one run are sent
- * one after another (the counters are read and written back).
+ * What is being done to each run, one thing at a time (in this process, which alone holds
+ * the tenant files): a chunk, a finish and a rollback of one run never interleave, so a
+ * rollback cannot miss a chunk whose events commit after it looked, and the counters are
+ * read and written back whole.
  */
-export async function importChunk(deps: { tenantFiles: TenantFiles; ingest: Ingestor }, who: Who, runId: string, chunk: z.infer<typeof chunkSchema>, now: Date): Promise<ChunkResult> {
+const runQueues = new Map<string, Promise<unknown>>();
+function oneAtATime<T>(runId: string, fn: () => Promise<T>): Promise<T> {
+  const before = runQueues.get(runId) ?? Promise.resolve();
+  const mine = before.then(fn, fn);
+  const settled = mine.catch(() => undefined);
+  runQueues.set(runId, settled);
+  void settled.then(() => runQueues.get(runId) === settled && runQueues.delete(runId));
+  return mine;
+}
+
+/**
+ * Stores one chunk of a run: its events through `ingest` (priced where they carry tokens and
+ * no cost), its skips and baseline; the run's counters follow.
+ */
+export function importChunk(deps: { tenantFiles: TenantFiles; ingest: Ingestor }, who: Who, runId: string, chunk: z.infer<typeof chunkSchema>, now: Date): Promise<ChunkResult> {
+  return oneAtATime(runId, () => storeChunk(deps, who, runId, chunk, now));
+}
+
+async function storeChunk(deps: { tenantFiles: TenantFiles; ingest: Ingestor }, who: Who, runId: string, chunk: z.infer<typeof chunkSchema>, now: Date): Promise<ChunkResult> {
   const run = await openRun(deps.tenantFiles, who, runId);
   const db = await deps.tenantFiles.open(who.tenantId);
   const settings = await tenantSettings(db, db);
@@ -180,23 +199,29 @@ export async function importChunk(deps: { tenantFiles: TenantFiles; ingest: Inge
 }
 
 /** Marks a run finished (or failed, with the client's error), with what the client counted. Finishing again updates it. */
-export async function finishRun(tf: TenantFiles, who: Who, runId: string, input: z.infer<typeof finishSchema>, now: Date): Promise<ImportRun> {
-  const run = await openRun(tf, who, runId);
-  const db = await tf.open(who.tenantId);
-  await db.run(
-    `UPDATE import_runs SET status = $status, finished_at = $now::TIMESTAMP, updated_at = $now::TIMESTAMP, summary = $summary, error = $error,
-        stored = (SELECT count(*) FROM events WHERE import_run = $id)
-      WHERE id = $id`,
-    { id: run.id, status: input.error ? 'failed' : 'finished', now: ts(now), summary: input.summary ? JSON.stringify(input.summary) : null, error: input.error ?? null },
-  );
-  return (await getRun(tf, who.tenantId, run.id))!;
+export function finishRun(tf: TenantFiles, who: Who, runId: string, input: z.infer<typeof finishSchema>, now: Date): Promise<ImportRun> {
+  return oneAtATime(runId, async () => {
+    const run = await openRun(tf, who, runId);
+    const db = await tf.open(who.tenantId);
+    await db.run(
+      `UPDATE import_runs SET status = $status, finished_at = $now::TIMESTAMP, updated_at = $now::TIMESTAMP, summary = $summary, error = $error,
+          stored = (SELECT count(*) FROM events WHERE import_run = $id)
+        WHERE id = $id`,
+      { id: run.id, status: input.error ? 'failed' : 'finished', now: ts(now), summary: input.summary ? JSON.stringify(input.summary) : null, error: input.error ?? null },
+    );
+    return (await getRun(tf, who.tenantId, run.id))!;
+  });
 }
 
 /**
  * Removes every event the run stored, and their share of every figure, while the worker is
  * idle; the run stays listed as rolled back. Rolling back twice removes nothing more.
  */
-export async function rollbackRun(deps: { tenantFiles: TenantFiles; aggregator: Aggregator; ingest: Ingestor }, tenantId: string, runId: string, now: Date): Promise<ImportRun> {
+export function rollbackRun(deps: { tenantFiles: TenantFiles; aggregator: Aggregator; ingest: Ingestor }, tenantId: string, runId: string, now: Date): Promise<ImportRun> {
+  return oneAtATime(runId, () => removeRun(deps, tenantId, runId, now));
+}
+
+async function removeRun(deps: { tenantFiles: TenantFiles; aggregator: Aggregator; ingest: Ingestor }, tenantId: string, runId: string, now: Date): Promise<ImportRun> {
   const run = await getRun(deps.tenantFiles, tenantId, runId);
   if (!run) throw new RunNotFoundError('no such import run');
   if (run.status === 'rolled_back') return run;
