@@ -5,7 +5,7 @@ import type { Context, MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { AppContext } from '../context.js';
 import { StorageUnavailableError } from '../storage/errors.js';
-import { requireIdentity } from './access.js';
+import { requireIdentity, requirePermission } from './access.js';
 import type { Env } from './env.js';
 import { httpError, unavailable } from './errors.js';
 
@@ -19,6 +19,8 @@ export function ingestGuard(ctx: AppContext, maxBytes = INGEST_BODY_LIMIT): Midd
   const limit = bodyLimit({ maxSize: maxBytes, onError: tooLarge });
   return async (c, next) => {
     const identity = requireIdentity(c, 'ingest');
+    // Sending events is what an ingest key is for: a signed-in role that may not hold one (a viewer) may not send them either.
+    if (identity.via === 'session') requirePermission(identity, 'apikey.create');
     const decision = ctx.ingestLimiter.take(identity.user.tenantId);
     const reset = Math.ceil(decision.resetMs / 1000);
     c.header('x-ratelimit-limit', String(decision.limit));

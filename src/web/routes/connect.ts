@@ -13,6 +13,7 @@ import type { Env } from '../env.js';
 import { renderPage, signedIn } from '../dashboard-page.js';
 import type { Renderer } from '../render.js';
 import { clientIp } from '../client-ip.js';
+import { requirePermission } from '../access.js';
 import { createShowOnce } from '../show-once.js';
 
 export function connectRoutes(ctx: AppContext, render: Renderer) {
@@ -45,7 +46,7 @@ export function connectRoutes(ctx: AppContext, render: Renderer) {
     .post('/connect/key', async (c) => {
       const identity = await signedIn(ctx, c);
       if (identity instanceof Response) return identity;
-      if (!can(identity.user, 'apikey.create')) return c.redirect('/connect', 303);
+      requirePermission(identity, 'apikey.create');
       const created = await createApiKey(ctx.control, identity.user, { name: `Claude Code ${ctx.now().toISOString().slice(0, 10)}`, scopes: ['ingest'] });
       await audit(ctx.control, { actor: 'user', actorUserId: identity.user.id, tenantId: identity.user.tenantId, action: 'apikey.create', target: created.id, ip: clientIp(c), detail: { scopes: created.scopes, via: 'connect' } });
       createdKeys.put(identity.session.id, created);

@@ -13,7 +13,7 @@ import { clientIp } from '../client-ip.js';
 export function pageRoutes(ctx: AppContext, render: Renderer) {
   const signedIn = (c: Context<Env>) => signedInAs(ctx, c);
 
-  const keysPage = async (c: Context<Env>, extra: { created?: CreatedApiKey; error?: { message: string; field?: string } } = {}, status: 200 | 400 = 200) => {
+  const keysPage = async (c: Context<Env>, extra: { created?: CreatedApiKey; error?: { message: string; field?: string } } = {}, status: 200 | 400 | 403 = 200) => {
     const identity = c.var.identity!;
     const keys = await listApiKeys(ctx.control, identity.user.tenantId, identity.user.id);
     return render(c, 'api-keys', { keys, scopes: SCOPES, canCreate: can(identity.user, 'apikey.create'), can: (p: Permission) => can(identity.user, p), ...extra }, status);
@@ -27,7 +27,7 @@ export function pageRoutes(ctx: AppContext, render: Renderer) {
     .post('/settings/api-keys', async (c) => {
       const identity = await signedIn(c);
       if (identity instanceof Response) return identity;
-      if (!can(identity.user, 'apikey.create')) return keysPage(c, { error: { message: `Your role (${identity.user.role}) cannot create API keys.` } }, 400);
+      if (!can(identity.user, 'apikey.create')) return keysPage(c, { error: { message: `Your role (${identity.user.role}) cannot create API keys.` } }, 403);
       const form = await c.req.parseBody({ all: true });
       const parsed = newApiKeySchema.safeParse({ name: form.name, scopes: ([] as unknown[]).concat(form.scopes ?? []) });
       if (!parsed.success) return keysPage(c, { error: firstIssue(parsed.error) }, 400);
