@@ -21,6 +21,7 @@ import { querySchema, type QueryInput } from '../src/query/model.js';
 import { runQuery } from '../src/query/run.js';
 import { percentile } from '../src/aggregate/sketch.js';
 import { tempDir } from '../test/helpers.js';
+import { rng, type Rng } from '../test/rng.js';
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 10_000_000);
 const ITERATIONS = Number(process.env.BENCH_ITERATIONS ?? 60);
@@ -39,32 +40,6 @@ const PASSWORD = 'bench password 123';
 
 // ---- generated data ---------------------------------------------------------------------
 
-/** mulberry32: small, fast, and the same sequence on every machine. */
-function rng(seed: number) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  return {
-    next,
-    int: (lo: number, hi: number) => lo + Math.floor(next() * (hi - lo + 1)),
-    chance: (p: number) => next() < p,
-    pick: <T>(items: readonly T[]): T => items[Math.floor(next() * items.length)]!,
-    weighted<T extends { weight: number }>(items: readonly T[]): T {
-      let x = next() * items.reduce((n, i) => n + i.weight, 0);
-      for (const item of items) if ((x -= item.weight) < 0) return item;
-      return items.at(-1)!;
-    },
-    /** Log-normal around `median`: most calls quick, a long tail. */
-    logNormal: (median: number, sigma: number) => median * Math.exp(sigma * Math.sqrt(-2 * Math.log(1 - next())) * Math.cos(2 * Math.PI * next())),
-    hex: (n: number) => Array.from({ length: n }, () => Math.floor(next() * 16).toString(16)).join(''),
-  };
-}
-type Rng = ReturnType<typeof rng>;
 const uuid = (r: Rng) => `${r.hex(8)}-${r.hex(4)}-4${r.hex(3)}-${r.hex(4)}-${r.hex(12)}`;
 
 const TOOLS = [

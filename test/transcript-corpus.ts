@@ -5,22 +5,11 @@
 // reported costUSD, a long-context request and a model no price table knows.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { rng } from './rng.js';
 
 export const UNKNOWN_MODEL = 'claude-nova-9-20270101';
 const MODELS = ['claude-sonnet-4-5-20250929', 'claude-haiku-4-5-20251001', 'claude-opus-4-1-20250805', 'claude-sonnet-4-20250514', 'claude-opus-4-5-20251101'];
 
-/** mulberry32: a small seeded generator, the same numbers on every machine. */
-export function rng(seed: number) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  return { next, int: (lo: number, hi: number) => lo + Math.floor(next() * (hi - lo + 1)), pick: <T>(xs: readonly T[]) => xs[Math.floor(next() * xs.length)]! };
-}
 
 type Rec = Record<string, unknown>;
 export type Corpus = { root: string; sessions: string[]; toolCalls: number; toolFailures: number; prompts: number };
