@@ -12,6 +12,7 @@ import { clientIp } from '../client-ip.js';
 import type { Env } from '../env.js';
 import { firstIssue } from '../errors.js';
 import type { Renderer } from '../render.js';
+import { safeNext } from '../safe-next.js';
 import { setSessionCookie } from '../session-cookie.js';
 
 const setupSchema = z
@@ -26,25 +27,6 @@ const setupSchema = z
   .superRefine(strongPassword);
 
 const loginSchema = z.object({ email: z.string().max(254), password: z.string().max(512), next: z.string().optional() });
-
-const SAME_SITE = 'http://same-site.invalid';
-
-/**
- * A path on this site, as a browser would resolve it, or `/`. Browsers drop tabs and newlines
- * from URLs and read `\` as `/`, so `/\t/evil.example` would leave the site: any control
- * character or backslash is refused, and what is left must resolve to this origin.
- */
-export function safeNext(next: unknown): string {
-  if (typeof next !== 'string' || !next.startsWith('/') || /[\u0000-\u001f\u007f\\]/.test(next)) return '/';
-  let url: URL;
-  try {
-    url = new URL(next, SAME_SITE);
-  } catch {
-    return '/';
-  }
-  // Re-serialised, so what goes into Location is percent-encoded ASCII.
-  return url.origin === SAME_SITE ? url.pathname + url.search + url.hash : '/';
-}
 
 export function authRoutes(ctx: AppContext, render: Renderer) {
   const signedIn = (c: Context<Env>, sessionId: string, next: string) => {

@@ -1,0 +1,65 @@
+// SAML 2.0 endpoints: SP metadata per provider, the redirect to the IdP, and the one ACS for
+// every provider. Providers come from the lookup passed in; what a valid sign-in does
+// (find or create the person, start the session) is the `signIn` callback's.
+// Mount before csrfProtection: the ACS is a cross-site POST from the IdP carrying no CSRF
+// token; what protects it is the signature and the single-use InResponseTo.
+import { Hono, type Context } from 'hono';
+import { audit } from '../../admin/audit.js';
+import type { Connection } from '../../storage/duckdb.js';
+import { SamlMetadataError } from '../../auth/sso/saml-metadata.js';
+import { finishSamlSignIn, samlMetadata, SamlSignInError, startSamlSignIn, type SamlProvider, type SamlProviderLookup } from '../../auth/sso/saml-flow.js';
+import type { SamlIdentity } from '../../auth/sso/saml.js';
+import { clientIp } from '../client-ip.js';
+import type { Env } from '../env.js';
+import { httpError, notFound } from '../errors.js';
+import { safeNext } from '../safe-next.js';
+
+export type SamlRouteDeps = {
+  control: Connection;
+  publicUrl: URL;
+  now: () => Date;
+  provider: SamlProviderLookup;
+  /** A valid assertion: sign the person in and answer (e.g. a redirect to `next`, already a path on this site). */
+  signIn: (c: Context<Env>, provider: SamlProvider, identity: SamlIdentity, next: string) => Promise<Response>;
+};
+
+export function samlRoutes(deps: SamlRouteDeps) {
+  const flow = { control: deps.control, publicUrl: deps.publicUrl, provider: deps.provider };
+  return new Hono<Env>()
+    .get('/auth/saml/metadata/:providerId', async (c) => {
+      // Anyone: the IdP's administrator reads it to register this appliance.
+      const xml = await misconfigured(samlMetadata(flow, c.req.param('providerId')));
+      if (xml === null) throw notFound('no such SAML provider');
+      return c.body(xml, 200, { 'content-type': 'application/samlmetadata+xml; charset=utf-8' });
+    })
+    .get('/auth/saml/start/:providerId', async (c) => {
+      // Anyone: the start of a sign-in.
+      const url = await misconfigured(startSamlSignIn(flow, c.req.param('providerId'), safeNext(c.req.query('next')), deps.now()));
+      if (url === null) throw notFound('no such SAML provider');
+      return c.redirect(url, 302);
+    })
+    .post('/auth/saml/acs', async (c) => {
+      // Anyone: the IdP's answer, posted by the browser; it must answer a request we sent.
+      const form = await c.req.parseBody();
+      if (typeof form.SAMLResponse !== 'string' || !form.SAMLResponse) throw httpError(400, 'SAMLResponse: missing', 'SAMLResponse');
+      try {
+        const { provider, identity, relayState } = await misconfigured(finishSamlSignIn(flow, form.SAMLResponse, deps.now()));
+        return await deps.signIn(c, provider, identity, safeNext(relayState));
+      } catch (err) {
+        if (!(err instanceof SamlSignInError)) throw err;
+        const { reason } = err.refusal;
+        await audit(deps.control, { action: 'login.sso.refused', actor: 'user', tenantId: err.provider?.tenantId ?? null, target: err.provider?.id ?? null, ip: clientIp(c), detail: { protocol: 'saml', reason } });
+        throw httpError(403, `SAML sign-in refused: ${reason}`, 'SAMLResponse');
+      }
+    });
+}
+
+// Stored metadata that no longer parses is the provider's configuration to fix, not a crash.
+async function misconfigured<T>(work: Promise<T>): Promise<T> {
+  try {
+    return await work;
+  } catch (err) {
+    if (err instanceof SamlMetadataError) throw httpError(503, `the SAML provider is misconfigured: ${err.message}`);
+    throw err;
+  }
+}
