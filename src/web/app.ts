@@ -13,6 +13,7 @@ import { csrfProtection, identify, requestLog } from './middleware.js';
 import { createRenderer } from './render.js';
 import { analyticsRoutes } from './routes/analytics.js';
 import { apiRoutes } from './routes/api.js';
+import { auditRoutes } from './routes/audit.js';
 import { authRoutes } from './routes/auth.js';
 import { connectRoutes } from './routes/connect.js';
 import { dashboardRoutes } from './routes/dashboards.js';
@@ -21,6 +22,7 @@ import { healthRoutes } from './routes/health.js';
 import { importRoutes } from './routes/import.js';
 import { hookRoutes } from './routes/hooks.js';
 import { mcpRoutes } from './routes/mcp.js';
+import { organisationsPageRoutes } from './routes/organisations-pages.js';
 import { otlpRoutes } from './routes/otlp.js';
 import { pageRoutes } from './routes/pages.js';
 import { peopleRoutes } from './routes/people-pages.js';
@@ -30,6 +32,7 @@ import { seedQueryRoutes } from './routes/seed-queries.js';
 import { settingsRoutes } from './routes/settings.js';
 import { settingsPageRoutes } from './routes/settings-pages.js';
 import { staticRoutes } from './routes/static.js';
+import { tenantSettingsPageRoutes } from './routes/tenant-settings-pages.js';
 import { toolPageRoutes } from './routes/tool-pages.js';
 
 export function createApp(ctx: AppContext): Hono<Env> {
@@ -73,6 +76,9 @@ export function createApp(ctx: AppContext): Hono<Env> {
   app.route('/', settingsPageRoutes(ctx, render));
   app.route('/', toolPageRoutes(ctx, render));
   app.route('/', pageRoutes(ctx, render));
+  app.route('/', tenantSettingsPageRoutes(ctx, render));
+  app.route('/', organisationsPageRoutes(ctx, render));
+  app.route('/', auditRoutes(ctx, render));
   app.route('/api/v1', apiRoutes(ctx));
   app.route('/api/v1', queryRoutes(ctx));
   app.route('/api/v1/analytics', analyticsRoutes(ctx));

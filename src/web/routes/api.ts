@@ -1,8 +1,9 @@
-// JSON API for people and scripts: who am I, API keys, tenants and their users, audit.
+// JSON API for people and scripts: who am I, API keys, tenants and their users (the audit
+// log: audit.ts).
 import { Hono } from 'hono';
 import { z } from 'zod';
 import type { AppContext } from '../../context.js';
-import { audit, listAudit } from '../../admin/audit.js';
+import { audit } from '../../admin/audit.js';
 import { createApiKey, getApiKey, listApiKeys, newApiKeySchema, revokeApiKey } from '../../auth/api-keys.js';
 import { can, canGrantRole } from '../../auth/permissions.js';
 import { createUser, DuplicateEmailError, listUsers, newUserSchema } from '../../auth/users.js';
@@ -97,11 +98,5 @@ export function apiRoutes(ctx: AppContext) {
       });
       await audit(ctx.control, { actor: 'user', actorUserId: identity.user.id, tenantId, action: 'user.create', target: user.id, ip: clientIp(c), detail: { email: user.email, role: user.role } });
       return c.json(user, 201);
-    })
-
-    .get('/audit', async (c) => {
-      const identity = requireIdentity(c, 'read');
-      requirePermission(identity, 'user.manage');
-      return c.json({ entries: await listAudit(ctx.control, identity.user.tenantId) });
     });
 }
