@@ -31,6 +31,10 @@ const PAGES = [
   ['settings', '/settings'],
   ['api-keys', '/settings/api-keys'],
   ['people', '/settings/users'],
+  ['prices', '/settings/prices'],
+  ['retention', '/settings/retention'],
+  ['audit', '/settings/audit'],
+  ['organisations', '/admin/organisations'],
   ['not-found', '/no-such-page'],
 ] as const;
 /** Pages seen signed out. */

@@ -13,7 +13,7 @@ import { csrfProtection, identify, requestLog } from './middleware.js';
 import { createRenderer } from './render.js';
 import { analyticsRoutes } from './routes/analytics.js';
 import { apiRoutes } from './routes/api.js';
-import { auditRoutes } from './routes/audit.js';
+import { auditPageRoutes } from './routes/audit.js';
 import { authRoutes } from './routes/auth.js';
 import { connectRoutes } from './routes/connect.js';
 import { dashboardRoutes } from './routes/dashboards.js';
@@ -78,7 +78,7 @@ export function createApp(ctx: AppContext): Hono<Env> {
   app.route('/', pageRoutes(ctx, render));
   app.route('/', tenantSettingsPageRoutes(ctx, render));
   app.route('/', organisationsPageRoutes(ctx, render));
-  app.route('/', auditRoutes(ctx, render));
+  app.route('/', auditPageRoutes(ctx, render));
   app.route('/api/v1', apiRoutes(ctx));
   app.route('/api/v1', queryRoutes(ctx));
   app.route('/api/v1/analytics', analyticsRoutes(ctx));
