@@ -13,11 +13,11 @@ const TARGET_MB = Number(process.env.BENCH_IMPORT_MB ?? 1024);
 const PER_SESSION = 2000; // assistant records per transcript
 
 /** Writes transcripts until the folder holds TARGET_MB: prompts, streamed copies (1 in 4 written twice), tool calls and results, sub-agents. */
-function generate(root: string): { bytes: number; files: number; requests: number } {
+export function generate(root: string, targetMb = TARGET_MB): { bytes: number; files: number; requests: number } {
   let bytes = 0;
   let files = 0;
   let requests = 0;
-  for (let s = 0; bytes < TARGET_MB * 2 ** 20; s++) {
+  for (let s = 0; bytes < targetMb * 2 ** 20; s++) {
     const dir = join(root, 'projects', `-home-dev-src-repo${s % 20}`);
     mkdirSync(dir, { recursive: true });
     const sessionId = `00000000-0000-4000-8000-${String(s).padStart(12, '0')}`;
@@ -122,4 +122,4 @@ async function main() {
   }
 }
 
-await main();
+if (process.argv[1]?.endsWith('import.ts')) await main();

@@ -34,6 +34,10 @@ const PAGES = [
   ['import', '/import'],
   ['import-run', '/import/runs/{run}'],
   ['import-rollback', '/import/runs/{run}/rollback'],
+  ['prices', '/settings/prices'],
+  ['retention', '/settings/retention'],
+  ['audit', '/settings/audit'],
+  ['organisations', '/admin/organisations'],
   ['not-found', '/no-such-page'],
 ] as const;
 /** Pages seen signed out. */

@@ -30,6 +30,18 @@ export function requireTenantAccess(identity: Identity, tenantId: string): void 
   if (!canAccessTenant(identity.user, tenantId)) throw notFound('no such tenant');
 }
 
+/**
+ * Whose records (the audit log) a caller reads: a super admin every tenant's (null) or the
+ * one asked for; anyone else their own, and another tenant asked for does not exist.
+ */
+export function tenantScope(identity: Identity, requested: string | undefined): string | null {
+  if (requested) {
+    requireTenantAccess(identity, requested);
+    return requested;
+  }
+  return can(identity.user, 'tenant.manage') ? null : identity.user.tenantId;
+}
+
 /** How much of its tenant's metrics a caller may see. */
 export type MetricsView = {
   /** Only this user's own data (a developer). */

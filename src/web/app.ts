@@ -14,6 +14,7 @@ import { createRenderer } from './render.js';
 import { STREAMED_UPLOADS } from './upload.js';
 import { analyticsRoutes } from './routes/analytics.js';
 import { apiRoutes } from './routes/api.js';
+import { auditPageRoutes } from './routes/audit.js';
 import { authRoutes } from './routes/auth.js';
 import { connectRoutes } from './routes/connect.js';
 import { dashboardRoutes } from './routes/dashboards.js';
@@ -23,6 +24,7 @@ import { importRoutes } from './routes/import.js';
 import { importPageRoutes } from './routes/import-pages.js';
 import { hookRoutes } from './routes/hooks.js';
 import { mcpRoutes } from './routes/mcp.js';
+import { organisationsPageRoutes } from './routes/organisations-pages.js';
 import { otlpRoutes } from './routes/otlp.js';
 import { pageRoutes } from './routes/pages.js';
 import { peopleRoutes } from './routes/people-pages.js';
@@ -32,6 +34,7 @@ import { seedQueryRoutes } from './routes/seed-queries.js';
 import { settingsRoutes } from './routes/settings.js';
 import { settingsPageRoutes } from './routes/settings-pages.js';
 import { staticRoutes } from './routes/static.js';
+import { tenantSettingsPageRoutes } from './routes/tenant-settings-pages.js';
 import { toolPageRoutes } from './routes/tool-pages.js';
 
 export function createApp(ctx: AppContext): Hono<Env> {
@@ -76,6 +79,9 @@ export function createApp(ctx: AppContext): Hono<Env> {
   app.route('/', settingsPageRoutes(ctx, render));
   app.route('/', toolPageRoutes(ctx, render));
   app.route('/', pageRoutes(ctx, render));
+  app.route('/', tenantSettingsPageRoutes(ctx, render));
+  app.route('/', organisationsPageRoutes(ctx, render));
+  app.route('/', auditPageRoutes(ctx, render));
   app.route('/api/v1', apiRoutes(ctx));
   app.route('/api/v1', queryRoutes(ctx));
   app.route('/api/v1/analytics', analyticsRoutes(ctx));

@@ -30,6 +30,13 @@ export async function signedIn(ctx: AppContext, c: Context<Env>): Promise<Sessio
   return c.redirect(login, 303);
 }
 
+/** The signed-in person if their role may `permission`; else the 403 page (or the trip to sign in). */
+export async function signedInWith(ctx: AppContext, c: Context<Env>, render: Renderer, permission: Permission): Promise<SessionIdentity | Response> {
+  const identity = await signedIn(ctx, c);
+  if (identity instanceof Response || can(identity.user, permission)) return identity;
+  return render(c, 'error', { status: 403, message: `Your role (${identity.user.role.replace('_', ' ')}) cannot open this page.` }, 403);
+}
+
 export type DashboardPage = {
   identity: SessionIdentity;
   tenantId: string;

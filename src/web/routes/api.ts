@@ -2,14 +2,15 @@
 import { Hono } from 'hono';
 import { z } from 'zod';
 import type { AppContext } from '../../context.js';
-import { audit, listAudit } from '../../admin/audit.js';
+import { audit, auditCsv, auditFilterSchema, searchAudit } from '../../admin/audit.js';
 import { createApiKey, getApiKey, listApiKeys, newApiKeySchema, revokeApiKey } from '../../auth/api-keys.js';
 import { can, canGrantRole } from '../../auth/permissions.js';
 import { createUser, DuplicateEmailError, listUsers, newUserSchema } from '../../auth/users.js';
 import { createTenant, deleteTenant, getTenant, listTenants, tenantNameSchema } from '../../tenants/tenants.js';
 import type { Env } from '../env.js';
-import { requireIdentity, requirePermission, requireSession, requireTenantAccess } from '../access.js';
-import { httpError, notFound, readInput } from '../errors.js';
+import { requireIdentity, requirePermission, requireSession, requireTenantAccess, tenantScope } from '../access.js';
+import { auditRequest } from '../audit-request.js';
+import { httpError, notFound, parseWith, readInput } from '../errors.js';
 import { clientIp } from '../client-ip.js';
 
 export function apiRoutes(ctx: AppContext) {
@@ -99,9 +100,21 @@ export function apiRoutes(ctx: AppContext) {
       return c.json(user, 201);
     })
 
+    // Filters as on the audit page; a super admin reads every tenant's, or `tenant`'s.
     .get('/audit', async (c) => {
       const identity = requireIdentity(c, 'read');
       requirePermission(identity, 'user.manage');
-      return c.json({ entries: await listAudit(ctx.control, identity.user.tenantId) });
+      const q = { ...parseWith(auditFilterSchema, c.req.query()), tenantId: tenantScope(identity, c.req.query('tenant') || undefined) };
+      const format = c.req.query('format') ?? 'json';
+      if (format !== 'json' && format !== 'csv') throw httpError(400, 'format: must be json or csv', 'format');
+      if (format === 'json') {
+        const found = await searchAudit(ctx.control, q);
+        return c.json({ entries: found.entries, page: found.page, next_page: found.more ? found.page + 1 : null });
+      }
+      const { body, truncated } = await auditCsv(ctx.control, q);
+      await auditRequest(ctx.control, c, identity, { action: 'export.audit', detail: { format, filters: { ...q, tenantId: undefined }, tenant: q.tenantId } });
+      const stamp = ctx.now().toISOString().replace(/\.\d+Z$/, 'Z').replace(/[-:]/g, '');
+      const headers = { 'content-type': 'text/csv; charset=utf-8', 'content-disposition': `attachment; filename="agentmeter-audit-${stamp}.csv"`, 'cache-control': 'no-store', 'x-truncated': String(truncated) };
+      return c.body(body, 200, headers);
     });
 }

@@ -10,6 +10,7 @@ import { MAX_ROWS, type QueryInput } from '../../query/model.js';
 import { namePeople, tenantPeople } from '../../query/people.js';
 import { runQuery } from '../../query/run.js';
 import type { Env } from '../env.js';
+import { auditRequest, exported } from '../audit-request.js';
 import { requirePermission, scopeFilters } from '../access.js';
 import { httpError } from '../errors.js';
 import { filtersFrom, listParam, timeRange, toQuery } from '../query-params.js';
@@ -44,6 +45,7 @@ export function exportRoutes(ctx: AppContext) {
       // An export is whole or refused, never silently cut short.
       if (result.truncated) throw httpError(400, `group_by: more than ${MAX_ROWS} rows; narrow the range or the grouping, or choose a larger interval`, 'group_by');
       const named = namePeople(result.rows, [...(q.interval ? ['t'] : []), ...q.group_by, ...q.metrics], await tenantPeople(ctx.control, tenantId));
+      await auditRequest(ctx.control, c, identity, { action: 'export.metrics', detail: exported(format, q) });
       return c.body(formatRows(named.rows, named.columns, format, escapeFormulas), 200, headers('metrics', q.from, q.to));
     }
 
@@ -58,6 +60,7 @@ export function exportRoutes(ctx: AppContext) {
     const people = await tenantPeople(ctx.control, tenantId);
     const out = await exportEvents(pool, tenantId, { from: q.from, to: q.to, filters: q.filters, format, escapeFormulas, people }, onFailure);
     if (!out) throw httpError(429, 'exports: this organisation already has exports running; try again when one has finished', 'exports', { 'retry-after': '10' });
+    await auditRequest(ctx.control, c, identity, { action: 'export.events', detail: { ...exported(format, q), rows: out.rows } });
     return c.body(out.body, 200, { ...headers('events', q.from, q.to), 'x-export-rows': String(out.rows) });
   };
 

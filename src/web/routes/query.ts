@@ -15,6 +15,7 @@ import type { SessionFigure, SessionKey } from '../../query/session-figures.js';
 import { dashboardSummary } from '../../query/summary.js';
 import type { Env } from '../env.js';
 import { metricsView, requireIdentity, scopeFilters } from '../access.js';
+import { auditRequest, exported } from '../audit-request.js';
 import { httpError, notFound, readJson } from '../errors.js';
 import { defaultInterval, filtersFrom, listParam, queryAnswer, scopedQuery, timeRange, toQuery } from '../query-params.js';
 
@@ -68,7 +69,7 @@ export function queryRoutes(ctx: AppContext) {
     })
     // The same, with the query as URL-encoded JSON in `q`; with `format` the rows as a download.
     .get('/query', async (c) => {
-      const { tenantId, view } = reader(c);
+      const { identity, tenantId, view } = reader(c);
       const format = formatParam(c);
       const raw = c.req.query('q');
       if (raw === undefined) throw httpError(400, 'q: is required (a query as URL-encoded JSON)', 'q');
@@ -76,18 +77,22 @@ export function queryRoutes(ctx: AppContext) {
       const result = await runQuery(ctx.tenantFiles, tenantId, q, { now: now() });
       if (!format) return c.json(queryAnswer(q, result));
       const named = namePeople(result.rows, [...(q.interval ? ['t'] : []), ...q.group_by, ...q.metrics], await tenantPeople(ctx.control, tenantId));
+      await auditRequest(ctx.control, c, identity, { action: 'export.query', detail: exported(format, q) });
       // x-truncated: the query's own limit cut it short (a top-N query does on purpose).
       return download(c, format, `query-${stamp(q.from)}-${stamp(q.to)}`, named.rows, named.columns, { 'x-truncated': String(result.truncated) });
     })
 
     .get('/errors', async (c) => {
-      const { tenantId, view } = reader(c);
+      const { identity, tenantId, view } = reader(c);
       const format = formatParam(c);
       const range = timeRange(c, now());
       const { user, project, tool, model, kind } = filtersFrom(c);
       const filters = scopeFilters(view, { ...(user && { user }), ...(project && { project }), ...(tool && { tool }), ...(model && { model }), ...(kind && { kind }) });
       const result = await commonErrors(ctx.tenantFiles, tenantId, range, filters, limitParam(c, 20, 1000));
-      if (format) return download(c, format, `errors-${stamp(range.from)}-${stamp(range.to)}`, result.errors, ERROR_COLUMNS, { 'x-truncated': String(result.truncated) });
+      if (format) {
+        await auditRequest(ctx.control, c, identity, { action: 'export.errors', detail: exported(format, { ...range, filters }) });
+        return download(c, format, `errors-${stamp(range.from)}-${stamp(range.to)}`, result.errors, ERROR_COLUMNS, { 'x-truncated': String(result.truncated) });
+      }
       return c.json({ from: new Date(range.from).toISOString(), to: new Date(range.to).toISOString(), ...result });
     })
 
@@ -103,7 +108,7 @@ export function queryRoutes(ctx: AppContext) {
     })
 
     .get('/sessions', async (c) => {
-      const { tenantId, view } = reader(c);
+      const { identity, tenantId, view } = reader(c);
       const range = timeRange(c, now(), undefined, 30);
       const filters = scopeFilters(view, filtersFrom(c));
       if (!view.individuals) throw httpError(403, 'your role sees team figures only');
@@ -112,6 +117,7 @@ export function queryRoutes(ctx: AppContext) {
         const all = await sessionsExport(ctx.tenantFiles, tenantId, { ...range, user: filters.user, project: filters.project, tool: filters.tool, model: filters.model, now: now() }, await tenantPeople(ctx.control, tenantId));
         // A download is whole or refused (the list pages instead).
         if (all.truncated) throw httpError(400, `from: more than ${MAX_ROWS} sessions; narrow the range or the filters`, 'from');
+        await auditRequest(ctx.control, c, identity, { action: 'export.sessions', detail: exported(format, { ...range, filters }) });
         return download(c, format, `sessions-${stamp(range.from)}-${stamp(range.to)}`, all.rows, all.columns);
       }
       const result = await listSessions(ctx.tenantFiles, tenantId, { ...range, user: filters.user, project: filters.project, tool: filters.tool, model: filters.model, cursor: c.req.query('cursor'), limit: limitParam(c, 50, 500), now: now() }).catch(badCursor);
