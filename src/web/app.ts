@@ -21,6 +21,7 @@ import { healthRoutes } from './routes/health.js';
 import { importRoutes } from './routes/import.js';
 import { hookRoutes } from './routes/hooks.js';
 import { mcpRoutes } from './routes/mcp.js';
+import { mfaRoutes } from './routes/mfa.js';
 import { otlpRoutes } from './routes/otlp.js';
 import { pageRoutes } from './routes/pages.js';
 import { peopleRoutes } from './routes/people-pages.js';
@@ -67,6 +68,7 @@ export function createApp(ctx: AppContext): Hono<Env> {
   app.use(csrfProtection(ctx));
 
   app.route('/', authRoutes(ctx, render));
+  app.route('/', mfaRoutes(ctx, render));
   app.route('/', dashboardRoutes(ctx, render));
   app.route('/', peopleRoutes(ctx, render));
   app.route('/', connectRoutes(ctx, render));

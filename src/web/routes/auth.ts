@@ -13,6 +13,8 @@ import type { Env } from '../env.js';
 import { firstIssue } from '../errors.js';
 import type { Renderer } from '../render.js';
 import { setSessionCookie } from '../session-cookie.js';
+import { setPendingLoginCookie } from '../pending-login-cookie.js';
+import { safeNext } from '../safe-next.js';
 
 const setupSchema = z
   .object({
@@ -26,25 +28,6 @@ const setupSchema = z
   .superRefine(strongPassword);
 
 const loginSchema = z.object({ email: z.string().max(254), password: z.string().max(512), next: z.string().optional() });
-
-const SAME_SITE = 'http://same-site.invalid';
-
-/**
- * A path on this site, as a browser would resolve it, or `/`. Browsers drop tabs and newlines
- * from URLs and read `\` as `/`, so `/\t/evil.example` would leave the site: any control
- * character or backslash is refused, and what is left must resolve to this origin.
- */
-export function safeNext(next: unknown): string {
-  if (typeof next !== 'string' || !next.startsWith('/') || /[\u0000-\u001f\u007f\\]/.test(next)) return '/';
-  let url: URL;
-  try {
-    url = new URL(next, SAME_SITE);
-  } catch {
-    return '/';
-  }
-  // Re-serialised, so what goes into Location is percent-encoded ASCII.
-  return url.origin === SAME_SITE ? url.pathname + url.search + url.hash : '/';
-}
 
 export function authRoutes(ctx: AppContext, render: Renderer) {
   const signedIn = (c: Context<Env>, sessionId: string, next: string) => {
@@ -85,6 +68,11 @@ export function authRoutes(ctx: AppContext, render: Renderer) {
       }
       // The same words whether or not the email exists.
       if (result.outcome === 'wrong') return render(c, 'login', { values: { email, next }, error: { message: 'Email or password is incorrect.' } }, 401);
+      if (result.outcome === 'second-factor') {
+        // No session yet: the second step (routes/mfa.ts) starts it.
+        setPendingLoginCookie(c, result.token, ctx.publicUrl.protocol === 'https:');
+        return c.redirect(`/login/mfa?next=${encodeURIComponent(next)}`, 303);
+      }
       return signedIn(c, result.session.id, next);
     })
     .post('/logout', async (c) => {
