@@ -30,13 +30,14 @@ const PAGES = [
   ['connect', '/connect'],
   ['settings', '/settings'],
   ['api-keys', '/settings/api-keys'],
+  ['two-factor', '/settings/mfa'],
   ['people', '/settings/users'],
   ['not-found', '/no-such-page'],
 ] as const;
 /** Pages seen signed out. */
 const SIGNED_OUT = [['setup', '/setup'], ['login', '/login']] as const;
-/** GET routes that are not pages. */
-const NOT_PAGES = ['/live', '/public/*', '/healthz', '/readyz', '/connect/settings.json'];
+/** GET routes that are not pages here (the second sign-in step needs a password just given: browser-mfa.test.ts checks it at phone width). */
+const NOT_PAGES = ['/live', '/public/*', '/healthz', '/readyz', '/connect/settings.json', '/login/mfa'];
 
 /** The GET routes of the route files mounted at the root of the app (the others are under /api or /v1). */
 function pageRoutes(): string[] {
