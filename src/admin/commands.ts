@@ -6,6 +6,7 @@ import type { AppContext } from '../context.js';
 import { audit } from './audit.js';
 import { AlreadySetUpError, firstRunSetup } from './setup.js';
 import { createApiKey, listApiKeys, revokeApiKey, scopesSchema } from '../auth/api-keys.js';
+import { disableMfa } from '../auth/mfa.js';
 import { generatePassword } from '../auth/passwords.js';
 import { roleSchema } from '../auth/permissions.js';
 import { passwordSchema, strongPassword } from '../auth/password-policy.js';
@@ -62,6 +63,15 @@ export const COMMANDS = {
   ),
 
   'user list': command(z.object({ tenant: tenantRef }), async (ctx, input) => listUsers(ctx.control, (await tenantOf(ctx, input.tenant)).id)),
+
+  /** A lost authenticator: the person signs in with their password alone and may enrol again. */
+  'user mfa-reset': command(z.object({ tenant: tenantRef, email: emailSchema }), async (ctx, input) => {
+    const tenant = await tenantOf(ctx, input.tenant);
+    const user = await userOf(ctx, tenant, input.email);
+    const wasOn = await disableMfa(ctx.control, user.id);
+    if (wasOn) await audit(ctx.control, { ...byCli, action: 'mfa.reset', tenantId: tenant.id, target: user.id, detail: { email: user.email } });
+    return { user: user.email, mfa: wasOn ? 'reset' : 'was not on' };
+  }),
 
   'apikey create': command(
     z.object({ tenant: tenantRef, user: z.string().trim().min(1, 'is required'), scopes: scopesSchema, name: z.string().trim().min(1).max(100).default('cli') }),

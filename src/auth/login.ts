@@ -6,7 +6,9 @@ import { audit } from '../admin/audit.js';
 import type { Database } from '../storage/duckdb.js';
 import { throughStorage } from '../storage/errors.js';
 import type { Auth } from './lucia.js';
+import { secondStepFor } from './mfa-policy.js';
 import { verifyAgainstDecoy, verifyPassword } from './passwords.js';
+import { holdLogin } from './pending-logins.js';
 import type { LoginThrottle } from './throttle.js';
 import { emailSchema, findLoginByEmail, recordLogin, type User } from './users.js';
 
@@ -15,7 +17,9 @@ export type SignInDeps = { control: Database; auth: Auth; now: () => Date };
 export type LoginResult =
   | { outcome: 'throttled'; retryAfterMs: number }
   | { outcome: 'wrong' }
-  | { outcome: 'signed-in'; session: Session };
+  | { outcome: 'signed-in'; session: Session }
+  /** The password was right; a code (`verify`) or enrolment (`enrol`) comes before any session. */
+  | { outcome: 'second-factor'; step: 'verify' | 'enrol'; token: string };
 
 export async function passwordLogin(
   deps: SignInDeps & { throttle: LoginThrottle },
@@ -31,6 +35,8 @@ export async function passwordLogin(
     return { outcome: 'wrong' };
   }
   admission.succeeded();
+  const step = await throughStorage('look up two-factor', () => secondStepFor(deps.control, login));
+  if (step) return { outcome: 'second-factor', step, token: await throughStorage('hold a sign-in', () => holdLogin(deps.control, login.id, deps.now())) };
   return { outcome: 'signed-in', session: await startSession(deps, login, input.ip) };
 }
 

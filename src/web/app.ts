@@ -25,6 +25,7 @@ import { importPageRoutes } from './routes/import-pages.js';
 import { hookRoutes } from './routes/hooks.js';
 import { mcpRoutes } from './routes/mcp.js';
 import { organisationsPageRoutes } from './routes/organisations-pages.js';
+import { mfaRoutes } from './routes/mfa.js';
 import { otlpRoutes } from './routes/otlp.js';
 import { pageRoutes } from './routes/pages.js';
 import { peopleRoutes } from './routes/people-pages.js';
@@ -72,6 +73,7 @@ export function createApp(ctx: AppContext): Hono<Env> {
   app.use(csrfProtection(ctx));
 
   app.route('/', authRoutes(ctx, render));
+  app.route('/', mfaRoutes(ctx, render));
   app.route('/', dashboardRoutes(ctx, render));
   app.route('/', peopleRoutes(ctx, render));
   app.route('/', connectRoutes(ctx, render));

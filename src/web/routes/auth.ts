@@ -14,6 +14,7 @@ import { firstIssue } from '../errors.js';
 import type { Renderer } from '../render.js';
 import { safeNext } from '../safe-next.js';
 import { setSessionCookie } from '../session-cookie.js';
+import { setPendingLoginCookie } from '../pending-login-cookie.js';
 
 const setupSchema = z
   .object({
@@ -67,6 +68,11 @@ export function authRoutes(ctx: AppContext, render: Renderer) {
       }
       // The same words whether or not the email exists.
       if (result.outcome === 'wrong') return render(c, 'login', { values: { email, next }, error: { message: 'Email or password is incorrect.' } }, 401);
+      if (result.outcome === 'second-factor') {
+        // No session yet: the second step (routes/mfa.ts) starts it.
+        setPendingLoginCookie(c, result.token, ctx.publicUrl.protocol === 'https:');
+        return c.redirect(`/login/mfa?next=${encodeURIComponent(next)}`, 303);
+      }
       return signedIn(c, result.session.id, next);
     })
     .post('/logout', async (c) => {

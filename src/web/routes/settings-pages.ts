@@ -5,6 +5,7 @@ import { z } from 'zod';
 import type { AppContext } from '../../context.js';
 import { audit } from '../../admin/audit.js';
 import { verifyPassword } from '../../auth/passwords.js';
+import { mfaUsers } from '../../auth/mfa.js';
 import { can, canGrantRole, ROLES, roleSchema } from '../../auth/permissions.js';
 import { passwordSchema, strongPassword } from '../../auth/password-policy.js';
 import { createUser, DuplicateEmailError, getUser, lastLogins, listUsers, newUserSchema, passwordHashOf, profileSchema, setDisabled, setPassword, setRole, updateName } from '../../auth/users.js';
@@ -30,9 +31,9 @@ export function settingsPageRoutes(ctx: AppContext, render: Renderer) {
 
   const people = async (c: Context<Env>, identity: SessionIdentity, extra: { error?: Message; done?: string } = {}, status: 200 | 400 | 403 = 200) => {
     const tenantId = identity.user.tenantId;
-    const [users, logins] = await Promise.all([listUsers(ctx.control, tenantId), lastLogins(ctx.control, tenantId)]);
+    const [users, logins, mfaOn] = await Promise.all([listUsers(ctx.control, tenantId), lastLogins(ctx.control, tenantId), mfaUsers(ctx.control, tenantId)]);
     const grantable = ROLES.filter((r) => canGrantRole(identity.user, r));
-    return renderPage(render, c, 'users', { identity }, { users, logins, grantable, ...extra }, status);
+    return renderPage(render, c, 'users', { identity }, { users, logins, grantable, mfaOn, ...extra }, status);
   };
 
   /** A person of the admin's own tenant whose role the admin may change. */
