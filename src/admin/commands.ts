@@ -10,6 +10,7 @@ import { generatePassword } from '../auth/passwords.js';
 import { roleSchema } from '../auth/permissions.js';
 import { passwordSchema, strongPassword } from '../auth/password-policy.js';
 import { createUser, DuplicateEmailError, emailSchema, getUser, findLoginByEmail, listUsers } from '../auth/users.js';
+import { eraseDeps, erasePerson, erasureRefusal } from '../privacy/erase.js';
 import { createTenant, deleteTenant, findTenant, listTenants, tenantNameSchema, type Tenant } from '../tenants/tenants.js';
 
 export class CommandError extends Error {}
@@ -62,6 +63,14 @@ export const COMMANDS = {
   ),
 
   'user list': command(z.object({ tenant: tenantRef }), async (ctx, input) => listUsers(ctx.control, (await tenantOf(ctx, input.tenant)).id)),
+
+  'user erase': command(z.object({ tenant: tenantRef, email: z.string().trim().min(1, 'is required') }), async (ctx, input) => {
+    const tenant = await tenantOf(ctx, input.tenant);
+    const user = await userOf(ctx, tenant, input.email);
+    const refusal = erasureRefusal({ id: '', role: 'super_admin', tenantId: tenant.id }, user); // the operator
+    if (refusal) throw new CommandError(`--email: ${refusal.message}`);
+    return { user_id: user.id, ...(await erasePerson(eraseDeps(ctx), user, byCli)) };
+  }),
 
   'apikey create': command(
     z.object({ tenant: tenantRef, user: z.string().trim().min(1, 'is required'), scopes: scopesSchema, name: z.string().trim().min(1).max(100).default('cli') }),

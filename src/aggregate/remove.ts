@@ -140,3 +140,36 @@ async function updateSessions(tx: Queryable, lastSeq: number): Promise<void> {
   await tx.run(`DROP TABLE removal_sessions`);
   await tx.run(`DROP TABLE removal_left`);
 }
+
+/**
+ * Takes a person's rows out of every rollup that still holds them once their raw events are
+ * gone (removeEvents first): what retention already deleted the raw events of. Their rows of
+ * the full cube, negated, come off the team cube (which has no user column); then their full
+ * and session cube rows go. The team rows' duration bounds stay (no raw events to measure
+ * them again): the percentile bins touched read their estimate, as past retention anyway.
+ */
+export async function removeUserRollups(tx: Queryable, userId: string): Promise<number> {
+  const user = `user_id = '${userId.replaceAll("'", "''")}'`; // a literal: fold() takes no parameters
+  const team = CUBE_KEYS.team.join(', ');
+  let rows = 0;
+  for (const tier of TIERS) {
+    const full = rollupTable(tier, 'full');
+    const { n } = (await tx.get<{ n: number }>(`SELECT count(*) AS n FROM ${full} WHERE ${user}`))!;
+    rows += Number(n);
+    if (Number(n) > 0) {
+      const touched = `bucket IN (SELECT DISTINCT bucket FROM ${full} WHERE ${user})`;
+      await tx.run(`INSERT INTO ${rollupTable(tier, 'team')} BY NAME
+        SELECT bucket, ${team}, ${MEASURES.map((m) => `-sum(${m}) AS ${m}`).join(', ')}, NULL::DOUBLE AS dur_min, NULL::DOUBLE AS dur_max
+          FROM ${full} WHERE ${user} GROUP BY bucket, ${team}`);
+      await tx.run(`INSERT INTO ${sketchTable(tier, 'team')} BY NAME
+        SELECT bucket, ${team}, bin, -sum(n) AS n, NULL::DOUBLE AS lo, NULL::DOUBLE AS hi FROM ${sketchTable(tier, 'full')} WHERE ${user} GROUP BY bucket, ${team}, bin`);
+      await fold(tx, rollupTable(tier, 'team'), foldSelect(rollupTable(tier, 'team'), touched, 'team'), touched);
+      await fold(tx, sketchTable(tier, 'team'), foldSketchSelect(sketchTable(tier, 'team'), touched, 'team'), touched);
+    }
+    for (const cube of ['full', 'session'] as const) {
+      await tx.run(`DELETE FROM ${rollupTable(tier, cube)} WHERE ${user}`);
+      await tx.run(`DELETE FROM ${sketchTable(tier, cube)} WHERE ${user}`);
+    }
+  }
+  return rows;
+}

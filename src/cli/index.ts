@@ -35,6 +35,7 @@ commands:
   tenant delete --tenant <id|name>                   also deletes the tenant's data file
   user create --tenant <id|name> --email <email> --role <role> [--name <name>]
   user list --tenant <id|name>
+  user erase --tenant <id|name> --email <email|id>       delete a person's data and anonymise their account
   apikey create --tenant <id|name> --user <email|id> --scopes ingest,read [--name <label>]
   apikey list --tenant <id|name>
   apikey revoke --tenant <id|name> --id <key id>
