@@ -4,12 +4,13 @@
 // once (a key whose events are all gone disappears, so no count of people or sessions still
 // sees it). A repeat that was held back because the removed event arrived first counts from
 // now on: its rows are added. Minimum and maximum durations are measured again from the raw
-// events where retention still keeps them all; past that they keep their old bounds, and the
-// percentile bins they touched fall back to their estimate (within 1%). Sessions' spans and
-// counts follow, and their stored figures and scores are forgotten (the worker stores them
-// again). Runs in one transaction, while the worker is idle.
+// events where retention still keeps them all, and so are the bounds of the percentile bins
+// they touched; past that they keep their old bounds, and those bins fall back to their
+// estimate (within 1%). Sessions' spans and counts follow, and their stored figures and
+// scores are forgotten (the worker stores them again). Runs in one transaction, while the
+// worker is idle.
 import type { Params, Queryable } from '../storage/duckdb.js';
-import { bucketSql, DEDUP_KEY, DEDUP_WINDOW_MS, foldSelect, foldSketchSelect, KEYED_KINDS, MEASURES, rollupSelect, sketchSelect, tsLiteral } from './rollup.js';
+import { bucketSql, DEDUP_KEY, DEDUP_WINDOW_MS, foldSelect, foldSketchSelect, KEYED_KINDS, MEASURES, rollupSelect, sketchKeys, sketchSelect, tsLiteral } from './rollup.js';
 import { ceilTo, CUBE_KEYS, CUBES, floorTo, rollupTable, sketchTable, TIER_MS, TIERS, type Cube, type Tier } from './tiers.js';
 
 /**
@@ -110,6 +111,12 @@ async function remeasureBounds(tx: Queryable, tier: Tier, cube: Cube, touched: s
    WHERE ${keys.map((k) => `${table}.${k} = r.${k}`).join(' AND ')}`);
   // A touched row with no duration left has no bounds.
   await tx.run(`UPDATE ${table} SET dur_min = NULL, dur_max = NULL WHERE ${touched} AND dur_n = 0`);
+  // So do the percentile bins: a bin keeps exact ranks when its bounds are measured again.
+  const sketch = sketchTable(tier, cube);
+  const binKeys = ['bucket', ...sketchKeys(cube), 'bin'];
+  await tx.run(`UPDATE ${sketch} SET lo = r.lo, hi = r.hi
+    FROM (SELECT * FROM (${sketchSelect('removal_durations', bucketSql(tier), cube)}) WHERE ${touched} AND ${kept}) r
+   WHERE ${binKeys.map((k) => `${sketch}.${k} = r.${k}`).join(' AND ')} AND ${sketch}.n = r.n`);
 }
 
 /** The removed events' sessions: counts and spans follow, stored figures and scores are forgotten, sessions with nothing left go. */
