@@ -48,10 +48,10 @@ async function liveSession(ctx: Ctx, p: Person, session: string, durations: [num
 }
 
 /** An imported session (model requests with tokens and cost, a tool call, a prompt), hours ago. */
-async function importedSession(ctx: Ctx, p: Person, session: string, cost: number, tool: string) {
+async function importedSession(ctx: Ctx, p: Person, session: string, cost: number, tool: string, hoursAgo = 3) {
   const start = await fetch(`${ctx.server.url}/api/v1/import/runs`, { method: 'POST', headers: bearer(p.key), body: JSON.stringify({ source: 'claude', host: 'laptop' }) });
   const { run } = (await start.json()) as { run: { id: string } };
-  const at = NOW - 3 * HOUR;
+  const at = NOW - hoursAgo * HOUR;
   const id = (what: string) => `${p.email}-${what}`; // the same request or prompt from two people would count once
   const events = [
     { kind: 'prompt', ts: at, session_id: session, prompt_id: id('p1'), project: 'shop' },
@@ -76,11 +76,11 @@ async function seed(ctx: Ctx) {
 
 const METRICS = ['events', 'sessions', 'active_users', 'prompts', 'tool_calls', 'api_requests', 'cost_usd', 'input_tokens', 'tool_p95_ms', 'api_p95_ms', 'tool_max_ms'];
 
-async function figures(client: Client, filters: Record<string, string[]> = {}) {
+async function figures(client: Client, filters: Record<string, string[]> = {}, metrics = METRICS, days = 1) {
   const res = await client.request('/api/v1/query', {
     method: 'POST',
     headers: { 'x-csrf-token': client.csrf! },
-    json: { metrics: METRICS, from: new Date(NOW - 24 * HOUR).toISOString(), to: new Date(NOW + HOUR).toISOString(), filters },
+    json: { metrics, from: new Date(NOW - days * 24 * HOUR).toISOString(), to: new Date(NOW + HOUR).toISOString(), filters },
   });
   assert.is(res.status, 200, await res.clone().text());
   return ((await res.json()) as { rows: Record<string, number>[] }).rows[0]!;
@@ -234,6 +234,28 @@ test("erasing a person takes exactly their share out of every figure, and every 
 
   const again = await admin.request(`/api/v1/tenants/${ctx.tenantId}/users/${ctx.a.userId}/erase`, { method: 'POST', headers: { 'x-csrf-token': admin.csrf! } });
   assert.is(again.status, 409);
+});
+
+test('erasure past raw retention takes their rows out of the rollups that outlive their events', async (ctx) => {
+  await importedSession(ctx, ctx.a, 'old-a', 0.3, 'Edit', 5 * 24);
+  await importedSession(ctx, ctx.b, 'old-b', 0.5, 'Edit', 5 * 24 + 1);
+  await ctx.server.ctx.aggregator.runOnce();
+  const admin = await signedIn(ctx, ADMIN.email, ADMIN.password);
+  const keep = await admin.request('/api/v1/settings/retention', { method: 'PUT', headers: { 'x-csrf-token': admin.csrf! }, json: { raw: 1 } });
+  assert.is(keep.status, 200);
+  await ctx.server.ctx.aggregator.runOnce(undefined, { retention: true });
+  const db = await ctx.server.ctx.tenantFiles.open(ctx.tenantId);
+  assert.is(Number((await db.get<{ n: number }>(`SELECT count(*) AS n FROM events`))!.n), 0, 'retention deleted the raw events');
+
+  // Percentiles and bounds past raw retention are the sketch's estimate: counted here are the sums.
+  const metrics = ['events', 'sessions', 'active_users', 'prompts', 'tool_calls', 'api_requests', 'cost_usd', 'input_tokens'];
+  const bobBefore = await figures(admin, { user: [ctx.b.userId] }, metrics, 7);
+  assert.is((await figures(admin, {}, metrics, 7)).active_users, 2);
+  const res = await admin.request(`/api/v1/tenants/${ctx.tenantId}/users/${ctx.a.userId}/erase`, { method: 'POST', headers: { 'x-csrf-token': admin.csrf! } });
+  assert.is(res.status, 200, await res.clone().text());
+  assert.equal(await figures(admin, {}, metrics, 7), { ...bobBefore, active_users: 1 }, 'the team cube lost exactly their share');
+  assert.equal(await figures(admin, { project: ['shop'] }, metrics, 7), { ...bobBefore, active_users: 1 }, 'and the full and session cubes');
+  assert.equal(Object.entries(await rowsNaming(ctx, ctx.a.userId)).filter(([, n]) => n > 0), []);
 });
 
 test('who may erase whom: not oneself, not a higher role, not in another tenant', async (ctx) => {
