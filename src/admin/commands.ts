@@ -11,6 +11,7 @@ import { generatePassword } from '../auth/passwords.js';
 import { roleSchema } from '../auth/permissions.js';
 import { passwordSchema, strongPassword } from '../auth/password-policy.js';
 import { createUser, DuplicateEmailError, emailSchema, getUser, findLoginByEmail, listUsers } from '../auth/users.js';
+import { eraseDeps, erasePerson, erasureRefusal } from '../privacy/erase.js';
 import { createTenant, deleteTenant, findTenant, listTenants, tenantNameSchema, type Tenant } from '../tenants/tenants.js';
 
 export class CommandError extends Error {}
@@ -71,6 +72,14 @@ export const COMMANDS = {
     const wasOn = await disableMfa(ctx.control, user.id);
     if (wasOn) await audit(ctx.control, { ...byCli, action: 'mfa.reset', tenantId: tenant.id, target: user.id, detail: { email: user.email } });
     return { user: user.email, mfa: wasOn ? 'reset' : 'was not on' };
+  }),
+
+  'user erase': command(z.object({ tenant: tenantRef, email: z.string().trim().min(1, 'is required') }), async (ctx, input) => {
+    const tenant = await tenantOf(ctx, input.tenant);
+    const user = await userOf(ctx, tenant, input.email);
+    const refusal = erasureRefusal({ id: '', role: 'super_admin', tenantId: tenant.id }, user); // the operator
+    if (refusal) throw new CommandError(`--email: ${refusal.message}`);
+    return { user_id: user.id, ...(await erasePerson(eraseDeps(ctx), user, byCli)) };
   }),
 
   'apikey create': command(

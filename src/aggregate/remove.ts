@@ -4,12 +4,13 @@
 // once (a key whose events are all gone disappears, so no count of people or sessions still
 // sees it). A repeat that was held back because the removed event arrived first counts from
 // now on: its rows are added. Minimum and maximum durations are measured again from the raw
-// events where retention still keeps them all; past that they keep their old bounds, and the
-// percentile bins they touched fall back to their estimate (within 1%). Sessions' spans and
-// counts follow, and their stored figures and scores are forgotten (the worker stores them
-// again). Runs in one transaction, while the worker is idle.
+// events where retention still keeps them all, and so are the bounds of the percentile bins
+// they touched; past that they keep their old bounds, and those bins fall back to their
+// estimate (within 1%). Sessions' spans and counts follow, and their stored figures and
+// scores are forgotten (the worker stores them again). Runs in one transaction, while the
+// worker is idle.
 import type { Params, Queryable } from '../storage/duckdb.js';
-import { bucketSql, DEDUP_KEY, DEDUP_WINDOW_MS, foldSelect, foldSketchSelect, KEYED_KINDS, MEASURES, rollupSelect, sketchSelect, tsLiteral } from './rollup.js';
+import { bucketSql, DEDUP_KEY, DEDUP_WINDOW_MS, foldSelect, foldSketchSelect, KEYED_KINDS, MEASURES, rollupSelect, sketchKeys, sketchSelect, tsLiteral } from './rollup.js';
 import { ceilTo, CUBE_KEYS, CUBES, floorTo, rollupTable, sketchTable, TIER_MS, TIERS, type Cube, type Tier } from './tiers.js';
 
 /**
@@ -110,6 +111,12 @@ async function remeasureBounds(tx: Queryable, tier: Tier, cube: Cube, touched: s
    WHERE ${keys.map((k) => `${table}.${k} = r.${k}`).join(' AND ')}`);
   // A touched row with no duration left has no bounds.
   await tx.run(`UPDATE ${table} SET dur_min = NULL, dur_max = NULL WHERE ${touched} AND dur_n = 0`);
+  // So do the percentile bins: a bin keeps exact ranks when its bounds are measured again.
+  const sketch = sketchTable(tier, cube);
+  const binKeys = ['bucket', ...sketchKeys(cube), 'bin'];
+  await tx.run(`UPDATE ${sketch} SET lo = r.lo, hi = r.hi
+    FROM (SELECT * FROM (${sketchSelect('removal_durations', bucketSql(tier), cube)}) WHERE ${touched} AND ${kept}) r
+   WHERE ${binKeys.map((k) => `${sketch}.${k} = r.${k}`).join(' AND ')} AND ${sketch}.n = r.n`);
 }
 
 /** The removed events' sessions: counts and spans follow, stored figures and scores are forgotten, sessions with nothing left go. */
@@ -139,4 +146,37 @@ async function updateSessions(tx: Queryable, lastSeq: number): Promise<void> {
     WHERE (user_id, session_id) IN ${sessions}`);
   await tx.run(`DROP TABLE removal_sessions`);
   await tx.run(`DROP TABLE removal_left`);
+}
+
+/**
+ * Takes a person's rows out of every rollup that still holds them once their raw events are
+ * gone (removeEvents first): what retention already deleted the raw events of. Their rows of
+ * the full cube, negated, come off the team cube (which has no user column); then their full
+ * and session cube rows go. The team rows' duration bounds stay (no raw events to measure
+ * them again): the percentile bins touched read their estimate, as past retention anyway.
+ */
+export async function removeUserRollups(tx: Queryable, userId: string): Promise<number> {
+  const user = `user_id = '${userId.replaceAll("'", "''")}'`; // a literal: fold() takes no parameters
+  const team = CUBE_KEYS.team.join(', ');
+  let rows = 0;
+  for (const tier of TIERS) {
+    const full = rollupTable(tier, 'full');
+    const { n } = (await tx.get<{ n: number }>(`SELECT count(*) AS n FROM ${full} WHERE ${user}`))!;
+    rows += Number(n);
+    if (Number(n) > 0) {
+      const touched = `bucket IN (SELECT DISTINCT bucket FROM ${full} WHERE ${user})`;
+      await tx.run(`INSERT INTO ${rollupTable(tier, 'team')} BY NAME
+        SELECT bucket, ${team}, ${MEASURES.map((m) => `-sum(${m}) AS ${m}`).join(', ')}, NULL::DOUBLE AS dur_min, NULL::DOUBLE AS dur_max
+          FROM ${full} WHERE ${user} GROUP BY bucket, ${team}`);
+      await tx.run(`INSERT INTO ${sketchTable(tier, 'team')} BY NAME
+        SELECT bucket, ${team}, bin, -sum(n) AS n, NULL::DOUBLE AS lo, NULL::DOUBLE AS hi FROM ${sketchTable(tier, 'full')} WHERE ${user} GROUP BY bucket, ${team}, bin`);
+      await fold(tx, rollupTable(tier, 'team'), foldSelect(rollupTable(tier, 'team'), touched, 'team'), touched);
+      await fold(tx, sketchTable(tier, 'team'), foldSketchSelect(sketchTable(tier, 'team'), touched, 'team'), touched);
+    }
+    for (const cube of ['full', 'session'] as const) {
+      await tx.run(`DELETE FROM ${rollupTable(tier, cube)} WHERE ${user}`);
+      await tx.run(`DELETE FROM ${sketchTable(tier, cube)} WHERE ${user}`);
+    }
+  }
+  return rows;
 }

@@ -36,6 +36,7 @@ commands:
   user create --tenant <id|name> --email <email> --role <role> [--name <name>]
   user list --tenant <id|name>
   user mfa-reset --tenant <id|name> --email <email>  clear a person's two-factor (a lost device)
+  user erase --tenant <id|name> --email <email|id>       delete a person's data and anonymise their account
   apikey create --tenant <id|name> --user <email|id> --scopes ingest,read [--name <label>]
   apikey list --tenant <id|name>
   apikey revoke --tenant <id|name> --id <key id>

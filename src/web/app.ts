@@ -29,6 +29,7 @@ import { mfaRoutes } from './routes/mfa.js';
 import { otlpRoutes } from './routes/otlp.js';
 import { pageRoutes } from './routes/pages.js';
 import { peopleRoutes } from './routes/people-pages.js';
+import { privacyRoutes } from './routes/privacy.js';
 import { queryRoutes } from './routes/query.js';
 import { restMetricsRoutes } from './routes/rest-metrics.js';
 import { seedQueryRoutes } from './routes/seed-queries.js';
@@ -85,6 +86,7 @@ export function createApp(ctx: AppContext): Hono<Env> {
   app.route('/', organisationsPageRoutes(ctx, render));
   app.route('/', auditPageRoutes(ctx, render));
   app.route('/api/v1', apiRoutes(ctx));
+  app.route('/api/v1', privacyRoutes(ctx));
   app.route('/api/v1', queryRoutes(ctx));
   app.route('/api/v1/analytics', analyticsRoutes(ctx));
   app.route('/api/v1/settings', settingsRoutes(ctx));

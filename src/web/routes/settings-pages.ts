@@ -15,6 +15,7 @@ import { renderPage, signedIn, type SessionIdentity } from '../dashboard-page.js
 import type { Renderer } from '../render.js';
 import { clientIp } from '../client-ip.js';
 import { setSessionCookie } from '../session-cookie.js';
+import { eraseDeps, erasePerson, erasureRefusal } from '../../privacy/erase.js';
 
 type Message = { message: string; field?: string } | undefined;
 
@@ -122,5 +123,18 @@ export function settingsPageRoutes(ctx: AppContext, render: Renderer) {
       ctx.keys.invalidate();
       await audit(ctx.control, { actor: 'user', actorUserId: identity.user.id, tenantId: identity.user.tenantId, action: disable ? 'user.disable' : 'user.enable', target: target.id, ip: clientIp(c) });
       return people(c, identity, { done: `${target.email} ${disable ? 'can no longer sign in or send data' : 'can sign in again'}.` });
+    })
+    .post('/settings/users/:id/erase', async (c) => {
+      // Who: a tenant admin, for a person of their tenant (not themselves, not a role above their own), confirmed by typing the email.
+      const identity = await admin(c);
+      if (identity instanceof Response) return identity;
+      const { target, error } = await manageable(identity, c.req.param('id'));
+      if (!target) return people(c, identity, { error: { message: error! } }, 400);
+      const refusal = erasureRefusal(identity.user, target);
+      if (refusal) return people(c, identity, { error: { message: refusal.message } }, 400);
+      const confirm = String((await c.req.parseBody()).confirm ?? '').trim().toLowerCase();
+      if (confirm !== target.email) return people(c, identity, { error: { message: `confirm: type ${target.email} to erase this person`, field: 'confirm' } }, 400);
+      const erased = await erasePerson(eraseDeps(ctx), target, { actor: 'user', actorUserId: identity.user.id, ip: clientIp(c) });
+      return people(c, identity, { done: `${target.email} is erased: ${erased.events} events, ${erased.sessions} sessions and ${erased.api_keys} API keys are gone.` });
     });
 }
