@@ -58,6 +58,8 @@ export async function erasePerson(
     const browser = await count(tx, 'auth_sessions', person.id);
     await tx.run(`DELETE FROM api_keys WHERE user_id = $user`, { user: person.id });
     await tx.run(`DELETE FROM auth_sessions WHERE user_id = $user`, { user: person.id });
+    // Their second factor (an encrypted secret, hashed recovery codes) goes with the account.
+    for (const table of ['mfa_totp', 'mfa_recovery_codes', 'mfa_pending_logins']) await tx.run(`DELETE FROM ${table} WHERE user_id = $user`, { user: person.id });
     await tx.run(`UPDATE users SET disabled = true WHERE id = $user`, { user: person.id });
     return { keys, browser };
   });
