@@ -15,6 +15,7 @@ import { createRateLimiter, type RateLimiter } from './ingest/rate-limit.js';
 import { createKeyCache, type KeyCache } from './auth/api-keys.js';
 import { createAggregator, type Aggregator } from './aggregate/worker.js';
 import { createLiveHub, type LiveHub } from './dashboards/live.js';
+import { createMailer, type Mailer } from './mail/mailer.js';
 
 export type AppContext = {
   config: Config;
@@ -37,6 +38,8 @@ export type AppContext = {
   secret: Buffer;
   /** The URL people and agents reach this appliance at. */
   publicUrl: URL;
+  /** Sends invitations and reset links; null when no SMTP server is configured. */
+  mailer: Mailer | null;
   now: () => Date;
   close(): Promise<void>;
 };
@@ -79,8 +82,10 @@ export async function openAppContext(config: Config, log: Logger, options: { adm
       ingestLimiter: createRateLimiter(),
       secret: await serverSecret(control),
       publicUrl,
+      mailer: createMailer(config.smtp),
       now: () => new Date(),
       async close() {
+        ctx.mailer?.close();
         ctx.live.close();
         await ctx.aggregator.stop();
         await ctx.ingest.flushAll().catch((err: unknown) => log.error('could not flush events at shutdown', { error: String(err) }));

@@ -35,6 +35,9 @@ commands:
   tenant delete --tenant <id|name>                   also deletes the tenant's data file
   user create --tenant <id|name> --email <email> --role <role> [--name <name>]
   user list --tenant <id|name>
+  user disable|enable|delete --tenant <id|name> --email <email>   deactivate (signed out, keys refused), reactivate, delete
+  user role --tenant <id|name> --email <email> --role <role>
+  user reset-link --tenant <id|name> --email <email>  prints a single-use password reset link (1 hour)
   apikey create --tenant <id|name> --user <email|id> --scopes ingest,read [--name <label>]
   apikey list --tenant <id|name>
   apikey revoke --tenant <id|name> --id <key id>

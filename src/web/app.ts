@@ -7,9 +7,9 @@ import type { AppContext } from '../context.js';
 import { StorageUnavailableError } from '../storage/errors.js';
 import { resolveClientIp } from './client-ip.js';
 import type { Env } from './env.js';
-import { httpError, unavailable } from './errors.js';
+import { fromPeopleError, httpError, unavailable } from './errors.js';
 import { isIngestPath } from './ingest-paths.js';
-import { csrfProtection, identify, requestLog } from './middleware.js';
+import { csrfProtection, identify, loggedPath, requestLog } from './middleware.js';
 import { createRenderer } from './render.js';
 import { analyticsRoutes } from './routes/analytics.js';
 import { apiRoutes } from './routes/api.js';
@@ -24,6 +24,9 @@ import { mcpRoutes } from './routes/mcp.js';
 import { otlpRoutes } from './routes/otlp.js';
 import { pageRoutes } from './routes/pages.js';
 import { peopleRoutes } from './routes/people-pages.js';
+import { peopleAdminPageRoutes } from './routes/people-admin-pages.js';
+import { peopleApiRoutes } from './routes/people-api.js';
+import { linkPageRoutes } from './routes/link-pages.js';
 import { queryRoutes } from './routes/query.js';
 import { restMetricsRoutes } from './routes/rest-metrics.js';
 import { seedQueryRoutes } from './routes/seed-queries.js';
@@ -71,9 +74,12 @@ export function createApp(ctx: AppContext): Hono<Env> {
   app.route('/', peopleRoutes(ctx, render));
   app.route('/', connectRoutes(ctx, render));
   app.route('/', settingsPageRoutes(ctx, render));
+  app.route('/', peopleAdminPageRoutes(ctx, render));
+  app.route('/', linkPageRoutes(ctx, render));
   app.route('/', toolPageRoutes(ctx, render));
   app.route('/', pageRoutes(ctx, render));
   app.route('/api/v1', apiRoutes(ctx));
+  app.route('/api/v1', peopleApiRoutes(ctx));
   app.route('/api/v1', queryRoutes(ctx));
   app.route('/api/v1/analytics', analyticsRoutes(ctx));
   app.route('/api/v1/settings', settingsRoutes(ctx));
@@ -88,9 +94,10 @@ export function createApp(ctx: AppContext): Hono<Env> {
   app.onError((err, c) => {
     // Any route that touches storage: a tenant's missing file, a full disk.
     if (err instanceof StorageUnavailableError) {
-      ctx.log.error('storage unavailable', { request_id: c.var.requestId, method: c.req.method, path: c.req.path, error: err.message });
+      ctx.log.error('storage unavailable', { request_id: c.var.requestId, method: c.req.method, path: loggedPath(c.req.path), error: err.message });
       err = unavailable(err);
     }
+    err = fromPeopleError(err) as Error;
     if (err instanceof HTTPException) {
       const res = err.getResponse();
       if (!wantsHtml(c.req.raw) || res.status === 401 && c.req.path.startsWith('/api/')) return res;
@@ -106,7 +113,7 @@ export function createApp(ctx: AppContext): Hono<Env> {
         () => res,
       );
     }
-    ctx.log.error('unhandled error', { request_id: c.var.requestId, method: c.req.method, path: c.req.path, error: err.stack ?? String(err) });
+    ctx.log.error('unhandled error', { request_id: c.var.requestId, method: c.req.method, path: loggedPath(c.req.path), error: err.stack ?? String(err) });
     return c.json({ error: 'internal error', request_id: c.var.requestId }, 500);
   });
   return app;

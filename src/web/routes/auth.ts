@@ -29,6 +29,8 @@ const loginSchema = z.object({ email: z.string().max(254), password: z.string().
 
 const SAME_SITE = 'http://same-site.invalid';
 
+const DEACTIVATED = 'This account is deactivated. Ask an admin of your organisation to reactivate it.';
+
 /**
  * A path on this site, as a browser would resolve it, or `/`. Browsers drop tabs and newlines
  * from URLs and read `\` as `/`, so `/\t/evil.example` would leave the site: any control
@@ -85,6 +87,7 @@ export function authRoutes(ctx: AppContext, render: Renderer) {
       }
       // The same words whether or not the email exists.
       if (result.outcome === 'wrong') return render(c, 'login', { values: { email, next }, error: { message: 'Email or password is incorrect.' } }, 401);
+      if (result.outcome === 'deactivated') return render(c, 'login', { values: { email, next }, error: { message: DEACTIVATED } }, 403);
       return signedIn(c, result.session.id, next);
     })
     .post('/logout', async (c) => {
