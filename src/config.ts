@@ -17,6 +17,8 @@ export type Config = {
   logLevel: LogLevel;
   /** Addresses and CIDR ranges of reverse proxies whose X-Forwarded-For is believed. */
   trustedProxies: string[];
+  /** Where email (invitations, reset links) goes out; null: links are shown to copy instead. */
+  smtp: { url: string; from: string } | null;
 };
 
 /** Each setting: its flag, its environment variable, its default and how it is checked. */
@@ -27,7 +29,19 @@ export const SETTINGS = {
   publicUrl: { flag: 'public-url', env: 'AGENTMETER_PUBLIC_URL', fallback: '', shown: 'derived from host and port', schema: z.string() },
   logLevel: { flag: 'log-level', env: 'AGENTMETER_LOG_LEVEL', fallback: 'info', schema: z.enum(LOG_LEVELS) },
   trustedProxy: { flag: 'trusted-proxy', env: 'AGENTMETER_TRUSTED_PROXY', fallback: '', shown: 'none', schema: z.string().transform(addressRanges) },
+  smtpUrl: { flag: 'smtp-url', env: 'AGENTMETER_SMTP_URL', fallback: '', shown: 'none (links are shown to copy)', secret: true, schema: z.string().refine(smtpUrl, 'must be smtp://user:pass@host:port or smtps://…') },
+  smtpFrom: { flag: 'smtp-from', env: 'AGENTMETER_SMTP_FROM', fallback: '', shown: 'none', schema: z.string().trim().max(254) },
 } as const;
+
+function smtpUrl(raw: string): boolean {
+  if (raw === '') return true;
+  try {
+    const url = new URL(raw);
+    return (url.protocol === 'smtp:' || url.protocol === 'smtps:') && url.hostname !== '';
+  } catch {
+    return false;
+  }
+}
 
 /** Comma-separated addresses or CIDR ranges (`10.0.0.5`, `10.0.0.0/8`, `fd00::/8`), each checked. */
 function addressRanges(raw: string, ctx: z.RefinementCtx<string>): string[] {
@@ -56,7 +70,8 @@ export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv = process.env): 
     const parsed = s.schema.safeParse(raw);
     if (!parsed.success) {
       const reason = parsed.error.issues[0]?.message ?? 'invalid';
-      throw new ConfigError(`invalid setting ${source}=${JSON.stringify(raw)}: ${reason}`);
+      const value = 'secret' in s ? '(hidden: it may hold a password)' : JSON.stringify(raw);
+      throw new ConfigError(`invalid setting ${source}=${value}: ${reason}`);
     }
     return parsed.data as z.infer<(typeof SETTINGS)[K]['schema']>;
   };
@@ -72,7 +87,16 @@ export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv = process.env): 
     publicUrlSet: publicUrlRaw !== '',
     logLevel: read('logLevel'),
     trustedProxies: read('trustedProxy'),
+    smtp: smtpSettings(read('smtpUrl'), read('smtpFrom')),
   };
+}
+
+function smtpSettings(url: string, from: string): Config['smtp'] {
+  if (url === '') return null;
+  if (!/^[^@\s<>]+@[^@\s<>]+$|<[^@\s<>]+@[^@\s<>]+>$/.test(from)) {
+    throw new ConfigError('invalid setting --smtp-from / AGENTMETER_SMTP_FROM: an address to send from (agentmeter@example.com) is required with --smtp-url');
+  }
+  return { url, from };
 }
 
 function parsePublicUrl(raw: string, host: string, port: number, source: string): URL {

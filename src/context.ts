@@ -18,6 +18,7 @@ import { createAggregator, type Aggregator } from './aggregate/worker.js';
 import { createLiveHub, type LiveHub } from './dashboards/live.js';
 import { createArchiveImports, uploadsDir, type ArchiveImports } from './import/archive-run.js';
 import { failInterruptedRuns } from './import/runs.js';
+import { createMailer, type Mailer } from './mail/mailer.js';
 
 export type AppContext = {
   config: Config;
@@ -42,6 +43,8 @@ export type AppContext = {
   secret: Buffer;
   /** The URL people and agents reach this appliance at. */
   publicUrl: URL;
+  /** Sends invitations and reset links; null when no SMTP server is configured. */
+  mailer: Mailer | null;
   now: () => Date;
   close(): Promise<void>;
 };
@@ -85,8 +88,10 @@ export async function openAppContext(config: Config, log: Logger, options: { adm
       ingestLimiter: createRateLimiter(),
       secret: await serverSecret(control),
       publicUrl,
+      mailer: createMailer(config.smtp),
       now: () => new Date(),
       async close() {
+        ctx.mailer?.close();
         ctx.live.close();
         await ctx.archives.stop();
         await ctx.aggregator.stop();

@@ -12,6 +12,7 @@ import { roleSchema } from '../auth/permissions.js';
 import { passwordSchema, strongPassword } from '../auth/password-policy.js';
 import { createUser, DuplicateEmailError, emailSchema, getUser, findLoginByEmail, listUsers } from '../auth/users.js';
 import { eraseDeps, erasePerson, erasureRefusal } from '../privacy/erase.js';
+import { changeRole, createResetLink, deleteUser, PeopleError, setActive } from '../auth/people.js';
 import { createTenant, deleteTenant, findTenant, listTenants, tenantNameSchema, type Tenant } from '../tenants/tenants.js';
 
 export class CommandError extends Error {}
@@ -32,6 +33,13 @@ async function userOf(ctx: AppContext, tenant: Tenant, ref: string) {
   const user = (await getUser(ctx.control, ref)) ?? (await findLoginByEmail(ctx.control, ref));
   if (!user || user.tenantId !== tenant.id) throw new CommandError(`no user ${JSON.stringify(ref)} in tenant ${tenant.name}`);
   return user;
+}
+
+const userRef = { tenant: tenantRef, email: emailSchema };
+
+async function person(ctx: AppContext, input: { tenant: string; email: string }) {
+  const tenant = await tenantOf(ctx, input.tenant);
+  return { tenant, user: await userOf(ctx, tenant, input.email) };
 }
 
 export const COMMANDS = {
@@ -62,6 +70,34 @@ export const COMMANDS = {
       return generated ? { ...user, password } : user;
     },
   ),
+
+  'user disable': command(z.object(userRef), async (ctx, input) => {
+    const { tenant, user } = await person(ctx, input);
+    return setActive(ctx, byCli, tenant.id, user.id, false);
+  }),
+
+  'user enable': command(z.object(userRef), async (ctx, input) => {
+    const { tenant, user } = await person(ctx, input);
+    return setActive(ctx, byCli, tenant.id, user.id, true);
+  }),
+
+  /** The account goes; its events stay in the tenant's file. */
+  'user delete': command(z.object(userRef), async (ctx, input) => {
+    const { tenant, user } = await person(ctx, input);
+    await deleteUser(ctx, byCli, tenant.id, user.id);
+    return { deleted: user.id, email: user.email };
+  }),
+
+  'user role': command(z.object({ ...userRef, role: roleSchema }), async (ctx, input) => {
+    const { tenant, user } = await person(ctx, input);
+    return changeRole(ctx, byCli, tenant.id, user.id, input.role);
+  }),
+
+  /** A link (at the public URL) that lets the person set a new password, once, within an hour. */
+  'user reset-link': command(z.object(userRef), async (ctx, input) => {
+    const { tenant, user } = await person(ctx, input);
+    return createResetLink(ctx, byCli, tenant.id, user.id);
+  }),
 
   'user list': command(z.object({ tenant: tenantRef }), async (ctx, input) => listUsers(ctx.control, (await tenantOf(ctx, input.tenant)).id)),
 
@@ -134,6 +170,7 @@ export async function runCommand(ctx: AppContext, name: CommandName, args: Recor
     return await cmd.run(ctx, parsed.data);
   } catch (err) {
     if (err instanceof DuplicateEmailError) throw new CommandError(`--email: ${err.message}`);
+    if (err instanceof PeopleError) throw new CommandError(err.message);
     throw err;
   }
 }

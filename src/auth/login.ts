@@ -17,6 +17,7 @@ export type SignInDeps = { control: Database; auth: Auth; now: () => Date };
 export type LoginResult =
   | { outcome: 'throttled'; retryAfterMs: number }
   | { outcome: 'wrong' }
+  | { outcome: 'deactivated' }
   | { outcome: 'signed-in'; session: Session }
   /** The password was right; a code (`verify`) or enrolment (`enrol`) comes before any session. */
   | { outcome: 'second-factor'; step: 'verify' | 'enrol'; token: string };
@@ -28,11 +29,17 @@ export async function passwordLogin(
   const admission = await deps.throttle.admit(input.email, input.ip, deps.now());
   if (admission.refused) return { outcome: 'throttled', retryAfterMs: admission.retryAfterMs };
   const login = emailSchema.safeParse(input.email).success ? await findLoginByEmail(deps.control, input.email) : undefined;
-  const ok = login?.passwordHash && !login.disabled ? await verifyPassword(login.passwordHash, input.password) : await verifyAgainstDecoy(input.password);
+  const ok = login?.passwordHash ? await verifyPassword(login.passwordHash, input.password) : await verifyAgainstDecoy(input.password);
   if (!ok || !login) {
     const failure = { actor: 'user', action: 'login.failure', tenantId: login?.tenantId ?? null, ip: input.ip, detail: { email: input.email.slice(0, 254) } } as const;
     await throughStorage('audit a failed sign-in', () => audit(deps.control, failure));
     return { outcome: 'wrong' };
+  }
+  // Said only to whoever knows the password, so it tells a guesser nothing.
+  if (login.disabled) {
+    const refused = { actor: 'user', action: 'login.refused', tenantId: login.tenantId, actorUserId: login.id, ip: input.ip, detail: { reason: 'deactivated' } } as const;
+    await throughStorage('audit a refused sign-in', () => audit(deps.control, refused));
+    return { outcome: 'deactivated' };
   }
   admission.succeeded();
   const step = await throughStorage('look up two-factor', () => secondStepFor(deps.control, login));

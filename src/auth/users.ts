@@ -91,23 +91,8 @@ export async function setPassword(db: Connection, userId: string, password: stri
   });
 }
 
-export async function setRole(db: Queryable, userId: string, role: Role): Promise<void> {
-  await db.run('UPDATE users SET role = $role WHERE id = $id', { id: userId, role });
-}
-
-/**
- * A disabled person can neither sign in nor use their keys (sessions and keys check it). Their
- * sessions end, so enabling them again does not bring back a browser left signed in somewhere.
- */
-export async function setDisabled(db: Connection, userId: string, disabled: boolean): Promise<void> {
-  await db.transaction(async (tx) => {
-    await tx.run('UPDATE users SET disabled = $disabled WHERE id = $id', { id: userId, disabled });
-    if (disabled) await endSessions(tx, userId);
-  });
-}
-
 /** What lucia's invalidateUserSessions does, inside the caller's transaction. */
-function endSessions(db: Queryable, userId: string): Promise<void> {
+export function endSessions(db: Queryable, userId: string): Promise<void> {
   return db.run('DELETE FROM auth_sessions WHERE user_id = $userId', { userId });
 }
 

@@ -37,6 +37,9 @@ commands:
   user list --tenant <id|name>
   user mfa-reset --tenant <id|name> --email <email>  clear a person's two-factor (a lost device)
   user erase --tenant <id|name> --email <email|id>       delete a person's data and anonymise their account
+  user disable|enable|delete --tenant <id|name> --email <email>   deactivate (signed out, keys refused), reactivate, delete
+  user role --tenant <id|name> --email <email> --role <role>
+  user reset-link --tenant <id|name> --email <email>  prints a single-use password reset link (1 hour)
   apikey create --tenant <id|name> --user <email|id> --scopes ingest,read [--name <label>]
   apikey list --tenant <id|name>
   apikey revoke --tenant <id|name> --id <key id>

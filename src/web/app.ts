@@ -7,9 +7,9 @@ import type { AppContext } from '../context.js';
 import { StorageUnavailableError } from '../storage/errors.js';
 import { resolveClientIp } from './client-ip.js';
 import type { Env } from './env.js';
-import { httpError, unavailable } from './errors.js';
+import { fromPeopleError, httpError, unavailable } from './errors.js';
 import { isIngestPath } from './ingest-paths.js';
-import { csrfProtection, identify, requestLog } from './middleware.js';
+import { csrfProtection, identify, loggedPath, requestLog } from './middleware.js';
 import { createRenderer } from './render.js';
 import { STREAMED_UPLOADS } from './upload.js';
 import { analyticsRoutes } from './routes/analytics.js';
@@ -30,6 +30,9 @@ import { otlpRoutes } from './routes/otlp.js';
 import { pageRoutes } from './routes/pages.js';
 import { peopleRoutes } from './routes/people-pages.js';
 import { privacyRoutes } from './routes/privacy.js';
+import { peopleAdminPageRoutes } from './routes/people-admin-pages.js';
+import { peopleApiRoutes } from './routes/people-api.js';
+import { linkPageRoutes } from './routes/link-pages.js';
 import { queryRoutes } from './routes/query.js';
 import { restMetricsRoutes } from './routes/rest-metrics.js';
 import { seedQueryRoutes } from './routes/seed-queries.js';
@@ -80,6 +83,8 @@ export function createApp(ctx: AppContext): Hono<Env> {
   app.route('/', connectRoutes(ctx, render));
   app.route('/', importPageRoutes(ctx, render));
   app.route('/', settingsPageRoutes(ctx, render));
+  app.route('/', peopleAdminPageRoutes(ctx, render));
+  app.route('/', linkPageRoutes(ctx, render));
   app.route('/', toolPageRoutes(ctx, render));
   app.route('/', pageRoutes(ctx, render));
   app.route('/', tenantSettingsPageRoutes(ctx, render));
@@ -87,6 +92,7 @@ export function createApp(ctx: AppContext): Hono<Env> {
   app.route('/', auditPageRoutes(ctx, render));
   app.route('/api/v1', apiRoutes(ctx));
   app.route('/api/v1', privacyRoutes(ctx));
+  app.route('/api/v1', peopleApiRoutes(ctx));
   app.route('/api/v1', queryRoutes(ctx));
   app.route('/api/v1/analytics', analyticsRoutes(ctx));
   app.route('/api/v1/settings', settingsRoutes(ctx));
@@ -101,9 +107,10 @@ export function createApp(ctx: AppContext): Hono<Env> {
   app.onError((err, c) => {
     // Any route that touches storage: a tenant's missing file, a full disk.
     if (err instanceof StorageUnavailableError) {
-      ctx.log.error('storage unavailable', { request_id: c.var.requestId, method: c.req.method, path: c.req.path, error: err.message });
+      ctx.log.error('storage unavailable', { request_id: c.var.requestId, method: c.req.method, path: loggedPath(c.req.path), error: err.message });
       err = unavailable(err);
     }
+    err = fromPeopleError(err) as Error;
     if (err instanceof HTTPException) {
       const res = err.getResponse();
       if (!wantsHtml(c.req.raw) || res.status === 401 && c.req.path.startsWith('/api/')) return res;
@@ -119,7 +126,7 @@ export function createApp(ctx: AppContext): Hono<Env> {
         () => res,
       );
     }
-    ctx.log.error('unhandled error', { request_id: c.var.requestId, method: c.req.method, path: c.req.path, error: err.stack ?? String(err) });
+    ctx.log.error('unhandled error', { request_id: c.var.requestId, method: c.req.method, path: loggedPath(c.req.path), error: err.stack ?? String(err) });
     return c.json({ error: 'internal error', request_id: c.var.requestId }, 500);
   });
   return app;

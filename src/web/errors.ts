@@ -2,6 +2,7 @@
 import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { z } from 'zod';
+import { PeopleError } from '../auth/people.js';
 import { MAX_JSON_DEPTH, nestedDeeperThan } from '../ingest/sanitize.js';
 import { retryAfterSeconds, StorageUnavailableError, TENANT_UNAVAILABLE, TenantUnavailableError } from '../storage/errors.js';
 
@@ -13,6 +14,13 @@ export function httpError(status: 400 | 401 | 403 | 404 | 409 | 413 | 415 | 429 
 }
 
 export const notFound = (what = 'not found') => httpError(404, what);
+
+const PEOPLE_STATUS = { not_found: 404, forbidden: 403, conflict: 409 } as const;
+
+/** A refused action on a person (src/auth/people.ts) as its HTTP answer; anything else unchanged. */
+export function fromPeopleError(err: unknown): unknown {
+  return err instanceof PeopleError ? httpError(PEOPLE_STATUS[err.kind], err.message, err.field) : err;
+}
 
 /** Storage trouble is the server's to fix: 503 and when to retry, never a 500. */
 export function unavailable(err: StorageUnavailableError): HTTPException {

@@ -12,6 +12,12 @@ import { httpError } from './errors.js';
 import { isIngestPath } from './ingest-paths.js';
 import { STREAMED_UPLOADS } from './upload.js';
 
+/** An invitation's or reset link's token in a path (src/web/routes/link-pages.ts). */
+const LINK_TOKEN = /^\/(invite|reset)\/[^/]+/;
+
+/** A request's path as logs show it: without a link's token. */
+export const loggedPath = (path: string) => path.replace(LINK_TOKEN, '/$1/…');
+
 export function requestLog(ctx: AppContext): MiddlewareHandler<Env> {
   return async (c, next) => {
     const started = performance.now();
@@ -21,10 +27,10 @@ export function requestLog(ctx: AppContext): MiddlewareHandler<Env> {
     c.set('tenantId', null);
     c.header('x-request-id', requestId);
     await next();
-    // The path only: query strings may carry tokens.
+    // The path only: query strings may carry tokens, and so do the paths of emailed links.
     ctx.log.info('request', {
       method: c.req.method,
-      path: c.req.path,
+      path: loggedPath(c.req.path),
       status: c.res.status,
       duration_ms: Math.round((performance.now() - started) * 100) / 100,
       tenant: c.var.tenantId,

@@ -29,6 +29,8 @@ const setupSchema = z
 
 const loginSchema = z.object({ email: z.string().max(254), password: z.string().max(512), next: z.string().optional() });
 
+const DEACTIVATED = 'This account is deactivated. Ask an admin of your organisation to reactivate it.';
+
 export function authRoutes(ctx: AppContext, render: Renderer) {
   const signedIn = (c: Context<Env>, sessionId: string, next: string) => {
     setSessionCookie(ctx.auth, c, sessionId);
@@ -73,6 +75,7 @@ export function authRoutes(ctx: AppContext, render: Renderer) {
         setPendingLoginCookie(c, result.token, ctx.publicUrl.protocol === 'https:');
         return c.redirect(`/login/mfa?next=${encodeURIComponent(next)}`, 303);
       }
+      if (result.outcome === 'deactivated') return render(c, 'login', { values: { email, next }, error: { message: DEACTIVATED } }, 403);
       return signedIn(c, result.session.id, next);
     })
     .post('/logout', async (c) => {
