@@ -29,6 +29,8 @@ import { restMetricsRoutes } from './routes/rest-metrics.js';
 import { seedQueryRoutes } from './routes/seed-queries.js';
 import { settingsRoutes } from './routes/settings.js';
 import { settingsPageRoutes } from './routes/settings-pages.js';
+import { ssoRoutes } from './routes/sso.js';
+import { ssoSettingsRoutes } from './routes/sso-settings.js';
 import { staticRoutes } from './routes/static.js';
 import { toolPageRoutes } from './routes/tool-pages.js';
 
@@ -67,6 +69,8 @@ export function createApp(ctx: AppContext): Hono<Env> {
   app.use(csrfProtection(ctx));
 
   app.route('/', authRoutes(ctx, render));
+  app.route('/', ssoRoutes(ctx, render));
+  app.route('/', ssoSettingsRoutes(ctx, render));
   app.route('/', dashboardRoutes(ctx, render));
   app.route('/', peopleRoutes(ctx, render));
   app.route('/', connectRoutes(ctx, render));

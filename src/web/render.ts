@@ -5,7 +5,7 @@ import type { Context } from 'hono';
 import { readAssetText } from '../assets.js';
 import type { Env } from './env.js';
 
-export type Renderer = (c: Context<Env>, view: string, data?: Record<string, unknown>, status?: 200 | 400 | 401 | 403 | 404 | 429 | 500 | 503) => Response;
+export type Renderer = (c: Context<Env>, view: string, data?: Record<string, unknown>, status?: 200 | 400 | 401 | 403 | 404 | 429 | 500 | 502 | 503) => Response;
 
 export function createRenderer(): Renderer {
   const eta = new Eta({ views: 'views', cache: true, autoEscape: true });

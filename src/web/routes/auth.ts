@@ -13,6 +13,10 @@ import type { Env } from '../env.js';
 import { firstIssue } from '../errors.js';
 import type { Renderer } from '../render.js';
 import { setSessionCookie } from '../session-cookie.js';
+import { safeNext } from '../safe-next.js';
+import { loginChoices } from '../../auth/sso/tenant-sso.js';
+
+export { safeNext };
 
 const setupSchema = z
   .object({
@@ -26,25 +30,6 @@ const setupSchema = z
   .superRefine(strongPassword);
 
 const loginSchema = z.object({ email: z.string().max(254), password: z.string().max(512), next: z.string().optional() });
-
-const SAME_SITE = 'http://same-site.invalid';
-
-/**
- * A path on this site, as a browser would resolve it, or `/`. Browsers drop tabs and newlines
- * from URLs and read `\` as `/`, so `/\t/evil.example` would leave the site: any control
- * character or backslash is refused, and what is left must resolve to this origin.
- */
-export function safeNext(next: unknown): string {
-  if (typeof next !== 'string' || !next.startsWith('/') || /[\u0000-\u001f\u007f\\]/.test(next)) return '/';
-  let url: URL;
-  try {
-    url = new URL(next, SAME_SITE);
-  } catch {
-    return '/';
-  }
-  // Re-serialised, so what goes into Location is percent-encoded ASCII.
-  return url.origin === SAME_SITE ? url.pathname + url.search + url.hash : '/';
-}
 
 export function authRoutes(ctx: AppContext, render: Renderer) {
   const signedIn = (c: Context<Env>, sessionId: string, next: string) => {
@@ -70,7 +55,7 @@ export function authRoutes(ctx: AppContext, render: Renderer) {
     .get('/login', async (c) => {
       if (await needsSetup(ctx)) return c.redirect('/setup', 303);
       if (c.var.identity?.via === 'session') return c.redirect(safeNext(c.req.query('next')), 303);
-      return render(c, 'login', { values: { next: safeNext(c.req.query('next')) } });
+      return render(c, 'login', { values: { next: safeNext(c.req.query('next')) }, ...(await loginChoices(ctx.control)) });
     })
     .post('/login', async (c) => {
       const form = loginSchema.safeParse(await c.req.parseBody());
@@ -85,6 +70,10 @@ export function authRoutes(ctx: AppContext, render: Renderer) {
       }
       // The same words whether or not the email exists.
       if (result.outcome === 'wrong') return render(c, 'login', { values: { email, next }, error: { message: 'Email or password is incorrect.' } }, 401);
+      if (result.outcome === 'sso-required') {
+        const message = 'Your organisation signs in through its identity provider: use "Continue with single sign-on" or its button.';
+        return render(c, 'login', { values: { email, next }, ...(await loginChoices(ctx.control)), ssoForm: true, error: { message } }, 403);
+      }
       return signedIn(c, result.session.id, next);
     })
     .post('/logout', async (c) => {
