@@ -42,7 +42,7 @@ export async function takeFlow(db: Queryable, now: Date, cookie: string | undefi
   if (!row) throw lost;
   await db.run('DELETE FROM sso_login_flows WHERE id = $id', { id });
   if (row.expiresAt.getTime() <= now.getTime()) throw lost;
-  if (!state || state !== row.state) throw new SsoError('state_mismatch', 'The answer from the identity provider does not belong to the sign-in started in this browser. Start again from the sign-in page.');
+  if (!state || state !== row.state) throw new SsoError('state_mismatch', 'The answer from the identity provider does not belong to the sign-in started in this browser. Start again from the sign-in page.', 403);
   const { expiresAt: _, ...flow } = row;
   return flow;
 }

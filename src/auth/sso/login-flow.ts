@@ -36,7 +36,11 @@ export async function finishSsoSignIn(deps: SsoDeps, answer: { cookie: string | 
   let tenantId: string | null = null;
   let providerId: string | null = null;
   try {
-    const flow = await throughStorage('finish a sign-in', () => takeFlow(deps.control, deps.now(), answer.cookie, answer.query.get('state') ?? undefined));
+    // A refused flow is the person's answer, not a storage failure.
+    const flow = await throughStorage('finish a sign-in', () =>
+      takeFlow(deps.control, deps.now(), answer.cookie, answer.query.get('state') ?? undefined).catch((err: unknown) => (err instanceof SsoError ? err : Promise.reject(err))),
+    );
+    if (flow instanceof SsoError) throw flow;
     const provider = await getProvider(deps.control, flow.providerId);
     if (!provider) throw new SsoError('unknown_provider', 'This sign-in option was removed meanwhile. Start again from the sign-in page.', 404);
     [tenantId, providerId] = [provider.tenantId, provider.id];

@@ -15,7 +15,9 @@ async function configure(provider: Provider, clientSecret: string): Promise<oidc
   // Plain http only for a provider on this machine (a test's); anything else must be https.
   const execute = issuer.protocol === 'http:' && isLoopback(issuer.hostname) ? [oidc.allowInsecureRequests] : [];
   try {
-    return await oidc.discovery(issuer, provider.config.clientId!, clientSecret, undefined, { timeout: TIMEOUT_SECONDS, execute });
+    // The ID token's signature is checked against the issuer's keys even though it came
+    // straight from the token endpoint: openid-client skips that unless asked.
+    return await oidc.discovery(issuer, provider.config.clientId!, clientSecret, undefined, { timeout: TIMEOUT_SECONDS, execute: [...execute, oidc.enableNonRepudiationChecks] });
   } catch (err) {
     throw unreachable(provider, err);
   }
