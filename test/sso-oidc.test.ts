@@ -61,11 +61,11 @@ cli('sso set reads the secret from stdin, prints the provider and its redirect U
 
 cli.run();
 
-const login = suite<{ server: TestServer; acme: string; other: string; providerId: string }>('sso sign-in pages');
+const login = suite<{ server: TestServer; admin: Client; acme: string; other: string; providerId: string }>('sso sign-in pages');
 
 login.before(async (ctx) => {
   ctx.server = await startTestServer();
-  await setUp(ctx.server);
+  ctx.admin = await setUp(ctx.server);
   const s = ctx.server.ctx;
   ctx.acme = (await s.control.get<{ id: string }>('SELECT id FROM tenants'))!.id;
   await runCommand(s, 'user create', { tenant: 'Acme', email: 'dev@acme.test', role: 'developer', password: 'correct horse staple 9' });
@@ -129,6 +129,31 @@ login('a sign-in may only lead to a path on this appliance', async ({ server }) 
   await client.get('/login');
   const res = await client.post('/login/sso', { email: 'someone@acme.test', next: '//evil.example/x' });
   assert.match(res.headers.get('location')!, /\?next=%2F$/);
+});
+
+login('the settings page adds and removes a provider; the secret is never shown; a developer may not', async ({ server, admin }) => {
+  await admin.get('/settings/sso');
+  const added = await admin.post('/settings/sso/providers', {
+    type: 'github', name: 'GitHub', client_id: 'gh-id', client_secret: 'page-secret-77aa', allowed_domains: 'acme.test', default_role: 'viewer',
+  });
+  assert.is(added.status, 200);
+  const page = await added.text();
+  assert.match(page, `Register ${server.url}/auth/github/callback as its redirect URI`);
+  assert.not.match(page, 'page-secret-77aa');
+  // Listed in the order added: the new one is last.
+  const id = [...page.matchAll(/providers\/(p_[a-z2-7]+)\/remove"/g)].at(-1)?.[1];
+  assert.ok(id, 'the new provider is listed with a remove button');
+  const bad = await admin.post('/settings/sso/providers', { type: 'oidc', client_id: 'x', client_secret: 'y' });
+  assert.is(bad.status, 400);
+  assert.match(await bad.text(), 'issuer: is required');
+  const removed = await admin.post(`/settings/sso/providers/${id}/remove`, {});
+  assert.match(await removed.text(), 'Provider removed');
+  assert.is((await server.ctx.control.all('SELECT 1 FROM sso_providers WHERE id = $id', { id })).length, 0);
+  const dev = await signIn(server, 'ops@globex.test', 'correct horse staple 9');
+  assert.is((await dev.get('/settings/sso')).status, 200, 'a tenant admin of another tenant sees their own page');
+  assert.not.match(await (await dev.get('/settings/sso')).text(), 'Acme IdP');
+  await runCommand(server.ctx, 'user create', { tenant: 'Acme', email: 'viewer@acme.test', role: 'viewer', password: 'correct horse staple 9' });
+  assert.is((await (await signIn(server, 'viewer@acme.test', 'correct horse staple 9')).get('/settings/sso')).status, 403);
 });
 
 login.run();
