@@ -13,6 +13,8 @@ import { passwordSchema, strongPassword } from '../auth/password-policy.js';
 import { createUser, DuplicateEmailError, emailSchema, getUser, findLoginByEmail, listUsers } from '../auth/users.js';
 import { eraseDeps, erasePerson, erasureRefusal } from '../privacy/erase.js';
 import { changeRole, createResetLink, deleteUser, PeopleError, setActive } from '../auth/people.js';
+import { createProvider, listProviders, providerInputSchema, removeProvider, viewOf } from '../auth/sso/providers.js';
+import { setTenantSso, SlugTakenError, tenantSsoSchema } from '../auth/sso/tenant-sso.js';
 import { createTenant, deleteTenant, findTenant, listTenants, tenantNameSchema, type Tenant } from '../tenants/tenants.js';
 
 export class CommandError extends Error {}
@@ -139,6 +141,41 @@ export const COMMANDS = {
     return { revoked: input.id };
   }),
 
+  'sso set': command(z.looseObject({ tenant: tenantRef, metadata_url: z.string().url().optional() }), async (ctx, { tenant: ref, metadata_url, ...raw }) => {
+    const tenant = await tenantOf(ctx, ref);
+    const metadata = metadata_url ? await fetchMetadata(metadata_url) : raw.metadata;
+    const parsed = providerInputSchema.safeParse({ ...raw, ...(metadata === undefined ? {} : { metadata }) });
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!;
+      const field = String(issue.path[0] ?? 'arguments').replace(/_/g, '-').replace(/^client-secret$/, 'client-secret-stdin');
+      throw new CommandError(`--${field}: ${issue.message}`);
+    }
+    const provider = await createProvider(ctx.control, ctx.secret, tenant.id, parsed.data);
+    await audit(ctx.control, { ...byCli, action: 'sso.provider.set', tenantId: tenant.id, target: provider.id, detail: { type: provider.preset, name: provider.name } });
+    return viewOf(provider, provider.sealed !== null, ctx.publicUrl);
+  }),
+
+  'sso list': command(z.object({ tenant: tenantRef }), async (ctx, input) =>
+    (await listProviders(ctx.control, (await tenantOf(ctx, input.tenant)).id)).map((p) => viewOf(p, p.sealed !== null, ctx.publicUrl)),
+  ),
+
+  'sso remove': command(z.object({ tenant: tenantRef, id: z.string().trim().min(1, 'is required') }), async (ctx, input) => {
+    const tenant = await tenantOf(ctx, input.tenant);
+    if (!(await removeProvider(ctx.control, tenant.id, input.id))) throw new CommandError(`no identity provider ${JSON.stringify(input.id)} in tenant ${tenant.name}`);
+    await audit(ctx.control, { ...byCli, action: 'sso.provider.remove', tenantId: tenant.id, target: input.id });
+    return { removed: input.id };
+  }),
+
+  /** The tenant's sign-in page slug and whether it requires SSO. */
+  'sso tenant': command(tenantSsoSchema.extend({ tenant: tenantRef }), async (ctx, { tenant: ref, ...change }) => {
+    const tenant = await tenantOf(ctx, ref);
+    const settings = await setTenantSso(ctx.control, tenant.id, change).catch((err: unknown) => {
+      throw err instanceof SlugTakenError ? new CommandError(`--${err.message}`) : err;
+    });
+    await audit(ctx.control, { ...byCli, action: 'sso.settings', tenantId: tenant.id, detail: settings });
+    return { tenant: tenant.id, ...settings };
+  }),
+
   /** First run from the command line, as the setup page does it. */
   setup: command(
     z.object({ name: tenantNameSchema, email: emailSchema, password: passwordSchema.optional() }).superRefine(strongPassword),
@@ -151,6 +188,15 @@ export const COMMANDS = {
     },
   ),
 } satisfies Record<string, Command<z.ZodType>>;
+
+/** A SAML identity provider's metadata, fetched once when the provider is set. */
+async function fetchMetadata(url: string): Promise<string> {
+  const res = await fetch(url, { signal: AbortSignal.timeout(10_000) }).catch((err: unknown) => {
+    throw new CommandError(`--metadata: could not fetch ${url}: ${(err as Error).message}`);
+  });
+  if (!res.ok) throw new CommandError(`--metadata: ${url} answered ${res.status}`);
+  return res.text();
+}
 
 export type CommandName = keyof typeof COMMANDS;
 

@@ -9,6 +9,7 @@ import type { Auth } from './lucia.js';
 import { secondStepFor } from './mfa-policy.js';
 import { verifyAgainstDecoy, verifyPassword } from './passwords.js';
 import { holdLogin } from './pending-logins.js';
+import { ssoRequired } from './sso/tenant-sso.js';
 import type { LoginThrottle } from './throttle.js';
 import { emailSchema, findLoginByEmail, recordLogin, type User } from './users.js';
 
@@ -18,6 +19,8 @@ export type LoginResult =
   | { outcome: 'throttled'; retryAfterMs: number }
   | { outcome: 'wrong' }
   | { outcome: 'deactivated' }
+  /** The right password, but the person's tenant signs in through its identity provider. */
+  | { outcome: 'sso-required' }
   | { outcome: 'signed-in'; session: Session }
   /** The password was right; a code (`verify`) or enrolment (`enrol`) comes before any session. */
   | { outcome: 'second-factor'; step: 'verify' | 'enrol'; token: string };
@@ -42,16 +45,26 @@ export async function passwordLogin(
     return { outcome: 'deactivated' };
   }
   admission.succeeded();
+  // Super admins keep their password: the way back in when the identity provider is down.
+  if (login.role !== 'super_admin' && (await throughStorage('read sign-in settings', () => ssoRequired(deps.control, login.tenantId)))) {
+    await throughStorage('audit a refused sign-in', () => audit(deps.control, { actor: 'user', action: 'login.password.refused', tenantId: login.tenantId, actorUserId: login.id, ip: input.ip, detail: { reason: 'sso_required' } }));
+    return { outcome: 'sso-required' };
+  }
   const step = await throughStorage('look up two-factor', () => secondStepFor(deps.control, login));
   if (step) return { outcome: 'second-factor', step, token: await throughStorage('hold a sign-in', () => holdLogin(deps.control, login.id, deps.now())) };
   return { outcome: 'signed-in', session: await startSession(deps, login, input.ip) };
 }
 
-/** What every sign-in does, by password or at first-run setup: records it, audits it and opens a session. */
-export function startSession(deps: SignInDeps, user: Pick<User, 'id' | 'tenantId'>, ip: string): Promise<Session> {
+/** What every sign-in does, by password, SSO or at first-run setup: records it, audits it and opens a session. */
+export function startSession(
+  deps: SignInDeps,
+  user: Pick<User, 'id' | 'tenantId'>,
+  ip: string,
+  how: { action: string; detail?: Record<string, unknown> } = { action: 'login.success' },
+): Promise<Session> {
   return throughStorage('record a sign-in', async () => {
     await recordLogin(deps.control, user.id, deps.now());
-    await audit(deps.control, { actor: 'user', action: 'login.success', tenantId: user.tenantId, actorUserId: user.id, ip });
+    await audit(deps.control, { actor: 'user', action: how.action, tenantId: user.tenantId, actorUserId: user.id, ip, detail: how.detail });
     return deps.auth.createSession(user.id, {});
   });
 }

@@ -41,8 +41,8 @@ export async function createUser(db: Queryable, tenantId: string, input: NewUser
   return insertUser(db, tenantId, input, await hashPassword(input.password));
 }
 
-/** Inserts a user whose password is already hashed (so callers can hash outside a transaction). */
-export async function insertUser(db: Queryable, tenantId: string, input: Omit<NewUser, 'password'>, passwordHash: string): Promise<User> {
+/** Inserts a user whose password is already hashed (so callers can hash outside a transaction); null: SSO only. */
+export async function insertUser(db: Queryable, tenantId: string, input: Omit<NewUser, 'password'>, passwordHash: string | null): Promise<User> {
   if (await db.get('SELECT 1 FROM users WHERE email = $email', { email: input.email })) throw new DuplicateEmailError();
   const id = newId('u');
   await db.run(

@@ -1,5 +1,6 @@
 // The command line: `serve` (the default) or an admin command. Admin commands run
 // against the data directory directly, or through the running server when it holds it.
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, SETTINGS, type Config } from '../config.js';
 import { createLogger } from '../log.js';
@@ -22,6 +23,19 @@ const OPTIONS = {
   user: { type: 'string' },
   scopes: { type: 'string' },
   id: { type: 'string' },
+  type: { type: 'string' },
+  issuer: { type: 'string' },
+  'client-id': { type: 'string' },
+  'client-secret-stdin': { type: 'boolean' },
+  'allowed-domains': { type: 'string' },
+  'default-role': { type: 'string' },
+  'role-map': { type: 'string' },
+  'groups-claim': { type: 'string' },
+  metadata: { type: 'string' },
+  'github-oauth-url': { type: 'string' },
+  'github-api-url': { type: 'string' },
+  slug: { type: 'string' },
+  'require-sso': { type: 'string' },
   ...Object.fromEntries(Object.values(SETTINGS).map((s) => [s.flag, { type: 'string' }])),
 } as const;
 
@@ -43,6 +57,12 @@ commands:
   apikey create --tenant <id|name> --user <email|id> --scopes ingest,read [--name <label>]
   apikey list --tenant <id|name>
   apikey revoke --tenant <id|name> --id <key id>
+  sso set --tenant <id|name> --type oidc|google|entra|okta|github|saml [--issuer <url>] --client-id <id> --client-secret-stdin
+          [--name <button name>] [--default-role developer] [--allowed-domains a.example,b.example] [--role-map group=role,…]
+          [--groups-claim groups] [--github-oauth-url <url> --github-api-url <url>] [--metadata <url|file>]
+  sso list --tenant <id|name>
+  sso remove --tenant <id|name> --id <provider id>
+  sso tenant --tenant <id|name> [--slug <slug>] [--require-sso on|off]
   import claude|legacy [DIR…] --url <URL> --key <key>  upload this machine's transcripts or old metrics (import --help)
   sync --url <URL> --key <key>                       upload what is new since the last sync
 
@@ -68,9 +88,15 @@ export async function main(argv: string[]): Promise<number> {
     if (!isCommandName(name)) throw new CommandError(`unknown command "${name}"; run with --help for the list`);
 
     const args: Record<string, unknown> = Object.fromEntries(
-      Object.entries(values).filter(([k, v]) => v !== undefined && !(k in SETTINGS_FLAGS) && k !== 'json' && k !== 'password-stdin'),
+      Object.entries(values)
+        .filter(([k, v]) => v !== undefined && !(k in SETTINGS_FLAGS) && k !== 'json' && k !== 'password-stdin' && k !== 'client-secret-stdin')
+        .map(([k, v]) => [k.replace(/-/g, '_'), v]),
     );
     if (values['password-stdin']) args.password = (await readStdin()).replace(/\r?\n$/, '');
+    if (values['client-secret-stdin']) args.client_secret = (await readStdin()).replace(/\r?\n$/, '');
+    // A metadata file is read here, where the operator's path means something; a URL is fetched by the command.
+    if (typeof args.metadata === 'string' && /^https?:\/\//.test(args.metadata)) [args.metadata_url, args.metadata] = [args.metadata, undefined];
+    else if (typeof args.metadata === 'string') args.metadata = readMetadataFile(args.metadata);
     const result = await runAdmin(config, name, args);
     process.stdout.write(json ? `${JSON.stringify(result, null, 2)}\n` : `${human(result)}\n`);
     return 0;
@@ -120,6 +146,14 @@ async function serve(config: Config): Promise<number> {
     process.once('SIGTERM', () => stop('SIGTERM'));
   });
   return 0;
+}
+
+function readMetadataFile(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new CommandError(`--metadata: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
 }
 
 function readStdin(): Promise<string> {

@@ -54,6 +54,9 @@ export async function deleteTenant({ control, tenantFiles }: Stores, id: string)
     await tx.run('DELETE FROM auth_sessions WHERE user_id IN (SELECT id FROM users WHERE tenant_id = $id)', { id });
     await tx.run('DELETE FROM api_keys WHERE tenant_id = $id', { id });
     await tx.run('DELETE FROM users WHERE tenant_id = $id', { id });
+    await tx.run('DELETE FROM sso_identities WHERE provider_id IN (SELECT id FROM sso_providers WHERE tenant_id = $id)', { id });
+    await tx.run('DELETE FROM sso_providers WHERE tenant_id = $id', { id });
+    await tx.run('DELETE FROM sso_tenant_settings WHERE tenant_id = $id', { id });
     await tx.run('DELETE FROM tenants WHERE id = $id', { id });
     return true;
   });

@@ -38,6 +38,8 @@ import { restMetricsRoutes } from './routes/rest-metrics.js';
 import { seedQueryRoutes } from './routes/seed-queries.js';
 import { settingsRoutes } from './routes/settings.js';
 import { settingsPageRoutes } from './routes/settings-pages.js';
+import { ssoRoutes } from './routes/sso.js';
+import { ssoSettingsRoutes } from './routes/sso-settings.js';
 import { staticRoutes } from './routes/static.js';
 import { tenantSettingsPageRoutes } from './routes/tenant-settings-pages.js';
 import { toolPageRoutes } from './routes/tool-pages.js';
@@ -78,6 +80,8 @@ export function createApp(ctx: AppContext): Hono<Env> {
 
   app.route('/', authRoutes(ctx, render));
   app.route('/', mfaRoutes(ctx, render));
+  app.route('/', ssoRoutes(ctx, render));
+  app.route('/', ssoSettingsRoutes(ctx, render));
   app.route('/', dashboardRoutes(ctx, render));
   app.route('/', peopleRoutes(ctx, render));
   app.route('/', connectRoutes(ctx, render));

@@ -18,7 +18,7 @@ export function navFor(user: User) {
   };
 }
 
-export type Renderer = (c: Context<Env>, view: string, data?: Record<string, unknown>, status?: 200 | 400 | 401 | 403 | 404 | 429 | 500 | 503) => Response;
+export type Renderer = (c: Context<Env>, view: string, data?: Record<string, unknown>, status?: 200 | 400 | 401 | 403 | 404 | 429 | 500 | 502 | 503) => Response;
 
 export function createRenderer(): Renderer {
   const eta = new Eta({ views: 'views', cache: true, autoEscape: true });

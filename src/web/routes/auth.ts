@@ -15,6 +15,7 @@ import type { Renderer } from '../render.js';
 import { safeNext } from '../safe-next.js';
 import { setSessionCookie } from '../session-cookie.js';
 import { setPendingLoginCookie } from '../pending-login-cookie.js';
+import { loginChoices } from '../../auth/sso/tenant-sso.js';
 
 const setupSchema = z
   .object({
@@ -55,7 +56,7 @@ export function authRoutes(ctx: AppContext, render: Renderer) {
     .get('/login', async (c) => {
       if (await needsSetup(ctx)) return c.redirect('/setup', 303);
       if (c.var.identity?.via === 'session') return c.redirect(safeNext(c.req.query('next')), 303);
-      return render(c, 'login', { values: { next: safeNext(c.req.query('next')) } });
+      return render(c, 'login', { values: { next: safeNext(c.req.query('next')) }, ...(await loginChoices(ctx.control)) });
     })
     .post('/login', async (c) => {
       const form = loginSchema.safeParse(await c.req.parseBody());
@@ -76,6 +77,10 @@ export function authRoutes(ctx: AppContext, render: Renderer) {
         return c.redirect(`/login/mfa?next=${encodeURIComponent(next)}`, 303);
       }
       if (result.outcome === 'deactivated') return render(c, 'login', { values: { email, next }, error: { message: DEACTIVATED } }, 403);
+      if (result.outcome === 'sso-required') {
+        const message = 'Your organisation signs in through its identity provider: use "Continue with single sign-on" or its button.';
+        return render(c, 'login', { values: { email, next }, ...(await loginChoices(ctx.control)), ssoForm: true, error: { message } }, 403);
+      }
       return signedIn(c, result.session.id, next);
     })
     .post('/logout', async (c) => {
