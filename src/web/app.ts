@@ -24,6 +24,7 @@ import { importRoutes } from './routes/import.js';
 import { importPageRoutes } from './routes/import-pages.js';
 import { hookRoutes } from './routes/hooks.js';
 import { mcpRoutes } from './routes/mcp.js';
+import { samlSignInRoutes } from './routes/saml-sign-in.js';
 import { organisationsPageRoutes } from './routes/organisations-pages.js';
 import { mfaRoutes } from './routes/mfa.js';
 import { otlpRoutes } from './routes/otlp.js';
@@ -76,6 +77,8 @@ export function createApp(ctx: AppContext): Hono<Env> {
   app.use(identify(ctx));
   // Before the CSRF check: /mcp takes API keys only, never a session cookie.
   app.route('/', mcpRoutes(ctx));
+  // The IdP's answer is a cross-site POST with no CSRF token: its signature and single-use InResponseTo protect it.
+  app.route('/', samlSignInRoutes(ctx, render));
   app.use(csrfProtection(ctx));
 
   app.route('/', authRoutes(ctx, render));

@@ -16,7 +16,8 @@ import { safeNext } from '../safe-next.js';
 
 export type SamlRouteDeps = {
   control: Connection;
-  publicUrl: URL;
+  /** The appliance's public URL, asked for each request (it is known only once the server listens). */
+  publicUrl: URL | (() => URL);
   now: () => Date;
   provider: SamlProviderLookup;
   /** A valid assertion: sign the person in and answer (e.g. a redirect to `next`, already a path on this site). */
@@ -24,17 +25,17 @@ export type SamlRouteDeps = {
 };
 
 export function samlRoutes(deps: SamlRouteDeps) {
-  const flow = { control: deps.control, publicUrl: deps.publicUrl, provider: deps.provider };
+  const flow = () => ({ control: deps.control, publicUrl: typeof deps.publicUrl === 'function' ? deps.publicUrl() : deps.publicUrl, provider: deps.provider });
   return new Hono<Env>()
     .get('/auth/saml/metadata/:providerId', async (c) => {
       // Anyone: the IdP's administrator reads it to register this appliance.
-      const xml = await misconfigured(samlMetadata(flow, c.req.param('providerId')));
+      const xml = await misconfigured(samlMetadata(flow(), c.req.param('providerId')));
       if (xml === null) throw notFound('no such SAML provider');
       return c.body(xml, 200, { 'content-type': 'application/samlmetadata+xml; charset=utf-8' });
     })
     .get('/auth/saml/start/:providerId', async (c) => {
       // Anyone: the start of a sign-in.
-      const url = await misconfigured(startSamlSignIn(flow, c.req.param('providerId'), safeNext(c.req.query('next')), deps.now()));
+      const url = await misconfigured(startSamlSignIn(flow(), c.req.param('providerId'), safeNext(c.req.query('next')), deps.now()));
       if (url === null) throw notFound('no such SAML provider');
       return c.redirect(url, 302);
     })
@@ -43,7 +44,7 @@ export function samlRoutes(deps: SamlRouteDeps) {
       const form = await c.req.parseBody();
       if (typeof form.SAMLResponse !== 'string' || !form.SAMLResponse) throw httpError(400, 'SAMLResponse: missing', 'SAMLResponse');
       try {
-        const { provider, identity, relayState } = await misconfigured(finishSamlSignIn(flow, form.SAMLResponse, deps.now()));
+        const { provider, identity, relayState } = await misconfigured(finishSamlSignIn(flow(), form.SAMLResponse, deps.now()));
         return await deps.signIn(c, provider, identity, safeNext(relayState));
       } catch (err) {
         if (!(err instanceof SamlSignInError)) throw err;

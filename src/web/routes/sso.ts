@@ -8,6 +8,7 @@ import type { AppContext } from '../../context.js';
 import { emailSchema } from '../../auth/users.js';
 import { FLOW_COOKIE, FLOW_TTL_MS, SsoError } from '../../auth/sso/flow.js';
 import { finishSsoSignIn, startSsoSignIn } from '../../auth/sso/login-flow.js';
+import { getProvider } from '../../auth/sso/providers.js';
 import { buttonOf, emailDomain, providersForEmail, providersForSlug } from '../../auth/sso/tenant-sso.js';
 import { safeNext } from '../safe-next.js';
 import { clientIp } from '../client-ip.js';
@@ -50,7 +51,9 @@ export function ssoRoutes(ctx: AppContext, render: Renderer) {
       return render(c, 'login', { values, sso: providers.map(buttonOf), ssoForm: false });
     })
     .get('/auth/sso/:id/start', async (c) => {
-      // Anyone: starts a sign-in with this provider.
+      // Anyone: starts a sign-in with this provider (a SAML one at the SAML start: routes/saml-sign-in.ts).
+      const provider = await getProvider(ctx.control, c.req.param('id'));
+      if (provider?.type === 'saml') return c.redirect(`/auth/saml/start/${encodeURIComponent(provider.id)}?next=${encodeURIComponent(safeNext(c.req.query('next')))}`, 303);
       try {
         const { url, cookie } = await startSsoSignIn(ctx, c.req.param('id'), safeNext(c.req.query('next')));
         setCookie(c, FLOW_COOKIE, cookie, { ...flowCookie, maxAge: FLOW_TTL_MS / 1000 });
