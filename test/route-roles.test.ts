@@ -2,7 +2,7 @@
 // routes comes from the app itself, so a route added without a row in the table fails here,
 // and a row for a route that is gone fails too. Each signed-in role (and nobody) asks each
 // route once; what it gets must be what the table says:
-//   ok     answered (anything but 401 and 403, and not sent to the login page)
+//   ok     answered (anything but 401, 403, 404 and 5xx, and not sent to the login page)
 //   login  sent to the login page (303)
 //   401 / 403 / 404
 // Bodies are empty, ids made up: an allowed request may well be a 400 or a 404; a refused
@@ -37,17 +37,27 @@ function readmeTable(): Map<string, Record<Who, string>> {
   return rows;
 }
 
-/** A concrete path for a route pattern: made-up ids, a real window, a real static file. */
-const concrete = (path: string) =>
-  path.replace('/public/*', '/public/app.css').replace(':window', '1m').replace(/:[A-Za-z]+/g, 'made-up-id');
+/**
+ * A concrete path for a route pattern: the caller's own organisation (so what a role may do
+ * in it shows, not a 404 for a made-up one), made-up ids for the rest, a real window, a real
+ * static file.
+ */
+const concrete = (path: string, tenantId: string) =>
+  path
+    .replace('/public/*', '/public/app.css')
+    .replace('/tenants/:id', `/tenants/${tenantId}`)
+    .replace(':window', '1m')
+    .replace(/:[A-Za-z]+\{.*\}$/, 'made-up-slug')
+    .replace(/:[A-Za-z]+/g, 'made-up-id');
 
 function outcome(res: Response): string {
   if (res.status === 401 || res.status === 403 || res.status === 404) return String(res.status);
+  if (res.status >= 500) return String(res.status); // never a role's answer
   if (res.status >= 300 && res.status < 400 && (res.headers.get('location') ?? '').startsWith('/login')) return 'login';
   return 'ok';
 }
 
-type Ctx = { server: TestServer; clients: Record<Who, Client>; routes: string[] };
+type Ctx = { server: TestServer; clients: Record<Who, Client>; routes: string[]; tenantId: string };
 const test = suite<Ctx>('routes × roles');
 
 test.before(async (ctx) => {
@@ -55,6 +65,7 @@ test.before(async (ctx) => {
   await ctx.server.ctx.aggregator.stop();
   const admin = await setUp(ctx.server);
   const tenant = (await ctx.server.ctx.control.get<{ id: string }>('SELECT tenant_id AS id FROM users WHERE email = $email', { email: ADMIN.email }))!.id;
+  ctx.tenantId = tenant;
   ctx.clients = { nobody: new Client(ctx.server.url), super_admin: admin } as Record<Who, Client>;
   for (const role of ['viewer', 'developer', 'manager', 'tenant_admin'] as const) {
     const email = `${role}@acme.test`;
@@ -87,7 +98,7 @@ test('every route has a row in the README, every row a route, and each role gets
         if (api) init.json = {};
         else init.form = {};
       }
-      row[who] = outcome(await client.request(concrete(path), init));
+      row[who] = outcome(await client.request(concrete(path, ctx.tenantId), init));
     }
     observed.set(route, row);
   }
