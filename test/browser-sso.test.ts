@@ -106,7 +106,7 @@ s('an answer whose state is not the one this browser started with is refused, an
 });
 
 s('an ID token changed on the way (its signature no longer matches) is refused, and audited', async (ctx) => {
-  ctx.peer.tamper.idToken = true;
+  ctx.peer.tamper.idToken = 'payload';
   try {
     const { page, status, close } = await signInThroughIdp(ctx, 'alice');
     assert.is(status, 403);
@@ -119,5 +119,24 @@ s('an ID token changed on the way (its signature no longer matches) is refused, 
   assert.equal(await users(ctx, 'mallory@acme.test'), []);
   assert.match((await audits(ctx, 'login.sso.refused')).at(-1)!.detail, '"reason":"invalid_id_token"');
 });
+
+for (const [label, tamper] of [['for another client (wrong audience)', 'audience'], ['whose time is up (expired)', 'expired']] as const) {
+  s(`an ID token signed by the provider but ${label} is refused, and audited`, async (ctx) => {
+    const before = (await audits(ctx, 'login.sso.refused')).length;
+    ctx.peer.tamper.idToken = tamper;
+    try {
+      const { page, status, close } = await signInThroughIdp(ctx, 'alice');
+      assert.is(status, 403);
+      assert.match(await page.getByRole('alert').innerText(), 'failed its checks');
+      assert.is(await page.locator('header .who').count(), 0, 'nobody signed in');
+      await close();
+    } finally {
+      ctx.peer.tamper.idToken = false;
+    }
+    const refused = await audits(ctx, 'login.sso.refused');
+    assert.is(refused.length, before + 1);
+    assert.match(refused.at(-1)!.detail, '"reason":"invalid_id_token"');
+  });
+}
 
 s.run();

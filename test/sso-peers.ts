@@ -2,11 +2,18 @@
 // real OpenID provider (oidc-provider, its development login form, accounts by login name)
 // and a stand-in for GitHub's OAuth and user API (authorization approves at once).
 import { createServer, type Server } from 'node:http';
+import { createSign, generateKeyPairSync } from 'node:crypto';
 import Provider from 'oidc-provider';
 
 export type Account = { email: string; email_verified: boolean; name?: string; groups?: string[] };
 
-export type OidcPeer = { issuer: string; clientId: string; clientSecret: string; tamper: { idToken: boolean }; close(): Promise<void> };
+/**
+ * How the peer spoils the ID tokens it issues: `payload` changes the email under the old
+ * signature; `audience` and `expired` sign again, with the provider's own key, a token for
+ * another client or one whose time is up.
+ */
+export type IdTokenTamper = false | 'payload' | 'audience' | 'expired';
+export type OidcPeer = { issuer: string; clientId: string; clientSecret: string; tamper: { idToken: IdTokenTamper }; close(): Promise<void> };
 
 /** A real OpenID provider with one confidential client whose redirect URI is `redirectUri`. */
 export async function startOidcPeer(redirectUri: string, accounts: Record<string, Account>): Promise<OidcPeer> {
@@ -14,7 +21,11 @@ export async function startOidcPeer(redirectUri: string, accounts: Record<string
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const issuer = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
   const client = { client_id: 'agentmeter-test', client_secret: 'a-test-client-secret-of-32-chars!', redirect_uris: [redirectUri] };
+  // The provider's signing key is ours, so a test can sign tokens as the provider would.
+  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const jwk = { ...privateKey.export({ format: 'jwk' }), kid: 'test-key', alg: 'RS256', use: 'sig' };
   const provider = new Provider(issuer, {
+    jwks: { keys: [jwk as never] },
     clients: [client],
     claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name', 'groups'] },
     // Claims in the ID token itself, as Google and Entra send them.
@@ -34,17 +45,23 @@ export async function startOidcPeer(redirectUri: string, accounts: Record<string
       return grant;
     },
   });
-  const tamper = { idToken: false };
-  // A changed payload under the provider's own signature: what an attacker on the way would send.
+  const tamper: { idToken: IdTokenTamper } = { idToken: false };
+  const resign = (header: string, claims: Record<string, unknown>) => {
+    const input = `${header}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}`;
+    return `${input}.${createSign('RSA-SHA256').update(input).sign(privateKey).toString('base64url')}`;
+  };
   provider.use(async (ctx, next) => {
     await next();
     const body = ctx.body as { id_token?: string } | undefined;
-    if (tamper.idToken && ctx.path === '/token' && body?.id_token) {
-      const [header, payload, signature] = body.id_token.split('.');
-      const claims = JSON.parse(Buffer.from(payload!, 'base64url').toString()) as Record<string, unknown>;
-      claims.email = 'mallory@acme.test';
-      ctx.body = { ...body, id_token: [header, Buffer.from(JSON.stringify(claims)).toString('base64url'), signature].join('.') };
-    }
+    if (!tamper.idToken || ctx.path !== '/token' || !body?.id_token) return;
+    const [header, payload, signature] = body.id_token.split('.');
+    const claims = JSON.parse(Buffer.from(payload!, 'base64url').toString()) as Record<string, unknown>;
+    const now = Math.floor(Date.now() / 1000);
+    const id_token =
+      tamper.idToken === 'payload' ? [header, Buffer.from(JSON.stringify({ ...claims, email: 'mallory@acme.test' })).toString('base64url'), signature].join('.')
+      : tamper.idToken === 'audience' ? resign(header!, { ...claims, aud: 'another-client', azp: 'another-client' })
+      : resign(header!, { ...claims, iat: now - 7200, exp: now - 3600 });
+    ctx.body = { ...body, id_token };
   });
   server.on('request', provider.callback());
   return { issuer, clientId: client.client_id, clientSecret: client.client_secret, tamper, close: () => closeServer(server) };
