@@ -71,6 +71,13 @@ async function ingestThroughExecutable(exe: string, cwd: string, cacheDir: strin
   assert.is(hook.status, 200, await hook.text());
   const otlp = await fetch(`${url}/v1/logs`, { method: 'POST', headers: { 'content-type': 'application/x-protobuf', authorization: `Bearer ${key}` }, body: readFileSync(join(ROOT, 'test/fixtures/otlp/logs.pb')) });
   assert.is(otlp.status, 200, await otlp.text());
+  // A developer's machine: the same executable imports Claude Code transcripts into it.
+  const imported = execFileSync(exe, ['import', 'claude', join(ROOT, 'test/fixtures/claude-home/.claude'), '--url', url, '--key', key, '--state', join(cwd, 'import-state.json'), '--json'], {
+    cwd, env: { ...cleanEnv(), AGENTMETER_CACHE_DIR: cacheDir }, encoding: 'utf8',
+  });
+  const summary = JSON.parse(imported) as { requests: number; stored: number; sessions: number };
+  assert.equal([summary.requests, summary.stored, summary.sessions], [18, summary.stored, 3]);
+  assert.ok(summary.stored >= 18, `stored ${summary.stored} events`);
   // The dashboards' browser libraries are inside the executable, not on a CDN.
   for (const asset of ['/public/vendor/htmx.min.js', '/public/vendor/apexcharts.min.js', '/public/vendor/alpine-csp.min.js', '/public/app.js']) {
     const res = await fetch(`${url}${asset}`);
