@@ -76,7 +76,7 @@ async function ingestThroughExecutable(exe: string, cwd: string, cacheDir: strin
     cwd, env: { ...cleanEnv(), AGENTMETER_CACHE_DIR: cacheDir }, encoding: 'utf8',
   });
   const summary = JSON.parse(imported) as { requests: number; stored: number; sessions: number };
-  assert.equal([summary.requests, summary.stored, summary.sessions], [18, summary.stored, 3]);
+  assert.equal([summary.requests, summary.sessions], [18, 3]);
   assert.ok(summary.stored >= 18, `stored ${summary.stored} events`);
   // The dashboards' browser libraries are inside the executable, not on a CDN.
   for (const asset of ['/public/vendor/htmx.min.js', '/public/vendor/apexcharts.min.js', '/public/vendor/alpine-csp.min.js', '/public/app.js']) {
