@@ -9,7 +9,7 @@ import * as assert from 'uvu/assert';
 import { suite } from 'uvu';
 import { createProvider, providerInputSchema } from '../src/auth/sso/providers.js';
 import { samlUrls } from '../src/auth/sso/saml.js';
-import { Client, setUp, startTestServer, type TestServer } from './helpers.js';
+import { ADMIN, Client, setUp, signIn, startTestServer, type TestServer } from './helpers.js';
 import { createTestIdp, tamper, type TestIdp } from './saml-idp.js';
 
 type Ctx = { server: TestServer; idp: TestIdp; providerId: string };
@@ -93,6 +93,22 @@ test('refused: a domain not allowed, tampered, replayed, expired, wrong audience
   const thief = new Client(ctx.server.url);
   assert.is((await acs(thief, valid)).status, 403, 'replayed');
   assert.is(await me(thief), null);
+});
+
+test('the settings page adds a SAML provider from its metadata, checked first: bad XML or a plain-http URL is a 400 naming the field', async (ctx) => {
+  const admin = await signIn(ctx.server, ADMIN.email, ADMIN.password);
+  await admin.get('/settings/sso');
+  const add = (form: Record<string, string>) => admin.post('/settings/sso/providers', { type: 'saml', name: 'Second SAML', ...form });
+  const bad = await add({ metadata: '<md:EntityDescriptor' });
+  assert.is(bad.status, 400);
+  assert.match(await bad.text(), /metadata: /);
+  const http = await add({ metadata_url: 'http://169.254.169.254/latest/meta-data' });
+  assert.is(http.status, 400);
+  assert.match(await http.text(), /metadata_url: must be an https:\/\/ URL/);
+  const good = await add({ metadata: ctx.idp.metadataXml() });
+  assert.is(good.status, 200, await good.clone().text());
+  const stored = await ctx.server.ctx.control.all<{ name: string }>(`SELECT name FROM sso_providers WHERE type = 'saml' ORDER BY created_at`);
+  assert.equal(stored.map((p) => p.name), ['Acme SAML', 'Second SAML']);
 });
 
 test.run();

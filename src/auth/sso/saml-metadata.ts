@@ -111,3 +111,27 @@ function isCertificate(base64Der: string): boolean {
 function children(parent: Element, ns: string, name: string): Element[] {
   return Array.from(parent.childNodes).filter((n): n is Element => n.nodeType === 1 && (n as Element).namespaceURI === ns && (n as Element).localName === name);
 }
+
+/**
+ * The metadata a tenant admin gives for a SAML provider, checked before it is stored: the XML
+ * itself, or an https URL to fetch it from (https only: an admin's form must not make the
+ * appliance fetch plain-http or internal addresses for them). The error names the field.
+ */
+export async function adminSamlMetadata(input: { metadata?: string; metadataUrl?: string }, options: FetchMetadataOptions = {}): Promise<string | { field: 'metadata' | 'metadata_url'; message: string }> {
+  let xml = input.metadata;
+  if (input.metadataUrl) {
+    if (!/^https:\/\//i.test(input.metadataUrl)) return { field: 'metadata_url', message: 'metadata_url: must be an https:// URL (or paste the XML)' };
+    try {
+      xml = await fetchIdpMetadata(input.metadataUrl, options);
+    } catch (err) {
+      return { field: 'metadata_url', message: `metadata_url: ${(err as Error).message}` };
+    }
+  }
+  if (!xml) return { field: 'metadata', message: 'metadata: paste the identity provider\'s metadata XML, or give its https URL' };
+  try {
+    parseIdpMetadata(xml);
+  } catch (err) {
+    return { field: input.metadataUrl ? 'metadata_url' : 'metadata', message: `${input.metadataUrl ? 'metadata_url' : 'metadata'}: ${(err as Error).message}` };
+  }
+  return xml;
+}

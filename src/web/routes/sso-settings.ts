@@ -7,6 +7,7 @@ import { audit } from '../../admin/audit.js';
 import { can, ROLES } from '../../auth/permissions.js';
 import { createProvider, listProviders, providerInputSchema, removeProvider, viewOf } from '../../auth/sso/providers.js';
 import { getTenantSso, setTenantSso, SlugTakenError, tenantSsoSchema } from '../../auth/sso/tenant-sso.js';
+import { adminSamlMetadata } from '../../auth/sso/saml-metadata.js';
 import { clientIp } from '../client-ip.js';
 import { renderPage, signedIn, type SessionIdentity } from '../dashboard-page.js';
 import type { Env } from '../env.js';
@@ -41,7 +42,12 @@ export function ssoSettingsRoutes(ctx: AppContext, render: Renderer) {
     .post('/settings/sso/providers', async (c) => {
       const identity = await admin(c);
       if (identity instanceof Response) return identity;
-      const form = Object.fromEntries(Object.entries(await c.req.parseBody()).filter(([, v]) => typeof v === 'string' && v !== ''));
+      const { metadata_url: metadataUrl, ...form } = Object.fromEntries(Object.entries(await c.req.parseBody()).filter(([, v]) => typeof v === 'string' && v !== '')) as Record<string, string>;
+      if (form.type === 'saml') {
+        const metadata = await adminSamlMetadata({ metadata: form.metadata, metadataUrl });
+        if (typeof metadata !== 'string') return page(c, identity, { error: metadata, values: { ...form, client_secret: '' } }, 400);
+        form.metadata = metadata;
+      }
       const parsed = providerInputSchema.safeParse(form);
       if (!parsed.success) return page(c, identity, { error: firstIssue(parsed.error), values: { ...form, client_secret: '' } }, 400);
       const provider = await createProvider(ctx.control, ctx.secret, identity.user.tenantId, parsed.data);
