@@ -105,23 +105,13 @@ s('an answer whose state is not the one this browser started with is refused, an
   assert.match((await audits(ctx, 'login.sso.refused')).at(-1)!.detail, '"reason":"state_mismatch"');
 });
 
-s('an ID token changed on the way (its signature no longer matches) is refused, and audited', async (ctx) => {
-  ctx.peer.tamper.idToken = 'payload';
-  try {
-    const { page, status, close } = await signInThroughIdp(ctx, 'alice');
-    assert.is(status, 403);
-    assert.match(await page.getByRole('alert').innerText(), 'failed its checks');
-    assert.is(await page.locator('header .who').count(), 0, 'nobody signed in');
-    await close();
-  } finally {
-    ctx.peer.tamper.idToken = false;
-  }
-  assert.equal(await users(ctx, 'mallory@acme.test'), []);
-  assert.match((await audits(ctx, 'login.sso.refused')).at(-1)!.detail, '"reason":"invalid_id_token"');
-});
-
-for (const [label, tamper] of [['for another client (wrong audience)', 'audience'], ['whose time is up (expired)', 'expired']] as const) {
-  s(`an ID token signed by the provider but ${label} is refused, and audited`, async (ctx) => {
+const SPOILED = [
+  ['changed on the way (its signature no longer matches)', 'payload'],
+  ['signed by the provider for another client (wrong audience)', 'audience'],
+  ['signed by the provider, its time up (expired)', 'expired'],
+] as const;
+for (const [label, tamper] of SPOILED) {
+  s(`an ID token ${label} is refused, and audited`, async (ctx) => {
     const before = (await audits(ctx, 'login.sso.refused')).length;
     ctx.peer.tamper.idToken = tamper;
     try {
@@ -133,6 +123,7 @@ for (const [label, tamper] of [['for another client (wrong audience)', 'audience
     } finally {
       ctx.peer.tamper.idToken = false;
     }
+    assert.equal(await users(ctx, 'mallory@acme.test'), []);
     const refused = await audits(ctx, 'login.sso.refused');
     assert.is(refused.length, before + 1);
     assert.match(refused.at(-1)!.detail, '"reason":"invalid_id_token"');
