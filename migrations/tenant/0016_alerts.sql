@@ -24,7 +24,7 @@ CREATE TABLE alert_history (
   rule_id     VARCHAR NOT NULL,
   group_key   VARCHAR NOT NULL,
   state       VARCHAR NOT NULL,   -- firing, resolved, no_data
-  at          TIMESTAMP NOT NULL,
+  sent_at     TIMESTAMP NOT NULL,
   value       DOUBLE,
   silenced    BOOLEAN NOT NULL,   -- recorded, not sent
   handed_over BOOLEAN NOT NULL,   -- given to delivery (its outbox sends each id once)

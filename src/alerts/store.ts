@@ -36,7 +36,7 @@ export async function saveStates(tx: Queryable, ruleId: string, states: AlertSta
 
 /** Notifications recorded but not yet handed to delivery (the process stopped in between). */
 export async function notHandedOver(db: Queryable): Promise<Notification[]> {
-  const rows = await db.all<{ n: string }>(`SELECT notification::VARCHAR AS n FROM alert_history WHERE NOT handed_over ORDER BY at, id`);
+  const rows = await db.all<{ n: string }>(`SELECT notification::VARCHAR AS n FROM alert_history WHERE NOT handed_over ORDER BY sent_at, id`);
   return rows.map((r) => JSON.parse(r.n) as Notification);
 }
 
@@ -106,7 +106,7 @@ export async function listAlerts(db: Queryable, rules: Rule[], who: AlertReader,
     });
   if (who.firingOnly) return { alerts, history: [] };
   const rows = await db.all<{ rule_id: string; n: string; silenced: boolean }>(
-    `SELECT rule_id, notification::VARCHAR AS n, silenced FROM alert_history ${o.state ? 'WHERE state = $state' : ''} ORDER BY at DESC, id LIMIT 100000`,
+    `SELECT rule_id, notification::VARCHAR AS n, silenced FROM alert_history ${o.state ? 'WHERE state = $state' : ''} ORDER BY sent_at DESC, id LIMIT 100000`,
     o.state ? { state: o.state } : {},
   );
   const history = rows.filter((r) => visible.has(r.rule_id)).slice(0, o.limit).map((r) => ({ ...(JSON.parse(r.n) as Notification), silenced: r.silenced }));
