@@ -89,6 +89,11 @@ s('a developer makes rules about their own data only; a viewer sees firing alert
   const seen = (await (await call(ctx.server, ctx.viewer, 'GET', '/alerts')).json()) as Json;
   assert.equal(seen.alerts.map((a: Json) => [a.rule_id, a.state, a.value]), [[team.id, 'firing', 11]]);
   assert.equal(seen.history, [], 'a viewer sees what fires now, not the history');
+  // The MCP tool lists the same.
+  const mcp = (key: string) => fetch(`${ctx.server.url}/mcp`, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', authorization: `Bearer ${key}` }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'firing_alerts', arguments: {} } }) });
+  const firing = async (key: string) => (JSON.parse(((await (await mcp(key)).json()) as Json).result.content[0].text) as Json).alerts.map((a: Json) => a.rule_id);
+  assert.equal(await firing(ctx.viewer), [team.id]);
+  assert.equal(await firing(ctx.dev), [], 'a developer sees their own rules\' alerts');
   const managers = (await (await call(ctx.server, ctx.manager, 'GET', `/alerts?state=firing&rule=${team.id}`)).json()) as Json;
   assert.equal(managers.history.map((h: Json) => h.state), ['firing']);
   assert.is((await call(ctx.server, ctx.manager, 'GET', '/alerts?state=weird')).status, 400);
