@@ -19,6 +19,7 @@ import { createLiveHub, type LiveHub } from './dashboards/live.js';
 import { createArchiveImports, uploadsDir, type ArchiveImports } from './import/archive-run.js';
 import { failInterruptedRuns } from './import/runs.js';
 import { createMailer, type Mailer } from './mail/mailer.js';
+import { createAlerts, type Alerts } from './alerts/engine.js';
 
 export type AppContext = {
   config: Config;
@@ -33,6 +34,8 @@ export type AppContext = {
   ingest: Ingestor;
   /** Keeps every tenant's rollups current (started by the server, not by the CLI). */
   aggregator: Aggregator;
+  /** Evaluates every tenant's alert rules after commits and on a timer (started by the server). */
+  alerts: Alerts;
   /** Fans each tenant's commits out to its open dashboards. */
   live: LiveHub;
   /** Archives uploaded on the Import page, read in the background. */
@@ -84,6 +87,15 @@ export async function openAppContext(config: Config, log: Logger, options: { adm
         log,
         now: () => ctx.now().getTime(),
       }),
+      // TODO(alerts-deliver): delivery: createDelivery(...); until then notifications go to the history only.
+      alerts: createAlerts({
+        tenantFiles,
+        tenants: async () => (await control!.all<{ id: string }>('SELECT id FROM tenants ORDER BY id')).map((t) => t.id),
+        onCommit: (listener) => ingest.onCommit((tenantId) => listener(tenantId)),
+        log,
+        now: () => ctx.now().getTime(),
+        publicUrl: () => ctx.publicUrl,
+      }),
       archives: createArchiveImports({ tenantFiles, ingest, log, dataDir: config.dataDir, now: () => ctx.now() }),
       ingestLimiter: createRateLimiter(),
       secret: await serverSecret(control),
@@ -94,6 +106,7 @@ export async function openAppContext(config: Config, log: Logger, options: { adm
         ctx.mailer?.close();
         ctx.live.close();
         await ctx.archives.stop();
+        await ctx.alerts.stop();
         await ctx.aggregator.stop();
         await ctx.ingest.flushAll().catch((err: unknown) => log.error('could not flush events at shutdown', { error: String(err) }));
         await tenantFiles!.closeAll();

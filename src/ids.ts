@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 
 const ALPHABET = 'abcdefghijklmnopqrstuvwxyz234567';
 
-export type IdKind = 't' | 'u' | 'k' | 'a' | 'l' | 'p';
+export type IdKind = 't' | 'u' | 'k' | 'a' | 'l' | 'p' | 'r' | 's';
 
 export function newId(kind: IdKind): string {
   const bytes = randomBytes(20);

@@ -26,6 +26,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     if (!config.publicUrlSet) ctx.publicUrl = defaultPublicUrl(config.host, port);
     admin = await listenAdminSocket(ctx, socketPath);
     ctx.aggregator.start();
+    ctx.alerts.start();
     const sweep = setInterval(() => {
       ctx.auth.deleteExpiredSessions().catch((err: unknown) => log.warn('could not delete expired sessions', { error: String(err) }));
     }, 60 * 60_000).unref();

@@ -12,6 +12,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { runCommand } from '../src/admin/commands.js';
 import { ADMIN, ingestKey, signIn, startTestServer, type TestServer } from './helpers.js';
 import { FIXTURES } from './fixture-data.js';
+import { TOOL_NAMES } from '../src/web/mcp/tools.js';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 type Ctx = { server: TestServer; dev: { key: string; userId: string }; colleague: { key: string; userId: string }; manager: string; viewer: string; ingestOnly: string };
@@ -76,10 +77,10 @@ async function failure(client: McpClient, name: string, args: Json): Promise<str
 const close = (a: number, b: number, what: string) => assert.ok(Math.abs(a - b) < 1e-9, `${what}: ${a} != ${b}`);
 const sum = (rows: Json[], m: string) => rows.reduce((t, r) => t + Number(r[m] ?? 0), 0);
 
-s('lists the six tools, each with a description and a JSON schema of its arguments', async (ctx) => {
+s('lists the tools, each with a description and a JSON schema of its arguments', async (ctx) => {
   await withClient(`${ctx.server.url}/mcp`, ctx.dev.key, async (client) => {
     const { tools } = await client.listTools();
-    assert.equal(tools.map((t) => t.name).sort(), ['cost_breakdown', 'get_session', 'list_sessions', 'query', 'tool_failures', 'usage']);
+    assert.equal(tools.map((t) => t.name).sort(), ['cost_breakdown', 'firing_alerts', 'get_session', 'list_sessions', 'query', 'tool_failures', 'usage']);
     for (const t of tools) {
       assert.ok((t.description ?? '').length > 80, `${t.name}: a description`);
       assert.is(t.inputSchema.type, 'object', t.name);
@@ -252,7 +253,7 @@ s('the Connect page shows the claude mcp add command, and the command works', as
   assert.is(shown, `claude mcp add --transport http agentmeter ${base}/mcp --header &quot;Authorization: Bearer &lt;API key with the read scope&gt;&quot;`);
   // Its URL and header, with a read key in place of the placeholder, reach the tools.
   const url = /--transport http agentmeter (\S+) --header/.exec(shown!)![1]!;
-  await withClient(url, ctx.dev.key, async (client) => assert.is((await client.listTools()).tools.length, 6));
+  await withClient(url, ctx.dev.key, async (client) => assert.is((await client.listTools()).tools.length, TOOL_NAMES.length));
 });
 
 s.run();

@@ -52,16 +52,28 @@ export function spreadOf(mean: number, stddev: number, minSpread: number): numbe
   return Math.max(stddev <= tolerance ? 0 : stddev, RELATIVE_SPREAD * Math.abs(mean), minSpread);
 }
 
-/** One point judged against `history` (at least two values); null when it is not unusual or there is nothing to judge it by. */
-function judge(p: Point, history: number[], threshold: number, minSpread: number): Anomaly | null {
-  const { mean, stddev } = meanAndStddev(history);
+export type Score = { z: number; mean: number; stddev: number; spread: number };
+
+/**
+ * `v` against `history` (at least two values) in units of its spread (spreadOf): always
+ * finite; null when there is nothing to judge it by (fewer than two values, all zeros, no
+ * spread at all). The trends' anomalies and the alert rules' anomaly condition both ask this.
+ */
+export function zScore(v: number, history: number[], minSpread = 0): Score | null {
+  if (history.length < 2) return null;
   // A history of zeros is no baseline: whatever follows a silence is not an anomaly of it.
-  if (history.every((v) => v === 0)) return null;
+  if (history.every((x) => x === 0)) return null;
+  const { mean, stddev } = meanAndStddev(history);
   const spread = spreadOf(mean, stddev, minSpread);
   if (spread <= RELATIVE_EPSILON * Math.max(1, Math.abs(mean))) return null;
-  const z = (p.v - mean) / spread;
-  if (Math.abs(z) < threshold) return null;
-  return { t: p.t, v: p.v, mean, stddev, spread, z, severity: severityOf(Math.abs(z), threshold) };
+  return { z: (v - mean) / spread, mean, stddev, spread };
+}
+
+/** One point judged against `history`; null when it is not unusual or there is nothing to judge it by. */
+function judge(p: Point, history: number[], threshold: number, minSpread: number): Anomaly | null {
+  const score = zScore(p.v, history, minSpread);
+  if (!score || Math.abs(score.z) < threshold) return null;
+  return { t: p.t, v: p.v, ...score, severity: severityOf(Math.abs(score.z), threshold) };
 }
 
 /**

@@ -21,6 +21,9 @@ export const PERMISSIONS = [
   'reports.view',
   'profile.edit',
   'apikey.create',
+  'alerts.manage', // (+) alert rules about the team's data, and every rule of the tenant
+  'alerts.own', // (+) alert rules about one's own data
+  'alerts.view', // (+) firing alerts
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
@@ -29,18 +32,19 @@ export const MATRIX: Record<Role, readonly (Permission | '*')[]> = {
   tenant_admin: [
     'user.manage', 'dashboard.manage', 'metrics.view_all',
     /* (+) */ 'metrics.view_team', 'metrics.view_own', 'dashboard.view', 'dashboard.personal', 'reports.export', 'reports.view', 'profile.edit', 'apikey.create',
+    'alerts.manage', 'alerts.own', 'alerts.view',
   ],
   manager: [
     'metrics.view_team', 'dashboard.view', 'reports.export',
-    /* (+) */ 'metrics.view_own', 'dashboard.personal', 'reports.view', 'profile.edit', 'apikey.create',
+    /* (+) */ 'metrics.view_own', 'dashboard.personal', 'reports.view', 'profile.edit', 'apikey.create', 'alerts.manage', 'alerts.own', 'alerts.view',
   ],
   developer: [
     'metrics.view_own', 'dashboard.personal', 'profile.edit',
-    /* (+) */ 'apikey.create',
+    /* (+) */ 'apikey.create', 'alerts.own', 'alerts.view',
   ],
   viewer: [
     'dashboard.view', 'reports.view',
-    /* (+) */ 'profile.edit',
+    /* (+) */ 'profile.edit', 'alerts.view',
   ],
 };
 

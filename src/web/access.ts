@@ -1,5 +1,6 @@
 // Access checks, called visibly at the top of each handler.
 import type { Context } from 'hono';
+import type { AlertReader } from '../alerts/store.js';
 import type { Scope } from '../auth/api-keys.js';
 import { can, canAccessTenant, type Permission } from '../auth/permissions.js';
 import type { Env, Identity } from './env.js';
@@ -72,4 +73,15 @@ export function scopeFilters<F extends { user?: string[]; session?: string[] }>(
   if (view.ownUser === null) return filters;
   if (filters.user && filters.user.some((u) => u !== view.ownUser)) throw httpError(403, 'user: you may only see your own data', 'user');
   return { ...filters, user: [view.ownUser] };
+}
+
+/**
+ * Which alerts a caller reads: managers and up every rule's, a developer their own rules',
+ * a viewer the firing alerts of every rule without naming people.
+ */
+export function alertReader(identity: Identity): AlertReader {
+  const { user } = identity;
+  const ruleAuthor = can(user, 'alerts.own');
+  if (!ruleAuthor && !can(user, 'alerts.view')) throw httpError(403, `your role (${user.role}) may not see alerts`);
+  return { userId: user.id, team: can(user, 'alerts.manage') || !ruleAuthor, individuals: metricsView(identity).individuals, firingOnly: !ruleAuthor };
 }

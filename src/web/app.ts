@@ -12,6 +12,7 @@ import { isIngestPath } from './ingest-paths.js';
 import { csrfProtection, identify, loggedPath, requestLog } from './middleware.js';
 import { createRenderer } from './render.js';
 import { STREAMED_UPLOADS } from './upload.js';
+import { alertRoutes } from './routes/alerts.js';
 import { analyticsRoutes } from './routes/analytics.js';
 import { apiRoutes } from './routes/api.js';
 import { auditPageRoutes } from './routes/audit.js';
@@ -101,6 +102,7 @@ export function createApp(ctx: AppContext): Hono<Env> {
   app.route('/api/v1', privacyRoutes(ctx));
   app.route('/api/v1', peopleApiRoutes(ctx));
   app.route('/api/v1', queryRoutes(ctx));
+  app.route('/api/v1', alertRoutes(ctx));
   app.route('/api/v1/analytics', analyticsRoutes(ctx));
   app.route('/api/v1/settings', settingsRoutes(ctx));
   app.route('/api/v1/hooks', hookRoutes(ctx));

@@ -8,6 +8,8 @@ import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { HTTPException } from 'hono/http-exception';
 import { z } from 'zod';
 import type { AppContext } from '../../context.js';
+import { listRules } from '../../alerts/rules.js';
+import { listAlerts, type AlertReader } from '../../alerts/store.js';
 import { loadSession } from '../../dashboards/sessions.js';
 import { commonErrors } from '../../query/errors.js';
 import { DIMENSION_NAMES, INTERVALS, kindsRead, MAX_FILTER_VALUE, MAX_FILTER_VALUES, MAX_ROWS, METRIC_NAMES, narrows, PARTIAL_FILTER_NAMES, type Dimension, type QueryInput } from '../../query/model.js';
@@ -20,10 +22,10 @@ import { httpError, unavailable } from '../errors.js';
 import { queryAnswer, rangeOf, scopedQuery, toQuery } from '../query-params.js';
 
 /** Who asks: their tenant (from their key) and what of it they may see. */
-export type McpCaller = { tenantId: string; view: MetricsView; requestId: string };
+export type McpCaller = { tenantId: string; view: MetricsView; alerts: AlertReader; requestId: string };
 
 /** The tools' names: a contract the README and agents' prompts rely on. */
-export const TOOL_NAMES = ['usage', 'list_sessions', 'get_session', 'cost_breakdown', 'tool_failures', 'query'] as const;
+export const TOOL_NAMES = ['usage', 'list_sessions', 'get_session', 'cost_breakdown', 'tool_failures', 'query', 'firing_alerts'] as const;
 
 const TIME = 'ISO 8601 with a zone (2026-05-01T09:00:00Z), a date (UTC midnight) or epoch milliseconds';
 const values = (what: string) => z.array(z.string().min(1).max(MAX_FILTER_VALUE)).min(1).max(MAX_FILTER_VALUES).optional().describe(what);
@@ -201,6 +203,17 @@ export function mcpServer(ctx: AppContext, caller: McpCaller): McpServer {
     async (a) => {
       const q = scopedQuery(a, view, 'body', now());
       return queryAnswer(q, await runQuery(ctx.tenantFiles, tenantId, q, { now: now() }));
+    },
+  );
+
+  tool(
+    'firing_alerts',
+    'The alerts firing now that the API key\'s owner may see (a developer: their own rules\'; a viewer: without naming people), newest first: rule, severity, metric, group value, since when and the last value. Answers { alerts }.',
+    {},
+    async () => {
+      const db = await ctx.tenantFiles.open(tenantId);
+      const { alerts } = await listAlerts(db, await listRules(db, caller.alerts), caller.alerts, { state: 'firing', limit: 1 });
+      return { alerts: alerts.filter((a) => a.state === 'firing') };
     },
   );
 

@@ -6,7 +6,7 @@ import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/
 import { Hono, type Context } from 'hono';
 import type { AppContext } from '../../context.js';
 import type { Env } from '../env.js';
-import { metricsView } from '../access.js';
+import { alertReader, metricsView } from '../access.js';
 import { httpError } from '../errors.js';
 import { mcpServer, type McpCaller } from '../mcp/tools.js';
 
@@ -38,5 +38,5 @@ function caller(c: Context<Env>): McpCaller {
   if (!identity.scopes.includes('read')) {
     throw httpError(401, 'authorization: this API key lacks the "read" scope', 'authorization', { 'www-authenticate': 'Bearer realm="agentmeter", error="insufficient_scope", scope="read"' });
   }
-  return { tenantId: identity.user.tenantId, view: metricsView(identity), requestId: c.var.requestId };
+  return { tenantId: identity.user.tenantId, view: metricsView(identity), alerts: alertReader(identity), requestId: c.var.requestId };
 }

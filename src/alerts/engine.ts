@@ -1,0 +1,158 @@
+// The rule engine: one pass evaluates every rule of a tenant at `now`, moves each alert's
+// state, records what it sends in the history (in the same transaction as the states),
+// then hands it to delivery. A notification recorded but not handed over (the process
+// stopped in between) is handed over at the next pass; delivery sends each id once.
+// The scheduler runs a tenant's pass shortly after each commit of new events and every
+// EVERY_MS, off the request path, one pass per tenant at a time.
+import type { Logger } from '../log.js';
+import { runQueries } from '../query/run.js';
+import type { TenantFiles } from '../storage/tenant-files.js';
+import { conditionWords, observe, type Ask, type Observation } from './evaluate.js';
+import type { Notification } from './notification.js';
+import { durationMs, listRules, type Rule } from './rules.js';
+import { step, notificationId, type AlertState, type Send } from './state.js';
+import { isSilenced, listSilences, markHandedOver, notHandedOver, ruleStates, saveStates, type Silence } from './store.js';
+
+export type Delivery = { deliver(n: Notification): Promise<void> };
+
+export type EngineDeps = { tenantFiles: TenantFiles; delivery: Delivery; publicUrl: URL; log: Logger };
+
+/** What a rule's alerts become at `now`: the states to store and the notifications to send (silenced ones marked). */
+export function decide(rule: Rule, tenantId: string, observed: Observation[], before: Map<string, AlertState>, silences: Silence[], now: number, publicUrl: URL) {
+  const timing = { pendingMs: durationMs(rule.pending), renotifyMs: rule.renotify ? durationMs(rule.renotify) : null, noData: rule.no_data };
+  const seen = new Map(observed.map((o) => [o.key, o]));
+  const answered = new Set(seen.keys());
+  // A group that had an alert and has no row now has no data.
+  for (const [key] of before) if (!seen.has(key)) seen.set(key, { key, group: key ? (JSON.parse(key) as Record<string, string>) : null, value: null, breach: null });
+  const states: AlertState[] = [];
+  const sends: { n: Notification; key: string; silenced: boolean }[] = [];
+  for (const obs of seen.values()) {
+    const { next, send } = step(before.get(obs.key), obs, timing, now);
+    const silenced = isSilenced(silences, rule.id, obs.key);
+    if (send && !(silenced && !send.change)) {
+      sends.push({ n: notification(rule, tenantId, obs, next, send, now, publicUrl), key: obs.key, silenced });
+      if (send.state === 'firing' && !silenced) next.lastSent = now;
+    }
+    // An ok alert of a group the rule no longer answers for is not kept (groups come and go).
+    if (next.state !== 'ok' || answered.has(obs.key)) states.push(next);
+  }
+  return { states, sends };
+}
+
+function notification(rule: Rule, tenantId: string, obs: Observation, next: AlertState, send: Send, now: number, publicUrl: URL): Notification {
+  return {
+    id: notificationId(rule.id, obs.key, send.state, next.since, now),
+    tenantId,
+    ruleId: rule.id,
+    ruleName: rule.name,
+    severity: rule.severity,
+    state: send.state,
+    renotify: send.renotify,
+    metric: rule.metric,
+    group: obs.group,
+    value: obs.value,
+    condition: conditionWords(rule.condition),
+    window: rule.window,
+    at: new Date(now).toISOString(),
+    link: new URL(`/alerts/${rule.id}`, publicUrl).href,
+    channels: rule.channels,
+  };
+}
+
+/** A query asker on the tenant's readers: one snapshot per call. */
+export const askTenant = (tenantFiles: TenantFiles, tenantId: string, now: number): Ask => (qs) => runQueries(tenantFiles, tenantId, qs, { now });
+
+/** One pass over a tenant's rules at `now`; returns what was handed to delivery (silenced sends are only recorded). One rule failing is logged, the others go on. */
+export async function evaluateTenant(deps: EngineDeps, tenantId: string, now: number): Promise<Notification[]> {
+  const db = await deps.tenantFiles.open(tenantId);
+  await handOver(deps, db, await notHandedOver(db));
+  const silences = await listSilences(db, now);
+  const sent: Notification[] = [];
+  for (const rule of await listRules(db)) {
+    try {
+      const observed = await observe(rule, now, askTenant(deps.tenantFiles, tenantId, now));
+      const sends = await db.transaction(async (tx) => {
+        const decided = decide(rule, tenantId, observed, await ruleStates(tx, rule.id), silences, now, deps.publicUrl);
+        await saveStates(tx, rule.id, decided.states, decided.sends);
+        return decided.sends;
+      });
+      const out = sends.filter((s) => !s.silenced).map((s) => s.n);
+      await handOver(deps, db, out);
+      sent.push(...out);
+    } catch (err) {
+      deps.log.error('could not evaluate an alert rule', { tenant_id: tenantId, rule_id: rule.id, error: (err as Error).message });
+    }
+  }
+  return sent;
+}
+
+async function handOver(deps: EngineDeps, db: Parameters<typeof markHandedOver>[0], ns: Notification[]) {
+  for (const n of ns) {
+    await deps.delivery.deliver(n);
+    await markHandedOver(db, n.id);
+  }
+}
+
+export type Alerts = {
+  start(): void;
+  stop(): Promise<void>;
+  /** One pass over every tenant (or one) at the app's clock; what each handed to delivery. */
+  runOnce(tenantId?: string): Promise<Notification[]>;
+  /** Where notifications go (the dashboard's history only, until a delivery is set). */
+  delivery: Delivery;
+};
+
+/** After a commit, wait this long for more before a pass (a burst of hooks makes one pass). */
+const DEBOUNCE_MS = 1000;
+/** Every tenant is evaluated at least this often (pending, re-notify and no-data need no event). */
+const EVERY_MS = 15_000;
+
+export function createAlerts(deps: { tenantFiles: TenantFiles; tenants: () => Promise<string[]>; onCommit: (listener: (tenantId: string) => void) => () => void; log: Logger; now: () => number; publicUrl: () => URL; debounceMs?: number; everyMs?: number }): Alerts {
+  const chains = new Map<string, Promise<Notification[]>>();
+  const waiting = new Map<string, NodeJS.Timeout>();
+  let interval: NodeJS.Timeout | null = null;
+  let unsubscribe: (() => void) | null = null;
+
+  // One pass per tenant at a time: a pass asked for while one runs follows it.
+  const pass = (tenantId: string): Promise<Notification[]> => {
+    const run = (chains.get(tenantId) ?? Promise.resolve([]))
+      .catch(() => [])
+      .then(() => evaluateTenant({ tenantFiles: deps.tenantFiles, delivery: alerts.delivery, publicUrl: deps.publicUrl(), log: deps.log }, tenantId, deps.now()));
+    chains.set(tenantId, run);
+    return run;
+  };
+  const background = (tenantId: string) =>
+    pass(tenantId).catch((err: unknown) => deps.log.error('alert evaluation failed for a tenant', { tenant_id: tenantId, error: (err as Error).message }));
+  const everyone = async () => {
+    for (const t of await deps.tenants()) await background(t);
+  };
+
+  const alerts: Alerts = {
+    delivery: { deliver: async () => undefined },
+    start() {
+      unsubscribe = deps.onCommit((tenantId) => {
+        if (waiting.has(tenantId)) return;
+        waiting.set(tenantId, setTimeout(() => {
+          waiting.delete(tenantId);
+          void background(tenantId);
+        }, deps.debounceMs ?? DEBOUNCE_MS).unref());
+      });
+      interval = setInterval(() => void everyone().catch(() => undefined), deps.everyMs ?? EVERY_MS).unref();
+    },
+    async stop() {
+      unsubscribe?.();
+      unsubscribe = null;
+      if (interval) clearInterval(interval);
+      interval = null;
+      for (const t of waiting.values()) clearTimeout(t);
+      waiting.clear();
+      await Promise.allSettled([...chains.values()]);
+    },
+    async runOnce(tenantId) {
+      const out: Notification[] = [];
+      for (const t of tenantId ? [tenantId] : await deps.tenants()) out.push(...(await pass(t)));
+      return out;
+    },
+  };
+  return alerts;
+}

@@ -1,0 +1,92 @@
+// A rule's answer at a moment: per group value, the figure the condition looks at and
+// whether it holds (null: no data). Every figure comes from the query layer: the metric
+// over [at - window, at), the same over earlier windows (anomaly), or over the current
+// UTC day, week or month so far (forecast).
+import { zScore } from '../analytics/anomalies.js';
+import { kindsRead, MAX_ROWS, querySchema, type Query } from '../query/model.js';
+import type { QueryResult } from '../query/run.js';
+import { durationMs, type Condition, type Rule } from './rules.js';
+
+export type Observation = {
+  /** The group value as JSON ('' when the rule is not grouped): the alert's key. */
+  key: string;
+  group: Record<string, string> | null;
+  /** The figure compared: the window's value, or the projection of a forecast. */
+  value: number | null;
+  /** Whether the condition holds; null when there is no data to judge. */
+  breach: boolean | null;
+};
+
+/** Answers queries (one snapshot, or a cache over many moments for the preview). */
+export type Ask = (qs: Query[]) => Promise<QueryResult[]>;
+
+const DAY = 86_400_000;
+
+/** The start and end of the UTC day, week (from Monday) or month holding `at`. */
+export function periodOf(by: 'day' | 'week' | 'month', at: number): { start: number; end: number } {
+  const d = new Date(at);
+  if (by === 'month') return { start: Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1), end: Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1) };
+  const day = Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate());
+  if (by === 'day') return { start: day, end: day + DAY };
+  const start = day - ((d.getUTCDay() + 6) % 7) * DAY;
+  return { start, end: start + 7 * DAY };
+}
+
+/** The rule's query over [from, to). Grouped, it asks only the rows its metric reads, so a group is one the metric is about. */
+export function ruleQuery(rule: Rule, from: number, to: number): Query {
+  const kinds = rule.group_by.length && !rule.filters.kind ? kindsRead([rule.metric]) : null;
+  return querySchema.parse({ metrics: [rule.metric], filters: { ...rule.filters, ...(kinds && { kind: kinds }) }, group_by: rule.group_by, from, to: Math.max(to, from + 1), limit: MAX_ROWS });
+}
+
+const keyOf = (rule: Rule, row: Record<string, unknown>) => {
+  if (!rule.group_by.length) return { key: '', group: null };
+  const group = Object.fromEntries(rule.group_by.map((d) => [d, row[d] === null || row[d] === undefined ? '' : String(row[d])]));
+  return { key: JSON.stringify(group), group };
+};
+
+const byKey = (rule: Rule, result: QueryResult) => {
+  const out = new Map<string, { group: Record<string, string> | null; value: number | null }>();
+  for (const row of result.rows) {
+    const { key, group } = keyOf(rule, row);
+    const v = row[rule.metric];
+    out.set(key, { group, value: v === null || v === undefined ? null : Number(v) });
+  }
+  return out;
+};
+
+const compare = (op: 'above' | 'below', v: number, limit: number) => (op === 'above' ? v > limit : v < limit);
+
+export async function observe(rule: Rule, at: number, ask: Ask): Promise<Observation[]> {
+  const c: Condition = rule.condition;
+  const w = durationMs(rule.window);
+  if (c.type === 'threshold') {
+    const [now] = await ask([ruleQuery(rule, at - w, at)]);
+    return [...byKey(rule, now!)].map(([key, { group, value }]) => ({ key, group, value, breach: value === null ? null : compare(c.op, value, c.value) }));
+  }
+  if (c.type === 'forecast') {
+    const { start, end } = periodOf(c.by, at);
+    const [soFar] = await ask([ruleQuery(rule, start, at)]);
+    // The rate so far, carried to the period's end; nothing projected at its very start.
+    const scale = at > start ? (end - start) / (at - start) : 0;
+    return [...byKey(rule, soFar!)].map(([key, { group, value }]) => {
+      const projected = value === null ? null : value * scale;
+      return { key, group, value: projected, breach: projected === null ? null : compare(c.op, projected, c.value) };
+    });
+  }
+  const qs = Array.from({ length: c.baseline_windows + 1 }, (_, k) => ruleQuery(rule, at - (k + 1) * w, at - k * w));
+  const [now, ...before] = (await ask(qs)).map((r) => byKey(rule, r));
+  return [...now!].map(([key, { group, value }]) => {
+    if (value === null) return { key, group, value, breach: null };
+    // A window without a row for this group counted nothing of it.
+    const history = before.map((b) => b.get(key)?.value ?? 0);
+    const score = zScore(value, history);
+    return { key, group, value, breach: !!score && (c.z > 0 ? score.z >= c.z : score.z <= c.z) };
+  });
+}
+
+/** The condition in words, for people reading a notification. */
+export function conditionWords(c: Condition): string {
+  if (c.type === 'threshold') return `${c.op} ${c.value}`;
+  if (c.type === 'anomaly') return `z-score ${c.z > 0 ? 'above' : 'below'} ${c.z}`;
+  return `projected ${c.op} ${c.value} by ${c.by} end`;
+}

@@ -1,0 +1,115 @@
+// The alerts API (/api/v1/alerts): rules (list, create, read, replace, delete, test),
+// current alerts and history, silences. A session or an API key with `read`. Managers and
+// up make rules about the team and see every rule; a developer makes rules about their own
+// data (narrowed here with scopeFilters, as the query API narrows a query); a viewer sees
+// firing alerts only.
+import { Hono, type Context } from 'hono';
+import type { AppContext } from '../../context.js';
+import { testRule } from '../../alerts/preview.js';
+import { createRule, deleteRule, getRule, listRules, ruleSchema, updateRule, type Authored, type RuleBody } from '../../alerts/rules.js';
+import { addSilence, listAlerts, listSilences, removeSilence, silenceSchema } from '../../alerts/store.js';
+import { can } from '../../auth/permissions.js';
+import type { Env, Identity } from '../env.js';
+import { alertReader, requireIdentity, requirePermission, scopeFilters } from '../access.js';
+import { auditRequest } from '../audit-request.js';
+import { httpError, notFound, parseWith, readJson } from '../errors.js';
+
+const STATES = ['pending', 'firing', 'no_data', 'resolved'];
+
+/** A rule author: developers and up. */
+function author(c: Context<Env>) {
+  const identity = requireIdentity(c, 'read');
+  requirePermission(identity, 'alerts.own');
+  return { identity, tenantId: identity.user.tenantId, who: alertReader(identity) };
+}
+
+/** The body as its author may have it: a team rule needs a manager; a rule about one's own data is narrowed to them. */
+function authored(identity: Identity, body: RuleBody, owner = identity.user.id): Omit<Authored, 'createdBy'> {
+  const team = can(identity.user, 'alerts.manage');
+  if (body.scope === 'team' && !team) throw httpError(403, `scope: your role (${identity.user.role}) may only make rules about your own data`, 'scope');
+  if (body.scope !== 'own' && team) return { body, ownUser: null };
+  const filters = scopeFilters({ ownUser: owner, individuals: true }, body.filters, body.group_by);
+  return { body: { ...body, filters }, ownUser: owner };
+}
+
+export function alertRoutes(ctx: AppContext) {
+  const now = () => ctx.now().getTime();
+  const db = (tenantId: string) => ctx.tenantFiles.open(tenantId);
+  const ruleOf = async (c: Context<Env>, tenantId: string, who: ReturnType<typeof alertReader>) => {
+    const rule = await getRule(await db(tenantId), c.req.param('id') ?? '', who);
+    if (!rule) throw notFound('no such rule');
+    return rule;
+  };
+  return new Hono<Env>()
+    .get('/alerts/rules', async (c) => {
+      const { tenantId, who } = author(c);
+      return c.json({ rules: await listRules(await db(tenantId), who) });
+    })
+    .post('/alerts/rules', async (c) => {
+      const { identity, tenantId } = author(c);
+      const body = authored(identity, parseWith(ruleSchema, await readJson(c)));
+      const rule = await createRule(await db(tenantId), { ...body, createdBy: identity.user.id }, now());
+      await auditRequest(ctx.control, c, identity, { action: 'alerts.rule.create', target: rule.id, detail: { name: rule.name, metric: rule.metric, scope: rule.scope } });
+      return c.json(rule, 201);
+    })
+    .get('/alerts/rules/:id', async (c) => {
+      const { tenantId, who } = author(c);
+      return c.json(await ruleOf(c, tenantId, who));
+    })
+    .put('/alerts/rules/:id', async (c) => {
+      const { identity, tenantId, who } = author(c);
+      const rule = await ruleOf(c, tenantId, who);
+      // A rule about someone's own data stays theirs unless a manager says `"scope": "team"`.
+      const input = parseWith(ruleSchema, await readJson(c));
+      const body = authored(identity, { ...input, scope: input.scope ?? rule.scope }, rule.own_user ?? identity.user.id);
+      const updated = await updateRule(await db(tenantId), rule.id, body, now());
+      await auditRequest(ctx.control, c, identity, { action: 'alerts.rule.update', target: rule.id, detail: { name: updated.name, metric: updated.metric, scope: updated.scope } });
+      return c.json(updated);
+    })
+    .delete('/alerts/rules/:id', async (c) => {
+      const { identity, tenantId, who } = author(c);
+      const rule = await ruleOf(c, tenantId, who);
+      await deleteRule(await db(tenantId), rule.id);
+      await auditRequest(ctx.control, c, identity, { action: 'alerts.rule.delete', target: rule.id, detail: { name: rule.name } });
+      return c.body(null, 204);
+    })
+    .post('/alerts/rules/:id/test', async (c) => {
+      const { tenantId, who } = author(c);
+      const rule = await ruleOf(c, tenantId, who);
+      return c.json(await testRule(ctx.tenantFiles, tenantId, rule, now(), ctx.publicUrl));
+    })
+
+    .get('/alerts', async (c) => {
+      const identity = requireIdentity(c, 'read');
+      const who = alertReader(identity);
+      const state = c.req.query('state');
+      if (state !== undefined && !STATES.includes(state)) throw httpError(400, `state: must be one of ${STATES.join(', ')}`, 'state');
+      const limit = Number(c.req.query('limit') ?? 100);
+      if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw httpError(400, 'limit: must be an integer from 1 to 1000', 'limit');
+      const file = await db(identity.user.tenantId);
+      const rules = await listRules(file, who);
+      const { alerts, history } = await listAlerts(file, rules, who, { state, rule: c.req.query('rule'), limit });
+      const silences = who.firingOnly ? [] : await listSilences(file, now(), rules.map((r) => r.id));
+      return c.json({ alerts, history, silences });
+    })
+
+    .post('/alerts/silences', async (c) => {
+      const { identity, tenantId, who } = author(c);
+      const input = parseWith(silenceSchema, await readJson(c));
+      const rule = await getRule(await db(tenantId), input.rule_id, who);
+      if (!rule) throw httpError(404, 'rule_id: no such rule', 'rule_id');
+      if (Date.parse(input.until) <= now()) throw httpError(400, 'until: must be in the future', 'until');
+      const silence = await addSilence(await db(tenantId), rule, input, identity.user.id, now());
+      await auditRequest(ctx.control, c, identity, { action: 'alerts.silence', target: rule.id, detail: { silence: silence.id, group: silence.group, until: silence.until, reason: silence.reason } });
+      return c.json(silence, 201);
+    })
+    .delete('/alerts/silences/:id', async (c) => {
+      const { identity, tenantId, who } = author(c);
+      const file = await db(tenantId);
+      const ruleIds = (await listRules(file, who)).map((r) => r.id);
+      if (!(await removeSilence(file, c.req.param('id'), ruleIds))) throw notFound('no such silence');
+      await auditRequest(ctx.control, c, identity, { action: 'alerts.silence', target: c.req.param('id'), detail: { removed: true } });
+      return c.body(null, 204);
+    });
+}
+
