@@ -19,6 +19,8 @@ import { createLiveHub, type LiveHub } from './dashboards/live.js';
 import { createArchiveImports, uploadsDir, type ArchiveImports } from './import/archive-run.js';
 import { failInterruptedRuns } from './import/runs.js';
 import { createMailer, type Mailer } from './mail/mailer.js';
+import { createDelivery, type Delivery } from './alerts/deliver.js';
+import type { TargetPolicy } from './alerts/targets.js';
 
 export type AppContext = {
   config: Config;
@@ -45,6 +47,12 @@ export type AppContext = {
   publicUrl: URL;
   /** Sends invitations and reset links; null when no SMTP server is configured. */
   mailer: Mailer | null;
+  /** Delivers alert notifications (started by the server, not by the CLI). */
+  alerts: Delivery;
+  /** Where alert deliveries may go (the SSRF guard's policy); the port is known once listening. */
+  alertTargets: () => TargetPolicy;
+  /** The port the server listens on, once it does. */
+  listenPort: number | null;
   now: () => Date;
   close(): Promise<void>;
 };
@@ -68,6 +76,7 @@ export async function openAppContext(config: Config, log: Logger, options: { adm
     tenantFiles = createTenantFiles(config.dataDir, { log, now: () => ctx.now().getTime() });
     const publicUrl = options.publicUrl ?? config.publicUrl;
     const ingest = createIngestor(tenantFiles);
+    const secret = await serverSecret(control);
     const ctx: AppContext = {
       config,
       log,
@@ -86,11 +95,24 @@ export async function openAppContext(config: Config, log: Logger, options: { adm
       }),
       archives: createArchiveImports({ tenantFiles, ingest, log, dataDir: config.dataDir, now: () => ctx.now() }),
       ingestLimiter: createRateLimiter(),
-      secret: await serverSecret(control),
+      secret,
       publicUrl,
       mailer: createMailer(config.smtp),
+      alerts: createDelivery({
+        tenantFiles,
+        tenants: async () => (await control!.all<{ id: string }>('SELECT id FROM tenants ORDER BY id')).map((t) => t.id),
+        control,
+        secret,
+        smtp: config.smtp,
+        policy: () => ctx.alertTargets(),
+        now: () => ctx.now(),
+        log,
+      }),
+      alertTargets: () => ({ allowPrivate: config.alertAllowPrivate, self: ctx.publicUrl, selfPort: ctx.listenPort ?? config.port }),
+      listenPort: null,
       now: () => new Date(),
       async close() {
+        await ctx.alerts.stop();
         ctx.mailer?.close();
         ctx.live.close();
         await ctx.archives.stop();

@@ -17,7 +17,7 @@ import { openDatabase, type Database } from '../src/storage/duckdb.js';
 import { loadMigrations, migrate } from '../src/storage/migrate.js';
 import { createTenantFiles, type TenantFiles } from '../src/storage/tenant-files.js';
 import { startSmtpSink } from './smtp-sink.js';
-import { tempDir, waitFor } from './helpers.js';
+import { setUp, startTestServer, tempDir, waitFor, type TestServer } from './helpers.js';
 
 type Received = { headers: IncomingMessage['headers']; body: string };
 type Receiver = { url: string; port: number; received: Received[]; answer: (req: Received, res: ServerResponse) => void; close(): Promise<void> };
@@ -303,3 +303,56 @@ s('a name that resolves to loopback is refused when it is sent', async (ctx) => 
 });
 
 s.run();
+
+const http = suite<{ server: TestServer }>('alert channels over HTTP');
+http.before.each(async (ctx) => {
+  ctx.server = await startTestServer({ flags: { 'alert-allow-private': 'true' } });
+});
+http.after.each(async (ctx) => ctx.server.stop());
+
+http('the SMTP settings page saves a server (CSRF-checked) and its test button sends through it', async ({ server }) => {
+  const sink = await startSmtpSink();
+  try {
+    const admin = await setUp(server);
+    const page = await admin.get('/settings/alerts');
+    assert.is(page.status, 200);
+    assert.match(await page.text(), /Send a test email to me/);
+    const form = { host: '127.0.0.1', port: new URL(sink.url).port, security: 'none', user: 'mailer', password: 'relay secret', from: 'alerts@acme.test' };
+    assert.is((await admin.post('/settings/alerts/smtp', form, { csrf: false })).status, 403);
+    const refused = await admin.post('/settings/alerts/smtp', { ...form, host: '169.254.169.254' });
+    assert.is(refused.status, 400);
+    assert.match(await refused.text(), /host: 169\.254\.169\.254 is a link-local/);
+    const saved = await admin.post('/settings/alerts/smtp', form);
+    assert.is(saved.status, 200);
+    const html = await saved.text();
+    assert.match(html, /SMTP server saved/);
+    assert.not.match(html, /relay secret/);
+    const tested = await admin.post('/settings/alerts/smtp/test', {});
+    assert.match(await tested.text(), /A test email went to admin@acme\.test/);
+    assert.equal(sink.mails.map((m) => [m.to, m.user]), [[['admin@acme.test'], 'mailer']]);
+  } finally {
+    await sink.stop();
+  }
+});
+
+http('the API: SMTP settings name the bad field, the secret shows once, channels list their targets', async ({ server }) => {
+  const admin = await setUp(server);
+  await admin.get('/settings/alerts');
+  const csrf = { 'x-csrf-token': admin.csrf! };
+  const put = (json: unknown) => admin.request('/api/v1/alerts/smtp', { method: 'PUT', json, headers: csrf });
+  const bad = await put({ host: 'smtp.acme.test', port: 99999, security: 'tls', from: 'alerts@acme.test' });
+  assert.is(bad.status, 400);
+  assert.equal(await bad.json(), { error: 'port: Too big: expected number to be <=65535', field: 'port' });
+  const ok = await put({ host: 'smtp.acme.test', port: 465, security: 'tls', user: 'u', password: 'p4ss', from: 'alerts@acme.test' });
+  assert.is(ok.status, 200);
+  assert.equal(await ok.json(), { host: 'smtp.acme.test', port: 465, security: 'tls', user: 'u', from: 'alerts@acme.test', password_set: true });
+  const rotated = (await (await admin.request('/api/v1/alerts/webhook-secret', { method: 'POST', headers: csrf })).json()) as { secret: string };
+  assert.match(rotated.secret, /^whsec_/);
+  const channels = (await (await admin.request('/api/v1/alerts/channels')).json()) as Record<string, unknown>;
+  assert.equal([channels.targets, (channels.webhook_secret as { set: boolean }).set, channels.smtp_source], [[], true, 'tenant']);
+  assert.not.match(JSON.stringify(channels), new RegExp(rotated.secret));
+  const enable = await admin.request('/api/v1/alerts/channels/enable', { method: 'POST', json: { target: 'webhook http://nowhere.test/' }, headers: csrf });
+  assert.equal([enable.status, await enable.json()], [404, { error: 'target: no such disabled target', field: 'target' }]);
+});
+
+http.run();

@@ -3,10 +3,12 @@
 // server's secret, bound to the tenant). Without SMTP settings, email goes through --smtp-url.
 import { randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
+import { createTransport } from 'nodemailer';
 import { z } from 'zod';
 import type { Config } from '../config.js';
 import { openSecret, sealSecret } from '../auth/sso/secret-box.js';
 import type { Queryable } from '../storage/duckdb.js';
+import type { Delivery } from './deliver.js';
 import { refusedAddress, type TargetPolicy } from './targets.js';
 
 export const SMTP_SECURITY = ['tls', 'starttls', 'none'] as const;
@@ -99,4 +101,31 @@ export async function smtpTransport(db: Queryable, serverSecret: Buffer, tenantI
     ...TIMEOUTS,
   };
   return { options, from: s.from, source: 'tenant' };
+}
+
+/** What the channels page and `GET /api/v1/alerts/channels` show. */
+export async function channelsView(db: Queryable, delivery: Pick<Delivery, 'status'>, tenantId: string, fallback: Config['smtp']) {
+  const [targets, smtp, secretSince] = await Promise.all([delivery.status(tenantId), smtpSettings(db), webhookSecretSince(db)]);
+  return {
+    targets,
+    webhook_secret: { set: secretSince !== null, since: secretSince },
+    smtp,
+    /** Which server email goes through: the tenant's own, the appliance's --smtp-url, or none. */
+    smtp_source: smtp ? 'tenant' : fallback ? 'appliance' : 'none',
+  };
+}
+
+/** Sends a test email through the tenant's server (or --smtp-url); the server's refusal is the answer's error. */
+export async function sendTestEmail(db: Queryable, serverSecret: Buffer, tenantId: string, fallback: Config['smtp'], to: string): Promise<{ sent: true } | { sent: false; error: string }> {
+  const transport = await smtpTransport(db, serverSecret, tenantId, fallback);
+  if (!transport) return { sent: false, error: 'no SMTP server: save one first, or start the appliance with --smtp-url' };
+  const mailer = createTransport(transport.options);
+  try {
+    await mailer.sendMail({ from: transport.from, to, subject: '[agentmeter] Test email', text: 'Alert emails from agentmeter will arrive like this one.' });
+    return { sent: true };
+  } catch (err) {
+    return { sent: false, error: err instanceof Error ? err.message : String(err) };
+  } finally {
+    mailer.close();
+  }
 }
