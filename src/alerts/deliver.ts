@@ -94,7 +94,7 @@ export function createDelivery(deps: DeliveryDeps): Delivery {
 
   const load = () => (loaded ??= deps.tenants().then((ids) => ids.forEach((id) => active.add(id))));
 
-  const recordSuccess = (db: Database, tenantId: string, row: Row) =>
+  const recordSuccess = (db: Database, row: Row) =>
     db.transaction(async (tx) => {
       const now = deps.now();
       await tx.run(`UPDATE alert_outbox SET status = 'sent', sent_at = $now, attempts = attempts + 1, last_error = NULL WHERE notification_id = $id AND channel = $channel`, { now, id: row.notification_id, channel: row.channel });
@@ -158,7 +158,7 @@ export function createDelivery(deps: DeliveryDeps): Delivery {
     const signal = abort.signal;
     const job = send(db, tenantId, row)
       .then(
-        () => recordSuccess(db, tenantId, row),
+        () => recordSuccess(db, row),
         (err: unknown) => (signal.aborted ? undefined : recordFailure(db, tenantId, row, err instanceof Error ? err.message : String(err))),
       )
       .catch((err: unknown) => deps.log.error('could not record an alert delivery', { tenant_id: tenantId, target: row.target, error: String(err) }))
