@@ -19,6 +19,8 @@ export type Config = {
   trustedProxies: string[];
   /** Where email (invitations, reset links) goes out; null: links are shown to copy instead. */
   smtp: { url: string; from: string } | null;
+  /** Alert webhooks may go to loopback and private addresses (receivers on the LAN; tests). */
+  alertAllowPrivate: boolean;
 };
 
 /** Each setting: its flag, its environment variable, its default and how it is checked. */
@@ -31,6 +33,7 @@ export const SETTINGS = {
   trustedProxy: { flag: 'trusted-proxy', env: 'AGENTMETER_TRUSTED_PROXY', fallback: '', shown: 'none', schema: z.string().transform(addressRanges) },
   smtpUrl: { flag: 'smtp-url', env: 'AGENTMETER_SMTP_URL', fallback: '', shown: 'none (links are shown to copy)', secret: true, schema: z.string().refine(smtpUrl, 'must be smtp://user:pass@host:port or smtps://…') },
   smtpFrom: { flag: 'smtp-from', env: 'AGENTMETER_SMTP_FROM', fallback: '', shown: 'none', schema: z.string().trim().max(254) },
+  alertAllowPrivate: { flag: 'alert-allow-private', env: 'AGENTMETER_ALERT_ALLOW_PRIVATE', fallback: 'false', schema: z.enum(['true', 'false']).transform((v) => v === 'true') },
 } as const;
 
 function smtpUrl(raw: string): boolean {
@@ -88,6 +91,7 @@ export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv = process.env): 
     logLevel: read('logLevel'),
     trustedProxies: read('trustedProxy'),
     smtp: smtpSettings(read('smtpUrl'), read('smtpFrom')),
+    alertAllowPrivate: read('alertAllowPrivate'),
   };
 }
 

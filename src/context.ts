@@ -20,6 +20,8 @@ import { createArchiveImports, uploadsDir, type ArchiveImports } from './import/
 import { failInterruptedRuns } from './import/runs.js';
 import { createMailer, type Mailer } from './mail/mailer.js';
 import { createAlerts, type Alerts } from './alerts/engine.js';
+import { createDelivery, type Delivery } from './alerts/deliver.js';
+import type { TargetPolicy } from './alerts/targets.js';
 
 export type AppContext = {
   config: Config;
@@ -48,6 +50,12 @@ export type AppContext = {
   publicUrl: URL;
   /** Sends invitations and reset links; null when no SMTP server is configured. */
   mailer: Mailer | null;
+  /** Delivers alert notifications (started by the server, not by the CLI). */
+  delivery: Delivery;
+  /** Where alert deliveries may go (the SSRF guard's policy); the port is known once listening. */
+  alertTargets: () => TargetPolicy;
+  /** The port the server listens on, once it does. */
+  listenPort: number | null;
   now: () => Date;
   close(): Promise<void>;
 };
@@ -71,6 +79,7 @@ export async function openAppContext(config: Config, log: Logger, options: { adm
     tenantFiles = createTenantFiles(config.dataDir, { log, now: () => ctx.now().getTime() });
     const publicUrl = options.publicUrl ?? config.publicUrl;
     const ingest = createIngestor(tenantFiles);
+    const secret = await serverSecret(control);
     const ctx: AppContext = {
       config,
       log,
@@ -87,7 +96,6 @@ export async function openAppContext(config: Config, log: Logger, options: { adm
         log,
         now: () => ctx.now().getTime(),
       }),
-      // TODO(alerts-deliver): delivery: createDelivery(...); until then notifications go to the history only.
       alerts: createAlerts({
         tenantFiles,
         tenants: async () => (await control!.all<{ id: string }>('SELECT id FROM tenants ORDER BY id')).map((t) => t.id),
@@ -98,15 +106,28 @@ export async function openAppContext(config: Config, log: Logger, options: { adm
       }),
       archives: createArchiveImports({ tenantFiles, ingest, log, dataDir: config.dataDir, now: () => ctx.now() }),
       ingestLimiter: createRateLimiter(),
-      secret: await serverSecret(control),
+      secret,
       publicUrl,
       mailer: createMailer(config.smtp),
+      delivery: createDelivery({
+        tenantFiles,
+        tenants: async () => (await control!.all<{ id: string }>('SELECT id FROM tenants ORDER BY id')).map((t) => t.id),
+        control,
+        secret,
+        smtp: config.smtp,
+        policy: () => ctx.alertTargets(),
+        now: () => ctx.now(),
+        log,
+      }),
+      alertTargets: () => ({ allowPrivate: config.alertAllowPrivate, self: ctx.publicUrl, selfPort: ctx.listenPort ?? config.port }),
+      listenPort: null,
       now: () => new Date(),
       async close() {
+        await ctx.alerts.stop();
+        await ctx.delivery.stop();
         ctx.mailer?.close();
         ctx.live.close();
         await ctx.archives.stop();
-        await ctx.alerts.stop();
         await ctx.aggregator.stop();
         await ctx.ingest.flushAll().catch((err: unknown) => log.error('could not flush events at shutdown', { error: String(err) }));
         await tenantFiles!.closeAll();
@@ -116,6 +137,8 @@ export async function openAppContext(config: Config, log: Logger, options: { adm
     };
     // A tenant whose file cannot be opened is unavailable alone (logged, named on /readyz);
     // the others are served.
+    // The rules' notifications go out through the delivery's outbox.
+    ctx.alerts.delivery = ctx.delivery;
     const tenants = await control.all<{ id: string }>('SELECT id FROM tenants ORDER BY id');
     // What an earlier process was unpacking or reading is gone with it.
     await rm(uploadsDir(config.dataDir), { recursive: true, force: true });

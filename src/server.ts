@@ -25,7 +25,9 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     const port = (http.address() as AddressInfo).port;
     if (!config.publicUrlSet) ctx.publicUrl = defaultPublicUrl(config.host, port);
     admin = await listenAdminSocket(ctx, socketPath);
+    ctx.listenPort = port;
     ctx.aggregator.start();
+    ctx.delivery.start();
     ctx.alerts.start();
     const sweep = setInterval(() => {
       ctx.auth.deleteExpiredSessions().catch((err: unknown) => log.warn('could not delete expired sessions', { error: String(err) }));

@@ -40,6 +40,7 @@ const PAGES = [
   ['audit', '/settings/audit'],
   ['organisations', '/admin/organisations'],
   ['single-sign-on', '/settings/sso'],
+  ['alerts-settings', '/settings/alerts'],
   ['not-found', '/no-such-page'],
 ] as const;
 /** Pages seen signed out. */
@@ -49,12 +50,12 @@ const SIGNED_OUT = [['setup', '/setup'], ['login', '/login']] as const;
  * redirects and the SAML metadata are not pages; the second sign-in step needs a password
  * just given (browser-mfa.test.ts checks it at phone width); an invitation or reset link
  * needs its token (browser-people.test.ts accepts one at phone width); a tenant's sign-in
- * page is the login page with its buttons.
+ * page is the login page with its buttons. The alert channels' status is JSON (its page is /settings/alerts).
  */
 const NOT_PAGES = [
   '/live', '/public/*', '/healthz', '/readyz', '/connect/settings.json', '/import/runs/:id/row', '/login/mfa',
   '/auth/sso/:id/start', '/auth/oidc/callback', '/auth/github/callback', '/auth/saml/metadata/:providerId', '/auth/saml/start/:providerId',
-  '/invite/:token', '/reset/:token', '/login/:slug{[a-z0-9][a-z0-9-]{1,62}}',
+  '/invite/:token', '/reset/:token', '/login/:slug{[a-z0-9][a-z0-9-]{1,62}}', '/api/v1/alerts/channels',
 ];
 
 /** The GET routes of the route files mounted at the root of the app (the others are under /api or /v1). */

@@ -8,7 +8,7 @@ import { newId } from '../ids.js';
 
 export type AuditEntry = {
   action: string;
-  actor: 'user' | 'cli' | 'setup';
+  actor: 'user' | 'cli' | 'setup' | 'system';
   actorUserId?: string | null;
   tenantId?: string | null;
   target?: string | null;

@@ -6,6 +6,7 @@ import { newId } from '../ids.js';
 import { METRICS, querySchema, type Query } from '../query/model.js';
 import type { Queryable } from '../storage/duckdb.js';
 import type { Channel } from './notification.js';
+import { checkTarget, type TargetPolicy } from './targets.js';
 
 const UNIT_MS = { m: 60_000, h: 3_600_000, d: 86_400_000, w: 7 * 86_400_000 } as const;
 const MIN = UNIT_MS.m;
@@ -25,19 +26,23 @@ const duration = (min: number, max: number, words: string) =>
 export const WINDOW_WORDS = '5m to 30d';
 
 /**
- * What a channel URL may be: http(s), and not a link-local (cloud metadata) address.
- * TODO(alerts-deliver): replace with `checkTarget(url)` from src/alerts/targets.ts once merged.
+ * What a channel URL may be, whoever runs the appliance: http(s), no credentials, never a
+ * link-local (cloud metadata) address (`checkTarget`). Loopback, private networks and the
+ * appliance itself depend on its settings: `channelTargetProblem` checks those per request,
+ * and delivery checks again after DNS.
  */
 function targetProblem(raw: string): string | null {
-  let url: URL;
-  try {
-    url = new URL(raw);
-  } catch {
-    return 'must be an absolute http(s) URL';
+  const check = checkTarget(raw, { allowPrivate: true });
+  return check.ok ? null : check.message;
+}
+
+/** The first channel of `body` the appliance's target policy refuses, named by its field. */
+export function channelTargetProblem(body: { channels: readonly { type: string; url?: string }[] }, policy: TargetPolicy): { field: string; message: string } | null {
+  for (const [i, channel] of body.channels.entries()) {
+    if (!channel.url) continue;
+    const check = checkTarget(channel.url, policy);
+    if (!check.ok) return { field: `channels.${i}.url`, message: `channels.${i}.url: ${check.message}` };
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') return 'must be an http(s) URL';
-  const host = url.hostname.replace(/^\[|\]$/g, '').toLowerCase();
-  if (/^169\.254\./.test(host) || /^fe[89ab][0-9a-f]:/.test(host) || host === 'metadata.google.internal') return 'must not be a link-local (metadata) address';
   return null;
 }
 const targetUrl = z

@@ -6,7 +6,7 @@
 import { Hono, type Context } from 'hono';
 import type { AppContext } from '../../context.js';
 import { testRule } from '../../alerts/preview.js';
-import { createRule, deleteRule, getRule, listRules, ruleSchema, updateRule, type Authored, type RuleBody } from '../../alerts/rules.js';
+import { channelTargetProblem, createRule, deleteRule, getRule, listRules, ruleSchema, updateRule, type Authored, type RuleBody } from '../../alerts/rules.js';
 import { addSilence, listAlerts, listSilences, removeSilence, silenceSchema } from '../../alerts/store.js';
 import { can } from '../../auth/permissions.js';
 import type { Env, Identity } from '../env.js';
@@ -40,6 +40,13 @@ export function alertRoutes(ctx: AppContext) {
     if (!rule) throw notFound('no such rule');
     return rule;
   };
+  /** A rule body as sent, with its channel URLs checked against this appliance's target policy. */
+  const ruleBody = async (c: Context<Env>) => {
+    const input = parseWith(ruleSchema, await readJson(c));
+    const problem = channelTargetProblem(input, ctx.alertTargets());
+    if (problem) throw httpError(400, problem.message, problem.field);
+    return input;
+  };
   return new Hono<Env>()
     .get('/alerts/rules', async (c) => {
       const { tenantId, who } = author(c);
@@ -47,7 +54,7 @@ export function alertRoutes(ctx: AppContext) {
     })
     .post('/alerts/rules', async (c) => {
       const { identity, tenantId } = author(c);
-      const body = authored(identity, parseWith(ruleSchema, await readJson(c)));
+      const body = authored(identity, await ruleBody(c));
       const rule = await createRule(await db(tenantId), { ...body, createdBy: identity.user.id }, now());
       await auditRequest(ctx.control, c, identity, { action: 'alerts.rule.create', target: rule.id, detail: { name: rule.name, metric: rule.metric, scope: rule.scope } });
       return c.json(rule, 201);
@@ -60,7 +67,7 @@ export function alertRoutes(ctx: AppContext) {
       const { identity, tenantId, who } = author(c);
       const rule = await ruleOf(c, tenantId, who);
       // A rule about someone's own data stays theirs unless a manager says `"scope": "team"`.
-      const input = parseWith(ruleSchema, await readJson(c));
+      const input = await ruleBody(c);
       const body = authored(identity, { ...input, scope: input.scope ?? rule.scope }, rule.own_user ?? identity.user.id);
       const updated = await updateRule(await db(tenantId), rule.id, body, now());
       await auditRequest(ctx.control, c, identity, { action: 'alerts.rule.update', target: rule.id, detail: { name: updated.name, metric: updated.metric, scope: updated.scope } });
