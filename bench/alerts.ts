@@ -26,7 +26,7 @@ const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 const secs = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 
 const METRICS = ['cost_usd', 'tool_failures', 'tool_failure_rate', 'tokens', 'sessions', 'api_errors', 'prompts', 'active_users', 'error_rate', 'commits'];
-const ADDITIVE = ['cost_usd', 'tool_failures', 'tokens', 'sessions', 'api_errors', 'prompts', 'commits'];
+const ADDITIVE = ['cost_usd', 'tool_failures', 'tokens', 'api_errors', 'prompts', 'commits'];
 const GROUPS = [[], ['user'], [], ['project'], ['model'], ['tool']];
 const WINDOWS = ['15m', '1h', '1d', '7d'];
 
