@@ -8,6 +8,7 @@
 // BENCH_EVENTS (default 10,000,000) sets the size. BENCH_DIR names a data directory to fill
 // once and measure many times: filling is skipped when its tenant already has events.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
 import { availableParallelism, loadavg } from 'node:os';
 import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/log.js';
@@ -207,7 +208,7 @@ const qs = (params: Record<string, string | number | undefined>) =>
 
 type Row = { name: string; timing?: Timing; target?: number; note?: string };
 
-async function prepare(server: RunningServer) {
+export async function prepare(server: RunningServer) {
   const { ctx } = server;
   if ((await countUsers(ctx.control)) === 0) await runCommand(ctx, 'setup', { name: TENANT, email: 'root@bench.test', password: PASSWORD });
   const tenant = (await findTenant(ctx.control, TENANT)) ?? ((await runCommand(ctx, 'tenant create', { name: TENANT })) as { id: string });
@@ -221,14 +222,14 @@ async function prepare(server: RunningServer) {
   return { tenantId: tenant.id, developers, key };
 }
 
-async function fill(server: RunningServer, tenantId: string, developers: string[]) {
+export async function fill(server: RunningServer, tenantId: string, developers: string[], events = EVENTS) {
   const now = Date.now();
   const sessions = planSessions(now);
   // The generator alone first, at one turn a minute: its memory, and the density that makes EVENTS.
   const t0 = performance.now();
   const atOne = countEvents(sessions, 1);
   const fixed = 2 * sessions.length;
-  const density = Math.max(0.001, (EVENTS - fixed) / Math.max(1, atOne.events - fixed));
+  const density = Math.max(0.001, (events - fixed) / Math.max(1, atOne.events - fixed));
   const generatorRate = atOne.events / ((performance.now() - t0) / 1000);
   console.log(`generator alone: ${fmt(generatorRate)} events/s, heap in use grew by ${mb(atOne.heapGrowth).toFixed(0)} MB at most over ${fmt(atOne.events)} events; ${fmt(sessions.length)} sessions, ${density.toFixed(2)} turns/min`);
 
@@ -270,7 +271,7 @@ async function fill(server: RunningServer, tenantId: string, developers: string[
   return { events: stored, seconds, rate: stored / seconds, peakRss: peakRss(), load: loadavg()[0]! };
 }
 
-async function waitForWorker(server: RunningServer, tenantId: string) {
+export async function waitForWorker(server: RunningServer, tenantId: string) {
   const started = performance.now();
   const pendingAtStart = (await server.ctx.aggregator.lag()).find((l) => l.tenantId === tenantId)?.pendingEvents ?? -1;
   for (;;) {
@@ -481,4 +482,5 @@ function report(rows: Row[], compare: { name: string; rollup: Timing; raw: Timin
   console.log(`  peak RSS while answering queries: ${mb(queryPeak).toFixed(0)} MB (server and bench in one process)`);
 }
 
-await main();
+// Run as `npm run bench:query`; imported by other benchmarks for its generator and fill.
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) await main();

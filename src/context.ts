@@ -21,6 +21,7 @@ import { failInterruptedRuns } from './import/runs.js';
 import { createMailer, type Mailer } from './mail/mailer.js';
 import { createAlerts, type Alerts } from './alerts/engine.js';
 import { createDelivery, type Delivery } from './alerts/deliver.js';
+import { createDigests, type Digests } from './alerts/digest.js';
 import type { TargetPolicy } from './alerts/targets.js';
 
 export type AppContext = {
@@ -38,6 +39,8 @@ export type AppContext = {
   aggregator: Aggregator;
   /** Evaluates every tenant's alert rules after commits and on a timer (started by the server). */
   alerts: Alerts;
+  /** The weekly digests (src/alerts/digest.ts). */
+  digests: Digests;
   /** Fans each tenant's commits out to its open dashboards. */
   live: LiveHub;
   /** Archives uploaded on the Import page, read in the background. */
@@ -119,11 +122,21 @@ export async function openAppContext(config: Config, log: Logger, options: { adm
         now: () => ctx.now(),
         log,
       }),
+      digests: createDigests({
+        tenantFiles,
+        tenants: () => control!.all<{ id: string; name: string }>('SELECT id, name FROM tenants ORDER BY id'),
+        secret,
+        smtp: config.smtp,
+        policy: () => ctx.alertTargets(),
+        now: () => ctx.now().getTime(),
+        log,
+      }),
       alertTargets: () => ({ allowPrivate: config.alertAllowPrivate, self: ctx.publicUrl, selfPort: ctx.listenPort ?? config.port }),
       listenPort: null,
       now: () => new Date(),
       async close() {
         await ctx.alerts.stop();
+        await ctx.digests.stop();
         await ctx.delivery.stop();
         ctx.mailer?.close();
         ctx.live.close();

@@ -29,6 +29,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     ctx.aggregator.start();
     ctx.delivery.start();
     ctx.alerts.start();
+    ctx.digests.start();
     const sweep = setInterval(() => {
       ctx.auth.deleteExpiredSessions().catch((err: unknown) => log.warn('could not delete expired sessions', { error: String(err) }));
     }, 60 * 60_000).unref();

@@ -6,6 +6,7 @@ import { z } from 'zod';
 import type { AppContext } from '../../context.js';
 import { audit } from '../../admin/audit.js';
 import { channelsView, rotateWebhookSecret, sendTestEmail, setSmtpSettings, smtpInputSchema } from '../../alerts/channel-settings.js';
+import { digestSettings, digestSettingsSchema, setDigestSettings } from '../../alerts/digest.js';
 import { requireIdentity, requirePermission, requireSession } from '../access.js';
 import { clientIp } from '../client-ip.js';
 import { renderPage, signedInWith, type SessionIdentity } from '../dashboard-page.js';
@@ -22,7 +23,7 @@ export function alertChannelRoutes(ctx: AppContext, render: Renderer) {
   const view = async (tenantId: string) => channelsView(await ctx.tenantFiles.open(tenantId), ctx.delivery, tenantId, ctx.config.smtp);
   const by = (c: Context<Env>, identity: Identity) => ({ actor: 'user' as const, actorUserId: identity.user.id, tenantId: identity.user.tenantId, ip: clientIp(c) });
   const page = async (c: Context<Env>, identity: SessionIdentity, extra: Extra = {}, status: 200 | 400 | 404 = 200) =>
-    renderPage(render, c, 'alert-settings', { identity }, { channels: await view(identity.user.tenantId), ...extra }, status);
+    renderPage(render, c, 'alert-settings', { identity }, { channels: await view(identity.user.tenantId), digest: await digestSettings(await ctx.tenantFiles.open(identity.user.tenantId)), ...extra }, status);
   const admin = (c: Context<Env>) => signedInWith(ctx, c, render, 'user.manage');
 
   const saveSmtp = async (identity: Identity, raw: unknown) => {
@@ -82,6 +83,23 @@ export function alertChannelRoutes(ctx: AppContext, render: Renderer) {
       if (problem) return page(c, identity, { error: problem }, 400);
       await audit(ctx.control, { ...by(c, identity), action: 'alerts.smtp.set' });
       return page(c, identity, { done: 'SMTP server saved.' });
+    })
+    .post('/settings/alerts/digest', async (c) => {
+      const identity = await admin(c);
+      if (identity instanceof Response) return identity;
+      const body = await c.req.parseBody();
+      const parsed = digestSettingsSchema.safeParse({ enabled: body.enabled === 'true', channel: body.channel, target: body.target });
+      if (!parsed.success) return page(c, identity, { error: firstIssue(parsed.error) }, 400);
+      await setDigestSettings(await ctx.tenantFiles.open(identity.user.tenantId), parsed.data);
+      await audit(ctx.control, { ...by(c, identity), action: 'alerts.digest.set' });
+      return page(c, identity, { done: 'Weekly digest saved.' });
+    })
+    .post('/settings/alerts/digest/send', async (c) => {
+      const identity = await admin(c);
+      if (identity instanceof Response) return identity;
+      const result = await ctx.digests.sendNow(identity.user.tenantId);
+      if (!result.sent) return page(c, identity, { error: { message: `The digest was not sent: ${result.error}` } });
+      return page(c, identity, { done: "Last week's digest was sent." });
     })
     .post('/settings/alerts/smtp/test', async (c) => {
       const identity = await admin(c);

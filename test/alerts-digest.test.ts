@@ -1,0 +1,73 @@
+// The weekly digest: figures of the week against the week before (expected computed from
+// the events sent), sent once at Monday 08:00 UTC and not again after a restart, a person's
+// digest holding only their figures, and the admins' "send now" (CSRF). Real SMTP sink.
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { setPersonalDigest } from '../src/alerts/digest.js';
+import { startSmtpSink } from './smtp-sink.js';
+import { ingestKey, setUp, startTestServer, tempDir } from './helpers.js';
+
+const test = suite('alerts-digest');
+const DAY = 86_400_000;
+const MONDAY = Date.UTC(2026, 10, 30); // Monday 30 November 2026, 00:00 UTC
+
+test('sent once at Monday 08:00 with the right figures, not again after a restart; personal digest holds one person', async () => {
+  const sink = await startSmtpSink();
+  const dir = tempDir('am-digest');
+  let server = await startTestServer({ dataDir: dir.path, flags: { 'smtp-url': sink.url, 'smtp-from': 'am@acme.test' } });
+  const admin = await setUp(server);
+  const a = await ingestKey(server, ['ingest', 'read'], 'ann@acme.test');
+  const b = await ingestKey(server, ['ingest', 'read'], 'bob@acme.test');
+  const ev = (n: number, ts: number, session: string, tool = 'Bash') => ({ id: `${session}:${n}`, kind: 'tool_call' as const, ts, session_id: session, name: tool, status: n % 2 ? 'failure' : 'success', project: 'acme/x' });
+  // Last week: ann 4 tool calls (2 failed), bob 2 (1 failed); the week before: ann 1.
+  await server.ctx.ingest.ingest({ tenantId: a.tenantId, userId: a.userId }, 'rest', [0, 1, 2, 3].map((n) => ev(n, MONDAY - 3 * DAY + n, 'sa')));
+  await server.ctx.ingest.ingest({ tenantId: b.tenantId, userId: b.userId }, 'rest', [0, 1].map((n) => ev(n, MONDAY - 2 * DAY + n, 'sb')));
+  await server.ctx.ingest.ingest({ tenantId: a.tenantId, userId: a.userId }, 'rest', [ev(0, MONDAY - 10 * DAY, 'sc')]);
+  await admin.get('/settings/alerts');
+  const saved = await admin.post('/settings/alerts/digest', { enabled: 'true', channel: 'email', target: 'team@acme.test' });
+  assert.is(saved.status, 200);
+  await setPersonalDigest(await server.ctx.tenantFiles.open(a.tenantId), a.userId, 'ann@acme.test');
+
+  server.ctx.now = () => new Date(MONDAY + 8 * 3_600_000 - 1);
+  assert.equal(await server.ctx.digests.runOnce(), []);
+  assert.is(sink.mails.length, 0);
+  server.ctx.now = () => new Date(MONDAY + 8 * 3_600_000);
+  assert.equal((await server.ctx.digests.runOnce()).sort(), ['tenant', a.userId].sort());
+  const team = sink.mails.find((m) => m.to.includes('team@acme.test'))!;
+  assert.match(team.text, /sessions: 2 \(week before 1, \+100%\)/);
+  assert.match(team.text, /active_users: 2 \(week before 1/);
+  assert.match(team.text, /tool_calls: 6 \(week before 1, \+500%\)/);
+  assert.match(team.text, /tool_failure_rate: 50\.0% \(week before 0\.0%/);
+  assert.match(team.text, /Bash: 3 failures/);
+  const ann = sink.mails.find((m) => m.to.includes('ann@acme.test'))!;
+  assert.match(ann.text, /tool_calls: 4 \(week before 1/);
+  assert.match(ann.text, /active_users: 1 /);
+
+  await server.stop();
+  server = await startTestServer({ dataDir: dir.path, flags: { 'smtp-url': sink.url, 'smtp-from': 'am@acme.test' } });
+  server.ctx.now = () => new Date(MONDAY + 9 * 3_600_000);
+  assert.equal(await server.ctx.digests.runOnce(), []);
+  assert.is(sink.mails.length, 2);
+  await server.stop();
+  await sink.stop();
+});
+
+test('send now: admins only with the CSRF token', async () => {
+  const sink = await startSmtpSink();
+  const server = await startTestServer({ flags: { 'smtp-url': sink.url, 'smtp-from': 'am@acme.test' } });
+  const admin = await setUp(server);
+  await admin.get('/settings/alerts');
+  await admin.post('/settings/alerts/digest', { enabled: 'false', channel: 'email', target: 'team@acme.test' });
+  const forged = await admin.post('/settings/alerts/digest/send', {}, { csrf: false });
+  assert.is(forged.status, 403);
+  assert.is(sink.mails.length, 0);
+  const res = await admin.post('/settings/alerts/digest/send', {});
+  assert.is(res.status, 200);
+  assert.match(await res.text(), /digest was sent/);
+  assert.is(sink.mails.length, 1);
+  assert.match(sink.mails[0]!.text, /weekly digest/);
+  await server.stop();
+  await sink.stop();
+});
+
+test.run();
