@@ -14,6 +14,8 @@ import { renderPage, signedIn, type SessionIdentity } from '../dashboard-page.js
 import type { Renderer } from '../render.js';
 import { clientIp } from '../client-ip.js';
 import { setSessionCookie } from '../session-cookie.js';
+import { personalDigest, setPersonalDigest } from '../../alerts/digest.js';
+import { can } from '../../auth/permissions.js';
 
 type Message = { message: string; field?: string } | undefined;
 
@@ -27,7 +29,8 @@ const passwordChangeSchema = (email: string) =>
 export function settingsPageRoutes(ctx: AppContext, render: Renderer) {
   const account = async (c: Context<Env>, identity: SessionIdentity, extra: { error?: Message } = {}, status: 200 | 400 | 403 = 200) => {
     const sessions = await listSessions(ctx.control, identity.user.id, identity.session.id);
-    return renderPage(render, c, 'settings', { identity }, { saved: c.req.query('saved'), sessions, ...extra }, status);
+    const digest = can(identity.user, 'metrics.view_own') ? await personalDigest(await ctx.tenantFiles.open(identity.user.tenantId), identity.user.id) : null;
+    return renderPage(render, c, 'settings', { identity }, { saved: c.req.query('saved'), sessions, digest, ...extra }, status);
   };
 
   return new Hono<Env>()
@@ -43,6 +46,16 @@ export function settingsPageRoutes(ctx: AppContext, render: Renderer) {
       await updateName(ctx.control, identity.user.id, parsed.data.name);
       await audit(ctx.control, { actor: 'user', actorUserId: identity.user.id, tenantId: identity.user.tenantId, action: 'user.update', target: identity.user.id, ip: clientIp(c) });
       return c.redirect('/settings?saved=name', 303);
+    })
+    .post('/settings/digest', async (c) => {
+      // Who: anyone who sees their own figures, for their own weekly digest (by email, to their address).
+      const identity = await signedIn(ctx, c);
+      if (identity instanceof Response) return identity;
+      if (!can(identity.user, 'metrics.view_own')) return account(c, identity, { error: { message: `Your role (${identity.user.role}) has no figures of its own to send.` } }, 403);
+      const on = (await c.req.parseBody()).weekly === 'on';
+      await setPersonalDigest(await ctx.tenantFiles.open(identity.user.tenantId), identity.user.id, on ? identity.user.email : null);
+      await audit(ctx.control, { actor: 'user', actorUserId: identity.user.id, tenantId: identity.user.tenantId, action: 'digest.personal', target: identity.user.id, ip: clientIp(c), detail: { on } });
+      return c.redirect('/settings?saved=digest', 303);
     })
     .post('/settings/password', async (c) => {
       const identity = await signedIn(ctx, c);
