@@ -24,7 +24,7 @@ function author(c: Context<Env>) {
 }
 
 /** The body as its author may have it: a team rule needs a manager; a rule about one's own data is narrowed to them. */
-function authored(identity: Identity, body: RuleBody, owner = identity.user.id): Omit<Authored, 'createdBy'> {
+export function authored(identity: Identity, body: RuleBody, owner = identity.user.id): Omit<Authored, 'createdBy'> {
   const team = can(identity.user, 'alerts.manage');
   if (body.scope === 'team' && !team) throw httpError(403, `scope: your role (${identity.user.role}) may only make rules about your own data`, 'scope');
   if (body.scope !== 'own' && team) return { body, ownUser: null };
