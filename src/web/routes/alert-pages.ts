@@ -122,6 +122,7 @@ export function alertPageRoutes(ctx: AppContext, render: Renderer) {
       const parsed = parseRule(identity, values, rule.own_user ?? identity.user.id, rule.scope);
       if (!parsed.authored) return formPage(c, identity, values, rule, parsed.problem ?? (await problemOf(parsed.error)));
       const updated = await updateRule(await db(identity), rule.id, parsed.authored, now());
+      ctx.live.alertsChanged(identity.user.tenantId); // its alerts are gone: the bells count again
       await auditRequest(ctx.control, c, identity, { action: 'alerts.rule.update', target: rule.id, detail: { name: updated.name, metric: updated.metric, scope: updated.scope } });
       return c.redirect(`/alerts/${rule.id}`, 303);
     })
@@ -137,6 +138,7 @@ export function alertPageRoutes(ctx: AppContext, render: Renderer) {
       const rule = await ruleOf(c, identity);
       if (!rule) return missing(c);
       await deleteRule(await db(identity), rule.id);
+      ctx.live.alertsChanged(identity.user.tenantId); // its alerts are gone: the bells count again
       await auditRequest(ctx.control, c, identity, { action: 'alerts.rule.delete', target: rule.id, detail: { name: rule.name } });
       return c.redirect('/alerts', 303);
     })

@@ -63,7 +63,8 @@ export function dashboardRoutes(ctx: AppContext, render: Renderer) {
           ended = true;
           wake();
         };
-        const unsubscribe = ctx.live.subscribe(tenantId, { ownUser: view.ownUser, send: (seq) => void send(seq), end });
+        const alerts = () => void stream.writeSSE({ event: 'alerts', data: '' }).catch(() => undefined);
+        const unsubscribe = ctx.live.subscribe(tenantId, { ownUser: view.ownUser, send: (seq) => void send(seq), alerts, end });
         stream.onAbort(end);
         try {
           const version = ctx.live.version(tenantId);
