@@ -148,19 +148,12 @@
     }
   }
 
-  // ---- The bell: firing alerts the person may see, asked again when the stream says alerts changed.
-  async function refreshBell() {
+  // ---- The bell: the firing alerts the person may see, as the stream counts them for them.
+  function setBell(count) {
     const bell = document.getElementById('alert-bell');
     if (!bell) return;
-    try {
-      const res = await fetch('/api/v1/alerts/count', { credentials: 'same-origin' });
-      if (!res.ok) return;
-      const { firing } = await res.json();
-      bell.dataset.count = String(firing);
-      bell.querySelector('.bell-count').textContent = String(firing);
-    } catch {
-      // offline: the indicator says so; the next message tries again
-    }
+    bell.dataset.count = count;
+    bell.querySelector('.bell-count').textContent = count;
   }
 
   let lastSeq = 0;
@@ -175,15 +168,13 @@
       const seq = Number(e.data);
       if (lastSeq && seq !== lastSeq) void refreshLive();
       lastSeq = seq;
-      // (Re)connected: alerts may have changed while the stream was down.
-      void refreshBell();
       setState('live', 'Live');
     });
     source.addEventListener('update', (e) => {
       lastSeq = Number(e.data);
       void refreshLive();
     });
-    source.addEventListener('alerts', () => void refreshBell());
+    source.addEventListener('alerts', (e) => setBell(String(Number(e.data))));
     source.addEventListener('expired', () => {
       source.close();
       location.href = '/login?next=' + encodeURIComponent(location.pathname + location.search);

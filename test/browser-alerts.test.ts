@@ -1,7 +1,6 @@
 // The bell in a real browser: it shows the firing alerts the person may see, and changes
 // without a reload when a pass of the rule engine (after hook events arrive) makes a rule
-// fire: the engine tells the live hub, the page's SSE stream says `alerts`, the page asks
-// the count again.
+// fire: the engine tells the live hub, and the page's SSE stream sends the new count.
 import * as assert from 'uvu/assert';
 import { ADMIN, ingestKey } from './helpers.js';
 import { browserSuite, DESKTOP, newPage, screenshot } from './browser.js';

@@ -2,15 +2,15 @@
 // page of that tenant over Server-Sent Events. A message says only "newer data exists, up
 // to seq N"; the page then re-renders its live parts through the ordinary, role-checked
 // routes, so nothing a person may not see travels on this channel. A developer's pages
-// hear only about commits that carried their own events. An `alerts` message says only
-// that some alert changed state; the page asks the role-checked count for its bell.
+// hear only about commits that carried their own events. On `alertsChanged` each
+// stream sends its own person's count of firing alerts (the bell), counted for them.
 import type { Ingestor } from '../ingest/ingest.js';
 
 export type LiveClient = {
   /** Only this user's commits concern the client (a developer); null: all of the tenant's. */
   ownUser: string | null;
   send(seq: number): void;
-  /** Some alert of the tenant changed state: the page asks again what its bell shows. */
+  /** Some alert of the tenant changed state: the stream sends its person's bell count again. */
   alerts(): void;
   /** Ends the client's stream (the server is shutting down). */
   end(): void;
