@@ -136,6 +136,11 @@ s('a viewer sees firing alerts but no forms; a developer only their own rules', 
   const page = await (await ctx.viewer.get(`/alerts/${team}`)).text();
   assert.not.match(page, /\/edit"|\/silence"|id="preview"/);
   assert.is((await ctx.viewer.get('/alerts/new')).status, 403);
+  // The bell's number: the viewer sees the team rule firing; the developer's own rule is quiet.
+  const count = async (client: Client) => ((await (await client.request('/api/v1/alerts/count')).json()) as { firing: number }).firing;
+  assert.is(await count(ctx.viewer), 1);
+  assert.is(await count(ctx.dev), 0);
+  assert.is(await count(ctx.admin), 1);
   assert.is((await ctx.viewer.post(`/alerts/${team}/delete`, {})).status, 403);
 });
 
