@@ -92,7 +92,9 @@ s('forms: a bad field re-renders naming it; create, edit, silence, lift and dele
   assert.match(await res.text(), /role="alert">until: must be in the future/);
   res = await ctx.admin.post(`/alerts/${id}/silence`, { until: '2026-03-11T10:00', reason: 'a <b>deploy</b>' });
   assert.is(res.status, 303);
+  await fire(ctx); // while silenced: recorded, marked, not sent
   html = await (await ctx.admin.get('/alerts')).text();
+  assert.match(html, /<table id="alert-history">[\s\S]*<td>firing<\/td><td>[^<]*<\/td><td>silenced<\/td>/);
   assert.match(html, /<table id="alert-silences">[\s\S]*2026-03-11T10:00:00.000Z[\s\S]*a &lt;b&gt;deploy&lt;\/b&gt;/);
   const sid = /action="\/alerts\/silences\/([^/]+)\/delete"/.exec(html)![1]!;
   res = await ctx.admin.post(`/alerts/silences/${sid}/delete`, {});
