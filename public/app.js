@@ -148,6 +148,14 @@
     }
   }
 
+  // ---- The bell: the firing alerts the person may see, as the stream counts them for them.
+  function setBell(count) {
+    const bell = document.getElementById('alert-bell');
+    if (!bell) return;
+    bell.dataset.count = count;
+    bell.querySelector('.bell-count').textContent = count;
+  }
+
   let lastSeq = 0;
   let source = null;
   function connect() {
@@ -166,6 +174,7 @@
       lastSeq = Number(e.data);
       void refreshLive();
     });
+    source.addEventListener('alerts', (e) => setBell(String(Number(e.data))));
     source.addEventListener('expired', () => {
       source.close();
       location.href = '/login?next=' + encodeURIComponent(location.pathname + location.search);

@@ -152,6 +152,8 @@ export async function openAppContext(config: Config, log: Logger, options: { adm
     // the others are served.
     // The rules' notifications go out through the delivery's outbox.
     ctx.alerts.delivery = ctx.delivery;
+    // Open pages' bells follow the alerts' states.
+    ctx.alerts.onChange((tenantId) => ctx.live.alertsChanged(tenantId));
     const tenants = await control.all<{ id: string }>('SELECT id FROM tenants ORDER BY id');
     // What an earlier process was unpacking or reading is gone with it.
     await rm(uploadsDir(config.dataDir), { recursive: true, force: true });

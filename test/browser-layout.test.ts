@@ -41,6 +41,11 @@ const PAGES = [
   ['organisations', '/admin/organisations'],
   ['single-sign-on', '/settings/sso'],
   ['alerts-settings', '/settings/alerts'],
+  ['alerts', '/alerts'],
+  ['alert-new', '/alerts/new'],
+  ['alert-rule', '/alerts/{rule}'],
+  ['alert-edit', '/alerts/{rule}/edit'],
+  ['alert-delete', '/alerts/{rule}/delete'],
   ['not-found', '/no-such-page'],
 ] as const;
 /** Pages seen signed out. */
@@ -84,6 +89,18 @@ async function importRun(server: { url: string }, key: string): Promise<string> 
   await call(`/${run.id}/events`, { events: [event], skipped: [{ file: '/home/dev/.claude/projects/-home-dev-src-a-very-long-project-folder-name/0b6f2a5e-1c2d-4e5f-8a9b-0c1d2e3f4a5b.jsonl', line: 12, reason: 'not JSON' }] });
   await call(`/${run.id}/finish`, {});
   return run.id;
+}
+
+/** An alert rule with a long name and every channel, as the rule pages show one: its id. */
+async function alertRule(server: { url: string }, key: string): Promise<string> {
+  const body = {
+    name: 'Spend of the whole team over the last hour is far above what we planned for',
+    metric: 'cost_usd', window: '1h', group_by: ['project'], condition: { type: 'threshold', op: 'above', value: 5 },
+    channels: [{ type: 'dashboard' }, { type: 'webhook', url: 'https://hooks.example.test/a/rather/long/path/to/a/receiver' }, { type: 'email', to: ['someone@acme.test'] }],
+  };
+  const res = await fetch(`${server.url}/api/v1/alerts/rules`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  assert.is(res.status, 201, await res.clone().text());
+  return ((await res.json()) as { id: string }).id;
 }
 
 /**
@@ -177,7 +194,8 @@ s('every signed-in page fits at 375 and at 1280 px, with the fixtures', async ({
   await postFixtures(server, key);
   await server.ctx.aggregator.runOnce();
   const run = await importRun(server, key);
-  const pages = PAGES.map(([name, path]) => [name, path.replace('{run}', run)] as const);
+  const rule = await alertRule(server, key);
+  const pages = PAGES.map(([name, path]) => [name, path.replace('{run}', run).replace('{rule}', rule)] as const);
   const visited = [...pages.map(([, path]) => path), ...SIGNED_OUT.map(([, path]) => path)];
   for (const route of pageRoutes()) {
     const pattern = new RegExp(`^${route.replace(/:[^/]+/g, '[^/?]+')}(\\?|$)`);
@@ -223,7 +241,7 @@ s('the main navigation: every link reachable and inside the viewport at 375 px, 
       } else assert.not.ok(await menu.isVisible(), 'no menu button on a wide screen');
       const links = nav.getByRole('link');
       const names = await links.allInnerTexts();
-      assert.equal(names, ['Overview', 'Tools', 'Agents & commands', 'Sessions', 'Team', 'Me', 'Connect', 'Import', 'Settings']);
+      assert.equal(names, ['Overview', 'Tools', 'Agents & commands', 'Sessions', 'Team', 'Me', 'Alerts', 'Connect', 'Import', 'Settings']);
       const boxes = [];
       for (let i = 0; i < names.length; i++) {
         const link = links.nth(i);

@@ -15,7 +15,10 @@ import { isSilenced, listSilences, markHandedOver, notHandedOver, ruleStates, sa
 
 export type Delivery = { deliver(n: Notification): Promise<void> };
 
-export type EngineDeps = { tenantFiles: TenantFiles; delivery: Delivery; publicUrl: URL; log: Logger };
+export type EngineDeps = { tenantFiles: TenantFiles; delivery: Delivery; publicUrl: URL; log: Logger; /** Told once after a pass that moved some alert's state. */ changed?: () => void };
+
+/** What a rule's alerts are, as the bell and the alerts page count them: (group, state) of the alerts not ok. */
+const shape = (states: Iterable<AlertState>) => JSON.stringify([...states].filter((s) => s.state !== 'ok').map((s) => [s.key, s.state]).sort());
 
 /** What a rule's alerts become at `now`: the states to store and the notifications to send (silenced ones marked). */
 export function decide(rule: Rule, tenantId: string, observed: Observation[], before: Map<string, AlertState>, silences: Silence[], now: number, publicUrl: URL) {
@@ -68,12 +71,15 @@ export async function evaluateTenant(deps: EngineDeps, tenantId: string, now: nu
   await handOver(deps, db, await notHandedOver(db));
   const silences = await listSilences(db, now);
   const sent: Notification[] = [];
+  let changed = false;
   for (const rule of await listRules(db)) {
     try {
       const observed = await observe(rule, now, askTenant(deps.tenantFiles, tenantId, now));
       const sends = await db.transaction(async (tx) => {
-        const decided = decide(rule, tenantId, observed, await ruleStates(tx, rule.id), silences, now, deps.publicUrl);
+        const before = await ruleStates(tx, rule.id);
+        const decided = decide(rule, tenantId, observed, before, silences, now, deps.publicUrl);
         await saveStates(tx, rule.id, decided.states, decided.sends);
+        if (shape(before.values()) !== shape(decided.states)) changed = true;
         return decided.sends;
       });
       const out = sends.filter((s) => !s.silenced).map((s) => s.n);
@@ -83,6 +89,7 @@ export async function evaluateTenant(deps: EngineDeps, tenantId: string, now: nu
       deps.log.error('could not evaluate an alert rule', { tenant_id: tenantId, rule_id: rule.id, error: (err as Error).message });
     }
   }
+  if (changed) deps.changed?.();
   return sent;
 }
 
@@ -100,6 +107,8 @@ export type Alerts = {
   runOnce(tenantId?: string): Promise<Notification[]>;
   /** Where notifications go (the dashboard's history only, until a delivery is set). */
   delivery: Delivery;
+  /** Calls `listener` after a tenant's pass that moved some alert's state (the bell); returns its unsubscribe. */
+  onChange(listener: (tenantId: string) => void): () => void;
 };
 
 /** After a commit, wait this long for more before a pass (a burst of hooks makes one pass). */
@@ -112,12 +121,13 @@ export function createAlerts(deps: { tenantFiles: TenantFiles; tenants: () => Pr
   const waiting = new Map<string, NodeJS.Timeout>();
   let interval: NodeJS.Timeout | null = null;
   let unsubscribe: (() => void) | null = null;
+  const listeners = new Set<(tenantId: string) => void>();
 
   // One pass per tenant at a time: a pass asked for while one runs follows it.
   const pass = (tenantId: string): Promise<Notification[]> => {
     const run = (chains.get(tenantId) ?? Promise.resolve([]))
       .catch(() => [])
-      .then(() => evaluateTenant({ tenantFiles: deps.tenantFiles, delivery: alerts.delivery, publicUrl: deps.publicUrl(), log: deps.log }, tenantId, deps.now()));
+      .then(() => evaluateTenant({ tenantFiles: deps.tenantFiles, delivery: alerts.delivery, publicUrl: deps.publicUrl(), log: deps.log, changed: () => listeners.forEach((l) => l(tenantId)) }, tenantId, deps.now()));
     chains.set(tenantId, run);
     return run;
   };
@@ -129,6 +139,10 @@ export function createAlerts(deps: { tenantFiles: TenantFiles; tenants: () => Pr
 
   const alerts: Alerts = {
     delivery: { deliver: async () => undefined },
+    onChange(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
     start() {
       unsubscribe = deps.onCommit((tenantId) => {
         if (waiting.has(tenantId)) return;

@@ -112,3 +112,10 @@ export async function listAlerts(db: Queryable, rules: Rule[], who: AlertReader,
   const history = rows.filter((r) => visible.has(r.rule_id)).slice(0, o.limit).map((r) => ({ ...(JSON.parse(r.n) as Notification), silenced: r.silenced }));
   return { alerts, history };
 }
+
+/** How many alerts of the rules `who` may see are firing: the bell's number. */
+export async function countFiring(db: Queryable, rules: Rule[], who: RuleReader): Promise<number> {
+  const visible = new Set(rules.filter((r) => canSeeRule(r, who)).map((r) => r.id));
+  const rows = await db.all<{ rule_id: string }>(`SELECT rule_id FROM alert_states WHERE state = 'firing'`);
+  return rows.filter((r) => visible.has(r.rule_id)).length;
+}

@@ -2,13 +2,16 @@
 // page of that tenant over Server-Sent Events. A message says only "newer data exists, up
 // to seq N"; the page then re-renders its live parts through the ordinary, role-checked
 // routes, so nothing a person may not see travels on this channel. A developer's pages
-// hear only about commits that carried their own events.
+// hear only about commits that carried their own events. On `alertsChanged` each
+// stream sends its own person's count of firing alerts (the bell), counted for them.
 import type { Ingestor } from '../ingest/ingest.js';
 
 export type LiveClient = {
   /** Only this user's commits concern the client (a developer); null: all of the tenant's. */
   ownUser: string | null;
   send(seq: number): void;
+  /** Some alert of the tenant changed state: the stream sends its person's bell count again. */
+  alerts(): void;
   /** Ends the client's stream (the server is shutting down). */
   end(): void;
 };
@@ -18,6 +21,8 @@ export type LiveHub = {
   subscribe(tenantId: string, client: LiveClient): () => void;
   /** The newest seq this process has committed for the tenant (0 before any). */
   version(tenantId: string): number;
+  /** Tells every open page of the tenant that its alerts changed (nothing about which travels). */
+  alertsChanged(tenantId: string): void;
   clients(): number;
   /** Stops listening and ends every open stream. */
   close(): void;
@@ -60,6 +65,9 @@ export function createLiveHub(ingest: Ingestor, { minGapMs = 100 } = {}): LiveHu
       return () => t.clients.delete(client);
     },
     version: (tenantId) => tenants.get(tenantId)?.seq ?? 0,
+    alertsChanged(tenantId) {
+      for (const client of tenants.get(tenantId)?.clients ?? []) client.alerts();
+    },
     clients: () => [...tenants.values()].reduce((n, t) => n + t.clients.size, 0),
     close() {
       unsubscribeIngest();

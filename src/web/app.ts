@@ -14,6 +14,7 @@ import { createRenderer } from './render.js';
 import { STREAMED_UPLOADS } from './upload.js';
 import { alertRoutes } from './routes/alerts.js';
 import { alertChannelRoutes } from './routes/alert-channels.js';
+import { alertPageRoutes } from './routes/alert-pages.js';
 import { analyticsRoutes } from './routes/analytics.js';
 import { apiRoutes } from './routes/api.js';
 import { auditPageRoutes } from './routes/audit.js';
@@ -100,6 +101,7 @@ export function createApp(ctx: AppContext): Hono<Env> {
   app.route('/', organisationsPageRoutes(ctx, render));
   app.route('/', auditPageRoutes(ctx, render));
   app.route('/', alertChannelRoutes(ctx, render));
+  app.route('/', alertPageRoutes(ctx, render));
   app.route('/api/v1', apiRoutes(ctx));
   app.route('/api/v1', privacyRoutes(ctx));
   app.route('/api/v1', peopleApiRoutes(ctx));

@@ -15,6 +15,7 @@ export function navFor(user: User) {
     sessions: can(user, 'metrics.view_own') || can(user, 'metrics.view_team'),
     admin: can(user, 'user.manage'),
     import: can(user, 'apikey.create'),
+    alerts: can(user, 'alerts.view'),
   };
 }
 

@@ -7,7 +7,7 @@ import { Hono, type Context } from 'hono';
 import type { AppContext } from '../../context.js';
 import { testRule } from '../../alerts/preview.js';
 import { channelTargetProblem, createRule, deleteRule, getRule, listRules, ruleSchema, updateRule, type Authored, type RuleBody } from '../../alerts/rules.js';
-import { addSilence, listAlerts, listSilences, removeSilence, silenceSchema } from '../../alerts/store.js';
+import { addSilence, countFiring, listAlerts, listSilences, removeSilence, silenceSchema } from '../../alerts/store.js';
 import { can } from '../../auth/permissions.js';
 import type { Env, Identity } from '../env.js';
 import { alertReader, requireIdentity, requirePermission, scopeFilters } from '../access.js';
@@ -24,12 +24,20 @@ function author(c: Context<Env>) {
 }
 
 /** The body as its author may have it: a team rule needs a manager; a rule about one's own data is narrowed to them. */
-function authored(identity: Identity, body: RuleBody, owner = identity.user.id): Omit<Authored, 'createdBy'> {
+export function authored(identity: Identity, body: RuleBody, owner = identity.user.id): Omit<Authored, 'createdBy'> {
   const team = can(identity.user, 'alerts.manage');
   if (body.scope === 'team' && !team) throw httpError(403, `scope: your role (${identity.user.role}) may only make rules about your own data`, 'scope');
   if (body.scope !== 'own' && team) return { body, ownUser: null };
   const filters = scopeFilters({ ownUser: owner, individuals: true }, body.filters, body.group_by);
   return { body: { ...body, filters }, ownUser: owner };
+}
+
+/** The bell's number: how many alerts `identity` may see are firing (0 for a role that sees no alerts). */
+export async function firingFor(ctx: AppContext, identity: Identity): Promise<number> {
+  if (!can(identity.user, 'alerts.view')) return 0;
+  const who = alertReader(identity);
+  const file = await ctx.tenantFiles.open(identity.user.tenantId);
+  return countFiring(file, await listRules(file, who), who);
 }
 
 export function alertRoutes(ctx: AppContext) {
@@ -70,6 +78,7 @@ export function alertRoutes(ctx: AppContext) {
       const input = await ruleBody(c);
       const body = authored(identity, { ...input, scope: input.scope ?? rule.scope }, rule.own_user ?? identity.user.id);
       const updated = await updateRule(await db(tenantId), rule.id, body, now());
+      ctx.live.alertsChanged(tenantId); // its alerts are gone: the bells count again
       await auditRequest(ctx.control, c, identity, { action: 'alerts.rule.update', target: rule.id, detail: { name: updated.name, metric: updated.metric, scope: updated.scope } });
       return c.json(updated);
     })
@@ -77,6 +86,7 @@ export function alertRoutes(ctx: AppContext) {
       const { identity, tenantId, who } = author(c);
       const rule = await ruleOf(c, tenantId, who);
       await deleteRule(await db(tenantId), rule.id);
+      ctx.live.alertsChanged(tenantId); // its alerts are gone: the bells count again
       await auditRequest(ctx.control, c, identity, { action: 'alerts.rule.delete', target: rule.id, detail: { name: rule.name } });
       return c.body(null, 204);
     })
@@ -98,6 +108,13 @@ export function alertRoutes(ctx: AppContext) {
       const { alerts, history } = await listAlerts(file, rules, who, { state, rule: c.req.query('rule'), limit });
       const silences = who.firingOnly ? [] : await listSilences(file, now(), rules.map((r) => r.id));
       return c.json({ alerts, history, silences });
+    })
+
+    // The bell's number: firing alerts the caller may see.
+    .get('/alerts/count', async (c) => {
+      const identity = requireIdentity(c, 'read');
+      alertReader(identity); // a role that sees no alerts is refused here
+      return c.json({ firing: await firingFor(ctx, identity) });
     })
 
     .post('/alerts/silences', async (c) => {

@@ -10,6 +10,7 @@ import type { Env } from '../env.js';
 import { metricsView, requirePermission, requireSession } from '../access.js';
 import { dashboardPage, renderPage } from '../dashboard-page.js';
 import { parseWith, readJson } from '../errors.js';
+import { firingFor } from './alerts.js';
 import type { Renderer } from '../render.js';
 
 /** How long a quiet stream waits before a comment line keeps proxies from closing it. */
@@ -32,7 +33,7 @@ export function dashboardRoutes(ctx: AppContext, render: Renderer) {
 
     // Server-Sent Events: `update` whenever the viewer's tenant committed events they may
     // see; the id is the tenant's last seq, so a reconnect (Last-Event-ID) that missed one
-    // is told at once. A signed-out page hears `expired` and goes to the login page.
+    // is told at once. `alerts` carries the bell's number, on connecting and on each change. A signed-out page hears `expired` and goes to the login page.
     .get('/live', async (c) => {
       const identity = c.var.identity;
       // A tenant whose file is unavailable gets its 503 (the page tries again), not a silent stream.
@@ -63,13 +64,21 @@ export function dashboardRoutes(ctx: AppContext, render: Renderer) {
           ended = true;
           wake();
         };
-        const unsubscribe = ctx.live.subscribe(tenantId, { ownUser: view.ownUser, send: (seq) => void send(seq), end });
+        // `alerts`: the bell's number for this person, counted afresh whenever some alert changed.
+        let bell = Promise.resolve();
+        const alerts = () => {
+          bell = bell.then(async () => {
+            if (!ended) await stream.writeSSE({ event: 'alerts', data: String(await firingFor(ctx, identity)) });
+          }).catch(() => undefined);
+        };
+        const unsubscribe = ctx.live.subscribe(tenantId, { ownUser: view.ownUser, send: (seq) => void send(seq), alerts, end });
         stream.onAbort(end);
         try {
           const version = ctx.live.version(tenantId);
           const lastEventId = c.req.header('last-event-id');
           await stream.writeSSE({ id: String(version), event: 'hello', data: String(version), retry: 2000 });
           if (lastEventId !== undefined && lastEventId !== String(version)) void send(version);
+          alerts();
           while (!ended) {
             await new Promise<void>((resolve) => {
               const timer = setTimeout(resolve, KEEPALIVE_MS);

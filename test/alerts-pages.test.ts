@@ -1,0 +1,149 @@
+// The alerts pages over a real server with an injected clock: the list shows a firing alert
+// and its history (every string escaped), the forms create, edit, silence and delete rules
+// with CSRF and name a bad field, and roles: a viewer sees firing alerts but no forms, a
+// developer only their own rules.
+import * as assert from 'uvu/assert';
+import { suite } from 'uvu';
+import { runCommand } from '../src/admin/commands.js';
+import { ADMIN, ingestKey, signIn, startTestServer, type Client, type TestServer } from './helpers.js';
+import { MIN, sendAgents } from './alerts-fixtures.js';
+
+const T = Date.parse('2026-03-10T12:00:00Z');
+const PASSWORD = 'a long password 1';
+const EVIL = '<script>alert(1)</script> spend';
+const FORM = { name: EVIL, metric: 'cost_usd', filters: '{}', group_by: '', window: '1h', condition_type: 'threshold', op: 'above', value: '5', pending: '0m', renotify: '', severity: 'warning', no_data: 'ok', dashboard: 'on' };
+
+type Ctx = { server: TestServer; key: string; tenantId: string; admin: Client; dev: Client; viewer: Client };
+const s = suite<Ctx>('alerts pages');
+s.before.each(async (ctx) => {
+  ctx.server = await startTestServer();
+  await ctx.server.ctx.aggregator.stop();
+  await ctx.server.ctx.alerts.stop();
+  const k = await ingestKey(ctx.server, ['ingest', 'read'], ADMIN.email);
+  ctx.key = k.key;
+  ctx.tenantId = k.tenantId;
+  for (const [email, role] of [['dev@acme.test', 'developer'], ['view@acme.test', 'viewer']]) await runCommand(ctx.server.ctx, 'user create', { tenant: k.tenantId, email, role, password: PASSWORD });
+  ctx.admin = await signIn(ctx.server, ADMIN.email, ADMIN.password);
+  ctx.dev = await signIn(ctx.server, 'dev@acme.test', PASSWORD);
+  ctx.viewer = await signIn(ctx.server, 'view@acme.test', PASSWORD);
+  ctx.server.ctx.now = () => new Date(T);
+});
+s.after.each(async (ctx) => ctx.server.stop());
+
+/** Creates a rule through the form; returns its id. */
+async function create(client: Client, form: Record<string, string>): Promise<string> {
+  await client.get('/alerts/new');
+  const res = await client.post('/alerts/new', form);
+  assert.is(res.status, 303, await res.text());
+  return res.headers.get('location')!.replace('/alerts/', '');
+}
+
+async function fire(ctx: Ctx) {
+  await sendAgents(ctx.server.url, ctx.key, [{ at: T - 10 * MIN, cost: 10 }]);
+  await ctx.server.ctx.aggregator.runOnce();
+  await ctx.server.ctx.alerts.runOnce();
+}
+
+s('the pages list a firing alert and its history, every string escaped', async (ctx) => {
+  const id = await create(ctx.admin, FORM);
+  await fire(ctx);
+  const list = await (await ctx.admin.get('/alerts')).text();
+  assert.not.ok(list.includes('<script>alert(1)'), 'the rule name is escaped');
+  assert.ok(list.includes('&lt;script&gt;alert(1)&lt;/script&gt; spend'));
+  assert.match(list, /<table id="current-alerts">[\s\S]*data-state="firing"[\s\S]*<\/table>/);
+  assert.match(list, /<table id="alert-history">[\s\S]*firing[\s\S]*<\/table>/);
+  assert.match(list, /<a href="\/alerts">Alerts<\/a>|href="\/alerts" aria-current="page">Alerts/);
+  const page = await ctx.admin.get(`/alerts/${id}`);
+  assert.is(page.status, 200);
+  const html = await page.text();
+  assert.not.ok(html.includes('<script>alert(1)'));
+  assert.match(html, /<table id="rule-states">[\s\S]*firing/);
+  assert.match(html, /id="rule-history-list"/);
+  assert.match(html, /<div id="preview">[\s\S]*would send: nothing\.[\s\S]*would have fired at 2026-03-10T12:00:00.000Z/);
+});
+
+s('forms: a bad field re-renders naming it; create, edit, silence, lift and delete need CSRF', async (ctx) => {
+  await ctx.admin.get('/alerts/new');
+  let res = await ctx.admin.post('/alerts/new', { ...FORM, window: '1m' });
+  assert.is(res.status, 400);
+  let html = await res.text();
+  assert.match(html, /role="alert">window: /);
+  assert.match(html, /name="window" required value="1m" aria-invalid="true"/);
+  res = await ctx.admin.post('/alerts/new', { ...FORM, webhook: 'ftp://example.test/x' });
+  assert.match(await res.text(), /role="alert">channels\.[0-9]\.url/);
+  res = await ctx.admin.post('/alerts/new', FORM, { csrf: false });
+  assert.is(res.status, 403);
+
+  const id = await create(ctx.admin, { ...FORM, name: 'spend' });
+  res = await ctx.admin.get(`/alerts/${id}/edit`);
+  assert.match(await res.text(), /name="value" inputmode="decimal" value="5"/);
+  res = await ctx.admin.post(`/alerts/${id}/edit`, { ...FORM, name: 'spend', value: 'lots' });
+  assert.is(res.status, 400);
+  assert.match(await res.text(), /role="alert">condition\.value/);
+  res = await ctx.admin.post(`/alerts/${id}/edit`, { ...FORM, name: 'renamed', value: '7' });
+  assert.is(res.status, 303);
+  const rule = await (await ctx.admin.request(`/api/v1/alerts/rules/${id}`)).json() as { name: string; condition: { value: number } };
+  assert.is(rule.name, 'renamed');
+  assert.is(rule.condition.value, 7);
+
+  await ctx.admin.get(`/alerts/${id}`);
+  res = await ctx.admin.post(`/alerts/${id}/silence`, { until: '2026-03-09T10:00', reason: 'deploy' });
+  assert.is(res.status, 400);
+  assert.match(await res.text(), /role="alert">until: must be in the future/);
+  res = await ctx.admin.post(`/alerts/${id}/silence`, { until: '2026-03-11T10:00', reason: 'a <b>deploy</b>' });
+  assert.is(res.status, 303);
+  await fire(ctx); // while silenced: recorded, marked, not sent
+  html = await (await ctx.admin.get('/alerts')).text();
+  assert.match(html, /<table id="alert-history">[\s\S]*<td>firing<\/td><td>[^<]*<\/td><td>silenced<\/td>/);
+  assert.match(html, /<table id="alert-silences">[\s\S]*2026-03-11T10:00:00.000Z[\s\S]*a &lt;b&gt;deploy&lt;\/b&gt;/);
+  const sid = /action="\/alerts\/silences\/([^/]+)\/delete"/.exec(html)![1]!;
+  res = await ctx.admin.post(`/alerts/silences/${sid}/delete`, {});
+  assert.is(res.status, 303);
+  assert.not.match(await (await ctx.admin.get('/alerts')).text(), /id="alert-silences"/);
+
+  res = await ctx.admin.get(`/alerts/${id}/delete`);
+  assert.match(await res.text(), /Delete “renamed”\?/);
+  res = await ctx.admin.post(`/alerts/${id}/delete`, {}, { csrf: false });
+  assert.is(res.status, 403);
+  res = await ctx.admin.post(`/alerts/${id}/delete`, {});
+  assert.is(res.status, 303);
+  assert.is((await ctx.admin.get(`/alerts/${id}`)).status, 404);
+});
+
+s('a viewer sees firing alerts but no forms; a developer only their own rules', async (ctx) => {
+  const team = await create(ctx.admin, FORM);
+  const own = await create(ctx.dev, { ...FORM, name: 'my spend', value: '100' });
+  const ownRule = await (await ctx.dev.request(`/api/v1/alerts/rules/${own}`)).json() as { scope: string };
+  assert.is(ownRule.scope, 'own');
+  // A developer may not make a team rule through the form either.
+  await ctx.dev.get('/alerts/new');
+  const refused = await ctx.dev.post('/alerts/new', { ...FORM, scope: 'team' });
+  assert.is(refused.status, 400);
+  assert.match(await refused.text(), /role="alert">scope: /);
+  assert.is((await ctx.dev.get(`/alerts/${team}`)).status, 404);
+  assert.is((await ctx.dev.get(`/alerts/${team}/edit`)).status, 404);
+  assert.is((await ctx.dev.post(`/alerts/${team}/delete`, {})).status, 404);
+  const devList = await (await ctx.dev.get('/alerts')).text();
+  assert.ok(devList.includes('my spend'));
+  assert.not.ok(devList.includes('&lt;script&gt;'), 'the team rule is not listed for a developer');
+
+  // Before it fires, the viewer sees nothing of the rule.
+  assert.is((await ctx.viewer.get(`/alerts/${team}`)).status, 404);
+  await fire(ctx);
+  const res = await ctx.viewer.get('/alerts');
+  assert.is(res.status, 200);
+  const html = await res.text();
+  assert.match(html, /<table id="current-alerts">[\s\S]*data-state="firing"/);
+  assert.not.match(html, /<form method="post" action="\/alerts|href="\/alerts\/new"|id="alert-history"/);
+  const page = await (await ctx.viewer.get(`/alerts/${team}`)).text();
+  assert.not.match(page, /\/edit"|\/silence"|id="preview"/);
+  assert.is((await ctx.viewer.get('/alerts/new')).status, 403);
+  // The bell's number: the viewer sees the team rule firing; the developer's own rule is quiet.
+  const count = async (client: Client) => ((await (await client.request('/api/v1/alerts/count')).json()) as { firing: number }).firing;
+  assert.is(await count(ctx.viewer), 1);
+  assert.is(await count(ctx.dev), 0);
+  assert.is(await count(ctx.admin), 1);
+  assert.is((await ctx.viewer.post(`/alerts/${team}/delete`, {})).status, 403);
+});
+
+s.run();
