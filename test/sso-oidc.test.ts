@@ -6,7 +6,7 @@ import * as assert from 'uvu/assert';
 import { runCommand } from '../src/admin/commands.js';
 import { openDatabase } from '../src/storage/duckdb.js';
 import { controlPath } from '../src/storage/datadir.js';
-import { openSecret } from '../src/auth/sso/secret-box.js';
+import { openSecret } from '../src/auth/secret-box.js';
 import { ADMIN, Client, freePort, runCli, setUp, signIn, startTestServer, tempDir, type TestServer } from './helpers.js';
 
 const SECRET = 'the-client-secret-9f8e7d';
@@ -40,7 +40,7 @@ cli('sso set reads the secret from stdin, prints the provider and its redirect U
       const row = (await db.get<{ secret: string }>('SELECT secret FROM sso_providers'))!;
       const serverSecret = Buffer.from((await db.get<{ value: string }>(`SELECT value FROM settings WHERE key = 'server_secret'`))!.value, 'base64');
       assert.not.match(row.secret, SECRET);
-      assert.is(openSecret(serverSecret, String(provider.id), row.secret), SECRET);
+      assert.is(openSecret(serverSecret, 'agentmeter sso client secret', String(provider.id), row.secret), SECRET);
     } finally {
       await db.close();
     }

@@ -6,7 +6,9 @@ import { isIP } from 'node:net';
 import { createTransport } from 'nodemailer';
 import { z } from 'zod';
 import type { Config } from '../config.js';
-import { openSecret, sealSecret } from '../auth/sso/secret-box.js';
+import { openSecret, sealSecret } from '../auth/secret-box.js';
+
+const PURPOSE = 'agentmeter alert channel secret';
 import type { Queryable } from '../storage/duckdb.js';
 import type { Delivery } from './deliver.js';
 import { refusedAddress, type TargetPolicy } from './targets.js';
@@ -49,14 +51,14 @@ const binding = (tenantId: string, key: string) => `alerts ${tenantId} ${key}`;
 /** The tenant's webhook signing secret, created (unseen until rotated) if there is none yet. */
 export async function webhookSecret(db: Queryable, serverSecret: Buffer, tenantId: string, now: Date): Promise<string> {
   const stored = await read(db, 'webhook_secret');
-  if (stored) return openSecret(serverSecret, binding(tenantId, 'webhook_secret'), stored);
+  if (stored) return openSecret(serverSecret, PURPOSE, binding(tenantId, 'webhook_secret'), stored);
   return rotateWebhookSecret(db, serverSecret, tenantId, now);
 }
 
 /** A new signing secret, returned this once; receivers must be given it. */
 export async function rotateWebhookSecret(db: Queryable, serverSecret: Buffer, tenantId: string, now: Date): Promise<string> {
   const secret = `whsec_${randomBytes(24).toString('base64url')}`;
-  await write(db, 'webhook_secret', sealSecret(serverSecret, binding(tenantId, 'webhook_secret'), secret), now);
+  await write(db, 'webhook_secret', sealSecret(serverSecret, PURPOSE, binding(tenantId, 'webhook_secret'), secret), now);
   return secret;
 }
 
@@ -78,7 +80,7 @@ export async function setSmtpSettings(db: Queryable, serverSecret: Buffer, tenan
   if (refused) return refused;
   const before = await read(db, 'smtp');
   const password = input.password
-    ? sealSecret(serverSecret, binding(tenantId, 'smtp'), input.password)
+    ? sealSecret(serverSecret, PURPOSE, binding(tenantId, 'smtp'), input.password)
     : before ? (JSON.parse(before) as StoredSmtp).password : null;
   const stored: StoredSmtp = { ...input, password };
   await write(db, 'smtp', JSON.stringify(stored), now);
@@ -90,7 +92,7 @@ export async function smtpTransport(db: Queryable, serverSecret: Buffer, tenantI
   const stored = await read(db, 'smtp');
   if (!stored) return fallback ? { options: { url: fallback.url, ...TIMEOUTS }, from: fallback.from, source: 'appliance' } : null;
   const s = JSON.parse(stored) as StoredSmtp;
-  const pass = s.password ? openSecret(serverSecret, binding(tenantId, 'smtp'), s.password) : undefined;
+  const pass = s.password ? openSecret(serverSecret, PURPOSE, binding(tenantId, 'smtp'), s.password) : undefined;
   const options = {
     host: s.host,
     port: s.port,

@@ -7,7 +7,12 @@ import { Secret } from 'otpauth';
 import type { Connection, Queryable } from '../storage/duckdb.js';
 import { passwordHashOf } from './users.js';
 import { verifyPassword } from './passwords.js';
-import { matchingStep, newTotpSecret, qrDataUri, seal, sealingKey, totpUri, unseal } from './totp.js';
+import { matchingStep, newTotpSecret, qrDataUri, totpUri } from './totp.js';
+import { openSecret, sealSecret } from './secret-box.js';
+
+const PURPOSE = 'agentmeter totp secrets v1';
+const seal = (serverSecret: Buffer, userId: string, secret: string) => sealSecret(serverSecret, PURPOSE, userId, secret);
+const unseal = (serverSecret: Buffer, userId: string, stored: string) => openSecret(serverSecret, PURPOSE, userId, stored);
 
 export type MfaDeps = { control: Connection; secret: Buffer; now: () => Date };
 
@@ -48,15 +53,14 @@ export type Enrolment = { secret: string; uri: string; qr: string };
  * two-factor is already on.
  */
 export async function enrolment(deps: MfaDeps, user: { id: string; email: string }): Promise<Enrolment | null> {
-  const key = sealingKey(deps.secret);
   // Two tabs opening the page at once: the first secret stays, the second insert does nothing.
   await deps.control.run(
     'INSERT INTO mfa_totp (user_id, secret, created_at) VALUES ($userId, $secret, $now) ON CONFLICT DO NOTHING',
-    { userId: user.id, secret: seal(key, user.id, newTotpSecret()), now: deps.now() },
+    { userId: user.id, secret: seal(deps.secret, user.id, newTotpSecret()), now: deps.now() },
   );
   const row = await totpRow(deps.control, user.id);
   if (!row || row.enabledAt) return null;
-  const secret = unseal(key, user.id, row.secret);
+  const secret = unseal(deps.secret, user.id, row.secret);
   const uri = totpUri(secret, user.email);
   return { secret, uri, qr: await qrDataUri(uri) };
 }
@@ -68,7 +72,7 @@ export async function enrolment(deps: MfaDeps, user: { id: string; email: string
 export async function confirmEnrolment(deps: MfaDeps, userId: string, code: string): Promise<string[] | null> {
   const row = await totpRow(deps.control, userId);
   if (!row || row.enabledAt) return null;
-  const step = matchingStep(unseal(sealingKey(deps.secret), userId, row.secret), code.replace(/\s/g, ''), deps.now());
+  const step = matchingStep(unseal(deps.secret, userId, row.secret), code.replace(/\s/g, ''), deps.now());
   if (step === null) return null;
   return deps.control.transaction(async (tx) => {
     const on = await tx.all(
@@ -87,7 +91,7 @@ export async function checkSecondFactor(deps: MfaDeps, userId: string, answer: s
   if (!row?.enabledAt) return { ok: false, reason: 'wrong' };
   const code = answer.replace(/\s/g, '');
   if (/^\d{6}$/.test(code)) {
-    const step = matchingStep(unseal(sealingKey(deps.secret), userId, row.secret), code, deps.now());
+    const step = matchingStep(unseal(deps.secret, userId, row.secret), code, deps.now());
     if (step === null) return { ok: false, reason: 'wrong' };
     // Only a later step than the last accepted one: a code seen over a shoulder is spent.
     const taken = await deps.control.all(

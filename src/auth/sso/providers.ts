@@ -5,7 +5,7 @@ import { z } from 'zod';
 import type { Queryable } from '../../storage/duckdb.js';
 import { newId } from '../../ids.js';
 import { ROLES, type Role } from '../permissions.js';
-import { openSecret, sealSecret } from './secret-box.js';
+import { openSecret, sealSecret } from '../secret-box.js';
 
 export const PRESETS = ['google', 'entra', 'okta', 'oidc', 'github', 'saml'] as const;
 export type Preset = (typeof PRESETS)[number];
@@ -164,7 +164,7 @@ export async function createProvider(db: Queryable, serverSecret: Buffer, tenant
     type === 'oidc' ? { issuer: issuerOf(raw.type, raw.issuer), clientId: raw.client_id, groupsClaim: raw.groups_claim }
     : type === 'github' ? { clientId: raw.client_id, githubOauthUrl: raw.github_oauth_url ?? GITHUB.oauthUrl, githubApiUrl: raw.github_api_url ?? GITHUB.apiUrl }
     : { metadata: raw.metadata, groupsClaim: raw.groups_claim };
-  const secret = raw.client_secret ? sealSecret(serverSecret, id, raw.client_secret) : null;
+  const secret = raw.client_secret ? sealSecret(serverSecret, 'agentmeter sso client secret', id, raw.client_secret) : null;
   await db.run(
     `INSERT INTO sso_providers (id, tenant_id, type, preset, name, config, secret, allowed_domains, default_role, role_map)
      VALUES ($id, $tenantId, $type, $preset, $name, $config, $secret, $domains, $role, $roleMap)`,
@@ -202,7 +202,7 @@ export async function removeProvider(db: Queryable, tenantId: string, id: string
 /** The client secret, for the protocol code only. */
 export function clientSecretOf(serverSecret: Buffer, provider: { id: string; sealed: string | null }): string {
   if (!provider.sealed) throw new Error('this provider has no client secret');
-  return openSecret(serverSecret, provider.id, provider.sealed);
+  return openSecret(serverSecret, 'agentmeter sso client secret', provider.id, provider.sealed);
 }
 
 /** The role a person gets on first sign-in: the highest their groups map to, else the default. */
