@@ -7,11 +7,12 @@
 import type { Logger } from '../log.js';
 import { runQueries } from '../query/run.js';
 import type { TenantFiles } from '../storage/tenant-files.js';
-import { conditionWords, observe, type Ask, type Observation } from './evaluate.js';
+import { observeAll } from './batch.js';
+import { conditionWords, type Ask, type Observation } from './evaluate.js';
 import type { Notification } from './notification.js';
 import { durationMs, listRules, type Rule } from './rules.js';
 import { step, notificationId, type AlertState, type Send } from './state.js';
-import { isSilenced, listSilences, markHandedOver, notHandedOver, ruleStates, saveStates, type Silence } from './store.js';
+import { allStates, isSilenced, listSilences, markHandedOver, notHandedOver, saveStates, type Silence } from './store.js';
 
 export type Delivery = { deliver(n: Notification): Promise<void> };
 
@@ -65,32 +66,53 @@ function notification(rule: Rule, tenantId: string, obs: Observation, next: Aler
 /** A query asker on the tenant's readers: one snapshot per call. */
 export const askTenant = (tenantFiles: TenantFiles, tenantId: string, now: number): Ask => (qs) => runQueries(tenantFiles, tenantId, qs, { now });
 
-/** One pass over a tenant's rules at `now`; returns what was handed to delivery (silenced sends are only recorded). One rule failing is logged, the others go on. */
+/**
+ * One pass over a tenant's rules at `now`; returns what was handed to delivery (silenced
+ * sends are only recorded). All rules are asked in one batch (`observeAll`) and their states
+ * moved in one transaction, written only for the rules whose alerts changed. One rule
+ * failing is logged, the others go on.
+ */
 export async function evaluateTenant(deps: EngineDeps, tenantId: string, now: number): Promise<Notification[]> {
   const db = await deps.tenantFiles.open(tenantId);
   await handOver(deps, db, await notHandedOver(db));
+  const rules = await listRules(db);
+  if (!rules.length) return [];
   const silences = await listSilences(db, now);
-  const sent: Notification[] = [];
-  let changed = false;
-  for (const rule of await listRules(db)) {
-    try {
-      const observed = await observe(rule, now, askTenant(deps.tenantFiles, tenantId, now));
-      const sends = await db.transaction(async (tx) => {
-        const before = await ruleStates(tx, rule.id);
-        const decided = decide(rule, tenantId, observed, before, silences, now, deps.publicUrl);
-        await saveStates(tx, rule.id, decided.states, decided.sends);
-        if (shape(before.values()) !== shape(decided.states)) changed = true;
-        return decided.sends;
-      });
-      const out = sends.filter((s) => !s.silenced).map((s) => s.n);
-      await handOver(deps, db, out);
-      sent.push(...out);
-    } catch (err) {
-      deps.log.error('could not evaluate an alert rule', { tenant_id: tenantId, rule_id: rule.id, error: (err as Error).message });
+  const observed = await observeAll(rules, now, askTenant(deps.tenantFiles, tenantId, now));
+  const failed = (rule: Rule, err: unknown) => deps.log.error('could not evaluate an alert rule', { tenant_id: tenantId, rule_id: rule.id, error: (err as Error).message });
+  const { sends, changed } = await db.transaction(async (tx) => {
+    const before = await allStates(tx);
+    const sends: { n: Notification; silenced: boolean }[] = [];
+    let changed = false;
+    for (const rule of rules) {
+      const answer = observed.get(rule.id)!;
+      if (answer instanceof Error) {
+        failed(rule, answer);
+        continue;
+      }
+      const prior = before.get(rule.id) ?? new Map<string, AlertState>();
+      const decided = decide(rule, tenantId, answer, prior, silences, now, deps.publicUrl);
+      if (shape(prior.values()) !== shape(decided.states)) changed = true;
+      if (decided.sends.length || !sameStates(prior, decided.states)) await saveStates(tx, rule.id, decided.states, decided.sends);
+      sends.push(...decided.sends);
     }
-  }
+    return { sends, changed };
+  });
+  const out = sends.filter((s) => !s.silenced).map((s) => s.n);
+  await handOver(deps, db, out);
   if (changed) deps.changed?.();
-  return sent;
+  return out;
+}
+
+/** Whether storing `next` would change what is kept: an ok alert's value is shown nowhere, so it alone is not a change. */
+function sameStates(before: Map<string, AlertState>, next: AlertState[]): boolean {
+  return (
+    before.size === next.length &&
+    next.every((s) => {
+      const b = before.get(s.key);
+      return !!b && b.state === s.state && b.since === s.since && b.lastSent === s.lastSent && (s.state === 'ok' || b.value === s.value);
+    })
+  );
 }
 
 async function handOver(deps: EngineDeps, db: Parameters<typeof markHandedOver>[0], ns: Notification[]) {

@@ -56,25 +56,31 @@ const byKey = (rule: Rule, result: QueryResult) => {
 
 const compare = (op: 'above' | 'below', v: number, limit: number) => (op === 'above' ? v > limit : v < limit);
 
-export async function observe(rule: Rule, at: number, ask: Ask): Promise<Observation[]> {
+/** The queries a rule asks at `at`: its window; or the period so far (forecast); or its window and the baseline windows before it (anomaly). */
+export function ruleQueries(rule: Rule, at: number): Query[] {
   const c: Condition = rule.condition;
   const w = durationMs(rule.window);
+  if (c.type === 'threshold') return [ruleQuery(rule, at - w, at)];
+  if (c.type === 'forecast') return [ruleQuery(rule, periodOf(c.by, at).start, at)];
+  return Array.from({ length: c.baseline_windows + 1 }, (_, k) => ruleQuery(rule, at - (k + 1) * w, at - k * w));
+}
+
+/** The rule's answer at `at` from the results of `ruleQueries(rule, at)`, in order. */
+export function judge(rule: Rule, at: number, results: QueryResult[]): Observation[] {
+  const c: Condition = rule.condition;
   if (c.type === 'threshold') {
-    const [now] = await ask([ruleQuery(rule, at - w, at)]);
-    return [...byKey(rule, now!)].map(([key, { group, value }]) => ({ key, group, value, breach: value === null ? null : compare(c.op, value, c.value) }));
+    return [...byKey(rule, results[0]!)].map(([key, { group, value }]) => ({ key, group, value, breach: value === null ? null : compare(c.op, value, c.value) }));
   }
   if (c.type === 'forecast') {
     const { start, end } = periodOf(c.by, at);
-    const [soFar] = await ask([ruleQuery(rule, start, at)]);
     // The rate so far, carried to the period's end; nothing projected at its very start.
     const scale = at > start ? (end - start) / (at - start) : 0;
-    return [...byKey(rule, soFar!)].map(([key, { group, value }]) => {
+    return [...byKey(rule, results[0]!)].map(([key, { group, value }]) => {
       const projected = value === null ? null : value * scale;
       return { key, group, value: projected, breach: projected === null ? null : compare(c.op, projected, c.value) };
     });
   }
-  const qs = Array.from({ length: c.baseline_windows + 1 }, (_, k) => ruleQuery(rule, at - (k + 1) * w, at - k * w));
-  const [now, ...before] = (await ask(qs)).map((r) => byKey(rule, r));
+  const [now, ...before] = results.map((r) => byKey(rule, r));
   return [...now!].map(([key, { group, value }]) => {
     if (value === null) return { key, group, value, breach: null };
     // A window without a row for this group counted nothing of it.
@@ -82,6 +88,10 @@ export async function observe(rule: Rule, at: number, ask: Ask): Promise<Observa
     const score = zScore(value, history);
     return { key, group, value, breach: !!score && (c.z > 0 ? score.z >= c.z : score.z <= c.z) };
   });
+}
+
+export async function observe(rule: Rule, at: number, ask: Ask): Promise<Observation[]> {
+  return judge(rule, at, await ask(ruleQueries(rule, at)));
 }
 
 /** The condition in words, for people reading a notification. */

@@ -19,6 +19,17 @@ export async function ruleStates(db: Queryable, ruleId: string): Promise<Map<str
   return new Map(rows.map((r) => [r.group_key, toState(r)]));
 }
 
+/** Every rule's states, by rule id. */
+export async function allStates(db: Queryable): Promise<Map<string, Map<string, AlertState>>> {
+  const out = new Map<string, Map<string, AlertState>>();
+  for (const r of await db.all<StateRow>(STATE_SELECT)) {
+    let mine = out.get(r.rule_id);
+    if (!mine) out.set(r.rule_id, (mine = new Map()));
+    mine.set(r.group_key, toState(r));
+  }
+  return out;
+}
+
 /** A rule's states replaced, and its new history rows, in the caller's transaction. */
 export async function saveStates(tx: Queryable, ruleId: string, states: AlertState[], history: { n: Notification; key: string; silenced: boolean }[]): Promise<void> {
   await tx.run(`DELETE FROM alert_states WHERE rule_id = $ruleId`, { ruleId });

@@ -158,11 +158,13 @@ const value = z.string().min(1).max(MAX_FILTER_VALUE);
 export const MAX_RANGE_MS = 3 * 366 * 86_400_000;
 export const MAX_POINTS = 5000;
 export const MAX_ROWS = 10_000;
+/** Metrics one query may ask. */
+export const MAX_METRICS = 40;
 /** Values one filter may list. */
 export const MAX_FILTER_VALUES = 200;
 
 const queryObject = z.strictObject({
-    metrics: z.array(z.string()).min(1, 'name at least one metric').max(40),
+    metrics: z.array(z.string()).min(1, 'name at least one metric').max(MAX_METRICS),
     group_by: z.array(z.enum(DIMENSION_NAMES)).max(3).default([]),
     filters: z.partialRecord(z.enum(DIMENSION_NAMES), z.array(value).min(1).max(MAX_FILTER_VALUES)).default({}),
     from: z.number().int(),
