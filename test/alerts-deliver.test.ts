@@ -239,6 +239,14 @@ s('a Slack-compatible receiver gets text and blocks', async (ctx) => {
   assert.is(r.received[0]!.headers['x-agentmeter-signature'], undefined);
 });
 
+s('a group value from an agent cannot mention the channel in Slack', async (ctx) => {
+  const r = await receiver(ctx);
+  await ctx.delivery.deliver(notification(ctx, [{ type: 'slack', url: r.url }], { group: { project: '<!channel> & <@U123>' } }));
+  await ctx.delivery.flush();
+  const body = JSON.parse(r.received[0]!.body) as { text: string };
+  assert.is(body.text, 'Firing: Spend jump (project: &lt;!channel&gt; &amp; &lt;@U123&gt;): cost 612.5, above 500 over 1d');
+});
+
 s('email goes through the tenant SMTP server; a refusing server shows on the channel', async (ctx) => {
   const sink = await startSmtpSink();
   try {

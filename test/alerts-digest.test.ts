@@ -1,6 +1,9 @@
 // The weekly digest: figures of the week against the week before (expected computed from
 // the events sent), sent once at Monday 08:00 UTC and not again after a restart, a person's
-// digest holding only their figures, and the admins' "send now" (CSRF). Real SMTP sink.
+// digest holding only their figures, the admins' "send now" (CSRF), and the Slack shape.
+// Real SMTP sink and a Slack-shaped HTTP receiver.
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { setPersonalDigest } from '../src/alerts/digest.js';
@@ -68,6 +71,40 @@ test('send now: admins only with the CSRF token', async () => {
   assert.match(sink.mails[0]!.text, /weekly digest/);
   await server.stop();
   await sink.stop();
+});
+
+test('by Slack: text and blocks, top failing tools and model API errors, names from agents escaped', async () => {
+  const received: string[] = [];
+  const hook = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c.toString()));
+    req.on('end', () => (received.push(body), res.writeHead(200).end('ok')));
+  });
+  await new Promise<void>((r) => hook.listen(0, '127.0.0.1', r));
+  const server = await startTestServer({ flags: { 'alert-allow-private': 'true' } });
+  const admin = await setUp(server);
+  const a = await ingestKey(server, ['ingest', 'read'], 'ann@acme.test');
+  const at = MONDAY - 3 * DAY;
+  await server.ctx.ingest.ingest({ tenantId: a.tenantId, userId: a.userId }, 'rest', [
+    ...[0, 1, 2].map((n) => ({ id: `t${n}`, kind: 'tool_call' as const, ts: at + n, session_id: 's1', name: '<!channel>', status: 'failure', project: 'acme/x' })),
+    ...[0, 1].map((n) => ({ id: `e${n}`, kind: 'api_error' as const, ts: at + 10 + n, session_id: 's1', model: 'claude-sonnet-4-5', project: 'acme/x' })),
+  ]);
+  await admin.get('/settings/alerts');
+  const url = `http://127.0.0.1:${(hook.address() as AddressInfo).port}/slack`;
+  assert.is((await admin.post('/settings/alerts/digest', { enabled: 'true', channel: 'slack', target: url })).status, 200);
+  server.ctx.now = () => new Date(MONDAY + 8 * 3_600_000);
+  assert.equal(await server.ctx.digests.runOnce(), ['tenant']);
+  assert.is(received.length, 1);
+  const body = JSON.parse(received[0]!) as { text: string; blocks: { type: string; text: { type: string; text: string } }[] };
+  assert.is(body.text, '[agentmeter] Weekly digest: Acme');
+  assert.equal(body.blocks.map((b) => b.type), ['header', 'section']);
+  const digest = body.blocks[1]!.text.text;
+  assert.match(digest, /^```agentmeter weekly digest for Acme: 2026-11-23 to 2026-11-30/);
+  assert.match(digest, /Top failing tools:\n  &lt;!channel&gt;: 3 failures/);
+  assert.not.match(digest, /<!channel>/);
+  assert.match(digest, /Model API errors:\n  claude-sonnet-4-5: 2 errors/);
+  await server.stop();
+  hook.close();
 });
 
 test.run();

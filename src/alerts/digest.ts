@@ -10,7 +10,7 @@ import { runQueries, type QueryResult } from '../query/run.js';
 import type { Queryable } from '../storage/duckdb.js';
 import type { TenantFiles } from '../storage/tenant-files.js';
 import { smtpTransport } from './channel-settings.js';
-import { postJson } from './senders.js';
+import { postJson, slackText } from './senders.js';
 import type { TargetPolicy } from './targets.js';
 
 const DAY = 86_400_000;
@@ -60,6 +60,7 @@ export type Digest = {
   figures: { metric: string; value: number; previous: number }[];
   topSpend: { by: string; rows: { name: string; cost_usd: number }[] }[];
   topFailures: { tool: string; tool_failures: number }[];
+  apiErrors: { model: string; api_errors: number }[];
   firing: { rule: string; group: string; since: string }[];
 };
 
@@ -70,11 +71,12 @@ export async function buildDigest(tenantFiles: TenantFiles, tenantId: string, we
   const filters = user ? { user: [user] } : {};
   const q = (input: Omit<QueryInput, 'from' | 'to'>) => querySchema.parse({ ...input, filters, from: week.from, to: week.to });
   const spendBy = user ? (['model', 'project'] as const) : (['user', 'model', 'project'] as const);
-  const [figures, failures, ...spend] = await runQueries(tenantFiles, tenantId, [
+  const [figures, failures, errors, ...spend] = await runQueries(tenantFiles, tenantId, [
     q({ metrics: [...FIGURES], compare: true }),
     q({ metrics: ['tool_failures'], group_by: ['tool'], order_by: 'tool_failures', limit: 5 }),
+    q({ metrics: ['api_errors'], group_by: ['model'], order_by: 'api_errors', limit: 5 }),
     ...spendBy.map((by) => q({ metrics: ['cost_usd'], group_by: [by], order_by: 'cost_usd', limit: 5 })),
-  ], { now }) as [QueryResult, QueryResult, ...QueryResult[]];
+  ], { now }) as [QueryResult, QueryResult, QueryResult, ...QueryResult[]];
   const now1 = figures.rows[0] ?? {};
   const before = figures.previous?.rows[0] ?? {};
   const db = await tenantFiles.open(tenantId);
@@ -86,6 +88,7 @@ export async function buildDigest(tenantFiles: TenantFiles, tenantId: string, we
     figures: FIGURES.map((metric) => ({ metric, value: num(now1[metric]), previous: num(before[metric]) })),
     topSpend: spendBy.map((by, i) => ({ by, rows: spend[i]!.rows.filter((r: Row) => num(r.cost_usd) > 0).map((r: Row) => ({ name: String(r[by] ?? '(none)'), cost_usd: num(r.cost_usd) })) })),
     topFailures: failures.rows.filter((r: Row) => num(r.tool_failures) > 0).map((r: Row) => ({ tool: String(r.tool), tool_failures: num(r.tool_failures) })),
+    apiErrors: errors.rows.filter((r: Row) => num(r.api_errors) > 0).map((r: Row) => ({ model: String(r.model ?? '(none)'), api_errors: num(r.api_errors) })),
     firing,
   };
 }
@@ -99,15 +102,30 @@ export function digestText(d: Digest, who: string): string {
   for (const f of d.figures) lines.push(`${f.metric}: ${show(f.metric, f.value)} (week before ${show(f.metric, f.previous)}, ${change(f.value, f.previous)})`);
   for (const s of d.topSpend) if (s.rows.length) lines.push('', `Top spend by ${s.by}:`, ...s.rows.map((r) => `  ${r.name}: ${show('cost_usd', r.cost_usd)}`));
   if (d.topFailures.length) lines.push('', 'Top failing tools:', ...d.topFailures.map((f) => `  ${f.tool}: ${f.tool_failures} failures`));
+  if (d.apiErrors.length) lines.push('', 'Model API errors:', ...d.apiErrors.map((e) => `  ${e.model}: ${e.api_errors} errors`));
   if (d.firing.length) lines.push('', 'Firing alerts:', ...d.firing.map((a) => `  ${a.rule}${a.group ? ` ${a.group}` : ''} since ${a.since}`));
   return lines.join('\n');
+}
+
+/** Slack's shape: the title as a header, the digest as preformatted text (escaped: names come from agents), in sections under Slack's 3,000-character limit once escaped. */
+export function digestSlackBody(title: string, text: string) {
+  const sections: string[] = [];
+  for (const part of text.split('\n\n').map(slackText)) {
+    const last = sections.length - 1;
+    if (last >= 0 && sections[last]!.length + part.length < 2800) sections[last] += `\n\n${part}`;
+    else sections.push(part.slice(0, 2800));
+  }
+  return {
+    text: slackText(title),
+    blocks: [{ type: 'header', text: { type: 'plain_text', text: title.slice(0, 150) } }, ...sections.map((p) => ({ type: 'section', text: { type: 'mrkdwn', text: '```' + p + '```' } }))],
+  };
 }
 
 export type DigestDeps = { tenantFiles: TenantFiles; secret: Buffer; smtp: Config['smtp']; policy: () => TargetPolicy; log: { error(msg: string, f?: Record<string, unknown>): void } };
 
 async function send(deps: DigestDeps, db: Queryable, tenantId: string, channel: 'email' | 'slack', target: string, subject: string, text: string): Promise<void> {
   if (channel === 'slack') {
-    await postJson({ url: target, body: JSON.stringify({ text }), headers: {}, policy: deps.policy(), timeoutMs: 10_000, signal: AbortSignal.timeout(15_000) });
+    await postJson({ url: target, body: JSON.stringify(digestSlackBody(subject, text)), headers: {}, policy: deps.policy(), timeoutMs: 10_000, signal: AbortSignal.timeout(15_000) });
     return;
   }
   const transport = await smtpTransport(db, deps.secret, tenantId, deps.smtp);

@@ -42,11 +42,17 @@ function headline(n: Notification): string {
 
 const valueText = (n: Notification) => (n.value === null ? 'no data' : String(n.value));
 
+/**
+ * Text for Slack's markup: `&`, `<` and `>` are its control characters, so an agent's
+ * project named `<!channel>` is shown as written instead of notifying everyone.
+ */
+export const slackText = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+
 /** Slack's incoming-webhook shape: `text` for notifications, `blocks` for the message itself. */
 export function slackBody(n: Notification) {
   const title = headline(n);
   return {
-    text: `${title}: ${n.metric} ${valueText(n)}, ${n.condition} over ${n.window}`,
+    text: slackText(`${title}: ${n.metric} ${valueText(n)}, ${n.condition} over ${n.window}`),
     blocks: [
       { type: 'header', text: { type: 'plain_text', text: title.slice(0, 150) } },
       {
