@@ -14,7 +14,7 @@ import { WebSocket } from 'ws';
 import { ConfigError, loadConfig } from '../src/config.js';
 import type { Notification } from '../src/alerts/notification.js';
 import { tenantPath } from '../src/storage/datadir.js';
-import { ADMIN, ingestKey, ROOT, setUp, startTestServer, type Client, type TestServer } from './helpers.js';
+import { ADMIN, ingestKey, ROOT, setUp, startTestServer, waitFor, type Client, type TestServer } from './helpers.js';
 
 type Json = Record<string, unknown>;
 
@@ -168,8 +168,11 @@ test('/metrics exports every family, counted from real traffic, with route patte
     await closeLive();
     closeLive = null;
     await server.ctx.aggregator.runOnce();
-    const after = await scrape(server.url);
-    assert.is(value(after, 'agentmeter_websocket_clients'), 0);
+    // The server hears the close a moment after the client does.
+    const after = await waitFor(async () => {
+      const m = await scrape(server.url);
+      return value(m, 'agentmeter_websocket_clients') === 0 ? m : undefined;
+    }, 'the closed WebSocket stream to leave the gauge');
     assert.is(value(after, 'agentmeter_aggregation_lag_events'), 0);
     assert.is(value(after, 'agentmeter_aggregation_lag_seconds'), 0);
     // (The SSE stream's end reaches the server when it next writes: a keepalive, 15 s on. Not waited for here.)
