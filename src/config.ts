@@ -21,6 +21,8 @@ export type Config = {
   smtp: { url: string; from: string } | null;
   /** Alert webhooks may go to loopback and private addresses (receivers on the LAN; tests). */
   alertAllowPrivate: boolean;
+  /** The bearer token that lets a scraper off this machine read /metrics; null: loopback only. */
+  metricsToken: string | null;
 };
 
 /** Each setting: its flag, its environment variable, its default and how it is checked. */
@@ -34,6 +36,7 @@ export const SETTINGS = {
   smtpUrl: { flag: 'smtp-url', env: 'AGENTMETER_SMTP_URL', fallback: '', shown: 'none (links are shown to copy)', secret: true, schema: z.string().refine(smtpUrl, 'must be smtp://user:pass@host:port or smtps://…') },
   smtpFrom: { flag: 'smtp-from', env: 'AGENTMETER_SMTP_FROM', fallback: '', shown: 'none', schema: z.string().trim().max(254) },
   alertAllowPrivate: { flag: 'alert-allow-private', env: 'AGENTMETER_ALERT_ALLOW_PRIVATE', fallback: 'false', schema: z.enum(['true', 'false']).transform((v) => v === 'true') },
+  metricsToken: { flag: 'metrics-token', env: 'AGENTMETER_METRICS_TOKEN', fallback: '', shown: 'none (loopback only)', secret: true, schema: z.string().refine((v) => v === '' || /^\S{16,}$/.test(v), 'must be at least 16 characters, without spaces') },
 } as const;
 
 function smtpUrl(raw: string): boolean {
@@ -92,6 +95,7 @@ export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv = process.env): 
     trustedProxies: read('trustedProxy'),
     smtp: smtpSettings(read('smtpUrl'), read('smtpFrom')),
     alertAllowPrivate: read('alertAllowPrivate'),
+    metricsToken: read('metricsToken') || null,
   };
 }
 

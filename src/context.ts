@@ -23,6 +23,8 @@ import { createAlerts, type Alerts } from './alerts/engine.js';
 import { createDelivery, type Delivery } from './alerts/deliver.js';
 import { createDigests, type Digests } from './alerts/digest.js';
 import type { TargetPolicy } from './alerts/targets.js';
+import { createMetrics, type Metrics } from './metrics/metrics.js';
+import { totalLag } from './aggregate/worker.js';
 
 export type AppContext = {
   config: Config;
@@ -55,6 +57,8 @@ export type AppContext = {
   mailer: Mailer | null;
   /** Delivers alert notifications (started by the server, not by the CLI). */
   delivery: Delivery;
+  /** The Prometheus metrics served at /metrics. */
+  metrics: Metrics;
   /** Where alert deliveries may go (the SSRF guard's policy); the port is known once listening. */
   alertTargets: () => TargetPolicy;
   /** The port the server listens on, once it does. */
@@ -81,7 +85,12 @@ export async function openAppContext(config: Config, log: Logger, options: { adm
     // The backoff of an unavailable tenant's file follows the app's clock (a test moves it).
     tenantFiles = createTenantFiles(config.dataDir, { log, now: () => ctx.now().getTime() });
     const publicUrl = options.publicUrl ?? config.publicUrl;
-    const ingest = createIngestor(tenantFiles);
+    const metrics = createMetrics({
+      sseClients: () => ctx.live.clients(),
+      openTenantFiles: () => tenantFiles!.openCount(),
+      aggregationLag: async () => totalLag(await ctx.aggregator.lag()),
+    });
+    const ingest = createIngestor(tenantFiles, undefined, metrics);
     const secret = await serverSecret(control);
     const ctx: AppContext = {
       config,
@@ -121,7 +130,9 @@ export async function openAppContext(config: Config, log: Logger, options: { adm
         policy: () => ctx.alertTargets(),
         now: () => ctx.now(),
         log,
+        metrics,
       }),
+      metrics,
       digests: createDigests({
         tenantFiles,
         tenants: () => control!.all<{ id: string; name: string }>('SELECT id, name FROM tenants ORDER BY id'),

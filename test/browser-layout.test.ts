@@ -58,7 +58,7 @@ const SIGNED_OUT = [['setup', '/setup'], ['login', '/login']] as const;
  * page is the login page with its buttons. The alert channels' status is JSON (its page is /settings/alerts).
  */
 const NOT_PAGES = [
-  '/live', '/public/*', '/healthz', '/readyz', '/connect/settings.json', '/import/runs/:id/row', '/login/mfa',
+  '/live', '/public/*', '/healthz', '/readyz', '/metrics', '/connect/settings.json', '/import/runs/:id/row', '/login/mfa',
   '/auth/sso/:id/start', '/auth/oidc/callback', '/auth/github/callback', '/auth/saml/metadata/:providerId', '/auth/saml/start/:providerId',
   '/invite/:token', '/reset/:token', '/login/:slug{[a-z0-9][a-z0-9-]{1,62}}', '/api/v1/alerts/channels',
 ];

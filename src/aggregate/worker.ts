@@ -37,6 +37,11 @@ export type AggregatorOptions = {
 
 export type TenantLag = { tenantId: string; lastSeq: number; pendingEvents: number; lagSeconds: number; setAside: number; lastError: string | null };
 
+/** Over every tenant: events not rolled up yet, and the oldest one's age (a tenant that could not be read counts neither). */
+export function totalLag(lags: TenantLag[]): { events: number; seconds: number } {
+  return { events: lags.reduce((n, l) => n + Math.max(0, l.pendingEvents), 0), seconds: Math.max(0, ...lags.map((l) => l.lagSeconds)) };
+}
+
 export type Aggregator = {
   start(): void;
   stop(): Promise<void>;

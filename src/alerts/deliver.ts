@@ -12,6 +12,7 @@ import { smtpTransport, webhookSecret } from './channel-settings.js';
 import type { Channel, Notification } from './notification.js';
 import { postJson, sendEmail, signature, SIGNATURE_HEADER, slackBody, TIMESTAMP_HEADER, webhookBody } from './senders.js';
 import type { TargetPolicy } from './targets.js';
+import type { DeliveryChannel, Metrics } from '../metrics/metrics.js';
 
 export type DeliveryDeps = {
   tenantFiles: TenantFiles;
@@ -27,6 +28,8 @@ export type DeliveryDeps = {
   policy: () => TargetPolicy;
   now: () => Date;
   log: Logger;
+  /** Counts each attempt by channel type and outcome. */
+  metrics?: Pick<Metrics, 'delivered'>;
   timeoutMs?: number;
   /** The first retry's wait; each next one is four times longer (30 s, 2 min, 8 min, 32 min). */
   retryMs?: number;
@@ -156,10 +159,18 @@ export function createDelivery(deps: DeliveryDeps): Delivery {
     busy.add(key);
     perTenantBusy.set(tenantId, (perTenantBusy.get(tenantId) ?? 0) + 1);
     const signal = abort.signal;
+    const channel = row.channel.split(' ')[0] as DeliveryChannel;
     const job = send(db, tenantId, row)
       .then(
-        () => recordSuccess(db, row),
-        (err: unknown) => (signal.aborted ? undefined : recordFailure(db, tenantId, row, err instanceof Error ? err.message : String(err))),
+        () => {
+          deps.metrics?.delivered(channel, 'sent');
+          return recordSuccess(db, row);
+        },
+        (err: unknown) => {
+          if (signal.aborted) return; // stopped: neither sent nor failed, tried again at the next start
+          deps.metrics?.delivered(channel, 'failed');
+          return recordFailure(db, tenantId, row, err instanceof Error ? err.message : String(err));
+        },
       )
       .catch((err: unknown) => deps.log.error('could not record an alert delivery', { tenant_id: tenantId, target: row.target, error: String(err) }))
       .finally(() => {

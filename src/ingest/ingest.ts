@@ -5,6 +5,7 @@
 import { hash } from 'node:crypto';
 import { StorageUnavailableError, TenantUnavailableError } from '../storage/errors.js';
 import type { TenantFiles } from '../storage/tenant-files.js';
+import type { Metrics } from '../metrics/metrics.js';
 import { eventSchema, inTimeWindow, timeWindowMessage, type IngestEvent, type Source } from './schema.js';
 import { canonicalJson, sanitizeJson } from './sanitize.js';
 import { createEventWriter, DEFAULT_WRITER, type Alongside, type Commit, type EventRow, type EventWriter, type WriterOptions } from './writer.js';
@@ -34,7 +35,8 @@ export type Ingestor = {
 
 export type CommitListener = (tenantId: string, commit: Commit) => void;
 
-export function createIngestor(tenantFiles: TenantFiles, options: WriterOptions = DEFAULT_WRITER): Ingestor {
+/** `metrics` counts each event's outcome by entry point and times each commit. */
+export function createIngestor(tenantFiles: TenantFiles, options: WriterOptions = DEFAULT_WRITER, metrics?: Pick<Metrics, 'ingested' | 'committed'>): Ingestor {
   const writers = new Map<string, Promise<EventWriter>>();
   const listeners = new Set<CommitListener>();
   const stats: IngestStats = { received: 0, stored: 0, dropped: { invalid: 0, duplicate: 0 }, batches: 0 };
@@ -50,6 +52,7 @@ export function createIngestor(tenantFiles: TenantFiles, options: WriterOptions 
             stats.batches++;
             stats.stored += commit.inserted;
             stats.dropped.duplicate += commit.offered - commit.inserted;
+            metrics?.committed(commit.seconds);
             if (commit.inserted > 0) for (const listener of listeners) listener(tenantId, commit);
           },
           () => tenantFiles.check(tenantId, db),
@@ -82,6 +85,7 @@ export function createIngestor(tenantFiles: TenantFiles, options: WriterOptions 
         rows.push(toRow(parsed.data, who, source, now.getTime()));
       });
       stats.dropped.invalid += rejected.length;
+      metrics?.ingested(source, 'invalid', rejected.length);
       let stored = 0;
       if (rows.length || alongside) {
         const made = writerFor(who.tenantId);
@@ -89,12 +93,15 @@ export function createIngestor(tenantFiles: TenantFiles, options: WriterOptions 
         try {
           stored = await writer.write(rows, alongside);
         } catch (err) {
+          metrics?.ingested(source, 'failed', rows.length);
           if (!(err instanceof TenantUnavailableError)) throw new StorageUnavailableError(`could not commit events: ${(err as Error).message}`);
           // Its file is closed: the next write, once the file is back, needs a writer on the new one.
           if (writers.get(who.tenantId) === made) writers.delete(who.tenantId);
           throw err;
         }
       }
+      metrics?.ingested(source, 'stored', stored);
+      metrics?.ingested(source, 'duplicate', rows.length - stored);
       return { accepted: rows.length, stored, rejected };
     },
     onCommit(listener) {

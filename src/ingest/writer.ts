@@ -96,10 +96,11 @@ export const DEFAULT_WRITER: WriterOptions = { maxRows: 20_000 };
 type Pending = { rows: EventRow[]; alongside?: Alongside; resolve(inserted: number): void; reject(err: unknown): void };
 
 /**
- * What a committed batch held: rows offered, rows new, the last seq given, and the users the
- * rows came from (worked out only if a listener asks: ingest should not pay for it).
+ * What a committed batch held: rows offered, rows new, the last seq given, how long the
+ * commit took, and the users the rows came from (worked out only if a listener asks:
+ * ingest should not pay for it).
  */
-export type Commit = { offered: number; inserted: number; lastSeq: number; userIds(): Set<string> };
+export type Commit = { offered: number; inserted: number; lastSeq: number; seconds: number; userIds(): Set<string> };
 
 /**
  * `onCommit` hears about every committed batch. `checkFile` says why `db` is no longer the
@@ -144,6 +145,7 @@ export function createEventWriter(
     const offered = batch.reduce((n, p) => n + p.rows.length, 0); // duplicates within the batch count as dropped too
     let stored: EventRow[] = [];
     let failure: { error: unknown } | null = null;
+    const started = performance.now();
     try {
       stored = await db.withConnection(async (conn, prepared) => {
         const insert = await prepared(INSERT_SQL);
@@ -180,7 +182,7 @@ export function createEventWriter(
       return;
     }
     try {
-      if (nextSeq !== null) onCommit({ offered, inserted: stored.length, lastSeq: Number(nextSeq - 1n), userIds: () => usersOf(batch) });
+      if (nextSeq !== null) onCommit({ offered, inserted: stored.length, lastSeq: Number(nextSeq - 1n), seconds: (performance.now() - started) / 1000, userIds: () => usersOf(batch) });
       if (batch.length === 1) batch[0]!.resolve(stored.length);
       else {
         // Each caller hears how many of its own rows were new (a row offered twice is the first offer's).

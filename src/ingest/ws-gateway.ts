@@ -149,6 +149,7 @@ export function attachStreamGateway(server: Server, ctx: AppContext, options: Ga
   function open(ws: WebSocket, socket: Duplex, { key, ...who }: Who & { key: string }) {
     const conn: Conn = { ws, socket, who, key, queue: [], queuedBytes: 0, pending: [], inFlight: 0, alive: true, paused: false, pausedForQueue: false };
     conns.add(conn);
+    ctx.metrics.websocketClients.inc();
     ctx.log.debug('stream opened', { tenant: who.tenantId });
     ws.on('message', (data) => {
       conn.queue.push(data);
@@ -159,6 +160,7 @@ export function attachStreamGateway(server: Server, ctx: AppContext, options: Ga
     ws.on('error', (err) => ctx.log.debug('stream error', { tenant: who.tenantId, error: err.message }));
     ws.on('close', () => {
       conns.delete(conn);
+      ctx.metrics.websocketClients.dec();
       conn.queue.length = 0;
       conn.queuedBytes = 0;
       ctx.log.debug('stream closed', { tenant: who.tenantId });

@@ -36,6 +36,8 @@ export type TenantFiles = {
   /** Closes and deletes the tenant's file. */
   remove(tenantId: string): Promise<void>;
   closeAll(): Promise<void>;
+  /** Tenant files open now. */
+  openCount(): number;
 };
 
 export type TenantFilesOptions = {
@@ -152,6 +154,7 @@ export function createTenantFiles(dataDir: string, options: TenantFilesOptions =
       return c;
     },
     open: (tenantId) => load(tenantId, false),
+    openCount: () => live.size,
     check,
     async remove(tenantId) {
       const path = tenantPath(dataDir, tenantId);

@@ -9,7 +9,7 @@ import { resolveClientIp } from './client-ip.js';
 import type { Env } from './env.js';
 import { fromPeopleError, httpError, unavailable } from './errors.js';
 import { isIngestPath } from './ingest-paths.js';
-import { csrfProtection, identify, loggedPath, requestLog } from './middleware.js';
+import { csrfProtection, identify, loggedPath, requestLog, requestMetrics } from './middleware.js';
 import { createRenderer } from './render.js';
 import { STREAMED_UPLOADS } from './upload.js';
 import { alertRoutes } from './routes/alerts.js';
@@ -27,6 +27,7 @@ import { importRoutes } from './routes/import.js';
 import { importPageRoutes } from './routes/import-pages.js';
 import { hookRoutes } from './routes/hooks.js';
 import { mcpRoutes } from './routes/mcp.js';
+import { metricsRoutes } from './routes/metrics.js';
 import { samlSignInRoutes } from './routes/saml-sign-in.js';
 import { organisationsPageRoutes } from './routes/organisations-pages.js';
 import { mfaRoutes } from './routes/mfa.js';
@@ -52,6 +53,7 @@ export function createApp(ctx: AppContext): Hono<Env> {
   const render = createRenderer();
   const app = new Hono<Env>();
 
+  app.use(requestMetrics(ctx));
   app.use(requestLog(ctx));
   app.use(resolveClientIp(ctx.config.trustedProxies));
   app.use(
@@ -73,6 +75,8 @@ export function createApp(ctx: AppContext): Hono<Env> {
     }),
   );
   app.route('/', healthRoutes(ctx));
+  // Before the caller is identified: a scraper's bearer token is not an API key.
+  app.route('/', metricsRoutes(ctx));
   app.route('/', staticRoutes());
   // Ingest endpoints set their own (larger) limit in ingestGuard, uploads theirs in receiveUpload.
   const formLimit = bodyLimit({ maxSize: 1024 * 1024, onError: () => { throw httpError(413, 'body: larger than 1 MiB', 'body', { connection: 'close' }); } });

@@ -1,6 +1,7 @@
 import { Hono } from 'hono';
 import type { AppContext } from '../../context.js';
 import { storageReadiness } from '../../storage/readiness.js';
+import { totalLag } from '../../aggregate/worker.js';
 import type { Env } from '../env.js';
 
 const started = Date.now();
@@ -15,8 +16,8 @@ export function healthRoutes(ctx: AppContext) {
       const aggregation = await ctx.aggregator.lag().then(
         (lags) => ({
           tenants: lags.length,
-          pending_events: lags.reduce((n, l) => n + Math.max(0, l.pendingEvents), 0),
-          max_lag_seconds: Math.round(Math.max(0, ...lags.map((l) => l.lagSeconds)) * 10) / 10,
+          pending_events: totalLag(lags).events,
+          max_lag_seconds: Math.round(totalLag(lags).seconds * 10) / 10,
           failing_tenants: lags.filter((l) => l.lastError !== null).length,
           // Events the worker could not roll up even alone: left out of every figure, kept in the tenant's file (see the logs).
           set_aside_events: lags.reduce((n, l) => n + l.setAside, 0),

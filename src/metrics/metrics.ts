@@ -1,0 +1,97 @@
+// The appliance's own Prometheus metrics (prom-client), one registry per app context so
+// servers started side by side (tests) never share a figure. Counters and histograms are
+// recorded where things happen (ingest, commits, requests, alert deliveries); gauges of
+// state (clients, open files, the rollups' lag) are read when scraped. No label ever
+// holds a tenant, a person, a key or a raw path: every label value comes from a fixed set.
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { SOURCES, type Source } from '../ingest/schema.js';
+
+/** What became of an event offered to ingest: stored, already stored, refused, or lost to a failed commit (not acknowledged). */
+export const INGEST_OUTCOMES = ['stored', 'duplicate', 'invalid', 'failed'] as const;
+export type IngestOutcome = (typeof INGEST_OUTCOMES)[number];
+
+export const DELIVERY_CHANNELS = ['webhook', 'slack', 'email'] as const;
+export type DeliveryChannel = (typeof DELIVERY_CHANNELS)[number];
+export const DELIVERY_OUTCOMES = ['sent', 'failed'] as const;
+export type DeliveryOutcome = (typeof DELIVERY_OUTCOMES)[number];
+
+/** The state the scrape reads; each is asked once per scrape. */
+export type MetricSources = {
+  sseClients: () => number;
+  openTenantFiles: () => number;
+  /** Events committed but not rolled up yet, summed over tenants, and the oldest one's age. */
+  aggregationLag: () => Promise<{ events: number; seconds: number }>;
+};
+
+export type Metrics = {
+  /** `n` events offered by `source` ended as `outcome`. */
+  ingested(source: Source, outcome: IngestOutcome, n: number): void;
+  /** One group commit took `seconds`. */
+  committed(seconds: number): void;
+  /** One HTTP request, by its route pattern (never its path). */
+  request(method: string, route: string, status: number, seconds: number): void;
+  /** One attempt to deliver an alert notification. */
+  delivered(channel: DeliveryChannel, outcome: DeliveryOutcome): void;
+  /** WebSocket ingest streams open now (the gateway counts them up and down). */
+  websocketClients: { inc(): void; dec(): void };
+  /** The text exposition format, with the gauges of state read now. */
+  scrape(): Promise<string>;
+  contentType: string;
+};
+
+export function createMetrics(sources: MetricSources): Metrics {
+  const registry = new Registry();
+  const registers = [registry];
+  collectDefaultMetrics({ register: registry });
+
+  const ingestEvents = new Counter({ name: 'agentmeter_ingest_events_total', help: 'Events offered to ingest, by entry point and outcome.', labelNames: ['source', 'outcome'], registers });
+  // Every series exists from the start, so a rate over the first events is right.
+  for (const source of SOURCES) for (const outcome of INGEST_OUTCOMES) ingestEvents.inc({ source, outcome }, 0);
+  const commitSeconds = new Histogram({
+    name: 'agentmeter_commit_seconds',
+    help: 'Duration of one group commit of events to a tenant file.',
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers,
+  });
+  const lagEvents = new Gauge({ name: 'agentmeter_aggregation_lag_events', help: 'Events committed but not yet rolled up, over every tenant.', registers });
+  const lagSeconds = new Gauge({ name: 'agentmeter_aggregation_lag_seconds', help: 'Age of the oldest event not yet rolled up, over every tenant.', registers });
+  const requests = new Counter({ name: 'agentmeter_http_requests_total', help: 'HTTP requests, by method, route pattern and status.', labelNames: ['method', 'route', 'status'], registers });
+  const requestSeconds = new Histogram({
+    name: 'agentmeter_http_request_duration_seconds',
+    help: 'Time to answer an HTTP request (until the response starts), by method and route pattern.',
+    labelNames: ['method', 'route'],
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers,
+  });
+  const sseClients = new Gauge({ name: 'agentmeter_sse_clients', help: 'Open live dashboard streams (Server-Sent Events).', registers });
+  const websocketClients = new Gauge({ name: 'agentmeter_websocket_clients', help: 'Open WebSocket ingest streams.', registers });
+  const openFiles = new Gauge({ name: 'agentmeter_tenant_files_open', help: 'Tenant DuckDB files open now.', registers });
+  const deliveries = new Counter({ name: 'agentmeter_alert_deliveries_total', help: 'Attempts to deliver alert notifications, by channel type and outcome.', labelNames: ['channel', 'outcome'], registers });
+  for (const channel of DELIVERY_CHANNELS) for (const outcome of DELIVERY_OUTCOMES) deliveries.inc({ channel, outcome }, 0);
+
+  return {
+    ingested: (source, outcome, n) => n > 0 && ingestEvents.inc({ source, outcome }, n),
+    committed: (seconds) => commitSeconds.observe(seconds),
+    request(method, route, status, seconds) {
+      requests.inc({ method, route, status: String(status) });
+      requestSeconds.observe({ method, route }, seconds);
+    },
+    delivered: (channel, outcome) => deliveries.inc({ channel, outcome }),
+    websocketClients,
+    async scrape() {
+      sseClients.set(sources.sseClients());
+      openFiles.set(sources.openTenantFiles());
+      try {
+        const lag = await sources.aggregationLag();
+        lagEvents.set(lag.events);
+        lagSeconds.set(lag.seconds);
+      } catch {
+        // Unknown (the control database cannot be read): no sample rather than a wrong one.
+        lagEvents.reset();
+        lagSeconds.reset();
+      }
+      return registry.metrics();
+    },
+    contentType: registry.contentType,
+  };
+}
