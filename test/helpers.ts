@@ -183,5 +183,6 @@ export function packageVersion(path: string): string {
  * version, and the DuckDB release of the pinned bindings (1.5.5-r.5 carries DuckDB v1.5.5).
  */
 export function expectedVersions(): { app: string; duckdb: string } {
-  return { app: packageVersion('package.json'), duckdb: `v${packageVersion('node_modules/@duckdb/node-bindings/package.json').split('-')[0]}` };
+  const bindings = packageVersion('node_modules/@duckdb/node-bindings/package.json');
+  return { app: packageVersion('package.json'), duckdb: `v${bindings.split('-')[0]}` };
 }
