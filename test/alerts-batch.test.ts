@@ -2,7 +2,7 @@
 // exactly the one it gets asked alone, and rules that differ only in their metric share a
 // query. Figures come from agent interactions of two people sent at explicit times.
 import * as assert from 'uvu/assert';
-import { askMerged, observeAll } from '../src/alerts/batch.js';
+import { askMerged, observeAll, type AnswerCache } from '../src/alerts/batch.js';
 import { askTenant } from '../src/alerts/engine.js';
 import { observe, ruleQueries, type Ask } from '../src/alerts/evaluate.js';
 import { createRule, ruleSchema, type Rule } from '../src/alerts/rules.js';
@@ -51,6 +51,30 @@ s('every rule gets the answer it gets alone, from fewer queries', async (ctx) =>
   // The figures the rules are about, so the comparison above is not between empty answers.
   assert.equal(together.get(rules[0]!.id), [{ key: '', group: null, value: 36.5, breach: true }]);
   assert.is((together.get(rules[3]!.id) as { key: string }[]).length, 2, 'one alert per person');
+});
+
+s('an anomaly\'s baselines are read once a minute; the window judged, every pass', async (ctx) => {
+  ctx.server.ctx.now = () => new Date(T);
+  await sendAgents(ctx.server.url, ctx.key, [{ at: T - 3 * HOUR, cost: 1 }, { at: T - 10 * MIN, cost: 10 }]);
+  await ctx.server.ctx.aggregator.runOnce();
+  const db = await ctx.server.ctx.tenantFiles.open(ctx.tenantId);
+  const rule = await createRule(db, { body: ruleSchema.parse({ name: 'a', window: '1h', metric: 'cost_usd', condition: { type: 'anomaly', z: 2, baseline_windows: 4 } }), createdBy: ctx.userId, ownUser: null }, T);
+  const real = askTenant(ctx.server.ctx.tenantFiles, ctx.tenantId, T);
+  let asked = 0;
+  const counting: Ask = (qs) => ((asked += qs.length), real(qs));
+  const cache: AnswerCache = new Map();
+  const pass = async (when: number) => {
+    asked = 0;
+    const [answer] = (await observeAll([rule], when, counting, cache)).get(rule.id) as { value: number; breach: boolean }[];
+    return { asked, value: answer!.value, breach: answer!.breach };
+  };
+  // $10 this hour against baselines of $0, $1, $0, $0: an anomaly.
+  assert.equal(await pass(T + 5_000), { asked: 5, value: 10, breach: true });
+  // A late $30 in a baseline window makes $10 ordinary: not seen within the minute, seen after it.
+  await sendAgents(ctx.server.url, ctx.key, [{ at: T - 2 * HOUR - 30 * MIN, cost: 30 }]);
+  await ctx.server.ctx.aggregator.runOnce();
+  assert.equal(await pass(T + 30_000), { asked: 1, value: 10, breach: true }, 'the same minute: only the window judged is asked');
+  assert.equal(await pass(T + 65_000), { asked: 5, value: 10, breach: false }, 'a minute on: the baselines again');
 });
 
 s('a merged answer capped at its row limit is asked again alone', async (ctx) => {

@@ -7,7 +7,7 @@
 import type { Logger } from '../log.js';
 import { runQueries } from '../query/run.js';
 import type { TenantFiles } from '../storage/tenant-files.js';
-import { observeAll } from './batch.js';
+import { observeAll, type AnswerCache } from './batch.js';
 import { conditionWords, type Ask, type Observation } from './evaluate.js';
 import type { Notification } from './notification.js';
 import { durationMs, listRules, type Rule } from './rules.js';
@@ -16,7 +16,16 @@ import { allStates, isSilenced, listSilences, markHandedOver, notHandedOver, sav
 
 export type Delivery = { deliver(n: Notification): Promise<void> };
 
-export type EngineDeps = { tenantFiles: TenantFiles; delivery: Delivery; publicUrl: URL; log: Logger; /** Told once after a pass that moved some alert's state. */ changed?: () => void };
+export type EngineDeps = {
+  tenantFiles: TenantFiles;
+  delivery: Delivery;
+  publicUrl: URL;
+  log: Logger;
+  /** Told once after a pass that moved some alert's state. */
+  changed?: () => void;
+  /** The tenant's answers about past windows, kept from one pass to the next. */
+  cache?: AnswerCache;
+};
 
 /** What a rule's alerts are, as the bell and the alerts page count them: (group, state) of the alerts not ok. */
 const shape = (states: Iterable<AlertState>) => JSON.stringify([...states].filter((s) => s.state !== 'ok').map((s) => [s.key, s.state]).sort());
@@ -78,7 +87,7 @@ export async function evaluateTenant(deps: EngineDeps, tenantId: string, now: nu
   const rules = await listRules(db);
   if (!rules.length) return [];
   const silences = await listSilences(db, now);
-  const observed = await observeAll(rules, now, askTenant(deps.tenantFiles, tenantId, now));
+  const observed = await observeAll(rules, now, askTenant(deps.tenantFiles, tenantId, now), deps.cache);
   const failed = (rule: Rule, err: unknown) => deps.log.error('could not evaluate an alert rule', { tenant_id: tenantId, rule_id: rule.id, error: (err as Error).message });
   const { sends, changed } = await db.transaction(async (tx) => {
     const before = await allStates(tx);
@@ -140,6 +149,8 @@ const EVERY_MS = 15_000;
 
 export function createAlerts(deps: { tenantFiles: TenantFiles; tenants: () => Promise<string[]>; onCommit: (listener: (tenantId: string) => void) => () => void; log: Logger; now: () => number; publicUrl: () => URL; debounceMs?: number; everyMs?: number }): Alerts {
   const chains = new Map<string, Promise<Notification[]>>();
+  const caches = new Map<string, AnswerCache>();
+  const cacheOf = (tenantId: string) => caches.get(tenantId) ?? caches.set(tenantId, new Map()).get(tenantId)!;
   const waiting = new Map<string, NodeJS.Timeout>();
   let interval: NodeJS.Timeout | null = null;
   let unsubscribe: (() => void) | null = null;
@@ -149,7 +160,7 @@ export function createAlerts(deps: { tenantFiles: TenantFiles; tenants: () => Pr
   const pass = (tenantId: string): Promise<Notification[]> => {
     const run = (chains.get(tenantId) ?? Promise.resolve([]))
       .catch(() => [])
-      .then(() => evaluateTenant({ tenantFiles: deps.tenantFiles, delivery: alerts.delivery, publicUrl: deps.publicUrl(), log: deps.log, changed: () => listeners.forEach((l) => l(tenantId)) }, tenantId, deps.now()));
+      .then(() => evaluateTenant({ tenantFiles: deps.tenantFiles, delivery: alerts.delivery, publicUrl: deps.publicUrl(), log: deps.log, changed: () => listeners.forEach((l) => l(tenantId)), cache: cacheOf(tenantId) }, tenantId, deps.now()));
     chains.set(tenantId, run);
     return run;
   };

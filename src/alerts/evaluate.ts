@@ -20,6 +20,7 @@ export type Observation = {
 /** Answers queries (one snapshot, or a cache over many moments for the preview). */
 export type Ask = (qs: Query[]) => Promise<QueryResult[]>;
 
+const MINUTE = 60_000;
 const DAY = 86_400_000;
 
 /** The start and end of the UTC day, week (from Monday) or month holding `at`. */
@@ -62,7 +63,10 @@ export function ruleQueries(rule: Rule, at: number): Query[] {
   const w = durationMs(rule.window);
   if (c.type === 'threshold') return [ruleQuery(rule, at - w, at)];
   if (c.type === 'forecast') return [ruleQuery(rule, periodOf(c.by, at).start, at)];
-  return Array.from({ length: c.baseline_windows + 1 }, (_, k) => ruleQuery(rule, at - (k + 1) * w, at - k * w));
+  // The baselines end on the minute before `at`: passes in the same minute ask the same
+  // past windows, which the engine then reads once a minute (BASELINE_TTL_MS).
+  const base = Math.floor(at / MINUTE) * MINUTE;
+  return [ruleQuery(rule, at - w, at), ...Array.from({ length: c.baseline_windows }, (_, k) => ruleQuery(rule, base - (k + 2) * w, base - (k + 1) * w))];
 }
 
 /** The rule's answer at `at` from the results of `ruleQueries(rule, at)`, in order. */
