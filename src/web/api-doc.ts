@@ -128,6 +128,7 @@ type JsonSchema = {
   items?: JsonSchema;
   additionalProperties?: JsonSchema | boolean;
   anyOf?: JsonSchema[];
+  oneOf?: JsonSchema[];
   enum?: unknown[];
   const?: unknown;
   description?: string;
@@ -143,27 +144,33 @@ const CONSTRAINTS: [string, string][] = [['minLength', 'at least %s characters']
 function typeOf(s: JsonSchema): string {
   if (s.enum) return s.enum.map((v) => JSON.stringify(v)).join(' | ');
   if (s.const !== undefined) return JSON.stringify(s.const);
-  if (s.anyOf) return s.anyOf.map(typeOf).join(' | ');
+  if (s.anyOf ?? s.oneOf) return [...new Set((s.anyOf ?? s.oneOf)!.map(typeOf))].join(' | ');
   if (s.type === 'array') return `array of ${s.items ? typeOf(s.items) : 'anything'}`;
   if (s.type === 'object' && !s.properties && typeof s.additionalProperties === 'object') return 'object (map)';
   return ([] as string[]).concat(s.type ?? 'any').join(' | ');
 }
 
+const FORMATS: Record<string, string> = { email: 'an email address', uri: 'a URL', 'date-time': 'an ISO 8601 time' };
+
 function notesOf(s: JsonSchema): string {
-  const notes = CONSTRAINTS.filter(([k]) => s[k] !== undefined).map(([k, text]) => text.replace('%s', String(s[k])));
+  const notes = CONSTRAINTS.filter(([k]) => s[k] !== undefined && !(k === 'pattern' && s.format)).map(([k, text]) => text.replace('%s', String(s[k])));
+  if (typeof s.format === 'string') notes.push(FORMATS[s.format] ?? `format ${s.format}`);
   if (s.default !== undefined) notes.push(`default ${JSON.stringify(s.default)}`);
   return [s.description, ...notes].filter(Boolean).join('; ');
 }
 
 /** A JSON Schema as rows, nested fields as dotted names (`items[].name`, `<key>.input`). */
 export function fieldRows(schema: JsonSchema, prefix = '', depth = 0): FieldRow[] {
+  const variants = variantsOf(schema);
+  if (variants.length) return merged(variants.map((v) => fieldRows(v, prefix, depth)));
   const rows: FieldRow[] = [];
   const nested = (s: JsonSchema, name: string) => (depth < 4 ? fieldRows(s, name, depth + 1) : []);
+  const hasFields = (s: JsonSchema) => s.properties || typeof s.additionalProperties === 'object' || variantsOf(s).length;
   for (const [name, s] of Object.entries(schema.properties ?? {})) {
     const full = `${prefix}${name}`;
     rows.push({ name: full, type: typeOf(s), required: (schema.required ?? []).includes(name), notes: notesOf(s) });
-    if (s.properties || typeof s.additionalProperties === 'object') rows.push(...nested(s, `${full}.`));
-    if (s.items?.properties) rows.push(...nested(s.items, `${full}[].`));
+    if (hasFields(s)) rows.push(...nested(s, `${full}.`));
+    if (s.items && hasFields(s.items)) rows.push(...nested(s.items, `${full}[].`));
   }
   if (typeof schema.additionalProperties === 'object' && !schema.properties) {
     const value = schema.additionalProperties;
@@ -171,6 +178,21 @@ export function fieldRows(schema: JsonSchema, prefix = '', depth = 0): FieldRow[
     if (value.properties) rows.push(...nested(value, `${prefix}<key>.`));
   }
   return rows;
+}
+
+/** The alternatives of a union of objects (a rule's condition, a channel). */
+const variantsOf = (s: JsonSchema) => (s.properties ? [] : (s.oneOf ?? s.anyOf ?? []).filter((v) => v.properties));
+
+/** The fields of several alternatives as one list: a field's types joined, required only if every alternative requires it. */
+function merged(lists: FieldRow[][]): FieldRow[] {
+  const rows = new Map<string, FieldRow>();
+  for (const row of lists.flat()) {
+    const seen = rows.get(row.name);
+    const join = (a: string, b: string, sep: string) => [...new Set([...a.split(sep), ...b.split(sep)].filter(Boolean))].join(sep);
+    rows.set(row.name, seen ? { name: row.name, type: join(seen.type, row.type, ' | '), required: seen.required && row.required, notes: join(seen.notes, row.notes, '; ') } : row);
+  }
+  for (const row of rows.values()) if (lists.some((list) => !list.some((r) => r.name === row.name))) row.required = false;
+  return [...rows.values()];
 }
 
 export type PageOperation = { id: string; method: string; path: string; summary: string; who: string; auth: string; status: string; params: FieldRow[]; body: FieldRow[] | null; bodyNote: string | null; media: string[] };
