@@ -113,7 +113,7 @@ export function seedQueryRoutes(ctx: AppContext) {
       const rows = await conn.all<Record<string, unknown>>(
         `SELECT seq, epoch_ms(ts) AS ts_ms, user_id, session_id, project, name, status, duration_ms, error, attributes::VARCHAR AS attributes
            FROM events WHERE ${where.join(' AND ')} ORDER BY ts DESC, seq DESC LIMIT $limit OFFSET $offset`,
-        params,
+        sql,
       );
       const data = rows.slice(0, limit).map((r) => ({
         id: String(r.seq), executed_at: new Date(Number(r.ts_ms)).toISOString(), user_id: r.user_id, session_id: r.session_id, project: r.project,
