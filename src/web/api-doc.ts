@@ -9,8 +9,23 @@ import { CSRF_HEADER } from '../auth/csrf.js';
 import { SESSION_COOKIE } from '../auth/lucia.js';
 import { errorBodySchema, parseWith } from './errors.js';
 
+type JsonSchema = {
+  type?: string | string[];
+  properties?: Record<string, JsonSchema>;
+  required?: string[];
+  items?: JsonSchema;
+  additionalProperties?: JsonSchema | boolean;
+  anyOf?: JsonSchema[];
+  oneOf?: JsonSchema[];
+  enum?: unknown[];
+  const?: unknown;
+  description?: string;
+  default?: unknown;
+  [constraint: string]: unknown;
+};
+
 /** Who may call an operation: anyone, a browser session only, or a session or an API key with a scope. */
-export type Auth = 'anyone' | 'session' | 'read' | 'ingest' | 'read-key';
+export type Auth = 'anyone' | 'session' | 'read' | 'ingest';
 
 export type Operation = {
   summary: string;
@@ -44,9 +59,9 @@ export function queryOf<Q extends Shape>(c: Context, op: Documented<Operation & 
   return parseWith(z.object(op.operation.query), c.req.query()) as z.infer<z.ZodObject<Q>>;
 }
 
-const jsonSchema = (schema: z.ZodType) => {
+const jsonSchema = (schema: z.ZodType): JsonSchema => {
   // The input side: what a client sends (defaults optional, transforms by what they take).
-  const { $schema: _, ...rest } = z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
+  const { $schema: _, ...rest } = z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) as JsonSchema;
   return rest;
 };
 
@@ -55,7 +70,6 @@ const SECURITY: Record<Auth, Record<string, string[]>[]> = {
   session: [{ session: [] }],
   read: [{ session: [] }, { apiKey: ['read'] }],
   ingest: [{ apiKey: ['ingest'] }, { session: [] }],
-  'read-key': [{ apiKey: ['read'] }],
 };
 
 /** The API section a path belongs to: the first segment after its prefix. */
@@ -66,10 +80,22 @@ export function sectionOf(path: string): string {
   return rest === 'me' ? 'me' : rest;
 }
 
+type Parameter = { name: string; in: 'path' | 'query'; required: boolean; description?: string; schema: JsonSchema };
+type DocOperation = {
+  operationId: string;
+  summary: string;
+  description?: string;
+  tags: string[];
+  security: Record<string, string[]>[];
+  parameters?: Parameter[];
+  requestBody?: { required: boolean; description?: string; content: Record<string, { schema?: JsonSchema }> };
+  responses: Record<string, unknown>;
+};
+
 export type OpenApiDocument = {
   openapi: string;
   info: { title: string; version: string; description: string };
-  paths: Record<string, Record<string, Record<string, unknown>>>;
+  paths: Record<string, Record<string, DocOperation>>;
   components: Record<string, unknown>;
 };
 
@@ -81,11 +107,11 @@ export function openApiDocument(routes: readonly RouterRoute[], version: string)
     if (!op) continue;
     const path = route.path.replace(/:([A-Za-z_]+)/g, '{$1}');
     const method = route.method.toLowerCase();
-    const pathParams = [...route.path.matchAll(/:([A-Za-z_]+)/g)].map((m) => ({ name: m[1]!, in: 'path', required: true, schema: { type: 'string' } }));
-    const queryParams = Object.entries(op.query ?? {}).map(([name, schema]) => {
+    const pathParams = [...route.path.matchAll(/:([A-Za-z_]+)/g)].map((m): Parameter => ({ name: m[1]!, in: 'path', required: true, schema: { type: 'string' } }));
+    const queryParams = Object.entries(op.query ?? {}).map(([name, schema]): Parameter => {
       const s = jsonSchema(schema);
       const { description, ...rest } = s;
-      return { name, in: 'query', required: !schema.safeParse(undefined).success, ...(description ? { description } : {}), schema: rest };
+      return { name, in: 'query', required: !schema.safeParse(undefined).success, ...(typeof description === 'string' ? { description } : {}), schema: rest };
     });
     const body = op.body
       ? { required: !op.body.safeParse(undefined).success, content: { 'application/json': { schema: jsonSchema(op.body) } } }
@@ -121,20 +147,6 @@ export function openApiDocument(routes: readonly RouterRoute[], version: string)
   };
 }
 
-type JsonSchema = {
-  type?: string | string[];
-  properties?: Record<string, JsonSchema>;
-  required?: string[];
-  items?: JsonSchema;
-  additionalProperties?: JsonSchema | boolean;
-  anyOf?: JsonSchema[];
-  oneOf?: JsonSchema[];
-  enum?: unknown[];
-  const?: unknown;
-  description?: string;
-  default?: unknown;
-  [constraint: string]: unknown;
-};
 
 /** A field of a body or a parameter, as the API page lists it. */
 export type FieldRow = { name: string; type: string; required: boolean; notes: string };
@@ -204,14 +216,14 @@ const AUTH_TEXT = (security: Record<string, string[]>[]) =>
 export function pageSections(doc: OpenApiDocument): { name: string; operations: PageOperation[] }[] {
   const sections = new Map<string, PageOperation[]>();
   for (const [path, methods] of Object.entries(doc.paths)) {
-    for (const [method, op] of Object.entries(methods) as [string, Record<string, any>][]) {
-      const params: FieldRow[] = (op.parameters ?? []).map((p: { name: string; in: string; required: boolean; description?: string; schema: JsonSchema }) => ({
+    for (const [method, op] of Object.entries(methods)) {
+      const params: FieldRow[] = (op.parameters ?? []).map((p) => ({
         name: p.in === 'path' ? `{${p.name}}` : p.name,
         type: typeOf(p.schema),
         required: p.required,
         notes: [p.in === 'path' ? 'in the path' : '', p.description, notesOf(p.schema)].filter(Boolean).join('; '),
       }));
-      const content: Record<string, { schema?: JsonSchema }> = op.requestBody?.content ?? {};
+      const content = op.requestBody?.content ?? {};
       const json = content['application/json']?.schema;
       const entry: PageOperation = {
         id: op.operationId,
@@ -226,7 +238,7 @@ export function pageSections(doc: OpenApiDocument): { name: string; operations: 
         bodyNote: op.requestBody?.description ?? null,
         media: Object.keys(content),
       };
-      const section = op.tags[0] as string;
+      const section = op.tags[0]!;
       sections.set(section, [...(sections.get(section) ?? []), entry]);
     }
   }
