@@ -151,7 +151,16 @@ export function openApiDocument(routes: readonly RouterRoute[], version: string)
 /** A field of a body or a parameter, as the API page lists it. */
 export type FieldRow = { name: string; type: string; required: boolean; notes: string };
 
-const CONSTRAINTS: [string, string][] = [['minLength', 'at least %s characters'], ['maxLength', 'at most %s characters'], ['minimum', '≥ %s'], ['maximum', '≤ %s'], ['minItems', 'at least %s items'], ['maxItems', 'at most %s items'], ['pattern', 'matches %s']];
+const plural = (n: unknown, what: string) => `${String(n)} ${what}${n === 1 ? '' : 's'}`;
+const CONSTRAINTS: [string, (v: unknown) => string][] = [
+  ['minLength', (v) => `at least ${plural(v, 'character')}`],
+  ['maxLength', (v) => `at most ${plural(v, 'character')}`],
+  ['minimum', (v) => `≥ ${String(v)}`],
+  ['maximum', (v) => `≤ ${String(v)}`],
+  ['minItems', (v) => `at least ${plural(v, 'item')}`],
+  ['maxItems', (v) => `at most ${plural(v, 'item')}`],
+  ['pattern', (v) => `matches ${String(v)}`],
+];
 
 function typeOf(s: JsonSchema): string {
   if (s.enum) return s.enum.map((v) => JSON.stringify(v)).join(' | ');
@@ -165,7 +174,7 @@ function typeOf(s: JsonSchema): string {
 const FORMATS: Record<string, string> = { email: 'an email address', uri: 'a URL', 'date-time': 'an ISO 8601 time' };
 
 function notesOf(s: JsonSchema): string {
-  const notes = CONSTRAINTS.filter(([k]) => s[k] !== undefined && !(k === 'pattern' && s.format)).map(([k, text]) => text.replace('%s', String(s[k])));
+  const notes = CONSTRAINTS.filter(([k]) => s[k] !== undefined && !(k === 'pattern' && s.format)).map(([k, text]) => text(s[k]));
   if (typeof s.format === 'string') notes.push(FORMATS[s.format] ?? `format ${s.format}`);
   if (s.default !== undefined) notes.push(`default ${JSON.stringify(s.default)}`);
   return [s.description, ...notes].filter(Boolean).join('; ');
