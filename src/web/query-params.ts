@@ -93,15 +93,26 @@ export function toQuery(input: QueryInput, paramOf: Record<string, string> = {},
   throw httpError(400, `${field}: ${parsed.error.issues[0]!.message}`, field);
 }
 
+/** A time in JSON: epoch milliseconds, or a string in timeParam's forms. */
+const jsonTime = z.union([z.number().int(), timeParam], { error: TIME_ERROR }).optional().meta({ description: 'epoch ms, or ISO 8601 with a zone, or a date' });
+
+/** A query as JSON (POST /query's body, GET /query's `q`): the query language's, with `to` now and `from` a week before by default. */
+export const jsonQuerySchema = z.strictObject({ ...querySchema.shape, from: jsonTime, to: jsonTime });
+
 /** A query sent as JSON (the POST body, or `q`), validated (errors name its JSON path) and narrowed to `view`. */
 export function scopedQuery(body: unknown, view: MetricsView, name: 'body' | 'q', now: number): Query {
-  const input = z.looseObject({ from: z.unknown().optional(), to: z.unknown().optional() }).safeParse(body);
-  if (!input.success) throw httpError(400, `${name}: expected a JSON object`, name);
+  const input = jsonQuerySchema.safeParse(body);
+  if (!input.success) {
+    const issue = input.error.issues[0]!;
+    const field = issue.path.map(String).join('.') || name;
+    throw httpError(400, `${field}: ${issue.message}`, field);
+  }
+  const raw = body as Record<string, unknown>;
   // `to` defaults to now, `from` to DEFAULT_DAYS before `to` (as the GET endpoints' ranges).
-  const time = (k: 'from' | 'to') => (typeof input.data[k] === 'string' ? parseTime(input.data[k] as string, k) : input.data[k]);
+  const time = (k: 'from' | 'to') => (typeof raw[k] === 'string' ? parseTime(raw[k], k) : (raw[k] as number | undefined));
   const to = time('to') ?? now;
-  const from = time('from') ?? (typeof to === 'number' ? to - DEFAULT_DAYS * 86_400_000 : undefined);
-  const parsed = toQuery({ ...input.data, from, to } as QueryInput, {}, true);
+  const from = time('from') ?? to - DEFAULT_DAYS * 86_400_000;
+  const parsed = toQuery({ ...raw, from, to } as QueryInput, {}, true);
   return { ...parsed, filters: scopeFilters(view, parsed.filters, parsed.group_by) };
 }
 

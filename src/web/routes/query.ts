@@ -8,7 +8,7 @@ import type { AppContext } from '../../context.js';
 import { sessionsExport } from '../../dashboards/sessions-export.js';
 import { commonErrors, ERROR_COLUMNS } from '../../query/errors.js';
 import { EXPORT_FORMATS, MEDIA_TYPE, rowsBody, type ExportFormat } from '../../query/export.js';
-import { DIMENSION_NAMES, DIMENSIONS, INTERVALS, MAX_ROWS, METRICS, querySchema, type QueryInput } from '../../query/model.js';
+import { DIMENSION_NAMES, DIMENSIONS, INTERVALS, MAX_ROWS, METRICS, type QueryInput } from '../../query/model.js';
 import { namePeople, tenantPeople } from '../../query/people.js';
 import { fillGaps, runQuery } from '../../query/run.js';
 import { BadCursorError, findSession, lastEvent, listSessions, sessionSpan, sessionTimeline, sessionTotals, timelineCursor, type SessionSpan } from '../../query/sessions.js';
@@ -19,7 +19,7 @@ import { metricsView, requireIdentity, scopeFilters } from '../access.js';
 import { auditRequest, exported } from '../audit-request.js';
 import { httpError, notFound, parseWith, readJson } from '../errors.js';
 import { documented, queryOf } from '../api-doc.js';
-import { defaultInterval, FILTER_PARAMS, filterParam, filtersFrom, limitParam, listParam, queryAnswer, RANGE_PARAMS, scopedQuery, timeRange, toQuery } from '../query-params.js';
+import { defaultInterval, FILTER_PARAMS, filterParam, filtersFrom, jsonQuerySchema, limitParam, listParam, queryAnswer, RANGE_PARAMS, scopedQuery, timeRange, toQuery } from '../query-params.js';
 
 /** The caller's tenant and what of it they may see. */
 export function reader(c: Context<Env>) {
@@ -29,12 +29,11 @@ export function reader(c: Context<Env>) {
 
 const formatParam = z.enum(EXPORT_FORMATS).optional().meta({ description: 'a download in this format instead of the JSON answer' });
 const DIMENSION_LIST = z.string().meta({ description: `dimensions, comma-separated: ${DIMENSION_NAMES.join(', ')}` });
-const queryJson = querySchema.meta({ description: 'a query of the query language (`from` and `to` also as ISO 8601 strings)' });
 
 const OPS = {
   summary: documented({ summary: 'The dashboard summary and the period before', auth: 'read', query: { ...RANGE_PARAMS, ...FILTER_PARAMS } }),
   timeseries: documented({ summary: 'Metrics over time', auth: 'read', query: { metric: z.string().meta({ description: 'metrics, comma-separated' }), interval: z.enum(INTERVALS).optional(), group_by: DIMENSION_LIST.optional(), ...RANGE_PARAMS, ...FILTER_PARAMS } }),
-  query: documented({ summary: 'Any query in the query language', auth: 'read', body: queryJson, answer: '{query, rows, truncated} (and totals, previous when asked)' }),
+  query: documented({ summary: 'Any query in the query language', auth: 'read', body: jsonQuerySchema, answer: '{query, rows, truncated} (and totals, previous when asked)' }),
   queryGet: documented({ summary: 'A query as URL-encoded JSON, or its rows as a download', auth: 'read', query: { q: z.string().meta({ description: 'the query as JSON (POST /api/v1/query\'s body)' }), format: formatParam } }),
   errors: documented({ summary: 'The most common failures', auth: 'read', query: { ...RANGE_PARAMS, user: filterParam.optional(), project: filterParam.optional(), tool: filterParam.optional(), model: filterParam.optional(), kind: filterParam.optional(), limit: limitParam(1000), format: formatParam } }),
   lastEvent: documented({ summary: 'The newest event you sent', auth: 'read' }),
