@@ -216,7 +216,19 @@ function merged(lists: FieldRow[][]): FieldRow[] {
   return [...rows.values()];
 }
 
-export type PageOperation = { id: string; method: string; path: string; summary: string; who: string; auth: string; status: string; params: FieldRow[]; body: FieldRow[] | null; bodyNote: string | null; media: string[] };
+export type PageOperation = {
+  id: string;
+  method: string;
+  path: string;
+  summary: string;
+  who: string;
+  auth: string;
+  status: string;
+  params: FieldRow[];
+  body: FieldRow[] | null;
+  bodyNote: string | null;
+  media: string[];
+};
 
 const AUTH_TEXT = (security: Record<string, string[]>[]) =>
   security.length === 0 ? 'anyone' : security.map((s) => (s.session ? 'a browser session' : `an API key with ${s.apiKey!.join(', ')}`)).join(' or ');
