@@ -28,6 +28,7 @@ const PAGES = [
   ['team', `/team${RANGE}`],
   ['me', `/me${RANGE}`],
   ['connect', '/connect'],
+  ['api', '/api'],
   ['settings', '/settings'],
   ['api-keys', '/settings/api-keys'],
   ['two-factor', '/settings/mfa'],
@@ -55,12 +56,13 @@ const SIGNED_OUT = [['setup', '/setup'], ['login', '/login']] as const;
  * redirects and the SAML metadata are not pages; the second sign-in step needs a password
  * just given (browser-mfa.test.ts checks it at phone width); an invitation or reset link
  * needs its token (browser-people.test.ts accepts one at phone width); a tenant's sign-in
- * page is the login page with its buttons. The alert channels' status is JSON (its page is /settings/alerts).
+ * page is the login page with its buttons. The alert channels' status is JSON (its page is /settings/alerts), and so is
+ * the API's description (its page is /api).
  */
 const NOT_PAGES = [
   '/live', '/public/*', '/healthz', '/readyz', '/metrics', '/connect/settings.json', '/import/runs/:id/row', '/login/mfa',
   '/auth/sso/:id/start', '/auth/oidc/callback', '/auth/github/callback', '/auth/saml/metadata/:providerId', '/auth/saml/start/:providerId',
-  '/invite/:token', '/reset/:token', '/login/:slug{[a-z0-9][a-z0-9-]{1,62}}', '/api/v1/alerts/channels',
+  '/invite/:token', '/reset/:token', '/login/:slug{[a-z0-9][a-z0-9-]{1,62}}', '/api/v1/alerts/channels', '/api/openapi.json',
 ];
 
 /** The GET routes of the route files mounted at the root of the app (the others are under /api or /v1). */

@@ -17,6 +17,7 @@ import { alertChannelRoutes } from './routes/alert-channels.js';
 import { alertPageRoutes } from './routes/alert-pages.js';
 import { analyticsRoutes } from './routes/analytics.js';
 import { apiRoutes } from './routes/api.js';
+import { apiDocRoutes } from './routes/api-docs.js';
 import { auditPageRoutes } from './routes/audit.js';
 import { authRoutes } from './routes/auth.js';
 import { connectRoutes } from './routes/connect.js';
@@ -106,6 +107,7 @@ export function createApp(ctx: AppContext): Hono<Env> {
   app.route('/', auditPageRoutes(ctx, render));
   app.route('/', alertChannelRoutes(ctx, render));
   app.route('/', alertPageRoutes(ctx, render));
+  app.route('/', apiDocRoutes(ctx, render, () => app.routes));
   app.route('/api/v1', apiRoutes(ctx));
   app.route('/api/v1', privacyRoutes(ctx));
   app.route('/api/v1', peopleApiRoutes(ctx));

@@ -1,12 +1,16 @@
 // Errors that become HTTP answers, and input parsing that names the offending field.
 import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
-import type { z } from 'zod';
+import { z } from 'zod';
 import { PeopleError } from '../auth/people.js';
 import { MAX_JSON_DEPTH, nestedDeeperThan } from '../ingest/sanitize.js';
 import { retryAfterSeconds, StorageUnavailableError, TENANT_UNAVAILABLE, TenantUnavailableError } from '../storage/errors.js';
 
-export type ErrorBody = { error: string; field?: string };
+export const errorBodySchema = z.object({
+  error: z.string().meta({ description: 'what is wrong, starting with the field when one is at fault' }),
+  field: z.string().optional().meta({ description: 'the field, parameter or JSON path at fault (`events.3.ts`)' }),
+});
+export type ErrorBody = z.infer<typeof errorBodySchema>;
 
 export function httpError(status: 400 | 401 | 403 | 404 | 409 | 413 | 415 | 429 | 503, message: string, field?: string, headers?: Record<string, string>): HTTPException {
   const body: ErrorBody = field ? { error: message, field } : { error: message };

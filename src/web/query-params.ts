@@ -10,9 +10,31 @@ import { httpError } from './errors.js';
 
 const DAY = 86_400_000;
 
+const TIME_ERROR = 'expected an ISO 8601 time with a zone (or a date, or epoch ms)';
+
+/** A time parameter's three forms (the API description shows this schema; parseTime checks with it). */
+export const timeParam = z
+  .string()
+  .regex(/^(\d{1,16}|\d{4}-\d{2}-\d{2}|.*T\d{2}:\d{2}.*([Zz]|[+-]\d{2}:?\d{2}))$/, { error: TIME_ERROR })
+  .meta({ description: 'ISO 8601 with a zone, a date (UTC midnight) or epoch milliseconds' });
+
+/** A filter parameter's value: repeated (`?tool=a&tool=b`) or comma-separated (`?tool=a,b`). */
+export const filterParam = z.string().max(MAX_FILTER_VALUE, { error: `a value is longer than ${MAX_FILTER_VALUE} characters` }).meta({ description: `one or more values (at most ${MAX_FILTER_VALUES}), repeated or comma-separated` });
+
+/** The parameters of a range, and of the filters by dimension, as the parsers below read them. */
+export const RANGE_PARAMS = { from: timeParam.optional(), to: timeParam.optional() };
+export const FILTER_PARAMS = Object.fromEntries(DIMENSION_NAMES.map((d) => [d, filterParam.optional()])) as Record<Dimension, z.ZodOptional<typeof filterParam>>;
+
+/** `limit`, an integer from 1 to `max`. */
+export const limitParam = (max: number) => {
+  const error = `must be an integer from 1 to ${max}`;
+  return z.coerce.number<string>().int({ error }).min(1, { error }).max(max, { error }).optional();
+};
+
 export function parseTime(raw: string, field: string): number {
-  const t = /^\d{1,16}$/.test(raw) ? Number(raw) : /^\d{4}-\d{2}-\d{2}$/.test(raw) ? Date.parse(`${raw}T00:00:00Z`) : /T\d{2}:\d{2}/.test(raw) && /(Z|[+-]\d{2}:?\d{2})$/i.test(raw) ? Date.parse(raw) : NaN;
-  if (!Number.isFinite(t)) throw httpError(400, `${field}: expected an ISO 8601 time with a zone (or a date, or epoch ms)`, field);
+  const form = timeParam.safeParse(raw).success;
+  const t = !form ? NaN : /^\d{1,16}$/.test(raw) ? Number(raw) : /^\d{4}-\d{2}-\d{2}$/.test(raw) ? Date.parse(`${raw}T00:00:00Z`) : Date.parse(raw);
+  if (!Number.isFinite(t)) throw httpError(400, `${field}: ${TIME_ERROR}`, field);
   return t;
 }
 
@@ -52,7 +74,7 @@ export function filtersFrom(c: Context, aliases: Record<string, Dimension> = {})
   for (const [param, dim] of names) {
     const values = listParam(c, param);
     if (!values) continue;
-    if (values.some((v) => v.length > MAX_FILTER_VALUE)) throw httpError(400, `${param}: a value is longer than ${MAX_FILTER_VALUE} characters`, param);
+    if (values.some((v) => !filterParam.safeParse(v).success)) throw httpError(400, `${param}: a value is longer than ${MAX_FILTER_VALUE} characters`, param);
     out[dim] = [...(out[dim] ?? []), ...values];
     if (out[dim].length > MAX_FILTER_VALUES) throw httpError(400, `${param}: more than ${MAX_FILTER_VALUES} values`, param);
   }
@@ -71,15 +93,26 @@ export function toQuery(input: QueryInput, paramOf: Record<string, string> = {},
   throw httpError(400, `${field}: ${parsed.error.issues[0]!.message}`, field);
 }
 
+/** A time in JSON: epoch milliseconds, or a string in timeParam's forms. */
+const jsonTime = z.union([z.number().int(), timeParam], { error: TIME_ERROR }).optional().meta({ description: 'epoch ms, or ISO 8601 with a zone, or a date' });
+
+/** A query as JSON (POST /query's body, GET /query's `q`): the query language's, with `to` now and `from` a week before by default. */
+export const jsonQuerySchema = z.strictObject({ ...querySchema.shape, from: jsonTime, to: jsonTime });
+
 /** A query sent as JSON (the POST body, or `q`), validated (errors name its JSON path) and narrowed to `view`. */
 export function scopedQuery(body: unknown, view: MetricsView, name: 'body' | 'q', now: number): Query {
-  const input = z.looseObject({ from: z.unknown().optional(), to: z.unknown().optional() }).safeParse(body);
-  if (!input.success) throw httpError(400, `${name}: expected a JSON object`, name);
+  const input = jsonQuerySchema.safeParse(body);
+  if (!input.success) {
+    const issue = input.error.issues[0]!;
+    const field = issue.path.map(String).join('.') || name;
+    throw httpError(400, `${field}: ${issue.message}`, field);
+  }
+  const raw = body as Record<string, unknown>;
   // `to` defaults to now, `from` to DEFAULT_DAYS before `to` (as the GET endpoints' ranges).
-  const time = (k: 'from' | 'to') => (typeof input.data[k] === 'string' ? parseTime(input.data[k] as string, k) : input.data[k]);
+  const time = (k: 'from' | 'to') => (typeof raw[k] === 'string' ? parseTime(raw[k], k) : (raw[k] as number | undefined));
   const to = time('to') ?? now;
-  const from = time('from') ?? (typeof to === 'number' ? to - DEFAULT_DAYS * 86_400_000 : undefined);
-  const parsed = toQuery({ ...input.data, from, to } as QueryInput, {}, true);
+  const from = time('from') ?? to - DEFAULT_DAYS * 86_400_000;
+  const parsed = toQuery({ ...raw, from, to } as QueryInput, {}, true);
   return { ...parsed, filters: scopeFilters(view, parsed.filters, parsed.group_by) };
 }
 

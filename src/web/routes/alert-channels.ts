@@ -13,9 +13,18 @@ import { renderPage, signedInWith, type SessionIdentity } from '../dashboard-pag
 import type { Env, Identity } from '../env.js';
 import { firstIssue, httpError, readInput } from '../errors.js';
 import type { Renderer } from '../render.js';
+import { documented } from '../api-doc.js';
 
 const enableSchema = z.object({ target: z.string().min(1).max(4096) });
 const testSchema = z.object({ to: z.string().trim().email().max(254).optional() });
+
+const OPS = {
+  channels: documented({ summary: 'Each delivery target\'s status', auth: 'read', who: 'managers and up' }),
+  enable: documented({ summary: 'Re-enable a disabled delivery target', auth: 'session', who: 'managers and up', body: enableSchema }),
+  secret: documented({ summary: 'A new webhook signing secret (shown once)', auth: 'session', who: 'tenant admins' }),
+  smtp: documented({ summary: 'The tenant\'s SMTP server for alert emails (an empty password keeps the stored one)', auth: 'session', who: 'tenant admins', body: smtpInputSchema }),
+  testEmail: documented({ summary: 'Send a test email (to you unless `to`)', auth: 'session', who: 'tenant admins', body: testSchema }),
+};
 
 type Extra = { error?: { message: string; field?: string }; done?: string; secret?: string };
 
@@ -38,27 +47,27 @@ export function alertChannelRoutes(ctx: AppContext, render: Renderer) {
   const rotate = (identity: Identity) => ctx.tenantFiles.open(identity.user.tenantId).then((db) => rotateWebhookSecret(db, ctx.secret, identity.user.tenantId, ctx.now()));
 
   return new Hono<Env>()
-    .get('/api/v1/alerts/channels', async (c) => {
+    .get('/api/v1/alerts/channels', OPS.channels, async (c) => {
       const identity = requireIdentity(c, 'read');
       requirePermission(identity, 'metrics.view_team');
       return c.json(await view(identity.user.tenantId));
     })
-    .post('/api/v1/alerts/channels/enable', async (c) => {
+    .post('/api/v1/alerts/channels/enable', OPS.enable, async (c) => {
       const identity = requireSession(c);
       requirePermission(identity, 'metrics.view_team');
-      const { target } = await readInput(c, enableSchema);
+      const { target } = await readInput(c, OPS.enable.operation.body);
       if (!(await ctx.delivery.enable(identity.user.tenantId, target))) throw httpError(404, 'target: no such disabled target', 'target');
       await audit(ctx.control, { ...by(c, identity), action: 'alerts.target.enabled', target });
       return c.json({ enabled: target });
     })
-    .post('/api/v1/alerts/webhook-secret', async (c) => {
+    .post('/api/v1/alerts/webhook-secret', OPS.secret, async (c) => {
       const identity = requireSession(c);
       requirePermission(identity, 'user.manage');
       const secret = await rotate(identity);
       await audit(ctx.control, { ...by(c, identity), action: 'alerts.webhook_secret.rotated' });
       return c.json({ secret });
     })
-    .put('/api/v1/alerts/smtp', async (c) => {
+    .put('/api/v1/alerts/smtp', OPS.smtp, async (c) => {
       const identity = requireSession(c);
       requirePermission(identity, 'user.manage');
       const problem = await saveSmtp(identity, await readInput(c, z.unknown()));
@@ -66,10 +75,10 @@ export function alertChannelRoutes(ctx: AppContext, render: Renderer) {
       await audit(ctx.control, { ...by(c, identity), action: 'alerts.smtp.set' });
       return c.json((await view(identity.user.tenantId)).smtp);
     })
-    .post('/api/v1/alerts/smtp/test', async (c) => {
+    .post('/api/v1/alerts/smtp/test', OPS.testEmail, async (c) => {
       const identity = requireSession(c);
       requirePermission(identity, 'user.manage');
-      const { to } = await readInput(c, testSchema);
+      const { to } = await readInput(c, OPS.testEmail.operation.body);
       return c.json(await testEmail(identity, to));
     })
     .get('/settings/alerts', async (c) => {

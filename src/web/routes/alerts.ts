@@ -4,6 +4,7 @@
 // data (narrowed here with scopeFilters, as the query API narrows a query); a viewer sees
 // firing alerts only.
 import { Hono, type Context } from 'hono';
+import { z } from 'zod';
 import type { AppContext } from '../../context.js';
 import { testRule } from '../../alerts/preview.js';
 import { channelTargetProblem, createRule, deleteRule, getRule, listRules, ruleSchema, updateRule, type Authored, type RuleBody } from '../../alerts/rules.js';
@@ -13,8 +14,32 @@ import type { Env, Identity } from '../env.js';
 import { alertReader, requireIdentity, requirePermission, scopeFilters } from '../access.js';
 import { auditRequest } from '../audit-request.js';
 import { httpError, notFound, parseWith, readJson } from '../errors.js';
+import { documented, queryOf } from '../api-doc.js';
 
-const STATES = ['pending', 'firing', 'no_data', 'resolved'];
+const STATES = ['pending', 'firing', 'no_data', 'resolved'] as const;
+const LIMIT_ERROR = 'must be an integer from 1 to 1000';
+
+const OPS = {
+  rules: documented({ summary: 'The alert rules you may see', auth: 'read', who: 'developers and up' }),
+  createRule: documented({ summary: 'Create an alert rule', auth: 'read', who: 'developers (about their own data) and up', body: ruleSchema, status: 201 }),
+  rule: documented({ summary: 'An alert rule', auth: 'read', who: 'developers and up' }),
+  replaceRule: documented({ summary: 'Replace an alert rule (a whole body)', auth: 'read', who: 'developers and up', body: ruleSchema }),
+  deleteRule: documented({ summary: 'Delete an alert rule, its states, silences and history', auth: 'read', who: 'developers and up', status: 204 }),
+  testRule: documented({ summary: 'What an evaluation now would send, and the last 7 days evaluated hourly', auth: 'read', who: 'developers and up' }),
+  alerts: documented({
+    summary: 'Current alerts, their history and the silences in force',
+    auth: 'read',
+    who: 'viewers see firing alerts only',
+    query: {
+      state: z.enum(STATES, { error: `must be one of ${STATES.join(', ')}` }).optional(),
+      rule: z.string().optional(),
+      limit: z.coerce.number<string>().int({ error: LIMIT_ERROR }).min(1, { error: LIMIT_ERROR }).max(1000, { error: LIMIT_ERROR }).optional(),
+    },
+  }),
+  count: documented({ summary: 'How many alerts you may see are firing (the bell)', auth: 'read' }),
+  silence: documented({ summary: 'Silence a rule, or one group of it, until a time', auth: 'read', who: 'developers and up', body: silenceSchema, status: 201 }),
+  unsilence: documented({ summary: 'End a silence', auth: 'read', who: 'developers and up', status: 204 }),
+};
 
 /** A rule author: developers and up. */
 function author(c: Context<Env>) {
@@ -50,28 +75,28 @@ export function alertRoutes(ctx: AppContext) {
   };
   /** A rule body as sent, with its channel URLs checked against this appliance's target policy. */
   const ruleBody = async (c: Context<Env>) => {
-    const input = parseWith(ruleSchema, await readJson(c));
+    const input = parseWith(OPS.createRule.operation.body, await readJson(c));
     const problem = channelTargetProblem(input, ctx.alertTargets());
     if (problem) throw httpError(400, problem.message, problem.field);
     return input;
   };
   return new Hono<Env>()
-    .get('/alerts/rules', async (c) => {
+    .get('/alerts/rules', OPS.rules, async (c) => {
       const { tenantId, who } = author(c);
       return c.json({ rules: await listRules(await db(tenantId), who) });
     })
-    .post('/alerts/rules', async (c) => {
+    .post('/alerts/rules', OPS.createRule, async (c) => {
       const { identity, tenantId } = author(c);
       const body = authored(identity, await ruleBody(c));
       const rule = await createRule(await db(tenantId), { ...body, createdBy: identity.user.id }, now());
       await auditRequest(ctx.control, c, identity, { action: 'alerts.rule.create', target: rule.id, detail: { name: rule.name, metric: rule.metric, scope: rule.scope } });
       return c.json(rule, 201);
     })
-    .get('/alerts/rules/:id', async (c) => {
+    .get('/alerts/rules/:id', OPS.rule, async (c) => {
       const { tenantId, who } = author(c);
       return c.json(await ruleOf(c, tenantId, who));
     })
-    .put('/alerts/rules/:id', async (c) => {
+    .put('/alerts/rules/:id', OPS.replaceRule, async (c) => {
       const { identity, tenantId, who } = author(c);
       const rule = await ruleOf(c, tenantId, who);
       // A rule about someone's own data stays theirs unless a manager says `"scope": "team"`.
@@ -82,7 +107,7 @@ export function alertRoutes(ctx: AppContext) {
       await auditRequest(ctx.control, c, identity, { action: 'alerts.rule.update', target: rule.id, detail: { name: updated.name, metric: updated.metric, scope: updated.scope } });
       return c.json(updated);
     })
-    .delete('/alerts/rules/:id', async (c) => {
+    .delete('/alerts/rules/:id', OPS.deleteRule, async (c) => {
       const { identity, tenantId, who } = author(c);
       const rule = await ruleOf(c, tenantId, who);
       await deleteRule(await db(tenantId), rule.id);
@@ -90,36 +115,33 @@ export function alertRoutes(ctx: AppContext) {
       await auditRequest(ctx.control, c, identity, { action: 'alerts.rule.delete', target: rule.id, detail: { name: rule.name } });
       return c.body(null, 204);
     })
-    .post('/alerts/rules/:id/test', async (c) => {
+    .post('/alerts/rules/:id/test', OPS.testRule, async (c) => {
       const { tenantId, who } = author(c);
       const rule = await ruleOf(c, tenantId, who);
       return c.json(await testRule(ctx.tenantFiles, tenantId, rule, now(), ctx.publicUrl));
     })
 
-    .get('/alerts', async (c) => {
+    .get('/alerts', OPS.alerts, async (c) => {
       const identity = requireIdentity(c, 'read');
       const who = alertReader(identity);
-      const state = c.req.query('state');
-      if (state !== undefined && !STATES.includes(state)) throw httpError(400, `state: must be one of ${STATES.join(', ')}`, 'state');
-      const limit = Number(c.req.query('limit') ?? 100);
-      if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw httpError(400, 'limit: must be an integer from 1 to 1000', 'limit');
+      const { state, rule, limit = 100 } = queryOf(c, OPS.alerts);
       const file = await db(identity.user.tenantId);
       const rules = await listRules(file, who);
-      const { alerts, history } = await listAlerts(file, rules, who, { state, rule: c.req.query('rule'), limit });
+      const { alerts, history } = await listAlerts(file, rules, who, { state, rule, limit });
       const silences = who.firingOnly ? [] : await listSilences(file, now(), rules.map((r) => r.id));
       return c.json({ alerts, history, silences });
     })
 
     // The bell's number: firing alerts the caller may see.
-    .get('/alerts/count', async (c) => {
+    .get('/alerts/count', OPS.count, async (c) => {
       const identity = requireIdentity(c, 'read');
       alertReader(identity); // a role that sees no alerts is refused here
       return c.json({ firing: await firingFor(ctx, identity) });
     })
 
-    .post('/alerts/silences', async (c) => {
+    .post('/alerts/silences', OPS.silence, async (c) => {
       const { identity, tenantId, who } = author(c);
-      const input = parseWith(silenceSchema, await readJson(c));
+      const input = parseWith(OPS.silence.operation.body, await readJson(c));
       const rule = await getRule(await db(tenantId), input.rule_id, who);
       if (!rule) throw httpError(404, 'rule_id: no such rule', 'rule_id');
       if (Date.parse(input.until) <= now()) throw httpError(400, 'until: must be in the future', 'until');
@@ -127,7 +149,7 @@ export function alertRoutes(ctx: AppContext) {
       await auditRequest(ctx.control, c, identity, { action: 'alerts.silence', target: rule.id, detail: { silence: silence.id, group: silence.group, until: silence.until, reason: silence.reason } });
       return c.json(silence, 201);
     })
-    .delete('/alerts/silences/:id', async (c) => {
+    .delete('/alerts/silences/:id', OPS.unsilence, async (c) => {
       const { identity, tenantId, who } = author(c);
       const file = await db(tenantId);
       const ruleIds = (await listRules(file, who)).map((r) => r.id);

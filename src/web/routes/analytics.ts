@@ -1,41 +1,60 @@
 // Analytics (/api/v1/analytics): productivity scores, trends and anomalies of any metric,
 // the team compared person by person (managers and above), and a person's own insights.
 import { Hono } from 'hono';
+import { z } from 'zod';
 import type { AppContext } from '../../context.js';
 import { personalInsights, productivity, teamComparison, trendOf } from '../../query/analytics.js';
-import type { Interval } from '../../query/model.js';
+import { INTERVALS, type Interval } from '../../query/model.js';
 import type { Env } from '../env.js';
 import { requirePermission, scopeFilters } from '../access.js';
 import { httpError } from '../errors.js';
-import { defaultInterval, filtersFrom, timeRange, toQuery } from '../query-params.js';
+import { documented, queryOf } from '../api-doc.js';
+import { defaultInterval, FILTER_PARAMS, filtersFrom, RANGE_PARAMS, timeRange, toQuery } from '../query-params.js';
 import { reader } from './query.js';
+
+const horizonError = 'must be an integer from 0 to 365';
+const OPS = {
+  productivity: documented({ summary: 'Sessions that started in the range with their productivity scores', auth: 'read', who: 'developers see their own; viewers are refused', query: { ...RANGE_PARAMS, ...FILTER_PARAMS } }),
+  trends: documented({
+    summary: 'A metric\'s series, its trend, forecast and anomalies',
+    auth: 'read',
+    query: {
+      metric: z.string(),
+      interval: z.enum(INTERVALS).optional(),
+      horizon: z.coerce.number<string>().int({ error: horizonError }).min(0, { error: horizonError }).max(365, { error: horizonError }).optional().meta({ description: 'intervals to forecast (7)' }),
+      ...RANGE_PARAMS,
+      ...FILTER_PARAMS,
+    },
+  }),
+  team: documented({ summary: 'Per-person figures', auth: 'read', who: 'managers and up', query: { ...RANGE_PARAMS, project: FILTER_PARAMS.project, tool: FILTER_PARAMS.tool, model: FILTER_PARAMS.model } }),
+  insights: documented({ summary: 'Your figures against the previous period and the team', auth: 'read', who: 'developers and up', query: RANGE_PARAMS }),
+};
 
 export function analyticsRoutes(ctx: AppContext) {
   const now = () => ctx.now().getTime();
   return new Hono<Env>()
-    .get('/productivity', async (c) => {
+    .get('/productivity', OPS.productivity, async (c) => {
       const { tenantId, view } = reader(c);
       const filters = scopeFilters(view, filtersFrom(c));
       if (!view.individuals) throw httpError(403, 'your role sees team figures only');
       return c.json(await productivity(ctx.tenantFiles, tenantId, timeRange(c, now(), undefined, 30), filters, now()));
     })
-    .get('/trends', async (c) => {
+    .get('/trends', OPS.trends, async (c) => {
       const { tenantId, view } = reader(c);
       const range = timeRange(c, now(), undefined, 30);
-      const horizon = Number(c.req.query('horizon') ?? 7);
-      if (!Number.isInteger(horizon) || horizon < 0 || horizon > 365) throw httpError(400, 'horizon: must be an integer from 0 to 365', 'horizon');
+      const horizon = queryOf(c, OPS.trends).horizon ?? 7;
       const filters = scopeFilters(view, filtersFrom(c));
       const q = toQuery({ metrics: [c.req.query('metric') ?? ''], interval: (c.req.query('interval') ?? defaultInterval(range)) as Interval, filters, ...range, limit: 10_000 }, { metrics: 'metric' });
       return c.json(await trendOf(ctx.tenantFiles, tenantId, q, now(), horizon));
     })
-    .get('/team', async (c) => {
+    .get('/team', OPS.team, async (c) => {
       const { identity, tenantId } = reader(c);
       requirePermission(identity, 'metrics.view_team');
       const range = timeRange(c, now(), undefined, 30);
       const { user: _ignored, ...filters } = filtersFrom(c);
       return c.json({ from: new Date(range.from).toISOString(), to: new Date(range.to).toISOString(), users: await teamComparison(ctx.tenantFiles, tenantId, range, filters, now()) });
     })
-    .get('/insights', async (c) => {
+    .get('/insights', OPS.insights, async (c) => {
       const { identity, tenantId } = reader(c);
       requirePermission(identity, 'dashboard.personal');
       return c.json(await personalInsights(ctx.tenantFiles, tenantId, identity.user.id, timeRange(c, now(), undefined, 14), now()));

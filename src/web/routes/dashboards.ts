@@ -12,9 +12,15 @@ import { dashboardPage, renderPage } from '../dashboard-page.js';
 import { parseWith, readJson } from '../errors.js';
 import { firingFor } from './alerts.js';
 import type { Renderer } from '../render.js';
+import { documented } from '../api-doc.js';
 
 /** How long a quiet stream waits before a comment line keeps proxies from closing it. */
 const KEEPALIVE_MS = 25_000;
+
+const LAYOUT = {
+  save: documented({ summary: 'Save the overview\'s layout: yours, or (tenant admins) the team\'s default', auth: 'session', body: layoutSchema.extend({ scope: z.enum(['me', 'tenant']).default('me') }) }),
+  reset: documented({ summary: 'Go back to the team\'s default layout', auth: 'session' }),
+};
 
 export function dashboardRoutes(ctx: AppContext, render: Renderer) {
   return new Hono<Env>()
@@ -96,15 +102,15 @@ export function dashboardRoutes(ctx: AppContext, render: Renderer) {
     })
 
     // The overview's layout: a person's own (or, for a tenant admin, the tenant's default).
-    .put('/api/v1/dashboard/layout', async (c) => {
+    .put('/api/v1/dashboard/layout', LAYOUT.save, async (c) => {
       const identity = requireSession(c);
-      const { scope, ...layout } = parseWith(layoutSchema.extend({ scope: z.enum(['me', 'tenant']).default('me') }), await readJson(c));
+      const { scope, ...layout } = parseWith(LAYOUT.save.operation.body, await readJson(c));
       if (scope === 'tenant') requirePermission(identity, 'dashboard.manage');
       const db = await ctx.tenantFiles.open(identity.user.tenantId);
       await saveLayout(db, scope === 'me' ? identity.user.id : null, layout);
       return c.json({ saved: scope, ...layout });
     })
-    .delete('/api/v1/dashboard/layout', async (c) => {
+    .delete('/api/v1/dashboard/layout', LAYOUT.reset, async (c) => {
       const identity = requireSession(c);
       const db = await ctx.tenantFiles.open(identity.user.tenantId);
       await resetLayout(db, identity.user.id);

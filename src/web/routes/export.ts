@@ -4,6 +4,7 @@
 // `format=ndjson` on /json for one object per line; `escape_formulas=false` on /csv for
 // the exact data (see src/query/export.ts).
 import { Hono, type Context } from 'hono';
+import { z } from 'zod';
 import type { AppContext } from '../../context.js';
 import { createExportPool, exportEvents, formatRows, type ExportFormat } from '../../query/export.js';
 import { MAX_ROWS, type QueryInput } from '../../query/model.js';
@@ -13,12 +14,36 @@ import type { Env } from '../env.js';
 import { auditRequest, exported } from '../audit-request.js';
 import { requirePermission, scopeFilters } from '../access.js';
 import { httpError } from '../errors.js';
-import { filtersFrom, listParam, timeRange, toQuery } from '../query-params.js';
+import { documented, queryOf } from '../api-doc.js';
+import { FILTER_PARAMS, filterParam, filtersFrom, listParam, RANGE_PARAMS, timeParam, timeRange, toQuery } from '../query-params.js';
 import { reader } from './query.js';
 
 const ALIASES = { user_id: 'user', command_name: 'command', tool_name: 'tool' } as const;
 const SEED_NAMES = { from: 'start_date', to: 'end_date' };
 const CONTENT_TYPE: Record<ExportFormat, string> = { csv: 'text/csv; charset=utf-8', json: 'application/json; charset=utf-8', ndjson: 'application/x-ndjson; charset=utf-8' };
+
+const FORMATS = { csv: z.enum(['csv']), json: z.enum(['json', 'ndjson']) } as const;
+const exportOp = (endpoint: 'csv' | 'json') =>
+  documented({
+    summary: `Raw events (or, with metric, the query's rows) as ${endpoint === 'csv' ? 'CSV' : 'JSON or NDJSON'}, streamed`,
+    auth: 'read',
+    who: 'managers and up (reports.export)',
+    query: {
+      ...RANGE_PARAMS,
+      start_date: timeParam.optional(),
+      end_date: timeParam.optional(),
+      ...FILTER_PARAMS,
+      user_id: filterParam.optional(),
+      command_name: filterParam.optional(),
+      tool_name: filterParam.optional(),
+      metric: z.string().optional().meta({ description: 'metrics, comma-separated: their rows instead of raw events' }),
+      interval: z.string().optional(),
+      group_by: z.string().optional(),
+      format: FORMATS[endpoint].optional(),
+      escape_formulas: z.enum(['true', 'false', '1', '0']).optional().meta({ description: 'CSV cells starting with = + - @ get a leading \' (true)' }),
+    },
+  });
+const OPS = { csv: exportOp('csv'), json: exportOp('json') };
 
 export function exportRoutes(ctx: AppContext) {
   const pool = createExportPool(ctx.tenantFiles);
@@ -26,8 +51,8 @@ export function exportRoutes(ctx: AppContext) {
   const handler = (endpoint: 'csv' | 'json') => async (c: Context<Env>) => {
     const { identity, tenantId, view } = reader(c);
     requirePermission(identity, 'reports.export');
-    const format = formatParam(c, endpoint);
-    const escapeFormulas = booleanParam(c, 'escape_formulas', true);
+    const { format = endpoint, escape_formulas: escape = 'true' } = queryOf(c, OPS[endpoint]);
+    const escapeFormulas = escape === 'true' || escape === '1';
     const range = rangeParams(c, ctx.now().getTime());
     const metrics = listParam(c, 'metric') ?? listParam(c, 'metrics');
     const groupBy = listParam(c, 'group_by') ?? [];
@@ -64,7 +89,7 @@ export function exportRoutes(ctx: AppContext) {
     return c.body(out.body, 200, { ...headers('events', q.from, q.to), 'x-export-rows': String(out.rows) });
   };
 
-  return new Hono<Env>().get('/csv', handler('csv')).get('/json', handler('json'));
+  return new Hono<Env>().get('/csv', OPS.csv, handler('csv')).get('/json', OPS.json, handler('json'));
 }
 
 /** `from`/`to`, or the seeds' `start_date`/`end_date` (one pair, not both). */
@@ -73,21 +98,6 @@ function rangeParams(c: Context, now: number) {
   if (!given(['start_date', 'end_date'])) return timeRange(c, now);
   if (given(['from', 'to'])) throw httpError(400, 'from: use from/to or start_date/end_date, not both', 'from');
   return timeRange(c, now, SEED_NAMES);
-}
-
-function formatParam(c: Context, endpoint: 'csv' | 'json'): ExportFormat {
-  const raw = c.req.query('format') ?? endpoint;
-  const allowed: ExportFormat[] = endpoint === 'csv' ? ['csv'] : ['json', 'ndjson'];
-  if (!allowed.includes(raw as ExportFormat)) throw httpError(400, `format: must be ${allowed.join(' or ')} here`, 'format');
-  return raw as ExportFormat;
-}
-
-function booleanParam(c: Context, name: string, fallback: boolean): boolean {
-  const raw = c.req.query(name);
-  if (raw === undefined) return fallback;
-  if (raw === 'true' || raw === '1') return true;
-  if (raw === 'false' || raw === '0') return false;
-  throw httpError(400, `${name}: must be true or false`, name);
 }
 
 /** A time for a file name: 20250905T100000Z. */

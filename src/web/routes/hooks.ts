@@ -6,10 +6,17 @@ import { createToolStarts, HookBodyError, hookField, hookToEvent } from '../../i
 import type { Env } from '../env.js';
 import { httpError, readJson } from '../errors.js';
 import { ingestGuard, storageUnavailable, who } from '../ingest-guard.js';
+import { documented } from '../api-doc.js';
+
+const HOOK = documented({
+  summary: 'A Claude Code hook, as its http hook sends it; 200 with {} once stored',
+  auth: 'ingest',
+  rawBody: { media: ['application/json'], description: 'Any Claude Code hook body (hook_event_name, session_id, and the event\'s own fields); at most 4 MiB' },
+});
 
 export function hookRoutes(ctx: AppContext) {
   const starts = createToolStarts();
-  return new Hono<Env>().post('/claude-code', ingestGuard(ctx, 4 * 1024 * 1024), async (c) => {
+  return new Hono<Env>().post('/claude-code', HOOK, ingestGuard(ctx, 4 * 1024 * 1024), async (c) => {
     const body = await readJson(c);
     const caller = who(c);
     const now = ctx.now();

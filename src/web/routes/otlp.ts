@@ -10,6 +10,14 @@ import { INGESTERS, refuseTraces, type ExportOutcome } from '../../ingest/otlp.j
 import type { Env } from '../env.js';
 import { httpError } from '../errors.js';
 import { ingestGuard, storageUnavailable, who } from '../ingest-guard.js';
+import { documented } from '../api-doc.js';
+
+const otlp = (signal: Signal) =>
+  documented({
+    summary: `OTLP/HTTP ${signal}: an Export${signal[0]!.toUpperCase()}${signal.slice(1)}ServiceRequest${signal === 'traces' ? ' (answered, not stored)' : ''}`,
+    auth: 'ingest',
+    rawBody: { media: ['application/json', 'application/x-protobuf'], description: 'as OpenTelemetry\'s exporters send it, gzip or not (Content-Encoding); answered in the same format, rejected points in partialSuccess' },
+  });
 
 async function readRequest(c: Context<Env>, signal: Signal): Promise<{ format: Format; req: Record<string, unknown> }> {
   try {
@@ -30,7 +38,7 @@ function answer(c: Context<Env>, signal: Signal, format: Format, result: ExportO
 export function otlpRoutes(ctx: AppContext) {
   const app = new Hono<Env>();
   for (const signal of ['metrics', 'logs'] as const) {
-    app.post(`/${signal}`, ingestGuard(ctx), async (c) => {
+    app.post(`/${signal}`, otlp(signal), ingestGuard(ctx), async (c) => {
       const { format, req } = await readRequest(c, signal);
       const now = ctx.now();
       let result: ExportOutcome;
@@ -43,7 +51,7 @@ export function otlpRoutes(ctx: AppContext) {
       return answer(c, signal, format, result);
     });
   }
-  app.post('/traces', ingestGuard(ctx), async (c) => {
+  app.post('/traces', otlp('traces'), ingestGuard(ctx), async (c) => {
     const { format, req } = await readRequest(c, 'traces');
     let result: ExportOutcome;
     try {

@@ -13,12 +13,18 @@ import type { Env } from '../env.js';
 import { requirePermission, requireSession, requireTenantAccess } from '../access.js';
 import { httpError, notFound } from '../errors.js';
 import { clientIp } from '../client-ip.js';
+import { documented } from '../api-doc.js';
+
+const OPS = {
+  export: documented({ summary: 'Everything stored about you, as a zip', auth: 'session', answer: 'application/zip' }),
+  erase: documented({ summary: 'Erase a person: their events, figures, keys and sessions', auth: 'session', who: 'tenant admins and up' }),
+};
 
 export function privacyRoutes(ctx: AppContext) {
   const pool = createExportPool(ctx.tenantFiles);
 
   return new Hono<Env>()
-    .get('/me/export', async (c) => {
+    .get('/me/export', OPS.export, async (c) => {
       // Who: any signed-in person, for themselves only.
       const identity = requireSession(c);
       const { user } = identity;
@@ -35,7 +41,7 @@ export function privacyRoutes(ctx: AppContext) {
       });
     })
 
-    .post('/tenants/:id/users/:userId/erase', async (c) => {
+    .post('/tenants/:id/users/:userId/erase', OPS.erase, async (c) => {
       // Who: a signed-in tenant admin (or super admin) of the tenant; not themselves, not a role above their own.
       const identity = requireSession(c);
       const tenantId = c.req.param('id');

@@ -3,11 +3,12 @@
 // most common errors (both lists also as downloads), and the caller's last event. Session cookie or an API key with
 // `read`. Every handler narrows what it asks to what the caller may see (metricsView).
 import { Hono, type Context } from 'hono';
+import { z } from 'zod';
 import type { AppContext } from '../../context.js';
 import { sessionsExport } from '../../dashboards/sessions-export.js';
 import { commonErrors, ERROR_COLUMNS } from '../../query/errors.js';
 import { EXPORT_FORMATS, MEDIA_TYPE, rowsBody, type ExportFormat } from '../../query/export.js';
-import { DIMENSIONS, MAX_ROWS, METRICS, type QueryInput } from '../../query/model.js';
+import { DIMENSION_NAMES, DIMENSIONS, INTERVALS, MAX_ROWS, METRICS, type QueryInput } from '../../query/model.js';
 import { namePeople, tenantPeople } from '../../query/people.js';
 import { fillGaps, runQuery } from '../../query/run.js';
 import { BadCursorError, findSession, lastEvent, listSessions, sessionSpan, sessionTimeline, sessionTotals, timelineCursor, type SessionSpan } from '../../query/sessions.js';
@@ -16,8 +17,9 @@ import { dashboardSummary } from '../../query/summary.js';
 import type { Env } from '../env.js';
 import { metricsView, requireIdentity, scopeFilters } from '../access.js';
 import { auditRequest, exported } from '../audit-request.js';
-import { httpError, notFound, readJson } from '../errors.js';
-import { defaultInterval, filtersFrom, listParam, queryAnswer, scopedQuery, timeRange, toQuery } from '../query-params.js';
+import { httpError, notFound, parseWith, readJson } from '../errors.js';
+import { documented, queryOf } from '../api-doc.js';
+import { defaultInterval, FILTER_PARAMS, filterParam, filtersFrom, jsonQuerySchema, limitParam, listParam, queryAnswer, RANGE_PARAMS, scopedQuery, timeRange, toQuery } from '../query-params.js';
 
 /** The caller's tenant and what of it they may see. */
 export function reader(c: Context<Env>) {
@@ -25,12 +27,19 @@ export function reader(c: Context<Env>) {
   return { identity, tenantId: identity.user.tenantId, view: metricsView(identity) };
 }
 
-const limitParam = (c: Context, fallback: number, max: number) => {
-  const raw = c.req.query('limit');
-  if (raw === undefined) return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1 || n > max) throw httpError(400, `limit: must be an integer from 1 to ${max}`, 'limit');
-  return n;
+const formatParam = z.enum(EXPORT_FORMATS).optional().meta({ description: 'a download in this format instead of the JSON answer' });
+const DIMENSION_LIST = z.string().meta({ description: `dimensions, comma-separated: ${DIMENSION_NAMES.join(', ')}` });
+
+const OPS = {
+  summary: documented({ summary: 'The dashboard summary and the period before', auth: 'read', query: { ...RANGE_PARAMS, ...FILTER_PARAMS } }),
+  timeseries: documented({ summary: 'Metrics over time', auth: 'read', query: { metric: z.string().meta({ description: 'metrics, comma-separated' }), interval: z.enum(INTERVALS).optional(), group_by: DIMENSION_LIST.optional(), ...RANGE_PARAMS, ...FILTER_PARAMS } }),
+  query: documented({ summary: 'Any query in the query language', auth: 'read', body: jsonQuerySchema, answer: '{query, rows, truncated} (and totals, previous when asked)' }),
+  queryGet: documented({ summary: 'A query as URL-encoded JSON, or its rows as a download', auth: 'read', query: { q: z.string().meta({ description: 'the query as JSON (POST /api/v1/query\'s body)' }), format: formatParam } }),
+  errors: documented({ summary: 'The most common failures', auth: 'read', query: { ...RANGE_PARAMS, user: filterParam.optional(), project: filterParam.optional(), tool: filterParam.optional(), model: filterParam.optional(), kind: filterParam.optional(), limit: limitParam(1000), format: formatParam } }),
+  lastEvent: documented({ summary: 'The newest event you sent', auth: 'read' }),
+  catalogue: documented({ summary: 'The metrics, dimensions and intervals of the query language', auth: 'read' }),
+  sessions: documented({ summary: 'Sessions by latest activity, or all of a range as a download', auth: 'read', who: 'developers see their own; viewers are refused', query: { ...RANGE_PARAMS, user: filterParam.optional(), project: filterParam.optional(), tool: filterParam.optional(), model: filterParam.optional(), cursor: z.string().optional(), limit: limitParam(500), format: formatParam } }),
+  session: documented({ summary: 'A session\'s figures and its events in time order', auth: 'read', who: 'developers see their own; viewers are refused', query: { user: z.string().max(200).optional().meta({ description: 'whose session, when several people sent the id' }), after: z.string().optional(), limit: limitParam(20_000) } }),
 };
 
 const badCursor = (err: unknown): never => {
@@ -41,14 +50,14 @@ const badCursor = (err: unknown): never => {
 export function queryRoutes(ctx: AppContext) {
   const now = () => ctx.now().getTime();
   return new Hono<Env>()
-    .get('/dashboard/summary', async (c) => {
+    .get('/dashboard/summary', OPS.summary, async (c) => {
       const { tenantId, view } = reader(c);
       const range = timeRange(c, now());
       const filters = scopeFilters(view, filtersFrom(c));
       return c.json(await dashboardSummary(ctx.tenantFiles, tenantId, range, filters, now()));
     })
 
-    .get('/metrics/timeseries', async (c) => {
+    .get('/metrics/timeseries', OPS.timeseries, async (c) => {
       const { tenantId, view } = reader(c);
       const metrics = listParam(c, 'metric') ?? listParam(c, 'metrics');
       if (!metrics) throw httpError(400, 'metric: is required', 'metric');
@@ -62,15 +71,15 @@ export function queryRoutes(ctx: AppContext) {
     })
 
     // Any question in the query language, as JSON: { metrics, group_by, filters, from, to, interval, order_by, limit }.
-    .post('/query', async (c) => {
+    .post('/query', OPS.query, async (c) => {
       const { tenantId, view } = reader(c);
       const q = scopedQuery(await readJson(c), view, 'body', now());
       return c.json(queryAnswer(q, await runQuery(ctx.tenantFiles, tenantId, q, { now: now() })));
     })
     // The same, with the query as URL-encoded JSON in `q`; with `format` the rows as a download.
-    .get('/query', async (c) => {
+    .get('/query', OPS.queryGet, async (c) => {
       const { identity, tenantId, view } = reader(c);
-      const format = formatParam(c);
+      const format = formatOf(c);
       const raw = c.req.query('q');
       if (raw === undefined) throw httpError(400, 'q: is required (a query as URL-encoded JSON)', 'q');
       const q = scopedQuery(parseJsonParam(raw, 'q'), view, 'q', now());
@@ -82,13 +91,13 @@ export function queryRoutes(ctx: AppContext) {
       return download(c, format, `query-${stamp(q.from)}-${stamp(q.to)}`, named.rows, named.columns, { 'x-truncated': String(result.truncated) });
     })
 
-    .get('/errors', async (c) => {
+    .get('/errors', OPS.errors, async (c) => {
       const { identity, tenantId, view } = reader(c);
-      const format = formatParam(c);
+      const format = formatOf(c);
       const range = timeRange(c, now());
       const { user, project, tool, model, kind } = filtersFrom(c);
       const filters = scopeFilters(view, { ...(user && { user }), ...(project && { project }), ...(tool && { tool }), ...(model && { model }), ...(kind && { kind }) });
-      const result = await commonErrors(ctx.tenantFiles, tenantId, range, filters, limitParam(c, 20, 1000));
+      const result = await commonErrors(ctx.tenantFiles, tenantId, range, filters, queryOf(c, OPS.errors).limit ?? 20);
       if (format) {
         await auditRequest(ctx.control, c, identity, { action: 'export.errors', detail: exported(format, { ...range, filters }) });
         return download(c, format, `errors-${stamp(range.from)}-${stamp(range.to)}`, result.errors, ERROR_COLUMNS, { 'x-truncated': String(result.truncated) });
@@ -97,22 +106,22 @@ export function queryRoutes(ctx: AppContext) {
     })
 
     // Anyone's own last event, whatever their role: "is my agent sending?"
-    .get('/me/last-event', async (c) => {
+    .get('/me/last-event', OPS.lastEvent, async (c) => {
       const { user } = requireIdentity(c, 'read');
       return c.json({ user_id: user.id, last_event: await lastEvent(ctx.tenantFiles, user.tenantId, user.id) });
     })
 
-    .get('/metrics/catalogue', (c) => {
+    .get('/metrics/catalogue', OPS.catalogue, (c) => {
       reader(c);
       return c.json(catalogue());
     })
 
-    .get('/sessions', async (c) => {
+    .get('/sessions', OPS.sessions, async (c) => {
       const { identity, tenantId, view } = reader(c);
       const range = timeRange(c, now(), undefined, 30);
       const filters = scopeFilters(view, filtersFrom(c));
       if (!view.individuals) throw httpError(403, 'your role sees team figures only');
-      const format = formatParam(c);
+      const format = formatOf(c);
       if (format) {
         const all = await sessionsExport(ctx.tenantFiles, tenantId, { ...range, user: filters.user, project: filters.project, tool: filters.tool, model: filters.model, now: now() }, await tenantPeople(ctx.control, tenantId));
         // A download is whole or refused (the list pages instead).
@@ -120,10 +129,10 @@ export function queryRoutes(ctx: AppContext) {
         await auditRequest(ctx.control, c, identity, { action: 'export.sessions', detail: exported(format, { ...range, filters }) });
         return download(c, format, `sessions-${stamp(range.from)}-${stamp(range.to)}`, all.rows, all.columns);
       }
-      const result = await listSessions(ctx.tenantFiles, tenantId, { ...range, user: filters.user, project: filters.project, tool: filters.tool, model: filters.model, cursor: c.req.query('cursor'), limit: limitParam(c, 50, 500), now: now() }).catch(badCursor);
+      const result = await listSessions(ctx.tenantFiles, tenantId, { ...range, user: filters.user, project: filters.project, tool: filters.tool, model: filters.model, cursor: c.req.query('cursor'), limit: queryOf(c, OPS.sessions).limit ?? 50, now: now() }).catch(badCursor);
       return c.json(result);
     })
-    .get('/sessions/:id', async (c) => {
+    .get('/sessions/:id', OPS.session, async (c) => {
       const { tenantId, view } = reader(c);
       if (!view.individuals) throw httpError(403, 'your role sees team figures only');
       const id = c.req.param('id');
@@ -136,7 +145,7 @@ export function queryRoutes(ctx: AppContext) {
           return badCursor(err);
         }
       })();
-      const limit = limitParam(c, 2000, 20_000);
+      const limit = queryOf(c, OPS.session).limit ?? 2000;
       // A developer's colleague's session does not exist, as far as the developer can tell.
       const session = await findSession(ctx.tenantFiles, tenantId, id, { ownUser: view.ownUser, user });
       if (session && 'owners' in session) throw httpError(409, `user: several people sent a session with this id (${session.owners.join(', ')}); say whose with ?user=`, 'user');
@@ -159,11 +168,8 @@ function parseJsonParam(raw: string, name: string): unknown {
   }
 }
 
-function formatParam(c: Context): ExportFormat | undefined {
-  const raw = c.req.query('format');
-  if (raw === undefined) return undefined;
-  if (!EXPORT_FORMATS.includes(raw as ExportFormat)) throw httpError(400, `format: must be one of ${EXPORT_FORMATS.join(', ')}`, 'format');
-  return raw as ExportFormat;
+function formatOf(c: Context): ExportFormat | undefined {
+  return parseWith(z.object({ format: formatParam }), { format: c.req.query('format') }).format;
 }
 
 /** Rows as a download in `format` (agentmeter-<name>.<format>), CSV with formula cells defused. */

@@ -35,6 +35,17 @@ import {
 import type { Env } from '../env.js';
 import { httpError, parseWith, readJson } from '../errors.js';
 import { ingestGuard, storageUnavailable, who } from '../ingest-guard.js';
+import { documented, type Documented, type Operation } from '../api-doc.js';
+
+const stored = { auth: 'ingest', status: 201, answer: '{success, data, meta} once stored' } as const;
+const OPS = {
+  commands: documented({ summary: 'A command execution', body: commandSchema, ...stored }),
+  agents: documented({ summary: 'An agent interaction', body: agentSchema, ...stored }),
+  productivity: documented({ summary: 'A productivity metric', body: productivitySchema, ...stored }),
+  sessionStart: documented({ summary: 'A session started (its id made when not given)', body: sessionStartSchema, ...stored }),
+  sessionUpdate: documented({ summary: 'A session updated or ended', body: sessionUpdateSchema, ...stored }),
+  batch: documented({ summary: 'Up to 1000 items per array; 207 with the rejected items when some were invalid', body: batchSchema, ...stored }),
+};
 
 const SINGLE_LIMIT = 1024 * 1024;
 
@@ -54,30 +65,30 @@ export function restMetricsRoutes(ctx: AppContext) {
     return c.json({ success: true, data: { ...data, accepted: 1 }, meta: { timestamp: now.toISOString() } }, 201);
   }
 
-  const one = <S extends z.ZodType>(schema: S, translate: (item: z.infer<S>) => IngestEvent) => async (c: Context<Env>) => {
-    const item = parseWith(schema, await readJson(c));
+  const one = <S extends z.ZodType>(op: Documented<Operation & { body: S }>, translate: (item: z.infer<S>) => IngestEvent) => async (c: Context<Env>) => {
+    const item = parseWith(op.operation.body, await readJson(c));
     const event = translate(item);
     return storeOne(c, item, event, event.id !== undefined ? { id: event.id } : {});
   };
 
   return new Hono<Env>()
-    .post('/commands', single, one(commandSchema, (x) => commandToEvent(x)))
-    .post('/agents', single, one(agentSchema, (x) => agentToEvent(x)))
-    .post('/productivity', single, one(productivitySchema, (x) => productivityToEvent(x)))
-    .post('/sessions/start', single, async (c) => {
-      const item = parseWith(sessionStartSchema, await readJson(c));
+    .post('/commands', OPS.commands, single, one(OPS.commands, (x) => commandToEvent(x)))
+    .post('/agents', OPS.agents, single, one(OPS.agents, (x) => agentToEvent(x)))
+    .post('/productivity', OPS.productivity, single, one(OPS.productivity, (x) => productivityToEvent(x)))
+    .post('/sessions/start', OPS.sessionStart, single, async (c) => {
+      const item = parseWith(OPS.sessionStart.operation.body, await readJson(c));
       const sessionId = item.session_id ?? randomUUID();
       return storeOne(c, item, sessionStartToEvent(item, sessionId), { session_id: sessionId, ...(item.id !== undefined ? { id: item.id } : {}) });
     })
-    .put('/sessions/:sessionId', single, async (c) => {
+    .put('/sessions/:sessionId', OPS.sessionUpdate, single, async (c) => {
       const parsedId = sessionIdParam.safeParse(c.req.param('sessionId'));
       if (!parsedId.success) throw httpError(400, `sessionId: ${parsedId.error.issues[0]!.message}`, 'sessionId');
-      const item = parseWith(sessionUpdateSchema, await readJson(c));
+      const item = parseWith(OPS.sessionUpdate.operation.body, await readJson(c));
       const event = sessionUpdateToEvent(item, parsedId.data);
       return storeOne(c, item, event, { session_id: parsedId.data, ended: event.kind === 'session_end', ...(item.id !== undefined ? { id: item.id } : {}) });
     })
-    .post('/batch', batch, async (c) => {
-      const body = parseWith(batchSchema, await readJson(c));
+    .post('/batch', OPS.batch, batch, async (c) => {
+      const body = parseWith(OPS.batch.operation.body, await readJson(c));
       const events: IngestEvent[] = [];
       const origins: { array: BatchArray; index: number }[] = [];
       const rejected: BatchRejection[] = [];

@@ -14,7 +14,8 @@ import { dashboardSummary } from '../../query/summary.js';
 import type { Env } from '../env.js';
 import { scopeFilters } from '../access.js';
 import { httpError, parseWith, readJson } from '../errors.js';
-import { filtersFrom, parseTime, timeRange, toQuery } from '../query-params.js';
+import { documented, queryOf } from '../api-doc.js';
+import { FILTER_PARAMS, filterParam, filtersFrom, parseTime, timeParam, timeRange, toQuery } from '../query-params.js';
 import { reader } from './query.js';
 
 const SEED_NAMES = { from: 'start_date', to: 'end_date' };
@@ -24,18 +25,13 @@ const SPAN = /^(\d{1,4})(m|h|d|w)$/;
 const UNIT_MS = { m: 6e4, h: 3.6e6, d: 8.64e7, w: 6.048e8 } as const;
 const REAL_TIME = { '1m': 6e4, '5m': 3e5, '15m': 9e5, '1h': 3.6e6 } as const;
 
-const intParam = (raw: string | undefined, name: string, fallback: number, max: number) => {
-  if (raw === undefined) return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 0 || n > max) throw httpError(400, `${name}: must be an integer from 0 to ${max}`, name);
-  return n;
+const intParam = (max: number) => {
+  const error = `must be an integer from 0 to ${max}`;
+  return z.coerce.number<string>().int({ error }).min(0, { error }).max(max, { error }).optional();
 };
-
-const windowParam = (raw: string | undefined, name: string): Interval => {
-  const w = (raw ?? '1h') as Interval;
-  if (!INTERVALS.includes(w)) throw httpError(400, `${name}: must be one of ${INTERVALS.join(', ')}`, name);
-  return w;
-};
+const windowParam = z.enum(INTERVALS, { error: `must be one of ${INTERVALS.join(', ')}` }).optional();
+const SEED_RANGE = { start_date: timeParam.optional(), end_date: timeParam.optional() };
+const SEED_FILTER_PARAMS = { ...FILTER_PARAMS, ...Object.fromEntries(Object.keys(SEED_FILTERS).map((k) => [k, filterParam.optional()])), team_id: z.string().optional().meta({ description: 'ignored: the team is your tenant' }) };
 
 const advancedSchema = z.strictObject({
   start_date: z.string(),
@@ -46,15 +42,24 @@ const advancedSchema = z.strictObject({
   metric_types: z.array(z.string()).min(1).max(40),
 });
 
+const OPS = {
+  aggregated: documented({ summary: 'Figures per window (per person unless a viewer)', auth: 'read', query: { ...SEED_RANGE, aggregation_window: windowParam, limit: intParam(10_000), offset: intParam(100_000), ...SEED_FILTER_PARAMS } }),
+  dashboard: documented({ summary: 'The summary for the last time_range', auth: 'read', query: { time_range: z.string().regex(SPAN, { error: 'expected a span like 1h, 1d, 7d, 30d' }).optional().meta({ description: 'a span like 1h, 1d, 7d, 30d (1d)' }), ...SEED_FILTER_PARAMS } }),
+  realTime: documented({ summary: 'A real-time window up to now, with a per-minute series', auth: 'read', query: SEED_FILTER_PARAMS }),
+  commands: documented({ summary: 'Command executions, newest first', auth: 'read', who: 'developers see their own; viewers are refused', query: { ...SEED_RANGE, limit: intParam(1000), offset: intParam(100_000), ...SEED_FILTER_PARAMS } }),
+  query: documented({ summary: 'Windows of metrics (and productivity_score)', auth: 'read', body: advancedSchema }),
+};
+
 export function seedQueryRoutes(ctx: AppContext) {
   const now = () => ctx.now().getTime();
   return new Hono<Env>()
-    .get('/aggregated', async (c) => {
+    .get('/aggregated', OPS.aggregated, async (c) => {
       const { tenantId, view } = reader(c);
       const range = timeRange(c, now(), SEED_NAMES, 1);
-      const interval = windowParam(c.req.query('aggregation_window'), 'aggregation_window');
-      const limit = intParam(c.req.query('limit'), 'limit', 100, 10_000) || 100;
-      const offset = intParam(c.req.query('offset'), 'offset', 0, 100_000);
+      const params = queryOf(c, OPS.aggregated);
+      const interval: Interval = params.aggregation_window ?? '1h';
+      const limit = params.limit || 100;
+      const offset = params.offset ?? 0;
       const filters = scopeFilters(view, filtersFrom(c, SEED_FILTERS));
       const groupBy: QueryInput['group_by'] = view.individuals ? ['user'] : [];
       const q = toQuery({ metrics: WINDOW_METRICS, interval, group_by: groupBy, filters, ...range, limit: Math.min(10_000, offset + limit) }, { from: 'start_date', to: 'end_date', interval: 'aggregation_window' });
@@ -63,9 +68,9 @@ export function seedQueryRoutes(ctx: AppContext) {
       return c.json({ data, pagination: { limit, offset, returned: data.length, has_more: result.truncated || result.rows.length > offset + limit } });
     })
 
-    .get('/dashboard', async (c) => {
+    .get('/dashboard', OPS.dashboard, async (c) => {
       const { tenantId, view } = reader(c);
-      const raw = c.req.query('time_range') ?? '1d';
+      const raw = queryOf(c, OPS.dashboard).time_range ?? '1d';
       const m = SPAN.exec(raw);
       if (!m || Number(m[1]) === 0) throw httpError(400, 'time_range: expected a span like 1h, 1d, 7d, 30d', 'time_range');
       const span = Number(m[1]) * UNIT_MS[m[2] as keyof typeof UNIT_MS];
@@ -75,7 +80,7 @@ export function seedQueryRoutes(ctx: AppContext) {
       return c.json({ time_range: raw, ...(await dashboardSummary(ctx.tenantFiles, tenantId, { from: to - span, to }, filters, to)) });
     })
 
-    .get('/real-time/:window', async (c) => {
+    .get('/real-time/:window', OPS.realTime, async (c) => {
       const { tenantId, view } = reader(c);
       const window = c.req.param('window') as keyof typeof REAL_TIME;
       if (!Object.hasOwn(REAL_TIME, window)) throw httpError(400, `window: must be one of ${Object.keys(REAL_TIME).join(', ')}`, 'window');
@@ -90,24 +95,25 @@ export function seedQueryRoutes(ctx: AppContext) {
       return c.json({ window, from: new Date(from).toISOString(), to: new Date(to).toISOString(), totals, series });
     })
 
-    .get('/commands', async (c) => {
+    .get('/commands', OPS.commands, async (c) => {
       const { tenantId, view } = reader(c);
       const range = timeRange(c, now(), SEED_NAMES, 7);
       const filters = scopeFilters(view, filtersFrom(c, SEED_FILTERS));
       if (!view.individuals) throw httpError(403, 'your role sees team figures only');
-      const limit = intParam(c.req.query('limit'), 'limit', 100, 1000) || 100;
-      const offset = intParam(c.req.query('offset'), 'offset', 0, 100_000);
-      const params: Record<string, unknown> = { from: range.from, to: range.to, limit: limit + 1, offset };
+      const params = queryOf(c, OPS.commands);
+      const limit = params.limit || 100;
+      const offset = params.offset ?? 0;
+      const sql: Record<string, unknown> = { from: range.from, to: range.to, limit: limit + 1, offset };
       const where = [`kind = 'command'`, 'ts >= make_timestamp($from * 1000)', 'ts < make_timestamp($to * 1000)'];
       for (const [dim, col] of [['user', 'user_id'], ['command', 'name'], ['status', 'status'], ['project', 'project'], ['session', 'session_id']] as const) {
         const values = filters[dim];
-        if (values) where.push(`${col} IN (${values.map((v, i) => ((params[`${dim}${i}`] = v), `$${dim}${i}`)).join(', ')})`);
+        if (values) where.push(`${col} IN (${values.map((v, i) => ((sql[`${dim}${i}`] = v), `$${dim}${i}`)).join(', ')})`);
       }
       const conn = await ctx.tenantFiles.connection(tenantId, 'reader');
       const rows = await conn.all<Record<string, unknown>>(
         `SELECT seq, epoch_ms(ts) AS ts_ms, user_id, session_id, project, name, status, duration_ms, error, attributes::VARCHAR AS attributes
            FROM events WHERE ${where.join(' AND ')} ORDER BY ts DESC, seq DESC LIMIT $limit OFFSET $offset`,
-        params,
+        sql,
       );
       const data = rows.slice(0, limit).map((r) => ({
         id: String(r.seq), executed_at: new Date(Number(r.ts_ms)).toISOString(), user_id: r.user_id, session_id: r.session_id, project: r.project,
@@ -116,9 +122,9 @@ export function seedQueryRoutes(ctx: AppContext) {
       return c.json({ data, pagination: { limit, offset, returned: data.length, has_more: rows.length > limit } });
     })
 
-    .post('/query', async (c) => {
+    .post('/query', OPS.query, async (c) => {
       const { tenantId, view } = reader(c);
-      const body = parseWith(advancedSchema, await readJson(c));
+      const body = parseWith(OPS.query.operation.body, await readJson(c));
       const range = { from: parseTime(body.start_date, 'start_date'), to: parseTime(body.end_date, 'end_date') };
       if (range.from >= range.to) throw httpError(400, 'start_date: must be before end_date', 'start_date');
       const wantsScore = body.metric_types.includes('productivity_score');
