@@ -1,0 +1,44 @@
+// A consistent copy of one live DuckDB file, taken inside the process that holds it: the
+// target is attached to the file's own instance and filled by `COPY FROM DATABASE` in one
+// transaction, so it is the file as of one moment while other connections keep committing.
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import type { DuckDBConnection } from '@duckdb/node-api';
+import type { Connection } from '../storage/duckdb.js';
+
+/** Reads facts about the source in the copy's own transaction (so they describe the copy). */
+export type SnapshotFacts<T> = (conn: DuckDBConnection) => Promise<T>;
+
+/**
+ * Copies the database `conn` belongs to into a new DuckDB file at `target` (which must not
+ * exist) and returns what `facts` read in the same transaction. The copy is complete (no
+ * WAL beside it) when this resolves.
+ */
+export async function snapshotDatabase<T>(conn: Connection, target: string, facts: SnapshotFacts<T>): Promise<T> {
+  if (existsSync(target)) throw new Error(`${target} already exists`);
+  return conn.withConnection(async (raw) => {
+    const source = (await raw.runAndReadAll('SELECT current_database()')).getRows()[0]![0] as string;
+    const alias = `backup_${randomBytes(6).toString('hex')}`;
+    await raw.run(`ATTACH ${sqlString(target)} AS ${alias}`);
+    let result: T;
+    try {
+      await raw.run('BEGIN TRANSACTION');
+      try {
+        result = await facts(raw);
+        await raw.run(`COPY FROM DATABASE ${sqlIdent(source)} TO ${alias}`);
+        await raw.run('COMMIT');
+      } catch (err) {
+        await raw.run('ROLLBACK').catch(() => undefined);
+        throw err;
+      }
+    } finally {
+      // Detaching checkpoints the copy into its file and closes it.
+      await raw.run(`DETACH ${alias}`);
+    }
+    if (existsSync(`${target}.wal`)) throw new Error(`${target}.wal was left beside the copy`);
+    return result;
+  });
+}
+
+export const sqlString = (s: string) => `'${s.replace(/'/g, "''")}'`;
+const sqlIdent = (s: string) => `"${s.replace(/"/g, '""')}"`;
