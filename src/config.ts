@@ -21,6 +21,8 @@ export type Config = {
   smtp: { url: string; from: string } | null;
   /** Alert webhooks may go to loopback and private addresses (receivers on the LAN; tests). */
   alertAllowPrivate: boolean;
+  /** Scheduled backups (src/backup/schedule.ts); null: none. */
+  backup: { dir: string; everyMs: number; keep: number } | null;
 };
 
 /** Each setting: its flag, its environment variable, its default and how it is checked. */
@@ -34,7 +36,18 @@ export const SETTINGS = {
   smtpUrl: { flag: 'smtp-url', env: 'AGENTMETER_SMTP_URL', fallback: '', shown: 'none (links are shown to copy)', secret: true, schema: z.string().refine(smtpUrl, 'must be smtp://user:pass@host:port or smtps://…') },
   smtpFrom: { flag: 'smtp-from', env: 'AGENTMETER_SMTP_FROM', fallback: '', shown: 'none', schema: z.string().trim().max(254) },
   alertAllowPrivate: { flag: 'alert-allow-private', env: 'AGENTMETER_ALERT_ALLOW_PRIVATE', fallback: 'false', schema: z.enum(['true', 'false']).transform((v) => v === 'true') },
+  backupDir: { flag: 'backup-dir', env: 'AGENTMETER_BACKUP_DIR', fallback: '', shown: 'none (no scheduled backups)', schema: z.string() },
+  backupEvery: { flag: 'backup-every', env: 'AGENTMETER_BACKUP_EVERY', fallback: '24h', schema: z.string().transform(duration) },
+  backupKeep: { flag: 'backup-keep', env: 'AGENTMETER_BACKUP_KEEP', fallback: '7', schema: z.coerce.number().int().min(1).max(1000) },
 } as const;
+
+/** `90m`, `6h`, `1d`: at least a minute. */
+function duration(raw: string, ctx: z.RefinementCtx<string>): number {
+  const match = /^(\d+)(m|h|d)$/.exec(raw.trim());
+  const ms = match ? Number(match[1]) * { m: 60_000, h: 3_600_000, d: 86_400_000 }[match[2] as 'm' | 'h' | 'd'] : 0;
+  if (ms < 60_000) ctx.addIssue({ code: 'custom', message: 'must be minutes, hours or days (90m, 6h, 1d), at least 1m' });
+  return ms;
+}
 
 function smtpUrl(raw: string): boolean {
   if (raw === '') return true;
@@ -92,7 +105,12 @@ export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv = process.env): 
     trustedProxies: read('trustedProxy'),
     smtp: smtpSettings(read('smtpUrl'), read('smtpFrom')),
     alertAllowPrivate: read('alertAllowPrivate'),
+    backup: backupSettings(read('backupDir'), read('backupEvery'), read('backupKeep')),
   };
+}
+
+function backupSettings(dir: string, everyMs: number, keep: number): Config['backup'] {
+  return dir === '' ? null : { dir: resolve(dir), everyMs, keep };
 }
 
 function smtpSettings(url: string, from: string): Config['smtp'] {

@@ -23,6 +23,7 @@ import { createAlerts, type Alerts } from './alerts/engine.js';
 import { createDelivery, type Delivery } from './alerts/deliver.js';
 import { createDigests, type Digests } from './alerts/digest.js';
 import type { TargetPolicy } from './alerts/targets.js';
+import { createBackups, type Backups } from './backup/schedule.js';
 
 export type AppContext = {
   config: Config;
@@ -57,6 +58,8 @@ export type AppContext = {
   delivery: Delivery;
   /** Where alert deliveries may go (the SSRF guard's policy); the port is known once listening. */
   alertTargets: () => TargetPolicy;
+  /** Backups on demand and, with --backup-dir, on a schedule (started by the server). */
+  backups: Backups;
   /** The port the server listens on, once it does. */
   listenPort: number | null;
   now: () => Date;
@@ -131,10 +134,15 @@ export async function openAppContext(config: Config, log: Logger, options: { adm
         now: () => ctx.now().getTime(),
         log,
       }),
+      backups: createBackups(
+        { control, tenantFiles, tenants: () => control!.all<{ id: string; name: string }>('SELECT id, name FROM tenants ORDER BY id'), now: () => ctx.now(), log },
+        config.backup,
+      ),
       alertTargets: () => ({ allowPrivate: config.alertAllowPrivate, self: ctx.publicUrl, selfPort: ctx.listenPort ?? config.port }),
       listenPort: null,
       now: () => new Date(),
       async close() {
+        await ctx.backups.stop();
         await ctx.alerts.stop();
         await ctx.digests.stop();
         await ctx.delivery.stop();

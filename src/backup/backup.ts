@@ -2,7 +2,7 @@
 // server runs, into a directory laid out like a data directory, with a manifest. Each file
 // is one consistent moment (src/backup/snapshot.ts); ingest does not wait for the copy.
 import { mkdirSync, readdirSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type { Logger } from '../log.js';
 import type { Database } from '../storage/duckdb.js';
@@ -41,7 +41,7 @@ export async function lastEvent(conn: DuckDBConnection): Promise<Pick<ManifestTe
 export async function takeBackup(deps: BackupDeps, dir: string): Promise<BackupResult> {
   const started = performance.now();
   const created = deps.now();
-  const cleanup = prepareTarget(dir);
+  const cleanup = prepareTarget(dir, 'a backup');
   try {
     mkdirSync(join(dir, 'tenants'), { mode: 0o700 });
     const files: ManifestFile[] = [];
@@ -100,20 +100,21 @@ export async function copyTenant(tenantFiles: TenantFiles, tenantId: string, tar
  * Makes `dir` (refusing one that holds anything) and returns what undoes it: the directory
  * removed if it was made here, else emptied again.
  */
-export function prepareTarget(dir: string): () => void {
+export function prepareTarget(dir: string, what: string): () => void {
   let existed = true;
   try {
-    if (readdirSync(dir).length > 0) throw new BackupError(`${dir} is not empty; back up into a new or empty directory`);
+    if (readdirSync(dir).length > 0) throw new BackupError(`${dir} is not empty: ${what} goes into a new or empty directory`);
   } catch (err) {
     if (err instanceof BackupError) throw err;
     const code = (err as NodeJS.ErrnoException).code;
-    if (code !== 'ENOENT') throw new BackupError(`cannot use ${dir}: ${code ?? (err as Error).message}`);
+    if (code !== 'ENOENT') throw new BackupError(`cannot use ${dir}: ${why(err)}`);
     existed = false;
   }
   try {
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    mkdirSync(dirname(dir), { recursive: true, mode: 0o700 });
+    mkdirSync(dir, { mode: 0o700 }); // not recursive: that reports a read-only disk as ENOENT
   } catch (err) {
-    throw new BackupError(`cannot create ${dir}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new BackupError(`cannot create ${dir}: ${why(err)}`);
   }
   return () => {
     if (!existed) return rmSync(dir, { recursive: true, force: true });
@@ -122,3 +123,11 @@ export function prepareTarget(dir: string): () => void {
 }
 
 const round = (ms: number) => Math.round(ms * 10) / 10;
+
+const REASONS: Record<string, string> = { EROFS: 'read-only file system', EACCES: 'permission denied', EPERM: 'permission denied', ENOSPC: 'no space left on device', ENOTDIR: 'not a directory' };
+
+/** A file system error as an operator reads it: `read-only file system (EROFS)`. */
+export function why(err: unknown): string {
+  const code = (err as NodeJS.ErrnoException).code;
+  return code ? `${REASONS[code] ?? 'failed'} (${code})` : (err as Error).message;
+}

@@ -29,8 +29,9 @@ export const manifestSchema = z.object({
   created_at: z.string(),
   files: z.array(fileSchema),
   tenants: z.array(tenantSchema),
-  /** `tenant` exports: the tenant's people, to create on the appliance that imports it. */
+  /** `tenant` exports: the tenant's people and API keys (hashes), made again where it is imported. */
   people: z.array(z.record(z.string(), z.unknown())).optional(),
+  api_keys: z.array(z.record(z.string(), z.unknown())).optional(),
 });
 
 export type Manifest = z.infer<typeof manifestSchema>;
