@@ -2,7 +2,7 @@
 // tenant (BENCH_BACKUP_EVENTS, 200,000 by default), then a hook client posts while the file is
 // copied two ways: on a reader connection (what `agentmeter backup` does) and on the
 // file's main connection, where ingest's commits queue. Prints figures; asserts nothing.
-import { copyFileSync } from 'node:fs';
+import { copyFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { percentile } from '../src/aggregate/sketch.js';
 import { copyTenant } from '../src/backup/backup.js';
@@ -34,7 +34,8 @@ try {
     });
     await post(`${server.url}/api/metrics/batch`, key, JSON.stringify({ command_executions: items }));
   }
-  process.stdout.write(`filled ${EVENTS} events\n`);
+  const file = (await server.ctx.tenantFiles.open(tenantId)).path;
+  process.stdout.write(`filled ${EVENTS} events; the tenant's file is ${(statSync(file).size / 2 ** 20).toFixed(0)} MiB\n`);
 
   const modes: [string, (target: string) => Promise<unknown>][] = [
     ['none (baseline)', () => new Promise((r) => setTimeout(r, 2000))],
