@@ -27,12 +27,13 @@ export async function snapshotDatabase<T>(conn: Connection, target: string, fact
         result = await facts(raw);
         await raw.run(`COPY FROM DATABASE ${sqlIdent(source)} TO ${alias}`);
         await raw.run('COMMIT');
+        // Here rather than in DETACH, whose error would not say why (a full disk, say).
+        await raw.run(`CHECKPOINT ${alias}`);
       } catch (err) {
         await raw.run('ROLLBACK').catch(() => undefined);
         throw err;
       }
     } finally {
-      // Detaching checkpoints the copy into its file and closes it.
       await raw.run(`DETACH ${alias}`);
     }
     if (existsSync(`${target}.wal`)) throw new Error(`${target}.wal was left beside the copy`);
