@@ -40,7 +40,10 @@ try {
   const modes: [string, (target: string) => Promise<unknown>][] = [
     ['none (baseline)', () => new Promise((r) => setTimeout(r, 2000))],
     ['reader connection (chosen)', (target) => copyTenant(server.ctx.tenantFiles, tenantId, target)],
-    ['main connection (ingest queues)', async (target) => snapshotDatabase(await server.ctx.tenantFiles.open(tenantId), target, lastEvent)],
+    ['main connection (ingest queues)', async (target) => {
+      const db = await server.ctx.tenantFiles.open(tenantId);
+      return snapshotDatabase(db, db.path, target, lastEvent);
+    }],
     // The alternative: writes held while the file is checkpointed and copied as bytes. Only the
     // main connection is held here (the worker is stopped); the server would hold every writer.
     ['checkpoint + file copy, held', async (target) => (await server.ctx.tenantFiles.open(tenantId)).withConnection(async (conn) => {

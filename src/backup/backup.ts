@@ -31,8 +31,8 @@ export type BackupResult = {
 };
 
 /** The tenant's event count and newest event, read in the copy's transaction. */
-export async function lastEvent(conn: DuckDBConnection): Promise<Pick<ManifestTenant, 'events' | 'last_seq' | 'last_received_at'>> {
-  const reader = await conn.runAndReadAll('SELECT count(*)::DOUBLE, max(seq)::DOUBLE, epoch_ms(max(received_at))::DOUBLE FROM events');
+export async function lastEvent(conn: DuckDBConnection, catalog: string): Promise<Pick<ManifestTenant, 'events' | 'last_seq' | 'last_received_at'>> {
+  const reader = await conn.runAndReadAll(`SELECT count(*)::DOUBLE, max(seq)::DOUBLE, epoch_ms(max(received_at))::DOUBLE FROM ${catalog}.main.events`);
   const [events, lastSeq, receivedMs] = reader.getRows()[0] as [number, number | null, number | null];
   return { events, last_seq: lastSeq, last_received_at: receivedMs === null ? null : new Date(receivedMs).toISOString() };
 }
@@ -46,7 +46,7 @@ export async function takeBackup(deps: BackupDeps, dir: string): Promise<BackupR
     mkdirSync(join(dir, 'tenants'), { mode: 0o700 });
     const files: ManifestFile[] = [];
     let t0 = performance.now();
-    await snapshotDatabase(deps.control, join(dir, 'control.duckdb'), async () => undefined);
+    await snapshotDatabase(deps.control, deps.control.path, join(dir, 'control.duckdb'), async () => undefined);
     const controlMs = performance.now() - t0;
     files.push(await describeFile(dir, 'control.duckdb'));
 
@@ -92,8 +92,9 @@ export async function takeBackup(deps: BackupDeps, dir: string): Promise<BackupR
  * before ingest's commits (which run on the file's main connection).
  */
 export async function copyTenant(tenantFiles: TenantFiles, tenantId: string, target: string) {
+  const { path } = await tenantFiles.open(tenantId);
   const conn = await tenantFiles.connection(tenantId, 'reader');
-  return snapshotDatabase(conn, target, lastEvent);
+  return snapshotDatabase(conn, path, target, lastEvent);
 }
 
 /**

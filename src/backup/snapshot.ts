@@ -6,26 +6,29 @@ import { existsSync } from 'node:fs';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type { Connection } from '../storage/duckdb.js';
 
-/** Reads facts about the source in the copy's own transaction (so they describe the copy). */
-export type SnapshotFacts<T> = (conn: DuckDBConnection) => Promise<T>;
+/** Reads facts about the source (`catalog`, quoted) in the copy's own transaction, so they describe the copy. */
+export type SnapshotFacts<T> = (conn: DuckDBConnection, catalog: string) => Promise<T>;
 
 /**
- * Copies the database `conn` belongs to into a new DuckDB file at `target` (which must not
- * exist) and returns what `facts` read in the same transaction. The copy is complete (no
- * WAL beside it) when this resolves.
+ * Copies the DuckDB file at `source` (attached to `conn`'s instance) into a new file at
+ * `target` (which must not exist) and returns what `facts` read in the same transaction.
+ * The copy is complete (no WAL beside it) when this resolves.
  */
-export async function snapshotDatabase<T>(conn: Connection, target: string, facts: SnapshotFacts<T>): Promise<T> {
+export async function snapshotDatabase<T>(conn: Connection, source: string, target: string, facts: SnapshotFacts<T>): Promise<T> {
   if (existsSync(target)) throw new Error(`${target} already exists`);
   return conn.withConnection(async (raw) => {
-    const source = (await raw.runAndReadAll('SELECT current_database()')).getRows()[0]![0] as string;
+    // By path, not current_database(): the file need not be the connection's default catalog.
+    const found = (await raw.runAndReadAll(`SELECT database_name FROM duckdb_databases() WHERE path = ${sqlString(source)}`)).getRows()[0];
+    if (!found) throw new Error(`${source} is not open on this connection`);
+    const catalog = sqlIdent(found[0] as string);
     const alias = `backup_${randomBytes(6).toString('hex')}`;
     await raw.run(`ATTACH ${sqlString(target)} AS ${alias}`);
     let result: T;
     try {
       await raw.run('BEGIN TRANSACTION');
       try {
-        result = await facts(raw);
-        await raw.run(`COPY FROM DATABASE ${sqlIdent(source)} TO ${alias}`);
+        result = await facts(raw, catalog);
+        await raw.run(`COPY FROM DATABASE ${catalog} TO ${alias}`);
         await raw.run('COMMIT');
         // Here rather than in DETACH, whose error would not say why (a full disk, say).
         await raw.run(`CHECKPOINT ${alias}`);
