@@ -2,7 +2,7 @@
 // acknowledged event and the same figures; a tenant moved between appliances; bad targets,
 // damaged backups and non-empty directories refused; the schedule and its pruning.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -235,6 +235,29 @@ offline('a damaged backup is found by its checksums and not restored; a non-empt
   const noManifest = await runCli(['backup', 'verify', '--from', dir.path], { dataDir: data });
   assert.is(noManifest.code, 1);
   assert.match(noManifest.stderr, /is not a backup/);
+});
+
+offline('an unavailable tenant is named in the backup and the rest kept; a backup and an export are not each other', async ({ dir }) => {
+  const data = join(dir.path, 'data');
+  assert.is((await runCli(['setup', '--name', 'Acme', '--email', 'root@acme.test'], { dataDir: data })).code, 0);
+  const beta = JSON.parse((await runCli(['tenant', 'create', '--name', 'Beta', '--json'], { dataDir: data })).stdout) as { id: string };
+  rmSync(join(data, 'tenants', `${beta.id}.duckdb`));
+  const taken = await runCli(['backup', '--to', join(dir.path, 'b'), '--json'], { dataDir: data });
+  assert.is(taken.code, 0, taken.stderr);
+  const tenants = (JSON.parse(taken.stdout) as { tenants: { name: string; file: string | null; unavailable?: string }[] }).tenants;
+  assert.equal(tenants.map((t) => [t.name, t.file === null, t.unavailable ?? null]).sort(), [['Acme', false, null], ['Beta', true, 'file missing']]);
+
+  const exported = await runCli(['tenant', 'export', '--tenant', 'Acme', '--to', join(dir.path, 'e')], { dataDir: data });
+  assert.is(exported.code, 0, exported.stderr);
+  const restoreExport = await runCli(['restore', '--from', join(dir.path, 'e')], { dataDir: join(dir.path, 'new') });
+  assert.is(restoreExport.code, 1);
+  assert.match(restoreExport.stderr, /one tenant's export; use "agentmeter tenant import/);
+  const importBackup = await runCli(['tenant', 'import', '--from', join(dir.path, 'b')], { dataDir: data });
+  assert.is(importBackup.code, 1);
+  assert.match(importBackup.stderr, /is a full backup, not a tenant export/);
+  const restored = await runCli(['restore', '--from', join(dir.path, 'b'), '--json'], { dataDir: join(dir.path, 'new') });
+  assert.is(restored.code, 0, restored.stderr);
+  assert.equal(readdirSync(join(dir.path, 'new', 'tenants')), [`${(JSON.parse(restored.stdout) as { tenants: { id: string; file: string | null }[] }).tenants.find((t) => t.file)!.id}.duckdb`]);
 });
 
 offline('scheduled backups: taken when due by the injected clock, the oldest beyond --backup-keep removed', async ({ dir }) => {
