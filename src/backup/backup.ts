@@ -5,7 +5,7 @@ import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type { Logger } from '../log.js';
-import type { Database } from '../storage/duckdb.js';
+import type { Connection, Database } from '../storage/duckdb.js';
 import { TenantUnavailableError } from '../storage/errors.js';
 import type { TenantFiles } from '../storage/tenant-files.js';
 import { BackupError, describeFile, writeManifest, type Manifest, type ManifestFile, type ManifestTenant } from './manifest.js';
@@ -13,6 +13,8 @@ import { snapshotDatabase } from './snapshot.js';
 
 export type BackupDeps = {
   control: Database;
+  /** A connection of the control database's own for copies, so sign-ins do not queue behind one; else its main one. */
+  controlConnection?: () => Promise<Connection>;
   tenantFiles: TenantFiles;
   tenants: () => Promise<{ id: string; name: string }[]>;
   now: () => Date;
@@ -46,7 +48,7 @@ export async function takeBackup(deps: BackupDeps, dir: string): Promise<BackupR
     mkdirSync(join(dir, 'tenants'), { mode: 0o700 });
     const files: ManifestFile[] = [];
     let t0 = performance.now();
-    await snapshotDatabase(deps.control, deps.control.path, join(dir, 'control.duckdb'), async () => undefined);
+    await snapshotDatabase(deps.controlConnection ? await deps.controlConnection() : deps.control, deps.control.path, join(dir, 'control.duckdb'), async () => undefined);
     const controlMs = performance.now() - t0;
     files.push(await describeFile(dir, 'control.duckdb'));
 

@@ -23,7 +23,17 @@ const CHECK_MS = 60_000;
 /** `agentmeter-20261205T043000Z`: sorts by time. */
 export const scheduledName = (at: Date) => `${PREFIX}${at.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}`;
 
-export function createBackups(deps: BackupDeps, settings: BackupSettings | null): Backups {
+export function createBackups(given: BackupDeps, settings: BackupSettings | null): Backups {
+  // One connection for every copy of the control database, made on the first.
+  let controlConnection: ReturnType<NonNullable<BackupDeps['controlConnection']>> | null = null;
+  const connectControl = () => {
+    if (!controlConnection) {
+      const made = (controlConnection = given.control.connect());
+      made.catch(() => controlConnection === made && (controlConnection = null)); // tried again next time
+    }
+    return controlConnection;
+  };
+  const deps: BackupDeps = { ...given, controlConnection: connectControl };
   let timer: NodeJS.Timeout | null = null;
   let running: Promise<unknown> = Promise.resolve(null);
 
