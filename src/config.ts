@@ -23,6 +23,8 @@ export type Config = {
   alertAllowPrivate: boolean;
   /** The bearer token that lets a scraper off this machine read /metrics; null: loopback only. */
   metricsToken: string | null;
+  /** Scheduled backups (src/backup/schedule.ts); null: none. */
+  backup: { dir: string; everyMs: number; keep: number } | null;
 };
 
 /** Each setting: its flag, its environment variable, its default and how it is checked. */
@@ -37,7 +39,18 @@ export const SETTINGS = {
   smtpFrom: { flag: 'smtp-from', env: 'AGENTMETER_SMTP_FROM', fallback: '', shown: 'none', schema: z.string().trim().max(254) },
   alertAllowPrivate: { flag: 'alert-allow-private', env: 'AGENTMETER_ALERT_ALLOW_PRIVATE', fallback: 'false', schema: z.enum(['true', 'false']).transform((v) => v === 'true') },
   metricsToken: { flag: 'metrics-token', env: 'AGENTMETER_METRICS_TOKEN', fallback: '', shown: 'none (loopback only)', secret: true, schema: z.string().refine((v) => v === '' || /^\S{16,}$/.test(v), 'must be at least 16 characters, without spaces') },
+  backupDir: { flag: 'backup-dir', env: 'AGENTMETER_BACKUP_DIR', fallback: '', shown: 'none (no scheduled backups)', schema: z.string() },
+  backupEvery: { flag: 'backup-every', env: 'AGENTMETER_BACKUP_EVERY', fallback: '24h', schema: z.string().transform(duration) },
+  backupKeep: { flag: 'backup-keep', env: 'AGENTMETER_BACKUP_KEEP', fallback: '7', schema: z.coerce.number().int().min(1).max(1000) },
 } as const;
+
+/** `90m`, `6h`, `1d`: at least a minute. */
+function duration(raw: string, ctx: z.RefinementCtx<string>): number {
+  const match = /^(\d+)(m|h|d)$/.exec(raw.trim());
+  const ms = match ? Number(match[1]) * { m: 60_000, h: 3_600_000, d: 86_400_000 }[match[2] as 'm' | 'h' | 'd'] : 0;
+  if (ms < 60_000) ctx.addIssue({ code: 'custom', message: 'must be minutes, hours or days (90m, 6h, 1d), at least 1m' });
+  return ms;
+}
 
 function smtpUrl(raw: string): boolean {
   if (raw === '') return true;
@@ -96,7 +109,12 @@ export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv = process.env): 
     smtp: smtpSettings(read('smtpUrl'), read('smtpFrom')),
     alertAllowPrivate: read('alertAllowPrivate'),
     metricsToken: read('metricsToken') || null,
+    backup: backupSettings(read('backupDir'), read('backupEvery'), read('backupKeep')),
   };
+}
+
+function backupSettings(dir: string, everyMs: number, keep: number): Config['backup'] {
+  return dir === '' ? null : { dir: resolve(dir), everyMs, keep };
 }
 
 function smtpSettings(url: string, from: string): Config['smtp'] {

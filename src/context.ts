@@ -25,6 +25,7 @@ import { createDigests, type Digests } from './alerts/digest.js';
 import type { TargetPolicy } from './alerts/targets.js';
 import { createMetrics, type Metrics } from './metrics/metrics.js';
 import { totalLag } from './aggregate/worker.js';
+import { createBackups, type Backups } from './backup/schedule.js';
 
 export type AppContext = {
   config: Config;
@@ -61,6 +62,8 @@ export type AppContext = {
   metrics: Metrics;
   /** Where alert deliveries may go (the SSRF guard's policy); the port is known once listening. */
   alertTargets: () => TargetPolicy;
+  /** Backups on demand and, with --backup-dir, on a schedule (started by the server). */
+  backups: Backups;
   /** The port the server listens on, once it does. */
   listenPort: number | null;
   now: () => Date;
@@ -142,10 +145,15 @@ export async function openAppContext(config: Config, log: Logger, options: { adm
         now: () => ctx.now().getTime(),
         log,
       }),
+      backups: createBackups(
+        { control, tenantFiles, tenants: () => control!.all<{ id: string; name: string }>('SELECT id, name FROM tenants ORDER BY id'), now: () => ctx.now(), log },
+        config.backup,
+      ),
       alertTargets: () => ({ allowPrivate: config.alertAllowPrivate, self: ctx.publicUrl, selfPort: ctx.listenPort ?? config.port }),
       listenPort: null,
       now: () => new Date(),
       async close() {
+        await ctx.backups.stop();
         await ctx.alerts.stop();
         await ctx.digests.stop();
         await ctx.delivery.stop();

@@ -30,6 +30,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     ctx.delivery.start();
     ctx.alerts.start();
     ctx.digests.start();
+    ctx.backups.start();
     const sweep = setInterval(() => {
       ctx.auth.deleteExpiredSessions().catch((err: unknown) => log.warn('could not delete expired sessions', { error: String(err) }));
     }, 60 * 60_000).unref();

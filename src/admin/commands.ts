@@ -1,6 +1,7 @@
 // Administration as plain operations over the app context. The CLI runs them directly
 // when it holds the data directory, or asks the running server (src/admin/socket.ts),
 // which runs the very same functions.
+import { isAbsolute } from 'node:path';
 import { z } from 'zod';
 import type { AppContext } from '../context.js';
 import { audit } from './audit.js';
@@ -15,6 +16,8 @@ import { eraseDeps, erasePerson, erasureRefusal } from '../privacy/erase.js';
 import { changeRole, createResetLink, deleteUser, PeopleError, setActive } from '../auth/people.js';
 import { createProvider, listProviders, providerInputSchema, removeProvider, viewOf } from '../auth/sso/providers.js';
 import { setTenantSso, SlugTakenError, tenantSsoSchema } from '../auth/sso/tenant-sso.js';
+import { BackupError } from '../backup/manifest.js';
+import { exportTenant, importTenant } from '../backup/tenant-move.js';
 import { createTenant, deleteTenant, findTenant, listTenants, tenantNameSchema, type Tenant } from '../tenants/tenants.js';
 
 export class CommandError extends Error {}
@@ -23,6 +26,8 @@ type Command<S extends z.ZodType> = { schema: S; run(ctx: AppContext, input: z.i
 const command = <S extends z.ZodType>(schema: S, run: Command<S>['run']): Command<S> => ({ schema, run });
 
 const tenantRef = z.string().trim().min(1, 'is required');
+// The CLI resolves paths where the operator typed them; the server may run elsewhere.
+const absolutePath = z.string().min(1, 'is required').refine((p) => isAbsolute(p), 'must be an absolute path');
 const byCli = { actor: 'cli' as const };
 
 async function tenantOf(ctx: AppContext, ref: string): Promise<Tenant> {
@@ -176,6 +181,24 @@ export const COMMANDS = {
     return { tenant: tenant.id, ...settings };
   }),
 
+  /** The control database and every tenant, copied while the server runs (src/backup/). */
+  backup: command(z.object({ to: absolutePath }), (ctx, { to }) => ctx.backups.backupNow(to)),
+
+  /** One tenant's file, people and keys, to move it to another appliance. */
+  'tenant export': command(z.object({ tenant: tenantRef, to: absolutePath }), async (ctx, input) => {
+    const tenant = await tenantOf(ctx, input.tenant);
+    const done = await exportTenant(ctx, tenant.id, input.to, ctx.now());
+    await audit(ctx.control, { ...byCli, action: 'tenant.export', tenantId: tenant.id, target: tenant.id, detail: { to: input.to } });
+    return done;
+  }),
+
+  'tenant import': command(z.object({ from: absolutePath }), async (ctx, { from }) => {
+    const done = await importTenant(ctx, from, ctx.config.dataDir);
+    ctx.keys.invalidate();
+    await audit(ctx.control, { ...byCli, action: 'tenant.import', tenantId: done.tenant, target: done.tenant, detail: { from, name: done.name } });
+    return done;
+  }),
+
   /** First run from the command line, as the setup page does it. */
   setup: command(
     z.object({ name: tenantNameSchema, email: emailSchema, password: passwordSchema.optional() }).superRefine(strongPassword),
@@ -216,7 +239,7 @@ export async function runCommand(ctx: AppContext, name: CommandName, args: Recor
     return await cmd.run(ctx, parsed.data);
   } catch (err) {
     if (err instanceof DuplicateEmailError) throw new CommandError(`--email: ${err.message}`);
-    if (err instanceof PeopleError) throw new CommandError(err.message);
+    if (err instanceof PeopleError || err instanceof BackupError) throw new CommandError(err.message);
     throw err;
   }
 }

@@ -1,6 +1,7 @@
 // The command line: `serve` (the default) or an admin command. Admin commands run
 // against the data directory directly, or through the running server when it holds it.
 import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, SETTINGS, type Config } from '../config.js';
 import { createLogger } from '../log.js';
@@ -12,6 +13,7 @@ import { runRemote, RemoteCommandError } from './client.js';
 import { ListenError, startServer } from '../server.js';
 import { ImportClientError, importMain } from './import.js';
 import { versionLine, versions } from './version.js';
+import { isLocalBackupCommand, runLocalBackup } from './backup.js';
 
 const OPTIONS = {
   json: { type: 'boolean' },
@@ -37,6 +39,8 @@ const OPTIONS = {
   'github-api-url': { type: 'string' },
   slug: { type: 'string' },
   'require-sso': { type: 'string' },
+  to: { type: 'string' },
+  from: { type: 'string' },
   ...Object.fromEntries(Object.values(SETTINGS).map((s) => [s.flag, { type: 'string' }])),
 } as const;
 
@@ -64,6 +68,11 @@ commands:
   sso list --tenant <id|name>
   sso remove --tenant <id|name> --id <provider id>
   sso tenant --tenant <id|name> [--slug <slug>] [--require-sso on|off]
+  backup --to <dir>                                  copy the control database and every tenant into <dir> (new or empty), server running or not
+  backup verify --from <dir>                         check a backup's files against its manifest (sizes, SHA-256); exit 1 if damaged
+  restore --from <dir> --data-dir <new dir>          a verified backup into a new or empty data directory
+  tenant export --tenant <id|name> --to <dir>        one tenant's data, people and API keys, to move it to another appliance
+  tenant import --from <dir>                         create a tenant exported elsewhere (refused if its id, name or emails exist)
   import claude|legacy [DIR…] --url <URL> --key <key>  upload this machine's transcripts or old metrics (import --help)
   sync --url <URL> --key <key>                       upload what is new since the last sync
   version                                            the app's, Node's and DuckDB's versions
@@ -93,6 +102,13 @@ export async function main(argv: string[]): Promise<number> {
     }
     const config = loadConfig(values);
     if (name === 'serve') return await serve(config);
+    // Paths mean what they mean where the operator typed them, not where the server runs.
+    for (const flag of ['to', 'from'] as const) if (values[flag] !== undefined) values[flag] = resolve(values[flag]);
+    if (isLocalBackupCommand(name)) {
+      const { ok, result } = await runLocalBackup(name, values.from, config.dataDir);
+      process.stdout.write(json ? `${JSON.stringify(result, null, 2)}\n` : `${human(result)}\n`);
+      return ok ? 0 : 1;
+    }
     if (!isCommandName(name)) throw new CommandError(`unknown command "${name}"; run with --help for the list`);
 
     const args: Record<string, unknown> = Object.fromEntries(

@@ -1,0 +1,85 @@
+// Backups on demand and on a schedule (`--backup-dir`, `--backup-every`, `--backup-keep`): a backup into
+// `<backup dir>/agentmeter-<UTC time>` once the newest there is `every` old, then the
+// oldest beyond `keep` removed. Checked on a timer; the clock is a parameter.
+import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { takeBackup, type BackupDeps, type BackupResult } from './backup.js';
+import { MANIFEST, readManifest } from './manifest.js';
+
+export type BackupSettings = { dir: string; everyMs: number; keep: number };
+
+export type Backups = {
+  /** A backup into `dir` now (`agentmeter backup`), never at the same time as another. */
+  backupNow(dir: string): Promise<BackupResult>;
+  start(): void;
+  stop(): Promise<void>;
+  /** Takes a backup if one is due at `deps.now()` and prunes; null when none was due (or no schedule is set). */
+  runDue(): Promise<BackupResult | null>;
+};
+
+const PREFIX = 'agentmeter-';
+const CHECK_MS = 60_000;
+
+/** `agentmeter-20261205T043000Z`: sorts by time. */
+export const scheduledName = (at: Date) => `${PREFIX}${at.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}`;
+
+export function createBackups(given: BackupDeps, settings: BackupSettings | null): Backups {
+  // One connection for every copy of the control database, made on the first.
+  let controlConnection: ReturnType<NonNullable<BackupDeps['controlConnection']>> | null = null;
+  const connectControl = () => {
+    if (!controlConnection) {
+      const made = (controlConnection = given.control.connect());
+      made.catch(() => controlConnection === made && (controlConnection = null)); // tried again next time
+    }
+    return controlConnection;
+  };
+  const deps: BackupDeps = { ...given, controlConnection: connectControl };
+  let timer: NodeJS.Timeout | null = null;
+  let running: Promise<unknown> = Promise.resolve(null);
+
+  const complete = () =>
+    readdirSync(settings!.dir)
+      .filter((name) => name.startsWith(PREFIX) && existsSync(join(settings!.dir, name, MANIFEST)))
+      .sort();
+
+  const due = async (): Promise<BackupResult | null> => {
+    if (!settings) return null;
+    const { dir, everyMs, keep } = settings;
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const now = deps.now();
+    const newest = complete().at(-1);
+    if (newest && now.getTime() - Date.parse(readManifest(join(dir, newest)).created_at) < everyMs) return null;
+    // What an interrupted backup left (no manifest) is not a backup.
+    for (const name of readdirSync(dir)) if (name.startsWith(PREFIX) && !existsSync(join(dir, name, MANIFEST))) rmSync(join(dir, name), { recursive: true, force: true });
+    const result = await takeBackup(deps, join(dir, scheduledName(now)));
+    for (const old of complete().slice(0, -keep)) {
+      rmSync(join(dir, old), { recursive: true, force: true });
+      deps.log?.info('backup removed (past --backup-keep)', { dir: join(dir, old) });
+    }
+    return result;
+  };
+
+  /** One backup at a time: each waits for the one before. */
+  const serial = <T>(fn: () => Promise<T>): Promise<T> => {
+    const next = running.catch(() => null).then(fn);
+    running = next;
+    return next;
+  };
+  const runDue = () => serial(due);
+
+  return {
+    backupNow: (dir) => serial(() => takeBackup(deps, dir)),
+    start() {
+      if (!settings || timer) return;
+      timer = setInterval(() => {
+        runDue().catch((err: unknown) => deps.log?.error('scheduled backup failed', { error: (err as Error).message }));
+      }, Math.min(CHECK_MS, settings.everyMs)).unref();
+    },
+    async stop() {
+      if (timer) clearInterval(timer);
+      timer = null;
+      await running.catch(() => undefined);
+    },
+    runDue,
+  };
+}
