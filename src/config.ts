@@ -3,6 +3,7 @@
 import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { z } from 'zod';
+import { parseMemoryMb } from './storage/memory.js';
 
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -21,6 +22,8 @@ export type Config = {
   smtp: { url: string; from: string } | null;
   /** Alert webhooks may go to loopback and private addresses (receivers on the LAN; tests). */
   alertAllowPrivate: boolean;
+  /** The process's memory budget in MB, shared by every open DuckDB file (src/storage/memory.ts). */
+  memoryLimitMb: number;
 };
 
 /** Each setting: its flag, its environment variable, its default and how it is checked. */
@@ -34,7 +37,17 @@ export const SETTINGS = {
   smtpUrl: { flag: 'smtp-url', env: 'AGENTMETER_SMTP_URL', fallback: '', shown: 'none (links are shown to copy)', secret: true, schema: z.string().refine(smtpUrl, 'must be smtp://user:pass@host:port or smtps://…') },
   smtpFrom: { flag: 'smtp-from', env: 'AGENTMETER_SMTP_FROM', fallback: '', shown: 'none', schema: z.string().trim().max(254) },
   alertAllowPrivate: { flag: 'alert-allow-private', env: 'AGENTMETER_ALERT_ALLOW_PRIVATE', fallback: 'false', schema: z.enum(['true', 'false']).transform((v) => v === 'true') },
+  memoryLimit: { flag: 'memory-limit', env: 'AGENTMETER_MEMORY_LIMIT', fallback: '512MB', schema: z.string().transform(memorySize) },
 } as const;
+
+const MIN_MEMORY_MB = 128;
+
+function memorySize(raw: string, ctx: z.RefinementCtx<string>): number {
+  const mb = parseMemoryMb(raw);
+  if (mb === null) ctx.addIssue({ code: 'custom', message: 'a size such as 512MB or 2GB' });
+  else if (mb < MIN_MEMORY_MB) ctx.addIssue({ code: 'custom', message: `at least ${MIN_MEMORY_MB}MB` });
+  return mb ?? 0;
+}
 
 function smtpUrl(raw: string): boolean {
   if (raw === '') return true;
@@ -92,6 +105,7 @@ export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv = process.env): 
     trustedProxies: read('trustedProxy'),
     smtp: smtpSettings(read('smtpUrl'), read('smtpFrom')),
     alertAllowPrivate: read('alertAllowPrivate'),
+    memoryLimitMb: read('memoryLimit'),
   };
 }
 

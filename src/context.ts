@@ -9,6 +9,7 @@ import { acquireLock, controlPath, ensureDataDir } from './storage/datadir.js';
 import { loadMigrations, migrate } from './storage/migrate.js';
 import { TenantUnavailableError } from './storage/errors.js';
 import { createTenantFiles, type TenantFiles } from './storage/tenant-files.js';
+import { createMemoryBudget, type MemoryBudget } from './storage/memory.js';
 import { createLucia, type Auth } from './auth/lucia.js';
 import { createLoginThrottle, type LoginThrottle } from './auth/throttle.js';
 import { createIngestor, type Ingestor } from './ingest/ingest.js';
@@ -29,6 +30,8 @@ export type AppContext = {
   log: Logger;
   control: Database;
   tenantFiles: TenantFiles;
+  /** The process's memory budget (--memory-limit), shared by the control database and every open tenant file. */
+  memory: MemoryBudget;
   auth: Auth;
   throttle: LoginThrottle;
   /** API keys as the request path resolves them (cached briefly; revocations clear it). */
@@ -74,12 +77,13 @@ export async function openAppContext(config: Config, log: Logger, options: { adm
   let control: Database | null = null;
   let tenantFiles: TenantFiles | null = null;
   try {
-    control = await openDatabase(controlPath(config.dataDir));
+    const budget = createMemoryBudget({ totalMb: config.memoryLimitMb, dataDir: config.dataDir, log });
+    control = await openDatabase(controlPath(config.dataDir), { budget });
     const applied = await migrate(control, loadMigrations('control'));
     if (applied.length) log.info('migrated control database', { versions: applied });
 
     // The backoff of an unavailable tenant's file follows the app's clock (a test moves it).
-    tenantFiles = createTenantFiles(config.dataDir, { log, now: () => ctx.now().getTime() });
+    tenantFiles = createTenantFiles(config.dataDir, { log, now: () => ctx.now().getTime(), budget });
     const publicUrl = options.publicUrl ?? config.publicUrl;
     const ingest = createIngestor(tenantFiles);
     const secret = await serverSecret(control);
@@ -88,6 +92,7 @@ export async function openAppContext(config: Config, log: Logger, options: { adm
       log,
       control,
       tenantFiles,
+      memory: budget,
       auth: createLucia(control, publicUrl.protocol === 'https:'),
       throttle: createLoginThrottle(),
       keys: createKeyCache(control),

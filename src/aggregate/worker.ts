@@ -65,6 +65,8 @@ type State = {
   chunk: number;
   /** Failed attempts in a row at one event: at SET_ASIDE_AFTER it is set aside. */
   aloneFailures: number;
+  /** The last pass left nothing to roll up or compact and no step backing off. */
+  caughtUp: boolean;
 };
 
 /** Attempts at rolling up one event alone before it is set aside. */
@@ -87,7 +89,7 @@ export function createAggregator(options: AggregatorOptions): Aggregator {
 
   const stateOf = (tenantId: string) => {
     let s = states.get(tenantId);
-    if (!s) states.set(tenantId, (s = { dirtySince: null, lastCompaction: now(), lastRetention: 0, lastFigures: -Infinity, lastError: null, backoff: {}, chunk, aloneFailures: 0 }));
+    if (!s) states.set(tenantId, (s = { dirtySince: null, lastCompaction: now(), lastRetention: 0, lastFigures: -Infinity, lastError: null, backoff: {}, chunk, aloneFailures: 0, caughtUp: false }));
     return s;
   };
 
@@ -141,8 +143,15 @@ export function createAggregator(options: AggregatorOptions): Aggregator {
     }
   };
 
+  // A file closed for being idle has had no events since: it is woken only when time-based work is due.
   const passTenant = async (tenantId: string, force: { compact?: boolean; retention?: boolean } = {}) => {
     const state = stateOf(tenantId);
+    const due = force.compact || force.retention || !state.caughtUp || now() - state.lastRetention >= retentionEveryMs || now() - state.lastFigures >= figuresEveryMs;
+    if (!due && tenantFiles.asleep(tenantId)) return;
+    await tenantFiles.visit(tenantId, () => passFile(tenantId, state, force));
+  };
+
+  const passFile = async (tenantId: string, state: State, force: { compact?: boolean; retention?: boolean }) => {
     const opened = await step(tenantId, state, 'open', false, async () => ({ file: await tenantFiles.open(tenantId), db: await tenantFiles.connection(tenantId, 'worker') }));
     if (!opened) return;
     const { file, db } = opened;
@@ -173,6 +182,7 @@ export function createAggregator(options: AggregatorOptions): Aggregator {
       });
     }
     if (Object.keys(state.backoff).length === 0) state.lastError = null;
+    state.caughtUp = !advanced && state.dirtySince === null && Object.keys(state.backoff).length === 0;
   };
 
   const runOnce = async (tenantId?: string, force?: { compact?: boolean; retention?: boolean }) => {
