@@ -14,7 +14,7 @@ import { memoryMb, serverProcess } from './server.js';
 const TENANTS = Number(process.env.BENCH_TENANTS ?? 20);
 const LIMIT = process.env.BENCH_MEMORY_LIMIT ?? '512MB';
 const SECONDS = Number(process.env.BENCH_MEMORY_SECONDS ?? 60);
-const HOOKS_PER_SECOND = Number(process.env.BENCH_HOOKS_PER_SECOND ?? 10); // per tenant
+const HOOKS_PER_SECOND = Number(process.env.BENCH_HOOKS_PER_SECOND ?? 5); // per tenant
 const BACKFILL = Number(process.env.BENCH_BACKFILL ?? 180_000);
 const SEED = Number(process.env.BENCH_SEED ?? 20_000); // events per tenant before the run, for the dashboards and exports
 const PASSWORD = 'bench password 123';

@@ -76,8 +76,9 @@ export async function openAppContext(config: Config, log: Logger, options: { adm
   const releaseLock = acquireLock(config.dataDir, options.adminSocket);
   let control: Database | null = null;
   let tenantFiles: TenantFiles | null = null;
+  let memory: MemoryBudget | null = null;
   try {
-    const budget = createMemoryBudget({ totalMb: config.memoryLimitMb, dataDir: config.dataDir, log });
+    const budget = (memory = await createMemoryBudget({ totalMb: config.memoryLimitMb, dataDir: config.dataDir }));
     control = await openDatabase(controlPath(config.dataDir), { budget });
     const applied = await migrate(control, loadMigrations('control'));
     if (applied.length) log.info('migrated control database', { versions: applied });
@@ -150,6 +151,7 @@ export async function openAppContext(config: Config, log: Logger, options: { adm
         await ctx.ingest.flushAll().catch((err: unknown) => log.error('could not flush events at shutdown', { error: String(err) }));
         await tenantFiles!.closeAll();
         await control!.close();
+        budget.close();
         releaseLock();
       },
     };
@@ -173,6 +175,7 @@ export async function openAppContext(config: Config, log: Logger, options: { adm
   } catch (err) {
     await tenantFiles?.closeAll().catch(() => undefined);
     await control?.close().catch(() => undefined);
+    memory?.close();
     releaseLock();
     throw err;
   }

@@ -1,14 +1,15 @@
-// One memory budget for the whole process: --memory-limit split evenly among the open DuckDB
-// files (one thread each, spilling under the data directory), and idle tenant files closed
-// and reopened on demand, safely against statements in flight.
+// One memory budget for the whole process: every DuckDB file attached to one instance whose
+// memory limit is DuckDB's part of --memory-limit (spilling under the data directory), and
+// idle tenant files closed and reopened on demand, safely against statements in flight.
 import { existsSync, rmSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { runCommand } from '../src/admin/commands.js';
 import { ConfigError, loadConfig } from '../src/config.js';
 import { openDatabase } from '../src/storage/duckdb.js';
 import { tenantPath } from '../src/storage/datadir.js';
+import { DUCKDB_THREADS } from '../src/storage/memory.js';
 import { IDLE_MS } from '../src/storage/tenant-files.js';
 import { ingestKey, startTestServer, tempDir, type TestServer } from './helpers.js';
 
@@ -51,23 +52,21 @@ test('--memory-limit is read as a size and refused, naming the setting, when it 
   assert.throws(() => loadConfig({}, { AGENTMETER_MEMORY_LIMIT: '64MB' }), (err: Error) => err instanceof ConfigError && /AGENTMETER_MEMORY_LIMIT="64MB": at least 128MB/.test(err.message));
 });
 
-test('the budget is split evenly among the open files, re-split as files open, one thread each, spilling under the data directory', async () => {
+test('every file shares one DuckDB instance: one memory limit (DuckDB\'s part of the budget), its threads, one spill directory', async () => {
   const server = await startTestServer({ flags: { 'memory-limit': '256MB' } });
   try {
     const { tenantId } = await ingestKey(server);
-    await server.ctx.memory.settled();
-    assert.is(server.ctx.memory.duckdbMb, 128, "DuckDB's part of 256MB");
-    assert.is(server.ctx.memory.openCount(), 2, 'the control database and one tenant file');
-    const first = await settingsOf(server, tenantId);
-    assert.is(first.memory, '64.0 MiB', 'half each');
-    assert.is(Number(first.threads), 1);
-    assert.is(first.temp, join(server.dataDir, 'tmp', basename(tenantPath(server.dataDir, tenantId))));
-
-    await runCommand(server.ctx, 'tenant create', { name: 'Beta' });
-    await runCommand(server.ctx, 'tenant create', { name: 'Gamma' });
-    await server.ctx.memory.settled();
-    assert.is(server.ctx.memory.openCount(), 4);
-    assert.is((await settingsOf(server, tenantId)).memory, '32.0 MiB', 'a quarter each once four files are open');
+    const beta = (await runCommand(server.ctx, 'tenant create', { name: 'Beta' })) as { id: string };
+    assert.is(server.ctx.memory.duckdbMb, 102, "DuckDB's part of 256MB");
+    assert.is(server.ctx.memory.openCount(), 3, 'the control database and two tenant files, attached');
+    for (const id of [tenantId, beta.id]) {
+      const s = await settingsOf(server, id);
+      assert.is(s.memory, '102.0 MiB', 'the whole of DuckDB\'s part, shared');
+      assert.is(Number(s.threads), DUCKDB_THREADS);
+      assert.is(s.temp, join(server.dataDir, 'tmp'));
+    }
+    const db = await server.ctx.tenantFiles.open(beta.id);
+    assert.is((await db.get<{ n: number }>(`SELECT count(*)::INTEGER AS n FROM tenant_meta WHERE key = 'tenant_id' AND value = $id`, { id: beta.id }))!.n, 1, 'unqualified names are the tenant\'s own file');
   } finally {
     await server.stop();
   }
@@ -87,8 +86,7 @@ test('an idle tenant file is closed, gives its share back, and reopens on the ne
     assert.is(await files.closeIdle(), 1, 'idle for IDLE_MS');
     assert.is(files.openCount(), 0);
     assert.ok(files.asleep(tenantId));
-    await server.ctx.memory.settled();
-    assert.is(server.ctx.memory.openCount(), 1, 'only the control database holds a share');
+    assert.is(server.ctx.memory.openCount(), 1, 'detached: only the control database is attached');
 
     assert.is(await events(server, key, clock.now()), 3, 'reopened for a query, with every event');
     assert.is(files.openCount(), 1);

@@ -1,7 +1,7 @@
 // A DuckDB file with one connection whose statements run one at a time, so a
 // transaction can never interleave with another caller's statements. An idle file can
 // sleep (its native handles closed) and wakes on its next statement.
-import type { MemoryBudget, MemoryMember } from './memory.js';
+import type { Attached, MemoryBudget } from './memory.js';
 import { DuckDBInstance, type DuckDBConnection, type DuckDBPreparedStatement, type DuckDBValue } from '@duckdb/node-api';
 
 export type Params = Record<string, unknown>;
@@ -47,54 +47,33 @@ export type Database = Connection & {
 };
 
 export type OpenOptions = {
-  /** The process's memory budget: the instance takes a share of it, one thread and a spill directory. */
+  /** The process's memory budget: the file is attached to its shared instance rather than opened alone. */
   budget?: MemoryBudget;
   /** Runs before the file is opened again after `sleep`; throws to refuse (the file on disk changed). */
   beforeWake?: () => void;
 };
 
+/** The file on an instance of its own (tools, tests, a CLI without a budget). */
+async function alone(path: string): Promise<Attached> {
+  const instance = await DuckDBInstance.create(path);
+  return { connect: () => instance.connect(), detach: async () => instance.closeSync() };
+}
+
 export async function openDatabase(path: string, options: OpenOptions = {}): Promise<Database> {
-  let instance: DuckDBInstance | null = null;
-  let member: MemoryMember | null = null;
-  let waking: Promise<DuckDBInstance> | null = null;
+  let file: Attached | null = null;
+  let waking: Promise<Attached> | null = null;
   let closing: Promise<void> | null = null;
   let closed = false;
   const connections: Slot[] = [];
 
-  const start = async (): Promise<DuckDBInstance> => {
-    const joined = options.budget?.join(path, (mb) => setLimit(mb));
-    try {
-      const made = await DuckDBInstance.create(path, joined?.settings);
-      member = joined ?? null;
-      return made;
-    } catch (err) {
-      joined?.leave();
-      throw err;
-    }
-  };
-  // The share is re-set on the instance itself (a connection of its own, outside the queues),
-  // so a long query on the file does not hold it up.
-  let setting: Promise<unknown> = Promise.resolve();
-  const setLimit = (mb: number) => {
-    const run = setting.then(async () => {
-      if (!instance || closed) return;
-      const c = await instance.connect();
-      try {
-        await c.run(`SET memory_limit = '${mb}MiB'`);
-      } finally {
-        c.closeSync();
-      }
-    });
-    setting = run.catch(() => undefined);
-    return run;
-  };
-  const awake = async (): Promise<DuckDBInstance> => {
+  const start = () => (options.budget ? options.budget.attach(path) : alone(path));
+  const awake = async (): Promise<Attached> => {
     if (closed) throw new Error(`database ${path} is closed`);
-    if (instance) return instance;
+    if (file) return file;
     waking ??= (async () => {
       try {
         options.beforeWake?.();
-        return (instance = await start());
+        return (file = await start());
       } finally {
         waking = null;
       }
@@ -106,9 +85,6 @@ export async function openDatabase(path: string, options: OpenOptions = {}): Pro
     return (slot.raw ??= await (await awake()).connect());
   };
   const release = async () => {
-    member?.leave(); // before the wait: no share is re-set on an instance being closed
-    member = null;
-    await setting;
     for (const slot of connections) {
       // A statement left to the garbage collector would hold the file open after close.
       for (const statement of slot.statements.values()) (await statement.catch(() => null))?.destroySync();
@@ -116,8 +92,9 @@ export async function openDatabase(path: string, options: OpenOptions = {}): Pro
       slot.raw?.closeSync();
       slot.raw = null;
     }
-    instance?.closeSync();
-    instance = null;
+    const was = file;
+    file = null;
+    await was?.detach();
   };
   const allIdle = () => Promise.all(connections.map((c) => c.idle()));
   const connect = async () => {
@@ -127,7 +104,7 @@ export async function openDatabase(path: string, options: OpenOptions = {}): Pro
     await slot.connection.withConnection(async () => undefined); // opened now, so a bad file fails here
     return slot.connection;
   };
-  instance = await start();
+  file = await start();
   const main = await connect().catch(async (err: unknown) => {
     await release();
     throw err;
@@ -137,9 +114,9 @@ export async function openDatabase(path: string, options: OpenOptions = {}): Pro
     path,
     connect,
     activity: () => connections.reduce((n, c) => n + c.started(), 0),
-    asleep: () => instance === null && !waking,
+    asleep: () => file === null && !waking,
     sleep() {
-      if (closing || !instance || waking || connections.some((c) => c.connection.busy() > 0)) return Promise.resolve(false);
+      if (closing || !file || waking || connections.some((c) => c.connection.busy() > 0)) return Promise.resolve(false);
       // Every queue is empty, so each barrier starts at once; what is queued from now on
       // waits behind them and opens the file again.
       let done!: () => void;

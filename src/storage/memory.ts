@@ -1,89 +1,79 @@
-// The process's one memory budget (--memory-limit), shared by every open DuckDB file: each
-// open instance gets an equal share of DuckDB's part of it, one thread, and a spill
-// directory under <data dir>/tmp; the shares are re-set whenever a file opens or closes.
-// Why per-file limits rather than one instance with the files attached: README, *Memory*.
+// The process's one memory budget (--memory-limit): one DuckDB instance for every file, the
+// control database and each awake tenant file ATTACHed to it, so they share one buffer pool
+// (DuckDB's part of the budget), one thread pool and one spill directory, <data dir>/tmp.
+// Why one instance rather than a limit per file: README, *Memory*.
 import { mkdirSync, rmSync } from 'node:fs';
-import { basename, join } from 'node:path';
-import type { Logger } from '../log.js';
+import { join } from 'node:path';
+import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 
-/** What the process keeps outside DuckDB (Node's heap, HTTP, rendering), taken off the budget first. */
-export const NODE_SHARE = 0.5;
-/** No file is given less: below this DuckDB spills even small sorts. */
-export const MIN_FILE_MB = 8;
+/** What the process keeps outside DuckDB (Node and its heap, the code, HTTP, rendering): ~270 MB measured. */
+export const NODE_SHARE = 0.6;
+/** DuckDB's threads for every file together: the small VM's two cores. */
+export const DUCKDB_THREADS = 2;
 
-export type MemoryMember = {
-  /** DuckDB settings for the instance being opened (its share now, one thread, its spill directory). */
-  settings: Record<string, string>;
-  /** Called when the instance closes: the others' shares grow. */
-  leave(): void;
-};
+/** A file attached to the shared instance: its connections see it as their default database. */
+export type Attached = { connect(): Promise<DuckDBConnection>; detach(): Promise<void> };
 
 export type MemoryBudget = {
   readonly totalMb: number;
-  /** DuckDB's part of the budget, divided among the open files. */
+  /** DuckDB's part of the budget: the shared instance's memory_limit. */
   readonly duckdbMb: number;
-  /** Registers an instance about to open on `path`; `setLimit` re-sets its share later. */
-  join(path: string, setLimit: (mb: number) => Promise<void>): MemoryMember;
-  /** DuckDB instances open now. */
+  /** Attaches the DuckDB file at `path` (DuckDB creates a missing one). */
+  attach(path: string): Promise<Attached>;
+  /** Files attached now. */
   openCount(): number;
-  /** Each open file's share now, in MB. */
-  shareMb(): number;
-  /** Resolves once every share has been re-set after the last open or close. */
-  settled(): Promise<void>;
+  /** Closes the instance; every file must have been detached. */
+  close(): void;
 };
 
-export type MemoryBudgetOptions = { totalMb: number; dataDir: string; log?: Logger };
+export type MemoryBudgetOptions = { totalMb: number; dataDir: string };
 
-export function createMemoryBudget({ totalMb, dataDir, log }: MemoryBudgetOptions): MemoryBudget {
-  const duckdbMb = Math.max(MIN_FILE_MB, Math.floor(totalMb * (1 - NODE_SHARE)));
+export async function createMemoryBudget({ totalMb, dataDir }: MemoryBudgetOptions): Promise<MemoryBudget> {
+  const duckdbMb = Math.floor(totalMb * (1 - NODE_SHARE));
   const tmp = join(dataDir, 'tmp');
-  // What an earlier process spilled is of no use to this one.
-  rmSync(tmp, { recursive: true, force: true });
+  rmSync(tmp, { recursive: true, force: true }); // what an earlier process spilled is of no use to this one
   mkdirSync(tmp, { recursive: true, mode: 0o700 });
-  const members = new Map<object, { setLimit: (mb: number) => Promise<void>; mb: number; path: string }>();
-  const share = (n: number) => Math.max(MIN_FILE_MB, Math.floor(duckdbMb / Math.max(1, n)));
-  let pending: NodeJS.Immediate | null = null;
-  let applying: Promise<unknown> = Promise.resolve();
-  let done: (() => void) | null = null;
-  let waiting: Promise<void> | null = null;
-
-  // Coalesced: opening twenty files at start re-sets each share once, not twenty times.
-  const rebalance = () => {
-    pending ??= setImmediate(() => {
-      pending = null;
-      const mb = share(members.size);
-      const sets: Promise<unknown>[] = [];
-      for (const m of members.values()) {
-        if (m.mb === mb) continue;
-        m.mb = mb;
-        sets.push(m.setLimit(mb).catch((err: unknown) => log?.warn('could not re-set a file\'s memory share', { file: basename(m.path), mb, error: String(err) })));
-      }
-      applying = Promise.all([applying, ...sets]);
-      const wake = done;
-      done = waiting = null;
-      void applying.then(() => wake?.());
-    });
+  const instance = await DuckDBInstance.create(':memory:', { memory_limit: `${duckdbMb}MiB`, threads: String(DUCKDB_THREADS), temp_directory: tmp });
+  const admin = await instance.connect();
+  let tail: Promise<unknown> = Promise.resolve();
+  // ATTACH and DETACH one at a time, on a connection of their own.
+  const serial = <T>(fn: () => Promise<T>): Promise<T> => {
+    const next = tail.then(fn, fn);
+    tail = next.catch(() => undefined);
+    return next;
   };
-
+  let count = 0;
+  let attached = 0;
   return {
     totalMb,
     duckdbMb,
-    join(path, setLimit) {
-      const key = {};
-      const mb = share(members.size + 1);
-      members.set(key, { setLimit, mb, path });
-      rebalance();
-      return {
-        // A directory per file: DuckDB names its spill files alike in every instance and removes the directory on close.
-        settings: { memory_limit: `${mb}MiB`, threads: '1', temp_directory: join(tmp, basename(path)) },
-        leave() {
-          if (members.delete(key)) rebalance();
-        },
-      };
+    attach: (path) =>
+      serial(async () => {
+        // An alias of our own: a file attached again (after a sleep) may not yet be detached under the old one.
+        const alias = `f${++count}`;
+        await admin.run(`ATTACH '${path.replaceAll("'", "''")}' AS ${alias}`);
+        attached++;
+        let detached = false;
+        return {
+          async connect() {
+            const c = await instance.connect();
+            await c.run(`USE ${alias}`);
+            return c;
+          },
+          detach: () =>
+            serial(async () => {
+              if (detached) return;
+              detached = true;
+              attached--;
+              await admin.run(`DETACH ${alias}`);
+            }),
+        };
+      }),
+    openCount: () => attached,
+    close() {
+      admin.closeSync();
+      instance.closeSync();
     },
-    openCount: () => members.size,
-    shareMb: () => share(members.size),
-    settled: () => (pending ? (waiting ??= new Promise<void>((resolve) => (done = resolve))) : applying.then(() => undefined)),
   };
 }
 
