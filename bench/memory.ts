@@ -147,7 +147,7 @@ async function main() {
     console.log('workload'.padEnd(48), 'n'.padStart(6), 'per s'.padStart(9), 'p50 ms'.padStart(8), 'p95 ms'.padStart(8), 'p99 ms'.padStart(8));
     for (const r of results) {
       const q = (p: number) => (r.sorted.length ? percentile(r.sorted, p).toFixed(0) : '-');
-      console.log(r.name.padEnd(48), String(r.n).padStart(6), `${(r.items / r.seconds).toFixed(0)} ${r.unit}`.padStart(9 + r.unit.length + 1), q(0.5).padStart(8), q(0.95).padStart(8), q(0.99).padStart(8));
+      console.log(r.name.padEnd(48), String(r.n).padStart(6), `${(r.items / r.seconds).toFixed(r.items / r.seconds < 10 ? 1 : 0)} ${r.unit}`.padStart(9 + r.unit.length + 1), q(0.5).padStart(8), q(0.95).padStart(8), q(0.99).padStart(8));
     }
     console.log(`\npeak RSS ${after.peak.toFixed(0)} MiB (VmHWM; sampled ${sampled.toFixed(0)}) against a budget of ${budgetMb} MiB: ${(after.peak / budgetMb).toFixed(2)}×; RSS at the end ${after.rss.toFixed(0)} MiB`);
   } finally {

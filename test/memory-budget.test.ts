@@ -1,7 +1,7 @@
 // One memory budget for the whole process: every DuckDB file attached to one instance whose
 // memory limit is DuckDB's part of --memory-limit (spilling under the data directory), and
 // idle tenant files closed and reopened on demand, safely against statements in flight.
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -14,6 +14,8 @@ import { IDLE_MS } from '../src/storage/tenant-files.js';
 import { ingestKey, startTestServer, tempDir, type TestServer } from './helpers.js';
 
 const HOUR = 3_600_000;
+
+const walBytes = (path: string) => (existsSync(path) ? statSync(path).size : 0);
 
 /** Stops the clock and the background passes, so only the test touches the files. */
 async function quiet(server: TestServer) {
@@ -111,6 +113,21 @@ test('background passes do not keep a file open: one closed for idleness goes ba
     await server.ctx.alerts.runOnce(tenantId);
     assert.ok(server.ctx.tenantFiles.asleep(tenantId), 'asleep again after the worker and the alerts');
     assert.is(await events(server, key, clock.now()), 1);
+  } finally {
+    await server.stop();
+  }
+});
+
+test('a worker pass that wrote checkpoints the file: nothing of it is left in the write-ahead log', async () => {
+  const server = await startTestServer();
+  try {
+    const { key, tenantId } = await ingestKey(server);
+    await quiet(server);
+    for (const p of ['one', 'two']) assert.is((await hook(server, key, p)).status, 200);
+    const wal = `${tenantPath(server.dataDir, tenantId)}.wal`;
+    assert.ok(walBytes(wal) > 0, 'the commits are in the log');
+    await server.ctx.aggregator.runOnce(tenantId);
+    assert.is(walBytes(wal), 0, 'checkpointed after the rollup');
   } finally {
     await server.stop();
   }
