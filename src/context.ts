@@ -9,7 +9,7 @@ import { acquireLock, controlPath, ensureDataDir } from './storage/datadir.js';
 import { loadMigrations, migrate } from './storage/migrate.js';
 import { TenantUnavailableError } from './storage/errors.js';
 import { createTenantFiles, type TenantFiles } from './storage/tenant-files.js';
-import { createMemoryBudget, type MemoryBudget } from './storage/memory.js';
+import { createMemoryBudget, rollupChunkFor, type MemoryBudget } from './storage/memory.js';
 import { createLucia, type Auth } from './auth/lucia.js';
 import { createLoginThrottle, type LoginThrottle } from './auth/throttle.js';
 import { createIngestor, type Ingestor } from './ingest/ingest.js';
@@ -101,6 +101,7 @@ export async function openAppContext(config: Config, log: Logger, options: { adm
       live: createLiveHub(ingest),
       aggregator: createAggregator({
         tenantFiles,
+        chunk: rollupChunkFor(budget.duckdbMb),
         tenants: async () => (await control!.all<{ id: string }>('SELECT id FROM tenants ORDER BY id')).map((t) => t.id),
         log,
         now: () => ctx.now().getTime(),

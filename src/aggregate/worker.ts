@@ -12,6 +12,7 @@
 import type { Logger } from '../log.js';
 import type { Connection, Queryable } from '../storage/duckdb.js';
 import type { TenantFiles } from '../storage/tenant-files.js';
+import { isOutOfMemory } from '../storage/errors.js';
 import { priceOf, type PriceOverrides } from '../cost/prices.js';
 import { bucketSql, countedEventsCtes, foldSelect, foldSketchSelect, recordUncountedSql, rollupSelect, sketchSelect, tsLiteral } from './rollup.js';
 import { keptSince, saveSetting, tenantSettings, type Applied, type Retention, type TenantSettings } from './settings.js';
@@ -388,4 +389,3 @@ async function checkpoint(conn: Connection): Promise<void> {
   await conn.run('CHECKPOINT').catch(() => undefined);
 }
 
-const isOutOfMemory = (err: unknown) => /Out of Memory/i.test(String((err as Error)?.message));

@@ -11,6 +11,12 @@ export const NODE_SHARE = 0.6;
 /** DuckDB's threads for every file together: the small VM's two cores. */
 export const DUCKDB_THREADS = 2;
 
+/**
+ * Events per rollup transaction for a budget: 250,000 (the worker's default) needs room a
+ * small budget lacks, and a rollup holding the pool makes other files' commits wait.
+ */
+export const rollupChunkFor = (duckdbMb: number) => Math.max(10_000, Math.min(250_000, duckdbMb * 250));
+
 /** A file attached to the shared instance: its connections see it as their default database. */
 export type Attached = { connect(): Promise<DuckDBConnection>; detach(): Promise<void> };
 
