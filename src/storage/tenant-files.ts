@@ -1,5 +1,6 @@
 // One DuckDB file per tenant, opened on first use from an authenticated tenant id, kept
-// open while used and closed when idle (reopened on demand). A file is migrated when opened, and refuses to serve another tenant's id.
+// open while used and closed when idle (reopened on demand). A file is migrated when
+// opened, and refuses to serve another tenant's id.
 // A file that is missing, damaged or no longer the one on disk makes its tenant alone
 // unavailable; opening it is tried again after a backoff, so a file restored from a
 // backup is picked up without a restart.
