@@ -42,7 +42,8 @@ COPY --from=build /src/dist/agentmeter /usr/local/bin/agentmeter
 ENV AGENTMETER_DATA_DIR=/data \
     AGENTMETER_HOST=0.0.0.0 \
     AGENTMETER_PORT=8080 \
-    AGENTMETER_CACHE_DIR=/var/cache/agentmeter
+    AGENTMETER_CACHE_DIR=/var/cache/agentmeter \
+    MALLOC_ARENA_MAX=2
 
 USER 10001:10001
 # A new named volume copies /data's ownership (10001) from the image. A bind mount must be

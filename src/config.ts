@@ -3,6 +3,7 @@
 import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { z } from 'zod';
+import { parseMemoryMb } from './storage/memory.js';
 
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -25,6 +26,8 @@ export type Config = {
   metricsToken: string | null;
   /** Scheduled backups (src/backup/schedule.ts); null: none. */
   backup: { dir: string; everyMs: number; keep: number } | null;
+  /** The process's memory budget in MB, shared by every open DuckDB file (src/storage/memory.ts). */
+  memoryLimitMb: number;
 };
 
 /** Each setting: its flag, its environment variable, its default and how it is checked. */
@@ -42,6 +45,7 @@ export const SETTINGS = {
   backupDir: { flag: 'backup-dir', env: 'AGENTMETER_BACKUP_DIR', fallback: '', shown: 'none (no scheduled backups)', schema: z.string() },
   backupEvery: { flag: 'backup-every', env: 'AGENTMETER_BACKUP_EVERY', fallback: '24h', schema: z.string().transform(duration) },
   backupKeep: { flag: 'backup-keep', env: 'AGENTMETER_BACKUP_KEEP', fallback: '7', schema: z.coerce.number().int().min(1).max(1000) },
+  memoryLimit: { flag: 'memory-limit', env: 'AGENTMETER_MEMORY_LIMIT', fallback: '512MB', schema: z.string().transform(memorySize) },
 } as const;
 
 /** `90m`, `6h`, `1d`: at least a minute. */
@@ -50,6 +54,15 @@ function duration(raw: string, ctx: z.RefinementCtx<string>): number {
   const ms = match ? Number(match[1]) * { m: 60_000, h: 3_600_000, d: 86_400_000 }[match[2] as 'm' | 'h' | 'd'] : 0;
   if (ms < 60_000) ctx.addIssue({ code: 'custom', message: 'must be minutes, hours or days (90m, 6h, 1d), at least 1m' });
   return ms;
+}
+
+const MIN_MEMORY_MB = 128;
+
+function memorySize(raw: string, ctx: z.RefinementCtx<string>): number {
+  const mb = parseMemoryMb(raw);
+  if (mb === null) ctx.addIssue({ code: 'custom', message: 'a size such as 512MB or 2GB' });
+  else if (mb < MIN_MEMORY_MB) ctx.addIssue({ code: 'custom', message: `at least ${MIN_MEMORY_MB}MB` });
+  return mb ?? 0;
 }
 
 function smtpUrl(raw: string): boolean {
@@ -110,6 +123,7 @@ export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv = process.env): 
     alertAllowPrivate: read('alertAllowPrivate'),
     metricsToken: read('metricsToken') || null,
     backup: backupSettings(read('backupDir'), read('backupEvery'), read('backupKeep')),
+    memoryLimitMb: read('memoryLimit'),
   };
 }
 

@@ -9,6 +9,7 @@ import { acquireLock, controlPath, ensureDataDir } from './storage/datadir.js';
 import { loadMigrations, migrate } from './storage/migrate.js';
 import { TenantUnavailableError } from './storage/errors.js';
 import { createTenantFiles, type TenantFiles } from './storage/tenant-files.js';
+import { createMemoryBudget, rollupChunkFor, type MemoryBudget } from './storage/memory.js';
 import { createLucia, type Auth } from './auth/lucia.js';
 import { createLoginThrottle, type LoginThrottle } from './auth/throttle.js';
 import { createIngestor, type Ingestor } from './ingest/ingest.js';
@@ -32,6 +33,8 @@ export type AppContext = {
   log: Logger;
   control: Database;
   tenantFiles: TenantFiles;
+  /** The process's memory budget (--memory-limit), shared by the control database and every open tenant file. */
+  memory: MemoryBudget;
   auth: Auth;
   throttle: LoginThrottle;
   /** API keys as the request path resolves them (cached briefly; revocations clear it). */
@@ -80,13 +83,15 @@ export async function openAppContext(config: Config, log: Logger, options: { adm
   const releaseLock = acquireLock(config.dataDir, options.adminSocket);
   let control: Database | null = null;
   let tenantFiles: TenantFiles | null = null;
+  let memory: MemoryBudget | null = null;
   try {
-    control = await openDatabase(controlPath(config.dataDir));
+    const budget = (memory = await createMemoryBudget({ totalMb: config.memoryLimitMb, dataDir: config.dataDir }));
+    control = await openDatabase(controlPath(config.dataDir), { budget });
     const applied = await migrate(control, loadMigrations('control'));
     if (applied.length) log.info('migrated control database', { versions: applied });
 
     // The backoff of an unavailable tenant's file follows the app's clock (a test moves it).
-    tenantFiles = createTenantFiles(config.dataDir, { log, now: () => ctx.now().getTime() });
+    tenantFiles = createTenantFiles(config.dataDir, { log, now: () => ctx.now().getTime(), budget });
     const publicUrl = options.publicUrl ?? config.publicUrl;
     const metrics = createMetrics({
       sseClients: () => ctx.live.clients(),
@@ -100,6 +105,7 @@ export async function openAppContext(config: Config, log: Logger, options: { adm
       log,
       control,
       tenantFiles,
+      memory: budget,
       auth: createLucia(control, publicUrl.protocol === 'https:'),
       throttle: createLoginThrottle(),
       keys: createKeyCache(control),
@@ -107,6 +113,7 @@ export async function openAppContext(config: Config, log: Logger, options: { adm
       live: createLiveHub(ingest),
       aggregator: createAggregator({
         tenantFiles,
+        chunk: rollupChunkFor(budget.duckdbMb),
         tenants: async () => (await control!.all<{ id: string }>('SELECT id FROM tenants ORDER BY id')).map((t) => t.id),
         log,
         now: () => ctx.now().getTime(),
@@ -164,6 +171,7 @@ export async function openAppContext(config: Config, log: Logger, options: { adm
         await ctx.ingest.flushAll().catch((err: unknown) => log.error('could not flush events at shutdown', { error: String(err) }));
         await tenantFiles!.closeAll();
         await control!.close();
+        budget.close();
         releaseLock();
       },
     };
@@ -187,6 +195,7 @@ export async function openAppContext(config: Config, log: Logger, options: { adm
   } catch (err) {
     await tenantFiles?.closeAll().catch(() => undefined);
     await control?.close().catch(() => undefined);
+    memory?.close();
     releaseLock();
     throw err;
   }

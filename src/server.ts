@@ -34,6 +34,10 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     const sweep = setInterval(() => {
       ctx.auth.deleteExpiredSessions().catch((err: unknown) => log.warn('could not delete expired sessions', { error: String(err) }));
     }, 60 * 60_000).unref();
+    // Idle tenants' files give their memory back to the budget.
+    const idle = setInterval(() => {
+      ctx.tenantFiles.closeIdle().catch((err: unknown) => log.warn('could not close idle tenant files', { error: String(err) }));
+    }, 60_000).unref();
     const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
     log.info('listening', { url, publicUrl: ctx.publicUrl.href, dataDir: config.dataDir, pid: process.pid });
     return {
@@ -42,6 +46,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       ctx,
       async close() {
         clearInterval(sweep);
+        clearInterval(idle);
         ctx.live.close(); // open dashboards' streams would hold the server open
         await gateway.close();
         await Promise.all([closeServer(http!), closeServer(admin!)]);

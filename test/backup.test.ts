@@ -152,7 +152,8 @@ function mountTmpfs(dir: string, options: string): (() => void) | null {
   return () => execFileSync('umount', [dir], { stdio: 'ignore' });
 }
 
-const listing = (dir: string) => readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((p) => !p.endsWith('.wal')).sort();
+/** The data directory's files, without WALs and DuckDB's spill directory (`tmp/`), which come and go with any query. */
+const listing = (dir: string) => readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((p) => !p.endsWith('.wal') && p !== 'tmp' && !p.startsWith('tmp/')).sort();
 
 online('a full or read-only target: a clear error, the data directory untouched, ingest unaffected', async () => {
   const src = await startTestServer();

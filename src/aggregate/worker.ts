@@ -12,6 +12,7 @@
 import type { Logger } from '../log.js';
 import type { Connection, Queryable } from '../storage/duckdb.js';
 import type { TenantFiles } from '../storage/tenant-files.js';
+import { isOutOfMemory } from '../storage/errors.js';
 import { priceOf, type PriceOverrides } from '../cost/prices.js';
 import { bucketSql, countedEventsCtes, foldSelect, foldSketchSelect, recordUncountedSql, rollupSelect, sketchSelect, tsLiteral } from './rollup.js';
 import { keptSince, saveSetting, tenantSettings, type Applied, type Retention, type TenantSettings } from './settings.js';
@@ -33,6 +34,8 @@ export type AggregatorOptions = {
   retentionEveryMs?: number;
   /** How often to look for sessions gone quiet when no events came (after a pass that rolled some up, always). */
   figuresEveryMs?: number;
+  /** At most this often a pass that wrote checkpoints the file (a full chunk while catching up always does). */
+  checkpointEveryMs?: number;
 };
 
 export type TenantLag = { tenantId: string; lastSeq: number; pendingEvents: number; lagSeconds: number; setAside: number; lastError: string | null };
@@ -70,6 +73,10 @@ type State = {
   chunk: number;
   /** Failed attempts in a row at one event: at SET_ASIDE_AFTER it is set aside. */
   aloneFailures: number;
+  /** The last pass left nothing to roll up or compact and no step backing off. */
+  caughtUp: boolean;
+  /** When the pass last checkpointed the file (see `checkpoint`). */
+  lastCheckpoint: number;
 };
 
 /** Attempts at rolling up one event alone before it is set aside. */
@@ -84,6 +91,7 @@ export function createAggregator(options: AggregatorOptions): Aggregator {
   const compactEveryMs = options.compactEveryMs ?? 60_000;
   const retentionEveryMs = options.retentionEveryMs ?? 3_600_000;
   const figuresEveryMs = options.figuresEveryMs ?? 30_000;
+  const checkpointEveryMs = options.checkpointEveryMs ?? 10_000;
   const states = new Map<string, State>();
   const listeners = new Set<(tenantId: string) => void>();
   let timer: NodeJS.Timeout | null = null;
@@ -92,7 +100,7 @@ export function createAggregator(options: AggregatorOptions): Aggregator {
 
   const stateOf = (tenantId: string) => {
     let s = states.get(tenantId);
-    if (!s) states.set(tenantId, (s = { dirtySince: null, lastCompaction: now(), lastRetention: 0, lastFigures: -Infinity, lastError: null, backoff: {}, chunk, aloneFailures: 0 }));
+    if (!s) states.set(tenantId, (s = { dirtySince: null, lastCompaction: now(), lastRetention: 0, lastFigures: -Infinity, lastError: null, backoff: {}, chunk, aloneFailures: 0, caughtUp: false, lastCheckpoint: 0 }));
     return s;
   };
 
@@ -130,7 +138,8 @@ export function createAggregator(options: AggregatorOptions): Aggregator {
           log.warn('rollup failed; trying fewer events', { tenant_id: tenantId, error: (err as Error).message, chunk: state.chunk });
           continue;
         }
-        if (++state.aloneFailures < SET_ASIDE_AFTER) throw err;
+        // Short of memory is the process's state, not the event's: never a reason to set it aside.
+        if (isOutOfMemory(err) || ++state.aloneFailures < SET_ASIDE_AFTER) throw err;
         const seq = await setAside(conn, (err as Error).message);
         state.aloneFailures = 0;
         log.error('event set aside: it cannot be rolled up', { tenant_id: tenantId, seq, error: (err as Error).message, attempts: SET_ASIDE_AFTER });
@@ -143,19 +152,29 @@ export function createAggregator(options: AggregatorOptions): Aggregator {
       const full = r.events >= state.chunk;
       state.chunk = Math.min(chunk, state.chunk * 2);
       if (!full) return advanced;
+      await checkpoint(conn);
     }
   };
 
+  // A file closed for being idle has had no events since: it is woken only when time-based work is due.
   const passTenant = async (tenantId: string, force: { compact?: boolean; retention?: boolean } = {}) => {
     const state = stateOf(tenantId);
+    const due = force.compact || force.retention || !state.caughtUp || now() - state.lastRetention >= retentionEveryMs || now() - state.lastFigures >= figuresEveryMs;
+    if (!due && tenantFiles.asleep(tenantId)) return;
+    await tenantFiles.visit(tenantId, () => passFile(tenantId, state, force));
+  };
+
+  const passFile = async (tenantId: string, state: State, force: { compact?: boolean; retention?: boolean }) => {
     const opened = await step(tenantId, state, 'open', false, async () => ({ file: await tenantFiles.open(tenantId), db: await tenantFiles.connection(tenantId, 'worker') }));
     if (!opened) return;
     const { file, db } = opened;
     const settings = () => tenantSettings(file, db);
     const advanced = await step(tenantId, state, 'rollup', false, () => rollUp(tenantId, state, db, settings));
     if (advanced) for (const l of listeners) l(tenantId);
+    let wrote = !!advanced;
     if (state.dirtySince !== null && (force.compact || now() - state.lastCompaction >= compactEveryMs)) {
       await step(tenantId, state, 'compaction', !!force.compact, async () => {
+        wrote = true;
         await compact(db, state.dirtySince!);
         state.dirtySince = null;
         state.lastCompaction = now();
@@ -164,6 +183,7 @@ export function createAggregator(options: AggregatorOptions): Aggregator {
     if (force.retention || now() - state.lastRetention >= retentionEveryMs) {
       await step(tenantId, state, 'retention', !!force.retention, async () => {
         const s = await settings();
+        wrote = true;
         await saveSetting(file, db, 'retention_applied', await applyRetention(db, s.retention, now(), s.applied));
         state.lastRetention = now();
       });
@@ -172,12 +192,18 @@ export function createAggregator(options: AggregatorOptions): Aggregator {
     // earlier finished session's figures), in batches (each its own transaction).
     if (advanced || now() - state.lastFigures >= figuresEveryMs) {
       await step(tenantId, state, 'figures', false, async () => {
+        wrote = true;
         while ((await db.transaction(async (tx) => storeSessionFigures(tx, await tenantSettings(file, tx), now()))) > 0);
         while ((await db.transaction((tx) => storeSessionScores(tx, now()))) > 0);
         state.lastFigures = now();
       });
     }
+    if (wrote && now() - state.lastCheckpoint >= checkpointEveryMs) {
+      await checkpoint(db);
+      state.lastCheckpoint = now();
+    }
     if (Object.keys(state.backoff).length === 0) state.lastError = null;
+    state.caughtUp = !advanced && state.dirtySince === null && Object.keys(state.backoff).length === 0;
   };
 
   const runOnce = async (tenantId?: string, force?: { compact?: boolean; retention?: boolean }) => {
@@ -357,3 +383,14 @@ export async function setPrices(db: Queryable, models: string[], overrides: Pric
     await db.run(`INSERT OR REPLACE INTO model_prices VALUES ($model, $input, $output, $cw, $cr)`, { model, input: p.input, output: p.output, cw: p.cache_write, cr: p.cache_read });
   }
 }
+
+/**
+ * Writes what the pass changed into the file. Until a checkpoint, DuckDB keeps every table's
+ * new rows in memory it cannot evict: some 100 MB a tenant after one pass over a few thousand
+ * events (the rollups touch thirty tables), so twenty tenants would outgrow any budget. A
+ * checkpoint refused (another transaction writing) is simply the next pass's to do.
+ */
+async function checkpoint(conn: Connection): Promise<void> {
+  await conn.run('CHECKPOINT').catch(() => undefined);
+}
+

@@ -211,7 +211,7 @@ export function createDelivery(deps: DeliveryDeps): Delivery {
     await load();
     for (const tenantId of [...active]) {
       if (sends.size >= total) break;
-      await passTenant(tenantId).catch((err: unknown) => deps.log.error('alert delivery pass failed', { tenant_id: tenantId, error: String(err) }));
+      await deps.tenantFiles.visit(tenantId, () => passTenant(tenantId)).catch((err: unknown) => deps.log.error('alert delivery pass failed', { tenant_id: tenantId, error: String(err) }));
     }
   };
 

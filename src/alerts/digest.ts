@@ -193,7 +193,7 @@ export function createDigests(deps: DigestDeps & { tenants: () => Promise<{ id: 
       const sent: string[] = [];
       for (const t of await deps.tenants()) {
         try {
-          sent.push(...(await sendDueDigests(deps, t.id, t.name, deps.now())));
+          sent.push(...(await deps.tenantFiles.visit(t.id, () => sendDueDigests(deps, t.id, t.name, deps.now()))));
         } catch (err) {
           deps.log.error('weekly digests failed for a tenant', { tenant_id: t.id, error: (err as Error).message });
         }

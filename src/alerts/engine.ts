@@ -160,7 +160,7 @@ export function createAlerts(deps: { tenantFiles: TenantFiles; tenants: () => Pr
   const pass = (tenantId: string): Promise<Notification[]> => {
     const run = (chains.get(tenantId) ?? Promise.resolve([]))
       .catch(() => [])
-      .then(() => evaluateTenant({ tenantFiles: deps.tenantFiles, delivery: alerts.delivery, publicUrl: deps.publicUrl(), log: deps.log, changed: () => listeners.forEach((l) => l(tenantId)), cache: cacheOf(tenantId) }, tenantId, deps.now()));
+      .then(() => deps.tenantFiles.visit(tenantId, () => evaluateTenant({ tenantFiles: deps.tenantFiles, delivery: alerts.delivery, publicUrl: deps.publicUrl(), log: deps.log, changed: () => listeners.forEach((l) => l(tenantId)), cache: cacheOf(tenantId) }, tenantId, deps.now())));
     chains.set(tenantId, run);
     return run;
   };

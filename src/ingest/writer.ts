@@ -8,6 +8,7 @@
 // statements (`alongside`) commit in the same transaction as the batch, or nothing does.
 import type { DuckDBConnection, DuckDBPreparedStatement } from '@duckdb/node-api';
 import type { Database } from '../storage/duckdb.js';
+import { isOutOfMemory } from '../storage/errors.js';
 
 export type EventRow = {
   id: bigint;
@@ -147,7 +148,7 @@ export function createEventWriter(
     let failure: { error: unknown } | null = null;
     const started = performance.now();
     try {
-      stored = await db.withConnection(async (conn, prepared) => {
+      stored = await whileShortOfMemory(() => db.withConnection(async (conn, prepared) => {
         const insert = await prepared(INSERT_SQL);
         const alongside = batch.filter((p) => p.alongside);
         // One INSERT commits by itself; only statements alongside need a transaction around it
@@ -171,7 +172,7 @@ export function createEventWriter(
         const fresh = await withoutStored(conn, unique);
         await attempt(fresh);
         return fresh;
-      });
+      }));
     } catch (error) {
       failure = { error };
     }
@@ -256,3 +257,20 @@ async function withoutStored(conn: DuckDBConnection, rows: Map<bigint, EventRow>
   }
   return [...rows.values()];
 }
+
+/**
+ * Runs `fn` again (up to 3 times, 100 ms apart) while DuckDB answers Out of Memory: the
+ * memory budget is shared, so another file's query or rollup may hold it for a moment, and a
+ * rolled-back commit is better retried than answered with 503.
+ */
+async function whileShortOfMemory<T>(fn: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (attempt > 3 || !isOutOfMemory(err)) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+}
+

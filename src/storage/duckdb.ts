@@ -1,5 +1,7 @@
 // A DuckDB file with one connection whose statements run one at a time, so a
-// transaction can never interleave with another caller's statements.
+// transaction can never interleave with another caller's statements. An idle file can
+// sleep (its native handles closed) and wakes on its next statement.
+import type { Attached, MemoryBudget } from './memory.js';
 import { DuckDBInstance, type DuckDBConnection, type DuckDBPreparedStatement, type DuckDBValue } from '@duckdb/node-api';
 
 export type Params = Record<string, unknown>;
@@ -32,30 +34,104 @@ export type Database = Connection & {
    * transaction on its own snapshot.
    */
   connect(): Promise<Connection>;
+  /**
+   * Closes the native handles if no connection has work (else resolves false); the next
+   * statement on any connection opens the file again. Frees an idle file's memory.
+   */
+  sleep(): Promise<boolean>;
+  /** True while asleep. */
+  asleep(): boolean;
+  /** Statements started on any connection so far: unchanged means untouched. */
+  activity(): number;
   close(): Promise<void>;
 };
 
-export async function openDatabase(path: string): Promise<Database> {
+export type OpenOptions = {
+  /** The process's memory budget: the file is attached to its shared instance rather than opened alone. */
+  budget?: MemoryBudget;
+  /** Runs before the file is opened again after `sleep`; throws to refuse (the file on disk changed). */
+  beforeWake?: () => void;
+};
+
+/** The file on an instance of its own (tools, tests, a CLI without a budget). */
+async function alone(path: string): Promise<Attached> {
   const instance = await DuckDBInstance.create(path);
+  return { connect: () => instance.connect(), detach: async () => instance.closeSync() };
+}
+
+export async function openDatabase(path: string, options: OpenOptions = {}): Promise<Database> {
+  let file: Attached | null = null;
+  let waking: Promise<Attached> | null = null;
   let closing: Promise<void> | null = null;
   let closed = false;
-  const connections: { raw: DuckDBConnection; idle: () => Promise<void>; statements: Map<string, Promise<DuckDBPreparedStatement>> }[] = [];
-  const isOpen = () => {
+  const connections: Slot[] = [];
+
+  const start = () => (options.budget ? options.budget.attach(path) : alone(path));
+  const awake = async (): Promise<Attached> => {
     if (closed) throw new Error(`database ${path} is closed`);
+    if (file) return file;
+    waking ??= (async () => {
+      try {
+        options.beforeWake?.();
+        return (file = await start());
+      } finally {
+        waking = null;
+      }
+    })();
+    return waking;
+  };
+  const raw = async (slot: Slot): Promise<DuckDBConnection> => {
+    if (closed) throw new Error(`database ${path} is closed`);
+    return (slot.raw ??= await (await awake()).connect());
+  };
+  const release = async () => {
+    for (const slot of connections) {
+      // A statement left to the garbage collector would hold the file open after close.
+      for (const statement of slot.statements.values()) (await statement.catch(() => null))?.destroySync();
+      slot.statements.clear();
+      slot.raw?.closeSync();
+      slot.raw = null;
+    }
+    const was = file;
+    file = null;
+    await was?.detach();
   };
   const allIdle = () => Promise.all(connections.map((c) => c.idle()));
   const connect = async () => {
     if (closing) throw new Error(`database ${path} is closed`);
-    const raw = await instance.connect();
-    const { connection, idle, statements } = serialized(raw, isOpen);
-    connections.push({ raw, idle, statements });
-    return connection;
+    const slot = serialized(raw);
+    connections.push(slot);
+    await slot.connection.withConnection(async () => undefined); // opened now, so a bad file fails here
+    return slot.connection;
   };
-  const main = await connect();
+  file = await start();
+  const main = await connect().catch(async (err: unknown) => {
+    await release();
+    throw err;
+  });
   return {
     ...main,
     path,
     connect,
+    activity: () => connections.reduce((n, c) => n + c.started(), 0),
+    asleep: () => file === null && !waking,
+    sleep() {
+      if (closing || !file || waking || connections.some((c) => c.connection.busy() > 0)) return Promise.resolve(false);
+      // Every queue is empty, so each barrier starts at once; what is queued from now on
+      // waits behind them and opens the file again.
+      let done!: () => void;
+      const barrier = new Promise<void>((resolve) => (done = resolve));
+      const entered = connections.map((c) => new Promise<void>((inside) => void c.hold(() => (inside(), barrier))));
+      return Promise.all(entered)
+        .then(release)
+        .then(
+          () => (done(), true),
+          (err: unknown) => {
+            done();
+            throw err;
+          },
+        );
+    },
     // What is queued on any connection (a commit, the worker, a read, an export) runs
     // first; then nothing new starts, and the native handles go only once every
     // connection is idle: closing under a running statement crashes the process.
@@ -64,45 +140,51 @@ export async function openDatabase(path: string): Promise<Database> {
         await allIdle();
         closed = true;
         await allIdle();
-        for (const c of connections) {
-          // A statement left to the garbage collector would hold the file open after close.
-          for (const statement of c.statements.values()) (await statement.catch(() => null))?.destroySync();
-          c.raw.closeSync();
-        }
-        instance.closeSync();
+        await waking?.catch(() => undefined);
+        await release();
       })()),
   };
 }
 
-function serialized(connection: DuckDBConnection, isOpen: () => void) {
+type Slot = ReturnType<typeof serialized>;
+
+function serialized(open: (slot: Slot) => Promise<DuckDBConnection>) {
   const queue = createQueue();
-  const statements = new Map<string, Promise<DuckDBPreparedStatement>>();
-  const prepared = (sql: string) => {
-    let statement = statements.get(sql);
+  let started = 0;
+  const slot = {
+    raw: null as DuckDBConnection | null,
+    statements: new Map<string, Promise<DuckDBPreparedStatement>>(),
+    connection: null as unknown as Connection,
+    /** Settles when everything queued so far has run (the queue never rejects). */
+    idle: () => queue(async () => undefined),
+    /** Runs `fn` in the queue without opening the file (sleep's barrier). */
+    hold: (fn: () => Promise<void>) => queue(fn),
+    started: () => started,
+  };
+  const prepared = (connection: DuckDBConnection) => (sql: string) => {
+    let statement = slot.statements.get(sql);
     if (!statement) {
       statement = connection.prepare(sql);
-      statement.catch(() => statements.delete(sql));
-      statements.set(sql, statement);
+      statement.catch(() => slot.statements.delete(sql));
+      slot.statements.set(sql, statement);
     }
     return statement;
   };
-  const direct = queryable(connection);
-  const inQueue = <R>(fn: () => Promise<R>) =>
-    queue(() => {
-      isOpen();
-      return fn();
-    });
-  const wrapped: Connection = {
-    all: <T = Row>(sql: string, params?: Params) => inQueue(() => direct.all<T>(sql, params)),
-    get: <T = Row>(sql: string, params?: Params) => inQueue(() => direct.get<T>(sql, params)),
-    run: (sql: string, params?: Params) => inQueue(() => direct.run(sql, params)),
-    withConnection: <T>(fn: (c: DuckDBConnection, p: typeof prepared) => Promise<T>) => inQueue(() => fn(connection, prepared)),
+  const inQueue = <R>(fn: (connection: DuckDBConnection) => Promise<R>) => {
+    started++;
+    return queue(async () => fn(await open(slot)));
+  };
+  slot.connection = {
+    all: <T = Row>(sql: string, params?: Params) => inQueue((c) => queryable(c).all<T>(sql, params)),
+    get: <T = Row>(sql: string, params?: Params) => inQueue((c) => queryable(c).get<T>(sql, params)),
+    run: (sql: string, params?: Params) => inQueue((c) => queryable(c).run(sql, params)),
+    withConnection: <T>(fn: (c: DuckDBConnection, p: (sql: string) => Promise<DuckDBPreparedStatement>) => Promise<T>) => inQueue((c) => fn(c, prepared(c))),
     busy: () => queue.size(),
     transaction: <T>(fn: (tx: Queryable) => Promise<T>) =>
-      inQueue(async () => {
+      inQueue(async (connection) => {
         await connection.run('BEGIN TRANSACTION');
         try {
-          const result = await fn(direct);
+          const result = await fn(queryable(connection));
           await connection.run('COMMIT');
           return result;
         } catch (err) {
@@ -111,8 +193,7 @@ function serialized(connection: DuckDBConnection, isOpen: () => void) {
         }
       }),
   };
-  // Settles when everything queued so far has run (the queue never rejects).
-  return { connection: wrapped, idle: () => queue(async () => undefined), statements };
+  return slot;
 }
 
 function queryable(connection: DuckDBConnection): Queryable {

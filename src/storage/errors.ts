@@ -32,3 +32,6 @@ export const TENANT_UNAVAILABLE = "this organisation's data is unavailable right
 
 /** The whole seconds to put in Retry-After (at least 1). */
 export const retryAfterSeconds = (err: StorageUnavailableError) => Math.max(1, Math.ceil(err.retryAfterMs / 1000));
+
+/** DuckDB ran out of the memory budget (the statement was rolled back): the process's state, not the input's. */
+export const isOutOfMemory = (err: unknown) => /Out of Memory/i.test(String((err as Error)?.message));

@@ -1,5 +1,6 @@
-// One DuckDB file per tenant, opened on first use from an authenticated tenant id and
-// kept open. A file is migrated when opened, and refuses to serve another tenant's id.
+// One DuckDB file per tenant, opened on first use from an authenticated tenant id, kept
+// open while used and closed when idle (reopened on demand). A file is migrated when
+// opened, and refuses to serve another tenant's id.
 // A file that is missing, damaged or no longer the one on disk makes its tenant alone
 // unavailable; opening it is tried again after a backoff, so a file restored from a
 // backup is picked up without a restart.
@@ -7,6 +8,7 @@ import { mkdirSync, rmSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Logger } from '../log.js';
 import { openDatabase, type Connection, type Database } from './duckdb.js';
+import type { MemoryBudget } from './memory.js';
 import { tenantPath } from './datadir.js';
 import { TenantUnavailableError } from './errors.js';
 import { loadMigrations, migrate, type Migration } from './migrate.js';
@@ -33,11 +35,25 @@ export type TenantFiles = {
    * it must not be acknowledged.
    */
   check(tenantId: string, db: Database): TenantUnavailableError | null;
+  /**
+   * Closes the native handles of files untouched for `idleMs` with nothing queued: their
+   * memory goes back to the budget. Each wakes on its next statement, behind the same
+   * check that the file on disk is the one opened. Resolves how many were closed.
+   */
+  closeIdle(): Promise<number>;
+  /**
+   * Runs background work (the worker's, the alerts' passes) on the tenant's file without it
+   * counting as use: a file asleep before goes back to sleep after, and an awake one's idle
+   * time is not reset.
+   */
+  visit<T>(tenantId: string, fn: () => Promise<T>): Promise<T>;
+  /** True while the tenant's file is closed for being idle. */
+  asleep(tenantId: string): boolean;
+  /** Tenant files open now (awake). */
+  openCount(): number;
   /** Closes and deletes the tenant's file. */
   remove(tenantId: string): Promise<void>;
   closeAll(): Promise<void>;
-  /** Tenant files open now. */
-  openCount(): number;
 };
 
 export type TenantFilesOptions = {
@@ -48,12 +64,19 @@ export type TenantFilesOptions = {
   /** The wait before an unavailable tenant's file is opened again; it doubles with each failure, up to `maxRetryMs`. */
   retryMs?: number;
   maxRetryMs?: number;
+  /** The process's memory budget, shared by every open file. */
+  budget?: MemoryBudget;
+  /** How long a file stays open untouched before `closeIdle` closes it. */
+  idleMs?: number;
 };
+
+/** Files untouched this long are closed by `closeIdle` (reopened on their next use). */
+export const IDLE_MS = 5 * 60_000;
 
 /** Reader connections per tenant file. */
 const READERS = 2;
 
-type Opened = { db: Database; dev: number; ino: number };
+type Opened = { db: Database; dev: number; ino: number; activity: number; since: number };
 type Down = { reason: string; detail: string; failures: number; retryAt: number; closing: Promise<unknown> };
 
 export function createTenantFiles(dataDir: string, options: TenantFilesOptions = {}): TenantFiles {
@@ -62,6 +85,7 @@ export function createTenantFiles(dataDir: string, options: TenantFilesOptions =
   const now = options.now ?? Date.now;
   const retryMs = options.retryMs ?? 1000;
   const maxRetryMs = options.maxRetryMs ?? 30_000;
+  const idleMs = options.idleMs ?? IDLE_MS;
   const opening = new Map<string, Promise<Opened>>();
   const live = new Map<string, Opened>();
   const down = new Map<string, Down>();
@@ -91,10 +115,16 @@ export function createTenantFiles(dataDir: string, options: TenantFilesOptions =
     try {
       if (creating) mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
       else fileAt(path); // DuckDB would create a missing file: an empty tenant is not this tenant
-      db = await openDatabase(path);
+      let opened: Opened | null = null;
+      // A file woken after closeIdle must still be the one opened (DuckDB would create a deleted one).
+      const beforeWake = () => {
+        const problem = opened && check(tenantId, opened.db);
+        if (problem) throw problem;
+      };
+      db = await openDatabase(path, { budget: options.budget, beforeWake });
       await migrate(db, migrations);
       await stamp(db, tenantId);
-      const opened = { db, ...fileAt(path) };
+      opened = { db, ...fileAt(path), activity: db.activity(), since: now() };
       live.set(tenantId, opened);
       if (down.delete(tenantId)) log?.info('tenant file available again', { tenant_id: tenantId });
       return opened;
@@ -154,8 +184,35 @@ export function createTenantFiles(dataDir: string, options: TenantFilesOptions =
       return c;
     },
     open: (tenantId) => load(tenantId, false),
-    openCount: () => live.size,
     check,
+    async closeIdle() {
+      let closed = 0;
+      for (const [tenantId, opened] of live) {
+        const activity = opened.db.activity();
+        if (activity !== opened.activity) Object.assign(opened, { activity, since: now() });
+        else if (!opened.db.asleep() && now() - opened.since >= idleMs && (await opened.db.sleep())) {
+          closed++;
+          log?.debug('idle tenant file closed', { tenant_id: tenantId });
+        }
+      }
+      return closed;
+    },
+    async visit(tenantId, fn) {
+      const before = live.get(tenantId);
+      const wasAsleep = before?.db.asleep() ?? true;
+      const activity = before?.db.activity();
+      try {
+        return await fn();
+      } finally {
+        const after = live.get(tenantId);
+        if (after && (after === before || !before)) {
+          if (after.activity === activity || !before) after.activity = after.db.activity();
+          if (wasAsleep) await after.db.sleep().catch(() => false);
+        }
+      }
+    },
+    asleep: (tenantId) => live.get(tenantId)?.db.asleep() ?? false,
+    openCount: () => [...live.values()].filter((o) => !o.db.asleep()).length,
     async remove(tenantId) {
       const path = tenantPath(dataDir, tenantId);
       const entry = opening.get(tenantId);
