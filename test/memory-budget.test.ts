@@ -118,6 +118,27 @@ test('background passes do not keep a file open: one closed for idleness goes ba
   }
 });
 
+test('health checks and /metrics scrapes read the aggregation lag without waking an idle file', async () => {
+  const server = await startTestServer();
+  try {
+    const { key, tenantId } = await ingestKey(server);
+    const clock = await quiet(server);
+    assert.is((await hook(server, key, 'hello')).status, 200);
+    await server.ctx.aggregator.runOnce(tenantId, { compact: true, retention: true });
+    assert.equal((await server.ctx.aggregator.lag()).map((l) => l.pendingEvents), [0]);
+    await server.ctx.tenantFiles.closeIdle();
+    clock.advance(IDLE_MS);
+    assert.is(await server.ctx.tenantFiles.closeIdle(), 1);
+    for (const path of ['/readyz', '/metrics']) assert.is((await fetch(`${server.url}${path}`)).status, 200, path);
+    assert.ok(server.ctx.tenantFiles.asleep(tenantId), 'still asleep after a health check and a scrape');
+    clock.advance(IDLE_MS);
+    assert.is(await server.ctx.tenantFiles.closeIdle(), 0, 'nothing woke it');
+    assert.equal((await server.ctx.aggregator.lag()).map((l) => [l.pendingEvents, l.lastSeq > 0]), [[0, true]]);
+  } finally {
+    await server.stop();
+  }
+});
+
 test('a worker pass that wrote checkpoints the file: nothing of it is left in the write-ahead log', async () => {
   const server = await startTestServer();
   try {

@@ -77,6 +77,8 @@ type State = {
   caughtUp: boolean;
   /** When the pass last checkpointed the file (see `checkpoint`). */
   lastCheckpoint: number;
+  /** What `lag()` last read of the file: kept for when it is asleep. */
+  measured: { last_seq: number; pending: number; oldest: number | null; set_aside: number } | null;
 };
 
 /** Attempts at rolling up one event alone before it is set aside. */
@@ -100,7 +102,7 @@ export function createAggregator(options: AggregatorOptions): Aggregator {
 
   const stateOf = (tenantId: string) => {
     let s = states.get(tenantId);
-    if (!s) states.set(tenantId, (s = { dirtySince: null, lastCompaction: now(), lastRetention: 0, lastFigures: -Infinity, lastError: null, backoff: {}, chunk, aloneFailures: 0, caughtUp: false, lastCheckpoint: 0 }));
+    if (!s) states.set(tenantId, (s = { dirtySince: null, lastCompaction: now(), lastRetention: 0, lastFigures: -Infinity, lastError: null, backoff: {}, chunk, aloneFailures: 0, caughtUp: false, lastCheckpoint: 0, measured: null }));
     return s;
   };
 
@@ -263,14 +265,18 @@ export function createAggregator(options: AggregatorOptions): Aggregator {
       for (const tenantId of await options.tenants()) {
         const state = stateOf(tenantId);
         try {
-          const conn = await tenantFiles.connection(tenantId, 'reader');
-          const r = await conn.transaction(async (tx) => {
-            const { last_seq } = (await tx.get<{ last_seq: number }>(`SELECT last_seq FROM rollup_state`))!;
-            const tail = (await tx.get<{ pending: number; oldest: number | null; set_aside: number }>(
-              `SELECT count(*) AS pending, epoch_ms(min(received_at)) AS oldest, (SELECT count(*) FROM set_aside_events) AS set_aside FROM events WHERE seq > ${last_seq}`,
-            ))!;
-            return { last_seq, ...tail };
-          });
+          // Health checks and scrapes never keep a file awake: a file asleep has had no
+          // write since it was last read here; one not yet read is opened for the moment.
+          const r = (tenantFiles.asleep(tenantId) && state.measured) || (state.measured = await tenantFiles.visit(tenantId, async () => {
+            const conn = await tenantFiles.connection(tenantId, 'reader');
+            return conn.transaction(async (tx) => {
+              const { last_seq } = (await tx.get<{ last_seq: number }>(`SELECT last_seq FROM rollup_state`))!;
+              const tail = (await tx.get<{ pending: number; oldest: number | null; set_aside: number }>(
+                `SELECT count(*) AS pending, epoch_ms(min(received_at)) AS oldest, (SELECT count(*) FROM set_aside_events) AS set_aside FROM events WHERE seq > ${last_seq}`,
+              ))!;
+              return { last_seq, ...tail };
+            });
+          }));
           out.push({ tenantId, lastSeq: r.last_seq, pendingEvents: Math.max(0, r.pending), lagSeconds: r.oldest === null ? 0 : Math.max(0, (now() - r.oldest) / 1000), setAside: Number(r.set_aside), lastError: state.lastError });
         } catch (err) {
           out.push({ tenantId, lastSeq: -1, pendingEvents: -1, lagSeconds: -1, setAside: 0, lastError: (err as Error).message });
