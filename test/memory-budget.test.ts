@@ -139,6 +139,31 @@ test('health checks and /metrics scrapes read the aggregation lag without waking
   }
 });
 
+test('a request DuckDB refuses for want of the shared budget is a 503 with Retry-After, not a 500', async () => {
+  const server = await startTestServer();
+  try {
+    const { key, tenantId } = await ingestKey(server);
+    await quiet(server);
+    for (let i = 0; i < 20; i++) assert.is((await hook(server, key, `prompt ${i}`)).status, 200);
+    const db = await server.ctx.tenantFiles.open(tenantId);
+    const ask = () => fetch(`${server.url}/api/v1/sessions?range=30d`, { headers: { authorization: `Bearer ${key}` } });
+    assert.is((await ask()).status, 200);
+    // The shared instance's limit (every file shares it) squeezed to what it holds now: the
+    // query's own memory is refused.
+    await db.run('CHECKPOINT');
+    const held = Number((await db.get<{ b: number }>('SELECT sum(memory_usage_bytes) AS b FROM duckdb_memory()'))!.b);
+    await db.run(`SET memory_limit = '${Math.ceil(held / 1024) + 1}KiB'`);
+    const refused = await ask();
+    await db.run(`SET memory_limit = '${server.ctx.memory.duckdbMb}MiB'`);
+    assert.is(refused.status, 503, await refused.clone().text());
+    assert.is(refused.headers.get('retry-after'), '2');
+    assert.match(((await refused.json()) as { error: string }).error, /short of memory/);
+    assert.is((await ask()).status, 200, 'served again once memory is back');
+  } finally {
+    await server.stop();
+  }
+});
+
 test('a worker pass that wrote checkpoints the file: nothing of it is left in the write-ahead log', async () => {
   const server = await startTestServer();
   try {

@@ -4,7 +4,7 @@ import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
 import { secureHeaders } from 'hono/secure-headers';
 import type { AppContext } from '../context.js';
-import { StorageUnavailableError } from '../storage/errors.js';
+import { isOutOfMemory, StorageUnavailableError } from '../storage/errors.js';
 import { resolveClientIp } from './client-ip.js';
 import type { Env } from './env.js';
 import { fromPeopleError, httpError, unavailable } from './errors.js';
@@ -128,6 +128,12 @@ export function createApp(ctx: AppContext): Hono<Env> {
     if (err instanceof StorageUnavailableError) {
       ctx.log.error('storage unavailable', { request_id: c.var.requestId, method: c.req.method, path: loggedPath(c.req.path), error: err.message });
       err = unavailable(err);
+    }
+    // DuckDB refused a statement for want of the shared memory budget (--memory-limit) and
+    // rolled it back: the process is busy, the request may be sent again.
+    if (isOutOfMemory(err)) {
+      ctx.log.warn('out of memory for a request', { request_id: c.var.requestId, method: c.req.method, path: loggedPath(c.req.path), error: err.message });
+      err = httpError(503, 'the appliance is short of memory for this request right now; retry shortly', undefined, { 'retry-after': '2' });
     }
     err = fromPeopleError(err) as Error;
     if (err instanceof HTTPException) {
