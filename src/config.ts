@@ -45,7 +45,7 @@ export const SETTINGS = {
   backupDir: { flag: 'backup-dir', env: 'AGENTMETER_BACKUP_DIR', fallback: '', shown: 'none (no scheduled backups)', schema: z.string() },
   backupEvery: { flag: 'backup-every', env: 'AGENTMETER_BACKUP_EVERY', fallback: '24h', schema: z.string().transform(duration) },
   backupKeep: { flag: 'backup-keep', env: 'AGENTMETER_BACKUP_KEEP', fallback: '7', schema: z.coerce.number().int().min(1).max(1000) },
-  memoryLimit: { flag: 'memory-limit', env: 'AGENTMETER_MEMORY_LIMIT', fallback: '512MB', schema: z.string().transform(memorySize) },
+  memoryLimit: { flag: 'memory-limit', env: 'AGENTMETER_MEMORY_LIMIT', fallback: '1GB', schema: z.string().transform(memorySize) },
 } as const;
 
 /** `90m`, `6h`, `1d`: at least a minute. */

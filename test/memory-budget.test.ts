@@ -47,7 +47,7 @@ const settingsOf = async (server: TestServer, tenantId: string) =>
   (await (await server.ctx.tenantFiles.open(tenantId)).get<Settings>(`SELECT current_setting('memory_limit') AS memory, current_setting('threads') AS threads, current_setting('temp_directory') AS temp`))!;
 
 test('--memory-limit is read as a size and refused, naming the setting, when it is not one', () => {
-  assert.is(loadConfig({}, {}).memoryLimitMb, 512, 'default');
+  assert.is(loadConfig({}, {}).memoryLimitMb, 1024, 'default');
   assert.is(loadConfig({ 'memory-limit': '1GB' }, {}).memoryLimitMb, 1024);
   assert.is(loadConfig({}, { AGENTMETER_MEMORY_LIMIT: '300' }).memoryLimitMb, 300, 'a bare number is MB');
   assert.throws(() => loadConfig({ 'memory-limit': 'lots' }, {}), (err: Error) => err instanceof ConfigError && /--memory-limit="lots": a size such as 512MB/.test(err.message));
@@ -99,16 +99,22 @@ test('an idle tenant file is closed, gives its share back, and reopens on the ne
   }
 });
 
+/** A tenant with one hook, rolled up, whose file was then closed for idleness (the clock is the test's). */
+async function asleepAfterOneHook(server: TestServer) {
+  const { key, tenantId } = await ingestKey(server);
+  const clock = await quiet(server);
+  assert.is((await hook(server, key, 'hello')).status, 200);
+  await server.ctx.aggregator.runOnce(tenantId, { compact: true, retention: true });
+  await server.ctx.tenantFiles.closeIdle();
+  clock.advance(IDLE_MS);
+  assert.is(await server.ctx.tenantFiles.closeIdle(), 1);
+  return { key, tenantId, clock };
+}
+
 test('background passes do not keep a file open: one closed for idleness goes back to sleep after them', async () => {
   const server = await startTestServer();
   try {
-    const { key, tenantId } = await ingestKey(server);
-    const clock = await quiet(server);
-    assert.is((await hook(server, key, 'hello')).status, 200);
-    await server.ctx.aggregator.runOnce(tenantId, { compact: true, retention: true });
-    await server.ctx.tenantFiles.closeIdle();
-    clock.advance(IDLE_MS);
-    assert.is(await server.ctx.tenantFiles.closeIdle(), 1);
+    const { key, tenantId, clock } = await asleepAfterOneHook(server);
     await server.ctx.aggregator.runOnce(tenantId, { compact: true, retention: true });
     await server.ctx.alerts.runOnce(tenantId);
     assert.ok(server.ctx.tenantFiles.asleep(tenantId), 'asleep again after the worker and the alerts');
@@ -121,14 +127,7 @@ test('background passes do not keep a file open: one closed for idleness goes ba
 test('health checks and /metrics scrapes read the aggregation lag without waking an idle file', async () => {
   const server = await startTestServer();
   try {
-    const { key, tenantId } = await ingestKey(server);
-    const clock = await quiet(server);
-    assert.is((await hook(server, key, 'hello')).status, 200);
-    await server.ctx.aggregator.runOnce(tenantId, { compact: true, retention: true });
-    assert.equal((await server.ctx.aggregator.lag()).map((l) => l.pendingEvents), [0]);
-    await server.ctx.tenantFiles.closeIdle();
-    clock.advance(IDLE_MS);
-    assert.is(await server.ctx.tenantFiles.closeIdle(), 1);
+    const { tenantId, clock } = await asleepAfterOneHook(server);
     for (const path of ['/readyz', '/metrics']) assert.is((await fetch(`${server.url}${path}`)).status, 200, path);
     assert.ok(server.ctx.tenantFiles.asleep(tenantId), 'still asleep after a health check and a scrape');
     clock.advance(IDLE_MS);
