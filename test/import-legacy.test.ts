@@ -202,7 +202,7 @@ reader('stored through ingest: the figures over the fixture\'s days, and no auth
     assert.equal(body.rows[0], { sessions: 4, tool_calls: 20, tool_failures: 4, agent_calls: 5, agent_failures: 2, events: 33 });
 
     const db = await server.ctx.tenantFiles.connection(tenantId, 'reader');
-    const tables = await db.all<{ name: string }>(`SELECT table_name AS name FROM information_schema.tables WHERE table_schema = 'main'`);
+    const tables = await db.all<{ name: string }>(`SELECT table_name AS name FROM information_schema.tables WHERE table_schema = 'main' AND table_catalog = current_database()`);
     assert.ok(tables.length > 5);
     for (const token of tokensIn(HOME)) {
       for (const { name } of tables) {
