@@ -92,9 +92,9 @@ export async function openDatabase(path: string, options: OpenOptions = {}): Pro
       slot.raw?.closeSync();
       slot.raw = null;
     }
-    const was = file;
+    // Kept until detached: if that fails, the next statement reconnects to the same attachment.
+    await file?.detach();
     file = null;
-    await was?.detach();
   };
   const allIdle = () => Promise.all(connections.map((c) => c.idle()));
   const connect = async () => {

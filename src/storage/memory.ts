@@ -69,9 +69,11 @@ export async function createMemoryBudget({ totalMb, dataDir }: MemoryBudgetOptio
           detach: () =>
             serial(async () => {
               if (detached) return;
+              // Counted as detached only once it is: a failed DETACH leaves the file attached
+              // under this alias, which the next statement then uses again.
+              await admin.run(`DETACH ${alias}`);
               detached = true;
               attached--;
-              await admin.run(`DETACH ${alias}`);
             }),
         };
       }),

@@ -190,7 +190,7 @@ export function createTenantFiles(dataDir: string, options: TenantFilesOptions =
       for (const [tenantId, opened] of live) {
         const activity = opened.db.activity();
         if (activity !== opened.activity) Object.assign(opened, { activity, since: now() });
-        else if (!opened.db.asleep() && now() - opened.since >= idleMs && (await opened.db.sleep())) {
+        else if (!opened.db.asleep() && now() - opened.since >= idleMs && (await opened.db.sleep().catch((err: unknown) => (log?.warn('could not close an idle tenant file', { tenant_id: tenantId, error: String(err) }), false)))) {
           closed++;
           log?.debug('idle tenant file closed', { tenant_id: tenantId });
         }
