@@ -267,16 +267,7 @@ export function createAggregator(options: AggregatorOptions): Aggregator {
         try {
           // Health checks and scrapes never keep a file awake: a file asleep has had no
           // write since it was last read here; one not yet read is opened for the moment.
-          const r = (tenantFiles.asleep(tenantId) && state.measured) || (state.measured = await tenantFiles.visit(tenantId, async () => {
-            const conn = await tenantFiles.connection(tenantId, 'reader');
-            return conn.transaction(async (tx) => {
-              const { last_seq } = (await tx.get<{ last_seq: number }>(`SELECT last_seq FROM rollup_state`))!;
-              const tail = (await tx.get<{ pending: number; oldest: number | null; set_aside: number }>(
-                `SELECT count(*) AS pending, epoch_ms(min(received_at)) AS oldest, (SELECT count(*) FROM set_aside_events) AS set_aside FROM events WHERE seq > ${last_seq}`,
-              ))!;
-              return { last_seq, ...tail };
-            });
-          }));
+          const r = (tenantFiles.asleep(tenantId) && state.measured) || (state.measured = await tenantFiles.visit(tenantId, async () => readLag(await tenantFiles.connection(tenantId, 'reader'))));
           out.push({ tenantId, lastSeq: r.last_seq, pendingEvents: Math.max(0, r.pending), lagSeconds: r.oldest === null ? 0 : Math.max(0, (now() - r.oldest) / 1000), setAside: Number(r.set_aside), lastError: state.lastError });
         } catch (err) {
           out.push({ tenantId, lastSeq: -1, pendingEvents: -1, lagSeconds: -1, setAside: 0, lastError: (err as Error).message });
@@ -289,6 +280,17 @@ export function createAggregator(options: AggregatorOptions): Aggregator {
       return () => listeners.delete(listener);
     },
   };
+}
+
+/** The watermark and what lies above it, in one snapshot. */
+function readLag(conn: Connection): Promise<NonNullable<State['measured']>> {
+  return conn.transaction(async (tx) => {
+    const { last_seq } = (await tx.get<{ last_seq: number }>(`SELECT last_seq FROM rollup_state`))!;
+    const tail = (await tx.get<{ pending: number; oldest: number | null; set_aside: number }>(
+      `SELECT count(*) AS pending, epoch_ms(min(received_at)) AS oldest, (SELECT count(*) FROM set_aside_events) AS set_aside FROM events WHERE seq > ${last_seq}`,
+    ))!;
+    return { last_seq, ...tail };
+  });
 }
 
 /** Rolls up to `chunk` events above the watermark; null when there were none. */
