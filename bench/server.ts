@@ -10,7 +10,27 @@ export type ServerProcess = { url: string; pid: number; stop(): Promise<void> };
 export async function serverProcess(dataDir: string, flags: string[] = []): Promise<ServerProcess> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/main.ts'), 'serve', '--port', String(port), '--data-dir', dataDir, '--log-level', 'warn', ...flags], { cwd: ROOT, env: { MALLOC_ARENA_MAX: '2', ...process.env }, stdio: ['ignore', process.env.BENCH_SERVER_LOG ? 'inherit' : 'ignore', 'inherit'] });
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      join(ROOT, 'src/main.ts'),
+      'serve',
+      '--port',
+      String(port),
+      '--data-dir',
+      dataDir,
+      '--log-level',
+      'warn',
+      ...flags,
+    ],
+    {
+      cwd: ROOT,
+      env: { MALLOC_ARENA_MAX: '2', ...process.env },
+      stdio: ['ignore', process.env.BENCH_SERVER_LOG ? 'inherit' : 'ignore', 'inherit'],
+    },
+  );
   await waitFor(async () => ((await fetch(`${url}/healthz`)).ok ? true : undefined), 'server start', 60_000);
   return {
     url,

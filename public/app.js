@@ -12,24 +12,47 @@
     if (n === null || n === undefined || !Number.isFinite(n)) return '–';
     const a = Math.abs(n);
     if (a < 1000) return Number.isInteger(n) ? String(n) : trim(n.toFixed(1));
-    for (const [div, unit] of [[1e9, 'B'], [1e6, 'M'], [1e3, 'k']]) if (a >= div) return trim((n / div).toFixed(a / div >= 100 ? 0 : 1)) + unit;
+    for (const [div, unit] of [
+      [1e9, 'B'],
+      [1e6, 'M'],
+      [1e3, 'k'],
+    ])
+      if (a >= div) return trim((n / div).toFixed(a / div >= 100 ? 0 : 1)) + unit;
     return String(n);
   };
-  const usd = (n) => (n === null || n === undefined ? '–' : Math.abs(n) >= 10000 ? '$' + count(n) : Math.abs(n) >= 100 ? '$' + n.toFixed(0) : '$' + n.toFixed(2));
-  const ms = (n) => (n === null || n === undefined ? '–' : n < 1000 ? Math.round(n) + ' ms' : n < 60000 ? trim((n / 1000).toFixed(1)) + ' s' : trim((n / 60000).toFixed(1)) + ' min');
-  const pct = (n) => (n === null || n === undefined ? '–' : trim((n * 100).toFixed(1)) + '%');
+  const usd = (n) =>
+    n === null || n === undefined
+      ? '–'
+      : Math.abs(n) >= 10000
+        ? `$${count(n)}`
+        : Math.abs(n) >= 100
+          ? `$${n.toFixed(0)}`
+          : `$${n.toFixed(2)}`;
+  const ms = (n) =>
+    n === null || n === undefined
+      ? '–'
+      : n < 1000
+        ? `${Math.round(n)} ms`
+        : n < 60000
+          ? `${trim((n / 1000).toFixed(1))} s`
+          : `${trim((n / 60000).toFixed(1))} min`;
+  const pct = (n) => (n === null || n === undefined ? '–' : `${trim((n * 100).toFixed(1))}%`);
   const FORMAT = { count, usd, ms, pct };
   /** ApexCharts writes names into innerHTML (and URI-decodes legend names): escape them. */
-  const esc = (s) => String(s).replace(/[&<>"'%]/g, (ch) => '&#' + ch.charCodeAt(0) + ';');
+  const esc = (s) => String(s).replace(/[&<>"'%]/g, (ch) => `&#${ch.charCodeAt(0)};`);
 
   // ---- Charts ------------------------------------------------------------------------------
   const charts = new Map();
   const dark = () => window.matchMedia('(prefers-color-scheme: dark)').matches;
 
   /** A value with no value on either side: no line reaches it, so only a marker shows it. */
-  const isolated = (data) => data.some(([, v], i) => v !== null && (data[i - 1]?.[1] ?? null) === null && (data[i + 1]?.[1] ?? null) === null);
+  const isolated = (data) =>
+    data.some(([, v], i) => v !== null && (data[i - 1]?.[1] ?? null) === null && (data[i + 1]?.[1] ?? null) === null);
   /** Markers (per series) for lines and areas with isolated values: a sparse series is otherwise invisible. */
-  const markersFor = (spec) => ({ size: spec.type === 'bar' ? 0 : spec.series.map((s) => (isolated(s.data) ? 4 : 0)), strokeWidth: 0 });
+  const markersFor = (spec) => ({
+    size: spec.type === 'bar' ? 0 : spec.series.map((s) => (isolated(s.data) ? 4 : 0)),
+    strokeWidth: 0,
+  });
 
   function chartOptions(spec) {
     const format = FORMAT[spec.unit] ?? count;
@@ -91,6 +114,7 @@
   let refreshing = false;
   let again = false;
   let lastRefresh = 0;
+  // biome-ignore lint/correctness/noUnusedVariables: read by the ??= below (one pending timer at a time)
   let trailing = null;
   /** At most one refresh a second per page: a busy tenant's commits need not re-render every tab each time. */
   const MIN_REFRESH_MS = 1000;
@@ -112,7 +136,10 @@
     lastRefresh = Date.now();
     refreshing = true;
     try {
-      const res = await fetch(location.href, { headers: { 'HX-Request': 'true', 'X-Live': '1' }, credentials: 'same-origin' });
+      const res = await fetch(location.href, {
+        headers: { 'HX-Request': 'true', 'X-Live': '1' },
+        credentials: 'same-origin',
+      });
       const redirect = res.headers.get('hx-redirect');
       if (redirect) {
         location.href = redirect;
@@ -129,7 +156,10 @@
           current.dataset.chart = fresh.dataset.chart;
           const spec = JSON.parse(fresh.dataset.chart);
           chart.updateOptions({ markers: markersFor(spec) }, false, false);
-          chart.updateSeries(spec.series.map((s) => ({ name: esc(s.name), data: s.data })), false);
+          chart.updateSeries(
+            spec.series.map((s) => ({ name: esc(s.name), data: s.data })),
+            false,
+          );
         } else if (current.innerHTML !== fresh.innerHTML) {
           current.innerHTML = fresh.innerHTML;
           htmx.process(current);
@@ -177,7 +207,7 @@
     source.addEventListener('alerts', (e) => setBell(String(Number(e.data))));
     source.addEventListener('expired', () => {
       source.close();
-      location.href = '/login?next=' + encodeURIComponent(location.pathname + location.search);
+      location.href = `/login?next=${encodeURIComponent(location.pathname + location.search)}`;
     });
     source.addEventListener('error', () => {
       // EventSource reconnects by itself (sending Last-Event-ID) unless the browser gave up;
@@ -216,9 +246,13 @@
   });
   document.addEventListener('htmx:afterSettle', initCharts);
   // Dates apply with their button, not on every change of one of them.
-  document.addEventListener('change', (e) => {
-    if (e.target.matches?.('form.filters input[type=date]')) e.stopPropagation();
-  }, true);
+  document.addEventListener(
+    'change',
+    (e) => {
+      if (e.target.matches?.('form.filters input[type=date]')) e.stopPropagation();
+    },
+    true,
+  );
   document.addEventListener('htmx:responseError', (e) => {
     const box = document.getElementById('flash');
     if (box) box.textContent = `That did not work (${e.detail.xhr.status}). Reload the page and try again.`;
@@ -277,7 +311,9 @@
         return {
           scope,
           order: items.map((li) => li.dataset.widget),
-          hidden: items.filter((li) => !li.querySelector('input[type=checkbox]').checked).map((li) => li.dataset.widget),
+          hidden: items
+            .filter((li) => !li.querySelector('input[type=checkbox]').checked)
+            .map((li) => li.dataset.widget),
         };
       },
       async send(method, body) {

@@ -5,7 +5,7 @@
 
 (function () {
   const header = document.querySelector('header.top');
-  const button = header && header.querySelector('.menu-toggle');
+  const button = header?.querySelector('.menu-toggle');
   if (!button) return;
   header.classList.add('has-menu');
   const set = (open) => {

@@ -26,7 +26,8 @@ function run(log, command, args) {
     env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
   });
   if (result.error) throw new Error(`chromium: could not run ${command}: ${result.error.message}`);
-  if (result.status !== 0) throw new Error(`chromium: \`${command} ${args.join(' ')}\` failed (exit ${result.status ?? result.signal})`);
+  if (result.status !== 0)
+    throw new Error(`chromium: \`${command} ${args.join(' ')}\` failed (exit ${result.status ?? result.signal})`);
 }
 
 /**
@@ -37,7 +38,9 @@ export function ensureChromium({ env = process.env, log = (line) => process.stde
   const path = chromiumPath(env);
   if (existsSync(path)) return path;
   if (env.AGENTMETER_CHROMIUM) {
-    throw new Error(`chromium: AGENTMETER_CHROMIUM is ${path}, which does not exist. Point it at a Chromium executable or unset it to use ${DEFAULT_CHROMIUM}.`);
+    throw new Error(
+      `chromium: AGENTMETER_CHROMIUM is ${path}, which does not exist. Point it at a Chromium executable or unset it to use ${DEFAULT_CHROMIUM}.`,
+    );
   }
   const isRoot = process.getuid?.() === 0;
   if (!isRoot || !onPath('apt-get')) {

@@ -12,7 +12,9 @@ const pattern = process.argv[2] ?? '\\.test\\.ts$';
 
 // uvu matches the pattern (case-insensitive) against paths relative to test/; when that
 // selects a browser suite, Chromium has to be there first (CI installs it here).
-const selected = readdirSync(testDir, { recursive: true, encoding: 'utf8' }).filter((name) => new RegExp(pattern, 'i').test(name));
+const selected = readdirSync(testDir, { recursive: true, encoding: 'utf8' }).filter((name) =>
+  new RegExp(pattern, 'i').test(name),
+);
 if (selected.some((name) => /^browser-.*\.test\.ts$/.test(basename(name)))) {
   try {
     ensureChromium();
@@ -37,7 +39,9 @@ child.stdout.on('data', (chunk) => {
   process.stdout.write(chunk);
   if (!lingering && /Duration:\s+[\d.]+ms/.test(output)) {
     lingering = setTimeout(() => {
-      process.stderr.write(`\nthe test process did not exit ${GRACE_MS / 1000} s after reporting (something a test opened is still open); stopping it\n`);
+      process.stderr.write(
+        `\nthe test process did not exit ${GRACE_MS / 1000} s after reporting (something a test opened is still open); stopping it\n`,
+      );
       child.kill('SIGKILL');
     }, GRACE_MS);
     lingering.unref();

@@ -63,7 +63,10 @@ export function readAssetText(path: string): string {
 /** Paths (relative to the project root) of the shipped files under `dir`, sorted. */
 export function listAssets(dir: string): string[] {
   const prefix = dir.endsWith('/') ? dir : `${dir}/`;
-  if (sea) return seaManifest(sea).filter((p) => p.startsWith(prefix)).sort();
+  if (sea)
+    return seaManifest(sea)
+      .filter((p) => p.startsWith(prefix))
+      .sort();
   return walk(projectRoot(), prefix.slice(0, -1)).sort();
 }
 

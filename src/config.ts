@@ -35,24 +35,83 @@ export const SETTINGS = {
   port: { flag: 'port', env: 'AGENTMETER_PORT', fallback: '8080', schema: z.coerce.number().int().min(0).max(65535) },
   host: { flag: 'host', env: 'AGENTMETER_HOST', fallback: '127.0.0.1', schema: z.string().min(1) },
   dataDir: { flag: 'data-dir', env: 'AGENTMETER_DATA_DIR', fallback: './data', schema: z.string().min(1) },
-  publicUrl: { flag: 'public-url', env: 'AGENTMETER_PUBLIC_URL', fallback: '', shown: 'derived from host and port', schema: z.string() },
+  publicUrl: {
+    flag: 'public-url',
+    env: 'AGENTMETER_PUBLIC_URL',
+    fallback: '',
+    shown: 'derived from host and port',
+    schema: z.string(),
+  },
   logLevel: { flag: 'log-level', env: 'AGENTMETER_LOG_LEVEL', fallback: 'info', schema: z.enum(LOG_LEVELS) },
-  trustedProxy: { flag: 'trusted-proxy', env: 'AGENTMETER_TRUSTED_PROXY', fallback: '', shown: 'none', schema: z.string().transform(addressRanges) },
-  smtpUrl: { flag: 'smtp-url', env: 'AGENTMETER_SMTP_URL', fallback: '', shown: 'none (links are shown to copy)', secret: true, schema: z.string().refine(smtpUrl, 'must be smtp://user:pass@host:port or smtps://…') },
-  smtpFrom: { flag: 'smtp-from', env: 'AGENTMETER_SMTP_FROM', fallback: '', shown: 'none', schema: z.string().trim().max(254) },
-  alertAllowPrivate: { flag: 'alert-allow-private', env: 'AGENTMETER_ALERT_ALLOW_PRIVATE', fallback: 'false', schema: z.enum(['true', 'false']).transform((v) => v === 'true') },
-  metricsToken: { flag: 'metrics-token', env: 'AGENTMETER_METRICS_TOKEN', fallback: '', shown: 'none (loopback only)', secret: true, schema: z.string().refine((v) => v === '' || /^\S{16,}$/.test(v), 'must be at least 16 characters, without spaces') },
-  backupDir: { flag: 'backup-dir', env: 'AGENTMETER_BACKUP_DIR', fallback: '', shown: 'none (no scheduled backups)', schema: z.string() },
-  backupEvery: { flag: 'backup-every', env: 'AGENTMETER_BACKUP_EVERY', fallback: '24h', schema: z.string().transform(duration) },
-  backupKeep: { flag: 'backup-keep', env: 'AGENTMETER_BACKUP_KEEP', fallback: '7', schema: z.coerce.number().int().min(1).max(1000) },
-  memoryLimit: { flag: 'memory-limit', env: 'AGENTMETER_MEMORY_LIMIT', fallback: '1GB', schema: z.string().transform(memorySize) },
+  trustedProxy: {
+    flag: 'trusted-proxy',
+    env: 'AGENTMETER_TRUSTED_PROXY',
+    fallback: '',
+    shown: 'none',
+    schema: z.string().transform(addressRanges),
+  },
+  smtpUrl: {
+    flag: 'smtp-url',
+    env: 'AGENTMETER_SMTP_URL',
+    fallback: '',
+    shown: 'none (links are shown to copy)',
+    secret: true,
+    schema: z.string().refine(smtpUrl, 'must be smtp://user:pass@host:port or smtps://…'),
+  },
+  smtpFrom: {
+    flag: 'smtp-from',
+    env: 'AGENTMETER_SMTP_FROM',
+    fallback: '',
+    shown: 'none',
+    schema: z.string().trim().max(254),
+  },
+  alertAllowPrivate: {
+    flag: 'alert-allow-private',
+    env: 'AGENTMETER_ALERT_ALLOW_PRIVATE',
+    fallback: 'false',
+    schema: z.enum(['true', 'false']).transform((v) => v === 'true'),
+  },
+  metricsToken: {
+    flag: 'metrics-token',
+    env: 'AGENTMETER_METRICS_TOKEN',
+    fallback: '',
+    shown: 'none (loopback only)',
+    secret: true,
+    schema: z.string().refine((v) => v === '' || /^\S{16,}$/.test(v), 'must be at least 16 characters, without spaces'),
+  },
+  backupDir: {
+    flag: 'backup-dir',
+    env: 'AGENTMETER_BACKUP_DIR',
+    fallback: '',
+    shown: 'none (no scheduled backups)',
+    schema: z.string(),
+  },
+  backupEvery: {
+    flag: 'backup-every',
+    env: 'AGENTMETER_BACKUP_EVERY',
+    fallback: '24h',
+    schema: z.string().transform(duration),
+  },
+  backupKeep: {
+    flag: 'backup-keep',
+    env: 'AGENTMETER_BACKUP_KEEP',
+    fallback: '7',
+    schema: z.coerce.number().int().min(1).max(1000),
+  },
+  memoryLimit: {
+    flag: 'memory-limit',
+    env: 'AGENTMETER_MEMORY_LIMIT',
+    fallback: '1GB',
+    schema: z.string().transform(memorySize),
+  },
 } as const;
 
 /** `90m`, `6h`, `1d`: at least a minute. */
 function duration(raw: string, ctx: z.RefinementCtx<string>): number {
   const match = /^(\d+)(m|h|d)$/.exec(raw.trim());
   const ms = match ? Number(match[1]) * { m: 60_000, h: 3_600_000, d: 86_400_000 }[match[2] as 'm' | 'h' | 'd'] : 0;
-  if (ms < 60_000) ctx.addIssue({ code: 'custom', message: 'must be minutes, hours or days (90m, 6h, 1d), at least 1m' });
+  if (ms < 60_000)
+    ctx.addIssue({ code: 'custom', message: 'must be minutes, hours or days (90m, 6h, 1d), at least 1m' });
   return ms;
 }
 
@@ -77,7 +136,10 @@ function smtpUrl(raw: string): boolean {
 
 /** Comma-separated addresses or CIDR ranges (`10.0.0.5`, `10.0.0.0/8`, `fd00::/8`), each checked. */
 function addressRanges(raw: string, ctx: z.RefinementCtx<string>): string[] {
-  const entries = raw.split(',').map((e) => e.trim()).filter(Boolean);
+  const entries = raw
+    .split(',')
+    .map((e) => e.trim())
+    .filter(Boolean);
   for (const entry of entries) {
     const [address = '', prefix, ...rest] = entry.split('/');
     const family = isIP(address);
@@ -97,8 +159,9 @@ export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv = process.env): 
   const read = <K extends keyof typeof SETTINGS>(key: K): z.infer<(typeof SETTINGS)[K]['schema']> => {
     const s = SETTINGS[key];
     const fromFlag = flags[s.flag];
-    const raw = typeof fromFlag === 'string' ? fromFlag : env[s.env] ?? s.fallback;
-    const source = typeof fromFlag === 'string' ? `--${s.flag}` : env[s.env] !== undefined ? s.env : `default of --${s.flag}`;
+    const raw = typeof fromFlag === 'string' ? fromFlag : (env[s.env] ?? s.fallback);
+    const source =
+      typeof fromFlag === 'string' ? `--${s.flag}` : env[s.env] !== undefined ? s.env : `default of --${s.flag}`;
     const parsed = s.schema.safeParse(raw);
     if (!parsed.success) {
       const reason = parsed.error.issues[0]?.message ?? 'invalid';
@@ -115,7 +178,12 @@ export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv = process.env): 
     port,
     host,
     dataDir: resolve(read('dataDir')),
-    publicUrl: parsePublicUrl(publicUrlRaw, host, port, typeof flags['public-url'] === 'string' ? '--public-url' : 'AGENTMETER_PUBLIC_URL'),
+    publicUrl: parsePublicUrl(
+      publicUrlRaw,
+      host,
+      port,
+      typeof flags['public-url'] === 'string' ? '--public-url' : 'AGENTMETER_PUBLIC_URL',
+    ),
     publicUrlSet: publicUrlRaw !== '',
     logLevel: read('logLevel'),
     trustedProxies: read('trustedProxy'),
@@ -134,7 +202,9 @@ function backupSettings(dir: string, everyMs: number, keep: number): Config['bac
 function smtpSettings(url: string, from: string): Config['smtp'] {
   if (url === '') return null;
   if (!/^[^@\s<>]+@[^@\s<>]+$|<[^@\s<>]+@[^@\s<>]+>$/.test(from)) {
-    throw new ConfigError('invalid setting --smtp-from / AGENTMETER_SMTP_FROM: an address to send from (agentmeter@example.com) is required with --smtp-url');
+    throw new ConfigError(
+      'invalid setting --smtp-from / AGENTMETER_SMTP_FROM: an address to send from (agentmeter@example.com) is required with --smtp-url',
+    );
   }
   return { url, from };
 }

@@ -78,7 +78,11 @@ export type AppContext = {
  * every tenant's file. A failure of the lock or the control database releases what was
  * taken and stops the start; a tenant's file that fails leaves that tenant unavailable.
  */
-export async function openAppContext(config: Config, log: Logger, options: { adminSocket: string | null; publicUrl?: URL }): Promise<AppContext> {
+export async function openAppContext(
+  config: Config,
+  log: Logger,
+  options: { adminSocket: string | null; publicUrl?: URL },
+): Promise<AppContext> {
   ensureDataDir(config.dataDir);
   const releaseLock = acquireLock(config.dataDir, options.adminSocket);
   let control: Database | null = null;
@@ -114,13 +118,15 @@ export async function openAppContext(config: Config, log: Logger, options: { adm
       aggregator: createAggregator({
         tenantFiles,
         chunk: rollupChunkFor(budget.duckdbMb),
-        tenants: async () => (await control!.all<{ id: string }>('SELECT id FROM tenants ORDER BY id')).map((t) => t.id),
+        tenants: async () =>
+          (await control!.all<{ id: string }>('SELECT id FROM tenants ORDER BY id')).map((t) => t.id),
         log,
         now: () => ctx.now().getTime(),
       }),
       alerts: createAlerts({
         tenantFiles,
-        tenants: async () => (await control!.all<{ id: string }>('SELECT id FROM tenants ORDER BY id')).map((t) => t.id),
+        tenants: async () =>
+          (await control!.all<{ id: string }>('SELECT id FROM tenants ORDER BY id')).map((t) => t.id),
         onCommit: (listener) => ingest.onCommit((tenantId) => listener(tenantId)),
         log,
         now: () => ctx.now().getTime(),
@@ -133,7 +139,8 @@ export async function openAppContext(config: Config, log: Logger, options: { adm
       mailer: createMailer(config.smtp),
       delivery: createDelivery({
         tenantFiles,
-        tenants: async () => (await control!.all<{ id: string }>('SELECT id FROM tenants ORDER BY id')).map((t) => t.id),
+        tenants: async () =>
+          (await control!.all<{ id: string }>('SELECT id FROM tenants ORDER BY id')).map((t) => t.id),
         control,
         secret,
         smtp: config.smtp,
@@ -153,10 +160,20 @@ export async function openAppContext(config: Config, log: Logger, options: { adm
         log,
       }),
       backups: createBackups(
-        { control, tenantFiles, tenants: () => control!.all<{ id: string; name: string }>('SELECT id, name FROM tenants ORDER BY id'), now: () => ctx.now(), log },
+        {
+          control,
+          tenantFiles,
+          tenants: () => control!.all<{ id: string; name: string }>('SELECT id, name FROM tenants ORDER BY id'),
+          now: () => ctx.now(),
+          log,
+        },
         config.backup,
       ),
-      alertTargets: () => ({ allowPrivate: config.alertAllowPrivate, self: ctx.publicUrl, selfPort: ctx.listenPort ?? config.port }),
+      alertTargets: () => ({
+        allowPrivate: config.alertAllowPrivate,
+        self: ctx.publicUrl,
+        selfPort: ctx.listenPort ?? config.port,
+      }),
       listenPort: null,
       now: () => new Date(),
       async close() {
@@ -168,7 +185,9 @@ export async function openAppContext(config: Config, log: Logger, options: { adm
         ctx.live.close();
         await ctx.archives.stop();
         await ctx.aggregator.stop();
-        await ctx.ingest.flushAll().catch((err: unknown) => log.error('could not flush events at shutdown', { error: String(err) }));
+        await ctx.ingest
+          .flushAll()
+          .catch((err: unknown) => log.error('could not flush events at shutdown', { error: String(err) }));
         await tenantFiles!.closeAll();
         await control!.close();
         budget.close();
@@ -185,10 +204,13 @@ export async function openAppContext(config: Config, log: Logger, options: { adm
     // What an earlier process was unpacking or reading is gone with it.
     await rm(uploadsDir(config.dataDir), { recursive: true, force: true });
     for (const { id } of tenants) {
-      const open = await tenantFiles.open(id).then(() => true, (err: unknown) => {
-        if (!(err instanceof TenantUnavailableError)) throw err;
-        return false;
-      });
+      const open = await tenantFiles.open(id).then(
+        () => true,
+        (err: unknown) => {
+          if (!(err instanceof TenantUnavailableError)) throw err;
+          return false;
+        },
+      );
       if (open) await failInterruptedRuns(tenantFiles, id, ctx.now());
     }
     return ctx;

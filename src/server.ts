@@ -32,11 +32,15 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     ctx.digests.start();
     ctx.backups.start();
     const sweep = setInterval(() => {
-      ctx.auth.deleteExpiredSessions().catch((err: unknown) => log.warn('could not delete expired sessions', { error: String(err) }));
+      ctx.auth
+        .deleteExpiredSessions()
+        .catch((err: unknown) => log.warn('could not delete expired sessions', { error: String(err) }));
     }, 60 * 60_000).unref();
     // Idle tenants' files give their memory back to the budget.
     const idle = setInterval(() => {
-      ctx.tenantFiles.closeIdle().catch((err: unknown) => log.warn('could not close idle tenant files', { error: String(err) }));
+      ctx.tenantFiles
+        .closeIdle()
+        .catch((err: unknown) => log.warn('could not close idle tenant files', { error: String(err) }));
     }, 60_000).unref();
     const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
     log.info('listening', { url, publicUrl: ctx.publicUrl.href, dataDir: config.dataDir, pid: process.pid });
@@ -57,8 +61,10 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     if (http?.listening) await closeServer(http);
     if (admin?.listening) await closeServer(admin);
     await ctx.close();
-    if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') throw new ListenError(`port ${config.port} on ${config.host} is already in use (--port / AGENTMETER_PORT)`);
-    if ((err as NodeJS.ErrnoException).code === 'EADDRNOTAVAIL') throw new ListenError(`cannot listen on host ${config.host}: no such local address (--host / AGENTMETER_HOST)`);
+    if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE')
+      throw new ListenError(`port ${config.port} on ${config.host} is already in use (--port / AGENTMETER_PORT)`);
+    if ((err as NodeJS.ErrnoException).code === 'EADDRNOTAVAIL')
+      throw new ListenError(`cannot listen on host ${config.host}: no such local address (--host / AGENTMETER_HOST)`);
     throw err;
   }
 }

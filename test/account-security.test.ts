@@ -15,7 +15,10 @@ s.before.each(async (ctx) => {
 });
 s.after.each(async (ctx) => ctx.server.stop());
 
-const tenantId = async (server: TestServer) => (await server.ctx.control.get<{ id: string }>('SELECT tenant_id AS id FROM users WHERE email = $e', { e: ADMIN.email }))!.id;
+const tenantId = async (server: TestServer) =>
+  (await server.ctx.control.get<{ id: string }>('SELECT tenant_id AS id FROM users WHERE email = $e', {
+    e: ADMIN.email,
+  }))!.id;
 const api = (client: Client, path: string, method = 'GET', json?: unknown) =>
   client.request(`/api/v1${path}`, { method, json, headers: { 'x-csrf-token': client.csrf! } });
 
@@ -23,7 +26,11 @@ s('a password change signs the person out everywhere else; this browser stays si
   const laptop = await signIn(server, ADMIN.email, ADMIN.password);
   assert.is((await laptop.get('/settings')).status, 200);
 
-  const changed = await admin.post('/settings/password', { current: ADMIN.password, password: 'a brand new secret 7', password_confirm: 'a brand new secret 7' });
+  const changed = await admin.post('/settings/password', {
+    current: ADMIN.password,
+    password: 'a brand new secret 7',
+    password_confirm: 'a brand new secret 7',
+  });
   assert.is(changed.status, 303);
   assert.is(changed.headers.get('location'), '/settings?saved=password');
   const page = await admin.get('/settings?saved=password');
@@ -37,17 +44,25 @@ s('a password change signs the person out everywhere else; this browser stays si
   await signIn(server, ADMIN.email, 'a brand new secret 7');
 });
 
-s('disabling someone ends their sessions: enabling them again does not bring a browser back', async ({ server, admin }) => {
-  await runCommand(server.ctx, 'user create', { tenant: await tenantId(server), email: 'dev@acme.test', role: 'developer', password: 'a long password 1' });
-  const dev = await signIn(server, 'dev@acme.test', 'a long password 1');
-  assert.is((await dev.get('/settings')).status, 200);
-  const id = (await server.ctx.control.get<{ id: string }>(`SELECT id FROM users WHERE email = 'dev@acme.test'`))!.id;
-  await admin.get('/settings/users');
-  assert.is((await admin.post(`/settings/users/${id}/access`, { disabled: 'true' })).status, 200);
-  assert.is((await admin.post(`/settings/users/${id}/access`, { disabled: 'false' })).status, 200);
-  assert.is((await dev.get('/settings')).status, 303, 'the old session is gone');
-  await signIn(server, 'dev@acme.test', 'a long password 1');
-});
+s(
+  'disabling someone ends their sessions: enabling them again does not bring a browser back',
+  async ({ server, admin }) => {
+    await runCommand(server.ctx, 'user create', {
+      tenant: await tenantId(server),
+      email: 'dev@acme.test',
+      role: 'developer',
+      password: 'a long password 1',
+    });
+    const dev = await signIn(server, 'dev@acme.test', 'a long password 1');
+    assert.is((await dev.get('/settings')).status, 200);
+    const id = (await server.ctx.control.get<{ id: string }>(`SELECT id FROM users WHERE email = 'dev@acme.test'`))!.id;
+    await admin.get('/settings/users');
+    assert.is((await admin.post(`/settings/users/${id}/access`, { disabled: 'true' })).status, 200);
+    assert.is((await admin.post(`/settings/users/${id}/access`, { disabled: 'false' })).status, 200);
+    assert.is((await dev.get('/settings')).status, 303, 'the old session is gone');
+    await signIn(server, 'dev@acme.test', 'a long password 1');
+  },
+);
 
 const WEAK: [string, RegExp][] = [
   ['1234567890', /password: is too easy to guess/],
@@ -60,46 +75,78 @@ const WEAK: [string, RegExp][] = [
   ['newcomer garden 2024', /password: must not contain the name in the email address \(newcomer\)/],
 ];
 
-s('weak passwords are refused on the web: setup, password change, people page and API, naming the field', async ({ server, admin }) => {
-  const fresh = await startTestServer();
-  try {
-    const browser = new Client(fresh.url);
-    await browser.get('/setup');
-    for (const [password, why] of WEAK) {
-      const res = await browser.post('/setup', { organisation: 'Acme', email: 'newcomer@acme.test', password, password_confirm: password });
-      assert.is(res.status, 400, `setup with ${JSON.stringify(password)}`);
+s(
+  'weak passwords are refused on the web: setup, password change, people page and API, naming the field',
+  async ({ server, admin }) => {
+    const fresh = await startTestServer();
+    try {
+      const browser = new Client(fresh.url);
+      await browser.get('/setup');
+      for (const [password, why] of WEAK) {
+        const res = await browser.post('/setup', {
+          organisation: 'Acme',
+          email: 'newcomer@acme.test',
+          password,
+          password_confirm: password,
+        });
+        assert.is(res.status, 400, `setup with ${JSON.stringify(password)}`);
+        assert.match(await res.text(), why);
+      }
+    } finally {
+      await fresh.stop();
+    }
+
+    for (const [password, why] of WEAK.slice(0, -1)) {
+      const res = await admin.post('/settings/password', {
+        current: ADMIN.password,
+        password,
+        password_confirm: password,
+      });
+      assert.is(res.status, 400, `password change to ${JSON.stringify(password)}`);
       assert.match(await res.text(), why);
     }
-  } finally {
-    await fresh.stop();
-  }
+    const own = await admin.post('/settings/password', {
+      current: ADMIN.password,
+      password: 'admin of everything',
+      password_confirm: 'admin of everything',
+    });
+    assert.match(await own.text(), /password: must not contain the name in the email address \(admin\)/);
 
-  for (const [password, why] of WEAK.slice(0, -1)) {
-    const res = await admin.post('/settings/password', { current: ADMIN.password, password, password_confirm: password });
-    assert.is(res.status, 400, `password change to ${JSON.stringify(password)}`);
-    assert.match(await res.text(), why);
-  }
-  const own = await admin.post('/settings/password', { current: ADMIN.password, password: 'admin of everything', password_confirm: 'admin of everything' });
-  assert.match(await own.text(), /password: must not contain the name in the email address \(admin\)/);
-
-  await admin.get('/settings/users');
-  for (const [password, why] of WEAK) {
-    const form = await admin.post('/settings/users', { email: 'newcomer@acme.test', role: 'viewer', password });
-    assert.is(form.status, 400, `people page with ${JSON.stringify(password)}`);
-    assert.match(await form.text(), why);
-    const json = await api(admin, `/tenants/${await tenantId(server)}/users`, 'POST', { email: 'newcomer@acme.test', role: 'viewer', password });
-    assert.is(json.status, 400, `API with ${JSON.stringify(password)}`);
-    const body = (await json.json()) as { error: string; field: string };
-    assert.is(body.field, 'password');
-    assert.match(body.error, why);
-  }
-  assert.is((await api(admin, `/tenants/${await tenantId(server)}/users`, 'POST', { email: 'newcomer@acme.test', role: 'viewer', password: 'tulip lantern harbour' })).status, 201);
-});
+    await admin.get('/settings/users');
+    for (const [password, why] of WEAK) {
+      const form = await admin.post('/settings/users', { email: 'newcomer@acme.test', role: 'viewer', password });
+      assert.is(form.status, 400, `people page with ${JSON.stringify(password)}`);
+      assert.match(await form.text(), why);
+      const json = await api(admin, `/tenants/${await tenantId(server)}/users`, 'POST', {
+        email: 'newcomer@acme.test',
+        role: 'viewer',
+        password,
+      });
+      assert.is(json.status, 400, `API with ${JSON.stringify(password)}`);
+      const body = (await json.json()) as { error: string; field: string };
+      assert.is(body.field, 'password');
+      assert.match(body.error, why);
+    }
+    assert.is(
+      (
+        await api(admin, `/tenants/${await tenantId(server)}/users`, 'POST', {
+          email: 'newcomer@acme.test',
+          role: 'viewer',
+          password: 'tulip lantern harbour',
+        })
+      ).status,
+      201,
+    );
+  },
+);
 
 s('weak passwords are refused by the CLI; generated ones still work', async ({ server }) => {
   const dir = tempDir('am-cli-weak');
   try {
-    const setup = await runCli(['setup', '--name', 'Acme', '--email', 'root@acme.test', '--password-stdin'], { dataDir: dir.path, stdin: '1234567890\n' });
+    const setup = await runCli(['setup', '--name', 'Acme', '--email', 'root@acme.test', '--password-stdin'], {
+      dataDir: dir.path,
+      stdin: '1234567890\n',
+    });
     assert.is(setup.code, 1);
     assert.match(setup.stderr, /--password: is too easy to guess/);
   } finally {
@@ -107,9 +154,18 @@ s('weak passwords are refused by the CLI; generated ones still work', async ({ s
   }
   const tenant = await tenantId(server);
   // The same command the CLI sends to the running server over its socket.
-  const weak = await runCommand(server.ctx, 'user create', { tenant, email: 'ops@acme.test', role: 'viewer', password: 'ops password' }).catch((err: Error) => err);
+  const weak = await runCommand(server.ctx, 'user create', {
+    tenant,
+    email: 'ops@acme.test',
+    role: 'viewer',
+    password: 'ops password',
+  }).catch((err: Error) => err);
   assert.match(String(weak), /--password: must not contain the name in the email address \(ops\)/);
-  const generated = (await runCommand(server.ctx, 'user create', { tenant, email: 'ops@acme.test', role: 'viewer' })) as { password: string };
+  const generated = (await runCommand(server.ctx, 'user create', {
+    tenant,
+    email: 'ops@acme.test',
+    role: 'viewer',
+  })) as { password: string };
   await signIn(server, 'ops@acme.test', generated.password);
 });
 
@@ -144,7 +200,9 @@ firstRun('the people page shows the admin\'s sign-in at setup, not "–"', async
     const people = await (await admin.get('/settings/users')).text();
     const row = /<tr>\s*<td><strong>admin@acme\.test<\/strong>[\s\S]*?<\/tr>/.exec(people)?.[0] ?? '';
     assert.match(row, /<td>2030-01-02 03:04 UTC<\/td>/);
-    const audited = await server.ctx.control.all<{ action: string }>(`SELECT action FROM audit_log ORDER BY occurred_at, action`);
+    const audited = await server.ctx.control.all<{ action: string }>(
+      `SELECT action FROM audit_log ORDER BY occurred_at, action`,
+    );
     assert.equal(audited.map((a) => a.action).sort(), ['login.success', 'setup']);
   } finally {
     await server.stop();

@@ -9,15 +9,31 @@ import { HOUR, MIN, recorder, sendAgents } from './alerts-fixtures.js';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 const T = Date.parse('2026-03-10T12:00:00Z');
-const RULE = { name: 'spend', metric: 'cost_usd', window: '1h', condition: { type: 'threshold', op: 'above', value: 5 } };
+const RULE = {
+  name: 'spend',
+  metric: 'cost_usd',
+  window: '1h',
+  condition: { type: 'threshold', op: 'above', value: 5 },
+};
 
 const call = (server: TestServer, key: string, method: string, path: string, body?: unknown) =>
-  fetch(`${server.url}/api/v1${path}`, { method, headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` }, body: body === undefined ? undefined : JSON.stringify(body) });
+  fetch(`${server.url}/api/v1${path}`, {
+    method,
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
 
 async function keyFor(server: TestServer, email: string, role: string): Promise<string> {
-  const tenant = (await server.ctx.control.get<{ id: string }>('SELECT tenant_id AS id FROM users WHERE email = $email', { email: ADMIN.email }))!;
+  const tenant = (await server.ctx.control.get<{ id: string }>(
+    'SELECT tenant_id AS id FROM users WHERE email = $email',
+    { email: ADMIN.email },
+  ))!;
   await runCommand(server.ctx, 'user create', { tenant: tenant.id, email, role, password: 'a long password 1' });
-  return ((await runCommand(server.ctx, 'apikey create', { tenant: tenant.id, user: email, scopes: 'ingest,read' })) as { key: string }).key;
+  return (
+    (await runCommand(server.ctx, 'apikey create', { tenant: tenant.id, user: email, scopes: 'ingest,read' })) as {
+      key: string;
+    }
+  ).key;
 }
 
 /** Events at explicit times, the clock just past them, rolled up. */
@@ -37,7 +53,13 @@ s.before.each(async (ctx) => {
   const dev = await ingestKey(ctx.server, ['ingest', 'read'], 'dev@acme.test');
   ctx.dev = dev.key;
   ctx.devId = dev.userId;
-  ctx.admin = ((await runCommand(ctx.server.ctx, 'apikey create', { tenant: dev.tenantId, user: ADMIN.email, scopes: 'ingest,read' })) as { key: string }).key;
+  ctx.admin = (
+    (await runCommand(ctx.server.ctx, 'apikey create', {
+      tenant: dev.tenantId,
+      user: ADMIN.email,
+      scopes: 'ingest,read',
+    })) as { key: string }
+  ).key;
   ctx.manager = await keyFor(ctx.server, 'boss@acme.test', 'manager');
   ctx.viewer = await keyFor(ctx.server, 'view@acme.test', 'viewer');
 });
@@ -52,7 +74,10 @@ s('a bad rule is a 400 naming the field', async (ctx) => {
     [{ ...RULE, channels: [{ type: 'slack', url: 'http://169.254.169.254/latest' }] }, 'channels.0.url'],
     [{ ...RULE, channels: [{ type: 'email', to: ['not an address'] }] }, 'channels.0.to.0'],
     [{ ...RULE, filters: { tool: ['Bash'] } }, 'filters.tool'],
-    [{ ...RULE, condition: { type: 'forecast', op: 'above', value: 1, by: 'month' }, metric: 'tool_failure_rate' }, 'metric'],
+    [
+      { ...RULE, condition: { type: 'forecast', op: 'above', value: 1, by: 'month' }, metric: 'tool_failure_rate' },
+      'metric',
+    ],
     [{ ...RULE, condition: { type: 'anomaly', z: 0 } }, 'condition.z'],
   ];
   for (const [body, field] of cases) {
@@ -60,7 +85,10 @@ s('a bad rule is a 400 naming the field', async (ctx) => {
     assert.is(res.status, 400, `${field}: ${res.status}`);
     assert.is(((await res.json()) as Json).field, field);
   }
-  const ok = await call(ctx.server, ctx.manager, 'POST', '/alerts/rules', { ...RULE, channels: [{ type: 'webhook', url: 'https://hooks.example.test/x' }] });
+  const ok = await call(ctx.server, ctx.manager, 'POST', '/alerts/rules', {
+    ...RULE,
+    channels: [{ type: 'webhook', url: 'https://hooks.example.test/x' }],
+  });
   assert.is(ok.status, 201);
 });
 
@@ -80,41 +108,82 @@ s('a developer makes rules about their own data only; a viewer sees firing alert
   await send(ctx.server, ctx.dev, [{ at: T - 9 * MIN, cost: 1 }]);
   ctx.server.ctx.now = () => new Date(T);
   const sent = await ctx.server.ctx.alerts.runOnce();
-  assert.equal(sent.map((n) => [n.ruleId, n.state, n.value]), [[team.id, 'firing', 11]]);
+  assert.equal(
+    sent.map((n) => [n.ruleId, n.state, n.value]),
+    [[team.id, 'firing', 11]],
+  );
   // Who sees what.
-  assert.equal(((await (await call(ctx.server, ctx.dev, 'GET', '/alerts/rules')).json()) as Json).rules.map((r: Json) => r.id), [mine.id]);
+  assert.equal(
+    ((await (await call(ctx.server, ctx.dev, 'GET', '/alerts/rules')).json()) as Json).rules.map((r: Json) => r.id),
+    [mine.id],
+  );
   assert.is((await call(ctx.server, ctx.dev, 'GET', `/alerts/rules/${team.id}`)).status, 404);
   assert.equal(((await (await call(ctx.server, ctx.dev, 'GET', '/alerts')).json()) as Json).alerts, []);
   assert.is((await call(ctx.server, ctx.viewer, 'GET', '/alerts/rules')).status, 403);
   const seen = (await (await call(ctx.server, ctx.viewer, 'GET', '/alerts')).json()) as Json;
-  assert.equal(seen.alerts.map((a: Json) => [a.rule_id, a.state, a.value]), [[team.id, 'firing', 11]]);
+  assert.equal(
+    seen.alerts.map((a: Json) => [a.rule_id, a.state, a.value]),
+    [[team.id, 'firing', 11]],
+  );
   assert.equal(seen.history, [], 'a viewer sees what fires now, not the history');
   // The MCP tool lists the same.
-  const mcp = (key: string) => fetch(`${ctx.server.url}/mcp`, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', authorization: `Bearer ${key}` }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'firing_alerts', arguments: {} } }) });
-  const firing = async (key: string) => (JSON.parse(((await (await mcp(key)).json()) as Json).result.content[0].text) as Json).alerts.map((a: Json) => a.rule_id);
+  const mcp = (key: string) =>
+    fetch(`${ctx.server.url}/mcp`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+        authorization: `Bearer ${key}`,
+      },
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'tools/call',
+        params: { name: 'firing_alerts', arguments: {} },
+      }),
+    });
+  const firing = async (key: string) =>
+    (JSON.parse(((await (await mcp(key)).json()) as Json).result.content[0].text) as Json).alerts.map(
+      (a: Json) => a.rule_id,
+    );
   assert.equal(await firing(ctx.viewer), [team.id]);
-  assert.equal(await firing(ctx.dev), [], 'a developer sees their own rules\' alerts');
-  const managers = (await (await call(ctx.server, ctx.manager, 'GET', `/alerts?state=firing&rule=${team.id}`)).json()) as Json;
-  assert.equal(managers.history.map((h: Json) => h.state), ['firing']);
+  assert.equal(await firing(ctx.dev), [], "a developer sees their own rules' alerts");
+  const managers = (await (
+    await call(ctx.server, ctx.manager, 'GET', `/alerts?state=firing&rule=${team.id}`)
+  ).json()) as Json;
+  assert.equal(
+    managers.history.map((h: Json) => h.state),
+    ['firing'],
+  );
   assert.is((await call(ctx.server, ctx.manager, 'GET', '/alerts?state=weird')).status, 400);
 });
 
 s('test: what it would send now, and when it would have fired over the last 7 days', async (ctx) => {
   const rule = (await (await call(ctx.server, ctx.manager, 'POST', '/alerts/rules', RULE)).json()) as Json;
-  await send(ctx.server, ctx.admin, [{ at: T - 2 * 86_400_000 + 10 * MIN, cost: 6 }, { at: T - 10 * MIN, cost: 7 }]);
+  await send(ctx.server, ctx.admin, [
+    { at: T - 2 * 86_400_000 + 10 * MIN, cost: 6 },
+    { at: T - 10 * MIN, cost: 7 },
+  ]);
   ctx.server.ctx.now = () => new Date(T);
   const res = await call(ctx.server, ctx.manager, 'POST', `/alerts/rules/${rule.id}/test`);
   assert.is(res.status, 200);
   const body = (await res.json()) as Json;
-  assert.equal(body.would_send.map((n: Json) => [n.state, n.value]), [['firing', 7]]);
+  assert.equal(
+    body.would_send.map((n: Json) => [n.state, n.value]),
+    [['firing', 7]],
+  );
   assert.is(body.preview.evaluations, 7 * 24);
   assert.equal(body.preview.fired_at, [new Date(T - 2 * 86_400_000 + HOUR).toISOString(), new Date(T).toISOString()]);
   const stored = (await (await call(ctx.server, ctx.manager, 'GET', '/alerts')).json()) as Json;
   assert.equal([stored.alerts, stored.history], [[], []], 'the test stored nothing');
-  assert.equal((await ctx.server.ctx.alerts.runOnce()).map((n) => n.state), ['firing'], 'so the first pass sends');
+  assert.equal(
+    (await ctx.server.ctx.alerts.runOnce()).map((n) => n.state),
+    ['firing'],
+    'so the first pass sends',
+  );
 });
 
-s('a restart neither loses a firing state nor sends it again', async (ctx) => {
+s('a restart neither loses a firing state nor sends it again', async (_ctx) => {
   const dir = tempDir('am-alerts');
   let server: TestServer | null = null;
   try {
@@ -122,13 +191,18 @@ s('a restart neither loses a firing state nor sends it again', async (ctx) => {
     await server.ctx.aggregator.stop();
     await server.ctx.alerts.stop();
     const { key } = await ingestKey(server);
-    const rule = (await (await call(server, key, 'POST', '/alerts/rules', { ...RULE, window: '1d', renotify: '1h' })).json()) as Json;
+    const rule = (await (
+      await call(server, key, 'POST', '/alerts/rules', { ...RULE, window: '1d', renotify: '1h' })
+    ).json()) as Json;
     assert.ok(rule.id, JSON.stringify(rule));
     await send(server, key, [{ at: T - 10 * MIN, cost: 6 }]);
     const first = recorder();
     server.ctx.alerts.delivery = first;
     server.ctx.now = () => new Date(T);
-    assert.equal((await server.ctx.alerts.runOnce()).map((n) => n.state), ['firing']);
+    assert.equal(
+      (await server.ctx.alerts.runOnce()).map((n) => n.state),
+      ['firing'],
+    );
     await server.stop();
     server = null;
 
@@ -141,10 +215,16 @@ s('a restart neither loses a firing state nor sends it again', async (ctx) => {
     assert.equal(await server.ctx.alerts.runOnce(), []);
     assert.equal(again.sent, []);
     const alerts = (await (await call(server, key, 'GET', '/alerts')).json()) as Json;
-    assert.equal(alerts.alerts.map((a: Json) => a.state), ['firing']);
+    assert.equal(
+      alerts.alerts.map((a: Json) => a.state),
+      ['firing'],
+    );
     // Re-notify counts from the send before the restart.
     server.ctx.now = () => new Date(T + HOUR);
-    assert.equal((await server.ctx.alerts.runOnce()).map((n) => [n.state, n.renotify]), [['firing', true]]);
+    assert.equal(
+      (await server.ctx.alerts.runOnce()).map((n) => [n.state, n.renotify]),
+      [['firing', true]],
+    );
   } finally {
     await server?.stop();
     dir.remove();
@@ -152,7 +232,9 @@ s('a restart neither loses a firing state nor sends it again', async (ctx) => {
 });
 
 s('the scheduler evaluates after a commit, off the request path', async (ctx) => {
-  const rule = (await (await call(ctx.server, ctx.manager, 'POST', '/alerts/rules', { ...RULE, window: '1d' })).json()) as Json;
+  const rule = (await (
+    await call(ctx.server, ctx.manager, 'POST', '/alerts/rules', { ...RULE, window: '1d' })
+  ).json()) as Json;
   const delivery = recorder();
   ctx.server.ctx.alerts.delivery = delivery;
   ctx.server.ctx.alerts.start();

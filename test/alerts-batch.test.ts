@@ -29,13 +29,23 @@ const BODIES = [
 s('every rule gets the answer it gets alone, from fewer queries', async (ctx) => {
   const other = await ingestKey(ctx.server, ['ingest', 'read'], 'second@acme.test');
   ctx.server.ctx.now = () => new Date(T);
-  for (let h = 5; h >= 0; h--) await sendAgents(ctx.server.url, ctx.key, [{ at: T - h * HOUR - 20 * MIN, cost: h === 0 ? 9 : 1, n: h === 0 ? 4 : 1 }]); // $1 an hour, then 4 × $9
+  for (let h = 5; h >= 0; h--)
+    await sendAgents(ctx.server.url, ctx.key, [
+      { at: T - h * HOUR - 20 * MIN, cost: h === 0 ? 9 : 1, n: h === 0 ? 4 : 1 },
+    ]); // $1 an hour, then 4 × $9
   await sendAgents(ctx.server.url, other.key, [{ at: T - 10 * MIN, cost: 0.5 }]);
   await ctx.server.ctx.aggregator.runOnce();
 
   const db = await ctx.server.ctx.tenantFiles.open(ctx.tenantId);
   const rules: Rule[] = [];
-  for (const [i, body] of BODIES.entries()) rules.push(await createRule(db, { body: ruleSchema.parse({ name: `r${i}`, window: '1h', ...body }), createdBy: ctx.userId, ownUser: null }, T));
+  for (const [i, body] of BODIES.entries())
+    rules.push(
+      await createRule(
+        db,
+        { body: ruleSchema.parse({ name: `r${i}`, window: '1h', ...body }), createdBy: ctx.userId, ownUser: null },
+        T,
+      ),
+    );
 
   const real = askTenant(ctx.server.ctx.tenantFiles, ctx.tenantId, T);
   const asked: Query[][] = [];
@@ -47,25 +57,48 @@ s('every rule gets the answer it gets alone, from fewer queries', async (ctx) =>
   const alone = rules.flatMap((r) => ruleQueries(r, T)).length;
   assert.is(alone, 3 + 2 + 2 * 5 + 2 + 1);
   // cost_usd and agent_calls share each window; events reads other kinds ungrouped but the same range, so it joins the first.
-  assert.is(asked[0]!.length, 1 + 1 + 5 + 1 + 1, `merged queries: ${asked[0]!.map((q) => q.metrics.join('+')).join(', ')}`);
+  assert.is(
+    asked[0]!.length,
+    1 + 1 + 5 + 1 + 1,
+    `merged queries: ${asked[0]!.map((q) => q.metrics.join('+')).join(', ')}`,
+  );
   // The figures the rules are about, so the comparison above is not between empty answers.
   assert.equal(together.get(rules[0]!.id), [{ key: '', group: null, value: 36.5, breach: true }]);
   assert.is((together.get(rules[3]!.id) as { key: string }[]).length, 2, 'one alert per person');
 });
 
-s('an anomaly\'s baselines are read once a minute; the window judged, every pass', async (ctx) => {
+s("an anomaly's baselines are read once a minute; the window judged, every pass", async (ctx) => {
   ctx.server.ctx.now = () => new Date(T);
-  await sendAgents(ctx.server.url, ctx.key, [{ at: T - 3 * HOUR, cost: 1 }, { at: T - 10 * MIN, cost: 10 }]);
+  await sendAgents(ctx.server.url, ctx.key, [
+    { at: T - 3 * HOUR, cost: 1 },
+    { at: T - 10 * MIN, cost: 10 },
+  ]);
   await ctx.server.ctx.aggregator.runOnce();
   const db = await ctx.server.ctx.tenantFiles.open(ctx.tenantId);
-  const rule = await createRule(db, { body: ruleSchema.parse({ name: 'a', window: '1h', metric: 'cost_usd', condition: { type: 'anomaly', z: 2, baseline_windows: 4 } }), createdBy: ctx.userId, ownUser: null }, T);
+  const rule = await createRule(
+    db,
+    {
+      body: ruleSchema.parse({
+        name: 'a',
+        window: '1h',
+        metric: 'cost_usd',
+        condition: { type: 'anomaly', z: 2, baseline_windows: 4 },
+      }),
+      createdBy: ctx.userId,
+      ownUser: null,
+    },
+    T,
+  );
   const real = askTenant(ctx.server.ctx.tenantFiles, ctx.tenantId, T);
   let asked = 0;
   const counting: Ask = (qs) => ((asked += qs.length), real(qs));
   const cache: AnswerCache = new Map();
   const pass = async (when: number) => {
     asked = 0;
-    const [answer] = (await observeAll([rule], when, counting, cache)).get(rule.id) as { value: number; breach: boolean }[];
+    const [answer] = (await observeAll([rule], when, counting, cache)).get(rule.id) as {
+      value: number;
+      breach: boolean;
+    }[];
     return { asked, value: answer!.value, breach: answer!.breach };
   };
   // $10 this hour against baselines of $0, $1, $0, $0: an anomaly.
@@ -73,7 +106,11 @@ s('an anomaly\'s baselines are read once a minute; the window judged, every pass
   // A late $30 in a baseline window makes $10 ordinary: not seen within the minute, seen after it.
   await sendAgents(ctx.server.url, ctx.key, [{ at: T - 2 * HOUR - 30 * MIN, cost: 30 }]);
   await ctx.server.ctx.aggregator.runOnce();
-  assert.equal(await pass(T + 30_000), { asked: 1, value: 10, breach: true }, 'the same minute: only the window judged is asked');
+  assert.equal(
+    await pass(T + 30_000),
+    { asked: 1, value: 10, breach: true },
+    'the same minute: only the window judged is asked',
+  );
   assert.equal(await pass(T + 65_000), { asked: 5, value: 10, breach: false }, 'a minute on: the baselines again');
 });
 
@@ -82,12 +119,27 @@ s('a merged answer capped at its row limit is asked again alone', async (ctx) =>
   await sendAgents(ctx.server.url, ctx.key, [{ at: T - 10 * MIN, cost: 1 }]);
   await ctx.server.ctx.aggregator.runOnce();
   const real = askTenant(ctx.server.ctx.tenantFiles, ctx.tenantId, T);
-  const q = (metric: string): Query => ({ metrics: [metric], group_by: [], filters: {}, from: T - HOUR, to: T, limit: 1, compare: false, totals: false });
+  const q = (metric: string): Query => ({
+    metrics: [metric],
+    group_by: [],
+    filters: {},
+    from: T - HOUR,
+    to: T,
+    limit: 1,
+    compare: false,
+    totals: false,
+  });
   const asked: string[] = [];
-  const capped: Ask = async (qs) => (await real(qs)).map((r, i) => (asked.push(qs[i]!.metrics.join('+')), { ...r, truncated: qs[i]!.metrics.length > 1 }));
+  const capped: Ask = async (qs) =>
+    (await real(qs)).map(
+      (r, i) => (asked.push(qs[i]!.metrics.join('+')), { ...r, truncated: qs[i]!.metrics.length > 1 }),
+    );
   const answers = await askMerged(capped, [q('cost_usd'), q('agent_calls')]);
   assert.equal(asked, ['cost_usd+agent_calls', 'cost_usd', 'agent_calls']);
-  assert.equal(answers.map((a) => a.rows), [[{ cost_usd: 1 }], [{ agent_calls: 1 }]]);
+  assert.equal(
+    answers.map((a) => a.rows),
+    [[{ cost_usd: 1 }], [{ agent_calls: 1 }]],
+  );
 });
 
 s.run();

@@ -20,7 +20,13 @@ import { startSmtpSink } from './smtp-sink.js';
 import { setUp, startTestServer, tempDir, waitFor, type TestServer } from './helpers.js';
 
 type Received = { headers: IncomingMessage['headers']; body: string };
-type Receiver = { url: string; port: number; received: Received[]; answer: (req: Received, res: ServerResponse) => void; close(): Promise<void> };
+type Receiver = {
+  url: string;
+  port: number;
+  received: Received[];
+  answer: (req: Received, res: ServerResponse) => void;
+  close(): Promise<void>;
+};
 
 /** A real HTTP receiver; `answer` decides each reply (by default 200). */
 async function startReceiver(): Promise<Receiver> {
@@ -30,11 +36,12 @@ async function startReceiver(): Promise<Receiver> {
     port: 0,
     received: [],
     answer: (_req, res) => res.end('ok'),
-    close: () => new Promise((resolve) => {
-      for (const res of held) res.destroy();
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
+    close: () =>
+      new Promise((resolve) => {
+        for (const res of held) res.destroy();
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
   const server = createServer((req, res) => {
     let body = '';
@@ -56,7 +63,15 @@ async function startReceiver(): Promise<Receiver> {
 const SERVER_SECRET = Buffer.alloc(32, 7);
 const SELF_PORT = 65001;
 
-type Ctx = { dir: ReturnType<typeof tempDir>; tenantId: string; files: TenantFiles; control: Database; clock: Date; delivery: Delivery; receivers: Receiver[] };
+type Ctx = {
+  dir: ReturnType<typeof tempDir>;
+  tenantId: string;
+  files: TenantFiles;
+  control: Database;
+  clock: Date;
+  delivery: Delivery;
+  receivers: Receiver[];
+};
 
 function newDelivery(ctx: Ctx, over: Partial<DeliveryDeps> = {}): Delivery {
   return createDelivery({
@@ -77,9 +92,22 @@ let seq = 0;
 function notification(ctx: Ctx, channels: Notification['channels'], over: Partial<Notification> = {}): Notification {
   seq += 1;
   return {
-    id: `n${seq}`, tenantId: ctx.tenantId, ruleId: 'r1', ruleName: 'Spend jump', severity: 'warning', state: 'firing', renotify: false,
-    metric: 'cost', group: { user: 'u_1' }, value: 612.5, condition: 'above 500', window: '1d', at: ctx.clock.toISOString(),
-    link: 'http://metrics.test/alerts/r1', channels, ...over,
+    id: `n${seq}`,
+    tenantId: ctx.tenantId,
+    ruleId: 'r1',
+    ruleName: 'Spend jump',
+    severity: 'warning',
+    state: 'firing',
+    renotify: false,
+    metric: 'cost',
+    group: { user: 'u_1' },
+    value: 612.5,
+    condition: 'above 500',
+    window: '1d',
+    at: ctx.clock.toISOString(),
+    link: 'http://metrics.test/alerts/r1',
+    channels,
+    ...over,
   };
 }
 
@@ -126,8 +154,10 @@ s('a webhook gets one signed POST per notification, even when it is delivered tw
   assert.is(headers['x-agentmeter-signature'], expected);
   const json = JSON.parse(body) as Record<string, unknown>;
   assert.equal(json.rule, { id: 'r1', name: 'Spend jump', severity: 'warning' });
-  assert.equal([json.state, json.renotify, json.metric, json.group, json.value, json.condition, json.window, json.at, json.link],
-    ['firing', false, 'cost', { user: 'u_1' }, 612.5, 'above 500', '1d', n.at, n.link]);
+  assert.equal(
+    [json.state, json.renotify, json.metric, json.group, json.value, json.condition, json.window, json.at, json.link],
+    ['firing', false, 'cost', { user: 'u_1' }, 612.5, 'above 500', '1d', n.at, n.link],
+  );
   const [status] = await ctx.delivery.status(ctx.tenantId);
   assert.is(status?.url, r.url);
   assert.equal(status?.last_success_at, ctx.clock);
@@ -193,7 +223,11 @@ s('a receiver that never answers times out without holding up another target', a
   assert.is(silent.received.length, 1);
   assert.is(silentNow?.last_error, null);
   assert.ok(during.find((t) => t.url === fast.url)?.last_success_at);
-  await waitFor(async () => (await ctx.delivery.status(ctx.tenantId)).find((t) => t.url === silent.url && t.last_error) ?? undefined, 'the timeout');
+  await waitFor(
+    async () =>
+      (await ctx.delivery.status(ctx.tenantId)).find((t) => t.url === silent.url && t.last_error) ?? undefined,
+    'the timeout',
+  );
   const after = (await ctx.delivery.status(ctx.tenantId)).find((t) => t.url === silent.url);
   assert.match(after?.last_error ?? '', /no answer within 1.5 s/);
 });
@@ -209,7 +243,10 @@ s('a target that fails again and again is disabled, with a notice, until re-enab
   const [disabled] = await ctx.delivery.status(ctx.tenantId);
   assert.equal(disabled?.disabled_at, ctx.clock);
   assert.equal([disabled?.failures_in_row, disabled?.last_error, disabled?.pending], [3, 'answered HTTP 503', 0]);
-  const notice = await ctx.control.all<{ action: string; target: string; actor: string }>('SELECT action, target, actor FROM audit_log WHERE tenant_id = $t', { t: ctx.tenantId });
+  const notice = await ctx.control.all<{ action: string; target: string; actor: string }>(
+    'SELECT action, target, actor FROM audit_log WHERE tenant_id = $t',
+    { t: ctx.tenantId },
+  );
   assert.equal(notice, [{ action: 'alerts.target.disabled', target: `webhook ${r.url}`, actor: 'system' }]);
 
   await ctx.delivery.deliver(notification(ctx, [webhook(r)]));
@@ -231,9 +268,15 @@ s('a Slack-compatible receiver gets text and blocks', async (ctx) => {
   await ctx.delivery.deliver(n);
   await ctx.delivery.flush();
   assert.is(r.received.length, 1);
-  const body = JSON.parse(r.received[0]!.body) as { text: string; blocks: { type: string; elements?: { url: string }[]; fields?: { text: string }[] }[] };
+  const body = JSON.parse(r.received[0]!.body) as {
+    text: string;
+    blocks: { type: string; elements?: { url: string }[]; fields?: { text: string }[] }[];
+  };
   assert.is(body.text, 'Resolved: Spend jump (user: u_1): cost 120, above 500 over 1d');
-  assert.equal(body.blocks.map((b) => b.type), ['header', 'section', 'actions']);
+  assert.equal(
+    body.blocks.map((b) => b.type),
+    ['header', 'section', 'actions'],
+  );
   assert.ok(body.blocks[1]!.fields!.some((f) => f.text === '*Condition*\nabove 500'));
   assert.is(body.blocks[2]!.elements![0]!.url, n.link);
   assert.is(r.received[0]!.headers['x-agentmeter-signature'], undefined);
@@ -241,10 +284,15 @@ s('a Slack-compatible receiver gets text and blocks', async (ctx) => {
 
 s('a group value from an agent cannot mention the channel in Slack', async (ctx) => {
   const r = await receiver(ctx);
-  await ctx.delivery.deliver(notification(ctx, [{ type: 'slack', url: r.url }], { group: { project: '<!channel> & <@U123>' } }));
+  await ctx.delivery.deliver(
+    notification(ctx, [{ type: 'slack', url: r.url }], { group: { project: '<!channel> & <@U123>' } }),
+  );
   await ctx.delivery.flush();
   const body = JSON.parse(r.received[0]!.body) as { text: string };
-  assert.is(body.text, 'Firing: Spend jump (project: &lt;!channel&gt; &amp; &lt;@U123&gt;): cost 612.5, above 500 over 1d');
+  assert.is(
+    body.text,
+    'Firing: Spend jump (project: &lt;!channel&gt; &amp; &lt;@U123&gt;): cost 612.5, above 500 over 1d',
+  );
 });
 
 s('email goes through the tenant SMTP server; a refusing server shows on the channel', async (ctx) => {
@@ -252,8 +300,26 @@ s('email goes through the tenant SMTP server; a refusing server shows on the cha
   try {
     const port = Number(new URL(sink.url).port);
     const db = await ctx.files.open(ctx.tenantId);
-    const settings = (password: string) => smtpInputSchema.parse({ host: '127.0.0.1', port, security: 'none', user: 'mailer', password, from: 'Alerts <alerts@acme.test>' });
-    assert.is(await setSmtpSettings(db, SERVER_SECRET, ctx.tenantId, settings('relay secret'), { allowPrivate: true }, ctx.clock), null);
+    const settings = (password: string) =>
+      smtpInputSchema.parse({
+        host: '127.0.0.1',
+        port,
+        security: 'none',
+        user: 'mailer',
+        password,
+        from: 'Alerts <alerts@acme.test>',
+      });
+    assert.is(
+      await setSmtpSettings(
+        db,
+        SERVER_SECRET,
+        ctx.tenantId,
+        settings('relay secret'),
+        { allowPrivate: true },
+        ctx.clock,
+      ),
+      null,
+    );
     const stored = await db.get<{ value: string }>(`SELECT value FROM alert_settings WHERE key = 'smtp'`);
     assert.not.match(stored!.value, /relay secret/);
     await ctx.delivery.deliver(notification(ctx, [{ type: 'email', to: ['lead@acme.test', 'cfo@acme.test'] }]));
@@ -264,7 +330,14 @@ s('email goes through the tenant SMTP server; a refusing server shows on the cha
     assert.match(sink.mails[0]!.raw, /Subject: \[agentmeter\] Firing: Spend jump/);
     assert.match(sink.mails[0]!.text, /Condition: above 500/);
 
-    await setSmtpSettings(db, SERVER_SECRET, ctx.tenantId, settings('wrong password'), { allowPrivate: true }, ctx.clock);
+    await setSmtpSettings(
+      db,
+      SERVER_SECRET,
+      ctx.tenantId,
+      settings('wrong password'),
+      { allowPrivate: true },
+      ctx.clock,
+    );
     await ctx.delivery.deliver(notification(ctx, [{ type: 'email', to: ['lead@acme.test'] }]));
     await ctx.delivery.flush();
     assert.is(sink.mails.length, 1);
@@ -318,49 +391,91 @@ http.before.each(async (ctx) => {
 });
 http.after.each(async (ctx) => ctx.server.stop());
 
-http('the SMTP settings page saves a server (CSRF-checked) and its test button sends through it', async ({ server }) => {
-  const sink = await startSmtpSink();
-  try {
-    const admin = await setUp(server);
-    const page = await admin.get('/settings/alerts');
-    assert.is(page.status, 200);
-    assert.match(await page.text(), /Send a test email to me/);
-    const form = { host: '127.0.0.1', port: new URL(sink.url).port, security: 'none', user: 'mailer', password: 'relay secret', from: 'alerts@acme.test' };
-    assert.is((await admin.post('/settings/alerts/smtp', form, { csrf: false })).status, 403);
-    const refused = await admin.post('/settings/alerts/smtp', { ...form, host: '169.254.169.254' });
-    assert.is(refused.status, 400);
-    assert.match(await refused.text(), /host: 169\.254\.169\.254 is a link-local/);
-    const saved = await admin.post('/settings/alerts/smtp', form);
-    assert.is(saved.status, 200);
-    const html = await saved.text();
-    assert.match(html, /SMTP server saved/);
-    assert.not.match(html, /relay secret/);
-    const tested = await admin.post('/settings/alerts/smtp/test', {});
-    assert.match(await tested.text(), /A test email went to admin@acme\.test/);
-    assert.equal(sink.mails.map((m) => [m.to, m.user]), [[['admin@acme.test'], 'mailer']]);
-  } finally {
-    await sink.stop();
-  }
-});
+http(
+  'the SMTP settings page saves a server (CSRF-checked) and its test button sends through it',
+  async ({ server }) => {
+    const sink = await startSmtpSink();
+    try {
+      const admin = await setUp(server);
+      const page = await admin.get('/settings/alerts');
+      assert.is(page.status, 200);
+      assert.match(await page.text(), /Send a test email to me/);
+      const form = {
+        host: '127.0.0.1',
+        port: new URL(sink.url).port,
+        security: 'none',
+        user: 'mailer',
+        password: 'relay secret',
+        from: 'alerts@acme.test',
+      };
+      assert.is((await admin.post('/settings/alerts/smtp', form, { csrf: false })).status, 403);
+      const refused = await admin.post('/settings/alerts/smtp', { ...form, host: '169.254.169.254' });
+      assert.is(refused.status, 400);
+      assert.match(await refused.text(), /host: 169\.254\.169\.254 is a link-local/);
+      const saved = await admin.post('/settings/alerts/smtp', form);
+      assert.is(saved.status, 200);
+      const html = await saved.text();
+      assert.match(html, /SMTP server saved/);
+      assert.not.match(html, /relay secret/);
+      const tested = await admin.post('/settings/alerts/smtp/test', {});
+      assert.match(await tested.text(), /A test email went to admin@acme\.test/);
+      assert.equal(
+        sink.mails.map((m) => [m.to, m.user]),
+        [[['admin@acme.test'], 'mailer']],
+      );
+    } finally {
+      await sink.stop();
+    }
+  },
+);
 
-http('the API: SMTP settings name the bad field, the secret shows once, channels list their targets', async ({ server }) => {
-  const admin = await setUp(server);
-  await admin.get('/settings/alerts');
-  const csrf = { 'x-csrf-token': admin.csrf! };
-  const put = (json: unknown) => admin.request('/api/v1/alerts/smtp', { method: 'PUT', json, headers: csrf });
-  const bad = await put({ host: 'smtp.acme.test', port: 99999, security: 'tls', from: 'alerts@acme.test' });
-  assert.is(bad.status, 400);
-  assert.equal(await bad.json(), { error: 'port: Too big: expected number to be <=65535', field: 'port' });
-  const ok = await put({ host: 'smtp.acme.test', port: 465, security: 'tls', user: 'u', password: 'p4ss', from: 'alerts@acme.test' });
-  assert.is(ok.status, 200);
-  assert.equal(await ok.json(), { host: 'smtp.acme.test', port: 465, security: 'tls', user: 'u', from: 'alerts@acme.test', password_set: true });
-  const rotated = (await (await admin.request('/api/v1/alerts/webhook-secret', { method: 'POST', headers: csrf })).json()) as { secret: string };
-  assert.match(rotated.secret, /^whsec_/);
-  const channels = (await (await admin.request('/api/v1/alerts/channels')).json()) as Record<string, unknown>;
-  assert.equal([channels.targets, (channels.webhook_secret as { set: boolean }).set, channels.smtp_source], [[], true, 'tenant']);
-  assert.not.match(JSON.stringify(channels), new RegExp(rotated.secret));
-  const enable = await admin.request('/api/v1/alerts/channels/enable', { method: 'POST', json: { target: 'webhook http://nowhere.test/' }, headers: csrf });
-  assert.equal([enable.status, await enable.json()], [404, { error: 'target: no such disabled target', field: 'target' }]);
-});
+http(
+  'the API: SMTP settings name the bad field, the secret shows once, channels list their targets',
+  async ({ server }) => {
+    const admin = await setUp(server);
+    await admin.get('/settings/alerts');
+    const csrf = { 'x-csrf-token': admin.csrf! };
+    const put = (json: unknown) => admin.request('/api/v1/alerts/smtp', { method: 'PUT', json, headers: csrf });
+    const bad = await put({ host: 'smtp.acme.test', port: 99999, security: 'tls', from: 'alerts@acme.test' });
+    assert.is(bad.status, 400);
+    assert.equal(await bad.json(), { error: 'port: Too big: expected number to be <=65535', field: 'port' });
+    const ok = await put({
+      host: 'smtp.acme.test',
+      port: 465,
+      security: 'tls',
+      user: 'u',
+      password: 'p4ss',
+      from: 'alerts@acme.test',
+    });
+    assert.is(ok.status, 200);
+    assert.equal(await ok.json(), {
+      host: 'smtp.acme.test',
+      port: 465,
+      security: 'tls',
+      user: 'u',
+      from: 'alerts@acme.test',
+      password_set: true,
+    });
+    const rotated = (await (
+      await admin.request('/api/v1/alerts/webhook-secret', { method: 'POST', headers: csrf })
+    ).json()) as { secret: string };
+    assert.match(rotated.secret, /^whsec_/);
+    const channels = (await (await admin.request('/api/v1/alerts/channels')).json()) as Record<string, unknown>;
+    assert.equal(
+      [channels.targets, (channels.webhook_secret as { set: boolean }).set, channels.smtp_source],
+      [[], true, 'tenant'],
+    );
+    assert.not.match(JSON.stringify(channels), new RegExp(rotated.secret));
+    const enable = await admin.request('/api/v1/alerts/channels/enable', {
+      method: 'POST',
+      json: { target: 'webhook http://nowhere.test/' },
+      headers: csrf,
+    });
+    assert.equal(
+      [enable.status, await enable.json()],
+      [404, { error: 'target: no such disabled target', field: 'target' }],
+    );
+  },
+);
 
 http.run();

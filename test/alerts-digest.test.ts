@@ -17,17 +17,40 @@ const MONDAY = Date.UTC(2026, 10, 30); // Monday 30 November 2026, 00:00 UTC
 test('sent once at Monday 08:00 with the right figures, not again after a restart; personal digest holds one person', async () => {
   const sink = await startSmtpSink();
   const dir = tempDir('am-digest');
-  let server = await startTestServer({ dataDir: dir.path, flags: { 'smtp-url': sink.url, 'smtp-from': 'am@acme.test' } });
+  let server = await startTestServer({
+    dataDir: dir.path,
+    flags: { 'smtp-url': sink.url, 'smtp-from': 'am@acme.test' },
+  });
   const admin = await setUp(server);
   const a = await ingestKey(server, ['ingest', 'read'], 'ann@acme.test');
   const b = await ingestKey(server, ['ingest', 'read'], 'bob@acme.test');
-  const ev = (n: number, ts: number, session: string, tool = 'Bash') => ({ id: `${session}:${n}`, kind: 'tool_call' as const, ts, session_id: session, name: tool, status: n % 2 ? 'failure' : 'success', project: 'acme/x' });
+  const ev = (n: number, ts: number, session: string, tool = 'Bash') => ({
+    id: `${session}:${n}`,
+    kind: 'tool_call' as const,
+    ts,
+    session_id: session,
+    name: tool,
+    status: n % 2 ? 'failure' : 'success',
+    project: 'acme/x',
+  });
   // Last week: ann 4 tool calls (2 failed), bob 2 (1 failed); the week before: ann 1.
-  await server.ctx.ingest.ingest({ tenantId: a.tenantId, userId: a.userId }, 'rest', [0, 1, 2, 3].map((n) => ev(n, MONDAY - 3 * DAY + n, 'sa')));
-  await server.ctx.ingest.ingest({ tenantId: b.tenantId, userId: b.userId }, 'rest', [0, 1].map((n) => ev(n, MONDAY - 2 * DAY + n, 'sb')));
+  await server.ctx.ingest.ingest(
+    { tenantId: a.tenantId, userId: a.userId },
+    'rest',
+    [0, 1, 2, 3].map((n) => ev(n, MONDAY - 3 * DAY + n, 'sa')),
+  );
+  await server.ctx.ingest.ingest(
+    { tenantId: b.tenantId, userId: b.userId },
+    'rest',
+    [0, 1].map((n) => ev(n, MONDAY - 2 * DAY + n, 'sb')),
+  );
   await server.ctx.ingest.ingest({ tenantId: a.tenantId, userId: a.userId }, 'rest', [ev(0, MONDAY - 10 * DAY, 'sc')]);
   await admin.get('/settings/alerts');
-  const saved = await admin.post('/settings/alerts/digest', { enabled: 'true', channel: 'email', target: 'team@acme.test' });
+  const saved = await admin.post('/settings/alerts/digest', {
+    enabled: 'true',
+    channel: 'email',
+    target: 'team@acme.test',
+  });
   assert.is(saved.status, 200);
   await setPersonalDigest(await server.ctx.tenantFiles.open(a.tenantId), a.userId, 'ann@acme.test');
 
@@ -86,23 +109,47 @@ test('by Slack: text and blocks, top failing tools and model API errors, names f
   const a = await ingestKey(server, ['ingest', 'read'], 'ann@acme.test');
   const at = MONDAY - 3 * DAY;
   await server.ctx.ingest.ingest({ tenantId: a.tenantId, userId: a.userId }, 'rest', [
-    ...[0, 1, 2].map((n) => ({ id: `t${n}`, kind: 'tool_call' as const, ts: at + n, session_id: 's1', name: '<!channel>', status: 'failure', project: 'acme/x' })),
-    ...[0, 1].map((n) => ({ id: `e${n}`, kind: 'api_error' as const, ts: at + 10 + n, session_id: 's1', model: 'claude-sonnet-4-5', project: 'acme/x' })),
+    ...[0, 1, 2].map((n) => ({
+      id: `t${n}`,
+      kind: 'tool_call' as const,
+      ts: at + n,
+      session_id: 's1',
+      name: '<!channel>',
+      status: 'failure',
+      project: 'acme/x',
+    })),
+    ...[0, 1].map((n) => ({
+      id: `e${n}`,
+      kind: 'api_error' as const,
+      ts: at + 10 + n,
+      session_id: 's1',
+      model: 'claude-sonnet-4-5',
+      project: 'acme/x',
+    })),
   ]);
   await admin.get('/settings/alerts');
   const url = `http://127.0.0.1:${(hook.address() as AddressInfo).port}/slack`;
-  assert.is((await admin.post('/settings/alerts/digest', { enabled: 'true', channel: 'slack', target: url })).status, 200);
+  assert.is(
+    (await admin.post('/settings/alerts/digest', { enabled: 'true', channel: 'slack', target: url })).status,
+    200,
+  );
   server.ctx.now = () => new Date(MONDAY + 8 * 3_600_000);
   assert.equal(await server.ctx.digests.runOnce(), ['tenant']);
   assert.is(received.length, 1);
-  const body = JSON.parse(received[0]!) as { text: string; blocks: { type: string; text: { type: string; text: string } }[] };
+  const body = JSON.parse(received[0]!) as {
+    text: string;
+    blocks: { type: string; text: { type: string; text: string } }[];
+  };
   assert.is(body.text, '[agentmeter] Weekly digest: Acme');
-  assert.equal(body.blocks.map((b) => b.type), ['header', 'section']);
+  assert.equal(
+    body.blocks.map((b) => b.type),
+    ['header', 'section'],
+  );
   const digest = body.blocks[1]!.text.text;
   assert.match(digest, /^```agentmeter weekly digest for Acme: 2026-11-23 to 2026-11-30/);
-  assert.match(digest, /Top failing tools:\n  &lt;!channel&gt;: 3 failures/);
+  assert.match(digest, /Top failing tools:\n {2}&lt;!channel&gt;: 3 failures/);
   assert.not.match(digest, /<!channel>/);
-  assert.match(digest, /Model API errors:\n  claude-sonnet-4-5: 2 errors/);
+  assert.match(digest, /Model API errors:\n {2}claude-sonnet-4-5: 2 errors/);
   await server.stop();
   hook.close();
 });

@@ -33,7 +33,11 @@ test.after.each(async (ctx) => {
 });
 
 const RULE = (url: string) => ({
-  name: 'Tools failing', metric: 'tool_failures', window: '1h', condition: { type: 'threshold', op: 'above', value: 2 }, severity: 'critical',
+  name: 'Tools failing',
+  metric: 'tool_failures',
+  window: '1h',
+  condition: { type: 'threshold', op: 'above', value: 2 },
+  severity: 'critical',
   channels: [{ type: 'webhook', url }, { type: 'dashboard' }],
 });
 
@@ -43,7 +47,11 @@ test('three failed tool calls fire the rule; the receiver gets one POST whose si
   const admin = await setUp(ctx.server);
   await admin.get('/settings');
   const headers = { 'x-csrf-token': admin.csrf!, accept: 'application/json' };
-  const secret = ((await (await admin.request('/api/v1/alerts/webhook-secret', { method: 'POST', headers })).json()) as { secret: string }).secret;
+  const secret = (
+    (await (await admin.request('/api/v1/alerts/webhook-secret', { method: 'POST', headers })).json()) as {
+      secret: string;
+    }
+  ).secret;
   const made = await admin.request('/api/v1/alerts/rules', { method: 'POST', headers, json: RULE(ctx.url) });
   assert.is(made.status, 201, await made.clone().text());
   const rule = (await made.json()) as { id: string };
@@ -51,21 +59,39 @@ test('three failed tool calls fire the rule; the receiver gets one POST whose si
   const { key } = await ingestKey(ctx.server);
   for (let i = 0; i < 3; i++) {
     const res = await fetch(`${ctx.server.url}/api/v1/hooks/claude-code`, {
-      method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ hook_event_name: 'PostToolUseFailure', session_id: 's-alert', tool_name: 'Bash', tool_use_id: `t${i}`, error: 'exit 1' }),
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        hook_event_name: 'PostToolUseFailure',
+        session_id: 's-alert',
+        tool_name: 'Bash',
+        tool_use_id: `t${i}`,
+        error: 'exit 1',
+      }),
     });
     assert.is(res.status, 200);
   }
   const sent = await ctx.server.ctx.alerts.runOnce();
-  assert.equal(sent.map((n) => [n.ruleId, n.state, n.value]), [[rule.id, 'firing', 3]]);
+  assert.equal(
+    sent.map((n) => [n.ruleId, n.state, n.value]),
+    [[rule.id, 'firing', 3]],
+  );
   await ctx.server.ctx.delivery.flush();
   assert.is(ctx.received.length, 1, 'one POST');
   const [{ headers: h, body }] = ctx.received as [Received];
   const timestamp = String(h['x-agentmeter-timestamp']);
   const expected = `sha256=${createHmac('sha256', secret).update(`${timestamp}.${body}`).digest('hex')}`;
   assert.is(h['x-agentmeter-signature'], expected, 'signed with the tenant secret over "<timestamp>.<body>"');
-  const payload = JSON.parse(body) as { rule: { id: string; severity: string }; state: string; value: number; link: string };
-  assert.equal([payload.rule.id, payload.rule.severity, payload.state, payload.value], [rule.id, 'critical', 'firing', 3]);
+  const payload = JSON.parse(body) as {
+    rule: { id: string; severity: string };
+    state: string;
+    value: number;
+    link: string;
+  };
+  assert.equal(
+    [payload.rule.id, payload.rule.severity, payload.state, payload.value],
+    [rule.id, 'critical', 'firing', 3],
+  );
   assert.ok(payload.link.startsWith(ctx.server.ctx.publicUrl.origin));
 
   // The next pass, still firing and no re-notify: nothing more is sent.

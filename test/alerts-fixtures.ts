@@ -7,7 +7,11 @@ import type { Notification } from '../src/alerts/notification.js';
 let counter = 0;
 
 /** One agent interaction per entry (`n` of them), stored and acknowledged. */
-export async function sendAgents(url: string, key: string, items: { at: number; cost?: number; n?: number }[]): Promise<void> {
+export async function sendAgents(
+  url: string,
+  key: string,
+  items: { at: number; cost?: number; n?: number }[],
+): Promise<void> {
   const agentInteractions = items.flatMap((it) =>
     Array.from({ length: it.n ?? 1 }, () => ({
       id: `alert-test-${++counter}`,
@@ -20,7 +24,11 @@ export async function sendAgents(url: string, key: string, items: { at: number; 
       timestamp: new Date(it.at).toISOString(),
     })),
   );
-  const res = await fetch(`${url}/api/metrics/batch`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` }, body: JSON.stringify({ agent_interactions: agentInteractions }) });
+  const res = await fetch(`${url}/api/metrics/batch`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+    body: JSON.stringify({ agent_interactions: agentInteractions }),
+  });
   assert.is(res.status, 201, await res.clone().text());
 }
 

@@ -11,7 +11,21 @@ import { MIN, sendAgents } from './alerts-fixtures.js';
 const T = Date.parse('2026-03-10T12:00:00Z');
 const PASSWORD = 'a long password 1';
 const EVIL = '<script>alert(1)</script> spend';
-const FORM = { name: EVIL, metric: 'cost_usd', filters: '{}', group_by: '', window: '1h', condition_type: 'threshold', op: 'above', value: '5', pending: '0m', renotify: '', severity: 'warning', no_data: 'ok', dashboard: 'on' };
+const FORM = {
+  name: EVIL,
+  metric: 'cost_usd',
+  filters: '{}',
+  group_by: '',
+  window: '1h',
+  condition_type: 'threshold',
+  op: 'above',
+  value: '5',
+  pending: '0m',
+  renotify: '',
+  severity: 'warning',
+  no_data: 'ok',
+  dashboard: 'on',
+};
 
 type Ctx = { server: TestServer; key: string; tenantId: string; admin: Client; dev: Client; viewer: Client };
 const s = suite<Ctx>('alerts pages');
@@ -22,7 +36,11 @@ s.before.each(async (ctx) => {
   const k = await ingestKey(ctx.server, ['ingest', 'read'], ADMIN.email);
   ctx.key = k.key;
   ctx.tenantId = k.tenantId;
-  for (const [email, role] of [['dev@acme.test', 'developer'], ['view@acme.test', 'viewer']]) await runCommand(ctx.server.ctx, 'user create', { tenant: k.tenantId, email, role, password: PASSWORD });
+  for (const [email, role] of [
+    ['dev@acme.test', 'developer'],
+    ['view@acme.test', 'viewer'],
+  ])
+    await runCommand(ctx.server.ctx, 'user create', { tenant: k.tenantId, email, role, password: PASSWORD });
   ctx.admin = await signIn(ctx.server, ADMIN.email, ADMIN.password);
   ctx.dev = await signIn(ctx.server, 'dev@acme.test', PASSWORD);
   ctx.viewer = await signIn(ctx.server, 'view@acme.test', PASSWORD);
@@ -59,7 +77,10 @@ s('the pages list a firing alert and its history, every string escaped', async (
   assert.not.ok(html.includes('<script>alert(1)'));
   assert.match(html, /<table id="rule-states">[\s\S]*firing/);
   assert.match(html, /id="rule-history-list"/);
-  assert.match(html, /<div id="preview">[\s\S]*would send: nothing\.[\s\S]*would have fired at 2026-03-10T12:00:00.000Z/);
+  assert.match(
+    html,
+    /<div id="preview">[\s\S]*would send: nothing\.[\s\S]*would have fired at 2026-03-10T12:00:00.000Z/,
+  );
 });
 
 s('forms: a bad field re-renders naming it; create, edit, silence, lift and delete need CSRF', async (ctx) => {
@@ -82,7 +103,10 @@ s('forms: a bad field re-renders naming it; create, edit, silence, lift and dele
   assert.match(await res.text(), /role="alert">condition\.value/);
   res = await ctx.admin.post(`/alerts/${id}/edit`, { ...FORM, name: 'renamed', value: '7' });
   assert.is(res.status, 303);
-  const rule = await (await ctx.admin.request(`/api/v1/alerts/rules/${id}`)).json() as { name: string; condition: { value: number } };
+  const rule = (await (await ctx.admin.request(`/api/v1/alerts/rules/${id}`)).json()) as {
+    name: string;
+    condition: { value: number };
+  };
   assert.is(rule.name, 'renamed');
   assert.is(rule.condition.value, 7);
 
@@ -113,7 +137,7 @@ s('forms: a bad field re-renders naming it; create, edit, silence, lift and dele
 s('a viewer sees firing alerts but no forms; a developer only their own rules', async (ctx) => {
   const team = await create(ctx.admin, FORM);
   const own = await create(ctx.dev, { ...FORM, name: 'my spend', value: '100' });
-  const ownRule = await (await ctx.dev.request(`/api/v1/alerts/rules/${own}`)).json() as { scope: string };
+  const ownRule = (await (await ctx.dev.request(`/api/v1/alerts/rules/${own}`)).json()) as { scope: string };
   assert.is(ownRule.scope, 'own');
   // A developer may not make a team rule through the form either.
   await ctx.dev.get('/alerts/new');
@@ -139,7 +163,8 @@ s('a viewer sees firing alerts but no forms; a developer only their own rules', 
   assert.not.match(page, /\/edit"|\/silence"|id="preview"/);
   assert.is((await ctx.viewer.get('/alerts/new')).status, 403);
   // The bell's number: the viewer sees the team rule firing; the developer's own rule is quiet.
-  const count = async (client: Client) => ((await (await client.request('/api/v1/alerts/count')).json()) as { firing: number }).firing;
+  const count = async (client: Client) =>
+    ((await (await client.request('/api/v1/alerts/count')).json()) as { firing: number }).firing;
   assert.is(await count(ctx.viewer), 1);
   assert.is(await count(ctx.dev), 0);
   assert.is(await count(ctx.admin), 1);

@@ -4,7 +4,13 @@ import fc from 'fast-check';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { anomalies } from '../src/analytics/anomalies.js';
-import { baselineFrom, DEFAULT_BASELINE, productivityScore, scoreSessions, type SessionFacts } from '../src/analytics/productivity.js';
+import {
+  baselineFrom,
+  DEFAULT_BASELINE,
+  productivityScore,
+  scoreSessions,
+  type SessionFacts,
+} from '../src/analytics/productivity.js';
 import { linearTrend } from '../src/analytics/trends.js';
 
 const DAY = 86_400_000;
@@ -35,18 +41,27 @@ test('a one-hour session at baseline pace scores 2 × (1 + 0.5 + 0.5 + 1 + 0) = 
 
 test('every factor caps at 2 and the score at 10', () => {
   // 30 cmd/h and 240 lines/h are 2× baseline; 3 h caps focus; 6 agents cap at 6 / 3 = 2.
-  const r = productivityScore(session({ hours: 3, commands: 90, lines: 720, successRate: 1, distinctAgents: 6 }), DEFAULT_BASELINE);
+  const r = productivityScore(
+    session({ hours: 3, commands: 90, lines: 720, successRate: 1, distinctAgents: 6 }),
+    DEFAULT_BASELINE,
+  );
   assert.equal([r.velocity, r.codeOutput, r.focus, r.agentEfficiency], [2, 2, 2, 2]);
   assert.is(r.score, 10);
   assert.is(r.trend, 'excellent');
-  const huge = productivityScore(session({ hours: 50, commands: 1e6, lines: 1e7, distinctAgents: 99 }), DEFAULT_BASELINE);
+  const huge = productivityScore(
+    session({ hours: 50, commands: 1e6, lines: 1e7, distinctAgents: 99 }),
+    DEFAULT_BASELINE,
+  );
   assert.is(huge.score, 10);
 });
 
 test('sessions under 0.1 h are rated per 0.1 h, but focus counts real hours', () => {
   // 3 commands / 0.1 h = 30/h → velocity 2; 6 lines / 0.1 h = 60/h → 0.5; focus 0.05; agents 1/3.
   // 2 × (2 + 0.5 + 1 + 0.05 + 0.3333…) = 7.7667 → 7.8
-  const r = productivityScore(session({ hours: 0.05, commands: 3, lines: 6, successRate: 1, distinctAgents: 1 }), DEFAULT_BASELINE);
+  const r = productivityScore(
+    session({ hours: 0.05, commands: 3, lines: 6, successRate: 1, distinctAgents: 1 }),
+    DEFAULT_BASELINE,
+  );
   assert.equal([r.commandsPerHour, r.linesPerHour], [30, 60]);
   close(r.focus, 0.05);
   assert.is(r.score, 7.8);
@@ -61,7 +76,10 @@ test('the score never drops below 0, even for nonsense input', () => {
   const empty = productivityScore(session({ hours: 0, successRate: 0 }), DEFAULT_BASELINE);
   assert.is(empty.score, 0);
   assert.is(empty.trend, 'needs_improvement');
-  const nonsense = productivityScore(session({ hours: -3, commands: -50, lines: Number.NaN, successRate: -2, distinctAgents: -9 }), DEFAULT_BASELINE);
+  const nonsense = productivityScore(
+    session({ hours: -3, commands: -50, lines: Number.NaN, successRate: -2, distinctAgents: -9 }),
+    DEFAULT_BASELINE,
+  );
   assert.is(nonsense.score, 0);
   for (const v of Object.values(nonsense)) if (typeof v === 'number') assert.ok(Number.isFinite(v));
 });
@@ -92,7 +110,11 @@ test('the baseline is total commands (lines) over total hours, not a mean of per
   // the window keeps the latest sessions by start, whatever the input order
   assert.equal(baselineFrom([b, a], 1), { commandsPerHour: 30, linesPerHour: 20, sessions: 1 });
   // a 0.02 h session counts as 0.1 h: 5 / 0.1 = 50
-  assert.equal(baselineFrom([session({ hours: 0.02, commands: 5, lines: 0 })]), { commandsPerHour: 50, linesPerHour: 0, sessions: 1 });
+  assert.equal(baselineFrom([session({ hours: 0.02, commands: 5, lines: 0 })]), {
+    commandsPerHour: 50,
+    linesPerHour: 0,
+    sessions: 1,
+  });
 });
 
 test('scoreSessions scores each session against the sessions before it, in input order', () => {
@@ -102,9 +124,15 @@ test('scoreSessions scores each session against the sessions before it, in input
   // s1 vs defaults: 2 × (2 + 2 + 1 + 1) = 12 → 10
   // s2 vs s1 (30/h, 240/h): 2 × (0.5 + 0.5 + 1 + 1) = 6.0
   // s3 vs s1+s2 (45 / 2 h = 22.5, 360 / 2 h = 180): 2 × (⅔ + ⅔ + 1 + 1) = 6.67 → 6.7
-  assert.equal(scoreSessions([s3, s1, s2]).map((r) => r.score), [6.7, 10, 6]);
+  assert.equal(
+    scoreSessions([s3, s1, s2]).map((r) => r.score),
+    [6.7, 10, 6],
+  );
   // with a window of one, s3 is measured against s2 alone (15/h, 120/h): 2 × 4 = 8.0
-  assert.equal(scoreSessions([s3, s1, s2], 1).map((r) => r.score), [8, 10, 6]);
+  assert.equal(
+    scoreSessions([s3, s1, s2], 1).map((r) => r.score),
+    [8, 10, 6],
+  );
   assert.equal(scoreSessions([]), []);
 });
 
@@ -117,10 +145,58 @@ test('scoreSessions scores each session against the sessions before it, in input
 // fast, productive, long and agent-using, gives up only 0.9 points of success rate (−0.018),
 // and so scores at least 1.76 higher.
 const LEGACY = [
-  { id: 'b5c317f8', start: '2026-10-03T09:00:00.000Z', end: '2026-10-03T10:38:45.124Z', durationHours: 1.65, commands: 24, lines: 74, agents: 2, success: 90.5, cph: 14.6, lph: 45, score: 9.1 },
-  { id: 'fcc1bb70', start: '2026-10-04T09:00:00.000Z', end: '2026-10-04T10:26:30.046Z', durationHours: 1.44, commands: 24, lines: 15, agents: 0, success: 99.3, cph: 16.6, lph: 10.4, score: 7.3 },
-  { id: 'a82845a1', start: '2026-10-05T09:00:00.000Z', end: '2026-10-05T11:24:30.492Z', durationHours: 2.41, commands: 39, lines: 4, agents: 3, success: 99.3, cph: 16.2, lph: 1.7, score: 10 },
-  { id: 'bb476b9b', start: '2026-10-06T09:00:00.000Z', end: '2026-10-06T11:50:11.748Z', durationHours: 2.84, commands: 51, lines: 44, agents: 1, success: 98.4, cph: 18, lph: 15.5, score: 9.3 },
+  {
+    id: 'b5c317f8',
+    start: '2026-10-03T09:00:00.000Z',
+    end: '2026-10-03T10:38:45.124Z',
+    durationHours: 1.65,
+    commands: 24,
+    lines: 74,
+    agents: 2,
+    success: 90.5,
+    cph: 14.6,
+    lph: 45,
+    score: 9.1,
+  },
+  {
+    id: 'fcc1bb70',
+    start: '2026-10-04T09:00:00.000Z',
+    end: '2026-10-04T10:26:30.046Z',
+    durationHours: 1.44,
+    commands: 24,
+    lines: 15,
+    agents: 0,
+    success: 99.3,
+    cph: 16.6,
+    lph: 10.4,
+    score: 7.3,
+  },
+  {
+    id: 'a82845a1',
+    start: '2026-10-05T09:00:00.000Z',
+    end: '2026-10-05T11:24:30.492Z',
+    durationHours: 2.41,
+    commands: 39,
+    lines: 4,
+    agents: 3,
+    success: 99.3,
+    cph: 16.2,
+    lph: 1.7,
+    score: 10,
+  },
+  {
+    id: 'bb476b9b',
+    start: '2026-10-06T09:00:00.000Z',
+    end: '2026-10-06T11:50:11.748Z',
+    durationHours: 2.84,
+    commands: 51,
+    lines: 44,
+    agents: 1,
+    success: 98.4,
+    cph: 18,
+    lph: 15.5,
+    score: 9.3,
+  },
 ];
 const legacyFacts = (l: (typeof LEGACY)[number], hours: number): SessionFacts => ({
   sessionId: l.id,
@@ -160,14 +236,20 @@ test('legacy b5c317f8 by hand: 2 × (0.9721 + 0.3747 + 0.905 + 1.6459 + 0.6667) 
 
 test('points on a line: slope, intercept, r2 = 1 and a forecast along it', () => {
   // v = 5 + 0.002 t
-  const r = linearTrend([0, 1000, 2000, 3000].map((t) => ({ t, v: 5 + 0.002 * t })), { horizon: 2 });
+  const r = linearTrend(
+    [0, 1000, 2000, 3000].map((t) => ({ t, v: 5 + 0.002 * t })),
+    { horizon: 2 },
+  );
   close(r.slope, 0.002, 1e-15);
   close(r.slopePerDay, 172_800, 1e-6);
   close(r.intercept, 5, 1e-12);
   close(r.r2, 1, 1e-12);
   assert.is(r.direction, 'up');
   assert.is(r.forecast.length, 2);
-  assert.equal(r.forecast.map((p) => p.t), [4000, 5000]);
+  assert.equal(
+    r.forecast.map((p) => p.t),
+    [4000, 5000],
+  );
   close(r.forecast[0]!.v, 13, 1e-12);
   close(r.forecast[1]!.v, 15, 1e-12);
 });
@@ -176,7 +258,10 @@ test('a noisy daily series: slope 0.6/day, intercept 2.2, r2 = 0.6', () => {
   // x = 1..5, y = 2 4 5 4 5: x̄ 3, ȳ 4, Sxy 6, Sxx 10 → slope 0.6, intercept 4 − 1.8 = 2.2;
   // fitted 2.8 3.4 4.0 4.6 5.2, SSres 2.4, SStot 6 → r2 = 1 − 2.4/6 = 0.6
   const ys = [2, 4, 5, 4, 5];
-  const r = linearTrend(ys.map((v, i) => ({ t: (i + 1) * DAY, v })), { horizon: 1 });
+  const r = linearTrend(
+    ys.map((v, i) => ({ t: (i + 1) * DAY, v })),
+    { horizon: 1 },
+  );
   close(r.slopePerDay, 0.6, 1e-12);
   close(r.slope, 0.6 / DAY, 1e-20);
   close(r.intercept, 2.2, 1e-12);
@@ -213,19 +298,47 @@ test('0, 1 and 2 points, and a constant series, give numbers, never NaN', () => 
   assert.equal(none, { slope: 0, slopePerDay: 0, intercept: 0, r2: 0, direction: 'flat', forecast: [] });
   const one = linearTrend([{ t: T0, v: 7 }], { horizon: 3 });
   assert.equal(one, { slope: 0, slopePerDay: 0, intercept: 7, r2: 0, direction: 'flat', forecast: [] });
-  const two = linearTrend([{ t: T0 + DAY, v: 3 }, { t: T0, v: 1 }], { horizon: 2 });
+  const two = linearTrend(
+    [
+      { t: T0 + DAY, v: 3 },
+      { t: T0, v: 1 },
+    ],
+    { horizon: 2 },
+  );
   close(two.slopePerDay, 2, 1e-9);
   assert.is(two.r2, 1);
   assert.is(two.direction, 'up');
-  assert.equal(two.forecast.map((p) => p.t), [T0 + 2 * DAY, T0 + 3 * DAY]);
+  assert.equal(
+    two.forecast.map((p) => p.t),
+    [T0 + 2 * DAY, T0 + 3 * DAY],
+  );
   close(two.forecast[1]!.v, 7, 1e-6);
-  const sameTime = linearTrend([{ t: T0, v: 1 }, { t: T0, v: 3 }], { horizon: 2 });
+  const sameTime = linearTrend(
+    [
+      { t: T0, v: 1 },
+      { t: T0, v: 3 },
+    ],
+    { horizon: 2 },
+  );
   assert.equal([sameTime.slope, sameTime.intercept, sameTime.r2, sameTime.forecast.length], [0, 2, 0, 0]);
-  const constant = linearTrend([0.1, 0.1, 0.1, 0.1].map((v, i) => ({ t: T0 + i * DAY, v })), { horizon: 1 });
+  const constant = linearTrend(
+    [0.1, 0.1, 0.1, 0.1].map((v, i) => ({ t: T0 + i * DAY, v })),
+    { horizon: 1 },
+  );
   assert.is(constant.r2, 0);
   assert.is(constant.direction, 'flat');
   for (const r of [none, one, two, sameTime, constant]) assert.ok(finite(r));
-  assert.ok(finite(linearTrend([{ t: T0, v: Number.NaN }, { t: Number.POSITIVE_INFINITY, v: 1 }], { horizon: 2 })));
+  assert.ok(
+    finite(
+      linearTrend(
+        [
+          { t: T0, v: Number.NaN },
+          { t: Number.POSITIVE_INFINITY, v: 1 },
+        ],
+        { horizon: 2 },
+      ),
+    ),
+  );
 });
 
 test('property: points exactly on a line recover its slope (1e-9 relative) and r2 = 1', () => {
@@ -264,38 +377,67 @@ test('one spike in an alternating series is the only anomaly, with hand-computed
 
 test('severity: low from the threshold, medium from +1, high from +2; negative z too', () => {
   // history 8 12 10 8 12: mean 10, SS 16, sample stddev √(16/4) = 2
-  const judge = (v: number) => anomalies([8, 12, 10, 8, 12, v].map((x, i) => ({ t: i, v: x })), { window: 5, minPoints: 5 });
+  const judge = (v: number) =>
+    anomalies(
+      [8, 12, 10, 8, 12, v].map((x, i) => ({ t: i, v: x })),
+      { window: 5, minPoints: 5 },
+    );
   assert.equal(judge(15), []); // z 2.5
   assert.equal(judge(16), [{ t: 5, v: 16, mean: 10, stddev: 2, spread: 2, z: 3, severity: 'low' }]);
   assert.is(judge(17)[0]!.severity, 'low'); // 3.5
   assert.is(judge(19)[0]!.severity, 'medium'); // 4.5
   assert.is(judge(20)[0]!.severity, 'high'); // 5
   assert.equal(judge(4), [{ t: 5, v: 4, mean: 10, stddev: 2, spread: 2, z: -3, severity: 'low' }]);
-  assert.is(anomalies([8, 12, 10, 8, 12, 15].map((x, i) => ({ t: i, v: x })), { window: 5, minPoints: 5, threshold: 2 })[0]!.severity, 'low');
+  assert.is(
+    anomalies(
+      [8, 12, 10, 8, 12, 15].map((x, i) => ({ t: i, v: x })),
+      { window: 5, minPoints: 5, threshold: 2 },
+    )[0]!.severity,
+    'low',
+  );
 });
 
 test('the first minPoints points are history only, and the window excludes the point itself', () => {
   const spikeEarly = [10, 12, 10, 12, 10, 99, 10, 12, 10, 12].map((v, i) => ({ t: i, v }));
-  assert.equal(anomalies(spikeEarly).map((a) => a.t), []); // index 5 < minPoints 8
-  assert.equal(anomalies(spikeEarly, { minPoints: 4 }).map((a) => a.t), [5]);
+  assert.equal(
+    anomalies(spikeEarly).map((a) => a.t),
+    [],
+  ); // index 5 < minPoints 8
+  assert.equal(
+    anomalies(spikeEarly, { minPoints: 4 }).map((a) => a.t),
+    [5],
+  );
   // 16 after 10 12 10 12 is z = 5 / 1.1547 = 4.33 with a window of 4; a window that
   // still holds the 99 (mean 19.7) sees nothing unusual in it
   const later = [...spikeEarly, { t: 10, v: 16 }];
-  assert.equal(anomalies(later, { minPoints: 4, window: 4 }).map((a) => [a.t, a.severity]), [[5, 'high'], [10, 'medium']]);
-  assert.equal(anomalies(later, { minPoints: 4 }).map((a) => a.t), [5]);
+  assert.equal(
+    anomalies(later, { minPoints: 4, window: 4 }).map((a) => [a.t, a.severity]),
+    [
+      [5, 'high'],
+      [10, 'medium'],
+    ],
+  );
+  assert.equal(
+    anomalies(later, { minPoints: 4 }).map((a) => a.t),
+    [5],
+  );
   assert.equal(anomalies([]), []);
   assert.equal(anomalies([{ t: 0, v: 1 }]), []);
 });
 
 test('a flat history: an equal value is normal, another is judged against a floor, so z is always finite', () => {
-  const flat = (v: number, base = 5, o: { minSpread?: number } = {}) => anomalies([...Array.from({ length: 8 }, (_, i) => ({ t: i, v: base })), { t: 8, v }], o);
+  const flat = (v: number, base = 5, o: { minSpread?: number } = {}) =>
+    anomalies([...Array.from({ length: 8 }, (_, i) => ({ t: i, v: base })), { t: 8, v }], o);
   assert.equal(flat(5), []);
   // the spread is at least 5 % of the mean: 0.25, so 9 is 16 spreads off, and 5.5 only 2
   assert.equal(flat(9), [{ t: 8, v: 9, mean: 5, stddev: 0, spread: 0.25, z: 16, severity: 'high' }]);
   assert.equal(flat(5.5), []);
   // and at least minSpread (a count's: 1): 6 after fives is ordinary, 9 is z 4, medium
   assert.equal(flat(6, 5, { minSpread: 1 }), []);
-  assert.equal(flat(9, 5, { minSpread: 1 }).map((a) => [a.spread, a.z, a.severity]), [[1, 4, 'medium']]);
+  assert.equal(
+    flat(9, 5, { minSpread: 1 }).map((a) => [a.spread, a.z, a.severity]),
+    [[1, 4, 'medium']],
+  );
   // eight 0.1s average to 0.09999999999999999: rounding, not spread
   assert.equal(flat(0.1, 0.1), []);
   const off = flat(0.2, 0.1);

@@ -35,17 +35,31 @@ firstRun('with no user, every page leads to setup; setup signs the admin in', as
 
   // Setup happens once.
   assert.is((await new Client(server.url).get('/setup')).headers.get('location'), '/login');
-  const again = await new Client(server.url).post('/setup', { ...ADMIN, email: 'other@x.test', password_confirm: ADMIN.password }, { csrf: false });
+  const again = await new Client(server.url).post(
+    '/setup',
+    { ...ADMIN, email: 'other@x.test', password_confirm: ADMIN.password },
+    { csrf: false },
+  );
   assert.ok(again.status === 403 || again.status === 303);
 });
 
 firstRun('setup names the field that is wrong', async ({ server }) => {
   const browser = new Client(server.url);
   await browser.get('/setup');
-  const res = await browser.post('/setup', { organisation: 'Acme', email: 'not-an-email', password: 'short', password_confirm: 'short' });
+  const res = await browser.post('/setup', {
+    organisation: 'Acme',
+    email: 'not-an-email',
+    password: 'short',
+    password_confirm: 'short',
+  });
   assert.is(res.status, 400);
   assert.match(await res.text(), /email: must be an email address/);
-  const mismatch = await browser.post('/setup', { organisation: 'Acme', email: 'a@b.test', password: 'long enough pw', password_confirm: 'different pw!' });
+  const mismatch = await browser.post('/setup', {
+    organisation: 'Acme',
+    email: 'a@b.test',
+    password: 'long enough pw',
+    password_confirm: 'different pw!',
+  });
   assert.is(mismatch.status, 400);
   assert.match(await mismatch.text(), /password_confirm: passwords do not match/);
 });
@@ -54,7 +68,11 @@ firstRun('login and logout with a secure-enough session cookie', async ({ server
   await setUp(server);
   const browser = new Client(server.url);
   await browser.get('/login');
-  const res = await browser.post('/login', { email: 'ADMIN@acme.test', password: ADMIN.password, next: '/settings/api-keys' });
+  const res = await browser.post('/login', {
+    email: 'ADMIN@acme.test',
+    password: ADMIN.password,
+    next: '/settings/api-keys',
+  });
   assert.is(res.status, 303);
   assert.is(res.headers.get('location'), '/settings/api-keys');
   const cookie = sessionCookie(res)!;
@@ -109,7 +127,11 @@ firstRun('CSRF: forms and cookie-authenticated API calls without a valid token a
   const noToken = await admin.post('/settings/api-keys', { name: 'x', scopes: 'ingest' }, { csrf: false });
   assert.is(noToken.status, 403);
   assert.match(await noToken.text(), /CSRF/);
-  const forged = await admin.post('/settings/api-keys', { name: 'x', scopes: 'ingest', _csrf: 'forged' }, { csrf: false });
+  const forged = await admin.post(
+    '/settings/api-keys',
+    { name: 'x', scopes: 'ingest', _csrf: 'forged' },
+    { csrf: false },
+  );
   assert.is(forged.status, 403);
   assert.is((await admin.post('/logout', {}, { csrf: false })).status, 403, 'logout too');
   assert.is((await admin.get('/')).status, 200, 'still signed in');
@@ -117,7 +139,11 @@ firstRun('CSRF: forms and cookie-authenticated API calls without a valid token a
   const api = await admin.request('/api/v1/api-keys', { method: 'POST', json: { name: 'x', scopes: ['read'] } });
   assert.is(api.status, 403);
   assert.is(((await api.json()) as { field: string }).field, '_csrf');
-  const withHeader = await admin.request('/api/v1/api-keys', { method: 'POST', json: { name: 'x', scopes: ['read'] }, headers: { 'x-csrf-token': admin.csrf! } });
+  const withHeader = await admin.request('/api/v1/api-keys', {
+    method: 'POST',
+    json: { name: 'x', scopes: ['read'] },
+    headers: { 'x-csrf-token': admin.csrf! },
+  });
   assert.is(withHeader.status, 201);
 
   // A token from another browser's session is worthless here.
@@ -125,7 +151,11 @@ firstRun('CSRF: forms and cookie-authenticated API calls without a valid token a
   await other.get('/login');
   const login = await other.post('/login', { email: ADMIN.email, password: ADMIN.password }, { csrf: false });
   assert.is(login.status, 403, 'login form without token');
-  const foreign = await admin.post('/settings/api-keys', { name: 'x', scopes: 'ingest', _csrf: other.csrf! }, { csrf: false });
+  const foreign = await admin.post(
+    '/settings/api-keys',
+    { name: 'x', scopes: 'ingest', _csrf: other.csrf! },
+    { csrf: false },
+  );
   assert.is(foreign.status, 403);
 });
 
@@ -133,14 +163,17 @@ firstRun('failed logins are throttled, even when the right password follows', as
   const admin = await setUp(server);
   const browser = new Client(server.url);
   await browser.get('/login');
-  for (let i = 0; i < 5; i++) assert.is((await browser.post('/login', { email: ADMIN.email, password: `guess ${i}` })).status, 401);
+  for (let i = 0; i < 5; i++)
+    assert.is((await browser.post('/login', { email: ADMIN.email, password: `guess ${i}` })).status, 401);
   const blocked = await browser.post('/login', { email: ADMIN.email, password: ADMIN.password });
   assert.is(blocked.status, 429);
   assert.ok(Number(blocked.headers.get('retry-after')) > 0, 'Retry-After given');
   assert.match(await blocked.text(), /Too many failed attempts/);
   assert.is(sessionCookie(blocked), undefined);
 
-  const audit = (await (await admin.request('/api/v1/audit')).json()) as { entries: { action: string; detail: string }[] };
+  const audit = (await (await admin.request('/api/v1/audit')).json()) as {
+    entries: { action: string; detail: string }[];
+  };
   const failures = audit.entries.filter((e) => e.action === 'login.failure');
   assert.is(failures.length, 5, 'each failure audited');
   assert.not.ok(JSON.stringify(audit).includes('guess'), 'no password in the audit log');

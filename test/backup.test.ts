@@ -14,10 +14,23 @@ import { ADMIN, ingestKey, runCli, startTestServer, tempDir, type TestServer } f
 type Manifest = { tenants: { id: string; events: number; last_seq: number | null }[]; files: { path: string }[] };
 
 const hook = (toolUseId: string) =>
-  JSON.stringify({ hook_event_name: 'PostToolUse', session_id: 'backup-s1', cwd: '/home/dev/src/app', tool_name: 'Bash', tool_use_id: toolUseId, tool_input: { command: 'ls' }, tool_response: { stdout: 'ok' }, duration_ms: 7 });
+  JSON.stringify({
+    hook_event_name: 'PostToolUse',
+    session_id: 'backup-s1',
+    cwd: '/home/dev/src/app',
+    tool_name: 'Bash',
+    tool_use_id: toolUseId,
+    tool_input: { command: 'ls' },
+    tool_response: { stdout: 'ok' },
+    duration_ms: 7,
+  });
 
 async function postHook(server: { url: string }, key: string, toolUseId: string): Promise<number> {
-  const res = await fetch(`${server.url}/api/v1/hooks/claude-code`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` }, body: hook(toolUseId) });
+  const res = await fetch(`${server.url}/api/v1/hooks/claude-code`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+    body: hook(toolUseId),
+  });
   await res.arrayBuffer();
   return res.status;
 }
@@ -26,7 +39,9 @@ async function postHook(server: { url: string }, key: string, toolUseId: string)
 async function figures(server: TestServer, key: string, at: Date): Promise<unknown> {
   server.ctx.now = () => at;
   await server.ctx.aggregator.runOnce();
-  const res = await fetch(`${server.url}/api/v1/dashboard/summary?range=7d`, { headers: { authorization: `Bearer ${key}` } });
+  const res = await fetch(`${server.url}/api/v1/dashboard/summary?range=7d`, {
+    headers: { authorization: `Bearer ${key}` },
+  });
   assert.is(res.status, 200);
   return res.json();
 }
@@ -34,76 +49,102 @@ async function figures(server: TestServer, key: string, at: Date): Promise<unkno
 /** Tables, indexes and constraints of a file: what a copy must carry besides the rows. */
 async function catalogue(db: Database): Promise<unknown[]> {
   return [
-    ...(await db.all(`SELECT table_name, sql FROM duckdb_tables() WHERE database_name = current_database() ORDER BY table_name`)),
-    ...(await db.all(`SELECT index_name, sql FROM duckdb_indexes() WHERE database_name = current_database() ORDER BY index_name`)),
-    ...(await db.all(`SELECT table_name, constraint_type, constraint_text FROM duckdb_constraints() WHERE database_name = current_database() ORDER BY ALL`)),
+    ...(await db.all(
+      `SELECT table_name, sql FROM duckdb_tables() WHERE database_name = current_database() ORDER BY table_name`,
+    )),
+    ...(await db.all(
+      `SELECT index_name, sql FROM duckdb_indexes() WHERE database_name = current_database() ORDER BY index_name`,
+    )),
+    ...(await db.all(
+      `SELECT table_name, constraint_type, constraint_text FROM duckdb_constraints() WHERE database_name = current_database() ORDER BY ALL`,
+    )),
   ];
 }
 
 const online = suite('backup of a running server');
 
-online('a backup taken while clients ingest restores every acknowledged event, the same figures and schema', async () => {
-  const src = await startTestServer();
-  const out = tempDir('am-backup');
-  const servers: TestServer[] = [];
-  try {
-    await src.ctx.aggregator.stop();
-    const { key, tenantId } = await ingestKey(src);
-    const acked: string[] = [];
-    const failed: number[] = [];
-    let stop = false;
-    const clients = Array.from({ length: 4 }, async (_, c) => {
-      for (let i = 0; !stop; i++) {
-        const status = await postHook(src, key, `toolu_c${c}_${i}`);
-        if (status === 200) acked.push(`toolu_c${c}_${i}`);
-        else failed.push(status);
-      }
-    });
-    while (acked.length < 100) await new Promise((r) => setTimeout(r, 20));
-    const ackedBefore = [...acked];
-    const backup = await runCli(['backup', '--to', join(out.path, 'live'), '--json'], { dataDir: src.dataDir });
-    const ackedDuring = acked.length - ackedBefore.length;
-    stop = true;
-    await Promise.all(clients);
-    assert.is(backup.code, 0, backup.stderr);
-    assert.equal(failed, [], 'ingest kept answering 2xx during the backup');
-    assert.ok(ackedDuring > 0, 'clients were ingesting while the backup ran');
-    const manifest = JSON.parse(readFileSync(join(out.path, 'live', 'manifest.json'), 'utf8')) as Manifest;
-    const taken = manifest.tenants.find((t) => t.id === tenantId)!;
+online(
+  'a backup taken while clients ingest restores every acknowledged event, the same figures and schema',
+  async () => {
+    const src = await startTestServer();
+    const out = tempDir('am-backup');
+    const servers: TestServer[] = [];
+    try {
+      await src.ctx.aggregator.stop();
+      const { key, tenantId } = await ingestKey(src);
+      const acked: string[] = [];
+      const failed: number[] = [];
+      let stop = false;
+      const clients = Array.from({ length: 4 }, async (_, c) => {
+        for (let i = 0; !stop; i++) {
+          const status = await postHook(src, key, `toolu_c${c}_${i}`);
+          if (status === 200) acked.push(`toolu_c${c}_${i}`);
+          else failed.push(status);
+        }
+      });
+      while (acked.length < 100) await new Promise((r) => setTimeout(r, 20));
+      const ackedBefore = [...acked];
+      const backup = await runCli(['backup', '--to', join(out.path, 'live'), '--json'], { dataDir: src.dataDir });
+      const ackedDuring = acked.length - ackedBefore.length;
+      stop = true;
+      await Promise.all(clients);
+      assert.is(backup.code, 0, backup.stderr);
+      assert.equal(failed, [], 'ingest kept answering 2xx during the backup');
+      assert.ok(ackedDuring > 0, 'clients were ingesting while the backup ran');
+      const manifest = JSON.parse(readFileSync(join(out.path, 'live', 'manifest.json'), 'utf8')) as Manifest;
+      const taken = manifest.tenants.find((t) => t.id === tenantId)!;
 
-    const restore = await runCli(['restore', '--from', join(out.path, 'live'), '--json'], { dataDir: join(out.path, 'restored') });
-    assert.is(restore.code, 0, restore.stderr);
-    const restored = await startTestServer({ dataDir: join(out.path, 'restored') });
-    servers.push(restored);
-    await restored.ctx.aggregator.stop();
-    const rows = await (await restored.ctx.tenantFiles.open(tenantId)).all<{ tool_use_id: string }>(`SELECT tool_use_id FROM events WHERE tool_use_id LIKE 'toolu_c%'`);
-    const ids = new Set(rows.map((r) => r.tool_use_id));
-    assert.ok(ackedBefore.every((id) => ids.has(id)), 'every event acknowledged before the backup is in it');
-    assert.ok([...ids].every((id) => acked.includes(id)), 'nothing but acknowledged events');
-    assert.is(rows.length, taken.events, "the manifest's event count is the file's");
-    const lastSeq = await (await restored.ctx.tenantFiles.open(tenantId)).get<{ s: number }>('SELECT max(seq)::DOUBLE AS s FROM events');
-    assert.is(lastSeq!.s, taken.last_seq);
+      const restore = await runCli(['restore', '--from', join(out.path, 'live'), '--json'], {
+        dataDir: join(out.path, 'restored'),
+      });
+      assert.is(restore.code, 0, restore.stderr);
+      const restored = await startTestServer({ dataDir: join(out.path, 'restored') });
+      servers.push(restored);
+      await restored.ctx.aggregator.stop();
+      const rows = await (await restored.ctx.tenantFiles.open(tenantId)).all<{ tool_use_id: string }>(
+        `SELECT tool_use_id FROM events WHERE tool_use_id LIKE 'toolu_c%'`,
+      );
+      const ids = new Set(rows.map((r) => r.tool_use_id));
+      assert.ok(
+        ackedBefore.every((id) => ids.has(id)),
+        'every event acknowledged before the backup is in it',
+      );
+      assert.ok(
+        [...ids].every((id) => acked.includes(id)),
+        'nothing but acknowledged events',
+      );
+      assert.is(rows.length, taken.events, "the manifest's event count is the file's");
+      const lastSeq = await (await restored.ctx.tenantFiles.open(tenantId)).get<{ s: number }>(
+        'SELECT max(seq)::DOUBLE AS s FROM events',
+      );
+      assert.is(lastSeq!.s, taken.last_seq);
 
-    // Quiet now: a second backup must give the very figures and schema of the source.
-    const quiet = join(out.path, 'quiet');
-    await runCommand(src.ctx, 'backup', { to: quiet });
-    await restoreBackup(quiet, join(out.path, 'restored-2'));
-    const again = await startTestServer({ dataDir: join(out.path, 'restored-2') });
-    servers.push(again);
-    await again.ctx.aggregator.stop();
-    const at = new Date(Date.now() + 60_000);
-    assert.equal(await figures(again, key, at), await figures(src, key, at), 'same figures, and the API key works');
-    assert.equal(await catalogue(await again.ctx.tenantFiles.open(tenantId)), await catalogue(await src.ctx.tenantFiles.open(tenantId)));
-    assert.equal(await catalogue(again.ctx.control), await catalogue(src.ctx.control));
-    assert.is(await postHook(again, key, 'toolu_c0_0'), 200, 'a retried event is accepted');
-    const count = await (await again.ctx.tenantFiles.open(tenantId)).get<{ n: number }>(`SELECT count(*)::DOUBLE AS n FROM events WHERE tool_use_id = 'toolu_c0_0'`);
-    assert.is(count!.n, 1, 'and stored once: the primary key came with the copy');
-  } finally {
-    for (const s of servers) await s.stop();
-    await src.stop();
-    out.remove();
-  }
-});
+      // Quiet now: a second backup must give the very figures and schema of the source.
+      const quiet = join(out.path, 'quiet');
+      await runCommand(src.ctx, 'backup', { to: quiet });
+      await restoreBackup(quiet, join(out.path, 'restored-2'));
+      const again = await startTestServer({ dataDir: join(out.path, 'restored-2') });
+      servers.push(again);
+      await again.ctx.aggregator.stop();
+      const at = new Date(Date.now() + 60_000);
+      assert.equal(await figures(again, key, at), await figures(src, key, at), 'same figures, and the API key works');
+      assert.equal(
+        await catalogue(await again.ctx.tenantFiles.open(tenantId)),
+        await catalogue(await src.ctx.tenantFiles.open(tenantId)),
+      );
+      assert.equal(await catalogue(again.ctx.control), await catalogue(src.ctx.control));
+      assert.is(await postHook(again, key, 'toolu_c0_0'), 200, 'a retried event is accepted');
+      const count = await (await again.ctx.tenantFiles.open(tenantId)).get<{ n: number }>(
+        `SELECT count(*)::DOUBLE AS n FROM events WHERE tool_use_id = 'toolu_c0_0'`,
+      );
+      assert.is(count!.n, 1, 'and stored once: the primary key came with the copy');
+    } finally {
+      for (const s of servers) await s.stop();
+      await src.stop();
+      out.remove();
+    }
+  },
+);
 
 online('tenant export and import move a team, its people and keys to another appliance', async () => {
   const a = await startTestServer();
@@ -114,12 +155,24 @@ online('tenant export and import move a team, its people and keys to another app
     await b.ctx.aggregator.stop();
     const { key, tenantId } = await ingestKey(a);
     for (let i = 0; i < 20; i++) assert.is(await postHook(a, key, `toolu_move_${i}`), 200);
-    const exported = await runCli(['tenant', 'export', '--tenant', 'Acme', '--to', join(out.path, 'acme'), '--json'], { dataDir: a.dataDir });
+    const exported = await runCli(['tenant', 'export', '--tenant', 'Acme', '--to', join(out.path, 'acme'), '--json'], {
+      dataDir: a.dataDir,
+    });
     assert.is(exported.code, 0, exported.stderr);
-    assert.equal(JSON.parse(exported.stdout), { dir: join(out.path, 'acme'), tenant: tenantId, name: 'Acme', events: 20, people: 2, api_keys: 1, bytes: JSON.parse(exported.stdout).bytes });
+    assert.equal(JSON.parse(exported.stdout), {
+      dir: join(out.path, 'acme'),
+      tenant: tenantId,
+      name: 'Acme',
+      events: 20,
+      people: 2,
+      api_keys: 1,
+      bytes: JSON.parse(exported.stdout).bytes,
+    });
 
     await runCommand(b.ctx, 'setup', { name: 'Other', email: 'root@other.test', password: ADMIN.password });
-    const imported = await runCli(['tenant', 'import', '--from', join(out.path, 'acme'), '--json'], { dataDir: b.dataDir });
+    const imported = await runCli(['tenant', 'import', '--from', join(out.path, 'acme'), '--json'], {
+      dataDir: b.dataDir,
+    });
     assert.is(imported.code, 0, imported.stderr);
     assert.is(JSON.parse(imported.stdout).tenant, tenantId);
 
@@ -127,7 +180,9 @@ online('tenant export and import move a team, its people and keys to another app
     assert.is(me.status, 200, 'the API key works on the new appliance');
     const at = new Date(Date.now() + 60_000);
     assert.equal(await figures(b, key, at), await figures(a, key, at), 'the same figures there');
-    const admin = await b.ctx.control.get<{ role: string }>('SELECT role FROM users WHERE email = $e', { e: ADMIN.email });
+    const admin = await b.ctx.control.get<{ role: string }>('SELECT role FROM users WHERE email = $e', {
+      e: ADMIN.email,
+    });
     assert.is(admin!.role, 'tenant_admin', 'a super admin elsewhere is a tenant admin here');
 
     const twice = await runCli(['tenant', 'import', '--from', join(out.path, 'acme')], { dataDir: b.dataDir });
@@ -153,7 +208,10 @@ function mountTmpfs(dir: string, options: string): (() => void) | null {
 }
 
 /** The data directory's files, without WALs and DuckDB's spill directory (`tmp/`), which come and go with any query. */
-const listing = (dir: string) => readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((p) => !p.endsWith('.wal') && p !== 'tmp' && !p.startsWith('tmp/')).sort();
+const listing = (dir: string) =>
+  readdirSync(dir, { recursive: true, encoding: 'utf8' })
+    .filter((p) => !p.endsWith('.wal') && p !== 'tmp' && !p.startsWith('tmp/'))
+    .sort();
 
 online('a full or read-only target: a clear error, the data directory untouched, ingest unaffected', async () => {
   const src = await startTestServer();
@@ -182,7 +240,9 @@ online('a full or read-only target: a clear error, the data directory untouched,
       assert.is(await postHook(src, key, `toolu_after_${n}`), 200, 'ingest still answers');
     }
     assert.equal(listing(src.dataDir), before, 'no file added to the data directory');
-    const attached = await src.ctx.control.all(`SELECT database_name FROM duckdb_databases() WHERE database_name LIKE 'backup_%'`);
+    const attached = await src.ctx.control.all(
+      `SELECT database_name FROM duckdb_databases() WHERE database_name LIKE 'backup_%'`,
+    );
     assert.equal(attached, [], 'the failed copy was detached');
     const good = await runCli(['backup', '--to', join(out.path, 'good'), '--json'], { dataDir: src.dataDir });
     assert.is(good.code, 0, `a backup after a failed one works: ${good.stderr}`);
@@ -201,86 +261,112 @@ offline.before.each((ctx) => {
 });
 offline.after.each((ctx) => ctx.dir.remove());
 
-offline('a damaged backup is found by its checksums and not restored; a non-empty directory is refused', async ({ dir }) => {
-  const data = join(dir.path, 'data');
-  assert.is((await runCli(['setup', '--name', 'Acme', '--email', 'root@acme.test'], { dataDir: data })).code, 0);
-  const taken = await runCli(['backup', '--to', join(dir.path, 'b'), '--json'], { dataDir: data });
-  assert.is(taken.code, 0, taken.stderr);
-  const verified = await runCli(['backup', 'verify', '--from', join(dir.path, 'b'), '--json'], { dataDir: data });
-  assert.is(verified.code, 0, verified.stderr);
-  assert.is(JSON.parse(verified.stdout).ok, true);
+offline(
+  'a damaged backup is found by its checksums and not restored; a non-empty directory is refused',
+  async ({ dir }) => {
+    const data = join(dir.path, 'data');
+    assert.is((await runCli(['setup', '--name', 'Acme', '--email', 'root@acme.test'], { dataDir: data })).code, 0);
+    const taken = await runCli(['backup', '--to', join(dir.path, 'b'), '--json'], { dataDir: data });
+    assert.is(taken.code, 0, taken.stderr);
+    const verified = await runCli(['backup', 'verify', '--from', join(dir.path, 'b'), '--json'], { dataDir: data });
+    assert.is(verified.code, 0, verified.stderr);
+    assert.is(JSON.parse(verified.stdout).ok, true);
 
-  const nonEmpty = join(dir.path, 'occupied');
-  mkdirSync(nonEmpty);
-  writeFileSync(join(nonEmpty, 'keep.txt'), 'mine');
-  const refused = await runCli(['restore', '--from', join(dir.path, 'b')], { dataDir: nonEmpty });
-  assert.is(refused.code, 1);
-  assert.match(refused.stderr, /is not empty/);
-  assert.equal(readdirSync(nonEmpty), ['keep.txt']);
+    const nonEmpty = join(dir.path, 'occupied');
+    mkdirSync(nonEmpty);
+    writeFileSync(join(nonEmpty, 'keep.txt'), 'mine');
+    const refused = await runCli(['restore', '--from', join(dir.path, 'b')], { dataDir: nonEmpty });
+    assert.is(refused.code, 1);
+    assert.match(refused.stderr, /is not empty/);
+    assert.equal(readdirSync(nonEmpty), ['keep.txt']);
 
-  const manifest = JSON.parse(readFileSync(join(dir.path, 'b', 'manifest.json'), 'utf8')) as Manifest;
-  const tenantFile = join(dir.path, 'b', manifest.files.find((f) => f.path.startsWith('tenants/'))!.path);
-  const bytes = readFileSync(tenantFile);
-  const middle = Math.floor(bytes.length / 2);
-  bytes[middle] = bytes[middle]! ^ 0xff;
-  writeFileSync(tenantFile, bytes);
-  assert.is(statSync(tenantFile).size, bytes.length);
-  const damaged = await runCli(['backup', 'verify', '--from', join(dir.path, 'b'), '--json'], { dataDir: data });
-  assert.is(damaged.code, 1);
-  assert.match(JSON.parse(damaged.stdout).problems.join(), /tenants\/t_\w+\.duckdb: checksum mismatch/);
-  const notRestored = await runCli(['restore', '--from', join(dir.path, 'b')], { dataDir: join(dir.path, 'new') });
-  assert.is(notRestored.code, 1);
-  assert.match(notRestored.stderr, /damaged; nothing was restored/);
-  assert.not.ok(existsSync(join(dir.path, 'new')));
+    const manifest = JSON.parse(readFileSync(join(dir.path, 'b', 'manifest.json'), 'utf8')) as Manifest;
+    const tenantFile = join(dir.path, 'b', manifest.files.find((f) => f.path.startsWith('tenants/'))!.path);
+    const bytes = readFileSync(tenantFile);
+    const middle = Math.floor(bytes.length / 2);
+    bytes[middle] = bytes[middle]! ^ 0xff;
+    writeFileSync(tenantFile, bytes);
+    assert.is(statSync(tenantFile).size, bytes.length);
+    const damaged = await runCli(['backup', 'verify', '--from', join(dir.path, 'b'), '--json'], { dataDir: data });
+    assert.is(damaged.code, 1);
+    assert.match(JSON.parse(damaged.stdout).problems.join(), /tenants\/t_\w+\.duckdb: checksum mismatch/);
+    const notRestored = await runCli(['restore', '--from', join(dir.path, 'b')], { dataDir: join(dir.path, 'new') });
+    assert.is(notRestored.code, 1);
+    assert.match(notRestored.stderr, /damaged; nothing was restored/);
+    assert.not.ok(existsSync(join(dir.path, 'new')));
 
-  const noManifest = await runCli(['backup', 'verify', '--from', dir.path], { dataDir: data });
-  assert.is(noManifest.code, 1);
-  assert.match(noManifest.stderr, /is not a backup/);
-});
+    const noManifest = await runCli(['backup', 'verify', '--from', dir.path], { dataDir: data });
+    assert.is(noManifest.code, 1);
+    assert.match(noManifest.stderr, /is not a backup/);
+  },
+);
 
-offline('an unavailable tenant is named in the backup and the rest kept; a backup and an export are not each other', async ({ dir }) => {
-  const data = join(dir.path, 'data');
-  assert.is((await runCli(['setup', '--name', 'Acme', '--email', 'root@acme.test'], { dataDir: data })).code, 0);
-  const beta = JSON.parse((await runCli(['tenant', 'create', '--name', 'Beta', '--json'], { dataDir: data })).stdout) as { id: string };
-  rmSync(join(data, 'tenants', `${beta.id}.duckdb`));
-  const taken = await runCli(['backup', '--to', join(dir.path, 'b'), '--json'], { dataDir: data });
-  assert.is(taken.code, 0, taken.stderr);
-  const tenants = (JSON.parse(taken.stdout) as { tenants: { name: string; file: string | null; unavailable?: string }[] }).tenants;
-  assert.equal(tenants.map((t) => [t.name, t.file === null, t.unavailable ?? null]).sort(), [['Acme', false, null], ['Beta', true, 'file missing']]);
+offline(
+  'an unavailable tenant is named in the backup and the rest kept; a backup and an export are not each other',
+  async ({ dir }) => {
+    const data = join(dir.path, 'data');
+    assert.is((await runCli(['setup', '--name', 'Acme', '--email', 'root@acme.test'], { dataDir: data })).code, 0);
+    const beta = JSON.parse(
+      (await runCli(['tenant', 'create', '--name', 'Beta', '--json'], { dataDir: data })).stdout,
+    ) as { id: string };
+    rmSync(join(data, 'tenants', `${beta.id}.duckdb`));
+    const taken = await runCli(['backup', '--to', join(dir.path, 'b'), '--json'], { dataDir: data });
+    assert.is(taken.code, 0, taken.stderr);
+    const tenants = (
+      JSON.parse(taken.stdout) as { tenants: { name: string; file: string | null; unavailable?: string }[] }
+    ).tenants;
+    assert.equal(tenants.map((t) => [t.name, t.file === null, t.unavailable ?? null]).sort(), [
+      ['Acme', false, null],
+      ['Beta', true, 'file missing'],
+    ]);
 
-  const exported = await runCli(['tenant', 'export', '--tenant', 'Acme', '--to', join(dir.path, 'e')], { dataDir: data });
-  assert.is(exported.code, 0, exported.stderr);
-  const restoreExport = await runCli(['restore', '--from', join(dir.path, 'e')], { dataDir: join(dir.path, 'new') });
-  assert.is(restoreExport.code, 1);
-  assert.match(restoreExport.stderr, /one tenant's export; use "agentmeter tenant import/);
-  const importBackup = await runCli(['tenant', 'import', '--from', join(dir.path, 'b')], { dataDir: data });
-  assert.is(importBackup.code, 1);
-  assert.match(importBackup.stderr, /is a full backup, not a tenant export/);
-  const restored = await runCli(['restore', '--from', join(dir.path, 'b'), '--json'], { dataDir: join(dir.path, 'new') });
-  assert.is(restored.code, 0, restored.stderr);
-  assert.equal(readdirSync(join(dir.path, 'new', 'tenants')), [`${(JSON.parse(restored.stdout) as { tenants: { id: string; file: string | null }[] }).tenants.find((t) => t.file)!.id}.duckdb`]);
-});
+    const exported = await runCli(['tenant', 'export', '--tenant', 'Acme', '--to', join(dir.path, 'e')], {
+      dataDir: data,
+    });
+    assert.is(exported.code, 0, exported.stderr);
+    const restoreExport = await runCli(['restore', '--from', join(dir.path, 'e')], { dataDir: join(dir.path, 'new') });
+    assert.is(restoreExport.code, 1);
+    assert.match(restoreExport.stderr, /one tenant's export; use "agentmeter tenant import/);
+    const importBackup = await runCli(['tenant', 'import', '--from', join(dir.path, 'b')], { dataDir: data });
+    assert.is(importBackup.code, 1);
+    assert.match(importBackup.stderr, /is a full backup, not a tenant export/);
+    const restored = await runCli(['restore', '--from', join(dir.path, 'b'), '--json'], {
+      dataDir: join(dir.path, 'new'),
+    });
+    assert.is(restored.code, 0, restored.stderr);
+    assert.equal(readdirSync(join(dir.path, 'new', 'tenants')), [
+      `${(JSON.parse(restored.stdout) as { tenants: { id: string; file: string | null }[] }).tenants.find((t) => t.file)!.id}.duckdb`,
+    ]);
+  },
+);
 
-offline('scheduled backups: taken when due by the injected clock, the oldest beyond --backup-keep removed', async ({ dir }) => {
-  const backups = join(dir.path, 'scheduled');
-  const server = await startTestServer({ flags: { 'backup-dir': backups, 'backup-every': '1h', 'backup-keep': '2' } });
-  try {
-    await server.ctx.backups.stop(); // the test moves the clock and runs the checks itself
-    let now = new Date('2026-03-01T10:00:00Z');
-    server.ctx.now = () => now;
-    assert.ok(await server.ctx.backups.runDue(), 'none yet: one is due');
-    now = new Date('2026-03-01T10:59:00Z');
-    assert.is(await server.ctx.backups.runDue(), null, 'not due within the hour');
-    now = new Date('2026-03-01T11:00:00Z');
-    assert.ok(await server.ctx.backups.runDue());
-    now = new Date('2026-03-01T12:30:00Z');
-    assert.ok(await server.ctx.backups.runDue());
-    assert.equal(readdirSync(backups), ['agentmeter-20260301T110000Z', 'agentmeter-20260301T123000Z']);
-    const v = await runCli(['backup', 'verify', '--from', join(backups, 'agentmeter-20260301T123000Z')], { dataDir: join(dir.path, 'unused') });
-    assert.is(v.code, 0, v.stderr);
-  } finally {
-    await server.stop();
-  }
-});
+offline(
+  'scheduled backups: taken when due by the injected clock, the oldest beyond --backup-keep removed',
+  async ({ dir }) => {
+    const backups = join(dir.path, 'scheduled');
+    const server = await startTestServer({
+      flags: { 'backup-dir': backups, 'backup-every': '1h', 'backup-keep': '2' },
+    });
+    try {
+      await server.ctx.backups.stop(); // the test moves the clock and runs the checks itself
+      let now = new Date('2026-03-01T10:00:00Z');
+      server.ctx.now = () => now;
+      assert.ok(await server.ctx.backups.runDue(), 'none yet: one is due');
+      now = new Date('2026-03-01T10:59:00Z');
+      assert.is(await server.ctx.backups.runDue(), null, 'not due within the hour');
+      now = new Date('2026-03-01T11:00:00Z');
+      assert.ok(await server.ctx.backups.runDue());
+      now = new Date('2026-03-01T12:30:00Z');
+      assert.ok(await server.ctx.backups.runDue());
+      assert.equal(readdirSync(backups), ['agentmeter-20260301T110000Z', 'agentmeter-20260301T123000Z']);
+      const v = await runCli(['backup', 'verify', '--from', join(backups, 'agentmeter-20260301T123000Z')], {
+        dataDir: join(dir.path, 'unused'),
+      });
+      assert.is(v.code, 0, v.stderr);
+    } finally {
+      await server.stop();
+    }
+  },
+);
 
 offline.run();

@@ -10,7 +10,11 @@ import { runCommand } from '../src/admin/commands.js';
 const suite = ingestSuite('bad input');
 
 async function call(ctx: IngestCtx, method: string, path: string, body?: string, type = 'application/json') {
-  const res = await fetch(`${ctx.server.url}${path}`, { method, headers: { 'content-type': type, authorization: `Bearer ${ctx.key}` }, body });
+  const res = await fetch(`${ctx.server.url}${path}`, {
+    method,
+    headers: { 'content-type': type, authorization: `Bearer ${ctx.key}` },
+    body,
+  });
   const text = await res.text();
   let json: Record<string, any> = {}; // eslint-disable-line @typescript-eslint/no-explicit-any
   try {
@@ -22,30 +26,54 @@ async function call(ctx: IngestCtx, method: string, path: string, body?: string,
 }
 
 /** `inner` wrapped in `depth` levels of `open`…`close`, as text (a JS value that deep cannot be stringified). */
-const nest = (depth: number, open: string, inner: string, close: string) => open.repeat(depth) + inner + close.repeat(depth);
+const nest = (depth: number, open: string, inner: string, close: string) =>
+  open.repeat(depth) + inner + close.repeat(depth);
 
 suite('bodies nested thousands of levels deep are a 400 naming body on every entry point, never a crash', async (ctx) => {
   const hook = `{"hook_event_name":"PreToolUse","session_id":"deep","tool_name":"Bash","tool_use_id":"t1","tool_input":${nest(5000, '{"a":', '1', '}')}}`;
   assert.ok(hook.length < 40_000);
   for (const [path, body] of [
     ['/api/v1/hooks/claude-code', hook],
-    ['/api/metrics/commands', `{"command_name":"x","execution_time_ms":1,"status":"success","metadata":${nest(5000, '[', '1', ']')}}`],
-    ['/v1/logs', `{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"attributes":[{"key":"deep","value":${nest(5000, '{"arrayValue":{"values":[', '{"stringValue":"x"}', ']}}')}}]}]}]}]}`],
-    ['/v1/metrics', `{"resourceMetrics":[{"resource":{"attributes":[{"key":"k","value":${nest(5000, '{"kvlistValue":{"values":[{"key":"k","value":', '{"intValue":"1"}', '}]}}')}}]}}]}`],
+    [
+      '/api/metrics/commands',
+      `{"command_name":"x","execution_time_ms":1,"status":"success","metadata":${nest(5000, '[', '1', ']')}}`,
+    ],
+    [
+      '/v1/logs',
+      `{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"attributes":[{"key":"deep","value":${nest(5000, '{"arrayValue":{"values":[', '{"stringValue":"x"}', ']}}')}}]}]}]}]}`,
+    ],
+    [
+      '/v1/metrics',
+      `{"resourceMetrics":[{"resource":{"attributes":[{"key":"k","value":${nest(5000, '{"kvlistValue":{"values":[{"key":"k","value":', '{"intValue":"1"}', '}]}}')}}]}}]}`,
+    ],
   ] as const) {
     const r = await call(ctx, 'POST', path, body);
     assert.is(r.status, 400, `${path}: ${r.text.slice(0, 200)}`);
     assert.is(r.json.field, 'body', path);
     assert.match(r.json.error, /nested more than 64 levels/);
   }
-  const socket = new WebSocket(`${ctx.server.url.replace(/^http/, 'ws')}/api/v1/stream`, { headers: { authorization: `Bearer ${ctx.key}` } });
+  const socket = new WebSocket(`${ctx.server.url.replace(/^http/, 'ws')}/api/v1/stream`, {
+    headers: { authorization: `Bearer ${ctx.key}` },
+  });
   await new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject));
-  const reply = new Promise<Record<string, unknown>>((resolve) => socket.once('message', (d) => resolve(JSON.parse(String(d)) as Record<string, unknown>)));
+  const reply = new Promise<Record<string, unknown>>((resolve) =>
+    socket.once('message', (d) => resolve(JSON.parse(String(d)) as Record<string, unknown>)),
+  );
   socket.send(`{"kind":"prompt","attributes":${nest(5000, '{"a":', '1', '}')}}`);
   assert.equal([(await reply).type, (await reply).field], ['error', 'body']);
   socket.terminate();
   // A body as deep as a real one is still taken.
-  assert.is((await call(ctx, 'POST', '/api/v1/hooks/claude-code', `{"hook_event_name":"PreToolUse","session_id":"ok","tool_input":${nest(40, '{"a":', '1', '}')}}`)).status, 200);
+  assert.is(
+    (
+      await call(
+        ctx,
+        'POST',
+        '/api/v1/hooks/claude-code',
+        `{"hook_event_name":"PreToolUse","session_id":"ok","tool_input":${nest(40, '{"a":', '1', '}')}}`,
+      )
+    ).status,
+    200,
+  );
 });
 
 suite('query parameters: over-long filter values are a 400 naming the parameter; tool, command and agent filters narrow what they apply to', async (ctx) => {
@@ -80,16 +108,31 @@ suite('POST /api/v1/query without from and to answers the last 7 days up to now,
   const { from, to } = r.json.query as { from: string; to: string };
   assert.is(Date.parse(to) - Date.parse(from), 7 * 86_400_000);
   assert.ok(Math.abs(Date.parse(to) - Date.now()) < 3_600_000, 'to is now');
-  const onlyTo = await call(ctx, 'POST', '/api/v1/query', JSON.stringify({ metrics: ['events'], to: '2026-11-20T00:00:00Z' }));
+  const onlyTo = await call(
+    ctx,
+    'POST',
+    '/api/v1/query',
+    JSON.stringify({ metrics: ['events'], to: '2026-11-20T00:00:00Z' }),
+  );
   assert.is(onlyTo.json.query.from, '2026-11-13T00:00:00.000Z');
 });
 
 suite('a hook with long ids is stored (its id derived to fit); a refused hook field is named as the hook names it', async (ctx) => {
-  const long = { hook_event_name: 'PostToolUse', session_id: 's'.repeat(200), tool_use_id: 't'.repeat(200), tool_name: 'Bash', cwd: '/home/dev/src/app' };
+  const long = {
+    hook_event_name: 'PostToolUse',
+    session_id: 's'.repeat(200),
+    tool_use_id: 't'.repeat(200),
+    tool_name: 'Bash',
+    cwd: '/home/dev/src/app',
+  };
   assert.is((await call(ctx, 'POST', '/api/v1/hooks/claude-code', JSON.stringify(long))).status, 200);
   assert.is((await call(ctx, 'POST', '/api/v1/hooks/claude-code', JSON.stringify(long))).status, 200, 'a retry');
   const db = await ctx.server.ctx.tenantFiles.open(ctx.tenantId);
-  assert.is((await db.get<{ n: number }>(`SELECT count(*) AS n FROM events WHERE session_id = '${'s'.repeat(200)}'`))!.n, 1, 'stored once');
+  assert.is(
+    (await db.get<{ n: number }>(`SELECT count(*) AS n FROM events WHERE session_id = '${'s'.repeat(200)}'`))!.n,
+    1,
+    'stored once',
+  );
   for (const [body, field] of [
     [{ hook_event_name: 'SessionStart', session_id: 'x', cwd: `/home/${'d'.repeat(1100)}` }, 'cwd'],
     [{ hook_event_name: 'PreToolUse', session_id: 'x', tool_name: 'T'.repeat(300) }, 'tool_name'],
@@ -101,16 +144,37 @@ suite('a hook with long ids is stored (its id derived to fit); a refused hook fi
   }
 });
 
-suite('projects are their repository\'s name: a viewer grouping by project sees no home paths', async (ctx) => {
+suite("projects are their repository's name: a viewer grouping by project sees no home paths", async (ctx) => {
   await postFixtures(ctx.server, ctx.key);
-  const tenant = (await ctx.server.ctx.control.get<{ id: string }>('SELECT tenant_id AS id FROM users WHERE email = $email', { email: ADMIN.email }))!.id;
-  await runCommand(ctx.server.ctx, 'user create', { tenant, email: 'watcher@acme.test', role: 'viewer', password: 'viewing password 1' });
+  const tenant = (await ctx.server.ctx.control.get<{ id: string }>(
+    'SELECT tenant_id AS id FROM users WHERE email = $email',
+    { email: ADMIN.email },
+  ))!.id;
+  await runCommand(ctx.server.ctx, 'user create', {
+    tenant,
+    email: 'watcher@acme.test',
+    role: 'viewer',
+    password: 'viewing password 1',
+  });
   const viewer = await signIn(ctx.server, 'watcher@acme.test', 'viewing password 1');
-  const q = encodeURIComponent(JSON.stringify({ metrics: ['events', 'active_users'], group_by: ['project'], from: Date.now() - 400 * 86_400_000, to: Date.now() + 60_000 }));
+  const q = encodeURIComponent(
+    JSON.stringify({
+      metrics: ['events', 'active_users'],
+      group_by: ['project'],
+      from: Date.now() - 400 * 86_400_000,
+      to: Date.now() + 60_000,
+    }),
+  );
   const res = await viewer.request(`/api/v1/query?q=${q}`);
   assert.is(res.status, 200);
   const rows = ((await res.json()) as { rows: { project: string | null }[] }).rows;
-  assert.equal(rows.map((r) => r.project).filter(Boolean).sort(), ['acme-api', 'acme-infra', 'acme-web']);
+  assert.equal(
+    rows
+      .map((r) => r.project)
+      .filter(Boolean)
+      .sort(),
+    ['acme-api', 'acme-infra', 'acme-web'],
+  );
   const page = await (await viewer.get('/?range=90d')).text();
   assert.not.ok(/\/home\/dev\d/.test(page), 'no home path on the overview');
 });

@@ -15,7 +15,12 @@ s('the bell shows 0, then 1 when a rule fires, without a reload', async ({ serve
   const rule = await fetch(`${server.url}/api/v1/alerts/rules`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
-    body: JSON.stringify({ name: 'any tool call', metric: 'tool_calls', window: '1h', condition: { type: 'threshold', op: 'above', value: 0 } }),
+    body: JSON.stringify({
+      name: 'any tool call',
+      metric: 'tool_calls',
+      window: '1h',
+      condition: { type: 'threshold', op: 'above', value: 0 },
+    }),
   });
   assert.is(rule.status, 201);
 
@@ -32,18 +37,33 @@ s('the bell shows 0, then 1 when a rule fires, without a reload', async ({ serve
   await page.evaluate(() => ((window as unknown as { marker: number }).marker = 1));
 
   for (const [i, event] of ['PreToolUse', 'PostToolUse'].entries()) {
-    const res = await postHook(server, key, { session_id: 'bell-1', cwd: '/w/bell', hook_event_name: event, tool_name: 'Bash', tool_input: { command: 'ls' }, tool_use_id: 'bell-t1', ...(i ? { tool_response: {}, duration_ms: 5 } : {}) });
+    const res = await postHook(server, key, {
+      session_id: 'bell-1',
+      cwd: '/w/bell',
+      hook_event_name: event,
+      tool_name: 'Bash',
+      tool_input: { command: 'ls' },
+      tool_use_id: 'bell-t1',
+      ...(i ? { tool_response: {}, duration_ms: 5 } : {}),
+    });
     assert.is(res.status, 200);
   }
   // The window is [now - 1h, now): the pass runs five minutes after the events.
   server.ctx.now = () => new Date(T);
   await server.ctx.aggregator.runOnce();
   const sent = await server.ctx.alerts.runOnce();
-  assert.equal(sent.map((n) => n.state), ['firing']);
+  assert.equal(
+    sent.map((n) => n.state),
+    ['firing'],
+  );
 
   await page.locator('#alert-bell[data-count="1"]').waitFor();
   assert.is(await page.locator('#alert-bell .bell-count').innerText(), '1');
-  assert.is(await page.evaluate(() => (window as unknown as { marker?: number }).marker), 1, 'the page was not reloaded');
+  assert.is(
+    await page.evaluate(() => (window as unknown as { marker?: number }).marker),
+    1,
+    'the page was not reloaded',
+  );
   await screenshot(page, 'alerts-bell');
   assert.equal(errors, [], 'console or page errors');
   await page.context().close();

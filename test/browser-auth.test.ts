@@ -20,7 +20,11 @@ s.after.each(({ desktop, phone }) => {
 });
 
 function assertNoErrors(...pages: TestPage[]) {
-  assert.equal(pages.flatMap((p) => p.errors), [], 'console or page errors');
+  assert.equal(
+    pages.flatMap((p) => p.errors),
+    [],
+    'console or page errors',
+  );
 }
 
 const path = (page: Page) => new URL(page.url()).pathname;
@@ -46,7 +50,10 @@ async function signIn(page: Page, email: string, password: string): Promise<numb
 }
 
 s('a first visit, at any width, lands on the setup page', async ({ server, desktop, phone }) => {
-  for (const [{ page }, name] of [[desktop, 'setup-desktop'], [phone, 'setup-phone']] as const) {
+  for (const [{ page }, name] of [
+    [desktop, 'setup-desktop'],
+    [phone, 'setup-phone'],
+  ] as const) {
     await page.goto(`${server.url}/`);
     assert.is(path(page), '/setup', name);
     assert.is(await heading(page).innerText(), 'Welcome to agentmeter');
@@ -93,7 +100,10 @@ s('"Sign out" in the header signs out', async ({ server, desktop }) => {
 });
 
 s('a wrong password is refused with a message, at both widths', async ({ server, desktop, phone }) => {
-  for (const [{ page }, name] of [[desktop, 'login-error-desktop'], [phone, 'login-error-phone']] as const) {
+  for (const [{ page }, name] of [
+    [desktop, 'login-error-desktop'],
+    [phone, 'login-error-phone'],
+  ] as const) {
     await page.goto(`${server.url}/login`);
     if (name.endsWith('phone')) await screenshot(page, 'login-phone');
     assert.is(await signIn(page, ADMIN.email, 'not the password at all'), 401, name);
@@ -108,7 +118,10 @@ s('a wrong password is refused with a message, at both widths', async ({ server,
 });
 
 s('the same credentials sign in again, on a phone too', async ({ server, desktop, phone }) => {
-  for (const [{ page }, name] of [[desktop, 'desktop'], [phone, 'phone']] as const) {
+  for (const [{ page }, name] of [
+    [desktop, 'desktop'],
+    [phone, 'phone'],
+  ] as const) {
     await page.goto(`${server.url}/login`);
     assert.is(await signIn(page, ADMIN.email, ADMIN.password), 303, name);
     assert.is(path(page), '/', name);

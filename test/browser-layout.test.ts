@@ -50,7 +50,10 @@ const PAGES = [
   ['not-found', '/no-such-page'],
 ] as const;
 /** Pages seen signed out. */
-const SIGNED_OUT = [['setup', '/setup'], ['login', '/login']] as const;
+const SIGNED_OUT = [
+  ['setup', '/setup'],
+  ['login', '/login'],
+] as const;
 /**
  * GET routes that are not pages here: a run's polled row is a fragment; the sign-in flows'
  * redirects and the SAML metadata are not pages; the second sign-in step needs a password
@@ -60,9 +63,24 @@ const SIGNED_OUT = [['setup', '/setup'], ['login', '/login']] as const;
  * the API's description (its page is /api).
  */
 const NOT_PAGES = [
-  '/live', '/public/*', '/healthz', '/readyz', '/metrics', '/connect/settings.json', '/import/runs/:id/row', '/login/mfa',
-  '/auth/sso/:id/start', '/auth/oidc/callback', '/auth/github/callback', '/auth/saml/metadata/:providerId', '/auth/saml/start/:providerId',
-  '/invite/:token', '/reset/:token', '/login/:slug{[a-z0-9][a-z0-9-]{1,62}}', '/api/v1/alerts/channels', '/api/openapi.json',
+  '/live',
+  '/public/*',
+  '/healthz',
+  '/readyz',
+  '/metrics',
+  '/connect/settings.json',
+  '/import/runs/:id/row',
+  '/login/mfa',
+  '/auth/sso/:id/start',
+  '/auth/oidc/callback',
+  '/auth/github/callback',
+  '/auth/saml/metadata/:providerId',
+  '/auth/saml/start/:providerId',
+  '/invite/:token',
+  '/reset/:token',
+  '/login/:slug{[a-z0-9][a-z0-9-]{1,62}}',
+  '/api/v1/alerts/channels',
+  '/api/openapi.json',
 ];
 
 /** The GET routes of the route files mounted at the root of the app (the others are under /api or /v1). */
@@ -82,13 +100,35 @@ function pageRoutes(): string[] {
 /** An import run with a skip and an unknown model, as `agentmeter import` leaves one: its id. */
 async function importRun(server: { url: string }, key: string): Promise<string> {
   const call = async (path: string, body: unknown) => {
-    const res = await fetch(`${server.url}/api/v1/import/runs${path}`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const res = await fetch(`${server.url}/api/v1/import/runs${path}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
     assert.ok(res.ok, `${path}: ${res.status}`);
     return (await res.json()) as { run: { id: string } };
   };
   const { run } = await call('', { source: 'claude', host: 'a-laptop-with-a-rather-long-host-name.example.internal' });
-  const event = { id: 'cc:req:layout:1', kind: 'api_request', ts: Date.now() - 60_000, session_id: 'layout-import', request_id: 'layout-1', model: 'claude-unknown-9', input_tokens: 10, output_tokens: 5 };
-  await call(`/${run.id}/events`, { events: [event], skipped: [{ file: '/home/dev/.claude/projects/-home-dev-src-a-very-long-project-folder-name/0b6f2a5e-1c2d-4e5f-8a9b-0c1d2e3f4a5b.jsonl', line: 12, reason: 'not JSON' }] });
+  const event = {
+    id: 'cc:req:layout:1',
+    kind: 'api_request',
+    ts: Date.now() - 60_000,
+    session_id: 'layout-import',
+    request_id: 'layout-1',
+    model: 'claude-unknown-9',
+    input_tokens: 10,
+    output_tokens: 5,
+  };
+  await call(`/${run.id}/events`, {
+    events: [event],
+    skipped: [
+      {
+        file: '/home/dev/.claude/projects/-home-dev-src-a-very-long-project-folder-name/0b6f2a5e-1c2d-4e5f-8a9b-0c1d2e3f4a5b.jsonl',
+        line: 12,
+        reason: 'not JSON',
+      },
+    ],
+  });
   await call(`/${run.id}/finish`, {});
   return run.id;
 }
@@ -97,10 +137,21 @@ async function importRun(server: { url: string }, key: string): Promise<string> 
 async function alertRule(server: { url: string }, key: string): Promise<string> {
   const body = {
     name: 'Spend of the whole team over the last hour is far above what we planned for',
-    metric: 'cost_usd', window: '1h', group_by: ['project'], condition: { type: 'threshold', op: 'above', value: 5 },
-    channels: [{ type: 'dashboard' }, { type: 'webhook', url: 'https://hooks.example.test/a/rather/long/path/to/a/receiver' }, { type: 'email', to: ['someone@acme.test'] }],
+    metric: 'cost_usd',
+    window: '1h',
+    group_by: ['project'],
+    condition: { type: 'threshold', op: 'above', value: 5 },
+    channels: [
+      { type: 'dashboard' },
+      { type: 'webhook', url: 'https://hooks.example.test/a/rather/long/path/to/a/receiver' },
+      { type: 'email', to: ['someone@acme.test'] },
+    ],
   };
-  const res = await fetch(`${server.url}/api/v1/alerts/rules`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const res = await fetch(`${server.url}/api/v1/alerts/rules`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
   assert.is(res.status, 201, await res.clone().text());
   return ((await res.json()) as { id: string }).id;
 }
@@ -179,7 +230,10 @@ s('the signed-out pages (setup, sign in) fit at phone width', async ({ server, b
     await p.page.getByLabel('Email').fill(ADMIN.email);
     await p.page.locator('input[name=password]').fill(ADMIN.password);
     await p.page.locator('input[name=password_confirm]').fill(ADMIN.password);
-    await Promise.all([p.page.waitForURL(`${server.url}/`), p.page.getByRole('button', { name: 'Create organisation' }).click()]);
+    await Promise.all([
+      p.page.waitForURL(`${server.url}/`),
+      p.page.getByRole('button', { name: 'Create organisation' }).click(),
+    ]);
     // Off the overview first: its live stream, signed out, would send the page to /login itself,
     // racing the visit below.
     await p.page.goto('about:blank');
@@ -201,7 +255,10 @@ s('every signed-in page fits at 375 and at 1280 px, with the fixtures', async ({
   const visited = [...pages.map(([, path]) => path), ...SIGNED_OUT.map(([, path]) => path)];
   for (const route of pageRoutes()) {
     const pattern = new RegExp(`^${route.replace(/:[^/]+/g, '[^/?]+')}(\\?|$)`);
-    assert.ok(visited.some((path) => pattern.test(path)), `the page ${route} is visited`);
+    assert.ok(
+      visited.some((path) => pattern.test(path)),
+      `the page ${route} is visited`,
+    );
   }
   for (const viewport of [PHONE_TALL, DESKTOP]) {
     const label = String(viewport.width);
@@ -225,45 +282,72 @@ s('every signed-in page fits at 375 and at 1280 px, with the fixtures', async ({
   }
 });
 
-s('the main navigation: every link reachable and inside the viewport at 375 px, in one row at 1280 px', async ({ server, browser }) => {
-  for (const viewport of [PHONE_TALL, DESKTOP]) {
-    const p = await newPage(browser, viewport);
-    try {
-      const { page } = p;
-      await page.goto(`${server.url}/login?next=/tools`);
-      await page.getByLabel('Email').fill(ADMIN.email);
-      await page.getByLabel('Password').fill(ADMIN.password);
-      await Promise.all([page.waitForURL(`${server.url}/tools`), page.getByRole('button', { name: 'Sign in' }).click()]);
-      const nav = page.getByRole('navigation', { name: 'Main' });
-      const menu = page.getByRole('button', { name: 'Menu' });
-      if (viewport.width < 640) {
-        assert.is(await menu.getAttribute('aria-expanded'), 'false');
-        await menu.click();
-        assert.is(await menu.getAttribute('aria-expanded'), 'true');
-      } else assert.not.ok(await menu.isVisible(), 'no menu button on a wide screen');
-      const links = nav.getByRole('link');
-      const names = await links.allInnerTexts();
-      assert.equal(names, ['Overview', 'Tools', 'Agents & commands', 'Sessions', 'Team', 'Me', 'Alerts', 'Connect', 'Import', 'Settings']);
-      const boxes = [];
-      for (let i = 0; i < names.length; i++) {
-        const link = links.nth(i);
-        assert.ok(await link.isVisible(), `${names[i]} is visible`);
-        const box = (await link.boundingBox())!;
-        assert.ok(box.x >= 0 && box.x + box.width <= viewport.width, `${names[i]} is inside the viewport (${box.x}..${box.x + box.width})`);
-        boxes.push(box);
+s(
+  'the main navigation: every link reachable and inside the viewport at 375 px, in one row at 1280 px',
+  async ({ server, browser }) => {
+    for (const viewport of [PHONE_TALL, DESKTOP]) {
+      const p = await newPage(browser, viewport);
+      try {
+        const { page } = p;
+        await page.goto(`${server.url}/login?next=/tools`);
+        await page.getByLabel('Email').fill(ADMIN.email);
+        await page.getByLabel('Password').fill(ADMIN.password);
+        await Promise.all([
+          page.waitForURL(`${server.url}/tools`),
+          page.getByRole('button', { name: 'Sign in' }).click(),
+        ]);
+        const nav = page.getByRole('navigation', { name: 'Main' });
+        const menu = page.getByRole('button', { name: 'Menu' });
+        if (viewport.width < 640) {
+          assert.is(await menu.getAttribute('aria-expanded'), 'false');
+          await menu.click();
+          assert.is(await menu.getAttribute('aria-expanded'), 'true');
+        } else assert.not.ok(await menu.isVisible(), 'no menu button on a wide screen');
+        const links = nav.getByRole('link');
+        const names = await links.allInnerTexts();
+        assert.equal(names, [
+          'Overview',
+          'Tools',
+          'Agents & commands',
+          'Sessions',
+          'Team',
+          'Me',
+          'Alerts',
+          'Connect',
+          'Import',
+          'Settings',
+        ]);
+        const boxes = [];
+        for (let i = 0; i < names.length; i++) {
+          const link = links.nth(i);
+          assert.ok(await link.isVisible(), `${names[i]} is visible`);
+          const box = (await link.boundingBox())!;
+          assert.ok(
+            box.x >= 0 && box.x + box.width <= viewport.width,
+            `${names[i]} is inside the viewport (${box.x}..${box.x + box.width})`,
+          );
+          boxes.push(box);
+        }
+        if (viewport.width >= 640) assert.is(new Set(boxes.map((b) => Math.round(b.y))).size, 1, 'one row');
+        await screenshot(page, `layout-${viewport.width}-menu`);
+        assert.equal(await overflowing(page), [], 'with the menu open');
+        if (viewport.width < 640) {
+          await Promise.all([
+            page.waitForURL(`${server.url}/sessions`),
+            nav.getByRole('link', { name: 'Sessions' }).click(),
+          ]);
+          assert.is(
+            await page.getByRole('button', { name: 'Menu' }).getAttribute('aria-expanded'),
+            'false',
+            'closed again on the next page',
+          );
+        }
+        assert.equal(p.errors, []);
+      } finally {
+        await p.context.close();
       }
-      if (viewport.width >= 640) assert.is(new Set(boxes.map((b) => Math.round(b.y))).size, 1, 'one row');
-      await screenshot(page, `layout-${viewport.width}-menu`);
-      assert.equal(await overflowing(page), [], 'with the menu open');
-      if (viewport.width < 640) {
-        await Promise.all([page.waitForURL(`${server.url}/sessions`), nav.getByRole('link', { name: 'Sessions' }).click()]);
-        assert.is(await page.getByRole('button', { name: 'Menu' }).getAttribute('aria-expanded'), 'false', 'closed again on the next page');
-      }
-      assert.equal(p.errors, []);
-    } finally {
-      await p.context.close();
     }
-  }
-});
+  },
+);
 
 s.run();

@@ -21,7 +21,8 @@ s.after.each(({ desktop }) => {
   desktop?.errors.splice(0);
 });
 
-const code = (secret: string, at: number) => new TOTP({ secret: Secret.fromBase32(secret), digits: 6, period: 30 }).generate({ timestamp: at });
+const code = (secret: string, at: number) =>
+  new TOTP({ secret: Secret.fromBase32(secret), digits: 6, period: 30 }).generate({ timestamp: at });
 const path = (page: Page) => new URL(page.url()).pathname;
 const heading = (page: Page) => page.getByRole('heading', { level: 1 });
 
@@ -42,7 +43,10 @@ s('a person turns two-factor on from Settings with the key shown beside the QR c
 
   const qr = page.getByRole('img', { name: 'QR code for your authenticator app' });
   assert.ok(await qr.isVisible());
-  assert.ok(await qr.evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth > 0), 'the QR code loads under the CSP');
+  assert.ok(
+    await qr.evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth > 0),
+    'the QR code loads under the CSP',
+  );
   ctx.secret = (await page.locator('#totp-secret').innerText()).trim();
   assert.match(ctx.secret, /^[A-Z2-7]{32}$/);
   await screenshot(page, 'mfa-enrol-desktop');
@@ -89,7 +93,9 @@ s('the second step fits a phone', async (ctx) => {
   const phone = await newPage(ctx.browser, PHONE);
   await passwordStep(phone.page, ctx.server.url);
   await phone.page.waitForURL(/\/login\/mfa/);
-  const overflow = await phone.page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+  const overflow = await phone.page.evaluate(
+    () => document.documentElement.scrollWidth - document.documentElement.clientWidth,
+  );
   assert.is(overflow, 0, 'no sideways scrolling');
   await screenshot(phone.page, 'mfa-login-phone');
   assert.equal(phone.errors, [], 'console or page errors');

@@ -20,7 +20,12 @@ s.before.each(async (ctx) => {
   await Promise.all([page.waitForURL(`${ctx.server.url}/`), page.getByRole('button', { name: 'Sign in' }).click()]);
 });
 
-const noErrors = (...pages: TestPage[]) => assert.equal(pages.flatMap((p) => p.errors), [], 'console or page errors');
+const noErrors = (...pages: TestPage[]) =>
+  assert.equal(
+    pages.flatMap((p) => p.errors),
+    [],
+    'console or page errors',
+  );
 
 s('the admin invites a person and gets the link to copy', async (ctx) => {
   const { page } = ctx.admin;
@@ -53,7 +58,10 @@ s('the invitee opens the link, chooses a password and is signed in as manager', 
 s('the admin deactivates them: their browser is signed out and cannot sign in again', async (ctx) => {
   const { page } = ctx.admin;
   await page.goto(`${ctx.server.url}/settings/users`);
-  await Promise.all([page.waitForLoadState('load'), page.getByRole('button', { name: 'Deactivate newbie@acme.test' }).click()]);
+  await Promise.all([
+    page.waitForLoadState('load'),
+    page.getByRole('button', { name: 'Deactivate newbie@acme.test' }).click(),
+  ]);
   await page.getByText('newbie@acme.test is deactivated').waitFor();
   await screenshot(page, 'people-deactivated-desktop');
 

@@ -8,7 +8,9 @@ import { ADMIN, Client } from './helpers.js';
 import { browserSuite, DESKTOP, newPage, screenshot } from './browser.js';
 import { startOidcPeer, type OidcPeer } from './sso-peers.js';
 
-const s = browserSuite<{ peer: OidcPeer; providerId: string; devId: string; aliceId?: string }>('browser: sign in with an OpenID provider');
+const s = browserSuite<{ peer: OidcPeer; providerId: string; devId: string; aliceId?: string }>(
+  'browser: sign in with an OpenID provider',
+);
 
 const ACCOUNTS = {
   alice: { email: 'alice@acme.test', email_verified: true, name: 'Alice' },
@@ -20,19 +22,33 @@ const ACCOUNTS = {
 s.before(async (ctx) => {
   if (!ctx.server) return; // the suite's start failed; its first test reports why
   await runCommand(ctx.server.ctx, 'setup', { name: 'Acme', email: ADMIN.email, password: ADMIN.password });
-  const dev = (await runCommand(ctx.server.ctx, 'user create', { tenant: 'Acme', email: 'dev@acme.test', role: 'developer', password: 'correct horse staple 9' })) as { id: string };
+  const dev = (await runCommand(ctx.server.ctx, 'user create', {
+    tenant: 'Acme',
+    email: 'dev@acme.test',
+    role: 'developer',
+    password: 'correct horse staple 9',
+  })) as { id: string };
   ctx.devId = dev.id;
   ctx.peer = await startOidcPeer(`${ctx.server.url}/auth/oidc/callback`, ACCOUNTS);
   const provider = (await runCommand(ctx.server.ctx, 'sso set', {
-    tenant: 'Acme', type: 'oidc', name: 'Acme IdP', issuer: ctx.peer.issuer, client_id: ctx.peer.clientId, client_secret: ctx.peer.clientSecret,
-    allowed_domains: 'acme.test', role_map: 'leads=manager',
+    tenant: 'Acme',
+    type: 'oidc',
+    name: 'Acme IdP',
+    issuer: ctx.peer.issuer,
+    client_id: ctx.peer.clientId,
+    client_secret: ctx.peer.clientSecret,
+    allowed_domains: 'acme.test',
+    role_map: 'leads=manager',
   })) as { id: string };
   ctx.providerId = provider.id;
 });
 s.after(async (ctx) => ctx.peer?.close());
 
 /** From /login, through the provider's own login form, back to the appliance; the final page. */
-async function signInThroughIdp(ctx: { server: { url: string }; browser: import('playwright-core').Browser }, login: string): Promise<{ page: Page; status: number; errors: string[]; close(): Promise<void> }> {
+async function signInThroughIdp(
+  ctx: { server: { url: string }; browser: import('playwright-core').Browser },
+  login: string,
+): Promise<{ page: Page; status: number; errors: string[]; close(): Promise<void> }> {
   const { page, context, errors } = await newPage(ctx.browser, DESKTOP);
   await page.goto(`${ctx.server.url}/login`);
   await page.getByRole('link', { name: 'Sign in with Acme IdP' }).click();
@@ -45,10 +61,22 @@ async function signInThroughIdp(ctx: { server: { url: string }; browser: import(
   return { page, status, errors, close: () => context.close() };
 }
 
-const users = (ctx: { server: { ctx: { control: { all: <T>(sql: string, p?: Record<string, unknown>) => Promise<T[]> } } } }, email: string) =>
-  ctx.server.ctx.control.all<{ id: string; role: string; tenantId: string }>('SELECT id, role, tenant_id AS "tenantId" FROM users WHERE email = $email', { email });
-const audits = (ctx: { server: { ctx: { control: { all: <T>(sql: string, p?: Record<string, unknown>) => Promise<T[]> } } } }, action: string) =>
-  ctx.server.ctx.control.all<{ detail: string; target: string | null }>('SELECT detail, target FROM audit_log WHERE action = $action ORDER BY occurred_at', { action });
+const users = (
+  ctx: { server: { ctx: { control: { all: <T>(sql: string, p?: Record<string, unknown>) => Promise<T[]> } } } },
+  email: string,
+) =>
+  ctx.server.ctx.control.all<{ id: string; role: string; tenantId: string }>(
+    'SELECT id, role, tenant_id AS "tenantId" FROM users WHERE email = $email',
+    { email },
+  );
+const audits = (
+  ctx: { server: { ctx: { control: { all: <T>(sql: string, p?: Record<string, unknown>) => Promise<T[]> } } } },
+  action: string,
+) =>
+  ctx.server.ctx.control.all<{ detail: string; target: string | null }>(
+    'SELECT detail, target FROM audit_log WHERE action = $action ORDER BY occurred_at',
+    { action },
+  );
 
 s('a first sign-in creates the person with the default role; the second finds the same person', async (ctx) => {
   const first = await signInThroughIdp(ctx, 'alice');
@@ -56,7 +84,10 @@ s('a first sign-in creates the person with the default role; the second finds th
   assert.is(await first.page.locator('header .who').innerText(), 'alice@acme.test · developer');
   await screenshot(first.page, 'sso-signed-in');
   // The provider's own login page asks for a web font it cannot reach here: not this appliance's page.
-  assert.equal(first.errors.filter((e) => !e.includes('fonts.googleapis.com')), []);
+  assert.equal(
+    first.errors.filter((e) => !e.includes('fonts.googleapis.com')),
+    [],
+  );
   await first.close();
   const [alice] = await users(ctx, 'alice@acme.test');
   assert.is(alice!.role, 'developer');
@@ -64,7 +95,11 @@ s('a first sign-in creates the person with the default role; the second finds th
   assert.is(await second.page.locator('header .who').innerText(), 'alice@acme.test · developer');
   await second.close();
   const again = await users(ctx, 'alice@acme.test');
-  assert.equal(again.map((u) => u.id), [alice!.id], 'one person, the same id');
+  assert.equal(
+    again.map((u) => u.id),
+    [alice!.id],
+    'one person, the same id',
+  );
   assert.is((await audits(ctx, 'login.sso')).length, 2);
 });
 
@@ -78,7 +113,10 @@ s('a groups claim maps to its role', async (ctx) => {
 s('an email of a domain the provider does not allow is refused, and audited', async (ctx) => {
   const { page, status, close } = await signInThroughIdp(ctx, 'eve');
   assert.is(status, 403);
-  assert.match(await page.getByRole('alert').innerText(), 'Email addresses at elsewhere.test may not sign in with this provider');
+  assert.match(
+    await page.getByRole('alert').innerText(),
+    'Email addresses at elsewhere.test may not sign in with this provider',
+  );
   await screenshot(page, 'sso-refused');
   await close();
   assert.equal(await users(ctx, 'eve@elsewhere.test'), []);
@@ -89,7 +127,10 @@ s('a person who exists with a password is linked by verified email, not duplicat
   const { page, close } = await signInThroughIdp(ctx, 'dev');
   assert.is(await page.locator('header .who').innerText(), 'dev@acme.test · developer');
   await close();
-  assert.equal((await users(ctx, 'dev@acme.test')).map((u) => u.id), [ctx.devId]);
+  assert.equal(
+    (await users(ctx, 'dev@acme.test')).map((u) => u.id),
+    [ctx.devId],
+  );
   assert.is((await audits(ctx, 'sso.identity.link')).at(-1)!.target, ctx.devId);
 });
 

@@ -32,7 +32,8 @@ const FLAGS = [
 ];
 
 export async function launchBrowser(): Promise<Browser> {
-  if (!existsSync(executablePath)) throw new Error(`no Chromium at ${executablePath}: run \`node scripts/chromium.mjs\` (npm test does)`);
+  if (!existsSync(executablePath))
+    throw new Error(`no Chromium at ${executablePath}: run \`node scripts/chromium.mjs\` (npm test does)`);
   return chromium.launch({ executablePath, headless: true, args: FLAGS, timeout: 30_000 });
 }
 
@@ -54,13 +55,17 @@ export async function newPage(browser: Browser, viewport: Viewport): Promise<Tes
   const refusedDocuments = new Set<string>();
   page.on('response', (response) => {
     const request = response.request();
-    if (response.status() >= 400 && request.isNavigationRequest() && request.frame() === page.mainFrame()) refusedDocuments.add(response.url());
+    if (response.status() >= 400 && request.isNavigationRequest() && request.frame() === page.mainFrame())
+      refusedDocuments.add(response.url());
   });
   const errors: string[] = [];
   page.on('console', (message) => {
     if (message.type() !== 'error') return;
     const { url, lineNumber } = message.location();
-    const notThePagesFault = url && message.text().startsWith('Failed to load resource') && (refusedDocuments.has(url) || new URL(url).pathname === '/favicon.ico');
+    const notThePagesFault =
+      url &&
+      message.text().startsWith('Failed to load resource') &&
+      (refusedDocuments.has(url) || new URL(url).pathname === '/favicon.ico');
     if (notThePagesFault) return;
     errors.push(`console: ${message.text()}${url ? ` (${url}:${lineNumber})` : ''}`);
   });

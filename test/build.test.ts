@@ -39,9 +39,16 @@ const skip = process.env.SKIP_BUILD_TEST === '1';
     await stop(running);
     running = null;
 
-    assert.ok(existsSync(join(work, 'data', 'control.duckdb')), 'data/control.duckdb was not created in the working directory');
+    assert.ok(
+      existsSync(join(work, 'data', 'control.duckdb')),
+      'data/control.duckdb was not created in the working directory',
+    );
     const extracted = readdirSync(cache).filter((d) => d.startsWith('duckdb-'));
-    assert.is(extracted.length, 1, `expected one extracted binding in AGENTMETER_CACHE_DIR, found ${extracted.join(', ')}`);
+    assert.is(
+      extracted.length,
+      1,
+      `expected one extracted binding in AGENTMETER_CACHE_DIR, found ${extracted.join(', ')}`,
+    );
     checkEmbeddedVersions(exe, work, cache);
 
     // The app refuses to start on a data dir it cannot migrate, so this also checks the data.
@@ -63,24 +70,61 @@ const skip = process.env.SKIP_BUILD_TEST === '1';
  */
 async function ingestThroughExecutable(exe: string, cwd: string, cacheDir: string, port: number): Promise<void> {
   const cli = (args: string[], input?: string) =>
-    execFileSync(exe, [...args, '--data-dir', './data', '--json'], { cwd, input, env: { ...cleanEnv(), AGENTMETER_CACHE_DIR: cacheDir }, encoding: 'utf8' });
+    execFileSync(exe, [...args, '--data-dir', './data', '--json'], {
+      cwd,
+      input,
+      env: { ...cleanEnv(), AGENTMETER_CACHE_DIR: cacheDir },
+      encoding: 'utf8',
+    });
   cli(['setup', '--name', 'Built', '--email', 'root@built.test', '--password-stdin'], 'built password 123');
   cli(['user', 'create', '--tenant', 'Built', '--email', 'dev@built.test', '--role', 'developer']);
-  const { key } = JSON.parse(cli(['apikey', 'create', '--tenant', 'Built', '--user', 'dev@built.test', '--scopes', 'ingest'])) as { key: string };
+  const { key } = JSON.parse(
+    cli(['apikey', 'create', '--tenant', 'Built', '--user', 'dev@built.test', '--scopes', 'ingest']),
+  ) as { key: string };
   const url = `http://127.0.0.1:${port}`;
-  const hook = await fetch(`${url}/api/v1/hooks/claude-code`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` }, body: JSON.stringify({ hook_event_name: 'SessionStart', session_id: 'built' }) });
+  const hook = await fetch(`${url}/api/v1/hooks/claude-code`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+    body: JSON.stringify({ hook_event_name: 'SessionStart', session_id: 'built' }),
+  });
   assert.is(hook.status, 200, await hook.text());
-  const otlp = await fetch(`${url}/v1/logs`, { method: 'POST', headers: { 'content-type': 'application/x-protobuf', authorization: `Bearer ${key}` }, body: readFileSync(join(ROOT, 'test/fixtures/otlp/logs.pb')) });
+  const otlp = await fetch(`${url}/v1/logs`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-protobuf', authorization: `Bearer ${key}` },
+    body: readFileSync(join(ROOT, 'test/fixtures/otlp/logs.pb')),
+  });
   assert.is(otlp.status, 200, await otlp.text());
   // A developer's machine: the same executable imports Claude Code transcripts into it.
-  const imported = execFileSync(exe, ['import', 'claude', join(ROOT, 'test/fixtures/claude-home/.claude'), '--url', url, '--key', key, '--state', join(cwd, 'import-state.json'), '--json'], {
-    cwd, env: { ...cleanEnv(), AGENTMETER_CACHE_DIR: cacheDir }, encoding: 'utf8',
-  });
+  const imported = execFileSync(
+    exe,
+    [
+      'import',
+      'claude',
+      join(ROOT, 'test/fixtures/claude-home/.claude'),
+      '--url',
+      url,
+      '--key',
+      key,
+      '--state',
+      join(cwd, 'import-state.json'),
+      '--json',
+    ],
+    {
+      cwd,
+      env: { ...cleanEnv(), AGENTMETER_CACHE_DIR: cacheDir },
+      encoding: 'utf8',
+    },
+  );
   const summary = JSON.parse(imported) as { requests: number; stored: number; sessions: number };
   assert.equal([summary.requests, summary.sessions], [18, 3]);
   assert.ok(summary.stored >= 18, `stored ${summary.stored} events`);
   // The dashboards' browser libraries are inside the executable, not on a CDN.
-  for (const asset of ['/public/vendor/htmx.min.js', '/public/vendor/apexcharts.min.js', '/public/vendor/alpine-csp.min.js', '/public/app.js']) {
+  for (const asset of [
+    '/public/vendor/htmx.min.js',
+    '/public/vendor/apexcharts.min.js',
+    '/public/vendor/alpine-csp.min.js',
+    '/public/app.js',
+  ]) {
     const res = await fetch(`${url}${asset}`);
     assert.is(res.status, 200, asset);
     assert.ok((await res.arrayBuffer()).byteLength > 1000, asset);
@@ -126,7 +170,9 @@ async function waitHealthy(r: Running): Promise<number> {
   const url = `http://127.0.0.1:${r.port}/healthz`;
   while (Date.now() - r.spawnedAt < START_TIMEOUT_MS) {
     if (r.child.exitCode !== null || r.child.signalCode !== null) {
-      assert.unreachable(`agentmeter exited (${r.child.exitCode ?? r.child.signalCode}) before it was healthy:\n${r.output()}`);
+      assert.unreachable(
+        `agentmeter exited (${r.child.exitCode ?? r.child.signalCode}) before it was healthy:\n${r.output()}`,
+      );
     }
     const res = await fetch(url).catch(() => null);
     if (res?.status === 200) {

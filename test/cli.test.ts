@@ -33,13 +33,30 @@ offline('setup, tenants, users and keys with --json', async ({ dir }) => {
   const listed = json<Tenant[]>((await runCli(['tenant', 'list', '--json'], opts)).stdout);
   assert.equal(listed.map((t) => t.name).sort(), ['Acme', 'Beta']);
 
-  const user = await runCli(['user', 'create', '--tenant', 'Beta', '--email', 'Dev@Beta.test', '--role', 'developer', '--password-stdin', '--json'], { ...opts, stdin: 'a password from stdin\n' });
+  const user = await runCli(
+    [
+      'user',
+      'create',
+      '--tenant',
+      'Beta',
+      '--email',
+      'Dev@Beta.test',
+      '--role',
+      'developer',
+      '--password-stdin',
+      '--json',
+    ],
+    { ...opts, stdin: 'a password from stdin\n' },
+  );
   assert.is(user.code, 0, user.stderr);
   const dev = json<{ id: string; email: string; password?: string }>(user.stdout);
   assert.is(dev.email, 'dev@beta.test');
   assert.is(dev.password, undefined, 'a password given is not echoed');
 
-  const key = await runCli(['apikey', 'create', '--tenant', beta.id, '--user', 'dev@beta.test', '--scopes', 'ingest,read', '--json'], opts);
+  const key = await runCli(
+    ['apikey', 'create', '--tenant', beta.id, '--user', 'dev@beta.test', '--scopes', 'ingest,read', '--json'],
+    opts,
+  );
   assert.is(key.code, 0, key.stderr);
   const k = json<{ key: string; scopes: string[] }>(key.stdout);
   assert.match(k.key, /^amk_/);
@@ -51,7 +68,10 @@ offline('setup, tenants, users and keys with --json', async ({ dir }) => {
   const deleted = await runCli(['tenant', 'delete', '--tenant', 'Beta', '--json'], opts);
   assert.is(deleted.code, 0, deleted.stderr);
   assert.not.ok(existsSync(tenantPath(dir.path, beta.id)), 'tenant file removed');
-  assert.equal(json<Tenant[]>((await runCli(['tenant', 'list', '--json'], opts)).stdout).map((t) => t.name), ['Acme']);
+  assert.equal(
+    json<Tenant[]>((await runCli(['tenant', 'list', '--json'], opts)).stdout).map((t) => t.name),
+    ['Acme'],
+  );
 });
 
 offline('version prints the app, Node and DuckDB versions without touching the data directory', async ({ dir }) => {
@@ -88,12 +108,29 @@ offline('errors exit non-zero with a clear message', async ({ dir }) => {
 
 offline.run();
 
-const online = suite<{ dir: ReturnType<typeof tempDir>; server: ChildProcess; url: string }>('CLI and a running server');
+const online = suite<{ dir: ReturnType<typeof tempDir>; server: ChildProcess; url: string }>(
+  'CLI and a running server',
+);
 online.before.each(async (ctx) => {
   ctx.dir = tempDir('am-srv');
   const port = await freePort();
   ctx.url = `http://127.0.0.1:${port}`;
-  ctx.server = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/main.ts'), 'serve', '--port', String(port), '--data-dir', ctx.dir.path, '--log-level', 'warn'], { cwd: ROOT, stdio: 'ignore' });
+  ctx.server = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      join(ROOT, 'src/main.ts'),
+      'serve',
+      '--port',
+      String(port),
+      '--data-dir',
+      ctx.dir.path,
+      '--log-level',
+      'warn',
+    ],
+    { cwd: ROOT, stdio: 'ignore' },
+  );
   await waitFor(async () => ((await fetch(`${ctx.url}/healthz`)).ok ? true : undefined), 'server start');
 });
 online.after.each(async (ctx) => {
@@ -106,20 +143,36 @@ online.after.each(async (ctx) => {
 
 online('admin commands go through the running server, which sees their effect at once', async ({ dir, url }) => {
   const opts = { dataDir: dir.path };
-  const setup = await runCli(['setup', '--name', 'Acme', '--email', 'root@acme.test', '--password-stdin', '--json'], { ...opts, stdin: 'setup password 123' });
+  const setup = await runCli(['setup', '--name', 'Acme', '--email', 'root@acme.test', '--password-stdin', '--json'], {
+    ...opts,
+    stdin: 'setup password 123',
+  });
   assert.is(setup.code, 0, setup.stderr);
   const tenant = json<Tenant>((await runCli(['tenant', 'create', '--name', 'Live', '--json'], opts)).stdout);
-  const user = await runCli(['user', 'create', '--tenant', tenant.id, '--email', 'dev@live.test', '--role', 'developer', '--json'], opts);
+  const user = await runCli(
+    ['user', 'create', '--tenant', tenant.id, '--email', 'dev@live.test', '--role', 'developer', '--json'],
+    opts,
+  );
   assert.is(user.code, 0, user.stderr);
   const password = json<{ password: string }>(user.stdout).password;
-  const key = json<{ key: string }>((await runCli(['apikey', 'create', '--tenant', 'Live', '--user', 'dev@live.test', '--scopes', 'read', '--json'], opts)).stdout).key;
+  const key = json<{ key: string }>(
+    (
+      await runCli(
+        ['apikey', 'create', '--tenant', 'Live', '--user', 'dev@live.test', '--scopes', 'read', '--json'],
+        opts,
+      )
+    ).stdout,
+  ).key;
 
   const me = await fetch(`${url}/api/v1/me`, { headers: { authorization: `Bearer ${key}` } });
   assert.is(me.status, 200);
   assert.is(((await me.json()) as { tenant_file: { tenant_id: string } }).tenant_file.tenant_id, tenant.id);
   await signIn({ url }, 'dev@live.test', password); // the generated password works
 
-  const error = await runCli(['user', 'create', '--tenant', 'Live', '--email', 'dev@live.test', '--role', 'viewer', '--json'], opts);
+  const error = await runCli(
+    ['user', 'create', '--tenant', 'Live', '--email', 'dev@live.test', '--role', 'viewer', '--json'],
+    opts,
+  );
   assert.is(error.code, 1);
   assert.match(json<{ error: string }>(error.stderr).error, /already exists/);
 
@@ -128,17 +181,23 @@ online('admin commands go through the running server, which sees their effect at
   assert.is((await fetch(`${url}/api/v1/me`, { headers: { authorization: `Bearer ${key}` } })).status, 401);
 });
 
-online('`serve` from source answers every script and style sheet a page links to (no copy step needed)', async ({ url }) => {
-  const client = await setUp({ url });
-  const page = await (await client.get('/')).text();
-  const linked = [...page.matchAll(/(?:src|href)="(\/public\/[^"]+)"/g)].map((m) => m[1]!);
-  assert.ok(linked.filter((p) => p.startsWith('/public/vendor/')).length >= 4, `the page links the vendored libraries: ${linked.join(', ')}`);
-  for (const path of linked) {
-    const res = await fetch(`${url}${path}`);
-    assert.is(res.status, 200, path);
-    assert.ok((await res.arrayBuffer()).byteLength > 100, `${path} has content`);
-  }
-});
+online(
+  '`serve` from source answers every script and style sheet a page links to (no copy step needed)',
+  async ({ url }) => {
+    const client = await setUp({ url });
+    const page = await (await client.get('/')).text();
+    const linked = [...page.matchAll(/(?:src|href)="(\/public\/[^"]+)"/g)].map((m) => m[1]!);
+    assert.ok(
+      linked.filter((p) => p.startsWith('/public/vendor/')).length >= 4,
+      `the page links the vendored libraries: ${linked.join(', ')}`,
+    );
+    for (const path of linked) {
+      const res = await fetch(`${url}${path}`);
+      assert.is(res.status, 200, path);
+      assert.ok((await res.arrayBuffer()).byteLength > 100, `${path} has content`);
+    }
+  },
+);
 
 online('a second server on the same data directory stops with a clear message', async ({ dir }) => {
   const second = await runCli(['serve', '--port', String(await freePort())], { dataDir: dir.path });
@@ -154,7 +213,11 @@ config('an invalid setting stops the start with one line naming it', async () =>
   for (const [args, env, pattern] of [
     [['--port', '70000'], {}, /^agentmeter: invalid setting --port="70000": .*\n$/],
     [[], { AGENTMETER_LOG_LEVEL: 'loud' }, /^agentmeter: invalid setting AGENTMETER_LOG_LEVEL="loud": .*\n$/],
-    [['--public-url', 'metrics.local'], {}, /^agentmeter: invalid setting --public-url="metrics.local": not an absolute URL\n$/],
+    [
+      ['--public-url', 'metrics.local'],
+      {},
+      /^agentmeter: invalid setting --public-url="metrics.local": not an absolute URL\n$/,
+    ],
   ] as const) {
     const res = await runCli(['serve', ...args], { dataDir: dir.path, env });
     assert.is(res.code, 1);

@@ -15,8 +15,18 @@ test.after.each(async (ctx) => ctx.server.stop());
 
 test('a developer turns it on and off; a viewer gets 403; a post without the token is refused', async (ctx) => {
   const tenant = (await ctx.server.ctx.control.get<{ id: string }>('SELECT id FROM tenants LIMIT 1'))!.id;
-  const dev = (await runCommand(ctx.server.ctx, 'user create', { tenant, email: 'dev@acme.test', role: 'developer', password: 'correct horse staple 9' })) as { id: string };
-  await runCommand(ctx.server.ctx, 'user create', { tenant, email: 'view@acme.test', role: 'viewer', password: 'battery staple horse 7' });
+  const dev = (await runCommand(ctx.server.ctx, 'user create', {
+    tenant,
+    email: 'dev@acme.test',
+    role: 'developer',
+    password: 'correct horse staple 9',
+  })) as { id: string };
+  await runCommand(ctx.server.ctx, 'user create', {
+    tenant,
+    email: 'view@acme.test',
+    role: 'viewer',
+    password: 'battery staple horse 7',
+  });
   const db = await ctx.server.ctx.tenantFiles.open(tenant);
 
   const browser = await signIn(ctx.server, 'dev@acme.test', 'correct horse staple 9');

@@ -5,34 +5,102 @@ import * as assert from 'uvu/assert';
 import { runCommand } from '../src/admin/commands.js';
 import { createExportPool, exportEvents } from '../src/query/export.js';
 import { tenantPeople } from '../src/query/people.js';
-import { ADMIN, ingestKey, signIn, startTestServer, tempDir, waitFor, type Client, type TestServer } from './helpers.js';
+import {
+  ADMIN,
+  ingestKey,
+  signIn,
+  startTestServer,
+  tempDir,
+  waitFor,
+  type Client,
+  type TestServer,
+} from './helpers.js';
 import { parseCsv } from './csv.js';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 const COLUMNS = [
-  'id', 'seq', 'ts', 'received_at', 'kind', 'source', 'user_id', 'session_id', 'project', 'prompt_id', 'tool_use_id', 'request_id', 'agent_id', 'agent_type',
-  'name', 'model', 'status', 'duration_ms', 'input_tokens', 'output_tokens', 'cache_read_tokens', 'cache_creation_tokens', 'cost_usd', 'lines_added', 'lines_removed',
-  'value', 'error', 'attributes',
+  'id',
+  'seq',
+  'ts',
+  'received_at',
+  'kind',
+  'source',
+  'user_id',
+  'session_id',
+  'project',
+  'prompt_id',
+  'tool_use_id',
+  'request_id',
+  'agent_id',
+  'agent_type',
+  'name',
+  'model',
+  'status',
+  'duration_ms',
+  'input_tokens',
+  'output_tokens',
+  'cache_read_tokens',
+  'cache_creation_tokens',
+  'cost_usd',
+  'lines_added',
+  'lines_removed',
+  'value',
+  'error',
+  'attributes',
 ];
 /** The columns of an export: the stored ones, and the person's email and name beside their id. */
 const EXPORTED = COLUMNS.flatMap((c) => (c === 'user_id' ? [c, 'user_email', 'user_name'] : [c]));
-const TEXT = new Set(['id', 'kind', 'source', 'user_id', 'session_id', 'project', 'prompt_id', 'tool_use_id', 'request_id', 'agent_id', 'agent_type', 'name', 'model', 'status', 'error']);
+const TEXT = new Set([
+  'id',
+  'kind',
+  'source',
+  'user_id',
+  'session_id',
+  'project',
+  'prompt_id',
+  'tool_use_id',
+  'request_id',
+  'agent_id',
+  'agent_type',
+  'name',
+  'model',
+  'status',
+  'error',
+]);
 const FORMULA = /^[=+\-@\t\r]/;
 
 /** Strings a spreadsheet or a naive CSV writer gets wrong. */
-const NASTY = ['plain', 'with,comma', 'with "quotes" inside', 'multi\nline', 'crlf\r\ninside', 'ünïcødé ✓ 日本語 🚀', "=cmd|' /C calc'!A0", '+1+1', '-2-2', '@SUM(A1)', "'=already apostrophed", '"', ',,', 'a\r'];
+const NASTY = [
+  'plain',
+  'with,comma',
+  'with "quotes" inside',
+  'multi\nline',
+  'crlf\r\ninside',
+  'ünïcødé ✓ 日本語 🚀',
+  "=cmd|' /C calc'!A0",
+  '+1+1',
+  '-2-2',
+  '@SUM(A1)',
+  "'=already apostrophed",
+  '"',
+  ',,',
+  'a\r',
+];
 
 // ---- Reading exports back ---------------------------------------------------------------
-
 
 /** CSV records → objects by the header, undoing the formula apostrophe when `escaped`. */
 function csvObjects(text: string, escaped = false): Json[] {
   const [header, ...rows] = parseCsv(text);
-  return rows.map((r) => Object.fromEntries(header!.map((h, i) => {
-    const v = r[i] ?? null;
-    return [h, escaped && v !== null && v.startsWith("'") ? v.slice(1) : v];
-  })));
+  return rows.map((r) =>
+    Object.fromEntries(
+      header!.map((h, i) => {
+        const v = r[i] ?? null;
+        return [h, escaped && v?.startsWith("'") ? v.slice(1) : v];
+      }),
+    ),
+  );
 }
 
 /** An exported row (CSV text or JSON) and a stored row, in one comparable shape. */
@@ -48,7 +116,10 @@ function fromExport(row: Json): Json {
   }
   return out;
 }
-const fromStore = (row: Json): Json => ({ ...row, attributes: row.attributes === null ? null : JSON.parse(row.attributes as string) });
+const fromStore = (row: Json): Json => ({
+  ...row,
+  attributes: row.attributes === null ? null : JSON.parse(row.attributes as string),
+});
 
 function assertSame(got: Json[], want: Json[], what: string) {
   assert.is(got.length, want.length, `${what}: row count`);
@@ -57,16 +128,38 @@ function assertSame(got: Json[], want: Json[], what: string) {
 
 // ---- A tenant with people of every role -----------------------------------------------------
 
-type Ctx = { server: TestServer; tenantId: string; dev1: { key: string; userId: string }; dev2: { key: string; userId: string }; manager: string; viewer: string; admin: Client; from: number; to: number };
+type Ctx = {
+  server: TestServer;
+  tenantId: string;
+  dev1: { key: string; userId: string };
+  dev2: { key: string; userId: string };
+  manager: string;
+  viewer: string;
+  admin: Client;
+  from: number;
+  to: number;
+};
 
-async function keyFor(server: TestServer, tenantId: string, email: string, role: string, scopes = 'read'): Promise<string> {
+async function keyFor(
+  server: TestServer,
+  tenantId: string,
+  email: string,
+  role: string,
+  scopes = 'read',
+): Promise<string> {
   await runCommand(server.ctx, 'user create', { tenant: tenantId, email, role, password: 'a long password 1' });
-  return ((await runCommand(server.ctx, 'apikey create', { tenant: tenantId, user: email, scopes })) as { key: string }).key;
+  return ((await runCommand(server.ctx, 'apikey create', { tenant: tenantId, user: email, scopes })) as { key: string })
+    .key;
 }
 
-const get = (ctx: { server: TestServer }, path: string, key?: string) => fetch(`${ctx.server.url}${path}`, { headers: key ? { authorization: `Bearer ${key}` } : {} });
+const get = (ctx: { server: TestServer }, path: string, key?: string) =>
+  fetch(`${ctx.server.url}${path}`, { headers: key ? { authorization: `Bearer ${key}` } : {} });
 
-async function stored(ctx: { server: TestServer; tenantId: string }, where = 'true', params: Record<string, unknown> = {}): Promise<Json[]> {
+async function stored(
+  ctx: { server: TestServer; tenantId: string },
+  where = 'true',
+  params: Record<string, unknown> = {},
+): Promise<Json[]> {
   const db = await ctx.server.ctx.tenantFiles.open(ctx.tenantId);
   return db.all<Json>(
     `SELECT id::VARCHAR AS id, seq, epoch_ms(ts) AS ts, epoch_ms(received_at) AS received_at, kind, source, user_id, session_id, project, prompt_id, tool_use_id,
@@ -103,7 +196,12 @@ function batch(dev: number, base: number) {
       model: 'claude-sonnet-4-5',
       timestamp: at(i), // the same time as command i: ties are ordered by seq
     })),
-    productivity_metrics: Array.from({ length: 1000 }, (_, i) => ({ metric_type: nasty(i + 7), value: (i % 7) - 3.5, unit: nasty(i + 8), timestamp: at(i) })),
+    productivity_metrics: Array.from({ length: 1000 }, (_, i) => ({
+      metric_type: nasty(i + 7),
+      value: (i % 7) - 3.5,
+      unit: nasty(i + 8),
+      timestamp: at(i),
+    })),
   };
 }
 
@@ -120,14 +218,25 @@ exp.before(async (ctx) => {
   ctx.viewer = await keyFor(ctx.server, ctx.tenantId, 'viewer@acme.test', 'viewer');
   ctx.admin = await signIn(ctx.server, ADMIN.email, ADMIN.password);
   const base = Date.now() - 3 * 86_400_000;
-  for (const [n, dev] of [[1, one], [2, two]] as const) {
-    const res = await fetch(`${ctx.server.url}/api/metrics/batch`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${dev.key}` }, body: JSON.stringify(batch(n, base)) });
+  for (const [n, dev] of [
+    [1, one],
+    [2, two],
+  ] as const) {
+    const res = await fetch(`${ctx.server.url}/api/metrics/batch`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${dev.key}` },
+      body: JSON.stringify(batch(n, base)),
+    });
     assert.is(res.status, 201, await res.clone().text());
   }
   // Tool calls, prompts and sub-agents as Claude Code posts them.
   const fixtures = join(new URL('./fixtures/claude-code-hooks', import.meta.url).pathname);
   for (const line of readFileSync(join(fixtures, 'session-1.jsonl'), 'utf8').split('\n').filter(Boolean)) {
-    const res = await fetch(`${ctx.server.url}/api/v1/hooks/claude-code`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${one.key}` }, body: line });
+    const res = await fetch(`${ctx.server.url}/api/v1/hooks/claude-code`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${one.key}` },
+      body: line,
+    });
     assert.is(res.status, 200);
   }
   ctx.from = base - 3_600_000;
@@ -141,8 +250,14 @@ exp('CSV: RFC 4180, exactly the stored rows in ts, seq order', async (ctx) => {
   const res = await get(ctx, `/api/metrics/export/csv?${range(ctx)}&escape_formulas=false`, ctx.manager);
   assert.is(res.status, 200);
   assert.is(res.headers.get('content-type'), 'text/csv; charset=utf-8');
-  const from = new Date(ctx.from).toISOString().replace(/\.\d+Z$/, 'Z').replace(/[-:]/g, '');
-  assert.match(res.headers.get('content-disposition')!, new RegExp(`^attachment; filename="agentmeter-events-${from}-\\d{8}T\\d{6}Z\\.csv"$`));
+  const from = new Date(ctx.from)
+    .toISOString()
+    .replace(/\.\d+Z$/, 'Z')
+    .replace(/[-:]/g, '');
+  assert.match(
+    res.headers.get('content-disposition')!,
+    new RegExp(`^attachment; filename="agentmeter-events-${from}-\\d{8}T\\d{6}Z\\.csv"$`),
+  );
   const text = await res.text();
   assert.is(text.slice(0, text.indexOf('\r\n')), EXPORTED.join(','));
   const want = await stored(ctx);
@@ -157,12 +272,25 @@ exp('CSV: RFC 4180, exactly the stored rows in ts, seq order', async (ctx) => {
 exp('CSV: formula cells get an apostrophe by default, reversibly; numbers are never touched', async (ctx) => {
   const text = await (await get(ctx, `/api/metrics/export/csv?${range(ctx)}`, ctx.manager)).text();
   const raw = csvObjects(text);
-  const cells = raw.flatMap((r) => Object.entries(r).filter(([c, v]) => typeof v === 'string' && c !== 'attributes' && TEXT.has(c)).map(([, v]) => v as string));
+  const cells = raw.flatMap((r) =>
+    Object.entries(r)
+      .filter(([c, v]) => typeof v === 'string' && c !== 'attributes' && TEXT.has(c))
+      .map(([, v]) => v as string),
+  );
   assert.ok(cells.includes("'=cmd|' /C calc'!A0"));
   assert.ok(cells.includes("''=already apostrophed"), 'an apostrophe is doubled, so the rule can be undone');
-  assert.ok(cells.some((v) => v.startsWith("'\t")), 'a leading tab is defused');
-  assert.not.ok(cells.some((v) => FORMULA.test(v)), 'no text cell starts a formula');
-  assert.ok(raw.some((r) => r.value !== null && (r.value as string).startsWith('-')), 'negative numbers stay numbers');
+  assert.ok(
+    cells.some((v) => v.startsWith("'\t")),
+    'a leading tab is defused',
+  );
+  assert.not.ok(
+    cells.some((v) => FORMULA.test(v)),
+    'no text cell starts a formula',
+  );
+  assert.ok(
+    raw.some((r) => r.value !== null && (r.value as string).startsWith('-')),
+    'negative numbers stay numbers',
+  );
   assertSame(csvObjects(text, true), await stored(ctx), 'csv, formulas defused');
 });
 
@@ -184,7 +312,14 @@ exp('JSON array and NDJSON: exactly the stored rows, attributes nested', async (
   assert.is(nd.headers.get('content-type'), 'application/x-ndjson; charset=utf-8');
   const text = await nd.text();
   assert.ok(text.endsWith('}\n'));
-  assertSame(text.trimEnd().split('\n').map((l) => JSON.parse(l) as Json), want, 'ndjson');
+  assertSame(
+    text
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Json),
+    want,
+    'ndjson',
+  );
 });
 
 exp('an empty range is a header alone, an empty array, an empty body', async (ctx) => {
@@ -195,46 +330,84 @@ exp('an empty range is a header alone, an empty array, an empty body', async (ct
 });
 
 exp('filters narrow: dimensions, their seed names, kind-specific names and time', async (ctx) => {
-  const csv = async (q: string) => csvObjects(await (await get(ctx, `/api/metrics/export/csv?${range(ctx)}&escape_formulas=false&${q}`, ctx.manager)).text());
+  const csv = async (q: string) =>
+    csvObjects(
+      await (await get(ctx, `/api/metrics/export/csv?${range(ctx)}&escape_formulas=false&${q}`, ctx.manager)).text(),
+    );
   assertSame(await csv(`user=${ctx.dev2.userId}`), await stored(ctx, 'user_id = $u', { u: ctx.dev2.userId }), 'user');
-  assertSame(await csv(`user_id=${ctx.dev2.userId}`), await stored(ctx, 'user_id = $u', { u: ctx.dev2.userId }), 'user_id');
-  assertSame(await csv('kind=command,productivity'), await stored(ctx, "kind IN ('command', 'productivity')"), 'kind list');
-  assertSame(await csv(`command=${encodeURIComponent('with "quotes" inside')}`), await stored(ctx, `kind = 'command' AND name = 'with "quotes" inside'`), 'command');
-  assertSame(await csv('command_name=plain&command_name=%2B1%2B1'), await stored(ctx, "kind = 'command' AND name IN ('plain', '+1+1')"), 'command_name');
+  assertSame(
+    await csv(`user_id=${ctx.dev2.userId}`),
+    await stored(ctx, 'user_id = $u', { u: ctx.dev2.userId }),
+    'user_id',
+  );
+  assertSame(
+    await csv('kind=command,productivity'),
+    await stored(ctx, "kind IN ('command', 'productivity')"),
+    'kind list',
+  );
+  assertSame(
+    await csv(`command=${encodeURIComponent('with "quotes" inside')}`),
+    await stored(ctx, `kind = 'command' AND name = 'with "quotes" inside'`),
+    'command',
+  );
+  assertSame(
+    await csv('command_name=plain&command_name=%2B1%2B1'),
+    await stored(ctx, "kind = 'command' AND name IN ('plain', '+1+1')"),
+    'command_name',
+  );
   const bash = await csv('tool=Bash');
   assert.ok(bash.length > 0);
   assertSame(bash, await stored(ctx, "kind = 'tool_call' AND name = 'Bash'"), 'tool');
-  assertSame(await csv('tool_name=Bash&user=' + ctx.dev2.userId), [], 'tool of someone without tool calls');
+  assertSame(await csv(`tool_name=Bash&user=${ctx.dev2.userId}`), [], 'tool of someone without tool calls');
 
   const mid = ctx.from + 4 * 3_600_000;
   const window = `from=${new Date(mid).toISOString()}&to=${new Date(mid + 6 * 3_600_000).toISOString()}`;
-  const byTime = await stored(ctx, 'epoch_ms(events.ts) >= $a AND epoch_ms(events.ts) < $b', { a: mid, b: mid + 6 * 3_600_000 });
+  const byTime = await stored(ctx, 'epoch_ms(events.ts) >= $a AND epoch_ms(events.ts) < $b', {
+    a: mid,
+    b: mid + 6 * 3_600_000,
+  });
   assert.ok(byTime.length > 0 && byTime.length < 3000);
-  const json = (q: string) => get(ctx, `/api/metrics/export/json?${q}`, ctx.manager).then((r) => r.json() as Promise<Json[]>);
+  const json = (q: string) =>
+    get(ctx, `/api/metrics/export/json?${q}`, ctx.manager).then((r) => r.json() as Promise<Json[]>);
   assertSame(await json(window), byTime, 'from/to');
-  assertSame(await json(window.replace('from=', 'start_date=').replace('to=', 'end_date=')), byTime, 'start_date/end_date');
+  assertSame(
+    await json(window.replace('from=', 'start_date=').replace('to=', 'end_date=')),
+    byTime,
+    'start_date/end_date',
+  );
 });
 
-exp('who may export: managers and admins see the team; developers and viewers may not; no one without signing in', async (ctx) => {
-  const all = (await stored(ctx)).length;
-  const rows = async (res: Response) => ((await res.json()) as Json[]);
-  const asManager = await rows(await get(ctx, `/api/metrics/export/json?${range(ctx)}`, ctx.manager));
-  assert.is(asManager.length, all);
-  assert.equal(new Set(asManager.map((r) => r.user_id)), new Set([ctx.dev1.userId, ctx.dev2.userId]), 'the whole team');
-  const asAdmin = await ctx.admin.request(`/api/metrics/export/csv?${range(ctx)}`);
-  assert.is(asAdmin.status, 200, 'a signed-in admin (session cookie)');
-  assert.is(csvObjects(await asAdmin.text()).length, all);
+exp(
+  'who may export: managers and admins see the team; developers and viewers may not; no one without signing in',
+  async (ctx) => {
+    const all = (await stored(ctx)).length;
+    const rows = async (res: Response) => (await res.json()) as Json[];
+    const asManager = await rows(await get(ctx, `/api/metrics/export/json?${range(ctx)}`, ctx.manager));
+    assert.is(asManager.length, all);
+    assert.equal(
+      new Set(asManager.map((r) => r.user_id)),
+      new Set([ctx.dev1.userId, ctx.dev2.userId]),
+      'the whole team',
+    );
+    const asAdmin = await ctx.admin.request(`/api/metrics/export/csv?${range(ctx)}`);
+    assert.is(asAdmin.status, 200, 'a signed-in admin (session cookie)');
+    assert.is(csvObjects(await asAdmin.text()).length, all);
 
-  for (const path of ['/api/metrics/export/csv', '/api/metrics/export/json', '/api/metrics/export/csv?metric=events']) {
-    const dev = await get(ctx, path, ctx.dev1.key);
-    assert.is(dev.status, 403, `developer ${path}`);
-    assert.match(((await dev.json()) as Json).error, /reports\.export/);
-    assert.is((await get(ctx, path, ctx.viewer)).status, 403, `viewer ${path}`);
-    assert.is((await get(ctx, path)).status, 401, `nobody ${path}`);
-  }
-  const ingestOnly = await keyFor(ctx.server, ctx.tenantId, 'manager2@acme.test', 'manager', 'ingest');
-  assert.is((await get(ctx, '/api/metrics/export/csv', ingestOnly)).status, 403, 'a key without read');
-});
+    for (const path of [
+      '/api/metrics/export/csv',
+      '/api/metrics/export/json',
+      '/api/metrics/export/csv?metric=events',
+    ]) {
+      const dev = await get(ctx, path, ctx.dev1.key);
+      assert.is(dev.status, 403, `developer ${path}`);
+      assert.match(((await dev.json()) as Json).error, /reports\.export/);
+      assert.is((await get(ctx, path, ctx.viewer)).status, 403, `viewer ${path}`);
+      assert.is((await get(ctx, path)).status, 401, `nobody ${path}`);
+    }
+    const ingestOnly = await keyFor(ctx.server, ctx.tenantId, 'manager2@acme.test', 'manager', 'ingest');
+    assert.is((await get(ctx, '/api/metrics/export/csv', ingestOnly)).status, 403, 'a key without read');
+  },
+);
 
 exp('metric= exports the query model rows, the same as POST /api/v1/query', async (ctx) => {
   const from = new Date(ctx.from).toISOString();
@@ -246,19 +419,40 @@ exp('metric= exports the query model rows, the same as POST /api/v1/query', asyn
   });
   const want = ((await q.json()) as { rows: Json[] }).rows;
   assert.ok(want.length > 10);
-  const json = await get(ctx, `/api/metrics/export/json?metric=commands,events,cost_usd&interval=1h&from=${from}&to=${to}`, ctx.manager);
+  const json = await get(
+    ctx,
+    `/api/metrics/export/json?metric=commands,events,cost_usd&interval=1h&from=${from}&to=${to}`,
+    ctx.manager,
+  );
   assert.is(json.status, 200);
   assert.match(json.headers.get('content-disposition')!, /filename="agentmeter-metrics-/);
   assert.equal(await json.json(), want);
 
-  const csv = await get(ctx, `/api/metrics/export/csv?metric=commands&metric=events&metric=cost_usd&interval=1h&from=${from}&to=${to}`, ctx.manager);
+  const csv = await get(
+    ctx,
+    `/api/metrics/export/csv?metric=commands&metric=events&metric=cost_usd&interval=1h&from=${from}&to=${to}`,
+    ctx.manager,
+  );
   const records = parseCsv(await csv.text());
   assert.equal(records[0], ['t', 'commands', 'events', 'cost_usd']);
-  assert.equal(records.slice(1).map(([t, ...m]) => ({ t, commands: Number(m[0]), events: Number(m[1]), cost_usd: Number(m[2]) })), want);
+  assert.equal(
+    records.slice(1).map(([t, ...m]) => ({ t, commands: Number(m[0]), events: Number(m[1]), cost_usd: Number(m[2]) })),
+    want,
+  );
 
-  const grouped = csvObjects(await (await get(ctx, `/api/metrics/export/csv?metric=commands&group_by=command&${range(ctx)}`, ctx.manager)).text());
-  assert.ok(grouped.some((r) => r.command === "'=cmd|' /C calc'!A0"), 'group values are defused too');
-  assert.is(grouped.reduce((n, r) => n + Number(r.commands), 0), 2000);
+  const grouped = csvObjects(
+    await (
+      await get(ctx, `/api/metrics/export/csv?metric=commands&group_by=command&${range(ctx)}`, ctx.manager)
+    ).text(),
+  );
+  assert.ok(
+    grouped.some((r) => r.command === "'=cmd|' /C calc'!A0"),
+    'group values are defused too',
+  );
+  assert.is(
+    grouped.reduce((n, r) => n + Number(r.commands), 0),
+    2000,
+  );
 });
 
 exp('bad input: 400 naming the parameter', async (ctx) => {
@@ -288,7 +482,14 @@ exp.run();
 
 // ---- A large export: streamed, memory flat ---------------------------------------------------
 
-type Big = { server: TestServer; dir: { path: string; remove(): void }; tenantId: string; userId: string; manager: string; count: number };
+type Big = {
+  server: TestServer;
+  dir: { path: string; remove(): void };
+  tenantId: string;
+  userId: string;
+  manager: string;
+  count: number;
+};
 const big = suite<Big>('a large export');
 const BIG = 200_000;
 const DAY = 86_400_000;
@@ -320,7 +521,11 @@ big.before(async (ctx) => {
   const base = Date.now() - 5 * DAY;
   const started = performance.now();
   for (let i = 0; i < BIG; i += 5000) {
-    const r = await ctx.server.ctx.ingest.ingest({ tenantId: ctx.tenantId, userId: ctx.userId }, 'rest', events(i, 5000, base));
+    const r = await ctx.server.ctx.ingest.ingest(
+      { tenantId: ctx.tenantId, userId: ctx.userId },
+      'rest',
+      events(i, 5000, base),
+    );
     assert.is(r.accepted, 5000);
   }
   ctx.count = BIG;
@@ -337,7 +542,10 @@ big.after(async (ctx) => {
 });
 
 /** Reads a body chunk by chunk without keeping it: bytes, lines, chunks and its last bytes. */
-async function drain(res: Response | ReadableStream<Uint8Array>, onChunk: (n: number, lines: number) => Promise<void> | void = () => {}) {
+async function drain(
+  res: Response | ReadableStream<Uint8Array>,
+  onChunk: (n: number, lines: number) => Promise<void> | void = () => {},
+) {
   const reader = ('getReader' in res ? res : res.body!).getReader();
   let bytes = 0;
   let lines = 0;
@@ -359,7 +567,8 @@ async function drain(res: Response | ReadableStream<Uint8Array>, onChunk: (n: nu
 
 // How much memory an export takes is measured by `npm run bench:export`, not asserted here.
 big('200k events in every format: each row once, the body in pieces', async (ctx) => {
-  const path = (format: string) => `/api/metrics/export/${format === 'csv' ? 'csv' : `json?format=${format}`}${format === 'csv' ? '?' : '&'}from=${new Date(Date.now() - 6 * DAY).toISOString()}`;
+  const path = (format: string) =>
+    `/api/metrics/export/${format === 'csv' ? 'csv' : `json?format=${format}`}${format === 'csv' ? '?' : '&'}from=${new Date(Date.now() - 6 * DAY).toISOString()}`;
   for (const format of ['csv', 'json', 'ndjson']) {
     const res = await get(ctx, path(format), ctx.manager);
     assert.is(res.status, 200);
@@ -374,7 +583,14 @@ big('200k events in every format: each row once, the body in pieces', async (ctx
 big('an export is made as it is read: a chunk of rows per read, its connection held until the last', async (ctx) => {
   const pool = createExportPool(ctx.server.ctx.tenantFiles, 1);
   const people = await tenantPeople(ctx.server.ctx.control, ctx.tenantId);
-  const e = { from: Date.now() - 6 * DAY, to: Date.now(), filters: {}, format: 'ndjson' as const, escapeFormulas: false, people };
+  const e = {
+    from: Date.now() - 6 * DAY,
+    to: Date.now(),
+    filters: {},
+    format: 'ndjson' as const,
+    escapeFormulas: false,
+    people,
+  };
   const out = (await exportEvents(pool, ctx.tenantId, e))!;
   assert.is(out.rows, ctx.count);
   let largest = 0;
@@ -392,39 +608,54 @@ big('an export is made as it is read: a chunk of rows per read, its connection h
 });
 
 big('an export reads one snapshot while ingestion goes on', async (ctx) => {
-  const res = await get(ctx, '/api/metrics/export/csv?from=' + new Date(Date.now() - 6 * DAY).toISOString(), ctx.manager);
+  const res = await get(
+    ctx,
+    `/api/metrics/export/csv?from=${new Date(Date.now() - 6 * DAY).toISOString()}`,
+    ctx.manager,
+  );
   const promised = Number(res.headers.get('x-export-rows'));
   const r = await drain(res, async (n) => {
     if (n === 2) {
-      await ctx.server.ctx.ingest.ingest({ tenantId: ctx.tenantId, userId: ctx.userId }, 'rest', events(BIG, 1000, Date.now() - 5 * DAY));
+      await ctx.server.ctx.ingest.ingest(
+        { tenantId: ctx.tenantId, userId: ctx.userId },
+        'rest',
+        events(BIG, 1000, Date.now() - 5 * DAY),
+      );
       ctx.count += 1000;
     }
   });
   assert.is(r.lines - 1, promised, 'the rows counted before streaming are the rows streamed');
-  const after = await get(ctx, '/api/metrics/export/csv?from=' + new Date(Date.now() - 6 * DAY).toISOString(), ctx.manager);
+  const after = await get(
+    ctx,
+    `/api/metrics/export/csv?from=${new Date(Date.now() - 6 * DAY).toISOString()}`,
+    ctx.manager,
+  );
   assert.is(after.headers.get('x-export-rows'), String(ctx.count));
   assert.is((await drain(after)).lines - 1, ctx.count);
 });
 
-big('exports do not hold up dashboard queries; a tenant runs two at once; a client that leaves frees its export', async (ctx) => {
-  const url = '/api/metrics/export/csv?from=' + new Date(Date.now() - 6 * DAY).toISOString();
-  const held = [await get(ctx, url, ctx.manager), await get(ctx, url, ctx.manager)];
-  for (const res of held) assert.is(res.status, 200);
-  // Neither body is read: both exports sit in the middle of their snapshot.
-  const third = await get(ctx, url, ctx.manager);
-  assert.is(third.status, 429);
-  assert.ok(third.headers.get('retry-after'));
-  const summary = await get(ctx, `/api/v1/dashboard/summary`, ctx.manager);
-  assert.is(summary.status, 200, 'the reader connection is free');
-  for (const res of held) await res.body!.cancel();
-  const again = await waitFor(async () => {
-    const res = await get(ctx, url, ctx.manager);
-    if (res.status === 200) return res;
-    await res.body?.cancel();
-    return undefined;
-  }, 'an export slot after the clients left');
-  const r = await drain(again);
-  assert.is(r.lines - 1, ctx.count, 'a released connection serves a whole export again');
-});
+big(
+  'exports do not hold up dashboard queries; a tenant runs two at once; a client that leaves frees its export',
+  async (ctx) => {
+    const url = `/api/metrics/export/csv?from=${new Date(Date.now() - 6 * DAY).toISOString()}`;
+    const held = [await get(ctx, url, ctx.manager), await get(ctx, url, ctx.manager)];
+    for (const res of held) assert.is(res.status, 200);
+    // Neither body is read: both exports sit in the middle of their snapshot.
+    const third = await get(ctx, url, ctx.manager);
+    assert.is(third.status, 429);
+    assert.ok(third.headers.get('retry-after'));
+    const summary = await get(ctx, `/api/v1/dashboard/summary`, ctx.manager);
+    assert.is(summary.status, 200, 'the reader connection is free');
+    for (const res of held) await res.body!.cancel();
+    const again = await waitFor(async () => {
+      const res = await get(ctx, url, ctx.manager);
+      if (res.status === 200) return res;
+      await res.body?.cancel();
+      return undefined;
+    }, 'an export slot after the clients left');
+    const r = await drain(again);
+    assert.is(r.lines - 1, ctx.count, 'a released connection serves a whole export again');
+  },
+);
 
 big.run();

@@ -28,7 +28,9 @@ test('healthz and readyz answer JSON', async () => {
 function run(command: string, args: string[]): string | null {
   const result = spawnSync(command, args, { encoding: 'utf8' });
   if (result.error) return result.error.message;
-  return result.status === 0 ? null : `${command} ${args.join(' ')}: ${(result.stderr || `exit ${result.status}`).trim()}`;
+  return result.status === 0
+    ? null
+    : `${command} ${args.join(' ')}: ${(result.stderr || `exit ${result.status}`).trim()}`;
 }
 
 /** Prints why a test is skipped where it runs: it must not pass silently. */
@@ -51,7 +53,10 @@ test(readOnlyName, async () => {
     const ready = await fetch(`${server.url}/readyz`);
     assert.is(ready.status, 503);
     const body = (await ready.json()) as { checks: { data_dir: string; control_db: string } };
-    assert.match(body.checks.data_dir, asRoot ? /^failed: cannot write \(EROFS\)$/ : /^failed: cannot write \(EACCES\)$/);
+    assert.match(
+      body.checks.data_dir,
+      asRoot ? /^failed: cannot write \(EROFS\)$/ : /^failed: cannot write \(EACCES\)$/,
+    );
     assert.is(body.checks.control_db, 'ok');
   } finally {
     if (asRoot) run('umount', [server.dataDir]);
@@ -187,20 +192,38 @@ test('a restart keeps people and keys, and runs no migration twice', async () =>
   const first = await startTestServer({ dataDir: dir.path });
   const admin = await setUp(first);
   await admin.get('/settings/api-keys');
-  const key = /<code class="secret">([^<]+)</.exec(await (await admin.post('/settings/api-keys', { name: 'k', scopes: 'read' })).text())![1]!;
+  const key = /<code class="secret">([^<]+)</.exec(
+    await (await admin.post('/settings/api-keys', { name: 'k', scopes: 'read' })).text(),
+  )![1]!;
   assert.ok(first.logs.some((l) => l.msg === 'migrated control database'));
   await first.stop();
 
   const second = await startTestServer({ dataDir: dir.path });
   try {
-    assert.not.ok(second.logs.some((l) => l.msg === 'migrated control database'), 'nothing to migrate the second time');
-    const versions = await second.ctx.control.all<{ version: number }>('SELECT version FROM schema_migrations ORDER BY version');
-    assert.equal(versions.map((v) => v.version), loadMigrations('control').map((m) => m.version), 'each recorded once');
+    assert.not.ok(
+      second.logs.some((l) => l.msg === 'migrated control database'),
+      'nothing to migrate the second time',
+    );
+    const versions = await second.ctx.control.all<{ version: number }>(
+      'SELECT version FROM schema_migrations ORDER BY version',
+    );
+    assert.equal(
+      versions.map((v) => v.version),
+      loadMigrations('control').map((m) => m.version),
+      'each recorded once',
+    );
     const tenantId = (await second.ctx.control.get<{ id: string }>('SELECT id FROM tenants'))!.id;
     const tenantFile = await second.ctx.tenantFiles.open(tenantId);
-    assert.equal((await tenantFile.all<{ version: number }>('SELECT version FROM schema_migrations')).map((v) => v.version), loadMigrations('tenant').map((m) => m.version));
+    assert.equal(
+      (await tenantFile.all<{ version: number }>('SELECT version FROM schema_migrations')).map((v) => v.version),
+      loadMigrations('tenant').map((m) => m.version),
+    );
     await signIn(second, ADMIN.email, ADMIN.password);
-    assert.is((await fetch(`${second.url}/api/v1/me`, { headers: { authorization: `Bearer ${key}` } })).status, 200, 'key still valid');
+    assert.is(
+      (await fetch(`${second.url}/api/v1/me`, { headers: { authorization: `Bearer ${key}` } })).status,
+      200,
+      'key still valid',
+    );
   } finally {
     await second.stop();
     dir.remove();

@@ -20,12 +20,17 @@ export function tempDir(label = 'am'): { path: string; remove(): void } {
 export type TestServer = RunningServer & { dataDir: string; logs: Record<string, unknown>[]; stop(): Promise<void> };
 
 /** A real server on 127.0.0.1 and a free port, over a fresh (or the given) data directory. */
-export async function startTestServer(options: { dataDir?: string; flags?: Record<string, string> } = {}): Promise<TestServer> {
+export async function startTestServer(
+  options: { dataDir?: string; flags?: Record<string, string> } = {},
+): Promise<TestServer> {
   const dir = options.dataDir ? null : tempDir('am-data');
   const dataDir = options.dataDir ?? dir!.path;
   const logs: Record<string, unknown>[] = [];
   const config = loadConfig({ 'data-dir': dataDir, port: '0', host: '127.0.0.1', ...options.flags }, {});
-  const server = await startServer(config, createLogger('debug', (line) => logs.push(JSON.parse(line) as Record<string, unknown>)));
+  const server = await startServer(
+    config,
+    createLogger('debug', (line) => logs.push(JSON.parse(line) as Record<string, unknown>)),
+  );
   return {
     ...server,
     dataDir,
@@ -44,13 +49,17 @@ export class Client {
 
   constructor(readonly base: string) {}
 
-  async request(path: string, init: RequestInit & { form?: Record<string, string | string[]>; json?: unknown } = {}): Promise<Response> {
+  async request(
+    path: string,
+    init: RequestInit & { form?: Record<string, string | string[]>; json?: unknown } = {},
+  ): Promise<Response> {
     const headers = new Headers(init.headers);
     if (this.cookies.size) headers.set('cookie', [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; '));
     let body = init.body;
     if (init.form) {
       const params = new URLSearchParams();
-      for (const [k, v] of Object.entries(init.form)) for (const one of ([] as string[]).concat(v)) params.append(k, one);
+      for (const [k, v] of Object.entries(init.form))
+        for (const one of ([] as string[]).concat(v)) params.append(k, one);
       body = params;
     } else if (init.json !== undefined) {
       headers.set('content-type', 'application/json');
@@ -76,7 +85,11 @@ export class Client {
 
   /** Posts a form the way the page would, with its CSRF token unless told otherwise. */
   post(path: string, form: Record<string, string | string[]>, { csrf = true } = {}) {
-    return this.request(path, { method: 'POST', form: csrf && this.csrf ? { _csrf: this.csrf, ...form } : form, headers: { accept: 'text/html' } });
+    return this.request(path, {
+      method: 'POST',
+      form: csrf && this.csrf ? { _csrf: this.csrf, ...form } : form,
+      headers: { accept: 'text/html' },
+    });
   }
 }
 
@@ -102,13 +115,20 @@ export async function signIn(server: { url: string }, email: string, password: s
 export type CliResult = { code: number; stdout: string; stderr: string };
 
 /** The real CLI (`src/main.ts` under tsx), as an operator would run it. */
-export function runCli(args: string[], options: { dataDir: string; stdin?: string; env?: Record<string, string> }): Promise<CliResult> {
+export function runCli(
+  args: string[],
+  options: { dataDir: string; stdin?: string; env?: Record<string, string> },
+): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/main.ts'), ...args, '--data-dir', options.dataDir], {
-      cwd: ROOT,
-      env: { ...process.env, AGENTMETER_LOG_LEVEL: 'warn', ...options.env },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', join(ROOT, 'src/main.ts'), ...args, '--data-dir', options.dataDir],
+      {
+        cwd: ROOT,
+        env: { ...process.env, AGENTMETER_LOG_LEVEL: 'warn', ...options.env },
+        stdio: ['pipe', 'pipe', 'pipe'],
+      },
+    );
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c) => (stdout += c));
@@ -144,14 +164,32 @@ export async function waitFor<T>(probe: () => Promise<T | undefined>, what: stri
  * First-run setup on `server`, then a user of the admin's tenant with an API key of the given
  * scopes (made through the same admin commands the CLI uses).
  */
-export async function ingestKey(server: TestServer, scopes = ['ingest', 'read'], email = 'agent@acme.test'): Promise<{ key: string; tenantId: string; userId: string }> {
+export async function ingestKey(
+  server: TestServer,
+  scopes = ['ingest', 'read'],
+  email = 'agent@acme.test',
+): Promise<{ key: string; tenantId: string; userId: string }> {
   const { runCommand } = await import('../src/admin/commands.js');
   const { countUsers } = await import('../src/auth/users.js');
-  if ((await countUsers(server.ctx.control)) === 0) await runCommand(server.ctx, 'setup', { name: 'Acme', email: ADMIN.email, password: ADMIN.password });
-  const tenant = (await server.ctx.control.get<{ id: string }>('SELECT tenant_id AS id FROM users WHERE email = $email', { email: ADMIN.email }))!;
+  if ((await countUsers(server.ctx.control)) === 0)
+    await runCommand(server.ctx, 'setup', { name: 'Acme', email: ADMIN.email, password: ADMIN.password });
+  const tenant = (await server.ctx.control.get<{ id: string }>(
+    'SELECT tenant_id AS id FROM users WHERE email = $email',
+    { email: ADMIN.email },
+  ))!;
   const existing = await server.ctx.control.get<{ id: string }>('SELECT id FROM users WHERE email = $email', { email });
-  if (!existing) await runCommand(server.ctx, 'user create', { tenant: tenant.id, email, role: 'developer', password: 'ingest password 1' });
-  const key = (await runCommand(server.ctx, 'apikey create', { tenant: tenant.id, user: email, scopes: scopes.join(',') })) as { key: string; userId: string };
+  if (!existing)
+    await runCommand(server.ctx, 'user create', {
+      tenant: tenant.id,
+      email,
+      role: 'developer',
+      password: 'ingest password 1',
+    });
+  const key = (await runCommand(server.ctx, 'apikey create', {
+    tenant: tenant.id,
+    user: email,
+    scopes: scopes.join(','),
+  })) as { key: string; userId: string };
   return { key: key.key, tenantId: tenant.id, userId: key.userId };
 }
 

@@ -13,18 +13,72 @@ const FROM = new Date(T0 - 3_600_000).toISOString();
 const TO = new Date(Date.now() + 3_600_000).toISOString(); // hooks carry no time: they happened when they arrive
 
 async function call(ctx: IngestCtx, method: string, path: string, body?: unknown) {
-  const res = await fetch(`${ctx.server.url}${path}`, { method, headers: { authorization: `Bearer ${ctx.key}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+  const res = await fetch(`${ctx.server.url}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${ctx.key}`, 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
   const text = await res.text();
   return { status: res.status, json: JSON.parse(text) as Record<string, any> }; // eslint-disable-line @typescript-eslint/no-explicit-any
 }
 
 /** What a transcript reader sends for the session: two requests, two tool calls (one failed), a prompt. */
 const IMPORTED = [
-  { id: 'cc:req:m1:r1', kind: 'api_request', ts: T0 + 1000, session_id: SESSION, project: '/home/dev/src/acme', request_id: 'r1', model: 'claude-sonnet-4-5', input_tokens: 1000, output_tokens: 100, cache_read_tokens: 0, cache_creation_tokens: 2000, attributes: { cache_creation_1h_tokens: 1000 } },
-  { id: 'cc:req:m2:r2', kind: 'api_request', ts: T0 + 2000, session_id: SESSION, project: '/home/dev/src/acme', request_id: 'r2', model: 'claude-sonnet-4-5', input_tokens: 10, output_tokens: 10, cost_usd: 0.5 },
-  { id: 'cc:tool:t1', kind: 'tool_call', ts: T0 + 1500, session_id: SESSION, project: '/home/dev/src/acme', tool_use_id: 't1', name: 'Bash', status: 'success' },
-  { id: 'cc:tool:t2', kind: 'tool_call', ts: T0 + 2500, session_id: SESSION, project: '/home/dev/src/acme', tool_use_id: 't2', name: 'Read', status: 'failure', error: 'no such file' },
-  { id: 'cc:prompt:u1', kind: 'prompt', ts: T0 + 500, session_id: SESSION, project: '/home/dev/src/acme', prompt_id: 'p1' },
+  {
+    id: 'cc:req:m1:r1',
+    kind: 'api_request',
+    ts: T0 + 1000,
+    session_id: SESSION,
+    project: '/home/dev/src/acme',
+    request_id: 'r1',
+    model: 'claude-sonnet-4-5',
+    input_tokens: 1000,
+    output_tokens: 100,
+    cache_read_tokens: 0,
+    cache_creation_tokens: 2000,
+    attributes: { cache_creation_1h_tokens: 1000 },
+  },
+  {
+    id: 'cc:req:m2:r2',
+    kind: 'api_request',
+    ts: T0 + 2000,
+    session_id: SESSION,
+    project: '/home/dev/src/acme',
+    request_id: 'r2',
+    model: 'claude-sonnet-4-5',
+    input_tokens: 10,
+    output_tokens: 10,
+    cost_usd: 0.5,
+  },
+  {
+    id: 'cc:tool:t1',
+    kind: 'tool_call',
+    ts: T0 + 1500,
+    session_id: SESSION,
+    project: '/home/dev/src/acme',
+    tool_use_id: 't1',
+    name: 'Bash',
+    status: 'success',
+  },
+  {
+    id: 'cc:tool:t2',
+    kind: 'tool_call',
+    ts: T0 + 2500,
+    session_id: SESSION,
+    project: '/home/dev/src/acme',
+    tool_use_id: 't2',
+    name: 'Read',
+    status: 'failure',
+    error: 'no such file',
+  },
+  {
+    id: 'cc:prompt:u1',
+    kind: 'prompt',
+    ts: T0 + 500,
+    session_id: SESSION,
+    project: '/home/dev/src/acme',
+    prompt_id: 'p1',
+  },
 ];
 // 1000 input at $3/M, 100 output at $15/M, 1000 5-minute writes at $3.75/M, 1000 1-hour writes at $6/M.
 const R1_IMPORTED_COST = (1000 * 3 + 100 * 15 + 1000 * 3.75 + 1000 * 6) / 1e6;
@@ -33,27 +87,69 @@ const R1_OTEL_COST = 0.0123;
 /** The same session as it arrives live: the prompt and the first tool call as hooks, the first request as OpenTelemetry. */
 async function sendLive(ctx: IngestCtx) {
   for (const body of [
-    { hook_event_name: 'UserPromptSubmit', session_id: SESSION, cwd: '/home/dev/src/acme', prompt_id: 'p1', prompt: 'do it' },
-    { hook_event_name: 'PostToolUse', session_id: SESSION, cwd: '/home/dev/src/acme', prompt_id: 'p1', tool_use_id: 't1', tool_name: 'Bash', tool_input: { command: 'ls' }, tool_response: {} },
-  ]) assert.is((await call(ctx, 'POST', '/api/v1/hooks/claude-code', body)).status, 200);
-  const attr = (key: string, value: string | number) => ({ key, value: typeof value === 'string' ? { stringValue: value } : { doubleValue: value } });
+    {
+      hook_event_name: 'UserPromptSubmit',
+      session_id: SESSION,
+      cwd: '/home/dev/src/acme',
+      prompt_id: 'p1',
+      prompt: 'do it',
+    },
+    {
+      hook_event_name: 'PostToolUse',
+      session_id: SESSION,
+      cwd: '/home/dev/src/acme',
+      prompt_id: 'p1',
+      tool_use_id: 't1',
+      tool_name: 'Bash',
+      tool_input: { command: 'ls' },
+      tool_response: {},
+    },
+  ])
+    assert.is((await call(ctx, 'POST', '/api/v1/hooks/claude-code', body)).status, 200);
+  const attr = (key: string, value: string | number) => ({
+    key,
+    value: typeof value === 'string' ? { stringValue: value } : { doubleValue: value },
+  });
   const log = {
-    resourceLogs: [{
-      resource: { attributes: [attr('service.name', 'claude-code')] },
-      scopeLogs: [{ logRecords: [{
-        timeUnixNano: String(BigInt(T0 + 1000) * 1_000_000n),
-        body: { stringValue: 'claude_code.api_request' },
-        attributes: [attr('session.id', SESSION), attr('event.name', 'api_request'), attr('event.timestamp', new Date(T0 + 1000).toISOString()), attr('event.sequence', 1),
-          attr('model', 'claude-sonnet-4-5'), attr('cost_usd', R1_OTEL_COST), attr('input_tokens', 1000), attr('output_tokens', 100), attr('cache_read_tokens', 0), attr('cache_creation_tokens', 2000),
-          attr('request_id', 'r1'), attr('prompt.id', 'p1')],
-      }] }],
-    }],
+    resourceLogs: [
+      {
+        resource: { attributes: [attr('service.name', 'claude-code')] },
+        scopeLogs: [
+          {
+            logRecords: [
+              {
+                timeUnixNano: String(BigInt(T0 + 1000) * 1_000_000n),
+                body: { stringValue: 'claude_code.api_request' },
+                attributes: [
+                  attr('session.id', SESSION),
+                  attr('event.name', 'api_request'),
+                  attr('event.timestamp', new Date(T0 + 1000).toISOString()),
+                  attr('event.sequence', 1),
+                  attr('model', 'claude-sonnet-4-5'),
+                  attr('cost_usd', R1_OTEL_COST),
+                  attr('input_tokens', 1000),
+                  attr('output_tokens', 100),
+                  attr('cache_read_tokens', 0),
+                  attr('cache_creation_tokens', 2000),
+                  attr('request_id', 'r1'),
+                  attr('prompt.id', 'p1'),
+                ],
+              },
+            ],
+          },
+        ],
+      },
+    ],
   };
   assert.is((await call(ctx, 'POST', '/v1/logs', log)).status, 200);
 }
 
 async function figures(ctx: IngestCtx) {
-  const res = await call(ctx, 'POST', '/api/v1/query', { metrics: ['api_requests', 'prompts', 'tool_calls', 'tool_failures', 'input_tokens', 'cost_usd', 'sessions'], from: FROM, to: TO });
+  const res = await call(ctx, 'POST', '/api/v1/query', {
+    metrics: ['api_requests', 'prompts', 'tool_calls', 'tool_failures', 'input_tokens', 'cost_usd', 'sessions'],
+    from: FROM,
+    to: TO,
+  });
   assert.is(res.status, 200, JSON.stringify(res.json));
   const row = res.json.rows[0] as Record<string, number>;
   return { ...row, cost_usd: Math.round(row.cost_usd! * 1e6) / 1e6 };
@@ -63,7 +159,10 @@ async function importRun(ctx: IngestCtx) {
   const started = await call(ctx, 'POST', '/api/v1/import/runs', { source: 'claude', host: 'laptop-1' });
   assert.is(started.status, 201, JSON.stringify(started.json));
   const id = started.json.run.id as string;
-  const chunk = await call(ctx, 'POST', `/api/v1/import/runs/${id}/events`, { events: IMPORTED, skipped: [{ file: 'a.jsonl', line: 7, reason: 'not JSON' }] });
+  const chunk = await call(ctx, 'POST', `/api/v1/import/runs/${id}/events`, {
+    events: IMPORTED,
+    skipped: [{ file: 'a.jsonl', line: 7, reason: 'not JSON' }],
+  });
   assert.is(chunk.status, 200, JSON.stringify(chunk.json));
   return { id, chunk: chunk.json };
 }
@@ -75,8 +174,20 @@ for (const rolledBetween of [false, true]) {
     await sendLive(ctx);
     if (rolledBetween) await ctx.server.ctx.aggregator.runOnce();
     const { chunk } = await importRun(ctx);
-    assert.equal([chunk.accepted, chunk.stored, chunk.duplicates], [5, 5, 0], 'the import stores its own events (ids differ from the live ones)');
-    const expected = { api_requests: 2, prompts: 1, tool_calls: 2, tool_failures: 1, input_tokens: 1010, cost_usd: round(R1_OTEL_COST + 0.5), sessions: 1 };
+    assert.equal(
+      [chunk.accepted, chunk.stored, chunk.duplicates],
+      [5, 5, 0],
+      'the import stores its own events (ids differ from the live ones)',
+    );
+    const expected = {
+      api_requests: 2,
+      prompts: 1,
+      tool_calls: 2,
+      tool_failures: 1,
+      input_tokens: 1010,
+      cost_usd: round(R1_OTEL_COST + 0.5),
+      sessions: 1,
+    };
     assert.equal(await figures(ctx), expected, 'before the rollup');
     await ctx.server.ctx.aggregator.runOnce();
     assert.equal(await figures(ctx), expected, 'after it');
@@ -85,47 +196,113 @@ for (const rolledBetween of [false, true]) {
 
 test('import first, live later; a re-run stores nothing; rollback leaves exactly the live events counted', async (ctx) => {
   const first = await importRun(ctx);
-  assert.equal(await figures(ctx), { api_requests: 2, prompts: 1, tool_calls: 2, tool_failures: 1, input_tokens: 1010, cost_usd: round(R1_IMPORTED_COST + 0.5), sessions: 1 }, 'priced with the 1-hour writes at twice the input price');
+  assert.equal(
+    await figures(ctx),
+    {
+      api_requests: 2,
+      prompts: 1,
+      tool_calls: 2,
+      tool_failures: 1,
+      input_tokens: 1010,
+      cost_usd: round(R1_IMPORTED_COST + 0.5),
+      sessions: 1,
+    },
+    'priced with the 1-hour writes at twice the input price',
+  );
   await ctx.server.ctx.aggregator.runOnce();
   await sendLive(ctx);
   await ctx.server.ctx.aggregator.runOnce();
-  assert.equal(await figures(ctx), { api_requests: 2, prompts: 1, tool_calls: 2, tool_failures: 1, input_tokens: 1010, cost_usd: round(R1_IMPORTED_COST + 0.5), sessions: 1 }, 'the live copies are repeats');
+  assert.equal(
+    await figures(ctx),
+    {
+      api_requests: 2,
+      prompts: 1,
+      tool_calls: 2,
+      tool_failures: 1,
+      input_tokens: 1010,
+      cost_usd: round(R1_IMPORTED_COST + 0.5),
+      sessions: 1,
+    },
+    'the live copies are repeats',
+  );
 
   const again = await importRun(ctx);
-  assert.equal([again.chunk.accepted, again.chunk.stored, again.chunk.duplicates], [5, 0, 5], 'a re-run stores nothing new');
-  const finished = await call(ctx, 'POST', `/api/v1/import/runs/${first.id}/finish`, { summary: { files: 1, requests: 2 } });
+  assert.equal(
+    [again.chunk.accepted, again.chunk.stored, again.chunk.duplicates],
+    [5, 0, 5],
+    'a re-run stores nothing new',
+  );
+  const finished = await call(ctx, 'POST', `/api/v1/import/runs/${first.id}/finish`, {
+    summary: { files: 1, requests: 2 },
+  });
   assert.is(finished.status, 200);
-  assert.equal([finished.json.run.status, finished.json.run.stored, finished.json.run.skipped, finished.json.run.skip_reasons], ['finished', 5, 1, { 'not JSON': 1 }]);
+  assert.equal(
+    [finished.json.run.status, finished.json.run.stored, finished.json.run.skipped, finished.json.run.skip_reasons],
+    ['finished', 5, 1, { 'not JSON': 1 }],
+  );
 
   const admin = await signIn(ctx.server, ADMIN.email, ADMIN.password);
   await admin.get('/');
   const listed = (await (await admin.request('/api/v1/import/runs')).json()) as { runs: { id: string }[] };
   assert.equal(listed.runs.map((r) => r.id).sort(), [first.id, again.id].sort(), 'a tenant admin sees every run');
-  const rollback = await admin.request(`/api/v1/import/runs/${first.id}/rollback`, { method: 'POST', headers: { 'x-csrf-token': admin.csrf! } });
+  const rollback = await admin.request(`/api/v1/import/runs/${first.id}/rollback`, {
+    method: 'POST',
+    headers: { 'x-csrf-token': admin.csrf! },
+  });
   assert.is(rollback.status, 200, await rollback.clone().text());
   const run = ((await rollback.json()) as { run: { status: string; removed: number } }).run;
   assert.equal([run.status, run.removed], ['rolled_back', 5]);
-  const live = { api_requests: 1, prompts: 1, tool_calls: 1, tool_failures: 0, input_tokens: 1000, cost_usd: R1_OTEL_COST, sessions: 1 };
+  const live = {
+    api_requests: 1,
+    prompts: 1,
+    tool_calls: 1,
+    tool_failures: 0,
+    input_tokens: 1000,
+    cost_usd: R1_OTEL_COST,
+    sessions: 1,
+  };
   assert.equal(await figures(ctx), live, 'the live copies count now');
   await ctx.server.ctx.aggregator.runOnce(undefined, { compact: true });
   assert.equal(await figures(ctx), live, 'and the worker agrees');
-  const stored = await ctx.server.ctx.tenantFiles.open(ctx.tenantId).then((db) => db.get<{ n: number }>(`SELECT count(*) AS n FROM events WHERE import_run IS NOT NULL`));
+  const stored = await ctx.server.ctx.tenantFiles
+    .open(ctx.tenantId)
+    .then((db) => db.get<{ n: number }>(`SELECT count(*) AS n FROM events WHERE import_run IS NOT NULL`));
   assert.is(Number(stored!.n), 0, 'no imported event left (the re-run stored none of its own)');
-  assert.is((await call(ctx, 'POST', `/api/v1/import/runs/${first.id}/events`, { events: IMPORTED })).status, 409, 'a rolled-back run takes nothing more');
+  assert.is(
+    (await call(ctx, 'POST', `/api/v1/import/runs/${first.id}/events`, { events: IMPORTED })).status,
+    409,
+    'a rolled-back run takes nothing more',
+  );
 });
 
-test('bad input: 400 naming the field; another person\'s run is not found', async (ctx) => {
+test("bad input: 400 naming the field; another person's run is not found", async (ctx) => {
   assert.is((await call(ctx, 'POST', '/api/v1/import/runs', { source: 'floppy' })).json.field, 'source');
   const { id } = await importRun(ctx);
-  const bad = await call(ctx, 'POST', `/api/v1/import/runs/${id}/events`, { events: [{ kind: 'api_request', ts: 'yesterday' }] });
+  const bad = await call(ctx, 'POST', `/api/v1/import/runs/${id}/events`, {
+    events: [{ kind: 'api_request', ts: 'yesterday' }],
+  });
   assert.equal([bad.status, bad.json.field], [400, 'events.0.ts']);
-  const tooMany = await call(ctx, 'POST', `/api/v1/import/runs/${id}/events`, { events: Array.from({ length: 5001 }, () => ({})) });
+  const tooMany = await call(ctx, 'POST', `/api/v1/import/runs/${id}/events`, {
+    events: Array.from({ length: 5001 }, () => ({})),
+  });
   assert.equal([tooMany.status, tooMany.json.field], [400, 'events']);
   const { runCommand } = await import('../src/admin/commands.js');
-  const other = (await runCommand(ctx.server.ctx, 'apikey create', { tenant: ctx.tenantId, user: ADMIN.email, scopes: 'ingest,read' })) as { key: string };
-  const res = await fetch(`${ctx.server.url}/api/v1/import/runs/${id}/events`, { method: 'POST', headers: { authorization: `Bearer ${other.key}`, 'content-type': 'application/json' }, body: JSON.stringify({ events: IMPORTED }) });
+  const other = (await runCommand(ctx.server.ctx, 'apikey create', {
+    tenant: ctx.tenantId,
+    user: ADMIN.email,
+    scopes: 'ingest,read',
+  })) as { key: string };
+  const res = await fetch(`${ctx.server.url}/api/v1/import/runs/${id}/events`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${other.key}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ events: IMPORTED }),
+  });
   assert.is(res.status, 404);
-  const unauthenticated = await fetch(`${ctx.server.url}/api/v1/import/runs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"source":"claude"}' });
+  const unauthenticated = await fetch(`${ctx.server.url}/api/v1/import/runs`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: '{"source":"claude"}',
+  });
   assert.is(unauthenticated.status, 401);
 });
 
@@ -133,16 +310,39 @@ test('a chunk and a rollback of one run never interleave: what the chunk stored 
   const { importChunk, rollbackRun, startRun } = await import('../src/import/runs.js');
   const app = ctx.server.ctx;
   const who = { tenantId: ctx.tenantId, userId: ctx.userId };
-  const run = await startRun(app.tenantFiles, ctx.tenantId, { userId: ctx.userId, createdBy: ctx.userId, source: 'claude' }, new Date());
-  const many = (prefix: string) => Array.from({ length: 2000 }, (_, i) => ({ id: `${prefix}${i}`, kind: 'tool_call', ts: T0 + i, session_id: SESSION, tool_use_id: `${prefix}${i}`, name: 'Bash', status: 'success' }));
+  const run = await startRun(
+    app.tenantFiles,
+    ctx.tenantId,
+    { userId: ctx.userId, createdBy: ctx.userId, source: 'claude' },
+    new Date(),
+  );
+  const many = (prefix: string) =>
+    Array.from({ length: 2000 }, (_, i) => ({
+      id: `${prefix}${i}`,
+      kind: 'tool_call',
+      ts: T0 + i,
+      session_id: SESSION,
+      tool_use_id: `${prefix}${i}`,
+      name: 'Bash',
+      status: 'success',
+    }));
   await importChunk(app, who, run.id, { events: many('a'), skipped: [] }, new Date());
   // Both asked for at once, the chunk first: the rollback waits for it, then removes all 4000.
-  const [chunk, rolled] = await Promise.all([importChunk(app, who, run.id, { events: many('b'), skipped: [] }, new Date()), rollbackRun(app, ctx.tenantId, run.id, new Date())]);
+  const [chunk, rolled] = await Promise.all([
+    importChunk(app, who, run.id, { events: many('b'), skipped: [] }, new Date()),
+    rollbackRun(app, ctx.tenantId, run.id, new Date()),
+  ]);
   assert.is(chunk.stored, 2000);
   assert.is(rolled.removed, 4000);
-  const left = await (await app.tenantFiles.open(ctx.tenantId)).get<{ n: number }>(`SELECT count(*) AS n FROM events WHERE import_run = $run`, { run: run.id });
+  const left = await (await app.tenantFiles.open(ctx.tenantId)).get<{ n: number }>(
+    `SELECT count(*) AS n FROM events WHERE import_run = $run`,
+    { run: run.id },
+  );
   assert.is(Number(left!.n), 0);
-  const late = await importChunk(app, who, run.id, { events: many('c'), skipped: [] }, new Date()).then(() => null, (err: Error) => err.message);
+  const late = await importChunk(app, who, run.id, { events: many('c'), skipped: [] }, new Date()).then(
+    () => null,
+    (err: Error) => err.message,
+  );
   assert.match(String(late), /rolled back/);
 });
 

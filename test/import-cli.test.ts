@@ -12,16 +12,27 @@ import { freePort, ingestSuite, ROOT, tempDir, waitFor, type IngestCtx } from '.
 const test = ingestSuite('import CLI');
 const FIXTURE = join(ROOT, 'test/fixtures/claude-home');
 const expected = JSON.parse(readFileSync(join(FIXTURE, 'expected.json'), 'utf8')) as {
-  sessions: number; assistant_messages_unique: number; tokens: { input: number; output: number; cache_creation: number; cache_read: number };
+  sessions: number;
+  assistant_messages_unique: number;
+  tokens: { input: number; output: number; cache_creation: number; cache_read: number };
 };
 
-function cli(args: string[], env: Record<string, string> = {}): { child: ChildProcess; done: Promise<{ code: number; stdout: string; stderr: string }> } {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/main.ts'), ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+function cli(
+  args: string[],
+  env: Record<string, string> = {},
+): { child: ChildProcess; done: Promise<{ code: number; stdout: string; stderr: string }> } {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/main.ts'), ...args], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (c) => (stdout += c));
   child.stderr!.on('data', (c) => (stderr += c));
-  const done = new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr })));
+  const done = new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr })),
+  );
   return { child, done };
 }
 
@@ -29,7 +40,18 @@ async function figures(ctx: IngestCtx) {
   const res = await fetch(`${ctx.server.url}/api/v1/query`, {
     method: 'POST',
     headers: { authorization: `Bearer ${ctx.key}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ metrics: ['api_requests', 'input_tokens', 'output_tokens', 'cache_read_tokens', 'cache_creation_tokens', 'sessions'], from: '2026-01-01T00:00:00Z', to: new Date(Date.now() + 3_600_000).toISOString() }),
+    body: JSON.stringify({
+      metrics: [
+        'api_requests',
+        'input_tokens',
+        'output_tokens',
+        'cache_read_tokens',
+        'cache_creation_tokens',
+        'sessions',
+      ],
+      from: '2026-01-01T00:00:00Z',
+      to: new Date(Date.now() + 3_600_000).toISOString(),
+    }),
   });
   return ((await res.json()) as { rows: Record<string, number>[] }).rows[0]!;
 }
@@ -37,34 +59,87 @@ async function figures(ctx: IngestCtx) {
 test('the fixture home: totals exactly as expected; a re-run uploads nothing; --dry-run sends nothing', async (ctx) => {
   const home = tempDir('am-home');
   const state = join(home.path, 'state.json');
-  const args = ['import', 'claude', join(FIXTURE, '.claude'), '--url', ctx.server.url, '--key', ctx.key, '--state', state, '--json'];
+  const args = [
+    'import',
+    'claude',
+    join(FIXTURE, '.claude'),
+    '--url',
+    ctx.server.url,
+    '--key',
+    ctx.key,
+    '--state',
+    state,
+    '--json',
+  ];
   try {
     const dry = await cli(['import', 'claude', join(FIXTURE, '.claude'), '--dry-run', '--json']).done;
     assert.is(dry.code, 0, dry.stderr);
-    const would = JSON.parse(dry.stdout) as { sessions: number; requests: number; run_id: string | null; tokens: Record<string, number> };
-    assert.equal([would.sessions, would.requests, would.run_id], [expected.sessions, expected.assistant_messages_unique, null]);
+    const would = JSON.parse(dry.stdout) as {
+      sessions: number;
+      requests: number;
+      run_id: string | null;
+      tokens: Record<string, number>;
+    };
+    assert.equal(
+      [would.sessions, would.requests, would.run_id],
+      [expected.sessions, expected.assistant_messages_unique, null],
+    );
     assert.is((await figures(ctx)).api_requests, 0, 'a dry run sends nothing');
 
     const first = await cli(args).done;
     assert.is(first.code, 0, first.stderr);
-    const summary = JSON.parse(first.stdout) as { sessions: number; requests: number; stored: number; duplicates: number; tokens: Record<string, number>; run_id: string };
+    const summary = JSON.parse(first.stdout) as {
+      sessions: number;
+      requests: number;
+      stored: number;
+      duplicates: number;
+      tokens: Record<string, number>;
+      run_id: string;
+    };
     assert.equal([summary.sessions, summary.requests], [expected.sessions, expected.assistant_messages_unique]);
-    assert.equal(summary.tokens, { input: expected.tokens.input, output: expected.tokens.output, cache_read: expected.tokens.cache_read, cache_creation: expected.tokens.cache_creation });
+    assert.equal(summary.tokens, {
+      input: expected.tokens.input,
+      output: expected.tokens.output,
+      cache_read: expected.tokens.cache_read,
+      cache_creation: expected.tokens.cache_creation,
+    });
     assert.is(summary.duplicates, 0);
     await ctx.server.ctx.aggregator.runOnce();
     const stored = await figures(ctx);
     assert.equal(
-      [stored.api_requests, stored.input_tokens, stored.output_tokens, stored.cache_read_tokens, stored.cache_creation_tokens, stored.sessions],
-      [expected.assistant_messages_unique, expected.tokens.input, expected.tokens.output, expected.tokens.cache_read, expected.tokens.cache_creation, expected.sessions],
+      [
+        stored.api_requests,
+        stored.input_tokens,
+        stored.output_tokens,
+        stored.cache_read_tokens,
+        stored.cache_creation_tokens,
+        stored.sessions,
+      ],
+      [
+        expected.assistant_messages_unique,
+        expected.tokens.input,
+        expected.tokens.output,
+        expected.tokens.cache_read,
+        expected.tokens.cache_creation,
+        expected.sessions,
+      ],
     );
 
     const again = await cli(args).done;
     assert.is(again.code, 0, again.stderr);
     const second = JSON.parse(again.stdout) as { events: number; stored: number | null };
     assert.is(second.events, 0, 'the state file says every file is done: nothing is read or sent again');
-    const rescan = JSON.parse((await cli([...args, '--rescan']).done).stdout) as { events: number; stored: number; duplicates: number };
+    const rescan = JSON.parse((await cli([...args, '--rescan']).done).stdout) as {
+      events: number;
+      stored: number;
+      duplicates: number;
+    };
     assert.ok(rescan.events > 0);
-    assert.equal([rescan.stored, rescan.duplicates], [0, rescan.events], '--rescan sends everything again and the appliance stores none of it twice');
+    assert.equal(
+      [rescan.stored, rescan.duplicates],
+      [0, rescan.events],
+      '--rescan sends everything again and the appliance stores none of it twice',
+    );
     assert.equal(await figures(ctx), stored);
   } finally {
     home.remove();
@@ -72,11 +147,31 @@ test('the fixture home: totals exactly as expected; a re-run uploads nothing; --
 });
 
 test('a wrong key or URL fails at once, with what to fix', async (ctx) => {
-  const wrongKey = await cli(['import', 'claude', join(FIXTURE, '.claude'), '--url', ctx.server.url, '--key', 'amk_wrong', '--state', '/dev/null/x']).done;
+  const wrongKey = await cli([
+    'import',
+    'claude',
+    join(FIXTURE, '.claude'),
+    '--url',
+    ctx.server.url,
+    '--key',
+    'amk_wrong',
+    '--state',
+    '/dev/null/x',
+  ]).done;
   assert.is(wrongKey.code, 1);
   assert.match(wrongKey.stderr, /refused the key \(401/);
   const port = await freePort();
-  const wrongUrl = await cli(['import', 'claude', join(FIXTURE, '.claude'), '--url', `http://127.0.0.1:${port}`, '--key', ctx.key, '--state', '/dev/null/x']).done;
+  const wrongUrl = await cli([
+    'import',
+    'claude',
+    join(FIXTURE, '.claude'),
+    '--url',
+    `http://127.0.0.1:${port}`,
+    '--key',
+    ctx.key,
+    '--state',
+    '/dev/null/x',
+  ]).done;
   assert.is(wrongUrl.code, 1);
   assert.match(wrongUrl.stderr, /could not reach http:\/\/127\.0\.0\.1:\d+ \(ECONNREFUSED\); check --url/);
   const missing = await cli(['import', 'claude', '--url', ctx.server.url]).done;
@@ -91,7 +186,8 @@ function corpus(root: string, sessions: number, requests: number): number {
     mkdirSync(dir, { recursive: true });
     const sessionId = `00000000-0000-4000-8000-${String(s).padStart(12, '0')}`;
     const lines: string[] = [];
-    for (let r = 0; r < requests; r++) lines.push(assistant(sessionId, s, r, `2026-11-0${1 + (s % 9)}T10:${String(r % 60).padStart(2, '0')}:00.000Z`));
+    for (let r = 0; r < requests; r++)
+      lines.push(assistant(sessionId, s, r, `2026-11-0${1 + (s % 9)}T10:${String(r % 60).padStart(2, '0')}:00.000Z`));
     writeFileSync(join(dir, `${sessionId}.jsonl`), `${lines.join('\n')}\n`);
     n += requests;
   }
@@ -100,9 +196,25 @@ function corpus(root: string, sessions: number, requests: number): number {
 
 function assistant(sessionId: string, s: number, r: number, ts: string): string {
   return JSON.stringify({
-    parentUuid: null, isSidechain: false, userType: 'external', cwd: `/home/dev/src/repo${s % 3}`, sessionId, version: '2.1.300', type: 'assistant',
-    message: { id: `msg_${s}_${r}`, type: 'message', role: 'assistant', model: 'claude-sonnet-4-5', content: [{ type: 'text', text: 'ok' }], stop_reason: 'end_turn', usage: { input_tokens: 10, output_tokens: 20, cache_creation_input_tokens: 0, cache_read_input_tokens: 100 } },
-    requestId: `req_${s}_${r}`, uuid: `u-${s}-${r}`, timestamp: ts,
+    parentUuid: null,
+    isSidechain: false,
+    userType: 'external',
+    cwd: `/home/dev/src/repo${s % 3}`,
+    sessionId,
+    version: '2.1.300',
+    type: 'assistant',
+    message: {
+      id: `msg_${s}_${r}`,
+      type: 'message',
+      role: 'assistant',
+      model: 'claude-sonnet-4-5',
+      content: [{ type: 'text', text: 'ok' }],
+      stop_reason: 'end_turn',
+      usage: { input_tokens: 10, output_tokens: 20, cache_creation_input_tokens: 0, cache_read_input_tokens: 100 },
+    },
+    requestId: `req_${s}_${r}`,
+    uuid: `u-${s}-${r}`,
+    timestamp: ts,
   });
 }
 
@@ -115,30 +227,61 @@ test('a run killed midway resumes where it stopped; sync sends only what was app
   try {
     const killed = cli(args);
     // As soon as one chunk is acknowledged (the state file names a file), kill -9.
-    await waitFor(async () => (existsSync(state) && Object.keys(Object.values(JSON.parse(readFileSync(state, 'utf8')).appliances as Record<string, { files: object }>)[0]?.files ?? {}).length > 0 ? true : undefined), 'a first acknowledged chunk', 60_000);
+    await waitFor(
+      async () =>
+        existsSync(state) &&
+        Object.keys(
+          Object.values(JSON.parse(readFileSync(state, 'utf8')).appliances as Record<string, { files: object }>)[0]
+            ?.files ?? {},
+        ).length > 0
+          ? true
+          : undefined,
+      'a first acknowledged chunk',
+      60_000,
+    );
     assert.is(killed.child.exitCode, null, 'still running when killed');
     killed.child.kill('SIGKILL');
     await killed.done;
-    const unfinished = Object.values(JSON.parse(readFileSync(state, 'utf8')).appliances as Record<string, { run: string | null }>)[0]!.run;
+    const unfinished = Object.values(
+      JSON.parse(readFileSync(state, 'utf8')).appliances as Record<string, { run: string | null }>,
+    )[0]!.run;
     assert.ok(unfinished, 'the state keeps the unfinished run');
 
     const resumed = await cli(args).done;
     assert.is(resumed.code, 0, resumed.stderr);
     const summary = JSON.parse(resumed.stdout) as { run_id: string; requests: number };
     assert.is(summary.run_id, unfinished, 'the same run goes on');
-    assert.ok(summary.requests < total, `the resumed run reads only what was not acknowledged (${summary.requests} of ${total})`);
+    assert.ok(
+      summary.requests < total,
+      `the resumed run reads only what was not acknowledged (${summary.requests} of ${total})`,
+    );
     await ctx.server.ctx.aggregator.runOnce();
     assert.is((await figures(ctx)).api_requests, total, 'every request stored, once');
 
     // Sync: two more requests appended to one transcript are all it sends.
     const file = join(root, 'projects', '-home-dev-src-repo0', '00000000-0000-4000-8000-000000000000.jsonl');
-    appendFileSync(file, `${assistant('00000000-0000-4000-8000-000000000000', 0, 5000, '2026-11-01T11:00:00.000Z')}\n${assistant('00000000-0000-4000-8000-000000000000', 0, 5001, '2026-11-01T11:01:00.000Z')}\n`);
-    const synced = await cli(['sync', '--url', ctx.server.url, '--key', ctx.key, '--state', state, '--json'], { CLAUDE_CONFIG_DIR: root }).done;
+    appendFileSync(
+      file,
+      `${assistant('00000000-0000-4000-8000-000000000000', 0, 5000, '2026-11-01T11:00:00.000Z')}\n${assistant('00000000-0000-4000-8000-000000000000', 0, 5001, '2026-11-01T11:01:00.000Z')}\n`,
+    );
+    const synced = await cli(['sync', '--url', ctx.server.url, '--key', ctx.key, '--state', state, '--json'], {
+      CLAUDE_CONFIG_DIR: root,
+    }).done;
     assert.is(synced.code, 0, synced.stderr);
     const s = JSON.parse(synced.stdout) as { requests: number; stored: number };
     appendFileSync(file, `${assistant('00000000-0000-4000-8000-000000000000', 0, 5002, '2026-11-01T11:02:00.000Z')}\n`);
-    const next = JSON.parse((await cli(['sync', '--url', ctx.server.url, '--key', ctx.key, '--state', state, '--json'], { CLAUDE_CONFIG_DIR: root }).done).stdout) as { requests: number; stored: number };
-    assert.equal([s.requests, s.stored, next.requests, next.stored], [2, 2, 1, 1], 'each sync reads and sends only the lines appended since the last');
+    const next = JSON.parse(
+      (
+        await cli(['sync', '--url', ctx.server.url, '--key', ctx.key, '--state', state, '--json'], {
+          CLAUDE_CONFIG_DIR: root,
+        }).done
+      ).stdout,
+    ) as { requests: number; stored: number };
+    assert.equal(
+      [s.requests, s.stored, next.requests, next.stored],
+      [2, 2, 1, 1],
+      'each sync reads and sends only the lines appended since the last',
+    );
     await ctx.server.ctx.aggregator.runOnce();
     assert.is((await figures(ctx)).api_requests, total + 3);
   } finally {
@@ -146,25 +289,57 @@ test('a run killed midway resumes where it stopped; sync sends only what was app
   }
 });
 
-test('import legacy: the old hooks\' files through the CLI, the baseline with them, no token stored', async (ctx) => {
+test("import legacy: the old hooks' files through the CLI, the baseline with them, no token stored", async (ctx) => {
   const home = tempDir('am-home');
   try {
-    const run = await cli(['import', 'legacy', join(ROOT, 'test/fixtures/legacy-home'), '--url', ctx.server.url, '--key', ctx.key, '--state', join(home.path, 'state.json'), '--json']).done;
+    const run = await cli([
+      'import',
+      'legacy',
+      join(ROOT, 'test/fixtures/legacy-home'),
+      '--url',
+      ctx.server.url,
+      '--key',
+      ctx.key,
+      '--state',
+      join(home.path, 'state.json'),
+      '--json',
+    ]).done;
     assert.is(run.code, 0, run.stderr);
-    const summary = JSON.parse(run.stdout) as { sessions: number; tool_calls: number; tool_failures: number; skip_reasons: Record<string, number> };
+    const summary = JSON.parse(run.stdout) as {
+      sessions: number;
+      tool_calls: number;
+      tool_failures: number;
+      skip_reasons: Record<string, number>;
+    };
     assert.equal([summary.sessions, summary.tool_calls, summary.tool_failures], [4, 20, 4]);
-    assert.ok(Object.keys(summary.skip_reasons).some((r) => /JSON/i.test(r)), `the malformed line is reported: ${JSON.stringify(summary.skip_reasons)}`);
+    assert.ok(
+      Object.keys(summary.skip_reasons).some((r) => /JSON/i.test(r)),
+      `the malformed line is reported: ${JSON.stringify(summary.skip_reasons)}`,
+    );
     await ctx.server.ctx.aggregator.runOnce();
     const res = await fetch(`${ctx.server.url}/api/v1/query`, {
       method: 'POST',
       headers: { authorization: `Bearer ${ctx.key}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ metrics: ['sessions', 'tool_calls', 'tool_failures', 'agent_calls'], from: '2026-10-01T00:00:00Z', to: '2026-10-08T00:00:00Z' }),
+      body: JSON.stringify({
+        metrics: ['sessions', 'tool_calls', 'tool_failures', 'agent_calls'],
+        from: '2026-10-01T00:00:00Z',
+        to: '2026-10-08T00:00:00Z',
+      }),
     });
-    assert.equal(((await res.json()) as { rows: Record<string, number>[] }).rows[0], { sessions: 4, tool_calls: 20, tool_failures: 4, agent_calls: 5 });
+    assert.equal(((await res.json()) as { rows: Record<string, number>[] }).rows[0], {
+      sessions: 4,
+      tool_calls: 20,
+      tool_failures: 4,
+      agent_calls: 5,
+    });
     const db = await ctx.server.ctx.tenantFiles.open(ctx.tenantId);
-    const baseline = await db.get<{ n: number }>(`SELECT count(*) AS n FROM imported_baselines WHERE user_id = $user`, { user: ctx.userId });
-    assert.is(Number(baseline!.n), 1, 'the historical baseline is the person\'s');
-    const leaked = await db.get<{ n: number }>(`SELECT count(*) AS n FROM events WHERE attributes::VARCHAR ILIKE '%auth_token%'`);
+    const baseline = await db.get<{ n: number }>(`SELECT count(*) AS n FROM imported_baselines WHERE user_id = $user`, {
+      user: ctx.userId,
+    });
+    assert.is(Number(baseline!.n), 1, "the historical baseline is the person's");
+    const leaked = await db.get<{ n: number }>(
+      `SELECT count(*) AS n FROM events WHERE attributes::VARCHAR ILIKE '%auth_token%'`,
+    );
     assert.is(Number(leaked!.n), 0);
   } finally {
     home.remove();

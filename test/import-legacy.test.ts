@@ -5,7 +5,17 @@
 // line in the middle, a symlink loop, an unreadable file) reported and passed over.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { appendFileSync, chmodSync, cpSync, mkdirSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  chmodSync,
+  cpSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { readLegacy } from '../src/import/legacy.js';
 import type { FilePosition, ImportChunk, ReadOptions } from '../src/import/types.js';
@@ -23,11 +33,18 @@ async function read(roots: string[], options: ReadOptions = {}) {
   for await (const c of readLegacy(roots, options)) chunks.push(c);
   const positions = new Map<string, FilePosition>();
   for (const c of chunks) for (const p of c.positions) positions.set(p.file, p);
-  return { chunks, events: chunks.flatMap((c) => c.events), skipped: chunks.flatMap((c) => c.skipped), positions, baseline: chunks.find((c) => c.baseline)?.baseline };
+  return {
+    chunks,
+    events: chunks.flatMap((c) => c.events),
+    skipped: chunks.flatMap((c) => c.skipped),
+    positions,
+    baseline: chunks.find((c) => c.baseline)?.baseline,
+  };
 }
 
 const ofKind = (events: IngestEvent[], kind: string) => events.filter((e) => e.kind === kind);
-const failures = (events: IngestEvent[], kind: string) => ofKind(events, kind).filter((e) => e.status === 'failure').length;
+const failures = (events: IngestEvent[], kind: string) =>
+  ofKind(events, kind).filter((e) => e.status === 'failure').length;
 
 /** Every auth_token value in the fixture's files. */
 function tokensIn(dir: string): string[] {
@@ -44,48 +61,75 @@ function tokensIn(dir: string): string[] {
 function copyHome() {
   const dir = tempDir('am-legacy');
   cpSync(HOME, dir.path, { recursive: true });
-  for (const name of ['', ...readdirSync(dir.path, { recursive: true, encoding: 'utf8' })]) chmodSync(join(dir.path, name), statSync(join(dir.path, name)).isDirectory() ? 0o755 : 0o644);
+  for (const name of ['', ...readdirSync(dir.path, { recursive: true, encoding: 'utf8' })])
+    chmodSync(join(dir.path, name), statSync(join(dir.path, name)).isDirectory() ? 0o755 : 0o644);
   return dir;
 }
 
 const reader = suite('legacy reader');
 
-reader('the fixture home: the counts expected.json gives, the malformed line named, the baseline, no auth token', async () => {
-  const { events, skipped, baseline, chunks } = await read([HOME], { chunkEvents: 7 });
-  assert.is(ofKind(events, 'session_start').length, EXPECTED.sessions);
-  assert.is(ofKind(events, 'session_end').length, EXPECTED.sessions);
-  assert.is(ofKind(events, 'tool_call').length, EXPECTED.tool_events);
-  assert.is(ofKind(events, 'agent_interaction').length, EXPECTED.agent_invocations);
-  assert.is(failures(events, 'tool_call'), EXPECTED.tool_failures);
-  assert.ok(chunks.every((c) => c.events.length <= 7), 'chunks hold at most chunkEvents');
-  assert.equal(new Set(events.map((e) => e.id)).size, events.length, 'one id per event');
-  assert.ok(events.every((e) => e.id!.startsWith('legacy:')));
+reader(
+  'the fixture home: the counts expected.json gives, the malformed line named, the baseline, no auth token',
+  async () => {
+    const { events, skipped, baseline, chunks } = await read([HOME], { chunkEvents: 7 });
+    assert.is(ofKind(events, 'session_start').length, EXPECTED.sessions);
+    assert.is(ofKind(events, 'session_end').length, EXPECTED.sessions);
+    assert.is(ofKind(events, 'tool_call').length, EXPECTED.tool_events);
+    assert.is(ofKind(events, 'agent_interaction').length, EXPECTED.agent_invocations);
+    assert.is(failures(events, 'tool_call'), EXPECTED.tool_failures);
+    assert.ok(
+      chunks.every((c) => c.events.length <= 7),
+      'chunks hold at most chunkEvents',
+    );
+    assert.equal(new Set(events.map((e) => e.id)).size, events.length, 'one id per event');
+    assert.ok(events.every((e) => e.id!.startsWith('legacy:')));
 
-  const malformed = skipped.filter((s) => s.reason === 'not JSON');
-  assert.equal(malformed, [{ file: join(HOME, AGENT_OS, 'tool-metrics.jsonl'), line: 16, reason: 'not JSON' }].slice(0, EXPECTED.malformed_lines));
-  assert.equal({ ...baseline!, successRate: Math.round(baseline!.successRate! * 1000) / 1000 }, { commandsPerHour: 17.2, linesPerHour: 133.5, successRate: 0.931, sessions: 4 }, 'historical-baseline.json, its 93.1 % as a share');
+    const malformed = skipped.filter((s) => s.reason === 'not JSON');
+    assert.equal(
+      malformed,
+      [{ file: join(HOME, AGENT_OS, 'tool-metrics.jsonl'), line: 16, reason: 'not JSON' }].slice(
+        0,
+        EXPECTED.malformed_lines,
+      ),
+    );
+    assert.equal(
+      { ...baseline!, successRate: Math.round(baseline!.successRate! * 1000) / 1000 },
+      { commandsPerHour: 17.2, linesPerHour: 133.5, successRate: 0.931, sessions: 4 },
+      'historical-baseline.json, its 93.1 % as a share',
+    );
 
-  const tokens = tokensIn(HOME);
-  assert.is(tokens.length, 1, 'the fixture carries its token');
-  assert.is((readFileSync(join(HOME, AGENT_OS, 'tool-metrics.jsonl'), 'utf8').match(/"auth_token"/g) ?? []).length, EXPECTED.auth_tokens_present);
-  const serialized = JSON.stringify(chunks);
-  for (const t of tokens) assert.not.ok(serialized.includes(t), 'no auth token in any chunk');
-  assert.not.ok(/auth_token/.test(serialized));
+    const tokens = tokensIn(HOME);
+    assert.is(tokens.length, 1, 'the fixture carries its token');
+    assert.is(
+      (readFileSync(join(HOME, AGENT_OS, 'tool-metrics.jsonl'), 'utf8').match(/"auth_token"/g) ?? []).length,
+      EXPECTED.auth_tokens_present,
+    );
+    const serialized = JSON.stringify(chunks);
+    for (const t of tokens) assert.not.ok(serialized.includes(t), 'no auth token in any chunk');
+    assert.not.ok(/auth_token/.test(serialized));
 
-  // The mapping: a Bash failure with its duration, an edit's lines, an agent in its session, a session's project and summary.
-  const bash = events.find((e) => e.kind === 'tool_call' && e.name === 'Bash' && e.status === 'failure')!;
-  assert.is(bash.duration_ms, 1260);
-  assert.is(bash.session_id, 'b5c317f8-1b70-40a8-85d5-689701c8a1cc');
-  assert.is(bash.attributes!.command, 'npm test');
-  assert.is(bash.attributes!.client_user_id, 'u-dev1');
-  const edit = events.find((e) => e.kind === 'tool_call' && e.name === 'Edit')!;
-  assert.equal([edit.lines_added, edit.lines_removed], [4, 1]);
-  assert.ok(ofKind(events, 'agent_interaction').every((e) => e.session_id && e.name === 'code-reviewer' && e.duration_ms === 4200), 'agents attached to the session they fall in');
-  const end = events.find((e) => e.kind === 'session_end' && e.session_id === 'bb476b9b-c0b9-4082-8a0b-d48bd01e5ae5')!;
-  assert.is(end.value, 5);
-  assert.is(end.duration_ms, Date.parse('2026-10-06T11:50:11.748Z') - Date.parse('2026-10-06T09:00:00.000Z'));
-  assert.is(ofKind(events, 'session_start')[0]!.project, '/home/dev1/src/acme-api');
-});
+    // The mapping: a Bash failure with its duration, an edit's lines, an agent in its session, a session's project and summary.
+    const bash = events.find((e) => e.kind === 'tool_call' && e.name === 'Bash' && e.status === 'failure')!;
+    assert.is(bash.duration_ms, 1260);
+    assert.is(bash.session_id, 'b5c317f8-1b70-40a8-85d5-689701c8a1cc');
+    assert.is(bash.attributes!.command, 'npm test');
+    assert.is(bash.attributes!.client_user_id, 'u-dev1');
+    const edit = events.find((e) => e.kind === 'tool_call' && e.name === 'Edit')!;
+    assert.equal([edit.lines_added, edit.lines_removed], [4, 1]);
+    assert.ok(
+      ofKind(events, 'agent_interaction').every(
+        (e) => e.session_id && e.name === 'code-reviewer' && e.duration_ms === 4200,
+      ),
+      'agents attached to the session they fall in',
+    );
+    const end = events.find(
+      (e) => e.kind === 'session_end' && e.session_id === 'bb476b9b-c0b9-4082-8a0b-d48bd01e5ae5',
+    )!;
+    assert.is(end.value, 5);
+    assert.is(end.duration_ms, Date.parse('2026-10-06T11:50:11.748Z') - Date.parse('2026-10-06T09:00:00.000Z'));
+    assert.is(ofKind(events, 'session_start')[0]!.project, '/home/dev1/src/acme-api');
+  },
+);
 
 reader('the same records in .agent-os and .ai-mesh are imported once, the copies counted as duplicates', async () => {
   const home = copyHome();
@@ -93,128 +137,194 @@ reader('the same records in .agent-os and .ai-mesh are imported once, the copies
     const agentOs = readFileSync(join(home.path, AGENT_OS, 'tool-metrics.jsonl'), 'utf8');
     const good = agentOs.split('\n').filter((l) => l.startsWith('{') && l.endsWith('}'));
     // .ai-mesh holds its own records and copies of .agent-os's (without the token: the newer scripts dropped it).
-    appendFileSync(join(home.path, '.ai-mesh/metrics/tool-metrics.jsonl'), good.map((l) => l.replace(/,"auth_token":"[^"]+"/, '')).join('\n') + '\n');
+    appendFileSync(
+      join(home.path, '.ai-mesh/metrics/tool-metrics.jsonl'),
+      `${good.map((l) => l.replace(/,"auth_token":"[^"]+"/, '')).join('\n')}\n`,
+    );
     const { events, skipped } = await read([home.path]);
     assert.is(ofKind(events, 'tool_call').length, EXPECTED.tool_events);
     assert.is(ofKind(events, 'agent_interaction').length, EXPECTED.agent_invocations);
     assert.is(failures(events, 'tool_call'), EXPECTED.tool_failures);
     const duplicates = skipped.filter((s) => s.reason.startsWith('duplicate of '));
     assert.is(duplicates.length, good.length);
-    assert.ok(duplicates.every((d) => d.file.endsWith('.ai-mesh/metrics/tool-metrics.jsonl') && d.line! > 10 && d.reason.includes(`${AGENT_OS}/tool-metrics.jsonl:`)));
+    assert.ok(
+      duplicates.every(
+        (d) =>
+          d.file.endsWith('.ai-mesh/metrics/tool-metrics.jsonl') &&
+          d.line! > 10 &&
+          d.reason.includes(`${AGENT_OS}/tool-metrics.jsonl:`),
+      ),
+    );
   } finally {
     home.remove();
   }
 });
 
-reader('since leaves earlier records out; resume reads only what was added; a last line being written waits', async () => {
-  const since = Date.parse('2026-10-05T00:00:00Z');
-  const later = await read([HOME], { since });
-  assert.ok(later.events.length > 0 && later.events.every((e) => e.ts! >= since));
-  assert.is(ofKind(later.events, 'session_start').length, 2);
-  assert.is(ofKind(later.events, 'tool_call').length, 10);
-  assert.equal(later.skipped.filter((s) => s.line !== undefined), [{ file: join(HOME, AGENT_OS, 'tool-metrics.jsonl'), line: 16, reason: 'not JSON' }], 'records before since are left out, not reported');
+reader(
+  'since leaves earlier records out; resume reads only what was added; a last line being written waits',
+  async () => {
+    const since = Date.parse('2026-10-05T00:00:00Z');
+    const later = await read([HOME], { since });
+    assert.ok(later.events.length > 0 && later.events.every((e) => e.ts! >= since));
+    assert.is(ofKind(later.events, 'session_start').length, 2);
+    assert.is(ofKind(later.events, 'tool_call').length, 10);
+    assert.equal(
+      later.skipped.filter((s) => s.line !== undefined),
+      [{ file: join(HOME, AGENT_OS, 'tool-metrics.jsonl'), line: 16, reason: 'not JSON' }],
+      'records before since are left out, not reported',
+    );
 
-  const home = copyHome();
-  try {
-    const first = await read([home.path]);
-    assert.ok([...first.positions.values()].every((p) => p.done && p.offset === p.size));
-    const again = await read([home.path], { resume: first.positions });
-    assert.equal(again.events, [], 'nothing new');
-    assert.equal(again.skipped, [], 'nothing reported twice');
+    const home = copyHome();
+    try {
+      const first = await read([home.path]);
+      assert.ok([...first.positions.values()].every((p) => p.done && p.offset === p.size));
+      const again = await read([home.path], { resume: first.positions });
+      assert.equal(again.events, [], 'nothing new');
+      assert.equal(again.skipped, [], 'nothing reported twice');
 
-    const tools = join(home.path, '.ai-mesh/metrics/tool-metrics.jsonl');
-    const size = statSync(tools).size;
-    const added = [
-      '{"event_type":"tool_execution","timestamp":"2026-10-06T10:00:00.000Z","tool_name":"Glob","success":true,"execution_time_ms":7,"session_id":"default-session"}',
-      '{"event_type":"tool_execution","timestamp":"2026-10-07T09:00:00.000Z","tool_name":"Write","success":true,"execution_time_ms":5,"session_id":"default"}',
-    ].join('\n') + '\n';
-    appendFileSync(tools, `${added}{"event_type":"tool_exec`);
-    const grown = await read([home.path], { resume: first.positions });
-    assert.equal(grown.events.map((e) => [e.name, e.session_id, e.attributes!.client_session_id]), [
-      ['Glob', 'bb476b9b-c0b9-4082-8a0b-d48bd01e5ae5', 'default-session'], // a lost session id: the one session whose span holds it
-      ['Write', undefined, 'default'], // in no session's span: no session
-    ]);
-    const cut = size + Buffer.byteLength(added);
-    assert.equal(grown.skipped, [{ file: tools, reason: `truncated last line (at byte ${cut})` }], 'read from where the last run ended: lines not counted, bytes named');
-    const p = grown.positions.get(tools)!;
-    assert.equal([p.offset, p.done], [cut, false], 'the half-written line is left for the next run');
-  } finally {
-    home.remove();
-  }
-});
-
-reader('bad input: a binary file, a corrupt line in the middle, a symlink loop, an unreadable file are reported and passed over', async () => {
-  const home = copyHome();
-  try {
-    const metrics = join(home.path, AGENT_OS);
-    // A corrupt line in the middle of .ai-mesh's tool records.
-    const mesh = join(home.path, '.ai-mesh/metrics/tool-metrics.jsonl');
-    const lines = readFileSync(mesh, 'utf8').split('\n');
-    lines.splice(4, 0, '{"event_type":"tool_execution","timestamp":"2026-10-0');
-    writeFileSync(mesh, lines.join('\n'));
-    // A binary session history, and a binary session file.
-    writeFileSync(join(metrics, 'session-history.jsonl'), Buffer.from([0x7b, 0x00, 0xff, 0xfe, 0x0a, 0x00, 0x01, 0x02, 0x0a]));
-    writeFileSync(join(metrics, 'sessions', '00000000-0000-0000-0000-000000000000.json'), Buffer.from([0x00, 0x01, 0x02, 0x03]));
-    // .ensemble's tool records: a symlink to itself.
-    mkdirSync(join(home.path, '.ensemble/metrics'), { recursive: true });
-    symlinkSync('tool-metrics.jsonl', join(home.path, '.ensemble/metrics/tool-metrics.jsonl'));
-    // A session stream nobody may read.
-    const locked = join(metrics, 'sessions', 'a82845a1-6788-4958-8c79-504a3ee644e1.jsonl');
-    chmodSync(locked, 0o000);
-
-    const { events, skipped } = await read([home.path, join(home.path, 'no-such-home')]);
-    assert.ok(skipped.some((s) => s.file === mesh && s.line === 5 && s.reason === 'not JSON'), 'the corrupt line, by number');
-    assert.ok(skipped.some((s) => s.file === join(metrics, 'session-history.jsonl') && s.line === 1 && s.reason === 'binary data'));
-    assert.ok(skipped.some((s) => s.file.endsWith('00000000-0000-0000-0000-000000000000.json') && s.reason === 'binary data'));
-    assert.ok(skipped.some((s) => s.file === join(home.path, '.ensemble/metrics/tool-metrics.jsonl') && s.reason === 'symlink loop'));
-    assert.ok(skipped.some((s) => s.file === join(home.path, 'no-such-home')));
-    if (process.getuid?.() === 0) console.log('  (skipped: the unreadable-file check, running as root, who reads a file of mode 000)');
-    else assert.ok(skipped.some((s) => s.file === locked && s.reason === 'not readable (permission denied)'));
-    // Everything else still comes through: the records around the corrupt line, all sessions (from their other files).
-    assert.is(ofKind(events, 'tool_call').length, EXPECTED.tool_events);
-    assert.is(ofKind(events, 'agent_interaction').length, EXPECTED.agent_invocations);
-    assert.is(ofKind(events, 'session_start').length, EXPECTED.sessions);
-  } finally {
-    home.remove();
-  }
-});
-
-reader('stored through ingest: the figures over the fixture\'s days, and no auth token anywhere in the tenant\'s file', async () => {
-  const server = await startTestServer();
-  try {
-    await server.ctx.aggregator.stop();
-    server.ctx.now = () => new Date(NOW);
-    const { key, tenantId, userId } = await ingestKey(server);
-    const { events } = await read([HOME]);
-    for (let i = 0; i < 2; i++) {
-      // Twice: a second import stores nothing new.
-      const r = await server.ctx.ingest.ingest({ tenantId, userId }, 'import', events, new Date(NOW));
-      assert.equal(r.rejected, []);
+      const tools = join(home.path, '.ai-mesh/metrics/tool-metrics.jsonl');
+      const size = statSync(tools).size;
+      const added = `${[
+        '{"event_type":"tool_execution","timestamp":"2026-10-06T10:00:00.000Z","tool_name":"Glob","success":true,"execution_time_ms":7,"session_id":"default-session"}',
+        '{"event_type":"tool_execution","timestamp":"2026-10-07T09:00:00.000Z","tool_name":"Write","success":true,"execution_time_ms":5,"session_id":"default"}',
+      ].join('\n')}\n`;
+      appendFileSync(tools, `${added}{"event_type":"tool_exec`);
+      const grown = await read([home.path], { resume: first.positions });
+      assert.equal(
+        grown.events.map((e) => [e.name, e.session_id, e.attributes!.client_session_id]),
+        [
+          ['Glob', 'bb476b9b-c0b9-4082-8a0b-d48bd01e5ae5', 'default-session'], // a lost session id: the one session whose span holds it
+          ['Write', undefined, 'default'], // in no session's span: no session
+        ],
+      );
+      const cut = size + Buffer.byteLength(added);
+      assert.equal(
+        grown.skipped,
+        [{ file: tools, reason: `truncated last line (at byte ${cut})` }],
+        'read from where the last run ended: lines not counted, bytes named',
+      );
+      const p = grown.positions.get(tools)!;
+      assert.equal([p.offset, p.done], [cut, false], 'the half-written line is left for the next run');
+    } finally {
+      home.remove();
     }
-    await server.ctx.aggregator.runOnce();
-    const res = await fetch(`${server.url}/api/v1/query`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ metrics: ['sessions', 'tool_calls', 'tool_failures', 'agent_calls', 'agent_failures', 'events'], from: '2026-10-01T00:00:00Z', to: '2026-10-08T00:00:00Z' }),
-    });
-    const body = (await res.json()) as { rows: Record<string, number>[] };
-    assert.is(res.status, 200, JSON.stringify(body));
-    assert.equal(body.rows[0], { sessions: 4, tool_calls: 20, tool_failures: 4, agent_calls: 5, agent_failures: 2, events: 33 });
+  },
+);
 
-    const db = await server.ctx.tenantFiles.connection(tenantId, 'reader');
-    const tables = await db.all<{ name: string }>(`SELECT table_name AS name FROM information_schema.tables WHERE table_schema = 'main' AND table_catalog = current_database()`);
-    assert.ok(tables.length > 5);
-    for (const token of tokensIn(HOME)) {
-      for (const { name } of tables) {
-        const hit = await db.get<{ n: number }>(`SELECT count(*) AS n FROM "${name}" t WHERE t::VARCHAR LIKE '%' || $token || '%'`, { token });
-        assert.is(Number(hit!.n), 0, `${name} holds the auth token`);
+reader(
+  'bad input: a binary file, a corrupt line in the middle, a symlink loop, an unreadable file are reported and passed over',
+  async () => {
+    const home = copyHome();
+    try {
+      const metrics = join(home.path, AGENT_OS);
+      // A corrupt line in the middle of .ai-mesh's tool records.
+      const mesh = join(home.path, '.ai-mesh/metrics/tool-metrics.jsonl');
+      const lines = readFileSync(mesh, 'utf8').split('\n');
+      lines.splice(4, 0, '{"event_type":"tool_execution","timestamp":"2026-10-0');
+      writeFileSync(mesh, lines.join('\n'));
+      // A binary session history, and a binary session file.
+      writeFileSync(
+        join(metrics, 'session-history.jsonl'),
+        Buffer.from([0x7b, 0x00, 0xff, 0xfe, 0x0a, 0x00, 0x01, 0x02, 0x0a]),
+      );
+      writeFileSync(
+        join(metrics, 'sessions', '00000000-0000-0000-0000-000000000000.json'),
+        Buffer.from([0x00, 0x01, 0x02, 0x03]),
+      );
+      // .ensemble's tool records: a symlink to itself.
+      mkdirSync(join(home.path, '.ensemble/metrics'), { recursive: true });
+      symlinkSync('tool-metrics.jsonl', join(home.path, '.ensemble/metrics/tool-metrics.jsonl'));
+      // A session stream nobody may read.
+      const locked = join(metrics, 'sessions', 'a82845a1-6788-4958-8c79-504a3ee644e1.jsonl');
+      chmodSync(locked, 0o000);
+
+      const { events, skipped } = await read([home.path, join(home.path, 'no-such-home')]);
+      assert.ok(
+        skipped.some((s) => s.file === mesh && s.line === 5 && s.reason === 'not JSON'),
+        'the corrupt line, by number',
+      );
+      assert.ok(
+        skipped.some(
+          (s) => s.file === join(metrics, 'session-history.jsonl') && s.line === 1 && s.reason === 'binary data',
+        ),
+      );
+      assert.ok(
+        skipped.some((s) => s.file.endsWith('00000000-0000-0000-0000-000000000000.json') && s.reason === 'binary data'),
+      );
+      assert.ok(
+        skipped.some(
+          (s) => s.file === join(home.path, '.ensemble/metrics/tool-metrics.jsonl') && s.reason === 'symlink loop',
+        ),
+      );
+      assert.ok(skipped.some((s) => s.file === join(home.path, 'no-such-home')));
+      if (process.getuid?.() === 0)
+        console.log('  (skipped: the unreadable-file check, running as root, who reads a file of mode 000)');
+      else assert.ok(skipped.some((s) => s.file === locked && s.reason === 'not readable (permission denied)'));
+      // Everything else still comes through: the records around the corrupt line, all sessions (from their other files).
+      assert.is(ofKind(events, 'tool_call').length, EXPECTED.tool_events);
+      assert.is(ofKind(events, 'agent_interaction').length, EXPECTED.agent_invocations);
+      assert.is(ofKind(events, 'session_start').length, EXPECTED.sessions);
+    } finally {
+      home.remove();
+    }
+  },
+);
+
+reader(
+  "stored through ingest: the figures over the fixture's days, and no auth token anywhere in the tenant's file",
+  async () => {
+    const server = await startTestServer();
+    try {
+      await server.ctx.aggregator.stop();
+      server.ctx.now = () => new Date(NOW);
+      const { key, tenantId, userId } = await ingestKey(server);
+      const { events } = await read([HOME]);
+      for (let i = 0; i < 2; i++) {
+        // Twice: a second import stores nothing new.
+        const r = await server.ctx.ingest.ingest({ tenantId, userId }, 'import', events, new Date(NOW));
+        assert.equal(r.rejected, []);
       }
+      await server.ctx.aggregator.runOnce();
+      const res = await fetch(`${server.url}/api/v1/query`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+        body: JSON.stringify({
+          metrics: ['sessions', 'tool_calls', 'tool_failures', 'agent_calls', 'agent_failures', 'events'],
+          from: '2026-10-01T00:00:00Z',
+          to: '2026-10-08T00:00:00Z',
+        }),
+      });
+      const body = (await res.json()) as { rows: Record<string, number>[] };
+      assert.is(res.status, 200, JSON.stringify(body));
+      assert.equal(body.rows[0], {
+        sessions: 4,
+        tool_calls: 20,
+        tool_failures: 4,
+        agent_calls: 5,
+        agent_failures: 2,
+        events: 33,
+      });
+
+      const db = await server.ctx.tenantFiles.connection(tenantId, 'reader');
+      const tables = await db.all<{ name: string }>(
+        `SELECT table_name AS name FROM information_schema.tables WHERE table_schema = 'main' AND table_catalog = current_database()`,
+      );
+      assert.ok(tables.length > 5);
+      for (const token of tokensIn(HOME)) {
+        for (const { name } of tables) {
+          const hit = await db.get<{ n: number }>(
+            `SELECT count(*) AS n FROM "${name}" t WHERE t::VARCHAR LIKE '%' || $token || '%'`,
+            { token },
+          );
+          assert.is(Number(hit!.n), 0, `${name} holds the auth token`);
+        }
+      }
+      const kept = await db.get<{ n: number }>(`SELECT count(*) AS n FROM events t WHERE t::VARCHAR LIKE '%npm test%'`);
+      assert.is(Number(kept!.n), 2, 'the search does see the records around the token');
+    } finally {
+      await server.stop();
     }
-    const kept = await db.get<{ n: number }>(`SELECT count(*) AS n FROM events t WHERE t::VARCHAR LIKE '%npm test%'`);
-    assert.is(Number(kept!.n), 2, 'the search does see the records around the token');
-  } finally {
-    await server.stop();
-  }
-});
+  },
+);
 
 reader.run();

@@ -36,7 +36,15 @@ lines('numbered from the start, unnumbered when resumed; CRLF dropped; stops at 
     { text: 'last', start: 10, end: 14, terminated: false, number: undefined },
   ]);
   appendFileSync(file, '\nwritten after the size was taken\n');
-  assert.equal((await all(numberedLines(file, 0, 100, 14))).map((l) => [l.text, l.terminated]), [['one', true], ['two', true], ['', true], ['last', false]]);
+  assert.equal(
+    (await all(numberedLines(file, 0, 100, 14))).map((l) => [l.text, l.terminated]),
+    [
+      ['one', true],
+      ['two', true],
+      ['', true],
+      ['last', false],
+    ],
+  );
   assert.equal(await all(numberedLines(file, 14, 100, 14)), []);
 });
 
@@ -45,9 +53,21 @@ lines('a line across read chunks, and a CR and LF split between them, come out w
   const long = 'y'.repeat((1 << 20) - 3);
   writeFileSync(file, `ab\n${long.slice(0, -1)}\r\n${'z'.repeat(3 << 20)}\nend\n`);
   const got = await all(numberedLines(file));
-  assert.equal(got.map((l) => [l.number, l.text!.length, l.text!.at(-1)]), [[1, 2, 'b'], [2, long.length - 1, 'y'], [3, 3 << 20, 'z'], [4, 3, 'd']]);
+  assert.equal(
+    got.map((l) => [l.number, l.text!.length, l.text!.at(-1)]),
+    [
+      [1, 2, 'b'],
+      [2, long.length - 1, 'y'],
+      [3, 3 << 20, 'z'],
+      [4, 3, 'd'],
+    ],
+  );
   assert.is(got[1]!.end, 3 + long.length + 1);
-  assert.equal((await all(numberedLines(file, 0, 1 << 20))).map((l) => l.text?.length ?? null), [2, long.length - 1, null, 3], 'past maxLine: null, the rest read on');
+  assert.equal(
+    (await all(numberedLines(file, 0, 1 << 20))).map((l) => l.text?.length ?? null),
+    [2, long.length - 1, null, 3],
+    'past maxLine: null, the rest read on',
+  );
 });
 
 lines('a transcript’s binary and overlong lines are named as the legacy reader names them', async (ctx) => {
@@ -55,7 +75,10 @@ lines('a transcript’s binary and overlong lines are named as the legacy reader
   mkdirSync(project, { recursive: true });
   const file = join(project, 's.jsonl');
   // The NUL past the first 8 KB, where a whole file would be taken as binary.
-  writeFileSync(file, `{"type":"summary","x":"${'x'.repeat(9000)}"}\n{"type":"summary","x":"a\u0000b"}\n{"type":"summary","x":"${'x'.repeat(65 * 1024 * 1024)}"}\n{"type":"assistant"`);
+  writeFileSync(
+    file,
+    `{"type":"summary","x":"${'x'.repeat(9000)}"}\n{"type":"summary","x":"a\u0000b"}\n{"type":"summary","x":"${'x'.repeat(65 * 1024 * 1024)}"}\n{"type":"assistant"`,
+  );
   const skipped = [];
   for await (const c of readTranscripts([join(ctx.dir, '.claude')])) skipped.push(...c.skipped);
   assert.equal(skipped, [

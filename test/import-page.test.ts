@@ -15,10 +15,24 @@ import { suite } from 'uvu';
 import { getRun } from '../src/import/runs.js';
 import { ArchiveError, extractArchive } from '../src/import/archive.js';
 import { uploadsDir } from '../src/import/archive-run.js';
-import { ADMIN, Client, ROOT, setUp, signIn, startTestServer, tempDir, waitFor, type TestServer } from './helpers.js';
+import {
+  ADMIN,
+  type Client,
+  ROOT,
+  setUp,
+  signIn,
+  startTestServer,
+  tempDir,
+  waitFor,
+  type TestServer,
+} from './helpers.js';
 
 const FIXTURE = join(ROOT, 'test/fixtures/claude-home');
-const EXPECTED = JSON.parse(readFileSync(join(FIXTURE, 'expected.json'), 'utf8')) as { sessions: number; assistant_messages_unique: number; tokens: { input: number; output: number } };
+const EXPECTED = JSON.parse(readFileSync(join(FIXTURE, 'expected.json'), 'utf8')) as {
+  sessions: number;
+  assistant_messages_unique: number;
+  tokens: { input: number; output: number };
+};
 const DEV = { email: 'dev@acme.test', password: 'plum orchard seventy' };
 const VIEWER = { email: 'viewer@acme.test', password: 'granite lantern ninety' };
 
@@ -30,11 +44,16 @@ test.before.each(async (ctx) => {
   await ctx.server.ctx.aggregator.stop();
   ctx.admin = await setUp(ctx.server);
   await ctx.admin.get('/settings/users');
-  for (const [who, role] of [[DEV, 'developer'], [VIEWER, 'viewer']] as const) {
+  for (const [who, role] of [
+    [DEV, 'developer'],
+    [VIEWER, 'viewer'],
+  ] as const) {
     const res = await ctx.admin.post('/settings/users', { email: who.email, role, password: who.password });
     assert.is(res.status, 200);
   }
-  ctx.devId = (await ctx.server.ctx.control.get<{ id: string }>('SELECT id FROM users WHERE email = $e', { e: DEV.email }))!.id;
+  ctx.devId = (await ctx.server.ctx.control.get<{ id: string }>('SELECT id FROM users WHERE email = $e', {
+    e: DEV.email,
+  }))!.id;
 });
 test.after.each(async (ctx) => ctx.server.stop());
 
@@ -53,7 +72,8 @@ async function fixtureZip(): Promise<Buffer> {
   const zip = new yazl.ZipFile();
   const base = join(FIXTURE, '.claude/projects');
   for (const project of readdirSync(base)) {
-    for (const file of readdirSync(join(base, project))) zip.addFile(join(base, project, file), `projects/${project}/${file}`);
+    for (const file of readdirSync(join(base, project)))
+      zip.addFile(join(base, project, file), `projects/${project}/${file}`);
   }
   zip.end();
   const chunks: Buffer[] = [];
@@ -61,14 +81,28 @@ async function fixtureZip(): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-type TarEntry = { path: string; type?: 'File' | 'SymbolicLink' | 'Link' | 'Directory'; body?: string; linkpath?: string };
+type TarEntry = {
+  path: string;
+  type?: 'File' | 'SymbolicLink' | 'Link' | 'Directory';
+  body?: string;
+  linkpath?: string;
+};
 /** A tar.gz written header by header, so it can hold what no well-behaved tool writes. */
 function handMadeTarGz(entries: TarEntry[]): Buffer {
   const blocks: Buffer[] = [];
   for (const e of entries) {
     const body = Buffer.from(e.body ?? '');
     const block = Buffer.alloc(512);
-    new Header({ path: e.path, type: e.type ?? 'File', size: body.length, mode: 0o644, uid: 0, gid: 0, mtime: new Date(0), linkpath: e.linkpath }).encode(block, 0);
+    new Header({
+      path: e.path,
+      type: e.type ?? 'File',
+      size: body.length,
+      mode: 0o644,
+      uid: 0,
+      gid: 0,
+      mtime: new Date(0),
+      linkpath: e.linkpath,
+    }).encode(block, 0);
     blocks.push(block, body, Buffer.alloc((512 - (body.length % 512)) % 512));
   }
   blocks.push(Buffer.alloc(1024));
@@ -76,7 +110,13 @@ function handMadeTarGz(entries: TarEntry[]): Buffer {
 }
 
 /** Posts the upload form as the page does: the CSRF token and the person first, then the file. */
-function upload(client: Client, file: Buffer, name: string, userId: string, { csrf = client.csrf, accept = 'text/html' } = {}) {
+function upload(
+  client: Client,
+  file: Buffer,
+  name: string,
+  userId: string,
+  { csrf = client.csrf, accept = 'text/html' } = {},
+) {
   const form = new FormData();
   if (csrf) form.append('_csrf', csrf);
   form.append('user', userId);
@@ -87,7 +127,11 @@ function upload(client: Client, file: Buffer, name: string, userId: string, { cs
 async function finished(ctx: Ctx, location: string | null) {
   const id = /^\/import\/runs\/(imp_\w+)$/.exec(location ?? '')?.[1];
   assert.ok(id, `redirected to the run: ${location}`);
-  const tenantId = ctx.admin && (await ctx.server.ctx.control.get<{ t: string }>('SELECT tenant_id AS t FROM users WHERE email = $e', { e: ADMIN.email }))!.t;
+  const tenantId =
+    ctx.admin &&
+    (await ctx.server.ctx.control.get<{ t: string }>('SELECT tenant_id AS t FROM users WHERE email = $e', {
+      e: ADMIN.email,
+    }))!.t;
   return waitFor(async () => {
     const run = await getRun(ctx.server.ctx.tenantFiles, tenantId, id!);
     return run && run.status !== 'running' ? run : undefined;
@@ -95,23 +139,40 @@ async function finished(ctx: Ctx, location: string | null) {
 }
 
 async function figures(client: Client) {
-  const res = await client.request('/api/v1/query', { method: 'POST', json: { metrics: ['api_requests', 'sessions', 'input_tokens', 'output_tokens'], from: '2026-10-01T00:00:00Z', to: '2026-11-01T00:00:00Z' }, headers: { 'x-csrf-token': client.csrf! } });
+  const res = await client.request('/api/v1/query', {
+    method: 'POST',
+    json: {
+      metrics: ['api_requests', 'sessions', 'input_tokens', 'output_tokens'],
+      from: '2026-10-01T00:00:00Z',
+      to: '2026-11-01T00:00:00Z',
+    },
+    headers: { 'x-csrf-token': client.csrf! },
+  });
   assert.is(res.status, 200, await res.clone().text());
   return ((await res.json()) as { rows: Record<string, number>[] }).rows[0]!;
 }
 
-const leftovers = (ctx: Ctx) => (existsSync(uploadsDir(ctx.server.dataDir)) ? readdirSync(uploadsDir(ctx.server.dataDir)) : []);
+const leftovers = (ctx: Ctx) =>
+  existsSync(uploadsDir(ctx.server.dataDir)) ? readdirSync(uploadsDir(ctx.server.dataDir)) : [];
 
-test('an admin uploads a .tar.gz and a .zip for a developer: finished, the fixture\'s requests stored once, temp files gone', async (ctx) => {
+test("an admin uploads a .tar.gz and a .zip for a developer: finished, the fixture's requests stored once, temp files gone", async (ctx) => {
   await ctx.admin.get('/import');
   const tgz = await upload(ctx.admin, await fixtureTarGz(), 'claude-history.tar.gz', ctx.devId);
   assert.is(tgz.status, 303, await tgz.text());
   const first = await finished(ctx, tgz.headers.get('location'));
   assert.is(first.status, 'finished', first.error ?? '');
   assert.equal([first.user_id, first.source, first.label], [ctx.devId, 'archive', 'claude-history.tar.gz']);
-  assert.ok(first.stored > EXPECTED.assistant_messages_unique, `requests, tool calls and prompts stored: ${first.stored}`);
+  assert.ok(
+    first.stored > EXPECTED.assistant_messages_unique,
+    `requests, tool calls and prompts stored: ${first.stored}`,
+  );
   assert.equal([first.rejected, first.duplicates], [0, 0]);
-  assert.equal(await figures(ctx.admin), { api_requests: EXPECTED.assistant_messages_unique, sessions: EXPECTED.sessions, input_tokens: EXPECTED.tokens.input, output_tokens: EXPECTED.tokens.output });
+  assert.equal(await figures(ctx.admin), {
+    api_requests: EXPECTED.assistant_messages_unique,
+    sessions: EXPECTED.sessions,
+    input_tokens: EXPECTED.tokens.input,
+    output_tokens: EXPECTED.tokens.output,
+  });
   assert.equal(leftovers(ctx), [], 'the upload and its extraction are removed');
 
   const page = await (await ctx.admin.get(`/import/runs/${first.id}`)).text();
@@ -120,14 +181,22 @@ test('an admin uploads a .tar.gz and a .zip for a developer: finished, the fixtu
   assert.match(page, /dev@acme\.test/);
   const row = await ctx.admin.get(`/import/runs/${first.id}/row`, { 'hx-request': 'true' });
   assert.is(row.status, 200);
-  assert.match(await row.text(), new RegExp(`^\\s*<tbody id="run-${first.id}" class="import-run" data-status="finished">`), 'the polled fragment: no longer polling');
+  assert.match(
+    await row.text(),
+    new RegExp(`^\\s*<tbody id="run-${first.id}" class="import-run" data-status="finished">`),
+    'the polled fragment: no longer polling',
+  );
 
   await ctx.admin.get('/import');
   const zip = await upload(ctx.admin, await fixtureZip(), 'projects.zip', ctx.devId);
   assert.is(zip.status, 303, await zip.text());
   const second = await finished(ctx, zip.headers.get('location'));
   assert.is(second.status, 'finished', second.error ?? '');
-  assert.equal([second.sent, second.stored, second.duplicates], [first.sent, 0, first.sent], 'the same history again stores nothing');
+  assert.equal(
+    [second.sent, second.stored, second.duplicates],
+    [first.sent, 0, first.sent],
+    'the same history again stores nothing',
+  );
   assert.equal(leftovers(ctx), []);
 });
 
@@ -137,7 +206,7 @@ test('a tar with ../, an absolute path and links: those skipped and shown escape
   rmSync(join(absolute, '..'), { recursive: true });
   const archive = handMadeTarGz([
     { path: '../evil.jsonl', body: '{}\n' },
-    { path: '../../../../../../../../..' + outside, body: '{}\n' },
+    { path: `../../../../../../../../..${outside}`, body: '{}\n' },
     { path: absolute, body: '{}\n' },
     { path: 'projects/p/link.jsonl', type: 'SymbolicLink', linkpath: '/etc/passwd' },
     { path: 'projects/p/hard.jsonl', type: 'Link', linkpath: 'projects/p/ok.jsonl' },
@@ -168,12 +237,21 @@ test('a tar with ../, an absolute path and links: those skipped and shown escape
 
 test('a non-archive is a 400 naming file; no CSRF token is a 403; a declared size past the limit is a 413 naming file', async (ctx) => {
   await ctx.admin.get('/import');
-  const text = await upload(ctx.admin, Buffer.from('just some text, not an archive\n'.repeat(40)), 'notes.tar.gz', ctx.devId, { accept: 'application/json' });
+  const text = await upload(
+    ctx.admin,
+    Buffer.from('just some text, not an archive\n'.repeat(40)),
+    'notes.tar.gz',
+    ctx.devId,
+    { accept: 'application/json' },
+  );
   assert.is(text.status, 400, await text.clone().text());
   assert.is(((await text.json()) as { field: string }).field, 'file');
   const empty = await upload(ctx.admin, Buffer.alloc(0), 'empty.zip', ctx.devId, { accept: 'application/json' });
   assert.equal([empty.status, ((await empty.json()) as { field: string }).field], [400, 'file']);
-  const forged = await upload(ctx.admin, await fixtureTarGz(), 'a.tar.gz', ctx.devId, { csrf: 'forged', accept: 'application/json' });
+  const forged = await upload(ctx.admin, await fixtureTarGz(), 'a.tar.gz', ctx.devId, {
+    csrf: 'forged',
+    accept: 'application/json',
+  });
   assert.equal([forged.status, ((await forged.json()) as { field: string }).field], [403, '_csrf']);
   const nobody = await upload(ctx.admin, await fixtureTarGz(), 'a.tar.gz', 'u_nobody', { accept: 'application/json' });
   assert.equal([nobody.status, ((await nobody.json()) as { field: string }).field], [400, 'user']);
@@ -183,11 +261,22 @@ test('a non-archive is a 400 naming file; no CSRF token is a 403; a declared siz
 
   const huge = await new Promise<{ status: number; body: string }>((resolve, reject) => {
     const url = new URL('/import/upload', ctx.server.url);
-    const req = httpRequest(url, { method: 'POST', headers: { cookie: [...ctx.admin.cookies].map(([k, v]) => `${k}=${v}`).join('; '), 'content-type': 'multipart/form-data; boundary=x', 'content-length': String(3 * 1024 ** 3) } }, (res) => {
-      let body = '';
-      res.on('data', (c) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode!, body }));
-    });
+    const req = httpRequest(
+      url,
+      {
+        method: 'POST',
+        headers: {
+          cookie: [...ctx.admin.cookies].map(([k, v]) => `${k}=${v}`).join('; '),
+          'content-type': 'multipart/form-data; boundary=x',
+          'content-length': String(3 * 1024 ** 3),
+        },
+      },
+      (res) => {
+        let body = '';
+        res.on('data', (c) => (body += c));
+        res.on('end', () => resolve({ status: res.statusCode!, body }));
+      },
+    );
     req.on('error', reject);
     req.write('--x\r\n');
   });
@@ -197,17 +286,25 @@ test('a non-archive is a 400 naming file; no CSRF token is a 403; a declared siz
 
 test('a developer sees their own runs and the commands, and cannot upload; a viewer gets 403', async (ctx) => {
   await ctx.admin.get('/import');
-  const forDev = await finished(ctx, (await upload(ctx.admin, await fixtureTarGz(), 'dev.tar.gz', ctx.devId)).headers.get('location'));
-  const adminId = (await ctx.server.ctx.control.get<{ id: string }>('SELECT id FROM users WHERE email = $e', { e: ADMIN.email }))!.id;
+  const forDev = await finished(
+    ctx,
+    (await upload(ctx.admin, await fixtureTarGz(), 'dev.tar.gz', ctx.devId)).headers.get('location'),
+  );
+  const adminId = (await ctx.server.ctx.control.get<{ id: string }>('SELECT id FROM users WHERE email = $e', {
+    e: ADMIN.email,
+  }))!.id;
   await ctx.admin.get('/import');
-  const forAdmin = await finished(ctx, (await upload(ctx.admin, await fixtureZip(), 'admin.zip', adminId)).headers.get('location'));
+  const forAdmin = await finished(
+    ctx,
+    (await upload(ctx.admin, await fixtureZip(), 'admin.zip', adminId)).headers.get('location'),
+  );
 
   const dev = await signIn(ctx.server, DEV.email, DEV.password);
   const page = await dev.get('/import');
   assert.is(page.status, 200);
   const html = await page.text();
   assert.match(html, new RegExp(`id="run-${forDev.id}"`), 'their own run');
-  assert.not.match(html, new RegExp(forAdmin.id), 'not someone else\'s');
+  assert.not.match(html, new RegExp(forAdmin.id), "not someone else's");
   assert.match(html, new RegExp(`agentmeter import claude --url ${ctx.server.url.replace(/\./g, '\\.')} --key`));
   assert.match(html, /agentmeter sync --url/);
   assert.not.match(html, /action="\/import\/upload"/, 'no upload form');
@@ -217,40 +314,73 @@ test('a developer sees their own runs and the commands, and cannot upload; a vie
 
   const viewer = await signIn(ctx.server, VIEWER.email, VIEWER.password);
   assert.is((await viewer.get('/import')).status, 403);
-  assert.not.match(await (await viewer.get('/settings')).text(), /href="\/import"/, 'not in a viewer\'s navigation');
+  assert.not.match(await (await viewer.get('/settings')).text(), /href="\/import"/, "not in a viewer's navigation");
 });
 
 test('rollback from the page: the confirm step names the events; afterwards the figures are as before the import', async (ctx) => {
   await ctx.admin.get('/import');
   const before = await figures(ctx.admin);
-  const run = await finished(ctx, (await upload(ctx.admin, await fixtureTarGz(), 'h.tar.gz', ctx.devId)).headers.get('location'));
+  const run = await finished(
+    ctx,
+    (await upload(ctx.admin, await fixtureTarGz(), 'h.tar.gz', ctx.devId)).headers.get('location'),
+  );
   await ctx.server.ctx.aggregator.runOnce();
   assert.is((await figures(ctx.admin)).api_requests, EXPECTED.assistant_messages_unique);
 
   const confirm = await (await ctx.admin.get(`/import/runs/${run.id}/rollback`)).text();
-  assert.match(confirm, new RegExp(`removes <strong>${run.stored}</strong> events stored by this run, and their share of every figure`));
+  assert.match(
+    confirm,
+    new RegExp(`removes <strong>${run.stored}</strong> events stored by this run, and their share of every figure`),
+  );
   const res = await ctx.admin.post(`/import/runs/${run.id}/rollback`, {});
   assert.equal([res.status, res.headers.get('location')], [303, `/import?rolled_back=${run.stored}`]);
   assert.equal(await figures(ctx.admin), before);
   const after = await (await ctx.admin.get('/import')).text();
   assert.match(after, /rolled back/);
-  const audit = (await (await ctx.admin.request('/api/v1/audit')).json()) as { entries?: { action: string }[]; events?: { action: string }[] };
+  const audit = (await (await ctx.admin.request('/api/v1/audit')).json()) as {
+    entries?: { action: string }[];
+    events?: { action: string }[];
+  };
   assert.ok(JSON.stringify(audit).includes('import.rollback'), 'audited');
-  assert.is((await ctx.admin.post(`/import/runs/${run.id}/rollback`, {}, { csrf: false })).status, 403, 'not without the CSRF token');
+  assert.is(
+    (await ctx.admin.post(`/import/runs/${run.id}/rollback`, {}, { csrf: false })).status,
+    403,
+    'not without the CSRF token',
+  );
 });
 
 test('a restart marks the archive runs it was reading failed and removes what they left', async (ctx) => {
   const { startRun } = await import('../src/import/runs.js');
-  const tenantId = (await ctx.server.ctx.control.get<{ t: string }>('SELECT tenant_id AS t FROM users WHERE email = $e', { e: ADMIN.email }))!.t;
-  const archive = await startRun(ctx.server.ctx.tenantFiles, tenantId, { userId: ctx.devId, createdBy: ctx.devId, source: 'archive' }, new Date());
-  const cli = await startRun(ctx.server.ctx.tenantFiles, tenantId, { userId: ctx.devId, createdBy: ctx.devId, source: 'claude' }, new Date());
+  const tenantId = (await ctx.server.ctx.control.get<{ t: string }>(
+    'SELECT tenant_id AS t FROM users WHERE email = $e',
+    { e: ADMIN.email },
+  ))!.t;
+  const archive = await startRun(
+    ctx.server.ctx.tenantFiles,
+    tenantId,
+    { userId: ctx.devId, createdBy: ctx.devId, source: 'archive' },
+    new Date(),
+  );
+  const cli = await startRun(
+    ctx.server.ctx.tenantFiles,
+    tenantId,
+    { userId: ctx.devId, createdBy: ctx.devId, source: 'claude' },
+    new Date(),
+  );
   const left = await ctx.server.ctx.archives.workDir();
   const dataDir = ctx.server.dataDir;
   await ctx.server.close(); // as a crash would leave them: the folder, and runs marked running
   const again = await startTestServer({ dataDir });
   ctx.server = { ...again, stop: async () => (await again.close(), rmSync(dataDir, { recursive: true, force: true })) };
   const runs = await Promise.all([archive.id, cli.id].map((id) => getRun(again.ctx.tenantFiles, tenantId, id)));
-  assert.equal(runs.map((r) => [r!.status, r!.error]), [['failed', 'interrupted: the server stopped before the import finished'], ['running', null]], 'a CLI run may still be continued by its client');
+  assert.equal(
+    runs.map((r) => [r!.status, r!.error]),
+    [
+      ['failed', 'interrupted: the server stopped before the import finished'],
+      ['running', null],
+    ],
+    'a CLI run may still be continued by its client',
+  );
   assert.not.ok(existsSync(left), 'the upload folder is gone');
 });
 
@@ -264,10 +394,16 @@ limits('past the entry count or the unpacked size, extraction stops with the rea
     const files = { tgz: join(dir.path, 'a.tar.gz'), zip: join(dir.path, 'a.zip') };
     writeFileSync(files.tgz, await fixtureTarGz());
     writeFileSync(files.zip, await fixtureZip());
-    for (const [kind, file] of [['tar.gz', files.tgz], ['zip', files.zip]] as const) {
+    for (const [kind, file] of [
+      ['tar.gz', files.tgz],
+      ['zip', files.zip],
+    ] as const) {
       const whole = await extractArchive(file, kind, join(dir.path, `${kind}-whole`));
       assert.equal([whole.files, whole.skipped], [3, []], kind);
-      for (const [cap, reason] of [[{ uploadBytes: 1e9, extractedBytes: 1e9, entries: 2 }, /more than 2 entries/], [{ uploadBytes: 1e9, extractedBytes: 10_000, entries: 1000 }, /unpacks to more than/]] as const) {
+      for (const [cap, reason] of [
+        [{ uploadBytes: 1e9, extractedBytes: 1e9, entries: 2 }, /more than 2 entries/],
+        [{ uploadBytes: 1e9, extractedBytes: 10_000, entries: 1000 }, /unpacks to more than/],
+      ] as const) {
         try {
           await extractArchive(file, kind, join(dir.path, `${kind}-${cap.entries}`), cap);
           assert.unreachable(`${kind}: past ${JSON.stringify(cap)}`);

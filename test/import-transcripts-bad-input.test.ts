@@ -2,7 +2,16 @@
 // file, records of a newer Claude Code, symbolic link loops, an overlong line, a file of
 // many megabytes (streamed: memory stays far below its size), and files read before
 // (resumed from the earlier run's positions).
-import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
@@ -31,7 +40,8 @@ async function readAll(roots: string[], options?: ReadOptions): Promise<ImportCh
 }
 const eventsOf = (chunks: ImportChunk[]) => chunks.flatMap((c) => c.events);
 const skipsOf = (chunks: ImportChunk[]) => chunks.flatMap((c) => c.skipped);
-const positionsOf = (chunks: ImportChunk[]) => new Map(chunks.flatMap((c) => c.positions).map((p): [string, FilePosition] => [p.file, p]));
+const positionsOf = (chunks: ImportChunk[]) =>
+  new Map(chunks.flatMap((c) => c.positions).map((p): [string, FilePosition] => [p.file, p]));
 
 let n = 0;
 /** One assistant record: an API request of `tokens` output tokens. */
@@ -44,7 +54,12 @@ const assistant = (extra: Record<string, unknown> = {}, tokens = 10) =>
     uuid: `u${++n}`,
     timestamp: '2026-06-01T10:00:00.000Z',
     requestId: `req${n}`,
-    message: { id: `msg${n}`, model: 'claude-sonnet-4-5', content: [{ type: 'text', text: 'x' }], usage: { input_tokens: 1, output_tokens: tokens } },
+    message: {
+      id: `msg${n}`,
+      model: 'claude-sonnet-4-5',
+      content: [{ type: 'text', text: 'x' }],
+      usage: { input_tokens: 1, output_tokens: tokens },
+    },
     ...extra,
   });
 
@@ -55,12 +70,18 @@ bad('a truncated last line is reported, and read once it is complete', async (ct
   writeFileSync(file, `${complete}\n${whole.slice(0, 80)}`);
   const first = await readAll([ctx.root]);
   assert.is(eventsOf(first).length, 1);
-  assert.ok(skipsOf(first).some((s) => s.file === file && /truncated/.test(s.reason)), JSON.stringify(skipsOf(first)));
+  assert.ok(
+    skipsOf(first).some((s) => s.file === file && /truncated/.test(s.reason)),
+    JSON.stringify(skipsOf(first)),
+  );
   const pos = positionsOf(first).get(file)!;
   assert.is(pos.offset, readFileSync(file, 'utf8').indexOf('\n') + 1);
   appendFileSync(file, `${whole.slice(80)}\n`);
   const second = await readAll([ctx.root], { resume: positionsOf(first) });
-  assert.equal(eventsOf(second).map((e) => e.id), [`cc:req:msg${n}:req${n}`]);
+  assert.equal(
+    eventsOf(second).map((e) => e.id),
+    [`cc:req:msg${n}:req${n}`],
+  );
   assert.equal(skipsOf(second), []);
 });
 
@@ -72,22 +93,36 @@ bad('a binary file is reported and passed over', async (ctx) => {
   writeFileSync(join(ctx.project, 's1.jsonl'), `${assistant()}\n`);
   const chunks = await readAll([ctx.root]);
   assert.is(eventsOf(chunks).length, 1);
-  assert.equal(skipsOf(chunks).map((s) => [s.file, s.reason]), [[file, 'binary file, not JSON lines']]);
+  assert.equal(
+    skipsOf(chunks).map((s) => [s.file, s.reason]),
+    [[file, 'binary file, not JSON lines']],
+  );
 });
 
 bad('a newer Claude Code: unknown record types are reported, unknown fields read past', async (ctx) => {
   const file = join(ctx.project, 's1.jsonl');
   const lines = [
     JSON.stringify({ type: 'hologram', timestamp: '2026-06-01T10:00:00.000Z', payload: { a: 1 } }),
-    assistant({ futureField: { nested: [1, 2] }, message: { id: 'm-new', model: 'claude-sonnet-4-5', content: [{ type: 'thought_stream', data: 'x' }], usage: { input_tokens: 5, output_tokens: 6, brand_new_tokens: 7 } } }),
+    assistant({
+      futureField: { nested: [1, 2] },
+      message: {
+        id: 'm-new',
+        model: 'claude-sonnet-4-5',
+        content: [{ type: 'thought_stream', data: 'x' }],
+        usage: { input_tokens: 5, output_tokens: 6, brand_new_tokens: 7 },
+      },
+    }),
     JSON.stringify({ type: 'summary', summary: 'known, nothing to count' }),
     'not json at all',
     '[1,2,3]',
   ];
-  writeFileSync(file, lines.join('\n') + '\n');
+  writeFileSync(file, `${lines.join('\n')}\n`);
   const chunks = await readAll([ctx.root]);
   const reqs = eventsOf(chunks).filter((e) => e.kind === 'api_request');
-  assert.equal(reqs.map((e) => [e.id, e.input_tokens, e.output_tokens]), [[`cc:req:m-new:req${n}`, 5, 6]]);
+  assert.equal(
+    reqs.map((e) => [e.id, e.input_tokens, e.output_tokens]),
+    [[`cc:req:m-new:req${n}`, 5, 6]],
+  );
   assert.equal(skipsOf(chunks), [
     { file, line: 1, reason: 'unknown record type "hologram"' },
     { file, line: 4, reason: 'not JSON' },
@@ -105,7 +140,9 @@ bad('symbolic link loops are reported, never followed', async (ctx) => {
   symlinkSync(join(ctx.dir, 'root-a'), join(ctx.dir, 'root-b'));
   const chunks = await readAll([ctx.root, join(ctx.dir, 'root-a')]);
   assert.is(eventsOf(chunks).length, 1);
-  const skips = skipsOf(chunks).map((s) => `${s.file.slice(ctx.dir.length)}: ${s.reason}`).sort();
+  const skips = skipsOf(chunks)
+    .map((s) => `${s.file.slice(ctx.dir.length)}: ${s.reason}`)
+    .sort();
   assert.equal(skips, [
     '/.claude/projects/-home-dev-app/a.jsonl: symbolic link, not followed',
     '/.claude/projects/-home-dev-app/b.jsonl: symbolic link, not followed',
@@ -132,8 +169,18 @@ bad('a file of many megabytes is streamed: memory grows far less than the file',
   const COPIES = 60;
   const pad = 'p'.repeat(16_000);
   const block: string[] = [];
-  for (let i = 0; i < 64; i++) block.push(assistant({ message: { id: `big${i}`, model: 'claude-haiku-4-5', content: [{ type: 'text', text: pad }], usage: { input_tokens: 1, output_tokens: 2 } } }));
-  const text = block.join('\n') + '\n';
+  for (let i = 0; i < 64; i++)
+    block.push(
+      assistant({
+        message: {
+          id: `big${i}`,
+          model: 'claude-haiku-4-5',
+          content: [{ type: 'text', text: pad }],
+          usage: { input_tokens: 1, output_tokens: 2 },
+        },
+      }),
+    );
+  const text = `${block.join('\n')}\n`;
   writeFileSync(file, '');
   for (let i = 0; i < COPIES; i++) appendFileSync(file, text.replaceAll('"id":"big', `"id":"big${i}-`));
   const size = statSync(file).size;
@@ -147,28 +194,43 @@ bad('a file of many megabytes is streamed: memory grows far less than the file',
     let peak = before, requests = 0;
     for await (const c of readTranscripts([${JSON.stringify(ctx.root)}], { chunkEvents: 100 })) { requests += c.events.length; peak = Math.max(peak, live()); }
     console.log(JSON.stringify({ requests, growth: peak - before }));`;
-  const out = execFileSync(process.execPath, ['--expose-gc', '--import', 'tsx', '--input-type=module', '-e', script], { cwd: ROOT, encoding: 'utf8' });
+  const out = execFileSync(process.execPath, ['--expose-gc', '--import', 'tsx', '--input-type=module', '-e', script], {
+    cwd: ROOT,
+    encoding: 'utf8',
+  });
   const { requests, growth } = JSON.parse(out.trim().split('\n').at(-1)!) as { requests: number; growth: number };
   assert.is(requests, COPIES * 64);
   // Reading the file whole would hold its size at least twice over (bytes, then a string).
   assert.ok(growth < size / 10, `live memory grew by ${growth} bytes for a file of ${size}`);
 });
 
-bad('a second read with the first run’s positions yields nothing; an append yields just what was added', async (ctx) => {
-  const file = join(ctx.project, 's1.jsonl');
-  writeFileSync(file, `${assistant()}\n${assistant()}\n`);
-  const first = await readAll([ctx.root]);
-  assert.is(eventsOf(first).length, 2);
-  const again = await readAll([ctx.root], { resume: positionsOf(first) });
-  assert.equal(eventsOf(again), []);
-  const added = assistant();
-  appendFileSync(file, `${added}\n`);
-  const third = await readAll([ctx.root], { resume: positionsOf(first) });
-  assert.equal(eventsOf(third).map((e) => e.id), [`cc:req:msg${n}:req${n}`]);
-  assert.equal(positionsOf(third).get(file), { file, size: statSync(file).size, mtimeMs: statSync(file).mtimeMs, offset: statSync(file).size, done: true });
-  // A file that shrank (rewritten) is read again from its start.
-  writeFileSync(file, `${added}\n`);
-  assert.is(eventsOf(await readAll([ctx.root], { resume: positionsOf(third) })).length, 1);
-});
+bad(
+  'a second read with the first run’s positions yields nothing; an append yields just what was added',
+  async (ctx) => {
+    const file = join(ctx.project, 's1.jsonl');
+    writeFileSync(file, `${assistant()}\n${assistant()}\n`);
+    const first = await readAll([ctx.root]);
+    assert.is(eventsOf(first).length, 2);
+    const again = await readAll([ctx.root], { resume: positionsOf(first) });
+    assert.equal(eventsOf(again), []);
+    const added = assistant();
+    appendFileSync(file, `${added}\n`);
+    const third = await readAll([ctx.root], { resume: positionsOf(first) });
+    assert.equal(
+      eventsOf(third).map((e) => e.id),
+      [`cc:req:msg${n}:req${n}`],
+    );
+    assert.equal(positionsOf(third).get(file), {
+      file,
+      size: statSync(file).size,
+      mtimeMs: statSync(file).mtimeMs,
+      offset: statSync(file).size,
+      done: true,
+    });
+    // A file that shrank (rewritten) is read again from its start.
+    writeFileSync(file, `${added}\n`);
+    assert.is(eventsOf(await readAll([ctx.root], { resume: positionsOf(third) })).length, 1);
+  },
+);
 
 bad.run();

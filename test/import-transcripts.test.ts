@@ -38,20 +38,29 @@ test('the claude-home fixture gives its expected totals', async () => {
   const expected = JSON.parse(readFileSync(join(FIXTURE, 'expected.json'), 'utf8'));
   const chunks = await readAll([join(FIXTURE, '.claude')]);
   const reqs = requests(eventsOf(chunks));
-  const sum = (k: 'input_tokens' | 'output_tokens' | 'cache_creation_tokens' | 'cache_read_tokens') => reqs.reduce((a, e) => a + (e[k] ?? 0), 0);
+  const sum = (k: 'input_tokens' | 'output_tokens' | 'cache_creation_tokens' | 'cache_read_tokens') =>
+    reqs.reduce((a, e) => a + (e[k] ?? 0), 0);
   const byModel: Record<string, number> = {};
   for (const e of reqs) byModel[e.model!] = (byModel[e.model!] ?? 0) + 1;
   assert.equal(
     {
       sessions: new Set(reqs.map((e) => e.session_id)).size,
       assistant_messages_unique: reqs.length,
-      tokens: { input: sum('input_tokens'), output: sum('output_tokens'), cache_creation: sum('cache_creation_tokens'), cache_read: sum('cache_read_tokens') },
+      tokens: {
+        input: sum('input_tokens'),
+        output: sum('output_tokens'),
+        cache_creation: sum('cache_creation_tokens'),
+        cache_read: sum('cache_read_tokens'),
+      },
       by_model: byModel,
       sidechain_messages: reqs.filter((e) => attr(e, 'is_sidechain')).length,
     },
     expected,
   );
-  assert.equal(chunks.flatMap((c) => c.skipped), []);
+  assert.equal(
+    chunks.flatMap((c) => c.skipped),
+    [],
+  );
   for (const e of eventsOf(chunks)) assert.ok(eventSchema.safeParse(e).success, JSON.stringify(e));
   assert.ok(chunks.flatMap((c) => c.positions).every((p) => p.done && p.offset === p.size));
 });
@@ -62,7 +71,15 @@ test('a root that is itself a projects folder reads the same', async () => {
   assert.equal(b, a);
 });
 
-type CcSession = { period: string; inputTokens: number; outputTokens: number; cacheCreationTokens: number; cacheReadTokens: number; totalCost: number; modelBreakdowns: { modelName: string; cost: number }[] };
+type CcSession = {
+  period: string;
+  inputTokens: number;
+  outputTokens: number;
+  cacheCreationTokens: number;
+  cacheReadTokens: number;
+  totalCost: number;
+  modelBreakdowns: { modelName: string; cost: number }[];
+};
 
 test('a generated corpus: per session, the tokens and cost ccusage gives', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'am-cc-'));
@@ -76,7 +93,10 @@ test('a generated corpus: per session, the tokens and cost ccusage gives', async
     assert.equal([...theirs.keys()].sort(), [...corpus.sessions].sort());
 
     const events = eventsOf(await readAll([corpus.root]));
-    const ours = new Map<string, { input: number; output: number; cacheWrite: number; cacheRead: number; cost: number }>();
+    const ours = new Map<
+      string,
+      { input: number; output: number; cacheWrite: number; cacheRead: number; cost: number }
+    >();
     const unknown = new Set<string>();
     for (const e of requests(events)) {
       const s = ours.get(e.session_id!) ?? { input: 0, output: 0, cacheWrite: 0, cacheRead: 0, cost: 0 };
@@ -91,30 +111,64 @@ test('a generated corpus: per session, the tokens and cost ccusage gives', async
     }
     for (const [session, t] of theirs) {
       const o = ours.get(session)!;
-      assert.equal({ input: o.input, output: o.output, cacheWrite: o.cacheWrite, cacheRead: o.cacheRead }, { input: t.inputTokens, output: t.outputTokens, cacheWrite: t.cacheCreationTokens, cacheRead: t.cacheReadTokens }, session);
+      assert.equal(
+        { input: o.input, output: o.output, cacheWrite: o.cacheWrite, cacheRead: o.cacheRead },
+        {
+          input: t.inputTokens,
+          output: t.outputTokens,
+          cacheWrite: t.cacheCreationTokens,
+          cacheRead: t.cacheReadTokens,
+        },
+        session,
+      );
       assert.ok(Math.abs(o.cost - t.totalCost) < 1e-9, `${session}: ours ${o.cost}, ccusage ${t.totalCost}`);
     }
     // ccusage counts the unknown model's tokens at $0; ours names it instead of pricing it.
-    const theirUnknown = [...theirs.values()].flatMap((s) => s.modelBreakdowns).filter((m) => m.modelName === UNKNOWN_MODEL);
+    const theirUnknown = [...theirs.values()]
+      .flatMap((s) => s.modelBreakdowns)
+      .filter((m) => m.modelName === UNKNOWN_MODEL);
     assert.ok(theirUnknown.length > 0 && theirUnknown.every((m) => m.cost === 0));
     assert.equal([...unknown], [UNKNOWN_MODEL]);
 
     // The corpus has each case the comparison is meant to cover.
     const reqs = requests(events);
-    assert.ok(reqs.some((e) => attr(e, 'cache_creation_1h_tokens') > 0), '1-hour cache writes');
-    assert.ok(reqs.some((e) => e.cost_usd !== undefined), 'costUSD');
-    assert.ok(reqs.some((e) => e.input_tokens! > 200_000 && e.model!.startsWith('claude-sonnet-4-5') && e.cost_usd === undefined), 'long context');
-    assert.ok(reqs.some((e) => e.request_id?.startsWith('msg:')), 'no requestId');
-    assert.ok(reqs.some((e) => attr(e, 'is_sidechain') && e.agent_id), 'sidechain with its agent');
+    assert.ok(
+      reqs.some((e) => attr(e, 'cache_creation_1h_tokens') > 0),
+      '1-hour cache writes',
+    );
+    assert.ok(
+      reqs.some((e) => e.cost_usd !== undefined),
+      'costUSD',
+    );
+    assert.ok(
+      reqs.some(
+        (e) => e.input_tokens! > 200_000 && e.model!.startsWith('claude-sonnet-4-5') && e.cost_usd === undefined,
+      ),
+      'long context',
+    );
+    assert.ok(
+      reqs.some((e) => e.request_id?.startsWith('msg:')),
+      'no requestId',
+    );
+    assert.ok(
+      reqs.some((e) => attr(e, 'is_sidechain') && e.agent_id),
+      'sidechain with its agent',
+    );
 
     const tools = events.filter((e) => e.kind === 'tool_call');
     assert.is(tools.length, corpus.toolCalls);
     assert.is(tools.filter((e) => e.status === 'failure').length, corpus.toolFailures);
     assert.ok(tools.filter((e) => e.status === 'failure').every((e) => e.error === 'Error: exit code 1'));
-    assert.ok(tools.some((e) => e.name === 'Edit' && e.status === 'success' && e.lines_added === 2 && e.lines_removed === 1));
+    assert.ok(
+      tools.some((e) => e.name === 'Edit' && e.status === 'success' && e.lines_added === 2 && e.lines_removed === 1),
+    );
     assert.is(events.filter((e) => e.kind === 'prompt').length, corpus.prompts);
     const agents = events.filter((e) => e.kind === 'subagent_start');
-    assert.is(agents.length, corpus.sessions.length, 'one sub-agent per session, whether in the session file or its own');
+    assert.is(
+      agents.length,
+      corpus.sessions.length,
+      'one sub-agent per session, whether in the session file or its own',
+    );
     assert.ok(agents.every((e) => e.agent_type === 'Explore' && e.id === `cc:agent:${e.agent_id}`));
     for (const e of events) assert.ok(eventSchema.safeParse(e).success, JSON.stringify(e));
     assert.ok(events.every((e) => e.project?.startsWith('/home/dev/src/app')));
@@ -134,7 +188,12 @@ test('the same files give the same events, ids included, in chunks of any size',
     assert.is(new Set(whole.map((e) => e.id)).size, whole.length);
     // Stopping after any acknowledged chunk and resuming from its positions misses nothing.
     for (let k = 0; k < chunks.length; k++) {
-      const resume = new Map(chunks.slice(0, k + 1).flatMap((c) => c.positions).map((p) => [p.file, p]));
+      const resume = new Map(
+        chunks
+          .slice(0, k + 1)
+          .flatMap((c) => c.positions)
+          .map((p) => [p.file, p]),
+      );
       const rest = eventsOf(await readAll([root], { resume }));
       const got = new Set([...eventsOf(chunks.slice(0, k + 1)), ...rest].map((e) => e.id));
       assert.is(got.size, whole.length, `resumed after chunk ${k}`);
@@ -149,7 +208,10 @@ test('since leaves out what came before it', async () => {
   const cut = Date.parse('2026-10-13T11:00:00.000Z');
   const later = eventsOf(await readAll([join(FIXTURE, '.claude')], { since: cut }));
   assert.ok(later.length > 0 && later.length < all.length);
-  assert.equal(later, all.filter((e) => e.ts! >= cut));
+  assert.equal(
+    later,
+    all.filter((e) => e.ts! >= cut),
+  );
 });
 
 test('requestCost: 1-hour writes at twice the input price, the long-context tier, unknown models', () => {
@@ -161,11 +223,21 @@ test('requestCost: 1-hour writes at twice the input price, the long-context tier
   assert.is(requestCost('claude-opus-4-5', { ...none, input: 300_000 }), 1.5);
   assert.is(requestCost('claude-opus-4-6', { ...none, output: 1e6 }), 25);
   assert.is(requestCost('claude-nova-9', { ...none, input: 10 }), null);
-  assert.is(requestCost('claude-nova-9', { ...none, input: 1e6 }, { 'claude-nova-9': { input: 4, output: 8, cache_write: 5, cache_read: 0.4 } }), 4);
+  assert.is(
+    requestCost(
+      'claude-nova-9',
+      { ...none, input: 1e6 },
+      { 'claude-nova-9': { input: 4, output: 8, cache_write: 5, cache_read: 0.4 } },
+    ),
+    4,
+  );
 });
 
 test('default roots: CLAUDE_CONFIG_DIR (comma-separated) else the config dirs that exist', () => {
-  assert.equal(defaultClaudeRoots({ CLAUDE_CONFIG_DIR: ' /a/.claude , ~/b,,/a/.claude' }, '/home/me'), ['/a/.claude', '/home/me/b']);
+  assert.equal(defaultClaudeRoots({ CLAUDE_CONFIG_DIR: ' /a/.claude , ~/b,,/a/.claude' }, '/home/me'), [
+    '/a/.claude',
+    '/home/me/b',
+  ]);
   const home = join(FIXTURE);
   assert.equal(defaultClaudeRoots({}, home), [join(home, '.claude')]);
   assert.equal(defaultClaudeRoots({ XDG_CONFIG_HOME: FIXTURE.replace(/\/$/, '') }, '/nowhere'), []);

@@ -13,7 +13,13 @@ const HOUR = 3_600_000;
 const DAY = 86_400_000;
 
 type Ctx = { server: TestServer; key: string; tenantId: string; userId: string; clock: number };
-type Score = { session_id: string; user_id: string; baseline: { commandsPerHour: number; linesPerHour: number; sessions: number; imported?: boolean }; velocity: number; final: boolean };
+type Score = {
+  session_id: string;
+  user_id: string;
+  baseline: { commandsPerHour: number; linesPerHour: number; sessions: number; imported?: boolean };
+  velocity: number;
+  final: boolean;
+};
 
 const scores = suite<Ctx>('imported baseline');
 scores.before.each(async (ctx) => {
@@ -32,63 +38,115 @@ async function sessions(ctx: Ctx, userId: string, prefix: string, start: number,
     const t = start + s * DAY;
     const id = `${prefix}${s}`;
     events.push({ kind: 'session_start', session_id: id, ts: t });
-    for (let i = 0; i < calls; i++) events.push({ kind: 'tool_call', name: 'Bash', status: 'success', tool_use_id: `${id}-${i}`, session_id: id, ts: t + Math.floor(((i + 1) * HOUR) / (calls + 1)) });
+    for (let i = 0; i < calls; i++)
+      events.push({
+        kind: 'tool_call',
+        name: 'Bash',
+        status: 'success',
+        tool_use_id: `${id}-${i}`,
+        session_id: id,
+        ts: t + Math.floor(((i + 1) * HOUR) / (calls + 1)),
+      });
     events.push({ kind: 'session_end', session_id: id, ts: t + HOUR });
   }
-  const r = await ctx.server.ctx.ingest.ingest({ tenantId: ctx.tenantId, userId }, 'import', events, new Date(ctx.clock));
+  const r = await ctx.server.ctx.ingest.ingest(
+    { tenantId: ctx.tenantId, userId },
+    'import',
+    events,
+    new Date(ctx.clock),
+  );
   assert.equal(r.rejected, []);
 }
 
 /** The sessions `key`'s person may see that started from `from` on, scored. */
 async function scored(ctx: Ctx, from: number, key = ctx.key): Promise<Map<string, Score>> {
-  const res = await fetch(`${ctx.server.url}/api/v1/analytics/productivity?from=${new Date(from).toISOString()}&to=${new Date(ctx.clock + HOUR).toISOString()}`, { headers: { authorization: `Bearer ${key}` } });
+  const res = await fetch(
+    `${ctx.server.url}/api/v1/analytics/productivity?from=${new Date(from).toISOString()}&to=${new Date(ctx.clock + HOUR).toISOString()}`,
+    { headers: { authorization: `Bearer ${key}` } },
+  );
   const body = (await res.json()) as { sessions: Score[] };
   assert.is(res.status, 200, JSON.stringify(body));
   return new Map(body.sessions.map((s) => [s.session_id, s]));
 }
 
-scores('a person with an imported baseline is scored against it until they have enough sessions of their own', async (ctx) => {
-  const db = await ctx.server.ctx.tenantFiles.open(ctx.tenantId);
-  const imported = { commandsPerHour: 40, linesPerHour: 300, successRate: 0.9, sessions: 4 };
-  await saveBaseline(db, ctx.userId, imported);
-  // Another person of the tenant (a developer sees their own sessions), with no imported baseline.
-  const { userId: other, key: otherKey } = await ingestKey(ctx.server, ['ingest', 'read'], 'other@acme.test');
-  const start = ctx.clock - 40 * DAY;
-  await sessions(ctx, ctx.userId, 'mine-', start, OWN_BASELINE_SESSIONS + 1, 20);
-  await sessions(ctx, other, 'theirs-', start, 2, 20);
-  await ctx.server.ctx.aggregator.runOnce();
+scores(
+  'a person with an imported baseline is scored against it until they have enough sessions of their own',
+  async (ctx) => {
+    const db = await ctx.server.ctx.tenantFiles.open(ctx.tenantId);
+    const imported = { commandsPerHour: 40, linesPerHour: 300, successRate: 0.9, sessions: 4 };
+    await saveBaseline(db, ctx.userId, imported);
+    // Another person of the tenant (a developer sees their own sessions), with no imported baseline.
+    const { userId: other, key: otherKey } = await ingestKey(ctx.server, ['ingest', 'read'], 'other@acme.test');
+    const start = ctx.clock - 40 * DAY;
+    await sessions(ctx, ctx.userId, 'mine-', start, OWN_BASELINE_SESSIONS + 1, 20);
+    await sessions(ctx, other, 'theirs-', start, 2, 20);
+    await ctx.server.ctx.aggregator.runOnce();
 
-  const all = await scored(ctx, start - HOUR);
-  const againstImported = { commandsPerHour: 40, linesPerHour: 300, sessions: 4, imported: true };
-  for (let s = 0; s < OWN_BASELINE_SESSIONS; s++) {
-    const score = all.get(`mine-${s}`)!;
-    assert.ok(score.final);
-    assert.equal(score.baseline, againstImported, `session ${s}: ${s} finished before it, fewer than ${OWN_BASELINE_SESSIONS}`);
-    assert.is(score.velocity, 0.5, '20 actions/h against 40');
-  }
-  const own = all.get(`mine-${OWN_BASELINE_SESSIONS}`)!;
-  assert.equal(own.baseline, { commandsPerHour: 20, linesPerHour: 0, sessions: OWN_BASELINE_SESSIONS }, `with ${OWN_BASELINE_SESSIONS} sessions finished: their own`);
-  assert.is(own.velocity, 1);
+    const all = await scored(ctx, start - HOUR);
+    const againstImported = { commandsPerHour: 40, linesPerHour: 300, sessions: 4, imported: true };
+    for (let s = 0; s < OWN_BASELINE_SESSIONS; s++) {
+      const score = all.get(`mine-${s}`)!;
+      assert.ok(score.final);
+      assert.equal(
+        score.baseline,
+        againstImported,
+        `session ${s}: ${s} finished before it, fewer than ${OWN_BASELINE_SESSIONS}`,
+      );
+      assert.is(score.velocity, 0.5, '20 actions/h against 40');
+    }
+    const own = all.get(`mine-${OWN_BASELINE_SESSIONS}`)!;
+    assert.equal(
+      own.baseline,
+      { commandsPerHour: 20, linesPerHour: 0, sessions: OWN_BASELINE_SESSIONS },
+      `with ${OWN_BASELINE_SESSIONS} sessions finished: their own`,
+    );
+    assert.is(own.velocity, 1);
 
-  const theirs = await scored(ctx, start - HOUR, otherKey);
-  assert.equal(theirs.get('theirs-0')!.baseline, { commandsPerHour: 15, linesPerHour: 120, sessions: 0 }, 'no imported baseline: the defaults');
-  assert.equal(theirs.get('theirs-1')!.baseline, { commandsPerHour: 20, linesPerHour: 0, sessions: 1 }, 'then their own');
+    const theirs = await scored(ctx, start - HOUR, otherKey);
+    assert.equal(
+      theirs.get('theirs-0')!.baseline,
+      { commandsPerHour: 15, linesPerHour: 120, sessions: 0 },
+      'no imported baseline: the defaults',
+    );
+    assert.equal(
+      theirs.get('theirs-1')!.baseline,
+      { commandsPerHour: 20, linesPerHour: 0, sessions: 1 },
+      'then their own',
+    );
 
-  // Once imported, the other person's next sessions are measured against it: one finished (its score stored, saying
-  // so), one still running (scored live); the page says where the baseline came from.
-  await saveBaseline(db, other, { ...imported, commandsPerHour: 10 });
-  await sessions(ctx, other, 'later-', ctx.clock - 3 * HOUR, 1, 5);
-  const running = [{ kind: 'session_start', session_id: 'running', ts: ctx.clock - 30 * MINUTE }, { kind: 'tool_call', name: 'Read', status: 'success', session_id: 'running', ts: ctx.clock - MINUTE }];
-  assert.equal((await ctx.server.ctx.ingest.ingest({ tenantId: ctx.tenantId, userId: other }, 'import', running, new Date(ctx.clock))).rejected, []);
-  await ctx.server.ctx.aggregator.runOnce();
-  const recent = await scored(ctx, ctx.clock - 4 * HOUR, otherKey);
-  const theirImported = { commandsPerHour: 10, linesPerHour: 300, sessions: 4, imported: true };
-  assert.is(recent.get('later-0')!.final, true);
-  assert.equal(recent.get('later-0')!.baseline, theirImported, 'two sessions finished before it: the imported baseline');
-  assert.is(recent.get('running')!.final, false);
-  assert.equal(recent.get('running')!.baseline, theirImported);
-  const page = await (await signIn(ctx.server, 'other@acme.test', 'ingest password 1')).get('/sessions/later-0');
-  assert.match(await page.text(), /imported from their older hooks/);
-});
+    // Once imported, the other person's next sessions are measured against it: one finished (its score stored, saying
+    // so), one still running (scored live); the page says where the baseline came from.
+    await saveBaseline(db, other, { ...imported, commandsPerHour: 10 });
+    await sessions(ctx, other, 'later-', ctx.clock - 3 * HOUR, 1, 5);
+    const running = [
+      { kind: 'session_start', session_id: 'running', ts: ctx.clock - 30 * MINUTE },
+      { kind: 'tool_call', name: 'Read', status: 'success', session_id: 'running', ts: ctx.clock - MINUTE },
+    ];
+    assert.equal(
+      (
+        await ctx.server.ctx.ingest.ingest(
+          { tenantId: ctx.tenantId, userId: other },
+          'import',
+          running,
+          new Date(ctx.clock),
+        )
+      ).rejected,
+      [],
+    );
+    await ctx.server.ctx.aggregator.runOnce();
+    const recent = await scored(ctx, ctx.clock - 4 * HOUR, otherKey);
+    const theirImported = { commandsPerHour: 10, linesPerHour: 300, sessions: 4, imported: true };
+    assert.is(recent.get('later-0')!.final, true);
+    assert.equal(
+      recent.get('later-0')!.baseline,
+      theirImported,
+      'two sessions finished before it: the imported baseline',
+    );
+    assert.is(recent.get('running')!.final, false);
+    assert.equal(recent.get('running')!.baseline, theirImported);
+    const page = await (await signIn(ctx.server, 'other@acme.test', 'ingest password 1')).get('/sessions/later-0');
+    assert.match(await page.text(), /imported from their older hooks/);
+  },
+);
 
 scores.run();

@@ -1,12 +1,19 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ingestKey, startTestServer, type TestServer, ingestSuite, type IngestCtx } from './helpers.js';
+import { ingestKey, ingestSuite, type IngestCtx } from './helpers.js';
 
 const FIXTURES = join(new URL('./fixtures/claude-code-hooks', import.meta.url).pathname);
 const sessionFiles = ['session-1.jsonl', 'session-2.jsonl', 'session-3.jsonl'];
-type Expected = { session_id: string; tool_calls: number; tool_failures: number; by_tool: Record<string, number>; subagents: number; prompts: number; tool_duration_ms: number };
+type Expected = {
+  session_id: string;
+  tool_calls: number;
+  tool_failures: number;
+  by_tool: Record<string, number>;
+  subagents: number;
+  prompts: number;
+  tool_duration_ms: number;
+};
 const expected = JSON.parse(readFileSync(join(FIXTURES, 'expected.json'), 'utf8')) as Expected[];
 const lines = (file: string) => readFileSync(join(FIXTURES, file), 'utf8').split('\n').filter(Boolean);
 
@@ -14,7 +21,11 @@ type Ctx = IngestCtx;
 const hooks = ingestSuite('Claude Code hooks');
 
 const post = (ctx: Ctx, body: string, key = ctx.key) =>
-  fetch(`${ctx.server.url}/api/v1/hooks/claude-code`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` }, body });
+  fetch(`${ctx.server.url}/api/v1/hooks/claude-code`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+    body,
+  });
 
 async function totals(ctx: Ctx, sessionId: string) {
   const db = await ctx.server.ctx.tenantFiles.open(ctx.tenantId);
@@ -27,7 +38,10 @@ async function totals(ctx: Ctx, sessionId: string) {
        FROM events WHERE session_id = $sessionId`,
     { sessionId },
   ))!;
-  const byTool = await db.all<{ name: string; n: number }>(`SELECT name, count(*) AS n FROM events WHERE kind = 'tool_call' AND session_id = $sessionId GROUP BY name`, { sessionId });
+  const byTool = await db.all<{ name: string; n: number }>(
+    `SELECT name, count(*) AS n FROM events WHERE kind = 'tool_call' AND session_id = $sessionId GROUP BY name`,
+    { sessionId },
+  );
   return { ...row, by_tool: Object.fromEntries(byTool.map((r) => [r.name, r.n])) };
 }
 
@@ -41,10 +55,23 @@ hooks('the fixture sessions, replayed as Claude Code posts them, give the expect
   }
   for (const exp of expected) {
     const got = await totals(ctx, exp.session_id);
-    assert.equal(got, { tool_calls: exp.tool_calls, tool_failures: exp.tool_failures, subagents: exp.subagents, prompts: exp.prompts, tool_duration_ms: exp.tool_duration_ms, by_tool: exp.by_tool }, exp.session_id);
+    assert.equal(
+      got,
+      {
+        tool_calls: exp.tool_calls,
+        tool_failures: exp.tool_failures,
+        subagents: exp.subagents,
+        prompts: exp.prompts,
+        tool_duration_ms: exp.tool_duration_ms,
+        by_tool: exp.by_tool,
+      },
+      exp.session_id,
+    );
   }
   const db = await ctx.server.ctx.tenantFiles.open(ctx.tenantId);
-  const unknown = await db.all<{ attributes: string }>(`SELECT attributes::VARCHAR AS attributes FROM events WHERE name = 'SomeFutureHookEvent'`);
+  const unknown = await db.all<{ attributes: string }>(
+    `SELECT attributes::VARCHAR AS attributes FROM events WHERE name = 'SomeFutureHookEvent'`,
+  );
   assert.is(unknown.length, 3, 'unknown hook events kept');
   assert.equal(JSON.parse(unknown[0]!.attributes).detail, { anything: true });
 });
@@ -56,7 +83,11 @@ hooks('a retried hook is stored once', async (ctx) => {
   const db = await ctx.server.ctx.tenantFiles.open(ctx.tenantId);
   assert.is((await db.get<{ n: number }>('SELECT count(*) AS n FROM events'))!.n, 1);
   const { received, stored, dropped } = ctx.server.ctx.ingest.stats;
-  assert.equal({ received, stored, duplicate: dropped.duplicate }, { received: 4, stored: 1, duplicate: 3 }, 'the drops are counted');
+  assert.equal(
+    { received, stored, duplicate: dropped.duplicate },
+    { received: 4, stored: 1, duplicate: 3 },
+    'the drops are counted',
+  );
 });
 
 hooks('duration comes from the Pre/Post pair when the Post carries none', async (ctx) => {
@@ -72,7 +103,12 @@ hooks('duration comes from the Pre/Post pair when the Post carries none', async 
 });
 
 hooks('bad bodies get a 400 naming the field; keys need the ingest scope', async (ctx) => {
-  for (const [body, field] of [['{', 'body'], ['[]', 'body'], ['{}', 'hook_event_name'], ['{"hook_event_name":"Stop","session_id":5}', 'session_id']] as const) {
+  for (const [body, field] of [
+    ['{', 'body'],
+    ['[]', 'body'],
+    ['{}', 'hook_event_name'],
+    ['{"hook_event_name":"Stop","session_id":5}', 'session_id'],
+  ] as const) {
     const res = await post(ctx, body);
     assert.is(res.status, 400, body);
     assert.is(((await res.json()) as { field: string }).field, field, body);
@@ -81,7 +117,11 @@ hooks('bad bodies get a 400 naming the field; keys need the ingest scope', async
   assert.is((await post(ctx, '{"hook_event_name":"Stop"}', readOnly.key)).status, 403);
   assert.is((await post(ctx, '{"hook_event_name":"Stop"}', 'amk_nope')).status, 401);
   for (const path of ['/api/v1/hooks/claude-code', '/v1/metrics', '/v1/logs', '/api/metrics/batch']) {
-    const anonymous = await fetch(`${ctx.server.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+    const anonymous = await fetch(`${ctx.server.url}${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{}',
+    });
     assert.is(anonymous.status, 401, `${path} without a key`);
   }
   const big = await post(ctx, JSON.stringify({ hook_event_name: 'Stop', pad: 'x'.repeat(5 * 1024 * 1024) }));
@@ -90,40 +130,66 @@ hooks('bad bodies get a 400 naming the field; keys need the ingest scope', async
 
 hooks('a lone surrogate in a field is stored as U+FFFD, not refused', async (ctx) => {
   // JSON.parse gives a string DuckDB cannot hold as UTF-8; the rest of the batch must not fail with it.
-  const res = await post(ctx, '{"hook_event_name":"PostToolUse","session_id":"surrogate","tool_use_id":"toolu_s","tool_name":"Ba\\ud800sh","error":"x\\udfff"}');
+  const res = await post(
+    ctx,
+    '{"hook_event_name":"PostToolUse","session_id":"surrogate","tool_use_id":"toolu_s","tool_name":"Ba\\ud800sh","error":"x\\udfff"}',
+  );
   assert.is(res.status, 200);
   const db = await ctx.server.ctx.tenantFiles.open(ctx.tenantId);
-  const row = await db.get<{ name: string; attributes: string }>(`SELECT name, attributes::VARCHAR AS attributes FROM events WHERE session_id = 'surrogate'`);
+  const row = await db.get<{ name: string; attributes: string }>(
+    `SELECT name, attributes::VARCHAR AS attributes FROM events WHERE session_id = 'surrogate'`,
+  );
   assert.is(row?.name, 'Ba\ufffdsh');
   assert.is((JSON.parse(row!.attributes) as { tool_name: string }).tool_name.length, 5);
 });
 
-hooks('a chunked body (no Content-Length) is counted as it arrives: over the limit 413, under it stored', async (ctx) => {
-  const chunked = (text: string) => {
-    const bytes = new TextEncoder().encode(text);
-    const body = new ReadableStream<Uint8Array>({
-      start(controller) {
-        for (let i = 0; i < bytes.length; i += 64 * 1024) controller.enqueue(bytes.subarray(i, i + 64 * 1024));
-        controller.close();
-      },
-    });
-    return fetch(`${ctx.server.url}/api/v1/hooks/claude-code`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${ctx.key}` }, body, duplex: 'half' } as RequestInit);
-  };
-  const big = await chunked(JSON.stringify({ hook_event_name: 'Stop', session_id: 'chunked-big', pad: 'x'.repeat(5 * 1024 * 1024) }));
-  assert.is(big.status, 413);
-  assert.is(((await big.json()) as { field: string }).field, 'body');
-  const small = await chunked(JSON.stringify({ hook_event_name: 'Stop', session_id: 'chunked-small' }));
-  assert.is(small.status, 200);
-  const db = await ctx.server.ctx.tenantFiles.open(ctx.tenantId);
-  const stored = await db.all<{ session_id: string }>(`SELECT session_id FROM events WHERE session_id LIKE 'chunked-%'`);
-  assert.equal(stored.map((r) => r.session_id), ['chunked-small']);
-});
+hooks(
+  'a chunked body (no Content-Length) is counted as it arrives: over the limit 413, under it stored',
+  async (ctx) => {
+    const chunked = (text: string) => {
+      const bytes = new TextEncoder().encode(text);
+      const body = new ReadableStream<Uint8Array>({
+        start(controller) {
+          for (let i = 0; i < bytes.length; i += 64 * 1024) controller.enqueue(bytes.subarray(i, i + 64 * 1024));
+          controller.close();
+        },
+      });
+      return fetch(`${ctx.server.url}/api/v1/hooks/claude-code`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${ctx.key}` },
+        body,
+        duplex: 'half',
+      } as RequestInit);
+    };
+    const big = await chunked(
+      JSON.stringify({ hook_event_name: 'Stop', session_id: 'chunked-big', pad: 'x'.repeat(5 * 1024 * 1024) }),
+    );
+    assert.is(big.status, 413);
+    assert.is(((await big.json()) as { field: string }).field, 'body');
+    const small = await chunked(JSON.stringify({ hook_event_name: 'Stop', session_id: 'chunked-small' }));
+    assert.is(small.status, 200);
+    const db = await ctx.server.ctx.tenantFiles.open(ctx.tenantId);
+    const stored = await db.all<{ session_id: string }>(
+      `SELECT session_id FROM events WHERE session_id LIKE 'chunked-%'`,
+    );
+    assert.equal(
+      stored.map((r) => r.session_id),
+      ['chunked-small'],
+    );
+  },
+);
 
 hooks('__proto__ and friends are dropped from stored JSON; long strings are capped', async (ctx) => {
-  const res = await post(ctx, '{"hook_event_name":"Odd","session_id":"s","__proto__":{"polluted":1},"nested":{"constructor":{"x":1},"ok":1},"long":"' + 'y'.repeat(20000) + '"}');
+  const res = await post(
+    ctx,
+    `{"hook_event_name":"Odd","session_id":"s","__proto__":{"polluted":1},"nested":{"constructor":{"x":1},"ok":1},"long":"${'y'.repeat(20000)}"}`,
+  );
   assert.is(res.status, 200);
   const db = await ctx.server.ctx.tenantFiles.open(ctx.tenantId);
-  const attrs = JSON.parse((await db.get<{ a: string }>(`SELECT attributes::VARCHAR AS a FROM events`))!.a) as Record<string, unknown>;
+  const attrs = JSON.parse((await db.get<{ a: string }>(`SELECT attributes::VARCHAR AS a FROM events`))!.a) as Record<
+    string,
+    unknown
+  >;
   assert.not.ok(Object.hasOwn(attrs, '__proto__'));
   assert.equal(attrs.nested, { ok: 1 });
   assert.ok(String(attrs.long).length < 9000);

@@ -1,7 +1,6 @@
-import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { runCommand } from '../src/admin/commands.js';
-import { ingestKey, startTestServer, type TestServer, ingestSuite, type IngestCtx } from './helpers.js';
+import { ingestKey, ingestSuite, type IngestCtx } from './helpers.js';
 
 type Ctx = IngestCtx;
 const rest = ingestSuite('REST metrics API');
@@ -34,7 +33,13 @@ async function expect400(res: Response, field: string, what = field) {
   return body;
 }
 
-const command = (over: Json = {}) => ({ command_name: 'plan-product', execution_time_ms: 1500, status: 'success', context: { session_id: 'session-123' }, ...over });
+const command = (over: Json = {}) => ({
+  command_name: 'plan-product',
+  execution_time_ms: 1500,
+  status: 'success',
+  context: { session_id: 'session-123' },
+  ...over,
+});
 const agent = (over: Json = {}) => ({
   agent_name: 'frontend-developer',
   interaction_type: 'code_generation',
@@ -47,7 +52,11 @@ const agent = (over: Json = {}) => ({
 const metric = (over: Json = {}) => ({ metric_type: 'productivity_score', value: 87.5, ...over });
 
 rest('POST /commands stores a command event after commit', async (ctx) => {
-  const res = await post(ctx, '/commands', command({ timestamp: '2025-09-05T10:00:00Z', id: 'cmd-1', extra: { a: 1 } }));
+  const res = await post(
+    ctx,
+    '/commands',
+    command({ timestamp: '2025-09-05T10:00:00Z', id: 'cmd-1', extra: { a: 1 } }),
+  );
   assert.is(res.status, 201);
   const body = (await res.json()) as Json;
   assert.equal(body.success, true);
@@ -79,14 +88,22 @@ rest('POST /commands: invalid bodies get a 400 naming the field', async (ctx) =>
   await expect400(await post(ctx, '/commands', '[]'), 'body', 'array');
   await expect400(await post(ctx, '/commands', { execution_time_ms: 1, status: 'success' }), 'command_name');
   await expect400(await post(ctx, '/commands', command({ command_name: '' })), 'command_name', 'empty name');
-  await expect400(await post(ctx, '/commands', command({ command_name: 'x'.repeat(300) })), 'command_name', 'long name');
+  await expect400(
+    await post(ctx, '/commands', command({ command_name: 'x'.repeat(300) })),
+    'command_name',
+    'long name',
+  );
   await expect400(await post(ctx, '/commands', command({ execution_time_ms: -1 })), 'execution_time_ms');
   await expect400(await post(ctx, '/commands', command({ execution_time_ms: '12' })), 'execution_time_ms', 'string ms');
   await expect400(await post(ctx, '/commands', command({ status: 'exploded' })), 'status');
   await expect400(await post(ctx, '/commands', command({ status: undefined })), 'status', 'no status');
   await expect400(await post(ctx, '/commands', command({ timestamp: 'yesterday' })), 'timestamp');
   await expect400(await post(ctx, '/commands', command({ executed_at: '2025-02-30T10:00:00Z' })), 'executed_at');
-  await expect400(await post(ctx, '/commands', command({ executed_at: '2025-09-05T10:00:00' })), 'executed_at', 'no zone');
+  await expect400(
+    await post(ctx, '/commands', command({ executed_at: '2025-09-05T10:00:00' })),
+    'executed_at',
+    'no zone',
+  );
   await expect400(await post(ctx, '/commands', command({ context: { session_id: 5 } })), 'context.session_id');
   await expect400(await post(ctx, '/commands', command({ id: 'i'.repeat(201) })), 'id');
   assert.is(await count(ctx), 0);
@@ -113,7 +130,11 @@ rest('POST /agents stores tokens and timing', async (ctx) => {
 });
 
 rest('sessions: start (with or without an id), update, end', async (ctx) => {
-  let res = await post(ctx, '/sessions/start', { session_id: 'sess-1', started_at: '2025-09-05T09:00:00Z', metadata: { ide: 'vscode' } });
+  let res = await post(ctx, '/sessions/start', {
+    session_id: 'sess-1',
+    started_at: '2025-09-05T09:00:00Z',
+    metadata: { ide: 'vscode' },
+  });
   assert.is(res.status, 201);
   assert.equal(((await res.json()) as Json).data, { session_id: 'sess-1', accepted: 1 });
   res = await post(ctx, '/sessions/start', {});
@@ -121,15 +142,25 @@ rest('sessions: start (with or without an id), update, end', async (ctx) => {
   const generated = ((await res.json()) as Json).data.session_id as string;
   assert.match(generated, /^[0-9a-f-]{36}$/);
 
-  res = await send(ctx, 'PUT', '/sessions/sess-1', { tools_used: ['Bash', 'Edit'], updated_at: '2025-09-05T09:30:00Z' });
+  res = await send(ctx, 'PUT', '/sessions/sess-1', {
+    tools_used: ['Bash', 'Edit'],
+    updated_at: '2025-09-05T09:30:00Z',
+  });
   assert.is(res.status, 201);
   assert.is(((await res.json()) as Json).data.ended, false);
-  res = await send(ctx, 'PUT', '/sessions/sess-1', { session_end: '2025-09-05T10:00:00Z', total_duration_ms: 3_600_000, productivity_score: 82 });
+  res = await send(ctx, 'PUT', '/sessions/sess-1', {
+    session_end: '2025-09-05T10:00:00Z',
+    total_duration_ms: 3_600_000,
+    productivity_score: 82,
+  });
   assert.is(res.status, 201);
   assert.is(((await res.json()) as Json).data.ended, true);
 
   const got = await rows(ctx, `session_id = 'sess-1'`);
-  assert.equal(got.map((r) => r.kind), ['session_start', 'session_update', 'session_end']);
+  assert.equal(
+    got.map((r) => r.kind),
+    ['session_start', 'session_update', 'session_end'],
+  );
   assert.equal(attrs(got[0]!).metadata, { ide: 'vscode' });
   assert.equal(attrs(got[1]!).tools_used, ['Bash', 'Edit']);
   assert.is(got[2]!.duration_ms, 3_600_000);
@@ -154,7 +185,11 @@ rest('POST /productivity stores the value', async (ctx) => {
 });
 
 rest('user_id and organisation ids in the body never change who is stored', async (ctx) => {
-  const res = await post(ctx, '/commands', command({ user_id: 'someone-else', organization_id: 'other-org', tenant_id: 'other-tenant' }));
+  const res = await post(
+    ctx,
+    '/commands',
+    command({ user_id: 'someone-else', organization_id: 'other-org', tenant_id: 'other-tenant' }),
+  );
   assert.is(res.status, 201);
   const [row] = await rows(ctx);
   assert.is(row!.user_id, ctx.userId);
@@ -167,11 +202,23 @@ rest('user_id and organisation ids in the body never change who is stored', asyn
 
 rest('a key of tenant A never writes to tenant B', async (ctx) => {
   const b = (await runCommand(ctx.server.ctx, 'tenant create', { name: 'Beta' })) as { id: string };
-  await runCommand(ctx.server.ctx, 'user create', { tenant: b.id, email: 'bob@beta.test', role: 'developer', password: 'beta password 12' });
-  const bKey = ((await runCommand(ctx.server.ctx, 'apikey create', { tenant: b.id, user: 'bob@beta.test', scopes: 'ingest' })) as { key: string }).key;
+  await runCommand(ctx.server.ctx, 'user create', {
+    tenant: b.id,
+    email: 'bob@beta.test',
+    role: 'developer',
+    password: 'beta password 12',
+  });
+  const bKey = (
+    (await runCommand(ctx.server.ctx, 'apikey create', { tenant: b.id, user: 'bob@beta.test', scopes: 'ingest' })) as {
+      key: string;
+    }
+  ).key;
 
   assert.is((await post(ctx, '/commands', command({ tenant_id: b.id, organization_id: b.id }))).status, 201);
-  assert.is((await post(ctx, '/batch', { command_executions: [command({ tenant_id: b.id })], organization_id: b.id })).status, 201);
+  assert.is(
+    (await post(ctx, '/batch', { command_executions: [command({ tenant_id: b.id })], organization_id: b.id })).status,
+    201,
+  );
   assert.is(await count(ctx, b.id), 0);
   assert.is(await count(ctx), 2);
   assert.is((await post(ctx, '/commands', command({ command_name: 'b-cmd' }), bKey)).status, 201);
@@ -184,39 +231,69 @@ rest('keys need the ingest scope; no key is 401', async (ctx) => {
   assert.is((await post(ctx, '/commands', command(), reader.key)).status, 403);
   assert.is((await post(ctx, '/batch', { command_executions: [command()] }, reader.key)).status, 403);
   assert.is((await post(ctx, '/commands', command(), 'amk_nope')).status, 401);
-  const anon = await fetch(`${ctx.server.url}/api/metrics/commands`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(command()) });
+  const anon = await fetch(`${ctx.server.url}/api/metrics/commands`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(command()),
+  });
   assert.is(anon.status, 401);
   assert.is(await count(ctx), 0);
 });
 
 rest('batch: 1000 items per array are stored; 1001 is a 400 naming the array and stores nothing', async (ctx) => {
-  const items = (n: number) => Array.from({ length: n }, (_, i) => command({ command_name: `cmd-${i}`, execution_time_ms: i }));
-  let res = await post(ctx, '/batch', { command_executions: items(1000), agent_interactions: [agent()], productivity_metrics: [metric()], timestamp: '2025-09-05T10:00:00Z' });
+  const items = (n: number) =>
+    Array.from({ length: n }, (_, i) => command({ command_name: `cmd-${i}`, execution_time_ms: i }));
+  let res = await post(ctx, '/batch', {
+    command_executions: items(1000),
+    agent_interactions: [agent()],
+    productivity_metrics: [metric()],
+    timestamp: '2025-09-05T10:00:00Z',
+  });
   assert.is(res.status, 201);
   const body = (await res.json()) as Json;
   assert.equal(body.success, true);
   assert.equal(body.data, { accepted: 1002, rejected: [] });
   assert.is(await count(ctx), 1002);
   const db = await ctx.server.ctx.tenantFiles.open(ctx.tenantId);
-  const kinds = await db.all<{ kind: string; n: number; ts: number }>(`SELECT kind, count(*)::INT AS n, max(epoch_ms(ts)) AS ts FROM events GROUP BY kind ORDER BY kind`);
-  assert.equal(kinds.map((k) => [k.kind, k.n, Number(k.ts)]), [
-    ['agent_interaction', 1, Date.parse('2025-09-05T10:00:00Z')],
-    ['command', 1000, Date.parse('2025-09-05T10:00:00Z')],
-    ['productivity', 1, Date.parse('2025-09-05T10:00:00Z')],
-  ]);
+  const kinds = await db.all<{ kind: string; n: number; ts: number }>(
+    `SELECT kind, count(*)::INT AS n, max(epoch_ms(ts)) AS ts FROM events GROUP BY kind ORDER BY kind`,
+  );
+  assert.equal(
+    kinds.map((k) => [k.kind, k.n, Number(k.ts)]),
+    [
+      ['agent_interaction', 1, Date.parse('2025-09-05T10:00:00Z')],
+      ['command', 1000, Date.parse('2025-09-05T10:00:00Z')],
+      ['productivity', 1, Date.parse('2025-09-05T10:00:00Z')],
+    ],
+  );
 
-  res = await post(ctx, '/batch', { command_executions: items(1001).map((c) => ({ ...c, command_name: `other-${c.command_name}` })) });
+  res = await post(ctx, '/batch', {
+    command_executions: items(1001).map((c) => ({ ...c, command_name: `other-${c.command_name}` })),
+  });
   await expect400(res, 'command_executions', '1001 items');
-  await expect400(await post(ctx, '/batch', { agent_interactions: [agent()], productivity_metrics: Array(1001).fill(metric()) }), 'productivity_metrics');
+  await expect400(
+    await post(ctx, '/batch', { agent_interactions: [agent()], productivity_metrics: Array(1001).fill(metric()) }),
+    'productivity_metrics',
+  );
   await expect400(await post(ctx, '/batch', { command_executions: 'nope' }), 'command_executions', 'not an array');
   await expect400(await post(ctx, '/batch', {}), 'body', 'empty batch');
-  await expect400(await post(ctx, '/batch', { command_executions: [command()], timestamp: 'noon' }), 'timestamp', 'bad batch timestamp');
+  await expect400(
+    await post(ctx, '/batch', { command_executions: [command()], timestamp: 'noon' }),
+    'timestamp',
+    'bad batch timestamp',
+  );
   assert.is(await count(ctx), 1002);
 });
 
 rest('batch: valid items are kept, invalid ones reported (207); all invalid is a 400', async (ctx) => {
   const res = await post(ctx, '/batch', {
-    command_executions: [command({ command_name: 'ok-0' }), command({ command_name: 'ok-1' }), command({ command_name: 'ok-2' }), command({ status: 'nope' }), 'not an object'],
+    command_executions: [
+      command({ command_name: 'ok-0' }),
+      command({ command_name: 'ok-1' }),
+      command({ command_name: 'ok-2' }),
+      command({ status: 'nope' }),
+      'not an object',
+    ],
     agent_interactions: [agent({ input_tokens: -1 }), agent()],
     productivity_metrics: [metric({ timestamp: '2025-09-05T11:00:00Z' })],
   });
@@ -235,15 +312,33 @@ rest('batch: valid items are kept, invalid ones reported (207); all invalid is a
   assert.type(body.data.rejected[0].message, 'string');
   assert.is(await count(ctx), 5);
 
-  const bad = await expect400(await post(ctx, '/batch', { command_executions: [command({ status: 'nope' })], agent_interactions: [agent({ agent_name: '' })] }), 'command_executions.0.status');
-  assert.equal(bad.data.rejected.map((r: Json) => [r.array, r.index, r.field]), [['command_executions', 0, 'status'], ['agent_interactions', 0, 'agent_name']]);
-  await expect400(await post(ctx, '/batch', { productivity_metrics: [metric({ value: 'x' })] }), 'productivity_metrics.0.value');
+  const bad = await expect400(
+    await post(ctx, '/batch', {
+      command_executions: [command({ status: 'nope' })],
+      agent_interactions: [agent({ agent_name: '' })],
+    }),
+    'command_executions.0.status',
+  );
+  assert.equal(
+    bad.data.rejected.map((r: Json) => [r.array, r.index, r.field]),
+    [
+      ['command_executions', 0, 'status'],
+      ['agent_interactions', 0, 'agent_name'],
+    ],
+  );
+  await expect400(
+    await post(ctx, '/batch', { productivity_metrics: [metric({ value: 'x' })] }),
+    'productivity_metrics.0.value',
+  );
   assert.is(await count(ctx), 5);
 });
 
 rest('a retried batch (no ids) and a retried single item (with id) are stored once', async (ctx) => {
   const batch = {
-    command_executions: [command({ command_name: 'a' }), command({ command_name: 'b', executed_at: '2025-09-05T10:00:01Z' })],
+    command_executions: [
+      command({ command_name: 'a' }),
+      command({ command_name: 'b', executed_at: '2025-09-05T10:00:01Z' }),
+    ],
     agent_interactions: [agent()],
     productivity_metrics: [metric()],
   };

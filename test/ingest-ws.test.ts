@@ -9,7 +9,15 @@ import { attachStreamGateway, type GatewayOptions } from '../src/ingest/ws-gatew
 import { ingestKey, startTestServer, type TestServer } from './helpers.js';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
-type Ctx = { server: TestServer; key: string; tenantId: string; userId: string; open: WebSocket[]; sides: { close(): Promise<void> }[]; stopped?: boolean };
+type Ctx = {
+  server: TestServer;
+  key: string;
+  tenantId: string;
+  userId: string;
+  open: WebSocket[];
+  sides: { close(): Promise<void> }[];
+  stopped?: boolean;
+};
 
 const ws = suite<Ctx>('WebSocket stream gateway');
 ws.before.each(async (ctx) => {
@@ -30,11 +38,17 @@ const streamUrl = (base: string) => `${base.replace(/^http/, 'ws')}/api/v1/strea
 /** A connected client whose incoming messages can be awaited one by one. */
 type Client = { ws: WebSocket; next(): Promise<Json>; closed: Promise<{ code: number }> };
 
-function connect(ctx: Ctx, options: { url?: string; key?: string | null; protocols?: string[]; autoPong?: boolean } = {}): Promise<Client> {
+function connect(
+  ctx: Ctx,
+  options: { url?: string; key?: string | null; protocols?: string[]; autoPong?: boolean } = {},
+): Promise<Client> {
   const headers: Record<string, string> = {};
   const key = options.key === undefined ? ctx.key : options.key;
   if (key !== null) headers.authorization = `Bearer ${key}`;
-  const socket = new WebSocket(options.url ?? streamUrl(ctx.server.url), options.protocols ?? [], { headers, autoPong: options.autoPong ?? true });
+  const socket = new WebSocket(options.url ?? streamUrl(ctx.server.url), options.protocols ?? [], {
+    headers,
+    autoPong: options.autoPong ?? true,
+  });
   ctx.open.push(socket);
   const inbox: Json[] = [];
   const waiting: ((m: Json) => void)[] = [];
@@ -53,7 +67,9 @@ function connect(ctx: Ctx, options: { url?: string; key?: string | null; protoco
         next: () => (inbox.length ? Promise.resolve(inbox.shift()!) : new Promise<Json>((r) => waiting.push(r))),
       }),
     );
-    socket.once('unexpected-response', (_req, res) => reject(Object.assign(new Error(`upgrade refused: ${res.statusCode}`), { status: res.statusCode })));
+    socket.once('unexpected-response', (_req, res) =>
+      reject(Object.assign(new Error(`upgrade refused: ${res.statusCode}`), { status: res.statusCode })),
+    );
     socket.once('error', reject);
   });
 }
@@ -90,7 +106,14 @@ async function sideGateway(ctx: Ctx, options: GatewayOptions, appCtx: AppContext
   return `ws://127.0.0.1:${(http.address() as AddressInfo).port}/api/v1/stream`;
 }
 
-const event = (over: Json = {}) => ({ kind: 'command', name: 'deploy', status: 'success', duration_ms: 12, session_id: 's-ws', ...over });
+const event = (over: Json = {}) => ({
+  kind: 'command',
+  name: 'deploy',
+  status: 'success',
+  duration_ms: 12,
+  session_id: 's-ws',
+  ...over,
+});
 
 ws('single, array and envelope messages are acked after commit', async (ctx) => {
   const c = await connect(ctx);
@@ -99,7 +122,12 @@ ws('single, array and envelope messages are acked after commit', async (ctx) => 
   assert.equal(ack, { type: 'ack', ref: 'one', accepted: 1, rejected: [] });
   assert.is(await count(ctx), 1, 'row committed when the ack arrives');
 
-  c.ws.send(JSON.stringify([event({ id: 'e-2' }), event({ id: 'e-3', kind: 'agent_interaction', name: 'reviewer', input_tokens: 10 })]));
+  c.ws.send(
+    JSON.stringify([
+      event({ id: 'e-2' }),
+      event({ id: 'e-3', kind: 'agent_interaction', name: 'reviewer', input_tokens: 10 }),
+    ]),
+  );
   ack = await c.next();
   assert.equal(ack, { type: 'ack', ref: null, accepted: 2, rejected: [] });
   assert.is(await count(ctx), 3);
@@ -108,7 +136,10 @@ ws('single, array and envelope messages are acked after commit', async (ctx) => 
   ack = await c.next();
   assert.is(ack.ref, 7);
   assert.is(ack.accepted, 2);
-  assert.equal(ack.rejected.map((r: Json) => [r.index, r.field]), [[1, 'kind']]);
+  assert.equal(
+    ack.rejected.map((r: Json) => [r.index, r.field]),
+    [[1, 'kind']],
+  );
   assert.is(await count(ctx), 4, 'e-1 again is a duplicate');
 
   const db = await ctx.server.ctx.tenantFiles.open(ctx.tenantId);
@@ -146,7 +177,10 @@ ws('bad messages get an error naming the field, and the connection stays open', 
 ws('upgrade needs a valid key with the ingest scope (header or bearer subprotocol)', async (ctx) => {
   assert.is(await refusedWith(connect(ctx, { key: null })), 401);
   assert.is(await refusedWith(connect(ctx, { key: 'amk_not_a_key' })), 401);
-  assert.is(await refusedWith(connect(ctx, { key: null, url: `${streamUrl(ctx.server.url)}?access_token=${ctx.key}` })), 401);
+  assert.is(
+    await refusedWith(connect(ctx, { key: null, url: `${streamUrl(ctx.server.url)}?access_token=${ctx.key}` })),
+    401,
+  );
   const reader = await ingestKey(ctx.server, ['read'], 'reader@acme.test');
   assert.is(await refusedWith(connect(ctx, { key: reader.key })), 403);
 
@@ -167,8 +201,12 @@ ws('revoking the key cuts a live stream', async (ctx) => {
   c.ws.send(JSON.stringify(event({ ref: 'before' })));
   assert.is((await c.next()).type, 'ack');
   const { runCommand } = await import('../src/admin/commands.js');
-  const keys = (await runCommand(ctx.server.ctx, 'apikey list', { tenant: ctx.tenantId })) as { id: string; userId: string }[];
-  for (const k of keys.filter((k) => k.userId === ctx.userId)) await runCommand(ctx.server.ctx, 'apikey revoke', { tenant: ctx.tenantId, id: k.id });
+  const keys = (await runCommand(ctx.server.ctx, 'apikey list', { tenant: ctx.tenantId })) as {
+    id: string;
+    userId: string;
+  }[];
+  for (const k of keys.filter((k) => k.userId === ctx.userId))
+    await runCommand(ctx.server.ctx, 'apikey revoke', { tenant: ctx.tenantId, id: k.id });
   c.ws.send(JSON.stringify(event({ ref: 'after', name: 'after-revoke' })));
   const reply = await c.next();
   assert.equal([reply.type, reply.ref], ['error', 'after']);
@@ -192,7 +230,13 @@ ws('backpressure: a tiny queue and outgoing buffer still deliver every message i
   const c = await connect(ctx, { url });
   const n = 1500;
   const pad = 'p'.repeat(200);
-  for (let i = 0; i < n; i++) c.ws.send(JSON.stringify({ ref: i, events: [event({ name: `bp-${i}`, attributes: { pad } }), event({ name: `bp2-${i}` })] }));
+  for (let i = 0; i < n; i++)
+    c.ws.send(
+      JSON.stringify({
+        ref: i,
+        events: [event({ name: `bp-${i}`, attributes: { pad } }), event({ name: `bp2-${i}` })],
+      }),
+    );
   for (let i = 0; i < n; i++) {
     const ack = await c.next();
     assert.equal([ack.type, ack.ref, ack.accepted], ['ack', i, 2], `message ${i}`);
@@ -249,7 +293,10 @@ ws('shutdown closes clients with 1001; what was acked is in order', async (ctx) 
     if (!more) break;
     acks.push(more);
   }
-  assert.equal(acks.map((a) => a.ref), acks.map((_, i) => i));
+  assert.equal(
+    acks.map((a) => a.ref),
+    acks.map((_, i) => i),
+  );
 });
 
 ws.run();

@@ -15,18 +15,43 @@ import { FIXTURES } from './fixture-data.js';
 import { TOOL_NAMES } from '../src/web/mcp/tools.js';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
-type Ctx = { server: TestServer; dev: { key: string; userId: string }; colleague: { key: string; userId: string }; manager: string; viewer: string; ingestOnly: string };
+type Ctx = {
+  server: TestServer;
+  dev: { key: string; userId: string };
+  colleague: { key: string; userId: string };
+  manager: string;
+  viewer: string;
+  ingestOnly: string;
+};
 
 const s = suite<Ctx>('MCP endpoint');
 
 // The fixtures' events happen on 2026-11-22 (UTC); "now" is the day after, so the tools' default periods hold them.
 const NOW = new Date('2026-11-23T12:00:00Z');
-const JSON_SESSION = { id: 'fixture-session-json', cost: 0.032895, tokens: 3475 + 973 + 15000 + 900, toolCalls: 6, toolFailures: 1, apiRequests: 3 };
-const PROTO_SESSION = { id: 'fixture-session-proto', cost: 0.036735, tokens: 3905 + 1143 + 15000 + 900, toolCalls: 6, toolFailures: 1, apiRequests: 3 };
+const JSON_SESSION = {
+  id: 'fixture-session-json',
+  cost: 0.032895,
+  tokens: 3475 + 973 + 15000 + 900,
+  toolCalls: 6,
+  toolFailures: 1,
+  apiRequests: 3,
+};
+const PROTO_SESSION = {
+  id: 'fixture-session-proto',
+  cost: 0.036735,
+  tokens: 3905 + 1143 + 15000 + 900,
+  toolCalls: 6,
+  toolFailures: 1,
+  apiRequests: 3,
+};
 
 async function postOtlp(server: TestServer, key: string, files: [string, string][], type: string) {
   for (const [path, file] of files) {
-    const res = await fetch(`${server.url}${path}`, { method: 'POST', headers: { 'content-type': type, authorization: `Bearer ${key}` }, body: new Uint8Array(readFileSync(join(FIXTURES, 'otlp', file))) });
+    const res = await fetch(`${server.url}${path}`, {
+      method: 'POST',
+      headers: { 'content-type': type, authorization: `Bearer ${key}` },
+      body: new Uint8Array(readFileSync(join(FIXTURES, 'otlp', file))),
+    });
     assert.is(res.status, 200, `${path} ${file}`);
   }
 }
@@ -40,19 +65,59 @@ s.before(async (ctx) => {
   ctx.dev = { key: dev.key, userId: dev.userId };
   ctx.colleague = { key: colleague.key, userId: colleague.userId };
   ctx.ingestOnly = (await ingestKey(ctx.server, ['ingest'], 'dev@acme.test')).key;
-  await runCommand(ctx.server.ctx, 'user create', { tenant: dev.tenantId, email: 'lead@acme.test', role: 'manager', password: 'manager password 1' });
-  ctx.manager = ((await runCommand(ctx.server.ctx, 'apikey create', { tenant: dev.tenantId, user: 'lead@acme.test', scopes: 'read' })) as { key: string }).key;
-  await runCommand(ctx.server.ctx, 'user create', { tenant: dev.tenantId, email: 'board@acme.test', role: 'viewer', password: 'viewer password 1' });
-  ctx.viewer = ((await runCommand(ctx.server.ctx, 'apikey create', { tenant: dev.tenantId, user: 'board@acme.test', scopes: 'read' })) as { key: string }).key;
-  await postOtlp(ctx.server, ctx.dev.key, [['/v1/metrics', 'metrics.json'], ['/v1/logs', 'logs.json']], 'application/json');
-  await postOtlp(ctx.server, ctx.colleague.key, [['/v1/metrics', 'metrics.pb'], ['/v1/logs', 'logs.pb']], 'application/x-protobuf');
+  await runCommand(ctx.server.ctx, 'user create', {
+    tenant: dev.tenantId,
+    email: 'lead@acme.test',
+    role: 'manager',
+    password: 'manager password 1',
+  });
+  ctx.manager = (
+    (await runCommand(ctx.server.ctx, 'apikey create', {
+      tenant: dev.tenantId,
+      user: 'lead@acme.test',
+      scopes: 'read',
+    })) as { key: string }
+  ).key;
+  await runCommand(ctx.server.ctx, 'user create', {
+    tenant: dev.tenantId,
+    email: 'board@acme.test',
+    role: 'viewer',
+    password: 'viewer password 1',
+  });
+  ctx.viewer = (
+    (await runCommand(ctx.server.ctx, 'apikey create', {
+      tenant: dev.tenantId,
+      user: 'board@acme.test',
+      scopes: 'read',
+    })) as { key: string }
+  ).key;
+  await postOtlp(
+    ctx.server,
+    ctx.dev.key,
+    [
+      ['/v1/metrics', 'metrics.json'],
+      ['/v1/logs', 'logs.json'],
+    ],
+    'application/json',
+  );
+  await postOtlp(
+    ctx.server,
+    ctx.colleague.key,
+    [
+      ['/v1/metrics', 'metrics.pb'],
+      ['/v1/logs', 'logs.pb'],
+    ],
+    'application/x-protobuf',
+  );
 });
 s.after(async (ctx) => ctx.server.stop());
 
 /** The SDK's client, connected to `url` with `key` as a bearer token; closed after `use`. */
 async function withClient<T>(url: string, key: string, use: (client: McpClient) => Promise<T>): Promise<T> {
   const client = new McpClient({ name: 'agentmeter-test', version: '1.0.0' });
-  await client.connect(new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers: { authorization: `Bearer ${key}` } } }));
+  await client.connect(
+    new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers: { authorization: `Bearer ${key}` } } }),
+  );
   try {
     return await use(client);
   } finally {
@@ -62,14 +127,20 @@ async function withClient<T>(url: string, key: string, use: (client: McpClient) 
 
 /** A tool's answer, which must not be an error. */
 async function call(client: McpClient, name: string, args: Json = {}): Promise<Json> {
-  const result = (await client.callTool({ name, arguments: args })) as { isError?: boolean; content: { type: string; text: string }[] };
+  const result = (await client.callTool({ name, arguments: args })) as {
+    isError?: boolean;
+    content: { type: string; text: string }[];
+  };
   assert.not.ok(result.isError, `${name}: ${result.content[0]?.text}`);
   return JSON.parse(result.content[0]!.text) as Json;
 }
 
 /** A tool's error result's text, which must be one. */
 async function failure(client: McpClient, name: string, args: Json): Promise<string> {
-  const result = (await client.callTool({ name, arguments: args })) as { isError?: boolean; content: { type: string; text: string }[] };
+  const result = (await client.callTool({ name, arguments: args })) as {
+    isError?: boolean;
+    content: { type: string; text: string }[];
+  };
   assert.ok(result.isError, `${name} ${JSON.stringify(args)} should fail: ${result.content[0]?.text}`);
   return result.content[0]!.text;
 }
@@ -80,7 +151,15 @@ const sum = (rows: Json[], m: string) => rows.reduce((t, r) => t + Number(r[m] ?
 s('lists the tools, each with a description and a JSON schema of its arguments', async (ctx) => {
   await withClient(`${ctx.server.url}/mcp`, ctx.dev.key, async (client) => {
     const { tools } = await client.listTools();
-    assert.equal(tools.map((t) => t.name).sort(), ['cost_breakdown', 'firing_alerts', 'get_session', 'list_sessions', 'query', 'tool_failures', 'usage']);
+    assert.equal(tools.map((t) => t.name).sort(), [
+      'cost_breakdown',
+      'firing_alerts',
+      'get_session',
+      'list_sessions',
+      'query',
+      'tool_failures',
+      'usage',
+    ]);
     for (const t of tools) {
       assert.ok((t.description ?? '').length > 80, `${t.name}: a description`);
       assert.is(t.inputSchema.type, 'object', t.name);
@@ -93,7 +172,7 @@ s('lists the tools, each with a description and a JSON schema of its arguments',
   });
 });
 
-s('a developer\'s key: every tool answers with their own figures only', async (ctx) => {
+s("a developer's key: every tool answers with their own figures only", async (ctx) => {
   await withClient(`${ctx.server.url}/mcp`, ctx.dev.key, async (client) => {
     const mine = JSON_SESSION;
     // The default period (the last 7 days before NOW), one row a day.
@@ -107,14 +186,24 @@ s('a developer\'s key: every tool answers with their own figures only', async (c
     assert.is(byDay.rows.find((r: Json) => r.t === '2026-11-22T00:00:00.000Z').tool_calls, mine.toolCalls);
 
     const byTool = await call(client, 'usage', { group_by: 'tool' });
-    assert.equal(Object.fromEntries(byTool.rows.map((r: Json) => [r.tool, r.tool_calls])), { Read: 2, Edit: 2, Bash: 2 });
+    assert.equal(Object.fromEntries(byTool.rows.map((r: Json) => [r.tool, r.tool_calls])), {
+      Read: 2,
+      Edit: 2,
+      Bash: 2,
+    });
     const byModel = await call(client, 'usage', { group_by: 'model' });
     close(sum(byModel.rows, 'cost_usd'), mine.cost, 'cost by model');
     assert.is(sum(byModel.rows, 'tokens'), mine.tokens);
-    assert.ok(byModel.rows.every((r: Json) => r.model !== null), 'by model: only rows with a model');
+    assert.ok(
+      byModel.rows.every((r: Json) => r.model !== null),
+      'by model: only rows with a model',
+    );
 
     const sessions = await call(client, 'list_sessions');
-    assert.equal(sessions.sessions.map((x: Json) => x.session_id), [mine.id]);
+    assert.equal(
+      sessions.sessions.map((x: Json) => x.session_id),
+      [mine.id],
+    );
     assert.is(sessions.sessions[0].tool_calls, mine.toolCalls);
 
     const one = await call(client, 'get_session', { session_id: mine.id, timeline_limit: 5 });
@@ -124,31 +213,48 @@ s('a developer\'s key: every tool answers with their own figures only', async (c
     close(one.totals.cost_usd, mine.cost, 'session cost');
     assert.is(one.timeline.events.length, 5, 'the timeline is capped');
     assert.type(one.timeline.next_after, 'string');
-    const next = await call(client, 'get_session', { session_id: mine.id, timeline_limit: 5, after: one.timeline.next_after });
+    const next = await call(client, 'get_session', {
+      session_id: mine.id,
+      timeline_limit: 5,
+      after: one.timeline.next_after,
+    });
     assert.ok(next.timeline.events[0].seq !== one.timeline.events[0].seq, 'the next page goes on');
     // The colleague's session does not exist for the developer.
-    assert.equal(JSON.parse(await failure(client, 'get_session', { session_id: PROTO_SESSION.id })), { error: 'session_id: no such session', field: 'session_id' });
+    assert.equal(JSON.parse(await failure(client, 'get_session', { session_id: PROTO_SESSION.id })), {
+      error: 'session_id: no such session',
+      field: 'session_id',
+    });
 
     const cost = await call(client, 'cost_breakdown');
     close(cost.total.cost_usd, mine.cost, 'total cost');
     assert.is(cost.total.api_requests, mine.apiRequests);
-    assert.equal(cost.by_person.map((p: Json) => p.user_email), ['dev@acme.test']);
+    assert.equal(
+      cost.by_person.map((p: Json) => p.user_email),
+      ['dev@acme.test'],
+    );
 
     const failures = await call(client, 'tool_failures');
     assert.is(sum(failures.errors, 'count'), mine.toolFailures);
     assert.ok(failures.errors.every((e: Json) => e.kind === 'tool_call'));
 
-    const q = await call(client, 'query', { metrics: ['cost_usd', 'tool_calls', 'sessions'], from: '2026-11-01', to: '2026-12-01' });
+    const q = await call(client, 'query', {
+      metrics: ['cost_usd', 'tool_calls', 'sessions'],
+      from: '2026-11-01',
+      to: '2026-12-01',
+    });
     close(q.rows[0].cost_usd, mine.cost, 'query cost');
     assert.is(q.rows[0].tool_calls, mine.toolCalls);
     assert.is(q.rows[0].sessions, 1);
     // Asking for a colleague is refused, naming the argument.
-    assert.equal(JSON.parse(await failure(client, 'query', { metrics: ['cost_usd'], filters: { user: [ctx.colleague.userId] } })), { error: 'user: you may only see your own data', field: 'user' });
+    assert.equal(
+      JSON.parse(await failure(client, 'query', { metrics: ['cost_usd'], filters: { user: [ctx.colleague.userId] } })),
+      { error: 'user: you may only see your own data', field: 'user' },
+    );
     assert.equal(JSON.parse(await failure(client, 'usage', { user: [ctx.colleague.userId] })).field, 'user');
   });
 });
 
-s('a manager\'s key: the team\'s figures, colleagues\' sessions, cost by person', async (ctx) => {
+s("a manager's key: the team's figures, colleagues' sessions, cost by person", async (ctx) => {
   await withClient(`${ctx.server.url}/mcp`, ctx.manager, async (client) => {
     const team = [JSON_SESSION, PROTO_SESSION];
     const byDay = await call(client, 'usage');
@@ -170,12 +276,21 @@ s('a manager\'s key: the team\'s figures, colleagues\' sessions, cost by person'
     close(byPerson['colleague@acme.test'], PROTO_SESSION.cost, 'colleague');
 
     assert.is(sum((await call(client, 'tool_failures')).errors, 'count'), 2);
-    const q = await call(client, 'query', { metrics: ['cost_usd'], group_by: ['user'], from: '2026-11-01', to: '2026-12-01', order_by: 'cost_usd' });
-    assert.equal(q.rows.map((r: Json) => r.user), [ctx.colleague.userId, ctx.dev.userId]);
+    const q = await call(client, 'query', {
+      metrics: ['cost_usd'],
+      group_by: ['user'],
+      from: '2026-11-01',
+      to: '2026-12-01',
+      order_by: 'cost_usd',
+    });
+    assert.equal(
+      q.rows.map((r: Json) => r.user),
+      [ctx.colleague.userId, ctx.dev.userId],
+    );
   });
 });
 
-s('a viewer\'s key: the team\'s figures, but no sessions and no people', async (ctx) => {
+s("a viewer's key: the team's figures, but no sessions and no people", async (ctx) => {
   await withClient(`${ctx.server.url}/mcp`, ctx.viewer, async (client) => {
     close(sum((await call(client, 'usage')).rows, 'cost_usd'), JSON_SESSION.cost + PROTO_SESSION.cost, 'team cost');
     const cost = await call(client, 'cost_breakdown');
@@ -183,15 +298,27 @@ s('a viewer\'s key: the team\'s figures, but no sessions and no people', async (
     assert.not.ok('by_person' in cost, 'no cost by person');
     assert.match(await failure(client, 'list_sessions', {}), /team figures only/);
     assert.match(await failure(client, 'get_session', { session_id: JSON_SESSION.id }), /team figures only/);
-    assert.equal(JSON.parse(await failure(client, 'query', { metrics: ['cost_usd'], group_by: ['user'] })).field, 'user');
+    assert.equal(
+      JSON.parse(await failure(client, 'query', { metrics: ['cost_usd'], group_by: ['user'] })).field,
+      'user',
+    );
   });
 });
 
 s('bad arguments: an error result naming the argument, and the server goes on answering', async (ctx) => {
   await withClient(`${ctx.server.url}/mcp`, ctx.dev.key, async (client) => {
-    assert.equal(JSON.parse(await failure(client, 'query', { metrics: ['cost_usd', 'no_such_metric'] })), { error: 'metrics.1: unknown metric "no_such_metric"', field: 'metrics.1' });
-    assert.equal(JSON.parse(await failure(client, 'query', { metrics: ['cost_usd'], interval: '1w' })).field, 'interval');
-    assert.equal(JSON.parse(await failure(client, 'query', { metrics: ['prompts'], group_by: ['tool'] })).field, 'group_by.tool');
+    assert.equal(JSON.parse(await failure(client, 'query', { metrics: ['cost_usd', 'no_such_metric'] })), {
+      error: 'metrics.1: unknown metric "no_such_metric"',
+      field: 'metrics.1',
+    });
+    assert.equal(
+      JSON.parse(await failure(client, 'query', { metrics: ['cost_usd'], interval: '1w' })).field,
+      'interval',
+    );
+    assert.equal(
+      JSON.parse(await failure(client, 'query', { metrics: ['prompts'], group_by: ['tool'] })).field,
+      'group_by.tool',
+    );
     assert.equal(JSON.parse(await failure(client, 'usage', { from: 'last tuesday' })).field, 'from');
     assert.equal(JSON.parse(await failure(client, 'usage', { from: '2026-11-20', to: '2026-11-10' })).field, 'from');
     assert.equal(JSON.parse(await failure(client, 'list_sessions', { cursor: 'not-a-cursor' })).field, 'cursor');
@@ -206,9 +333,18 @@ s('bad arguments: an error result naming the argument, and the server goes on an
 
 s('401 with a challenge without a key with the read scope; GET and DELETE are 405; big bodies 413', async (ctx) => {
   const url = `${ctx.server.url}/mcp`;
-  const init = { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 't', version: '1' } } };
+  const init = {
+    jsonrpc: '2.0',
+    id: 1,
+    method: 'initialize',
+    params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 't', version: '1' } },
+  };
   const post = (headers: Record<string, string>, body: string = JSON.stringify(init)) =>
-    fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...headers }, body });
+    fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...headers },
+      body,
+    });
   const admin = await signIn(ctx.server, ADMIN.email, ADMIN.password);
   const cookie = [...admin.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
   for (const [what, headers] of [
@@ -234,11 +370,17 @@ s('401 with a challenge without a key with the read scope; GET and DELETE are 40
     assert.match(String(err), /lacks the \\"read\\" scope/);
   }
   for (const method of ['GET', 'DELETE']) {
-    const res = await fetch(url, { method, headers: { authorization: `Bearer ${ctx.dev.key}`, accept: 'text/event-stream' } });
+    const res = await fetch(url, {
+      method,
+      headers: { authorization: `Bearer ${ctx.dev.key}`, accept: 'text/event-stream' },
+    });
     assert.is(res.status, 405, method);
     assert.is(res.headers.get('allow'), 'POST');
   }
-  const big = await post({ authorization: `Bearer ${ctx.dev.key}` }, JSON.stringify({ ...init, padding: 'x'.repeat(2 * 1024 * 1024) }));
+  const big = await post(
+    { authorization: `Bearer ${ctx.dev.key}` },
+    JSON.stringify({ ...init, padding: 'x'.repeat(2 * 1024 * 1024) }),
+  );
   assert.is(big.status, 413);
   assert.is(((await big.json()) as Json).field, 'body');
   const malformed = await post({ authorization: `Bearer ${ctx.dev.key}` }, '{"jsonrpc":');
@@ -250,10 +392,15 @@ s('the Connect page shows the claude mcp add command, and the command works', as
   const html = await (await admin.get('/connect')).text();
   const shown = /<pre class="code" id="mcp-command">([^<]*)<\/pre>/.exec(html)?.[1];
   const base = ctx.server.ctx.publicUrl.href.replace(/\/$/, '');
-  assert.is(shown, `claude mcp add --transport http agentmeter ${base}/mcp --header &quot;Authorization: Bearer &lt;API key with the read scope&gt;&quot;`);
+  assert.is(
+    shown,
+    `claude mcp add --transport http agentmeter ${base}/mcp --header &quot;Authorization: Bearer &lt;API key with the read scope&gt;&quot;`,
+  );
   // Its URL and header, with a read key in place of the placeholder, reach the tools.
   const url = /--transport http agentmeter (\S+) --header/.exec(shown!)![1]!;
-  await withClient(url, ctx.dev.key, async (client) => assert.is((await client.listTools()).tools.length, TOOL_NAMES.length));
+  await withClient(url, ctx.dev.key, async (client) =>
+    assert.is((await client.listTools()).tools.length, TOOL_NAMES.length),
+  );
 });
 
 s.run();

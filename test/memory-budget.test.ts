@@ -21,7 +21,12 @@ const walBytes = (path: string) => (existsSync(path) ? statSync(path).size : 0);
 async function quiet(server: TestServer) {
   let now = Date.now();
   server.ctx.now = () => new Date(now);
-  await Promise.all([server.ctx.aggregator.stop(), server.ctx.alerts.stop(), server.ctx.digests.stop(), server.ctx.delivery.stop()]);
+  await Promise.all([
+    server.ctx.aggregator.stop(),
+    server.ctx.alerts.stop(),
+    server.ctx.digests.stop(),
+    server.ctx.delivery.stop(),
+  ]);
   return { advance: (ms: number) => (now += ms), now: () => now };
 }
 
@@ -36,7 +41,11 @@ async function events(server: TestServer, key: string, now: number): Promise<num
   const res = await fetch(`${server.url}/api/v1/query`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
-    body: JSON.stringify({ metrics: ['events'], from: new Date(now - HOUR).toISOString(), to: new Date(now + HOUR).toISOString() }),
+    body: JSON.stringify({
+      metrics: ['events'],
+      from: new Date(now - HOUR).toISOString(),
+      to: new Date(now + HOUR).toISOString(),
+    }),
   });
   assert.is(res.status, 200, 'query answered');
   return Number(((await res.json()) as { rows: { events: number }[] }).rows[0]!.events);
@@ -44,17 +53,27 @@ async function events(server: TestServer, key: string, now: number): Promise<num
 
 type Settings = { memory: string; threads: number; temp: string };
 const settingsOf = async (server: TestServer, tenantId: string) =>
-  (await (await server.ctx.tenantFiles.open(tenantId)).get<Settings>(`SELECT current_setting('memory_limit') AS memory, current_setting('threads') AS threads, current_setting('temp_directory') AS temp`))!;
+  (await (
+    await server.ctx.tenantFiles.open(tenantId)
+  ).get<Settings>(
+    `SELECT current_setting('memory_limit') AS memory, current_setting('threads') AS threads, current_setting('temp_directory') AS temp`,
+  ))!;
 
 test('--memory-limit is read as a size and refused, naming the setting, when it is not one', () => {
   assert.is(loadConfig({}, {}).memoryLimitMb, 1024, 'default');
   assert.is(loadConfig({ 'memory-limit': '1GB' }, {}).memoryLimitMb, 1024);
   assert.is(loadConfig({}, { AGENTMETER_MEMORY_LIMIT: '300' }).memoryLimitMb, 300, 'a bare number is MB');
-  assert.throws(() => loadConfig({ 'memory-limit': 'lots' }, {}), (err: Error) => err instanceof ConfigError && /--memory-limit="lots": a size such as 512MB/.test(err.message));
-  assert.throws(() => loadConfig({}, { AGENTMETER_MEMORY_LIMIT: '64MB' }), (err: Error) => err instanceof ConfigError && /AGENTMETER_MEMORY_LIMIT="64MB": at least 128MB/.test(err.message));
+  assert.throws(
+    () => loadConfig({ 'memory-limit': 'lots' }, {}),
+    (err: Error) => err instanceof ConfigError && /--memory-limit="lots": a size such as 512MB/.test(err.message),
+  );
+  assert.throws(
+    () => loadConfig({}, { AGENTMETER_MEMORY_LIMIT: '64MB' }),
+    (err: Error) => err instanceof ConfigError && /AGENTMETER_MEMORY_LIMIT="64MB": at least 128MB/.test(err.message),
+  );
 });
 
-test('every file shares one DuckDB instance: one memory limit (DuckDB\'s part of the budget), its threads, one spill directory', async () => {
+test("every file shares one DuckDB instance: one memory limit (DuckDB's part of the budget), its threads, one spill directory", async () => {
   const server = await startTestServer({ flags: { 'memory-limit': '256MB' } });
   try {
     const { tenantId } = await ingestKey(server);
@@ -63,12 +82,19 @@ test('every file shares one DuckDB instance: one memory limit (DuckDB\'s part of
     assert.is(server.ctx.memory.openCount(), 3, 'the control database and two tenant files, attached');
     for (const id of [tenantId, beta.id]) {
       const s = await settingsOf(server, id);
-      assert.is(s.memory, '102.0 MiB', 'the whole of DuckDB\'s part, shared');
+      assert.is(s.memory, '102.0 MiB', "the whole of DuckDB's part, shared");
       assert.is(Number(s.threads), DUCKDB_THREADS);
       assert.is(s.temp, join(server.dataDir, 'tmp'));
     }
     const db = await server.ctx.tenantFiles.open(beta.id);
-    assert.is((await db.get<{ n: number }>(`SELECT count(*)::INTEGER AS n FROM tenant_meta WHERE key = 'tenant_id' AND value = $id`, { id: beta.id }))!.n, 1, 'unqualified names are the tenant\'s own file');
+    assert.is(
+      (await db.get<{ n: number }>(
+        `SELECT count(*)::INTEGER AS n FROM tenant_meta WHERE key = 'tenant_id' AND value = $id`,
+        { id: beta.id },
+      ))!.n,
+      1,
+      "unqualified names are the tenant's own file",
+    );
   } finally {
     await server.stop();
   }
@@ -132,7 +158,10 @@ test('health checks and /metrics scrapes read the aggregation lag without waking
     assert.ok(server.ctx.tenantFiles.asleep(tenantId), 'still asleep after a health check and a scrape');
     clock.advance(IDLE_MS);
     assert.is(await server.ctx.tenantFiles.closeIdle(), 0, 'nothing woke it');
-    assert.equal((await server.ctx.aggregator.lag()).map((l) => [l.pendingEvents, l.lastSeq > 0]), [[0, true]]);
+    assert.equal(
+      (await server.ctx.aggregator.lag()).map((l) => [l.pendingEvents, l.lastSeq > 0]),
+      [[0, true]],
+    );
   } finally {
     await server.stop();
   }
@@ -207,7 +236,11 @@ test('sleep refuses while a statement is queued, and a statement queued behind i
     assert.is(await db.sleep(), false, 'a read is running on another connection');
     await slow;
     const sleeping = db.sleep();
-    const [slept, rows, other] = await Promise.all([sleeping, db.all<{ n: number }>('SELECT count(*) AS n FROM t'), reader.get<{ n: number }>('SELECT max(i) AS n FROM t')]);
+    const [slept, rows, other] = await Promise.all([
+      sleeping,
+      db.all<{ n: number }>('SELECT count(*) AS n FROM t'),
+      reader.get<{ n: number }>('SELECT max(i) AS n FROM t'),
+    ]);
     assert.ok(slept, 'idle: it slept');
     assert.is(rows[0]!.n, 200000, 'the statement queued behind the sleep ran on the reopened file');
     assert.is(other!.n, 199999, 'and so did one on the other connection');

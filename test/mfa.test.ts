@@ -21,7 +21,8 @@ s.before.each(async (ctx) => {
 });
 s.after.each(async (ctx) => ctx.server.stop());
 
-const codeAt = (secret: string, at: number) => new TOTP({ secret: Secret.fromBase32(secret), digits: 6, period: 30 }).generate({ timestamp: at });
+const codeAt = (secret: string, at: number) =>
+  new TOTP({ secret: Secret.fromBase32(secret), digits: 6, period: 30 }).generate({ timestamp: at });
 
 /** The secret the settings page shows as text beside the QR code. */
 async function shownSecret(client: Client, path = '/settings/mfa'): Promise<string> {
@@ -49,7 +50,10 @@ async function password(ctx: Ctx, email = ADMIN.email, pw = ADMIN.password, next
 }
 
 async function audits(ctx: Ctx, action: string) {
-  return ctx.server.ctx.control.all<{ target: string | null; detail: string | null }>('SELECT target, detail FROM audit_log WHERE action = $action ORDER BY occurred_at', { action });
+  return ctx.server.ctx.control.all<{ target: string | null; detail: string | null }>(
+    'SELECT target, detail FROM audit_log WHERE action = $action ORDER BY occurred_at',
+    { action },
+  );
 }
 
 const signedInPage = async (client: Client) => (await client.get('/settings/api-keys')).status;
@@ -109,7 +113,10 @@ s('sign-in needs the code after the password; no session before it', async (ctx)
   assert.match(stolen.headers.get('location')!, /^\/login\?next=/);
   assert.not.ok(other.cookies.has('am_session'));
 
-  const wrong = await client.post('/login/mfa', { code: codeAt(secret, ctx.clock + 10 * 60_000), next: '/settings/api-keys' });
+  const wrong = await client.post('/login/mfa', {
+    code: codeAt(secret, ctx.clock + 10 * 60_000),
+    next: '/settings/api-keys',
+  });
   assert.is(wrong.status, 401);
   assert.is((await audits(ctx, 'login.mfa.failure')).length, 1);
 
@@ -131,16 +138,29 @@ s('a code counts once; a code of one step either side is accepted, two steps is 
   const replay = await second.client.post('/login/mfa', { code, next: '/' });
   assert.is(replay.status, 401, 'the same code again is refused');
   assert.match(await replay.text(), /already used/);
-  assert.equal((await audits(ctx, 'login.mfa.failure')).map((a) => JSON.parse(a.detail!).reason), ['reused']);
+  assert.equal(
+    (await audits(ctx, 'login.mfa.failure')).map((a) => JSON.parse(a.detail!).reason),
+    ['reused'],
+  );
 
   // The previous step's code is older than the one used: refused too.
-  assert.is((await second.client.post('/login/mfa', { code: codeAt(secret, ctx.clock - 30_000), next: '/' })).status, 401);
+  assert.is(
+    (await second.client.post('/login/mfa', { code: codeAt(secret, ctx.clock - 30_000), next: '/' })).status,
+    401,
+  );
   // The next step's code (a phone a little ahead) is accepted.
-  assert.is((await second.client.post('/login/mfa', { code: codeAt(secret, ctx.clock + 30_000), next: '/' })).status, 303);
+  assert.is(
+    (await second.client.post('/login/mfa', { code: codeAt(secret, ctx.clock + 30_000), next: '/' })).status,
+    303,
+  );
 
   ctx.clock += 10 * 60_000;
   const third = await password(ctx);
-  assert.is((await third.client.post('/login/mfa', { code: codeAt(secret, ctx.clock - 60_000), next: '/' })).status, 401, 'two steps old');
+  assert.is(
+    (await third.client.post('/login/mfa', { code: codeAt(secret, ctx.clock - 60_000), next: '/' })).status,
+    401,
+    'two steps old',
+  );
   assert.is((await third.client.post('/login/mfa', { code: codeAt(secret, ctx.clock), next: '/' })).status, 303);
 });
 
@@ -168,7 +188,10 @@ s('wrong codes are throttled like passwords: the sixth in 15 minutes gets 429', 
   assert.ok(Number(refused.headers.get('retry-after')) > 0);
   // A right password does not clear the count of codes.
   const again = await password(ctx);
-  assert.is((await again.client.post('/login/mfa', { code: codeAt(secret, ctx.clock + 30_000), next: '/' })).status, 429);
+  assert.is(
+    (await again.client.post('/login/mfa', { code: codeAt(secret, ctx.clock + 30_000), next: '/' })).status,
+    429,
+  );
 });
 
 s('turning it off needs the password or a current code', async (ctx) => {
@@ -185,17 +208,33 @@ s('turning it off needs the password or a current code', async (ctx) => {
 
 s('required for managers: a manager without it enrols right after the password, before anything else', async (ctx) => {
   const tenant = (await ctx.server.ctx.control.get<{ id: string }>('SELECT id FROM tenants'))!.id;
-  await runCommand(ctx.server.ctx, 'user create', { tenant, email: 'mona@acme.test', role: 'manager', password: 'manager password 7' });
-  await runCommand(ctx.server.ctx, 'user create', { tenant, email: 'dev@acme.test', role: 'developer', password: 'bright lantern 77' });
+  await runCommand(ctx.server.ctx, 'user create', {
+    tenant,
+    email: 'mona@acme.test',
+    role: 'manager',
+    password: 'manager password 7',
+  });
+  await runCommand(ctx.server.ctx, 'user create', {
+    tenant,
+    email: 'dev@acme.test',
+    role: 'developer',
+    password: 'bright lantern 77',
+  });
 
   await ctx.admin.get('/settings/mfa');
   const policy = await ctx.admin.post('/settings/mfa/policy', { required_for: 'managers' });
   assert.is(policy.status, 303);
-  assert.equal((await audits(ctx, 'mfa.policy')).map((a) => JSON.parse(a.detail!)), [{ required_for: 'managers' }]);
+  assert.equal(
+    (await audits(ctx, 'mfa.policy')).map((a) => JSON.parse(a.detail!)),
+    [{ required_for: 'managers' }],
+  );
   assert.is((await ctx.admin.post('/settings/mfa/policy', { required_for: 'some' })).status, 400);
 
   // A developer is not required to.
-  assert.is((await password(ctx, 'dev@acme.test', 'bright lantern 77')).res.headers.get('location'), '/settings/api-keys');
+  assert.is(
+    (await password(ctx, 'dev@acme.test', 'bright lantern 77')).res.headers.get('location'),
+    '/settings/api-keys',
+  );
 
   const { client, res } = await password(ctx, 'mona@acme.test', 'manager password 7');
   assert.is(res.headers.get('location'), '/login/mfa?next=%2Fsettings%2Fapi-keys');
@@ -228,41 +267,60 @@ s('the CLI resets a lost device: the password alone signs in again', async (ctx)
   await enrol(ctx, ctx.admin);
   assert.is((await password(ctx)).res.headers.get('location'), '/login/mfa?next=%2Fsettings%2Fapi-keys');
 
-  const reset = await runCli(['user', 'mfa-reset', '--tenant', 'Acme', '--email', ADMIN.email, '--json'], { dataDir: ctx.server.dataDir });
+  const reset = await runCli(['user', 'mfa-reset', '--tenant', 'Acme', '--email', ADMIN.email, '--json'], {
+    dataDir: ctx.server.dataDir,
+  });
   assert.is(reset.code, 0, reset.stderr);
   assert.equal(JSON.parse(reset.stdout), { user: ADMIN.email, mfa: 'reset' });
-  const audited = await ctx.server.ctx.control.all<{ actor: string }>(`SELECT actor FROM audit_log WHERE action = 'mfa.reset'`);
+  const audited = await ctx.server.ctx.control.all<{ actor: string }>(
+    `SELECT actor FROM audit_log WHERE action = 'mfa.reset'`,
+  );
   assert.equal(audited, [{ actor: 'cli' }]);
   assert.is((await password(ctx)).res.headers.get('location'), '/settings/api-keys');
 
-  const unknown = await runCli(['user', 'mfa-reset', '--tenant', 'Acme', '--email', 'nobody@acme.test'], { dataDir: ctx.server.dataDir });
+  const unknown = await runCli(['user', 'mfa-reset', '--tenant', 'Acme', '--email', 'nobody@acme.test'], {
+    dataDir: ctx.server.dataDir,
+  });
   assert.is(unknown.code, 1);
   assert.match(unknown.stderr, /no user "nobody@acme.test"/);
 });
 
 s('a super admin resets a person on the people page; a tenant admin may not', async (ctx) => {
   const tenant = (await ctx.server.ctx.control.get<{ id: string }>('SELECT id FROM tenants'))!.id;
-  await runCommand(ctx.server.ctx, 'user create', { tenant, email: 'ta@acme.test', role: 'tenant_admin', password: 'tenant admin pw 7' });
+  await runCommand(ctx.server.ctx, 'user create', {
+    tenant,
+    email: 'ta@acme.test',
+    role: 'tenant_admin',
+    password: 'tenant admin pw 7',
+  });
   const ta = (await password(ctx, 'ta@acme.test', 'tenant admin pw 7')).client;
   await enrol(ctx, ta);
-  const id = (await ctx.server.ctx.control.get<{ id: string }>(`SELECT id FROM users WHERE email = 'ta@acme.test'`))!.id;
+  const id = (await ctx.server.ctx.control.get<{ id: string }>(`SELECT id FROM users WHERE email = 'ta@acme.test'`))!
+    .id;
 
   const people = await (await ctx.admin.get('/settings/users')).text();
   assert.match(people, new RegExp(`/settings/users/${id}/mfa-reset`));
   await ta.get('/settings/users');
-  const adminId = (await ctx.server.ctx.control.get<{ id: string }>('SELECT id FROM users WHERE email = $e', { e: ADMIN.email }))!.id;
+  const adminId = (await ctx.server.ctx.control.get<{ id: string }>('SELECT id FROM users WHERE email = $e', {
+    e: ADMIN.email,
+  }))!.id;
   assert.is((await ta.post(`/settings/users/${adminId}/mfa-reset`, {})).status, 403);
 
   await ctx.admin.get('/settings/users');
   assert.is((await ctx.admin.post(`/settings/users/${id}/mfa-reset`, {})).status, 303);
   assert.is((await audits(ctx, 'mfa.reset')).length, 1);
-  assert.is((await password(ctx, 'ta@acme.test', 'tenant admin pw 7')).res.headers.get('location'), '/settings/api-keys');
+  assert.is(
+    (await password(ctx, 'ta@acme.test', 'tenant admin pw 7')).res.headers.get('location'),
+    '/settings/api-keys',
+  );
 });
 
 s('API keys are not asked for a second factor', async (ctx) => {
   await enrol(ctx, ctx.admin);
   const tenant = (await ctx.server.ctx.control.get<{ id: string }>('SELECT id FROM tenants'))!.id;
-  const key = (await runCommand(ctx.server.ctx, 'apikey create', { tenant, user: ADMIN.email, scopes: 'read' })) as { key: string };
+  const key = (await runCommand(ctx.server.ctx, 'apikey create', { tenant, user: ADMIN.email, scopes: 'read' })) as {
+    key: string;
+  };
   const me = await fetch(`${ctx.server.url}/api/v1/me`, { headers: { authorization: `Bearer ${key.key}` } });
   assert.is(me.status, 200);
 });

@@ -23,17 +23,28 @@ const api = (client: Client, path: string, method = 'GET', json?: unknown) =>
   client.request(`/api/v1${path}`, { method, json, headers: { 'x-csrf-token': client.csrf ?? '' } });
 
 async function idOf(server: TestServer, email: string, column = 'id'): Promise<string | undefined> {
-  return (await server.ctx.control.get<{ v: string }>(`SELECT ${column} AS v FROM users WHERE email = $email`, { email }))?.v;
+  return (
+    await server.ctx.control.get<{ v: string }>(`SELECT ${column} AS v FROM users WHERE email = $email`, { email })
+  )?.v;
 }
 
-async function person(ctx: Ctx, email: string, role: string, tenant = ctx.tenantId): Promise<{ id: string; password: string }> {
+async function person(
+  ctx: Ctx,
+  email: string,
+  role: string,
+  tenant = ctx.tenantId,
+): Promise<{ id: string; password: string }> {
   const password = 'a long password 1';
   const user = (await runCommand(ctx.server.ctx, 'user create', { tenant, email, role, password })) as { id: string };
   return { id: user.id, password };
 }
 
 /** Follows an invitation or reset link the way a browser would: opens the form, then sends it. */
-async function follow(server: TestServer, link: string, form: Record<string, string>): Promise<{ client: Client; res: Response }> {
+async function follow(
+  server: TestServer,
+  link: string,
+  form: Record<string, string>,
+): Promise<{ client: Client; res: Response }> {
   const client = new Client(server.url);
   const path = new URL(link).pathname;
   const page = await client.get(path);
@@ -43,69 +54,124 @@ async function follow(server: TestServer, link: string, form: Record<string, str
 
 const PASSWORD = 'tulip lantern harbour';
 
-s('an invitation link lets the person choose a password and signs them in with the role; it works once', async (ctx) => {
-  const res = await api(ctx.admin, `/tenants/${ctx.tenantId}/invites`, 'POST', { email: 'New@Acme.test', role: 'manager' });
-  assert.is(res.status, 201);
-  assert.is(res.headers.get('cache-control'), 'no-store');
-  const sent = (await res.json()) as { emailed: boolean; link: string; invite: { id: string; email: string } };
-  assert.is(sent.emailed, false, 'no SMTP configured: the link is for the admin to pass on');
-  assert.match(sent.link, new RegExp(`^${ctx.server.url}/invite/[\\w-]{43}$`));
-  const listed = (await (await api(ctx.admin, `/tenants/${ctx.tenantId}/invites`)).json()) as { invites: { email: string; role: string }[] };
-  assert.equal(listed.invites.map((i) => [i.email, i.role]), [['new@acme.test', 'manager']]);
+s(
+  'an invitation link lets the person choose a password and signs them in with the role; it works once',
+  async (ctx) => {
+    const res = await api(ctx.admin, `/tenants/${ctx.tenantId}/invites`, 'POST', {
+      email: 'New@Acme.test',
+      role: 'manager',
+    });
+    assert.is(res.status, 201);
+    assert.is(res.headers.get('cache-control'), 'no-store');
+    const sent = (await res.json()) as { emailed: boolean; link: string; invite: { id: string; email: string } };
+    assert.is(sent.emailed, false, 'no SMTP configured: the link is for the admin to pass on');
+    assert.match(sent.link, new RegExp(`^${ctx.server.url}/invite/[\\w-]{43}$`));
+    const listed = (await (await api(ctx.admin, `/tenants/${ctx.tenantId}/invites`)).json()) as {
+      invites: { email: string; role: string }[];
+    };
+    assert.equal(
+      listed.invites.map((i) => [i.email, i.role]),
+      [['new@acme.test', 'manager']],
+    );
 
-  const { client, res: accepted } = await follow(ctx.server, sent.link, { name: 'Nia', password: PASSWORD, password_confirm: PASSWORD });
-  assert.is(accepted.status, 303);
-  const me = (await (await client.request('/api/v1/me')).json()) as { user: { email: string; role: string; name: string; tenantId: string } };
-  assert.equal([me.user.email, me.user.role, me.user.name, me.user.tenantId], ['new@acme.test', 'manager', 'Nia', ctx.tenantId]);
-  await signIn(ctx.server, 'new@acme.test', PASSWORD);
+    const { client, res: accepted } = await follow(ctx.server, sent.link, {
+      name: 'Nia',
+      password: PASSWORD,
+      password_confirm: PASSWORD,
+    });
+    assert.is(accepted.status, 303);
+    const me = (await (await client.request('/api/v1/me')).json()) as {
+      user: { email: string; role: string; name: string; tenantId: string };
+    };
+    assert.equal(
+      [me.user.email, me.user.role, me.user.name, me.user.tenantId],
+      ['new@acme.test', 'manager', 'Nia', ctx.tenantId],
+    );
+    await signIn(ctx.server, 'new@acme.test', PASSWORD);
 
-  const again = await new Client(ctx.server.url).get(new URL(sent.link).pathname);
-  assert.is(again.status, 404);
-  assert.match(await again.text(), /already been used/);
-  const twice = await follow(ctx.server, sent.link, { password: PASSWORD, password_confirm: PASSWORD }).catch((err: Error) => err);
-  assert.instance(twice, Error, 'the form is not even shown again');
-  assert.equal(((await (await api(ctx.admin, `/tenants/${ctx.tenantId}/invites`)).json()) as { invites: unknown[] }).invites, []);
-  const audited = await ctx.server.ctx.control.all<{ action: string }>(`SELECT action FROM audit_log WHERE action LIKE 'user.invite%' ORDER BY occurred_at`);
-  assert.equal(audited.map((a) => a.action), ['user.invite', 'user.invite.accept']);
-  assert.not.ok(ctx.server.logs.some((l) => String(l.path).includes(new URL(sent.link).pathname.slice(8))), 'the token is not in the request log');
-});
+    const again = await new Client(ctx.server.url).get(new URL(sent.link).pathname);
+    assert.is(again.status, 404);
+    assert.match(await again.text(), /already been used/);
+    const twice = await follow(ctx.server, sent.link, { password: PASSWORD, password_confirm: PASSWORD }).catch(
+      (err: Error) => err,
+    );
+    assert.instance(twice, Error, 'the form is not even shown again');
+    assert.equal(
+      ((await (await api(ctx.admin, `/tenants/${ctx.tenantId}/invites`)).json()) as { invites: unknown[] }).invites,
+      [],
+    );
+    const audited = await ctx.server.ctx.control.all<{ action: string }>(
+      `SELECT action FROM audit_log WHERE action LIKE 'user.invite%' ORDER BY occurred_at`,
+    );
+    assert.equal(
+      audited.map((a) => a.action),
+      ['user.invite', 'user.invite.accept'],
+    );
+    assert.not.ok(
+      ctx.server.logs.some((l) => String(l.path).includes(new URL(sent.link).pathname.slice(8))),
+      'the token is not in the request log',
+    );
+  },
+);
 
 s('an expired invitation is refused; sending it again makes a new link and the old one stops working', async (ctx) => {
-  const first = (await (await api(ctx.admin, `/tenants/${ctx.tenantId}/invites`, 'POST', { email: 'late@acme.test', role: 'developer' })).json()) as { link: string; invite: { id: string } };
+  const first = (await (
+    await api(ctx.admin, `/tenants/${ctx.tenantId}/invites`, 'POST', { email: 'late@acme.test', role: 'developer' })
+  ).json()) as { link: string; invite: { id: string } };
   const start = Date.now();
   ctx.server.ctx.now = () => new Date(start + 7 * 24 * 3600_000 + 60_000);
   const expired = await new Client(ctx.server.url).get(new URL(first.link).pathname);
   assert.is(expired.status, 404);
   assert.match(await expired.text(), /This link has expired/);
-  const listed = (await (await api(ctx.admin, `/tenants/${ctx.tenantId}/invites`)).json()) as { invites: { expired: boolean }[] };
-  assert.equal(listed.invites.map((i) => i.expired), [true]);
+  const listed = (await (await api(ctx.admin, `/tenants/${ctx.tenantId}/invites`)).json()) as {
+    invites: { expired: boolean }[];
+  };
+  assert.equal(
+    listed.invites.map((i) => i.expired),
+    [true],
+  );
 
-  const again = (await (await api(ctx.admin, `/tenants/${ctx.tenantId}/invites/${first.invite.id}/resend`, 'POST')).json()) as { link: string };
+  const again = (await (
+    await api(ctx.admin, `/tenants/${ctx.tenantId}/invites/${first.invite.id}/resend`, 'POST')
+  ).json()) as { link: string };
   assert.is.not(again.link, first.link);
   assert.match(await (await new Client(ctx.server.url).get(new URL(first.link).pathname)).text(), /not valid/);
   const { res } = await follow(ctx.server, again.link, { password: PASSWORD, password_confirm: PASSWORD });
   assert.is(res.status, 303);
 
-  const withdrawn = (await (await api(ctx.admin, `/tenants/${ctx.tenantId}/invites`, 'POST', { email: 'gone@acme.test', role: 'viewer' })).json()) as { link: string; invite: { id: string } };
+  const withdrawn = (await (
+    await api(ctx.admin, `/tenants/${ctx.tenantId}/invites`, 'POST', { email: 'gone@acme.test', role: 'viewer' })
+  ).json()) as { link: string; invite: { id: string } };
   assert.is((await api(ctx.admin, `/tenants/${ctx.tenantId}/invites/${withdrawn.invite.id}`, 'DELETE')).status, 204);
   assert.is((await new Client(ctx.server.url).get(new URL(withdrawn.link).pathname)).status, 404);
 });
 
 s('invitations: bad input names its field; a weak password is refused; no role above your own', async (ctx) => {
-  const bad = await api(ctx.admin, `/tenants/${ctx.tenantId}/invites`, 'POST', { email: 'not an email', role: 'viewer' });
+  const bad = await api(ctx.admin, `/tenants/${ctx.tenantId}/invites`, 'POST', {
+    email: 'not an email',
+    role: 'viewer',
+  });
   assert.is(bad.status, 400);
   assert.is(((await bad.json()) as { field: string }).field, 'email');
-  const taken = await api(ctx.admin, `/tenants/${ctx.tenantId}/invites`, 'POST', { email: ADMIN.email, role: 'viewer' });
+  const taken = await api(ctx.admin, `/tenants/${ctx.tenantId}/invites`, 'POST', {
+    email: ADMIN.email,
+    role: 'viewer',
+  });
   assert.is(taken.status, 409);
 
   const ta = await person(ctx, 'ta@acme.test', 'tenant_admin');
   const taClient = await signIn(ctx.server, 'ta@acme.test', ta.password);
   await taClient.get('/settings');
-  const above = await api(taClient, `/tenants/${ctx.tenantId}/invites`, 'POST', { email: 'boss@acme.test', role: 'super_admin' });
+  const above = await api(taClient, `/tenants/${ctx.tenantId}/invites`, 'POST', {
+    email: 'boss@acme.test',
+    role: 'super_admin',
+  });
   assert.is(above.status, 403);
   assert.is(((await above.json()) as { field: string }).field, 'role');
 
-  const sent = (await (await api(ctx.admin, `/tenants/${ctx.tenantId}/invites`, 'POST', { email: 'weak@acme.test', role: 'viewer' })).json()) as { link: string };
+  const sent = (await (
+    await api(ctx.admin, `/tenants/${ctx.tenantId}/invites`, 'POST', { email: 'weak@acme.test', role: 'viewer' })
+  ).json()) as { link: string };
   const { res } = await follow(ctx.server, sent.link, { password: '1234567890', password_confirm: '1234567890' });
   assert.is(res.status, 400);
   assert.match(await res.text(), /password: is too easy to guess/);
@@ -152,50 +218,81 @@ s('role change from the API and the page, within the rules', async (ctx) => {
   const page = await ctx.admin.post(`/settings/users/${dev.id}/role`, { role: 'viewer' });
   assert.is(page.status, 200);
   assert.match(await page.text(), /dev@acme\.test is now viewer/);
-  const audited = await ctx.server.ctx.control.all<{ detail: string }>(`SELECT detail FROM audit_log WHERE action = 'user.role' ORDER BY occurred_at`);
-  assert.equal(audited.map((a) => JSON.parse(a.detail)), [{ email: 'dev@acme.test', from: 'developer', to: 'manager' }, { email: 'dev@acme.test', from: 'manager', to: 'viewer' }]);
+  const audited = await ctx.server.ctx.control.all<{ detail: string }>(
+    `SELECT detail FROM audit_log WHERE action = 'user.role' ORDER BY occurred_at`,
+  );
+  assert.equal(
+    audited.map((a) => JSON.parse(a.detail)),
+    [
+      { email: 'dev@acme.test', from: 'developer', to: 'manager' },
+      { email: 'dev@acme.test', from: 'manager', to: 'viewer' },
+    ],
+  );
 });
 
-s('deactivating ends their sessions, refuses their key and their sign-in with a clear message; reactivating lets them back', async (ctx) => {
-  const dev = await person(ctx, 'dev@acme.test', 'developer');
-  const { key } = (await runCommand(ctx.server.ctx, 'apikey create', { tenant: ctx.tenantId, user: 'dev@acme.test', scopes: 'read' })) as { key: string };
-  const devClient = await signIn(ctx.server, 'dev@acme.test', dev.password);
-  const bearer = { authorization: `Bearer ${key}` };
-  assert.is((await fetch(`${ctx.server.url}/api/v1/me`, { headers: bearer })).status, 200);
+s(
+  'deactivating ends their sessions, refuses their key and their sign-in with a clear message; reactivating lets them back',
+  async (ctx) => {
+    const dev = await person(ctx, 'dev@acme.test', 'developer');
+    const { key } = (await runCommand(ctx.server.ctx, 'apikey create', {
+      tenant: ctx.tenantId,
+      user: 'dev@acme.test',
+      scopes: 'read',
+    })) as { key: string };
+    const devClient = await signIn(ctx.server, 'dev@acme.test', dev.password);
+    const bearer = { authorization: `Bearer ${key}` };
+    assert.is((await fetch(`${ctx.server.url}/api/v1/me`, { headers: bearer })).status, 200);
 
-  const off = await api(ctx.admin, `/tenants/${ctx.tenantId}/users/${dev.id}/disable`, 'POST');
-  assert.is(off.status, 200);
-  assert.is(((await off.json()) as { disabled: boolean }).disabled, true);
-  assert.is((await devClient.get('/settings')).status, 303, 'their session ended');
-  assert.is((await fetch(`${ctx.server.url}/api/v1/me`, { headers: bearer })).status, 401, 'their key is refused');
-  const login = new Client(ctx.server.url);
-  await login.get('/login');
-  const refused = await login.post('/login', { email: 'dev@acme.test', password: dev.password });
-  assert.is(refused.status, 403);
-  assert.match(await refused.text(), /This account is deactivated/);
-  const wrong = await login.post('/login', { email: 'dev@acme.test', password: 'not their password' });
-  assert.is(wrong.status, 401, 'without the password nothing is said about the account');
-  assert.match(await wrong.text(), /Email or password is incorrect/);
+    const off = await api(ctx.admin, `/tenants/${ctx.tenantId}/users/${dev.id}/disable`, 'POST');
+    assert.is(off.status, 200);
+    assert.is(((await off.json()) as { disabled: boolean }).disabled, true);
+    assert.is((await devClient.get('/settings')).status, 303, 'their session ended');
+    assert.is((await fetch(`${ctx.server.url}/api/v1/me`, { headers: bearer })).status, 401, 'their key is refused');
+    const login = new Client(ctx.server.url);
+    await login.get('/login');
+    const refused = await login.post('/login', { email: 'dev@acme.test', password: dev.password });
+    assert.is(refused.status, 403);
+    assert.match(await refused.text(), /This account is deactivated/);
+    const wrong = await login.post('/login', { email: 'dev@acme.test', password: 'not their password' });
+    assert.is(wrong.status, 401, 'without the password nothing is said about the account');
+    assert.match(await wrong.text(), /Email or password is incorrect/);
 
-  assert.is((await api(ctx.admin, `/tenants/${ctx.tenantId}/users/${dev.id}/enable`, 'POST')).status, 200);
-  await signIn(ctx.server, 'dev@acme.test', dev.password);
-  assert.is((await fetch(`${ctx.server.url}/api/v1/me`, { headers: bearer })).status, 200, 'their key works again');
-  const actions = await ctx.server.ctx.control.all<{ action: string }>(`SELECT action FROM audit_log WHERE action IN ('user.disable', 'user.enable', 'login.refused') ORDER BY occurred_at`);
-  assert.equal(actions.map((a) => a.action), ['user.disable', 'login.refused', 'user.enable']);
-});
+    assert.is((await api(ctx.admin, `/tenants/${ctx.tenantId}/users/${dev.id}/enable`, 'POST')).status, 200);
+    await signIn(ctx.server, 'dev@acme.test', dev.password);
+    assert.is((await fetch(`${ctx.server.url}/api/v1/me`, { headers: bearer })).status, 200, 'their key works again');
+    const actions = await ctx.server.ctx.control.all<{ action: string }>(
+      `SELECT action FROM audit_log WHERE action IN ('user.disable', 'user.enable', 'login.refused') ORDER BY occurred_at`,
+    );
+    assert.equal(
+      actions.map((a) => a.action),
+      ['user.disable', 'login.refused', 'user.enable'],
+    );
+  },
+);
 
 s('deleting removes the account and revokes its keys; its email can be invited again', async (ctx) => {
   const dev = await person(ctx, 'dev@acme.test', 'developer');
-  const { key } = (await runCommand(ctx.server.ctx, 'apikey create', { tenant: ctx.tenantId, user: 'dev@acme.test', scopes: 'ingest,read' })) as { key: string };
+  const { key } = (await runCommand(ctx.server.ctx, 'apikey create', {
+    tenant: ctx.tenantId,
+    user: 'dev@acme.test',
+    scopes: 'ingest,read',
+  })) as { key: string };
   const devClient = await signIn(ctx.server, 'dev@acme.test', dev.password);
   assert.is((await api(ctx.admin, `/tenants/${ctx.tenantId}/users/${dev.id}`, 'DELETE')).status, 204);
   assert.is(await idOf(ctx.server, 'dev@acme.test'), undefined);
   assert.is((await devClient.get('/settings')).status, 303);
   assert.is((await fetch(`${ctx.server.url}/api/v1/me`, { headers: { authorization: `Bearer ${key}` } })).status, 401);
-  const keys = await ctx.server.ctx.control.all<{ revoked: boolean }>(`SELECT revoked_at IS NOT NULL AS revoked FROM api_keys WHERE user_id = $id`, { id: dev.id });
+  const keys = await ctx.server.ctx.control.all<{ revoked: boolean }>(
+    `SELECT revoked_at IS NOT NULL AS revoked FROM api_keys WHERE user_id = $id`,
+    { id: dev.id },
+  );
   assert.equal(keys, [{ revoked: true }]);
   assert.is((await api(ctx.admin, `/tenants/${ctx.tenantId}/users/${dev.id}`, 'DELETE')).status, 404, 'gone');
-  assert.is((await api(ctx.admin, `/tenants/${ctx.tenantId}/invites`, 'POST', { email: 'dev@acme.test', role: 'viewer' })).status, 201);
+  assert.is(
+    (await api(ctx.admin, `/tenants/${ctx.tenantId}/invites`, 'POST', { email: 'dev@acme.test', role: 'viewer' }))
+      .status,
+    201,
+  );
 });
 
 s('an admin reset link sets a new password once, within the hour, and ends every other session', async (ctx) => {
@@ -214,19 +311,35 @@ s('an admin reset link sets a new password once, within the hour, and ends every
   await signIn(ctx.server, 'dev@acme.test', PASSWORD);
   assert.match(await (await new Client(ctx.server.url).get(new URL(link).pathname)).text(), /already been used/);
 
-  const late = (await (await api(ctx.admin, `/tenants/${ctx.tenantId}/users/${dev.id}/reset-link`, 'POST')).json()) as { link: string };
+  const late = (await (await api(ctx.admin, `/tenants/${ctx.tenantId}/users/${dev.id}/reset-link`, 'POST')).json()) as {
+    link: string;
+  };
   const start = Date.now();
   ctx.server.ctx.now = () => new Date(start + 3600_000 + 60_000);
-  assert.match(await (await new Client(ctx.server.url).get(new URL(late.link).pathname)).text(), /This link has expired/);
-  const audited = await ctx.server.ctx.control.all<{ action: string }>(`SELECT action FROM audit_log WHERE action LIKE 'user.%reset%' ORDER BY occurred_at`);
-  assert.equal(audited.map((a) => a.action), ['user.reset_link', 'user.password.reset', 'user.reset_link']);
+  assert.match(
+    await (await new Client(ctx.server.url).get(new URL(late.link).pathname)).text(),
+    /This link has expired/,
+  );
+  const audited = await ctx.server.ctx.control.all<{ action: string }>(
+    `SELECT action FROM audit_log WHERE action LIKE 'user.%reset%' ORDER BY occurred_at`,
+  );
+  assert.equal(
+    audited.map((a) => a.action),
+    ['user.reset_link', 'user.password.reset', 'user.reset_link'],
+  );
 });
 
 s('your active sessions: listed with this one marked; "sign out my other sessions" ends the rest', async (ctx) => {
   const phone = await signIn(ctx.server, ADMIN.email, ADMIN.password);
-  const listed = (await (await api(ctx.admin, '/me/sessions')).json()) as { sessions: { current: boolean; createdAt: string }[] };
+  const listed = (await (await api(ctx.admin, '/me/sessions')).json()) as {
+    sessions: { current: boolean; createdAt: string }[];
+  };
   assert.equal(listed.sessions.map((x) => x.current).sort(), [false, true]);
-  assert.not.match(JSON.stringify(listed), new RegExp(ctx.admin.cookies.get('am_session')!), 'session ids (cookie secrets) are not shown');
+  assert.not.match(
+    JSON.stringify(listed),
+    new RegExp(ctx.admin.cookies.get('am_session')!),
+    'session ids (cookie secrets) are not shown',
+  );
   const page = await (await ctx.admin.get('/settings')).text();
   assert.match(page, /Your active sessions/);
   assert.is(page.match(/this browser/g)?.length, 1);
@@ -238,9 +351,12 @@ s('your active sessions: listed with this one marked; "sign out my other session
   assert.is(((await (await api(ctx.admin, '/me/sessions')).json()) as { sessions: unknown[] }).sessions.length, 1);
 });
 
-s('the rules: not yourself, not above your role, not the last admin, not another tenant\'s person', async (ctx) => {
+s("the rules: not yourself, not above your role, not the last admin, not another tenant's person", async (ctx) => {
   const self = (await idOf(ctx.server, ADMIN.email))!;
-  for (const [path, method] of [['disable', 'POST'], ['', 'DELETE']] as const) {
+  for (const [path, method] of [
+    ['disable', 'POST'],
+    ['', 'DELETE'],
+  ] as const) {
     const res = await api(ctx.admin, `/tenants/${ctx.tenantId}/users/${self}${path && `/${path}`}`, method);
     assert.is(res.status, 403, `${method} ${path} on yourself`);
     assert.match(((await res.json()) as { error: string }).error, /your own/);
@@ -258,33 +374,60 @@ s('the rules: not yourself, not above your role, not the last admin, not another
   const beta = (await runCommand(ctx.server.ctx, 'tenant create', { name: 'Beta' })) as { id: string };
   const betaAdmin = await person(ctx, 'boss@beta.test', 'tenant_admin', beta.id);
   const betaDev = await person(ctx, 'dev@beta.test', 'developer', beta.id);
-  for (const path of [`/tenants/${ctx.tenantId}/users/${betaDev.id}/disable`, `/tenants/${beta.id}/users/${betaDev.id}/disable`]) {
+  for (const path of [
+    `/tenants/${ctx.tenantId}/users/${betaDev.id}/disable`,
+    `/tenants/${beta.id}/users/${betaDev.id}/disable`,
+  ]) {
     assert.is((await api(taClient, path, 'POST')).status, 404, `${path} from Acme's tenant admin`);
   }
   await taClient.get('/settings/users');
   assert.is((await taClient.post(`/settings/users/${betaDev.id}/access`, { disabled: 'true' })).status, 404);
-  assert.is((await idOf(ctx.server, 'dev@beta.test', 'disabled::VARCHAR')), 'false');
+  assert.is(await idOf(ctx.server, 'dev@beta.test', 'disabled::VARCHAR'), 'false');
 
   // The super admin reaches Beta, but not to leave it without an admin.
-  for (const [path, method, json] of [['/disable', 'POST', undefined], ['', 'DELETE', undefined], ['/role', 'PUT', { role: 'manager' }]] as const) {
+  for (const [path, method, json] of [
+    ['/disable', 'POST', undefined],
+    ['', 'DELETE', undefined],
+    ['/role', 'PUT', { role: 'manager' }],
+  ] as const) {
     const res = await api(ctx.admin, `/tenants/${beta.id}/users/${betaAdmin.id}${path}`, method, json);
     assert.is(res.status, 409, `${method} ${path} on the last admin`);
     assert.match(((await res.json()) as { error: string }).error, /last active admin/);
   }
-  const cli = await runCommand(ctx.server.ctx, 'user delete', { tenant: 'Beta', email: 'boss@beta.test' }).catch((err: Error) => err);
+  const cli = await runCommand(ctx.server.ctx, 'user delete', { tenant: 'Beta', email: 'boss@beta.test' }).catch(
+    (err: Error) => err,
+  );
   assert.match(String(cli), /last active admin/);
   // With a second admin, the first may go.
-  assert.is((await api(ctx.admin, `/tenants/${beta.id}/users/${betaDev.id}/role`, 'PUT', { role: 'tenant_admin' })).status, 200);
+  assert.is(
+    (await api(ctx.admin, `/tenants/${beta.id}/users/${betaDev.id}/role`, 'PUT', { role: 'tenant_admin' })).status,
+    200,
+  );
   assert.is((await api(ctx.admin, `/tenants/${beta.id}/users/${betaAdmin.id}/disable`, 'POST')).status, 200);
 
   // API keys never manage people, and people without user.manage get a 403.
-  const { key } = (await runCommand(ctx.server.ctx, 'apikey create', { tenant: ctx.tenantId, user: ADMIN.email, scopes: 'read' })) as { key: string };
-  assert.is((await fetch(`${ctx.server.url}/api/v1/tenants/${ctx.tenantId}/users/${ta.id}/disable`, { method: 'POST', headers: { authorization: `Bearer ${key}` } })).status, 403);
+  const { key } = (await runCommand(ctx.server.ctx, 'apikey create', {
+    tenant: ctx.tenantId,
+    user: ADMIN.email,
+    scopes: 'read',
+  })) as { key: string };
+  assert.is(
+    (
+      await fetch(`${ctx.server.url}/api/v1/tenants/${ctx.tenantId}/users/${ta.id}/disable`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${key}` },
+      })
+    ).status,
+    403,
+  );
   const mgr = await person(ctx, 'mgr@acme.test', 'manager');
   const mgrClient = await signIn(ctx.server, 'mgr@acme.test', mgr.password);
   await mgrClient.get('/settings');
   assert.is((await api(mgrClient, `/tenants/${ctx.tenantId}/users/${ta.id}/disable`, 'POST')).status, 403);
-  assert.is((await api(mgrClient, `/tenants/${ctx.tenantId}/invites`, 'POST', { email: 'x@acme.test', role: 'viewer' })).status, 403);
+  assert.is(
+    (await api(mgrClient, `/tenants/${ctx.tenantId}/invites`, 'POST', { email: 'x@acme.test', role: 'viewer' })).status,
+    403,
+  );
 });
 
 s('the people page: invite with a copyable link, deactivate, reset link and delete', async (ctx) => {
@@ -299,8 +442,14 @@ s('the people page: invite with a copyable link, deactivate, reset link and dele
   assert.ok(link);
   assert.not.match(await (await ctx.admin.get('/settings/users')).text(), /\/invite\/[\w-]{43}/, 'shown once');
 
-  assert.match(await (await ctx.admin.post(`/settings/users/${dev.id}/access`, { disabled: 'true' })).text(), /dev@acme\.test is deactivated/);
-  assert.match(await (await ctx.admin.post(`/settings/users/${dev.id}/access`, { disabled: 'false' })).text(), /dev@acme\.test is active again/);
+  assert.match(
+    await (await ctx.admin.post(`/settings/users/${dev.id}/access`, { disabled: 'true' })).text(),
+    /dev@acme\.test is deactivated/,
+  );
+  assert.match(
+    await (await ctx.admin.post(`/settings/users/${dev.id}/access`, { disabled: 'false' })).text(),
+    /dev@acme\.test is active again/,
+  );
   const reset = await (await ctx.admin.post(`/settings/users/${dev.id}/reset-link`, {})).text();
   assert.match(reset, new RegExp(`value="${ctx.server.url}/reset/[\\w-]{43}"`));
   const deleted = await ctx.admin.post(`/settings/users/${dev.id}/delete`, {});

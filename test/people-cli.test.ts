@@ -15,11 +15,28 @@ s('each command acts through the running server, with --json, and refuses what t
   try {
     await setUp(server);
     const opts = { dataDir: server.dataDir };
-    const created = await runCli(['user', 'create', '--tenant', 'Acme', '--email', 'dev@acme.test', '--role', 'developer', '--password-stdin', '--json'], { ...opts, stdin: 'a long password 1\n' });
+    const created = await runCli(
+      [
+        'user',
+        'create',
+        '--tenant',
+        'Acme',
+        '--email',
+        'dev@acme.test',
+        '--role',
+        'developer',
+        '--password-stdin',
+        '--json',
+      ],
+      { ...opts, stdin: 'a long password 1\n' },
+    );
     assert.is(created.code, 0, created.stderr);
     const dev = await signIn(server, 'dev@acme.test', 'a long password 1');
 
-    const role = await runCli(['user', 'role', '--tenant', 'Acme', '--email', 'dev@acme.test', '--role', 'manager', '--json'], opts);
+    const role = await runCli(
+      ['user', 'role', '--tenant', 'Acme', '--email', 'dev@acme.test', '--role', 'manager', '--json'],
+      opts,
+    );
     assert.is(role.code, 0, role.stderr);
     assert.is(json<{ role: string }>(role.stdout).role, 'manager');
     assert.match(await (await dev.get('/')).text(), /dev@acme\.test · manager/);
@@ -43,7 +60,15 @@ s('each command acts through the running server, with --json, and refuses what t
     assert.match(link, /^https:\/\/metrics\.acme\.test\/reset\/[\w-]{43}$/, 'at the public URL');
     const form = new Client(server.url);
     assert.is((await form.get(new URL(link).pathname)).status, 200);
-    assert.is((await form.post(new URL(link).pathname, { password: 'tulip lantern harbour', password_confirm: 'tulip lantern harbour' })).status, 303);
+    assert.is(
+      (
+        await form.post(new URL(link).pathname, {
+          password: 'tulip lantern harbour',
+          password_confirm: 'tulip lantern harbour',
+        })
+      ).status,
+      303,
+    );
     await signIn(server, 'dev@acme.test', 'tulip lantern harbour');
 
     const deleted = await runCli(['user', 'delete', '--tenant', 'Acme', '--email', 'dev@acme.test', '--json'], opts);
@@ -59,8 +84,16 @@ s('each command acts through the running server, with --json, and refuses what t
     assert.match(last.stderr, /last active admin/);
     const badRole = await runCli(['user', 'role', '--tenant', 'Acme', '--email', ADMIN.email, '--role', 'boss'], opts);
     assert.match(badRole.stderr, /--role: /);
-    const actions = await server.ctx.control.all<{ action: string; actor: string }>(`SELECT action, actor FROM audit_log WHERE action IN ('user.role', 'user.disable', 'user.enable', 'user.reset_link', 'user.delete') ORDER BY occurred_at`);
-    assert.equal(actions, ['user.role', 'user.disable', 'user.enable', 'user.reset_link', 'user.delete'].map((action) => ({ action, actor: 'cli' })));
+    const actions = await server.ctx.control.all<{ action: string; actor: string }>(
+      `SELECT action, actor FROM audit_log WHERE action IN ('user.role', 'user.disable', 'user.enable', 'user.reset_link', 'user.delete') ORDER BY occurred_at`,
+    );
+    assert.equal(
+      actions,
+      ['user.role', 'user.disable', 'user.enable', 'user.reset_link', 'user.delete'].map((action) => ({
+        action,
+        actor: 'cli',
+      })),
+    );
   } finally {
     await server.stop();
   }
@@ -71,11 +104,17 @@ s('on a data directory no server holds, the commands open it themselves', async 
   try {
     const opts = { dataDir: dir.path };
     assert.is((await runCli(['setup', '--name', 'Acme', '--email', 'root@acme.test', '--json'], opts)).code, 0);
-    assert.is((await runCli(['user', 'create', '--tenant', 'Acme', '--email', 'ops@acme.test', '--role', 'viewer'], opts)).code, 0);
+    assert.is(
+      (await runCli(['user', 'create', '--tenant', 'Acme', '--email', 'ops@acme.test', '--role', 'viewer'], opts)).code,
+      0,
+    );
     const off = await runCli(['user', 'disable', '--tenant', 'Acme', '--email', 'ops@acme.test', '--json'], opts);
     assert.is(off.code, 0, off.stderr);
     assert.is(json<{ disabled: boolean }>(off.stdout).disabled, true);
-    const link = await runCli(['user', 'reset-link', '--tenant', 'Acme', '--email', 'root@acme.test', '--public-url', 'http://box.lan:8080'], opts);
+    const link = await runCli(
+      ['user', 'reset-link', '--tenant', 'Acme', '--email', 'root@acme.test', '--public-url', 'http://box.lan:8080'],
+      opts,
+    );
     assert.is(link.code, 0, link.stderr);
     assert.match(link.stdout, /link: http:\/\/box\.lan:8080\/reset\/[\w-]{43}/);
   } finally {
@@ -84,11 +123,23 @@ s('on a data directory no server holds, the commands open it themselves', async 
 });
 
 s('SMTP settings: --smtp-url needs --smtp-from, and a bad URL is refused without showing its password', () => {
-  assert.equal(loadConfig({ 'smtp-url': 'smtp://u:p@mail.lan:25', 'smtp-from': 'agentmeter@acme.test' }, {}).smtp, { url: 'smtp://u:p@mail.lan:25', from: 'agentmeter@acme.test' });
-  assert.equal(loadConfig({}, { AGENTMETER_SMTP_URL: 'smtps://mail.lan', AGENTMETER_SMTP_FROM: 'Metrics <m@acme.test>' }).smtp, { url: 'smtps://mail.lan', from: 'Metrics <m@acme.test>' });
+  assert.equal(loadConfig({ 'smtp-url': 'smtp://u:p@mail.lan:25', 'smtp-from': 'agentmeter@acme.test' }, {}).smtp, {
+    url: 'smtp://u:p@mail.lan:25',
+    from: 'agentmeter@acme.test',
+  });
+  assert.equal(
+    loadConfig({}, { AGENTMETER_SMTP_URL: 'smtps://mail.lan', AGENTMETER_SMTP_FROM: 'Metrics <m@acme.test>' }).smtp,
+    { url: 'smtps://mail.lan', from: 'Metrics <m@acme.test>' },
+  );
   assert.is(loadConfig({}, {}).smtp, null);
-  assert.throws(() => loadConfig({ 'smtp-url': 'smtp://mail.lan' }, {}), (err: Error) => err instanceof ConfigError && /--smtp-from/.test(err.message));
-  assert.throws(() => loadConfig({ 'smtp-url': 'http://u:hunter2@mail.lan' }, {}), (err: Error) => err instanceof ConfigError && /--smtp-url/.test(err.message) && !err.message.includes('hunter2'));
+  assert.throws(
+    () => loadConfig({ 'smtp-url': 'smtp://mail.lan' }, {}),
+    (err: Error) => err instanceof ConfigError && /--smtp-from/.test(err.message),
+  );
+  assert.throws(
+    () => loadConfig({ 'smtp-url': 'http://u:hunter2@mail.lan' }, {}),
+    (err: Error) => err instanceof ConfigError && /--smtp-url/.test(err.message) && !err.message.includes('hunter2'),
+  );
 });
 
 s.run();

@@ -11,7 +11,13 @@ const files = (dir: string): string[] =>
     .map((f) => join(dir, f));
 
 test('no test, benchmark or script reads the shared folder beside the clone (its fixtures are copied into test/fixtures)', () => {
-  const readers = ['src', 'test', 'bench', 'scripts'].flatMap(files).filter((f) => /\.\.\/shared\b|['"`/]shared\/fixtures/.test(readFileSync(join(ROOT, f), 'utf8')) && f !== 'test/project.test.ts');
+  const readers = ['src', 'test', 'bench', 'scripts']
+    .flatMap(files)
+    .filter(
+      (f) =>
+        /\.\.\/shared\b|['"`/]shared\/fixtures/.test(readFileSync(join(ROOT, f), 'utf8')) &&
+        f !== 'test/project.test.ts',
+    );
   assert.equal(readers, []);
   for (const fixture of ['claude-code-hooks/expected.json', 'otlp/expected-totals.json', 'otlp/logs.pb']) {
     assert.ok(readFileSync(join(ROOT, 'test/fixtures', fixture)).length > 0, fixture);

@@ -10,183 +10,412 @@ import { ADMIN, ingestKey, ingestSuite, setUp, signIn, type IngestCtx } from './
 import { expectedHooks, hookLines, FIXTURES, type HookExpected } from './fixture-data.js';
 
 const otlpFixture = (name: string) => readFileSync(join(FIXTURES, 'otlp', name));
-type Totals = { sessions: number; tokens: { input: number; output: number; cacheRead: number; cacheCreation: number }; costUsd: number; linesAdded: number; linesRemoved: number; commits: number; toolCalls: number; toolFailures: number; apiRequests: number; byTool: Record<string, number> };
+type Totals = {
+  sessions: number;
+  tokens: { input: number; output: number; cacheRead: number; cacheCreation: number };
+  costUsd: number;
+  linesAdded: number;
+  linesRemoved: number;
+  commits: number;
+  toolCalls: number;
+  toolFailures: number;
+  apiRequests: number;
+  byTool: Record<string, number>;
+};
 const expectedOtlp = JSON.parse(otlpFixture('expected-totals.json').toString()) as Record<string, Totals>;
 
 type Ctx = IngestCtx;
 const api = ingestSuite('query API');
 
-const get = (ctx: Ctx, path: string, key = ctx.key) => fetch(`${ctx.server.url}${path}`, { headers: { authorization: `Bearer ${key}` } });
+const get = (ctx: Ctx, path: string, key = ctx.key) =>
+  fetch(`${ctx.server.url}${path}`, { headers: { authorization: `Bearer ${key}` } });
 const getJson = async <T = Record<string, unknown>>(ctx: Ctx, path: string, key = ctx.key): Promise<T> => {
   const res = await get(ctx, path, key);
   assert.is(res.status, 200, `${path}: ${res.status} ${await res.clone().text()}`);
   return (await res.json()) as T;
 };
 const post = (ctx: Ctx, path: string, body: unknown, type = 'application/json', key = ctx.key) =>
-  fetch(`${ctx.server.url}${path}`, { method: 'POST', headers: { 'content-type': type, authorization: `Bearer ${key}` }, body: body instanceof Uint8Array ? new Uint8Array(body) : typeof body === 'string' ? body : JSON.stringify(body) });
+  fetch(`${ctx.server.url}${path}`, {
+    method: 'POST',
+    headers: { 'content-type': type, authorization: `Bearer ${key}` },
+    body: body instanceof Uint8Array ? new Uint8Array(body) : typeof body === 'string' ? body : JSON.stringify(body),
+  });
 
 /** A range around everything the tenant holds. */
 async function span(ctx: Ctx) {
   const db = await ctx.server.ctx.tenantFiles.open(ctx.tenantId);
-  const r = (await db.get<{ lo: number; hi: number }>('SELECT epoch_ms(min(ts)) AS lo, epoch_ms(max(ts)) AS hi FROM events'))!;
+  const r = (await db.get<{ lo: number; hi: number }>(
+    'SELECT epoch_ms(min(ts)) AS lo, epoch_ms(max(ts)) AS hi FROM events',
+  ))!;
   return `from=${new Date(r.lo - 3_600_000).toISOString()}&to=${new Date(r.hi + 3_600_000).toISOString()}`;
 }
 
 async function postOtlpFixtures(ctx: Ctx) {
-  for (const [path, file, type] of [['/v1/metrics', 'metrics.json', 'application/json'], ['/v1/logs', 'logs.json', 'application/json'], ['/v1/metrics', 'metrics.pb', 'application/x-protobuf'], ['/v1/logs', 'logs.pb', 'application/x-protobuf']] as const) {
+  for (const [path, file, type] of [
+    ['/v1/metrics', 'metrics.json', 'application/json'],
+    ['/v1/logs', 'logs.json', 'application/json'],
+    ['/v1/metrics', 'metrics.pb', 'application/x-protobuf'],
+    ['/v1/logs', 'logs.pb', 'application/x-protobuf'],
+  ] as const) {
     assert.is((await post(ctx, path, new Uint8Array(otlpFixture(file)), type)).status, 200, file);
   }
 }
 
-type Summary = Record<string, number> & { tokens: Record<string, number>; by_tool: { tool: string; calls: number; failures: number; p50_ms: number | null; p95_ms: number | null }[]; by_model: { model: string | null; tokens: number; cost_usd: number }[]; previous: Record<string, number> };
+type Summary = Record<string, number> & {
+  tokens: Record<string, number>;
+  by_tool: { tool: string; calls: number; failures: number; p50_ms: number | null; p95_ms: number | null }[];
+  by_model: { model: string | null; tokens: number; cost_usd: number }[];
+  previous: Record<string, number>;
+};
 
-api('the OTLP fixtures\' expected totals come back through the summary, from raw events and from rollups alike', async (ctx) => {
-  await postOtlpFixtures(ctx);
-  const want = Object.values(expectedOtlp);
-  const sum = (f: (t: Totals) => number) => want.reduce((a, t) => a + f(t), 0);
-  const range = await span(ctx);
-  for (const stage of ['before the worker ran', 'after it rolled everything up']) {
-    if (stage.startsWith('after')) await ctx.server.ctx.aggregator.runOnce(undefined, { compact: true });
-    const s = await getJson<Summary>(ctx, `/api/v1/dashboard/summary?${range}`);
-    assert.is(s.sessions, sum((t) => t.sessions), stage);
-    assert.equal(s.tokens, { input: sum((t) => t.tokens.input), output: sum((t) => t.tokens.output), cache_read: sum((t) => t.tokens.cacheRead), cache_creation: sum((t) => t.tokens.cacheCreation), total: sum((t) => t.tokens.input + t.tokens.output + t.tokens.cacheRead + t.tokens.cacheCreation) }, stage);
-    assert.ok(Math.abs(s.cost_usd! - sum((t) => t.costUsd)) < 1e-9, `${stage}: cost ${s.cost_usd}`);
-    assert.is(s.lines_added, sum((t) => t.linesAdded), stage);
-    assert.is(s.lines_removed, sum((t) => t.linesRemoved), stage);
-    assert.is(s.commits, sum((t) => t.commits), stage);
-    assert.is(s.tool_calls, sum((t) => t.toolCalls), stage);
-    assert.is(s.tool_failures, sum((t) => t.toolFailures), stage);
-    assert.is(s.api_requests, sum((t) => t.apiRequests), stage);
-    const byTool = Object.fromEntries(s.by_tool.map((t) => [t.tool, t.calls]));
-    for (const tool of Object.keys(want[0]!.byTool)) assert.is(byTool[tool], sum((t) => t.byTool[tool] ?? 0), `${stage}: ${tool}`);
-    assert.ok(s.by_model.length > 0 && Math.abs(s.by_model.reduce((a, m) => a + m.cost_usd, 0) - s.cost_usd!) < 1e-9, 'by_model adds up to the cost');
-    assert.is(s.previous.sessions, 0, 'nothing in the period before');
-    // Per session, through the session endpoint.
-    for (const [id, t] of Object.entries(expectedOtlp)) {
-      const one = await getJson<{ totals: Record<string, number> }>(ctx, `/api/v1/sessions/${id}`);
-      assert.is(one.totals.input_tokens, t.tokens.input, `${stage}: ${id}`);
-      assert.ok(Math.abs(one.totals.cost_usd! - t.costUsd) < 1e-9, `${stage}: ${id} cost`);
-      assert.is(one.totals.tool_calls, t.toolCalls, `${stage}: ${id}`);
+api(
+  "the OTLP fixtures' expected totals come back through the summary, from raw events and from rollups alike",
+  async (ctx) => {
+    await postOtlpFixtures(ctx);
+    const want = Object.values(expectedOtlp);
+    const sum = (f: (t: Totals) => number) => want.reduce((a, t) => a + f(t), 0);
+    const range = await span(ctx);
+    for (const stage of ['before the worker ran', 'after it rolled everything up']) {
+      if (stage.startsWith('after')) await ctx.server.ctx.aggregator.runOnce(undefined, { compact: true });
+      const s = await getJson<Summary>(ctx, `/api/v1/dashboard/summary?${range}`);
+      assert.is(
+        s.sessions,
+        sum((t) => t.sessions),
+        stage,
+      );
+      assert.equal(
+        s.tokens,
+        {
+          input: sum((t) => t.tokens.input),
+          output: sum((t) => t.tokens.output),
+          cache_read: sum((t) => t.tokens.cacheRead),
+          cache_creation: sum((t) => t.tokens.cacheCreation),
+          total: sum((t) => t.tokens.input + t.tokens.output + t.tokens.cacheRead + t.tokens.cacheCreation),
+        },
+        stage,
+      );
+      assert.ok(Math.abs(s.cost_usd! - sum((t) => t.costUsd)) < 1e-9, `${stage}: cost ${s.cost_usd}`);
+      assert.is(
+        s.lines_added,
+        sum((t) => t.linesAdded),
+        stage,
+      );
+      assert.is(
+        s.lines_removed,
+        sum((t) => t.linesRemoved),
+        stage,
+      );
+      assert.is(
+        s.commits,
+        sum((t) => t.commits),
+        stage,
+      );
+      assert.is(
+        s.tool_calls,
+        sum((t) => t.toolCalls),
+        stage,
+      );
+      assert.is(
+        s.tool_failures,
+        sum((t) => t.toolFailures),
+        stage,
+      );
+      assert.is(
+        s.api_requests,
+        sum((t) => t.apiRequests),
+        stage,
+      );
+      const byTool = Object.fromEntries(s.by_tool.map((t) => [t.tool, t.calls]));
+      for (const tool of Object.keys(want[0]!.byTool))
+        assert.is(
+          byTool[tool],
+          sum((t) => t.byTool[tool] ?? 0),
+          `${stage}: ${tool}`,
+        );
+      assert.ok(
+        s.by_model.length > 0 && Math.abs(s.by_model.reduce((a, m) => a + m.cost_usd, 0) - s.cost_usd!) < 1e-9,
+        'by_model adds up to the cost',
+      );
+      assert.is(s.previous.sessions, 0, 'nothing in the period before');
+      // Per session, through the session endpoint.
+      for (const [id, t] of Object.entries(expectedOtlp)) {
+        const one = await getJson<{ totals: Record<string, number> }>(ctx, `/api/v1/sessions/${id}`);
+        assert.is(one.totals.input_tokens, t.tokens.input, `${stage}: ${id}`);
+        assert.ok(Math.abs(one.totals.cost_usd! - t.costUsd) < 1e-9, `${stage}: ${id} cost`);
+        assert.is(one.totals.tool_calls, t.toolCalls, `${stage}: ${id}`);
+      }
     }
-  }
-});
+  },
+);
 
-api('the hook fixtures: tool calls by tool with percentiles, prompts, sub-agents; sessions list and timelines', async (ctx) => {
-  for (const file of ['session-1.jsonl', 'session-2.jsonl', 'session-3.jsonl']) {
-    for (const line of hookLines(file)) assert.is((await post(ctx, '/api/v1/hooks/claude-code', line)).status, 200);
-  }
-  await ctx.server.ctx.aggregator.runOnce();
-  const range = await span(ctx);
-  const s = await getJson<Summary>(ctx, `/api/v1/dashboard/summary?${range}`);
-  const total = (f: (e: HookExpected) => number) => expectedHooks.reduce((a, e) => a + f(e), 0);
-  assert.is(s.sessions, expectedHooks.length);
-  assert.is(s.tool_calls, total((e) => e.tool_calls));
-  assert.is(s.tool_failures, total((e) => e.tool_failures));
-  assert.is(s.prompts, total((e) => e.prompts));
-  assert.is(s.subagents, total((e) => e.subagents));
-  for (const t of s.by_tool) {
-    assert.is(t.calls, total((e) => e.by_tool[t.tool] ?? 0), t.tool);
-    assert.ok(t.p50_ms === null || (t.p95_ms !== null && t.p50_ms <= t.p95_ms), `${t.tool}: p50 ≤ p95`);
-  }
-  // The tool filter narrows the tool figures only.
-  const bash = await getJson<Summary>(ctx, `/api/v1/dashboard/summary?${range}&tool=Bash`);
-  assert.is(bash.tool_calls, total((e) => e.by_tool.Bash ?? 0));
-  assert.equal(bash.by_tool.map((t) => t.tool), ['Bash']);
-  assert.is(bash.prompts, s.prompts);
+api(
+  'the hook fixtures: tool calls by tool with percentiles, prompts, sub-agents; sessions list and timelines',
+  async (ctx) => {
+    for (const file of ['session-1.jsonl', 'session-2.jsonl', 'session-3.jsonl']) {
+      for (const line of hookLines(file)) assert.is((await post(ctx, '/api/v1/hooks/claude-code', line)).status, 200);
+    }
+    await ctx.server.ctx.aggregator.runOnce();
+    const range = await span(ctx);
+    const s = await getJson<Summary>(ctx, `/api/v1/dashboard/summary?${range}`);
+    const total = (f: (e: HookExpected) => number) => expectedHooks.reduce((a, e) => a + f(e), 0);
+    assert.is(s.sessions, expectedHooks.length);
+    assert.is(
+      s.tool_calls,
+      total((e) => e.tool_calls),
+    );
+    assert.is(
+      s.tool_failures,
+      total((e) => e.tool_failures),
+    );
+    assert.is(
+      s.prompts,
+      total((e) => e.prompts),
+    );
+    assert.is(
+      s.subagents,
+      total((e) => e.subagents),
+    );
+    for (const t of s.by_tool) {
+      assert.is(
+        t.calls,
+        total((e) => e.by_tool[t.tool] ?? 0),
+        t.tool,
+      );
+      assert.ok(t.p50_ms === null || (t.p95_ms !== null && t.p50_ms <= t.p95_ms), `${t.tool}: p50 ≤ p95`);
+    }
+    // The tool filter narrows the tool figures only.
+    const bash = await getJson<Summary>(ctx, `/api/v1/dashboard/summary?${range}&tool=Bash`);
+    assert.is(
+      bash.tool_calls,
+      total((e) => e.by_tool.Bash ?? 0),
+    );
+    assert.equal(
+      bash.by_tool.map((t) => t.tool),
+      ['Bash'],
+    );
+    assert.is(bash.prompts, s.prompts);
 
-  const list = await getJson<{ sessions: { session_id: string; tool_calls: number; prompts: number }[]; next_cursor: string | null }>(ctx, `/api/v1/sessions?${range}&limit=2`);
-  assert.is(list.sessions.length, 2);
-  assert.ok(list.next_cursor);
-  const rest = await getJson<{ sessions: { session_id: string; tool_calls: number }[]; next_cursor: string | null }>(ctx, `/api/v1/sessions?${range}&limit=2&cursor=${list.next_cursor}`);
-  assert.is(rest.sessions.length, 1);
-  assert.is(rest.next_cursor, null);
-  const all = [...list.sessions, ...rest.sessions];
-  assert.equal(all.map((x) => x.session_id).sort(), expectedHooks.map((e) => e.session_id).sort());
-  for (const x of all) assert.is(x.tool_calls, expectedHooks.find((e) => e.session_id === x.session_id)!.tool_calls);
+    const list = await getJson<{
+      sessions: { session_id: string; tool_calls: number; prompts: number }[];
+      next_cursor: string | null;
+    }>(ctx, `/api/v1/sessions?${range}&limit=2`);
+    assert.is(list.sessions.length, 2);
+    assert.ok(list.next_cursor);
+    const rest = await getJson<{ sessions: { session_id: string; tool_calls: number }[]; next_cursor: string | null }>(
+      ctx,
+      `/api/v1/sessions?${range}&limit=2&cursor=${list.next_cursor}`,
+    );
+    assert.is(rest.sessions.length, 1);
+    assert.is(rest.next_cursor, null);
+    const all = [...list.sessions, ...rest.sessions];
+    assert.equal(all.map((x) => x.session_id).sort(), expectedHooks.map((e) => e.session_id).sort());
+    for (const x of all) assert.is(x.tool_calls, expectedHooks.find((e) => e.session_id === x.session_id)!.tool_calls);
 
-  const one = await getJson<{ events: { at: string; kind: string; seq: number }[]; totals: Record<string, number> }>(ctx, `/api/v1/sessions/${expectedHooks[0]!.session_id}`);
-  assert.is(one.events[0]!.kind, 'session_start');
-  assert.ok(one.events.every((e, i) => i === 0 || e.at >= one.events[i - 1]!.at), 'in time order');
-  assert.is(one.totals.tool_calls, expectedHooks[0]!.tool_calls);
-  // Paged timeline: the pages join up to the whole.
-  const page1 = await getJson<{ events: { seq: number }[]; next_after: string }>(ctx, `/api/v1/sessions/${expectedHooks[0]!.session_id}?limit=5`);
-  const page2 = await getJson<{ events: { seq: number }[] }>(ctx, `/api/v1/sessions/${expectedHooks[0]!.session_id}?limit=1000&after=${page1.next_after}`);
-  assert.equal([...page1.events, ...page2.events].map((e) => e.seq), one.events.map((e) => e.seq));
-});
+    const one = await getJson<{ events: { at: string; kind: string; seq: number }[]; totals: Record<string, number> }>(
+      ctx,
+      `/api/v1/sessions/${expectedHooks[0]!.session_id}`,
+    );
+    assert.is(one.events[0]!.kind, 'session_start');
+    assert.ok(
+      one.events.every((e, i) => i === 0 || e.at >= one.events[i - 1]!.at),
+      'in time order',
+    );
+    assert.is(one.totals.tool_calls, expectedHooks[0]!.tool_calls);
+    // Paged timeline: the pages join up to the whole.
+    const page1 = await getJson<{ events: { seq: number }[]; next_after: string }>(
+      ctx,
+      `/api/v1/sessions/${expectedHooks[0]!.session_id}?limit=5`,
+    );
+    const page2 = await getJson<{ events: { seq: number }[] }>(
+      ctx,
+      `/api/v1/sessions/${expectedHooks[0]!.session_id}?limit=1000&after=${page1.next_after}`,
+    );
+    assert.equal(
+      [...page1.events, ...page2.events].map((e) => e.seq),
+      one.events.map((e) => e.seq),
+    );
+  },
+);
 
-api('a timeline lists every stored event of its session: rolled up, a repeat outside the counted span, one above the watermark', async (ctx) => {
-  const hour = 3_600_000;
-  const base = Date.UTC(2026, 9, 10, 12, 0, 0);
-  const ingest = (events: Record<string, unknown>[]) => ctx.server.ctx.ingest.ingest({ tenantId: ctx.tenantId, userId: ctx.userId }, 'rest', events);
-  await ingest([
-    { kind: 'tool_call', name: 'Bash', status: 'success', ts: base, tool_use_id: 'tu1', session_id: 'tl' },
-    { kind: 'prompt', ts: base + hour, session_id: 'tl' },
-    // The same tool call again, stored but not counted: two hours before the counted span the index holds.
-    { kind: 'tool_call', name: 'Bash', status: 'success', ts: base - 2 * hour, tool_use_id: 'tu1', session_id: 'tl' },
-    // Awkward text, a number, attributes: the timeline gives them back as sent.
-    { kind: 'tool_call', name: 'Bash "q"\n<b>', status: 'failure', error: 'line 1\nline 2 ü 😀', duration_ms: 1250, ts: base + hour / 2 + 7, tool_use_id: 'tu2', session_id: 'tl', attributes: { cmd: 'ls -la', n: 2, nested: { ok: true } } },
-  ]);
-  await ctx.server.ctx.aggregator.runOnce();
-  // A late event, days earlier, not rolled up yet.
-  await ingest([{ kind: 'prompt', ts: base - 72 * hour, session_id: 'tl' }]);
-  const s = await getJson<{ sessions: { tool_calls: number }[] }>(ctx, `/api/v1/sessions?from=${new Date(base - 96 * hour).toISOString()}&to=${new Date(base + 2 * hour).toISOString()}`);
-  assert.is(s.sessions[0]!.tool_calls, 2, 'the repeat of tu1 counts once');
-  const timeline = await getJson<{ events: Record<string, unknown>[]; first_at: string; last_at: string }>(ctx, '/api/v1/sessions/tl');
-  assert.equal(timeline.events.map((e) => [e.at, e.kind]), [
-    [new Date(base - 72 * hour).toISOString(), 'prompt'],
-    [new Date(base - 2 * hour).toISOString(), 'tool_call'],
-    [new Date(base).toISOString(), 'tool_call'],
-    [new Date(base + hour / 2 + 7).toISOString(), 'tool_call'],
-    [new Date(base + hour).toISOString(), 'prompt'],
-  ]);
-  // Columns the event has, nothing null, the text and attributes exactly as sent.
-  const { seq, ...awkward } = timeline.events[3]!;
-  assert.type(seq, 'number');
-  assert.equal(awkward, {
-    kind: 'tool_call', source: 'rest', user_id: ctx.userId, tool_use_id: 'tu2', name: 'Bash "q"\n<b>', status: 'failure', duration_ms: 1250,
-    error: 'line 1\nline 2 ü 😀', at: new Date(base + hour / 2 + 7).toISOString(), attributes: { cmd: 'ls -la', n: 2, nested: { ok: true } },
-  });
-  // The session's span: the index's, widened by the late event the worker has not reached.
-  assert.equal([timeline.first_at, timeline.last_at], [new Date(base - 72 * hour).toISOString(), new Date(base + hour).toISOString()]);
-  const paged = await getJson<{ events: { at: string }[]; next_after: string }>(ctx, '/api/v1/sessions/tl?limit=3');
-  const rest = await getJson<{ events: { at: string }[]; next_after: string | null }>(ctx, `/api/v1/sessions/tl?limit=3&after=${paged.next_after}`);
-  assert.equal([...paged.events, ...rest.events].map((e) => e.at), timeline.events.map((e) => e.at));
-  assert.is((await get(ctx, '/api/v1/sessions/none-such')).status, 404);
-});
+api(
+  'a timeline lists every stored event of its session: rolled up, a repeat outside the counted span, one above the watermark',
+  async (ctx) => {
+    const hour = 3_600_000;
+    const base = Date.UTC(2026, 9, 10, 12, 0, 0);
+    const ingest = (events: Record<string, unknown>[]) =>
+      ctx.server.ctx.ingest.ingest({ tenantId: ctx.tenantId, userId: ctx.userId }, 'rest', events);
+    await ingest([
+      { kind: 'tool_call', name: 'Bash', status: 'success', ts: base, tool_use_id: 'tu1', session_id: 'tl' },
+      { kind: 'prompt', ts: base + hour, session_id: 'tl' },
+      // The same tool call again, stored but not counted: two hours before the counted span the index holds.
+      { kind: 'tool_call', name: 'Bash', status: 'success', ts: base - 2 * hour, tool_use_id: 'tu1', session_id: 'tl' },
+      // Awkward text, a number, attributes: the timeline gives them back as sent.
+      {
+        kind: 'tool_call',
+        name: 'Bash "q"\n<b>',
+        status: 'failure',
+        error: 'line 1\nline 2 ü 😀',
+        duration_ms: 1250,
+        ts: base + hour / 2 + 7,
+        tool_use_id: 'tu2',
+        session_id: 'tl',
+        attributes: { cmd: 'ls -la', n: 2, nested: { ok: true } },
+      },
+    ]);
+    await ctx.server.ctx.aggregator.runOnce();
+    // A late event, days earlier, not rolled up yet.
+    await ingest([{ kind: 'prompt', ts: base - 72 * hour, session_id: 'tl' }]);
+    const s = await getJson<{ sessions: { tool_calls: number }[] }>(
+      ctx,
+      `/api/v1/sessions?from=${new Date(base - 96 * hour).toISOString()}&to=${new Date(base + 2 * hour).toISOString()}`,
+    );
+    assert.is(s.sessions[0]!.tool_calls, 2, 'the repeat of tu1 counts once');
+    const timeline = await getJson<{ events: Record<string, unknown>[]; first_at: string; last_at: string }>(
+      ctx,
+      '/api/v1/sessions/tl',
+    );
+    assert.equal(
+      timeline.events.map((e) => [e.at, e.kind]),
+      [
+        [new Date(base - 72 * hour).toISOString(), 'prompt'],
+        [new Date(base - 2 * hour).toISOString(), 'tool_call'],
+        [new Date(base).toISOString(), 'tool_call'],
+        [new Date(base + hour / 2 + 7).toISOString(), 'tool_call'],
+        [new Date(base + hour).toISOString(), 'prompt'],
+      ],
+    );
+    // Columns the event has, nothing null, the text and attributes exactly as sent.
+    const { seq, ...awkward } = timeline.events[3]!;
+    assert.type(seq, 'number');
+    assert.equal(awkward, {
+      kind: 'tool_call',
+      source: 'rest',
+      user_id: ctx.userId,
+      tool_use_id: 'tu2',
+      name: 'Bash "q"\n<b>',
+      status: 'failure',
+      duration_ms: 1250,
+      error: 'line 1\nline 2 ü 😀',
+      at: new Date(base + hour / 2 + 7).toISOString(),
+      attributes: { cmd: 'ls -la', n: 2, nested: { ok: true } },
+    });
+    // The session's span: the index's, widened by the late event the worker has not reached.
+    assert.equal(
+      [timeline.first_at, timeline.last_at],
+      [new Date(base - 72 * hour).toISOString(), new Date(base + hour).toISOString()],
+    );
+    const paged = await getJson<{ events: { at: string }[]; next_after: string }>(ctx, '/api/v1/sessions/tl?limit=3');
+    const rest = await getJson<{ events: { at: string }[]; next_after: string | null }>(
+      ctx,
+      `/api/v1/sessions/tl?limit=3&after=${paged.next_after}`,
+    );
+    assert.equal(
+      [...paged.events, ...rest.events].map((e) => e.at),
+      timeline.events.map((e) => e.at),
+    );
+    assert.is((await get(ctx, '/api/v1/sessions/none-such')).status, 404);
+  },
+);
 
 api('time series fill the gaps; POST /api/v1/query answers any question; the catalogue lists metrics', async (ctx) => {
   const hour = 3_600_000;
   const base = Date.UTC(2026, 9, 1, 0, 0, 0);
-  const events = [0, 0, 2, 5].map((h, i) => ({ kind: 'tool_call', name: i % 2 ? 'Edit' : 'Bash', status: 'success', ts: base + h * hour + 1000, tool_use_id: `tu${i}`, duration_ms: 100 * (i + 1), session_id: 's1' }));
-  assert.is((await ctx.server.ctx.ingest.ingest({ tenantId: ctx.tenantId, userId: ctx.userId }, 'rest', events)).accepted, 4);
+  const events = [0, 0, 2, 5].map((h, i) => ({
+    kind: 'tool_call',
+    name: i % 2 ? 'Edit' : 'Bash',
+    status: 'success',
+    ts: base + h * hour + 1000,
+    tool_use_id: `tu${i}`,
+    duration_ms: 100 * (i + 1),
+    session_id: 's1',
+  }));
+  assert.is(
+    (await ctx.server.ctx.ingest.ingest({ tenantId: ctx.tenantId, userId: ctx.userId }, 'rest', events)).accepted,
+    4,
+  );
   const from = new Date(base).toISOString();
   const to = new Date(base + 6 * hour).toISOString();
-  const ts = await getJson<{ points: { t: string; tool_calls: number }[] }>(ctx, `/api/v1/metrics/timeseries?metric=tool_calls&interval=1h&from=${from}&to=${to}`);
-  assert.equal(ts.points.map((p) => p.tool_calls), [2, 0, 1, 0, 0, 1]);
+  const ts = await getJson<{ points: { t: string; tool_calls: number }[] }>(
+    ctx,
+    `/api/v1/metrics/timeseries?metric=tool_calls&interval=1h&from=${from}&to=${to}`,
+  );
+  assert.equal(
+    ts.points.map((p) => p.tool_calls),
+    [2, 0, 1, 0, 0, 1],
+  );
   assert.is(ts.points[1]!.t, new Date(base + hour).toISOString());
-  const grouped = await getJson<{ points: { tool: string; tool_calls: number }[] }>(ctx, `/api/v1/metrics/timeseries?metric=tool_calls&interval=1d&group_by=tool&from=${from}&to=${to}`);
-  assert.equal(grouped.points.map((p) => [p.tool, p.tool_calls]).sort(), [['Bash', 2], ['Edit', 2]]);
+  const grouped = await getJson<{ points: { tool: string; tool_calls: number }[] }>(
+    ctx,
+    `/api/v1/metrics/timeseries?metric=tool_calls&interval=1d&group_by=tool&from=${from}&to=${to}`,
+  );
+  assert.equal(grouped.points.map((p) => [p.tool, p.tool_calls]).sort(), [
+    ['Bash', 2],
+    ['Edit', 2],
+  ]);
 
-  const res = await post(ctx, '/api/v1/query', { metrics: ['tool_calls', 'tool_max_ms', 'tool_p50_ms'], group_by: ['tool'], from, to, order_by: 'tool_max_ms' });
+  const res = await post(ctx, '/api/v1/query', {
+    metrics: ['tool_calls', 'tool_max_ms', 'tool_p50_ms'],
+    group_by: ['tool'],
+    from,
+    to,
+    order_by: 'tool_max_ms',
+  });
   assert.is(res.status, 200);
-  const body = (await res.json()) as { rows: { tool: string; tool_calls: number; tool_max_ms: number; tool_p50_ms: number }[] };
-  assert.equal(body.rows.map((r) => [r.tool, r.tool_calls, r.tool_max_ms]), [['Edit', 2, 400], ['Bash', 2, 300]]);
+  const body = (await res.json()) as {
+    rows: { tool: string; tool_calls: number; tool_max_ms: number; tool_p50_ms: number }[];
+  };
+  assert.equal(
+    body.rows.map((r) => [r.tool, r.tool_calls, r.tool_max_ms]),
+    [
+      ['Edit', 2, 400],
+      ['Bash', 2, 300],
+    ],
+  );
   assert.is(body.rows[1]!.tool_p50_ms, 200, 'the p50 of 100 and 300 ms, interpolated between them (exact: a bin each)');
   // The last three hours by tool, with totals, next to the three hours before.
   type Row = { tool?: string; tool_calls: number; tool_max_ms: number };
   type Part = { rows: Row[]; totals: Row };
-  const compared = await post(ctx, '/api/v1/query', { metrics: ['tool_calls', 'tool_max_ms'], group_by: ['tool'], from: new Date(base + 3 * hour).toISOString(), to, compare: true, totals: true });
+  const compared = await post(ctx, '/api/v1/query', {
+    metrics: ['tool_calls', 'tool_max_ms'],
+    group_by: ['tool'],
+    from: new Date(base + 3 * hour).toISOString(),
+    to,
+    compare: true,
+    totals: true,
+  });
   assert.is(compared.status, 200);
   const both = (await compared.json()) as Part & { previous: Part & { from: string; to: string } };
-  assert.equal(both.rows.map((r) => [r.tool, r.tool_calls, r.tool_max_ms]), [['Edit', 1, 400]]);
+  assert.equal(
+    both.rows.map((r) => [r.tool, r.tool_calls, r.tool_max_ms]),
+    [['Edit', 1, 400]],
+  );
   assert.equal(both.totals, { tool_calls: 1, tool_max_ms: 400 });
   assert.equal([both.previous.from, both.previous.to], [from, new Date(base + 3 * hour).toISOString()]);
-  assert.equal(both.previous.rows.map((r) => [r.tool, r.tool_calls, r.tool_max_ms]), [['Bash', 2, 300], ['Edit', 1, 200]]);
+  assert.equal(
+    both.previous.rows.map((r) => [r.tool, r.tool_calls, r.tool_max_ms]),
+    [
+      ['Bash', 2, 300],
+      ['Edit', 1, 200],
+    ],
+  );
   assert.equal(both.previous.totals, { tool_calls: 3, tool_max_ms: 300 });
   // A period with nothing in it still answers, with zeros.
-  const quiet = (await (await post(ctx, '/api/v1/query', { metrics: ['tool_calls', 'tool_max_ms'], from: new Date(base + 6 * hour).toISOString(), to: new Date(base + 7 * hour).toISOString(), compare: true })).json()) as Part & { previous: Part };
-  assert.equal([quiet.rows, quiet.previous.rows], [[{ tool_calls: 0, tool_max_ms: null }], [{ tool_calls: 1, tool_max_ms: 400 }]]);
-  const cat = await getJson<{ metrics: { name: string }[]; dimensions: { name: string }[] }>(ctx, '/api/v1/metrics/catalogue');
+  const quiet = (await (
+    await post(ctx, '/api/v1/query', {
+      metrics: ['tool_calls', 'tool_max_ms'],
+      from: new Date(base + 6 * hour).toISOString(),
+      to: new Date(base + 7 * hour).toISOString(),
+      compare: true,
+    })
+  ).json()) as Part & { previous: Part };
+  assert.equal(
+    [quiet.rows, quiet.previous.rows],
+    [[{ tool_calls: 0, tool_max_ms: null }], [{ tool_calls: 1, tool_max_ms: 400 }]],
+  );
+  const cat = await getJson<{ metrics: { name: string }[]; dimensions: { name: string }[] }>(
+    ctx,
+    '/api/v1/metrics/catalogue',
+  );
   assert.ok(cat.metrics.some((m) => m.name === 'cost_usd') && cat.dimensions.some((d) => d.name === 'tool'));
 });
 
@@ -223,7 +452,11 @@ api('bad parameters are 400s naming the parameter', async (ctx) => {
     ['/api/v1/query', { metrics: ['events'], from: '2026-01-02T00:00:00Z', to: '2026-01-01T00:00:00Z' }, 'from'],
     ['/api/v1/query', { metrics: ['events'], from: 0, to: 1, limit: 10_000_000 }, 'limit'],
     ['/api/v1/query', { metrics: ['events'], from: 0, to: 1, totals: true }, 'totals'],
-    ['/api/metrics/query', { start_date: '2026-01-01T00:00:00Z', end_date: '2026-01-02T00:00:00Z', metric_types: ['happiness'] }, 'metric_types.0'],
+    [
+      '/api/metrics/query',
+      { start_date: '2026-01-01T00:00:00Z', end_date: '2026-01-02T00:00:00Z', metric_types: ['happiness'] },
+      'metric_types.0',
+    ],
     ['/api/metrics/query', { start_date: '2026-01-01T00:00:00Z', metric_types: ['error_rate'] }, 'end_date'],
   ];
   for (const [path, body, field] of posts) {
@@ -234,118 +467,255 @@ api('bad parameters are 400s naming the parameter', async (ctx) => {
   assert.is((await post(ctx, '/api/v1/query', '{not json')).status, 400);
 });
 
-api('the seeds\' query endpoints answer from the same model', async (ctx) => {
+api("the seeds' query endpoints answer from the same model", async (ctx) => {
   const now = Date.now();
   const who = { tenantId: ctx.tenantId, userId: ctx.userId };
   await ctx.server.ctx.ingest.ingest(who, 'rest', [
-    { kind: 'command', name: 'plan-product', status: 'success', duration_ms: 1200, ts: now - 120_000, session_id: 'c1' },
-    { kind: 'command', name: 'plan-product', status: 'failure', duration_ms: 300, ts: now - 60_000, session_id: 'c1', error: 'boom' },
+    {
+      kind: 'command',
+      name: 'plan-product',
+      status: 'success',
+      duration_ms: 1200,
+      ts: now - 120_000,
+      session_id: 'c1',
+    },
+    {
+      kind: 'command',
+      name: 'plan-product',
+      status: 'failure',
+      duration_ms: 300,
+      ts: now - 60_000,
+      session_id: 'c1',
+      error: 'boom',
+    },
     { kind: 'command', name: 'build', status: 'success', duration_ms: 50, ts: now - 30_000, session_id: 'c1' },
-    { kind: 'tool_call', name: 'Bash', status: 'success', duration_ms: 10, ts: now - 10_000, tool_use_id: 'x', session_id: 'c1' },
+    {
+      kind: 'tool_call',
+      name: 'Bash',
+      status: 'success',
+      duration_ms: 10,
+      ts: now - 10_000,
+      tool_use_id: 'x',
+      session_id: 'c1',
+    },
   ]);
-  const rt = await getJson<{ totals: Record<string, number>; series: Record<string, number>[] }>(ctx, '/api/metrics/real-time/5m');
+  const rt = await getJson<{ totals: Record<string, number>; series: Record<string, number>[] }>(
+    ctx,
+    '/api/metrics/real-time/5m',
+  );
   assert.is(rt.totals.commands, 3);
   assert.is(rt.totals.tool_calls, 1);
   assert.is(rt.totals.sessions, 1);
-  assert.is(rt.series.reduce((n, p) => n + p.events!, 0), rt.totals.events, 'the series adds up to the totals');
+  assert.is(
+    rt.series.reduce((n, p) => n + p.events!, 0),
+    rt.totals.events,
+    'the series adds up to the totals',
+  );
   assert.equal(Object.keys(rt.series[0]!).sort(), ['cost_usd', 'events', 't', 'tool_calls', 'tool_failures']);
   const rt1 = await getJson<{ totals: Record<string, number> }>(ctx, '/api/metrics/real-time/1m');
   assert.is(rt1.totals.commands, 1, 'only the last minute');
-  const cmds = await getJson<{ data: { command_name: string; status: string; error_message: string | null }[] }>(ctx, '/api/metrics/commands?command_name=plan-product&status=failure');
-  assert.equal(cmds.data.map((c) => [c.command_name, c.status, c.error_message]), [['plan-product', 'failure', 'boom']]);
-  const agg = await getJson<{ data: Record<string, unknown>[] }>(ctx, `/api/metrics/aggregated?start_date=${new Date(now - 86_400_000).toISOString()}&end_date=${new Date(now + 60_000).toISOString()}&aggregation_window=1d`);
-  assert.is(agg.data.reduce((a, r) => a + Number(r.commands), 0), 3);
+  const cmds = await getJson<{ data: { command_name: string; status: string; error_message: string | null }[] }>(
+    ctx,
+    '/api/metrics/commands?command_name=plan-product&status=failure',
+  );
+  assert.equal(
+    cmds.data.map((c) => [c.command_name, c.status, c.error_message]),
+    [['plan-product', 'failure', 'boom']],
+  );
+  const agg = await getJson<{ data: Record<string, unknown>[] }>(
+    ctx,
+    `/api/metrics/aggregated?start_date=${new Date(now - 86_400_000).toISOString()}&end_date=${new Date(now + 60_000).toISOString()}&aggregation_window=1d`,
+  );
+  assert.is(
+    agg.data.reduce((a, r) => a + Number(r.commands), 0),
+    3,
+  );
   assert.is(agg.data[0]!.user_id, ctx.userId);
   const dash = await getJson<Record<string, number>>(ctx, '/api/metrics/dashboard?time_range=1h&team_id=anything');
   assert.is(dash.commands, 3);
-  const q = await post(ctx, '/api/metrics/query', { start_date: new Date(now - 3_600_000).toISOString(), end_date: new Date(now + 60_000).toISOString(), aggregation_window: '1h', metric_types: ['error_rate', 'commands'] });
+  const q = await post(ctx, '/api/metrics/query', {
+    start_date: new Date(now - 3_600_000).toISOString(),
+    end_date: new Date(now + 60_000).toISOString(),
+    aggregation_window: '1h',
+    metric_types: ['error_rate', 'commands'],
+  });
   assert.is(q.status, 200);
   const data = ((await q.json()) as { data: Record<string, number>[] }).data;
-  assert.is(data.reduce((a, r) => a + r.commands!, 0), 3);
+  assert.is(
+    data.reduce((a, r) => a + r.commands!, 0),
+    3,
+  );
   assert.ok(data.some((r) => r.error_rate! > 0));
 });
 
-api('roles: developers see their own data, viewers team figures only, managers the team; other tenants\' sessions are 404', async (ctx) => {
-  const admin = await setUp(ctx.server).catch(() => null); // setup already ran in ingestKey
-  void admin;
-  const mk = async (email: string, role: string) => {
-    await runCommand(ctx.server.ctx, 'user create', { tenant: ctx.tenantId, email, role, password: 'a long password 1' });
-    return signIn(ctx.server, email, 'a long password 1');
+api(
+  "roles: developers see their own data, viewers team figures only, managers the team; other tenants' sessions are 404",
+  async (ctx) => {
+    const admin = await setUp(ctx.server).catch(() => null); // setup already ran in ingestKey
+    void admin;
+    const mk = async (email: string, role: string) => {
+      await runCommand(ctx.server.ctx, 'user create', {
+        tenant: ctx.tenantId,
+        email,
+        role,
+        password: 'a long password 1',
+      });
+      return signIn(ctx.server, email, 'a long password 1');
+    };
+    const other = await ingestKey(ctx.server, ['ingest', 'read'], 'other@acme.test');
+    const now = Date.now();
+    const ev = (session: string, i: number) => ({
+      kind: 'tool_call',
+      name: 'Bash',
+      status: 'success',
+      ts: now - 60_000 + i,
+      tool_use_id: `${session}-${i}`,
+      session_id: session,
+    });
+    await ctx.server.ctx.ingest.ingest({ tenantId: ctx.tenantId, userId: ctx.userId }, 'rest', [
+      ev('mine', 1),
+      ev('mine', 2),
+    ]);
+    await ctx.server.ctx.ingest.ingest({ tenantId: ctx.tenantId, userId: other.userId }, 'rest', [
+      ev('theirs', 1),
+      ev('theirs', 2),
+      ev('theirs', 3),
+    ]);
+    await ctx.server.ctx.aggregator.runOnce();
+
+    // The agent@ developer, through its API key: its own two calls only.
+    const mine = await getJson<Summary>(ctx, '/api/v1/dashboard/summary');
+    assert.is(mine.tool_calls, 2);
+    assert.is((await get(ctx, `/api/v1/dashboard/summary?user=${other.userId}`)).status, 403);
+    assert.is(
+      (await get(ctx, '/api/v1/sessions/theirs')).status,
+      404,
+      "a colleague's session does not exist for a developer",
+    );
+    assert.is((await get(ctx, '/api/v1/sessions/mine')).status, 200);
+    assert.is((await get(ctx, '/api/v1/analytics/team')).status, 403);
+
+    const manager = await mk('boss@acme.test', 'manager');
+    const team = (await (await manager.request('/api/v1/dashboard/summary')).json()) as Summary;
+    assert.is(team.tool_calls, 5);
+    const byUser = (await (
+      await manager.request('/api/v1/metrics/timeseries?metric=tool_calls&group_by=user&interval=1d')
+    ).json()) as { points: { user: string; tool_calls: number }[] };
+    assert.equal(byUser.points.map((p) => p.tool_calls).sort(), [2, 3]);
+    assert.is((await manager.request('/api/v1/sessions/theirs')).status, 200);
+    assert.is((await manager.request('/api/v1/analytics/team')).status, 200);
+
+    const viewer = await mk('eyes@acme.test', 'viewer');
+    assert.is(
+      ((await (await viewer.request('/api/v1/dashboard/summary')).json()) as Summary).tool_calls,
+      5,
+      'team figures',
+    );
+    assert.is((await viewer.request('/api/v1/metrics/timeseries?metric=tool_calls&group_by=user')).status, 403);
+    assert.is((await viewer.request('/api/v1/sessions')).status, 403);
+    assert.is((await viewer.request(`/api/v1/dashboard/summary?user=${ctx.userId}`)).status, 403);
+
+    // An ingest-only key may not read; no key at all is a 401.
+    const writeOnly = await ingestKey(ctx.server, ['ingest'], 'writer@acme.test');
+    assert.is((await get(ctx, '/api/v1/dashboard/summary', writeOnly.key)).status, 403);
+    assert.is((await fetch(`${ctx.server.url}/api/v1/dashboard/summary`)).status, 401);
+
+    // Another tenant's admin asks for this tenant's session by id: it is not there.
+    await runCommand(ctx.server.ctx, 'tenant create', { name: 'Globex' });
+    const globex = ((await runCommand(ctx.server.ctx, 'tenant list', {})) as { id: string; name: string }[]).find(
+      (t) => t.name === 'Globex',
+    )!;
+    await runCommand(ctx.server.ctx, 'user create', {
+      tenant: globex.id,
+      email: 'g@globex.test',
+      role: 'tenant_admin',
+      password: 'a long password 1',
+    });
+    const g = await signIn(ctx.server, 'g@globex.test', 'a long password 1');
+    assert.is((await g.request('/api/v1/sessions/mine')).status, 404);
+    assert.is(((await (await g.request('/api/v1/dashboard/summary')).json()) as Summary).tool_calls, 0);
+    void ADMIN;
+  },
+);
+
+api("/readyz reports the rollups' lag and the worker catches up", async (ctx) => {
+  await ctx.server.ctx.ingest.ingest({ tenantId: ctx.tenantId, userId: ctx.userId }, 'rest', [
+    { kind: 'prompt', session_id: 'p' },
+    { kind: 'prompt', session_id: 'p', ts: Date.now() - 5 },
+  ]);
+  const behind = (await (await fetch(`${ctx.server.url}/readyz`)).json()) as {
+    aggregation: { pending_events: number };
   };
-  const other = await ingestKey(ctx.server, ['ingest', 'read'], 'other@acme.test');
-  const now = Date.now();
-  const ev = (session: string, i: number) => ({ kind: 'tool_call', name: 'Bash', status: 'success', ts: now - 60_000 + i, tool_use_id: `${session}-${i}`, session_id: session });
-  await ctx.server.ctx.ingest.ingest({ tenantId: ctx.tenantId, userId: ctx.userId }, 'rest', [ev('mine', 1), ev('mine', 2)]);
-  await ctx.server.ctx.ingest.ingest({ tenantId: ctx.tenantId, userId: other.userId }, 'rest', [ev('theirs', 1), ev('theirs', 2), ev('theirs', 3)]);
-  await ctx.server.ctx.aggregator.runOnce();
-
-  // The agent@ developer, through its API key: its own two calls only.
-  const mine = await getJson<Summary>(ctx, '/api/v1/dashboard/summary');
-  assert.is(mine.tool_calls, 2);
-  assert.is((await get(ctx, `/api/v1/dashboard/summary?user=${other.userId}`)).status, 403);
-  assert.is((await get(ctx, '/api/v1/sessions/theirs')).status, 404, "a colleague's session does not exist for a developer");
-  assert.is((await get(ctx, '/api/v1/sessions/mine')).status, 200);
-  assert.is((await get(ctx, '/api/v1/analytics/team')).status, 403);
-
-  const manager = await mk('boss@acme.test', 'manager');
-  const team = (await (await manager.request('/api/v1/dashboard/summary')).json()) as Summary;
-  assert.is(team.tool_calls, 5);
-  const byUser = (await (await manager.request('/api/v1/metrics/timeseries?metric=tool_calls&group_by=user&interval=1d')).json()) as { points: { user: string; tool_calls: number }[] };
-  assert.equal(byUser.points.map((p) => p.tool_calls).sort(), [2, 3]);
-  assert.is((await manager.request('/api/v1/sessions/theirs')).status, 200);
-  assert.is((await manager.request('/api/v1/analytics/team')).status, 200);
-
-  const viewer = await mk('eyes@acme.test', 'viewer');
-  assert.is(((await (await viewer.request('/api/v1/dashboard/summary')).json()) as Summary).tool_calls, 5, 'team figures');
-  assert.is((await viewer.request('/api/v1/metrics/timeseries?metric=tool_calls&group_by=user')).status, 403);
-  assert.is((await viewer.request('/api/v1/sessions')).status, 403);
-  assert.is((await viewer.request(`/api/v1/dashboard/summary?user=${ctx.userId}`)).status, 403);
-
-  // An ingest-only key may not read; no key at all is a 401.
-  const writeOnly = await ingestKey(ctx.server, ['ingest'], 'writer@acme.test');
-  assert.is((await get(ctx, '/api/v1/dashboard/summary', writeOnly.key)).status, 403);
-  assert.is((await fetch(`${ctx.server.url}/api/v1/dashboard/summary`)).status, 401);
-
-  // Another tenant's admin asks for this tenant's session by id: it is not there.
-  await runCommand(ctx.server.ctx, 'tenant create', { name: 'Globex' });
-  const globex = (await runCommand(ctx.server.ctx, 'tenant list', {}) as { id: string; name: string }[]).find((t) => t.name === 'Globex')!;
-  await runCommand(ctx.server.ctx, 'user create', { tenant: globex.id, email: 'g@globex.test', role: 'tenant_admin', password: 'a long password 1' });
-  const g = await signIn(ctx.server, 'g@globex.test', 'a long password 1');
-  assert.is((await g.request('/api/v1/sessions/mine')).status, 404);
-  assert.is(((await (await g.request('/api/v1/dashboard/summary')).json()) as Summary).tool_calls, 0);
-  void ADMIN;
-});
-
-api('/readyz reports the rollups\' lag and the worker catches up', async (ctx) => {
-  await ctx.server.ctx.ingest.ingest({ tenantId: ctx.tenantId, userId: ctx.userId }, 'rest', [{ kind: 'prompt', session_id: 'p' }, { kind: 'prompt', session_id: 'p', ts: Date.now() - 5 }]);
-  const behind = (await (await fetch(`${ctx.server.url}/readyz`)).json()) as { aggregation: { pending_events: number } };
   assert.is(behind.aggregation.pending_events, 2);
   await ctx.server.ctx.aggregator.runOnce();
-  const caught = (await (await fetch(`${ctx.server.url}/readyz`)).json()) as { aggregation: { pending_events: number; max_lag_seconds: number } };
+  const caught = (await (await fetch(`${ctx.server.url}/readyz`)).json()) as {
+    aggregation: { pending_events: number; max_lag_seconds: number };
+  };
   assert.equal([caught.aggregation.pending_events, caught.aggregation.max_lag_seconds], [0, 0]);
 });
 
 api('price overrides re-price past requests that reported no cost; retention is a tenant setting', async (ctx) => {
   const admin = await signIn(ctx.server, ADMIN.email, ADMIN.password);
   await admin.get('/');
-  const adminTenant = (await ctx.server.ctx.control.get<{ tenant_id: string; id: string }>('SELECT tenant_id, id FROM users WHERE email = $e', { e: ADMIN.email }))!;
+  const adminTenant = (await ctx.server.ctx.control.get<{ tenant_id: string; id: string }>(
+    'SELECT tenant_id, id FROM users WHERE email = $e',
+    { e: ADMIN.email },
+  ))!;
   const now = Date.now();
   await ctx.server.ctx.ingest.ingest({ tenantId: adminTenant.tenant_id, userId: adminTenant.id }, 'rest', [
-    { kind: 'api_request', model: 'claude-sonnet-4-5-20250929', request_id: 'r1', input_tokens: 1_000_000, output_tokens: 100_000, session_id: 'priced', ts: now - 1000 },
-    { kind: 'api_request', model: 'claude-sonnet-4-5-20250929', request_id: 'r2', input_tokens: 5, cost_usd: 0.5, session_id: 'priced', ts: now - 900 },
-    { kind: 'api_request', model: 'claude-sonnet-4-5-20250929', request_id: 'r3', input_tokens: 1_000_000, session_id: 'an hour ago', ts: now - 3_600_000 },
+    {
+      kind: 'api_request',
+      model: 'claude-sonnet-4-5-20250929',
+      request_id: 'r1',
+      input_tokens: 1_000_000,
+      output_tokens: 100_000,
+      session_id: 'priced',
+      ts: now - 1000,
+    },
+    {
+      kind: 'api_request',
+      model: 'claude-sonnet-4-5-20250929',
+      request_id: 'r2',
+      input_tokens: 5,
+      cost_usd: 0.5,
+      session_id: 'priced',
+      ts: now - 900,
+    },
+    {
+      kind: 'api_request',
+      model: 'claude-sonnet-4-5-20250929',
+      request_id: 'r3',
+      input_tokens: 1_000_000,
+      session_id: 'an hour ago',
+      ts: now - 3_600_000,
+    },
   ]);
   await ctx.server.ctx.aggregator.runOnce();
   // A session quiet for an hour has its figures stored; a price change forgets them.
   const reader = await ctx.server.ctx.tenantFiles.connection(adminTenant.tenant_id, 'reader');
-  const stored = async () => (await reader.all(`SELECT session_id FROM session_figures WHERE session_id = 'an hour ago'`)).length;
-  const sessionCost = async () => ((await (await admin.request('/api/v1/sessions/an%20hour%20ago')).json()) as { totals: { cost_usd: number } }).totals.cost_usd;
+  const stored = async () =>
+    (await reader.all(`SELECT session_id FROM session_figures WHERE session_id = 'an hour ago'`)).length;
+  const sessionCost = async () =>
+    ((await (await admin.request('/api/v1/sessions/an%20hour%20ago')).json()) as { totals: { cost_usd: number } })
+      .totals.cost_usd;
   assert.is(await stored(), 1);
   assert.ok(Math.abs((await sessionCost()) - 3) < 1e-9, `stored at list price: ${await sessionCost()}`);
-  const cost = async () => ((await (await admin.request('/api/v1/dashboard/summary?from=' + new Date(now - 60_000).toISOString())).json()) as Summary).cost_usd!;
-  assert.ok(Math.abs((await cost()) - (3 + 1.5 + 0.5)) < 1e-9, `list price: 1M input × $3 + 100k output × $15, plus the reported $0.50: ${await cost()}`);
-  const put = (path: string, json: unknown) => admin.request(`/api/v1/settings/${path}`, { method: 'PUT', json, headers: { 'x-csrf-token': admin.csrf! } });
-  assert.is((await put('prices', { 'claude-sonnet-4-5': { input: 1, output: 2, cache_write: 0, cache_read: 0 } })).status, 200);
+  const cost = async () =>
+    (
+      (await (
+        await admin.request(`/api/v1/dashboard/summary?from=${new Date(now - 60_000).toISOString()}`)
+      ).json()) as Summary
+    ).cost_usd!;
+  assert.ok(
+    Math.abs((await cost()) - (3 + 1.5 + 0.5)) < 1e-9,
+    `list price: 1M input × $3 + 100k output × $15, plus the reported $0.50: ${await cost()}`,
+  );
+  const put = (path: string, json: unknown) =>
+    admin.request(`/api/v1/settings/${path}`, { method: 'PUT', json, headers: { 'x-csrf-token': admin.csrf! } });
+  assert.is(
+    (await put('prices', { 'claude-sonnet-4-5': { input: 1, output: 2, cache_write: 0, cache_read: 0 } })).status,
+    200,
+  );
   assert.ok(Math.abs((await cost()) - (1 + 0.2 + 0.5)) < 1e-9, `re-priced: ${await cost()}`);
   assert.is(await stored(), 0, 'figures at the old price are forgotten');
   assert.ok(Math.abs((await sessionCost()) - 1) < 1e-9, `the session re-priced at once: ${await sessionCost()}`);
@@ -356,14 +726,25 @@ api('price overrides re-price past requests that reported no cost; retention is 
   assert.is(bad.status, 400);
   assert.is(((await bad.json()) as { field: string }).field, 'claude-sonnet-4-5.input');
   assert.is((await put('retention', { raw: 30, '1m': 7 })).status, 200);
-  const settings = (await (await admin.request('/api/v1/settings')).json()) as { retention_days: Record<string, number | null> };
+  const settings = (await (await admin.request('/api/v1/settings')).json()) as {
+    retention_days: Record<string, number | null>;
+  };
   assert.equal(settings.retention_days, { raw: 30, '1m': 7, '5m': 30, '15m': 365, '1h': 365, '1d': null });
   assert.is((await put('retention', { raw: 0 })).status, 400);
   // A developer may read them but not change them.
   assert.is((await get(ctx, '/api/v1/settings')).status, 200);
   const dev = await signIn(ctx.server, 'agent@acme.test', 'ingest password 1');
   await dev.get('/');
-  assert.is((await dev.request('/api/v1/settings/retention', { method: 'PUT', json: { raw: 10 }, headers: { 'x-csrf-token': dev.csrf! } })).status, 403);
+  assert.is(
+    (
+      await dev.request('/api/v1/settings/retention', {
+        method: 'PUT',
+        json: { raw: 10 },
+        headers: { 'x-csrf-token': dev.csrf! },
+      })
+    ).status,
+    403,
+  );
 });
 
 api('analytics: productivity scores, trends with anomalies, insights', async (ctx) => {
@@ -375,7 +756,16 @@ api('analytics: productivity scores, trends with anomalies, insights', async (ct
     const session = `day${d}`;
     const calls = d === 3 ? 200 : 20; // one unusual day
     events.push({ kind: 'session_start', session_id: session, ts: start });
-    for (let i = 0; i < calls; i++) events.push({ kind: 'tool_call', name: 'Bash', status: i % 10 ? 'success' : 'failure', tool_use_id: `${session}-${i}`, session_id: session, ts: start + 60_000 + i * 1000, duration_ms: 50 });
+    for (let i = 0; i < calls; i++)
+      events.push({
+        kind: 'tool_call',
+        name: 'Bash',
+        status: i % 10 ? 'success' : 'failure',
+        tool_use_id: `${session}-${i}`,
+        session_id: session,
+        ts: start + 60_000 + i * 1000,
+        duration_ms: 50,
+      });
     events.push({ kind: 'lines', lines_added: 100, lines_removed: 20, session_id: session, ts: start + 3_600_000 });
     events.push({ kind: 'subagent_start', name: 'Explore', session_id: session, ts: start + 1_800_000 });
     events.push({ kind: 'session_end', session_id: session, ts: start + 2 * 3_600_000 });
@@ -384,51 +774,126 @@ api('analytics: productivity scores, trends with anomalies, insights', async (ct
   await ctx.server.ctx.aggregator.runOnce();
   const from = new Date(today - 21 * day).toISOString();
   const to = new Date(today).toISOString();
-  const p = await getJson<{ sessions: { session_id: string; score: number; hours: number; commands: number; lines: number; agents_used: number; trend: string }[]; average: number }>(ctx, `/api/v1/analytics/productivity?from=${from}&to=${to}`);
+  const p = await getJson<{
+    sessions: {
+      session_id: string;
+      score: number;
+      hours: number;
+      commands: number;
+      lines: number;
+      agents_used: number;
+      trend: string;
+    }[];
+    average: number;
+  }>(ctx, `/api/v1/analytics/productivity?from=${from}&to=${to}`);
   assert.is(p.sessions.length, 20);
   const s5 = p.sessions.find((s) => s.session_id === 'day5')!;
   assert.equal([s5.hours, s5.commands, s5.lines, s5.agents_used], [2, 20, 120, 1]);
   assert.ok(s5.score >= 0 && s5.score <= 10 && typeof s5.trend === 'string');
-  const t = await getJson<{ points: { t: string; v: number }[]; trend: { direction: string; forecast: unknown[] }; anomalies: { t: string; severity: string }[] }>(ctx, `/api/v1/analytics/trends?metric=tool_calls&interval=1d&from=${from}&to=${to}`);
+  const t = await getJson<{
+    points: { t: string; v: number }[];
+    trend: { direction: string; forecast: unknown[] };
+    anomalies: { t: string; severity: string }[];
+  }>(ctx, `/api/v1/analytics/trends?metric=tool_calls&interval=1d&from=${from}&to=${to}`);
   assert.is(t.points.length, 21);
   assert.is(t.trend.forecast.length, 7);
-  assert.ok(t.anomalies.some((a) => a.t === new Date(today - 3 * day).toISOString()), 'the unusual day stands out');
-  const i = await getJson<{ insights: string[]; mine: Record<string, number> }>(ctx, `/api/v1/analytics/insights?from=${from}&to=${to}`);
+  assert.ok(
+    t.anomalies.some((a) => a.t === new Date(today - 3 * day).toISOString()),
+    'the unusual day stands out',
+  );
+  const i = await getJson<{ insights: string[]; mine: Record<string, number> }>(
+    ctx,
+    `/api/v1/analytics/insights?from=${from}&to=${to}`,
+  );
   assert.is(i.mine.tool_calls, 19 * 20 + 200);
-  assert.ok(i.insights.some((x) => x.includes('Bash')), i.insights.join(' | '));
+  assert.ok(
+    i.insights.some((x) => x.includes('Bash')),
+    i.insights.join(' | '),
+  );
 });
 
-api('productivity: each session in range is scored against its user\'s 30 sessions before it, however far back', async (ctx) => {
-  const day = 86_400_000;
-  const base = Math.floor(Date.now() / day) * day - 5 * day;
-  const facts = new Map<string, SessionFacts[]>();
-  // Two people: 45 sessions a day apart (the last 3 in range), and 4 sessions (the last in range).
-  for (const [user, count] of [[ctx.userId, 45], ['u_sparse', 4]] as const) {
-    const events: Record<string, unknown>[] = [];
-    for (let i = 0; i < count; i++) {
-      const session = `${user}-${i}`;
-      const start = base - (count - 1 - i) * day + (i % 5) * 3_600_000;
-      const hours = 1 + (i % 3) * 0.5;
-      // The oldest of user one's 30 (i = 12) and the one before it are outliers: a baseline
-      // of 29 or 31 sessions would give other scores.
-      const calls = i === 12 && count === 45 ? 300 : i === 11 && count === 45 ? 120 : 5 + ((i * 7) % 13);
-      const failures = i % 4;
-      events.push({ kind: 'session_start', session_id: session, ts: start });
-      for (let k = 0; k < calls; k++) events.push({ kind: 'tool_call', name: 'Bash', status: k < failures ? 'failure' : 'success', tool_use_id: `${session}-${k}`, session_id: session, ts: start + 60_000 + k * 1000 });
-      events.push({ kind: 'lines', lines_added: 10 * i, lines_removed: i, session_id: session, ts: start + 120_000 });
-      events.push({ kind: 'session_end', session_id: session, ts: start + hours * 3_600_000 });
-      facts.set(user, [...(facts.get(user) ?? []), { sessionId: session, start, hours, commands: calls, lines: 11 * i, successRate: 1 - failures / calls, distinctAgents: 0 }]);
+api(
+  "productivity: each session in range is scored against its user's 30 sessions before it, however far back",
+  async (ctx) => {
+    const day = 86_400_000;
+    const base = Math.floor(Date.now() / day) * day - 5 * day;
+    const facts = new Map<string, SessionFacts[]>();
+    // Two people: 45 sessions a day apart (the last 3 in range), and 4 sessions (the last in range).
+    for (const [user, count] of [
+      [ctx.userId, 45],
+      ['u_sparse', 4],
+    ] as const) {
+      const events: Record<string, unknown>[] = [];
+      for (let i = 0; i < count; i++) {
+        const session = `${user}-${i}`;
+        const start = base - (count - 1 - i) * day + (i % 5) * 3_600_000;
+        const hours = 1 + (i % 3) * 0.5;
+        // The oldest of user one's 30 (i = 12) and the one before it are outliers: a baseline
+        // of 29 or 31 sessions would give other scores.
+        const calls = i === 12 && count === 45 ? 300 : i === 11 && count === 45 ? 120 : 5 + ((i * 7) % 13);
+        const failures = i % 4;
+        events.push({ kind: 'session_start', session_id: session, ts: start });
+        for (let k = 0; k < calls; k++)
+          events.push({
+            kind: 'tool_call',
+            name: 'Bash',
+            status: k < failures ? 'failure' : 'success',
+            tool_use_id: `${session}-${k}`,
+            session_id: session,
+            ts: start + 60_000 + k * 1000,
+          });
+        events.push({ kind: 'lines', lines_added: 10 * i, lines_removed: i, session_id: session, ts: start + 120_000 });
+        events.push({ kind: 'session_end', session_id: session, ts: start + hours * 3_600_000 });
+        facts.set(user, [
+          ...(facts.get(user) ?? []),
+          {
+            sessionId: session,
+            start,
+            hours,
+            commands: calls,
+            lines: 11 * i,
+            successRate: 1 - failures / calls,
+            distinctAgents: 0,
+          },
+        ]);
+      }
+      await ctx.server.ctx.ingest.ingest({ tenantId: ctx.tenantId, userId: user }, 'rest', events);
     }
-    await ctx.server.ctx.ingest.ingest({ tenantId: ctx.tenantId, userId: user }, 'rest', events);
-  }
-  await ctx.server.ctx.aggregator.runOnce();
-  await runCommand(ctx.server.ctx, 'user create', { tenant: ctx.tenantId, email: 'lead@acme.test', role: 'manager', password: 'a long password 1' });
-  const manager = ((await runCommand(ctx.server.ctx, 'apikey create', { tenant: ctx.tenantId, user: 'lead@acme.test', scopes: 'read' })) as { key: string }).key;
-  const from = base - 2 * day - 1;
-  const p = await getJson<{ sessions: { session_id: string; score: number }[] }>(ctx, `/api/v1/analytics/productivity?from=${new Date(from).toISOString()}&to=${new Date(base + day).toISOString()}`, manager);
-  const want = [...facts.values()].flatMap((list) => scoreSessions(list).map((score, i) => ({ session_id: list[i]!.sessionId, start: list[i]!.start, score: score.score }))).filter((s) => s.start >= from);
-  assert.equal(p.sessions.map((s) => [s.session_id, s.score]).sort(), want.map((s) => [s.session_id, s.score]).sort());
-  assert.is(p.sessions.length, 6);
-});
+    await ctx.server.ctx.aggregator.runOnce();
+    await runCommand(ctx.server.ctx, 'user create', {
+      tenant: ctx.tenantId,
+      email: 'lead@acme.test',
+      role: 'manager',
+      password: 'a long password 1',
+    });
+    const manager = (
+      (await runCommand(ctx.server.ctx, 'apikey create', {
+        tenant: ctx.tenantId,
+        user: 'lead@acme.test',
+        scopes: 'read',
+      })) as { key: string }
+    ).key;
+    const from = base - 2 * day - 1;
+    const p = await getJson<{ sessions: { session_id: string; score: number }[] }>(
+      ctx,
+      `/api/v1/analytics/productivity?from=${new Date(from).toISOString()}&to=${new Date(base + day).toISOString()}`,
+      manager,
+    );
+    const want = [...facts.values()]
+      .flatMap((list) =>
+        scoreSessions(list).map((score, i) => ({
+          session_id: list[i]!.sessionId,
+          start: list[i]!.start,
+          score: score.score,
+        })),
+      )
+      .filter((s) => s.start >= from);
+    assert.equal(
+      p.sessions.map((s) => [s.session_id, s.score]).sort(),
+      want.map((s) => [s.session_id, s.score]).sort(),
+    );
+    assert.is(p.sessions.length, 6);
+  },
+);
 
 api.run();

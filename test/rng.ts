@@ -22,7 +22,8 @@ export function rng(seed: number) {
       return items.at(-1)!;
     },
     /** Log-normal around `median`: most calls quick, a long tail. */
-    logNormal: (median: number, sigma: number) => median * Math.exp(sigma * Math.sqrt(-2 * Math.log(1 - next())) * Math.cos(2 * Math.PI * next())),
+    logNormal: (median: number, sigma: number) =>
+      median * Math.exp(sigma * Math.sqrt(-2 * Math.log(1 - next())) * Math.cos(2 * Math.PI * next())),
     hex: (n: number) => Array.from({ length: n }, () => Math.floor(next() * 16).toString(16)).join(''),
   };
 }

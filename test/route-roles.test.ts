@@ -64,7 +64,10 @@ test.before(async (ctx) => {
   ctx.server = await startTestServer();
   await ctx.server.ctx.aggregator.stop();
   const admin = await setUp(ctx.server);
-  const tenant = (await ctx.server.ctx.control.get<{ id: string }>('SELECT tenant_id AS id FROM users WHERE email = $email', { email: ADMIN.email }))!.id;
+  const tenant = (await ctx.server.ctx.control.get<{ id: string }>(
+    'SELECT tenant_id AS id FROM users WHERE email = $email',
+    { email: ADMIN.email },
+  ))!.id;
   ctx.tenantId = tenant;
   ctx.clients = { nobody: new Client(ctx.server.url), super_admin: admin } as Record<Who, Client>;
   for (const role of ['viewer', 'developer', 'manager', 'tenant_admin'] as const) {
@@ -78,7 +81,9 @@ test.before(async (ctx) => {
     seen.add(`${r.method} ${r.path}`);
   }
   // Signing out ends the session the later requests need: last.
-  ctx.routes = [...seen].sort((a, b) => Number(a === 'POST /logout') - Number(b === 'POST /logout') || a.localeCompare(b));
+  ctx.routes = [...seen].sort(
+    (a, b) => Number(a === 'POST /logout') - Number(b === 'POST /logout') || a.localeCompare(b),
+  );
 });
 test.after(async (ctx) => ctx.server.stop());
 
@@ -107,9 +112,21 @@ test('every route has a row in the README, every row a route, and each role gets
     for (const [route, row] of observed) console.log(`| \`${route}\` | ${WHO.map((w) => row[w]).join(' | ')} |`);
   }
   const table = readmeTable();
-  assert.equal([...observed.keys()].filter((r) => !table.has(r)), [], 'routes with no row in the README');
-  assert.equal([...table.keys()].filter((r) => !observed.has(r)), [], 'rows in the README for routes that do not exist');
-  const wrong = [...observed].flatMap(([route, row]) => WHO.filter((w) => row[w] !== table.get(route)![w]).map((w) => `${route} as ${w}: got ${row[w]}, the README says ${table.get(route)![w]}`));
+  assert.equal(
+    [...observed.keys()].filter((r) => !table.has(r)),
+    [],
+    'routes with no row in the README',
+  );
+  assert.equal(
+    [...table.keys()].filter((r) => !observed.has(r)),
+    [],
+    'rows in the README for routes that do not exist',
+  );
+  const wrong = [...observed].flatMap(([route, row]) =>
+    WHO.filter((w) => row[w] !== table.get(route)![w]).map(
+      (w) => `${route} as ${w}: got ${row[w]}, the README says ${table.get(route)![w]}`,
+    ),
+  );
   assert.equal(wrong, []);
 });
 

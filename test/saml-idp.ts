@@ -11,11 +11,19 @@ const SHA256 = 'http://www.w3.org/2001/04/xmlenc#sha256';
 const EXC_C14N = 'http://www.w3.org/2001/10/xml-exc-c14n#';
 const ENVELOPED = 'http://www.w3.org/2000/09/xmldsig#enveloped-signature';
 
-export type SigningKey = { privateKey: string; certPem: string; /** base64 DER, as metadata carries it */ cert: string };
+export type SigningKey = {
+  privateKey: string;
+  certPem: string /** base64 DER, as metadata carries it */;
+  cert: string;
+};
 
 export async function signingKey(name = 'agentmeter test idp'): Promise<SigningKey> {
   const pems = await generate([{ name: 'commonName', value: name }], { keySize: 2048, algorithm: 'sha256' });
-  return { privateKey: pems.private, certPem: pems.cert, cert: pems.cert.replace(/-----(BEGIN|END) CERTIFICATE-----|\s+/g, '') };
+  return {
+    privateKey: pems.private,
+    certPem: pems.cert,
+    cert: pems.cert.replace(/-----(BEGIN|END) CERTIFICATE-----|\s+/g, ''),
+  };
 }
 
 export type ResponseOptions = {
@@ -49,7 +57,10 @@ export type TestIdp = {
   response(options: ResponseOptions): string;
 };
 
-export async function createTestIdp({ entityId = 'https://idp.example.test/metadata', ssoUrl = 'https://idp.example.test/sso' } = {}): Promise<TestIdp> {
+export async function createTestIdp({
+  entityId = 'https://idp.example.test/metadata',
+  ssoUrl = 'https://idp.example.test/sso',
+} = {}): Promise<TestIdp> {
   const key = await signingKey();
   return {
     entityId,
@@ -86,7 +97,10 @@ function responseXml(entityId: string, idpKey: SigningKey, o: ResponseOptions): 
   const attributes = Object.entries(o.attributes ?? {})
     .map(
       ([name, values]) =>
-        `<saml:Attribute Name="${esc(name)}">${[values].flat().map((v) => `<saml:AttributeValue>${esc(v)}</saml:AttributeValue>`).join('')}</saml:Attribute>`,
+        `<saml:Attribute Name="${esc(name)}">${[values]
+          .flat()
+          .map((v) => `<saml:AttributeValue>${esc(v)}</saml:AttributeValue>`)
+          .join('')}</saml:Attribute>`,
     )
     .join('');
   const assertion =
@@ -119,9 +133,17 @@ function responseXml(entityId: string, idpKey: SigningKey, o: ResponseOptions): 
 /** `xml` with an enveloped signature over its top `element`, placed after that element's Issuer. */
 function signed(xml: string, key: SigningKey, element: 'Assertion' | 'Response'): string {
   const target = `/*[local-name(.)='${element}']`;
-  const sig = new SignedXml({ privateKey: key.privateKey, publicCert: key.certPem, signatureAlgorithm: RSA_SHA256, canonicalizationAlgorithm: EXC_C14N });
+  const sig = new SignedXml({
+    privateKey: key.privateKey,
+    publicCert: key.certPem,
+    signatureAlgorithm: RSA_SHA256,
+    canonicalizationAlgorithm: EXC_C14N,
+  });
   sig.addReference({ xpath: target, digestAlgorithm: SHA256, transforms: [ENVELOPED, EXC_C14N] });
-  sig.computeSignature(xml, { prefix: 'ds', location: { reference: `${target}/*[local-name(.)='Issuer']`, action: 'after' } });
+  sig.computeSignature(xml, {
+    prefix: 'ds',
+    location: { reference: `${target}/*[local-name(.)='Issuer']`, action: 'after' },
+  });
   return sig.getSignedXml();
 }
 

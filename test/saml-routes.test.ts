@@ -32,8 +32,16 @@ test.before(async () => {
   dir = tempDir('saml-routes');
   db = await openDatabase(`${dir.path}/control.duckdb`);
   await migrate(db, loadMigrations('control'));
-  const provider: SamlProvider = { id: PROVIDER_ID, tenantId: 't_aaaaaaaaaaaaaaaaaaaa', idpMetadataXml: idp.metadataXml() };
-  const broken: SamlProvider = { id: 'sp_broken', tenantId: 't_aaaaaaaaaaaaaaaaaaaa', idpMetadataXml: '<md:EntityDescriptor' };
+  const provider: SamlProvider = {
+    id: PROVIDER_ID,
+    tenantId: 't_aaaaaaaaaaaaaaaaaaaa',
+    idpMetadataXml: idp.metadataXml(),
+  };
+  const broken: SamlProvider = {
+    id: 'sp_broken',
+    tenantId: 't_aaaaaaaaaaaaaaaaaaaa',
+    idpMetadataXml: '<md:EntityDescriptor',
+  };
   // The appliance's public URL is where this server listens, known once it does.
   let app: Hono<Env> | null = null;
   server = createAdaptorServer({ fetch: (req: Request) => app!.fetch(req) }) as Server;
@@ -65,7 +73,9 @@ test.after(async () => {
 
 /** Starts a sign-in over HTTP; the id of the AuthnRequest the browser is sent to the IdP with. */
 async function start(next: string): Promise<string> {
-  const res = await fetch(`${base}/auth/saml/start/${PROVIDER_ID}?next=${encodeURIComponent(next)}`, { redirect: 'manual' });
+  const res = await fetch(`${base}/auth/saml/start/${PROVIDER_ID}?next=${encodeURIComponent(next)}`, {
+    redirect: 'manual',
+  });
   assert.is(res.status, 302);
   const location = new URL(res.headers.get('location')!);
   assert.is(`${location.origin}${location.pathname}`, idp.ssoUrl);
@@ -74,14 +84,30 @@ async function start(next: string): Promise<string> {
 }
 
 const post = (samlResponse: string | null) =>
-  fetch(`${base}/auth/saml/acs`, { method: 'POST', redirect: 'manual', body: new URLSearchParams(samlResponse === null ? { RelayState: 'x' } : { SAMLResponse: samlResponse, RelayState: '//evil.example' }) });
+  fetch(`${base}/auth/saml/acs`, {
+    method: 'POST',
+    redirect: 'manual',
+    body: new URLSearchParams(
+      samlResponse === null ? { RelayState: 'x' } : { SAMLResponse: samlResponse, RelayState: '//evil.example' },
+    ),
+  });
 
 const answer = (inResponseTo: string) => {
   const { entityId, acsUrl } = samlUrls(base, PROVIDER_ID);
-  return idp.response({ audience: entityId, recipient: acsUrl, inResponseTo, now: new Date(), attributes: { email: 'grace@example.com', groups: 'ops' }, nameId: 'grace' });
+  return idp.response({
+    audience: entityId,
+    recipient: acsUrl,
+    inResponseTo,
+    now: new Date(),
+    attributes: { email: 'grace@example.com', groups: 'ops' },
+    nameId: 'grace',
+  });
 };
 
-const refusals = () => db.all<{ tenantId: string | null; target: string | null; detail: string }>(`SELECT tenant_id AS "tenantId", target, detail FROM audit_log WHERE action = 'login.sso.refused' ORDER BY occurred_at`);
+const refusals = () =>
+  db.all<{ tenantId: string | null; target: string | null; detail: string }>(
+    `SELECT tenant_id AS "tenantId", target, detail FROM audit_log WHERE action = 'login.sso.refused' ORDER BY occurred_at`,
+  );
 
 test('SP metadata is served per provider; an unknown provider is 404, broken metadata 503', async () => {
   const res = await fetch(`${base}/auth/saml/metadata/${PROVIDER_ID}`);

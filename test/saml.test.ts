@@ -12,7 +12,12 @@ import { tempDir } from './helpers.js';
 import { createTestIdp, signingKey, tamper, type ResponseOptions, type TestIdp } from './saml-idp.js';
 import { openDatabase, type Database } from '../src/storage/duckdb.js';
 import { loadMigrations, migrate } from '../src/storage/migrate.js';
-import { samlServiceProvider, SamlResponseError, claimedInResponseTo, type SamlServiceProvider } from '../src/auth/sso/saml.js';
+import {
+  samlServiceProvider,
+  SamlResponseError,
+  claimedInResponseTo,
+  type SamlServiceProvider,
+} from '../src/auth/sso/saml.js';
 import { fetchIdpMetadata, parseIdpMetadata, SamlMetadataError } from '../src/auth/sso/saml-metadata.js';
 import { rememberAssertion, rememberRequest, takeRequest } from '../src/auth/sso/saml-store.js';
 
@@ -36,7 +41,8 @@ test.after(async () => {
   dir.remove();
 });
 
-const sp = (metadata = idp.metadataXml()) => samlServiceProvider({ providerId: PROVIDER, publicUrl: PUBLIC_URL, idp: parseIdpMetadata(metadata) });
+const sp = (metadata = idp.metadataXml()) =>
+  samlServiceProvider({ providerId: PROVIDER, publicUrl: PUBLIC_URL, idp: parseIdpMetadata(metadata) });
 
 /** The ACS's steps: take the pending request the response claims to answer, then validate. */
 async function acs(provider: SamlServiceProvider, samlResponse: string, now = new Date()) {
@@ -53,7 +59,13 @@ async function acs(provider: SamlServiceProvider, samlResponse: string, now = ne
 async function answer(options: Partial<ResponseOptions> = {}, provider = sp()) {
   const { requestId } = await provider.authorizeUrl('/dashboards');
   await rememberRequest(db, { id: requestId, providerId: PROVIDER, relayState: '/dashboards' }, new Date());
-  const response = idp.response({ audience: ENTITY, recipient: ACS, inResponseTo: requestId, now: new Date(), ...options });
+  const response = idp.response({
+    audience: ENTITY,
+    recipient: ACS,
+    inResponseTo: requestId,
+    now: new Date(),
+    ...options,
+  });
   return { provider, requestId, response };
 }
 
@@ -98,7 +110,10 @@ test('an unsigned response is refused', async () => {
 
 test('an assertion changed after signing is refused', async () => {
   const { provider, response } = await answer(claims);
-  assert.is(await refusal(acs(provider, tamper(response, 'agentmeter-managers', 'agentmeter-admins'))), 'bad signature');
+  assert.is(
+    await refusal(acs(provider, tamper(response, 'agentmeter-managers', 'agentmeter-admins'))),
+    'bad signature',
+  );
 });
 
 test('an assertion signed by a key the metadata does not name is refused', async () => {
@@ -113,7 +128,8 @@ test('an assertion used a second time is refused as a replay', async () => {
   assert.is(await refusal(acs(provider, response)), 'InResponseTo mismatch');
   // ...and should a request be accepted again, the assertion id is still remembered.
   const now = new Date();
-  const remember = (assertionId: string, expiresAt: Date) => rememberAssertion(db, { providerId: PROVIDER, assertionId, expiresAt }, now);
+  const remember = (assertionId: string, expiresAt: Date) =>
+    rememberAssertion(db, { providerId: PROVIDER, assertionId, expiresAt }, now);
   assert.is(await refusal(provider.validate(response, { expectedRequestId: requestId, now, remember })), 'replayed');
 });
 
@@ -127,8 +143,12 @@ test('an expired assertion is refused, and one not yet valid', async () => {
 test('the injected clock decides the window: an hour later a fresh assertion has expired', async () => {
   const { provider, requestId, response } = await answer(claims);
   const later = new Date(Date.now() + 60 * 60_000);
-  const remember = (assertionId: string, expiresAt: Date) => rememberAssertion(db, { providerId: PROVIDER, assertionId, expiresAt }, later);
-  assert.is(await refusal(provider.validate(response, { expectedRequestId: requestId, now: later, remember })), 'expired');
+  const remember = (assertionId: string, expiresAt: Date) =>
+    rememberAssertion(db, { providerId: PROVIDER, assertionId, expiresAt }, later);
+  assert.is(
+    await refusal(provider.validate(response, { expectedRequestId: requestId, now: later, remember })),
+    'expired',
+  );
 });
 
 test('an assertion for another audience is refused', async () => {
@@ -172,7 +192,10 @@ test('the authorize URL carries an AuthnRequest with the remembered id, our issu
   const parsed = new URL(url);
   assert.is(`${parsed.origin}${parsed.pathname}`, idp.ssoUrl);
   assert.is(parsed.searchParams.get('RelayState'), '/sessions');
-  const request = new DOMParser().parseFromString(inflateRawSync(Buffer.from(parsed.searchParams.get('SAMLRequest')!, 'base64')).toString(), 'text/xml');
+  const request = new DOMParser().parseFromString(
+    inflateRawSync(Buffer.from(parsed.searchParams.get('SAMLRequest')!, 'base64')).toString(),
+    'text/xml',
+  );
   const root = request.documentElement;
   assert.is(root.localName, 'AuthnRequest');
   assert.is(root.getAttribute('ID'), requestId);
@@ -206,8 +229,14 @@ test('IdP metadata: entity id and redirect SSO URL read; unusable metadata refus
   };
   assert.match(refused('<not xml'), 'not well-formed XML');
   assert.match(refused(idp.metadataXml([], { ssoBinding: 'urn:example:other' })), 'HTTP-Redirect');
-  assert.match(refused(idp.metadataXml().replace(/<md:KeyDescriptor[\s\S]*<\/md:KeyDescriptor>/, '')), 'no signing certificate');
-  assert.match(refused(idp.metadataXml().replace(/<ds:X509Certificate>[^<]*</, '<ds:X509Certificate>QUJD<')), 'not an X.509 certificate');
+  assert.match(
+    refused(idp.metadataXml().replace(/<md:KeyDescriptor[\s\S]*<\/md:KeyDescriptor>/, '')),
+    'no signing certificate',
+  );
+  assert.match(
+    refused(idp.metadataXml().replace(/<ds:X509Certificate>[^<]*</, '<ds:X509Certificate>QUJD<')),
+    'not an X.509 certificate',
+  );
 });
 
 test('replay store: an id is remembered until it expires, then purged', async () => {
@@ -215,9 +244,14 @@ test('replay store: an id is remembered until it expires, then purged', async ()
   const entry = { providerId: 'sp_a', assertionId: '_x1', expiresAt: new Date('2030-01-01T00:05:00Z') };
   assert.is(await rememberAssertion(db, entry, now), true);
   assert.is(await rememberAssertion(db, entry, new Date('2030-01-01T00:04:59Z')), false);
-  assert.is(await rememberAssertion(db, { ...entry, providerId: 'sp_b', expiresAt: new Date('2030-01-01T00:10:00Z') }, now), true);
+  assert.is(
+    await rememberAssertion(db, { ...entry, providerId: 'sp_b', expiresAt: new Date('2030-01-01T00:10:00Z') }, now),
+    true,
+  );
   assert.is(await rememberAssertion(db, entry, new Date('2030-01-01T00:05:00Z')), true);
-  const rows = await db.all<{ n: number }>("SELECT count(*)::INTEGER AS n FROM saml_assertions WHERE assertion_id = '_x1'");
+  const rows = await db.all<{ n: number }>(
+    "SELECT count(*)::INTEGER AS n FROM saml_assertions WHERE assertion_id = '_x1'",
+  );
   assert.is(rows[0]!.n, 2);
 });
 
@@ -239,7 +273,11 @@ test('fetching metadata: served XML read; too large, too slow and non-http refus
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const message = async (p: Promise<unknown>) => p.then(() => 'accepted', (err: Error) => (err instanceof SamlMetadataError ? err.message : `unexpected ${err}`));
+  const message = async (p: Promise<unknown>) =>
+    p.then(
+      () => 'accepted',
+      (err: Error) => (err instanceof SamlMetadataError ? err.message : `unexpected ${err}`),
+    );
   try {
     assert.is(parseIdpMetadata(await fetchIdpMetadata(`${base}/metadata`)).entityId, idp.entityId);
     assert.match(await message(fetchIdpMetadata(`${base}/huge`, { maxBytes: 100_000 })), 'larger than 100000 bytes');

@@ -13,7 +13,12 @@ s.before(async (ctx) => {
   ctx.peer = await startGithubPeer();
   await runCommand(ctx.server.ctx, 'setup', { name: 'Acme', email: ADMIN.email, password: ADMIN.password });
   const provider = (await runCommand(ctx.server.ctx, 'sso set', {
-    tenant: 'Acme', type: 'github', client_id: ctx.peer.clientId, client_secret: ctx.peer.clientSecret, github_oauth_url: ctx.peer.url, github_api_url: ctx.peer.url,
+    tenant: 'Acme',
+    type: 'github',
+    client_id: ctx.peer.clientId,
+    client_secret: ctx.peer.clientSecret,
+    github_oauth_url: ctx.peer.url,
+    github_api_url: ctx.peer.url,
   })) as { id: string; redirect_uri: string };
   assert.is(provider.redirect_uri, `${ctx.server.url}/auth/github/callback`);
   ctx.providerId = provider.id;
@@ -35,32 +40,52 @@ async function signInWithGithub(server: TestServer, providerId: string): Promise
   return { client, res: await client.get(back.pathname + back.search) };
 }
 
-const me = async (client: Client) => (await (await client.request('/api/v1/me')).json()) as { user: { id: string; email: string; role: string } };
+const me = async (client: Client) =>
+  (await (await client.request('/api/v1/me')).json()) as { user: { id: string; email: string; role: string } };
 
-s('a primary email GitHub has not verified is refused, even beside a verified one', async ({ server, peer, providerId }) => {
-  peer.user.current = { id: 42, login: 'octo', name: 'Octo Cat', emails: [
-    { email: 'octo@acme.test', primary: true, verified: false },
-    { email: 'octo@other.test', primary: false, verified: true },
-  ] };
-  const { client, res } = await signInWithGithub(server, providerId);
-  assert.is(res.status, 403);
-  assert.match(await res.text(), 'did not confirm this email address');
-  assert.not.ok(client.cookies.has('am_session'));
-  assert.is((await server.ctx.control.all('SELECT 1 FROM users WHERE email IN (\'octo@acme.test\', \'octo@other.test\')')).length, 0);
-});
+s(
+  'a primary email GitHub has not verified is refused, even beside a verified one',
+  async ({ server, peer, providerId }) => {
+    peer.user.current = {
+      id: 42,
+      login: 'octo',
+      name: 'Octo Cat',
+      emails: [
+        { email: 'octo@acme.test', primary: true, verified: false },
+        { email: 'octo@other.test', primary: false, verified: true },
+      ],
+    };
+    const { client, res } = await signInWithGithub(server, providerId);
+    assert.is(res.status, 403);
+    assert.match(await res.text(), 'did not confirm this email address');
+    assert.not.ok(client.cookies.has('am_session'));
+    assert.is(
+      (await server.ctx.control.all("SELECT 1 FROM users WHERE email IN ('octo@acme.test', 'octo@other.test')")).length,
+      0,
+    );
+  },
+);
 
-s('a verified primary email signs in: the first time creates the person, the second finds them', async ({ server, peer, providerId }) => {
-  peer.user.current = { id: 42, login: 'octo', name: 'Octo Cat', emails: [{ email: 'octo@acme.test', primary: true, verified: true }] };
-  const first = await signInWithGithub(server, providerId);
-  assert.is(first.res.status, 303);
-  assert.is(first.res.headers.get('location'), '/');
-  const created = await me(first.client);
-  assert.equal([created.user.email, created.user.role], ['octo@acme.test', 'developer']);
-  const second = await signInWithGithub(server, providerId);
-  assert.is((await me(second.client)).user.id, created.user.id);
-  assert.is((await server.ctx.control.all(`SELECT 1 FROM users WHERE email = 'octo@acme.test'`)).length, 1);
-  assert.ok(peer.requests.includes('GET /user/emails'));
-});
+s(
+  'a verified primary email signs in: the first time creates the person, the second finds them',
+  async ({ server, peer, providerId }) => {
+    peer.user.current = {
+      id: 42,
+      login: 'octo',
+      name: 'Octo Cat',
+      emails: [{ email: 'octo@acme.test', primary: true, verified: true }],
+    };
+    const first = await signInWithGithub(server, providerId);
+    assert.is(first.res.status, 303);
+    assert.is(first.res.headers.get('location'), '/');
+    const created = await me(first.client);
+    assert.equal([created.user.email, created.user.role], ['octo@acme.test', 'developer']);
+    const second = await signInWithGithub(server, providerId);
+    assert.is((await me(second.client)).user.id, created.user.id);
+    assert.is((await server.ctx.control.all(`SELECT 1 FROM users WHERE email = 'octo@acme.test'`)).length, 1);
+    assert.ok(peer.requests.includes('GET /user/emails'));
+  },
+);
 
 s('an answer with an unknown code is refused', async ({ server, providerId }) => {
   const client = new Client(server.url);

@@ -13,14 +13,24 @@ export type Account = { email: string; email_verified: boolean; name?: string; g
  * another client or one whose time is up.
  */
 export type IdTokenTamper = false | 'payload' | 'audience' | 'expired';
-export type OidcPeer = { issuer: string; clientId: string; clientSecret: string; tamper: { idToken: IdTokenTamper }; close(): Promise<void> };
+export type OidcPeer = {
+  issuer: string;
+  clientId: string;
+  clientSecret: string;
+  tamper: { idToken: IdTokenTamper };
+  close(): Promise<void>;
+};
 
 /** A real OpenID provider with one confidential client whose redirect URI is `redirectUri`. */
 export async function startOidcPeer(redirectUri: string, accounts: Record<string, Account>): Promise<OidcPeer> {
   const server = createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const issuer = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
-  const client = { client_id: 'agentmeter-test', client_secret: 'a-test-client-secret-of-32-chars!', redirect_uris: [redirectUri] };
+  const client = {
+    client_id: 'agentmeter-test',
+    client_secret: 'a-test-client-secret-of-32-chars!',
+    redirect_uris: [redirectUri],
+  };
   // The provider's signing key is ours, so a test can sign tokens as the provider would.
   const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const jwk = { ...privateKey.export({ format: 'jwk' }), kid: 'test-key', alg: 'RS256', use: 'sig' };
@@ -39,7 +49,10 @@ export async function startOidcPeer(redirectUri: string, accounts: Record<string
     async loadExistingGrant(ctx) {
       const grantId = ctx.oidc.result?.consent?.grantId || ctx.oidc.session!.grantIdFor(ctx.oidc.client!.clientId);
       if (grantId) return ctx.oidc.provider.Grant.find(grantId);
-      const grant = new ctx.oidc.provider.Grant({ clientId: ctx.oidc.client!.clientId, accountId: ctx.oidc.session!.accountId });
+      const grant = new ctx.oidc.provider.Grant({
+        clientId: ctx.oidc.client!.clientId,
+        accountId: ctx.oidc.session!.accountId,
+      });
       grant.addOIDCScope('openid email profile');
       await grant.save();
       return grant;
@@ -58,18 +71,42 @@ export async function startOidcPeer(redirectUri: string, accounts: Record<string
     const claims = JSON.parse(Buffer.from(payload!, 'base64url').toString()) as Record<string, unknown>;
     const now = Math.floor(Date.now() / 1000);
     const id_token =
-      tamper.idToken === 'payload' ? [header, Buffer.from(JSON.stringify({ ...claims, email: 'mallory@acme.test' })).toString('base64url'), signature].join('.')
-      : tamper.idToken === 'audience' ? resign(header!, { ...claims, aud: 'another-client', azp: 'another-client' })
-      : resign(header!, { ...claims, iat: now - 7200, exp: now - 3600 });
+      tamper.idToken === 'payload'
+        ? [
+            header,
+            Buffer.from(JSON.stringify({ ...claims, email: 'mallory@acme.test' })).toString('base64url'),
+            signature,
+          ].join('.')
+        : tamper.idToken === 'audience'
+          ? resign(header!, { ...claims, aud: 'another-client', azp: 'another-client' })
+          : resign(header!, { ...claims, iat: now - 7200, exp: now - 3600 });
     ctx.body = { ...body, id_token };
   });
   server.on('request', provider.callback());
-  return { issuer, clientId: client.client_id, clientSecret: client.client_secret, tamper, close: () => closeServer(server) };
+  return {
+    issuer,
+    clientId: client.client_id,
+    clientSecret: client.client_secret,
+    tamper,
+    close: () => closeServer(server),
+  };
 }
 
-export type GithubUser = { id: number; login: string; name: string; emails: { email: string; primary: boolean; verified: boolean }[] };
+export type GithubUser = {
+  id: number;
+  login: string;
+  name: string;
+  emails: { email: string; primary: boolean; verified: boolean }[];
+};
 
-export type GithubPeer = { url: string; clientId: string; clientSecret: string; user: { current: GithubUser }; requests: string[]; close(): Promise<void> };
+export type GithubPeer = {
+  url: string;
+  clientId: string;
+  clientSecret: string;
+  user: { current: GithubUser };
+  requests: string[];
+  close(): Promise<void>;
+};
 
 /** GitHub's /login/oauth/authorize, /login/oauth/access_token, /user and /user/emails, for one user at a time. */
 export async function startGithubPeer(): Promise<GithubPeer> {
@@ -81,7 +118,8 @@ export async function startGithubPeer(): Promise<GithubPeer> {
   const server = createServer(async (req, res) => {
     const url = new URL(req.url!, 'http://x');
     requests.push(`${req.method} ${url.pathname}`);
-    const json = (status: number, body: unknown) => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+    const json = (status: number, body: unknown) =>
+      res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
     if (url.pathname === '/login/oauth/authorize') {
       const back = new URL(url.searchParams.get('redirect_uri')!);
       const code = `code-${codes.size + 1}`;
@@ -96,12 +134,25 @@ export async function startGithubPeer(): Promise<GithubPeer> {
       const form = new URLSearchParams(text);
       const grant = codes.get(form.get('code') ?? '');
       codes.delete(form.get('code') ?? '');
-      const ok = grant && form.get('client_id') === clientId && form.get('client_secret') === clientSecret && form.get('redirect_uri') === grant.redirectUri;
-      return json(200, ok ? { access_token: `token-${user.current.id}`, token_type: 'bearer' } : { error: 'bad_verification_code' });
+      const ok =
+        grant &&
+        form.get('client_id') === clientId &&
+        form.get('client_secret') === clientSecret &&
+        form.get('redirect_uri') === grant.redirectUri;
+      return json(
+        200,
+        ok ? { access_token: `token-${user.current.id}`, token_type: 'bearer' } : { error: 'bad_verification_code' },
+      );
     }
-    if (req.headers.authorization !== `Bearer token-${user.current.id}`) return json(401, { message: 'Bad credentials' });
-    if (url.pathname === '/user') return json(200, { id: user.current.id, login: user.current.login, name: user.current.name });
-    if (url.pathname === '/user/emails') return json(200, user.current.emails.map((e) => ({ ...e, visibility: null })));
+    if (req.headers.authorization !== `Bearer token-${user.current.id}`)
+      return json(401, { message: 'Bad credentials' });
+    if (url.pathname === '/user')
+      return json(200, { id: user.current.id, login: user.current.login, name: user.current.name });
+    if (url.pathname === '/user/emails')
+      return json(
+        200,
+        user.current.emails.map((e) => ({ ...e, visibility: null })),
+      );
     return json(404, { message: 'Not Found' });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

@@ -21,7 +21,13 @@ test.before(async (ctx) => {
   await setUp(ctx.server);
   ctx.idp = await createTestIdp();
   const tenant = (await ctx.server.ctx.control.get<{ id: string }>(`SELECT id FROM tenants LIMIT 1`))!.id;
-  const input = providerInputSchema.parse({ type: 'saml', name: 'Acme SAML', metadata: ctx.idp.metadataXml(), allowed_domains: 'example.com', role_map: 'ops=manager' });
+  const input = providerInputSchema.parse({
+    type: 'saml',
+    name: 'Acme SAML',
+    metadata: ctx.idp.metadataXml(),
+    allowed_domains: 'example.com',
+    role_map: 'ops=manager',
+  });
   ctx.providerId = (await createProvider(ctx.server.ctx.control, ctx.server.ctx.secret, tenant, input)).id;
 });
 test.after(async (ctx) => ctx.server.stop());
@@ -41,16 +47,26 @@ async function start(ctx: Ctx, browser: Client): Promise<string> {
   return /\bID="([^"]+)"/.exec(xml)![1]!;
 }
 
-function answer(ctx: Ctx, requestId: string, over: { email?: string; audience?: string; notOnOrAfterMs?: number; notBeforeMs?: number; nameId?: string } = {}) {
+function answer(
+  ctx: Ctx,
+  requestId: string,
+  over: { email?: string; audience?: string; notOnOrAfterMs?: number; notBeforeMs?: number; nameId?: string } = {},
+) {
   const { entityId, acsUrl } = samlUrls(ctx.server.ctx.publicUrl, ctx.providerId);
   return ctx.idp.response({
-    audience: over.audience ?? entityId, recipient: acsUrl, inResponseTo: requestId, now: new Date(),
-    attributes: { email: over.email ?? 'grace@example.com', groups: 'ops' }, nameId: over.nameId ?? 'grace',
-    notOnOrAfterMs: over.notOnOrAfterMs, notBeforeMs: over.notBeforeMs,
+    audience: over.audience ?? entityId,
+    recipient: acsUrl,
+    inResponseTo: requestId,
+    now: new Date(),
+    attributes: { email: over.email ?? 'grace@example.com', groups: 'ops' },
+    nameId: over.nameId ?? 'grace',
+    notOnOrAfterMs: over.notOnOrAfterMs,
+    notBeforeMs: over.notBeforeMs,
   });
 }
 
-const acs = (browser: Client, samlResponse: string) => browser.request('/auth/saml/acs', { method: 'POST', form: { SAMLResponse: samlResponse } });
+const acs = (browser: Client, samlResponse: string) =>
+  browser.request('/auth/saml/acs', { method: 'POST', form: { SAMLResponse: samlResponse } });
 
 async function me(browser: Client) {
   const res = await browser.request('/api/v1/me');
@@ -68,13 +84,19 @@ test('first sign-in creates the person with the mapped role, the second finds th
   const second = new Client(ctx.server.url);
   assert.is((await acs(second, answer(ctx, await start(ctx, second)))).status, 303);
   assert.is((await me(second))?.id, user!.id, 'linked, not duplicated');
-  const audited = await ctx.server.ctx.control.all<{ action: string }>(`SELECT action FROM audit_log WHERE action = 'login.sso'`);
+  const audited = await ctx.server.ctx.control.all<{ action: string }>(
+    `SELECT action FROM audit_log WHERE action = 'login.sso'`,
+  );
   assert.is(audited.length, 2);
 });
 
 test('refused: a domain not allowed, tampered, replayed, expired, wrong audience; nobody signed in', async (ctx) => {
   const cases: [string, (id: string) => string, RegExp][] = [
-    ['wrong domain', (id) => answer(ctx, id, { email: 'mallory@elsewhere.test', nameId: 'mallory' }), /may not sign in with this provider/],
+    [
+      'wrong domain',
+      (id) => answer(ctx, id, { email: 'mallory@elsewhere.test', nameId: 'mallory' }),
+      /may not sign in with this provider/,
+    ],
     ['tampered', (id) => tamper(answer(ctx, id), 'grace@example.com', 'admin@example.com'), /bad signature/],
     ['expired', (id) => answer(ctx, id, { notBeforeMs: -3_600_000, notOnOrAfterMs: -1_800_000 }), /expired/],
     ['wrong audience', (id) => answer(ctx, id, { audience: 'https://someone-else.example/sp' }), /wrong audience/],
@@ -98,7 +120,8 @@ test('refused: a domain not allowed, tampered, replayed, expired, wrong audience
 test('the settings page adds a SAML provider from its metadata, checked first: bad XML or a plain-http URL is a 400 naming the field', async (ctx) => {
   const admin = await signIn(ctx.server, ADMIN.email, ADMIN.password);
   await admin.get('/settings/sso');
-  const add = (form: Record<string, string>) => admin.post('/settings/sso/providers', { type: 'saml', name: 'Second SAML', ...form });
+  const add = (form: Record<string, string>) =>
+    admin.post('/settings/sso/providers', { type: 'saml', name: 'Second SAML', ...form });
   const bad = await add({ metadata: '<md:EntityDescriptor' });
   assert.is(bad.status, 400);
   assert.match(await bad.text(), /metadata: /);
@@ -107,8 +130,13 @@ test('the settings page adds a SAML provider from its metadata, checked first: b
   assert.match(await http.text(), /metadata_url: must be an https:\/\/ URL/);
   const good = await add({ metadata: ctx.idp.metadataXml() });
   assert.is(good.status, 200, await good.clone().text());
-  const stored = await ctx.server.ctx.control.all<{ name: string }>(`SELECT name FROM sso_providers WHERE type = 'saml' ORDER BY created_at`);
-  assert.equal(stored.map((p) => p.name), ['Acme SAML', 'Second SAML']);
+  const stored = await ctx.server.ctx.control.all<{ name: string }>(
+    `SELECT name FROM sso_providers WHERE type = 'saml' ORDER BY created_at`,
+  );
+  assert.equal(
+    stored.map((p) => p.name),
+    ['Acme SAML', 'Second SAML'],
+  );
 });
 
 test.run();

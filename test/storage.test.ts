@@ -16,7 +16,10 @@ test('shipped migrations are numbered 1..n in both series', () => {
   for (const series of ['control', 'tenant'] as const) {
     const list = loadMigrations(series);
     assert.ok(list.length > 0, series);
-    assert.equal(list.map((x) => x.version), list.map((_, i) => i + 1));
+    assert.equal(
+      list.map((x) => x.version),
+      list.map((_, i) => i + 1),
+    );
   }
 });
 
@@ -32,7 +35,11 @@ test('migrations apply once and are not applied again after a restart', async ()
   db = await openDatabase(path);
   assert.equal(await migrate(db, migrations), [], 'nothing to do after reopening');
   assert.equal(await migrate(db, [...migrations, m(3, 'INSERT INTO a VALUES (3);')]), [3], 'only the new one');
-  assert.equal((await db.all<{ n: number }>('SELECT n FROM a ORDER BY n')).map((r) => r.n), [1, 2, 3], 'each ran exactly once');
+  assert.equal(
+    (await db.all<{ n: number }>('SELECT n FROM a ORDER BY n')).map((r) => r.n),
+    [1, 2, 3],
+    'each ran exactly once',
+  );
   await db.close();
   dir.remove();
 });
@@ -42,14 +49,22 @@ test('a failing migration leaves the file exactly as it was', async () => {
   const db = await openDatabase(join(dir.path, 'x.duckdb'));
   await migrate(db, [m(1, 'CREATE TABLE a (n INTEGER);')]);
   try {
-    await migrate(db, [m(1, 'CREATE TABLE a (n INTEGER);'), m(2, 'CREATE TABLE b (n INTEGER); INSERT INTO a VALUES (2);'), m(3, 'INSERT INTO missing VALUES (1);')]);
+    await migrate(db, [
+      m(1, 'CREATE TABLE a (n INTEGER);'),
+      m(2, 'CREATE TABLE b (n INTEGER); INSERT INTO a VALUES (2);'),
+      m(3, 'INSERT INTO missing VALUES (1);'),
+    ]);
     assert.unreachable('should have failed');
   } catch (err) {
     assert.instance(err, MigrationError);
     assert.match((err as Error).message, /3_m3/);
   }
   assert.equal((await db.all('SELECT version FROM schema_migrations')).length, 1, 'only version 1 recorded');
-  assert.equal(await db.all(`SELECT table_name FROM information_schema.tables WHERE table_name = 'b'`), [], 'migration 2 rolled back');
+  assert.equal(
+    await db.all(`SELECT table_name FROM information_schema.tables WHERE table_name = 'b'`),
+    [],
+    'migration 2 rolled back',
+  );
   assert.equal(await db.all('SELECT * FROM a'), []);
   await db.close();
   dir.remove();
@@ -103,9 +118,16 @@ test('migration 4 records the duplicates among events rolled up before it', asyn
   // seq, kind, key, hours after the first: a repeat within a day is a duplicate; one a
   // day and a half later, another kind, or above the watermark (the worker's) is not.
   const rows: [number, string, string | null, number][] = [
-    [1, 'api_request', 'r1', 0], [2, 'api_request', 'r1', 2], [3, 'tool_call', 'r1', 2], [4, 'tool_call', 't1', 0],
-    [5, 'tool_call', 't1', -3], [6, 'api_request', 'r2', 0], [7, 'api_request', 'r2', 36], [8, 'api_request', null, 0],
-    [9, 'api_request', null, 0], [10, 'api_request', 'r1', 1],
+    [1, 'api_request', 'r1', 0],
+    [2, 'api_request', 'r1', 2],
+    [3, 'tool_call', 'r1', 2],
+    [4, 'tool_call', 't1', 0],
+    [5, 'tool_call', 't1', -3],
+    [6, 'api_request', 'r2', 0],
+    [7, 'api_request', 'r2', 36],
+    [8, 'api_request', null, 0],
+    [9, 'api_request', null, 0],
+    [10, 'api_request', 'r1', 1],
   ];
   for (const [seq, kind, key, hours] of rows) {
     await db.run(
@@ -116,13 +138,15 @@ test('migration 4 records the duplicates among events rolled up before it', asyn
   }
   await db.run('UPDATE rollup_state SET last_seq = 9');
   await migrate(db, all);
-  const seqs = (await db.all<{ seq: number }>('SELECT seq FROM uncounted_events ORDER BY seq')).map((r) => Number(r.seq));
+  const seqs = (await db.all<{ seq: number }>('SELECT seq FROM uncounted_events ORDER BY seq')).map((r) =>
+    Number(r.seq),
+  );
   assert.equal(seqs, [2, 5]);
   await db.close();
   dir.remove();
 });
 
-test('a read does not wait behind another read\'s open transaction (two reader connections)', async () => {
+test("a read does not wait behind another read's open transaction (two reader connections)", async () => {
   const dir = tempDir();
   const files = createTenantFiles(dir.path);
   const id = newId('t');
@@ -136,7 +160,10 @@ test('a read does not wait behind another read\'s open transaction (two reader c
   });
   assert.equal(reader.busy(), 1);
   // It answers while the transaction is still open (ended only below): the timeout only bounds a read that waits behind it.
-  const other = await Promise.race([reader.get<{ n: number }>('SELECT 42 AS n'), new Promise((resolve) => setTimeout(() => resolve('waited'), 20_000).unref())]);
+  const other = await Promise.race([
+    reader.get<{ n: number }>('SELECT 42 AS n'),
+    new Promise((resolve) => setTimeout(() => resolve('waited'), 20_000).unref()),
+  ]);
   assert.equal(Number((other as { n: number }).n), 42, 'answered while the transaction is open');
   release();
   await long;
@@ -180,7 +207,20 @@ test('the writer stores every column as given (64-bit ids, ms times, doubles, aw
     attributes: JSON.stringify({ nested: { a: [1, 'two', null] }, s: 'x"y' }),
     importRun: 'imp_1',
   };
-  const sparse: EventRow = { ...full, id: 1n, ts: 0, promptId: null, toolUseId: null, requestId: null, durationMs: null, inputTokens: null, value: null, error: null, attributes: null, importRun: null };
+  const sparse: EventRow = {
+    ...full,
+    id: 1n,
+    ts: 0,
+    promptId: null,
+    toolUseId: null,
+    requestId: null,
+    durationMs: null,
+    inputTokens: null,
+    value: null,
+    error: null,
+    attributes: null,
+    importRun: null,
+  };
   const writer = createEventWriter(db);
   await Promise.all([writer.write([full]), writer.write([sparse])]);
   const rows = await db.all<Record<string, unknown>>(
@@ -190,10 +230,35 @@ test('the writer stores every column as given (64-bit ids, ms times, doubles, aw
        FROM events ORDER BY seq`,
   );
   const expect = (r: EventRow, seq: number) => ({
-    id: r.id.toString(), seq, ts: r.ts, received_at: r.receivedAt, kind: r.kind, source: r.source, user_id: r.userId, session_id: r.sessionId, project: r.project,
-    prompt_id: r.promptId, tool_use_id: r.toolUseId, request_id: r.requestId, agent_id: r.agentId, agent_type: r.agentType, name: r.name, model: r.model, status: r.status,
-    duration_ms: r.durationMs, input_tokens: r.inputTokens, output_tokens: r.outputTokens, cache_read_tokens: r.cacheReadTokens, cache_creation_tokens: r.cacheCreationTokens,
-    cost_usd: r.costUsd, lines_added: r.linesAdded, lines_removed: r.linesRemoved, value: r.value, error: r.error?.toWellFormed() ?? null, attributes: r.attributes, import_run: r.importRun,
+    id: r.id.toString(),
+    seq,
+    ts: r.ts,
+    received_at: r.receivedAt,
+    kind: r.kind,
+    source: r.source,
+    user_id: r.userId,
+    session_id: r.sessionId,
+    project: r.project,
+    prompt_id: r.promptId,
+    tool_use_id: r.toolUseId,
+    request_id: r.requestId,
+    agent_id: r.agentId,
+    agent_type: r.agentType,
+    name: r.name,
+    model: r.model,
+    status: r.status,
+    duration_ms: r.durationMs,
+    input_tokens: r.inputTokens,
+    output_tokens: r.outputTokens,
+    cache_read_tokens: r.cacheReadTokens,
+    cache_creation_tokens: r.cacheCreationTokens,
+    cost_usd: r.costUsd,
+    lines_added: r.linesAdded,
+    lines_removed: r.linesRemoved,
+    value: r.value,
+    error: r.error?.toWellFormed() ?? null,
+    attributes: r.attributes,
+    import_run: r.importRun,
   });
   assert.equal(rows, [expect(full, 1), expect(sparse, 2)]);
   await files.closeAll();
@@ -218,7 +283,11 @@ test('the data-directory lock admits one holder and takes over a dead one', () =
   // Another process's live lock: pretend to be someone else by writing our parent's pid.
   release();
   writeFileSync(lockPath(dir.path), JSON.stringify({ pid: process.ppid, startedAt: 'then', adminSocket: null }));
-  assert.throws(() => acquireLock(dir.path, null), (err: unknown) => err instanceof DataDirLockedError && /in use by another agentmeter process/.test((err as Error).message));
+  assert.throws(
+    () => acquireLock(dir.path, null),
+    (err: unknown) =>
+      err instanceof DataDirLockedError && /in use by another agentmeter process/.test((err as Error).message),
+  );
   // A lock left by a process that has exited is stale.
   writeFileSync(lockPath(dir.path), JSON.stringify({ pid: 2 ** 22 + 12345, startedAt: 'then', adminSocket: null }));
   const again = acquireLock(dir.path, null);

@@ -35,8 +35,17 @@ function freezeClock(server: TestServer) {
 
 async function secondTenant(server: TestServer): Promise<Tenant> {
   const b = (await runCommand(server.ctx, 'tenant create', { name: 'Beta' })) as { id: string };
-  await runCommand(server.ctx, 'user create', { tenant: b.id, email: 'bob@beta.test', role: 'tenant_admin', password: 'beta password 12' });
-  const { key } = (await runCommand(server.ctx, 'apikey create', { tenant: b.id, user: 'bob@beta.test', scopes: 'ingest,read' })) as { key: string };
+  await runCommand(server.ctx, 'user create', {
+    tenant: b.id,
+    email: 'bob@beta.test',
+    role: 'tenant_admin',
+    password: 'beta password 12',
+  });
+  const { key } = (await runCommand(server.ctx, 'apikey create', {
+    tenant: b.id,
+    user: 'bob@beta.test',
+    scopes: 'ingest,read',
+  })) as { key: string };
   return { tenantId: b.id, key };
 }
 
@@ -52,7 +61,11 @@ const query = (server: TestServer, t: Tenant, now: number) =>
   fetch(`${server.url}/api/v1/query`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', authorization: `Bearer ${t.key}` },
-    body: JSON.stringify({ metrics: ['events'], from: new Date(now - HOUR).toISOString(), to: new Date(now + HOUR).toISOString() }),
+    body: JSON.stringify({
+      metrics: ['events'],
+      from: new Date(now - HOUR).toISOString(),
+      to: new Date(now + HOUR).toISOString(),
+    }),
   });
 
 async function events(server: TestServer, t: Tenant, now: number): Promise<number> {
@@ -77,7 +90,9 @@ async function readyz(server: TestServer): Promise<{ status: number; body: Json 
 /** A WebSocket upgrade that is expected to be refused: its status and Retry-After. */
 function refusedUpgrade(server: TestServer, key: string): Promise<{ status: number; retryAfter: string | undefined }> {
   return new Promise((resolve, reject) => {
-    const socket = new WebSocket(`${server.url.replace(/^http/, 'ws')}/api/v1/stream`, { headers: { authorization: `Bearer ${key}` } });
+    const socket = new WebSocket(`${server.url.replace(/^http/, 'ws')}/api/v1/stream`, {
+      headers: { authorization: `Bearer ${key}` },
+    });
     socket.once('open', () => {
       socket.terminate();
       reject(new Error('the upgrade was accepted'));
@@ -112,18 +127,21 @@ test('a tenant file deleted, damaged or restored: that tenant alone is unavailab
 
     rmSync(tenantPath(dir.path, a.tenantId));
     // Committed to the open handle of a file that is gone: refused, not acknowledged.
-    await assertUnavailable(await hook(server, a, 'a2'), 'A\'s hook after its file was deleted');
-    await assertUnavailable(await hook(server, a, 'a3'), 'A\'s next hook');
-    await assertUnavailable(await query(server, a, clock.now), 'A\'s query');
-    const page = await assertUnavailable(await admin.get('/'), 'A\'s overview page');
+    await assertUnavailable(await hook(server, a, 'a2'), "A's hook after its file was deleted");
+    await assertUnavailable(await hook(server, a, 'a3'), "A's next hook");
+    await assertUnavailable(await query(server, a, clock.now), "A's query");
+    const page = await assertUnavailable(await admin.get('/'), "A's overview page");
     assert.match(page, /<h1>503<\/h1>/, 'an error page for a browser');
-    await assertUnavailable(await admin.request('/live', { headers: { accept: 'text/event-stream' } }), 'A\'s live stream');
+    await assertUnavailable(
+      await admin.request('/live', { headers: { accept: 'text/event-stream' } }),
+      "A's live stream",
+    );
     const upgrade = await refusedUpgrade(server, a.key);
-    assert.is(upgrade.status, 503, 'A\'s WebSocket upgrade');
-    assert.ok(Number(upgrade.retryAfter) >= 1, 'the upgrade\'s Retry-After');
+    assert.is(upgrade.status, 503, "A's WebSocket upgrade");
+    assert.ok(Number(upgrade.retryAfter) >= 1, "the upgrade's Retry-After");
 
     assert.is((await hook(server, b, 'b2')).status, 200, 'B is not affected');
-    assert.is(await events(server, b, clock.now), 2, 'B\'s events are all there');
+    assert.is(await events(server, b, clock.now), 2, "B's events are all there");
     let ready = await readyz(server);
     assert.is(ready.status, 503);
     assert.equal(ready.body.checks.tenants, { [a.tenantId]: 'failed: file missing', [b.tenantId]: 'ok' });
@@ -134,15 +152,20 @@ test('a tenant file deleted, damaged or restored: that tenant alone is unavailab
     const lag = await server.ctx.aggregator.lag();
     assert.is(lag.find((l) => l.tenantId === b.tenantId)?.pendingEvents, 0, 'B rolled up');
     assert.ok(lag.find((l) => l.tenantId === a.tenantId)?.lastError, 'A reported');
-    assert.is(await events(server, b, clock.now), 2, 'B\'s events, from its rollups');
+    assert.is(await events(server, b, clock.now), 2, "B's events, from its rollups");
 
     // A start with A's file missing serves everyone else.
     await server.stop();
     server = await startTestServer({ dataDir: dir.path });
     clock = freezeClock(server);
-    assert.ok(server.logs.some((l) => l.msg === 'tenant file unavailable' && l.tenant_id === a.tenantId && l.reason === 'file missing'), 'logged at start');
+    assert.ok(
+      server.logs.some(
+        (l) => l.msg === 'tenant file unavailable' && l.tenant_id === a.tenantId && l.reason === 'file missing',
+      ),
+      'logged at start',
+    );
     admin = await signIn(server, ADMIN.email, ADMIN.password);
-    await assertUnavailable(await admin.get('/'), 'A\'s overview page after a restart');
+    await assertUnavailable(await admin.get('/'), "A's overview page after a restart");
     assert.is((await hook(server, b, 'b3')).status, 200);
     assert.is(await events(server, b, clock.now), 3);
     await assertUnavailable(await hook(server, a, 'a4'), 'A after a restart');
@@ -168,7 +191,7 @@ test('a tenant file deleted, damaged or restored: that tenant alone is unavailab
     clock.advance(60_000);
     assert.is((await hook(server, a, 'a8')).status, 200, 'A is back');
     assert.is(await events(server, a, clock.now), 2, 'what the backup held, and the new event');
-    assert.is((await admin.get('/')).status, 200, 'A\'s pages are back');
+    assert.is((await admin.get('/')).status, 200, "A's pages are back");
     ready = await readyz(server);
     assert.is(ready.status, 200);
     assert.equal(ready.body.checks.tenants, { [a.tenantId]: 'ok', [b.tenantId]: 'ok' });
@@ -180,9 +203,11 @@ test('a tenant file deleted, damaged or restored: that tenant alone is unavailab
   }
 });
 
-test('an open WebSocket stream is told to retry while its tenant\'s file is gone', async () => {
+test("an open WebSocket stream is told to retry while its tenant's file is gone", async () => {
   const server = await startTestServer();
-  const socket = new WebSocket(`${server.url.replace(/^http/, 'ws')}/api/v1/stream`, { headers: { authorization: `Bearer ${(await ingestKey(server)).key}` } });
+  const socket = new WebSocket(`${server.url.replace(/^http/, 'ws')}/api/v1/stream`, {
+    headers: { authorization: `Bearer ${(await ingestKey(server)).key}` },
+  });
   try {
     const { tenantId } = (await server.ctx.control.get<{ tenantId: string }>('SELECT id AS tenantId FROM tenants'))!;
     freezeClock(server);
@@ -224,27 +249,41 @@ test('a commit to a file replaced under the writer is refused, its handle closed
   const who = { tenantId, userId: 'u_1' };
   try {
     await files.create(tenantId);
-    assert.equal(await ingest.ingest(who, 'rest', [{ kind: 'prompt', id: 'e1' }]), { accepted: 1, stored: 1, rejected: [] });
+    assert.equal(await ingest.ingest(who, 'rest', [{ kind: 'prompt', id: 'e1' }]), {
+      accepted: 1,
+      stored: 1,
+      rejected: [],
+    });
     const stale = await files.open(tenantId);
     const path = tenantPath(dir.path, tenantId);
     writeFileSync(`${path}.new`, Buffer.alloc(8192, 1));
     renameSync(`${path}.new`, path);
 
-    const refused = await ingest.ingest(who, 'rest', [{ kind: 'prompt', id: 'e2' }]).then(() => null, (err: unknown) => err);
+    const refused = await ingest.ingest(who, 'rest', [{ kind: 'prompt', id: 'e2' }]).then(
+      () => null,
+      (err: unknown) => err,
+    );
     assert.instance(refused, TenantUnavailableError, 'the commit is not acknowledged');
     assert.is((refused as TenantUnavailableError).reason, 'file replaced');
     assert.is((refused as TenantUnavailableError).retryAfterMs, 1000);
     const attempts = () => logs.filter((l) => l.msg === 'tenant file unavailable').length;
     assert.is(attempts(), 1);
 
-    const tryOpen = () => files.open(tenantId).then(() => null, (err: unknown) => err as TenantUnavailableError);
+    const tryOpen = () =>
+      files.open(tenantId).then(
+        () => null,
+        (err: unknown) => err as TenantUnavailableError,
+      );
     clock += 999;
     assert.is((await tryOpen())?.reason, 'file replaced', 'within the backoff: refused without trying');
     assert.is(attempts(), 1);
     clock += 1;
     assert.is((await tryOpen())?.reason, 'file cannot be opened', 'tried again: the garbage does not open');
     assert.is(attempts(), 2);
-    const closed = await stale.get('SELECT 1').then(() => null, (err: Error) => err.message);
+    const closed = await stale.get('SELECT 1').then(
+      () => null,
+      (err: Error) => err.message,
+    );
     assert.match(String(closed), /is closed/, 'the stale handle was closed before the file was opened again');
     clock += 1999;
     assert.is((await tryOpen())?.retryAfterMs, 1, 'the second wait is twice the first');
@@ -255,7 +294,11 @@ test('a commit to a file replaced under the writer is refused, its handle closed
     await elsewhere.closeAll();
     renameSync(tenantPath(join(dir.path, 'elsewhere'), tenantId), path);
     clock += 1;
-    assert.equal(await ingest.ingest(who, 'rest', [{ kind: 'prompt', id: 'e3' }]), { accepted: 1, stored: 1, rejected: [] }, 'a new writer on the new file');
+    assert.equal(
+      await ingest.ingest(who, 'rest', [{ kind: 'prompt', id: 'e3' }]),
+      { accepted: 1, stored: 1, rejected: [] },
+      'a new writer on the new file',
+    );
     assert.is((await (await files.open(tenantId)).get<{ n: number }>('SELECT count(*) AS n FROM events'))!.n, 1);
   } finally {
     await files.closeAll();

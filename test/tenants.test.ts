@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { tenantPath } from '../src/storage/datadir.js';
-import { ADMIN, Client, setUp, signIn, startTestServer, type TestServer } from './helpers.js';
+import { ADMIN, type Client, setUp, signIn, startTestServer, type TestServer } from './helpers.js';
 
 type Ctx = { server: TestServer; admin: Client };
 const tenants = suite<Ctx>('tenants, keys and isolation');
@@ -18,12 +18,17 @@ tenants.after.each(async (ctx) => {
 
 const api = (client: Client, path: string, method = 'GET', json?: unknown) =>
   client.request(`/api/v1${path}`, { method, json, headers: client.csrf ? { 'x-csrf-token': client.csrf } : {} });
-const bearer = (server: TestServer, key: string, path: string) => fetch(`${server.url}/api/v1${path}`, { headers: { authorization: `Bearer ${key}` } });
+const bearer = (server: TestServer, key: string, path: string) =>
+  fetch(`${server.url}/api/v1${path}`, { headers: { authorization: `Bearer ${key}` } });
 
 async function tenantWithMember(admin: Client, name: string, role = 'developer') {
   const tenant = (await (await api(admin, '/tenants', 'POST', { name })).json()) as { id: string };
   const email = `${role}@${name.toLowerCase()}.test`;
-  const created = await api(admin, `/tenants/${tenant.id}/users`, 'POST', { email, role, password: 'member password 1' });
+  const created = await api(admin, `/tenants/${tenant.id}/users`, 'POST', {
+    email,
+    role,
+    password: 'member password 1',
+  });
   assert.is(created.status, 201);
   return { tenantId: tenant.id, email, password: 'member password 1' };
 }
@@ -41,12 +46,22 @@ tenants('two tenants get two files, and each key reaches only its own', async ({
   const b = await tenantWithMember(admin, 'Beta');
   assert.ok(existsSync(tenantPath(server.dataDir, a.tenantId)));
   assert.ok(existsSync(tenantPath(server.dataDir, b.tenantId)));
-  assert.is(readdirSync(join(server.dataDir, 'tenants')).filter((f) => f.endsWith('.duckdb')).length, 3, 'setup tenant + 2');
+  assert.is(
+    readdirSync(join(server.dataDir, 'tenants')).filter((f) => f.endsWith('.duckdb')).length,
+    3,
+    'setup tenant + 2',
+  );
 
   const keyA = await keyFor(server, a.email, a.password, ['read']);
   const keyB = await keyFor(server, b.email, b.password, ['read']);
-  const meA = (await (await bearer(server, keyA.key, '/me')).json()) as { tenant: { id: string }; tenant_file: { tenant_id: string } };
-  const meB = (await (await bearer(server, keyB.key, '/me')).json()) as { tenant: { id: string }; tenant_file: { tenant_id: string } };
+  const meA = (await (await bearer(server, keyA.key, '/me')).json()) as {
+    tenant: { id: string };
+    tenant_file: { tenant_id: string };
+  };
+  const meB = (await (await bearer(server, keyB.key, '/me')).json()) as {
+    tenant: { id: string };
+    tenant_file: { tenant_id: string };
+  };
   assert.is(meA.tenant_file.tenant_id, a.tenantId, "A's key reads A's file");
   assert.is(meB.tenant_file.tenant_id, b.tenantId, "B's key reads B's file");
 
@@ -54,10 +69,15 @@ tenants('two tenants get two files, and each key reaches only its own', async ({
   for (const path of [`/tenants/${b.tenantId}`, `/tenants/${b.tenantId}/users`]) {
     assert.is((await bearer(server, keyA.key, path)).status, 404, path);
   }
-  const withHint = await fetch(`${server.url}/api/v1/me?tenant=${b.tenantId}`, { headers: { authorization: `Bearer ${keyA.key}`, 'x-tenant-id': b.tenantId } });
+  const withHint = await fetch(`${server.url}/api/v1/me?tenant=${b.tenantId}`, {
+    headers: { authorization: `Bearer ${keyA.key}`, 'x-tenant-id': b.tenantId },
+  });
   assert.is(((await withHint.json()) as { tenant_file: { tenant_id: string } }).tenant_file.tenant_id, a.tenantId);
   const listed = (await (await bearer(server, keyA.key, '/tenants')).json()) as { tenants: { id: string }[] };
-  assert.equal(listed.tenants.map((t) => t.id), [a.tenantId]);
+  assert.equal(
+    listed.tenants.map((t) => t.id),
+    [a.tenantId],
+  );
 });
 
 tenants('a person of one tenant gets 404 for another tenant', async ({ server, admin }) => {
@@ -67,7 +87,16 @@ tenants('a person of one tenant gets 404 for another tenant', async ({ server, a
   await aAdmin.get('/');
   assert.is((await api(aAdmin, `/tenants/${b.tenantId}`)).status, 404);
   assert.is((await api(aAdmin, `/tenants/${b.tenantId}/users`)).status, 404);
-  assert.is((await api(aAdmin, `/tenants/${b.tenantId}/users`, 'POST', { email: 'x@y.test', role: 'viewer', password: 'whatever long enough' })).status, 404);
+  assert.is(
+    (
+      await api(aAdmin, `/tenants/${b.tenantId}/users`, 'POST', {
+        email: 'x@y.test',
+        role: 'viewer',
+        password: 'whatever long enough',
+      })
+    ).status,
+    404,
+  );
   assert.is((await api(aAdmin, `/tenants/${a.tenantId}/users`)).status, 200, 'own tenant is fine');
 });
 
@@ -76,11 +105,28 @@ tenants('roles: who may create tenants and users, and which roles they may grant
   const dev = await tenantWithMember(admin, 'Gamma', 'developer');
   const tenantAdmin = await signIn(server, a.email, a.password);
   await tenantAdmin.get('/');
-  assert.is((await api(tenantAdmin, '/tenants', 'POST', { name: 'Mine' })).status, 403, 'only super_admin creates tenants');
-  const grant = await api(tenantAdmin, `/tenants/${a.tenantId}/users`, 'POST', { email: 'boss@x.test', role: 'super_admin', password: 'long enough 1' });
+  assert.is(
+    (await api(tenantAdmin, '/tenants', 'POST', { name: 'Mine' })).status,
+    403,
+    'only super_admin creates tenants',
+  );
+  const grant = await api(tenantAdmin, `/tenants/${a.tenantId}/users`, 'POST', {
+    email: 'boss@x.test',
+    role: 'super_admin',
+    password: 'long enough 1',
+  });
   assert.is(grant.status, 403);
   assert.is(((await grant.json()) as { field: string }).field, 'role');
-  assert.is((await api(tenantAdmin, `/tenants/${a.tenantId}/users`, 'POST', { email: 'm@x.test', role: 'manager', password: 'long enough 1' })).status, 201);
+  assert.is(
+    (
+      await api(tenantAdmin, `/tenants/${a.tenantId}/users`, 'POST', {
+        email: 'm@x.test',
+        role: 'manager',
+        password: 'long enough 1',
+      })
+    ).status,
+    201,
+  );
 
   const developer = await signIn(server, dev.email, dev.password);
   await developer.get('/');
@@ -98,10 +144,16 @@ tenants('API keys: shown once, stored hashed, listed by prefix, scoped, revocabl
   const person = await signIn(server, a.email, a.password);
   const listed = (await (await api(person, '/api-keys')).json()) as { api_keys: Record<string, unknown>[] };
   assert.is(listed.api_keys.length, 2);
-  assert.ok(listed.api_keys.every((k) => !('key' in k) && typeof k.prefix === 'string' && k.createdAt), 'no secret in the list');
+  assert.ok(
+    listed.api_keys.every((k) => !('key' in k) && typeof k.prefix === 'string' && k.createdAt),
+    'no secret in the list',
+  );
   assert.not.ok(JSON.stringify(listed).includes(readKey.key));
   const stored = await server.ctx.control.all<{ key_hash: string }>('SELECT key_hash FROM api_keys');
-  assert.ok(stored.every((r) => /^[0-9a-f]{64}$/.test(r.key_hash) && r.key_hash !== readKey.key), 'only hashes stored');
+  assert.ok(
+    stored.every((r) => /^[0-9a-f]{64}$/.test(r.key_hash) && r.key_hash !== readKey.key),
+    'only hashes stored',
+  );
 
   assert.is((await bearer(server, readKey.key, '/me')).status, 200, 'read scope reads');
   const noScope = await bearer(server, ingestKey.key, '/me');
@@ -109,7 +161,11 @@ tenants('API keys: shown once, stored hashed, listed by prefix, scoped, revocabl
   assert.match(((await noScope.json()) as { error: string }).error, /"read" scope/);
 
   // Keys cannot mint keys or manage people.
-  const mint = await fetch(`${server.url}/api/v1/api-keys`, { method: 'POST', headers: { authorization: `Bearer ${readKey.key}`, 'content-type': 'application/json' }, body: JSON.stringify({ name: 'x', scopes: ['ingest'] }) });
+  const mint = await fetch(`${server.url}/api/v1/api-keys`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${readKey.key}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ name: 'x', scopes: ['ingest'] }),
+  });
   assert.is(mint.status, 403);
 
   await person.get('/settings/api-keys');
@@ -117,24 +173,34 @@ tenants('API keys: shown once, stored hashed, listed by prefix, scoped, revocabl
   const revoked = await bearer(server, readKey.key, '/me');
   assert.is(revoked.status, 401, 'revoked key');
   assert.is((await bearer(server, 'amk_doesnotexist', '/me')).status, 401, 'unknown key');
-  assert.is((await fetch(`${server.url}/api/v1/me`, { headers: { authorization: 'Basic abc' } })).status, 401, 'not a bearer key');
+  assert.is(
+    (await fetch(`${server.url}/api/v1/me`, { headers: { authorization: 'Basic abc' } })).status,
+    401,
+    'not a bearer key',
+  );
   assert.is((await api(person, `/api-keys/${readKey.id}`, 'DELETE')).status, 404, 'already revoked');
 });
 
-tenants("the keys page shows a new key once and lists it by prefix afterwards; agent text is escaped", async ({ server, admin }) => {
-  await admin.get('/settings/api-keys');
-  const created = await admin.post('/settings/api-keys', { name: '<img src=x onerror=alert(1)>', scopes: ['ingest', 'read'] });
-  assert.is(created.status, 200);
-  const html = await created.text();
-  const key = /<code class="secret">([^<]+)<\/code>/.exec(html)?.[1];
-  assert.ok(key?.startsWith('amk_'));
-  assert.not.ok(html.includes('<img src=x'), 'name escaped');
-  assert.ok(html.includes('&lt;img src=x onerror=alert(1)&gt;'));
-  const later = await (await admin.get('/settings/api-keys')).text();
-  assert.not.ok(later.includes(key!), 'not shown again');
-  assert.ok(later.includes(key!.slice(0, 12)), 'prefix listed');
-  assert.is((await bearer(server, key!, '/me')).status, 200);
-});
+tenants(
+  'the keys page shows a new key once and lists it by prefix afterwards; agent text is escaped',
+  async ({ server, admin }) => {
+    await admin.get('/settings/api-keys');
+    const created = await admin.post('/settings/api-keys', {
+      name: '<img src=x onerror=alert(1)>',
+      scopes: ['ingest', 'read'],
+    });
+    assert.is(created.status, 200);
+    const html = await created.text();
+    const key = /<code class="secret">([^<]+)<\/code>/.exec(html)?.[1];
+    assert.ok(key?.startsWith('amk_'));
+    assert.not.ok(html.includes('<img src=x'), 'name escaped');
+    assert.ok(html.includes('&lt;img src=x onerror=alert(1)&gt;'));
+    const later = await (await admin.get('/settings/api-keys')).text();
+    assert.not.ok(later.includes(key!), 'not shown again');
+    assert.ok(later.includes(key!.slice(0, 12)), 'prefix listed');
+    assert.is((await bearer(server, key!, '/me')).status, 200);
+  },
+);
 
 tenants('deleting a tenant removes its people, keys and file', async ({ server, admin }) => {
   const a = await tenantWithMember(admin, 'Alpha');
@@ -150,14 +216,26 @@ tenants('deleting a tenant removes its people, keys and file', async ({ server, 
 tenants('bad input: 400 naming the field, malformed JSON, wrong content type', async ({ admin }) => {
   const missing = await api(admin, '/tenants', 'POST', {});
   assert.is(missing.status, 400);
-  assert.equal(await missing.json(), { error: 'name: Invalid input: expected string, received undefined', field: 'name' });
-  const malformed = await admin.request('/api/v1/tenants', { method: 'POST', body: '{"name":', headers: { 'content-type': 'application/json', 'x-csrf-token': admin.csrf! } });
+  assert.equal(await missing.json(), {
+    error: 'name: Invalid input: expected string, received undefined',
+    field: 'name',
+  });
+  const malformed = await admin.request('/api/v1/tenants', {
+    method: 'POST',
+    body: '{"name":',
+    headers: { 'content-type': 'application/json', 'x-csrf-token': admin.csrf! },
+  });
   assert.is(malformed.status, 400);
   assert.is(((await malformed.json()) as { field: string }).field, 'body');
   const scopes = await api(admin, '/api-keys', 'POST', { name: 'k', scopes: ['write'] });
   assert.is(scopes.status, 400);
   assert.is(((await scopes.json()) as { field: string }).field, 'scopes.0');
-  const email = await api(admin, `/tenants/${((await (await api(admin, '/me')).json()) as { tenant: { id: string } }).tenant.id}/users`, 'POST', { email: ADMIN.email, role: 'viewer', password: 'long enough 12' });
+  const email = await api(
+    admin,
+    `/tenants/${((await (await api(admin, '/me')).json()) as { tenant: { id: string } }).tenant.id}/users`,
+    'POST',
+    { email: ADMIN.email, role: 'viewer', password: 'long enough 12' },
+  );
   assert.is(email.status, 409);
   assert.is(((await email.json()) as { field: string }).field, 'email');
 });

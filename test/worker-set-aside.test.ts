@@ -12,7 +12,12 @@ suite('an event that cannot be rolled up is set aside after a bounded number of 
   const { server } = ctx;
   let clock = Date.now();
   server.ctx.now = () => new Date(clock);
-  const command = (name: string, ms: number) => ({ command_name: name, execution_time_ms: ms, status: 'success', session_id: 's-poison' });
+  const command = (name: string, ms: number) => ({
+    command_name: name,
+    execution_time_ms: ms,
+    status: 'success',
+    session_id: 's-poison',
+  });
   const res = await fetch(`${server.url}/api/metrics/batch`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', authorization: `Bearer ${ctx.key}` },
@@ -34,12 +39,19 @@ suite('an event that cannot be rolled up is set aside after a bounded number of 
   await server.ctx.aggregator.runOnce(ctx.tenantId);
   const lag = (await server.ctx.aggregator.lag())[0]!;
   assert.equal([lag.pendingEvents, lag.setAside, lag.lastError], [0, 1, null]);
-  assert.ok(server.logs.some((l) => l.msg === 'event set aside: it cannot be rolled up' && l.seq === Number(poison)), 'the log names the event');
+  assert.ok(
+    server.logs.some((l) => l.msg === 'event set aside: it cannot be rolled up' && l.seq === Number(poison)),
+    'the log names the event',
+  );
 
   const ready = (await (await fetch(`${server.url}/readyz`)).json()) as { aggregation: { set_aside_events: number } };
   assert.is(ready.aggregation.set_aside_events, 1);
-  const q = encodeURIComponent(JSON.stringify({ metrics: ['commands', 'command_max_ms'], from: clock - 86_400_000, to: clock + 60_000 }));
-  const answer = (await (await fetch(`${server.url}/api/v1/query?q=${q}`, { headers: { authorization: `Bearer ${ctx.key}` } })).json()) as { rows: { commands: number; command_max_ms: number }[] };
+  const q = encodeURIComponent(
+    JSON.stringify({ metrics: ['commands', 'command_max_ms'], from: clock - 86_400_000, to: clock + 60_000 }),
+  );
+  const answer = (await (
+    await fetch(`${server.url}/api/v1/query?q=${q}`, { headers: { authorization: `Bearer ${ctx.key}` } })
+  ).json()) as { rows: { commands: number; command_max_ms: number }[] };
   assert.equal(answer.rows, [{ commands: 2, command_max_ms: 30 }], 'the two others counted, the set-aside one not');
   // The event itself is kept.
   assert.is((await db.get<{ n: number }>(`SELECT count(*) AS n FROM events`))!.n, 3);

@@ -37,7 +37,17 @@ export async function audit(db: Queryable, entry: AuditEntry): Promise<void> {
  * One entry as it is read back. `person` is the actor's email; for a sign-in that failed,
  * the email that was tried (there is no actor then).
  */
-export type AuditRow = { at: Date; tenantId: string | null; actor: string; actorUserId: string | null; person: string | null; action: string; target: string | null; ip: string | null; detail: string | null };
+export type AuditRow = {
+  at: Date;
+  tenantId: string | null;
+  actor: string;
+  actorUserId: string | null;
+  person: string | null;
+  action: string;
+  target: string | null;
+  ip: string | null;
+  detail: string | null;
+};
 
 /** The largest page of the log, and the most a CSV holds. */
 export const AUDIT_PAGE_MAX = 1000;
@@ -47,7 +57,10 @@ export const AUDIT_CSV_MAX = 100_000;
 const timeParam = z
   .string()
   .trim()
-  .regex(/^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2}))?$/, 'must be a date (2026-01-31) or an ISO 8601 time with a zone')
+  .regex(
+    /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2}))?$/,
+    'must be a date (2026-01-31) or an ISO 8601 time with a zone',
+  )
   .refine((s) => !Number.isNaN(Date.parse(s)), 'is not a real date');
 const optional = <T extends z.ZodType>(s: T) => z.preprocess((v) => (v === '' ? undefined : v), s.optional());
 
@@ -55,13 +68,22 @@ const optional = <T extends z.ZodType>(s: T) => z.preprocess((v) => (v === '' ? 
 export const auditFilterSchema = z
   .object({
     person: optional(z.string().trim().max(254)),
-    action: optional(z.string().trim().max(100).regex(/^[a-z0-9_.-]+$/, 'letters, digits, dots and dashes only')),
+    action: optional(
+      z
+        .string()
+        .trim()
+        .max(100)
+        .regex(/^[a-z0-9_.-]+$/, 'letters, digits, dots and dashes only'),
+    ),
     from: optional(timeParam),
     to: optional(timeParam),
     page: optional(z.coerce.number().int().min(1).max(1_000_000)),
     limit: optional(z.coerce.number().int().min(1).max(AUDIT_PAGE_MAX)),
   })
-  .refine((f) => !f.from || !f.to || startOf(f.from) < endOf(f.to), { path: ['to'], message: 'must not be before from' });
+  .refine((f) => !f.from || !f.to || startOf(f.from) < endOf(f.to), {
+    path: ['to'],
+    message: 'must not be before from',
+  });
 export type AuditFilter = z.infer<typeof auditFilterSchema>;
 
 const startOf = (s: string) => Date.parse(s.length === 10 ? `${s}T00:00:00Z` : s);
@@ -94,21 +116,40 @@ const SELECT = `SELECT a.occurred_at AS "at", a.tenant_id AS "tenantId", a.actor
                   FROM audit_log a LEFT JOIN users u ON u.id = a.actor_user_id`;
 
 /** One page of the log, newest first, and whether an older page exists. */
-export async function searchAudit(db: Queryable, q: AuditSearch): Promise<{ entries: AuditRow[]; page: number; more: boolean }> {
+export async function searchAudit(
+  db: Queryable,
+  q: AuditSearch,
+): Promise<{ entries: AuditRow[]; page: number; more: boolean }> {
   const limit = q.limit ?? 100;
   const page = q.page ?? 1;
   const w = where(q);
-  const rows = await db.all<AuditRow>(`${SELECT} WHERE ${w.sql} ORDER BY a.occurred_at DESC, a.id DESC LIMIT ${limit + 1} OFFSET ${(page - 1) * limit}`, w.params);
+  const rows = await db.all<AuditRow>(
+    `${SELECT} WHERE ${w.sql} ORDER BY a.occurred_at DESC, a.id DESC LIMIT ${limit + 1} OFFSET ${(page - 1) * limit}`,
+    w.params,
+  );
   return { entries: rows.slice(0, limit), page, more: rows.length > limit };
 }
 
 /** Every action the log holds for the tenant (all tenants: null), for the filter's choices. */
 export async function auditActions(db: Queryable, tenantId: string | null): Promise<string[]> {
-  const rows = await db.all<{ action: string }>(`SELECT DISTINCT action FROM audit_log WHERE $tenantId IS NULL OR tenant_id = $tenantId ORDER BY action`, { tenantId });
+  const rows = await db.all<{ action: string }>(
+    `SELECT DISTINCT action FROM audit_log WHERE $tenantId IS NULL OR tenant_id = $tenantId ORDER BY action`,
+    { tenantId },
+  );
   return rows.map((r) => r.action);
 }
 
-export const AUDIT_COLUMNS = ['at', 'tenant_id', 'person', 'actor', 'actor_user_id', 'action', 'target', 'ip', 'detail'] as const;
+export const AUDIT_COLUMNS = [
+  'at',
+  'tenant_id',
+  'person',
+  'actor',
+  'actor_user_id',
+  'action',
+  'target',
+  'ip',
+  'detail',
+] as const;
 
 /**
  * The matching entries (at most AUDIT_CSV_MAX, newest first) as RFC 4180 CSV with the
@@ -116,7 +157,10 @@ export const AUDIT_COLUMNS = ['at', 'tenant_id', 'person', 'actor', 'actor_user_
  */
 export async function auditCsv(db: Queryable, q: AuditSearch): Promise<{ body: string; truncated: boolean }> {
   const w = where(q);
-  const rows = await db.all<AuditRow>(`${SELECT} WHERE ${w.sql} ORDER BY a.occurred_at DESC, a.id DESC LIMIT ${AUDIT_CSV_MAX + 1}`, w.params);
+  const rows = await db.all<AuditRow>(
+    `${SELECT} WHERE ${w.sql} ORDER BY a.occurred_at DESC, a.id DESC LIMIT ${AUDIT_CSV_MAX + 1}`,
+    w.params,
+  );
   const cells = rows.slice(0, AUDIT_CSV_MAX).map((r) => ({
     at: new Date(r.at).toISOString(),
     tenant_id: r.tenantId,

@@ -18,7 +18,14 @@ import { createProvider, listProviders, providerInputSchema, removeProvider, vie
 import { setTenantSso, SlugTakenError, tenantSsoSchema } from '../auth/sso/tenant-sso.js';
 import { BackupError } from '../backup/manifest.js';
 import { exportTenant, importTenant } from '../backup/tenant-move.js';
-import { createTenant, deleteTenant, findTenant, listTenants, tenantNameSchema, type Tenant } from '../tenants/tenants.js';
+import {
+  createTenant,
+  deleteTenant,
+  findTenant,
+  listTenants,
+  tenantNameSchema,
+  type Tenant,
+} from '../tenants/tenants.js';
 
 export class CommandError extends Error {}
 
@@ -27,7 +34,10 @@ const command = <S extends z.ZodType>(schema: S, run: Command<S>['run']): Comman
 
 const tenantRef = z.string().trim().min(1, 'is required');
 // The CLI resolves paths where the operator typed them; the server may run elsewhere.
-const absolutePath = z.string().min(1, 'is required').refine((p) => isAbsolute(p), 'must be an absolute path');
+const absolutePath = z
+  .string()
+  .min(1, 'is required')
+  .refine((p) => isAbsolute(p), 'must be an absolute path');
 const byCli = { actor: 'cli' as const };
 
 async function tenantOf(ctx: AppContext, ref: string): Promise<Tenant> {
@@ -38,7 +48,8 @@ async function tenantOf(ctx: AppContext, ref: string): Promise<Tenant> {
 
 async function userOf(ctx: AppContext, tenant: Tenant, ref: string) {
   const user = (await getUser(ctx.control, ref)) ?? (await findLoginByEmail(ctx.control, ref));
-  if (!user || user.tenantId !== tenant.id) throw new CommandError(`no user ${JSON.stringify(ref)} in tenant ${tenant.name}`);
+  if (!user || user.tenantId !== tenant.id)
+    throw new CommandError(`no user ${JSON.stringify(ref)} in tenant ${tenant.name}`);
   return user;
 }
 
@@ -52,7 +63,13 @@ async function person(ctx: AppContext, input: { tenant: string; email: string })
 export const COMMANDS = {
   'tenant create': command(z.object({ name: tenantNameSchema }), async (ctx, { name }) => {
     const tenant = await createTenant(ctx, name);
-    await audit(ctx.control, { ...byCli, action: 'tenant.create', tenantId: tenant.id, target: tenant.id, detail: { name } });
+    await audit(ctx.control, {
+      ...byCli,
+      action: 'tenant.create',
+      tenantId: tenant.id,
+      target: tenant.id,
+      detail: { name },
+    });
     return tenant;
   }),
 
@@ -62,18 +79,43 @@ export const COMMANDS = {
     const tenant = await tenantOf(ctx, input.tenant);
     await deleteTenant(ctx, tenant.id);
     ctx.keys.invalidate();
-    await audit(ctx.control, { ...byCli, action: 'tenant.delete', tenantId: tenant.id, target: tenant.id, detail: { name: tenant.name } });
+    await audit(ctx.control, {
+      ...byCli,
+      action: 'tenant.delete',
+      tenantId: tenant.id,
+      target: tenant.id,
+      detail: { name: tenant.name },
+    });
     return { deleted: tenant.id, name: tenant.name };
   }),
 
   'user create': command(
-    z.object({ tenant: tenantRef, email: emailSchema, role: roleSchema, name: z.string().trim().max(200).optional(), password: passwordSchema.optional() }).superRefine(strongPassword),
+    z
+      .object({
+        tenant: tenantRef,
+        email: emailSchema,
+        role: roleSchema,
+        name: z.string().trim().max(200).optional(),
+        password: passwordSchema.optional(),
+      })
+      .superRefine(strongPassword),
     async (ctx, input) => {
       const tenant = await tenantOf(ctx, input.tenant);
       const generated = input.password === undefined;
       const password = input.password ?? generatePassword();
-      const user = await createUser(ctx.control, tenant.id, { email: input.email, role: input.role, name: input.name, password });
-      await audit(ctx.control, { ...byCli, action: 'user.create', tenantId: tenant.id, target: user.id, detail: { email: user.email, role: user.role } });
+      const user = await createUser(ctx.control, tenant.id, {
+        email: input.email,
+        role: input.role,
+        name: input.name,
+        password,
+      });
+      await audit(ctx.control, {
+        ...byCli,
+        action: 'user.create',
+        tenantId: tenant.id,
+        target: user.id,
+        detail: { email: user.email, role: user.role },
+      });
       return generated ? { ...user, password } : user;
     },
   ),
@@ -106,70 +148,116 @@ export const COMMANDS = {
     return createResetLink(ctx, byCli, tenant.id, user.id);
   }),
 
-  'user list': command(z.object({ tenant: tenantRef }), async (ctx, input) => listUsers(ctx.control, (await tenantOf(ctx, input.tenant)).id)),
+  'user list': command(z.object({ tenant: tenantRef }), async (ctx, input) =>
+    listUsers(ctx.control, (await tenantOf(ctx, input.tenant)).id),
+  ),
 
   /** A lost authenticator: the person signs in with their password alone and may enrol again. */
   'user mfa-reset': command(z.object({ tenant: tenantRef, email: emailSchema }), async (ctx, input) => {
     const tenant = await tenantOf(ctx, input.tenant);
     const user = await userOf(ctx, tenant, input.email);
     const wasOn = await disableMfa(ctx.control, user.id);
-    if (wasOn) await audit(ctx.control, { ...byCli, action: 'mfa.reset', tenantId: tenant.id, target: user.id, detail: { email: user.email } });
+    if (wasOn)
+      await audit(ctx.control, {
+        ...byCli,
+        action: 'mfa.reset',
+        tenantId: tenant.id,
+        target: user.id,
+        detail: { email: user.email },
+      });
     return { user: user.email, mfa: wasOn ? 'reset' : 'was not on' };
   }),
 
-  'user erase': command(z.object({ tenant: tenantRef, email: z.string().trim().min(1, 'is required') }), async (ctx, input) => {
-    const tenant = await tenantOf(ctx, input.tenant);
-    const user = await userOf(ctx, tenant, input.email);
-    const refusal = erasureRefusal({ id: '', role: 'super_admin', tenantId: tenant.id }, user); // the operator
-    if (refusal) throw new CommandError(`--email: ${refusal.message}`);
-    return { user_id: user.id, ...(await erasePerson(eraseDeps(ctx), user, byCli)) };
-  }),
+  'user erase': command(
+    z.object({ tenant: tenantRef, email: z.string().trim().min(1, 'is required') }),
+    async (ctx, input) => {
+      const tenant = await tenantOf(ctx, input.tenant);
+      const user = await userOf(ctx, tenant, input.email);
+      const refusal = erasureRefusal({ id: '', role: 'super_admin', tenantId: tenant.id }, user); // the operator
+      if (refusal) throw new CommandError(`--email: ${refusal.message}`);
+      return { user_id: user.id, ...(await erasePerson(eraseDeps(ctx), user, byCli)) };
+    },
+  ),
 
   'apikey create': command(
-    z.object({ tenant: tenantRef, user: z.string().trim().min(1, 'is required'), scopes: scopesSchema, name: z.string().trim().min(1).max(100).default('cli') }),
+    z.object({
+      tenant: tenantRef,
+      user: z.string().trim().min(1, 'is required'),
+      scopes: scopesSchema,
+      name: z.string().trim().min(1).max(100).default('cli'),
+    }),
     async (ctx, input) => {
       const tenant = await tenantOf(ctx, input.tenant);
       const user = await userOf(ctx, tenant, input.user);
       const key = await createApiKey(ctx.control, user, { name: input.name, scopes: input.scopes });
-      await audit(ctx.control, { ...byCli, action: 'apikey.create', tenantId: tenant.id, target: key.id, detail: { user: user.email, scopes: key.scopes } });
+      await audit(ctx.control, {
+        ...byCli,
+        action: 'apikey.create',
+        tenantId: tenant.id,
+        target: key.id,
+        detail: { user: user.email, scopes: key.scopes },
+      });
       return key;
     },
   ),
 
-  'apikey list': command(z.object({ tenant: tenantRef }), async (ctx, input) => listApiKeys(ctx.control, (await tenantOf(ctx, input.tenant)).id)),
-
-  'apikey revoke': command(z.object({ tenant: tenantRef, id: z.string().trim().min(1, 'is required') }), async (ctx, input) => {
-    const tenant = await tenantOf(ctx, input.tenant);
-    if (!(await revokeApiKey(ctx.control, tenant.id, input.id, ctx.now()))) throw new CommandError(`no live API key ${JSON.stringify(input.id)} in tenant ${tenant.name}`);
-    ctx.keys.invalidate();
-    await audit(ctx.control, { ...byCli, action: 'apikey.revoke', tenantId: tenant.id, target: input.id });
-    return { revoked: input.id };
-  }),
-
-  'sso set': command(z.looseObject({ tenant: tenantRef, metadata_url: z.string().url().optional() }), async (ctx, { tenant: ref, metadata_url, ...raw }) => {
-    const tenant = await tenantOf(ctx, ref);
-    const metadata = metadata_url ? await fetchMetadata(metadata_url) : raw.metadata;
-    const parsed = providerInputSchema.safeParse({ ...raw, ...(metadata === undefined ? {} : { metadata }) });
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0]!;
-      const field = String(issue.path[0] ?? 'arguments').replace(/_/g, '-').replace(/^client-secret$/, 'client-secret-stdin');
-      throw new CommandError(`--${field}: ${issue.message}`);
-    }
-    const provider = await createProvider(ctx.control, ctx.secret, tenant.id, parsed.data);
-    await audit(ctx.control, { ...byCli, action: 'sso.provider.set', tenantId: tenant.id, target: provider.id, detail: { type: provider.preset, name: provider.name } });
-    return viewOf(provider, provider.sealed !== null, ctx.publicUrl);
-  }),
-
-  'sso list': command(z.object({ tenant: tenantRef }), async (ctx, input) =>
-    (await listProviders(ctx.control, (await tenantOf(ctx, input.tenant)).id)).map((p) => viewOf(p, p.sealed !== null, ctx.publicUrl)),
+  'apikey list': command(z.object({ tenant: tenantRef }), async (ctx, input) =>
+    listApiKeys(ctx.control, (await tenantOf(ctx, input.tenant)).id),
   ),
 
-  'sso remove': command(z.object({ tenant: tenantRef, id: z.string().trim().min(1, 'is required') }), async (ctx, input) => {
-    const tenant = await tenantOf(ctx, input.tenant);
-    if (!(await removeProvider(ctx.control, tenant.id, input.id))) throw new CommandError(`no identity provider ${JSON.stringify(input.id)} in tenant ${tenant.name}`);
-    await audit(ctx.control, { ...byCli, action: 'sso.provider.remove', tenantId: tenant.id, target: input.id });
-    return { removed: input.id };
-  }),
+  'apikey revoke': command(
+    z.object({ tenant: tenantRef, id: z.string().trim().min(1, 'is required') }),
+    async (ctx, input) => {
+      const tenant = await tenantOf(ctx, input.tenant);
+      if (!(await revokeApiKey(ctx.control, tenant.id, input.id, ctx.now())))
+        throw new CommandError(`no live API key ${JSON.stringify(input.id)} in tenant ${tenant.name}`);
+      ctx.keys.invalidate();
+      await audit(ctx.control, { ...byCli, action: 'apikey.revoke', tenantId: tenant.id, target: input.id });
+      return { revoked: input.id };
+    },
+  ),
+
+  'sso set': command(
+    z.looseObject({ tenant: tenantRef, metadata_url: z.string().url().optional() }),
+    async (ctx, { tenant: ref, metadata_url, ...raw }) => {
+      const tenant = await tenantOf(ctx, ref);
+      const metadata = metadata_url ? await fetchMetadata(metadata_url) : raw.metadata;
+      const parsed = providerInputSchema.safeParse({ ...raw, ...(metadata === undefined ? {} : { metadata }) });
+      if (!parsed.success) {
+        const issue = parsed.error.issues[0]!;
+        const field = String(issue.path[0] ?? 'arguments')
+          .replace(/_/g, '-')
+          .replace(/^client-secret$/, 'client-secret-stdin');
+        throw new CommandError(`--${field}: ${issue.message}`);
+      }
+      const provider = await createProvider(ctx.control, ctx.secret, tenant.id, parsed.data);
+      await audit(ctx.control, {
+        ...byCli,
+        action: 'sso.provider.set',
+        tenantId: tenant.id,
+        target: provider.id,
+        detail: { type: provider.preset, name: provider.name },
+      });
+      return viewOf(provider, provider.sealed !== null, ctx.publicUrl);
+    },
+  ),
+
+  'sso list': command(z.object({ tenant: tenantRef }), async (ctx, input) =>
+    (await listProviders(ctx.control, (await tenantOf(ctx, input.tenant)).id)).map((p) =>
+      viewOf(p, p.sealed !== null, ctx.publicUrl),
+    ),
+  ),
+
+  'sso remove': command(
+    z.object({ tenant: tenantRef, id: z.string().trim().min(1, 'is required') }),
+    async (ctx, input) => {
+      const tenant = await tenantOf(ctx, input.tenant);
+      if (!(await removeProvider(ctx.control, tenant.id, input.id)))
+        throw new CommandError(`no identity provider ${JSON.stringify(input.id)} in tenant ${tenant.name}`);
+      await audit(ctx.control, { ...byCli, action: 'sso.provider.remove', tenantId: tenant.id, target: input.id });
+      return { removed: input.id };
+    },
+  ),
 
   /** The tenant's sign-in page slug and whether it requires SSO. */
   'sso tenant': command(tenantSsoSchema.extend({ tenant: tenantRef }), async (ctx, { tenant: ref, ...change }) => {
@@ -188,25 +276,43 @@ export const COMMANDS = {
   'tenant export': command(z.object({ tenant: tenantRef, to: absolutePath }), async (ctx, input) => {
     const tenant = await tenantOf(ctx, input.tenant);
     const done = await exportTenant(ctx, tenant.id, input.to, ctx.now());
-    await audit(ctx.control, { ...byCli, action: 'tenant.export', tenantId: tenant.id, target: tenant.id, detail: { to: input.to } });
+    await audit(ctx.control, {
+      ...byCli,
+      action: 'tenant.export',
+      tenantId: tenant.id,
+      target: tenant.id,
+      detail: { to: input.to },
+    });
     return done;
   }),
 
   'tenant import': command(z.object({ from: absolutePath }), async (ctx, { from }) => {
     const done = await importTenant(ctx, from, ctx.config.dataDir);
     ctx.keys.invalidate();
-    await audit(ctx.control, { ...byCli, action: 'tenant.import', tenantId: done.tenant, target: done.tenant, detail: { from, name: done.name } });
+    await audit(ctx.control, {
+      ...byCli,
+      action: 'tenant.import',
+      tenantId: done.tenant,
+      target: done.tenant,
+      detail: { from, name: done.name },
+    });
     return done;
   }),
 
   /** First run from the command line, as the setup page does it. */
   setup: command(
-    z.object({ name: tenantNameSchema, email: emailSchema, password: passwordSchema.optional() }).superRefine(strongPassword),
+    z
+      .object({ name: tenantNameSchema, email: emailSchema, password: passwordSchema.optional() })
+      .superRefine(strongPassword),
     async (ctx, input) => {
       const password = input.password ?? generatePassword();
-      const done = await firstRunSetup(ctx, { organisation: input.name, email: input.email, password }).catch((err: unknown) => {
-        throw err instanceof AlreadySetUpError ? new CommandError('setup has already been done; use "tenant create" and "user create"') : err;
-      });
+      const done = await firstRunSetup(ctx, { organisation: input.name, email: input.email, password }).catch(
+        (err: unknown) => {
+          throw err instanceof AlreadySetUpError
+            ? new CommandError('setup has already been done; use "tenant create" and "user create"')
+            : err;
+        },
+      );
       return { ...done, ...(input.password === undefined ? { password } : {}) };
     },
   ),

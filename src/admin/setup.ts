@@ -31,11 +31,27 @@ export async function firstRunSetup(
     const user = await ctx.control.transaction(async (tx) => {
       if ((await countUsers(tx)) > 0) throw new AlreadySetUpError();
       await tx.run('INSERT INTO tenants (id, name) VALUES ($id, $name)', { id: tenantId, name: input.organisation });
-      const created = await insertUser(tx, tenantId, { email: input.email, name: input.name, role: 'super_admin' }, passwordHash);
-      await audit(tx, { actor: 'setup', action: 'setup', tenantId, actorUserId: created.id, target: created.id, ip: from.ip, detail: { email: created.email, organisation: input.organisation } });
+      const created = await insertUser(
+        tx,
+        tenantId,
+        { email: input.email, name: input.name, role: 'super_admin' },
+        passwordHash,
+      );
+      await audit(tx, {
+        actor: 'setup',
+        action: 'setup',
+        tenantId,
+        actorUserId: created.id,
+        target: created.id,
+        ip: from.ip,
+        detail: { email: created.email, organisation: input.organisation },
+      });
       return created;
     });
-    const tenant = (await ctx.control.get<Tenant>('SELECT id, name, created_at AS "createdAt" FROM tenants WHERE id = $id', { id: tenantId }))!;
+    const tenant = (await ctx.control.get<Tenant>(
+      'SELECT id, name, created_at AS "createdAt" FROM tenants WHERE id = $id',
+      { id: tenantId },
+    ))!;
     return { tenant, user };
   } catch (err) {
     await ctx.tenantFiles.remove(tenantId);

@@ -10,15 +10,43 @@
 // scores are forgotten (the worker stores them again). Runs in one transaction, while the
 // worker is idle.
 import type { Params, Queryable } from '../storage/duckdb.js';
-import { bucketSql, DEDUP_KEY, DEDUP_WINDOW_MS, foldSelect, foldSketchSelect, KEYED_KINDS, MEASURES, rollupSelect, sketchKeys, sketchSelect, tsLiteral } from './rollup.js';
-import { ceilTo, CUBE_KEYS, CUBES, floorTo, rollupTable, sketchTable, TIER_MS, TIERS, type Cube, type Tier } from './tiers.js';
+import {
+  bucketSql,
+  DEDUP_KEY,
+  DEDUP_WINDOW_MS,
+  foldSelect,
+  foldSketchSelect,
+  KEYED_KINDS,
+  MEASURES,
+  rollupSelect,
+  sketchKeys,
+  sketchSelect,
+  tsLiteral,
+} from './rollup.js';
+import {
+  ceilTo,
+  CUBE_KEYS,
+  CUBES,
+  floorTo,
+  rollupTable,
+  sketchTable,
+  TIER_MS,
+  TIERS,
+  type Cube,
+  type Tier,
+} from './tiers.js';
 
 /**
  * Deletes the events matching `where` (SQL over `events`, with `params`) and takes them out
  * of every rollup. `rawSince`: retention has deleted the raw events before it. Returns how
  * many events were removed.
  */
-export async function removeEvents(tx: Queryable, where: string, params: Params, rawSince: number | undefined): Promise<number> {
+export async function removeEvents(
+  tx: Queryable,
+  where: string,
+  params: Params,
+  rawSince: number | undefined,
+): Promise<number> {
   await tx.run(`CREATE OR REPLACE TEMP TABLE removing AS SELECT * FROM events WHERE ${where}`, params);
   const { n } = (await tx.get<{ n: number }>(`SELECT count(*) AS n FROM removing`))!;
   if (Number(n) === 0) return 0;
@@ -36,12 +64,16 @@ export async function removeEvents(tx: Queryable, where: string, params: Params,
       await tx.run(`INSERT INTO ${rollup} BY NAME SELECT * REPLACE (${MEASURES.map((m) => `-${m} AS ${m}`).join(', ')}, NULL::DOUBLE AS dur_min, NULL::DOUBLE AS dur_max)
         FROM (${rollupSelect('removing_counted', bucket, cube)})`);
       await tx.run(`INSERT INTO ${rollup} BY NAME ${rollupSelect('reviving', bucket, cube)}`);
-      await tx.run(`INSERT INTO ${sketch} BY NAME SELECT * REPLACE (-n AS n, NULL::DOUBLE AS lo, NULL::DOUBLE AS hi) FROM (${sketchSelect('removing_counted', bucket, cube)})`);
+      await tx.run(
+        `INSERT INTO ${sketch} BY NAME SELECT * REPLACE (-n AS n, NULL::DOUBLE AS lo, NULL::DOUBLE AS hi) FROM (${sketchSelect('removing_counted', bucket, cube)})`,
+      );
       await tx.run(`INSERT INTO ${sketch} BY NAME ${sketchSelect('reviving', bucket, cube)}`);
     }
   }
 
-  await tx.run(`DELETE FROM uncounted_events WHERE seq IN (SELECT seq FROM removing) OR seq IN (SELECT seq FROM reviving)`);
+  await tx.run(
+    `DELETE FROM uncounted_events WHERE seq IN (SELECT seq FROM removing) OR seq IN (SELECT seq FROM reviving)`,
+  );
   await tx.run(`DELETE FROM set_aside_events WHERE seq IN (SELECT seq FROM removing)`);
   await tx.run(`DELETE FROM events WHERE seq IN (SELECT seq FROM removing)`);
 
@@ -62,7 +94,8 @@ export async function removeEvents(tx: Queryable, where: string, params: Params,
     }
   }
   await updateSessions(tx, lastSeq);
-  for (const table of ['removing', 'removing_counted', 'reviving', 'removal_durations']) await tx.run(`DROP TABLE ${table}`);
+  for (const table of ['removing', 'removing_counted', 'reviving', 'removal_durations'])
+    await tx.run(`DROP TABLE ${table}`);
   return Number(n);
 }
 
@@ -72,7 +105,9 @@ export async function removeEvents(tx: Queryable, where: string, params: Params,
  * repeat. (One above the watermark is judged by the worker against what is left.)
  */
 async function reviveRepeats(tx: Queryable, lastSeq: number): Promise<void> {
-  const span = (await tx.get<{ lo: number | null; hi: number | null }>(`SELECT epoch_ms(min(ts)) AS lo, epoch_ms(max(ts)) AS hi FROM removing_counted WHERE ${KEYED_KINDS}`))!;
+  const span = (await tx.get<{ lo: number | null; hi: number | null }>(
+    `SELECT epoch_ms(min(ts)) AS lo, epoch_ms(max(ts)) AS hi FROM removing_counted WHERE ${KEYED_KINDS}`,
+  ))!;
   if (span.lo === null || span.hi === null) {
     await tx.run(`CREATE OR REPLACE TEMP TABLE reviving AS SELECT * FROM events WHERE false`);
     return;
@@ -102,7 +137,13 @@ async function fold(tx: Queryable, table: string, folded: string, touched: strin
  * The shortest and longest durations of the touched rows, measured again from the counted
  * durations left (`removal_durations`) where retention keeps the whole bucket.
  */
-async function remeasureBounds(tx: Queryable, tier: Tier, cube: Cube, touched: string, rawSince: number | undefined): Promise<void> {
+async function remeasureBounds(
+  tx: Queryable,
+  tier: Tier,
+  cube: Cube,
+  touched: string,
+  rawSince: number | undefined,
+): Promise<void> {
   const table = rollupTable(tier, cube);
   const kept = rawSince === undefined ? 'true' : `bucket >= ${tsLiteral(ceilTo(rawSince, TIER_MS[tier]))}`;
   const keys = ['bucket', ...CUBE_KEYS[cube]];

@@ -26,7 +26,9 @@ const MAX_DATE_MS = 8.64e15;
 export function tsLiteral(ms: number): string {
   const t = Math.max(-MAX_DATE_MS, Math.min(MAX_DATE_MS, Math.trunc(ms)));
   const iso = new Date(t).toISOString();
-  return /^\d{4}-/.test(iso) ? `TIMESTAMP '${iso.replace('T', ' ').replace('Z', '')}'` : `make_timestamp(${BigInt(t) * 1000n})`;
+  return /^\d{4}-/.test(iso)
+    ? `TIMESTAMP '${iso.replace('T', ' ').replace('Z', '')}'`
+    : `make_timestamp(${BigInt(t) * 1000n})`;
 }
 
 export const bucketSql = (tier: Tier, column = 'ts') => `time_bucket(INTERVAL '${TIER_SQL_INTERVAL[tier]}', ${column})`;
@@ -39,9 +41,18 @@ export const FAILURE_SQL = `status IN ('failure', 'timeout')`;
  * tool call (unique everywhere), and a prompt's or a sub-agent's id within its session (SQL;
  * null, and so always counted, when a part is missing).
  */
-export const DEDUP_KEYS = { api_request: 'request_id', tool_call: 'tool_use_id', prompt: `session_id || ' ' || prompt_id`, subagent_start: `session_id || ' ' || agent_id` } as const;
-export const KEYED_KINDS = `kind IN (${Object.keys(DEDUP_KEYS).map((k) => `'${k}'`).join(', ')})`;
-export const DEDUP_KEY = `CASE kind ${Object.entries(DEDUP_KEYS).map(([kind, column]) => `WHEN '${kind}' THEN ${column}`).join(' ')} END`;
+export const DEDUP_KEYS = {
+  api_request: 'request_id',
+  tool_call: 'tool_use_id',
+  prompt: `session_id || ' ' || prompt_id`,
+  subagent_start: `session_id || ' ' || agent_id`,
+} as const;
+export const KEYED_KINDS = `kind IN (${Object.keys(DEDUP_KEYS)
+  .map((k) => `'${k}'`)
+  .join(', ')})`;
+export const DEDUP_KEY = `CASE kind ${Object.entries(DEDUP_KEYS)
+  .map(([kind, column]) => `WHEN '${kind}' THEN ${column}`)
+  .join(' ')} END`;
 
 /**
  * CTEs ending in one named `name`: the events matching `where` that count (first
@@ -77,9 +88,16 @@ export const tailSeqs = (lastSeq: number, tail: NonNullable<TailSpan>) => `seq >
  * `uncounted_events`; only the events above the watermark (their timestamps within
  * `tail`) are compared with their neighbours here.
  */
-export function countedSinceCtes(name: string, where: string, lastSeq: number, tail: TailSpan, tailSource = 'events'): string {
+export function countedSinceCtes(
+  name: string,
+  where: string,
+  lastSeq: number,
+  tail: TailSpan,
+  tailSource = 'events',
+): string {
   const rolled = rolledUpCte(`${name}_rolled`, [where], lastSeq);
-  if (!tail) return `${rolled},
+  if (!tail)
+    return `${rolled},
 ${name} AS (SELECT * FROM ${name}_rolled)`;
   return `${rolled},
 ${countedEventsCtes(`${name}_tail`, `(${where}) AND ${tailSeqs(lastSeq, tail)}`, tail.lo, tail.hi, tailSource)},
@@ -101,7 +119,8 @@ export const recordUncountedSql = (range: string, counted: string) =>
   `INSERT INTO uncounted_events SELECT seq FROM events WHERE ${range} AND ${KEYED_KINDS} AND seq NOT IN (SELECT seq FROM ${counted})`;
 
 /** Key columns as a select list, absent dimensions as '' (user_id is never absent). */
-const keysSql = (keys: readonly string[]) => keys.map((k) => (k === 'user_id' ? k : `coalesce(${k}, '') AS ${k}`)).join(', ');
+const keysSql = (keys: readonly string[]) =>
+  keys.map((k) => (k === 'user_id' ? k : `coalesce(${k}, '') AS ${k}`)).join(', ');
 /** A cube's sketch keys: its rollup keys less session_id (sketchSelect's `session` puts it back). */
 export const sketchKeys = (cube: Cube) => CUBE_KEYS[cube].filter((k) => k !== 'session_id');
 const zero = (expr: string) => `coalesce(${expr}, 0)`;
@@ -132,7 +151,24 @@ export function sketchSelect(source: string, bucket: string, cube: Cube = 'full'
 }
 
 /** The summed columns of a rollup row (dur_min and dur_max are a min and a max). */
-export const MEASURES = ['n', 'failures', 'dur_n', 'dur_sum', 'input_tokens', 'output_tokens', 'cache_read_tokens', 'cache_creation_tokens', 'cost_usd', 'unpriced_input', 'unpriced_output', 'unpriced_cache_read', 'unpriced_cache_creation', 'lines_added', 'lines_removed', 'value'];
+export const MEASURES = [
+  'n',
+  'failures',
+  'dur_n',
+  'dur_sum',
+  'input_tokens',
+  'output_tokens',
+  'cache_read_tokens',
+  'cache_creation_tokens',
+  'cost_usd',
+  'unpriced_input',
+  'unpriced_output',
+  'unpriced_cache_read',
+  'unpriced_cache_creation',
+  'lines_added',
+  'lines_removed',
+  'value',
+];
 
 /** Folds the rows of one key of `cube` into one (what compaction writes back). */
 export function foldSelect(table: string, where: string, cube: Cube): string {

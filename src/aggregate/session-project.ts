@@ -18,7 +18,12 @@ const PROJECT_CUBES = CUBES.filter((c): c is Exclude<Cube, 'team'> => c !== 'tea
  * project first known in this range. `rawSince`: retention has deleted the raw events
  * before it. Runs in the worker's transaction, before the range is rolled up.
  */
-export async function attributeProjects(tx: Queryable, range: string, lastSeq: number, rawSince: number | undefined): Promise<void> {
+export async function attributeProjects(
+  tx: Queryable,
+  range: string,
+  lastSeq: number,
+  rawSince: number | undefined,
+): Promise<void> {
   await tx.run(`CREATE OR REPLACE TEMP TABLE batch_projects AS
     SELECT b.user_id, b.session_id, coalesce(i.project, b.project) AS project, i.session_id IS NOT NULL AND i.project IS NULL AS newly_known
       FROM (SELECT user_id, session_id, arg_min(project, seq) FILTER (project IS NOT NULL) AS project
@@ -27,7 +32,9 @@ export async function attributeProjects(tx: Queryable, range: string, lastSeq: n
      WHERE coalesce(i.project, b.project) IS NOT NULL`);
   await tx.run(`UPDATE events SET project = p.project FROM batch_projects p
      WHERE ${range} AND events.project IS NULL AND events.user_id = p.user_id AND events.session_id = p.session_id`);
-  const { moved } = (await tx.get<{ moved: number }>(`SELECT count(*) AS moved FROM batch_projects WHERE newly_known`))!;
+  const { moved } = (await tx.get<{ moved: number }>(
+    `SELECT count(*) AS moved FROM batch_projects WHERE newly_known`,
+  ))!;
   if (Number(moved) > 0) await moveEarlierEvents(tx, lastSeq, rawSince);
   await tx.run(`DROP TABLE batch_projects`);
 }
@@ -46,7 +53,8 @@ async function moveEarlierEvents(tx: Queryable, lastSeq: number, rawSince: numbe
   ))!;
   const lo = Number(span.lo);
   const hi = Number(span.hi);
-  const rolledNoProject = (from: number, to: number) => `events.seq <= ${lastSeq} AND events.ts >= ${tsLiteral(from)} AND events.ts < ${tsLiteral(to)} AND events.project IS NULL`;
+  const rolledNoProject = (from: number, to: number) =>
+    `events.seq <= ${lastSeq} AND events.ts >= ${tsLiteral(from)} AND events.ts < ${tsLiteral(to)} AND events.project IS NULL`;
   const counted = `events.seq NOT IN (SELECT seq FROM uncounted_events)`;
   await tx.run(`CREATE OR REPLACE TEMP TABLE moved_events AS
     SELECT * FROM events WHERE ${rolledNoProject(lo, hi + 1)} AND (user_id, session_id) IN ${newly} AND ${counted}`);
@@ -57,7 +65,13 @@ async function moveEarlierEvents(tx: Queryable, lastSeq: number, rawSince: numbe
       const table = rollupTable(tier, cube);
       await tx.run(`UPDATE ${table} SET project = p.project FROM batch_projects p
          WHERE p.newly_known AND ${table}.project = '' AND ${table}.user_id = p.user_id AND ${table}.session_id = p.session_id`);
-      await moveBins(tx, tier, cube, { lo, hi, exact: rawSince === undefined || floorTo(lo, TIER_MS[tier]) >= rawSince, rolledNoProject, counted });
+      await moveBins(tx, tier, cube, {
+        lo,
+        hi,
+        exact: rawSince === undefined || floorTo(lo, TIER_MS[tier]) >= rawSince,
+        rolledNoProject,
+        counted,
+      });
     }
   }
   await tx.run(`DROP TABLE moved_events`);
@@ -87,9 +101,13 @@ async function moveBins(
     await tx.run(`DROP TABLE moved_keys`);
   } else {
     // A bin's lo and hi cannot be undone: the no-project bins the counts leave lose theirs.
-    await tx.run(`INSERT INTO ${table} BY NAME SELECT * REPLACE (-n AS n, NULL AS lo, NULL AS hi) FROM (${sketchSelect('moved_events', bucket, cube)})`);
+    await tx.run(
+      `INSERT INTO ${table} BY NAME SELECT * REPLACE (-n AS n, NULL AS lo, NULL AS hi) FROM (${sketchSelect('moved_events', bucket, cube)})`,
+    );
   }
-  await tx.run(`INSERT INTO ${table} BY NAME ${sketchSelect(`(SELECT e.* REPLACE (p.project AS project) FROM moved_events e JOIN batch_projects p ON p.user_id = e.user_id AND p.session_id = e.session_id)`, bucket, cube)}`);
+  await tx.run(
+    `INSERT INTO ${table} BY NAME ${sketchSelect(`(SELECT e.* REPLACE (p.project AS project) FROM moved_events e JOIN batch_projects p ON p.user_id = e.user_id AND p.session_id = e.session_id)`, bucket, cube)}`,
+  );
 }
 
 /**

@@ -17,13 +17,17 @@ export async function changeRetention(file: Database, input: Partial<Retention>)
 /** The tiers (and raw) `next` keeps for fewer days than `current`: their older data goes at the next pass. */
 export function shortened(current: Retention, next: Partial<Retention>): (keyof Retention)[] {
   return (Object.keys(next) as (keyof Retention)[]).filter((t) => {
-    const now = current[t], then = next[t];
+    const now = current[t],
+      then = next[t];
     return then !== null && then !== undefined && (now === null || then < now);
   });
 }
 
 /** Replaces the tenant's price overrides and re-prices every model it has seen. */
-export async function changePrices(deps: { aggregator: Pick<Aggregator, 'whileIdle'>; file: Database }, overrides: PriceOverrides): Promise<void> {
+export async function changePrices(
+  deps: { aggregator: Pick<Aggregator, 'whileIdle'>; file: Database },
+  overrides: PriceOverrides,
+): Promise<void> {
   const { file } = deps;
   // Not while the worker stores figures at the old prices: stored figures priced so are forgotten here.
   await deps.aggregator.whileIdle(async () => {
@@ -39,7 +43,10 @@ export async function changePrices(deps: { aggregator: Pick<Aggregator, 'whileId
 export type SeenModel = { model: string; price: Price; known: boolean; overridden: boolean };
 
 /** The prices a tenant's figures use: shipped defaults, its overrides, and each model it has seen with the price it gets. */
-export async function pricesView(file: Database, db: Queryable): Promise<{ defaults: Record<string, Price>; overrides: PriceOverrides; seen: SeenModel[] }> {
+export async function pricesView(
+  file: Database,
+  db: Queryable,
+): Promise<{ defaults: Record<string, Price>; overrides: PriceOverrides; seen: SeenModel[] }> {
   const { prices } = await tenantSettings(file, db);
   const models = await db.all<{ model: string }>('SELECT model FROM model_prices ORDER BY model');
   const seen = models.map(({ model }) => {

@@ -8,7 +8,10 @@ import { TIERS, type Tier } from './tiers.js';
 
 const days = z.number().int().min(1).max(36_500).nullable();
 /** Days kept per tier; null keeps forever. */
-export const retentionSchema = z.strictObject({ raw: days, ...Object.fromEntries(TIERS.map((t) => [t, days])) } as Record<'raw' | Tier, typeof days>);
+export const retentionSchema = z.strictObject({
+  raw: days,
+  ...Object.fromEntries(TIERS.map((t) => [t, days])),
+} as Record<'raw' | Tier, typeof days>);
 export type Retention = Record<'raw' | Tier, number | null>;
 export const DEFAULT_RETENTION: Retention = { raw: 90, '1m': 30, '5m': 30, '15m': 365, '1h': 365, '1d': null };
 
@@ -42,13 +45,22 @@ async function load(db: Queryable): Promise<TenantSettings> {
   };
 }
 
-export async function saveSetting(file: object, db: Queryable, key: 'retention' | 'prices' | 'retention_applied', value: unknown): Promise<void> {
+export async function saveSetting(
+  file: object,
+  db: Queryable,
+  key: 'retention' | 'prices' | 'retention_applied',
+  value: unknown,
+): Promise<void> {
   await db.run(`INSERT OR REPLACE INTO tenant_settings VALUES ($key, $value)`, { key, value: JSON.stringify(value) });
   cache.delete(file);
 }
 
 /** The oldest time each tier (and raw) still holds at `now`: the setting's, or where retention already deleted up to if later. */
-export function keptSince(retention: Retention, now: number, applied: Applied = {}): Partial<Record<'raw' | Tier, number>> {
+export function keptSince(
+  retention: Retention,
+  now: number,
+  applied: Applied = {},
+): Partial<Record<'raw' | Tier, number>> {
   const out: Partial<Record<'raw' | Tier, number>> = { ...applied };
   for (const [tier, d] of Object.entries(retention) as ['raw' | Tier, number | null][]) {
     if (d !== null) out[tier] = Math.max(now - d * 86_400_000, applied[tier] ?? -Infinity);

@@ -25,7 +25,8 @@ export const binSql = (duration: string) =>
   `CASE WHEN ${duration} < ${MIN_DURATION} THEN ${ZERO_BIN} ELSE ceil(ln(${duration}) / ${Math.log(GAMMA)}) END::SMALLINT`;
 
 /** The SQL expression of the value a bin stands for: within α of every duration in it. */
-export const binValueSql = (bin: string) => `CASE WHEN ${bin} = ${ZERO_BIN} THEN 0 ELSE 2 * pow(${GAMMA}, ${bin}) / ${GAMMA + 1} END`;
+export const binValueSql = (bin: string) =>
+  `CASE WHEN ${bin} = ${ZERO_BIN} THEN 0 ELSE 2 * pow(${GAMMA}, ${bin}) / ${GAMMA + 1} END`;
 
 export function binOf(duration: number): number {
   return duration < MIN_DURATION ? ZERO_BIN : Math.ceil(Math.log(duration) / Math.log(GAMMA));
@@ -35,7 +36,8 @@ export function binOf(duration: number): number {
  * SQL aggregates merging bins' counts and bounds. A bin stored before bins kept bounds has
  * none (NULL), and a merge with one has none either: its lo might not be the smallest.
  */
-export const MERGE_BINS_SQL = 'sum(n) AS n, CASE WHEN count(lo) = count(*) THEN min(lo) END AS lo, CASE WHEN count(hi) = count(*) THEN max(hi) END AS hi';
+export const MERGE_BINS_SQL =
+  'sum(n) AS n, CASE WHEN count(lo) = count(*) THEN min(lo) END AS lo, CASE WHEN count(hi) = count(*) THEN max(hi) END AS hi';
 
 /**
  * SQL: the value at 0-based `rank` of a row of bins (bin, n, lo, hi, and cum: the count

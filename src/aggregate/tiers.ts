@@ -6,8 +6,20 @@ export const TIERS = ['1m', '5m', '15m', '1h', '1d'] as const;
 export type Tier = (typeof TIERS)[number];
 
 const MINUTE = 60_000;
-export const TIER_MS: Record<Tier, number> = { '1m': MINUTE, '5m': 5 * MINUTE, '15m': 15 * MINUTE, '1h': 60 * MINUTE, '1d': 1440 * MINUTE };
-export const TIER_SQL_INTERVAL: Record<Tier, string> = { '1m': '1 minute', '5m': '5 minutes', '15m': '15 minutes', '1h': '1 hour', '1d': '1 day' };
+export const TIER_MS: Record<Tier, number> = {
+  '1m': MINUTE,
+  '5m': 5 * MINUTE,
+  '15m': 15 * MINUTE,
+  '1h': 60 * MINUTE,
+  '1d': 1440 * MINUTE,
+};
+export const TIER_SQL_INTERVAL: Record<Tier, string> = {
+  '1m': '1 minute',
+  '5m': '5 minutes',
+  '15m': '15 minutes',
+  '1h': '1 hour',
+  '1d': '1 day',
+};
 
 /**
  * Each tier is kept in three cubes: `full`, by every dimension; `session`, by who and
@@ -47,7 +59,12 @@ export const ceilTo = (t: number, size: number) => Math.ceil(t / size) * size;
  * time series by hour may not use the day tier); `keptSince` gives, per tier, the oldest
  * bucket retention still keeps (a tier is not used for what it has deleted).
  */
-export function cover(from: number, to: number, tiers: readonly Tier[], keptSince: Partial<Record<Tier, number>> = {}): Segment[] {
+export function cover(
+  from: number,
+  to: number,
+  tiers: readonly Tier[],
+  keptSince: Partial<Record<Tier, number>> = {},
+): Segment[] {
   const usable = TIERS.filter((t) => tiers.includes(t)).reverse(); // coarsest first
   const segments: Segment[] = [];
   const fill = (a: number, b: number, i: number) => {

@@ -14,8 +14,24 @@ import type { Connection, Queryable } from '../storage/duckdb.js';
 import type { TenantFiles } from '../storage/tenant-files.js';
 import { isOutOfMemory } from '../storage/errors.js';
 import { priceOf, type PriceOverrides } from '../cost/prices.js';
-import { bucketSql, countedEventsCtes, foldSelect, foldSketchSelect, recordUncountedSql, rollupSelect, sketchSelect, tsLiteral } from './rollup.js';
-import { keptSince, saveSetting, tenantSettings, type Applied, type Retention, type TenantSettings } from './settings.js';
+import {
+  bucketSql,
+  countedEventsCtes,
+  foldSelect,
+  foldSketchSelect,
+  recordUncountedSql,
+  rollupSelect,
+  sketchSelect,
+  tsLiteral,
+} from './rollup.js';
+import {
+  keptSince,
+  saveSetting,
+  tenantSettings,
+  type Applied,
+  type Retention,
+  type TenantSettings,
+} from './settings.js';
 import { CUBES, rollupTable, sketchTable, TIER_MS, TIERS, floorTo } from './tiers.js';
 import { forgetFiguresSql, storeSessionFigures } from '../query/session-figures.js';
 import { forgetScoresSql, storeSessionScores } from '../query/scores.js';
@@ -38,11 +54,21 @@ export type AggregatorOptions = {
   checkpointEveryMs?: number;
 };
 
-export type TenantLag = { tenantId: string; lastSeq: number; pendingEvents: number; lagSeconds: number; setAside: number; lastError: string | null };
+export type TenantLag = {
+  tenantId: string;
+  lastSeq: number;
+  pendingEvents: number;
+  lagSeconds: number;
+  setAside: number;
+  lastError: string | null;
+};
 
 /** Over every tenant: events not rolled up yet, and the oldest one's age (a tenant that could not be read counts neither). */
 export function totalLag(lags: TenantLag[]): { events: number; seconds: number } {
-  return { events: lags.reduce((n, l) => n + Math.max(0, l.pendingEvents), 0), seconds: Math.max(0, ...lags.map((l) => l.lagSeconds)) };
+  return {
+    events: lags.reduce((n, l) => n + Math.max(0, l.pendingEvents), 0),
+    seconds: Math.max(0, ...lags.map((l) => l.lagSeconds)),
+  };
 }
 
 export type Aggregator = {
@@ -102,12 +128,34 @@ export function createAggregator(options: AggregatorOptions): Aggregator {
 
   const stateOf = (tenantId: string) => {
     let s = states.get(tenantId);
-    if (!s) states.set(tenantId, (s = { dirtySince: null, lastCompaction: now(), lastRetention: 0, lastFigures: -Infinity, lastError: null, backoff: {}, chunk, aloneFailures: 0, caughtUp: false, lastCheckpoint: 0, measured: null }));
+    if (!s)
+      states.set(
+        tenantId,
+        (s = {
+          dirtySince: null,
+          lastCompaction: now(),
+          lastRetention: 0,
+          lastFigures: -Infinity,
+          lastError: null,
+          backoff: {},
+          chunk,
+          aloneFailures: 0,
+          caughtUp: false,
+          lastCheckpoint: 0,
+          measured: null,
+        }),
+      );
     return s;
   };
 
   /** Runs one step unless it is backing off; a failure is logged and backs that step off. Returns fn's result, or undefined when it did not run to the end. */
-  const step = async <T>(tenantId: string, state: State, name: Step, forced: boolean, fn: () => Promise<T>): Promise<T | undefined> => {
+  const step = async <T>(
+    tenantId: string,
+    state: State,
+    name: Step,
+    forced: boolean,
+    fn: () => Promise<T>,
+  ): Promise<T | undefined> => {
     const b = state.backoff[name];
     if (b && b.retryAt > now() && !forced) return undefined;
     try {
@@ -118,7 +166,12 @@ export function createAggregator(options: AggregatorOptions): Aggregator {
       const failures = (b?.failures ?? 0) + 1;
       state.backoff[name] = { failures, retryAt: now() + Math.min(MAX_BACKOFF_MS, 1000 * 2 ** failures) };
       state.lastError = `${name}: ${(err as Error).message}`;
-      log.error('aggregation failed for a tenant', { tenant_id: tenantId, step: name, error: (err as Error).message, attempt: failures });
+      log.error('aggregation failed for a tenant', {
+        tenant_id: tenantId,
+        step: name,
+        error: (err as Error).message,
+        attempt: failures,
+      });
       return undefined;
     }
   };
@@ -128,7 +181,12 @@ export function createAggregator(options: AggregatorOptions): Aggregator {
    * again at half the size at once; one event failing alone backs the step off, and after
    * SET_ASIDE_AFTER such attempts is set aside. Returns whether the watermark moved.
    */
-  const rollUp = async (tenantId: string, state: State, conn: Connection, settings: () => Promise<TenantSettings>): Promise<boolean> => {
+  const rollUp = async (
+    tenantId: string,
+    state: State,
+    conn: Connection,
+    settings: () => Promise<TenantSettings>,
+  ): Promise<boolean> => {
     let advanced = false;
     for (;;) {
       let r: Awaited<ReturnType<typeof rollupChunk>>;
@@ -137,14 +195,23 @@ export function createAggregator(options: AggregatorOptions): Aggregator {
       } catch (err) {
         if (state.chunk > 1) {
           state.chunk = Math.max(1, Math.floor(state.chunk / 2));
-          log.warn('rollup failed; trying fewer events', { tenant_id: tenantId, error: (err as Error).message, chunk: state.chunk });
+          log.warn('rollup failed; trying fewer events', {
+            tenant_id: tenantId,
+            error: (err as Error).message,
+            chunk: state.chunk,
+          });
           continue;
         }
         // Short of memory is the process's state, not the event's: never a reason to set it aside.
         if (isOutOfMemory(err) || ++state.aloneFailures < SET_ASIDE_AFTER) throw err;
         const seq = await setAside(conn, (err as Error).message);
         state.aloneFailures = 0;
-        log.error('event set aside: it cannot be rolled up', { tenant_id: tenantId, seq, error: (err as Error).message, attempts: SET_ASIDE_AFTER });
+        log.error('event set aside: it cannot be rolled up', {
+          tenant_id: tenantId,
+          seq,
+          error: (err as Error).message,
+          attempts: SET_ASIDE_AFTER,
+        });
         continue;
       }
       state.aloneFailures = 0;
@@ -161,13 +228,21 @@ export function createAggregator(options: AggregatorOptions): Aggregator {
   // A file closed for being idle has had no events since: it is woken only when time-based work is due.
   const passTenant = async (tenantId: string, force: { compact?: boolean; retention?: boolean } = {}) => {
     const state = stateOf(tenantId);
-    const due = force.compact || force.retention || !state.caughtUp || now() - state.lastRetention >= retentionEveryMs || now() - state.lastFigures >= figuresEveryMs;
+    const due =
+      force.compact ||
+      force.retention ||
+      !state.caughtUp ||
+      now() - state.lastRetention >= retentionEveryMs ||
+      now() - state.lastFigures >= figuresEveryMs;
     if (!due && tenantFiles.asleep(tenantId)) return;
     await tenantFiles.visit(tenantId, () => passFile(tenantId, state, force));
   };
 
   const passFile = async (tenantId: string, state: State, force: { compact?: boolean; retention?: boolean }) => {
-    const opened = await step(tenantId, state, 'open', false, async () => ({ file: await tenantFiles.open(tenantId), db: await tenantFiles.connection(tenantId, 'worker') }));
+    const opened = await step(tenantId, state, 'open', false, async () => ({
+      file: await tenantFiles.open(tenantId),
+      db: await tenantFiles.connection(tenantId, 'worker'),
+    }));
     if (!opened) return;
     const { file, db } = opened;
     const settings = () => tenantSettings(file, db);
@@ -195,7 +270,9 @@ export function createAggregator(options: AggregatorOptions): Aggregator {
     if (advanced || now() - state.lastFigures >= figuresEveryMs) {
       await step(tenantId, state, 'figures', false, async () => {
         wrote = true;
-        while ((await db.transaction(async (tx) => storeSessionFigures(tx, await tenantSettings(file, tx), now()))) > 0);
+        while (
+          (await db.transaction(async (tx) => storeSessionFigures(tx, await tenantSettings(file, tx), now()))) > 0
+        );
         while ((await db.transaction((tx) => storeSessionScores(tx, now()))) > 0);
         state.lastFigures = now();
       });
@@ -267,10 +344,28 @@ export function createAggregator(options: AggregatorOptions): Aggregator {
         try {
           // Health checks and scrapes never keep a file awake: a file asleep has had no
           // write since it was last read here; one not yet read is opened for the moment.
-          const r = (tenantFiles.asleep(tenantId) && state.measured) || (state.measured = await tenantFiles.visit(tenantId, async () => readLag(await tenantFiles.connection(tenantId, 'reader'))));
-          out.push({ tenantId, lastSeq: r.last_seq, pendingEvents: Math.max(0, r.pending), lagSeconds: r.oldest === null ? 0 : Math.max(0, (now() - r.oldest) / 1000), setAside: Number(r.set_aside), lastError: state.lastError });
+          const r =
+            (tenantFiles.asleep(tenantId) && state.measured) ||
+            (state.measured = await tenantFiles.visit(tenantId, async () =>
+              readLag(await tenantFiles.connection(tenantId, 'reader')),
+            ));
+          out.push({
+            tenantId,
+            lastSeq: r.last_seq,
+            pendingEvents: Math.max(0, r.pending),
+            lagSeconds: r.oldest === null ? 0 : Math.max(0, (now() - r.oldest) / 1000),
+            setAside: Number(r.set_aside),
+            lastError: state.lastError,
+          });
         } catch (err) {
-          out.push({ tenantId, lastSeq: -1, pendingEvents: -1, lagSeconds: -1, setAside: 0, lastError: (err as Error).message });
+          out.push({
+            tenantId,
+            lastSeq: -1,
+            pendingEvents: -1,
+            lagSeconds: -1,
+            setAside: 0,
+            lastError: (err as Error).message,
+          });
         }
       }
       return out;
@@ -294,7 +389,11 @@ function readLag(conn: Connection): Promise<NonNullable<State['measured']>> {
 }
 
 /** Rolls up to `chunk` events above the watermark; null when there were none. */
-async function rollupChunk(conn: Connection, chunk: number, settings: TenantSettings): Promise<{ events: number; minTs: number } | null> {
+async function rollupChunk(
+  conn: Connection,
+  chunk: number,
+  settings: TenantSettings,
+): Promise<{ events: number; minTs: number } | null> {
   return conn.transaction(async (tx) => {
     // A literal bound lets DuckDB skip every row group below the watermark (seq grows with the file).
     const { last_seq: from } = (await tx.get<{ last_seq: number }>(`SELECT last_seq FROM rollup_state`))!;
@@ -302,15 +401,23 @@ async function rollupChunk(conn: Connection, chunk: number, settings: TenantSett
     if (top === null || top <= from) return null;
     const to = Math.min(top, from + chunk);
     const range = `seq > ${from} AND seq <= ${to}`;
-    const span = (await tx.get<{ lo: number; hi: number; n: number }>(`SELECT epoch_ms(min(ts)) AS lo, epoch_ms(max(ts)) AS hi, count(*) AS n FROM events WHERE ${range}`))!;
+    const span = (await tx.get<{ lo: number; hi: number; n: number }>(
+      `SELECT epoch_ms(min(ts)) AS lo, epoch_ms(max(ts)) AS hi, count(*) AS n FROM events WHERE ${range}`,
+    ))!;
     if (span.n > 0) {
       await attributeProjects(tx, range, from, settings.applied.raw);
-      await tx.run(`CREATE OR REPLACE TEMP TABLE rollup_batch AS WITH ${countedEventsCtes('batch', range, span.lo, span.hi)} SELECT * FROM batch`);
+      await tx.run(
+        `CREATE OR REPLACE TEMP TABLE rollup_batch AS WITH ${countedEventsCtes('batch', range, span.lo, span.hi)} SELECT * FROM batch`,
+      );
       await tx.run(recordUncountedSql(range, 'rollup_batch'));
       for (const tier of TIERS) {
         for (const cube of CUBES) {
-          await tx.run(`INSERT INTO ${rollupTable(tier, cube)} BY NAME ${rollupSelect('rollup_batch', bucketSql(tier), cube)}`);
-          await tx.run(`INSERT INTO ${sketchTable(tier, cube)} BY NAME ${sketchSelect('rollup_batch', bucketSql(tier), cube)}`);
+          await tx.run(
+            `INSERT INTO ${rollupTable(tier, cube)} BY NAME ${rollupSelect('rollup_batch', bucketSql(tier), cube)}`,
+          );
+          await tx.run(
+            `INSERT INTO ${sketchTable(tier, cube)} BY NAME ${sketchSelect('rollup_batch', bucketSql(tier), cube)}`,
+          );
         }
       }
       // A session is its user's (the key that sent its events): two users' sessions with one id
@@ -323,8 +430,14 @@ async function rollupChunk(conn: Connection, chunk: number, settings: TenantSett
           events = events + excluded.events, project = coalesce(project, excluded.project)`);
       await tx.run(forgetFiguresSql(range));
       await tx.run(forgetScoresSql(range));
-      const models = await tx.all<{ model: string }>(`SELECT DISTINCT model FROM rollup_batch WHERE model IS NOT NULL AND model NOT IN (SELECT model FROM model_prices)`);
-      await setPrices(tx, models.map((m) => m.model), settings.prices);
+      const models = await tx.all<{ model: string }>(
+        `SELECT DISTINCT model FROM rollup_batch WHERE model IS NOT NULL AND model NOT IN (SELECT model FROM model_prices)`,
+      );
+      await setPrices(
+        tx,
+        models.map((m) => m.model),
+        settings.prices,
+      );
       await tx.run(`DROP TABLE rollup_batch`);
     }
     await tx.run(`UPDATE rollup_state SET last_seq = ${to}, updated_at = now()::TIMESTAMP`);
@@ -335,9 +448,13 @@ async function rollupChunk(conn: Connection, chunk: number, settings: TenantSett
 /** Sets aside the event just above the watermark (see SET_ASIDE_AFTER); returns its seq. */
 async function setAside(conn: Connection, error: string): Promise<number | null> {
   return conn.transaction(async (tx) => {
-    const { seq } = (await tx.get<{ seq: number | null }>(`SELECT min(seq) AS seq FROM events WHERE seq > (SELECT last_seq FROM rollup_state)`))!;
+    const { seq } = (await tx.get<{ seq: number | null }>(
+      `SELECT min(seq) AS seq FROM events WHERE seq > (SELECT last_seq FROM rollup_state)`,
+    ))!;
     if (seq === null) return null;
-    await tx.run(`INSERT INTO set_aside_events VALUES (${seq}, $error, now()::TIMESTAMP)`, { error: error.slice(0, 2000) });
+    await tx.run(`INSERT INTO set_aside_events VALUES (${seq}, $error, now()::TIMESTAMP)`, {
+      error: error.slice(0, 2000),
+    });
     await tx.run(`INSERT INTO uncounted_events VALUES (${seq})`);
     await tx.run(`UPDATE rollup_state SET last_seq = ${seq}, updated_at = now()::TIMESTAMP`);
     return Number(seq);
@@ -349,7 +466,13 @@ async function compact(conn: Connection, since: number): Promise<void> {
   for (const tier of TIERS) {
     const where = `bucket >= ${tsLiteral(floorTo(since, TIER_MS[tier]))}`;
     await conn.transaction(async (tx) => {
-      for (const [table, fold, cube] of CUBES.flatMap((cube) => [[rollupTable(tier, cube), foldSelect, cube], [sketchTable(tier, cube), foldSketchSelect, cube]] as const)) {
+      for (const [table, fold, cube] of CUBES.flatMap(
+        (cube) =>
+          [
+            [rollupTable(tier, cube), foldSelect, cube],
+            [sketchTable(tier, cube), foldSketchSelect, cube],
+          ] as const,
+      )) {
         await tx.run(`CREATE OR REPLACE TEMP TABLE rollup_fold AS ${fold(table, where, cube)}`);
         await tx.run(`DELETE FROM ${table} WHERE ${where}`);
         await tx.run(`INSERT INTO ${table} BY NAME SELECT * FROM rollup_fold`);
@@ -360,7 +483,12 @@ async function compact(conn: Connection, since: number): Promise<void> {
 }
 
 /** Deletes what each tier keeps no longer; raw events only once they are rolled up. */
-export async function applyRetention(db: Queryable, retention: Retention, now: number, applied: Applied = {}): Promise<Applied> {
+export async function applyRetention(
+  db: Queryable,
+  retention: Retention,
+  now: number,
+  applied: Applied = {},
+): Promise<Applied> {
   const cutoff = keptSince(retention, now, applied);
   for (const tier of TIERS) {
     const since = cutoff[tier];
@@ -373,7 +501,9 @@ export async function applyRetention(db: Queryable, retention: Retention, now: n
   if (cutoff['1h'] !== undefined) {
     await db.run(`DELETE FROM session_index WHERE last_ts < ${tsLiteral(cutoff['1h'])}`);
     for (const table of ['session_figures', 'session_scores']) {
-      await db.run(`DELETE FROM ${table} WHERE (user_id, session_id) NOT IN (SELECT user_id, session_id FROM session_index)`);
+      await db.run(
+        `DELETE FROM ${table} WHERE (user_id, session_id) NOT IN (SELECT user_id, session_id FROM session_index)`,
+      );
     }
   }
   if (cutoff.raw !== undefined) {
@@ -388,7 +518,13 @@ export async function applyRetention(db: Queryable, retention: Retention, now: n
 export async function setPrices(db: Queryable, models: string[], overrides: PriceOverrides): Promise<void> {
   for (const model of models) {
     const p = priceOf(model, overrides);
-    await db.run(`INSERT OR REPLACE INTO model_prices VALUES ($model, $input, $output, $cw, $cr)`, { model, input: p.input, output: p.output, cw: p.cache_write, cr: p.cache_read });
+    await db.run(`INSERT OR REPLACE INTO model_prices VALUES ($model, $input, $output, $cw, $cr)`, {
+      model,
+      input: p.input,
+      output: p.output,
+      cw: p.cache_write,
+      cr: p.cache_read,
+    });
   }
 }
 
@@ -401,4 +537,3 @@ export async function setPrices(db: Queryable, models: string[], overrides: Pric
 async function checkpoint(conn: Connection): Promise<void> {
   await conn.run('CHECKPOINT').catch(() => undefined);
 }
-

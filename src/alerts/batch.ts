@@ -9,7 +9,12 @@ import type { Rule } from './rules.js';
 
 /** What a query asks apart from its metrics; filter names and values in a fixed order. */
 const shapeOf = ({ metrics: _, filters, ...rest }: Query) =>
-  JSON.stringify([rest, Object.entries(filters).map(([d, vs]) => [d, [...(vs as unknown[])].map(String).sort()]).sort(([a], [b]) => String(a).localeCompare(String(b)))]);
+  JSON.stringify([
+    rest,
+    Object.entries(filters)
+      .map(([d, vs]) => [d, [...(vs as unknown[])].map(String).sort()])
+      .sort(([a], [b]) => String(a).localeCompare(String(b))),
+  ]);
 
 /** Answers about windows that ended before a pass's moment, kept between passes: (what was asked) → (answer, when asked). */
 export type AnswerCache = Map<string, { result: QueryResult; at: number }>;
@@ -27,7 +32,11 @@ export const BASELINE_TTL_MS = 60_000;
  * With `cache`, a merged query about a window that ended before `cache.at` is answered from
  * it while fresh.
  */
-export async function askMerged(ask: Ask, qs: Query[], cache?: { at: number; answers: AnswerCache }): Promise<QueryResult[]> {
+export async function askMerged(
+  ask: Ask,
+  qs: Query[],
+  cache?: { at: number; answers: AnswerCache },
+): Promise<QueryResult[]> {
   const shared = new Map<string, { query: Query; metrics: string[]; members: number[] }>();
   qs.forEach((q, i) => {
     const key = shapeOf(q);
@@ -36,8 +45,14 @@ export async function askMerged(ask: Ask, qs: Query[], cache?: { at: number; ans
     for (const m of q.metrics) if (!s.metrics.includes(m)) s.metrics.push(m);
     s.members.push(i);
   });
-  const merged = [...shared.values()].flatMap((s) => chunks(s.metrics, MAX_METRICS).map((metrics) => ({ s, metrics, query: { ...s.query, metrics } })));
-  const answers = await cached(ask, merged.map((m) => m.query), cache);
+  const merged = [...shared.values()].flatMap((s) =>
+    chunks(s.metrics, MAX_METRICS).map((metrics) => ({ s, metrics, query: { ...s.query, metrics } })),
+  );
+  const answers = await cached(
+    ask,
+    merged.map((m) => m.query),
+    cache,
+  );
   const out: (QueryResult | undefined)[] = new Array(qs.length);
   merged.forEach((m, k) => {
     for (const i of m.s.members) {
@@ -47,7 +62,10 @@ export async function askMerged(ask: Ask, qs: Query[], cache?: { at: number; ans
   });
   // A query whose metrics fell in two chunks, or whose merged answer was capped.
   const alone = qs.flatMap((_, i) => (out[i] ? [] : [i]));
-  if (alone.length) (await ask(alone.map((i) => qs[i]!))).forEach((r, k) => (out[alone[k]!] = r));
+  if (alone.length)
+    (await ask(alone.map((i) => qs[i]!))).forEach((r, k) => {
+      out[alone[k]!] = r;
+    });
   return out as QueryResult[];
 }
 
@@ -71,7 +89,12 @@ async function cached(ask: Ask, qs: Query[], cache?: { at: number; answers: Answ
  * Every rule's answer at `at` (an Error for a rule that could not be judged). When the
  * merged queries fail, each rule is asked alone, so one rule's failure is its own.
  */
-export async function observeAll(rules: Rule[], at: number, ask: Ask, cache?: AnswerCache): Promise<Map<string, Observation[] | Error>> {
+export async function observeAll(
+  rules: Rule[],
+  at: number,
+  ask: Ask,
+  cache?: AnswerCache,
+): Promise<Map<string, Observation[] | Error>> {
   const out = new Map<string, Observation[] | Error>();
   const plans = rules.map((rule) => ruleQueries(rule, at));
   let results: QueryResult[];

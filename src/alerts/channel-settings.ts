@@ -16,13 +16,34 @@ import { refusedAddress, type TargetPolicy } from './targets.js';
 export const SMTP_SECURITY = ['tls', 'starttls', 'none'] as const;
 
 export const smtpInputSchema = z.object({
-  host: z.string().trim().min(1).max(253).regex(/^[A-Za-z0-9.:-]+$/, 'a host name or address'),
+  host: z
+    .string()
+    .trim()
+    .min(1)
+    .max(253)
+    .regex(/^[A-Za-z0-9.:-]+$/, 'a host name or address'),
   port: z.coerce.number().int().min(1).max(65535),
   security: z.enum(SMTP_SECURITY),
-  user: z.string().trim().max(254).optional().transform((v) => v || null),
+  user: z
+    .string()
+    .trim()
+    .max(254)
+    .optional()
+    .transform((v) => v || null),
   /** Empty or absent: the stored password is kept. */
-  password: z.string().max(1024).optional().transform((v) => v || null),
-  from: z.string().trim().max(254).regex(/^[^@\s<>]+@[^@\s<>]+$|<[^@\s<>]+@[^@\s<>]+>$/, 'an address to send from (alerts@example.com or Name <alerts@example.com>)'),
+  password: z
+    .string()
+    .max(1024)
+    .optional()
+    .transform((v) => v || null),
+  from: z
+    .string()
+    .trim()
+    .max(254)
+    .regex(
+      /^[^@\s<>]+@[^@\s<>]+$|<[^@\s<>]+@[^@\s<>]+>$/,
+      'an address to send from (alerts@example.com or Name <alerts@example.com>)',
+    ),
 });
 export type SmtpInput = z.infer<typeof smtpInputSchema>;
 
@@ -56,14 +77,27 @@ export async function webhookSecret(db: Queryable, serverSecret: Buffer, tenantI
 }
 
 /** A new signing secret, returned this once; receivers must be given it. */
-export async function rotateWebhookSecret(db: Queryable, serverSecret: Buffer, tenantId: string, now: Date): Promise<string> {
+export async function rotateWebhookSecret(
+  db: Queryable,
+  serverSecret: Buffer,
+  tenantId: string,
+  now: Date,
+): Promise<string> {
   const secret = `whsec_${randomBytes(24).toString('base64url')}`;
-  await write(db, 'webhook_secret', sealSecret(serverSecret, PURPOSE, binding(tenantId, 'webhook_secret'), secret), now);
+  await write(
+    db,
+    'webhook_secret',
+    sealSecret(serverSecret, PURPOSE, binding(tenantId, 'webhook_secret'), secret),
+    now,
+  );
   return secret;
 }
 
 export async function webhookSecretSince(db: Queryable): Promise<Date | null> {
-  return (await db.get<{ updated_at: Date }>(`SELECT updated_at FROM alert_settings WHERE key = 'webhook_secret'`))?.updated_at ?? null;
+  return (
+    (await db.get<{ updated_at: Date }>(`SELECT updated_at FROM alert_settings WHERE key = 'webhook_secret'`))
+      ?.updated_at ?? null
+  );
 }
 
 export async function smtpSettings(db: Queryable): Promise<SmtpView | null> {
@@ -74,23 +108,38 @@ export async function smtpSettings(db: Queryable): Promise<SmtpView | null> {
 }
 
 /** Stores the tenant's SMTP server; a host the target policy forbids is refused (message for the `host` field). */
-export async function setSmtpSettings(db: Queryable, serverSecret: Buffer, tenantId: string, input: SmtpInput, policy: TargetPolicy, now: Date): Promise<string | null> {
+export async function setSmtpSettings(
+  db: Queryable,
+  serverSecret: Buffer,
+  tenantId: string,
+  input: SmtpInput,
+  policy: TargetPolicy,
+  now: Date,
+): Promise<string | null> {
   const host = input.host.replace(/^\[|\]$/g, '');
   const refused = isIP(host) ? refusedAddress(host, input.port, policy) : null;
   if (refused) return refused;
   const before = await read(db, 'smtp');
   const password = input.password
     ? sealSecret(serverSecret, PURPOSE, binding(tenantId, 'smtp'), input.password)
-    : before ? (JSON.parse(before) as StoredSmtp).password : null;
+    : before
+      ? (JSON.parse(before) as StoredSmtp).password
+      : null;
   const stored: StoredSmtp = { ...input, password };
   await write(db, 'smtp', JSON.stringify(stored), now);
   return null;
 }
 
 /** How email goes out for this tenant; null when neither the tenant nor the appliance has a server. */
-export async function smtpTransport(db: Queryable, serverSecret: Buffer, tenantId: string, fallback: Config['smtp']): Promise<SmtpTransport | null> {
+export async function smtpTransport(
+  db: Queryable,
+  serverSecret: Buffer,
+  tenantId: string,
+  fallback: Config['smtp'],
+): Promise<SmtpTransport | null> {
   const stored = await read(db, 'smtp');
-  if (!stored) return fallback ? { options: { url: fallback.url, ...TIMEOUTS }, from: fallback.from, source: 'appliance' } : null;
+  if (!stored)
+    return fallback ? { options: { url: fallback.url, ...TIMEOUTS }, from: fallback.from, source: 'appliance' } : null;
   const s = JSON.parse(stored) as StoredSmtp;
   const pass = s.password ? openSecret(serverSecret, PURPOSE, binding(tenantId, 'smtp'), s.password) : undefined;
   const options = {
@@ -106,8 +155,17 @@ export async function smtpTransport(db: Queryable, serverSecret: Buffer, tenantI
 }
 
 /** What the channels page and `GET /api/v1/alerts/channels` show. */
-export async function channelsView(db: Queryable, delivery: Pick<Delivery, 'status'>, tenantId: string, fallback: Config['smtp']) {
-  const [targets, smtp, secretSince] = await Promise.all([delivery.status(tenantId), smtpSettings(db), webhookSecretSince(db)]);
+export async function channelsView(
+  db: Queryable,
+  delivery: Pick<Delivery, 'status'>,
+  tenantId: string,
+  fallback: Config['smtp'],
+) {
+  const [targets, smtp, secretSince] = await Promise.all([
+    delivery.status(tenantId),
+    smtpSettings(db),
+    webhookSecretSince(db),
+  ]);
   return {
     targets,
     webhook_secret: { set: secretSince !== null, since: secretSince },
@@ -118,12 +176,24 @@ export async function channelsView(db: Queryable, delivery: Pick<Delivery, 'stat
 }
 
 /** Sends a test email through the tenant's server (or --smtp-url); the server's refusal is the answer's error. */
-export async function sendTestEmail(db: Queryable, serverSecret: Buffer, tenantId: string, fallback: Config['smtp'], to: string): Promise<{ sent: true } | { sent: false; error: string }> {
+export async function sendTestEmail(
+  db: Queryable,
+  serverSecret: Buffer,
+  tenantId: string,
+  fallback: Config['smtp'],
+  to: string,
+): Promise<{ sent: true } | { sent: false; error: string }> {
   const transport = await smtpTransport(db, serverSecret, tenantId, fallback);
-  if (!transport) return { sent: false, error: 'no SMTP server: save one first, or start the appliance with --smtp-url' };
+  if (!transport)
+    return { sent: false, error: 'no SMTP server: save one first, or start the appliance with --smtp-url' };
   const mailer = createTransport(transport.options);
   try {
-    await mailer.sendMail({ from: transport.from, to, subject: '[agentmeter] Test email', text: 'Alert emails from agentmeter will arrive like this one.' });
+    await mailer.sendMail({
+      from: transport.from,
+      to,
+      subject: '[agentmeter] Test email',
+      text: 'Alert emails from agentmeter will arrive like this one.',
+    });
     return { sent: true };
   } catch (err) {
     return { sent: false, error: err instanceof Error ? err.message : String(err) };

@@ -10,7 +10,15 @@ import { StorageUnavailableError } from '../storage/errors.js';
 import type { TenantFiles } from '../storage/tenant-files.js';
 import { smtpTransport, webhookSecret } from './channel-settings.js';
 import type { Channel, Notification } from './notification.js';
-import { postJson, sendEmail, signature, SIGNATURE_HEADER, slackBody, TIMESTAMP_HEADER, webhookBody } from './senders.js';
+import {
+  postJson,
+  sendEmail,
+  signature,
+  SIGNATURE_HEADER,
+  slackBody,
+  TIMESTAMP_HEADER,
+  webhookBody,
+} from './senders.js';
 import type { TargetPolicy } from './targets.js';
 import type { DeliveryChannel, Metrics } from '../metrics/metrics.js';
 
@@ -95,12 +103,18 @@ export function createDelivery(deps: DeliveryDeps): Delivery {
   let again = false;
   let stopped = true;
 
-  const load = () => (loaded ??= deps.tenants().then((ids) => ids.forEach((id) => active.add(id))));
+  const load = () =>
+    (loaded ??= deps.tenants().then((ids) => {
+      for (const id of ids) active.add(id);
+    }));
 
   const recordSuccess = (db: Database, row: Row) =>
     db.transaction(async (tx) => {
       const now = deps.now();
-      await tx.run(`UPDATE alert_outbox SET status = 'sent', sent_at = $now, attempts = attempts + 1, last_error = NULL WHERE notification_id = $id AND channel = $channel`, { now, id: row.notification_id, channel: row.channel });
+      await tx.run(
+        `UPDATE alert_outbox SET status = 'sent', sent_at = $now, attempts = attempts + 1, last_error = NULL WHERE notification_id = $id AND channel = $channel`,
+        { now, id: row.notification_id, channel: row.channel },
+      );
       await tx.run(
         `INSERT INTO alert_targets (target, last_success_at, failures_in_row) VALUES ($target, $now, 0)
          ON CONFLICT (target) DO UPDATE SET last_success_at = excluded.last_success_at, failures_in_row = 0`,
@@ -115,17 +129,30 @@ export function createDelivery(deps: DeliveryDeps): Delivery {
     const disabled = await db.transaction(async (tx) => {
       await tx.run(
         `UPDATE alert_outbox SET attempts = $attempts, last_error = $error, status = $status, next_at = $next WHERE notification_id = $id AND channel = $channel`,
-        { attempts, error, status: giveUp ? 'failed' : 'pending', next: new Date(now.getTime() + retryMs * 4 ** (attempts - 1)), id: row.notification_id, channel: row.channel },
+        {
+          attempts,
+          error,
+          status: giveUp ? 'failed' : 'pending',
+          next: new Date(now.getTime() + retryMs * 4 ** (attempts - 1)),
+          id: row.notification_id,
+          channel: row.channel,
+        },
       );
       await tx.run(
         `INSERT INTO alert_targets (target, last_error, last_error_at, failures_in_row) VALUES ($target, $error, $now, 1)
          ON CONFLICT (target) DO UPDATE SET last_error = excluded.last_error, last_error_at = excluded.last_error_at, failures_in_row = alert_targets.failures_in_row + 1`,
         { target: row.target, error, now },
       );
-      const t = await tx.get<{ failures_in_row: number; disabled_at: Date | null }>('SELECT failures_in_row, disabled_at FROM alert_targets WHERE target = $target', { target: row.target });
+      const t = await tx.get<{ failures_in_row: number; disabled_at: Date | null }>(
+        'SELECT failures_in_row, disabled_at FROM alert_targets WHERE target = $target',
+        { target: row.target },
+      );
       if (!t || t.disabled_at || t.failures_in_row < disableAfter) return false;
       await tx.run('UPDATE alert_targets SET disabled_at = $now WHERE target = $target', { now, target: row.target });
-      await tx.run(`UPDATE alert_outbox SET status = 'failed', last_error = 'target disabled' WHERE status = 'pending' AND target = $target`, { target: row.target });
+      await tx.run(
+        `UPDATE alert_outbox SET status = 'failed', last_error = 'target disabled' WHERE status = 'pending' AND target = $target`,
+        { target: row.target },
+      );
       return true;
     });
     deps.log.warn('alert delivery failed', { tenant_id: tenantId, target: row.target, attempt: attempts, error });
@@ -133,7 +160,14 @@ export function createDelivery(deps: DeliveryDeps): Delivery {
     // The notice: the channel status shows it disabled (and why); the audit log says when.
     deps.log.warn('alert target disabled', { tenant_id: tenantId, target: row.target, failures: disableAfter });
     const rule = (JSON.parse(row.notification) as Notification).ruleId;
-    if (deps.control) await audit(deps.control, { actor: 'system', tenantId, action: 'alerts.target.disabled', target: row.target, detail: { failures_in_row: disableAfter, last_error: error, rule } });
+    if (deps.control)
+      await audit(deps.control, {
+        actor: 'system',
+        tenantId,
+        action: 'alerts.target.disabled',
+        target: row.target,
+        detail: { failures_in_row: disableAfter, last_error: error, rule },
+      });
   };
 
   const send = async (db: Database, tenantId: string, row: Row): Promise<void> => {
@@ -145,12 +179,17 @@ export function createDelivery(deps: DeliveryDeps): Delivery {
       const body = JSON.stringify(webhookBody(n));
       const timestamp = Math.floor(deps.now().getTime() / 1000);
       const secret = await webhookSecret(db, deps.secret, tenantId, deps.now());
-      const headers = { [TIMESTAMP_HEADER]: String(timestamp), [SIGNATURE_HEADER]: signature(secret, timestamp, body), 'x-agentmeter-notification': n.id };
+      const headers = {
+        [TIMESTAMP_HEADER]: String(timestamp),
+        [SIGNATURE_HEADER]: signature(secret, timestamp, body),
+        'x-agentmeter-notification': n.id,
+      };
       return postJson({ ...http, url: target, body, headers });
     }
     if (type === 'slack') return postJson({ ...http, url: target, body: JSON.stringify(slackBody(n)), headers: {} });
     const transport = await smtpTransport(db, deps.secret, tenantId, deps.smtp);
-    if (!transport) throw new Error('no SMTP server: set one on Settings → Alerts, or start the appliance with --smtp-url');
+    if (!transport)
+      throw new Error('no SMTP server: set one on Settings → Alerts, or start the appliance with --smtp-url');
     return sendEmail(transport, target.split(','), n);
   };
 
@@ -172,7 +211,13 @@ export function createDelivery(deps: DeliveryDeps): Delivery {
           return recordFailure(db, tenantId, row, err instanceof Error ? err.message : String(err));
         },
       )
-      .catch((err: unknown) => deps.log.error('could not record an alert delivery', { tenant_id: tenantId, target: row.target, error: String(err) }))
+      .catch((err: unknown) =>
+        deps.log.error('could not record an alert delivery', {
+          tenant_id: tenantId,
+          target: row.target,
+          error: String(err),
+        }),
+      )
       .finally(() => {
         busy.delete(key);
         perTenantBusy.set(tenantId, perTenantBusy.get(tenantId)! - 1);
@@ -203,7 +248,9 @@ export function createDelivery(deps: DeliveryDeps): Delivery {
       if (sends.size >= total || (perTenantBusy.get(tenantId) ?? 0) >= perTenant) break;
       if (!busy.has(`${tenantId} ${row.target}`)) launch(db, tenantId, row);
     }
-    const left = await db.get<{ n: number }>(`SELECT count(*)::INTEGER AS n FROM alert_outbox WHERE status = 'pending'`);
+    const left = await db.get<{ n: number }>(
+      `SELECT count(*)::INTEGER AS n FROM alert_outbox WHERE status = 'pending'`,
+    );
     if (!left?.n) active.delete(tenantId);
   };
 
@@ -211,7 +258,11 @@ export function createDelivery(deps: DeliveryDeps): Delivery {
     await load();
     for (const tenantId of [...active]) {
       if (sends.size >= total) break;
-      await deps.tenantFiles.visit(tenantId, () => passTenant(tenantId)).catch((err: unknown) => deps.log.error('alert delivery pass failed', { tenant_id: tenantId, error: String(err) }));
+      await deps.tenantFiles
+        .visit(tenantId, () => passTenant(tenantId))
+        .catch((err: unknown) =>
+          deps.log.error('alert delivery pass failed', { tenant_id: tenantId, error: String(err) }),
+        );
     }
   };
 
@@ -293,9 +344,13 @@ export function createDelivery(deps: DeliveryDeps): Delivery {
     async enable(tenantId, target) {
       const db = await deps.tenantFiles.open(tenantId);
       return db.transaction(async (tx) => {
-        const row = await tx.get('SELECT 1 FROM alert_targets WHERE target = $target AND disabled_at IS NOT NULL', { target });
+        const row = await tx.get('SELECT 1 FROM alert_targets WHERE target = $target AND disabled_at IS NOT NULL', {
+          target,
+        });
         if (!row) return false;
-        await tx.run('UPDATE alert_targets SET disabled_at = NULL, failures_in_row = 0 WHERE target = $target', { target });
+        await tx.run('UPDATE alert_targets SET disabled_at = NULL, failures_in_row = 0 WHERE target = $target', {
+          target,
+        });
         return true;
       });
     },

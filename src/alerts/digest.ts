@@ -18,7 +18,15 @@ const WEEK = 7 * DAY;
 /** Monday 08:00 UTC: when the week before is reported. */
 const SEND_OFFSET = 8 * 3_600_000;
 
-export const FIGURES = ['sessions', 'active_users', 'prompts', 'tool_calls', 'tool_failure_rate', 'tokens', 'cost_usd'] as const;
+export const FIGURES = [
+  'sessions',
+  'active_users',
+  'prompts',
+  'tool_calls',
+  'tool_failure_rate',
+  'tokens',
+  'cost_usd',
+] as const;
 
 /** The Monday 00:00 UTC that starts the week holding `now`. */
 export function weekStart(now: number): number {
@@ -34,7 +42,18 @@ export function dueWeek(now: number): { from: number; to: number; label: string 
 }
 
 export const digestSettingsSchema = z.discriminatedUnion('channel', [
-  z.object({ enabled: z.boolean(), channel: z.literal('email'), target: z.string().trim().max(2000).refine((s) => s.split(',').every((a) => z.email().safeParse(a.trim()).success), 'must be email addresses separated by commas') }),
+  z.object({
+    enabled: z.boolean(),
+    channel: z.literal('email'),
+    target: z
+      .string()
+      .trim()
+      .max(2000)
+      .refine(
+        (s) => s.split(',').every((a) => z.email().safeParse(a.trim()).success),
+        'must be email addresses separated by commas',
+      ),
+  }),
   z.object({ enabled: z.boolean(), channel: z.literal('slack'), target: z.url({ protocol: /^https?$/ }).max(2000) }),
 ]);
 export type DigestSettings = z.infer<typeof digestSettingsSchema>;
@@ -67,43 +86,88 @@ export type Digest = {
 const num = (v: unknown) => Number(v ?? 0) || 0;
 
 /** The figures of [from, to) against the week before, for everyone or (`user`) one person; through the query layer. */
-export async function buildDigest(tenantFiles: TenantFiles, tenantId: string, week: { from: number; to: number }, user: string | null, now: number): Promise<Digest> {
+export async function buildDigest(
+  tenantFiles: TenantFiles,
+  tenantId: string,
+  week: { from: number; to: number },
+  user: string | null,
+  now: number,
+): Promise<Digest> {
   const filters = user ? { user: [user] } : {};
-  const q = (input: Omit<QueryInput, 'from' | 'to'>) => querySchema.parse({ ...input, filters, from: week.from, to: week.to });
+  const q = (input: Omit<QueryInput, 'from' | 'to'>) =>
+    querySchema.parse({ ...input, filters, from: week.from, to: week.to });
   const spendBy = user ? (['model', 'project'] as const) : (['user', 'model', 'project'] as const);
-  const [figures, failures, errors, ...spend] = await runQueries(tenantFiles, tenantId, [
-    q({ metrics: [...FIGURES], compare: true }),
-    q({ metrics: ['tool_failures'], group_by: ['tool'], order_by: 'tool_failures', limit: 5 }),
-    q({ metrics: ['api_errors'], group_by: ['model'], order_by: 'api_errors', limit: 5 }),
-    ...spendBy.map((by) => q({ metrics: ['cost_usd'], group_by: [by], order_by: 'cost_usd', limit: 5 })),
-  ], { now }) as [QueryResult, QueryResult, QueryResult, ...QueryResult[]];
+  const [figures, failures, errors, ...spend] = (await runQueries(
+    tenantFiles,
+    tenantId,
+    [
+      q({ metrics: [...FIGURES], compare: true }),
+      q({ metrics: ['tool_failures'], group_by: ['tool'], order_by: 'tool_failures', limit: 5 }),
+      q({ metrics: ['api_errors'], group_by: ['model'], order_by: 'api_errors', limit: 5 }),
+      ...spendBy.map((by) => q({ metrics: ['cost_usd'], group_by: [by], order_by: 'cost_usd', limit: 5 })),
+    ],
+    { now },
+  )) as [QueryResult, QueryResult, QueryResult, ...QueryResult[]];
   const now1 = figures.rows[0] ?? {};
   const before = figures.previous?.rows[0] ?? {};
   const db = await tenantFiles.open(tenantId);
-  const firing = user ? [] : await db.all<{ rule: string; group: string; since: string }>(
-    `SELECT r.body->>'name' AS rule, s.group_key AS "group", s.since::VARCHAR AS since FROM alert_states s JOIN alert_rules r ON r.id = s.rule_id WHERE s.state = 'firing' ORDER BY s.since`,
-  );
+  const firing = user
+    ? []
+    : await db.all<{ rule: string; group: string; since: string }>(
+        `SELECT r.body->>'name' AS rule, s.group_key AS "group", s.since::VARCHAR AS since FROM alert_states s JOIN alert_rules r ON r.id = s.rule_id WHERE s.state = 'firing' ORDER BY s.since`,
+      );
   return {
     week: { from: new Date(week.from).toISOString(), to: new Date(week.to).toISOString() },
     figures: FIGURES.map((metric) => ({ metric, value: num(now1[metric]), previous: num(before[metric]) })),
-    topSpend: spendBy.map((by, i) => ({ by, rows: spend[i]!.rows.filter((r: Row) => num(r.cost_usd) > 0).map((r: Row) => ({ name: String(r[by] ?? '(none)'), cost_usd: num(r.cost_usd) })) })),
-    topFailures: failures.rows.filter((r: Row) => num(r.tool_failures) > 0).map((r: Row) => ({ tool: String(r.tool), tool_failures: num(r.tool_failures) })),
-    apiErrors: errors.rows.filter((r: Row) => num(r.api_errors) > 0).map((r: Row) => ({ model: String(r.model ?? '(none)'), api_errors: num(r.api_errors) })),
+    topSpend: spendBy.map((by, i) => ({
+      by,
+      rows: spend[i]!.rows.filter((r: Row) => num(r.cost_usd) > 0).map((r: Row) => ({
+        name: String(r[by] ?? '(none)'),
+        cost_usd: num(r.cost_usd),
+      })),
+    })),
+    topFailures: failures.rows
+      .filter((r: Row) => num(r.tool_failures) > 0)
+      .map((r: Row) => ({ tool: String(r.tool), tool_failures: num(r.tool_failures) })),
+    apiErrors: errors.rows
+      .filter((r: Row) => num(r.api_errors) > 0)
+      .map((r: Row) => ({ model: String(r.model ?? '(none)'), api_errors: num(r.api_errors) })),
     firing,
   };
 }
 
-const show = (metric: string, v: number) => (metric === 'cost_usd' ? `$${v.toFixed(2)}` : metric.endsWith('_rate') ? `${(v * 100).toFixed(1)}%` : Math.round(v).toLocaleString('en-US'));
-const change = (v: number, p: number) => (p === 0 ? (v === 0 ? 'no change' : 'new') : `${v >= p ? '+' : ''}${(((v - p) / p) * 100).toFixed(0)}%`);
+const show = (metric: string, v: number) =>
+  metric === 'cost_usd'
+    ? `$${v.toFixed(2)}`
+    : metric.endsWith('_rate')
+      ? `${(v * 100).toFixed(1)}%`
+      : Math.round(v).toLocaleString('en-US');
+const change = (v: number, p: number) =>
+  p === 0 ? (v === 0 ? 'no change' : 'new') : `${v >= p ? '+' : ''}${(((v - p) / p) * 100).toFixed(0)}%`;
 
 /** The digest as plain text (email body and Slack text). */
 export function digestText(d: Digest, who: string): string {
-  const lines = [`agentmeter weekly digest for ${who}: ${d.week.from.slice(0, 10)} to ${d.week.to.slice(0, 10)} (UTC)`, ''];
-  for (const f of d.figures) lines.push(`${f.metric}: ${show(f.metric, f.value)} (week before ${show(f.metric, f.previous)}, ${change(f.value, f.previous)})`);
-  for (const s of d.topSpend) if (s.rows.length) lines.push('', `Top spend by ${s.by}:`, ...s.rows.map((r) => `  ${r.name}: ${show('cost_usd', r.cost_usd)}`));
-  if (d.topFailures.length) lines.push('', 'Top failing tools:', ...d.topFailures.map((f) => `  ${f.tool}: ${f.tool_failures} failures`));
-  if (d.apiErrors.length) lines.push('', 'Model API errors:', ...d.apiErrors.map((e) => `  ${e.model}: ${e.api_errors} errors`));
-  if (d.firing.length) lines.push('', 'Firing alerts:', ...d.firing.map((a) => `  ${a.rule}${a.group ? ` ${a.group}` : ''} since ${a.since}`));
+  const lines = [
+    `agentmeter weekly digest for ${who}: ${d.week.from.slice(0, 10)} to ${d.week.to.slice(0, 10)} (UTC)`,
+    '',
+  ];
+  for (const f of d.figures)
+    lines.push(
+      `${f.metric}: ${show(f.metric, f.value)} (week before ${show(f.metric, f.previous)}, ${change(f.value, f.previous)})`,
+    );
+  for (const s of d.topSpend)
+    if (s.rows.length)
+      lines.push('', `Top spend by ${s.by}:`, ...s.rows.map((r) => `  ${r.name}: ${show('cost_usd', r.cost_usd)}`));
+  if (d.topFailures.length)
+    lines.push('', 'Top failing tools:', ...d.topFailures.map((f) => `  ${f.tool}: ${f.tool_failures} failures`));
+  if (d.apiErrors.length)
+    lines.push('', 'Model API errors:', ...d.apiErrors.map((e) => `  ${e.model}: ${e.api_errors} errors`));
+  if (d.firing.length)
+    lines.push(
+      '',
+      'Firing alerts:',
+      ...d.firing.map((a) => `  ${a.rule}${a.group ? ` ${a.group}` : ''} since ${a.since}`),
+    );
   return lines.join('\n');
 }
 
@@ -117,19 +181,44 @@ export function digestSlackBody(title: string, text: string) {
   }
   return {
     text: slackText(title),
-    blocks: [{ type: 'header', text: { type: 'plain_text', text: title.slice(0, 150) } }, ...sections.map((p) => ({ type: 'section', text: { type: 'mrkdwn', text: '```' + p + '```' } }))],
+    blocks: [
+      { type: 'header', text: { type: 'plain_text', text: title.slice(0, 150) } },
+      ...sections.map((p) => ({ type: 'section', text: { type: 'mrkdwn', text: `\`\`\`${p}\`\`\`` } })),
+    ],
   };
 }
 
-export type DigestDeps = { tenantFiles: TenantFiles; secret: Buffer; smtp: Config['smtp']; policy: () => TargetPolicy; log: { error(msg: string, f?: Record<string, unknown>): void } };
+export type DigestDeps = {
+  tenantFiles: TenantFiles;
+  secret: Buffer;
+  smtp: Config['smtp'];
+  policy: () => TargetPolicy;
+  log: { error(msg: string, f?: Record<string, unknown>): void };
+};
 
-async function send(deps: DigestDeps, db: Queryable, tenantId: string, channel: 'email' | 'slack', target: string, subject: string, text: string): Promise<void> {
+async function send(
+  deps: DigestDeps,
+  db: Queryable,
+  tenantId: string,
+  channel: 'email' | 'slack',
+  target: string,
+  subject: string,
+  text: string,
+): Promise<void> {
   if (channel === 'slack') {
-    await postJson({ url: target, body: JSON.stringify(digestSlackBody(subject, text)), headers: {}, policy: deps.policy(), timeoutMs: 10_000, signal: AbortSignal.timeout(15_000) });
+    await postJson({
+      url: target,
+      body: JSON.stringify(digestSlackBody(subject, text)),
+      headers: {},
+      policy: deps.policy(),
+      timeoutMs: 10_000,
+      signal: AbortSignal.timeout(15_000),
+    });
     return;
   }
   const transport = await smtpTransport(db, deps.secret, tenantId, deps.smtp);
-  if (!transport) throw new Error('no SMTP server: save one on /settings/alerts, or start the appliance with --smtp-url');
+  if (!transport)
+    throw new Error('no SMTP server: save one on /settings/alerts, or start the appliance with --smtp-url');
   const mailer = createTransport(transport.options);
   try {
     await mailer.sendMail({ from: transport.from, to: target.split(',').map((a) => a.trim()), subject, text });
@@ -139,14 +228,27 @@ async function send(deps: DigestDeps, db: Queryable, tenantId: string, channel: 
 }
 
 /** The tenant's digest of the last complete week, now, whatever was sent before (the admins' "send now"). */
-export async function sendTenantDigestNow(deps: DigestDeps, tenantId: string, tenantName: string, now: number): Promise<{ sent: true } | { sent: false; error: string }> {
+export async function sendTenantDigestNow(
+  deps: DigestDeps,
+  tenantId: string,
+  tenantName: string,
+  now: number,
+): Promise<{ sent: true } | { sent: false; error: string }> {
   const db = await deps.tenantFiles.open(tenantId);
   const settings = await digestSettings(db);
   if (!settings) return { sent: false, error: 'choose where the digest goes and save first' };
   const monday = weekStart(now);
   const d = await buildDigest(deps.tenantFiles, tenantId, { from: monday - WEEK, to: monday }, null, now);
   try {
-    await send(deps, db, tenantId, settings.channel, settings.target, `[agentmeter] Weekly digest: ${tenantName}`, digestText(d, tenantName));
+    await send(
+      deps,
+      db,
+      tenantId,
+      settings.channel,
+      settings.target,
+      `[agentmeter] Weekly digest: ${tenantName}`,
+      digestText(d, tenantName),
+    );
     return { sent: true };
   } catch (err) {
     return { sent: false, error: (err as Error).message };
@@ -154,20 +256,38 @@ export async function sendTenantDigestNow(deps: DigestDeps, tenantId: string, te
 }
 
 /** Sends every digest of `tenantId` due at `now` and not yet sent for its week; returns the recipients sent to. */
-export async function sendDueDigests(deps: DigestDeps, tenantId: string, tenantName: string, now: number): Promise<string[]> {
+export async function sendDueDigests(
+  deps: DigestDeps,
+  tenantId: string,
+  tenantName: string,
+  now: number,
+): Promise<string[]> {
   const week = dueWeek(now);
   if (!week) return [];
   const db = await deps.tenantFiles.open(tenantId);
   const settings = await digestSettings(db);
-  const people = await db.all<{ user_id: string; email: string }>('SELECT user_id, email FROM digest_people ORDER BY user_id');
+  const people = await db.all<{ user_id: string; email: string }>(
+    'SELECT user_id, email FROM digest_people ORDER BY user_id',
+  );
   const recipients = [
-    ...(settings?.enabled ? [{ recipient: 'tenant', user: null, channel: settings.channel, target: settings.target, who: tenantName }] : []),
-    ...people.map((p) => ({ recipient: p.user_id, user: p.user_id, channel: 'email' as const, target: p.email, who: p.email })),
+    ...(settings?.enabled
+      ? [{ recipient: 'tenant', user: null, channel: settings.channel, target: settings.target, who: tenantName }]
+      : []),
+    ...people.map((p) => ({
+      recipient: p.user_id,
+      user: p.user_id,
+      channel: 'email' as const,
+      target: p.email,
+      who: p.email,
+    })),
   ];
   const sent: string[] = [];
   for (const r of recipients) {
     // Claimed before sending: a restart after this line never sends the week again.
-    const claimed = await db.all('INSERT INTO digest_sent VALUES ($recipient, $week, $at::TIMESTAMP) ON CONFLICT DO NOTHING RETURNING recipient', { recipient: r.recipient, week: week.label, at: new Date(now).toISOString() });
+    const claimed = await db.all(
+      'INSERT INTO digest_sent VALUES ($recipient, $week, $at::TIMESTAMP) ON CONFLICT DO NOTHING RETURNING recipient',
+      { recipient: r.recipient, week: week.label, at: new Date(now).toISOString() },
+    );
     if (!claimed.length) continue;
     try {
       const d = await buildDigest(deps.tenantFiles, tenantId, week, r.user, now);
@@ -175,31 +295,47 @@ export async function sendDueDigests(deps: DigestDeps, tenantId: string, tenantN
       sent.push(r.recipient);
     } catch (err) {
       // Not sent: the claim goes, so the next tick tries again.
-      await db.run('DELETE FROM digest_sent WHERE recipient = $recipient AND week = $week', { recipient: r.recipient, week: week.label });
-      deps.log.error('could not send a weekly digest', { tenant_id: tenantId, recipient: r.recipient, error: (err as Error).message });
+      await db.run('DELETE FROM digest_sent WHERE recipient = $recipient AND week = $week', {
+        recipient: r.recipient,
+        week: week.label,
+      });
+      deps.log.error('could not send a weekly digest', {
+        tenant_id: tenantId,
+        recipient: r.recipient,
+        error: (err as Error).message,
+      });
     }
   }
   return sent;
 }
 
-export type Digests = { start(): void; stop(): Promise<void>; runOnce(): Promise<string[]>; sendNow(tenantId: string): ReturnType<typeof sendTenantDigestNow> };
+export type Digests = {
+  start(): void;
+  stop(): Promise<void>;
+  runOnce(): Promise<string[]>;
+  sendNow(tenantId: string): ReturnType<typeof sendTenantDigestNow>;
+};
 
 /** Checks every minute (and at `runOnce`) for digests due at the app's clock, one tick at a time. */
-export function createDigests(deps: DigestDeps & { tenants: () => Promise<{ id: string; name: string }[]>; now: () => number; everyMs?: number }): Digests {
+export function createDigests(
+  deps: DigestDeps & { tenants: () => Promise<{ id: string; name: string }[]>; now: () => number; everyMs?: number },
+): Digests {
   let interval: NodeJS.Timeout | null = null;
   let running: Promise<string[]> = Promise.resolve([]);
   const tick = () => {
-    running = running.catch(() => []).then(async () => {
-      const sent: string[] = [];
-      for (const t of await deps.tenants()) {
-        try {
-          sent.push(...(await deps.tenantFiles.visit(t.id, () => sendDueDigests(deps, t.id, t.name, deps.now()))));
-        } catch (err) {
-          deps.log.error('weekly digests failed for a tenant', { tenant_id: t.id, error: (err as Error).message });
+    running = running
+      .catch(() => [])
+      .then(async () => {
+        const sent: string[] = [];
+        for (const t of await deps.tenants()) {
+          try {
+            sent.push(...(await deps.tenantFiles.visit(t.id, () => sendDueDigests(deps, t.id, t.name, deps.now()))));
+          } catch (err) {
+            deps.log.error('weekly digests failed for a tenant', { tenant_id: t.id, error: (err as Error).message });
+          }
         }
-      }
-      return sent;
-    });
+        return sent;
+      });
     return running;
   };
   return {

@@ -12,7 +12,15 @@ import { conditionWords, type Ask, type Observation } from './evaluate.js';
 import type { Notification } from './notification.js';
 import { durationMs, listRules, type Rule } from './rules.js';
 import { step, notificationId, type AlertState, type Send } from './state.js';
-import { allStates, isSilenced, listSilences, markHandedOver, notHandedOver, saveStates, type Silence } from './store.js';
+import {
+  allStates,
+  isSilenced,
+  listSilences,
+  markHandedOver,
+  notHandedOver,
+  saveStates,
+  type Silence,
+} from './store.js';
 
 export type Delivery = { deliver(n: Notification): Promise<void> };
 
@@ -28,15 +36,40 @@ export type EngineDeps = {
 };
 
 /** What a rule's alerts are, as the bell and the alerts page count them: (group, state) of the alerts not ok. */
-const shape = (states: Iterable<AlertState>) => JSON.stringify([...states].filter((s) => s.state !== 'ok').map((s) => [s.key, s.state]).sort());
+const shape = (states: Iterable<AlertState>) =>
+  JSON.stringify(
+    [...states]
+      .filter((s) => s.state !== 'ok')
+      .map((s) => [s.key, s.state])
+      .sort(),
+  );
 
 /** What a rule's alerts become at `now`: the states to store and the notifications to send (silenced ones marked). */
-export function decide(rule: Rule, tenantId: string, observed: Observation[], before: Map<string, AlertState>, silences: Silence[], now: number, publicUrl: URL) {
-  const timing = { pendingMs: durationMs(rule.pending), renotifyMs: rule.renotify ? durationMs(rule.renotify) : null, noData: rule.no_data };
+export function decide(
+  rule: Rule,
+  tenantId: string,
+  observed: Observation[],
+  before: Map<string, AlertState>,
+  silences: Silence[],
+  now: number,
+  publicUrl: URL,
+) {
+  const timing = {
+    pendingMs: durationMs(rule.pending),
+    renotifyMs: rule.renotify ? durationMs(rule.renotify) : null,
+    noData: rule.no_data,
+  };
   const seen = new Map(observed.map((o) => [o.key, o]));
   const answered = new Set(seen.keys());
   // A group that had an alert and has no row now has no data.
-  for (const [key] of before) if (!seen.has(key)) seen.set(key, { key, group: key ? (JSON.parse(key) as Record<string, string>) : null, value: null, breach: null });
+  for (const [key] of before)
+    if (!seen.has(key))
+      seen.set(key, {
+        key,
+        group: key ? (JSON.parse(key) as Record<string, string>) : null,
+        value: null,
+        breach: null,
+      });
   const states: AlertState[] = [];
   const sends: { n: Notification; key: string; silenced: boolean }[] = [];
   for (const obs of seen.values()) {
@@ -52,7 +85,15 @@ export function decide(rule: Rule, tenantId: string, observed: Observation[], be
   return { states, sends };
 }
 
-function notification(rule: Rule, tenantId: string, obs: Observation, next: AlertState, send: Send, now: number, publicUrl: URL): Notification {
+function notification(
+  rule: Rule,
+  tenantId: string,
+  obs: Observation,
+  next: AlertState,
+  send: Send,
+  now: number,
+  publicUrl: URL,
+): Notification {
   return {
     id: notificationId(rule.id, obs.key, send.state, next.since, now),
     tenantId,
@@ -73,7 +114,10 @@ function notification(rule: Rule, tenantId: string, obs: Observation, next: Aler
 }
 
 /** A query asker on the tenant's readers: one snapshot per call. */
-export const askTenant = (tenantFiles: TenantFiles, tenantId: string, now: number): Ask => (qs) => runQueries(tenantFiles, tenantId, qs, { now });
+export const askTenant =
+  (tenantFiles: TenantFiles, tenantId: string, now: number): Ask =>
+  (qs) =>
+    runQueries(tenantFiles, tenantId, qs, { now });
 
 /**
  * One pass over a tenant's rules at `now`; returns what was handed to delivery (silenced
@@ -88,7 +132,12 @@ export async function evaluateTenant(deps: EngineDeps, tenantId: string, now: nu
   if (!rules.length) return [];
   const silences = await listSilences(db, now);
   const observed = await observeAll(rules, now, askTenant(deps.tenantFiles, tenantId, now), deps.cache);
-  const failed = (rule: Rule, err: unknown) => deps.log.error('could not evaluate an alert rule', { tenant_id: tenantId, rule_id: rule.id, error: (err as Error).message });
+  const failed = (rule: Rule, err: unknown) =>
+    deps.log.error('could not evaluate an alert rule', {
+      tenant_id: tenantId,
+      rule_id: rule.id,
+      error: (err as Error).message,
+    });
   const { sends, changed } = await db.transaction(async (tx) => {
     const before = await allStates(tx);
     const sends: { n: Notification; silenced: boolean }[] = [];
@@ -102,7 +151,8 @@ export async function evaluateTenant(deps: EngineDeps, tenantId: string, now: nu
       const prior = before.get(rule.id) ?? new Map<string, AlertState>();
       const decided = decide(rule, tenantId, answer, prior, silences, now, deps.publicUrl);
       if (shape(prior.values()) !== shape(decided.states)) changed = true;
-      if (decided.sends.length || !sameStates(prior, decided.states)) await saveStates(tx, rule.id, decided.states, decided.sends);
+      if (decided.sends.length || !sameStates(prior, decided.states))
+        await saveStates(tx, rule.id, decided.states, decided.sends);
       sends.push(...decided.sends);
     }
     return { sends, changed };
@@ -119,7 +169,13 @@ function sameStates(before: Map<string, AlertState>, next: AlertState[]): boolea
     before.size === next.length &&
     next.every((s) => {
       const b = before.get(s.key);
-      return !!b && b.state === s.state && b.since === s.since && b.lastSent === s.lastSent && (s.state === 'ok' || b.value === s.value);
+      return (
+        !!b &&
+        b.state === s.state &&
+        b.since === s.since &&
+        b.lastSent === s.lastSent &&
+        (s.state === 'ok' || b.value === s.value)
+      );
     })
   );
 }
@@ -147,7 +203,16 @@ const DEBOUNCE_MS = 1000;
 /** Every tenant is evaluated at least this often (pending, re-notify and no-data need no event). */
 const EVERY_MS = 15_000;
 
-export function createAlerts(deps: { tenantFiles: TenantFiles; tenants: () => Promise<string[]>; onCommit: (listener: (tenantId: string) => void) => () => void; log: Logger; now: () => number; publicUrl: () => URL; debounceMs?: number; everyMs?: number }): Alerts {
+export function createAlerts(deps: {
+  tenantFiles: TenantFiles;
+  tenants: () => Promise<string[]>;
+  onCommit: (listener: (tenantId: string) => void) => () => void;
+  log: Logger;
+  now: () => number;
+  publicUrl: () => URL;
+  debounceMs?: number;
+  everyMs?: number;
+}): Alerts {
   const chains = new Map<string, Promise<Notification[]>>();
   const caches = new Map<string, AnswerCache>();
   const cacheOf = (tenantId: string) => caches.get(tenantId) ?? caches.set(tenantId, new Map()).get(tenantId)!;
@@ -160,12 +225,31 @@ export function createAlerts(deps: { tenantFiles: TenantFiles; tenants: () => Pr
   const pass = (tenantId: string): Promise<Notification[]> => {
     const run = (chains.get(tenantId) ?? Promise.resolve([]))
       .catch(() => [])
-      .then(() => deps.tenantFiles.visit(tenantId, () => evaluateTenant({ tenantFiles: deps.tenantFiles, delivery: alerts.delivery, publicUrl: deps.publicUrl(), log: deps.log, changed: () => listeners.forEach((l) => l(tenantId)), cache: cacheOf(tenantId) }, tenantId, deps.now())));
+      .then(() =>
+        deps.tenantFiles.visit(tenantId, () =>
+          evaluateTenant(
+            {
+              tenantFiles: deps.tenantFiles,
+              delivery: alerts.delivery,
+              publicUrl: deps.publicUrl(),
+              log: deps.log,
+              changed: () => {
+                for (const l of listeners) l(tenantId);
+              },
+              cache: cacheOf(tenantId),
+            },
+            tenantId,
+            deps.now(),
+          ),
+        ),
+      );
     chains.set(tenantId, run);
     return run;
   };
   const background = (tenantId: string) =>
-    pass(tenantId).catch((err: unknown) => deps.log.error('alert evaluation failed for a tenant', { tenant_id: tenantId, error: (err as Error).message }));
+    pass(tenantId).catch((err: unknown) =>
+      deps.log.error('alert evaluation failed for a tenant', { tenant_id: tenantId, error: (err as Error).message }),
+    );
   const everyone = async () => {
     for (const t of await deps.tenants()) await background(t);
   };
@@ -179,10 +263,13 @@ export function createAlerts(deps: { tenantFiles: TenantFiles; tenants: () => Pr
     start() {
       unsubscribe = deps.onCommit((tenantId) => {
         if (waiting.has(tenantId)) return;
-        waiting.set(tenantId, setTimeout(() => {
-          waiting.delete(tenantId);
-          void background(tenantId);
-        }, deps.debounceMs ?? DEBOUNCE_MS).unref());
+        waiting.set(
+          tenantId,
+          setTimeout(() => {
+            waiting.delete(tenantId);
+            void background(tenantId);
+          }, deps.debounceMs ?? DEBOUNCE_MS).unref(),
+        );
       });
       interval = setInterval(() => void everyone().catch(() => undefined), deps.everyMs ?? EVERY_MS).unref();
     },

@@ -26,7 +26,11 @@ const DAY = 86_400_000;
 /** The start and end of the UTC day, week (from Monday) or month holding `at`. */
 export function periodOf(by: 'day' | 'week' | 'month', at: number): { start: number; end: number } {
   const d = new Date(at);
-  if (by === 'month') return { start: Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1), end: Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1) };
+  if (by === 'month')
+    return {
+      start: Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1),
+      end: Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1),
+    };
   const day = Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate());
   if (by === 'day') return { start: day, end: day + DAY };
   const start = day - ((d.getUTCDay() + 6) % 7) * DAY;
@@ -36,12 +40,21 @@ export function periodOf(by: 'day' | 'week' | 'month', at: number): { start: num
 /** The rule's query over [from, to). Grouped, it asks only the rows its metric reads, so a group is one the metric is about. */
 export function ruleQuery(rule: Rule, from: number, to: number): Query {
   const kinds = rule.group_by.length && !rule.filters.kind ? kindsRead([rule.metric]) : null;
-  return querySchema.parse({ metrics: [rule.metric], filters: { ...rule.filters, ...(kinds && { kind: kinds }) }, group_by: rule.group_by, from, to: Math.max(to, from + 1), limit: MAX_ROWS });
+  return querySchema.parse({
+    metrics: [rule.metric],
+    filters: { ...rule.filters, ...(kinds && { kind: kinds }) },
+    group_by: rule.group_by,
+    from,
+    to: Math.max(to, from + 1),
+    limit: MAX_ROWS,
+  });
 }
 
 const keyOf = (rule: Rule, row: Record<string, unknown>) => {
   if (!rule.group_by.length) return { key: '', group: null };
-  const group = Object.fromEntries(rule.group_by.map((d) => [d, row[d] === null || row[d] === undefined ? '' : String(row[d])]));
+  const group = Object.fromEntries(
+    rule.group_by.map((d) => [d, row[d] === null || row[d] === undefined ? '' : String(row[d])]),
+  );
   return { key: JSON.stringify(group), group };
 };
 
@@ -66,14 +79,22 @@ export function ruleQueries(rule: Rule, at: number): Query[] {
   // The baselines end on the minute before `at`: passes in the same minute ask the same
   // past windows, which the engine then reads once a minute (BASELINE_TTL_MS).
   const base = Math.floor(at / MINUTE) * MINUTE;
-  return [ruleQuery(rule, at - w, at), ...Array.from({ length: c.baseline_windows }, (_, k) => ruleQuery(rule, base - (k + 2) * w, base - (k + 1) * w))];
+  return [
+    ruleQuery(rule, at - w, at),
+    ...Array.from({ length: c.baseline_windows }, (_, k) => ruleQuery(rule, base - (k + 2) * w, base - (k + 1) * w)),
+  ];
 }
 
 /** The rule's answer at `at` from the results of `ruleQueries(rule, at)`, in order. */
 export function judge(rule: Rule, at: number, results: QueryResult[]): Observation[] {
   const c: Condition = rule.condition;
   if (c.type === 'threshold') {
-    return [...byKey(rule, results[0]!)].map(([key, { group, value }]) => ({ key, group, value, breach: value === null ? null : compare(c.op, value, c.value) }));
+    return [...byKey(rule, results[0]!)].map(([key, { group, value }]) => ({
+      key,
+      group,
+      value,
+      breach: value === null ? null : compare(c.op, value, c.value),
+    }));
   }
   if (c.type === 'forecast') {
     const { start, end } = periodOf(c.by, at);

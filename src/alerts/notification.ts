@@ -21,8 +21,8 @@ export type Notification = {
   value: number | null;
   /** Human words for the condition, e.g. "above 500", "z-score above 3", "projected above 500 by month end". */
   condition: string;
-  window: string;            // e.g. "1h", "30d"
-  at: string;                // ISO time of the evaluation that changed the state
-  link: string;              // absolute URL of the alert on this appliance (`<public URL>/alerts/<rule id>`)
+  window: string; // e.g. "1h", "30d"
+  at: string; // ISO time of the evaluation that changed the state
+  link: string; // absolute URL of the alert on this appliance (`<public URL>/alerts/<rule id>`)
   channels: Channel[];
 };

@@ -13,18 +13,34 @@ import { listSilences, ruleStates } from './store.js';
 const HOUR = 3_600_000;
 export const PREVIEW_STEPS = 7 * 24;
 
-export type PreviewEvent = { at: string; state: Notification['state']; group: Record<string, string> | null; value: number | null };
+export type PreviewEvent = {
+  at: string;
+  state: Notification['state'];
+  group: Record<string, string> | null;
+  value: number | null;
+};
 
 export async function testRule(tf: TenantFiles, tenantId: string, rule: Rule, now: number, publicUrl: URL) {
   const db = await tf.open(tenantId);
   // Each (from, to) asked once: successive hours share most of an anomaly's baselines.
   const cache = new Map<string, Promise<QueryResult>>();
-  const ask: Ask = (qs) => Promise.all(qs.map((q) => {
-    const key = `${q.from}/${q.to}`;
-    if (!cache.has(key)) cache.set(key, runQuery(tf, tenantId, q, { now }));
-    return cache.get(key)!;
-  }));
-  const { sends } = decide(rule, tenantId, await observe(rule, now, ask), await ruleStates(db, rule.id), await listSilences(db, now), now, publicUrl);
+  const ask: Ask = (qs) =>
+    Promise.all(
+      qs.map((q) => {
+        const key = `${q.from}/${q.to}`;
+        if (!cache.has(key)) cache.set(key, runQuery(tf, tenantId, q, { now }));
+        return cache.get(key)!;
+      }),
+    );
+  const { sends } = decide(
+    rule,
+    tenantId,
+    await observe(rule, now, ask),
+    await ruleStates(db, rule.id),
+    await listSilences(db, now),
+    now,
+    publicUrl,
+  );
 
   const timing = { pendingMs: durationMs(rule.pending), renotifyMs: null, noData: rule.no_data };
   const states = new Map<string, AlertState>();
@@ -34,16 +50,31 @@ export async function testRule(tf: TenantFiles, tenantId: string, rule: Rule, no
     const at = from + i * HOUR;
     const observed = await observe(rule, at, ask);
     const seen = new Map(observed.map((o) => [o.key, o]));
-    for (const key of states.keys()) if (!seen.has(key)) seen.set(key, { key, group: key ? (JSON.parse(key) as Record<string, string>) : null, value: null, breach: null });
+    for (const key of states.keys())
+      if (!seen.has(key))
+        seen.set(key, {
+          key,
+          group: key ? (JSON.parse(key) as Record<string, string>) : null,
+          value: null,
+          breach: null,
+        });
     for (const obs of seen.values()) {
       const { next, send } = step(states.get(obs.key), obs, timing, at);
       if (send?.state === 'firing') next.lastSent = at;
-      if (send?.change) events.push({ at: new Date(at).toISOString(), state: send.state, group: obs.group, value: obs.value });
+      if (send?.change)
+        events.push({ at: new Date(at).toISOString(), state: send.state, group: obs.group, value: obs.value });
       states.set(obs.key, next);
     }
   }
   return {
     would_send: sends.map((s) => ({ ...s.n, silenced: s.silenced })),
-    preview: { from: new Date(from).toISOString(), to: new Date(now).toISOString(), step: '1h', evaluations: PREVIEW_STEPS, events, fired_at: events.filter((e) => e.state === 'firing').map((e) => e.at) },
+    preview: {
+      from: new Date(from).toISOString(),
+      to: new Date(now).toISOString(),
+      step: '1h',
+      evaluations: PREVIEW_STEPS,
+      events,
+      fired_at: events.filter((e) => e.state === 'firing').map((e) => e.at),
+    },
   };
 }

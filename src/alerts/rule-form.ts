@@ -5,7 +5,11 @@ import type { Rule } from './rules.js';
 export type RuleForm = Record<string, string>;
 
 const num = (s: string | undefined) => (s === undefined || s.trim() === '' ? undefined : Number(s));
-const list = (s: string | undefined) => (s ?? '').split(',').map((x) => x.trim()).filter(Boolean);
+const list = (s: string | undefined) =>
+  (s ?? '')
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean);
 
 /** The API body a form's fields stand for; a filters field that is not JSON is named as the problem. */
 export function bodyFromForm(f: RuleForm): { body: unknown } | { problem: { field: string; message: string } } {
@@ -19,7 +23,11 @@ export function bodyFromForm(f: RuleForm): { body: unknown } | { problem: { fiel
   }
   const type = f.condition_type || 'threshold';
   const condition =
-    type === 'anomaly' ? { type, z: num(f.z) } : type === 'forecast' ? { type, op: f.op, value: num(f.value), by: f.by } : { type, op: f.op, value: num(f.value) };
+    type === 'anomaly'
+      ? { type, z: num(f.z) }
+      : type === 'forecast'
+        ? { type, op: f.op, value: num(f.value), by: f.by }
+        : { type, op: f.op, value: num(f.value) };
   const channels = [
     ...(f.dashboard ? [{ type: 'dashboard' }] : []),
     ...(f.webhook?.trim() ? [{ type: 'webhook', url: f.webhook.trim() }] : []),
@@ -73,4 +81,24 @@ export function formFromRule(rule: Rule): RuleForm {
 }
 
 /** A new rule's form: a threshold on the dashboard channel. */
-export const EMPTY_FORM: RuleForm = { name: '', metric: 'cost_usd', filters: '{}', group_by: '', window: '1h', condition_type: 'threshold', op: 'above', value: '', z: '3', by: 'month', pending: '0m', renotify: '', severity: 'warning', no_data: 'ok', dashboard: 'on', webhook: '', slack: '', email: '', scope: '' };
+export const EMPTY_FORM: RuleForm = {
+  name: '',
+  metric: 'cost_usd',
+  filters: '{}',
+  group_by: '',
+  window: '1h',
+  condition_type: 'threshold',
+  op: 'above',
+  value: '',
+  z: '3',
+  by: 'month',
+  pending: '0m',
+  renotify: '',
+  severity: 'warning',
+  no_data: 'ok',
+  dashboard: 'on',
+  webhook: '',
+  slack: '',
+  email: '',
+  scope: '',
+};

@@ -37,7 +37,10 @@ function targetProblem(raw: string): string | null {
 }
 
 /** The first channel of `body` the appliance's target policy refuses, named by its field. */
-export function channelTargetProblem(body: { channels: readonly { type: string; url?: string }[] }, policy: TargetPolicy): { field: string; message: string } | null {
+export function channelTargetProblem(
+  body: { channels: readonly { type: string; url?: string }[] },
+  policy: TargetPolicy,
+): { field: string; message: string } | null {
   for (const [i, channel] of body.channels.entries()) {
     if (!channel.url) continue;
     const check = checkTarget(channel.url, policy);
@@ -66,7 +69,10 @@ const conditionSchema = z.discriminatedUnion('type', [
   z.strictObject({
     type: z.literal('anomaly'),
     // Positive: the window's value this many spreads above its baseline; negative: below.
-    z: z.number().finite().refine((v) => v !== 0 && Math.abs(v) <= 100, 'must be a non-zero number from -100 to 100'),
+    z: z
+      .number()
+      .finite()
+      .refine((v) => v !== 0 && Math.abs(v) <= 100, 'must be a non-zero number from -100 to 100'),
     baseline_windows: z.number().int().min(2).max(24).default(12),
   }),
   z.strictObject({ type: z.literal('forecast'), op, value: z.number().finite(), by: z.enum(['day', 'week', 'month']) }),
@@ -92,10 +98,15 @@ export const ruleSchema = z
     window: duration(5 * MIN, 30 * DAY, WINDOW_WORDS),
     condition: conditionSchema,
     pending: duration(0, 30 * DAY, '0m to 30d').default('0m'),
-    renotify: duration(MIN, 30 * DAY, '1m to 30d').nullable().default(null),
+    renotify: duration(MIN, 30 * DAY, '1m to 30d')
+      .nullable()
+      .default(null),
     severity: z.enum(SEVERITIES).default('warning'),
     no_data: z.enum(NO_DATA).default('ok'),
-    channels: z.array(channelSchema).max(10).default([{ type: 'dashboard' }]),
+    channels: z
+      .array(channelSchema)
+      .max(10)
+      .default([{ type: 'dashboard' }]),
     /** team: about everyone's data (managers and up); own: about the author's own data. Default: what the author may make. */
     scope: z.enum(['team', 'own']).optional(),
   })
@@ -103,14 +114,28 @@ export const ruleSchema = z
     // The metric, filters and grouping exactly as the query language takes them.
     const q = querySchema.safeParse({ metrics: [r.metric], filters: r.filters, group_by: r.group_by, from: 0, to: 1 });
     if (!q.success) {
-      for (const issue of q.error.issues) ctx.addIssue({ code: 'custom', path: issue.path[0] === 'metrics' ? ['metric'] : issue.path, message: issue.message });
+      for (const issue of q.error.issues)
+        ctx.addIssue({
+          code: 'custom',
+          path: issue.path[0] === 'metrics' ? ['metric'] : issue.path,
+          message: issue.message,
+        });
       return;
     }
     if (r.condition.type === 'forecast' && !additive(r.metric)) {
-      ctx.addIssue({ code: 'custom', path: ['metric'], message: `a forecast needs a metric that adds up over time (a count, tokens or cost), not ${r.metric}` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['metric'],
+        message: `a forecast needs a metric that adds up over time (a count, tokens or cost), not ${r.metric}`,
+      });
     }
   })
-  .transform((r) => ({ ...r, filters: r.filters as Query['filters'], group_by: r.group_by as Query['group_by'], channels: r.channels as Channel[] }));
+  .transform((r) => ({
+    ...r,
+    filters: r.filters as Query['filters'],
+    group_by: r.group_by as Query['group_by'],
+    channels: r.channels as Channel[],
+  }));
 export type RuleBody = z.output<typeof ruleSchema>;
 
 export type Rule = Omit<RuleBody, 'scope'> & {
@@ -125,9 +150,17 @@ export type Rule = Omit<RuleBody, 'scope'> & {
 
 /** Who asks about rules: managers and up see every rule of the tenant, others their own. */
 export type RuleReader = { userId: string; team: boolean };
-export const canSeeRule = (rule: Pick<Rule, 'created_by'>, who: RuleReader) => who.team || rule.created_by === who.userId;
+export const canSeeRule = (rule: Pick<Rule, 'created_by'>, who: RuleReader) =>
+  who.team || rule.created_by === who.userId;
 
-type Row = { id: string; created_by: string; own_user: string | null; body: string; created_at: string; updated_at: string };
+type Row = {
+  id: string;
+  created_by: string;
+  own_user: string | null;
+  body: string;
+  created_at: string;
+  updated_at: string;
+};
 const iso = (t: unknown) => new Date(`${String(t).replace(' ', 'T')}Z`).toISOString();
 const fromRow = (r: Row): Rule => ({
   ...(JSON.parse(r.body) as RuleBody),
@@ -155,27 +188,48 @@ export async function getRule(db: Queryable, id: string, who?: RuleReader): Prom
 /** What the author's role made of the body: the filters (a developer's narrowed to them) and whose data it is about. */
 export type Authored = { body: RuleBody; createdBy: string; ownUser: string | null };
 
-const bodyOf = ({ body, ownUser }: Authored) => JSON.stringify({ ...body, scope: undefined, ...(ownUser && { filters: { ...body.filters, user: [ownUser] } }) });
+const bodyOf = ({ body, ownUser }: Authored) =>
+  JSON.stringify({ ...body, scope: undefined, ...(ownUser && { filters: { ...body.filters, user: [ownUser] } }) });
 
 export async function createRule(db: Queryable, a: Authored, now: number): Promise<Rule> {
   const id = newId('r');
-  await db.run(`INSERT INTO alert_rules VALUES ($id, $by, $own, $body, $now::TIMESTAMP, $now::TIMESTAMP)`, { id, by: a.createdBy, own: a.ownUser, body: bodyOf(a), now: ts(now) });
+  await db.run(`INSERT INTO alert_rules VALUES ($id, $by, $own, $body, $now::TIMESTAMP, $now::TIMESTAMP)`, {
+    id,
+    by: a.createdBy,
+    own: a.ownUser,
+    body: bodyOf(a),
+    now: ts(now),
+  });
   return (await getRule(db, id))!;
 }
 
 /** Replaces a rule's body; its alerts start again from ok (the question changed). */
-export async function updateRule(db: Queryable & { transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> }, id: string, a: Omit<Authored, 'createdBy'>, now: number): Promise<Rule> {
+export async function updateRule(
+  db: Queryable & { transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> },
+  id: string,
+  a: Omit<Authored, 'createdBy'>,
+  now: number,
+): Promise<Rule> {
   await db.transaction(async (tx) => {
-    await tx.run(`UPDATE alert_rules SET own_user = $own, body = $body, updated_at = $now::TIMESTAMP WHERE id = $id`, { id, own: a.ownUser, body: bodyOf({ ...a, createdBy: '' }), now: ts(now) });
+    await tx.run(`UPDATE alert_rules SET own_user = $own, body = $body, updated_at = $now::TIMESTAMP WHERE id = $id`, {
+      id,
+      own: a.ownUser,
+      body: bodyOf({ ...a, createdBy: '' }),
+      now: ts(now),
+    });
     await tx.run(`DELETE FROM alert_states WHERE rule_id = $id`, { id });
   });
   return (await getRule(db, id))!;
 }
 
 /** A rule goes with its states, silences and history. */
-export async function deleteRule(db: Queryable & { transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> }, id: string): Promise<void> {
+export async function deleteRule(
+  db: Queryable & { transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> },
+  id: string,
+): Promise<void> {
   await db.transaction(async (tx) => {
-    for (const table of ['alert_states', 'alert_silences', 'alert_history']) await tx.run(`DELETE FROM ${table} WHERE rule_id = $id`, { id });
+    for (const table of ['alert_states', 'alert_silences', 'alert_history'])
+      await tx.run(`DELETE FROM ${table} WHERE rule_id = $id`, { id });
     await tx.run(`DELETE FROM alert_rules WHERE id = $id`, { id });
   });
 }

@@ -36,7 +36,11 @@ export function webhookBody(n: Notification) {
 const STATE_WORDS = { firing: 'Firing', resolved: 'Resolved', no_data: 'No data' } as const;
 
 function headline(n: Notification): string {
-  const group = n.group ? ` (${Object.entries(n.group).map(([k, v]) => `${k}: ${v}`).join(', ')})` : '';
+  const group = n.group
+    ? ` (${Object.entries(n.group)
+        .map(([k, v]) => `${k}: ${v}`)
+        .join(', ')})`
+    : '';
   return `${STATE_WORDS[n.state]}${n.renotify ? ' (still)' : ''}: ${n.ruleName}${group}`;
 }
 
@@ -64,7 +68,10 @@ export function slackBody(n: Notification) {
           { type: 'mrkdwn', text: `*Severity*\n${n.severity}` },
         ],
       },
-      { type: 'actions', elements: [{ type: 'button', text: { type: 'plain_text', text: 'Open the alert' }, url: n.link }] },
+      {
+        type: 'actions',
+        elements: [{ type: 'button', text: { type: 'plain_text', text: 'Open the alert' }, url: n.link }],
+      },
     ],
   };
 }
@@ -86,7 +93,14 @@ export function emailOf(n: Notification): { subject: string; text: string } {
   };
 }
 
-export type HttpTarget = { url: string; body: string; headers: Record<string, string>; policy: TargetPolicy; timeoutMs: number; signal: AbortSignal };
+export type HttpTarget = {
+  url: string;
+  body: string;
+  headers: Record<string, string>;
+  policy: TargetPolicy;
+  timeoutMs: number;
+  signal: AbortSignal;
+};
 
 /** POSTs `body`; resolves on a 2xx, else throws an error whose message goes on the channel's status. */
 export function postJson(t: HttpTarget): Promise<void> {
@@ -97,7 +111,12 @@ export function postJson(t: HttpTarget): Promise<void> {
   return new Promise((resolve, reject) => {
     const req = request(url, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', 'user-agent': 'agentmeter-alerts', 'content-length': Buffer.byteLength(t.body), ...t.headers },
+      headers: {
+        'content-type': 'application/json',
+        'user-agent': 'agentmeter-alerts',
+        'content-length': Buffer.byteLength(t.body),
+        ...t.headers,
+      },
       lookup: guardedLookup(t.policy, portOf(url)),
       signal: t.signal,
     });

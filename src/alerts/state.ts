@@ -26,17 +26,38 @@ export type Send = {
 export type Timing = { pendingMs: number; renotifyMs: number | null; noData: 'ok' | 'no_data' | 'firing' };
 
 /** The next state of one alert, given what the rule answered now, and what to send about it. */
-export function step(prev: AlertState | undefined, obs: { key: string; value: number | null; breach: boolean | null }, t: Timing, now: number): { next: AlertState; send: Send | null } {
+export function step(
+  prev: AlertState | undefined,
+  obs: { key: string; value: number | null; breach: boolean | null },
+  t: Timing,
+  now: number,
+): { next: AlertState; send: Send | null } {
   const was: AlertState = prev ?? { key: obs.key, state: 'ok', since: now, value: null, lastSent: null };
-  const move = (state: StateName, send: Send | null = null) => ({ next: { key: obs.key, state, since: state === was.state ? was.since : now, value: obs.value, lastSent: state === was.state ? was.lastSent : null }, send });
+  const move = (state: StateName, send: Send | null = null) => ({
+    next: {
+      key: obs.key,
+      state,
+      since: state === was.state ? was.since : now,
+      value: obs.value,
+      lastSent: state === was.state ? was.lastSent : null,
+    },
+    send,
+  });
   const breach = obs.breach ?? (t.noData === 'firing' ? true : t.noData === 'ok' ? false : null);
 
-  if (breach === null) return was.state === 'no_data' ? move('no_data') : move('no_data', { state: 'no_data', renotify: false, change: true });
-  if (!breach) return was.state === 'firing' && was.lastSent !== null ? move('ok', { state: 'resolved', renotify: false, change: true }) : move('ok');
+  if (breach === null)
+    return was.state === 'no_data'
+      ? move('no_data')
+      : move('no_data', { state: 'no_data', renotify: false, change: true });
+  if (!breach)
+    return was.state === 'firing' && was.lastSent !== null
+      ? move('ok', { state: 'resolved', renotify: false, change: true })
+      : move('ok');
   if (was.state === 'firing') {
     // Never sent (silenced so far): send now. Else again once renotify has passed.
     if (was.lastSent === null) return move('firing', { state: 'firing', renotify: false, change: false });
-    if (t.renotifyMs !== null && now - was.lastSent >= t.renotifyMs) return move('firing', { state: 'firing', renotify: true, change: false });
+    if (t.renotifyMs !== null && now - was.lastSent >= t.renotifyMs)
+      return move('firing', { state: 'firing', renotify: true, change: false });
     return move('firing');
   }
   const holding = was.state === 'pending' ? now - was.since >= t.pendingMs : t.pendingMs === 0;

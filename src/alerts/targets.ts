@@ -17,14 +17,39 @@ export type TargetCheck = { ok: true; url: URL } | { ok: false; message: string 
 
 // Cloud metadata services and link-local, unspecified and multicast addresses: never a receiver.
 const NEVER = new BlockList();
-for (const [net, bits] of [['0.0.0.0', 8], ['169.254.0.0', 16], ['100.100.100.200', 32], ['224.0.0.0', 4], ['240.0.0.0', 4]] as const) NEVER.addSubnet(net, bits, 'ipv4');
-for (const [net, bits] of [['::', 128], ['fe80::', 10], ['fd00:ec2::254', 128], ['ff00::', 8]] as const) NEVER.addSubnet(net, bits, 'ipv6');
-const NEVER_NAMES = /^(metadata|metadata\.google\.internal|metadata\.goog|instance-data|instance-data\.ec2\.internal)\.?$/i;
+for (const [net, bits] of [
+  ['0.0.0.0', 8],
+  ['169.254.0.0', 16],
+  ['100.100.100.200', 32],
+  ['224.0.0.0', 4],
+  ['240.0.0.0', 4],
+] as const)
+  NEVER.addSubnet(net, bits, 'ipv4');
+for (const [net, bits] of [
+  ['::', 128],
+  ['fe80::', 10],
+  ['fd00:ec2::254', 128],
+  ['ff00::', 8],
+] as const)
+  NEVER.addSubnet(net, bits, 'ipv6');
+const NEVER_NAMES =
+  /^(metadata|metadata\.google\.internal|metadata\.goog|instance-data|instance-data\.ec2\.internal)\.?$/i;
 
 // Loopback and private networks: allowed only with the operator's allowance.
 const PRIVATE = new BlockList();
-for (const [net, bits] of [['127.0.0.0', 8], ['10.0.0.0', 8], ['172.16.0.0', 12], ['192.168.0.0', 16], ['100.64.0.0', 10]] as const) PRIVATE.addSubnet(net, bits, 'ipv4');
-for (const [net, bits] of [['::1', 128], ['fc00::', 7]] as const) PRIVATE.addSubnet(net, bits, 'ipv6');
+for (const [net, bits] of [
+  ['127.0.0.0', 8],
+  ['10.0.0.0', 8],
+  ['172.16.0.0', 12],
+  ['192.168.0.0', 16],
+  ['100.64.0.0', 10],
+] as const)
+  PRIVATE.addSubnet(net, bits, 'ipv4');
+for (const [net, bits] of [
+  ['::1', 128],
+  ['fc00::', 7],
+] as const)
+  PRIVATE.addSubnet(net, bits, 'ipv6');
 const LOOPBACK = new BlockList();
 LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4');
 LOOPBACK.addAddress('::1', 'ipv6');
@@ -37,7 +62,8 @@ export function checkTarget(raw: string, policy: TargetPolicy = {}): TargetCheck
   } catch {
     return { ok: false, message: 'not an absolute URL' };
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') return { ok: false, message: `must be http or https, not ${url.protocol.replace(':', '')}` };
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    return { ok: false, message: `must be http or https, not ${url.protocol.replace(':', '')}` };
   if (url.username || url.password) return { ok: false, message: 'must not hold a user name or password' };
   const host = url.hostname.replace(/^\[|\]$/g, '');
   if (NEVER_NAMES.test(host)) return { ok: false, message: `${host} is a cloud metadata service` };
@@ -53,7 +79,8 @@ export function refusedAddress(address: string, port: number, policy: TargetPoli
   const [ip, family] = plain(address);
   if (NEVER.check(ip, family)) return `${address} is a link-local, metadata or unspecified address`;
   if (LOOPBACK.check(ip, family) && port === policy.selfPort) return `${address}:${port} is this appliance itself`;
-  if (!policy.allowPrivate && PRIVATE.check(ip, family)) return `${address} is a loopback or private address (allowed only with --alert-allow-private)`;
+  if (!policy.allowPrivate && PRIVATE.check(ip, family))
+    return `${address} is a loopback or private address (allowed only with --alert-allow-private)`;
   return null;
 }
 
@@ -66,7 +93,12 @@ export function guardedLookup(policy: TargetPolicy, port: number): LookupFunctio
     dnsLookup(hostname, { ...options, all: true }, (err, addresses: LookupAddress[]) => {
       if (err) return callback(err, '', 0);
       const refused = addresses.map((a) => refusedAddress(a.address, port, policy)).find(Boolean);
-      if (refused) return callback(Object.assign(new Error(`${hostname} resolves to ${refused}`), { code: 'ETARGETREFUSED' }), '', 0);
+      if (refused)
+        return callback(
+          Object.assign(new Error(`${hostname} resolves to ${refused}`), { code: 'ETARGETREFUSED' }),
+          '',
+          0,
+        );
       if (options.all) return (callback as unknown as (e: null, a: LookupAddress[]) => void)(null, addresses);
       callback(null, addresses[0]!.address, addresses[0]!.family);
     });

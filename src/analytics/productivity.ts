@@ -34,7 +34,11 @@ export type ProductivityScore = {
   vsBaselineOutput: number; // same, for lines per hour
 };
 
-export const DEFAULT_BASELINE: Readonly<Baseline> = Object.freeze({ commandsPerHour: 15, linesPerHour: 120, sessions: 0 });
+export const DEFAULT_BASELINE: Readonly<Baseline> = Object.freeze({
+  commandsPerHour: 15,
+  linesPerHour: 120,
+  sessions: 0,
+});
 export const BASELINE_WINDOW = 30;
 /**
  * Finished sessions a person needs before their own baseline replaces the one imported from
@@ -52,15 +56,32 @@ export type Factor = 'velocity' | 'codeOutput' | 'success' | 'focus' | 'agentEff
 
 /** The five factors: each one's name, its cap, and what it measures in a line (the session page and the API say it). */
 export const FACTORS: Readonly<Record<Factor, { label: string; max: number; explain: string }>> = {
-  velocity: { label: 'Velocity', max: 2, explain: 'Tool calls and commands per hour, over the baseline’s pace: 1 at the baseline, full marks at twice it.' },
+  velocity: {
+    label: 'Velocity',
+    max: 2,
+    explain: 'Tool calls and commands per hour, over the baseline’s pace: 1 at the baseline, full marks at twice it.',
+  },
   codeOutput: {
     label: 'Code output',
     max: 2,
-    explain: 'Lines changed per hour, over the baseline’s: 1 at the baseline, full marks at twice it. Lines from OpenTelemetry when the session reported any, else counted from its Edit, Write, MultiEdit and NotebookEdit calls.',
+    explain:
+      'Lines changed per hour, over the baseline’s: 1 at the baseline, full marks at twice it. Lines from OpenTelemetry when the session reported any, else counted from its Edit, Write, MultiEdit and NotebookEdit calls.',
   },
-  success: { label: 'Success', max: 1, explain: 'The share of tool calls and commands that succeeded; not compared with a baseline.' },
-  focus: { label: 'Focus', max: 2, explain: 'Hours from the session’s first event to its last, up to 2; not compared with a baseline.' },
-  agentEfficiency: { label: 'Agent use', max: 2, explain: `Distinct sub-agent types used, over ${AGENTS_PER_POINT}: full marks at ${2 * AGENTS_PER_POINT}; not compared with a baseline.` },
+  success: {
+    label: 'Success',
+    max: 1,
+    explain: 'The share of tool calls and commands that succeeded; not compared with a baseline.',
+  },
+  focus: {
+    label: 'Focus',
+    max: 2,
+    explain: 'Hours from the session’s first event to its last, up to 2; not compared with a baseline.',
+  },
+  agentEfficiency: {
+    label: 'Agent use',
+    max: 2,
+    explain: `Distinct sub-agent types used, over ${AGENTS_PER_POINT}: full marks at ${2 * AGENTS_PER_POINT}; not compared with a baseline.`,
+  },
 };
 
 /** Counts and durations outside their domain (negative, NaN) count as zero. */

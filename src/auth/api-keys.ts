@@ -13,8 +13,20 @@ const KEY_PREFIX = 'amk_';
 const SHOWN_PREFIX_LENGTH = KEY_PREFIX.length + 8;
 
 export const scopesSchema = z
-  .union([z.string().transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean)), z.array(z.string())])
-  .pipe(z.array(z.enum(SCOPES, { error: `scopes must be among: ${SCOPES.join(', ')}` })).min(1, 'at least one scope is required'))
+  .union([
+    z.string().transform((s) =>
+      s
+        .split(',')
+        .map((x) => x.trim())
+        .filter(Boolean),
+    ),
+    z.array(z.string()),
+  ])
+  .pipe(
+    z
+      .array(z.enum(SCOPES, { error: `scopes must be among: ${SCOPES.join(', ')}` }))
+      .min(1, 'at least one scope is required'),
+  )
   .transform((s) => [...new Set(s)].sort() as Scope[]);
 
 export const newApiKeySchema = z.object({
@@ -22,21 +34,45 @@ export const newApiKeySchema = z.object({
   scopes: scopesSchema,
 });
 
-export type ApiKey = { id: string; tenantId: string; userId: string; name: string; prefix: string; scopes: Scope[]; createdAt: Date; revokedAt: Date | null };
+export type ApiKey = {
+  id: string;
+  tenantId: string;
+  userId: string;
+  name: string;
+  prefix: string;
+  scopes: Scope[];
+  createdAt: Date;
+  revokedAt: Date | null;
+};
 export type CreatedApiKey = ApiKey & { key: string };
 export type ResolvedKey = { keyId: string; user: User; scopes: Scope[] };
 
 const hashKey = (key: string) => createHash('sha256').update(key).digest('hex');
 
 const COLUMNS = `k.id, k.tenant_id AS "tenantId", k.user_id AS "userId", k.name, k.prefix, k.scopes, k.created_at AS "createdAt", k.revoked_at AS "revokedAt"`;
-const withScopes = <T extends { scopes: unknown }>(row: T) => ({ ...row, scopes: String(row.scopes).split(',') as Scope[] });
+const withScopes = <T extends { scopes: unknown }>(row: T) => ({
+  ...row,
+  scopes: String(row.scopes).split(',') as Scope[],
+});
 
-export async function createApiKey(db: Queryable, owner: Pick<User, 'id' | 'tenantId'>, input: z.infer<typeof newApiKeySchema>): Promise<CreatedApiKey> {
+export async function createApiKey(
+  db: Queryable,
+  owner: Pick<User, 'id' | 'tenantId'>,
+  input: z.infer<typeof newApiKeySchema>,
+): Promise<CreatedApiKey> {
   const key = `${KEY_PREFIX}${randomBytes(32).toString('base64url')}`;
   const id = newId('k');
   await db.run(
     `INSERT INTO api_keys (id, tenant_id, user_id, name, prefix, key_hash, scopes) VALUES ($id, $tenantId, $userId, $name, $prefix, $hash, $scopes)`,
-    { id, tenantId: owner.tenantId, userId: owner.id, name: input.name, prefix: key.slice(0, SHOWN_PREFIX_LENGTH), hash: hashKey(key), scopes: input.scopes.join(',') },
+    {
+      id,
+      tenantId: owner.tenantId,
+      userId: owner.id,
+      name: input.name,
+      prefix: key.slice(0, SHOWN_PREFIX_LENGTH),
+      hash: hashKey(key),
+      scopes: input.scopes.join(','),
+    },
   );
   const row = (await db.get<ApiKey>(`SELECT ${COLUMNS} FROM api_keys k WHERE id = $id`, { id }))!;
   return { ...withScopes(row), key };
@@ -52,13 +88,19 @@ export async function listApiKeys(db: Queryable, tenantId: string, userId?: stri
 }
 
 export async function getApiKey(db: Queryable, tenantId: string, id: string): Promise<ApiKey | undefined> {
-  const row = await db.get<ApiKey>(`SELECT ${COLUMNS} FROM api_keys k WHERE tenant_id = $tenantId AND id = $id`, { tenantId, id });
+  const row = await db.get<ApiKey>(`SELECT ${COLUMNS} FROM api_keys k WHERE tenant_id = $tenantId AND id = $id`, {
+    tenantId,
+    id,
+  });
   return row && withScopes(row);
 }
 
 /** Revokes a key of this tenant; false when there is no such live key. */
 export async function revokeApiKey(db: Queryable, tenantId: string, id: string, now: Date): Promise<boolean> {
-  const live = await db.get('SELECT 1 FROM api_keys WHERE tenant_id = $tenantId AND id = $id AND revoked_at IS NULL', { tenantId, id });
+  const live = await db.get('SELECT 1 FROM api_keys WHERE tenant_id = $tenantId AND id = $id AND revoked_at IS NULL', {
+    tenantId,
+    id,
+  });
   if (!live) return false;
   await db.run('UPDATE api_keys SET revoked_at = $now WHERE id = $id', { id, now });
   return true;

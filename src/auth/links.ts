@@ -26,9 +26,11 @@ export type Link = {
 export class LinkError extends Error {
   constructor(readonly reason: 'unknown' | 'used' | 'expired') {
     super(
-      reason === 'unknown' ? 'This link is not valid (it may have been replaced by a newer one or withdrawn).'
-      : reason === 'used' ? 'This link has already been used; each link works once.'
-      : 'This link has expired; ask an admin for a new one.',
+      reason === 'unknown'
+        ? 'This link is not valid (it may have been replaced by a newer one or withdrawn).'
+        : reason === 'used'
+          ? 'This link has already been used; each link works once.'
+          : 'This link has expired; ask an admin for a new one.',
     );
   }
 }
@@ -52,8 +54,16 @@ export async function createLink(
     `INSERT INTO account_links (id, kind, token_hash, tenant_id, email, role, user_id, created_by, created_at, expires_at)
      VALUES ($id, $kind, $hash, $tenantId, $email, $role, $userId, $createdBy, $now, $expiresAt)`,
     {
-      id, kind: input.kind, hash: hashToken(token), tenantId: input.tenantId, email: input.email, role: input.role ?? null,
-      userId: input.userId ?? null, createdBy: input.createdBy, now, expiresAt: new Date(now.getTime() + LINK_TTL_MS[input.kind]),
+      id,
+      kind: input.kind,
+      hash: hashToken(token),
+      tenantId: input.tenantId,
+      email: input.email,
+      role: input.role ?? null,
+      userId: input.userId ?? null,
+      createdBy: input.createdBy,
+      now,
+      expiresAt: new Date(now.getTime() + LINK_TTL_MS[input.kind]),
     },
   );
   return { link: (await db.get<Link>(`SELECT ${COLUMNS} FROM account_links WHERE id = $id`, { id }))!, token };
@@ -79,6 +89,14 @@ export async function useLink(tx: Queryable, id: string, now: Date): Promise<voi
 }
 
 /** Withdraws live links matching `where` (a fixed SQL condition over named parameters). */
-export async function revokeLinks(db: Queryable, where: string, params: Record<string, unknown>, now: Date): Promise<void> {
-  await db.run(`UPDATE account_links SET revoked_at = $now WHERE used_at IS NULL AND revoked_at IS NULL AND (${where})`, { ...params, now });
+export async function revokeLinks(
+  db: Queryable,
+  where: string,
+  params: Record<string, unknown>,
+  now: Date,
+): Promise<void> {
+  await db.run(
+    `UPDATE account_links SET revoked_at = $now WHERE used_at IS NULL AND revoked_at IS NULL AND (${where})`,
+    { ...params, now },
+  );
 }

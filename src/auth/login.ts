@@ -31,27 +31,61 @@ export async function passwordLogin(
 ): Promise<LoginResult> {
   const admission = await deps.throttle.admit(input.email, input.ip, deps.now());
   if (admission.refused) return { outcome: 'throttled', retryAfterMs: admission.retryAfterMs };
-  const login = emailSchema.safeParse(input.email).success ? await findLoginByEmail(deps.control, input.email) : undefined;
-  const ok = login?.passwordHash ? await verifyPassword(login.passwordHash, input.password) : await verifyAgainstDecoy(input.password);
+  const login = emailSchema.safeParse(input.email).success
+    ? await findLoginByEmail(deps.control, input.email)
+    : undefined;
+  const ok = login?.passwordHash
+    ? await verifyPassword(login.passwordHash, input.password)
+    : await verifyAgainstDecoy(input.password);
   if (!ok || !login) {
-    const failure = { actor: 'user', action: 'login.failure', tenantId: login?.tenantId ?? null, ip: input.ip, detail: { email: input.email.slice(0, 254) } } as const;
+    const failure = {
+      actor: 'user',
+      action: 'login.failure',
+      tenantId: login?.tenantId ?? null,
+      ip: input.ip,
+      detail: { email: input.email.slice(0, 254) },
+    } as const;
     await throughStorage('audit a failed sign-in', () => audit(deps.control, failure));
     return { outcome: 'wrong' };
   }
   // Said only to whoever knows the password, so it tells a guesser nothing.
   if (login.disabled) {
-    const refused = { actor: 'user', action: 'login.refused', tenantId: login.tenantId, actorUserId: login.id, ip: input.ip, detail: { reason: 'deactivated' } } as const;
+    const refused = {
+      actor: 'user',
+      action: 'login.refused',
+      tenantId: login.tenantId,
+      actorUserId: login.id,
+      ip: input.ip,
+      detail: { reason: 'deactivated' },
+    } as const;
     await throughStorage('audit a refused sign-in', () => audit(deps.control, refused));
     return { outcome: 'deactivated' };
   }
   admission.succeeded();
   // Super admins keep their password: the way back in when the identity provider is down.
-  if (login.role !== 'super_admin' && (await throughStorage('read sign-in settings', () => ssoRequired(deps.control, login.tenantId)))) {
-    await throughStorage('audit a refused sign-in', () => audit(deps.control, { actor: 'user', action: 'login.password.refused', tenantId: login.tenantId, actorUserId: login.id, ip: input.ip, detail: { reason: 'sso_required' } }));
+  if (
+    login.role !== 'super_admin' &&
+    (await throughStorage('read sign-in settings', () => ssoRequired(deps.control, login.tenantId)))
+  ) {
+    await throughStorage('audit a refused sign-in', () =>
+      audit(deps.control, {
+        actor: 'user',
+        action: 'login.password.refused',
+        tenantId: login.tenantId,
+        actorUserId: login.id,
+        ip: input.ip,
+        detail: { reason: 'sso_required' },
+      }),
+    );
     return { outcome: 'sso-required' };
   }
   const step = await throughStorage('look up two-factor', () => secondStepFor(deps.control, login));
-  if (step) return { outcome: 'second-factor', step, token: await throughStorage('hold a sign-in', () => holdLogin(deps.control, login.id, deps.now())) };
+  if (step)
+    return {
+      outcome: 'second-factor',
+      step,
+      token: await throughStorage('hold a sign-in', () => holdLogin(deps.control, login.id, deps.now())),
+    };
   return { outcome: 'signed-in', session: await startSession(deps, login, input.ip) };
 }
 
@@ -64,7 +98,14 @@ export function startSession(
 ): Promise<Session> {
   return throughStorage('record a sign-in', async () => {
     await recordLogin(deps.control, user.id, deps.now());
-    await audit(deps.control, { actor: 'user', action: how.action, tenantId: user.tenantId, actorUserId: user.id, ip, detail: how.detail });
+    await audit(deps.control, {
+      actor: 'user',
+      action: how.action,
+      tenantId: user.tenantId,
+      actorUserId: user.id,
+      ip,
+      detail: how.detail,
+    });
     return deps.auth.createSession(user.id, {});
   });
 }

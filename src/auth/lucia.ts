@@ -9,7 +9,14 @@ export function createLucia(db: Database, secureCookies: boolean) {
   return new Lucia(duckdbAdapter(db), {
     sessionExpiresIn: new TimeSpan(30, 'd'),
     sessionCookie: { name: SESSION_COOKIE, attributes: { secure: secureCookies, sameSite: 'lax', path: '/' } },
-    getUserAttributes: (a): Omit<User, 'id'> => ({ tenantId: a.tenantId, email: a.email, name: a.name, role: a.role, disabled: a.disabled, createdAt: a.createdAt }),
+    getUserAttributes: (a): Omit<User, 'id'> => ({
+      tenantId: a.tenantId,
+      email: a.email,
+      name: a.name,
+      role: a.role,
+      disabled: a.disabled,
+      createdAt: a.createdAt,
+    }),
   });
 }
 
@@ -25,7 +32,12 @@ declare module 'lucia' {
 type SessionRow = { id: string; userId: string; expiresAt: Date };
 
 export function duckdbAdapter(db: Database): Adapter {
-  const toSession = (r: SessionRow): DatabaseSession => ({ id: r.id, userId: r.userId, expiresAt: r.expiresAt, attributes: {} });
+  const toSession = (r: SessionRow): DatabaseSession => ({
+    id: r.id,
+    userId: r.userId,
+    expiresAt: r.expiresAt,
+    attributes: {},
+  });
   return {
     async getSessionAndUser(sessionId) {
       const row = await db.get<SessionRow & User & { sessionId: string }>(
@@ -41,11 +53,18 @@ export function duckdbAdapter(db: Database): Adapter {
       return [toSession({ id, userId, expiresAt }), dbUser];
     },
     async getUserSessions(userId) {
-      const rows = await db.all<SessionRow>(`SELECT id, user_id AS "userId", expires_at AS "expiresAt" FROM auth_sessions WHERE user_id = $userId`, { userId });
+      const rows = await db.all<SessionRow>(
+        `SELECT id, user_id AS "userId", expires_at AS "expiresAt" FROM auth_sessions WHERE user_id = $userId`,
+        { userId },
+      );
       return rows.map(toSession);
     },
     async setSession(s) {
-      await db.run('INSERT INTO auth_sessions (id, user_id, expires_at) VALUES ($id, $userId, $expiresAt)', { id: s.id, userId: s.userId, expiresAt: s.expiresAt });
+      await db.run('INSERT INTO auth_sessions (id, user_id, expires_at) VALUES ($id, $userId, $expiresAt)', {
+        id: s.id,
+        userId: s.userId,
+        expiresAt: s.expiresAt,
+      });
     },
     async updateSessionExpiration(sessionId, expiresAt) {
       await db.run('UPDATE auth_sessions SET expires_at = $expiresAt WHERE id = $sessionId', { sessionId, expiresAt });

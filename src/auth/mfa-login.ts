@@ -22,9 +22,10 @@ export type SecondStepResult =
   | { outcome: 'signed-in'; session: Session; recoveryCodes?: string[] };
 
 /** What the second-step page shows for this browser's pending sign-in. */
-export async function secondStep(deps: MfaDeps, token: string | undefined): Promise<
-  { step: 'expired' } | { step: 'verify'; user: User } | { step: 'enrol'; user: User; enrolment: Enrolment }
-> {
+export async function secondStep(
+  deps: MfaDeps,
+  token: string | undefined,
+): Promise<{ step: 'expired' } | { step: 'verify'; user: User } | { step: 'enrol'; user: User; enrolment: Enrolment }> {
   const user = await heldLogin(deps.control, token, deps.now());
   if (!user) return { step: 'expired' };
   if (await mfaEnabled(deps.control, user.id)) return { step: 'verify', user };
@@ -32,21 +33,43 @@ export async function secondStep(deps: MfaDeps, token: string | undefined): Prom
 }
 
 /** A code or recovery code from a person with two-factor on. */
-export function verifyAtLogin(deps: SecondStepDeps, input: { token: string | undefined; code: string; ip: string }): Promise<SecondStepResult> {
+export function verifyAtLogin(
+  deps: SecondStepDeps,
+  input: { token: string | undefined; code: string; ip: string },
+): Promise<SecondStepResult> {
   return attempt(deps, input, async (user) => {
     const check = await checkSecondFactor(deps, user.id, input.code);
     if (!check.ok) return { failure: check.reason };
-    if (check.via === 'recovery') await audit(deps.control, { actor: 'user', action: 'mfa.recovery_used', tenantId: user.tenantId, actorUserId: user.id, target: user.id, ip: input.ip });
+    if (check.via === 'recovery')
+      await audit(deps.control, {
+        actor: 'user',
+        action: 'mfa.recovery_used',
+        tenantId: user.tenantId,
+        actorUserId: user.id,
+        target: user.id,
+        ip: input.ip,
+      });
     return {};
   });
 }
 
 /** The first code from the authenticator of a person who must enrol before signing in. */
-export function enrolAtLogin(deps: SecondStepDeps, input: { token: string | undefined; code: string; ip: string }): Promise<SecondStepResult> {
+export function enrolAtLogin(
+  deps: SecondStepDeps,
+  input: { token: string | undefined; code: string; ip: string },
+): Promise<SecondStepResult> {
   return attempt(deps, input, async (user) => {
     const recoveryCodes = await confirmEnrolment(deps, user.id, input.code);
     if (!recoveryCodes) return { failure: 'wrong' };
-    await audit(deps.control, { actor: 'user', action: 'mfa.enrol', tenantId: user.tenantId, actorUserId: user.id, target: user.id, ip: input.ip, detail: { at: 'login' } });
+    await audit(deps.control, {
+      actor: 'user',
+      action: 'mfa.enrol',
+      tenantId: user.tenantId,
+      actorUserId: user.id,
+      target: user.id,
+      ip: input.ip,
+      detail: { at: 'login' },
+    });
     return { recoveryCodes };
   });
 }
@@ -63,11 +86,24 @@ async function attempt(
   if (admission.refused) return { outcome: 'throttled', retryAfterMs: admission.retryAfterMs };
   const result = await throughStorage('check a second factor', () => check(user));
   if (result.failure) {
-    const failure = { actor: 'user', action: 'login.mfa.failure', tenantId: user.tenantId, actorUserId: user.id, target: user.id, ip: input.ip, detail: { reason: result.failure } } as const;
+    const failure = {
+      actor: 'user',
+      action: 'login.mfa.failure',
+      tenantId: user.tenantId,
+      actorUserId: user.id,
+      target: user.id,
+      ip: input.ip,
+      detail: { reason: result.failure },
+    } as const;
     await throughStorage('audit a failed second factor', () => audit(deps.control, failure));
     return { outcome: 'wrong' };
   }
   admission.succeeded();
-  if (!(await throughStorage('spend a pending sign-in', () => releaseLogin(deps.control, input.token!)))) return { outcome: 'expired' };
-  return { outcome: 'signed-in', session: await startSession(deps, user, input.ip), ...(result.recoveryCodes ? { recoveryCodes: result.recoveryCodes } : {}) };
+  if (!(await throughStorage('spend a pending sign-in', () => releaseLogin(deps.control, input.token!))))
+    return { outcome: 'expired' };
+  return {
+    outcome: 'signed-in',
+    session: await startSession(deps, user, input.ip),
+    ...(result.recoveryCodes ? { recoveryCodes: result.recoveryCodes } : {}),
+  };
 }

@@ -12,7 +12,10 @@ export type MfaRequirement = (typeof MFA_REQUIREMENTS)[number];
 export const mfaRequirementSchema = z.enum(MFA_REQUIREMENTS, { error: 'must be none, managers or everyone' });
 
 export async function mfaRequirement(db: Queryable, tenantId: string): Promise<MfaRequirement> {
-  const row = await db.get<{ requiredFor: MfaRequirement }>('SELECT required_for AS "requiredFor" FROM mfa_policies WHERE tenant_id = $tenantId', { tenantId });
+  const row = await db.get<{ requiredFor: MfaRequirement }>(
+    'SELECT required_for AS "requiredFor" FROM mfa_policies WHERE tenant_id = $tenantId',
+    { tenantId },
+  );
   return row?.requiredFor ?? 'none';
 }
 
@@ -29,7 +32,10 @@ export function mustUseMfa(requirement: MfaRequirement, role: Role): boolean {
 }
 
 /** What a password sign-in still needs: a code (`verify`), enrolment first (`enrol`), or nothing. */
-export async function secondStepFor(db: Queryable, user: Pick<User, 'id' | 'tenantId' | 'role'>): Promise<'verify' | 'enrol' | null> {
+export async function secondStepFor(
+  db: Queryable,
+  user: Pick<User, 'id' | 'tenantId' | 'role'>,
+): Promise<'verify' | 'enrol' | null> {
   if (await mfaEnabled(db, user.id)) return 'verify';
   return mustUseMfa(await mfaRequirement(db, user.tenantId), user.role) ? 'enrol' : null;
 }

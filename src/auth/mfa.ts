@@ -11,8 +11,10 @@ import { matchingStep, newTotpSecret, qrDataUri, totpUri } from './totp.js';
 import { openSecret, sealSecret } from './secret-box.js';
 
 const PURPOSE = 'agentmeter totp secrets v1';
-const seal = (serverSecret: Buffer, userId: string, secret: string) => sealSecret(serverSecret, PURPOSE, userId, secret);
-const unseal = (serverSecret: Buffer, userId: string, stored: string) => openSecret(serverSecret, PURPOSE, userId, stored);
+const seal = (serverSecret: Buffer, userId: string, secret: string) =>
+  sealSecret(serverSecret, PURPOSE, userId, secret);
+const unseal = (serverSecret: Buffer, userId: string, stored: string) =>
+  openSecret(serverSecret, PURPOSE, userId, stored);
 
 export type MfaDeps = { control: Connection; secret: Buffer; now: () => Date };
 
@@ -28,7 +30,10 @@ export type MfaStatus = { enabled: false } | { enabled: true; since: Date; recov
 export async function mfaStatus(db: Queryable, userId: string): Promise<MfaStatus> {
   const row = await totpRow(db, userId);
   if (!row?.enabledAt) return { enabled: false };
-  const left = await db.get<{ n: number }>('SELECT count(*) AS n FROM mfa_recovery_codes WHERE user_id = $userId AND used_at IS NULL', { userId });
+  const left = await db.get<{ n: number }>(
+    'SELECT count(*) AS n FROM mfa_recovery_codes WHERE user_id = $userId AND used_at IS NULL',
+    { userId },
+  );
   return { enabled: true, since: row.enabledAt, recoveryCodesLeft: left?.n ?? 0 };
 }
 
@@ -135,13 +140,21 @@ export async function disableMfa(db: Connection, userId: string): Promise<boolea
 // 80 random bits: far beyond guessing, online or offline, so a fast hash (SHA-256) is enough,
 // and checking one takes one lookup instead of ten argon2 runs against salted hashes.
 async function replaceRecoveryCodes(tx: Queryable, userId: string): Promise<string[]> {
-  const codes = Array.from({ length: RECOVERY_CODE_COUNT }, () => new Secret({ size: 10 }).base32.toLowerCase().match(/.{4}/g)!.join('-'));
+  const codes = Array.from({ length: RECOVERY_CODE_COUNT }, () =>
+    new Secret({ size: 10 }).base32.toLowerCase().match(/.{4}/g)!.join('-'),
+  );
   await tx.run('DELETE FROM mfa_recovery_codes WHERE user_id = $userId', { userId });
-  for (const code of codes) await tx.run('INSERT INTO mfa_recovery_codes (user_id, code_hash) VALUES ($userId, $hash)', { userId, hash: hashRecoveryCode(code) });
+  for (const code of codes)
+    await tx.run('INSERT INTO mfa_recovery_codes (user_id, code_hash) VALUES ($userId, $hash)', {
+      userId,
+      hash: hashRecoveryCode(code),
+    });
   return codes;
 }
 
 /** Case, spaces and dashes do not matter: people copy codes by hand. */
 function hashRecoveryCode(code: string): string {
-  return createHash('sha256').update(code.toLowerCase().replace(/[^a-z2-7]/g, '')).digest('hex');
+  return createHash('sha256')
+    .update(code.toLowerCase().replace(/[^a-z2-7]/g, ''))
+    .digest('hex');
 }

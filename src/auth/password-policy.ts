@@ -9,7 +9,10 @@ import { z } from 'zod';
 export const MIN_PASSWORD_LENGTH = 10;
 const MIN_SCORE = 3;
 
-export const passwordSchema = z.string().min(MIN_PASSWORD_LENGTH, `must be at least ${MIN_PASSWORD_LENGTH} characters`).max(512);
+export const passwordSchema = z
+  .string()
+  .min(MIN_PASSWORD_LENGTH, `must be at least ${MIN_PASSWORD_LENGTH} characters`)
+  .max(512);
 
 // Built on first use: its dictionaries take some 100 ms to rank.
 let estimator: ZxcvbnFactory | null = null;
@@ -43,7 +46,9 @@ export function passwordWeakness(password: string, email?: string): string | nul
   if (contained) return `must not contain the name in the email address (${contained})`;
   estimator ??= new ZxcvbnFactory({ dictionary, graphs: adjacencyGraphs });
   const { score, feedback } = estimator.check(password, names);
-  return score >= MIN_SCORE ? null : `is too easy to guess: ${explain(feedback)}; a few uncommon words make a good password`;
+  return score >= MIN_SCORE
+    ? null
+    : `is too easy to guess: ${explain(feedback)}; a few uncommon words make a good password`;
 }
 
 /** The local part of an email and its pieces (`ann.lee` → ann.lee, ann, lee); shorter than 3 letters says little. */
@@ -52,7 +57,8 @@ function emailNames(email: string | undefined): string[] {
   return [...new Set([local, ...local.split(/[^\p{L}\p{N}]+/u)])].filter((name) => name.length >= 3);
 }
 
-const explain = (feedback: FeedbackType) => `it is ${(feedback.warning && WARNINGS[feedback.warning]) || 'a short or predictable combination'}`;
+const explain = (feedback: FeedbackType) =>
+  `it is ${(feedback.warning && WARNINGS[feedback.warning]) || 'a short or predictable combination'}`;
 
 /**
  * A refinement for an object holding a `password` (optional: absent means generated) and the

@@ -23,12 +23,21 @@ export async function holdLogin(db: Queryable, userId: string, now: Date): Promi
 /** The person whose password was right, while the token is live and they are not disabled. */
 export async function heldLogin(db: Queryable, token: string | undefined, now: Date): Promise<User | undefined> {
   if (!token) return undefined;
-  const row = await db.get<{ userId: string }>('SELECT user_id AS "userId" FROM mfa_pending_logins WHERE token_hash = $hash AND expires_at > $now', { hash: hashToken(token), now });
+  const row = await db.get<{ userId: string }>(
+    'SELECT user_id AS "userId" FROM mfa_pending_logins WHERE token_hash = $hash AND expires_at > $now',
+    { hash: hashToken(token), now },
+  );
   const user = row && (await getUser(db, row.userId));
   return user && !user.disabled ? user : undefined;
 }
 
 /** Spends the token; false when another request spent it first. */
 export async function releaseLogin(db: Queryable, token: string): Promise<boolean> {
-  return (await db.all('DELETE FROM mfa_pending_logins WHERE token_hash = $hash RETURNING user_id', { hash: hashToken(token) })).length > 0;
+  return (
+    (
+      await db.all('DELETE FROM mfa_pending_logins WHERE token_hash = $hash RETURNING user_id', {
+        hash: hashToken(token),
+      })
+    ).length > 0
+  );
 }

@@ -13,7 +13,11 @@ import { endSessions, getUser, type User } from './users.js';
 export type ByWhom = { actor: 'user'; user: Actor & { id: string }; ip: string } | { actor: 'cli' };
 
 export class PeopleError extends Error {
-  constructor(readonly kind: 'not_found' | 'forbidden' | 'conflict', message: string, readonly field?: string) {
+  constructor(
+    readonly kind: 'not_found' | 'forbidden' | 'conflict',
+    message: string,
+    readonly field?: string,
+  ) {
     super(message);
   }
 }
@@ -26,38 +30,76 @@ const ADMIN_ROLES: Role[] = ['super_admin', 'tenant_admin'];
 const label = (role: Role) => role.replace('_', ' ');
 
 /** The person `userId` of `tenantId`, if `by` may do `action` to them; PeopleError otherwise. */
-export async function manageable(db: Queryable, by: ByWhom, tenantId: string, userId: string, action: Action, newRole?: Role): Promise<User> {
+export async function manageable(
+  db: Queryable,
+  by: ByWhom,
+  tenantId: string,
+  userId: string,
+  action: Action,
+  newRole?: Role,
+): Promise<User> {
   const target = await getUser(db, userId);
   // Another tenant's people do not exist, as far as its admins can tell.
   if (!target || target.tenantId !== tenantId || (by.actor === 'user' && !canAccessTenant(by.user, tenantId))) {
     throw new PeopleError('not_found', 'no such person in this organisation');
   }
   if (by.actor === 'user') {
-    if (target.id === by.user.id) throw new PeopleError('forbidden', 'you cannot change your own role or access, or delete yourself; ask another admin');
-    if (!canGrantRole(by.user, target.role)) throw new PeopleError('forbidden', `your role (${label(by.user.role)}) cannot manage a ${label(target.role)}`);
-    if (newRole && !canGrantRole(by.user, newRole)) throw new PeopleError('forbidden', `role: your role (${label(by.user.role)}) may not grant ${newRole}`, 'role');
+    if (target.id === by.user.id)
+      throw new PeopleError(
+        'forbidden',
+        'you cannot change your own role or access, or delete yourself; ask another admin',
+      );
+    if (!canGrantRole(by.user, target.role))
+      throw new PeopleError('forbidden', `your role (${label(by.user.role)}) cannot manage a ${label(target.role)}`);
+    if (newRole && !canGrantRole(by.user, newRole))
+      throw new PeopleError('forbidden', `role: your role (${label(by.user.role)}) may not grant ${newRole}`, 'role');
   }
-  const leavesAdmins = action === 'disable' || action === 'delete' || (action === 'role' && newRole && !ADMIN_ROLES.includes(newRole));
-  if (leavesAdmins && ADMIN_ROLES.includes(target.role) && !target.disabled && (await otherActiveAdmins(db, target)) === 0) {
-    throw new PeopleError('conflict', `${target.email} is the last active admin of this organisation; make someone else tenant admin first`);
+  const leavesAdmins =
+    action === 'disable' || action === 'delete' || (action === 'role' && newRole && !ADMIN_ROLES.includes(newRole));
+  if (
+    leavesAdmins &&
+    ADMIN_ROLES.includes(target.role) &&
+    !target.disabled &&
+    (await otherActiveAdmins(db, target)) === 0
+  ) {
+    throw new PeopleError(
+      'conflict',
+      `${target.email} is the last active admin of this organisation; make someone else tenant admin first`,
+    );
   }
   return target;
 }
 
 function otherActiveAdmins(db: Queryable, target: User): Promise<number> {
   return db
-    .get<{ n: number }>(`SELECT count(*)::INTEGER AS n FROM users WHERE tenant_id = $tenantId AND id <> $id AND NOT disabled AND role IN ('super_admin', 'tenant_admin')`, { tenantId: target.tenantId, id: target.id })
+    .get<{ n: number }>(
+      `SELECT count(*)::INTEGER AS n FROM users WHERE tenant_id = $tenantId AND id <> $id AND NOT disabled AND role IN ('super_admin', 'tenant_admin')`,
+      { tenantId: target.tenantId, id: target.id },
+    )
     .then((r) => r!.n);
 }
 
 /** The audit entry's actor fields for `by`. */
-export const auditBy = (by: ByWhom) => (by.actor === 'user' ? { actor: 'user' as const, actorUserId: by.user.id, ip: by.ip } : { actor: 'cli' as const });
+export const auditBy = (by: ByWhom) =>
+  by.actor === 'user' ? { actor: 'user' as const, actorUserId: by.user.id, ip: by.ip } : { actor: 'cli' as const };
 
-export async function changeRole(deps: PeopleDeps, by: ByWhom, tenantId: string, userId: string, role: Role): Promise<User> {
+export async function changeRole(
+  deps: PeopleDeps,
+  by: ByWhom,
+  tenantId: string,
+  userId: string,
+  role: Role,
+): Promise<User> {
   const target = await manageable(deps.control, by, tenantId, userId, 'role', role);
   await deps.control.run('UPDATE users SET role = $role WHERE id = $id', { id: target.id, role });
   deps.keys.invalidate(); // a cached key carries its owner's role
-  await audit(deps.control, { ...auditBy(by), tenantId, action: 'user.role', target: target.id, detail: { email: target.email, from: target.role, to: role } });
+  await audit(deps.control, {
+    ...auditBy(by),
+    tenantId,
+    action: 'user.role',
+    target: target.id,
+    detail: { email: target.email, from: target.role, to: role },
+  });
   return { ...target, role };
 }
 
@@ -65,7 +107,13 @@ export async function changeRole(deps: PeopleDeps, by: ByWhom, tenantId: string,
  * A deactivated person can neither sign in nor use their keys (sessions and keys check it).
  * Their sessions end, so reactivating them does not bring back a browser left signed in.
  */
-export async function setActive(deps: PeopleDeps, by: ByWhom, tenantId: string, userId: string, active: boolean): Promise<User> {
+export async function setActive(
+  deps: PeopleDeps,
+  by: ByWhom,
+  tenantId: string,
+  userId: string,
+  active: boolean,
+): Promise<User> {
   const target = await manageable(deps.control, by, tenantId, userId, active ? 'enable' : 'disable');
   await deps.control.transaction(async (tx) => {
     await tx.run('UPDATE users SET disabled = $disabled WHERE id = $id', { id: target.id, disabled: !active });
@@ -75,7 +123,13 @@ export async function setActive(deps: PeopleDeps, by: ByWhom, tenantId: string, 
     }
   });
   deps.keys.invalidate();
-  await audit(deps.control, { ...auditBy(by), tenantId, action: active ? 'user.enable' : 'user.disable', target: target.id, detail: { email: target.email } });
+  await audit(deps.control, {
+    ...auditBy(by),
+    tenantId,
+    action: active ? 'user.enable' : 'user.disable',
+    target: target.id,
+    detail: { email: target.email },
+  });
   return { ...target, disabled: !active };
 }
 
@@ -88,27 +142,56 @@ export async function deleteUser(deps: PeopleDeps, by: ByWhom, tenantId: string,
   const now = deps.now();
   await deps.control.transaction(async (tx) => {
     await endSessions(tx, target.id);
-    await tx.run('UPDATE api_keys SET revoked_at = $now WHERE user_id = $id AND revoked_at IS NULL', { id: target.id, now });
+    await tx.run('UPDATE api_keys SET revoked_at = $now WHERE user_id = $id AND revoked_at IS NULL', {
+      id: target.id,
+      now,
+    });
     await revokeLinks(tx, 'user_id = $id', { id: target.id }, now);
     await tx.run('DELETE FROM users WHERE id = $id', { id: target.id });
   });
   deps.keys.invalidate();
-  await audit(deps.control, { ...auditBy(by), tenantId, action: 'user.delete', target: target.id, detail: { email: target.email } });
+  await audit(deps.control, {
+    ...auditBy(by),
+    tenantId,
+    action: 'user.delete',
+    target: target.id,
+    detail: { email: target.email },
+  });
   return target;
 }
 
 export type ResetLink = { userId: string; email: string; link: string; expiresAt: Date };
 
 /** A link that lets `userId` set a new password (once, within an hour); earlier ones stop working. */
-export async function createResetLink(deps: PeopleDeps & { publicUrl: URL }, by: ByWhom, tenantId: string, userId: string): Promise<ResetLink> {
+export async function createResetLink(
+  deps: PeopleDeps & { publicUrl: URL },
+  by: ByWhom,
+  tenantId: string,
+  userId: string,
+): Promise<ResetLink> {
   const target = await manageable(deps.control, by, tenantId, userId, 'reset_link');
   if (target.disabled) throw new PeopleError('conflict', `${target.email} is deactivated; reactivate them first`);
   const now = deps.now();
   await revokeLinks(deps.control, `kind = 'reset' AND user_id = $id`, { id: target.id }, now);
   const createdBy = by.actor === 'user' ? by.user.id : null;
-  const { link, token } = await createLink(deps.control, { kind: 'reset', tenantId, email: target.email, userId: target.id, createdBy }, now);
-  await audit(deps.control, { ...auditBy(by), tenantId, action: 'user.reset_link', target: target.id, detail: { email: target.email, link: link.id } });
-  return { userId: target.id, email: target.email, link: linkUrl(deps.publicUrl, 'reset', token), expiresAt: link.expiresAt };
+  const { link, token } = await createLink(
+    deps.control,
+    { kind: 'reset', tenantId, email: target.email, userId: target.id, createdBy },
+    now,
+  );
+  await audit(deps.control, {
+    ...auditBy(by),
+    tenantId,
+    action: 'user.reset_link',
+    target: target.id,
+    detail: { email: target.email, link: link.id },
+  });
+  return {
+    userId: target.id,
+    email: target.email,
+    link: linkUrl(deps.publicUrl, 'reset', token),
+    expiresAt: link.expiresAt,
+  };
 }
 
 /** The person a reset link is for (LinkError when it does not work). */
@@ -127,6 +210,14 @@ export async function redeemResetLink(deps: PeopleDeps, token: string, password:
     await endSessions(tx, link.userId!);
     return link;
   });
-  await audit(deps.control, { actor: 'user', actorUserId: link.userId, tenantId: link.tenantId, action: 'user.password.reset', target: link.userId, ip, detail: { link: link.id } });
+  await audit(deps.control, {
+    actor: 'user',
+    actorUserId: link.userId,
+    tenantId: link.tenantId,
+    action: 'user.password.reset',
+    target: link.userId,
+    ip,
+    detail: { link: link.id },
+  });
   return (await getUser(deps.control, link.userId!))!;
 }

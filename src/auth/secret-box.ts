@@ -7,7 +7,10 @@ import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:cr
 const VERSION = 'v1';
 
 /** What a key is for; each purpose has its own key. */
-export type SealPurpose = 'agentmeter sso client secret' | 'agentmeter totp secrets v1' | 'agentmeter alert channel secret';
+export type SealPurpose =
+  | 'agentmeter sso client secret'
+  | 'agentmeter totp secrets v1'
+  | 'agentmeter alert channel secret';
 
 function keyOf(serverSecret: Buffer, purpose: SealPurpose): Buffer {
   return Buffer.from(hkdfSync('sha256', serverSecret, Buffer.alloc(0), purpose, 32));
@@ -24,7 +27,9 @@ export function openSecret(serverSecret: Buffer, purpose: SealPurpose, owner: st
   const [version, body] = stored.split(':');
   if (version !== VERSION || !body) throw new Error('unknown secret format');
   const raw = Buffer.from(body, 'base64');
-  const decipher = createDecipheriv('aes-256-gcm', keyOf(serverSecret, purpose), raw.subarray(0, 12)).setAAD(Buffer.from(owner));
+  const decipher = createDecipheriv('aes-256-gcm', keyOf(serverSecret, purpose), raw.subarray(0, 12)).setAAD(
+    Buffer.from(owner),
+  );
   decipher.setAuthTag(raw.subarray(12, 28));
   return Buffer.concat([decipher.update(raw.subarray(28)), decipher.final()]).toString('utf8');
 }

@@ -15,9 +15,25 @@ export async function listSessions(db: Queryable, userId: string, currentId: str
 }
 
 /** Ends every session of the person but `keepId` (the browser asking); returns how many ended. */
-export async function endOtherSessions(db: Queryable, user: { id: string; tenantId: string }, keepId: string, ip: string): Promise<number> {
-  const { n } = (await db.get<{ n: number }>('SELECT count(*)::INTEGER AS n FROM auth_sessions WHERE user_id = $userId AND id <> $keepId', { userId: user.id, keepId }))!;
+export async function endOtherSessions(
+  db: Queryable,
+  user: { id: string; tenantId: string },
+  keepId: string,
+  ip: string,
+): Promise<number> {
+  const { n } = (await db.get<{ n: number }>(
+    'SELECT count(*)::INTEGER AS n FROM auth_sessions WHERE user_id = $userId AND id <> $keepId',
+    { userId: user.id, keepId },
+  ))!;
   await db.run('DELETE FROM auth_sessions WHERE user_id = $userId AND id <> $keepId', { userId: user.id, keepId });
-  await audit(db, { actor: 'user', actorUserId: user.id, tenantId: user.tenantId, action: 'user.sessions.end', target: user.id, ip, detail: { ended: n } });
+  await audit(db, {
+    actor: 'user',
+    actorUserId: user.id,
+    tenantId: user.tenantId,
+    action: 'user.sessions.end',
+    target: user.id,
+    ip,
+    detail: { ended: n },
+  });
   return n;
 }

@@ -13,7 +13,13 @@ export type ThrottleOptions = {
   maxDelayMs: number;
 };
 
-export const DEFAULT_THROTTLE: ThrottleOptions = { maxPerEmail: 5, freePerIp: 20, windowMs: 15 * 60_000, firstDelayMs: 250, maxDelayMs: 4000 };
+export const DEFAULT_THROTTLE: ThrottleOptions = {
+  maxPerEmail: 5,
+  freePerIp: 20,
+  windowMs: 15 * 60_000,
+  firstDelayMs: 250,
+  maxDelayMs: 4000,
+};
 
 export type Admission =
   | { refused: true; retryAfterMs: number }
@@ -31,10 +37,15 @@ const realSleep: Sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms
 
 /** How long to hold an attempt from an address that has made `made` attempts in the window. */
 export function addressDelay(made: number, options: ThrottleOptions = DEFAULT_THROTTLE): number {
-  return made < options.freePerIp ? 0 : Math.min(options.maxDelayMs, options.firstDelayMs * 2 ** (made - options.freePerIp));
+  return made < options.freePerIp
+    ? 0
+    : Math.min(options.maxDelayMs, options.firstDelayMs * 2 ** (made - options.freePerIp));
 }
 
-export function createLoginThrottle(options: ThrottleOptions = DEFAULT_THROTTLE, sleep: Sleep = realSleep): LoginThrottle {
+export function createLoginThrottle(
+  options: ThrottleOptions = DEFAULT_THROTTLE,
+  sleep: Sleep = realSleep,
+): LoginThrottle {
   const attempts = new Map<string, number[]>();
   const recent = (key: string, now: number) => (attempts.get(key) ?? []).filter((t) => now - t < options.windowMs);
   const keep = (key: string, times: number[]) => (times.length ? attempts.set(key, times) : attempts.delete(key));
@@ -62,7 +73,11 @@ export function createLoginThrottle(options: ThrottleOptions = DEFAULT_THROTTLE,
           attempts.delete(emailKey);
           const times = attempts.get(ipKey) ?? [];
           const mine = times.indexOf(t);
-          if (mine >= 0) keep(ipKey, times.filter((_, i) => i !== mine));
+          if (mine >= 0)
+            keep(
+              ipKey,
+              times.filter((_, i) => i !== mine),
+            );
         },
       };
     },

@@ -17,7 +17,12 @@ export type User = {
   createdAt: Date;
 };
 
-export const emailSchema = z.string().trim().toLowerCase().max(254).pipe(z.email({ error: 'must be an email address' }));
+export const emailSchema = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .max(254)
+  .pipe(z.email({ error: 'must be an email address' }));
 
 export const newUserSchema = z
   .object({
@@ -42,7 +47,12 @@ export async function createUser(db: Queryable, tenantId: string, input: NewUser
 }
 
 /** Inserts a user whose password is already hashed (so callers can hash outside a transaction); null: SSO only. */
-export async function insertUser(db: Queryable, tenantId: string, input: Omit<NewUser, 'password'>, passwordHash: string | null): Promise<User> {
+export async function insertUser(
+  db: Queryable,
+  tenantId: string,
+  input: Omit<NewUser, 'password'>,
+  passwordHash: string | null,
+): Promise<User> {
   if (await db.get('SELECT 1 FROM users WHERE email = $email', { email: input.email })) throw new DuplicateEmailError();
   const id = newId('u');
   await db.run(
@@ -56,12 +66,19 @@ export function getUser(db: Queryable, id: string): Promise<User | undefined> {
   return db.get<User>(`SELECT ${COLUMNS} FROM users WHERE id = $id`, { id });
 }
 
-export async function findLoginByEmail(db: Queryable, email: string): Promise<(User & { passwordHash: string | null }) | undefined> {
-  return db.get(`SELECT ${COLUMNS}, password_hash AS "passwordHash" FROM users WHERE email = $email`, { email: email.trim().toLowerCase() });
+export async function findLoginByEmail(
+  db: Queryable,
+  email: string,
+): Promise<(User & { passwordHash: string | null }) | undefined> {
+  return db.get(`SELECT ${COLUMNS}, password_hash AS "passwordHash" FROM users WHERE email = $email`, {
+    email: email.trim().toLowerCase(),
+  });
 }
 
 export function listUsers(db: Queryable, tenantId: string): Promise<User[]> {
-  return db.all<User>(`SELECT ${COLUMNS} FROM users WHERE tenant_id = $tenantId ORDER BY created_at, email`, { tenantId });
+  return db.all<User>(`SELECT ${COLUMNS} FROM users WHERE tenant_id = $tenantId ORDER BY created_at, email`, {
+    tenantId,
+  });
 }
 
 export async function countUsers(db: Queryable): Promise<number> {
@@ -79,7 +96,10 @@ export async function updateName(db: Queryable, userId: string, name: string): P
 }
 
 export async function passwordHashOf(db: Queryable, userId: string): Promise<string | null> {
-  return (await db.get<{ hash: string | null }>('SELECT password_hash AS hash FROM users WHERE id = $id', { id: userId }))?.hash ?? null;
+  return (
+    (await db.get<{ hash: string | null }>('SELECT password_hash AS hash FROM users WHERE id = $id', { id: userId }))
+      ?.hash ?? null
+  );
 }
 
 /** A new password signs the person out everywhere: whoever knew the old one loses their sessions. */
@@ -98,6 +118,9 @@ export function endSessions(db: Queryable, userId: string): Promise<void> {
 
 /** Last sign-in per user of a tenant. */
 export async function lastLogins(db: Queryable, tenantId: string): Promise<Map<string, Date | null>> {
-  const rows = await db.all<{ id: string; at: Date | null }>('SELECT id, last_login_at AS at FROM users WHERE tenant_id = $tenantId', { tenantId });
+  const rows = await db.all<{ id: string; at: Date | null }>(
+    'SELECT id, last_login_at AS at FROM users WHERE tenant_id = $tenantId',
+    { tenantId },
+  );
   return new Map(rows.map((r) => [r.id, r.at]));
 }

@@ -8,7 +8,14 @@ import type { Logger } from '../log.js';
 import type { Connection, Database } from '../storage/duckdb.js';
 import { TenantUnavailableError } from '../storage/errors.js';
 import type { TenantFiles } from '../storage/tenant-files.js';
-import { BackupError, describeFile, writeManifest, type Manifest, type ManifestFile, type ManifestTenant } from './manifest.js';
+import {
+  BackupError,
+  describeFile,
+  writeManifest,
+  type Manifest,
+  type ManifestFile,
+  type ManifestTenant,
+} from './manifest.js';
 import { snapshotDatabase } from './snapshot.js';
 
 export type BackupDeps = {
@@ -33,10 +40,19 @@ export type BackupResult = {
 };
 
 /** The tenant's event count and newest event, read in the copy's transaction. */
-export async function lastEvent(conn: DuckDBConnection, catalog: string): Promise<Pick<ManifestTenant, 'events' | 'last_seq' | 'last_received_at'>> {
-  const reader = await conn.runAndReadAll(`SELECT count(*)::DOUBLE, max(seq)::DOUBLE, epoch_ms(max(received_at))::DOUBLE FROM ${catalog}.main.events`);
+export async function lastEvent(
+  conn: DuckDBConnection,
+  catalog: string,
+): Promise<Pick<ManifestTenant, 'events' | 'last_seq' | 'last_received_at'>> {
+  const reader = await conn.runAndReadAll(
+    `SELECT count(*)::DOUBLE, max(seq)::DOUBLE, epoch_ms(max(received_at))::DOUBLE FROM ${catalog}.main.events`,
+  );
   const [events, lastSeq, receivedMs] = reader.getRows()[0] as [number, number | null, number | null];
-  return { events, last_seq: lastSeq, last_received_at: receivedMs === null ? null : new Date(receivedMs).toISOString() };
+  return {
+    events,
+    last_seq: lastSeq,
+    last_received_at: receivedMs === null ? null : new Date(receivedMs).toISOString(),
+  };
 }
 
 /** Backs everything up into `dir` (absent or empty). On failure nothing is left in `dir`. */
@@ -48,7 +64,12 @@ export async function takeBackup(deps: BackupDeps, dir: string): Promise<BackupR
     mkdirSync(join(dir, 'tenants'), { mode: 0o700 });
     const files: ManifestFile[] = [];
     let t0 = performance.now();
-    await snapshotDatabase(deps.controlConnection ? await deps.controlConnection() : deps.control, deps.control.path, join(dir, 'control.duckdb'), async () => undefined);
+    await snapshotDatabase(
+      deps.controlConnection ? await deps.controlConnection() : deps.control,
+      deps.control.path,
+      join(dir, 'control.duckdb'),
+      async () => undefined,
+    );
     const controlMs = performance.now() - t0;
     files.push(await describeFile(dir, 'control.duckdb'));
 
@@ -67,10 +88,25 @@ export async function takeBackup(deps: BackupDeps, dir: string): Promise<BackupR
         // A damaged tenant must not stop every backup: the others are kept, and it is named.
         rmSync(join(dir, path), { force: true });
         deps.log?.warn('backup: tenant file unavailable, not copied', { tenant_id: id, reason: err.reason });
-        tenants.push({ id, name, file: null, events: 0, last_seq: null, last_received_at: null, unavailable: err.reason });
+        tenants.push({
+          id,
+          name,
+          file: null,
+          events: 0,
+          last_seq: null,
+          last_received_at: null,
+          unavailable: err.reason,
+        });
       }
     }
-    const manifest: Manifest = { format: 'agentmeter-backup', version: 1, kind: 'full', created_at: created.toISOString(), files, tenants };
+    const manifest: Manifest = {
+      format: 'agentmeter-backup',
+      version: 1,
+      kind: 'full',
+      created_at: created.toISOString(),
+      files,
+      tenants,
+    };
     writeManifest(dir, manifest);
     const result = {
       dir,
@@ -106,7 +142,8 @@ export async function copyTenant(tenantFiles: TenantFiles, tenantId: string, tar
 export function prepareTarget(dir: string, what: string): () => void {
   let existed = true;
   try {
-    if (readdirSync(dir).length > 0) throw new BackupError(`${dir} is not empty: ${what} goes into a new or empty directory`);
+    if (readdirSync(dir).length > 0)
+      throw new BackupError(`${dir} is not empty: ${what} goes into a new or empty directory`);
   } catch (err) {
     if (err instanceof BackupError) throw err;
     const code = (err as NodeJS.ErrnoException).code;
@@ -127,7 +164,13 @@ export function prepareTarget(dir: string, what: string): () => void {
 
 const round = (ms: number) => Math.round(ms * 10) / 10;
 
-const REASONS: Record<string, string> = { EROFS: 'read-only file system', EACCES: 'permission denied', EPERM: 'permission denied', ENOSPC: 'no space left on device', ENOTDIR: 'not a directory' };
+const REASONS: Record<string, string> = {
+  EROFS: 'read-only file system',
+  EACCES: 'permission denied',
+  EPERM: 'permission denied',
+  ENOSPC: 'no space left on device',
+  ENOTDIR: 'not a directory',
+};
 
 /** A file system error as an operator reads it: `read-only file system (EROFS)`. */
 export function why(err: unknown): string {

@@ -2,13 +2,27 @@
 // and SHA-256 (a damaged or truncated copy is found before it is restored) and, per
 // tenant, its last event. A directory without a manifest is not a backup.
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, openSync, closeSync, fsyncSync, readFileSync, statSync, writeFileSync, renameSync } from 'node:fs';
+import {
+  createReadStream,
+  existsSync,
+  openSync,
+  closeSync,
+  fsyncSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+  renameSync,
+} from 'node:fs';
 import { dirname, join, normalize, isAbsolute } from 'node:path';
 import { z } from 'zod';
 
 export const MANIFEST = 'manifest.json';
 
-const fileSchema = z.object({ path: z.string(), bytes: z.number().int().nonnegative(), sha256: z.string().regex(/^[0-9a-f]{64}$/) });
+const fileSchema = z.object({
+  path: z.string(),
+  bytes: z.number().int().nonnegative(),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+});
 const tenantSchema = z.object({
   id: z.string(),
   name: z.string(),
@@ -77,7 +91,8 @@ export function fsyncPath(path: string): void {
 
 export function readManifest(dir: string): Manifest {
   const path = join(dir, MANIFEST);
-  if (!existsSync(path)) throw new BackupError(`${dir} is not a backup: it has no ${MANIFEST} (an interrupted backup has none)`);
+  if (!existsSync(path))
+    throw new BackupError(`${dir} is not a backup: it has no ${MANIFEST} (an interrupted backup has none)`);
   let raw: unknown;
   try {
     raw = JSON.parse(readFileSync(path, 'utf8'));
@@ -85,10 +100,17 @@ export function readManifest(dir: string): Manifest {
     throw new BackupError(`${path} is damaged: ${(err as Error).message}`);
   }
   const parsed = manifestSchema.safeParse(raw);
-  if (!parsed.success) throw new BackupError(`${path} is not a backup manifest this build reads: ${parsed.error.issues[0]!.path.join('.')}: ${parsed.error.issues[0]!.message}`);
+  if (!parsed.success)
+    throw new BackupError(
+      `${path} is not a backup manifest this build reads: ${parsed.error.issues[0]!.path.join('.')}: ${parsed.error.issues[0]!.message}`,
+    );
   for (const f of parsed.data.files) {
     // The manifest names files inside the backup, never elsewhere.
-    if (isAbsolute(f.path) || normalize(f.path).startsWith('..') || !/^(control\.duckdb|tenants\/t_[a-z2-7]{20}\.duckdb)$/.test(f.path)) {
+    if (
+      isAbsolute(f.path) ||
+      normalize(f.path).startsWith('..') ||
+      !/^(control\.duckdb|tenants\/t_[a-z2-7]{20}\.duckdb)$/.test(f.path)
+    ) {
       throw new BackupError(`${path} names an unexpected file ${JSON.stringify(f.path)}`);
     }
   }
@@ -111,5 +133,11 @@ export async function verifyBackup(dir: string): Promise<Verified> {
     if (found.bytes !== f.bytes) problems.push(`${f.path}: ${found.bytes} bytes, the manifest says ${f.bytes}`);
     else if (found.sha256 !== f.sha256) problems.push(`${f.path}: checksum mismatch (the file is damaged)`);
   }
-  return { ok: problems.length === 0, manifest, files: manifest.files.length, bytes: manifest.files.reduce((n, f) => n + f.bytes, 0), problems };
+  return {
+    ok: problems.length === 0,
+    manifest,
+    files: manifest.files.length,
+    bytes: manifest.files.reduce((n, f) => n + f.bytes, 0),
+    problems,
+  };
 }

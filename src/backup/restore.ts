@@ -5,14 +5,25 @@ import { dirname, join } from 'node:path';
 import { prepareTarget, why } from './backup.js';
 import { BackupError, describeFile, fsyncPath, verifyBackup, type ManifestTenant } from './manifest.js';
 
-export type Restored = { data_dir: string; from: string; created_at: string; files: number; bytes: number; tenants: ManifestTenant[] };
+export type Restored = {
+  data_dir: string;
+  from: string;
+  created_at: string;
+  files: number;
+  bytes: number;
+  tenants: ManifestTenant[];
+};
 
 /** Checks the backup's checksums, then copies it into `dataDir` (absent or empty) and checks the copies. */
 export async function restoreBackup(from: string, dataDir: string): Promise<Restored> {
   const checked = await verifyBackup(from);
-  if (!checked.ok) throw new BackupError(`${from} is damaged; nothing was restored:\n  ${checked.problems.join('\n  ')}`);
+  if (!checked.ok)
+    throw new BackupError(`${from} is damaged; nothing was restored:\n  ${checked.problems.join('\n  ')}`);
   const { manifest } = checked;
-  if (manifest.kind !== 'full') throw new BackupError(`${from} is one tenant's export; use "agentmeter tenant import --from ${from}" on a running appliance`);
+  if (manifest.kind !== 'full')
+    throw new BackupError(
+      `${from} is one tenant's export; use "agentmeter tenant import --from ${from}" on a running appliance`,
+    );
   const undo = prepareTarget(dataDir, 'a restore');
   try {
     mkdirSync(join(dataDir, 'tenants'), { mode: 0o700 });
@@ -22,7 +33,8 @@ export async function restoreBackup(from: string, dataDir: string): Promise<Rest
       copyFileSync(join(from, f.path), target);
       fsyncPath(target);
       const copied = await describeFile(dataDir, f.path);
-      if (copied.sha256 !== f.sha256) throw new BackupError(`${f.path} changed while it was copied to ${dataDir}; nothing was restored`);
+      if (copied.sha256 !== f.sha256)
+        throw new BackupError(`${f.path} changed while it was copied to ${dataDir}; nothing was restored`);
     }
     fsyncPath(join(dataDir, 'tenants'));
     fsyncPath(dataDir);
@@ -30,5 +42,12 @@ export async function restoreBackup(from: string, dataDir: string): Promise<Rest
     undo();
     throw err instanceof BackupError ? err : new BackupError(`restore into ${dataDir} failed: ${why(err)}`);
   }
-  return { data_dir: dataDir, from, created_at: manifest.created_at, files: checked.files, bytes: checked.bytes, tenants: manifest.tenants };
+  return {
+    data_dir: dataDir,
+    from,
+    created_at: manifest.created_at,
+    files: checked.files,
+    bytes: checked.bytes,
+    tenants: manifest.tenants,
+  };
 }

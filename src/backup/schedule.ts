@@ -21,7 +21,11 @@ const PREFIX = 'agentmeter-';
 const CHECK_MS = 60_000;
 
 /** `agentmeter-20261205T043000Z`: sorts by time. */
-export const scheduledName = (at: Date) => `${PREFIX}${at.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}`;
+export const scheduledName = (at: Date) =>
+  `${PREFIX}${at
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z')}`;
 
 export function createBackups(given: BackupDeps, settings: BackupSettings | null): Backups {
   // One connection for every copy of the control database, made on the first.
@@ -50,7 +54,9 @@ export function createBackups(given: BackupDeps, settings: BackupSettings | null
     const newest = complete().at(-1);
     if (newest && now.getTime() - Date.parse(readManifest(join(dir, newest)).created_at) < everyMs) return null;
     // What an interrupted backup left (no manifest) is not a backup.
-    for (const name of readdirSync(dir)) if (name.startsWith(PREFIX) && !existsSync(join(dir, name, MANIFEST))) rmSync(join(dir, name), { recursive: true, force: true });
+    for (const name of readdirSync(dir))
+      if (name.startsWith(PREFIX) && !existsSync(join(dir, name, MANIFEST)))
+        rmSync(join(dir, name), { recursive: true, force: true });
     const result = await takeBackup(deps, join(dir, scheduledName(now)));
     for (const old of complete().slice(0, -keep)) {
       rmSync(join(dir, old), { recursive: true, force: true });
@@ -71,9 +77,14 @@ export function createBackups(given: BackupDeps, settings: BackupSettings | null
     backupNow: (dir) => serial(() => takeBackup(deps, dir)),
     start() {
       if (!settings || timer) return;
-      timer = setInterval(() => {
-        runDue().catch((err: unknown) => deps.log?.error('scheduled backup failed', { error: (err as Error).message }));
-      }, Math.min(CHECK_MS, settings.everyMs)).unref();
+      timer = setInterval(
+        () => {
+          runDue().catch((err: unknown) =>
+            deps.log?.error('scheduled backup failed', { error: (err as Error).message }),
+          );
+        },
+        Math.min(CHECK_MS, settings.everyMs),
+      ).unref();
     },
     async stop() {
       if (timer) clearInterval(timer);

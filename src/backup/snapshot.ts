@@ -14,11 +14,18 @@ export type SnapshotFacts<T> = (conn: DuckDBConnection, catalog: string) => Prom
  * `target` (which must not exist) and returns what `facts` read in the same transaction.
  * The copy is complete (no WAL beside it) when this resolves.
  */
-export async function snapshotDatabase<T>(conn: Connection, source: string, target: string, facts: SnapshotFacts<T>): Promise<T> {
+export async function snapshotDatabase<T>(
+  conn: Connection,
+  source: string,
+  target: string,
+  facts: SnapshotFacts<T>,
+): Promise<T> {
   if (existsSync(target)) throw new Error(`${target} already exists`);
   return conn.withConnection(async (raw) => {
     // By path, not current_database(): the file need not be the connection's default catalog.
-    const found = (await raw.runAndReadAll(`SELECT database_name FROM duckdb_databases() WHERE path = ${sqlString(source)}`)).getRows()[0];
+    const found = (
+      await raw.runAndReadAll(`SELECT database_name FROM duckdb_databases() WHERE path = ${sqlString(source)}`)
+    ).getRows()[0];
     if (!found) throw new Error(`${source} is not open on this connection`);
     const catalog = sqlIdent(found[0] as string);
     const alias = `backup_${randomBytes(6).toString('hex')}`;

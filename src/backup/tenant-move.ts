@@ -14,12 +14,41 @@ type Stores = { control: Database; tenantFiles: TenantFiles };
 
 // Carried as they are; two-factor secrets and identity providers' secrets are sealed with this
 // appliance's own key, so they are not (people enrol again; providers are set again).
-const PEOPLE = ['id', 'tenant_id', 'email', 'name', 'role', 'password_hash', 'disabled', 'created_at', 'last_login_at'] as const;
-const KEYS = ['id', 'tenant_id', 'user_id', 'name', 'prefix', 'key_hash', 'scopes', 'created_at', 'revoked_at'] as const;
+const PEOPLE = [
+  'id',
+  'tenant_id',
+  'email',
+  'name',
+  'role',
+  'password_hash',
+  'disabled',
+  'created_at',
+  'last_login_at',
+] as const;
+const KEYS = [
+  'id',
+  'tenant_id',
+  'user_id',
+  'name',
+  'prefix',
+  'key_hash',
+  'scopes',
+  'created_at',
+  'revoked_at',
+] as const;
 const TIMES = new Set(['created_at', 'last_login_at', 'revoked_at']);
-const select = (columns: readonly string[]) => columns.map((c) => (TIMES.has(c) ? `${c}::VARCHAR AS ${c}` : c)).join(', ');
+const select = (columns: readonly string[]) =>
+  columns.map((c) => (TIMES.has(c) ? `${c}::VARCHAR AS ${c}` : c)).join(', ');
 
-export type Exported = { dir: string; tenant: string; name: string; events: number; people: number; api_keys: number; bytes: number };
+export type Exported = {
+  dir: string;
+  tenant: string;
+  name: string;
+  events: number;
+  people: number;
+  api_keys: number;
+  bytes: number;
+};
 
 /** Writes the tenant's export into `dir` (absent or empty), while the server runs. */
 export async function exportTenant(stores: Stores, tenantId: string, dir: string, now: Date): Promise<Exported> {
@@ -30,8 +59,14 @@ export async function exportTenant(stores: Stores, tenantId: string, dir: string
     const path = `tenants/${tenantId}.duckdb`;
     mkdirSync(join(dir, 'tenants'), { mode: 0o700 });
     const facts = await copyTenant(stores.tenantFiles, tenantId, join(dir, path));
-    const people = await stores.control.all(`SELECT ${select(PEOPLE)} FROM users WHERE tenant_id = $id ORDER BY created_at`, { id: tenantId });
-    const keys = await stores.control.all(`SELECT ${select(KEYS)} FROM api_keys WHERE tenant_id = $id ORDER BY created_at`, { id: tenantId });
+    const people = await stores.control.all(
+      `SELECT ${select(PEOPLE)} FROM users WHERE tenant_id = $id ORDER BY created_at`,
+      { id: tenantId },
+    );
+    const keys = await stores.control.all(
+      `SELECT ${select(KEYS)} FROM api_keys WHERE tenant_id = $id ORDER BY created_at`,
+      { id: tenantId },
+    );
     const file = await describeFile(dir, path);
     const manifest: Manifest = {
       format: 'agentmeter-backup',
@@ -44,7 +79,15 @@ export async function exportTenant(stores: Stores, tenantId: string, dir: string
       api_keys: keys,
     };
     writeManifest(dir, manifest);
-    return { dir, tenant: tenantId, name: tenant.name, events: facts.events, people: people.length, api_keys: keys.length, bytes: file.bytes };
+    return {
+      dir,
+      tenant: tenantId,
+      name: tenant.name,
+      events: facts.events,
+      people: people.length,
+      api_keys: keys.length,
+      bytes: file.bytes,
+    };
   } catch (err) {
     undo();
     throw err instanceof BackupError ? err : new BackupError(`export to ${dir} failed: ${why(err)}`);
@@ -60,17 +103,28 @@ export type Imported = { tenant: string; name: string; events: number; people: n
  */
 export async function importTenant(stores: Stores, from: string, dataDir: string): Promise<Imported> {
   const checked = await verifyBackup(from);
-  if (!checked.ok) throw new BackupError(`${from} is damaged; nothing was imported:\n  ${checked.problems.join('\n  ')}`);
+  if (!checked.ok)
+    throw new BackupError(`${from} is damaged; nothing was imported:\n  ${checked.problems.join('\n  ')}`);
   const { manifest } = checked;
   const tenant = manifest.tenants[0];
-  if (manifest.kind !== 'tenant' || !tenant?.file) throw new BackupError(`${from} is a full backup, not a tenant export; use "agentmeter restore"`);
+  if (manifest.kind !== 'tenant' || !tenant?.file)
+    throw new BackupError(`${from} is a full backup, not a tenant export; use "agentmeter restore"`);
   const people = manifest.people ?? [];
   const keys = manifest.api_keys ?? [];
-  if (await stores.control.get('SELECT 1 FROM tenants WHERE id = $id OR name = $name', { id: tenant.id, name: tenant.name })) {
-    throw new BackupError(`a tenant with the id ${tenant.id} or the name ${JSON.stringify(tenant.name)} already exists here`);
+  if (
+    await stores.control.get('SELECT 1 FROM tenants WHERE id = $id OR name = $name', {
+      id: tenant.id,
+      name: tenant.name,
+    })
+  ) {
+    throw new BackupError(
+      `a tenant with the id ${tenant.id} or the name ${JSON.stringify(tenant.name)} already exists here`,
+    );
   }
   const taken: string[] = [];
-  for (const p of people) if (await stores.control.get('SELECT 1 FROM users WHERE email = $email', { email: p.email })) taken.push(String(p.email));
+  for (const p of people)
+    if (await stores.control.get('SELECT 1 FROM users WHERE email = $email', { email: p.email }))
+      taken.push(String(p.email));
   if (taken.length) throw new BackupError(`these people already have an account here: ${taken.join(', ')}`);
 
   const target = tenantPath(dataDir, tenant.id);
@@ -83,7 +137,12 @@ export async function importTenant(stores: Stores, from: string, dataDir: string
   try {
     await stores.control.transaction(async (tx) => {
       await tx.run('INSERT INTO tenants (id, name) VALUES ($id, $name)', { id: tenant.id, name: tenant.name });
-      for (const p of people) await tx.run(insert('users', PEOPLE), { ...row(PEOPLE, p), tenant_id: tenant.id, role: p.role === 'super_admin' ? 'tenant_admin' : p.role });
+      for (const p of people)
+        await tx.run(insert('users', PEOPLE), {
+          ...row(PEOPLE, p),
+          tenant_id: tenant.id,
+          role: p.role === 'super_admin' ? 'tenant_admin' : p.role,
+        });
       for (const k of keys) await tx.run(insert('api_keys', KEYS), { ...row(KEYS, k), tenant_id: tenant.id });
     });
   } catch (err) {
@@ -98,5 +157,7 @@ export async function importTenant(stores: Stores, from: string, dataDir: string
   return { tenant: tenant.id, name: tenant.name, events: tenant.events, people: people.length, api_keys: keys.length };
 }
 
-const insert = (table: string, columns: readonly string[]) => `INSERT INTO ${table} (${columns.join(', ')}) VALUES (${columns.map((c) => `$${c}`).join(', ')})`;
-const row = (columns: readonly string[], from: Record<string, unknown>) => Object.fromEntries(columns.map((c) => [c, from[c] ?? null]));
+const insert = (table: string, columns: readonly string[]) =>
+  `INSERT INTO ${table} (${columns.join(', ')}) VALUES (${columns.map((c) => `$${c}`).join(', ')})`;
+const row = (columns: readonly string[], from: Record<string, unknown>) =>
+  Object.fromEntries(columns.map((c) => [c, from[c] ?? null]));

@@ -7,7 +7,12 @@ export function runRemote(socketPath: string, command: string, args: Record<stri
   const body = JSON.stringify({ command, args });
   return new Promise((resolve, reject) => {
     const req = request(
-      { socketPath, path: '/admin/run', method: 'POST', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
+      {
+        socketPath,
+        path: '/admin/run',
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+      },
       (res) => {
         let text = '';
         res.setEncoding('utf8');
@@ -17,14 +22,22 @@ export function runRemote(socketPath: string, command: string, args: Record<stri
           try {
             parsed = JSON.parse(text) as typeof parsed;
           } catch {
-            return reject(new RemoteCommandError(`the running server answered ${res.statusCode} with an unreadable body`));
+            return reject(
+              new RemoteCommandError(`the running server answered ${res.statusCode} with an unreadable body`),
+            );
           }
           if (res.statusCode === 200) resolve(parsed.result);
           else reject(new RemoteCommandError(parsed.error ?? `the running server answered ${res.statusCode}`));
         });
       },
     );
-    req.on('error', (err) => reject(new RemoteCommandError(`the data directory is held by a running server, but its admin socket ${socketPath} did not answer: ${err.message}`)));
+    req.on('error', (err) =>
+      reject(
+        new RemoteCommandError(
+          `the data directory is held by a running server, but its admin socket ${socketPath} did not answer: ${err.message}`,
+        ),
+      ),
+    );
     req.end(body);
   });
 }

@@ -8,7 +8,13 @@ export class ImportClientError extends Error {}
 /** The run is gone (rolled back, or another appliance): start a new one. */
 export class RunGoneError extends ImportClientError {}
 
-export type ChunkAnswer = { accepted: number; stored: number; duplicates: number; rejected: { index: number; field: string; message: string }[]; unknown_models: string[] };
+export type ChunkAnswer = {
+  accepted: number;
+  stored: number;
+  duplicates: number;
+  rejected: { index: number; field: string; message: string }[];
+  unknown_models: string[];
+};
 
 const RETRY_DELAYS_MS = [500, 1000, 2000, 4000, 8000, 15000, 30000];
 
@@ -26,12 +32,19 @@ export class ApplianceClient {
   }
 
   async startRun(source: string, host: string, label?: string): Promise<string> {
-    const answer = (await this.call('POST', '/api/v1/import/runs', { source, host, label }, false)) as { run: { id: string } };
+    const answer = (await this.call('POST', '/api/v1/import/runs', { source, host, label }, false)) as {
+      run: { id: string };
+    };
     return answer.run.id;
   }
 
   async sendChunk(run: string, chunk: ImportChunk): Promise<ChunkAnswer> {
-    return (await this.call('POST', `/api/v1/import/runs/${encodeURIComponent(run)}/events`, { events: chunk.events, skipped: chunk.skipped, baseline: chunk.baseline }, true)) as ChunkAnswer;
+    return (await this.call(
+      'POST',
+      `/api/v1/import/runs/${encodeURIComponent(run)}/events`,
+      { events: chunk.events, skipped: chunk.skipped, baseline: chunk.baseline },
+      true,
+    )) as ChunkAnswer;
   }
 
   async finishRun(run: string, summary: Record<string, number | string>): Promise<void> {
@@ -44,14 +57,20 @@ export class ApplianceClient {
     for (let attempt = 0; ; attempt++) {
       let res: Response;
       try {
-        res = await fetch(target, { method, headers: { authorization: `Bearer ${this.key}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+        res = await fetch(target, {
+          method,
+          headers: { authorization: `Bearer ${this.key}`, 'content-type': 'application/json' },
+          body: JSON.stringify(body),
+        });
       } catch (err) {
         const reason = (err as { cause?: { code?: string; message?: string } }).cause?.code ?? (err as Error).message;
         if (retry && attempt < RETRY_DELAYS_MS.length) {
           await this.sleep(RETRY_DELAYS_MS[attempt]!);
           continue;
         }
-        throw new ImportClientError(`could not reach ${this.url} (${reason}); ${retry ? 'progress is saved: run the same command again to resume' : 'check --url'}`);
+        throw new ImportClientError(
+          `could not reach ${this.url} (${reason}); ${retry ? 'progress is saved: run the same command again to resume' : 'check --url'}`,
+        );
       }
       const text = await res.text();
       const parsed = (() => {
@@ -62,20 +81,30 @@ export class ApplianceClient {
         }
       })();
       if (res.ok) {
-        if (parsed === null) throw new ImportClientError(`${target.origin} answered ${res.status} without JSON: is --url an agentmeter appliance?`);
+        if (parsed === null)
+          throw new ImportClientError(
+            `${target.origin} answered ${res.status} without JSON: is --url an agentmeter appliance?`,
+          );
         return parsed;
       }
       if ((res.status === 429 || res.status >= 500) && retry && attempt < RETRY_DELAYS_MS.length) {
         const after = Number(res.headers.get('retry-after'));
-        await this.sleep(Number.isFinite(after) && after > 0 ? Math.min(after * 1000, 60_000) : RETRY_DELAYS_MS[attempt]!);
+        await this.sleep(
+          Number.isFinite(after) && after > 0 ? Math.min(after * 1000, 60_000) : RETRY_DELAYS_MS[attempt]!,
+        );
         continue;
       }
       const message = parsed?.error ?? `${res.status} ${res.statusText}`;
-      if (res.status === 401) throw new ImportClientError(`the appliance refused the key (401: ${message}); check --key`);
-      if (res.status === 403) throw new ImportClientError(`the key may not import (403: ${message}); it needs the ingest scope`);
-      if (res.status === 404 && parsed === null) throw new ImportClientError(`${target.href} is not found: is --url an agentmeter appliance?`);
+      if (res.status === 401)
+        throw new ImportClientError(`the appliance refused the key (401: ${message}); check --key`);
+      if (res.status === 403)
+        throw new ImportClientError(`the key may not import (403: ${message}); it needs the ingest scope`);
+      if (res.status === 404 && parsed === null)
+        throw new ImportClientError(`${target.href} is not found: is --url an agentmeter appliance?`);
       if ((res.status === 404 || res.status === 409) && path.includes('/runs/')) throw new RunGoneError(message);
-      throw new ImportClientError(`the appliance answered ${res.status}: ${message}${parsed?.field ? ` (field ${parsed.field})` : ''}`);
+      throw new ImportClientError(
+        `the appliance answered ${res.status}: ${message}${parsed?.field ? ` (field ${parsed.field})` : ''}`,
+      );
     }
   }
 }

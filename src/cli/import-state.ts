@@ -7,7 +7,10 @@ import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { FilePosition } from '../import/types.js';
 
-export type ImportState = { version: 1; appliances: Record<string, { files: Record<string, FilePosition>; run: string | null }> };
+export type ImportState = {
+  version: 1;
+  appliances: Record<string, { files: Record<string, FilePosition>; run: string | null }>;
+};
 
 export function defaultStatePath(env: NodeJS.ProcessEnv = process.env): string {
   return join(env.XDG_STATE_HOME || join(homedir(), '.local', 'state'), 'agentmeter', 'import-state.json');

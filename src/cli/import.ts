@@ -43,7 +43,10 @@ export const IMPORT_USAGE = `usage:
 type Source = 'claude' | 'legacy';
 const READERS: Record<Source, Reader> = { claude: readTranscripts, legacy: readLegacy };
 /** The files each reader reads (for the progress bar's total). */
-const WANTED: Record<Source, (name: string) => boolean> = { claude: (name) => name.endsWith('.jsonl'), legacy: (name) => /\.(jsonl?|log)$/.test(name) };
+const WANTED: Record<Source, (name: string) => boolean> = {
+  claude: (name) => name.endsWith('.jsonl'),
+  legacy: (name) => /\.(jsonl?|log)$/.test(name),
+};
 
 /** What a run read and sent, for the summary. */
 export type ImportSummary = {
@@ -69,7 +72,11 @@ export type ImportSummary = {
 };
 
 /** Runs `import …` or `sync` (argv without the program); resolves with the exit code. */
-export async function importMain(argv: string[], out: NodeJS.WritableStream = process.stdout, err: NodeJS.WriteStream = process.stderr): Promise<number> {
+export async function importMain(
+  argv: string[],
+  out: NodeJS.WritableStream = process.stdout,
+  err: NodeJS.WriteStream = process.stderr,
+): Promise<number> {
   const { values, positionals } = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
   if (values.help) {
     out.write(`${IMPORT_USAGE}\n`);
@@ -79,22 +86,39 @@ export async function importMain(argv: string[], out: NodeJS.WritableStream = pr
   const sync = command === 'sync';
   const source: Source | undefined = sync ? 'claude' : kind === 'claude' || kind === 'legacy' ? kind : undefined;
   if (!source) throw new ImportClientError(`say what to import: "import claude [DIR…]" or "import legacy [HOME…]"`);
-  if (sync && kind !== undefined) throw new ImportClientError('sync takes no directories: it reads the default Claude directories');
+  if (sync && kind !== undefined)
+    throw new ImportClientError('sync takes no directories: it reads the default Claude directories');
   const roots = dirs.length ? dirs : source === 'claude' ? defaultClaudeRoots(process.env, homedir()) : [homedir()];
   const since = values.since === undefined ? undefined : parseSince(values.since);
   const dryRun = values['dry-run'] === true;
-  if (!dryRun && (!values.url || !values.key)) throw new ImportClientError('--url and --key (an API key with the ingest scope) are required, or --dry-run');
+  if (!dryRun && (!values.url || !values.key))
+    throw new ImportClientError('--url and --key (an API key with the ingest scope) are required, or --dry-run');
 
   const started = Date.now();
   const summary = emptySummary(source, dryRun);
-  const progress = createProgress(err, values.json !== true && err.isTTY === true, err.isTTY ? plannedBytes(roots, WANTED[source], new Map()) : 0);
+  const progress = createProgress(
+    err,
+    values.json !== true && err.isTTY === true,
+    err.isTTY ? plannedBytes(roots, WANTED[source], new Map()) : 0,
+  );
   if (dryRun) {
     for await (const chunk of READERS[source](roots, { since })) {
       count(summary, chunk);
       progress.update(summary, bytesRead(summary, chunk.positions));
     }
   } else {
-    await upload({ url: values.url!, key: values.key!, source, roots, since, statePath: values.state, rescan: values.rescan === true, summary, progress, sync });
+    await upload({
+      url: values.url!,
+      key: values.key!,
+      source,
+      roots,
+      since,
+      statePath: values.state,
+      rescan: values.rescan === true,
+      summary,
+      progress,
+      sync,
+    });
   }
   progress.done();
   summary.seconds = Math.round((Date.now() - started) / 100) / 10;
@@ -102,7 +126,18 @@ export async function importMain(argv: string[], out: NodeJS.WritableStream = pr
   return 0;
 }
 
-type UploadOptions = { url: string; key: string; source: Source; roots: string[]; since?: number; statePath?: string; rescan: boolean; summary: ImportSummary; progress: ReturnType<typeof createProgress>; sync: boolean };
+type UploadOptions = {
+  url: string;
+  key: string;
+  source: Source;
+  roots: string[];
+  since?: number;
+  statePath?: string;
+  rescan: boolean;
+  summary: ImportSummary;
+  progress: ReturnType<typeof createProgress>;
+  sync: boolean;
+};
 
 /** Reads and uploads, one chunk in flight while the next is read; the state file moves after each acknowledgement. */
 async function upload(o: UploadOptions): Promise<void> {
@@ -126,7 +161,10 @@ async function upload(o: UploadOptions): Promise<void> {
       if (!(err instanceof RunGoneError)) throw err;
       // The unfinished run this command set out to continue was rolled back since: a new one.
       // Rolled back while this command sends to it: someone wants it gone, so stop.
-      if (acknowledged > 0) throw new ImportClientError(`run ${run} was rolled back on the appliance while importing (${err.message}); stopped`);
+      if (acknowledged > 0)
+        throw new ImportClientError(
+          `run ${run} was rolled back on the appliance while importing (${err.message}); stopped`,
+        );
       run = await newRun();
       return client.sendChunk(run, chunk);
     }
@@ -143,7 +181,8 @@ async function upload(o: UploadOptions): Promise<void> {
       o.summary.stored = (o.summary.stored ?? 0) + answer.stored;
       o.summary.duplicates = (o.summary.duplicates ?? 0) + answer.duplicates;
       o.summary.rejected += answer.rejected.length;
-      for (const m of answer.unknown_models) if (!o.summary.unknown_models.includes(m)) o.summary.unknown_models.push(m);
+      for (const m of answer.unknown_models)
+        if (!o.summary.unknown_models.includes(m)) o.summary.unknown_models.push(m);
       keepPositions(mine.files, sending.positions);
       saveState(path, state);
       o.progress.update(o.summary, bytesRead(o.summary, sending.positions));
@@ -173,9 +212,25 @@ function keepPositions(files: ImportState['appliances'][string]['files'], positi
 
 function emptySummary(source: Source, dryRun: boolean): ImportSummary {
   return {
-    source, dry_run: dryRun, run_id: null, files: 0, sessions: 0, events: 0, by_kind: {}, requests: 0,
-    tokens: { input: 0, output: 0, cache_read: 0, cache_creation: 0 }, cost_usd: 0, unknown_models: [], tool_calls: 0, tool_failures: 0,
-    stored: null, duplicates: null, rejected: 0, skipped: 0, skip_reasons: {}, seconds: 0,
+    source,
+    dry_run: dryRun,
+    run_id: null,
+    files: 0,
+    sessions: 0,
+    events: 0,
+    by_kind: {},
+    requests: 0,
+    tokens: { input: 0, output: 0, cache_read: 0, cache_creation: 0 },
+    cost_usd: 0,
+    unknown_models: [],
+    tool_calls: 0,
+    tool_failures: 0,
+    stored: null,
+    duplicates: null,
+    rejected: 0,
+    skipped: 0,
+    skip_reasons: {},
+    seconds: 0,
   };
 }
 
@@ -198,13 +253,31 @@ function count(s: ImportSummary, chunk: ImportChunk): void {
     }
     if (e.kind !== 'api_request') continue;
     s.requests++;
-    const t = { input: e.input_tokens ?? 0, output: e.output_tokens ?? 0, cacheRead: e.cache_read_tokens ?? 0, cacheCreation: e.cache_creation_tokens ?? 0 };
+    const t = {
+      input: e.input_tokens ?? 0,
+      output: e.output_tokens ?? 0,
+      cacheRead: e.cache_read_tokens ?? 0,
+      cacheCreation: e.cache_creation_tokens ?? 0,
+    };
     s.tokens.input += t.input;
     s.tokens.output += t.output;
     s.tokens.cache_read += t.cacheRead;
     s.tokens.cache_creation += t.cacheCreation;
-    const oneHour = Math.min(t.cacheCreation, Number((e.attributes as { cache_creation_1h_tokens?: number } | undefined)?.cache_creation_1h_tokens ?? 0) || 0);
-    const cost = e.cost_usd ?? (e.model ? requestCost(e.model, { input: t.input, output: t.output, cacheRead: t.cacheRead, cacheWrite5m: t.cacheCreation - oneHour, cacheWrite1h: oneHour }) : null);
+    const oneHour = Math.min(
+      t.cacheCreation,
+      Number((e.attributes as { cache_creation_1h_tokens?: number } | undefined)?.cache_creation_1h_tokens ?? 0) || 0,
+    );
+    const cost =
+      e.cost_usd ??
+      (e.model
+        ? requestCost(e.model, {
+            input: t.input,
+            output: t.output,
+            cacheRead: t.cacheRead,
+            cacheWrite5m: t.cacheCreation - oneHour,
+            cacheWrite1h: oneHour,
+          })
+        : null);
     if (cost !== null) s.cost_usd += cost;
     else if (e.model && !s.unknown_models.includes(e.model)) s.unknown_models.push(e.model);
   }
@@ -218,12 +291,21 @@ function count(s: ImportSummary, chunk: ImportChunk): void {
 }
 
 function summaryFields(s: ImportSummary): Record<string, number | string> {
-  return { files: s.files, sessions: s.sessions, events: s.events, requests: s.requests, tool_calls: s.tool_calls, skipped: s.skipped, cost_usd_at_shipped_prices: Math.round(s.cost_usd * 1e6) / 1e6 };
+  return {
+    files: s.files,
+    sessions: s.sessions,
+    events: s.events,
+    requests: s.requests,
+    tool_calls: s.tool_calls,
+    skipped: s.skipped,
+    cost_usd_at_shipped_prices: Math.round(s.cost_usd * 1e6) / 1e6,
+  };
 }
 
 function parseSince(value: string): number {
   const ms = Date.parse(value);
-  if (Number.isNaN(ms)) throw new ImportClientError(`--since: "${value}" is not a date (e.g. 2026-10-01 or 2026-10-01T12:00:00Z)`);
+  if (Number.isNaN(ms))
+    throw new ImportClientError(`--since: "${value}" is not a date (e.g. 2026-10-01 or 2026-10-01T12:00:00Z)`);
   return ms;
 }
 
@@ -234,8 +316,19 @@ function describe(s: ImportSummary): string {
     `  requests ${n(s.requests)}, tokens in ${n(s.tokens.input)} out ${n(s.tokens.output)} cache read ${n(s.tokens.cache_read)} cache write ${n(s.tokens.cache_creation)}, cost $${s.cost_usd.toFixed(2)}${s.dry_run ? ' (shipped prices)' : ''}`,
     `  tool calls ${n(s.tool_calls)} (${n(s.tool_failures)} failed)`,
   ];
-  if (s.stored !== null) lines.push(`  stored ${n(s.stored)} new, ${n(s.duplicates ?? 0)} already there, ${n(s.rejected)} rejected (run ${s.run_id})`);
-  if (s.unknown_models.length) lines.push(`  no price for ${s.unknown_models.join(', ')}: their requests have tokens but no cost until a price is set (Settings → Prices)`);
-  if (s.skipped) lines.push(`  skipped ${n(s.skipped)}: ${Object.entries(s.skip_reasons).map(([r, c]) => `${r} ×${c}`).join(', ')}`);
+  if (s.stored !== null)
+    lines.push(
+      `  stored ${n(s.stored)} new, ${n(s.duplicates ?? 0)} already there, ${n(s.rejected)} rejected (run ${s.run_id})`,
+    );
+  if (s.unknown_models.length)
+    lines.push(
+      `  no price for ${s.unknown_models.join(', ')}: their requests have tokens but no cost until a price is set (Settings → Prices)`,
+    );
+  if (s.skipped)
+    lines.push(
+      `  skipped ${n(s.skipped)}: ${Object.entries(s.skip_reasons)
+        .map(([r, c]) => `${r} ×${c}`)
+        .join(', ')}`,
+    );
   return `${lines.join('\n')}\n`;
 }

@@ -80,7 +80,9 @@ commands:
 options:
   --json              machine-readable output (errors too, on stderr)
   --password-stdin    read the new user's password from standard input (else one is generated and printed)
-${Object.values(SETTINGS).map((s) => `  --${s.flag.padEnd(18)}${s.env}, default ${'shown' in s ? s.shown : s.fallback}`).join('\n')}
+${Object.values(SETTINGS)
+  .map((s) => `  --${s.flag.padEnd(18)}${s.env}, default ${'shown' in s ? s.shown : s.fallback}`)
+  .join('\n')}
 roles: super_admin, tenant_admin, manager, developer, viewer`;
 
 export async function main(argv: string[]): Promise<number> {
@@ -113,20 +115,35 @@ export async function main(argv: string[]): Promise<number> {
 
     const args: Record<string, unknown> = Object.fromEntries(
       Object.entries(values)
-        .filter(([k, v]) => v !== undefined && !(k in SETTINGS_FLAGS) && k !== 'json' && k !== 'password-stdin' && k !== 'client-secret-stdin')
+        .filter(
+          ([k, v]) =>
+            v !== undefined &&
+            !(k in SETTINGS_FLAGS) &&
+            k !== 'json' &&
+            k !== 'password-stdin' &&
+            k !== 'client-secret-stdin',
+        )
         .map(([k, v]) => [k.replace(/-/g, '_'), v]),
     );
     if (values['password-stdin']) args.password = (await readStdin()).replace(/\r?\n$/, '');
     if (values['client-secret-stdin']) args.client_secret = (await readStdin()).replace(/\r?\n$/, '');
     // A metadata file is read here, where the operator's path means something; a URL is fetched by the command.
-    if (typeof args.metadata === 'string' && /^https?:\/\//.test(args.metadata)) [args.metadata_url, args.metadata] = [args.metadata, undefined];
+    if (typeof args.metadata === 'string' && /^https?:\/\//.test(args.metadata))
+      [args.metadata_url, args.metadata] = [args.metadata, undefined];
     else if (typeof args.metadata === 'string') args.metadata = readMetadataFile(args.metadata);
     const result = await runAdmin(config, name, args);
     process.stdout.write(json ? `${JSON.stringify(result, null, 2)}\n` : `${human(result)}\n`);
     return 0;
   } catch (err) {
-    const expected = err instanceof CommandError || err instanceof RemoteCommandError || err instanceof ImportClientError || err instanceof ConfigError ||
-      err instanceof DataDirLockedError || err instanceof MigrationError || err instanceof ListenError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
+    const expected =
+      err instanceof CommandError ||
+      err instanceof RemoteCommandError ||
+      err instanceof ImportClientError ||
+      err instanceof ConfigError ||
+      err instanceof DataDirLockedError ||
+      err instanceof MigrationError ||
+      err instanceof ListenError ||
+      (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
     const message = expected ? (err as Error).message : `unexpected error: ${(err as Error).stack ?? String(err)}`;
     process.stderr.write(json ? `${JSON.stringify({ error: message })}\n` : `agentmeter: ${message}\n`);
     return 1;
@@ -140,10 +157,15 @@ async function runAdmin(config: Config, name: CommandName, args: Record<string, 
   if (held?.adminSocket) return runRemote(held.adminSocket, name, args);
   let ctx;
   try {
-    ctx = await openAppContext(config, createLogger('warn', (l) => process.stderr.write(l)), { adminSocket: null });
+    ctx = await openAppContext(
+      config,
+      createLogger('warn', (l) => process.stderr.write(l)),
+      { adminSocket: null },
+    );
   } catch (err) {
     // The server took the directory between our look and our open.
-    if (err instanceof DataDirLockedError && err.holder.adminSocket) return runRemote(err.holder.adminSocket, name, args);
+    if (err instanceof DataDirLockedError && err.holder.adminSocket)
+      return runRemote(err.holder.adminSocket, name, args);
     throw err;
   }
   try {
@@ -156,7 +178,9 @@ async function runAdmin(config: Config, name: CommandName, args: Record<string, 
 async function serve(config: Config): Promise<number> {
   const log = createLogger(config.logLevel);
   // A stray rejection is a bug to log, not a reason to drop every request in flight.
-  process.on('unhandledRejection', (reason) => log.error('unhandled rejection', { error: reason instanceof Error ? reason.stack : String(reason) }));
+  process.on('unhandledRejection', (reason) =>
+    log.error('unhandled rejection', { error: reason instanceof Error ? reason.stack : String(reason) }),
+  );
   const server = await startServer(config, log);
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
@@ -176,7 +200,9 @@ function readMetadataFile(path: string): string {
   try {
     return readFileSync(path, 'utf8');
   } catch (err) {
-    throw new CommandError(`--metadata: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new CommandError(
+      `--metadata: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+    );
   }
 }
 
@@ -194,7 +220,12 @@ function readStdin(): Promise<string> {
 function human(result: unknown): string {
   const line = (o: unknown) =>
     o && typeof o === 'object'
-      ? Object.entries(o).map(([k, v]) => `${k}: ${v instanceof Date ? v.toISOString() : typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v)}`).join('  ')
+      ? Object.entries(o)
+          .map(
+            ([k, v]) =>
+              `${k}: ${v instanceof Date ? v.toISOString() : typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v)}`,
+          )
+          .join('  ')
       : String(o);
   if (Array.isArray(result)) return result.length ? result.map(line).join('\n') : '(none)';
   return line(result);

@@ -11,7 +11,11 @@ type Counts = { files: number; sessions: number; events: number; stored: number 
  * The bytes a run will read: every regular file under `roots` whose name `wanted` accepts,
  * less what `resume` says was read already (symlinks are not followed; the reader reports them).
  */
-export function plannedBytes(roots: readonly string[], wanted: (name: string) => boolean, resume: ReadonlyMap<string, FilePosition>): number {
+export function plannedBytes(
+  roots: readonly string[],
+  wanted: (name: string) => boolean,
+  resume: ReadonlyMap<string, FilePosition>,
+): number {
   let total = 0;
   const walk = (dir: string, depth: number) => {
     if (depth > 32) return;
@@ -52,7 +56,8 @@ export function createProgress(stream: NodeJS.WriteStream, enabled: boolean, tot
       const rate = Math.round(c.events / seconds).toLocaleString('en-US');
       const share = totalBytes > 0 ? Math.min(1, readBytes / totalBytes) : 0;
       const eta = share > 0.01 ? ` ETA ${Math.round((seconds / share) * (1 - share))} s` : '';
-      const bar = totalBytes > 0 ? `[${'#'.repeat(Math.round(share * 20)).padEnd(20)}] ${(share * 100).toFixed(0)}% ` : '';
+      const bar =
+        totalBytes > 0 ? `[${'#'.repeat(Math.round(share * 20)).padEnd(20)}] ${(share * 100).toFixed(0)}% ` : '';
       const line = `${bar}${c.files} files  ${c.sessions} sessions  ${c.events.toLocaleString('en-US')} events${c.stored === null ? '' : ` (${c.stored.toLocaleString('en-US')} new)`}  ${c.skipped} skipped  ${rate}/s  ${Math.round(seconds)} s${eta}`;
       stream.write(`\r\x1b[2K${line}`);
       drawn = true;

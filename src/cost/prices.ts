@@ -31,7 +31,12 @@ export const DEFAULT_PRICES: Record<string, Price> = {
 };
 
 const perMillion = z.number().finite().min(0).max(10_000);
-const ratesSchema = z.strictObject({ input: perMillion, output: perMillion, cache_write: perMillion, cache_read: perMillion });
+const ratesSchema = z.strictObject({
+  input: perMillion,
+  output: perMillion,
+  cache_write: perMillion,
+  cache_read: perMillion,
+});
 export const priceSchema = ratesSchema.extend({ above_200k: ratesSchema.optional() });
 export const priceOverridesSchema = z.record(z.string().min(1).max(200), priceSchema);
 export type PriceOverrides = z.infer<typeof priceOverridesSchema>;
@@ -52,7 +57,13 @@ export function priceOf(model: string, overrides: PriceOverrides = {}): Price & 
 }
 
 /** One request's tokens by type; cache writes split by how long they are kept. */
-export type RequestTokens = { input: number; output: number; cacheRead: number; cacheWrite5m: number; cacheWrite1h: number };
+export type RequestTokens = {
+  input: number;
+  output: number;
+  cacheRead: number;
+  cacheWrite5m: number;
+  cacheWrite1h: number;
+};
 
 const LONG_CONTEXT = 200_000;
 

@@ -9,9 +9,29 @@ import { runQuery } from '../query/run.js';
 import { chartInterval, partialFilterNotices, queryFilters, type Filters } from './filters.js';
 import { seriesOf, type ChartSpec } from './overview.js';
 
-export type SubagentRow = { agent: string | null; runs: number; finished: number; p50_ms: number | null; p95_ms: number | null };
-export type CommandRow = { command: string | null; runs: number; failures: number; failure_rate: number; p50_ms: number | null; p95_ms: number | null };
-export type InteractionRow = { agent: string | null; calls: number; failures: number; failure_rate: number; p50_ms: number | null; p95_ms: number | null };
+export type SubagentRow = {
+  agent: string | null;
+  runs: number;
+  finished: number;
+  p50_ms: number | null;
+  p95_ms: number | null;
+};
+export type CommandRow = {
+  command: string | null;
+  runs: number;
+  failures: number;
+  failure_rate: number;
+  p50_ms: number | null;
+  p95_ms: number | null;
+};
+export type InteractionRow = {
+  agent: string | null;
+  calls: number;
+  failures: number;
+  failure_rate: number;
+  p50_ms: number | null;
+  p95_ms: number | null;
+};
 
 export type AgentsPage = {
   subagents: SubagentRow[];
@@ -28,7 +48,13 @@ const SUBAGENT_KINDS = ['subagent_start', 'subagent_stop'];
 const num = (v: string | number | null | undefined) => (v === null || v === undefined ? null : Number(v));
 const str = (v: string | number | null | undefined) => (v === null || v === undefined ? null : String(v));
 
-export async function loadAgents(tf: TenantFiles, tenantId: string, f: Filters, view: MetricsView, now: number): Promise<AgentsPage> {
+export async function loadAgents(
+  tf: TenantFiles,
+  tenantId: string,
+  f: Filters,
+  view: MetricsView,
+  now: number,
+): Promise<AgentsPage> {
   // Sub-agents, commands and agent interactions are neither tool calls nor (counted as a
   // whole) requests of a model: the tool and model filters narrow none of this page.
   const shown = ['subagents', 'commands', 'agent_calls'];
@@ -46,10 +72,22 @@ export async function loadAgents(tf: TenantFiles, tenantId: string, f: Filters, 
     order_by: 'subagents',
     limit: MAX_ROWS,
   };
-  const finishedQ: QueryInput = { metrics: ['events'], group_by: ['agent'], filters: { ...filters, kind: ['subagent_stop'] }, ...range, limit: MAX_ROWS };
+  const finishedQ: QueryInput = {
+    metrics: ['events'],
+    group_by: ['agent'],
+    filters: { ...filters, kind: ['subagent_stop'] },
+    ...range,
+    limit: MAX_ROWS,
+  };
   const finished = new Map((await ask(finishedQ)).map((r) => [str(r.agent), Number(r.events)]));
   const subagents = (await ask(subagentsQ))
-    .map((r) => ({ agent: str(r.agent), runs: Number(r.subagents), finished: finished.get(str(r.agent)) ?? 0, p50_ms: num(r.agent_p50_ms), p95_ms: num(r.agent_p95_ms) }))
+    .map((r) => ({
+      agent: str(r.agent),
+      runs: Number(r.subagents),
+      finished: finished.get(str(r.agent)) ?? 0,
+      p50_ms: num(r.agent_p50_ms),
+      p95_ms: num(r.agent_p95_ms),
+    }))
     // A stop whose start fell before the range still names an agent: keep only agents that ran here.
     .filter((r) => r.runs > 0);
 
@@ -81,13 +119,29 @@ export async function loadAgents(tf: TenantFiles, tenantId: string, f: Filters, 
   const interactions = (await ask(interactionsQ)).map((r) => {
     const calls = Number(r.agent_calls);
     const failures = Number(r.agent_failures);
-    return { agent: str(r.agent), calls, failures, failure_rate: calls ? failures / calls : 0, p50_ms: num(r.agent_p50_ms), p95_ms: num(r.agent_p95_ms) };
+    return {
+      agent: str(r.agent),
+      calls,
+      failures,
+      failure_rate: calls ? failures / calls : 0,
+      p50_ms: num(r.agent_p50_ms),
+      p95_ms: num(r.agent_p95_ms),
+    };
   });
 
   // agent_calls counts sub-agent starts and REST interactions; the interactions are the difference.
-  const activityQ = { metrics: ['subagents', 'agent_calls', 'commands'], filters, ...range, interval: chartInterval(f), limit: 10_000 };
+  const activityQ = {
+    metrics: ['subagents', 'agent_calls', 'commands'],
+    filters,
+    ...range,
+    interval: chartInterval(f),
+    limit: 10_000,
+  };
   const [subSeries, callSeries, commandSeries] = seriesOf(await ask(activityQ), activityQ, {});
-  const interactionSeries = callSeries!.data.map(([t, calls], i): [number, number | null] => [t, (calls ?? 0) - (subSeries!.data[i]![1] ?? 0)]);
+  const interactionSeries = callSeries!.data.map(([t, calls], i): [number, number | null] => [
+    t,
+    (calls ?? 0) - (subSeries!.data[i]![1] ?? 0),
+  ]);
   const activity: ChartSpec = {
     type: 'bar',
     unit: 'count',
@@ -99,5 +153,12 @@ export async function loadAgents(tf: TenantFiles, tenantId: string, f: Filters, 
     ],
   };
 
-  return { subagents, commands, interactions, activity, queries: { subagents: subagentsQ, commands: commandsQ, interactions: interactionsQ, activity: activityQ }, notices: partialFilterNotices(f, shown) };
+  return {
+    subagents,
+    commands,
+    interactions,
+    activity,
+    queries: { subagents: subagentsQ, commands: commandsQ, interactions: interactionsQ, activity: activityQ },
+    notices: partialFilterNotices(f, shown),
+  };
 }

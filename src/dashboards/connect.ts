@@ -8,15 +8,31 @@ export const KEY_VARIABLE = 'AGENTMETER_API_KEY';
 
 /** Hook events the appliance turns into metrics; the tool events take a matcher. */
 export const HOOK_EVENTS = [
-  'SessionStart', 'UserPromptSubmit', 'PreToolUse', 'PostToolUse', 'PostToolUseFailure',
-  'SubagentStart', 'SubagentStop', 'Stop', 'StopFailure', 'Notification', 'PreCompact', 'SessionEnd',
+  'SessionStart',
+  'UserPromptSubmit',
+  'PreToolUse',
+  'PostToolUse',
+  'PostToolUseFailure',
+  'SubagentStart',
+  'SubagentStop',
+  'Stop',
+  'StopFailure',
+  'Notification',
+  'PreCompact',
+  'SessionEnd',
 ] as const;
 const TOOL_EVENTS = new Set<string>(['PreToolUse', 'PostToolUse', 'PostToolUseFailure']);
 
 /** Seconds Claude Code waits for the hook before going on (the appliance answers in milliseconds). */
 const HOOK_TIMEOUT_S = 5;
 
-type HttpHook = { type: 'http'; url: string; headers: Record<string, string>; allowedEnvVars: string[]; timeout: number };
+type HttpHook = {
+  type: 'http';
+  url: string;
+  headers: Record<string, string>;
+  allowedEnvVars: string[];
+  timeout: number;
+};
 export type HookSettings = { hooks: Record<string, { matcher?: string; hooks: HttpHook[] }[]> };
 
 /** The `hooks` block of a Claude Code settings.json pointing at `publicUrl`. */
@@ -28,7 +44,11 @@ export function claudeCodeSettings(publicUrl: string): HookSettings {
     allowedEnvVars: [KEY_VARIABLE],
     timeout: HOOK_TIMEOUT_S,
   };
-  return { hooks: Object.fromEntries(HOOK_EVENTS.map((event) => [event, [{ ...(TOOL_EVENTS.has(event) ? { matcher: '*' } : {}), hooks: [hook] }]])) };
+  return {
+    hooks: Object.fromEntries(
+      HOOK_EVENTS.map((event) => [event, [{ ...(TOOL_EVENTS.has(event) ? { matcher: '*' } : {}), hooks: [hook] }]]),
+    ),
+  };
 }
 
 /** Shell lines that set the key and turn on Claude Code's OpenTelemetry export to `publicUrl`. */

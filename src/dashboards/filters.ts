@@ -1,7 +1,14 @@
 // The dashboards' filters, held in the URL so links are shareable and back/forward work:
 // a time range (a preset or custom dates) and one value each for user, project, tool and
 // model. Anything the appliance cannot use is dropped with a notice, never a 500.
-import { MAX_RANGE_MS, narrows, PARTIAL_FILTER_NAMES, type Dimension, type Interval, type PartialFilter } from '../query/model.js';
+import {
+  MAX_RANGE_MS,
+  narrows,
+  PARTIAL_FILTER_NAMES,
+  type Dimension,
+  type Interval,
+  type PartialFilter,
+} from '../query/model.js';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -45,10 +52,13 @@ export function parseFilters(url: URL, now: number): { filters: Filters; notices
 
   if (rawFrom || rawTo) {
     const to = rawTo && isDate(rawTo) ? Date.parse(`${rawTo}T00:00:00Z`) + DAY : rawTo ? NaN : end;
-    const from = rawFrom && isDate(rawFrom) ? Date.parse(`${rawFrom}T00:00:00Z`) : rawFrom ? NaN : to - PRESETS[DEFAULT_PRESET].ms;
-    if (!Number.isFinite(from) || !Number.isFinite(to)) notices.push('The custom dates were not dates (YYYY-MM-DD); showing the last 7 days.');
+    const from =
+      rawFrom && isDate(rawFrom) ? Date.parse(`${rawFrom}T00:00:00Z`) : rawFrom ? NaN : to - PRESETS[DEFAULT_PRESET].ms;
+    if (!Number.isFinite(from) || !Number.isFinite(to))
+      notices.push('The custom dates were not dates (YYYY-MM-DD); showing the last 7 days.');
     else if (from >= to) notices.push('The custom range ends before it starts; showing the last 7 days.');
-    else if (to - from > MAX_RANGE_MS) notices.push('The custom range is longer than 3 years; showing the last 7 days.');
+    else if (to - from > MAX_RANGE_MS)
+      notices.push('The custom range is longer than 3 years; showing the last 7 days.');
     else filters = { range: 'custom', from, to: Math.min(to, end), values: {} };
   } else if (rawRange && !(rawRange in PRESETS)) {
     notices.push(`Unknown time range “${rawRange}”; showing the last 7 days.`);
@@ -70,7 +80,10 @@ export function queryFilters(f: Filters): Partial<Record<Dimension, string[]>> {
 }
 
 /** The URL query string that reproduces `f`, with `changes` applied (null removes a value). */
-export function filterSearch(f: Filters, changes: Partial<Record<FilterDimension | 'range', string | null>> = {}): string {
+export function filterSearch(
+  f: Filters,
+  changes: Partial<Record<FilterDimension | 'range', string | null>> = {},
+): string {
   const p = new URLSearchParams();
   const range = changes.range === undefined ? f.range : changes.range;
   if (range === 'custom') {
@@ -101,7 +114,11 @@ export function chartInterval(f: Pick<Filters, 'from' | 'to'>): Interval {
  * Drops filter values the data has never seen in this range (a mistyped link, a renamed
  * tool), with a notice, so the page shows figures instead of an unexplained zero.
  */
-export function dropUnknown(f: Filters, options: Partial<Record<FilterDimension, readonly { value: string }[]>>, notices: string[]): void {
+export function dropUnknown(
+  f: Filters,
+  options: Partial<Record<FilterDimension, readonly { value: string }[]>>,
+  notices: string[],
+): void {
   for (const d of FILTER_DIMENSIONS) {
     const v = f.values[d];
     const known = options[d];
@@ -114,7 +131,9 @@ export function dropUnknown(f: Filters, options: Partial<Record<FilterDimension,
 }
 
 /** The filter bar's filters that narrow only some figures (tool and model). */
-const PAGE_PARTIAL_FILTERS = PARTIAL_FILTER_NAMES.filter((d): d is PartialFilter & FilterDimension => (FILTER_DIMENSIONS as readonly string[]).includes(d));
+const PAGE_PARTIAL_FILTERS = PARTIAL_FILTER_NAMES.filter((d): d is PartialFilter & FilterDimension =>
+  (FILTER_DIMENSIONS as readonly string[]).includes(d),
+);
 
 /** The tool and model filters as a session list takes them (listSessions): the sessions that used that tool or model. */
 export const usedFilters = (f: Filters): Partial<Record<PartialFilter, string[]>> =>
@@ -129,7 +148,8 @@ export const PARTIAL_FILTER_WORDS: Record<PartialFilter, { name: string; narrows
 };
 
 /** What the filter bar says of a filter that narrows only some figures. */
-export const filterHint = (d: PartialFilter) => `Narrows ${PARTIAL_FILTER_WORDS[d].narrows}; other figures count ${PARTIAL_FILTER_WORDS[d].all}.`;
+export const filterHint = (d: PartialFilter) =>
+  `Narrows ${PARTIAL_FILTER_WORDS[d].narrows}; other figures count ${PARTIAL_FILTER_WORDS[d].all}.`;
 
 /** For a figure the page's tool or model filter does not narrow: "all models" (or "all tools", or both); else null. */
 export function allOf(f: Filters, metric: string): string | null {
@@ -144,7 +164,8 @@ export function allOf(f: Filters, metric: string): string | null {
 export function partialFilterNotices(f: Filters, shown: readonly string[]): string[] {
   return PAGE_PARTIAL_FILTERS.filter((d) => f.values[d]).map((d) => {
     const w = PARTIAL_FILTER_WORDS[d];
-    if (!shown.some((m) => narrows(d, m))) return `The ${w.name} filter narrows ${w.narrows}, and this page shows none of them; it is ignored here.`;
+    if (!shown.some((m) => narrows(d, m)))
+      return `The ${w.name} filter narrows ${w.narrows}, and this page shows none of them; it is ignored here.`;
     return `The ${w.name} filter narrows ${w.narrows}; figures marked “${w.all}” count every ${w.name}.`;
   });
 }

@@ -7,7 +7,11 @@ export function count(n: number | null | undefined): string {
   if (n === null || n === undefined || !Number.isFinite(n)) return '–';
   const a = Math.abs(n);
   if (a < 1000) return Number.isInteger(n) ? String(n) : trim(n.toFixed(1));
-  for (const [div, unit] of [[1e9, 'B'], [1e6, 'M'], [1e3, 'k']] as const) {
+  for (const [div, unit] of [
+    [1e9, 'B'],
+    [1e6, 'M'],
+    [1e3, 'k'],
+  ] as const) {
     if (a >= div) return `${trim((n / div).toFixed(a / div >= 100 ? 0 : 1))}${unit}`;
   }
   return String(n);
@@ -37,7 +41,11 @@ export function pct(ratio: number | null | undefined): string {
 }
 
 /** `current` against `previous`: the text (+12%, −3%, new) and whether the move is good. */
-export function change(current: number, previous: number, higherIsBetter: boolean | null = true): { text: string; tone: 'up' | 'down' | 'flat'; good: boolean | null } {
+export function change(
+  current: number,
+  previous: number,
+  higherIsBetter: boolean | null = true,
+): { text: string; tone: 'up' | 'down' | 'flat'; good: boolean | null } {
   if (previous === 0 && current === 0) return { text: 'no change', tone: 'flat', good: null };
   if (previous === 0) return { text: 'new', tone: 'up', good: higherIsBetter };
   const r = (current - previous) / Math.abs(previous);

@@ -16,8 +16,14 @@ export type WidgetId = keyof typeof WIDGETS;
 export const WIDGET_IDS = Object.keys(WIDGETS) as WidgetId[];
 
 export const layoutSchema = z.strictObject({
-  order: z.array(z.enum(WIDGET_IDS as [WidgetId, ...WidgetId[]])).max(WIDGET_IDS.length).refine((o) => new Set(o).size === o.length, 'must not repeat a widget'),
-  hidden: z.array(z.enum(WIDGET_IDS as [WidgetId, ...WidgetId[]])).max(WIDGET_IDS.length).default([]),
+  order: z
+    .array(z.enum(WIDGET_IDS as [WidgetId, ...WidgetId[]]))
+    .max(WIDGET_IDS.length)
+    .refine((o) => new Set(o).size === o.length, 'must not repeat a widget'),
+  hidden: z
+    .array(z.enum(WIDGET_IDS as [WidgetId, ...WidgetId[]]))
+    .max(WIDGET_IDS.length)
+    .default([]),
 });
 export type Layout = z.infer<typeof layoutSchema>;
 export const BUILT_IN: Layout = { order: WIDGET_IDS, hidden: [] };
@@ -26,9 +32,18 @@ const userKey = (userId: string) => `layout:user:${userId}`;
 const DEFAULT_KEY = 'layout:default';
 
 /** The layout `userId` sees, and where it came from. */
-export async function layoutFor(db: Queryable, userId: string): Promise<Layout & { source: 'user' | 'tenant' | 'built-in' }> {
-  const rows = await db.all<{ key: string; value: string }>(`SELECT key, value::VARCHAR AS value FROM tenant_settings WHERE key IN ($user, $tenant)`, { user: userKey(userId), tenant: DEFAULT_KEY });
-  for (const [key, source] of [[userKey(userId), 'user'], [DEFAULT_KEY, 'tenant']] as const) {
+export async function layoutFor(
+  db: Queryable,
+  userId: string,
+): Promise<Layout & { source: 'user' | 'tenant' | 'built-in' }> {
+  const rows = await db.all<{ key: string; value: string }>(
+    `SELECT key, value::VARCHAR AS value FROM tenant_settings WHERE key IN ($user, $tenant)`,
+    { user: userKey(userId), tenant: DEFAULT_KEY },
+  );
+  for (const [key, source] of [
+    [userKey(userId), 'user'],
+    [DEFAULT_KEY, 'tenant'],
+  ] as const) {
     const row = rows.find((r) => r.key === key);
     const parsed = row ? layoutSchema.safeParse(JSON.parse(row.value)) : null;
     if (parsed?.success) return { ...complete(parsed.data), source };
@@ -38,7 +53,10 @@ export async function layoutFor(db: Queryable, userId: string): Promise<Layout &
 
 /** Saves a person's layout, or with `userId` null the tenant's default. */
 export async function saveLayout(db: Queryable, userId: string | null, layout: Layout): Promise<void> {
-  await db.run(`INSERT OR REPLACE INTO tenant_settings VALUES ($key, $value)`, { key: userId ? userKey(userId) : DEFAULT_KEY, value: JSON.stringify(complete(layout)) });
+  await db.run(`INSERT OR REPLACE INTO tenant_settings VALUES ($key, $value)`, {
+    key: userId ? userKey(userId) : DEFAULT_KEY,
+    value: JSON.stringify(complete(layout)),
+  });
 }
 
 /** Forgets a person's own layout, so the tenant's default applies again. */
@@ -48,5 +66,8 @@ export async function resetLayout(db: Queryable, userId: string): Promise<void> 
 
 /** Widgets added after a layout was saved go at its end, shown. */
 function complete(layout: Layout): Layout {
-  return { order: [...layout.order, ...WIDGET_IDS.filter((w) => !layout.order.includes(w))], hidden: layout.hidden.filter((w, i, all) => all.indexOf(w) === i) };
+  return {
+    order: [...layout.order, ...WIDGET_IDS.filter((w) => !layout.order.includes(w))],
+    hidden: layout.hidden.filter((w, i, all) => all.indexOf(w) === i),
+  };
 }

@@ -28,7 +28,13 @@ export type LiveHub = {
   close(): void;
 };
 
-type Tenant = { clients: Set<LiveClient>; seq: number; users: Set<string>; timer: NodeJS.Timeout | null; lastSent: number };
+type Tenant = {
+  clients: Set<LiveClient>;
+  seq: number;
+  users: Set<string>;
+  timer: NodeJS.Timeout | null;
+  lastSent: number;
+};
 
 /** Commits closer together than `minGapMs` go out as one message (bursts of ingest). */
 export function createLiveHub(ingest: Ingestor, { minGapMs = 100 } = {}): LiveHub {

@@ -23,7 +23,14 @@ export async function filterOptions(
 ): Promise<FilterOptions> {
   const scope = view.ownUser ? { user: [view.ownUser] } : {};
   const seen = async (dimension: 'project' | 'tool' | 'model'): Promise<Option[]> => {
-    const q = querySchema.parse({ metrics: [dimension === 'tool' ? 'tool_calls' : 'events'], group_by: [dimension], filters: scope, from: range.from, to: range.to, limit: MAX_OPTIONS });
+    const q = querySchema.parse({
+      metrics: [dimension === 'tool' ? 'tool_calls' : 'events'],
+      group_by: [dimension],
+      filters: scope,
+      from: range.from,
+      to: range.to,
+      limit: MAX_OPTIONS,
+    });
     const { rows } = await runQuery(tf, tenantId, q, { now });
     return rows
       .map((r) => r[dimension])
@@ -31,7 +38,11 @@ export async function filterOptions(
       .sort((a, b) => a.localeCompare(b))
       .map((v) => ({ value: v, label: dimension === 'project' ? shortPath(v) : v }));
   };
-  const user = !view.individuals ? [] : people.filter((p) => view.ownUser === null || p.id === view.ownUser).map((p) => ({ value: p.id, label: p.name || p.email }));
+  const user = !view.individuals
+    ? []
+    : people
+        .filter((p) => view.ownUser === null || p.id === view.ownUser)
+        .map((p) => ({ value: p.id, label: p.name || p.email }));
   return { user, project: await seen('project'), tool: await seen('tool'), model: await seen('model') };
 }
 

@@ -13,7 +13,12 @@ import type { Layout, WidgetId } from './layout.js';
 
 export type Series = { name: string; data: [number, number | null][] };
 /** What the page's script turns into an ApexCharts chart. */
-export type ChartSpec = { type: 'area' | 'bar' | 'line'; unit: 'count' | 'usd' | 'ms' | 'pct'; series: Series[]; stacked?: boolean };
+export type ChartSpec = {
+  type: 'area' | 'bar' | 'line';
+  unit: 'count' | 'usd' | 'ms' | 'pct';
+  series: Series[];
+  stacked?: boolean;
+};
 
 export type Overview = {
   summary: Summary | null;
@@ -27,43 +32,115 @@ export type Overview = {
 };
 
 /** The series of a time-series result, one per metric, with gaps filled. */
-export function seriesOf(rows: Record<string, string | number | null>[], q: QueryInput & { interval: string }, names: Record<string, string>): Series[] {
+export function seriesOf(
+  rows: Record<string, string | number | null>[],
+  q: QueryInput & { interval: string },
+  names: Record<string, string>,
+): Series[] {
   const filled = fillGaps(rows, querySchema.parse(q));
-  return q.metrics.map((m) => ({ name: names[m] ?? m, data: filled.map((r) => [Date.parse(String(r.t)), r[m] === null ? null : Number(r[m])]) }));
+  return q.metrics.map((m) => ({
+    name: names[m] ?? m,
+    data: filled.map((r) => [Date.parse(String(r.t)), r[m] === null ? null : Number(r[m])]),
+  }));
 }
 
-const KPI_METRICS = ['sessions', 'active_users', 'prompts', 'tool_calls', 'tool_failures', 'tokens', 'cost_usd', 'lines_added', 'lines_removed', 'commits', 'pull_requests'];
+const KPI_METRICS = [
+  'sessions',
+  'active_users',
+  'prompts',
+  'tool_calls',
+  'tool_failures',
+  'tokens',
+  'cost_usd',
+  'lines_added',
+  'lines_removed',
+  'commits',
+  'pull_requests',
+];
 const TOP_TOOLS_METRICS = ['tool_calls', 'tool_failures', 'tool_failure_rate', 'tool_p50_ms', 'tool_p95_ms'];
 const BY_MODEL_METRICS = ['tokens', 'cost_usd'];
 
 /** Every figure the overview shows, for its notices about the tool and model filters. */
 const OVERVIEW_METRICS = [...KPI_METRICS, ...TOP_TOOLS_METRICS, ...BY_MODEL_METRICS, 'api_requests'];
 
-export async function loadOverview(tf: TenantFiles, tenantId: string, f: Filters, view: MetricsView, layout: Layout, now: number): Promise<Overview> {
+export async function loadOverview(
+  tf: TenantFiles,
+  tenantId: string,
+  f: Filters,
+  view: MetricsView,
+  layout: Layout,
+  now: number,
+): Promise<Overview> {
   const shown = (w: WidgetId) => !layout.hidden.includes(w) && (w !== 'recent_sessions' || view.individuals);
   const filters = { ...queryFilters(f), ...(view.ownUser ? { user: [view.ownUser] } : {}) };
   const { tool, model } = filters;
   const range = { from: f.from, to: f.to };
   const interval = chartInterval(f);
   const queries: Overview['queries'] = {};
-  const out: Overview = { summary: null, activity: null, cost: null, recentSessions: null, queries, notices: partialFilterNotices(f, OVERVIEW_METRICS) };
+  const out: Overview = {
+    summary: null,
+    activity: null,
+    cost: null,
+    recentSessions: null,
+    queries,
+    notices: partialFilterNotices(f, OVERVIEW_METRICS),
+  };
 
   // Each question takes the tool and model filters that narrow its figures (filtersFor).
   const summaryShown = shown('kpis') || shown('top_tools') || shown('by_model');
   if (summaryShown) {
     queries.kpis = { metrics: KPI_METRICS, filters: filtersFor(KPI_METRICS, filters), ...range };
-    queries.top_tools = { metrics: TOP_TOOLS_METRICS, group_by: ['tool'], filters: filtersFor(TOP_TOOLS_METRICS, filters), ...range, order_by: 'tool_calls', limit: 100 };
-    queries.by_model = { metrics: BY_MODEL_METRICS, group_by: ['model'], filters: { ...filtersFor(BY_MODEL_METRICS, filters), kind: kindsRead(BY_MODEL_METRICS)! }, ...range, order_by: 'cost_usd', limit: 100 };
+    queries.top_tools = {
+      metrics: TOP_TOOLS_METRICS,
+      group_by: ['tool'],
+      filters: filtersFor(TOP_TOOLS_METRICS, filters),
+      ...range,
+      order_by: 'tool_calls',
+      limit: 100,
+    };
+    queries.by_model = {
+      metrics: BY_MODEL_METRICS,
+      group_by: ['model'],
+      filters: { ...filtersFor(BY_MODEL_METRICS, filters), kind: kindsRead(BY_MODEL_METRICS)! },
+      ...range,
+      order_by: 'cost_usd',
+      limit: 100,
+    };
   }
-  const charts: { id: 'activity' | 'cost'; q: QueryInput & { interval: string }; spec: (series: Series[]) => ChartSpec; names: Record<string, string> }[] = [];
+  const charts: {
+    id: 'activity' | 'cost';
+    q: QueryInput & { interval: string };
+    spec: (series: Series[]) => ChartSpec;
+    names: Record<string, string>;
+  }[] = [];
   if (shown('activity')) {
     // A tool filter narrows to tool calls, a model filter to requests: prompts have neither.
-    const metrics = tool ? ['tool_calls', 'tool_failures'] : model ? ['api_requests', 'api_errors'] : ['prompts', 'tool_calls', 'api_requests'];
-    const names = { prompts: 'Prompts', tool_calls: 'Tool calls', api_requests: 'API requests', tool_failures: 'Failures', api_errors: 'API errors' };
-    charts.push({ id: 'activity', q: { metrics, filters: filtersFor(metrics, filters), ...range, interval, limit: 10_000 }, names, spec: (series) => ({ type: 'area', unit: 'count', series }) });
+    const metrics = tool
+      ? ['tool_calls', 'tool_failures']
+      : model
+        ? ['api_requests', 'api_errors']
+        : ['prompts', 'tool_calls', 'api_requests'];
+    const names = {
+      prompts: 'Prompts',
+      tool_calls: 'Tool calls',
+      api_requests: 'API requests',
+      tool_failures: 'Failures',
+      api_errors: 'API errors',
+    };
+    charts.push({
+      id: 'activity',
+      q: { metrics, filters: filtersFor(metrics, filters), ...range, interval, limit: 10_000 },
+      names,
+      spec: (series) => ({ type: 'area', unit: 'count', series }),
+    });
   }
   if (shown('cost')) {
-    charts.push({ id: 'cost', q: { metrics: ['cost_usd'], filters: filtersFor(['cost_usd'], filters), ...range, interval, limit: 10_000 }, names: { cost_usd: 'Cost' }, spec: (series) => ({ type: 'bar', unit: 'usd', series }) });
+    charts.push({
+      id: 'cost',
+      q: { metrics: ['cost_usd'], filters: filtersFor(['cost_usd'], filters), ...range, interval, limit: 10_000 },
+      names: { cost_usd: 'Cost' },
+      spec: (series) => ({ type: 'bar', unit: 'usd', series }),
+    });
   }
   for (const c of charts) queries[c.id] = c.q;
 
@@ -81,10 +158,19 @@ export async function loadOverview(tf: TenantFiles, tenantId: string, f: Filters
     summaryShown && dashboardSummary(tf, tenantId, range, filters, now).then((s) => void (out.summary = s)),
     charts.length &&
       runQueries(tf, tenantId, shared, { now }).then((results) =>
-        charts.forEach((c, i) => void (out[c.id] = c.spec(seriesOf(results[asked.indexOf(filtersOf[i]!)]!.rows, c.q, c.names)))),
+        charts.forEach(
+          (c, i) => void (out[c.id] = c.spec(seriesOf(results[asked.indexOf(filtersOf[i]!)]!.rows, c.q, c.names))),
+        ),
       ),
     shown('recent_sessions') &&
-      listSessions(tf, tenantId, { ...range, user: filters.user, project: filters.project, ...usedFilters(f), limit: 8, now }).then((r) => void (out.recentSessions = r.sessions)),
+      listSessions(tf, tenantId, {
+        ...range,
+        user: filters.user,
+        project: filters.project,
+        ...usedFilters(f),
+        limit: 8,
+        now,
+      }).then((r) => void (out.recentSessions = r.sessions)),
   ]);
   return out;
 }

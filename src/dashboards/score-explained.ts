@@ -1,12 +1,27 @@
 // A session's productivity score in words, for its page: each factor's value for the
 // session, what it was compared with, the points it gave and what it measures; the
 // baseline (how many sessions it came from); and whether the score is fixed yet.
-import { AGENTS_PER_POINT, comparedRates, FACTORS, hoursMeasured, OWN_BASELINE_SESSIONS, type Factor } from '../analytics/productivity.js';
+import {
+  AGENTS_PER_POINT,
+  comparedRates,
+  FACTORS,
+  hoursMeasured,
+  OWN_BASELINE_SESSIONS,
+  type Factor,
+} from '../analytics/productivity.js';
 import { QUIET_MS } from '../query/session-figures.js';
 import type { SessionScore } from '../query/scores.js';
 import { count, ms, pct } from './format.js';
 
-export type ScorePart = { factor: Factor; label: string; explain: string; measured: string; compared: string; points: number; maxPoints: number };
+export type ScorePart = {
+  factor: Factor;
+  label: string;
+  explain: string;
+  measured: string;
+  compared: string;
+  points: number;
+  maxPoints: number;
+};
 export type ScoreExplained = { parts: ScorePart[]; baseline: string; state: string };
 
 const one = (n: number) => count(Math.round(n * 10) / 10);
@@ -16,15 +31,37 @@ const versus = (percent: number) => `${percent >= 0 ? '+' : '−'}${count(Math.a
 
 /** What `s`'s score is made of, factor by factor. */
 export function explainScore(s: SessionScore): ScoreExplained {
-  const over = hoursMeasured(s.hours) > s.hours ? `${ms(s.hours * 3.6e6)}, counted as ${ms(hoursMeasured(s.hours) * 3.6e6)}` : ms(s.hours * 3.6e6);
+  const over =
+    hoursMeasured(s.hours) > s.hours
+      ? `${ms(s.hours * 3.6e6)}, counted as ${ms(hoursMeasured(s.hours) * 3.6e6)}`
+      : ms(s.hours * 3.6e6);
   const base = comparedRates(s.baseline);
-  const lines = s.lines_source === 'otel' ? 'reported by OpenTelemetry' : s.lines_source === 'edits' ? 'counted from its edit tool calls' : 'none reported';
+  const lines =
+    s.lines_source === 'otel'
+      ? 'reported by OpenTelemetry'
+      : s.lines_source === 'edits'
+        ? 'counted from its edit tool calls'
+        : 'none reported';
   const measured: Record<Factor, [string, string]> = {
-    velocity: [`${one(s.commandsPerHour)} actions/h: ${actions(s.commands)} in ${over}`, `${one(base.commandsPerHour)} actions/h (this session ${versus(s.vsBaselineVelocity)})`],
-    codeOutput: [`${one(s.linesPerHour)} lines/h: ${plural(s.lines, 'line')} changed (${lines}) in ${over}`, `${one(base.linesPerHour)} lines/h (this session ${versus(s.vsBaselineOutput)})`],
-    success: [s.commands ? `${pct(s.success_rate)} of ${actions(s.commands)} succeeded` : 'no tool calls or commands (counted as all succeeded)', 'full marks at 100%'],
+    velocity: [
+      `${one(s.commandsPerHour)} actions/h: ${actions(s.commands)} in ${over}`,
+      `${one(base.commandsPerHour)} actions/h (this session ${versus(s.vsBaselineVelocity)})`,
+    ],
+    codeOutput: [
+      `${one(s.linesPerHour)} lines/h: ${plural(s.lines, 'line')} changed (${lines}) in ${over}`,
+      `${one(base.linesPerHour)} lines/h (this session ${versus(s.vsBaselineOutput)})`,
+    ],
+    success: [
+      s.commands
+        ? `${pct(s.success_rate)} of ${actions(s.commands)} succeeded`
+        : 'no tool calls or commands (counted as all succeeded)',
+      'full marks at 100%',
+    ],
     focus: [`${ms(s.hours * 3.6e6)} from its first event to its last`, `full marks at ${FACTORS.focus.max} h`],
-    agentEfficiency: [`${plural(s.agents_used, 'distinct sub-agent type')}`, `full marks at ${FACTORS.agentEfficiency.max * AGENTS_PER_POINT}`],
+    agentEfficiency: [
+      `${plural(s.agents_used, 'distinct sub-agent type')}`,
+      `full marks at ${FACTORS.agentEfficiency.max * AGENTS_PER_POINT}`,
+    ],
   };
   const parts = (Object.keys(FACTORS) as Factor[]).map((factor) => ({
     factor,
@@ -38,8 +75,8 @@ export function explainScore(s: SessionScore): ScoreExplained {
   const baseline = s.baseline.imported
     ? `${one(s.baseline.commandsPerHour)} actions/h and ${one(s.baseline.linesPerHour)} lines/h: the baseline imported from their older hooks' metrics (historical-baseline.json${s.baseline.sessions ? `, over ${plural(s.baseline.sessions, 'session')}` : ''}), used until ${OWN_BASELINE_SESSIONS} sessions of theirs have finished here.`
     : s.baseline.sessions
-    ? `${one(s.baseline.commandsPerHour)} actions/h and ${one(s.baseline.linesPerHour)} lines/h: the pace of their ${plural(s.baseline.sessions, 'previous finished session')} (up to 30; their actions and lines over their hours, pooled).`
-    : `the defaults, ${one(base.commandsPerHour)} actions/h and ${one(base.linesPerHour)} lines/h: no session of theirs had finished before this one started.`;
+      ? `${one(s.baseline.commandsPerHour)} actions/h and ${one(s.baseline.linesPerHour)} lines/h: the pace of their ${plural(s.baseline.sessions, 'previous finished session')} (up to 30; their actions and lines over their hours, pooled).`
+      : `the defaults, ${one(base.commandsPerHour)} actions/h and ${one(base.linesPerHour)} lines/h: no session of theirs had finished before this one started.`;
   const quiet = ms(QUIET_MS);
   const state = s.final
     ? `Final: fixed when the session finished, against the baseline of that moment. Sessions that arrive later, an import of older ones and the range you look at leave it as it is.`

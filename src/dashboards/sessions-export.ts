@@ -11,7 +11,12 @@ import { scoresFor } from './sessions.js';
 type Row = Record<string, string | number | null>;
 
 /** The sessions of `o` as rows; `truncated` when there are more than MAX_ROWS of them. */
-export async function sessionsExport(tf: TenantFiles, tenantId: string, o: Omit<SessionListOptions, 'cursor' | 'limit'>, people: People): Promise<{ rows: Row[]; columns: string[]; truncated: boolean }> {
+export async function sessionsExport(
+  tf: TenantFiles,
+  tenantId: string,
+  o: Omit<SessionListOptions, 'cursor' | 'limit'>,
+  people: People,
+): Promise<{ rows: Row[]; columns: string[]; truncated: boolean }> {
   const sessions: SessionRow[] = [];
   let cursor: string | undefined;
   // A page at a time, as many as the list's figures query names at once.
@@ -36,6 +41,16 @@ export async function sessionsExport(tf: TenantFiles, tenantId: string, o: Omit<
       score_rating: score?.trend ?? null,
     };
   });
-  const columns = ['session_id', 'started_at', 'last_activity_at', 'duration_s', 'user', 'project', ...FIGURES, 'score', 'score_rating'];
+  const columns = [
+    'session_id',
+    'started_at',
+    'last_activity_at',
+    'duration_s',
+    'user',
+    'project',
+    ...FIGURES,
+    'score',
+    'score_rating',
+  ];
   return { ...namePeople(rows, columns, people), truncated: sessions.length > MAX_ROWS };
 }

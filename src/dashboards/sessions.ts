@@ -6,7 +6,18 @@ import type { MetricsView } from '../web/access.js';
 import { sessionScores, type SessionScore } from '../query/scores.js';
 import { MAX_ROWS, type QueryInput } from '../query/model.js';
 import type { SessionFigure } from '../query/session-figures.js';
-import { BadCursorError, findSession, listSessions, sessionSpan, sessionTimeline, sessionTotals, timelineCursor, type SessionRow, type TimelineCursor, type TimelineEvent } from '../query/sessions.js';
+import {
+  BadCursorError,
+  findSession,
+  listSessions,
+  sessionSpan,
+  sessionTimeline,
+  sessionTotals,
+  timelineCursor,
+  type SessionRow,
+  type TimelineCursor,
+  type TimelineEvent,
+} from '../query/sessions.js';
 import { keyOf } from '../query/session-figures.js';
 import { usedFilters, type Filters } from './filters.js';
 import { explainScore, type ScoreExplained } from './score-explained.js';
@@ -19,8 +30,24 @@ const LONG = 2000;
 export type ListedSession = SessionRow & { score: SessionScore | null };
 
 /** Productivity scores of listed sessions by session key. */
-export async function scoresFor(tf: TenantFiles, tenantId: string, sessions: SessionRow[], now: number): Promise<Map<string, SessionScore>> {
-  return sessionScores(tf, tenantId, sessions.map((s) => ({ user_id: s.user_id, session_id: s.session_id, project: s.project, first_ms: Date.parse(s.first_at), last_ms: Date.parse(s.last_at) })), now);
+export async function scoresFor(
+  tf: TenantFiles,
+  tenantId: string,
+  sessions: SessionRow[],
+  now: number,
+): Promise<Map<string, SessionScore>> {
+  return sessionScores(
+    tf,
+    tenantId,
+    sessions.map((s) => ({
+      user_id: s.user_id,
+      session_id: s.session_id,
+      project: s.project,
+      first_ms: Date.parse(s.first_at),
+      last_ms: Date.parse(s.last_at),
+    })),
+    now,
+  );
 }
 
 export type SessionList = {
@@ -33,11 +60,27 @@ export type SessionList = {
   exportPath: string;
 };
 
-export async function loadSessionList(tf: TenantFiles, tenantId: string, f: Filters, view: MetricsView, o: { cursor?: string; limit: number; now: number }): Promise<SessionList> {
+export async function loadSessionList(
+  tf: TenantFiles,
+  tenantId: string,
+  f: Filters,
+  view: MetricsView,
+  o: { cursor?: string; limit: number; now: number },
+): Promise<SessionList> {
   const notices = usedNotices(f);
   const user = view.ownUser ? [view.ownUser] : f.values.user ? [f.values.user] : undefined;
   const project = f.values.project ? [f.values.project] : undefined;
-  const ask = (cursor?: string) => listSessions(tf, tenantId, { from: f.from, to: f.to, user, project, ...usedFilters(f), cursor, limit: o.limit, now: o.now });
+  const ask = (cursor?: string) =>
+    listSessions(tf, tenantId, {
+      from: f.from,
+      to: f.to,
+      user,
+      project,
+      ...usedFilters(f),
+      cursor,
+      limit: o.limit,
+      now: o.now,
+    });
   let older = o.cursor !== undefined;
   const page = await ask(o.cursor).catch((err: unknown) => {
     if (!(err instanceof BadCursorError)) throw err;
@@ -45,10 +88,14 @@ export async function loadSessionList(tf: TenantFiles, tenantId: string, f: Filt
     older = false;
     return ask();
   });
-  if (page.used_truncated) notices.push(`More than ${MAX_ROWS.toLocaleString('en')} sessions match the tool or model filter; the list holds the ${MAX_ROWS.toLocaleString('en')} that used it most.`);
+  if (page.used_truncated)
+    notices.push(
+      `More than ${MAX_ROWS.toLocaleString('en')} sessions match the tool or model filter; the list holds the ${MAX_ROWS.toLocaleString('en')} that used it most.`,
+    );
   const scores = await scoresFor(tf, tenantId, page.sessions, o.now);
   const exportSearch = new URLSearchParams({ from: new Date(f.from).toISOString(), to: new Date(f.to).toISOString() });
-  for (const [name, values] of Object.entries({ user, project, ...usedFilters(f) })) for (const v of values ?? []) exportSearch.append(name, v);
+  for (const [name, values] of Object.entries({ user, project, ...usedFilters(f) }))
+    for (const v of values ?? []) exportSearch.append(name, v);
   return {
     sessions: page.sessions.map((s) => ({ ...s, score: scores.get(keyOf(s)) ?? null })),
     nextCursor: page.next_cursor,
@@ -60,8 +107,13 @@ export async function loadSessionList(tf: TenantFiles, tenantId: string, f: Filt
 
 /** What a list narrowed by usedFilters says of itself. */
 function usedNotices(f: Filters): string[] {
-  const used = [f.values.tool && `a tool call of “${f.values.tool}”`, f.values.model && `a request of model “${f.values.model}”`].filter(Boolean);
-  return used.length ? [`Only the sessions with ${used.join(' and ')} in this range; their figures are the whole sessions’.`] : [];
+  const used = [
+    f.values.tool && `a tool call of “${f.values.tool}”`,
+    f.values.model && `a request of model “${f.values.model}”`,
+  ].filter(Boolean);
+  return used.length
+    ? [`Only the sessions with ${used.join(' and ')} in this range; their figures are the whole sessions’.`]
+    : [];
 }
 
 /** One timeline event as the page shows it: every string still raw (the view escapes). */
@@ -103,7 +155,20 @@ export type SessionPage = {
   query: QueryInput;
 };
 
-const TOTALS: SessionFigure[] = ['prompts', 'tool_calls', 'tool_failures', 'api_requests', 'api_errors', 'subagents', 'tokens', 'cost_usd', 'lines_added', 'lines_removed', 'edit_lines_added', 'edit_lines_removed'];
+const TOTALS: SessionFigure[] = [
+  'prompts',
+  'tool_calls',
+  'tool_failures',
+  'api_requests',
+  'api_errors',
+  'subagents',
+  'tokens',
+  'cost_usd',
+  'lines_added',
+  'lines_removed',
+  'edit_lines_added',
+  'edit_lines_removed',
+];
 
 /**
  * One session as `view` may see it (`user` says whose, when several people sent the same
@@ -111,7 +176,13 @@ const TOTALS: SessionFigure[] = ['prompts', 'tool_calls', 'tool_failures', 'api_
  * session does not exist, as far as they can tell. When several people have a session
  * with this id and no user was given, their ids, to choose from.
  */
-export async function loadSession(tf: TenantFiles, tenantId: string, sessionId: string, view: MetricsView, o: { user?: string; after?: string; limit: number; now: number }): Promise<SessionPage | { owners: string[] } | null> {
+export async function loadSession(
+  tf: TenantFiles,
+  tenantId: string,
+  sessionId: string,
+  view: MetricsView,
+  o: { user?: string; after?: string; limit: number; now: number },
+): Promise<SessionPage | { owners: string[] } | null> {
   if (!view.individuals || sessionId.length > 200 || (o.user?.length ?? 0) > 200) return null;
   const found = await findSession(tf, tenantId, sessionId, { ownUser: view.ownUser, user: o.user });
   if (!found || 'owners' in found) return found;
@@ -134,7 +205,12 @@ export async function loadSession(tf: TenantFiles, tenantId: string, sessionId: 
     sessionScores(tf, tenantId, [{ ...found, project: span.project, first_ms: span.first, last_ms: span.last }], o.now),
   ]);
   const score = scores.get(keyOf(found)) ?? null;
-  const query: QueryInput = { metrics: [...TOTALS], filters: { user: [found.user_id], session: [sessionId] }, from: span.first, to: span.last + 1 };
+  const query: QueryInput = {
+    metrics: [...TOTALS],
+    filters: { user: [found.user_id], session: [sessionId] },
+    from: span.first,
+    to: span.last + 1,
+  };
   const first = span.first;
   const last = span.last;
   return {
@@ -179,7 +255,17 @@ function toolTarget(e: TimelineEvent): string | null {
   const input = attribute(e, 'tool_input');
   if (input && typeof input === 'object') {
     const i = input as Record<string, unknown>;
-    for (const k of ['command', 'file_path', 'notebook_path', 'pattern', 'path', 'url', 'query', 'description', 'prompt']) {
+    for (const k of [
+      'command',
+      'file_path',
+      'notebook_path',
+      'pattern',
+      'path',
+      'url',
+      'query',
+      'description',
+      'prompt',
+    ]) {
       const v = text(i[k]);
       if (v) return v;
     }
@@ -217,7 +303,9 @@ const LABELS: Record<string, string> = {
  * still running or one that never reported back.
  */
 export function timelineItems(events: TimelineEvent[]): TimelineItem[] {
-  const finished = new Set(events.filter((e) => e.kind === 'tool_call' && typeof e.tool_use_id === 'string').map((e) => String(e.tool_use_id)));
+  const finished = new Set(
+    events.filter((e) => e.kind === 'tool_call' && typeof e.tool_use_id === 'string').map((e) => String(e.tool_use_id)),
+  );
   return events
     .filter((e) => !(e.kind === 'tool_start' && typeof e.tool_use_id === 'string' && finished.has(e.tool_use_id)))
     .map((e) => {
@@ -232,7 +320,9 @@ export function timelineItems(events: TimelineEvent[]): TimelineItem[] {
       else if (e.kind === 'lines') body = `+${num(e.lines_added) ?? 0} −${num(e.lines_removed) ?? 0}`;
       else if (e.kind === 'tool_decision') body = status;
       else if (e.kind === 'active_time' && num(e.value) !== null) body = ms(num(e.value)! * 1000);
-      const tokens = ['input_tokens', 'output_tokens', 'cache_read_tokens', 'cache_creation_tokens'].reduce<number | null>((sum, k) => (num(e[k]) === null ? sum : (sum ?? 0) + num(e[k])!), null);
+      const tokens = ['input_tokens', 'output_tokens', 'cache_read_tokens', 'cache_creation_tokens'].reduce<
+        number | null
+      >((sum, k) => (num(e[k]) === null ? sum : (sum ?? 0) + num(e[k])!), null);
       const error = text(e.error);
       return {
         seq: e.seq,
@@ -240,10 +330,21 @@ export function timelineItems(events: TimelineEvent[]): TimelineItem[] {
         kind: e.kind,
         label: LABELS[e.kind] ?? e.kind,
         // Hooks name these by their event (SessionStart, UserPromptSubmit): the label says it.
-        name: ['api_request', 'api_error', 'session_start', 'session_end', 'prompt'].includes(e.kind) ? null : text(e.name),
+        name: ['api_request', 'api_error', 'session_start', 'session_end', 'prompt'].includes(e.kind)
+          ? null
+          : text(e.name),
         text: body === null ? null : truncate(body, SHORT),
         full: body === null ? null : truncate(body, LONG),
-        outcome: judged && status ? (failed ? 'failed' : status === 'success' ? 'ok' : null) : e.kind === 'api_error' ? 'failed' : null,
+        outcome:
+          judged && status
+            ? failed
+              ? 'failed'
+              : status === 'success'
+                ? 'ok'
+                : null
+            : e.kind === 'api_error'
+              ? 'failed'
+              : null,
         error: error === null ? null : truncate(error, SHORT),
         duration_ms: num(e.duration_ms),
         model: text(e.model),

@@ -3,7 +3,14 @@
 // against the previous period, their trends, insights and recent sessions with scores).
 import type { TenantFiles } from '../storage/tenant-files.js';
 import { TIER_MS } from '../aggregate/tiers.js';
-import { averageScore, personalInsights, productivity, teamComparison, trendOf, type TrendResult } from '../query/analytics.js';
+import {
+  averageScore,
+  personalInsights,
+  productivity,
+  teamComparison,
+  trendOf,
+  type TrendResult,
+} from '../query/analytics.js';
 import { filtersFor, querySchema, type Dimension, type QueryInput } from '../query/model.js';
 import { listSessions } from '../query/sessions.js';
 import { dashboardSummary, type Summary } from '../query/summary.js';
@@ -23,7 +30,20 @@ export const TREND_METRICS = {
 export type TrendMetric = keyof typeof TREND_METRICS;
 export const DEFAULT_TREND_METRIC: TrendMetric = 'cost_usd';
 
-const COMPARED = ['sessions', 'prompts', 'tool_calls', 'tool_failure_rate', 'subagents', 'api_requests', 'tokens', 'cost_usd', 'lines_added', 'lines_removed', 'commits', 'pull_requests'] as const;
+const COMPARED = [
+  'sessions',
+  'prompts',
+  'tool_calls',
+  'tool_failure_rate',
+  'subagents',
+  'api_requests',
+  'tokens',
+  'cost_usd',
+  'lines_added',
+  'lines_removed',
+  'commits',
+  'pull_requests',
+] as const;
 
 type QueryFilters = Partial<Record<Dimension, string[]>>;
 
@@ -37,9 +57,23 @@ export type Trend = TrendResult & {
 };
 
 /** `metric` over `f`'s range as a chart of the series, its fitted line and its forecast. */
-export async function trend(tf: TenantFiles, tenantId: string, metric: TrendMetric, f: Filters, filters: QueryFilters, now: number): Promise<Trend> {
+export async function trend(
+  tf: TenantFiles,
+  tenantId: string,
+  metric: TrendMetric,
+  f: Filters,
+  filters: QueryFilters,
+  now: number,
+): Promise<Trend> {
   const { label, unit } = TREND_METRICS[metric];
-  const query: QueryInput = { metrics: [metric], interval: chartInterval(f), filters: filtersFor([metric], filters), from: f.from, to: f.to, limit: 10_000 };
+  const query: QueryInput = {
+    metrics: [metric],
+    interval: chartInterval(f),
+    filters: filtersFor([metric], filters),
+    from: f.from,
+    to: f.to,
+    limit: 10_000,
+  };
   const q = querySchema.parse(query);
   const points = Math.ceil((q.to - q.from) / TIER_MS[q.interval!]);
   // A fifth of the range ahead: enough to see where the line goes, not a prophecy.
@@ -48,8 +82,18 @@ export async function trend(tf: TenantFiles, tenantId: string, metric: TrendMetr
   const line = (t: number) => result.trend.intercept + result.trend.slope * t;
   const fitted: Series = { name: 'Trend', data: result.points.map((p) => [at(p.t), clampFor(unit, line(at(p.t)))]) };
   const lastFit = fitted.data.at(-1);
-  const forecast: Series = { name: 'Forecast', data: [...(lastFit ? [lastFit] : []), ...result.trend.forecast.map((p): [number, number] => [at(p.t), clampFor(unit, p.v)])] };
-  const chart: ChartSpec = { type: 'line', unit, series: [{ name: label, data: result.points.map((p) => [at(p.t), p.v]) }, fitted, forecast] };
+  const forecast: Series = {
+    name: 'Forecast',
+    data: [
+      ...(lastFit ? [lastFit] : []),
+      ...result.trend.forecast.map((p): [number, number] => [at(p.t), clampFor(unit, p.v)]),
+    ],
+  };
+  const chart: ChartSpec = {
+    type: 'line',
+    unit,
+    series: [{ name: label, data: result.points.map((p) => [at(p.t), p.v]) }, fitted, forecast],
+  };
   return { ...result, label, unit, chart, sentence: trendSentence(label, unit, result), query };
 }
 
@@ -78,7 +122,8 @@ function trendSentence(label: string, unit: ChartSpec['unit'], r: TrendResult): 
   const perDay = `${slopePerDay >= 0 ? '+' : '−'}${changeIn(unit, Math.abs(slopePerDay))} per day`;
   const fit = `R² ${r2.toFixed(2)}`;
   if (r.points.every((p) => p.v === 0)) return `No ${label.toLowerCase()} in this range, so no trend yet.`;
-  if (direction === 'flat') return `${label} shows no clear trend (${perDay}, ${fit}: the line explains ${r2 < 0.1 ? 'little' : 'some'} of the ups and downs).`;
+  if (direction === 'flat')
+    return `${label} shows no clear trend (${perDay}, ${fit}: the line explains ${r2 < 0.1 ? 'little' : 'some'} of the ups and downs).`;
   return `${label} is trending ${direction}: ${perDay} on the least-squares line (${fit}).`;
 }
 
@@ -86,7 +131,14 @@ export type TeamRow = { user_id: string; name: string } & Record<(typeof COMPARE
 
 export type Team = { rows: TeamRow[]; trend: Trend; notices: string[]; query: QueryInput };
 
-export async function loadTeam(tf: TenantFiles, tenantId: string, f: Filters, metric: TrendMetric, people: Map<string, string>, now: number): Promise<Team> {
+export async function loadTeam(
+  tf: TenantFiles,
+  tenantId: string,
+  f: Filters,
+  metric: TrendMetric,
+  people: Map<string, string>,
+  now: number,
+): Promise<Team> {
   // The comparison is everyone; a person filter would leave one row.
   const { user: _everyone, ...filters } = queryFilters(f);
   const notices = partialFilterNotices(f, [...COMPARED, metric]);
@@ -101,7 +153,14 @@ export async function loadTeam(tf: TenantFiles, tenantId: string, f: Filters, me
     rows,
     trend: await trend(tf, tenantId, metric, f, filters, now),
     notices,
-    query: { metrics: [...COMPARED], group_by: ['user'], filters: filtersFor(COMPARED, filters), ...range, order_by: 'cost_usd', limit: 1000 },
+    query: {
+      metrics: [...COMPARED],
+      group_by: ['user'],
+      filters: filtersFor(COMPARED, filters),
+      ...range,
+      order_by: 'cost_usd',
+      limit: 1000,
+    },
   };
 }
 
@@ -117,19 +176,40 @@ export type Me = {
   notices: string[];
 };
 
-const ME_KPIS = ['sessions', 'prompts', 'tool_calls', 'tool_failures', 'tokens', 'cost_usd', 'lines_added', 'lines_removed', 'commits'];
+const ME_KPIS = [
+  'sessions',
+  'prompts',
+  'tool_calls',
+  'tool_failures',
+  'tokens',
+  'cost_usd',
+  'lines_added',
+  'lines_removed',
+  'commits',
+];
 
 /** A person's own page; `f`'s person filter is ignored (it is always them). */
 export async function loadMe(tf: TenantFiles, tenantId: string, userId: string, f: Filters, now: number): Promise<Me> {
   const filters: QueryFilters = { ...queryFilters(f), user: [userId] };
   const range = { from: f.from, to: f.to };
   const summary = await dashboardSummary(tf, tenantId, range, filters, now);
-  const [cost, toolCalls] = [await trend(tf, tenantId, 'cost_usd', f, filters, now), await trend(tf, tenantId, 'tool_calls', f, filters, now)];
+  const [cost, toolCalls] = [
+    await trend(tf, tenantId, 'cost_usd', f, filters, now),
+    await trend(tf, tenantId, 'tool_calls', f, filters, now),
+  ];
   const insights = (await personalInsights(tf, tenantId, userId, range, now)).insights;
   const project = filters.project;
-  const { sessions } = await listSessions(tf, tenantId, { ...range, user: [userId], project, ...usedFilters(f), limit: 10, now });
+  const { sessions } = await listSessions(tf, tenantId, {
+    ...range,
+    user: [userId],
+    project,
+    ...usedFilters(f),
+    limit: 10,
+    now,
+  });
   // The average over the sessions that started in range; the recent ones, whenever they started, each with its own.
-  const scored = (await productivity(tf, tenantId, range, { user: [userId], ...(project && { project }) }, now)).sessions;
+  const scored = (await productivity(tf, tenantId, range, { user: [userId], ...(project && { project }) }, now))
+    .sessions;
   const scores = await scoresFor(tf, tenantId, sessions, now);
   return {
     summary,

@@ -40,7 +40,13 @@ const MAX_ERRORS = 20;
 
 const num = (v: string | number | null | undefined) => (v === null || v === undefined ? null : Number(v));
 
-export async function loadTools(tf: TenantFiles, tenantId: string, f: Filters, view: MetricsView, now: number): Promise<ToolsPage> {
+export async function loadTools(
+  tf: TenantFiles,
+  tenantId: string,
+  f: Filters,
+  view: MetricsView,
+  now: number,
+): Promise<ToolsPage> {
   // Everything here is about tool calls, which carry no model: a model filter is ignored.
   const filters = filtersFor(['tool_calls'], scopeFilters(view, queryFilters(f)));
   const range = { from: f.from, to: f.to };
@@ -48,7 +54,15 @@ export async function loadTools(tf: TenantFiles, tenantId: string, f: Filters, v
   const ask = async (q: QueryInput) => runQuery(tf, tenantId, querySchema.parse(q), { now });
 
   const toolsQ: QueryInput = {
-    metrics: ['tool_calls', 'tool_failures', 'tool_failure_rate', 'tool_p50_ms', 'tool_p95_ms', 'tool_p99_ms', 'tool_avg_ms'],
+    metrics: [
+      'tool_calls',
+      'tool_failures',
+      'tool_failure_rate',
+      'tool_p50_ms',
+      'tool_p95_ms',
+      'tool_p99_ms',
+      'tool_avg_ms',
+    ],
     group_by: ['tool'],
     filters,
     ...range,
@@ -68,21 +82,37 @@ export async function loadTools(tf: TenantFiles, tenantId: string, f: Filters, v
   }));
 
   const activityQ = { metrics: ['tool_calls', 'tool_failures'], filters, ...range, interval, limit: 10_000 };
-  const activity: ChartSpec = { type: 'area', unit: 'count', series: seriesOf((await ask(activityQ)).rows, activityQ, { tool_calls: 'Tool calls', tool_failures: 'Failures' }) };
+  const activity: ChartSpec = {
+    type: 'area',
+    unit: 'count',
+    series: seriesOf((await ask(activityQ)).rows, activityQ, { tool_calls: 'Tool calls', tool_failures: 'Failures' }),
+  };
 
   let durationsQ: (QueryInput & { interval: string }) | null = null;
   let durations: ChartSpec | null = null;
   if (f.values.tool) {
     durationsQ = { metrics: ['tool_p50_ms', 'tool_p95_ms'], filters, ...range, interval, limit: 10_000 };
-    durations = { type: 'line', unit: 'ms', series: seriesOf((await ask(durationsQ)).rows, durationsQ, { tool_p50_ms: 'p50', tool_p95_ms: 'p95' }) };
+    durations = {
+      type: 'line',
+      unit: 'ms',
+      series: seriesOf((await ask(durationsQ)).rows, durationsQ, { tool_p50_ms: 'p50', tool_p95_ms: 'p95' }),
+    };
   }
 
   const { user, project, tool } = filters;
   // Failed tool calls only: the export link asks the same (the model filter is ignored on this page).
-  const errorFilters: ErrorFilters = { ...(user && { user }), ...(project && { project }), ...(tool && { tool }), kind: ['tool_call'] };
+  const errorFilters: ErrorFilters = {
+    ...(user && { user }),
+    ...(project && { project }),
+    ...(tool && { tool }),
+    kind: ['tool_call'],
+  };
   const { errors } = await commonErrors(tf, tenantId, range, errorFilters, MAX_ERRORS);
 
-  const search = new URLSearchParams({ from: new Date(range.from).toISOString(), to: new Date(range.to).toISOString() });
+  const search = new URLSearchParams({
+    from: new Date(range.from).toISOString(),
+    to: new Date(range.to).toISOString(),
+  });
   for (const [d, values] of Object.entries(errorFilters)) for (const v of values ?? []) search.append(d, v);
   search.set('limit', String(MAX_ERRORS));
 

@@ -36,7 +36,15 @@ export type ArchiveImports = {
 
 export const UPLOAD_FILE = 'archive';
 
-type Deps = { tenantFiles: TenantFiles; ingest: Ingestor; log: Logger; dataDir: string; now: () => Date; reader?: Reader; limits?: ArchiveLimits };
+type Deps = {
+  tenantFiles: TenantFiles;
+  ingest: Ingestor;
+  log: Logger;
+  dataDir: string;
+  now: () => Date;
+  reader?: Reader;
+  limits?: ArchiveLimits;
+};
 
 /** The folder uploads are unpacked in; what a crash left there is removed at start. */
 export const uploadsDir = (dataDir: string) => join(dataDir, 'import-uploads');
@@ -50,20 +58,35 @@ export function createArchiveImports(deps: Deps): ArchiveImports {
 
   async function read(job: ArchiveJob, run: ImportRun, kind: ArchiveKind): Promise<void> {
     const { who } = job;
-    const progress: Record<string, string | number> = { archive: kind, phase: 'extracting', files: 0, files_done: 0, events: 0 };
+    const progress: Record<string, string | number> = {
+      archive: kind,
+      phase: 'extracting',
+      files: 0,
+      files_done: 0,
+      events: 0,
+    };
     const note = () => noteProgress(deps.tenantFiles, who.tenantId, run.id, progress, deps.now());
     try {
       await note();
       const root = join(job.dir, 'projects');
       const extracted = await extractArchive(join(job.dir, UPLOAD_FILE), kind, root, limits, stopping.signal);
-      Object.assign(progress, { phase: 'reading', files: extracted.files, other_files: extracted.otherFiles, bytes: extracted.bytes });
-      if (extracted.skipped.length) await importChunk(deps, who, run.id, { events: [], skipped: extracted.skipped }, deps.now());
+      Object.assign(progress, {
+        phase: 'reading',
+        files: extracted.files,
+        other_files: extracted.otherFiles,
+        bytes: extracted.bytes,
+      });
+      if (extracted.skipped.length)
+        await importChunk(deps, who, run.id, { events: [], skipped: extracted.skipped }, deps.now());
       await note();
       const done = new Set<string>();
       // Never an empty list: the reader would read this server's own Claude folders.
       for await (const chunk of reader(await transcriptRoots(root), {})) {
         stopping.signal.throwIfAborted();
-        const shown = (s: Skip): Skip => ({ ...s, file: s.file === root ? '(the archive)' : s.file.startsWith(root + sep) ? relative(root, s.file) : s.file });
+        const shown = (s: Skip): Skip => ({
+          ...s,
+          file: s.file === root ? '(the archive)' : s.file.startsWith(root + sep) ? relative(root, s.file) : s.file,
+        });
         await importChunk(deps, who, run.id, { events: chunk.events, skipped: chunk.skipped.map(shown) }, deps.now());
         for (const p of chunk.positions) if (p.done) done.add(p.file);
         Object.assign(progress, { files_done: done.size, events: (progress.events as number) + chunk.events.length });
@@ -74,7 +97,13 @@ export function createArchiveImports(deps: Deps): ArchiveImports {
       if (err instanceof RunClosedError) return; // rolled back while it ran: nothing more to record
       const error = stopping.signal.aborted ? INTERRUPTED : (err as Error).message || String(err);
       if (!stopping.signal.aborted) deps.log.warn('archive import failed', { run: run.id, error });
-      await finishRun(deps.tenantFiles, who, run.id, { summary: progress, error: error.slice(0, 2000) }, deps.now()).catch((e: unknown) =>
+      await finishRun(
+        deps.tenantFiles,
+        who,
+        run.id,
+        { summary: progress, error: error.slice(0, 2000) },
+        deps.now(),
+      ).catch((e: unknown) =>
         deps.log.error('could not record a failed archive import', { run: run.id, error: String(e) }),
       );
     }
@@ -94,12 +123,19 @@ export function createArchiveImports(deps: Deps): ArchiveImports {
       }
       let run: ImportRun;
       try {
-        run = await startRun(deps.tenantFiles, job.who.tenantId, { userId: job.who.userId, createdBy: job.createdBy, source: 'archive', label: job.name.slice(0, 200) }, deps.now());
+        run = await startRun(
+          deps.tenantFiles,
+          job.who.tenantId,
+          { userId: job.who.userId, createdBy: job.createdBy, source: 'archive', label: job.name.slice(0, 200) },
+          deps.now(),
+        );
       } catch (err) {
         await discard(job.dir);
         throw err;
       }
-      const work = read(job, run, kind).finally(() => discard(job.dir)).catch((err: unknown) => deps.log.error('archive import', { run: run.id, error: String(err) }));
+      const work = read(job, run, kind)
+        .finally(() => discard(job.dir))
+        .catch((err: unknown) => deps.log.error('archive import', { run: run.id, error: String(err) }));
       running.add(work);
       void work.finally(() => running.delete(work));
       return run;

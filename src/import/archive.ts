@@ -26,7 +26,8 @@ export type Extracted = { files: number; bytes: number; otherFiles: number; skip
 /** What the file is, from its first bytes (its name says nothing reliable); null: not an archive we read. */
 export async function archiveKind(path: string): Promise<ArchiveKind | null> {
   const head = await firstBytes(path, 512);
-  if (head[0] === 0x50 && head[1] === 0x4b && (head[2] === 3 || head[2] === 5) && (head[3] === 4 || head[3] === 6)) return 'zip';
+  if (head[0] === 0x50 && head[1] === 0x4b && (head[2] === 3 || head[2] === 5) && (head[3] === 4 || head[3] === 6))
+    return 'zip';
   if (isTarHeader(head)) return 'tar';
   if (head[0] === 0x1f && head[1] === 0x8b && isTarHeader(await firstBytes(path, 512, true))) return 'tar.gz';
   return null;
@@ -69,15 +70,23 @@ async function firstBytes(path: string, n: number, gunzip = false): Promise<Buff
 }
 
 /** Extracts `path` into `dest` (an empty folder); throws ArchiveError when the archive is damaged or too large. */
-export async function extractArchive(path: string, kind: ArchiveKind, dest: string, limits: ArchiveLimits = ARCHIVE_LIMITS, signal?: AbortSignal): Promise<Extracted> {
+export async function extractArchive(
+  path: string,
+  kind: ArchiveKind,
+  dest: string,
+  limits: ArchiveLimits = ARCHIVE_LIMITS,
+  signal?: AbortSignal,
+): Promise<Extracted> {
   const out: Extracted = { files: 0, bytes: 0, otherFiles: 0, skipped: [] };
   const budget = { entries: 0, bytes: 0 };
   /** Counts an entry against the limits; throws past them. */
   const admit = (size: number) => {
     signal?.throwIfAborted();
-    if (++budget.entries > limits.entries) throw new ArchiveError(`the archive holds more than ${limits.entries} entries`);
+    if (++budget.entries > limits.entries)
+      throw new ArchiveError(`the archive holds more than ${limits.entries} entries`);
     budget.bytes += size;
-    if (budget.bytes > limits.extractedBytes) throw new ArchiveError(`the archive unpacks to more than ${formatBytes(limits.extractedBytes)}`);
+    if (budget.bytes > limits.extractedBytes)
+      throw new ArchiveError(`the archive unpacks to more than ${formatBytes(limits.extractedBytes)}`);
   };
   const root = resolve(dest);
   if (kind === 'zip') await extractZip(path, root, admit, out, limits.entries);
@@ -95,9 +104,10 @@ function placeOf(root: string, name: string, type: EntryType, out: Extracted): s
   if (type === 'hardlink') return skip('hard link: not extracted');
   if (type !== 'file') return skip(`not a regular file (${type}): not extracted`);
   if (/^([a-zA-Z]:|[\\/])/.test(name)) return skip('absolute path: not extracted');
-  if (name.split(/[\\/]/).includes('..') || name.includes('\0')) return skip('path leaves the archive\'s folder: not extracted');
+  if (name.split(/[\\/]/).includes('..') || name.includes('\0'))
+    return skip("path leaves the archive's folder: not extracted");
   const target = resolve(root, name);
-  if (!target.startsWith(root + sep)) return skip('path leaves the archive\'s folder: not extracted');
+  if (!target.startsWith(root + sep)) return skip("path leaves the archive's folder: not extracted");
   if (!name.endsWith('.jsonl')) {
     out.otherFiles++;
     return null;
@@ -115,11 +125,22 @@ async function writeFile(source: NodeJS.ReadableStream, target: string, name: st
     out.bytes += file.bytesWritten;
   } catch (err) {
     source.resume(); // the archive reads on past it
-    out.skipped.push({ file: name, reason: `could not extract: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` });
+    out.skipped.push({
+      file: name,
+      reason: `could not extract: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+    });
   }
 }
 
-const TAR_TYPES: Record<string, EntryType> = { File: 'file', OldFile: 'file', ContiguousFile: 'file', Directory: 'directory', GNUDumpDir: 'directory', SymbolicLink: 'symlink', Link: 'hardlink' };
+const TAR_TYPES: Record<string, EntryType> = {
+  File: 'file',
+  OldFile: 'file',
+  ContiguousFile: 'file',
+  Directory: 'directory',
+  GNUDumpDir: 'directory',
+  SymbolicLink: 'symlink',
+  Link: 'hardlink',
+};
 
 async function extractTar(path: string, root: string, admit: (size: number) => void, out: Extracted): Promise<void> {
   const parser = new Parser({ strict: true });
@@ -154,13 +175,29 @@ async function extractTar(path: string, root: string, admit: (size: number) => v
 }
 
 const S_IFMT = 0o170000;
-const UNIX_MODES: Record<number, EntryType> = { 0o100000: 'file', 0o040000: 'directory', 0o120000: 'symlink', 0o010000: 'fifo', 0o020000: 'character device', 0o060000: 'block device', 0o140000: 'socket' };
+const UNIX_MODES: Record<number, EntryType> = {
+  0o100000: 'file',
+  0o040000: 'directory',
+  0o120000: 'symlink',
+  0o010000: 'fifo',
+  0o020000: 'character device',
+  0o060000: 'block device',
+  0o140000: 'socket',
+};
 
-async function extractZip(path: string, root: string, admit: (size: number) => void, out: Extracted, maxEntries: number): Promise<void> {
+async function extractZip(
+  path: string,
+  root: string,
+  admit: (size: number) => void,
+  out: Extracted,
+  maxEntries: number,
+): Promise<void> {
   // Names are decoded and checked here, so one bad name skips its entry instead of refusing the archive.
-  const zip = await yauzl.openPromise(path, { lazyEntries: true, decodeStrings: false, autoClose: true }).catch((err: Error) => {
-    throw new ArchiveError(`not a readable zip archive: ${err.message}`);
-  });
+  const zip = await yauzl
+    .openPromise(path, { lazyEntries: true, decodeStrings: false, autoClose: true })
+    .catch((err: Error) => {
+      throw new ArchiveError(`not a readable zip archive: ${err.message}`);
+    });
   try {
     if (zip.entryCount > maxEntries) throw new ArchiveError(`the archive holds more than ${maxEntries} entries`);
     await new Promise<void>((resolvePromise, reject) => {
@@ -168,7 +205,9 @@ async function extractZip(path: string, root: string, admit: (size: number) => v
         handle(entry).then(() => zip.readEntry(), reject);
       });
       zip.on('end', () => resolvePromise());
-      zip.on('error', (err: Error) => reject(err instanceof ArchiveError ? err : new ArchiveError(`not a readable zip archive: ${err.message}`)));
+      zip.on('error', (err: Error) =>
+        reject(err instanceof ArchiveError ? err : new ArchiveError(`not a readable zip archive: ${err.message}`)),
+      );
       zip.readEntry();
     });
   } finally {
@@ -177,9 +216,18 @@ async function extractZip(path: string, root: string, admit: (size: number) => v
 
   async function handle(entry: yauzl.Entry) {
     admit(entry.uncompressedSize);
-    const name = yauzl.getFileNameLowLevel(entry.generalPurposeBitFlag, entry.fileNameRaw as Buffer, entry.extraFields, false);
+    const name = yauzl.getFileNameLowLevel(
+      entry.generalPurposeBitFlag,
+      entry.fileNameRaw as Buffer,
+      entry.extraFields,
+      false,
+    );
     const unixMode = entry.versionMadeBy >> 8 === 3 ? (entry.externalFileAttributes >>> 16) & S_IFMT : 0;
-    const type = name.endsWith('/') ? 'directory' : unixMode ? (UNIX_MODES[unixMode] ?? `mode ${unixMode.toString(8)}`) : 'file';
+    const type = name.endsWith('/')
+      ? 'directory'
+      : unixMode
+        ? (UNIX_MODES[unixMode] ?? `mode ${unixMode.toString(8)}`)
+        : 'file';
     const target = placeOf(root, name, type, out);
     if (target === null) return;
     if (entry.isEncrypted()) return void out.skipped.push({ file: name, reason: 'encrypted: not extracted' });

@@ -10,12 +10,21 @@ export async function saveBaseline(db: Queryable, userId: string, b: Baseline): 
   await db.run(
     `INSERT OR REPLACE INTO imported_baselines (user_id, commands_per_hour, lines_per_hour, success_rate, sessions)
      VALUES ($user, $commands, $lines, $success, $sessions)`,
-    { user: userId, commands: b.commandsPerHour, lines: b.linesPerHour, success: b.successRate, sessions: Math.max(0, Math.floor(b.sessions)) },
+    {
+      user: userId,
+      commands: b.commandsPerHour,
+      lines: b.linesPerHour,
+      success: b.successRate,
+      sessions: Math.max(0, Math.floor(b.sessions)),
+    },
   );
 }
 
 /** The imported baselines of `userIds` that have one, as the score uses them. */
-export async function importedBaselines(db: Queryable, userIds: readonly string[]): Promise<Map<string, ScoreBaseline>> {
+export async function importedBaselines(
+  db: Queryable,
+  userIds: readonly string[],
+): Promise<Map<string, ScoreBaseline>> {
   const out = new Map<string, ScoreBaseline>();
   if (!userIds.length) return out;
   const rows = await db.all<{ user_id: string; commands_per_hour: number; lines_per_hour: number; sessions: number }>(
@@ -23,6 +32,12 @@ export async function importedBaselines(db: Queryable, userIds: readonly string[
       WHERE user_id IN (SELECT unnest(from_json($users, '["VARCHAR"]')))`,
     { users: JSON.stringify([...new Set(userIds)]) },
   );
-  for (const r of rows) out.set(r.user_id, { commandsPerHour: r.commands_per_hour, linesPerHour: r.lines_per_hour, sessions: Number(r.sessions), imported: true });
+  for (const r of rows)
+    out.set(r.user_id, {
+      commandsPerHour: r.commands_per_hour,
+      linesPerHour: r.lines_per_hour,
+      sessions: Number(r.sessions),
+      imported: true,
+    });
   return out;
 }

@@ -47,7 +47,13 @@ export function resumeFrom(now: FileStat, before: FilePosition | undefined): num
 }
 
 /** The position of a file read to its end. */
-export const readToEnd = (file: string, s: FileStat): FilePosition => ({ file, size: s.size, mtimeMs: s.mtimeMs, offset: s.size, done: true });
+export const readToEnd = (file: string, s: FileStat): FilePosition => ({
+  file,
+  size: s.size,
+  mtimeMs: s.mtimeMs,
+  offset: s.size,
+  done: true,
+});
 
 /** Whether the file's first bytes hold a NUL (a binary file, not JSON lines). */
 export async function looksBinary(path: string): Promise<boolean> {

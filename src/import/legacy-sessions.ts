@@ -13,7 +13,15 @@ import { lineProblem, lineSkip, numberedLines, TRUNCATED } from './lines.js';
 import { withoutSecrets } from './secrets.js';
 import type { FilePosition, ReadOptions, Skip } from './types.js';
 
-type Session = { id: string; start?: number; end?: number; project?: string; attributes: Record<string, unknown>; summary?: Record<string, unknown>; fresh: boolean };
+type Session = {
+  id: string;
+  start?: number;
+  end?: number;
+  project?: string;
+  attributes: Record<string, unknown>;
+  summary?: Record<string, unknown>;
+  fresh: boolean;
+};
 
 /** A session's span, for attaching records by time. */
 export type Span = { id: string; start: number; end: number };
@@ -35,12 +43,26 @@ export const MAX_LEGACY_LINE = 4 * 1024 * 1024;
  * Reads every session file of the metrics directories `dirs`. Files (and history lines) an
  * earlier run read to the end are still read for the spans, but give no events or skips.
  */
-export async function readSessions(dirs: readonly string[], options: ReadOptions, skip: (s: Skip) => void): Promise<SessionsRead> {
+export async function readSessions(
+  dirs: readonly string[],
+  options: ReadOptions,
+  skip: (s: Skip) => void,
+): Promise<SessionsRead> {
   const sessions = new Map<string, Session>();
   const positions: FilePosition[] = [];
 
   /** Merges what one record says of a session. */
-  const tell = (id: unknown, fresh: boolean, facts: { start?: unknown; end?: unknown; project?: unknown; attributes?: Record<string, unknown>; summary?: Record<string, unknown> }) => {
+  const tell = (
+    id: unknown,
+    fresh: boolean,
+    facts: {
+      start?: unknown;
+      end?: unknown;
+      project?: unknown;
+      attributes?: Record<string, unknown>;
+      summary?: Record<string, unknown>;
+    },
+  ) => {
     const sid = text(id);
     if (!sid) return false;
     let s = sessions.get(sid);
@@ -49,11 +71,15 @@ export async function readSessions(dirs: readonly string[], options: ReadOptions
     s.start ??= timeOf(facts.start);
     s.end ??= timeOf(facts.end);
     s.project ??= text(facts.project);
-    for (const [k, v] of Object.entries(facts.attributes ?? {})) if (v !== undefined && !(k in s.attributes)) s.attributes[k] = v;
+    for (const [k, v] of Object.entries(facts.attributes ?? {}))
+      if (v !== undefined && !(k in s.attributes)) s.attributes[k] = v;
     s.summary ??= facts.summary;
     return true;
   };
-  const startFacts = (r: Record<string, unknown>) => ({ project: r.working_directory, attributes: { git_branch: r.git_branch, user: r.user } });
+  const startFacts = (r: Record<string, unknown>) => ({
+    project: r.working_directory,
+    attributes: { git_branch: r.git_branch, user: r.user },
+  });
   const summaryFacts = (r: Record<string, unknown>) => {
     const { session_id: _id, start_time: start, end_time: end, ...summary } = r;
     return { start, end, summary };
@@ -69,7 +95,13 @@ export async function readSessions(dirs: readonly string[], options: ReadOptions
     }
     for (const name of names) {
       const file = join(sessionDir, name);
-      const kind = name.endsWith('_summary.json') ? 'summary' : name.endsWith('.jsonl') ? 'stream' : name.endsWith('.json') ? 'start' : null;
+      const kind = name.endsWith('_summary.json')
+        ? 'summary'
+        : name.endsWith('.jsonl')
+          ? 'stream'
+          : name.endsWith('.json')
+            ? 'start'
+            : null;
       if (!kind) continue; // not the hooks': left alone
       const st = await statFile(file);
       if (typeof st === 'string') {
@@ -87,7 +119,13 @@ export async function readSessions(dirs: readonly string[], options: ReadOptions
       const r = typeof got === 'string' ? null : (withoutSecrets(got.value) as Record<string, unknown> | null);
       if (typeof got === 'string') report({ file, reason: got });
       else if (!r || typeof r !== 'object' || Array.isArray(r)) report({ file, reason: 'not a JSON object' });
-      else if (!tell(r.session_id ?? basename(name, kind === 'summary' ? '_summary.json' : '.json'), fresh, kind === 'start' ? { start: r.start_time, ...startFacts(r) } : summaryFacts(r)))
+      else if (
+        !tell(
+          r.session_id ?? basename(name, kind === 'summary' ? '_summary.json' : '.json'),
+          fresh,
+          kind === 'start' ? { start: r.start_time, ...startFacts(r) } : summaryFacts(r),
+        )
+      )
         report({ file, reason: 'no session_id' });
       if (fresh) positions.push(readToEnd(file, st));
     }
@@ -131,7 +169,13 @@ export async function readSessions(dirs: readonly string[], options: ReadOptions
 }
 
 /** A session's event stream: its start and end records. Whether it was read to the end. */
-async function readStream(file: string, size: number, fresh: boolean, tell: (id: unknown, fresh: boolean, facts: Record<string, unknown>) => boolean, report: (s: Skip) => void): Promise<boolean> {
+async function readStream(
+  file: string,
+  size: number,
+  fresh: boolean,
+  tell: (id: unknown, fresh: boolean, facts: Record<string, unknown>) => boolean,
+  report: (s: Skip) => void,
+): Promise<boolean> {
   const id = basename(file, '.jsonl');
   try {
     for await (const line of numberedLines(file, 0, MAX_LEGACY_LINE, size)) {
@@ -146,7 +190,12 @@ async function readStream(file: string, size: number, fresh: boolean, tell: (id:
       }
       const clean = withoutSecrets(r);
       const sid = clean.session_id ?? id;
-      if (clean.event === 'session_start') tell(sid, fresh, { start: clean.timestamp, project: clean.working_directory, attributes: { git_branch: clean.git_branch, user: clean.user } });
+      if (clean.event === 'session_start')
+        tell(sid, fresh, {
+          start: clean.timestamp,
+          project: clean.working_directory,
+          attributes: { git_branch: clean.git_branch, user: clean.user },
+        });
       else if (clean.event === 'session_end') tell(sid, fresh, { end: clean.timestamp });
       else report(lineSkip(file, line, `unknown event ${JSON.stringify(String(clean.event)).slice(0, 80)}`));
     }
@@ -164,7 +213,14 @@ function eventsOf(sessions: Map<string, Session>, since = -Infinity): IngestEven
     if (!s.fresh) continue;
     const attributes = Object.fromEntries(Object.entries(s.attributes).filter(([, v]) => v !== undefined));
     if (s.start !== undefined && s.start >= since) {
-      out.push({ id: `legacy:session_start:${s.id}`, kind: 'session_start', ts: s.start, session_id: s.id, project: s.project, ...(Object.keys(attributes).length ? { attributes } : {}) });
+      out.push({
+        id: `legacy:session_start:${s.id}`,
+        kind: 'session_start',
+        ts: s.start,
+        session_id: s.id,
+        project: s.project,
+        ...(Object.keys(attributes).length ? { attributes } : {}),
+      });
     }
     if (s.end !== undefined && s.end >= since) {
       // The summary's figures, as the REST API keeps a session's: its score as the value, the rest as attributes.
@@ -186,7 +242,9 @@ function eventsOf(sessions: Map<string, Session>, since = -Infinity): IngestEven
 
 function spansOf(sessions: Map<string, Session>): Span[] {
   const spans: Span[] = [];
-  for (const s of sessions.values()) if (s.start !== undefined && s.end !== undefined && s.end >= s.start) spans.push({ id: s.id, start: s.start, end: s.end });
+  for (const s of sessions.values())
+    if (s.start !== undefined && s.end !== undefined && s.end >= s.start)
+      spans.push({ id: s.id, start: s.start, end: s.end });
   return spans.sort((a, b) => a.start - b.start || a.id.localeCompare(b.id));
 }
 
@@ -211,4 +269,5 @@ export function sessionAt(spans: readonly Span[], reach: readonly number[], ts: 
 }
 
 /** `reach` for sessionAt. */
-export const reachOf = (spans: readonly Span[]) => spans.reduce<number[]>((r, s, i) => (r.push(Math.max(s.end, i ? r[i - 1]! : -Infinity)), r), []);
+export const reachOf = (spans: readonly Span[]) =>
+  spans.reduce<number[]>((r, s, i) => (r.push(Math.max(s.end, i ? r[i - 1]! : -Infinity)), r), []);

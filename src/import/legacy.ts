@@ -39,7 +39,12 @@ export const readLegacy: Reader = async function* (roots, options = {}) {
   const pending: Pending = { events: [], skipped: [], positions: new Map() };
   const skip = (s: Skip) => void pending.skipped.push(s);
   const flush = (): ImportChunk => {
-    const chunk: ImportChunk = { events: pending.events, skipped: pending.skipped, positions: [...pending.positions.values()], ...(pending.baseline ? { baseline: pending.baseline } : {}) };
+    const chunk: ImportChunk = {
+      events: pending.events,
+      skipped: pending.skipped,
+      positions: [...pending.positions.values()],
+      ...(pending.baseline ? { baseline: pending.baseline } : {}),
+    };
     Object.assign(pending, { events: [], skipped: [], positions: new Map(), baseline: undefined });
     return chunk;
   };
@@ -57,7 +62,14 @@ export const readLegacy: Reader = async function* (roots, options = {}) {
   }
   for (const p of sessions.positions) pending.positions.set(p.file, p);
 
-  yield* readTools(dirs.map((d) => join(d, 'tool-metrics.jsonl')), sessions.spans, options, pending, size, flush);
+  yield* readTools(
+    dirs.map((d) => join(d, 'tool-metrics.jsonl')),
+    sessions.spans,
+    options,
+    pending,
+    size,
+    flush,
+  );
   yield flush();
 };
 
@@ -77,12 +89,13 @@ async function metricDirs(roots: readonly string[], skip: (s: Skip) => void): Pr
         const real = await realpath(dir);
         found++;
         if (seen.has(real)) skip({ file: dir, reason: `the same directory as ${seen.get(real)}` });
-        else (seen.set(real, dir), out.push(dir));
+        else seen.set(real, dir), out.push(dir);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'ENOENT') skip({ file: dir, reason: unreadable(err) });
       }
     }
-    if (!found) skip({ file: root, reason: `no legacy metrics here (${LEGACY_DIRS.map((d) => `${d}/metrics`).join(', ')})` });
+    if (!found)
+      skip({ file: root, reason: `no legacy metrics here (${LEGACY_DIRS.map((d) => `${d}/metrics`).join(', ')})` });
   }
   return out;
 }
@@ -99,7 +112,11 @@ async function noteDerived(dir: string, options: ReadOptions, pending: Pending) 
 }
 
 /** The first root's historical baseline (else its current one), read anew; others are marked read. */
-async function readBaseline(dirs: readonly string[], options: ReadOptions, pending: Pending): Promise<Baseline | undefined> {
+async function readBaseline(
+  dirs: readonly string[],
+  options: ReadOptions,
+  pending: Pending,
+): Promise<Baseline | undefined> {
   let baseline: Baseline | undefined;
   for (const name of ['historical-baseline.json', 'current-baseline.json']) {
     for (const dir of dirs) {
@@ -129,7 +146,8 @@ export function baselineOf(v: unknown): Baseline | string {
   const rate = (k: string) => (typeof r[k] === 'number' && Number.isFinite(r[k]) && r[k] >= 0 ? r[k] : undefined);
   const commandsPerHour = rate('average_commands_per_hour');
   const linesPerHour = rate('average_lines_per_hour');
-  if (commandsPerHour === undefined || linesPerHour === undefined) return 'not a baseline: average_commands_per_hour and average_lines_per_hour must be numbers';
+  if (commandsPerHour === undefined || linesPerHour === undefined)
+    return 'not a baseline: average_commands_per_hour and average_lines_per_hour must be numbers';
   const success = rate('average_success_rate');
   const sessions = rate('sessions_count');
   return {
@@ -141,13 +159,25 @@ export function baselineOf(v: unknown): Baseline | string {
 }
 
 /** A tool file being read: its next record (not yet accounted for) and how far it is accounted for. */
-type Source = { file: string; lines: AsyncGenerator<NumberedLine> | null; head?: { line: NumberedLine; record: Record<string, unknown>; ts: number }; position: FilePosition };
+type Source = {
+  file: string;
+  lines: AsyncGenerator<NumberedLine> | null;
+  head?: { line: NumberedLine; record: Record<string, unknown>; ts: number };
+  position: FilePosition;
+};
 
 /**
  * The tool files, merged in time order (each file is in time order as the hooks appended
  * it), chunked. A record's copy in another root comes out next to it and is left out.
  */
-async function* readTools(files: string[], spans: Span[], options: ReadOptions, pending: Pending, size: number, flush: () => ImportChunk): AsyncGenerator<ImportChunk> {
+async function* readTools(
+  files: string[],
+  spans: Span[],
+  options: ReadOptions,
+  pending: Pending,
+  size: number,
+  flush: () => ImportChunk,
+): AsyncGenerator<ImportChunk> {
   const sources: Source[] = [];
   for (const file of files) {
     const st = await statFile(file);
@@ -158,7 +188,11 @@ async function* readTools(files: string[], spans: Span[], options: ReadOptions, 
     }
     const from = resumeFrom(st, options.resume?.get(file));
     if (from === null) continue;
-    const source: Source = { file, lines: numberedLines(file, from, MAX_LEGACY_LINE, st.size), position: { file, size: st.size, mtimeMs: st.mtimeMs, offset: from, done: false } };
+    const source: Source = {
+      file,
+      lines: numberedLines(file, from, MAX_LEGACY_LINE, st.size),
+      position: { file, size: st.size, mtimeMs: st.mtimeMs, offset: from, done: false },
+    };
     await advance(source, pending);
     sources.push(source);
   }
@@ -188,7 +222,10 @@ async function* readTools(files: string[], spans: Span[], options: ReadOptions, 
       continue;
     }
     seen.set(e.id!, { where, ts });
-    if (seen.size > 10_000) for (const [id, s] of seen) if (s.ts < ts - DEDUPE_WINDOW_MS) seen.delete(id); else break;
+    if (seen.size > 10_000)
+      for (const [id, s] of seen)
+        if (s.ts < ts - DEDUPE_WINDOW_MS) seen.delete(id);
+        else break;
     pending.events.push(e);
     if (pending.events.length >= size) yield flush();
   }
@@ -216,7 +253,8 @@ async function advance(s: Source, pending: Pending) {
         return;
       }
       if (problem) pending.skipped.push(lineSkip(s.file, line, problem));
-      else if (text.trim() !== '') pending.skipped.push(lineSkip(s.file, line, record ? 'no valid timestamp' : 'not JSON'));
+      else if (text.trim() !== '')
+        pending.skipped.push(lineSkip(s.file, line, record ? 'no valid timestamp' : 'not JSON'));
       s.position.offset = line.end;
       pending.positions.set(s.file, s.position);
     }
@@ -238,21 +276,48 @@ const str = (v: unknown) => (typeof v === 'string' && v !== '' ? v : undefined);
 const count = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : undefined);
 
 /** Fields that become columns (or the kind): the rest of a record goes to attributes. */
-const MAPPED = new Set(['event_type', 'timestamp', 'tool_name', 'agent_name', 'success', 'execution_time_ms', 'session_id', 'lines_added', 'lines_removed']);
+const MAPPED = new Set([
+  'event_type',
+  'timestamp',
+  'tool_name',
+  'agent_name',
+  'success',
+  'execution_time_ms',
+  'session_id',
+  'lines_added',
+  'lines_removed',
+]);
 
 /** One tool record → its event, or why not. */
-export function toolEvent(r: Record<string, unknown>, ts: number, spans: readonly Span[], reach: readonly number[]): IngestEvent | string {
+export function toolEvent(
+  r: Record<string, unknown>,
+  ts: number,
+  spans: readonly Span[],
+  reach: readonly number[],
+): IngestEvent | string {
   const type = r.event_type;
-  if (type !== 'tool_execution' && type !== 'agent_invocation') return `unknown event_type ${JSON.stringify(String(type)).slice(0, 80)}`;
+  if (type !== 'tool_execution' && type !== 'agent_invocation')
+    return `unknown event_type ${JSON.stringify(String(type)).slice(0, 80)}`;
   const name = str(type === 'tool_execution' ? r.tool_name : r.agent_name);
   if (!name) return `no ${type === 'tool_execution' ? 'tool_name' : 'agent_name'}`;
   const given = str(r.session_id);
   const sessionId = given && !LOST_SESSION.has(given) ? given : sessionAt(spans, reach, ts);
   const attributes: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(r)) if (!MAPPED.has(k) && v !== undefined) attributes[Object.hasOwn(CLIENT_IDS, k) ? CLIENT_IDS[k]! : k] = v;
+  for (const [k, v] of Object.entries(r))
+    if (!MAPPED.has(k) && v !== undefined) attributes[Object.hasOwn(CLIENT_IDS, k) ? CLIENT_IDS[k]! : k] = v;
   if (given && given !== sessionId) attributes.client_session_id = given;
   // The same record in two roots gives the same id: built from what the hooks wrote, not from where.
-  const id = stableId(['legacy', type === 'tool_execution' ? 'tool' : 'agent', given ?? '', ts, name, String(r.execution_time_ms ?? ''), String(r.success ?? '')].join(':'));
+  const id = stableId(
+    [
+      'legacy',
+      type === 'tool_execution' ? 'tool' : 'agent',
+      given ?? '',
+      ts,
+      name,
+      String(r.execution_time_ms ?? ''),
+      String(r.success ?? ''),
+    ].join(':'),
+  );
   return {
     id,
     kind: type === 'tool_execution' ? 'tool_call' : 'agent_interaction',

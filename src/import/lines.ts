@@ -32,9 +32,20 @@ export const TRUNCATED = 'truncated last line';
  * a file growing meanwhile ends where its position says; by default its current end).
  * Throws what opening or reading throws.
  */
-export function numberedLines(path: string, from = 0, maxLine = MAX_LINE, until = Infinity): AsyncGenerator<NumberedLine> {
+export function numberedLines(
+  path: string,
+  from = 0,
+  maxLine = MAX_LINE,
+  until = Infinity,
+): AsyncGenerator<NumberedLine> {
   let number = from === 0 ? 0 : undefined;
-  return splitLines(path, from, maxLine, until, (text, start, end, terminated) => ({ text, start, end, terminated, number: number === undefined ? undefined : ++number }));
+  return splitLines(path, from, maxLine, until, (text, start, end, terminated) => ({
+    text,
+    start,
+    end,
+    terminated,
+    number: number === undefined ? undefined : ++number,
+  }));
 }
 
 /** numberedLines without the numbers. */
@@ -43,7 +54,13 @@ export function readLines(path: string, from = 0, maxLine = MAX_LINE, until = In
 }
 
 // One generator for both: a second generator wrapped around it (to add numbers) would halve the lines read per second.
-async function* splitLines<T>(path: string, from: number, maxLine: number, until: number, line: (text: string | null, start: number, end: number, terminated: boolean) => T): AsyncGenerator<T> {
+async function* splitLines<T>(
+  path: string,
+  from: number,
+  maxLine: number,
+  until: number,
+  line: (text: string | null, start: number, end: number, terminated: boolean) => T,
+): AsyncGenerator<T> {
   if (from >= until) return;
   const handle = await open(path, 'r');
   try {
@@ -101,8 +118,11 @@ async function* splitLines<T>(path: string, from: number, maxLine: number, until
 }
 
 /** What makes a line no record, if anything: too long to hold, or a NUL byte (never in JSON text). */
-export const lineProblem = (text: string | null) => (text === null ? 'line too long' : text.includes('\0') ? 'binary data' : undefined);
+export const lineProblem = (text: string | null) =>
+  text === null ? 'line too long' : text.includes('\0') ? 'binary data' : undefined;
 
 /** A skipped line, where it is: its number when known, else its byte offset. */
 export const lineSkip = (file: string, line: { number: number | undefined; start: number }, reason: string): Skip =>
-  line.number !== undefined ? { file, line: line.number, reason } : { file, reason: `${reason} (at byte ${line.start})` };
+  line.number !== undefined
+    ? { file, line: line.number, reason }
+    : { file, reason: `${reason} (at byte ${line.start})` };

@@ -10,7 +10,10 @@ type Draft = Record<string, unknown>;
 const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : 0);
 
 /** `events` with `cost_usd` filled where it can be; the models that have no price. */
-export function priceImported(events: readonly unknown[], prices: PriceOverrides): { events: unknown[]; unknownModels: string[] } {
+export function priceImported(
+  events: readonly unknown[],
+  prices: PriceOverrides,
+): { events: unknown[]; unknownModels: string[] } {
   const unknown = new Set<string>();
   const out = events.map((raw) => {
     if (!raw || typeof raw !== 'object' || Array.isArray(raw)) return raw;
@@ -19,7 +22,13 @@ export function priceImported(events: readonly unknown[], prices: PriceOverrides
     const attributes = e.attributes && typeof e.attributes === 'object' ? (e.attributes as Draft) : {};
     const total = num(e.cache_creation_tokens);
     const oneHour = Math.min(total, num(attributes.cache_creation_1h_tokens));
-    const tokens = { input: num(e.input_tokens), output: num(e.output_tokens), cacheRead: num(e.cache_read_tokens), cacheWrite5m: total - oneHour, cacheWrite1h: oneHour };
+    const tokens = {
+      input: num(e.input_tokens),
+      output: num(e.output_tokens),
+      cacheRead: num(e.cache_read_tokens),
+      cacheWrite5m: total - oneHour,
+      cacheWrite1h: oneHour,
+    };
     const cost = requestCost(e.model, tokens, prices);
     if (cost === null) {
       if (tokens.input + tokens.output + tokens.cacheRead + total > 0) unknown.add(e.model);

@@ -81,12 +81,18 @@ const COLUMNS = `id, user_id, created_by, source, host, label, status, strftime(
   strftime(rolled_back_at, '%Y-%m-%dT%H:%M:%S.%gZ') AS rolled_back_at, sent, stored, duplicates, rejected, removed, skipped,
   skip_reasons::VARCHAR AS skip_reasons, skip_samples::VARCHAR AS skip_samples, unknown_models::VARCHAR AS unknown_models, summary::VARCHAR AS summary, error`;
 
-type StoredRun = Omit<ImportRun, 'skip_reasons' | 'skip_samples' | 'unknown_models' | 'summary'> & Record<'skip_reasons' | 'skip_samples' | 'unknown_models', string> & { summary: string | null };
+type StoredRun = Omit<ImportRun, 'skip_reasons' | 'skip_samples' | 'unknown_models' | 'summary'> &
+  Record<'skip_reasons' | 'skip_samples' | 'unknown_models', string> & { summary: string | null };
 
 function shaped(r: StoredRun): ImportRun {
   return {
     ...r,
-    sent: Number(r.sent), stored: Number(r.stored), duplicates: Number(r.duplicates), rejected: Number(r.rejected), removed: Number(r.removed), skipped: Number(r.skipped),
+    sent: Number(r.sent),
+    stored: Number(r.stored),
+    duplicates: Number(r.duplicates),
+    rejected: Number(r.rejected),
+    removed: Number(r.removed),
+    skipped: Number(r.skipped),
     skip_reasons: JSON.parse(r.skip_reasons) as Record<string, number>,
     skip_samples: JSON.parse(r.skip_samples) as Skip[],
     unknown_models: JSON.parse(r.unknown_models) as string[],
@@ -96,13 +102,26 @@ function shaped(r: StoredRun): ImportRun {
 
 const ts = (d: Date) => d.toISOString().replace('T', ' ').replace('Z', '');
 
-export async function startRun(tf: TenantFiles, tenantId: string, run: { userId: string; createdBy: string; source: ImportSource; host?: string; label?: string }, now: Date): Promise<ImportRun> {
+export async function startRun(
+  tf: TenantFiles,
+  tenantId: string,
+  run: { userId: string; createdBy: string; source: ImportSource; host?: string; label?: string },
+  now: Date,
+): Promise<ImportRun> {
   const db = await tf.open(tenantId);
   const id = `imp_${randomBytes(10).toString('hex')}`;
   await db.run(
     `INSERT INTO import_runs (id, user_id, created_by, source, host, label, status, started_at, updated_at)
      VALUES ($id, $userId, $createdBy, $source, $host, $label, 'running', $now::TIMESTAMP, $now::TIMESTAMP)`,
-    { id, userId: run.userId, createdBy: run.createdBy, source: run.source, host: run.host ?? null, label: run.label ?? null, now: ts(now) },
+    {
+      id,
+      userId: run.userId,
+      createdBy: run.createdBy,
+      source: run.source,
+      host: run.host ?? null,
+      label: run.label ?? null,
+      now: ts(now),
+    },
   );
   return (await getRun(tf, tenantId, id))!;
 }
@@ -114,31 +133,53 @@ export async function getRun(tf: TenantFiles, tenantId: string, id: string): Pro
 }
 
 /** The newest runs: everyone's, or one person's (`userId`). */
-export async function listRuns(tf: TenantFiles, tenantId: string, userId: string | null, limit = 100): Promise<ImportRun[]> {
+export async function listRuns(
+  tf: TenantFiles,
+  tenantId: string,
+  userId: string | null,
+  limit = 100,
+): Promise<ImportRun[]> {
   const conn = await tf.connection(tenantId, 'reader');
-  const rows = await conn.all<StoredRun>(`SELECT ${COLUMNS} FROM import_runs WHERE $userId IS NULL OR user_id = $userId ORDER BY started_at DESC, id LIMIT $limit`, { userId, limit });
+  const rows = await conn.all<StoredRun>(
+    `SELECT ${COLUMNS} FROM import_runs WHERE $userId IS NULL OR user_id = $userId ORDER BY started_at DESC, id LIMIT $limit`,
+    { userId, limit },
+  );
   return rows.map(shaped);
 }
 
 /** What a run the server itself reads (an uploaded archive) has done so far, shown while it runs. */
-export async function noteProgress(tf: TenantFiles, tenantId: string, runId: string, summary: Record<string, unknown>, now: Date): Promise<void> {
+export async function noteProgress(
+  tf: TenantFiles,
+  tenantId: string,
+  runId: string,
+  summary: Record<string, unknown>,
+  now: Date,
+): Promise<void> {
   const db = await tf.open(tenantId);
-  await db.run(`UPDATE import_runs SET summary = $summary, updated_at = $now::TIMESTAMP WHERE id = $id AND status = 'running'`, { id: runId, summary: JSON.stringify(summary), now: ts(now) });
+  await db.run(
+    `UPDATE import_runs SET summary = $summary, updated_at = $now::TIMESTAMP WHERE id = $id AND status = 'running'`,
+    { id: runId, summary: JSON.stringify(summary), now: ts(now) },
+  );
 }
 
 /** The events a rollback of the run would remove now. */
 export async function runEventCount(tf: TenantFiles, tenantId: string, runId: string): Promise<number> {
   const conn = await tf.connection(tenantId, 'reader');
-  return Number((await conn.get<{ n: bigint }>(`SELECT count(*) AS n FROM events WHERE import_run = $id`, { id: runId }))!.n);
+  return Number(
+    (await conn.get<{ n: bigint }>(`SELECT count(*) AS n FROM events WHERE import_run = $id`, { id: runId }))!.n,
+  );
 }
 
 /** Archive runs the server was reading when it stopped: nobody will finish them. */
 export async function failInterruptedRuns(tf: TenantFiles, tenantId: string, now: Date): Promise<void> {
   const db = await tf.open(tenantId);
-  await db.run(`UPDATE import_runs SET status = 'failed', error = $error, finished_at = $now::TIMESTAMP, updated_at = $now::TIMESTAMP WHERE source = 'archive' AND status = 'running'`, {
-    error: INTERRUPTED,
-    now: ts(now),
-  });
+  await db.run(
+    `UPDATE import_runs SET status = 'failed', error = $error, finished_at = $now::TIMESTAMP, updated_at = $now::TIMESTAMP WHERE source = 'archive' AND status = 'running'`,
+    {
+      error: INTERRUPTED,
+      now: ts(now),
+    },
+  );
 }
 export const INTERRUPTED = 'interrupted: the server stopped before the import finished';
 
@@ -170,11 +211,23 @@ function oneAtATime<T>(runId: string, fn: () => Promise<T>): Promise<T> {
  * Stores one chunk of a run: its events through `ingest` (priced where they carry tokens and
  * no cost), its skips and baseline; the run's counters follow.
  */
-export function importChunk(deps: { tenantFiles: TenantFiles; ingest: Ingestor }, who: Who, runId: string, chunk: z.infer<typeof chunkSchema>, now: Date): Promise<ChunkResult> {
+export function importChunk(
+  deps: { tenantFiles: TenantFiles; ingest: Ingestor },
+  who: Who,
+  runId: string,
+  chunk: z.infer<typeof chunkSchema>,
+  now: Date,
+): Promise<ChunkResult> {
   return oneAtATime(runId, () => storeChunk(deps, who, runId, chunk, now));
 }
 
-async function storeChunk(deps: { tenantFiles: TenantFiles; ingest: Ingestor }, who: Who, runId: string, chunk: z.infer<typeof chunkSchema>, now: Date): Promise<ChunkResult> {
+async function storeChunk(
+  deps: { tenantFiles: TenantFiles; ingest: Ingestor },
+  who: Who,
+  runId: string,
+  chunk: z.infer<typeof chunkSchema>,
+  now: Date,
+): Promise<ChunkResult> {
   const run = await openRun(deps.tenantFiles, who, runId);
   const db = await deps.tenantFiles.open(who.tenantId);
   const settings = await tenantSettings(db, db);
@@ -191,15 +244,29 @@ async function storeChunk(deps: { tenantFiles: TenantFiles; ingest: Ingestor }, 
         skipped = skipped + $skipped, skip_reasons = $reasons, skip_samples = $samples, unknown_models = $unknown, updated_at = $now::TIMESTAMP
       WHERE id = $id`,
     {
-      id: run.id, sent: chunk.events.length, stored: result.stored, duplicates: result.accepted - result.stored, rejected: result.rejected.length, skipped: chunk.skipped.length,
-      reasons: JSON.stringify(reasons), samples: JSON.stringify(samples), unknown: JSON.stringify(unknown), now: ts(now),
+      id: run.id,
+      sent: chunk.events.length,
+      stored: result.stored,
+      duplicates: result.accepted - result.stored,
+      rejected: result.rejected.length,
+      skipped: chunk.skipped.length,
+      reasons: JSON.stringify(reasons),
+      samples: JSON.stringify(samples),
+      unknown: JSON.stringify(unknown),
+      now: ts(now),
     },
   );
   return { ...result, duplicates: result.accepted - result.stored, unknown_models: unknownModels };
 }
 
 /** Marks a run finished (or failed, with the client's error), with what the client counted. Finishing again updates it. */
-export function finishRun(tf: TenantFiles, who: Who, runId: string, input: z.infer<typeof finishSchema>, now: Date): Promise<ImportRun> {
+export function finishRun(
+  tf: TenantFiles,
+  who: Who,
+  runId: string,
+  input: z.infer<typeof finishSchema>,
+  now: Date,
+): Promise<ImportRun> {
   return oneAtATime(runId, async () => {
     const run = await openRun(tf, who, runId);
     const db = await tf.open(who.tenantId);
@@ -207,7 +274,13 @@ export function finishRun(tf: TenantFiles, who: Who, runId: string, input: z.inf
       `UPDATE import_runs SET status = $status, finished_at = $now::TIMESTAMP, updated_at = $now::TIMESTAMP, summary = $summary, error = $error,
           stored = (SELECT count(*) FROM events WHERE import_run = $id)
         WHERE id = $id`,
-      { id: run.id, status: input.error ? 'failed' : 'finished', now: ts(now), summary: input.summary ? JSON.stringify(input.summary) : null, error: input.error ?? null },
+      {
+        id: run.id,
+        status: input.error ? 'failed' : 'finished',
+        now: ts(now),
+        summary: input.summary ? JSON.stringify(input.summary) : null,
+        error: input.error ?? null,
+      },
     );
     return (await getRun(tf, who.tenantId, run.id))!;
   });
@@ -217,11 +290,21 @@ export function finishRun(tf: TenantFiles, who: Who, runId: string, input: z.inf
  * Removes every event the run stored, and their share of every figure, while the worker is
  * idle; the run stays listed as rolled back. Rolling back twice removes nothing more.
  */
-export function rollbackRun(deps: { tenantFiles: TenantFiles; aggregator: Aggregator; ingest: Ingestor }, tenantId: string, runId: string, now: Date): Promise<ImportRun> {
+export function rollbackRun(
+  deps: { tenantFiles: TenantFiles; aggregator: Aggregator; ingest: Ingestor },
+  tenantId: string,
+  runId: string,
+  now: Date,
+): Promise<ImportRun> {
   return oneAtATime(runId, () => removeRun(deps, tenantId, runId, now));
 }
 
-async function removeRun(deps: { tenantFiles: TenantFiles; aggregator: Aggregator; ingest: Ingestor }, tenantId: string, runId: string, now: Date): Promise<ImportRun> {
+async function removeRun(
+  deps: { tenantFiles: TenantFiles; aggregator: Aggregator; ingest: Ingestor },
+  tenantId: string,
+  runId: string,
+  now: Date,
+): Promise<ImportRun> {
   const run = await getRun(deps.tenantFiles, tenantId, runId);
   if (!run) throw new RunNotFoundError('no such import run');
   if (run.status === 'rolled_back') return run;
@@ -231,11 +314,14 @@ async function removeRun(deps: { tenantFiles: TenantFiles; aggregator: Aggregato
     const settings = await tenantSettings(db, db);
     await db.transaction(async (tx) => {
       const removed = await removeEvents(tx, 'import_run = $run', { run: run.id }, settings.applied.raw);
-      await tx.run(`UPDATE import_runs SET status = 'rolled_back', rolled_back_at = $now::TIMESTAMP, updated_at = $now::TIMESTAMP, removed = $removed WHERE id = $id`, {
-        id: run.id,
-        removed,
-        now: ts(now),
-      });
+      await tx.run(
+        `UPDATE import_runs SET status = 'rolled_back', rolled_back_at = $now::TIMESTAMP, updated_at = $now::TIMESTAMP, removed = $removed WHERE id = $id`,
+        {
+          id: run.id,
+          removed,
+          now: ts(now),
+        },
+      );
     });
   });
   return (await getRun(deps.tenantFiles, tenantId, run.id))!;

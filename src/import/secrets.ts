@@ -4,10 +4,15 @@
 // value is blanked wherever else it appears in the record (a command line holding it).
 
 /** Key names (snake_cased) that hold a secret: `auth_token`, `apiKey`, `password`, `Authorization`… but not `input_tokens`. */
-const SECRET_KEY = /(^|_)(token|access_token|refresh_token|id_token|secret|client_secret|password|passwd|pwd|api_key|apikey|authorization|auth|credentials?|cookie|private_key|bearer|session_key)$|secret|password/;
+const SECRET_KEY =
+  /(^|_)(token|access_token|refresh_token|id_token|secret|client_secret|password|passwd|pwd|api_key|apikey|authorization|auth|credentials?|cookie|private_key|bearer|session_key)$|secret|password/;
 
 /** `authToken` → `auth_token`, `API-Key` → `api_key`. */
-const snake = (k: string) => k.replace(/([a-z0-9])([A-Z])/g, '$1_$2').replace(/[-\s.]+/g, '_').toLowerCase();
+const snake = (k: string) =>
+  k
+    .replace(/([a-z0-9])([A-Z])/g, '$1_$2')
+    .replace(/[-\s.]+/g, '_')
+    .toLowerCase();
 
 export const isSecretKey = (key: string) => SECRET_KEY.test(snake(key));
 
@@ -40,7 +45,8 @@ function drop(v: unknown, found: string[], depth: number): unknown {
 
 function collect(v: unknown, found: string[], depth: number) {
   if (typeof v === 'string') found.push(v);
-  else if (v && typeof v === 'object' && depth < MAX_DEPTH) for (const x of Object.values(v)) collect(x, found, depth + 1);
+  else if (v && typeof v === 'object' && depth < MAX_DEPTH)
+    for (const x of Object.values(v)) collect(x, found, depth + 1);
 }
 
 function blank(v: unknown, secrets: string[], depth: number): unknown {

@@ -15,9 +15,14 @@ import type { Skip } from './types.js';
  */
 export function defaultClaudeRoots(env: Record<string, string | undefined>, home: string): string[] {
   const expand = (p: string) => (p === '~' ? home : p.startsWith('~/') ? join(home, p.slice(2)) : p);
-  const configured = (env.CLAUDE_CONFIG_DIR ?? '').split(',').map((p) => p.trim()).filter(Boolean);
+  const configured = (env.CLAUDE_CONFIG_DIR ?? '')
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean);
   if (configured.length > 0) return [...new Set(configured.map(expand))];
-  return [join(env.XDG_CONFIG_HOME || join(home, '.config'), 'claude'), join(home, '.claude')].filter((dir) => existsSync(dir));
+  return [join(env.XDG_CONFIG_HOME || join(home, '.config'), 'claude'), join(home, '.claude')].filter((dir) =>
+    existsSync(dir),
+  );
 }
 
 /** A root's `projects` folder: the root itself when it is one, else `<root>/projects`. */

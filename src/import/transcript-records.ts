@@ -11,7 +11,21 @@ const tokens = (v: unknown) => (typeof v === 'number' && Number.isInteger(v) && 
 const clip = (s: string | undefined, max: number) => (s === undefined ? undefined : s.slice(0, max));
 
 /** Record types Claude Code writes that carry nothing for metrics: read, not reported. */
-const QUIET_TYPES = new Set(['summary', 'system', 'file-history-snapshot', 'progress', 'queue-operation', 'custom-title', 'tag', 'agent-name', 'last-prompt', 'attachment', 'pr-link', 'ai-title', 'mode']);
+const QUIET_TYPES = new Set([
+  'summary',
+  'system',
+  'file-history-snapshot',
+  'progress',
+  'queue-operation',
+  'custom-title',
+  'tag',
+  'agent-name',
+  'last-prompt',
+  'attachment',
+  'pr-link',
+  'ai-title',
+  'mode',
+]);
 
 /** An API request as one copy of it in a transcript tells it. */
 export type RequestCopy = {
@@ -23,19 +37,43 @@ export type RequestCopy = {
   total: number;
 };
 
-export type ToolUse = { id: string; name: string; input: unknown; ts: number; sessionId?: string; project?: string; promptId?: string; agentId?: string; sidechain: boolean };
+export type ToolUse = {
+  id: string;
+  name: string;
+  input: unknown;
+  ts: number;
+  sessionId?: string;
+  project?: string;
+  promptId?: string;
+  agentId?: string;
+  sidechain: boolean;
+};
 export type ToolResult = { toolUseId: string; isError: boolean; error?: string; response: unknown };
 
 export type Parsed =
   | { kind: 'skip'; reason: string }
   | { kind: 'quiet' }
-  | { kind: 'record'; ts: number; request?: RequestCopy; toolUses: ToolUse[]; toolResults: ToolResult[]; prompt?: IngestEvent; agentId?: string; sessionId?: string; project?: string };
+  | {
+      kind: 'record';
+      ts: number;
+      request?: RequestCopy;
+      toolUses: ToolUse[];
+      toolResults: ToolResult[];
+      prompt?: IngestEvent;
+      agentId?: string;
+      sessionId?: string;
+      project?: string;
+    };
 
 /**
  * Fields ccusage's schema refuses as null: a record with one of them null is not an API
  * request to it, so not to us either (its totals are the reference).
  */
-const NULL_REFUSED = { top: ['cwd', 'costUSD', 'version', 'sessionId', 'requestId', 'isApiErrorMessage'], message: ['id', 'model'], usage: ['speed', 'cache_read_input_tokens', 'cache_creation_input_tokens'] };
+const NULL_REFUSED = {
+  top: ['cwd', 'costUSD', 'version', 'sessionId', 'requestId', 'isApiErrorMessage'],
+  message: ['id', 'model'],
+  usage: ['speed', 'cache_read_input_tokens', 'cache_creation_input_tokens'],
+};
 const hasNull = (o: Obj, keys: string[]) => keys.some((k) => o[k] === null);
 /** Claude Code versions are semver; ccusage leaves out records whose version is not. */
 const SEMVER_PREFIX = /^\d+\.\d+\.\d/;
@@ -51,7 +89,10 @@ export function parseRecord(text: string): Parsed {
   if (!r) return { kind: 'skip', reason: 'not a JSON object' };
   const type = r.type;
   if (typeof type !== 'string') return { kind: 'skip', reason: 'record without a type' };
-  if (type !== 'user' && type !== 'assistant') return QUIET_TYPES.has(type) ? { kind: 'quiet' } : { kind: 'skip', reason: `unknown record type ${JSON.stringify(type.slice(0, 60))}` };
+  if (type !== 'user' && type !== 'assistant')
+    return QUIET_TYPES.has(type)
+      ? { kind: 'quiet' }
+      : { kind: 'skip', reason: `unknown record type ${JSON.stringify(type.slice(0, 60))}` };
   const ts = typeof r.timestamp === 'string' ? Date.parse(r.timestamp) : NaN;
   if (!Number.isFinite(ts)) return { kind: 'skip', reason: 'no valid timestamp' };
   const message = obj(r.message);
@@ -65,7 +106,15 @@ export function parseRecord(text: string): Parsed {
     sidechain: r.isSidechain === true,
   };
   const content = Array.isArray(message.content) ? message.content.map(obj).filter((b): b is Obj => b !== null) : [];
-  const out: Parsed = { kind: 'record', ts, toolUses: [], toolResults: [], agentId: base.agentId, sessionId: base.sessionId, project: base.project };
+  const out: Parsed = {
+    kind: 'record',
+    ts,
+    toolUses: [],
+    toolResults: [],
+    agentId: base.agentId,
+    sessionId: base.sessionId,
+    project: base.project,
+  };
   if (type === 'assistant') {
     const request = requestOf(r, message, base);
     if (typeof request === 'string') return { kind: 'skip', reason: request };
@@ -81,7 +130,12 @@ export function parseRecord(text: string): Parsed {
     const toolUseId = str(b.tool_use_id);
     if (b.type !== 'tool_result' || !toolUseId) continue;
     const isError = b.is_error === true;
-    out.toolResults.push({ toolUseId, isError, error: isError ? errorText(b.content) : undefined, response: r.toolUseResult });
+    out.toolResults.push({
+      toolUseId,
+      isError,
+      error: isError ? errorText(b.content) : undefined,
+      response: r.toolUseResult,
+    });
   }
   const prompt = out.toolResults.length === 0 ? promptText(r, message.content) : undefined;
   if (prompt !== undefined && typeof r.uuid === 'string') {
@@ -99,13 +153,24 @@ export function parseRecord(text: string): Parsed {
 }
 
 /** The API request an assistant record tells of; a string says why it is left out; undefined: none. */
-function requestOf(r: Obj, message: Obj, base: { ts: number; sessionId?: string; project?: string; agentId?: string; sidechain: boolean }): RequestCopy | string | undefined {
+function requestOf(
+  r: Obj,
+  message: Obj,
+  base: { ts: number; sessionId?: string; project?: string; agentId?: string; sidechain: boolean },
+): RequestCopy | string | undefined {
   const usage = obj(message.usage);
   if (!usage) return undefined;
-  if (hasNull(r, NULL_REFUSED.top) || hasNull(message, NULL_REFUSED.message) || hasNull(usage, NULL_REFUSED.usage)) return 'a usage field is null';
+  if (hasNull(r, NULL_REFUSED.top) || hasNull(message, NULL_REFUSED.message) || hasNull(usage, NULL_REFUSED.usage))
+    return 'a usage field is null';
   const version = r.version;
-  if (version !== undefined && (typeof version !== 'string' || !SEMVER_PREFIX.test(version))) return 'version is not semver';
-  for (const [field, v] of [['sessionId', r.sessionId], ['requestId', r.requestId], ['message.id', message.id], ['message.model', message.model]] as const) {
+  if (version !== undefined && (typeof version !== 'string' || !SEMVER_PREFIX.test(version)))
+    return 'version is not semver';
+  for (const [field, v] of [
+    ['sessionId', r.sessionId],
+    ['requestId', r.requestId],
+    ['message.id', message.id],
+    ['message.model', message.model],
+  ] as const) {
     if (v !== undefined && (typeof v !== 'string' || v === '')) return `${field} is not a string`;
   }
   const input = tokens(usage.input_tokens);
@@ -114,7 +179,9 @@ function requestOf(r: Obj, message: Obj, base: { ts: number; sessionId?: string;
   const cacheRead = tokens(usage.cache_read_input_tokens) ?? 0;
   const split = obj(usage.cache_creation);
   // As ccusage counts them: the 5m/1h split when there is one, else all of it as 5-minute writes.
-  const write5m = split ? (tokens(split.ephemeral_5m_input_tokens) ?? 0) : (tokens(usage.cache_creation_input_tokens) ?? 0);
+  const write5m = split
+    ? (tokens(split.ephemeral_5m_input_tokens) ?? 0)
+    : (tokens(usage.cache_creation_input_tokens) ?? 0);
   const write1h = split ? (tokens(split.ephemeral_1h_input_tokens) ?? 0) : 0;
   const model = str(message.model);
   const total = input + output + cacheRead + write5m + write1h;
@@ -123,7 +190,9 @@ function requestOf(r: Obj, message: Obj, base: { ts: number; sessionId?: string;
   const messageId = str(message.id);
   const requestId = str(r.requestId);
   const cost = typeof r.costUSD === 'number' && Number.isFinite(r.costUSD) && r.costUSD >= 0 ? r.costUSD : undefined;
-  const id = messageId ? `cc:req:${messageId}:${requestId ?? ''}` : `cc:req:uuid:${str(r.uuid) ?? `${base.sessionId}:${base.ts}`}`;
+  const id = messageId
+    ? `cc:req:${messageId}:${requestId ?? ''}`
+    : `cc:req:uuid:${str(r.uuid) ?? `${base.sessionId}:${base.ts}`}`;
   const event: RequestCopy['event'] = {
     id: id.slice(0, 200),
     kind: 'api_request',
@@ -151,18 +220,25 @@ function requestOf(r: Obj, message: Obj, base: { ts: number; sessionId?: string;
 }
 
 /** Claude Code's own output written as a user record: not something the person typed. */
-const NOT_TYPED = /^\s*(<local-command-std(out|err)>|<bash-std(out|err)>|<command-message>|<task-notification>|\[Request interrupted)/;
+const NOT_TYPED =
+  /^\s*(<local-command-std(out|err)>|<bash-std(out|err)>|<command-message>|<task-notification>|\[Request interrupted)/;
 
 /** The text of a user record that is a prompt, or undefined (meta, sub-agent task, tool output). */
 function promptText(r: Obj, content: unknown): string | undefined {
-  if (r.isMeta === true || r.isSidechain === true || r.isCompactSummary === true || r.isVisibleInTranscriptOnly === true) return undefined;
+  if (
+    r.isMeta === true ||
+    r.isSidechain === true ||
+    r.isCompactSummary === true ||
+    r.isVisibleInTranscriptOnly === true
+  )
+    return undefined;
   let text: string | undefined;
   if (typeof content === 'string') text = content;
   else if (Array.isArray(content)) {
     const texts = content.map(obj).filter((b) => b?.type === 'text' && typeof b.text === 'string');
     if (texts.length > 0) text = texts.map((b) => b!.text as string).join('\n');
   }
-  if (!text || !text.trim() || NOT_TYPED.test(text)) return undefined;
+  if (!text?.trim() || NOT_TYPED.test(text)) return undefined;
   return text;
 }
 

@@ -136,7 +136,11 @@ export const readTranscripts: Reader = async function* (roots, options = {}) {
       }
       const exact = copy.event.id!;
       const twin = heldByMessage.get(copy.messageId);
-      const key = held.has(exact) ? exact : twin !== undefined && (copy.sidechain || held.get(twin)?.copy.sidechain) ? twin : undefined;
+      const key = held.has(exact)
+        ? exact
+        : twin !== undefined && (copy.sidechain || held.get(twin)?.copy.sidechain)
+          ? twin
+          : undefined;
       const h = key === undefined ? undefined : held.get(key);
       if (!h) {
         held.set(exact, { copy, start, line });
@@ -205,11 +209,11 @@ export const readTranscripts: Reader = async function* (roots, options = {}) {
     }
     for (const key of [...held.keys()]) release(key);
     for (const t of [...open.values()]) closeTool(t, undefined, t.use.ts);
-    if (fileSkips > MAX_SKIPS_PER_FILE) skipped.push({ file, reason: `${fileSkips - MAX_SKIPS_PER_FILE} more lines skipped` });
+    if (fileSkips > MAX_SKIPS_PER_FILE)
+      skipped.push({ file, reason: `${fileSkips - MAX_SKIPS_PER_FILE} more lines skipped` });
     const end = await statFile(file);
     mark({ ...readToEnd(file, typeof end === 'string' ? info : end), offset: accounted });
     while (buffer.length >= chunkEvents) yield take(chunkEvents);
-
   }
   if (buffer.length > 0 || marks.length > 0 || skipped.length > 0) yield take(buffer.length);
 };
@@ -240,10 +244,17 @@ function toolEvents(use: ToolUse, result: ToolResult | undefined, ts: number): I
   if (!AGENT_TOOLS.has(use.name)) return [call];
   const input = obj(use.input);
   const agentId = typeof response?.agentId === 'string' && response.agentId ? response.agentId : use.id;
-  return [call, subagentStart(agentId, typeof input?.subagent_type === 'string' ? input.subagent_type : undefined, use)];
+  return [
+    call,
+    subagentStart(agentId, typeof input?.subagent_type === 'string' ? input.subagent_type : undefined, use),
+  ];
 }
 
-function subagentStart(agentId: string, agentType: string | undefined, at: { ts: number; sessionId?: string; project?: string; promptId?: string }): IngestEvent {
+function subagentStart(
+  agentId: string,
+  agentType: string | undefined,
+  at: { ts: number; sessionId?: string; project?: string; promptId?: string },
+): IngestEvent {
   return {
     id: `cc:agent:${agentId}`.slice(0, 200),
     kind: 'subagent_start',

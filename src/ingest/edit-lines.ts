@@ -14,7 +14,8 @@ export type LineCount = { added: number; removed: number };
  */
 const MAX_DIFF_CELLS = 200_000;
 
-const record = (v: unknown): Record<string, unknown> | null => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : null);
+const record = (v: unknown): Record<string, unknown> | null =>
+  v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : null;
 const text = (v: unknown) => (typeof v === 'string' ? v : '');
 
 /** The lines of `s`: a final newline ends the last line rather than starting another. */

@@ -18,7 +18,10 @@ const KIND_OF: Record<string, Kind> = {
 };
 
 export class HookBodyError extends Error {
-  constructor(readonly field: string, message: string) {
+  constructor(
+    readonly field: string,
+    message: string,
+  ) {
     super(`${field}: ${message}`);
   }
 }
@@ -32,12 +35,18 @@ const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) && v >=
  * `startedAt` gives the receipt time of the matching PreToolUse, for a duration when
  * the PostToolUse carries none.
  */
-export function hookToEvent(body: unknown, startedAt: (toolUseId: string) => number | undefined, now: number): IngestEvent {
-  if (!body || typeof body !== 'object' || Array.isArray(body)) throw new HookBodyError('body', 'must be a JSON object');
+export function hookToEvent(
+  body: unknown,
+  startedAt: (toolUseId: string) => number | undefined,
+  now: number,
+): IngestEvent {
+  if (!body || typeof body !== 'object' || Array.isArray(body))
+    throw new HookBodyError('body', 'must be a JSON object');
   const b = body as Record<string, unknown>;
   const eventName = str(b.hook_event_name);
   if (!eventName) throw new HookBodyError('hook_event_name', 'is required');
-  if (b.session_id !== undefined && typeof b.session_id !== 'string') throw new HookBodyError('session_id', 'must be a string');
+  if (b.session_id !== undefined && typeof b.session_id !== 'string')
+    throw new HookBodyError('session_id', 'must be a string');
   const kind = KIND_OF[eventName] ?? 'other';
   const toolUseId = str(b.tool_use_id);
   const failed = eventName === 'PostToolUseFailure';
@@ -58,9 +67,15 @@ export function hookToEvent(body: unknown, startedAt: (toolUseId: string) => num
     tool_use_id: toolUseId,
     agent_id: str(b.agent_id),
     agent_type: str(b.agent_type),
-    name: kind === 'tool_start' || kind === 'tool_call' ? str(b.tool_name) : kind === 'subagent_start' || kind === 'subagent_stop' ? str(b.agent_type) : eventName,
+    name:
+      kind === 'tool_start' || kind === 'tool_call'
+        ? str(b.tool_name)
+        : kind === 'subagent_start' || kind === 'subagent_stop'
+          ? str(b.agent_type)
+          : eventName,
     model: str(b.model),
-    status: kind === 'tool_call' ? (failed ? 'failure' : 'success') : eventName === 'SessionEnd' ? str(b.reason) : undefined,
+    status:
+      kind === 'tool_call' ? (failed ? 'failure' : 'success') : eventName === 'SessionEnd' ? str(b.reason) : undefined,
     duration_ms: duration,
     lines_added: lines?.added,
     lines_removed: lines?.removed,
@@ -72,7 +87,12 @@ export function hookToEvent(body: unknown, startedAt: (toolUseId: string) => num
 /** The hook body's field an ingest-step rejection of its `event` is about (the unified name otherwise). */
 export function hookField(event: IngestEvent, field: string): string {
   if (field === 'project') return 'cwd';
-  if (field === 'name') return event.kind === 'tool_start' || event.kind === 'tool_call' ? 'tool_name' : event.kind === 'subagent_start' || event.kind === 'subagent_stop' ? 'agent_type' : 'hook_event_name';
+  if (field === 'name')
+    return event.kind === 'tool_start' || event.kind === 'tool_call'
+      ? 'tool_name'
+      : event.kind === 'subagent_start' || event.kind === 'subagent_stop'
+        ? 'agent_type'
+        : 'hook_event_name';
   if (field === 'status') return event.kind === 'session_end' ? 'reason' : 'hook_event_name';
   if (field === 'attributes') return 'body';
   return field;

@@ -8,7 +8,15 @@ import type { TenantFiles } from '../storage/tenant-files.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { eventSchema, inTimeWindow, timeWindowMessage, type IngestEvent, type Source } from './schema.js';
 import { canonicalJson, sanitizeJson } from './sanitize.js';
-import { createEventWriter, DEFAULT_WRITER, type Alongside, type Commit, type EventRow, type EventWriter, type WriterOptions } from './writer.js';
+import {
+  createEventWriter,
+  DEFAULT_WRITER,
+  type Alongside,
+  type Commit,
+  type EventRow,
+  type EventWriter,
+  type WriterOptions,
+} from './writer.js';
 
 /** Whose events they are; an import's events also name their run (rollback removes exactly those). */
 export type Who = { tenantId: string; userId: string; importRun?: string };
@@ -25,7 +33,13 @@ export type Ingestor = {
    * committed before this resolves, with `alongside` in the same transaction; invalid ones
    * come back in `rejected` by index.
    */
-  ingest(who: Who, source: Source, events: readonly unknown[], now?: Date, alongside?: Alongside): Promise<IngestResult>;
+  ingest(
+    who: Who,
+    source: Source,
+    events: readonly unknown[],
+    now?: Date,
+    alongside?: Alongside,
+  ): Promise<IngestResult>;
   /** Each tenant's events, flushed (at shutdown). */
   flushAll(): Promise<void>;
   /** Hears every commit that stored new events (live dashboards); returns the unsubscribe. */
@@ -36,7 +50,11 @@ export type Ingestor = {
 export type CommitListener = (tenantId: string, commit: Commit) => void;
 
 /** `metrics` counts each event's outcome by entry point and times each commit. */
-export function createIngestor(tenantFiles: TenantFiles, options: WriterOptions = DEFAULT_WRITER, metrics?: Pick<Metrics, 'ingested' | 'committed'>): Ingestor {
+export function createIngestor(
+  tenantFiles: TenantFiles,
+  options: WriterOptions = DEFAULT_WRITER,
+  metrics?: Pick<Metrics, 'ingested' | 'committed'>,
+): Ingestor {
   const writers = new Map<string, Promise<EventWriter>>();
   const listeners = new Set<CommitListener>();
   const stats: IngestStats = { received: 0, stored: 0, dropped: { invalid: 0, duplicate: 0 }, batches: 0 };
@@ -94,7 +112,8 @@ export function createIngestor(tenantFiles: TenantFiles, options: WriterOptions 
           stored = await writer.write(rows, alongside);
         } catch (err) {
           metrics?.ingested(source, 'failed', rows.length);
-          if (!(err instanceof TenantUnavailableError)) throw new StorageUnavailableError(`could not commit events: ${(err as Error).message}`);
+          if (!(err instanceof TenantUnavailableError))
+            throw new StorageUnavailableError(`could not commit events: ${(err as Error).message}`);
           // Its file is closed: the next write, once the file is back, needs a writer on the new one.
           if (writers.get(who.tenantId) === made) writers.delete(who.tenantId);
           throw err;
@@ -146,7 +165,10 @@ export function eventId(...parts: string[]): bigint {
 function toRow(e: IngestEvent, who: Who, source: Source, receivedAt: number): EventRow {
   const attributes = e.attributes ? (sanitizeJson(e.attributes) as Record<string, unknown>) : null;
   // A client id is scoped by user and kind; without one the content is the identity.
-  const id = e.id !== undefined ? eventId('id', who.userId, e.kind, e.id) : eventId('content', who.userId, canonicalJson({ ...e, attributes }));
+  const id =
+    e.id !== undefined
+      ? eventId('id', who.userId, e.kind, e.id)
+      : eventId('content', who.userId, canonicalJson({ ...e, attributes }));
   const str = (v: string | undefined) => (v === undefined || v === '' ? null : v);
   const num = (v: number | undefined) => (v === undefined ? null : v);
   return {

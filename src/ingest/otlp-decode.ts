@@ -12,7 +12,11 @@ export type Format = 'json' | 'protobuf';
 
 /** A body that cannot be read: 400 (or 413/415 by `status`) naming `field`. */
 export class OtlpBodyError extends Error {
-  constructor(message: string, readonly field = 'body', readonly status: 400 | 413 | 415 = 400) {
+  constructor(
+    message: string,
+    readonly field = 'body',
+    readonly status: 400 | 413 | 415 = 400,
+  ) {
     super(message);
   }
 }
@@ -69,19 +73,35 @@ message ExportTraceServiceResponse { ExportTracePartialSuccess partial_success =
 
 const root = protobuf.parse(PROTO).root;
 const type = (name: string) => root.lookupType(`otlp.${name}`);
-const REQUEST = { metrics: type('ExportMetricsServiceRequest'), logs: type('ExportLogsServiceRequest'), traces: type('ExportTraceServiceRequest') };
-const RESPONSE = { metrics: type('ExportMetricsServiceResponse'), logs: type('ExportLogsServiceResponse'), traces: type('ExportTraceServiceResponse') };
+const REQUEST = {
+  metrics: type('ExportMetricsServiceRequest'),
+  logs: type('ExportLogsServiceRequest'),
+  traces: type('ExportTraceServiceRequest'),
+};
+const RESPONSE = {
+  metrics: type('ExportMetricsServiceResponse'),
+  logs: type('ExportLogsServiceResponse'),
+  traces: type('ExportTraceServiceResponse'),
+};
 /** The top-level array of each request, as named in OTLP/JSON. */
 export const TOP_FIELD = { metrics: 'resourceMetrics', logs: 'resourceLogs', traces: 'resourceSpans' } as const;
 /** The partial-success counter of each response. */
-export const REJECTED_FIELD = { metrics: 'rejectedDataPoints', logs: 'rejectedLogRecords', traces: 'rejectedSpans' } as const;
+export const REJECTED_FIELD = {
+  metrics: 'rejectedDataPoints',
+  logs: 'rejectedLogRecords',
+  traces: 'rejectedSpans',
+} as const;
 
 /** `Content-Type` → wire format; anything else is a 415. */
 export function formatOf(contentType: string | undefined): Format {
   const mime = (contentType ?? '').split(';')[0]!.trim().toLowerCase();
   if (mime === 'application/json') return 'json';
   if (mime === 'application/x-protobuf' || mime === 'application/protobuf') return 'protobuf';
-  throw new OtlpBodyError(`content-type: expected application/json or application/x-protobuf, got ${mime || 'none'}`, 'content-type', 415);
+  throw new OtlpBodyError(
+    `content-type: expected application/json or application/x-protobuf, got ${mime || 'none'}`,
+    'content-type',
+    415,
+  );
 }
 
 /** Undoes `Content-Encoding` (gzip, deflate, identity), refusing more than `max` bytes of output. */
@@ -89,7 +109,12 @@ export function decompress(body: Uint8Array, encoding: string | undefined, max =
   const enc = (encoding ?? '').trim().toLowerCase();
   const buf = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
   if (enc === '' || enc === 'identity') return buf;
-  if (enc !== 'gzip' && enc !== 'x-gzip' && enc !== 'deflate') throw new OtlpBodyError(`content-encoding: ${enc} is not supported (gzip, deflate or none)`, 'content-encoding', 415);
+  if (enc !== 'gzip' && enc !== 'x-gzip' && enc !== 'deflate')
+    throw new OtlpBodyError(
+      `content-encoding: ${enc} is not supported (gzip, deflate or none)`,
+      'content-encoding',
+      415,
+    );
   try {
     return enc === 'deflate' ? inflateSync(buf, { maxOutputLength: max }) : gunzipSync(buf, { maxOutputLength: max });
   } catch (err) {
@@ -112,13 +137,22 @@ export function decodeRequest(signal: Signal, format: Format, body: Buffer): Rec
   } else {
     try {
       const message = REQUEST[signal].decode(body);
-      decoded = REQUEST[signal].toObject(message, { longs: String, enums: Number, bytes: String, defaults: false, json: true });
+      decoded = REQUEST[signal].toObject(message, {
+        longs: String,
+        enums: Number,
+        bytes: String,
+        defaults: false,
+        json: true,
+      });
     } catch (err) {
-      throw new OtlpBodyError(`body: not a valid protobuf Export${signal === 'traces' ? 'Trace' : signal === 'logs' ? 'Logs' : 'Metrics'}ServiceRequest (${(err as Error).message})`);
+      throw new OtlpBodyError(
+        `body: not a valid protobuf Export${signal === 'traces' ? 'Trace' : signal === 'logs' ? 'Logs' : 'Metrics'}ServiceRequest (${(err as Error).message})`,
+      );
     }
     hexIds(decoded);
   }
-  if (!decoded || typeof decoded !== 'object' || Array.isArray(decoded)) throw new OtlpBodyError('body: expected an object');
+  if (!decoded || typeof decoded !== 'object' || Array.isArray(decoded))
+    throw new OtlpBodyError('body: expected an object');
   // Protobuf refuses deep nesting itself; JSON (arrayValue / kvlistValue in values) here.
   if (nestedDeeperThan(decoded)) throw new OtlpBodyError(`body: nested more than ${MAX_JSON_DEPTH} levels deep`);
   return decoded as Record<string, unknown>;
@@ -126,7 +160,10 @@ export function decodeRequest(signal: Signal, format: Format, body: Buffer): Rec
 
 /** Protobuf bytes come out of protobufjs as base64; OTLP/JSON has trace and span ids in hex. */
 function hexIds(value: unknown): void {
-  if (Array.isArray(value)) return value.forEach(hexIds);
+  if (Array.isArray(value)) {
+    for (const item of value) hexIds(item);
+    return;
+  }
   if (!value || typeof value !== 'object') return;
   const obj = value as Record<string, unknown>;
   for (const [k, v] of Object.entries(obj)) {
@@ -136,11 +173,19 @@ function hexIds(value: unknown): void {
 }
 
 /** The Export*ServiceResponse body for `rejected` items, in the request's format. */
-export function encodeResponse(signal: Signal, format: Format, rejected: number, errorMessage: string): { body: Uint8Array<ArrayBuffer> | string; contentType: string } {
+export function encodeResponse(
+  signal: Signal,
+  format: Format,
+  rejected: number,
+  errorMessage: string,
+): { body: Uint8Array<ArrayBuffer> | string; contentType: string } {
   const response = rejected > 0 ? { partialSuccess: { [REJECTED_FIELD[signal]]: rejected, errorMessage } } : {};
   if (format === 'json') return { body: JSON.stringify(response), contentType: 'application/json' };
   const type = RESPONSE[signal];
-  return { body: new Uint8Array(type.encode(type.fromObject(response)).finish()), contentType: 'application/x-protobuf' };
+  return {
+    body: new Uint8Array(type.encode(type.fromObject(response)).finish()),
+    contentType: 'application/x-protobuf',
+  };
 }
 
 /** Decodes a response body (tests, and anyone checking what we answered). */

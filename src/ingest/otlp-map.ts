@@ -41,19 +41,28 @@ const child = (parent: Obj, key: string): Obj => (isObj(parent[key]) ? (parent[k
 type Item = { resource: Obj; scope: Obj; item: Obj; path: string };
 
 /** Visits every item of an OTLP request, e.g. resourceLogs → scopeLogs → logRecords, with its resource, scope and path. */
-function eachItem(req: Obj, [outer, middle, inner]: readonly [string, string, string], visit: (item: Item) => void): void {
+function eachItem(
+  req: Obj,
+  [outer, middle, inner]: readonly [string, string, string],
+  visit: (item: Item) => void,
+): void {
   list(req, outer, '').forEach((r, i) => {
     const resource = attributes(child(r, 'resource').attributes);
     list(r, middle, `${outer}[${i}].`).forEach((s, j) => {
       const scope = { name: child(s, 'scope').name, version: child(s, 'scope').version };
-      list(s, inner, `${outer}[${i}].${middle}[${j}].`).forEach((item, k) => visit({ resource, scope, item, path: `${outer}[${i}].${middle}[${j}].${inner}[${k}].` }));
+      list(s, inner, `${outer}[${i}].${middle}[${j}].`).forEach(
+        (item, k) => void visit({ resource, scope, item, path: `${outer}[${i}].${middle}[${j}].${inner}[${k}].` }),
+      );
     });
   });
 }
 
 /** A per-point problem: this point or record is rejected (partialSuccess), the rest is kept. */
 class PointError extends Error {
-  constructor(readonly field: string, message: string) {
+  constructor(
+    readonly field: string,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -67,7 +76,10 @@ export function anyValue(v: unknown): unknown {
     return Number.isSafeInteger(n) ? n : String(v.intValue);
   }
   if ('doubleValue' in v) return Number(v.doubleValue);
-  if ('arrayValue' in v) return Array.isArray(child(v, 'arrayValue').values) ? (child(v, 'arrayValue').values as unknown[]).map(anyValue) : [];
+  if ('arrayValue' in v)
+    return Array.isArray(child(v, 'arrayValue').values)
+      ? (child(v, 'arrayValue').values as unknown[]).map(anyValue)
+      : [];
   if ('kvlistValue' in v) return attributes(child(v, 'kvlistValue').values);
   if ('bytesValue' in v) return v.bytesValue;
   return null;
@@ -105,8 +117,14 @@ function bool(attrs: Obj, key: string): boolean | undefined {
 /** Unix nanoseconds (a decimal string or number in OTLP/JSON) → the digits; undefined if absent or zero. */
 function nanos(v: unknown, field: string): string | undefined {
   if (v === undefined || v === null || v === '' || v === 0 || v === '0') return undefined;
-  const s = typeof v === 'number' && Number.isInteger(v) && v >= 0 ? BigInt(v).toString() : typeof v === 'string' && /^\d{1,20}$/.test(v) ? v.replace(/^0+(?=\d)/, '') : undefined;
-  if (s === undefined) throw new PointError(field, `not a unix-nanosecond timestamp: ${JSON.stringify(v).slice(0, 40)}`);
+  const s =
+    typeof v === 'number' && Number.isInteger(v) && v >= 0
+      ? BigInt(v).toString()
+      : typeof v === 'string' && /^\d{1,20}$/.test(v)
+        ? v.replace(/^0+(?=\d)/, '')
+        : undefined;
+  if (s === undefined)
+    throw new PointError(field, `not a unix-nanosecond timestamp: ${JSON.stringify(v).slice(0, 40)}`);
   return s;
 }
 const ms = (nano: string | undefined) => (nano === undefined ? 0 : Number(BigInt(nano) / 1_000_000n));
@@ -120,7 +138,11 @@ function eventMs(nano: string, field: string, now: number): number {
 function pointValue(p: Obj): number {
   const raw = p.asDouble ?? p.asInt;
   const v = typeof raw === 'string' ? Number(raw) : raw;
-  if (typeof v !== 'number' || !Number.isFinite(v)) throw new PointError('value', raw === undefined ? 'no asDouble or asInt' : `not a finite number: ${JSON.stringify(raw)}`);
+  if (typeof v !== 'number' || !Number.isFinite(v))
+    throw new PointError(
+      'value',
+      raw === undefined ? 'no asDouble or asInt' : `not a finite number: ${JSON.stringify(raw)}`,
+    );
   return v;
 }
 
@@ -153,14 +175,19 @@ function metricEvent(metric: string, isSum: boolean, attrs: Obj, value: number):
     if (type === 'removed') return { kind: 'lines', lines_removed: value };
     return { kind: 'lines', value };
   }
-  if (isSum && metric === 'claude_code.code_edit_tool.decision') return { kind: 'tool_decision', name: str(attrs, 'tool_name'), status: str(attrs, 'decision'), value };
+  if (isSum && metric === 'claude_code.code_edit_tool.decision')
+    return { kind: 'tool_decision', name: str(attrs, 'tool_name'), status: str(attrs, 'decision'), value };
   if (isSum && metric === 'claude_code.active_time.total') return { kind: 'active_time', name: type, value };
   if (isSum && COUNTERS[metric]) return { kind: COUNTERS[metric]!, value };
   return { kind: 'other', name: metric, value };
 }
 
 /** Every data point of an ExportMetricsServiceRequest, as drafts or rejections. */
-export function metricDrafts(req: Obj, userId: string, now: number): { drafts: PointDraft[]; rejected: PointRejection[] } {
+export function metricDrafts(
+  req: Obj,
+  userId: string,
+  now: number,
+): { drafts: PointDraft[]; rejected: PointRejection[] } {
   const drafts: PointDraft[] = [];
   const rejected: PointRejection[] = [];
   eachItem(req, ['resourceMetrics', 'scopeMetrics', 'metrics'], ({ resource, scope, item: m, path }) => {
@@ -173,37 +200,58 @@ export function metricDrafts(req: Obj, userId: string, now: number): { drafts: P
     const monotonic = data.isMonotonic === true;
     list(data, 'dataPoints', `${path}${dataKey}.`).forEach((p, n) => {
       try {
-    const pointAttrs = attributes(p.attributes);
-    const startNano = nanos(p.startTimeUnixNano, 'startTimeUnixNano');
-    const timeNano = nanos(p.timeUnixNano, 'timeUnixNano');
-    if (timeNano === undefined) throw new PointError('timeUnixNano', 'missing');
-    const timeMs = eventMs(timeNano, 'timeUnixNano', now);
-    let value: number;
-    let extra: Obj = {};
-    if (dataKey === 'sum' || dataKey === 'gauge') value = pointValue(p);
-    else {
-      const stat = (key: string) => (p[key] === undefined || p[key] === null ? undefined : Number(p[key]));
-      extra = { [dataKey]: { count: stat('count'), sum: stat('sum'), min: stat('min'), max: stat('max'), temporality } };
-      value = stat('sum') ?? 0;
-      if (!Number.isFinite(value)) throw new PointError('sum', 'not a finite number');
-    }
-    const seriesKey = eventId('otlp-series', userId, name, canonicalJson(scope), canonicalJson(pointAttrs), canonicalJson(resource));
-    const id = stableId(`otlp:m:${name}:${hex(seriesKey)}:${startNano ?? 0}:${timeNano}`);
-    const base = { id, ts: timeMs, session_id: str(pointAttrs, 'session.id'), prompt_id: str(pointAttrs, 'prompt.id') };
-    const attrsOut = { resource, scope, attributes: pointAttrs, metric: { name, unit: m.unit || undefined }, ...extra };
-    drafts.push({
-      metric: name,
-      value,
-      startMs: ms(startNano),
-      timeMs,
-      cumulative,
-      monotonic,
-      seriesKey,
-      build: (v) => ({ ...base, ...metricEvent(name, dataKey === 'sum', pointAttrs, v), attributes: attrsOut }) as IngestEvent,
-    });
+        const pointAttrs = attributes(p.attributes);
+        const startNano = nanos(p.startTimeUnixNano, 'startTimeUnixNano');
+        const timeNano = nanos(p.timeUnixNano, 'timeUnixNano');
+        if (timeNano === undefined) throw new PointError('timeUnixNano', 'missing');
+        const timeMs = eventMs(timeNano, 'timeUnixNano', now);
+        let value: number;
+        let extra: Obj = {};
+        if (dataKey === 'sum' || dataKey === 'gauge') value = pointValue(p);
+        else {
+          const stat = (key: string) => (p[key] === undefined || p[key] === null ? undefined : Number(p[key]));
+          extra = {
+            [dataKey]: { count: stat('count'), sum: stat('sum'), min: stat('min'), max: stat('max'), temporality },
+          };
+          value = stat('sum') ?? 0;
+          if (!Number.isFinite(value)) throw new PointError('sum', 'not a finite number');
+        }
+        const seriesKey = eventId(
+          'otlp-series',
+          userId,
+          name,
+          canonicalJson(scope),
+          canonicalJson(pointAttrs),
+          canonicalJson(resource),
+        );
+        const id = stableId(`otlp:m:${name}:${hex(seriesKey)}:${startNano ?? 0}:${timeNano}`);
+        const base = {
+          id,
+          ts: timeMs,
+          session_id: str(pointAttrs, 'session.id'),
+          prompt_id: str(pointAttrs, 'prompt.id'),
+        };
+        const attrsOut = {
+          resource,
+          scope,
+          attributes: pointAttrs,
+          metric: { name, unit: m.unit || undefined },
+          ...extra,
+        };
+        drafts.push({
+          metric: name,
+          value,
+          startMs: ms(startNano),
+          timeMs,
+          cumulative,
+          monotonic,
+          seriesKey,
+          build: (v) =>
+            ({ ...base, ...metricEvent(name, dataKey === 'sum', pointAttrs, v), attributes: attrsOut }) as IngestEvent,
+        });
       } catch (err) {
-    if (!(err instanceof PointError)) throw err;
-    rejected.push({ field: `${path}${dataKey}.dataPoints[${n}].${err.field}`, message: `${name}: ${err.message}` });
+        if (!(err instanceof PointError)) throw err;
+        rejected.push({ field: `${path}${dataKey}.dataPoints[${n}].${err.field}`, message: `${name}: ${err.message}` });
       }
     });
   });
@@ -224,7 +272,14 @@ function logFields(eventName: string, a: Obj): Partial<IngestEvent> & { kind: Ki
   switch (kind) {
     case 'tool_call': {
       const success = bool(a, 'success');
-      return { kind, name: str(a, 'tool_name'), tool_use_id: str(a, 'tool_use_id'), status: success === undefined ? undefined : success ? 'success' : 'failure', duration_ms: num(a, 'duration_ms'), error: str(a, 'error') };
+      return {
+        kind,
+        name: str(a, 'tool_name'),
+        tool_use_id: str(a, 'tool_use_id'),
+        status: success === undefined ? undefined : success ? 'success' : 'failure',
+        duration_ms: num(a, 'duration_ms'),
+        error: str(a, 'error'),
+      };
     }
     case 'api_request':
       return {
@@ -239,7 +294,14 @@ function logFields(eventName: string, a: Obj): Partial<IngestEvent> & { kind: Ki
         cache_creation_tokens: num(a, 'cache_creation_tokens'),
       };
     case 'api_error':
-      return { kind, model: str(a, 'model'), error: str(a, 'error'), status: str(a, 'status_code') ?? str(a, 'status'), duration_ms: num(a, 'duration_ms'), request_id: str(a, 'request_id') };
+      return {
+        kind,
+        model: str(a, 'model'),
+        error: str(a, 'error'),
+        status: str(a, 'status_code') ?? str(a, 'status'),
+        duration_ms: num(a, 'duration_ms'),
+        request_id: str(a, 'request_id'),
+      };
     case 'tool_decision':
       return { kind, name: str(a, 'tool_name'), tool_use_id: str(a, 'tool_use_id'), status: str(a, 'decision') };
     case 'prompt':
@@ -257,20 +319,32 @@ export function logEvents(req: Obj, now: number): { events: IngestEvent[]; rejec
     try {
       const a = attributes(r.attributes);
       const body = anyValue(r.body);
-      const fromBody = typeof body === 'string' && body.startsWith('claude_code.') ? body.slice('claude_code.'.length) : undefined;
-      const eventName = str(a, 'event.name') ?? (typeof r.eventName === 'string' && r.eventName ? r.eventName : undefined) ?? fromBody ?? 'log';
+      const fromBody =
+        typeof body === 'string' && body.startsWith('claude_code.') ? body.slice('claude_code.'.length) : undefined;
+      const eventName =
+        str(a, 'event.name') ??
+        (typeof r.eventName === 'string' && r.eventName ? r.eventName : undefined) ??
+        fromBody ??
+        'log';
       const timeField = nanos(r.timeUnixNano, 'timeUnixNano') !== undefined ? 'timeUnixNano' : 'observedTimeUnixNano';
       const timeNano = nanos(r[timeField], timeField);
       const session = str(a, 'session.id');
       const hash = eventId('otlp-log', canonicalJson({ resource, scope, a, body })).toString(16);
-      const record = { body: body ?? undefined, severity: r.severityText || r.severityNumber || undefined, traceId: r.traceId || undefined, spanId: r.spanId || undefined };
+      const record = {
+        body: body ?? undefined,
+        severity: r.severityText || r.severityNumber || undefined,
+        traceId: r.traceId || undefined,
+        spanId: r.spanId || undefined,
+      };
       events.push({
-    id: stableId(`otlp:l:${session ?? ''}:${eventName}:${str(a, 'event.sequence') ?? ''}:${timeNano ?? ''}:${hash}`),
-    ts: timeNano === undefined ? undefined : eventMs(timeNano, timeField, now),
-    session_id: session,
-    prompt_id: str(a, 'prompt.id'),
-    ...logFields(eventName, a),
-    attributes: { resource, scope, attributes: a, ...record },
+        id: stableId(
+          `otlp:l:${session ?? ''}:${eventName}:${str(a, 'event.sequence') ?? ''}:${timeNano ?? ''}:${hash}`,
+        ),
+        ts: timeNano === undefined ? undefined : eventMs(timeNano, timeField, now),
+        session_id: session,
+        prompt_id: str(a, 'prompt.id'),
+        ...logFields(eventName, a),
+        attributes: { resource, scope, attributes: a, ...record },
       } as IngestEvent);
     } catch (err) {
       if (!(err instanceof PointError)) throw err;

@@ -40,7 +40,10 @@ export type SeriesState = { startMs: number; lastMs: number; lastValue: number }
 export type ExportOutcome = { accepted: number; rejected: number; errorMessage: string };
 
 /** Applies the temporality rules above; `states` is updated in place, `changed` is what to save. */
-export function resolveDeltas(drafts: readonly PointDraft[], states: Map<bigint, SeriesState>): { events: IngestEvent[]; changed: Map<bigint, SeriesState> } {
+export function resolveDeltas(
+  drafts: readonly PointDraft[],
+  states: Map<bigint, SeriesState>,
+): { events: IngestEvent[]; changed: Map<bigint, SeriesState> } {
   const events: IngestEvent[] = [];
   const changed = new Map<bigint, SeriesState>();
   for (const d of drafts) {
@@ -66,7 +69,10 @@ async function loadStates(db: Database, keys: bigint[]): Promise<Map<bigint, Ser
   const states = new Map<bigint, SeriesState>();
   for (let i = 0; i < keys.length; i += 500) {
     // The keys are our own 64-bit hashes (bigint), safe to write into the statement.
-    const inList = keys.slice(i, i + 500).map((k) => `${k}::UBIGINT`).join(', ');
+    const inList = keys
+      .slice(i, i + 500)
+      .map((k) => `${k}::UBIGINT`)
+      .join(', ');
     const rows = await db.all<{ k: string; start_ms: number; last_ms: number; last_value: number }>(
       `SELECT series_key::VARCHAR AS k, start_ms, last_ms, last_value FROM otlp_series WHERE series_key IN (${inList})`,
     );
@@ -105,20 +111,34 @@ function serialised<T>(tenantId: string, fn: () => Promise<T>): Promise<T> {
   return next;
 }
 
-function outcome(events: IngestEvent[], accepted: number, mapRejected: PointRejection[], ingestRejected: { index: number; field: string; message: string }[]): ExportOutcome {
+function outcome(
+  events: IngestEvent[],
+  accepted: number,
+  mapRejected: PointRejection[],
+  ingestRejected: { index: number; field: string; message: string }[],
+): ExportOutcome {
   const messages = [
     ...mapRejected.map((r) => `${r.field}: ${r.message}`),
     ...ingestRejected.map((r) => `${events[r.index]?.id ?? `event ${r.index}`}: ${r.field}: ${r.message}`),
   ];
   const rejected = messages.length;
   const shown = messages.slice(0, 5).join('; ');
-  return { accepted, rejected, errorMessage: rejected ? `${rejected} rejected: ${shown}${rejected > 5 ? '; …' : ''}` : '' };
+  return {
+    accepted,
+    rejected,
+    errorMessage: rejected ? `${rejected} rejected: ${shown}${rejected > 5 ? '; …' : ''}` : '',
+  };
 }
 
 type Deps = Pick<AppContext, 'ingest' | 'tenantFiles'>;
 
 /** Stores an ExportMetricsServiceRequest (OTLP/JSON shape) for `who`. */
-export async function ingestMetrics({ ingest, tenantFiles }: Deps, who: Who, req: Record<string, unknown>, now: Date): Promise<ExportOutcome> {
+export async function ingestMetrics(
+  { ingest, tenantFiles }: Deps,
+  who: Who,
+  req: Record<string, unknown>,
+  now: Date,
+): Promise<ExportOutcome> {
   const { drafts, rejected } = metricDrafts(req, who.userId, now.getTime());
   if (!drafts.some((d) => d.cumulative)) {
     const events = drafts.map((d) => d.build(d.value));
@@ -135,7 +155,12 @@ export async function ingestMetrics({ ingest, tenantFiles }: Deps, who: Who, req
 }
 
 /** Stores an ExportLogsServiceRequest (OTLP/JSON shape) for `who`. */
-export async function ingestLogs({ ingest }: Pick<Deps, 'ingest'>, who: Who, req: Record<string, unknown>, now: Date): Promise<ExportOutcome> {
+export async function ingestLogs(
+  { ingest }: Pick<Deps, 'ingest'>,
+  who: Who,
+  req: Record<string, unknown>,
+  now: Date,
+): Promise<ExportOutcome> {
   const { events, rejected } = logEvents(req, now.getTime());
   const result = await ingest.ingest(who, 'otlp', events, now);
   return outcome(events, result.accepted, rejected, result.rejected);
@@ -144,7 +169,14 @@ export async function ingestLogs({ ingest }: Pick<Deps, 'ingest'>, who: Who, req
 /** Spans are answered, not stored: all of them come back as rejected. */
 export function refuseTraces(req: Record<string, unknown>): ExportOutcome {
   const spans = countSpans(req);
-  return { accepted: 0, rejected: spans, errorMessage: spans ? 'traces are not stored by agentmeter; send metrics and logs' : '' };
+  return {
+    accepted: 0,
+    rejected: spans,
+    errorMessage: spans ? 'traces are not stored by agentmeter; send metrics and logs' : '',
+  };
 }
 
-export const INGESTERS: Record<Exclude<Signal, 'traces'>, typeof ingestMetrics> = { metrics: ingestMetrics, logs: ingestLogs };
+export const INGESTERS: Record<Exclude<Signal, 'traces'>, typeof ingestMetrics> = {
+  metrics: ingestMetrics,
+  logs: ingestLogs,
+};

@@ -29,9 +29,23 @@ import type { IngestEvent, Kind } from './schema.js';
 
 const MAX_STRING = 1024;
 const text = (max = MAX_STRING) => z.string().max(max, `must be at most ${max} characters`);
-const required = (max = MAX_STRING) => z.string({ error: 'is required (a string)' }).trim().min(1, 'is required').max(max, `must be at most ${max} characters`);
-const nonNegative = (what = 'a number') => z.number({ error: `must be ${what}` }).finite().min(0, 'must not be negative').max(1e12, 'is too large');
-const tokens = z.number({ error: 'must be a number' }).int('must be an integer').min(0, 'must not be negative').max(1e12, 'is too large');
+const required = (max = MAX_STRING) =>
+  z
+    .string({ error: 'is required (a string)' })
+    .trim()
+    .min(1, 'is required')
+    .max(max, `must be at most ${max} characters`);
+const nonNegative = (what = 'a number') =>
+  z
+    .number({ error: `must be ${what}` })
+    .finite()
+    .min(0, 'must not be negative')
+    .max(1e12, 'is too large');
+const tokens = z
+  .number({ error: 'must be a number' })
+  .int('must be an integer')
+  .min(0, 'must not be negative')
+  .max(1e12, 'is too large');
 const clientId = text(200).min(1, 'must not be empty');
 
 export const STATUS_ALIASES: Record<string, 'success' | 'failure' | 'timeout' | 'cancelled'> = {
@@ -49,13 +63,23 @@ export const STATUS_ALIASES: Record<string, 'success' | 'failure' | 'timeout' | 
 const status = z
   .string({ error: 'is required (success, failure, error, timeout or cancelled)' })
   .max(64)
-  .refine((s) => Object.hasOwn(STATUS_ALIASES, s.trim().toLowerCase()), 'must be one of success, failure, error, timeout, cancelled');
+  .refine(
+    (s) => Object.hasOwn(STATUS_ALIASES, s.trim().toLowerCase()),
+    'must be one of success, failure, error, timeout, cancelled',
+  );
 
 /** ISO 8601 date-time with a zone (`Z` or ±hh:mm) → epoch ms; null when it is not one (or not a real date). */
 export function parseIsoTime(s: string): number | null {
   const m = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})$/i.exec(s);
   if (!m) return null;
-  const [y, mo, d, h, mi, sec] = m.slice(1).map((x) => Number(x ?? 0)) as [number, number, number, number, number, number];
+  const [y, mo, d, h, mi, sec] = m.slice(1).map((x) => Number(x ?? 0)) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
   const day = new Date(Date.UTC(y, mo - 1, d));
   if (day.getUTCMonth() !== mo - 1 || day.getUTCDate() !== d || h > 23 || mi > 59 || sec > 59) return null;
   const ms = Date.parse(s.replace(' ', 'T'));
@@ -68,14 +92,20 @@ const isoTime = z
   .transform((s, ctx) => {
     const ms = parseIsoTime(s); // parsed once: this runs for every item of a batch
     if (ms === null) {
-      ctx.addIssue({ code: 'custom', message: 'must be an ISO 8601 date-time with a time zone after 1970, e.g. 2025-09-05T10:00:00Z' });
+      ctx.addIssue({
+        code: 'custom',
+        message: 'must be an ISO 8601 date-time with a time zone after 1970, e.g. 2025-09-05T10:00:00Z',
+      });
       return z.NEVER;
     }
     return ms;
   });
 
 const record = z.record(z.string(), z.unknown(), { error: 'must be an object' });
-const context = z.looseObject({ session_id: text(200).optional(), project: text().optional() }, { error: 'must be an object' });
+const context = z.looseObject(
+  { session_id: text(200).optional(), project: text().optional() },
+  { error: 'must be an object' },
+);
 
 /** Fields every item may carry. Unknown fields are kept (→ attributes). */
 const common = {
@@ -129,7 +159,12 @@ export const sessionUpdateSchema = z.looseObject({
   ended: z.boolean({ error: 'must be true or false' }).optional(),
   total_duration_ms: nonNegative('a number of milliseconds').optional(),
   tools_used: z.unknown().optional(),
-  productivity_score: z.number({ error: 'must be a number' }).finite().min(0, 'must not be negative').max(1e12).optional(),
+  productivity_score: z
+    .number({ error: 'must be a number' })
+    .finite()
+    .min(0, 'must not be negative')
+    .max(1e12)
+    .optional(),
 });
 
 export const productivitySchema = z.looseObject({
@@ -145,7 +180,10 @@ export const BATCH_MAX = 1000;
 export const BATCH_ARRAYS = ['command_executions', 'agent_interactions', 'productivity_metrics'] as const;
 export type BatchArray = (typeof BATCH_ARRAYS)[number];
 
-const batchArray = z.array(z.unknown(), { error: 'must be an array' }).max(BATCH_MAX, `must hold at most ${BATCH_MAX} items`).optional();
+const batchArray = z
+  .array(z.unknown(), { error: 'must be an array' })
+  .max(BATCH_MAX, `must hold at most ${BATCH_MAX} items`)
+  .optional();
 export const batchSchema = z.looseObject({
   command_executions: batchArray,
   agent_interactions: batchArray,
@@ -171,17 +209,34 @@ function timeOf(item: Record<string, unknown>, kind: Kind): number | undefined {
   return field === undefined ? undefined : (item[field] as number);
 }
 
-type Common = { id?: string; user_id?: unknown; session_id?: string; project?: string; context?: Record<string, unknown>; metadata?: Record<string, unknown>; timestamp?: number };
+type Common = {
+  id?: string;
+  user_id?: unknown;
+  session_id?: string;
+  project?: string;
+  context?: Record<string, unknown>;
+  metadata?: Record<string, unknown>;
+  timestamp?: number;
+};
 
 /** Keys that become columns (or are identity); everything else goes to attributes. */
 const MAPPED = new Set(['id', 'user_id', 'session_id', 'project', 'timestamp']);
 /** Ids a client may send that must never choose anything: kept, renamed, in attributes. */
-export const CLIENT_IDS: Record<string, string> = { user_id: 'client_user_id', organization_id: 'client_organization_id', org_id: 'client_org_id', tenant_id: 'client_tenant_id' };
+export const CLIENT_IDS: Record<string, string> = {
+  user_id: 'client_user_id',
+  organization_id: 'client_organization_id',
+  org_id: 'client_org_id',
+  tenant_id: 'client_tenant_id',
+};
 
 /** The keys each translator maps to columns, as a set, built once per distinct list. */
 const skipSets = new Map<string, Set<string>>();
 
-function attributesOf(item: Record<string, unknown>, mapped: readonly string[], extra: Record<string, unknown> = {}): Record<string, unknown> | undefined {
+function attributesOf(
+  item: Record<string, unknown>,
+  mapped: readonly string[],
+  extra: Record<string, unknown> = {},
+): Record<string, unknown> | undefined {
   const out: Record<string, unknown> = {};
   const key = mapped.join(',');
   let skip = skipSets.get(key);
@@ -220,7 +275,9 @@ export function commandToEvent(c: z.infer<typeof commandSchema>, defaultTs?: num
     status,
     duration_ms: c.execution_time_ms,
     error: c.error_message,
-    attributes: attributesOf(c, ['command_name', 'status', 'execution_time_ms', 'executed_at', 'error_message'], { client_status }),
+    attributes: attributesOf(c, ['command_name', 'status', 'execution_time_ms', 'executed_at', 'error_message'], {
+      client_status,
+    }),
   };
 }
 
@@ -240,7 +297,19 @@ export function agentToEvent(a: z.infer<typeof agentSchema>, defaultTs?: number)
     error: a.error_message,
     attributes: attributesOf(
       a,
-      ['agent_name', 'status', 'execution_time_ms', 'input_tokens', 'output_tokens', 'cache_read_tokens', 'cache_creation_tokens', 'cost_usd', 'model', 'occurred_at', 'error_message'],
+      [
+        'agent_name',
+        'status',
+        'execution_time_ms',
+        'input_tokens',
+        'output_tokens',
+        'cache_read_tokens',
+        'cache_creation_tokens',
+        'cost_usd',
+        'model',
+        'occurred_at',
+        'error_message',
+      ],
       { client_status },
     ),
   };
@@ -266,7 +335,8 @@ export function sessionStartToEvent(s: z.infer<typeof sessionStartSchema>, sessi
 
 /** An end time (or `ended: true`) makes it `session_end`; otherwise `session_update`. */
 export function sessionUpdateToEvent(s: z.infer<typeof sessionUpdateSchema>, sessionId: string): IngestEvent {
-  const kind = s.ended_at !== undefined || s.session_end !== undefined || s.ended === true ? 'session_end' : 'session_update';
+  const kind =
+    s.ended_at !== undefined || s.session_end !== undefined || s.ended === true ? 'session_end' : 'session_update';
   return {
     ...base(kind, s, timeOf(s, kind)),
     session_id: sessionId,
@@ -279,7 +349,10 @@ export function sessionUpdateToEvent(s: z.infer<typeof sessionUpdateSchema>, ses
 export type BatchRejection = { array: BatchArray; index: number; field: string; message: string };
 
 /** One batch array's item parser and translator. */
-export const BATCH_ITEMS: Record<BatchArray, (raw: unknown, defaultTs?: number) => { ok: true; event: IngestEvent } | { ok: false; field: string; message: string }> = {
+export const BATCH_ITEMS: Record<
+  BatchArray,
+  (raw: unknown, defaultTs?: number) => { ok: true; event: IngestEvent } | { ok: false; field: string; message: string }
+> = {
   command_executions: itemParser(commandSchema, commandToEvent),
   agent_interactions: itemParser(agentSchema, agentToEvent),
   productivity_metrics: itemParser(productivitySchema, productivityToEvent),
@@ -312,7 +385,10 @@ const WIRE_FIELD: Partial<Record<Kind, Record<string, string>>> = {
 export function wireField(event: IngestEvent | undefined, field: string, item: unknown): string {
   if (!event) return field;
   if (field === 'ts') {
-    const given = item && typeof item === 'object' ? (TIME_FIELDS[event.kind] ?? []).find((f) => (item as Record<string, unknown>)[f] !== undefined) : undefined;
+    const given =
+      item && typeof item === 'object'
+        ? (TIME_FIELDS[event.kind] ?? []).find((f) => (item as Record<string, unknown>)[f] !== undefined)
+        : undefined;
     return given ?? 'timestamp';
   }
   return WIRE_FIELD[event.kind]?.[field] ?? field;

@@ -7,7 +7,8 @@ const MAX_DEPTH = 12;
 const MAX_KEYS = 256;
 
 export function sanitizeJson(value: unknown, depth = 0): unknown {
-  if (typeof value === 'string') return (value.length > MAX_ATTR_STRING ? `${value.slice(0, MAX_ATTR_STRING)}…[truncated]` : value).toWellFormed();
+  if (typeof value === 'string')
+    return (value.length > MAX_ATTR_STRING ? `${value.slice(0, MAX_ATTR_STRING)}…[truncated]` : value).toWellFormed();
   if (typeof value === 'number') return Number.isFinite(value) ? value : null;
   if (typeof value === 'boolean' || value === null) return value;
   if (typeof value === 'bigint') return value.toString();
@@ -40,7 +41,8 @@ export function nestedDeeperThan(value: unknown, max = MAX_JSON_DEPTH): boolean 
     const [v, depth] = stack.pop()!;
     if (v === null || typeof v !== 'object') continue;
     if (depth > max) return true;
-    for (const child of Array.isArray(v) ? v : Object.values(v)) if (child !== null && typeof child === 'object') stack.push([child, depth + 1]);
+    for (const child of Array.isArray(v) ? v : Object.values(v))
+      if (child !== null && typeof child === 'object') stack.push([child, depth + 1]);
   }
   return false;
 }

@@ -56,7 +56,21 @@ SELECT m.sessions,
           FROM (SELECT name, count(*) AS n FROM calls GROUP BY name)) AS by_tool
   FROM from_events AS e, from_metrics AS m`;
 
-type Row = Record<'sessions' | 'input' | 'output' | 'cache_read' | 'cache_creation' | 'cost' | 'lines_added' | 'lines_removed' | 'commits' | 'api_requests' | 'tool_calls' | 'tool_failures', number | null> & { by_tool: string };
+type Row = Record<
+  | 'sessions'
+  | 'input'
+  | 'output'
+  | 'cache_read'
+  | 'cache_creation'
+  | 'cost'
+  | 'lines_added'
+  | 'lines_removed'
+  | 'commits'
+  | 'api_requests'
+  | 'tool_calls'
+  | 'tool_failures',
+  number | null
+> & { by_tool: string };
 
 /** One session's totals, in one query over `events`. */
 export async function sessionTotals(db: Queryable, sessionId: string): Promise<Totals> {

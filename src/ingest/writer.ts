@@ -46,14 +46,54 @@ export type EventRow = {
 // bound to a prepared INSERT that unnests them. DuckDB parses it on its own thread, so a
 // commit costs the event loop one JSON.stringify. (The appender's per-value calls and its
 // synchronous flush held the event loop ~15 µs a row plus 2–4 ms a commit.)
-const TEXT_COLUMNS = { kind: 'kind', source: 'source', user_id: 'userId', session_id: 'sessionId', project: 'project', prompt_id: 'promptId', tool_use_id: 'toolUseId', request_id: 'requestId', agent_id: 'agentId', agent_type: 'agentType', name: 'name', model: 'model', status: 'status', error: 'error', import_run: 'importRun' } as const;
-const NUMBER_COLUMNS = { duration_ms: 'durationMs', input_tokens: 'inputTokens', output_tokens: 'outputTokens', cache_read_tokens: 'cacheReadTokens', cache_creation_tokens: 'cacheCreationTokens', cost_usd: 'costUsd', lines_added: 'linesAdded', lines_removed: 'linesRemoved', value: 'value' } as const;
+const TEXT_COLUMNS = {
+  kind: 'kind',
+  source: 'source',
+  user_id: 'userId',
+  session_id: 'sessionId',
+  project: 'project',
+  prompt_id: 'promptId',
+  tool_use_id: 'toolUseId',
+  request_id: 'requestId',
+  agent_id: 'agentId',
+  agent_type: 'agentType',
+  name: 'name',
+  model: 'model',
+  status: 'status',
+  error: 'error',
+  import_run: 'importRun',
+} as const;
+const NUMBER_COLUMNS = {
+  duration_ms: 'durationMs',
+  input_tokens: 'inputTokens',
+  output_tokens: 'outputTokens',
+  cache_read_tokens: 'cacheReadTokens',
+  cache_creation_tokens: 'cacheCreationTokens',
+  cost_usd: 'costUsd',
+  lines_added: 'linesAdded',
+  lines_removed: 'linesRemoved',
+  value: 'value',
+} as const;
 
 const INSERT_SQL = (() => {
-  const types: Record<string, string> = { id: 'VARCHAR[]', ts: 'BIGINT[]', received_at: 'BIGINT[]', seq: 'UBIGINT[]', attributes: 'VARCHAR[]' };
-  const select: Record<string, string> = { id: 'unnest(d.id)::UBIGINT', ts: 'epoch_ms(unnest(d.ts))', received_at: 'epoch_ms(unnest(d.received_at))', seq: 'unnest(d.seq)', attributes: 'unnest(d.attributes)' };
-  for (const column of Object.keys(TEXT_COLUMNS)) (types[column] = 'VARCHAR[]'), (select[column] = `unnest(d.${column})`);
-  for (const column of Object.keys(NUMBER_COLUMNS)) (types[column] = 'DOUBLE[]'), (select[column] = `unnest(d.${column})`);
+  const types: Record<string, string> = {
+    id: 'VARCHAR[]',
+    ts: 'BIGINT[]',
+    received_at: 'BIGINT[]',
+    seq: 'UBIGINT[]',
+    attributes: 'VARCHAR[]',
+  };
+  const select: Record<string, string> = {
+    id: 'unnest(d.id)::UBIGINT',
+    ts: 'epoch_ms(unnest(d.ts))',
+    received_at: 'epoch_ms(unnest(d.received_at))',
+    seq: 'unnest(d.seq)',
+    attributes: 'unnest(d.attributes)',
+  };
+  for (const column of Object.keys(TEXT_COLUMNS))
+    (types[column] = 'VARCHAR[]'), (select[column] = `unnest(d.${column})`);
+  for (const column of Object.keys(NUMBER_COLUMNS))
+    (types[column] = 'DOUBLE[]'), (select[column] = `unnest(d.${column})`);
   const columns = Object.keys(select);
   return `INSERT INTO events (${columns.join(', ')}) SELECT ${columns.map((c) => select[c]).join(', ')} FROM (SELECT from_json($1::VARCHAR, '${JSON.stringify(types)}') AS d)`;
 })();
@@ -68,7 +108,8 @@ function columnsJson(rows: EventRow[], firstSeq: bigint): string {
     attributes: rows.map((r) => r.attributes), // JSON text: lone surrogates arrive escaped
   };
   // A lone surrogate would make the whole document malformed; the appender stored U+FFFD.
-  for (const [column, key] of Object.entries(TEXT_COLUMNS)) doc[column] = rows.map((r) => r[key]?.toWellFormed() ?? null);
+  for (const [column, key] of Object.entries(TEXT_COLUMNS))
+    doc[column] = rows.map((r) => r[key]?.toWellFormed() ?? null);
   for (const [column, key] of Object.entries(NUMBER_COLUMNS)) doc[column] = rows.map((r) => r[key]);
   return JSON.stringify(doc);
 }
@@ -125,7 +166,9 @@ export function createEventWriter(
     if (nextSeq === null) {
       // Past the rollups' watermark too: retention may have deleted the newest events, and a
       // reused number below the watermark would never be rolled up.
-      const reader = await conn.runAndReadAll('SELECT greatest(coalesce((SELECT max(seq) FROM events), 0), (SELECT last_seq FROM rollup_state))::UBIGINT');
+      const reader = await conn.runAndReadAll(
+        'SELECT greatest(coalesce((SELECT max(seq) FROM events), 0), (SELECT last_seq FROM rollup_state))::UBIGINT',
+      );
       nextSeq = (reader.getRows()[0]![0] as bigint) + 1n;
     }
     const first = nextSeq;
@@ -148,31 +191,33 @@ export function createEventWriter(
     let failure: { error: unknown } | null = null;
     const started = performance.now();
     try {
-      stored = await whileShortOfMemory(() => db.withConnection(async (conn, prepared) => {
-        const insert = await prepared(INSERT_SQL);
-        const alongside = batch.filter((p) => p.alongside);
-        // One INSERT commits by itself; only statements alongside need a transaction around it
-        // (BEGIN and COMMIT cost a lone hook some 0.4 ms: measured).
-        const attempt = (rows: EventRow[]) =>
-          alongside.length === 0
-            ? append(conn, insert, rows)
-            : inTransaction(conn, async () => {
-                await append(conn, insert, rows);
-                for (const p of alongside) await p.alongside!(conn);
-              });
-        // Retries are rare: insert everything and let the primary key object. Only then
-        // redo the batch without the ids that are already stored.
-        const rows = [...unique.values()];
-        try {
-          await attempt(rows);
-          return rows;
-        } catch (err) {
-          if (!isDuplicateKey(err)) throw err;
-        }
-        const fresh = await withoutStored(conn, unique);
-        await attempt(fresh);
-        return fresh;
-      }));
+      stored = await whileShortOfMemory(() =>
+        db.withConnection(async (conn, prepared) => {
+          const insert = await prepared(INSERT_SQL);
+          const alongside = batch.filter((p) => p.alongside);
+          // One INSERT commits by itself; only statements alongside need a transaction around it
+          // (BEGIN and COMMIT cost a lone hook some 0.4 ms: measured).
+          const attempt = (rows: EventRow[]) =>
+            alongside.length === 0
+              ? append(conn, insert, rows)
+              : inTransaction(conn, async () => {
+                  await append(conn, insert, rows);
+                  for (const p of alongside) await p.alongside!(conn);
+                });
+          // Retries are rare: insert everything and let the primary key object. Only then
+          // redo the batch without the ids that are already stored.
+          const rows = [...unique.values()];
+          try {
+            await attempt(rows);
+            return rows;
+          } catch (err) {
+            if (!isDuplicateKey(err)) throw err;
+          }
+          const fresh = await withoutStored(conn, unique);
+          await attempt(fresh);
+          return fresh;
+        }),
+      );
     } catch (error) {
       failure = { error };
     }
@@ -183,7 +228,14 @@ export function createEventWriter(
       return;
     }
     try {
-      if (nextSeq !== null) onCommit({ offered, inserted: stored.length, lastSeq: Number(nextSeq - 1n), seconds: (performance.now() - started) / 1000, userIds: () => usersOf(batch) });
+      if (nextSeq !== null)
+        onCommit({
+          offered,
+          inserted: stored.length,
+          lastSeq: Number(nextSeq - 1n),
+          seconds: (performance.now() - started) / 1000,
+          userIds: () => usersOf(batch),
+        });
       if (batch.length === 1) batch[0]!.resolve(stored.length);
       else {
         // Each caller hears how many of its own rows were new (a row offered twice is the first offer's).
@@ -246,7 +298,8 @@ async function inTransaction(conn: DuckDBConnection, fn: () => Promise<void>): P
   }
 }
 
-const isDuplicateKey = (err: unknown) => /Duplicate key .* violates primary key constraint/.test(String((err as Error)?.message));
+const isDuplicateKey = (err: unknown) =>
+  /Duplicate key .* violates primary key constraint/.test(String((err as Error)?.message));
 
 /** The rows whose ids are not in `events` yet. Ids are our own bigints, safe to inline. */
 async function withoutStored(conn: DuckDBConnection, rows: Map<bigint, EventRow>): Promise<EventRow[]> {
@@ -273,4 +326,3 @@ async function whileShortOfMemory<T>(fn: () => Promise<T>): Promise<T> {
     }
   }
 }
-

@@ -34,7 +34,12 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { MAX_JSON_DEPTH, nestedDeeperThan } from './sanitize.js';
 import type { AppContext } from '../context.js';
-import { retryAfterSeconds, StorageUnavailableError, TENANT_UNAVAILABLE, TenantUnavailableError } from '../storage/errors.js';
+import {
+  retryAfterSeconds,
+  StorageUnavailableError,
+  TENANT_UNAVAILABLE,
+  TenantUnavailableError,
+} from '../storage/errors.js';
 import type { IngestResult, Who } from './ingest.js';
 
 export const STREAM_PATH = '/api/v1/stream';
@@ -76,12 +81,20 @@ type Conn = {
 };
 
 class MessageError extends Error {
-  constructor(readonly field: string, message: string, readonly ref: Ref = null) {
+  constructor(
+    readonly field: string,
+    message: string,
+    readonly ref: Ref = null,
+  ) {
     super(message);
   }
 }
 
-export function attachStreamGateway(server: Server, ctx: AppContext, options: GatewayOptions = {}): { close(): Promise<void> } {
+export function attachStreamGateway(
+  server: Server,
+  ctx: AppContext,
+  options: GatewayOptions = {},
+): { close(): Promise<void> } {
   const pingMs = options.pingMs ?? 30_000;
   const maxInFlight = options.maxInFlight ?? 8;
   const maxQueued = options.maxQueued ?? 64;
@@ -125,7 +138,9 @@ export function attachStreamGateway(server: Server, ctx: AppContext, options: Ga
   };
   server.on('upgrade', onUpgrade);
 
-  async function authenticate(req: IncomingMessage): Promise<(Who & { key: string }) | { status: 401 | 403 | 503; error: string; retryAfter?: number }> {
+  async function authenticate(
+    req: IncomingMessage,
+  ): Promise<(Who & { key: string }) | { status: 401 | 403 | 503; error: string; retryAfter?: number }> {
     let presented: string | undefined;
     const authorization = req.headers.authorization;
     if (authorization !== undefined) presented = /^Bearer\s+(\S+)\s*$/i.exec(authorization)?.[1];
@@ -140,14 +155,27 @@ export function attachStreamGateway(server: Server, ctx: AppContext, options: Ga
     try {
       await ctx.tenantFiles.open(resolved.user.tenantId);
     } catch (err) {
-      if (err instanceof TenantUnavailableError) return { status: 503, error: TENANT_UNAVAILABLE, retryAfter: retryAfterSeconds(err) };
+      if (err instanceof TenantUnavailableError)
+        return { status: 503, error: TENANT_UNAVAILABLE, retryAfter: retryAfterSeconds(err) };
       throw err;
     }
     return { tenantId: resolved.user.tenantId, userId: resolved.user.id, key: presented };
   }
 
   function open(ws: WebSocket, socket: Duplex, { key, ...who }: Who & { key: string }) {
-    const conn: Conn = { ws, socket, who, key, queue: [], queuedBytes: 0, pending: [], inFlight: 0, alive: true, paused: false, pausedForQueue: false };
+    const conn: Conn = {
+      ws,
+      socket,
+      who,
+      key,
+      queue: [],
+      queuedBytes: 0,
+      pending: [],
+      inFlight: 0,
+      alive: true,
+      paused: false,
+      pausedForQueue: false,
+    };
     conns.add(conn);
     ctx.metrics.websocketClients.inc();
     ctx.log.debug('stream opened', { tenant: who.tenantId });
@@ -209,11 +237,18 @@ export function attachStreamGateway(server: Server, ctx: AppContext, options: Ga
       conn.paused = true;
       conn.pausedForQueue = queueFull;
       ws.pause();
-    } else if (conn.paused && !closing && conn.queue.length <= maxQueued / 2 && conn.queuedBytes <= maxQueuedBytes / 2 && buffered <= maxBuffered) {
+    } else if (
+      conn.paused &&
+      !closing &&
+      conn.queue.length <= maxQueued / 2 &&
+      conn.queuedBytes <= maxQueuedBytes / 2 &&
+      buffered <= maxBuffered
+    ) {
       conn.paused = false;
       conn.pausedForQueue = false;
       ws.resume();
-    } else if (conn.paused) conn.pausedForQueue = conn.queue.length > maxQueued / 2 || conn.queuedBytes > maxQueuedBytes / 2;
+    } else if (conn.paused)
+      conn.pausedForQueue = conn.queue.length > maxQueued / 2 || conn.queuedBytes > maxQueuedBytes / 2;
   }
 
   async function handle(conn: Conn, data: RawData): Promise<Reply> {
@@ -227,7 +262,14 @@ export function attachStreamGateway(server: Server, ctx: AppContext, options: Ga
         return { type: 'error', ref, error: 'API key revoked or without the "ingest" scope' };
       }
       const decision = ctx.ingestLimiter.take(conn.who.tenantId);
-      if (!decision.allowed) return { type: 'error', ref, error: 'rate limit exceeded for this tenant', retry: true, retry_after: Math.ceil(decision.resetMs / 1000) };
+      if (!decision.allowed)
+        return {
+          type: 'error',
+          ref,
+          error: 'rate limit exceeded for this tenant',
+          retry: true,
+          retry_after: Math.ceil(decision.resetMs / 1000),
+        };
       let result: IngestResult;
       try {
         result = await ctx.ingest.ingest(conn.who, 'ws', message.events, ctx.now());
@@ -241,12 +283,15 @@ export function attachStreamGateway(server: Server, ctx: AppContext, options: Ga
       if (result.accepted === 0 && result.rejected.length) {
         const first = result.rejected[0]!;
         const own = first.field === '(event)' ? '' : first.field;
-        const field = message.single ? own || 'body' : [message.enveloped ? 'events' : '', String(first.index), own].filter(Boolean).join('.');
+        const field = message.single
+          ? own || 'body'
+          : [message.enveloped ? 'events' : '', String(first.index), own].filter(Boolean).join('.');
         return { type: 'error', ref, field, error: `${field}: ${first.message}`, rejected: result.rejected };
       }
       return { type: 'ack', ref, accepted: result.accepted, rejected: result.rejected };
     } catch (err) {
-      if (err instanceof MessageError) return { type: 'error', ref: err.ref ?? ref, field: err.field, error: `${err.field}: ${err.message}` };
+      if (err instanceof MessageError)
+        return { type: 'error', ref: err.ref ?? ref, field: err.field, error: `${err.field}: ${err.message}` };
       throw err;
     }
   }
@@ -274,13 +319,19 @@ export function attachStreamGateway(server: Server, ctx: AppContext, options: Ga
       for (const conn of conns) flow(conn);
       // Let what was already received finish and be acked, briefly.
       const until = Date.now() + 3000;
-      while ([...conns].some((c) => c.inFlight || c.queue.length) && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
-      const closed = [...conns].map((conn) => new Promise<void>((resolve) => {
-        if (conn.ws.readyState === conn.ws.CLOSED) return resolve();
-        conn.ws.once('close', () => resolve());
-        conn.ws.close(1001, 'server shutting down');
-      }));
-      const force = setTimeout(() => { for (const conn of conns) conn.ws.terminate(); }, 2000);
+      while ([...conns].some((c) => c.inFlight || c.queue.length) && Date.now() < until)
+        await new Promise((r) => setTimeout(r, 10));
+      const closed = [...conns].map(
+        (conn) =>
+          new Promise<void>((resolve) => {
+            if (conn.ws.readyState === conn.ws.CLOSED) return resolve();
+            conn.ws.once('close', () => resolve());
+            conn.ws.close(1001, 'server shutting down');
+          }),
+      );
+      const force = setTimeout(() => {
+        for (const conn of conns) conn.ws.terminate();
+      }, 2000);
       await Promise.all(closed);
       clearTimeout(force);
       await new Promise<void>((resolve) => wss.close(() => resolve()));
@@ -309,7 +360,8 @@ function parseMessage(data: RawData): Message {
   }
   if (nestedDeeperThan(body)) throw new MessageError('body', `nested more than ${MAX_JSON_DEPTH} levels deep`);
   if (Array.isArray(body)) return { ref: null, events: checkCount(body, ''), single: false, enveloped: false };
-  if (!body || typeof body !== 'object') throw new MessageError('body', 'must be an event object, an array of events, or {ref, events: [...]}');
+  if (!body || typeof body !== 'object')
+    throw new MessageError('body', 'must be an event object, an array of events, or {ref, events: [...]}');
   const { ref: rawRef, ...rest } = body as Record<string, unknown>;
   const ref = parseRef(rawRef);
   if (!('kind' in rest) && 'events' in rest) {
@@ -320,11 +372,17 @@ function parseMessage(data: RawData): Message {
 }
 
 function checkCount(events: unknown[], field: string, ref: Ref = null): unknown[] {
-  if (events.length > MAX_EVENTS_PER_MESSAGE) throw new MessageError(field || 'body', `must hold at most ${MAX_EVENTS_PER_MESSAGE} events`, ref);
+  if (events.length > MAX_EVENTS_PER_MESSAGE)
+    throw new MessageError(field || 'body', `must hold at most ${MAX_EVENTS_PER_MESSAGE} events`, ref);
   return events;
 }
 
-const REASONS: Record<number, string> = { 401: 'Unauthorized', 403: 'Forbidden', 500: 'Internal Server Error', 503: 'Service Unavailable' };
+const REASONS: Record<number, string> = {
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  500: 'Internal Server Error',
+  503: 'Service Unavailable',
+};
 
 /** Answers an upgrade request with a plain HTTP error and hangs up. */
 function refuse(socket: Duplex, status: 401 | 403 | 500 | 503, error: string, retryAfter?: number) {

@@ -10,7 +10,12 @@ export type Mailer = { send(mail: Mail): Promise<void>; close(): void };
 export function createMailer(smtp: Config['smtp']): Mailer | null {
   if (!smtp) return null;
   // Bounded, so an SMTP server that is down or silent answers the admin within seconds.
-  const transport = createTransport({ url: smtp.url, connectionTimeout: 10_000, greetingTimeout: 10_000, socketTimeout: 20_000 });
+  const transport = createTransport({
+    url: smtp.url,
+    connectionTimeout: 10_000,
+    greetingTimeout: 10_000,
+    socketTimeout: 20_000,
+  });
   return {
     async send(mail) {
       await transport.sendMail({ from: smtp.from, ...mail });

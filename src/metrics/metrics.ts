@@ -44,7 +44,12 @@ export function createMetrics(sources: MetricSources): Metrics {
   const registers = [registry];
   collectDefaultMetrics({ register: registry });
 
-  const ingestEvents = new Counter({ name: 'agentmeter_ingest_events_total', help: 'Events offered to ingest, by entry point and outcome.', labelNames: ['source', 'outcome'], registers });
+  const ingestEvents = new Counter({
+    name: 'agentmeter_ingest_events_total',
+    help: 'Events offered to ingest, by entry point and outcome.',
+    labelNames: ['source', 'outcome'],
+    registers,
+  });
   // Every series exists from the start, so a rate over the first events is right.
   for (const source of SOURCES) for (const outcome of INGEST_OUTCOMES) ingestEvents.inc({ source, outcome }, 0);
   const commitSeconds = new Histogram({
@@ -53,9 +58,22 @@ export function createMetrics(sources: MetricSources): Metrics {
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     registers,
   });
-  const lagEvents = new Gauge({ name: 'agentmeter_aggregation_lag_events', help: 'Events committed but not yet rolled up, over every tenant.', registers });
-  const lagSeconds = new Gauge({ name: 'agentmeter_aggregation_lag_seconds', help: 'Age of the oldest event not yet rolled up, over every tenant.', registers });
-  const requests = new Counter({ name: 'agentmeter_http_requests_total', help: 'HTTP requests, by method, route pattern and status.', labelNames: ['method', 'route', 'status'], registers });
+  const lagEvents = new Gauge({
+    name: 'agentmeter_aggregation_lag_events',
+    help: 'Events committed but not yet rolled up, over every tenant.',
+    registers,
+  });
+  const lagSeconds = new Gauge({
+    name: 'agentmeter_aggregation_lag_seconds',
+    help: 'Age of the oldest event not yet rolled up, over every tenant.',
+    registers,
+  });
+  const requests = new Counter({
+    name: 'agentmeter_http_requests_total',
+    help: 'HTTP requests, by method, route pattern and status.',
+    labelNames: ['method', 'route', 'status'],
+    registers,
+  });
   const requestSeconds = new Histogram({
     name: 'agentmeter_http_request_duration_seconds',
     help: 'Time to answer an HTTP request (until the response starts), by method and route pattern.',
@@ -63,11 +81,29 @@ export function createMetrics(sources: MetricSources): Metrics {
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers,
   });
-  const sseClients = new Gauge({ name: 'agentmeter_sse_clients', help: 'Open live dashboard streams (Server-Sent Events).', registers });
-  const websocketClients = new Gauge({ name: 'agentmeter_websocket_clients', help: 'Open WebSocket ingest streams.', registers });
-  const openFiles = new Gauge({ name: 'agentmeter_tenant_files_open', help: 'Tenant DuckDB files open now.', registers });
-  const deliveries = new Counter({ name: 'agentmeter_alert_deliveries_total', help: 'Attempts to deliver alert notifications, by channel type and outcome.', labelNames: ['channel', 'outcome'], registers });
-  for (const channel of DELIVERY_CHANNELS) for (const outcome of DELIVERY_OUTCOMES) deliveries.inc({ channel, outcome }, 0);
+  const sseClients = new Gauge({
+    name: 'agentmeter_sse_clients',
+    help: 'Open live dashboard streams (Server-Sent Events).',
+    registers,
+  });
+  const websocketClients = new Gauge({
+    name: 'agentmeter_websocket_clients',
+    help: 'Open WebSocket ingest streams.',
+    registers,
+  });
+  const openFiles = new Gauge({
+    name: 'agentmeter_tenant_files_open',
+    help: 'Tenant DuckDB files open now.',
+    registers,
+  });
+  const deliveries = new Counter({
+    name: 'agentmeter_alert_deliveries_total',
+    help: 'Attempts to deliver alert notifications, by channel type and outcome.',
+    labelNames: ['channel', 'outcome'],
+    registers,
+  });
+  for (const channel of DELIVERY_CHANNELS)
+    for (const outcome of DELIVERY_OUTCOMES) deliveries.inc({ channel, outcome }, 0);
 
   return {
     ingested: (source, outcome, n) => n > 0 && ingestEvents.inc({ source, outcome }, n),

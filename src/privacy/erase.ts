@@ -16,27 +16,49 @@ import type { Database, Queryable } from '../storage/duckdb.js';
 import type { TenantFiles } from '../storage/tenant-files.js';
 
 /** What an erasure removed: counts only (the audit log keeps these, never the data). */
-export type Erased = { events: number; sessions: number; import_runs: number; api_keys: number; browser_sessions: number; audit_entries_scrubbed: number };
+export type Erased = {
+  events: number;
+  sessions: number;
+  import_runs: number;
+  api_keys: number;
+  browser_sessions: number;
+  audit_entries_scrubbed: number;
+};
 
 /** The email an erased account keeps: unique, unusable, and saying what happened. */
 export const erasedEmail = (userId: string) => `erased-${userId}@invalid`;
 export const isErased = (email: string) => /^erased-.+@invalid$/.test(email);
 
 /** A person's tenant-file rows outside `events` and the rollups, by table. */
-const USER_TABLES = ['session_index', 'session_figures', 'session_scores', 'import_runs', 'imported_baselines'] as const;
+const USER_TABLES = [
+  'session_index',
+  'session_figures',
+  'session_scores',
+  'import_runs',
+  'imported_baselines',
+] as const;
 
 /** Why `actor` may not erase `target` (null: they may); `done`: it already happened. Tenant access is checked before. */
 export function erasureRefusal(actor: Actor & { id: string }, target: User): { message: string; done?: true } | null {
   if (target.id === actor.id) return { message: 'you cannot erase yourself; ask another admin' };
-  if (!canGrantRole(actor, target.role)) return { message: `your role (${actor.role}) cannot erase a ${target.role.replace('_', ' ')}` };
+  if (!canGrantRole(actor, target.role))
+    return { message: `your role (${actor.role}) cannot erase a ${target.role.replace('_', ' ')}` };
   if (isErased(target.email)) return { message: 'this person has already been erased', done: true };
   return null;
 }
 
-type EraseDeps = { control: Database; tenantFiles: TenantFiles; aggregator: Aggregator; ingest: Ingestor; invalidateKeys(): void };
+type EraseDeps = {
+  control: Database;
+  tenantFiles: TenantFiles;
+  aggregator: Aggregator;
+  ingest: Ingestor;
+  invalidateKeys(): void;
+};
 
 /** What an erasure needs of the app. */
-export const eraseDeps = (ctx: Pick<AppContext, 'control' | 'tenantFiles' | 'aggregator' | 'ingest' | 'keys'>): EraseDeps => ({
+export const eraseDeps = (
+  ctx: Pick<AppContext, 'control' | 'tenantFiles' | 'aggregator' | 'ingest' | 'keys'>,
+): EraseDeps => ({
   control: ctx.control,
   tenantFiles: ctx.tenantFiles,
   aggregator: ctx.aggregator,
@@ -59,7 +81,8 @@ export async function erasePerson(
     await tx.run(`DELETE FROM api_keys WHERE user_id = $user`, { user: person.id });
     await tx.run(`DELETE FROM auth_sessions WHERE user_id = $user`, { user: person.id });
     // Their second factor (an encrypted secret, hashed recovery codes) goes with the account.
-    for (const table of ['mfa_totp', 'mfa_recovery_codes', 'mfa_pending_logins']) await tx.run(`DELETE FROM ${table} WHERE user_id = $user`, { user: person.id });
+    for (const table of ['mfa_totp', 'mfa_recovery_codes', 'mfa_pending_logins'])
+      await tx.run(`DELETE FROM ${table} WHERE user_id = $user`, { user: person.id });
     await tx.run(`UPDATE users SET disabled = true WHERE id = $user`, { user: person.id });
     return { keys, browser };
   });
@@ -82,20 +105,29 @@ export async function erasePerson(
 
   return deps.control.transaction(async (tx) => {
     const erased: Erased = {
-      events: file.events, sessions: file.sessions, import_runs: file.runs,
-      api_keys: access.keys, browser_sessions: access.browser, audit_entries_scrubbed: await scrubAudit(tx, person.email),
+      events: file.events,
+      sessions: file.sessions,
+      import_runs: file.runs,
+      api_keys: access.keys,
+      browser_sessions: access.browser,
+      audit_entries_scrubbed: await scrubAudit(tx, person.email),
     };
-    await tx.run(`UPDATE users SET email = $email, name = NULL, password_hash = NULL, disabled = true, last_login_at = NULL WHERE id = $user`, {
-      user: person.id,
-      email: erasedEmail(person.id),
-    });
+    await tx.run(
+      `UPDATE users SET email = $email, name = NULL, password_hash = NULL, disabled = true, last_login_at = NULL WHERE id = $user`,
+      {
+        user: person.id,
+        email: erasedEmail(person.id),
+      },
+    );
     await audit(tx, { ...by, action: 'privacy.erase', tenantId: person.tenantId, target: person.id, detail: erased });
     return erased;
   });
 }
 
 async function count(tx: Queryable, table: string, userId: string): Promise<number> {
-  return Number((await tx.get<{ n: number }>(`SELECT count(*) AS n FROM ${table} WHERE user_id = $user`, { user: userId }))!.n);
+  return Number(
+    (await tx.get<{ n: number }>(`SELECT count(*) AS n FROM ${table} WHERE user_id = $user`, { user: userId }))!.n,
+  );
 }
 
 /**
@@ -106,6 +138,9 @@ async function scrubAudit(tx: Queryable, email: string): Promise<number> {
   const pattern = email.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
   const where = `detail IS NOT NULL AND contains(lower(detail), lower($email))`;
   const { n } = (await tx.get<{ n: number }>(`SELECT count(*) AS n FROM audit_log WHERE ${where}`, { email }))!;
-  await tx.run(`UPDATE audit_log SET detail = regexp_replace(detail, $pattern, '[erased]', 'gi') WHERE ${where}`, { email, pattern });
+  await tx.run(`UPDATE audit_log SET detail = regexp_replace(detail, $pattern, '[erased]', 'gi') WHERE ${where}`, {
+    email,
+    pattern,
+  });
   return Number(n);
 }

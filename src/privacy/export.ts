@@ -56,7 +56,12 @@ async function records(deps: { control: Database; tenantFiles: TenantFiles }, pe
     { id: person.id },
   );
   const people = await tenantPeople(control, person.tenantId);
-  const sessions = await sessionsExport(tenantFiles, person.tenantId, { from: TIME_WINDOW.earliest, to: now.getTime() + TIME_WINDOW.aheadMs, user: [person.id], now: now.getTime() }, people);
+  const sessions = await sessionsExport(
+    tenantFiles,
+    person.tenantId,
+    { from: TIME_WINDOW.earliest, to: now.getTime() + TIME_WINDOW.aheadMs, user: [person.id], now: now.getTime() },
+    people,
+  );
   const runs = await listRuns(tenantFiles, person.tenantId, person.id, 1_000_000);
   return {
     'profile.json': {
@@ -68,8 +73,19 @@ async function records(deps: { control: Database; tenantFiles: TenantFiles }, pe
       browser_sessions: browser.map((b) => ({ created_at: iso(b.created_at), expires_at: iso(b.expires_at) })),
     },
     'sessions.json': { sessions: sessions.rows, truncated: sessions.truncated },
-    'api_keys.json': keys.map((k) => ({ id: k.id, name: k.name, prefix: k.prefix, scopes: k.scopes, created_at: iso(k.createdAt), revoked_at: iso(k.revokedAt) })),
-    'audit.json': audit.map((a) => ({ ...a, occurred_at: iso(a.occurred_at), detail: a.detail === null ? null : (JSON.parse(a.detail) as unknown) })),
+    'api_keys.json': keys.map((k) => ({
+      id: k.id,
+      name: k.name,
+      prefix: k.prefix,
+      scopes: k.scopes,
+      created_at: iso(k.createdAt),
+      revoked_at: iso(k.revokedAt),
+    })),
+    'audit.json': audit.map((a) => ({
+      ...a,
+      occurred_at: iso(a.occurred_at),
+      detail: a.detail === null ? null : (JSON.parse(a.detail) as unknown),
+    })),
     'import_runs.json': runs,
     people,
   };
@@ -94,12 +110,21 @@ export async function personalExport(
     zip = new yazl.ZipFile();
     const options = { mtime: now };
     zip.addBuffer(Buffer.from(README), 'README.txt', options);
-    for (const [name, value] of Object.entries(files)) zip.addBuffer(Buffer.from(`${JSON.stringify(value, null, 2)}\n`), name, options);
+    for (const [name, value] of Object.entries(files))
+      zip.addBuffer(Buffer.from(`${JSON.stringify(value, null, 2)}\n`), name, options);
     held = holdLease(lease);
     const events = (format: ExportFormat) => (cb: (err: unknown, stream: NodeJS.ReadableStream) => void) => {
-      const e = { from: TIME_WINDOW.earliest, to: now.getTime() + TIME_WINDOW.aheadMs + 1, filters: { user: [person.id] }, format, escapeFormulas: true, people };
+      const e = {
+        from: TIME_WINDOW.earliest,
+        to: now.getTime() + TIME_WINDOW.aheadMs + 1,
+        filters: { user: [person.id] },
+        format,
+        escapeFormulas: true,
+        people,
+      };
       exportEvents(held.pool, person.tenantId, e, onFailure).then(
-        (out) => cb(null, held.track(Readable.fromWeb(out!.body as import('node:stream/web').ReadableStream<Uint8Array>))),
+        (out) =>
+          cb(null, held.track(Readable.fromWeb(out!.body as import('node:stream/web').ReadableStream<Uint8Array>))),
         (err: unknown) => cb(err, Readable.from([])),
       );
     };

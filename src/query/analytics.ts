@@ -23,12 +23,22 @@ async function rows(tf: TenantFiles, tenantId: string, input: QueryInput, now: n
  * finished, against its user's previous finished sessions; live before). Neither the range
  * nor the project filter changes a session's baseline: a score is the session's own.
  */
-export async function productivity(tf: TenantFiles, tenantId: string, range: Range, filters: Filters, now: number): Promise<{ sessions: SessionScore[]; average: number | null; truncated: boolean }> {
+export async function productivity(
+  tf: TenantFiles,
+  tenantId: string,
+  range: Range,
+  filters: Filters,
+  now: number,
+): Promise<{ sessions: SessionScore[]; average: number | null; truncated: boolean }> {
   const reader = await tf.connection(tenantId, 'reader');
   const params: Record<string, unknown> = { from: range.from, to: range.to, limit: MAX_SESSIONS + 1 };
   const where = ['i.first_ts >= make_timestamp($from * 1000)', 'i.first_ts < make_timestamp($to * 1000)'];
-  for (const [col, values] of [['user_id', filters.user], ['project', filters.project]] as const) {
-    if (values) where.push(`i.${col} IN (${values.map((v, i) => ((params[`${col}${i}`] = v), `$${col}${i}`)).join(', ')})`);
+  for (const [col, values] of [
+    ['user_id', filters.user],
+    ['project', filters.project],
+  ] as const) {
+    if (values)
+      where.push(`i.${col} IN (${values.map((v, i) => ((params[`${col}${i}`] = v), `$${col}${i}`)).join(', ')})`);
   }
   // A session's span is widened by its events the worker has not rolled up yet (a late one may be older than the indexed span).
   const index = await reader.all<ScoredSession>(
@@ -49,15 +59,28 @@ export async function productivity(tf: TenantFiles, tenantId: string, range: Ran
 }
 
 /** The mean of `scores`, one decimal; null for none. */
-export const averageScore = (scores: { score: number }[]) => (scores.length ? Math.round((scores.reduce((a, s) => a + s.score, 0) / scores.length) * 10) / 10 : null);
+export const averageScore = (scores: { score: number }[]) =>
+  scores.length ? Math.round((scores.reduce((a, s) => a + s.score, 0) / scores.length) * 10) / 10 : null;
 
-export type TrendResult = { metric: string; interval: Interval; points: { t: string; v: number }[]; trend: Omit<LinearTrend, 'forecast'> & { forecast: { t: string; v: number }[] }; anomalies: (Omit<Anomaly, 't'> & { t: string })[] };
+export type TrendResult = {
+  metric: string;
+  interval: Interval;
+  points: { t: string; v: number }[];
+  trend: Omit<LinearTrend, 'forecast'> & { forecast: { t: string; v: number }[] };
+  anomalies: (Omit<Anomaly, 't'> & { t: string })[];
+};
 
 /** The least spread a metric's anomalies are judged against, in its unit: one event, one cent, one percentage point, one millisecond. */
 const minSpreadOf = (metric: string) => (metric === 'cost_usd' || metric.endsWith('_rate') ? 0.01 : 1);
 
 /** One metric of `q` as a series (gaps as zero), its least-squares trend with a forecast, and its anomalies. */
-export async function trendOf(tf: TenantFiles, tenantId: string, q: Query, now: number, horizon = 7): Promise<TrendResult> {
+export async function trendOf(
+  tf: TenantFiles,
+  tenantId: string,
+  q: Query,
+  now: number,
+  horizon = 7,
+): Promise<TrendResult> {
   const metric = q.metrics[0]!;
   const series = fillGaps((await runQuery(tf, tenantId, q, { now })).rows, q);
   const points = series.map((r) => ({ t: Date.parse(String(r.t)), v: Number(r[metric] ?? 0) }));
@@ -75,12 +98,30 @@ export async function trendOf(tf: TenantFiles, tenantId: string, q: Query, now: 
 /** A day for a sentence: "22 Nov", with the year when it is not `now`'s. */
 function dayOf(t: number, now: number): string {
   const sameYear = new Date(t).getUTCFullYear() === new Date(now).getUTCFullYear();
-  return new Intl.DateTimeFormat('en-GB', { day: 'numeric', month: 'short', ...(sameYear ? {} : { year: 'numeric' }), timeZone: 'UTC' }).format(t);
+  return new Intl.DateTimeFormat('en-GB', {
+    day: 'numeric',
+    month: 'short',
+    ...(sameYear ? {} : { year: 'numeric' }),
+    timeZone: 'UTC',
+  }).format(t);
 }
 /** An hour for a sentence: "22 Nov 14:00 UTC". */
 const hourOf = (t: number, now: number) => `${dayOf(t, now)} ${new Date(t).toISOString().slice(11, 16)} UTC`;
 
-const TEAM_METRICS = ['sessions', 'prompts', 'tool_calls', 'tool_failure_rate', 'subagents', 'api_requests', 'tokens', 'cost_usd', 'lines_added', 'lines_removed', 'commits', 'pull_requests'] as const;
+const TEAM_METRICS = [
+  'sessions',
+  'prompts',
+  'tool_calls',
+  'tool_failure_rate',
+  'subagents',
+  'api_requests',
+  'tokens',
+  'cost_usd',
+  'lines_added',
+  'lines_removed',
+  'commits',
+  'pull_requests',
+] as const;
 
 /**
  * Each person's figures for the range, side by side, most spent first. A tool or model
@@ -93,12 +134,20 @@ export async function teamComparison(tf: TenantFiles, tenantId: string, range: R
     const key = JSON.stringify(filtersFor([m], filters));
     bySet.set(key, [...(bySet.get(key) ?? []), m]);
   }
-  const qs = [...bySet].map(([f, metrics]) => querySchema.parse({ metrics, group_by: ['user'], filters: JSON.parse(f), ...range, limit: 1000 }));
+  const qs = [...bySet].map(([f, metrics]) =>
+    querySchema.parse({ metrics, group_by: ['user'], filters: JSON.parse(f), ...range, limit: 1000 }),
+  );
   const people = new Map<string, Record<string, string | number | null>>();
   for (const result of await runQueries(tf, tenantId, qs, { now })) {
-    for (const r of result.rows) people.set(String(r.user), { ...(people.get(String(r.user)) ?? Object.fromEntries(TEAM_METRICS.map((m) => [m, 0]))), ...r });
+    for (const r of result.rows)
+      people.set(String(r.user), {
+        ...(people.get(String(r.user)) ?? Object.fromEntries(TEAM_METRICS.map((m) => [m, 0]))),
+        ...r,
+      });
   }
-  return [...people.values()].sort((a, b) => Number(b.cost_usd) - Number(a.cost_usd) || String(a.user).localeCompare(String(b.user)));
+  return [...people.values()].sort(
+    (a, b) => Number(b.cost_usd) - Number(a.cost_usd) || String(a.user).localeCompare(String(b.user)),
+  );
 }
 
 /** A person's own figures against the previous period and the team's per-person average, in sentences too. */
@@ -106,12 +155,42 @@ export async function personalInsights(tf: TenantFiles, tenantId: string, userId
   const span = range.to - range.from;
   const metrics = [...TEAM_METRICS];
   const [mine] = await rows(tf, tenantId, { metrics, filters: { user: [userId] }, ...range }, now);
-  const [before] = await rows(tf, tenantId, { metrics, filters: { user: [userId] }, from: range.from - span, to: range.from }, now);
+  const [before] = await rows(
+    tf,
+    tenantId,
+    { metrics, filters: { user: [userId] }, from: range.from - span, to: range.from },
+    now,
+  );
   const [team] = await rows(tf, tenantId, { metrics: [...metrics, 'active_users'], ...range }, now);
   const people = Math.max(1, Number(team?.active_users ?? 1));
-  const teamAverage = Object.fromEntries(metrics.map((m) => [m, m.endsWith('_rate') ? Number(team?.[m] ?? 0) : Number(team?.[m] ?? 0) / people]));
-  const failing = await rows(tf, tenantId, { metrics: ['tool_failures', 'tool_calls', 'tool_failure_rate'], group_by: ['tool'], filters: { user: [userId] }, ...range, order_by: 'tool_failures', limit: 5 }, now);
-  const cost = await trendOf(tf, tenantId, querySchema.parse({ metrics: ['cost_usd'], interval: span > 14 * DAY ? '1d' : '1h', filters: { user: [userId] }, ...range, limit: 10_000 }), now);
+  const teamAverage = Object.fromEntries(
+    metrics.map((m) => [m, m.endsWith('_rate') ? Number(team?.[m] ?? 0) : Number(team?.[m] ?? 0) / people]),
+  );
+  const failing = await rows(
+    tf,
+    tenantId,
+    {
+      metrics: ['tool_failures', 'tool_calls', 'tool_failure_rate'],
+      group_by: ['tool'],
+      filters: { user: [userId] },
+      ...range,
+      order_by: 'tool_failures',
+      limit: 5,
+    },
+    now,
+  );
+  const cost = await trendOf(
+    tf,
+    tenantId,
+    querySchema.parse({
+      metrics: ['cost_usd'],
+      interval: span > 14 * DAY ? '1d' : '1h',
+      filters: { user: [userId] },
+      ...range,
+      limit: 10_000,
+    }),
+    now,
+  );
   const insights: string[] = [];
   const change = (m: string) => {
     const a = Number(mine?.[m] ?? 0);
@@ -121,24 +200,54 @@ export async function personalInsights(tf: TenantFiles, tenantId: string, userId
   const pct = (x: number) => `${Math.round(Math.abs(x) * 100)}%`;
   const nothingBefore = metrics.every((m) => !Number(before?.[m] ?? 0));
   if (nothingBefore && metrics.some((m) => Number(mine?.[m] ?? 0))) {
-    insights.push(`Nothing from you in the previous period (${dayOf(range.from - span, range.to)} to ${dayOf(range.from - 1, range.to)}), so there is nothing to compare with yet.`);
+    insights.push(
+      `Nothing from you in the previous period (${dayOf(range.from - span, range.to)} to ${dayOf(range.from - 1, range.to)}), so there is nothing to compare with yet.`,
+    );
   }
-  for (const [m, label] of [['cost_usd', 'Your spend'], ['tool_calls', 'Your tool calls'], ['sessions', 'Your sessions']] as const) {
+  for (const [m, label] of [
+    ['cost_usd', 'Your spend'],
+    ['tool_calls', 'Your tool calls'],
+    ['sessions', 'Your sessions'],
+  ] as const) {
     const c = change(m);
-    if (c !== null && Math.abs(c) >= 0.2) insights.push(`${label} ${c > 0 ? 'rose' : 'fell'} ${pct(c)} against the previous period.`);
+    if (c !== null && Math.abs(c) >= 0.2)
+      insights.push(`${label} ${c > 0 ? 'rose' : 'fell'} ${pct(c)} against the previous period.`);
   }
   const myRate = Number(mine?.tool_failure_rate ?? 0);
   if (Number(mine?.tool_calls ?? 0) >= 20 && myRate > teamAverage.tool_failure_rate! * 1.5 && myRate > 0.05) {
-    insights.push(`${pct(myRate)} of your tool calls failed; the team's rate is ${pct(teamAverage.tool_failure_rate!)}.`);
+    insights.push(
+      `${pct(myRate)} of your tool calls failed; the team's rate is ${pct(teamAverage.tool_failure_rate!)}.`,
+    );
   }
   const worst = failing.find((f) => Number(f.tool_failures) > 0);
-  if (worst) insights.push(`${String(worst.tool)} failed most often for you (${Number(worst.tool_failures)} of ${Number(worst.tool_calls)} calls).`);
+  if (worst)
+    insights.push(
+      `${String(worst.tool)} failed most often for you (${Number(worst.tool_failures)} of ${Number(worst.tool_calls)} calls).`,
+    );
   if (cost.anomalies.length) {
     const n = cost.anomalies.length;
-    const at = (t: string) => (cost.interval === '1d' ? dayOf(Date.parse(t), range.to) : hourOf(Date.parse(t), range.to));
+    const at = (t: string) =>
+      cost.interval === '1d' ? dayOf(Date.parse(t), range.to) : hourOf(Date.parse(t), range.to);
     const unit = cost.interval === '1d' ? 'day' : 'hour';
-    insights.push(n === 1 ? `Your spend was unusual on one ${unit}: ${at(cost.anomalies[0]!.t)}.` : `Your spend was unusual on ${n} ${unit}s, the latest ${at(cost.anomalies.at(-1)!.t)}.`);
+    insights.push(
+      n === 1
+        ? `Your spend was unusual on one ${unit}: ${at(cost.anomalies[0]!.t)}.`
+        : `Your spend was unusual on ${n} ${unit}s, the latest ${at(cost.anomalies.at(-1)!.t)}.`,
+    );
   }
-  if (cost.trend.direction !== 'flat') insights.push(`Your spend is trending ${cost.trend.direction} (${cost.trend.slopePerDay >= 0 ? '+' : ''}${cost.trend.slopePerDay.toFixed(2)} USD/day).`);
-  return { user_id: userId, from: new Date(range.from).toISOString(), to: new Date(range.to).toISOString(), mine: mine ?? {}, previous: before ?? {}, team_average: teamAverage, failing_tools: failing, cost_trend: cost, insights };
+  if (cost.trend.direction !== 'flat')
+    insights.push(
+      `Your spend is trending ${cost.trend.direction} (${cost.trend.slopePerDay >= 0 ? '+' : ''}${cost.trend.slopePerDay.toFixed(2)} USD/day).`,
+    );
+  return {
+    user_id: userId,
+    from: new Date(range.from).toISOString(),
+    to: new Date(range.to).toISOString(),
+    mine: mine ?? {},
+    previous: before ?? {},
+    team_average: teamAverage,
+    failing_tools: failing,
+    cost_trend: cost,
+    insights,
+  };
 }

@@ -6,9 +6,31 @@
 // the whole range is read from raw events (the benchmark's comparison, and the check
 // the property tests make).
 import { MERGE_BINS_SQL, percentileSql } from '../aggregate/sketch.js';
-import { bucketSql, countedEventsCtes, countedSinceCtes, MEASURES, rolledUpCte, rollupSelect, sketchSelect, tailSeqs, tsLiteral, type TailSpan } from '../aggregate/rollup.js';
+import {
+  bucketSql,
+  countedEventsCtes,
+  countedSinceCtes,
+  MEASURES,
+  rolledUpCte,
+  rollupSelect,
+  sketchSelect,
+  tailSeqs,
+  tsLiteral,
+  type TailSpan,
+} from '../aggregate/rollup.js';
 import { tailEventsCte } from '../aggregate/session-project.js';
-import { cover, rollupTable, sketchTable, smallestCube, TIER_MS, TIER_SQL_INTERVAL, TIERS, type Cube, type Segment, type Tier } from '../aggregate/tiers.js';
+import {
+  cover,
+  rollupTable,
+  sketchTable,
+  smallestCube,
+  TIER_MS,
+  TIER_SQL_INTERVAL,
+  TIERS,
+  type Cube,
+  type Segment,
+  type Tier,
+} from '../aggregate/tiers.js';
 import type { Kind } from '../ingest/schema.js';
 import type { Params } from '../storage/duckdb.js';
 import { DIMENSIONS, METRIC_POINT_KINDS, METRICS, REQUEST_KINDS, when, type Dimension, type Query } from './model.js';
@@ -28,19 +50,26 @@ export type CompileContext = {
 export type Compiled = { sql: string; params: Params; segments: Segment[]; groups: string[] };
 
 /** The dimensions a query groups or filters by. */
-const dimensionsOf = (q: Pick<Query, 'group_by' | 'filters'>) => [...q.group_by, ...(Object.keys(q.filters) as Dimension[])];
+const dimensionsOf = (q: Pick<Query, 'group_by' | 'filters'>) => [
+  ...q.group_by,
+  ...(Object.keys(q.filters) as Dimension[]),
+];
 const dimensionColumns = (q: Pick<Query, 'group_by' | 'filters'>) => dimensionsOf(q).map((d) => DIMENSIONS[d].column);
 
 /** The cube a query reads: the smallest that holds every column its dimensions and metrics read (see tiers.ts). */
 export const cubeFor = (q: Pick<Query, 'group_by' | 'filters' | 'metrics'>): Cube =>
-  smallestCube([...dimensionColumns(q), ...q.metrics.flatMap((m) => (METRICS[m] as { columns?: readonly string[] } | undefined)?.columns ?? [])]);
+  smallestCube([
+    ...dimensionColumns(q),
+    ...q.metrics.flatMap((m) => (METRICS[m] as { columns?: readonly string[] } | undefined)?.columns ?? []),
+  ]);
 
 /**
  * The cube a team-cube query's distinct counts and spend rule read: the smallest with its
  * dimensions' columns and user and session keys (its metrics' other columns come from the
  * team rows).
  */
-export const keyCubeFor = (q: Pick<Query, 'group_by' | 'filters'>): Cube => smallestCube([...dimensionColumns(q), 'user_id', 'session_id']);
+export const keyCubeFor = (q: Pick<Query, 'group_by' | 'filters'>): Cube =>
+  smallestCube([...dimensionColumns(q), 'user_id', 'session_id']);
 
 /**
  * The tiers a range is covered with: those no coarser than the interval, less 5m unless
@@ -87,27 +116,38 @@ export function compile(q: Query, ctx: CompileContext): Compiled {
   const tiers = tiersFor(q.interval);
   // With `compare`, the period before is read in the same statement: each period covered
   // on its own, so no piece straddles `from`, and every row tells its period by its bucket.
-  const periods = q.compare ? [[start, q.from], [q.from, q.to]] : [[q.from, q.to]];
-  const segments: Segment[] = allRaw ? [{ source: 'raw', from: start, to: q.to }] : periods.flatMap(([a, b]) => cover(a!, b!, tiers, ctx.keptSince));
+  const periods = q.compare
+    ? [
+        [start, q.from],
+        [q.from, q.to],
+      ]
+    : [[q.from, q.to]];
+  const segments: Segment[] = allRaw
+    ? [{ source: 'raw', from: start, to: q.to }]
+    : periods.flatMap(([a, b]) => cover(a!, b!, tiers, ctx.keptSince));
   const from = tsLiteral(q.from);
   /** A bucket made coarser; compared, the bucket that holds `from` splits there (its later part starts at `from`). */
-  const split = (bucket: string, column: string) => (q.compare ? `CASE WHEN ${column} >= ${from} THEN greatest(${bucket}, ${from}) ELSE ${bucket} END` : bucket);
+  const split = (bucket: string, column: string) =>
+    q.compare ? `CASE WHEN ${column} >= ${from} THEN greatest(${bucket}, ${from}) ELSE ${bucket} END` : bucket;
   const rawBucket = split(bucketSql('1m'), 'ts');
 
   const ctes: string[] = [];
   const sketches: string[] = [];
-  const inRange = (from: number, to: number, column: string) => `${column} >= ${tsLiteral(from)} AND ${column} < ${tsLiteral(to)}`;
+  const inRange = (from: number, to: number, column: string) =>
+    `${column} >= ${tsLiteral(from)} AND ${column} < ${tsLiteral(to)}`;
   // Raw events, counted once, in one CTE `raw` rolled up to minutes like a tier: asked
   // raw, every duplicate is found here; otherwise the worker's record covers the edges
   // the tiers cannot, and only the tail above the watermark is judged here. One chain for
   // all the pieces keeps the statement small: planning it costs more than running it.
   const rawPieces: string[] = [];
-  const rawSpans = segments.filter((s) => s.source === 'raw').reduce<{ from: number; to: number }[]>((spans, s) => {
-    const last = spans.at(-1);
-    if (last && last.to === s.from) last.to = s.to;
-    else spans.push({ from: s.from, to: s.to });
-    return spans;
-  }, []);
+  const rawSpans = segments
+    .filter((s) => s.source === 'raw')
+    .reduce<{ from: number; to: number }[]>((spans, s) => {
+      const last = spans.at(-1);
+      if (last && last.to === s.from) last.to = s.to;
+      else spans.push({ from: s.from, to: s.to });
+      return spans;
+    }, []);
   const rawWheres = rawSpans.map((s) => `${inRange(s.from, s.to, 'ts')} AND ${filters}`);
   const tail = ctx.tail;
   // By project, the events above the watermark take their session's project as the worker
@@ -115,7 +155,10 @@ export function compile(q: Query, ctx: CompileContext): Compiled {
   const tailSource = tail && dimensionsOf(q).includes('project') ? 'tail_events' : 'events';
   if (tail && tailSource === 'tail_events') ctes.push(tailEventsCte('tail_events', tailSeqs(ctx.lastSeq, tail)));
   if (ctx.raw) {
-    const everything = tailSource === 'events' ? 'events' : `(SELECT * FROM events WHERE seq <= ${ctx.lastSeq} UNION ALL SELECT * FROM tail_events)`;
+    const everything =
+      tailSource === 'events'
+        ? 'events'
+        : `(SELECT * FROM events WHERE seq <= ${ctx.lastSeq} UNION ALL SELECT * FROM tail_events)`;
     ctes.push(countedEventsCtes('raw_all', rawWheres[0]!, start, q.to, everything));
     rawPieces.push('raw_all');
   } else if (rawWheres.length) {
@@ -123,18 +166,35 @@ export function compile(q: Query, ctx: CompileContext): Compiled {
     rawPieces.push('raw_rolled');
   }
   if (!ctx.raw && tail) {
-    ctes.push(countedEventsCtes('tail', `${tailSeqs(ctx.lastSeq, tail)} AND ${inRange(start, q.to, 'ts')} AND ${filters}`, tail.lo, tail.hi, tailSource));
+    ctes.push(
+      countedEventsCtes(
+        'tail',
+        `${tailSeqs(ctx.lastSeq, tail)} AND ${inRange(start, q.to, 'ts')} AND ${filters}`,
+        tail.lo,
+        tail.hi,
+        tailSource,
+      ),
+    );
     rawPieces.push('tail');
   }
   if (rawPieces.length) ctes.push(`raw AS (${rawPieces.map((p) => `SELECT * FROM ${p}`).join(' UNION ALL ')})`);
   /** The rows of one cube: the raw events rolled up to minutes, and the tiers' pieces. */
-  const rowsOf = (c: Cube, where: string) => [
-    ...(rawPieces.length ? [`SELECT * FROM (${rollupSelect('raw', rawBucket, c)}) WHERE ${where}`] : []),
-    ...segments.filter((s) => s.source !== 'raw').map((s) => `SELECT * FROM ${rollupTable(s.source as Tier, c)} WHERE ${inRange(s.from, s.to, 'bucket')} AND ${where}`),
-  ].join('\nUNION ALL BY NAME\n');
+  const rowsOf = (c: Cube, where: string) =>
+    [
+      ...(rawPieces.length ? [`SELECT * FROM (${rollupSelect('raw', rawBucket, c)}) WHERE ${where}`] : []),
+      ...segments
+        .filter((s) => s.source !== 'raw')
+        .map(
+          (s) =>
+            `SELECT * FROM ${rollupTable(s.source as Tier, c)} WHERE ${inRange(s.from, s.to, 'bucket')} AND ${where}`,
+        ),
+    ].join('\nUNION ALL BY NAME\n');
   if (rawPieces.length && !sketchFromRaw) sketches.push(sketchSelect('raw', rawBucket, cube));
   for (const s of segments) {
-    if (s.source !== 'raw' && !sketchFromRaw) sketches.push(`SELECT * FROM ${sketchTable(s.source, cube)} WHERE ${inRange(s.from, s.to, 'bucket')} AND ${filters}`);
+    if (s.source !== 'raw' && !sketchFromRaw)
+      sketches.push(
+        `SELECT * FROM ${sketchTable(s.source, cube)} WHERE ${inRange(s.from, s.to, 'bucket')} AND ${filters}`,
+      );
   }
   // A team-cube answer that counts users or sessions, or applies the spend rule, takes
   // what it needs of the smallest cube with user and session keys, folded to one row per
@@ -149,7 +209,11 @@ export function compile(q: Query, ctx: CompileContext): Compiled {
     const wanted = metrics.some(({ def }) => 'sql' in def && def.distinct) ? 'true' : `(${points} OR ${requests})`;
     const grouped = new Set<string>(q.group_by.map((d) => DIMENSIONS[d].column));
     const column = (name: string, otherwise: string) => (grouped.has(name) ? name : `${otherwise} AS ${name}`);
-    const bucket = q.interval ? split(bucketSql(q.interval, 'bucket'), 'bucket') : q.compare ? split(tsLiteral(start), 'bucket') : 'min(bucket)';
+    const bucket = q.interval
+      ? split(bucketSql(q.interval, 'bucket'), 'bucket')
+      : q.compare
+        ? split(tsLiteral(start), 'bucket')
+        : 'min(bucket)';
     const keys = `SELECT ${bucket} AS bucket, user_id, session_id,
     ${column('kind', `CASE WHEN ${points} THEN kind WHEN ${requests} THEN 'api_request' ELSE '' END`)}, ${column('model', `CASE WHEN ${points} THEN model ELSE '' END`)},
     ${column('name', "''")}, ${column('status', "''")}, ${MEASURES.map((m) => `sum(CASE WHEN ${points} THEN ${m} ELSE 0 END) AS ${m}`).join(', ')}
@@ -158,7 +222,16 @@ export function compile(q: Query, ctx: CompileContext): Compiled {
   }
   if (percentiles.length && sketchFromRaw) {
     // Past raw retention the figures come from the tiers, and the durations from what raw events are left.
-    if (!allRaw) ctes.push(countedSinceCtes('sketch_src', `${inRange(start, q.to, 'ts')} AND ${filters}`, ctx.lastSeq, ctx.tail, tailSource));
+    if (!allRaw)
+      ctes.push(
+        countedSinceCtes(
+          'sketch_src',
+          `${inRange(start, q.to, 'ts')} AND ${filters}`,
+          ctx.lastSeq,
+          ctx.tail,
+          tailSource,
+        ),
+      );
     sketches.push(sketchSelect(allRaw ? 'raw' : 'sketch_src', rawBucket, cube, true));
   }
 
@@ -167,7 +240,9 @@ export function compile(q: Query, ctx: CompileContext): Compiled {
       params[`price_model_${i}`] = p.model;
       return `SELECT $price_model_${i} AS model, ${Number(p.input)} AS input, ${Number(p.output)} AS output, ${Number(p.cache_write)} AS cache_write, ${Number(p.cache_read)} AS cache_read`;
     });
-    ctes.push(`prices AS (SELECT model, input, output, cache_write, cache_read FROM model_prices${extra.map((e) => `\nUNION ALL ${e}`).join('')})`);
+    ctes.push(
+      `prices AS (SELECT model, input, output, cache_write, cache_read FROM model_prices${extra.map((e) => `\nUNION ALL ${e}`).join('')})`,
+    );
   }
   // Groups: the period (compared), then the time bucket and the dimensions (the keys). With
   // `totals` the keys are also rolled up, per period, into a row flagged _total.
@@ -179,7 +254,8 @@ export function compile(q: Query, ctx: CompileContext): Compiled {
   const keys = keyExprs.map(([name]) => name);
   const groups = [...(q.totals ? ['_total'] : []), ...groupExprs.map(([name]) => name)];
   const totalFlag = q.totals ? [`grouping(${keyExprs.map(([, e]) => e).join(', ')}) > 0 AS _total`] : [];
-  const select = (extra: string[]) => [...groupExprs.map(([name, expr]) => `${expr} AS ${name}`), ...totalFlag, ...extra].join(', ');
+  const select = (extra: string[]) =>
+    [...groupExprs.map(([name, expr]) => `${expr} AS ${name}`), ...totalFlag, ...extra].join(', ');
   const groupByWith = (extra: string[]) => {
     const all = [...groupExprs.map(([, e]) => e), ...extra];
     if (!all.length) return '';
@@ -187,14 +263,16 @@ export function compile(q: Query, ctx: CompileContext): Compiled {
     return `GROUP BY GROUPING SETS ((${[...period.map(([, e]) => e), ...extra].join(', ')}), (${all.join(', ')}))`;
   };
 
-  const aggregates = metrics.map(({ name, def }) => {
-    if ('sql' in def) return `${def.sql} AS ${name}`;
-    const mine = (column: string) => when(`kind IN (${kindList(def.kinds)})`, column);
-    if (def.percentile === 'avg') return `sum(${mine('dur_sum')}) / nullif(sum(${mine('dur_n')}), 0) AS ${name}`;
-    if (def.percentile === 'min') return `min(${mine('dur_min')}) AS ${name}`;
-    if (def.percentile === 'max') return `max(${mine('dur_max')}) AS ${name}`;
-    return `NULL AS ${name}_unused`;
-  }).filter((a) => !a.endsWith('_unused'));
+  const aggregates = metrics
+    .map(({ name, def }) => {
+      if ('sql' in def) return `${def.sql} AS ${name}`;
+      const mine = (column: string) => when(`kind IN (${kindList(def.kinds)})`, column);
+      if (def.percentile === 'avg') return `sum(${mine('dur_sum')}) / nullif(sum(${mine('dur_n')}), 0) AS ${name}`;
+      if (def.percentile === 'min') return `min(${mine('dur_min')}) AS ${name}`;
+      if (def.percentile === 'max') return `max(${mine('dur_max')}) AS ${name}`;
+      return `NULL AS ${name}_unused`;
+    })
+    .filter((a) => !a.endsWith('_unused'));
   // One percentile table per family of durations asked for; its figures are clamped to the
   // family's min and max here (bins stored without bounds only have their representative).
   const families = [...new Set(percentiles.map((p) => ('family' in p.def ? p.def.family : '')))];
@@ -225,14 +303,22 @@ export function compile(q: Query, ctx: CompileContext): Compiled {
   ${groups.length ? `GROUP BY ${groups.join(', ')}` : ''})`);
   }
 
-  const clamped = (family: string, value: string) => `CASE WHEN ${value} IS NOT NULL THEN least(greatest(${value}, m._min_${family}), m._max_${family}) END`;
+  const clamped = (family: string, value: string) =>
+    `CASE WHEN ${value} IS NOT NULL THEN least(greatest(${value}, m._min_${family}), m._max_${family}) END`;
   const columns = [
     ...groups.map((g) => `m.${g}`),
-    ...metrics.map(({ name, def }) => ('percentile' in def && typeof def.percentile === 'number' ? `${clamped(def.family, `pct_${def.family}.${name}`)} AS ${name}` : `m.${name}`)),
+    ...metrics.map(({ name, def }) =>
+      'percentile' in def && typeof def.percentile === 'number'
+        ? `${clamped(def.family, `pct_${def.family}.${name}`)} AS ${name}`
+        : `m.${name}`,
+    ),
   ];
   // A total row's keys are null: matched as not distinct.
-  const same = (f: string) => groups.map((g) => `m.${g} ${q.totals ? 'IS NOT DISTINCT FROM' : '='} pct_${f}.${g}`).join(' AND ');
-  const joins = families.map((f) => (groups.length ? `LEFT JOIN pct_${f} ON ${same(f)}` : `CROSS JOIN pct_${f}`)).join(' ');
+  const same = (f: string) =>
+    groups.map((g) => `m.${g} ${q.totals ? 'IS NOT DISTINCT FROM' : '='} pct_${f}.${g}`).join(' AND ');
+  const joins = families
+    .map((f) => (groups.length ? `LEFT JOIN pct_${f} ON ${same(f)}` : `CROSS JOIN pct_${f}`))
+    .join(' ');
   const order = q.interval
     ? keys
     : q.order_by && keys.includes(q.order_by)

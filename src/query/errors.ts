@@ -28,12 +28,25 @@ const FAILED = `((kind IN ('tool_call', 'command', 'agent_interaction') AND ${FA
 /** Leading blank lines and spaces go, then everything from the first line break on. */
 const FIRST_LINE = `nullif(left(trim(regexp_extract(error, '^\\s*([^\\r\\n]*)', 1)), ${ERROR_CHARS}), '')`;
 
-export async function commonErrors(tf: TenantFiles, tenantId: string, range: { from: number; to: number }, filters: ErrorFilters, limit: number): Promise<{ errors: CommonError[]; truncated: boolean }> {
+export async function commonErrors(
+  tf: TenantFiles,
+  tenantId: string,
+  range: { from: number; to: number },
+  filters: ErrorFilters,
+  limit: number,
+): Promise<{ errors: CommonError[]; truncated: boolean }> {
   const reader = await tf.connection(tenantId, 'reader');
   const { where, params } = eventsWhere({ ...range, filters });
   const rows = await reader.transaction(async (tx) => {
     const w = await watermark(tx);
-    return tx.all<{ kind: string; name: string | null; error: string | null; count: number; sessions: number; last_ms: number }>(
+    return tx.all<{
+      kind: string;
+      name: string | null;
+      error: string | null;
+      count: number;
+      sessions: number;
+      last_ms: number;
+    }>(
       `WITH ${countedSinceCtes('failed', `${where} AND ${FAILED}`, w.lastSeq, w.tail)}
        SELECT kind, name, ${FIRST_LINE} AS error, count(*) AS count,
               count(DISTINCT session_id) FILTER (session_id <> '') AS sessions, epoch_ms(max(ts)) AS last_ms
@@ -44,7 +57,14 @@ export async function commonErrors(tf: TenantFiles, tenantId: string, range: { f
     );
   });
   return {
-    errors: rows.slice(0, limit).map((r) => ({ kind: r.kind, name: r.name, error: r.error, count: Number(r.count), sessions: Number(r.sessions), last_seen: new Date(Number(r.last_ms)).toISOString() })),
+    errors: rows.slice(0, limit).map((r) => ({
+      kind: r.kind,
+      name: r.name,
+      error: r.error,
+      count: Number(r.count),
+      sessions: Number(r.sessions),
+      last_seen: new Date(Number(r.last_ms)).toISOString(),
+    })),
     truncated: rows.length > limit,
   };
 }

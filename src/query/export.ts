@@ -28,7 +28,11 @@ import { peopleCte, peopleParam, type People } from './people.js';
 
 export type ExportFormat = 'csv' | 'json' | 'ndjson';
 export const EXPORT_FORMATS: readonly ExportFormat[] = ['csv', 'json', 'ndjson'];
-export const MEDIA_TYPE: Record<ExportFormat, string> = { csv: 'text/csv; charset=utf-8', json: 'application/json; charset=utf-8', ndjson: 'application/x-ndjson; charset=utf-8' };
+export const MEDIA_TYPE: Record<ExportFormat, string> = {
+  csv: 'text/csv; charset=utf-8',
+  json: 'application/json; charset=utf-8',
+  ndjson: 'application/x-ndjson; charset=utf-8',
+};
 
 export type EventsExport = {
   from: number;
@@ -53,12 +57,50 @@ export const MAX_EXPORTS = 2;
 /** A client that takes nothing for this long loses its export (and its snapshot). */
 export const STALL_MS = 120_000;
 
-const TEXT_COLUMNS = ['kind', 'source', 'user_id', 'user_email', 'user_name', 'session_id', 'project', 'prompt_id', 'tool_use_id', 'request_id', 'agent_id', 'agent_type', 'name', 'model', 'status'] as const;
-const NUMBER_COLUMNS = ['duration_ms', 'input_tokens', 'output_tokens', 'cache_read_tokens', 'cache_creation_tokens', 'cost_usd', 'lines_added', 'lines_removed', 'value'] as const;
-export const EVENT_COLUMNS = ['id', 'seq', 'ts', 'received_at', ...TEXT_COLUMNS, ...NUMBER_COLUMNS, 'error', 'attributes'] as const;
+const TEXT_COLUMNS = [
+  'kind',
+  'source',
+  'user_id',
+  'user_email',
+  'user_name',
+  'session_id',
+  'project',
+  'prompt_id',
+  'tool_use_id',
+  'request_id',
+  'agent_id',
+  'agent_type',
+  'name',
+  'model',
+  'status',
+] as const;
+const NUMBER_COLUMNS = [
+  'duration_ms',
+  'input_tokens',
+  'output_tokens',
+  'cache_read_tokens',
+  'cache_creation_tokens',
+  'cost_usd',
+  'lines_added',
+  'lines_removed',
+  'value',
+] as const;
+export const EVENT_COLUMNS = [
+  'id',
+  'seq',
+  'ts',
+  'received_at',
+  ...TEXT_COLUMNS,
+  ...NUMBER_COLUMNS,
+  'error',
+  'attributes',
+] as const;
 
 /** Columns that are not the events' own: the person's, from the people CTE. */
-const COLUMN_SQL: Partial<Record<(typeof EVENT_COLUMNS)[number], string>> = { user_email: 'person_email', user_name: 'person_name' };
+const COLUMN_SQL: Partial<Record<(typeof EVENT_COLUMNS)[number], string>> = {
+  user_email: 'person_email',
+  user_name: 'person_name',
+};
 const sqlOf = (column: (typeof EVENT_COLUMNS)[number]) => COLUMN_SQL[column] ?? column;
 
 /** Text cells starting with these get a leading apostrophe (the apostrophe itself: so it can be undone). */
@@ -83,12 +125,15 @@ const iso = (column: string) => `strftime(${column}, '%Y-%m-%dT%H:%M:%S.%gZ')`;
 
 /** A text value as a CSV field, in SQL (csvField below is the same rule in JavaScript). */
 function csvTextSql(expr: string, escapeFormulas: boolean): string {
-  const v = escapeFormulas ? `(CASE WHEN left(${expr}, 1) IN (${ESCAPED_START.map((ch) => `chr(${ch.charCodeAt(0)})`).join(', ')}) THEN '''' || ${expr} ELSE ${expr} END)` : expr;
+  const v = escapeFormulas
+    ? `(CASE WHEN left(${expr}, 1) IN (${ESCAPED_START.map((ch) => `chr(${ch.charCodeAt(0)})`).join(', ')}) THEN '''' || ${expr} ELSE ${expr} END)`
+    : expr;
   return `CASE WHEN ${expr} IS NULL THEN '' ELSE '"' || replace(${v}, '"', '""') || '"' END`;
 }
 
 /** A DOUBLE as a CSV field: DuckDB writes 1500.0, JavaScript and spreadsheets 1500. */
-const csvNumberSql = (x: string) => `coalesce(CASE WHEN ${x} = trunc(${x}) AND abs(${x}) < 1e15 THEN ${x}::BIGINT::VARCHAR ELSE ${x}::VARCHAR END, '')`;
+const csvNumberSql = (x: string) =>
+  `coalesce(CASE WHEN ${x} = trunc(${x}) AND abs(${x}) < 1e15 THEN ${x}::BIGINT::VARCHAR ELSE ${x}::VARCHAR END, '')`;
 
 /** One event as one VARCHAR in `format`: DuckDB does the formatting, vectorised. */
 function eventSql(format: ExportFormat, escapeFormulas: boolean): string {
@@ -99,7 +144,9 @@ function eventSql(format: ExportFormat, escapeFormulas: boolean): string {
       `coalesce(${iso('ts')}, '')`,
       `coalesce(${iso('received_at')}, '')`,
       // A person's fields are made CSV once per person (peopleFields), not once per row.
-      ...TEXT_COLUMNS.map((c) => (COLUMN_SQL[c] ? `coalesce(${COLUMN_SQL[c]}_csv, '')` : csvTextSql(c, escapeFormulas))),
+      ...TEXT_COLUMNS.map((c) =>
+        COLUMN_SQL[c] ? `coalesce(${COLUMN_SQL[c]}_csv, '')` : csvTextSql(c, escapeFormulas),
+      ),
       ...NUMBER_COLUMNS.map(csvNumberSql),
       csvTextSql('error', escapeFormulas),
       csvTextSql('attributes::VARCHAR', escapeFormulas),
@@ -107,7 +154,9 @@ function eventSql(format: ExportFormat, escapeFormulas: boolean): string {
     return `concat_ws(',', ${fields.join(', ')})`;
   }
   // attributes is JSON, so it is nested as an object rather than quoted as text.
-  const pairs = EVENT_COLUMNS.map((c) => `'${c}', ${c === 'id' ? 'id::VARCHAR' : c === 'ts' || c === 'received_at' ? iso(c) : sqlOf(c)}`);
+  const pairs = EVENT_COLUMNS.map(
+    (c) => `'${c}', ${c === 'id' ? 'id::VARCHAR' : c === 'ts' || c === 'received_at' ? iso(c) : sqlOf(c)}`,
+  );
   return `json_object(${pairs.join(', ')})::VARCHAR`;
 }
 
@@ -120,17 +169,31 @@ export function csvField(value: string | number | null | undefined, escapeFormul
 }
 
 /** The query model's rows (small: they are built whole) as a body in `format`. */
-export function formatRows(rows: readonly Record<string, string | number | null>[], columns: readonly string[], format: ExportFormat, escapeFormulas: boolean): string {
+export function formatRows(
+  rows: readonly Record<string, string | number | null>[],
+  columns: readonly string[],
+  format: ExportFormat,
+  escapeFormulas: boolean,
+): string {
   const layout = LAYOUTS[format];
   const lines = rows.map((row) =>
-    format === 'csv' ? columns.map((c) => csvField(row[c], escapeFormulas)).join(',') : JSON.stringify(Object.fromEntries(columns.map((c) => [c, row[c] ?? null]))),
+    format === 'csv'
+      ? columns.map((c) => csvField(row[c], escapeFormulas)).join(',')
+      : JSON.stringify(Object.fromEntries(columns.map((c) => [c, row[c] ?? null]))),
   );
   return layout.head(columns) + (lines.length ? joinRows(layout, lines, true) : '') + layout.tail;
 }
 
 /** One of the query model's rows as one line of a body in `format` (as formatRows writes it). */
-export function formatRow(row: Record<string, string | number | null>, columns: readonly string[], format: ExportFormat, escapeFormulas: boolean): string {
-  return format === 'csv' ? columns.map((c) => csvField(row[c], escapeFormulas)).join(',') : JSON.stringify(Object.fromEntries(columns.map((c) => [c, row[c] ?? null])));
+export function formatRow(
+  row: Record<string, string | number | null>,
+  columns: readonly string[],
+  format: ExportFormat,
+  escapeFormulas: boolean,
+): string {
+  return format === 'csv'
+    ? columns.map((c) => csvField(row[c], escapeFormulas)).join(',')
+    : JSON.stringify(Object.fromEntries(columns.map((c) => [c, row[c] ?? null])));
 }
 
 /** Rows per chunk of a streamed rows body. */
@@ -141,7 +204,13 @@ export const ROWS_CHUNK = 500;
  * formatted `chunkRows` at a time as the client takes them: a download of MAX_ROWS rows
  * never exists as one string.
  */
-export function rowsBody(rows: readonly Record<string, string | number | null>[], columns: readonly string[], format: ExportFormat, escapeFormulas: boolean, chunkRows = ROWS_CHUNK): ReadableStream<Uint8Array> {
+export function rowsBody(
+  rows: readonly Record<string, string | number | null>[],
+  columns: readonly string[],
+  format: ExportFormat,
+  escapeFormulas: boolean,
+  chunkRows = ROWS_CHUNK,
+): ReadableStream<Uint8Array> {
   const layout = LAYOUTS[format];
   const encoder = new TextEncoder();
   let next = 0;
@@ -165,7 +234,10 @@ export function rowsBody(rows: readonly Record<string, string | number | null>[]
 // ---- The events query ----------------------------------------------------------------
 
 /** The WHERE clause for the range and the filters, as the query model reads them. */
-export function eventsWhere(e: Pick<EventsExport, 'from' | 'to' | 'filters'>): { where: string; params: Record<string, string> } {
+export function eventsWhere(e: Pick<EventsExport, 'from' | 'to' | 'filters'>): {
+  where: string;
+  params: Record<string, string>;
+} {
   const params: Record<string, string> = {};
   const parts = [`ts >= ${tsLiteral(e.from)}`, `ts < ${tsLiteral(e.to)}`];
   let kinds: readonly Kind[] | null = null;
@@ -186,9 +258,17 @@ export function eventsWhere(e: Pick<EventsExport, 'from' | 'to' | 'filters'>): {
 type Plan = { rows: number; slices: { from: number; to: number }[] };
 
 /** Counts the matching events per bucket and groups consecutive buckets into slices of about SLICE_ROWS. */
-async function planSlices(connection: DuckDBConnection, e: EventsExport, where: string, params: Record<string, string>): Promise<Plan> {
+async function planSlices(
+  connection: DuckDBConnection,
+  e: EventsExport,
+  where: string,
+  params: Record<string, string>,
+): Promise<Plan> {
   const width = Math.max(60_000, Math.ceil((e.to - e.from) / MAX_BUCKETS / 60_000) * 60_000);
-  const reader = await connection.runAndReadAll(`SELECT (epoch_ms(ts) - ${e.from}) // ${width} AS b, count(*) AS n FROM events WHERE ${where} GROUP BY b ORDER BY b`, params);
+  const reader = await connection.runAndReadAll(
+    `SELECT (epoch_ms(ts) - ${e.from}) // ${width} AS b, count(*) AS n FROM events WHERE ${where} GROUP BY b ORDER BY b`,
+    params,
+  );
   const slices: Plan['slices'] = [];
   let start = e.from;
   let pending = 0;
@@ -224,10 +304,21 @@ export async function exportEvents(
     const { where, params } = eventsWhere(e);
     const plan = await planSlices(lease.connection, e, where, params);
     const row = eventSql(e.format, e.escapeFormulas);
-    const people = `${peopleCte()}, people_fields AS (SELECT *, ${Object.values(COLUMN_SQL).map((c) => `${csvTextSql(c!, e.escapeFormulas)} AS ${c}_csv`).join(', ')} FROM people)`;
+    const people = `${peopleCte()}, people_fields AS (SELECT *, ${Object.values(COLUMN_SQL)
+      .map((c) => `${csvTextSql(c!, e.escapeFormulas)} AS ${c}_csv`)
+      .join(', ')} FROM people)`;
     const sliceSql = (s: Plan['slices'][number]) =>
       `WITH ${people} SELECT ${row} AS line FROM events LEFT JOIN people_fields ON person_id = user_id WHERE ${where} AND ts >= ${tsLiteral(s.from)} AND ts < ${tsLiteral(s.to)} ORDER BY ts, seq`;
-    return { rows: plan.rows, body: pullBody(lease, LAYOUTS[e.format], plan.slices.map(sliceSql), { ...params, people: peopleParam(e.people) }, onFailure) };
+    return {
+      rows: plan.rows,
+      body: pullBody(
+        lease,
+        LAYOUTS[e.format],
+        plan.slices.map(sliceSql),
+        { ...params, people: peopleParam(e.people) },
+        onFailure,
+      ),
+    };
   } catch (err) {
     await lease.release();
     throw err;
@@ -239,7 +330,13 @@ export async function exportEvents(
  * only when the consumer pulls. The lease is released when the body ends, fails, is
  * cancelled (the client went away) or stalls.
  */
-function pullBody(lease: Lease, layout: Layout, queries: string[], params: Record<string, string>, onFailure: (err: unknown) => void): ReadableStream<Uint8Array> {
+function pullBody(
+  lease: Lease,
+  layout: Layout,
+  queries: string[],
+  params: Record<string, string>,
+  onFailure: (err: unknown) => void,
+): ReadableStream<Uint8Array> {
   const encoder = new TextEncoder();
   let next = 0;
   let result: DuckDBResult | null = null;
@@ -365,7 +462,10 @@ async function begin(connection: Connection, released: (reusable: boolean) => vo
       open = false;
       // Ending the transaction also closes a result the client stopped reading, and the
       // rows DuckDB held for it. A connection that cannot end it is not reused.
-      const clean = await raw.run('ROLLBACK').then(() => true, () => false);
+      const clean = await raw.run('ROLLBACK').then(
+        () => true,
+        () => false,
+      );
       done();
       released(clean);
     },

@@ -28,7 +28,14 @@ export const DIMENSION_NAMES = Object.keys(DIMENSIONS) as Dimension[];
  * cube must have them). `percentile` metrics read the duration sketch.
  */
 export type MetricDef =
-  | { kinds: readonly Kind[] | null; sql: string; spend?: true; distinct?: true; columns?: readonly string[]; description: string }
+  | {
+      kinds: readonly Kind[] | null;
+      sql: string;
+      spend?: true;
+      distinct?: true;
+      columns?: readonly string[];
+      description: string;
+    }
   | { kinds: readonly Kind[]; percentile: number | 'avg' | 'min' | 'max'; family: Family; description: string };
 
 export const REQUEST_KINDS = ['api_request', 'agent_interaction'] as const satisfies readonly Kind[];
@@ -63,48 +70,150 @@ const PRICED_COST = `cost_usd + (unpriced_input * coalesce(p.input, 0) + unprice
 const counted: Record<string, MetricDef> = {
   events: { kinds: null, sql: 'coalesce(sum(n), 0)', description: 'events stored (each request and tool call once)' },
   // A session is a user's: two people sending one session id have two sessions.
-  sessions: { distinct: true, kinds: null, sql: `count(DISTINCT (user_id, session_id)) FILTER (session_id <> '')`, description: 'distinct sessions (per user) with any event' },
-  active_users: { distinct: true, kinds: null, sql: 'count(DISTINCT user_id)', description: 'distinct users with any event' },
+  sessions: {
+    distinct: true,
+    kinds: null,
+    sql: `count(DISTINCT (user_id, session_id)) FILTER (session_id <> '')`,
+    description: 'distinct sessions (per user) with any event',
+  },
+  active_users: {
+    distinct: true,
+    kinds: null,
+    sql: 'count(DISTINCT user_id)',
+    description: 'distinct users with any event',
+  },
   prompts: { kinds: ['prompt'], sql: sumOf('n', ['prompt']), description: 'user prompts' },
   tool_calls: { kinds: FAMILIES.tool, sql: sumOf('n', FAMILIES.tool), description: 'tool calls (one per tool_use_id)' },
   tool_failures: { kinds: FAMILIES.tool, sql: sumOf('failures', FAMILIES.tool), description: 'tool calls that failed' },
-  tool_failure_rate: { kinds: FAMILIES.tool, sql: ratio(sumOf('failures', FAMILIES.tool), sumOf('n', FAMILIES.tool)), description: 'failed / all tool calls' },
+  tool_failure_rate: {
+    kinds: FAMILIES.tool,
+    sql: ratio(sumOf('failures', FAMILIES.tool), sumOf('n', FAMILIES.tool)),
+    description: 'failed / all tool calls',
+  },
   commands: { kinds: FAMILIES.command, sql: sumOf('n', FAMILIES.command), description: 'command executions' },
-  command_failures: { kinds: FAMILIES.command, sql: sumOf('failures', FAMILIES.command), description: 'commands that failed or timed out' },
-  command_failure_rate: { kinds: FAMILIES.command, sql: ratio(sumOf('failures', FAMILIES.command), sumOf('n', FAMILIES.command)), description: 'failed / all commands' },
-  agent_calls: { kinds: ['agent_interaction', 'subagent_start'], sql: sumOf('n', ['agent_interaction', 'subagent_start']), description: 'sub-agent runs and agent interactions' },
-  agent_failures: { kinds: ['agent_interaction'], sql: sumOf('failures', ['agent_interaction']), description: 'agent interactions that failed' },
-  agents_used: { kinds: ['agent_interaction', 'subagent_start'], columns: ['name'], sql: `count(DISTINCT name) FILTER (kind IN ('agent_interaction', 'subagent_start') AND name <> '')`, description: 'distinct agents (sub-agent types) used' },
+  command_failures: {
+    kinds: FAMILIES.command,
+    sql: sumOf('failures', FAMILIES.command),
+    description: 'commands that failed or timed out',
+  },
+  command_failure_rate: {
+    kinds: FAMILIES.command,
+    sql: ratio(sumOf('failures', FAMILIES.command), sumOf('n', FAMILIES.command)),
+    description: 'failed / all commands',
+  },
+  agent_calls: {
+    kinds: ['agent_interaction', 'subagent_start'],
+    sql: sumOf('n', ['agent_interaction', 'subagent_start']),
+    description: 'sub-agent runs and agent interactions',
+  },
+  agent_failures: {
+    kinds: ['agent_interaction'],
+    sql: sumOf('failures', ['agent_interaction']),
+    description: 'agent interactions that failed',
+  },
+  agents_used: {
+    kinds: ['agent_interaction', 'subagent_start'],
+    columns: ['name'],
+    sql: `count(DISTINCT name) FILTER (kind IN ('agent_interaction', 'subagent_start') AND name <> '')`,
+    description: 'distinct agents (sub-agent types) used',
+  },
   subagents: { kinds: ['subagent_start'], sql: sumOf('n', ['subagent_start']), description: 'sub-agents started' },
-  api_requests: { kinds: ['api_request'], sql: sumOf('n', ['api_request']), description: 'model API requests (one per request_id)' },
+  api_requests: {
+    kinds: ['api_request'],
+    sql: sumOf('n', ['api_request']),
+    description: 'model API requests (one per request_id)',
+  },
   api_errors: { kinds: ['api_error'], sql: sumOf('n', ['api_error']), description: 'model API errors' },
   error_rate: {
     kinds: ['tool_call', 'command', 'agent_interaction', 'api_request', 'api_error'],
-    sql: ratio(`(${sumOf('failures', ['tool_call', 'command', 'agent_interaction'])} + ${sumOf('n', ['api_error'])})`, sumOf('n', ['tool_call', 'command', 'agent_interaction', 'api_request', 'api_error'])),
+    sql: ratio(
+      `(${sumOf('failures', ['tool_call', 'command', 'agent_interaction'])} + ${sumOf('n', ['api_error'])})`,
+      sumOf('n', ['tool_call', 'command', 'agent_interaction', 'api_request', 'api_error']),
+    ),
     description: 'failed tool calls, commands, agent interactions and API errors over all of them',
   },
   commits: { kinds: ['commit'], sql: sumOf('value', ['commit']), description: 'commits made' },
-  pull_requests: { kinds: ['pull_request'], sql: sumOf('value', ['pull_request']), description: 'pull requests opened' },
-  lines_added: { kinds: ['lines'], sql: sumOf('lines_added', ['lines']), description: 'lines of code added, as OpenTelemetry reports them (claude_code.lines_of_code.count)' },
-  lines_removed: { kinds: ['lines'], sql: sumOf('lines_removed', ['lines']), description: 'lines of code removed, as OpenTelemetry reports them' },
+  pull_requests: {
+    kinds: ['pull_request'],
+    sql: sumOf('value', ['pull_request']),
+    description: 'pull requests opened',
+  },
+  lines_added: {
+    kinds: ['lines'],
+    sql: sumOf('lines_added', ['lines']),
+    description: 'lines of code added, as OpenTelemetry reports them (claude_code.lines_of_code.count)',
+  },
+  lines_removed: {
+    kinds: ['lines'],
+    sql: sumOf('lines_removed', ['lines']),
+    description: 'lines of code removed, as OpenTelemetry reports them',
+  },
   // The same change can be reported both ways (OpenTelemetry's lines and the hooks' edit
   // calls): two metrics, never summed. Productivity counts one or the other per session.
-  edit_lines_added: { kinds: ['tool_call'], sql: sumOf('lines_added', ['tool_call']), description: 'lines added by edit tool calls (Edit, Write, MultiEdit, NotebookEdit), counted from what the hooks carry' },
-  edit_lines_removed: { kinds: ['tool_call'], sql: sumOf('lines_removed', ['tool_call']), description: 'lines removed by edit tool calls, counted from what the hooks carry' },
+  edit_lines_added: {
+    kinds: ['tool_call'],
+    sql: sumOf('lines_added', ['tool_call']),
+    description:
+      'lines added by edit tool calls (Edit, Write, MultiEdit, NotebookEdit), counted from what the hooks carry',
+  },
+  edit_lines_removed: {
+    kinds: ['tool_call'],
+    sql: sumOf('lines_removed', ['tool_call']),
+    description: 'lines removed by edit tool calls, counted from what the hooks carry',
+  },
   active_time_s: { kinds: ['active_time'], sql: sumOf('value', ['active_time']), description: 'active time, seconds' },
-  input_tokens: { spend: true, kinds: TOKEN_KINDS, sql: spend('input_tokens', REQUEST_KINDS, 'token_usage'), description: 'input tokens (counted once)' },
-  output_tokens: { spend: true, kinds: TOKEN_KINDS, sql: spend('output_tokens', REQUEST_KINDS, 'token_usage'), description: 'output tokens (counted once)' },
-  cache_read_tokens: { spend: true, kinds: TOKEN_KINDS, sql: spend('cache_read_tokens', REQUEST_KINDS, 'token_usage'), description: 'cache read tokens (counted once)' },
-  cache_creation_tokens: { spend: true, kinds: TOKEN_KINDS, sql: spend('cache_creation_tokens', REQUEST_KINDS, 'token_usage'), description: 'cache creation tokens (counted once)' },
-  tokens: { spend: true, kinds: TOKEN_KINDS, sql: spend('input_tokens + output_tokens + cache_read_tokens + cache_creation_tokens', REQUEST_KINDS, 'token_usage'), description: 'all tokens (counted once)' },
-  cost_usd: { spend: true, kinds: COST_KINDS, sql: spend(PRICED_COST, REQUEST_KINDS, 'cost_usage'), description: 'cost in USD: reported, else tokens × the model price (counted once)' },
+  input_tokens: {
+    spend: true,
+    kinds: TOKEN_KINDS,
+    sql: spend('input_tokens', REQUEST_KINDS, 'token_usage'),
+    description: 'input tokens (counted once)',
+  },
+  output_tokens: {
+    spend: true,
+    kinds: TOKEN_KINDS,
+    sql: spend('output_tokens', REQUEST_KINDS, 'token_usage'),
+    description: 'output tokens (counted once)',
+  },
+  cache_read_tokens: {
+    spend: true,
+    kinds: TOKEN_KINDS,
+    sql: spend('cache_read_tokens', REQUEST_KINDS, 'token_usage'),
+    description: 'cache read tokens (counted once)',
+  },
+  cache_creation_tokens: {
+    spend: true,
+    kinds: TOKEN_KINDS,
+    sql: spend('cache_creation_tokens', REQUEST_KINDS, 'token_usage'),
+    description: 'cache creation tokens (counted once)',
+  },
+  tokens: {
+    spend: true,
+    kinds: TOKEN_KINDS,
+    sql: spend(
+      'input_tokens + output_tokens + cache_read_tokens + cache_creation_tokens',
+      REQUEST_KINDS,
+      'token_usage',
+    ),
+    description: 'all tokens (counted once)',
+  },
+  cost_usd: {
+    spend: true,
+    kinds: COST_KINDS,
+    sql: spend(PRICED_COST, REQUEST_KINDS, 'cost_usage'),
+    description: 'cost in USD: reported, else tokens × the model price (counted once)',
+  },
 };
 
 const STATS = { avg: 'avg', min: 'min', max: 'max', p50: 0.5, p95: 0.95, p99: 0.99 } as const;
 const durations: Record<string, MetricDef> = {};
 for (const [family, kinds] of Object.entries(FAMILIES) as [Family, readonly Kind[]][]) {
   for (const [stat, percentile] of Object.entries(STATS)) {
-    durations[`${family}_${stat}_ms`] = { kinds, percentile, family, description: `${family} duration ${stat}, ms${typeof percentile === 'number' ? ' (interpolated between closest ranks: exact, or within 1% where a bin holds more than two durations)' : ''}` };
+    durations[`${family}_${stat}_ms`] = {
+      kinds,
+      percentile,
+      family,
+      description: `${family} duration ${stat}, ms${typeof percentile === 'number' ? ' (interpolated between closest ranks: exact, or within 1% where a bin holds more than two durations)' : ''}`,
+    };
   }
 }
 
@@ -121,7 +230,12 @@ export const MODEL_KINDS = [...REQUEST_KINDS, 'api_error', ...METRIC_POINT_KINDS
  * a model (requests, API errors, tokens, cost). Figures of other rows (sessions, prompts,
  * lines…) are asked for every tool, command, agent or model instead of coming out as zero.
  */
-export const PARTIAL_FILTERS = { tool: DIMENSIONS.tool.kinds, command: DIMENSIONS.command.kinds, agent: DIMENSIONS.agent.kinds, model: MODEL_KINDS } as const satisfies Partial<Record<Dimension, readonly Kind[]>>;
+export const PARTIAL_FILTERS = {
+  tool: DIMENSIONS.tool.kinds,
+  command: DIMENSIONS.command.kinds,
+  agent: DIMENSIONS.agent.kinds,
+  model: MODEL_KINDS,
+} as const satisfies Partial<Record<Dimension, readonly Kind[]>>;
 export type PartialFilter = keyof typeof PARTIAL_FILTERS;
 export const PARTIAL_FILTER_NAMES = Object.keys(PARTIAL_FILTERS) as PartialFilter[];
 
@@ -164,42 +278,57 @@ export const MAX_METRICS = 40;
 export const MAX_FILTER_VALUES = 200;
 
 const queryObject = z.strictObject({
-    metrics: z.array(z.string()).min(1, 'name at least one metric').max(MAX_METRICS),
-    group_by: z.array(z.enum(DIMENSION_NAMES)).max(3).default([]),
-    filters: z.partialRecord(z.enum(DIMENSION_NAMES), z.array(value).min(1).max(MAX_FILTER_VALUES)).default({}),
-    from: z.number().int(),
-    to: z.number().int(),
-    interval: z.enum(INTERVALS).optional(),
-    order_by: z.string().optional(),
-    limit: z.number().int().min(1).max(MAX_ROWS).default(1000),
-    /** Also answer for the period of equal length just before `from` (the result's `previous`). */
-    compare: z.boolean().default(false),
-    /** Also a row over all groups (the result's `totals`), per period. */
-    totals: z.boolean().default(false),
-  });
+  metrics: z.array(z.string()).min(1, 'name at least one metric').max(MAX_METRICS),
+  group_by: z.array(z.enum(DIMENSION_NAMES)).max(3).default([]),
+  filters: z.partialRecord(z.enum(DIMENSION_NAMES), z.array(value).min(1).max(MAX_FILTER_VALUES)).default({}),
+  from: z.number().int(),
+  to: z.number().int(),
+  interval: z.enum(INTERVALS).optional(),
+  order_by: z.string().optional(),
+  limit: z.number().int().min(1).max(MAX_ROWS).default(1000),
+  /** Also answer for the period of equal length just before `from` (the result's `previous`). */
+  compare: z.boolean().default(false),
+  /** Also a row over all groups (the result's `totals`), per period. */
+  totals: z.boolean().default(false),
+});
 
 /** What makes a query answerable; `anySpan` lifts the range limit meant for people's questions. */
 function checkQuery(q: z.output<typeof queryObject>, ctx: z.RefinementCtx, anySpan: boolean): void {
   q.metrics.forEach((m, i) => {
-    if (!Object.hasOwn(METRICS, m)) ctx.addIssue({ code: 'custom', path: ['metrics', i], message: `unknown metric "${m}"` });
+    if (!Object.hasOwn(METRICS, m))
+      ctx.addIssue({ code: 'custom', path: ['metrics', i], message: `unknown metric "${m}"` });
   });
   if (q.from >= q.to) ctx.addIssue({ code: 'custom', path: ['from'], message: 'must be before to' });
-  if (!anySpan && q.to - q.from > MAX_RANGE_MS) ctx.addIssue({ code: 'custom', path: ['from'], message: 'range is longer than 3 years' });
+  if (!anySpan && q.to - q.from > MAX_RANGE_MS)
+    ctx.addIssue({ code: 'custom', path: ['from'], message: 'range is longer than 3 years' });
   if (q.interval && (q.to - q.from) / TIER_MS[q.interval] > MAX_POINTS) {
-    ctx.addIssue({ code: 'custom', path: ['interval'], message: `more than ${MAX_POINTS} points for this range; choose a larger interval` });
+    ctx.addIssue({
+      code: 'custom',
+      path: ['interval'],
+      message: `more than ${MAX_POINTS} points for this range; choose a larger interval`,
+    });
   }
-  if (q.totals && !q.group_by.length && !q.interval) ctx.addIssue({ code: 'custom', path: ['totals'], message: 'needs group_by or interval: without them the answer is the total' });
+  if (q.totals && !q.group_by.length && !q.interval)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['totals'],
+      message: 'needs group_by or interval: without them the answer is the total',
+    });
   if (q.order_by !== undefined && !q.metrics.includes(q.order_by) && !q.group_by.includes(q.order_by as Dimension)) {
-    ctx.addIssue({ code: 'custom', path: ['order_by'], message: 'must be one of the query\'s metrics or dimensions' });
+    ctx.addIssue({ code: 'custom', path: ['order_by'], message: "must be one of the query's metrics or dimensions" });
   }
   // A kind-specific dimension (tool, command, agent) narrows rows to its kinds; every metric must read only those.
-  for (const [where, dims] of [['group_by', q.group_by], ['filters', Object.keys(q.filters) as Dimension[]]] as const) {
+  for (const [where, dims] of [
+    ['group_by', q.group_by],
+    ['filters', Object.keys(q.filters) as Dimension[]],
+  ] as const) {
     for (const d of dims) {
       const dimKinds = DIMENSIONS[d].kinds as readonly Kind[] | null;
       if (!dimKinds) continue;
       for (const m of q.metrics) {
         const kinds = METRICS[m]?.kinds;
-        if (kinds && !kinds.every((k) => dimKinds.includes(k))) ctx.addIssue({ code: 'custom', path: [where, d], message: `${d} does not apply to metric ${m}` });
+        if (kinds && !kinds.every((k) => dimKinds.includes(k)))
+          ctx.addIssue({ code: 'custom', path: [where, d], message: `${d} does not apply to metric ${m}` });
       }
     }
   }

@@ -22,7 +22,11 @@ type Row = Record<string, string | number | null>;
  * Rows and their columns with the `user` column (ids, from grouping by user) written as
  * PERSON_COLUMNS. An id the control database does not know keeps its id and no email.
  */
-export function namePeople(rows: readonly Row[], columns: readonly string[], people: People): { rows: Row[]; columns: string[] } {
+export function namePeople(
+  rows: readonly Row[],
+  columns: readonly string[],
+  people: People,
+): { rows: Row[]; columns: string[] } {
   const at = columns.indexOf('user');
   if (at < 0) return { rows: [...rows], columns: [...columns] };
   const named = rows.map(({ user, ...rest }) => {
@@ -41,4 +45,5 @@ export const peopleCte = () =>
   `people AS (SELECT u.id AS person_id, u.email AS person_email, u.name AS person_name
      FROM (SELECT unnest(from_json($people, '[{"id":"VARCHAR","email":"VARCHAR","name":"VARCHAR"}]')) AS u))`;
 
-export const peopleParam = (people: People) => JSON.stringify([...people].map(([id, p]) => ({ id, email: p.email, name: p.name })));
+export const peopleParam = (people: People) =>
+  JSON.stringify([...people].map(([id, p]) => ({ id, email: p.email, name: p.name })));

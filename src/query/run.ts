@@ -20,7 +20,12 @@ export type QueryResult = {
   previous?: Omit<QueryResult, 'previous'> & { from: string; to: string };
 };
 
-export async function runQuery(tenantFiles: TenantFiles, tenantId: string, q: Query, options: { now: number; raw?: boolean }): Promise<QueryResult> {
+export async function runQuery(
+  tenantFiles: TenantFiles,
+  tenantId: string,
+  q: Query,
+  options: { now: number; raw?: boolean },
+): Promise<QueryResult> {
   return (await runQueries(tenantFiles, tenantId, [q], options))[0]!;
 }
 
@@ -44,7 +49,13 @@ export async function runQueries(
   const settings = await tenantSettings(file, reader);
   const ask = async (tx: Queryable, q: Query, w: Watermark) => {
     const extraPrices = w.unpricedModels.map((model) => ({ model, ...priceOf(model, settings.prices) }));
-    const { sql, params } = compile(q, { lastSeq: w.lastSeq, keptSince: keptSince(settings.retention, options.now, settings.applied), raw: options.raw, tail: w.tail, extraPrices });
+    const { sql, params } = compile(q, {
+      lastSeq: w.lastSeq,
+      keptSince: keptSince(settings.retention, options.now, settings.applied),
+      raw: options.raw,
+      tail: w.tail,
+      extraPrices,
+    });
     return resultOf(await tx.all<Record<string, unknown>>(sql, params), q);
   };
   const together = () =>
@@ -85,7 +96,12 @@ export async function runQueries(
  * they count the same events) and merged row by row. The other metrics count every tool,
  * command, agent or model instead of refusing the question.
  */
-export async function runPartiallyFiltered(tf: TenantFiles, tenantId: string, input: QueryInput, options: { now: number }): Promise<QueryResult> {
+export async function runPartiallyFiltered(
+  tf: TenantFiles,
+  tenantId: string,
+  input: QueryInput,
+  options: { now: number },
+): Promise<QueryResult> {
   const parts = new Map<string, { filters: QueryInput['filters']; metrics: string[] }>();
   for (const m of input.metrics) {
     const filters = filtersFor([m], input.filters ?? {});
@@ -95,7 +111,10 @@ export async function runPartiallyFiltered(tf: TenantFiles, tenantId: string, in
     parts.set(key, part);
   }
   const qs = [...parts.values()].map((p) => {
-    const orderBy = input.order_by && (p.metrics.includes(input.order_by) || !Object.hasOwn(METRICS, input.order_by)) ? input.order_by : undefined;
+    const orderBy =
+      input.order_by && (p.metrics.includes(input.order_by) || !Object.hasOwn(METRICS, input.order_by))
+        ? input.order_by
+        : undefined;
     return querySchema.parse({ ...input, metrics: p.metrics, filters: p.filters, order_by: orderBy });
   });
   return mergeAnswers(await runQueries(tf, tenantId, qs, options), qs[0]!);
@@ -103,12 +122,21 @@ export async function runPartiallyFiltered(tf: TenantFiles, tenantId: string, in
 
 /** Answers to the same question over different metrics, as one. */
 function mergeAnswers(answers: QueryResult[], q: Query): QueryResult {
-  const keyOf = (row: Record<string, unknown>) => JSON.stringify([row.t ?? null, ...q.group_by.map((d) => row[d] ?? null)]);
+  const keyOf = (row: Record<string, unknown>) =>
+    JSON.stringify([row.t ?? null, ...q.group_by.map((d) => row[d] ?? null)]);
   const rows = new Map<string, Record<string, string | number | null>>();
   for (const a of answers) for (const row of a.rows) rows.set(keyOf(row), { ...rows.get(keyOf(row)), ...row });
   const merged: QueryResult = { rows: [...rows.values()], truncated: answers.some((a) => a.truncated) };
   if (answers[0]!.totals) merged.totals = Object.assign({}, ...answers.map((a) => a.totals));
-  if (answers[0]!.previous) merged.previous = { ...mergeAnswers(answers.map((a) => a.previous!), q), from: answers[0]!.previous.from, to: answers[0]!.previous.to };
+  if (answers[0]!.previous)
+    merged.previous = {
+      ...mergeAnswers(
+        answers.map((a) => a.previous!),
+        q,
+      ),
+      from: answers[0]!.previous.from,
+      to: answers[0]!.previous.to,
+    };
   return merged;
 }
 
@@ -128,7 +156,10 @@ export function resultOf(rows: Record<string, unknown>[], q: Query): QueryResult
   };
   if (!q.compare) return part(false);
   const span = q.to - q.from;
-  return { ...part(false), previous: { from: new Date(q.from - span).toISOString(), to: new Date(q.from).toISOString(), ...part(true) } };
+  return {
+    ...part(false),
+    previous: { from: new Date(q.from - span).toISOString(), to: new Date(q.from).toISOString(), ...part(true) },
+  };
 }
 
 type Watermark = { lastSeq: number; tail: TailSpan; unpricedModels: string[] };
@@ -140,13 +171,24 @@ type Watermark = { lastSeq: number; tail: TailSpan; unpricedModels: string[] };
  */
 export async function watermark(tx: Queryable, o: { all?: boolean; upTo?: number } = {}): Promise<Watermark> {
   // One statement: DuckDB still skips the row groups below the watermark (seq grows with the file).
-  const above = o.all ? 'true' : `seq > (SELECT last_seq FROM rollup_state)${o.upTo === undefined ? '' : ` AND seq <= ${Number(o.upTo)}`}`;
-  const t = (await tx.get<{ last_seq: number; lo: number | null; hi: number | null; last: number | null; models: string[] | null }>(
+  const above = o.all
+    ? 'true'
+    : `seq > (SELECT last_seq FROM rollup_state)${o.upTo === undefined ? '' : ` AND seq <= ${Number(o.upTo)}`}`;
+  const t = (await tx.get<{
+    last_seq: number;
+    lo: number | null;
+    hi: number | null;
+    last: number | null;
+    models: string[] | null;
+  }>(
     `SELECT (SELECT last_seq FROM rollup_state) AS last_seq, epoch_ms(min(ts)) AS lo, epoch_ms(max(ts)) AS hi, max(seq) AS last,
             list(DISTINCT model) FILTER (model IS NOT NULL AND model NOT IN (SELECT model FROM model_prices)) AS models
        FROM events WHERE ${above}`,
   ))!;
-  const tail = t.lo === null || t.hi === null || t.last === null ? null : { lo: Number(t.lo), hi: Number(t.hi), last: Number(t.last) };
+  const tail =
+    t.lo === null || t.hi === null || t.last === null
+      ? null
+      : { lo: Number(t.lo), hi: Number(t.hi), last: Number(t.last) };
   return { lastSeq: Number(t.last_seq), tail, unpricedModels: t.models ?? [] };
 }
 
@@ -162,7 +204,8 @@ const significant = (n: number) => (Number.isInteger(n) || !Number.isFinite(n) ?
 function shape(row: Record<string, unknown>, q: Query, keyed = true): Row {
   const out: Row = {};
   if (q.interval && keyed) out.t = toIso(row.t);
-  for (const d of keyed ? q.group_by : []) out[d] = row[d] === '' || row[d] === undefined || row[d] === null ? null : String(row[d]);
+  for (const d of keyed ? q.group_by : [])
+    out[d] = row[d] === '' || row[d] === undefined || row[d] === null ? null : String(row[d]);
   for (const m of q.metrics) {
     const v = row[m];
     out[m] = v === null || v === undefined ? null : significant(Number(v));
@@ -177,15 +220,22 @@ function toIso(v: unknown): string | null {
   return new Date(/[zZ]|[+-]\d\d:?\d\d$/.test(s) ? s : `${s.replace(' ', 'T')}Z`).toISOString();
 }
 
-
 /** Every bucket of a time series' range, with zeros where nothing happened (charts need the gaps); durations stay null. */
-export function fillGaps(rows: QueryResult['rows'], q: Pick<Query, 'from' | 'to' | 'interval' | 'metrics'>): QueryResult['rows'] {
+export function fillGaps(
+  rows: QueryResult['rows'],
+  q: Pick<Query, 'from' | 'to' | 'interval' | 'metrics'>,
+): QueryResult['rows'] {
   if (!q.interval) return rows;
   const size = TIER_MS[q.interval];
   const byTime = new Map(rows.map((r) => [Date.parse(String(r.t)), r]));
   const out: QueryResult['rows'] = [];
   for (let t = Math.floor(q.from / size) * size; t < q.to; t += size) {
-    out.push(byTime.get(t) ?? { t: new Date(t).toISOString(), ...Object.fromEntries(q.metrics.map((m) => [m, m.endsWith('_ms') ? null : 0])) });
+    out.push(
+      byTime.get(t) ?? {
+        t: new Date(t).toISOString(),
+        ...Object.fromEntries(q.metrics.map((m) => [m, m.endsWith('_ms') ? null : 0])),
+      },
+    );
   }
   return out;
 }

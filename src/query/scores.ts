@@ -6,17 +6,45 @@
 // what they were measured on and the baseline (session_scores); every page and API reads
 // that row. A session still running, or not scored yet, is scored live against what its
 // baseline would be now, and says so (`final: false`).
-import { baselineFrom, BASELINE_WINDOW, OWN_BASELINE_SESSIONS, productivityScore, type Baseline, type ProductivityScore, type SessionFacts } from '../analytics/productivity.js';
+import {
+  baselineFrom,
+  BASELINE_WINDOW,
+  OWN_BASELINE_SESSIONS,
+  productivityScore,
+  type Baseline,
+  type ProductivityScore,
+  type SessionFacts,
+} from '../analytics/productivity.js';
 import { tsLiteral } from '../aggregate/rollup.js';
 import { importedBaselines } from '../import/baseline.js';
 import type { Queryable } from '../storage/duckdb.js';
 import type { TenantFiles } from '../storage/tenant-files.js';
 import { MAX_FILTER_VALUES } from './model.js';
 import { runQuery } from './run.js';
-import { byKey, figureColumns, figuresQuery, keyOf, pickFigures, QUIET_MS, type Figures, type SessionFigure, type Spanned } from './session-figures.js';
+import {
+  byKey,
+  figureColumns,
+  figuresQuery,
+  keyOf,
+  pickFigures,
+  QUIET_MS,
+  type Figures,
+  type SessionFigure,
+  type Spanned,
+} from './session-figures.js';
 
 /** The figures a score is made of. */
-const SCORED = ['tool_calls', 'tool_failures', 'commands', 'command_failures', 'lines_added', 'lines_removed', 'edit_lines_added', 'edit_lines_removed', 'agents_used'] as const satisfies readonly SessionFigure[];
+const SCORED = [
+  'tool_calls',
+  'tool_failures',
+  'commands',
+  'command_failures',
+  'lines_added',
+  'lines_removed',
+  'edit_lines_added',
+  'edit_lines_removed',
+  'agents_used',
+] as const satisfies readonly SessionFigure[];
 /** Sessions scored per transaction. */
 const BATCH = MAX_FILTER_VALUES;
 
@@ -100,7 +128,15 @@ const storedBaseline = (s: Stored): Baseline => ({
   sessions: Number(s.baseline_sessions),
   ...(s.baseline_imported ? { imported: true as const } : {}),
 });
-const storedFacts = (s: Stored): SessionFacts => ({ sessionId: s.session_id, start: Number(s.start_ms), hours: s.hours, commands: s.actions, lines: s.lines, successRate: s.success_rate, distinctAgents: s.agents });
+const storedFacts = (s: Stored): SessionFacts => ({
+  sessionId: s.session_id,
+  start: Number(s.start_ms),
+  hours: s.hours,
+  commands: s.actions,
+  lines: s.lines,
+  successRate: s.success_rate,
+  distinctAgents: s.agents,
+});
 
 /** A user's finished session as a baseline sees it. */
 type Past = { key: string; facts: SessionFacts };
@@ -113,7 +149,11 @@ async function history(q: Queryable, wanted: { user_id: string; start: number }[
   const bounds = new Map<string, { user_id: string; lo: number; hi: number }>();
   for (const w of wanted) {
     const b = bounds.get(w.user_id);
-    bounds.set(w.user_id, { user_id: w.user_id, lo: Math.min(b?.lo ?? Infinity, w.start), hi: Math.max(b?.hi ?? -Infinity, w.start) });
+    bounds.set(w.user_id, {
+      user_id: w.user_id,
+      lo: Math.min(b?.lo ?? Infinity, w.start),
+      hi: Math.max(b?.hi ?? -Infinity, w.start),
+    });
   }
   const out = new Map<string, Past[]>();
   if (!bounds.size) return out;
@@ -149,14 +189,33 @@ function baselineBefore(past: Past[], key: string, start: number, imported: Base
 }
 
 /** Whether a stored row is the session's fixed score: scored, and nothing of the session waits to be rolled up. */
-const isFinal = (row: { score: number | null; settled: boolean } | undefined) => !!row && row.score !== null && row.settled;
+const isFinal = (row: { score: number | null; settled: boolean } | undefined) =>
+  !!row && row.score !== null && row.settled;
 
 /** A stored row's type, for from_json. */
 const ROW_TYPE = JSON.stringify([
   {
-    user_id: 'VARCHAR', session_id: 'VARCHAR', start_ms: 'BIGINT', hours: 'DOUBLE', actions: 'DOUBLE', lines: 'DOUBLE', lines_source: 'VARCHAR', success_rate: 'DOUBLE', agents: 'DOUBLE',
-    baseline_commands_per_hour: 'DOUBLE', baseline_lines_per_hour: 'DOUBLE', baseline_sessions: 'INTEGER', baseline_imported: 'BOOLEAN', score: 'DOUBLE', trend: 'VARCHAR',
-    velocity: 'DOUBLE', code_output: 'DOUBLE', success: 'DOUBLE', focus: 'DOUBLE', agent_efficiency: 'DOUBLE', scored_ms: 'BIGINT',
+    user_id: 'VARCHAR',
+    session_id: 'VARCHAR',
+    start_ms: 'BIGINT',
+    hours: 'DOUBLE',
+    actions: 'DOUBLE',
+    lines: 'DOUBLE',
+    lines_source: 'VARCHAR',
+    success_rate: 'DOUBLE',
+    agents: 'DOUBLE',
+    baseline_commands_per_hour: 'DOUBLE',
+    baseline_lines_per_hour: 'DOUBLE',
+    baseline_sessions: 'INTEGER',
+    baseline_imported: 'BOOLEAN',
+    score: 'DOUBLE',
+    trend: 'VARCHAR',
+    velocity: 'DOUBLE',
+    code_output: 'DOUBLE',
+    success: 'DOUBLE',
+    focus: 'DOUBLE',
+    agent_efficiency: 'DOUBLE',
+    scored_ms: 'BIGINT',
   },
 ]);
 
@@ -177,26 +236,59 @@ export async function storeSessionScores(tx: Queryable, now: number): Promise<nu
       ORDER BY i.first_ts, i.session_id, i.user_id LIMIT ${BATCH}`,
   );
   if (!due.length) return 0;
-  const past = await history(tx, due.map((d) => ({ user_id: d.user_id, start: Number(d.first_ms) })));
-  const imported = await importedBaselines(tx, due.map((d) => d.user_id));
+  const past = await history(
+    tx,
+    due.map((d) => ({ user_id: d.user_id, start: Number(d.first_ms) })),
+  );
+  const imported = await importedBaselines(
+    tx,
+    due.map((d) => d.user_id),
+  );
   const rows = due.map((d) => {
     const key = keyOf(d);
     const mine = past.get(d.user_id) ?? [];
     const { facts, linesSource } = factsOf(d, d);
-    const baseline = d.rescore ? storedBaseline(d as Stored) : baselineBefore(mine, key, facts.start, imported.get(d.user_id));
+    const baseline = d.rescore
+      ? storedBaseline(d as Stored)
+      : baselineBefore(mine, key, facts.start, imported.get(d.user_id));
     const s = productivityScore(facts, baseline);
     // Scored, it is one of the finished sessions the next ones in this batch are measured against.
-    past.set(d.user_id, [...mine.filter((p) => p.key !== key), { key, facts }].sort((a, b) => a.facts.start - b.facts.start || a.facts.sessionId.localeCompare(b.facts.sessionId)));
+    past.set(
+      d.user_id,
+      [...mine.filter((p) => p.key !== key), { key, facts }].sort(
+        (a, b) => a.facts.start - b.facts.start || a.facts.sessionId.localeCompare(b.facts.sessionId),
+      ),
+    );
     return {
-      user_id: d.user_id, session_id: d.session_id, start_ms: facts.start, hours: facts.hours, actions: facts.commands, lines: facts.lines, lines_source: linesSource,
-      success_rate: facts.successRate, agents: facts.distinctAgents,
-      baseline_commands_per_hour: baseline.commandsPerHour, baseline_lines_per_hour: baseline.linesPerHour, baseline_sessions: baseline.sessions, baseline_imported: baseline.imported === true,
-      score: s.score, trend: s.trend, velocity: s.velocity, code_output: s.codeOutput, success: s.success, focus: s.focus, agent_efficiency: s.agentEfficiency, scored_ms: now,
+      user_id: d.user_id,
+      session_id: d.session_id,
+      start_ms: facts.start,
+      hours: facts.hours,
+      actions: facts.commands,
+      lines: facts.lines,
+      lines_source: linesSource,
+      success_rate: facts.successRate,
+      agents: facts.distinctAgents,
+      baseline_commands_per_hour: baseline.commandsPerHour,
+      baseline_lines_per_hour: baseline.linesPerHour,
+      baseline_sessions: baseline.sessions,
+      baseline_imported: baseline.imported === true,
+      score: s.score,
+      trend: s.trend,
+      velocity: s.velocity,
+      code_output: s.codeOutput,
+      success: s.success,
+      focus: s.focus,
+      agent_efficiency: s.agentEfficiency,
+      scored_ms: now,
     };
   });
   const params = { rows: JSON.stringify(rows) };
   const source = `(SELECT unnest(from_json($rows, '${ROW_TYPE}'), recursive := true))`;
-  await tx.run(`DELETE FROM session_scores WHERE (user_id, session_id) IN (SELECT user_id, session_id FROM ${source})`, params);
+  await tx.run(
+    `DELETE FROM session_scores WHERE (user_id, session_id) IN (SELECT user_id, session_id FROM ${source})`,
+    params,
+  );
   await tx.run(
     `INSERT INTO session_scores BY NAME
      SELECT * EXCLUDE (start_ms, scored_ms), make_timestamp(start_ms * 1000) AS started_at, make_timestamp(scored_ms * 1000) AS scored_at FROM ${source}`,
@@ -211,17 +303,42 @@ export const forgetScoresSql = (where: string) =>
     WHERE (user_id, session_id) IN (SELECT user_id, session_id FROM events WHERE ${where} AND session_id IS NOT NULL)`;
 
 /** A score as the API and pages give it. */
-function shaped(s: ScoredSession, facts: SessionFacts, linesSource: LinesSource, baseline: Baseline, stored: Stored | null): SessionScore {
+function shaped(
+  s: ScoredSession,
+  facts: SessionFacts,
+  linesSource: LinesSource,
+  baseline: Baseline,
+  stored: Stored | null,
+): SessionScore {
   const live = productivityScore(facts, baseline);
-  const fixed = stored && stored.score !== null
-    ? { score: stored.score, trend: stored.trend!, velocity: stored.velocity!, codeOutput: stored.code_output!, success: stored.success!, focus: stored.focus!, agentEfficiency: stored.agent_efficiency! }
-    : null;
+  const fixed =
+    stored && stored.score !== null
+      ? {
+          score: stored.score,
+          trend: stored.trend!,
+          velocity: stored.velocity!,
+          codeOutput: stored.code_output!,
+          success: stored.success!,
+          focus: stored.focus!,
+          agentEfficiency: stored.agent_efficiency!,
+        }
+      : null;
   return {
     ...live,
     ...fixed,
-    session_id: s.session_id, user_id: s.user_id, project: s.project, started_at: new Date(facts.start).toISOString(), hours: facts.hours, commands: facts.commands,
-    lines: facts.lines, lines_source: linesSource, success_rate: facts.successRate, agents_used: facts.distinctAgents, baseline,
-    final: fixed !== null, scored_at: fixed ? new Date(Number(stored!.scored_ms)).toISOString() : null,
+    session_id: s.session_id,
+    user_id: s.user_id,
+    project: s.project,
+    started_at: new Date(facts.start).toISOString(),
+    hours: facts.hours,
+    commands: facts.commands,
+    lines: facts.lines,
+    lines_source: linesSource,
+    success_rate: facts.successRate,
+    agents_used: facts.distinctAgents,
+    baseline,
+    final: fixed !== null,
+    scored_at: fixed ? new Date(Number(stored!.scored_ms)).toISOString() : null,
   };
 }
 
@@ -231,7 +348,12 @@ function shaped(s: ScoredSession, facts: SessionFacts, linesSource: LinesSource,
  * now from their figures (stored, else the query model's), against their stored baseline
  * when they have one, else their user's finished sessions before them.
  */
-export async function sessionScores(tf: TenantFiles, tenantId: string, sessions: ScoredSession[], now: number): Promise<Map<string, SessionScore>> {
+export async function sessionScores(
+  tf: TenantFiles,
+  tenantId: string,
+  sessions: ScoredSession[],
+  now: number,
+): Promise<Map<string, SessionScore>> {
   const out = new Map<string, SessionScore>();
   if (!sessions.length) return out;
   const reader = await tf.connection(tenantId, 'reader');
@@ -249,8 +371,14 @@ export async function sessionScores(tf: TenantFiles, tenantId: string, sessions:
     const live = sessions.filter((s) => !isFinal(rowsByKey.get(keyOf(s))));
     return {
       stored: rowsByKey,
-      past: await history(tx, live.map((s) => ({ user_id: s.user_id, start: Number(s.first_ms) }))),
-      imported: await importedBaselines(tx, live.map((s) => s.user_id)),
+      past: await history(
+        tx,
+        live.map((s) => ({ user_id: s.user_id, start: Number(s.first_ms) })),
+      ),
+      imported: await importedBaselines(
+        tx,
+        live.map((s) => s.user_id),
+      ),
     };
   });
   const figures = new Map<string, Figures>();
@@ -263,14 +391,17 @@ export async function sessionScores(tf: TenantFiles, tenantId: string, sessions:
   }
   for (let i = 0; i < asked.length; i += MAX_FILTER_VALUES) {
     const q = figuresQuery(SCORED, asked.slice(i, i + MAX_FILTER_VALUES));
-    for (const [key, f] of byKey((await runQuery(tf, tenantId, q, { now })).rows)) if (!figures.has(key)) figures.set(key, f);
+    for (const [key, f] of byKey((await runQuery(tf, tenantId, q, { now })).rows))
+      if (!figures.has(key)) figures.set(key, f);
   }
   for (const s of sessions) {
     const key = keyOf(s);
     if (out.has(key)) continue;
     const row = stored.get(key);
     const { facts, linesSource } = factsOf(s, figures.get(key) ?? {});
-    const baseline = row?.scored_once ? storedBaseline(row) : baselineBefore(past.get(s.user_id) ?? [], key, facts.start, imported.get(s.user_id));
+    const baseline = row?.scored_once
+      ? storedBaseline(row)
+      : baselineBefore(past.get(s.user_id) ?? [], key, facts.start, imported.get(s.user_id));
     out.set(key, shaped(s, facts, linesSource, baseline, null));
   }
   return out;

@@ -18,8 +18,29 @@ import { resultOf } from './run.js';
  * shows. Changing the list takes a migration that empties session_figures.
  */
 export const SESSION_FIGURES = [
-  'prompts', 'tool_calls', 'tool_failures', 'tool_p50_ms', 'tool_p95_ms', 'api_requests', 'api_errors', 'subagents', 'agents_used', 'commands', 'command_failures',
-  'input_tokens', 'output_tokens', 'cache_read_tokens', 'cache_creation_tokens', 'tokens', 'cost_usd', 'lines_added', 'lines_removed', 'edit_lines_added', 'edit_lines_removed', 'commits', 'pull_requests',
+  'prompts',
+  'tool_calls',
+  'tool_failures',
+  'tool_p50_ms',
+  'tool_p95_ms',
+  'api_requests',
+  'api_errors',
+  'subagents',
+  'agents_used',
+  'commands',
+  'command_failures',
+  'input_tokens',
+  'output_tokens',
+  'cache_read_tokens',
+  'cache_creation_tokens',
+  'tokens',
+  'cost_usd',
+  'lines_added',
+  'lines_removed',
+  'edit_lines_added',
+  'edit_lines_removed',
+  'commits',
+  'pull_requests',
 ] as const;
 export type SessionFigure = (typeof SESSION_FIGURES)[number];
 export type Figures = Partial<Record<SessionFigure, number | null>>;
@@ -32,7 +53,9 @@ const BATCH = MAX_FILTER_VALUES;
 /** The figures of a session with no events: what an ungrouped answer over nothing says. */
 const NOTHING: Figures = Object.fromEntries(SESSION_FIGURES.map((m) => [m, 'sql' in METRICS[m]! ? 0 : null]));
 /** A stored row's type, for from_json. */
-const ROW_TYPE = JSON.stringify([{ user_id: 'VARCHAR', session_id: 'VARCHAR', ...Object.fromEntries(SESSION_FIGURES.map((m) => [m, 'DOUBLE'])) }]);
+const ROW_TYPE = JSON.stringify([
+  { user_id: 'VARCHAR', session_id: 'VARCHAR', ...Object.fromEntries(SESSION_FIGURES.map((m) => [m, 'DOUBLE'])) },
+]);
 
 /** A session: its owner (the user whose key sent its events) and its id. Two users' sessions with one id are two sessions. */
 export type SessionKey = { user_id: string; session_id: string };
@@ -52,10 +75,21 @@ export async function storeSessionFigures(tx: Queryable, settings: TenantSetting
   );
   if (!missing.length) return 0;
   const q = figuresQuery(SESSION_FIGURES, missing);
-  const { sql, params } = compile(q, { lastSeq: Number(lastSeq), keptSince: keptSince(settings.retention, now, settings.applied), tail: null });
+  const { sql, params } = compile(q, {
+    lastSeq: Number(lastSeq),
+    keptSince: keptSince(settings.retention, now, settings.applied),
+    tail: null,
+  });
   const figures = byKey(resultOf(await tx.all(sql, params), q).rows);
-  const rows = missing.map((s) => ({ ...(figures.get(keyOf(s)) ?? NOTHING), user_id: s.user_id, session_id: s.session_id }));
-  await tx.run(`INSERT INTO session_figures BY NAME SELECT unnest(from_json($rows, '${ROW_TYPE}'), recursive := true)`, { rows: JSON.stringify(rows) });
+  const rows = missing.map((s) => ({
+    ...(figures.get(keyOf(s)) ?? NOTHING),
+    user_id: s.user_id,
+    session_id: s.session_id,
+  }));
+  await tx.run(
+    `INSERT INTO session_figures BY NAME SELECT unnest(from_json($rows, '${ROW_TYPE}'), recursive := true)`,
+    { rows: JSON.stringify(rows) },
+  );
   return missing.length;
 }
 
@@ -70,13 +104,28 @@ export type Spanned = SessionKey & { first_ms: number; last_ms: number };
 export function figuresQuery(metrics: readonly SessionFigure[], sessions: Spanned[]): Query {
   const from = Math.min(...sessions.map((s) => Number(s.first_ms)));
   const to = Math.max(...sessions.map((s) => Number(s.last_ms))) + 1;
-  const filters = { user: [...new Set(sessions.map((s) => s.user_id))], session: [...new Set(sessions.map((s) => s.session_id))] };
-  return sessionQuerySchema.parse({ metrics: [...metrics], group_by: ['user', 'session'], filters, from, to, limit: MAX_ROWS });
+  const filters = {
+    user: [...new Set(sessions.map((s) => s.user_id))],
+    session: [...new Set(sessions.map((s) => s.session_id))],
+  };
+  return sessionQuerySchema.parse({
+    metrics: [...metrics],
+    group_by: ['user', 'session'],
+    filters,
+    from,
+    to,
+    limit: MAX_ROWS,
+  });
 }
 
 /** The rows of a figuresQuery answer by session key, without their key columns. */
 export function byKey(rows: Record<string, string | number | null>[]): Map<string, Figures> {
-  return new Map(rows.map(({ user, session, ...f }) => [keyOf({ user_id: String(user), session_id: String(session) }), f as Figures]));
+  return new Map(
+    rows.map(({ user, session, ...f }) => [
+      keyOf({ user_id: String(user), session_id: String(session) }),
+      f as Figures,
+    ]),
+  );
 }
 
 /** Deletes the stored figures of the sessions with events matching `where` (their figures are about to change). */
@@ -84,7 +133,9 @@ export const forgetFiguresSql = (where: string) =>
   `DELETE FROM session_figures WHERE (user_id, session_id) IN (SELECT user_id, session_id FROM events WHERE ${where} AND session_id IS NOT NULL)`;
 
 /** SQL: the figures in `metrics` of the session_figures row `alias`, as columns (null when there is none). */
-export const figureColumns = (alias: string, metrics: readonly SessionFigure[]) => metrics.map((m) => `${alias}.${m}`).join(', ');
+export const figureColumns = (alias: string, metrics: readonly SessionFigure[]) =>
+  metrics.map((m) => `${alias}.${m}`).join(', ');
 
 /** Of a row holding figureColumns, the figures in `metrics`. */
-export const pickFigures = (row: Record<string, unknown>, metrics: readonly SessionFigure[]): Figures => Object.fromEntries(metrics.map((m) => [m, row[m] ?? null])) as Figures;
+export const pickFigures = (row: Record<string, unknown>, metrics: readonly SessionFigure[]): Figures =>
+  Object.fromEntries(metrics.map((m) => [m, row[m] ?? null])) as Figures;

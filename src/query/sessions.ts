@@ -3,24 +3,65 @@
 // in order), and a user's last event (is their agent connected?).
 import type { TenantFiles } from '../storage/tenant-files.js';
 import { tsLiteral } from '../aggregate/rollup.js';
-import { inKinds, MAX_ROWS, METRIC_POINT_KINDS, PARTIAL_FILTER_NAMES, PARTIAL_FILTERS, querySchema, REQUEST_KINDS, sessionQuerySchema, type PartialFilter } from './model.js';
+import {
+  inKinds,
+  MAX_ROWS,
+  METRIC_POINT_KINDS,
+  PARTIAL_FILTER_NAMES,
+  PARTIAL_FILTERS,
+  querySchema,
+  REQUEST_KINDS,
+  sessionQuerySchema,
+  type PartialFilter,
+} from './model.js';
 import { runQueries, runQuery } from './run.js';
-import { byKey, figureColumns, figuresQuery, keyOf, pickFigures, SESSION_FIGURES, type Figures, type SessionFigure, type SessionKey } from './session-figures.js';
+import {
+  byKey,
+  figureColumns,
+  figuresQuery,
+  keyOf,
+  pickFigures,
+  SESSION_FIGURES,
+  type Figures,
+  type SessionFigure,
+  type SessionKey,
+} from './session-figures.js';
 
 /** `tool` and `model` keep the sessions that used one of them in range (see sessionsUsing). */
-export type SessionListOptions = { from: number; to: number; user?: string[]; project?: string[] } & Partial<Record<PartialFilter, string[]>> & { cursor?: string; limit: number; now: number };
+export type SessionListOptions = { from: number; to: number; user?: string[]; project?: string[] } & Partial<
+  Record<PartialFilter, string[]>
+> & { cursor?: string; limit: number; now: number };
 
 /** The figures the list gives each session. */
-export const FIGURES = ['prompts', 'tool_calls', 'tool_failures', 'api_requests', 'subagents', 'tokens', 'cost_usd', 'lines_added', 'lines_removed'] as const satisfies readonly SessionFigure[];
+export const FIGURES = [
+  'prompts',
+  'tool_calls',
+  'tool_failures',
+  'api_requests',
+  'subagents',
+  'tokens',
+  'cost_usd',
+  'lines_added',
+  'lines_removed',
+] as const satisfies readonly SessionFigure[];
 
-export type SessionRow = { session_id: string; user_id: string; project: string | null; first_at: string; last_at: string; duration_s: number; events: number } & Record<(typeof FIGURES)[number], number>;
+export type SessionRow = {
+  session_id: string;
+  user_id: string;
+  project: string | null;
+  first_at: string;
+  last_at: string;
+  duration_s: number;
+  events: number;
+} & Record<(typeof FIGURES)[number], number>;
 
 export class BadCursorError extends Error {}
 
 /** The latest time a JavaScript Date holds (epoch ms). */
 const MAX_DATE_MS = 8.64e15;
 
-const encodeCursor = (lastMs: number, id: string, user: string) => Buffer.from(JSON.stringify([lastMs, id, user])).toString('base64url');
+const encodeCursor = (lastMs: number, id: string, user: string) =>
+  Buffer.from(JSON.stringify([lastMs, id, user])).toString('base64url');
 function decodeCursor(cursor: string): [number, string, string] {
   try {
     const [ms, id, user] = JSON.parse(Buffer.from(cursor, 'base64url').toString()) as [unknown, unknown, unknown];
@@ -37,37 +78,81 @@ function decodeCursor(cursor: string): [number, string, string] {
  * API error, a token or cost point). Null when neither is asked. At most MAX_ROWS of them
  * (the busiest): `truncated` says there were more.
  */
-async function sessionsUsing(tf: TenantFiles, tenantId: string, o: SessionListOptions): Promise<{ keys: SessionKey[]; truncated: boolean } | null> {
+async function sessionsUsing(
+  tf: TenantFiles,
+  tenantId: string,
+  o: SessionListOptions,
+): Promise<{ keys: SessionKey[]; truncated: boolean } | null> {
   const asked = PARTIAL_FILTER_NAMES.filter((d) => o[d]);
   if (!asked.length) return null;
   const scope = { ...(o.user && { user: o.user }), ...(o.project && { project: o.project }) };
-  const qs = asked.map((d) => querySchema.parse({ metrics: ['events'], group_by: ['user', 'session'], filters: { ...scope, [d]: o[d], kind: [...PARTIAL_FILTERS[d]] }, from: o.from, to: o.to, limit: MAX_ROWS }));
+  const qs = asked.map((d) =>
+    querySchema.parse({
+      metrics: ['events'],
+      group_by: ['user', 'session'],
+      filters: { ...scope, [d]: o[d], kind: [...PARTIAL_FILTERS[d]] },
+      from: o.from,
+      to: o.to,
+      limit: MAX_ROWS,
+    }),
+  );
   const results = await runQueries(tf, tenantId, qs, { now: o.now });
   const keysOf = (r: (typeof results)[number]) =>
-    new Map(r.rows.filter((row) => typeof row.session === 'string').map((row) => [keyOf({ user_id: String(row.user), session_id: String(row.session) }), { user_id: String(row.user), session_id: String(row.session) }]));
+    new Map(
+      r.rows
+        .filter((row) => typeof row.session === 'string')
+        .map((row) => [
+          keyOf({ user_id: String(row.user), session_id: String(row.session) }),
+          { user_id: String(row.user), session_id: String(row.session) },
+        ]),
+    );
   const [first, ...others] = results.map(keysOf);
-  return { keys: [...first!].filter(([key]) => others.every((keys) => keys.has(key))).map(([, k]) => k), truncated: results.some((r) => r.truncated) };
+  return {
+    keys: [...first!].filter(([key]) => others.every((keys) => keys.has(key))).map(([, k]) => k),
+    truncated: results.some((r) => r.truncated),
+  };
 }
 
-export async function listSessions(tf: TenantFiles, tenantId: string, o: SessionListOptions): Promise<{ sessions: SessionRow[]; next_cursor: string | null; used_truncated?: true }> {
+export async function listSessions(
+  tf: TenantFiles,
+  tenantId: string,
+  o: SessionListOptions,
+): Promise<{ sessions: SessionRow[]; next_cursor: string | null; used_truncated?: true }> {
   const reader = await tf.connection(tenantId, 'reader');
   const where = ['last_ts >= make_timestamp($from * 1000)', 'first_ts < make_timestamp($to * 1000)'];
   const params: Record<string, unknown> = { from: o.from, to: o.to, limit: o.limit + 1 };
-  for (const [col, values] of [['user_id', o.user], ['project', o.project]] as const) {
+  for (const [col, values] of [
+    ['user_id', o.user],
+    ['project', o.project],
+  ] as const) {
     if (!values) continue;
     where.push(`${col} IN (${values.map((v, i) => ((params[`${col}${i}`] = v), `$${col}${i}`)).join(', ')})`);
   }
   const using = await sessionsUsing(tf, tenantId, o);
   if (using) {
     params.using = JSON.stringify(using.keys);
-    where.push(`(user_id, session_id) IN (SELECT user_id, session_id FROM (SELECT unnest(from_json($using, '[{"user_id":"VARCHAR","session_id":"VARCHAR"}]'), recursive := true)))`);
+    where.push(
+      `(user_id, session_id) IN (SELECT user_id, session_id FROM (SELECT unnest(from_json($using, '[{"user_id":"VARCHAR","session_id":"VARCHAR"}]'), recursive := true)))`,
+    );
   }
   if (o.cursor) {
     const [ms, id, user] = decodeCursor(o.cursor);
     Object.assign(params, { cms: ms, cid: id, cuser: user });
-    where.push('(epoch_ms(last_ts) < $cms OR (epoch_ms(last_ts) = $cms AND (session_id < $cid OR (session_id = $cid AND user_id < $cuser))))');
+    where.push(
+      '(epoch_ms(last_ts) < $cms OR (epoch_ms(last_ts) = $cms AND (session_id < $cid OR (session_id = $cid AND user_id < $cuser))))',
+    );
   }
-  const rows = await reader.all<{ session_id: string; user_id: string; project: string | null; first_ms: number; last_ms: number; events: number; stored: boolean } & Figures>(
+  const rows = await reader.all<
+    {
+      session_id: string;
+      user_id: string;
+      project: string | null;
+      first_ms: number;
+      last_ms: number;
+      events: number;
+      stored: boolean;
+    } & Figures
+  >(
     // The index holds what the worker rolled up; sessions begun or continued since come from
     // the unrolled tail, so a session shows the moment its first event is committed. Stored
     // figures are the whole story of a session with no events in the tail.
@@ -90,7 +175,8 @@ export async function listSessions(tf: TenantFiles, tenantId: string, o: Session
   const figures = new Map<string, Figures>(page.filter((r) => r.stored).map((r) => [keyOf(r), r]));
   const unsettled = page.filter((r) => !r.stored);
   if (unsettled.length) {
-    for (const [key, f] of byKey((await runQuery(tf, tenantId, figuresQuery(FIGURES, unsettled), { now: o.now })).rows)) if (!figures.has(key)) figures.set(key, f);
+    for (const [key, f] of byKey((await runQuery(tf, tenantId, figuresQuery(FIGURES, unsettled), { now: o.now })).rows))
+      if (!figures.has(key)) figures.set(key, f);
   }
   const last = page.at(-1);
   return {
@@ -116,9 +202,21 @@ export async function listSessions(tf: TenantFiles, tenantId: string, o: Session
  * A session's figures over its whole life, from its span: the stored ones while they are
  * the whole story, else the query model's answer now.
  */
-export async function sessionTotals(tf: TenantFiles, tenantId: string, session: SessionKey, span: SessionSpan, metrics: readonly SessionFigure[], now: number): Promise<Figures> {
+export async function sessionTotals(
+  tf: TenantFiles,
+  tenantId: string,
+  session: SessionKey,
+  span: SessionSpan,
+  metrics: readonly SessionFigure[],
+  now: number,
+): Promise<Figures> {
   if (span.figures) return pickFigures(span.figures, metrics);
-  const q = sessionQuerySchema.parse({ metrics: [...metrics], filters: { user: [session.user_id], session: [session.session_id] }, from: span.first, to: span.last + 1 });
+  const q = sessionQuerySchema.parse({
+    metrics: [...metrics],
+    filters: { user: [session.user_id], session: [session.session_id] },
+    from: span.first,
+    to: span.last + 1,
+  });
   return (await runQuery(tf, tenantId, q, { now })).rows[0] as Figures;
 }
 
@@ -127,7 +225,13 @@ export type TimelineEvent = Record<string, unknown> & { seq: number; at: string;
  * When a session's first and last events happened (epoch ms), whose it is and its project;
  * its stored figures while they are the whole story (see session-figures.ts), else null.
  */
-export type SessionSpan = { first: number; last: number; user_id: string; project: string | null; figures: Figures | null };
+export type SessionSpan = {
+  first: number;
+  last: number;
+  user_id: string;
+  project: string | null;
+  figures: Figures | null;
+};
 
 /**
  * The users who have a session with this id (almost always one: ids are random, but a
@@ -148,8 +252,14 @@ export async function sessionOwners(tf: TenantFiles, tenantId: string, sessionId
  * the one of `user` when asked, else the id's only owner. Null when there is none; the
  * owners when several people have a session with this id and no user was asked for.
  */
-export async function findSession(tf: TenantFiles, tenantId: string, sessionId: string, o: { ownUser: string | null; user?: string }): Promise<SessionKey | { owners: string[] } | null> {
-  if (o.ownUser !== null) return o.user === undefined || o.user === o.ownUser ? { user_id: o.ownUser, session_id: sessionId } : null;
+export async function findSession(
+  tf: TenantFiles,
+  tenantId: string,
+  sessionId: string,
+  o: { ownUser: string | null; user?: string },
+): Promise<SessionKey | { owners: string[] } | null> {
+  if (o.ownUser !== null)
+    return o.user === undefined || o.user === o.ownUser ? { user_id: o.ownUser, session_id: sessionId } : null;
   if (o.user !== undefined) return { user_id: o.user, session_id: sessionId };
   const owners = await sessionOwners(tf, tenantId, sessionId);
   if (owners.length === 0) return null;
@@ -167,7 +277,13 @@ export async function sessionSpan(tf: TenantFiles, tenantId: string, session: Se
   const recentOf = (where: string) =>
     `SELECT epoch_ms(min(ts)) AS recent_lo, epoch_ms(max(ts)) AS recent_hi, arg_min(project, seq) FILTER (project IS NOT NULL) AS recent_project
        FROM events WHERE user_id = $user AND session_id = $id AND ${where}`;
-  type Indexed = { indexed: boolean; project: string | null; lo: number | null; hi: number | null; stored: boolean | null };
+  type Indexed = {
+    indexed: boolean;
+    project: string | null;
+    lo: number | null;
+    hi: number | null;
+    stored: boolean | null;
+  };
   const params = { user: session.user_id, id: session.session_id };
   return reader.transaction(async (tx) => {
     // One statement for a session the index knows: its span there, its events above the watermark, its stored figures.
@@ -221,15 +337,24 @@ export async function sessionTimeline(
   o: { after: TimelineCursor | null; limit: number; asRead?: boolean },
 ): Promise<TimelinePage> {
   const reader = await tf.connection(tenantId, 'reader');
-  const params = { user: session.user_id, id: session.session_id, limit: o.limit + 1, ...(o.after ? { ats: o.after.ms, aseq: o.after.seq } : {}) };
+  const params = {
+    user: session.user_id,
+    id: session.session_id,
+    limit: o.limit + 1,
+    ...(o.after ? { ats: o.after.ms, aseq: o.after.seq } : {}),
+  };
   const inSpan = `ts >= ${tsLiteral(span.first)} AND ts < ${tsLiteral(span.last + 1)}`;
   // A late start goes just before the first event (the page shows seconds); never later
   // than ts, so `ts >= $ats` still bounds what a later page reads.
-  const at = o.asRead ? `CASE WHEN kind = 'session_start' AND source = 'otlp' AND ts > ${tsLiteral(span.first)} THEN ${tsLiteral(span.first - 1)} ELSE ts END` : 'ts';
+  const at = o.asRead
+    ? `CASE WHEN kind = 'session_start' AND source = 'otlp' AND ts > ${tsLiteral(span.first)} THEN ${tsLiteral(span.first - 1)} ELSE ts END`
+    : 'ts';
   const counted = o.asRead
     ? `AND NOT (${inKinds(METRIC_POINT_KINDS)} AND EXISTS (SELECT 1 FROM events WHERE user_id = $user AND session_id = $id AND ${inSpan} AND ${inKinds(REQUEST_KINDS)}))`
     : '';
-  const after = o.after ? `AND (at_ms > $ats OR (at_ms = $ats AND seq > $aseq)) AND ts >= make_timestamp($ats * 1000)` : '';
+  const after = o.after
+    ? `AND (at_ms > $ats OR (at_ms = $ats AND seq > $aseq)) AND ts >= make_timestamp($ats * 1000)`
+    : '';
   const rows = await reader.all<{ seq: number; at_ms: number; event: string }>(
     `SELECT seq, at_ms, ${eventJson('shown_ts')} AS event FROM (SELECT *, ${at} AS shown_ts, epoch_ms(${at}) AS at_ms FROM events WHERE user_id = $user AND session_id = $id AND ${inSpan} ${counted})
       WHERE true ${after}
@@ -243,8 +368,31 @@ export async function sessionTimeline(
   };
 }
 
-const TIMELINE_COLUMNS = ['seq', 'kind', 'source', 'user_id', 'project', 'prompt_id', 'tool_use_id', 'request_id', 'agent_id', 'agent_type', 'name', 'model', 'status',
-  'duration_ms', 'input_tokens', 'output_tokens', 'cache_read_tokens', 'cache_creation_tokens', 'cost_usd', 'lines_added', 'lines_removed', 'value', 'error'];
+const TIMELINE_COLUMNS = [
+  'seq',
+  'kind',
+  'source',
+  'user_id',
+  'project',
+  'prompt_id',
+  'tool_use_id',
+  'request_id',
+  'agent_id',
+  'agent_type',
+  'name',
+  'model',
+  'status',
+  'duration_ms',
+  'input_tokens',
+  'output_tokens',
+  'cache_read_tokens',
+  'cache_creation_tokens',
+  'cost_usd',
+  'lines_added',
+  'lines_removed',
+  'value',
+  'error',
+];
 /**
  * A stored event as the timeline shows it, as JSON text made by DuckDB: the columns it has
  * (nulls left out), its time (the timestamp column `at`) as ISO, its attributes as sent. One
@@ -252,22 +400,44 @@ const TIMELINE_COLUMNS = ['seq', 'kind', 'source', 'user_id', 'project', 'prompt
  * JavaScript value by value cost some 30 ms a page; json_object, JSON.parse to drop the
  * nulls and JSON.stringify again, some 20; this, 11.
  */
-const eventJson = (at: string) => `'{' || concat_ws(',', ${[
-  ...TIMELINE_COLUMNS.map((c) => `'"${c}":' || to_json(${c})`),
-  `'"at":"' || strftime(${at}, '%Y-%m-%dT%H:%M:%S.%gZ') || '"'`,
-  `'"attributes":' || nullif(attributes::VARCHAR, 'null')`,
-].join(', ')}) || '}'`;
+const eventJson = (at: string) =>
+  `'{' || concat_ws(',', ${[
+    ...TIMELINE_COLUMNS.map((c) => `'"${c}":' || to_json(${c})`),
+    `'"at":"' || strftime(${at}, '%Y-%m-%dT%H:%M:%S.%gZ') || '"'`,
+    `'"attributes":' || nullif(attributes::VARCHAR, 'null')`,
+  ].join(', ')}) || '}'`;
 
-export type LastEvent = { kind: string; name: string | null; source: string; session_id: string | null; ts: string; received_at: string };
+export type LastEvent = {
+  kind: string;
+  name: string | null;
+  source: string;
+  session_id: string | null;
+  ts: string;
+  received_at: string;
+};
 
 /** The newest event `userId` sent (the highest seq: the last committed), or null when they sent none. */
 export async function lastEvent(tf: TenantFiles, tenantId: string, userId: string): Promise<LastEvent | null> {
   const reader = await tf.connection(tenantId, 'reader');
-  const row = await reader.get<{ kind: string; name: string | null; source: string; session_id: string | null; ts_ms: number; received_ms: number }>(
+  const row = await reader.get<{
+    kind: string;
+    name: string | null;
+    source: string;
+    session_id: string | null;
+    ts_ms: number;
+    received_ms: number;
+  }>(
     `SELECT kind, name, source, session_id, epoch_ms(ts) AS ts_ms, epoch_ms(received_at) AS received_ms
        FROM events WHERE user_id = $user ORDER BY seq DESC LIMIT 1`,
     { user: userId },
   );
   if (!row) return null;
-  return { kind: row.kind, name: row.name, source: row.source, session_id: row.session_id, ts: new Date(Number(row.ts_ms)).toISOString(), received_at: new Date(Number(row.received_ms)).toISOString() };
+  return {
+    kind: row.kind,
+    name: row.name,
+    source: row.source,
+    session_id: row.session_id,
+    ts: new Date(Number(row.ts_ms)).toISOString(),
+    received_at: new Date(Number(row.received_ms)).toISOString(),
+  };
 }

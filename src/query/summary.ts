@@ -11,8 +11,24 @@ import { runQueries, type QueryResult } from './run.js';
 export type SummaryFilters = Partial<Record<Dimension, string[]>>;
 
 const TOTALS = [
-  'sessions', 'active_users', 'prompts', 'tool_calls', 'tool_failures', 'api_requests', 'api_errors', 'subagents', 'commands',
-  'input_tokens', 'output_tokens', 'cache_read_tokens', 'cache_creation_tokens', 'cost_usd', 'lines_added', 'lines_removed', 'commits', 'pull_requests',
+  'sessions',
+  'active_users',
+  'prompts',
+  'tool_calls',
+  'tool_failures',
+  'api_requests',
+  'api_errors',
+  'subagents',
+  'commands',
+  'input_tokens',
+  'output_tokens',
+  'cache_read_tokens',
+  'cache_creation_tokens',
+  'cost_usd',
+  'lines_added',
+  'lines_removed',
+  'commits',
+  'pull_requests',
 ] as const;
 type Totals = Record<(typeof TOTALS)[number], number>;
 
@@ -29,25 +45,65 @@ export type Summary = Figures & {
   previous: Figures & { from: string; to: string };
 };
 
-export async function dashboardSummary(tf: TenantFiles, tenantId: string, range: { from: number; to: number }, filters: SummaryFilters, now: number): Promise<Summary> {
+export async function dashboardSummary(
+  tf: TenantFiles,
+  tenantId: string,
+  range: { from: number; to: number },
+  filters: SummaryFilters,
+  now: number,
+): Promise<Summary> {
   const headline = [...TOTALS, 'tokens'];
   // The headline figures of both periods are the totals over the models, in one statement,
   // for every tool and model; a tool or model filter narrows the figures it applies to,
   // which come from a statement of their own (the model's also give the rows by model).
-  const byModel = querySchema.parse({ metrics: headline, group_by: ['model'], filters: filtersFor(headline, filters), ...range, order_by: 'cost_usd', limit: 100, totals: true, compare: true });
+  const byModel = querySchema.parse({
+    metrics: headline,
+    group_by: ['model'],
+    filters: filtersFor(headline, filters),
+    ...range,
+    order_by: 'cost_usd',
+    limit: 100,
+    totals: true,
+    compare: true,
+  });
   const toolMetrics = ['tool_calls', 'tool_failures', 'tool_p50_ms', 'tool_p95_ms'];
-  const byTool = querySchema.parse({ metrics: toolMetrics, group_by: ['tool'], filters: filtersFor(toolMetrics, filters), ...range, limit: 100 });
+  const byTool = querySchema.parse({
+    metrics: toolMetrics,
+    group_by: ['tool'],
+    filters: filtersFor(toolMetrics, filters),
+    ...range,
+    limit: 100,
+  });
   const partial = PARTIAL_FILTER_NAMES.filter((d) => filters[d]);
   const narrowed = partial.map((d) => {
     const metrics = headline.filter((m) => narrows(d, m));
-    return querySchema.parse({ metrics, group_by: [d], filters: filtersFor(metrics, filters), ...range, order_by: metrics.includes('cost_usd') ? 'cost_usd' : metrics[0], limit: 100, totals: true, compare: true });
+    return querySchema.parse({
+      metrics,
+      group_by: [d],
+      filters: filtersFor(metrics, filters),
+      ...range,
+      order_by: metrics.includes('cost_usd') ? 'cost_usd' : metrics[0],
+      limit: 100,
+      totals: true,
+      compare: true,
+    });
   });
   const [models, tools, ...only] = await runQueries(tf, tenantId, [byModel, byTool, ...narrowed], { now });
   const byModelRows = partial.includes('model') ? only[partial.indexOf('model')]!.rows : models!.rows;
 
-  const figures = (totals: QueryResult['rows'][number] | undefined, narrowedTotals: (QueryResult['rows'][number] | undefined)[]): Figures => {
+  const figures = (
+    totals: QueryResult['rows'][number] | undefined,
+    narrowedTotals: (QueryResult['rows'][number] | undefined)[],
+  ): Figures => {
     const t = Object.assign({}, totals, ...narrowedTotals) as unknown as Totals & { tokens: number };
-    const { input_tokens: input, output_tokens: output, cache_read_tokens: cache_read, cache_creation_tokens: cache_creation, tokens: _byModelOnly, ...others } = t;
+    const {
+      input_tokens: input,
+      output_tokens: output,
+      cache_read_tokens: cache_read,
+      cache_creation_tokens: cache_creation,
+      tokens: _byModelOnly,
+      ...others
+    } = t;
     return {
       ...others,
       tool_failure_rate: t.tool_calls ? t.tool_failures / t.tool_calls : 0,
@@ -58,9 +114,27 @@ export async function dashboardSummary(tf: TenantFiles, tenantId: string, range:
   return {
     from: new Date(range.from).toISOString(),
     to: new Date(range.to).toISOString(),
-    ...figures(models!.totals, only.map((o) => o.totals)),
-    by_tool: tools!.rows.map((r) => ({ tool: r.tool as string | null, calls: Number(r.tool_calls), failures: Number(r.tool_failures), p50_ms: r.tool_p50_ms as number | null, p95_ms: r.tool_p95_ms as number | null })),
-    by_model: byModelRows.filter((r) => Number(r.tokens) > 0 || Number(r.cost_usd) > 0).map((r) => ({ model: r.model as string | null, tokens: Number(r.tokens), cost_usd: Number(r.cost_usd) })),
-    previous: { from: models!.previous!.from, to: models!.previous!.to, ...figures(models!.previous!.totals, only.map((o) => o.previous!.totals)) },
+    ...figures(
+      models!.totals,
+      only.map((o) => o.totals),
+    ),
+    by_tool: tools!.rows.map((r) => ({
+      tool: r.tool as string | null,
+      calls: Number(r.tool_calls),
+      failures: Number(r.tool_failures),
+      p50_ms: r.tool_p50_ms as number | null,
+      p95_ms: r.tool_p95_ms as number | null,
+    })),
+    by_model: byModelRows
+      .filter((r) => Number(r.tokens) > 0 || Number(r.cost_usd) > 0)
+      .map((r) => ({ model: r.model as string | null, tokens: Number(r.tokens), cost_usd: Number(r.cost_usd) })),
+    previous: {
+      from: models!.previous!.from,
+      to: models!.previous!.to,
+      ...figures(
+        models!.previous!.totals,
+        only.map((o) => o.previous!.totals),
+      ),
+    },
   };
 }

@@ -8,8 +8,13 @@ import { isId } from '../ids.js';
 export type Lock = { pid: number; startedAt: string; adminSocket: string | null };
 
 export class DataDirLockedError extends Error {
-  constructor(readonly dataDir: string, readonly holder: Lock) {
-    super(`data directory ${dataDir} is in use by another agentmeter process (pid ${holder.pid}, started ${holder.startedAt}); stop it first, or delete ${lockPath(dataDir)} if you are sure it is not running`);
+  constructor(
+    readonly dataDir: string,
+    readonly holder: Lock,
+  ) {
+    super(
+      `data directory ${dataDir} is in use by another agentmeter process (pid ${holder.pid}, started ${holder.startedAt}); stop it first, or delete ${lockPath(dataDir)} if you are sure it is not running`,
+    );
   }
 }
 

@@ -2,7 +2,12 @@
 // transaction can never interleave with another caller's statements. An idle file can
 // sleep (its native handles closed) and wakes on its next statement.
 import type { Attached, MemoryBudget } from './memory.js';
-import { DuckDBInstance, type DuckDBConnection, type DuckDBPreparedStatement, type DuckDBValue } from '@duckdb/node-api';
+import {
+  DuckDBInstance,
+  type DuckDBConnection,
+  type DuckDBPreparedStatement,
+  type DuckDBValue,
+} from '@duckdb/node-api';
 
 export type Params = Record<string, unknown>;
 export type Row = Record<string, unknown>;
@@ -19,7 +24,9 @@ export type Connection = Queryable & {
    * Runs `fn` with the raw connection, alone; `fn` manages its own transaction. `prepared`
    * gives a statement prepared once per connection and destroyed when the database closes.
    */
-  withConnection<T>(fn: (connection: DuckDBConnection, prepared: (sql: string) => Promise<DuckDBPreparedStatement>) => Promise<T>): Promise<T>;
+  withConnection<T>(
+    fn: (connection: DuckDBConnection, prepared: (sql: string) => Promise<DuckDBPreparedStatement>) => Promise<T>,
+  ): Promise<T>;
   /** Runs `fn` inside BEGIN/COMMIT; any error rolls back and is rethrown. */
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
   /** Tasks queued or running on this connection. */
@@ -178,7 +185,9 @@ function serialized(open: (slot: Slot) => Promise<DuckDBConnection>) {
     all: <T = Row>(sql: string, params?: Params) => inQueue((c) => queryable(c).all<T>(sql, params)),
     get: <T = Row>(sql: string, params?: Params) => inQueue((c) => queryable(c).get<T>(sql, params)),
     run: (sql: string, params?: Params) => inQueue((c) => queryable(c).run(sql, params)),
-    withConnection: <T>(fn: (c: DuckDBConnection, p: (sql: string) => Promise<DuckDBPreparedStatement>) => Promise<T>) => inQueue((c) => fn(c, prepared(c))),
+    withConnection: <T>(
+      fn: (c: DuckDBConnection, p: (sql: string) => Promise<DuckDBPreparedStatement>) => Promise<T>,
+    ) => inQueue((c) => fn(c, prepared(c))),
     busy: () => queue.size(),
     transaction: <T>(fn: (tx: Queryable) => Promise<T>) =>
       inQueue(async (connection) => {
@@ -225,7 +234,9 @@ function bind(params?: Params): Record<string, DuckDBValue> | undefined {
  * and ids in this app fit in a double.
  */
 function rowsOf(names: string[], columns: unknown[][]): Row[] {
-  const plain = columns.map((column) => (column.some((v) => typeof v === 'bigint') ? column.map((v) => (typeof v === 'bigint' ? Number(v) : v)) : column));
+  const plain = columns.map((column) =>
+    column.some((v) => typeof v === 'bigint') ? column.map((v) => (typeof v === 'bigint' ? Number(v) : v)) : column,
+  );
   const count = plain[0]?.length ?? 0;
   const rows: Row[] = new Array(count);
   for (let i = 0; i < count; i++) {

@@ -3,7 +3,11 @@
 
 /** Disk trouble (full, read-only, a failed write): the request may be retried after `retryAfterMs`. */
 export class StorageUnavailableError extends Error {
-  constructor(message: string, readonly retryAfterMs = 5000, options?: ErrorOptions) {
+  constructor(
+    message: string,
+    readonly retryAfterMs = 5000,
+    options?: ErrorOptions,
+  ) {
     super(message, options);
   }
 }
@@ -13,7 +17,9 @@ export async function throughStorage<T>(what: string, fn: () => Promise<T>): Pro
   try {
     return await fn();
   } catch (err) {
-    throw err instanceof StorageUnavailableError ? err : new StorageUnavailableError(`${what}: ${(err as Error).message}`, undefined, { cause: err });
+    throw err instanceof StorageUnavailableError
+      ? err
+      : new StorageUnavailableError(`${what}: ${(err as Error).message}`, undefined, { cause: err });
   }
 }
 
@@ -22,13 +28,19 @@ export async function throughStorage<T>(what: string, fn: () => Promise<T>): Pro
  * tenant alone is unavailable; `reason` is short and names no path (it is shown on /readyz).
  */
 export class TenantUnavailableError extends StorageUnavailableError {
-  constructor(readonly tenantId: string, readonly reason: string, detail: string, retryAfterMs: number) {
+  constructor(
+    readonly tenantId: string,
+    readonly reason: string,
+    detail: string,
+    retryAfterMs: number,
+  ) {
     super(`tenant ${tenantId} is unavailable: ${detail}`, retryAfterMs);
   }
 }
 
 /** What a tenant's people and agents are told while its file is unavailable. */
-export const TENANT_UNAVAILABLE = "this organisation's data is unavailable right now (its data file is missing or damaged); retry later";
+export const TENANT_UNAVAILABLE =
+  "this organisation's data is unavailable right now (its data file is missing or damaged); retry later";
 
 /** The whole seconds to put in Retry-After (at least 1). */
 export const retryAfterSeconds = (err: StorageUnavailableError) => Math.max(1, Math.ceil(err.retryAfterMs / 1000));

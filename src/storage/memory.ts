@@ -39,7 +39,11 @@ export async function createMemoryBudget({ totalMb, dataDir }: MemoryBudgetOptio
   const tmp = join(dataDir, 'tmp');
   rmSync(tmp, { recursive: true, force: true }); // what an earlier process spilled is of no use to this one
   mkdirSync(tmp, { recursive: true, mode: 0o700 });
-  const instance = await DuckDBInstance.create(':memory:', { memory_limit: `${duckdbMb}MiB`, threads: String(DUCKDB_THREADS), temp_directory: tmp });
+  const instance = await DuckDBInstance.create(':memory:', {
+    memory_limit: `${duckdbMb}MiB`,
+    threads: String(DUCKDB_THREADS),
+    temp_directory: tmp,
+  });
   const admin = await instance.connect();
   let tail: Promise<unknown> = Promise.resolve();
   // ATTACH and DETACH one at a time, on a connection of their own.

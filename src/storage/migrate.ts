@@ -21,7 +21,8 @@ export function loadMigrations(series: Series): Migration[] {
     })
     .sort((a, b) => a.version - b.version);
   migrations.forEach((m, i) => {
-    if (m.version !== i + 1) throw new MigrationError(`migrations/${series}: expected version ${i + 1}, found ${m.version} (${m.name})`);
+    if (m.version !== i + 1)
+      throw new MigrationError(`migrations/${series}: expected version ${i + 1}, found ${m.version} (${m.name})`);
   });
   return migrations;
 }
@@ -30,11 +31,15 @@ export function loadMigrations(series: Series): Migration[] {
 export async function migrate(db: Database, migrations: Migration[]): Promise<number[]> {
   await db.run(`CREATE TABLE IF NOT EXISTS schema_migrations (
     version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL DEFAULT now())`);
-  const done = new Set((await db.all<{ version: number }>('SELECT version FROM schema_migrations')).map((r) => r.version));
+  const done = new Set(
+    (await db.all<{ version: number }>('SELECT version FROM schema_migrations')).map((r) => r.version),
+  );
   const newest = Math.max(0, ...done);
   const latest = migrations.at(-1)?.version ?? 0;
   if (newest > latest) {
-    throw new MigrationError(`${db.path} is at schema version ${newest}, newer than this build knows (${latest}); use a newer build`);
+    throw new MigrationError(
+      `${db.path} is at schema version ${newest}, newer than this build knows (${latest}); use a newer build`,
+    );
   }
   const pending = migrations.filter((m) => !done.has(m.version));
   if (pending.length === 0) return [];
@@ -45,7 +50,10 @@ export async function migrate(db: Database, migrations: Migration[]): Promise<nu
       } catch (err) {
         throw new MigrationError(`migration ${m.version}_${m.name} failed on ${db.path}: ${(err as Error).message}`);
       }
-      await tx.run('INSERT INTO schema_migrations (version, name) VALUES ($version, $name)', { version: m.version, name: m.name });
+      await tx.run('INSERT INTO schema_migrations (version, name) VALUES ($version, $name)', {
+        version: m.version,
+        name: m.name,
+      });
     }
   });
   return pending.map((m) => m.version);

@@ -3,7 +3,17 @@
 // shared library from a file, so it is extracted once into a cache directory and loaded
 // from there. build.ts points @duckdb/node-bindings at loadDuckDBBinding().
 import { randomBytes } from 'node:crypto';
-import { accessSync, constants, lstatSync, mkdirSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  accessSync,
+  constants,
+  lstatSync,
+  mkdirSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { createRequire } from 'node:module';
 import { homedir, tmpdir, constants as osConstants } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -59,13 +69,17 @@ function loadEmbeddedBinding(sea: Sea): unknown {
   try {
     extractOnce(sea, info, dir);
   } catch (err) {
-    throw new Error(`cannot extract the DuckDB native library to ${dir}: ${(err as Error).message}; set AGENTMETER_CACHE_DIR to a writable directory`);
+    throw new Error(
+      `cannot extract the DuckDB native library to ${dir}: ${(err as Error).message}; set AGENTMETER_CACHE_DIR to a writable directory`,
+    );
   }
   const mod = { exports: {} as unknown };
   try {
     process.dlopen(mod, join(dir, 'duckdb.node'), osConstants.dlopen.RTLD_NOW);
   } catch (err) {
-    throw new Error(`cannot load the DuckDB native library from ${dir}: ${(err as Error).message} (if that file system is mounted noexec, set AGENTMETER_CACHE_DIR to a directory on another one)`);
+    throw new Error(
+      `cannot load the DuckDB native library from ${dir}: ${(err as Error).message} (if that file system is mounted noexec, set AGENTMETER_CACHE_DIR to a directory on another one)`,
+    );
   }
   return mod.exports;
 }
@@ -105,7 +119,8 @@ export function chooseCacheDir(env: NodeJS.ProcessEnv = process.env): string {
   const explicit = env.AGENTMETER_CACHE_DIR ? resolve(env.AGENTMETER_CACHE_DIR) : undefined;
   if (explicit) {
     const problem = unusable(explicit);
-    if (problem) throw new Error(`AGENTMETER_CACHE_DIR=${explicit} cannot be used for the DuckDB native library: ${problem}`);
+    if (problem)
+      throw new Error(`AGENTMETER_CACHE_DIR=${explicit} cannot be used for the DuckDB native library: ${problem}`);
     return explicit;
   }
   const home = safeHomedir();
@@ -121,7 +136,10 @@ export function chooseCacheDir(env: NodeJS.ProcessEnv = process.env): string {
   const uid = process.getuid?.() ?? 0;
   const dir = join(tmpdir(), `agentmeter-cache-${uid}`);
   const problem = unusable(dir) ?? foreignOwned(dir, uid);
-  if (problem) throw new Error(`no usable cache directory for the DuckDB native library (tried ${[...candidates, dir].join(', ')}); last: ${dir}: ${problem}; set AGENTMETER_CACHE_DIR`);
+  if (problem)
+    throw new Error(
+      `no usable cache directory for the DuckDB native library (tried ${[...candidates, dir].join(', ')}); last: ${dir}: ${problem}; set AGENTMETER_CACHE_DIR`,
+    );
   return dir;
 }
 

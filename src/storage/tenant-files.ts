@@ -101,7 +101,14 @@ export function createTenantFiles(dataDir: string, options: TenantFilesOptions =
       opening.delete(tenantId);
       // Closed before the file is opened again: it removes its WAL, which lies beside the
       // path and must not be replayed into a file restored there.
-      closing = Promise.all([closing, stale.close().catch((err: unknown) => log?.warn('could not close a stale tenant file', { tenant_id: tenantId, error: String(err) }))]);
+      closing = Promise.all([
+        closing,
+        stale
+          .close()
+          .catch((err: unknown) =>
+            log?.warn('could not close a stale tenant file', { tenant_id: tenantId, error: String(err) }),
+          ),
+      ]);
     }
     down.set(tenantId, { reason, detail, failures, retryAt: now() + wait, closing });
     log?.error('tenant file unavailable', { tenant_id: tenantId, reason, detail, retry_in_ms: wait });
@@ -131,7 +138,11 @@ export function createTenantFiles(dataDir: string, options: TenantFilesOptions =
     } catch (err) {
       await db?.close().catch(() => undefined);
       if (creating) throw err;
-      throw unavailable(tenantId, err instanceof FileProblem ? err.reason : 'file cannot be opened', (err as Error).message);
+      throw unavailable(
+        tenantId,
+        err instanceof FileProblem ? err.reason : 'file cannot be opened',
+        (err as Error).message,
+      );
     }
   };
 
@@ -140,7 +151,12 @@ export function createTenantFiles(dataDir: string, options: TenantFilesOptions =
     if (opened?.db !== db) {
       // Found stale by another caller already (or closed by remove).
       const d = down.get(tenantId);
-      return new TenantUnavailableError(tenantId, d?.reason ?? 'file closed', d?.detail ?? 'the file was closed', Math.max(0, (d?.retryAt ?? 0) - now()));
+      return new TenantUnavailableError(
+        tenantId,
+        d?.reason ?? 'file closed',
+        d?.detail ?? 'the file was closed',
+        Math.max(0, (d?.retryAt ?? 0) - now()),
+      );
     }
     try {
       const onDisk = fileAt(db.path);
@@ -190,7 +206,17 @@ export function createTenantFiles(dataDir: string, options: TenantFilesOptions =
       for (const [tenantId, opened] of live) {
         const activity = opened.db.activity();
         if (activity !== opened.activity) Object.assign(opened, { activity, since: now() });
-        else if (!opened.db.asleep() && now() - opened.since >= idleMs && (await opened.db.sleep().catch((err: unknown) => (log?.warn('could not close an idle tenant file', { tenant_id: tenantId, error: String(err) }), false)))) {
+        else if (
+          !opened.db.asleep() &&
+          now() - opened.since >= idleMs &&
+          (await opened.db
+            .sleep()
+            .catch(
+              (err: unknown) => (
+                log?.warn('could not close an idle tenant file', { tenant_id: tenantId, error: String(err) }), false
+              ),
+            ))
+        ) {
           closed++;
           log?.debug('idle tenant file closed', { tenant_id: tenantId });
         }
@@ -237,7 +263,10 @@ export function createTenantFiles(dataDir: string, options: TenantFilesOptions =
 
 /** Why a tenant's file cannot be used: `reason` is short and names no path. */
 class FileProblem extends Error {
-  constructor(readonly reason: string, detail: string) {
+  constructor(
+    readonly reason: string,
+    detail: string,
+  ) {
     super(detail);
   }
 }
@@ -248,7 +277,10 @@ function fileAt(path: string): { dev: number; ino: number } {
   try {
     stats = statSync(path);
   } catch (err) {
-    throw new FileProblem((err as NodeJS.ErrnoException).code === 'ENOENT' ? 'file missing' : 'file cannot be read', (err as Error).message);
+    throw new FileProblem(
+      (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'file missing' : 'file cannot be read',
+      (err as Error).message,
+    );
   }
   if (!stats.isFile()) throw new FileProblem('not a regular file', `${path} is not a regular file`);
   return { dev: stats.dev, ino: stats.ino };

@@ -17,9 +17,19 @@ export type Organisation = TenantSummary & {
   unavailable: string | null;
 };
 
-export async function listOrganisations(deps: { control: Database; tenantFiles: TenantFiles; dataDir: string }): Promise<Organisation[]> {
+export async function listOrganisations(deps: {
+  control: Database;
+  tenantFiles: TenantFiles;
+  dataDir: string;
+}): Promise<Organisation[]> {
   const tenants = await listTenants(deps.control);
-  return Promise.all(tenants.map(async (t) => ({ ...t, bytes: sizeOnDisk(tenantPath(deps.dataDir, t.id)), ...(await eventsOf(deps.tenantFiles, t.id)) })));
+  return Promise.all(
+    tenants.map(async (t) => ({
+      ...t,
+      bytes: sizeOnDisk(tenantPath(deps.dataDir, t.id)),
+      ...(await eventsOf(deps.tenantFiles, t.id)),
+    })),
+  );
 }
 
 function sizeOnDisk(path: string): number | null {
@@ -35,12 +45,21 @@ function sizeOnDisk(path: string): number | null {
   return file === null ? null : file + (size(`${path}.wal`) ?? 0);
 }
 
-async function eventsOf(tenantFiles: TenantFiles, tenantId: string): Promise<Pick<Organisation, 'events' | 'lastEventAt' | 'unavailable'>> {
+async function eventsOf(
+  tenantFiles: TenantFiles,
+  tenantId: string,
+): Promise<Pick<Organisation, 'events' | 'lastEventAt' | 'unavailable'>> {
   try {
     const conn = await tenantFiles.connection(tenantId, 'reader');
-    const row = await conn.get<{ events: number; last: Date | null }>('SELECT count(*) AS events, max(received_at) AS last FROM events');
+    const row = await conn.get<{ events: number; last: Date | null }>(
+      'SELECT count(*) AS events, max(received_at) AS last FROM events',
+    );
     return { events: Number(row?.events ?? 0), lastEventAt: row?.last ?? null, unavailable: null };
   } catch (err) {
-    return { events: null, lastEventAt: null, unavailable: err instanceof TenantUnavailableError ? err.reason : 'unreadable' };
+    return {
+      events: null,
+      lastEventAt: null,
+      unavailable: err instanceof TenantUnavailableError ? err.reason : 'unreadable',
+    };
   }
 }

@@ -42,8 +42,12 @@ export function listTenants(control: Database): Promise<TenantSummary[]> {
 export async function findTenant(control: Database, idOrName: string): Promise<Tenant | undefined> {
   const byId = await getTenant(control, idOrName);
   if (byId) return byId;
-  const byName = await control.all<Tenant>('SELECT id, name, created_at AS "createdAt" FROM tenants WHERE name = $name', { name: idOrName });
-  if (byName.length > 1) throw new Error(`${byName.length} tenants are named ${JSON.stringify(idOrName)}; use the tenant id`);
+  const byName = await control.all<Tenant>(
+    'SELECT id, name, created_at AS "createdAt" FROM tenants WHERE name = $name',
+    { name: idOrName },
+  );
+  if (byName.length > 1)
+    throw new Error(`${byName.length} tenants are named ${JSON.stringify(idOrName)}; use the tenant id`);
   return byName[0];
 }
 
@@ -54,7 +58,10 @@ export async function deleteTenant({ control, tenantFiles }: Stores, id: string)
     await tx.run('DELETE FROM auth_sessions WHERE user_id IN (SELECT id FROM users WHERE tenant_id = $id)', { id });
     await tx.run('DELETE FROM api_keys WHERE tenant_id = $id', { id });
     await tx.run('DELETE FROM users WHERE tenant_id = $id', { id });
-    await tx.run('DELETE FROM sso_identities WHERE provider_id IN (SELECT id FROM sso_providers WHERE tenant_id = $id)', { id });
+    await tx.run(
+      'DELETE FROM sso_identities WHERE provider_id IN (SELECT id FROM sso_providers WHERE tenant_id = $id)',
+      { id },
+    );
     await tx.run('DELETE FROM sso_providers WHERE tenant_id = $id', { id });
     await tx.run('DELETE FROM sso_tenant_settings WHERE tenant_id = $id', { id });
     await tx.run('DELETE FROM tenants WHERE id = $id', { id });

@@ -9,8 +9,12 @@ import { httpError, notFound } from './errors.js';
 /** The caller, who must be signed in or hold an API key with `scope`. */
 export function requireIdentity(c: Context<Env>, scope: Scope): Identity {
   const identity = c.var.identity;
-  if (!identity) throw httpError(401, 'sign in or send Authorization: Bearer <API key>', 'authorization', { 'www-authenticate': 'Bearer' });
-  if (!identity.scopes.includes(scope)) throw httpError(403, `this API key lacks the "${scope}" scope`, 'authorization');
+  if (!identity)
+    throw httpError(401, 'sign in or send Authorization: Bearer <API key>', 'authorization', {
+      'www-authenticate': 'Bearer',
+    });
+  if (!identity.scopes.includes(scope))
+    throw httpError(403, `this API key lacks the "${scope}" scope`, 'authorization');
   return identity;
 }
 
@@ -64,14 +68,19 @@ export function metricsView(identity: Identity): MetricsView {
  * their own user (asking for someone else is a 403); a viewer may not break figures down
  * by user or session.
  */
-export function scopeFilters<F extends { user?: string[]; session?: string[] }>(view: MetricsView, filters: F, groupBy: readonly string[] = []): F {
+export function scopeFilters<F extends { user?: string[]; session?: string[] }>(
+  view: MetricsView,
+  filters: F,
+  groupBy: readonly string[] = [],
+): F {
   if (!view.individuals) {
     for (const d of ['user', 'session'] as const) {
       if (filters[d] || groupBy.includes(d)) throw httpError(403, `${d}: your role sees team figures only`, d);
     }
   }
   if (view.ownUser === null) return filters;
-  if (filters.user && filters.user.some((u) => u !== view.ownUser)) throw httpError(403, 'user: you may only see your own data', 'user');
+  if (filters.user?.some((u) => u !== view.ownUser))
+    throw httpError(403, 'user: you may only see your own data', 'user');
   return { ...filters, user: [view.ownUser] };
 }
 
@@ -83,5 +92,10 @@ export function alertReader(identity: Identity): AlertReader {
   const { user } = identity;
   const ruleAuthor = can(user, 'alerts.own');
   if (!ruleAuthor && !can(user, 'alerts.view')) throw httpError(403, `your role (${user.role}) may not see alerts`);
-  return { userId: user.id, team: can(user, 'alerts.manage') || !ruleAuthor, individuals: metricsView(identity).individuals, firingOnly: !ruleAuthor };
+  return {
+    userId: user.id,
+    team: can(user, 'alerts.manage') || !ruleAuthor,
+    individuals: metricsView(identity).individuals,
+    firingOnly: !ruleAuthor,
+  };
 }

@@ -55,7 +55,10 @@ export function documented<const O extends Operation>(operation: O): Documented<
 type Shape = Record<string, z.ZodType>;
 
 /** The query string as the operation's parameters take it; a 400 naming the parameter otherwise. */
-export function queryOf<Q extends Shape>(c: Context, op: Documented<Operation & { query: Q }>): z.infer<z.ZodObject<Q>> {
+export function queryOf<Q extends Shape>(
+  c: Context,
+  op: Documented<Operation & { query: Q }>,
+): z.infer<z.ZodObject<Q>> {
   return parseWith(z.object(op.operation.query), c.req.query()) as z.infer<z.ZodObject<Q>>;
 }
 
@@ -107,16 +110,31 @@ export function openApiDocument(routes: readonly RouterRoute[], version: string)
     if (!op) continue;
     const path = route.path.replace(/:([A-Za-z_]+)/g, '{$1}');
     const method = route.method.toLowerCase();
-    const pathParams = [...route.path.matchAll(/:([A-Za-z_]+)/g)].map((m): Parameter => ({ name: m[1]!, in: 'path', required: true, schema: { type: 'string' } }));
+    const pathParams = [...route.path.matchAll(/:([A-Za-z_]+)/g)].map(
+      (m): Parameter => ({ name: m[1]!, in: 'path', required: true, schema: { type: 'string' } }),
+    );
     const queryParams = Object.entries(op.query ?? {}).map(([name, schema]): Parameter => {
       const s = jsonSchema(schema);
       const { description, ...rest } = s;
-      return { name, in: 'query', required: !schema.safeParse(undefined).success, ...(typeof description === 'string' ? { description } : {}), schema: rest };
+      return {
+        name,
+        in: 'query',
+        required: !schema.safeParse(undefined).success,
+        ...(typeof description === 'string' ? { description } : {}),
+        schema: rest,
+      };
     });
     const body = op.body
-      ? { required: !op.body.safeParse(undefined).success, content: { 'application/json': { schema: jsonSchema(op.body) } } }
+      ? {
+          required: !op.body.safeParse(undefined).success,
+          content: { 'application/json': { schema: jsonSchema(op.body) } },
+        }
       : op.rawBody
-        ? { required: true, description: op.rawBody.description, content: Object.fromEntries(op.rawBody.media.map((m) => [m, {}])) }
+        ? {
+            required: true,
+            description: op.rawBody.description,
+            content: Object.fromEntries(op.rawBody.media.map((m) => [m, {}])),
+          }
         : undefined;
     (paths[path] ??= {})[method] = {
       operationId: `${method}${path.replace(/[{}]/g, '').replace(/[^A-Za-z0-9]+(.)?/g, (_, ch: string | undefined) => (ch ?? '').toUpperCase())}`,
@@ -128,25 +146,44 @@ export function openApiDocument(routes: readonly RouterRoute[], version: string)
       ...(body ? { requestBody: body } : {}),
       responses: {
         [String(op.status ?? 200)]: { description: op.answer ?? 'done' },
-        '4XX': { description: 'refused: the error names the field when one is at fault', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } },
-        '503': { description: 'storage unavailable; retry after `Retry-After` seconds', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } },
+        '4XX': {
+          description: 'refused: the error names the field when one is at fault',
+          content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
+        },
+        '503': {
+          description: 'storage unavailable; retry after `Retry-After` seconds',
+          content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
+        },
       },
     };
   }
   return {
     openapi: '3.1.0',
-    info: { title: 'agentmeter', version, description: 'The JSON API and the ingest endpoints of this appliance. Times are ISO 8601 with a zone, a date (UTC midnight) or epoch milliseconds.' },
+    info: {
+      title: 'agentmeter',
+      version,
+      description:
+        'The JSON API and the ingest endpoints of this appliance. Times are ISO 8601 with a zone, a date (UTC midnight) or epoch milliseconds.',
+    },
     paths,
     components: {
       schemas: { Error: jsonSchema(errorBodySchema) },
       securitySchemes: {
-        apiKey: { type: 'http', scheme: 'bearer', description: 'An API key (`amk_…`) with the `ingest` and/or `read` scope' },
-        session: { type: 'apiKey', in: 'cookie', name: SESSION_COOKIE, description: `A browser session; changes also need the page's CSRF token (the ${CSRF_HEADER} header)` },
+        apiKey: {
+          type: 'http',
+          scheme: 'bearer',
+          description: 'An API key (`amk_…`) with the `ingest` and/or `read` scope',
+        },
+        session: {
+          type: 'apiKey',
+          in: 'cookie',
+          name: SESSION_COOKIE,
+          description: `A browser session; changes also need the page's CSRF token (the ${CSRF_HEADER} header)`,
+        },
       },
     },
   };
 }
-
 
 /** A field of a body or a parameter, as the API page lists it. */
 export type FieldRow = { name: string; type: string; required: boolean; notes: string };
@@ -174,7 +211,9 @@ function typeOf(s: JsonSchema): string {
 const FORMATS: Record<string, string> = { email: 'an email address', uri: 'a URL', 'date-time': 'an ISO 8601 time' };
 
 function notesOf(s: JsonSchema): string {
-  const notes = CONSTRAINTS.filter(([k]) => s[k] !== undefined && !(k === 'pattern' && s.format)).map(([k, text]) => text(s[k]));
+  const notes = CONSTRAINTS.filter(([k]) => s[k] !== undefined && !(k === 'pattern' && s.format)).map(([k, text]) =>
+    text(s[k]),
+  );
   if (typeof s.format === 'string') notes.push(FORMATS[s.format] ?? `format ${s.format}`);
   if (s.default !== undefined) notes.push(`default ${JSON.stringify(s.default)}`);
   return [s.description, ...notes].filter(Boolean).join('; ');
@@ -186,7 +225,8 @@ export function fieldRows(schema: JsonSchema, prefix = '', depth = 0): FieldRow[
   if (variants.length) return merged(variants.map((v) => fieldRows(v, prefix, depth)));
   const rows: FieldRow[] = [];
   const nested = (s: JsonSchema, name: string) => (depth < 4 ? fieldRows(s, name, depth + 1) : []);
-  const hasFields = (s: JsonSchema) => s.properties || typeof s.additionalProperties === 'object' || variantsOf(s).length;
+  const hasFields = (s: JsonSchema) =>
+    s.properties || typeof s.additionalProperties === 'object' || variantsOf(s).length;
   for (const [name, s] of Object.entries(schema.properties ?? {})) {
     const full = `${prefix}${name}`;
     rows.push({ name: full, type: typeOf(s), required: (schema.required ?? []).includes(name), notes: notesOf(s) });
@@ -209,10 +249,22 @@ function merged(lists: FieldRow[][]): FieldRow[] {
   const rows = new Map<string, FieldRow>();
   for (const row of lists.flat()) {
     const seen = rows.get(row.name);
-    const join = (a: string, b: string, sep: string) => [...new Set([...a.split(sep), ...b.split(sep)].filter(Boolean))].join(sep);
-    rows.set(row.name, seen ? { name: row.name, type: join(seen.type, row.type, ' | '), required: seen.required && row.required, notes: join(seen.notes, row.notes, '; ') } : row);
+    const join = (a: string, b: string, sep: string) =>
+      [...new Set([...a.split(sep), ...b.split(sep)].filter(Boolean))].join(sep);
+    rows.set(
+      row.name,
+      seen
+        ? {
+            name: row.name,
+            type: join(seen.type, row.type, ' | '),
+            required: seen.required && row.required,
+            notes: join(seen.notes, row.notes, '; '),
+          }
+        : row,
+    );
   }
-  for (const row of rows.values()) if (lists.some((list) => !list.some((r) => r.name === row.name))) row.required = false;
+  for (const row of rows.values())
+    if (lists.some((list) => !list.some((r) => r.name === row.name))) row.required = false;
   return [...rows.values()];
 }
 
@@ -231,7 +283,9 @@ export type PageOperation = {
 };
 
 const AUTH_TEXT = (security: Record<string, string[]>[]) =>
-  security.length === 0 ? 'anyone' : security.map((s) => (s.session ? 'a browser session' : `an API key with ${s.apiKey!.join(', ')}`)).join(' or ');
+  security.length === 0
+    ? 'anyone'
+    : security.map((s) => (s.session ? 'a browser session' : `an API key with ${s.apiKey!.join(', ')}`)).join(' or ');
 
 /** The document as the API page shows it: operations by section, with their parameters and body fields. */
 export function pageSections(doc: OpenApiDocument): { name: string; operations: PageOperation[] }[] {
@@ -263,5 +317,8 @@ export function pageSections(doc: OpenApiDocument): { name: string; operations: 
       sections.set(section, [...(sections.get(section) ?? []), entry]);
     }
   }
-  return [...sections].map(([name, operations]) => ({ name, operations: operations.sort((a, b) => a.path.localeCompare(b.path) || a.method.localeCompare(b.method)) }));
+  return [...sections].map(([name, operations]) => ({
+    name,
+    operations: operations.sort((a, b) => a.path.localeCompare(b.path) || a.method.localeCompare(b.method)),
+  }));
 }

@@ -80,7 +80,12 @@ export function createApp(ctx: AppContext): Hono<Env> {
   app.route('/', metricsRoutes(ctx));
   app.route('/', staticRoutes());
   // Ingest endpoints set their own (larger) limit in ingestGuard, uploads theirs in receiveUpload.
-  const formLimit = bodyLimit({ maxSize: 1024 * 1024, onError: () => { throw httpError(413, 'body: larger than 1 MiB', 'body', { connection: 'close' }); } });
+  const formLimit = bodyLimit({
+    maxSize: 1024 * 1024,
+    onError: () => {
+      throw httpError(413, 'body: larger than 1 MiB', 'body', { connection: 'close' });
+    },
+  });
   app.use((c, next) => (isIngestPath(c.req.path) || STREAMED_UPLOADS.has(c.req.path) ? next() : formLimit(c, next)));
   app.use(identify(ctx));
   // Before the CSRF check: /mcp takes API keys only, never a session cookie.
@@ -107,7 +112,10 @@ export function createApp(ctx: AppContext): Hono<Env> {
   app.route('/', auditPageRoutes(ctx, render));
   app.route('/', alertChannelRoutes(ctx, render));
   app.route('/', alertPageRoutes(ctx, render));
-  app.route('/', apiDocRoutes(ctx, render, () => app.routes));
+  app.route(
+    '/',
+    apiDocRoutes(ctx, render, () => app.routes),
+  );
   app.route('/api/v1', apiRoutes(ctx));
   app.route('/api/v1', privacyRoutes(ctx));
   app.route('/api/v1', peopleApiRoutes(ctx));
@@ -122,36 +130,65 @@ export function createApp(ctx: AppContext): Hono<Env> {
   app.route('/api/metrics/export', exportRoutes(ctx));
   app.route('/api/metrics', restMetricsRoutes(ctx));
 
-  app.notFound((c) => (wantsHtml(c.req.raw) ? render(c, 'error', { status: 404, message: 'There is no page here.' }, 404) : c.json({ error: 'not found' }, 404)));
+  app.notFound((c) =>
+    wantsHtml(c.req.raw)
+      ? render(c, 'error', { status: 404, message: 'There is no page here.' }, 404)
+      : c.json({ error: 'not found' }, 404),
+  );
   app.onError((err, c) => {
     // Any route that touches storage: a tenant's missing file, a full disk.
     if (err instanceof StorageUnavailableError) {
-      ctx.log.error('storage unavailable', { request_id: c.var.requestId, method: c.req.method, path: loggedPath(c.req.path), error: err.message });
+      ctx.log.error('storage unavailable', {
+        request_id: c.var.requestId,
+        method: c.req.method,
+        path: loggedPath(c.req.path),
+        error: err.message,
+      });
       err = unavailable(err);
     }
     // DuckDB refused a statement for want of the shared memory budget (--memory-limit) and
     // rolled it back: the process is busy, the request may be sent again.
     if (isOutOfMemory(err)) {
-      ctx.log.warn('out of memory for a request', { request_id: c.var.requestId, method: c.req.method, path: loggedPath(c.req.path), error: err.message });
-      err = httpError(503, 'the appliance is short of memory for this request right now; retry shortly', undefined, { 'retry-after': '2' });
+      ctx.log.warn('out of memory for a request', {
+        request_id: c.var.requestId,
+        method: c.req.method,
+        path: loggedPath(c.req.path),
+        error: err.message,
+      });
+      err = httpError(503, 'the appliance is short of memory for this request right now; retry shortly', undefined, {
+        'retry-after': '2',
+      });
     }
     err = fromPeopleError(err) as Error;
     if (err instanceof HTTPException) {
       const res = err.getResponse();
-      if (!wantsHtml(c.req.raw) || res.status === 401 && c.req.path.startsWith('/api/')) return res;
+      if (!wantsHtml(c.req.raw) || (res.status === 401 && c.req.path.startsWith('/api/'))) return res;
       const retryAfter = res.headers.get('retry-after');
       if (retryAfter) c.header('retry-after', retryAfter);
-      return res.clone().json().then(
-        (body: { error?: string }) => {
-          const page = render(c, 'error', { status: res.status, message: body.error ?? res.statusText }, res.status as 400);
-          const retryAfter = res.headers.get('retry-after');
-          if (retryAfter) page.headers.set('retry-after', retryAfter);
-          return page;
-        },
-        () => res,
-      );
+      return res
+        .clone()
+        .json()
+        .then(
+          (body: { error?: string }) => {
+            const page = render(
+              c,
+              'error',
+              { status: res.status, message: body.error ?? res.statusText },
+              res.status as 400,
+            );
+            const retryAfter = res.headers.get('retry-after');
+            if (retryAfter) page.headers.set('retry-after', retryAfter);
+            return page;
+          },
+          () => res,
+        );
     }
-    ctx.log.error('unhandled error', { request_id: c.var.requestId, method: c.req.method, path: loggedPath(c.req.path), error: err.stack ?? String(err) });
+    ctx.log.error('unhandled error', {
+      request_id: c.var.requestId,
+      method: c.req.method,
+      path: loggedPath(c.req.path),
+      error: err.stack ?? String(err),
+    });
     return c.json({ error: 'internal error', request_id: c.var.requestId }, 500);
   });
   return app;

@@ -8,7 +8,16 @@ import { needsSetup } from '../admin/setup.js';
 import { listUsers } from '../auth/users.js';
 import { getTenant } from '../tenants/tenants.js';
 import { can, type Permission } from '../auth/permissions.js';
-import { allOf, dateOf, dropUnknown, filterHint, filterSearch, parseFilters, PRESETS, type Filters } from '../dashboards/filters.js';
+import {
+  allOf,
+  dateOf,
+  dropUnknown,
+  filterHint,
+  filterSearch,
+  parseFilters,
+  PRESETS,
+  type Filters,
+} from '../dashboards/filters.js';
 import { filterOptions, shortPath, type FilterOptions } from '../dashboards/options.js';
 import { fmt } from '../dashboards/format.js';
 import type { Env, Identity } from './env.js';
@@ -31,10 +40,20 @@ export async function signedIn(ctx: AppContext, c: Context<Env>): Promise<Sessio
 }
 
 /** The signed-in person if their role may `permission`; else the 403 page (or the trip to sign in). */
-export async function signedInWith(ctx: AppContext, c: Context<Env>, render: Renderer, permission: Permission): Promise<SessionIdentity | Response> {
+export async function signedInWith(
+  ctx: AppContext,
+  c: Context<Env>,
+  render: Renderer,
+  permission: Permission,
+): Promise<SessionIdentity | Response> {
   const identity = await signedIn(ctx, c);
   if (identity instanceof Response || can(identity.user, permission)) return identity;
-  return render(c, 'error', { status: 403, message: `Your role (${identity.user.role.replace('_', ' ')}) cannot open this page.` }, 403);
+  return render(
+    c,
+    'error',
+    { status: 403, message: `Your role (${identity.user.role.replace('_', ' ')}) cannot open this page.` },
+    403,
+  );
 }
 
 export type DashboardPage = {
@@ -61,7 +80,17 @@ export async function dashboardPage(ctx: AppContext, c: Context<Env>): Promise<D
   const tenant = await getTenant(ctx.control, tenantId);
   const options = await cachedOptions(ctx, tenantId, filters, view, users, now);
   dropUnknown(filters, options, notices);
-  return { identity, tenantId, tenantName: tenant?.name ?? '', view, filters, notices, options, people: new Map(users.map((u) => [u.id, u.name || u.email])), now };
+  return {
+    identity,
+    tenantId,
+    tenantName: tenant?.name ?? '',
+    view,
+    filters,
+    notices,
+    options,
+    people: new Map(users.map((u) => [u.id, u.name || u.email])),
+    now,
+  };
 }
 
 /**
@@ -73,12 +102,26 @@ export async function dashboardPage(ctx: AppContext, c: Context<Env>): Promise<D
 const OPTIONS_TTL_MS = 60_000;
 const optionsCaches = new WeakMap<AppContext, Map<string, { at: number; options: FilterOptions }>>();
 
-async function cachedOptions(ctx: AppContext, tenantId: string, filters: Filters, view: MetricsView, users: Parameters<typeof filterOptions>[4], now: number): Promise<FilterOptions> {
+async function cachedOptions(
+  ctx: AppContext,
+  tenantId: string,
+  filters: Filters,
+  view: MetricsView,
+  users: Parameters<typeof filterOptions>[4],
+  now: number,
+): Promise<FilterOptions> {
   let cache = optionsCaches.get(ctx);
   if (!cache) optionsCaches.set(ctx, (cache = new Map()));
-  const key = JSON.stringify([tenantId, view, filters.range, filters.range === 'custom' ? [filters.from, filters.to] : null, users.map((u) => u.id)]);
+  const key = JSON.stringify([
+    tenantId,
+    view,
+    filters.range,
+    filters.range === 'custom' ? [filters.from, filters.to] : null,
+    users.map((u) => u.id),
+  ]);
   const kept = cache.get(key);
-  const known = (o: FilterOptions) => Object.entries(filters.values).every(([d, v]) => o[d as keyof FilterOptions].some((x) => x.value === v));
+  const known = (o: FilterOptions) =>
+    Object.entries(filters.values).every(([d, v]) => o[d as keyof FilterOptions].some((x) => x.value === v));
   if (kept && now - kept.at < OPTIONS_TTL_MS && known(kept.options)) return kept.options;
   // Frozen: every request of the next minute gets this very object, so none may change it.
   const options = deepFreeze(await filterOptions(ctx.tenantFiles, tenantId, filters, view, users, now));
@@ -96,13 +139,46 @@ function deepFreeze<T>(o: T): T {
 }
 
 /** Renders a dashboard view with what every dashboard template uses. */
-export function renderPage(render: Renderer, c: Context<Env>, view: string, page: DashboardPage | { identity: SessionIdentity }, data: Record<string, unknown> = {}, status: Parameters<Renderer>[3] = 200) {
+export function renderPage(
+  render: Renderer,
+  c: Context<Env>,
+  view: string,
+  page: DashboardPage | { identity: SessionIdentity },
+  data: Record<string, unknown> = {},
+  status: Parameters<Renderer>[3] = 200,
+) {
   const partial = c.req.header('hx-request') === 'true' && c.req.header('hx-history-restore-request') !== 'true';
   const user = page.identity.user;
-  const filterBar = 'filters' in page ? { filters: page.filters, options: page.options, notices: page.notices, hint: filterHint, search: (changes = {}) => filterSearch(page.filters, changes) } : null;
+  const filterBar =
+    'filters' in page
+      ? {
+          filters: page.filters,
+          options: page.options,
+          notices: page.notices,
+          hint: filterHint,
+          search: (changes = {}) => filterSearch(page.filters, changes),
+        }
+      : null;
   /** The mark of a figure the tool or model filter does not narrow ("all models"), or null. */
   const allOfFigure = (metric: string) => ('filters' in page ? allOf(page.filters, metric) : null);
   c.header('cache-control', 'no-store');
   c.header('vary', 'hx-request');
-  return render(c, view, { partial, tenantName: 'tenantName' in page ? page.tenantName : null, fmt, page, filterBar, allOf: allOfFigure, presets: PRESETS, dateOf, shortPath, can: (p: Permission) => can(user, p), ...data }, status);
+  return render(
+    c,
+    view,
+    {
+      partial,
+      tenantName: 'tenantName' in page ? page.tenantName : null,
+      fmt,
+      page,
+      filterBar,
+      allOf: allOfFigure,
+      presets: PRESETS,
+      dateOf,
+      shortPath,
+      can: (p: Permission) => can(user, p),
+      ...data,
+    },
+    status,
+  );
 }

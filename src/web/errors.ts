@@ -4,7 +4,12 @@ import { HTTPException } from 'hono/http-exception';
 import { z } from 'zod';
 import { PeopleError } from '../auth/people.js';
 import { MAX_JSON_DEPTH, nestedDeeperThan } from '../ingest/sanitize.js';
-import { retryAfterSeconds, StorageUnavailableError, TENANT_UNAVAILABLE, TenantUnavailableError } from '../storage/errors.js';
+import {
+  retryAfterSeconds,
+  type StorageUnavailableError,
+  TENANT_UNAVAILABLE,
+  TenantUnavailableError,
+} from '../storage/errors.js';
 
 export const errorBodySchema = z.object({
   error: z.string().meta({ description: 'what is wrong, starting with the field when one is at fault' }),
@@ -12,9 +17,19 @@ export const errorBodySchema = z.object({
 });
 export type ErrorBody = z.infer<typeof errorBodySchema>;
 
-export function httpError(status: 400 | 401 | 403 | 404 | 409 | 413 | 415 | 429 | 503, message: string, field?: string, headers?: Record<string, string>): HTTPException {
+export function httpError(
+  status: 400 | 401 | 403 | 404 | 409 | 413 | 415 | 429 | 503,
+  message: string,
+  field?: string,
+  headers?: Record<string, string>,
+): HTTPException {
   const body: ErrorBody = field ? { error: message, field } : { error: message };
-  return new HTTPException(status, { res: new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json; charset=utf-8', ...headers } }) });
+  return new HTTPException(status, {
+    res: new Response(JSON.stringify(body), {
+      status,
+      headers: { 'content-type': 'application/json; charset=utf-8', ...headers },
+    }),
+  });
 }
 
 export const notFound = (what = 'not found') => httpError(404, what);

@@ -14,7 +14,9 @@ export const INGEST_BODY_LIMIT = 16 * 1024 * 1024;
 export function ingestGuard(ctx: AppContext, maxBytes = INGEST_BODY_LIMIT): MiddlewareHandler<Env> {
   const tooLarge = () => {
     // The rest of the body will not be read, so the connection cannot be reused.
-    throw httpError(413, `body: larger than ${Math.round(maxBytes / 1024 / 1024)} MiB`, 'body', { connection: 'close' });
+    throw httpError(413, `body: larger than ${Math.round(maxBytes / 1024 / 1024)} MiB`, 'body', {
+      connection: 'close',
+    });
   };
   const limit = bodyLimit({ maxSize: maxBytes, onError: tooLarge });
   return async (c, next) => {
@@ -26,12 +28,14 @@ export function ingestGuard(ctx: AppContext, maxBytes = INGEST_BODY_LIMIT): Midd
     c.header('x-ratelimit-limit', String(decision.limit));
     c.header('x-ratelimit-remaining', String(decision.remaining));
     c.header('x-ratelimit-reset', String(reset));
-    if (!decision.allowed) throw httpError(429, 'rate limit exceeded for this tenant', undefined, { 'retry-after': String(reset) });
+    if (!decision.allowed)
+      throw httpError(429, 'rate limit exceeded for this tenant', undefined, { 'retry-after': String(reset) });
     // A declared length is checked from the header alone: hono's bodyLimit reads `body`, which
     // turns @hono/node-server's lightweight request into a web stream (some 15% of a hook's
     // time here). Node's parser never reads past Content-Length. Chunked bodies are counted.
     const length = c.req.header('content-length');
-    if (length !== undefined && c.req.header('transfer-encoding') === undefined) return Number(length) > maxBytes ? tooLarge() : next();
+    if (length !== undefined && c.req.header('transfer-encoding') === undefined)
+      return Number(length) > maxBytes ? tooLarge() : next();
     return limit(c, next);
   };
 }

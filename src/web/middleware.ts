@@ -68,7 +68,8 @@ export function identify(ctx: AppContext): MiddlewareHandler<Env> {
     if (authorization !== undefined) {
       const presented = /^Bearer\s+(\S+)\s*$/i.exec(authorization)?.[1];
       const resolved = presented ? await ctx.keys.resolve(presented) : null;
-      if (!resolved) throw httpError(401, 'invalid or revoked API key', 'authorization', { 'www-authenticate': 'Bearer' });
+      if (!resolved)
+        throw httpError(401, 'invalid or revoked API key', 'authorization', { 'www-authenticate': 'Bearer' });
       c.set('identity', { via: 'apikey', user: resolved.user, keyId: resolved.keyId, scopes: resolved.scopes });
       c.set('tenantId', resolved.user.tenantId);
       return next();
@@ -78,7 +79,8 @@ export function identify(ctx: AppContext): MiddlewareHandler<Env> {
       const { session, user } = await ctx.auth.validateSession(sessionId);
       if (!session) c.header('set-cookie', ctx.auth.createBlankSessionCookie().serialize(), { append: true });
       else {
-        if (session.fresh) c.header('set-cookie', ctx.auth.createSessionCookie(session.id).serialize(), { append: true });
+        if (session.fresh)
+          c.header('set-cookie', ctx.auth.createSessionCookie(session.id).serialize(), { append: true });
         c.set('identity', { via: 'session', user, session, scopes: SCOPES });
         c.set('tenantId', user.tenantId);
       }
@@ -101,21 +103,34 @@ export function csrfProtection(ctx: AppContext): MiddlewareHandler<Env> {
     let binding = identity?.via === 'session' ? identity.session.id : getCookie(c, PRESESSION_COOKIE);
     if (!binding) {
       binding = newPresessionId();
-      setCookie(c, PRESESSION_COOKIE, binding, { httpOnly: true, sameSite: 'Lax', secure: ctx.publicUrl.protocol === 'https:', path: '/' });
+      setCookie(c, PRESESSION_COOKIE, binding, {
+        httpOnly: true,
+        sameSite: 'Lax',
+        secure: ctx.publicUrl.protocol === 'https:',
+        path: '/',
+      });
     }
     c.set('csrfToken', csrfToken(ctx.secret, binding));
     // Without any identity an API or ingest request has no authority to abuse: it gets its 401.
     // A streamed upload's handler checks the token as the body arrives (src/web/upload.ts).
-    const exempt = SAFE_METHODS.has(c.req.method) || (!identity && (c.req.path.startsWith('/api/') || isIngestPath(c.req.path))) || STREAMED_UPLOADS.has(c.req.path);
+    const exempt =
+      SAFE_METHODS.has(c.req.method) ||
+      (!identity && (c.req.path.startsWith('/api/') || isIngestPath(c.req.path))) ||
+      STREAMED_UPLOADS.has(c.req.path);
     if (!exempt) {
-      const presented = c.req.header(CSRF_HEADER) ?? (await formField(c.req.raw.headers.get('content-type'), () => c.req.parseBody()));
-      if (!csrfValid(ctx.secret, binding, presented)) throw httpError(403, 'missing or invalid CSRF token; reload the page and try again', CSRF_FIELD);
+      const presented =
+        c.req.header(CSRF_HEADER) ?? (await formField(c.req.raw.headers.get('content-type'), () => c.req.parseBody()));
+      if (!csrfValid(ctx.secret, binding, presented))
+        throw httpError(403, 'missing or invalid CSRF token; reload the page and try again', CSRF_FIELD);
     }
     return next();
   };
 }
 
-async function formField(contentType: string | null, parse: () => Promise<Record<string, unknown>>): Promise<string | undefined> {
+async function formField(
+  contentType: string | null,
+  parse: () => Promise<Record<string, unknown>>,
+): Promise<string | undefined> {
   if (!contentType || !/application\/x-www-form-urlencoded|multipart\/form-data/.test(contentType)) return undefined;
   const value = (await parse())[CSRF_FIELD];
   return typeof value === 'string' ? value : undefined;

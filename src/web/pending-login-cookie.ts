@@ -8,7 +8,13 @@ const PENDING_COOKIE = 'am_mfa';
 const PATH = '/login';
 
 export function setPendingLoginCookie(c: Context, token: string, secure: boolean): void {
-  setCookie(c, PENDING_COOKIE, token, { httpOnly: true, sameSite: 'Lax', secure, path: PATH, maxAge: PENDING_LOGIN_MS / 1000 });
+  setCookie(c, PENDING_COOKIE, token, {
+    httpOnly: true,
+    sameSite: 'Lax',
+    secure,
+    path: PATH,
+    maxAge: PENDING_LOGIN_MS / 1000,
+  });
 }
 
 export function pendingLoginToken(c: Context): string | undefined {

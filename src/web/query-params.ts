@@ -3,7 +3,16 @@
 // Times are ISO 8601 (a date alone is UTC midnight) or epoch milliseconds.
 import type { Context } from 'hono';
 import { z } from 'zod';
-import { DIMENSION_NAMES, MAX_FILTER_VALUE, MAX_FILTER_VALUES, MAX_RANGE_MS, querySchema, type Dimension, type Query, type QueryInput } from '../query/model.js';
+import {
+  DIMENSION_NAMES,
+  MAX_FILTER_VALUE,
+  MAX_FILTER_VALUES,
+  MAX_RANGE_MS,
+  querySchema,
+  type Dimension,
+  type Query,
+  type QueryInput,
+} from '../query/model.js';
 import type { QueryResult } from '../query/run.js';
 import { scopeFilters, type MetricsView } from './access.js';
 import { httpError } from './errors.js';
@@ -19,11 +28,17 @@ export const timeParam = z
   .meta({ description: 'ISO 8601 with a zone, a date (UTC midnight) or epoch milliseconds' });
 
 /** A filter parameter's value: repeated (`?tool=a&tool=b`) or comma-separated (`?tool=a,b`). */
-export const filterParam = z.string().max(MAX_FILTER_VALUE, { error: `a value is longer than ${MAX_FILTER_VALUE} characters` }).meta({ description: `one or more values (at most ${MAX_FILTER_VALUES}), repeated or comma-separated` });
+export const filterParam = z
+  .string()
+  .max(MAX_FILTER_VALUE, { error: `a value is longer than ${MAX_FILTER_VALUE} characters` })
+  .meta({ description: `one or more values (at most ${MAX_FILTER_VALUES}), repeated or comma-separated` });
 
 /** The parameters of a range, and of the filters by dimension, as the parsers below read them. */
 export const RANGE_PARAMS = { from: timeParam.optional(), to: timeParam.optional() };
-export const FILTER_PARAMS = Object.fromEntries(DIMENSION_NAMES.map((d) => [d, filterParam.optional()])) as Record<Dimension, z.ZodOptional<typeof filterParam>>;
+export const FILTER_PARAMS = Object.fromEntries(DIMENSION_NAMES.map((d) => [d, filterParam.optional()])) as Record<
+  Dimension,
+  z.ZodOptional<typeof filterParam>
+>;
 
 /** `limit`, an integer from 1 to `max`. */
 export const limitParam = (max: number) => {
@@ -33,7 +48,13 @@ export const limitParam = (max: number) => {
 
 export function parseTime(raw: string, field: string): number {
   const form = timeParam.safeParse(raw).success;
-  const t = !form ? NaN : /^\d{1,16}$/.test(raw) ? Number(raw) : /^\d{4}-\d{2}-\d{2}$/.test(raw) ? Date.parse(`${raw}T00:00:00Z`) : Date.parse(raw);
+  const t = !form
+    ? NaN
+    : /^\d{1,16}$/.test(raw)
+      ? Number(raw)
+      : /^\d{4}-\d{2}-\d{2}$/.test(raw)
+        ? Date.parse(`${raw}T00:00:00Z`)
+        : Date.parse(raw);
   if (!Number.isFinite(t)) throw httpError(400, `${field}: ${TIME_ERROR}`, field);
   return t;
 }
@@ -42,12 +63,23 @@ export function parseTime(raw: string, field: string): number {
 export const DEFAULT_DAYS = 7;
 
 /** `from`/`to` (or the seeds' names), defaulting to the last `days` days up to now. */
-export function timeRange(c: Context, now: number, names = { from: 'from', to: 'to' }, days = DEFAULT_DAYS): { from: number; to: number } {
+export function timeRange(
+  c: Context,
+  now: number,
+  names = { from: 'from', to: 'to' },
+  days = DEFAULT_DAYS,
+): { from: number; to: number } {
   return rangeOf(c.req.query(names.from), c.req.query(names.to), now, names, days);
 }
 
 /** A range from raw `from`/`to` values (parseTime's forms), checked as timeRange does. */
-export function rangeOf(rawFrom: string | undefined, rawTo: string | undefined, now: number, names = { from: 'from', to: 'to' }, days = DEFAULT_DAYS): { from: number; to: number } {
+export function rangeOf(
+  rawFrom: string | undefined,
+  rawTo: string | undefined,
+  now: number,
+  names = { from: 'from', to: 'to' },
+  days = DEFAULT_DAYS,
+): { from: number; to: number } {
   const to = rawTo ? parseTime(rawTo, names.to) : now;
   const from = rawFrom ? parseTime(rawFrom, names.from) : to - days * DAY;
   if (from >= to) throw httpError(400, `${names.from}: must be before ${names.to}`, names.from);
@@ -60,7 +92,10 @@ export const defaultInterval = (range: { from: number; to: number }) => (range.t
 
 /** A list parameter: repeated (`?tool=a&tool=b`) or comma-separated (`?tool=a,b`). */
 export function listParam(c: Context, name: string): string[] | undefined {
-  const all = (c.req.queries(name) ?? []).flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean);
+  const all = (c.req.queries(name) ?? [])
+    .flatMap((v) => v.split(','))
+    .map((v) => v.trim())
+    .filter(Boolean);
   return all.length ? all : undefined;
 }
 
@@ -70,13 +105,18 @@ export function listParam(c: Context, name: string): string[] | undefined {
  */
 export function filtersFrom(c: Context, aliases: Record<string, Dimension> = {}): Partial<Record<Dimension, string[]>> {
   const out: Partial<Record<Dimension, string[]>> = {};
-  const names: [string, Dimension][] = [...DIMENSION_NAMES.map((d) => [d, d] as [string, Dimension]), ...Object.entries(aliases)];
+  const names: [string, Dimension][] = [
+    ...DIMENSION_NAMES.map((d) => [d, d] as [string, Dimension]),
+    ...Object.entries(aliases),
+  ];
   for (const [param, dim] of names) {
     const values = listParam(c, param);
     if (!values) continue;
-    if (values.some((v) => !filterParam.safeParse(v).success)) throw httpError(400, `${param}: a value is longer than ${MAX_FILTER_VALUE} characters`, param);
+    if (values.some((v) => !filterParam.safeParse(v).success))
+      throw httpError(400, `${param}: a value is longer than ${MAX_FILTER_VALUE} characters`, param);
     out[dim] = [...(out[dim] ?? []), ...values];
-    if (out[dim].length > MAX_FILTER_VALUES) throw httpError(400, `${param}: more than ${MAX_FILTER_VALUES} values`, param);
+    if (out[dim].length > MAX_FILTER_VALUES)
+      throw httpError(400, `${param}: more than ${MAX_FILTER_VALUES} values`, param);
   }
   return out;
 }
@@ -89,12 +129,17 @@ export function toQuery(input: QueryInput, paramOf: Record<string, string> = {},
   const parsed = querySchema.safeParse(input);
   if (parsed.success) return parsed.data;
   const path = parsed.error.issues[0]!.path.map(String);
-  const field = body ? path.join('.') || 'body' : (paramOf[path[0]!] ?? (path[0] === 'filters' && path[1] ? path[1] : path[0]) ?? 'query');
+  const field = body
+    ? path.join('.') || 'body'
+    : (paramOf[path[0]!] ?? (path[0] === 'filters' && path[1] ? path[1] : path[0]) ?? 'query');
   throw httpError(400, `${field}: ${parsed.error.issues[0]!.message}`, field);
 }
 
 /** A time in JSON: epoch milliseconds, or a string in timeParam's forms. */
-const jsonTime = z.union([z.number().int(), timeParam], { error: TIME_ERROR }).optional().meta({ description: 'epoch ms, or ISO 8601 with a zone, or a date' });
+const jsonTime = z
+  .union([z.number().int(), timeParam], { error: TIME_ERROR })
+  .optional()
+  .meta({ description: 'epoch ms, or ISO 8601 with a zone, or a date' });
 
 /** A query as JSON (POST /query's body, GET /query's `q`): the query language's, with `to` now and `from` a week before by default. */
 export const jsonQuerySchema = z.strictObject({ ...querySchema.shape, from: jsonTime, to: jsonTime });
@@ -109,11 +154,15 @@ export function scopedQuery(body: unknown, view: MetricsView, name: 'body' | 'q'
   }
   const raw = body as Record<string, unknown>;
   // `to` defaults to now, `from` to DEFAULT_DAYS before `to` (as the GET endpoints' ranges).
-  const time = (k: 'from' | 'to') => (typeof raw[k] === 'string' ? parseTime(raw[k], k) : (raw[k] as number | undefined));
+  const time = (k: 'from' | 'to') =>
+    typeof raw[k] === 'string' ? parseTime(raw[k], k) : (raw[k] as number | undefined);
   const to = time('to') ?? now;
   const from = time('from') ?? to - DEFAULT_DAYS * 86_400_000;
   const parsed = toQuery({ ...raw, from, to } as QueryInput, {}, true);
   return { ...parsed, filters: scopeFilters(view, parsed.filters, parsed.group_by) };
 }
 
-export const queryAnswer = (q: Query, result: QueryResult) => ({ query: { ...q, from: new Date(q.from).toISOString(), to: new Date(q.to).toISOString() }, ...result });
+export const queryAnswer = (q: Query, result: QueryResult) => ({
+  query: { ...q, from: new Date(q.from).toISOString(), to: new Date(q.to).toISOString() },
+  ...result,
+});

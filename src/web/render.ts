@@ -19,7 +19,12 @@ export function navFor(user: User) {
   };
 }
 
-export type Renderer = (c: Context<Env>, view: string, data?: Record<string, unknown>, status?: 200 | 400 | 401 | 403 | 404 | 429 | 500 | 502 | 503) => Response;
+export type Renderer = (
+  c: Context<Env>,
+  view: string,
+  data?: Record<string, unknown>,
+  status?: 200 | 400 | 401 | 403 | 404 | 429 | 500 | 502 | 503,
+) => Response;
 
 export function createRenderer(): Renderer {
   const eta = new Eta({ views: 'views', cache: true, autoEscape: true });
@@ -27,7 +32,13 @@ export function createRenderer(): Renderer {
   eta.readFile = (path) => readAssetText(path);
   return (c, view, data = {}, status = 200) => {
     const identity = c.var.identity;
-    const html = eta.render(view, { user: identity?.user ?? null, nav: identity ? navFor(identity.user) : null, csrf: c.var.csrfToken, path: c.req.path, ...data });
+    const html = eta.render(view, {
+      user: identity?.user ?? null,
+      nav: identity ? navFor(identity.user) : null,
+      csrf: c.var.csrfToken,
+      path: c.req.path,
+      ...data,
+    });
     return c.html(html, status);
   };
 }

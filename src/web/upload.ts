@@ -22,8 +22,14 @@ export type Upload = { fields: Record<string, string>; file: { name: string; byt
  * file's name and size. `csrfValid` judges the `_csrf` field (403 when it fails or comes after
  * the file); a file past `maxBytes` is a 413 naming the field; a body that is no form a 415.
  */
-export async function receiveUpload(c: Context<Env>, o: { fileField: string; path: string; maxBytes: number; csrfValid: (token: string | undefined) => boolean }): Promise<Upload> {
-  const tooLarge = () => httpError(413, `${o.fileField}: larger than ${Math.round(o.maxBytes / 1024 ** 2)} MiB`, o.fileField, { connection: 'close' });
+export async function receiveUpload(
+  c: Context<Env>,
+  o: { fileField: string; path: string; maxBytes: number; csrfValid: (token: string | undefined) => boolean },
+): Promise<Upload> {
+  const tooLarge = () =>
+    httpError(413, `${o.fileField}: larger than ${Math.round(o.maxBytes / 1024 ** 2)} MiB`, o.fileField, {
+      connection: 'close',
+    });
   const type = c.req.header('content-type') ?? '';
   if (!type.includes('multipart/form-data')) throw httpError(415, 'body must be multipart/form-data', 'content-type');
   const declared = Number(c.req.header('content-length') ?? 0);
@@ -36,7 +42,10 @@ export async function receiveUpload(c: Context<Env>, o: { fileField: string; pat
   let truncated = false;
   let parser: busboy.Busboy;
   try {
-    parser = busboy({ headers: { 'content-type': type }, limits: { fields: 20, fieldSize: 4096, files: 1, fileSize: o.maxBytes, parts: 30 } });
+    parser = busboy({
+      headers: { 'content-type': type },
+      limits: { fields: 20, fieldSize: 4096, files: 1, fileSize: o.maxBytes, parts: 30 },
+    });
   } catch {
     throw httpError(400, 'body: not a readable multipart form', 'body');
   }
@@ -46,7 +55,11 @@ export async function receiveUpload(c: Context<Env>, o: { fileField: string; pat
     if (name !== o.fileField || file) return void stream.resume();
     if (!o.csrfValid(fields[CSRF_FIELD])) {
       stream.resume();
-      return void parser.destroy(httpError(403, 'missing or invalid CSRF token; reload the page and try again', CSRF_FIELD, { connection: 'close' }));
+      return void parser.destroy(
+        httpError(403, 'missing or invalid CSRF token; reload the page and try again', CSRF_FIELD, {
+          connection: 'close',
+        }),
+      );
     }
     const received = { name: info.filename ?? '', bytes: 0 };
     file = received;
@@ -69,6 +82,7 @@ export async function receiveUpload(c: Context<Env>, o: { fileField: string; pat
     throw httpError(400, `body: the upload did not arrive whole (${(err as Error).message})`, 'body');
   }
   if (truncated) throw tooLarge();
-  if (!file && !o.csrfValid(fields[CSRF_FIELD])) throw httpError(403, 'missing or invalid CSRF token; reload the page and try again', CSRF_FIELD);
+  if (!file && !o.csrfValid(fields[CSRF_FIELD]))
+    throw httpError(403, 'missing or invalid CSRF token; reload the page and try again', CSRF_FIELD);
   return { fields, file };
 }

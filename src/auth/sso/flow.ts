@@ -12,16 +12,31 @@ export type Flow = { providerId: string; state: string; nonce: string; verifier:
 
 /** A refusal or failure of a sign-in through a provider; `reason` goes to the audit log. */
 export class SsoError extends Error {
-  constructor(readonly reason: string, message: string, readonly status: 400 | 403 | 404 | 502 = 400) {
+  constructor(
+    readonly reason: string,
+    message: string,
+    readonly status: 400 | 403 | 404 | 502 = 400,
+  ) {
     super(message);
   }
 }
 
 const idOf = (cookie: string) => createHash('sha256').update(cookie).digest('base64url');
 
-export async function beginFlow(db: Queryable, now: Date, providerId: string, next: string): Promise<{ cookie: string; flow: Flow }> {
+export async function beginFlow(
+  db: Queryable,
+  now: Date,
+  providerId: string,
+  next: string,
+): Promise<{ cookie: string; flow: Flow }> {
   const cookie = randomBytes(32).toString('base64url');
-  const flow: Flow = { providerId, state: oidc.randomState(), nonce: oidc.randomNonce(), verifier: oidc.randomPKCECodeVerifier(), next };
+  const flow: Flow = {
+    providerId,
+    state: oidc.randomState(),
+    nonce: oidc.randomNonce(),
+    verifier: oidc.randomPKCECodeVerifier(),
+    next,
+  };
   await db.run('DELETE FROM sso_login_flows WHERE expires_at <= $now', { now });
   await db.run(
     'INSERT INTO sso_login_flows (id, provider_id, state, nonce, verifier, next, expires_at) VALUES ($id, $providerId, $state, $nonce, $verifier, $next, $expiresAt)',
@@ -31,8 +46,16 @@ export async function beginFlow(db: Queryable, now: Date, providerId: string, ne
 }
 
 /** The flow this browser started, once; a missing, expired or mismatched one is refused. */
-export async function takeFlow(db: Queryable, now: Date, cookie: string | undefined, state: string | undefined): Promise<Flow> {
-  const lost = new SsoError('no_flow', 'This sign-in was not started in this browser, or it took too long. Start again from the sign-in page.');
+export async function takeFlow(
+  db: Queryable,
+  now: Date,
+  cookie: string | undefined,
+  state: string | undefined,
+): Promise<Flow> {
+  const lost = new SsoError(
+    'no_flow',
+    'This sign-in was not started in this browser, or it took too long. Start again from the sign-in page.',
+  );
   if (!cookie) throw lost;
   const id = idOf(cookie);
   const row = await db.get<Flow & { expiresAt: Date }>(
@@ -42,7 +65,12 @@ export async function takeFlow(db: Queryable, now: Date, cookie: string | undefi
   if (!row) throw lost;
   await db.run('DELETE FROM sso_login_flows WHERE id = $id', { id });
   if (row.expiresAt.getTime() <= now.getTime()) throw lost;
-  if (!state || state !== row.state) throw new SsoError('state_mismatch', 'The answer from the identity provider does not belong to the sign-in started in this browser. Start again from the sign-in page.', 403);
+  if (!state || state !== row.state)
+    throw new SsoError(
+      'state_mismatch',
+      'The answer from the identity provider does not belong to the sign-in started in this browser. Start again from the sign-in page.',
+      403,
+    );
   const { expiresAt: _, ...flow } = row;
   return flow;
 }

@@ -23,36 +23,88 @@ export async function githubAuthorizationUrl(provider: Provider, flow: Flow, red
   return url;
 }
 
-export async function githubIdentity(provider: Provider, clientSecret: string, flow: Flow, redirectUri: string, query: URLSearchParams): Promise<VerifiedIdentity> {
+export async function githubIdentity(
+  provider: Provider,
+  clientSecret: string,
+  flow: Flow,
+  redirectUri: string,
+  query: URLSearchParams,
+): Promise<VerifiedIdentity> {
   const denied = query.get('error');
-  if (denied) throw new SsoError('provider_error', `${provider.name} did not sign you in: ${query.get('error_description') ?? denied}.`, 403);
+  if (denied)
+    throw new SsoError(
+      'provider_error',
+      `${provider.name} did not sign you in: ${query.get('error_description') ?? denied}.`,
+      403,
+    );
   const code = query.get('code');
   if (!code) throw new SsoError('provider_error', `${provider.name} sent no authorization code.`);
-  const token = await call<{ access_token?: string; error?: string }>(provider, new URL('/login/oauth/access_token', provider.config.githubOauthUrl), {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ client_id: provider.config.clientId!, client_secret: clientSecret, code, redirect_uri: redirectUri, code_verifier: flow.verifier }),
-  });
-  if (!token.access_token) throw new SsoError('provider_error', `${provider.name} refused the sign-in (${token.error ?? 'no access token'}).`, 403);
+  const token = await call<{ access_token?: string; error?: string }>(
+    provider,
+    new URL('/login/oauth/access_token', provider.config.githubOauthUrl),
+    {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({
+        client_id: provider.config.clientId!,
+        client_secret: clientSecret,
+        code,
+        redirect_uri: redirectUri,
+        code_verifier: flow.verifier,
+      }),
+    },
+  );
+  if (!token.access_token)
+    throw new SsoError(
+      'provider_error',
+      `${provider.name} refused the sign-in (${token.error ?? 'no access token'}).`,
+      403,
+    );
   const auth = { authorization: `Bearer ${token.access_token}` };
   const api = provider.config.githubApiUrl!.replace(/\/+$/, '');
-  const user = await call<{ id?: number; login?: string; name?: string | null }>(provider, new URL(`${api}/user`), { headers: auth });
-  const emails = await call<{ email: string; primary: boolean; verified: boolean }[]>(provider, new URL(`${api}/user/emails`), { headers: auth });
-  if (typeof user.id !== 'number' || !Array.isArray(emails)) throw new SsoError('provider_error', `${provider.name} answered with something unexpected.`, 502);
+  const user = await call<{ id?: number; login?: string; name?: string | null }>(provider, new URL(`${api}/user`), {
+    headers: auth,
+  });
+  const emails = await call<{ email: string; primary: boolean; verified: boolean }[]>(
+    provider,
+    new URL(`${api}/user/emails`),
+    { headers: auth },
+  );
+  if (typeof user.id !== 'number' || !Array.isArray(emails))
+    throw new SsoError('provider_error', `${provider.name} answered with something unexpected.`, 502);
   const primary = emails.find((e) => e.primary);
-  return { subject: String(user.id), email: primary?.email ?? '', emailVerified: primary?.verified === true, name: user.name ?? user.login ?? null, groups: [] };
+  return {
+    subject: String(user.id),
+    email: primary?.email ?? '',
+    emailVerified: primary?.verified === true,
+    name: user.name ?? user.login ?? null,
+    groups: [],
+  };
 }
 
 async function call<T>(provider: Provider, url: URL, init: RequestInit): Promise<T> {
   let res: Response;
   try {
-    res = await fetch(url, { ...init, headers: { accept: 'application/json', 'user-agent': 'agentmeter', ...init.headers }, signal: AbortSignal.timeout(TIMEOUT_MS) });
+    res = await fetch(url, {
+      ...init,
+      headers: { accept: 'application/json', 'user-agent': 'agentmeter', ...init.headers },
+      signal: AbortSignal.timeout(TIMEOUT_MS),
+    });
   } catch (err) {
     const e = err as { name?: string; cause?: { code?: string } };
     const why = e.name === 'TimeoutError' ? 'no answer in time' : (e.cause?.code ?? 'network error');
-    throw new SsoError('provider_unreachable', `${provider.name} could not be reached (${why}). Try again later, or sign in another way.`, 502);
+    throw new SsoError(
+      'provider_unreachable',
+      `${provider.name} could not be reached (${why}). Try again later, or sign in another way.`,
+      502,
+    );
   }
   const body = await res.json().catch(() => undefined);
-  if (!res.ok || body === undefined) throw new SsoError('provider_unreachable', `${provider.name} answered ${res.status}. Try again later, or sign in another way.`, 502);
+  if (!res.ok || body === undefined)
+    throw new SsoError(
+      'provider_unreachable',
+      `${provider.name} answered ${res.status}. Try again later, or sign in another way.`,
+      502,
+    );
   return body as T;
 }

@@ -17,14 +17,21 @@ async function configure(provider: Provider, clientSecret: string): Promise<oidc
   try {
     // The ID token's signature is checked against the issuer's keys even though it came
     // straight from the token endpoint: openid-client skips that unless asked.
-    return await oidc.discovery(issuer, provider.config.clientId!, clientSecret, undefined, { timeout: TIMEOUT_SECONDS, execute: [...execute, oidc.enableNonRepudiationChecks] });
+    return await oidc.discovery(issuer, provider.config.clientId!, clientSecret, undefined, {
+      timeout: TIMEOUT_SECONDS,
+      execute: [...execute, oidc.enableNonRepudiationChecks],
+    });
   } catch (err) {
     throw unreachable(provider, err);
   }
 }
 
 function unreachable(provider: Provider, err: unknown): SsoError {
-  return new SsoError('provider_unreachable', `${provider.name} could not be reached or answered wrongly (${describe(err)}). Try again later, or sign in another way.`, 502);
+  return new SsoError(
+    'provider_unreachable',
+    `${provider.name} could not be reached or answered wrongly (${describe(err)}). Try again later, or sign in another way.`,
+    502,
+  );
 }
 
 function describe(err: unknown): string {
@@ -33,7 +40,12 @@ function describe(err: unknown): string {
   return (e.cause?.code ?? e.code ?? e.message ?? 'error').slice(0, 200);
 }
 
-export async function oidcAuthorizationUrl(provider: Provider, clientSecret: string, flow: Flow, redirectUri: string): Promise<URL> {
+export async function oidcAuthorizationUrl(
+  provider: Provider,
+  clientSecret: string,
+  flow: Flow,
+  redirectUri: string,
+): Promise<URL> {
   const config = await configure(provider, clientSecret);
   return oidc.buildAuthorizationUrl(config, {
     redirect_uri: redirectUri,
@@ -46,22 +58,44 @@ export async function oidcAuthorizationUrl(provider: Provider, clientSecret: str
 }
 
 /** The identity in a verified ID token (the userinfo endpoint only when the token lacks an email). */
-export async function oidcIdentity(provider: Provider, clientSecret: string, flow: Flow, redirectUri: string, query: URLSearchParams): Promise<VerifiedIdentity> {
+export async function oidcIdentity(
+  provider: Provider,
+  clientSecret: string,
+  flow: Flow,
+  redirectUri: string,
+  query: URLSearchParams,
+): Promise<VerifiedIdentity> {
   const config = await configure(provider, clientSecret);
   const current = new URL(redirectUri);
   for (const [k, v] of query) current.searchParams.append(k, v);
   let tokens;
   try {
-    tokens = await oidc.authorizationCodeGrant(config, current, { pkceCodeVerifier: flow.verifier, expectedState: flow.state, expectedNonce: flow.nonce, idTokenExpected: true });
+    tokens = await oidc.authorizationCodeGrant(config, current, {
+      pkceCodeVerifier: flow.verifier,
+      expectedState: flow.state,
+      expectedNonce: flow.nonce,
+      idTokenExpected: true,
+    });
   } catch (err) {
-    if (err instanceof oidc.AuthorizationResponseError) throw new SsoError('provider_error', `${provider.name} did not sign you in: ${err.error_description ?? err.error}.`, 403);
+    if (err instanceof oidc.AuthorizationResponseError)
+      throw new SsoError(
+        'provider_error',
+        `${provider.name} did not sign you in: ${err.error_description ?? err.error}.`,
+        403,
+      );
     if (err instanceof oidc.ResponseBodyError || isNetwork(err)) throw unreachable(provider, err);
     // Anything else is a response that failed a check: signature, issuer, audience, expiry, nonce.
-    throw new SsoError('invalid_id_token', `The answer from ${provider.name} failed its checks (${describe(err)}), so it was refused.`, 403);
+    throw new SsoError(
+      'invalid_id_token',
+      `The answer from ${provider.name} failed its checks (${describe(err)}), so it was refused.`,
+      403,
+    );
   }
   let claims: Record<string, unknown> = { ...tokens.claims()! };
   if (typeof claims.email !== 'string' && config.serverMetadata().userinfo_endpoint) {
-    const info = await oidc.fetchUserInfo(config, tokens.access_token, claims.sub as string).catch((err: unknown) => { throw unreachable(provider, err); });
+    const info = await oidc.fetchUserInfo(config, tokens.access_token, claims.sub as string).catch((err: unknown) => {
+      throw unreachable(provider, err);
+    });
     claims = { ...info, ...claims };
   }
   const groups = claims[provider.config.groupsClaim ?? 'groups'];
@@ -77,5 +111,10 @@ export async function oidcIdentity(provider: Provider, clientSecret: string, flo
 
 function isNetwork(err: unknown): boolean {
   const e = err as { name?: string; code?: string; cause?: unknown };
-  return e.name === 'TimeoutError' || e.name === 'AbortError' || e.code === 'OAUTH_RESPONSE_IS_NOT_CONFORM' || (e.name === 'TypeError' && e.cause !== undefined);
+  return (
+    e.name === 'TimeoutError' ||
+    e.name === 'AbortError' ||
+    e.code === 'OAUTH_RESPONSE_IS_NOT_CONFORM' ||
+    (e.name === 'TypeError' && e.cause !== undefined)
+  );
 }

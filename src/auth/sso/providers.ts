@@ -11,12 +11,28 @@ export const PRESETS = ['google', 'entra', 'okta', 'oidc', 'github', 'saml'] as 
 export type Preset = (typeof PRESETS)[number];
 export type ProviderType = 'oidc' | 'github' | 'saml';
 
-const TYPE_OF: Record<Preset, ProviderType> = { google: 'oidc', entra: 'oidc', okta: 'oidc', oidc: 'oidc', github: 'github', saml: 'saml' };
-const DEFAULT_NAME: Record<Preset, string> = { google: 'Google', entra: 'Microsoft', okta: 'Okta', oidc: 'SSO', github: 'GitHub', saml: 'SAML' };
+const TYPE_OF: Record<Preset, ProviderType> = {
+  google: 'oidc',
+  entra: 'oidc',
+  okta: 'oidc',
+  oidc: 'oidc',
+  github: 'github',
+  saml: 'saml',
+};
+const DEFAULT_NAME: Record<Preset, string> = {
+  google: 'Google',
+  entra: 'Microsoft',
+  okta: 'Okta',
+  oidc: 'SSO',
+  github: 'GitHub',
+  saml: 'SAML',
+};
 const GITHUB = { oauthUrl: 'https://github.com', apiUrl: 'https://api.github.com' };
 
 /** Roles a provider may hand out: never super_admin, which stays with people made by hand. */
-const grantableRole = z.enum(ROLES.filter((r) => r !== 'super_admin') as [Exclude<Role, 'super_admin'>, ...Exclude<Role, 'super_admin'>[]]);
+const grantableRole = z.enum(
+  ROLES.filter((r) => r !== 'super_admin') as [Exclude<Role, 'super_admin'>, ...Exclude<Role, 'super_admin'>[]],
+);
 
 const domainList = z
   .string()
@@ -24,7 +40,13 @@ const domainList = z
   .toLowerCase()
   .max(2000)
   .transform((s) => s.split(/[\s,]+/).filter(Boolean))
-  .pipe(z.array(z.string().regex(/^(?=.{1,253}$)([a-z0-9-]+\.)+[a-z0-9-]+$/, 'must be domain names like a.example, comma-separated')));
+  .pipe(
+    z.array(
+      z
+        .string()
+        .regex(/^(?=.{1,253}$)([a-z0-9-]+\.)+[a-z0-9-]+$/, 'must be domain names like a.example, comma-separated'),
+    ),
+  );
 
 /** `admins=tenant_admin, leads=manager`: a group (or attribute value) and the role it grants. */
 const roleMapText = z
@@ -33,11 +55,17 @@ const roleMapText = z
   .max(4000)
   .transform((s, check) => {
     const map: Record<string, string> = {};
-    for (const pair of s.split(',').map((p) => p.trim()).filter(Boolean)) {
+    for (const pair of s
+      .split(',')
+      .map((p) => p.trim())
+      .filter(Boolean)) {
       const at = pair.lastIndexOf('=');
       const [group, role] = [pair.slice(0, at).trim(), pair.slice(at + 1).trim()];
       if (at < 1 || !grantableRole.safeParse(role).success) {
-        check.addIssue({ code: 'custom', message: `"${pair}" is not group=role (roles: ${grantableRole.options.join(', ')})` });
+        check.addIssue({
+          code: 'custom',
+          message: `"${pair}" is not group=role (roles: ${grantableRole.options.join(', ')})`,
+        });
         return z.NEVER;
       }
       map[group] = role;
@@ -45,7 +73,11 @@ const roleMapText = z
     return map as Record<string, Exclude<Role, 'super_admin'>>;
   });
 
-const httpsUrl = z.string().trim().max(2000).refine(isAllowedUrl, 'must be an https:// URL (http:// only on this machine)');
+const httpsUrl = z
+  .string()
+  .trim()
+  .max(2000)
+  .refine(isAllowedUrl, 'must be an https:// URL (http:// only on this machine)');
 
 export const providerInputSchema = z
   .object({
@@ -71,12 +103,17 @@ export const providerInputSchema = z
       need('client_id', 'is required');
       need('client_secret', 'is required');
     }
-    if (v.type === 'oidc' || v.type === 'okta') need('issuer', 'is required: the issuer URL (discovery at <issuer>/.well-known/openid-configuration)');
+    if (v.type === 'oidc' || v.type === 'okta')
+      need('issuer', 'is required: the issuer URL (discovery at <issuer>/.well-known/openid-configuration)');
     if (v.type === 'entra') need('issuer', 'is required: your directory (tenant) id, or the issuer URL');
     if (type === 'oidc' && v.issuer && !isAllowedUrl(issuerOf(v.type, v.issuer))) {
-      check.addIssue({ code: 'custom', path: ['issuer'], message: 'must be an https:// URL (http:// only on this machine)' });
+      check.addIssue({
+        code: 'custom',
+        path: ['issuer'],
+        message: 'must be an https:// URL (http:// only on this machine)',
+      });
     }
-    if (type === 'saml') need('metadata', 'is required: the identity provider\'s metadata XML');
+    if (type === 'saml') need('metadata', "is required: the identity provider's metadata XML");
   });
 export type ProviderInput = z.input<typeof providerInputSchema>;
 
@@ -102,7 +139,8 @@ export type Provider = {
 };
 
 /** What anyone but the protocol code sees: never the secret, only whether there is one. */
-export type ProviderView = Omit<Provider, 'config'> & Provider['config'] & { hasSecret: boolean; redirect_uri: string; metadata_url?: string };
+export type ProviderView = Omit<Provider, 'config'> &
+  Provider['config'] & { hasSecret: boolean; redirect_uri: string; metadata_url?: string };
 
 function isAllowedUrl(value: string): boolean {
   try {
@@ -113,12 +151,14 @@ function isAllowedUrl(value: string): boolean {
   }
 }
 
-export const isLoopback = (host: string) => host === 'localhost' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host);
+export const isLoopback = (host: string) =>
+  host === 'localhost' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host);
 
 function issuerOf(preset: Preset, issuer: string | undefined): string {
   if (preset === 'google') return issuer || 'https://accounts.google.com';
   // Entra takes the directory id alone: its v2.0 issuer is built from it.
-  if (preset === 'entra' && issuer && !/^https?:\/\//.test(issuer)) return `https://login.microsoftonline.com/${encodeURIComponent(issuer)}/v2.0`;
+  if (preset === 'entra' && issuer && !/^https?:\/\//.test(issuer))
+    return `https://login.microsoftonline.com/${encodeURIComponent(issuer)}/v2.0`;
   return (issuer ?? '').replace(/\/+$/, '');
 }
 
@@ -128,7 +168,11 @@ export function redirectUri(publicUrl: URL, provider: Pick<Provider, 'type'>): s
   return new URL(path, publicUrl).href;
 }
 
-export function viewOf(provider: Provider & { sealed?: string | null }, hasSecret: boolean, publicUrl: URL): ProviderView {
+export function viewOf(
+  provider: Provider & { sealed?: string | null },
+  hasSecret: boolean,
+  publicUrl: URL,
+): ProviderView {
   const { config, sealed: _, ...rest } = provider;
   const { metadata, ...shown } = config;
   const view: ProviderView = { ...rest, ...shown, hasSecret, redirect_uri: redirectUri(publicUrl, provider) };
@@ -139,7 +183,19 @@ export function viewOf(provider: Provider & { sealed?: string | null }, hasSecre
   return view;
 }
 
-type Row = { id: string; tenantId: string; type: ProviderType; preset: Preset; name: string; config: string; secret: string | null; allowedDomains: string; defaultRole: string; roleMap: string; createdAt: Date };
+type Row = {
+  id: string;
+  tenantId: string;
+  type: ProviderType;
+  preset: Preset;
+  name: string;
+  config: string;
+  secret: string | null;
+  allowedDomains: string;
+  defaultRole: string;
+  roleMap: string;
+  createdAt: Date;
+};
 const COLUMNS = `id, tenant_id AS "tenantId", type, preset, name, config, secret, allowed_domains AS "allowedDomains", default_role AS "defaultRole", role_map AS "roleMap", created_at AS "createdAt"`;
 
 const fromRow = (r: Row): Provider & { sealed: string | null } => ({
@@ -157,32 +213,63 @@ const fromRow = (r: Row): Provider & { sealed: string | null } => ({
 });
 
 /** Adds a provider to the tenant; returns it and whether it holds a secret. */
-export async function createProvider(db: Queryable, serverSecret: Buffer, tenantId: string, raw: z.output<typeof providerInputSchema>): Promise<Provider & { sealed: string | null }> {
+export async function createProvider(
+  db: Queryable,
+  serverSecret: Buffer,
+  tenantId: string,
+  raw: z.output<typeof providerInputSchema>,
+): Promise<Provider & { sealed: string | null }> {
   const id = newId('p');
   const type = TYPE_OF[raw.type];
   const config: Provider['config'] =
-    type === 'oidc' ? { issuer: issuerOf(raw.type, raw.issuer), clientId: raw.client_id, groupsClaim: raw.groups_claim }
-    : type === 'github' ? { clientId: raw.client_id, githubOauthUrl: raw.github_oauth_url ?? GITHUB.oauthUrl, githubApiUrl: raw.github_api_url ?? GITHUB.apiUrl }
-    : { metadata: raw.metadata, groupsClaim: raw.groups_claim };
-  const secret = raw.client_secret ? sealSecret(serverSecret, 'agentmeter sso client secret', id, raw.client_secret) : null;
+    type === 'oidc'
+      ? { issuer: issuerOf(raw.type, raw.issuer), clientId: raw.client_id, groupsClaim: raw.groups_claim }
+      : type === 'github'
+        ? {
+            clientId: raw.client_id,
+            githubOauthUrl: raw.github_oauth_url ?? GITHUB.oauthUrl,
+            githubApiUrl: raw.github_api_url ?? GITHUB.apiUrl,
+          }
+        : { metadata: raw.metadata, groupsClaim: raw.groups_claim };
+  const secret = raw.client_secret
+    ? sealSecret(serverSecret, 'agentmeter sso client secret', id, raw.client_secret)
+    : null;
   await db.run(
     `INSERT INTO sso_providers (id, tenant_id, type, preset, name, config, secret, allowed_domains, default_role, role_map)
      VALUES ($id, $tenantId, $type, $preset, $name, $config, $secret, $domains, $role, $roleMap)`,
     {
-      id, tenantId, type, preset: raw.type, name: raw.name ?? DEFAULT_NAME[raw.type], config: JSON.stringify(config), secret,
-      domains: raw.allowed_domains.join(','), role: raw.default_role, roleMap: JSON.stringify(raw.role_map),
+      id,
+      tenantId,
+      type,
+      preset: raw.type,
+      name: raw.name ?? DEFAULT_NAME[raw.type],
+      config: JSON.stringify(config),
+      secret,
+      domains: raw.allowed_domains.join(','),
+      role: raw.default_role,
+      roleMap: JSON.stringify(raw.role_map),
     },
   );
   return (await getProvider(db, id))!;
 }
 
-export async function getProvider(db: Queryable, id: string): Promise<(Provider & { sealed: string | null }) | undefined> {
+export async function getProvider(
+  db: Queryable,
+  id: string,
+): Promise<(Provider & { sealed: string | null }) | undefined> {
   const row = await db.get<Row>(`SELECT ${COLUMNS} FROM sso_providers WHERE id = $id`, { id });
   return row && fromRow(row);
 }
 
-export async function listProviders(db: Queryable, tenantId: string): Promise<(Provider & { sealed: string | null })[]> {
-  return (await db.all<Row>(`SELECT ${COLUMNS} FROM sso_providers WHERE tenant_id = $tenantId ORDER BY created_at, name`, { tenantId })).map(fromRow);
+export async function listProviders(
+  db: Queryable,
+  tenantId: string,
+): Promise<(Provider & { sealed: string | null })[]> {
+  return (
+    await db.all<Row>(`SELECT ${COLUMNS} FROM sso_providers WHERE tenant_id = $tenantId ORDER BY created_at, name`, {
+      tenantId,
+    })
+  ).map(fromRow);
 }
 
 /** Every tenant's providers: what the sign-in page chooses from. */
@@ -206,8 +293,13 @@ export function clientSecretOf(serverSecret: Buffer, provider: { id: string; sea
 }
 
 /** The role a person gets on first sign-in: the highest their groups map to, else the default. */
-export function roleFor(provider: Pick<Provider, 'defaultRole' | 'roleMap'>, groups: readonly string[]): Exclude<Role, 'super_admin'> {
-  const mapped = groups.map((g) => provider.roleMap[g]).filter((r): r is Exclude<Role, 'super_admin'> => r !== undefined);
+export function roleFor(
+  provider: Pick<Provider, 'defaultRole' | 'roleMap'>,
+  groups: readonly string[],
+): Exclude<Role, 'super_admin'> {
+  const mapped = groups
+    .map((g) => provider.roleMap[g])
+    .filter((r): r is Exclude<Role, 'super_admin'> => r !== undefined);
   if (!mapped.length) return provider.defaultRole;
   return mapped.sort((a, b) => ROLES.indexOf(a) - ROLES.indexOf(b))[0]!;
 }

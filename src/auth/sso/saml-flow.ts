@@ -11,7 +11,12 @@ export type SamlProviderLookup = (providerId: string) => Promise<SamlProvider | 
 export type SamlFlowDeps = { control: Connection; publicUrl: URL | string; provider: SamlProviderLookup };
 
 const spFor = (deps: SamlFlowDeps, provider: SamlProvider) =>
-  samlServiceProvider({ providerId: provider.id, publicUrl: deps.publicUrl, idp: parseIdpMetadata(provider.idpMetadataXml), groupAttributes: provider.groupAttributes });
+  samlServiceProvider({
+    providerId: provider.id,
+    publicUrl: deps.publicUrl,
+    idp: parseIdpMetadata(provider.idpMetadataXml),
+    groupAttributes: provider.groupAttributes,
+  });
 
 /** The SP metadata XML of a provider, or null when there is no such provider. */
 export async function samlMetadata(deps: SamlFlowDeps, providerId: string): Promise<string | null> {
@@ -20,7 +25,12 @@ export async function samlMetadata(deps: SamlFlowDeps, providerId: string): Prom
 }
 
 /** Where to send the browser to sign in with `providerId`; null when there is no such provider. */
-export async function startSamlSignIn(deps: SamlFlowDeps, providerId: string, relayState: string, now: Date): Promise<string | null> {
+export async function startSamlSignIn(
+  deps: SamlFlowDeps,
+  providerId: string,
+  relayState: string,
+  now: Date,
+): Promise<string | null> {
   const provider = await deps.provider(providerId);
   if (!provider) return null;
   const { url, requestId } = await spFor(deps, provider).authorizeUrl(relayState);
@@ -44,17 +54,30 @@ export class SamlSignInError extends Error {
  * (once) from the pending requests; that request names the provider whose certificates,
  * entity id and ACS the response must match.
  */
-export async function finishSamlSignIn(deps: SamlFlowDeps, samlResponse: string, now: Date): Promise<{ provider: SamlProvider; identity: SamlIdentity; relayState: string | null }> {
+export async function finishSamlSignIn(
+  deps: SamlFlowDeps,
+  samlResponse: string,
+  now: Date,
+): Promise<{ provider: SamlProvider; identity: SamlIdentity; relayState: string | null }> {
   const claimed = claimedInResponseTo(samlResponse);
   const pending = claimed ? await takeRequest(deps.control, claimed, now) : null;
-  if (!pending) throw new SamlSignInError(new SamlResponseError('InResponseTo mismatch', 'the response answers no pending request of this appliance'), null);
+  if (!pending)
+    throw new SamlSignInError(
+      new SamlResponseError('InResponseTo mismatch', 'the response answers no pending request of this appliance'),
+      null,
+    );
   const provider = await deps.provider(pending.providerId);
-  if (!provider) throw new SamlSignInError(new SamlResponseError('InResponseTo mismatch', 'the provider of this request no longer exists'), null);
+  if (!provider)
+    throw new SamlSignInError(
+      new SamlResponseError('InResponseTo mismatch', 'the provider of this request no longer exists'),
+      null,
+    );
   try {
     const identity = await spFor(deps, provider).validate(samlResponse, {
       expectedRequestId: pending.id,
       now,
-      remember: (assertionId, expiresAt) => rememberAssertion(deps.control, { providerId: provider.id, assertionId, expiresAt }, now),
+      remember: (assertionId, expiresAt) =>
+        rememberAssertion(deps.control, { providerId: provider.id, assertionId, expiresAt }, now),
     });
     return { provider, identity, relayState: pending.relayState };
   } catch (err) {

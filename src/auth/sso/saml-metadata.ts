@@ -31,7 +31,8 @@ export function parseIdpMetadata(xml: string): IdpMetadata {
     throw new SamlMetadataError((err as Error).message);
   }
   const descriptors = Array.from(doc.getElementsByTagNameNS(MD, 'IDPSSODescriptor'));
-  if (descriptors.length !== 1) throw new SamlMetadataError(`expected one IDPSSODescriptor, found ${descriptors.length}`);
+  if (descriptors.length !== 1)
+    throw new SamlMetadataError(`expected one IDPSSODescriptor, found ${descriptors.length}`);
   const idp = descriptors[0]!;
   const entity = idp.parentNode as Element | null;
   const entityId = entity?.localName === 'EntityDescriptor' ? entity.getAttribute('entityID')?.trim() : undefined;
@@ -40,7 +41,8 @@ export function parseIdpMetadata(xml: string): IdpMetadata {
   const sso = children(idp, MD, 'SingleSignOnService').find((s) => s.getAttribute('Binding') === REDIRECT_BINDING);
   const ssoUrl = sso?.getAttribute('Location')?.trim();
   if (!ssoUrl) throw new SamlMetadataError('the IdP offers no SingleSignOnService with the HTTP-Redirect binding');
-  if (!/^https?:\/\//i.test(ssoUrl)) throw new SamlMetadataError('the SingleSignOnService location is not an http(s) URL');
+  if (!/^https?:\/\//i.test(ssoUrl))
+    throw new SamlMetadataError('the SingleSignOnService location is not an http(s) URL');
 
   // A KeyDescriptor without `use` serves signing and encryption alike.
   const signingCerts = children(idp, MD, 'KeyDescriptor')
@@ -61,19 +63,28 @@ export type FetchMetadataOptions = { timeoutMs?: number; maxBytes?: number; fetc
  * Fetches an IdP's metadata XML. Only http(s); a slow or oversized answer is cut off, so a
  * misconfigured IdP cannot hold a request or fill memory. Parse the result with parseIdpMetadata.
  */
-export async function fetchIdpMetadata(url: string, { timeoutMs = 10_000, maxBytes = 1_000_000, fetch: get = fetch }: FetchMetadataOptions = {}): Promise<string> {
+export async function fetchIdpMetadata(
+  url: string,
+  { timeoutMs = 10_000, maxBytes = 1_000_000, fetch: get = fetch }: FetchMetadataOptions = {},
+): Promise<string> {
   let parsed: URL;
   try {
     parsed = new URL(url);
   } catch {
     throw new SamlMetadataError('the metadata URL is not a URL');
   }
-  if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') throw new SamlMetadataError('the metadata URL must be http(s)');
+  if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:')
+    throw new SamlMetadataError('the metadata URL must be http(s)');
   const signal = AbortSignal.timeout(timeoutMs);
   try {
-    const response = await get(parsed, { signal, redirect: 'follow', headers: { accept: 'application/samlmetadata+xml, application/xml, text/xml' } });
+    const response = await get(parsed, {
+      signal,
+      redirect: 'follow',
+      headers: { accept: 'application/samlmetadata+xml, application/xml, text/xml' },
+    });
     if (!response.ok) throw new SamlMetadataError(`the metadata URL answered ${response.status}`);
-    if (Number(response.headers.get('content-length') ?? 0) > maxBytes) throw new SamlMetadataError(`the metadata is larger than ${maxBytes} bytes`);
+    if (Number(response.headers.get('content-length') ?? 0) > maxBytes)
+      throw new SamlMetadataError(`the metadata is larger than ${maxBytes} bytes`);
     const chunks: Uint8Array[] = [];
     let size = 0;
     for await (const chunk of response.body as AsyncIterable<Uint8Array>) {
@@ -96,7 +107,8 @@ export function parseXml(xml: string) {
     locator: {},
     errorHandler: { warning: () => undefined, error: (m) => problems.push(m), fatalError: (m) => problems.push(m) },
   }).parseFromString(xml, 'text/xml');
-  if (problems.length || !doc?.documentElement) throw new Error(`not well-formed XML: ${problems[0] ?? 'empty document'}`);
+  if (problems.length || !doc?.documentElement)
+    throw new Error(`not well-formed XML: ${problems[0] ?? 'empty document'}`);
   return doc;
 }
 
@@ -109,7 +121,9 @@ function isCertificate(base64Der: string): boolean {
 }
 
 function children(parent: Element, ns: string, name: string): Element[] {
-  return Array.from(parent.childNodes).filter((n): n is Element => n.nodeType === 1 && (n as Element).namespaceURI === ns && (n as Element).localName === name);
+  return Array.from(parent.childNodes).filter(
+    (n): n is Element => n.nodeType === 1 && (n as Element).namespaceURI === ns && (n as Element).localName === name,
+  );
 }
 
 /**
@@ -117,21 +131,32 @@ function children(parent: Element, ns: string, name: string): Element[] {
  * itself, or an https URL to fetch it from (https only: an admin's form must not make the
  * appliance fetch plain-http or internal addresses for them). The error names the field.
  */
-export async function adminSamlMetadata(input: { metadata?: string; metadataUrl?: string }, options: FetchMetadataOptions = {}): Promise<string | { field: 'metadata' | 'metadata_url'; message: string }> {
+export async function adminSamlMetadata(
+  input: { metadata?: string; metadataUrl?: string },
+  options: FetchMetadataOptions = {},
+): Promise<string | { field: 'metadata' | 'metadata_url'; message: string }> {
   let xml = input.metadata;
   if (input.metadataUrl) {
-    if (!/^https:\/\//i.test(input.metadataUrl)) return { field: 'metadata_url', message: 'metadata_url: must be an https:// URL (or paste the XML)' };
+    if (!/^https:\/\//i.test(input.metadataUrl))
+      return { field: 'metadata_url', message: 'metadata_url: must be an https:// URL (or paste the XML)' };
     try {
       xml = await fetchIdpMetadata(input.metadataUrl, options);
     } catch (err) {
       return { field: 'metadata_url', message: `metadata_url: ${(err as Error).message}` };
     }
   }
-  if (!xml) return { field: 'metadata', message: 'metadata: paste the identity provider\'s metadata XML, or give its https URL' };
+  if (!xml)
+    return {
+      field: 'metadata',
+      message: "metadata: paste the identity provider's metadata XML, or give its https URL",
+    };
   try {
     parseIdpMetadata(xml);
   } catch (err) {
-    return { field: input.metadataUrl ? 'metadata_url' : 'metadata', message: `${input.metadataUrl ? 'metadata_url' : 'metadata'}: ${(err as Error).message}` };
+    return {
+      field: input.metadataUrl ? 'metadata_url' : 'metadata',
+      message: `${input.metadataUrl ? 'metadata_url' : 'metadata'}: ${(err as Error).message}`,
+    };
   }
   return xml;
 }

@@ -8,13 +8,21 @@ export const PENDING_REQUEST_TTL_MS = 10 * 60_000;
 
 export type PendingRequest = { id: string; providerId: string; relayState: string | null };
 
-export async function rememberRequest(db: Connection, request: PendingRequest, now: Date, ttlMs = PENDING_REQUEST_TTL_MS): Promise<void> {
+export async function rememberRequest(
+  db: Connection,
+  request: PendingRequest,
+  now: Date,
+  ttlMs = PENDING_REQUEST_TTL_MS,
+): Promise<void> {
   await db.transaction(async (tx) => {
     await tx.run('DELETE FROM saml_requests WHERE expires_at <= $now', { now });
-    await tx.run('INSERT INTO saml_requests (id, provider_id, relay_state, expires_at) VALUES ($id, $providerId, $relayState, $expiresAt)', {
-      ...request,
-      expiresAt: new Date(now.getTime() + ttlMs),
-    });
+    await tx.run(
+      'INSERT INTO saml_requests (id, provider_id, relay_state, expires_at) VALUES ($id, $providerId, $relayState, $expiresAt)',
+      {
+        ...request,
+        expiresAt: new Date(now.getTime() + ttlMs),
+      },
+    );
   });
 }
 
@@ -34,14 +42,23 @@ export async function takeRequest(db: Connection, id: string, now: Date): Promis
  * Records that `assertionId` of `providerId` was used; false when it already was (a replay).
  * Rows past their expiry are purged first: by then the assertion itself is refused as expired.
  */
-export async function rememberAssertion(db: Connection, assertion: { providerId: string; assertionId: string; expiresAt: Date }, now: Date): Promise<boolean> {
+export async function rememberAssertion(
+  db: Connection,
+  assertion: { providerId: string; assertionId: string; expiresAt: Date },
+  now: Date,
+): Promise<boolean> {
   return db.transaction(async (tx) => {
     await tx.run('DELETE FROM saml_assertions WHERE expires_at <= $now', { now });
     const { providerId, assertionId } = assertion;
-    const seen = await tx.get('SELECT 1 FROM saml_assertions WHERE provider_id = $providerId AND assertion_id = $assertionId', { providerId, assertionId });
+    const seen = await tx.get(
+      'SELECT 1 FROM saml_assertions WHERE provider_id = $providerId AND assertion_id = $assertionId',
+      { providerId, assertionId },
+    );
     if (seen) return false;
-    await tx.run('INSERT INTO saml_assertions (provider_id, assertion_id, expires_at) VALUES ($providerId, $assertionId, $expiresAt)', assertion);
+    await tx.run(
+      'INSERT INTO saml_assertions (provider_id, assertion_id, expires_at) VALUES ($providerId, $assertionId, $expiresAt)',
+      assertion,
+    );
     return true;
   });
 }
-

@@ -4,7 +4,14 @@
 // metadata, is meant for this provider's entity id and ACS, is within its validity window,
 // answers a request this appliance sent, and was not used before.
 import { randomBytes } from 'node:crypto';
-import { SAML, SamlStatusError, ValidateInResponseTo, generateServiceProviderMetadata, type CacheProvider, type SamlConfig } from '@node-saml/node-saml';
+import {
+  SAML,
+  SamlStatusError,
+  ValidateInResponseTo,
+  generateServiceProviderMetadata,
+  type CacheProvider,
+  type SamlConfig,
+} from '@node-saml/node-saml';
 import { parseXml, type IdpMetadata } from './saml-metadata.js';
 
 /** How far the IdP's clock may be from ours. */
@@ -15,9 +22,28 @@ const DSIG = 'http://www.w3.org/2000/09/xmldsig#';
 const EMAIL_FORMAT = 'urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress';
 
 // Attribute names the common IdPs (Entra ID, Okta, Google, ADFS, Shibboleth) use.
-const EMAIL_ATTRIBUTES = ['email', 'mail', 'emailAddress', 'urn:oid:0.9.2342.19200300.100.1.3', 'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress'];
-const NAME_ATTRIBUTES = ['displayName', 'name', 'cn', 'urn:oid:2.16.840.1.113730.3.1.241', 'http://schemas.microsoft.com/identity/claims/displayname', 'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name'];
-export const DEFAULT_GROUP_ATTRIBUTES = ['groups', 'memberOf', 'urn:oid:1.3.6.1.4.1.5923.1.5.1.1', 'http://schemas.microsoft.com/ws/2008/06/identity/claims/groups', 'http://schemas.microsoft.com/ws/2008/06/identity/claims/role'];
+const EMAIL_ATTRIBUTES = [
+  'email',
+  'mail',
+  'emailAddress',
+  'urn:oid:0.9.2342.19200300.100.1.3',
+  'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress',
+];
+const NAME_ATTRIBUTES = [
+  'displayName',
+  'name',
+  'cn',
+  'urn:oid:2.16.840.1.113730.3.1.241',
+  'http://schemas.microsoft.com/identity/claims/displayname',
+  'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name',
+];
+export const DEFAULT_GROUP_ATTRIBUTES = [
+  'groups',
+  'memberOf',
+  'urn:oid:1.3.6.1.4.1.5923.1.5.1.1',
+  'http://schemas.microsoft.com/ws/2008/06/identity/claims/groups',
+  'http://schemas.microsoft.com/ws/2008/06/identity/claims/role',
+];
 
 export type SamlRefusal =
   | 'unsigned'
@@ -81,7 +107,12 @@ export function samlUrls(publicUrl: URL | string, providerId: string) {
   return { entityId, metadataUrl: entityId, acsUrl: `${base}/auth/saml/acs` };
 }
 
-export function samlServiceProvider(config: { providerId: string; publicUrl: URL | string; idp: IdpMetadata; groupAttributes?: string[] }): SamlServiceProvider {
+export function samlServiceProvider(config: {
+  providerId: string;
+  publicUrl: URL | string;
+  idp: IdpMetadata;
+  groupAttributes?: string[];
+}): SamlServiceProvider {
   const { entityId, acsUrl } = samlUrls(config.publicUrl, config.providerId);
   const idpCert = config.idp.signingCerts.map(toPem);
   const groupAttributes = config.groupAttributes ?? DEFAULT_GROUP_ATTRIBUTES;
@@ -109,17 +140,27 @@ export function samlServiceProvider(config: { providerId: string; publicUrl: URL
     async authorizeUrl(relayState) {
       const requestId = `_${randomBytes(20).toString('hex')}`;
       // The request id is remembered by the caller (saml-store.ts), not by node-saml's cache.
-      const url = await saml({ generateUniqueId: () => requestId, cacheProvider: requestCache(null, new Date()) }).getAuthorizeUrlAsync(relayState, undefined, {});
+      const url = await saml({
+        generateUniqueId: () => requestId,
+        cacheProvider: requestCache(null, new Date()),
+      }).getAuthorizeUrlAsync(relayState, undefined, {});
       return { url, requestId };
     },
     metadataXml() {
-      return generateServiceProviderMetadata({ issuer: entityId, callbackUrl: acsUrl, wantAssertionsSigned: true, identifierFormat: null });
+      return generateServiceProviderMetadata({
+        issuer: entityId,
+        callbackUrl: acsUrl,
+        wantAssertionsSigned: true,
+        identifierFormat: null,
+      });
     },
     async validate(samlResponseBase64, { expectedRequestId, now, remember }) {
       const xml = decodeResponse(samlResponseBase64);
       let assertionXml: string;
       try {
-        const { profile } = await saml({ cacheProvider: requestCache(expectedRequestId, now) }).validatePostResponseAsync({ SAMLResponse: samlResponseBase64 });
+        const { profile } = await saml({
+          cacheProvider: requestCache(expectedRequestId, now),
+        }).validatePostResponseAsync({ SAMLResponse: samlResponseBase64 });
         if (!profile?.getAssertionXml) throw new SamlResponseError('malformed', 'no assertion');
         assertionXml = profile.getAssertionXml();
       } catch (err) {
@@ -129,7 +170,8 @@ export function samlServiceProvider(config: { providerId: string; publicUrl: URL
       const assertion = parseXml(assertionXml).documentElement;
       checkDestination(xml, acsUrl);
       const issuer = text(child(assertion, ASSERTION, 'Issuer'));
-      if (issuer !== config.idp.entityId) throw new SamlResponseError('wrong issuer', `expected ${config.idp.entityId}, got ${issuer}`);
+      if (issuer !== config.idp.entityId)
+        throw new SamlResponseError('wrong issuer', `expected ${config.idp.entityId}, got ${issuer}`);
       const notOnOrAfter = checkWindow(assertion, acsUrl, now);
       const identity = identityOf(assertion, issuer, notOnOrAfter, groupAttributes);
       if (!(await remember(identity.assertionId, new Date(notOnOrAfter.getTime() + ACCEPTED_CLOCK_SKEW_MS)))) {
@@ -151,7 +193,8 @@ export function claimedInResponseTo(samlResponseBase64: string): string | null {
 
 function decodeResponse(samlResponseBase64: string): string {
   const trimmed = samlResponseBase64.replace(/\s+/g, '');
-  if (!trimmed || !/^[A-Za-z0-9+/]+={0,2}$/.test(trimmed)) throw new SamlResponseError('malformed', 'SAMLResponse is not base64');
+  if (!trimmed || !/^[A-Za-z0-9+/]+={0,2}$/.test(trimmed))
+    throw new SamlResponseError('malformed', 'SAMLResponse is not base64');
   return Buffer.from(trimmed, 'base64').toString('utf8');
 }
 
@@ -170,13 +213,15 @@ function refusal(err: unknown, xml: string, now: Date): SamlResponseError {
   if (err instanceof SamlResponseError) return err;
   if (err instanceof SamlStatusError) return new SamlResponseError('idp error', err.message);
   const message = (err as Error)?.message ?? String(err);
-  if (/signature/i.test(message)) return new SamlResponseError(hasSignature(xml) ? 'bad signature' : 'unsigned', message);
+  if (/signature/i.test(message))
+    return new SamlResponseError(hasSignature(xml) ? 'bad signature' : 'unsigned', message);
   if (/InResponseTo/.test(message)) return new SamlResponseError('InResponseTo mismatch', message);
   if (/audience/i.test(message)) return new SamlResponseError('wrong audience', message);
   if (/not yet valid/.test(message)) return new SamlResponseError('not yet valid', message);
   if (/expired/.test(message)) return new SamlResponseError('expired', message);
   // Raised when no SubjectConfirmation is within its window; only the label is read from the XML here.
-  if (/No valid subject confirmation/.test(message)) return new SamlResponseError(startsLater(xml, now) ? 'not yet valid' : 'expired', message);
+  if (/No valid subject confirmation/.test(message))
+    return new SamlResponseError(startsLater(xml, now) ? 'not yet valid' : 'expired', message);
   return new SamlResponseError('malformed', message);
 }
 
@@ -200,7 +245,8 @@ function startsLater(xml: string, now: Date): boolean {
 // SAML's Destination (on the response, optional unless the response is signed) must name our ACS.
 function checkDestination(xml: string, acsUrl: string) {
   const destination = parseXml(xml).documentElement?.getAttribute('Destination');
-  if (destination && destination !== acsUrl) throw new SamlResponseError('wrong recipient/destination', `Destination ${destination} is not ${acsUrl}`);
+  if (destination && destination !== acsUrl)
+    throw new SamlResponseError('wrong recipient/destination', `Destination ${destination} is not ${acsUrl}`);
 }
 
 /**
@@ -210,17 +256,29 @@ function checkDestination(xml: string, acsUrl: string) {
  */
 function checkWindow(assertion: Element, acsUrl: string, now: Date): Date {
   const subject = child(assertion, ASSERTION, 'Subject');
-  const confirmations = subject ? children(subject, ASSERTION, 'SubjectConfirmation').map((c) => child(c, ASSERTION, 'SubjectConfirmationData')) : [];
+  const confirmations = subject
+    ? children(subject, ASSERTION, 'SubjectConfirmation').map((c) => child(c, ASSERTION, 'SubjectConfirmationData'))
+    : [];
   const data = confirmations.find((d) => d?.getAttribute('Recipient') === acsUrl);
-  if (!data) throw new SamlResponseError('wrong recipient/destination', `no SubjectConfirmationData names the Recipient ${acsUrl}`);
+  if (!data)
+    throw new SamlResponseError(
+      'wrong recipient/destination',
+      `no SubjectConfirmationData names the Recipient ${acsUrl}`,
+    );
   const conditions = child(assertion, ASSERTION, 'Conditions');
   const t = now.getTime();
-  const notBefore = [conditions?.getAttribute('NotBefore'), data.getAttribute('NotBefore')].filter((v): v is string => !!v).map(instant);
-  const notAfter = [conditions?.getAttribute('NotOnOrAfter'), data.getAttribute('NotOnOrAfter')].filter((v): v is string => !!v).map(instant);
+  const notBefore = [conditions?.getAttribute('NotBefore'), data.getAttribute('NotBefore')]
+    .filter((v): v is string => !!v)
+    .map(instant);
+  const notAfter = [conditions?.getAttribute('NotOnOrAfter'), data.getAttribute('NotOnOrAfter')]
+    .filter((v): v is string => !!v)
+    .map(instant);
   if (!notAfter.length) throw new SamlResponseError('malformed', 'the assertion has no NotOnOrAfter');
-  if (notBefore.some((nb) => t + ACCEPTED_CLOCK_SKEW_MS < nb)) throw new SamlResponseError('not yet valid', 'NotBefore is in the future');
+  if (notBefore.some((nb) => t + ACCEPTED_CLOCK_SKEW_MS < nb))
+    throw new SamlResponseError('not yet valid', 'NotBefore is in the future');
   const end = Math.min(...notAfter);
-  if (t - ACCEPTED_CLOCK_SKEW_MS >= end) throw new SamlResponseError('expired', `NotOnOrAfter ${new Date(end).toISOString()} has passed`);
+  if (t - ACCEPTED_CLOCK_SKEW_MS >= end)
+    throw new SamlResponseError('expired', `NotOnOrAfter ${new Date(end).toISOString()} has passed`);
   return new Date(end);
 }
 
@@ -241,14 +299,26 @@ function identityOf(assertion: Element, issuer: string, notOnOrAfter: Date, grou
     for (const attribute of children(statement, ASSERTION, 'Attribute')) {
       const name = attribute.getAttribute('Name');
       if (!name) continue;
-      const values = children(attribute, ASSERTION, 'AttributeValue').map(text).filter((v) => v !== '');
+      const values = children(attribute, ASSERTION, 'AttributeValue')
+        .map(text)
+        .filter((v) => v !== '');
       attributes[name] = [...(attributes[name] ?? []), ...values];
     }
   }
   const first = (names: string[]) => names.map((n) => attributes[n]?.[0]).find((v) => v);
   const email = first(EMAIL_ATTRIBUTES) ?? (nameId?.getAttribute('Format') === EMAIL_FORMAT ? subject : '');
   const groups = [...new Set(groupAttributes.flatMap((n) => attributes[n] ?? []))];
-  return { subject, email: email.trim().toLowerCase(), emailVerified: true, name: first(NAME_ATTRIBUTES) ?? null, groups, attributes, issuer, assertionId, notOnOrAfter };
+  return {
+    subject,
+    email: email.trim().toLowerCase(),
+    emailVerified: true,
+    name: first(NAME_ATTRIBUTES) ?? null,
+    groups,
+    attributes,
+    issuer,
+    assertionId,
+    notOnOrAfter,
+  };
 }
 
 function toPem(base64Der: string): string {
@@ -257,7 +327,9 @@ function toPem(base64Der: string): string {
 
 function children(parent: Element | null | undefined, ns: string, name: string): Element[] {
   if (!parent) return [];
-  return Array.from(parent.childNodes).filter((n): n is Element => n.nodeType === 1 && (n as Element).namespaceURI === ns && (n as Element).localName === name);
+  return Array.from(parent.childNodes).filter(
+    (n): n is Element => n.nodeType === 1 && (n as Element).namespaceURI === ns && (n as Element).localName === name,
+  );
 }
 
 function child(parent: Element | null | undefined, ns: string, name: string): Element | null {

@@ -27,8 +27,10 @@ export type SsoSignIn = { user: User; session: Session; created: boolean } | { r
 /** Refusals say what to do, and never name another tenant. */
 const REFUSED = {
   unverified: 'Your identity provider did not confirm this email address, so it cannot be used to sign in here.',
-  domain: (domain: string) => `Email addresses at ${domain} may not sign in with this provider. Ask your administrator which account to use.`,
-  elsewhere: 'This email address belongs to an account that this provider cannot sign in to. Sign in with your password or ask your administrator.',
+  domain: (domain: string) =>
+    `Email addresses at ${domain} may not sign in with this provider. Ask your administrator which account to use.`,
+  elsewhere:
+    'This email address belongs to an account that this provider cannot sign in to. Sign in with your password or ask your administrator.',
   disabled: 'This account is disabled. Ask your administrator.',
   email: 'Your identity provider sent no usable email address.',
 };
@@ -42,7 +44,14 @@ export async function signInWithIdentity(
   const db = deps.control;
   const refuse = async (reason: keyof typeof REFUSED, message: string, detail: Record<string, unknown> = {}) => {
     await throughStorage('audit a refused sign-in', () =>
-      audit(db, { actor: 'user', action: 'login.sso.refused', tenantId: provider.tenantId, target: provider.id, ip, detail: { reason, subject: identity.subject.slice(0, 200), email: identity.email.slice(0, 254), ...detail } }),
+      audit(db, {
+        actor: 'user',
+        action: 'login.sso.refused',
+        tenantId: provider.tenantId,
+        target: provider.id,
+        ip,
+        detail: { reason, subject: identity.subject.slice(0, 200), email: identity.email.slice(0, 254), ...detail },
+      }),
     );
     return { refused: message };
   };
@@ -51,7 +60,8 @@ export async function signInWithIdentity(
   if (!email.success) return refuse('email', REFUSED.email);
   if (!identity.emailVerified) return refuse('unverified', REFUSED.unverified);
   const domain = emailDomain(email.data);
-  if (provider.allowedDomains.length && !provider.allowedDomains.includes(domain)) return refuse('domain', REFUSED.domain(domain));
+  if (provider.allowedDomains.length && !provider.allowedDomains.includes(domain))
+    return refuse('domain', REFUSED.domain(domain));
 
   const found = await throughStorage('find the person', () => personFor(db, provider.id, identity.subject, email.data));
   let user = found.user;
@@ -60,26 +70,69 @@ export async function signInWithIdentity(
   if (user?.disabled) return refuse('disabled', REFUSED.disabled, { user: user.id });
   if (!user) {
     const role = roleFor(provider, identity.groups ?? []);
-    user = await throughStorage('create the person', () => insertUser(db, provider.tenantId, { email: email.data, name: identity.name?.trim().slice(0, 200) || undefined, role }, null));
+    user = await throughStorage('create the person', () =>
+      insertUser(
+        db,
+        provider.tenantId,
+        { email: email.data, name: identity.name?.trim().slice(0, 200) || undefined, role },
+        null,
+      ),
+    );
     created = true;
-    await audit(db, { actor: 'user', action: 'user.create', tenantId: provider.tenantId, actorUserId: user.id, target: user.id, ip, detail: { email: user.email, role, via: provider.id } });
+    await audit(db, {
+      actor: 'user',
+      action: 'user.create',
+      tenantId: provider.tenantId,
+      actorUserId: user.id,
+      target: user.id,
+      ip,
+      detail: { email: user.email, role, via: provider.id },
+    });
   }
   if (!found.linked) {
     await throughStorage('link the identity', () =>
-      db.run('INSERT INTO sso_identities (provider_id, subject, user_id) VALUES ($providerId, $subject, $userId)', { providerId: provider.id, subject: identity.subject, userId: user.id }),
+      db.run('INSERT INTO sso_identities (provider_id, subject, user_id) VALUES ($providerId, $subject, $userId)', {
+        providerId: provider.id,
+        subject: identity.subject,
+        userId: user.id,
+      }),
     );
-    if (!created) await audit(db, { actor: 'user', action: 'sso.identity.link', tenantId: provider.tenantId, actorUserId: user.id, target: user.id, ip, detail: { provider: provider.id } });
+    if (!created)
+      await audit(db, {
+        actor: 'user',
+        action: 'sso.identity.link',
+        tenantId: provider.tenantId,
+        actorUserId: user.id,
+        target: user.id,
+        ip,
+        detail: { provider: provider.id },
+      });
   }
-  const session = await startSession(deps, user, ip, { action: 'login.sso', detail: { provider: provider.id, created } });
+  const session = await startSession(deps, user, ip, {
+    action: 'login.sso',
+    detail: { provider: provider.id, created },
+  });
   return { user, session, created };
 }
 
 /** The person this subject was linked to, else the one with this (verified) email. */
-async function personFor(db: Queryable, providerId: string, subject: string, email: string): Promise<{ user?: User; linked: boolean }> {
-  const link = await db.get<{ userId: string }>('SELECT user_id AS "userId" FROM sso_identities WHERE provider_id = $providerId AND subject = $subject', { providerId, subject });
+async function personFor(
+  db: Queryable,
+  providerId: string,
+  subject: string,
+  email: string,
+): Promise<{ user?: User; linked: boolean }> {
+  const link = await db.get<{ userId: string }>(
+    'SELECT user_id AS "userId" FROM sso_identities WHERE provider_id = $providerId AND subject = $subject',
+    { providerId, subject },
+  );
   const linkedUser = link && (await getUser(db, link.userId));
   if (linkedUser) return { user: linkedUser, linked: true };
-  if (link) await db.run('DELETE FROM sso_identities WHERE provider_id = $providerId AND subject = $subject', { providerId, subject });
+  if (link)
+    await db.run('DELETE FROM sso_identities WHERE provider_id = $providerId AND subject = $subject', {
+      providerId,
+      subject,
+    });
   const byEmail = await findLoginByEmail(db, email);
   if (!byEmail) return { linked: false };
   const { passwordHash: _, ...user } = byEmail;

@@ -7,11 +7,18 @@ import { allProviders, type Provider } from './providers.js';
 
 export type TenantSso = { slug: string | null; requireSso: boolean };
 
-export const slugSchema = z.string().trim().toLowerCase().regex(/^[a-z0-9][a-z0-9-]{1,62}$/, 'must be 2-63 lower-case letters, digits or dashes');
+export const slugSchema = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .regex(/^[a-z0-9][a-z0-9-]{1,62}$/, 'must be 2-63 lower-case letters, digits or dashes');
 
 export const tenantSsoSchema = z.object({
   slug: z.union([z.literal(''), slugSchema]).optional(),
-  require_sso: z.enum(['on', 'off', 'true', 'false']).transform((v) => v === 'on' || v === 'true').optional(),
+  require_sso: z
+    .enum(['on', 'off', 'true', 'false'])
+    .transform((v) => v === 'on' || v === 'true')
+    .optional(),
 });
 
 export class SlugTakenError extends Error {
@@ -21,16 +28,36 @@ export class SlugTakenError extends Error {
 }
 
 export async function getTenantSso(db: Queryable, tenantId: string): Promise<TenantSso> {
-  const row = await db.get<TenantSso>('SELECT slug, require_sso AS "requireSso" FROM sso_tenant_settings WHERE tenant_id = $tenantId', { tenantId });
+  const row = await db.get<TenantSso>(
+    'SELECT slug, require_sso AS "requireSso" FROM sso_tenant_settings WHERE tenant_id = $tenantId',
+    { tenantId },
+  );
   return row ?? { slug: null, requireSso: false };
 }
 
-export async function setTenantSso(db: Queryable, tenantId: string, change: z.output<typeof tenantSsoSchema>): Promise<TenantSso> {
+export async function setTenantSso(
+  db: Queryable,
+  tenantId: string,
+  change: z.output<typeof tenantSsoSchema>,
+): Promise<TenantSso> {
   const now = await getTenantSso(db, tenantId);
-  const next: TenantSso = { slug: change.slug === undefined ? now.slug : change.slug || null, requireSso: change.require_sso ?? now.requireSso };
-  if (next.slug && (await db.get('SELECT 1 FROM sso_tenant_settings WHERE slug = $slug AND tenant_id <> $tenantId', { slug: next.slug, tenantId }))) throw new SlugTakenError();
+  const next: TenantSso = {
+    slug: change.slug === undefined ? now.slug : change.slug || null,
+    requireSso: change.require_sso ?? now.requireSso,
+  };
+  if (
+    next.slug &&
+    (await db.get('SELECT 1 FROM sso_tenant_settings WHERE slug = $slug AND tenant_id <> $tenantId', {
+      slug: next.slug,
+      tenantId,
+    }))
+  )
+    throw new SlugTakenError();
   await db.run('DELETE FROM sso_tenant_settings WHERE tenant_id = $tenantId', { tenantId });
-  await db.run('INSERT INTO sso_tenant_settings (tenant_id, slug, require_sso) VALUES ($tenantId, $slug, $requireSso)', { tenantId, ...next });
+  await db.run(
+    'INSERT INTO sso_tenant_settings (tenant_id, slug, require_sso) VALUES ($tenantId, $slug, $requireSso)',
+    { tenantId, ...next },
+  );
   return next;
 }
 
@@ -38,7 +65,11 @@ export async function ssoRequired(db: Queryable, tenantId: string): Promise<bool
   return (await getTenantSso(db, tenantId)).requireSso;
 }
 
-export const emailDomain = (email: string) => email.slice(email.lastIndexOf('@') + 1).trim().toLowerCase();
+export const emailDomain = (email: string) =>
+  email
+    .slice(email.lastIndexOf('@') + 1)
+    .trim()
+    .toLowerCase();
 
 /** The providers that accept this email's domain, of whichever tenant (the domain picks it). */
 export async function providersForEmail(db: Queryable, email: string): Promise<Provider[]> {
@@ -48,7 +79,10 @@ export async function providersForEmail(db: Queryable, email: string): Promise<P
 
 /** The tenant behind /login/<slug>, with its providers. */
 export async function providersForSlug(db: Queryable, slug: string): Promise<Provider[] | undefined> {
-  const row = await db.get<{ tenantId: string }>('SELECT tenant_id AS "tenantId" FROM sso_tenant_settings WHERE slug = $slug', { slug: slug.toLowerCase() });
+  const row = await db.get<{ tenantId: string }>(
+    'SELECT tenant_id AS "tenantId" FROM sso_tenant_settings WHERE slug = $slug',
+    { slug: slug.toLowerCase() },
+  );
   if (!row) return undefined;
   return (await allProviders(db)).filter((p) => p.tenantId === row.tenantId);
 }

@@ -5,7 +5,13 @@ import { Hono, type Context } from 'hono';
 import { z } from 'zod';
 import type { AppContext } from '../../context.js';
 import { audit } from '../../admin/audit.js';
-import { channelsView, rotateWebhookSecret, sendTestEmail, setSmtpSettings, smtpInputSchema } from '../../alerts/channel-settings.js';
+import {
+  channelsView,
+  rotateWebhookSecret,
+  sendTestEmail,
+  setSmtpSettings,
+  smtpInputSchema,
+} from '../../alerts/channel-settings.js';
 import { digestSettings, digestSettingsSchema, setDigestSettings } from '../../alerts/digest.js';
 import { requireIdentity, requirePermission, requireSession } from '../access.js';
 import { clientIp } from '../client-ip.js';
@@ -19,32 +25,80 @@ const enableSchema = z.object({ target: z.string().min(1).max(4096) });
 const testSchema = z.object({ to: z.string().trim().email().max(254).optional() });
 
 const OPS = {
-  channels: documented({ summary: 'Each delivery target\'s status', auth: 'read', who: 'managers and up' }),
-  enable: documented({ summary: 'Re-enable a disabled delivery target', auth: 'session', who: 'managers and up', body: enableSchema }),
+  channels: documented({ summary: "Each delivery target's status", auth: 'read', who: 'managers and up' }),
+  enable: documented({
+    summary: 'Re-enable a disabled delivery target',
+    auth: 'session',
+    who: 'managers and up',
+    body: enableSchema,
+  }),
   secret: documented({ summary: 'A new webhook signing secret (shown once)', auth: 'session', who: 'tenant admins' }),
-  smtp: documented({ summary: 'The tenant\'s SMTP server for alert emails (an empty password keeps the stored one)', auth: 'session', who: 'tenant admins', body: smtpInputSchema }),
-  testEmail: documented({ summary: 'Send a test email (to you unless `to`)', auth: 'session', who: 'tenant admins', body: testSchema }),
+  smtp: documented({
+    summary: "The tenant's SMTP server for alert emails (an empty password keeps the stored one)",
+    auth: 'session',
+    who: 'tenant admins',
+    body: smtpInputSchema,
+  }),
+  testEmail: documented({
+    summary: 'Send a test email (to you unless `to`)',
+    auth: 'session',
+    who: 'tenant admins',
+    body: testSchema,
+  }),
 };
 
 type Extra = { error?: { message: string; field?: string }; done?: string; secret?: string };
 
 export function alertChannelRoutes(ctx: AppContext, render: Renderer) {
-  const view = async (tenantId: string) => channelsView(await ctx.tenantFiles.open(tenantId), ctx.delivery, tenantId, ctx.config.smtp);
-  const by = (c: Context<Env>, identity: Identity) => ({ actor: 'user' as const, actorUserId: identity.user.id, tenantId: identity.user.tenantId, ip: clientIp(c) });
+  const view = async (tenantId: string) =>
+    channelsView(await ctx.tenantFiles.open(tenantId), ctx.delivery, tenantId, ctx.config.smtp);
+  const by = (c: Context<Env>, identity: Identity) => ({
+    actor: 'user' as const,
+    actorUserId: identity.user.id,
+    tenantId: identity.user.tenantId,
+    ip: clientIp(c),
+  });
   const page = async (c: Context<Env>, identity: SessionIdentity, extra: Extra = {}, status: 200 | 400 | 404 = 200) =>
-    renderPage(render, c, 'alert-settings', { identity }, { channels: await view(identity.user.tenantId), digest: await digestSettings(await ctx.tenantFiles.open(identity.user.tenantId)), ...extra }, status);
+    renderPage(
+      render,
+      c,
+      'alert-settings',
+      { identity },
+      {
+        channels: await view(identity.user.tenantId),
+        digest: await digestSettings(await ctx.tenantFiles.open(identity.user.tenantId)),
+        ...extra,
+      },
+      status,
+    );
   const admin = (c: Context<Env>) => signedInWith(ctx, c, render, 'user.manage');
 
   const saveSmtp = async (identity: Identity, raw: unknown) => {
     const parsed = smtpInputSchema.safeParse(raw);
     if (!parsed.success) return firstIssue(parsed.error);
     const tenantId = identity.user.tenantId;
-    const refused = await setSmtpSettings(await ctx.tenantFiles.open(tenantId), ctx.secret, tenantId, parsed.data, ctx.alertTargets(), ctx.now());
+    const refused = await setSmtpSettings(
+      await ctx.tenantFiles.open(tenantId),
+      ctx.secret,
+      tenantId,
+      parsed.data,
+      ctx.alertTargets(),
+      ctx.now(),
+    );
     return refused ? { field: 'host', message: `host: ${refused}` } : null;
   };
   const testEmail = async (identity: Identity, to: string | undefined) =>
-    sendTestEmail(await ctx.tenantFiles.open(identity.user.tenantId), ctx.secret, identity.user.tenantId, ctx.config.smtp, to ?? identity.user.email);
-  const rotate = (identity: Identity) => ctx.tenantFiles.open(identity.user.tenantId).then((db) => rotateWebhookSecret(db, ctx.secret, identity.user.tenantId, ctx.now()));
+    sendTestEmail(
+      await ctx.tenantFiles.open(identity.user.tenantId),
+      ctx.secret,
+      identity.user.tenantId,
+      ctx.config.smtp,
+      to ?? identity.user.email,
+    );
+  const rotate = (identity: Identity) =>
+    ctx.tenantFiles
+      .open(identity.user.tenantId)
+      .then((db) => rotateWebhookSecret(db, ctx.secret, identity.user.tenantId, ctx.now()));
 
   return new Hono<Env>()
     .get('/api/v1/alerts/channels', OPS.channels, async (c) => {
@@ -56,7 +110,8 @@ export function alertChannelRoutes(ctx: AppContext, render: Renderer) {
       const identity = requireSession(c);
       requirePermission(identity, 'metrics.view_team');
       const { target } = await readInput(c, OPS.enable.operation.body);
-      if (!(await ctx.delivery.enable(identity.user.tenantId, target))) throw httpError(404, 'target: no such disabled target', 'target');
+      if (!(await ctx.delivery.enable(identity.user.tenantId, target)))
+        throw httpError(404, 'target: no such disabled target', 'target');
       await audit(ctx.control, { ...by(c, identity), action: 'alerts.target.enabled', target });
       return c.json({ enabled: target });
     })
@@ -97,7 +152,11 @@ export function alertChannelRoutes(ctx: AppContext, render: Renderer) {
       const identity = await admin(c);
       if (identity instanceof Response) return identity;
       const body = await c.req.parseBody();
-      const parsed = digestSettingsSchema.safeParse({ enabled: body.enabled === 'true', channel: body.channel, target: body.target });
+      const parsed = digestSettingsSchema.safeParse({
+        enabled: body.enabled === 'true',
+        channel: body.channel,
+        target: body.target,
+      });
       if (!parsed.success) return page(c, identity, { error: firstIssue(parsed.error) }, 400);
       await setDigestSettings(await ctx.tenantFiles.open(identity.user.tenantId), parsed.data);
       await audit(ctx.control, { ...by(c, identity), action: 'alerts.digest.set' });
@@ -114,7 +173,8 @@ export function alertChannelRoutes(ctx: AppContext, render: Renderer) {
       const identity = await admin(c);
       if (identity instanceof Response) return identity;
       const result = await testEmail(identity, undefined);
-      if (!result.sent) return page(c, identity, { error: { message: `The test email was not sent: ${result.error}` } });
+      if (!result.sent)
+        return page(c, identity, { error: { message: `The test email was not sent: ${result.error}` } });
       return page(c, identity, { done: `A test email went to ${identity.user.email}.` });
     })
     .post('/settings/alerts/webhook-secret', async (c) => {
@@ -122,7 +182,10 @@ export function alertChannelRoutes(ctx: AppContext, render: Renderer) {
       if (identity instanceof Response) return identity;
       const secret = await rotate(identity);
       await audit(ctx.control, { ...by(c, identity), action: 'alerts.webhook_secret.rotated' });
-      return page(c, identity, { done: 'New webhook signing secret: give it to your receivers now; it is not shown again.', secret });
+      return page(c, identity, {
+        done: 'New webhook signing secret: give it to your receivers now; it is not shown again.',
+        secret,
+      });
     })
     .post('/settings/alerts/enable', async (c) => {
       const identity = await admin(c);

@@ -7,7 +7,18 @@ import { HTTPException } from 'hono/http-exception';
 import type { AppContext } from '../../context.js';
 import { testRule } from '../../alerts/preview.js';
 import { bodyFromForm, EMPTY_FORM, formFromRule, type RuleForm } from '../../alerts/rule-form.js';
-import { channelTargetProblem, createRule, deleteRule, getRule, listRules, NO_DATA, ruleSchema, SEVERITIES, updateRule, type Rule } from '../../alerts/rules.js';
+import {
+  channelTargetProblem,
+  createRule,
+  deleteRule,
+  getRule,
+  listRules,
+  NO_DATA,
+  ruleSchema,
+  SEVERITIES,
+  updateRule,
+  type Rule,
+} from '../../alerts/rules.js';
 import { addSilence, listAlerts, listSilences, removeSilence, silenceSchema } from '../../alerts/store.js';
 import { can } from '../../auth/permissions.js';
 import { METRICS } from '../../query/model.js';
@@ -30,18 +41,44 @@ async function problemOf(err: unknown): Promise<Problem> {
   throw err;
 }
 
-const form = async (c: Context<Env>) => Object.fromEntries(Object.entries(await c.req.parseBody()).map(([k, v]) => [k, typeof v === 'string' ? v : ''])) as RuleForm;
+const form = async (c: Context<Env>) =>
+  Object.fromEntries(
+    Object.entries(await c.req.parseBody()).map(([k, v]) => [k, typeof v === 'string' ? v : '']),
+  ) as RuleForm;
 
 export function alertPageRoutes(ctx: AppContext, render: Renderer) {
   const now = () => ctx.now().getTime();
   const db = (identity: SessionIdentity) => ctx.tenantFiles.open(identity.user.tenantId);
   const reader = (c: Context<Env>) => signedInWith(ctx, c, render, 'alerts.view');
   const author = (c: Context<Env>) => signedInWith(ctx, c, render, 'alerts.own');
-  const missing = (c: Context<Env>) => render(c, 'error', { status: 404, message: 'There is no such alert rule (or it is not yours).' }, 404);
-  const ruleOf = async (c: Context<Env>, identity: SessionIdentity) => getRule(await db(identity), c.req.param('id') ?? '', alertReader(identity));
+  const missing = (c: Context<Env>) =>
+    render(c, 'error', { status: 404, message: 'There is no such alert rule (or it is not yours).' }, 404);
+  const ruleOf = async (c: Context<Env>, identity: SessionIdentity) =>
+    getRule(await db(identity), c.req.param('id') ?? '', alertReader(identity));
 
-  const formPage = (c: Context<Env>, identity: SessionIdentity, values: RuleForm, rule: Rule | null, error: Problem | null = null) =>
-    renderPage(render, c, 'alert-form', { identity }, { values, rule, error, metrics: Object.keys(METRICS).sort(), severities: SEVERITIES, noData: NO_DATA, team: can(identity.user, 'alerts.manage') }, error ? 400 : 200);
+  const formPage = (
+    c: Context<Env>,
+    identity: SessionIdentity,
+    values: RuleForm,
+    rule: Rule | null,
+    error: Problem | null = null,
+  ) =>
+    renderPage(
+      render,
+      c,
+      'alert-form',
+      { identity },
+      {
+        values,
+        rule,
+        error,
+        metrics: Object.keys(METRICS).sort(),
+        severities: SEVERITIES,
+        noData: NO_DATA,
+        team: can(identity.user, 'alerts.manage'),
+      },
+      error ? 400 : 200,
+    );
 
   /** The form's rule as the API would take it, or the problem naming its field. */
   const parseRule = (identity: SessionIdentity, values: RuleForm, owner?: string, keepScope?: Rule['scope']) => {
@@ -66,9 +103,29 @@ export function alertPageRoutes(ctx: AppContext, render: Renderer) {
       const file = await db(identity);
       const rules = await listRules(file, who);
       const { alerts, history } = await listAlerts(file, rules, who, { limit: 100 });
-      const silences = who.firingOnly ? [] : await listSilences(file, now(), rules.map((r) => r.id));
+      const silences = who.firingOnly
+        ? []
+        : await listSilences(
+            file,
+            now(),
+            rules.map((r) => r.id),
+          );
       const names = new Map(rules.map((r) => [r.id, r.name]));
-      return renderPage(render, c, 'alerts', { identity }, { alerts, history, silences, rules, names, firingOnly: who.firingOnly, canAuthor: can(identity.user, 'alerts.own') });
+      return renderPage(
+        render,
+        c,
+        'alerts',
+        { identity },
+        {
+          alerts,
+          history,
+          silences,
+          rules,
+          names,
+          firingOnly: who.firingOnly,
+          canAuthor: can(identity.user, 'alerts.own'),
+        },
+      );
     })
     .get('/alerts/new', async (c) => {
       const identity = await author(c);
@@ -79,9 +136,14 @@ export function alertPageRoutes(ctx: AppContext, render: Renderer) {
       if (identity instanceof Response) return identity;
       const values = await form(c);
       const parsed = parseRule(identity, values);
-      if (!parsed.authored) return formPage(c, identity, values, null, parsed.problem ?? (await problemOf(parsed.error)));
+      if (!parsed.authored)
+        return formPage(c, identity, values, null, parsed.problem ?? (await problemOf(parsed.error)));
       const rule = await createRule(await db(identity), { ...parsed.authored, createdBy: identity.user.id }, now());
-      await auditRequest(ctx.control, c, identity, { action: 'alerts.rule.create', target: rule.id, detail: { name: rule.name, metric: rule.metric, scope: rule.scope } });
+      await auditRequest(ctx.control, c, identity, {
+        action: 'alerts.rule.create',
+        target: rule.id,
+        detail: { name: rule.name, metric: rule.metric, scope: rule.scope },
+      });
       return c.redirect(`/alerts/${rule.id}`, 303);
     })
     .post('/alerts/silences/:sid/delete', async (c) => {
@@ -89,8 +151,13 @@ export function alertPageRoutes(ctx: AppContext, render: Renderer) {
       if (identity instanceof Response) return identity;
       const file = await db(identity);
       const ruleIds = (await listRules(file, alertReader(identity))).map((r) => r.id);
-      if (!(await removeSilence(file, c.req.param('sid'), ruleIds))) return render(c, 'error', { status: 404, message: 'There is no such silence.' }, 404);
-      await auditRequest(ctx.control, c, identity, { action: 'alerts.silence', target: c.req.param('sid'), detail: { removed: true } });
+      if (!(await removeSilence(file, c.req.param('sid'), ruleIds)))
+        return render(c, 'error', { status: 404, message: 'There is no such silence.' }, 404);
+      await auditRequest(ctx.control, c, identity, {
+        action: 'alerts.silence',
+        target: c.req.param('sid'),
+        detail: { removed: true },
+      });
       return c.redirect('/alerts', 303);
     })
     .get('/alerts/:id', async (c) => {
@@ -101,11 +168,21 @@ export function alertPageRoutes(ctx: AppContext, render: Renderer) {
       const rules = await listRules(file, who);
       const rule = rules.find((r) => r.id === c.req.param('id'));
       // A viewer sees a rule's page only while it fires (they followed a notification).
-      const { alerts, history } = rule ? await listAlerts(file, rules, who, { rule: rule.id, limit: 100 }) : { alerts: [], history: [] };
+      const { alerts, history } = rule
+        ? await listAlerts(file, rules, who, { rule: rule.id, limit: 100 })
+        : { alerts: [], history: [] };
       if (!rule || (who.firingOnly && !alerts.length)) return missing(c);
       const silences = who.firingOnly ? [] : await listSilences(file, now(), [rule.id]);
-      const preview = who.firingOnly ? null : await testRule(ctx.tenantFiles, identity.user.tenantId, rule, now(), ctx.publicUrl);
-      return renderPage(render, c, 'alert-rule', { identity }, { rule, alerts, history, silences, preview, canAuthor: !who.firingOnly, silenceError: null });
+      const preview = who.firingOnly
+        ? null
+        : await testRule(ctx.tenantFiles, identity.user.tenantId, rule, now(), ctx.publicUrl);
+      return renderPage(
+        render,
+        c,
+        'alert-rule',
+        { identity },
+        { rule, alerts, history, silences, preview, canAuthor: !who.firingOnly, silenceError: null },
+      );
     })
     .get('/alerts/:id/edit', async (c) => {
       const identity = await author(c);
@@ -120,10 +197,15 @@ export function alertPageRoutes(ctx: AppContext, render: Renderer) {
       if (!rule) return missing(c);
       const values = await form(c);
       const parsed = parseRule(identity, values, rule.own_user ?? identity.user.id, rule.scope);
-      if (!parsed.authored) return formPage(c, identity, values, rule, parsed.problem ?? (await problemOf(parsed.error)));
+      if (!parsed.authored)
+        return formPage(c, identity, values, rule, parsed.problem ?? (await problemOf(parsed.error)));
       const updated = await updateRule(await db(identity), rule.id, parsed.authored, now());
       ctx.live.alertsChanged(identity.user.tenantId); // its alerts are gone: the bells count again
-      await auditRequest(ctx.control, c, identity, { action: 'alerts.rule.update', target: rule.id, detail: { name: updated.name, metric: updated.metric, scope: updated.scope } });
+      await auditRequest(ctx.control, c, identity, {
+        action: 'alerts.rule.update',
+        target: rule.id,
+        detail: { name: updated.name, metric: updated.metric, scope: updated.scope },
+      });
       return c.redirect(`/alerts/${rule.id}`, 303);
     })
     .get('/alerts/:id/delete', async (c) => {
@@ -139,7 +221,11 @@ export function alertPageRoutes(ctx: AppContext, render: Renderer) {
       if (!rule) return missing(c);
       await deleteRule(await db(identity), rule.id);
       ctx.live.alertsChanged(identity.user.tenantId); // its alerts are gone: the bells count again
-      await auditRequest(ctx.control, c, identity, { action: 'alerts.rule.delete', target: rule.id, detail: { name: rule.name } });
+      await auditRequest(ctx.control, c, identity, {
+        action: 'alerts.rule.delete',
+        target: rule.id,
+        detail: { name: rule.name },
+      });
       return c.redirect('/alerts', 303);
     })
     .post('/alerts/:id/silence', async (c) => {
@@ -149,7 +235,9 @@ export function alertPageRoutes(ctx: AppContext, render: Renderer) {
       if (!rule) return missing(c);
       const f = await form(c);
       // The form's until is the browser's local datetime without a zone: taken as UTC, and said so on the form.
-      const until = /^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d)?$/.test(f.until ?? '') ? `${f.until}${f.until!.length === 16 ? ':00' : ''}Z` : (f.until ?? '');
+      const until = /^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d)?$/.test(f.until ?? '')
+        ? `${f.until}${f.until!.length === 16 ? ':00' : ''}Z`
+        : (f.until ?? '');
       let group: Record<string, string> | null = null;
       try {
         group = f.group ? (JSON.parse(f.group) as Record<string, string>) : null;
@@ -157,16 +245,39 @@ export function alertPageRoutes(ctx: AppContext, render: Renderer) {
         // an unparseable group is refused by the schema below
       }
       const parsed = silenceSchema.safeParse({ rule_id: rule.id, group, until, reason: f.reason ?? '' });
-      const problem = !parsed.success ? firstIssue(parsed.error) : Date.parse(until) <= now() ? { field: 'until', message: 'until: must be in the future' } : null;
+      const problem = !parsed.success
+        ? firstIssue(parsed.error)
+        : Date.parse(until) <= now()
+          ? { field: 'until', message: 'until: must be in the future' }
+          : null;
       if (problem || !parsed.success) {
         const who = alertReader(identity);
         const file = await db(identity);
         const { alerts, history } = await listAlerts(file, [rule], who, { rule: rule.id, limit: 100 });
         const preview = await testRule(ctx.tenantFiles, identity.user.tenantId, rule, now(), ctx.publicUrl);
-        return renderPage(render, c, 'alert-rule', { identity }, { rule, alerts, history, silences: await listSilences(file, now(), [rule.id]), preview, canAuthor: true, silenceError: problem }, 400);
+        return renderPage(
+          render,
+          c,
+          'alert-rule',
+          { identity },
+          {
+            rule,
+            alerts,
+            history,
+            silences: await listSilences(file, now(), [rule.id]),
+            preview,
+            canAuthor: true,
+            silenceError: problem,
+          },
+          400,
+        );
       }
       const silence = await addSilence(await db(identity), rule, parsed.data, identity.user.id, now());
-      await auditRequest(ctx.control, c, identity, { action: 'alerts.silence', target: rule.id, detail: { silence: silence.id, group: silence.group, until: silence.until, reason: silence.reason } });
+      await auditRequest(ctx.control, c, identity, {
+        action: 'alerts.silence',
+        target: rule.id,
+        detail: { silence: silence.id, group: silence.group, until: silence.until, reason: silence.reason },
+      });
       return c.redirect(`/alerts/${rule.id}`, 303);
     });
 }

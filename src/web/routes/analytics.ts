@@ -14,20 +14,41 @@ import { reader } from './query.js';
 
 const horizonError = 'must be an integer from 0 to 365';
 const OPS = {
-  productivity: documented({ summary: 'Sessions that started in the range with their productivity scores', auth: 'read', who: 'developers see their own; viewers are refused', query: { ...RANGE_PARAMS, ...FILTER_PARAMS } }),
+  productivity: documented({
+    summary: 'Sessions that started in the range with their productivity scores',
+    auth: 'read',
+    who: 'developers see their own; viewers are refused',
+    query: { ...RANGE_PARAMS, ...FILTER_PARAMS },
+  }),
   trends: documented({
-    summary: 'A metric\'s series, its trend, forecast and anomalies',
+    summary: "A metric's series, its trend, forecast and anomalies",
     auth: 'read',
     query: {
       metric: z.string(),
       interval: z.enum(INTERVALS).optional(),
-      horizon: z.coerce.number<string>().int({ error: horizonError }).min(0, { error: horizonError }).max(365, { error: horizonError }).optional().meta({ description: 'intervals to forecast (7)' }),
+      horizon: z.coerce
+        .number<string>()
+        .int({ error: horizonError })
+        .min(0, { error: horizonError })
+        .max(365, { error: horizonError })
+        .optional()
+        .meta({ description: 'intervals to forecast (7)' }),
       ...RANGE_PARAMS,
       ...FILTER_PARAMS,
     },
   }),
-  team: documented({ summary: 'Per-person figures', auth: 'read', who: 'managers and up', query: { ...RANGE_PARAMS, project: FILTER_PARAMS.project, tool: FILTER_PARAMS.tool, model: FILTER_PARAMS.model } }),
-  insights: documented({ summary: 'Your figures against the previous period and the team', auth: 'read', who: 'developers and up', query: RANGE_PARAMS }),
+  team: documented({
+    summary: 'Per-person figures',
+    auth: 'read',
+    who: 'managers and up',
+    query: { ...RANGE_PARAMS, project: FILTER_PARAMS.project, tool: FILTER_PARAMS.tool, model: FILTER_PARAMS.model },
+  }),
+  insights: documented({
+    summary: 'Your figures against the previous period and the team',
+    auth: 'read',
+    who: 'developers and up',
+    query: RANGE_PARAMS,
+  }),
 };
 
 export function analyticsRoutes(ctx: AppContext) {
@@ -44,7 +65,16 @@ export function analyticsRoutes(ctx: AppContext) {
       const range = timeRange(c, now(), undefined, 30);
       const horizon = queryOf(c, OPS.trends).horizon ?? 7;
       const filters = scopeFilters(view, filtersFrom(c));
-      const q = toQuery({ metrics: [c.req.query('metric') ?? ''], interval: (c.req.query('interval') ?? defaultInterval(range)) as Interval, filters, ...range, limit: 10_000 }, { metrics: 'metric' });
+      const q = toQuery(
+        {
+          metrics: [c.req.query('metric') ?? ''],
+          interval: (c.req.query('interval') ?? defaultInterval(range)) as Interval,
+          filters,
+          ...range,
+          limit: 10_000,
+        },
+        { metrics: 'metric' },
+      );
       return c.json(await trendOf(ctx.tenantFiles, tenantId, q, now(), horizon));
     })
     .get('/team', OPS.team, async (c) => {
@@ -52,11 +82,17 @@ export function analyticsRoutes(ctx: AppContext) {
       requirePermission(identity, 'metrics.view_team');
       const range = timeRange(c, now(), undefined, 30);
       const { user: _ignored, ...filters } = filtersFrom(c);
-      return c.json({ from: new Date(range.from).toISOString(), to: new Date(range.to).toISOString(), users: await teamComparison(ctx.tenantFiles, tenantId, range, filters, now()) });
+      return c.json({
+        from: new Date(range.from).toISOString(),
+        to: new Date(range.to).toISOString(),
+        users: await teamComparison(ctx.tenantFiles, tenantId, range, filters, now()),
+      });
     })
     .get('/insights', OPS.insights, async (c) => {
       const { identity, tenantId } = reader(c);
       requirePermission(identity, 'dashboard.personal');
-      return c.json(await personalInsights(ctx.tenantFiles, tenantId, identity.user.id, timeRange(c, now(), undefined, 14), now()));
+      return c.json(
+        await personalInsights(ctx.tenantFiles, tenantId, identity.user.id, timeRange(c, now(), undefined, 14), now()),
+      );
     });
 }

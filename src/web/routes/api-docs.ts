@@ -19,6 +19,12 @@ export function apiDocRoutes(ctx: AppContext, render: Renderer, routes: () => re
     .get('/api', async (c) => {
       const identity = await signedIn(ctx, c);
       if (identity instanceof Response) return identity;
-      return renderPage(render, c, 'api', { identity }, { sections: pageSections(document()), publicUrl: ctx.publicUrl.href.replace(/\/$/, '') });
+      return renderPage(
+        render,
+        c,
+        'api',
+        { identity },
+        { sections: pageSections(document()), publicUrl: ctx.publicUrl.href.replace(/\/$/, '') },
+      );
     });
 }

@@ -28,31 +28,30 @@ function searchOf(c: Context, changes: Record<string, string | number> = {}): st
 }
 
 export function auditPageRoutes(ctx: AppContext, render: Renderer) {
-  return new Hono<Env>()
-    .get('/settings/audit', async (c) => {
-      const identity = await signedInWith(ctx, c, render, 'user.manage');
-      if (identity instanceof Response) return identity;
-      const tenantId = tenantScope(identity, c.req.query('tenant') || undefined);
-      const parsed = auditFilterSchema.safeParse(c.req.query());
-      const q = { ...(parsed.success ? parsed.data : {}), tenantId };
-      const everyTenant = can(identity.user, 'tenant.manage');
-      const [found, actions, tenants, people] = await Promise.all([
-        parsed.success ? searchAudit(ctx.control, q) : { entries: [], page: 1, more: false },
-        auditActions(ctx.control, tenantId),
-        everyTenant ? listTenants(ctx.control) : [],
-        listUsers(ctx.control, identity.user.tenantId),
-      ]);
-      const data = {
-        ...found,
-        query: Object.fromEntries(FILTERS.map((f) => [f, c.req.query(f) ?? ''])),
-        actions,
-        tenants,
-        tenantNames: new Map(tenants.map((t) => [t.id, t.name])),
-        people: people.map((p) => p.email),
-        csvHref: `/api/v1/audit${searchOf(c, { format: 'csv' })}`,
-        pageHref: (page: number) => `/settings/audit${searchOf(c, { page })}`,
-        error: parsed.success ? undefined : firstIssue(parsed.error),
-      };
-      return renderPage(render, c, 'audit', { identity }, data, parsed.success ? 200 : 400);
-    });
+  return new Hono<Env>().get('/settings/audit', async (c) => {
+    const identity = await signedInWith(ctx, c, render, 'user.manage');
+    if (identity instanceof Response) return identity;
+    const tenantId = tenantScope(identity, c.req.query('tenant') || undefined);
+    const parsed = auditFilterSchema.safeParse(c.req.query());
+    const q = { ...(parsed.success ? parsed.data : {}), tenantId };
+    const everyTenant = can(identity.user, 'tenant.manage');
+    const [found, actions, tenants, people] = await Promise.all([
+      parsed.success ? searchAudit(ctx.control, q) : { entries: [], page: 1, more: false },
+      auditActions(ctx.control, tenantId),
+      everyTenant ? listTenants(ctx.control) : [],
+      listUsers(ctx.control, identity.user.tenantId),
+    ]);
+    const data = {
+      ...found,
+      query: Object.fromEntries(FILTERS.map((f) => [f, c.req.query(f) ?? ''])),
+      actions,
+      tenants,
+      tenantNames: new Map(tenants.map((t) => [t.id, t.name])),
+      people: people.map((p) => p.email),
+      csvHref: `/api/v1/audit${searchOf(c, { format: 'csv' })}`,
+      pageHref: (page: number) => `/settings/audit${searchOf(c, { page })}`,
+      error: parsed.success ? undefined : firstIssue(parsed.error),
+    };
+    return renderPage(render, c, 'audit', { identity }, data, parsed.success ? 200 : 400);
+  });
 }

@@ -28,7 +28,11 @@ const setupSchema = z
   .refine((v) => v.password === v.password_confirm, { message: 'passwords do not match', path: ['password_confirm'] })
   .superRefine(strongPassword);
 
-const loginSchema = z.object({ email: z.string().max(254), password: z.string().max(512), next: z.string().optional() });
+const loginSchema = z.object({
+  email: z.string().max(254),
+  password: z.string().max(512),
+  next: z.string().optional(),
+});
 
 const DEACTIVATED = 'This account is deactivated. Ask an admin of your organisation to reactivate it.';
 
@@ -39,7 +43,9 @@ export function authRoutes(ctx: AppContext, render: Renderer) {
   };
 
   return new Hono<Env>()
-    .get('/setup', async (c) => ((await needsSetup(ctx)) ? render(c, 'setup', { values: {} }) : c.redirect('/login', 303)))
+    .get('/setup', async (c) =>
+      (await needsSetup(ctx)) ? render(c, 'setup', { values: {} }) : c.redirect('/login', 303),
+    )
     .post('/setup', async (c) => {
       if (!(await needsSetup(ctx))) return c.redirect('/login', 303);
       const form = await c.req.parseBody();
@@ -56,7 +62,10 @@ export function authRoutes(ctx: AppContext, render: Renderer) {
     .get('/login', async (c) => {
       if (await needsSetup(ctx)) return c.redirect('/setup', 303);
       if (c.var.identity?.via === 'session') return c.redirect(safeNext(c.req.query('next')), 303);
-      return render(c, 'login', { values: { next: safeNext(c.req.query('next')) }, ...(await loginChoices(ctx.control)) });
+      return render(c, 'login', {
+        values: { next: safeNext(c.req.query('next')) },
+        ...(await loginChoices(ctx.control)),
+      });
     })
     .post('/login', async (c) => {
       const form = loginSchema.safeParse(await c.req.parseBody());
@@ -70,16 +79,29 @@ export function authRoutes(ctx: AppContext, render: Renderer) {
         return render(c, 'login', { values: { email, next }, error: { message } }, 429);
       }
       // The same words whether or not the email exists.
-      if (result.outcome === 'wrong') return render(c, 'login', { values: { email, next }, error: { message: 'Email or password is incorrect.' } }, 401);
+      if (result.outcome === 'wrong')
+        return render(
+          c,
+          'login',
+          { values: { email, next }, error: { message: 'Email or password is incorrect.' } },
+          401,
+        );
       if (result.outcome === 'second-factor') {
         // No session yet: the second step (routes/mfa.ts) starts it.
         setPendingLoginCookie(c, result.token, ctx.publicUrl.protocol === 'https:');
         return c.redirect(`/login/mfa?next=${encodeURIComponent(next)}`, 303);
       }
-      if (result.outcome === 'deactivated') return render(c, 'login', { values: { email, next }, error: { message: DEACTIVATED } }, 403);
+      if (result.outcome === 'deactivated')
+        return render(c, 'login', { values: { email, next }, error: { message: DEACTIVATED } }, 403);
       if (result.outcome === 'sso-required') {
-        const message = 'Your organisation signs in through its identity provider: use "Continue with single sign-on" or its button.';
-        return render(c, 'login', { values: { email, next }, ...(await loginChoices(ctx.control)), ssoForm: true, error: { message } }, 403);
+        const message =
+          'Your organisation signs in through its identity provider: use "Continue with single sign-on" or its button.';
+        return render(
+          c,
+          'login',
+          { values: { email, next }, ...(await loginChoices(ctx.control)), ssoForm: true, error: { message } },
+          403,
+        );
       }
       return signedIn(c, result.session.id, next);
     })
@@ -87,7 +109,13 @@ export function authRoutes(ctx: AppContext, render: Renderer) {
       const identity = c.var.identity;
       if (identity?.via === 'session') {
         await ctx.auth.invalidateSession(identity.session.id);
-        await audit(ctx.control, { actor: 'user', action: 'logout', tenantId: identity.user.tenantId, actorUserId: identity.user.id, ip: clientIp(c) });
+        await audit(ctx.control, {
+          actor: 'user',
+          action: 'logout',
+          tenantId: identity.user.tenantId,
+          actorUserId: identity.user.id,
+          ip: clientIp(c),
+        });
       }
       c.header('set-cookie', ctx.auth.createBlankSessionCookie().serialize(), { append: true });
       return c.redirect('/login', 303);

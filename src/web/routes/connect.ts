@@ -7,7 +7,13 @@ import type { AppContext } from '../../context.js';
 import { audit } from '../../admin/audit.js';
 import { createApiKey, type CreatedApiKey } from '../../auth/api-keys.js';
 import { can } from '../../auth/permissions.js';
-import { claudeCodeSettings, HOOK_EVENTS, KEY_VARIABLE, mcpAddCommand, telemetryEnv } from '../../dashboards/connect.js';
+import {
+  claudeCodeSettings,
+  HOOK_EVENTS,
+  KEY_VARIABLE,
+  mcpAddCommand,
+  telemetryEnv,
+} from '../../dashboards/connect.js';
 import { lastEvent } from '../../query/sessions.js';
 import type { Env } from '../env.js';
 import { renderPage, signedIn } from '../dashboard-page.js';
@@ -27,35 +33,54 @@ export function connectRoutes(ctx: AppContext, render: Renderer) {
     const settings = JSON.stringify(claudeCodeSettings(publicUrl()), null, 2);
     const last = await lastEvent(ctx.tenantFiles, identity.user.tenantId, identity.user.id);
     // renderPage sends no-store with every page; this one may hold the key.
-    return renderPage(render, c, 'connect', { identity }, {
-      settings,
-      env: telemetryEnv(publicUrl(), created?.key ?? null),
-      mcp: mcpAddCommand(publicUrl()),
-      created,
-      keyVariable: KEY_VARIABLE,
-      events: HOOK_EVENTS,
-      publicUrl: publicUrl(),
-      last,
-      canCreate: can(identity.user, 'apikey.create'),
-    });
+    return renderPage(
+      render,
+      c,
+      'connect',
+      { identity },
+      {
+        settings,
+        env: telemetryEnv(publicUrl(), created?.key ?? null),
+        mcp: mcpAddCommand(publicUrl()),
+        created,
+        keyVariable: KEY_VARIABLE,
+        events: HOOK_EVENTS,
+        publicUrl: publicUrl(),
+        last,
+        canCreate: can(identity.user, 'apikey.create'),
+      },
+    );
   };
 
-  return new Hono<Env>()
-    .get('/connect', (c) => page(c))
-    // A key with the ingest scope, named for what it is for; shown once by the page it redirects to.
-    .post('/connect/key', async (c) => {
-      const identity = await signedIn(ctx, c);
-      if (identity instanceof Response) return identity;
-      requirePermission(identity, 'apikey.create');
-      const created = await createApiKey(ctx.control, identity.user, { name: `Claude Code ${ctx.now().toISOString().slice(0, 10)}`, scopes: ['ingest'] });
-      await audit(ctx.control, { actor: 'user', actorUserId: identity.user.id, tenantId: identity.user.tenantId, action: 'apikey.create', target: created.id, ip: clientIp(c), detail: { scopes: created.scopes, via: 'connect' } });
-      createdKeys.put(identity.session.id, created);
-      return c.redirect('/connect', 303);
-    })
-    .get('/connect/settings.json', async (c) => {
-      const identity = await signedIn(ctx, c);
-      if (identity instanceof Response) return identity;
-      c.header('content-disposition', 'attachment; filename="settings.json"');
-      return c.json(claudeCodeSettings(publicUrl()));
-    });
+  return (
+    new Hono<Env>()
+      .get('/connect', (c) => page(c))
+      // A key with the ingest scope, named for what it is for; shown once by the page it redirects to.
+      .post('/connect/key', async (c) => {
+        const identity = await signedIn(ctx, c);
+        if (identity instanceof Response) return identity;
+        requirePermission(identity, 'apikey.create');
+        const created = await createApiKey(ctx.control, identity.user, {
+          name: `Claude Code ${ctx.now().toISOString().slice(0, 10)}`,
+          scopes: ['ingest'],
+        });
+        await audit(ctx.control, {
+          actor: 'user',
+          actorUserId: identity.user.id,
+          tenantId: identity.user.tenantId,
+          action: 'apikey.create',
+          target: created.id,
+          ip: clientIp(c),
+          detail: { scopes: created.scopes, via: 'connect' },
+        });
+        createdKeys.put(identity.session.id, created);
+        return c.redirect('/connect', 303);
+      })
+      .get('/connect/settings.json', async (c) => {
+        const identity = await signedIn(ctx, c);
+        if (identity instanceof Response) return identity;
+        c.header('content-disposition', 'attachment; filename="settings.json"');
+        return c.json(claudeCodeSettings(publicUrl()));
+      })
+  );
 }

@@ -18,102 +18,120 @@ import { documented } from '../api-doc.js';
 const KEEPALIVE_MS = 25_000;
 
 const LAYOUT = {
-  save: documented({ summary: 'Save the overview\'s layout: yours, or (tenant admins) the team\'s default', auth: 'session', body: layoutSchema.extend({ scope: z.enum(['me', 'tenant']).default('me') }) }),
-  reset: documented({ summary: 'Go back to the team\'s default layout', auth: 'session' }),
+  save: documented({
+    summary: "Save the overview's layout: yours, or (tenant admins) the team's default",
+    auth: 'session',
+    body: layoutSchema.extend({ scope: z.enum(['me', 'tenant']).default('me') }),
+  }),
+  reset: documented({ summary: "Go back to the team's default layout", auth: 'session' }),
 };
 
 export function dashboardRoutes(ctx: AppContext, render: Renderer) {
-  return new Hono<Env>()
-    .get('/', async (c) => {
-      const page = await dashboardPage(ctx, c);
-      if (page instanceof Response) return page;
-      const reader = await ctx.tenantFiles.connection(page.tenantId, 'reader');
-      const layout = await layoutFor(reader, page.identity.user.id);
-      const overview = await loadOverview(ctx.tenantFiles, page.tenantId, page.filters, page.view, layout, page.now);
-      page.notices.push(...overview.notices);
-      // A viewer sees team figures only: no list of sessions to show or arrange.
-      const available = (id: WidgetId) => id !== 'recent_sessions' || page.view.individuals;
-      const shown = { ...layout, order: layout.order.filter(available) };
-      return renderPage(render, c, 'overview', page, { layout: shown, widgets: WIDGETS, overview, canSetDefault: can(page.identity.user, 'dashboard.manage') });
-    })
+  return (
+    new Hono<Env>()
+      .get('/', async (c) => {
+        const page = await dashboardPage(ctx, c);
+        if (page instanceof Response) return page;
+        const reader = await ctx.tenantFiles.connection(page.tenantId, 'reader');
+        const layout = await layoutFor(reader, page.identity.user.id);
+        const overview = await loadOverview(ctx.tenantFiles, page.tenantId, page.filters, page.view, layout, page.now);
+        page.notices.push(...overview.notices);
+        // A viewer sees team figures only: no list of sessions to show or arrange.
+        const available = (id: WidgetId) => id !== 'recent_sessions' || page.view.individuals;
+        const shown = { ...layout, order: layout.order.filter(available) };
+        return renderPage(render, c, 'overview', page, {
+          layout: shown,
+          widgets: WIDGETS,
+          overview,
+          canSetDefault: can(page.identity.user, 'dashboard.manage'),
+        });
+      })
 
-    // Server-Sent Events: `update` whenever the viewer's tenant committed events they may
-    // see; the id is the tenant's last seq, so a reconnect (Last-Event-ID) that missed one
-    // is told at once. `alerts` carries the bell's number, on connecting and on each change. A signed-out page hears `expired` and goes to the login page.
-    .get('/live', async (c) => {
-      const identity = c.var.identity;
-      // A tenant whose file is unavailable gets its 503 (the page tries again), not a silent stream.
-      if (identity?.via === 'session') await ctx.tenantFiles.open(identity.user.tenantId);
-      return streamSSE(c, async (stream) => {
-        if (identity?.via !== 'session') {
-          await stream.writeSSE({ event: 'expired', data: 'sign in again' });
-          return;
-        }
-        const tenantId = identity.user.tenantId;
-        const view = metricsView(identity);
-        let ended = false;
-        let wake: () => void = () => {};
-        let sending = false;
-        let pending: number | null = null;
-        const send = async (seq: number) => {
-          pending = seq;
-          if (sending) return; // the newest seq goes out when the write in flight is done
-          sending = true;
-          while (pending !== null && !ended) {
-            const next = pending;
-            pending = null;
-            await stream.writeSSE({ id: String(next), event: 'update', data: String(next) }).catch(() => undefined);
+      // Server-Sent Events: `update` whenever the viewer's tenant committed events they may
+      // see; the id is the tenant's last seq, so a reconnect (Last-Event-ID) that missed one
+      // is told at once. `alerts` carries the bell's number, on connecting and on each change. A signed-out page hears `expired` and goes to the login page.
+      .get('/live', async (c) => {
+        const identity = c.var.identity;
+        // A tenant whose file is unavailable gets its 503 (the page tries again), not a silent stream.
+        if (identity?.via === 'session') await ctx.tenantFiles.open(identity.user.tenantId);
+        return streamSSE(c, async (stream) => {
+          if (identity?.via !== 'session') {
+            await stream.writeSSE({ event: 'expired', data: 'sign in again' });
+            return;
           }
-          sending = false;
-        };
-        const end = () => {
-          ended = true;
-          wake();
-        };
-        // `alerts`: the bell's number for this person, counted afresh whenever some alert changed.
-        let bell = Promise.resolve();
-        const alerts = () => {
-          bell = bell.then(async () => {
-            if (!ended) await stream.writeSSE({ event: 'alerts', data: String(await firingFor(ctx, identity)) });
-          }).catch(() => undefined);
-        };
-        const unsubscribe = ctx.live.subscribe(tenantId, { ownUser: view.ownUser, send: (seq) => void send(seq), alerts, end });
-        stream.onAbort(end);
-        try {
-          const version = ctx.live.version(tenantId);
-          const lastEventId = c.req.header('last-event-id');
-          await stream.writeSSE({ id: String(version), event: 'hello', data: String(version), retry: 2000 });
-          if (lastEventId !== undefined && lastEventId !== String(version)) void send(version);
-          alerts();
-          while (!ended) {
-            await new Promise<void>((resolve) => {
-              const timer = setTimeout(resolve, KEEPALIVE_MS);
-              wake = () => {
-                clearTimeout(timer);
-                resolve();
-              };
-            });
-            if (!ended) await stream.write(': keepalive\n\n');
+          const tenantId = identity.user.tenantId;
+          const view = metricsView(identity);
+          let ended = false;
+          let wake: () => void = () => {};
+          let sending = false;
+          let pending: number | null = null;
+          const send = async (seq: number) => {
+            pending = seq;
+            if (sending) return; // the newest seq goes out when the write in flight is done
+            sending = true;
+            while (pending !== null && !ended) {
+              const next = pending;
+              pending = null;
+              await stream.writeSSE({ id: String(next), event: 'update', data: String(next) }).catch(() => undefined);
+            }
+            sending = false;
+          };
+          const end = () => {
+            ended = true;
+            wake();
+          };
+          // `alerts`: the bell's number for this person, counted afresh whenever some alert changed.
+          let bell = Promise.resolve();
+          const alerts = () => {
+            bell = bell
+              .then(async () => {
+                if (!ended) await stream.writeSSE({ event: 'alerts', data: String(await firingFor(ctx, identity)) });
+              })
+              .catch(() => undefined);
+          };
+          const unsubscribe = ctx.live.subscribe(tenantId, {
+            ownUser: view.ownUser,
+            send: (seq) => void send(seq),
+            alerts,
+            end,
+          });
+          stream.onAbort(end);
+          try {
+            const version = ctx.live.version(tenantId);
+            const lastEventId = c.req.header('last-event-id');
+            await stream.writeSSE({ id: String(version), event: 'hello', data: String(version), retry: 2000 });
+            if (lastEventId !== undefined && lastEventId !== String(version)) void send(version);
+            alerts();
+            while (!ended) {
+              await new Promise<void>((resolve) => {
+                const timer = setTimeout(resolve, KEEPALIVE_MS);
+                wake = () => {
+                  clearTimeout(timer);
+                  resolve();
+                };
+              });
+              if (!ended) await stream.write(': keepalive\n\n');
+            }
+          } finally {
+            unsubscribe();
           }
-        } finally {
-          unsubscribe();
-        }
-      });
-    })
+        });
+      })
 
-    // The overview's layout: a person's own (or, for a tenant admin, the tenant's default).
-    .put('/api/v1/dashboard/layout', LAYOUT.save, async (c) => {
-      const identity = requireSession(c);
-      const { scope, ...layout } = parseWith(LAYOUT.save.operation.body, await readJson(c));
-      if (scope === 'tenant') requirePermission(identity, 'dashboard.manage');
-      const db = await ctx.tenantFiles.open(identity.user.tenantId);
-      await saveLayout(db, scope === 'me' ? identity.user.id : null, layout);
-      return c.json({ saved: scope, ...layout });
-    })
-    .delete('/api/v1/dashboard/layout', LAYOUT.reset, async (c) => {
-      const identity = requireSession(c);
-      const db = await ctx.tenantFiles.open(identity.user.tenantId);
-      await resetLayout(db, identity.user.id);
-      return c.json(await layoutFor(db, identity.user.id));
-    });
+      // The overview's layout: a person's own (or, for a tenant admin, the tenant's default).
+      .put('/api/v1/dashboard/layout', LAYOUT.save, async (c) => {
+        const identity = requireSession(c);
+        const { scope, ...layout } = parseWith(LAYOUT.save.operation.body, await readJson(c));
+        if (scope === 'tenant') requirePermission(identity, 'dashboard.manage');
+        const db = await ctx.tenantFiles.open(identity.user.tenantId);
+        await saveLayout(db, scope === 'me' ? identity.user.id : null, layout);
+        return c.json({ saved: scope, ...layout });
+      })
+      .delete('/api/v1/dashboard/layout', LAYOUT.reset, async (c) => {
+        const identity = requireSession(c);
+        const db = await ctx.tenantFiles.open(identity.user.tenantId);
+        await resetLayout(db, identity.user.id);
+        return c.json(await layoutFor(db, identity.user.id));
+      })
+  );
 }

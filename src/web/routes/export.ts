@@ -15,12 +15,25 @@ import { auditRequest, exported } from '../audit-request.js';
 import { requirePermission, scopeFilters } from '../access.js';
 import { httpError } from '../errors.js';
 import { documented, queryOf } from '../api-doc.js';
-import { FILTER_PARAMS, filterParam, filtersFrom, listParam, RANGE_PARAMS, timeParam, timeRange, toQuery } from '../query-params.js';
+import {
+  FILTER_PARAMS,
+  filterParam,
+  filtersFrom,
+  listParam,
+  RANGE_PARAMS,
+  timeParam,
+  timeRange,
+  toQuery,
+} from '../query-params.js';
 import { reader } from './query.js';
 
 const ALIASES = { user_id: 'user', command_name: 'command', tool_name: 'tool' } as const;
 const SEED_NAMES = { from: 'start_date', to: 'end_date' };
-const CONTENT_TYPE: Record<ExportFormat, string> = { csv: 'text/csv; charset=utf-8', json: 'application/json; charset=utf-8', ndjson: 'application/x-ndjson; charset=utf-8' };
+const CONTENT_TYPE: Record<ExportFormat, string> = {
+  csv: 'text/csv; charset=utf-8',
+  json: 'application/json; charset=utf-8',
+  ndjson: 'application/x-ndjson; charset=utf-8',
+};
 
 const FORMATS = { csv: z.enum(['csv']), json: z.enum(['json', 'ndjson']) } as const;
 const exportOp = (endpoint: 'csv' | 'json') =>
@@ -40,7 +53,10 @@ const exportOp = (endpoint: 'csv' | 'json') =>
       interval: z.string().optional(),
       group_by: z.string().optional(),
       format: FORMATS[endpoint].optional(),
-      escape_formulas: z.enum(['true', 'false', '1', '0']).optional().meta({ description: 'CSV cells starting with = + - @ get a leading \' (true)' }),
+      escape_formulas: z
+        .enum(['true', 'false', '1', '0'])
+        .optional()
+        .meta({ description: "CSV cells starting with = + - @ get a leading ' (true)" }),
     },
   });
 const OPS = { csv: exportOp('csv'), json: exportOp('json') };
@@ -51,8 +67,8 @@ export function exportRoutes(ctx: AppContext) {
   const handler = (endpoint: 'csv' | 'json') => async (c: Context<Env>) => {
     const { identity, tenantId, view } = reader(c);
     requirePermission(identity, 'reports.export');
-    const { format = endpoint, escape_formulas: escape = 'true' } = queryOf(c, OPS[endpoint]);
-    const escapeFormulas = escape === 'true' || escape === '1';
+    const { format = endpoint, escape_formulas: escapeParam = 'true' } = queryOf(c, OPS[endpoint]);
+    const escapeFormulas = escapeParam === 'true' || escapeParam === '1';
     const range = rangeParams(c, ctx.now().getTime());
     const metrics = listParam(c, 'metric') ?? listParam(c, 'metrics');
     const groupBy = listParam(c, 'group_by') ?? [];
@@ -65,27 +81,59 @@ export function exportRoutes(ctx: AppContext) {
     if (metrics) {
       const interval = c.req.query('interval') as QueryInput['interval'];
       const filters = scopeFilters(view, filtersFrom(c, ALIASES), groupBy);
-      const q = toQuery({ metrics, group_by: groupBy as QueryInput['group_by'], filters, ...range, interval, limit: MAX_ROWS }, { metrics: 'metric' });
+      const q = toQuery(
+        { metrics, group_by: groupBy as QueryInput['group_by'], filters, ...range, interval, limit: MAX_ROWS },
+        { metrics: 'metric' },
+      );
       const result = await runQuery(ctx.tenantFiles, tenantId, q, { now: ctx.now().getTime() });
       // An export is whole or refused, never silently cut short.
-      if (result.truncated) throw httpError(400, `group_by: more than ${MAX_ROWS} rows; narrow the range or the grouping, or choose a larger interval`, 'group_by');
-      const named = namePeople(result.rows, [...(q.interval ? ['t'] : []), ...q.group_by, ...q.metrics], await tenantPeople(ctx.control, tenantId));
+      if (result.truncated)
+        throw httpError(
+          400,
+          `group_by: more than ${MAX_ROWS} rows; narrow the range or the grouping, or choose a larger interval`,
+          'group_by',
+        );
+      const named = namePeople(
+        result.rows,
+        [...(q.interval ? ['t'] : []), ...q.group_by, ...q.metrics],
+        await tenantPeople(ctx.control, tenantId),
+      );
       await auditRequest(ctx.control, c, identity, { action: 'export.metrics', detail: exported(format, q) });
-      return c.body(formatRows(named.rows, named.columns, format, escapeFormulas), 200, headers('metrics', q.from, q.to));
+      return c.body(
+        formatRows(named.rows, named.columns, format, escapeFormulas),
+        200,
+        headers('metrics', q.from, q.to),
+      );
     }
 
-    if (groupBy.length || c.req.query('interval') !== undefined) throw httpError(400, 'metric: is required with interval or group_by', 'metric');
+    if (groupBy.length || c.req.query('interval') !== undefined)
+      throw httpError(400, 'metric: is required with interval or group_by', 'metric');
     // Raw events name people and sessions.
     if (!view.individuals) throw httpError(403, 'your role sees team figures only');
     const q = toQuery({ metrics: ['events'], filters: scopeFilters(view, filtersFrom(c, ALIASES)), ...range });
     // Hono answers HEAD with the GET handler and drops the body unread: no export for it.
     if (c.req.method === 'HEAD') return c.body(null, 200, headers('events', q.from, q.to));
     const requestId = c.var.requestId;
-    const onFailure = (err: unknown) => ctx.log.warn('export ended early', { request_id: requestId, tenant: tenantId, error: String(err) });
+    const onFailure = (err: unknown) =>
+      ctx.log.warn('export ended early', { request_id: requestId, tenant: tenantId, error: String(err) });
     const people = await tenantPeople(ctx.control, tenantId);
-    const out = await exportEvents(pool, tenantId, { from: q.from, to: q.to, filters: q.filters, format, escapeFormulas, people }, onFailure);
-    if (!out) throw httpError(429, 'exports: this organisation already has exports running; try again when one has finished', 'exports', { 'retry-after': '10' });
-    await auditRequest(ctx.control, c, identity, { action: 'export.events', detail: { ...exported(format, q), rows: out.rows } });
+    const out = await exportEvents(
+      pool,
+      tenantId,
+      { from: q.from, to: q.to, filters: q.filters, format, escapeFormulas, people },
+      onFailure,
+    );
+    if (!out)
+      throw httpError(
+        429,
+        'exports: this organisation already has exports running; try again when one has finished',
+        'exports',
+        { 'retry-after': '10' },
+      );
+    await auditRequest(ctx.control, c, identity, {
+      action: 'export.events',
+      detail: { ...exported(format, q), rows: out.rows },
+    });
     return c.body(out.body, 200, { ...headers('events', q.from, q.to), 'x-export-rows': String(out.rows) });
   };
 
@@ -101,4 +149,8 @@ function rangeParams(c: Context, now: number) {
 }
 
 /** A time for a file name: 20250905T100000Z. */
-const stamp = (ms: number) => new Date(ms).toISOString().replace(/\.\d+Z$/, 'Z').replace(/[-:]/g, '');
+const stamp = (ms: number) =>
+  new Date(ms)
+    .toISOString()
+    .replace(/\.\d+Z$/, 'Z')
+    .replace(/[-:]/g, '');

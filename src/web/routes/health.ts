@@ -10,7 +10,11 @@ export function healthRoutes(ctx: AppContext) {
   return new Hono<Env>()
     .get('/healthz', (c) => c.json({ status: 'ok', uptime_s: Math.round((Date.now() - started) / 1000) }))
     .get('/readyz', async (c) => {
-      const { ready, checks } = await storageReadiness({ control: ctx.control, tenantFiles: ctx.tenantFiles, dataDir: ctx.config.dataDir });
+      const { ready, checks } = await storageReadiness({
+        control: ctx.control,
+        tenantFiles: ctx.tenantFiles,
+        dataDir: ctx.config.dataDir,
+      });
       // The rollups' lag is reported, not judged: a tenant catching up is still served (queries read the unrolled tail).
       // Totals over the tenants (the checks above name a tenant whose file is unavailable).
       const aggregation = await ctx.aggregator.lag().then(

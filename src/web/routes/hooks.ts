@@ -11,7 +11,10 @@ import { documented } from '../api-doc.js';
 const HOOK = documented({
   summary: 'A Claude Code hook, as its http hook sends it; 200 with {} once stored',
   auth: 'ingest',
-  rawBody: { media: ['application/json'], description: 'Any Claude Code hook body (hook_event_name, session_id, and the event\'s own fields); at most 4 MiB' },
+  rawBody: {
+    media: ['application/json'],
+    description: "Any Claude Code hook body (hook_event_name, session_id, and the event's own fields); at most 4 MiB",
+  },
 });
 
 export function hookRoutes(ctx: AppContext) {
@@ -33,7 +36,8 @@ export function hookRoutes(ctx: AppContext) {
       const field = hookField(event, r.field);
       throw httpError(400, `${field}: ${r.message}`, field);
     }
-    if (event.kind === 'tool_start' && event.tool_use_id) starts.remember(caller.tenantId, event.tool_use_id, now.getTime());
+    if (event.kind === 'tool_start' && event.tool_use_id)
+      starts.remember(caller.tenantId, event.tool_use_id, now.getTime());
     return c.json({});
   });
 }

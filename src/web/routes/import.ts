@@ -7,7 +7,19 @@ import { Hono } from 'hono';
 import type { AppContext } from '../../context.js';
 import { audit } from '../../admin/audit.js';
 import { can } from '../../auth/permissions.js';
-import { chunkSchema, finishRun, finishSchema, getRun, importChunk, listRuns, rollbackRun, RunClosedError, RunNotFoundError, startRun, startRunSchema } from '../../import/runs.js';
+import {
+  chunkSchema,
+  finishRun,
+  finishSchema,
+  getRun,
+  importChunk,
+  listRuns,
+  rollbackRun,
+  RunClosedError,
+  RunNotFoundError,
+  startRun,
+  startRunSchema,
+} from '../../import/runs.js';
 import type { Env } from '../env.js';
 import { requireIdentity, requireSession } from '../access.js';
 import { httpError, notFound, readInput } from '../errors.js';
@@ -17,11 +29,19 @@ import { documented } from '../api-doc.js';
 
 const OPS = {
   start: documented({ summary: 'Start an import run', auth: 'ingest', body: startRunSchema, status: 201 }),
-  chunk: documented({ summary: 'One chunk of a run\'s events, answered once committed (207 when some were rejected)', auth: 'ingest', body: chunkSchema }),
+  chunk: documented({
+    summary: "One chunk of a run's events, answered once committed (207 when some were rejected)",
+    auth: 'ingest',
+    body: chunkSchema,
+  }),
   finish: documented({ summary: 'End a run (finished, or failed with an error)', auth: 'ingest', body: finishSchema }),
-  runs: documented({ summary: 'Your import runs (a tenant admin: everyone\'s)', auth: 'read' }),
+  runs: documented({ summary: "Your import runs (a tenant admin: everyone's)", auth: 'read' }),
   run: documented({ summary: 'An import run', auth: 'read' }),
-  rollback: documented({ summary: 'Remove exactly the events a run stored, and their share of every figure', auth: 'session', who: 'the run\'s owner or a tenant admin' }),
+  rollback: documented({
+    summary: 'Remove exactly the events a run stored, and their share of every figure',
+    auth: 'session',
+    who: "the run's owner or a tenant admin",
+  }),
 };
 
 /** Run errors as HTTP answers. */
@@ -36,8 +56,21 @@ export function importRoutes(ctx: AppContext) {
     .post('/runs', OPS.start, ingestGuard(ctx), async (c) => {
       const input = await readInput(c, OPS.start.operation.body);
       const caller = who(c);
-      const run = await startRun(ctx.tenantFiles, caller.tenantId, { userId: caller.userId, createdBy: caller.userId, ...input }, ctx.now()).catch(asHttp);
-      await audit(ctx.control, { actor: 'user', actorUserId: caller.userId, tenantId: caller.tenantId, action: 'import.start', target: run.id, ip: clientIp(c), detail: { source: run.source, host: run.host } });
+      const run = await startRun(
+        ctx.tenantFiles,
+        caller.tenantId,
+        { userId: caller.userId, createdBy: caller.userId, ...input },
+        ctx.now(),
+      ).catch(asHttp);
+      await audit(ctx.control, {
+        actor: 'user',
+        actorUserId: caller.userId,
+        tenantId: caller.tenantId,
+        action: 'import.start',
+        target: run.id,
+        ip: clientIp(c),
+        detail: { source: run.source, host: run.host },
+      });
       return c.json({ run }, 201);
     })
     .post('/runs/:id/events', OPS.chunk, ingestGuard(ctx), async (c) => {
@@ -51,26 +84,40 @@ export function importRoutes(ctx: AppContext) {
     })
     .post('/runs/:id/finish', OPS.finish, ingestGuard(ctx), async (c) => {
       const input = await readInput(c, OPS.finish.operation.body);
-      return c.json({ run: await finishRun(ctx.tenantFiles, who(c), c.req.param('id'), input, ctx.now()).catch(asHttp) });
+      return c.json({
+        run: await finishRun(ctx.tenantFiles, who(c), c.req.param('id'), input, ctx.now()).catch(asHttp),
+      });
     })
     .get('/runs', OPS.runs, async (c) => {
       const identity = requireIdentity(c, 'read');
       const everyone = can(identity.user, 'user.manage');
-      return c.json({ runs: await listRuns(ctx.tenantFiles, identity.user.tenantId, everyone ? null : identity.user.id) });
+      return c.json({
+        runs: await listRuns(ctx.tenantFiles, identity.user.tenantId, everyone ? null : identity.user.id),
+      });
     })
     .get('/runs/:id', OPS.run, async (c) => {
       const identity = requireIdentity(c, 'read');
       const run = await getRun(ctx.tenantFiles, identity.user.tenantId, c.req.param('id'));
-      if (!run || (run.user_id !== identity.user.id && !can(identity.user, 'user.manage'))) throw notFound('no such import run');
+      if (!run || (run.user_id !== identity.user.id && !can(identity.user, 'user.manage')))
+        throw notFound('no such import run');
       return c.json({ run });
     })
     .post('/runs/:id/rollback', OPS.rollback, async (c) => {
       const identity = requireSession(c);
       const tenantId = identity.user.tenantId;
       const run = await getRun(ctx.tenantFiles, tenantId, c.req.param('id'));
-      if (!run || (run.user_id !== identity.user.id && !can(identity.user, 'user.manage'))) throw notFound('no such import run');
+      if (!run || (run.user_id !== identity.user.id && !can(identity.user, 'user.manage')))
+        throw notFound('no such import run');
       const done = await rollbackRun(ctx, tenantId, run.id, ctx.now()).catch(asHttp);
-      await audit(ctx.control, { actor: 'user', actorUserId: identity.user.id, tenantId, action: 'import.rollback', target: run.id, ip: clientIp(c), detail: { removed: done.removed } });
+      await audit(ctx.control, {
+        actor: 'user',
+        actorUserId: identity.user.id,
+        tenantId,
+        action: 'import.rollback',
+        target: run.id,
+        ip: clientIp(c),
+        detail: { removed: done.removed },
+      });
       return c.json({ run: done });
     });
 }

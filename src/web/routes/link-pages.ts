@@ -21,7 +21,12 @@ const KINDS = {
 } as const;
 
 export function linkPageRoutes(ctx: AppContext, render: Renderer) {
-  const page = (c: Context<Env>, kind: keyof typeof KINDS, data: { link?: Link; error?: { message: string; field?: string }; gone?: string }, status: 200 | 400 | 404 = 200) => {
+  const page = (
+    c: Context<Env>,
+    kind: keyof typeof KINDS,
+    data: { link?: Link; error?: { message: string; field?: string }; gone?: string },
+    status: 200 | 400 | 404 = 200,
+  ) => {
     c.header('cache-control', 'no-store');
     return render(c, 'link', { kind, ...KINDS[kind], action: c.req.path, ...data }, status);
   };
@@ -48,13 +53,15 @@ export function linkPageRoutes(ctx: AppContext, render: Renderer) {
     if (!parsed.success) return page(c, kind, { link, error: firstIssue(parsed.error) }, 400);
     const token = c.req.param('token')!;
     try {
-      const user = kind === 'invite'
-        ? await acceptInvite(ctx, token, parsed.data, clientIp(c))
-        : await redeemResetLink(ctx, token, parsed.data.password, clientIp(c));
+      const user =
+        kind === 'invite'
+          ? await acceptInvite(ctx, token, parsed.data, clientIp(c))
+          : await redeemResetLink(ctx, token, parsed.data.password, clientIp(c));
       return await signIn(c, user);
     } catch (err) {
       if (err instanceof LinkError) return page(c, kind, { gone: err.message }, 404);
-      if (err instanceof DuplicateEmailError) return page(c, kind, { gone: 'An account with this email exists already; sign in instead.' }, 400);
+      if (err instanceof DuplicateEmailError)
+        return page(c, kind, { gone: 'An account with this email exists already; sign in instead.' }, 400);
       throw err;
     }
   };
@@ -71,4 +78,3 @@ export function linkPageRoutes(ctx: AppContext, render: Renderer) {
     })
     .post('/reset/:token', submit('reset'));
 }
-

@@ -14,29 +14,53 @@ import { mcpServer, type McpCaller } from '../mcp/tools.js';
 const MAX_BODY = 1024 * 1024;
 
 export function mcpRoutes(ctx: AppContext) {
-  return new Hono<Env>()
-    .post('/mcp', async (c) => {
-      const server = mcpServer(ctx, caller(c));
-      const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true, maxRequestBodySize: MAX_BODY });
-      await server.connect(transport);
-      try {
-        return await transport.handleRequest(c.req.raw);
-      } finally {
-        await server.close();
-      }
-    })
-    // Stateless: there is no stream to open and no session to end (the SDK's advice: 405).
-    .on(['GET', 'DELETE'], '/mcp', (c) => c.json({ jsonrpc: '2.0', error: { code: -32000, message: 'Method not allowed: send JSON-RPC with POST' }, id: null }, 405, { allow: 'POST' }));
+  return (
+    new Hono<Env>()
+      .post('/mcp', async (c) => {
+        const server = mcpServer(ctx, caller(c));
+        const transport = new WebStandardStreamableHTTPServerTransport({
+          sessionIdGenerator: undefined,
+          enableJsonResponse: true,
+          maxRequestBodySize: MAX_BODY,
+        });
+        await server.connect(transport);
+        try {
+          return await transport.handleRequest(c.req.raw);
+        } finally {
+          await server.close();
+        }
+      })
+      // Stateless: there is no stream to open and no session to end (the SDK's advice: 405).
+      .on(['GET', 'DELETE'], '/mcp', (c) =>
+        c.json(
+          { jsonrpc: '2.0', error: { code: -32000, message: 'Method not allowed: send JSON-RPC with POST' }, id: null },
+          405,
+          { allow: 'POST' },
+        ),
+      )
+  );
 }
 
 /** The caller: an API key with the `read` scope, else a 401 with a challenge. */
 function caller(c: Context<Env>): McpCaller {
   const identity = c.var.identity;
   if (identity?.via !== 'apikey') {
-    throw httpError(401, 'authorization: send Authorization: Bearer <API key> with a key that has the read scope', 'authorization', { 'www-authenticate': 'Bearer realm="agentmeter"' });
+    throw httpError(
+      401,
+      'authorization: send Authorization: Bearer <API key> with a key that has the read scope',
+      'authorization',
+      { 'www-authenticate': 'Bearer realm="agentmeter"' },
+    );
   }
   if (!identity.scopes.includes('read')) {
-    throw httpError(401, 'authorization: this API key lacks the "read" scope', 'authorization', { 'www-authenticate': 'Bearer realm="agentmeter", error="insufficient_scope", scope="read"' });
+    throw httpError(401, 'authorization: this API key lacks the "read" scope', 'authorization', {
+      'www-authenticate': 'Bearer realm="agentmeter", error="insufficient_scope", scope="read"',
+    });
   }
-  return { tenantId: identity.user.tenantId, view: metricsView(identity), alerts: alertReader(identity), requestId: c.var.requestId };
+  return {
+    tenantId: identity.user.tenantId,
+    view: metricsView(identity),
+    alerts: alertReader(identity),
+    requestId: c.var.requestId,
+  };
 }

@@ -19,9 +19,23 @@ export function metricsRoutes(ctx: AppContext) {
       },
       ctx.config.metricsToken,
     );
-    if (access === 'loopback only') throw httpError(403, '/metrics answers only to this machine; start the appliance with --metrics-token to scrape it from elsewhere', 'authorization');
-    if (access === 'token required') throw httpError(401, 'missing or wrong metrics token (Authorization: Bearer <--metrics-token>)', 'authorization', { 'www-authenticate': 'Bearer' });
-    return c.body(await ctx.metrics.scrape(), 200, { 'content-type': ctx.metrics.contentType, 'cache-control': 'no-store' });
+    if (access === 'loopback only')
+      throw httpError(
+        403,
+        '/metrics answers only to this machine; start the appliance with --metrics-token to scrape it from elsewhere',
+        'authorization',
+      );
+    if (access === 'token required')
+      throw httpError(
+        401,
+        'missing or wrong metrics token (Authorization: Bearer <--metrics-token>)',
+        'authorization',
+        { 'www-authenticate': 'Bearer' },
+      );
+    return c.body(await ctx.metrics.scrape(), 200, {
+      'content-type': ctx.metrics.contentType,
+      'cache-control': 'no-store',
+    });
   });
 }
 

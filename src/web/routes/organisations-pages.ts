@@ -15,8 +15,17 @@ import type { Renderer } from '../render.js';
 type Message = { message: string; field?: string };
 
 export function organisationsPageRoutes(ctx: AppContext, render: Renderer) {
-  const page = async (c: Context<Env>, identity: SessionIdentity, extra: { error?: Message; done?: string } = {}, status: 200 | 400 = 200) => {
-    const organisations = await listOrganisations({ control: ctx.control, tenantFiles: ctx.tenantFiles, dataDir: ctx.config.dataDir });
+  const page = async (
+    c: Context<Env>,
+    identity: SessionIdentity,
+    extra: { error?: Message; done?: string } = {},
+    status: 200 | 400 = 200,
+  ) => {
+    const organisations = await listOrganisations({
+      control: ctx.control,
+      tenantFiles: ctx.tenantFiles,
+      dataDir: ctx.config.dataDir,
+    });
     return renderPage(render, c, 'organisations', { identity }, { organisations, ...extra }, status);
   };
 
@@ -31,20 +40,44 @@ export function organisationsPageRoutes(ctx: AppContext, render: Renderer) {
       const parsed = z.object({ name: tenantNameSchema }).safeParse(await c.req.parseBody());
       if (!parsed.success) return page(c, identity, { error: firstIssue(parsed.error) }, 400);
       const tenant = await createTenant(ctx, parsed.data.name);
-      await auditRequest(ctx.control, c, identity, { action: 'tenant.create', tenantId: tenant.id, target: tenant.id, detail: { name: tenant.name } });
-      return page(c, identity, { done: `${tenant.name} is created; add its first administrator with the CLI (user create) or POST /api/v1/tenants/${tenant.id}/users.` });
+      await auditRequest(ctx.control, c, identity, {
+        action: 'tenant.create',
+        tenantId: tenant.id,
+        target: tenant.id,
+        detail: { name: tenant.name },
+      });
+      return page(c, identity, {
+        done: `${tenant.name} is created; add its first administrator with the CLI (user create) or POST /api/v1/tenants/${tenant.id}/users.`,
+      });
     })
     .post('/admin/organisations/:id/delete', async (c) => {
       const identity = await signedInWith(ctx, c, render, 'tenant.manage');
       if (identity instanceof Response) return identity;
       const tenant = await getTenant(ctx.control, c.req.param('id'));
       if (!tenant) return page(c, identity, { error: { message: 'There is no such organisation.' } }, 400);
-      if (tenant.id === identity.user.tenantId) return page(c, identity, { error: { message: 'You cannot delete the organisation you belong to.' } }, 400);
+      if (tenant.id === identity.user.tenantId)
+        return page(c, identity, { error: { message: 'You cannot delete the organisation you belong to.' } }, 400);
       const typed = String((await c.req.parseBody()).confirm_name ?? '');
-      if (typed !== tenant.name) return page(c, identity, { error: { message: `confirm_name: type the organisation's name exactly to delete it`, field: 'confirm_name' } }, 400);
+      if (typed !== tenant.name)
+        return page(
+          c,
+          identity,
+          {
+            error: {
+              message: `confirm_name: type the organisation's name exactly to delete it`,
+              field: 'confirm_name',
+            },
+          },
+          400,
+        );
       if (await deleteTenant(ctx, tenant.id)) {
         ctx.keys.invalidate();
-        await auditRequest(ctx.control, c, identity, { action: 'tenant.delete', tenantId: tenant.id, target: tenant.id, detail: { name: tenant.name } });
+        await auditRequest(ctx.control, c, identity, {
+          action: 'tenant.delete',
+          tenantId: tenant.id,
+          target: tenant.id,
+          detail: { name: tenant.name },
+        });
       }
       return page(c, identity, { done: `${tenant.name} is deleted, with its people, keys and data.` });
     });

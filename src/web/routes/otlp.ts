@@ -5,7 +5,15 @@
 // content types or encodings; 403/429/503 from the guard and storage.
 import { Hono, type Context } from 'hono';
 import type { AppContext } from '../../context.js';
-import { decodeRequest, decompress, encodeResponse, formatOf, OtlpBodyError, type Format, type Signal } from '../../ingest/otlp-decode.js';
+import {
+  decodeRequest,
+  decompress,
+  encodeResponse,
+  formatOf,
+  OtlpBodyError,
+  type Format,
+  type Signal,
+} from '../../ingest/otlp-decode.js';
 import { INGESTERS, refuseTraces, type ExportOutcome } from '../../ingest/otlp.js';
 import type { Env } from '../env.js';
 import { httpError } from '../errors.js';
@@ -16,7 +24,11 @@ const otlp = (signal: Signal) =>
   documented({
     summary: `OTLP/HTTP ${signal}: an Export${signal[0]!.toUpperCase()}${signal.slice(1)}ServiceRequest${signal === 'traces' ? ' (answered, not stored)' : ''}`,
     auth: 'ingest',
-    rawBody: { media: ['application/json', 'application/x-protobuf'], description: 'as OpenTelemetry\'s exporters send it, gzip or not (Content-Encoding); answered in the same format, rejected points in partialSuccess' },
+    rawBody: {
+      media: ['application/json', 'application/x-protobuf'],
+      description:
+        "as OpenTelemetry's exporters send it, gzip or not (Content-Encoding); answered in the same format, rejected points in partialSuccess",
+    },
   });
 
 async function readRequest(c: Context<Env>, signal: Signal): Promise<{ format: Format; req: Record<string, unknown> }> {

@@ -6,7 +6,14 @@ import type { AppContext } from '../../context.js';
 import { can } from '../../auth/permissions.js';
 import { listUsers } from '../../auth/users.js';
 import { loadSession, loadSessionList } from '../../dashboards/sessions.js';
-import { DEFAULT_TREND_METRIC, loadMe, loadTeam, TREND_METRICS, valueIn, type TrendMetric } from '../../dashboards/team.js';
+import {
+  DEFAULT_TREND_METRIC,
+  loadMe,
+  loadTeam,
+  TREND_METRICS,
+  valueIn,
+  type TrendMetric,
+} from '../../dashboards/team.js';
 import { filterSearch } from '../../dashboards/filters.js';
 import { getTenant } from '../../tenants/tenants.js';
 import type { Env } from '../env.js';
@@ -27,23 +34,45 @@ export function peopleRoutes(ctx: AppContext, render: Renderer) {
     .get('/sessions', async (c) => {
       const page = await dashboardPage(ctx, c);
       if (page instanceof Response) return page;
-      if (!page.view.individuals) return refuse(c, page, 403, `Sessions name the people who ran them, and ${TEAM_ONLY}. The overview has the team's figures.`);
+      if (!page.view.individuals)
+        return refuse(
+          c,
+          page,
+          403,
+          `Sessions name the people who ran them, and ${TEAM_ONLY}. The overview has the team's figures.`,
+        );
       const limit = sizeParam(c.req.query('limit'), 25, 200, page.notices);
-      const list = await loadSessionList(ctx.tenantFiles, page.tenantId, page.filters, page.view, { cursor: c.req.query('cursor') || undefined, limit, now: page.now });
+      const list = await loadSessionList(ctx.tenantFiles, page.tenantId, page.filters, page.view, {
+        cursor: c.req.query('cursor') || undefined,
+        limit,
+        now: page.now,
+      });
       page.notices.push(...list.notices);
       if (page.view.ownUser) page.options = { ...page.options, user: [] }; // only themselves: nobody to pick
       const keep: Record<string, string> = limit === 25 ? {} : { limit: String(limit) };
-      return renderPage(render, c, 'sessions', page, { list, olderHref: list.nextCursor ? `/sessions${withParams(filterSearch(page.filters), { ...keep, cursor: list.nextCursor })}` : null, newestHref: `/sessions${withParams(filterSearch(page.filters), keep)}` });
+      return renderPage(render, c, 'sessions', page, {
+        list,
+        olderHref: list.nextCursor
+          ? `/sessions${withParams(filterSearch(page.filters), { ...keep, cursor: list.nextCursor })}`
+          : null,
+        newestHref: `/sessions${withParams(filterSearch(page.filters), keep)}`,
+      });
     })
 
     .get('/sessions/:id', async (c) => {
       const page = await personPage(ctx, c);
       if (page instanceof Response) return page;
-      if (!page.view.individuals) return refuse(c, page, 403, `Sessions name the people who ran them, and ${TEAM_ONLY}.`);
+      if (!page.view.individuals)
+        return refuse(c, page, 403, `Sessions name the people who ran them, and ${TEAM_ONLY}.`);
       const notices: string[] = [];
       const limit = sizeParam(c.req.query('limit'), 200, 2000, notices);
       const id = c.req.param('id');
-      const session = await loadSession(ctx.tenantFiles, page.tenantId, id, page.view, { user: c.req.query('user') || undefined, after: c.req.query('after') || undefined, limit, now: ctx.now().getTime() });
+      const session = await loadSession(ctx.tenantFiles, page.tenantId, id, page.view, {
+        user: c.req.query('user') || undefined,
+        after: c.req.query('after') || undefined,
+        limit,
+        now: ctx.now().getTime(),
+      });
       if (!session) return refuse(c, page, 404, 'There is no such session, or it is not yours to see.');
       if ('owners' in session) return renderPage(render, c, 'session-owners', page, { id, owners: session.owners });
       const base = `/sessions/${encodeURIComponent(session.id)}`;
@@ -71,7 +100,11 @@ export function peopleRoutes(ctx: AppContext, render: Renderer) {
       // The filter bar keeps the chosen metric (htmx adds its fields to this path's query);
       // the metric links keep the filters.
       const path = metric === DEFAULT_TREND_METRIC ? '/team' : `/team?metric=${metric}`;
-      const metricLinks = Object.entries(TREND_METRICS).map(([m, { label }]) => ({ label, current: m === metric, href: `/team${withParams(filterSearch(page.filters), m === DEFAULT_TREND_METRIC ? {} : { metric: m })}` }));
+      const metricLinks = Object.entries(TREND_METRICS).map(([m, { label }]) => ({
+        label,
+        current: m === metric,
+        href: `/team${withParams(filterSearch(page.filters), m === DEFAULT_TREND_METRIC ? {} : { metric: m })}`,
+      }));
       return renderPage(render, c, 'team', page, { team, metricLinks, valueIn, path });
     })
 
@@ -79,7 +112,8 @@ export function peopleRoutes(ctx: AppContext, render: Renderer) {
       const page = await dashboardPage(ctx, c);
       if (page instanceof Response) return page;
       const user = page.identity.user;
-      if (!can(user, 'dashboard.personal')) return refuse(c, page, 403, `A personal page is for people who run agents; ${TEAM_ONLY}, on the overview.`);
+      if (!can(user, 'dashboard.personal'))
+        return refuse(c, page, 403, `A personal page is for people who run agents; ${TEAM_ONLY}, on the overview.`);
       everyone(page, 'This page is always your own; the person filter is ignored here.');
       const me = await loadMe(ctx.tenantFiles, page.tenantId, user.id, page.filters, page.now);
       page.notices.push(...me.notices);

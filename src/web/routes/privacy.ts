@@ -17,7 +17,11 @@ import { documented } from '../api-doc.js';
 
 const OPS = {
   export: documented({ summary: 'Everything stored about you, as a zip', auth: 'session', answer: 'application/zip' }),
-  erase: documented({ summary: 'Erase a person: their events, figures, keys and sessions', auth: 'session', who: 'tenant admins and up' }),
+  erase: documented({
+    summary: 'Erase a person: their events, figures, keys and sessions',
+    auth: 'session',
+    who: 'tenant admins and up',
+  }),
 };
 
 export function privacyRoutes(ctx: AppContext) {
@@ -29,10 +33,33 @@ export function privacyRoutes(ctx: AppContext) {
       const identity = requireSession(c);
       const { user } = identity;
       const now = ctx.now();
-      const onFailure = (err: unknown) => ctx.log.warn('personal export ended early', { request_id: c.var.requestId, tenant: user.tenantId, error: String(err) });
-      const body = await personalExport({ control: ctx.control, tenantFiles: ctx.tenantFiles, pool }, user, now, onFailure);
-      if (!body) throw httpError(429, 'exports: this organisation already has exports running; try again when one has finished', 'exports', { 'retry-after': '10' });
-      await audit(ctx.control, { actor: 'user', actorUserId: user.id, tenantId: user.tenantId, action: 'privacy.export', target: user.id, ip: clientIp(c) });
+      const onFailure = (err: unknown) =>
+        ctx.log.warn('personal export ended early', {
+          request_id: c.var.requestId,
+          tenant: user.tenantId,
+          error: String(err),
+        });
+      const body = await personalExport(
+        { control: ctx.control, tenantFiles: ctx.tenantFiles, pool },
+        user,
+        now,
+        onFailure,
+      );
+      if (!body)
+        throw httpError(
+          429,
+          'exports: this organisation already has exports running; try again when one has finished',
+          'exports',
+          { 'retry-after': '10' },
+        );
+      await audit(ctx.control, {
+        actor: 'user',
+        actorUserId: user.id,
+        tenantId: user.tenantId,
+        action: 'privacy.export',
+        target: user.id,
+        ip: clientIp(c),
+      });
       const stamp = now.toISOString().slice(0, 10);
       return c.body(body, 200, {
         'content-type': 'application/zip',
@@ -51,7 +78,11 @@ export function privacyRoutes(ctx: AppContext) {
       if (!target || target.tenantId !== tenantId) throw notFound('no such user');
       const refusal = erasureRefusal(identity.user, target);
       if (refusal) throw httpError(refusal.done ? 409 : 403, refusal.message, 'userId');
-      const erased = await erasePerson(eraseDeps(ctx), target, { actor: 'user', actorUserId: identity.user.id, ip: clientIp(c) });
+      const erased = await erasePerson(eraseDeps(ctx), target, {
+        actor: 'user',
+        actorUserId: identity.user.id,
+        ip: clientIp(c),
+      });
       return c.json({ erased: { user_id: target.id, ...erased } });
     });
 }

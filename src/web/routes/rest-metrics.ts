@@ -42,9 +42,17 @@ const OPS = {
   commands: documented({ summary: 'A command execution', body: commandSchema, ...stored }),
   agents: documented({ summary: 'An agent interaction', body: agentSchema, ...stored }),
   productivity: documented({ summary: 'A productivity metric', body: productivitySchema, ...stored }),
-  sessionStart: documented({ summary: 'A session started (its id made when not given)', body: sessionStartSchema, ...stored }),
+  sessionStart: documented({
+    summary: 'A session started (its id made when not given)',
+    body: sessionStartSchema,
+    ...stored,
+  }),
   sessionUpdate: documented({ summary: 'A session updated or ended', body: sessionUpdateSchema, ...stored }),
-  batch: documented({ summary: 'Up to 1000 items per array; 207 with the rejected items when some were invalid', body: batchSchema, ...stored }),
+  batch: documented({
+    summary: 'Up to 1000 items per array; 207 with the rejected items when some were invalid',
+    body: batchSchema,
+    ...stored,
+  }),
 };
 
 const SINGLE_LIMIT = 1024 * 1024;
@@ -65,27 +73,51 @@ export function restMetricsRoutes(ctx: AppContext) {
     return c.json({ success: true, data: { ...data, accepted: 1 }, meta: { timestamp: now.toISOString() } }, 201);
   }
 
-  const one = <S extends z.ZodType>(op: Documented<Operation & { body: S }>, translate: (item: z.infer<S>) => IngestEvent) => async (c: Context<Env>) => {
-    const item = parseWith(op.operation.body, await readJson(c));
-    const event = translate(item);
-    return storeOne(c, item, event, event.id !== undefined ? { id: event.id } : {});
-  };
+  const one =
+    <S extends z.ZodType>(op: Documented<Operation & { body: S }>, translate: (item: z.infer<S>) => IngestEvent) =>
+    async (c: Context<Env>) => {
+      const item = parseWith(op.operation.body, await readJson(c));
+      const event = translate(item);
+      return storeOne(c, item, event, event.id !== undefined ? { id: event.id } : {});
+    };
 
   return new Hono<Env>()
-    .post('/commands', OPS.commands, single, one(OPS.commands, (x) => commandToEvent(x)))
-    .post('/agents', OPS.agents, single, one(OPS.agents, (x) => agentToEvent(x)))
-    .post('/productivity', OPS.productivity, single, one(OPS.productivity, (x) => productivityToEvent(x)))
+    .post(
+      '/commands',
+      OPS.commands,
+      single,
+      one(OPS.commands, (x) => commandToEvent(x)),
+    )
+    .post(
+      '/agents',
+      OPS.agents,
+      single,
+      one(OPS.agents, (x) => agentToEvent(x)),
+    )
+    .post(
+      '/productivity',
+      OPS.productivity,
+      single,
+      one(OPS.productivity, (x) => productivityToEvent(x)),
+    )
     .post('/sessions/start', OPS.sessionStart, single, async (c) => {
       const item = parseWith(OPS.sessionStart.operation.body, await readJson(c));
       const sessionId = item.session_id ?? randomUUID();
-      return storeOne(c, item, sessionStartToEvent(item, sessionId), { session_id: sessionId, ...(item.id !== undefined ? { id: item.id } : {}) });
+      return storeOne(c, item, sessionStartToEvent(item, sessionId), {
+        session_id: sessionId,
+        ...(item.id !== undefined ? { id: item.id } : {}),
+      });
     })
     .put('/sessions/:sessionId', OPS.sessionUpdate, single, async (c) => {
       const parsedId = sessionIdParam.safeParse(c.req.param('sessionId'));
       if (!parsedId.success) throw httpError(400, `sessionId: ${parsedId.error.issues[0]!.message}`, 'sessionId');
       const item = parseWith(OPS.sessionUpdate.operation.body, await readJson(c));
       const event = sessionUpdateToEvent(item, parsedId.data);
-      return storeOne(c, item, event, { session_id: parsedId.data, ended: event.kind === 'session_end', ...(item.id !== undefined ? { id: item.id } : {}) });
+      return storeOne(c, item, event, {
+        session_id: parsedId.data,
+        ended: event.kind === 'session_end',
+        ...(item.id !== undefined ? { id: item.id } : {}),
+      });
     })
     .post('/batch', OPS.batch, batch, async (c) => {
       const body = parseWith(OPS.batch.operation.body, await readJson(c));
@@ -101,13 +133,20 @@ export function restMetricsRoutes(ctx: AppContext) {
           } else rejected.push({ array, index, field: r.field, message: r.message });
         });
       }
-      if (events.length + rejected.length === 0) throw httpError(400, `body: the batch holds no items (${BATCH_ARRAYS.join(', ')})`, 'body');
+      if (events.length + rejected.length === 0)
+        throw httpError(400, `body: the batch holds no items (${BATCH_ARRAYS.join(', ')})`, 'body');
 
       const now = ctx.now();
-      const result = events.length ? await ctx.ingest.ingest(who(c), 'rest', events, now).catch(storageUnavailable) : { accepted: 0, rejected: [] };
+      const result = events.length
+        ? await ctx.ingest.ingest(who(c), 'rest', events, now).catch(storageUnavailable)
+        : { accepted: 0, rejected: [] };
       for (const r of result.rejected) {
         const origin = origins[r.index]!;
-        rejected.push({ ...origin, field: wireField(events[r.index], r.field, body[origin.array]?.[origin.index]), message: r.message });
+        rejected.push({
+          ...origin,
+          field: wireField(events[r.index], r.field, body[origin.array]?.[origin.index]),
+          message: r.message,
+        });
       }
       const order = (a: BatchArray) => BATCH_ARRAYS.indexOf(a);
       rejected.sort((a, b) => order(a.array) - order(b.array) || a.index - b.index);
@@ -115,7 +154,10 @@ export function restMetricsRoutes(ctx: AppContext) {
       if (result.accepted === 0) {
         const first = rejected[0]!;
         const field = `${first.array}.${first.index}.${first.field}`;
-        return c.json({ success: false, error: `${field}: ${first.message}`, field, data: { accepted: 0, rejected } }, 400);
+        return c.json(
+          { success: false, error: `${field}: ${first.message}`, field, data: { accepted: 0, rejected } },
+          400,
+        );
       }
       const meta = { timestamp: now.toISOString() };
       if (rejected.length) return c.json({ success: false, data: { accepted: result.accepted, rejected }, meta }, 207);

@@ -17,13 +17,27 @@ export function samlSignInRoutes(ctx: AppContext, render: Renderer) {
     now: ctx.now,
     provider: async (id) => {
       const p = await getProvider(ctx.control, id);
-      if (!p || p.type !== 'saml' || !p.config.metadata) return null;
-      return { id: p.id, tenantId: p.tenantId, idpMetadataXml: p.config.metadata, groupAttributes: p.config.groupsClaim ? [p.config.groupsClaim] : undefined };
+      if (p?.type !== 'saml' || !p.config.metadata) return null;
+      return {
+        id: p.id,
+        tenantId: p.tenantId,
+        idpMetadataXml: p.config.metadata,
+        groupAttributes: p.config.groupsClaim ? [p.config.groupsClaim] : undefined,
+      };
     },
     signIn: async (c, saml, identity, next) => {
       const provider = await getProvider(ctx.control, saml.id);
       if (!provider) return render(c, 'sso-refused', { message: 'There is no such sign-in option.' }, 404);
-      if (!identity.email) return render(c, 'sso-refused', { message: 'The identity provider sent no email address; ask your administrator to release the email attribute.' }, 403);
+      if (!identity.email)
+        return render(
+          c,
+          'sso-refused',
+          {
+            message:
+              'The identity provider sent no email address; ask your administrator to release the email attribute.',
+          },
+          403,
+        );
       const result = await signInWithIdentity(ctx, provider, identity, clientIp(c));
       if ('refused' in result) return render(c, 'sso-refused', { message: result.refused }, 403);
       setSessionCookie(ctx.auth, c, result.session.id);

@@ -7,7 +7,14 @@ import { Hono, type Context } from 'hono';
 import { audit } from '../../admin/audit.js';
 import type { Connection } from '../../storage/duckdb.js';
 import { SamlMetadataError } from '../../auth/sso/saml-metadata.js';
-import { finishSamlSignIn, samlMetadata, SamlSignInError, startSamlSignIn, type SamlProvider, type SamlProviderLookup } from '../../auth/sso/saml-flow.js';
+import {
+  finishSamlSignIn,
+  samlMetadata,
+  SamlSignInError,
+  startSamlSignIn,
+  type SamlProvider,
+  type SamlProviderLookup,
+} from '../../auth/sso/saml-flow.js';
 import type { SamlIdentity } from '../../auth/sso/saml.js';
 import { clientIp } from '../client-ip.js';
 import type { Env } from '../env.js';
@@ -25,7 +32,11 @@ export type SamlRouteDeps = {
 };
 
 export function samlRoutes(deps: SamlRouteDeps) {
-  const flow = () => ({ control: deps.control, publicUrl: typeof deps.publicUrl === 'function' ? deps.publicUrl() : deps.publicUrl, provider: deps.provider });
+  const flow = () => ({
+    control: deps.control,
+    publicUrl: typeof deps.publicUrl === 'function' ? deps.publicUrl() : deps.publicUrl,
+    provider: deps.provider,
+  });
   return new Hono<Env>()
     .get('/auth/saml/metadata/:providerId', async (c) => {
       // Anyone: the IdP's administrator reads it to register this appliance.
@@ -35,21 +46,33 @@ export function samlRoutes(deps: SamlRouteDeps) {
     })
     .get('/auth/saml/start/:providerId', async (c) => {
       // Anyone: the start of a sign-in.
-      const url = await misconfigured(startSamlSignIn(flow(), c.req.param('providerId'), safeNext(c.req.query('next')), deps.now()));
+      const url = await misconfigured(
+        startSamlSignIn(flow(), c.req.param('providerId'), safeNext(c.req.query('next')), deps.now()),
+      );
       if (url === null) throw notFound('no such SAML provider');
       return c.redirect(url, 302);
     })
     .post('/auth/saml/acs', async (c) => {
       // Anyone: the IdP's answer, posted by the browser; it must answer a request we sent.
       const form = await c.req.parseBody();
-      if (typeof form.SAMLResponse !== 'string' || !form.SAMLResponse) throw httpError(400, 'SAMLResponse: missing', 'SAMLResponse');
+      if (typeof form.SAMLResponse !== 'string' || !form.SAMLResponse)
+        throw httpError(400, 'SAMLResponse: missing', 'SAMLResponse');
       try {
-        const { provider, identity, relayState } = await misconfigured(finishSamlSignIn(flow(), form.SAMLResponse, deps.now()));
+        const { provider, identity, relayState } = await misconfigured(
+          finishSamlSignIn(flow(), form.SAMLResponse, deps.now()),
+        );
         return await deps.signIn(c, provider, identity, safeNext(relayState));
       } catch (err) {
         if (!(err instanceof SamlSignInError)) throw err;
         const { reason } = err.refusal;
-        await audit(deps.control, { action: 'login.sso.refused', actor: 'user', tenantId: err.provider?.tenantId ?? null, target: err.provider?.id ?? null, ip: clientIp(c), detail: { protocol: 'saml', reason } });
+        await audit(deps.control, {
+          action: 'login.sso.refused',
+          actor: 'user',
+          tenantId: err.provider?.tenantId ?? null,
+          target: err.provider?.id ?? null,
+          ip: clientIp(c),
+          detail: { protocol: 'saml', reason },
+        });
         throw httpError(403, `SAML sign-in refused: ${reason}`, 'SAMLResponse');
       }
     });

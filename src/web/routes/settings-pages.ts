@@ -23,14 +23,31 @@ type Message = { message: string; field?: string } | undefined;
 const passwordChangeSchema = (email: string) =>
   z
     .object({ current: z.string().max(512), password: passwordSchema, password_confirm: z.string().max(512) })
-    .refine((f) => f.password === f.password_confirm, { path: ['password_confirm'], message: 'the two passwords differ' })
+    .refine((f) => f.password === f.password_confirm, {
+      path: ['password_confirm'],
+      message: 'the two passwords differ',
+    })
     .superRefine((f, check) => strongPassword({ ...f, email }, check));
 
 export function settingsPageRoutes(ctx: AppContext, render: Renderer) {
-  const account = async (c: Context<Env>, identity: SessionIdentity, extra: { error?: Message } = {}, status: 200 | 400 | 403 = 200) => {
+  const account = async (
+    c: Context<Env>,
+    identity: SessionIdentity,
+    extra: { error?: Message } = {},
+    status: 200 | 400 | 403 = 200,
+  ) => {
     const sessions = await listSessions(ctx.control, identity.user.id, identity.session.id);
-    const digest = can(identity.user, 'metrics.view_own') ? await personalDigest(await ctx.tenantFiles.open(identity.user.tenantId), identity.user.id) : null;
-    return renderPage(render, c, 'settings', { identity }, { saved: c.req.query('saved'), sessions, digest, ...extra }, status);
+    const digest = can(identity.user, 'metrics.view_own')
+      ? await personalDigest(await ctx.tenantFiles.open(identity.user.tenantId), identity.user.id)
+      : null;
+    return renderPage(
+      render,
+      c,
+      'settings',
+      { identity },
+      { saved: c.req.query('saved'), sessions, digest, ...extra },
+      status,
+    );
   };
 
   return new Hono<Env>()
@@ -44,17 +61,42 @@ export function settingsPageRoutes(ctx: AppContext, render: Renderer) {
       const parsed = profileSchema.safeParse(await c.req.parseBody());
       if (!parsed.success) return account(c, identity, { error: firstIssue(parsed.error) }, 400);
       await updateName(ctx.control, identity.user.id, parsed.data.name);
-      await audit(ctx.control, { actor: 'user', actorUserId: identity.user.id, tenantId: identity.user.tenantId, action: 'user.update', target: identity.user.id, ip: clientIp(c) });
+      await audit(ctx.control, {
+        actor: 'user',
+        actorUserId: identity.user.id,
+        tenantId: identity.user.tenantId,
+        action: 'user.update',
+        target: identity.user.id,
+        ip: clientIp(c),
+      });
       return c.redirect('/settings?saved=name', 303);
     })
     .post('/settings/digest', async (c) => {
       // Who: anyone who sees their own figures, for their own weekly digest (by email, to their address).
       const identity = await signedIn(ctx, c);
       if (identity instanceof Response) return identity;
-      if (!can(identity.user, 'metrics.view_own')) return account(c, identity, { error: { message: `Your role (${identity.user.role}) has no figures of its own to send.` } }, 403);
+      if (!can(identity.user, 'metrics.view_own'))
+        return account(
+          c,
+          identity,
+          { error: { message: `Your role (${identity.user.role}) has no figures of its own to send.` } },
+          403,
+        );
       const on = (await c.req.parseBody()).weekly === 'on';
-      await setPersonalDigest(await ctx.tenantFiles.open(identity.user.tenantId), identity.user.id, on ? identity.user.email : null);
-      await audit(ctx.control, { actor: 'user', actorUserId: identity.user.id, tenantId: identity.user.tenantId, action: 'digest.personal', target: identity.user.id, ip: clientIp(c), detail: { on } });
+      await setPersonalDigest(
+        await ctx.tenantFiles.open(identity.user.tenantId),
+        identity.user.id,
+        on ? identity.user.email : null,
+      );
+      await audit(ctx.control, {
+        actor: 'user',
+        actorUserId: identity.user.id,
+        tenantId: identity.user.tenantId,
+        action: 'digest.personal',
+        target: identity.user.id,
+        ip: clientIp(c),
+        detail: { on },
+      });
       return c.redirect('/settings?saved=digest', 303);
     })
     .post('/settings/password', async (c) => {
@@ -63,11 +105,24 @@ export function settingsPageRoutes(ctx: AppContext, render: Renderer) {
       const parsed = passwordChangeSchema(identity.user.email).safeParse(await c.req.parseBody());
       if (!parsed.success) return account(c, identity, { error: firstIssue(parsed.error) }, 400);
       const hash = await passwordHashOf(ctx.control, identity.user.id);
-      if (!hash || !(await verifyPassword(hash, parsed.data.current))) return account(c, identity, { error: { message: 'current: that is not your current password', field: 'current' } }, 400);
+      if (!hash || !(await verifyPassword(hash, parsed.data.current)))
+        return account(
+          c,
+          identity,
+          { error: { message: 'current: that is not your current password', field: 'current' } },
+          400,
+        );
       await setPassword(ctx.control, identity.user.id, parsed.data.password);
       // Every session ended with the old password; this browser gets a new one.
       setSessionCookie(ctx.auth, c, (await ctx.auth.createSession(identity.user.id, {})).id);
-      await audit(ctx.control, { actor: 'user', actorUserId: identity.user.id, tenantId: identity.user.tenantId, action: 'user.password', target: identity.user.id, ip: clientIp(c) });
+      await audit(ctx.control, {
+        actor: 'user',
+        actorUserId: identity.user.id,
+        tenantId: identity.user.tenantId,
+        action: 'user.password',
+        target: identity.user.id,
+        ip: clientIp(c),
+      });
       return c.redirect('/settings?saved=password', 303);
     })
     .post('/settings/sessions/end-others', async (c) => {

@@ -16,8 +16,18 @@ import { documented } from '../api-doc.js';
 
 const OPS = {
   read: documented({ summary: 'Retention days per tier and model prices', auth: 'read' }),
-  retention: documented({ summary: 'Change retention days (any tiers given)', auth: 'session', who: 'tenant admins', body: retentionSchema.partial() }),
-  prices: documented({ summary: 'Replace the model price overrides (USD per million tokens)', auth: 'session', who: 'tenant admins', body: priceOverridesSchema }),
+  retention: documented({
+    summary: 'Change retention days (any tiers given)',
+    auth: 'session',
+    who: 'tenant admins',
+    body: retentionSchema.partial(),
+  }),
+  prices: documented({
+    summary: 'Replace the model price overrides (USD per million tokens)',
+    auth: 'session',
+    who: 'tenant admins',
+    body: priceOverridesSchema,
+  }),
 };
 
 export function settingsRoutes(ctx: AppContext) {
@@ -27,8 +37,13 @@ export function settingsRoutes(ctx: AppContext) {
       const file = await ctx.tenantFiles.open(tenantId);
       const conn = await ctx.tenantFiles.connection(tenantId, 'reader');
       const settings = await tenantSettings(file, conn);
-      const models = await conn.all('SELECT model, input, output, cache_write, cache_read FROM model_prices ORDER BY model');
-      return c.json({ retention_days: settings.retention, prices: { per: 'USD per million tokens', defaults: DEFAULT_PRICES, overrides: settings.prices, models } });
+      const models = await conn.all(
+        'SELECT model, input, output, cache_write, cache_read FROM model_prices ORDER BY model',
+      );
+      return c.json({
+        retention_days: settings.retention,
+        prices: { per: 'USD per million tokens', defaults: DEFAULT_PRICES, overrides: settings.prices, models },
+      });
     })
     .put('/retention', OPS.retention, async (c) => {
       const identity = requireSession(c);
@@ -36,7 +51,14 @@ export function settingsRoutes(ctx: AppContext) {
       const input = await readInput(c, OPS.retention.operation.body);
       const file = await ctx.tenantFiles.open(identity.user.tenantId);
       const next = await changeRetention(file, input);
-      await audit(ctx.control, { actor: 'user', actorUserId: identity.user.id, tenantId: identity.user.tenantId, action: 'settings.retention', ip: clientIp(c), detail: next });
+      await audit(ctx.control, {
+        actor: 'user',
+        actorUserId: identity.user.id,
+        tenantId: identity.user.tenantId,
+        action: 'settings.retention',
+        ip: clientIp(c),
+        detail: next,
+      });
       return c.json({ retention_days: next });
     })
     .put('/prices', OPS.prices, async (c) => {
@@ -45,7 +67,14 @@ export function settingsRoutes(ctx: AppContext) {
       const overrides = await readInput(c, OPS.prices.operation.body);
       const file = await ctx.tenantFiles.open(identity.user.tenantId);
       await changePrices({ aggregator: ctx.aggregator, file }, overrides);
-      await audit(ctx.control, { actor: 'user', actorUserId: identity.user.id, tenantId: identity.user.tenantId, action: 'settings.prices', ip: clientIp(c), detail: overrides });
+      await audit(ctx.control, {
+        actor: 'user',
+        actorUserId: identity.user.id,
+        tenantId: identity.user.tenantId,
+        action: 'settings.prices',
+        ip: clientIp(c),
+        detail: overrides,
+      });
       return c.json({ overrides });
     });
 }

@@ -19,12 +19,22 @@ import { setSessionCookie } from '../session-cookie.js';
 const emailFirstSchema = z.object({ email: emailSchema, next: z.string().optional() });
 
 export function ssoRoutes(ctx: AppContext, render: Renderer) {
-  const refused = (c: Context<Env>, message: string, status: 400 | 403 | 404 | 502) => render(c, 'sso-refused', { message }, status);
-  const flowCookie = { httpOnly: true, sameSite: 'Lax', secure: ctx.publicUrl.protocol === 'https:', path: '/auth' } as const;
+  const refused = (c: Context<Env>, message: string, status: 400 | 403 | 404 | 502) =>
+    render(c, 'sso-refused', { message }, status);
+  const flowCookie = {
+    httpOnly: true,
+    sameSite: 'Lax',
+    secure: ctx.publicUrl.protocol === 'https:',
+    path: '/auth',
+  } as const;
 
   const callback = async (c: Context<Env>) => {
     // Anyone: the flow cookie and the state decide which sign-in this answer belongs to.
-    const result = await finishSsoSignIn(ctx, { cookie: getCookie(c, FLOW_COOKIE), query: new URL(c.req.url).searchParams, ip: clientIp(c) });
+    const result = await finishSsoSignIn(ctx, {
+      cookie: getCookie(c, FLOW_COOKIE),
+      query: new URL(c.req.url).searchParams,
+      ip: clientIp(c),
+    });
     deleteCookie(c, FLOW_COOKIE, flowCookie);
     if ('refused' in result) return refused(c, result.refused, result.status);
     setSessionCookie(ctx.auth, c, result.session.id);
@@ -35,25 +45,62 @@ export function ssoRoutes(ctx: AppContext, render: Renderer) {
     .get('/login/:slug{[a-z0-9][a-z0-9-]{1,62}}', async (c) => {
       // Anyone: the tenant's buttons, for people who know its slug.
       const providers = await providersForSlug(ctx.control, c.req.param('slug'));
-      if (!providers) return render(c, 'error', { status: 404, message: 'There is no sign-in page here. Check the address with your administrator.' }, 404);
-      return render(c, 'login', { values: { next: safeNext(c.req.query('next')) }, sso: providers.map(buttonOf), ssoForm: false });
+      if (!providers)
+        return render(
+          c,
+          'error',
+          { status: 404, message: 'There is no sign-in page here. Check the address with your administrator.' },
+          404,
+        );
+      return render(c, 'login', {
+        values: { next: safeNext(c.req.query('next')) },
+        sso: providers.map(buttonOf),
+        ssoForm: false,
+      });
     })
     .post('/login/sso', async (c) => {
       // Anyone: the email's domain picks the providers (and so the tenant) to offer.
       const form = await c.req.parseBody();
       const next = safeNext(form.next);
       const parsed = emailFirstSchema.safeParse(form);
-      if (!parsed.success) return render(c, 'login', { values: { next }, ssoForm: true, error: { message: 'email: enter your work email address to find its sign-in', field: 'email' } }, 400);
+      if (!parsed.success)
+        return render(
+          c,
+          'login',
+          {
+            values: { next },
+            ssoForm: true,
+            error: { message: 'email: enter your work email address to find its sign-in', field: 'email' },
+          },
+          400,
+        );
       const providers = await providersForEmail(ctx.control, parsed.data.email);
-      if (providers.length === 1) return c.redirect(`/auth/sso/${providers[0]!.id}/start?next=${encodeURIComponent(next)}`, 303);
+      if (providers.length === 1)
+        return c.redirect(`/auth/sso/${providers[0]!.id}/start?next=${encodeURIComponent(next)}`, 303);
       const values = { email: parsed.data.email, next };
-      if (!providers.length) return render(c, 'login', { values, ssoForm: true, error: { message: `No single sign-on is set up for ${emailDomain(parsed.data.email)}. Sign in with your password.` } }, 404);
+      if (!providers.length)
+        return render(
+          c,
+          'login',
+          {
+            values,
+            ssoForm: true,
+            error: {
+              message: `No single sign-on is set up for ${emailDomain(parsed.data.email)}. Sign in with your password.`,
+            },
+          },
+          404,
+        );
       return render(c, 'login', { values, sso: providers.map(buttonOf), ssoForm: false });
     })
     .get('/auth/sso/:id/start', async (c) => {
       // Anyone: starts a sign-in with this provider (a SAML one at the SAML start: routes/saml-sign-in.ts).
       const provider = await getProvider(ctx.control, c.req.param('id'));
-      if (provider?.type === 'saml') return c.redirect(`/auth/saml/start/${encodeURIComponent(provider.id)}?next=${encodeURIComponent(safeNext(c.req.query('next')))}`, 303);
+      if (provider?.type === 'saml')
+        return c.redirect(
+          `/auth/saml/start/${encodeURIComponent(provider.id)}?next=${encodeURIComponent(safeNext(c.req.query('next')))}`,
+          303,
+        );
       try {
         const { url, cookie } = await startSsoSignIn(ctx, c.req.param('id'), safeNext(c.req.query('next')));
         setCookie(c, FLOW_COOKIE, cookie, { ...flowCookie, maxAge: FLOW_TTL_MS / 1000 });

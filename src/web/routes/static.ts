@@ -18,6 +18,9 @@ export function staticRoutes() {
     const path = c.req.path.slice(1);
     if (path.includes('..') || !assetExists(path)) return c.json({ error: 'not found' }, 404);
     const type = TYPES[path.slice(path.lastIndexOf('.') + 1)] ?? 'application/octet-stream';
-    return c.body(new Uint8Array(readAsset(path)), 200, { 'content-type': type, 'cache-control': 'public, max-age=3600' });
+    return c.body(new Uint8Array(readAsset(path)), 200, {
+      'content-type': type,
+      'cache-control': 'public, max-age=3600',
+    });
   });
 }

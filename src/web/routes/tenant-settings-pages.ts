@@ -21,13 +21,19 @@ const RATES = ['input', 'output', 'cache_write', 'cache_read'] as const;
 const LONG = 'above_200k';
 
 /** A form's number: '' is missing, anything else must read as a number. */
-const num = (v: string | File | undefined) => (v === undefined || v === '' ? undefined : typeof v === 'string' ? Number(v) : NaN);
+const num = (v: string | File | undefined) =>
+  v === undefined || v === '' ? undefined : typeof v === 'string' ? Number(v) : NaN;
 
 /** The price form (model, the four rates, optionally the four above 200k) as a model and its price; fields named as in the form. */
 const priceFormSchema = z.object({ model: z.string().trim().min(1, 'is required').max(200), price: priceSchema });
 function parsePriceForm(form: Form) {
-  const long = RATES.some((r) => form[`${LONG}.${r}`]) ? { [LONG]: Object.fromEntries(RATES.map((r) => [r, num(form[`${LONG}.${r}`])])) } : {};
-  const parsed = priceFormSchema.safeParse({ model: form.model, price: { ...Object.fromEntries(RATES.map((r) => [r, num(form[r])])), ...long } });
+  const long = RATES.some((r) => form[`${LONG}.${r}`])
+    ? { [LONG]: Object.fromEntries(RATES.map((r) => [r, num(form[`${LONG}.${r}`])])) }
+    : {};
+  const parsed = priceFormSchema.safeParse({
+    model: form.model,
+    price: { ...Object.fromEntries(RATES.map((r) => [r, num(form[r])])), ...long },
+  });
   if (parsed.success) return parsed;
   // The form's fields are `input`, `above_200k.input`: not `price.input`.
   for (const issue of parsed.error.issues) if (issue.path[0] === 'price') issue.path.shift();
@@ -43,15 +49,39 @@ function parseRetentionForm(form: Form) {
 export function tenantSettingsPageRoutes(ctx: AppContext, render: Renderer) {
   const tenantFile = (identity: SessionIdentity) => ctx.tenantFiles.open(identity.user.tenantId);
 
-  const pricesPage = async (c: Context<Env>, identity: SessionIdentity, extra: { error?: Message; done?: string } = {}, status: 200 | 400 = 200) => {
+  const pricesPage = async (
+    c: Context<Env>,
+    identity: SessionIdentity,
+    extra: { error?: Message; done?: string } = {},
+    status: 200 | 400 = 200,
+  ) => {
     const file = await tenantFile(identity);
-    return renderPage(render, c, 'prices', { identity }, { ...(await pricesView(file, file)), rates: RATES, ...extra }, status);
+    return renderPage(
+      render,
+      c,
+      'prices',
+      { identity },
+      { ...(await pricesView(file, file)), rates: RATES, ...extra },
+      status,
+    );
   };
 
-  const retentionPage = async (c: Context<Env>, identity: SessionIdentity, extra: { error?: Message; confirm?: { next: Retention; shortened: string[] } } = {}, status: 200 | 400 = 200) => {
+  const retentionPage = async (
+    c: Context<Env>,
+    identity: SessionIdentity,
+    extra: { error?: Message; confirm?: { next: Retention; shortened: string[] } } = {},
+    status: 200 | 400 = 200,
+  ) => {
     const file = await tenantFile(identity);
     const { retention } = await tenantSettings(file, file);
-    return renderPage(render, c, 'retention', { identity }, { retention, defaults: DEFAULT_RETENTION, rows: ROWS, saved: c.req.query('saved'), ...extra }, status);
+    return renderPage(
+      render,
+      c,
+      'retention',
+      { identity },
+      { retention, defaults: DEFAULT_RETENTION, rows: ROWS, saved: c.req.query('saved'), ...extra },
+      status,
+    );
   };
 
   return new Hono<Env>()
@@ -77,7 +107,13 @@ export function tenantSettingsPageRoutes(ctx: AppContext, render: Renderer) {
       const model = String((await c.req.parseBody()).model ?? '');
       const file = await tenantFile(identity);
       const { prices } = await tenantSettings(file, file);
-      if (!Object.hasOwn(prices, model)) return pricesPage(c, identity, { error: { message: 'model: there is no override for this model', field: 'model' } }, 400);
+      if (!Object.hasOwn(prices, model))
+        return pricesPage(
+          c,
+          identity,
+          { error: { message: 'model: there is no override for this model', field: 'model' } },
+          400,
+        );
       const { [model]: _removed, ...rest } = prices;
       await changePrices({ aggregator: ctx.aggregator, file }, rest);
       await auditRequest(ctx.control, c, identity, { action: 'settings.prices', detail: { removed: model } });
@@ -97,7 +133,8 @@ export function tenantSettingsPageRoutes(ctx: AppContext, render: Renderer) {
       const file = await tenantFile(identity);
       const cut = shortened((await tenantSettings(file, file)).retention, parsed.data);
       // Shortening deletes data for good: asked once more, with what goes.
-      if (cut.length && form.confirm !== 'yes') return retentionPage(c, identity, { confirm: { next: parsed.data, shortened: cut } });
+      if (cut.length && form.confirm !== 'yes')
+        return retentionPage(c, identity, { confirm: { next: parsed.data, shortened: cut } });
       const next = await changeRetention(file, parsed.data);
       await auditRequest(ctx.control, c, identity, { action: 'settings.retention', detail: next });
       return c.redirect('/settings/retention?saved=1', 303);
