@@ -1,9 +1,10 @@
-// A tenant's own settings, stored in its file (`tenant_settings`): retention per tier and
-// model price overrides. Read often (every query needs retention), so kept in memory
+// A tenant's own settings, stored in its file (`tenant_settings`): retention per tier,
+// model price overrides and the time zone its days are counted in. Read often (every query needs retention), so kept in memory
 // per open file and replaced on write.
 import { z } from 'zod';
 import type { Queryable } from '../storage/duckdb.js';
 import { priceOverridesSchema, type PriceOverrides } from '../cost/prices.js';
+import { DEFAULT_TIME_ZONE, isTimeZone } from '../time/zone.js';
 import { TIERS, type Tier } from './tiers.js';
 
 const days = z.number().int().min(1).max(36_500).nullable();
@@ -17,7 +18,13 @@ export const DEFAULT_RETENTION: Retention = { raw: 90, '1m': 30, '5m': 30, '15m'
 
 /** Per tier (and raw), the cutoff retention last deleted up to: a tier holds nothing before it, whatever the setting says now. */
 export type Applied = Partial<Record<'raw' | Tier, number>>;
-export type TenantSettings = { retention: Retention; prices: PriceOverrides; applied: Applied };
+export type TenantSettings = {
+  retention: Retention;
+  prices: PriceOverrides;
+  applied: Applied;
+  /** The IANA zone the tenant's days, weeks and months are counted in ('UTC' unless set). */
+  timeZone: string;
+};
 
 const cache = new WeakMap<object, Promise<TenantSettings>>();
 
@@ -42,13 +49,14 @@ async function load(db: Queryable): Promise<TenantSettings> {
     applied: applied.success ? (applied.data as Applied) : {},
     retention: { ...DEFAULT_RETENTION, ...(retention.success ? retention.data : {}) },
     prices: prices.success ? prices.data : {},
+    timeZone: typeof stored.timezone === 'string' && isTimeZone(stored.timezone) ? stored.timezone : DEFAULT_TIME_ZONE,
   };
 }
 
 export async function saveSetting(
   file: object,
   db: Queryable,
-  key: 'retention' | 'prices' | 'retention_applied',
+  key: 'retention' | 'prices' | 'retention_applied' | 'timezone',
   value: unknown,
 ): Promise<void> {
   await db.run(`INSERT OR REPLACE INTO tenant_settings VALUES ($key, $value)`, { key, value: JSON.stringify(value) });
