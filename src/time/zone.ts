@@ -1,7 +1,7 @@
-// IANA time zones: which names are valid, a zone's offset from UTC at an instant, and how
-// finely its offsets are aligned (which rollup tiers' buckets nest inside its local hours
-// and days). DuckDB's ICU extension does the bucketing in SQL; these answer the questions
-// asked in TypeScript before a statement is written.
+// IANA time zones: which names are valid, a zone's offset from UTC at an instant, how finely
+// its offsets are aligned (which rollup tiers' buckets nest inside its local hours and days),
+// and its calendar: where a local day, week (from Monday) or month starts. DuckDB's ICU
+// extension does the bucketing in SQL; these answer the questions asked in TypeScript.
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
 const DAY = 24 * HOUR;
@@ -72,3 +72,50 @@ export function alignmentMs(zone: string): number {
   }
   return a;
 }
+
+/** The instant the zone's clocks read `wall` (a local time written as if UTC): the first of two in an overlap, the end of a gap. */
+function instantOf(zone: string, wall: number): number {
+  // Offsets a day either side: a transition near `wall` lies between them.
+  const candidates = [...new Set([wall - offsetMs(zone, wall - DAY), wall - offsetMs(zone, wall + DAY)])];
+  const valid = candidates.filter((t) => t + offsetMs(zone, t) === wall);
+  // In a gap (clocks jumped past `wall`), the later candidate is the instant of the jump.
+  return valid.length ? Math.min(...valid) : Math.max(...candidates);
+}
+
+/** `at` as the zone's clocks read it, written as if UTC. */
+const wallOf = (zone: string, at: number) => at + offsetMs(zone, at);
+const wallDay = (zone: string, at: number) => Math.floor(wallOf(zone, at) / DAY) * DAY;
+
+/** The zone's calendar date at `at`: 'YYYY-MM-DD'. */
+export function localDate(zone: string, at: number): string {
+  return new Date(wallOf(zone, at)).toISOString().slice(0, 10);
+}
+
+/** When the local date 'YYYY-MM-DD' begins in the zone (its midnight, or the jump where midnight is skipped). */
+export function startOfLocalDate(zone: string, date: string): number {
+  return instantOf(zone, Date.parse(`${date}T00:00:00Z`));
+}
+
+/** The same local time `days` later (or earlier): 23 or 25 hours per day across a transition. */
+export function addLocalDays(zone: string, at: number, days: number): number {
+  return instantOf(zone, wallOf(zone, at) + days * DAY);
+}
+
+export type Calendar = 'day' | 'week' | 'month';
+
+/** The local day, week (Monday to Monday) or month holding `at`, as instants [start, end). */
+export function periodOf(zone: string, by: Calendar, at: number): { start: number; end: number } {
+  const day = wallDay(zone, at);
+  if (by === 'month') {
+    const d = new Date(day);
+    return {
+      start: instantOf(zone, Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1)),
+      end: instantOf(zone, Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1)),
+    };
+  }
+  const first = by === 'day' ? day : day - ((new Date(day).getUTCDay() + 6) % 7) * DAY;
+  return { start: instantOf(zone, first), end: instantOf(zone, first + (by === 'day' ? 1 : 7) * DAY) };
+}
+
+/** When the local day, week (Monday) or month holding `at` began. */
+export const startOf = (zone: string, by: Calendar, at: number) => periodOf(zone, by, at).start;
