@@ -119,3 +119,17 @@ export function periodOf(zone: string, by: Calendar, at: number): { start: numbe
 
 /** When the local day, week (Monday) or month holding `at` began. */
 export const startOf = (zone: string, by: Calendar, at: number) => periodOf(zone, by, at).start;
+
+/** The zone names the settings page offers, UTC first (ICU's canonical ones: any other valid name is taken too). */
+export function timeZoneNames(): string[] {
+  const names = Intl.supportedValuesOf('timeZone').filter((n) => n !== 'UTC' && isTimeZone(n));
+  return [DEFAULT_TIME_ZONE, ...names];
+}
+
+/** The zone's offset at `at` as people read it: `UTC−05:00`, `UTC+05:30`, `UTC`. */
+export function offsetLabel(zone: string, at: number): string {
+  const off = offsetMs(zone, at);
+  if (off === 0) return 'UTC';
+  const m = Math.abs(off) / MINUTE;
+  return `UTC${off < 0 ? '−' : '+'}${String(Math.floor(m / 60)).padStart(2, '0')}:${String(m % 60).padStart(2, '0')}`;
+}
