@@ -82,8 +82,8 @@ function instantOf(zone: string, wall: number): number {
   return valid.length ? Math.min(...valid) : Math.max(...candidates);
 }
 
-/** `at` as the zone's clocks read it, written as if UTC. */
-const wallOf = (zone: string, at: number) => at + offsetMs(zone, at);
+/** `at` as the zone's clocks read it, written as if UTC (a chart's UTC axis then shows local time). */
+export const wallOf = (zone: string, at: number) => at + offsetMs(zone, at);
 const wallDay = (zone: string, at: number) => Math.floor(wallOf(zone, at) / DAY) * DAY;
 
 /** The zone's calendar date at `at`: 'YYYY-MM-DD'. */
@@ -132,4 +132,13 @@ export function offsetLabel(zone: string, at: number): string {
   if (off === 0) return 'UTC';
   const m = Math.abs(off) / MINUTE;
   return `UTC${off < 0 ? '−' : '+'}${String(Math.floor(m / 60)).padStart(2, '0')}:${String(m % 60).padStart(2, '0')}`;
+}
+
+const abbreviations = new Map<string, Intl.DateTimeFormat>();
+
+/** The zone's short name at `at`, as en-US writes it: `EST`, `EDT`, `GMT+5:30`. */
+export function zoneAbbreviation(zone: string, at: number): string {
+  let f = abbreviations.get(zone);
+  if (!f) abbreviations.set(zone, (f = new Intl.DateTimeFormat('en-US', { timeZone: zone, timeZoneName: 'short' })));
+  return f.formatToParts(at).find((p) => p.type === 'timeZoneName')?.value ?? zone;
 }

@@ -19,7 +19,8 @@ import {
   type Filters,
 } from '../dashboards/filters.js';
 import { filterOptions, shortPath, type FilterOptions } from '../dashboards/options.js';
-import { fmt } from '../dashboards/format.js';
+import { fmt, when } from '../dashboards/format.js';
+import { tenantSettings } from '../aggregate/settings.js';
 import type { Env, Identity } from './env.js';
 import { metricsView, type MetricsView } from './access.js';
 import type { Renderer } from './render.js';
@@ -75,7 +76,9 @@ export async function dashboardPage(ctx: AppContext, c: Context<Env>): Promise<D
   const view = metricsView(identity);
   const tenantId = identity.user.tenantId;
   const now = ctx.now().getTime();
-  const { filters, notices } = parseFilters(new URL(c.req.url), now);
+  const file = await ctx.tenantFiles.open(tenantId);
+  const { timeZone } = await tenantSettings(file, file);
+  const { filters, notices } = parseFilters(new URL(c.req.url), now, timeZone);
   const users = await listUsers(ctx.control, tenantId);
   const tenant = await getTenant(ctx.control, tenantId);
   const options = await cachedOptions(ctx, tenantId, filters, view, users, now);
@@ -159,6 +162,8 @@ export function renderPage(
           search: (changes = {}) => filterSearch(page.filters, changes),
         }
       : null;
+  // Times on a page with filters read in the tenant's zone, as its dates and charts do.
+  const zone = 'filters' in page ? page.filters.zone : null;
   /** The mark of a figure the tool or model filter does not narrow ("all models"), or null. */
   const allOfFigure = (metric: string) => ('filters' in page ? allOf(page.filters, metric) : null);
   c.header('cache-control', 'no-store');
@@ -169,7 +174,7 @@ export function renderPage(
     {
       partial,
       tenantName: 'tenantName' in page ? page.tenantName : null,
-      fmt,
+      fmt: zone ? { ...fmt, when: (t: Parameters<typeof when>[0]) => when(t, zone) } : fmt,
       page,
       filterBar,
       allOf: allOfFigure,
