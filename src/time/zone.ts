@@ -74,7 +74,7 @@ export function alignmentMs(zone: string): number {
 }
 
 /** The instant the zone's clocks read `wall` (a local time written as if UTC): the first of two in an overlap, the end of a gap. */
-function instantOf(zone: string, wall: number): number {
+export function fromWall(zone: string, wall: number): number {
   // Offsets a day either side: a transition near `wall` lies between them.
   const candidates = [...new Set([wall - offsetMs(zone, wall - DAY), wall - offsetMs(zone, wall + DAY)])];
   const valid = candidates.filter((t) => t + offsetMs(zone, t) === wall);
@@ -93,12 +93,12 @@ export function localDate(zone: string, at: number): string {
 
 /** When the local date 'YYYY-MM-DD' begins in the zone (its midnight, or the jump where midnight is skipped). */
 export function startOfLocalDate(zone: string, date: string): number {
-  return instantOf(zone, Date.parse(`${date}T00:00:00Z`));
+  return fromWall(zone, Date.parse(`${date}T00:00:00Z`));
 }
 
 /** The same local time `days` later (or earlier): 23 or 25 hours per day across a transition. */
 export function addLocalDays(zone: string, at: number, days: number): number {
-  return instantOf(zone, wallOf(zone, at) + days * DAY);
+  return fromWall(zone, wallOf(zone, at) + days * DAY);
 }
 
 export type Calendar = 'day' | 'week' | 'month';
@@ -109,12 +109,12 @@ export function periodOf(zone: string, by: Calendar, at: number): { start: numbe
   if (by === 'month') {
     const d = new Date(day);
     return {
-      start: instantOf(zone, Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1)),
-      end: instantOf(zone, Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1)),
+      start: fromWall(zone, Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1)),
+      end: fromWall(zone, Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1)),
     };
   }
   const first = by === 'day' ? day : day - ((new Date(day).getUTCDay() + 6) % 7) * DAY;
-  return { start: instantOf(zone, first), end: instantOf(zone, first + (by === 'day' ? 1 : 7) * DAY) };
+  return { start: fromWall(zone, first), end: fromWall(zone, first + (by === 'day' ? 1 : 7) * DAY) };
 }
 
 /** When the local day, week (Monday) or month holding `at` began. */
