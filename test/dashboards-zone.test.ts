@@ -126,6 +126,15 @@ s('the hourly chart reads New York hours: an event at 05:30 UTC is in the 00:00 
   );
 });
 
+s('a session page shows its times in New York time', async (ctx) => {
+  await tenantIn(ctx, NY, utc('2026-03-08T15:00:00'));
+  await ctx.ingest([utc('2026-03-08T05:30:00'), utc('2026-03-08T14:10:09')]);
+  const page = await html(ctx.admin, '/sessions/s1');
+  assert.match(page, /<span>2026-03-08 00:30 EST to 2026-03-08 10:10 EDT<\/span>/);
+  assert.match(page, /<time datetime="[^"]+" title="2026-03-08 10:10 EDT">10:10:09<\/time>/);
+  assert.match(page, /<time datetime="[^"]+" title="2026-03-08 00:30 EST">00:30:00<\/time>/);
+});
+
 s('times in tables read in the zone', () => {
   assert.is(when(utc('2026-11-22T14:05:00')), '2026-11-22 14:05 UTC');
   assert.is(when(utc('2026-11-22T14:05:00'), NY), '2026-11-22 09:05 EST');

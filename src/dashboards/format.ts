@@ -64,6 +64,12 @@ export function when(t: string | number | Date | null | undefined, zone = DEFAUL
   return `${local} ${zone === DEFAULT_TIME_ZONE ? 'UTC' : zoneAbbreviation(zone, at)}`;
 }
 
+/** A time of day in `zone`, to the second: `14:05:09`. */
+export function clock(t: string | number | Date, zone = DEFAULT_TIME_ZONE): string {
+  const at = new Date(t).getTime();
+  return Number.isNaN(at) ? '–' : new Date(wallOf(zone, at)).toISOString().slice(11, 19);
+}
+
 /** The fewest characters of an id a table shows: less and a uuid's first block is all there is. */
 const MIN_ID_CHARS = 8;
 
@@ -89,4 +95,4 @@ export function shortIds(ids: readonly string[]): Map<string, string> {
   );
 }
 
-export const fmt = { count, usd, ms, pct, change, when, shortIds };
+export const fmt = { count, usd, ms, pct, change, when, clock, shortIds };
