@@ -44,9 +44,10 @@ export function seriesOf(
   zone: string,
 ): Series[] {
   const filled = fillGaps(rows, querySchema.parse(q));
+  const times = filled.map((r) => wallOf(zone, Date.parse(String(r.t))));
   return q.metrics.map((m) => ({
     name: names[m] ?? m,
-    data: filled.map((r) => [wallOf(zone, Date.parse(String(r.t))), r[m] === null ? null : Number(r[m])]),
+    data: filled.map((r, i) => [times[i]!, r[m] === null ? null : Number(r[m])]),
   }));
 }
 

@@ -41,13 +41,31 @@ export function isTimeZone(name: string): boolean {
 
 /** The zone's offset from UTC at `at` (ms; New York in winter: -5 h). */
 export function offsetMs(zone: string, at: number): number {
+  if (zone === DEFAULT_TIME_ZONE) return 0;
+  // Offsets change on 15-minute boundaries of UTC; a chart asks the same few slots again on every render.
+  let known = offsets.get(zone);
+  if (!known) offsets.set(zone, (known = new Map()));
+  const slot = Math.floor(at / SLOT);
+  let off = known.get(slot);
+  if (off === undefined) {
+    if (known.size >= MAX_SLOTS) known.clear();
+    known.set(slot, (off = offsetAt(zone, slot * SLOT)));
+  }
+  return off;
+}
+
+const SLOT = 15 * MINUTE;
+const MAX_SLOTS = 50_000;
+const offsets = new Map<string, Map<number, number>>();
+
+function offsetAt(zone: string, at: number): number {
   const parts = Object.fromEntries(
     formatterOf(zone)
       .formatToParts(new Date(at))
       .map((p) => [p.type, p.value]),
   );
   const wall = Date.UTC(+parts.year!, +parts.month! - 1, +parts.day!, +parts.hour!, +parts.minute!, +parts.second!);
-  return wall - Math.floor(at / 1000) * 1000;
+  return wall - at;
 }
 
 const alignments = new Map<string, number>();
