@@ -1,5 +1,5 @@
 // Changing a tenant's settings, the same way from the API and the settings pages: retention
-// days per tier, and model prices (which re-price every model at once: costs are computed
+// days per tier, the time zone its days are counted in, and model prices (which re-price every model at once: costs are computed
 // when asked, so past figures follow; the sessions' stored figures are forgotten and stored
 // again). What the prices page shows: the shipped defaults, the overrides, the models seen.
 import type { Database, Queryable } from '../storage/duckdb.js';
@@ -12,6 +12,12 @@ export async function changeRetention(file: Database, input: Partial<Retention>)
   const next = { ...(await tenantSettings(file, file)).retention, ...input };
   await saveSetting(file, file, 'retention', next);
   return next;
+}
+
+/** Stores the tenant's time zone (a valid IANA name): its days, weeks and months follow it from the next question on. */
+export async function changeTimeZone(file: Database, zone: string): Promise<string> {
+  await saveSetting(file, file, 'timezone', zone);
+  return zone;
 }
 
 /** The tiers (and raw) `next` keeps for fewer days than `current`: their older data goes at the next pass. */

@@ -19,6 +19,7 @@ import { fmt } from './format.js';
 import type { ChartSpec, Series } from './overview.js';
 import { keyOf } from '../query/session-figures.js';
 import { scoresFor, type ListedSession } from './sessions.js';
+import { wallOf } from '../time/zone.js';
 
 /** The metrics the team page can chart, with how people read them. */
 export const TREND_METRICS = {
@@ -78,7 +79,8 @@ export async function trend(
   const points = Math.ceil((q.to - q.from) / TIER_MS[q.interval!]);
   // A fifth of the range ahead: enough to see where the line goes, not a prophecy.
   const result = await trendOf(tf, tenantId, q, now, Math.min(60, Math.max(3, Math.round(points / 5))));
-  const at = (t: string) => Date.parse(t);
+  // The tenant's wall clock on the charts' UTC axis, as seriesOf.
+  const at = (t: string) => wallOf(f.zone, Date.parse(t));
   const line = (t: number) => result.trend.intercept + result.trend.slope * t;
   const fitted: Series = { name: 'Trend', data: result.points.map((p) => [at(p.t), clampFor(unit, line(at(p.t)))]) };
   const lastFit = fitted.data.at(-1);

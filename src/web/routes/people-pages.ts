@@ -18,7 +18,7 @@ import { filterSearch } from '../../dashboards/filters.js';
 import { getTenant } from '../../tenants/tenants.js';
 import type { Env } from '../env.js';
 import { metricsView } from '../access.js';
-import { dashboardPage, renderPage, signedIn, type DashboardPage } from '../dashboard-page.js';
+import { dashboardPage, renderPage, signedIn, tenantZone, type DashboardPage } from '../dashboard-page.js';
 import type { Renderer } from '../render.js';
 
 const TEAM_ONLY = 'your role sees team figures only';
@@ -133,6 +133,7 @@ async function personPage(ctx: AppContext, c: Context<Env>) {
     view: metricsView(identity),
     tenantName: (await getTenant(ctx.control, tenantId))?.name ?? '',
     people: new Map(users.map((u) => [u.id, u.name || u.email])),
+    zone: await tenantZone(ctx, tenantId),
   };
 }
 
