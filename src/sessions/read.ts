@@ -1,6 +1,7 @@
-// Sessions: the list (from `session_index`, newest activity first, cursor-paginated, with
-// each session's figures from the query model; narrowed to those that used a tool or model), one session's timeline (its raw events
-// in order), and a user's last event (is their agent connected?).
+// Reading sessions: the list (from the index, newest activity first, cursor-paginated, with
+// each session's figures, stored or from the query model; narrowed to those that used a tool
+// or model), one session's span, figures and timeline (its raw events in order), and a
+// user's last event (is their agent connected?).
 import type { TenantFiles } from '../storage/tenant-files.js';
 import { tsLiteral } from '../aggregate/rollup.js';
 import {
@@ -13,37 +14,27 @@ import {
   REQUEST_KINDS,
   sessionQuerySchema,
   type PartialFilter,
-} from './model.js';
-import { runQueries, runQuery } from './run.js';
+} from '../query/model.js';
+import { runQueries, runQuery } from '../query/run.js';
 import {
   byKey,
   figureColumns,
   figuresQuery,
   keyOf,
+  LIST_FIGURES,
   pickFigures,
   SESSION_FIGURES,
   type Figures,
+  type ListFigure,
   type SessionFigure,
   type SessionKey,
-} from './session-figures.js';
+} from './figures.js';
+import { UNROLLED_SESSIONS, validFigures } from './store.js';
 
 /** `tool` and `model` keep the sessions that used one of them in range (see sessionsUsing). */
 export type SessionListOptions = { from: number; to: number; user?: string[]; project?: string[] } & Partial<
   Record<PartialFilter, string[]>
 > & { cursor?: string; limit: number; now: number };
-
-/** The figures the list gives each session. */
-export const FIGURES = [
-  'prompts',
-  'tool_calls',
-  'tool_failures',
-  'api_requests',
-  'subagents',
-  'tokens',
-  'cost_usd',
-  'lines_added',
-  'lines_removed',
-] as const satisfies readonly SessionFigure[];
 
 export type SessionRow = {
   session_id: string;
@@ -53,7 +44,7 @@ export type SessionRow = {
   last_at: string;
   duration_s: number;
   events: number;
-} & Record<(typeof FIGURES)[number], number>;
+} & Record<ListFigure, number>;
 
 export class BadCursorError extends Error {}
 
@@ -154,28 +145,28 @@ export async function listSessions(
     } & Figures
   >(
     // The index holds what the worker rolled up; sessions begun or continued since come from
-    // the unrolled tail, so a session shows the moment its first event is committed. Stored
-    // figures are the whole story of a session with no events in the tail.
+    // the unrolled tail, so a session shows the moment its first event is committed.
     `WITH tail AS (
        SELECT user_id, session_id, arg_min(project, seq) FILTER (project IS NOT NULL) AS project, min(ts) AS first_ts, max(ts) AS last_ts, count(*) AS events
          FROM events WHERE seq > (SELECT last_seq FROM rollup_state) AND session_id IS NOT NULL GROUP BY user_id, session_id
      ), sessions AS (
        SELECT user_id, session_id, coalesce(i.project, t.project) AS project,
-              least(i.first_ts, t.first_ts) AS first_ts, greatest(i.last_ts, t.last_ts) AS last_ts, coalesce(i.events, 0) + coalesce(t.events, 0) AS events,
-              t.events IS NULL AS settled
+              least(i.first_ts, t.first_ts) AS first_ts, greatest(i.last_ts, t.last_ts) AS last_ts, coalesce(i.events, 0) + coalesce(t.events, 0) AS events
          FROM session_index i FULL OUTER JOIN tail t USING (user_id, session_id)
      ), page AS (
        SELECT * FROM sessions WHERE ${where.join(' AND ')} ORDER BY last_ts DESC, session_id DESC, user_id DESC LIMIT $limit
      )
-     SELECT user_id, session_id, project, epoch_ms(first_ts) AS first_ms, epoch_ms(last_ts) AS last_ms, events, settled AND f.session_id IS NOT NULL AS stored, ${figureColumns('f', FIGURES)}
-       FROM page LEFT JOIN session_figures f USING (user_id, session_id) ORDER BY last_ts DESC, session_id DESC, user_id DESC`,
+     SELECT user_id, session_id, project, epoch_ms(first_ts) AS first_ms, epoch_ms(last_ts) AS last_ms, events, f.session_id IS NOT NULL AS stored, ${figureColumns('f', LIST_FIGURES)}
+       FROM page LEFT JOIN ${validFigures('tail')} f USING (user_id, session_id) ORDER BY last_ts DESC, session_id DESC, user_id DESC`,
     params,
   );
   const page = rows.slice(0, o.limit);
   const figures = new Map<string, Figures>(page.filter((r) => r.stored).map((r) => [keyOf(r), r]));
   const unsettled = page.filter((r) => !r.stored);
   if (unsettled.length) {
-    for (const [key, f] of byKey((await runQuery(tf, tenantId, figuresQuery(FIGURES, unsettled), { now: o.now })).rows))
+    for (const [key, f] of byKey(
+      (await runQuery(tf, tenantId, figuresQuery(LIST_FIGURES, unsettled), { now: o.now })).rows,
+    ))
       if (!figures.has(key)) figures.set(key, f);
   }
   const last = page.at(-1);
@@ -190,7 +181,7 @@ export async function listSessions(
         last_at: new Date(r.last_ms).toISOString(),
         duration_s: (r.last_ms - r.first_ms) / 1000,
         events: r.events,
-        ...(Object.fromEntries(FIGURES.map((m) => [m, Number(f[m] ?? 0)])) as Record<(typeof FIGURES)[number], number>),
+        ...(Object.fromEntries(LIST_FIGURES.map((m) => [m, Number(f[m] ?? 0)])) as Record<ListFigure, number>),
       };
     }),
     next_cursor: rows.length > o.limit && last ? encodeCursor(last.last_ms, last.session_id, last.user_id) : null,
@@ -223,7 +214,7 @@ export async function sessionTotals(
 export type TimelineEvent = Record<string, unknown> & { seq: number; at: string; kind: string };
 /**
  * When a session's first and last events happened (epoch ms), whose it is and its project;
- * its stored figures while they are the whole story (see session-figures.ts), else null.
+ * its stored figures while they are valid (see validFigures), else null.
  */
 export type SessionSpan = {
   first: number;
@@ -282,7 +273,7 @@ export async function sessionSpan(tf: TenantFiles, tenantId: string, session: Se
     project: string | null;
     lo: number | null;
     hi: number | null;
-    stored: boolean | null;
+    stored: boolean;
   };
   const params = { user: session.user_id, id: session.session_id };
   return reader.transaction(async (tx) => {
@@ -290,7 +281,8 @@ export async function sessionSpan(tf: TenantFiles, tenantId: string, session: Se
     const row = (await tx.get<Indexed & Recent & Figures>(
       `SELECT i.session_id IS NOT NULL AS indexed, i.project, epoch_ms(i.first_ts) AS lo, epoch_ms(i.last_ts) AS hi, f.session_id IS NOT NULL AS stored, ${figureColumns('f', SESSION_FIGURES)}, r.*
          FROM (${recentOf('seq > (SELECT last_seq FROM rollup_state)')}) r
-         LEFT JOIN session_index i ON i.user_id = $user AND i.session_id = $id LEFT JOIN session_figures f ON f.user_id = $user AND f.session_id = $id`,
+         LEFT JOIN session_index i ON i.user_id = $user AND i.session_id = $id
+         LEFT JOIN ${validFigures(`(SELECT * FROM (${UNROLLED_SESSIONS}) WHERE user_id = $user AND session_id = $id)`)} f ON f.user_id = $user AND f.session_id = $id`,
       params,
     ))!;
     // A session the index does not know yet: all of its events are above the watermark.
@@ -302,7 +294,7 @@ export async function sessionSpan(tf: TenantFiles, tenantId: string, session: Se
       last: Math.max(...bounds),
       user_id: session.user_id,
       project: row.indexed ? row.project : recent.recent_project,
-      figures: row.indexed && recent.recent_lo === null && row.stored ? pickFigures(row, SESSION_FIGURES) : null,
+      figures: row.stored ? pickFigures(row, SESSION_FIGURES) : null,
     };
   });
 }
