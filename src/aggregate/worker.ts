@@ -45,6 +45,8 @@ export type SessionSteps = {
   settle(file: Database, db: Connection, now: number): Promise<void>;
   /** Retention: the sessions whose last event is before `before` go. */
   expire(db: Queryable, before: number): Promise<void>;
+  /** In removeEvents' transaction (remove.ts): the sessions of the removed and revived events (tables). */
+  removed(tx: Queryable, tables: { removed: string; counted: string; revived: string }, lastSeq: number): Promise<void>;
 };
 
 export type AggregatorOptions = {
@@ -93,6 +95,8 @@ export type Aggregator = {
   lag(): Promise<TenantLag[]>;
   /** Called after a tenant's rollups moved forward. */
   onAdvance(listener: (tenantId: string) => void): () => void;
+  /** The session steps it was made with, for changes made while it is idle (removing events). */
+  readonly sessions: SessionSteps;
 };
 
 /** The steps of a pass, each failing and retried on its own. */
@@ -382,6 +386,7 @@ export function createAggregator(options: AggregatorOptions): Aggregator {
       listeners.add(listener);
       return () => listeners.delete(listener);
     },
+    sessions: options.sessions,
   };
 }
 

@@ -75,6 +75,42 @@ export async function expireSessions(db: Queryable, before: number): Promise<voi
 }
 
 /**
+ * After events were removed (aggregate/remove.ts; `removed` the events, `counted` those the
+ * rollups counted, `revived` repeats counted from now on, all tables; events left up to
+ * `lastSeq` in `events`): their sessions' counts and spans follow, a session with nothing
+ * left goes (with its score), and what is stored of the others is invalidated.
+ */
+export async function sessionsRemoved(
+  tx: Queryable,
+  t: { removed: string; counted: string; revived: string },
+  lastSeq: number,
+): Promise<void> {
+  await tx.run(`CREATE OR REPLACE TEMP TABLE removal_sessions AS
+    SELECT user_id, session_id, epoch_ms(min(ts)) AS lo, epoch_ms(max(ts)) AS hi,
+           count(*) FILTER (seq IN (SELECT seq FROM ${t.counted})) AS gone,
+           count(*) FILTER (seq IN (SELECT seq FROM ${t.revived})) AS back
+      FROM (SELECT user_id, session_id, ts, seq FROM ${t.removed} WHERE seq <= ${lastSeq} UNION ALL SELECT user_id, session_id, ts, seq FROM ${t.revived})
+     WHERE session_id IS NOT NULL GROUP BY user_id, session_id`);
+  const sessions = `SELECT user_id, session_id FROM removal_sessions`;
+  await tx.run(`CREATE OR REPLACE TEMP TABLE removal_left AS
+    SELECT user_id, session_id, min(ts) AS first_ts, max(ts) AS last_ts FROM events
+     WHERE seq <= ${lastSeq} AND (user_id, session_id) IN (${sessions}) GROUP BY user_id, session_id`);
+  // A bound the removed events did not set stays (the raw events behind it may be past retention).
+  await tx.run(`UPDATE session_index i SET events = i.events - r.gone + r.back,
+      first_ts = CASE WHEN epoch_ms(i.first_ts) < r.lo THEN i.first_ts ELSE coalesce(l.first_ts, i.first_ts) END,
+      last_ts = CASE WHEN epoch_ms(i.last_ts) > r.hi THEN i.last_ts ELSE coalesce(l.last_ts, i.last_ts) END
+    FROM removal_sessions r LEFT JOIN removal_left l ON l.user_id = r.user_id AND l.session_id = r.session_id
+   WHERE i.user_id = r.user_id AND i.session_id = r.session_id`);
+  const empty = `(SELECT i.user_id, i.session_id FROM session_index i JOIN removal_sessions r USING (user_id, session_id)
+     WHERE i.events <= 0 AND (i.user_id, i.session_id) NOT IN (SELECT user_id, session_id FROM removal_left))`;
+  await tx.run(`DELETE FROM session_scores WHERE (user_id, session_id) IN ${empty}`);
+  await tx.run(`DELETE FROM session_index WHERE (user_id, session_id) IN ${empty}`);
+  await invalidate(tx, { sessions });
+  await tx.run(`DROP TABLE removal_sessions`);
+  await tx.run(`DROP TABLE removal_left`);
+}
+
+/**
  * Stores the figures of up to BATCH quiet indexed sessions that have none (the latest
  * first), counted up to the watermark; returns how many. Runs in the worker's transaction.
  */

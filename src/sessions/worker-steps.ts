@@ -1,10 +1,18 @@
 // The aggregation worker's session steps (SessionSteps in aggregate/worker.ts), given to it
 // where it is created (context.ts): as events are rolled up their sessions are indexed and
-// what is stored of them invalidated; sessions gone quiet get their figures, then their scores.
+// what is stored of them invalidated (and so when events are removed); sessions gone quiet
+// get their figures, then their scores.
 import { tenantSettings } from '../aggregate/settings.js';
 import type { SessionSteps } from '../aggregate/worker.js';
 import { storeSessionScores } from './scores.js';
-import { expireSessions, indexSessions, invalidate, sessionsOfEvents, storeSessionFigures } from './store.js';
+import {
+  expireSessions,
+  indexSessions,
+  invalidate,
+  sessionsOfEvents,
+  sessionsRemoved,
+  storeSessionFigures,
+} from './store.js';
 
 export const sessionSteps: SessionSteps = {
   async rolledUp(tx, range, counted) {
@@ -17,4 +25,5 @@ export const sessionSteps: SessionSteps = {
     while ((await db.transaction((tx) => storeSessionScores(tx, now))) > 0);
   },
   expire: expireSessions,
+  removed: sessionsRemoved,
 };
