@@ -10,6 +10,7 @@ import { newId } from '../src/ids.js';
 import { createIngestor } from '../src/ingest/ingest.js';
 import type { IngestEvent } from '../src/ingest/schema.js';
 import { createLogger } from '../src/log.js';
+import { SESSION_FIGURES } from '../src/sessions/figures.js';
 import { changePrices } from '../src/sessions/prices.js';
 import { listSessions, sessionSpan } from '../src/sessions/read.js';
 import { QUIET_MS } from '../src/sessions/store.js';
@@ -86,6 +87,9 @@ test('a stored figure row is read exactly while its session has no newer event a
       ).sessions.map((s) => [s.session_id, [s.tool_calls, s.cost_usd]]),
     );
   try {
+    // The migrations wrote the table by hand: a column per figure of the one list, no other.
+    const columns = await sql<{ column_name: string }>('SELECT column_name FROM (DESCRIBE session_figures)');
+    assert.equal(columns.map((c) => c.column_name).sort(), ['user_id', 'session_id', ...SESSION_FIGURES].sort());
     await ingest([request('a1', 'a', BASE), toolCall('a2', 'a', BASE + 1000), request('b1', 'b', BASE)]);
     clock = BASE + 1000 + QUIET_MS + 1;
     await pass();

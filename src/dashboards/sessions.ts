@@ -10,13 +10,10 @@ import {
   findSession,
   listSessions,
   sessionSpan,
-  sessionTimeline,
   sessionTotals,
-  timelineCursor,
   type SessionRow,
-  type TimelineCursor,
-  type TimelineEvent,
 } from '../sessions/read.js';
+import { sessionTimeline, timelineCursor, type TimelineCursor, type TimelineEvent } from '../sessions/timeline.js';
 import { keyOf, PAGE_FIGURES as TOTALS } from '../sessions/figures.js';
 import { usedFilters, type Filters } from './filters.js';
 import { explainScore, type ScoreExplained } from './score-explained.js';

@@ -17,11 +17,10 @@ import {
   lastEvent,
   listSessions,
   sessionSpan,
-  sessionTimeline,
   sessionTotals,
-  timelineCursor,
   type SessionSpan,
 } from '../../sessions/read.js';
+import { sessionTimeline, timelineCursor } from '../../sessions/timeline.js';
 import { API_FIGURES as SESSION_TOTALS, type SessionKey } from '../../sessions/figures.js';
 import { dashboardSummary } from '../../query/summary.js';
 import type { Env } from '../env.js';

@@ -1,5 +1,5 @@
 // Settings pages for a tenant's model prices and retention (tenant admins): the same
-// changes as PUT /api/v1/settings/prices|retention (aggregate/settings-change.ts), as forms,
+// changes as PUT /api/v1/settings/prices|retention (sessions/prices.ts, aggregate/settings-change.ts), as forms,
 // with what a change does said beside it. Shortening retention asks to confirm first.
 import { Hono, type Context } from 'hono';
 import { z } from 'zod';
