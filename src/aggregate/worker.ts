@@ -3,11 +3,11 @@
 // one transaction that also moves the watermark, so a crash or a pause only delays it:
 // the next pass starts where the last commit left off. Late events land in their own
 // (old) buckets. It also keeps the sessions (a step its creator gives: SessionSteps), folds
-// the rows of recent buckets (compaction), prices new models, and applies retention. Each of those steps fails alone and is retried with a
-// backoff; one tenant failing is logged and retried, the others go on. A rollup that
-// fails is retried on half as many events until the one event that fails alone is found;
-// after SET_ASIDE_AFTER attempts that event is set aside (counted, logged, left out of
-// every figure) and the worker moves on: no row can stop it.
+// the rows of recent buckets (compaction), prices new models, and applies retention. Each of
+// those steps fails alone and is retried with a backoff; one tenant failing is logged and
+// retried, the others go on. A rollup that fails is retried on half as many events until the
+// one event that fails alone is found; after SET_ASIDE_AFTER attempts that event is set aside
+// (counted, logged, left out of every figure) and the worker moves on: no row can stop it.
 import type { Logger } from '../log.js';
 import type { Connection, Database, Queryable } from '../storage/duckdb.js';
 import type { TenantFiles } from '../storage/tenant-files.js';
