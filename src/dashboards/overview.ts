@@ -6,7 +6,7 @@ import type { MetricsView } from '../web/access.js';
 import type { QueryInput } from '../query/model.js';
 import { filtersFor, kindsRead, querySchema } from '../query/model.js';
 import { fillGaps, runQueries } from '../query/run.js';
-import { listSessions, type SessionRow } from '../query/sessions.js';
+import { listSessions, type SessionRow } from '../sessions/read.js';
 import { dashboardSummary, type Summary } from '../query/summary.js';
 import { chartInterval, partialFilterNotices, queryFilters, usedFilters, type Filters } from './filters.js';
 import type { Layout, WidgetId } from './layout.js';

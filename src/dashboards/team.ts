@@ -3,21 +3,15 @@
 // against the previous period, their trends, insights and recent sessions with scores).
 import type { TenantFiles } from '../storage/tenant-files.js';
 import { TIER_MS } from '../aggregate/tiers.js';
-import {
-  averageScore,
-  personalInsights,
-  productivity,
-  teamComparison,
-  trendOf,
-  type TrendResult,
-} from '../query/analytics.js';
+import { personalInsights, teamComparison, trendOf, type TrendResult } from '../query/analytics.js';
+import { averageScore, productivity } from '../sessions/productivity.js';
 import { filtersFor, querySchema, type Dimension, type QueryInput } from '../query/model.js';
-import { listSessions } from '../query/sessions.js';
+import { listSessions } from '../sessions/read.js';
 import { dashboardSummary, type Summary } from '../query/summary.js';
 import { chartInterval, partialFilterNotices, queryFilters, usedFilters, type Filters } from './filters.js';
 import { fmt } from './format.js';
 import type { ChartSpec, Series } from './overview.js';
-import { keyOf } from '../query/session-figures.js';
+import { keyOf } from '../sessions/figures.js';
 import { scoresFor, type ListedSession } from './sessions.js';
 import { wallOf } from '../time/zone.js';
 

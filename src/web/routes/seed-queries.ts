@@ -7,7 +7,7 @@ import { Hono } from 'hono';
 import { z } from 'zod';
 import type { AppContext } from '../../context.js';
 import { TIER_MS } from '../../aggregate/tiers.js';
-import { productivity } from '../../query/analytics.js';
+import { productivity } from '../../sessions/productivity.js';
 import { INTERVALS, MAX_RANGE_MS, METRICS, type Interval, type QueryInput } from '../../query/model.js';
 import { runPartiallyFiltered, runQuery } from '../../query/run.js';
 import { dashboardSummary } from '../../query/summary.js';

@@ -1,13 +1,14 @@
 // A tenant's own settings (/api/v1/settings): retention per tier, model prices and the time
 // zone its days are counted in. Anyone
 // who may read metrics sees them; a tenant admin changes them (signed in, audited), as on
-// the settings pages (aggregate/settings-change.ts).
+// the settings pages (aggregate/settings-change.ts, sessions/prices.ts).
 import { Hono } from 'hono';
 import { z } from 'zod';
 import type { AppContext } from '../../context.js';
 import { audit } from '../../admin/audit.js';
 import { retentionSchema, tenantSettings, timeZoneSchema } from '../../aggregate/settings.js';
-import { changePrices, changeRetention, changeTimeZone } from '../../aggregate/settings-change.js';
+import { changeRetention, changeTimeZone } from '../../aggregate/settings-change.js';
+import { changePricesBy } from '../../sessions/prices.js';
 import { DEFAULT_PRICES, priceOverridesSchema } from '../../cost/prices.js';
 import type { Env } from '../env.js';
 import { requirePermission, requireSession } from '../access.js';
@@ -90,16 +91,8 @@ export function settingsRoutes(ctx: AppContext) {
       const identity = requireSession(c);
       requirePermission(identity, 'user.manage');
       const overrides = await readInput(c, OPS.prices.operation.body);
-      const file = await ctx.tenantFiles.open(identity.user.tenantId);
-      await changePrices({ aggregator: ctx.aggregator, file }, overrides);
-      await audit(ctx.control, {
-        actor: 'user',
-        actorUserId: identity.user.id,
-        tenantId: identity.user.tenantId,
-        action: 'settings.prices',
-        ip: clientIp(c),
-        detail: overrides,
-      });
+      const by = { tenantId: identity.user.tenantId, userId: identity.user.id, ip: clientIp(c) };
+      await changePricesBy(ctx, by, overrides);
       return c.json({ overrides });
     });
 }

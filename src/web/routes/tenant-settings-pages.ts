@@ -1,5 +1,6 @@
 // Settings pages for a tenant's model prices, retention and time zone (tenant admins): the
-// same changes as PUT /api/v1/settings/prices|retention|timezone (aggregate/settings-change.ts), as forms,
+// same changes as PUT /api/v1/settings/prices|retention|timezone (sessions/prices.ts,
+// aggregate/settings-change.ts), as forms,
 // with what a change does said beside it. Shortening retention asks to confirm first.
 import { Hono, type Context } from 'hono';
 import { z } from 'zod';
@@ -11,13 +12,8 @@ import {
   timeZoneSchema,
   type Retention,
 } from '../../aggregate/settings.js';
-import {
-  changePrices,
-  changeRetention,
-  changeTimeZone,
-  pricesView,
-  shortened,
-} from '../../aggregate/settings-change.js';
+import { changeRetention, changeTimeZone, pricesView, shortened } from '../../aggregate/settings-change.js';
+import { changePrices } from '../../sessions/prices.js';
 import { priceSchema } from '../../cost/prices.js';
 import { TIERS } from '../../aggregate/tiers.js';
 import { offsetLabel, timeZoneNames } from '../../time/zone.js';
