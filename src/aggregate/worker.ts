@@ -15,13 +15,11 @@ import type { TenantFiles } from '../storage/tenant-files.js';
 import { isOutOfMemory } from '../storage/errors.js';
 import { priceOf, type PriceOverrides } from '../cost/prices.js';
 import {
-  bucketSql,
+  compactSql,
   countedEventsCtes,
-  foldSelect,
-  foldSketchSelect,
+  insertRollupsSql,
   recordUncountedSql,
-  rollupSelect,
-  sketchSelect,
+  retentionSql,
   tsLiteral,
 } from './rollup.js';
 import {
@@ -32,7 +30,7 @@ import {
   type Retention,
   type TenantSettings,
 } from './settings.js';
-import { CUBES, rollupTable, sketchTable, TIER_MS, TIERS, floorTo } from './tiers.js';
+import { TIERS } from './tiers.js';
 import { forgetFiguresSql, storeSessionFigures } from '../query/session-figures.js';
 import { forgetScoresSql, storeSessionScores } from '../query/scores.js';
 import { attributeProjects } from './session-project.js';
@@ -410,16 +408,7 @@ async function rollupChunk(
         `CREATE OR REPLACE TEMP TABLE rollup_batch AS WITH ${countedEventsCtes('batch', range, span.lo, span.hi)} SELECT * FROM batch`,
       );
       await tx.run(recordUncountedSql(range, 'rollup_batch'));
-      for (const tier of TIERS) {
-        for (const cube of CUBES) {
-          await tx.run(
-            `INSERT INTO ${rollupTable(tier, cube)} BY NAME ${rollupSelect('rollup_batch', bucketSql(tier), cube)}`,
-          );
-          await tx.run(
-            `INSERT INTO ${sketchTable(tier, cube)} BY NAME ${sketchSelect('rollup_batch', bucketSql(tier), cube)}`,
-          );
-        }
-      }
+      for (const insert of insertRollupsSql('rollup_batch')) await tx.run(insert);
       // A session is its user's (the key that sent its events): two users' sessions with one id
       // are two. Its span covers every event it stored, repeats included (a timeline lists
       // them, and reads only the span); its count, the counted events.
@@ -464,20 +453,8 @@ async function setAside(conn: Connection, error: string): Promise<number | null>
 /** Folds every key of the buckets from `since` on into one row per key. */
 async function compact(conn: Connection, since: number): Promise<void> {
   for (const tier of TIERS) {
-    const where = `bucket >= ${tsLiteral(floorTo(since, TIER_MS[tier]))}`;
     await conn.transaction(async (tx) => {
-      for (const [table, fold, cube] of CUBES.flatMap(
-        (cube) =>
-          [
-            [rollupTable(tier, cube), foldSelect, cube],
-            [sketchTable(tier, cube), foldSketchSelect, cube],
-          ] as const,
-      )) {
-        await tx.run(`CREATE OR REPLACE TEMP TABLE rollup_fold AS ${fold(table, where, cube)}`);
-        await tx.run(`DELETE FROM ${table} WHERE ${where}`);
-        await tx.run(`INSERT INTO ${table} BY NAME SELECT * FROM rollup_fold`);
-        await tx.run(`DROP TABLE rollup_fold`);
-      }
+      for (const statement of compactSql(tier, since)) await tx.run(statement);
     });
   }
 }
@@ -490,13 +467,7 @@ export async function applyRetention(
   applied: Applied = {},
 ): Promise<Applied> {
   const cutoff = keptSince(retention, now, applied);
-  for (const tier of TIERS) {
-    const since = cutoff[tier];
-    if (since === undefined) continue;
-    for (const table of CUBES.flatMap((cube) => [rollupTable(tier, cube), sketchTable(tier, cube)])) {
-      await db.run(`DELETE FROM ${table} WHERE bucket < ${tsLiteral(floorTo(since, TIER_MS[tier]))}`);
-    }
-  }
+  for (const statement of retentionSql(cutoff)) await db.run(statement);
   // A session is listed as long as its hourly figures are kept.
   if (cutoff['1h'] !== undefined) {
     await db.run(`DELETE FROM session_index WHERE last_ts < ${tsLiteral(cutoff['1h'])}`);
