@@ -11,12 +11,12 @@
 // worker is idle.
 import type { Params, Queryable } from '../storage/duckdb.js';
 import {
+  BOUND_MEASURES,
   bucketSql,
   DEDUP_KEY,
   DEDUP_WINDOW_MS,
   foldSelect,
   foldSketchSelect,
-  BOUND_MEASURES,
   KEYED_KINDS,
   negatedBinsSql,
   negatedMeasuresSql,

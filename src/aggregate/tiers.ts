@@ -3,17 +3,17 @@
 // can cover exactly (under a minute, or outside a tier's retention) is read from raw
 // events. Buckets are UTC-aligned (a day starts at 00:00 UTC). The tiers and cubes
 // themselves are defined in catalogue.ts.
-import { CUBE_DEFINED, CUBES, TIER_DEFINED, TIERS, type Cube, type Tier } from './catalogue.js';
+import { CATALOGUE, CUBES, TIERS, type Cube, type Tier } from './catalogue.js';
 
 export { CUBES, rollupTable, sketchTable, TIERS, type Cube, type Tier } from './catalogue.js';
 
 const byTier = <T>(f: (tier: Tier) => T) => Object.fromEntries(TIERS.map((t) => [t, f(t)])) as Record<Tier, T>;
-export const TIER_MS: Record<Tier, number> = byTier((t) => TIER_DEFINED[t].ms);
-export const TIER_SQL_INTERVAL: Record<Tier, string> = byTier((t) => TIER_DEFINED[t].interval);
+export const TIER_MS: Record<Tier, number> = byTier((t) => CATALOGUE.tiers[t].ms);
+export const TIER_SQL_INTERVAL: Record<Tier, string> = byTier((t) => CATALOGUE.tiers[t].interval);
 
 /** The key columns of a cube's rollup rows (its sketch's are the same less session_id). */
 export const CUBE_KEYS: Record<Cube, readonly string[]> = Object.fromEntries(
-  CUBES.map((c) => [c, CUBE_DEFINED[c].keys]),
+  CUBES.map((c) => [c, CATALOGUE.cubes[c].keys]),
 ) as Record<Cube, readonly string[]>;
 
 /** The smallest cube whose keys hold every one of `columns`. */
