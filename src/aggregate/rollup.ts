@@ -1,6 +1,7 @@
 // The rollup SQL, shared by the worker (which stores it) and the query compiler (which
 // runs the very same aggregation over raw events for what the tiers do not cover yet).
-// One definition means a rollup and a raw answer cannot disagree.
+// One definition means a rollup and a raw answer cannot disagree. The columns, their
+// aggregates and merges, and the tables all come from the catalogue (catalogue.ts).
 //
 // Counting once: a fact that can arrive through more than one channel counts on its first
 // arrival (lowest seq) only, whatever the order: a model request (`api_request` by
@@ -181,12 +182,9 @@ export function mergeSelect(
 const TABLES = catalogueTables();
 const tableOf = (name: string) => TABLES.find((t) => t.name === name)!;
 
-/** Folds the rows of one key of `cube` into one (what compaction writes back). */
+/** Folds the rows (or bins) of each key of `table` matching `where` into one (what compaction writes back). */
 export const foldSelect = (table: string, where: string, _cube?: Cube) => mergeSelect(tableOf(table), table, where);
-
-/** Folds the bins of one key of `cube` into one. */
-export const foldSketchSelect = (table: string, where: string, _cube?: Cube) =>
-  mergeSelect(tableOf(table), table, where);
+export const foldSketchSelect = foldSelect;
 
 /** The statements adding the rollup and sketch rows of the counted events in `source` to every table. */
 export const insertRollupsSql = (source: string): string[] =>
