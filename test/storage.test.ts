@@ -2,7 +2,7 @@ import { copyFileSync, existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { openDatabase } from '../src/storage/duckdb.js';
+import { openDatabase, type Queryable } from '../src/storage/duckdb.js';
 import { loadMigrations, migrate, MigrationError, type Migration } from '../src/storage/migrate.js';
 import { acquireLock, DataDirLockedError, lockPath, tenantPath } from '../src/storage/datadir.js';
 import { createTenantFiles } from '../src/storage/tenant-files.js';
@@ -66,6 +66,26 @@ test('a failing migration leaves the file exactly as it was', async () => {
     'migration 2 rolled back',
   );
   assert.equal(await db.all('SELECT * FROM a'), []);
+  await db.close();
+  dir.remove();
+});
+
+test('a migration with a code step runs it after its SQL, in the same transaction', async () => {
+  const dir = tempDir();
+  const db = await openDatabase(join(dir.path, 'x.duckdb'));
+  const fill = { ...m(2, 'CREATE TABLE b (n INTEGER);'), step: (tx: Queryable) => tx.run('INSERT INTO b VALUES (7)') };
+  const broken = { ...m(3, 'CREATE TABLE c (n INTEGER);'), step: () => Promise.reject(new Error('step failed')) };
+  assert.equal(await migrate(db, [m(1, 'CREATE TABLE a (n INTEGER);'), fill]), [1, 2]);
+  assert.equal(await db.all('SELECT n FROM b'), [{ n: 7 }]);
+  try {
+    await migrate(db, [m(1, ''), fill, broken]);
+    assert.unreachable('should have failed');
+  } catch (err) {
+    assert.match((err as Error).message, /3_m3 failed .*step failed/);
+  }
+  assert.equal(await db.all(`SELECT table_name FROM information_schema.tables WHERE table_name = 'c'`), []);
+  const steps = loadMigrations('tenant').filter((x) => x.step);
+  assert.ok(steps.length > 0 && steps.every((x) => x.name === 'rollup_catalogue'), 'the shipped steps are found');
   await db.close();
   dir.remove();
 });

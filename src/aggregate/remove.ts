@@ -12,13 +12,15 @@
 import type { Params, Queryable } from '../storage/duckdb.js';
 import type { SessionSteps } from './worker.js';
 import {
+  BOUND_MEASURES,
   bucketSql,
   DEDUP_KEY,
   DEDUP_WINDOW_MS,
   foldSelect,
   foldSketchSelect,
   KEYED_KINDS,
-  MEASURES,
+  negatedBinsSql,
+  negatedMeasuresSql,
   rollupSelect,
   sketchKeys,
   sketchSelect,
@@ -63,11 +65,11 @@ export async function removeEvents(
       const rollup = rollupTable(tier, cube);
       const sketch = sketchTable(tier, cube);
       const bucket = bucketSql(tier);
-      await tx.run(`INSERT INTO ${rollup} BY NAME SELECT * REPLACE (${MEASURES.map((m) => `-${m} AS ${m}`).join(', ')}, NULL::DOUBLE AS dur_min, NULL::DOUBLE AS dur_max)
+      await tx.run(`INSERT INTO ${rollup} BY NAME SELECT * REPLACE (${negatedMeasuresSql()})
         FROM (${rollupSelect('removing_counted', bucket, cube)})`);
       await tx.run(`INSERT INTO ${rollup} BY NAME ${rollupSelect('reviving', bucket, cube)}`);
       await tx.run(
-        `INSERT INTO ${sketch} BY NAME SELECT * REPLACE (-n AS n, NULL::DOUBLE AS lo, NULL::DOUBLE AS hi) FROM (${sketchSelect('removing_counted', bucket, cube)})`,
+        `INSERT INTO ${sketch} BY NAME SELECT * REPLACE (${negatedBinsSql()}) FROM (${sketchSelect('removing_counted', bucket, cube)})`,
       );
       await tx.run(`INSERT INTO ${sketch} BY NAME ${sketchSelect('reviving', bucket, cube)}`);
     }
@@ -149,11 +151,13 @@ async function remeasureBounds(
   const table = rollupTable(tier, cube);
   const kept = rawSince === undefined ? 'true' : `bucket >= ${tsLiteral(ceilTo(rawSince, TIER_MS[tier]))}`;
   const keys = ['bucket', ...CUBE_KEYS[cube]];
-  await tx.run(`UPDATE ${table} SET dur_min = r.dur_min, dur_max = r.dur_max
+  await tx.run(`UPDATE ${table} SET ${BOUND_MEASURES.map((m) => `${m} = r.${m}`).join(', ')}
     FROM (SELECT * FROM (${rollupSelect('removal_durations', bucketSql(tier), cube)}) WHERE ${touched} AND ${kept}) r
    WHERE ${keys.map((k) => `${table}.${k} = r.${k}`).join(' AND ')}`);
   // A touched row with no duration left has no bounds.
-  await tx.run(`UPDATE ${table} SET dur_min = NULL, dur_max = NULL WHERE ${touched} AND dur_n = 0`);
+  await tx.run(
+    `UPDATE ${table} SET ${BOUND_MEASURES.map((m) => `${m} = NULL`).join(', ')} WHERE ${touched} AND dur_n = 0`,
+  );
   // So do the percentile bins: a bin keeps exact ranks when its bounds are measured again.
   const sketch = sketchTable(tier, cube);
   const binKeys = ['bucket', ...sketchKeys(cube), 'bin'];
@@ -180,10 +184,10 @@ export async function removeUserRollups(tx: Queryable, userId: string): Promise<
     if (Number(n) > 0) {
       const touched = `bucket IN (SELECT DISTINCT bucket FROM ${full} WHERE ${user})`;
       await tx.run(`INSERT INTO ${rollupTable(tier, 'team')} BY NAME
-        SELECT bucket, ${team}, ${MEASURES.map((m) => `-sum(${m}) AS ${m}`).join(', ')}, NULL::DOUBLE AS dur_min, NULL::DOUBLE AS dur_max
+        SELECT bucket, ${team}, ${negatedMeasuresSql(true)}
           FROM ${full} WHERE ${user} GROUP BY bucket, ${team}`);
       await tx.run(`INSERT INTO ${sketchTable(tier, 'team')} BY NAME
-        SELECT bucket, ${team}, bin, -sum(n) AS n, NULL::DOUBLE AS lo, NULL::DOUBLE AS hi FROM ${sketchTable(tier, 'full')} WHERE ${user} GROUP BY bucket, ${team}, bin`);
+        SELECT bucket, ${team}, bin, ${negatedBinsSql(true)} FROM ${sketchTable(tier, 'full')} WHERE ${user} GROUP BY bucket, ${team}, bin`);
       await fold(tx, rollupTable(tier, 'team'), foldSelect(rollupTable(tier, 'team'), touched, 'team'), touched);
       await fold(tx, sketchTable(tier, 'team'), foldSketchSelect(sketchTable(tier, 'team'), touched, 'team'), touched);
     }

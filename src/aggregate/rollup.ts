@@ -1,6 +1,7 @@
 // The rollup SQL, shared by the worker (which stores it) and the query compiler (which
 // runs the very same aggregation over raw events for what the tiers do not cover yet).
-// One definition means a rollup and a raw answer cannot disagree.
+// One definition means a rollup and a raw answer cannot disagree. The columns, their
+// aggregates and merges, and the tables all come from the catalogue (catalogue.ts).
 //
 // Counting once: a fact that can arrive through more than one channel counts on its first
 // arrival (lowest seq) only, whatever the order: a model request (`api_request` by
@@ -10,8 +11,18 @@
 // and a sub-agent (`subagent_start` by agent_id: hooks, transcripts' sub-agent files).
 // Duplicates are recognised within DEDUP_WINDOW_MS of each other's timestamps, which keeps
 // the check to a narrow slice of the table. Rows without the key always count.
-import { binSql, MERGE_BINS_SQL } from './sketch.js';
-import { CUBE_KEYS, TIER_SQL_INTERVAL, type Cube, type Tier } from './tiers.js';
+import {
+  CATALOGUE,
+  catalogueTables,
+  FAILURE_SQL,
+  sketchKeys,
+  type Catalogue,
+  type CatalogueTable,
+  type Measure,
+} from './catalogue.js';
+import { CUBE_KEYS, floorTo, TIER_MS, TIER_SQL_INTERVAL, type Cube, type Tier } from './tiers.js';
+
+export { FAILURE_SQL, sketchKeys };
 
 export const DEDUP_WINDOW_MS = 86_400_000;
 
@@ -32,9 +43,6 @@ export function tsLiteral(ms: number): string {
 }
 
 export const bucketSql = (tier: Tier, column = 'ts') => `time_bucket(INTERVAL '${TIER_SQL_INTERVAL[tier]}', ${column})`;
-
-/** Statuses that count as failures. */
-export const FAILURE_SQL = `status IN ('failure', 'timeout')`;
 
 /**
  * The kinds that can arrive twice, and what says so: the id Claude Code gives a request or a
@@ -121,22 +129,12 @@ export const recordUncountedSql = (range: string, counted: string) =>
 /** Key columns as a select list, absent dimensions as '' (user_id is never absent). */
 const keysSql = (keys: readonly string[]) =>
   keys.map((k) => (k === 'user_id' ? k : `coalesce(${k}, '') AS ${k}`)).join(', ');
-/** A cube's sketch keys: its rollup keys less session_id (sketchSelect's `session` puts it back). */
-export const sketchKeys = (cube: Cube) => CUBE_KEYS[cube].filter((k) => k !== 'session_id');
-const zero = (expr: string) => `coalesce(${expr}, 0)`;
+const { measures: MEASURE_LIST, sketch: SKETCH } = CATALOGUE;
 
 /** Rollup rows (the columns of `rollup_<tier>`) of the counted events in `source`. */
 export function rollupSelect(source: string, bucket: string, cube: Cube = 'full'): string {
   return `SELECT ${bucket} AS bucket, ${keysSql(CUBE_KEYS[cube])},
-    count(*)::DOUBLE AS n,
-    (count(*) FILTER (${FAILURE_SQL}))::DOUBLE AS failures,
-    count(duration_ms)::DOUBLE AS dur_n, ${zero('sum(duration_ms)')} AS dur_sum, min(duration_ms) AS dur_min, max(duration_ms) AS dur_max,
-    ${zero('sum(input_tokens)')} AS input_tokens, ${zero('sum(output_tokens)')} AS output_tokens,
-    ${zero('sum(cache_read_tokens)')} AS cache_read_tokens, ${zero('sum(cache_creation_tokens)')} AS cache_creation_tokens,
-    ${zero('sum(cost_usd)')} AS cost_usd,
-    ${zero('sum(input_tokens) FILTER (cost_usd IS NULL)')} AS unpriced_input, ${zero('sum(output_tokens) FILTER (cost_usd IS NULL)')} AS unpriced_output,
-    ${zero('sum(cache_read_tokens) FILTER (cost_usd IS NULL)')} AS unpriced_cache_read, ${zero('sum(cache_creation_tokens) FILTER (cost_usd IS NULL)')} AS unpriced_cache_creation,
-    ${zero('sum(lines_added)')} AS lines_added, ${zero('sum(lines_removed)')} AS lines_removed, ${zero('sum(value)')} AS value
+    ${MEASURE_LIST.map((m) => `${m.sql} AS ${m.name}`).join(',\n    ')}
   FROM ${source} GROUP BY ALL`;
 }
 
@@ -145,40 +143,72 @@ export function rollupSelect(source: string, bucket: string, cube: Cube = 'full'
  * `session`, keyed by session too (only ever computed from raw events).
  */
 export function sketchSelect(source: string, bucket: string, cube: Cube = 'full', session = false): string {
-  return `SELECT ${bucket} AS bucket, ${keysSql(session ? CUBE_KEYS[cube] : sketchKeys(cube))}, ${binSql('duration_ms')} AS bin, count(*)::DOUBLE AS n,
-    min(duration_ms) AS lo, max(duration_ms) AS hi
-  FROM ${source} WHERE duration_ms IS NOT NULL GROUP BY ALL`;
+  const values = [SKETCH.bin, ...SKETCH.values].map((c) => `${c.sql} AS ${c.name}`).join(', ');
+  return `SELECT ${bucket} AS bucket, ${keysSql(session ? CUBE_KEYS[cube] : sketchKeys(cube))}, ${values}
+  FROM ${source} WHERE ${SKETCH.where} GROUP BY ALL`;
 }
 
-/** The summed columns of a rollup row (dur_min and dur_max are a min and a max). */
-export const MEASURES = [
-  'n',
-  'failures',
-  'dur_n',
-  'dur_sum',
-  'input_tokens',
-  'output_tokens',
-  'cache_read_tokens',
-  'cache_creation_tokens',
-  'cost_usd',
-  'unpriced_input',
-  'unpriced_output',
-  'unpriced_cache_read',
-  'unpriced_cache_creation',
-  'lines_added',
-  'lines_removed',
-  'value',
-];
+/** The summed columns of a rollup row (the others are a min or a max). */
+export const MEASURES = MEASURE_LIST.filter((m) => m.merge === 'sum').map((m) => m.name);
 
-/** Folds the rows of one key of `cube` into one (what compaction writes back). */
-export function foldSelect(table: string, where: string, cube: Cube): string {
-  const keys = ['bucket', ...CUBE_KEYS[cube]].join(', ');
-  return `SELECT ${keys}, ${MEASURES.map((m) => `sum(${m}) AS ${m}`).join(', ')}, min(dur_min) AS dur_min, max(dur_max) AS dur_max
-  FROM ${table} WHERE ${where} GROUP BY ${keys}`;
+const mergedSql = (measures: readonly Measure[]) =>
+  measures.map((m) => `${m.merge}(${m.name}) AS ${m.name}`).join(', ');
+
+/** A value taken back out (removal): a sum negated, a min or max unknown; `grouped`: over a group of rows. */
+const negatedSql = (v: Measure, grouped: boolean) =>
+  `${v.merge !== 'sum' ? `NULL::${v.type}` : grouped ? `-sum(${v.name})` : `-${v.name}`} AS ${v.name}`;
+export const negatedMeasuresSql = (grouped = false) => MEASURE_LIST.map((m) => negatedSql(m, grouped)).join(', ');
+export const negatedBinsSql = (grouped = false) => SKETCH.values.map((v) => negatedSql(v, grouped)).join(', ');
+
+/** The measures merged as a min or a max: the bounds removal measures again. */
+export const BOUND_MEASURES = MEASURE_LIST.filter((m) => m.merge !== 'sum').map((m) => m.name);
+
+/**
+ * The rows of `table` (a catalogue table) in `source` matching `where` merged into one per
+ * key, its buckets re-cut by `bucket` (an expression over the source's bucket).
+ */
+export function mergeSelect(
+  table: CatalogueTable,
+  source: string,
+  where = 'true',
+  bucket = 'bucket',
+  cat: Catalogue = CATALOGUE,
+): string {
+  const keys = table.keys.slice(1).join(', ');
+  const merged = table.sketch ? cat.sketch.merge : mergedSql(cat.measures);
+  return `SELECT ${bucket} AS bucket, ${keys}, ${merged} FROM ${source} WHERE ${where} GROUP BY ALL`;
 }
 
-/** Folds the bins of one key of `cube` into one. */
-export function foldSketchSelect(table: string, where: string, cube: Cube): string {
-  const keys = ['bucket', ...sketchKeys(cube), 'bin'].join(', ');
-  return `SELECT ${keys}, ${MERGE_BINS_SQL} FROM ${table} WHERE ${where} GROUP BY ${keys}`;
+const TABLES = catalogueTables();
+const tableOf = (name: string) => TABLES.find((t) => t.name === name)!;
+
+/** Folds the rows (or bins) of each key of `table` matching `where` into one (what compaction writes back). */
+export const foldSelect = (table: string, where: string, _cube?: Cube) => mergeSelect(tableOf(table), table, where);
+export const foldSketchSelect = foldSelect;
+
+/** The statements adding the rollup and sketch rows of the counted events in `source` to every table. */
+export const insertRollupsSql = (source: string): string[] =>
+  TABLES.map(
+    (t) =>
+      `INSERT INTO ${t.name} BY NAME ${(t.sketch ? sketchSelect : rollupSelect)(source, bucketSql(t.tier), t.cube)}`,
+  );
+
+/** The statements folding each key of `tier`'s buckets from `since` on into one row (compaction). */
+export function compactSql(tier: Tier, since: number): string[] {
+  const where = `bucket >= ${tsLiteral(floorTo(since, TIER_MS[tier]))}`;
+  return TABLES.filter((t) => t.tier === tier).flatMap((t) => [
+    `CREATE OR REPLACE TEMP TABLE rollup_fold AS ${mergeSelect(t, t.name, where)}`,
+    `DELETE FROM ${t.name} WHERE ${where}`,
+    `INSERT INTO ${t.name} BY NAME SELECT * FROM rollup_fold`,
+    'DROP TABLE rollup_fold',
+  ]);
 }
+
+/** The statements deleting each tier's buckets before its cutoff (retention). */
+export const retentionSql = (cutoff: Partial<Record<Tier, number>>): string[] =>
+  TABLES.flatMap((t) => {
+    const since = cutoff[t.tier];
+    return since === undefined
+      ? []
+      : [`DELETE FROM ${t.name} WHERE bucket < ${tsLiteral(floorTo(since, TIER_MS[t.tier]))}`];
+  });

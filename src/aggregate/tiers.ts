@@ -1,46 +1,20 @@
 // Rollup tiers and how a time range is covered by them: the coarsest tier whose buckets
 // fit inside the range takes the middle, finer tiers take the edges, and what no tier
 // can cover exactly (under a minute, or outside a tier's retention) is read from raw
-// events. Buckets are UTC-aligned (a day starts at 00:00 UTC).
-export const TIERS = ['1m', '5m', '15m', '1h', '1d'] as const;
-export type Tier = (typeof TIERS)[number];
+// events. Buckets are UTC-aligned (a day starts at 00:00 UTC). The tiers and cubes
+// themselves are defined in catalogue.ts.
+import { CATALOGUE, CUBES, TIERS, type Cube, type Tier } from './catalogue.js';
 
-const MINUTE = 60_000;
-export const TIER_MS: Record<Tier, number> = {
-  '1m': MINUTE,
-  '5m': 5 * MINUTE,
-  '15m': 15 * MINUTE,
-  '1h': 60 * MINUTE,
-  '1d': 1440 * MINUTE,
-};
-export const TIER_SQL_INTERVAL: Record<Tier, string> = {
-  '1m': '1 minute',
-  '5m': '5 minutes',
-  '15m': '15 minutes',
-  '1h': '1 hour',
-  '1d': '1 day',
-};
+export { CUBES, rollupTable, sketchTable, TIERS, type Cube, type Tier } from './catalogue.js';
 
-/**
- * Each tier is kept in three cubes: `full`, by every dimension; `session`, by who and
- * where (user, project, session) and kind and model, without the tool or command name and
- * the status; and `team`, by what (kind, name, model, status), without user, project and
- * session. A question reads the smallest cube that holds its dimensions: a fraction of
- * the full cube's rows, and of its duration sketch's.
- */
-export const CUBES = ['team', 'session', 'full'] as const; // smallest first
-export type Cube = (typeof CUBES)[number];
+const byTier = <T>(f: (tier: Tier) => T) => Object.fromEntries(TIERS.map((t) => [t, f(t)])) as Record<Tier, T>;
+export const TIER_MS: Record<Tier, number> = byTier((t) => CATALOGUE.tiers[t].ms);
+export const TIER_SQL_INTERVAL: Record<Tier, string> = byTier((t) => CATALOGUE.tiers[t].interval);
 
 /** The key columns of a cube's rollup rows (its sketch's are the same less session_id). */
-export const CUBE_KEYS: Record<Cube, readonly string[]> = {
-  team: ['kind', 'name', 'model', 'status'],
-  session: ['user_id', 'project', 'session_id', 'kind', 'model'],
-  full: ['user_id', 'project', 'session_id', 'kind', 'name', 'model', 'status'],
-};
-
-const TABLE_PREFIX: Record<Cube, string> = { full: 'rollup', session: 'session', team: 'team' };
-export const rollupTable = (tier: Tier, cube: Cube = 'full') => `${TABLE_PREFIX[cube]}_${tier}`;
-export const sketchTable = (tier: Tier, cube: Cube = 'full') => `${rollupTable(tier, cube)}_dur`;
+export const CUBE_KEYS: Record<Cube, readonly string[]> = Object.fromEntries(
+  CUBES.map((c) => [c, CATALOGUE.cubes[c].keys]),
+) as Record<Cube, readonly string[]>;
 
 /** The smallest cube whose keys hold every one of `columns`. */
 export const smallestCube = (columns: Iterable<string>): Cube => {

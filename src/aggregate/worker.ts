@@ -14,13 +14,11 @@ import type { TenantFiles } from '../storage/tenant-files.js';
 import { isOutOfMemory } from '../storage/errors.js';
 import { priceOf, type PriceOverrides } from '../cost/prices.js';
 import {
-  bucketSql,
+  compactSql,
   countedEventsCtes,
-  foldSelect,
-  foldSketchSelect,
+  insertRollupsSql,
   recordUncountedSql,
-  rollupSelect,
-  sketchSelect,
+  retentionSql,
   tsLiteral,
 } from './rollup.js';
 import {
@@ -31,7 +29,7 @@ import {
   type Retention,
   type TenantSettings,
 } from './settings.js';
-import { CUBES, rollupTable, sketchTable, TIER_MS, TIERS, floorTo } from './tiers.js';
+import { TIERS } from './tiers.js';
 import { attributeProjects } from './session-project.js';
 
 /**
@@ -424,16 +422,7 @@ async function rollupChunk(
         `CREATE OR REPLACE TEMP TABLE rollup_batch AS WITH ${countedEventsCtes('batch', range, span.lo, span.hi)} SELECT * FROM batch`,
       );
       await tx.run(recordUncountedSql(range, 'rollup_batch'));
-      for (const tier of TIERS) {
-        for (const cube of CUBES) {
-          await tx.run(
-            `INSERT INTO ${rollupTable(tier, cube)} BY NAME ${rollupSelect('rollup_batch', bucketSql(tier), cube)}`,
-          );
-          await tx.run(
-            `INSERT INTO ${sketchTable(tier, cube)} BY NAME ${sketchSelect('rollup_batch', bucketSql(tier), cube)}`,
-          );
-        }
-      }
+      for (const insert of insertRollupsSql('rollup_batch')) await tx.run(insert);
       await sessions.rolledUp(tx, range, 'rollup_batch');
       const models = await tx.all<{ model: string }>(
         `SELECT DISTINCT model FROM rollup_batch WHERE model IS NOT NULL AND model NOT IN (SELECT model FROM model_prices)`,
@@ -469,20 +458,8 @@ async function setAside(conn: Connection, error: string): Promise<number | null>
 /** Folds every key of the buckets from `since` on into one row per key. */
 async function compact(conn: Connection, since: number): Promise<void> {
   for (const tier of TIERS) {
-    const where = `bucket >= ${tsLiteral(floorTo(since, TIER_MS[tier]))}`;
     await conn.transaction(async (tx) => {
-      for (const [table, fold, cube] of CUBES.flatMap(
-        (cube) =>
-          [
-            [rollupTable(tier, cube), foldSelect, cube],
-            [sketchTable(tier, cube), foldSketchSelect, cube],
-          ] as const,
-      )) {
-        await tx.run(`CREATE OR REPLACE TEMP TABLE rollup_fold AS ${fold(table, where, cube)}`);
-        await tx.run(`DELETE FROM ${table} WHERE ${where}`);
-        await tx.run(`INSERT INTO ${table} BY NAME SELECT * FROM rollup_fold`);
-        await tx.run(`DROP TABLE rollup_fold`);
-      }
+      for (const statement of compactSql(tier, since)) await tx.run(statement);
     });
   }
 }
@@ -496,13 +473,7 @@ export async function applyRetention(
   sessions: Pick<SessionSteps, 'expire'>,
 ): Promise<Applied> {
   const cutoff = keptSince(retention, now, applied);
-  for (const tier of TIERS) {
-    const since = cutoff[tier];
-    if (since === undefined) continue;
-    for (const table of CUBES.flatMap((cube) => [rollupTable(tier, cube), sketchTable(tier, cube)])) {
-      await db.run(`DELETE FROM ${table} WHERE bucket < ${tsLiteral(floorTo(since, TIER_MS[tier]))}`);
-    }
-  }
+  for (const statement of retentionSql(cutoff)) await db.run(statement);
   // A session is listed as long as its hourly figures are kept.
   if (cutoff['1h'] !== undefined) await sessions.expire(db, cutoff['1h']);
   if (cutoff.raw !== undefined) {

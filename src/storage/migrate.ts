@@ -1,23 +1,26 @@
 // Numbered SQL migrations (`migrations/<series>/0001_name.sql`), applied in order and
-// recorded in the file they changed. All pending migrations of a file run in one
-// transaction: a failure leaves the file exactly as it was.
+// recorded in the file they changed. A file whose name has a step in MIGRATION_STEPS runs
+// that code after its SQL (the rollup tables, generated from their catalogue). All pending
+// migrations of a file run in one transaction: a failure leaves the file exactly as it was.
 import { listAssets, readAssetText } from '../assets.js';
+import { MIGRATION_STEPS, type MigrationStep } from '../migration-steps.js';
 import type { Database } from './duckdb.js';
 
 export type Series = 'control' | 'tenant';
 
-export type Migration = { version: number; name: string; sql: string };
+export type Migration = { version: number; name: string; sql: string; step?: MigrationStep };
 
 export class MigrationError extends Error {}
 
-export function loadMigrations(series: Series): Migration[] {
+export function loadMigrations(series: Series, steps = MIGRATION_STEPS[series]): Migration[] {
   const migrations = listAssets(`migrations/${series}`)
     .filter((p) => p.endsWith('.sql'))
     .map((path) => {
       const file = path.slice(path.lastIndexOf('/') + 1);
       const match = /^(\d+)_([\w-]+)\.sql$/.exec(file);
       if (!match) throw new MigrationError(`migration file name must look like 0001_name.sql: ${path}`);
-      return { version: Number(match[1]), name: match[2]!, sql: readAssetText(path) };
+      const name = match[2]!;
+      return { version: Number(match[1]), name, sql: readAssetText(path), step: steps[name] };
     })
     .sort((a, b) => a.version - b.version);
   migrations.forEach((m, i) => {
@@ -47,6 +50,7 @@ export async function migrate(db: Database, migrations: Migration[]): Promise<nu
     for (const m of pending) {
       try {
         await tx.run(m.sql);
+        await m.step?.(tx);
       } catch (err) {
         throw new MigrationError(`migration ${m.version}_${m.name} failed on ${db.path}: ${(err as Error).message}`);
       }

@@ -1,0 +1,5 @@
+-- The rollup and sketch tables become what src/aggregate/catalogue.ts defines: the step
+-- `rollup_catalogue` (src/migration-steps.ts) compares the file's tables with it, adds a
+-- missing column, and creates a missing table filled from one holding its rows. A file
+-- made by migrations 3 to 18 already matches: nothing changes. Adding a measure to the
+-- catalogue takes a copy of this file with the next number, so earlier files get it too.
