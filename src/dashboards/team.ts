@@ -2,7 +2,6 @@
 // least-squares line, forecast and anomalies), and a person's own page (their figures
 // against the previous period, their trends, insights and recent sessions with scores).
 import type { TenantFiles } from '../storage/tenant-files.js';
-import { TIER_MS } from '../aggregate/tiers.js';
 import {
   averageScore,
   personalInsights,
@@ -11,7 +10,7 @@ import {
   trendOf,
   type TrendResult,
 } from '../query/analytics.js';
-import { filtersFor, querySchema, type Dimension, type QueryInput } from '../query/model.js';
+import { filtersFor, INTERVAL_MS, querySchema, type Dimension, type QueryInput } from '../query/model.js';
 import { listSessions } from '../query/sessions.js';
 import { dashboardSummary, type Summary } from '../query/summary.js';
 import { chartInterval, partialFilterNotices, queryFilters, usedFilters, type Filters } from './filters.js';
@@ -75,7 +74,7 @@ export async function trend(
     limit: 10_000,
   };
   const q = querySchema.parse(query);
-  const points = Math.ceil((q.to - q.from) / TIER_MS[q.interval!]);
+  const points = Math.ceil((q.to - q.from) / INTERVAL_MS[q.interval!]);
   // A fifth of the range ahead: enough to see where the line goes, not a prophecy.
   const result = await trendOf(tf, tenantId, q, now, Math.min(60, Math.max(3, Math.round(points / 5))));
   const at = (t: string) => Date.parse(t);

@@ -262,8 +262,11 @@ export function kindsRead(metrics: readonly string[]): Kind[] | null {
   return each.every((k) => k !== null) ? [...new Set(each.flat() as Kind[])] : null;
 }
 
-export const INTERVALS = TIERS;
+/** Time buckets: the tiers' sizes, and weeks (from Monday) and calendar months of the tenant's zone. */
+export const INTERVALS = [...TIERS, '1w', '1mo'] as const;
 export type Interval = (typeof INTERVALS)[number];
+/** An interval's longest bucket: what bounds a range's points and the tiers that may feed it. */
+export const INTERVAL_MS: Record<Interval, number> = { ...TIER_MS, '1w': 7 * TIER_MS['1d'], '1mo': 31 * TIER_MS['1d'] };
 
 /** The longest a filter value may be. */
 export const MAX_FILTER_VALUE = 512;
@@ -301,7 +304,7 @@ function checkQuery(q: z.output<typeof queryObject>, ctx: z.RefinementCtx, anySp
   if (q.from >= q.to) ctx.addIssue({ code: 'custom', path: ['from'], message: 'must be before to' });
   if (!anySpan && q.to - q.from > MAX_RANGE_MS)
     ctx.addIssue({ code: 'custom', path: ['from'], message: 'range is longer than 3 years' });
-  if (q.interval && (q.to - q.from) / TIER_MS[q.interval] > MAX_POINTS) {
+  if (q.interval && (q.to - q.from) / INTERVAL_MS[q.interval] > MAX_POINTS) {
     ctx.addIssue({
       code: 'custom',
       path: ['interval'],

@@ -6,7 +6,8 @@ import type { Queryable } from '../storage/duckdb.js';
 import type { TenantFiles } from '../storage/tenant-files.js';
 import { compile } from './compile.js';
 import { priceOf } from '../cost/prices.js';
-import { TIER_MS } from '../aggregate/tiers.js';
+import { DEFAULT_TIME_ZONE } from '../time/zone.js';
+import { bucketStart, nextBucket } from './buckets.js';
 import { filtersFor, METRICS, querySchema, type Query, type QueryInput } from './model.js';
 
 type Row = Record<string, string | number | null>;
@@ -220,16 +221,16 @@ function toIso(v: unknown): string | null {
   return new Date(/[zZ]|[+-]\d\d:?\d\d$/.test(s) ? s : `${s.replace(' ', 'T')}Z`).toISOString();
 }
 
-/** Every bucket of a time series' range, with zeros where nothing happened (charts need the gaps); durations stay null. */
+/** Every bucket of a time series' range in `zone`, with zeros where nothing happened (charts need the gaps); durations stay null. */
 export function fillGaps(
   rows: QueryResult['rows'],
   q: Pick<Query, 'from' | 'to' | 'interval' | 'metrics'>,
+  zone = DEFAULT_TIME_ZONE,
 ): QueryResult['rows'] {
   if (!q.interval) return rows;
-  const size = TIER_MS[q.interval];
   const byTime = new Map(rows.map((r) => [Date.parse(String(r.t)), r]));
   const out: QueryResult['rows'] = [];
-  for (let t = Math.floor(q.from / size) * size; t < q.to; t += size) {
+  for (let t = bucketStart(q.from, q.interval, zone); t < q.to; t = nextBucket(t, q.interval, zone)) {
     out.push(
       byTime.get(t) ?? {
         t: new Date(t).toISOString(),
