@@ -1,6 +1,8 @@
 // Time buckets in a zone, in TypeScript: where the bucket holding an instant starts and where
 // the next one does (the same buckets sql/bucket.ts asks DuckDB for), so a time series can
 // list every bucket of its range, the empty ones too.
+import { tenantSettings } from '../aggregate/settings.js';
+import type { TenantFiles } from '../storage/tenant-files.js';
 import { DEFAULT_TIME_ZONE, offsetMs } from '../time/zone.js';
 import { INTERVAL_MS, type Interval } from './model.js';
 
@@ -36,4 +38,10 @@ export function nextBucket(start: number, interval: Interval, zone = DEFAULT_TIM
   if (interval !== '1mo') return instantOf(wall + size, zone);
   const d = new Date(wall);
   return instantOf(Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1), zone);
+}
+
+/** The zone a tenant's buckets are counted in (its settings are cached per open file). */
+export async function timeZoneOf(tf: TenantFiles, tenantId: string): Promise<string> {
+  const file = await tf.open(tenantId);
+  return (await tenantSettings(file, await tf.connection(tenantId, 'reader'))).timeZone;
 }

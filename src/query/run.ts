@@ -56,6 +56,7 @@ export async function runQueries(
       raw: options.raw,
       tail: w.tail,
       extraPrices,
+      timeZone: settings.timeZone,
     });
     return resultOf(await tx.all<Record<string, unknown>>(sql, params), q);
   };
@@ -237,6 +238,10 @@ export function fillGaps(
         ...Object.fromEntries(q.metrics.map((m) => [m, m.endsWith('_ms') ? null : 0])),
       },
     );
+    byTime.delete(t);
   }
+  // Rows off the grid (buckets of another zone than `zone`) are kept rather than lost.
+  if (byTime.size)
+    return [...out, ...byTime.values()].sort((a, b) => Date.parse(String(a.t)) - Date.parse(String(b.t)));
   return out;
 }
