@@ -1,12 +1,15 @@
 // Analytics over the query model: productivity scores of the sessions in a range (the
 // legacy formula, each against its user's fixed baseline: scores.ts), trends and anomalies of any series, the team
 // compared person by person, and a person's own insights.
+import { ABOVE_WATERMARK } from '../aggregate/rollup.js';
+import { inList } from '../storage/sql.js';
 import type { TenantFiles } from '../storage/tenant-files.js';
 import { anomalies, type Anomaly } from '../analytics/anomalies.js';
 import { linearTrend, type LinearTrend } from '../analytics/trends.js';
 import { filtersFor, querySchema, type Dimension, type Interval, type Query, type QueryInput } from './model.js';
 import { keyOf } from './session-figures.js';
 import { sessionScores, type ScoredSession, type SessionScore } from './scores.js';
+import { timeZoneOf } from './buckets.js';
 import { fillGaps, runQueries, runQuery } from './run.js';
 
 type Filters = Partial<Record<Dimension, string[]>>;
@@ -37,14 +40,13 @@ export async function productivity(
     ['user_id', filters.user],
     ['project', filters.project],
   ] as const) {
-    if (values)
-      where.push(`i.${col} IN (${values.map((v, i) => ((params[`${col}${i}`] = v), `$${col}${i}`)).join(', ')})`);
+    if (values) where.push(inList(`i.${col}`, values, params, col));
   }
   // A session's span is widened by its events the worker has not rolled up yet (a late one may be older than the indexed span).
   const index = await reader.all<ScoredSession>(
     `WITH tail AS (
        SELECT user_id, session_id, min(ts) AS first_ts, max(ts) AS last_ts FROM events
-        WHERE seq > (SELECT last_seq FROM rollup_state) AND session_id IS NOT NULL GROUP BY user_id, session_id)
+        WHERE ${ABOVE_WATERMARK} AND session_id IS NOT NULL GROUP BY user_id, session_id)
      SELECT session_id, user_id, i.project, epoch_ms(least(i.first_ts, t.first_ts)) AS first_ms, epoch_ms(greatest(i.last_ts, t.last_ts)) AS last_ms
        FROM session_index i LEFT JOIN tail t USING (user_id, session_id)
       WHERE ${where.join(' AND ')}
@@ -82,7 +84,8 @@ export async function trendOf(
   horizon = 7,
 ): Promise<TrendResult> {
   const metric = q.metrics[0]!;
-  const series = fillGaps((await runQuery(tf, tenantId, q, { now })).rows, q);
+  const [{ rows }, zone] = await Promise.all([runQuery(tf, tenantId, q, { now }), timeZoneOf(tf, tenantId)]);
+  const series = fillGaps(rows, q, zone);
   const points = series.map((r) => ({ t: Date.parse(String(r.t)), v: Number(r[metric] ?? 0) }));
   const iso = (t: number) => new Date(t).toISOString();
   const trend = linearTrend(points, { horizon });

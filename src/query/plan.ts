@@ -7,6 +7,7 @@ import type { TailSpan } from '../aggregate/rollup.js';
 import { ceilTo, cover, smallestCube, TIER_MS, TIERS, type Cube, type Segment, type Tier } from '../aggregate/tiers.js';
 import type { Kind } from '../ingest/schema.js';
 import { alignmentMs, DEFAULT_TIME_ZONE } from '../time/zone.js';
+import { kindsOf } from './sql/filters.js';
 import { DIMENSIONS, INTERVAL_MS, METRICS, type Dimension, type Interval, type Query } from './model.js';
 
 export type Price = { model: string; input: number; output: number; cache_write: number; cache_read: number };
@@ -55,8 +56,8 @@ export type Plan = {
   bucket: { interval: Interval; zone: string } | null;
   /** The spend rule's prices: `model_prices` and these. */
   spend: { extraPrices: Price[] } | null;
-  /** Values per dimension column (bound as parameters), and the kinds the dimensions apply to. */
-  filters: { dimension: Dimension; column: string; values: string[] }[];
+  /** Values per dimension (bound as parameters), and the kinds the dimensions apply to (null: all). */
+  filters: Partial<Record<Dimension, string[]>>;
   kinds: Kind[] | null;
   metrics: string[];
   /** The group keys: `t` (the bucket) and the dimensions; `totals` adds a row over them per period. */
@@ -102,8 +103,8 @@ export function tiersFor(interval: Interval | undefined): Tier[] {
 /**
  * Covers one period for buckets of `interval` in `zone`: only with tiers whose buckets nest
  * in the zone's local ones (New York's days from hours, Kolkata's from quarter hours). Before
- * the finest of those that retention has deleted, the coarser tiers take over, each bucket
- * counted in the local bucket its start falls in (the one approximation; README, Queries).
+ * the oldest bucket the coarsest of those still keeps, the coarser tiers take over, each
+ * bucket counted in the local bucket its start falls in (the one approximation; README, Queries).
  */
 export function coverPeriod(
   from: number,
@@ -123,11 +124,6 @@ export function coverPeriod(
 }
 
 export function planQuery(q: Query, state: PlanState): Plan {
-  let kinds: Kind[] | null = null;
-  for (const d of dimensionsOf(q)) {
-    const mine = DIMENSIONS[d].kinds as readonly Kind[] | null;
-    if (mine) kinds = kinds ? kinds.filter((k) => mine.includes(k)) : [...mine];
-  }
   const defs = q.metrics.map((name) => METRICS[name]!);
   const percentiles = defs.some((d) => 'percentile' in d && typeof d.percentile === 'number');
   // The sketch has no session column: a question about sessions reads durations from raw
@@ -168,12 +164,8 @@ export function planQuery(q: Query, state: PlanState): Plan {
     sketch: !percentiles ? 'none' : !sketchFromRaw ? 'tiers' : allRaw ? 'raw' : 'raw since retention',
     bucket: q.interval ? { interval: q.interval, zone } : null,
     spend: defs.some((d) => 'sql' in d && d.spend) ? { extraPrices: state.extraPrices ?? [] } : null,
-    filters: (Object.entries(q.filters) as [Dimension, string[]][]).map(([dimension, values]) => ({
-      dimension,
-      column: DIMENSIONS[dimension].column,
-      values,
-    })),
-    kinds,
+    filters: q.filters,
+    kinds: kindsOf(dimensionsOf(q)),
     metrics: q.metrics,
     keys,
     totals: q.totals,

@@ -15,7 +15,7 @@ import {
   type ProductivityScore,
   type SessionFacts,
 } from '../analytics/productivity.js';
-import { tsLiteral } from '../aggregate/rollup.js';
+import { ABOVE_WATERMARK, tsLiteral } from '../aggregate/rollup.js';
 import { importedBaselines } from '../import/baseline.js';
 import type { Queryable } from '../storage/duckdb.js';
 import type { TenantFiles } from '../storage/tenant-files.js';
@@ -361,7 +361,7 @@ export async function sessionScores(
   const { stored, past, imported } = await reader.transaction(async (tx) => {
     const rows = await tx.all<Stored & Figures & { scored_once: boolean; figured: boolean; settled: boolean }>(
       `WITH k AS (SELECT unnest(from_json($keys, '[{"user_id":"VARCHAR","session_id":"VARCHAR"}]'), recursive := true)),
-            tail AS (SELECT DISTINCT user_id, session_id FROM events WHERE seq > (SELECT last_seq FROM rollup_state) AND session_id IS NOT NULL)
+            tail AS (SELECT DISTINCT user_id, session_id FROM events WHERE ${ABOVE_WATERMARK} AND session_id IS NOT NULL)
        SELECT k.user_id, k.session_id, ${STORED_COLUMNS}, ${figureColumns('f', SCORED)},
               s.session_id IS NOT NULL AS scored_once, f.session_id IS NOT NULL AS figured, t.session_id IS NULL AS settled
          FROM k LEFT JOIN session_scores s USING (user_id, session_id) LEFT JOIN session_figures f USING (user_id, session_id) LEFT JOIN tail t USING (user_id, session_id)`,

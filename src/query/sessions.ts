@@ -2,7 +2,9 @@
 // each session's figures from the query model; narrowed to those that used a tool or model), one session's timeline (its raw events
 // in order), and a user's last event (is their agent connected?).
 import type { TenantFiles } from '../storage/tenant-files.js';
-import { tsLiteral } from '../aggregate/rollup.js';
+import { ABOVE_WATERMARK, tsLiteral } from '../aggregate/rollup.js';
+import { EVENT_NUMBER_COLUMNS, EVENT_TEXT_COLUMNS } from '../storage/events.js';
+import { inList } from '../storage/sql.js';
 import {
   inKinds,
   MAX_ROWS,
@@ -126,7 +128,7 @@ export async function listSessions(
     ['project', o.project],
   ] as const) {
     if (!values) continue;
-    where.push(`${col} IN (${values.map((v, i) => ((params[`${col}${i}`] = v), `$${col}${i}`)).join(', ')})`);
+    where.push(inList(col, values, params, col));
   }
   const using = await sessionsUsing(tf, tenantId, o);
   if (using) {
@@ -158,7 +160,7 @@ export async function listSessions(
     // figures are the whole story of a session with no events in the tail.
     `WITH tail AS (
        SELECT user_id, session_id, arg_min(project, seq) FILTER (project IS NOT NULL) AS project, min(ts) AS first_ts, max(ts) AS last_ts, count(*) AS events
-         FROM events WHERE seq > (SELECT last_seq FROM rollup_state) AND session_id IS NOT NULL GROUP BY user_id, session_id
+         FROM events WHERE ${ABOVE_WATERMARK} AND session_id IS NOT NULL GROUP BY user_id, session_id
      ), sessions AS (
        SELECT user_id, session_id, coalesce(i.project, t.project) AS project,
               least(i.first_ts, t.first_ts) AS first_ts, greatest(i.last_ts, t.last_ts) AS last_ts, coalesce(i.events, 0) + coalesce(t.events, 0) AS events,
@@ -241,7 +243,7 @@ export async function sessionOwners(tf: TenantFiles, tenantId: string, sessionId
   const reader = await tf.connection(tenantId, 'reader');
   const rows = await reader.all<{ user_id: string }>(
     `SELECT user_id FROM session_index WHERE session_id = $id
-     UNION SELECT user_id FROM events WHERE seq > (SELECT last_seq FROM rollup_state) AND session_id = $id ORDER BY user_id`,
+     UNION SELECT user_id FROM events WHERE ${ABOVE_WATERMARK} AND session_id = $id ORDER BY user_id`,
     { id: sessionId },
   );
   return rows.map((r) => r.user_id);
@@ -289,7 +291,7 @@ export async function sessionSpan(tf: TenantFiles, tenantId: string, session: Se
     // One statement for a session the index knows: its span there, its events above the watermark, its stored figures.
     const row = (await tx.get<Indexed & Recent & Figures>(
       `SELECT i.session_id IS NOT NULL AS indexed, i.project, epoch_ms(i.first_ts) AS lo, epoch_ms(i.last_ts) AS hi, f.session_id IS NOT NULL AS stored, ${figureColumns('f', SESSION_FIGURES)}, r.*
-         FROM (${recentOf('seq > (SELECT last_seq FROM rollup_state)')}) r
+         FROM (${recentOf(ABOVE_WATERMARK)}) r
          LEFT JOIN session_index i ON i.user_id = $user AND i.session_id = $id LEFT JOIN session_figures f ON f.user_id = $user AND f.session_id = $id`,
       params,
     ))!;
@@ -370,27 +372,8 @@ export async function sessionTimeline(
 
 const TIMELINE_COLUMNS = [
   'seq',
-  'kind',
-  'source',
-  'user_id',
-  'project',
-  'prompt_id',
-  'tool_use_id',
-  'request_id',
-  'agent_id',
-  'agent_type',
-  'name',
-  'model',
-  'status',
-  'duration_ms',
-  'input_tokens',
-  'output_tokens',
-  'cache_read_tokens',
-  'cache_creation_tokens',
-  'cost_usd',
-  'lines_added',
-  'lines_removed',
-  'value',
+  ...EVENT_TEXT_COLUMNS.filter((c) => c !== 'session_id'),
+  ...EVENT_NUMBER_COLUMNS,
   'error',
 ];
 /**

@@ -6,13 +6,14 @@ import type { Plan } from '../plan.js';
 import { figuresCtes, finalSelect } from './answer.js';
 import { groupingOf } from './groups.js';
 import { sketchCtes } from './sketches.js';
-import { answerRowsCte, filterSql, rawSources, segmentsOf } from './sources.js';
+import { filterSql } from './filters.js';
+import { answerRowsCte, rawSources, segmentsOf } from './sources.js';
 
 export type Compiled = { sql: string; params: Params; segments: Segment[]; groups: string[] };
 
 export function emit(plan: Plan): Compiled {
   const params: Params = {};
-  const filters = filterSql(plan, params);
+  const filters = filterSql(plan.filters, plan.kinds, params);
   const sources = rawSources(plan, filters);
   const g = groupingOf(plan, params);
   const ctes = [

@@ -8,7 +8,8 @@ import type { Kind } from '../../ingest/schema.js';
 import { inKinds, METRICS } from '../model.js';
 import type { Plan } from '../plan.js';
 import type { Grouping } from './groups.js';
-import { inRange, type Sources, tierSegments } from './sources.js';
+import { inRange } from './filters.js';
+import { type Sources, tierSegments } from './sources.js';
 
 /** A percentile metric's family and the kinds it reads. */
 export type Percentile = { name: string; percentile: number; family: string; kinds: readonly Kind[] };
@@ -47,6 +48,7 @@ export function sketchCtes(plan: Plan, s: Sources, filters: string, g: Grouping)
       );
     sketches.push(sketchSelect(plan.sketch === 'raw' ? 'raw' : 'sketch_src', s.rawBucket, plan.cube, true));
   }
+  if (!sketches.length) sketches.push(`SELECT * FROM ${sketchTable('1d', plan.cube)} WHERE false`);
   ctes.push(`d AS (${sketches.join('\nUNION ALL BY NAME\n')})`);
   const partition = g.groups.length ? `PARTITION BY ${g.groups.join(', ')}` : '';
   for (const family of new Set(wanted.map((p) => p.family))) {

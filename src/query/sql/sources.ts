@@ -14,22 +14,11 @@ import {
 import { tailEventsCte } from '../../aggregate/session-project.js';
 import { rollupTable, type Cube, type Segment, type Tier } from '../../aggregate/tiers.js';
 import type { Params } from '../../storage/duckdb.js';
-import { inList } from '../../storage/sql.js';
 import { DIMENSIONS, inKinds, METRIC_POINT_KINDS, METRICS, REQUEST_KINDS, type Dimension } from '../model.js';
 import type { Plan } from '../plan.js';
 import { bucketSql } from './bucket.js';
+import { inRange } from './filters.js';
 import { splitAtFrom } from './groups.js';
-
-/** SQL: `column` in [from, to). */
-export const inRange = (from: number, to: number, column: string) =>
-  `${column} >= ${tsLiteral(from)} AND ${column} < ${tsLiteral(to)}`;
-
-/** The plan's filters as SQL (values bound in `params`), and the kinds its dimensions apply to. */
-export function filterSql(plan: Plan, params: Params): string {
-  const parts = plan.filters.map((f) => inList(f.column, f.values, params, f.dimension));
-  if (plan.kinds) parts.push(plan.kinds.length ? inKinds(plan.kinds) : 'false');
-  return parts.length ? parts.join(' AND ') : 'true';
-}
 
 export type Sources = {
   ctes: string[];
@@ -97,13 +86,15 @@ export function rawSources(plan: Plan, filters: string): Sources {
 
 /** The rows of one cube matching `where`: the raw events rolled up to minutes, and the tiers' pieces. */
 export function rowsOf(plan: Plan, s: Sources, cube: Cube, where: string): string {
-  return [
+  const pieces = [
     ...(s.hasRaw ? [`SELECT * FROM (${rollupSelect('raw', s.rawBucket, cube)}) WHERE ${where}`] : []),
     ...tierSegments(plan).map(
       (seg) =>
         `SELECT * FROM ${rollupTable(seg.source, cube)} WHERE ${inRange(seg.from, seg.to, 'bucket')} AND ${where}`,
     ),
-  ].join('\nUNION ALL BY NAME\n');
+  ];
+  // A plan with nothing to read (every period before the first event) still has the columns.
+  return pieces.length ? pieces.join('\nUNION ALL BY NAME\n') : `SELECT * FROM ${rollupTable('1d', cube)} WHERE false`;
 }
 
 /**
