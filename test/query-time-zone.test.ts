@@ -98,7 +98,7 @@ const ASKED: Ask[] = [
   { interval: '1mo', from: Date.UTC(2026, 9, 1), to: Date.UTC(2026, 11, 1) },
 ];
 
-async function tenantIn(zone: string) {
+async function tenantIn(zone: string, now = NOW) {
   const dir = tempDir('am-tz');
   const files = createTenantFiles(dir.path);
   const tenantId = newId('t');
@@ -119,7 +119,7 @@ async function tenantIn(zone: string) {
     tenantFiles: files,
     tenants: async () => [tenantId],
     log: createLogger('error', (line) => errors.push(line)),
-    now: () => NOW,
+    now: () => now,
   });
   const ingestor = createIngestor(files);
   const ingest = async (events: Ev[]) => {
@@ -155,6 +155,44 @@ for (const zone of ['America/New_York', 'Asia/Kolkata']) {
     }
   });
 }
+
+test('New York past the hour tier’s retention: whole UTC days from the day tier, each counted in the local day it starts in', async () => {
+  const now = Date.UTC(2026, 2, 20);
+  const t = await tenantIn('America/New_York', now);
+  try {
+    const file = await t.files.open(t.tenantId);
+    await saveSetting(file, file, 'retention', { raw: 5, '1m': 5, '5m': 5, '15m': 5, '1h': 5, '1d': null });
+    const events = eventsFor('America/New_York').filter((e) => e.ts >= Date.UTC(2026, 2, 8) && e.ts < now);
+    await t.ingest(events);
+    await t.aggregator.runOnce(t.tenantId, { retention: true });
+    assert.equal(t.errors, []);
+    const cut = now - 5 * DAY; // 2026-03-15 00:00 UTC: the hour tier, minutes and raw events hold nothing before it
+    const from = Date.UTC(2026, 2, 10, 4); // local midnight
+    const to = Date.UTC(2026, 2, 19, 4);
+    const q = querySchema.parse({ metrics: ['tool_calls'], interval: '1d', from, to });
+    const { rows } = await runQuery(t.files, t.tenantId, q, { now });
+    // Before the cut, a UTC day (00:00 UTC is 20:00 the evening before in New York) counts in the local day before it.
+    const before = expected(
+      events.map((e) => ({ ...e, ts: Math.floor(e.ts / DAY) * DAY })),
+      'America/New_York',
+      '1d',
+      from,
+      cut,
+    );
+    const after = expected(events, 'America/New_York', '1d', cut, to);
+    const want = [...before, ...after].reduce<{ t: string; tool_calls: number }[]>((out, b) => {
+      const last = out.at(-1);
+      if (last?.t === b.t) last.tool_calls += b.tool_calls;
+      else out.push({ t: b.t, tool_calls: b.tool_calls });
+      return out;
+    }, []);
+    assert.ok(before.length > 2 && after.length > 2, 'both sides of the cut hold days');
+    assert.equal(rows, want);
+  } finally {
+    await t.files.remove(t.tenantId);
+    t.dir.remove();
+  }
+});
 
 test('New York: a day bucket starts at local midnight, 2026-03-08 holds 23 hours and 2026-11-01 25; months too', () => {
   const zone = 'America/New_York';

@@ -48,7 +48,7 @@ export type Plan = {
   /** The range (and, compared, the period before), each covered on its own: no piece straddles `from`. */
   periods: Period[];
   /** The counted events above the watermark; `projects`: their missing projects taken from their sessions. */
-  tail: { lastSeq: number; last: number; lo: number; hi: number; projects: boolean } | null;
+  tail: { lo: number; hi: number; last: number; projects: boolean } | null;
   /** The rollups' watermark (raw pieces read what it covers with the worker's judgement of duplicates). */
   lastSeq: number;
   sketch: SketchSource;
@@ -156,11 +156,7 @@ export function planQuery(q: Query, state: PlanState): Plan {
     raw: !!state.raw,
     periods,
     lastSeq: state.lastSeq,
-    tail: state.tail && {
-      lastSeq: state.lastSeq,
-      ...state.tail,
-      projects: dimensionsOf(q).includes('project'),
-    },
+    tail: state.tail && { ...state.tail, projects: dimensionsOf(q).includes('project') },
     sketch: !percentiles ? 'none' : !sketchFromRaw ? 'tiers' : allRaw ? 'raw' : 'raw since retention',
     bucket: q.interval ? { interval: q.interval, zone } : null,
     spend: defs.some((d) => 'sql' in d && d.spend) ? { extraPrices: state.extraPrices ?? [] } : null,

@@ -62,7 +62,7 @@ export function rawSources(plan: Plan, filters: string): Sources {
   // By project, the events above the watermark take their session's project as the worker
   // will give it them (see session-project.ts); rolled-up events have it already.
   const tailSource = tail?.projects ? 'tail_events' : 'events';
-  if (tail?.projects) ctes.push(tailEventsCte('tail_events', tailSeqs(tail.lastSeq, tail)));
+  if (tail?.projects) ctes.push(tailEventsCte('tail_events', tailSeqs(plan.lastSeq, tail)));
   if (plan.raw) {
     const everything =
       tailSource === 'events'
@@ -76,7 +76,7 @@ export function rawSources(plan: Plan, filters: string): Sources {
   }
   if (!plan.raw && tail) {
     ctes.push(
-      countedTailCtes('tail', `${inRange(span.from, span.to, 'ts')} AND ${filters}`, tail.lastSeq, tail, tailSource),
+      countedTailCtes('tail', `${inRange(span.from, span.to, 'ts')} AND ${filters}`, plan.lastSeq, tail, tailSource),
     );
     pieces.push('tail');
   }
