@@ -25,7 +25,7 @@ import { newId } from '../src/ids.js';
 import { createIngestor, type Ingestor } from '../src/ingest/ingest.js';
 import type { IngestEvent, Kind } from '../src/ingest/schema.js';
 import { createLogger } from '../src/log.js';
-import { MAX_POINTS, METRICS, querySchema, type Query, type QueryInput } from '../src/query/model.js';
+import { INTERVAL_MS, MAX_POINTS, METRICS, querySchema, type Query, type QueryInput } from '../src/query/model.js';
 import { cubeFor, keyCubeFor } from '../src/query/compile.js';
 import { productivity } from '../src/sessions/productivity.js';
 import { runQueries, runQuery, type QueryResult } from '../src/query/run.js';
@@ -279,7 +279,7 @@ function reference(counted: Ev[], q: Query, total = false): Answer {
     const key = total
       ? '[]'
       : JSON.stringify([
-          ...(q.interval ? [iso(floorTo(e.ts, TIER_MS[q.interval]))] : []),
+          ...(q.interval ? [iso(floorTo(e.ts, INTERVAL_MS[q.interval]))] : []),
           ...q.group_by.map((d) => DIMENSION_OF[d]!(e) || null),
         ]);
     groups.set(key, [...(groups.get(key) ?? []), e]);
@@ -694,7 +694,7 @@ test('answers from rollups plus the unrolled tail equal raw events and a count m
               cover(
                 q.from,
                 q.to,
-                TIERS.filter((tier) => !q.interval || TIER_MS[tier] <= TIER_MS[q.interval]),
+                TIERS.filter((tier) => !q.interval || TIER_MS[tier] <= INTERVAL_MS[q.interval]),
               ).some((s) => s.source !== 'raw')
             )
               seen.fromTiers++;

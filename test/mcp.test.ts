@@ -312,7 +312,7 @@ s('bad arguments: an error result naming the argument, and the server goes on an
       field: 'metrics.1',
     });
     assert.equal(
-      JSON.parse(await failure(client, 'query', { metrics: ['cost_usd'], interval: '1w' })).field,
+      JSON.parse(await failure(client, 'query', { metrics: ['cost_usd'], interval: '2w' })).field,
       'interval',
     );
     assert.equal(

@@ -87,8 +87,20 @@ ${name} AS (
  */
 export type TailSpan = { lo: number; hi: number; last: number } | null;
 
+/** Events the worker has not rolled up yet, read against the stored watermark. */
+export const ABOVE_WATERMARK = 'seq > (SELECT last_seq FROM rollup_state)';
+
 /** The seqs of the tail: above the watermark, up to its newest. */
 export const tailSeqs = (lastSeq: number, tail: NonNullable<TailSpan>) => `seq > ${lastSeq} AND seq <= ${tail.last}`;
+
+/** CTEs ending in `name`: the counted events above the watermark (the tail) that match `where`. */
+export const countedTailCtes = (
+  name: string,
+  where: string,
+  lastSeq: number,
+  tail: NonNullable<TailSpan>,
+  source = 'events',
+) => countedEventsCtes(name, `(${where}) AND ${tailSeqs(lastSeq, tail)}`, tail.lo, tail.hi, source);
 
 /**
  * The same events as countedEventsCtes, cheaper: an event the worker has rolled up
@@ -108,7 +120,7 @@ export function countedSinceCtes(
     return `${rolled},
 ${name} AS (SELECT * FROM ${name}_rolled)`;
   return `${rolled},
-${countedEventsCtes(`${name}_tail`, `(${where}) AND ${tailSeqs(lastSeq, tail)}`, tail.lo, tail.hi, tailSource)},
+${countedTailCtes(`${name}_tail`, where, lastSeq, tail, tailSource)},
 ${name} AS (SELECT * FROM ${name}_rolled UNION ALL SELECT * FROM ${name}_tail)`;
 }
 

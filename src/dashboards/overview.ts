@@ -43,7 +43,7 @@ export function seriesOf(
   names: Record<string, string>,
   zone: string,
 ): Series[] {
-  const filled = fillGaps(rows, querySchema.parse(q));
+  const filled = fillGaps(rows, querySchema.parse(q), zone);
   const times = filled.map((r) => wallOf(zone, Date.parse(String(r.t))));
   return q.metrics.map((m) => ({
     name: names[m] ?? m,

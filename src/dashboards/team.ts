@@ -2,10 +2,9 @@
 // least-squares line, forecast and anomalies), and a person's own page (their figures
 // against the previous period, their trends, insights and recent sessions with scores).
 import type { TenantFiles } from '../storage/tenant-files.js';
-import { TIER_MS } from '../aggregate/tiers.js';
 import { personalInsights, teamComparison, trendOf, type TrendResult } from '../query/analytics.js';
 import { averageScore, productivity } from '../sessions/productivity.js';
-import { filtersFor, querySchema, type Dimension, type QueryInput } from '../query/model.js';
+import { filtersFor, INTERVAL_MS, querySchema, type Dimension, type QueryInput } from '../query/model.js';
 import { listSessions } from '../sessions/read.js';
 import { dashboardSummary, type Summary } from '../query/summary.js';
 import { chartInterval, partialFilterNotices, queryFilters, usedFilters, type Filters } from './filters.js';
@@ -70,7 +69,7 @@ export async function trend(
     limit: 10_000,
   };
   const q = querySchema.parse(query);
-  const points = Math.ceil((q.to - q.from) / TIER_MS[q.interval!]);
+  const points = Math.ceil((q.to - q.from) / INTERVAL_MS[q.interval!]);
   // A fifth of the range ahead: enough to see where the line goes, not a prophecy.
   const result = await trendOf(tf, tenantId, q, now, Math.min(60, Math.max(3, Math.round(points / 5))));
   // The tenant's wall clock on the charts' UTC axis, as seriesOf.

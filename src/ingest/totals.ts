@@ -4,6 +4,7 @@
 //     has any; otherwise from its `token_usage` / `cost_usage` metric points;
 //   - tool calls: one per `tool_use_id` (hooks and OTel events both report them);
 //   - lines, commits: from their metric points.
+import { FAILURE_SQL } from '../aggregate/rollup.js';
 import type { Queryable } from '../storage/duckdb.js';
 
 export type Totals = {
@@ -51,7 +52,7 @@ SELECT m.sessions,
        CASE WHEN e.n > 0 THEN e.cost ELSE m.cost END AS cost,
        m.lines_added, m.lines_removed, m.commits, e.api_requests,
        (SELECT count(*) FROM calls) AS tool_calls,
-       (SELECT count(*) FILTER (status = 'failure') FROM calls) AS tool_failures,
+       (SELECT count(*) FILTER (${FAILURE_SQL}) FROM calls) AS tool_failures,
        (SELECT coalesce(json_group_object(coalesce(name, '(unknown)'), n), '{}')::VARCHAR
           FROM (SELECT name, count(*) AS n FROM calls GROUP BY name)) AS by_tool
   FROM from_events AS e, from_metrics AS m`;

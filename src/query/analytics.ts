@@ -4,6 +4,7 @@ import type { TenantFiles } from '../storage/tenant-files.js';
 import { anomalies, type Anomaly } from '../analytics/anomalies.js';
 import { linearTrend, type LinearTrend } from '../analytics/trends.js';
 import { filtersFor, querySchema, type Dimension, type Interval, type Query, type QueryInput } from './model.js';
+import { timeZoneOf } from './buckets.js';
 import { fillGaps, runQueries, runQuery } from './run.js';
 
 type Filters = Partial<Record<Dimension, string[]>>;
@@ -34,7 +35,8 @@ export async function trendOf(
   horizon = 7,
 ): Promise<TrendResult> {
   const metric = q.metrics[0]!;
-  const series = fillGaps((await runQuery(tf, tenantId, q, { now })).rows, q);
+  const [{ rows }, zone] = await Promise.all([runQuery(tf, tenantId, q, { now }), timeZoneOf(tf, tenantId)]);
+  const series = fillGaps(rows, q, zone);
   const points = series.map((r) => ({ t: Date.parse(String(r.t)), v: Number(r[metric] ?? 0) }));
   const iso = (t: number) => new Date(t).toISOString();
   const trend = linearTrend(points, { horizon });

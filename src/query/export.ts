@@ -20,10 +20,11 @@
 // People are named by email and name beside their id (see people.ts).
 import type { DuckDBConnection, DuckDBResult } from '@duckdb/node-api';
 import { tsLiteral } from '../aggregate/rollup.js';
-import type { Kind } from '../ingest/schema.js';
 import type { Connection, Database } from '../storage/duckdb.js';
+import { EVENT_NUMBER_COLUMNS, EVENT_TEXT_COLUMNS } from '../storage/events.js';
 import type { TenantFiles } from '../storage/tenant-files.js';
-import { DIMENSIONS, type Dimension, type Query } from './model.js';
+import type { Dimension, Query } from './model.js';
+import { filterSql, inRange, kindsOf } from './sql/filters.js';
 import { peopleCte, peopleParam, type People } from './people.js';
 
 export type ExportFormat = 'csv' | 'json' | 'ndjson';
@@ -57,34 +58,11 @@ export const MAX_EXPORTS = 2;
 /** A client that takes nothing for this long loses its export (and its snapshot). */
 export const STALL_MS = 120_000;
 
-const TEXT_COLUMNS = [
-  'kind',
-  'source',
-  'user_id',
-  'user_email',
-  'user_name',
-  'session_id',
-  'project',
-  'prompt_id',
-  'tool_use_id',
-  'request_id',
-  'agent_id',
-  'agent_type',
-  'name',
-  'model',
-  'status',
-] as const;
-const NUMBER_COLUMNS = [
-  'duration_ms',
-  'input_tokens',
-  'output_tokens',
-  'cache_read_tokens',
-  'cache_creation_tokens',
-  'cost_usd',
-  'lines_added',
-  'lines_removed',
-  'value',
-] as const;
+/** The text columns, each person's email and name after their id. */
+const TEXT_COLUMNS = EVENT_TEXT_COLUMNS.flatMap((c) =>
+  c === 'user_id' ? ([c, 'user_email', 'user_name'] as const) : [c],
+);
+const NUMBER_COLUMNS = EVENT_NUMBER_COLUMNS;
 export const EVENT_COLUMNS = [
   'id',
   'seq',
@@ -239,19 +217,10 @@ export function eventsWhere(e: Pick<EventsExport, 'from' | 'to' | 'filters'>): {
   params: Record<string, string>;
 } {
   const params: Record<string, string> = {};
-  const parts = [`ts >= ${tsLiteral(e.from)}`, `ts < ${tsLiteral(e.to)}`];
-  let kinds: readonly Kind[] | null = null;
-  for (const [d, values] of Object.entries(e.filters) as [Dimension, string[]][]) {
-    const names = values.map((v, i) => {
-      params[`${d}_${i}`] = v;
-      return `$${d}_${i}`;
-    });
-    parts.push(`${DIMENSIONS[d].column} IN (${names.join(', ')})`);
-    // tool, command and agent name a thing of their kinds only (as in compile.ts).
-    const only = DIMENSIONS[d].kinds as readonly Kind[] | null;
-    if (only) kinds = kinds ? kinds.filter((k) => only.includes(k)) : only;
-  }
-  if (kinds) parts.push(kinds.length ? `kind IN (${kinds.map((k) => `'${k}'`).join(', ')})` : 'false');
+  const parts = [
+    inRange(e.from, e.to, 'ts'),
+    filterSql(e.filters, kindsOf(Object.keys(e.filters) as Dimension[]), params),
+  ];
   return { where: parts.join(' AND '), params };
 }
 

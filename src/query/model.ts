@@ -1,6 +1,6 @@
 // The one query language: a query is data (metrics, dimensions, filters, a time range and
-// an optional interval), validated here and compiled to SQL in compile.ts. The API, the
-// seeds' endpoints, exports and the dashboards all speak it.
+// an optional interval), validated here, planned in plan.ts and written as SQL by sql/*.ts.
+// The API, the seeds' endpoints, exports and the dashboards all speak it.
 import { z } from 'zod';
 import type { Kind } from '../ingest/schema.js';
 import { TIER_MS, TIERS } from '../aggregate/tiers.js';
@@ -262,14 +262,20 @@ export function kindsRead(metrics: readonly string[]): Kind[] | null {
   return each.every((k) => k !== null) ? [...new Set(each.flat() as Kind[])] : null;
 }
 
-export const INTERVALS = TIERS;
+/** Time buckets: the tiers' sizes, and weeks (from Monday) and calendar months of the tenant's zone. */
+export const INTERVALS = [...TIERS, '1w', '1mo'] as const;
 export type Interval = (typeof INTERVALS)[number];
+/** An interval's longest bucket: what bounds a range's points and the tiers that may feed it. */
+export const INTERVAL_MS: Record<Interval, number> = { ...TIER_MS, '1w': 7 * TIER_MS['1d'], '1mo': 31 * TIER_MS['1d'] };
 
 /** The longest a filter value may be. */
 export const MAX_FILTER_VALUE = 512;
 const value = z.string().min(1).max(MAX_FILTER_VALUE);
 /** The longest range a person may ask about (sessions' own figures are not bound by it: see sessionQuerySchema). */
-export const MAX_RANGE_MS = 3 * 366 * 86_400_000;
+export const MAX_RANGE_YEARS = 3;
+export const MAX_RANGE_MS = MAX_RANGE_YEARS * 366 * 86_400_000;
+/** What a client is told when its range is longer. */
+export const RANGE_TOO_LONG = `the range is longer than ${MAX_RANGE_YEARS} years`;
 export const MAX_POINTS = 5000;
 export const MAX_ROWS = 10_000;
 /** Metrics one query may ask. */
@@ -300,8 +306,8 @@ function checkQuery(q: z.output<typeof queryObject>, ctx: z.RefinementCtx, anySp
   });
   if (q.from >= q.to) ctx.addIssue({ code: 'custom', path: ['from'], message: 'must be before to' });
   if (!anySpan && q.to - q.from > MAX_RANGE_MS)
-    ctx.addIssue({ code: 'custom', path: ['from'], message: 'range is longer than 3 years' });
-  if (q.interval && (q.to - q.from) / TIER_MS[q.interval] > MAX_POINTS) {
+    ctx.addIssue({ code: 'custom', path: ['from'], message: RANGE_TOO_LONG });
+  if (q.interval && (q.to - q.from) / INTERVAL_MS[q.interval] > MAX_POINTS) {
     ctx.addIssue({
       code: 'custom',
       path: ['interval'],

@@ -6,7 +6,7 @@ import type { Queryable } from '../storage/duckdb.js';
 import type { TenantFiles } from '../storage/tenant-files.js';
 import { compile } from './compile.js';
 import { priceOf } from '../cost/prices.js';
-import { TIER_MS } from '../aggregate/tiers.js';
+import { bucketStart, nextBucket } from './buckets.js';
 import { filtersFor, METRICS, querySchema, type Query, type QueryInput } from './model.js';
 
 type Row = Record<string, string | number | null>;
@@ -55,6 +55,7 @@ export async function runQueries(
       raw: options.raw,
       tail: w.tail,
       extraPrices,
+      timeZone: settings.timeZone,
     });
     return resultOf(await tx.all<Record<string, unknown>>(sql, params), q);
   };
@@ -220,22 +221,27 @@ function toIso(v: unknown): string | null {
   return new Date(/[zZ]|[+-]\d\d:?\d\d$/.test(s) ? s : `${s.replace(' ', 'T')}Z`).toISOString();
 }
 
-/** Every bucket of a time series' range, with zeros where nothing happened (charts need the gaps); durations stay null. */
+/** Every bucket of a time series' range in `zone`, with zeros where nothing happened (charts need the gaps); durations stay null. */
 export function fillGaps(
   rows: QueryResult['rows'],
   q: Pick<Query, 'from' | 'to' | 'interval' | 'metrics'>,
+  /** The tenant's zone (timeZoneOf): the buckets' starts are its local ones. */
+  zone: string,
 ): QueryResult['rows'] {
   if (!q.interval) return rows;
-  const size = TIER_MS[q.interval];
   const byTime = new Map(rows.map((r) => [Date.parse(String(r.t)), r]));
   const out: QueryResult['rows'] = [];
-  for (let t = Math.floor(q.from / size) * size; t < q.to; t += size) {
+  for (let t = bucketStart(q.from, q.interval, zone); t < q.to; t = nextBucket(t, q.interval, zone)) {
     out.push(
       byTime.get(t) ?? {
         t: new Date(t).toISOString(),
         ...Object.fromEntries(q.metrics.map((m) => [m, m.endsWith('_ms') ? null : 0])),
       },
     );
+    byTime.delete(t);
   }
+  // Rows off the grid (buckets of another zone than `zone`) are kept rather than lost.
+  if (byTime.size)
+    return [...out, ...byTime.values()].sort((a, b) => Date.parse(String(a.t)) - Date.parse(String(b.t)));
   return out;
 }

@@ -1,6 +1,8 @@
 // Productivity over a range: every session that started in it with its score (the legacy
 // formula, each against its user's fixed baseline: scores.ts), and their average.
+import { ABOVE_WATERMARK } from '../aggregate/rollup.js';
 import type { Dimension } from '../query/model.js';
+import { inList } from '../storage/sql.js';
 import type { TenantFiles } from '../storage/tenant-files.js';
 import { keyOf } from './figures.js';
 import { sessionScores, type ScoredSession, type SessionScore } from './scores.js';
@@ -28,14 +30,13 @@ export async function productivity(
     ['user_id', filters.user],
     ['project', filters.project],
   ] as const) {
-    if (values)
-      where.push(`i.${col} IN (${values.map((v, i) => ((params[`${col}${i}`] = v), `$${col}${i}`)).join(', ')})`);
+    if (values) where.push(inList(`i.${col}`, values, params, col));
   }
   // A session's span is widened by its events the worker has not rolled up yet (a late one may be older than the indexed span).
   const index = await reader.all<ScoredSession>(
     `WITH tail AS (
        SELECT user_id, session_id, min(ts) AS first_ts, max(ts) AS last_ts FROM events
-        WHERE seq > (SELECT last_seq FROM rollup_state) AND session_id IS NOT NULL GROUP BY user_id, session_id)
+        WHERE ${ABOVE_WATERMARK} AND session_id IS NOT NULL GROUP BY user_id, session_id)
      SELECT session_id, user_id, i.project, epoch_ms(least(i.first_ts, t.first_ts)) AS first_ms, epoch_ms(greatest(i.last_ts, t.last_ts)) AS last_ms
        FROM session_index i LEFT JOIN tail t USING (user_id, session_id)
       WHERE ${where.join(' AND ')}

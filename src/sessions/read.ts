@@ -3,6 +3,8 @@
 // or model), one session's owner, span and figures (its timeline: timeline.ts), and a user's
 // last event (is their agent connected?).
 import type { TenantFiles } from '../storage/tenant-files.js';
+import { ABOVE_WATERMARK } from '../aggregate/rollup.js';
+import { inList } from '../storage/sql.js';
 import {
   MAX_ROWS,
   PARTIAL_FILTER_NAMES,
@@ -110,7 +112,7 @@ export async function listSessions(
     ['project', o.project],
   ] as const) {
     if (!values) continue;
-    where.push(`${col} IN (${values.map((v, i) => ((params[`${col}${i}`] = v), `$${col}${i}`)).join(', ')})`);
+    where.push(inList(col, values, params, col));
   }
   const using = await sessionsUsing(tf, tenantId, o);
   if (using) {
@@ -141,7 +143,7 @@ export async function listSessions(
     // the unrolled tail, so a session shows the moment its first event is committed.
     `WITH tail AS (
        SELECT user_id, session_id, arg_min(project, seq) FILTER (project IS NOT NULL) AS project, min(ts) AS first_ts, max(ts) AS last_ts, count(*) AS events
-         FROM events WHERE seq > (SELECT last_seq FROM rollup_state) AND session_id IS NOT NULL GROUP BY user_id, session_id
+         FROM events WHERE ${ABOVE_WATERMARK} AND session_id IS NOT NULL GROUP BY user_id, session_id
      ), sessions AS (
        SELECT user_id, session_id, coalesce(i.project, t.project) AS project,
               least(i.first_ts, t.first_ts) AS first_ts, greatest(i.last_ts, t.last_ts) AS last_ts, coalesce(i.events, 0) + coalesce(t.events, 0) AS events
@@ -224,7 +226,7 @@ export async function sessionOwners(tf: TenantFiles, tenantId: string, sessionId
   const reader = await tf.connection(tenantId, 'reader');
   const rows = await reader.all<{ user_id: string }>(
     `SELECT user_id FROM session_index WHERE session_id = $id
-     UNION SELECT user_id FROM events WHERE seq > (SELECT last_seq FROM rollup_state) AND session_id = $id ORDER BY user_id`,
+     UNION SELECT user_id FROM events WHERE ${ABOVE_WATERMARK} AND session_id = $id ORDER BY user_id`,
     { id: sessionId },
   );
   return rows.map((r) => r.user_id);
@@ -272,7 +274,7 @@ export async function sessionSpan(tf: TenantFiles, tenantId: string, session: Se
     // One statement for a session the index knows: its span there, its events above the watermark, its stored figures.
     const row = (await tx.get<Indexed & Recent & Figures>(
       `SELECT i.session_id IS NOT NULL AS indexed, i.project, epoch_ms(i.first_ts) AS lo, epoch_ms(i.last_ts) AS hi, f.session_id IS NOT NULL AS stored, ${figureColumns('f', SESSION_FIGURES)}, r.*
-         FROM (${recentOf('seq > (SELECT last_seq FROM rollup_state)')}) r
+         FROM (${recentOf(ABOVE_WATERMARK)}) r
          LEFT JOIN session_index i ON i.user_id = $user AND i.session_id = $id
          LEFT JOIN ${validFigures(`(SELECT * FROM (${UNROLLED_SESSIONS}) WHERE user_id = $user AND session_id = $id)`)} f ON f.user_id = $user AND f.session_id = $id`,
       params,

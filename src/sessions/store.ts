@@ -4,7 +4,7 @@
 // row instead of counting its events). One rule says when a stored row may be read
 // (validFigures) and one function forgets rows that stopped being true (invalidate).
 import { keptSince, type TenantSettings } from '../aggregate/settings.js';
-import { tsLiteral } from '../aggregate/rollup.js';
+import { ABOVE_WATERMARK, tsLiteral } from '../aggregate/rollup.js';
 import { compile } from '../query/compile.js';
 import { MAX_FILTER_VALUES } from '../query/model.js';
 import { resultOf } from '../query/run.js';
@@ -17,7 +17,7 @@ export const QUIET_MS = 120_000;
 const BATCH = MAX_FILTER_VALUES;
 
 /** SQL: the sessions with events the worker has not rolled up yet (above the watermark). */
-export const UNROLLED_SESSIONS = `SELECT DISTINCT user_id, session_id FROM events WHERE seq > (SELECT last_seq FROM rollup_state) AND session_id IS NOT NULL`;
+export const UNROLLED_SESSIONS = `SELECT DISTINCT user_id, session_id FROM events WHERE ${ABOVE_WATERMARK} AND session_id IS NOT NULL`;
 
 /**
  * SQL: the stored figures that are their session's figures now; every reader reads them so.

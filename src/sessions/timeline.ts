@@ -2,6 +2,7 @@
 // (read only within the session's span, from sessionSpan in read.ts).
 import { tsLiteral } from '../aggregate/rollup.js';
 import { inKinds, METRIC_POINT_KINDS, REQUEST_KINDS } from '../query/model.js';
+import { EVENT_NUMBER_COLUMNS, EVENT_TEXT_COLUMNS } from '../storage/events.js';
 import type { TenantFiles } from '../storage/tenant-files.js';
 import type { SessionKey } from './figures.js';
 import { BadCursorError, type SessionSpan } from './read.js';
@@ -74,27 +75,8 @@ export async function sessionTimeline(
 
 const TIMELINE_COLUMNS = [
   'seq',
-  'kind',
-  'source',
-  'user_id',
-  'project',
-  'prompt_id',
-  'tool_use_id',
-  'request_id',
-  'agent_id',
-  'agent_type',
-  'name',
-  'model',
-  'status',
-  'duration_ms',
-  'input_tokens',
-  'output_tokens',
-  'cache_read_tokens',
-  'cache_creation_tokens',
-  'cost_usd',
-  'lines_added',
-  'lines_removed',
-  'value',
+  ...EVENT_TEXT_COLUMNS.filter((c) => c !== 'session_id'),
+  ...EVENT_NUMBER_COLUMNS,
   'error',
 ];
 /**

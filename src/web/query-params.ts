@@ -8,6 +8,7 @@ import {
   MAX_FILTER_VALUE,
   MAX_FILTER_VALUES,
   MAX_RANGE_MS,
+  RANGE_TOO_LONG,
   querySchema,
   type Dimension,
   type Query,
@@ -83,7 +84,7 @@ export function rangeOf(
   const to = rawTo ? parseTime(rawTo, names.to) : now;
   const from = rawFrom ? parseTime(rawFrom, names.from) : to - days * DAY;
   if (from >= to) throw httpError(400, `${names.from}: must be before ${names.to}`, names.from);
-  if (to - from > MAX_RANGE_MS) throw httpError(400, `${names.from}: the range is longer than 3 years`, names.from);
+  if (to - from > MAX_RANGE_MS) throw httpError(400, `${names.from}: ${RANGE_TOO_LONG}`, names.from);
   return { from, to };
 }
 

@@ -26,6 +26,7 @@ import {
   type QueryInput,
 } from '../../query/model.js';
 import { namePeople, tenantPeople } from '../../query/people.js';
+import { timeZoneOf } from '../../query/buckets.js';
 import { fillGaps, runQueries, runQuery } from '../../query/run.js';
 import { BadCursorError, listSessions } from '../../sessions/read.js';
 import { StorageUnavailableError } from '../../storage/errors.js';
@@ -85,7 +86,7 @@ export function mcpServer(ctx: AppContext, caller: McpCaller): McpServer {
     { name: 'agentmeter', version: '0.1.0' },
     {
       instructions:
-        "Usage, cost and failures of AI coding agents (Claude Code) as this agentmeter appliance recorded them. Answers cover what the API key's owner may see: a developer their own data, a manager or admin their team's. Times are UTC.",
+        "Usage, cost and failures of AI coding agents (Claude Code) as this agentmeter appliance recorded them. Answers cover what the API key's owner may see: a developer their own data, a manager or admin their team's. Times are UTC instants; days follow the team's time zone (a day's row starts at its local midnight).",
     },
   );
   const { tenantId, view } = caller;
@@ -113,7 +114,9 @@ export function mcpServer(ctx: AppContext, caller: McpCaller): McpServer {
       group_by: z
         .enum(USAGE_GROUPS)
         .default('day')
-        .describe('day (one row per UTC day, days without activity as zeros), model, project or tool'),
+        .describe(
+          "day (one row per day of the team's time zone, days without activity as zeros), model, project or tool",
+        ),
       ...range(7),
       metrics: z
         .array(z.string())
@@ -157,7 +160,8 @@ export function mcpServer(ctx: AppContext, caller: McpCaller): McpServer {
       };
       const q = toQuery(input, {}, true);
       const result = await runQuery(ctx.tenantFiles, tenantId, q, { now: now() });
-      return queryAnswer(q, day ? { ...result, rows: fillGaps(result.rows, q) } : result);
+      const zone = day ? await timeZoneOf(ctx.tenantFiles, tenantId) : '';
+      return queryAnswer(q, day ? { ...result, rows: fillGaps(result.rows, q, zone) } : result);
     },
   );
 

@@ -10,6 +10,7 @@ import { commonErrors, ERROR_COLUMNS } from '../../query/errors.js';
 import { EXPORT_FORMATS, MEDIA_TYPE, rowsBody, type ExportFormat } from '../../query/export.js';
 import { DIMENSION_NAMES, DIMENSIONS, INTERVALS, MAX_ROWS, METRICS, type QueryInput } from '../../query/model.js';
 import { namePeople, tenantPeople } from '../../query/people.js';
+import { timeZoneOf } from '../../query/buckets.js';
 import { fillGaps, runQuery } from '../../query/run.js';
 import {
   BadCursorError,
@@ -164,14 +165,17 @@ export function queryRoutes(ctx: AppContext) {
           },
           { metrics: 'metric' },
         );
-        const result = await runQuery(ctx.tenantFiles, tenantId, q, { now: now() });
+        const [result, zone] = await Promise.all([
+          runQuery(ctx.tenantFiles, tenantId, q, { now: now() }),
+          timeZoneOf(ctx.tenantFiles, tenantId),
+        ]);
         return c.json({
           metrics: q.metrics,
           interval: q.interval,
           group_by: q.group_by,
           from: new Date(q.from).toISOString(),
           to: new Date(q.to).toISOString(),
-          points: q.group_by.length ? result.rows : fillGaps(result.rows, q),
+          points: q.group_by.length ? result.rows : fillGaps(result.rows, q, zone),
           truncated: result.truncated,
         });
       })

@@ -6,7 +6,7 @@
 import { Hono } from 'hono';
 import { z } from 'zod';
 import type { AppContext } from '../../context.js';
-import { TIER_MS } from '../../aggregate/tiers.js';
+import { TIER_MS, TIERS } from '../../aggregate/tiers.js';
 import { productivity } from '../../sessions/productivity.js';
 import { INTERVALS, MAX_RANGE_MS, METRICS, type Interval, type QueryInput } from '../../query/model.js';
 import { runPartiallyFiltered, runQuery } from '../../query/run.js';
@@ -62,7 +62,7 @@ const advancedSchema = z.strictObject({
   end_date: z.string(),
   user_id: z.string().min(1).max(200).optional(),
   project: z.string().min(1).max(512).optional(),
-  aggregation_window: z.enum(INTERVALS).default('1h'),
+  aggregation_window: z.enum(TIERS).default('1h'),
   metric_types: z.array(z.string()).min(1).max(40),
 });
 

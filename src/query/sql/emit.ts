@@ -1,0 +1,31 @@
+// A plan (plan.ts) as one SQL statement: where its rows come from (sources.ts), their
+// figures (answer.ts) and percentiles (sketches.ts), grouped alike (groups.ts).
+import type { Segment } from '../../aggregate/tiers.js';
+import type { Params } from '../../storage/duckdb.js';
+import type { Plan } from '../plan.js';
+import { figuresCtes, finalSelect } from './answer.js';
+import { groupingOf } from './groups.js';
+import { sketchCtes } from './sketches.js';
+import { filterSql } from './filters.js';
+import { answerRowsCte, rawSources, segmentsOf } from './sources.js';
+
+export type Compiled = { sql: string; params: Params; segments: Segment[]; groups: string[] };
+
+export function emit(plan: Plan): Compiled {
+  const params: Params = {};
+  const filters = filterSql(plan.filters, plan.kinds, params);
+  const sources = rawSources(plan, filters);
+  const g = groupingOf(plan, params);
+  const ctes = [
+    ...sources.ctes,
+    answerRowsCte(plan, sources, filters, params),
+    ...figuresCtes(plan, g, params),
+    ...sketchCtes(plan, sources, filters, g),
+  ];
+  return {
+    sql: `WITH ${ctes.join(',\n')}\n${finalSelect(plan, g)}`,
+    params,
+    segments: segmentsOf(plan),
+    groups: g.groups,
+  };
+}

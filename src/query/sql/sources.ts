@@ -1,0 +1,128 @@
+// Where a plan's rows come from, as CTEs: the raw events of its raw pieces and its tail
+// rolled up to minutes like a tier (one CTE `raw`), the tiers' rows of its cube, and for a
+// keyed team-cube answer the user and session keys folded in from its key cube (`r`).
+import {
+  countedEventsCtes,
+  countedTailCtes,
+  MEASURES,
+  rolledUpCte,
+  rollupSelect,
+  bucketSql as tierBucketSql,
+  tailSeqs,
+  tsLiteral,
+} from '../../aggregate/rollup.js';
+import { tailEventsCte } from '../../aggregate/session-project.js';
+import { rollupTable, type Cube, type Segment, type Tier } from '../../aggregate/tiers.js';
+import type { Params } from '../../storage/duckdb.js';
+import { DIMENSIONS, inKinds, METRIC_POINT_KINDS, METRICS, REQUEST_KINDS, type Dimension } from '../model.js';
+import type { Plan } from '../plan.js';
+import { bucketSql } from './bucket.js';
+import { inRange } from './filters.js';
+import { splitAtFrom } from './groups.js';
+
+export type Sources = {
+  ctes: string[];
+  /** The raw rows' bucket: minutes (compared, split at `from`). */
+  rawBucket: string;
+  /** Whether the CTE `raw` exists. */
+  hasRaw: boolean;
+  /** Where the events above the watermark are read from (events, or with their sessions' projects). */
+  tailSource: string;
+  /** The span of the whole answer, both periods. */
+  span: { from: number; to: number };
+};
+
+/** The plan's segments read from raw events, adjacent ones joined. */
+const rawSpans = (segments: Segment[]) =>
+  segments
+    .filter((s) => s.source === 'raw')
+    .reduce<{ from: number; to: number }[]>((spans, s) => {
+      const last = spans.at(-1);
+      if (last && last.to === s.from) last.to = s.to;
+      else spans.push({ from: s.from, to: s.to });
+      return spans;
+    }, []);
+
+export const segmentsOf = (plan: Plan) => plan.periods.flatMap((p) => p.segments);
+export const tierSegments = (plan: Plan) =>
+  segmentsOf(plan).filter((s): s is Segment & { source: Tier } => s.source !== 'raw');
+
+/**
+ * Raw events, counted once, in one CTE `raw` rolled up to minutes like a tier: asked raw,
+ * every duplicate is found here; otherwise the worker's record covers the edges the tiers
+ * cannot, and only the tail above the watermark is judged here. One chain for all the
+ * pieces keeps the statement small: planning it costs more than running it.
+ */
+export function rawSources(plan: Plan, filters: string): Sources {
+  const span = { from: plan.periods[0]!.from, to: plan.periods.at(-1)!.to };
+  const ctes: string[] = [];
+  const pieces: string[] = [];
+  const wheres = rawSpans(segmentsOf(plan)).map((s) => `${inRange(s.from, s.to, 'ts')} AND ${filters}`);
+  const tail = plan.tail;
+  // By project, the events above the watermark take their session's project as the worker
+  // will give it them (see session-project.ts); rolled-up events have it already.
+  const tailSource = tail?.projects ? 'tail_events' : 'events';
+  if (tail?.projects) ctes.push(tailEventsCte('tail_events', tailSeqs(plan.lastSeq, tail)));
+  if (plan.raw) {
+    const everything =
+      tailSource === 'events'
+        ? 'events'
+        : `(SELECT * FROM events WHERE seq <= ${plan.lastSeq} UNION ALL SELECT * FROM tail_events)`;
+    ctes.push(countedEventsCtes('raw_all', wheres[0]!, span.from, span.to, everything));
+    pieces.push('raw_all');
+  } else if (wheres.length) {
+    ctes.push(rolledUpCte('raw_rolled', wheres, plan.lastSeq));
+    pieces.push('raw_rolled');
+  }
+  if (!plan.raw && tail) {
+    ctes.push(
+      countedTailCtes('tail', `${inRange(span.from, span.to, 'ts')} AND ${filters}`, plan.lastSeq, tail, tailSource),
+    );
+    pieces.push('tail');
+  }
+  if (pieces.length) ctes.push(`raw AS (${pieces.map((p) => `SELECT * FROM ${p}`).join(' UNION ALL ')})`);
+  return { ctes, rawBucket: splitAtFrom(plan, tierBucketSql('1m'), 'ts'), hasRaw: pieces.length > 0, tailSource, span };
+}
+
+/** The rows of one cube matching `where`: the raw events rolled up to minutes, and the tiers' pieces. */
+export function rowsOf(plan: Plan, s: Sources, cube: Cube, where: string): string {
+  const pieces = [
+    ...(s.hasRaw ? [`SELECT * FROM (${rollupSelect('raw', s.rawBucket, cube)}) WHERE ${where}`] : []),
+    ...tierSegments(plan).map(
+      (seg) =>
+        `SELECT * FROM ${rollupTable(seg.source, cube)} WHERE ${inRange(seg.from, seg.to, 'bucket')} AND ${where}`,
+    ),
+  ];
+  // A plan with nothing to read (every period before the first event) still has the columns.
+  return pieces.length ? pieces.join('\nUNION ALL BY NAME\n') : `SELECT * FROM ${rollupTable('1d', cube)} WHERE false`;
+}
+
+/**
+ * The CTE `r`: the rows the figures are aggregated from. A team-cube answer that counts
+ * users or sessions, or applies the spend rule, takes what it needs of its key cube, folded
+ * to one row per user, session and group: the sessions with requests, and the metric
+ * points, which count by their session (and leave the team rows). Every other measure there
+ * is zero, so nothing counts twice.
+ */
+export function answerRowsCte(plan: Plan, s: Sources, filters: string, params: Params): string {
+  if (!plan.keyCube) return `r AS (${rowsOf(plan, s, plan.cube, filters)})`;
+  const points = inKinds(METRIC_POINT_KINDS);
+  const requests = inKinds(REQUEST_KINDS);
+  const distinct = plan.metrics.some((m) => {
+    const def = METRICS[m]!;
+    return 'sql' in def && def.distinct;
+  });
+  const wanted = distinct ? 'true' : `(${points} OR ${requests})`;
+  const grouped = new Set<string>(plan.keys.filter((k) => k !== 't').map((d) => DIMENSIONS[d as Dimension].column));
+  const column = (name: string, otherwise: string) => (grouped.has(name) ? name : `${otherwise} AS ${name}`);
+  const bucket = plan.bucket
+    ? splitAtFrom(plan, bucketSql(plan.bucket, 'bucket', params), 'bucket')
+    : plan.periods.length > 1
+      ? splitAtFrom(plan, tsLiteral(s.span.from), 'bucket')
+      : 'min(bucket)';
+  const keys = `SELECT ${bucket} AS bucket, user_id, session_id,
+    ${column('kind', `CASE WHEN ${points} THEN kind WHEN ${requests} THEN 'api_request' ELSE '' END`)}, ${column('model', `CASE WHEN ${points} THEN model ELSE '' END`)},
+    ${column('name', "''")}, ${column('status', "''")}, ${MEASURES.map((m) => `sum(CASE WHEN ${points} THEN ${m} ELSE 0 END) AS ${m}`).join(', ')}
+    FROM (${rowsOf(plan, s, plan.keyCube, `${filters} AND ${wanted}`)}) GROUP BY ALL`;
+  return `r AS (SELECT * FROM (${rowsOf(plan, s, 'team', filters)}) WHERE NOT ${points}\nUNION ALL BY NAME\n${keys})`;
+}

@@ -1,0 +1,18 @@
+// Small pieces of SQL text every statement builder shares: a list of values as bound
+// parameters, and a list of our own names inlined.
+import type { Params } from './duckdb.js';
+
+/**
+ * `column IN ($prefix_0, $prefix_1, …)`, binding each value in `params`: values from a
+ * client are never inlined.
+ */
+export function inList(column: string, values: readonly unknown[], params: Params, prefix: string): string {
+  const names = values.map((v, i) => {
+    params[`${prefix}_${i}`] = v;
+    return `$${prefix}_${i}`;
+  });
+  return `${column} IN (${names.join(', ')})`;
+}
+
+/** `'a', 'b'`: our own names (kinds, statuses) only, safe to inline. */
+export const quoted = (names: readonly string[]) => names.map((n) => `'${n}'`).join(', ');
