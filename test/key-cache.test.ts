@@ -118,6 +118,14 @@ s("a cached key carries its owner's new role from the very next request", async 
   assert.is(((await (await me(ctx)).json()) as { user: { role: string } }).user.role, 'manager');
 });
 
+s("a cached key carries its owner's new name from the very next request", async (ctx) => {
+  await cachedKey(ctx);
+  const owner = await signIn(ctx.server, 'agent@acme.test', 'ingest password 1');
+  await owner.get('/settings/account');
+  assert.is((await owner.post('/settings/account', { name: 'Renamed' })).status, 303);
+  assert.is(((await (await me(ctx)).json()) as { user: { name: string } }).user.name, 'Renamed');
+});
+
 s('a cached entry lasts a minute of the clock: after that, a change behind its back is seen too', async (ctx) => {
   await cachedKey(ctx);
   ctx.server.ctx.now = () => new Date(ctx.t + 61_000);
