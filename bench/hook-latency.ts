@@ -1,6 +1,7 @@
 // The hook rows of bench:ingest (issue 25): a hook's latency next to GET /healthz (the HTTP
-// floor) and GET /api/v1/me (a cached key's authentication), one client one request after
-// another, then hooks and /healthz each paced at 1,000/s from 50 clients; ratios beside the targets.
+// floor), GET /api/v1/me and an API path that is not there (a cached key's authentication,
+// then a 404), one client one request after another; then hooks and /healthz each paced at
+// 1,000/s from 50 clients. Ratios beside the targets.
 import { percentile } from '../src/aggregate/sketch.js';
 
 const SINGLE_REQUESTS = Number(process.env.BENCH_SINGLE_REQUESTS ?? 3000);
@@ -25,6 +26,13 @@ export const hookBody = (prefix: string, i: number) =>
     tool_response: { stdout: 'ok' },
     duration_ms: 5 + (i % 50),
   });
+
+/** A 404 is what an unknown path answers once the key is accepted (a refused key is a 401). */
+async function notFound(url: string, init: RequestInit) {
+  const res = await fetch(url, init);
+  if (res.status !== 404) throw new Error(`${url} answered ${res.status}: ${await res.text()}`);
+  await res.arrayBuffer();
+}
 
 async function send(url: string, init?: RequestInit) {
   const res = await fetch(url, init);
@@ -96,7 +104,7 @@ export async function hookLatency(url: string, key: string): Promise<Latencies[]
   await timed(2000, 10, (i) => postHook(url, key, hookBody('warm', i)));
   for (let i = 0; i < 200; i++) await send(`${url}/api/v1/me`, auth);
 
-  const single = { healthz: [] as number[], me: [] as number[], hook: [] as number[] };
+  const single = { healthz: [] as number[], me: [] as number[], auth: [] as number[], hook: [] as number[] };
   const started = performance.now();
   const rounds = 10;
   const perRound = Math.ceil(SINGLE_REQUESTS / rounds);
@@ -104,11 +112,12 @@ export async function hookLatency(url: string, key: string): Promise<Latencies[]
     const round = {
       healthz: () => timed(perRound, 1, () => send(`${url}/healthz`)),
       me: () => timed(perRound, 1, () => send(`${url}/api/v1/me`, auth)),
+      auth: () => timed(perRound, 1, () => notFound(`${url}/api/v1/not-here`, auth)),
       hook: () => timed(perRound, 1, (i) => postHook(url, key, hookBody(`one${r}`, i))),
     };
-    for (const name of ['healthz', 'me', 'hook'] as const) single[name].push(...(await round[name]()).sorted);
+    for (const name of ['healthz', 'me', 'auth', 'hook'] as const) single[name].push(...(await round[name]()).sorted);
   }
-  const seconds = (performance.now() - started) / 1000 / 3;
+  const seconds = (performance.now() - started) / 1000 / 4;
   const sorted = (xs: number[]) => xs.sort((a, b) => a - b);
 
   const perSecond = ((CLIENTS * 1000) / EVERY_MS).toFixed(0);
@@ -117,6 +126,7 @@ export async function hookLatency(url: string, key: string): Promise<Latencies[]
   return [
     summary('GET /healthz, 1 client', seconds, sorted(single.healthz)),
     summary('GET /api/v1/me (API key), 1 client', seconds, sorted(single.me)),
+    summary('GET /api/v1/not-here (API key → 404), 1 client', seconds, sorted(single.auth)),
     summary('hook POST, 1 client', seconds, sorted(single.hook)),
     summary(`GET /healthz, ${CLIENTS} clients paced, ${perSecond}/s in all`, pacedHealthz.seconds, pacedHealthz.sorted),
     summary(`hook POST, ${CLIENTS} clients paced, ${perSecond}/s in all`, pacedHooks.seconds, pacedHooks.sorted),
@@ -124,7 +134,7 @@ export async function hookLatency(url: string, key: string): Promise<Latencies[]
 }
 
 /** Issue 25's hook targets, each figure beside its target and the ratio. */
-export function printHookTargets([healthz, me, hook, pacedHealthz, pacedHook]: Latencies[]) {
+export function printHookTargets([healthz, me, auth, hook, pacedHealthz, pacedHook]: Latencies[]) {
   const ms = (x: number) => `${x.toFixed(2)} ms`;
   const line = (what: string, figure: number, limit: number, detail: string) =>
     console.log(
@@ -144,7 +154,10 @@ export function printHookTargets([healthz, me, hook, pacedHealthz, pacedHook]: L
     2 * pacedHealthz!.p99,
     `hook/healthz ${(pacedHook!.p99 / pacedHealthz!.p99).toFixed(2)}×`,
   );
-  console.log(
-    `  cached key (GET /api/v1/me) vs /healthz, 1 client: p50 ${ms(me!.p50)} vs ${ms(healthz!.p50)} (${(me!.p50 / healthz!.p50).toFixed(2)}×), p99 ${ms(me!.p99)} vs ${ms(healthz!.p99)} (${(me!.p99 / healthz!.p99).toFixed(2)}×)`,
-  );
+  const versus = (what: string, x: Latencies) =>
+    console.log(
+      `  ${what} vs /healthz, 1 client: p50 ${ms(x.p50)} vs ${ms(healthz!.p50)} (${(x.p50 / healthz!.p50).toFixed(2)}×), p99 ${ms(x.p99)} vs ${ms(healthz!.p99)} (${(x.p99 / healthz!.p99).toFixed(2)}×)`,
+    );
+  versus('cached key, then a 404 (GET /api/v1/not-here)', auth!);
+  versus('cached key, then two reads (GET /api/v1/me)', me!);
 }
