@@ -38,7 +38,7 @@ export type AppContext = {
   memory: MemoryBudget;
   auth: Auth;
   throttle: LoginThrottle;
-  /** API keys as the request path resolves them (cached briefly; revocations clear it). */
+  /** API keys as the request path resolves them (cached; every change to a key or its owner clears it). */
   keys: KeyCache;
   /** The one ingest function every entry point calls. */
   ingest: Ingestor;
@@ -113,7 +113,7 @@ export async function openAppContext(
       memory: budget,
       auth: createLucia(control, publicUrl.protocol === 'https:'),
       throttle: createLoginThrottle(),
-      keys: createKeyCache(control),
+      keys: createKeyCache(control, { now: () => ctx.now().getTime() }),
       ingest,
       live: createLiveHub(ingest),
       aggregator: createAggregator({

@@ -6,7 +6,7 @@ import { z } from 'zod';
 import type { AppContext } from '../context.js';
 import { audit } from './audit.js';
 import { AlreadySetUpError, firstRunSetup } from './setup.js';
-import { createApiKey, listApiKeys, revokeApiKey, scopesSchema } from '../auth/api-keys.js';
+import { createApiKey, listApiKeys, revokeApiKey, rotateApiKey, scopesSchema } from '../auth/api-keys.js';
 import { disableMfa } from '../auth/mfa.js';
 import { generatePassword } from '../auth/passwords.js';
 import { roleSchema } from '../auth/permissions.js';
@@ -78,7 +78,6 @@ export const COMMANDS = {
   'tenant delete': command(z.object({ tenant: tenantRef }), async (ctx, input) => {
     const tenant = await tenantOf(ctx, input.tenant);
     await deleteTenant(ctx, tenant.id);
-    ctx.keys.invalidate();
     await audit(ctx.control, {
       ...byCli,
       action: 'tenant.delete',
@@ -209,11 +208,21 @@ export const COMMANDS = {
     z.object({ tenant: tenantRef, id: z.string().trim().min(1, 'is required') }),
     async (ctx, input) => {
       const tenant = await tenantOf(ctx, input.tenant);
-      if (!(await revokeApiKey(ctx.control, tenant.id, input.id, ctx.now())))
+      if (!(await revokeApiKey(ctx, tenant.id, input.id, ctx.now())))
         throw new CommandError(`no live API key ${JSON.stringify(input.id)} in tenant ${tenant.name}`);
-      ctx.keys.invalidate();
       await audit(ctx.control, { ...byCli, action: 'apikey.revoke', tenantId: tenant.id, target: input.id });
       return { revoked: input.id };
+    },
+  ),
+
+  'apikey rotate': command(
+    z.object({ tenant: tenantRef, id: z.string().trim().min(1, 'is required') }),
+    async (ctx, input) => {
+      const tenant = await tenantOf(ctx, input.tenant);
+      const key = await rotateApiKey(ctx, tenant.id, input.id);
+      if (!key) throw new CommandError(`no live API key ${JSON.stringify(input.id)} in tenant ${tenant.name}`);
+      await audit(ctx.control, { ...byCli, action: 'apikey.rotate', tenantId: tenant.id, target: key.id });
+      return key;
     },
   ),
 
@@ -288,7 +297,6 @@ export const COMMANDS = {
 
   'tenant import': command(z.object({ from: absolutePath }), async (ctx, { from }) => {
     const done = await importTenant(ctx, from, ctx.config.dataDir);
-    ctx.keys.invalidate();
     await audit(ctx.control, {
       ...byCli,
       action: 'tenant.import',

@@ -11,6 +11,8 @@ export type Scope = (typeof SCOPES)[number];
 
 const KEY_PREFIX = 'amk_';
 const SHOWN_PREFIX_LENGTH = KEY_PREFIX.length + 8;
+/** Longer presented keys are refused unhashed. */
+const MAX_KEY_LENGTH = 200;
 
 export const scopesSchema = z
   .union([
@@ -48,6 +50,7 @@ export type CreatedApiKey = ApiKey & { key: string };
 export type ResolvedKey = { keyId: string; user: User; scopes: Scope[] };
 
 const hashKey = (key: string) => createHash('sha256').update(key).digest('hex');
+const newSecret = () => `${KEY_PREFIX}${randomBytes(32).toString('base64url')}`;
 
 const COLUMNS = `k.id, k.tenant_id AS "tenantId", k.user_id AS "userId", k.name, k.prefix, k.scopes, k.created_at AS "createdAt", k.revoked_at AS "revokedAt"`;
 const withScopes = <T extends { scopes: unknown }>(row: T) => ({
@@ -60,7 +63,7 @@ export async function createApiKey(
   owner: Pick<User, 'id' | 'tenantId'>,
   input: z.infer<typeof newApiKeySchema>,
 ): Promise<CreatedApiKey> {
-  const key = `${KEY_PREFIX}${randomBytes(32).toString('base64url')}`;
+  const key = newSecret();
   const id = newId('k');
   await db.run(
     `INSERT INTO api_keys (id, tenant_id, user_id, name, prefix, key_hash, scopes) VALUES ($id, $tenantId, $userId, $name, $prefix, $hash, $scopes)`,
@@ -95,20 +98,49 @@ export async function getApiKey(db: Queryable, tenantId: string, id: string): Pr
   return row && withScopes(row);
 }
 
-/** Revokes a key of this tenant; false when there is no such live key. */
-export async function revokeApiKey(db: Queryable, tenantId: string, id: string, now: Date): Promise<boolean> {
-  const live = await db.get('SELECT 1 FROM api_keys WHERE tenant_id = $tenantId AND id = $id AND revoked_at IS NULL', {
-    tenantId,
-    id,
-  });
+/** What changing a key needs: the control database, and the request path's cache of resolved keys. */
+export type KeyStore = { control: Queryable; keys: Pick<KeyCache, 'invalidate'> };
+
+/** Revokes a key of this tenant; false when there is no such live key. The next request with it is refused. */
+export async function revokeApiKey(
+  { control, keys }: KeyStore,
+  tenantId: string,
+  id: string,
+  now: Date,
+): Promise<boolean> {
+  const live = await control.get(
+    'SELECT 1 FROM api_keys WHERE tenant_id = $tenantId AND id = $id AND revoked_at IS NULL',
+    { tenantId, id },
+  );
   if (!live) return false;
-  await db.run('UPDATE api_keys SET revoked_at = $now WHERE id = $id', { id, now });
+  await control.run('UPDATE api_keys SET revoked_at = $now WHERE id = $id', { id, now });
+  keys.invalidate();
   return true;
+}
+
+/**
+ * A new secret for a live key of this tenant (same id, name, scopes and owner), shown once;
+ * the old secret is refused from the next request on. Undefined when there is no such live key.
+ */
+export async function rotateApiKey(
+  { control, keys }: KeyStore,
+  tenantId: string,
+  id: string,
+): Promise<CreatedApiKey | undefined> {
+  const key = newSecret();
+  const rotated = await control.get<ApiKey>(
+    `UPDATE api_keys k SET key_hash = $hash, prefix = $prefix
+      WHERE tenant_id = $tenantId AND id = $id AND revoked_at IS NULL
+      RETURNING ${COLUMNS}`,
+    { tenantId, id, hash: hashKey(key), prefix: key.slice(0, SHOWN_PREFIX_LENGTH) },
+  );
+  keys.invalidate();
+  return rotated && { ...withScopes(rotated), key };
 }
 
 /** The tenant, user and scopes a presented key stands for, or null (unknown, revoked, or its user disabled). */
 export async function resolveApiKey(db: Queryable, presented: string): Promise<ResolvedKey | null> {
-  if (!presented.startsWith(KEY_PREFIX) || presented.length > 200) return null;
+  if (!presented.startsWith(KEY_PREFIX) || presented.length > MAX_KEY_LENGTH) return null;
   const row = await db.get<{ keyId: string; scopes: string } & User>(
     `SELECT k.id AS "keyId", k.scopes, u.id, u.tenant_id AS "tenantId", u.email, u.name, u.role, u.disabled, u.created_at AS "createdAt"
        FROM api_keys k JOIN users u ON u.id = k.user_id AND u.tenant_id = k.tenant_id
@@ -122,29 +154,55 @@ export async function resolveApiKey(db: Queryable, presented: string): Promise<R
 
 export type KeyCache = {
   resolve(presented: string): Promise<ResolvedKey | null>;
-  /** Forget everything; called by every path that revokes a key or removes its owner. */
+  /**
+   * Forget everything. Called by every function that changes what a cached key stands for:
+   * a key revoked or rotated, its owner disabled, deleted, renamed or given another role, its tenant removed.
+   */
   invalidate(): void;
 };
 
 /**
- * Resolved keys for a couple of seconds, so the hook path does not queue on the control
- * database for every event. Revocations clear it at once; the TTL bounds what a missed
- * path could leave behind.
+ * Resolved keys, so a request with a known key costs a hash and a map lookup instead of a
+ * control-database query. Every change to a key or its owner goes through a function that
+ * calls `invalidate`, so it holds from the next request; the TTL only bounds what a path
+ * that forgot to would leave behind. A lookup that was under way when the cache was cleared
+ * is not kept (it may have read the row from before the change). Concurrent requests with
+ * the same uncached key share one lookup.
  */
-export function createKeyCache(db: Queryable, ttlMs = 2000, max = 10_000): KeyCache {
+export function createKeyCache(
+  db: Queryable,
+  { ttlMs = 60_000, max = 10_000, now = Date.now }: { ttlMs?: number; max?: number; now?: () => number } = {},
+): KeyCache {
   const cache = new Map<string, { resolved: ResolvedKey; until: number }>();
+  const pending = new Map<string, Promise<ResolvedKey | null>>();
+  let generation = 0;
+  const lookup = async (hash: string, presented: string) => {
+    const started = generation;
+    try {
+      const resolved = await resolveApiKey(db, presented);
+      if (resolved && generation === started) {
+        if (cache.size >= max) cache.clear();
+        cache.set(hash, { resolved, until: now() + ttlMs });
+      }
+      return resolved;
+    } finally {
+      if (generation === started) pending.delete(hash);
+    }
+  };
   return {
-    async resolve(presented) {
+    resolve(presented) {
+      if (!presented.startsWith(KEY_PREFIX) || presented.length > MAX_KEY_LENGTH) return Promise.resolve(null);
       const hash = hashKey(presented);
       const hit = cache.get(hash);
-      if (hit && hit.until > Date.now()) return hit.resolved;
-      const resolved = await resolveApiKey(db, presented);
-      if (resolved) {
-        if (cache.size >= max) cache.clear();
-        cache.set(hash, { resolved, until: Date.now() + ttlMs });
-      } else cache.delete(hash);
-      return resolved;
+      if (hit && hit.until > now()) return Promise.resolve(hit.resolved);
+      let found = pending.get(hash);
+      if (!found) pending.set(hash, (found = lookup(hash, presented)));
+      return found;
     },
-    invalidate: () => cache.clear(),
+    invalidate() {
+      generation++;
+      cache.clear();
+      pending.clear();
+    },
   };
 }

@@ -6,6 +6,7 @@ import { newId } from '../ids.js';
 import { hashPassword } from './passwords.js';
 import { passwordSchema, strongPassword } from './password-policy.js';
 import { roleSchema, type Role } from './permissions.js';
+import type { KeyCache } from './api-keys.js';
 
 export type User = {
   id: string;
@@ -91,8 +92,14 @@ export async function recordLogin(db: Queryable, userId: string, now: Date): Pro
 
 export const profileSchema = z.object({ name: z.string().trim().max(200) });
 
-export async function updateName(db: Queryable, userId: string, name: string): Promise<void> {
-  await db.run('UPDATE users SET name = $name WHERE id = $id', { id: userId, name: name || null });
+/** A person's display name; their keys carry it, so the request path's cache forgets them. */
+export async function updateName(
+  { control, keys }: { control: Queryable; keys: Pick<KeyCache, 'invalidate'> },
+  userId: string,
+  name: string,
+): Promise<void> {
+  await control.run('UPDATE users SET name = $name WHERE id = $id', { id: userId, name: name || null });
+  keys.invalidate();
 }
 
 export async function passwordHashOf(db: Queryable, userId: string): Promise<string | null> {

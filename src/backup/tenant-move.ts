@@ -6,7 +6,7 @@ import { dirname, join } from 'node:path';
 import type { Database } from '../storage/duckdb.js';
 import { tenantPath } from '../storage/datadir.js';
 import type { TenantFiles } from '../storage/tenant-files.js';
-import { deleteTenant, getTenant } from '../tenants/tenants.js';
+import { deleteTenant, getTenant, type TenantStores } from '../tenants/tenants.js';
 import { copyTenant, prepareTarget, why } from './backup.js';
 import { BackupError, describeFile, fsyncPath, verifyBackup, writeManifest, type Manifest } from './manifest.js';
 
@@ -101,7 +101,7 @@ export type Imported = { tenant: string; name: string; events: number; people: n
  * when the id, the name or any person's email is already taken. A super admin arrives as a
  * tenant admin: being one on another appliance says nothing about this one.
  */
-export async function importTenant(stores: Stores, from: string, dataDir: string): Promise<Imported> {
+export async function importTenant(stores: TenantStores, from: string, dataDir: string): Promise<Imported> {
   const checked = await verifyBackup(from);
   if (!checked.ok)
     throw new BackupError(`${from} is damaged; nothing was imported:\n  ${checked.problems.join('\n  ')}`);

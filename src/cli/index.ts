@@ -62,6 +62,7 @@ commands:
   apikey create --tenant <id|name> --user <email|id> --scopes ingest,read [--name <label>]
   apikey list --tenant <id|name>
   apikey revoke --tenant <id|name> --id <key id>
+  apikey rotate --tenant <id|name> --id <key id>       a new secret for the key (printed once); the old one is refused at once
   sso set --tenant <id|name> --type oidc|google|entra|okta|github|saml [--issuer <url>] --client-id <id> --client-secret-stdin
           [--name <button name>] [--default-role developer] [--allowed-domains a.example,b.example] [--role-map group=role,…]
           [--groups-claim groups] [--github-oauth-url <url> --github-api-url <url>] [--metadata <url|file>]

@@ -3,6 +3,7 @@
 import { z } from 'zod';
 import type { Database } from '../storage/duckdb.js';
 import type { TenantFiles } from '../storage/tenant-files.js';
+import type { KeyCache } from '../auth/api-keys.js';
 import { newId } from '../ids.js';
 
 export type Tenant = { id: string; name: string; createdAt: Date };
@@ -11,6 +12,8 @@ export type TenantSummary = Tenant & { users: number; apiKeys: number };
 export const tenantNameSchema = z.string().trim().min(1, 'is required').max(100);
 
 type Stores = { control: Database; tenantFiles: TenantFiles };
+/** Removing a tenant also forgets its keys on the request path. */
+export type TenantStores = Stores & { keys: Pick<KeyCache, 'invalidate'> };
 
 export async function createTenant({ control, tenantFiles }: Stores, name: string): Promise<Tenant> {
   const id = newId('t');
@@ -52,7 +55,7 @@ export async function findTenant(control: Database, idOrName: string): Promise<T
 }
 
 /** Deletes the tenant, its people, sessions and keys, then its file. */
-export async function deleteTenant({ control, tenantFiles }: Stores, id: string): Promise<boolean> {
+export async function deleteTenant({ control, tenantFiles, keys }: TenantStores, id: string): Promise<boolean> {
   const existed = await control.transaction(async (tx) => {
     if (!(await tx.get('SELECT 1 FROM tenants WHERE id = $id', { id }))) return false;
     await tx.run('DELETE FROM auth_sessions WHERE user_id IN (SELECT id FROM users WHERE tenant_id = $id)', { id });
@@ -67,6 +70,7 @@ export async function deleteTenant({ control, tenantFiles }: Stores, id: string)
     await tx.run('DELETE FROM tenants WHERE id = $id', { id });
     return true;
   });
+  keys.invalidate();
   if (existed) await tenantFiles.remove(id);
   return existed;
 }

@@ -71,7 +71,6 @@ export function organisationsPageRoutes(ctx: AppContext, render: Renderer) {
           400,
         );
       if (await deleteTenant(ctx, tenant.id)) {
-        ctx.keys.invalidate();
         await auditRequest(ctx.control, c, identity, {
           action: 'tenant.delete',
           tenantId: tenant.id,

@@ -78,9 +78,8 @@ export function pageRoutes(ctx: AppContext, render: Renderer) {
       if (
         key &&
         key.userId === identity.user.id &&
-        (await revokeApiKey(ctx.control, identity.user.tenantId, key.id, ctx.now()))
+        (await revokeApiKey(ctx, identity.user.tenantId, key.id, ctx.now()))
       ) {
-        ctx.keys.invalidate();
         await audit(ctx.control, {
           actor: 'user',
           actorUserId: identity.user.id,

@@ -60,7 +60,7 @@ export function settingsPageRoutes(ctx: AppContext, render: Renderer) {
       if (identity instanceof Response) return identity;
       const parsed = profileSchema.safeParse(await c.req.parseBody());
       if (!parsed.success) return account(c, identity, { error: firstIssue(parsed.error) }, 400);
-      await updateName(ctx.control, identity.user.id, parsed.data.name);
+      await updateName(ctx, identity.user.id, parsed.data.name);
       await audit(ctx.control, {
         actor: 'user',
         actorUserId: identity.user.id,

@@ -1,0 +1,163 @@
+// The hook rows of bench:ingest (issue 25): a hook's latency next to GET /healthz (the HTTP
+// floor), GET /api/v1/me and an API path that is not there (a cached key's authentication,
+// then a 404), one client one request after another; then hooks and /healthz each paced at
+// 1,000/s from 50 clients. Ratios beside the targets.
+import { percentile } from '../src/aggregate/sketch.js';
+
+const SINGLE_REQUESTS = Number(process.env.BENCH_SINGLE_REQUESTS ?? 3000);
+const CLIENTS = Number(process.env.BENCH_HOOK_CLIENTS ?? 50);
+// Paced: each client sends one request every EVERY_MS (50 clients × 20/s = 1,000/s in all, some
+// twenty times what fifty busy agents send: a tool call is a PreToolUse and a PostToolUse every
+// few seconds). Latency is counted from when a request was due, so a slow answer that delays the
+// next one is not hidden (no coordinated omission).
+const EVERY_MS = Number(process.env.BENCH_HOOK_EVERY_MS ?? 50);
+const PACED_SECONDS = Number(process.env.BENCH_HOOK_PACED_SECONDS ?? 10);
+
+export type Latencies = { scenario: string; requests: number; seconds: number; p50: number; p99: number };
+
+export const hookBody = (prefix: string, i: number) =>
+  JSON.stringify({
+    hook_event_name: 'PostToolUse',
+    session_id: `${prefix}-s${i % 200}`,
+    cwd: '/home/dev/src/app',
+    tool_name: ['Bash', 'Read', 'Edit', 'Grep'][i % 4],
+    tool_use_id: `toolu_${prefix}_${i}`,
+    tool_input: { command: 'ls' },
+    tool_response: { stdout: 'ok' },
+    duration_ms: 5 + (i % 50),
+  });
+
+/** A 404 is what an unknown path answers once the key is accepted (a refused key is a 401). */
+async function notFound(url: string, init: RequestInit) {
+  const res = await fetch(url, init);
+  if (res.status !== 404) throw new Error(`${url} answered ${res.status}: ${await res.text()}`);
+  await res.arrayBuffer();
+}
+
+async function send(url: string, init?: RequestInit) {
+  const res = await fetch(url, init);
+  if (res.status >= 300) throw new Error(`${url} answered ${res.status}: ${await res.text()}`);
+  await res.arrayBuffer();
+}
+
+const postHook = (url: string, key: string, body: string) =>
+  send(`${url}/api/v1/hooks/claude-code`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+    body,
+  });
+
+/** `concurrency` clients sending `n` requests in all, each as soon as its previous one is answered. */
+export async function timed(n: number, concurrency: number, one: (i: number) => Promise<void>) {
+  const latencies: number[] = [];
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < n) {
+        const i = next++;
+        const t = performance.now();
+        await one(i);
+        latencies.push(performance.now() - t);
+      }
+    }),
+  );
+  return { seconds: (performance.now() - started) / 1000, sorted: latencies.sort((a, b) => a - b) };
+}
+
+/** Each of `clients` sends one request every `everyMs` for `seconds`; latency from when each was due. */
+async function paced(clients: number, everyMs: number, seconds: number, one: (i: number) => Promise<void>) {
+  const latencies: number[] = [];
+  const started = performance.now();
+  const perClient = Math.floor((seconds * 1000) / everyMs);
+  await Promise.all(
+    Array.from({ length: clients }, async (_, c) => {
+      const offset = (c * everyMs) / clients; // spread the clients over the interval
+      for (let k = 0; k < perClient; k++) {
+        const due = started + offset + k * everyMs;
+        const wait = due - performance.now();
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+        await one(c * perClient + k);
+        latencies.push(performance.now() - due);
+      }
+    }),
+  );
+  return { seconds: (performance.now() - started) / 1000, sorted: latencies.sort((a, b) => a - b) };
+}
+
+const summary = (scenario: string, seconds: number, sorted: number[]): Latencies => ({
+  scenario,
+  requests: sorted.length,
+  seconds,
+  p50: percentile(sorted, 0.5),
+  p99: percentile(sorted, 0.99),
+});
+
+/**
+ * The hook path against the floor. The single-client figures interleave their scenarios in
+ * rounds, so a neighbour's load on a shared machine falls on all of them alike.
+ * `key` needs the `ingest` and `read` scopes.
+ */
+export async function hookLatency(url: string, key: string): Promise<Latencies[]> {
+  const auth = { headers: { authorization: `Bearer ${key}` } };
+  // Warm up: the tenant's file opens on its first event, the code paths compile.
+  await timed(2000, 10, (i) => postHook(url, key, hookBody('warm', i)));
+  for (let i = 0; i < 200; i++) await send(`${url}/api/v1/me`, auth);
+
+  const single = { healthz: [] as number[], me: [] as number[], auth: [] as number[], hook: [] as number[] };
+  const started = performance.now();
+  const rounds = 10;
+  const perRound = Math.ceil(SINGLE_REQUESTS / rounds);
+  for (let r = 0; r < rounds; r++) {
+    const round = {
+      healthz: () => timed(perRound, 1, () => send(`${url}/healthz`)),
+      me: () => timed(perRound, 1, () => send(`${url}/api/v1/me`, auth)),
+      auth: () => timed(perRound, 1, () => notFound(`${url}/api/v1/not-here`, auth)),
+      hook: () => timed(perRound, 1, (i) => postHook(url, key, hookBody(`one${r}`, i))),
+    };
+    for (const name of ['healthz', 'me', 'auth', 'hook'] as const) single[name].push(...(await round[name]()).sorted);
+  }
+  const seconds = (performance.now() - started) / 1000 / 4;
+  const sorted = (xs: number[]) => xs.sort((a, b) => a - b);
+
+  const perSecond = ((CLIENTS * 1000) / EVERY_MS).toFixed(0);
+  const pacedHealthz = await paced(CLIENTS, EVERY_MS, PACED_SECONDS, () => send(`${url}/healthz`));
+  const pacedHooks = await paced(CLIENTS, EVERY_MS, PACED_SECONDS, (i) => postHook(url, key, hookBody('paced', i)));
+  return [
+    summary('GET /healthz, 1 client', seconds, sorted(single.healthz)),
+    summary('GET /api/v1/me (API key), 1 client', seconds, sorted(single.me)),
+    summary('GET /api/v1/not-here (API key → 404), 1 client', seconds, sorted(single.auth)),
+    summary('hook POST, 1 client', seconds, sorted(single.hook)),
+    summary(`GET /healthz, ${CLIENTS} clients paced, ${perSecond}/s in all`, pacedHealthz.seconds, pacedHealthz.sorted),
+    summary(`hook POST, ${CLIENTS} clients paced, ${perSecond}/s in all`, pacedHooks.seconds, pacedHooks.sorted),
+  ];
+}
+
+/** Issue 25's hook targets, each figure beside its target and the ratio. */
+export function printHookTargets([healthz, me, auth, hook, pacedHealthz, pacedHook]: Latencies[]) {
+  const ms = (x: number) => `${x.toFixed(2)} ms`;
+  const line = (what: string, figure: number, limit: number, detail: string) =>
+    console.log(
+      `  ${what}: ${ms(figure)} ≤ ${ms(limit)}? ${figure <= limit ? 'yes' : 'NO'} (${(figure / limit).toFixed(2)}× the limit; ${detail})`,
+    );
+  console.log('\nhook targets (issue 25):');
+  line(
+    'hook p50, 1 client ≤ 2× /healthz p50',
+    hook!.p50,
+    2 * healthz!.p50,
+    `hook/healthz ${(hook!.p50 / healthz!.p50).toFixed(2)}×`,
+  );
+  line('hook p99, 1 client ≤ 5 ms', hook!.p99, 5, `/healthz p99 ${ms(healthz!.p99)}`);
+  line(
+    `hook p99 paced ≤ 2× paced /healthz p99`,
+    pacedHook!.p99,
+    2 * pacedHealthz!.p99,
+    `hook/healthz ${(pacedHook!.p99 / pacedHealthz!.p99).toFixed(2)}×`,
+  );
+  const versus = (what: string, x: Latencies) =>
+    console.log(
+      `  ${what} vs /healthz, 1 client: p50 ${ms(x.p50)} vs ${ms(healthz!.p50)} (${(x.p50 / healthz!.p50).toFixed(2)}×), p99 ${ms(x.p99)} vs ${ms(healthz!.p99)} (${(x.p99 / healthz!.p99).toFixed(2)}×)`,
+    );
+  versus('cached key, then a 404 (GET /api/v1/not-here)', auth!);
+  versus('cached key, then two reads (GET /api/v1/me)', me!);
+}
