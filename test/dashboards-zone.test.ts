@@ -142,4 +142,43 @@ s('times in tables read in the zone', () => {
   assert.is(when(utc('2026-11-22T14:05:00'), KOLKATA), '2026-11-22 19:35 GMT+5:30');
 });
 
+s('daily points of the API and the overview chart are New York days, the 23-hour one included', async (ctx) => {
+  await tenantIn(ctx, NY, utc('2026-03-10T15:00:00'));
+  // 23:30 on 7 March, 00:30 on 8 March (EST), 23:30 on 8 March and 00:30 on 9 March (EDT).
+  await ctx.ingest([
+    utc('2026-03-08T04:30:00'),
+    utc('2026-03-08T05:30:00'),
+    utc('2026-03-09T03:30:00'),
+    utc('2026-03-09T04:30:00'),
+  ]);
+  const from = '2026-03-06T05:00:00.000Z';
+  const to = '2026-03-10T04:00:00.000Z';
+  const res = await ctx.admin.get(`/api/v1/metrics/timeseries?metric=tool_calls&interval=1d&from=${from}&to=${to}`);
+  assert.is(res.status, 200);
+  const { points } = (await res.json()) as { points: { t: string; tool_calls: number }[] };
+  assert.equal(
+    points.map((p) => [p.t, p.tool_calls]),
+    [
+      ['2026-03-06T05:00:00.000Z', 0],
+      ['2026-03-07T05:00:00.000Z', 1],
+      ['2026-03-08T05:00:00.000Z', 2],
+      ['2026-03-09T04:00:00.000Z', 1],
+    ],
+  );
+  // The overview's 30-day chart is daily: its bars carry New York dates (wall clock on a UTC axis).
+  const page = await html(ctx.admin, '/?range=30d');
+  const spec = JSON.parse(
+    /id="chart-activity" data-live="chart-activity" data-chart="([^"]+)"/.exec(page)![1]!.replaceAll('&quot;', '"'),
+  ) as { series: { name: string; data: [number, number | null][] }[] };
+  const bars = spec.series.find((x) => x.name === 'Tool calls')!.data.filter(([, v]) => v);
+  assert.equal(
+    bars.map(([t, v]) => [new Date(t).toISOString().slice(0, 10), v]),
+    [
+      ['2026-03-07', 1],
+      ['2026-03-08', 2],
+      ['2026-03-09', 1],
+    ],
+  );
+});
+
 s.run();
