@@ -1,5 +1,7 @@
 // npm run bench:dashboards — the dashboards' two speed promises, on loopback:
 //
+// 0. What a small tenant (about a hundred events) pays for the summary and the overview
+//    (bench/small-tenant.ts; BENCH_SMALL=0 skips it).
 // 1. The overview page rendered by the server at 10 million events: GET / (last 7 days),
 //    /?range=30d, the htmx fragment and /tools, signed in as a manager; p50/p95/max against
 //    100 ms, the process's peak RSS, and a profile of where one render spends its time
@@ -13,7 +15,7 @@
 //
 // Prints figures and ratios to the targets; asserts nothing.
 //
-// BENCH_DIR (render data), BENCH_ITERATIONS (30 per page), BENCH_PROFILE_RUNS (10),
+// BENCH_SMALL (1), BENCH_SMALL_ITERATIONS (60), BENCH_DIR (render data), BENCH_ITERATIONS (30 per page), BENCH_PROFILE_RUNS (10),
 // BENCH_LIVE_DIR (live data; its own tenants "Live 1…n" are added, so the filled 10M
 // directory is not written to), BENCH_CLIENTS (1000; 0 skips part 2), BENCH_TENANTS (10;
 // 1 skips the split), BENCH_POSTS (50), BENCH_GAP_MS (200: apart enough not to coalesce).
@@ -36,6 +38,7 @@ import { layoutFor } from '../src/dashboards/layout.js';
 import { loadOverview } from '../src/dashboards/overview.js';
 import { percentile } from '../src/aggregate/sketch.js';
 import { freePort, ROOT, signIn, tempDir, waitFor } from '../test/helpers.js';
+import { smallTenantPart } from './small-tenant.js';
 
 const RENDER_DIR = process.env.BENCH_DIR;
 const LIVE_DIR = process.env.BENCH_LIVE_DIR;
@@ -45,6 +48,7 @@ const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 1000);
 const SPLIT_TENANTS = Number(process.env.BENCH_TENANTS ?? 10);
 const POSTS = Number(process.env.BENCH_POSTS ?? 50);
 const GAP_MS = Number(process.env.BENCH_GAP_MS ?? 200);
+const SMALL = process.env.BENCH_SMALL !== '0';
 const WARMUP = 3;
 const TARGET_MS = 100;
 const DAY = 86_400_000;
@@ -655,6 +659,10 @@ function printSummary() {
 
 async function main() {
   console.log(`dashboards benchmark (loopback, ${new Date().toISOString()})`);
+  if (SMALL) {
+    for (const t of await smallTenantPart())
+      summaries.push({ name: t.name, stats: { ...t, p99: NaN }, note: `CPU p50 ${ms(t.cpu50)} ms` });
+  }
   await renderPart();
   if (CLIENTS > 0) await livePart();
   printSummary();

@@ -130,6 +130,28 @@ const CASES: Case[] = [
     },
   },
   {
+    name: 'a young tenant: nothing is read before the day of its first event',
+    query: { metrics: ['events'], from: B + 90_000, to: B + 7 * DAY + 5 * MINUTE },
+    state: { firstEvent: B + 5 * DAY + 3 * HOUR },
+    expect: {
+      periods: one(B + 90_000, B + 7 * DAY + 5 * MINUTE, [
+        seg('1d', B + 5 * DAY, B + 7 * DAY),
+        seg('1m', B + 7 * DAY, B + 7 * DAY + 5 * MINUTE),
+      ]),
+    },
+  },
+  {
+    name: 'a young tenant compared: the period before its first event reads nothing',
+    query: { metrics: ['events'], from: B + 5 * DAY, to: B + 7 * DAY, compare: true },
+    state: { firstEvent: B + 5 * DAY + 3 * HOUR },
+    expect: {
+      periods: [
+        { from: B + 3 * DAY, to: B + 5 * DAY, previous: true, segments: [] },
+        { from: B + 5 * DAY, to: B + 7 * DAY, previous: false, segments: [seg('1d', B + 5 * DAY, B + 7 * DAY)] },
+      ],
+    },
+  },
+  {
     name: 'time zone, no interval: the zone changes nothing',
     query: { metrics: ['events'], from: B, to: B + 2 * DAY },
     state: { timeZone: 'America/New_York' },

@@ -5,7 +5,7 @@
 import type { TenantFiles } from '../storage/tenant-files.js';
 import { scopeFilters, type MetricsView } from '../web/access.js';
 import { filtersFor, querySchema, type QueryInput } from '../query/model.js';
-import { runQuery } from '../query/run.js';
+import { runQueries } from '../query/run.js';
 import { chartInterval, partialFilterNotices, queryFilters, type Filters } from './filters.js';
 import { seriesOf, type ChartSpec } from './overview.js';
 
@@ -60,7 +60,6 @@ export async function loadAgents(
   const shown = ['subagents', 'commands', 'agent_calls'];
   const filters = filtersFor(shown, scopeFilters(view, queryFilters(f)));
   const range = { from: f.from, to: f.to };
-  const ask = async (q: QueryInput) => (await runQuery(tf, tenantId, querySchema.parse(q), { now })).rows;
 
   // Sub-agents: a run is a SubagentStart; the durations are those of SubagentStop events
   // that carry one (the agent family also holds REST agent interactions, kept out by kind).
@@ -79,8 +78,41 @@ export async function loadAgents(
     ...range,
     limit: MAX_ROWS,
   };
-  const finished = new Map((await ask(finishedQ)).map((r) => [str(r.agent), Number(r.events)]));
-  const subagents = (await ask(subagentsQ))
+  const commandsQ: QueryInput = {
+    metrics: ['commands', 'command_failures', 'command_failure_rate', 'command_p50_ms', 'command_p95_ms'],
+    group_by: ['command'],
+    filters,
+    ...range,
+    order_by: 'commands',
+    limit: MAX_ROWS,
+  };
+  const interactionsQ: QueryInput = {
+    metrics: ['agent_calls', 'agent_failures', 'agent_p50_ms', 'agent_p95_ms'],
+    group_by: ['agent'],
+    filters: { ...filters, kind: ['agent_interaction'] },
+    ...range,
+    order_by: 'agent_calls',
+    limit: MAX_ROWS,
+  };
+  // agent_calls counts sub-agent starts and REST interactions; the interactions are the difference.
+  const activityQ = {
+    metrics: ['subagents', 'agent_calls', 'commands'],
+    filters,
+    ...range,
+    interval: chartInterval(f),
+    limit: 10_000,
+  };
+  // One runQueries: one read of the watermark, the same events for every table and the chart.
+  const [finishedRows, subagentRows, commandRows, interactionRows, activityRows] = (
+    await runQueries(
+      tf,
+      tenantId,
+      [finishedQ, subagentsQ, commandsQ, interactionsQ, activityQ].map((q) => querySchema.parse(q)),
+      { now },
+    )
+  ).map((a) => a.rows);
+  const finished = new Map(finishedRows!.map((r) => [str(r.agent), Number(r.events)]));
+  const subagents = subagentRows!
     .map((r) => ({
       agent: str(r.agent),
       runs: Number(r.subagents),
@@ -91,15 +123,7 @@ export async function loadAgents(
     // A stop whose start fell before the range still names an agent: keep only agents that ran here.
     .filter((r) => r.runs > 0);
 
-  const commandsQ: QueryInput = {
-    metrics: ['commands', 'command_failures', 'command_failure_rate', 'command_p50_ms', 'command_p95_ms'],
-    group_by: ['command'],
-    filters,
-    ...range,
-    order_by: 'commands',
-    limit: MAX_ROWS,
-  };
-  const commands = (await ask(commandsQ)).map((r) => ({
+  const commands = commandRows!.map((r) => ({
     command: str(r.command),
     runs: Number(r.commands),
     failures: Number(r.command_failures),
@@ -108,15 +132,7 @@ export async function loadAgents(
     p95_ms: num(r.command_p95_ms),
   }));
 
-  const interactionsQ: QueryInput = {
-    metrics: ['agent_calls', 'agent_failures', 'agent_p50_ms', 'agent_p95_ms'],
-    group_by: ['agent'],
-    filters: { ...filters, kind: ['agent_interaction'] },
-    ...range,
-    order_by: 'agent_calls',
-    limit: MAX_ROWS,
-  };
-  const interactions = (await ask(interactionsQ)).map((r) => {
+  const interactions = interactionRows!.map((r) => {
     const calls = Number(r.agent_calls);
     const failures = Number(r.agent_failures);
     return {
@@ -129,15 +145,7 @@ export async function loadAgents(
     };
   });
 
-  // agent_calls counts sub-agent starts and REST interactions; the interactions are the difference.
-  const activityQ = {
-    metrics: ['subagents', 'agent_calls', 'commands'],
-    filters,
-    ...range,
-    interval: chartInterval(f),
-    limit: 10_000,
-  };
-  const [subSeries, callSeries, commandSeries] = seriesOf(await ask(activityQ), activityQ, {}, f.zone);
+  const [subSeries, callSeries, commandSeries] = seriesOf(activityRows!, activityQ, {}, f.zone);
   const interactionSeries = callSeries!.data.map(([t, calls], i): [number, number | null] => [
     t,
     (calls ?? 0) - (subSeries!.data[i]![1] ?? 0),

@@ -4,7 +4,7 @@
 import type { MetricsView } from '../web/access.js';
 import type { TenantFiles } from '../storage/tenant-files.js';
 import { querySchema } from '../query/model.js';
-import { runQuery } from '../query/run.js';
+import { runQueries } from '../query/run.js';
 import type { FilterDimension } from './filters.js';
 
 export type Option = Readonly<{ value: string; label: string }>;
@@ -22,28 +22,35 @@ export async function filterOptions(
   now: number,
 ): Promise<FilterOptions> {
   const scope = view.ownUser ? { user: [view.ownUser] } : {};
-  const seen = async (dimension: 'project' | 'tool' | 'model'): Promise<Option[]> => {
-    const q = querySchema.parse({
-      metrics: [dimension === 'tool' ? 'tool_calls' : 'events'],
-      group_by: [dimension],
-      filters: scope,
-      from: range.from,
-      to: range.to,
-      limit: MAX_OPTIONS,
-    });
-    const { rows } = await runQuery(tf, tenantId, q, { now });
-    return rows
-      .map((r) => r[dimension])
+  const dimensions = ['project', 'tool', 'model'] as const;
+  // One runQueries: one read of the watermark, the three statements side by side.
+  const answers = await runQueries(
+    tf,
+    tenantId,
+    dimensions.map((dimension) =>
+      querySchema.parse({
+        metrics: [dimension === 'tool' ? 'tool_calls' : 'events'],
+        group_by: [dimension],
+        filters: scope,
+        from: range.from,
+        to: range.to,
+        limit: MAX_OPTIONS,
+      }),
+    ),
+    { now },
+  );
+  const [project, tool, model] = dimensions.map((dimension, i) =>
+    answers[i]!.rows.map((r) => r[dimension])
       .filter((v): v is string => typeof v === 'string' && v !== '')
       .sort((a, b) => a.localeCompare(b))
-      .map((v) => ({ value: v, label: dimension === 'project' ? shortPath(v) : v }));
-  };
+      .map((v) => ({ value: v, label: dimension === 'project' ? shortPath(v) : v })),
+  );
   const user = !view.individuals
     ? []
     : people
         .filter((p) => view.ownUser === null || p.id === view.ownUser)
         .map((p) => ({ value: p.id, label: p.name || p.email }));
-  return { user, project: await seen('project'), tool: await seen('tool'), model: await seen('model') };
+  return { user, project: project!, tool: tool!, model: model! };
 }
 
 /** The last two segments of a working directory: enough to tell projects apart. */

@@ -7,7 +7,7 @@ import type { QueryInput } from '../query/model.js';
 import { filtersFor, kindsRead, querySchema } from '../query/model.js';
 import { fillGaps, runQueries } from '../query/run.js';
 import { listSessions, type SessionRow } from '../sessions/read.js';
-import { dashboardSummary, type Summary } from '../query/summary.js';
+import { summaryQueries, type Summary } from '../query/summary.js';
 import { chartInterval, partialFilterNotices, queryFilters, usedFilters, type Filters } from './filters.js';
 import type { Layout, WidgetId } from './layout.js';
 import { wallOf } from '../time/zone.js';
@@ -159,17 +159,21 @@ export async function loadOverview(
     return querySchema.parse({ ...same[0]!.q, metrics: [...new Set(same.flatMap((c) => c.q.metrics))] });
   });
 
-  // Three parts side by side (reads take turns over the tenant's reader connections); the
-  // summary's figures count the same events (see runQueries), and so do the charts.
+  // The summary's and the charts' questions in one runQueries (one read of the watermark;
+  // they count the same events), beside the recent sessions; reads take turns over the
+  // tenant's reader connections.
+  const summary = summaryShown ? summaryQueries(range, filters) : null;
+  const questions = [...(summary?.queries ?? []), ...shared];
   await Promise.all([
-    summaryShown && dashboardSummary(tf, tenantId, range, filters, now).then((s) => void (out.summary = s)),
-    charts.length &&
-      runQueries(tf, tenantId, shared, { now }).then((results) =>
+    questions.length &&
+      runQueries(tf, tenantId, questions, { now }).then((answers) => {
+        const results = answers.slice(summary?.queries.length ?? 0);
+        if (summary) out.summary = summary.summary(answers);
         charts.forEach(
           (c, i) =>
             void (out[c.id] = c.spec(seriesOf(results[asked.indexOf(filtersOf[i]!)]!.rows, c.q, c.names, f.zone))),
-        ),
-      ),
+        );
+      }),
     shown('recent_sessions') &&
       listSessions(tf, tenantId, {
         ...range,

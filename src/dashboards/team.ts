@@ -187,24 +187,17 @@ const ME_KPIS = [
 export async function loadMe(tf: TenantFiles, tenantId: string, userId: string, f: Filters, now: number): Promise<Me> {
   const filters: QueryFilters = { ...queryFilters(f), user: [userId] };
   const range = { from: f.from, to: f.to };
-  const summary = await dashboardSummary(tf, tenantId, range, filters, now);
-  const [cost, toolCalls] = [
-    await trend(tf, tenantId, 'cost_usd', f, filters, now),
-    await trend(tf, tenantId, 'tool_calls', f, filters, now),
-  ];
-  const insights = (await personalInsights(tf, tenantId, userId, range, now)).insights;
   const project = filters.project;
-  const { sessions } = await listSessions(tf, tenantId, {
-    ...range,
-    user: [userId],
-    project,
-    ...usedFilters(f),
-    limit: 10,
-    now,
-  });
-  // The average over the sessions that started in range; the recent ones, whenever they started, each with its own.
-  const scored = (await productivity(tf, tenantId, range, { user: [userId], ...(project && { project }) }, now))
-    .sessions;
+  // Independent reads side by side (they take turns over the tenant's reader connections).
+  const [summary, cost, toolCalls, { insights }, { sessions }, { sessions: scored }] = await Promise.all([
+    dashboardSummary(tf, tenantId, range, filters, now),
+    trend(tf, tenantId, 'cost_usd', f, filters, now),
+    trend(tf, tenantId, 'tool_calls', f, filters, now),
+    personalInsights(tf, tenantId, userId, range, now),
+    listSessions(tf, tenantId, { ...range, user: [userId], project, ...usedFilters(f), limit: 10, now }),
+    // The average over the sessions that started in range; the recent ones, whenever they started, each with its own.
+    productivity(tf, tenantId, range, { user: [userId], ...(project && { project }) }, now),
+  ]);
   const scores = await scoresFor(tf, tenantId, sessions, now);
   return {
     summary,

@@ -5,7 +5,7 @@
 import type { TenantFiles } from '../storage/tenant-files.js';
 import { scopeFilters, type MetricsView } from '../web/access.js';
 import { filtersFor, querySchema, type QueryInput } from '../query/model.js';
-import { runQuery } from '../query/run.js';
+import { runQueries } from '../query/run.js';
 import { commonErrors, type CommonError, type ErrorFilters } from '../query/errors.js';
 import { chartInterval, partialFilterNotices, queryFilters, type Filters } from './filters.js';
 import { seriesOf, type ChartSpec } from './overview.js';
@@ -51,8 +51,6 @@ export async function loadTools(
   const filters = filtersFor(['tool_calls'], scopeFilters(view, queryFilters(f)));
   const range = { from: f.from, to: f.to };
   const interval = chartInterval(f);
-  const ask = async (q: QueryInput) => runQuery(tf, tenantId, querySchema.parse(q), { now });
-
   const toolsQ: QueryInput = {
     metrics: [
       'tool_calls',
@@ -69,40 +67,10 @@ export async function loadTools(
     order_by: 'tool_calls',
     limit: MAX_TOOLS,
   };
-  const byTool = await ask(toolsQ);
-  const tools = byTool.rows.map((r) => ({
-    tool: r.tool === null ? null : String(r.tool),
-    calls: Number(r.tool_calls),
-    failures: Number(r.tool_failures),
-    failure_rate: Number(r.tool_failure_rate),
-    p50_ms: num(r.tool_p50_ms),
-    p95_ms: num(r.tool_p95_ms),
-    p99_ms: num(r.tool_p99_ms),
-    avg_ms: num(r.tool_avg_ms),
-  }));
-
   const activityQ = { metrics: ['tool_calls', 'tool_failures'], filters, ...range, interval, limit: 10_000 };
-  const activity: ChartSpec = {
-    type: 'area',
-    unit: 'count',
-    series: seriesOf(
-      (await ask(activityQ)).rows,
-      activityQ,
-      { tool_calls: 'Tool calls', tool_failures: 'Failures' },
-      f.zone,
-    ),
-  };
-
-  let durationsQ: (QueryInput & { interval: string }) | null = null;
-  let durations: ChartSpec | null = null;
-  if (f.values.tool) {
-    durationsQ = { metrics: ['tool_p50_ms', 'tool_p95_ms'], filters, ...range, interval, limit: 10_000 };
-    durations = {
-      type: 'line',
-      unit: 'ms',
-      series: seriesOf((await ask(durationsQ)).rows, durationsQ, { tool_p50_ms: 'p50', tool_p95_ms: 'p95' }, f.zone),
-    };
-  }
+  const durationsQ: (QueryInput & { interval: string }) | null = f.values.tool
+    ? { metrics: ['tool_p50_ms', 'tool_p95_ms'], filters, ...range, interval, limit: 10_000 }
+    : null;
 
   const { user, project, tool } = filters;
   // Failed tool calls only: the export link asks the same (the model filter is ignored on this page).
@@ -112,7 +80,35 @@ export async function loadTools(
     ...(tool && { tool }),
     kind: ['tool_call'],
   };
-  const { errors } = await commonErrors(tf, tenantId, range, errorFilters, MAX_ERRORS);
+  // The questions in one runQueries (one read of the watermark, the same events), beside the errors.
+  const questions = [toolsQ, activityQ, ...(durationsQ ? [durationsQ] : [])].map((q) => querySchema.parse(q));
+  const [[byTool, activityAnswer, durationsAnswer], { errors }] = await Promise.all([
+    runQueries(tf, tenantId, questions, { now }),
+    commonErrors(tf, tenantId, range, errorFilters, MAX_ERRORS),
+  ]);
+  const tools = byTool!.rows.map((r) => ({
+    tool: r.tool === null ? null : String(r.tool),
+    calls: Number(r.tool_calls),
+    failures: Number(r.tool_failures),
+    failure_rate: Number(r.tool_failure_rate),
+    p50_ms: num(r.tool_p50_ms),
+    p95_ms: num(r.tool_p95_ms),
+    p99_ms: num(r.tool_p99_ms),
+    avg_ms: num(r.tool_avg_ms),
+  }));
+  const activity: ChartSpec = {
+    type: 'area',
+    unit: 'count',
+    series: seriesOf(activityAnswer!.rows, activityQ, { tool_calls: 'Tool calls', tool_failures: 'Failures' }, f.zone),
+  };
+  const durations: ChartSpec | null =
+    durationsQ && durationsAnswer
+      ? {
+          type: 'line',
+          unit: 'ms',
+          series: seriesOf(durationsAnswer.rows, durationsQ, { tool_p50_ms: 'p50', tool_p95_ms: 'p95' }, f.zone),
+        }
+      : null;
 
   const search = new URLSearchParams({
     from: new Date(range.from).toISOString(),
@@ -123,7 +119,7 @@ export async function loadTools(
 
   return {
     tools,
-    truncated: byTool.truncated,
+    truncated: byTool!.truncated,
     activity,
     durations,
     errors,

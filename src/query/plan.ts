@@ -4,7 +4,17 @@
 // the events above the worker's watermark (the tail) are counted from raw events too, so an
 // answer is exact and current to the last commit. The SQL emitters (sql/*.ts) follow the plan.
 import type { TailSpan } from '../aggregate/rollup.js';
-import { ceilTo, cover, smallestCube, TIER_MS, TIERS, type Cube, type Segment, type Tier } from '../aggregate/tiers.js';
+import {
+  ceilTo,
+  cover,
+  floorTo,
+  smallestCube,
+  TIER_MS,
+  TIERS,
+  type Cube,
+  type Segment,
+  type Tier,
+} from '../aggregate/tiers.js';
 import type { Kind } from '../ingest/schema.js';
 import { alignmentMs, DEFAULT_TIME_ZONE } from '../time/zone.js';
 import { kindsOf } from './sql/filters.js';
@@ -26,6 +36,11 @@ export type PlanState = {
   extraPrices?: Price[];
   /** The IANA zone the tenant's buckets are counted in (UTC unless set). */
   timeZone?: string;
+  /**
+   * No event an answer may count is older than this (run.ts, oldestEvent): the part of a
+   * range before it is not read, so a young tenant's long range costs a few pieces.
+   */
+  firstEvent?: number;
 };
 
 /** A period of the answer: the range asked, or (compared) the one of equal length before it. */
@@ -123,6 +138,17 @@ export function coverPeriod(
   return [...cover(from, at, usable, keptSince), ...cover(at, to, aligned, keptSince)];
 }
 
+/**
+ * Where reading a period starts: at `from`, or later on a day boundary when no event is
+ * older than `firstEvent` (from a day boundary the coarsest tiers cover the rest in a few
+ * pieces; any zone's local buckets are whole tier buckets there).
+ */
+export function readFrom(from: number, to: number, firstEvent: number | undefined): number {
+  if (firstEvent === undefined) return from;
+  const day = floorTo(firstEvent, TIER_MS['1d']);
+  return day > from ? Math.min(day, to) : from;
+}
+
 export function planQuery(q: Query, state: PlanState): Plan {
   const defs = q.metrics.map((name) => METRICS[name]!);
   const percentiles = defs.some((d) => 'percentile' in d && typeof d.percentile === 'number');
@@ -139,12 +165,18 @@ export function planQuery(q: Query, state: PlanState): Plan {
         { from: q.from, to: q.to, previous: false },
       ]
     : [{ from: q.from, to: q.to, previous: false }];
-  const periods = ranges.map((p) => ({
-    ...p,
-    segments: allRaw
-      ? [{ source: 'raw' as const, from: p.from, to: p.to }]
-      : coverPeriod(p.from, p.to, q.interval, zone, state.keptSince),
-  }));
+  const periods = ranges.map((p) => {
+    const from = readFrom(p.from, p.to, state.firstEvent);
+    return {
+      ...p,
+      segments:
+        from >= p.to
+          ? []
+          : allRaw
+            ? [{ source: 'raw' as const, from, to: p.to }]
+            : coverPeriod(from, p.to, q.interval, zone, state.keptSince),
+    };
+  });
 
   const cube = cubeFor(q);
   const keyed = cube === 'team' && defs.some((d) => 'sql' in d && (d.spend || d.distinct));

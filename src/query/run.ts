@@ -4,9 +4,10 @@ import { keptSince, tenantSettings } from '../aggregate/settings.js';
 import type { TailSpan } from '../aggregate/rollup.js';
 import type { Queryable } from '../storage/duckdb.js';
 import type { TenantFiles } from '../storage/tenant-files.js';
-import { compile } from './compile.js';
+import { compile, type CompileContext } from './compile.js';
 import { priceOf } from '../cost/prices.js';
 import { bucketStart, nextBucket } from './buckets.js';
+import { rollupTable, TIERS } from '../aggregate/tiers.js';
 import { filtersFor, METRICS, querySchema, type Query, type QueryInput } from './model.js';
 
 type Row = Record<string, string | number | null>;
@@ -47,23 +48,27 @@ export async function runQueries(
   const file = await tenantFiles.open(tenantId);
   const reader = await tenantFiles.connection(tenantId, 'reader');
   const settings = await tenantSettings(file, reader);
-  const ask = async (tx: Queryable, q: Query, w: Watermark) => {
+  const ask = async (tx: Queryable, q: Query, w: Watermark, firstEvent: number | undefined) => {
     const extraPrices = w.unpricedModels.map((model) => ({ model, ...priceOf(model, settings.prices) }));
-    const { sql, params } = compile(q, {
+    const context: CompileContext = {
       lastSeq: w.lastSeq,
       keptSince: keptSince(settings.retention, options.now, settings.applied),
       raw: options.raw,
       tail: w.tail,
       extraPrices,
       timeZone: settings.timeZone,
-    });
+      firstEvent,
+    };
+    const { sql, params } = compile(q, context);
     return resultOf(await tx.all<Record<string, unknown>>(sql, params), q);
   };
+  const starts = Math.min(...qs.map((q) => (q.compare ? 2 * q.from - q.to : q.from)));
   const together = () =>
     reader.transaction(async (tx) => {
       const w = await watermark(tx, { all: options.raw });
+      const firstEvent = options.raw ? undefined : await oldestEvent(file, tx, w, starts);
       const out: QueryResult[] = [];
-      for (const q of qs) out.push(await ask(tx, q, w));
+      for (const q of qs) out.push(await ask(tx, q, w, firstEvent));
       return out;
     });
   if (qs.length < 2 || options.raw) return together();
@@ -71,18 +76,21 @@ export async function runQueries(
   let others: Promise<PromiseSettledResult<QueryResult | null>[]> | undefined;
   const first = await reader.transaction(async (tx) => {
     const w = await watermark(tx);
+    const firstEvent = await oldestEvent(file, tx, w, starts);
     const upTo = w.tail?.last ?? w.lastSeq;
     await options.between?.();
     // Not awaited here: one of them may wait for this very connection.
     others = Promise.allSettled(
       qs.slice(1).map((q) =>
         reader.transaction(async (later) => {
+          // Rollups unchanged: the same tail (its seqs were all committed when `w` was read).
+          if ((await rolledUpTo(later)) === w.lastSeq) return ask(later, q, w, firstEvent);
           const mine = await watermark(later, { upTo });
-          return mine.lastSeq > upTo ? null : ask(later, q, mine);
+          return mine.lastSeq > upTo ? null : ask(later, q, mine, undefined);
         }),
       ),
     );
-    return ask(tx, qs[0]!, w);
+    return ask(tx, qs[0]!, w, firstEvent);
   });
   const rest = await others!;
   const failed = rest.find((r) => r.status === 'rejected');
@@ -164,6 +172,39 @@ export function resultOf(rows: Record<string, unknown>[], q: Query): QueryResult
 }
 
 type Watermark = { lastSeq: number; tail: TailSpan; unpricedModels: string[] };
+
+const rolledUpTo = async (tx: Queryable) =>
+  Number((await tx.get<{ s: number }>('SELECT last_seq AS s FROM rollup_state'))!.s);
+
+/** Per tenant file: the oldest event or rollup bucket, read while the rollups stood at `lastSeq` (null: none). */
+const oldest = new WeakMap<object, { lastSeq: number; at: number | null }>();
+
+/**
+ * A time no event an answer may count is older than: the oldest event or rollup bucket
+ * (`undefined` when unknown). Read again only once the worker has rolled up more, and
+ * only when it could matter (what was kept is later than the start of some question):
+ * retention and removals only make it later, and newer events are in `w`'s tail. For the
+ * planner to skip the pieces of a range before a young tenant's first event.
+ */
+export async function oldestEvent(
+  file: object,
+  tx: Queryable,
+  w: Watermark,
+  start: number,
+): Promise<number | undefined> {
+  let kept = oldest.get(file);
+  if (kept?.lastSeq !== w.lastSeq) {
+    if (kept && (kept.at ?? Infinity) <= start) return undefined;
+    // Every cube of a tier holds the same buckets; the team cube's tables are the smallest.
+    const t = (await tx.get<{ at: number | null }>(
+      `SELECT epoch_ms(least((SELECT min(ts) FROM events), ${TIERS.map((tier) => `(SELECT min(bucket) FROM ${rollupTable(tier, 'team')})`).join(', ')})) AS at`,
+    ))!;
+    kept = { lastSeq: w.lastSeq, at: t.at === null ? null : Number(t.at) };
+    oldest.set(file, kept);
+  }
+  const at = Math.min(kept.at ?? Infinity, w.tail?.lo ?? Infinity);
+  return at === Infinity ? undefined : at;
+}
 
 /**
  * Where the worker stands, read inside the caller's transaction: the watermark, the events

@@ -5,7 +5,7 @@
 // runQueries); a tool filter narrows the tool figures only, a model filter the figures of
 // requests, tokens and cost (see PARTIAL_FILTERS).
 import type { TenantFiles } from '../storage/tenant-files.js';
-import { filtersFor, narrows, PARTIAL_FILTER_NAMES, querySchema, type Dimension } from './model.js';
+import { filtersFor, narrows, PARTIAL_FILTER_NAMES, querySchema, type Dimension, type Query } from './model.js';
 import { runQueries, type QueryResult } from './run.js';
 
 export type SummaryFilters = Partial<Record<Dimension, string[]>>;
@@ -52,6 +52,19 @@ export async function dashboardSummary(
   filters: SummaryFilters,
   now: number,
 ): Promise<Summary> {
+  const { queries, summary } = summaryQueries(range, filters);
+  return summary(await runQueries(tf, tenantId, queries, { now }));
+}
+
+/**
+ * The summary's questions, and the summary made of their answers (the first of those given): a
+ * page that asks other questions too asks them all in one runQueries (one read of the
+ * watermark, the same events).
+ */
+export function summaryQueries(
+  range: { from: number; to: number },
+  filters: SummaryFilters,
+): { queries: Query[]; summary: (answers: QueryResult[]) => Summary } {
   const headline = [...TOTALS, 'tokens'];
   // The headline figures of both periods are the totals over the models, in one statement,
   // for every tool and model; a tool or model filter narrows the figures it applies to,
@@ -88,7 +101,15 @@ export async function dashboardSummary(
       compare: true,
     });
   });
-  const [models, tools, ...only] = await runQueries(tf, tenantId, [byModel, byTool, ...narrowed], { now });
+  const queries = [byModel, byTool, ...narrowed];
+  return { queries, summary: (answers) => summaryOf(answers.slice(0, queries.length), range, partial) };
+}
+
+function summaryOf(
+  [models, tools, ...only]: QueryResult[],
+  range: { from: number; to: number },
+  partial: Dimension[],
+): Summary {
   const byModelRows = partial.includes('model') ? only[partial.indexOf('model')]!.rows : models!.rows;
 
   const figures = (

@@ -48,7 +48,7 @@ export function sketchCtes(plan: Plan, s: Sources, filters: string, g: Grouping)
       );
     sketches.push(sketchSelect(plan.sketch === 'raw' ? 'raw' : 'sketch_src', s.rawBucket, plan.cube, true));
   }
-  if (!sketches.length) sketches.push(`SELECT * FROM ${sketchTable('1d', plan.cube)} WHERE false`);
+  if (!sketches.length) sketches.push(`SELECT * FROM ${sketchTable('1d', plan.cube)} WHERE false AND ${filters}`);
   ctes.push(`d AS (${sketches.join('\nUNION ALL BY NAME\n')})`);
   const partition = g.groups.length ? `PARTITION BY ${g.groups.join(', ')}` : '';
   for (const family of new Set(wanted.map((p) => p.family))) {

@@ -93,8 +93,11 @@ export function rowsOf(plan: Plan, s: Sources, cube: Cube, where: string): strin
         `SELECT * FROM ${rollupTable(seg.source, cube)} WHERE ${inRange(seg.from, seg.to, 'bucket')} AND ${where}`,
     ),
   ];
-  // A plan with nothing to read (every period before the first event) still has the columns.
-  return pieces.length ? pieces.join('\nUNION ALL BY NAME\n') : `SELECT * FROM ${rollupTable('1d', cube)} WHERE false`;
+  // A plan with nothing to read (every period before the first event) still has the columns,
+  // and names the filters' parameters (DuckDB refuses a parameter the statement lacks).
+  return pieces.length
+    ? pieces.join('\nUNION ALL BY NAME\n')
+    : `SELECT * FROM ${rollupTable('1d', cube)} WHERE false AND ${where}`;
 }
 
 /**
