@@ -2,7 +2,7 @@
 import { Hono } from 'hono';
 import { z } from 'zod';
 import type { AppContext } from '../../context.js';
-import { audit, auditCsv, auditFilterSchema, searchAudit } from '../../admin/audit.js';
+import { audit, auditCsv, auditFilterSchema, searchAudit } from '../../audit/audit.js';
 import { createApiKey, getApiKey, listApiKeys, newApiKeySchema, revokeApiKey } from '../../auth/api-keys.js';
 import { can, canGrantRole } from '../../auth/permissions.js';
 import { createUser, DuplicateEmailError, listUsers, newUserSchema } from '../../auth/users.js';

@@ -4,7 +4,7 @@
 // Mount before csrfProtection: the ACS is a cross-site POST from the IdP carrying no CSRF
 // token; what protects it is the signature and the single-use InResponseTo.
 import { Hono, type Context } from 'hono';
-import { audit } from '../../admin/audit.js';
+import { audit } from '../../audit/audit.js';
 import type { Connection } from '../../storage/duckdb.js';
 import { SamlMetadataError } from '../../auth/sso/saml-metadata.js';
 import {

@@ -3,7 +3,7 @@
 // the settings pages (aggregate/settings-change.ts).
 import { Hono } from 'hono';
 import type { AppContext } from '../../context.js';
-import { audit } from '../../admin/audit.js';
+import { audit } from '../../audit/audit.js';
 import { retentionSchema, tenantSettings } from '../../aggregate/settings.js';
 import { changePrices, changeRetention } from '../../aggregate/settings-change.js';
 import { DEFAULT_PRICES, priceOverridesSchema } from '../../cost/prices.js';
