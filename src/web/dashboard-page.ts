@@ -21,7 +21,7 @@ import {
 import { filterOptions, shortPath, type FilterOptions } from '../dashboards/options.js';
 import { fmt } from '../dashboards/format.js';
 import type { Env, Identity } from './env.js';
-import { metricsView, type MetricsView } from './access.js';
+import { metricsView, type MetricsView } from '../auth/scope.js';
 import type { Renderer } from './render.js';
 
 export type SessionIdentity = Extract<Identity, { via: 'session' }>;

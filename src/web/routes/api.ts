@@ -6,6 +6,7 @@ import { audit, auditCsv, auditFilterSchema, searchAudit } from '../../audit/aud
 import { createApiKey, getApiKey, listApiKeys, newApiKeySchema, revokeApiKey } from '../../auth/api-keys.js';
 import { can, canGrantRole } from '../../auth/permissions.js';
 import { createUser, DuplicateEmailError, listUsers, newUserSchema } from '../../auth/users.js';
+import { stampedTenant } from '../../storage/tenant-files.js';
 import { createTenant, deleteTenant, getTenant, listTenants, tenantNameSchema } from '../../tenants/tenants.js';
 import type { Env } from '../env.js';
 import { requireIdentity, requirePermission, requireSession, requireTenantAccess, tenantScope } from '../access.js';
@@ -68,13 +69,13 @@ export function apiRoutes(ctx: AppContext) {
         const tenant = await getTenant(ctx.control, identity.user.tenantId);
         // Read from the tenant's own file: it proves which file this identity reaches.
         const file = await ctx.tenantFiles.open(identity.user.tenantId);
-        const stamped = await file.get<{ value: string }>(`SELECT value FROM tenant_meta WHERE key = 'tenant_id'`);
+        const stamped = await stampedTenant(file);
         return c.json({
           user: identity.user,
           tenant,
           via: identity.via,
           scopes: identity.scopes,
-          tenant_file: { tenant_id: stamped?.value ?? null },
+          tenant_file: { tenant_id: stamped },
         });
       })
 
