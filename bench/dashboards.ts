@@ -296,7 +296,7 @@ async function profileOverview(
       const tf = timedReads(ctx.tenantFiles, calls);
       const started = performance.now();
       const now = Date.now();
-      const { filters } = parseFilters(new URL(`http://bench/?${query}`), now);
+      const { filters } = parseFilters(new URL(`http://bench/?${query}`), now, 'UTC');
       const control = performance.now();
       const people = await listUsers(ctx.control, tenantId);
       await getTenant(ctx.control, tenantId);

@@ -72,7 +72,8 @@
       },
       theme: { mode: dark() ? 'dark' : 'light' },
       series: spec.series.map((s) => ({ name: esc(s.name), data: s.data })),
-      xaxis: categories ? { categories } : { type: 'datetime', labels: { datetimeUTC: false } },
+      // The server sends the tenant's wall clock as UTC: the axis shows its dates, not the browser's.
+      xaxis: categories ? { categories } : { type: 'datetime', labels: { datetimeUTC: true } },
       yaxis: { labels: { formatter: (v) => format(v) }, min: 0, forceNiceScale: true },
       dataLabels: { enabled: false },
       markers: markersFor(spec),

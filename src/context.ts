@@ -16,6 +16,7 @@ import { createIngestor, type Ingestor } from './ingest/ingest.js';
 import { createRateLimiter, type RateLimiter } from './ingest/rate-limit.js';
 import { createKeyCache, type KeyCache } from './auth/api-keys.js';
 import { createAggregator, type Aggregator } from './aggregate/worker.js';
+import { sessionSteps } from './sessions/worker-steps.js';
 import { createLiveHub, type LiveHub } from './dashboards/live.js';
 import { createArchiveImports, uploadsDir, type ArchiveImports } from './import/archive-run.js';
 import { failInterruptedRuns } from './import/runs.js';
@@ -117,6 +118,7 @@ export async function openAppContext(
       live: createLiveHub(ingest),
       aggregator: createAggregator({
         tenantFiles,
+        sessions: sessionSteps,
         chunk: rollupChunkFor(budget.duckdbMb),
         tenants: async () =>
           (await control!.all<{ id: string }>('SELECT id FROM tenants ORDER BY id')).map((t) => t.id),

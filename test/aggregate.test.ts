@@ -27,10 +27,12 @@ import type { IngestEvent, Kind } from '../src/ingest/schema.js';
 import { createLogger } from '../src/log.js';
 import { MAX_POINTS, METRICS, querySchema, type Query, type QueryInput } from '../src/query/model.js';
 import { cubeFor, keyCubeFor } from '../src/query/compile.js';
-import { productivity } from '../src/query/analytics.js';
+import { productivity } from '../src/sessions/productivity.js';
 import { runQueries, runQuery, type QueryResult } from '../src/query/run.js';
-import { QUIET_MS, SESSION_FIGURES, type SessionKey } from '../src/query/session-figures.js';
-import { listSessions, sessionSpan, sessionTotals } from '../src/query/sessions.js';
+import { SESSION_FIGURES, type SessionKey } from '../src/sessions/figures.js';
+import { listSessions, sessionSpan, sessionTotals } from '../src/sessions/read.js';
+import { QUIET_MS } from '../src/sessions/store.js';
+import { sessionSteps } from '../src/sessions/worker-steps.js';
 import { loadMigrations, migrate } from '../src/storage/migrate.js';
 import { createTenantFiles, type TenantFiles } from '../src/storage/tenant-files.js';
 import { tempDir } from './helpers.js';
@@ -72,6 +74,7 @@ async function openTenant(
   const now = options.now ?? NOW;
   const aggregator = createAggregator({
     tenantFiles: files,
+    sessions: sessionSteps,
     tenants: async () => [tenantId],
     log: createLogger('error', (line) => errors.push(line)),
     now: options.clock ?? (() => now),
@@ -1159,6 +1162,8 @@ test("a session's figures are stored once it has been quiet, forgotten when an e
       await t.files.connection(t.tenantId, 'worker'),
       { ...DEFAULT_RETENTION, '1h': 1 },
       BASE + DAY + HOUR,
+      {},
+      sessionSteps,
     );
     assert.equal(await stored(), [['s2', 2]]);
     assert.equal(await scored(), ['s2']);
@@ -1408,7 +1413,7 @@ test('retention deletes rolled-up raw events and tier rows past their days; the 
     // An old event the worker has not rolled up yet is not deleted...
     const straggler = call('late', 'u_bo', NOW - 30 * DAY);
     await ingest(t, [straggler]);
-    await applyRetention(await t.files.connection(t.tenantId, 'worker'), retention, NOW);
+    await applyRetention(await t.files.connection(t.tenantId, 'worker'), retention, NOW, {}, sessionSteps);
     assert.equal(
       (await sql<{ id: number }>(t, `SELECT count(*) AS id FROM events WHERE user_id = 'u_bo'`))[0]!.id,
       1,

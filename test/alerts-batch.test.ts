@@ -50,11 +50,11 @@ s('every rule gets the answer it gets alone, from fewer queries', async (ctx) =>
   const real = askTenant(ctx.server.ctx.tenantFiles, ctx.tenantId, T);
   const asked: Query[][] = [];
   const counting: Ask = (qs) => (asked.push(qs), real(qs));
-  const together = await observeAll(rules, T, counting);
-  for (const rule of rules) assert.equal(together.get(rule.id), await observe(rule, T, real), rule.name);
+  const together = await observeAll(rules, T, 'UTC', counting);
+  for (const rule of rules) assert.equal(together.get(rule.id), await observe(rule, T, 'UTC', real), rule.name);
 
   assert.is(asked.length, 1, 'one call for the whole pass');
-  const alone = rules.flatMap((r) => ruleQueries(r, T)).length;
+  const alone = rules.flatMap((r) => ruleQueries(r, T, 'UTC')).length;
   assert.is(alone, 3 + 2 + 2 * 5 + 2 + 1);
   // cost_usd and agent_calls share each window; events reads other kinds ungrouped but the same range, so it joins the first.
   assert.is(
@@ -95,7 +95,7 @@ s("an anomaly's baselines are read once a minute; the window judged, every pass"
   const cache: AnswerCache = new Map();
   const pass = async (when: number) => {
     asked = 0;
-    const [answer] = (await observeAll([rule], when, counting, cache)).get(rule.id) as {
+    const [answer] = (await observeAll([rule], when, 'UTC', counting, cache)).get(rule.id) as {
       value: number;
       breach: boolean;
     }[];

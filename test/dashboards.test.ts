@@ -605,7 +605,7 @@ const filters = suite('dashboard filters');
 filters('preset and open-ended ranges end at the end of the current minute; a past custom range at its day', () => {
   const now = Date.UTC(2026, 10, 22, 10, 15, 42, 123);
   const end = Date.UTC(2026, 10, 22, 10, 16);
-  const at = (search: string) => parseFilters(new URL(`http://x/${search}`), now).filters;
+  const at = (search: string) => parseFilters(new URL(`http://x/${search}`), now, 'UTC').filters;
   assert.equal([at('').from, at('').to], [end - 7 * 86_400_000, end]);
   assert.equal([at('?range=1h').from, at('?range=1h').to], [end - 3_600_000, end]);
   assert.equal([at('?from=2026-11-20').from, at('?from=2026-11-20').to], [Date.UTC(2026, 10, 20), end]);

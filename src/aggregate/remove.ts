@@ -6,10 +6,11 @@
 // now on: its rows are added. Minimum and maximum durations are measured again from the raw
 // events where retention still keeps them all, and so are the bounds of the percentile bins
 // they touched; past that they keep their old bounds, and those bins fall back to their
-// estimate (within 1%). Sessions' spans and counts follow, and their stored figures and
-// scores are forgotten (the worker stores them again). Runs in one transaction, while the
-// worker is idle.
+// estimate (within 1%). Sessions' spans and counts follow, and what is stored of them is
+// invalidated (the worker's SessionSteps, as when it rolls events up). Runs in one
+// transaction, while the worker is idle.
 import type { Params, Queryable } from '../storage/duckdb.js';
+import type { SessionSteps } from './worker.js';
 import {
   bucketSql,
   DEDUP_KEY,
@@ -46,6 +47,7 @@ export async function removeEvents(
   where: string,
   params: Params,
   rawSince: number | undefined,
+  sessions: Pick<SessionSteps, 'removed'>,
 ): Promise<number> {
   await tx.run(`CREATE OR REPLACE TEMP TABLE removing AS SELECT * FROM events WHERE ${where}`, params);
   const { n } = (await tx.get<{ n: number }>(`SELECT count(*) AS n FROM removing`))!;
@@ -93,7 +95,7 @@ export async function removeEvents(
       await remeasureBounds(tx, tier, cube, touched, rawSince);
     }
   }
-  await updateSessions(tx, lastSeq);
+  await sessions.removed(tx, { removed: 'removing', counted: 'removing_counted', revived: 'reviving' }, lastSeq);
   for (const table of ['removing', 'removing_counted', 'reviving', 'removal_durations'])
     await tx.run(`DROP TABLE ${table}`);
   return Number(n);
@@ -158,35 +160,6 @@ async function remeasureBounds(
   await tx.run(`UPDATE ${sketch} SET lo = r.lo, hi = r.hi
     FROM (SELECT * FROM (${sketchSelect('removal_durations', bucketSql(tier), cube)}) WHERE ${touched} AND ${kept}) r
    WHERE ${binKeys.map((k) => `${sketch}.${k} = r.${k}`).join(' AND ')} AND ${sketch}.n = r.n`);
-}
-
-/** The removed events' sessions: counts and spans follow, stored figures and scores are forgotten, sessions with nothing left go. */
-async function updateSessions(tx: Queryable, lastSeq: number): Promise<void> {
-  await tx.run(`CREATE OR REPLACE TEMP TABLE removal_sessions AS
-    SELECT user_id, session_id, epoch_ms(min(ts)) AS lo, epoch_ms(max(ts)) AS hi,
-           count(*) FILTER (seq IN (SELECT seq FROM removing_counted)) AS gone,
-           count(*) FILTER (seq IN (SELECT seq FROM reviving)) AS back
-      FROM (SELECT user_id, session_id, ts, seq FROM removing WHERE seq <= ${lastSeq} UNION ALL SELECT user_id, session_id, ts, seq FROM reviving)
-     WHERE session_id IS NOT NULL GROUP BY user_id, session_id`);
-  const sessions = `(SELECT user_id, session_id FROM removal_sessions)`;
-  await tx.run(`CREATE OR REPLACE TEMP TABLE removal_left AS
-    SELECT user_id, session_id, min(ts) AS first_ts, max(ts) AS last_ts FROM events
-     WHERE seq <= ${lastSeq} AND (user_id, session_id) IN ${sessions} GROUP BY user_id, session_id`);
-  // A bound the removed events did not set stays (the raw events behind it may be past retention).
-  await tx.run(`UPDATE session_index i SET events = i.events - r.gone + r.back,
-      first_ts = CASE WHEN epoch_ms(i.first_ts) < r.lo THEN i.first_ts ELSE coalesce(l.first_ts, i.first_ts) END,
-      last_ts = CASE WHEN epoch_ms(i.last_ts) > r.hi THEN i.last_ts ELSE coalesce(l.last_ts, i.last_ts) END
-    FROM removal_sessions r LEFT JOIN removal_left l ON l.user_id = r.user_id AND l.session_id = r.session_id
-   WHERE i.user_id = r.user_id AND i.session_id = r.session_id`);
-  const empty = `(SELECT i.user_id, i.session_id FROM session_index i JOIN removal_sessions r USING (user_id, session_id)
-     WHERE i.events <= 0 AND (i.user_id, i.session_id) NOT IN (SELECT user_id, session_id FROM removal_left))`;
-  await tx.run(`DELETE FROM session_scores WHERE (user_id, session_id) IN ${empty}`);
-  await tx.run(`DELETE FROM session_index WHERE (user_id, session_id) IN ${empty}`);
-  await tx.run(`DELETE FROM session_figures WHERE (user_id, session_id) IN ${sessions}`);
-  await tx.run(`UPDATE session_scores SET score = NULL, trend = NULL, velocity = NULL, code_output = NULL, success = NULL, focus = NULL, agent_efficiency = NULL, scored_at = NULL
-    WHERE (user_id, session_id) IN ${sessions}`);
-  await tx.run(`DROP TABLE removal_sessions`);
-  await tx.run(`DROP TABLE removal_left`);
 }
 
 /**

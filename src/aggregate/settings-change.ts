@@ -1,11 +1,10 @@
 // Changing a tenant's settings, the same way from the API and the settings pages: retention
-// days per tier, and model prices (which re-price every model at once: costs are computed
-// when asked, so past figures follow; the sessions' stored figures are forgotten and stored
-// again). What the prices page shows: the shipped defaults, the overrides, the models seen.
+// days per tier and the time zone its days are counted in (a price change:
+// src/sessions/prices.ts). What the prices page shows: the shipped defaults, the
+// overrides, the models seen.
 import type { Database, Queryable } from '../storage/duckdb.js';
 import { DEFAULT_PRICES, priceOf, type Price, type PriceOverrides } from '../cost/prices.js';
 import { saveSetting, tenantSettings, type Retention } from './settings.js';
-import { setPrices, type Aggregator } from './worker.js';
 
 /** Merges `input` into the tenant's retention and stores it; the next retention pass applies it. */
 export async function changeRetention(file: Database, input: Partial<Retention>): Promise<Retention> {
@@ -14,29 +13,18 @@ export async function changeRetention(file: Database, input: Partial<Retention>)
   return next;
 }
 
+/** Stores the tenant's time zone (a valid IANA name): its days, weeks and months follow it from the next question on. */
+export async function changeTimeZone(file: Database, zone: string): Promise<string> {
+  await saveSetting(file, file, 'timezone', zone);
+  return zone;
+}
+
 /** The tiers (and raw) `next` keeps for fewer days than `current`: their older data goes at the next pass. */
 export function shortened(current: Retention, next: Partial<Retention>): (keyof Retention)[] {
   return (Object.keys(next) as (keyof Retention)[]).filter((t) => {
     const now = current[t],
       then = next[t];
     return then !== null && then !== undefined && (now === null || then < now);
-  });
-}
-
-/** Replaces the tenant's price overrides and re-prices every model it has seen. */
-export async function changePrices(
-  deps: { aggregator: Pick<Aggregator, 'whileIdle'>; file: Database },
-  overrides: PriceOverrides,
-): Promise<void> {
-  const { file } = deps;
-  // Not while the worker stores figures at the old prices: stored figures priced so are forgotten here.
-  await deps.aggregator.whileIdle(async () => {
-    await saveSetting(file, file, 'prices', overrides);
-    await file.transaction(async (tx) => {
-      const models = (await tx.all<{ model: string }>('SELECT model FROM model_prices')).map((m) => m.model);
-      await setPrices(tx, [...new Set([...models, ...Object.keys(overrides)])], overrides);
-      await tx.run('DELETE FROM session_figures');
-    });
   });
 }
 

@@ -14,6 +14,8 @@ export const retentionSchema = z.strictObject({
   ...Object.fromEntries(TIERS.map((t) => [t, days])),
 } as Record<'raw' | Tier, typeof days>);
 export type Retention = Record<'raw' | Tier, number | null>;
+/** An IANA zone name (`America/New_York`, `Asia/Kolkata`, `UTC`). */
+export const timeZoneSchema = z.string().refine(isTimeZone, 'must be an IANA time zone name, such as America/New_York');
 export const DEFAULT_RETENTION: Retention = { raw: 90, '1m': 30, '5m': 30, '15m': 365, '1h': 365, '1d': null };
 
 /** Per tier (and raw), the cutoff retention last deleted up to: a tier holds nothing before it, whatever the setting says now. */

@@ -2,15 +2,14 @@
 // every event above the watermark into all five tiers, in all three cubes (see tiers.ts), in
 // one transaction that also moves the watermark, so a crash or a pause only delays it:
 // the next pass starts where the last commit left off. Late events land in their own
-// (old) buckets. It also stores the figures and scores of sessions gone quiet (see
-// query/session-figures.ts and query/scores.ts), folds the rows of recent buckets (compaction), prices new
-// models, and applies retention. Each of those steps fails alone and is retried with a
-// backoff; one tenant failing is logged and retried, the others go on. A rollup that
-// fails is retried on half as many events until the one event that fails alone is found;
-// after SET_ASIDE_AFTER attempts that event is set aside (counted, logged, left out of
-// every figure) and the worker moves on: no row can stop it.
+// (old) buckets. It also keeps the sessions (a step its creator gives: SessionSteps), folds
+// the rows of recent buckets (compaction), prices new models, and applies retention. Each of
+// those steps fails alone and is retried with a backoff; one tenant failing is logged and
+// retried, the others go on. A rollup that fails is retried on half as many events until the
+// one event that fails alone is found; after SET_ASIDE_AFTER attempts that event is set aside
+// (counted, logged, left out of every figure) and the worker moves on: no row can stop it.
 import type { Logger } from '../log.js';
-import type { Connection, Queryable } from '../storage/duckdb.js';
+import type { Connection, Database, Queryable } from '../storage/duckdb.js';
 import type { TenantFiles } from '../storage/tenant-files.js';
 import { isOutOfMemory } from '../storage/errors.js';
 import { priceOf, type PriceOverrides } from '../cost/prices.js';
@@ -33,12 +32,26 @@ import {
   type TenantSettings,
 } from './settings.js';
 import { CUBES, rollupTable, sketchTable, TIER_MS, TIERS, floorTo } from './tiers.js';
-import { forgetFiguresSql, storeSessionFigures } from '../query/session-figures.js';
-import { forgetScoresSql, storeSessionScores } from '../query/scores.js';
 import { attributeProjects } from './session-project.js';
+
+/**
+ * What the worker does for sessions, given by its creator (src/sessions/worker-steps.ts): the
+ * worker knows events and rollups, the sessions module what is stored of a session and when.
+ */
+export type SessionSteps = {
+  /** In the rollup's transaction: the sessions of the events in `range` (SQL over events), `counted` (a table of seq) counting. */
+  rolledUp(tx: Queryable, range: string, counted: string): Promise<void>;
+  /** Stores what is due of the sessions gone quiet, in transactions of its own. */
+  settle(file: Database, db: Connection, now: number): Promise<void>;
+  /** Retention: the sessions whose last event is before `before` go. */
+  expire(db: Queryable, before: number): Promise<void>;
+  /** In removeEvents' transaction (remove.ts): the sessions of the removed and revived events (tables). */
+  removed(tx: Queryable, tables: { removed: string; counted: string; revived: string }, lastSeq: number): Promise<void>;
+};
 
 export type AggregatorOptions = {
   tenantFiles: TenantFiles;
+  sessions: SessionSteps;
   tenants: () => Promise<string[]>;
   log: Logger;
   now?: () => number;
@@ -82,6 +95,8 @@ export type Aggregator = {
   lag(): Promise<TenantLag[]>;
   /** Called after a tenant's rollups moved forward. */
   onAdvance(listener: (tenantId: string) => void): () => void;
+  /** The session steps it was made with, for changes made while it is idle (removing events). */
+  readonly sessions: SessionSteps;
 };
 
 /** The steps of a pass, each failing and retried on its own. */
@@ -191,7 +206,7 @@ export function createAggregator(options: AggregatorOptions): Aggregator {
     for (;;) {
       let r: Awaited<ReturnType<typeof rollupChunk>>;
       try {
-        r = await rollupChunk(conn, state.chunk, await settings());
+        r = await rollupChunk(conn, state.chunk, await settings(), options.sessions);
       } catch (err) {
         if (state.chunk > 1) {
           state.chunk = Math.max(1, Math.floor(state.chunk / 2));
@@ -261,19 +276,16 @@ export function createAggregator(options: AggregatorOptions): Aggregator {
       await step(tenantId, state, 'retention', !!force.retention, async () => {
         const s = await settings();
         wrote = true;
-        await saveSetting(file, db, 'retention_applied', await applyRetention(db, s.retention, now(), s.applied));
+        const applied = await applyRetention(db, s.retention, now(), s.applied, options.sessions);
+        await saveSetting(file, db, 'retention_applied', applied);
         state.lastRetention = now();
       });
     }
-    // Last, the figures of the sessions gone quiet, then their scores (which need every
-    // earlier finished session's figures), in batches (each its own transaction).
+    // Last, what is stored of the sessions gone quiet.
     if (advanced || now() - state.lastFigures >= figuresEveryMs) {
       await step(tenantId, state, 'figures', false, async () => {
         wrote = true;
-        while (
-          (await db.transaction(async (tx) => storeSessionFigures(tx, await tenantSettings(file, tx), now()))) > 0
-        );
-        while ((await db.transaction((tx) => storeSessionScores(tx, now()))) > 0);
+        await options.sessions.settle(file, db, now());
         state.lastFigures = now();
       });
     }
@@ -374,6 +386,7 @@ export function createAggregator(options: AggregatorOptions): Aggregator {
       listeners.add(listener);
       return () => listeners.delete(listener);
     },
+    sessions: options.sessions,
   };
 }
 
@@ -393,6 +406,7 @@ async function rollupChunk(
   conn: Connection,
   chunk: number,
   settings: TenantSettings,
+  sessions: SessionSteps,
 ): Promise<{ events: number; minTs: number } | null> {
   return conn.transaction(async (tx) => {
     // A literal bound lets DuckDB skip every row group below the watermark (seq grows with the file).
@@ -420,16 +434,7 @@ async function rollupChunk(
           );
         }
       }
-      // A session is its user's (the key that sent its events): two users' sessions with one id
-      // are two. Its span covers every event it stored, repeats included (a timeline lists
-      // them, and reads only the span); its count, the counted events.
-      await tx.run(`INSERT INTO session_index
-        SELECT user_id, session_id, arg_min(project, seq) FILTER (project IS NOT NULL), min(ts), max(ts), count(*) FILTER (seq IN (SELECT seq FROM rollup_batch))
-          FROM events WHERE ${range} AND session_id IS NOT NULL GROUP BY user_id, session_id
-        ON CONFLICT (user_id, session_id) DO UPDATE SET first_ts = least(first_ts, excluded.first_ts), last_ts = greatest(last_ts, excluded.last_ts),
-          events = events + excluded.events, project = coalesce(project, excluded.project)`);
-      await tx.run(forgetFiguresSql(range));
-      await tx.run(forgetScoresSql(range));
+      await sessions.rolledUp(tx, range, 'rollup_batch');
       const models = await tx.all<{ model: string }>(
         `SELECT DISTINCT model FROM rollup_batch WHERE model IS NOT NULL AND model NOT IN (SELECT model FROM model_prices)`,
       );
@@ -487,7 +492,8 @@ export async function applyRetention(
   db: Queryable,
   retention: Retention,
   now: number,
-  applied: Applied = {},
+  applied: Applied,
+  sessions: Pick<SessionSteps, 'expire'>,
 ): Promise<Applied> {
   const cutoff = keptSince(retention, now, applied);
   for (const tier of TIERS) {
@@ -498,14 +504,7 @@ export async function applyRetention(
     }
   }
   // A session is listed as long as its hourly figures are kept.
-  if (cutoff['1h'] !== undefined) {
-    await db.run(`DELETE FROM session_index WHERE last_ts < ${tsLiteral(cutoff['1h'])}`);
-    for (const table of ['session_figures', 'session_scores']) {
-      await db.run(
-        `DELETE FROM ${table} WHERE (user_id, session_id) NOT IN (SELECT user_id, session_id FROM session_index)`,
-      );
-    }
-  }
+  if (cutoff['1h'] !== undefined) await sessions.expire(db, cutoff['1h']);
   if (cutoff.raw !== undefined) {
     const expired = `ts < ${tsLiteral(cutoff.raw)} AND seq <= (SELECT last_seq FROM rollup_state)`;
     await db.run(`DELETE FROM uncounted_events WHERE seq IN (SELECT seq FROM events WHERE ${expired})`);

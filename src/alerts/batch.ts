@@ -86,29 +86,31 @@ async function cached(ask: Ask, qs: Query[], cache?: { at: number; answers: Answ
 }
 
 /**
- * Every rule's answer at `at` (an Error for a rule that could not be judged). When the
+ * Every rule's answer at `at`, periods in the tenant's `zone` (an Error for a rule that could not be judged). When the
  * merged queries fail, each rule is asked alone, so one rule's failure is its own.
  */
 export async function observeAll(
   rules: Rule[],
   at: number,
+  zone: string,
   ask: Ask,
   cache?: AnswerCache,
 ): Promise<Map<string, Observation[] | Error>> {
   const out = new Map<string, Observation[] | Error>();
-  const plans = rules.map((rule) => ruleQueries(rule, at));
+  const plans = rules.map((rule) => ruleQueries(rule, at, zone));
   let results: QueryResult[];
   try {
     results = await askMerged(ask, plans.flat(), cache && { at, answers: cache });
   } catch {
-    for (const rule of rules) out.set(rule.id, await observe(rule, at, ask).catch((err: unknown) => err as Error));
+    for (const rule of rules)
+      out.set(rule.id, await observe(rule, at, zone, ask).catch((err: unknown) => err as Error));
     return out;
   }
   let next = 0;
   rules.forEach((rule, k) => {
     const mine = results.slice(next, (next += plans[k]!.length));
     try {
-      out.set(rule.id, judge(rule, at, mine));
+      out.set(rule.id, judge(rule, at, zone, mine));
     } catch (err) {
       out.set(rule.id, err as Error);
     }

@@ -1,5 +1,5 @@
-// The weekly digest: every Monday 08:00 UTC, the past week's key figures against the week
-// before, top spend, top failures and firing alerts, for the tenant (by email or Slack, as
+// The weekly digest: every Monday 08:00 in the tenant's time zone, the past week (local
+// Monday 00:00 to Monday 00:00) and its key figures against the week before, top spend, top failures and firing alerts, for the tenant (by email or Slack, as
 // its admins chose) and for each person who asked for their own figures (by email). One row
 // per recipient and week is written before sending, so a restart never sends a week twice.
 import { createTransport } from 'nodemailer';
@@ -9,14 +9,14 @@ import { querySchema, type QueryInput } from '../query/model.js';
 import { runQueries, type QueryResult } from '../query/run.js';
 import type { Queryable } from '../storage/duckdb.js';
 import type { TenantFiles } from '../storage/tenant-files.js';
+import { tenantSettings } from '../aggregate/settings.js';
+import { fromWall, localDate, periodOf, wallOf } from '../time/zone.js';
 import { smtpTransport } from './channel-settings.js';
 import { postJson, slackText } from './senders.js';
 import type { TargetPolicy } from './targets.js';
 
-const DAY = 86_400_000;
-const WEEK = 7 * DAY;
-/** Monday 08:00 UTC: when the week before is reported. */
-const SEND_OFFSET = 8 * 3_600_000;
+/** Monday 08:00 local time: when the week before is reported. */
+const SEND_AT = 8 * 3_600_000;
 
 export const FIGURES = [
   'sessions',
@@ -28,17 +28,18 @@ export const FIGURES = [
   'cost_usd',
 ] as const;
 
-/** The Monday 00:00 UTC that starts the week holding `now`. */
-export function weekStart(now: number): number {
-  const day = Math.floor(now / DAY) * DAY;
-  return day - ((new Date(day).getUTCDay() + 6) % 7) * DAY;
+export type Week = { from: number; to: number; zone: string; label: string };
+
+/** The last complete week before `now` in `zone`: local Monday 00:00 to Monday 00:00 (167 to 169 hours), labelled by its end. */
+export function lastWeek(now: number, zone: string): Week {
+  const to = periodOf(zone, 'week', now).start;
+  return { from: periodOf(zone, 'week', to - 1).start, to, zone, label: localDate(zone, to) };
 }
 
-/** The week a digest sent at `now` reports (the last complete one), or null before Monday 08:00 of this week. */
-export function dueWeek(now: number): { from: number; to: number; label: string } | null {
-  const monday = weekStart(now);
-  if (now < monday + SEND_OFFSET) return null;
-  return { from: monday - WEEK, to: monday, label: new Date(monday).toISOString().slice(0, 10) };
+/** The week a digest sent at `now` reports, or null before this week's Monday 08:00 in `zone`. */
+export function dueWeek(now: number, zone: string): Week | null {
+  const week = lastWeek(now, zone);
+  return now < fromWall(zone, wallOf(zone, week.to) + SEND_AT) ? null : week;
 }
 
 export const digestSettingsSchema = z.discriminatedUnion('channel', [
@@ -75,7 +76,8 @@ export async function personalDigest(db: Queryable, userId: string): Promise<boo
 
 type Row = Record<string, unknown>;
 export type Digest = {
-  week: { from: string; to: string };
+  /** Instants (ISO) and the zone whose Mondays they are. */
+  week: { from: string; to: string; zone: string };
   figures: { metric: string; value: number; previous: number }[];
   topSpend: { by: string; rows: { name: string; cost_usd: number }[] }[];
   topFailures: { tool: string; tool_failures: number }[];
@@ -85,31 +87,33 @@ export type Digest = {
 
 const num = (v: unknown) => Number(v ?? 0) || 0;
 
-/** The figures of [from, to) against the week before, for everyone or (`user`) one person; through the query layer. */
+/** The figures of the week against the week before, for everyone or (`user`) one person; through the query layer. */
 export async function buildDigest(
   tenantFiles: TenantFiles,
   tenantId: string,
-  week: { from: number; to: number },
+  week: Week,
   user: string | null,
   now: number,
 ): Promise<Digest> {
   const filters = user ? { user: [user] } : {};
-  const q = (input: Omit<QueryInput, 'from' | 'to'>) =>
-    querySchema.parse({ ...input, filters, from: week.from, to: week.to });
+  const q = (input: Omit<QueryInput, 'from' | 'to'>, range: { from: number; to: number } = week) =>
+    querySchema.parse({ ...input, filters, from: range.from, to: range.to });
   const spendBy = user ? (['model', 'project'] as const) : (['user', 'model', 'project'] as const);
-  const [figures, failures, errors, ...spend] = (await runQueries(
+  // The week before is asked as its own local week: around a clock change it is an hour longer or shorter.
+  const [figures, previous, failures, errors, ...spend] = (await runQueries(
     tenantFiles,
     tenantId,
     [
-      q({ metrics: [...FIGURES], compare: true }),
+      q({ metrics: [...FIGURES] }),
+      q({ metrics: [...FIGURES] }, lastWeek(week.from, week.zone)),
       q({ metrics: ['tool_failures'], group_by: ['tool'], order_by: 'tool_failures', limit: 5 }),
       q({ metrics: ['api_errors'], group_by: ['model'], order_by: 'api_errors', limit: 5 }),
       ...spendBy.map((by) => q({ metrics: ['cost_usd'], group_by: [by], order_by: 'cost_usd', limit: 5 })),
     ],
     { now },
-  )) as [QueryResult, QueryResult, QueryResult, ...QueryResult[]];
+  )) as [QueryResult, QueryResult, QueryResult, QueryResult, ...QueryResult[]];
   const now1 = figures.rows[0] ?? {};
-  const before = figures.previous?.rows[0] ?? {};
+  const before = previous.rows[0] ?? {};
   const db = await tenantFiles.open(tenantId);
   const firing = user
     ? []
@@ -117,7 +121,7 @@ export async function buildDigest(
         `SELECT r.body->>'name' AS rule, s.group_key AS "group", s.since::VARCHAR AS since FROM alert_states s JOIN alert_rules r ON r.id = s.rule_id WHERE s.state = 'firing' ORDER BY s.since`,
       );
   return {
-    week: { from: new Date(week.from).toISOString(), to: new Date(week.to).toISOString() },
+    week: { from: new Date(week.from).toISOString(), to: new Date(week.to).toISOString(), zone: week.zone },
     figures: FIGURES.map((metric) => ({ metric, value: num(now1[metric]), previous: num(before[metric]) })),
     topSpend: spendBy.map((by, i) => ({
       by,
@@ -148,7 +152,7 @@ const change = (v: number, p: number) =>
 /** The digest as plain text (email body and Slack text). */
 export function digestText(d: Digest, who: string): string {
   const lines = [
-    `agentmeter weekly digest for ${who}: ${d.week.from.slice(0, 10)} to ${d.week.to.slice(0, 10)} (UTC)`,
+    `agentmeter weekly digest for ${who}: ${localDate(d.week.zone, Date.parse(d.week.from))} to ${localDate(d.week.zone, Date.parse(d.week.to))} (${d.week.zone})`,
     '',
   ];
   for (const f of d.figures)
@@ -237,8 +241,13 @@ export async function sendTenantDigestNow(
   const db = await deps.tenantFiles.open(tenantId);
   const settings = await digestSettings(db);
   if (!settings) return { sent: false, error: 'choose where the digest goes and save first' };
-  const monday = weekStart(now);
-  const d = await buildDigest(deps.tenantFiles, tenantId, { from: monday - WEEK, to: monday }, null, now);
+  const d = await buildDigest(
+    deps.tenantFiles,
+    tenantId,
+    lastWeek(now, (await tenantSettings(db, db)).timeZone),
+    null,
+    now,
+  );
   try {
     await send(
       deps,
@@ -262,9 +271,9 @@ export async function sendDueDigests(
   tenantName: string,
   now: number,
 ): Promise<string[]> {
-  const week = dueWeek(now);
-  if (!week) return [];
   const db = await deps.tenantFiles.open(tenantId);
+  const week = dueWeek(now, (await tenantSettings(db, db)).timeZone);
+  if (!week) return [];
   const settings = await digestSettings(db);
   const people = await db.all<{ user_id: string; email: string }>(
     'SELECT user_id, email FROM digest_people ORDER BY user_id',

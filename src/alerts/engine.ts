@@ -5,6 +5,7 @@
 // The scheduler runs a tenant's pass shortly after each commit of new events and every
 // EVERY_MS, off the request path, one pass per tenant at a time.
 import type { Logger } from '../log.js';
+import { tenantSettings } from '../aggregate/settings.js';
 import { runQueries } from '../query/run.js';
 import type { TenantFiles } from '../storage/tenant-files.js';
 import { observeAll, type AnswerCache } from './batch.js';
@@ -131,7 +132,8 @@ export async function evaluateTenant(deps: EngineDeps, tenantId: string, now: nu
   const rules = await listRules(db);
   if (!rules.length) return [];
   const silences = await listSilences(db, now);
-  const observed = await observeAll(rules, now, askTenant(deps.tenantFiles, tenantId, now), deps.cache);
+  const { timeZone } = await tenantSettings(db, db);
+  const observed = await observeAll(rules, now, timeZone, askTenant(deps.tenantFiles, tenantId, now), deps.cache);
   const failed = (rule: Rule, err: unknown) =>
     deps.log.error('could not evaluate an alert rule', {
       tenant_id: tenantId,

@@ -1,10 +1,11 @@
 // A rule's answer at a moment: per group value, the figure the condition looks at and
 // whether it holds (null: no data). Every figure comes from the query layer: the metric
 // over [at - window, at), the same over earlier windows (anomaly), or over the current
-// UTC day, week or month so far (forecast).
+// day, week (from Monday) or month so far in the tenant's time zone (forecast).
 import { zScore } from '../analytics/anomalies.js';
 import { kindsRead, MAX_ROWS, querySchema, type Query } from '../query/model.js';
 import type { QueryResult } from '../query/run.js';
+import { periodOf } from '../time/zone.js';
 import { durationMs, type Condition, type Rule } from './rules.js';
 
 export type Observation = {
@@ -21,21 +22,6 @@ export type Observation = {
 export type Ask = (qs: Query[]) => Promise<QueryResult[]>;
 
 const MINUTE = 60_000;
-const DAY = 86_400_000;
-
-/** The start and end of the UTC day, week (from Monday) or month holding `at`. */
-export function periodOf(by: 'day' | 'week' | 'month', at: number): { start: number; end: number } {
-  const d = new Date(at);
-  if (by === 'month')
-    return {
-      start: Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1),
-      end: Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1),
-    };
-  const day = Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate());
-  if (by === 'day') return { start: day, end: day + DAY };
-  const start = day - ((d.getUTCDay() + 6) % 7) * DAY;
-  return { start, end: start + 7 * DAY };
-}
 
 /** The rule's query over [from, to). Grouped, it asks only the rows its metric reads, so a group is one the metric is about. */
 export function ruleQuery(rule: Rule, from: number, to: number): Query {
@@ -70,12 +56,15 @@ const byKey = (rule: Rule, result: QueryResult) => {
 
 const compare = (op: 'above' | 'below', v: number, limit: number) => (op === 'above' ? v > limit : v < limit);
 
-/** The queries a rule asks at `at`: its window; or the period so far (forecast); or its window and the baseline windows before it (anomaly). */
-export function ruleQueries(rule: Rule, at: number): Query[] {
+/**
+ * The queries a rule asks at `at`: its window; or the period so far in the tenant's `zone`
+ * (forecast); or its window and the baseline windows before it (anomaly).
+ */
+export function ruleQueries(rule: Rule, at: number, zone: string): Query[] {
   const c: Condition = rule.condition;
   const w = durationMs(rule.window);
   if (c.type === 'threshold') return [ruleQuery(rule, at - w, at)];
-  if (c.type === 'forecast') return [ruleQuery(rule, periodOf(c.by, at).start, at)];
+  if (c.type === 'forecast') return [ruleQuery(rule, periodOf(zone, c.by, at).start, at)];
   // The baselines end on the minute before `at`: passes in the same minute ask the same
   // past windows, which the engine then reads once a minute (BASELINE_TTL_MS).
   const base = Math.floor(at / MINUTE) * MINUTE;
@@ -85,8 +74,8 @@ export function ruleQueries(rule: Rule, at: number): Query[] {
   ];
 }
 
-/** The rule's answer at `at` from the results of `ruleQueries(rule, at)`, in order. */
-export function judge(rule: Rule, at: number, results: QueryResult[]): Observation[] {
+/** The rule's answer at `at` from the results of `ruleQueries(rule, at, zone)`, in order. */
+export function judge(rule: Rule, at: number, zone: string, results: QueryResult[]): Observation[] {
   const c: Condition = rule.condition;
   if (c.type === 'threshold') {
     return [...byKey(rule, results[0]!)].map(([key, { group, value }]) => ({
@@ -97,7 +86,7 @@ export function judge(rule: Rule, at: number, results: QueryResult[]): Observati
     }));
   }
   if (c.type === 'forecast') {
-    const { start, end } = periodOf(c.by, at);
+    const { start, end } = periodOf(zone, c.by, at);
     // The rate so far, carried to the period's end; nothing projected at its very start.
     const scale = at > start ? (end - start) / (at - start) : 0;
     return [...byKey(rule, results[0]!)].map(([key, { group, value }]) => {
@@ -115,8 +104,8 @@ export function judge(rule: Rule, at: number, results: QueryResult[]): Observati
   });
 }
 
-export async function observe(rule: Rule, at: number, ask: Ask): Promise<Observation[]> {
-  return judge(rule, at, await ask(ruleQueries(rule, at)));
+export async function observe(rule: Rule, at: number, zone: string, ask: Ask): Promise<Observation[]> {
+  return judge(rule, at, zone, await ask(ruleQueries(rule, at, zone)));
 }
 
 /** The condition in words, for people reading a notification. */

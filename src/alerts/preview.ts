@@ -1,6 +1,7 @@
 // "Test" a rule: what it would send if evaluated now (nothing is stored or sent), and when
 // it would have fired over the last 7 days: the rule evaluated at each hour of the week (at
 // most PREVIEW_STEPS evaluations), its states moved as the engine moves them.
+import { tenantSettings } from '../aggregate/settings.js';
 import { runQuery, type QueryResult } from '../query/run.js';
 import type { TenantFiles } from '../storage/tenant-files.js';
 import { decide } from './engine.js';
@@ -22,6 +23,7 @@ export type PreviewEvent = {
 
 export async function testRule(tf: TenantFiles, tenantId: string, rule: Rule, now: number, publicUrl: URL) {
   const db = await tf.open(tenantId);
+  const { timeZone } = await tenantSettings(db, db);
   // Each (from, to) asked once: successive hours share most of an anomaly's baselines.
   const cache = new Map<string, Promise<QueryResult>>();
   const ask: Ask = (qs) =>
@@ -35,7 +37,7 @@ export async function testRule(tf: TenantFiles, tenantId: string, rule: Rule, no
   const { sends } = decide(
     rule,
     tenantId,
-    await observe(rule, now, ask),
+    await observe(rule, now, timeZone, ask),
     await ruleStates(db, rule.id),
     await listSilences(db, now),
     now,
@@ -48,7 +50,7 @@ export async function testRule(tf: TenantFiles, tenantId: string, rule: Rule, no
   const from = now - PREVIEW_STEPS * HOUR;
   for (let i = 1; i <= PREVIEW_STEPS; i++) {
     const at = from + i * HOUR;
-    const observed = await observe(rule, at, ask);
+    const observed = await observe(rule, at, timeZone, ask);
     const seen = new Map(observed.map((o) => [o.key, o]));
     for (const key of states.keys())
       if (!seen.has(key))

@@ -137,7 +137,7 @@ export async function loadAgents(
     interval: chartInterval(f),
     limit: 10_000,
   };
-  const [subSeries, callSeries, commandSeries] = seriesOf(await ask(activityQ), activityQ, {});
+  const [subSeries, callSeries, commandSeries] = seriesOf(await ask(activityQ), activityQ, {}, f.zone);
   const interactionSeries = callSeries!.data.map(([t, calls], i): [number, number | null] => [
     t,
     (calls ?? 0) - (subSeries!.data[i]![1] ?? 0),

@@ -1,6 +1,7 @@
 // The dashboards' filters, held in the URL so links are shareable and back/forward work:
 // a time range (a preset or custom dates) and one value each for user, project, tool and
-// model. Anything the appliance cannot use is dropped with a notice, never a 500.
+// model. Anything the appliance cannot use is dropped with a notice, never a 500. Dates,
+// "today", "this week" and "this month" are the tenant's (its time zone, from its settings).
 import {
   MAX_RANGE_MS,
   narrows,
@@ -9,20 +10,26 @@ import {
   type Interval,
   type PartialFilter,
 } from '../query/model.js';
+import { localDate, startOf, startOfLocalDate, type Calendar } from '../time/zone.js';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
 const DAY = 24 * HOUR;
 
+/** Rolling ranges (`ms` back from now, the same in every zone), and calendar ones since the local day, week or month began. */
 export const PRESETS = {
   '1h': { label: 'Last hour', ms: HOUR },
   '24h': { label: 'Last 24 hours', ms: DAY },
   '7d': { label: 'Last 7 days', ms: 7 * DAY },
   '30d': { label: 'Last 30 days', ms: 30 * DAY },
   '90d': { label: 'Last 90 days', ms: 90 * DAY },
-} as const;
+  today: { label: 'Today', since: 'day' },
+  week: { label: 'This week', since: 'week' },
+  month: { label: 'This month', since: 'month' },
+} as const satisfies Record<string, { label: string; ms: number } | { label: string; since: Calendar }>;
 export type Preset = keyof typeof PRESETS;
 export const DEFAULT_PRESET: Preset = '7d';
+const DEFAULT_MS = 7 * DAY;
 
 /** The filters a page can narrow by, in the order the filter bar shows them. */
 export const FILTER_DIMENSIONS = ['user', 'project', 'tool', 'model'] as const satisfies readonly Dimension[];
@@ -33,13 +40,17 @@ export type Filters = {
   range: Preset | 'custom';
   from: number;
   to: number;
+  /** The tenant's time zone: what its dates and "today" mean. */
+  zone: string;
   values: Partial<Record<FilterDimension, string>>;
 };
 
 const isDate = (s: string) => /^\d{4}-\d{2}-\d{2}$/.test(s) && Number.isFinite(Date.parse(`${s}T00:00:00Z`));
+/** The date after 'YYYY-MM-DD'. */
+const nextDate = (s: string) => new Date(Date.parse(`${s}T00:00:00Z`) + DAY).toISOString().slice(0, 10);
 
-/** Reads the filters from a page's URL; `notices` say what was ignored and why. */
-export function parseFilters(url: URL, now: number): { filters: Filters; notices: string[] } {
+/** Reads the filters from a page's URL, dates in the tenant's `zone`; `notices` say what was ignored and why. */
+export function parseFilters(url: URL, now: number, zone: string): { filters: Filters; notices: string[] } {
   const notices: string[] = [];
   const p = url.searchParams;
   // Ranges end at the end of the current minute: whole minutes are answered from the
@@ -51,21 +62,25 @@ export function parseFilters(url: URL, now: number): { filters: Filters; notices
   let filters: Filters | null = null;
 
   if (rawFrom || rawTo) {
-    const to = rawTo && isDate(rawTo) ? Date.parse(`${rawTo}T00:00:00Z`) + DAY : rawTo ? NaN : end;
-    const from =
-      rawFrom && isDate(rawFrom) ? Date.parse(`${rawFrom}T00:00:00Z`) : rawFrom ? NaN : to - PRESETS[DEFAULT_PRESET].ms;
+    // A date's day is the tenant's: from its local midnight to the next (23 or 25 hours on a transition).
+    const to = rawTo && isDate(rawTo) ? startOfLocalDate(zone, nextDate(rawTo)) : rawTo ? NaN : end;
+    const from = rawFrom && isDate(rawFrom) ? startOfLocalDate(zone, rawFrom) : rawFrom ? NaN : to - DEFAULT_MS;
     if (!Number.isFinite(from) || !Number.isFinite(to))
       notices.push('The custom dates were not dates (YYYY-MM-DD); showing the last 7 days.');
     else if (from >= to) notices.push('The custom range ends before it starts; showing the last 7 days.');
     else if (to - from > MAX_RANGE_MS)
       notices.push('The custom range is longer than 3 years; showing the last 7 days.');
-    else filters = { range: 'custom', from, to: Math.min(to, end), values: {} };
-  } else if (rawRange && !(rawRange in PRESETS)) {
+    else filters = { range: 'custom', from, to: Math.min(to, end), zone, values: {} };
+  } else if (rawRange && !Object.hasOwn(PRESETS, rawRange)) {
     notices.push(`Unknown time range “${rawRange}”; showing the last 7 days.`);
   }
   if (!filters) {
-    const preset = rawRange && rawRange in PRESETS && !rawFrom && !rawTo ? (rawRange as Preset) : DEFAULT_PRESET;
-    filters = { range: preset, from: end - PRESETS[preset].ms, to: end, values: {} };
+    const preset =
+      rawRange && Object.hasOwn(PRESETS, rawRange) && !rawFrom && !rawTo ? (rawRange as Preset) : DEFAULT_PRESET;
+    const p: { ms: number } | { since: Calendar } = PRESETS[preset];
+    const from = 'ms' in p ? end - p.ms : startOf(zone, p.since, now);
+    // At the very first instant of a day the range still holds its first minute.
+    filters = { range: preset, from, to: Math.max(end, from + MINUTE), zone, values: {} };
   }
   for (const d of FILTER_DIMENSIONS) {
     const v = p.get(d)?.trim();
@@ -87,8 +102,8 @@ export function filterSearch(
   const p = new URLSearchParams();
   const range = changes.range === undefined ? f.range : changes.range;
   if (range === 'custom') {
-    p.set('from', dateOf(f.from));
-    p.set('to', dateOf(f.to - 1));
+    p.set('from', dateOf(f.from, f.zone));
+    p.set('to', dateOf(f.to - 1, f.zone));
   } else if (range && range !== DEFAULT_PRESET) p.set('range', range);
   for (const d of FILTER_DIMENSIONS) {
     const v = changes[d] === undefined ? f.values[d] : changes[d];
@@ -98,7 +113,8 @@ export function filterSearch(
   return s ? `?${s}` : '';
 }
 
-export const dateOf = (ms: number) => new Date(ms).toISOString().slice(0, 10);
+/** The tenant's date holding `ms`: 'YYYY-MM-DD'. */
+export const dateOf = (ms: number, zone: string) => localDate(zone, ms);
 
 /** The bucket width a chart over `f`'s range reads: about 24 to 200 points. */
 export function chartInterval(f: Pick<Filters, 'from' | 'to'>): Interval {

@@ -1,5 +1,6 @@
 // Numbers for people: 1.2k, $3.40, 1.4 s, 97.5 %, the change against the previous period,
 // times, and session ids short enough for a table but never alike.
+import { DEFAULT_TIME_ZONE, wallOf, zoneAbbreviation } from '../time/zone.js';
 
 const trim = (s: string) => s.replace(/\.0$/, '');
 
@@ -54,11 +55,19 @@ export function change(
   return { text, tone: r > 0 ? 'up' : 'down', good: higherIsBetter === null ? null : r > 0 === higherIsBetter };
 }
 
-/** A time for a table: `2026-11-22 14:05 UTC`. */
-export function when(t: string | number | Date | null | undefined): string {
+/** A time for a table, in `zone`: `2026-11-22 14:05 UTC`, `2026-11-22 09:05 EST`, `2026-11-22 19:35 GMT+5:30`. */
+export function when(t: string | number | Date | null | undefined, zone = DEFAULT_TIME_ZONE): string {
   if (t === null || t === undefined) return '–';
-  const d = new Date(t);
-  return Number.isNaN(d.getTime()) ? '–' : `${d.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+  const at = new Date(t).getTime();
+  if (Number.isNaN(at)) return '–';
+  const local = new Date(wallOf(zone, at)).toISOString().slice(0, 16).replace('T', ' ');
+  return `${local} ${zone === DEFAULT_TIME_ZONE ? 'UTC' : zoneAbbreviation(zone, at)}`;
+}
+
+/** A time of day in `zone`, to the second: `14:05:09`. */
+export function clock(t: string | number | Date, zone = DEFAULT_TIME_ZONE): string {
+  const at = new Date(t).getTime();
+  return Number.isNaN(at) ? '–' : new Date(wallOf(zone, at)).toISOString().slice(11, 19);
 }
 
 /** The fewest characters of an id a table shows: less and a uuid's first block is all there is. */
@@ -86,4 +95,4 @@ export function shortIds(ids: readonly string[]): Map<string, string> {
   );
 }
 
-export const fmt = { count, usd, ms, pct, change, when, shortIds };
+export const fmt = { count, usd, ms, pct, change, when, clock, shortIds };

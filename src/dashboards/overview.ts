@@ -6,10 +6,11 @@ import type { MetricsView } from '../auth/scope.js';
 import type { QueryInput } from '../query/model.js';
 import { filtersFor, kindsRead, querySchema } from '../query/model.js';
 import { fillGaps, runQueries } from '../query/run.js';
-import { listSessions, type SessionRow } from '../query/sessions.js';
+import { listSessions, type SessionRow } from '../sessions/read.js';
 import { dashboardSummary, type Summary } from '../query/summary.js';
 import { chartInterval, partialFilterNotices, queryFilters, usedFilters, type Filters } from './filters.js';
 import type { Layout, WidgetId } from './layout.js';
+import { wallOf } from '../time/zone.js';
 
 export type Series = { name: string; data: [number, number | null][] };
 /** What the page's script turns into an ApexCharts chart. */
@@ -31,16 +32,22 @@ export type Overview = {
   notices: string[];
 };
 
-/** The series of a time-series result, one per metric, with gaps filled. */
+/**
+ * The series of a time-series result, one per metric, with gaps filled. Times are the
+ * tenant's wall clock written as UTC (the charts' axis is UTC), so a New York tenant's day
+ * reads as its New York date in any browser.
+ */
 export function seriesOf(
   rows: Record<string, string | number | null>[],
   q: QueryInput & { interval: string },
   names: Record<string, string>,
+  zone: string,
 ): Series[] {
   const filled = fillGaps(rows, querySchema.parse(q));
+  const times = filled.map((r) => wallOf(zone, Date.parse(String(r.t))));
   return q.metrics.map((m) => ({
     name: names[m] ?? m,
-    data: filled.map((r) => [Date.parse(String(r.t)), r[m] === null ? null : Number(r[m])]),
+    data: filled.map((r, i) => [times[i]!, r[m] === null ? null : Number(r[m])]),
   }));
 }
 
@@ -159,7 +166,8 @@ export async function loadOverview(
     charts.length &&
       runQueries(tf, tenantId, shared, { now }).then((results) =>
         charts.forEach(
-          (c, i) => void (out[c.id] = c.spec(seriesOf(results[asked.indexOf(filtersOf[i]!)]!.rows, c.q, c.names))),
+          (c, i) =>
+            void (out[c.id] = c.spec(seriesOf(results[asked.indexOf(filtersOf[i]!)]!.rows, c.q, c.names, f.zone))),
         ),
       ),
     shown('recent_sessions') &&

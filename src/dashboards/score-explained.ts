@@ -9,8 +9,8 @@ import {
   OWN_BASELINE_SESSIONS,
   type Factor,
 } from '../analytics/productivity.js';
-import { QUIET_MS } from '../query/session-figures.js';
-import type { SessionScore } from '../query/scores.js';
+import { QUIET_MS } from '../sessions/store.js';
+import type { SessionScore } from '../sessions/scores.js';
 import { count, ms, pct } from './format.js';
 
 export type ScorePart = {

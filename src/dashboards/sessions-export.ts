@@ -4,8 +4,8 @@
 import type { TenantFiles } from '../storage/tenant-files.js';
 import { MAX_FILTER_VALUES, MAX_ROWS } from '../query/model.js';
 import { namePeople, type People } from '../query/people.js';
-import { keyOf } from '../query/session-figures.js';
-import { FIGURES, listSessions, type SessionListOptions, type SessionRow } from '../query/sessions.js';
+import { keyOf, LIST_FIGURES } from '../sessions/figures.js';
+import { listSessions, type SessionListOptions, type SessionRow } from '../sessions/read.js';
 import { scoresFor } from './sessions.js';
 
 type Row = Record<string, string | number | null>;
@@ -36,7 +36,7 @@ export async function sessionsExport(
       duration_s: s.duration_s,
       user: s.user_id,
       project: s.project,
-      ...Object.fromEntries(FIGURES.map((f) => [f, s[f]])),
+      ...Object.fromEntries(LIST_FIGURES.map((f) => [f, s[f]])),
       score: score?.score ?? null,
       score_rating: score?.trend ?? null,
     };
@@ -48,7 +48,7 @@ export async function sessionsExport(
     'duration_s',
     'user',
     'project',
-    ...FIGURES,
+    ...LIST_FIGURES,
     'score',
     'score_rating',
   ];

@@ -3,22 +3,18 @@
 // its score against its owner's baseline and what each factor of it is made of).
 import type { TenantFiles } from '../storage/tenant-files.js';
 import type { MetricsView } from '../auth/scope.js';
-import { sessionScores, type SessionScore } from '../query/scores.js';
+import { sessionScores, type SessionScore } from '../sessions/scores.js';
 import { MAX_ROWS, type QueryInput } from '../query/model.js';
-import type { SessionFigure } from '../query/session-figures.js';
 import {
   BadCursorError,
   findSession,
   listSessions,
   sessionSpan,
-  sessionTimeline,
   sessionTotals,
-  timelineCursor,
   type SessionRow,
-  type TimelineCursor,
-  type TimelineEvent,
-} from '../query/sessions.js';
-import { keyOf } from '../query/session-figures.js';
+} from '../sessions/read.js';
+import { sessionTimeline, timelineCursor, type TimelineCursor, type TimelineEvent } from '../sessions/timeline.js';
+import { keyOf, PAGE_FIGURES as TOTALS } from '../sessions/figures.js';
 import { usedFilters, type Filters } from './filters.js';
 import { explainScore, type ScoreExplained } from './score-explained.js';
 import { ms } from './format.js';
@@ -154,21 +150,6 @@ export type SessionPage = {
   notices: string[];
   query: QueryInput;
 };
-
-const TOTALS: SessionFigure[] = [
-  'prompts',
-  'tool_calls',
-  'tool_failures',
-  'api_requests',
-  'api_errors',
-  'subagents',
-  'tokens',
-  'cost_usd',
-  'lines_added',
-  'lines_removed',
-  'edit_lines_added',
-  'edit_lines_removed',
-];
 
 /**
  * One session as `view` may see it (`user` says whose, when several people sent the same

@@ -3,22 +3,17 @@
 // against the previous period, their trends, insights and recent sessions with scores).
 import type { TenantFiles } from '../storage/tenant-files.js';
 import { TIER_MS } from '../aggregate/tiers.js';
-import {
-  averageScore,
-  personalInsights,
-  productivity,
-  teamComparison,
-  trendOf,
-  type TrendResult,
-} from '../query/analytics.js';
+import { personalInsights, teamComparison, trendOf, type TrendResult } from '../query/analytics.js';
+import { averageScore, productivity } from '../sessions/productivity.js';
 import { filtersFor, querySchema, type Dimension, type QueryInput } from '../query/model.js';
-import { listSessions } from '../query/sessions.js';
+import { listSessions } from '../sessions/read.js';
 import { dashboardSummary, type Summary } from '../query/summary.js';
 import { chartInterval, partialFilterNotices, queryFilters, usedFilters, type Filters } from './filters.js';
 import { fmt } from './format.js';
 import type { ChartSpec, Series } from './overview.js';
-import { keyOf } from '../query/session-figures.js';
+import { keyOf } from '../sessions/figures.js';
 import { scoresFor, type ListedSession } from './sessions.js';
+import { wallOf } from '../time/zone.js';
 
 /** The metrics the team page can chart, with how people read them. */
 export const TREND_METRICS = {
@@ -78,7 +73,8 @@ export async function trend(
   const points = Math.ceil((q.to - q.from) / TIER_MS[q.interval!]);
   // A fifth of the range ahead: enough to see where the line goes, not a prophecy.
   const result = await trendOf(tf, tenantId, q, now, Math.min(60, Math.max(3, Math.round(points / 5))));
-  const at = (t: string) => Date.parse(t);
+  // The tenant's wall clock on the charts' UTC axis, as seriesOf.
+  const at = (t: string) => wallOf(f.zone, Date.parse(t));
   const line = (t: number) => result.trend.intercept + result.trend.slope * t;
   const fitted: Series = { name: 'Trend', data: result.points.map((p) => [at(p.t), clampFor(unit, line(at(p.t)))]) };
   const lastFit = fitted.data.at(-1);

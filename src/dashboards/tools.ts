@@ -85,7 +85,12 @@ export async function loadTools(
   const activity: ChartSpec = {
     type: 'area',
     unit: 'count',
-    series: seriesOf((await ask(activityQ)).rows, activityQ, { tool_calls: 'Tool calls', tool_failures: 'Failures' }),
+    series: seriesOf(
+      (await ask(activityQ)).rows,
+      activityQ,
+      { tool_calls: 'Tool calls', tool_failures: 'Failures' },
+      f.zone,
+    ),
   };
 
   let durationsQ: (QueryInput & { interval: string }) | null = null;
@@ -95,7 +100,7 @@ export async function loadTools(
     durations = {
       type: 'line',
       unit: 'ms',
-      series: seriesOf((await ask(durationsQ)).rows, durationsQ, { tool_p50_ms: 'p50', tool_p95_ms: 'p95' }),
+      series: seriesOf((await ask(durationsQ)).rows, durationsQ, { tool_p50_ms: 'p50', tool_p95_ms: 'p95' }, f.zone),
     };
   }
 

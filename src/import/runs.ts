@@ -313,7 +313,13 @@ async function removeRun(
   await deps.aggregator.whileIdle(async () => {
     const settings = await tenantSettings(db, db);
     await db.transaction(async (tx) => {
-      const removed = await removeEvents(tx, 'import_run = $run', { run: run.id }, settings.applied.raw);
+      const removed = await removeEvents(
+        tx,
+        'import_run = $run',
+        { run: run.id },
+        settings.applied.raw,
+        deps.aggregator.sessions,
+      );
       await tx.run(
         `UPDATE import_runs SET status = 'rolled_back', rolled_back_at = $now::TIMESTAMP, updated_at = $now::TIMESTAMP, removed = $removed WHERE id = $id`,
         {

@@ -95,7 +95,13 @@ export async function erasePerson(
     return db.transaction(async (tx) => {
       const sessions = await count(tx, 'session_index', person.id);
       const runs = await count(tx, 'import_runs', person.id);
-      const events = await removeEvents(tx, 'user_id = $user', { user: person.id }, settings.applied.raw);
+      const events = await removeEvents(
+        tx,
+        'user_id = $user',
+        { user: person.id },
+        settings.applied.raw,
+        deps.aggregator.sessions,
+      );
       await removeUserRollups(tx, person.id);
       for (const table of USER_TABLES) await tx.run(`DELETE FROM ${table} WHERE user_id = $user`, { user: person.id });
       await resetLayout(tx, person.id);

@@ -1,66 +1,18 @@
-// Analytics over the query model: productivity scores of the sessions in a range (the
-// legacy formula, each against its user's fixed baseline: scores.ts), trends and anomalies of any series, the team
-// compared person by person, and a person's own insights.
+// Analytics over the query model: trends and anomalies of any series, the team compared
+// person by person, and a person's own insights (sessions' scores: src/sessions/productivity.ts).
 import type { TenantFiles } from '../storage/tenant-files.js';
 import { anomalies, type Anomaly } from '../analytics/anomalies.js';
 import { linearTrend, type LinearTrend } from '../analytics/trends.js';
 import { filtersFor, querySchema, type Dimension, type Interval, type Query, type QueryInput } from './model.js';
-import { keyOf } from './session-figures.js';
-import { sessionScores, type ScoredSession, type SessionScore } from './scores.js';
 import { fillGaps, runQueries, runQuery } from './run.js';
 
 type Filters = Partial<Record<Dimension, string[]>>;
 type Range = { from: number; to: number };
 const DAY = 86_400_000;
-const MAX_SESSIONS = 10_000;
 
 async function rows(tf: TenantFiles, tenantId: string, input: QueryInput, now: number) {
   return (await runQuery(tf, tenantId, querySchema.parse(input), { now })).rows;
 }
-
-/**
- * Every session that started in range, with its score (see scores.ts: fixed once the session
- * finished, against its user's previous finished sessions; live before). Neither the range
- * nor the project filter changes a session's baseline: a score is the session's own.
- */
-export async function productivity(
-  tf: TenantFiles,
-  tenantId: string,
-  range: Range,
-  filters: Filters,
-  now: number,
-): Promise<{ sessions: SessionScore[]; average: number | null; truncated: boolean }> {
-  const reader = await tf.connection(tenantId, 'reader');
-  const params: Record<string, unknown> = { from: range.from, to: range.to, limit: MAX_SESSIONS + 1 };
-  const where = ['i.first_ts >= make_timestamp($from * 1000)', 'i.first_ts < make_timestamp($to * 1000)'];
-  for (const [col, values] of [
-    ['user_id', filters.user],
-    ['project', filters.project],
-  ] as const) {
-    if (values)
-      where.push(`i.${col} IN (${values.map((v, i) => ((params[`${col}${i}`] = v), `$${col}${i}`)).join(', ')})`);
-  }
-  // A session's span is widened by its events the worker has not rolled up yet (a late one may be older than the indexed span).
-  const index = await reader.all<ScoredSession>(
-    `WITH tail AS (
-       SELECT user_id, session_id, min(ts) AS first_ts, max(ts) AS last_ts FROM events
-        WHERE seq > (SELECT last_seq FROM rollup_state) AND session_id IS NOT NULL GROUP BY user_id, session_id)
-     SELECT session_id, user_id, i.project, epoch_ms(least(i.first_ts, t.first_ts)) AS first_ms, epoch_ms(greatest(i.last_ts, t.last_ts)) AS last_ms
-       FROM session_index i LEFT JOIN tail t USING (user_id, session_id)
-      WHERE ${where.join(' AND ')}
-      ORDER BY i.first_ts DESC, session_id, user_id LIMIT $limit`,
-    params,
-  );
-  const truncated = index.length > MAX_SESSIONS;
-  const sessions = index.slice(0, MAX_SESSIONS);
-  const scores = await sessionScores(tf, tenantId, sessions, now);
-  const out = sessions.map((s) => scores.get(keyOf(s))!).sort((a, b) => b.started_at.localeCompare(a.started_at));
-  return { sessions: out, average: averageScore(out), truncated };
-}
-
-/** The mean of `scores`, one decimal; null for none. */
-export const averageScore = (scores: { score: number }[]) =>
-  scores.length ? Math.round((scores.reduce((a, s) => a + s.score, 0) / scores.length) * 10) / 10 : null;
 
 export type TrendResult = {
   metric: string;

@@ -1,7 +1,7 @@
-// IANA time zones: which names are valid, a zone's offset from UTC at an instant, and how
-// finely its offsets are aligned (which rollup tiers' buckets nest inside its local hours
-// and days). DuckDB's ICU extension does the bucketing in SQL; these answer the questions
-// asked in TypeScript before a statement is written.
+// IANA time zones: which names are valid, a zone's offset from UTC at an instant, how finely
+// its offsets are aligned (which rollup tiers' buckets nest inside its local hours and days),
+// and its calendar: where a local day, week (from Monday) or month starts. DuckDB's ICU
+// extension does the bucketing in SQL; these answer the questions asked in TypeScript.
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
 const DAY = 24 * HOUR;
@@ -41,13 +41,31 @@ export function isTimeZone(name: string): boolean {
 
 /** The zone's offset from UTC at `at` (ms; New York in winter: -5 h). */
 export function offsetMs(zone: string, at: number): number {
+  if (zone === DEFAULT_TIME_ZONE) return 0;
+  // Offsets change on 15-minute boundaries of UTC; a chart asks the same few slots again on every render.
+  let known = offsets.get(zone);
+  if (!known) offsets.set(zone, (known = new Map()));
+  const slot = Math.floor(at / SLOT);
+  let off = known.get(slot);
+  if (off === undefined) {
+    if (known.size >= MAX_SLOTS) known.clear();
+    known.set(slot, (off = offsetAt(zone, slot * SLOT)));
+  }
+  return off;
+}
+
+const SLOT = 15 * MINUTE;
+const MAX_SLOTS = 50_000;
+const offsets = new Map<string, Map<number, number>>();
+
+function offsetAt(zone: string, at: number): number {
   const parts = Object.fromEntries(
     formatterOf(zone)
       .formatToParts(new Date(at))
       .map((p) => [p.type, p.value]),
   );
   const wall = Date.UTC(+parts.year!, +parts.month! - 1, +parts.day!, +parts.hour!, +parts.minute!, +parts.second!);
-  return wall - Math.floor(at / 1000) * 1000;
+  return wall - at;
 }
 
 const alignments = new Map<string, number>();
@@ -71,4 +89,74 @@ export function alignmentMs(zone: string): number {
     alignments.set(zone, a);
   }
   return a;
+}
+
+/** The instant the zone's clocks read `wall` (a local time written as if UTC): the first of two in an overlap, the end of a gap. */
+export function fromWall(zone: string, wall: number): number {
+  // Offsets a day either side: a transition near `wall` lies between them.
+  const candidates = [...new Set([wall - offsetMs(zone, wall - DAY), wall - offsetMs(zone, wall + DAY)])];
+  const valid = candidates.filter((t) => t + offsetMs(zone, t) === wall);
+  // In a gap (clocks jumped past `wall`), the later candidate is the instant of the jump.
+  return valid.length ? Math.min(...valid) : Math.max(...candidates);
+}
+
+/** `at` as the zone's clocks read it, written as if UTC (a chart's UTC axis then shows local time). */
+export const wallOf = (zone: string, at: number) => at + offsetMs(zone, at);
+const wallDay = (zone: string, at: number) => Math.floor(wallOf(zone, at) / DAY) * DAY;
+
+/** The zone's calendar date at `at`: 'YYYY-MM-DD'. */
+export function localDate(zone: string, at: number): string {
+  return new Date(wallOf(zone, at)).toISOString().slice(0, 10);
+}
+
+/** When the local date 'YYYY-MM-DD' begins in the zone (its midnight, or the jump where midnight is skipped). */
+export function startOfLocalDate(zone: string, date: string): number {
+  return fromWall(zone, Date.parse(`${date}T00:00:00Z`));
+}
+
+/** The same local time `days` later (or earlier): 23 or 25 hours per day across a transition. */
+export function addLocalDays(zone: string, at: number, days: number): number {
+  return fromWall(zone, wallOf(zone, at) + days * DAY);
+}
+
+export type Calendar = 'day' | 'week' | 'month';
+
+/** The local day, week (Monday to Monday) or month holding `at`, as instants [start, end). */
+export function periodOf(zone: string, by: Calendar, at: number): { start: number; end: number } {
+  const day = wallDay(zone, at);
+  if (by === 'month') {
+    const d = new Date(day);
+    return {
+      start: fromWall(zone, Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1)),
+      end: fromWall(zone, Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1)),
+    };
+  }
+  const first = by === 'day' ? day : day - ((new Date(day).getUTCDay() + 6) % 7) * DAY;
+  return { start: fromWall(zone, first), end: fromWall(zone, first + (by === 'day' ? 1 : 7) * DAY) };
+}
+
+/** When the local day, week (Monday) or month holding `at` began. */
+export const startOf = (zone: string, by: Calendar, at: number) => periodOf(zone, by, at).start;
+
+/** The zone names the settings page offers, UTC first (ICU's canonical ones: any other valid name is taken too). */
+export function timeZoneNames(): string[] {
+  const names = Intl.supportedValuesOf('timeZone').filter((n) => n !== 'UTC' && isTimeZone(n));
+  return [DEFAULT_TIME_ZONE, ...names];
+}
+
+/** The zone's offset at `at` as people read it: `UTC−05:00`, `UTC+05:30`, `UTC`. */
+export function offsetLabel(zone: string, at: number): string {
+  const off = offsetMs(zone, at);
+  if (off === 0) return 'UTC';
+  const m = Math.abs(off) / MINUTE;
+  return `UTC${off < 0 ? '−' : '+'}${String(Math.floor(m / 60)).padStart(2, '0')}:${String(m % 60).padStart(2, '0')}`;
+}
+
+const abbreviations = new Map<string, Intl.DateTimeFormat>();
+
+/** The zone's short name at `at`, as en-US writes it: `EST`, `EDT`, `GMT+5:30`. */
+export function zoneAbbreviation(zone: string, at: number): string {
+  let f = abbreviations.get(zone);
+  if (!f) abbreviations.set(zone, (f = new Intl.DateTimeFormat('en-US', { timeZone: zone, timeZoneName: 'short' })));
+  return f.formatToParts(at).find((p) => p.type === 'timeZoneName')?.value ?? zone;
 }

@@ -19,7 +19,8 @@ import {
   type Filters,
 } from '../dashboards/filters.js';
 import { filterOptions, shortPath, type FilterOptions } from '../dashboards/options.js';
-import { fmt } from '../dashboards/format.js';
+import { clock, fmt, when } from '../dashboards/format.js';
+import { tenantSettings } from '../aggregate/settings.js';
 import type { Env, Identity } from './env.js';
 import { metricsView, type MetricsView } from '../auth/scope.js';
 import type { Renderer } from './render.js';
@@ -69,13 +70,19 @@ export type DashboardPage = {
   now: number;
 };
 
+/** The tenant's time zone, from its settings (never from the request). */
+export async function tenantZone(ctx: AppContext, tenantId: string): Promise<string> {
+  const file = await ctx.tenantFiles.open(tenantId);
+  return (await tenantSettings(file, file)).timeZone;
+}
+
 export async function dashboardPage(ctx: AppContext, c: Context<Env>): Promise<DashboardPage | Response> {
   const identity = await signedIn(ctx, c);
   if (identity instanceof Response) return identity;
   const view = metricsView(identity);
   const tenantId = identity.user.tenantId;
   const now = ctx.now().getTime();
-  const { filters, notices } = parseFilters(new URL(c.req.url), now);
+  const { filters, notices } = parseFilters(new URL(c.req.url), now, await tenantZone(ctx, tenantId));
   const users = await listUsers(ctx.control, tenantId);
   const tenant = await getTenant(ctx.control, tenantId);
   const options = await cachedOptions(ctx, tenantId, filters, view, users, now);
@@ -143,7 +150,7 @@ export function renderPage(
   render: Renderer,
   c: Context<Env>,
   view: string,
-  page: DashboardPage | { identity: SessionIdentity },
+  page: DashboardPage | { identity: SessionIdentity; zone?: string },
   data: Record<string, unknown> = {},
   status: Parameters<Renderer>[3] = 200,
 ) {
@@ -159,6 +166,8 @@ export function renderPage(
           search: (changes = {}) => filterSearch(page.filters, changes),
         }
       : null;
+  // Times on a page about the tenant's data read in its zone, as its dates and charts do.
+  const zone = 'filters' in page ? page.filters.zone : (page.zone ?? null);
   /** The mark of a figure the tool or model filter does not narrow ("all models"), or null. */
   const allOfFigure = (metric: string) => ('filters' in page ? allOf(page.filters, metric) : null);
   c.header('cache-control', 'no-store');
@@ -169,7 +178,9 @@ export function renderPage(
     {
       partial,
       tenantName: 'tenantName' in page ? page.tenantName : null,
-      fmt,
+      fmt: zone
+        ? { ...fmt, when: (t: Parameters<typeof when>[0]) => when(t, zone), clock: (t: string) => clock(t, zone) }
+        : fmt,
       page,
       filterBar,
       allOf: allOfFigure,

@@ -27,7 +27,7 @@ import {
 } from '../../query/model.js';
 import { namePeople, tenantPeople } from '../../query/people.js';
 import { fillGaps, runQueries, runQuery } from '../../query/run.js';
-import { BadCursorError, listSessions } from '../../query/sessions.js';
+import { BadCursorError, listSessions } from '../../sessions/read.js';
 import { StorageUnavailableError } from '../../storage/errors.js';
 import { requireIndividuals, scopeFilters, type MetricsView } from '../../auth/scope.js';
 import { fromDomainError, httpError, unavailable } from '../errors.js';

@@ -3,7 +3,8 @@
 import { Hono } from 'hono';
 import { z } from 'zod';
 import type { AppContext } from '../../context.js';
-import { personalInsights, productivity, teamComparison, trendOf } from '../../query/analytics.js';
+import { personalInsights, teamComparison, trendOf } from '../../query/analytics.js';
+import { productivity } from '../../sessions/productivity.js';
 import { INTERVALS, type Interval } from '../../query/model.js';
 import type { Env } from '../env.js';
 import { requireIndividuals, scopeFilters } from '../../auth/scope.js';

@@ -14,7 +14,7 @@ import {
   mcpAddCommand,
   telemetryEnv,
 } from '../../dashboards/connect.js';
-import { lastEvent } from '../../query/sessions.js';
+import { lastEvent } from '../../sessions/read.js';
 import type { Env } from '../env.js';
 import { renderPage, signedIn } from '../dashboard-page.js';
 import type { Renderer } from '../render.js';

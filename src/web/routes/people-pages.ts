@@ -18,7 +18,7 @@ import { filterSearch } from '../../dashboards/filters.js';
 import { getTenant } from '../../tenants/tenants.js';
 import type { Env } from '../env.js';
 import { metricsView, TEAM_ONLY } from '../../auth/scope.js';
-import { dashboardPage, renderPage, signedIn, type DashboardPage } from '../dashboard-page.js';
+import { dashboardPage, renderPage, signedIn, tenantZone, type DashboardPage } from '../dashboard-page.js';
 import type { Renderer } from '../render.js';
 
 export function peopleRoutes(ctx: AppContext, render: Renderer) {
@@ -131,6 +131,7 @@ async function personPage(ctx: AppContext, c: Context<Env>) {
     view: metricsView(identity),
     tenantName: (await getTenant(ctx.control, tenantId))?.name ?? '',
     people: new Map(users.map((u) => [u.id, u.name || u.email])),
+    zone: await tenantZone(ctx, tenantId),
   };
 }
 

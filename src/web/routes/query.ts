@@ -17,12 +17,11 @@ import {
   lastEvent,
   listSessions,
   sessionSpan,
-  sessionTimeline,
   sessionTotals,
-  timelineCursor,
   type SessionSpan,
-} from '../../query/sessions.js';
-import type { SessionFigure, SessionKey } from '../../query/session-figures.js';
+} from '../../sessions/read.js';
+import { sessionTimeline, timelineCursor } from '../../sessions/timeline.js';
+import { API_FIGURES as SESSION_TOTALS, type SessionKey } from '../../sessions/figures.js';
 import { dashboardSummary } from '../../query/summary.js';
 import type { Env } from '../env.js';
 import { requireIndividuals, scopeFilters } from '../../auth/scope.js';
@@ -356,27 +355,6 @@ const stamp = (ms: number) =>
     .toISOString()
     .replace(/\.\d+Z$/, 'Z')
     .replace(/[-:]/g, '');
-
-const SESSION_TOTALS: SessionFigure[] = [
-  'prompts',
-  'tool_calls',
-  'tool_failures',
-  'tool_p50_ms',
-  'tool_p95_ms',
-  'api_requests',
-  'api_errors',
-  'subagents',
-  'commands',
-  'input_tokens',
-  'output_tokens',
-  'cache_read_tokens',
-  'cache_creation_tokens',
-  'cost_usd',
-  'lines_added',
-  'lines_removed',
-  'commits',
-  'pull_requests',
-];
 
 /** A session's figures over its whole life (from its first to its last event). */
 async function sessionFigures(ctx: AppContext, tenantId: string, session: SessionKey, span: SessionSpan) {

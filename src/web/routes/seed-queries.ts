@@ -10,7 +10,7 @@ import { commandExecutions } from '../../query/commands.js';
 import { INTERVALS, MAX_RANGE_MS, METRICS, type Interval, type QueryInput } from '../../query/model.js';
 import { runPartiallyFiltered, runQuery } from '../../query/run.js';
 import { dashboardSummary } from '../../query/summary.js';
-import { scoredWindows } from '../../query/windows.js';
+import { scoredWindows } from '../../sessions/windows.js';
 import type { Env } from '../env.js';
 import { requireIndividuals, scopeFilters } from '../../auth/scope.js';
 import { reader } from '../access.js';

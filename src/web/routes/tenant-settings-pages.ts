@@ -1,13 +1,22 @@
-// Settings pages for a tenant's model prices and retention (tenant admins): the same
-// changes as PUT /api/v1/settings/prices|retention (aggregate/settings-change.ts), as forms,
+// Settings pages for a tenant's model prices, retention and time zone (tenant admins): the
+// same changes as PUT /api/v1/settings/prices|retention|timezone (sessions/prices.ts,
+// aggregate/settings-change.ts), as forms,
 // with what a change does said beside it. Shortening retention asks to confirm first.
 import { Hono, type Context } from 'hono';
 import { z } from 'zod';
 import type { AppContext } from '../../context.js';
-import { DEFAULT_RETENTION, retentionSchema, tenantSettings, type Retention } from '../../aggregate/settings.js';
-import { changePrices, changeRetention, pricesView, shortened } from '../../aggregate/settings-change.js';
+import {
+  DEFAULT_RETENTION,
+  retentionSchema,
+  tenantSettings,
+  timeZoneSchema,
+  type Retention,
+} from '../../aggregate/settings.js';
+import { changeRetention, changeTimeZone, pricesView, shortened } from '../../aggregate/settings-change.js';
+import { changePrices } from '../../sessions/prices.js';
 import { priceSchema } from '../../cost/prices.js';
 import { TIERS } from '../../aggregate/tiers.js';
+import { offsetLabel, timeZoneNames } from '../../time/zone.js';
 import type { Env } from '../env.js';
 import { auditRequest } from '../audit-request.js';
 import { renderPage, signedInWith, type SessionIdentity } from '../dashboard-page.js';
@@ -84,7 +93,28 @@ export function tenantSettingsPageRoutes(ctx: AppContext, render: Renderer) {
     );
   };
 
+  const timeZonePage = async (c: Context<Env>, identity: SessionIdentity, error?: Message, status: 200 | 400 = 200) => {
+    const file = await tenantFile(identity);
+    const { timeZone } = await tenantSettings(file, file);
+    const offset = offsetLabel(timeZone, ctx.now().getTime());
+    const data = { zone: timeZone, offset, zones: timeZoneNames(), saved: c.req.query('saved'), error };
+    return renderPage(render, c, 'timezone', { identity }, data, status);
+  };
+
   return new Hono<Env>()
+    .get('/settings/timezone', async (c) => {
+      const identity = await signedInWith(ctx, c, render, 'user.manage');
+      return identity instanceof Response ? identity : timeZonePage(c, identity);
+    })
+    .post('/settings/timezone', async (c) => {
+      const identity = await signedInWith(ctx, c, render, 'user.manage');
+      if (identity instanceof Response) return identity;
+      const parsed = z.object({ timezone: timeZoneSchema }).safeParse(await c.req.parseBody());
+      if (!parsed.success) return timeZonePage(c, identity, firstIssue(parsed.error), 400);
+      const timezone = await changeTimeZone(await tenantFile(identity), parsed.data.timezone);
+      await auditRequest(ctx.control, c, identity, { action: 'settings.timezone', detail: { timezone } });
+      return c.redirect('/settings/timezone?saved=1', 303);
+    })
     .get('/settings/prices', async (c) => {
       const identity = await signedInWith(ctx, c, render, 'user.manage');
       return identity instanceof Response ? identity : pricesPage(c, identity);

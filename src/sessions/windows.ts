@@ -3,9 +3,9 @@
 // of the sessions that started in it.
 import { TIER_MS } from '../aggregate/tiers.js';
 import type { TenantFiles } from '../storage/tenant-files.js';
-import { averageScore, productivity } from './analytics.js';
-import type { Interval, Query } from './model.js';
-import { runQuery } from './run.js';
+import type { Interval, Query } from '../query/model.js';
+import { runQuery } from '../query/run.js';
+import { averageScore, productivity } from './productivity.js';
 
 type Window = { t: string } & Record<string, unknown>;
 

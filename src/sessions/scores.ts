@@ -19,32 +19,21 @@ import { tsLiteral } from '../aggregate/rollup.js';
 import { importedBaselines } from '../import/baseline.js';
 import type { Queryable } from '../storage/duckdb.js';
 import type { TenantFiles } from '../storage/tenant-files.js';
-import { MAX_FILTER_VALUES } from './model.js';
-import { runQuery } from './run.js';
+import { MAX_FILTER_VALUES } from '../query/model.js';
+import { runQuery } from '../query/run.js';
 import {
   byKey,
   figureColumns,
   figuresQuery,
   keyOf,
   pickFigures,
-  QUIET_MS,
+  SCORE_FIGURES as SCORED,
   type Figures,
-  type SessionFigure,
+  type ScoreFigure,
   type Spanned,
-} from './session-figures.js';
+} from './figures.js';
+import { QUIET_MS, validFigures, UNROLLED_SESSIONS } from './store.js';
 
-/** The figures a score is made of. */
-const SCORED = [
-  'tool_calls',
-  'tool_failures',
-  'commands',
-  'command_failures',
-  'lines_added',
-  'lines_removed',
-  'edit_lines_added',
-  'edit_lines_removed',
-  'agents_used',
-] as const satisfies readonly SessionFigure[];
 /** Sessions scored per transaction. */
 const BATCH = MAX_FILTER_VALUES;
 
@@ -77,7 +66,7 @@ export type ScoredSession = Spanned & { project: string | null };
  * its edit tool calls changed (the same change is often in both: never summed).
  */
 export function factsOf(s: Spanned, f: Figures): { facts: SessionFacts; linesSource: LinesSource } {
-  const n = (k: (typeof SCORED)[number]) => Number(f[k] ?? 0);
+  const n = (k: ScoreFigure) => Number(f[k] ?? 0);
   const runs = n('tool_calls') + n('commands');
   const otel = n('lines_added') + n('lines_removed');
   const edits = n('edit_lines_added') + n('edit_lines_removed');
@@ -231,7 +220,7 @@ export async function storeSessionScores(tx: Queryable, now: number): Promise<nu
   const due = await tx.all<Spanned & Figures & { rescore: boolean } & Partial<Stored>>(
     `SELECT i.user_id, i.session_id, epoch_ms(i.first_ts) AS first_ms, epoch_ms(i.last_ts) AS last_ms, ${figureColumns('f', SCORED)},
             s.user_id IS NOT NULL AS rescore, s.baseline_commands_per_hour, s.baseline_lines_per_hour, s.baseline_sessions, s.baseline_imported
-       FROM session_index i JOIN session_figures f USING (user_id, session_id) LEFT JOIN session_scores s USING (user_id, session_id)
+       FROM session_index i JOIN ${validFigures()} f USING (user_id, session_id) LEFT JOIN session_scores s USING (user_id, session_id)
       WHERE i.last_ts < ${tsLiteral(now - QUIET_MS)} AND s.score IS NULL
       ORDER BY i.first_ts, i.session_id, i.user_id LIMIT ${BATCH}`,
   );
@@ -297,11 +286,6 @@ export async function storeSessionScores(tx: Queryable, now: number): Promise<nu
   return due.length;
 }
 
-/** Clears the scores of the sessions with events matching `where` (they changed): the worker scores them again, against the same baselines. */
-export const forgetScoresSql = (where: string) =>
-  `UPDATE session_scores SET score = NULL, trend = NULL, velocity = NULL, code_output = NULL, success = NULL, focus = NULL, agent_efficiency = NULL, scored_at = NULL
-    WHERE (user_id, session_id) IN (SELECT user_id, session_id FROM events WHERE ${where} AND session_id IS NOT NULL)`;
-
 /** A score as the API and pages give it. */
 function shaped(
   s: ScoredSession,
@@ -361,10 +345,10 @@ export async function sessionScores(
   const { stored, past, imported } = await reader.transaction(async (tx) => {
     const rows = await tx.all<Stored & Figures & { scored_once: boolean; figured: boolean; settled: boolean }>(
       `WITH k AS (SELECT unnest(from_json($keys, '[{"user_id":"VARCHAR","session_id":"VARCHAR"}]'), recursive := true)),
-            tail AS (SELECT DISTINCT user_id, session_id FROM events WHERE seq > (SELECT last_seq FROM rollup_state) AND session_id IS NOT NULL)
+            tail AS (${UNROLLED_SESSIONS})
        SELECT k.user_id, k.session_id, ${STORED_COLUMNS}, ${figureColumns('f', SCORED)},
               s.session_id IS NOT NULL AS scored_once, f.session_id IS NOT NULL AS figured, t.session_id IS NULL AS settled
-         FROM k LEFT JOIN session_scores s USING (user_id, session_id) LEFT JOIN session_figures f USING (user_id, session_id) LEFT JOIN tail t USING (user_id, session_id)`,
+         FROM k LEFT JOIN session_scores s USING (user_id, session_id) LEFT JOIN ${validFigures('tail')} f USING (user_id, session_id) LEFT JOIN tail t USING (user_id, session_id)`,
       { keys },
     );
     const rowsByKey = new Map(rows.map((r) => [keyOf(r), r]));
@@ -386,7 +370,7 @@ export async function sessionScores(
   for (const s of sessions) {
     const row = stored.get(keyOf(s));
     if (isFinal(row)) out.set(keyOf(s), shaped(s, storedFacts(row!), row!.lines_source, storedBaseline(row!), row!));
-    else if (row?.figured && row.settled) figures.set(keyOf(s), pickFigures(row, SCORED));
+    else if (row?.figured) figures.set(keyOf(s), pickFigures(row, SCORED));
     else asked.push(s);
   }
   for (let i = 0; i < asked.length; i += MAX_FILTER_VALUES) {

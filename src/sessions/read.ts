@@ -1,49 +1,36 @@
-// Sessions: the list (from `session_index`, newest activity first, cursor-paginated, with
-// each session's figures from the query model; narrowed to those that used a tool or model), one session's timeline (its raw events
-// in order), and a user's last event (is their agent connected?).
+// Reading sessions: the list (from the index, newest activity first, cursor-paginated, with
+// each session's figures, stored or from the query model; narrowed to those that used a tool
+// or model), one session's owner, span and figures (its timeline: timeline.ts), and a user's
+// last event (is their agent connected?).
 import type { TenantFiles } from '../storage/tenant-files.js';
-import { tsLiteral } from '../aggregate/rollup.js';
 import {
-  inKinds,
   MAX_ROWS,
-  METRIC_POINT_KINDS,
   PARTIAL_FILTER_NAMES,
   PARTIAL_FILTERS,
   querySchema,
-  REQUEST_KINDS,
   sessionQuerySchema,
   type PartialFilter,
-} from './model.js';
-import { runQueries, runQuery } from './run.js';
+} from '../query/model.js';
+import { runQueries, runQuery } from '../query/run.js';
 import {
   byKey,
   figureColumns,
   figuresQuery,
   keyOf,
+  LIST_FIGURES,
   pickFigures,
   SESSION_FIGURES,
   type Figures,
+  type ListFigure,
   type SessionFigure,
   type SessionKey,
-} from './session-figures.js';
+} from './figures.js';
+import { UNROLLED_SESSIONS, validFigures } from './store.js';
 
 /** `tool` and `model` keep the sessions that used one of them in range (see sessionsUsing). */
 export type SessionListOptions = { from: number; to: number; user?: string[]; project?: string[] } & Partial<
   Record<PartialFilter, string[]>
 > & { cursor?: string; limit: number; now: number };
-
-/** The figures the list gives each session. */
-export const FIGURES = [
-  'prompts',
-  'tool_calls',
-  'tool_failures',
-  'api_requests',
-  'subagents',
-  'tokens',
-  'cost_usd',
-  'lines_added',
-  'lines_removed',
-] as const satisfies readonly SessionFigure[];
 
 export type SessionRow = {
   session_id: string;
@@ -53,12 +40,9 @@ export type SessionRow = {
   last_at: string;
   duration_s: number;
   events: number;
-} & Record<(typeof FIGURES)[number], number>;
+} & Record<ListFigure, number>;
 
 export class BadCursorError extends Error {}
-
-/** The latest time a JavaScript Date holds (epoch ms). */
-const MAX_DATE_MS = 8.64e15;
 
 const encodeCursor = (lastMs: number, id: string, user: string) =>
   Buffer.from(JSON.stringify([lastMs, id, user])).toString('base64url');
@@ -154,28 +138,28 @@ export async function listSessions(
     } & Figures
   >(
     // The index holds what the worker rolled up; sessions begun or continued since come from
-    // the unrolled tail, so a session shows the moment its first event is committed. Stored
-    // figures are the whole story of a session with no events in the tail.
+    // the unrolled tail, so a session shows the moment its first event is committed.
     `WITH tail AS (
        SELECT user_id, session_id, arg_min(project, seq) FILTER (project IS NOT NULL) AS project, min(ts) AS first_ts, max(ts) AS last_ts, count(*) AS events
          FROM events WHERE seq > (SELECT last_seq FROM rollup_state) AND session_id IS NOT NULL GROUP BY user_id, session_id
      ), sessions AS (
        SELECT user_id, session_id, coalesce(i.project, t.project) AS project,
-              least(i.first_ts, t.first_ts) AS first_ts, greatest(i.last_ts, t.last_ts) AS last_ts, coalesce(i.events, 0) + coalesce(t.events, 0) AS events,
-              t.events IS NULL AS settled
+              least(i.first_ts, t.first_ts) AS first_ts, greatest(i.last_ts, t.last_ts) AS last_ts, coalesce(i.events, 0) + coalesce(t.events, 0) AS events
          FROM session_index i FULL OUTER JOIN tail t USING (user_id, session_id)
      ), page AS (
        SELECT * FROM sessions WHERE ${where.join(' AND ')} ORDER BY last_ts DESC, session_id DESC, user_id DESC LIMIT $limit
      )
-     SELECT user_id, session_id, project, epoch_ms(first_ts) AS first_ms, epoch_ms(last_ts) AS last_ms, events, settled AND f.session_id IS NOT NULL AS stored, ${figureColumns('f', FIGURES)}
-       FROM page LEFT JOIN session_figures f USING (user_id, session_id) ORDER BY last_ts DESC, session_id DESC, user_id DESC`,
+     SELECT user_id, session_id, project, epoch_ms(first_ts) AS first_ms, epoch_ms(last_ts) AS last_ms, events, f.session_id IS NOT NULL AS stored, ${figureColumns('f', LIST_FIGURES)}
+       FROM page LEFT JOIN ${validFigures('tail')} f USING (user_id, session_id) ORDER BY last_ts DESC, session_id DESC, user_id DESC`,
     params,
   );
   const page = rows.slice(0, o.limit);
   const figures = new Map<string, Figures>(page.filter((r) => r.stored).map((r) => [keyOf(r), r]));
   const unsettled = page.filter((r) => !r.stored);
   if (unsettled.length) {
-    for (const [key, f] of byKey((await runQuery(tf, tenantId, figuresQuery(FIGURES, unsettled), { now: o.now })).rows))
+    for (const [key, f] of byKey(
+      (await runQuery(tf, tenantId, figuresQuery(LIST_FIGURES, unsettled), { now: o.now })).rows,
+    ))
       if (!figures.has(key)) figures.set(key, f);
   }
   const last = page.at(-1);
@@ -190,7 +174,7 @@ export async function listSessions(
         last_at: new Date(r.last_ms).toISOString(),
         duration_s: (r.last_ms - r.first_ms) / 1000,
         events: r.events,
-        ...(Object.fromEntries(FIGURES.map((m) => [m, Number(f[m] ?? 0)])) as Record<(typeof FIGURES)[number], number>),
+        ...(Object.fromEntries(LIST_FIGURES.map((m) => [m, Number(f[m] ?? 0)])) as Record<ListFigure, number>),
       };
     }),
     next_cursor: rows.length > o.limit && last ? encodeCursor(last.last_ms, last.session_id, last.user_id) : null,
@@ -220,10 +204,9 @@ export async function sessionTotals(
   return (await runQuery(tf, tenantId, q, { now })).rows[0] as Figures;
 }
 
-export type TimelineEvent = Record<string, unknown> & { seq: number; at: string; kind: string };
 /**
  * When a session's first and last events happened (epoch ms), whose it is and its project;
- * its stored figures while they are the whole story (see session-figures.ts), else null.
+ * its stored figures while they are valid (see validFigures), else null.
  */
 export type SessionSpan = {
   first: number;
@@ -282,7 +265,7 @@ export async function sessionSpan(tf: TenantFiles, tenantId: string, session: Se
     project: string | null;
     lo: number | null;
     hi: number | null;
-    stored: boolean | null;
+    stored: boolean;
   };
   const params = { user: session.user_id, id: session.session_id };
   return reader.transaction(async (tx) => {
@@ -290,7 +273,8 @@ export async function sessionSpan(tf: TenantFiles, tenantId: string, session: Se
     const row = (await tx.get<Indexed & Recent & Figures>(
       `SELECT i.session_id IS NOT NULL AS indexed, i.project, epoch_ms(i.first_ts) AS lo, epoch_ms(i.last_ts) AS hi, f.session_id IS NOT NULL AS stored, ${figureColumns('f', SESSION_FIGURES)}, r.*
          FROM (${recentOf('seq > (SELECT last_seq FROM rollup_state)')}) r
-         LEFT JOIN session_index i ON i.user_id = $user AND i.session_id = $id LEFT JOIN session_figures f ON f.user_id = $user AND f.session_id = $id`,
+         LEFT JOIN session_index i ON i.user_id = $user AND i.session_id = $id
+         LEFT JOIN ${validFigures(`(SELECT * FROM (${UNROLLED_SESSIONS}) WHERE user_id = $user AND session_id = $id)`)} f ON f.user_id = $user AND f.session_id = $id`,
       params,
     ))!;
     // A session the index does not know yet: all of its events are above the watermark.
@@ -302,110 +286,10 @@ export async function sessionSpan(tf: TenantFiles, tenantId: string, session: Se
       last: Math.max(...bounds),
       user_id: session.user_id,
       project: row.indexed ? row.project : recent.recent_project,
-      figures: row.indexed && recent.recent_lo === null && row.stored ? pickFigures(row, SESSION_FIGURES) : null,
+      figures: row.stored ? pickFigures(row, SESSION_FIGURES) : null,
     };
   });
 }
-
-/** Where a timeline page begins: after this event ("<epoch ms>.<seq>" in a URL). */
-export type TimelineCursor = { ms: number; seq: number };
-
-/** The `after` parameter of a timeline page, checked; null for the first page. */
-export function timelineCursor(after: string | undefined): TimelineCursor | null {
-  if (after === undefined) return null;
-  const m = /^(\d{1,16})\.(\d{1,20})$/.exec(after);
-  if (!m || Number(m[1]) > MAX_DATE_MS) throw new BadCursorError('after: not one this server gave out');
-  return { ms: Number(m[1]), seq: Number(m[2]) };
-}
-
-/** A page of a session's timeline: its events as a JSON array's text (see eventJson). */
-export type TimelinePage = { eventsJson: string; next_after: string | null };
-
-/**
- * A session's events in time order, after the cursor. Its span (from sessionSpan) holds
- * every event it stored, so DuckDB reads the row groups of those hours only. `asRead`
- * gives the timeline as a person reads it: Claude Code's OpenTelemetry session start (the
- * session.count point, stamped when it is exported, after the session's first events) as
- * the first event, and the token and cost points its requests already count
- * (the counting-once rule) left out.
- */
-export async function sessionTimeline(
-  tf: TenantFiles,
-  tenantId: string,
-  session: SessionKey,
-  span: SessionSpan,
-  o: { after: TimelineCursor | null; limit: number; asRead?: boolean },
-): Promise<TimelinePage> {
-  const reader = await tf.connection(tenantId, 'reader');
-  const params = {
-    user: session.user_id,
-    id: session.session_id,
-    limit: o.limit + 1,
-    ...(o.after ? { ats: o.after.ms, aseq: o.after.seq } : {}),
-  };
-  const inSpan = `ts >= ${tsLiteral(span.first)} AND ts < ${tsLiteral(span.last + 1)}`;
-  // A late start goes just before the first event (the page shows seconds); never later
-  // than ts, so `ts >= $ats` still bounds what a later page reads.
-  const at = o.asRead
-    ? `CASE WHEN kind = 'session_start' AND source = 'otlp' AND ts > ${tsLiteral(span.first)} THEN ${tsLiteral(span.first - 1)} ELSE ts END`
-    : 'ts';
-  const counted = o.asRead
-    ? `AND NOT (${inKinds(METRIC_POINT_KINDS)} AND EXISTS (SELECT 1 FROM events WHERE user_id = $user AND session_id = $id AND ${inSpan} AND ${inKinds(REQUEST_KINDS)}))`
-    : '';
-  const after = o.after
-    ? `AND (at_ms > $ats OR (at_ms = $ats AND seq > $aseq)) AND ts >= make_timestamp($ats * 1000)`
-    : '';
-  const rows = await reader.all<{ seq: number; at_ms: number; event: string }>(
-    `SELECT seq, at_ms, ${eventJson('shown_ts')} AS event FROM (SELECT *, ${at} AS shown_ts, epoch_ms(${at}) AS at_ms FROM events WHERE user_id = $user AND session_id = $id AND ${inSpan} ${counted})
-      WHERE true ${after}
-      ORDER BY at_ms, seq LIMIT $limit`,
-    params,
-  );
-  const page = rows.slice(0, o.limit);
-  return {
-    eventsJson: `[${page.map((r) => r.event).join(',')}]`,
-    next_after: rows.length > o.limit ? `${Number(page.at(-1)!.at_ms)}.${Number(page.at(-1)!.seq)}` : null,
-  };
-}
-
-const TIMELINE_COLUMNS = [
-  'seq',
-  'kind',
-  'source',
-  'user_id',
-  'project',
-  'prompt_id',
-  'tool_use_id',
-  'request_id',
-  'agent_id',
-  'agent_type',
-  'name',
-  'model',
-  'status',
-  'duration_ms',
-  'input_tokens',
-  'output_tokens',
-  'cache_read_tokens',
-  'cache_creation_tokens',
-  'cost_usd',
-  'lines_added',
-  'lines_removed',
-  'value',
-  'error',
-];
-/**
- * A stored event as the timeline shows it, as JSON text made by DuckDB: the columns it has
- * (nulls left out), its time (the timestamp column `at`) as ISO, its attributes as sent. One
- * string a row, joined into the page's array unparsed: handing 25 columns of 2,000 rows to
- * JavaScript value by value cost some 30 ms a page; json_object, JSON.parse to drop the
- * nulls and JSON.stringify again, some 20; this, 11.
- */
-const eventJson = (at: string) =>
-  `'{' || concat_ws(',', ${[
-    ...TIMELINE_COLUMNS.map((c) => `'"${c}":' || to_json(${c})`),
-    `'"at":"' || strftime(${at}, '%Y-%m-%dT%H:%M:%S.%gZ') || '"'`,
-    `'"attributes":' || nullif(attributes::VARCHAR, 'null')`,
-  ].join(', ')}) || '}'`;
 
 export type LastEvent = {
   kind: string;

@@ -1,0 +1,145 @@
+// The dashboards in the tenant's time zone, over real HTTP with an injected clock: "today"
+// on New York's 23- and 25-hour days starts at its local midnight, "this month" in Kolkata
+// at its local 1st, custom dates are local dates, and the hourly chart reads local hours.
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { when } from '../src/dashboards/format.js';
+import { ingestKey, setUp, startTestServer, type Client, type TestServer } from './helpers.js';
+
+type Ctx = { server: TestServer; admin: Client; ingest: (ts: number[]) => Promise<void> };
+const s = suite<Ctx>('dashboards: the tenant time zone');
+
+const NY = 'America/New_York';
+const KOLKATA = 'Asia/Kolkata';
+const utc = (iso: string) => Date.parse(`${iso}Z`);
+
+/** A fresh server whose tenant counts its days in `zone`, its clock at `now`. */
+async function tenantIn(ctx: Ctx, zone: string, now: number): Promise<void> {
+  ctx.server = await startTestServer();
+  await ctx.server.ctx.aggregator.stop();
+  ctx.admin = await setUp(ctx.server);
+  const { tenantId, userId } = await ingestKey(ctx.server);
+  await ctx.admin.get('/settings/timezone');
+  const put = await ctx.admin.request('/api/v1/settings/timezone', {
+    method: 'PUT',
+    json: { timezone: zone },
+    headers: { 'x-csrf-token': ctx.admin.csrf! },
+  });
+  assert.is(put.status, 200);
+  ctx.server.ctx.now = () => new Date(now);
+  let n = 0;
+  ctx.ingest = async (ts) => {
+    const events = ts.map((t) => ({
+      id: `e${n++}`,
+      kind: 'tool_call' as const,
+      ts: t,
+      session_id: 's1',
+      name: 'Bash',
+      status: 'success',
+    }));
+    assert.is((await ctx.server.ctx.ingest.ingest({ tenantId, userId }, 'rest', events)).accepted, ts.length);
+  };
+}
+s.after.each(async (ctx) => ctx.server?.stop());
+
+async function html(client: Client, path: string): Promise<string> {
+  const res = await client.get(path);
+  const body = await res.text();
+  assert.is(res.status, 200, `${path}: ${res.status} ${body.slice(0, 300)}`);
+  return body;
+}
+const toolCalls = async (ctx: Ctx, search: string) => {
+  const page = await html(ctx.admin, `/${search}`);
+  assert.not.match(page, /Unknown time range|custom dates were not dates/, search);
+  return /<div class="kpi-label">Tool calls<\/div>\s*<div class="kpi-value">([^<]*)<\/div>/.exec(page)?.[1];
+};
+
+s('"today" on New York’s 23-hour day (2026-03-08) starts at its local midnight, 05:00 UTC', async (ctx) => {
+  await tenantIn(ctx, NY, utc('2026-03-08T15:00:00'));
+  // 23:30 on 7 March in New York (a UTC 8 March), then 00:30 and 10:00 EDT on 8 March.
+  await ctx.ingest([utc('2026-03-08T04:30:00'), utc('2026-03-08T05:30:00'), utc('2026-03-08T14:00:00')]);
+  assert.is(await toolCalls(ctx, '?range=today'), '2');
+  // Rolling ranges are the same in every zone.
+  assert.is(await toolCalls(ctx, '?range=24h'), '3');
+  const page = await html(ctx.admin, '/?range=today');
+  assert.match(page, /<option value="today" selected>Today<\/option>/);
+});
+
+s('"today" on New York’s 25-hour day (2026-11-01) holds both 01:30s, from 04:00 UTC', async (ctx) => {
+  await tenantIn(ctx, NY, utc('2026-11-02T04:30:00')); // 23:30 EST on 1 November
+  // 23:30 EDT on 31 October; 00:30 EDT, 01:30 EDT, 01:30 EST and 23:00 EST on 1 November.
+  await ctx.ingest([
+    utc('2026-11-01T03:30:00'),
+    utc('2026-11-01T04:30:00'),
+    utc('2026-11-01T05:30:00'),
+    utc('2026-11-01T06:30:00'),
+    utc('2026-11-02T04:00:00'),
+  ]);
+  assert.is(await toolCalls(ctx, '?range=today'), '4');
+  // "This week" began on Monday 26 October, 04:00 UTC.
+  await ctx.ingest([utc('2026-10-26T03:59:00'), utc('2026-10-26T04:00:00')]);
+  assert.is(await toolCalls(ctx, '?range=week'), '6');
+});
+
+s('custom dates are New York dates: a day from its midnight to the next, shown back as the same dates', async (ctx) => {
+  await tenantIn(ctx, NY, utc('2026-03-20T12:00:00'));
+  await ctx.ingest([
+    utc('2026-03-07T04:59:00'), // 6 March, 23:59 EST
+    utc('2026-03-07T05:00:00'), // 7 March, 00:00 EST
+    utc('2026-03-09T03:59:00'), // 8 March, 23:59 EDT
+    utc('2026-03-09T04:00:00'), // 9 March, 00:00 EDT
+    utc('2026-03-10T03:00:00'), // 9 March, 23:00 EDT
+  ]);
+  assert.is(await toolCalls(ctx, '?from=2026-03-07&to=2026-03-07'), '1');
+  assert.is(await toolCalls(ctx, '?from=2026-03-08&to=2026-03-08'), '1');
+  assert.is(await toolCalls(ctx, '?from=2026-03-07&to=2026-03-08'), '2');
+  assert.is(await toolCalls(ctx, '?from=2026-03-06&to=2026-03-09'), '5');
+  const page = await html(ctx.admin, '/?from=2026-03-07&to=2026-03-08');
+  assert.match(page, /<input type="date" name="from" value="2026-03-07">/);
+  assert.match(page, /<input type="date" name="to" value="2026-03-08">/);
+});
+
+s('"this month" in Kolkata starts at 00:00 IST on the 1st, 18:30 UTC the day before', async (ctx) => {
+  await tenantIn(ctx, KOLKATA, utc('2026-11-30T20:00:00')); // 01:30 on 1 December in Kolkata
+  // 30 November 23:59 and 1 December 00:00 and 01:00 in Kolkata.
+  await ctx.ingest([utc('2026-11-30T18:29:00'), utc('2026-11-30T18:30:00'), utc('2026-11-30T19:30:00')]);
+  assert.is(await toolCalls(ctx, '?range=month'), '2');
+  assert.is(await toolCalls(ctx, '?range=today'), '2');
+  assert.is(await toolCalls(ctx, '?from=2026-11-30&to=2026-11-30'), '1');
+});
+
+s('the hourly chart reads New York hours: an event at 05:30 UTC is in the 00:00 bar of 8 March', async (ctx) => {
+  await tenantIn(ctx, NY, utc('2026-03-08T15:00:00'));
+  await ctx.ingest([utc('2026-03-08T05:30:00'), utc('2026-03-08T14:10:00'), utc('2026-03-08T14:20:00')]);
+  const page = await html(ctx.admin, '/?range=7d');
+  const spec = JSON.parse(
+    /id="chart-activity" data-live="chart-activity" data-chart="([^"]+)"/.exec(page)![1]!.replaceAll('&quot;', '"'),
+  ) as { series: { name: string; data: [number, number | null][] }[] };
+  const calls = spec.series.find((x) => x.name === 'Tool calls')!.data.filter(([, v]) => v);
+  // The axis is UTC and carries the wall clock: 00:00 (EST) and 10:00 (EDT) on 8 March in New York.
+  assert.equal(
+    calls.map(([t, v]) => [new Date(t).toISOString().slice(0, 16), v]),
+    [
+      ['2026-03-08T00:00', 1],
+      ['2026-03-08T10:00', 2],
+    ],
+  );
+});
+
+s('a session page shows its times in New York time', async (ctx) => {
+  await tenantIn(ctx, NY, utc('2026-03-08T15:00:00'));
+  await ctx.ingest([utc('2026-03-08T05:30:00'), utc('2026-03-08T14:10:09')]);
+  const page = await html(ctx.admin, '/sessions/s1');
+  assert.match(page, /<span>2026-03-08 00:30 EST to 2026-03-08 10:10 EDT<\/span>/);
+  assert.match(page, /<time datetime="[^"]+" title="2026-03-08 10:10 EDT">10:10:09<\/time>/);
+  assert.match(page, /<time datetime="[^"]+" title="2026-03-08 00:30 EST">00:30:00<\/time>/);
+});
+
+s('times in tables read in the zone', () => {
+  assert.is(when(utc('2026-11-22T14:05:00')), '2026-11-22 14:05 UTC');
+  assert.is(when(utc('2026-11-22T14:05:00'), NY), '2026-11-22 09:05 EST');
+  assert.is(when(utc('2026-07-22T14:05:00'), NY), '2026-07-22 10:05 EDT');
+  assert.is(when(utc('2026-11-22T14:05:00'), KOLKATA), '2026-11-22 19:35 GMT+5:30');
+});
+
+s.run();
