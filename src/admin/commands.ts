@@ -4,7 +4,7 @@
 import { isAbsolute } from 'node:path';
 import { z } from 'zod';
 import type { AppContext } from '../context.js';
-import { audit } from './audit.js';
+import { audit } from '../audit/audit.js';
 import { AlreadySetUpError, firstRunSetup } from './setup.js';
 import { createApiKey, listApiKeys, revokeApiKey, rotateApiKey, scopesSchema } from '../auth/api-keys.js';
 import { disableMfa } from '../auth/mfa.js';

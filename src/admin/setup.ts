@@ -1,7 +1,7 @@
 // First run: the first organisation and its administrator, from the web page or the
 // CLI. The administrator is a super_admin, who can add further organisations.
 import type { AppContext } from '../context.js';
-import { audit } from './audit.js';
+import { audit } from '../audit/audit.js';
 import { hashPassword } from '../auth/passwords.js';
 import { countUsers, insertUser, type User } from '../auth/users.js';
 import { newId } from '../ids.js';

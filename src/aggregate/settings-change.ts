@@ -44,3 +44,10 @@ export async function pricesView(
   });
   return { defaults: DEFAULT_PRICES, overrides: prices, seen };
 }
+
+/** The price each model the tenant has seen gets (USD per million tokens), by model name. */
+export function modelPrices(db: Queryable) {
+  return db.all<{ model: string } & Record<'input' | 'output' | 'cache_write' | 'cache_read', number>>(
+    'SELECT model, input, output, cache_write, cache_read FROM model_prices ORDER BY model',
+  );
+}

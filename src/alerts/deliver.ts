@@ -2,7 +2,7 @@
 // channel) into the tenant's file and returns; a background loop sends what is due, each
 // target at most one at a time with a deadline, retries with backoff, and disables a target
 // that keeps failing. A restart sends what was not sent, never what was.
-import { audit } from '../admin/audit.js';
+import { audit } from '../audit/audit.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import type { Database, Queryable } from '../storage/duckdb.js';

@@ -2,7 +2,7 @@
 // single-use link, valid 7 days, by email when SMTP is configured, else the admin copies it.
 // Following it, they choose their name and password and are signed in with that role.
 import { z } from 'zod';
-import { audit } from '../admin/audit.js';
+import { audit } from '../audit/audit.js';
 import type { Mailer } from '../mail/mailer.js';
 import type { Connection, Queryable } from '../storage/duckdb.js';
 import { hashPassword } from './passwords.js';

@@ -2,7 +2,7 @@
 // password), and what every sign-in records. A failure to write any of it to the control
 // database is the storage's (StorageUnavailableError), never the person's.
 import type { Session } from 'lucia';
-import { audit } from '../admin/audit.js';
+import { audit } from '../audit/audit.js';
 import type { Database } from '../storage/duckdb.js';
 import { throughStorage } from '../storage/errors.js';
 import type { Auth } from './lucia.js';

@@ -3,7 +3,7 @@
 // throttle under the person (never cleared by their password), failures are audited, and
 // the session starts only here.
 import type { Session } from 'lucia';
-import { audit } from '../admin/audit.js';
+import { audit } from '../audit/audit.js';
 import { throughStorage } from '../storage/errors.js';
 import { startSession, type SignInDeps } from './login.js';
 import { checkSecondFactor, confirmEnrolment, enrolment, mfaEnabled, type Enrolment, type MfaDeps } from './mfa.js';

@@ -2,7 +2,7 @@
 // reset link. One set of rules for the people page, the JSON API and the CLI: an admin acts
 // only on their own tenant's people, never on a role above their own, never on themselves,
 // and nobody removes the tenant's last admin. Every action is audited here.
-import { audit } from '../admin/audit.js';
+import { audit } from '../audit/audit.js';
 import type { Connection, Queryable } from '../storage/duckdb.js';
 import { hashPassword } from './passwords.js';
 import { createLink, linkUrl, openLink, revokeLinks, useLink, type Link } from './links.js';

@@ -1,7 +1,7 @@
 // A person's own browser sessions: the list on their account page and "sign out my other
 // sessions". A session's id is its cookie's secret, so it never leaves this module: the list
 // says which one is the caller's instead.
-import { audit } from '../admin/audit.js';
+import { audit } from '../audit/audit.js';
 import type { Queryable } from '../storage/duckdb.js';
 
 export type SessionSummary = { createdAt: Date; expiresAt: Date; current: boolean };

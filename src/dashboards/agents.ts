@@ -3,7 +3,7 @@
 // reported through the REST API, and all three over time. Each table and the chart is a
 // question in the query language, for its export links.
 import type { TenantFiles } from '../storage/tenant-files.js';
-import { scopeFilters, type MetricsView } from '../web/access.js';
+import { scopeFilters, type MetricsView } from '../auth/scope.js';
 import { filtersFor, querySchema, type QueryInput } from '../query/model.js';
 import { runQueries } from '../query/run.js';
 import { chartInterval, partialFilterNotices, queryFilters, type Filters } from './filters.js';

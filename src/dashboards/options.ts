@@ -1,7 +1,7 @@
 // What the filter bar offers: the projects, tools and models seen in the range, and the
 // people the viewer may pick (everyone for managers and up, only themselves for a
 // developer, nobody for a viewer, who sees team figures only).
-import type { MetricsView } from '../web/access.js';
+import type { MetricsView } from '../auth/scope.js';
 import type { TenantFiles } from '../storage/tenant-files.js';
 import { querySchema } from '../query/model.js';
 import { runQueries } from '../query/run.js';

@@ -2,7 +2,7 @@
 // top tools, cost by model and the latest sessions. Each widget is a question in the query
 // language, so its export link asks the API exactly what the widget shows.
 import type { TenantFiles } from '../storage/tenant-files.js';
-import type { MetricsView } from '../web/access.js';
+import type { MetricsView } from '../auth/scope.js';
 import type { QueryInput } from '../query/model.js';
 import { filtersFor, kindsRead, querySchema } from '../query/model.js';
 import { fillGaps, runQueries } from '../query/run.js';

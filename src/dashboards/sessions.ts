@@ -2,7 +2,7 @@
 // its productivity score) and one session (its figures, its timeline as a person reads it,
 // its score against its owner's baseline and what each factor of it is made of).
 import type { TenantFiles } from '../storage/tenant-files.js';
-import type { MetricsView } from '../web/access.js';
+import type { MetricsView } from '../auth/scope.js';
 import { sessionScores, type SessionScore } from '../sessions/scores.js';
 import { MAX_ROWS, type QueryInput } from '../query/model.js';
 import {

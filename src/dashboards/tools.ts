@@ -3,7 +3,7 @@
 // most common errors. Each table and chart is a question in the query language, so its
 // export link asks the API exactly what it shows.
 import type { TenantFiles } from '../storage/tenant-files.js';
-import { scopeFilters, type MetricsView } from '../web/access.js';
+import { scopeFilters, type MetricsView } from '../auth/scope.js';
 import { filtersFor, querySchema, type QueryInput } from '../query/model.js';
 import { runQueries } from '../query/run.js';
 import { commonErrors, type CommonError, type ErrorFilters } from '../query/errors.js';

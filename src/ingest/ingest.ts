@@ -5,7 +5,6 @@
 import { hash } from 'node:crypto';
 import { StorageUnavailableError, TenantUnavailableError } from '../storage/errors.js';
 import type { TenantFiles } from '../storage/tenant-files.js';
-import type { Metrics } from '../metrics/metrics.js';
 import { eventSchema, inTimeWindow, timeWindowMessage, type IngestEvent, type Source } from './schema.js';
 import { canonicalJson, sanitizeJson } from './sanitize.js';
 import {
@@ -24,6 +23,15 @@ export type Rejection = { index: number; field: string; message: string };
 /** `accepted` passed validation; `stored` of those were new (the rest were stored before). */
 export type IngestResult = { accepted: number; stored: number; rejected: Rejection[] };
 export type DropReason = 'invalid' | 'duplicate';
+
+/** What became of an event offered to ingest: stored, already stored, refused, or lost to a failed commit (not acknowledged). */
+export const INGEST_OUTCOMES = ['stored', 'duplicate', 'invalid', 'failed'] as const;
+export type IngestOutcome = (typeof INGEST_OUTCOMES)[number];
+/** Where ingest counts what became of events and times commits (the Prometheus metrics). */
+export type IngestCounters = {
+  ingested(source: Source, outcome: IngestOutcome, n: number): void;
+  committed(seconds: number): void;
+};
 
 export type IngestStats = { received: number; stored: number; dropped: Record<DropReason, number>; batches: number };
 
@@ -53,7 +61,7 @@ export type CommitListener = (tenantId: string, commit: Commit) => void;
 export function createIngestor(
   tenantFiles: TenantFiles,
   options: WriterOptions = DEFAULT_WRITER,
-  metrics?: Pick<Metrics, 'ingested' | 'committed'>,
+  metrics?: IngestCounters,
 ): Ingestor {
   const writers = new Map<string, Promise<EventWriter>>();
   const listeners = new Set<CommitListener>();

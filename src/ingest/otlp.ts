@@ -25,10 +25,10 @@
 // exports cannot both claim a delta, whatever order they arrive in.
 // Gauges are stored as `other` with their value; histograms and summaries as `other` with
 // value = sum and {count, sum, min, max} in attributes (not converted to deltas).
-import type { AppContext } from '../context.js';
 import type { Database } from '../storage/duckdb.js';
 import { throughStorage as storage } from '../storage/errors.js';
-import type { Who } from './ingest.js';
+import type { TenantFiles } from '../storage/tenant-files.js';
+import type { Ingestor, Who } from './ingest.js';
 import { countSpans, logEvents, metricDrafts, type PointDraft, type PointRejection } from './otlp-map.js';
 import type { Signal } from './otlp-decode.js';
 import type { IngestEvent } from './schema.js';
@@ -130,7 +130,7 @@ function outcome(
   };
 }
 
-type Deps = Pick<AppContext, 'ingest' | 'tenantFiles'>;
+type Deps = { ingest: Pick<Ingestor, 'ingest'>; tenantFiles: Pick<TenantFiles, 'open'> };
 
 /** Stores an ExportMetricsServiceRequest (OTLP/JSON shape) for `who`. */
 export async function ingestMetrics(

@@ -33,14 +33,17 @@ import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { MAX_JSON_DEPTH, nestedDeeperThan } from './sanitize.js';
-import type { AppContext } from '../context.js';
+import type { KeyCache } from '../auth/api-keys.js';
+import type { Logger } from '../log.js';
+import type { TenantFiles } from '../storage/tenant-files.js';
 import {
   retryAfterSeconds,
   StorageUnavailableError,
   TENANT_UNAVAILABLE,
   TenantUnavailableError,
 } from '../storage/errors.js';
-import type { IngestResult, Who } from './ingest.js';
+import type { IngestResult, Ingestor, Who } from './ingest.js';
+import type { RateLimiter } from './rate-limit.js';
 
 export const STREAM_PATH = '/api/v1/stream';
 export const STREAM_PROTOCOL = 'agentmeter.v1';
@@ -58,6 +61,17 @@ export type GatewayOptions = {
   maxQueuedBytes?: number;
   /** Unsent outgoing bytes before the socket is paused. */
   maxBufferedBytes?: number;
+};
+
+/** What the gateway touches: the keys, the tenants' files, ingest and its rate limit, a count of open streams, the log, the clock. */
+export type GatewayDeps = {
+  keys: Pick<KeyCache, 'resolve'>;
+  tenantFiles: Pick<TenantFiles, 'open'>;
+  ingest: Pick<Ingestor, 'ingest'>;
+  ingestLimiter: RateLimiter;
+  metrics: { websocketClients: { inc(): void; dec(): void } };
+  log: Logger;
+  now: () => Date;
 };
 
 type Ref = string | number | null;
@@ -92,7 +106,7 @@ class MessageError extends Error {
 
 export function attachStreamGateway(
   server: Server,
-  ctx: AppContext,
+  deps: GatewayDeps,
   options: GatewayOptions = {},
 ): { close(): Promise<void> } {
   const pingMs = options.pingMs ?? 30_000;
@@ -132,7 +146,7 @@ export function attachStreamGateway(
         wss.handleUpgrade(req, socket, head, (ws) => open(ws, socket, auth));
       })
       .catch((err: unknown) => {
-        ctx.log.error('websocket upgrade failed', { error: String(err) });
+        deps.log.error('websocket upgrade failed', { error: String(err) });
         refuse(socket, 500, 'internal error');
       });
   };
@@ -149,11 +163,11 @@ export function attachStreamGateway(
       presented = offered.find((p) => p.startsWith('bearer.'))?.slice('bearer.'.length);
     }
     if (!presented) return { status: 401, error: 'send Authorization: Bearer <API key>' };
-    const resolved = await ctx.keys.resolve(presented);
+    const resolved = await deps.keys.resolve(presented);
     if (!resolved) return { status: 401, error: 'invalid or revoked API key' };
     if (!resolved.scopes.includes('ingest')) return { status: 403, error: 'this API key lacks the "ingest" scope' };
     try {
-      await ctx.tenantFiles.open(resolved.user.tenantId);
+      await deps.tenantFiles.open(resolved.user.tenantId);
     } catch (err) {
       if (err instanceof TenantUnavailableError)
         return { status: 503, error: TENANT_UNAVAILABLE, retryAfter: retryAfterSeconds(err) };
@@ -177,21 +191,21 @@ export function attachStreamGateway(
       pausedForQueue: false,
     };
     conns.add(conn);
-    ctx.metrics.websocketClients.inc();
-    ctx.log.debug('stream opened', { tenant: who.tenantId });
+    deps.metrics.websocketClients.inc();
+    deps.log.debug('stream opened', { tenant: who.tenantId });
     ws.on('message', (data) => {
       conn.queue.push(data);
       conn.queuedBytes += size(data);
       pump(conn);
     });
     ws.on('pong', () => (conn.alive = true));
-    ws.on('error', (err) => ctx.log.debug('stream error', { tenant: who.tenantId, error: err.message }));
+    ws.on('error', (err) => deps.log.debug('stream error', { tenant: who.tenantId, error: err.message }));
     ws.on('close', () => {
       conns.delete(conn);
-      ctx.metrics.websocketClients.dec();
+      deps.metrics.websocketClients.dec();
       conn.queue.length = 0;
       conn.queuedBytes = 0;
-      ctx.log.debug('stream closed', { tenant: who.tenantId });
+      deps.log.debug('stream closed', { tenant: who.tenantId });
     });
     // The outgoing buffer drained: maybe resume reading.
     socket.on('drain', () => flow(conn));
@@ -208,7 +222,7 @@ export function attachStreamGateway(
       handle(conn, data)
         .then((reply) => (slot.reply = reply))
         .catch((err: unknown) => {
-          ctx.log.error('stream message failed', { tenant: conn.who.tenantId, error: String(err) });
+          deps.log.error('stream message failed', { tenant: conn.who.tenantId, error: String(err) });
           slot.reply = { type: 'error', ref: null, error: 'internal error' };
         })
         .finally(() => {
@@ -256,12 +270,12 @@ export function attachStreamGateway(
     try {
       const message = parseMessage(data);
       ref = message.ref;
-      const still = await ctx.keys.resolve(conn.key);
+      const still = await deps.keys.resolve(conn.key);
       if (!still?.scopes.includes('ingest')) {
         setImmediate(() => conn.ws.close(1008, 'API key revoked'));
         return { type: 'error', ref, error: 'API key revoked or without the "ingest" scope' };
       }
-      const decision = ctx.ingestLimiter.take(conn.who.tenantId);
+      const decision = deps.ingestLimiter.take(conn.who.tenantId);
       if (!decision.allowed)
         return {
           type: 'error',
@@ -272,7 +286,7 @@ export function attachStreamGateway(
         };
       let result: IngestResult;
       try {
-        result = await ctx.ingest.ingest(conn.who, 'ws', message.events, ctx.now());
+        result = await deps.ingest.ingest(conn.who, 'ws', message.events, deps.now());
       } catch (err) {
         if (err instanceof StorageUnavailableError) {
           const error = err instanceof TenantUnavailableError ? TENANT_UNAVAILABLE : 'storage unavailable';
@@ -300,7 +314,7 @@ export function attachStreamGateway(
     for (const conn of conns) {
       // A socket we paused for our own queue cannot read the pong; that is not the client's fault.
       if (!conn.alive && !conn.pausedForQueue) {
-        ctx.log.debug('stream missed a pong', { tenant: conn.who.tenantId });
+        deps.log.debug('stream missed a pong', { tenant: conn.who.tenantId });
         conn.ws.terminate();
         continue;
       }

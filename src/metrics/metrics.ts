@@ -4,11 +4,8 @@
 // state (clients, open files, the rollups' lag) are read when scraped. No label ever
 // holds a tenant, a person, a key or a raw path: every label value comes from a fixed set.
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { SOURCES, type Source } from '../ingest/schema.js';
-
-/** What became of an event offered to ingest: stored, already stored, refused, or lost to a failed commit (not acknowledged). */
-export const INGEST_OUTCOMES = ['stored', 'duplicate', 'invalid', 'failed'] as const;
-export type IngestOutcome = (typeof INGEST_OUTCOMES)[number];
+import { INGEST_OUTCOMES, type IngestCounters } from '../ingest/ingest.js';
+import { SOURCES } from '../ingest/schema.js';
 
 export const DELIVERY_CHANNELS = ['webhook', 'slack', 'email'] as const;
 export type DeliveryChannel = (typeof DELIVERY_CHANNELS)[number];
@@ -23,11 +20,8 @@ export type MetricSources = {
   aggregationLag: () => Promise<{ events: number; seconds: number }>;
 };
 
-export type Metrics = {
-  /** `n` events offered by `source` ended as `outcome`. */
-  ingested(source: Source, outcome: IngestOutcome, n: number): void;
-  /** One group commit took `seconds`. */
-  committed(seconds: number): void;
+/** Besides ingest's counters (`n` events of a source ended as an outcome; one group commit's time): */
+export type Metrics = IngestCounters & {
   /** One HTTP request, by its route pattern (never its path). */
   request(method: string, route: string, status: number, seconds: number): void;
   /** One attempt to deliver an alert notification. */

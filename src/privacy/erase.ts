@@ -3,7 +3,7 @@
 // control database keeps an anonymised account (so audit entries that name its id still
 // resolve to "an erased person") with no email, name, password, keys or sessions. Their
 // keys go first, so nothing new of theirs is accepted while the file is cleaned.
-import { audit, type AuditEntry } from '../admin/audit.js';
+import { audit, type AuditEntry } from '../audit/audit.js';
 import type { Aggregator } from '../aggregate/worker.js';
 import { removeEvents, removeUserRollups } from '../aggregate/remove.js';
 import { tenantSettings } from '../aggregate/settings.js';

@@ -1,7 +1,7 @@
 // A change of a tenant's model prices, from the API and the prices page alike: every model
 // is re-priced at once (costs are computed when asked, so past figures follow), and the
 // sessions' stored figures, which hold costs, are invalidated: the worker stores them again.
-import { audit } from '../admin/audit.js';
+import { audit } from '../audit/audit.js';
 import { saveSetting } from '../aggregate/settings.js';
 import { setPrices, type Aggregator } from '../aggregate/worker.js';
 import type { PriceOverrides } from '../cost/prices.js';

@@ -7,7 +7,7 @@
 import { mkdirSync, rmSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Logger } from '../log.js';
-import { openDatabase, type Connection, type Database } from './duckdb.js';
+import { openDatabase, type Connection, type Database, type Queryable } from './duckdb.js';
 import type { MemoryBudget } from './memory.js';
 import { tenantPath } from './datadir.js';
 import { TenantUnavailableError } from './errors.js';
@@ -303,11 +303,17 @@ async function readerPool(db: Database): Promise<Connection> {
   };
 }
 
-async function stamp(db: Database, tenantId: string): Promise<void> {
+/** The tenant a file was stamped for when first opened (null before that). */
+export async function stampedTenant(db: Queryable): Promise<string | null> {
   const row = await db.get<{ value: string }>(`SELECT value FROM tenant_meta WHERE key = 'tenant_id'`);
-  if (!row) {
+  return row?.value ?? null;
+}
+
+async function stamp(db: Database, tenantId: string): Promise<void> {
+  const stamped = await stampedTenant(db);
+  if (stamped === null) {
     await db.run(`INSERT INTO tenant_meta VALUES ('tenant_id', $id)`, { id: tenantId });
-  } else if (row.value !== tenantId) {
-    throw new Error(`${db.path} belongs to tenant ${row.value}, not ${tenantId}; refusing to open it`);
+  } else if (stamped !== tenantId) {
+    throw new Error(`${db.path} belongs to tenant ${stamped}, not ${tenantId}; refusing to open it`);
   }
 }

@@ -1,8 +1,9 @@
-// Access checks, called visibly at the top of each handler.
+// Access checks, called visibly at the top of each handler. What of a tenant's data a caller
+// may see is the domain's (auth/scope.ts); these say who the caller is.
 import type { Context } from 'hono';
-import type { AlertReader } from '../alerts/store.js';
 import type { Scope } from '../auth/api-keys.js';
 import { can, canAccessTenant, type Permission } from '../auth/permissions.js';
+import { metricsView } from '../auth/scope.js';
 import type { Env, Identity } from './env.js';
 import { httpError, notFound } from './errors.js';
 
@@ -47,55 +48,8 @@ export function tenantScope(identity: Identity, requested: string | undefined): 
   return can(identity.user, 'tenant.manage') ? null : identity.user.tenantId;
 }
 
-/** How much of its tenant's metrics a caller may see. */
-export type MetricsView = {
-  /** Only this user's own data (a developer). */
-  ownUser: string | null;
-  /** Whether individuals (users, sessions) may be named; a viewer sees team figures only. */
-  individuals: boolean;
-};
-
-export function metricsView(identity: Identity): MetricsView {
-  const { user } = identity;
-  if (can(user, 'metrics.view_all') || can(user, 'metrics.view_team')) return { ownUser: null, individuals: true };
-  if (can(user, 'metrics.view_own')) return { ownUser: user.id, individuals: true };
-  if (can(user, 'dashboard.view')) return { ownUser: null, individuals: false };
-  throw httpError(403, `your role (${user.role}) may not view metrics`);
-}
-
-/**
- * Applies `view` to a query's filters and grouping: a developer's queries are narrowed to
- * their own user (asking for someone else is a 403); a viewer may not break figures down
- * by user or session.
- */
-export function scopeFilters<F extends { user?: string[]; session?: string[] }>(
-  view: MetricsView,
-  filters: F,
-  groupBy: readonly string[] = [],
-): F {
-  if (!view.individuals) {
-    for (const d of ['user', 'session'] as const) {
-      if (filters[d] || groupBy.includes(d)) throw httpError(403, `${d}: your role sees team figures only`, d);
-    }
-  }
-  if (view.ownUser === null) return filters;
-  if (filters.user?.some((u) => u !== view.ownUser))
-    throw httpError(403, 'user: you may only see your own data', 'user');
-  return { ...filters, user: [view.ownUser] };
-}
-
-/**
- * Which alerts a caller reads: managers and up every rule's, a developer their own rules',
- * a viewer the firing alerts of every rule without naming people.
- */
-export function alertReader(identity: Identity): AlertReader {
-  const { user } = identity;
-  const ruleAuthor = can(user, 'alerts.own');
-  if (!ruleAuthor && !can(user, 'alerts.view')) throw httpError(403, `your role (${user.role}) may not see alerts`);
-  return {
-    userId: user.id,
-    team: can(user, 'alerts.manage') || !ruleAuthor,
-    individuals: metricsView(identity).individuals,
-    firingOnly: !ruleAuthor,
-  };
+/** The caller of the query API: their tenant and what of it they may see. */
+export function reader(c: Context<Env>) {
+  const identity = requireIdentity(c, 'read');
+  return { identity, tenantId: identity.user.tenantId, view: metricsView(identity) };
 }

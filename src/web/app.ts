@@ -7,7 +7,7 @@ import type { AppContext } from '../context.js';
 import { isOutOfMemory, StorageUnavailableError } from '../storage/errors.js';
 import { resolveClientIp } from './client-ip.js';
 import type { Env } from './env.js';
-import { fromPeopleError, httpError, unavailable } from './errors.js';
+import { fromDomainError, httpError, unavailable } from './errors.js';
 import { isIngestPath } from './ingest-paths.js';
 import { csrfProtection, identify, loggedPath, requestLog, requestMetrics } from './middleware.js';
 import { createRenderer } from './render.js';
@@ -29,7 +29,7 @@ import { importPageRoutes } from './routes/import-pages.js';
 import { hookRoutes } from './routes/hooks.js';
 import { mcpRoutes } from './routes/mcp.js';
 import { metricsRoutes } from './routes/metrics.js';
-import { samlSignInRoutes } from './routes/saml-sign-in.js';
+import { samlSignInRoutes } from './routes/saml.js';
 import { organisationsPageRoutes } from './routes/organisations-pages.js';
 import { mfaRoutes } from './routes/mfa.js';
 import { otlpRoutes } from './routes/otlp.js';
@@ -159,7 +159,7 @@ export function createApp(ctx: AppContext): Hono<Env> {
         'retry-after': '2',
       });
     }
-    err = fromPeopleError(err) as Error;
+    err = fromDomainError(err) as Error;
     if (err instanceof HTTPException) {
       const res = err.getResponse();
       if (!wantsHtml(c.req.raw) || (res.status === 401 && c.req.path.startsWith('/api/'))) return res;

@@ -1,7 +1,7 @@
 // An audit entry for what a request did: the caller (a signed-in person, or the owner of
 // the API key, which the entry then names) and the address it came from.
 import type { Context } from 'hono';
-import { audit, type AuditEntry } from '../admin/audit.js';
+import { audit, type AuditEntry } from '../audit/audit.js';
 import type { Database } from '../storage/duckdb.js';
 import { clientIp } from './client-ip.js';
 import type { Env, Identity } from './env.js';

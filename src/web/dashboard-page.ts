@@ -22,7 +22,7 @@ import { filterOptions, shortPath, type FilterOptions } from '../dashboards/opti
 import { clock, fmt, when } from '../dashboards/format.js';
 import { tenantSettings } from '../aggregate/settings.js';
 import type { Env, Identity } from './env.js';
-import { metricsView, type MetricsView } from './access.js';
+import { metricsView, type MetricsView } from '../auth/scope.js';
 import type { Renderer } from './render.js';
 
 export type SessionIdentity = Extract<Identity, { via: 'session' }>;

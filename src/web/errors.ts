@@ -3,6 +3,7 @@ import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import { z } from 'zod';
 import { PeopleError } from '../auth/people.js';
+import { NotAllowedError } from '../auth/scope.js';
 import { MAX_JSON_DEPTH, nestedDeeperThan } from '../ingest/sanitize.js';
 import {
   retryAfterSeconds,
@@ -36,9 +37,11 @@ export const notFound = (what = 'not found') => httpError(404, what);
 
 const PEOPLE_STATUS = { not_found: 404, forbidden: 403, conflict: 409 } as const;
 
-/** A refused action on a person (src/auth/people.ts) as its HTTP answer; anything else unchanged. */
-export function fromPeopleError(err: unknown): unknown {
-  return err instanceof PeopleError ? httpError(PEOPLE_STATUS[err.kind], err.message, err.field) : err;
+/** A domain's refusal (a person's action, data out of scope) as its HTTP answer; anything else unchanged. */
+export function fromDomainError(err: unknown): unknown {
+  if (err instanceof PeopleError) return httpError(PEOPLE_STATUS[err.kind], err.message, err.field);
+  if (err instanceof NotAllowedError) return httpError(403, err.message, err.field);
+  return err;
 }
 
 /** Storage trouble is the server's to fix: 503 and when to retry, never a 500. */

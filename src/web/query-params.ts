@@ -15,7 +15,7 @@ import {
   type QueryInput,
 } from '../query/model.js';
 import type { QueryResult } from '../query/run.js';
-import { scopeFilters, type MetricsView } from './access.js';
+import { scopeFilters, type MetricsView } from '../auth/scope.js';
 import { httpError } from './errors.js';
 
 const DAY = 86_400_000;

@@ -2,7 +2,7 @@
 // browser, and the flow cookie to set), then finish (the provider's answer checked by its
 // protocol, then signInWithIdentity). Every refusal is audited with its reason.
 import type { Session } from 'lucia';
-import { audit } from '../../admin/audit.js';
+import { audit } from '../../audit/audit.js';
 import { throughStorage } from '../../storage/errors.js';
 import type { SignInDeps } from '../login.js';
 import type { User } from '../users.js';

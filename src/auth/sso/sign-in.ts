@@ -3,7 +3,7 @@
 // never duplicated), else create them in the provider's tenant with the default or mapped
 // role; refuse with a reason a person can read; audit either way; start the session.
 import type { Session } from 'lucia';
-import { audit } from '../../admin/audit.js';
+import { audit } from '../../audit/audit.js';
 import type { Queryable } from '../../storage/duckdb.js';
 import { throughStorage } from '../../storage/errors.js';
 import { startSession, type SignInDeps } from '../login.js';

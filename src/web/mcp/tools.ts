@@ -30,8 +30,8 @@ import { timeZoneOf } from '../../query/buckets.js';
 import { fillGaps, runQueries, runQuery } from '../../query/run.js';
 import { BadCursorError, listSessions } from '../../sessions/read.js';
 import { StorageUnavailableError } from '../../storage/errors.js';
-import { scopeFilters, type MetricsView } from '../access.js';
-import { httpError, unavailable } from '../errors.js';
+import { requireIndividuals, scopeFilters, type MetricsView } from '../../auth/scope.js';
+import { fromDomainError, httpError, unavailable } from '../errors.js';
 import { queryAnswer, rangeOf, scopedQuery, toQuery } from '../query-params.js';
 
 /** Who asks: their tenant (from their key) and what of it they may see. */
@@ -177,7 +177,7 @@ export function mcpServer(ctx: AppContext, caller: McpCaller): McpServer {
       cursor: z.string().max(1000).optional().describe('next_cursor of the previous page'),
     },
     async (a) => {
-      if (!view.individuals) throw httpError(403, 'your role sees team figures only');
+      requireIndividuals(view);
       const filters = scopeFilters(view, {
         ...(a.user && { user: a.user }),
         ...(a.project && { project: a.project }),
@@ -204,7 +204,7 @@ export function mcpServer(ctx: AppContext, caller: McpCaller): McpServer {
       after: z.string().max(100).optional().describe('timeline.next_after of the previous answer'),
     },
     async (a) => {
-      if (!view.individuals) throw httpError(403, 'your role sees team figures only');
+      requireIndividuals(view);
       const page = await loadSession(ctx.tenantFiles, tenantId, a.session_id, view, {
         user: a.user,
         after: a.after,
@@ -376,7 +376,7 @@ async function answer(
   try {
     return { content: [{ type: 'text', text: JSON.stringify(await run()) }] };
   } catch (err) {
-    let failed = err;
+    let failed = fromDomainError(err);
     if (err instanceof BadCursorError) failed = httpError(400, err.message, err.message.split(':')[0]);
     if (err instanceof StorageUnavailableError) {
       ctx.log.error('storage unavailable', { request_id: caller.requestId, tool, error: err.message });

@@ -22,18 +22,18 @@ import {
 import { addSilence, listAlerts, listSilences, removeSilence, silenceSchema } from '../../alerts/store.js';
 import { can } from '../../auth/permissions.js';
 import { METRICS } from '../../query/model.js';
-import { alertReader } from '../access.js';
+import { alertReader, authored } from '../../alerts/access.js';
 import { auditRequest } from '../audit-request.js';
 import { renderPage, signedInWith, type SessionIdentity } from '../dashboard-page.js';
 import type { Env } from '../env.js';
-import { firstIssue } from '../errors.js';
+import { firstIssue, fromDomainError } from '../errors.js';
 import type { Renderer } from '../render.js';
-import { authored } from './alerts.js';
 
 type Problem = { field?: string; message: string };
 
 /** A refused request (4xx from a domain check) as the problem a form shows; anything else is thrown on. */
-async function problemOf(err: unknown): Promise<Problem> {
+async function problemOf(thrown: unknown): Promise<Problem> {
+  const err = fromDomainError(thrown);
   if (err instanceof HTTPException && err.status < 500) {
     const body = (await err.getResponse().json()) as { error: string; field?: string };
     return { message: body.error, field: body.field };

@@ -1,7 +1,7 @@
 // The alerts API (/api/v1/alerts): rules (list, create, read, replace, delete, test),
 // current alerts and history, silences. A session or an API key with `read`. Managers and
 // up make rules about the team and see every rule; a developer makes rules about their own
-// data (narrowed here with scopeFilters, as the query API narrows a query); a viewer sees
+// data (narrowed with scopeFilters, as the query API narrows a query: alerts/access.ts); a viewer sees
 // firing alerts only.
 import { Hono, type Context } from 'hono';
 import { z } from 'zod';
@@ -15,13 +15,11 @@ import {
   listRules,
   ruleSchema,
   updateRule,
-  type Authored,
-  type RuleBody,
 } from '../../alerts/rules.js';
-import { addSilence, countFiring, listAlerts, listSilences, removeSilence, silenceSchema } from '../../alerts/store.js';
-import { can } from '../../auth/permissions.js';
-import type { Env, Identity } from '../env.js';
-import { alertReader, requireIdentity, requirePermission, scopeFilters } from '../access.js';
+import { addSilence, listAlerts, listSilences, removeSilence, silenceSchema } from '../../alerts/store.js';
+import type { Env } from '../env.js';
+import { alertReader, authored, firingFor } from '../../alerts/access.js';
+import { requireIdentity, requirePermission } from '../access.js';
 import { auditRequest } from '../audit-request.js';
 import { httpError, notFound, parseWith, readJson } from '../errors.js';
 import { documented, queryOf } from '../api-doc.js';
@@ -87,24 +85,6 @@ function author(c: Context<Env>) {
   const identity = requireIdentity(c, 'read');
   requirePermission(identity, 'alerts.own');
   return { identity, tenantId: identity.user.tenantId, who: alertReader(identity) };
-}
-
-/** The body as its author may have it: a team rule needs a manager; a rule about one's own data is narrowed to them. */
-export function authored(identity: Identity, body: RuleBody, owner = identity.user.id): Omit<Authored, 'createdBy'> {
-  const team = can(identity.user, 'alerts.manage');
-  if (body.scope === 'team' && !team)
-    throw httpError(403, `scope: your role (${identity.user.role}) may only make rules about your own data`, 'scope');
-  if (body.scope !== 'own' && team) return { body, ownUser: null };
-  const filters = scopeFilters({ ownUser: owner, individuals: true }, body.filters, body.group_by);
-  return { body: { ...body, filters }, ownUser: owner };
-}
-
-/** The bell's number: how many alerts `identity` may see are firing (0 for a role that sees no alerts). */
-export async function firingFor(ctx: AppContext, identity: Identity): Promise<number> {
-  if (!can(identity.user, 'alerts.view')) return 0;
-  const who = alertReader(identity);
-  const file = await ctx.tenantFiles.open(identity.user.tenantId);
-  return countFiring(file, await listRules(file, who), who);
 }
 
 export function alertRoutes(ctx: AppContext) {
@@ -201,7 +181,7 @@ export function alertRoutes(ctx: AppContext) {
       .get('/alerts/count', OPS.count, async (c) => {
         const identity = requireIdentity(c, 'read');
         alertReader(identity); // a role that sees no alerts is refused here
-        return c.json({ firing: await firingFor(ctx, identity) });
+        return c.json({ firing: await firingFor(ctx.tenantFiles, identity) });
       })
 
       .post('/alerts/silences', OPS.silence, async (c) => {

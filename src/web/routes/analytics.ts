@@ -7,11 +7,10 @@ import { personalInsights, teamComparison, trendOf } from '../../query/analytics
 import { productivity } from '../../sessions/productivity.js';
 import { INTERVALS, type Interval } from '../../query/model.js';
 import type { Env } from '../env.js';
-import { requirePermission, scopeFilters } from '../access.js';
-import { httpError } from '../errors.js';
+import { requireIndividuals, scopeFilters } from '../../auth/scope.js';
+import { reader, requirePermission } from '../access.js';
 import { documented, queryOf } from '../api-doc.js';
 import { defaultInterval, FILTER_PARAMS, filtersFrom, RANGE_PARAMS, timeRange, toQuery } from '../query-params.js';
-import { reader } from './query.js';
 
 const horizonError = 'must be an integer from 0 to 365';
 const OPS = {
@@ -58,7 +57,7 @@ export function analyticsRoutes(ctx: AppContext) {
     .get('/productivity', OPS.productivity, async (c) => {
       const { tenantId, view } = reader(c);
       const filters = scopeFilters(view, filtersFrom(c));
-      if (!view.individuals) throw httpError(403, 'your role sees team figures only');
+      requireIndividuals(view);
       return c.json(await productivity(ctx.tenantFiles, tenantId, timeRange(c, now(), undefined, 30), filters, now()));
     })
     .get('/trends', OPS.trends, async (c) => {

@@ -2,10 +2,11 @@
 import { Hono } from 'hono';
 import { z } from 'zod';
 import type { AppContext } from '../../context.js';
-import { audit, auditCsv, auditFilterSchema, searchAudit } from '../../admin/audit.js';
+import { audit, auditCsv, auditFilterSchema, searchAudit } from '../../audit/audit.js';
 import { createApiKey, getApiKey, listApiKeys, newApiKeySchema, revokeApiKey } from '../../auth/api-keys.js';
 import { can, canGrantRole } from '../../auth/permissions.js';
 import { createUser, DuplicateEmailError, listUsers, newUserSchema } from '../../auth/users.js';
+import { stampedTenant } from '../../storage/tenant-files.js';
 import { createTenant, deleteTenant, getTenant, listTenants, tenantNameSchema } from '../../tenants/tenants.js';
 import type { Env } from '../env.js';
 import { requireIdentity, requirePermission, requireSession, requireTenantAccess, tenantScope } from '../access.js';
@@ -69,16 +70,14 @@ export function apiRoutes(ctx: AppContext) {
         // reads go to two databases, so they run side by side.
         const [tenant, stamped] = await Promise.all([
           getTenant(ctx.control, identity.user.tenantId),
-          ctx.tenantFiles
-            .open(identity.user.tenantId)
-            .then((file) => file.get<{ value: string }>(`SELECT value FROM tenant_meta WHERE key = 'tenant_id'`)),
+          ctx.tenantFiles.open(identity.user.tenantId).then(stampedTenant),
         ]);
         return c.json({
           user: identity.user,
           tenant,
           via: identity.via,
           scopes: identity.scopes,
-          tenant_file: { tenant_id: stamped?.value ?? null },
+          tenant_file: { tenant_id: stamped },
         });
       })
 

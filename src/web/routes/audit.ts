@@ -3,7 +3,7 @@
 // CSV. Tenant admins read their tenant's; a super admin every tenant's, or one (`tenant`).
 import { Hono, type Context } from 'hono';
 import type { AppContext } from '../../context.js';
-import { auditActions, auditFilterSchema, searchAudit } from '../../admin/audit.js';
+import { auditActions, auditFilterSchema, searchAudit } from '../../audit/audit.js';
 import { can } from '../../auth/permissions.js';
 import { listUsers } from '../../auth/users.js';
 import { listTenants } from '../../tenants/tenants.js';

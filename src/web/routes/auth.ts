@@ -2,7 +2,7 @@
 import { Hono, type Context } from 'hono';
 import { z } from 'zod';
 import type { AppContext } from '../../context.js';
-import { audit } from '../../admin/audit.js';
+import { audit } from '../../audit/audit.js';
 import { AlreadySetUpError, firstRunSetup, needsSetup } from '../../admin/setup.js';
 import { passwordLogin, startSession } from '../../auth/login.js';
 import { passwordSchema, strongPassword } from '../../auth/password-policy.js';

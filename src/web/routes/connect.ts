@@ -4,7 +4,7 @@
 // arrived from them, which the page's live stream keeps current, so they can see it worked.
 import { Hono, type Context } from 'hono';
 import type { AppContext } from '../../context.js';
-import { audit } from '../../admin/audit.js';
+import { audit } from '../../audit/audit.js';
 import { createApiKey, type CreatedApiKey } from '../../auth/api-keys.js';
 import { can } from '../../auth/permissions.js';
 import {

@@ -7,10 +7,11 @@ import { can } from '../../auth/permissions.js';
 import { layoutFor, layoutSchema, resetLayout, saveLayout, WIDGETS, type WidgetId } from '../../dashboards/layout.js';
 import { loadOverview } from '../../dashboards/overview.js';
 import type { Env } from '../env.js';
-import { metricsView, requirePermission, requireSession } from '../access.js';
+import { metricsView } from '../../auth/scope.js';
+import { requirePermission, requireSession } from '../access.js';
 import { dashboardPage, renderPage } from '../dashboard-page.js';
 import { parseWith, readJson } from '../errors.js';
-import { firingFor } from './alerts.js';
+import { firingFor } from '../../alerts/access.js';
 import type { Renderer } from '../render.js';
 import { documented } from '../api-doc.js';
 
@@ -85,7 +86,8 @@ export function dashboardRoutes(ctx: AppContext, render: Renderer) {
           const alerts = () => {
             bell = bell
               .then(async () => {
-                if (!ended) await stream.writeSSE({ event: 'alerts', data: String(await firingFor(ctx, identity)) });
+                if (!ended)
+                  await stream.writeSSE({ event: 'alerts', data: String(await firingFor(ctx.tenantFiles, identity)) });
               })
               .catch(() => undefined);
           };

@@ -12,7 +12,8 @@ import { namePeople, tenantPeople } from '../../query/people.js';
 import { runQuery } from '../../query/run.js';
 import type { Env } from '../env.js';
 import { auditRequest, exported } from '../audit-request.js';
-import { requirePermission, scopeFilters } from '../access.js';
+import { requireIndividuals, scopeFilters } from '../../auth/scope.js';
+import { reader, requirePermission } from '../access.js';
 import { httpError } from '../errors.js';
 import { documented, queryOf } from '../api-doc.js';
 import {
@@ -25,7 +26,6 @@ import {
   timeRange,
   toQuery,
 } from '../query-params.js';
-import { reader } from './query.js';
 
 const ALIASES = { user_id: 'user', command_name: 'command', tool_name: 'tool' } as const;
 const SEED_NAMES = { from: 'start_date', to: 'end_date' };
@@ -109,7 +109,7 @@ export function exportRoutes(ctx: AppContext) {
     if (groupBy.length || c.req.query('interval') !== undefined)
       throw httpError(400, 'metric: is required with interval or group_by', 'metric');
     // Raw events name people and sessions.
-    if (!view.individuals) throw httpError(403, 'your role sees team figures only');
+    requireIndividuals(view);
     const q = toQuery({ metrics: ['events'], filters: scopeFilters(view, filtersFrom(c, ALIASES)), ...range });
     // Hono answers HEAD with the GET handler and drops the body unread: no export for it.
     if (c.req.method === 'HEAD') return c.body(null, 200, headers('events', q.from, q.to));

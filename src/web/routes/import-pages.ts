@@ -5,7 +5,7 @@
 import { join } from 'node:path';
 import { Hono, type Context } from 'hono';
 import type { AppContext } from '../../context.js';
-import { audit } from '../../admin/audit.js';
+import { audit } from '../../audit/audit.js';
 import { csrfValid } from '../../auth/csrf.js';
 import { can } from '../../auth/permissions.js';
 import { getUser, listUsers } from '../../auth/users.js';

@@ -5,7 +5,7 @@
 // admin, who sees everyone's) and rolled back by either, signed in.
 import { Hono } from 'hono';
 import type { AppContext } from '../../context.js';
-import { audit } from '../../admin/audit.js';
+import { audit } from '../../audit/audit.js';
 import { can } from '../../auth/permissions.js';
 import {
   chunkSchema,

@@ -6,7 +6,8 @@ import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/
 import { Hono, type Context } from 'hono';
 import type { AppContext } from '../../context.js';
 import type { Env } from '../env.js';
-import { alertReader, metricsView } from '../access.js';
+import { alertReader } from '../../alerts/access.js';
+import { metricsView } from '../../auth/scope.js';
 import { httpError } from '../errors.js';
 import { mcpServer, type McpCaller } from '../mcp/tools.js';
 

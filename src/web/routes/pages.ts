@@ -1,7 +1,7 @@
 // Signed-in pages: API keys.
 import { Hono, type Context } from 'hono';
 import type { AppContext } from '../../context.js';
-import { audit } from '../../admin/audit.js';
+import { audit } from '../../audit/audit.js';
 import {
   createApiKey,
   getApiKey,

@@ -4,7 +4,7 @@
 // the rules (own tenant, own role or below, not yourself, not the last admin) are the domain's.
 import { Hono, type Context } from 'hono';
 import type { AppContext } from '../../context.js';
-import { audit } from '../../admin/audit.js';
+import { audit } from '../../audit/audit.js';
 import {
   invitePerson,
   inviteSchema,

@@ -17,11 +17,9 @@ import {
 import { filterSearch } from '../../dashboards/filters.js';
 import { getTenant } from '../../tenants/tenants.js';
 import type { Env } from '../env.js';
-import { metricsView } from '../access.js';
+import { metricsView, TEAM_ONLY } from '../../auth/scope.js';
 import { dashboardPage, renderPage, signedIn, tenantZone, type DashboardPage } from '../dashboard-page.js';
 import type { Renderer } from '../render.js';
-
-const TEAM_ONLY = 'your role sees team figures only';
 
 export function peopleRoutes(ctx: AppContext, render: Renderer) {
   /** An error page inside the dashboard's frame (nav for the person's role), with its status. */

@@ -4,7 +4,7 @@
 // whole history or erase anyone.
 import { Hono } from 'hono';
 import type { AppContext } from '../../context.js';
-import { audit } from '../../admin/audit.js';
+import { audit } from '../../audit/audit.js';
 import { getUser } from '../../auth/users.js';
 import { eraseDeps, erasePerson, erasureRefusal } from '../../privacy/erase.js';
 import { personalExport } from '../../privacy/export.js';

@@ -25,7 +25,8 @@ import { sessionTimeline, timelineCursor } from '../../sessions/timeline.js';
 import { API_FIGURES as SESSION_TOTALS, type SessionKey } from '../../sessions/figures.js';
 import { dashboardSummary } from '../../query/summary.js';
 import type { Env } from '../env.js';
-import { metricsView, requireIdentity, scopeFilters } from '../access.js';
+import { requireIndividuals, scopeFilters } from '../../auth/scope.js';
+import { reader, requireIdentity } from '../access.js';
 import { auditRequest, exported } from '../audit-request.js';
 import { httpError, notFound, parseWith, readJson } from '../errors.js';
 import { documented, queryOf } from '../api-doc.js';
@@ -43,12 +44,6 @@ import {
   timeRange,
   toQuery,
 } from '../query-params.js';
-
-/** The caller's tenant and what of it they may see. */
-export function reader(c: Context<Env>) {
-  const identity = requireIdentity(c, 'read');
-  return { identity, tenantId: identity.user.tenantId, view: metricsView(identity) };
-}
 
 const formatParam = z
   .enum(EXPORT_FORMATS)
@@ -253,7 +248,7 @@ export function queryRoutes(ctx: AppContext) {
         const { identity, tenantId, view } = reader(c);
         const range = timeRange(c, now(), undefined, 30);
         const filters = scopeFilters(view, filtersFrom(c));
-        if (!view.individuals) throw httpError(403, 'your role sees team figures only');
+        requireIndividuals(view);
         const format = formatOf(c);
         if (format) {
           const all = await sessionsExport(
@@ -292,7 +287,7 @@ export function queryRoutes(ctx: AppContext) {
       })
       .get('/sessions/:id', OPS.session, async (c) => {
         const { tenantId, view } = reader(c);
-        if (!view.individuals) throw httpError(403, 'your role sees team figures only');
+        requireIndividuals(view);
         const id = c.req.param('id');
         const user = c.req.query('user') || undefined;
         if (id.length > 200 || (user?.length ?? 0) > 200) throw notFound('no such session');

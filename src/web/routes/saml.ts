@@ -1,10 +1,10 @@
 // SAML 2.0 endpoints: SP metadata per provider, the redirect to the IdP, and the one ACS for
-// every provider. Providers come from the lookup passed in; what a valid sign-in does
-// (find or create the person, start the session) is the `signIn` callback's.
-// Mount before csrfProtection: the ACS is a cross-site POST from the IdP carrying no CSRF
-// token; what protects it is the signature and the single-use InResponseTo.
+// every provider (samlRoutes, over any provider lookup and sign-in callback); samlSignInRoutes
+// serves them for the tenants' stored SAML providers. Mount before csrfProtection: the ACS is
+// a cross-site POST from the IdP; its signature and single-use InResponseTo protect it.
 import { Hono, type Context } from 'hono';
-import { audit } from '../../admin/audit.js';
+import type { AppContext } from '../../context.js';
+import { audit } from '../../audit/audit.js';
 import type { Connection } from '../../storage/duckdb.js';
 import { SamlMetadataError } from '../../auth/sso/saml-metadata.js';
 import {
@@ -16,9 +16,13 @@ import {
   type SamlProviderLookup,
 } from '../../auth/sso/saml-flow.js';
 import type { SamlIdentity } from '../../auth/sso/saml.js';
+import { getProvider } from '../../auth/sso/providers.js';
+import { signInWithIdentity } from '../../auth/sso/sign-in.js';
 import { clientIp } from '../client-ip.js';
 import type { Env } from '../env.js';
 import { httpError, notFound } from '../errors.js';
+import type { Renderer } from '../render.js';
+import { setSessionCookie } from '../session-cookie.js';
 import { safeNext } from '../safe-next.js';
 
 export type SamlRouteDeps = {
@@ -76,6 +80,43 @@ export function samlRoutes(deps: SamlRouteDeps) {
         throw httpError(403, `SAML sign-in refused: ${reason}`, 'SAMLResponse');
       }
     });
+}
+
+/** The SAML routes over the tenants' stored SAML providers, signing people in through the shared SSO sign-in. */
+export function samlSignInRoutes(ctx: AppContext, render: Renderer) {
+  return samlRoutes({
+    control: ctx.control,
+    publicUrl: () => ctx.publicUrl,
+    now: ctx.now,
+    provider: async (id) => {
+      const p = await getProvider(ctx.control, id);
+      if (p?.type !== 'saml' || !p.config.metadata) return null;
+      return {
+        id: p.id,
+        tenantId: p.tenantId,
+        idpMetadataXml: p.config.metadata,
+        groupAttributes: p.config.groupsClaim ? [p.config.groupsClaim] : undefined,
+      };
+    },
+    signIn: async (c, saml, identity, next) => {
+      const provider = await getProvider(ctx.control, saml.id);
+      if (!provider) return render(c, 'sso-refused', { message: 'There is no such sign-in option.' }, 404);
+      if (!identity.email)
+        return render(
+          c,
+          'sso-refused',
+          {
+            message:
+              'The identity provider sent no email address; ask your administrator to release the email attribute.',
+          },
+          403,
+        );
+      const result = await signInWithIdentity(ctx, provider, identity, clientIp(c));
+      if ('refused' in result) return render(c, 'sso-refused', { message: result.refused }, 403);
+      setSessionCookie(ctx.auth, c, result.session.id);
+      return c.redirect(next, 303);
+    },
+  });
 }
 
 // Stored metadata that no longer parses is the provider's configuration to fix, not a crash.

@@ -6,17 +6,18 @@
 import { Hono } from 'hono';
 import { z } from 'zod';
 import type { AppContext } from '../../context.js';
-import { TIER_MS, TIERS } from '../../aggregate/tiers.js';
-import { productivity } from '../../sessions/productivity.js';
+import { TIERS } from '../../aggregate/tiers.js';
+import { commandExecutions } from '../../query/commands.js';
 import { INTERVALS, MAX_RANGE_MS, METRICS, type Interval, type QueryInput } from '../../query/model.js';
 import { runPartiallyFiltered, runQuery } from '../../query/run.js';
 import { dashboardSummary } from '../../query/summary.js';
+import { scoredWindows } from '../../sessions/windows.js';
 import type { Env } from '../env.js';
-import { scopeFilters } from '../access.js';
+import { requireIndividuals, scopeFilters } from '../../auth/scope.js';
+import { reader } from '../access.js';
 import { httpError, parseWith, readJson } from '../errors.js';
 import { documented, queryOf } from '../api-doc.js';
 import { FILTER_PARAMS, filterParam, filtersFrom, parseTime, timeParam, timeRange, toQuery } from '../query-params.js';
-import { reader } from './query.js';
 
 const SEED_NAMES = { from: 'start_date', to: 'end_date' };
 const SEED_FILTERS = {
@@ -205,42 +206,17 @@ export function seedQueryRoutes(ctx: AppContext) {
       const { tenantId, view } = reader(c);
       const range = timeRange(c, now(), SEED_NAMES, 7);
       const filters = scopeFilters(view, filtersFrom(c, SEED_FILTERS));
-      if (!view.individuals) throw httpError(403, 'your role sees team figures only');
+      requireIndividuals(view);
       const params = queryOf(c, OPS.commands);
       const limit = params.limit || 100;
       const offset = params.offset ?? 0;
-      const sql: Record<string, unknown> = { from: range.from, to: range.to, limit: limit + 1, offset };
-      const where = [`kind = 'command'`, 'ts >= make_timestamp($from * 1000)', 'ts < make_timestamp($to * 1000)'];
-      for (const [dim, col] of [
-        ['user', 'user_id'],
-        ['command', 'name'],
-        ['status', 'status'],
-        ['project', 'project'],
-        ['session', 'session_id'],
-      ] as const) {
-        const values = filters[dim];
-        if (values)
-          where.push(`${col} IN (${values.map((v, i) => ((sql[`${dim}${i}`] = v), `$${dim}${i}`)).join(', ')})`);
-      }
-      const conn = await ctx.tenantFiles.connection(tenantId, 'reader');
-      const rows = await conn.all<Record<string, unknown>>(
-        `SELECT seq, epoch_ms(ts) AS ts_ms, user_id, session_id, project, name, status, duration_ms, error, attributes::VARCHAR AS attributes
-           FROM events WHERE ${where.join(' AND ')} ORDER BY ts DESC, seq DESC LIMIT $limit OFFSET $offset`,
-        sql,
-      );
-      const data = rows.slice(0, limit).map((r) => ({
-        id: String(r.seq),
-        executed_at: new Date(Number(r.ts_ms)).toISOString(),
-        user_id: r.user_id,
-        session_id: r.session_id,
-        project: r.project,
-        command_name: r.name,
-        status: r.status,
-        execution_time_ms: r.duration_ms,
-        error_message: r.error,
-        attributes: r.attributes ? (JSON.parse(String(r.attributes)) as unknown) : null,
-      }));
-      return c.json({ data, pagination: { limit, offset, returned: data.length, has_more: rows.length > limit } });
+      const { data, has_more } = await commandExecutions(ctx.tenantFiles, tenantId, {
+        ...range,
+        filters,
+        limit,
+        offset,
+      });
+      return c.json({ data, pagination: { limit, offset, returned: data.length, has_more } });
     })
 
     .post('/query', OPS.query, async (c) => {
@@ -268,35 +244,23 @@ export function seedQueryRoutes(ctx: AppContext) {
         },
         { from: 'start_date', to: 'end_date', interval: 'aggregation_window', metrics: 'metric_types' },
       );
-      if (wantsScore && !view.individuals)
-        throw httpError(
-          403,
+      if (wantsScore)
+        requireIndividuals(
+          view,
           'metric_types: productivity_score is per session; your role sees team figures only',
           'metric_types',
         );
-      // The windows' figures and the sessions' scores side by side, on the tenant's two readers.
-      const [{ rows }, scored] = await Promise.all([
-        runQuery(ctx.tenantFiles, tenantId, q, { now: now() }),
-        wantsScore ? productivity(ctx.tenantFiles, tenantId, range, filters, now()) : null,
-      ]);
-      const byWindow = new Map(rows.map(({ t, ...m }) => [String(t), metrics.length ? m : {}]));
-      if (scored) {
-        const size = TIER_MS[body.aggregation_window];
-        const scores = new Map<string, number[]>();
-        for (const s of scored.sessions) {
-          const w = new Date(Math.floor(Date.parse(s.started_at) / size) * size).toISOString();
-          scores.set(w, [...(scores.get(w) ?? []), s.score]);
-        }
-        for (const [w, list] of scores)
-          byWindow.set(w, {
-            ...(byWindow.get(w) ?? {}),
-            productivity_score: Math.round((list.reduce((a, b) => a + b, 0) / list.length) * 10) / 10,
-            scored_sessions: list.length,
-          });
-      }
-      const data = [...byWindow]
-        .sort(([a], [b]) => a.localeCompare(b))
-        .map(([t, m]) => ({ window_start: t, aggregation_window: body.aggregation_window, ...m }));
+      const windows = await scoredWindows(
+        ctx.tenantFiles,
+        tenantId,
+        { ...q, interval: body.aggregation_window },
+        { figures: metrics.length > 0, scores: wantsScore, now: now() },
+      );
+      const data = windows.map(({ t, ...m }) => ({
+        window_start: t,
+        aggregation_window: body.aggregation_window,
+        ...m,
+      }));
       return c.json({ query: { ...body, user_id: filters.user?.[0] }, data });
     });
 }

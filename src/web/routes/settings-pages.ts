@@ -3,7 +3,7 @@
 import { Hono, type Context } from 'hono';
 import { z } from 'zod';
 import type { AppContext } from '../../context.js';
-import { audit } from '../../admin/audit.js';
+import { audit } from '../../audit/audit.js';
 import { verifyPassword } from '../../auth/passwords.js';
 import { passwordSchema, strongPassword } from '../../auth/password-policy.js';
 import { endOtherSessions, listSessions } from '../../auth/sessions.js';

@@ -5,16 +5,15 @@
 import { Hono } from 'hono';
 import { z } from 'zod';
 import type { AppContext } from '../../context.js';
-import { audit } from '../../admin/audit.js';
+import { audit } from '../../audit/audit.js';
 import { retentionSchema, tenantSettings, timeZoneSchema } from '../../aggregate/settings.js';
-import { changeRetention, changeTimeZone } from '../../aggregate/settings-change.js';
+import { changeRetention, changeTimeZone, modelPrices } from '../../aggregate/settings-change.js';
 import { changePricesBy } from '../../sessions/prices.js';
 import { DEFAULT_PRICES, priceOverridesSchema } from '../../cost/prices.js';
 import type { Env } from '../env.js';
-import { requirePermission, requireSession } from '../access.js';
+import { reader, requirePermission, requireSession } from '../access.js';
 import { readInput } from '../errors.js';
 import { clientIp } from '../client-ip.js';
-import { reader } from './query.js';
 import { documented } from '../api-doc.js';
 
 const OPS = {
@@ -46,9 +45,7 @@ export function settingsRoutes(ctx: AppContext) {
       const file = await ctx.tenantFiles.open(tenantId);
       const conn = await ctx.tenantFiles.connection(tenantId, 'reader');
       const settings = await tenantSettings(file, conn);
-      const models = await conn.all(
-        'SELECT model, input, output, cache_write, cache_read FROM model_prices ORDER BY model',
-      );
+      const models = await modelPrices(conn);
       return c.json({
         retention_days: settings.retention,
         timezone: settings.timeZone,

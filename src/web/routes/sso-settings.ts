@@ -3,7 +3,7 @@
 // requires SSO. Every change is audited.
 import { Hono, type Context } from 'hono';
 import type { AppContext } from '../../context.js';
-import { audit } from '../../admin/audit.js';
+import { audit } from '../../audit/audit.js';
 import { can, ROLES } from '../../auth/permissions.js';
 import {
   createProvider,

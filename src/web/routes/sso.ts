@@ -94,7 +94,7 @@ export function ssoRoutes(ctx: AppContext, render: Renderer) {
       return render(c, 'login', { values, sso: providers.map(buttonOf), ssoForm: false });
     })
     .get('/auth/sso/:id/start', async (c) => {
-      // Anyone: starts a sign-in with this provider (a SAML one at the SAML start: routes/saml-sign-in.ts).
+      // Anyone: starts a sign-in with this provider (a SAML one at the SAML start: samlSignInRoutes in routes/saml.ts).
       const provider = await getProvider(ctx.control, c.req.param('id'));
       if (provider?.type === 'saml')
         return c.redirect(
