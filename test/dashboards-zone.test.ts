@@ -126,6 +126,24 @@ s('the hourly chart reads New York hours: an event at 05:30 UTC is in the 00:00 
   );
 });
 
+s('a person’s insights name New York dates', async (ctx) => {
+  await tenantIn(ctx, NY, utc('2026-03-20T12:00:00'));
+  const admin = (await ctx.server.ctx.control.get<{ id: string; tenant_id: string }>(
+    "SELECT id, tenant_id FROM users WHERE email <> 'agent@acme.test' ORDER BY created_at LIMIT 1",
+  ))!;
+  const event = {
+    id: 'mine',
+    kind: 'tool_call' as const,
+    ts: utc('2026-03-08T14:00:00'),
+    session_id: 's9',
+    name: 'Bash',
+  };
+  await ctx.server.ctx.ingest.ingest({ tenantId: admin.tenant_id, userId: admin.id }, 'rest', [event]);
+  // 7 and 8 March in New York (47 hours): the period before is 5 March 01:00 to 6 March 23:59 there.
+  const page = await html(ctx.admin, '/me?from=2026-03-07&to=2026-03-08');
+  assert.match(page, /Nothing from you in the previous period \(5 Mar to 6 Mar\)/);
+});
+
 s('a session page shows its times in New York time', async (ctx) => {
   await tenantIn(ctx, NY, utc('2026-03-08T15:00:00'));
   await ctx.ingest([utc('2026-03-08T05:30:00'), utc('2026-03-08T14:10:09')]);
