@@ -126,6 +126,49 @@ s('the hourly chart reads New York hours: an event at 05:30 UTC is in the 00:00 
   );
 });
 
+s('a person’s insights name New York dates', async (ctx) => {
+  await tenantIn(ctx, NY, utc('2026-03-20T12:00:00'));
+  const admin = (await ctx.server.ctx.control.get<{ id: string; tenant_id: string }>(
+    "SELECT id, tenant_id FROM users WHERE email <> 'agent@acme.test' ORDER BY created_at LIMIT 1",
+  ))!;
+  const event = {
+    id: 'mine',
+    kind: 'tool_call' as const,
+    ts: utc('2026-03-08T14:00:00'),
+    session_id: 's9',
+    name: 'Bash',
+  };
+  await ctx.server.ctx.ingest.ingest({ tenantId: admin.tenant_id, userId: admin.id }, 'rest', [event]);
+  // 7 and 8 March in New York (47 hours): the period before is 5 March 01:00 to 6 March 23:59 there.
+  const page = await html(ctx.admin, '/me?from=2026-03-07&to=2026-03-08');
+  assert.match(page, /Nothing from you in the previous period \(5 Mar to 6 Mar\)/);
+});
+
+s(
+  'daily points in Santiago, whose 6 September 2026 skips its midnight: one per day, on the SQL buckets',
+  async (ctx) => {
+    await tenantIn(ctx, 'America/Santiago', utc('2026-09-20T12:00:00'));
+    // 5 September 12:00 (-04), 6 September 12:00 (-03, the day began at 01:00), 8 September 12:00 (-03).
+    await ctx.ingest([utc('2026-09-05T16:00:00'), utc('2026-09-06T15:00:00'), utc('2026-09-08T15:00:00')]);
+    const from = new Date(utc('2026-09-04T04:00:00')).toISOString(); // 4 September, 00:00 -04
+    const to = new Date(utc('2026-09-10T03:00:00')).toISOString(); // 10 September, 00:00 -03
+    const res = await ctx.admin.get(`/api/v1/metrics/timeseries?metric=tool_calls&interval=1d&from=${from}&to=${to}`);
+    const body = (await res.json()) as { points: { t: string; tool_calls: number }[] };
+    assert.is(res.status, 200, JSON.stringify(body));
+    assert.equal(
+      body.points.map((p) => [p.t, p.tool_calls]),
+      [
+        ['2026-09-04T04:00:00.000Z', 0],
+        ['2026-09-05T04:00:00.000Z', 1],
+        ['2026-09-06T04:00:00.000Z', 1],
+        ['2026-09-07T03:00:00.000Z', 0],
+        ['2026-09-08T03:00:00.000Z', 1],
+        ['2026-09-09T03:00:00.000Z', 0],
+      ],
+    );
+  },
+);
+
 s('a session page shows its times in New York time', async (ctx) => {
   await tenantIn(ctx, NY, utc('2026-03-08T15:00:00'));
   await ctx.ingest([utc('2026-03-08T05:30:00'), utc('2026-03-08T14:10:09')]);

@@ -6,6 +6,7 @@ import { linearTrend, type LinearTrend } from '../analytics/trends.js';
 import { filtersFor, querySchema, type Dimension, type Interval, type Query, type QueryInput } from './model.js';
 import { timeZoneOf } from './buckets.js';
 import { fillGaps, runQueries, runQuery } from './run.js';
+import { DEFAULT_TIME_ZONE, localDate, wallOf, zoneAbbreviation } from '../time/zone.js';
 
 type Filters = Partial<Record<Dimension, string[]>>;
 type Range = { from: number; to: number };
@@ -21,6 +22,8 @@ export type TrendResult = {
   points: { t: string; v: number }[];
   trend: Omit<LinearTrend, 'forecast'> & { forecast: { t: string; v: number }[] };
   anomalies: (Omit<Anomaly, 't'> & { t: string })[];
+  /** The tenant's time zone, whose local buckets the points are. */
+  zone: string;
 };
 
 /** The least spread a metric's anomalies are judged against, in its unit: one event, one cent, one percentage point, one millisecond. */
@@ -46,21 +49,23 @@ export async function trendOf(
     points: points.map((p) => ({ t: iso(p.t), v: p.v })),
     trend: { ...trend, forecast: trend.forecast.map((p) => ({ t: iso(p.t), v: p.v })) },
     anomalies: anomalies(points, { minSpread: minSpreadOf(metric) }).map((a) => ({ ...a, t: iso(a.t) })),
+    zone,
   };
 }
 
-/** A day for a sentence: "22 Nov", with the year when it is not `now`'s. */
-function dayOf(t: number, now: number): string {
-  const sameYear = new Date(t).getUTCFullYear() === new Date(now).getUTCFullYear();
+/** A day of `zone` for a sentence: "22 Nov", with the year when it is not `now`'s. */
+function dayOf(t: number, now: number, zone: string): string {
+  const sameYear = localDate(zone, t).slice(0, 4) === localDate(zone, now).slice(0, 4);
   return new Intl.DateTimeFormat('en-GB', {
     day: 'numeric',
     month: 'short',
     ...(sameYear ? {} : { year: 'numeric' }),
-    timeZone: 'UTC',
+    timeZone: zone,
   }).format(t);
 }
-/** An hour for a sentence: "22 Nov 14:00 UTC". */
-const hourOf = (t: number, now: number) => `${dayOf(t, now)} ${new Date(t).toISOString().slice(11, 16)} UTC`;
+/** An hour of `zone` for a sentence: "22 Nov 14:00 UTC", "22 Nov 09:00 EST". */
+const hourOf = (t: number, now: number, zone: string) =>
+  `${dayOf(t, now, zone)} ${new Date(wallOf(zone, t)).toISOString().slice(11, 16)} ${zone === DEFAULT_TIME_ZONE ? 'UTC' : zoneAbbreviation(zone, t)}`;
 
 const TEAM_METRICS = [
   'sessions',
@@ -155,7 +160,7 @@ export async function personalInsights(tf: TenantFiles, tenantId: string, userId
   const nothingBefore = metrics.every((m) => !Number(before?.[m] ?? 0));
   if (nothingBefore && metrics.some((m) => Number(mine?.[m] ?? 0))) {
     insights.push(
-      `Nothing from you in the previous period (${dayOf(range.from - span, range.to)} to ${dayOf(range.from - 1, range.to)}), so there is nothing to compare with yet.`,
+      `Nothing from you in the previous period (${dayOf(range.from - span, range.to, cost.zone)} to ${dayOf(range.from - 1, range.to, cost.zone)}), so there is nothing to compare with yet.`,
     );
   }
   for (const [m, label] of [
@@ -181,7 +186,7 @@ export async function personalInsights(tf: TenantFiles, tenantId: string, userId
   if (cost.anomalies.length) {
     const n = cost.anomalies.length;
     const at = (t: string) =>
-      cost.interval === '1d' ? dayOf(Date.parse(t), range.to) : hourOf(Date.parse(t), range.to);
+      cost.interval === '1d' ? dayOf(Date.parse(t), range.to, cost.zone) : hourOf(Date.parse(t), range.to, cost.zone);
     const unit = cost.interval === '1d' ? 'day' : 'hour';
     insights.push(
       n === 1

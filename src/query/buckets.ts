@@ -3,16 +3,17 @@
 // list every bucket of its range, the empty ones too.
 import { tenantSettings } from '../aggregate/settings.js';
 import type { TenantFiles } from '../storage/tenant-files.js';
-import { DEFAULT_TIME_ZONE, offsetMs } from '../time/zone.js';
+import { DEFAULT_TIME_ZONE, fromWall, offsetMs } from '../time/zone.js';
 import { INTERVAL_MS, type Interval } from './model.js';
 
 const DAY = 86_400_000;
 
-/** The instant a local wall-clock time (as epoch ms of the same digits in UTC) happens in `zone`. */
-function instantOf(wall: number, zone: string): number {
-  const guess = wall - offsetMs(zone, wall);
-  return wall - offsetMs(zone, guess);
-}
+/**
+ * The instant a local wall-clock time (as epoch ms of the same digits in UTC) happens in
+ * `zone`, as DuckDB's time_bucket resolves it: a skipped midnight (Santiago's 6 September)
+ * at the jump, a repeated one (Havana's 1 November) at the later.
+ */
+const instantOf = (wall: number, zone: string) => fromWall(zone, wall, 'last');
 
 /** The local wall-clock start of the day, week (from Monday) or month holding `wall`. */
 function wallStart(wall: number, interval: '1d' | '1w' | '1mo'): number {
@@ -35,7 +36,8 @@ export function nextBucket(start: number, interval: Interval, zone = DEFAULT_TIM
   const size = INTERVAL_MS[interval];
   if (size < DAY) return start + size;
   const wall = start + offsetMs(zone, start);
-  if (interval !== '1mo') return instantOf(wall + size, zone);
+  // From the local start: a day that began after a skipped midnight began at 01:00.
+  if (interval !== '1mo') return instantOf(wallStart(wall, interval as '1d' | '1w') + size, zone);
   const d = new Date(wall);
   return instantOf(Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1), zone);
 }

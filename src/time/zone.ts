@@ -91,13 +91,17 @@ export function alignmentMs(zone: string): number {
   return a;
 }
 
-/** The instant the zone's clocks read `wall` (a local time written as if UTC): the first of two in an overlap, the end of a gap. */
-export function fromWall(zone: string, wall: number): number {
+/**
+ * The instant the zone's clocks read `wall` (a local time written as if UTC): the first of
+ * two in an overlap (`last`: the later, as DuckDB's ICU takes it), the end of a gap.
+ */
+export function fromWall(zone: string, wall: number, repeated: 'first' | 'last' = 'first'): number {
   // Offsets a day either side: a transition near `wall` lies between them.
   const candidates = [...new Set([wall - offsetMs(zone, wall - DAY), wall - offsetMs(zone, wall + DAY)])];
   const valid = candidates.filter((t) => t + offsetMs(zone, t) === wall);
   // In a gap (clocks jumped past `wall`), the later candidate is the instant of the jump.
-  return valid.length ? Math.min(...valid) : Math.max(...candidates);
+  if (!valid.length) return Math.max(...candidates);
+  return repeated === 'first' ? Math.min(...valid) : Math.max(...valid);
 }
 
 /** `at` as the zone's clocks read it, written as if UTC (a chart's UTC axis then shows local time). */
