@@ -267,6 +267,7 @@ async function ceiling(rows: number): Promise<Row> {
     appender.appendNull();
     appender.appendVarchar(JSON.stringify(item));
     appender.appendUBigInt(BigInt(i + 1)); // seq
+    appender.appendNull(); // import_run
     appender.endRow();
   }
   appender.closeSync();

@@ -142,7 +142,7 @@ export async function ingestMetrics(
   const { drafts, rejected } = metricDrafts(req, who.userId, now.getTime());
   if (!drafts.some((d) => d.cumulative)) {
     const events = drafts.map((d) => d.build(d.value));
-    const result = await ingest.ingest(who, 'otlp', events, now);
+    const result = await ingest.accept(who, 'otlp', events, now);
     return outcome(events, result.accepted, rejected, result.rejected);
   }
   return serialised(who.tenantId, async () => {
@@ -162,7 +162,7 @@ export async function ingestLogs(
   now: Date,
 ): Promise<ExportOutcome> {
   const { events, rejected } = logEvents(req, now.getTime());
-  const result = await ingest.ingest(who, 'otlp', events, now);
+  const result = await ingest.accept(who, 'otlp', events, now);
   return outcome(events, result.accepted, rejected, result.rejected);
 }
 

@@ -270,9 +270,9 @@ export function attachStreamGateway(
           retry: true,
           retry_after: Math.ceil(decision.resetMs / 1000),
         };
-      let result: IngestResult;
+      let result: Omit<IngestResult, 'stored'>;
       try {
-        result = await ctx.ingest.ingest(conn.who, 'ws', message.events, ctx.now());
+        result = await ctx.ingest.accept(conn.who, 'ws', message.events, ctx.now());
       } catch (err) {
         if (err instanceof StorageUnavailableError) {
           const error = err instanceof TenantUnavailableError ? TENANT_UNAVAILABLE : 'storage unavailable';

@@ -59,13 +59,21 @@ const segmentName = (no: number) => `${String(no).padStart(10, '0')}.log`;
 export function openJournal(
   dir: string,
   appliedLsn: number,
-  options: { segmentBytes?: number; onTornTail?: (detail: string) => void } = {},
+  options: { segmentBytes?: number; onTornTail?: (detail: string) => void; onSync?: (seconds: number) => void } = {},
 ): { journal: Journal; records: JournalRecord[] } {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const { records, segments } = readSegments(dir, options.onTornTail);
   const lastLsn = Math.max(appliedLsn, records.at(-1)?.lsn ?? 0);
   const no = (segments.at(-1)?.no ?? 0) + 1;
-  const journal = appendTo(dir, no, lastLsn + 1, appliedLsn, segments, options.segmentBytes ?? SEGMENT_BYTES);
+  const journal = appendTo(
+    dir,
+    no,
+    lastLsn + 1,
+    appliedLsn,
+    segments,
+    options.segmentBytes ?? SEGMENT_BYTES,
+    options.onSync ?? (() => {}),
+  );
   return { journal, records };
 }
 
@@ -148,6 +156,7 @@ function appendTo(
   appliedLsn: number,
   closed: Segment[],
   segmentBytes: number,
+  onSync: (seconds: number) => void,
 ): Journal {
   let nextLsn = firstLsn;
   let applied = appliedLsn;
@@ -184,6 +193,7 @@ function appendTo(
     const batch = queue;
     queue = [];
     if (batch.length === 0) return;
+    const started = performance.now();
     try {
       if (active.size >= segmentBytes) {
         const fh = await active.handle;
@@ -209,6 +219,7 @@ function appendTo(
       for (const w of batch) w.reject(err);
       return;
     }
+    onSync((performance.now() - started) / 1000);
     for (const w of batch) w.resolve(w.lsn);
   };
 
