@@ -155,4 +155,86 @@ test('past the bound of unapplied journal bytes, ingest is refused with a retry,
   }
 });
 
+/** A tmpfs of `mb` at a new directory, or why there cannot be one (not root, no mount). */
+function smallDisk(mb: number): { path: string; remove(): void } | string {
+  if (process.getuid?.() !== 0) return 'needs root to mount a tmpfs';
+  const dir = tempDir('am-full-disk');
+  const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${mb}m`, 'tmpfs', dir.path], { encoding: 'utf8' });
+  if (mounted.status !== 0) {
+    dir.remove();
+    return `mount failed: ${mounted.stderr.trim()}`;
+  }
+  return {
+    path: dir.path,
+    remove: () => {
+      spawnSync('umount', [dir.path]);
+      dir.remove();
+    },
+  };
+}
+
+test('a full disk: ingest answers 503, nothing acknowledged is lost, and it recovers without a restart', async () => {
+  const disk = smallDisk(64);
+  if (typeof disk === 'string') {
+    console.log(`  SKIPPED full disk test: ${disk}`);
+    return;
+  }
+  let server: TestServer | null = null;
+  try {
+    server = await startTestServer({ dataDir: disk.path });
+    const { key, tenantId } = await ingestKey(server);
+    const hook = (session: string) =>
+      fetch(`${server!.url}/api/v1/hooks/claude-code`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+        body: JSON.stringify({ hook_event_name: 'Stop', session_id: session }),
+      });
+    const acked: string[] = [];
+    for (let i = 0; i < 5; i++) if ((await hook(`before-${i}`)).status === 200) acked.push(`before-${i}`);
+    assert.is(acked.length, 5);
+
+    // Fill the disk: the journal may still take a record or two (room left in its pages)
+    // that DuckDB then cannot apply; then nothing more fits.
+    const filler = join(disk.path, 'filler');
+    const chunk = Buffer.alloc(1024 * 1024, 1);
+    for (let i = 0; ; i++) {
+      try {
+        writeFileSync(filler, chunk, { flag: 'a' });
+      } catch (err) {
+        assert.is((err as NodeJS.ErrnoException).code, 'ENOSPC');
+        break;
+      }
+      assert.ok(i < 100, 'the disk filled up');
+    }
+    let refused: Response | null = null;
+    for (let i = 0; i < 200 && !refused; i++) {
+      const res = await hook(`full-${i}`);
+      if (res.status === 200) acked.push(`full-${i}`);
+      else refused = res;
+    }
+    assert.ok(refused, 'refused once the disk is full');
+    assert.is(refused!.status, 503);
+    assert.ok(Number(refused!.headers.get('retry-after')) >= 1, 'Retry-After');
+    const unapplied = acked.length - 5;
+    console.log(`  ${unapplied} hooks acknowledged into the journal while the disk filled`);
+
+    rmSync(filler);
+    // Space again: what waited in the journal is applied, and ingest is answered, same process.
+    await waitFor(async () => ((await hook('after')).status === 200 ? true : undefined), 'ingest accepted again');
+    acked.push('after');
+    const db = await server.ctx.tenantFiles.open(tenantId);
+    const stored = new Set(
+      (await db.all<{ s: string }>('SELECT DISTINCT session_id AS s FROM events')).map((r) => r.s),
+    );
+    assert.equal(
+      acked.filter((s) => !stored.has(s)),
+      [],
+      'every acknowledged hook stored',
+    );
+  } finally {
+    await server?.stop().catch(() => undefined);
+    disk.remove();
+  }
+});
+
 test.run();
