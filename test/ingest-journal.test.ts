@@ -2,7 +2,7 @@
 // a damaged record that refuses its tenant until the journal is moved aside, the bound on
 // what may wait unapplied, and a full disk (a small tmpfs, as root).
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
