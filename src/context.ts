@@ -5,7 +5,7 @@ import { rm } from 'node:fs/promises';
 import type { Config } from './config.js';
 import type { Logger } from './log.js';
 import { openDatabase, type Database } from './storage/duckdb.js';
-import { acquireLock, controlPath, ensureDataDir } from './storage/datadir.js';
+import { acquireLock, controlPath, ensureDataDir, journalPath } from './storage/datadir.js';
 import { loadMigrations, migrate } from './storage/migrate.js';
 import { TenantUnavailableError } from './storage/errors.js';
 import { createTenantFiles, type TenantFiles } from './storage/tenant-files.js';
@@ -13,6 +13,7 @@ import { createMemoryBudget, rollupChunkFor, type MemoryBudget } from './storage
 import { createLucia, type Auth } from './auth/lucia.js';
 import { createLoginThrottle, type LoginThrottle } from './auth/throttle.js';
 import { createIngestor, type Ingestor } from './ingest/ingest.js';
+import { DEFAULT_WRITER } from './ingest/writer.js';
 import { createRateLimiter, type RateLimiter } from './ingest/rate-limit.js';
 import { createKeyCache, type KeyCache } from './auth/api-keys.js';
 import { createAggregator, type Aggregator } from './aggregate/worker.js';
@@ -96,14 +97,25 @@ export async function openAppContext(
     if (applied.length) log.info('migrated control database', { versions: applied });
 
     // The backoff of an unavailable tenant's file follows the app's clock (a test moves it).
-    tenantFiles = createTenantFiles(config.dataDir, { log, now: () => ctx.now().getTime(), budget });
+    // A file opened replays its ingest journal first; a read waits for what ingest acknowledged.
+    tenantFiles = createTenantFiles(config.dataDir, {
+      log,
+      now: () => ctx.now().getTime(),
+      budget,
+      afterOpen: (tenantId, db) => ingest.recover(tenantId, db),
+      beforeRead: (tenantId) => ingest.settled(tenantId),
+    });
     const publicUrl = options.publicUrl ?? config.publicUrl;
     const metrics = createMetrics({
       sseClients: () => ctx.live.clients(),
       openTenantFiles: () => tenantFiles!.openCount(),
       aggregationLag: async () => totalLag(await ctx.aggregator.lag()),
     });
-    const ingest = createIngestor(tenantFiles, undefined, metrics);
+    const ingest = createIngestor(
+      tenantFiles,
+      { ...DEFAULT_WRITER, journalDir: (tenantId) => journalPath(config.dataDir, tenantId), log },
+      metrics,
+    );
     const secret = await serverSecret(control);
     const ctx: AppContext = {
       config,
@@ -188,7 +200,7 @@ export async function openAppContext(
         await ctx.archives.stop();
         await ctx.aggregator.stop();
         await ctx.ingest
-          .flushAll()
+          .close()
           .catch((err: unknown) => log.error('could not flush events at shutdown', { error: String(err) }));
         await tenantFiles!.closeAll();
         await control!.close();

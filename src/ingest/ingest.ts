@@ -3,11 +3,16 @@
 // event through the same steps: validate → sanitise → identify → write (group commit).
 // An event is kept or dropped with a named reason; drops are counted.
 import { hash } from 'node:crypto';
+import type { Database } from '../storage/duckdb.js';
 import { StorageUnavailableError, TenantUnavailableError } from '../storage/errors.js';
+import { openJournal } from '../storage/journal.js';
+import type { Logger } from '../log.js';
 import type { TenantFiles } from '../storage/tenant-files.js';
 import { eventSchema, inTimeWindow, timeWindowMessage, type IngestEvent, type Source } from './schema.js';
 import { canonicalJson, sanitizeJson } from './sanitize.js';
+import { decodeRows } from './event-rows.js';
 import {
+  APPLIED_KEY,
   createEventWriter,
   DEFAULT_WRITER,
   type Alongside,
@@ -48,8 +53,23 @@ export type Ingestor = {
     now?: Date,
     alongside?: Alongside,
   ): Promise<IngestResult>;
-  /** Each tenant's events, flushed (at shutdown). */
+  /**
+   * The same steps, but resolves once the valid events are in the tenant's ingest journal,
+   * synced (durable: a crash replays them), before DuckDB stores them, right after. What the
+   * network entry points answer on: without a journal (no `journalDir`) it is `ingest`.
+   */
+  accept(who: Who, source: Source, events: readonly unknown[], now?: Date): Promise<Omit<IngestResult, 'stored'>>;
+  /**
+   * Replays the tenant's journal into its file `db`, just opened (what was acknowledged and
+   * not yet stored), and keeps the journal open for `accept`. Throws JournalDamagedError.
+   */
+  recover(tenantId: string, db: Database): Promise<void>;
+  /** Resolves once what the tenant was acknowledged is stored (or storing it failed): before a read. */
+  settled(tenantId: string): Promise<void>;
+  /** Each tenant's events, flushed (before an erasure or a rollback). */
   flushAll(): Promise<void>;
+  /** Flushes, then closes every writer and its journal (at shutdown). */
+  close(): Promise<void>;
   /** Hears every commit that stored new events (live dashboards); returns the unsubscribe. */
   onCommit(listener: CommitListener): () => void;
   stats: IngestStats;
@@ -57,86 +77,164 @@ export type Ingestor = {
 
 export type CommitListener = (tenantId: string, commit: Commit) => void;
 
+/** `journalDir`, when given, journals `accept`'s events there; `log` hears of torn tails and failed applies. */
+export type IngestorOptions = WriterOptions & { journalDir?: (tenantId: string) => string; log?: Logger };
+
 /** `metrics` counts each event's outcome by entry point and times each commit. */
 export function createIngestor(
   tenantFiles: TenantFiles,
-  options: WriterOptions = DEFAULT_WRITER,
+  options: IngestorOptions = DEFAULT_WRITER,
   metrics?: IngestCounters,
 ): Ingestor {
-  const writers = new Map<string, Promise<EventWriter>>();
+  // One writer per open tenant file, made when the file is opened (after its journal's replay).
+  const writers = new Map<string, { db: Database; writer: Promise<EventWriter> }>();
   const listeners = new Set<CommitListener>();
   const stats: IngestStats = { received: 0, stored: 0, dropped: { invalid: 0, duplicate: 0 }, batches: 0 };
+  const { log } = options;
 
-  const writerFor = (tenantId: string) => {
-    let writer = writers.get(tenantId);
-    if (!writer) {
-      writer = tenantFiles.open(tenantId).then((db) =>
-        createEventWriter(
-          db,
-          options,
-          (commit) => {
-            stats.batches++;
-            stats.stored += commit.inserted;
-            stats.dropped.duplicate += commit.offered - commit.inserted;
-            metrics?.committed(commit.seconds);
-            if (commit.inserted > 0) for (const listener of listeners) listener(tenantId, commit);
-          },
-          () => tenantFiles.check(tenantId, db),
-        ),
-      );
-      const made = writer;
-      made.catch(() => writers.get(tenantId) === made && writers.delete(tenantId));
-      writers.set(tenantId, made);
+  const makeWriter = async (tenantId: string, db: Database): Promise<EventWriter> => {
+    const onCommit = (commit: Commit) => {
+      stats.batches++;
+      stats.stored += commit.inserted;
+      stats.dropped.duplicate += commit.offered - commit.inserted;
+      if (commit.awaited) metrics?.committed(commit.seconds); // journaled rows: their sync was the commit
+      if (commit.inserted > 0) for (const listener of listeners) listener(tenantId, commit);
+    };
+    const check = () => tenantFiles.check(tenantId, db);
+    if (!options.journalDir) return createEventWriter(db, options, onCommit, check);
+    const mark = await db.get<{ value: string }>(`SELECT value FROM tenant_meta WHERE key = '${APPLIED_KEY}'`);
+    const appliedLsn = Number(mark?.value ?? 0);
+    const dir = options.journalDir(tenantId);
+    const { journal, records } = openJournal(dir, appliedLsn, {
+      onTornTail: (detail) => log?.warn('ingest journal: torn last record dropped', { tenant_id: tenantId, detail }),
+      onSync: (seconds) => metrics?.committed(seconds),
+    });
+    const writer = createEventWriter(db, options, onCommit, check, journal, (err) =>
+      log?.error('ingest journal: applying failed; retrying', { tenant_id: tenantId, error: String(err) }),
+    );
+    const pending = records.filter((r) => r.lsn > appliedLsn);
+    if (pending.length) {
+      log?.info('ingest journal: replaying', { tenant_id: tenantId, records: pending.length });
+      try {
+        await writer.replay(pending.map((r) => ({ lsn: r.lsn, rows: decodeRows(r.body) })));
+      } catch (err) {
+        await writer.close(); // the records stay in the journal for the next open
+        throw err;
+      }
     }
     return writer;
   };
 
+  /** The writer on `db`, the tenant's file as just opened; one on an older handle is closed. */
+  const writerOn = (tenantId: string, db: Database): Promise<EventWriter> => {
+    const entry = writers.get(tenantId);
+    if (entry?.db === db) return entry.writer;
+    // The old writer's journal is closed (its queued appends written) before it is read again.
+    const writer = (async () => {
+      await (await entry?.writer.catch(() => null))?.close();
+      return makeWriter(tenantId, db);
+    })();
+    writers.set(tenantId, { db, writer });
+    writer.catch(() => writers.get(tenantId)?.writer === writer && writers.delete(tenantId));
+    return writer;
+  };
+
+  // Kept until a write finds its file gone: a hook costs no open, only the writer's one stat.
+  const writerFor = (tenantId: string) =>
+    writers.get(tenantId)?.writer ??
+    tenantFiles.open(tenantId, { settled: false }).then((db) => writerOn(tenantId, db));
+
+  /** Validation, sanitising and identity: the rows to store and the events refused. */
+  const prepare = (who: Who, source: Source, events: readonly unknown[], now: Date) => {
+    stats.received += events.length;
+    const rows: EventRow[] = [];
+    const rejected: Rejection[] = [];
+    events.forEach((raw, index) => {
+      const parsed = eventSchema.safeParse(raw);
+      if (!parsed.success) {
+        const issue = parsed.error.issues[0]!;
+        rejected.push({ index, field: issue.path.map(String).join('.') || '(event)', message: issue.message });
+        return;
+      }
+      if (parsed.data.ts !== undefined && !inTimeWindow(parsed.data.ts, now.getTime())) {
+        rejected.push({ index, field: 'ts', message: timeWindowMessage(now.getTime()) });
+        return;
+      }
+      rows.push(toRow(parsed.data, who, source, now.getTime()));
+    });
+    stats.dropped.invalid += rejected.length;
+    metrics?.ingested(source, 'invalid', rejected.length);
+    return { rows, rejected };
+  };
+
+  /** Runs `store` with the tenant's writer; a storage failure becomes a 503's error. */
+  const storing = async <T>(who: Who, source: Source, count: number, store: (w: EventWriter) => Promise<T>) => {
+    const made = writerFor(who.tenantId);
+    const writer = await made;
+    try {
+      return await store(writer);
+    } catch (err) {
+      metrics?.ingested(source, 'failed', count);
+      if (!(err instanceof StorageUnavailableError))
+        throw new StorageUnavailableError(`could not commit events: ${(err as Error).message}`);
+      if (err instanceof TenantUnavailableError && writers.get(who.tenantId)?.writer === made) {
+        // Its file is closed: the next write, once the file is back, needs a writer on the new one.
+        writers.delete(who.tenantId);
+        void writer.close().catch(() => undefined);
+      }
+      throw err;
+    }
+  };
+
+  const ingest: Ingestor['ingest'] = async (who, source, events, now = new Date(), alongside) => {
+    const { rows, rejected } = prepare(who, source, events, now);
+    let stored = 0;
+    if (rows.length || alongside) stored = await storing(who, source, rows.length, (w) => w.write(rows, alongside));
+    metrics?.ingested(source, 'stored', stored);
+    metrics?.ingested(source, 'duplicate', rows.length - stored);
+    return { accepted: rows.length, stored, rejected };
+  };
+
   return {
     stats,
-    async ingest(who, source, events, now = new Date(), alongside) {
-      stats.received += events.length;
-      const rows: EventRow[] = [];
-      const rejected: Rejection[] = [];
-      events.forEach((raw, index) => {
-        const parsed = eventSchema.safeParse(raw);
-        if (!parsed.success) {
-          const issue = parsed.error.issues[0]!;
-          rejected.push({ index, field: issue.path.map(String).join('.') || '(event)', message: issue.message });
-          return;
-        }
-        if (parsed.data.ts !== undefined && !inTimeWindow(parsed.data.ts, now.getTime())) {
-          rejected.push({ index, field: 'ts', message: timeWindowMessage(now.getTime()) });
-          return;
-        }
-        rows.push(toRow(parsed.data, who, source, now.getTime()));
-      });
-      stats.dropped.invalid += rejected.length;
-      metrics?.ingested(source, 'invalid', rejected.length);
-      let stored = 0;
-      if (rows.length || alongside) {
-        const made = writerFor(who.tenantId);
-        const writer = await made;
-        try {
-          stored = await writer.write(rows, alongside);
-        } catch (err) {
-          metrics?.ingested(source, 'failed', rows.length);
-          if (!(err instanceof TenantUnavailableError))
-            throw new StorageUnavailableError(`could not commit events: ${(err as Error).message}`);
-          // Its file is closed: the next write, once the file is back, needs a writer on the new one.
-          if (writers.get(who.tenantId) === made) writers.delete(who.tenantId);
-          throw err;
-        }
+    ingest,
+    async accept(who, source, events, now = new Date()) {
+      if (!options.journalDir) {
+        const { accepted, rejected } = await ingest(who, source, events, now);
+        return { accepted, rejected };
       }
-      metrics?.ingested(source, 'stored', stored);
-      metrics?.ingested(source, 'duplicate', rows.length - stored);
-      return { accepted: rows.length, stored, rejected };
+      const { rows, rejected } = prepare(who, source, events, now);
+      if (rows.length)
+        await storing(who, source, rows.length, async (w) => {
+          // Nothing is acknowledged for a file deleted or replaced under the server (one stat).
+          const gone = tenantFiles.check(who.tenantId, w.db);
+          if (gone) throw gone;
+          await w.accept(rows, (stored) => {
+            metrics?.ingested(source, 'stored', stored);
+            metrics?.ingested(source, 'duplicate', rows.length - stored);
+          });
+        });
+      return { accepted: rows.length, rejected };
+    },
+    async recover(tenantId, db) {
+      await writerOn(tenantId, db);
+    },
+    async settled(tenantId) {
+      const entry = writers.get(tenantId);
+      await (await entry?.writer.catch(() => null))?.settled();
     },
     onCommit(listener) {
       listeners.add(listener);
       return () => listeners.delete(listener);
     },
     async flushAll() {
-      await Promise.all([...writers.values()].map(async (w) => (await w.catch(() => null))?.flush()));
+      await Promise.all([...writers.values()].map(async (e) => (await e.writer.catch(() => null))?.flush()));
+    },
+    async close() {
+      await this.flushAll();
+      const all = [...writers.values()];
+      writers.clear();
+      await Promise.all(all.map(async (e) => (await e.writer.catch(() => null))?.close()));
     },
   };
 }

@@ -130,7 +130,7 @@ function outcome(
   };
 }
 
-type Deps = { ingest: Pick<Ingestor, 'ingest'>; tenantFiles: Pick<TenantFiles, 'open'> };
+type Deps = { ingest: Pick<Ingestor, 'ingest' | 'accept'>; tenantFiles: Pick<TenantFiles, 'open'> };
 
 /** Stores an ExportMetricsServiceRequest (OTLP/JSON shape) for `who`. */
 export async function ingestMetrics(
@@ -142,7 +142,7 @@ export async function ingestMetrics(
   const { drafts, rejected } = metricDrafts(req, who.userId, now.getTime());
   if (!drafts.some((d) => d.cumulative)) {
     const events = drafts.map((d) => d.build(d.value));
-    const result = await ingest.ingest(who, 'otlp', events, now);
+    const result = await ingest.accept(who, 'otlp', events, now);
     return outcome(events, result.accepted, rejected, result.rejected);
   }
   return serialised(who.tenantId, async () => {
@@ -162,7 +162,7 @@ export async function ingestLogs(
   now: Date,
 ): Promise<ExportOutcome> {
   const { events, rejected } = logEvents(req, now.getTime());
-  const result = await ingest.ingest(who, 'otlp', events, now);
+  const result = await ingest.accept(who, 'otlp', events, now);
   return outcome(events, result.accepted, rejected, result.rejected);
 }
 

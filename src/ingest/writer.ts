@@ -1,119 +1,19 @@
 // Group commit: rows from concurrent requests for one tenant are gathered while the
 // previous commit runs and written in one DuckDB statement. A retried event hits the
 // primary key; the batch is then written again without the ids already stored, so it is
-// stored once. Every caller's promise settles only after its statement committed, to the
-// file that is still the one on disk (`checkFile`, one stat per commit). One writer per
-// tenant file, so nothing can slip in between the lookup and the insert, and `seq`
-// numbers the events in commit order (the aggregation worker's cursor). A caller's own
-// statements (`alongside`) commit in the same transaction as the batch, or nothing does.
+// stored once. One writer per tenant file, so nothing can slip in between the lookup and
+// the insert, and `seq` numbers the events in commit order (the aggregation worker's cursor).
+// Rows come two ways: `accept` journals them (src/storage/journal.ts) and resolves once the
+// journal is synced, then applies them with the next batch, recording the journal's LSN
+// in the same transaction; `write` resolves only after its batch committed, to the file
+// that is still the one on disk (`checkFile`), with its own statements (`alongside`).
 import type { DuckDBConnection, DuckDBPreparedStatement } from '@duckdb/node-api';
 import type { Database } from '../storage/duckdb.js';
-import { isOutOfMemory } from '../storage/errors.js';
+import { isOutOfMemory, StorageUnavailableError } from '../storage/errors.js';
+import type { Journal } from '../storage/journal.js';
+import { columnsJson, encodeRows, INSERT_SQL, type EventRow } from './event-rows.js';
 
-export type EventRow = {
-  id: bigint;
-  ts: number;
-  receivedAt: number;
-  kind: string;
-  source: string;
-  userId: string;
-  sessionId: string | null;
-  project: string | null;
-  promptId: string | null;
-  toolUseId: string | null;
-  requestId: string | null;
-  agentId: string | null;
-  agentType: string | null;
-  name: string | null;
-  model: string | null;
-  status: string | null;
-  durationMs: number | null;
-  inputTokens: number | null;
-  outputTokens: number | null;
-  cacheReadTokens: number | null;
-  cacheCreationTokens: number | null;
-  costUsd: number | null;
-  linesAdded: number | null;
-  linesRemoved: number | null;
-  value: number | null;
-  error: string | null;
-  attributes: string | null;
-  /** The import run that sent it (src/import/runs.ts), or null for live events. */
-  importRun: string | null;
-};
-
-// Rows travel to DuckDB as one JSON document of columns ({"id": [...], "ts": [...], ...})
-// bound to a prepared INSERT that unnests them. DuckDB parses it on its own thread, so a
-// commit costs the event loop one JSON.stringify. (The appender's per-value calls and its
-// synchronous flush held the event loop ~15 µs a row plus 2–4 ms a commit.)
-const TEXT_COLUMNS = {
-  kind: 'kind',
-  source: 'source',
-  user_id: 'userId',
-  session_id: 'sessionId',
-  project: 'project',
-  prompt_id: 'promptId',
-  tool_use_id: 'toolUseId',
-  request_id: 'requestId',
-  agent_id: 'agentId',
-  agent_type: 'agentType',
-  name: 'name',
-  model: 'model',
-  status: 'status',
-  error: 'error',
-  import_run: 'importRun',
-} as const;
-const NUMBER_COLUMNS = {
-  duration_ms: 'durationMs',
-  input_tokens: 'inputTokens',
-  output_tokens: 'outputTokens',
-  cache_read_tokens: 'cacheReadTokens',
-  cache_creation_tokens: 'cacheCreationTokens',
-  cost_usd: 'costUsd',
-  lines_added: 'linesAdded',
-  lines_removed: 'linesRemoved',
-  value: 'value',
-} as const;
-
-const INSERT_SQL = (() => {
-  const types: Record<string, string> = {
-    id: 'VARCHAR[]',
-    ts: 'BIGINT[]',
-    received_at: 'BIGINT[]',
-    seq: 'UBIGINT[]',
-    attributes: 'VARCHAR[]',
-  };
-  const select: Record<string, string> = {
-    id: 'unnest(d.id)::UBIGINT',
-    ts: 'epoch_ms(unnest(d.ts))',
-    received_at: 'epoch_ms(unnest(d.received_at))',
-    seq: 'unnest(d.seq)',
-    attributes: 'unnest(d.attributes)',
-  };
-  for (const column of Object.keys(TEXT_COLUMNS))
-    (types[column] = 'VARCHAR[]'), (select[column] = `unnest(d.${column})`);
-  for (const column of Object.keys(NUMBER_COLUMNS))
-    (types[column] = 'DOUBLE[]'), (select[column] = `unnest(d.${column})`);
-  const columns = Object.keys(select);
-  return `INSERT INTO events (${columns.join(', ')}) SELECT ${columns.map((c) => select[c]).join(', ')} FROM (SELECT from_json($1::VARCHAR, '${JSON.stringify(types)}') AS d)`;
-})();
-
-/** The rows as the JSON document INSERT_SQL reads. */
-function columnsJson(rows: EventRow[], firstSeq: bigint): string {
-  const doc: Record<string, unknown[]> = {
-    id: rows.map((r) => r.id.toString()), // 64 bits: a JSON number would lose the low ones
-    ts: rows.map((r) => Math.trunc(r.ts)),
-    received_at: rows.map((r) => Math.trunc(r.receivedAt)),
-    seq: rows.map((_, i) => Number(firstSeq) + i),
-    attributes: rows.map((r) => r.attributes), // JSON text: lone surrogates arrive escaped
-  };
-  // A lone surrogate would make the whole document malformed; the appender stored U+FFFD.
-  for (const [column, key] of Object.entries(TEXT_COLUMNS))
-    doc[column] = rows.map((r) => r[key]?.toWellFormed() ?? null);
-  for (const [column, key] of Object.entries(NUMBER_COLUMNS)) doc[column] = rows.map((r) => r[key]);
-  return JSON.stringify(doc);
-}
-
+export type { EventRow } from './event-rows.js';
 /** Statements that must commit together with a write's rows (state derived from them). */
 export type Alongside = (conn: DuckDBConnection) => Promise<void>;
 
@@ -123,43 +23,95 @@ export type EventWriter = {
    * rows already stored are skipped.
    */
   write(rows: EventRow[], alongside?: Alongside): Promise<number>;
+  /**
+   * Resolves once `rows` are in the journal, synced: durable, applied right after. Refused
+   * (StorageUnavailableError, 503) while the journal holds JOURNAL_BOUND bytes not applied.
+   */
+  accept(rows: EventRow[], onApplied?: (inserted: number) => void): Promise<void>;
+  /** Journal records found at open (their LSNs): resolves once applied, rejects if applying failed. */
+  replay(records: { lsn: number; rows: EventRow[] }[]): Promise<void>;
+  /** Resolves once what was acknowledged before the call is applied, or an apply failed. */
+  settled(): Promise<void>;
   /** Commits what is pending. */
   flush(): Promise<void>;
+  /** Stops applying and closes the journal; what it holds unapplied stays on disk for the next open. */
+  close(): Promise<void>;
+  readonly db: Database;
 };
 
 /**
  * A commit starts once the event loop has handled what is already waiting (setImmediate),
  * or at once when `maxRows` are queued; what arrives while it runs goes in the next one.
  * Group commit needs no timer, and an idle server answers a lone hook without one.
+ * `journalBound`: the unapplied journal bytes past which ingest is refused.
  */
-export type WriterOptions = { maxRows: number };
+export type WriterOptions = { maxRows: number; journalBound?: number };
 export const DEFAULT_WRITER: WriterOptions = { maxRows: 20_000 };
+/** 32 MiB: about 100,000 events, a second or more of applying at full speed. */
+export const JOURNAL_BOUND = 32 * 1024 * 1024;
 
-type Pending = { rows: EventRow[]; alongside?: Alongside; resolve(inserted: number): void; reject(err: unknown): void };
+type Pending = {
+  rows: EventRow[];
+  alongside?: Alongside;
+  /** Journaled: acknowledged already; kept and tried again when an apply fails. */
+  lsn?: number;
+  resolve(inserted: number): void;
+  reject(err: unknown): void;
+};
 
 /**
  * What a committed batch held: rows offered, rows new, the last seq given, how long the
  * commit took, and the users the rows came from (worked out only if a listener asks:
  * ingest should not pay for it).
  */
-export type Commit = { offered: number; inserted: number; lastSeq: number; seconds: number; userIds(): Set<string> };
+export type Commit = {
+  offered: number;
+  inserted: number;
+  lastSeq: number;
+  seconds: number;
+  /** Some caller waited for this commit (`write`); journaled rows were acknowledged by their sync. */
+  awaited: boolean;
+  userIds(): Set<string>;
+};
+
+/** The tenant_meta key holding the last journal LSN applied to the file. */
+export const APPLIED_KEY = 'journal_applied';
+
+const ignore = () => {};
 
 /**
  * `onCommit` hears about every committed batch. `checkFile` says why `db` is no longer the
  * file on disk (deleted or replaced under the server), or null: a commit to a file that is
  * gone would be lost, so its callers get that error instead of an acknowledgement.
+ * `journal`, if given, is where `accept` writes.
  */
 export function createEventWriter(
   db: Database,
   options: WriterOptions = DEFAULT_WRITER,
   onCommit: (commit: Commit) => void = () => {},
   checkFile: () => Error | null = () => null,
+  journal: Journal | null = null,
+  onApplyError: (err: unknown) => void = () => {},
 ): EventWriter {
   let queue: Pending[] = [];
   let queued = 0;
   let scheduled: NodeJS.Immediate | null = null; // the pending start of a commit
+  let retry: NodeJS.Timeout | null = null; // the next try after a failed apply of journaled rows
+  let retryMs = 0;
   let committing: Promise<void> | null = null;
   let nextSeq: bigint | null = null;
+  let closed: Error | null = null;
+  let lastError: unknown = null;
+  let synced = 0; // the last LSN acknowledged
+  let applied = 0;
+  let waiters: { lsn: number; resolve(): void }[] = [];
+  const bound = options.journalBound ?? JOURNAL_BOUND;
+
+  const wake = (all: boolean) => {
+    const ready = waiters.filter((w) => all || w.lsn <= applied);
+    waiters = waiters.filter((w) => !ready.includes(w));
+    for (const w of ready) w.resolve();
+  };
 
   /** Inserts `rows` in one statement (one transaction), numbering them from the next free seq. */
   const append = async (conn: DuckDBConnection, insert: DuckDBPreparedStatement, rows: EventRow[]) => {
@@ -187,6 +139,7 @@ export function createEventWriter(
     const unique = new Map<bigint, EventRow>();
     for (const p of batch) for (const row of p.rows) if (!unique.has(row.id)) unique.set(row.id, row);
     const offered = batch.reduce((n, p) => n + p.rows.length, 0); // duplicates within the batch count as dropped too
+    const lsn = batch.reduce((n, p) => Math.max(n, p.lsn ?? 0), 0);
     let stored: EventRow[] = [];
     let failure: { error: unknown } | null = null;
     const started = performance.now();
@@ -195,14 +148,15 @@ export function createEventWriter(
         db.withConnection(async (conn, prepared) => {
           const insert = await prepared(INSERT_SQL);
           const alongside = batch.filter((p) => p.alongside);
-          // One INSERT commits by itself; only statements alongside need a transaction around it
-          // (BEGIN and COMMIT cost a lone hook some 0.4 ms: measured).
+          // One INSERT commits by itself; only statements alongside, or the journal's mark,
+          // need a transaction around it (BEGIN and COMMIT cost some 0.4 ms: measured).
           const attempt = (rows: EventRow[]) =>
-            alongside.length === 0
+            alongside.length === 0 && lsn === 0
               ? append(conn, insert, rows)
               : inTransaction(conn, async () => {
                   await append(conn, insert, rows);
                   for (const p of alongside) await p.alongside!(conn);
+                  if (lsn > 0) await conn.run(`INSERT OR REPLACE INTO tenant_meta VALUES ('${APPLIED_KEY}', '${lsn}')`);
                 });
           // Retries are rare: insert everything and let the primary key object. Only then
           // redo the batch without the ids that are already stored.
@@ -221,12 +175,22 @@ export function createEventWriter(
     } catch (error) {
       failure = { error };
     }
+    if (!failure && lsn > 0) {
+      // In the file, whatever happens to the file next: an operator who deletes it deletes them.
+      applied = Math.max(applied, lsn);
+      journal?.applied(lsn);
+      retryMs = 0;
+    }
     // Also after a failure: a file found gone explains it (and its tenant is then unavailable).
     const gone = checkFile();
     if (gone || failure) {
-      for (const p of batch) p.reject(gone ?? failure!.error);
+      const error = gone ?? failure!.error;
+      for (const p of batch) if (p.lsn === undefined) p.reject(error);
+      if (failure) keepJournaled(batch, error, gone !== null);
+      wake(true); // a reader does not wait for an apply that failed
       return;
     }
+    wake(false);
     try {
       if (nextSeq !== null)
         onCommit({
@@ -234,6 +198,7 @@ export function createEventWriter(
           inserted: stored.length,
           lastSeq: Number(nextSeq - 1n),
           seconds: (performance.now() - started) / 1000,
+          awaited: batch.some((p) => p.lsn === undefined),
           userIds: () => usersOf(batch),
         });
       if (batch.length === 1) batch[0]!.resolve(stored.length);
@@ -247,13 +212,36 @@ export function createEventWriter(
     }
   };
 
+  /**
+   * Journaled rows whose apply failed are acknowledged already: they go back in front and are
+   * tried again after a backoff (100 ms, doubling to 5 s), or, if the file is gone, left in
+   * the journal for the file's next open.
+   */
+  const keepJournaled = (batch: Pending[], error: unknown, gone: boolean) => {
+    const kept = batch.filter((p) => p.lsn !== undefined);
+    if (kept.length === 0) return;
+    lastError = error;
+    onApplyError(error);
+    if (gone) {
+      closed ??= error as Error;
+      return;
+    }
+    queue = [...kept, ...queue];
+    queued += kept.reduce((n, p) => n + p.rows.length, 0);
+    retryMs = Math.min(5000, retryMs ? retryMs * 2 : 100);
+    retry ??= setTimeout(() => {
+      retry = null;
+      void pump();
+    }, retryMs);
+  };
+
   // While a commit runs, new rows wait; when it ends, everything waiting goes in the next
   // one. Under load the batch grows with the load instead of the commit count.
   const pump = (): Promise<void> => {
     if (scheduled) clearImmediate(scheduled);
     scheduled = null;
     committing ??= (async () => {
-      while (queue.length) {
+      while (queue.length && !retry && !closed) {
         const batch = queue;
         queue = [];
         queued = 0;
@@ -264,19 +252,60 @@ export function createEventWriter(
     return committing;
   };
 
+  const enqueue = (p: Pending) => {
+    queue.push(p);
+    queued += p.rows.length;
+    if (committing || retry) return; // picked up when the running commit ends, or by the retry
+    if (queued >= options.maxRows) void pump();
+    else scheduled ??= setImmediate(() => void pump());
+  };
+
   return {
+    db,
     write(rows, alongside) {
       if (rows.length === 0 && !alongside) return Promise.resolve(0);
-      return new Promise<number>((resolve, reject) => {
-        queue.push({ rows, alongside, resolve, reject });
-        queued += rows.length;
-        if (committing) return; // picked up when the running commit ends
-        if (queued >= options.maxRows) void pump();
-        else scheduled ??= setImmediate(() => void pump());
-      });
+      if (closed) return Promise.reject(closed);
+      return new Promise<number>((resolve, reject) => enqueue({ rows, alongside, resolve, reject }));
+    },
+    async accept(rows, onApplied = ignore) {
+      if (!journal) return void onApplied(await this.write(rows));
+      if (closed) throw closed;
+      if (rows.length === 0) return;
+      // A database handle closed under the writer (a storage fault) could not apply them.
+      if (db.isClosed()) throw new StorageUnavailableError(`${db.path} is closed`);
+      if (journal.unappliedBytes() >= bound)
+        throw new StorageUnavailableError('ingest is behind: events are waiting to be stored; retry shortly', 1000);
+      const lsn = await journal.append(encodeRows(rows));
+      synced = Math.max(synced, lsn);
+      if (!closed) enqueue({ rows, lsn, resolve: onApplied, reject: ignore });
+    },
+    async replay(records) {
+      for (const r of records) {
+        synced = Math.max(synced, r.lsn);
+        enqueue({ rows: r.rows, lsn: r.lsn, resolve: ignore, reject: ignore });
+      }
+      await this.settled();
+      if (applied < synced) throw lastError ?? new Error('the ingest journal could not be applied');
+    },
+    settled() {
+      if (applied >= synced || closed) return Promise.resolve();
+      return new Promise<void>((resolve) => waiters.push({ lsn: synced, resolve }));
     },
     async flush() {
-      while (queue.length || committing) await pump();
+      while ((queue.length && !closed) || committing) {
+        if (retry) return this.settled(); // applying is failing: wait for one more try, not forever
+        await pump();
+      }
+    },
+    async close() {
+      closed ??= new StorageUnavailableError('the ingest writer was closed');
+      if (retry) clearTimeout(retry);
+      if (scheduled) clearImmediate(scheduled);
+      await committing;
+      for (const p of queue) if (p.lsn === undefined) p.reject(closed);
+      queue = [];
+      wake(true);
+      await journal?.close();
     },
   };
 }

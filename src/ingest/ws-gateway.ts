@@ -67,7 +67,7 @@ export type GatewayOptions = {
 export type GatewayDeps = {
   keys: Pick<KeyCache, 'resolve'>;
   tenantFiles: Pick<TenantFiles, 'open'>;
-  ingest: Pick<Ingestor, 'ingest'>;
+  ingest: Pick<Ingestor, 'accept'>;
   ingestLimiter: RateLimiter;
   metrics: { websocketClients: { inc(): void; dec(): void } };
   log: Logger;
@@ -284,9 +284,9 @@ export function attachStreamGateway(
           retry: true,
           retry_after: Math.ceil(decision.resetMs / 1000),
         };
-      let result: IngestResult;
+      let result: Omit<IngestResult, 'stored'>;
       try {
-        result = await deps.ingest.ingest(conn.who, 'ws', message.events, deps.now());
+        result = await deps.ingest.accept(conn.who, 'ws', message.events, deps.now());
       } catch (err) {
         if (err instanceof StorageUnavailableError) {
           const error = err instanceof TenantUnavailableError ? TENANT_UNAVAILABLE : 'storage unavailable';

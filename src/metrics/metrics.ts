@@ -48,7 +48,7 @@ export function createMetrics(sources: MetricSources): Metrics {
   for (const source of SOURCES) for (const outcome of INGEST_OUTCOMES) ingestEvents.inc({ source, outcome }, 0);
   const commitSeconds = new Histogram({
     name: 'agentmeter_commit_seconds',
-    help: 'Duration of one group commit of events to a tenant file.',
+    help: 'Duration of one group commit that acknowledged events: a sync of the ingest journal, or a DuckDB commit a caller waited for.',
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     registers,
   });

@@ -28,6 +28,11 @@ export function tenantPath(dataDir: string, tenantId: string): string {
   return join(tenantsDir(dataDir), `${tenantId}.duckdb`);
 }
 
+/** The tenant's ingest journal (a directory of segments beside its file: src/storage/journal.ts). */
+export function journalPath(dataDir: string, tenantId: string): string {
+  return tenantPath(dataDir, tenantId).replace(/\.duckdb$/, '.journal');
+}
+
 export function ensureDataDir(dataDir: string): void {
   mkdirSync(tenantsDir(dataDir), { recursive: true, mode: 0o700 });
 }

@@ -50,6 +50,8 @@ export type Database = Connection & {
   asleep(): boolean;
   /** Statements started on any connection so far: unchanged means untouched. */
   activity(): number;
+  /** True once `close` was called: nothing more will run on it. */
+  isClosed(): boolean;
   close(): Promise<void>;
 };
 
@@ -122,6 +124,7 @@ export async function openDatabase(path: string, options: OpenOptions = {}): Pro
     connect,
     activity: () => connections.reduce((n, c) => n + c.started(), 0),
     asleep: () => file === null && !waking,
+    isClosed: () => closing !== null,
     sleep() {
       if (closing || !file || waking || connections.some((c) => c.connection.busy() > 0)) return Promise.resolve(false);
       // Every queue is empty, so each barrier starts at once; what is queued from now on

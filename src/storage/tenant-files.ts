@@ -9,8 +9,9 @@ import { dirname } from 'node:path';
 import type { Logger } from '../log.js';
 import { openDatabase, type Connection, type Database, type Queryable } from './duckdb.js';
 import type { MemoryBudget } from './memory.js';
-import { tenantPath } from './datadir.js';
+import { journalPath, tenantPath } from './datadir.js';
 import { TenantUnavailableError } from './errors.js';
+import { JournalDamagedError, removeJournal } from './journal.js';
 import { loadMigrations, migrate, type Migration } from './migrate.js';
 
 export type TenantFiles = {
@@ -19,9 +20,10 @@ export type TenantFiles = {
   /**
    * The tenant's file: opened if need be, else checked to be still the file on disk (one
    * stat). Throws TenantUnavailableError when it is not usable, and, until the backoff
-   * has passed, without trying again.
+   * has passed, without trying again. Resolves after `beforeRead` (what ingest acknowledged
+   * is applied) unless `settled` is false (ingest's own use).
    */
-  open(tenantId: string): Promise<Database>;
+  open(tenantId: string, options?: { settled?: boolean }): Promise<Database>;
   /**
    * Another connection to the tenant's file for `purpose` (the aggregation worker, or
    * dashboard reads), so neither waits behind ingestion's commits. The worker has one;
@@ -68,6 +70,13 @@ export type TenantFilesOptions = {
   budget?: MemoryBudget;
   /** How long a file stays open untouched before `closeIdle` closes it. */
   idleMs?: number;
+  /**
+   * Runs after a file is opened, before anyone else gets it (ingest replays its journal);
+   * its failure makes the tenant unavailable like a damaged file.
+   */
+  afterOpen?: (tenantId: string, db: Database) => Promise<void>;
+  /** What a reader waits for before it gets the file (ingest applying what it acknowledged). */
+  beforeRead?: (tenantId: string) => Promise<void>;
 };
 
 /** Files untouched this long are closed by `closeIdle` (reopened on their next use). */
@@ -133,14 +142,16 @@ export function createTenantFiles(dataDir: string, options: TenantFilesOptions =
       await stamp(db, tenantId);
       opened = { db, ...fileAt(path), activity: db.activity(), since: now() };
       live.set(tenantId, opened);
+      await options.afterOpen?.(tenantId, db);
       if (down.delete(tenantId)) log?.info('tenant file available again', { tenant_id: tenantId });
       return opened;
     } catch (err) {
+      if (db && live.get(tenantId)?.db === db) live.delete(tenantId);
       await db?.close().catch(() => undefined);
       if (creating) throw err;
       throw unavailable(
         tenantId,
-        err instanceof FileProblem ? err.reason : 'file cannot be opened',
+        err instanceof FileProblem || err instanceof JournalDamagedError ? err.reason : 'file cannot be opened',
         (err as Error).message,
       );
     }
@@ -189,6 +200,7 @@ export function createTenantFiles(dataDir: string, options: TenantFilesOptions =
     create: (tenantId) => load(tenantId, true),
     async connection(tenantId, purpose) {
       const db = await load(tenantId, false);
+      await options.beforeRead?.(tenantId);
       let byPurpose = extra.get(db);
       if (!byPurpose) extra.set(db, (byPurpose = new Map()));
       let c = byPurpose.get(purpose);
@@ -199,7 +211,11 @@ export function createTenantFiles(dataDir: string, options: TenantFilesOptions =
       }
       return c;
     },
-    open: (tenantId) => load(tenantId, false),
+    async open(tenantId, { settled = true } = {}) {
+      const db = await load(tenantId, false);
+      if (settled) await options.beforeRead?.(tenantId);
+      return db;
+    },
     check,
     async closeIdle() {
       let closed = 0;
@@ -249,6 +265,7 @@ export function createTenantFiles(dataDir: string, options: TenantFilesOptions =
       if (entry) await (await entry.catch(() => null))?.db.close();
       await closing;
       for (const suffix of ['', '.wal', '.tmp']) rmSync(`${path}${suffix}`, { force: true, recursive: true });
+      removeJournal(journalPath(dataDir, tenantId));
     },
     async closeAll() {
       const all = [...opening.values()];

@@ -30,7 +30,7 @@ export function hookRoutes(ctx: AppContext) {
       if (err instanceof HookBodyError) throw httpError(400, err.message, err.field);
       throw err;
     }
-    const result = await ctx.ingest.ingest(caller, 'hook', [event], now).catch(storageUnavailable);
+    const result = await ctx.ingest.accept(caller, 'hook', [event], now).catch(storageUnavailable);
     if (result.rejected.length) {
       const r = result.rejected[0]!;
       const field = hookField(event, r.field);

@@ -64,7 +64,7 @@ export function restMetricsRoutes(ctx: AppContext) {
   /** Stores one event; 201 with `data` once it is committed, 400 naming the field if the ingest step refuses it. */
   async function storeOne(c: Context<Env>, item: unknown, event: IngestEvent, data: Record<string, unknown> = {}) {
     const now = ctx.now();
-    const result = await ctx.ingest.ingest(who(c), 'rest', [event], now).catch(storageUnavailable);
+    const result = await ctx.ingest.accept(who(c), 'rest', [event], now).catch(storageUnavailable);
     if (result.rejected.length) {
       const r = result.rejected[0]!;
       const field = wireField(event, r.field, item);
@@ -138,7 +138,7 @@ export function restMetricsRoutes(ctx: AppContext) {
 
       const now = ctx.now();
       const result = events.length
-        ? await ctx.ingest.ingest(who(c), 'rest', events, now).catch(storageUnavailable)
+        ? await ctx.ingest.accept(who(c), 'rest', events, now).catch(storageUnavailable)
         : { accepted: 0, rejected: [] };
       for (const r of result.rejected) {
         const origin = origins[r.index]!;

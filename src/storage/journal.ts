@@ -1,0 +1,296 @@
+// A tenant's ingest journal: records appended to a file and synced (fdatasync) before they
+// are acknowledged, so a 2xx costs one small write and one sync instead of a DuckDB commit.
+// Appends queued while a sync runs share the next one (group commit). Each record is framed
+// with its length, a CRC32 and a sequence number (LSN); the applier says which LSNs reached
+// DuckDB, and the journal trims itself: a segment of applied records is removed, the active
+// one emptied. Opening reads back what is left: a torn last record is dropped, damage before
+// an intact later record refuses the journal (JournalDamagedError).
+import {
+  closeSync,
+  constants,
+  fsyncSync,
+  ftruncateSync,
+  promises as fsp,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import { crc32 } from 'node:zlib';
+
+/** length (u32) + CRC32 of the rest (u32) + LSN (f64, an integer below 2^53); the body follows. */
+const HEADER = 16;
+/** A length above this is damage, not a record (a batch is at most 16 MiB of JSON). */
+const MAX_BODY = 256 * 1024 * 1024;
+/** The active segment is closed and a new one begun once it holds this much. */
+export const SEGMENT_BYTES = 8 * 1024 * 1024;
+
+export type JournalRecord = { lsn: number; body: Buffer };
+
+export type Journal = {
+  /** Resolves with the record's LSN once it is on disk (written and fdatasync'd with whatever else was queued). */
+  append(body: Buffer): Promise<number>;
+  /** Records up to `lsn` are in the database: what holds only those is removed. */
+  applied(lsn: number): void;
+  /** Bytes appended (or queued) and not yet applied: what the backpressure bound counts. */
+  unappliedBytes(): number;
+  /** Syncs done: fewer than appends when requests shared them. */
+  syncs(): number;
+  /** Waits for queued work (appends, trims), then closes the file. Unapplied records stay on disk. */
+  close(): Promise<void>;
+};
+
+/** A record damaged before the end of the journal: starting without it would lose acknowledged events. */
+export class JournalDamagedError extends Error {
+  readonly reason = 'journal damaged';
+}
+
+type Segment = { no: number; path: string; lastLsn: number };
+
+const segmentName = (no: number) => `${String(no).padStart(10, '0')}.log`;
+
+/**
+ * Opens the journal in `dir` (created if need be): the records left in it (their LSNs above
+ * nothing in particular: the caller skips those it applied), and a journal that appends to a
+ * new segment, numbering from above both the records found and `appliedLsn`.
+ */
+export function openJournal(
+  dir: string,
+  appliedLsn: number,
+  options: { segmentBytes?: number; onTornTail?: (detail: string) => void; onSync?: (seconds: number) => void } = {},
+): { journal: Journal; records: JournalRecord[] } {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const { records, segments } = readSegments(dir, options.onTornTail);
+  const lastLsn = Math.max(appliedLsn, records.at(-1)?.lsn ?? 0);
+  const no = (segments.at(-1)?.no ?? 0) + 1;
+  const journal = appendTo(
+    dir,
+    no,
+    lastLsn + 1,
+    appliedLsn,
+    segments,
+    options.segmentBytes ?? SEGMENT_BYTES,
+    options.onSync ?? (() => {}),
+  );
+  return { journal, records };
+}
+
+function readSegments(dir: string, onTornTail?: (detail: string) => void) {
+  const names = readdirSync(dir)
+    .filter((n) => /^\d{10}\.log$/.test(n))
+    .sort();
+  const records: JournalRecord[] = [];
+  const segments: Segment[] = [];
+  const files = names.map((name) => ({ no: Number(name.slice(0, 10)), path: join(dir, name) }));
+  for (const [i, file] of files.entries()) {
+    const data = readFileSync(file.path);
+    let at = 0;
+    while (at < data.length) {
+      const record = frameAt(data, at);
+      if (!record) break;
+      records.push(record);
+      at += HEADER + record.body.length;
+    }
+    if (at < data.length) {
+      // Damage, or a write a crash cut short. Only the end of the last write can be torn, and
+      // it was never acknowledged: but an intact record written after it means damage.
+      const before = records.at(-1)?.lsn ?? 0;
+      const later = files
+        .slice(i)
+        .some((f, j) => laterRecord(j === 0 ? data : readFileSync(f.path), j === 0 ? at + 1 : 0, before));
+      const where = `${file.path} at byte ${at}`;
+      if (later)
+        throw new JournalDamagedError(
+          `the ingest journal is damaged: ${where} is not a valid record, and records follow it. ` +
+            `Acknowledged events may be in it; move ${dir} aside to start this tenant without them`,
+        );
+      onTornTail?.(`${where}: ${data.length - at} bytes dropped`);
+      // Cut, so that a later start does not find it before newer records.
+      const fd = openSync(file.path, 'r+');
+      try {
+        ftruncateSync(fd, at);
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+    }
+    segments.push({ ...file, lastLsn: records.at(-1)?.lsn ?? 0 });
+  }
+  return { records, segments };
+}
+
+/** The intact record at `at`, or null (short, or its length or CRC wrong). */
+function frameAt(data: Buffer, at: number): JournalRecord | null {
+  if (data.length - at < HEADER) return null;
+  const length = data.readUInt32LE(at);
+  if (length > MAX_BODY || at + HEADER + length > data.length) return null;
+  if (crc32(data.subarray(at + 8, at + HEADER + length)) !== data.readUInt32LE(at + 4)) return null;
+  return { lsn: data.readDoubleLE(at + 8), body: data.subarray(at + HEADER, at + HEADER + length) };
+}
+
+/** True if an intact record newer than `lsn` starts anywhere from `from` (a stale one left by a trim is not). */
+function laterRecord(data: Buffer, from: number, lsn: number): boolean {
+  for (let at = from; at + HEADER <= data.length; at++) {
+    const record = frameAt(data, at);
+    if (record && record.lsn > lsn) return true;
+  }
+  return false;
+}
+
+function frame(lsn: number, body: Buffer): Buffer {
+  const header = Buffer.allocUnsafe(HEADER);
+  header.writeUInt32LE(body.length, 0);
+  header.writeDoubleLE(lsn, 8);
+  header.writeUInt32LE(crc32(body, crc32(header.subarray(8, HEADER))), 4);
+  return header;
+}
+
+type Waiting = { lsn: number; parts: Buffer[]; bytes: number; resolve(lsn: number): void; reject(err: unknown): void };
+
+function appendTo(
+  dir: string,
+  firstNo: number,
+  firstLsn: number,
+  appliedLsn: number,
+  closed: Segment[],
+  segmentBytes: number,
+  onSync: (seconds: number) => void,
+): Journal {
+  let nextLsn = firstLsn;
+  let applied = appliedLsn;
+  let active: Segment & { size: number; handle: Promise<fsp.FileHandle> | null } = {
+    no: firstNo,
+    path: join(dir, segmentName(firstNo)),
+    lastLsn: 0,
+    size: 0,
+    handle: null,
+  };
+  let queue: Waiting[] = [];
+  let chain: Promise<void> = Promise.resolve();
+  let flushScheduled = false;
+  let trimScheduled = false;
+  const sizes: { lsn: number; bytes: number }[] = []; // unapplied records, oldest first
+  let unapplied = 0;
+  let syncs = 0;
+
+  // Every file operation runs after the one before: a trim never overlaps a write.
+  const then = (op: () => Promise<void>) => (chain = chain.then(op, op));
+
+  const handle = async () => {
+    if (!active.handle) {
+      const opening = fsp.open(active.path, constants.O_RDWR | constants.O_CREAT, 0o600);
+      active.handle = opening;
+      await opening;
+      await syncDir(dir); // the new file's name must survive a power cut like its records
+    }
+    return active.handle;
+  };
+
+  const flush = async () => {
+    flushScheduled = false;
+    const batch = queue;
+    queue = [];
+    if (batch.length === 0) return;
+    const started = performance.now();
+    try {
+      if (active.size >= segmentBytes) {
+        const fh = await active.handle;
+        await fh?.close();
+        closed.push({ no: active.no, path: active.path, lastLsn: active.lastLsn });
+        const no = active.no + 1;
+        active = { no, path: join(dir, segmentName(no)), lastLsn: 0, size: 0, handle: null };
+      }
+      const fh = await handle();
+      const parts = batch.flatMap((w) => w.parts);
+      const bytes = batch.reduce((n, w) => n + w.bytes, 0);
+      const { bytesWritten } = await fh.writev(parts, active.size);
+      if (bytesWritten !== bytes) throw Object.assign(new Error('short write to the ingest journal'), { code: 'EIO' });
+      await fh.datasync();
+      syncs++;
+      active.size += bytes;
+      active.lastLsn = batch.at(-1)!.lsn;
+    } catch (err) {
+      // Nothing of this batch is acknowledged; cut what may have reached the file so the next
+      // write lands where it belongs.
+      await (await active.handle?.catch(() => null))?.truncate(active.size).catch(() => undefined);
+      for (const w of batch) forget(w.lsn);
+      for (const w of batch) w.reject(err);
+      return;
+    }
+    onSync((performance.now() - started) / 1000);
+    for (const w of batch) w.resolve(w.lsn);
+  };
+
+  const forget = (lsn: number) => {
+    const i = sizes.findIndex((s) => s.lsn === lsn);
+    if (i >= 0) unapplied -= sizes.splice(i, 1)[0]!.bytes;
+  };
+
+  const trim = async () => {
+    trimScheduled = false;
+    for (const segment of closed.filter((s) => s.lastLsn <= applied)) {
+      rmSync(segment.path, { force: true });
+      closed.splice(closed.indexOf(segment), 1);
+    }
+    // Emptied, not removed: the next append reuses it. A crash before this reaches the disk
+    // only leaves records the database already holds (skipped by LSN).
+    if (active.size > 0 && active.lastLsn <= applied) {
+      const fh = await handle();
+      await fh.truncate(0);
+      active.size = 0;
+    }
+  };
+
+  // Segments found at open that hold only applied records go at once.
+  if (closed.length) void then(() => trim().catch(() => undefined));
+
+  return {
+    append(body) {
+      const lsn = nextLsn++;
+      return new Promise<number>((resolve, reject) => {
+        const header = frame(lsn, body);
+        const bytes = header.length + body.length;
+        queue.push({ lsn, parts: [header, body], bytes, resolve, reject });
+        sizes.push({ lsn, bytes });
+        unapplied += bytes;
+        if (!flushScheduled) {
+          flushScheduled = true;
+          void then(flush);
+        }
+      });
+    },
+    applied(lsn) {
+      if (lsn <= applied) return;
+      applied = lsn;
+      while (sizes.length && sizes[0]!.lsn <= lsn) unapplied -= sizes.shift()!.bytes;
+      if (!trimScheduled) {
+        trimScheduled = true;
+        void then(() => trim().catch(() => undefined)); // trimmed next time if this failed
+      }
+    },
+    unappliedBytes: () => unapplied,
+    syncs: () => syncs,
+    async close() {
+      await then(async () => {
+        await (await active.handle?.catch(() => null))?.close();
+        active.handle = null;
+      });
+    },
+  };
+}
+
+async function syncDir(dir: string): Promise<void> {
+  const fh = await fsp.open(dir, constants.O_RDONLY);
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Removes a tenant's journal (with its tenant). */
+export function removeJournal(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+}

@@ -1,0 +1,240 @@
+// The ingest journal under failure: a kill between the journal's sync and DuckDB's apply,
+// a damaged record that refuses its tenant until the journal is moved aside, the bound on
+// what may wait unapplied, and a full disk (a small tmpfs, as root).
+import { spawn, spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { createIngestor, type Ingestor } from '../src/ingest/ingest.js';
+import { openDatabase } from '../src/storage/duckdb.js';
+import { journalPath, tenantPath } from '../src/storage/datadir.js';
+import { StorageUnavailableError } from '../src/storage/errors.js';
+import { createTenantFiles } from '../src/storage/tenant-files.js';
+import { newId } from '../src/ids.js';
+import { ingestKey, ROOT, startTestServer, tempDir, waitFor, type TestServer } from './helpers.js';
+
+/** Journals `count` events for the tenant in a child process that is SIGKILLed right after the sync. */
+async function killedAfterSync(dataDir: string, tenantId: string, count: number): Promise<void> {
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', join(ROOT, 'test/journal-kill-child.ts'), dataDir, tenantId, String(count)],
+    { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] },
+  );
+  const [, signal] = await new Promise<[number | null, string | null]>((r) =>
+    child.once('exit', (code, sig) => r([code, sig])),
+  );
+  assert.is(signal, 'SIGKILL', 'the child killed itself after the acknowledgement');
+}
+
+async function storedCount(path: string): Promise<number> {
+  const db = await openDatabase(path);
+  try {
+    return (await db.get<{ n: number }>(`SELECT count(*)::INTEGER AS n FROM events WHERE session_id = 'killed'`))!.n;
+  } finally {
+    await db.close();
+  }
+}
+
+async function newTenant(dataDir: string): Promise<string> {
+  const tenantId = newId('t');
+  const files = createTenantFiles(dataDir);
+  await files.create(tenantId);
+  await files.closeAll();
+  return tenantId;
+}
+
+/** Tenant files and an ingestor wired as the server wires them (replay on open, reads settled). */
+function journaled(dataDir: string, journalBound?: number) {
+  let ingest: Ingestor | null = null;
+  const files = createTenantFiles(dataDir, {
+    afterOpen: (id, db) => ingest!.recover(id, db),
+    beforeRead: (id) => ingest!.settled(id),
+  });
+  ingest = createIngestor(files, { maxRows: 20_000, journalBound, journalDir: (id) => journalPath(dataDir, id) });
+  return { files, ingest };
+}
+
+test('killed between the journal sync and the apply: the next open stores every acknowledged event', async () => {
+  const dir = tempDir('am-journal-kill');
+  try {
+    const tenantId = await newTenant(dir.path);
+    await killedAfterSync(dir.path, tenantId, 5);
+    assert.is(await storedCount(tenantPath(dir.path, tenantId)), 0, 'not in the file yet: killed before the apply');
+
+    const { files, ingest } = journaled(dir.path);
+    const db = await files.open(tenantId);
+    assert.is(
+      (await db.get<{ n: number }>(`SELECT count(*)::INTEGER AS n FROM events WHERE session_id = 'killed'`))!.n,
+      5,
+      'replayed before the file was handed out',
+    );
+    // Applied once: the same records are not stored again by another open.
+    await ingest.close();
+    await files.closeAll();
+    const again = journaled(dir.path);
+    await again.files.open(tenantId);
+    await again.ingest.close();
+    await again.files.closeAll();
+    assert.is(await storedCount(tenantPath(dir.path, tenantId)), 5);
+  } finally {
+    dir.remove();
+  }
+});
+
+test('a damaged record before intact ones refuses its tenant, logged; moving the journal aside brings it back', async () => {
+  const dir = tempDir('am-journal-damaged');
+  let server: TestServer | null = await startTestServer({ dataDir: dir.path });
+  try {
+    const { key, tenantId } = await ingestKey(server);
+    await server.stop();
+    server = null;
+    await killedAfterSync(dir.path, tenantId, 3);
+    const journal = journalPath(dir.path, tenantId);
+    const segment = join(journal, readdirSync(journal).find((n) => n.endsWith('.log'))!);
+    const data = readFileSync(segment);
+    const second = 16 + data.readUInt32LE(0);
+    data[second + 20] = data[second + 20]! ^ 0xff;
+    writeFileSync(segment, data);
+
+    server = await startTestServer({ dataDir: dir.path });
+    let clock = Date.now();
+    server.ctx.now = () => new Date(clock);
+    const refused = server.logs.find((l) => l.msg === 'tenant file unavailable' && l.tenant_id === tenantId);
+    assert.ok(refused, 'logged at start');
+    assert.is(refused!.reason, 'journal damaged');
+    assert.match(String(refused!.detail), /is not a valid record, and records follow it/);
+    assert.match(String(refused!.detail), new RegExp(`move ${journal} aside`));
+    const hook = () =>
+      fetch(`${server!.url}/api/v1/hooks/claude-code`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+        body: JSON.stringify({ hook_event_name: 'Stop', session_id: 'after' }),
+      });
+    const res = await hook();
+    assert.is(res.status, 503, 'not started silently without the damaged record');
+    assert.ok(Number(res.headers.get('retry-after')) >= 1);
+    const ready = await fetch(`${server.url}/readyz`);
+    assert.is(ready.status, 503);
+    assert.is(((await ready.json()) as any).checks.tenants[tenantId], 'failed: journal damaged'); // eslint-disable-line @typescript-eslint/no-explicit-any
+
+    // The way out the message names: the journal moved aside, the tenant is back after the backoff.
+    renameSync(journal, `${journal}.damaged`);
+    clock += 60_000;
+    assert.is((await hook()).status, 200, 'back without a restart');
+  } finally {
+    await server?.stop();
+    dir.remove();
+  }
+});
+
+test('past the bound of unapplied journal bytes, ingest is refused with a retry, then accepted again', async () => {
+  const dir = tempDir('am-journal-bound');
+  try {
+    const tenantId = await newTenant(dir.path);
+    const { files, ingest } = journaled(dir.path, 1);
+    const who = { tenantId, userId: 'u_1' };
+    await files.open(tenantId); // opened, so both requests below reach the writer in this order
+    const first = ingest.accept(who, 'rest', [{ kind: 'prompt', id: 'b1' }]);
+    const second = ingest.accept(who, 'rest', [{ kind: 'prompt', id: 'b2' }]).then(
+      () => null,
+      (err: unknown) => err,
+    );
+    assert.equal(await first, { accepted: 1, rejected: [] });
+    const refused = await second;
+    assert.instance(refused, StorageUnavailableError, 'the second waited behind one unapplied record');
+    assert.is((refused as StorageUnavailableError).retryAfterMs, 1000);
+    await ingest.settled(tenantId);
+    assert.equal(await ingest.accept(who, 'rest', [{ kind: 'prompt', id: 'b2' }]), { accepted: 1, rejected: [] });
+    const db = await files.open(tenantId);
+    assert.is((await db.get<{ n: number }>('SELECT count(*)::INTEGER AS n FROM events'))!.n, 2);
+    await ingest.close();
+    await files.closeAll();
+  } finally {
+    dir.remove();
+  }
+});
+
+/** A tmpfs of `mb` at a new directory, or why there cannot be one (not root, no mount). */
+function smallDisk(mb: number): { path: string; remove(): void } | string {
+  if (process.getuid?.() !== 0) return 'needs root to mount a tmpfs';
+  const dir = tempDir('am-full-disk');
+  const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${mb}m`, 'tmpfs', dir.path], { encoding: 'utf8' });
+  if (mounted.status !== 0) {
+    dir.remove();
+    return `mount failed: ${mounted.stderr.trim()}`;
+  }
+  return {
+    path: dir.path,
+    remove: () => {
+      spawnSync('umount', [dir.path]);
+      dir.remove();
+    },
+  };
+}
+
+test('a full disk: ingest answers 503, nothing acknowledged is lost, and it recovers without a restart', async () => {
+  const disk = smallDisk(64);
+  if (typeof disk === 'string') {
+    console.log(`  SKIPPED full disk test: ${disk}`);
+    return;
+  }
+  let server: TestServer | null = null;
+  try {
+    server = await startTestServer({ dataDir: disk.path });
+    const { key, tenantId } = await ingestKey(server);
+    const hook = (session: string) =>
+      fetch(`${server!.url}/api/v1/hooks/claude-code`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+        body: JSON.stringify({ hook_event_name: 'Stop', session_id: session }),
+      });
+    const acked: string[] = [];
+    for (let i = 0; i < 5; i++) if ((await hook(`before-${i}`)).status === 200) acked.push(`before-${i}`);
+    assert.is(acked.length, 5);
+
+    // Fill the disk: the journal may still take a record or two (room left in its pages)
+    // that DuckDB then cannot apply; then nothing more fits.
+    const filler = join(disk.path, 'filler');
+    const chunk = Buffer.alloc(1024 * 1024, 1);
+    for (let i = 0; ; i++) {
+      try {
+        writeFileSync(filler, chunk, { flag: 'a' });
+      } catch (err) {
+        assert.is((err as NodeJS.ErrnoException).code, 'ENOSPC');
+        break;
+      }
+      assert.ok(i < 100, 'the disk filled up');
+    }
+    let refused: Response | null = null;
+    for (let i = 0; i < 200 && !refused; i++) {
+      const res = await hook(`full-${i}`);
+      if (res.status === 200) acked.push(`full-${i}`);
+      else refused = res;
+    }
+    assert.ok(refused, 'refused once the disk is full');
+    assert.is(refused!.status, 503);
+    assert.ok(Number(refused!.headers.get('retry-after')) >= 1, 'Retry-After');
+    const unapplied = acked.length - 5;
+    console.log(`  ${unapplied} hooks acknowledged into the journal while the disk filled`);
+
+    rmSync(filler);
+    // Space again: what waited in the journal is applied, and ingest is answered, same process.
+    await waitFor(async () => ((await hook('after')).status === 200 ? true : undefined), 'ingest accepted again');
+    acked.push('after');
+    const db = await server.ctx.tenantFiles.open(tenantId);
+    const stored = new Set(
+      (await db.all<{ s: string }>('SELECT DISTINCT session_id AS s FROM events')).map((r) => r.s),
+    );
+    assert.equal(
+      acked.filter((s) => !stored.has(s)),
+      [],
+      'every acknowledged hook stored',
+    );
+  } finally {
+    await server?.stop().catch(() => undefined);
+    disk.remove();
+  }
+});
+
+test.run();

@@ -1,0 +1,184 @@
+// The ingest journal on its own: group commit, records read back after a reopen, trimming
+// once applied, a torn last record dropped, and damage before intact records refused.
+import { appendFileSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { JournalDamagedError, openJournal } from '../src/storage/journal.js';
+import { tempDir } from './helpers.js';
+
+const body = (i: number) => Buffer.from(JSON.stringify({ event: i, pad: 'x'.repeat(i % 50) }));
+const texts = (records: { body: Buffer }[]) => records.map((r) => JSON.parse(r.body.toString()).event as number);
+const segments = (dir: string) => readdirSync(dir).filter((n) => n.endsWith('.log'));
+
+test('concurrent appends share one sync, and come back in order after a reopen', async () => {
+  const dir = tempDir('am-journal');
+  try {
+    const { journal, records } = openJournal(dir.path, 0);
+    assert.equal(records, []);
+    const lsns = await Promise.all(Array.from({ length: 50 }, (_, i) => journal.append(body(i))));
+    assert.equal(
+      lsns,
+      Array.from({ length: 50 }, (_, i) => i + 1),
+      'numbered in order from 1',
+    );
+    assert.is(journal.syncs(), 1, 'fifty appends, one fdatasync');
+    await journal.append(body(50));
+    assert.is(journal.syncs(), 2);
+    await journal.close();
+
+    const again = openJournal(dir.path, 0);
+    assert.equal(
+      texts(again.records),
+      Array.from({ length: 51 }, (_, i) => i),
+    );
+    assert.equal(
+      again.records.map((r) => r.lsn),
+      Array.from({ length: 51 }, (_, i) => i + 1),
+    );
+    assert.is(await again.journal.append(body(99)), 52, 'numbering goes on');
+    await again.journal.close();
+  } finally {
+    dir.remove();
+  }
+});
+
+test('applied records are trimmed: closed segments removed, the active one emptied', async () => {
+  const dir = tempDir('am-journal');
+  try {
+    const { journal } = openJournal(dir.path, 0, { segmentBytes: 200 });
+    for (let i = 0; i < 10; i++) await journal.append(body(i));
+    assert.ok(segments(dir.path).length >= 2, `several segments: ${segments(dir.path)}`);
+    assert.ok(journal.unappliedBytes() > 0);
+    journal.applied(4);
+    const before = journal.unappliedBytes();
+    journal.applied(10);
+    assert.ok(before > 0 && journal.unappliedBytes() === 0, 'nothing unapplied');
+    await journal.close();
+    assert.is(segments(dir.path).length, 1, 'only the active segment is left');
+    assert.is(statSync(join(dir.path, segments(dir.path)[0]!)).size, 0, 'emptied');
+    // The database's mark says what is applied: numbering goes on above it.
+    const again = openJournal(dir.path, 10);
+    assert.equal(again.records, []);
+    assert.is(await again.journal.append(body(1)), 11);
+    await again.journal.close();
+  } finally {
+    dir.remove();
+  }
+});
+
+test('records left when the applied mark is newer go with the first trim', async () => {
+  const dir = tempDir('am-journal');
+  try {
+    const first = openJournal(dir.path, 0);
+    for (let i = 0; i < 3; i++) await first.journal.append(body(i));
+    await first.journal.close();
+    // A crash after the database applied them, before the journal was trimmed.
+    const again = openJournal(dir.path, 3);
+    assert.is(again.records.length, 3, 'read back: the caller skips those at or below its mark');
+    assert.is(again.journal.unappliedBytes(), 0);
+    await again.journal.close();
+    assert.equal(segments(dir.path), [], 'the old segment is removed');
+  } finally {
+    dir.remove();
+  }
+});
+
+test('a torn last record is dropped (it was never acknowledged) and cut from the file', async () => {
+  const dir = tempDir('am-journal');
+  try {
+    const { journal } = openJournal(dir.path, 0);
+    for (let i = 0; i < 3; i++) await journal.append(body(i));
+    await journal.close();
+    const file = join(dir.path, segments(dir.path)[0]!);
+    const intact = statSync(file).size;
+    // A record cut short by the crash: a header that promises more than the file holds.
+    const torn = readFileSync(file).subarray(0, 30);
+    appendFileSync(file, torn);
+    const dropped: string[] = [];
+    const again = openJournal(dir.path, 0, { onTornTail: (d) => dropped.push(d) });
+    assert.equal(texts(again.records), [0, 1, 2]);
+    assert.is(dropped.length, 1);
+    assert.match(dropped[0]!, /30 bytes dropped/);
+    assert.is(statSync(file).size, intact, 'cut back to the last intact record');
+    await again.journal.append(body(3));
+    await again.journal.close();
+    assert.equal(texts(openJournal(dir.path, 0).records), [0, 1, 2, 3], 'no damage reported on the next open');
+  } finally {
+    dir.remove();
+  }
+});
+
+test('a record damaged in the middle refuses the journal, naming the file and the way out', async () => {
+  const dir = tempDir('am-journal');
+  try {
+    const { journal } = openJournal(dir.path, 0);
+    for (let i = 0; i < 3; i++) await journal.append(body(i));
+    await journal.close();
+    const file = join(dir.path, segments(dir.path)[0]!);
+    const data = readFileSync(file);
+    const second = 16 + data.readUInt32LE(0); // the second record's offset
+    data[second + 20] = data[second + 20]! ^ 0xff; // one flipped bit pattern inside its body
+    writeFileSync(file, data);
+    try {
+      openJournal(dir.path, 0);
+      assert.unreachable('opened a damaged journal');
+    } catch (err) {
+      assert.instance(err, JournalDamagedError);
+      assert.match((err as Error).message, new RegExp(`${file} at byte ${second}`));
+      assert.match((err as Error).message, /move .* aside/);
+    }
+    assert.is(readFileSync(file).length, data.length, 'nothing was cut');
+  } finally {
+    dir.remove();
+  }
+});
+
+test('damage in an earlier segment refuses the journal even when that segment ends there', async () => {
+  const dir = tempDir('am-journal');
+  try {
+    const { journal } = openJournal(dir.path, 0, { segmentBytes: 100 });
+    for (let i = 0; i < 6; i++) await journal.append(body(i));
+    await journal.close();
+    const first = join(dir.path, segments(dir.path)[0]!);
+    const data = readFileSync(first);
+    data[data.length - 1] = data[data.length - 1]! ^ 0xff; // its last record
+    writeFileSync(first, data);
+    assert.throws(
+      () => openJournal(dir.path, 0),
+      (err: unknown) => err instanceof JournalDamagedError,
+    );
+  } finally {
+    dir.remove();
+  }
+});
+
+test('stale records after a torn write (left by emptying the segment) are not damage', async () => {
+  const dir = tempDir('am-journal');
+  try {
+    const { journal } = openJournal(dir.path, 0);
+    for (let i = 0; i < 4; i++) await journal.append(body(i));
+    const file = join(dir.path, segments(dir.path)[0]!);
+    const old = readFileSync(file);
+    journal.applied(4); // the segment is emptied…
+    await journal.append(body(4)); // …and LSN 5 written at its start
+    await journal.close();
+    const fresh = readFileSync(file);
+    assert.ok(fresh.length < old.length);
+    // A crash that kept LSN 5 but not the emptying: the old records' bytes follow it.
+    writeFileSync(file, Buffer.concat([fresh, old.subarray(fresh.length)]));
+    const dropped: string[] = [];
+    const again = openJournal(dir.path, 4, { onTornTail: (d) => dropped.push(d) });
+    assert.equal(
+      again.records.filter((r) => r.lsn > 4).map((r) => r.lsn),
+      [5],
+      'LSN 5 kept; what follows is older than it, so a tail to drop',
+    );
+    assert.is(dropped.length, 1);
+    await again.journal.close();
+  } finally {
+    dir.remove();
+  }
+});
+
+test.run();
