@@ -181,4 +181,30 @@ test('stale records after a torn write (left by emptying the segment) are not da
   }
 });
 
+test('a torn write at the start of an emptied segment, before stale records, is not damage', async () => {
+  const dir = tempDir('am-journal');
+  try {
+    const { journal } = openJournal(dir.path, 0);
+    for (let i = 0; i < 4; i++) await journal.append(body(i));
+    await journal.close();
+    const file = join(dir.path, segments(dir.path)[0]!);
+    const old = readFileSync(file);
+    // Applied (mark 4) and emptied, then a crash that kept the old bytes but cut the write of
+    // LSN 5 short at the segment's start: the records after it are older than the mark.
+    const torn = Buffer.alloc(40, 0xab);
+    writeFileSync(file, Buffer.concat([torn, old.subarray(torn.length)]));
+    const dropped: string[] = [];
+    const again = openJournal(dir.path, 4, { onTornTail: (d) => dropped.push(d) });
+    assert.equal(
+      again.records.filter((r) => r.lsn > 4),
+      [],
+    );
+    assert.is(dropped.length, 1, 'a tail to drop, not damage');
+    assert.is(await again.journal.append(body(5)), 5);
+    await again.journal.close();
+  } finally {
+    dir.remove();
+  }
+});
+
 test.run();

@@ -62,7 +62,7 @@ export function openJournal(
   options: { segmentBytes?: number; onTornTail?: (detail: string) => void; onSync?: (seconds: number) => void } = {},
 ): { journal: Journal; records: JournalRecord[] } {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const { records, segments } = readSegments(dir, options.onTornTail);
+  const { records, segments } = readSegments(dir, appliedLsn, options.onTornTail);
   const lastLsn = Math.max(appliedLsn, records.at(-1)?.lsn ?? 0);
   const no = (segments.at(-1)?.no ?? 0) + 1;
   const journal = appendTo(
@@ -77,7 +77,7 @@ export function openJournal(
   return { journal, records };
 }
 
-function readSegments(dir: string, onTornTail?: (detail: string) => void) {
+function readSegments(dir: string, appliedLsn: number, onTornTail?: (detail: string) => void) {
   const names = readdirSync(dir)
     .filter((n) => /^\d{10}\.log$/.test(n))
     .sort();
@@ -95,8 +95,9 @@ function readSegments(dir: string, onTornTail?: (detail: string) => void) {
     }
     if (at < data.length) {
       // Damage, or a write a crash cut short. Only the end of the last write can be torn, and
-      // it was never acknowledged: but an intact record written after it means damage.
-      const before = records.at(-1)?.lsn ?? 0;
+      // it was never acknowledged: but an intact record written after it means damage. One
+      // at or below the applied mark proves nothing (left by an emptying that did not reach the disk).
+      const before = Math.max(appliedLsn, records.at(-1)?.lsn ?? 0);
       const later = files
         .slice(i)
         .some((f, j) => laterRecord(j === 0 ? data : readFileSync(f.path), j === 0 ? at + 1 : 0, before));
