@@ -1,6 +1,6 @@
 // The ingest journal on its own: group commit, records read back after a reopen, trimming
 // once applied, a torn last record dropped, and damage before intact records refused.
-import { appendFileSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readdirSync, readFileSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -202,6 +202,26 @@ test('a torn write at the start of an emptied segment, before stale records, is 
     assert.is(dropped.length, 1, 'a tail to drop, not damage');
     assert.is(await again.journal.append(body(5)), 5);
     await again.journal.close();
+  } finally {
+    dir.remove();
+  }
+});
+
+test('a segment that could not be created is created by the next append', async () => {
+  const dir = tempDir('am-journal');
+  try {
+    const { journal } = openJournal(dir.path, 0);
+    // Something in the way of the new segment's file (as a full disk or EMFILE would be).
+    const blocker = join(dir.path, '0000000001.log');
+    mkdirSync(blocker);
+    await journal.append(body(0)).then(
+      () => assert.unreachable('appended to a directory'),
+      (err: unknown) => assert.ok(err instanceof Error),
+    );
+    rmdirSync(blocker);
+    assert.is(await journal.append(body(1)), 2, 'the segment is created once it can be');
+    await journal.close();
+    assert.equal(texts(openJournal(dir.path, 0).records), [1]);
   } finally {
     dir.remove();
   }

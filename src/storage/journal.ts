@@ -181,10 +181,13 @@ function appendTo(
 
   const handle = async () => {
     if (!active.handle) {
-      const opening = fsp.open(active.path, constants.O_RDWR | constants.O_CREAT, 0o600);
+      const opening = createSegment(active.path, dir);
       active.handle = opening;
-      await opening;
-      await syncDir(dir); // the new file's name must survive a power cut like its records
+      // A failure (a full disk, EMFILE) is tried again by the next append, not kept forever.
+      await opening.catch((err: unknown) => {
+        if (active.handle === opening) active.handle = null;
+        throw err;
+      });
     }
     return active.handle;
   };
@@ -280,6 +283,18 @@ function appendTo(
       });
     },
   };
+}
+
+/** Opens (creating) a segment's file, and syncs the directory: its name must survive a power cut like its records. */
+async function createSegment(path: string, dir: string): Promise<fsp.FileHandle> {
+  const fh = await fsp.open(path, constants.O_RDWR | constants.O_CREAT, 0o600);
+  try {
+    await syncDir(dir);
+  } catch (err) {
+    await fh.close().catch(() => undefined);
+    throw err;
+  }
+  return fh;
 }
 
 async function syncDir(dir: string): Promise<void> {
