@@ -4,7 +4,7 @@ import { appendFileSync, mkdirSync, readdirSync, readFileSync, rmdirSync, statSy
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { JournalDamagedError, openJournal } from '../src/storage/journal.js';
+import { JournalDamagedError, MAX_BODY, openJournal } from '../src/storage/journal.js';
 import { tempDir } from './helpers.js';
 
 const body = (i: number) => Buffer.from(JSON.stringify({ event: i, pad: 'x'.repeat(i % 50) }));
@@ -222,6 +222,29 @@ test('a segment that could not be created is created by the next append', async 
     assert.is(await journal.append(body(1)), 2, 'the segment is created once it can be');
     await journal.close();
     assert.equal(texts(openJournal(dir.path, 0).records), [1]);
+  } finally {
+    dir.remove();
+  }
+});
+
+test('a record longer than a reopen would read back is refused, not acknowledged', async () => {
+  const dir = tempDir('am-journal');
+  try {
+    const { journal } = openJournal(dir.path, 0);
+    // One OTLP request (64 MiB of protobuf) can become more JSON than this.
+    const huge = Buffer.alloc(MAX_BODY + 1);
+    let acknowledged = false;
+    await journal.append(huge).then(
+      () => (acknowledged = true),
+      (err: unknown) => assert.match(String(err), /too large/),
+    );
+    await journal.append(body(1));
+    await journal.close();
+    const again = openJournal(dir.path, 0);
+    const lengths = again.records.map((r) => r.body.length);
+    await again.journal.close();
+    assert.ok(!acknowledged || lengths.includes(huge.length), 'an acknowledged record is read back');
+    assert.ok(!acknowledged, 'refused');
   } finally {
     dir.remove();
   }

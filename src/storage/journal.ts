@@ -22,8 +22,8 @@ import { crc32 } from 'node:zlib';
 
 /** length (u32) + CRC32 of the rest (u32) + LSN (f64, an integer below 2^53); the body follows. */
 const HEADER = 16;
-/** A length above this is damage, not a record (a batch is at most 16 MiB of JSON). */
-const MAX_BODY = 256 * 1024 * 1024;
+/** A length above this is damage, not a record; `append` refuses a longer one (a huge OTLP request's JSON). */
+export const MAX_BODY = 256 * 1024 * 1024;
 /** The active segment is closed and a new one begun once it holds this much. */
 export const SEGMENT_BYTES = 8 * 1024 * 1024;
 
@@ -252,6 +252,9 @@ function appendTo(
 
   return {
     append(body) {
+      // A reopen would take it for damage: refused before it could be acknowledged.
+      if (body.length > MAX_BODY)
+        return Promise.reject(new Error(`${body.length} bytes is too large for one ingest journal record`));
       const lsn = nextLsn++;
       return new Promise<number>((resolve, reject) => {
         const header = frame(lsn, body);
