@@ -155,6 +155,26 @@ test('past the bound of unapplied journal bytes, ingest is refused with a retry,
   }
 });
 
+test('flushAll waits for events still being journaled (an erasure deletes after it)', async () => {
+  const dir = tempDir('am-journal-flush');
+  try {
+    const tenantId = await newTenant(dir.path);
+    const { files, ingest } = journaled(dir.path);
+    const who = { tenantId, userId: 'u_1' };
+    const db = await files.open(tenantId, { settled: false });
+    // On its way in when the erasure flushes: past authentication, its journal sync not done.
+    const inFlight = ingest.accept(who, 'rest', [{ kind: 'prompt', id: 'f1' }]);
+    await ingest.flushAll();
+    const stored = (await db.get<{ n: number }>('SELECT count(*)::INTEGER AS n FROM events'))!.n;
+    assert.equal(await inFlight, { accepted: 1, rejected: [] });
+    assert.is(stored, 1, 'stored before flushAll resolved, so an erasure after it finds it');
+    await ingest.close();
+    await files.closeAll();
+  } finally {
+    dir.remove();
+  }
+});
+
 /** A tmpfs of `mb` at a new directory, or why there cannot be one (not root, no mount). */
 function smallDisk(mb: number): { path: string; remove(): void } | string {
   if (process.getuid?.() !== 0) return 'needs root to mount a tmpfs';

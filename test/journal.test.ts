@@ -1,10 +1,10 @@
 // The ingest journal on its own: group commit, records read back after a reopen, trimming
 // once applied, a torn last record dropped, and damage before intact records refused.
-import { appendFileSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readdirSync, readFileSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { JournalDamagedError, openJournal } from '../src/storage/journal.js';
+import { JournalDamagedError, MAX_BODY, openJournal } from '../src/storage/journal.js';
 import { tempDir } from './helpers.js';
 
 const body = (i: number) => Buffer.from(JSON.stringify({ event: i, pad: 'x'.repeat(i % 50) }));
@@ -176,6 +176,75 @@ test('stale records after a torn write (left by emptying the segment) are not da
     );
     assert.is(dropped.length, 1);
     await again.journal.close();
+  } finally {
+    dir.remove();
+  }
+});
+
+test('a torn write at the start of an emptied segment, before stale records, is not damage', async () => {
+  const dir = tempDir('am-journal');
+  try {
+    const { journal } = openJournal(dir.path, 0);
+    for (let i = 0; i < 4; i++) await journal.append(body(i));
+    await journal.close();
+    const file = join(dir.path, segments(dir.path)[0]!);
+    const old = readFileSync(file);
+    // Applied (mark 4) and emptied, then a crash that kept the old bytes but cut the write of
+    // LSN 5 short at the segment's start: the records after it are older than the mark.
+    const torn = Buffer.alloc(40, 0xab);
+    writeFileSync(file, Buffer.concat([torn, old.subarray(torn.length)]));
+    const dropped: string[] = [];
+    const again = openJournal(dir.path, 4, { onTornTail: (d) => dropped.push(d) });
+    assert.equal(
+      again.records.filter((r) => r.lsn > 4),
+      [],
+    );
+    assert.is(dropped.length, 1, 'a tail to drop, not damage');
+    assert.is(await again.journal.append(body(5)), 5);
+    await again.journal.close();
+  } finally {
+    dir.remove();
+  }
+});
+
+test('a segment that could not be created is created by the next append', async () => {
+  const dir = tempDir('am-journal');
+  try {
+    const { journal } = openJournal(dir.path, 0);
+    // Something in the way of the new segment's file (as a full disk or EMFILE would be).
+    const blocker = join(dir.path, '0000000001.log');
+    mkdirSync(blocker);
+    await journal.append(body(0)).then(
+      () => assert.unreachable('appended to a directory'),
+      (err: unknown) => assert.ok(err instanceof Error),
+    );
+    rmdirSync(blocker);
+    assert.is(await journal.append(body(1)), 2, 'the segment is created once it can be');
+    await journal.close();
+    assert.equal(texts(openJournal(dir.path, 0).records), [1]);
+  } finally {
+    dir.remove();
+  }
+});
+
+test('a record longer than a reopen would read back is refused, not acknowledged', async () => {
+  const dir = tempDir('am-journal');
+  try {
+    const { journal } = openJournal(dir.path, 0);
+    // One OTLP request (64 MiB of protobuf) can become more JSON than this.
+    const huge = Buffer.alloc(MAX_BODY + 1);
+    let acknowledged = false;
+    await journal.append(huge).then(
+      () => (acknowledged = true),
+      (err: unknown) => assert.match(String(err), /too large/),
+    );
+    await journal.append(body(1));
+    await journal.close();
+    const again = openJournal(dir.path, 0);
+    const lengths = again.records.map((r) => r.body.length);
+    await again.journal.close();
+    assert.ok(!acknowledged || lengths.includes(huge.length), 'an acknowledged record is read back');
+    assert.ok(!acknowledged, 'refused');
   } finally {
     dir.remove();
   }

@@ -32,7 +32,7 @@ export type EventWriter = {
   replay(records: { lsn: number; rows: EventRow[] }[]): Promise<void>;
   /** Resolves once what was acknowledged before the call is applied, or an apply failed. */
   settled(): Promise<void>;
-  /** Commits what is pending. */
+  /** Commits what is pending, including rows whose journal sync is still running. */
   flush(): Promise<void>;
   /** Stops applying and closes the journal; what it holds unapplied stays on disk for the next open. */
   close(): Promise<void>;
@@ -105,6 +105,7 @@ export function createEventWriter(
   let synced = 0; // the last LSN acknowledged
   let applied = 0;
   let waiters: { lsn: number; resolve(): void }[] = [];
+  const appending = new Set<Promise<number>>(); // journal syncs not yet done: `flush` waits for them
   const bound = options.journalBound ?? JOURNAL_BOUND;
 
   const wake = (all: boolean) => {
@@ -275,7 +276,14 @@ export function createEventWriter(
       if (db.isClosed()) throw new StorageUnavailableError(`${db.path} is closed`);
       if (journal.unappliedBytes() >= bound)
         throw new StorageUnavailableError('ingest is behind: events are waiting to be stored; retry shortly', 1000);
-      const lsn = await journal.append(encodeRows(rows));
+      const appended = journal.append(encodeRows(rows));
+      appending.add(appended);
+      let lsn: number;
+      try {
+        lsn = await appended;
+      } finally {
+        appending.delete(appended);
+      }
       synced = Math.max(synced, lsn);
       if (!closed) enqueue({ rows, lsn, resolve: onApplied, reject: ignore });
     },
@@ -292,6 +300,8 @@ export function createEventWriter(
       return new Promise<void>((resolve) => waiters.push({ lsn: synced, resolve }));
     },
     async flush() {
+      // Rows still being journaled are on their way in: an erasure or a rollback after this must find them.
+      await Promise.allSettled(appending);
       while ((queue.length && !closed) || committing) {
         if (retry) return this.settled(); // applying is failing: wait for one more try, not forever
         await pump();

@@ -22,8 +22,8 @@ import { crc32 } from 'node:zlib';
 
 /** length (u32) + CRC32 of the rest (u32) + LSN (f64, an integer below 2^53); the body follows. */
 const HEADER = 16;
-/** A length above this is damage, not a record (a batch is at most 16 MiB of JSON). */
-const MAX_BODY = 256 * 1024 * 1024;
+/** A length above this is damage, not a record; `append` refuses a longer one (a huge OTLP request's JSON). */
+export const MAX_BODY = 256 * 1024 * 1024;
 /** The active segment is closed and a new one begun once it holds this much. */
 export const SEGMENT_BYTES = 8 * 1024 * 1024;
 
@@ -62,7 +62,7 @@ export function openJournal(
   options: { segmentBytes?: number; onTornTail?: (detail: string) => void; onSync?: (seconds: number) => void } = {},
 ): { journal: Journal; records: JournalRecord[] } {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const { records, segments } = readSegments(dir, options.onTornTail);
+  const { records, segments } = readSegments(dir, appliedLsn, options.onTornTail);
   const lastLsn = Math.max(appliedLsn, records.at(-1)?.lsn ?? 0);
   const no = (segments.at(-1)?.no ?? 0) + 1;
   const journal = appendTo(
@@ -77,7 +77,7 @@ export function openJournal(
   return { journal, records };
 }
 
-function readSegments(dir: string, onTornTail?: (detail: string) => void) {
+function readSegments(dir: string, appliedLsn: number, onTornTail?: (detail: string) => void) {
   const names = readdirSync(dir)
     .filter((n) => /^\d{10}\.log$/.test(n))
     .sort();
@@ -95,8 +95,9 @@ function readSegments(dir: string, onTornTail?: (detail: string) => void) {
     }
     if (at < data.length) {
       // Damage, or a write a crash cut short. Only the end of the last write can be torn, and
-      // it was never acknowledged: but an intact record written after it means damage.
-      const before = records.at(-1)?.lsn ?? 0;
+      // it was never acknowledged: but an intact record written after it means damage. One
+      // at or below the applied mark proves nothing (left by an emptying that did not reach the disk).
+      const before = Math.max(appliedLsn, records.at(-1)?.lsn ?? 0);
       const later = files
         .slice(i)
         .some((f, j) => laterRecord(j === 0 ? data : readFileSync(f.path), j === 0 ? at + 1 : 0, before));
@@ -180,10 +181,13 @@ function appendTo(
 
   const handle = async () => {
     if (!active.handle) {
-      const opening = fsp.open(active.path, constants.O_RDWR | constants.O_CREAT, 0o600);
+      const opening = createSegment(active.path, dir);
       active.handle = opening;
-      await opening;
-      await syncDir(dir); // the new file's name must survive a power cut like its records
+      // A failure (a full disk, EMFILE) is tried again by the next append, not kept forever.
+      await opening.catch((err: unknown) => {
+        if (active.handle === opening) active.handle = null;
+        throw err;
+      });
     }
     return active.handle;
   };
@@ -248,6 +252,9 @@ function appendTo(
 
   return {
     append(body) {
+      // A reopen would take it for damage: refused before it could be acknowledged.
+      if (body.length > MAX_BODY)
+        return Promise.reject(new Error(`${body.length} bytes is too large for one ingest journal record`));
       const lsn = nextLsn++;
       return new Promise<number>((resolve, reject) => {
         const header = frame(lsn, body);
@@ -279,6 +286,18 @@ function appendTo(
       });
     },
   };
+}
+
+/** Opens (creating) a segment's file, and syncs the directory: its name must survive a power cut like its records. */
+async function createSegment(path: string, dir: string): Promise<fsp.FileHandle> {
+  const fh = await fsp.open(path, constants.O_RDWR | constants.O_CREAT, 0o600);
+  try {
+    await syncDir(dir);
+  } catch (err) {
+    await fh.close().catch(() => undefined);
+    throw err;
+  }
+  return fh;
 }
 
 async function syncDir(dir: string): Promise<void> {
