@@ -38,6 +38,7 @@ const PAGES = [
   ['import-rollback', '/import/runs/{run}/rollback'],
   ['prices', '/settings/prices'],
   ['retention', '/settings/retention'],
+  ['timezone', '/settings/timezone'],
   ['audit', '/settings/audit'],
   ['organisations', '/admin/organisations'],
   ['single-sign-on', '/settings/sso'],
