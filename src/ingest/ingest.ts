@@ -125,12 +125,24 @@ export function createIngestor(
     return writer;
   };
 
+  /**
+   * Writers let go of (their file was found gone), per tenant, until closed: the journal is
+   * not opened again while one of them may still write and sync an acknowledged append.
+   */
+  const closing = new Map<string, Promise<void>>();
+  const retire = (tenantId: string, writer: EventWriter) => {
+    const closed = writer.close().catch(() => undefined);
+    closing.set(tenantId, closed);
+    void closed.then(() => closing.get(tenantId) === closed && closing.delete(tenantId));
+  };
+
   /** The writer on `db`, the tenant's file as just opened; one on an older handle is closed. */
   const writerOn = (tenantId: string, db: Database): Promise<EventWriter> => {
     const entry = writers.get(tenantId);
     if (entry?.db === db) return entry.writer;
     // The old writer's journal is closed (its queued appends written) before it is read again.
     const writer = (async () => {
+      await closing.get(tenantId);
       await (await entry?.writer.catch(() => null))?.close();
       return makeWriter(tenantId, db);
     })();
@@ -180,7 +192,7 @@ export function createIngestor(
       if (err instanceof TenantUnavailableError && writers.get(who.tenantId)?.writer === made) {
         // Its file is closed: the next write, once the file is back, needs a writer on the new one.
         writers.delete(who.tenantId);
-        void writer.close().catch(() => undefined);
+        retire(who.tenantId, writer);
       }
       throw err;
     }
