@@ -107,6 +107,7 @@ test('an idle tenant file is closed, gives its share back, and reopens on the ne
     const clock = await quiet(server);
     const files = server.ctx.tenantFiles;
     for (const p of ['one', 'two', 'three']) assert.is((await hook(server, key, p)).status, 200);
+    await server.ctx.ingest.settled(tenantId); // acknowledged from the journal: applied to the file now
     assert.is(await files.closeIdle(), 0, 'just used');
     clock.advance(IDLE_MS - 1);
     assert.is(await files.closeIdle(), 0, 'not idle long enough');
@@ -213,6 +214,7 @@ test('a file deleted while closed for idleness is not recreated: its tenant is u
     const { key, tenantId } = await ingestKey(server);
     const clock = await quiet(server);
     assert.is((await hook(server, key, 'hello')).status, 200);
+    await server.ctx.ingest.settled(tenantId);
     await server.ctx.tenantFiles.closeIdle();
     clock.advance(IDLE_MS);
     assert.is(await server.ctx.tenantFiles.closeIdle(), 1);
