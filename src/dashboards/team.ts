@@ -2,7 +2,7 @@
 // least-squares line, forecast and anomalies), and a person's own page (their figures
 // against the previous period, their trends, insights and recent sessions with scores).
 import type { TenantFiles } from '../storage/tenant-files.js';
-import { personalInsights, teamComparison, trendOf, type TrendResult } from '../query/analytics.js';
+import { personalInsights, TEAM_METRICS, teamComparison, trendOf, type TrendResult } from '../query/analytics.js';
 import { averageScore, productivity } from '../sessions/productivity.js';
 import { filtersFor, INTERVAL_MS, querySchema, type Dimension, type QueryInput } from '../query/model.js';
 import { listSessions } from '../sessions/read.js';
@@ -24,20 +24,8 @@ export const TREND_METRICS = {
 export type TrendMetric = keyof typeof TREND_METRICS;
 export const DEFAULT_TREND_METRIC: TrendMetric = 'cost_usd';
 
-const COMPARED = [
-  'sessions',
-  'prompts',
-  'tool_calls',
-  'tool_failure_rate',
-  'subagents',
-  'api_requests',
-  'tokens',
-  'cost_usd',
-  'lines_added',
-  'lines_removed',
-  'commits',
-  'pull_requests',
-] as const;
+/** The figures the team page compares person by person: the team comparison's. */
+const COMPARED = TEAM_METRICS;
 
 type QueryFilters = Partial<Record<Dimension, string[]>>;
 

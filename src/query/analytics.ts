@@ -67,7 +67,8 @@ function dayOf(t: number, now: number, zone: string): string {
 const hourOf = (t: number, now: number, zone: string) =>
   `${dayOf(t, now, zone)} ${new Date(wallOf(zone, t)).toISOString().slice(11, 16)} ${zone === DEFAULT_TIME_ZONE ? 'UTC' : zoneAbbreviation(zone, t)}`;
 
-const TEAM_METRICS = [
+/** The figures the team is compared by, person by person (the team page and the API). */
+export const TEAM_METRICS = [
   'sessions',
   'prompts',
   'tool_calls',

@@ -3,43 +3,32 @@
 // list every bucket of its range, the empty ones too.
 import { tenantSettings } from '../aggregate/settings.js';
 import type { TenantFiles } from '../storage/tenant-files.js';
-import { DEFAULT_TIME_ZONE, fromWall, offsetMs } from '../time/zone.js';
+import { DEFAULT_TIME_ZONE, offsetMs, periodOf } from '../time/zone.js';
 import { INTERVAL_MS, type Interval } from './model.js';
 
 const DAY = 86_400_000;
+const CALENDAR = { '1d': 'day', '1w': 'week', '1mo': 'month' } as const;
 
 /**
- * The instant a local wall-clock time (as epoch ms of the same digits in UTC) happens in
- * `zone`, as DuckDB's time_bucket resolves it: a skipped midnight (Santiago's 6 September)
- * at the jump, a repeated one (Havana's 1 November) at the later.
+ * The local day, week or month bucket holding `t`, as DuckDB's time_bucket makes it: a
+ * skipped midnight (Santiago's 6 September) starts at the jump, a repeated one (Havana's
+ * 1 November) at the later.
  */
-const instantOf = (wall: number, zone: string) => fromWall(zone, wall, 'last');
-
-/** The local wall-clock start of the day, week (from Monday) or month holding `wall`. */
-function wallStart(wall: number, interval: '1d' | '1w' | '1mo'): number {
-  const day = Math.floor(wall / DAY) * DAY;
-  if (interval === '1d') return day;
-  if (interval === '1w') return day - ((new Date(day).getUTCDay() + 6) % 7) * DAY;
-  const d = new Date(day);
-  return Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1);
-}
+const calendarBucket = (t: number, interval: Interval, zone: string) =>
+  periodOf(zone, CALENDAR[interval as keyof typeof CALENDAR], t, 'last');
 
 /** The start (UTC epoch ms) of the bucket of `interval` in `zone` that holds `t`. */
 export function bucketStart(t: number, interval: Interval, zone = DEFAULT_TIME_ZONE): number {
   const size = INTERVAL_MS[interval];
   if (size < DAY) return t - ((((t + offsetMs(zone, t)) % size) + size) % size);
-  return instantOf(wallStart(t + offsetMs(zone, t), interval as '1d' | '1w' | '1mo'), zone);
+  return calendarBucket(t, interval, zone).start;
 }
 
 /** The start of the bucket after the one starting at `start`. */
 export function nextBucket(start: number, interval: Interval, zone = DEFAULT_TIME_ZONE): number {
   const size = INTERVAL_MS[interval];
   if (size < DAY) return start + size;
-  const wall = start + offsetMs(zone, start);
-  // From the local start: a day that began after a skipped midnight began at 01:00.
-  if (interval !== '1mo') return instantOf(wallStart(wall, interval as '1d' | '1w') + size, zone);
-  const d = new Date(wall);
-  return instantOf(Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1), zone);
+  return calendarBucket(start, interval, zone).end;
 }
 
 /** The zone a tenant's buckets are counted in (its settings are cached per open file). */

@@ -125,18 +125,28 @@ export function addLocalDays(zone: string, at: number, days: number): number {
 
 export type Calendar = 'day' | 'week' | 'month';
 
-/** The local day, week (Monday to Monday) or month holding `at`, as instants [start, end). */
-export function periodOf(zone: string, by: Calendar, at: number): { start: number; end: number } {
+/**
+ * The local day, week (Monday to Monday) or month holding `at`, as instants [start, end).
+ * `repeated`: which of a midnight that happens twice starts it (DuckDB's time_bucket takes
+ * the later; see fromWall).
+ */
+export function periodOf(
+  zone: string,
+  by: Calendar,
+  at: number,
+  repeated: 'first' | 'last' = 'first',
+): { start: number; end: number } {
   const day = wallDay(zone, at);
+  const instant = (wall: number) => fromWall(zone, wall, repeated);
   if (by === 'month') {
     const d = new Date(day);
     return {
-      start: fromWall(zone, Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1)),
-      end: fromWall(zone, Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1)),
+      start: instant(Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1)),
+      end: instant(Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1)),
     };
   }
   const first = by === 'day' ? day : day - ((new Date(day).getUTCDay() + 6) % 7) * DAY;
-  return { start: fromWall(zone, first), end: fromWall(zone, first + (by === 'day' ? 1 : 7) * DAY) };
+  return { start: instant(first), end: instant(first + (by === 'day' ? 1 : 7) * DAY) };
 }
 
 /** When the local day, week (Monday) or month holding `at` began. */
