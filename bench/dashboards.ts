@@ -15,6 +15,7 @@
 //
 // Prints figures and ratios to the targets; asserts nothing.
 //
+// AGENTMETER_MEMORY_LIMIT (the render server's budget, default 1GB),
 // BENCH_SMALL (1), BENCH_SMALL_ITERATIONS (60), BENCH_DIR (render data), BENCH_ITERATIONS (30 per page), BENCH_PROFILE_RUNS (10),
 // BENCH_LIVE_DIR (live data; its own tenants "Live 1…n" are added, so the filled 10M
 // directory is not written to), BENCH_CLIENTS (1000; 0 skips part 2), BENCH_TENANTS (10;
@@ -100,7 +101,10 @@ async function renderPart() {
     return;
   }
   const server = await startServer(
-    loadConfig({ 'data-dir': RENDER_DIR, port: '0', host: '127.0.0.1' }, {}),
+    loadConfig(
+      { 'data-dir': RENDER_DIR, port: '0', host: '127.0.0.1' },
+      { AGENTMETER_MEMORY_LIMIT: process.env.AGENTMETER_MEMORY_LIMIT },
+    ),
     createLogger('warn', (l) => process.stderr.write(l)),
   );
   try {

@@ -7,6 +7,7 @@
 //
 // BENCH_EVENTS (default 10,000,000) sets the size. BENCH_DIR names a data directory to fill
 // once and measure many times: filling is skipped when its tenant already has events.
+// AGENTMETER_MEMORY_LIMIT sets the server's memory budget (default 1GB, as `serve`).
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { availableParallelism, loadavg } from 'node:os';
@@ -392,7 +393,13 @@ async function main() {
   const dataDir = process.env.BENCH_DIR ?? tempDir('am-bench-query').path;
   mkdirSync(dataDir, { recursive: true });
   const logger = createLogger('warn', (line) => process.stderr.write(line));
-  const server = await startServer(loadConfig({ 'data-dir': dataDir, port: '0', host: '127.0.0.1' }, {}), logger);
+  const server = await startServer(
+    loadConfig(
+      { 'data-dir': dataDir, port: '0', host: '127.0.0.1' },
+      { AGENTMETER_MEMORY_LIMIT: process.env.AGENTMETER_MEMORY_LIMIT },
+    ),
+    logger,
+  );
   const stop = () => void server.close().finally(() => process.exit(130));
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
