@@ -16,7 +16,9 @@
 // Prints figures and ratios to the targets; asserts nothing.
 //
 // AGENTMETER_MEMORY_LIMIT (the render server's budget, default 1GB),
-// BENCH_SMALL (1), BENCH_SMALL_ITERATIONS (60), BENCH_DIR (render data), BENCH_ITERATIONS (30 per page), BENCH_PROFILE_RUNS (10),
+// BENCH_SMALL (1), BENCH_SMALL_ITERATIONS (60), BENCH_SMALL_PROFILE (1: the small summary statement by
+// statement, see bench/small-profile.ts), BENCH_DIR (render data), BENCH_ITERATIONS (30 per page),
+// BENCH_PROFILE_RUNS (10),
 // BENCH_LIVE_DIR (live data; its own tenants "Live 1…n" are added, so the filled 10M
 // directory is not written to), BENCH_CLIENTS (1000; 0 skips part 2), BENCH_TENANTS (10;
 // 1 skips the split), BENCH_POSTS (50), BENCH_GAP_MS (200: apart enough not to coalesce).

@@ -11,6 +11,7 @@ import { runCommand } from '../src/admin/commands.js';
 import type { IngestEvent, Kind } from '../src/ingest/schema.js';
 import { percentile } from '../src/aggregate/sketch.js';
 import { signIn, tempDir } from '../test/helpers.js';
+import { profileSmallSummary } from './small-profile.js';
 
 const ITERATIONS = Number(process.env.BENCH_SMALL_ITERATIONS ?? 60);
 const WARMUP = 3;
@@ -108,7 +109,16 @@ export async function startSmallTenant() {
     await ctx.aggregator.runOnce(tenant.id, { compact: true });
     const client = await signIn(server, email, PASSWORD);
     const cookie = [...client.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
-    return { url: server.url, key, cookie, now, events: stored.accepted, close };
+    return {
+      url: server.url,
+      key,
+      cookie,
+      now,
+      events: stored.accepted,
+      close,
+      tenantFiles: ctx.tenantFiles,
+      tenantId: tenant.id,
+    };
   } catch (err) {
     await close();
     throw err;
@@ -149,6 +159,8 @@ export async function smallTenantPart(): Promise<SmallTiming[]> {
     console.log(
       `   machine load ${loadAtStart.toFixed(1)} → ${loadavg()[0]!.toFixed(1)} on ${availableParallelism()} cores`,
     );
+    if (process.env.BENCH_SMALL_PROFILE === '1')
+      await profileSmallSummary(small.tenantFiles, small.tenantId, small.now);
     return out;
   } finally {
     await small.close();

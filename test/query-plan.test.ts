@@ -152,6 +152,23 @@ const CASES: Case[] = [
     },
   },
   {
+    name: 'a quiet tenant: nothing is read after its newest rolled-up event (the tail is read apart)',
+    query: { metrics: ['events'], from: B + 90_000, to: B + 7 * DAY + HOUR + 5 * MINUTE + 30_000 },
+    state: { firstEvent: B + 5 * DAY + 3 * HOUR, lastEvent: B + 7 * DAY + 20 * MINUTE },
+    expect: {
+      periods: one(B + 90_000, B + 7 * DAY + HOUR + 5 * MINUTE + 30_000, [
+        seg('1d', B + 5 * DAY, B + 7 * DAY),
+        seg('1h', B + 7 * DAY, B + 7 * DAY + HOUR),
+      ]),
+    },
+  },
+  {
+    name: 'raw: every piece is read whatever the newest rolled-up event',
+    query: { metrics: ['events'], from: B, to: B + DAY },
+    state: { raw: true, lastEvent: B - DAY },
+    expect: { periods: one(B, B + DAY, [seg('raw', B, B + DAY)]) },
+  },
+  {
     name: 'time zone, no interval: the zone changes nothing',
     query: { metrics: ['events'], from: B, to: B + 2 * DAY },
     state: { timeZone: 'America/New_York' },

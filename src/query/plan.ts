@@ -41,6 +41,11 @@ export type PlanState = {
    * range before it is not read, so a young tenant's long range costs a few pieces.
    */
   firstEvent?: number;
+  /**
+   * No rolled-up event is newer than this (run.ts, newestRolledUp): a tier or raw piece
+   * starting after it reads nothing and is left out (the tail is read apart, over the span).
+   */
+  lastEvent?: number;
 };
 
 /** A period of the answer: the range asked, or (compared) the one of equal length before it. */
@@ -149,6 +154,10 @@ export function readFrom(from: number, to: number, firstEvent: number | undefine
   return day > from ? Math.min(day, to) : from;
 }
 
+/** A piece can hold a counted rolled-up event: it does not start after the newest (read raw: every piece). */
+const mayHold = (state: PlanState) => (s: Segment) =>
+  state.raw || state.lastEvent === undefined || s.from <= state.lastEvent;
+
 export function planQuery(q: Query, state: PlanState): Plan {
   const defs = q.metrics.map((name) => METRICS[name]!);
   const percentiles = defs.some((d) => 'percentile' in d && typeof d.percentile === 'number');
@@ -173,8 +182,8 @@ export function planQuery(q: Query, state: PlanState): Plan {
         from >= p.to
           ? []
           : allRaw
-            ? [{ source: 'raw' as const, from, to: p.to }]
-            : coverPeriod(from, p.to, q.interval, zone, state.keptSince),
+            ? [{ source: 'raw' as const, from, to: p.to }].filter(mayHold(state))
+            : coverPeriod(from, p.to, q.interval, zone, state.keptSince).filter(mayHold(state)),
     };
   });
 

@@ -48,27 +48,33 @@ export async function runQueries(
   const file = await tenantFiles.open(tenantId);
   const reader = await tenantFiles.connection(tenantId, 'reader');
   const settings = await tenantSettings(file, reader);
-  const ask = async (tx: Queryable, q: Query, w: Watermark, firstEvent: number | undefined) => {
+  const kept = keptSince(settings.retention, options.now, settings.applied);
+  const ask = async (tx: Queryable, q: Query, w: Watermark, span: EventSpan) => {
     const extraPrices = w.unpricedModels.map((model) => ({ model, ...priceOf(model, settings.prices) }));
     const context: CompileContext = {
       lastSeq: w.lastSeq,
-      keptSince: keptSince(settings.retention, options.now, settings.applied),
+      keptSince: kept,
       raw: options.raw,
       tail: w.tail,
       extraPrices,
       timeZone: settings.timeZone,
-      firstEvent,
+      ...span,
     };
     const { sql, params } = compile(q, context);
     return resultOf(await tx.all<Record<string, unknown>>(sql, params), q);
   };
   const starts = Math.min(...qs.map((q) => (q.compare ? 2 * q.from - q.to : q.from)));
+  /** What lies outside the events an answer may count: the planner leaves those pieces out. */
+  const eventSpan = async (tx: Queryable, w: Watermark): Promise<EventSpan> => ({
+    firstEvent: await oldestEvent(file, tx, w, starts),
+    lastEvent: await newestRolledUp(file, tx, w.lastSeq, kept.raw),
+  });
   const together = () =>
     reader.transaction(async (tx) => {
       const w = await watermark(tx, { all: options.raw });
-      const firstEvent = options.raw ? undefined : await oldestEvent(file, tx, w, starts);
+      const span = options.raw ? {} : await eventSpan(tx, w);
       const out: QueryResult[] = [];
-      for (const q of qs) out.push(await ask(tx, q, w, firstEvent));
+      for (const q of qs) out.push(await ask(tx, q, w, span));
       return out;
     });
   if (qs.length < 2 || options.raw) return together();
@@ -76,7 +82,7 @@ export async function runQueries(
   let others: Promise<PromiseSettledResult<QueryResult | null>[]> | undefined;
   const first = await reader.transaction(async (tx) => {
     const w = await watermark(tx);
-    const firstEvent = await oldestEvent(file, tx, w, starts);
+    const span = await eventSpan(tx, w);
     const upTo = w.tail?.last ?? w.lastSeq;
     await options.between?.();
     // Not awaited here: one of them may wait for this very connection.
@@ -84,13 +90,13 @@ export async function runQueries(
       qs.slice(1).map((q) =>
         reader.transaction(async (later) => {
           // Rollups unchanged: the same tail (its seqs were all committed when `w` was read).
-          if ((await rolledUpTo(later)) === w.lastSeq) return ask(later, q, w, firstEvent);
+          if ((await rolledUpTo(later)) === w.lastSeq) return ask(later, q, w, span);
           const mine = await watermark(later, { upTo });
-          return mine.lastSeq > upTo ? null : ask(later, q, mine, undefined);
+          return mine.lastSeq > upTo ? null : ask(later, q, mine, {});
         }),
       ),
     );
-    return ask(tx, qs[0]!, w, firstEvent);
+    return ask(tx, qs[0]!, w, span);
   });
   const rest = await others!;
   const failed = rest.find((r) => r.status === 'rejected');
@@ -172,6 +178,7 @@ export function resultOf(rows: Record<string, unknown>[], q: Query): QueryResult
 }
 
 type Watermark = { lastSeq: number; tail: TailSpan; unpricedModels: string[] };
+type EventSpan = Pick<CompileContext, 'firstEvent' | 'lastEvent'>;
 
 const rolledUpTo = async (tx: Queryable) =>
   Number((await tx.get<{ s: number }>('SELECT last_seq AS s FROM rollup_state'))!.s);
@@ -204,6 +211,37 @@ export async function oldestEvent(
   }
   const at = Math.min(kept.at ?? Infinity, w.tail?.lo ?? Infinity);
   return at === Infinity ? undefined : at;
+}
+
+/** Per tenant file: the newest timestamp of the events up to `lastSeq` (null: none). */
+const newest = new WeakMap<object, { lastSeq: number; at: number | null }>();
+
+/**
+ * A time no rolled-up event an answer may count is newer than (`-Infinity`: none). The
+ * events up to the watermark only grow with it, so the kept figure is read on from the seq
+ * it was read at (a few rows); removals only make it earlier. Retention may have deleted
+ * raw events newer than the newest left, never newer than where raw events are kept since
+ * (`rawKeptSince`). For the planner to skip the pieces after a quiet tenant's last event.
+ */
+export async function newestRolledUp(
+  file: object,
+  tx: Queryable,
+  lastSeq: number,
+  rawKeptSince: number | undefined,
+): Promise<number> {
+  let kept = newest.get(file);
+  if (!kept || kept.lastSeq < lastSeq) {
+    const after = kept ? `seq > ${kept.lastSeq} AND ` : '';
+    const t = (await tx.get<{ at: number | null }>(
+      `SELECT epoch_ms(max(ts)) AS at FROM events WHERE ${after}seq <= ${Number(lastSeq)}`,
+    ))!;
+    const at = t.at === null ? (kept?.at ?? null) : Math.max(Number(t.at), kept?.at ?? -Infinity);
+    // A concurrent reader may have read further meanwhile: keep whichever read more.
+    const latest = newest.get(file);
+    kept = { lastSeq, at };
+    if (!latest || latest.lastSeq < lastSeq) newest.set(file, kept);
+  }
+  return Math.max(kept.at ?? -Infinity, rawKeptSince ?? -Infinity);
 }
 
 /**
