@@ -7,6 +7,7 @@ import { runCli, tempDir } from '../test/helpers.js';
 import { loadMigrations } from '../src/storage/migrate.js';
 import { percentile } from '../src/aggregate/sketch.js';
 import { memoryMb, serverProcess } from './server.js';
+import { commandItem } from './batch-body.js';
 import { hookBody, hookLatency, printHookTargets, timed, type Latencies } from './hook-latency.js';
 
 const BATCHES = Number(process.env.BENCH_BATCHES ?? 200); // × 1000 events
@@ -34,17 +35,6 @@ async function post(url: string, key: string, body: string, type = 'application/
   });
   if (res.status >= 300) throw new Error(`${url} answered ${res.status}: ${await res.text()}`);
   await res.arrayBuffer();
-}
-
-function commandItem(i: number, t0: number) {
-  return {
-    id: `bench-${i}`,
-    command_name: ['plan-product', 'create-trd', 'implement', 'review'][i % 4]!,
-    execution_time_ms: 100 + (i % 900),
-    status: i % 17 ? 'success' : 'failure',
-    timestamp: new Date(t0 + i).toISOString(),
-    context: { session_id: `bench-s${i % 500}` },
-  };
 }
 
 async function benchBatch(url: string, key: string, pid: number): Promise<Row> {
