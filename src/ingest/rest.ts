@@ -229,25 +229,43 @@ export const CLIENT_IDS: Record<string, string> = {
   tenant_id: 'client_tenant_id',
 };
 
-/** The keys each translator maps to columns, as a set, built once per distinct list. */
-const skipSets = new Map<string, Set<string>>();
+/** The keys a translator maps to columns (with the identity keys): left out of attributes. */
+const mappedKeys = (...keys: string[]) => new Set([...MAPPED, ...keys]);
+const MAPPED_BY = {
+  command: mappedKeys('command_name', 'status', 'execution_time_ms', 'executed_at', 'error_message'),
+  agent: mappedKeys(
+    'agent_name',
+    'status',
+    'execution_time_ms',
+    'input_tokens',
+    'output_tokens',
+    'cache_read_tokens',
+    'cache_creation_tokens',
+    'cost_usd',
+    'model',
+    'occurred_at',
+    'error_message',
+  ),
+  productivity: mappedKeys('metric_type', 'value', 'recorded_at'),
+  sessionStart: mappedKeys('started_at', 'session_start'),
+  sessionUpdate: mappedKeys('ended_at', 'session_end', 'updated_at', 'total_duration_ms', 'productivity_score'),
+};
 
 function attributesOf(
   item: Record<string, unknown>,
-  mapped: readonly string[],
-  extra: Record<string, unknown> = {},
+  skip: Set<string>,
+  extra?: Record<string, unknown>,
 ): Record<string, unknown> | undefined {
   const out: Record<string, unknown> = {};
-  const key = mapped.join(',');
-  let skip = skipSets.get(key);
-  if (!skip) skipSets.set(key, (skip = new Set([...MAPPED, ...mapped])));
-  for (const [k, v] of Object.entries(item)) {
+  let any = false;
+  for (const k in item) {
+    const v = item[k];
     if (v === undefined) continue;
-    if (Object.hasOwn(CLIENT_IDS, k)) out[CLIENT_IDS[k]!] = v;
-    else if (!skip.has(k)) out[k] = v;
+    if (Object.hasOwn(CLIENT_IDS, k)) (out[CLIENT_IDS[k]!] = v), (any = true);
+    else if (!skip.has(k)) (out[k] = v), (any = true);
   }
-  for (const [k, v] of Object.entries(extra)) if (v !== undefined) out[k] = v;
-  return Object.keys(out).length ? out : undefined;
+  if (extra) for (const k in extra) if (extra[k] !== undefined) (out[k] = extra[k]), (any = true);
+  return any ? out : undefined;
 }
 
 function normaliseStatus(raw: string): { status: string; client_status?: string } {
@@ -255,15 +273,16 @@ function normaliseStatus(raw: string): { status: string; client_status?: string 
   return raw === status ? { status } : { status, client_status: raw };
 }
 
+const nonEmpty = (v: unknown) => (typeof v === 'string' && v !== '' ? v : undefined);
+
 function base(kind: Kind, item: Common, ts: number | undefined): IngestEvent {
   const ctx = item.context ?? {};
-  const str = (v: unknown) => (typeof v === 'string' && v !== '' ? v : undefined);
   return {
     kind,
     id: item.id,
     ts,
-    session_id: item.session_id || str(ctx.session_id),
-    project: item.project || str(ctx.project),
+    session_id: item.session_id || nonEmpty(ctx.session_id),
+    project: item.project || nonEmpty(ctx.project),
   };
 }
 
@@ -275,9 +294,7 @@ export function commandToEvent(c: z.infer<typeof commandSchema>, defaultTs?: num
     status,
     duration_ms: c.execution_time_ms,
     error: c.error_message,
-    attributes: attributesOf(c, ['command_name', 'status', 'execution_time_ms', 'executed_at', 'error_message'], {
-      client_status,
-    }),
+    attributes: attributesOf(c, MAPPED_BY.command, client_status === undefined ? undefined : { client_status }),
   };
 }
 
@@ -295,23 +312,7 @@ export function agentToEvent(a: z.infer<typeof agentSchema>, defaultTs?: number)
     cost_usd: a.cost_usd,
     model: a.model,
     error: a.error_message,
-    attributes: attributesOf(
-      a,
-      [
-        'agent_name',
-        'status',
-        'execution_time_ms',
-        'input_tokens',
-        'output_tokens',
-        'cache_read_tokens',
-        'cache_creation_tokens',
-        'cost_usd',
-        'model',
-        'occurred_at',
-        'error_message',
-      ],
-      { client_status },
-    ),
+    attributes: attributesOf(a, MAPPED_BY.agent, client_status === undefined ? undefined : { client_status }),
   };
 }
 
@@ -320,7 +321,7 @@ export function productivityToEvent(p: z.infer<typeof productivitySchema>, defau
     ...base('productivity', p, timeOf(p, 'productivity') ?? defaultTs),
     name: p.metric_type,
     value: p.value,
-    attributes: attributesOf(p, ['metric_type', 'value', 'recorded_at']),
+    attributes: attributesOf(p, MAPPED_BY.productivity),
   };
 }
 
@@ -329,7 +330,7 @@ export function sessionStartToEvent(s: z.infer<typeof sessionStartSchema>, sessi
   return {
     ...base('session_start', s, timeOf(s, 'session_start')),
     session_id: sessionId,
-    attributes: attributesOf(s, ['started_at', 'session_start']),
+    attributes: attributesOf(s, MAPPED_BY.sessionStart),
   };
 }
 
@@ -342,7 +343,7 @@ export function sessionUpdateToEvent(s: z.infer<typeof sessionUpdateSchema>, ses
     session_id: sessionId,
     duration_ms: s.total_duration_ms,
     value: s.productivity_score,
-    attributes: attributesOf(s, ['ended_at', 'session_end', 'updated_at', 'total_duration_ms', 'productivity_score']),
+    attributes: attributesOf(s, MAPPED_BY.sessionUpdate),
   };
 }
 
