@@ -14,6 +14,8 @@ const BATCHES = Number(process.env.BENCH_BATCHES ?? 200); // × 1000 events
 const HOOK_EVENTS = Number(process.env.BENCH_HOOK_EVENTS ?? 20_000);
 const HOOK_CLIENTS = Number(process.env.BENCH_HOOK_CLIENTS ?? 50);
 const OTLP_RECORDS = Number(process.env.BENCH_OTLP_RECORDS ?? 50_000);
+/** Only these scenarios (`benchBatch,benchOtlp`): the ceiling always runs, the hook latencies only in a full run. */
+const ONLY = process.env.BENCH_ONLY?.split(',');
 
 type Row = {
   scenario: string;
@@ -220,11 +222,13 @@ async function main() {
   const rows: Row[] = [];
   let latencies: Latencies[] = [];
   try {
-    latencies = await hookLatency(server.url, key);
-    printHookTargets(latencies); // now, and again with the rest
+    if (!ONLY) {
+      latencies = await hookLatency(server.url, key);
+      printHookTargets(latencies); // now, and again with the rest
+    }
     const rssMb = peakRssMb(server.pid);
     for (const l of latencies) rows.push({ ...l, events: l.requests, rssMb, note: 'requests, not events' });
-    for (const run of [benchBatch, benchHooks, httpFloor, benchOtlp]) {
+    for (const run of [benchBatch, benchHooks, httpFloor, benchOtlp].filter((r) => !ONLY || ONLY.includes(r.name))) {
       try {
         rows.push(await run(server.url, key, server.pid));
       } catch (err) {
@@ -266,6 +270,11 @@ async function main() {
     );
   }
   const [batch, hooks, floor] = rows.slice(latencies.length);
+  if (ONLY) {
+    const rest = rows.find((r) => r.scenario.startsWith('REST batch'));
+    if (rest) console.log(`\nREST batch / appender ceiling: ${((rate(rest) / rate(top)) * 100).toFixed(1)}%`);
+    return;
+  }
   console.log('\ntargets:');
   console.log(
     `  batch ≥ 100,000 events/s: ${rate(batch!).toFixed(0)} (${(rate(batch!) / 100_000).toFixed(2)}× target)`,
