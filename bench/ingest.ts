@@ -7,12 +7,15 @@ import { runCli, tempDir } from '../test/helpers.js';
 import { loadMigrations } from '../src/storage/migrate.js';
 import { percentile } from '../src/aggregate/sketch.js';
 import { memoryMb, serverProcess } from './server.js';
+import { commandItem } from './batch-body.js';
 import { hookBody, hookLatency, printHookTargets, timed, type Latencies } from './hook-latency.js';
 
 const BATCHES = Number(process.env.BENCH_BATCHES ?? 200); // × 1000 events
 const HOOK_EVENTS = Number(process.env.BENCH_HOOK_EVENTS ?? 20_000);
 const HOOK_CLIENTS = Number(process.env.BENCH_HOOK_CLIENTS ?? 50);
 const OTLP_RECORDS = Number(process.env.BENCH_OTLP_RECORDS ?? 50_000);
+/** Only these scenarios (`benchBatch,benchOtlp`): the ceiling always runs, the hook latencies only in a full run. */
+const ONLY = process.env.BENCH_ONLY?.split(',');
 
 type Row = {
   scenario: string;
@@ -34,17 +37,6 @@ async function post(url: string, key: string, body: string, type = 'application/
   });
   if (res.status >= 300) throw new Error(`${url} answered ${res.status}: ${await res.text()}`);
   await res.arrayBuffer();
-}
-
-function commandItem(i: number, t0: number) {
-  return {
-    id: `bench-${i}`,
-    command_name: ['plan-product', 'create-trd', 'implement', 'review'][i % 4]!,
-    execution_time_ms: 100 + (i % 900),
-    status: i % 17 ? 'success' : 'failure',
-    timestamp: new Date(t0 + i).toISOString(),
-    context: { session_id: `bench-s${i % 500}` },
-  };
 }
 
 async function benchBatch(url: string, key: string, pid: number): Promise<Row> {
@@ -230,11 +222,13 @@ async function main() {
   const rows: Row[] = [];
   let latencies: Latencies[] = [];
   try {
-    latencies = await hookLatency(server.url, key);
-    printHookTargets(latencies); // now, and again with the rest
+    if (!ONLY) {
+      latencies = await hookLatency(server.url, key);
+      printHookTargets(latencies); // now, and again with the rest
+    }
     const rssMb = peakRssMb(server.pid);
     for (const l of latencies) rows.push({ ...l, events: l.requests, rssMb, note: 'requests, not events' });
-    for (const run of [benchBatch, benchHooks, httpFloor, benchOtlp]) {
+    for (const run of [benchBatch, benchHooks, httpFloor, benchOtlp].filter((r) => !ONLY || ONLY.includes(r.name))) {
       try {
         rows.push(await run(server.url, key, server.pid));
       } catch (err) {
@@ -276,6 +270,11 @@ async function main() {
     );
   }
   const [batch, hooks, floor] = rows.slice(latencies.length);
+  if (ONLY) {
+    const rest = rows.find((r) => r.scenario.startsWith('REST batch'));
+    if (rest) console.log(`\nREST batch / appender ceiling: ${((rate(rest) / rate(top)) * 100).toFixed(1)}%`);
+    return;
+  }
   console.log('\ntargets:');
   console.log(
     `  batch ≥ 100,000 events/s: ${rate(batch!).toFixed(0)} (${(rate(batch!) / 100_000).toFixed(2)}× target)`,

@@ -6,7 +6,9 @@ import { readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'no
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { createIngestor, type Ingestor } from '../src/ingest/ingest.js';
+import { createIngestor, toRow, type Ingestor } from '../src/ingest/ingest.js';
+import { decodeRows, encodeRows } from '../src/ingest/event-rows.js';
+import { openJournal } from '../src/storage/journal.js';
 import { openDatabase } from '../src/storage/duckdb.js';
 import { journalPath, tenantPath } from '../src/storage/datadir.js';
 import { StorageUnavailableError } from '../src/storage/errors.js';
@@ -77,6 +79,48 @@ test('killed between the journal sync and the apply: the next open stores every 
     await again.ingest.close();
     await again.files.closeAll();
     assert.is(await storedCount(tenantPath(dir.path, tenantId)), 5);
+  } finally {
+    dir.remove();
+  }
+});
+
+test('records written in the earlier format (an array of rows) are replayed at upgrade, as the columns are', async () => {
+  const dir = tempDir('am-journal-format');
+  try {
+    const tenantId = await newTenant(dir.path);
+    const now = Date.UTC(2026, 0, 2);
+    const who = { tenantId, userId: 'u_1' };
+    const rows = (ids: string[]) =>
+      ids.map((id, i) =>
+        toRow({ kind: 'command', id, session_id: 'upgraded', duration_ms: i, attributes: { n: i } }, who, 'rest', now),
+      );
+    const earlier = rows(['old-1', 'old-2']);
+    const current = rows(['new-1']);
+    assert.equal(decodeRows(encodeRows(current)), current, 'the columns read back as the rows');
+    // A journal left by the previous release (its record format, written out here), then one of today's.
+    const { journal } = openJournal(journalPath(dir.path, tenantId), 0);
+    await journal.append(Buffer.from(JSON.stringify(earlier.map((r) => ({ ...r, id: r.id.toString() })))));
+    await journal.append(encodeRows(current));
+    await journal.close();
+
+    const { files, ingest } = journaled(dir.path);
+    const db = await files.open(tenantId);
+    const stored = await db.all<{ id: string; name: string; duration_ms: number; attributes: string }>(
+      `SELECT id::VARCHAR AS id, name, duration_ms, attributes::VARCHAR AS attributes FROM events
+        WHERE session_id = 'upgraded' ORDER BY duration_ms, id`,
+    );
+    await ingest.close();
+    await files.closeAll();
+    const expected = [...earlier, ...current].map((r) => ({
+      id: r.id.toString(),
+      name: null,
+      duration_ms: r.durationMs!,
+      attributes: r.attributes!,
+    }));
+    assert.equal(
+      stored,
+      expected.sort((a, b) => a.duration_ms - b.duration_ms || (a.id < b.id ? -1 : 1)),
+    );
   } finally {
     dir.remove();
   }

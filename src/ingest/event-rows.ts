@@ -106,14 +106,39 @@ export function columnsJson(rows: EventRow[], firstSeq: bigint): string {
   return JSON.stringify(doc);
 }
 
-/** A journal record's body: the rows as JSON (ids as decimal strings: 64 bits). */
+/** Every field of a row, in the journal record's order: the id and times first, then the columns. */
+const ROW_KEYS = [
+  'id',
+  'ts',
+  'receivedAt',
+  'attributes',
+  ...Object.values(TEXT_COLUMNS),
+  ...Object.values(NUMBER_COLUMNS),
+] as const satisfies readonly (keyof EventRow)[];
+
+/**
+ * A journal record's body: the rows as one JSON object of columns (`{"columns": 2, "id":
+ * [...], "ts": [...], ...}`, ids as decimal strings: 64 bits). Columns, not an object per
+ * row: no key is written a thousand times and no row is copied to write it (a third of
+ * the time of the earlier array of rows, which `decodeRows` still reads).
+ */
 export function encodeRows(rows: readonly EventRow[]): Buffer {
-  return Buffer.from(JSON.stringify(rows.map((r) => ({ ...r, id: r.id.toString() }))));
+  const doc: Record<string, unknown> = { columns: ROW_KEYS.length };
+  doc.id = rows.map((r) => r.id.toString());
+  for (const key of ROW_KEYS) if (key !== 'id') doc[key] = rows.map((r) => r[key]);
+  return Buffer.from(JSON.stringify(doc));
 }
 
+/** The rows of a journal record, in either format (records written before the columns are an array of rows). */
 export function decodeRows(body: Buffer): EventRow[] {
-  return (JSON.parse(body.toString()) as (Omit<EventRow, 'id'> & { id: string })[]).map((r) => ({
-    ...r,
-    id: BigInt(r.id),
-  }));
+  const doc = JSON.parse(body.toString()) as Record<string, unknown[]> | (Omit<EventRow, 'id'> & { id: string })[];
+  if (Array.isArray(doc)) return doc.map((r) => ({ ...r, id: BigInt(r.id) }));
+  const ids = doc.id as string[];
+  const rows: EventRow[] = new Array(ids.length);
+  for (let i = 0; i < ids.length; i++) {
+    const row: Record<string, unknown> = {};
+    for (const key of ROW_KEYS) row[key] = key === 'id' ? BigInt(ids[i]!) : doc[key]![i];
+    rows[i] = row as EventRow;
+  }
+  return rows;
 }

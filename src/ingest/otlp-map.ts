@@ -40,6 +40,16 @@ const child = (parent: Obj, key: string): Obj => (isObj(parent[key]) ? (parent[k
 
 type Item = { resource: Obj; scope: Obj; item: Obj; path: string };
 
+/** canonicalJson of a request's resources and scopes, each made once (every record shares its own). */
+function canonicalPerRequest(): (value: Obj) => string {
+  const made = new Map<Obj, string>();
+  return (value) => {
+    let text = made.get(value);
+    if (text === undefined) made.set(value, (text = canonicalJson(value)));
+    return text;
+  };
+}
+
 /** Visits every item of an OTLP request, e.g. resourceLogs → scopeLogs → logRecords, with its resource, scope and path. */
 function eachItem(
   req: Obj,
@@ -190,6 +200,7 @@ export function metricDrafts(
 ): { drafts: PointDraft[]; rejected: PointRejection[] } {
   const drafts: PointDraft[] = [];
   const rejected: PointRejection[] = [];
+  const canonicalOnce = canonicalPerRequest();
   eachItem(req, ['resourceMetrics', 'scopeMetrics', 'metrics'], ({ resource, scope, item: m, path }) => {
     const name = typeof m.name === 'string' ? m.name : bad(`${path}name`, 'expected a string');
     const dataKey = ['sum', 'gauge', 'histogram', 'exponentialHistogram', 'summary'].find((key) => isObj(m[key]));
@@ -220,9 +231,9 @@ export function metricDrafts(
           'otlp-series',
           userId,
           name,
-          canonicalJson(scope),
+          canonicalOnce(scope),
           canonicalJson(pointAttrs),
-          canonicalJson(resource),
+          canonicalOnce(resource),
         );
         const id = stableId(`otlp:m:${name}:${hex(seriesKey)}:${startNano ?? 0}:${timeNano}`);
         const base = {
@@ -315,6 +326,7 @@ function logFields(eventName: string, a: Obj): Partial<IngestEvent> & { kind: Ki
 export function logEvents(req: Obj, now: number): { events: IngestEvent[]; rejected: PointRejection[] } {
   const events: IngestEvent[] = [];
   const rejected: PointRejection[] = [];
+  const canonicalOnce = canonicalPerRequest();
   eachItem(req, ['resourceLogs', 'scopeLogs', 'logRecords'], ({ resource, scope, item: r, path }) => {
     try {
       const a = attributes(r.attributes);
@@ -329,7 +341,9 @@ export function logEvents(req: Obj, now: number): { events: IngestEvent[]; rejec
       const timeField = nanos(r.timeUnixNano, 'timeUnixNano') !== undefined ? 'timeUnixNano' : 'observedTimeUnixNano';
       const timeNano = nanos(r[timeField], timeField);
       const session = str(a, 'session.id');
-      const hash = eventId('otlp-log', canonicalJson({ resource, scope, a, body })).toString(16);
+      // canonicalJson({ resource, scope, a, body }) (keys sorted), the resource's and scope's made once.
+      const content = `{"a":${canonicalJson(a)},"body":${canonicalJson(body)},"resource":${canonicalOnce(resource)},"scope":${canonicalOnce(scope)}}`;
+      const hash = eventId('otlp-log', content).toString(16);
       const record = {
         body: body ?? undefined,
         severity: r.severityText || r.severityNumber || undefined,

@@ -68,21 +68,22 @@ const status = z
     'must be one of success, failure, error, timeout, cancelled',
   );
 
+const ISO_TIME = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})$/i;
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+const daysIn = (y: number, mo: number) =>
+  mo === 2 && y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0) ? 29 : DAYS_IN_MONTH[mo - 1]!;
+
 /** ISO 8601 date-time with a zone (`Z` or ±hh:mm) → epoch ms; null when it is not one (or not a real date). */
 export function parseIsoTime(s: string): number | null {
-  const m = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})$/i.exec(s);
+  const m = ISO_TIME.exec(s);
   if (!m) return null;
-  const [y, mo, d, h, mi, sec] = m.slice(1).map((x) => Number(x ?? 0)) as [
-    number,
-    number,
-    number,
-    number,
-    number,
-    number,
-  ];
-  const day = new Date(Date.UTC(y, mo - 1, d));
-  if (day.getUTCMonth() !== mo - 1 || day.getUTCDate() !== d || h > 23 || mi > 59 || sec > 59) return null;
-  const ms = Date.parse(s.replace(' ', 'T'));
+  // Checked from the digits (no Date made): this runs for every item of a batch.
+  const y = Number(m[1]);
+  const mo = Number(m[2]);
+  const d = Number(m[3]);
+  if (mo < 1 || mo > 12 || d < 1 || d > daysIn(y, mo)) return null;
+  if (Number(m[4]) > 23 || Number(m[5]) > 59 || (m[6] !== undefined && Number(m[6]) > 59)) return null;
+  const ms = Date.parse(s.charCodeAt(10) === 32 ? `${s.slice(0, 10)}T${s.slice(11)}` : s);
   return Number.isFinite(ms) && ms >= 0 && ms <= 8.64e15 ? ms : null;
 }
 
@@ -229,25 +230,43 @@ export const CLIENT_IDS: Record<string, string> = {
   tenant_id: 'client_tenant_id',
 };
 
-/** The keys each translator maps to columns, as a set, built once per distinct list. */
-const skipSets = new Map<string, Set<string>>();
+/** The keys a translator maps to columns (with the identity keys): left out of attributes. */
+const mappedKeys = (...keys: string[]) => new Set([...MAPPED, ...keys]);
+const MAPPED_BY = {
+  command: mappedKeys('command_name', 'status', 'execution_time_ms', 'executed_at', 'error_message'),
+  agent: mappedKeys(
+    'agent_name',
+    'status',
+    'execution_time_ms',
+    'input_tokens',
+    'output_tokens',
+    'cache_read_tokens',
+    'cache_creation_tokens',
+    'cost_usd',
+    'model',
+    'occurred_at',
+    'error_message',
+  ),
+  productivity: mappedKeys('metric_type', 'value', 'recorded_at'),
+  sessionStart: mappedKeys('started_at', 'session_start'),
+  sessionUpdate: mappedKeys('ended_at', 'session_end', 'updated_at', 'total_duration_ms', 'productivity_score'),
+};
 
 function attributesOf(
   item: Record<string, unknown>,
-  mapped: readonly string[],
-  extra: Record<string, unknown> = {},
+  skip: Set<string>,
+  extra?: Record<string, unknown>,
 ): Record<string, unknown> | undefined {
   const out: Record<string, unknown> = {};
-  const key = mapped.join(',');
-  let skip = skipSets.get(key);
-  if (!skip) skipSets.set(key, (skip = new Set([...MAPPED, ...mapped])));
-  for (const [k, v] of Object.entries(item)) {
+  let any = false;
+  for (const k in item) {
+    const v = item[k];
     if (v === undefined) continue;
-    if (Object.hasOwn(CLIENT_IDS, k)) out[CLIENT_IDS[k]!] = v;
-    else if (!skip.has(k)) out[k] = v;
+    if (Object.hasOwn(CLIENT_IDS, k)) (out[CLIENT_IDS[k]!] = v), (any = true);
+    else if (!skip.has(k)) (out[k] = v), (any = true);
   }
-  for (const [k, v] of Object.entries(extra)) if (v !== undefined) out[k] = v;
-  return Object.keys(out).length ? out : undefined;
+  if (extra) for (const k in extra) if (extra[k] !== undefined) (out[k] = extra[k]), (any = true);
+  return any ? out : undefined;
 }
 
 function normaliseStatus(raw: string): { status: string; client_status?: string } {
@@ -255,15 +274,16 @@ function normaliseStatus(raw: string): { status: string; client_status?: string 
   return raw === status ? { status } : { status, client_status: raw };
 }
 
+const nonEmpty = (v: unknown) => (typeof v === 'string' && v !== '' ? v : undefined);
+
 function base(kind: Kind, item: Common, ts: number | undefined): IngestEvent {
   const ctx = item.context ?? {};
-  const str = (v: unknown) => (typeof v === 'string' && v !== '' ? v : undefined);
   return {
     kind,
     id: item.id,
     ts,
-    session_id: item.session_id || str(ctx.session_id),
-    project: item.project || str(ctx.project),
+    session_id: item.session_id || nonEmpty(ctx.session_id),
+    project: item.project || nonEmpty(ctx.project),
   };
 }
 
@@ -275,9 +295,7 @@ export function commandToEvent(c: z.infer<typeof commandSchema>, defaultTs?: num
     status,
     duration_ms: c.execution_time_ms,
     error: c.error_message,
-    attributes: attributesOf(c, ['command_name', 'status', 'execution_time_ms', 'executed_at', 'error_message'], {
-      client_status,
-    }),
+    attributes: attributesOf(c, MAPPED_BY.command, client_status === undefined ? undefined : { client_status }),
   };
 }
 
@@ -295,23 +313,7 @@ export function agentToEvent(a: z.infer<typeof agentSchema>, defaultTs?: number)
     cost_usd: a.cost_usd,
     model: a.model,
     error: a.error_message,
-    attributes: attributesOf(
-      a,
-      [
-        'agent_name',
-        'status',
-        'execution_time_ms',
-        'input_tokens',
-        'output_tokens',
-        'cache_read_tokens',
-        'cache_creation_tokens',
-        'cost_usd',
-        'model',
-        'occurred_at',
-        'error_message',
-      ],
-      { client_status },
-    ),
+    attributes: attributesOf(a, MAPPED_BY.agent, client_status === undefined ? undefined : { client_status }),
   };
 }
 
@@ -320,7 +322,7 @@ export function productivityToEvent(p: z.infer<typeof productivitySchema>, defau
     ...base('productivity', p, timeOf(p, 'productivity') ?? defaultTs),
     name: p.metric_type,
     value: p.value,
-    attributes: attributesOf(p, ['metric_type', 'value', 'recorded_at']),
+    attributes: attributesOf(p, MAPPED_BY.productivity),
   };
 }
 
@@ -329,7 +331,7 @@ export function sessionStartToEvent(s: z.infer<typeof sessionStartSchema>, sessi
   return {
     ...base('session_start', s, timeOf(s, 'session_start')),
     session_id: sessionId,
-    attributes: attributesOf(s, ['started_at', 'session_start']),
+    attributes: attributesOf(s, MAPPED_BY.sessionStart),
   };
 }
 
@@ -342,7 +344,7 @@ export function sessionUpdateToEvent(s: z.infer<typeof sessionUpdateSchema>, ses
     session_id: sessionId,
     duration_ms: s.total_duration_ms,
     value: s.productivity_score,
-    attributes: attributesOf(s, ['ended_at', 'session_end', 'updated_at', 'total_duration_ms', 'productivity_score']),
+    attributes: attributesOf(s, MAPPED_BY.sessionUpdate),
   };
 }
 
