@@ -1,0 +1,303 @@
+// npm run bench:dedupe — what keeping events idempotent costs as the table grows, in-process:
+// 5,000-row batches inserted the writer's way (one JSON document, one INSERT) at 0, 1M, 3M
+// and 10M stored rows, for each way of catching an id stored before. Each way runs in a
+// child process of its own, so its RSS is its own. Prints rows/s, RSS and the ratio to the
+// same insert into a table without any check (the ceiling); asserts nothing.
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
+import { columnsJson, INSERT_SQL, storedIdsSql, type EventRow, type TsWindow } from '../src/ingest/event-rows.js';
+import { loadMigrations } from '../src/storage/migrate.js';
+import { tempDir } from '../test/helpers.js';
+
+const LEVELS = (process.env.BENCH_LEVELS ?? '0,1000000,3000000,10000000').split(',').map(Number);
+const BATCHES = Number(process.env.BENCH_BATCHES ?? 20); // measured at each level
+const BATCH = 5000;
+const DAY = 86_400_000;
+/** 10M events over 90 days: a busy tenant's quarter (about 111,000 a day). */
+const STEP_MS = (90 * DAY) / 10_000_000;
+const T0 = Date.UTC(2026, 0, 1);
+const tsOf = (i: number) => T0 + Math.floor(i * STEP_MS);
+
+/** How a way stores a batch: the new rows inserted. */
+type Store = (conn: DuckDBConnection, rows: EventRow[]) => Promise<number>;
+type Variant = {
+  name: string;
+  what: string;
+  /** The events table before 0020 (with the primary key) or after. */
+  keyed: boolean;
+  store: Store;
+  /** How it stores a batch of rows stored before (a re-import), if it can. */
+  restore?: Store;
+};
+
+const span = (rows: EventRow[], margin: number): TsWindow => ({
+  from: Math.min(...rows.map((r) => r.ts)) - margin,
+  to: Math.max(...rows.map((r) => r.ts)) + margin,
+});
+
+async function insert(conn: DuckDBConnection, sql: string, rows: EventRow[]): Promise<number> {
+  if (rows.length === 0) return 0;
+  const statement = await conn.prepare(sql);
+  statement.bindVarchar(1, columnsJson(rows, 1n)); // seq is not what is measured
+  const inserted = Number((await statement.run()).rowsChanged);
+  statement.destroySync();
+  return inserted;
+}
+
+/** The writer's way: which ids the window holds already, then a plain INSERT of the others. */
+const lookThenInsert =
+  (margin: number): Store =>
+  async (conn, rows) => {
+    const lookup = await conn.prepare(storedIdsSql(span(rows, margin)));
+    lookup.bindVarchar(1, rows.map((r) => r.id).join(','));
+    const stored = new Set((await lookup.runAndReadAll()).getRows().map(([id]) => id as bigint));
+    lookup.destroySync();
+    return insert(
+      conn,
+      INSERT_SQL,
+      rows.filter((r) => !stored.has(r.id)),
+    );
+  };
+
+/** The anti-join inside the one INSERT. */
+const antiJoinInsert =
+  (margin: number): Store =>
+  (conn, rows) => {
+    const { from, to } = span(rows, margin);
+    const sql = INSERT_SQL.replace(
+      /^(INSERT INTO events \([^)]*\)) (.*)$/,
+      `$1 SELECT * FROM ($2) b WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.id = b.id AND e.ts BETWEEN epoch_ms(${from}::BIGINT) AND epoch_ms(${to}::BIGINT))`,
+    );
+    return insert(conn, sql, rows);
+  };
+
+const VARIANTS: Variant[] = [
+  {
+    name: 'none',
+    what: 'no key, no check: the ceiling',
+    keyed: false,
+    store: (conn, rows) => insert(conn, INSERT_SQL, rows),
+  },
+  {
+    name: 'key',
+    what: 'events.id PRIMARY KEY (before 0020); a re-import: INSERT OR IGNORE',
+    keyed: true,
+    store: (conn, rows) => insert(conn, INSERT_SQL, rows),
+    restore: (conn, rows) => insert(conn, INSERT_SQL.replace('INSERT INTO', 'INSERT OR IGNORE INTO'), rows),
+  },
+  {
+    name: 'look',
+    what: 'no key; ids looked up in ts [min, max], then a plain INSERT',
+    keyed: false,
+    store: lookThenInsert(0),
+    restore: lookThenInsert(0),
+  },
+  {
+    name: 'look+1d',
+    what: 'no key; ids looked up in ts [min - 1 d, max + 1 d], then a plain INSERT (chosen)',
+    keyed: false,
+    store: lookThenInsert(DAY),
+    restore: lookThenInsert(DAY),
+  },
+  {
+    name: 'look+7d',
+    what: 'no key; ids looked up in ts [min - 7 d, max + 7 d], then a plain INSERT',
+    keyed: false,
+    store: lookThenInsert(7 * DAY),
+  },
+  {
+    name: 'look-all',
+    what: 'no key; ids looked up among all events, then a plain INSERT',
+    keyed: false,
+    store: lookThenInsert(1e15),
+  },
+  {
+    name: 'anti+1d',
+    what: 'no key; the anti-join on ts [min - 1 d, max + 1 d] inside the one INSERT',
+    keyed: false,
+    store: antiJoinInsert(DAY),
+    restore: antiJoinInsert(DAY),
+  },
+];
+
+function row(i: number, id: bigint): EventRow {
+  const ts = tsOf(i);
+  return {
+    id,
+    ts,
+    receivedAt: ts,
+    kind: 'command',
+    source: 'rest',
+    userId: 'u_bench',
+    sessionId: `bench-s${i % 500}`,
+    project: null,
+    promptId: null,
+    toolUseId: null,
+    requestId: null,
+    agentId: null,
+    agentType: null,
+    name: ['plan-product', 'create-trd', 'implement', 'review'][i % 4]!,
+    model: null,
+    status: i % 17 ? 'success' : 'failure',
+    durationMs: 100 + (i % 900),
+    inputTokens: null,
+    outputTokens: null,
+    cacheReadTokens: null,
+    cacheCreationTokens: null,
+    costUsd: null,
+    linesAdded: null,
+    linesRemoved: null,
+    value: null,
+    error: null,
+    attributes: `{"k":${i}}`,
+    importRun: null,
+  };
+}
+
+/** Stored rows `from` … `to - 1` as INSERT … SELECT from range() would: ids are DuckDB's hash(i). */
+async function fill(conn: DuckDBConnection, from: number, to: number) {
+  if (to <= from) return;
+  await conn.run(`INSERT INTO events (id, ts, received_at, kind, source, user_id, session_id, name, status, duration_ms, attributes, seq)
+    SELECT hash(i), epoch_ms(${T0} + floor(i * ${STEP_MS})::BIGINT), epoch_ms(${T0} + floor(i * ${STEP_MS})::BIGINT),
+           'command', 'rest', 'u_bench', 'bench-s' || (i % 500), ['plan-product', 'create-trd', 'implement', 'review'][i % 4 + 1],
+           CASE WHEN i % 17 = 0 THEN 'failure' ELSE 'success' END, 100 + i % 900, '{"k":' || i || '}', i + 1
+      FROM range(${from}, ${to}) t(i)`);
+}
+
+/** Every row's id is DuckDB's hash of its number, stored or new: a re-import can name them. */
+async function hashes(conn: DuckDBConnection, numbers: string): Promise<bigint[]> {
+  const reader = await conn.runAndReadAll(`SELECT hash(i) FROM ${numbers} t(i)`);
+  return reader.getRows().map(([id]) => id as bigint);
+}
+
+const rssMb = () => process.memoryUsage().rss / 1024 / 1024;
+
+async function timeBatches(conn: DuckDBConnection, batches: EventRow[][], store: Store) {
+  const started = performance.now();
+  let inserted = 0;
+  for (const rows of batches) inserted += await store(conn, rows);
+  return { seconds: (performance.now() - started) / 1000, inserted };
+}
+
+/** The child: one way, its own file, filled level by level. Prints one JSON line per figure. */
+async function child(variant: Variant) {
+  const dir = tempDir('am-dedupe');
+  const instance = await DuckDBInstance.create(join(dir.path, 'tenant.duckdb'), { threads: '2' });
+  const conn = await instance.connect();
+  const migrations = loadMigrations('tenant').filter((m) => !variant.keyed || m.version <= 19);
+  for (const m of migrations) await conn.run(m.sql);
+  let stored = 0;
+  for (const level of LEVELS) {
+    await fill(conn, stored, level);
+    stored = Math.max(stored, level);
+    await conn.run('CHECKPOINT');
+    // New events arriving in ts order after the stored ones; ids random as SHA-256's are.
+    const fresh = await hashes(conn, `range(${stored}, ${stored + BATCHES * BATCH})`);
+    const batches = Array.from({ length: BATCHES }, (_, b) =>
+      Array.from({ length: BATCH }, (_, j) => row(stored + b * BATCH + j, fresh[b * BATCH + j]!)),
+    );
+    const live = await timeBatches(conn, batches, variant.store);
+    stored += BATCHES * BATCH;
+    const out = { variant: variant.name, level, kind: 'live', rows: BATCHES * BATCH, ...live, rssMb: rssMb() };
+    console.log(JSON.stringify(out));
+    if (variant.restore && level > 0) {
+      // The worst case: a re-import of rows stored before, spread over the whole table (90 days at 10M).
+      const again = Array.from({ length: 4 }, (_, b) =>
+        Array.from({ length: BATCH }, (_, j) => Math.floor(((j * 4 + b) / (4 * BATCH)) * level)),
+      );
+      const ids = await hashes(conn, `unnest([${again.flat()}]::BIGINT[])`);
+      const rows = again.map((b, k) => b.map((i, j) => row(i, ids[k * BATCH + j]!)));
+      const re = await timeBatches(conn, rows, variant.restore);
+      const days = (rows[0]!.at(-1)!.ts - rows[0]![0]!.ts) / DAY;
+      console.log(
+        JSON.stringify({
+          variant: variant.name,
+          level,
+          kind: `re-import, ${days.toFixed(0)} d/batch`,
+          rows: 4 * BATCH,
+          ...re,
+          rssMb: rssMb(),
+        }),
+      );
+    }
+  }
+  conn.closeSync();
+  instance.closeSync();
+  dir.remove();
+}
+
+type Figure = {
+  variant: string;
+  level: number;
+  kind: string;
+  rows: number;
+  seconds: number;
+  inserted: number;
+  rssMb: number;
+};
+
+function runChild(name: string): Promise<Figure[]> {
+  return new Promise((resolve, reject) => {
+    const proc = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), name], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+      env: { MALLOC_ARENA_MAX: '2', ...process.env },
+    });
+    let out = '';
+    proc.stdout.on('data', (d) => {
+      out += d;
+    });
+    proc.on('error', reject);
+    proc.on('exit', (code) => {
+      const figures = out
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as Figure);
+      if (code !== 0) console.error(`${name}: exited with ${code}`);
+      resolve(figures);
+    });
+  });
+}
+
+async function main() {
+  const only = process.env.BENCH_VARIANTS?.split(',');
+  const figures: Figure[] = [];
+  for (const v of VARIANTS.filter((v) => !only || only.includes(v.name) || v.name === 'none')) {
+    const got = await runChild(v.name);
+    figures.push(...got);
+    for (const f of got)
+      console.error(`  ${f.variant} ${f.level} ${f.kind}: ${(f.rows / f.seconds).toFixed(0)} rows/s`);
+  }
+  const rate = (f: Figure) => f.rows / f.seconds;
+  const ceiling = (level: number) =>
+    figures.find((f) => f.variant === 'none' && f.level === level && f.kind === 'live');
+  console.log(`\nde-duplication benchmark (in-process, ${BATCH}-row batches, ${new Date().toISOString()})`);
+  console.log(
+    'way'.padEnd(12),
+    'stored'.padStart(10),
+    'batch'.padEnd(24),
+    'rows/s'.padStart(9),
+    'vs ceiling'.padStart(11),
+    'new rows'.padStart(9),
+    'RSS MB'.padStart(7),
+  );
+  for (const f of figures) {
+    const top = f.kind === 'live' ? ceiling(f.level) : undefined;
+    console.log(
+      f.variant.padEnd(12),
+      f.level.toLocaleString('en').padStart(10),
+      f.kind.padEnd(24),
+      rate(f).toFixed(0).padStart(9),
+      (top ? `${((rate(f) / rate(top)) * 100).toFixed(0)}%` : '-').padStart(11),
+      String(f.inserted).padStart(9),
+      f.rssMb.toFixed(0).padStart(7),
+    );
+  }
+  console.log('\nways:');
+  for (const v of VARIANTS) console.log(`  ${v.name.padEnd(12)} ${v.what}`);
+}
+
+const name = process.argv[2];
+if (name) await child(VARIANTS.find((v) => v.name === name)!);
+else await main();
