@@ -10,6 +10,7 @@ import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { columnsJson, INSERT_SQL, storedIdsSql, type EventRow, type TsWindow } from '../src/ingest/event-rows.js';
 import { loadMigrations } from '../src/storage/migrate.js';
 import { tempDir } from '../test/helpers.js';
+import { fillEvents } from './fill.js';
 
 const LEVELS = (process.env.BENCH_LEVELS ?? '0,1000000,3000000,10000000').split(',').map(Number);
 const BATCHES = Number(process.env.BENCH_BATCHES ?? 20); // measured at each level
@@ -156,16 +157,6 @@ function row(i: number, id: bigint): EventRow {
   };
 }
 
-/** Stored rows `from` … `to - 1` as INSERT … SELECT from range() would: ids are DuckDB's hash(i). */
-async function fill(conn: DuckDBConnection, from: number, to: number) {
-  if (to <= from) return;
-  await conn.run(`INSERT INTO events (id, ts, received_at, kind, source, user_id, session_id, name, status, duration_ms, attributes, seq)
-    SELECT hash(i), epoch_ms(${T0} + floor(i * ${STEP_MS})::BIGINT), epoch_ms(${T0} + floor(i * ${STEP_MS})::BIGINT),
-           'command', 'rest', 'u_bench', 'bench-s' || (i % 500), ['plan-product', 'create-trd', 'implement', 'review'][i % 4 + 1],
-           CASE WHEN i % 17 = 0 THEN 'failure' ELSE 'success' END, 100 + i % 900, '{"k":' || i || '}', i + 1
-      FROM range(${from}, ${to}) t(i)`);
-}
-
 /** Every row's id is DuckDB's hash of its number, stored or new: a re-import can name them. */
 async function hashes(conn: DuckDBConnection, numbers: string): Promise<bigint[]> {
   const reader = await conn.runAndReadAll(`SELECT hash(i) FROM ${numbers} t(i)`);
@@ -190,7 +181,7 @@ async function child(variant: Variant) {
   for (const m of migrations) await conn.run(m.sql);
   let stored = 0;
   for (const level of LEVELS) {
-    await fill(conn, stored, level);
+    await fillEvents(conn, stored, level, { t0: T0, stepMs: STEP_MS });
     stored = Math.max(stored, level);
     await conn.run('CHECKPOINT');
     // New events arriving in ts order after the stored ones; ids random as SHA-256's are.
