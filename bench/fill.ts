@@ -6,10 +6,16 @@ import type { DuckDBConnection } from '@duckdb/node-api';
 export type Spacing = { t0: number; stepMs: number };
 
 /** Rows `from` … `to - 1`. */
-export async function fillEvents(conn: DuckDBConnection, from: number, to: number, { t0, stepMs }: Spacing) {
+export async function fillEvents(
+  conn: DuckDBConnection,
+  from: number,
+  to: number,
+  { t0, stepMs }: Spacing,
+  table = 'events',
+) {
   if (to <= from) return;
   const ts = `epoch_ms(${t0} + floor(i * ${stepMs})::BIGINT)`;
-  await conn.run(`INSERT INTO events (id, ts, received_at, kind, source, user_id, session_id, name, status, duration_ms, attributes, seq)
+  await conn.run(`INSERT INTO ${table} (id, ts, received_at, kind, source, user_id, session_id, name, status, duration_ms, attributes, seq)
     SELECT hash(i), ${ts}, ${ts}, 'command', 'rest', 'u_bench', 'bench-s' || (i % 500),
            ['plan-product', 'create-trd', 'implement', 'review'][i % 4 + 1],
            CASE WHEN i % 17 = 0 THEN 'failure' ELSE 'success' END, 100 + i % 900, '{"k":' || i || '}', i + 1
