@@ -137,7 +137,7 @@ online(
       const count = await (await again.ctx.tenantFiles.open(tenantId)).get<{ n: number }>(
         `SELECT count(*)::DOUBLE AS n FROM events WHERE tool_use_id = 'toolu_c0_0'`,
       );
-      assert.is(count!.n, 1, 'and stored once: the primary key came with the copy');
+      assert.is(count!.n, 1, 'and stored once: the stored copy came with the backup');
     } finally {
       for (const s of servers) await s.stop();
       await src.stop();

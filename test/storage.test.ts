@@ -166,6 +166,38 @@ test('migration 4 records the duplicates among events rolled up before it', asyn
   dir.remove();
 });
 
+test('migration 20 drops the events key and keeps every row, column and NOT NULL, in seq order', async () => {
+  const dir = tempDir();
+  const db = await openDatabase(join(dir.path, 't.duckdb'));
+  const all = loadMigrations('tenant');
+  await migrate(db, all.slice(0, 19));
+  // Stored out of seq order (a file's rows need not be): the copy puts them in seq order.
+  for (const seq of [3, 1, 2]) {
+    await db.run(
+      `INSERT INTO events (id, ts, received_at, kind, source, user_id, session_id, cost_usd, attributes, seq, import_run)
+       VALUES ($id, TIMESTAMP '2026-11-01 00:00:00' + to_hours($seq::BIGINT), TIMESTAMP '2026-11-02 00:00:00', 'api_request', 'rest', 'u',
+               's', 0.25, '{"a":1}', $seq, $run)`,
+      { id: 18_000_000_000_000_000_000n - BigInt(seq), seq, run: seq === 2 ? 'imp_x' : null },
+    );
+  }
+  const columns = `SELECT column_name, data_type, is_nullable FROM information_schema.columns
+                    WHERE table_name = 'events' ORDER BY ordinal_position`;
+  const before = { rows: await db.all('SELECT * FROM events ORDER BY seq'), columns: await db.all(columns) };
+  await migrate(db, all);
+  assert.equal(await db.all('SELECT * FROM events'), before.rows, 'every row, in seq order');
+  assert.equal(await db.all(columns), before.columns, 'the same columns, types and NOT NULLs');
+  const constraints = await db.all<{ t: string }>(
+    `SELECT constraint_type AS t FROM duckdb_constraints() WHERE table_name = 'events' ORDER BY 1`,
+  );
+  assert.equal(
+    constraints.map((c) => c.t),
+    Array(6).fill('NOT NULL'),
+    'no key left; id stays NOT NULL with ts, received_at, kind, source and user_id',
+  );
+  await db.close();
+  dir.remove();
+});
+
 test("a read does not wait behind another read's open transaction (two reader connections)", async () => {
   const dir = tempDir();
   const files = createTenantFiles(dir.path);

@@ -1,8 +1,9 @@
 // Group commit: rows from concurrent requests for one tenant are gathered while the
-// previous commit runs and written in one DuckDB statement. A retried event hits the
-// primary key; the batch is then written again without the ids already stored, so it is
-// stored once. One writer per tenant file, so nothing can slip in between the lookup and
-// the insert, and `seq` numbers the events in commit order (the aggregation worker's cursor).
+// previous commit runs and written in one DuckDB statement. A retried event carries the
+// same id: before the insert, the ids of the batch already stored among the events of its
+// time span (DEDUPE_MARGIN_MS either side) are looked up and left out, so it is stored
+// once. One writer per tenant file, so nothing can slip in between the lookup and the
+// insert, and `seq` numbers the events in commit order (the aggregation worker's cursor).
 // Rows come two ways: `accept` journals them (src/storage/journal.ts) and resolves once the
 // journal is synced, then applies them with the next batch, recording the journal's LSN
 // in the same transaction; `write` resolves only after its batch committed, to the file
@@ -11,7 +12,7 @@ import type { DuckDBConnection, DuckDBPreparedStatement } from '@duckdb/node-api
 import type { Database } from '../storage/duckdb.js';
 import { isOutOfMemory, StorageUnavailableError } from '../storage/errors.js';
 import type { Journal } from '../storage/journal.js';
-import { columnsJson, encodeRows, INSERT_SQL, type EventRow } from './event-rows.js';
+import { columnsJson, encodeRows, INSERT_SQL, storedIdsSql, type EventRow } from './event-rows.js';
 
 export type { EventRow } from './event-rows.js';
 /** Statements that must commit together with a write's rows (state derived from them). */
@@ -147,29 +148,18 @@ export function createEventWriter(
     try {
       stored = await whileShortOfMemory(() =>
         db.withConnection(async (conn, prepared) => {
+          const fresh = await withoutStored(conn, [...unique.values()]);
           const insert = await prepared(INSERT_SQL);
           const alongside = batch.filter((p) => p.alongside);
           // One INSERT commits by itself; only statements alongside, or the journal's mark,
           // need a transaction around it (BEGIN and COMMIT cost some 0.4 ms: measured).
-          const attempt = (rows: EventRow[]) =>
-            alongside.length === 0 && lsn === 0
-              ? append(conn, insert, rows)
-              : inTransaction(conn, async () => {
-                  await append(conn, insert, rows);
-                  for (const p of alongside) await p.alongside!(conn);
-                  if (lsn > 0) await conn.run(`INSERT OR REPLACE INTO tenant_meta VALUES ('${APPLIED_KEY}', '${lsn}')`);
-                });
-          // Retries are rare: insert everything and let the primary key object. Only then
-          // redo the batch without the ids that are already stored.
-          const rows = [...unique.values()];
-          try {
-            await attempt(rows);
-            return rows;
-          } catch (err) {
-            if (!isDuplicateKey(err)) throw err;
-          }
-          const fresh = await withoutStored(conn, unique);
-          await attempt(fresh);
+          if (alongside.length === 0 && lsn === 0) await append(conn, insert, fresh);
+          else
+            await inTransaction(conn, async () => {
+              await append(conn, insert, fresh);
+              for (const p of alongside) await p.alongside!(conn);
+              if (lsn > 0) await conn.run(`INSERT OR REPLACE INTO tenant_meta VALUES ('${APPLIED_KEY}', '${lsn}')`);
+            });
           return fresh;
         }),
       );
@@ -337,17 +327,34 @@ async function inTransaction(conn: DuckDBConnection, fn: () => Promise<void>): P
   }
 }
 
-const isDuplicateKey = (err: unknown) =>
-  /Duplicate key .* violates primary key constraint/.test(String((err as Error)?.message));
+/**
+ * How far, either side of a batch's time span, stored events are checked for its ids. A
+ * retry keeps its id but, when the client sent no timestamp, takes its own receipt time as
+ * `ts`: one within a day of the first copy is caught; a later one is stored again. Wider
+ * costs more per batch (bench/dedupe.ts).
+ */
+export const DEDUPE_MARGIN_MS = 24 * 3600 * 1000;
 
-/** The rows whose ids are not in `events` yet. Ids are our own bigints, safe to inline. */
-async function withoutStored(conn: DuckDBConnection, rows: Map<bigint, EventRow>): Promise<EventRow[]> {
-  const ids = [...rows.keys()];
-  for (let i = 0; i < ids.length; i += 5000) {
-    const reader = await conn.runAndReadAll(`SELECT id FROM events WHERE id IN (${ids.slice(i, i + 5000).join(',')})`);
-    for (const [id] of reader.getRows()) rows.delete(id as bigint);
+/**
+ * The rows whose ids are not stored among the events of their time span, widened by
+ * DEDUPE_MARGIN_MS: a lookup that reads only the row groups of that span, so its cost
+ * follows the batch, not the table (no index over every id ever stored).
+ */
+async function withoutStored(conn: DuckDBConnection, rows: EventRow[]): Promise<EventRow[]> {
+  if (rows.length === 0) return rows;
+  let from = Number.POSITIVE_INFINITY;
+  let to = Number.NEGATIVE_INFINITY;
+  for (const row of rows) (from = Math.min(from, row.ts)), (to = Math.max(to, row.ts));
+  // The window's bounds are literals (zonemaps), so the statement is prepared for this batch.
+  const lookup = await conn.prepare(storedIdsSql({ from: from - DEDUPE_MARGIN_MS, to: to + DEDUPE_MARGIN_MS }));
+  let stored: Set<bigint>;
+  try {
+    lookup.bindVarchar(1, rows.map((r) => r.id).join(','));
+    stored = new Set((await lookup.runAndReadAll()).getRows().map(([id]) => id as bigint));
+  } finally {
+    lookup.destroySync();
   }
-  return [...rows.values()];
+  return stored.size ? rows.filter((r) => !stored.has(r.id)) : rows;
 }
 
 /**
