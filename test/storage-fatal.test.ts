@@ -3,7 +3,7 @@
 // control database and sign-in answer again, and no acknowledged event is lost. The failing
 // disk is an ext4 file system on a loop device cut short under its files (root only).
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, renameSync, rmSync, symlinkSync } from 'node:fs';
+import { appendFileSync, copyFileSync, mkdirSync, renameSync, rmSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -190,6 +190,73 @@ test('a DuckDB fatal error on one tenant: the others, sign-in and ingest answer 
     await server?.stop().catch(() => undefined);
     disk.remove();
     data.remove();
+  }
+});
+
+/** A tmpfs of `mb` at a new directory, or why there cannot be one (not root, no mount). */
+function smallDisk(mb: number): { path: string; remove(): void } | string {
+  if (process.getuid?.() !== 0) return 'needs root to mount a tmpfs';
+  const dir = tempDir('am-full-disk');
+  const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${mb}m`, 'tmpfs', dir.path], { encoding: 'utf8' });
+  if (mounted.status !== 0) {
+    dir.remove();
+    return `mount failed: ${mounted.stderr.trim()}`;
+  }
+  return {
+    path: dir.path,
+    remove: () => {
+      spawnSync('umount', ['-l', dir.path]);
+      dir.remove();
+    },
+  };
+}
+
+test('a checkpoint that failed on a full disk: the file DuckDB invalidated is attached again once there is room', async () => {
+  const disk = smallDisk(64);
+  if (typeof disk === 'string') {
+    console.log(`  SKIPPED invalidated file test: ${disk}`);
+    return;
+  }
+  let server: TestServer | null = null;
+  try {
+    server = await startTestServer({ dataDir: disk.path });
+    await server.ctx.aggregator.stop(); // the test checkpoints itself
+    const { key, tenantId } = await ingestKey(server);
+    let acked = 0;
+    for (let i = 0; i < 3; i++) if ((await hook(server, key, `before ${i}`)).status === 200) acked++;
+    await server.ctx.ingest.flushAll();
+
+    const filler = join(disk.path, 'filler');
+    for (const size of [1 << 20, 4096])
+      try {
+        for (;;) appendFileSync(filler, Buffer.alloc(size, 1));
+      } catch (err) {
+        assert.is((err as NodeJS.ErrnoException).code, 'ENOSPC');
+      }
+    const db = await server.ctx.tenantFiles.open(tenantId);
+    const failed = await db.run('CHECKPOINT').then(
+      () => null,
+      (err: Error) => err,
+    );
+    assert.ok(failed, 'the checkpoint failed for want of room');
+    rmSync(filler);
+
+    assert.is((await hook(server, key, 'after')).status, 200);
+    acked++;
+    const res = await fetch(`${server.url}/api/v1/sessions?range=30d`, { headers: { authorization: `Bearer ${key}` } });
+    assert.is(res.status, 200, await res.clone().text());
+    await server.ctx.ingest.flushAll();
+    const stored = await db.get<{ n: number }>(
+      `SELECT count(*)::INTEGER AS n FROM events WHERE session_id = 's-fatal'`,
+    );
+    assert.is(stored!.n, acked, 'every acknowledged event stored, same process');
+    assert.ok(
+      server.logs.some((l) => l.msg === 'DuckDB invalidated a file; it is attached again'),
+      'logged with its cause',
+    );
+  } finally {
+    await server?.stop().catch(() => undefined);
+    disk.remove();
   }
 });
 

@@ -60,4 +60,4 @@ export const isAfterFatal = (err: unknown) =>
 
 /** DuckDB invalidated one attached file (a checkpoint that failed): it must be detached and attached again. */
 export const isFileInvalidated = (err: unknown) =>
-  /has been invalidated because checkpointing failed/.test(String((err as Error)?.message));
+  /Checkpoint failed for database|invalidated because checkpointing failed/.test(String((err as Error)?.message));
