@@ -2,6 +2,7 @@
 // transaction can never interleave with another caller's statements. An idle file can
 // sleep (its native handles closed) and wakes on its next statement. After a fatal error
 // replaced DuckDB's instance, each connection reconnects on its next statement.
+import { isFatal } from './errors.js';
 import { alone, type Attached, type MemoryBudget } from './memory.js';
 import type { Logger } from '../log.js';
 import type { DuckDBConnection, DuckDBPreparedStatement, DuckDBValue } from '@duckdb/node-api';
@@ -214,7 +215,9 @@ function serialized(
           await connection.run('COMMIT');
           return result;
         } catch (err) {
-          await connection.run('ROLLBACK').catch(() => undefined);
+          await connection.run('ROLLBACK').catch((failed: unknown) => {
+            if (isFatal(failed)) throw failed; // the rollback itself failed (out of memory): DuckDB is invalidated
+          });
           throw err;
         }
       }),
