@@ -148,6 +148,12 @@ test('a DuckDB fatal error on one tenant: the others, sign-in and ingest answer 
     assert.is((await send('failing', 'the fatal one')).status, 200);
     await server.ctx.ingest.flushAll();
 
+    // The failing tenant's reads: 503 with Retry-After while its file waits to be attached again.
+    const refused = await fetch(`${server.url}/api/v1/sessions?range=30d`, {
+      headers: { authorization: `Bearer ${failing.key}` },
+    });
+    assert.is(refused.status, 503, await refused.clone().text());
+    assert.ok(Number(refused.headers.get('retry-after')) >= 1, 'Retry-After');
     // Meanwhile and after: the other tenant's ingest is acknowledged.
     assert.is((await send('other', 'during')).status, 200);
     let checks = await readyz(server);

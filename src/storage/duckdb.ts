@@ -88,6 +88,7 @@ export async function openDatabase(path: string, options: OpenOptions = {}): Pro
     const attached = await awake();
     if (slot.raw && slot.epoch !== attached.epoch()) await forget(slot); // made under an instance (or attachment) since replaced
     if (!slot.raw) {
+      slot.epoch = attached.epoch(); // also before: a connect that fails on an invalidated instance must say so
       slot.raw = await attached.connect();
       slot.epoch = attached.epoch();
     }

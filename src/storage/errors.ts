@@ -58,6 +58,11 @@ export const isFatal = (err: unknown) => /\b(FATAL|INTERNAL) Error\b/.test(Strin
 export const isAfterFatal = (err: unknown) =>
   /database has been invalidated because of a previous fatal error/.test(String((err as Error)?.message));
 
-/** DuckDB invalidated one attached file (a checkpoint that failed): it must be detached and attached again. */
-export const isFileInvalidated = (err: unknown) =>
-  /Checkpoint failed for database|invalidated because checkpointing failed/.test(String((err as Error)?.message));
+/** DuckDB invalidated the attached database `name` alone (a checkpoint that failed): it must be detached and attached again. */
+export const isFileInvalidated = (err: unknown, name: string) => {
+  const message = String((err as Error)?.message);
+  return (
+    message.includes(`"${name}"`) &&
+    /Checkpoint failed for database|invalidated because checkpointing failed/.test(message)
+  );
+};

@@ -3,7 +3,7 @@
 // (DuckDB's part of the budget), one thread pool and one spill directory, <data dir>/tmp.
 // Why one instance rather than a limit per file: README, *Memory*.
 import { mkdirSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import type { Logger } from '../log.js';
 import { isAfterFatal, isFatal, isFileInvalidated, StorageUnavailableError } from './errors.js';
@@ -43,8 +43,6 @@ export type MemoryBudget = {
   attach(path: string): Promise<Attached>;
   /** Files attached now. */
   openCount(): number;
-  /** Instances started after a fatal error. */
-  restarts(): number;
   /** Closes the instance; every file must have been detached. */
   close(): void;
 };
@@ -114,13 +112,17 @@ export async function createMemoryBudget({
               return [host.current().instance, at.id] as const;
             });
             const c = await instance.connect();
-            await c.run(`USE f${id}`);
+            await c.run(`USE f${id}`).catch((err: unknown) => {
+              c.closeSync();
+              throw err;
+            });
             return c;
           },
           epoch: () => (current() ? at.id : 0),
           async failed(err, epoch) {
             if (epoch === at.id && isFatal(err) && !isAfterFatal(err)) notBefore = now() + refailWaitMs(++failures);
-            if (epoch !== at.id || !isFileInvalidated(err)) return host.failed(err, epoch === at.id ? at.no : 0);
+            if (epoch !== at.id || !isFileInvalidated(err, `f${at.id}`))
+              return host.failed(err, epoch === at.id ? at.no : 0);
             if (!at.invalid)
               log?.error('DuckDB invalidated a file; it is attached again', { file: path, error: String(err) });
             at.invalid = true;
@@ -139,7 +141,6 @@ export async function createMemoryBudget({
         };
       }),
     openCount: () => attached,
-    restarts: () => host.current().no - 1,
     close: host.close,
   };
 }
@@ -149,8 +150,13 @@ type Attachment = { id: number; no: number; invalid: boolean };
 
 /** The file on an instance of its own (tools, tests, a CLI without a budget), started again after a fatal error. */
 export async function alone(path: string, log?: Logger): Promise<Attached> {
-  // The file is the instance's own database: invalidating it invalidates the instance.
-  const host = await restartable(() => DuckDBInstance.create(path), log, isFileInvalidated);
+  // The file is the instance's own database (named after it): invalidating it invalidates the instance.
+  const name = basename(path).replace(/\..*$/, ''); // as DuckDB names it: up to the first dot
+  const host = await restartable(
+    () => DuckDBInstance.create(path),
+    log,
+    (err) => isFileInvalidated(err, name),
+  );
   return {
     connect: async () => (await host.serial(async () => host.current().instance)).connect(),
     detach: async () => host.close(),
