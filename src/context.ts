@@ -91,7 +91,14 @@ export async function openAppContext(
   let tenantFiles: TenantFiles | null = null;
   let memory: MemoryBudget | null = null;
   try {
-    const budget = (memory = await createMemoryBudget({ totalMb: config.memoryLimitMb, dataDir: config.dataDir }));
+    // The app's clock once the context exists (a test moves it): the wait before a file that made DuckDB fail is attached again.
+    let clock = () => Date.now();
+    const budget = (memory = await createMemoryBudget({
+      totalMb: config.memoryLimitMb,
+      dataDir: config.dataDir,
+      log,
+      now: () => clock(),
+    }));
     control = await openDatabase(controlPath(config.dataDir), { budget });
     const applied = await migrate(control, loadMigrations('control'));
     if (applied.length) log.info('migrated control database', { versions: applied });
@@ -208,6 +215,7 @@ export async function openAppContext(
         releaseLock();
       },
     };
+    clock = () => ctx.now().getTime();
     // A tenant whose file cannot be opened is unavailable alone (logged, named on /readyz);
     // the others are served.
     // The rules' notifications go out through the delivery's outbox.

@@ -11,7 +11,7 @@
 import type { Logger } from '../log.js';
 import type { Connection, Database, Queryable } from '../storage/duckdb.js';
 import type { TenantFiles } from '../storage/tenant-files.js';
-import { isOutOfMemory } from '../storage/errors.js';
+import { isOutOfMemory, StorageUnavailableError } from '../storage/errors.js';
 import { priceOf, type PriceOverrides } from '../cost/prices.js';
 import {
   compactSql,
@@ -206,7 +206,7 @@ export function createAggregator(options: AggregatorOptions): Aggregator {
       try {
         r = await rollupChunk(conn, state.chunk, await settings(), options.sessions);
       } catch (err) {
-        if (state.chunk > 1) {
+        if (state.chunk > 1 && !(err instanceof StorageUnavailableError)) {
           state.chunk = Math.max(1, Math.floor(state.chunk / 2));
           log.warn('rollup failed; trying fewer events', {
             tenant_id: tenantId,
@@ -215,8 +215,10 @@ export function createAggregator(options: AggregatorOptions): Aggregator {
           });
           continue;
         }
-        // Short of memory is the process's state, not the event's: never a reason to set it aside.
-        if (isOutOfMemory(err) || ++state.aloneFailures < SET_ASIDE_AFTER) throw err;
+        // Short of memory, or storage that failed, is the process's state, not the event's:
+        // never a reason to set it aside.
+        const ours = isOutOfMemory(err) || err instanceof StorageUnavailableError;
+        if (ours || ++state.aloneFailures < SET_ASIDE_AFTER) throw err;
         const seq = await setAside(conn, (err as Error).message);
         state.aloneFailures = 0;
         log.error('event set aside: it cannot be rolled up', {

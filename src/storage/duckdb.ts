@@ -1,13 +1,11 @@
 // A DuckDB file with one connection whose statements run one at a time, so a
 // transaction can never interleave with another caller's statements. An idle file can
-// sleep (its native handles closed) and wakes on its next statement.
-import type { Attached, MemoryBudget } from './memory.js';
-import {
-  DuckDBInstance,
-  type DuckDBConnection,
-  type DuckDBPreparedStatement,
-  type DuckDBValue,
-} from '@duckdb/node-api';
+// sleep (its native handles closed) and wakes on its next statement. After a fatal error
+// replaced DuckDB's instance, each connection reconnects on its next statement.
+import { isFatal } from './errors.js';
+import { alone, type Attached, type MemoryBudget } from './memory.js';
+import type { Logger } from '../log.js';
+import type { DuckDBConnection, DuckDBPreparedStatement, DuckDBValue } from '@duckdb/node-api';
 
 export type Params = Record<string, unknown>;
 export type Row = Record<string, unknown>;
@@ -60,13 +58,9 @@ export type OpenOptions = {
   budget?: MemoryBudget;
   /** Runs before the file is opened again after `sleep`; throws to refuse (the file on disk changed). */
   beforeWake?: () => void;
+  /** Where a fatal error of a file opened alone (without `budget`) is logged. */
+  log?: Logger;
 };
-
-/** The file on an instance of its own (tools, tests, a CLI without a budget). */
-async function alone(path: string): Promise<Attached> {
-  const instance = await DuckDBInstance.create(path);
-  return { connect: () => instance.connect(), detach: async () => instance.closeSync() };
-}
 
 export async function openDatabase(path: string, options: OpenOptions = {}): Promise<Database> {
   let file: Attached | null = null;
@@ -75,7 +69,7 @@ export async function openDatabase(path: string, options: OpenOptions = {}): Pro
   let closed = false;
   const connections: Slot[] = [];
 
-  const start = () => (options.budget ? options.budget.attach(path) : alone(path));
+  const start = () => (options.budget ? options.budget.attach(path) : alone(path, options.log));
   const awake = async (): Promise<Attached> => {
     if (closed) throw new Error(`database ${path} is closed`);
     if (file) return file;
@@ -91,16 +85,19 @@ export async function openDatabase(path: string, options: OpenOptions = {}): Pro
   };
   const raw = async (slot: Slot): Promise<DuckDBConnection> => {
     if (closed) throw new Error(`database ${path} is closed`);
-    return (slot.raw ??= await (await awake()).connect());
-  };
-  const release = async () => {
-    for (const slot of connections) {
-      // A statement left to the garbage collector would hold the file open after close.
-      for (const statement of slot.statements.values()) (await statement.catch(() => null))?.destroySync();
-      slot.statements.clear();
-      slot.raw?.closeSync();
-      slot.raw = null;
+    const attached = await awake();
+    if (slot.raw && slot.epoch !== attached.epoch()) await forget(slot); // made under an instance (or attachment) since replaced
+    if (!slot.raw) {
+      slot.epoch = attached.epoch(); // also before: a connect that fails on an invalidated instance must say so
+      slot.raw = await attached.connect();
+      slot.epoch = attached.epoch();
     }
+    return slot.raw;
+  };
+  // What a statement's error becomes: a fatal one is a StorageUnavailableError, the next statement runs on a new instance.
+  const failed = (slot: Slot, err: unknown) => (file ? file.failed(err, slot.epoch) : Promise.resolve(err));
+  const release = async () => {
+    for (const slot of connections) await forget(slot);
     // Kept until detached: if that fails, the next statement reconnects to the same attachment.
     await file?.detach();
     file = null;
@@ -108,7 +105,7 @@ export async function openDatabase(path: string, options: OpenOptions = {}): Pro
   const allIdle = () => Promise.all(connections.map((c) => c.idle()));
   const connect = async () => {
     if (closing) throw new Error(`database ${path} is closed`);
-    const slot = serialized(raw);
+    const slot = serialized(raw, failed);
     connections.push(slot);
     await slot.connection.withConnection(async () => undefined); // opened now, so a bad file fails here
     return slot.connection;
@@ -158,11 +155,24 @@ export async function openDatabase(path: string, options: OpenOptions = {}): Pro
 
 type Slot = ReturnType<typeof serialized>;
 
-function serialized(open: (slot: Slot) => Promise<DuckDBConnection>) {
+/** Closes the slot's connection and its prepared statements: one left to the garbage collector would hold the file open. */
+async function forget(slot: Slot): Promise<void> {
+  for (const statement of slot.statements.values()) (await statement.catch(() => null))?.destroySync();
+  slot.statements.clear();
+  slot.raw?.closeSync();
+  slot.raw = null;
+}
+
+function serialized(
+  open: (slot: Slot) => Promise<DuckDBConnection>,
+  failed: (slot: Slot, err: unknown) => Promise<unknown>,
+) {
   const queue = createQueue();
   let started = 0;
   const slot = {
     raw: null as DuckDBConnection | null,
+    /** The instance `raw` was made under. */
+    epoch: 0,
     statements: new Map<string, Promise<DuckDBPreparedStatement>>(),
     connection: null as unknown as Connection,
     /** Settles when everything queued so far has run (the queue never rejects). */
@@ -182,7 +192,13 @@ function serialized(open: (slot: Slot) => Promise<DuckDBConnection>) {
   };
   const inQueue = <R>(fn: (connection: DuckDBConnection) => Promise<R>) => {
     started++;
-    return queue(async () => fn(await open(slot)));
+    return queue(async () => {
+      try {
+        return await fn(await open(slot));
+      } catch (err) {
+        throw await failed(slot, err);
+      }
+    });
   };
   slot.connection = {
     all: <T = Row>(sql: string, params?: Params) => inQueue((c) => queryable(c).all<T>(sql, params)),
@@ -200,7 +216,9 @@ function serialized(open: (slot: Slot) => Promise<DuckDBConnection>) {
           await connection.run('COMMIT');
           return result;
         } catch (err) {
-          await connection.run('ROLLBACK').catch(() => undefined);
+          await connection.run('ROLLBACK').catch((failed: unknown) => {
+            if (isFatal(failed)) throw failed; // the rollback itself failed (out of memory): DuckDB is invalidated
+          });
           throw err;
         }
       }),

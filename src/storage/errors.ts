@@ -47,3 +47,22 @@ export const retryAfterSeconds = (err: StorageUnavailableError) => Math.max(1, M
 
 /** DuckDB ran out of the memory budget (the statement was rolled back): the process's state, not the input's. */
 export const isOutOfMemory = (err: unknown) => /Out of Memory/i.test(String((err as Error)?.message));
+
+/**
+ * A fatal error of DuckDB's (a failed fsync, a rollback that failed) or an internal one: the
+ * whole instance may be invalidated, refusing every statement until it is started again.
+ */
+export const isFatal = (err: unknown) => /\b(FATAL|INTERNAL) Error\b/.test(String((err as Error)?.message));
+
+/** A statement refused because an earlier one made DuckDB fail (that one's file is the cause). */
+export const isAfterFatal = (err: unknown) =>
+  /database has been invalidated because of a previous fatal error/.test(String((err as Error)?.message));
+
+/** DuckDB invalidated the attached database `name` alone (a checkpoint that failed): it must be detached and attached again. */
+export const isFileInvalidated = (err: unknown, name: string) => {
+  const message = String((err as Error)?.message);
+  return (
+    message.includes(`"${name}"`) &&
+    /Checkpoint failed for database|invalidated because checkpointing failed/.test(message)
+  );
+};
