@@ -716,11 +716,9 @@ test('answers from rollups plus the unrolled tail equal raw events and a count m
           await t.files.remove(t.tenantId);
         }
       }),
-      // Each run is a tenant file: shrinking a failure is slow, so it gets two minutes.
-      {
-        numRuns: Number(process.env.AGG_RUNS ?? 30),
-        plugins: [fc.interruptAfterTimeLimit(Number(process.env.AGG_TIME_LIMIT_MS ?? 120_000))],
-      },
+      // A fixed seed (AGG_SEED to try others) and every run made: what the runs cover, asserted
+      // below, must not depend on how many a busy machine gets through in some time.
+      { numRuns: Number(process.env.AGG_RUNS ?? 30), seed: Number(process.env.AGG_SEED ?? 20261205) },
     );
   } finally {
     dir.remove();
@@ -1046,7 +1044,7 @@ test("stored session figures are the query model's answer over the session's spa
           await t.files.remove(t.tenantId);
         }
       }),
-      { numRuns: Math.ceil(Number(process.env.AGG_RUNS ?? 30) / 3), plugins: [fc.interruptAfterTimeLimit(60_000)] },
+      { numRuns: Math.ceil(Number(process.env.AGG_RUNS ?? 30) / 3), seed: Number(process.env.AGG_SEED ?? 20261205) },
     );
   } finally {
     dir.remove();

@@ -199,6 +199,7 @@ test('a worker pass that wrote checkpoints the file: nothing of it is left in th
     const { key, tenantId } = await ingestKey(server);
     await quiet(server);
     for (const p of ['one', 'two']) assert.is((await hook(server, key, p)).status, 200);
+    await server.ctx.ingest.settled(tenantId); // acknowledged once journaled: applied right after
     const wal = `${tenantPath(server.dataDir, tenantId)}.wal`;
     assert.ok(walBytes(wal) > 0, 'the commits are in the log');
     await server.ctx.aggregator.runOnce(tenantId);
