@@ -101,7 +101,12 @@ function lagQuantileMs(before: Journal, after: Journal, q: number): number {
 let hookJournal: { p50: number; p99: number; peakLagMs: number; peakBytes: number; records: number } | null = null;
 
 async function benchHooks(url: string, key: string, pid: number): Promise<Row> {
-  const before = await journalFigures(url); // also starts the peaks afresh
+  // A read waits until everything acknowledged is stored: the batches before leave nothing
+  // unapplied to count here. Then the scrape starts the peaks afresh.
+  const read = await fetch(`${url}/api/v1/sessions?limit=1`, { headers: { authorization: `Bearer ${key}` } });
+  if (!read.ok) throw new Error(`GET /api/v1/sessions answered ${read.status}`);
+  await read.arrayBuffer();
+  const before = await journalFigures(url);
   const { seconds, sorted } = await timed(HOOK_EVENTS, HOOK_CLIENTS, (i) =>
     post(`${url}/api/v1/hooks/claude-code`, key, hookBody('hook', i)),
   );
