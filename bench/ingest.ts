@@ -13,6 +13,7 @@ import { fillEvents } from './fill.js';
 import { memoryMb, serverProcess } from './server.js';
 import { commandItem } from './batch-body.js';
 import { hookBody, hookLatency, printHookTargets, timed, type Latencies } from './hook-latency.js';
+import { JOURNAL_BOUND } from '../src/ingest/writer.js';
 
 const BATCHES = Number(process.env.BENCH_BATCHES ?? 200); // × 1000 events
 const HOOK_EVENTS = Number(process.env.BENCH_HOOK_EVENTS ?? 20_000);
@@ -60,10 +61,63 @@ async function benchBatch(url: string, key: string, pid: number): Promise<Row> {
   };
 }
 
+/** The journal's figures from the server's /metrics: the apply-lag histogram's buckets and the peaks since the last scrape. */
+async function journalFigures(url: string) {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const value = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? Number.NaN);
+  const buckets = [...text.matchAll(/^agentmeter_ingest_apply_lag_seconds_bucket\{le="([^"]+)"\} (\S+)$/gm)].map(
+    ([, le, n]) => ({ le: le === '+Inf' ? Number.POSITIVE_INFINITY : Number(le), n: Number(n) }),
+  );
+  return {
+    buckets,
+    peakBytes: value('agentmeter_ingest_journal_peak_bytes'),
+    peakLagMs: value('agentmeter_ingest_apply_lag_peak_seconds') * 1000,
+  };
+}
+type Journal = Awaited<ReturnType<typeof journalFigures>>;
+
+/** A quantile (ms) of what was observed between two scrapes, interpolated within its bucket as Prometheus does. */
+function lagQuantileMs(before: Journal, after: Journal, q: number): number {
+  const cumulative = after.buckets.map((b, i) => ({ le: b.le, n: b.n - (before.buckets[i]?.n ?? 0) }));
+  const total = cumulative.at(-1)?.n ?? 0;
+  const rank = q * total;
+  let lower = 0;
+  let below = 0;
+  for (const b of cumulative) {
+    if (b.n >= rank) {
+      const upper = Number.isFinite(b.le) ? b.le : lower;
+      return (lower + ((upper - lower) * (rank - below)) / Math.max(1, b.n - below)) * 1000;
+    }
+    lower = b.le;
+    below = b.n;
+  }
+  return Number.NaN;
+}
+
+/** Apply figures of the flat-out hook load, from /metrics (the server's own clock). */
+let hookJournal: { p50: number; p99: number; peakLagMs: number; peakBytes: number; records: number } | null = null;
+
 async function benchHooks(url: string, key: string, pid: number): Promise<Row> {
+  // A read waits until everything acknowledged is stored: the batches before leave nothing
+  // unapplied to count here. Then the scrape starts the peaks afresh.
+  const read = await fetch(`${url}/api/v1/sessions?limit=1`, { headers: { authorization: `Bearer ${key}` } });
+  if (!read.ok) throw new Error(`GET /api/v1/sessions answered ${read.status}`);
+  await read.arrayBuffer();
+  const before = await journalFigures(url);
   const { seconds, sorted } = await timed(HOOK_EVENTS, HOOK_CLIENTS, (i) =>
     post(`${url}/api/v1/hooks/claude-code`, key, hookBody('hook', i)),
   );
+  await new Promise((r) => setTimeout(r, 200)); // the last window applied
+  const after = await journalFigures(url);
+  // Within a bucket the interpolation may pass the longest lag seen: not beyond it.
+  const quantile = (q: number) => Math.min(lagQuantileMs(before, after, q), after.peakLagMs);
+  hookJournal = {
+    p50: quantile(0.5),
+    p99: quantile(0.99),
+    peakLagMs: after.peakLagMs,
+    peakBytes: after.peakBytes,
+    records: (after.buckets.at(-1)?.n ?? 0) - (before.buckets.at(-1)?.n ?? 0),
+  };
   return {
     scenario: `hook POST, ${HOOK_CLIENTS} clients flat out`,
     events: HOOK_EVENTS,
@@ -339,6 +393,17 @@ async function main() {
   console.log(
     `  hook p99 ≤ 5 ms at ${HOOK_CLIENTS} clients, flat out: ${hooks!.p99?.toFixed(2)} ms (${((hooks!.p99 ?? 0) / 5).toFixed(2)}× target; GET /healthz alone: ${floor!.p99?.toFixed(2)} ms)`,
   );
+  if (hookJournal) {
+    const j = hookJournal;
+    const of100 = (ms: number) => `${ms.toFixed(1)} ms (${(ms / 100).toFixed(2)}× the 100 ms target)`;
+    console.log(
+      `  hook visible within 100 ms of its 2xx, ${HOOK_CLIENTS} clients flat out (acknowledged → stored, ${j.records} journal records): p50 ${of100(j.p50)}, p99 ${of100(j.p99)}`,
+    );
+    console.log(`  apply lag, the longest an acknowledged hook waited: ${of100(j.peakLagMs)}`);
+    console.log(
+      `  journal size, peak unapplied: ${(j.peakBytes / 1024).toFixed(0)} KiB (${(j.peakBytes / JOURNAL_BOUND).toFixed(4)}× the 32 MiB bound)`,
+    );
+  }
   // The server's DuckDB memory: --memory-limit (1GB unless given), what the process is budgeted.
   const peak = (r: Row[]) => Math.max(...r.map((x) => x.rssMb));
   const served = rows.filter((r) => r !== top && r !== onStored);

@@ -36,6 +36,8 @@ export type IngestOutcome = (typeof INGEST_OUTCOMES)[number];
 export type IngestCounters = {
   ingested(source: Source, outcome: IngestOutcome, n: number): void;
   committed(seconds: number): void;
+  /** A commit applied journaled records: each one's seconds from acknowledgement to visible, and the backlog it ended. */
+  applied?(lags: number[], journalBytes: number): void;
 };
 
 export type IngestStats = { received: number; stored: number; dropped: Record<DropReason, number>; batches: number };
@@ -98,6 +100,7 @@ export function createIngestor(
       stats.stored += commit.inserted;
       stats.dropped.duplicate += commit.offered - commit.inserted;
       if (commit.awaited) metrics?.committed(commit.seconds); // journaled rows: their sync was the commit
+      if (commit.lags.length) metrics?.applied?.(commit.lags, commit.journalBytes);
       if (commit.inserted > 0) for (const listener of listeners) listener(tenantId, commit);
     };
     const check = () => tenantFiles.check(tenantId, db);

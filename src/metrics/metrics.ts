@@ -52,6 +52,25 @@ export function createMetrics(sources: MetricSources): Metrics {
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     registers,
   });
+  const applyLag = new Histogram({
+    name: 'agentmeter_ingest_apply_lag_seconds',
+    help: 'Time from acknowledging a journaled ingest request to its events being stored in DuckDB (visible to dashboards and SSE).',
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.015, 0.02, 0.025, 0.03, 0.04, 0.05, 0.075, 0.1, 0.25, 0.5, 1, 5],
+    registers,
+  });
+  // Peaks since the previous scrape: what a scrape every few seconds would miss between two samples.
+  let peakJournalBytes = 0;
+  let peakLag = 0;
+  const journalPeak = new Gauge({
+    name: 'agentmeter_ingest_journal_peak_bytes',
+    help: 'The most ingest journal bytes one tenant held unapplied since the previous scrape (ingest is refused at 32 MiB).',
+    registers,
+  });
+  const lagPeak = new Gauge({
+    name: 'agentmeter_ingest_apply_lag_peak_seconds',
+    help: 'The longest time from acknowledgement to storage of a journaled request since the previous scrape.',
+    registers,
+  });
   const lagEvents = new Gauge({
     name: 'agentmeter_aggregation_lag_events',
     help: 'Events committed but not yet rolled up, over every tenant.',
@@ -102,6 +121,13 @@ export function createMetrics(sources: MetricSources): Metrics {
   return {
     ingested: (source, outcome, n) => n > 0 && ingestEvents.inc({ source, outcome }, n),
     committed: (seconds) => commitSeconds.observe(seconds),
+    applied(lags, journalBytes) {
+      for (const lag of lags) {
+        applyLag.observe(lag);
+        peakLag = Math.max(peakLag, lag);
+      }
+      peakJournalBytes = Math.max(peakJournalBytes, journalBytes);
+    },
     request(method, route, status, seconds) {
       requests.inc({ method, route, status: String(status) });
       requestSeconds.observe({ method, route }, seconds);
@@ -111,6 +137,10 @@ export function createMetrics(sources: MetricSources): Metrics {
     async scrape() {
       sseClients.set(sources.sseClients());
       openFiles.set(sources.openTenantFiles());
+      journalPeak.set(peakJournalBytes);
+      lagPeak.set(peakLag);
+      peakJournalBytes = 0;
+      peakLag = 0;
       try {
         const lag = await sources.aggregationLag();
         lagEvents.set(lag.events);
