@@ -96,9 +96,13 @@ const summary = (scenario: string, seconds: number, sorted: number[]): Latencies
 /**
  * The hook path against the floor. The single-client figures interleave their scenarios in
  * rounds, so a neighbour's load on a shared machine falls on all of them alike.
- * `key` needs the `ingest` and `read` scopes.
+ * `key` needs the `ingest` and `read` scopes; `aroundPaced` wraps the paced hooks (to measure them).
  */
-export async function hookLatency(url: string, key: string): Promise<Latencies[]> {
+export async function hookLatency(
+  url: string,
+  key: string,
+  aroundPaced: <T>(run: () => Promise<T>) => Promise<T> = (run) => run(),
+): Promise<Latencies[]> {
   const auth = { headers: { authorization: `Bearer ${key}` } };
   // Warm up: the tenant's file opens on its first event, the code paths compile.
   await timed(2000, 10, (i) => postHook(url, key, hookBody('warm', i)));
@@ -122,7 +126,9 @@ export async function hookLatency(url: string, key: string): Promise<Latencies[]
 
   const perSecond = ((CLIENTS * 1000) / EVERY_MS).toFixed(0);
   const pacedHealthz = await paced(CLIENTS, EVERY_MS, PACED_SECONDS, () => send(`${url}/healthz`));
-  const pacedHooks = await paced(CLIENTS, EVERY_MS, PACED_SECONDS, (i) => postHook(url, key, hookBody('paced', i)));
+  const pacedHooks = await aroundPaced(() =>
+    paced(CLIENTS, EVERY_MS, PACED_SECONDS, (i) => postHook(url, key, hookBody('paced', i))),
+  );
   return [
     summary('GET /healthz, 1 client', seconds, sorted(single.healthz)),
     summary('GET /api/v1/me (API key), 1 client', seconds, sorted(single.me)),
