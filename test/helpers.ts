@@ -1,6 +1,6 @@
 // What the suites share: temporary data directories, a started server, a browser-like
 // HTTP client with a cookie jar, and the CLI run as a real process.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { suite } from 'uvu';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -223,4 +223,22 @@ export function packageVersion(path: string): string {
 export function expectedVersions(): { app: string; duckdb: string } {
   const bindings = packageVersion('node_modules/@duckdb/node-bindings/package.json');
   return { app: packageVersion('package.json'), duckdb: `v${bindings.split('-')[0]}` };
+}
+
+/** A tmpfs of `mb` at a new directory (a disk to fill), or why there cannot be one (not root, no mount). */
+export function smallDisk(mb: number): { path: string; remove(): void } | string {
+  if (process.getuid?.() !== 0) return 'needs root to mount a tmpfs';
+  const dir = tempDir('am-full-disk');
+  const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${mb}m`, 'tmpfs', dir.path], { encoding: 'utf8' });
+  if (mounted.status !== 0) {
+    dir.remove();
+    return `mount failed: ${mounted.stderr.trim()}`;
+  }
+  return {
+    path: dir.path,
+    remove: () => {
+      spawnSync('umount', ['-l', dir.path]); // lazy: a file a test left open does not keep it mounted
+      dir.remove();
+    },
+  };
 }

@@ -1,7 +1,7 @@
 // The ingest journal under failure: a kill between the journal's sync and DuckDB's apply,
 // a damaged record that refuses its tenant until the journal is moved aside, the bound on
 // what may wait unapplied, and a full disk (a small tmpfs, as root).
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
@@ -14,7 +14,7 @@ import { journalPath, tenantPath } from '../src/storage/datadir.js';
 import { StorageUnavailableError } from '../src/storage/errors.js';
 import { createTenantFiles } from '../src/storage/tenant-files.js';
 import { newId } from '../src/ids.js';
-import { ingestKey, ROOT, startTestServer, tempDir, waitFor, type TestServer } from './helpers.js';
+import { ingestKey, ROOT, smallDisk, startTestServer, tempDir, waitFor, type TestServer } from './helpers.js';
 
 /** Journals `count` events for the tenant in a child process that is SIGKILLed right after the sync. */
 async function killedAfterSync(dataDir: string, tenantId: string, count: number): Promise<void> {
@@ -218,24 +218,6 @@ test('flushAll waits for events still being journaled (an erasure deletes after 
     dir.remove();
   }
 });
-
-/** A tmpfs of `mb` at a new directory, or why there cannot be one (not root, no mount). */
-function smallDisk(mb: number): { path: string; remove(): void } | string {
-  if (process.getuid?.() !== 0) return 'needs root to mount a tmpfs';
-  const dir = tempDir('am-full-disk');
-  const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${mb}m`, 'tmpfs', dir.path], { encoding: 'utf8' });
-  if (mounted.status !== 0) {
-    dir.remove();
-    return `mount failed: ${mounted.stderr.trim()}`;
-  }
-  return {
-    path: dir.path,
-    remove: () => {
-      spawnSync('umount', [dir.path]);
-      dir.remove();
-    },
-  };
-}
 
 test('a full disk: ingest answers 503, nothing acknowledged is lost, and it recovers without a restart', async () => {
   const disk = smallDisk(64);

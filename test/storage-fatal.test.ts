@@ -10,7 +10,7 @@ import * as assert from 'uvu/assert';
 import { runCommand } from '../src/admin/commands.js';
 import { openDatabase } from '../src/storage/duckdb.js';
 import { tenantPath } from '../src/storage/datadir.js';
-import { ADMIN, ingestKey, signIn, startTestServer, tempDir, type TestServer } from './helpers.js';
+import { ADMIN, ingestKey, signIn, smallDisk, startTestServer, tempDir, type TestServer } from './helpers.js';
 
 const sh = (cmd: string, args: string[]) => {
   const r = spawnSync(cmd, args, { encoding: 'utf8' });
@@ -198,24 +198,6 @@ test('a DuckDB fatal error on one tenant: the others, sign-in and ingest answer 
     data.remove();
   }
 });
-
-/** A tmpfs of `mb` at a new directory, or why there cannot be one (not root, no mount). */
-function smallDisk(mb: number): { path: string; remove(): void } | string {
-  if (process.getuid?.() !== 0) return 'needs root to mount a tmpfs';
-  const dir = tempDir('am-full-disk');
-  const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${mb}m`, 'tmpfs', dir.path], { encoding: 'utf8' });
-  if (mounted.status !== 0) {
-    dir.remove();
-    return `mount failed: ${mounted.stderr.trim()}`;
-  }
-  return {
-    path: dir.path,
-    remove: () => {
-      spawnSync('umount', ['-l', dir.path]);
-      dir.remove();
-    },
-  };
-}
 
 test('a checkpoint that failed on a full disk: the file DuckDB invalidated is attached again once there is room', async () => {
   const disk = smallDisk(64);
