@@ -19,7 +19,7 @@ const BATCHES = Number(process.env.BENCH_BATCHES ?? 200); // × 1000 events
 const HOOK_EVENTS = Number(process.env.BENCH_HOOK_EVENTS ?? 20_000);
 const HOOK_CLIENTS = Number(process.env.BENCH_HOOK_CLIENTS ?? 50);
 const OTLP_RECORDS = Number(process.env.BENCH_OTLP_RECORDS ?? 50_000);
-/** Only these scenarios (`benchBatch,benchOtlp`): the ceiling always runs, the hook latencies only in a full run. */
+/** Only these scenarios (`benchBatch,benchOtlp`, `hookLatency` for the single-client and paced hook rows): the ceiling always runs. */
 const ONLY = process.env.BENCH_ONLY?.split(',');
 const STORED = Number(process.env.BENCH_STORED ?? 0);
 
@@ -334,7 +334,7 @@ async function main() {
   const rows: Row[] = [];
   let latencies: Latencies[] = [];
   try {
-    if (!ONLY) {
+    if (!ONLY || ONLY.includes('hookLatency')) {
       latencies = await hookLatency(server.url, key, async (run) => {
         const [result, paced] = await visibility(server.url, key, run);
         hookJournal.paced = paced;

@@ -252,11 +252,15 @@ test('a full disk: ingest answers 503, nothing acknowledged is lost, and it reco
       }
       assert.ok(i < 100, 'the disk filled up');
     }
+    // The journal's segment is preallocated: it takes records (durably) until its zeros are
+    // used up, some thousands of these hooks, then nothing more fits.
     let refused: Response | null = null;
-    for (let i = 0; i < 200 && !refused; i++) {
-      const res = await hook(`full-${i}`);
-      if (res.status === 200) acked.push(`full-${i}`);
-      else refused = res;
+    for (let i = 0; i < 20_000 && !refused; i += 20) {
+      const sessions = Array.from({ length: 20 }, (_, j) => `full-${i + j}`);
+      for (const [j, res] of (await Promise.all(sessions.map(hook))).entries()) {
+        if (res.status === 200) acked.push(sessions[j]!);
+        else refused ??= res;
+      }
     }
     assert.ok(refused, 'refused once the disk is full');
     assert.is(refused!.status, 503);

@@ -10,6 +10,12 @@ import { tempDir } from './helpers.js';
 const body = (i: number) => Buffer.from(JSON.stringify({ event: i, pad: 'x'.repeat(i % 50) }));
 const texts = (records: { body: Buffer }[]) => records.map((r) => JSON.parse(r.body.toString()).event as number);
 const segments = (dir: string) => readdirSync(dir).filter((n) => n.endsWith('.log'));
+/** Where a segment's intact records end (each is a 16-byte header and its body). */
+function recordsEnd(data: Buffer): number {
+  let at = 0;
+  while (at + 16 <= data.length && data.readUInt32LE(at) > 0) at += 16 + data.readUInt32LE(at);
+  return at;
+}
 
 test('concurrent appends share one sync, and come back in order after a reopen', async () => {
   const dir = tempDir('am-journal');
@@ -43,10 +49,10 @@ test('concurrent appends share one sync, and come back in order after a reopen',
   }
 });
 
-test('applied records are trimmed: closed segments removed, the active one emptied', async () => {
+test('applied records are trimmed: closed segments removed, an unpreallocated active one emptied', async () => {
   const dir = tempDir('am-journal');
   try {
-    const { journal } = openJournal(dir.path, 0, { segmentBytes: 200 });
+    const { journal } = openJournal(dir.path, 0, { segmentBytes: 200, preallocatedBytes: 0 });
     for (let i = 0; i < 10; i++) await journal.append(body(i));
     assert.ok(segments(dir.path).length >= 2, `several segments: ${segments(dir.path)}`);
     assert.ok(journal.unappliedBytes() > 0);
@@ -61,6 +67,57 @@ test('applied records are trimmed: closed segments removed, the active one empti
     const again = openJournal(dir.path, 10);
     assert.equal(again.records, []);
     assert.is(await again.journal.append(body(1)), 11);
+    await again.journal.close();
+  } finally {
+    dir.remove();
+  }
+});
+
+test('a segment is preallocated with zeros: records are written into them, and a reopen stops there', async () => {
+  const dir = tempDir('am-journal');
+  try {
+    const { journal } = openJournal(dir.path, 0, { preallocatedBytes: 4096 });
+    for (let i = 0; i < 5; i++) await journal.append(body(i));
+    const file = join(dir.path, segments(dir.path)[0]!);
+    assert.is(statSync(file).size, 4096, 'the records did not grow the file');
+    await journal.close();
+    const data = readFileSync(file);
+    const end = recordsEnd(data);
+    assert.ok(end > 0 && data.subarray(end).every((b) => b === 0), 'zeros after the records');
+    const dropped: string[] = [];
+    const again = openJournal(dir.path, 0, { onTornTail: (d) => dropped.push(d) });
+    assert.equal(texts(again.records), [0, 1, 2, 3, 4]);
+    assert.equal(dropped, [], 'the zeros are not a torn record');
+    assert.is(statSync(file).size, 4096, 'nothing cut');
+    await again.journal.close();
+  } finally {
+    dir.remove();
+  }
+});
+
+test('a preallocated segment, half used and applied, is zeroed and reused from its start', async () => {
+  const dir = tempDir('am-journal');
+  try {
+    const { journal } = openJournal(dir.path, 0, { preallocatedBytes: 1024 });
+    const file = () => join(dir.path, segments(dir.path)[0]!);
+    let lsn = 0;
+    while (journal.unappliedBytes() < 600) lsn = await journal.append(body(lsn)); // past half of it
+    journal.applied(lsn);
+    assert.is(await journal.append(body(7)), lsn + 1);
+    assert.equal(segments(dir.path).length, 1);
+    assert.is(statSync(file()).size, 1024, 'still preallocated, not grown');
+    const data = readFileSync(file());
+    assert.is(data.readDoubleLE(8), lsn + 1, 'the new record went to the start');
+    assert.ok(
+      data.subarray(recordsEnd(data)).every((b) => b === 0),
+      'zeros after it',
+    );
+    await journal.close();
+    const again = openJournal(dir.path, lsn);
+    assert.equal(
+      again.records.map((r) => r.lsn),
+      [lsn + 1],
+    );
     await again.journal.close();
   } finally {
     dir.remove();
@@ -91,10 +148,12 @@ test('a torn last record is dropped (it was never acknowledged) and cut from the
     for (let i = 0; i < 3; i++) await journal.append(body(i));
     await journal.close();
     const file = join(dir.path, segments(dir.path)[0]!);
-    const intact = statSync(file).size;
-    // A record cut short by the crash: a header that promises more than the file holds.
-    const torn = readFileSync(file).subarray(0, 30);
-    appendFileSync(file, torn);
+    const data = readFileSync(file);
+    const intact = recordsEnd(data);
+    // A record cut short by the crash, where the next one would have gone: a header that
+    // promises more than the file holds, in the segment's preallocated zeros.
+    data.set(data.subarray(0, 30), intact);
+    writeFileSync(file, data);
     const dropped: string[] = [];
     const again = openJournal(dir.path, 0, { onTornTail: (d) => dropped.push(d) });
     assert.equal(texts(again.records), [0, 1, 2]);
@@ -156,7 +215,7 @@ test('damage in an earlier segment refuses the journal even when that segment en
 test('stale records after a torn write (left by emptying the segment) are not damage', async () => {
   const dir = tempDir('am-journal');
   try {
-    const { journal } = openJournal(dir.path, 0);
+    const { journal } = openJournal(dir.path, 0, { preallocatedBytes: 0 });
     for (let i = 0; i < 4; i++) await journal.append(body(i));
     const file = join(dir.path, segments(dir.path)[0]!);
     const old = readFileSync(file);

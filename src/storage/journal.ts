@@ -3,8 +3,11 @@
 // Appends queued while a sync runs share the next one (group commit). Each record is framed
 // with its length, a CRC32 and a sequence number (LSN); the applier says which LSNs reached
 // DuckDB, and the journal trims itself: a segment of applied records is removed, the active
-// one emptied. Opening reads back what is left: a torn last record is dropped, damage before
-// an intact later record refuses the journal (JournalDamagedError).
+// one zeroed and reused. Segments are preallocated with written zeros and opened O_DSYNC, so a
+// record's write is its sync (one thread-pool trip) and changes no file size (no filesystem
+// journal commit, which would also wait for DuckDB's dirty pages). Opening reads back what is
+// left: a torn last record is dropped, damage before an intact later record refuses the
+// journal (JournalDamagedError).
 import {
   closeSync,
   constants,
@@ -26,6 +29,14 @@ const HEADER = 16;
 export const MAX_BODY = 256 * 1024 * 1024;
 /** The active segment is closed and a new one begun once it holds this much. */
 export const SEGMENT_BYTES = 8 * 1024 * 1024;
+/**
+ * Zeros written into a new segment before its first record; once everything in the first this
+ * many bytes is applied, they are zeroed again and reused. Records past it (an apply lagging)
+ * grow the file, as an unpreallocated append does.
+ */
+export const PREALLOCATED_BYTES = 1024 * 1024;
+/** Where the platform has it (Linux, macOS), a write returns once its data is on disk: no separate fdatasync. */
+const O_DSYNC = (constants as { O_DSYNC?: number }).O_DSYNC ?? 0;
 
 export type JournalRecord = { lsn: number; body: Buffer };
 
@@ -59,7 +70,12 @@ const segmentName = (no: number) => `${String(no).padStart(10, '0')}.log`;
 export function openJournal(
   dir: string,
   appliedLsn: number,
-  options: { segmentBytes?: number; onTornTail?: (detail: string) => void; onSync?: (seconds: number) => void } = {},
+  options: {
+    segmentBytes?: number;
+    preallocatedBytes?: number;
+    onTornTail?: (detail: string) => void;
+    onSync?: (seconds: number) => void;
+  } = {},
 ): { journal: Journal; records: JournalRecord[] } {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const { records, segments } = readSegments(dir, appliedLsn, options.onTornTail);
@@ -72,6 +88,7 @@ export function openJournal(
     appliedLsn,
     segments,
     options.segmentBytes ?? SEGMENT_BYTES,
+    options.preallocatedBytes ?? PREALLOCATED_BYTES,
     options.onSync ?? (() => {}),
   );
   return { journal, records };
@@ -89,11 +106,13 @@ function readSegments(dir: string, appliedLsn: number, onTornTail?: (detail: str
     let at = 0;
     while (at < data.length) {
       const record = frameAt(data, at);
-      if (!record) break;
+      // LSNs only grow: an older one is a stale record left by reusing the segment.
+      if (!record || record.lsn <= (records.at(-1)?.lsn ?? 0)) break;
       records.push(record);
       at += HEADER + record.body.length;
     }
-    if (at < data.length) {
+    // Zeros are the preallocated rest of the segment: where its records end, not damage.
+    if (at < data.length && !zeroFrom(data, at)) {
       // Damage, or a write a crash cut short. Only the end of the last write can be torn, and
       // it was never acknowledged: but an intact record written after it means damage. One
       // at or below the applied mark proves nothing (left by an emptying that did not reach the disk).
@@ -107,7 +126,9 @@ function readSegments(dir: string, appliedLsn: number, onTornTail?: (detail: str
           `the ingest journal is damaged: ${where} is not a valid record, and records follow it. ` +
             `Acknowledged events may be in it; move ${dir} aside to start this tenant without them`,
         );
-      onTornTail?.(`${where}: ${data.length - at} bytes dropped`);
+      let end = data.length;
+      while (end > at && data[end - 1] === 0) end--;
+      onTornTail?.(`${where}: ${end - at} bytes dropped`);
       // Cut, so that a later start does not find it before newer records.
       const fd = openSync(file.path, 'r+');
       try {
@@ -134,10 +155,22 @@ function frameAt(data: Buffer, at: number): JournalRecord | null {
 /** True if an intact record newer than `lsn` starts anywhere from `from` (a stale one left by a trim is not). */
 function laterRecord(data: Buffer, from: number, lsn: number): boolean {
   for (let at = from; at + HEADER <= data.length; at++) {
+    if (!(data.readDoubleLE(at + 8) > lsn)) continue; // cheap, before the CRC: zeros and older LSNs
     const record = frameAt(data, at);
     if (record && record.lsn > lsn) return true;
   }
   return false;
+}
+
+const ZEROS = Buffer.alloc(64 * 1024);
+
+/** True if every byte from `from` on is zero. */
+function zeroFrom(data: Buffer, from: number): boolean {
+  for (let at = from; at < data.length; at += ZEROS.length) {
+    const end = Math.min(data.length, at + ZEROS.length);
+    if (!data.subarray(at, end).equals(ZEROS.subarray(0, end - at))) return false;
+  }
+  return true;
 }
 
 function frame(lsn: number, body: Buffer): Buffer {
@@ -157,17 +190,28 @@ function appendTo(
   appliedLsn: number,
   closed: Segment[],
   segmentBytes: number,
+  preallocatedBytes: number,
   onSync: (seconds: number) => void,
 ): Journal {
   let nextLsn = firstLsn;
   let applied = appliedLsn;
-  let active: Segment & { size: number; handle: Promise<fsp.FileHandle> | null } = {
-    no: firstNo,
-    path: join(dir, segmentName(firstNo)),
+  // `size`: where the next record goes; `zeroed`: the file's bytes from there are zeros up to this.
+  type Active = Segment & {
+    size: number;
+    zeroed: number;
+    preallocated: boolean;
+    handle: Promise<fsp.FileHandle> | null;
+  };
+  const fresh = (no: number): Active => ({
+    no,
+    path: join(dir, segmentName(no)),
     lastLsn: 0,
     size: 0,
+    zeroed: 0,
+    preallocated: false,
     handle: null,
-  };
+  });
+  let active = fresh(firstNo);
   let queue: Waiting[] = [];
   let chain: Promise<void> = Promise.resolve();
   let flushScheduled = false;
@@ -179,17 +223,28 @@ function appendTo(
   // Every file operation runs after the one before: a trim never overlaps a write.
   const then = (op: () => Promise<void>) => (chain = chain.then(op, op));
 
-  const handle = async () => {
-    if (!active.handle) {
-      const opening = createSegment(active.path, dir);
-      active.handle = opening;
-      // A failure (a full disk, EMFILE) is tried again by the next append, not kept forever.
-      await opening.catch((err: unknown) => {
-        if (active.handle === opening) active.handle = null;
-        throw err;
-      });
-    }
-    return active.handle;
+  const handle = (): Promise<fsp.FileHandle> => {
+    if (active.handle) return active.handle;
+    const segment = active;
+    const opening = createSegment(segment.path, dir, preallocatedBytes).then(({ fh, zeroed }) => {
+      segment.zeroed = zeroed;
+      segment.preallocated = zeroed > 0;
+      return fh;
+    });
+    segment.handle = opening;
+    // A failure (a full disk, EMFILE) is tried again by the next append, not kept forever.
+    opening.catch(() => {
+      if (segment.handle === opening) segment.handle = null;
+    });
+    return opening;
+  };
+
+  /** Writes at `at`, durably: with O_DSYNC the write is the sync. */
+  const durableWrite = async (fh: fsp.FileHandle, parts: Buffer[], at: number) => {
+    const bytes = parts.reduce((n, b) => n + b.length, 0);
+    const { bytesWritten } = await fh.writev(parts, at);
+    if (bytesWritten !== bytes) throw Object.assign(new Error('short write to the ingest journal'), { code: 'EIO' });
+    if (!O_DSYNC) await fh.datasync();
   };
 
   const flush = async () => {
@@ -198,33 +253,42 @@ function appendTo(
     queue = [];
     if (batch.length === 0) return;
     const started = performance.now();
+    const bytes = batch.reduce((n, w) => n + w.bytes, 0);
     try {
       if (active.size >= segmentBytes) {
         const fh = await active.handle;
         await fh?.close();
         closed.push({ no: active.no, path: active.path, lastLsn: active.lastLsn });
-        const no = active.no + 1;
-        active = { no, path: join(dir, segmentName(no)), lastLsn: 0, size: 0, handle: null };
+        active = fresh(active.no + 1);
       }
       const fh = await handle();
-      const parts = batch.flatMap((w) => w.parts);
-      const bytes = batch.reduce((n, w) => n + w.bytes, 0);
-      const { bytesWritten } = await fh.writev(parts, active.size);
-      if (bytesWritten !== bytes) throw Object.assign(new Error('short write to the ingest journal'), { code: 'EIO' });
-      await fh.datasync();
+      await durableWrite(
+        fh,
+        batch.flatMap((w) => w.parts),
+        active.size,
+      );
       syncs++;
       active.size += bytes;
+      active.zeroed = Math.max(active.zeroed, active.size);
       active.lastLsn = batch.at(-1)!.lsn;
     } catch (err) {
-      // Nothing of this batch is acknowledged; cut what may have reached the file so the next
-      // write lands where it belongs.
-      await (await active.handle?.catch(() => null))?.truncate(active.size).catch(() => undefined);
+      // Nothing of this batch is acknowledged; what of it may have reached the file is zeroed
+      // (cut, past the preallocated part) so that a reopen does not read it as records.
+      await undo(active, bytes);
       for (const w of batch) forget(w.lsn);
       for (const w of batch) w.reject(err);
       return;
     }
     onSync((performance.now() - started) / 1000);
     for (const w of batch) w.resolve(w.lsn);
+  };
+
+  const undo = async (segment: Active, bytes: number) => {
+    const fh = await segment.handle?.catch(() => null);
+    if (!fh) return;
+    const zeros = Math.min(bytes, segment.zeroed - segment.size);
+    await fh.truncate(Math.max(segment.size, segment.zeroed)).catch(() => undefined);
+    if (zeros > 0) await durableWrite(fh, [Buffer.alloc(zeros)], segment.size).catch(() => undefined);
   };
 
   const forget = (lsn: number) => {
@@ -238,13 +302,20 @@ function appendTo(
       rmSync(segment.path, { force: true });
       closed.splice(closed.indexOf(segment), 1);
     }
-    // Emptied, not removed: the next append reuses it. A crash before this reaches the disk
-    // only leaves records the database already holds (skipped by LSN).
-    if (active.size > 0 && active.lastLsn <= applied) {
-      const fh = await handle();
+    // Reused once everything in it is applied: zeroed (a preallocated segment, once half of it
+    // is used: the zeros cost a write as long as the records) or emptied (one that could not be
+    // preallocated). A crash before this reaches the disk only leaves records the database
+    // already holds (skipped by LSN).
+    if (active.size === 0 || active.lastLsn > applied) return;
+    const fh = await handle();
+    if (active.preallocated) {
+      if (active.size < preallocatedBytes / 2) return;
+      await durableWrite(fh, [Buffer.alloc(active.size)], 0);
+    } else {
       await fh.truncate(0);
-      active.size = 0;
+      active.zeroed = 0;
     }
+    active.size = 0;
   };
 
   // Segments found at open that hold only applied records go at once.
@@ -288,16 +359,34 @@ function appendTo(
   };
 }
 
-/** Opens (creating) a segment's file, and syncs the directory: its name must survive a power cut like its records. */
-async function createSegment(path: string, dir: string): Promise<fsp.FileHandle> {
-  const fh = await fsp.open(path, constants.O_RDWR | constants.O_CREAT, 0o600);
+/**
+ * Creates a segment's file with `bytes` of written zeros (not fallocate's unwritten extents,
+ * whose first write is a metadata change again), synced, and syncs the directory: its name
+ * must survive a power cut like its records. A disk too full for the zeros gets a file
+ * without them: records still fit as long as their own bytes do.
+ */
+async function createSegment(
+  path: string,
+  dir: string,
+  bytes: number,
+): Promise<{ fh: fsp.FileHandle; zeroed: number }> {
+  const fh = await fsp.open(path, constants.O_RDWR | constants.O_CREAT | O_DSYNC, 0o600);
   try {
+    let zeroed = 0;
+    if (bytes > 0) {
+      try {
+        const { bytesWritten } = await fh.write(Buffer.alloc(bytes), 0, bytes, 0);
+        zeroed = bytesWritten === bytes ? bytes : 0;
+      } catch {}
+      if (zeroed === 0) await fh.truncate(0);
+    }
+    if (!O_DSYNC) await fh.sync();
     await syncDir(dir);
+    return { fh, zeroed };
   } catch (err) {
     await fh.close().catch(() => undefined);
     throw err;
   }
-  return fh;
 }
 
 async function syncDir(dir: string): Promise<void> {
