@@ -1,6 +1,6 @@
 // The ingest journal on its own: group commit, records read back after a reopen, trimming
 // once applied, a torn last record dropped, and damage before intact records refused.
-import { appendFileSync, mkdirSync, readdirSync, readFileSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
