@@ -19,6 +19,7 @@ import {
   readdirSync,
   readFileSync,
   rmSync,
+  writevSync,
 } from 'node:fs';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
@@ -35,6 +36,8 @@ export const SEGMENT_BYTES = 8 * 1024 * 1024;
  * grow the file, as an unpreallocated append does.
  */
 export const PREALLOCATED_BYTES = 1024 * 1024;
+/** Writes up to this size are made synchronously (see `durableWrite`). */
+const INLINE_WRITE_BYTES = 64 * 1024;
 /** Where the platform has it (Linux, macOS), a write returns once its data is on disk: no separate fdatasync. */
 const O_DSYNC = (constants as { O_DSYNC?: number }).O_DSYNC ?? 0;
 
@@ -239,10 +242,18 @@ function appendTo(
     return opening;
   };
 
-  /** Writes at `at`, durably: with O_DSYNC the write is the sync. */
+  /**
+   * Writes at `at`, durably: with O_DSYNC the write is the sync. A small write (a few hooks'
+   * records) is made on this thread: the sync of a preallocated block takes about 0.1 ms, less
+   * than handing it to libuv's thread pool and back; requests arriving meanwhile wait in the
+   * socket and share the next write.
+   */
   const durableWrite = async (fh: fsp.FileHandle, parts: Buffer[], at: number) => {
     const bytes = parts.reduce((n, b) => n + b.length, 0);
-    const { bytesWritten } = await fh.writev(parts, at);
+    const { bytesWritten } =
+      O_DSYNC && bytes <= INLINE_WRITE_BYTES
+        ? { bytesWritten: writevSync(fh.fd, parts, at) }
+        : await fh.writev(parts, at);
     if (bytesWritten !== bytes) throw Object.assign(new Error('short write to the ingest journal'), { code: 'EIO' });
     if (!O_DSYNC) await fh.datasync();
   };
