@@ -10,6 +10,24 @@ import { tempDir } from './helpers.js';
 const body = (i: number) => Buffer.from(JSON.stringify({ event: i, pad: 'x'.repeat(i % 50) }));
 const texts = (records: { body: Buffer }[]) => records.map((r) => JSON.parse(r.body.toString()).event as number);
 const segments = (dir: string) => readdirSync(dir).filter((n) => n.endsWith('.log'));
+/** A test with a journal directory of its own, removed after it. */
+const journalTest = (name: string, fn: (dir: { path: string }) => Promise<void>) =>
+  test(name, async () => {
+    const dir = tempDir('am-journal');
+    try {
+      await fn(dir);
+    } finally {
+      dir.remove();
+    }
+  });
+/** A journal with records 0…n-1 appended and closed: its one segment's file and bytes. */
+async function written(dir: { path: string }, n: number) {
+  const { journal } = openJournal(dir.path, 0);
+  for (let i = 0; i < n; i++) await journal.append(body(i));
+  await journal.close();
+  const file = join(dir.path, segments(dir.path)[0]!);
+  return { file, data: readFileSync(file) };
+}
 /** Where a segment's intact records end (each is a 16-byte header and its body). */
 function recordsEnd(data: Buffer): number {
   let at = 0;
@@ -17,41 +35,36 @@ function recordsEnd(data: Buffer): number {
   return at;
 }
 
-test('concurrent appends share one sync, and come back in order after a reopen', async () => {
-  const dir = tempDir('am-journal');
-  try {
-    const { journal, records } = openJournal(dir.path, 0);
-    assert.equal(records, []);
-    const lsns = await Promise.all(Array.from({ length: 50 }, (_, i) => journal.append(body(i))));
-    assert.equal(
-      lsns,
-      Array.from({ length: 50 }, (_, i) => i + 1),
-      'numbered in order from 1',
-    );
-    assert.is(journal.syncs(), 1, 'fifty appends, one fdatasync');
-    await journal.append(body(50));
-    assert.is(journal.syncs(), 2);
-    await journal.close();
+journalTest('concurrent appends share one sync, and come back in order after a reopen', async (dir) => {
+  const { journal, records } = openJournal(dir.path, 0);
+  assert.equal(records, []);
+  const lsns = await Promise.all(Array.from({ length: 50 }, (_, i) => journal.append(body(i))));
+  assert.equal(
+    lsns,
+    Array.from({ length: 50 }, (_, i) => i + 1),
+    'numbered in order from 1',
+  );
+  assert.is(journal.syncs(), 1, 'fifty appends, one fdatasync');
+  await journal.append(body(50));
+  assert.is(journal.syncs(), 2);
+  await journal.close();
 
-    const again = openJournal(dir.path, 0);
-    assert.equal(
-      texts(again.records),
-      Array.from({ length: 51 }, (_, i) => i),
-    );
-    assert.equal(
-      again.records.map((r) => r.lsn),
-      Array.from({ length: 51 }, (_, i) => i + 1),
-    );
-    assert.is(await again.journal.append(body(99)), 52, 'numbering goes on');
-    await again.journal.close();
-  } finally {
-    dir.remove();
-  }
+  const again = openJournal(dir.path, 0);
+  assert.equal(
+    texts(again.records),
+    Array.from({ length: 51 }, (_, i) => i),
+  );
+  assert.equal(
+    again.records.map((r) => r.lsn),
+    Array.from({ length: 51 }, (_, i) => i + 1),
+  );
+  assert.is(await again.journal.append(body(99)), 52, 'numbering goes on');
+  await again.journal.close();
 });
 
-test('applied records are trimmed: closed segments removed, an unpreallocated active one emptied', async () => {
-  const dir = tempDir('am-journal');
-  try {
+journalTest(
+  'applied records are trimmed: closed segments removed, an unpreallocated active one emptied',
+  async (dir) => {
     const { journal } = openJournal(dir.path, 0, { segmentBytes: 200, preallocatedBytes: 0 });
     for (let i = 0; i < 10; i++) await journal.append(body(i));
     assert.ok(segments(dir.path).length >= 2, `several segments: ${segments(dir.path)}`);
@@ -68,14 +81,12 @@ test('applied records are trimmed: closed segments removed, an unpreallocated ac
     assert.equal(again.records, []);
     assert.is(await again.journal.append(body(1)), 11);
     await again.journal.close();
-  } finally {
-    dir.remove();
-  }
-});
+  },
+);
 
-test('a segment is preallocated with zeros: records are written into them, and a reopen stops there', async () => {
-  const dir = tempDir('am-journal');
-  try {
+journalTest(
+  'a segment is preallocated with zeros: records are written into them, and a reopen stops there',
+  async (dir) => {
     const { journal } = openJournal(dir.path, 0, { preallocatedBytes: 4096 });
     for (let i = 0; i < 5; i++) await journal.append(body(i));
     const file = join(dir.path, segments(dir.path)[0]!);
@@ -90,223 +101,164 @@ test('a segment is preallocated with zeros: records are written into them, and a
     assert.equal(dropped, [], 'the zeros are not a torn record');
     assert.is(statSync(file).size, 4096, 'nothing cut');
     await again.journal.close();
-  } finally {
-    dir.remove();
-  }
+  },
+);
+
+journalTest('a preallocated segment, half used and applied, is zeroed and reused from its start', async (dir) => {
+  const { journal } = openJournal(dir.path, 0, { preallocatedBytes: 1024 });
+  const file = () => join(dir.path, segments(dir.path)[0]!);
+  let lsn = 0;
+  while (journal.unappliedBytes() < 600) lsn = await journal.append(body(lsn)); // past half of it
+  journal.applied(lsn);
+  assert.is(await journal.append(body(7)), lsn + 1);
+  assert.equal(segments(dir.path).length, 1);
+  assert.is(statSync(file()).size, 1024, 'still preallocated, not grown');
+  const data = readFileSync(file());
+  assert.is(data.readDoubleLE(8), lsn + 1, 'the new record went to the start');
+  assert.ok(
+    data.subarray(recordsEnd(data)).every((b) => b === 0),
+    'zeros after it',
+  );
+  await journal.close();
+  const again = openJournal(dir.path, lsn);
+  assert.equal(
+    again.records.map((r) => r.lsn),
+    [lsn + 1],
+  );
+  await again.journal.close();
 });
 
-test('a preallocated segment, half used and applied, is zeroed and reused from its start', async () => {
-  const dir = tempDir('am-journal');
-  try {
-    const { journal } = openJournal(dir.path, 0, { preallocatedBytes: 1024 });
-    const file = () => join(dir.path, segments(dir.path)[0]!);
-    let lsn = 0;
-    while (journal.unappliedBytes() < 600) lsn = await journal.append(body(lsn)); // past half of it
-    journal.applied(lsn);
-    assert.is(await journal.append(body(7)), lsn + 1);
-    assert.equal(segments(dir.path).length, 1);
-    assert.is(statSync(file()).size, 1024, 'still preallocated, not grown');
-    const data = readFileSync(file());
-    assert.is(data.readDoubleLE(8), lsn + 1, 'the new record went to the start');
-    assert.ok(
-      data.subarray(recordsEnd(data)).every((b) => b === 0),
-      'zeros after it',
-    );
-    await journal.close();
-    const again = openJournal(dir.path, lsn);
-    assert.equal(
-      again.records.map((r) => r.lsn),
-      [lsn + 1],
-    );
-    await again.journal.close();
-  } finally {
-    dir.remove();
-  }
+journalTest('records left when the applied mark is newer go with the first trim', async (dir) => {
+  const first = openJournal(dir.path, 0);
+  for (let i = 0; i < 3; i++) await first.journal.append(body(i));
+  await first.journal.close();
+  // A crash after the database applied them, before the journal was trimmed.
+  const again = openJournal(dir.path, 3);
+  assert.is(again.records.length, 3, 'read back: the caller skips those at or below its mark');
+  assert.is(again.journal.unappliedBytes(), 0);
+  await again.journal.close();
+  assert.equal(segments(dir.path), [], 'the old segment is removed');
 });
 
-test('records left when the applied mark is newer go with the first trim', async () => {
-  const dir = tempDir('am-journal');
-  try {
-    const first = openJournal(dir.path, 0);
-    for (let i = 0; i < 3; i++) await first.journal.append(body(i));
-    await first.journal.close();
-    // A crash after the database applied them, before the journal was trimmed.
-    const again = openJournal(dir.path, 3);
-    assert.is(again.records.length, 3, 'read back: the caller skips those at or below its mark');
-    assert.is(again.journal.unappliedBytes(), 0);
-    await again.journal.close();
-    assert.equal(segments(dir.path), [], 'the old segment is removed');
-  } finally {
-    dir.remove();
-  }
+journalTest('a torn last record is dropped (it was never acknowledged) and cut from the file', async (dir) => {
+  const { file, data } = await written(dir, 3);
+  const intact = recordsEnd(data);
+  // A record cut short by the crash, where the next one would have gone: a header that
+  // promises more than the file holds, in the segment's preallocated zeros.
+  data.set(data.subarray(0, 30), intact);
+  writeFileSync(file, data);
+  const dropped: string[] = [];
+  const again = openJournal(dir.path, 0, { onTornTail: (d) => dropped.push(d) });
+  assert.equal(texts(again.records), [0, 1, 2]);
+  assert.is(dropped.length, 1);
+  assert.match(dropped[0]!, /30 bytes dropped/);
+  assert.is(statSync(file).size, intact, 'cut back to the last intact record');
+  await again.journal.append(body(3));
+  await again.journal.close();
+  assert.equal(texts(openJournal(dir.path, 0).records), [0, 1, 2, 3], 'no damage reported on the next open');
 });
 
-test('a torn last record is dropped (it was never acknowledged) and cut from the file', async () => {
-  const dir = tempDir('am-journal');
+journalTest('a record damaged in the middle refuses the journal, naming the file and the way out', async (dir) => {
+  const { file, data } = await written(dir, 3);
+  const second = 16 + data.readUInt32LE(0); // the second record's offset
+  data[second + 20] = data[second + 20]! ^ 0xff; // one flipped bit pattern inside its body
+  writeFileSync(file, data);
   try {
-    const { journal } = openJournal(dir.path, 0);
-    for (let i = 0; i < 3; i++) await journal.append(body(i));
-    await journal.close();
-    const file = join(dir.path, segments(dir.path)[0]!);
-    const data = readFileSync(file);
-    const intact = recordsEnd(data);
-    // A record cut short by the crash, where the next one would have gone: a header that
-    // promises more than the file holds, in the segment's preallocated zeros.
-    data.set(data.subarray(0, 30), intact);
-    writeFileSync(file, data);
-    const dropped: string[] = [];
-    const again = openJournal(dir.path, 0, { onTornTail: (d) => dropped.push(d) });
-    assert.equal(texts(again.records), [0, 1, 2]);
-    assert.is(dropped.length, 1);
-    assert.match(dropped[0]!, /30 bytes dropped/);
-    assert.is(statSync(file).size, intact, 'cut back to the last intact record');
-    await again.journal.append(body(3));
-    await again.journal.close();
-    assert.equal(texts(openJournal(dir.path, 0).records), [0, 1, 2, 3], 'no damage reported on the next open');
-  } finally {
-    dir.remove();
+    openJournal(dir.path, 0);
+    assert.unreachable('opened a damaged journal');
+  } catch (err) {
+    assert.instance(err, JournalDamagedError);
+    assert.match((err as Error).message, new RegExp(`${file} at byte ${second}`));
+    assert.match((err as Error).message, /move .* aside/);
   }
+  assert.is(readFileSync(file).length, data.length, 'nothing was cut');
 });
 
-test('a record damaged in the middle refuses the journal, naming the file and the way out', async () => {
-  const dir = tempDir('am-journal');
-  try {
-    const { journal } = openJournal(dir.path, 0);
-    for (let i = 0; i < 3; i++) await journal.append(body(i));
-    await journal.close();
-    const file = join(dir.path, segments(dir.path)[0]!);
-    const data = readFileSync(file);
-    const second = 16 + data.readUInt32LE(0); // the second record's offset
-    data[second + 20] = data[second + 20]! ^ 0xff; // one flipped bit pattern inside its body
-    writeFileSync(file, data);
-    try {
-      openJournal(dir.path, 0);
-      assert.unreachable('opened a damaged journal');
-    } catch (err) {
-      assert.instance(err, JournalDamagedError);
-      assert.match((err as Error).message, new RegExp(`${file} at byte ${second}`));
-      assert.match((err as Error).message, /move .* aside/);
-    }
-    assert.is(readFileSync(file).length, data.length, 'nothing was cut');
-  } finally {
-    dir.remove();
-  }
+journalTest('damage in an earlier segment refuses the journal even when that segment ends there', async (dir) => {
+  const { journal } = openJournal(dir.path, 0, { segmentBytes: 100 });
+  for (let i = 0; i < 6; i++) await journal.append(body(i));
+  await journal.close();
+  const first = join(dir.path, segments(dir.path)[0]!);
+  const data = readFileSync(first);
+  data[data.length - 1] = data[data.length - 1]! ^ 0xff; // its last record
+  writeFileSync(first, data);
+  assert.throws(
+    () => openJournal(dir.path, 0),
+    (err: unknown) => err instanceof JournalDamagedError,
+  );
 });
 
-test('damage in an earlier segment refuses the journal even when that segment ends there', async () => {
-  const dir = tempDir('am-journal');
-  try {
-    const { journal } = openJournal(dir.path, 0, { segmentBytes: 100 });
-    for (let i = 0; i < 6; i++) await journal.append(body(i));
-    await journal.close();
-    const first = join(dir.path, segments(dir.path)[0]!);
-    const data = readFileSync(first);
-    data[data.length - 1] = data[data.length - 1]! ^ 0xff; // its last record
-    writeFileSync(first, data);
-    assert.throws(
-      () => openJournal(dir.path, 0),
-      (err: unknown) => err instanceof JournalDamagedError,
-    );
-  } finally {
-    dir.remove();
-  }
+journalTest('stale records after a torn write (left by emptying the segment) are not damage', async (dir) => {
+  const { journal } = openJournal(dir.path, 0, { preallocatedBytes: 0 });
+  for (let i = 0; i < 4; i++) await journal.append(body(i));
+  const file = join(dir.path, segments(dir.path)[0]!);
+  const old = readFileSync(file);
+  journal.applied(4); // the segment is emptied…
+  await journal.append(body(4)); // …and LSN 5 written at its start
+  await journal.close();
+  const fresh = readFileSync(file);
+  assert.ok(fresh.length < old.length);
+  // A crash that kept LSN 5 but not the emptying: the old records' bytes follow it.
+  writeFileSync(file, Buffer.concat([fresh, old.subarray(fresh.length)]));
+  const dropped: string[] = [];
+  const again = openJournal(dir.path, 4, { onTornTail: (d) => dropped.push(d) });
+  assert.equal(
+    again.records.filter((r) => r.lsn > 4).map((r) => r.lsn),
+    [5],
+    'LSN 5 kept; what follows is older than it, so a tail to drop',
+  );
+  assert.is(dropped.length, 1);
+  await again.journal.close();
 });
 
-test('stale records after a torn write (left by emptying the segment) are not damage', async () => {
-  const dir = tempDir('am-journal');
-  try {
-    const { journal } = openJournal(dir.path, 0, { preallocatedBytes: 0 });
-    for (let i = 0; i < 4; i++) await journal.append(body(i));
-    const file = join(dir.path, segments(dir.path)[0]!);
-    const old = readFileSync(file);
-    journal.applied(4); // the segment is emptied…
-    await journal.append(body(4)); // …and LSN 5 written at its start
-    await journal.close();
-    const fresh = readFileSync(file);
-    assert.ok(fresh.length < old.length);
-    // A crash that kept LSN 5 but not the emptying: the old records' bytes follow it.
-    writeFileSync(file, Buffer.concat([fresh, old.subarray(fresh.length)]));
-    const dropped: string[] = [];
-    const again = openJournal(dir.path, 4, { onTornTail: (d) => dropped.push(d) });
-    assert.equal(
-      again.records.filter((r) => r.lsn > 4).map((r) => r.lsn),
-      [5],
-      'LSN 5 kept; what follows is older than it, so a tail to drop',
-    );
-    assert.is(dropped.length, 1);
-    await again.journal.close();
-  } finally {
-    dir.remove();
-  }
+journalTest('a torn write at the start of an emptied segment, before stale records, is not damage', async (dir) => {
+  const { file, data: old } = await written(dir, 4);
+  // Applied (mark 4) and emptied, then a crash that kept the old bytes but cut the write of
+  // LSN 5 short at the segment's start: the records after it are older than the mark.
+  const torn = Buffer.alloc(40, 0xab);
+  writeFileSync(file, Buffer.concat([torn, old.subarray(torn.length)]));
+  const dropped: string[] = [];
+  const again = openJournal(dir.path, 4, { onTornTail: (d) => dropped.push(d) });
+  assert.equal(
+    again.records.filter((r) => r.lsn > 4),
+    [],
+  );
+  assert.is(dropped.length, 1, 'a tail to drop, not damage');
+  assert.is(await again.journal.append(body(5)), 5);
+  await again.journal.close();
 });
 
-test('a torn write at the start of an emptied segment, before stale records, is not damage', async () => {
-  const dir = tempDir('am-journal');
-  try {
-    const { journal } = openJournal(dir.path, 0);
-    for (let i = 0; i < 4; i++) await journal.append(body(i));
-    await journal.close();
-    const file = join(dir.path, segments(dir.path)[0]!);
-    const old = readFileSync(file);
-    // Applied (mark 4) and emptied, then a crash that kept the old bytes but cut the write of
-    // LSN 5 short at the segment's start: the records after it are older than the mark.
-    const torn = Buffer.alloc(40, 0xab);
-    writeFileSync(file, Buffer.concat([torn, old.subarray(torn.length)]));
-    const dropped: string[] = [];
-    const again = openJournal(dir.path, 4, { onTornTail: (d) => dropped.push(d) });
-    assert.equal(
-      again.records.filter((r) => r.lsn > 4),
-      [],
-    );
-    assert.is(dropped.length, 1, 'a tail to drop, not damage');
-    assert.is(await again.journal.append(body(5)), 5);
-    await again.journal.close();
-  } finally {
-    dir.remove();
-  }
+journalTest('a segment that could not be created is created by the next append', async (dir) => {
+  const { journal } = openJournal(dir.path, 0);
+  // Something in the way of the new segment's file (as a full disk or EMFILE would be).
+  const blocker = join(dir.path, '0000000001.log');
+  mkdirSync(blocker);
+  await journal.append(body(0)).then(
+    () => assert.unreachable('appended to a directory'),
+    (err: unknown) => assert.ok(err instanceof Error),
+  );
+  rmdirSync(blocker);
+  assert.is(await journal.append(body(1)), 2, 'the segment is created once it can be');
+  await journal.close();
+  assert.equal(texts(openJournal(dir.path, 0).records), [1]);
 });
 
-test('a segment that could not be created is created by the next append', async () => {
-  const dir = tempDir('am-journal');
-  try {
-    const { journal } = openJournal(dir.path, 0);
-    // Something in the way of the new segment's file (as a full disk or EMFILE would be).
-    const blocker = join(dir.path, '0000000001.log');
-    mkdirSync(blocker);
-    await journal.append(body(0)).then(
-      () => assert.unreachable('appended to a directory'),
-      (err: unknown) => assert.ok(err instanceof Error),
-    );
-    rmdirSync(blocker);
-    assert.is(await journal.append(body(1)), 2, 'the segment is created once it can be');
-    await journal.close();
-    assert.equal(texts(openJournal(dir.path, 0).records), [1]);
-  } finally {
-    dir.remove();
-  }
-});
-
-test('a record longer than a reopen would read back is refused, not acknowledged', async () => {
-  const dir = tempDir('am-journal');
-  try {
-    const { journal } = openJournal(dir.path, 0);
-    // One OTLP request (64 MiB of protobuf) can become more JSON than this.
-    const huge = Buffer.alloc(MAX_BODY + 1);
-    let acknowledged = false;
-    await journal.append(huge).then(
-      () => (acknowledged = true),
-      (err: unknown) => assert.match(String(err), /too large/),
-    );
-    await journal.append(body(1));
-    await journal.close();
-    const again = openJournal(dir.path, 0);
-    const lengths = again.records.map((r) => r.body.length);
-    await again.journal.close();
-    assert.ok(!acknowledged || lengths.includes(huge.length), 'an acknowledged record is read back');
-    assert.ok(!acknowledged, 'refused');
-  } finally {
-    dir.remove();
-  }
+journalTest('a record longer than a reopen would read back is refused, not acknowledged', async (dir) => {
+  const { journal } = openJournal(dir.path, 0);
+  // One OTLP request (64 MiB of protobuf) can become more JSON than this.
+  const huge = Buffer.alloc(MAX_BODY + 1);
+  let acknowledged = false;
+  await journal.append(huge).then(
+    () => (acknowledged = true),
+    (err: unknown) => assert.match(String(err), /too large/),
+  );
+  await journal.append(body(1));
+  await journal.close();
+  const again = openJournal(dir.path, 0);
+  const lengths = again.records.map((r) => r.body.length);
+  await again.journal.close();
+  assert.ok(!acknowledged || lengths.includes(huge.length), 'an acknowledged record is read back');
+  assert.ok(!acknowledged, 'refused');
 });
 
 test.run();
