@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { JournalDamagedError, MAX_BODY, openJournal } from '../src/storage/journal.js';
-import { tempDir } from './helpers.js';
+import { tempDir, waitFor } from './helpers.js';
 
 const body = (i: number) => Buffer.from(JSON.stringify({ event: i, pad: 'x'.repeat(i % 50) }));
 const texts = (records: { body: Buffer }[]) => records.map((r) => JSON.parse(r.body.toString()).event as number);
@@ -65,7 +65,7 @@ journalTest('concurrent appends share one sync, and come back in order after a r
 journalTest(
   'applied records are trimmed: closed segments removed, an unpreallocated active one emptied',
   async (dir) => {
-    const { journal } = openJournal(dir.path, 0, { segmentBytes: 200, preallocatedBytes: 0 });
+    const { journal } = openJournal(dir.path, 0, { segmentBytes: 200, preallocate: false });
     for (let i = 0; i < 10; i++) await journal.append(body(i));
     assert.ok(segments(dir.path).length >= 2, `several segments: ${segments(dir.path)}`);
     assert.ok(journal.unappliedBytes() > 0);
@@ -87,7 +87,7 @@ journalTest(
 journalTest(
   'a segment is preallocated with zeros: records are written into them, and a reopen stops there',
   async (dir) => {
-    const { journal } = openJournal(dir.path, 0, { preallocatedBytes: 4096 });
+    const { journal } = openJournal(dir.path, 0, { segmentBytes: 4096 });
     for (let i = 0; i < 5; i++) await journal.append(body(i));
     const file = join(dir.path, segments(dir.path)[0]!);
     assert.is(statSync(file).size, 4096, 'the records did not grow the file');
@@ -104,26 +104,27 @@ journalTest(
   },
 );
 
-journalTest('a preallocated segment, half used and applied, is zeroed and reused from its start', async (dir) => {
-  const { journal } = openJournal(dir.path, 0, { preallocatedBytes: 1024 });
-  const file = () => join(dir.path, segments(dir.path)[0]!);
-  let lsn = 0;
-  while (journal.unappliedBytes() < 600) lsn = await journal.append(body(lsn)); // past half of it
-  journal.applied(lsn);
-  assert.is(await journal.append(body(7)), lsn + 1);
-  assert.equal(segments(dir.path).length, 1);
-  assert.is(statSync(file()).size, 1024, 'still preallocated, not grown');
-  const data = readFileSync(file());
-  assert.is(data.readDoubleLE(8), lsn + 1, 'the new record went to the start');
-  assert.ok(
-    data.subarray(recordsEnd(data)).every((b) => b === 0),
-    'zeros after it',
-  );
+journalTest('a full segment hands over to the next, made ahead; applied segments are removed', async (dir) => {
+  const { journal } = openJournal(dir.path, 0, { segmentBytes: 1024 });
+  let lsn = await journal.append(body(0));
+  const made = async () => {
+    const sizes = segments(dir.path).map((n) => statSync(join(dir.path, n)).size);
+    return sizes.length === 2 && sizes.every((n) => n === 1024) ? true : undefined;
+  };
+  await waitFor(made, 'the next segment made ahead: both 1024 bytes of zeros and records');
+  while (journal.unappliedBytes() < 1100) lsn = await journal.append(body(lsn)); // past the first
+  const [first, second] = segments(dir.path).map((n) => readFileSync(join(dir.path, n)));
+  assert.is(first!.length, 1024, 'the first did not grow');
+  assert.is(second!.length, 1024, 'the second, made ahead, took the rest');
+  assert.ok(second!.readDoubleLE(8) > 1, 'its first record follows the first segment’s');
+  journal.applied(lsn - 1);
+  await journal.append(body(lsn));
   await journal.close();
-  const again = openJournal(dir.path, lsn);
+  assert.is(segments(dir.path)[0], '0000000002.log', 'the applied first segment is removed');
+  const again = openJournal(dir.path, lsn - 1);
   assert.equal(
-    again.records.map((r) => r.lsn),
-    [lsn + 1],
+    again.records.filter((r) => r.lsn >= lsn).map((r) => r.lsn),
+    [lsn, lsn + 1],
   );
   await again.journal.close();
 });
@@ -189,7 +190,7 @@ journalTest('damage in an earlier segment refuses the journal even when that seg
 });
 
 journalTest('stale records after a torn write (left by emptying the segment) are not damage', async (dir) => {
-  const { journal } = openJournal(dir.path, 0, { preallocatedBytes: 0 });
+  const { journal } = openJournal(dir.path, 0, { preallocate: false });
   for (let i = 0; i < 4; i++) await journal.append(body(i));
   const file = join(dir.path, segments(dir.path)[0]!);
   const old = readFileSync(file);

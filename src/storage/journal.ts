@@ -2,10 +2,10 @@
 // are acknowledged, so a 2xx costs one small write and one sync instead of a DuckDB commit.
 // Appends queued while a sync runs share the next one (group commit). Each record is framed
 // with its length, a CRC32 and a sequence number (LSN); the applier says which LSNs reached
-// DuckDB, and the journal trims itself: a segment of applied records is removed, the active
-// one zeroed and reused. Segments are preallocated with written zeros and opened O_DSYNC, so a
-// record's write is its sync (one thread-pool trip) and changes no file size (no filesystem
-// journal commit, which would also wait for DuckDB's dirty pages). Opening reads back what is
+// DuckDB, and the journal trims itself: a segment of applied records is removed. Segments are
+// made ahead as written zeros and opened O_DSYNC, so a record's write is its sync (no second
+// call) and changes no file size (no filesystem journal commit, which would also wait for
+// DuckDB's dirty pages). Opening reads back what is
 // left: a torn last record is dropped, damage before an intact later record refuses the
 // journal (JournalDamagedError).
 import {
@@ -28,14 +28,11 @@ import { crc32 } from 'node:zlib';
 const HEADER = 16;
 /** A length above this is damage, not a record; `append` refuses a longer one (a huge OTLP request's JSON). */
 export const MAX_BODY = 256 * 1024 * 1024;
-/** The active segment is closed and a new one begun once it holds this much. */
-export const SEGMENT_BYTES = 8 * 1024 * 1024;
 /**
- * Zeros written into a new segment before its first record; once everything in the first this
- * many bytes is applied, they are zeroed again and reused. Records past it (an apply lagging)
- * grow the file, as an unpreallocated append does.
+ * A segment is made of this many written zeros before its first record; a write that would
+ * not fit goes to the next one (a larger write grows it, as an append to a file does).
  */
-export const PREALLOCATED_BYTES = 1024 * 1024;
+export const SEGMENT_BYTES = 1024 * 1024;
 /** Writes up to this size are made synchronously (see `durableWrite`). */
 const INLINE_WRITE_BYTES = 64 * 1024;
 /** Where the platform has it (Linux, macOS), a write returns once its data is on disk: no separate fdatasync. */
@@ -75,7 +72,8 @@ export function openJournal(
   appliedLsn: number,
   options: {
     segmentBytes?: number;
-    preallocatedBytes?: number;
+    /** Segments begin as `segmentBytes` of written zeros (default); false: empty files, appended to. */
+    preallocate?: boolean;
     onTornTail?: (detail: string) => void;
     onSync?: (seconds: number) => void;
   } = {},
@@ -91,7 +89,7 @@ export function openJournal(
     appliedLsn,
     segments,
     options.segmentBytes ?? SEGMENT_BYTES,
-    options.preallocatedBytes ?? PREALLOCATED_BYTES,
+    options.preallocate ?? true,
     options.onSync ?? (() => {}),
   );
   return { journal, records };
@@ -193,7 +191,7 @@ function appendTo(
   appliedLsn: number,
   closed: Segment[],
   segmentBytes: number,
-  preallocatedBytes: number,
+  preallocate: boolean,
   onSync: (seconds: number) => void,
 ): Journal {
   let nextLsn = firstLsn;
@@ -215,6 +213,8 @@ function appendTo(
     handle: null,
   });
   let active = fresh(firstNo);
+  /** The next segment, made ahead so that moving on to it costs a request nothing. */
+  let spare: { no: number; opening: Promise<Opened> } | null = null;
   let queue: Waiting[] = [];
   let chain: Promise<void> = Promise.resolve();
   let flushScheduled = false;
@@ -226,19 +226,36 @@ function appendTo(
   // Every file operation runs after the one before: a trim never overlaps a write.
   const then = (op: () => Promise<void>) => (chain = chain.then(op, op));
 
+  const create = (no: number) => createSegment(join(dir, segmentName(no)), dir, preallocate ? segmentBytes : 0);
+
+  const prepareSpare = (no: number) => {
+    if (!preallocate || spare) return;
+    const opening = create(no);
+    spare = { no, opening };
+    opening.catch(() => {
+      if (spare?.opening === opening) spare = null; // made again on the next move
+    });
+  };
+
+  /** The active segment's file: its spare, or made now; the next one's spare is begun. */
   const handle = (): Promise<fsp.FileHandle> => {
     if (active.handle) return active.handle;
     const segment = active;
-    const opening = createSegment(segment.path, dir, preallocatedBytes).then(({ fh, zeroed }) => {
+    const taken = spare?.no === segment.no ? spare.opening : null;
+    spare = null;
+    const opening = (taken ?? create(segment.no)).then(({ fh, zeroed }) => {
       segment.zeroed = zeroed;
       segment.preallocated = zeroed > 0;
       return fh;
     });
     segment.handle = opening;
-    // A failure (a full disk, EMFILE) is tried again by the next append, not kept forever.
-    opening.catch(() => {
-      if (segment.handle === opening) segment.handle = null;
-    });
+    opening.then(
+      () => prepareSpare(segment.no + 1),
+      // A failure (a full disk, EMFILE) is tried again by the next append, not kept forever.
+      () => {
+        if (segment.handle === opening) segment.handle = null;
+      },
+    );
     return opening;
   };
 
@@ -266,8 +283,8 @@ function appendTo(
     const started = performance.now();
     const bytes = batch.reduce((n, w) => n + w.bytes, 0);
     try {
-      if (active.size >= segmentBytes) {
-        const fh = await active.handle;
+      if (active.size > 0 && active.size + bytes > segmentBytes) {
+        const fh = await active.handle?.catch(() => null);
         await fh?.close();
         closed.push({ no: active.no, path: active.path, lastLsn: active.lastLsn });
         active = fresh(active.no + 1);
@@ -313,20 +330,14 @@ function appendTo(
       rmSync(segment.path, { force: true });
       closed.splice(closed.indexOf(segment), 1);
     }
-    // Reused once everything in it is applied: zeroed (a preallocated segment, once half of it
-    // is used: the zeros cost a write as long as the records) or emptied (one that could not be
-    // preallocated). A crash before this reaches the disk only leaves records the database
-    // already holds (skipped by LSN).
-    if (active.size === 0 || active.lastLsn > applied) return;
+    // A preallocated segment is filled, then left for the next; one without zeros (a full
+    // disk) is emptied whenever everything in it is applied. A crash before this reaches the
+    // disk only leaves records the database already holds (skipped by LSN).
+    if (active.preallocated || active.size === 0 || active.lastLsn > applied) return;
     const fh = await handle();
-    if (active.preallocated) {
-      if (active.size < preallocatedBytes / 2) return;
-      await durableWrite(fh, [Buffer.alloc(active.size)], 0);
-    } else {
-      await fh.truncate(0);
-      active.zeroed = 0;
-    }
+    await fh.truncate(0);
     active.size = 0;
+    active.zeroed = 0;
   };
 
   // Segments found at open that hold only applied records go at once.
@@ -365,6 +376,10 @@ function appendTo(
       await then(async () => {
         await (await active.handle?.catch(() => null))?.close();
         active.handle = null;
+        // Left on disk, zeros only: an empty segment to the next open, removed by its first trim.
+        const left = spare;
+        spare = null;
+        await (await left?.opening.catch(() => null))?.fh.close();
       });
     },
   };
@@ -376,11 +391,9 @@ function appendTo(
  * must survive a power cut like its records. A disk too full for the zeros gets a file
  * without them: records still fit as long as their own bytes do.
  */
-async function createSegment(
-  path: string,
-  dir: string,
-  bytes: number,
-): Promise<{ fh: fsp.FileHandle; zeroed: number }> {
+type Opened = { fh: fsp.FileHandle; zeroed: number };
+
+async function createSegment(path: string, dir: string, bytes: number): Promise<Opened> {
   const fh = await fsp.open(path, constants.O_RDWR | constants.O_CREAT | O_DSYNC, 0o600);
   try {
     let zeroed = 0;
