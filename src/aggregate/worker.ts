@@ -61,8 +61,16 @@ export type AggregatorOptions = {
   retentionEveryMs?: number;
   /** How often to look for sessions gone quiet when no events came (after a pass that rolled some up, always). */
   figuresEveryMs?: number;
-  /** At most this often a pass that wrote checkpoints the file (a full chunk while catching up always does). */
+  /** At most this often a pass that wrote checkpoints the file (a full chunk while catching up: each time). */
   checkpointEveryMs?: number;
+  /**
+   * Whether ingest has nothing to apply to the tenant's file now. A checkpoint holds every
+   * commit to the file while it writes (0.1-0.5 s), so it waits for ingest to be idle: until
+   * `checkpointDeferMs` after it was due, then it runs anyway (DuckDB's own
+   * `checkpoint_threshold` bounds the WAL meanwhile).
+   */
+  ingestIdle?: (tenantId: string) => boolean;
+  checkpointDeferMs?: number;
 };
 
 export type TenantLag = {
@@ -116,6 +124,8 @@ type State = {
   caughtUp: boolean;
   /** When the pass last checkpointed the file (see `checkpoint`). */
   lastCheckpoint: number;
+  /** Since when a pass's writes wait for a checkpoint (null: none do). */
+  uncheckpointed: number | null;
   /** What `lag()` last read of the file: kept for when it is asleep. */
   measured: { last_seq: number; pending: number; oldest: number | null; set_aside: number } | null;
 };
@@ -133,6 +143,8 @@ export function createAggregator(options: AggregatorOptions): Aggregator {
   const retentionEveryMs = options.retentionEveryMs ?? 3_600_000;
   const figuresEveryMs = options.figuresEveryMs ?? 30_000;
   const checkpointEveryMs = options.checkpointEveryMs ?? 10_000;
+  const checkpointDeferMs = options.checkpointDeferMs ?? 60_000;
+  const ingestIdle = options.ingestIdle ?? (() => true);
   const states = new Map<string, State>();
   const listeners = new Set<(tenantId: string) => void>();
   let timer: NodeJS.Timeout | null = null;
@@ -155,6 +167,7 @@ export function createAggregator(options: AggregatorOptions): Aggregator {
           aloneFailures: 0,
           caughtUp: false,
           lastCheckpoint: 0,
+          uncheckpointed: null,
           measured: null,
         }),
       );
@@ -236,8 +249,24 @@ export function createAggregator(options: AggregatorOptions): Aggregator {
       const full = r.events >= state.chunk;
       state.chunk = Math.min(chunk, state.chunk * 2);
       if (!full) return advanced;
-      await checkpoint(conn);
+      await checkpointWhenIdle(tenantId, state, conn, true);
     }
+  };
+
+  /**
+   * Checkpoints the file once it is due (after a full chunk while catching up: at once) and
+   * ingest is idle, or has been busy `checkpointDeferMs` since it was due.
+   */
+  const checkpointWhenIdle = async (tenantId: string, state: State, conn: Connection, catchingUp = false) => {
+    const t = now();
+    state.uncheckpointed ??= t;
+    const due = catchingUp
+      ? state.uncheckpointed
+      : Math.max(state.uncheckpointed, state.lastCheckpoint + checkpointEveryMs);
+    if (t < due || (!ingestIdle(tenantId) && t - due < checkpointDeferMs)) return;
+    await checkpoint(conn);
+    state.lastCheckpoint = now();
+    state.uncheckpointed = null;
   };
 
   // A file closed for being idle has had no events since: it is woken only when time-based work is due.
@@ -289,10 +318,7 @@ export function createAggregator(options: AggregatorOptions): Aggregator {
         state.lastFigures = now();
       });
     }
-    if (wrote && now() - state.lastCheckpoint >= checkpointEveryMs) {
-      await checkpoint(db);
-      state.lastCheckpoint = now();
-    }
+    if (wrote || state.uncheckpointed !== null) await checkpointWhenIdle(tenantId, state, db);
     if (Object.keys(state.backoff).length === 0) state.lastError = null;
     state.caughtUp = !advanced && state.dirtySince === null && Object.keys(state.backoff).length === 0;
   };

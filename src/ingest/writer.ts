@@ -38,6 +38,11 @@ export type EventWriter = {
   flush(): Promise<void>;
   /** Stops applying and closes the journal; what it holds unapplied stays on disk for the next open. */
   close(): Promise<void>;
+  /**
+   * Nothing being journaled, queued, applied or waiting for a retry: a DuckDB checkpoint
+   * started now holds up no apply (a checkpoint holds every commit to the file while it writes).
+   */
+  idle(): boolean;
   readonly db: Database;
 };
 
@@ -365,6 +370,7 @@ export function createEventWriter(
         await pump();
       }
     },
+    idle: () => queue.length === 0 && !committing && !retry && appending.size === 0,
     async close() {
       closed ??= new StorageUnavailableError('the ingest writer was closed');
       if (retry) clearTimeout(retry);
