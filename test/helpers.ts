@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/log.js';
 import { startServer, type RunningServer } from '../src/server.js';
-import type { ApplyTimer } from '../src/ingest/writer.js';
+import type { Timer } from '../src/time/timer.js';
 
 export const ROOT = new URL('..', import.meta.url).pathname;
 
@@ -248,7 +248,7 @@ export function smallDisk(mb: number): { path: string; remove(): void } | string
 export function manualTimer() {
   let now = 1000;
   const timeouts: { at: number; ms: number; fn: () => void; live: boolean }[] = [];
-  const timer: ApplyTimer = {
+  const timer: Timer = {
     now: () => now,
     set(fn, ms) {
       const t = { at: now + ms, ms, fn, live: true };

@@ -1,12 +1,12 @@
-// The aggregation worker's CHECKPOINT holds every commit to the file while it writes, so an
-// apply of acknowledged events would wait behind it: it runs only while ingest has nothing to
-// apply, and once ingest has kept it waiting `checkpointDeferMs`, anyway. Whether a checkpoint
-// ran is read from the file's WAL (a checkpoint empties it). The worker's clock and the apply
-// window's timer are the test's, so nothing here depends on the machine's speed.
+// When the aggregation worker does its heavy work, so that ingest does not wait on it. Its
+// CHECKPOINT holds every commit to the file while it writes: it runs only while ingest has
+// nothing to apply, and once ingest has kept it waiting `checkpointDeferMs`, anyway (whether
+// one ran is read from the file's WAL: a checkpoint empties it). A slow pass is followed by a
+// longer pause. The clocks and timers are the test's: nothing depends on the machine's speed.
 import { existsSync, statSync } from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { createAggregator } from '../src/aggregate/worker.js';
+import { createAggregator, PASS_SPACING } from '../src/aggregate/worker.js';
 import { createIngestor } from '../src/ingest/ingest.js';
 import { createLogger } from '../src/log.js';
 import { sessionSteps } from '../src/sessions/worker-steps.js';
@@ -104,6 +104,47 @@ test('a checkpoint waits while an apply is pending, runs once ingest is idle, an
     await applyPending();
   } finally {
     await ingest.close();
+    await files.closeAll();
+    dir.remove();
+  }
+});
+
+test('after a slow pass the worker pauses PASS_SPACING times its length, after a quick one its interval', async () => {
+  const dir = tempDir('am-worker-spacing');
+  const tenantId = newId('t');
+  const clock = manualTimer();
+  const files = createTenantFiles(dir.path);
+  // How long the next pass takes on the test's clock (it moves while the pass runs).
+  let passMs = 0;
+  let passes = 0;
+  const errors: string[] = [];
+  const aggregator = createAggregator({
+    tenantFiles: files,
+    sessions: sessionSteps,
+    tenants: async () => {
+      passes++;
+      clock.advance(passMs);
+      return [tenantId];
+    },
+    log: createLogger('error', (line) => errors.push(line)),
+    intervalMs: 1000,
+    timer: clock.timer,
+  });
+  const nextPause = async (pass: number) => {
+    await waitFor(async () => (passes === pass && clock.armed().length === 1) || undefined, `pass ${pass} ended`);
+    return clock.armed()[0]!.ms;
+  };
+  try {
+    await files.create(tenantId);
+    passMs = 2000;
+    aggregator.start();
+    assert.is(await nextPause(1), PASS_SPACING * 2000, 'a 2 s pass: a pause of PASS_SPACING times it');
+    passMs = 10;
+    clock.advance(PASS_SPACING * 2000);
+    assert.is(await nextPause(2), 1000, 'a 10 ms pass: the interval');
+    assert.equal(errors, [], 'the worker logged no failure');
+  } finally {
+    await aggregator.stop();
     await files.closeAll();
     dir.remove();
   }

@@ -13,6 +13,7 @@ import type { DuckDBConnection, DuckDBPreparedStatement } from '@duckdb/node-api
 import type { Database } from '../storage/duckdb.js';
 import { isOutOfMemory, StorageUnavailableError } from '../storage/errors.js';
 import type { Journal } from '../storage/journal.js';
+import { REAL_TIMER, type Timer } from '../time/timer.js';
 import { columnsJson, encodeRows, INSERT_SQL, storedIdsSql, type EventRow } from './event-rows.js';
 
 export type { EventRow } from './event-rows.js';
@@ -56,7 +57,7 @@ export type EventWriter = {
  * `journalBound`: the unapplied journal bytes past which ingest is refused.
  * `timer`: the clock and timeouts of the window (a test drives them).
  */
-export type WriterOptions = { maxRows: number; journalBound?: number; applyWindowMs?: number; timer?: ApplyTimer };
+export type WriterOptions = { maxRows: number; journalBound?: number; applyWindowMs?: number; timer?: Timer };
 /**
  * 25 ms: dashboards and SSE must see an acknowledged event within 100 ms; the window plus one
  * commit of its rows (a few ms; some 50 ms at p99 on a loaded 2-core machine) stays within it.
@@ -64,15 +65,6 @@ export type WriterOptions = { maxRows: number; journalBound?: number; applyWindo
 export const APPLY_WINDOW_MS = 25;
 export const DEFAULT_WRITER: WriterOptions = { maxRows: 20_000 };
 
-/** When the apply window closes: `set` calls `fn` after `ms` and returns its cancel. */
-export type ApplyTimer = { now(): number; set(fn: () => void, ms: number): () => void };
-export const REAL_TIMER: ApplyTimer = {
-  now: () => performance.now(),
-  set(fn, ms) {
-    const t = setTimeout(fn, ms);
-    return () => clearTimeout(t);
-  },
-};
 /** 32 MiB: about 100,000 events, a second or more of applying at full speed. */
 export const JOURNAL_BOUND = 32 * 1024 * 1024;
 
