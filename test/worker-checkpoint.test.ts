@@ -76,7 +76,11 @@ test('a checkpoint waits while an apply is pending, runs once ingest is idle, an
   try {
     await files.create(tenantId);
     await ingest.ingest(who, 'rest', [{ kind: 'prompt', id: 'p1' }]);
-    assert.ok(ingest.idle(tenantId), 'nothing pending after a write that waited');
+    assert.not.ok(ingest.idle(tenantId), 'a write applied, but within the last apply window: not idle yet');
+    window.advance(WINDOW_MS - 1);
+    assert.not.ok(ingest.idle(tenantId), '1 ms short of a window since: not idle yet');
+    window.advance(1);
+    assert.ok(ingest.idle(tenantId), 'nothing pending or offered for a window: idle');
 
     await pass(true);
     assert.not.ok(ingest.idle(tenantId), 'the hook acknowledged during the pass waits for its window');

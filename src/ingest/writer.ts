@@ -40,8 +40,9 @@ export type EventWriter = {
   /** Stops applying and closes the journal; what it holds unapplied stays on disk for the next open. */
   close(): Promise<void>;
   /**
-   * Nothing being journaled, queued, applied or waiting for a retry: a DuckDB checkpoint
-   * started now holds up no apply (a checkpoint holds every commit to the file while it writes).
+   * Nothing being journaled, queued, applied or waiting for a retry, and nothing offered for
+   * an apply window: a DuckDB checkpoint started now holds up no apply (it holds every commit
+   * to the file while it writes), and under a steady stream of hooks it is never idle.
    */
   idle(): boolean;
   readonly db: Database;
@@ -129,6 +130,7 @@ export function createEventWriter(
   let closed: Error | null = null;
   let lastError: unknown = null;
   let synced = 0; // the last LSN acknowledged
+  let lastOffered = Number.NEGATIVE_INFINITY; // when rows last came (the timer's clock)
   let applied = 0;
   let waiters: { lsn: number; resolve(): void }[] = [];
   const appending = new Set<Promise<number>>(); // journal syncs not yet done: `flush` waits for them
@@ -302,6 +304,7 @@ export function createEventWriter(
   };
 
   const enqueue = (p: Pending) => {
+    lastOffered = timer.now();
     queue.push(p);
     queued += p.rows.length;
     if (committing || retry) return; // picked up when the running commit ends, or by the retry
@@ -362,7 +365,8 @@ export function createEventWriter(
         await pump();
       }
     },
-    idle: () => queue.length === 0 && !committing && !retry && appending.size === 0,
+    idle: () =>
+      queue.length === 0 && !committing && !retry && appending.size === 0 && timer.now() - lastOffered >= window,
     async close() {
       closed ??= new StorageUnavailableError('the ingest writer was closed');
       if (retry) clearTimeout(retry);
