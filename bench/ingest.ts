@@ -19,7 +19,10 @@ const BATCHES = Number(process.env.BENCH_BATCHES ?? 200); // × 1000 events
 const HOOK_EVENTS = Number(process.env.BENCH_HOOK_EVENTS ?? 20_000);
 const HOOK_CLIENTS = Number(process.env.BENCH_HOOK_CLIENTS ?? 50);
 const OTLP_RECORDS = Number(process.env.BENCH_OTLP_RECORDS ?? 50_000);
-/** Only these scenarios (`benchBatch,benchOtlp`, `hookLatency` for the single-client and paced hook rows): the ceiling always runs. */
+/**
+ * Only these scenarios (`benchBatch,benchOtlp`; `hookLatency`: the single-client and paced hook rows;
+ * `paced`: the paced ones alone): the ceiling always runs.
+ */
 const ONLY = process.env.BENCH_ONLY?.split(',');
 const STORED = Number(process.env.BENCH_STORED ?? 0);
 
@@ -334,12 +337,13 @@ async function main() {
   const rows: Row[] = [];
   let latencies: Latencies[] = [];
   try {
-    if (!ONLY || ONLY.includes('hookLatency')) {
-      latencies = await hookLatency(server.url, key, async (run) => {
+    if (!ONLY || ONLY.includes('paced') || ONLY.includes('hookLatency')) {
+      const around = async <T>(run: () => Promise<T>) => {
         const [result, paced] = await visibility(server.url, key, run);
         hookJournal.paced = paced;
         return result;
-      });
+      };
+      latencies = await hookLatency(server.url, key, around, !!ONLY && !ONLY.includes('hookLatency'));
       printHookTargets(latencies); // now, and again with the rest
     }
     const rssMb = peakRssMb(server.pid);
@@ -391,6 +395,7 @@ async function main() {
   if (ONLY) {
     const rest = rows.find((r) => r.scenario.startsWith('REST batch'));
     if (rest) console.log(`\nREST batch / appender ceiling: ${((rate(rest) / rate(top)) * 100).toFixed(1)}%`);
+    printVisibility();
     return;
   }
   console.log('\ntargets:');
@@ -407,6 +412,18 @@ async function main() {
   console.log(
     `  hook p99 ≤ 5 ms at ${HOOK_CLIENTS} clients, flat out: ${hooks!.p99?.toFixed(2)} ms (${((hooks!.p99 ?? 0) / 5).toFixed(2)}× target; GET /healthz alone: ${floor!.p99?.toFixed(2)} ms)`,
   );
+  printVisibility();
+  // The server's DuckDB memory: --memory-limit (1GB unless given), what the process is budgeted.
+  const peak = (r: Row[]) => Math.max(...r.map((x) => x.rssMb));
+  const served = rows.filter((r) => r !== top && r !== onStored);
+  console.log(
+    `  server peak RSS within --memory-limit (1 GB by default): ${peak(served).toFixed(0)} MB${onStored ? `; on ${STORED.toLocaleString('en')} stored events ${onStored.rssMb.toFixed(0)} MB` : ''}`,
+  );
+  if (latencies.length) printHookTargets(latencies);
+}
+
+/** The journal's figures of the hook loads that ran: visibility (acknowledged → stored) and backlog. */
+function printVisibility() {
   const of100 = (ms: number) => `${ms.toFixed(1)} ms (${(ms / 100).toFixed(2)}× the 100 ms target)`;
   for (const [load, j] of [
     ['paced (the paced hook POST row)', hookJournal.paced],
@@ -421,13 +438,6 @@ async function main() {
       `    journal size, peak unapplied: ${(j.peakBytes / 1024).toFixed(0)} KiB (${(j.peakBytes / JOURNAL_BOUND).toFixed(4)}× the 32 MiB bound)`,
     );
   }
-  // The server's DuckDB memory: --memory-limit (1GB unless given), what the process is budgeted.
-  const peak = (r: Row[]) => Math.max(...r.map((x) => x.rssMb));
-  const served = rows.filter((r) => r !== top && r !== onStored);
-  console.log(
-    `  server peak RSS within --memory-limit (1 GB by default): ${peak(served).toFixed(0)} MB${onStored ? `; on ${STORED.toLocaleString('en')} stored events ${onStored.rssMb.toFixed(0)} MB` : ''}`,
-  );
-  if (latencies.length) printHookTargets(latencies);
 }
 
 await main();

@@ -139,6 +139,7 @@ export async function openAppContext(
         tenantFiles,
         sessions: sessionSteps,
         chunk: rollupChunkFor(budget.duckdbMb),
+        ingestIdle: (tenantId) => ingest.idle(tenantId),
         tenants: async () =>
           (await control!.all<{ id: string }>('SELECT id FROM tenants ORDER BY id')).map((t) => t.id),
         log,

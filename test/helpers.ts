@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/log.js';
 import { startServer, type RunningServer } from '../src/server.js';
+import type { Timer } from '../src/time/timer.js';
 
 export const ROOT = new URL('..', import.meta.url).pathname;
 
@@ -242,3 +243,33 @@ export function smallDisk(mb: number): { path: string; remove(): void } | string
     },
   };
 }
+
+/** A clock and timeouts that move only when the test says so. */
+export function manualTimer() {
+  let now = 1000;
+  const timeouts: { at: number; ms: number; fn: () => void; live: boolean }[] = [];
+  const timer: Timer = {
+    now: () => now,
+    set(fn, ms) {
+      const t = { at: now + ms, ms, fn, live: true };
+      timeouts.push(t);
+      return () => void (t.live = false);
+    },
+  };
+  return {
+    timer,
+    armed: () => timeouts.filter((t) => t.live),
+    advance(ms: number) {
+      now += ms;
+      for (const t of timeouts.filter((t) => t.live && t.at <= now)) {
+        t.live = false;
+        t.fn();
+      }
+    },
+  };
+}
+
+/** The event loop's waiting work, run: whatever the writer would start without the timer has started. */
+export const turns = async (n = 5) => {
+  for (let i = 0; i < n; i++) await new Promise((r) => setImmediate(r));
+};

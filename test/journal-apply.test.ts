@@ -6,43 +6,13 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createLiveHub } from '../src/dashboards/live.js';
 import { createIngestor } from '../src/ingest/ingest.js';
-import type { ApplyTimer, Commit } from '../src/ingest/writer.js';
+import type { Commit } from '../src/ingest/writer.js';
 import { journalPath } from '../src/storage/datadir.js';
 import { createTenantFiles } from '../src/storage/tenant-files.js';
 import { newId } from '../src/ids.js';
-import { tempDir, waitFor } from './helpers.js';
+import { manualTimer, tempDir, turns, waitFor } from './helpers.js';
 
 const WINDOW_MS = 25;
-
-/** A clock and timeouts that move only when the test says so. */
-function manualTimer() {
-  let now = 1000;
-  const timeouts: { at: number; ms: number; fn: () => void; live: boolean }[] = [];
-  const timer: ApplyTimer = {
-    now: () => now,
-    set(fn, ms) {
-      const t = { at: now + ms, ms, fn, live: true };
-      timeouts.push(t);
-      return () => void (t.live = false);
-    },
-  };
-  return {
-    timer,
-    armed: () => timeouts.filter((t) => t.live),
-    advance(ms: number) {
-      now += ms;
-      for (const t of timeouts.filter((t) => t.live && t.at <= now)) {
-        t.live = false;
-        t.fn();
-      }
-    },
-  };
-}
-
-/** The event loop's waiting work, run: whatever the writer would start without the timer has started. */
-const turns = async (n = 5) => {
-  for (let i = 0; i < n; i++) await new Promise((r) => setImmediate(r));
-};
 
 /** A tenant, its files and a journaling ingestor wired as the server wires them, on the manual timer. */
 async function setUp() {

@@ -68,6 +68,8 @@ export type Ingestor = {
   recover(tenantId: string, db: Database): Promise<void>;
   /** Resolves once what the tenant was acknowledged is stored (or storing it failed): before a read. */
   settled(tenantId: string): Promise<void>;
+  /** The tenant's writer has nothing to journal or apply now (true without a writer; false while one is made). */
+  idle(tenantId: string): boolean;
   /** Each tenant's events, flushed (before an erasure or a rollback). */
   flushAll(): Promise<void>;
   /** Flushes, then closes every writer and its journal (at shutdown). */
@@ -79,6 +81,9 @@ export type Ingestor = {
 
 export type CommitListener = (tenantId: string, commit: Commit) => void;
 
+/** A tenant's writer on its file `db`, `ready` once made (its journal replayed). */
+type WriterEntry = { db: Database; writer: Promise<EventWriter>; ready?: EventWriter };
+
 /** `journalDir`, when given, journals `accept`'s events there; `log` hears of torn tails and failed applies. */
 export type IngestorOptions = WriterOptions & { journalDir?: (tenantId: string) => string; log?: Logger };
 
@@ -89,7 +94,7 @@ export function createIngestor(
   metrics?: IngestCounters,
 ): Ingestor {
   // One writer per open tenant file, made when the file is opened (after its journal's replay).
-  const writers = new Map<string, { db: Database; writer: Promise<EventWriter> }>();
+  const writers = new Map<string, WriterEntry>();
   const listeners = new Set<CommitListener>();
   const stats: IngestStats = { received: 0, stored: 0, dropped: { invalid: 0, duplicate: 0 }, batches: 0 };
   const { log } = options;
@@ -149,8 +154,12 @@ export function createIngestor(
       await (await entry?.writer.catch(() => null))?.close();
       return makeWriter(tenantId, db);
     })();
-    writers.set(tenantId, { db, writer });
-    writer.catch(() => writers.get(tenantId)?.writer === writer && writers.delete(tenantId));
+    const next: WriterEntry = { db, writer };
+    writers.set(tenantId, next);
+    writer.then(
+      (w) => (next.ready = w),
+      () => writers.get(tenantId)?.writer === writer && writers.delete(tenantId),
+    );
     return writer;
   };
 
@@ -237,6 +246,10 @@ export function createIngestor(
     async settled(tenantId) {
       const entry = writers.get(tenantId);
       await (await entry?.writer.catch(() => null))?.settled();
+    },
+    idle(tenantId) {
+      const entry = writers.get(tenantId);
+      return !entry || (entry.ready?.idle() ?? false);
     },
     onCommit(listener) {
       listeners.add(listener);

@@ -13,6 +13,7 @@ import type { DuckDBConnection, DuckDBPreparedStatement } from '@duckdb/node-api
 import type { Database } from '../storage/duckdb.js';
 import { isOutOfMemory, StorageUnavailableError } from '../storage/errors.js';
 import type { Journal } from '../storage/journal.js';
+import { REAL_TIMER, type Timer } from '../time/timer.js';
 import { columnsJson, encodeRows, INSERT_SQL, storedIdsSql, type EventRow } from './event-rows.js';
 
 export type { EventRow } from './event-rows.js';
@@ -38,6 +39,12 @@ export type EventWriter = {
   flush(): Promise<void>;
   /** Stops applying and closes the journal; what it holds unapplied stays on disk for the next open. */
   close(): Promise<void>;
+  /**
+   * Nothing being journaled, queued, applied or waiting for a retry, and nothing offered for
+   * an apply window: a DuckDB checkpoint started now holds up no apply (it holds every commit
+   * to the file while it writes), and under a steady stream of hooks it is never idle.
+   */
+  idle(): boolean;
   readonly db: Database;
 };
 
@@ -51,7 +58,7 @@ export type EventWriter = {
  * `journalBound`: the unapplied journal bytes past which ingest is refused.
  * `timer`: the clock and timeouts of the window (a test drives them).
  */
-export type WriterOptions = { maxRows: number; journalBound?: number; applyWindowMs?: number; timer?: ApplyTimer };
+export type WriterOptions = { maxRows: number; journalBound?: number; applyWindowMs?: number; timer?: Timer };
 /**
  * 25 ms: dashboards and SSE must see an acknowledged event within 100 ms; the window plus one
  * commit of its rows (a few ms; some 50 ms at p99 on a loaded 2-core machine) stays within it.
@@ -59,15 +66,6 @@ export type WriterOptions = { maxRows: number; journalBound?: number; applyWindo
 export const APPLY_WINDOW_MS = 25;
 export const DEFAULT_WRITER: WriterOptions = { maxRows: 20_000 };
 
-/** When the apply window closes: `set` calls `fn` after `ms` and returns its cancel. */
-export type ApplyTimer = { now(): number; set(fn: () => void, ms: number): () => void };
-export const REAL_TIMER: ApplyTimer = {
-  now: () => performance.now(),
-  set(fn, ms) {
-    const t = setTimeout(fn, ms);
-    return () => clearTimeout(t);
-  },
-};
 /** 32 MiB: about 100,000 events, a second or more of applying at full speed. */
 export const JOURNAL_BOUND = 32 * 1024 * 1024;
 
@@ -132,6 +130,7 @@ export function createEventWriter(
   let closed: Error | null = null;
   let lastError: unknown = null;
   let synced = 0; // the last LSN acknowledged
+  let lastOffered = Number.NEGATIVE_INFINITY; // when rows last came (the timer's clock)
   let applied = 0;
   let waiters: { lsn: number; resolve(): void }[] = [];
   const appending = new Set<Promise<number>>(); // journal syncs not yet done: `flush` waits for them
@@ -305,6 +304,7 @@ export function createEventWriter(
   };
 
   const enqueue = (p: Pending) => {
+    lastOffered = timer.now();
     queue.push(p);
     queued += p.rows.length;
     if (committing || retry) return; // picked up when the running commit ends, or by the retry
@@ -365,6 +365,8 @@ export function createEventWriter(
         await pump();
       }
     },
+    idle: () =>
+      queue.length === 0 && !committing && !retry && appending.size === 0 && timer.now() - lastOffered >= window,
     async close() {
       closed ??= new StorageUnavailableError('the ingest writer was closed');
       if (retry) clearTimeout(retry);

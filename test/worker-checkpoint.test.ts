@@ -1,0 +1,157 @@
+// When the aggregation worker does its heavy work, so that ingest does not wait on it. Its
+// CHECKPOINT holds every commit to the file while it writes: it runs only while ingest has
+// nothing to apply, and once ingest has kept it waiting `checkpointDeferMs`, anyway (whether
+// one ran is read from the file's WAL: a checkpoint empties it). A slow pass is followed by a
+// longer pause. The clocks and timers are the test's: nothing depends on the machine's speed.
+import { existsSync, statSync } from 'node:fs';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { createAggregator, PASS_SPACING } from '../src/aggregate/worker.js';
+import { createIngestor } from '../src/ingest/ingest.js';
+import { createLogger } from '../src/log.js';
+import { sessionSteps } from '../src/sessions/worker-steps.js';
+import { journalPath, tenantPath } from '../src/storage/datadir.js';
+import { createTenantFiles } from '../src/storage/tenant-files.js';
+import { newId } from '../src/ids.js';
+import { manualTimer, tempDir, turns, waitFor } from './helpers.js';
+
+const WINDOW_MS = 25;
+const EVERY_MS = 10_000;
+const DEFER_MS = 60_000;
+
+test('a checkpoint waits while an apply is pending, runs once ingest is idle, and after DEFER_MS anyway', async () => {
+  const dir = tempDir('am-worker-checkpoint');
+  const tenantId = newId('t');
+  const window = manualTimer();
+  let now = Date.UTC(2026, 11, 5, 12);
+  let ingest: ReturnType<typeof createIngestor> | null = null;
+  const files = createTenantFiles(dir.path, {
+    afterOpen: (id, db) => ingest!.recover(id, db),
+    beforeRead: (id) => ingest!.settled(id),
+  });
+  ingest = createIngestor(files, {
+    maxRows: 20_000,
+    applyWindowMs: WINDOW_MS,
+    timer: window.timer,
+    journalDir: (id) => journalPath(dir.path, id),
+  });
+  const who = { tenantId, userId: 'u_1' };
+  let n = 0;
+  const hook = () => ingest!.accept(who, 'hook', [{ kind: 'tool_call', id: `h${++n}`, name: 'Bash' }]);
+  // A hook acknowledged while a pass runs, after its rollups: its apply waits for the window.
+  let hookDuringPass = false;
+  const errors: string[] = [];
+  const aggregator = createAggregator({
+    tenantFiles: files,
+    sessions: {
+      ...sessionSteps,
+      async settle(file, db, at) {
+        if (hookDuringPass) await hook();
+        await sessionSteps.settle(file, db, at);
+      },
+    },
+    tenants: async () => [tenantId],
+    log: createLogger('error', (line) => errors.push(line)),
+    now: () => now,
+    checkpointEveryMs: EVERY_MS,
+    checkpointDeferMs: DEFER_MS,
+    ingestIdle: (id) => ingest!.idle(id),
+  });
+  const walBytes = () => {
+    const wal = `${tenantPath(dir.path, tenantId)}.wal`;
+    return existsSync(wal) ? statSync(wal).size : 0;
+  };
+  /** One pass; whether a hook arrives during it. */
+  const pass = async (withHook: boolean) => {
+    hookDuringPass = withHook;
+    await aggregator.runOnce(tenantId);
+    assert.equal(errors, [], 'the worker logged no failure');
+  };
+  /** Closes the apply window: the pending hook is applied. */
+  const applyPending = async () => {
+    window.advance(WINDOW_MS);
+    await turns();
+    await waitFor(async () => ingest!.idle(tenantId) || undefined, 'the apply');
+  };
+  try {
+    await files.create(tenantId);
+    await ingest.ingest(who, 'rest', [{ kind: 'prompt', id: 'p1' }]);
+    assert.not.ok(ingest.idle(tenantId), 'a write applied, but within the last apply window: not idle yet');
+    window.advance(WINDOW_MS - 1);
+    assert.not.ok(ingest.idle(tenantId), '1 ms short of a window since: not idle yet');
+    window.advance(1);
+    assert.ok(ingest.idle(tenantId), 'nothing pending or offered for a window: idle');
+
+    await pass(true);
+    assert.not.ok(ingest.idle(tenantId), 'the hook acknowledged during the pass waits for its window');
+    assert.ok(walBytes() > 0, 'no checkpoint while an apply is pending: the rollup is still in the WAL');
+
+    await applyPending();
+    now += 1000;
+    await pass(false);
+    assert.is(walBytes(), 0, 'once ingest is idle, the next pass checkpoints');
+
+    // Busy at every pass: deferred until DEFER_MS after it was due, then run anyway.
+    now += EVERY_MS;
+    await ingest.ingest(who, 'rest', [{ kind: 'prompt', id: 'p2' }]);
+    await pass(true);
+    assert.ok(walBytes() > 0, 'busy: deferred');
+    await applyPending();
+    now += DEFER_MS - 1;
+    await pass(true);
+    assert.ok(walBytes() > 0, 'busy, 1 ms short of the bound: still deferred');
+    await applyPending();
+    now += 1;
+    await pass(true);
+    assert.not.ok(ingest.idle(tenantId), 'an apply is pending');
+    assert.is(walBytes(), 0, 'busy at the bound: checkpointed anyway');
+    await applyPending();
+  } finally {
+    await ingest.close();
+    await files.closeAll();
+    dir.remove();
+  }
+});
+
+test('after a slow pass the worker pauses PASS_SPACING times its length, after a quick one its interval', async () => {
+  const dir = tempDir('am-worker-spacing');
+  const tenantId = newId('t');
+  const clock = manualTimer();
+  const files = createTenantFiles(dir.path);
+  // How long the next pass takes on the test's clock (it moves while the pass runs).
+  let passMs = 0;
+  let passes = 0;
+  const errors: string[] = [];
+  const aggregator = createAggregator({
+    tenantFiles: files,
+    sessions: sessionSteps,
+    tenants: async () => {
+      passes++;
+      clock.advance(passMs);
+      return [tenantId];
+    },
+    log: createLogger('error', (line) => errors.push(line)),
+    intervalMs: 1000,
+    timer: clock.timer,
+  });
+  const nextPause = async (pass: number) => {
+    await waitFor(async () => (passes === pass && clock.armed().length === 1) || undefined, `pass ${pass} ended`);
+    return clock.armed()[0]!.ms;
+  };
+  try {
+    await files.create(tenantId);
+    passMs = 2000;
+    aggregator.start();
+    assert.is(await nextPause(1), PASS_SPACING * 2000, 'a 2 s pass: a pause of PASS_SPACING times it');
+    passMs = 10;
+    clock.advance(PASS_SPACING * 2000);
+    assert.is(await nextPause(2), 1000, 'a 10 ms pass: the interval');
+    assert.equal(errors, [], 'the worker logged no failure');
+  } finally {
+    await aggregator.stop();
+    await files.closeAll();
+    dir.remove();
+  }
+});
+
+test.run();
