@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { type Database, openDatabase } from '../src/storage/duckdb.js';
-import { keptRead } from '../src/storage/kept-reads.js';
+import { forgetKept, keptRead } from '../src/storage/kept-reads.js';
 import { tempDir } from './helpers.js';
 
 type Ctx = { dir: ReturnType<typeof tempDir>; db: Database };
@@ -58,6 +58,9 @@ s('a read is kept while nothing is written, and read anew after a write on anoth
   await other.run('INSERT INTO t VALUES (1)');
   assert.is(await count(), 1, 'read anew');
   assert.is(loads, 2);
+  forgetKept(db); // a file closed for being idle
+  assert.is(await count(), 1);
+  assert.is(loads, 3, 'forgotten');
   assert.ok(Object.isFrozen(await keptRead(db, 'rows', () => db.all('SELECT * FROM t'))), 'shared: frozen');
 });
 

@@ -1,7 +1,7 @@
 // What was read from a database, kept in memory while nothing was written to it since
 // (`Database.writes`, moved by every statement that may change the file, on any of its
 // connections). A request that follows a change never gets what was read before it.
-import type { Database } from './duckdb.js';
+import type { Database, Params, Queryable } from './duckdb.js';
 
 type Kept = { writes: number; values: Map<string, unknown> };
 
@@ -46,4 +46,26 @@ export function deepFreeze<T>(o: T): T {
     for (const v of Object.values(o)) deepFreeze(v);
   }
   return o;
+}
+
+/** A tenant file keeps at most this many answers, each of this many rows at most: a few MB at worst. */
+export const KEPT_PER_FILE = 64;
+export const KEPT_ROWS = 500;
+
+/** Drops what is kept for `db` (a file closed for being idle gives its memory back). */
+export function forgetKept(db: Pick<Database, 'writes'>): void {
+  kept.delete(db);
+}
+
+/**
+ * The rows of a statement over `db`'s file, read through `via` (one of its connections),
+ * kept while the file is unchanged: for statements whose answer depends on nothing else
+ * than the file and `params` (no now(), random() or the like).
+ */
+export function keptRows<T>(db: Pick<Database, 'writes'>, via: Queryable, sql: string, params: Params): Promise<T[]> {
+  return keptRead(db, JSON.stringify([sql, params]), () => via.all<T>(sql, params), {
+    max: KEPT_PER_FILE,
+    worth: (rows) => rows.length <= KEPT_ROWS,
+    copy: true,
+  });
 }
