@@ -1,6 +1,7 @@
 // Browser sessions with lucia v3, stored in the control database through a small adapter.
 import { Lucia, TimeSpan, type Adapter, type DatabaseSession, type DatabaseUser } from 'lucia';
 import type { Database } from '../storage/duckdb.js';
+import { keptRead } from '../storage/kept-reads.js';
 import type { User } from './users.js';
 
 export const SESSION_COOKIE = 'am_session';
@@ -40,12 +41,16 @@ export function duckdbAdapter(db: Database): Adapter {
   });
   return {
     async getSessionAndUser(sessionId) {
-      const row = await db.get<SessionRow & User & { sessionId: string }>(
-        `SELECT s.id AS "sessionId", s.user_id AS "userId", s.expires_at AS "expiresAt",
-                u.id, u.tenant_id AS "tenantId", u.email, u.name, u.role, u.disabled, u.created_at AS "createdAt"
-           FROM auth_sessions s JOIN users u ON u.id = s.user_id
-          WHERE s.id = $sessionId AND NOT u.disabled`,
-        { sessionId },
+      // Every request asks: kept until the next write to the control database (sign-out, a
+      // role changed, a person removed, a password reset …), so none outlives a revocation.
+      const row = await keptRead(db, `session ${sessionId}`, () =>
+        db.get<SessionRow & User & { sessionId: string }>(
+          `SELECT s.id AS "sessionId", s.user_id AS "userId", s.expires_at AS "expiresAt",
+                  u.id, u.tenant_id AS "tenantId", u.email, u.name, u.role, u.disabled, u.created_at AS "createdAt"
+             FROM auth_sessions s JOIN users u ON u.id = s.user_id
+            WHERE s.id = $sessionId AND NOT u.disabled`,
+          { sessionId },
+        ),
       );
       if (!row) return [null, null];
       const { sessionId: id, userId, expiresAt, ...user } = row;

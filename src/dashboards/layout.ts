@@ -2,7 +2,8 @@
 // their own; a tenant admin sets the tenant's default; otherwise the built-in one applies.
 // Stored in the tenant's file (tenant_settings), so it travels with the tenant's data.
 import { z } from 'zod';
-import type { Queryable } from '../storage/duckdb.js';
+import type { Database, Queryable } from '../storage/duckdb.js';
+import { keptRows } from '../storage/kept-reads.js';
 
 export const WIDGETS = {
   kpis: 'Key figures',
@@ -32,11 +33,15 @@ const userKey = (userId: string) => `layout:user:${userId}`;
 const DEFAULT_KEY = 'layout:default';
 
 /** The layout `userId` sees, and where it came from. */
+/** `file` is the tenant's (what is read is kept while it is unchanged), `via` the connection to read through. */
 export async function layoutFor(
-  db: Queryable,
+  file: Database,
   userId: string,
+  via: Queryable = file,
 ): Promise<Layout & { source: 'user' | 'tenant' | 'built-in' }> {
-  const rows = await db.all<{ key: string; value: string }>(
+  const rows = await keptRows<{ key: string; value: string }>(
+    file,
+    via,
     `SELECT key, value::VARCHAR AS value FROM tenant_settings WHERE key IN ($user, $tenant)`,
     { user: userKey(userId), tenant: DEFAULT_KEY },
   );

@@ -1,8 +1,9 @@
 // Runs queries against one tenant's file, on its reader connections: each answer reads
 // the watermark and the rows it splits in one transaction, so each is exact.
-import { keptSince, tenantSettings } from '../aggregate/settings.js';
+import { keptSince, tenantSettings, type TenantSettings } from '../aggregate/settings.js';
 import type { TailSpan } from '../aggregate/rollup.js';
-import type { Queryable } from '../storage/duckdb.js';
+import type { Connection, Database, Queryable } from '../storage/duckdb.js';
+import { KEPT_PER_FILE, KEPT_ROWS, keptRead, type KeepOptions } from '../storage/kept-reads.js';
 import type { TenantFiles } from '../storage/tenant-files.js';
 import { compile, type CompileContext } from './compile.js';
 import { priceOf } from '../cost/prices.js';
@@ -49,6 +50,48 @@ export async function runQueries(
   const reader = await tenantFiles.connection(tenantId, 'reader');
   const settings = await tenantSettings(file, reader);
   const kept = keptSince(settings.retention, options.now, settings.applied);
+  if (options.between) return answer(file, reader, settings, kept, qs, options);
+  // The same questions while the file is unchanged get the same answers: the clock counts
+  // only through what retention keeps, and the settings are in the key as they were read
+  // (a change to them is a write, but this request may have read them just before it).
+  const starts = Math.min(...qs.map(startOf));
+  return keptRead(
+    file,
+    JSON.stringify([qs, options.raw === true, keptWithin(kept, starts), settings]),
+    () => answer(file, reader, settings, kept, qs, options),
+    KEPT_ANSWERS,
+  );
+}
+
+/** Where a question's first period starts (with `compare`, the period before). */
+const startOf = (q: Query) => (q.compare ? 2 * q.from - q.to : q.from);
+
+/**
+ * What of `kept` the answers to questions starting at `start` depend on: a tier (or raw)
+ * that keeps everything from `start` on is planned as one that deleted nothing (`cover`,
+ * `coverPeriod` and `planQuery` only compare a cutoff with where a piece starts; the raw
+ * cutoff as `newestRolledUp`'s floor only adds pieces after every rolled-up event, which
+ * hold none). So a page asked again a second later, its cutoffs a second later too, gets
+ * the same answer.
+ */
+export function keptWithin(kept: ReturnType<typeof keptSince>, start: number): ReturnType<typeof keptSince> {
+  return Object.fromEntries(Object.entries(kept).filter(([, at]) => at !== undefined && at > start));
+}
+
+const KEPT_ANSWERS: KeepOptions<QueryResult[]> = {
+  max: KEPT_PER_FILE,
+  worth: (answers) => answers.reduce((n, a) => n + a.rows.length + (a.previous?.rows.length ?? 0), 0) <= KEPT_ROWS,
+  copy: true,
+};
+
+async function answer(
+  file: Database,
+  reader: Connection,
+  settings: TenantSettings,
+  kept: ReturnType<typeof keptSince>,
+  qs: Query[],
+  options: { now: number; raw?: boolean; between?: () => Promise<void> },
+): Promise<QueryResult[]> {
   const ask = async (tx: Queryable, q: Query, w: Watermark, span: EventSpan) => {
     const extraPrices = w.unpricedModels.map((model) => ({ model, ...priceOf(model, settings.prices) }));
     const context: CompileContext = {
@@ -63,7 +106,7 @@ export async function runQueries(
     const { sql, params } = compile(q, context);
     return resultOf(await tx.all<Record<string, unknown>>(sql, params), q);
   };
-  const starts = Math.min(...qs.map((q) => (q.compare ? 2 * q.from - q.to : q.from)));
+  const starts = Math.min(...qs.map(startOf));
   /** What lies outside the events an answer may count: the planner leaves those pieces out. */
   const eventSpan = async (tx: Queryable, w: Watermark): Promise<EventSpan> => ({
     firstEvent: await oldestEvent(file, tx, w, starts),

@@ -5,6 +5,7 @@
 import type { TenantFiles } from '../storage/tenant-files.js';
 import { ABOVE_WATERMARK } from '../aggregate/rollup.js';
 import { inList } from '../storage/sql.js';
+import { keptRows } from '../storage/kept-reads.js';
 import {
   MAX_ROWS,
   PARTIAL_FILTER_NAMES,
@@ -104,6 +105,7 @@ export async function listSessions(
   tenantId: string,
   o: SessionListOptions,
 ): Promise<{ sessions: SessionRow[]; next_cursor: string | null; used_truncated?: true }> {
+  const file = await tf.open(tenantId);
   const reader = await tf.connection(tenantId, 'reader');
   const where = ['last_ts >= make_timestamp($from * 1000)', 'first_ts < make_timestamp($to * 1000)'];
   const params: Record<string, unknown> = { from: o.from, to: o.to, limit: o.limit + 1 };
@@ -128,7 +130,7 @@ export async function listSessions(
       '(epoch_ms(last_ts) < $cms OR (epoch_ms(last_ts) = $cms AND (session_id < $cid OR (session_id = $cid AND user_id < $cuser))))',
     );
   }
-  const rows = await reader.all<
+  const rows = await keptRows<
     {
       session_id: string;
       user_id: string;
@@ -139,6 +141,8 @@ export async function listSessions(
       stored: boolean;
     } & Figures
   >(
+    file,
+    reader,
     // The index holds what the worker rolled up; sessions begun or continued since come from
     // the unrolled tail, so a session shows the moment its first event is committed.
     `WITH tail AS (

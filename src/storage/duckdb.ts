@@ -48,6 +48,12 @@ export type Database = Connection & {
   asleep(): boolean;
   /** Statements started on any connection so far: unchanged means untouched. */
   activity(): number;
+  /**
+   * Statements that may have changed the file, counted as each ends (committed or not) on
+   * any connection: what was read while it stayed the same is still what the file holds.
+   * Every statement passes through here; only a plain SELECT (or WITH) is a read.
+   */
+  writes(): number;
   /** True once `close` was called: nothing more will run on it. */
   isClosed(): boolean;
   close(): Promise<void>;
@@ -68,6 +74,8 @@ export async function openDatabase(path: string, options: OpenOptions = {}): Pro
   let closing: Promise<void> | null = null;
   let closed = false;
   const connections: Slot[] = [];
+  let writes = 0;
+  const wrote = () => void writes++;
 
   const start = () => (options.budget ? options.budget.attach(path) : alone(path, options.log));
   const awake = async (): Promise<Attached> => {
@@ -105,7 +113,7 @@ export async function openDatabase(path: string, options: OpenOptions = {}): Pro
   const allIdle = () => Promise.all(connections.map((c) => c.idle()));
   const connect = async () => {
     if (closing) throw new Error(`database ${path} is closed`);
-    const slot = serialized(raw, failed);
+    const slot = serialized(raw, failed, wrote);
     connections.push(slot);
     await slot.connection.withConnection(async () => undefined); // opened now, so a bad file fails here
     return slot.connection;
@@ -120,6 +128,7 @@ export async function openDatabase(path: string, options: OpenOptions = {}): Pro
     path,
     connect,
     activity: () => connections.reduce((n, c) => n + c.started(), 0),
+    writes: () => writes,
     asleep: () => file === null && !waking,
     isClosed: () => closing !== null,
     sleep() {
@@ -166,6 +175,7 @@ async function forget(slot: Slot): Promise<void> {
 function serialized(
   open: (slot: Slot) => Promise<DuckDBConnection>,
   failed: (slot: Slot, err: unknown) => Promise<unknown>,
+  wrote: () => void,
 ) {
   const queue = createQueue();
   let started = 0;
@@ -190,44 +200,58 @@ function serialized(
     }
     return statement;
   };
-  const inQueue = <R>(fn: (connection: DuckDBConnection) => Promise<R>) => {
+  /** `writes`: counted once `fn` ends, so a read that overlapped it is not taken for current. */
+  const inQueue = <R>(fn: (connection: DuckDBConnection) => Promise<R>, writes: boolean | (() => boolean)) => {
     started++;
     return queue(async () => {
       try {
         return await fn(await open(slot));
       } catch (err) {
         throw await failed(slot, err);
+      } finally {
+        if (typeof writes === 'function' ? writes() : writes) wrote();
       }
     });
   };
   slot.connection = {
-    all: <T = Row>(sql: string, params?: Params) => inQueue((c) => queryable(c).all<T>(sql, params)),
-    get: <T = Row>(sql: string, params?: Params) => inQueue((c) => queryable(c).get<T>(sql, params)),
-    run: (sql: string, params?: Params) => inQueue((c) => queryable(c).run(sql, params)),
+    all: <T = Row>(sql: string, params?: Params) => inQueue((c) => queryable(c).all<T>(sql, params), !isRead(sql)),
+    get: <T = Row>(sql: string, params?: Params) => inQueue((c) => queryable(c).get<T>(sql, params), !isRead(sql)),
+    run: (sql: string, params?: Params) => inQueue((c) => queryable(c).run(sql, params), !isRead(sql)),
     withConnection: <T>(
       fn: (c: DuckDBConnection, p: (sql: string) => Promise<DuckDBPreparedStatement>) => Promise<T>,
-    ) => inQueue((c) => fn(c, prepared(c))),
+    ) => inQueue((c) => fn(c, prepared(c)), true),
     busy: () => queue.size(),
-    transaction: <T>(fn: (tx: Queryable) => Promise<T>) =>
-      inQueue(async (connection) => {
-        await connection.run('BEGIN TRANSACTION');
-        try {
-          const result = await fn(queryable(connection));
-          await connection.run('COMMIT');
-          return result;
-        } catch (err) {
-          await connection.run('ROLLBACK').catch((failed: unknown) => {
-            if (isFatal(failed)) throw failed; // the rollback itself failed (out of memory): DuckDB is invalidated
-          });
-          throw err;
-        }
-      }),
+    transaction: <T>(fn: (tx: Queryable) => Promise<T>) => {
+      // A write inside counts when the transaction ends (its commit), not when the statement does.
+      let writing = false;
+      return inQueue(
+        async (connection) => {
+          await connection.run('BEGIN TRANSACTION');
+          try {
+            const result = await fn(queryable(connection, (sql) => void (writing ||= !isRead(sql))));
+            await connection.run('COMMIT');
+            return result;
+          } catch (err) {
+            await connection.run('ROLLBACK').catch((failed: unknown) => {
+              if (isFatal(failed)) throw failed; // the rollback itself failed (out of memory): DuckDB is invalidated
+            });
+            throw err;
+          }
+        },
+        () => writing,
+      );
+    },
   };
   return slot;
 }
 
-function queryable(connection: DuckDBConnection): Queryable {
+/** A statement that cannot change the file (DuckDB has no data-changing CTE; nothing here SELECTs nextval). */
+const isRead = (sql: string) => /^\s*(SELECT|WITH)\b/i.test(sql);
+
+/** `asked` sees each statement before it runs. */
+function queryable(connection: DuckDBConnection, asked?: (sql: string) => void): Queryable {
   const all = async <T = Row>(sql: string, params?: Params): Promise<T[]> => {
+    asked?.(sql);
     const reader = await connection.runAndReadAll(sql, bind(params));
     return rowsOf(reader.columnNames(), reader.getColumnsJS()) as T[];
   };
@@ -235,6 +259,7 @@ function queryable(connection: DuckDBConnection): Queryable {
     all,
     get: async <T = Row>(sql: string, params?: Params) => (await all<T>(sql, params))[0],
     run: async (sql: string, params?: Params) => {
+      asked?.(sql);
       await connection.run(sql, bind(params));
     },
   };

@@ -12,6 +12,7 @@ import type { MemoryBudget } from './memory.js';
 import { journalPath, tenantPath } from './datadir.js';
 import { TenantUnavailableError } from './errors.js';
 import { JournalDamagedError, removeJournal } from './journal.js';
+import { forgetKept } from './kept-reads.js';
 import { loadMigrations, migrate, type Migration } from './migrate.js';
 
 export type TenantFiles = {
@@ -234,6 +235,7 @@ export function createTenantFiles(dataDir: string, options: TenantFilesOptions =
             ))
         ) {
           closed++;
+          forgetKept(opened.db);
           log?.debug('idle tenant file closed', { tenant_id: tenantId });
         }
       }

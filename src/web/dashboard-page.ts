@@ -21,6 +21,7 @@ import {
 import { filterOptions, shortPath, type FilterOptions } from '../dashboards/options.js';
 import { clock, fmt, when } from '../dashboards/format.js';
 import { tenantSettings } from '../aggregate/settings.js';
+import { deepFreeze, keptRead } from '../storage/kept-reads.js';
 import type { Env, Identity } from './env.js';
 import { metricsView, type MetricsView } from '../auth/scope.js';
 import type { Renderer } from './render.js';
@@ -83,8 +84,9 @@ export async function dashboardPage(ctx: AppContext, c: Context<Env>): Promise<D
   const tenantId = identity.user.tenantId;
   const now = ctx.now().getTime();
   const { filters, notices } = parseFilters(new URL(c.req.url), now, await tenantZone(ctx, tenantId));
-  const users = await listUsers(ctx.control, tenantId);
-  const tenant = await getTenant(ctx.control, tenantId);
+  // Kept while the control database is unchanged: every page asks them.
+  const users = await keptRead(ctx.control, `users ${tenantId}`, () => listUsers(ctx.control, tenantId));
+  const tenant = await keptRead(ctx.control, `tenant ${tenantId}`, () => getTenant(ctx.control, tenantId));
   const options = await cachedOptions(ctx, tenantId, filters, view, users, now);
   dropUnknown(filters, options, notices);
   return {
@@ -135,14 +137,6 @@ async function cachedOptions(
   for (const [k, v] of cache) if (now - v.at >= OPTIONS_TTL_MS) cache.delete(k);
   cache.set(key, { at: now, options });
   return options;
-}
-
-function deepFreeze<T>(o: T): T {
-  if (o && typeof o === 'object' && !Object.isFrozen(o)) {
-    Object.freeze(o);
-    for (const v of Object.values(o)) deepFreeze(v);
-  }
-  return o;
 }
 
 /** Renders a dashboard view with what every dashboard template uses. */

@@ -33,8 +33,9 @@ export function dashboardRoutes(ctx: AppContext, render: Renderer) {
       .get('/', async (c) => {
         const page = await dashboardPage(ctx, c);
         if (page instanceof Response) return page;
+        const file = await ctx.tenantFiles.open(page.tenantId);
         const reader = await ctx.tenantFiles.connection(page.tenantId, 'reader');
-        const layout = await layoutFor(reader, page.identity.user.id);
+        const layout = await layoutFor(file, page.identity.user.id, reader);
         const overview = await loadOverview(ctx.tenantFiles, page.tenantId, page.filters, page.view, layout, page.now);
         page.notices.push(...overview.notices);
         // A viewer sees team figures only: no list of sessions to show or arrange.

@@ -1,0 +1,82 @@
+// What a database has had written (Database.writes) and the reads kept while it is
+// unchanged (keptRead): every kind of write on any connection moves it, a read does not,
+// and a read that overlapped a write is never kept. Real DuckDB files.
+import { join } from 'node:path';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { type Database, openDatabase } from '../src/storage/duckdb.js';
+import { forgetKept, keptRead } from '../src/storage/kept-reads.js';
+import { tempDir } from './helpers.js';
+
+type Ctx = { dir: ReturnType<typeof tempDir>; db: Database };
+const s = suite<Ctx>('reads kept while a database is unchanged');
+
+s.before.each(async (ctx) => {
+  ctx.dir = tempDir();
+  ctx.db = await openDatabase(join(ctx.dir.path, 'kept.duckdb'));
+  await ctx.db.run('CREATE TABLE t (n INTEGER)');
+});
+s.after.each(async (ctx) => {
+  await ctx.db.close();
+  ctx.dir.remove();
+});
+
+s('every write moves the count, on any connection, once it has ended; reads do not', async ({ db }) => {
+  const other = await db.connect();
+  const moved = async (what: string, fn: () => Promise<unknown>, by: number) => {
+    const before = db.writes();
+    await fn();
+    assert.is(db.writes() - before, by, what);
+  };
+  await moved('a SELECT', () => db.all('SELECT * FROM t'), 0);
+  await moved('a WITH … SELECT', () => other.get('WITH x AS (SELECT 1 AS n) SELECT n FROM x'), 0);
+  await moved('a read-only transaction', () => other.transaction((tx) => tx.all('SELECT count(*) FROM t')), 0);
+  await moved('an INSERT', () => db.run('INSERT INTO t VALUES (1)'), 1);
+  await moved('an UPDATE … RETURNING read with get', () => other.get('UPDATE t SET n = 2 RETURNING n'), 1);
+  await moved('a raw connection', () => other.withConnection(async () => undefined), 1);
+  await moved('a failed write', () => db.run('INSERT INTO t VALUES (1, 2)').catch(() => undefined), 1);
+  const before = db.writes();
+  await other.transaction(async (tx) => {
+    await tx.run('DELETE FROM t');
+    await tx.all('SELECT * FROM t');
+    assert.is(db.writes(), before, 'not before the transaction ends');
+  });
+  assert.is(db.writes(), before + 1, 'a transaction that wrote, once');
+});
+
+s('a read is kept while nothing is written, and read anew after a write on another connection', async ({ db }) => {
+  const other = await db.connect();
+  let loads = 0;
+  const count = () =>
+    keptRead(db, 'count', async () => {
+      loads++;
+      return (await db.get<{ n: number }>('SELECT count(*)::INTEGER AS n FROM t'))!.n;
+    });
+  assert.is(await count(), 0);
+  assert.is(await count(), 0);
+  assert.is(loads, 1, 'kept');
+  await other.run('INSERT INTO t VALUES (1)');
+  assert.is(await count(), 1, 'read anew');
+  assert.is(loads, 2);
+  forgetKept(db); // a file closed for being idle
+  assert.is(await count(), 1);
+  assert.is(loads, 3, 'forgotten');
+  assert.ok(Object.isFrozen(await keptRead(db, 'rows', () => db.all('SELECT * FROM t'))), 'shared: frozen');
+});
+
+s('a read that a write ended during is not kept', async ({ db }) => {
+  const other = await db.connect();
+  let loads = 0;
+  const overlapped = () =>
+    keptRead(db, 'rows', async () => {
+      loads++;
+      const rows = await db.all('SELECT * FROM t');
+      if (loads === 1) await other.run('INSERT INTO t VALUES (1)');
+      return rows;
+    });
+  assert.is((await overlapped()).length, 0);
+  assert.is((await overlapped()).length, 1, 'read anew: the first may predate the write');
+  assert.is(loads, 2);
+});
+
+s.run();
