@@ -32,6 +32,12 @@ s('every write moves the count, on any connection, once it has ended; reads do n
   await moved('a WITH … SELECT', () => other.get('WITH x AS (SELECT 1 AS n) SELECT n FROM x'), 0);
   await moved('a read-only transaction', () => other.transaction((tx) => tx.all('SELECT count(*) FROM t')), 0);
   await moved('an INSERT', () => db.run('INSERT INTO t VALUES (1)'), 1);
+  await moved('a WITH … INSERT', () => db.run('WITH x AS (SELECT 3 AS n) INSERT INTO t SELECT n FROM x'), 1);
+  await moved(
+    'a WITH … DELETE',
+    () => other.run('WITH x AS (SELECT 3 AS n) DELETE FROM t WHERE n IN (SELECT n FROM x)'),
+    1,
+  );
   await moved('an UPDATE … RETURNING read with get', () => other.get('UPDATE t SET n = 2 RETURNING n'), 1);
   await moved('a raw connection', () => other.withConnection(async () => undefined), 1);
   await moved('a failed write', () => db.run('INSERT INTO t VALUES (1, 2)').catch(() => undefined), 1);

@@ -245,8 +245,14 @@ function serialized(
   return slot;
 }
 
-/** A statement that cannot change the file (DuckDB has no data-changing CTE; nothing here SELECTs nextval). */
-const isRead = (sql: string) => /^\s*(SELECT|WITH)\b/i.test(sql);
+/**
+ * A statement that cannot change the file: a SELECT, or a WITH that does not end in a write
+ * (DuckDB takes `WITH … INSERT`/`DELETE`/`UPDATE`). A read that names one of those words
+ * anywhere is counted as a write: an answer read again, never one kept too long. Nothing here
+ * SELECTs nextval.
+ */
+const isRead = (sql: string) => /^\s*(SELECT|WITH)\b/i.test(sql) && !WRITE_WORDS.test(sql);
+const WRITE_WORDS = /\b(INSERT|UPDATE|DELETE|MERGE|COPY|CREATE|DROP|ALTER)\b/i;
 
 /** `asked` sees each statement before it runs. */
 function queryable(connection: DuckDBConnection, asked?: (sql: string) => void): Queryable {
