@@ -19,6 +19,7 @@ import {
   sessionStartSchema,
   sessionUpdateSchema,
 } from '../src/ingest/rest.js';
+import { parseIsoTime } from '../src/ingest/iso-time.js';
 import { commandItem } from '../bench/batch-body.js';
 import { rng, type Rng } from './rng.js';
 
@@ -245,6 +246,50 @@ test('edges: trimmed names, limits in code points, ISO times, status words, prot
   // The ones the compiled parse must take itself (the common shapes), with zod's output.
   for (const what of ['padded name', 'one-unit name', 'status with spaces and capitals', 'unknown fields kept'])
     assert.ok(fast(cases.find(([w]) => w === what)![1]) !== REFUSED, `${what}: compiled`);
+});
+
+/** The ISO parse as it was before the UTC form was read from its digits: the regex, the ranges, Date.parse. */
+function isoByDateParse(s: string): number | null {
+  const m = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})$/i.exec(s);
+  if (!m) return null;
+  const [y, mo, d, h, mi, sec] = m.slice(1).map(Number) as number[];
+  const days = [
+    31,
+    y! % 4 === 0 && (y! % 100 !== 0 || y! % 400 === 0) ? 29 : 28,
+    31,
+    30,
+    31,
+    30,
+    31,
+    31,
+    30,
+    31,
+    30,
+    31,
+  ];
+  if (mo! < 1 || mo! > 12 || d! < 1 || d! > days[mo! - 1]! || h! > 23 || mi! > 59 || (m[6] !== undefined && sec! > 59))
+    return null;
+  const ms = Date.parse(s.charCodeAt(10) === 32 ? `${s.slice(0, 10)}T${s.slice(11)}` : s);
+  return Number.isFinite(ms) && ms >= 0 && ms <= 8.64e15 ? ms : null;
+}
+
+test('an ISO time read from its digits is the time Date.parse gives, or refused as it refuses', () => {
+  const r = rng(27);
+  const pad = (n: number, w: number) => String(n).padStart(w, '0');
+  const CHARS = ['0', '9', 'Z', 'z', 'T', ' ', '-', ':', '.', '+', 'x', '５'];
+  for (let i = 0; i < 20_000; i++) {
+    let s =
+      `${pad(r.int(1960, 2100), 4)}-${pad(r.int(0, 13), 2)}-${pad(r.int(0, 32), 2)}T` +
+      `${pad(r.int(0, 24), 2)}:${pad(r.int(0, 60), 2)}:${pad(r.int(0, 60), 2)}` +
+      `${r.pick(['', '', `.${pad(r.int(0, 999), 3)}`, '.5', '.12345'])}${r.pick(['Z', 'Z', 'Z', 'z', '+00:00', '-05:30'])}`;
+    if (r.chance(0.2)) {
+      const at = r.int(0, s.length - 1);
+      s = s.slice(0, at) + r.pick(CHARS) + s.slice(at + 1);
+    }
+    if (parseIsoTime(s) !== isoByDateParse(s))
+      assert.unreachable(`${s}: ${parseIsoTime(s)}, Date.parse ${isoByDateParse(s)}`);
+  }
+  for (const s of TIMES) assert.is(parseIsoTime(s), isoByDateParse(s), s);
 });
 
 test.run();

@@ -26,6 +26,7 @@
 // request is stored once; two identical events with neither `id` nor timestamp are one event.
 import { z } from 'zod';
 import { compileParser, REFUSED } from './fast-parse.js';
+import { parseIsoTime } from './iso-time.js';
 import type { IngestEvent, Kind } from './schema.js';
 
 const MAX_STRING = 1024;
@@ -68,25 +69,6 @@ const status = z
     (s) => Object.hasOwn(STATUS_ALIASES, s.trim().toLowerCase()),
     'must be one of success, failure, error, timeout, cancelled',
   );
-
-const ISO_TIME = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})$/i;
-const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
-const daysIn = (y: number, mo: number) =>
-  mo === 2 && y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0) ? 29 : DAYS_IN_MONTH[mo - 1]!;
-
-/** ISO 8601 date-time with a zone (`Z` or ±hh:mm) → epoch ms; null when it is not one (or not a real date). */
-export function parseIsoTime(s: string): number | null {
-  const m = ISO_TIME.exec(s);
-  if (!m) return null;
-  // Checked from the digits (no Date made): this runs for every item of a batch.
-  const y = Number(m[1]);
-  const mo = Number(m[2]);
-  const d = Number(m[3]);
-  if (mo < 1 || mo > 12 || d < 1 || d > daysIn(y, mo)) return null;
-  if (Number(m[4]) > 23 || Number(m[5]) > 59 || (m[6] !== undefined && Number(m[6]) > 59)) return null;
-  const ms = Date.parse(s.charCodeAt(10) === 32 ? `${s.slice(0, 10)}T${s.slice(11)}` : s);
-  return Number.isFinite(ms) && ms >= 0 && ms <= 8.64e15 ? ms : null;
-}
 
 const isoTime = z
   .string({ error: 'must be an ISO 8601 date-time string' })
