@@ -101,6 +101,21 @@ const BATCH_SQL = (() => {
 /** Every row of the batch, unchecked (nothing stored may share an id with them). */
 export const INSERT_SQL = `INSERT INTO events (${BATCH_SQL.columns}) ${BATCH_SQL.sql}`;
 
+/** Each write's journal record (or, for rows not journaled, one made now), numbered on from `first`. */
+export function numberedRecords(
+  writes: readonly { rows: readonly EventRow[]; body?: Buffer }[],
+  first: bigint,
+): { seq: bigint; body: Buffer }[] {
+  const out: { seq: bigint; body: Buffer }[] = [];
+  let seq = first;
+  for (const w of writes) {
+    if (w.rows.length === 0) continue;
+    out.push({ seq, body: w.body ?? encodeRows(w.rows) });
+    seq += BigInt(w.rows.length);
+  }
+  return out;
+}
+
 /** Journal records (`encodeRows`), each with the seq of its first row, as the document INSERT_SQL reads. */
 export function recordsDocument(records: readonly { seq: bigint; body: Buffer }[]): string {
   // Bound as text: measured cheaper (DuckDB and JavaScript CPU) than a BLOB that DuckDB decodes.

@@ -13,7 +13,7 @@ import type { DuckDBConnection, DuckDBPreparedStatement } from '@duckdb/node-api
 import type { Database } from '../storage/duckdb.js';
 import { isOutOfMemory, StorageUnavailableError } from '../storage/errors.js';
 import type { Journal } from '../storage/journal.js';
-import { encodeRows, INSERT_SQL, recordsDocument, storedIdsSql, type EventRow } from './event-rows.js';
+import { encodeRows, INSERT_SQL, numberedRecords, recordsDocument, storedIdsSql, type EventRow } from './event-rows.js';
 
 export type { EventRow } from './event-rows.js';
 /** Statements that must commit together with a write's rows (state derived from them). */
@@ -172,7 +172,9 @@ export function createEventWriter(
     if (fresh.length === 0) return;
     insert.bindVarchar(
       1,
-      recordsDocument(fresh.length === offered ? records(batch, first) : [{ seq: first, body: encodeRows(fresh) }]),
+      recordsDocument(
+        fresh.length === offered ? numberedRecords(batch, first) : [{ seq: first, body: encodeRows(fresh) }],
+      ),
     );
     try {
       await insert.run();
@@ -394,18 +396,6 @@ export function createEventWriter(
       await journal?.close();
     },
   };
-}
-
-/** Each pending write's journal record (or, for rows not journaled, one made now), numbered on from `first`. */
-function records(batch: Pending[], first: bigint): { seq: bigint; body: Buffer }[] {
-  const out: { seq: bigint; body: Buffer }[] = [];
-  let seq = first;
-  for (const p of batch) {
-    if (p.rows.length === 0) continue;
-    out.push({ seq, body: p.body ?? encodeRows(p.rows) });
-    seq += BigInt(p.rows.length);
-  }
-  return out;
 }
 
 function usersOf(batch: Pending[]): Set<string> {
