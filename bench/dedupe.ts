@@ -8,7 +8,14 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
-import { columnsJson, INSERT_SQL, storedIdsSql, type EventRow, type TsWindow } from '../src/ingest/event-rows.js';
+import {
+  encodeRows,
+  INSERT_SQL,
+  recordsDocument,
+  storedIdsSql,
+  type EventRow,
+  type TsWindow,
+} from '../src/ingest/event-rows.js';
 import { loadMigrations } from '../src/storage/migrate.js';
 import { tempDir } from '../test/helpers.js';
 import { fillEvents } from './fill.js';
@@ -42,7 +49,7 @@ const span = (rows: EventRow[], margin: number): TsWindow => ({
 async function insert(conn: DuckDBConnection, sql: string, rows: EventRow[]): Promise<number> {
   if (rows.length === 0) return 0;
   const statement = await conn.prepare(sql);
-  statement.bindVarchar(1, columnsJson(rows, 1n)); // seq is not what is measured
+  statement.bindVarchar(1, recordsDocument([{ seq: 1n, body: encodeRows(rows) }])); // seq is not what is measured
   const inserted = Number((await statement.run()).rowsChanged);
   statement.destroySync();
   return inserted;

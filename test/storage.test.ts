@@ -7,7 +7,8 @@ import { loadMigrations, migrate, MigrationError, type Migration } from '../src/
 import { acquireLock, DataDirLockedError, lockPath, tenantPath } from '../src/storage/datadir.js';
 import { createTenantFiles } from '../src/storage/tenant-files.js';
 import { newId } from '../src/ids.js';
-import { createEventWriter, type EventRow } from '../src/ingest/writer.js';
+import { createEventWriter, DEFAULT_WRITER, type EventRow } from '../src/ingest/writer.js';
+import { openJournal } from '../src/storage/journal.js';
 import { tempDir } from './helpers.js';
 
 const m = (version: number, sql: string): Migration => ({ version, name: `m${version}`, sql });
@@ -224,95 +225,132 @@ test("a read does not wait behind another read's open transaction (two reader co
   dir.remove();
 });
 
-test('the writer stores every column as given (64-bit ids, ms times, doubles, awkward text)', async () => {
-  const dir = tempDir();
-  const files = createTenantFiles(dir.path);
-  const tenantId = newId('t');
-  const db = await files.create(tenantId);
-  const full: EventRow = {
-    id: 18446744073709551557n, // above 2^53: a JSON number would round it
-    ts: 1767225600123,
-    receivedAt: 1767225601999,
-    kind: 'api_request',
-    source: 'otlp',
-    userId: 'u_1',
-    sessionId: 'quote\'s "and" back\\slash',
-    project: '/home/dév/项目',
-    promptId: 'line\nbreak\ttab',
-    toolUseId: 'nul\u0000inside',
-    requestId: 'emoji 😀',
-    agentId: 'a',
-    agentType: 'Explore',
-    name: 'Bash',
-    model: 'claude-sonnet-4-5',
-    status: 'success',
-    durationMs: 0.1 + 0.2,
-    inputTokens: 1e12,
-    outputTokens: 0,
-    cacheReadTokens: 123456789.5,
-    cacheCreationTokens: 1,
-    costUsd: 0.000123,
-    linesAdded: 3,
-    linesRemoved: 4,
-    value: -2.5,
-    error: 'lone \ud800 surrogate',
-    attributes: JSON.stringify({ nested: { a: [1, 'two', null] }, s: 'x"y' }),
-    importRun: 'imp_1',
-  };
-  const sparse: EventRow = {
-    ...full,
-    id: 1n,
-    ts: 0,
-    promptId: null,
-    toolUseId: null,
-    requestId: null,
-    durationMs: null,
-    inputTokens: null,
-    value: null,
-    error: null,
-    attributes: null,
-    importRun: null,
-  };
-  const writer = createEventWriter(db);
-  await Promise.all([writer.write([full]), writer.write([sparse])]);
-  const rows = await db.all<Record<string, unknown>>(
+/** Rows as awkward as a column allows: 64-bit ids, ms times, doubles, quotes, NUL, emoji, a lone surrogate. */
+const full: EventRow = {
+  id: 18446744073709551557n, // above 2^53: a JSON number would round it
+  ts: 1767225600123,
+  receivedAt: 1767225601999,
+  kind: 'api_request',
+  source: 'otlp',
+  userId: 'u_1',
+  sessionId: 'quote\'s "and" back\\slash',
+  project: '/home/dév/项目',
+  promptId: 'line\nbreak\ttab',
+  toolUseId: 'nul\u0000inside',
+  requestId: 'emoji 😀',
+  agentId: 'a',
+  agentType: 'Explore',
+  name: 'Bash',
+  model: 'claude-sonnet-4-5',
+  status: 'success',
+  durationMs: 0.1 + 0.2,
+  inputTokens: 1e12,
+  outputTokens: 0,
+  cacheReadTokens: 123456789.5,
+  cacheCreationTokens: 1,
+  costUsd: 0.000123,
+  linesAdded: 3,
+  linesRemoved: 4,
+  value: -2.5,
+  error: 'lone \ud800 surrogate',
+  attributes: JSON.stringify({ nested: { a: [1, 'two', null] }, s: 'x"y' }),
+  importRun: 'imp_1',
+};
+const sparse: EventRow = {
+  ...full,
+  id: 1n,
+  ts: 0,
+  promptId: null,
+  toolUseId: null,
+  requestId: null,
+  durationMs: null,
+  inputTokens: null,
+  value: null,
+  error: null,
+  attributes: null,
+  importRun: null,
+};
+
+/** Every column of the stored events, in seq order, as the rows they should equal. */
+const storedEvents = (db: Queryable) =>
+  db.all<Record<string, unknown>>(
     `SELECT id::VARCHAR AS id, seq, epoch_ms(ts) AS ts, epoch_ms(received_at) AS received_at, kind, source, user_id, session_id, project, prompt_id, tool_use_id, request_id,
             agent_id, agent_type, name, model, status, duration_ms, input_tokens, output_tokens, cache_read_tokens, cache_creation_tokens, cost_usd, lines_added,
             lines_removed, value, error, attributes::VARCHAR AS attributes, import_run
        FROM events ORDER BY seq`,
   );
-  const expect = (r: EventRow, seq: number) => ({
-    id: r.id.toString(),
-    seq,
-    ts: r.ts,
-    received_at: r.receivedAt,
-    kind: r.kind,
-    source: r.source,
-    user_id: r.userId,
-    session_id: r.sessionId,
-    project: r.project,
-    prompt_id: r.promptId,
-    tool_use_id: r.toolUseId,
-    request_id: r.requestId,
-    agent_id: r.agentId,
-    agent_type: r.agentType,
-    name: r.name,
-    model: r.model,
-    status: r.status,
-    duration_ms: r.durationMs,
-    input_tokens: r.inputTokens,
-    output_tokens: r.outputTokens,
-    cache_read_tokens: r.cacheReadTokens,
-    cache_creation_tokens: r.cacheCreationTokens,
-    cost_usd: r.costUsd,
-    lines_added: r.linesAdded,
-    lines_removed: r.linesRemoved,
-    value: r.value,
-    error: r.error?.toWellFormed() ?? null,
-    attributes: r.attributes,
-    import_run: r.importRun,
-  });
-  assert.equal(rows, [expect(full, 1), expect(sparse, 2)]);
+const expectStored = (r: EventRow, seq: number) => ({
+  id: r.id.toString(),
+  seq,
+  ts: r.ts,
+  received_at: r.receivedAt,
+  kind: r.kind,
+  source: r.source,
+  user_id: r.userId,
+  session_id: r.sessionId,
+  project: r.project,
+  prompt_id: r.promptId,
+  tool_use_id: r.toolUseId,
+  request_id: r.requestId,
+  agent_id: r.agentId,
+  agent_type: r.agentType,
+  name: r.name,
+  model: r.model,
+  status: r.status,
+  duration_ms: r.durationMs,
+  input_tokens: r.inputTokens,
+  output_tokens: r.outputTokens,
+  cache_read_tokens: r.cacheReadTokens,
+  cache_creation_tokens: r.cacheCreationTokens,
+  cost_usd: r.costUsd,
+  lines_added: r.linesAdded,
+  lines_removed: r.linesRemoved,
+  value: r.value,
+  error: r.error?.toWellFormed() ?? null,
+  attributes: r.attributes,
+  import_run: r.importRun,
+});
+
+test('the writer stores every column as given (64-bit ids, ms times, doubles, awkward text)', async () => {
+  const dir = tempDir();
+  const files = createTenantFiles(dir.path);
+  const db = await files.create(newId('t'));
+  const writer = createEventWriter(db);
+  await Promise.all([writer.write([full]), writer.write([sparse])]);
+  assert.equal(await storedEvents(db), [expectStored(full, 1), expectStored(sparse, 2)]);
+  await files.closeAll();
+  dir.remove();
+});
+
+test('journaled rows are stored from their records as given, numbered in order, a repeat once', async () => {
+  const dir = tempDir();
+  const files = createTenantFiles(dir.path);
+  const db = await files.create(newId('t'));
+  const { journal } = openJournal(join(dir.path, 'journal'), 0);
+  // A window that never closes by itself: each flush applies what was acknowledged before it, in one commit.
+  const timer = { now: () => 0, set: () => () => {} };
+  const commits: number[] = [];
+  const writer = createEventWriter(
+    db,
+    { ...DEFAULT_WRITER, timer },
+    (c) => commits.push(c.offered),
+    () => null,
+    journal,
+  );
+  // Three records applied in one commit (each inserted as journaled), then one holding a stored row and a repeat.
+  await Promise.all([writer.accept([full]), writer.accept([sparse, { ...sparse, id: 2n }]), writer.accept([])]);
+  await writer.flush();
+  const third = { ...full, id: 3n, ts: full.ts + 1 };
+  await writer.accept([full, third, third]);
+  await writer.flush();
+  assert.equal(await storedEvents(db), [
+    expectStored(full, 1),
+    expectStored(sparse, 2),
+    expectStored({ ...sparse, id: 2n }, 3),
+    expectStored(third, 4),
+  ]);
+  assert.equal(commits, [3, 3]);
+  await writer.close();
   await files.closeAll();
   dir.remove();
 });

@@ -7,7 +7,7 @@
 import { basename, join } from 'node:path';
 import { readdir } from 'node:fs/promises';
 import type { IngestEvent } from '../ingest/schema.js';
-import { parseIsoTime } from '../ingest/rest.js';
+import { parseIsoTime } from '../ingest/iso-time.js';
 import { parseObject, readSmallJson, readToEnd, resumeFrom, statFile, unreadable, VANISHED } from './files.js';
 import { lineProblem, lineSkip, numberedLines, TRUNCATED } from './lines.js';
 import { withoutSecrets } from './secrets.js';

@@ -17,7 +17,11 @@ export function sanitizeJson(value: unknown, depth = 0): unknown {
   if (typeof value === 'object') {
     const out: Record<string, unknown> = {};
     let n = 0;
-    for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+    const object = value as Record<string, unknown>;
+    // for…in over own keys is Object.entries' order, without an array and a pair made per key.
+    for (const k in object) {
+      if (!Object.hasOwn(object, k)) continue;
+      const v = object[k];
       if (FORBIDDEN.has(k) || v === undefined) continue;
       if (++n > MAX_KEYS) break;
       out[(k.length > 256 ? k.slice(0, 256) : k).toWellFormed()] = sanitizeJson(v, depth + 1);
