@@ -129,6 +129,20 @@ journalTest('a full segment hands over to the next, made ahead; applied segments
   await again.journal.close();
 });
 
+journalTest('after a large write (a batch) the next segment is made without zeros', async (dir) => {
+  const { journal } = openJournal(dir.path, 0, { segmentBytes: 1024 });
+  await journal.append(body(0));
+  await journal.append(Buffer.from(JSON.stringify({ event: 1, pad: 'x'.repeat(100 * 1024) })));
+  const sizes = () => segments(dir.path).map((n) => statSync(join(dir.path, n)).size);
+  await waitFor(async () => (sizes().length === 3 ? true : undefined), 'the next segment made ahead');
+  const [first, second, third] = sizes();
+  assert.is(first, 1024, 'made for a small write: zeros');
+  assert.ok(second! > 100 * 1024, 'the large record grew the segment it went to');
+  assert.is(third, 0, 'made after a large write: no zeros');
+  await journal.close();
+  assert.equal(texts(openJournal(dir.path, 0).records), [0, 1]);
+});
+
 journalTest('records left when the applied mark is newer go with the first trim', async (dir) => {
   const first = openJournal(dir.path, 0);
   for (let i = 0; i < 3; i++) await first.journal.append(body(i));

@@ -226,7 +226,11 @@ function appendTo(
   // Every file operation runs after the one before: a trim never overlaps a write.
   const then = (op: () => Promise<void>) => (chain = chain.then(op, op));
 
-  const create = (no: number) => createSegment(join(dir, segmentName(no)), dir, preallocate ? segmentBytes : 0);
+  // Zeros pay off for small writes (a hook waits for its sync); for large ones (a batch, an
+  // import) they would double what is written, so a segment is made for the writes of late.
+  let smallWrites = true;
+  const create = (no: number) =>
+    createSegment(join(dir, segmentName(no)), dir, preallocate && smallWrites ? segmentBytes : 0);
 
   const prepareSpare = (no: number) => {
     if (!preallocate || spare) return;
@@ -282,6 +286,7 @@ function appendTo(
     if (batch.length === 0) return;
     const started = performance.now();
     const bytes = batch.reduce((n, w) => n + w.bytes, 0);
+    smallWrites = bytes <= INLINE_WRITE_BYTES;
     try {
       if (active.size > 0 && active.size + bytes > segmentBytes) {
         const fh = await active.handle?.catch(() => null);
