@@ -10,6 +10,9 @@ import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/log.js';
 import { startServer, type RunningServer } from '../src/server.js';
 import type { Timer } from '../src/time/timer.js';
+import { createIngestor } from '../src/ingest/ingest.js';
+import { journalPath } from '../src/storage/datadir.js';
+import { createTenantFiles } from '../src/storage/tenant-files.js';
 
 export const ROOT = new URL('..', import.meta.url).pathname;
 
@@ -273,3 +276,19 @@ export function manualTimer() {
 export const turns = async (n = 5) => {
   for (let i = 0; i < n; i++) await new Promise((r) => setImmediate(r));
 };
+
+/** Tenant files and a journaling ingestor wired as the server wires them, its apply window on `timer`. */
+export function journalingIngest(dataDir: string, timer: Timer, applyWindowMs: number) {
+  let ingest: ReturnType<typeof createIngestor> | null = null;
+  const files = createTenantFiles(dataDir, {
+    afterOpen: (id, db) => ingest!.recover(id, db),
+    beforeRead: (id) => ingest!.settled(id),
+  });
+  ingest = createIngestor(files, {
+    maxRows: 20_000,
+    applyWindowMs,
+    timer,
+    journalDir: (id) => journalPath(dataDir, id),
+  });
+  return { files, ingest };
+}

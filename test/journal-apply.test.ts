@@ -5,12 +5,9 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createLiveHub } from '../src/dashboards/live.js';
-import { createIngestor } from '../src/ingest/ingest.js';
 import type { Commit } from '../src/ingest/writer.js';
-import { journalPath } from '../src/storage/datadir.js';
-import { createTenantFiles } from '../src/storage/tenant-files.js';
 import { newId } from '../src/ids.js';
-import { manualTimer, tempDir, turns, waitFor } from './helpers.js';
+import { journalingIngest, manualTimer, tempDir, turns, waitFor } from './helpers.js';
 
 const WINDOW_MS = 25;
 
@@ -19,24 +16,14 @@ async function setUp() {
   const dir = tempDir('am-journal-apply');
   const tenantId = newId('t');
   const clock = manualTimer();
-  let ingest: ReturnType<typeof createIngestor> | null = null;
-  const files = createTenantFiles(dir.path, {
-    afterOpen: (id, db) => ingest!.recover(id, db),
-    beforeRead: (id) => ingest!.settled(id),
-  });
-  ingest = createIngestor(files, {
-    maxRows: 20_000,
-    applyWindowMs: WINDOW_MS,
-    timer: clock.timer,
-    journalDir: (id) => journalPath(dir.path, id),
-  });
+  const { files, ingest } = journalingIngest(dir.path, clock.timer, WINDOW_MS);
   await files.create(tenantId);
   const db = await files.open(tenantId, { settled: false });
   const commits: Commit[] = [];
   ingest.onCommit((_, commit) => commits.push(commit));
   const stored = async () => (await db.get<{ n: number }>('SELECT count(*)::INTEGER AS n FROM events'))!.n;
   const who = { tenantId, userId: 'u_1' };
-  const hook = (id: string) => ingest!.accept(who, 'hook', [{ kind: 'tool_call', id, name: 'Bash' }]);
+  const hook = (id: string) => ingest.accept(who, 'hook', [{ kind: 'tool_call', id, name: 'Bash' }]);
   return {
     ...clock,
     ingest,
@@ -47,7 +34,7 @@ async function setUp() {
     stored,
     hook,
     async end() {
-      await ingest!.close();
+      await ingest.close();
       await files.closeAll();
       dir.remove();
     },

@@ -7,13 +7,12 @@ import { existsSync, statSync } from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createAggregator, PASS_SPACING } from '../src/aggregate/worker.js';
-import { createIngestor } from '../src/ingest/ingest.js';
 import { createLogger } from '../src/log.js';
 import { sessionSteps } from '../src/sessions/worker-steps.js';
-import { journalPath, tenantPath } from '../src/storage/datadir.js';
+import { tenantPath } from '../src/storage/datadir.js';
 import { createTenantFiles } from '../src/storage/tenant-files.js';
 import { newId } from '../src/ids.js';
-import { manualTimer, tempDir, turns, waitFor } from './helpers.js';
+import { journalingIngest, manualTimer, tempDir, turns, waitFor } from './helpers.js';
 
 const WINDOW_MS = 25;
 const EVERY_MS = 10_000;
@@ -24,20 +23,10 @@ test('a checkpoint waits while an apply is pending, runs once ingest is idle, an
   const tenantId = newId('t');
   const window = manualTimer();
   let now = Date.UTC(2026, 11, 5, 12);
-  let ingest: ReturnType<typeof createIngestor> | null = null;
-  const files = createTenantFiles(dir.path, {
-    afterOpen: (id, db) => ingest!.recover(id, db),
-    beforeRead: (id) => ingest!.settled(id),
-  });
-  ingest = createIngestor(files, {
-    maxRows: 20_000,
-    applyWindowMs: WINDOW_MS,
-    timer: window.timer,
-    journalDir: (id) => journalPath(dir.path, id),
-  });
+  const { files, ingest } = journalingIngest(dir.path, window.timer, WINDOW_MS);
   const who = { tenantId, userId: 'u_1' };
   let n = 0;
-  const hook = () => ingest!.accept(who, 'hook', [{ kind: 'tool_call', id: `h${++n}`, name: 'Bash' }]);
+  const hook = () => ingest.accept(who, 'hook', [{ kind: 'tool_call', id: `h${++n}`, name: 'Bash' }]);
   // A hook acknowledged while a pass runs, after its rollups: its apply waits for the window.
   let hookDuringPass = false;
   const errors: string[] = [];
@@ -55,7 +44,7 @@ test('a checkpoint waits while an apply is pending, runs once ingest is idle, an
     now: () => now,
     checkpointEveryMs: EVERY_MS,
     checkpointDeferMs: DEFER_MS,
-    ingestIdle: (id) => ingest!.idle(id),
+    ingestIdle: (id) => ingest.idle(id),
   });
   const walBytes = () => {
     const wal = `${tenantPath(dir.path, tenantId)}.wal`;
@@ -71,7 +60,7 @@ test('a checkpoint waits while an apply is pending, runs once ingest is idle, an
   const applyPending = async () => {
     window.advance(WINDOW_MS);
     await turns();
-    await waitFor(async () => ingest!.idle(tenantId) || undefined, 'the apply');
+    await waitFor(async () => ingest.idle(tenantId) || undefined, 'the apply');
   };
   try {
     await files.create(tenantId);
