@@ -247,7 +247,8 @@ function appendTo(
     const segment = active;
     const taken = spare?.no === segment.no ? spare.opening : null;
     spare = null;
-    const opening = (taken ?? create(segment.no)).then(({ fh, zeroed }) => {
+    // A spare that could not be made is made now (the append that needs it waits for it).
+    const opening = (taken ? taken.catch(() => create(segment.no)) : create(segment.no)).then(({ fh, zeroed }) => {
       segment.zeroed = zeroed;
       segment.preallocated = zeroed > 0;
       return fh;
