@@ -139,8 +139,27 @@ journalTest('after a large write (a batch) the next segment is made without zero
   assert.is(first, 1024, 'made for a small write: zeros');
   assert.ok(second! > 100 * 1024, 'the large record grew the segment it went to');
   assert.is(third, 0, 'made after a large write: no zeros');
+  // Small writes again: the segment made without zeros is made again with them.
+  await journal.append(body(2));
+  assert.is(sizes()[2], 1024, 'the small record went into zeros');
+  await waitFor(async () => (sizes().length === 4 && sizes()[3] === 1024 ? true : undefined), 'the next one, zeros');
   await journal.close();
-  assert.equal(texts(openJournal(dir.path, 0).records), [0, 1]);
+  assert.equal(texts(openJournal(dir.path, 0).records), [0, 1, 2]);
+});
+
+journalTest('small writes after a large first one move on to a segment with zeros', async (dir) => {
+  const segmentBytes = 256 * 1024; // room left after the large record: only the kind moves them on
+  const { journal } = openJournal(dir.path, 0, { segmentBytes });
+  await journal.append(Buffer.from(JSON.stringify({ event: 0, pad: 'x'.repeat(100 * 1024) })));
+  journal.applied(1);
+  await journal.append(body(1));
+  await journal.append(body(2));
+  await journal.close();
+  const sizes = segments(dir.path).map((n) => statSync(join(dir.path, n)).size);
+  assert.equal(sizes.slice(-2), [segmentBytes, segmentBytes], 'the small records in zeros, the next one made ahead');
+  const again = openJournal(dir.path, 1);
+  assert.equal(texts(again.records.filter((r) => r.lsn > 1)), [1, 2]);
+  await again.journal.close();
 });
 
 journalTest('records left when the applied mark is newer go with the first trim', async (dir) => {

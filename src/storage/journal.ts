@@ -196,11 +196,13 @@ function appendTo(
 ): Journal {
   let nextLsn = firstLsn;
   let applied = appliedLsn;
-  // `size`: where the next record goes; `zeroed`: the file's bytes from there are zeros up to this.
+  // `size`: where the next record goes; `zeroed`: the file's bytes from there are zeros up to this;
+  // `made`: what its file was made for, once open (zeros wanted; whether they fitted is `preallocated`).
   type Active = Segment & {
     size: number;
     zeroed: number;
     preallocated: boolean;
+    made: { zeros: boolean } | null;
     handle: Promise<fsp.FileHandle> | null;
   };
   const fresh = (no: number): Active => ({
@@ -210,6 +212,7 @@ function appendTo(
     size: 0,
     zeroed: 0,
     preallocated: false,
+    made: null,
     handle: null,
   });
   let active = fresh(firstNo);
@@ -229,8 +232,8 @@ function appendTo(
   // Zeros pay off for small writes (a hook waits for its sync); for large ones (a batch, an
   // import) they would double what is written, so a segment is made for the writes of late.
   let smallWrites = true;
-  const create = (no: number) =>
-    createSegment(join(dir, segmentName(no)), dir, preallocate && smallWrites ? segmentBytes : 0);
+  const wantZeros = () => preallocate && smallWrites;
+  const create = (no: number) => createSegment(join(dir, segmentName(no)), dir, wantZeros() ? segmentBytes : 0);
 
   const prepareSpare = (no: number) => {
     if (!preallocate || spare) return;
@@ -247,11 +250,14 @@ function appendTo(
     const segment = active;
     const taken = spare?.no === segment.no ? spare.opening : null;
     spare = null;
-    // A spare that could not be made is made now (the append that needs it waits for it).
-    const opening = (taken ? taken.catch(() => create(segment.no)) : create(segment.no)).then(({ fh, zeroed }) => {
-      segment.zeroed = zeroed;
-      segment.preallocated = zeroed > 0;
-      return fh;
+    // A spare that could not be made, or was made without zeros for small writes, is made
+    // again now (the append that needs it waits for it).
+    const again = async (o: Opened) => (o.wantedZeros || !wantZeros() ? o : (await o.fh.close(), create(segment.no)));
+    const opening = (taken ? taken.then(again, () => create(segment.no)) : create(segment.no)).then((o) => {
+      segment.zeroed = o.zeroed;
+      segment.preallocated = o.zeroed > 0;
+      segment.made = { zeros: o.wantedZeros };
+      return o.fh;
     });
     segment.handle = opening;
     opening.then(
@@ -289,7 +295,10 @@ function appendTo(
     const bytes = batch.reduce((n, w) => n + w.bytes, 0);
     smallWrites = bytes <= INLINE_WRITE_BYTES;
     try {
-      if (active.size > 0 && active.size + bytes > segmentBytes) {
+      // On to the next segment when this write does not fit, or when small writes follow large
+      // ones in a segment made without zeros for them.
+      const fits = active.size === 0 || active.size + bytes <= segmentBytes;
+      if (!fits || (wantZeros() && active.made && !active.made.zeros)) {
         const fh = await active.handle?.catch(() => null);
         await fh?.close();
         closed.push({ no: active.no, path: active.path, lastLsn: active.lastLsn });
@@ -397,7 +406,7 @@ function appendTo(
  * must survive a power cut like its records. A disk too full for the zeros gets a file
  * without them: records still fit as long as their own bytes do.
  */
-type Opened = { fh: fsp.FileHandle; zeroed: number };
+type Opened = { fh: fsp.FileHandle; zeroed: number; wantedZeros: boolean };
 
 async function createSegment(path: string, dir: string, bytes: number): Promise<Opened> {
   const fh = await fsp.open(path, constants.O_RDWR | constants.O_CREAT | O_DSYNC, 0o600);
@@ -412,7 +421,7 @@ async function createSegment(path: string, dir: string, bytes: number): Promise<
     }
     if (!O_DSYNC) await fh.sync();
     await syncDir(dir);
-    return { fh, zeroed };
+    return { fh, zeroed, wantedZeros: bytes > 0 };
   } catch (err) {
     await fh.close().catch(() => undefined);
     throw err;
