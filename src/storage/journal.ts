@@ -1,33 +1,16 @@
-// A tenant's ingest journal: records appended to a file and synced (fdatasync) before they
-// are acknowledged, so a 2xx costs one small write and one sync instead of a DuckDB commit.
-// Appends queued while a sync runs share the next one (group commit). Each record is framed
-// with its length, a CRC32 and a sequence number (LSN); the applier says which LSNs reached
-// DuckDB, and the journal trims itself: a segment of applied records is removed. Segments are
-// made ahead as written zeros and opened O_DSYNC, so a record's write is its sync (no second
-// call) and changes no file size (no filesystem journal commit, which would also wait for
-// DuckDB's dirty pages). Opening reads back what is
-// left: a torn last record is dropped, damage before an intact later record refuses the
-// journal (JournalDamagedError).
-import {
-  closeSync,
-  constants,
-  fsyncSync,
-  ftruncateSync,
-  promises as fsp,
-  mkdirSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  writevSync,
-} from 'node:fs';
+// A tenant's ingest journal: records appended to a file and synced before they are
+// acknowledged, so a 2xx costs one small write and its sync instead of a DuckDB commit.
+// Appends queued while a sync runs share the next one (group commit). The applier says which
+// LSNs reached DuckDB, and a segment of applied records is removed. Segments are made ahead as
+// written zeros and opened O_DSYNC, so a record's write is its sync (no second call) and
+// changes no file size (no filesystem journal commit, which would also wait for DuckDB's dirty
+// pages). How records are framed and read back at open: src/storage/journal-format.ts.
+import { constants, promises as fsp, mkdirSync, rmSync, writevSync } from 'node:fs';
 import { join } from 'node:path';
-import { crc32 } from 'node:zlib';
+import { frame, type JournalRecord, MAX_BODY, readSegments, type Segment, segmentName } from './journal-format.js';
 
-/** length (u32) + CRC32 of the rest (u32) + LSN (f64, an integer below 2^53); the body follows. */
-const HEADER = 16;
-/** A length above this is damage, not a record; `append` refuses a longer one (a huge OTLP request's JSON). */
-export const MAX_BODY = 256 * 1024 * 1024;
+export { JournalDamagedError, type JournalRecord, MAX_BODY } from './journal-format.js';
+
 /**
  * A segment is made of this many written zeros before its first record; a write that would
  * not fit goes to the next one (a larger write grows it, as an append to a file does).
@@ -37,8 +20,6 @@ export const SEGMENT_BYTES = 1024 * 1024;
 const INLINE_WRITE_BYTES = 64 * 1024;
 /** Where the platform has it (Linux, macOS), a write returns once its data is on disk: no separate fdatasync. */
 const O_DSYNC = (constants as { O_DSYNC?: number }).O_DSYNC ?? 0;
-
-export type JournalRecord = { lsn: number; body: Buffer };
 
 export type Journal = {
   /** Resolves with the record's LSN once it is on disk (written and fdatasync'd with whatever else was queued). */
@@ -52,15 +33,6 @@ export type Journal = {
   /** Waits for queued work (appends, trims), then closes the file. Unapplied records stay on disk. */
   close(): Promise<void>;
 };
-
-/** A record damaged before the end of the journal: starting without it would lose acknowledged events. */
-export class JournalDamagedError extends Error {
-  readonly reason = 'journal damaged';
-}
-
-type Segment = { no: number; path: string; lastLsn: number };
-
-const segmentName = (no: number) => `${String(no).padStart(10, '0')}.log`;
 
 /**
  * Opens the journal in `dir` (created if need be): the records left in it (their LSNs above
@@ -93,93 +65,6 @@ export function openJournal(
     options.onSync ?? (() => {}),
   );
   return { journal, records };
-}
-
-function readSegments(dir: string, appliedLsn: number, onTornTail?: (detail: string) => void) {
-  const names = readdirSync(dir)
-    .filter((n) => /^\d{10}\.log$/.test(n))
-    .sort();
-  const records: JournalRecord[] = [];
-  const segments: Segment[] = [];
-  const files = names.map((name) => ({ no: Number(name.slice(0, 10)), path: join(dir, name) }));
-  for (const [i, file] of files.entries()) {
-    const data = readFileSync(file.path);
-    let at = 0;
-    while (at < data.length) {
-      const record = frameAt(data, at);
-      // LSNs only grow: an older one is a stale record left by reusing the segment.
-      if (!record || record.lsn <= (records.at(-1)?.lsn ?? 0)) break;
-      records.push(record);
-      at += HEADER + record.body.length;
-    }
-    // Zeros are the preallocated rest of the segment: where its records end, not damage.
-    if (at < data.length && !zeroFrom(data, at)) {
-      // Damage, or a write a crash cut short. Only the end of the last write can be torn, and
-      // it was never acknowledged: but an intact record written after it means damage. One
-      // at or below the applied mark proves nothing (left by an emptying that did not reach the disk).
-      const before = Math.max(appliedLsn, records.at(-1)?.lsn ?? 0);
-      const later = files
-        .slice(i)
-        .some((f, j) => laterRecord(j === 0 ? data : readFileSync(f.path), j === 0 ? at + 1 : 0, before));
-      const where = `${file.path} at byte ${at}`;
-      if (later)
-        throw new JournalDamagedError(
-          `the ingest journal is damaged: ${where} is not a valid record, and records follow it. ` +
-            `Acknowledged events may be in it; move ${dir} aside to start this tenant without them`,
-        );
-      let end = data.length;
-      while (end > at && data[end - 1] === 0) end--;
-      onTornTail?.(`${where}: ${end - at} bytes dropped`);
-      // Cut, so that a later start does not find it before newer records.
-      const fd = openSync(file.path, 'r+');
-      try {
-        ftruncateSync(fd, at);
-        fsyncSync(fd);
-      } finally {
-        closeSync(fd);
-      }
-    }
-    segments.push({ ...file, lastLsn: records.at(-1)?.lsn ?? 0 });
-  }
-  return { records, segments };
-}
-
-/** The intact record at `at`, or null (short, or its length or CRC wrong). */
-function frameAt(data: Buffer, at: number): JournalRecord | null {
-  if (data.length - at < HEADER) return null;
-  const length = data.readUInt32LE(at);
-  if (length > MAX_BODY || at + HEADER + length > data.length) return null;
-  if (crc32(data.subarray(at + 8, at + HEADER + length)) !== data.readUInt32LE(at + 4)) return null;
-  return { lsn: data.readDoubleLE(at + 8), body: data.subarray(at + HEADER, at + HEADER + length) };
-}
-
-/** True if an intact record newer than `lsn` starts anywhere from `from` (a stale one left by a trim is not). */
-function laterRecord(data: Buffer, from: number, lsn: number): boolean {
-  for (let at = from; at + HEADER <= data.length; at++) {
-    if (!(data.readDoubleLE(at + 8) > lsn)) continue; // cheap, before the CRC: zeros and older LSNs
-    const record = frameAt(data, at);
-    if (record && record.lsn > lsn) return true;
-  }
-  return false;
-}
-
-const ZEROS = Buffer.alloc(64 * 1024);
-
-/** True if every byte from `from` on is zero. */
-function zeroFrom(data: Buffer, from: number): boolean {
-  for (let at = from; at < data.length; at += ZEROS.length) {
-    const end = Math.min(data.length, at + ZEROS.length);
-    if (!data.subarray(at, end).equals(ZEROS.subarray(0, end - at))) return false;
-  }
-  return true;
-}
-
-function frame(lsn: number, body: Buffer): Buffer {
-  const header = Buffer.allocUnsafe(HEADER);
-  header.writeUInt32LE(body.length, 0);
-  header.writeDoubleLE(lsn, 8);
-  header.writeUInt32LE(crc32(body, crc32(header.subarray(8, HEADER))), 4);
-  return header;
 }
 
 type Waiting = { lsn: number; parts: Buffer[]; bytes: number; resolve(lsn: number): void; reject(err: unknown): void };
