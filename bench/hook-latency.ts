@@ -1,8 +1,14 @@
 // The hook rows of bench:ingest (issue 25): a hook's latency next to GET /healthz (the HTTP
 // floor), GET /api/v1/me and an API path that is not there (a cached key's authentication,
 // then a 404), one client one request after another; then hooks and /healthz each paced at
-// 1,000/s from 50 clients. Ratios beside the targets.
+// 1,000/s from 50 clients. Ratios beside the targets. Beside them, a hook's two floors in the
+// same rounds: a POST of a hook's body answered 404 once the key is accepted (the transport of
+// a request with a body), and one durable write of a hook-sized record to a journal of the
+// bench's own on the same disk (what the acknowledgement waits for).
+import { connect, type Socket } from 'node:net';
 import { percentile } from '../src/aggregate/sketch.js';
+import { openJournal } from '../src/storage/journal.js';
+import { tempDir } from '../test/helpers.js';
 
 const SINGLE_REQUESTS = Number(process.env.BENCH_SINGLE_REQUESTS ?? 3000);
 const CLIENTS = Number(process.env.BENCH_HOOK_CLIENTS ?? 50);
@@ -12,6 +18,8 @@ const CLIENTS = Number(process.env.BENCH_HOOK_CLIENTS ?? 50);
 // next one is not hidden (no coordinated omission).
 const EVERY_MS = Number(process.env.BENCH_HOOK_EVERY_MS ?? 50);
 const PACED_SECONDS = Number(process.env.BENCH_HOOK_PACED_SECONDS ?? 10);
+/** A hook's journal record (`encodeRows` of one event) is some 600 bytes. */
+const JOURNAL_RECORD_BYTES = 600;
 
 export type Latencies = { scenario: string; requests: number; seconds: number; p50: number; p99: number };
 
@@ -46,6 +54,48 @@ const postHook = (url: string, key: string, body: string) =>
     headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
     body,
   });
+
+/**
+ * One keep-alive connection that writes each request's bytes in one piece and reads the answer
+ * up to its Content-Length: what the server's side costs, without fetch's own (some 0.1–0.2 ms
+ * a request, more for a body).
+ */
+export async function rawClient(url: string) {
+  const { hostname, port } = new URL(url);
+  const socket: Socket = await new Promise((resolve, reject) => {
+    const s = connect(Number(port), hostname, () => resolve(s)).once('error', reject);
+  });
+  socket.setNoDelay(true);
+  let buffered = Buffer.alloc(0);
+  let waiting: { resolve(status: number): void; reject(err: Error): void } | null = null;
+  socket.on('data', (chunk) => {
+    buffered = Buffer.concat([buffered, chunk]);
+    const end = buffered.indexOf('\r\n\r\n');
+    if (end < 0 || !waiting) return;
+    const head = buffered.subarray(0, end).toString('latin1');
+    const length = Number(/\r\ncontent-length: *(\d+)/i.exec(head)?.[1] ?? NaN);
+    if (Number.isNaN(length)) return waiting.reject(new Error(`no Content-Length in ${head}`));
+    if (buffered.length < end + 4 + length) return;
+    buffered = buffered.subarray(end + 4 + length);
+    const w = waiting;
+    waiting = null;
+    w.resolve(Number(head.slice(9, 12)));
+  });
+  return {
+    /** Resolves with the status; throws unless it is `expect`. */
+    async request(method: string, path: string, headers: Record<string, string>, body = '', expect = 200) {
+      const lines = [`${method} ${path} HTTP/1.1`, `host: ${hostname}:${port}`];
+      for (const [k, v] of Object.entries(headers)) lines.push(`${k}: ${v}`);
+      if (body) lines.push(`content-length: ${Buffer.byteLength(body)}`);
+      const status = await new Promise<number>((resolve, reject) => {
+        waiting = { resolve, reject };
+        socket.write(`${lines.join('\r\n')}\r\n\r\n${body}`);
+      });
+      if (status !== expect) throw new Error(`${method} ${path} answered ${status}, not ${expect}`);
+    },
+    close: () => socket.destroy(),
+  };
+}
 
 /** `concurrency` clients sending `n` requests in all, each as soon as its previous one is answered. */
 export async function timed(n: number, concurrency: number, one: (i: number) => Promise<void>) {
@@ -109,20 +159,44 @@ export async function hookLatency(
   await timed(2000, 10, (i) => postHook(url, key, hookBody('warm', i)));
   for (let i = 0; i < 200; i++) await send(`${url}/api/v1/me`, auth);
 
-  const single = { healthz: [] as number[], me: [] as number[], auth: [] as number[], hook: [] as number[] };
+  const names = ['healthz', 'me', 'auth', 'hook', 'post', 'journal', 'rawHealthz', 'rawPost', 'rawHook'] as const;
+  const single = Object.fromEntries(names.map((n) => [n, [] as number[]])) as Record<(typeof names)[number], number[]>;
+  const journalDir = tempDir('am-bench-journal');
+  const { journal } = openJournal(journalDir.path, 0);
+  const raw = await rawClient(url);
+  const json = { 'content-type': 'application/json', authorization: `Bearer ${key}` };
   const started = performance.now();
   const rounds = pacedOnly ? 0 : 10;
   const perRound = Math.ceil(SINGLE_REQUESTS / rounds);
-  for (let r = 0; r < rounds; r++) {
-    const round = {
-      healthz: () => timed(perRound, 1, () => send(`${url}/healthz`)),
-      me: () => timed(perRound, 1, () => send(`${url}/api/v1/me`, auth)),
-      auth: () => timed(perRound, 1, () => notFound(`${url}/api/v1/not-here`, auth)),
-      hook: () => timed(perRound, 1, (i) => postHook(url, key, hookBody(`one${r}`, i))),
-    };
-    for (const name of ['healthz', 'me', 'auth', 'hook'] as const) single[name].push(...(await round[name]()).sorted);
+  try {
+    for (let r = 0; r < rounds; r++) {
+      const round = {
+        healthz: () => timed(perRound, 1, () => send(`${url}/healthz`)),
+        me: () => timed(perRound, 1, () => send(`${url}/api/v1/me`, auth)),
+        auth: () => timed(perRound, 1, () => notFound(`${url}/api/v1/not-here`, auth)),
+        hook: () => timed(perRound, 1, (i) => postHook(url, key, hookBody(`one${r}`, i))),
+        post: () =>
+          timed(perRound, 1, (i) =>
+            notFound(`${url}/api/v1/not-here`, { method: 'POST', headers: json, body: hookBody(`post${r}`, i) }),
+          ),
+        journal: () =>
+          timed(perRound, 1, async (i) => {
+            journal.applied(await journal.append(Buffer.from(hookBody(`j${r}`, i).padEnd(JOURNAL_RECORD_BYTES))));
+          }),
+        rawHealthz: () => timed(perRound, 1, () => raw.request('GET', '/healthz', {})),
+        rawPost: () =>
+          timed(perRound, 1, (i) => raw.request('POST', '/api/v1/not-here', json, hookBody(`rpost${r}`, i), 404)),
+        rawHook: () =>
+          timed(perRound, 1, (i) => raw.request('POST', '/api/v1/hooks/claude-code', json, hookBody(`raw${r}`, i))),
+      };
+      for (const name of names) single[name].push(...(await round[name]()).sorted);
+    }
+  } finally {
+    raw.close();
+    await journal.close();
+    journalDir.remove();
   }
-  const seconds = (performance.now() - started) / 1000 / 4;
+  const seconds = (performance.now() - started) / 1000 / names.length;
   const sorted = (xs: number[]) => xs.sort((a, b) => a - b);
 
   const perSecond = ((CLIENTS * 1000) / EVERY_MS).toFixed(0);
@@ -137,11 +211,28 @@ export async function hookLatency(
     summary('hook POST, 1 client', seconds, sorted(single.hook)),
     summary(`GET /healthz, ${CLIENTS} clients paced, ${perSecond}/s in all`, pacedHealthz.seconds, pacedHealthz.sorted),
     summary(`hook POST, ${CLIENTS} clients paced, ${perSecond}/s in all`, pacedHooks.seconds, pacedHooks.sorted),
+    summary('POST /api/v1/not-here (API key, a hook body → 404), 1 client', seconds, sorted(single.post)),
+    summary(`journal write + sync in the bench, ${JOURNAL_RECORD_BYTES} B, 1 writer`, seconds, sorted(single.journal)),
+    summary('GET /healthz, 1 raw keep-alive client', seconds, sorted(single.rawHealthz)),
+    summary('POST /api/v1/not-here (a hook body → 404), 1 raw client', seconds, sorted(single.rawPost)),
+    summary('hook POST, 1 raw keep-alive client', seconds, sorted(single.rawHook)),
   ];
 }
 
 /** Issue 25's hook targets, each figure beside its target and the ratio (paced only, without the single client's). */
-export function printHookTargets([healthz, me, auth, hook, pacedHealthz, pacedHook]: Latencies[]) {
+export function printHookTargets([
+  healthz,
+  me,
+  auth,
+  hook,
+  pacedHealthz,
+  pacedHook,
+  post,
+  write,
+  rawHealthz,
+  rawPost,
+  rawHook,
+]: Latencies[]) {
   const ms = (x: number) => `${x.toFixed(2)} ms`;
   const line = (what: string, figure: number, limit: number, detail: string) =>
     console.log(
@@ -176,4 +267,15 @@ export function printHookTargets([healthz, me, auth, hook, pacedHealthz, pacedHo
     );
   versus('cached key, then a 404 (GET /api/v1/not-here)', auth!);
   versus('cached key, then two reads (GET /api/v1/me)', me!);
+  versus('a hook body POSTed, cached key, then a 404', post!);
+  // A hook is at least a POST of its body and one durable write: the rest is the hook's own work.
+  const floor = post!.p50 + write!.p50;
+  console.log(
+    `  a hook's floor, p50: its POST answered 404 ${ms(post!.p50)} + one journal write ${ms(write!.p50)} = ${ms(floor)} ` +
+      `(${(floor / healthz!.p50).toFixed(2)}× /healthz); the hook ${ms(hook!.p50)}, ${ms(hook!.p50 - floor)} above it`,
+  );
+  console.log(
+    `  the same without fetch (one raw keep-alive socket), p50: /healthz ${ms(rawHealthz!.p50)}, the hook's POST → 404 ` +
+      `${ms(rawPost!.p50)}, the hook ${ms(rawHook!.p50)} (${(rawHook!.p50 / rawHealthz!.p50).toFixed(2)}× /healthz)`,
+  );
 }

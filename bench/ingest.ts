@@ -10,7 +10,7 @@ import { runCli, tempDir } from '../test/helpers.js';
 import { loadMigrations } from '../src/storage/migrate.js';
 import { percentile } from '../src/aggregate/sketch.js';
 import { fillEvents } from './fill.js';
-import { memoryMb, serverProcess } from './server.js';
+import { cpuSeconds, memoryMb, serverProcess } from './server.js';
 import { commandItem } from './batch-body.js';
 import { hookBody, hookLatency, printHookTargets, timed, type Latencies } from './hook-latency.js';
 import { JOURNAL_BOUND } from '../src/ingest/writer.js';
@@ -100,6 +100,8 @@ function lagQuantileMs(before: Journal, after: Journal, q: number): number {
 type Visibility = { p50: number; p99: number; peakLagMs: number; peakBytes: number; records: number };
 /** Apply figures of the paced and the flat-out hook loads, from /metrics (the server's own clock). */
 const hookJournal: { paced?: Visibility; flatOut?: Visibility } = {};
+/** The server's CPU time while the paced hooks ran (their requests, applies and the worker's passes). */
+let pacedCpu: { cpu: number; seconds: number } | null = null;
 
 /** `run`'s apply lags and journal peak, from /metrics scraped before and after it. */
 async function visibility<T>(url: string, key: string, run: () => Promise<T>): Promise<[T, Visibility]> {
@@ -339,15 +341,24 @@ async function main() {
   try {
     if (!ONLY || ONLY.includes('paced') || ONLY.includes('hookLatency')) {
       const around = async <T>(run: () => Promise<T>) => {
+        const cpu = cpuSeconds(server.pid);
+        const started = performance.now();
         const [result, paced] = await visibility(server.url, key, run);
         hookJournal.paced = paced;
+        pacedCpu = { cpu: cpuSeconds(server.pid) - cpu, seconds: (performance.now() - started) / 1000 };
         return result;
       };
       latencies = await hookLatency(server.url, key, around, !!ONLY && !ONLY.includes('hookLatency'));
       printHookTargets(latencies); // now, and again with the rest
     }
     const rssMb = peakRssMb(server.pid);
-    for (const l of latencies) rows.push({ ...l, events: l.requests, rssMb, note: 'requests, not events' });
+    for (const l of latencies)
+      rows.push({
+        ...l,
+        events: l.requests,
+        rssMb,
+        note: l.scenario.startsWith('journal') ? 'in the bench: no HTTP' : 'requests, not events',
+      });
     for (const run of [benchBatch, benchHooks, httpFloor, benchOtlp].filter((r) => !ONLY || ONLY.includes(r.name))) {
       try {
         rows.push(await run(server.url, key, server.pid));
@@ -438,6 +449,10 @@ function printVisibility() {
       `    journal size, peak unapplied: ${(j.peakBytes / 1024).toFixed(0)} KiB (${(j.peakBytes / JOURNAL_BOUND).toFixed(4)}× the 32 MiB bound)`,
     );
   }
+  if (pacedCpu)
+    console.log(
+      `  server CPU while the paced hooks ran: ${pacedCpu.cpu.toFixed(2)} s in ${pacedCpu.seconds.toFixed(1)} s (${((100 * pacedCpu.cpu) / pacedCpu.seconds).toFixed(0)} % of one core)`,
+    );
 }
 
 await main();
