@@ -35,6 +35,24 @@ function recordsEnd(data: Buffer): number {
   return at;
 }
 
+journalTest('after a slow write on the event loop the next 16 go to the pool, and back once quick', async (dir) => {
+  // The journal times each write on the event loop with this clock: 3 ms each while `slow`.
+  let now = 0;
+  let slow = true;
+  const { journal } = openJournal(dir.path, 0, { clock: () => (now += slow ? 3 : 0) });
+  for (let i = 0; i < 34; i++) await journal.append(body(i));
+  assert.is(journal.writesOnLoop(), 2, 'the 1st and the 18th on the event loop, each followed by 16 in the pool');
+  slow = false;
+  for (let i = 34; i < 60; i++) await journal.append(body(i));
+  assert.is(journal.writesOnLoop(), 28, 'quick again: every one of the last 26 on the event loop');
+  await journal.close();
+  assert.equal(
+    texts(openJournal(dir.path, 0).records),
+    Array.from({ length: 60 }, (_, i) => i),
+    'written the same either way',
+  );
+});
+
 journalTest('concurrent appends share one sync, and come back in order after a reopen', async (dir) => {
   const { journal, records } = openJournal(dir.path, 0);
   assert.equal(records, []);

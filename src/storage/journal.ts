@@ -18,6 +18,13 @@ export { JournalDamagedError, type JournalRecord, MAX_BODY } from './journal-for
 export const SEGMENT_BYTES = 1024 * 1024;
 /** Writes up to this size are made synchronously (see `durableWrite`). */
 const INLINE_WRITE_BYTES = 64 * 1024;
+/**
+ * A write on the event loop holds every request while the disk takes it: after one that took
+ * SLOW_WRITE_MS or more, the next POOLED_AFTER_SLOW small writes go to libuv's pool, so a slow
+ * disk (a network volume, a busy one) holds the event loop for one write in seventeen at most.
+ */
+const SLOW_WRITE_MS = 2;
+const POOLED_AFTER_SLOW = 16;
 /** Where the platform has it (Linux, macOS), a write returns once its data is on disk: no separate fdatasync. */
 const O_DSYNC = (constants as { O_DSYNC?: number }).O_DSYNC ?? 0;
 
@@ -30,6 +37,8 @@ export type Journal = {
   unappliedBytes(): number;
   /** Syncs done: fewer than appends when requests shared them. */
   syncs(): number;
+  /** Writes made on the event loop; the others went to libuv's pool. */
+  writesOnLoop(): number;
   /** Waits for queued work (appends, trims), then closes the file. Unapplied records stay on disk. */
   close(): Promise<void>;
 };
@@ -48,6 +57,8 @@ export function openJournal(
     preallocate?: boolean;
     onTornTail?: (detail: string) => void;
     onSync?: (seconds: number) => void;
+    /** Milliseconds, to time the writes made on the event loop (a test's clock). */
+    clock?: () => number;
   } = {},
 ): { journal: Journal; records: JournalRecord[] } {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -63,6 +74,7 @@ export function openJournal(
     options.segmentBytes ?? SEGMENT_BYTES,
     options.preallocate ?? true,
     options.onSync ?? (() => {}),
+    options.clock ?? (() => performance.now()),
   );
   return { journal, records };
 }
@@ -78,6 +90,7 @@ function appendTo(
   segmentBytes: number,
   preallocate: boolean,
   onSync: (seconds: number) => void,
+  clock: () => number,
 ): Journal {
   let nextLsn = firstLsn;
   let applied = appliedLsn;
@@ -110,6 +123,8 @@ function appendTo(
   const sizes: { lsn: number; bytes: number }[] = []; // unapplied records, oldest first
   let unapplied = 0;
   let syncs = 0;
+  let writesOnLoop = 0;
+  let pooledLeft = 0; // small writes still to go to the pool after a slow one on the event loop
 
   // Every file operation runs after the one before: a trim never overlaps a write.
   const then = (op: () => Promise<void>) => (chain = chain.then(op, op));
@@ -157,16 +172,23 @@ function appendTo(
 
   /**
    * Writes at `at`, durably: with O_DSYNC the write is the sync. A small write (a few hooks'
-   * records) is made on this thread: the sync of a preallocated block takes about 0.1 ms, less
-   * than handing it to libuv's thread pool and back; requests arriving meanwhile wait in the
-   * socket and share the next write.
+   * records) is made on this thread while the disk is quick (SLOW_WRITE_MS): the sync of a
+   * preallocated block takes about 0.1 ms, less than handing it to libuv's thread pool and
+   * back; requests arriving meanwhile wait in the socket and share the next write.
    */
   const durableWrite = async (fh: fsp.FileHandle, parts: Buffer[], at: number) => {
     const bytes = parts.reduce((n, b) => n + b.length, 0);
-    const { bytesWritten } =
-      O_DSYNC && bytes <= INLINE_WRITE_BYTES
-        ? { bytesWritten: writevSync(fh.fd, parts, at) }
-        : await fh.writev(parts, at);
+    const small = O_DSYNC && bytes <= INLINE_WRITE_BYTES;
+    let bytesWritten: number;
+    if (small && pooledLeft === 0) {
+      const started = clock();
+      bytesWritten = writevSync(fh.fd, parts, at);
+      writesOnLoop++;
+      if (clock() - started >= SLOW_WRITE_MS) pooledLeft = POOLED_AFTER_SLOW;
+    } else {
+      if (small) pooledLeft--;
+      ({ bytesWritten } = await fh.writev(parts, at));
+    }
     if (bytesWritten !== bytes) throw Object.assign(new Error('short write to the ingest journal'), { code: 'EIO' });
     if (!O_DSYNC) await fh.datasync();
   };
@@ -272,6 +294,7 @@ function appendTo(
     },
     unappliedBytes: () => unapplied,
     syncs: () => syncs,
+    writesOnLoop: () => writesOnLoop,
     async close() {
       await then(async () => {
         await (await active.handle?.catch(() => null))?.close();
