@@ -19,7 +19,8 @@ import {
   type Tier,
 } from '../src/aggregate/tiers.js';
 import { foldSelect, foldSketchSelect } from '../src/aggregate/rollup.js';
-import { applyRetention, createAggregator, type Aggregator } from '../src/aggregate/worker.js';
+import { applyRetention } from '../src/aggregate/steps.js';
+import { createAggregator, type Aggregator } from '../src/aggregate/worker.js';
 import { priceOf } from '../src/cost/prices.js';
 import { newId } from '../src/ids.js';
 import { createIngestor, type Ingestor } from '../src/ingest/ingest.js';

@@ -10,7 +10,7 @@
 // invalidated (the worker's SessionSteps, as when it rolls events up). Runs in one
 // transaction, while the worker is idle.
 import type { Params, Queryable } from '../storage/duckdb.js';
-import type { SessionSteps } from './worker.js';
+import type { SessionSteps } from './steps.js';
 import {
   BOUND_MEASURES,
   bucketSql,

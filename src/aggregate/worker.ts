@@ -9,44 +9,21 @@
 // one event that fails alone is found; after SET_ASIDE_AFTER attempts that event is set aside
 // (counted, logged, left out of every figure) and the worker moves on: no row can stop it.
 import type { Logger } from '../log.js';
-import type { Connection, Database, Queryable } from '../storage/duckdb.js';
+import type { Connection } from '../storage/duckdb.js';
 import type { TenantFiles } from '../storage/tenant-files.js';
 import { isOutOfMemory, StorageUnavailableError } from '../storage/errors.js';
-import { priceOf, type PriceOverrides } from '../cost/prices.js';
+import { saveSetting, tenantSettings, type TenantSettings } from './settings.js';
 import {
-  compactSql,
-  countedEventsCtes,
-  insertRollupsSql,
-  recordUncountedSql,
-  retentionSql,
-  tsLiteral,
-} from './rollup.js';
-import {
-  keptSince,
-  saveSetting,
-  tenantSettings,
-  type Applied,
-  type Retention,
-  type TenantSettings,
-} from './settings.js';
-import { TIERS } from './tiers.js';
-import { attributeProjects } from './session-project.js';
+  applyRetention,
+  checkpoint,
+  compact,
+  readLag,
+  rollupChunk,
+  setAside,
+  type Lag,
+  type SessionSteps,
+} from './steps.js';
 import { REAL_TIMER, type Timer } from '../time/timer.js';
-
-/**
- * What the worker does for sessions, given by its creator (src/sessions/worker-steps.ts): the
- * worker knows events and rollups, the sessions module what is stored of a session and when.
- */
-export type SessionSteps = {
-  /** In the rollup's transaction: the sessions of the events in `range` (SQL over events), `counted` (a table of seq) counting. */
-  rolledUp(tx: Queryable, range: string, counted: string): Promise<void>;
-  /** Stores what is due of the sessions gone quiet, in transactions of its own. */
-  settle(file: Database, db: Connection, now: number): Promise<void>;
-  /** Retention: the sessions whose last event is before `before` go. */
-  expire(db: Queryable, before: number): Promise<void>;
-  /** In removeEvents' transaction (remove.ts): the sessions of the removed and revived events (tables). */
-  removed(tx: Queryable, tables: { removed: string; counted: string; revived: string }, lastSeq: number): Promise<void>;
-};
 
 export type AggregatorOptions = {
   tenantFiles: TenantFiles;
@@ -130,7 +107,7 @@ type State = {
   /** Since when a pass's writes wait for a checkpoint (null: none do). */
   uncheckpointed: number | null;
   /** What `lag()` last read of the file: kept for when it is asleep. */
-  measured: { last_seq: number; pending: number; oldest: number | null; set_aside: number } | null;
+  measured: Lag | null;
 };
 
 /**
@@ -432,124 +409,4 @@ export function createAggregator(options: AggregatorOptions): Aggregator {
     },
     sessions: options.sessions,
   };
-}
-
-/** The watermark and what lies above it, in one snapshot. */
-function readLag(conn: Connection): Promise<NonNullable<State['measured']>> {
-  return conn.transaction(async (tx) => {
-    const { last_seq } = (await tx.get<{ last_seq: number }>(`SELECT last_seq FROM rollup_state`))!;
-    const tail = (await tx.get<{ pending: number; oldest: number | null; set_aside: number }>(
-      `SELECT count(*) AS pending, epoch_ms(min(received_at)) AS oldest, (SELECT count(*) FROM set_aside_events) AS set_aside FROM events WHERE seq > ${last_seq}`,
-    ))!;
-    return { last_seq, ...tail };
-  });
-}
-
-/** Rolls up to `chunk` events above the watermark; null when there were none. */
-async function rollupChunk(
-  conn: Connection,
-  chunk: number,
-  settings: TenantSettings,
-  sessions: SessionSteps,
-): Promise<{ events: number; minTs: number } | null> {
-  return conn.transaction(async (tx) => {
-    // A literal bound lets DuckDB skip every row group below the watermark (seq grows with the file).
-    const { last_seq: from } = (await tx.get<{ last_seq: number }>(`SELECT last_seq FROM rollup_state`))!;
-    const top = (await tx.get<{ top: number | null }>(`SELECT max(seq) AS top FROM events WHERE seq > ${from}`))!.top;
-    if (top === null || top <= from) return null;
-    const to = Math.min(top, from + chunk);
-    const range = `seq > ${from} AND seq <= ${to}`;
-    const span = (await tx.get<{ lo: number; hi: number; n: number }>(
-      `SELECT epoch_ms(min(ts)) AS lo, epoch_ms(max(ts)) AS hi, count(*) AS n FROM events WHERE ${range}`,
-    ))!;
-    if (span.n > 0) {
-      await attributeProjects(tx, range, from, settings.applied.raw);
-      await tx.run(
-        `CREATE OR REPLACE TEMP TABLE rollup_batch AS WITH ${countedEventsCtes('batch', range, span.lo, span.hi)} SELECT * FROM batch`,
-      );
-      await tx.run(recordUncountedSql(range, 'rollup_batch'));
-      for (const insert of insertRollupsSql('rollup_batch')) await tx.run(insert);
-      await sessions.rolledUp(tx, range, 'rollup_batch');
-      const models = await tx.all<{ model: string }>(
-        `SELECT DISTINCT model FROM rollup_batch WHERE model IS NOT NULL AND model NOT IN (SELECT model FROM model_prices)`,
-      );
-      await setPrices(
-        tx,
-        models.map((m) => m.model),
-        settings.prices,
-      );
-      await tx.run(`DROP TABLE rollup_batch`);
-    }
-    await tx.run(`UPDATE rollup_state SET last_seq = ${to}, updated_at = now()::TIMESTAMP`);
-    return { events: to - from, minTs: span.lo ?? Date.now() };
-  });
-}
-
-/** Sets aside the event just above the watermark (see SET_ASIDE_AFTER); returns its seq. */
-async function setAside(conn: Connection, error: string): Promise<number | null> {
-  return conn.transaction(async (tx) => {
-    const { seq } = (await tx.get<{ seq: number | null }>(
-      `SELECT min(seq) AS seq FROM events WHERE seq > (SELECT last_seq FROM rollup_state)`,
-    ))!;
-    if (seq === null) return null;
-    await tx.run(`INSERT INTO set_aside_events VALUES (${seq}, $error, now()::TIMESTAMP)`, {
-      error: error.slice(0, 2000),
-    });
-    await tx.run(`INSERT INTO uncounted_events VALUES (${seq})`);
-    await tx.run(`UPDATE rollup_state SET last_seq = ${seq}, updated_at = now()::TIMESTAMP`);
-    return Number(seq);
-  });
-}
-
-/** Folds every key of the buckets from `since` on into one row per key. */
-async function compact(conn: Connection, since: number): Promise<void> {
-  for (const tier of TIERS) {
-    await conn.transaction(async (tx) => {
-      for (const statement of compactSql(tier, since)) await tx.run(statement);
-    });
-  }
-}
-
-/** Deletes what each tier keeps no longer; raw events only once they are rolled up. */
-export async function applyRetention(
-  db: Queryable,
-  retention: Retention,
-  now: number,
-  applied: Applied,
-  sessions: Pick<SessionSteps, 'expire'>,
-): Promise<Applied> {
-  const cutoff = keptSince(retention, now, applied);
-  for (const statement of retentionSql(cutoff)) await db.run(statement);
-  // A session is listed as long as its hourly figures are kept.
-  if (cutoff['1h'] !== undefined) await sessions.expire(db, cutoff['1h']);
-  if (cutoff.raw !== undefined) {
-    const expired = `ts < ${tsLiteral(cutoff.raw)} AND seq <= (SELECT last_seq FROM rollup_state)`;
-    await db.run(`DELETE FROM uncounted_events WHERE seq IN (SELECT seq FROM events WHERE ${expired})`);
-    await db.run(`DELETE FROM events WHERE ${expired}`);
-  }
-  return cutoff;
-}
-
-/** Stores the price of each of `models` (the tenant's override, else the shipped table). */
-export async function setPrices(db: Queryable, models: string[], overrides: PriceOverrides): Promise<void> {
-  for (const model of models) {
-    const p = priceOf(model, overrides);
-    await db.run(`INSERT OR REPLACE INTO model_prices VALUES ($model, $input, $output, $cw, $cr)`, {
-      model,
-      input: p.input,
-      output: p.output,
-      cw: p.cache_write,
-      cr: p.cache_read,
-    });
-  }
-}
-
-/**
- * Writes what the pass changed into the file. Until a checkpoint, DuckDB keeps every table's
- * new rows in memory it cannot evict: some 100 MB a tenant after one pass over a few thousand
- * events (the rollups touch thirty tables), so twenty tenants would outgrow any budget. A
- * checkpoint refused (another transaction writing) is simply the next pass's to do.
- */
-async function checkpoint(conn: Connection): Promise<void> {
-  await conn.run('CHECKPOINT').catch(() => undefined);
 }

@@ -3,7 +3,8 @@
 // sessions' stored figures, which hold costs, are invalidated: the worker stores them again.
 import { audit } from '../audit/audit.js';
 import { saveSetting } from '../aggregate/settings.js';
-import { setPrices, type Aggregator } from '../aggregate/worker.js';
+import { setPrices } from '../aggregate/steps.js';
+import type { Aggregator } from '../aggregate/worker.js';
 import type { PriceOverrides } from '../cost/prices.js';
 import type { Database } from '../storage/duckdb.js';
 import type { TenantFiles } from '../storage/tenant-files.js';

@@ -1,9 +1,9 @@
-// The aggregation worker's session steps (SessionSteps in aggregate/worker.ts), given to it
+// The aggregation worker's session steps (SessionSteps in aggregate/steps.ts), given to it
 // where it is created (context.ts): as events are rolled up their sessions are indexed and
 // what is stored of them invalidated (and so when events are removed); sessions gone quiet
 // get their figures, then their scores.
 import { tenantSettings } from '../aggregate/settings.js';
-import type { SessionSteps } from '../aggregate/worker.js';
+import type { SessionSteps } from '../aggregate/steps.js';
 import { storeSessionScores } from './scores.js';
 import {
   expireSessions,
