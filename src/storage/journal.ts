@@ -16,7 +16,7 @@ export { JournalDamagedError, type JournalRecord, MAX_BODY } from './journal-for
  * not fit goes to the next one (a larger write grows it, as an append to a file does).
  */
 export const SEGMENT_BYTES = 1024 * 1024;
-/** Writes up to this size are made synchronously (see `durableWrite`). */
+/** Writes up to this size are made on the event loop while the disk is quick (see `durableWrite`). */
 const INLINE_WRITE_BYTES = 64 * 1024;
 /**
  * A write on the event loop holds every request while the disk takes it: after one that took
@@ -182,9 +182,13 @@ function appendTo(
     let bytesWritten: number;
     if (small && pooledLeft === 0) {
       const started = clock();
-      bytesWritten = writevSync(fh.fd, parts, at);
-      writesOnLoop++;
-      if (clock() - started >= SLOW_WRITE_MS) pooledLeft = POOLED_AFTER_SLOW;
+      try {
+        bytesWritten = writevSync(fh.fd, parts, at);
+      } finally {
+        // A write that failed slowly counts too: what follows it (the undo, the next append) goes to the pool.
+        writesOnLoop++;
+        if (clock() - started >= SLOW_WRITE_MS) pooledLeft = POOLED_AFTER_SLOW;
+      }
     } else {
       if (small) pooledLeft--;
       ({ bytesWritten } = await fh.writev(parts, at));
