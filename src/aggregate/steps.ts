@@ -1,7 +1,8 @@
 // The SQL of each step of the aggregation worker's pass (worker.ts decides when each runs):
 // a chunk of events rolled up into every tier with the watermark moved in the same
 // transaction, an event set aside, compaction, retention, new models' prices, a checkpoint,
-// and how far behind the rollups are.
+// and how far behind the rollups are; and what the worker asks of the sessions module
+// (SessionSteps).
 import type { Connection, Database, Queryable } from '../storage/duckdb.js';
 import { priceOf, type PriceOverrides } from '../cost/prices.js';
 import {
@@ -85,7 +86,7 @@ export async function rollupChunk(
   });
 }
 
-/** Sets aside the event just above the watermark (see SET_ASIDE_AFTER); returns its seq. */
+/** Sets aside the event just above the watermark (SET_ASIDE_AFTER in worker.ts); returns its seq. */
 export async function setAside(conn: Connection, error: string): Promise<number | null> {
   return conn.transaction(async (tx) => {
     const { seq } = (await tx.get<{ seq: number | null }>(
