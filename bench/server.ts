@@ -55,7 +55,8 @@ export function memoryMb(pid: number): { rss: number; peak: number } {
 
 /** CPU seconds a process has used so far, user and system (Linux, /proc/<pid>/stat; clock ticks of 1/100 s). */
 export function cpuSeconds(pid: number): number {
-  // The fields after the command's closing parenthesis: utime and stime are the 12th and 13th.
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  // The fields after the command's closing parenthesis (the command may hold one): utime and stime are the 12th and 13th.
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
