@@ -99,7 +99,7 @@ async function main() {
 
 async function run(server: RunningServer, dataDir: string) {
   const { ctx } = server;
-  console.log(`\nalerts benchmark (${new Date().toISOString()}), data directory ${dataDir}\n`);
+  console.log(`\nalerts benchmark (Node ${process.version}, ${new Date().toISOString()}), data directory ${dataDir}\n`);
   const { tenantId, developers } = await prepare(server);
   const db = await ctx.tenantFiles.open(tenantId);
   const count = Number((await db.get<{ n: number }>('SELECT count(*) AS n FROM events'))!.n);

@@ -670,7 +670,7 @@ function printSummary() {
 }
 
 async function main() {
-  console.log(`dashboards benchmark (loopback, ${new Date().toISOString()})`);
+  console.log(`dashboards benchmark (loopback, Node ${process.version}, ${new Date().toISOString()})`);
   if (SMALL) {
     for (const t of await smallTenantPart())
       summaries.push({ name: t.name, stats: { ...t, p99: NaN }, note: `CPU p50 ${ms(t.cpu50)} ms` });

@@ -130,7 +130,7 @@ async function main() {
   }
 
   console.log(
-    `\nexport benchmark (loopback, ${availableParallelism()} cores, load ${loadavg()[0]!.toFixed(2)}, ${new Date().toISOString()})\n`,
+    `\nexport benchmark (loopback, Node ${process.version}, ${availableParallelism()} cores, load ${loadavg()[0]!.toFixed(2)}, ${new Date().toISOString()})\n`,
   );
   console.log(
     'format'.padEnd(8),

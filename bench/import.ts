@@ -223,7 +223,7 @@ async function main() {
 
     const mb = corpus.bytes / 2 ** 20;
     console.log(
-      `\nimport benchmark (loopback, ${availableParallelism()} cores, load ${loadavg()[0]!.toFixed(2)}, ${new Date().toISOString()})\n`,
+      `\nimport benchmark (loopback, Node ${process.version}, ${availableParallelism()} cores, load ${loadavg()[0]!.toFixed(2)}, ${new Date().toISOString()})\n`,
     );
     console.log(
       `agentmeter import claude: ${summary.events.toLocaleString('en-US')} events (${summary.requests.toLocaleString('en-US')} requests, ${summary.sessions} sessions) in ${ours.seconds.toFixed(1)} s`,

@@ -382,7 +382,9 @@ async function main() {
   rows.push(top);
 
   const rate = (r: Row) => (r.seconds ? r.events / r.seconds : 0);
-  console.log(`\ningestion benchmark (loopback, ${process.env.CI ? 'CI' : 'local'}, ${new Date().toISOString()})\n`);
+  console.log(
+    `\ningestion benchmark (loopback, ${process.env.CI ? 'CI' : 'local'}, Node ${process.version}, ${new Date().toISOString()})\n`,
+  );
   console.log(
     'scenario'.padEnd(56),
     'events'.padStart(9),

@@ -237,7 +237,7 @@ async function main() {
     const after = memoryMb(server.pid);
 
     console.log(
-      `\nmemory benchmark (${TENANTS} tenants, --memory-limit ${LIMIT}, ${SECONDS} s, ${availableParallelism()} cores, load ${loadavg()[0]!.toFixed(2)}, ${new Date().toISOString()})\n`,
+      `\nmemory benchmark (${TENANTS} tenants, --memory-limit ${LIMIT}, ${SECONDS} s, Node ${process.version}, ${availableParallelism()} cores, load ${loadavg()[0]!.toFixed(2)}, ${new Date().toISOString()})\n`,
     );
     console.log(
       'workload'.padEnd(48),

@@ -426,7 +426,7 @@ async function main() {
 
 async function run(server: RunningServer, dataDir: string) {
   console.log(
-    `\nquery benchmark (loopback, ${process.env.CI ? 'CI' : 'local'}, ${new Date().toISOString()}), data directory ${dataDir}\n`,
+    `\nquery benchmark (loopback, ${process.env.CI ? 'CI' : 'local'}, Node ${process.version}, ${new Date().toISOString()}), data directory ${dataDir}\n`,
   );
   const { tenantId, developers, key } = await prepare(server);
   if (!KEPT) forgetKeptAnswers = async () => forgetKept(await server.ctx.tenantFiles.open(tenantId));
