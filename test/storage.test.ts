@@ -6,6 +6,7 @@ import { openDatabase, type Queryable } from '../src/storage/duckdb.js';
 import { loadMigrations, migrate, MigrationError, type Migration } from '../src/storage/migrate.js';
 import { acquireLock, DataDirLockedError, lockPath, tenantPath } from '../src/storage/datadir.js';
 import { createTenantFiles } from '../src/storage/tenant-files.js';
+import { TenantUnavailableError } from '../src/storage/errors.js';
 import { newId } from '../src/ids.js';
 import { createEventWriter, DEFAULT_WRITER, type EventRow } from '../src/ingest/writer.js';
 import { openJournal } from '../src/storage/journal.js';
@@ -363,6 +364,34 @@ test('remove deletes the tenant file', async () => {
   assert.ok(existsSync(tenantPath(dir.path, id)));
   await files.remove(id);
   assert.not.ok(existsSync(tenantPath(dir.path, id)));
+  await files.closeAll();
+  dir.remove();
+});
+
+test('nothing opens a tenant file while it is being removed, so it is not created again', async () => {
+  const dir = tempDir();
+  const files = createTenantFiles(dir.path);
+  const id = newId('t');
+  await files.create(id);
+  const path = tenantPath(dir.path, id);
+  // The worker's or the alerts' pass asking for the file while the removal closes it.
+  const removed = files.remove(id);
+  const during = await Promise.allSettled([
+    files.open(id),
+    files.open(id, { settled: false }),
+    files.connection(id, 'worker'),
+    files.connection(id, 'reader'),
+  ]);
+  await removed;
+  for (const r of during) {
+    assert.is(r.status, 'rejected');
+    assert.instance((r as PromiseRejectedResult).reason, TenantUnavailableError);
+    assert.is(((r as PromiseRejectedResult).reason as TenantUnavailableError).reason, 'tenant removed');
+  }
+  const after = await files.open(id).catch((err: unknown) => err);
+  assert.instance(after, TenantUnavailableError);
+  assert.is((after as TenantUnavailableError).reason, 'file missing');
+  for (const suffix of ['', '.wal']) assert.not.ok(existsSync(`${path}${suffix}`), `no ${path}${suffix}`);
   await files.closeAll();
   dir.remove();
 });

@@ -99,6 +99,8 @@ export function createTenantFiles(dataDir: string, options: TenantFilesOptions =
   const opening = new Map<string, Promise<Opened>>();
   const live = new Map<string, Opened>();
   const down = new Map<string, Down>();
+  /** Tenants whose file is being closed and deleted: nothing may open it meanwhile (DuckDB would create it again). */
+  const removing = new Set<string>();
 
   /** Marks the tenant unavailable, closing `stale` (a handle on a file that is gone), and gives the error to throw. */
   const unavailable = (tenantId: string, reason: string, detail: string, stale?: Database): TenantUnavailableError => {
@@ -181,6 +183,8 @@ export function createTenantFiles(dataDir: string, options: TenantFilesOptions =
   };
 
   const load = async (tenantId: string, creating: boolean): Promise<Database> => {
+    if (removing.has(tenantId))
+      throw new TenantUnavailableError(tenantId, 'tenant removed', 'the tenant is being deleted', 0);
     const d = down.get(tenantId);
     if (d && now() < d.retryAt) throw new TenantUnavailableError(tenantId, d.reason, d.detail, d.retryAt - now());
     let entry = opening.get(tenantId);
@@ -261,13 +265,21 @@ export function createTenantFiles(dataDir: string, options: TenantFilesOptions =
       const path = tenantPath(dataDir, tenantId);
       const entry = opening.get(tenantId);
       const closing = down.get(tenantId)?.closing;
+      removing.add(tenantId);
       opening.delete(tenantId);
       live.delete(tenantId);
       down.delete(tenantId);
-      if (entry) await (await entry.catch(() => null))?.db.close();
-      await closing;
-      for (const suffix of ['', '.wal', '.tmp']) rmSync(`${path}${suffix}`, { force: true, recursive: true });
-      removeJournal(journalPath(dataDir, tenantId));
+      try {
+        if (entry) await (await entry.catch(() => null))?.db.close();
+        await closing;
+        for (const suffix of ['', '.wal', '.tmp']) rmSync(`${path}${suffix}`, { force: true, recursive: true });
+        removeJournal(journalPath(dataDir, tenantId));
+      } finally {
+        // An open under way when the removal began finished into these (and was closed above).
+        live.delete(tenantId);
+        down.delete(tenantId);
+        removing.delete(tenantId);
+      }
     },
     async closeAll() {
       const all = [...opening.values()];
