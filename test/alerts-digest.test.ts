@@ -76,6 +76,7 @@ test('sent once at Monday 08:00 with the right figures, not again after a restar
   assert.is(sink.mails.length, 2);
   await server.stop();
   await sink.stop();
+  dir.remove();
 });
 
 test('send now: admins only with the CSRF token', async () => {
