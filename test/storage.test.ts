@@ -396,6 +396,22 @@ test('nothing opens a tenant file while it is being removed, so it is not create
   dir.remove();
 });
 
+test('a removal waits for an open under way, closes it and leaves nothing open or on disk', async () => {
+  const dir = tempDir();
+  const files = createTenantFiles(dir.path);
+  const id = newId('t');
+  const path = tenantPath(dir.path, id);
+  const created = files.create(id).catch((err: unknown) => err);
+  const removed = files.remove(id);
+  assert.is(files.remove(id), removed, 'a second removal is the one under way');
+  await Promise.all([created, removed]);
+  assert.is(files.asleep(id), false, 'no closed handle left behind');
+  assert.is(files.openCount(), 0);
+  for (const suffix of ['', '.wal']) assert.not.ok(existsSync(`${path}${suffix}`), `no ${path}${suffix}`);
+  await files.closeAll();
+  dir.remove();
+});
+
 test('the data-directory lock admits one holder and takes over a dead one', () => {
   const dir = tempDir();
   const release = acquireLock(dir.path, null);

@@ -99,8 +99,8 @@ export function createTenantFiles(dataDir: string, options: TenantFilesOptions =
   const opening = new Map<string, Promise<Opened>>();
   const live = new Map<string, Opened>();
   const down = new Map<string, Down>();
-  /** Tenants whose file is being closed and deleted: nothing may open it meanwhile (DuckDB would create it again). */
-  const removing = new Set<string>();
+  /** Removals under way: nothing may open the tenant's file meanwhile (DuckDB would create it again). */
+  const removing = new Map<string, Promise<void>>();
 
   /** Marks the tenant unavailable, closing `stale` (a handle on a file that is gone), and gives the error to throw. */
   const unavailable = (tenantId: string, reason: string, detail: string, stale?: Database): TenantUnavailableError => {
@@ -261,27 +261,33 @@ export function createTenantFiles(dataDir: string, options: TenantFilesOptions =
     },
     asleep: (tenantId) => live.get(tenantId)?.db.asleep() ?? false,
     openCount: () => [...live.values()].filter((o) => !o.db.asleep()).length,
-    async remove(tenantId) {
+    remove(tenantId) {
+      const under = removing.get(tenantId);
+      if (under) return under;
       const path = tenantPath(dataDir, tenantId);
       const entry = opening.get(tenantId);
       const closing = down.get(tenantId)?.closing;
-      removing.add(tenantId);
       opening.delete(tenantId);
       live.delete(tenantId);
       down.delete(tenantId);
-      try {
-        if (entry) await (await entry.catch(() => null))?.db.close();
-        await closing;
-        for (const suffix of ['', '.wal', '.tmp']) rmSync(`${path}${suffix}`, { force: true, recursive: true });
-        removeJournal(journalPath(dataDir, tenantId));
-      } finally {
-        // An open under way when the removal began finished into these (and was closed above).
-        live.delete(tenantId);
-        down.delete(tenantId);
-        removing.delete(tenantId);
-      }
+      const removal = (async () => {
+        try {
+          if (entry) await (await entry.catch(() => null))?.db.close();
+          await closing;
+          for (const suffix of ['', '.wal', '.tmp']) rmSync(`${path}${suffix}`, { force: true, recursive: true });
+          removeJournal(journalPath(dataDir, tenantId));
+        } finally {
+          // An open under way when the removal began finished into these (and was closed above).
+          live.delete(tenantId);
+          down.delete(tenantId);
+          removing.delete(tenantId);
+        }
+      })();
+      removing.set(tenantId, removal);
+      return removal;
     },
     async closeAll() {
+      await Promise.allSettled(removing.values()); // each closes what it took out of `opening`
       const all = [...opening.values()];
       const closing = [...down.values()].map((d) => d.closing);
       opening.clear();
