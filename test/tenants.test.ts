@@ -1,8 +1,8 @@
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { tenantPath } from '../src/storage/datadir.js';
+import { journalPath, tenantPath } from '../src/storage/datadir.js';
 import { ADMIN, type Client, setUp, signIn, startTestServer, type TestServer } from './helpers.js';
 
 type Ctx = { server: TestServer; admin: Client };
@@ -202,11 +202,35 @@ tenants(
   },
 );
 
-tenants('deleting a tenant removes its people, keys and file', async ({ server, admin }) => {
+/** Paths under `dir` this process holds open (Linux: /proc/self/fd). */
+const openUnder = (dir: string) =>
+  readdirSync('/proc/self/fd')
+    .map((fd) => {
+      try {
+        return readlinkSync(`/proc/self/fd/${fd}`);
+      } catch {
+        return ''; // closed since the listing (readdir's own)
+      }
+    })
+    .filter((target) => target.startsWith(dir));
+
+tenants('deleting a tenant removes its people, keys, file and journal, and closes them', async ({ server, admin }) => {
   const a = await tenantWithMember(admin, 'Alpha');
   const key = await keyFor(server, a.email, a.password, ['read']);
+  const ingest = await keyFor(server, a.email, a.password, ['ingest']);
+  const hook = await fetch(`${server.url}/api/v1/hooks/claude-code`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${ingest.key}` },
+    body: JSON.stringify({ hook_event_name: 'UserPromptSubmit', session_id: 's1', prompt: 'hello' }),
+  });
+  assert.is(hook.status, 200);
+  const journal = journalPath(server.dataDir, a.tenantId);
+  assert.ok(openUnder(journal).length > 0, 'the journal is open before');
   assert.is((await api(admin, `/tenants/${a.tenantId}`, 'DELETE')).status, 204);
   assert.not.ok(existsSync(tenantPath(server.dataDir, a.tenantId)));
+  assert.not.ok(existsSync(journal));
+  assert.equal(openUnder(journal), [], 'no file of its journal left open');
+  assert.equal(openUnder(tenantPath(server.dataDir, a.tenantId)), [], 'nor of its DuckDB file');
   assert.is((await bearer(server, key.key, '/me')).status, 401);
   assert.is((await api(admin, `/tenants/${a.tenantId}`)).status, 404);
   const me = (await (await api(admin, '/me')).json()) as { tenant: { id: string } };

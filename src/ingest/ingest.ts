@@ -72,6 +72,8 @@ export type Ingestor = {
   idle(tenantId: string): boolean;
   /** Each tenant's events, flushed (before an erasure or a rollback). */
   flushAll(): Promise<void>;
+  /** Closes the tenant's writer and its journal, storing nothing more: the tenant is being deleted. */
+  forget(tenantId: string): Promise<void>;
   /** Flushes, then closes every writer and its journal (at shutdown). */
   close(): Promise<void>;
   /** Hears every commit that stored new events (live dashboards); returns the unsubscribe. */
@@ -257,6 +259,12 @@ export function createIngestor(
     },
     async flushAll() {
       await Promise.all([...writers.values()].map(async (e) => (await e.writer.catch(() => null))?.flush()));
+    },
+    async forget(tenantId) {
+      const entry = writers.get(tenantId);
+      writers.delete(tenantId);
+      await closing.get(tenantId);
+      await (await entry?.writer.catch(() => null))?.close();
     },
     async close() {
       await this.flushAll();

@@ -5,6 +5,7 @@ import type { Database } from '../storage/duckdb.js';
 import type { TenantFiles } from '../storage/tenant-files.js';
 import type { KeyCache } from '../auth/api-keys.js';
 import { newId } from '../ids.js';
+import type { Ingestor } from '../ingest/ingest.js';
 
 export type Tenant = { id: string; name: string; createdAt: Date };
 export type TenantSummary = Tenant & { users: number; apiKeys: number };
@@ -12,8 +13,8 @@ export type TenantSummary = Tenant & { users: number; apiKeys: number };
 export const tenantNameSchema = z.string().trim().min(1, 'is required').max(100);
 
 type Stores = { control: Database; tenantFiles: TenantFiles };
-/** Removing a tenant also forgets its keys on the request path. */
-export type TenantStores = Stores & { keys: Pick<KeyCache, 'invalidate'> };
+/** Removing a tenant also forgets its keys on the request path, and its ingest writer where one runs. */
+export type TenantStores = Stores & { keys: Pick<KeyCache, 'invalidate'>; ingest?: Pick<Ingestor, 'forget'> };
 
 export async function createTenant({ control, tenantFiles }: Stores, name: string): Promise<Tenant> {
   const id = newId('t');
@@ -55,7 +56,7 @@ export async function findTenant(control: Database, idOrName: string): Promise<T
 }
 
 /** Deletes the tenant, its people, sessions and keys, then its file. */
-export async function deleteTenant({ control, tenantFiles, keys }: TenantStores, id: string): Promise<boolean> {
+export async function deleteTenant({ control, tenantFiles, keys, ingest }: TenantStores, id: string): Promise<boolean> {
   const existed = await control.transaction(async (tx) => {
     if (!(await tx.get('SELECT 1 FROM tenants WHERE id = $id', { id }))) return false;
     await tx.run('DELETE FROM auth_sessions WHERE user_id IN (SELECT id FROM users WHERE tenant_id = $id)', { id });
@@ -71,6 +72,10 @@ export async function deleteTenant({ control, tenantFiles, keys }: TenantStores,
     return true;
   });
   keys.invalidate();
-  if (existed) await tenantFiles.remove(id);
-  return existed;
+  if (!existed) return false;
+  // Its journal's files are closed before they are deleted (a write already past its key check
+  // and arriving later finds the file gone and is refused).
+  await ingest?.forget(id);
+  await tenantFiles.remove(id);
+  return true;
 }
