@@ -145,6 +145,11 @@ export function createIngestor(
     closing.set(tenantId, closed);
     void closed.then(() => closing.get(tenantId) === closed && closing.delete(tenantId));
   };
+  /** Closes `entry`'s writer, once the tenant's writers let go of before it are closed. */
+  const closeAfterRetired = async (tenantId: string, entry: WriterEntry | undefined) => {
+    await closing.get(tenantId);
+    await (await entry?.writer.catch(() => null))?.close();
+  };
 
   /** The writer on `db`, the tenant's file as just opened; one on an older handle is closed. */
   const writerOn = (tenantId: string, db: Database): Promise<EventWriter> => {
@@ -152,8 +157,7 @@ export function createIngestor(
     if (entry?.db === db) return entry.writer;
     // The old writer's journal is closed (its queued appends written) before it is read again.
     const writer = (async () => {
-      await closing.get(tenantId);
-      await (await entry?.writer.catch(() => null))?.close();
+      await closeAfterRetired(tenantId, entry);
       return makeWriter(tenantId, db);
     })();
     const next: WriterEntry = { db, writer };
@@ -263,8 +267,7 @@ export function createIngestor(
     async forget(tenantId) {
       const entry = writers.get(tenantId);
       writers.delete(tenantId);
-      await closing.get(tenantId);
-      await (await entry?.writer.catch(() => null))?.close();
+      await closeAfterRetired(tenantId, entry);
     },
     async close() {
       await this.flushAll();

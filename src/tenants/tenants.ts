@@ -73,8 +73,8 @@ export async function deleteTenant({ control, tenantFiles, keys, ingest }: Tenan
   });
   keys.invalidate();
   if (!existed) return false;
-  // Its journal's files are closed before they are deleted (a write already past its key check
-  // and arriving later finds the file gone and is refused).
+  // Its journal's files are closed before they are deleted. A write already past its key check
+  // meets the removal: refused, or stored and deleted with the tenant.
   await ingest?.forget(id);
   await tenantFiles.remove(id);
   return true;
