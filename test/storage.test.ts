@@ -5,6 +5,7 @@ import * as assert from 'uvu/assert';
 import { openDatabase, type Queryable } from '../src/storage/duckdb.js';
 import { loadMigrations, migrate, MigrationError, type Migration } from '../src/storage/migrate.js';
 import { acquireLock, DataDirLockedError, lockPath, tenantPath } from '../src/storage/datadir.js';
+import { createMemoryBudget } from '../src/storage/memory.js';
 import { createTenantFiles } from '../src/storage/tenant-files.js';
 import { TenantUnavailableError } from '../src/storage/errors.js';
 import { newId } from '../src/ids.js';
@@ -409,6 +410,29 @@ test('a removal waits for an open under way, closes it and leaves nothing open o
   assert.is(files.openCount(), 0);
   for (const suffix of ['', '.wal']) assert.not.ok(existsSync(`${path}${suffix}`), `no ${path}${suffix}`);
   await files.closeAll();
+  dir.remove();
+});
+
+test('a removal right after closeAll waits for the opens it closes, so the file is not created again', async () => {
+  const dir = tempDir();
+  const budget = await createMemoryBudget({ totalMb: 256, dataDir: dir.path });
+  // The file is attached only when the gate opens: after the removal has begun.
+  let open!: () => void;
+  const gate = new Promise<void>((resolve) => (open = resolve));
+  const files = createTenantFiles(dir.path, {
+    budget: { ...budget, attach: async (path) => (await gate, budget.attach(path)) },
+  });
+  const id = newId('t');
+  const path = tenantPath(dir.path, id);
+  // At shutdown: a tenant's file still opening when everything is closed, then removed.
+  const created = files.create(id).catch((err: unknown) => err);
+  const closed = files.closeAll();
+  await new Promise(setImmediate); // closeAll has taken the open out of the files it hands to a removal
+  const removed = files.remove(id);
+  open();
+  await Promise.all([created, closed, removed]);
+  for (const suffix of ['', '.wal']) assert.not.ok(existsSync(`${path}${suffix}`), `no ${path}${suffix}`);
+  budget.close();
   dir.remove();
 });
 

@@ -101,6 +101,8 @@ export function createTenantFiles(dataDir: string, options: TenantFilesOptions =
   const down = new Map<string, Down>();
   /** Removals under way: nothing may open the tenant's file meanwhile (DuckDB would create it again). */
   const removing = new Map<string, Promise<void>>();
+  /** closeAll's closing of the files open when it began (a removal after it waits for it). */
+  let closingAll: Promise<unknown> = Promise.resolve();
 
   /** Marks the tenant unavailable, closing `stale` (a handle on a file that is gone), and gives the error to throw. */
   const unavailable = (tenantId: string, reason: string, detail: string, stale?: Database): TenantUnavailableError => {
@@ -274,6 +276,7 @@ export function createTenantFiles(dataDir: string, options: TenantFilesOptions =
         try {
           if (entry) await (await entry.catch(() => null))?.db.close();
           await closing;
+          await closingAll; // an open it took out of `opening` may not have attached yet
           for (const suffix of ['', '.wal', '.tmp']) rmSync(`${path}${suffix}`, { force: true, recursive: true });
           removeJournal(journalPath(dataDir, tenantId));
         } finally {
@@ -293,7 +296,9 @@ export function createTenantFiles(dataDir: string, options: TenantFilesOptions =
       opening.clear();
       live.clear();
       down.clear();
-      await Promise.all([...all.map(async (p) => (await p.catch(() => null))?.db.close()), ...closing]);
+      const closingNow = Promise.all([...all.map(async (p) => (await p.catch(() => null))?.db.close()), ...closing]);
+      closingAll = closingNow.catch(() => {});
+      await closingNow;
     },
   };
 }
