@@ -20,6 +20,7 @@ import { createAggregator, type Aggregator } from './aggregate/worker.js';
 import { sessionSteps } from './sessions/worker-steps.js';
 import { createLiveHub, type LiveHub } from './dashboards/live.js';
 import { createArchiveImports, uploadsDir, type ArchiveImports } from './import/archive-run.js';
+import { exportsDir } from './query/export.js';
 import { failInterruptedRuns } from './import/runs.js';
 import { createMailer, type Mailer } from './mail/mailer.js';
 import { createAlerts, type Alerts } from './alerts/engine.js';
@@ -224,8 +225,9 @@ export async function openAppContext(
     // Open pages' bells follow the alerts' states.
     ctx.alerts.onChange((tenantId) => ctx.live.alertsChanged(tenantId));
     const tenants = await control.all<{ id: string }>('SELECT id FROM tenants ORDER BY id');
-    // What an earlier process was unpacking or reading is gone with it.
+    // What an earlier process was unpacking, reading or exporting is gone with it.
     await rm(uploadsDir(config.dataDir), { recursive: true, force: true });
+    await rm(exportsDir(config.dataDir), { recursive: true, force: true });
     for (const { id } of tenants) {
       const open = await tenantFiles.open(id).then(
         () => true,

@@ -1,9 +1,9 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { runCommand } from '../src/admin/commands.js';
-import { createExportPool, exportEvents } from '../src/query/export.js';
+import { createExportPool, csvField, csvTextSql, exportEvents, exportsDir, PIECE_BYTES } from '../src/query/export.js';
 import { tenantPeople } from '../src/query/people.js';
 import {
   ADMIN,
@@ -269,6 +269,20 @@ exp('CSV: RFC 4180, exactly the stored rows in ts, seq order', async (ctx) => {
   for (const s of NASTY.filter((s) => s.trim() === s)) assert.ok(names.has(s), `stored name ${JSON.stringify(s)}`);
 });
 
+exp('CSV: the SQL rule for a text cell is the JavaScript one, for every awkward start', async (ctx) => {
+  const reader = await ctx.server.ctx.tenantFiles.connection(ctx.tenantId, 'reader');
+  const starts = ['=', '+', '-', '@', '\t', '\r', "'", '"', '\\1', '$1', '^', '', ' ', 'ü', '日'];
+  const values = [...NASTY, ...starts.flatMap((s) => [s, `${s}x`, `${s}${s}"x"`])];
+  for (const escapeFormulas of [true, false]) {
+    const rows = await reader.all<{ v: string; cell: string }>(
+      `SELECT v, ${csvTextSql('v', escapeFormulas)} AS cell FROM (SELECT unnest(from_json($values, '["VARCHAR"]')) AS v)`,
+      { values: JSON.stringify(values) },
+    );
+    assert.is(rows.length, values.length);
+    for (const { v, cell } of rows) assert.is(cell, csvField(v, escapeFormulas), JSON.stringify(v));
+  }
+});
+
 exp('CSV: formula cells get an apostrophe by default, reversibly; numbers are never touched', async (ctx) => {
   const text = await (await get(ctx, `/api/metrics/export/csv?${range(ctx)}`, ctx.manager)).text();
   const raw = csvObjects(text);
@@ -494,7 +508,6 @@ const big = suite<Big>('a large export');
 const BIG = 200_000;
 const DAY = 86_400_000;
 /** Rows in one DuckDB data chunk: what one read of an export's body holds at most. */
-const DUCKDB_VECTOR_ROWS = 2048;
 
 const events = (start: number, n: number, base: number) =>
   Array.from({ length: n }, (_, k) => {
@@ -541,32 +554,68 @@ big.after(async (ctx) => {
   ctx.dir.remove();
 });
 
-/** Reads a body chunk by chunk without keeping it: bytes, lines, chunks and its last bytes. */
+/**
+ * Reads a body chunk by chunk without keeping it: bytes, lines, chunks, its last bytes, the
+ * lines ending in a comma (JSON rows but the last) and in CR (CSV rows), and each line's
+ * (ts, seq) that is not after the line before it (NDJSON rows out of order).
+ */
 async function drain(
   res: Response | ReadableStream<Uint8Array>,
   onChunk: (n: number, lines: number) => Promise<void> | void = () => {},
 ) {
   const reader = ('getReader' in res ? res : res.body!).getReader();
+  const decoder = new TextDecoder();
   let bytes = 0;
   let lines = 0;
   let chunks = 0;
   let last: Uint8Array = new Uint8Array();
+  const ending = { comma: 0, cr: 0 };
+  let before = 0; // the byte before the chunk's first
+  let partial = '';
+  let previous: [string, number] | null = null;
+  let unordered = 0;
   for (;;) {
     const { done, value } = await reader.read();
     if (done) break;
     chunks++;
     bytes += value.length;
     let inChunk = 0;
-    for (let at = value.indexOf(10); at >= 0; at = value.indexOf(10, at + 1)) inChunk++;
+    for (let at = value.indexOf(10); at >= 0; at = value.indexOf(10, at + 1)) {
+      inChunk++;
+      const end = at > 0 ? value[at - 1] : before;
+      if (end === 44) ending.comma++;
+      if (end === 13) ending.cr++;
+    }
+    before = value[value.length - 1]!;
     lines += inChunk;
+    const text = partial + decoder.decode(value, { stream: true });
+    const rows = text.split('\n');
+    partial = rows.pop()!;
+    for (const row of rows) {
+      const key = /"seq":(\d+),"ts":"([^"]+)"/.exec(row);
+      if (!key) continue;
+      const at: [string, number] = [key[2]!, Number(key[1])];
+      if (previous && (at[0] < previous[0] || (at[0] === previous[0] && at[1] <= previous[1]))) unordered++;
+      previous = at;
+    }
     last = value;
     await onChunk(chunks, inChunk);
   }
-  return { bytes, lines, chunks, tail: new TextDecoder().decode(last.slice(-3)) };
+  return { bytes, lines, chunks, tail: new TextDecoder().decode(last.slice(-3)), ending, unordered };
 }
 
+/** Files of the raw exports' slices this process holds open (read, or written by DuckDB). */
+const openSlices = (ctx: { server: { ctx: { config: { dataDir: string } } } }) =>
+  readdirSync('/proc/self/fd').filter((fd) => {
+    try {
+      return readlinkSync(`/proc/self/fd/${fd}`).startsWith(exportsDir(ctx.server.ctx.config.dataDir));
+    } catch {
+      return false; // closed since the listing
+    }
+  }).length;
+
 // How much memory an export takes is measured by `npm run bench:export`, not asserted here.
-big('200k events in every format: each row once, the body in pieces', async (ctx) => {
+big('200k events in every format: each row once, in order, the body in pieces', async (ctx) => {
   const path = (format: string) =>
     `/api/metrics/export/${format === 'csv' ? 'csv' : `json?format=${format}`}${format === 'csv' ? '?' : '&'}from=${new Date(Date.now() - 6 * DAY).toISOString()}`;
   for (const format of ['csv', 'json', 'ndjson']) {
@@ -576,36 +625,49 @@ big('200k events in every format: each row once, the body in pieces', async (ctx
     const r = await drain(res);
     assert.is(r.lines, ctx.count + { csv: 1, json: 2, ndjson: 0 }[format]!, 'newlines');
     assert.ok(r.chunks > 50, 'the body came in pieces');
+    // Slices of 50,000 rows: the rows meet across them as within one.
     if (format === 'json') assert.is(r.tail, '\n]\n');
+    if (format === 'json') assert.is(r.ending.comma, ctx.count - 1, 'a comma after every row but the last');
+    if (format === 'csv') assert.is(r.ending.cr, ctx.count + 1, 'CRLF after the header and every row');
+    if (format === 'ndjson') assert.is(r.unordered, 0, 'rows in ts, seq order');
   }
+  assert.is(openSlices(ctx), 0, 'no slice left open');
+  assert.equal(readdirSync(exportsDir(ctx.server.ctx.config.dataDir)), [], 'no slice left on disk');
 });
 
-big('an export is made as it is read: a chunk of rows per read, its connection held until the last', async (ctx) => {
-  const pool = createExportPool(ctx.server.ctx.tenantFiles, 1);
-  const people = await tenantPeople(ctx.server.ctx.control, ctx.tenantId);
-  const e = {
-    from: Date.now() - 6 * DAY,
-    to: Date.now(),
-    filters: {},
-    format: 'ndjson' as const,
-    escapeFormulas: false,
-    people,
-  };
-  const out = (await exportEvents(pool, ctx.tenantId, e))!;
-  assert.is(out.rows, ctx.count);
-  let largest = 0;
-  const r = await drain(out.body, async (n, lines) => {
-    largest = Math.max(largest, lines);
-    // Were the rows made ahead of the reader, the export would be over and its connection free.
-    if (n === 2) assert.is(await pool.lease(ctx.tenantId), null, 'the export is still running after its first rows');
-  });
-  assert.is(r.lines, ctx.count);
-  assert.ok(largest <= DUCKDB_VECTOR_ROWS, `a read held ${largest} rows`);
-  assert.ok(r.chunks >= ctx.count / DUCKDB_VECTOR_ROWS, `${r.chunks} reads`);
-  const after = await pool.lease(ctx.tenantId);
-  assert.ok(after, 'the last read handed the connection back');
-  await after.release();
-});
+big(
+  'an export is made as it is read: a slice ahead at most, in pieces, its connection held until the last',
+  async (ctx) => {
+    const pool = createExportPool(ctx.server.ctx.tenantFiles, exportsDir(ctx.server.ctx.config.dataDir), 1);
+    const people = await tenantPeople(ctx.server.ctx.control, ctx.tenantId);
+    const e = {
+      from: Date.now() - 6 * DAY,
+      to: Date.now(),
+      filters: {},
+      format: 'ndjson' as const,
+      escapeFormulas: false,
+      people,
+    };
+    const out = (await exportEvents(pool, ctx.tenantId, e))!;
+    assert.is(out.rows, ctx.count);
+    let largest = 0;
+    let slices = 0;
+    const r = await drain(out.body, async (n, lines) => {
+      largest = Math.max(largest, lines);
+      slices = Math.max(slices, openSlices(ctx));
+      // Were the rows made ahead of the reader, the export would be over and its connection free.
+      if (n === 2) assert.is(await pool.lease(ctx.tenantId), null, 'the export is still running after its first rows');
+    });
+    assert.is(r.lines, ctx.count);
+    assert.ok(largest <= PIECE_BYTES / 100, `a read held ${largest} rows`);
+    assert.ok(r.bytes / r.chunks > PIECE_BYTES / 2, `${r.chunks} reads of ${r.bytes} bytes`);
+    assert.ok(slices >= 1 && slices <= 2, `${slices} slices open at once: the one read and the next`);
+    assert.is(openSlices(ctx), 0, 'every slice closed at the end');
+    const after = await pool.lease(ctx.tenantId);
+    assert.ok(after, 'the last read handed the connection back');
+    await after.release();
+  },
+);
 
 big('an export reads one snapshot while ingestion goes on', async (ctx) => {
   const res = await get(
@@ -655,6 +717,8 @@ big(
     }, 'an export slot after the clients left');
     const r = await drain(again);
     assert.is(r.lines - 1, ctx.count, 'a released connection serves a whole export again');
+    assert.is(openSlices(ctx), 0, 'the slices of the exports the clients left are closed');
+    assert.equal(readdirSync(exportsDir(ctx.server.ctx.config.dataDir)), [], 'and gone from the disk');
   },
 );
 

@@ -6,7 +6,7 @@
 import { Hono, type Context } from 'hono';
 import { z } from 'zod';
 import type { AppContext } from '../../context.js';
-import { createExportPool, exportEvents, formatRows, type ExportFormat } from '../../query/export.js';
+import { createExportPool, exportEvents, exportsDir, formatRows, type ExportFormat } from '../../query/export.js';
 import { MAX_ROWS, type QueryInput } from '../../query/model.js';
 import { namePeople, tenantPeople } from '../../query/people.js';
 import { runQuery } from '../../query/run.js';
@@ -62,7 +62,7 @@ const exportOp = (endpoint: 'csv' | 'json') =>
 const OPS = { csv: exportOp('csv'), json: exportOp('json') };
 
 export function exportRoutes(ctx: AppContext) {
-  const pool = createExportPool(ctx.tenantFiles);
+  const pool = createExportPool(ctx.tenantFiles, exportsDir(ctx.config.dataDir));
 
   const handler = (endpoint: 'csv' | 'json') => async (c: Context<Env>) => {
     const { identity, tenantId, view } = reader(c);

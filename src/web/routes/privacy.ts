@@ -8,7 +8,7 @@ import { audit } from '../../audit/audit.js';
 import { getUser } from '../../auth/users.js';
 import { eraseDeps, erasePerson, erasureRefusal } from '../../privacy/erase.js';
 import { personalExport } from '../../privacy/export.js';
-import { createExportPool } from '../../query/export.js';
+import { createExportPool, exportsDir } from '../../query/export.js';
 import type { Env } from '../env.js';
 import { requirePermission, requireSession, requireTenantAccess } from '../access.js';
 import { httpError, notFound } from '../errors.js';
@@ -25,7 +25,7 @@ const OPS = {
 };
 
 export function privacyRoutes(ctx: AppContext) {
-  const pool = createExportPool(ctx.tenantFiles);
+  const pool = createExportPool(ctx.tenantFiles, exportsDir(ctx.config.dataDir));
 
   return new Hono<Env>()
     .get('/me/export', OPS.export, async (c) => {
