@@ -10,7 +10,7 @@
 // a JSON object) and writes the slice to a file of the export's own (deleted once opened),
 // which the body reads in pieces of PIECE_BYTES as the client takes them; DuckDB writes
 // the next slice meanwhile, and no further ahead. The rows never pass through JavaScript
-// strings: that halved the export's speed (README, *Export speed*).
+// strings (README, *Export speed*).
 //
 // CSV follows RFC 4180: a header row, CRLF after every row, every text field quoted (quotes
 // doubled), numbers bare, NULL an empty field (so NULL and '' differ). Spreadsheets run a
