@@ -296,9 +296,10 @@ export function createTenantFiles(dataDir: string, options: TenantFilesOptions =
       opening.clear();
       live.clear();
       down.clear();
-      const closingNow = Promise.all([...all.map(async (p) => (await p.catch(() => null))?.db.close()), ...closing]);
-      closingAll = closingNow.catch(() => {});
-      await closingNow;
+      const closes = [...all.map(async (p) => (await p.catch(() => null))?.db.close()), ...closing];
+      // Every close settled, not the first failure: a removal must not pass an open still attaching.
+      closingAll = Promise.allSettled([closingAll, ...closes]);
+      await Promise.all(closes);
     },
   };
 }
