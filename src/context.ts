@@ -20,7 +20,7 @@ import { createAggregator, type Aggregator } from './aggregate/worker.js';
 import { sessionSteps } from './sessions/worker-steps.js';
 import { createLiveHub, type LiveHub } from './dashboards/live.js';
 import { createArchiveImports, uploadsDir, type ArchiveImports } from './import/archive-run.js';
-import { exportsDir } from './query/export.js';
+import { createExportPool, exportsDir, type ExportPool } from './query/export.js';
 import { failInterruptedRuns } from './import/runs.js';
 import { createMailer, type Mailer } from './mail/mailer.js';
 import { createAlerts, type Alerts } from './alerts/engine.js';
@@ -54,6 +54,8 @@ export type AppContext = {
   live: LiveHub;
   /** Archives uploaded on the Import page, read in the background. */
   archives: ArchiveImports;
+  /** Connections for raw and personal exports: at most MAX_EXPORTS at once per tenant, both kinds together. */
+  exports: ExportPool;
   /** Per-tenant request budget for the ingest endpoints. */
   ingestLimiter: RateLimiter;
   /** Signs CSRF tokens; generated once per data directory. */
@@ -156,6 +158,7 @@ export async function openAppContext(
         publicUrl: () => ctx.publicUrl,
       }),
       archives: createArchiveImports({ tenantFiles, ingest, log, dataDir: config.dataDir, now: () => ctx.now() }),
+      exports: createExportPool(tenantFiles, exportsDir(config.dataDir)),
       ingestLimiter: createRateLimiter(),
       secret,
       publicUrl,

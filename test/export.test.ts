@@ -638,7 +638,7 @@ big('200k events in every format: each row once, in order, the body in pieces', 
 big(
   'an export is made as it is read: a slice ahead at most, in pieces, its connection held until the last',
   async (ctx) => {
-    const pool = createExportPool(ctx.server.ctx.tenantFiles, exportsDir(ctx.server.ctx.config.dataDir), 1);
+    const pool = createExportPool(ctx.server.ctx.tenantFiles, exportsDir(ctx.server.ctx.config.dataDir), { max: 1 });
     const people = await tenantPeople(ctx.server.ctx.control, ctx.tenantId);
     const e = {
       from: Date.now() - 6 * DAY,
@@ -666,6 +666,44 @@ big(
     const after = await pool.lease(ctx.tenantId);
     assert.ok(after, 'the last read handed the connection back');
     await after.release();
+  },
+);
+
+big(
+  'no export writes its slices on a data disk short of free space: 503 before the body, or a failed body',
+  async (ctx) => {
+    const url = `/api/metrics/export/csv?from=${new Date(Date.now() - 6 * DAY).toISOString()}`;
+    const dir = exportsDir(ctx.server.ctx.config.dataDir);
+    const shared = ctx.server.ctx.exports;
+    try {
+      // A floor above what any disk has free: the export is refused before it starts.
+      ctx.server.ctx.exports = createExportPool(ctx.server.ctx.tenantFiles, dir, {
+        minFreeBytes: Number.MAX_SAFE_INTEGER,
+      });
+      const refused = await get(ctx, url, ctx.manager);
+      assert.is(refused.status, 503, await refused.clone().text());
+      assert.ok(Number(refused.headers.get('retry-after')) >= 1);
+      // The disk fills while the export runs: the next slice is not written, the body fails.
+      let floor = 0;
+      ctx.server.ctx.exports = createExportPool(ctx.server.ctx.tenantFiles, dir, {
+        get minFreeBytes() {
+          return floor;
+        },
+      });
+      const res = await get(ctx, url, ctx.manager);
+      assert.is(res.status, 200);
+      // Once the client has its first bytes; the export has four slices, so two at least are still to come.
+      const read = await drain(res, (n) => {
+        if (n === 1) floor = Number.MAX_SAFE_INTEGER;
+      }).then(
+        () => 'ended',
+        (err: unknown) => `failed: ${String(err)}`,
+      );
+      assert.match(read, /^failed/, 'the body ends in an error, not as if complete');
+      assert.is(openSlices(ctx), 0, 'its slices are closed');
+    } finally {
+      ctx.server.ctx.exports = shared;
+    }
   },
 );
 

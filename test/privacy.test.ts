@@ -323,6 +323,24 @@ test('a person downloads a zip of everything about them, and nobody else', async
   assert.is(byKey.status, 403, 'an API key cannot download a person’s data');
 });
 
+test("personal exports share the raw exports' limit: two at once per tenant, then 429", async (ctx) => {
+  const ann = await signedIn(ctx, ctx.a.email, PASSWORD);
+  // Two raw exports running (each holds a lease until its body ends).
+  const running = [await ctx.server.ctx.exports.lease(ctx.tenantId), await ctx.server.ctx.exports.lease(ctx.tenantId)];
+  try {
+    assert.ok(running.every(Boolean));
+    const refused = await ann.request('/api/v1/me/export');
+    await refused.body?.cancel();
+    assert.is(refused.status, 429);
+    assert.ok(refused.headers.get('retry-after'));
+  } finally {
+    for (const lease of running) await lease?.release();
+  }
+  const res = await ann.request('/api/v1/me/export');
+  assert.is(res.status, 200);
+  await res.arrayBuffer();
+});
+
 test('erasing a person takes exactly their share out of every figure, and every row naming them', async (ctx) => {
   await seed(ctx);
   const admin = await signedIn(ctx, ADMIN.email, ADMIN.password);

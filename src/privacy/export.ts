@@ -157,7 +157,7 @@ function holdLease(lease: Lease) {
     async lease() {
       let release!: () => void;
       idle = new Promise((resolve) => (release = resolve));
-      return { connection: lease.connection, scratch: lease.scratch, release: async () => release() };
+      return { ...lease, release: async () => release() };
     },
   };
   return {

@@ -21,11 +21,12 @@
 // `escapeFormulas: false` exports the data exactly, for programs. JSON is never altered.
 // People are named by email and name beside their id (see people.ts).
 import { randomUUID } from 'node:crypto';
-import { mkdir, open, rm, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, rm, statfs, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { tsLiteral } from '../aggregate/rollup.js';
 import type { Connection, Database } from '../storage/duckdb.js';
+import { StorageUnavailableError } from '../storage/errors.js';
 import { EVENT_NUMBER_COLUMNS, EVENT_TEXT_COLUMNS } from '../storage/events.js';
 import type { TenantFiles } from '../storage/tenant-files.js';
 import type { Dimension, Query } from './model.js';
@@ -60,6 +61,11 @@ export const SLICE_ROWS = 50_000;
 const MAX_BUCKETS = 10_000;
 /** Concurrent raw exports per tenant: each holds a connection and a snapshot. */
 export const MAX_EXPORTS = 2;
+/**
+ * Exports write their slices on the data disk (two at a time, of some SLICE_ROWS rows each):
+ * no slice is written while it has less than this free, so they never take what ingestion needs.
+ */
+export const MIN_FREE_BYTES = 256 * 2 ** 20;
 /** A client that takes nothing for this long loses its export (and its snapshot). */
 export const STALL_MS = 120_000;
 
@@ -326,17 +332,17 @@ const SLICE_LINES: Record<ExportFormat, { suffix: string; heldBack: string }> = 
 type SliceFile = { read(): Promise<Uint8Array | null>; close(): Promise<void> };
 
 async function writeSlice(
-  connection: DuckDBConnection,
+  lease: Lease,
   sql: string,
   params: Record<string, string>,
-  dir: string,
   heldBack: number,
 ): Promise<SliceFile> {
-  const path = join(dir, `slice-${randomUUID()}.part`);
+  await lease.roomFor();
+  const path = join(lease.scratch, `slice-${randomUUID()}.part`);
   let file: FileHandle | undefined;
   let end: number;
   try {
-    await connection.run(
+    await lease.connection.run(
       `COPY (${sql}) TO '${path.replaceAll("'", "''")}' (FORMAT csv, HEADER false, QUOTE '', ESCAPE '')`,
       params,
     );
@@ -346,7 +352,8 @@ async function writeSlice(
     await file?.close();
     throw err;
   } finally {
-    await rm(path, { force: true }); // an open handle keeps the bytes until it is closed
+    // An open handle keeps the bytes until it is closed; a file that stays is gone at the next start.
+    await rm(path, { force: true }).catch(() => {});
   }
   const opened = file;
   let at = 0;
@@ -388,8 +395,8 @@ function pullBody(
   let stall: NodeJS.Timeout | undefined;
 
   const writeNext = () => {
-    const sql = queries[next++];
-    ahead = sql === undefined ? null : writeSlice(lease.connection, sql, params, lease.scratch, heldBack.length);
+    const sql = done ? undefined : queries[next++]; // a client gone, or a body failed: no more slices
+    ahead = sql === undefined ? null : writeSlice(lease, sql, params, heldBack.length);
     ahead?.catch(() => {}); // its failure is the body's when it is its turn
   };
   const finish = async () => {
@@ -468,10 +475,16 @@ function pullBody(
 // ---- Connections for exports ----------------------------------------------------------
 
 /**
- * A connection of the export's own, inside a read-only transaction, until `release`, and
- * a private directory for the slices it writes.
+ * A connection of the export's own, inside a read-only transaction, until `release`; a
+ * private directory for the slices it writes, and `roomFor`, which throws a
+ * StorageUnavailableError while that disk has less than MIN_FREE_BYTES free.
  */
-export type Lease = { connection: DuckDBConnection; scratch: string; release(): Promise<void> };
+export type Lease = {
+  connection: DuckDBConnection;
+  scratch: string;
+  roomFor(): Promise<void>;
+  release(): Promise<void>;
+};
 export type ExportPool = { lease(tenantId: string): Promise<Lease | null> };
 
 /** Where raw exports write their slices (emptied when the server starts). */
@@ -483,8 +496,22 @@ export const exportsDir = (dataDir: string) => join(dataDir, 'export-slices');
  * Database they belong to, so a tenant's file reopened gets new ones. Slices are written
  * in `dir`.
  */
-export function createExportPool(tenantFiles: TenantFiles, dir: string, max = MAX_EXPORTS): ExportPool {
+export function createExportPool(
+  tenantFiles: TenantFiles,
+  dir: string,
+  options: { max?: number; minFreeBytes?: number } = {},
+): ExportPool {
+  const max = options.max ?? MAX_EXPORTS;
   const pools = new WeakMap<Database, { idle: Connection[]; busy: number }>();
+  const roomFor = async () => {
+    const minFreeBytes = options.minFreeBytes ?? MIN_FREE_BYTES; // read each time: a test moves it
+    const { bavail, bsize } = await statfs(dir);
+    if (bavail * bsize < minFreeBytes)
+      throw new StorageUnavailableError(
+        `exports wait until the data disk has ${Math.round(minFreeBytes / 2 ** 20)} MiB free (${Math.round((bavail * bsize) / 2 ** 20)} MiB now)`,
+        60_000,
+      );
+  };
   return {
     async lease(tenantId) {
       const db = await tenantFiles.open(tenantId);
@@ -494,8 +521,9 @@ export function createExportPool(tenantFiles: TenantFiles, dir: string, max = MA
       pool.busy++;
       try {
         await mkdir(dir, { recursive: true, mode: 0o700 });
+        await roomFor();
         const connection = pool.idle.pop() ?? (await db.connect());
-        return await begin(connection, dir, (reusable) => {
+        return await begin(connection, { scratch: dir, roomFor }, (reusable) => {
           pool.busy--;
           if (reusable) pool.idle.push(connection);
         });
@@ -508,7 +536,11 @@ export function createExportPool(tenantFiles: TenantFiles, dir: string, max = MA
 }
 
 /** Takes `connection` alone and opens a read-only transaction; `released` hears when it is handed back. */
-async function begin(connection: Connection, scratch: string, released: (reusable: boolean) => void): Promise<Lease> {
+async function begin(
+  connection: Connection,
+  scratch: Pick<Lease, 'scratch' | 'roomFor'>,
+  released: (reusable: boolean) => void,
+): Promise<Lease> {
   const { raw, done } = await hold(connection);
   try {
     await raw.run('BEGIN TRANSACTION READ ONLY');
@@ -519,12 +551,12 @@ async function begin(connection: Connection, scratch: string, released: (reusabl
   let open = true;
   return {
     connection: raw,
-    scratch,
+    ...scratch,
     async release() {
       if (!open) return;
       open = false;
-      // Ending the transaction also closes a result the client stopped reading, and the
-      // rows DuckDB held for it. A connection that cannot end it is not reused.
+      // Ending the transaction lets go of the snapshot. A connection that cannot end it is
+      // not reused.
       const clean = await raw.run('ROLLBACK').then(
         () => true,
         () => false,

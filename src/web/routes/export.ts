@@ -6,7 +6,7 @@
 import { Hono, type Context } from 'hono';
 import { z } from 'zod';
 import type { AppContext } from '../../context.js';
-import { createExportPool, exportEvents, exportsDir, formatRows, type ExportFormat } from '../../query/export.js';
+import { exportEvents, formatRows, type ExportFormat } from '../../query/export.js';
 import { MAX_ROWS, type QueryInput } from '../../query/model.js';
 import { namePeople, tenantPeople } from '../../query/people.js';
 import { runQuery } from '../../query/run.js';
@@ -62,8 +62,6 @@ const exportOp = (endpoint: 'csv' | 'json') =>
 const OPS = { csv: exportOp('csv'), json: exportOp('json') };
 
 export function exportRoutes(ctx: AppContext) {
-  const pool = createExportPool(ctx.tenantFiles, exportsDir(ctx.config.dataDir));
-
   const handler = (endpoint: 'csv' | 'json') => async (c: Context<Env>) => {
     const { identity, tenantId, view } = reader(c);
     requirePermission(identity, 'reports.export');
@@ -118,7 +116,7 @@ export function exportRoutes(ctx: AppContext) {
       ctx.log.warn('export ended early', { request_id: requestId, tenant: tenantId, error: String(err) });
     const people = await tenantPeople(ctx.control, tenantId);
     const out = await exportEvents(
-      pool,
+      ctx.exports,
       tenantId,
       { from: q.from, to: q.to, filters: q.filters, format, escapeFormulas, people },
       onFailure,
@@ -130,10 +128,15 @@ export function exportRoutes(ctx: AppContext) {
         'exports',
         { 'retry-after': '10' },
       );
-    await auditRequest(ctx.control, c, identity, {
-      action: 'export.events',
-      detail: { ...exported(format, q), rows: out.rows },
-    });
+    try {
+      await auditRequest(ctx.control, c, identity, {
+        action: 'export.events',
+        detail: { ...exported(format, q), rows: out.rows },
+      });
+    } catch (err) {
+      await out.body.cancel(); // its slot and snapshot go now, not when it stalls
+      throw err;
+    }
     return c.body(out.body, 200, { ...headers('events', q.from, q.to), 'x-export-rows': String(out.rows) });
   };
 

@@ -8,7 +8,6 @@ import { audit } from '../../audit/audit.js';
 import { getUser } from '../../auth/users.js';
 import { eraseDeps, erasePerson, erasureRefusal } from '../../privacy/erase.js';
 import { personalExport } from '../../privacy/export.js';
-import { createExportPool, exportsDir } from '../../query/export.js';
 import type { Env } from '../env.js';
 import { requirePermission, requireSession, requireTenantAccess } from '../access.js';
 import { httpError, notFound } from '../errors.js';
@@ -25,8 +24,6 @@ const OPS = {
 };
 
 export function privacyRoutes(ctx: AppContext) {
-  const pool = createExportPool(ctx.tenantFiles, exportsDir(ctx.config.dataDir));
-
   return new Hono<Env>()
     .get('/me/export', OPS.export, async (c) => {
       // Who: any signed-in person, for themselves only.
@@ -40,7 +37,7 @@ export function privacyRoutes(ctx: AppContext) {
           error: String(err),
         });
       const body = await personalExport(
-        { control: ctx.control, tenantFiles: ctx.tenantFiles, pool },
+        { control: ctx.control, tenantFiles: ctx.tenantFiles, pool: ctx.exports },
         user,
         now,
         onFailure,
