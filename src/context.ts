@@ -9,7 +9,7 @@ import { acquireLock, controlPath, ensureDataDir, journalPath } from './storage/
 import { loadMigrations, migrate } from './storage/migrate.js';
 import { TenantUnavailableError } from './storage/errors.js';
 import { createTenantFiles, type TenantFiles } from './storage/tenant-files.js';
-import { createMemoryBudget, rollupChunkFor, type MemoryBudget } from './storage/memory.js';
+import { createMemoryBudget, foldRowsFor, rollupChunkFor, type MemoryBudget } from './storage/memory.js';
 import { createLucia, type Auth } from './auth/lucia.js';
 import { createLoginThrottle, type LoginThrottle } from './auth/throttle.js';
 import { createIngestor, type Ingestor } from './ingest/ingest.js';
@@ -142,6 +142,7 @@ export async function openAppContext(
         tenantFiles,
         sessions: sessionSteps,
         chunk: rollupChunkFor(budget.duckdbMb),
+        foldRows: foldRowsFor(budget.duckdbMb),
         ingestIdle: (tenantId) => ingest.idle(tenantId),
         tenants: async () =>
           (await control!.all<{ id: string }>('SELECT id FROM tenants ORDER BY id')).map((t) => t.id),

@@ -19,7 +19,7 @@ import {
   type Tier,
 } from '../src/aggregate/tiers.js';
 import { foldSelect, foldSketchSelect } from '../src/aggregate/rollup.js';
-import { applyRetention } from '../src/aggregate/steps.js';
+import { applyRetention, foldBatches, type FoldPiece } from '../src/aggregate/steps.js';
 import { createAggregator, type Aggregator } from '../src/aggregate/worker.js';
 import { priceOf } from '../src/cost/prices.js';
 import { newId } from '../src/ids.js';
@@ -66,7 +66,7 @@ type Tenant = {
 /** A new tenant in `dir`, or (with `tenantId`) the existing one opened afresh, as after a restart. */
 async function openTenant(
   dir: string,
-  options: { tenantId?: string; now?: number; clock?: () => number; chunk?: number } = {},
+  options: { tenantId?: string; now?: number; clock?: () => number; chunk?: number; foldRows?: number } = {},
 ): Promise<Tenant> {
   const files = createTenantFiles(dir);
   const tenantId = options.tenantId ?? newId('t');
@@ -80,6 +80,7 @@ async function openTenant(
     log: createLogger('error', (line) => errors.push(line)),
     now: options.clock ?? (() => now),
     chunk: options.chunk,
+    foldRows: options.foldRows,
   });
   return { dir, files, tenantId, ingestor: createIngestor(files), aggregator, errors };
 }
@@ -511,6 +512,7 @@ const scenarioArb = fc.record({
   retries: fc.array(fc.nat(), { maxLength: 4 }),
   split: fc.double({ min: 0.1, max: 0.95, noNaN: true }),
   chunk: fc.constantFrom(7, 40, 250_000),
+  foldRows: fc.constantFrom(3, 50, 200_000),
   compactFirst: fc.boolean(),
   runAgain: fc.constantFrom('no', 'yes', 'and compact'),
 });
@@ -672,7 +674,7 @@ test('answers from rollups plus the unrolled tail equal raw events and a count m
     await fc.assert(
       fc.asyncProperty(scenarioArb, fc.array(queryArb, { minLength: 3, maxLength: 6 }), async (scenario, queries) => {
         seen.runs++;
-        const t = await openTenant(dir.path, { chunk: scenario.chunk });
+        const t = await openTenant(dir.path, { chunk: scenario.chunk, foldRows: scenario.foldRows });
         try {
           const { first, second } = eventsOf(scenario);
           await ingest(t, first);
@@ -1273,9 +1275,77 @@ function retriesOf(first: Ev[], second: Ev[]): number {
   return n;
 }
 
+test('compaction cuts the buckets into transactions of at most so many rows, never a bucket in two', () => {
+  const b = (...rows: number[]) => rows.map((n, i) => ({ at: 100 + i * 10, rows: n }));
+  const cases: { name: string; tables: Parameters<typeof foldBatches>[0]; max: number; want: FoldPiece[][] }[] = [
+    { name: 'nothing to fold', tables: [{ table: 'a', from: 0, buckets: [] }], max: 10, want: [] },
+    {
+      name: 'small tables share one transaction, each to no end',
+      tables: [
+        { table: 'a', from: 0, buckets: b(2, 3) },
+        { table: 'b', from: 60, buckets: [] },
+        { table: 'c', from: 50, buckets: b(4) },
+      ],
+      max: 10,
+      want: [
+        [
+          { table: 'a', from: 0, to: null },
+          { table: 'c', from: 50, to: null },
+        ],
+      ],
+    },
+    {
+      name: 'a table cut between buckets',
+      tables: [{ table: 'a', from: 0, buckets: b(4, 4, 4, 4, 4) }],
+      max: 10,
+      want: [
+        [{ table: 'a', from: 0, to: 120 }],
+        [{ table: 'a', from: 120, to: 140 }],
+        [{ table: 'a', from: 140, to: null }],
+      ],
+    },
+    {
+      name: 'a bucket larger than the bound goes alone',
+      tables: [{ table: 'a', from: 0, buckets: b(1, 25, 1) }],
+      max: 10,
+      want: [
+        [{ table: 'a', from: 0, to: 110 }],
+        [{ table: 'a', from: 110, to: 120 }],
+        [{ table: 'a', from: 120, to: null }],
+      ],
+    },
+    {
+      name: 'the next table starts a new transaction when the first is full, with no empty piece',
+      tables: [
+        { table: 'a', from: 0, buckets: b(9) },
+        { table: 'b', from: 0, buckets: b(5, 5) },
+      ],
+      max: 10,
+      want: [[{ table: 'a', from: 0, to: null }], [{ table: 'b', from: 0, to: null }]],
+    },
+    {
+      name: 'the next table fills what is left',
+      tables: [
+        { table: 'a', from: 0, buckets: b(4) },
+        { table: 'b', from: 0, buckets: b(5, 5) },
+      ],
+      max: 10,
+      want: [
+        [
+          { table: 'a', from: 0, to: null },
+          { table: 'b', from: 0, to: 110 },
+        ],
+        [{ table: 'b', from: 110, to: null }],
+      ],
+    },
+  ];
+  for (const c of cases) assert.equal(foldBatches(c.tables, c.max), c.want, c.name);
+});
+
 test('each pass starts at the watermark; compaction folds repeated keys without changing answers', async () => {
   const dir = tempDir('am-agg');
-  const t = await openTenant(dir.path);
+  // Compaction in transactions of 7 rows: the pieces fold as the whole did.
+  const t = await openTenant(dir.path, { foldRows: 7 });
   try {
     const { first, second } = WORKLOAD;
     await ingest(t, first);

@@ -191,8 +191,9 @@ export function mergeSelect(
   return `SELECT ${bucket} AS bucket, ${keys}, ${merged} FROM ${source} WHERE ${where} GROUP BY ALL`;
 }
 
-const TABLES = catalogueTables();
-const tableOf = (name: string) => TABLES.find((t) => t.name === name)!;
+/** Every rollup and sketch table, in the catalogue's order (by tier, smallest first). */
+export const ROLLUP_TABLES = catalogueTables();
+const tableOf = (name: string) => ROLLUP_TABLES.find((t) => t.name === name)!;
 
 /** Folds the rows (or bins) of each key of `table` matching `where` into one (what compaction writes back). */
 export const foldSelect = (table: string, where: string, _cube?: Cube) => mergeSelect(tableOf(table), table, where);
@@ -200,25 +201,25 @@ export const foldSketchSelect = foldSelect;
 
 /** The statements adding the rollup and sketch rows of the counted events in `source` to every table. */
 export const insertRollupsSql = (source: string): string[] =>
-  TABLES.map(
+  ROLLUP_TABLES.map(
     (t) =>
       `INSERT INTO ${t.name} BY NAME ${(t.sketch ? sketchSelect : rollupSelect)(source, bucketSql(t.tier), t.cube)}`,
   );
 
-/** The statements folding each key of `tier`'s buckets from `since` on into one row (compaction). */
-export function compactSql(tier: Tier, since: number): string[] {
-  const where = `bucket >= ${tsLiteral(floorTo(since, TIER_MS[tier]))}`;
-  return TABLES.filter((t) => t.tier === tier).flatMap((t) => [
-    `CREATE OR REPLACE TEMP TABLE rollup_fold AS ${mergeSelect(t, t.name, where)}`,
-    `DELETE FROM ${t.name} WHERE ${where}`,
-    `INSERT INTO ${t.name} BY NAME SELECT * FROM rollup_fold`,
+/** The statements folding each key of `table`'s buckets in [from, to) (to null: no end) into one row (compaction). */
+export function foldSql(table: CatalogueTable, from: number, to: number | null): string[] {
+  const where = `bucket >= ${tsLiteral(from)}${to === null ? '' : ` AND bucket < ${tsLiteral(to)}`}`;
+  return [
+    `CREATE OR REPLACE TEMP TABLE rollup_fold AS ${mergeSelect(table, table.name, where)}`,
+    `DELETE FROM ${table.name} WHERE ${where}`,
+    `INSERT INTO ${table.name} BY NAME SELECT * FROM rollup_fold`,
     'DROP TABLE rollup_fold',
-  ]);
+  ];
 }
 
 /** The statements deleting each tier's buckets before its cutoff (retention). */
 export const retentionSql = (cutoff: Partial<Record<Tier, number>>): string[] =>
-  TABLES.flatMap((t) => {
+  ROLLUP_TABLES.flatMap((t) => {
     const since = cutoff[t.tier];
     return since === undefined
       ? []

@@ -6,15 +6,16 @@
 import type { Connection, Database, Queryable } from '../storage/duckdb.js';
 import { priceOf, type PriceOverrides } from '../cost/prices.js';
 import {
-  compactSql,
   countedEventsCtes,
+  foldSql,
   insertRollupsSql,
   recordUncountedSql,
   retentionSql,
+  ROLLUP_TABLES,
   tsLiteral,
 } from './rollup.js';
 import { keptSince, type Applied, type Retention, type TenantSettings } from './settings.js';
-import { TIERS } from './tiers.js';
+import { floorTo, TIER_MS } from './tiers.js';
 import { attributeProjects } from './session-project.js';
 
 /**
@@ -102,11 +103,64 @@ export async function setAside(conn: Connection, error: string): Promise<number 
   });
 }
 
-/** Folds every key of the buckets from `since` on into one row per key. */
-export async function compact(conn: Connection, since: number): Promise<void> {
-  for (const tier of TIERS) {
+/** Buckets of one table's range folded in one transaction: [from, to), to null for no end. */
+export type FoldPiece = { table: string; from: number; to: number | null };
+
+/**
+ * Cuts the tables' buckets (each table's in time order, with their rows) into pieces, and
+ * the pieces into transactions of at most `maxRows` rows; a bucket is never cut, so one
+ * holding more goes alone. A table's last piece has no end: rows written after they were
+ * counted fold too.
+ */
+export function foldBatches(
+  tables: { table: string; from: number; buckets: { at: number; rows: number }[] }[],
+  maxRows: number,
+): FoldPiece[][] {
+  const batches: FoldPiece[][] = [];
+  let batch: FoldPiece[] = [];
+  let rows = 0;
+  for (const { table, from, buckets } of tables) {
+    if (buckets.length === 0) continue;
+    let start = from;
+    let ours = 0; // this table's rows in `batch`
+    for (const b of buckets) {
+      if (rows > 0 && rows + b.rows > maxRows) {
+        if (ours > 0) {
+          batch.push({ table, from: start, to: b.at });
+          [start, ours] = [b.at, 0];
+        }
+        batches.push(batch);
+        [batch, rows] = [[], 0];
+      }
+      rows += b.rows;
+      ours += b.rows;
+    }
+    batch.push({ table, from: start, to: null });
+  }
+  if (batch.length > 0) batches.push(batch);
+  return batches;
+}
+
+/**
+ * Folds every key of the buckets from `since` on into one row per key, at most `maxRows`
+ * rows a transaction: a tier's tables folded in one (the 15-minute tier's 15M rows at 10M
+ * events) ran out of memory. Answers are the same before and after each transaction, so readers
+ * between two see the right figures.
+ */
+export async function compact(conn: Connection, since: number, maxRows: number): Promise<void> {
+  const tables = [];
+  for (const t of ROLLUP_TABLES) {
+    const from = floorTo(since, TIER_MS[t.tier]);
+    const buckets = await conn.all<{ at: number; n: number }>(
+      `SELECT epoch_ms(bucket) AS at, count(*) AS n FROM ${t.name} WHERE bucket >= ${tsLiteral(from)} GROUP BY bucket ORDER BY bucket`,
+    );
+    tables.push({ table: t.name, from, buckets: buckets.map((b) => ({ at: Number(b.at), rows: Number(b.n) })) });
+  }
+  const byName = new Map(ROLLUP_TABLES.map((t) => [t.name, t]));
+  for (const batch of foldBatches(tables, maxRows)) {
     await conn.transaction(async (tx) => {
-      for (const statement of compactSql(tier, since)) await tx.run(statement);
+      for (const p of batch)
+        for (const statement of foldSql(byName.get(p.table)!, p.from, p.to)) await tx.run(statement);
     });
   }
 }

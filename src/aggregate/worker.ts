@@ -37,6 +37,8 @@ export type AggregatorOptions = {
   timer?: Timer;
   /** Events per transaction while catching up. */
   chunk?: number;
+  /** Rollup rows per compaction transaction. */
+  foldRows?: number;
   compactEveryMs?: number;
   retentionEveryMs?: number;
   /** How often to look for sessions gone quiet when no events came (after a pass that rolled some up, always). */
@@ -98,6 +100,8 @@ type State = {
   backoff: Partial<Record<Step, Backoff>>;
   /** Events per rollup transaction now: halved after a failure, doubled back after each success. */
   chunk: number;
+  /** Rows per compaction transaction now: halved after a failure, doubled back after each success. */
+  foldRows: number;
   /** Failed attempts in a row at one event: at SET_ASIDE_AFTER it is set aside. */
   aloneFailures: number;
   /** The last pass left nothing to roll up or compact and no step backing off. */
@@ -127,6 +131,7 @@ export function createAggregator(options: AggregatorOptions): Aggregator {
   const now = options.now ?? Date.now;
   const intervalMs = options.intervalMs ?? 1000;
   const chunk = options.chunk ?? 250_000;
+  const foldRows = options.foldRows ?? 200_000;
   const compactEveryMs = options.compactEveryMs ?? 60_000;
   const retentionEveryMs = options.retentionEveryMs ?? 3_600_000;
   const figuresEveryMs = options.figuresEveryMs ?? 30_000;
@@ -153,6 +158,7 @@ export function createAggregator(options: AggregatorOptions): Aggregator {
           lastError: null,
           backoff: {},
           chunk,
+          foldRows,
           aloneFailures: 0,
           caughtUp: false,
           lastCheckpoint: 0,
@@ -285,7 +291,11 @@ export function createAggregator(options: AggregatorOptions): Aggregator {
     if (state.dirtySince !== null && (force.compact || now() - state.lastCompaction >= compactEveryMs)) {
       await step(tenantId, state, 'compaction', !!force.compact, async () => {
         wrote = true;
-        await compact(db, state.dirtySince!);
+        await compact(db, state.dirtySince!, state.foldRows).catch((err) => {
+          state.foldRows = Math.max(1000, Math.floor(state.foldRows / 2));
+          throw err;
+        });
+        state.foldRows = Math.min(foldRows, state.foldRows * 2);
         state.dirtySince = null;
         state.lastCompaction = now();
       });

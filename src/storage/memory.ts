@@ -20,6 +20,12 @@ export const DUCKDB_THREADS = 2;
 export const rollupChunkFor = (duckdbMb: number) => Math.max(10_000, Math.min(250_000, duckdbMb * 250));
 
 /**
+ * Rollup rows per compaction transaction for a budget: a 150 MiB pool folded 245,000 rows of
+ * the widest table at once and failed at 1.7M (README, *Memory*); half of the first, per MiB.
+ */
+export const foldRowsFor = (duckdbMb: number) => Math.max(10_000, duckdbMb * 800);
+
+/**
  * A file attached to the shared instance: its connections see it as their default database.
  * After a fatal error invalidated the instance, `connect` attaches the file again to the new one.
  */
