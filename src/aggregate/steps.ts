@@ -106,63 +106,71 @@ export async function setAside(conn: Connection, error: string): Promise<number 
 /** Buckets of one table's range folded in one transaction: [from, to), to null for no end. */
 export type FoldPiece = { table: string; from: number; to: number | null };
 
+/** A table's buckets from `from` on, in time order, with their rows. */
+export type TableBuckets = { table: string; from: number; buckets: { at: number; rows: number }[] };
+
 /**
- * Cuts the tables' buckets (each table's in time order, with their rows) into pieces, and
- * the pieces into transactions of at most `maxRows` rows; a bucket is never cut, so one
- * holding more goes alone. A table's last piece has no end: rows written after they were
- * counted fold too.
+ * Packs tables' pieces into transactions of at most `maxRows` rows, a table at a time: a
+ * table is cut between two buckets (never inside one, so one holding more goes alone), and
+ * its last piece has no end. `add` gives the transactions a table filled, `end` the last.
  */
-export function foldBatches(
-  tables: { table: string; from: number; buckets: { at: number; rows: number }[] }[],
-  maxRows: number,
-): FoldPiece[][] {
-  const batches: FoldPiece[][] = [];
+export function foldPacker(maxRows: number) {
   let batch: FoldPiece[] = [];
   let rows = 0;
-  for (const { table, from, buckets } of tables) {
-    if (buckets.length === 0) continue;
-    let start = from;
-    let ours = 0; // this table's rows in `batch`
-    for (const b of buckets) {
-      if (rows > 0 && rows + b.rows > maxRows) {
-        if (ours > 0) {
-          batch.push({ table, from: start, to: b.at });
-          [start, ours] = [b.at, 0];
+  return {
+    add({ table, from, buckets }: TableBuckets): FoldPiece[][] {
+      const full: FoldPiece[][] = [];
+      if (buckets.length === 0) return full;
+      let start = from;
+      let ours = 0; // this table's rows in `batch`
+      for (const b of buckets) {
+        if (rows > 0 && rows + b.rows > maxRows) {
+          if (ours > 0) {
+            batch.push({ table, from: start, to: b.at });
+            [start, ours] = [b.at, 0];
+          }
+          full.push(batch);
+          [batch, rows] = [[], 0];
         }
-        batches.push(batch);
-        [batch, rows] = [[], 0];
+        rows += b.rows;
+        ours += b.rows;
       }
-      rows += b.rows;
-      ours += b.rows;
-    }
-    batch.push({ table, from: start, to: null });
-  }
-  if (batch.length > 0) batches.push(batch);
-  return batches;
+      batch.push({ table, from: start, to: null });
+      return full;
+    },
+    end: (): FoldPiece[][] => (batch.length > 0 ? [batch] : []),
+  };
+}
+
+/** Every transaction foldPacker makes of `tables`. */
+export function foldBatches(tables: TableBuckets[], maxRows: number): FoldPiece[][] {
+  const packer = foldPacker(maxRows);
+  return [...tables.flatMap((t) => packer.add(t)), ...packer.end()];
 }
 
 /**
  * Folds every key of the buckets from `since` on into one row per key, at most `maxRows`
- * rows a transaction: a tier's tables folded in one (the 15-minute tier's 15M rows at 10M
- * events) ran out of memory. Answers are the same before and after each transaction, so readers
- * between two see the right figures.
+ * rows a transaction (README, *Memory*), counting one table's buckets at a time. Answers are
+ * the same before and after each transaction, so readers between two see the right figures.
  */
 export async function compact(conn: Connection, since: number, maxRows: number): Promise<void> {
-  const tables = [];
+  const packer = foldPacker(maxRows);
+  const fold = (batch: FoldPiece[]) =>
+    conn.transaction(async (tx) => {
+      for (const p of batch)
+        for (const statement of foldSql(ROLLUP_TABLES.find((t) => t.name === p.table)!, p.from, p.to))
+          await tx.run(statement);
+    });
   for (const t of ROLLUP_TABLES) {
     const from = floorTo(since, TIER_MS[t.tier]);
     const buckets = await conn.all<{ at: number; n: number }>(
-      `SELECT epoch_ms(bucket) AS at, count(*) AS n FROM ${t.name} WHERE bucket >= ${tsLiteral(from)} GROUP BY bucket ORDER BY bucket`,
+      `SELECT epoch_ms(bucket) AS at, count(*) AS n FROM ${t.name}
+        WHERE bucket >= ${tsLiteral(from)} GROUP BY bucket ORDER BY bucket`,
     );
-    tables.push({ table: t.name, from, buckets: buckets.map((b) => ({ at: Number(b.at), rows: Number(b.n) })) });
+    const rows = buckets.map((b) => ({ at: Number(b.at), rows: Number(b.n) }));
+    for (const batch of packer.add({ table: t.name, from, buckets: rows })) await fold(batch);
   }
-  const byName = new Map(ROLLUP_TABLES.map((t) => [t.name, t]));
-  for (const batch of foldBatches(tables, maxRows)) {
-    await conn.transaction(async (tx) => {
-      for (const p of batch)
-        for (const statement of foldSql(byName.get(p.table)!, p.from, p.to)) await tx.run(statement);
-    });
-  }
+  for (const batch of packer.end()) await fold(batch);
 }
 
 /** Deletes what each tier keeps no longer; raw events only once they are rolled up. */

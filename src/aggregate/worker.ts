@@ -12,6 +12,7 @@ import type { Logger } from '../log.js';
 import type { Connection } from '../storage/duckdb.js';
 import type { TenantFiles } from '../storage/tenant-files.js';
 import { isOutOfMemory, StorageUnavailableError } from '../storage/errors.js';
+import { FOLD_ROWS_MIN } from '../storage/memory.js';
 import { saveSetting, tenantSettings, type TenantSettings } from './settings.js';
 import {
   applyRetention,
@@ -292,7 +293,8 @@ export function createAggregator(options: AggregatorOptions): Aggregator {
       await step(tenantId, state, 'compaction', !!force.compact, async () => {
         wrote = true;
         await compact(db, state.dirtySince!, state.foldRows).catch((err) => {
-          state.foldRows = Math.max(1000, Math.floor(state.foldRows / 2));
+          if (!(err instanceof StorageUnavailableError))
+            state.foldRows = Math.max(Math.min(FOLD_ROWS_MIN, foldRows), Math.floor(state.foldRows / 2));
           throw err;
         });
         state.foldRows = Math.min(foldRows, state.foldRows * 2);

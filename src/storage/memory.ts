@@ -19,11 +19,14 @@ export const DUCKDB_THREADS = 2;
  */
 export const rollupChunkFor = (duckdbMb: number) => Math.max(10_000, Math.min(250_000, duckdbMb * 250));
 
+/** The fewest rows per compaction transaction, also after failures halved them. */
+export const FOLD_ROWS_MIN = 10_000;
+
 /**
  * Rollup rows per compaction transaction for a budget: a 150 MiB pool folded 245,000 rows of
- * the widest table at once and failed at 1.7M (README, *Memory*); half of the first, per MiB.
+ * the widest table at once and failed at 1.7M (README, *Memory*); about half the first per MiB.
  */
-export const foldRowsFor = (duckdbMb: number) => Math.max(10_000, duckdbMb * 800);
+export const foldRowsFor = (duckdbMb: number) => Math.max(FOLD_ROWS_MIN, duckdbMb * 800);
 
 /**
  * A file attached to the shared instance: its connections see it as their default database.
