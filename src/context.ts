@@ -20,7 +20,7 @@ import { createAggregator, type Aggregator } from './aggregate/worker.js';
 import { sessionSteps } from './sessions/worker-steps.js';
 import { createLiveHub, type LiveHub } from './dashboards/live.js';
 import { createArchiveImports, uploadsDir, type ArchiveImports } from './import/archive-run.js';
-import { createExportPool, exportsDir, type ExportPool } from './query/export.js';
+import { createExportPool, exportsDir, type ExportPool } from './query/export-slices.js';
 import { failInterruptedRuns } from './import/runs.js';
 import { createMailer, type Mailer } from './mail/mailer.js';
 import { createAlerts, type Alerts } from './alerts/engine.js';

@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { runCommand } from '../src/admin/commands.js';
-import { createExportPool, csvField, csvTextSql, exportEvents, exportsDir, PIECE_BYTES } from '../src/query/export.js';
+import { csvField, csvTextSql, exportEvents } from '../src/query/export.js';
+import { createExportPool, exportsDir, PIECE_BYTES } from '../src/query/export-slices.js';
 import { tenantPeople } from '../src/query/people.js';
 import {
   ADMIN,

@@ -2,15 +2,13 @@
 // stays flat whatever their number; and the query model's rows (at most MAX_ROWS) in the
 // same formats.
 //
-// A raw export leases a connection of its own to the tenant's file (the dashboard's reader
-// connection is never held by a download) and reads in one read-only transaction, so the
-// whole file is one snapshot. It counts the matching events per time bucket and cuts the
-// range into slices of about SLICE_ROWS events: each slice is one ordered query, so DuckDB
-// sorts a slice at a time, never the whole export. DuckDB formats each row (a CSV line or
-// a JSON object) and writes the slice to a file of the export's own (deleted once opened),
-// which the body reads in pieces of PIECE_BYTES as the client takes them; DuckDB writes
-// the next slice meanwhile, and no further ahead. The rows never pass through JavaScript
-// strings (README, *Export speed*).
+// A raw export reads in one read-only transaction on a connection of its own (a lease,
+// export-slices.ts), so the whole file is one snapshot. It counts the matching events per
+// time bucket and cuts the range into slices of about SLICE_ROWS events: each slice is one
+// ordered query, so DuckDB sorts a slice at a time, never the whole export. DuckDB formats
+// each row (a CSV line or a JSON object, the SQL here) and writes each slice to a file that
+// the body reads back (export-slices.ts): the rows never pass through JavaScript strings
+// (README, *Export speed*).
 //
 // CSV follows RFC 4180: a header row, CRLF after every row, every text field quoted (quotes
 // doubled), numbers bare, NULL an empty field (so NULL and '' differ). Spreadsheets run a
@@ -20,15 +18,10 @@
 // reversibly: remove the first character of every text cell that starts with an apostrophe.
 // `escapeFormulas: false` exports the data exactly, for programs. JSON is never altered.
 // People are named by email and name beside their id (see people.ts).
-import { randomUUID } from 'node:crypto';
-import { mkdir, open, rm, statfs, type FileHandle } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { tsLiteral } from '../aggregate/rollup.js';
-import type { Connection, Database } from '../storage/duckdb.js';
-import { StorageUnavailableError } from '../storage/errors.js';
 import { EVENT_NUMBER_COLUMNS, EVENT_TEXT_COLUMNS } from '../storage/events.js';
-import type { TenantFiles } from '../storage/tenant-files.js';
+import { pullBody, type ExportPool } from './export-slices.js';
 import type { Dimension, Query } from './model.js';
 import { filterSql, inRange, kindsOf } from './sql/filters.js';
 import { peopleCte, peopleParam, type People } from './people.js';
@@ -59,16 +52,6 @@ export type EventsExport = {
 export const SLICE_ROWS = 50_000;
 /** Counting buckets per export at most (at least a minute wide). */
 const MAX_BUCKETS = 10_000;
-/** Concurrent raw exports per tenant: each holds a connection and a snapshot. */
-export const MAX_EXPORTS = 2;
-/**
- * Exports write their slices on the data disk (two at a time, of some SLICE_ROWS rows each):
- * no slice is written while it has less than this free, so they never take what ingestion needs.
- */
-export const MIN_FREE_BYTES = 256 * 2 ** 20;
-/** A client that takes nothing for this long loses its export (and its snapshot). */
-export const STALL_MS = 120_000;
-
 /** The text columns, each person's email and name after their id. */
 const TEXT_COLUMNS = EVENT_TEXT_COLUMNS.flatMap((c) =>
   c === 'user_id' ? ([c, 'user_email', 'user_name'] as const) : [c],
@@ -276,6 +259,18 @@ async function planSlices(
 }
 
 /**
+ * How rows lie in a slice's file: DuckDB's CSV writer (no quotes, no escapes) writes each
+ * row's line, then `suffix` (SQL), then a newline. A JSON array's rows are written with
+ * their comma, and the last two bytes of each slice (",\n") are held back: they go out
+ * only before the next slice's rows, so the last row has none.
+ */
+const SLICE_LINES: Record<ExportFormat, { suffix: string; heldBack: string }> = {
+  csv: { suffix: ' || chr(13)', heldBack: '' },
+  json: { suffix: " || ','", heldBack: ',\n' },
+  ndjson: { suffix: '', heldBack: '' },
+};
+
+/**
  * The tenant's events in the range that match the filters, ordered by ts then seq, as a
  * body in `format`, with their number. Null when MAX_EXPORTS of the tenant's are running.
  */
@@ -301,7 +296,11 @@ export async function exportEvents(
       rows: plan.rows,
       body: pullBody(
         lease,
-        e.format,
+        {
+          head: LAYOUTS[e.format].head(EVENT_COLUMNS),
+          heldBack: SLICE_LINES[e.format].heldBack,
+          tail: LAYOUTS[e.format].tail,
+        },
         plan.slices.map(sliceSql),
         { ...params, people: peopleParam(e.people) },
         onFailure,
@@ -311,265 +310,4 @@ export async function exportEvents(
     await lease.release();
     throw err;
   }
-}
-
-/** Bytes per piece of a raw export's body. */
-export const PIECE_BYTES = 256 * 1024;
-
-/**
- * How rows lie in a slice's file: DuckDB's CSV writer (no quotes, no escapes) writes each
- * row's line, then `suffix` (SQL), then a newline. A JSON array's rows are written with
- * their comma, and the last two bytes of each slice (",\n") are held back: they go out
- * only before the next slice's rows, so the last row has none.
- */
-const SLICE_LINES: Record<ExportFormat, { suffix: string; heldBack: string }> = {
-  csv: { suffix: ' || chr(13)', heldBack: '' },
-  json: { suffix: " || ','", heldBack: ',\n' },
-  ndjson: { suffix: '', heldBack: '' },
-};
-
-/** A slice's rows, written by DuckDB to a file of its own in `dir` and read back in pieces. */
-type SliceFile = { read(): Promise<Uint8Array | null>; close(): Promise<void> };
-
-async function writeSlice(
-  lease: Lease,
-  sql: string,
-  params: Record<string, string>,
-  heldBack: number,
-): Promise<SliceFile> {
-  await lease.roomFor();
-  const path = join(lease.scratch, `slice-${randomUUID()}.part`);
-  let file: FileHandle | undefined;
-  let end: number;
-  try {
-    await lease.connection.run(
-      `COPY (${sql}) TO '${path.replaceAll("'", "''")}' (FORMAT csv, HEADER false, QUOTE '', ESCAPE '')`,
-      params,
-    );
-    file = await open(path, 'r');
-    end = Math.max(0, (await file.stat()).size - heldBack);
-  } catch (err) {
-    await file?.close();
-    throw err;
-  } finally {
-    // An open handle keeps the bytes until it is closed; a file that stays is gone at the next start.
-    await rm(path, { force: true }).catch(() => {});
-  }
-  const opened = file;
-  let at = 0;
-  return {
-    async read() {
-      if (at >= end) return null;
-      const piece = Buffer.allocUnsafe(Math.min(PIECE_BYTES, end - at));
-      const { bytesRead } = await opened.read(piece, 0, piece.length, at);
-      if (bytesRead === 0) throw new Error(`export slice ended at ${at} of ${end} bytes`);
-      at += bytesRead;
-      return piece.subarray(0, bytesRead);
-    },
-    close: () => opened.close(),
-  };
-}
-
-/**
- * A body that runs `queries` one after the other on the lease, each written by DuckDB to
- * a file that is read back in pieces as the consumer pulls; the next slice is written
- * while one is read, and no further ahead. The lease is released when the body ends,
- * fails, is cancelled (the client went away) or stalls.
- */
-function pullBody(
-  lease: Lease,
-  format: ExportFormat,
-  queries: string[],
-  params: Record<string, string>,
-  onFailure: (err: unknown) => void,
-): ReadableStream<Uint8Array> {
-  const layout = LAYOUTS[format];
-  const { heldBack } = SLICE_LINES[format];
-  const encoder = new TextEncoder();
-  let next = 0;
-  let slice: SliceFile | null = null; // the one being read
-  let ahead: Promise<SliceFile> | null = null; // the next one, being written
-  let rowsBefore = false; // a slice before this one had rows: its held-back bytes go out first
-  let done = false; // closed, failed, cancelled or stalled: nothing more is enqueued
-  let pulling: Promise<void> = Promise.resolve();
-  let stall: NodeJS.Timeout | undefined;
-
-  const writeNext = () => {
-    const sql = done ? undefined : queries[next++]; // a client gone, or a body failed: no more slices
-    ahead = sql === undefined ? null : writeSlice(lease, sql, params, heldBack.length);
-    ahead?.catch(() => {}); // its failure is the body's when it is its turn
-  };
-  const finish = async () => {
-    done = true;
-    clearTimeout(stall);
-    const open = [slice, await ahead?.catch(() => null)];
-    slice = null;
-    ahead = null;
-    for (const file of open) await file?.close().catch(() => {});
-    return lease.release();
-  };
-  const fail = (controller: ReadableStreamDefaultController<Uint8Array>, err: unknown) => {
-    onFailure(err);
-    controller.error(err);
-    return finish();
-  };
-  const watch = (controller: ReadableStreamDefaultController<Uint8Array>) => {
-    stall = setTimeout(() => {
-      if (!done) void fail(controller, new Error(`stalled: the client took nothing for ${STALL_MS / 1000} s`));
-    }, STALL_MS).unref();
-  };
-  /** The next piece of the body, or null after the last slice. */
-  const nextPiece = async (): Promise<Uint8Array | null> => {
-    for (;;) {
-      if (!slice) {
-        if (!ahead) return null;
-        slice = await ahead;
-        writeNext(); // DuckDB writes the next slice while this one is read
-        const piece = await slice.read();
-        if (!piece) continue;
-        const first = !rowsBefore;
-        rowsBefore = true;
-        return first || !heldBack ? piece : Buffer.concat([encoder.encode(heldBack), piece]);
-      }
-      const piece = await slice.read();
-      if (piece) return piece;
-      await slice.close();
-      slice = null;
-    }
-  };
-
-  return new ReadableStream<Uint8Array>({
-    start(controller) {
-      controller.enqueue(encoder.encode(layout.head(EVENT_COLUMNS)));
-      writeNext();
-      watch(controller);
-    },
-    pull(controller) {
-      clearTimeout(stall);
-      pulling = nextPiece().then(
-        async (piece) => {
-          if (done) return;
-          if (piece === null) {
-            if (layout.tail) controller.enqueue(encoder.encode(layout.tail));
-            await finish(); // before the end is seen: the client's next export finds the slot free
-            controller.close();
-          } else {
-            controller.enqueue(piece);
-            watch(controller);
-          }
-        },
-        async (err: unknown) => {
-          if (!done) await fail(controller, err);
-        },
-      );
-      return pulling;
-    },
-    async cancel() {
-      done = true;
-      await pulling; // a read in flight ends before the connection is handed back
-      await finish();
-    },
-  });
-}
-
-// ---- Connections for exports ----------------------------------------------------------
-
-/**
- * A connection of the export's own, inside a read-only transaction, until `release`; a
- * private directory for the slices it writes, and `roomFor`, which throws a
- * StorageUnavailableError while that disk has less than MIN_FREE_BYTES free.
- */
-export type Lease = {
-  connection: DuckDBConnection;
-  scratch: string;
-  roomFor(): Promise<void>;
-  release(): Promise<void>;
-};
-export type ExportPool = { lease(tenantId: string): Promise<Lease | null> };
-
-/** Where raw exports write their slices (emptied when the server starts). */
-export const exportsDir = (dataDir: string) => join(dataDir, 'export-slices');
-
-/**
- * Export connections per tenant file, reused: at most `max` at once (null beyond), so a
- * tenant's downloads cannot take every DuckDB thread or pile up snapshots. Kept by the
- * Database they belong to, so a tenant's file reopened gets new ones. Slices are written
- * in `dir`.
- */
-export function createExportPool(
-  tenantFiles: TenantFiles,
-  dir: string,
-  options: { max?: number; minFreeBytes?: number } = {},
-): ExportPool {
-  const max = options.max ?? MAX_EXPORTS;
-  const pools = new WeakMap<Database, { idle: Connection[]; busy: number }>();
-  const roomFor = async () => {
-    const minFreeBytes = options.minFreeBytes ?? MIN_FREE_BYTES; // read each time: a test moves it
-    const { bavail, bsize } = await statfs(dir);
-    if (bavail * bsize < minFreeBytes)
-      throw new StorageUnavailableError(
-        `exports wait until the data disk has ${Math.round(minFreeBytes / 2 ** 20)} MiB free (${Math.round((bavail * bsize) / 2 ** 20)} MiB now)`,
-        60_000,
-      );
-  };
-  return {
-    async lease(tenantId) {
-      const db = await tenantFiles.open(tenantId);
-      const pool = pools.get(db) ?? { idle: [], busy: 0 };
-      pools.set(db, pool);
-      if (pool.busy >= max) return null;
-      pool.busy++;
-      try {
-        await mkdir(dir, { recursive: true, mode: 0o700 });
-        await roomFor();
-        const connection = pool.idle.pop() ?? (await db.connect());
-        return await begin(connection, { scratch: dir, roomFor }, (reusable) => {
-          pool.busy--;
-          if (reusable) pool.idle.push(connection);
-        });
-      } catch (err) {
-        pool.busy--;
-        throw err;
-      }
-    },
-  };
-}
-
-/** Takes `connection` alone and opens a read-only transaction; `released` hears when it is handed back. */
-async function begin(
-  connection: Connection,
-  scratch: Pick<Lease, 'scratch' | 'roomFor'>,
-  released: (reusable: boolean) => void,
-): Promise<Lease> {
-  const { raw, done } = await hold(connection);
-  try {
-    await raw.run('BEGIN TRANSACTION READ ONLY');
-  } catch (err) {
-    done();
-    throw err;
-  }
-  let open = true;
-  return {
-    connection: raw,
-    ...scratch,
-    async release() {
-      if (!open) return;
-      open = false;
-      // Ending the transaction lets go of the snapshot. A connection that cannot end it is
-      // not reused.
-      const clean = await raw.run('ROLLBACK').then(
-        () => true,
-        () => false,
-      );
-      done();
-      released(clean);
-    },
-  };
-}
-
-/** Takes `connection` (its raw DuckDB connection, alone, through its queue) until `done` is called. */
-function hold(connection: Connection): Promise<{ raw: DuckDBConnection; done(): void }> {
-  return new Promise((resolve, reject) => {
-    connection.withConnection((raw) => new Promise<void>((done) => resolve({ raw, done }))).catch(reject);
-  });
 }
