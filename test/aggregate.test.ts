@@ -19,7 +19,7 @@ import {
   type Tier,
 } from '../src/aggregate/tiers.js';
 import { foldSelect, foldSketchSelect } from '../src/aggregate/rollup.js';
-import { applyRetention, foldBatches, type FoldPiece } from '../src/aggregate/steps.js';
+import { applyRetention, compact, foldBatches, type FoldCursor, type FoldPiece } from '../src/aggregate/steps.js';
 import { createAggregator, type Aggregator } from '../src/aggregate/worker.js';
 import { priceOf } from '../src/cost/prices.js';
 import { newId } from '../src/ids.js';
@@ -1340,6 +1340,59 @@ test('compaction cuts the buckets into transactions of at most so many rows, nev
     },
   ];
   for (const c of cases) assert.equal(foldBatches(c.tables, c.max), c.want, c.name);
+});
+
+test('a compaction stopped after each transaction goes on from its cursor and folds as the whole did', async () => {
+  const dir = tempDir('am-agg');
+  const t = await openTenant(dir.path);
+  try {
+    // The same events under new ids, in three passes: every key written several times.
+    const { first } = WORKLOAD;
+    const thirds = [0, 1, 2].map((i) =>
+      first.slice((i * first.length) / 3, ((i + 1) * first.length) / 3).map((e) => ({ ...e, id: `x-${e.id}` })),
+    );
+    for (const part of [first, ...thirds]) {
+      await ingest(t, part);
+      await rollUp(t);
+    }
+    const ingested = [...first, ...thirds.flat()];
+    const answers = [];
+    for (const q of FIXED_QUERIES) answers.push(await check(t, ingested, q));
+    const before = await rowCounts(t);
+    const db = await t.files.connection(t.tenantId, 'worker');
+    const since = Math.min(...ingested.map((e) => e.ts));
+    const cursors: FoldCursor[] = [];
+    let calls = 0;
+    let cursor: FoldCursor | null = null;
+    for (let done = false; !done; calls++) {
+      done = await compact(db, since, 7, {
+        from: cursor,
+        folded: (next) => cursors.push((cursor = next)),
+        stop: () => true,
+      });
+      if (calls > 10_000) assert.unreachable('compaction never ended');
+    }
+    assert.ok(calls > 10, `stopped and went on many times (${calls} calls)`);
+    for (const [i, c] of cursors.entries())
+      if (i > 0) {
+        const p = cursors[i - 1]!;
+        assert.ok(c.table > p.table || (c.table === p.table && c.from > p.from), 'the cursor only moves forward');
+      }
+    const after = await rowCounts(t);
+    assert.ok(after.rollup_1d! < before.rollup_1d!, 'repeated keys were folded');
+    const keys = (table: string, columns: string) =>
+      sql<{ n: number }>(t, `SELECT count(*) AS n FROM (SELECT DISTINCT ${columns} FROM ${table})`);
+    assert.is(
+      after.rollup_1d,
+      (await keys('rollup_1d', 'bucket, user_id, project, session_id, kind, name, model, status'))[0]!.n,
+    );
+    assert.is(after.team_1h, (await keys('team_1h', 'bucket, kind, name, model, status'))[0]!.n);
+    for (const [i, q] of FIXED_QUERIES.entries())
+      assertSameAnswer(await check(t, ingested, q), answers[i]!, 'compaction in steps changed no answer');
+  } finally {
+    await t.files.closeAll();
+    dir.remove();
+  }
 });
 
 test('each pass starts at the watermark; compaction folds repeated keys without changing answers', async () => {

@@ -2,11 +2,13 @@
 // CHECKPOINT holds every commit to the file while it writes: it runs only while ingest has
 // nothing to apply, and once ingest has kept it waiting `checkpointDeferMs`, anyway (whether
 // one ran is read from the file's WAL: a checkpoint empties it). A slow pass is followed by a
-// longer pause. The clocks and timers are the test's: nothing depends on the machine's speed.
+// longer pause (at most MAX_PAUSE_MS), and one tenant's backlog takes turns with the others.
+// The clocks and timers are the test's: nothing depends on the machine's speed.
 import { existsSync, statSync } from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { createAggregator, PASS_SPACING } from '../src/aggregate/worker.js';
+import { createAggregator, MAX_PAUSE_MS, PASS_SPACING, TURN_MS } from '../src/aggregate/worker.js';
+import { createIngestor } from '../src/ingest/ingest.js';
 import { createLogger } from '../src/log.js';
 import { sessionSteps } from '../src/sessions/worker-steps.js';
 import { tenantPath } from '../src/storage/datadir.js';
@@ -102,7 +104,7 @@ test('a checkpoint waits while an apply is pending, runs once ingest is idle, an
   }
 });
 
-test('after a slow pass the worker pauses PASS_SPACING times its length, after a quick one its interval', async () => {
+test('after a slow pass the worker pauses PASS_SPACING times its length (at most MAX_PAUSE_MS), after a quick one its interval', async () => {
   const dir = tempDir('am-worker-spacing');
   const tenantId = newId('t');
   const clock = manualTimer();
@@ -129,15 +131,92 @@ test('after a slow pass the worker pauses PASS_SPACING times its length, after a
   };
   try {
     await files.create(tenantId);
-    passMs = 2000;
+    passMs = 1000;
     aggregator.start();
-    assert.is(await nextPause(1), PASS_SPACING * 2000, 'a 2 s pass: a pause of PASS_SPACING times it');
+    assert.is(await nextPause(1), PASS_SPACING * 1000, 'a 1 s pass: a pause of PASS_SPACING times it');
     passMs = 10;
-    clock.advance(PASS_SPACING * 2000);
+    clock.advance(PASS_SPACING * 1000);
     assert.is(await nextPause(2), 1000, 'a 10 ms pass: the interval');
+    passMs = 60_000;
+    clock.advance(1000);
+    assert.is(await nextPause(3), MAX_PAUSE_MS, 'a minute-long pass: no more than MAX_PAUSE_MS');
     assert.equal(errors, [], 'the worker logged no failure');
   } finally {
     await aggregator.stop();
+    await files.closeAll();
+    dir.remove();
+  }
+});
+
+test("one tenant's backlog takes turns of TURN_MS: the other tenant's events are rolled up in the first pass", async () => {
+  const dir = tempDir('am-worker-turns');
+  const [big, small] = [newId('t'), newId('t')];
+  const clock = manualTimer();
+  const files = createTenantFiles(dir.path);
+  const ingestor = createIngestor(files);
+  // Each chunk rolled up takes 2 s on the test's clock.
+  const CHUNK_MS = 2000;
+  const sessions = {
+    ...sessionSteps,
+    rolledUp: async (...args: Parameters<typeof sessionSteps.rolledUp>) => {
+      clock.advance(CHUNK_MS);
+      return sessionSteps.rolledUp(...args);
+    },
+  };
+  let passes = 0;
+  const errors: string[] = [];
+  const aggregator = createAggregator({
+    tenantFiles: files,
+    sessions,
+    tenants: async () => {
+      passes++;
+      return [big, small];
+    },
+    log: createLogger('error', (line) => errors.push(line)),
+    intervalMs: 1000,
+    chunk: 10,
+    timer: clock.timer,
+  });
+  const rolledUp = async (tenantId: string) =>
+    Number(
+      (await (
+        await files.connection(tenantId, 'reader')
+      ).get<{ n: number }>('SELECT count(*) AS n FROM events WHERE seq <= (SELECT last_seq FROM rollup_state)'))!.n,
+    );
+  const afterPass = async (pass: number) => {
+    await waitFor(async () => (passes === pass && clock.armed().length === 1) || undefined, `pass ${pass} ended`);
+    return clock.armed()[0]!.ms;
+  };
+  const ts = Date.now() - 3_600_000;
+  const events = (prefix: string, n: number) =>
+    Array.from({ length: n }, (_, i) => ({
+      kind: 'tool_call' as const,
+      id: `${prefix}${i}`,
+      name: 'Bash',
+      ts: ts + i,
+    }));
+  try {
+    for (const id of [big, small]) await files.create(id);
+    await ingestor.ingest({ tenantId: big, userId: 'u_1' }, 'rest', events('b', 100));
+    await ingestor.ingest({ tenantId: small, userId: 'u_2' }, 'rest', events('s', 3));
+    aggregator.start();
+    const turnChunks = Math.ceil(TURN_MS / CHUNK_MS);
+    assert.is(
+      await afterPass(1),
+      1000,
+      'work left over: the next pass after the interval, not PASS_SPACING times the pass',
+    );
+    assert.is(await rolledUp(big), turnChunks * 10, 'the big backlog stopped when its turn ended');
+    assert.is(await rolledUp(small), 3, 'the other tenant was served in the same pass');
+    for (let pass = 2; (await rolledUp(big)) < 100; pass++) {
+      if (pass > 20) assert.unreachable('the backlog was never caught up');
+      clock.advance(1000);
+      await afterPass(pass);
+    }
+    assert.equal(errors, [], 'the worker logged no failure');
+  } finally {
+    await aggregator.stop();
+    await ingestor.close?.();
     await files.closeAll();
     dir.remove();
   }

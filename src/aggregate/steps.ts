@@ -148,29 +148,47 @@ export function foldBatches(tables: TableBuckets[], maxRows: number): FoldPiece[
   return [...tables.flatMap((t) => packer.add(t)), ...packer.end()];
 }
 
+/** Where a compaction goes on: the table (its index in ROLLUP_TABLES) and the bucket it folds from. */
+export type FoldCursor = { table: number; from: number };
+
 /**
  * Folds every key of the buckets from `since` on into one row per key, at most `maxRows`
  * rows a transaction (README, *Memory*), counting one table's buckets at a time. Answers are
  * the same before and after each transaction, so readers between two see the right figures.
+ * `from` goes on where an earlier call stopped; `folded` hears where to go on after each
+ * transaction, and `stop`, asked after each, ends the call early. True when it got to the end.
  */
-export async function compact(conn: Connection, since: number, maxRows: number): Promise<void> {
+export async function compact(
+  conn: Connection,
+  since: number,
+  maxRows: number,
+  o: { from?: FoldCursor | null; folded?: (next: FoldCursor) => void; stop?: () => boolean } = {},
+): Promise<boolean> {
   const packer = foldPacker(maxRows);
-  const fold = (batch: FoldPiece[]) =>
-    conn.transaction(async (tx) => {
+  const index = new Map(ROLLUP_TABLES.map((t, i) => [t.name, i]));
+  /** Folds `batch`; true when the call is to stop here. */
+  const fold = async (batch: FoldPiece[]) => {
+    await conn.transaction(async (tx) => {
       for (const p of batch)
-        for (const statement of foldSql(ROLLUP_TABLES.find((t) => t.name === p.table)!, p.from, p.to))
-          await tx.run(statement);
+        for (const statement of foldSql(ROLLUP_TABLES[index.get(p.table)!]!, p.from, p.to)) await tx.run(statement);
     });
-  for (const t of ROLLUP_TABLES) {
-    const from = floorTo(since, TIER_MS[t.tier]);
+    const last = batch.at(-1)!;
+    const table = index.get(last.table)!;
+    o.folded?.(last.to === null ? { table: table + 1, from: -Infinity } : { table, from: last.to });
+    return o.stop?.() ?? false;
+  };
+  for (const [i, t] of ROLLUP_TABLES.entries()) {
+    if (o.from && i < o.from.table) continue;
+    const from = Math.max(floorTo(since, TIER_MS[t.tier]), o.from?.table === i ? o.from.from : -Infinity);
     const buckets = await conn.all<{ at: number; n: number }>(
       `SELECT epoch_ms(bucket) AS at, count(*) AS n FROM ${t.name}
         WHERE bucket >= ${tsLiteral(from)} GROUP BY bucket ORDER BY bucket`,
     );
     const rows = buckets.map((b) => ({ at: Number(b.at), rows: Number(b.n) }));
-    for (const batch of packer.add({ table: t.name, from, buckets: rows })) await fold(batch);
+    for (const batch of packer.add({ table: t.name, from, buckets: rows })) if (await fold(batch)) return false;
   }
   for (const batch of packer.end()) await fold(batch);
+  return true;
 }
 
 /** Deletes what each tier keeps no longer; raw events only once they are rolled up. */

@@ -8,6 +8,8 @@
 // retried, the others go on. A rollup that fails is retried on half as many events until the
 // one event that fails alone is found; after SET_ASIDE_AFTER attempts that event is set aside
 // (counted, logged, left out of every figure) and the worker moves on: no row can stop it.
+// A timed pass gives each tenant a turn of at most TURN_MS for its rollup and compaction, so
+// one tenant's backlog (an import) is caught up over several passes, the others served in each.
 import type { Logger } from '../log.js';
 import type { Connection } from '../storage/duckdb.js';
 import type { TenantFiles } from '../storage/tenant-files.js';
@@ -21,6 +23,7 @@ import {
   readLag,
   rollupChunk,
   setAside,
+  type FoldCursor,
   type Lag,
   type SessionSteps,
 } from './steps.js';
@@ -93,7 +96,12 @@ type Step = 'open' | 'rollup' | 'compaction' | 'retention' | 'figures';
 type Backoff = { failures: number; retryAt: number };
 
 type State = {
+  /** The oldest bucket time rolled up into since the last compaction began (null: none). */
   dirtySince: number | null;
+  /** A compaction under way: from when it folds, and where it goes on (null: at the start). */
+  folding: { since: number; cursor: FoldCursor | null } | null;
+  /** The last timed pass ended this tenant's turn with work left (events or a compaction). */
+  backlog: boolean;
   lastCompaction: number;
   lastRetention: number;
   lastFigures: number;
@@ -122,6 +130,14 @@ type State = {
  * often as the others; passes further apart roll up more events each for the same cost.
  */
 export const PASS_SPACING = 4;
+/** The longest pause after a pass: after a long one (a backlog caught up) the others' rollups do not wait four times as long. */
+export const MAX_PAUSE_MS = 5_000;
+/**
+ * A tenant's turn in a timed pass: its rollup and compaction stop after this long and go on
+ * in the next pass, which comes after `intervalMs`. So one tenant's backlog (an import of
+ * months) does not hold the others' rollups back.
+ */
+export const TURN_MS = 5_000;
 
 /** Attempts at rolling up one event alone before it is set aside. */
 export const SET_ASIDE_AFTER = 5;
@@ -153,6 +169,8 @@ export function createAggregator(options: AggregatorOptions): Aggregator {
         tenantId,
         (s = {
           dirtySince: null,
+          folding: null,
+          backlog: false,
           lastCompaction: now(),
           lastRetention: 0,
           lastFigures: -Infinity,
@@ -201,13 +219,15 @@ export function createAggregator(options: AggregatorOptions): Aggregator {
   /**
    * Rolls up what is above the watermark, a chunk per transaction. A failed chunk is tried
    * again at half the size at once; one event failing alone backs the step off, and after
-   * SET_ASIDE_AFTER such attempts is set aside. Returns whether the watermark moved.
+   * SET_ASIDE_AFTER such attempts is set aside. Stops after a full chunk once the turn
+   * ended (the timer's clock at `turnEnds`). Returns whether the watermark moved.
    */
   const rollUp = async (
     tenantId: string,
     state: State,
     conn: Connection,
     settings: () => Promise<TenantSettings>,
+    turnEnds: number,
   ): Promise<boolean> => {
     let advanced = false;
     for (;;) {
@@ -246,6 +266,10 @@ export function createAggregator(options: AggregatorOptions): Aggregator {
       state.chunk = Math.min(chunk, state.chunk * 2);
       if (!full) return advanced;
       await checkpointWhenIdle(tenantId, state, conn, true);
+      if (timer.now() >= turnEnds) {
+        state.backlog = true;
+        return advanced;
+      }
     }
   };
 
@@ -266,7 +290,11 @@ export function createAggregator(options: AggregatorOptions): Aggregator {
   };
 
   // A file closed for being idle has had no events since: it is woken only when time-based work is due.
-  const passTenant = async (tenantId: string, force: { compact?: boolean; retention?: boolean } = {}) => {
+  const passTenant = async (
+    tenantId: string,
+    force: { compact?: boolean; retention?: boolean } = {},
+    turnEnds = Infinity,
+  ) => {
     const state = stateOf(tenantId);
     const due =
       force.compact ||
@@ -275,10 +303,17 @@ export function createAggregator(options: AggregatorOptions): Aggregator {
       now() - state.lastRetention >= retentionEveryMs ||
       now() - state.lastFigures >= figuresEveryMs;
     if (!due && tenantFiles.asleep(tenantId)) return;
-    await tenantFiles.visit(tenantId, () => passFile(tenantId, state, force));
+    await tenantFiles.visit(tenantId, () => passFile(tenantId, state, force, turnEnds));
   };
 
-  const passFile = async (tenantId: string, state: State, force: { compact?: boolean; retention?: boolean }) => {
+  /** A tenant's part of a pass; a timed pass ends its rollup and compaction at `turnEnds` (the timer's clock). */
+  const passFile = async (
+    tenantId: string,
+    state: State,
+    force: { compact?: boolean; retention?: boolean },
+    turnEnds: number,
+  ) => {
+    state.backlog = false;
     const opened = await step(tenantId, state, 'open', false, async () => ({
       file: await tenantFiles.open(tenantId),
       db: await tenantFiles.connection(tenantId, 'worker'),
@@ -286,20 +321,46 @@ export function createAggregator(options: AggregatorOptions): Aggregator {
     if (!opened) return;
     const { file, db } = opened;
     const settings = () => tenantSettings(file, db);
-    const advanced = await step(tenantId, state, 'rollup', false, () => rollUp(tenantId, state, db, settings));
+    const advanced = await step(tenantId, state, 'rollup', false, () =>
+      rollUp(tenantId, state, db, settings, turnEnds),
+    );
     if (advanced) for (const l of listeners) l(tenantId);
     let wrote = !!advanced;
-    if (state.dirtySince !== null && (force.compact || now() - state.lastCompaction >= compactEveryMs)) {
+    // Events still to roll up: compaction and the session figures wait until they are.
+    const behind = state.backlog;
+    const compactionDue =
+      state.folding !== null ||
+      (state.dirtySince !== null && (force.compact || now() - state.lastCompaction >= compactEveryMs));
+    if (compactionDue && (!behind || force.compact)) {
       await step(tenantId, state, 'compaction', !!force.compact, async () => {
         wrote = true;
-        await compact(db, state.dirtySince!, state.foldRows).catch((err) => {
-          if (!(err instanceof StorageUnavailableError))
-            state.foldRows = Math.max(Math.min(FOLD_ROWS_MIN, foldRows), Math.floor(state.foldRows / 2));
-          throw err;
-        });
-        state.foldRows = Math.min(foldRows, state.foldRows * 2);
-        state.dirtySince = null;
-        state.lastCompaction = now();
+        // A compaction folds from where the rollups had written when it began; one stopped at
+        // the end of a turn, or failed, goes on from its cursor in a later pass.
+        for (;;) {
+          if (!state.folding) {
+            if (state.dirtySince === null) return;
+            state.folding = { since: state.dirtySince, cursor: null };
+            state.dirtySince = null;
+          }
+          const folding = state.folding;
+          const finished = await compact(db, folding.since, state.foldRows, {
+            from: folding.cursor,
+            folded: (next) => void (folding.cursor = next),
+            stop: () => timer.now() >= turnEnds,
+          }).catch((err) => {
+            if (!(err instanceof StorageUnavailableError))
+              state.foldRows = Math.max(Math.min(FOLD_ROWS_MIN, foldRows), Math.floor(state.foldRows / 2));
+            throw err;
+          });
+          state.foldRows = Math.min(foldRows, state.foldRows * 2);
+          if (!finished) {
+            state.backlog = true;
+            return;
+          }
+          state.folding = null;
+          state.lastCompaction = now();
+          if (!force.compact) return; // what was rolled up meanwhile waits for the next
+        }
       });
     }
     if (force.retention || now() - state.lastRetention >= retentionEveryMs) {
@@ -312,7 +373,7 @@ export function createAggregator(options: AggregatorOptions): Aggregator {
       });
     }
     // Last, what is stored of the sessions gone quiet.
-    if (advanced || now() - state.lastFigures >= figuresEveryMs) {
+    if (!behind && (advanced || now() - state.lastFigures >= figuresEveryMs)) {
       await step(tenantId, state, 'figures', false, async () => {
         wrote = true;
         await options.sessions.settle(file, db, now());
@@ -321,12 +382,21 @@ export function createAggregator(options: AggregatorOptions): Aggregator {
     }
     if (wrote || state.uncheckpointed !== null) await checkpointWhenIdle(tenantId, state, db);
     if (Object.keys(state.backoff).length === 0) state.lastError = null;
-    state.caughtUp = !advanced && state.dirtySince === null && Object.keys(state.backoff).length === 0;
+    state.caughtUp =
+      !advanced &&
+      !state.backlog &&
+      state.dirtySince === null &&
+      state.folding === null &&
+      Object.keys(state.backoff).length === 0;
   };
 
   const runOnce = async (tenantId?: string, force?: { compact?: boolean; retention?: boolean }) => {
     const ids = tenantId ? [tenantId] : await options.tenants();
     for (const id of ids) await passTenant(id, force);
+  };
+  /** The timer's pass: each tenant in turn, for at most TURN_MS of rollup and compaction. */
+  const timedPass = async () => {
+    for (const id of await options.tenants()) await passTenant(id, {}, timer.now() + TURN_MS);
   };
 
   /** Runs `fn` with no pass running (none starts until it ends). */
@@ -350,14 +420,17 @@ export function createAggregator(options: AggregatorOptions): Aggregator {
     void whileIdle(async () => {
       const started = timer.now();
       try {
-        if (!stopped) await runOnce();
+        if (!stopped) await timedPass();
       } finally {
         took = timer.now() - started;
       }
     })
       .catch((err: unknown) => log.error('aggregation pass failed', { error: String(err) }))
       .finally(() => {
-        if (!stopped) cancelTick = timer.set(tick, Math.max(intervalMs, PASS_SPACING * took));
+        // Work left over (a turn ended): the next pass soon, for every tenant's turn.
+        const backlog = [...states.values()].some((s) => s.backlog);
+        const pause = backlog ? intervalMs : Math.min(MAX_PAUSE_MS, Math.max(intervalMs, PASS_SPACING * took));
+        if (!stopped) cancelTick = timer.set(tick, pause);
       });
   };
 
