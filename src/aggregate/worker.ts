@@ -124,8 +124,8 @@ type State = {
 };
 
 /**
- * A pass is followed by a pause of at least this many times its length: rolling up takes at
- * most a fifth of the time. Under sustained ingest on a loaded machine a pass took 0.6-0.8 s,
+ * A pass is followed by a pause of this many times its length (at least the interval, at
+ * most MAX_PAUSE_MS): under a steady stream, rolling up takes a fifth of the time. Under sustained ingest on a loaded machine a pass took 0.6-0.8 s,
  * most of it fixed cost whatever the events, and the slowest hooks ran during one twice as
  * often as the others; passes further apart roll up more events each for the same cost.
  */
@@ -138,6 +138,8 @@ export const MAX_PAUSE_MS = 5_000;
  * months) does not hold the others' rollups back.
  */
 export const TURN_MS = 5_000;
+/** While a tenant stays behind, compaction waits at most this many times its interval. */
+const STARVED_COMPACTIONS = 10;
 
 /** Attempts at rolling up one event alone before it is set aside. */
 export const SET_ASIDE_AFTER = 5;
@@ -331,7 +333,9 @@ export function createAggregator(options: AggregatorOptions): Aggregator {
     const compactionDue =
       state.folding !== null ||
       (state.dirtySince !== null && (force.compact || now() - state.lastCompaction >= compactEveryMs));
-    if (compactionDue && (!behind || force.compact)) {
+    // Under a steady backlog a compaction still gets its turn now and then.
+    const starved = now() - state.lastCompaction >= STARVED_COMPACTIONS * compactEveryMs;
+    if (compactionDue && (!behind || force.compact || starved)) {
       await step(tenantId, state, 'compaction', !!force.compact, async () => {
         wrote = true;
         // A compaction folds from where the rollups had written when it began; one stopped at
@@ -394,9 +398,15 @@ export function createAggregator(options: AggregatorOptions): Aggregator {
     const ids = tenantId ? [tenantId] : await options.tenants();
     for (const id of ids) await passTenant(id, force);
   };
-  /** The timer's pass: each tenant in turn, for at most TURN_MS of rollup and compaction. */
-  const timedPass = async () => {
-    for (const id of await options.tenants()) await passTenant(id, {}, timer.now() + TURN_MS);
+  /**
+   * The timer's pass: each tenant in turn, for about TURN_MS of rollup and compaction (the
+   * work under way finishes). Whether one was left with work to do; a tenant gone is forgotten.
+   */
+  const timedPass = async (): Promise<boolean> => {
+    const ids = await options.tenants();
+    for (const id of states.keys()) if (!ids.includes(id)) states.delete(id);
+    for (const id of ids) await passTenant(id, {}, timer.now() + TURN_MS);
+    return ids.some((id) => states.get(id)?.backlog);
   };
 
   /** Runs `fn` with no pass running (none starts until it ends). */
@@ -417,10 +427,11 @@ export function createAggregator(options: AggregatorOptions): Aggregator {
   const tick = () => {
     if (stopped) return;
     let took = 0;
+    let backlog = false;
     void whileIdle(async () => {
       const started = timer.now();
       try {
-        if (!stopped) await timedPass();
+        if (!stopped) backlog = await timedPass();
       } finally {
         took = timer.now() - started;
       }
@@ -428,7 +439,6 @@ export function createAggregator(options: AggregatorOptions): Aggregator {
       .catch((err: unknown) => log.error('aggregation pass failed', { error: String(err) }))
       .finally(() => {
         // Work left over (a turn ended): the next pass soon, for every tenant's turn.
-        const backlog = [...states.values()].some((s) => s.backlog);
         const pause = backlog ? intervalMs : Math.min(MAX_PAUSE_MS, Math.max(intervalMs, PASS_SPACING * took));
         if (!stopped) cancelTick = timer.set(tick, pause);
       });
