@@ -125,17 +125,19 @@ type State = {
 
 /**
  * A pass is followed by a pause of this many times its length (at least the interval, at
- * most MAX_PAUSE_MS): under a steady stream, rolling up takes a fifth of the time. Under sustained ingest on a loaded machine a pass took 0.6-0.8 s,
- * most of it fixed cost whatever the events, and the slowest hooks ran during one twice as
- * often as the others; passes further apart roll up more events each for the same cost.
+ * most MAX_PAUSE_MS): under a steady stream, rolling up takes a fifth of the time. Under
+ * sustained ingest on a loaded machine a pass took 0.6-0.8 s, most of it fixed cost whatever
+ * the events, and the slowest hooks ran during one twice as often as the others; passes
+ * further apart roll up more events each for the same cost.
  */
 export const PASS_SPACING = 4;
 /** The longest pause after a pass: after a long one (a backlog caught up) the others' rollups do not wait four times as long. */
 export const MAX_PAUSE_MS = 5_000;
 /**
  * A tenant's turn in a timed pass: its rollup and compaction stop after this long and go on
- * in the next pass, which comes after `intervalMs`. So one tenant's backlog (an import of
- * months) does not hold the others' rollups back.
+ * in the next pass, which follows at once (a backlog was caught up in one pass before, with
+ * no pause either). So one tenant's backlog (an import of months) does not hold the others'
+ * rollups back.
  */
 export const TURN_MS = 5_000;
 /** While a tenant stays behind, compaction waits at most this many times its interval. */
@@ -438,8 +440,8 @@ export function createAggregator(options: AggregatorOptions): Aggregator {
     })
       .catch((err: unknown) => log.error('aggregation pass failed', { error: String(err) }))
       .finally(() => {
-        // Work left over (a turn ended): the next pass soon, for every tenant's turn.
-        const pause = backlog ? intervalMs : Math.min(MAX_PAUSE_MS, Math.max(intervalMs, PASS_SPACING * took));
+        // Work left over (a turn ended): the next pass at once, every tenant's turn in it.
+        const pause = backlog ? 0 : Math.min(MAX_PAUSE_MS, Math.max(intervalMs, PASS_SPACING * took));
         if (!stopped) cancelTick = timer.set(tick, pause);
       });
   };
