@@ -8,7 +8,7 @@
 // retried, the others go on. A rollup that fails is retried on half as many events until the
 // one event that fails alone is found; after SET_ASIDE_AFTER attempts that event is set aside
 // (counted, logged, left out of every figure) and the worker moves on: no row can stop it.
-// A timed pass gives each tenant a turn of at most TURN_MS for its rollup and compaction, so
+// A timed pass gives each tenant a turn of about TURN_MS for its rollup and compaction, so
 // one tenant's backlog (an import) is caught up over several passes, the others served in each.
 import type { Logger } from '../log.js';
 import type { Connection } from '../storage/duckdb.js';
