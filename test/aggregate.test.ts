@@ -19,7 +19,14 @@ import {
   type Tier,
 } from '../src/aggregate/tiers.js';
 import { foldSelect, foldSketchSelect, ROLLUP_TABLES } from '../src/aggregate/rollup.js';
-import { applyRetention, compact, foldBatches, type FoldCursor, type FoldPiece } from '../src/aggregate/steps.js';
+import {
+  applyRetention,
+  compact,
+  foldPacker,
+  type FoldCursor,
+  type FoldPiece,
+  type TableBuckets,
+} from '../src/aggregate/steps.js';
 import { createAggregator, type Aggregator } from '../src/aggregate/worker.js';
 import { priceOf } from '../src/cost/prices.js';
 import { newId } from '../src/ids.js';
@@ -1273,6 +1280,12 @@ function retriesOf(first: Ev[], second: Ev[]): number {
     seen.add(id);
   }
   return n;
+}
+
+/** Every transaction foldPacker makes of `tables`, as compact() folds them. */
+function foldBatches(tables: TableBuckets[], maxRows: number): FoldPiece[][] {
+  const packer = foldPacker(maxRows);
+  return [...tables.flatMap((t) => packer.add(t)), ...packer.end()];
 }
 
 test('compaction cuts the buckets into transactions of at most so many rows, never a bucket in two', () => {

@@ -142,12 +142,6 @@ export function foldPacker(maxRows: number) {
   };
 }
 
-/** Every transaction foldPacker makes of `tables`. */
-export function foldBatches(tables: TableBuckets[], maxRows: number): FoldPiece[][] {
-  const packer = foldPacker(maxRows);
-  return [...tables.flatMap((t) => packer.add(t)), ...packer.end()];
-}
-
 /** Where a compaction goes on: the table (its index in ROLLUP_TABLES) and the bucket it folds from. */
 export type FoldCursor = { table: number; from: number };
 
