@@ -3,7 +3,7 @@
 // event is set aside (logged, counted on /readyz, left out of every figure); the events
 // around it are rolled up and counted.
 import * as assert from 'uvu/assert';
-import { SET_ASIDE_AFTER } from '../src/aggregate/worker.js';
+import { SET_ASIDE_AFTER } from '../src/aggregate/turn.js';
 import { ingestSuite } from './helpers.js';
 
 const suite = ingestSuite('aggregation worker');

@@ -87,7 +87,7 @@ export async function rollupChunk(
   });
 }
 
-/** Sets aside the event just above the watermark (SET_ASIDE_AFTER in worker.ts); returns its seq. */
+/** Sets aside the event just above the watermark (SET_ASIDE_AFTER in turn.ts); returns its seq. */
 export async function setAside(conn: Connection, error: string): Promise<number | null> {
   return conn.transaction(async (tx) => {
     const { seq } = (await tx.get<{ seq: number | null }>(

@@ -8,25 +8,15 @@
 // retried, the others go on. A rollup that fails is retried on half as many events until the
 // one event that fails alone is found; after SET_ASIDE_AFTER attempts that event is set aside
 // (counted, logged, left out of every figure) and the worker moves on: no row can stop it.
-// A timed pass gives each tenant a turn of about TURN_MS for its rollup and compaction, so
-// one tenant's backlog (an import) is caught up over several passes, the others served in each.
+// A timed pass gives each tenant a turn of about TURN_MS for its rollup and compaction
+// (turn.ts), so one tenant's backlog (an import) is caught up over several passes, the others
+// served in each.
 import type { Logger } from '../log.js';
 import type { Connection } from '../storage/duckdb.js';
 import type { TenantFiles } from '../storage/tenant-files.js';
-import { isOutOfMemory, StorageUnavailableError } from '../storage/errors.js';
-import { FOLD_ROWS_MIN } from '../storage/memory.js';
-import { saveSetting, tenantSettings, type TenantSettings } from './settings.js';
-import {
-  applyRetention,
-  checkpoint,
-  compact,
-  readLag,
-  rollupChunk,
-  setAside,
-  type FoldCursor,
-  type Lag,
-  type SessionSteps,
-} from './steps.js';
+import { saveSetting, tenantSettings } from './settings.js';
+import { applyRetention, checkpoint, readLag, type SessionSteps } from './steps.js';
+import { compactionRound, newTenantState, rollUp, type Step, type TenantState, type TurnContext } from './turn.js';
 import { REAL_TIMER, type Timer } from '../time/timer.js';
 
 export type AggregatorOptions = {
@@ -91,38 +81,6 @@ export type Aggregator = {
   readonly sessions: SessionSteps;
 };
 
-/** The steps of a pass, each failing and retried on its own. */
-type Step = 'open' | 'rollup' | 'compaction' | 'retention' | 'figures';
-type Backoff = { failures: number; retryAt: number };
-
-type State = {
-  /** The oldest bucket time rolled up into since the last compaction began (null: none). */
-  dirtySince: number | null;
-  /** A compaction under way: from when it folds, and where it goes on (null: at the start). */
-  folding: { since: number; cursor: FoldCursor | null } | null;
-  /** The last timed pass ended this tenant's turn with work left (events or a compaction). */
-  backlog: boolean;
-  lastCompaction: number;
-  lastRetention: number;
-  lastFigures: number;
-  lastError: string | null;
-  backoff: Partial<Record<Step, Backoff>>;
-  /** Events per rollup transaction now: halved after a failure, doubled back after each success. */
-  chunk: number;
-  /** Rows per compaction transaction now: halved after a failure, doubled back after each success. */
-  foldRows: number;
-  /** Failed attempts in a row at one event: at SET_ASIDE_AFTER it is set aside. */
-  aloneFailures: number;
-  /** The last pass left nothing to roll up or compact and no step backing off. */
-  caughtUp: boolean;
-  /** When the pass last checkpointed the file (see `checkpoint`). */
-  lastCheckpoint: number;
-  /** Since when a pass's writes wait for a checkpoint (null: none do). */
-  uncheckpointed: number | null;
-  /** What `lag()` last read of the file: kept for when it is asleep. */
-  measured: Lag | null;
-};
-
 /**
  * A pass is followed by a pause of this many times its length (at least the interval, at
  * most MAX_PAUSE_MS): under a steady stream, rolling up takes a fifth of the time. Under
@@ -143,8 +101,6 @@ export const TURN_MS = 5_000;
 /** While a tenant stays behind, compaction waits at most this many times its interval. */
 const STARVED_COMPACTIONS = 10;
 
-/** Attempts at rolling up one event alone before it is set aside. */
-export const SET_ASIDE_AFTER = 5;
 const MAX_BACKOFF_MS = 60_000;
 
 export function createAggregator(options: AggregatorOptions): Aggregator {
@@ -159,43 +115,24 @@ export function createAggregator(options: AggregatorOptions): Aggregator {
   const checkpointEveryMs = options.checkpointEveryMs ?? 10_000;
   const checkpointDeferMs = options.checkpointDeferMs ?? 60_000;
   const ingestIdle = options.ingestIdle ?? (() => true);
-  const states = new Map<string, State>();
+  const states = new Map<string, TenantState>();
   const listeners = new Set<(tenantId: string) => void>();
   const timer = options.timer ?? REAL_TIMER;
   let cancelTick: (() => void) | null = null;
   let running: Promise<void> | null = null;
   let stopped = true;
 
+  const turn: TurnContext = { log, timer, now, chunk, foldRows, sessions: options.sessions };
   const stateOf = (tenantId: string) => {
     let s = states.get(tenantId);
-    if (!s)
-      states.set(
-        tenantId,
-        (s = {
-          dirtySince: null,
-          folding: null,
-          backlog: false,
-          lastCompaction: now(),
-          lastRetention: 0,
-          lastFigures: -Infinity,
-          lastError: null,
-          backoff: {},
-          chunk,
-          foldRows,
-          aloneFailures: 0,
-          caughtUp: false,
-          lastCheckpoint: 0,
-          uncheckpointed: null,
-          measured: null,
-        }),
-      );
+    if (!s) states.set(tenantId, (s = newTenantState(turn, now())));
     return s;
   };
 
   /** Runs one step unless it is backing off; a failure is logged and backs that step off. Returns fn's result, or undefined when it did not run to the end. */
   const step = async <T>(
     tenantId: string,
-    state: State,
+    state: TenantState,
     name: Step,
     forced: boolean,
     fn: () => Promise<T>,
@@ -221,67 +158,10 @@ export function createAggregator(options: AggregatorOptions): Aggregator {
   };
 
   /**
-   * Rolls up what is above the watermark, a chunk per transaction. A failed chunk is tried
-   * again at half the size at once; one event failing alone backs the step off, and after
-   * SET_ASIDE_AFTER such attempts is set aside. Stops after a full chunk once the turn
-   * ended (the timer's clock at `turnEnds`). Returns whether the watermark moved.
-   */
-  const rollUp = async (
-    tenantId: string,
-    state: State,
-    conn: Connection,
-    settings: () => Promise<TenantSettings>,
-    turnEnds: number,
-  ): Promise<boolean> => {
-    let advanced = false;
-    for (;;) {
-      let r: Awaited<ReturnType<typeof rollupChunk>>;
-      try {
-        r = await rollupChunk(conn, state.chunk, await settings(), options.sessions);
-      } catch (err) {
-        if (state.chunk > 1 && !(err instanceof StorageUnavailableError)) {
-          state.chunk = Math.max(1, Math.floor(state.chunk / 2));
-          log.warn('rollup failed; trying fewer events', {
-            tenant_id: tenantId,
-            error: (err as Error).message,
-            chunk: state.chunk,
-          });
-          continue;
-        }
-        // Short of memory, or storage that failed, is the process's state, not the event's:
-        // never a reason to set it aside.
-        const ours = isOutOfMemory(err) || err instanceof StorageUnavailableError;
-        if (ours || ++state.aloneFailures < SET_ASIDE_AFTER) throw err;
-        const seq = await setAside(conn, (err as Error).message);
-        state.aloneFailures = 0;
-        log.error('event set aside: it cannot be rolled up', {
-          tenant_id: tenantId,
-          seq,
-          error: (err as Error).message,
-          attempts: SET_ASIDE_AFTER,
-        });
-        continue;
-      }
-      state.aloneFailures = 0;
-      if (!r) return advanced;
-      advanced = true;
-      state.dirtySince = Math.min(state.dirtySince ?? Infinity, r.minTs);
-      const full = r.events >= state.chunk;
-      state.chunk = Math.min(chunk, state.chunk * 2);
-      if (!full) return advanced;
-      await checkpointWhenIdle(tenantId, state, conn, true);
-      if (timer.now() >= turnEnds) {
-        state.backlog = true;
-        return advanced;
-      }
-    }
-  };
-
-  /**
    * Checkpoints the file once it is due (after a full chunk while catching up: at once) and
    * ingest is idle, or has been busy `checkpointDeferMs` since it was due.
    */
-  const checkpointWhenIdle = async (tenantId: string, state: State, conn: Connection, catchingUp = false) => {
+  const checkpointWhenIdle = async (tenantId: string, state: TenantState, conn: Connection, catchingUp = false) => {
     const t = now();
     state.uncheckpointed ??= t;
     const due = catchingUp
@@ -313,7 +193,7 @@ export function createAggregator(options: AggregatorOptions): Aggregator {
   /** A tenant's part of a pass; a timed pass ends its rollup and compaction at `turnEnds` (the timer's clock). */
   const passFile = async (
     tenantId: string,
-    state: State,
+    state: TenantState,
     force: { compact?: boolean; retention?: boolean },
     turnEnds: number,
   ) => {
@@ -326,7 +206,7 @@ export function createAggregator(options: AggregatorOptions): Aggregator {
     const { file, db } = opened;
     const settings = () => tenantSettings(file, db);
     const advanced = await step(tenantId, state, 'rollup', false, () =>
-      rollUp(tenantId, state, db, settings, turnEnds),
+      rollUp(turn, tenantId, state, db, settings, turnEnds, () => checkpointWhenIdle(tenantId, state, db, true)),
     );
     if (advanced) for (const l of listeners) l(tenantId);
     let wrote = !!advanced;
@@ -338,35 +218,9 @@ export function createAggregator(options: AggregatorOptions): Aggregator {
     // Under a steady backlog a compaction still gets its turn now and then.
     const starved = now() - state.lastCompaction >= STARVED_COMPACTIONS * compactEveryMs;
     if (compactionDue && (!behind || force.compact || starved)) {
-      await step(tenantId, state, 'compaction', !!force.compact, async () => {
+      await step(tenantId, state, 'compaction', !!force.compact, () => {
         wrote = true;
-        // A compaction folds from where the rollups had written when it began; one stopped at
-        // the end of a turn, or failed, goes on from its cursor in a later pass.
-        for (;;) {
-          if (!state.folding) {
-            if (state.dirtySince === null) return;
-            state.folding = { since: state.dirtySince, cursor: null };
-            state.dirtySince = null;
-          }
-          const folding = state.folding;
-          const finished = await compact(db, folding.since, state.foldRows, {
-            from: folding.cursor,
-            folded: (next) => void (folding.cursor = next),
-            stop: () => timer.now() >= turnEnds,
-          }).catch((err) => {
-            if (!(err instanceof StorageUnavailableError))
-              state.foldRows = Math.max(Math.min(FOLD_ROWS_MIN, foldRows), Math.floor(state.foldRows / 2));
-            throw err;
-          });
-          state.foldRows = Math.min(foldRows, state.foldRows * 2);
-          if (!finished) {
-            state.backlog = true;
-            return;
-          }
-          state.folding = null;
-          state.lastCompaction = now();
-          if (!force.compact) return; // what was rolled up meanwhile waits for the next
-        }
+        return compactionRound(turn, state, db, !!force.compact, turnEnds);
       });
     }
     if (force.retention || now() - state.lastRetention >= retentionEveryMs) {
