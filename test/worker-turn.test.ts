@@ -1,14 +1,15 @@
 // A tenant's turn in the worker (turn.ts): a compaction round takes over where the rollups
 // wrote (`dirtySince`), stops when the turn ends and goes on from its cursor with the same
 // start while newer rollups wait for the next round; one that fails goes on from its
-// cursor once the cause is gone. The file is real; the turn's clock is the test's, a
-// millisecond further at each look, so where a turn ends does not depend on the machine.
+// cursor once the cause is gone, and after a restart the file says where it stood. The file
+// is real; the turn's clock is the test's, a millisecond further at each look, so where a
+// turn ends does not depend on the machine.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ROLLUP_TABLES } from '../src/aggregate/rollup.js';
 import { tenantSettings } from '../src/aggregate/settings.js';
-import type { FoldCursor } from '../src/aggregate/steps.js';
-import { compactionRound, newTenantState, rollUp, type TurnContext } from '../src/aggregate/turn.js';
+import { compactionState, type FoldCursor } from '../src/aggregate/steps.js';
+import { compactionRound, newTenantState, restoreCompaction, rollUp, type TurnContext } from '../src/aggregate/turn.js';
 import { newId } from '../src/ids.js';
 import { createIngestor } from '../src/ingest/ingest.js';
 import type { IngestEvent } from '../src/ingest/schema.js';
@@ -35,12 +36,7 @@ const calls = (prefix: string, from: number, n: number, step: number): IngestEve
 
 async function setUp() {
   const dir = tempDir('am-worker-turn');
-  const files = createTenantFiles(dir.path);
-  const ingestor = createIngestor(files);
   const tenantId = newId('t');
-  await files.create(tenantId);
-  const db = await files.connection(tenantId, 'worker');
-  const file = await files.open(tenantId);
   let ticks = 0;
   const timer: Timer = { now: () => ++ticks, set: () => () => undefined };
   const errors: string[] = [];
@@ -52,28 +48,48 @@ async function setUp() {
     foldRows: 40, // many transactions
     sessions: sessionSteps,
   };
-  const state = newTenantState(turn, turn.now());
-  /** Events ingested and rolled up to the end (the rollup's turn never ends). */
-  const add = async (events: IngestEvent[]) => {
-    await ingestor.ingest({ tenantId, userId: 'u_1' }, 'rest', events);
-    await rollUp(
-      turn,
-      tenantId,
-      state,
-      db,
-      () => tenantSettings(file, db),
-      Infinity,
-      async () => undefined,
-    );
+  /** The tenant's file opened, and the worker's state for it as after a start (read from the file). */
+  const open = async (create = false) => {
+    const files = createTenantFiles(dir.path);
+    if (create) await files.create(tenantId);
+    const db = await files.connection(tenantId, 'worker');
+    const state = newTenantState(turn, turn.now());
+    await restoreCompaction(state, db);
+    return { files, ingestor: createIngestor(files), db, file: await files.open(tenantId), state };
   };
-  /** A round given a turn of `looks` looks at the clock. */
-  const round = (looks: number, on: Connection = db) => compactionRound(turn, state, on, false, ticks + looks);
-  const close = async () => {
-    await ingestor.close?.();
-    await files.closeAll();
-    dir.remove();
+  const close = async (o: Awaited<ReturnType<typeof open>>) => {
+    await o.ingestor.close?.();
+    await o.files.closeAll();
   };
-  return { db, state, add, round, errors, close };
+  const t = {
+    ...(await open(true)),
+    errors,
+    /** Events ingested and rolled up to the end (the rollup's turn never ends). */
+    async add(events: IngestEvent[]) {
+      await t.ingestor.ingest({ tenantId, userId: 'u_1' }, 'rest', events);
+      await rollUp(
+        turn,
+        tenantId,
+        t.state,
+        t.db,
+        () => tenantSettings(t.file, t.db),
+        Infinity,
+        async () => undefined,
+      );
+    },
+    /** A round given a turn of `looks` looks at the clock. */
+    round: (looks: number) => compactionRound(turn, t.state, t.db, false, ticks + looks),
+    /** The process stops and starts again: the file closed and opened, the worker's state new. */
+    async restart() {
+      await close(t);
+      Object.assign(t, await open());
+    },
+    async close() {
+      await close(t);
+      dir.remove();
+    },
+  };
+  return t;
 }
 
 /** Per rollup table: its rows, its keys, and the sum of `n` (what folding must keep). */
@@ -176,6 +192,42 @@ test('a round whose transaction fails throws, keeps its cursor, and goes on from
       assert.is(c.rows, c.keys, `${table}: one row per key`);
       assert.is(c.n, before[table]!.n, `${table}: nothing counted twice or lost`);
     }
+    assert.equal(t.errors, []);
+  } finally {
+    await t.close();
+  }
+});
+
+test('after a restart the worker goes on from what the file keeps: what was rolled up, and a round and its cursor', async () => {
+  const t = await setUp();
+  try {
+    await t.add(calls('a', BASE, 200, 23 * 60_000));
+    await t.add(calls('b', BASE, 200, 23 * 60_000));
+    const before = await tables(t.db);
+    await t.restart();
+    assert.is(t.state.dirtySince, BASE, 'what was rolled up before the restart is still to be folded');
+    assert.is(t.state.folding, null);
+
+    await t.round(3);
+    const stopped = t.state.folding;
+    assert.ok(stopped?.cursor, 'the round stopped with a cursor');
+    await t.restart();
+    assert.equal(t.state.folding, stopped, 'the round and its cursor, as the last commit left them');
+    assert.is(t.state.dirtySince, null);
+
+    let cursor: FoldCursor | null = stopped.cursor;
+    while (t.state.folding) {
+      await t.round(2);
+      if (!t.state.folding) break;
+      assert.ok(forward(cursor, t.state.folding.cursor), 'it goes on forward from where it stood');
+      cursor = t.state.folding.cursor;
+    }
+    const after = await tables(t.db);
+    for (const [table, c] of Object.entries(after)) {
+      assert.is(c.rows, c.keys, `${table}: one row per key`);
+      assert.is(c.n, before[table]!.n, `${table}: nothing counted twice or lost`);
+    }
+    assert.equal(await compactionState(t.db), { dirtySince: null, folding: null }, 'the file says nothing is left');
     assert.equal(t.errors, []);
   } finally {
     await t.close();

@@ -47,13 +47,16 @@ export function readLag(conn: Connection): Promise<Lag> {
   });
 }
 
-/** Rolls up to `chunk` events above the watermark; null when there were none. */
+/**
+ * Rolls up to `chunk` events above the watermark; null when there were none. Also returns
+ * what compaction has to fold since its last round began (`dirtySince`, as the file keeps it).
+ */
 export async function rollupChunk(
   conn: Connection,
   chunk: number,
   settings: TenantSettings,
   sessions: SessionSteps,
-): Promise<{ events: number; minTs: number } | null> {
+): Promise<{ events: number; dirtySince: number | null } | null> {
   return conn.transaction(async (tx) => {
     // A literal bound lets DuckDB skip every row group below the watermark (seq grows with the file).
     const { last_seq: from } = (await tx.get<{ last_seq: number }>(`SELECT last_seq FROM rollup_state`))!;
@@ -82,8 +85,12 @@ export async function rollupChunk(
       );
       await tx.run(`DROP TABLE rollup_batch`);
     }
-    await tx.run(`UPDATE rollup_state SET last_seq = ${to}, updated_at = now()::TIMESTAMP`);
-    return { events: to - from, minTs: span.lo ?? Date.now() };
+    const lo = span.n > 0 ? tsLiteral(span.lo) : 'NULL';
+    const { dirty } = (await tx.get<{ dirty: number | null }>(
+      `UPDATE rollup_state SET last_seq = ${to}, updated_at = now()::TIMESTAMP, dirty_since = least(dirty_since, ${lo})
+        RETURNING epoch_ms(dirty_since) AS dirty`,
+    ))!;
+    return { events: to - from, dirtySince: dirty === null ? null : Number(dirty) };
   });
 }
 
@@ -145,6 +152,38 @@ export function foldPacker(maxRows: number) {
 /** Where a compaction goes on: the table (its index in ROLLUP_TABLES) and the bucket it folds from. */
 export type FoldCursor = { table: number; from: number };
 
+/** A compaction round under way: from when it folds, and where it goes on (null: at the start). */
+export type FoldRound = { since: number; cursor: FoldCursor | null };
+
+/** Compaction's progress as the file keeps it (migration 0021): what to fold next, and a round under way. */
+export async function compactionState(
+  conn: Queryable,
+): Promise<{ dirtySince: number | null; folding: FoldRound | null }> {
+  const r = (await conn.get<{ dirty: number | null; since: number | null; table: string | null; from: number | null }>(
+    `SELECT epoch_ms(dirty_since) AS dirty, epoch_ms(folding_since) AS since, folding_table AS "table", epoch_ms(folding_from) AS "from" FROM rollup_state`,
+  ))!;
+  const table = ROLLUP_TABLES.findIndex((t) => t.name === r.table);
+  // A table the catalogue no longer has: the round starts over (folding twice changes nothing).
+  const cursor = r.table === null || table < 0 ? null : { table, from: r.from === null ? -Infinity : Number(r.from) };
+  return {
+    dirtySince: r.dirty === null ? null : Number(r.dirty),
+    folding: r.since === null ? null : { since: Number(r.since), cursor },
+  };
+}
+
+/** Starts a compaction round over what was rolled up since the last began (null: nothing to fold). */
+export async function startRound(conn: Connection): Promise<FoldRound | null> {
+  const r = await conn.get<{ since: number | null }>(
+    `UPDATE rollup_state SET folding_since = dirty_since, dirty_since = NULL, folding_table = NULL, folding_from = NULL
+      WHERE dirty_since IS NOT NULL RETURNING epoch_ms(folding_since) AS since`,
+  );
+  return r?.since === null || r?.since === undefined ? null : { since: Number(r.since), cursor: null };
+}
+
+/** Ends the round under way: it folded everything from its start. */
+export const endRound = (conn: Connection) =>
+  conn.run('UPDATE rollup_state SET folding_since = NULL, folding_table = NULL, folding_from = NULL');
+
 /**
  * Folds every key of the buckets from `since` on into one row per key, at most `maxRows`
  * rows a transaction (README, *Memory*), counting one table's buckets at a time. Answers are
@@ -162,13 +201,21 @@ export async function compact(
   const index = new Map(ROLLUP_TABLES.map((t, i) => [t.name, i]));
   /** Folds `batch`; true when the call is to stop here. */
   const fold = async (batch: FoldPiece[]) => {
+    const last = batch.at(-1)!;
+    const table = index.get(last.table)!;
+    const next = last.to === null ? { table: table + 1, from: -Infinity } : { table, from: last.to };
     await conn.transaction(async (tx) => {
       for (const p of batch)
         for (const statement of foldSql(ROLLUP_TABLES[index.get(p.table)!]!, p.from, p.to)) await tx.run(statement);
+      // Where to go on, in the same commit: a restart resumes from it (compactionState).
+      await tx.run(
+        `UPDATE rollup_state SET folding_table = $table, folding_from = ${
+          Number.isFinite(next.from) ? tsLiteral(next.from) : 'NULL'
+        }`,
+        { table: ROLLUP_TABLES[next.table]?.name ?? null },
+      );
     });
-    const last = batch.at(-1)!;
-    const table = index.get(last.table)!;
-    o.folded?.(last.to === null ? { table: table + 1, from: -Infinity } : { table, from: last.to });
+    o.folded?.(next);
     return o.stop?.() ?? false;
   };
   for (const [i, t] of ROLLUP_TABLES.entries()) {

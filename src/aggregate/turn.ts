@@ -9,17 +9,29 @@ import { isOutOfMemory, StorageUnavailableError } from '../storage/errors.js';
 import { FOLD_ROWS_MIN } from '../storage/memory.js';
 import type { Timer } from '../time/timer.js';
 import type { TenantSettings } from './settings.js';
-import { compact, rollupChunk, setAside, type FoldCursor, type Lag, type SessionSteps } from './steps.js';
+import {
+  compact,
+  compactionState,
+  endRound,
+  rollupChunk,
+  setAside,
+  startRound,
+  type FoldRound,
+  type Lag,
+  type SessionSteps,
+} from './steps.js';
 
 /** The steps of a pass, each failing and retried on its own. */
 export type Step = 'open' | 'rollup' | 'compaction' | 'retention' | 'figures';
 type Backoff = { failures: number; retryAt: number };
 
 export type TenantState = {
-  /** The oldest bucket time rolled up into since the last compaction began (null: none). */
+  /** Whether `dirtySince` and `folding` were read from the file (they are kept there too). */
+  restored: boolean;
+  /** The oldest event time rolled up since the last compaction round began (null: none). */
   dirtySince: number | null;
-  /** A compaction under way: from when it folds, and where it goes on (null: at the start). */
-  folding: { since: number; cursor: FoldCursor | null } | null;
+  /** A compaction round under way. */
+  folding: FoldRound | null;
   /** The last timed pass ended this tenant's turn with work left (events or a compaction). */
   backlog: boolean;
   lastCompaction: number;
@@ -59,6 +71,7 @@ export type TurnContext = {
 export const SET_ASIDE_AFTER = 5;
 
 export const newTenantState = (t: Pick<TurnContext, 'chunk' | 'foldRows'>, now: number): TenantState => ({
+  restored: false,
   dirtySince: null,
   folding: null,
   backlog: false,
@@ -124,7 +137,7 @@ export async function rollUp(
     state.aloneFailures = 0;
     if (!r) return advanced;
     advanced = true;
-    state.dirtySince = Math.min(state.dirtySince ?? Infinity, r.minTs);
+    state.dirtySince = r.dirtySince;
     const full = r.events >= state.chunk;
     state.chunk = Math.min(t.chunk, state.chunk * 2);
     if (!full) return advanced;
@@ -136,13 +149,20 @@ export async function rollUp(
   }
 }
 
+/** Reads what the file keeps of compaction's progress into `state`, once: after a restart the worker goes on from it. */
+export async function restoreCompaction(state: TenantState, db: Connection): Promise<void> {
+  if (state.restored) return;
+  Object.assign(state, await compactionState(db), { restored: true });
+}
+
 /**
  * A compaction round: folds from where the rollups had written when it began
  * (`dirtySince`, handed over to the round), a bounded transaction at a time. One stopped
  * at the end of the turn (leaving `state.backlog`), or failed (halving the rows per
  * transaction, unless the storage failed; the error is thrown), goes on from its cursor in a
- * later call. Forced, rounds follow each other until nothing is left to fold; otherwise what
- * was rolled up meanwhile waits for the next round.
+ * later call, or after a restart (the file keeps the round and its cursor). Forced, rounds
+ * follow each other until nothing is left to fold; otherwise what was rolled up meanwhile
+ * waits for the next round.
  */
 export async function compactionRound(
   t: TurnContext,
@@ -154,8 +174,9 @@ export async function compactionRound(
   for (;;) {
     if (!state.folding) {
       if (state.dirtySince === null) return;
-      state.folding = { since: state.dirtySince, cursor: null };
+      state.folding = await startRound(db);
       state.dirtySince = null;
+      if (!state.folding) return;
     }
     const folding = state.folding;
     const finished = await compact(db, folding.since, state.foldRows, {
@@ -172,6 +193,7 @@ export async function compactionRound(
       state.backlog = true;
       return;
     }
+    await endRound(db);
     state.folding = null;
     state.lastCompaction = t.now();
     if (!force) return;

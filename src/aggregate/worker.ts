@@ -16,7 +16,15 @@ import type { Connection } from '../storage/duckdb.js';
 import type { TenantFiles } from '../storage/tenant-files.js';
 import { saveSetting, tenantSettings } from './settings.js';
 import { applyRetention, checkpoint, readLag, type SessionSteps } from './steps.js';
-import { compactionRound, newTenantState, rollUp, type Step, type TenantState, type TurnContext } from './turn.js';
+import {
+  compactionRound,
+  newTenantState,
+  restoreCompaction,
+  rollUp,
+  type Step,
+  type TenantState,
+  type TurnContext,
+} from './turn.js';
 import { REAL_TIMER, type Timer } from '../time/timer.js';
 
 export type AggregatorOptions = {
@@ -198,10 +206,12 @@ export function createAggregator(options: AggregatorOptions): Aggregator {
     turnEnds: number,
   ) => {
     state.backlog = false;
-    const opened = await step(tenantId, state, 'open', false, async () => ({
-      file: await tenantFiles.open(tenantId),
-      db: await tenantFiles.connection(tenantId, 'worker'),
-    }));
+    const opened = await step(tenantId, state, 'open', false, async () => {
+      const file = await tenantFiles.open(tenantId);
+      const db = await tenantFiles.connection(tenantId, 'worker');
+      await restoreCompaction(state, db);
+      return { file, db };
+    });
     if (!opened) return;
     const { file, db } = opened;
     const settings = () => tenantSettings(file, db);
