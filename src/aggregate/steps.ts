@@ -1,4 +1,4 @@
-// The SQL of each step of the aggregation worker's pass (worker.ts decides when each runs):
+// The SQL of each step of the aggregation worker's pass (worker.ts and turn.ts decide when each runs):
 // a chunk of events rolled up into every tier with the watermark moved in the same
 // transaction, an event set aside, compaction, retention, new models' prices, a checkpoint,
 // and how far behind the rollups are; and what the worker asks of the sessions module
@@ -159,8 +159,10 @@ export type FoldRound = { since: number; cursor: FoldCursor | null };
 export async function compactionState(
   conn: Queryable,
 ): Promise<{ dirtySince: number | null; folding: FoldRound | null }> {
-  const r = (await conn.get<{ dirty: number | null; since: number | null; table: string | null; from: number | null }>(
-    `SELECT epoch_ms(dirty_since) AS dirty, epoch_ms(folding_since) AS since, folding_table AS "table", epoch_ms(folding_from) AS "from" FROM rollup_state`,
+  type Stored = { dirty: number | null; since: number | null; table: string | null; from: number | null };
+  const r = (await conn.get<Stored>(
+    `SELECT epoch_ms(dirty_since) AS dirty, epoch_ms(folding_since) AS since, folding_table AS "table",
+            epoch_ms(folding_from) AS "from" FROM rollup_state`,
   ))!;
   const table = ROLLUP_TABLES.findIndex((t) => t.name === r.table);
   // A table the catalogue no longer has: the round starts over (folding twice changes nothing).
@@ -207,12 +209,15 @@ export async function compact(
     await conn.transaction(async (tx) => {
       for (const p of batch)
         for (const statement of foldSql(ROLLUP_TABLES[index.get(p.table)!]!, p.from, p.to)) await tx.run(statement);
-      // Where to go on, in the same commit: a restart resumes from it (compactionState).
+      // Where the round goes on, in the same commit (a restart resumes from it: compactionState);
+      // after the last table, the round is over.
+      const table = ROLLUP_TABLES[next.table]?.name;
+      const from = Number.isFinite(next.from) ? tsLiteral(next.from) : 'NULL';
       await tx.run(
-        `UPDATE rollup_state SET folding_table = $table, folding_from = ${
-          Number.isFinite(next.from) ? tsLiteral(next.from) : 'NULL'
-        }`,
-        { table: ROLLUP_TABLES[next.table]?.name ?? null },
+        table === undefined
+          ? 'UPDATE rollup_state SET folding_since = NULL, folding_table = NULL, folding_from = NULL'
+          : `UPDATE rollup_state SET folding_table = $table, folding_from = ${from} WHERE folding_since IS NOT NULL`,
+        table === undefined ? undefined : { table },
       );
     });
     o.folded?.(next);

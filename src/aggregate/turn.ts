@@ -26,8 +26,8 @@ export type Step = 'open' | 'rollup' | 'compaction' | 'retention' | 'figures';
 type Backoff = { failures: number; retryAt: number };
 
 export type TenantState = {
-  /** Whether `dirtySince` and `folding` were read from the file (they are kept there too). */
-  restored: boolean;
+  /** The opened file `dirtySince` and `folding` were read from (they are kept there too). */
+  restoredFrom: object | null;
   /** The oldest event time rolled up since the last compaction round began (null: none). */
   dirtySince: number | null;
   /** A compaction round under way. */
@@ -71,7 +71,7 @@ export type TurnContext = {
 export const SET_ASIDE_AFTER = 5;
 
 export const newTenantState = (t: Pick<TurnContext, 'chunk' | 'foldRows'>, now: number): TenantState => ({
-  restored: false,
+  restoredFrom: null,
   dirtySince: null,
   folding: null,
   backlog: false,
@@ -149,10 +149,13 @@ export async function rollUp(
   }
 }
 
-/** Reads what the file keeps of compaction's progress into `state`, once: after a restart the worker goes on from it. */
-export async function restoreCompaction(state: TenantState, db: Connection): Promise<void> {
-  if (state.restored) return;
-  Object.assign(state, await compactionState(db), { restored: true });
+/**
+ * Reads what the file keeps of compaction's progress into `state`, once per opened file:
+ * after a restart, or a file replaced (a restore), the worker goes on from what it says.
+ */
+export async function restoreCompaction(state: TenantState, file: object, db: Connection): Promise<void> {
+  if (state.restoredFrom === file) return;
+  Object.assign(state, await compactionState(db), { restoredFrom: file });
 }
 
 /**

@@ -209,7 +209,7 @@ export function createAggregator(options: AggregatorOptions): Aggregator {
     const opened = await step(tenantId, state, 'open', false, async () => {
       const file = await tenantFiles.open(tenantId);
       const db = await tenantFiles.connection(tenantId, 'worker');
-      await restoreCompaction(state, db);
+      await restoreCompaction(state, file, db);
       return { file, db };
     });
     if (!opened) return;
