@@ -15,6 +15,8 @@ import { profileSmallSummary } from './small-profile.js';
 
 const ITERATIONS = Number(process.env.BENCH_SMALL_ITERATIONS ?? 60);
 const WARMUP = 3;
+/** Pages open at once on the small tenant (the live refetch after a write). */
+const PAGES = 8;
 const MIN = 60_000;
 const DAY = 1440 * MIN;
 const PASSWORD = 'bench password 123';
@@ -151,10 +153,11 @@ export function smallTenantRequests(t: {
     if (res.status !== 200) throw new Error(`${path} answered ${res.status}: ${body.slice(0, 160)}`);
   };
   const summary = `/api/v1/dashboard/summary?from=${t.now - 7 * DAY}&to=${t.now}`;
+  const fragment = get('/', { cookie: t.cookie, 'hx-request': 'true' });
   return [
     { name: 'small: GET summary, last 7 days', once: get(summary, { authorization: `Bearer ${t.key}` }) },
     { name: 'small: GET / (last 7 days)', once: get('/', { cookie: t.cookie, accept: 'text/html' }) },
-    { name: 'small: GET / htmx fragment', once: get('/', { cookie: t.cookie, 'hx-request': 'true' }) },
+    { name: 'small: GET / htmx fragment', once: fragment },
     // An event just before each request: nothing kept for the file holds (what a busy tenant's page pays).
     {
       name: 'small: GET summary, after a write',
@@ -162,6 +165,12 @@ export function smallTenantRequests(t: {
       before: t.write,
     },
     { name: 'small: GET /, after a write', once: get('/', { cookie: t.cookie, accept: 'text/html' }), before: t.write },
+    // What each commit costs while pages are open: every page refetches its live part at once (live.ts).
+    {
+      name: `small: ${PAGES} fragments at once, after a write`,
+      once: async () => void (await Promise.all(Array.from({ length: PAGES }, fragment))),
+      before: t.write,
+    },
     { name: 'small: GET /healthz (the floor)', once: get('/healthz', {}) },
   ];
 }

@@ -85,4 +85,55 @@ s('a read that a write ended during is not kept', async ({ db }) => {
   assert.is(loads, 2);
 });
 
+s(
+  'callers asking while the same read is under way wait for it, each with a copy of its own; after a write, one reads anew',
+  async ({ db }) => {
+    const other = await db.connect();
+    await db.run('INSERT INTO t VALUES (1)');
+    let loads = 0;
+    let open: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    const read = (key = 'rows') =>
+      keptRead(
+        db,
+        key,
+        async () => {
+          loads++;
+          await gate; // held under way until the test lets it end
+          return db.all<{ n: number }>('SELECT n FROM t ORDER BY n');
+        },
+        { copy: true },
+      );
+    const first = read();
+    const waiting = [read(), read()];
+    const elsewhere = read('another key');
+    assert.is(loads, 2, 'the same key waits for the read under way; another key reads');
+    await other.run('INSERT INTO t VALUES (2)');
+    const afterWrite = read();
+    assert.is(loads, 3, 'a caller after a write does not wait for a read that began before it');
+    open();
+    const mine = await first;
+    mine.push({ n: 99 }); // the first caller changes its own answer
+    const theirs = await Promise.all(waiting);
+    for (const rows of theirs) assert.equal(rows, theirs[0], 'the waiting callers got the same rows');
+    assert.ok(theirs[0]!.length <= 2 && theirs[0]!.every((r) => r.n !== 99), "not the first caller's changes");
+    assert.ok(theirs[0] !== theirs[1], 'each its own copy');
+    assert.equal(await afterWrite, [{ n: 1 }, { n: 2 }]);
+    await elsewhere;
+    assert.is(loads, 3);
+
+    // A read that fails fails the callers waiting for it; the next caller reads again.
+    let fail: (err: Error) => void = () => undefined;
+    const failing = keptRead(db, 'fails', () => new Promise((_, reject) => (fail = reject)));
+    const waiter = keptRead(db, 'fails', async () => assert.unreachable('waits instead'));
+    fail(new Error('no disk'));
+    for (const p of [failing, waiter])
+      await p.then(
+        () => assert.unreachable('failed'),
+        (err: Error) => assert.is(err.message, 'no disk'),
+      );
+    assert.is(await keptRead(db, 'fails', async () => 'read again'), 'read again');
+  },
+);
+
 s.run();

@@ -15,10 +15,16 @@ export type KeepOptions<T> = {
 };
 
 const kept = new WeakMap<Pick<Database, 'writes'>, Kept>();
+/** A load under way: the count of writes it started at, and the callers waiting for it. */
+type Loading = { writes: number; waiting: number; value: Promise<unknown> };
+const loading = new WeakMap<Pick<Database, 'writes'>, Map<string, Loading>>();
 
 /**
  * `load()`, or what it gave last time for `key` if the database was not written since.
- * A value read while a write ended is not kept (it may be from before that write).
+ * A value read while a write ended is not kept (it may be from before that write). A
+ * caller that asks while the same load is under way, with nothing written since it began,
+ * waits for it instead of loading again: every open page of a tenant asks the same as soon
+ * as a commit is announced (live.ts), and one of them pays for it.
  */
 export async function keptRead<T>(
   db: Pick<Database, 'writes'>,
@@ -32,11 +38,39 @@ export async function keptRead<T>(
     const value = mine.values.get(key) as T;
     return copy ? structuredClone(value) : value;
   }
-  const value = await load();
-  if (db.writes() !== writes || !worth(value)) return value;
+  let under = loading.get(db);
+  const ongoing = under?.get(key);
+  if (ongoing?.writes === writes) {
+    ongoing.waiting++;
+    const value = (await ongoing.value) as T;
+    return copy ? structuredClone(value) : value;
+  }
+  if (!under) loading.set(db, (under = new Map()));
+  let settle!: { resolve: (v: unknown) => void; reject: (err: unknown) => void };
+  const started: Loading = {
+    writes,
+    waiting: 0,
+    value: new Promise((resolve, reject) => (settle = { resolve, reject })),
+  };
+  started.value.catch(() => undefined); // a failed load fails its own caller; none may be waiting
+  under.set(key, started);
+  let value: T;
+  try {
+    value = await load();
+  } catch (err) {
+    settle.reject(err);
+    throw err;
+  } finally {
+    if (under.get(key) === started) under.delete(key);
+  }
+  const keep = db.writes() === writes && worth(value);
+  // What others copy is taken now, before this caller can change its own.
+  const shared = copy && (keep || started.waiting > 0) ? structuredClone(value) : value;
+  settle.resolve(shared);
+  if (!keep) return value;
   mine = kept.get(db);
   if (!mine || mine.writes !== writes || mine.values.size >= max) kept.set(db, (mine = { writes, values: new Map() }));
-  mine.values.set(key, copy ? structuredClone(value) : deepFreeze(value));
+  mine.values.set(key, copy ? shared : deepFreeze(value));
   return value;
 }
 
