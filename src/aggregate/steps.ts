@@ -210,7 +210,7 @@ export async function compact(
       for (const p of batch)
         for (const statement of foldSql(ROLLUP_TABLES[index.get(p.table)!]!, p.from, p.to)) await tx.run(statement);
       // Where the round goes on, in the same commit (a restart resumes from it: compactionState);
-      // after the last table, the round is over.
+      // after the last table, the round is over (when empty tables end the list, endRound ends it).
       const table = ROLLUP_TABLES[next.table]?.name;
       const from = Number.isFinite(next.from) ? tsLiteral(next.from) : 'NULL';
       await tx.run(

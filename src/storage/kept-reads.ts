@@ -24,7 +24,8 @@ const loading = new WeakMap<Pick<Database, 'writes'>, Map<string, Loading>>();
  * A value read while a write ended is not kept (it may be from before that write). A
  * caller that asks while the same load is under way, with nothing written since it began,
  * waits for it instead of loading again: every open page of a tenant asks the same as soon
- * as a commit is announced (live.ts), and one of them pays for it.
+ * as a commit is announced (live.ts), and one of them pays for it. So `load` must never ask
+ * for its own key on the same database: it would wait for itself.
  */
 export async function keptRead<T>(
   db: Pick<Database, 'writes'>,
@@ -63,14 +64,22 @@ export async function keptRead<T>(
   } finally {
     if (under.get(key) === started) under.delete(key);
   }
-  const keep = db.writes() === writes && worth(value);
-  // What others copy is taken now, before this caller can change its own.
-  const shared = copy && (keep || started.waiting > 0) ? structuredClone(value) : value;
+  let keep: boolean;
+  let shared: T;
+  try {
+    keep = db.writes() === writes && worth(value);
+    // What others copy is taken now, before this caller can change its own; shared as it is, frozen.
+    const others = keep || started.waiting > 0;
+    shared = !others ? value : copy ? structuredClone(value) : deepFreeze(value);
+  } catch (err) {
+    settle.reject(err);
+    throw err;
+  }
   settle.resolve(shared);
   if (!keep) return value;
   mine = kept.get(db);
   if (!mine || mine.writes !== writes || mine.values.size >= max) kept.set(db, (mine = { writes, values: new Map() }));
-  mine.values.set(key, copy ? shared : deepFreeze(value));
+  mine.values.set(key, shared);
   return value;
 }
 
