@@ -11,6 +11,9 @@ import { createLogger } from '../src/log.js';
 import { startServer, type RunningServer } from '../src/server.js';
 import type { Timer } from '../src/time/timer.js';
 import { createIngestor } from '../src/ingest/ingest.js';
+import { createAggregator, type AggregatorOptions } from '../src/aggregate/worker.js';
+import { sessionSteps } from '../src/sessions/worker-steps.js';
+import type { TenantFiles } from '../src/storage/tenant-files.js';
 import { journalPath } from '../src/storage/datadir.js';
 import { createTenantFiles } from '../src/storage/tenant-files.js';
 
@@ -291,4 +294,17 @@ export function journalingIngest(dataDir: string, timer: Timer, applyWindowMs: n
     journalDir: (id) => journalPath(dataDir, id),
   });
   return { files, ingest };
+}
+
+/** The aggregation worker over one tenant's file, its failures gathered in `errors`, and an ingestor beside it. */
+export function tenantWorker(files: TenantFiles, tenantId: string, options: Partial<AggregatorOptions> = {}) {
+  const errors: string[] = [];
+  const aggregator = createAggregator({
+    tenantFiles: files,
+    sessions: sessionSteps,
+    tenants: async () => [tenantId],
+    log: createLogger('error', (line) => errors.push(line)),
+    ...options,
+  });
+  return { aggregator, errors, ingestor: createIngestor(files) };
 }

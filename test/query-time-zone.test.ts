@@ -6,17 +6,13 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { saveSetting } from '../src/aggregate/settings.js';
-import { sessionSteps } from '../src/sessions/worker-steps.js';
-import { createAggregator } from '../src/aggregate/worker.js';
 import { newId } from '../src/ids.js';
-import { createIngestor } from '../src/ingest/ingest.js';
 import type { IngestEvent } from '../src/ingest/schema.js';
-import { createLogger } from '../src/log.js';
 import { querySchema, type Interval } from '../src/query/model.js';
 import { fillGaps, runQuery } from '../src/query/run.js';
 import { createTenantFiles } from '../src/storage/tenant-files.js';
 import { offsetMs } from '../src/time/zone.js';
-import { tempDir } from './helpers.js';
+import { tempDir, tenantWorker } from './helpers.js';
 
 const MINUTE = 60_000;
 const QUARTER = 15 * MINUTE;
@@ -115,15 +111,7 @@ async function tenantIn(zone: string, now = NOW) {
     '1h': null,
     '1d': null,
   });
-  const errors: string[] = [];
-  const aggregator = createAggregator({
-    tenantFiles: files,
-    sessions: sessionSteps,
-    tenants: async () => [tenantId],
-    log: createLogger('error', (line) => errors.push(line)),
-    now: () => now,
-  });
-  const ingestor = createIngestor(files);
+  const { aggregator, errors, ingestor } = tenantWorker(files, tenantId, { now: () => now });
   const ingest = async (events: Ev[]) => {
     const result = await ingestor.ingest({ tenantId, userId: 'u_ana' }, 'rest', events);
     assert.equal(result.rejected, []);

@@ -5,18 +5,14 @@
 // worker with its session steps, an injected clock; and the price change through the API.
 import { suite, test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { createAggregator } from '../src/aggregate/worker.js';
 import { newId } from '../src/ids.js';
-import { createIngestor } from '../src/ingest/ingest.js';
 import type { IngestEvent } from '../src/ingest/schema.js';
-import { createLogger } from '../src/log.js';
 import { SESSION_FIGURES } from '../src/sessions/figures.js';
 import { changePrices } from '../src/sessions/prices.js';
 import { listSessions, sessionSpan } from '../src/sessions/read.js';
 import { QUIET_MS } from '../src/sessions/store.js';
-import { sessionSteps } from '../src/sessions/worker-steps.js';
 import { createTenantFiles } from '../src/storage/tenant-files.js';
-import { ADMIN, setUp, signIn, startTestServer, tempDir, type TestServer } from './helpers.js';
+import { ADMIN, setUp, signIn, startTestServer, tempDir, tenantWorker, type TestServer } from './helpers.js';
 
 const HOUR = 3_600_000;
 const BASE = Date.UTC(2026, 2, 2, 9);
@@ -48,15 +44,7 @@ test('a stored figure row is read exactly while its session has no newer event a
   const tenantId = newId('t');
   await files.create(tenantId);
   let clock = BASE;
-  const errors: string[] = [];
-  const aggregator = createAggregator({
-    tenantFiles: files,
-    sessions: sessionSteps,
-    tenants: async () => [tenantId],
-    log: createLogger('error', (line) => errors.push(line)),
-    now: () => clock,
-  });
-  const ingestor = createIngestor(files);
+  const { aggregator, errors, ingestor } = tenantWorker(files, tenantId, { now: () => clock });
   const who = { tenantId, userId: 'u_ana' };
   const ingest = async (events: IngestEvent[]) =>
     assert.equal((await ingestor.ingest(who, 'rest', events)).rejected, [], 'every event is valid');

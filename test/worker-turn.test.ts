@@ -7,7 +7,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ROLLUP_TABLES } from '../src/aggregate/rollup.js';
-import { createAggregator } from '../src/aggregate/worker.js';
 import { tenantSettings } from '../src/aggregate/settings.js';
 import { compactionState, type FoldCursor } from '../src/aggregate/steps.js';
 import { compactionRound, newTenantState, restoreCompaction, rollUp, type TurnContext } from '../src/aggregate/turn.js';
@@ -19,7 +18,7 @@ import { sessionSteps } from '../src/sessions/worker-steps.js';
 import type { Connection } from '../src/storage/duckdb.js';
 import { createTenantFiles } from '../src/storage/tenant-files.js';
 import type { Timer } from '../src/time/timer.js';
-import { tempDir } from './helpers.js';
+import { tempDir, tenantWorker } from './helpers.js';
 
 const BASE = Date.UTC(2026, 10, 2, 9);
 const DAY = 86_400_000;
@@ -250,16 +249,10 @@ test('a worker started again folds what the one before it rolled up and did not 
   const tenantId = newId('t');
   const start = () => {
     const files = createTenantFiles(dir.path);
-    const errors: string[] = [];
-    const aggregator = createAggregator({
-      tenantFiles: files,
-      sessions: sessionSteps,
-      tenants: async () => [tenantId],
-      log: createLogger('error', (line) => errors.push(line)),
+    const { aggregator, errors, ingestor } = tenantWorker(files, tenantId, {
       now: () => BASE + 30 * DAY, // compaction, due a minute after a start, never is
       foldRows: 40,
     });
-    const ingestor = createIngestor(files);
     const stop = async () => {
       await aggregator.stop();
       await ingestor.close?.();
