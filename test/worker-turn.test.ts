@@ -111,6 +111,34 @@ const folded = (counted: Awaited<ReturnType<typeof tables>>) =>
 const forward = (a: FoldCursor | null, b: FoldCursor | null) =>
   a === null || (b !== null && (b.table > a.table || (b.table === a.table && b.from > a.from)));
 
+type Tenant = Awaited<ReturnType<typeof setUp>>;
+
+/** Turns of `looks` looks at the clock until the round under way ends, each going on forward from the last; how many. */
+async function finishRound(t: Tenant, looks = 2): Promise<number> {
+  let cursor = t.state.folding?.cursor ?? null;
+  let turns = 0;
+  while (t.state.folding) {
+    if (++turns > 10_000) assert.unreachable('the round never ended');
+    const { since } = t.state.folding;
+    t.state.backlog = false;
+    await t.round(looks);
+    if (!t.state.folding) break;
+    assert.is(t.state.folding.since, since, 'the same round goes on');
+    assert.ok(forward(cursor, t.state.folding.cursor), 'it goes on forward from its cursor');
+    assert.ok(t.state.backlog, 'work is left for the next turn');
+    cursor = t.state.folding.cursor;
+  }
+  return turns;
+}
+
+/** Every rollup table holds one row per key, and the counts it held before. */
+async function assertFolded(db: Connection, before: Awaited<ReturnType<typeof tables>>) {
+  for (const [table, c] of Object.entries(await tables(db))) {
+    assert.is(c.rows, c.keys, `${table}: one row per key`);
+    assert.is(c.n, before[table]!.n, `${table}: nothing counted twice or lost`);
+  }
+}
+
 test('a compaction round takes over dirtySince, stops when its turn ends and goes on from its cursor', async () => {
   const t = await setUp();
   try {
@@ -133,18 +161,7 @@ test('a compaction round takes over dirtySince, stops when its turn ends and goe
     await t.add(calls('c', later, 30, 60_000));
     assert.is(t.state.dirtySince, later);
     const withLater = await tables(t.db);
-    let cursor: FoldCursor | null = started.cursor;
-    let turns = 1;
-    while (t.state.folding) {
-      if (++turns > 10_000) assert.unreachable('the round never ended');
-      t.state.backlog = false;
-      await t.round(2);
-      if (!t.state.folding) break;
-      assert.is(t.state.folding.since, BASE, 'the same round goes on');
-      assert.ok(forward(cursor, t.state.folding.cursor), 'from its cursor, forward');
-      assert.ok(t.state.backlog);
-      cursor = t.state.folding.cursor;
-    }
+    const turns = await finishRound(t);
     assert.ok(turns > 5, `the round took many turns (${turns})`);
     assert.is(t.state.dirtySince, later, 'what was rolled up meanwhile waits for the next round');
     const between = await tables(t.db);
@@ -183,20 +200,8 @@ test('a round that fails throws, keeps its cursor, and goes on from it once the 
     for (const [table, c] of Object.entries(partly)) assert.is(c.rows, c.keys, `${table}: folded before the failure`);
 
     await t.db.run(`ALTER TABLE ${name}_away RENAME TO ${name}`);
-    let cursor: FoldCursor | null = kept.cursor;
-    for (let turns = 0; t.state.folding; turns++) {
-      if (turns > 10_000) assert.unreachable('the round never ended');
-      await t.round(2);
-      if (t.state.folding) {
-        assert.ok(forward(cursor, t.state.folding.cursor), 'it goes on forward from where it failed');
-        cursor = t.state.folding.cursor;
-      }
-    }
-    const after = await tables(t.db);
-    for (const [table, c] of Object.entries(after)) {
-      assert.is(c.rows, c.keys, `${table}: one row per key`);
-      assert.is(c.n, before[table]!.n, `${table}: nothing counted twice or lost`);
-    }
+    await finishRound(t);
+    await assertFolded(t.db, before);
     assert.equal(t.errors, []);
   } finally {
     await t.close();
@@ -225,18 +230,8 @@ test('after a restart the worker goes on from what the file keeps: what was roll
     assert.equal(t.state.folding, stopped, 'the round and its cursor, as the last commit left them');
     assert.is(t.state.dirtySince, null);
 
-    let cursor: FoldCursor | null = stopped.cursor;
-    while (t.state.folding) {
-      await t.round(2);
-      if (!t.state.folding) break;
-      assert.ok(forward(cursor, t.state.folding.cursor), 'it goes on forward from where it stood');
-      cursor = t.state.folding.cursor;
-    }
-    const after = await tables(t.db);
-    for (const [table, c] of Object.entries(after)) {
-      assert.is(c.rows, c.keys, `${table}: one row per key`);
-      assert.is(c.n, before[table]!.n, `${table}: nothing counted twice or lost`);
-    }
+    await finishRound(t);
+    await assertFolded(t.db, before);
     assert.equal(await compactionState(t.db), { dirtySince: null, folding: null }, 'the file says nothing is left');
     assert.equal(t.errors, []);
   } finally {
@@ -274,11 +269,7 @@ test('a worker started again folds what the one before it rolled up and did not 
 
     w = start();
     await w.aggregator.runOnce(tenantId, { compact: true });
-    const after = await tables(await w.files.connection(tenantId, 'worker'));
-    for (const [table, c] of Object.entries(after)) {
-      assert.is(c.rows, c.keys, `${table}: folded by the worker started again`);
-      assert.is(c.n, before[table]!.n, `${table}: nothing counted twice or lost`);
-    }
+    await assertFolded(await w.files.connection(tenantId, 'worker'), before); // by the worker started again
     assert.equal(w.errors, []);
   } finally {
     await w.stop();
