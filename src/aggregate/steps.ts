@@ -179,12 +179,14 @@ export async function startRound(conn: Connection): Promise<FoldRound | null> {
     `UPDATE rollup_state SET folding_since = dirty_since, dirty_since = NULL, folding_table = NULL, folding_from = NULL
       WHERE dirty_since IS NOT NULL RETURNING epoch_ms(folding_since) AS since`,
   );
-  return r?.since === null || r?.since === undefined ? null : { since: Number(r.since), cursor: null };
+  const since = r?.since ?? null;
+  return since === null ? null : { since: Number(since), cursor: null };
 }
 
+const END_ROUND = 'UPDATE rollup_state SET folding_since = NULL, folding_table = NULL, folding_from = NULL';
+
 /** Ends the round under way: it folded everything from its start. */
-export const endRound = (conn: Connection) =>
-  conn.run('UPDATE rollup_state SET folding_since = NULL, folding_table = NULL, folding_from = NULL');
+export const endRound = (conn: Connection) => conn.run(END_ROUND);
 
 /**
  * Folds every key of the buckets from `since` on into one row per key, at most `maxRows`
@@ -211,14 +213,14 @@ export async function compact(
         for (const statement of foldSql(ROLLUP_TABLES[index.get(p.table)!]!, p.from, p.to)) await tx.run(statement);
       // Where the round goes on, in the same commit (a restart resumes from it: compactionState);
       // after the last table, the round is over (when empty tables end the list, endRound ends it).
-      const table = ROLLUP_TABLES[next.table]?.name;
+      const nextTable = ROLLUP_TABLES[next.table]?.name;
       const from = Number.isFinite(next.from) ? tsLiteral(next.from) : 'NULL';
-      await tx.run(
-        table === undefined
-          ? 'UPDATE rollup_state SET folding_since = NULL, folding_table = NULL, folding_from = NULL'
-          : `UPDATE rollup_state SET folding_table = $table, folding_from = ${from} WHERE folding_since IS NOT NULL`,
-        table === undefined ? undefined : { table },
-      );
+      if (nextTable === undefined) await tx.run(END_ROUND);
+      else
+        await tx.run(
+          `UPDATE rollup_state SET folding_table = $table, folding_from = ${from} WHERE folding_since IS NOT NULL`,
+          { table: nextTable },
+        );
     });
     o.folded?.(next);
     return o.stop?.() ?? false;
