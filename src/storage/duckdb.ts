@@ -20,7 +20,12 @@ export type Queryable = {
 export type Connection = Queryable & {
   /**
    * Runs `fn` with the raw connection, alone; `fn` manages its own transaction. `prepared`
-   * gives a statement prepared once per connection and destroyed when the database closes.
+   * gives a statement prepared once per connection and destroyed when the database closes:
+   * only for statements that read no table (an INSERT of values). DuckDB plans a statement
+   * with the tables' statistics of that moment and does not plan it again when rows change:
+   * a kept `SELECT count(*) FROM t WHERE x > 5` still answered 0 after a row with x = 10
+   * was added (DuckDB 1.5, duckdb/duckdb#23704; with parameters it plans at every run:
+   * README, *What a page costs a small tenant*).
    */
   withConnection<T>(
     fn: (connection: DuckDBConnection, prepared: (sql: string) => Promise<DuckDBPreparedStatement>) => Promise<T>,
