@@ -467,6 +467,43 @@ api('bad parameters are 400s naming the parameter', async (ctx) => {
   assert.is((await post(ctx, '/api/v1/query', '{not json')).status, 400);
 });
 
+api('a time past the year 9999 (or before the year 1) is a 400 naming the parameter', async (ctx) => {
+  // Epoch ms of up to 16 digits, or JSON numbers, can name times no date holds (above 8.64e15).
+  const far = 'from=8700000000000000';
+  const cases: [string, string][] = [
+    [`/api/v1/metrics/timeseries?metric=events&${far}`, 'from'],
+    ['/api/v1/metrics/timeseries?metric=events&from=8700000000000000&to=8700000001000000', 'to'],
+    [`/api/v1/dashboard/summary?${far}`, 'from'],
+    ['/api/v1/dashboard/summary?from=9999999999999000&to=9999999999999999', 'to'],
+    ['/api/v1/dashboard/summary?to=9999999999999999', 'to'],
+    ['/api/v1/dashboard/summary?from=-100000-01-01T00:00:00Z', 'from'],
+    [`/api/v1/errors?${far}`, 'from'],
+    [`/api/v1/errors?${far}&format=csv`, 'from'],
+    [`/api/v1/sessions?${far}&format=csv`, 'from'],
+    [`/api/v1/analytics/insights?${far}`, 'from'],
+    [`/api/v1/query?q=${encodeURIComponent(JSON.stringify({ metrics: ['events'], from: 8.7e15 }))}`, 'from'],
+  ];
+  for (const [path, field] of cases) {
+    const res = await get(ctx, path);
+    assert.is(res.status, 400, `${path}: ${res.status}`);
+    assert.is(((await res.json()) as { field: string }).field, field, path);
+  }
+  for (const [body, field] of [
+    [{ metrics: ['events'], from: 8.7e15 }, 'from'],
+    [{ metrics: ['events'], from: -8.7e15 - 1e6, to: 1e6 }, 'from'],
+    [{ metrics: ['events'], to: 9.1e15 }, 'to'],
+  ] as const) {
+    const res = await post(ctx, '/api/v1/query', body);
+    assert.is(res.status, 400, `${JSON.stringify(body)}: ${res.status}`);
+    assert.is(((await res.json()) as { field: string }).field, field, JSON.stringify(body));
+  }
+  // The years 1 and 9999 themselves are answered (with nothing in them).
+  const edge = await get(ctx, '/api/v1/dashboard/summary?from=0001-01-01&to=0001-01-08');
+  assert.is(edge.status, 200);
+  assert.is(((await edge.json()) as { tool_calls: number }).tool_calls, 0);
+  assert.is((await get(ctx, '/api/v1/dashboard/summary?from=9999-12-24&to=9999-12-31T23:59:59Z')).status, 200);
+});
+
 api("the seeds' query endpoints answer from the same model", async (ctx) => {
   const now = Date.now();
   const who = { tenantId: ctx.tenantId, userId: ctx.userId };

@@ -47,6 +47,22 @@ export const limitParam = (max: number) => {
   return z.coerce.number<string>().int({ error }).min(1, { error }).max(max, { error }).optional();
 };
 
+/**
+ * The times a request may name: the years 1 to 9999, what an ISO date says. A range, its
+ * default start and the period before it are then dates too (epoch ms up to 16 digits, or
+ * a JSON number, could name a time no date holds: a 500 where it was shown).
+ */
+const FIRST_TIME_MS = Date.parse('0001-01-01T00:00:00Z');
+const LAST_TIME_MS = Date.parse('9999-12-31T23:59:59.999Z');
+
+/** `t`, or a 400 naming `field` when it is not a time a request may name. */
+function checkedTime(t: number, field: string): number {
+  if (!Number.isFinite(t)) throw httpError(400, `${field}: ${TIME_ERROR}`, field);
+  if (t < FIRST_TIME_MS || t > LAST_TIME_MS)
+    throw httpError(400, `${field}: must be a time from the year 1 to 9999`, field);
+  return t;
+}
+
 export function parseTime(raw: string, field: string): number {
   const form = timeParam.safeParse(raw).success;
   const t = !form
@@ -56,8 +72,7 @@ export function parseTime(raw: string, field: string): number {
       : /^\d{4}-\d{2}-\d{2}$/.test(raw)
         ? Date.parse(`${raw}T00:00:00Z`)
         : Date.parse(raw);
-  if (!Number.isFinite(t)) throw httpError(400, `${field}: ${TIME_ERROR}`, field);
-  return t;
+  return checkedTime(t, field);
 }
 
 /** The days a range covers when only its end (or nothing) is given. */
@@ -156,7 +171,11 @@ export function scopedQuery(body: unknown, view: MetricsView, name: 'body' | 'q'
   const raw = body as Record<string, unknown>;
   // `to` defaults to now, `from` to DEFAULT_DAYS before `to` (as the GET endpoints' ranges).
   const time = (k: 'from' | 'to') =>
-    typeof raw[k] === 'string' ? parseTime(raw[k], k) : (raw[k] as number | undefined);
+    typeof raw[k] === 'string'
+      ? parseTime(raw[k], k)
+      : raw[k] === undefined
+        ? undefined
+        : checkedTime(raw[k] as number, k);
   const to = time('to') ?? now;
   const from = time('from') ?? to - DEFAULT_DAYS * 86_400_000;
   const parsed = toQuery({ ...raw, from, to } as QueryInput, {}, true);
