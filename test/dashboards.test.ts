@@ -616,4 +616,18 @@ filters('preset and open-ended ranges end at the end of the current minute; a pa
   assert.equal(at('?from=2026-11-20&to=2026-11-30').to, end, 'a custom range ends no later than now');
 });
 
+filters('a custom range that starts after now shows the last 7 days, with a notice, in any zone', () => {
+  const now = Date.UTC(2026, 11, 6, 8, 30, 12);
+  const end = Date.UTC(2026, 11, 6, 8, 31);
+  for (const zone of ['UTC', 'America/New_York'])
+    for (const search of ['?from=2026-12-07&to=2026-12-07', '?to=2030-01-01', '?from=9999-12-31&to=9999-12-31']) {
+      const { filters: f, notices } = parseFilters(new URL(`http://x/${search}`), now, zone);
+      assert.equal([f.range, f.from, f.to], ['7d', end - 7 * 86_400_000, end], `${zone} ${search}`);
+      assert.equal(notices, ['The custom range starts after now; showing the last 7 days.'], `${zone} ${search}`);
+    }
+  // A range from today's date starts before now: kept, ending now.
+  const today = parseFilters(new URL('http://x/?from=2026-12-06'), now, 'UTC').filters;
+  assert.equal([today.range, today.from, today.to], ['custom', Date.UTC(2026, 11, 6), end]);
+});
+
 filters.run();

@@ -68,6 +68,7 @@ export function parseFilters(url: URL, now: number, zone: string): { filters: Fi
     if (!Number.isFinite(from) || !Number.isFinite(to))
       notices.push('The custom dates were not dates (YYYY-MM-DD); showing the last 7 days.');
     else if (from >= to) notices.push('The custom range ends before it starts; showing the last 7 days.');
+    else if (from >= end) notices.push('The custom range starts after now; showing the last 7 days.');
     else if (to - from > MAX_RANGE_MS)
       notices.push('The custom range is longer than 3 years; showing the last 7 days.');
     else filters = { range: 'custom', from, to: Math.min(to, end), zone, values: {} };
