@@ -83,6 +83,25 @@ s('the pages list a firing alert and its history, every string escaped', async (
   );
 });
 
+s('a silence whose group is not JSON is refused naming it, and silences nothing', async (ctx) => {
+  const id = await create(ctx.admin, { ...FORM, name: 'grouped' });
+  await ctx.admin.get(`/alerts/${id}`);
+  // Taken as "no group" it would have silenced every group of the rule.
+  for (const group of ['{bad', '[1,2]', '5']) {
+    const res = await ctx.admin.post(`/alerts/${id}/silence`, { group, until: '2026-03-11T10:00', reason: 'deploy' });
+    assert.is(res.status, 400, group);
+    assert.match(await res.text(), /role="alert">group: /, group);
+  }
+  assert.not.match(await (await ctx.admin.get('/alerts')).text(), /id="alert-silences"/);
+  const res = await ctx.admin.post(`/alerts/${id}/silence`, {
+    group: '{"user":"u_1"}',
+    until: '2026-03-11T10:00',
+    reason: 'deploy',
+  });
+  assert.is(res.status, 303);
+  assert.match(await (await ctx.admin.get('/alerts')).text(), /id="alert-silences"/);
+});
+
 s('forms: a bad field re-renders naming it; create, edit, silence, lift and delete need CSRF', async (ctx) => {
   await ctx.admin.get('/alerts/new');
   let res = await ctx.admin.post('/alerts/new', { ...FORM, window: '1m' });

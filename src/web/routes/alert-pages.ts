@@ -238,11 +238,12 @@ export function alertPageRoutes(ctx: AppContext, render: Renderer) {
       const until = /^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d)?$/.test(f.until ?? '')
         ? `${f.until}${f.until!.length === 16 ? ':00' : ''}Z`
         : (f.until ?? '');
-      let group: Record<string, string> | null = null;
+      // No group silences every group of the rule; one that does not parse stays text, which the schema refuses.
+      let group: unknown = null;
       try {
-        group = f.group ? (JSON.parse(f.group) as Record<string, string>) : null;
+        group = f.group ? JSON.parse(f.group) : null;
       } catch {
-        // an unparseable group is refused by the schema below
+        group = f.group;
       }
       const parsed = silenceSchema.safeParse({ rule_id: rule.id, group, until, reason: f.reason ?? '' });
       const problem = !parsed.success
