@@ -71,6 +71,20 @@ test('start of a local date, and adding local days keeps the local time across a
   assert.is(localDate(NY, Date.UTC(2026, 10, 1, 3, 59)), '2026-10-31');
 });
 
+test('years before 100 and before the common era keep their offset (no 1900 added)', () => {
+  // New York kept local mean time, 4:56:02 behind UTC, before 1883.
+  const lmt = -(4 * HOUR + 56 * 60_000 + 2_000);
+  assert.is(offsetMs(NY, Date.parse('0050-06-01T12:00:00Z')), lmt);
+  assert.is(offsetMs(NY, Date.parse('0000-01-01T12:00:00Z')), lmt, 'year 0, 1 BC');
+  assert.is(offsetMs(NY, Date.parse('-000100-01-01T12:00:00Z')), lmt);
+  assert.is(
+    offsetMs(KOLKATA, Date.parse('0099-12-31T12:00:00Z')),
+    offsetMs(KOLKATA, Date.parse('0101-01-01T12:00:00Z')),
+  );
+  assert.is(iso(startOfLocalDate(NY, '0001-01-01')), '0001-01-01T04:56:02.000Z');
+  assert.is(localDate(NY, Date.parse('0001-01-01T04:56:02Z')), '0001-01-01');
+});
+
 test('local weeks start on Monday, local months on the 1st', () => {
   // Sunday 29 November 22:00 in New York (03:00 UTC on Monday): the week of Monday 23 November.
   const week = periodOf(NY, 'week', Date.UTC(2026, 10, 30, 3));

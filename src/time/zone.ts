@@ -16,6 +16,7 @@ function formatterOf(zone: string): Intl.DateTimeFormat {
     f = new Intl.DateTimeFormat('en-US', {
       timeZone: zone,
       hourCycle: 'h23',
+      era: 'short',
       year: 'numeric',
       month: 'numeric',
       day: 'numeric',
@@ -64,8 +65,11 @@ function offsetAt(zone: string, at: number): number {
       .formatToParts(new Date(at))
       .map((p) => [p.type, p.value]),
   );
-  const wall = Date.UTC(+parts.year!, +parts.month! - 1, +parts.day!, +parts.hour!, +parts.minute!, +parts.second!);
-  return wall - at;
+  // The year as it is: Date.UTC reads 0 to 99 as 1900 to 1999, and a year BC comes with its era.
+  const wall = new Date(0);
+  wall.setUTCFullYear(parts.era === 'BC' ? 1 - +parts.year! : +parts.year!, +parts.month! - 1, +parts.day!);
+  wall.setUTCHours(+parts.hour!, +parts.minute!, +parts.second!);
+  return wall.getTime() - at;
 }
 
 const alignments = new Map<string, number>();
