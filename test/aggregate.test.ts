@@ -276,11 +276,21 @@ type Answer = Map<string, Record<string, number | null>>;
 
 /** The answer to `q` over `counted`, keyed like `keyed()` keys a query's rows; with `total`, its totals row alone. */
 function reference(counted: Ev[], q: Query, total = false): Answer {
-  let rows = counted.filter((e) => e.ts >= q.from && e.ts < q.to);
-  for (const [d, values] of Object.entries(q.filters)) rows = rows.filter((e) => values!.includes(DIMENSION_OF[d]!(e)));
+  const filtered = (events: Ev[], dims: string[]) =>
+    dims.reduce(
+      (kept, d) => kept.filter((e) => q.filters[d as keyof Query['filters']]!.includes(DIMENSION_OF[d]!(e))),
+      events,
+    );
+  const inRange = counted.filter((e) => e.ts >= q.from && e.ts < q.to);
+  let rows = filtered(inRange, Object.keys(q.filters));
   if (q.group_by.includes('tool') || q.filters.tool) rows = rows.filter((e) => e.kind === 'tool_call');
-  // Whether a session has requests is decided over the whole range, not per group.
-  const withRequests = new Set(of(rows, REQUEST_KINDS).map((e) => `${e.user}/${e.session_id ?? ''}`));
+  // Whether a session has requests is decided over the whole range, not per group, and over
+  // all its rows: a session with requests of another model than the filter's has requests.
+  const sessionRows = filtered(
+    inRange,
+    Object.keys(q.filters).filter((d) => !['kind', 'model', 'status'].includes(d)),
+  );
+  const withRequests = new Set(of(sessionRows, REQUEST_KINDS).map((e) => `${e.user}/${e.session_id ?? ''}`));
   const hasRequests = (e: Ev) => withRequests.has(`${e.user}/${e.session_id ?? ''}`);
   const groups = new Map<string, Ev[]>();
   if (total || (!q.interval && q.group_by.length === 0)) groups.set('[]', []); // a total is one row, even of nothing

@@ -4,7 +4,7 @@
 import type { Kind } from '../../ingest/schema.js';
 import type { Params } from '../../storage/duckdb.js';
 import { answeredFrom, type Grouping } from './groups.js';
-import { inKinds, METRICS, REQUEST_KINDS, when } from '../model.js';
+import { inKinds, METRICS, REQUEST_KINDS, when, type Dimension } from '../model.js';
 import type { Plan } from '../plan.js';
 import { tsLiteral } from '../../aggregate/rollup.js';
 import { percentilesOf } from './sketches.js';
@@ -40,14 +40,26 @@ function aggregates(plan: Plan): string[] {
   return out;
 }
 
-/** The CTEs `prices` (spend) and `m`: the figures per group of the rows in `r`. */
-export function figuresCtes(plan: Plan, g: Grouping, params: Params): string[] {
+/**
+ * The dimensions whose filters narrow rows within a session: the spend rule then asks
+ * whether a session has requests of the rows without them (`requested`, sources.ts).
+ */
+export const SESSION_NARROWING = ['kind', 'model', 'status'] as const satisfies readonly Dimension[];
+
+/**
+ * The CTEs `prices` (spend) and `m`: the figures per group of the rows in `r`. `requested`:
+ * the spend rule reads the sessions with requests from the CTE `requested` (else from `r`).
+ */
+export function figuresCtes(plan: Plan, g: Grouping, params: Params, requested = false): string[] {
   if (!plan.spend) return [`m AS (SELECT ${g.select(aggregates(plan))} FROM r ${g.groupBy([])})`];
   // The spend rule asks whether a session (a user's) has requests in range: compared, in its period.
   const from = tsLiteral(answeredFrom(plan));
   const session =
     plan.periods.length > 1 ? `session_id || CASE WHEN bucket >= ${from} THEN '+' ELSE '-' END` : 'session_id';
-  const source = `(SELECT *, (user_id, ${session}) IN (SELECT user_id, ${session} FROM r WHERE ${inKinds(REQUEST_KINDS)} AND session_id IS NOT NULL) AS has_requests FROM r) LEFT JOIN prices p USING (model)`;
+  const requests = requested
+    ? `SELECT user_id, ${session} FROM requested`
+    : `SELECT user_id, ${session} FROM r WHERE ${inKinds(REQUEST_KINDS)} AND session_id IS NOT NULL`;
+  const source = `(SELECT *, (user_id, ${session}) IN (${requests}) AS has_requests FROM r) LEFT JOIN prices p USING (model)`;
   return [pricesCte(plan, params), `m AS (SELECT ${g.select(aggregates(plan))} FROM ${source} ${g.groupBy([])})`];
 }
 

@@ -3,11 +3,11 @@
 import type { Segment } from '../../aggregate/tiers.js';
 import type { Params } from '../../storage/duckdb.js';
 import type { Plan } from '../plan.js';
-import { figuresCtes, finalSelect } from './answer.js';
+import { figuresCtes, finalSelect, SESSION_NARROWING } from './answer.js';
 import { groupingOf } from './groups.js';
 import { sketchCtes } from './sketches.js';
 import { filterSql } from './filters.js';
-import { answerRowsCte, rawSources, segmentsOf } from './sources.js';
+import { answerRowsCte, rawSources, requestedCte, segmentsOf } from './sources.js';
 
 export type Compiled = { sql: string; params: Params; segments: Segment[]; groups: string[] };
 
@@ -16,10 +16,17 @@ export function emit(plan: Plan): Compiled {
   const filters = filterSql(plan.filters, plan.kinds, params);
   const sources = rawSources(plan, filters);
   const g = groupingOf(plan, params);
+  // The spend rule's sessions with requests, when the filters narrow rows within a session: the same filters less those.
+  const narrowing = SESSION_NARROWING.filter((d) => plan.filters[d]);
+  const requested = plan.spend !== null && narrowing.length > 0;
+  const others = Object.fromEntries(
+    Object.entries(plan.filters).filter(([d]) => !(narrowing as string[]).includes(d)),
+  ) as Plan['filters'];
   const ctes = [
     ...sources.ctes,
     answerRowsCte(plan, sources, filters, params),
-    ...figuresCtes(plan, g, params),
+    ...(requested ? [requestedCte(plan, sources, filterSql(others, plan.kinds, params))] : []),
+    ...figuresCtes(plan, g, params, requested),
     ...sketchCtes(plan, sources, filters, g),
   ];
   return {

@@ -64,11 +64,7 @@ export function rawSources(plan: Plan, filters: string): Sources {
   const tailSource = tail?.projects ? 'tail_events' : 'events';
   if (tail?.projects) ctes.push(tailEventsCte('tail_events', tailSeqs(plan.lastSeq, tail)));
   if (plan.raw) {
-    const everything =
-      tailSource === 'events'
-        ? 'events'
-        : `(SELECT * FROM events WHERE seq <= ${plan.lastSeq} UNION ALL SELECT * FROM tail_events)`;
-    ctes.push(countedEventsCtes('raw_all', wheres[0]!, span.from, span.to, everything));
+    ctes.push(countedEventsCtes('raw_all', wheres[0]!, span.from, span.to, everyEvent(plan, tailSource)));
     pieces.push('raw_all');
   } else if (wheres.length) {
     ctes.push(rolledUpCte('raw_rolled', wheres, plan.lastSeq));
@@ -84,6 +80,12 @@ export function rawSources(plan: Plan, filters: string): Sources {
   return { ctes, rawBucket: splitAtFrom(plan, tierBucketSql('1m'), 'ts'), hasRaw: pieces.length > 0, tailSource, span };
 }
 
+/** Every event an answer read raw (`plan.raw`) counts: its tail with its sessions' projects when asked by project. */
+const everyEvent = (plan: Plan, tailSource: string) =>
+  tailSource === 'events'
+    ? 'events'
+    : `(SELECT * FROM events WHERE seq <= ${plan.lastSeq} UNION ALL SELECT * FROM ${tailSource})`;
+
 /** The rows of one cube matching `where`: the raw events rolled up to minutes, and the tiers' pieces. */
 export function rowsOf(plan: Plan, s: Sources, cube: Cube, where: string): string {
   const pieces = [
@@ -98,6 +100,34 @@ export function rowsOf(plan: Plan, s: Sources, cube: Cube, where: string): strin
   return pieces.length
     ? pieces.join('\nUNION ALL BY NAME\n')
     : `SELECT * FROM ${rollupTable('1d', cube)} WHERE false AND ${where}`;
+}
+
+/**
+ * The CTE `requested`: the rows of requests (user, session, bucket) matching `where`, for
+ * the spend rule when the question's filters narrow rows within a session (a model, kind
+ * or status: SESSION_NARROWING). A session whose requests are another model's still has
+ * requests, so its metric points of this model do not count. Whether a session has any is
+ * all that is asked: the raw pieces' events as the worker counted them, and the tail's as
+ * they are (a repeat of a request is in the same session as the request).
+ */
+export function requestedCte(plan: Plan, s: Sources, where: string): string {
+  const requests = `${where} AND ${inKinds(REQUEST_KINDS)} AND session_id IS NOT NULL`;
+  const cube = plan.keyCube ?? plan.cube;
+  const events = (from: string, at: { from: number; to: number }, seqs: string) =>
+    `SELECT user_id, session_id, ts AS bucket FROM ${from} WHERE ${inRange(at.from, at.to, 'ts')} AND ${seqs} AND ${requests}`;
+  const pieces = [
+    ...rawSpans(segmentsOf(plan)).map((r) =>
+      plan.raw
+        ? events(everyEvent(plan, s.tailSource), r, 'true')
+        : events('events', r, `seq <= ${plan.lastSeq} AND seq NOT IN (SELECT seq FROM uncounted_events)`),
+    ),
+    ...(!plan.raw && plan.tail ? [events(s.tailSource, s.span, tailSeqs(plan.lastSeq, plan.tail))] : []),
+    ...tierSegments(plan).map(
+      (seg) =>
+        `SELECT user_id, session_id, bucket FROM ${rollupTable(seg.source, cube)} WHERE ${inRange(seg.from, seg.to, 'bucket')} AND ${requests}`,
+    ),
+  ];
+  return `requested AS (${pieces.length ? pieces.join(' UNION ALL ') : `SELECT user_id, session_id, bucket FROM ${rollupTable('1d', cube)} WHERE false AND ${requests}`})`;
 }
 
 /**

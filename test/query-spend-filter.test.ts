@@ -1,0 +1,85 @@
+// The spend rule under a filter that narrows rows within a session (a model, a kind): a
+// session that has requests takes its tokens and cost from them, whatever their model, so
+// its metric points count for no model (README, Counting once). A model filter gives what
+// that model's row gives grouped by model, and the filtered figures add up to the total.
+// Real tenant file, the real worker; the events above the watermark, rolled up, and raw.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { newId } from '../src/ids.js';
+import type { IngestEvent } from '../src/ingest/schema.js';
+import { querySchema, type QueryInput } from '../src/query/model.js';
+import { runQuery } from '../src/query/run.js';
+import { dashboardSummary } from '../src/query/summary.js';
+import { createTenantFiles } from '../src/storage/tenant-files.js';
+import { tempDir, tenantWorker } from './helpers.js';
+
+const HOUR = 3_600_000;
+const BASE = Date.UTC(2026, 2, 2, 9);
+const SONNET = 'claude-sonnet-4-5';
+const HAIKU = 'claude-haiku-4-5';
+
+const events: IngestEvent[] = [
+  // s1 has a request (Sonnet), and Haiku's metric points: its spend is the request's.
+  { kind: 'api_request', request_id: 'r1', model: SONNET, input_tokens: 100, cost_usd: 1, session_id: 's1', ts: BASE },
+  { kind: 'token_usage', model: HAIKU, input_tokens: 50, session_id: 's1', ts: BASE + 60_000 },
+  { kind: 'cost_usage', model: HAIKU, cost_usd: 0.5, session_id: 's1', ts: BASE + 60_000 },
+  // s2 has metric points only: they are its spend.
+  { kind: 'token_usage', model: HAIKU, input_tokens: 30, session_id: 's2', ts: BASE + 2 * 60_000 },
+  { kind: 'cost_usage', model: HAIKU, cost_usd: 0.25, session_id: 's2', ts: BASE + 2 * 60_000 },
+];
+
+const range = { from: BASE - HOUR, to: BASE + 2 * HOUR };
+const spend = (extra: Partial<QueryInput>) =>
+  querySchema.parse({ metrics: ['tokens', 'cost_usd'], ...range, limit: 100, ...extra });
+
+test('a model or kind filter leaves the spend rule per session: tail, rollups and raw agree', async () => {
+  const dir = tempDir('am-spend-filter');
+  const files = createTenantFiles(dir.path);
+  const tenantId = newId('t');
+  await files.create(tenantId);
+  const { aggregator, errors, ingestor } = tenantWorker(files, tenantId, { now: () => BASE + 3 * HOUR });
+  const ask = async (extra: Partial<QueryInput>, raw = false) =>
+    runQuery(files, tenantId, spend(extra), { now: BASE + 3 * HOUR, raw });
+  const figures = async (extra: Partial<QueryInput>, raw = false) =>
+    (await ask(extra, raw)).rows.map((r) => [r.model ?? null, r.tokens, r.cost_usd]);
+  const check = async (state: string, raw = false) => {
+    const at = `${state}${raw ? ', raw' : ''}`;
+    assert.equal(await figures({}, raw), [[null, 130, 1.25]], `${at}: unfiltered`);
+    assert.equal(
+      await figures({ group_by: ['model'] }, raw),
+      [
+        [SONNET, 100, 1],
+        [HAIKU, 30, 0.25],
+      ],
+      `${at}: by model`,
+    );
+    assert.equal(await figures({ filters: { model: [HAIKU] } }, raw), [[null, 30, 0.25]], `${at}: Haiku alone`);
+    assert.equal(await figures({ filters: { model: [SONNET] } }, raw), [[null, 100, 1]], `${at}: Sonnet alone`);
+    assert.equal(
+      await figures({ filters: { kind: ['token_usage', 'cost_usage'] } }, raw),
+      [[null, 30, 0.25]],
+      `${at}: metric points alone`,
+    );
+    const compared = await ask({ filters: { model: [HAIKU] }, compare: true }, raw);
+    assert.equal([compared.rows[0]!.tokens, compared.previous!.rows[0]!.tokens], [30, 0], `${at}: compared`);
+  };
+  try {
+    assert.equal((await ingestor.ingest({ tenantId, userId: 'u_ana' }, 'rest', events)).rejected, []);
+    await check('above the watermark');
+    await check('above the watermark', true);
+    await aggregator.runOnce(tenantId, { compact: true });
+    assert.equal(errors, []);
+    await check('rolled up');
+    await check('rolled up', true);
+    // The summary with a model filter: the headline's spend and the model's row are Haiku's 30 tokens.
+    const summary = await dashboardSummary(files, tenantId, range, { model: [HAIKU] }, BASE + 3 * HOUR);
+    assert.equal([summary.tokens.total, summary.cost_usd], [30, 0.25]);
+    assert.equal(summary.by_model, [{ model: HAIKU, tokens: 30, cost_usd: 0.25 }]);
+  } finally {
+    await aggregator.stop();
+    await files.closeAll();
+    dir.remove();
+  }
+});
+
+test.run();
