@@ -549,6 +549,16 @@ api("the seeds' query endpoints answer from the same model", async (ctx) => {
     'the series adds up to the totals',
   );
   assert.equal(Object.keys(rt.series[0]!).sort(), ['cost_usd', 'events', 't', 'tool_calls', 'tool_failures']);
+  // A tool filter narrows the tool figures alone: a minute of commands only still has them, at 0.
+  const bash = await getJson<{ series: Record<string, number>[] }>(ctx, '/api/metrics/real-time/5m?tool_name=Bash');
+  const quiet = bash.series.filter((p) => p.events! > 0 && p.tool_calls === 0);
+  assert.ok(quiet.length > 0, 'a minute with events and no Bash call');
+  for (const p of bash.series)
+    assert.equal(Object.keys(p).sort(), ['cost_usd', 'events', 't', 'tool_calls', 'tool_failures'], JSON.stringify(p));
+  assert.is(
+    bash.series.reduce((n, p) => n + p.tool_calls!, 0),
+    1,
+  );
   const rt1 = await getJson<{ totals: Record<string, number> }>(ctx, '/api/metrics/real-time/1m');
   assert.is(rt1.totals.commands, 1, 'only the last minute');
   const cmds = await getJson<{ data: { command_name: string; status: string; error_message: string | null }[] }>(

@@ -175,22 +175,29 @@ export async function runPartiallyFiltered(
         : undefined;
     return querySchema.parse({ ...input, metrics: p.metrics, filters: p.filters, order_by: orderBy });
   });
-  return mergeAnswers(await runQueries(tf, tenantId, qs, options), qs[0]!);
+  return mergeAnswers(await runQueries(tf, tenantId, qs, options), qs);
 }
 
-/** Answers to the same question over different metrics, as one. */
-function mergeAnswers(answers: QueryResult[], q: Query): QueryResult {
+/**
+ * Answers to the same question over different metrics (`qs`), as one: a group one of them
+ * has no row for (a minute without the tool's calls) takes its metrics as nothing, as an
+ * answer's empty group does (resultOf).
+ */
+function mergeAnswers(answers: QueryResult[], qs: Query[]): QueryResult {
+  const q = qs[0]!;
   const keyOf = (row: Record<string, unknown>) =>
     JSON.stringify([row.t ?? null, ...q.group_by.map((d) => row[d] ?? null)]);
+  const nothing = nothingOf(qs.flatMap((part) => part.metrics));
   const rows = new Map<string, Record<string, string | number | null>>();
-  for (const a of answers) for (const row of a.rows) rows.set(keyOf(row), { ...rows.get(keyOf(row)), ...row });
+  for (const a of answers)
+    for (const row of a.rows) rows.set(keyOf(row), { ...(rows.get(keyOf(row)) ?? nothing), ...row });
   const merged: QueryResult = { rows: [...rows.values()], truncated: answers.some((a) => a.truncated) };
   if (answers[0]!.totals) merged.totals = Object.assign({}, ...answers.map((a) => a.totals));
   if (answers[0]!.previous)
     merged.previous = {
       ...mergeAnswers(
         answers.map((a) => a.previous!),
-        q,
+        qs,
       ),
       from: answers[0]!.previous.from,
       to: answers[0]!.previous.to,
@@ -198,10 +205,14 @@ function mergeAnswers(answers: QueryResult[], q: Query): QueryResult {
   return merged;
 }
 
+/** `metrics` over no rows: counts 0, durations null. */
+const nothingOf = (metrics: string[]) =>
+  Object.fromEntries(metrics.map((m) => [m, 'sql' in METRICS[m]! ? 0 : null])) as Record<string, number | null>;
+
 /** A compiled query's rows as an answer: split by period, and the totals from the groups. */
 export function resultOf(rows: Record<string, unknown>[], q: Query): QueryResult {
   // An empty period or total still answers, as an ungrouped aggregate over nothing does.
-  const nothing = () => Object.fromEntries(q.metrics.map((m) => [m, 'sql' in METRICS[m]! ? 0 : null]));
+  const nothing = () => nothingOf(q.metrics);
   const part = (previous: boolean): Omit<QueryResult, 'previous'> => {
     const mine = q.compare ? rows.filter((r) => r._previous === previous) : rows;
     const grouped = mine.filter((r) => !r._total);
