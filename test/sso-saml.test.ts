@@ -139,4 +139,60 @@ test('the settings page adds a SAML provider from its metadata, checked first: b
   );
 });
 
+test("a tenant's provider never signs in a super admin, found by email or linked", async (ctx) => {
+  // A provider a tenant's admin set up, for the admins' own domain: the IdP says it is the super admin.
+  const tenant = (await ctx.server.ctx.control.get<{ id: string }>(`SELECT id FROM tenants LIMIT 1`))!.id;
+  const input = providerInputSchema.parse({
+    type: 'saml',
+    name: 'Admins SAML',
+    metadata: ctx.idp.metadataXml(),
+    allowed_domains: 'acme.test',
+  });
+  const provider = await createProvider(ctx.server.ctx.control, ctx.server.ctx.secret, tenant, input);
+  const boss = (await ctx.server.ctx.control.get<{ id: string }>(`SELECT id FROM users WHERE email = $email`, {
+    email: ADMIN.email,
+  }))!.id;
+  const saved = ctx.providerId;
+  ctx.providerId = provider.id;
+  try {
+    const byEmail = new Client(ctx.server.url);
+    const res = await acs(byEmail, answer(ctx, await start(ctx, byEmail), { email: ADMIN.email, nameId: 'boss' }));
+    assert.is(res.status, 403);
+    assert.match(await res.text(), /signs in with its password/);
+    assert.is(await me(byEmail), null, 'no session');
+    assert.is(
+      (await ctx.server.ctx.control.get<{ n: number }>(
+        `SELECT count(*) AS n FROM sso_identities WHERE user_id = $boss`,
+        {
+          boss,
+        },
+      ))!.n,
+      0,
+      'not linked',
+    );
+    // Linked before (by hand, or by an older build): refused all the same.
+    await ctx.server.ctx.control.run(
+      `INSERT INTO sso_identities (provider_id, subject, user_id) VALUES ($provider, 'boss-linked', $boss)`,
+      { provider: provider.id, boss },
+    );
+    const linked = new Client(ctx.server.url);
+    const again = await acs(
+      linked,
+      answer(ctx, await start(ctx, linked), { email: 'someone@acme.test', nameId: 'boss-linked' }),
+    );
+    assert.is(again.status, 403);
+    assert.is(await me(linked), null, 'no session');
+    const refused = await ctx.server.ctx.control.all<{ detail: string }>(
+      `SELECT detail::VARCHAR AS detail FROM audit_log WHERE action = 'login.sso.refused' AND target = $provider`,
+      { provider: provider.id },
+    );
+    assert.equal(
+      refused.map((r) => (JSON.parse(r.detail) as { reason: string }).reason),
+      ['super_admin', 'super_admin'],
+    );
+  } finally {
+    ctx.providerId = saved;
+  }
+});
+
 test.run();

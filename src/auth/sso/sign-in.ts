@@ -32,6 +32,7 @@ const REFUSED = {
   elsewhere:
     'This email address belongs to an account that this provider cannot sign in to. Sign in with your password or ask your administrator.',
   disabled: 'This account is disabled. Ask your administrator.',
+  super_admin: 'This account signs in with its password (and second factor), not through an identity provider.',
   email: 'Your identity provider sent no usable email address.',
 };
 
@@ -68,6 +69,9 @@ export async function signInWithIdentity(
   let created = false;
   if (user && user.tenantId !== provider.tenantId) return refuse('elsewhere', REFUSED.elsewhere);
   if (user?.disabled) return refuse('disabled', REFUSED.disabled, { user: user.id });
+  // A provider is a tenant's setting, which its admins control: it never vouches for the
+  // appliance's super admins (whose account reaches every tenant), linked or found by email.
+  if (user?.role === 'super_admin') return refuse('super_admin', REFUSED.super_admin, { user: user.id });
   if (!user) {
     const role = roleFor(provider, identity.groups ?? []);
     user = await throughStorage('create the person', () =>
