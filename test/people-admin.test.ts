@@ -5,7 +5,10 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { runCommand } from '../src/admin/commands.js';
-import { ADMIN, Client, setUp, signIn, startTestServer, type TestServer } from './helpers.js';
+import { join } from 'node:path';
+import { openDatabase } from '../src/storage/duckdb.js';
+import { loadMigrations, migrate } from '../src/storage/migrate.js';
+import { ADMIN, Client, setUp, signIn, startTestServer, tempDir, type TestServer } from './helpers.js';
 import { startSmtpSink } from './smtp-sink.js';
 
 type Ctx = { server: TestServer; admin: Client; tenantId: string };
@@ -293,6 +296,74 @@ s('deleting removes the account and revokes its keys; its email can be invited a
       .status,
     201,
   );
+});
+
+s('deleting an organisation withdraws its invitations and reset links: none makes an account after', async (ctx) => {
+  const beta = (await runCommand(ctx.server.ctx, 'tenant create', { name: 'Beta' })) as { id: string };
+  await person(ctx, 'lead@beta.test', 'tenant_admin', beta.id);
+  const dev = await person(ctx, 'dev@beta.test', 'developer', beta.id);
+  const lead = await signIn(ctx.server, 'lead@beta.test', 'a long password 1');
+  await lead.get('/settings');
+  const invite = await api(lead, `/tenants/${beta.id}/invites`, 'POST', {
+    email: 'new@beta.test',
+    role: 'tenant_admin',
+  });
+  assert.is(invite.status, 201);
+  const reset = await api(lead, `/tenants/${beta.id}/users/${dev.id}/reset-link`, 'POST');
+  assert.is(reset.status, 201);
+  const links = [((await invite.json()) as { link: string }).link, ((await reset.json()) as { link: string }).link];
+
+  await runCommand(ctx.server.ctx, 'tenant delete', { tenant: beta.id });
+  for (const link of links) {
+    const client = new Client(ctx.server.url);
+    const path = new URL(link).pathname;
+    await client.get('/login'); // a page's CSRF token, as the link's own page gives none now
+    const page = await client.get(path);
+    assert.is(page.status, 404, path);
+    const sent = await client.post(path, { password: PASSWORD, password_confirm: PASSWORD });
+    assert.is(sent.status, 404, `${path}: sent`);
+  }
+  assert.is(await idOf(ctx.server, 'new@beta.test'), undefined, 'no account in the deleted organisation');
+  const left = await ctx.server.ctx.control.get<{ n: number }>(
+    'SELECT count(*) AS n FROM account_links WHERE tenant_id = $id',
+    { id: beta.id },
+  );
+  assert.is(Number(left!.n), 0);
+});
+
+s('a control file from before: the links and two-factor rows of organisations deleted then are removed', async () => {
+  const dir = tempDir('am-control-0006');
+  const db = await openDatabase(join(dir.path, 'control.duckdb'));
+  try {
+    const all = loadMigrations('control');
+    const at = all.findIndex((x) => x.name === 'deleted_tenants');
+    await migrate(db, all.slice(0, at));
+    await db.run(`INSERT INTO tenants (id, name) VALUES ('t_kept', 'Kept')`);
+    await db.run(
+      `INSERT INTO users (id, tenant_id, email, role, created_at) VALUES ('u_kept', 't_kept', 'k@x.test', 'developer', now())`,
+    );
+    for (const [id, tenant] of [
+      ['l_kept', 't_kept'],
+      ['l_gone', 't_gone'],
+    ])
+      await db.run(
+        `INSERT INTO account_links (id, kind, token_hash, tenant_id, email, role, created_at, expires_at)
+         VALUES ($id, 'invite', $id, $tenant, 'n@x.test', 'developer', now(), now() + INTERVAL 1 DAY)`,
+        { id, tenant },
+      );
+    await db.run(`INSERT INTO mfa_policies VALUES ('t_kept', 'everyone'), ('t_gone', 'everyone')`);
+    await db.run(
+      `INSERT INTO mfa_totp (user_id, secret, created_at) VALUES ('u_kept', 's', now()), ('u_gone', 's', now())`,
+    );
+    await migrate(db, all);
+    const ids = async (sql: string) => (await db.all<{ id: string }>(sql)).map((r) => r.id);
+    assert.equal(await ids('SELECT id FROM account_links'), ['l_kept']);
+    assert.equal(await ids('SELECT tenant_id AS id FROM mfa_policies'), ['t_kept']);
+    assert.equal(await ids('SELECT user_id AS id FROM mfa_totp'), ['u_kept']);
+  } finally {
+    await db.close();
+    dir.remove();
+  }
 });
 
 s('an admin reset link sets a new password once, within the hour, and ends every other session', async (ctx) => {

@@ -59,7 +59,13 @@ export async function findTenant(control: Database, idOrName: string): Promise<T
 export async function deleteTenant({ control, tenantFiles, keys, ingest }: TenantStores, id: string): Promise<boolean> {
   const existed = await control.transaction(async (tx) => {
     if (!(await tx.get('SELECT 1 FROM tenants WHERE id = $id', { id }))) return false;
-    await tx.run('DELETE FROM auth_sessions WHERE user_id IN (SELECT id FROM users WHERE tenant_id = $id)', { id });
+    const people = 'SELECT id FROM users WHERE tenant_id = $id';
+    await tx.run(`DELETE FROM auth_sessions WHERE user_id IN (${people})`, { id });
+    for (const table of ['mfa_totp', 'mfa_recovery_codes', 'mfa_pending_logins'])
+      await tx.run(`DELETE FROM ${table} WHERE user_id IN (${people})`, { id });
+    await tx.run('DELETE FROM mfa_policies WHERE tenant_id = $id', { id });
+    // Its invites and reset links: accepted after this, one would make an account in no organisation.
+    await tx.run('DELETE FROM account_links WHERE tenant_id = $id', { id });
     await tx.run('DELETE FROM api_keys WHERE tenant_id = $id', { id });
     await tx.run('DELETE FROM users WHERE tenant_id = $id', { id });
     await tx.run(
