@@ -454,4 +454,22 @@ test('edit lines: a line diff of old and new, a structuredPatch when the result 
   assert.is(editLines(undefined, {}, {}), null);
 });
 
+test("edit lines: a MultiEdit's edits share one diff budget; past it an edit counts as every line replaced", () => {
+  // 401 lines each way, one shared in the middle: 160,801 line pairs to diff, under the 200,000 a call may.
+  const side = (p: string) =>
+    [
+      ...Array.from({ length: 200 }, (_, i) => `${p}${i}`),
+      'same',
+      ...Array.from({ length: 200 }, (_, i) => `${p}${i + 200}`),
+    ].join('\n');
+  const edit = { old_string: side('old'), new_string: side('new') };
+  assert.equal(editLines('Edit', edit, {}), { added: 400, removed: 400 }, 'diffed: the shared line is unchanged');
+  // A thousand such edits in one call would be 160 million pairs (seconds on the request path):
+  // the first is diffed, the rest are counted as replaced.
+  assert.equal(editLines('MultiEdit', { edits: [edit, edit, edit] }, {}), {
+    added: 400 + 2 * 401,
+    removed: 400 + 2 * 401,
+  });
+});
+
 test.run();

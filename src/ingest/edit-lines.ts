@@ -9,10 +9,14 @@ export const EDIT_TOOLS = ['Edit', 'Write', 'MultiEdit', 'NotebookEdit'] as cons
 export type LineCount = { added: number; removed: number };
 
 /**
- * Above this many line pairs (old × new) a change is counted as every line replaced, not
- * diffed: the diff runs on the hook's request path, and this bounds it to about a millisecond.
+ * Line pairs (old × new) one call may diff: past them a change is counted as every line
+ * replaced. The diff runs on the hook's request path, and this bounds a call (a MultiEdit's
+ * edits together: a thousand edits just under it took 1.85 s) to about a millisecond.
  */
 const MAX_DIFF_CELLS = 200_000;
+
+/** What a call may still diff (MAX_DIFF_CELLS, shared by its edits). */
+type DiffBudget = { cells: number };
 
 const record = (v: unknown): Record<string, unknown> | null =>
   v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : null;
@@ -30,7 +34,7 @@ function linesOf(s: string): string[] {
  * Lines added and removed going from `before` to `after`, as a line diff counts them: the
  * lines both share in order (their longest common subsequence) are unchanged.
  */
-export function lineDiff(before: string, after: string): LineCount {
+export function lineDiff(before: string, after: string, budget: DiffBudget = { cells: MAX_DIFF_CELLS }): LineCount {
   let a = linesOf(before);
   let b = linesOf(after);
   let head = 0;
@@ -39,7 +43,8 @@ export function lineDiff(before: string, after: string): LineCount {
   while (tail < a.length - head && tail < b.length - head && a[a.length - 1 - tail] === b[b.length - 1 - tail]) tail++;
   a = a.slice(head, a.length - tail);
   b = b.slice(head, b.length - tail);
-  if (a.length * b.length > MAX_DIFF_CELLS) return { added: b.length, removed: a.length };
+  if (a.length * b.length > budget.cells) return { added: b.length, removed: a.length };
+  budget.cells -= a.length * b.length;
   // One row of the LCS table at a time.
   let row = new Array<number>(b.length + 1).fill(0);
   for (const line of a) {
@@ -84,10 +89,11 @@ export function editLines(toolName: string | undefined, input: unknown, response
       return lineDiff(text(i.old_string), text(i.new_string));
     case 'MultiEdit': {
       const out = { added: 0, removed: 0 };
+      const budget = { cells: MAX_DIFF_CELLS };
       for (const edit of Array.isArray(i.edits) ? i.edits : []) {
         const e = record(edit);
         if (!e) continue;
-        const d = lineDiff(text(e.old_string), text(e.new_string));
+        const d = lineDiff(text(e.old_string), text(e.new_string), budget);
         out.added += d.added;
         out.removed += d.removed;
       }
