@@ -19,7 +19,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readLines } from '../src/import/lines.js';
 import { readTranscripts } from '../src/import/transcripts.js';
-import type { FilePosition, ImportChunk, ReadOptions } from '../src/import/types.js';
+import { CHUNK_MAX_EVENTS, type FilePosition, type ImportChunk, type ReadOptions } from '../src/import/types.js';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 
@@ -130,6 +130,23 @@ bad('a newer Claude Code: unknown record types are reported, unknown fields read
   ]);
   assert.ok(positionsOf(chunks).get(file)!.done);
 });
+
+bad(
+  'thousands of unknown records: the skips go in chunks the import API takes, the events with the last',
+  async (ctx) => {
+    // 60 sessions of a newer Claude Code, each with 101 records nobody knows: 6,060 skips before the next chunk.
+    const unknown = JSON.stringify({ type: 'hologram', timestamp: '2026-06-01T10:00:00.000Z' });
+    for (let f = 0; f < 60; f++)
+      writeFileSync(join(ctx.project, `s${f}.jsonl`), `${[...Array(101).fill(unknown), assistant()].join('\n')}\n`);
+    const chunks = await readAll([ctx.root]);
+    assert.ok(skipsOf(chunks).length > CHUNK_MAX_EVENTS, `${skipsOf(chunks).length} skips`);
+    for (const c of chunks) assert.ok(c.skipped.length <= CHUNK_MAX_EVENTS, `${c.skipped.length} skips in one chunk`);
+    assert.is(eventsOf(chunks).filter((e) => e.kind === 'api_request').length, 60);
+    // A chunk of skips alone moves no file on: the files' positions come with their events.
+    for (const c of chunks) if (c.events.length === 0) assert.equal(c.positions, []);
+    assert.is([...positionsOf(chunks).values()].filter((p) => p.done).length, 60);
+  },
+);
 
 bad('symbolic link loops are reported, never followed', async (ctx) => {
   writeFileSync(join(ctx.project, 's1.jsonl'), `${assistant()}\n`);

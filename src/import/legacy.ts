@@ -21,7 +21,15 @@ import { parseObject, readSmallJson, readToEnd, resumeFrom, statFile, unreadable
 import { MAX_LEGACY_LINE, reachOf, readSessions, sessionAt, timeOf, type Span } from './legacy-sessions.js';
 import { lineProblem, lineSkip, numberedLines, TRUNCATED, type NumberedLine } from './lines.js';
 import { withoutSecrets } from './secrets.js';
-import type { Baseline, FilePosition, ImportChunk, Reader, ReadOptions, Skip } from './types.js';
+import {
+  withBoundedSkips,
+  type Baseline,
+  type FilePosition,
+  type ImportChunk,
+  type Reader,
+  type ReadOptions,
+  type Skip,
+} from './types.js';
 
 export const LEGACY_DIRS = ['.agent-os', '.ai-mesh', '.ensemble'] as const;
 /** Session ids the hooks wrote when they had lost the real one. */
@@ -34,7 +42,7 @@ const DERIVED = ['realtime/activity.log', 'productivity-indicators.json', 'dashb
 /** What is waiting to go out in the next chunk. */
 type Pending = { events: IngestEvent[]; skipped: Skip[]; positions: Map<string, FilePosition>; baseline?: Baseline };
 
-export const readLegacy: Reader = async function* (roots, options = {}) {
+export const readLegacy: Reader = withBoundedSkips(async function* (roots, options = {}) {
   const size = Math.max(1, options.chunkEvents ?? 1000);
   const pending: Pending = { events: [], skipped: [], positions: new Map() };
   const skip = (s: Skip) => void pending.skipped.push(s);
@@ -71,7 +79,7 @@ export const readLegacy: Reader = async function* (roots, options = {}) {
     flush,
   );
   yield flush();
-};
+});
 
 /** Each root's metrics directories that exist, each real directory once. */
 async function metricDirs(roots: readonly string[], skip: (s: Skip) => void): Promise<string[]> {

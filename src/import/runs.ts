@@ -13,13 +13,13 @@ import type { Ingestor, IngestResult, Who } from '../ingest/ingest.js';
 import type { IngestEvent } from '../ingest/schema.js';
 import type { TenantFiles } from '../storage/tenant-files.js';
 import { priceImported } from './pricing.js';
-import type { Baseline, Skip } from './types.js';
+import { CHUNK_MAX_EVENTS, type Baseline, type Skip } from './types.js';
 import { saveBaseline } from './baseline.js';
 
 export const IMPORT_SOURCES = ['claude', 'legacy', 'archive'] as const;
 export type ImportSource = (typeof IMPORT_SOURCES)[number];
-/** Events per chunk the API takes (more: a 400 naming `events`). */
-export const CHUNK_MAX_EVENTS = 5000;
+/** Events per chunk the API takes (more: a 400 naming `events`), and skips. */
+export { CHUNK_MAX_EVENTS };
 /** Skips kept whole per run (the rest are counted by reason). */
 const SKIP_SAMPLES = 50;
 

@@ -10,7 +10,7 @@ import { looksBinary, readToEnd, resumeFrom, statFile, unreadable } from './file
 import { lineProblem, lineSkip, numberedLines, TRUNCATED, type NumberedLine } from './lines.js';
 import { isSubagentFile, transcriptFiles } from './transcript-files.js';
 import { parseRecord, type RequestCopy, type ToolResult, type ToolUse } from './transcript-records.js';
-import type { FilePosition, ImportChunk, Reader, Skip } from './types.js';
+import { withBoundedSkips, type FilePosition, type ImportChunk, type Reader, type Skip } from './types.js';
 
 export { defaultClaudeRoots } from './transcript-files.js';
 
@@ -63,7 +63,7 @@ const better = (a: RequestCopy, b: RequestCopy) => (a.sidechain !== b.sidechain 
 type Held = { copy: RequestCopy; start: number; line: number };
 type OpenTool = { use: ToolUse; start: number };
 
-export const readTranscripts: Reader = async function* (roots, options = {}) {
+export const readTranscripts: Reader = withBoundedSkips(async function* (roots, options = {}) {
   const chunkEvents = Math.max(1, options.chunkEvents ?? 1000);
   const since = options.since ?? -Infinity;
   const seen = createSeen();
@@ -216,7 +216,7 @@ export const readTranscripts: Reader = async function* (roots, options = {}) {
     while (buffer.length >= chunkEvents) yield take(chunkEvents);
   }
   if (buffer.length > 0 || marks.length > 0 || skipped.length > 0) yield take(buffer.length);
-};
+});
 
 /** A finished tool call, and the sub-agent it started when it is an Agent/Task call. */
 function toolEvents(use: ToolUse, result: ToolResult | undefined, ts: number): IngestEvent[] {

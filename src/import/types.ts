@@ -35,3 +35,25 @@ export type ReadOptions = {
 };
 
 export type Reader = (roots: readonly string[], options?: ReadOptions) => AsyncGenerator<ImportChunk>;
+
+/** The import API takes at most this many events, and as many skips, per request. */
+export const CHUNK_MAX_EVENTS = 5000;
+
+/**
+ * `reader`'s chunks with at most CHUNK_MAX_EVENTS skips each. A chunk with more goes as
+ * chunks of skips alone first, and its events, positions and baseline with the last: a file
+ * of a newer Claude Code can hold thousands of records nobody knows, and its position is
+ * kept only once every piece is acknowledged.
+ */
+export function withBoundedSkips(reader: Reader): Reader {
+  return async function* (roots, options) {
+    for await (const chunk of reader(roots, options)) {
+      let skipped = chunk.skipped;
+      while (skipped.length > CHUNK_MAX_EVENTS) {
+        yield { events: [], skipped: skipped.slice(0, CHUNK_MAX_EVENTS), positions: [] };
+        skipped = skipped.slice(CHUNK_MAX_EVENTS);
+      }
+      yield { ...chunk, skipped };
+    }
+  };
+}
