@@ -18,7 +18,7 @@ import { execFileSync } from 'node:child_process';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readLines } from '../src/import/lines.js';
-import { readTranscripts } from '../src/import/transcripts.js';
+import { LIVE_MS, readTranscripts } from '../src/import/transcripts.js';
 import { CHUNK_MAX_EVENTS, type FilePosition, type ImportChunk, type ReadOptions } from '../src/import/types.js';
 
 const ROOT = new URL('..', import.meta.url).pathname;
@@ -247,6 +247,78 @@ bad(
     // A file that shrank (rewritten) is read again from its start.
     writeFileSync(file, `${added}\n`);
     assert.is(eventsOf(await readAll([ctx.root], { resume: positionsOf(third) })).length, 1);
+  },
+);
+
+bad(
+  'a session still under way: its request copies and open tool calls wait for the next run, then count as whole',
+  async (ctx) => {
+    const file = join(ctx.project, 's1.jsonl');
+    const now = Date.parse('2026-06-01T10:05:00.000Z');
+    const at = (minute: number) => `2026-06-01T10:0${minute}:00.000Z`;
+    const copy = (output: number, content: unknown[]) =>
+      JSON.stringify({
+        type: 'assistant',
+        sessionId: 's1',
+        cwd: '/home/dev/app',
+        uuid: `a${output}`,
+        timestamp: at(1),
+        requestId: 'req_1',
+        message: {
+          id: 'msg_1',
+          model: 'claude-sonnet-4-5',
+          content,
+          usage: { input_tokens: 1, output_tokens: output },
+        },
+      });
+    const use = { type: 'tool_use', id: 'toolu_1', name: 'Bash', input: { command: 'npm test' } };
+    const result = JSON.stringify({
+      type: 'user',
+      sessionId: 's1',
+      uuid: 'r1',
+      timestamp: at(2),
+      message: {
+        role: 'user',
+        content: [{ type: 'tool_result', tool_use_id: 'toolu_1', is_error: true, content: 'boom' }],
+      },
+    });
+    // Written so far: the request's first copy, and its tool call with no result yet.
+    writeFileSync(file, `${copy(5, [use])}\n`);
+    const first = await readAll([ctx.root], { now });
+    assert.equal(eventsOf(first), [], 'nothing that could still change goes out');
+    assert.equal(positionsOf(first).get(file)!.offset, 0, 'read again from the request');
+    assert.is(positionsOf(first).get(file)!.done, false);
+
+    // Claude Code adds the final copy and the result.
+    appendFileSync(file, `${copy(400, [use])}\n${result}\n`);
+    const second = await readAll([ctx.root], { now: now + 60_000, resume: positionsOf(first) });
+    assert.equal(
+      eventsOf(second).map((e) => [e.kind, e.status ?? null]),
+      [['tool_call', 'failure']],
+      'the tool call is settled; the request may still grow',
+    );
+    // Quiet for LIVE_MS: the request goes out whole, as a one-pass read of the finished file gives it.
+    const third = await readAll([ctx.root], { now: now + LIVE_MS + 120_000, resume: positionsOf(second) });
+    const requests = eventsOf(third).filter((e) => e.kind === 'api_request');
+    assert.equal(
+      requests.map((e) => e.output_tokens),
+      [400],
+    );
+    assert.ok(positionsOf(third).get(file)!.done);
+    const whole = eventsOf(await readAll([ctx.root], { now: now + LIVE_MS + 120_000 }));
+    assert.equal(
+      whole.filter((e) => e.kind === 'api_request').map((e) => e.output_tokens),
+      [400],
+    );
+    // An archive's files are a copy nothing writes to: read at once, whatever their time.
+    const snapshot = eventsOf(await readAll([ctx.root], { now, snapshot: true }));
+    assert.equal(
+      snapshot.map((e) => [e.kind, e.output_tokens ?? e.status ?? null]),
+      [
+        ['tool_call', 'failure'],
+        ['api_request', 400],
+      ],
+    );
   },
 );
 

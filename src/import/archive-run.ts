@@ -81,7 +81,7 @@ export function createArchiveImports(deps: Deps): ArchiveImports {
       await note();
       const done = new Set<string>();
       // Never an empty list: the reader would read this server's own Claude folders.
-      for await (const chunk of reader(await transcriptRoots(root), {})) {
+      for await (const chunk of reader(await transcriptRoots(root), { snapshot: true })) {
         stopping.signal.throwIfAborted();
         const shown = (s: Skip): Skip => ({
           ...s,

@@ -20,6 +20,14 @@ const WINDOW_LINES = 2000;
 const MAX_OPEN_TOOLS = 10_000;
 /** Skips reported per file; beyond, one line says how many more. */
 const MAX_SKIPS_PER_FILE = 100;
+/**
+ * A session whose newest record is this recent may still be written: Claude Code adds a
+ * request's later (larger) copies and a tool call's result after it. At the end of such a
+ * file what could still change (held copies, tool calls without a result) waits for a later
+ * run (`agentmeter sync`, every 15 minutes), which reads again from the first of them: sent
+ * now, the first copy would be stored and the later one refused as its duplicate.
+ */
+export const LIVE_MS = 15 * 60_000;
 /** Tools that start a sub-agent. */
 const AGENT_TOOLS = new Set(['Task', 'Agent']);
 
@@ -66,6 +74,7 @@ type OpenTool = { use: ToolUse; start: number };
 export const readTranscripts: Reader = withBoundedSkips(async function* (roots, options = {}) {
   const chunkEvents = Math.max(1, options.chunkEvents ?? 1000);
   const since = options.since ?? -Infinity;
+  const now = options.now ?? Date.now();
   const seen = createSeen();
   const buffer: IngestEvent[] = [];
   let skipped: Skip[] = [];
@@ -167,6 +176,7 @@ export const readTranscripts: Reader = withBoundedSkips(async function* (roots, 
     let lineNo = 0;
     let accounted = from;
     let marked = -1;
+    let newest = -Infinity;
     try {
       for await (const line of numberedLines(file, from)) {
         lineNo++;
@@ -182,6 +192,7 @@ export const readTranscripts: Reader = withBoundedSkips(async function* (roots, 
             }
             skip(line, parsed.reason);
           } else if (parsed.kind === 'record') {
+            newest = Math.max(newest, parsed.ts);
             if (parsed.request) hold(parsed.request, line.start, lineNo);
             for (const use of parsed.toolUses) {
               if (!open.has(use.id)) open.set(use.id, { use, start: line.start });
@@ -207,12 +218,18 @@ export const readTranscripts: Reader = withBoundedSkips(async function* (roots, 
     } catch (err) {
       skipped.push({ file, reason: unreadable(err) });
     }
-    for (const key of [...held.keys()]) release(key);
-    for (const t of [...open.values()]) closeTool(t, undefined, t.use.ts);
+    const end = await statFile(file);
+    const stat = typeof end === 'string' ? info : end;
     if (fileSkips > MAX_SKIPS_PER_FILE)
       skipped.push({ file, reason: `${fileSkips - MAX_SKIPS_PER_FILE} more lines skipped` });
-    const end = await statFile(file);
-    mark({ ...readToEnd(file, typeof end === 'string' ? info : end), offset: accounted });
+    if (!options.snapshot && (held.size > 0 || open.size > 0) && now - newest < LIVE_MS) {
+      // A session under way: read again from its first unsettled record next time.
+      mark({ file, size: stat.size, mtimeMs: stat.mtimeMs, offset: safeOffset(accounted), done: false });
+    } else {
+      for (const key of [...held.keys()]) release(key);
+      for (const t of [...open.values()]) closeTool(t, undefined, t.use.ts);
+      mark({ ...readToEnd(file, stat), offset: accounted });
+    }
     while (buffer.length >= chunkEvents) yield take(chunkEvents);
   }
   if (buffer.length > 0 || marks.length > 0 || skipped.length > 0) yield take(buffer.length);

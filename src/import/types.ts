@@ -32,6 +32,10 @@ export type ReadOptions = {
   resume?: ReadonlyMap<string, FilePosition>;
   /** Events per chunk (default 1000). */
   chunkEvents?: number;
+  /** The clock (epoch ms) a transcript's newest record is compared with (LIVE_MS; default now). */
+  now?: number;
+  /** The files are a copy nothing writes to any more (an uploaded archive): every record is settled. */
+  snapshot?: boolean;
 };
 
 export type Reader = (roots: readonly string[], options?: ReadOptions) => AsyncGenerator<ImportChunk>;
