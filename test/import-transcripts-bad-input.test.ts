@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import type { IngestEvent } from '../src/ingest/schema.js';
 import { readLines } from '../src/import/lines.js';
 import { LIVE_MS, readTranscripts } from '../src/import/transcripts.js';
 import { CHUNK_MAX_EVENTS, type FilePosition, type ImportChunk, type ReadOptions } from '../src/import/types.js';
@@ -250,76 +251,60 @@ bad(
   },
 );
 
-bad(
-  'a session still under way: its request copies and open tool calls wait for the next run, then count as whole',
-  async (ctx) => {
-    const file = join(ctx.project, 's1.jsonl');
-    const now = Date.parse('2026-06-01T10:05:00.000Z');
-    const at = (minute: number) => `2026-06-01T10:0${minute}:00.000Z`;
-    const copy = (output: number, content: unknown[]) =>
-      JSON.stringify({
-        type: 'assistant',
-        sessionId: 's1',
-        cwd: '/home/dev/app',
-        uuid: `a${output}`,
-        timestamp: at(1),
-        requestId: 'req_1',
-        message: {
-          id: 'msg_1',
-          model: 'claude-sonnet-4-5',
-          content,
-          usage: { input_tokens: 1, output_tokens: output },
-        },
-      });
-    const use = { type: 'tool_use', id: 'toolu_1', name: 'Bash', input: { command: 'npm test' } };
-    const result = JSON.stringify({
-      type: 'user',
+bad('a session still under way: its last message waits for the next run, then counts whole', async (ctx) => {
+  const file = join(ctx.project, 's1.jsonl');
+  const now = Date.parse('2026-06-01T10:05:00.000Z');
+  const at = (minute: number) => `2026-06-01T10:0${minute}:00.000Z`;
+  const copy = (message: string, output: number, content: unknown[]) =>
+    JSON.stringify({
+      type: 'assistant',
       sessionId: 's1',
-      uuid: 'r1',
-      timestamp: at(2),
-      message: {
-        role: 'user',
-        content: [{ type: 'tool_result', tool_use_id: 'toolu_1', is_error: true, content: 'boom' }],
-      },
+      cwd: '/home/dev/app',
+      uuid: `${message}-${output}`,
+      timestamp: at(1),
+      requestId: `req-${message}`,
+      message: { id: message, model: 'claude-sonnet-4-5', content, usage: { input_tokens: 1, output_tokens: output } },
     });
-    // Written so far: the request's first copy, and its tool call with no result yet.
-    writeFileSync(file, `${copy(5, [use])}\n`);
-    const first = await readAll([ctx.root], { now });
-    assert.equal(eventsOf(first), [], 'nothing that could still change goes out');
-    assert.equal(positionsOf(first).get(file)!.offset, 0, 'read again from the request');
-    assert.is(positionsOf(first).get(file)!.done, false);
+  const user = (uuid: string, content: unknown) =>
+    JSON.stringify({ type: 'user', sessionId: 's1', uuid, timestamp: at(2), message: { role: 'user', content } });
+  const use = { type: 'tool_use', id: 'toolu_1', name: 'Bash', input: { command: 'npm test' } };
+  const text = [{ type: 'text', text: 'x' }];
+  const result = user('r1', [{ type: 'tool_result', tool_use_id: 'toolu_1', is_error: true, content: 'boom' }]);
+  const outputs = (events: IngestEvent[]) => events.filter((e) => e.kind === 'api_request').map((e) => e.output_tokens);
+  // Written so far: an answered prompt, then the next request's first copy with a tool call and no result yet.
+  const lastCopy = copy('m1', 5, [use]);
+  writeFileSync(file, `${[user('p1', 'hi'), copy('m0', 30, text), user('p2', 'test it'), lastCopy].join('\n')}\n`);
+  const first = await readAll([ctx.root], { now });
+  assert.equal(outputs(eventsOf(first)), [30], 'the answered request goes out; the last one may still grow');
+  assert.not.ok(
+    eventsOf(first).some((e) => e.kind === 'tool_call'),
+    'its tool call waits for its result',
+  );
+  const pos = positionsOf(first).get(file)!;
+  assert.equal([pos.offset, pos.done], [readFileSync(file, 'utf8').indexOf(lastCopy), false]);
 
-    // Claude Code adds the final copy and the result.
-    appendFileSync(file, `${copy(400, [use])}\n${result}\n`);
-    const second = await readAll([ctx.root], { now: now + 60_000, resume: positionsOf(first) });
-    assert.equal(
-      eventsOf(second).map((e) => [e.kind, e.status ?? null]),
-      [['tool_call', 'failure']],
-      'the tool call is settled; the request may still grow',
-    );
-    // Quiet for LIVE_MS: the request goes out whole, as a one-pass read of the finished file gives it.
-    const third = await readAll([ctx.root], { now: now + LIVE_MS + 120_000, resume: positionsOf(second) });
-    const requests = eventsOf(third).filter((e) => e.kind === 'api_request');
-    assert.equal(
-      requests.map((e) => e.output_tokens),
-      [400],
-    );
-    assert.ok(positionsOf(third).get(file)!.done);
-    const whole = eventsOf(await readAll([ctx.root], { now: now + LIVE_MS + 120_000 }));
-    assert.equal(
-      whole.filter((e) => e.kind === 'api_request').map((e) => e.output_tokens),
-      [400],
-    );
-    // An archive's files are a copy nothing writes to: read at once, whatever their time.
-    const snapshot = eventsOf(await readAll([ctx.root], { now, snapshot: true }));
-    assert.equal(
-      snapshot.map((e) => [e.kind, e.output_tokens ?? e.status ?? null]),
-      [
-        ['tool_call', 'failure'],
-        ['api_request', 400],
-      ],
-    );
-  },
-);
+  // Claude Code adds the final copy and the result: settled, both go out as a one-pass read gives them.
+  appendFileSync(file, `${copy('m1', 400, [use])}\n${result}\n`);
+  const second = await readAll([ctx.root], { now: now + 60_000, resume: positionsOf(first) });
+  assert.equal(outputs(eventsOf(second)), [400]);
+  assert.equal(
+    eventsOf(second)
+      .filter((e) => e.kind === 'tool_call')
+      .map((e) => e.status),
+    ['failure'],
+  );
+  assert.ok(positionsOf(second).get(file)!.done, 'nothing kept back');
+  assert.equal(eventsOf(await readAll([ctx.root], { now: now + 60_000, resume: positionsOf(second) })), []);
+  assert.equal(outputs(eventsOf(await readAll([ctx.root], { now: now + 60_000 }))), [30, 400]);
+
+  // A last message nothing follows goes out once the session is quiet for LIVE_MS.
+  appendFileSync(file, `${copy('m2', 7, text)}\n`);
+  const third = await readAll([ctx.root], { now: now + 60_000, resume: positionsOf(second) });
+  assert.equal(eventsOf(third), []);
+  const quiet = await readAll([ctx.root], { now: now + LIVE_MS + 120_000, resume: positionsOf(third) });
+  assert.equal(outputs(eventsOf(quiet)), [7]);
+  // An archive's files are a copy nothing writes to: read whole at once, whatever their time.
+  assert.equal(outputs(eventsOf(await readAll([ctx.root], { now, snapshot: true }))), [30, 400, 7]);
+});
 
 bad.run();

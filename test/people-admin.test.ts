@@ -281,8 +281,23 @@ s('deleting removes the account and revokes its keys; its email can be invited a
     scopes: 'ingest,read',
   })) as { key: string };
   const devClient = await signIn(ctx.server, 'dev@acme.test', dev.password);
+  const mfaRows = async () =>
+    Number(
+      (await ctx.server.ctx.control.get<{ n: number }>(
+        `SELECT (SELECT count(*) FROM mfa_totp WHERE user_id = $id) + (SELECT count(*) FROM mfa_recovery_codes WHERE user_id = $id) AS n`,
+        { id: dev.id },
+      ))!.n,
+    );
+  await ctx.server.ctx.control.run(`INSERT INTO mfa_totp (user_id, secret, created_at) VALUES ($id, 'sealed', now())`, {
+    id: dev.id,
+  });
+  await ctx.server.ctx.control.run(`INSERT INTO mfa_recovery_codes (user_id, code_hash) VALUES ($id, 'h')`, {
+    id: dev.id,
+  });
+  assert.is(await mfaRows(), 2);
   assert.is((await api(ctx.admin, `/tenants/${ctx.tenantId}/users/${dev.id}`, 'DELETE')).status, 204);
   assert.is(await idOf(ctx.server, 'dev@acme.test'), undefined);
+  assert.is(await mfaRows(), 0, 'its authenticator and recovery codes are gone with it');
   assert.is((await devClient.get('/settings')).status, 303);
   assert.is((await fetch(`${ctx.server.url}/api/v1/me`, { headers: { authorization: `Bearer ${key}` } })).status, 401);
   const keys = await ctx.server.ctx.control.all<{ revoked: boolean }>(

@@ -28,6 +28,13 @@ const events: IngestEvent[] = [
   { kind: 'cost_usage', model: HAIKU, cost_usd: 0.25, session_id: 's2', ts: BASE + 2 * 60_000 },
 ];
 
+// Bob's request and points come with no session: his session is '' (as the rollups keep it), which has a request.
+const bob: IngestEvent[] = [
+  { kind: 'api_request', request_id: 'r2', model: SONNET, input_tokens: 10, cost_usd: 0.1, ts: BASE },
+  { kind: 'token_usage', model: HAIKU, input_tokens: 20, ts: BASE + 60_000 },
+  { kind: 'cost_usage', model: HAIKU, cost_usd: 0.2, ts: BASE + 60_000 },
+];
+
 const range = { from: BASE - HOUR, to: BASE + 2 * HOUR };
 const spend = (extra: Partial<QueryInput>) =>
   querySchema.parse({ metrics: ['tokens', 'cost_usd'], ...range, limit: 100, ...extra });
@@ -44,17 +51,17 @@ test('a model or kind filter leaves the spend rule per session: tail, rollups an
     (await ask(extra, raw)).rows.map((r) => [r.model ?? null, r.tokens, r.cost_usd]);
   const check = async (state: string, raw = false) => {
     const at = `${state}${raw ? ', raw' : ''}`;
-    assert.equal(await figures({}, raw), [[null, 130, 1.25]], `${at}: unfiltered`);
+    assert.equal(await figures({}, raw), [[null, 140, 1.35]], `${at}: unfiltered`);
     assert.equal(
       await figures({ group_by: ['model'] }, raw),
       [
-        [SONNET, 100, 1],
+        [SONNET, 110, 1.1],
         [HAIKU, 30, 0.25],
       ],
       `${at}: by model`,
     );
     assert.equal(await figures({ filters: { model: [HAIKU] } }, raw), [[null, 30, 0.25]], `${at}: Haiku alone`);
-    assert.equal(await figures({ filters: { model: [SONNET] } }, raw), [[null, 100, 1]], `${at}: Sonnet alone`);
+    assert.equal(await figures({ filters: { model: [SONNET] } }, raw), [[null, 110, 1.1]], `${at}: Sonnet alone`);
     assert.equal(
       await figures({ filters: { kind: ['token_usage', 'cost_usage'] } }, raw),
       [[null, 30, 0.25]],
@@ -65,6 +72,7 @@ test('a model or kind filter leaves the spend rule per session: tail, rollups an
   };
   try {
     assert.equal((await ingestor.ingest({ tenantId, userId: 'u_ana' }, 'rest', events)).rejected, []);
+    assert.equal((await ingestor.ingest({ tenantId, userId: 'u_bob' }, 'rest', bob)).rejected, []);
     await check('above the watermark');
     await check('above the watermark', true);
     await aggregator.runOnce(tenantId, { compact: true });

@@ -130,11 +130,18 @@ export function regenerateRecoveryCodes(db: Connection, userId: string): Promise
 export async function disableMfa(db: Connection, userId: string): Promise<boolean> {
   return db.transaction(async (tx) => {
     const was = await mfaEnabled(tx, userId);
-    await tx.run('DELETE FROM mfa_totp WHERE user_id = $userId', { userId });
-    await tx.run('DELETE FROM mfa_recovery_codes WHERE user_id = $userId', { userId });
-    await tx.run('DELETE FROM mfa_pending_logins WHERE user_id = $userId', { userId });
+    await forgetMfa(tx, '$userId', { userId });
     return was;
   });
+}
+
+/**
+ * Forgets the two-factor secret, recovery codes and waiting sign-ins of the people whose ids
+ * `userIds` gives (SQL over `params`): two-factor switched off, a person or an organisation deleted.
+ */
+export async function forgetMfa(tx: Queryable, userIds: string, params: Record<string, unknown>): Promise<void> {
+  for (const table of ['mfa_totp', 'mfa_recovery_codes', 'mfa_pending_logins'])
+    await tx.run(`DELETE FROM ${table} WHERE user_id IN (${userIds})`, params);
 }
 
 // 80 random bits: far beyond guessing, online or offline, so a fast hash (SHA-256) is enough,

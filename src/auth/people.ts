@@ -4,6 +4,7 @@
 // and nobody removes the tenant's last admin. Every action is audited here.
 import { audit } from '../audit/audit.js';
 import type { Connection, Queryable } from '../storage/duckdb.js';
+import { forgetMfa } from './mfa.js';
 import { hashPassword } from './passwords.js';
 import { createLink, linkUrl, openLink, revokeLinks, useLink, type Link } from './links.js';
 import { canAccessTenant, canGrantRole, type Actor, type Role } from './permissions.js';
@@ -147,6 +148,7 @@ export async function deleteUser(deps: PeopleDeps, by: ByWhom, tenantId: string,
       now,
     });
     await revokeLinks(tx, 'user_id = $id', { id: target.id }, now);
+    await forgetMfa(tx, '$id', { id: target.id });
     await tx.run('DELETE FROM users WHERE id = $id', { id: target.id });
   });
   deps.keys.invalidate();

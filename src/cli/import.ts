@@ -102,7 +102,8 @@ export async function importMain(
     err.isTTY ? plannedBytes(roots, WANTED[source], new Map()) : 0,
   );
   if (dryRun) {
-    for await (const chunk of READERS[source](roots, { since })) {
+    // Nothing is sent, so nothing of a session under way needs to wait: everything is counted.
+    for await (const chunk of READERS[source](roots, { since, snapshot: true })) {
       count(summary, chunk);
       progress.update(summary, bytesRead(summary, chunk.positions));
     }

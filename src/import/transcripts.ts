@@ -69,7 +69,7 @@ function createSeen() {
 const better = (a: RequestCopy, b: RequestCopy) => (a.sidechain !== b.sidechain ? !a.sidechain : a.total > b.total);
 
 type Held = { copy: RequestCopy; start: number; line: number };
-type OpenTool = { use: ToolUse; start: number };
+type OpenTool = { use: ToolUse; start: number; line: number };
 
 export const readTranscripts: Reader = withBoundedSkips(async function* (roots, options = {}) {
   const chunkEvents = Math.max(1, options.chunkEvents ?? 1000);
@@ -177,6 +177,10 @@ export const readTranscripts: Reader = withBoundedSkips(async function* (roots, 
     let accounted = from;
     let marked = -1;
     let newest = -Infinity;
+    // Where the file's last message began: the run of copies of one assistant message at its
+    // end (a record of anything else after a message settles it: its copies are all written).
+    let lastMessage: string | undefined;
+    let lastMessageFrom = 1;
     try {
       for await (const line of numberedLines(file, from)) {
         lineNo++;
@@ -193,9 +197,13 @@ export const readTranscripts: Reader = withBoundedSkips(async function* (roots, 
             skip(line, parsed.reason);
           } else if (parsed.kind === 'record') {
             newest = Math.max(newest, parsed.ts);
+            const message = parsed.request?.messageId;
+            if (message === undefined || message !== lastMessage)
+              lastMessageFrom = message !== undefined || parsed.toolUses.length > 0 ? lineNo : lineNo + 1;
+            lastMessage = message;
             if (parsed.request) hold(parsed.request, line.start, lineNo);
             for (const use of parsed.toolUses) {
-              if (!open.has(use.id)) open.set(use.id, { use, start: line.start });
+              if (!open.has(use.id)) open.set(use.id, { use, start: line.start, line: lineNo });
               if (open.size > MAX_OPEN_TOOLS) closeTool(open.values().next().value!, undefined, use.ts);
             }
             for (const result of parsed.toolResults) {
@@ -222,14 +230,15 @@ export const readTranscripts: Reader = withBoundedSkips(async function* (roots, 
     const stat = typeof end === 'string' ? info : end;
     if (fileSkips > MAX_SKIPS_PER_FILE)
       skipped.push({ file, reason: `${fileSkips - MAX_SKIPS_PER_FILE} more lines skipped` });
-    if (!options.snapshot && (held.size > 0 || open.size > 0) && now - newest < LIVE_MS) {
-      // A session under way: read again from its first unsettled record next time.
+    // A session under way keeps back its last message (copies still to come, its tool calls'
+    // results), and is read again from it next time; whatever came before it is settled.
+    const live = !options.snapshot && now - newest < LIVE_MS;
+    const settledBefore = live ? lastMessageFrom : Infinity;
+    for (const [key, h] of [...held]) if (h.line < settledBefore) release(key);
+    for (const t of [...open.values()]) if (t.line < settledBefore) closeTool(t, undefined, t.use.ts);
+    if (held.size > 0 || open.size > 0)
       mark({ file, size: stat.size, mtimeMs: stat.mtimeMs, offset: safeOffset(accounted), done: false });
-    } else {
-      for (const key of [...held.keys()]) release(key);
-      for (const t of [...open.values()]) closeTool(t, undefined, t.use.ts);
-      mark({ ...readToEnd(file, stat), offset: accounted });
-    }
+    else mark({ ...readToEnd(file, stat), offset: accounted });
     while (buffer.length >= chunkEvents) yield take(chunkEvents);
   }
   if (buffer.length > 0 || marks.length > 0 || skipped.length > 0) yield take(buffer.length);

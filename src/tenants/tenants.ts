@@ -4,6 +4,7 @@ import { z } from 'zod';
 import type { Database } from '../storage/duckdb.js';
 import type { TenantFiles } from '../storage/tenant-files.js';
 import type { KeyCache } from '../auth/api-keys.js';
+import { forgetMfa } from '../auth/mfa.js';
 import { newId } from '../ids.js';
 import type { Ingestor } from '../ingest/ingest.js';
 
@@ -61,8 +62,7 @@ export async function deleteTenant({ control, tenantFiles, keys, ingest }: Tenan
     if (!(await tx.get('SELECT 1 FROM tenants WHERE id = $id', { id }))) return false;
     const people = 'SELECT id FROM users WHERE tenant_id = $id';
     await tx.run(`DELETE FROM auth_sessions WHERE user_id IN (${people})`, { id });
-    for (const table of ['mfa_totp', 'mfa_recovery_codes', 'mfa_pending_logins'])
-      await tx.run(`DELETE FROM ${table} WHERE user_id IN (${people})`, { id });
+    await forgetMfa(tx, people, { id });
     await tx.run('DELETE FROM mfa_policies WHERE tenant_id = $id', { id });
     // Its invites and reset links: accepted after this, one would make an account in no organisation.
     await tx.run('DELETE FROM account_links WHERE tenant_id = $id', { id });

@@ -111,10 +111,11 @@ export function rowsOf(plan: Plan, s: Sources, cube: Cube, where: string): strin
  * they are (a repeat of a request is in the same session as the request).
  */
 export function requestedCte(plan: Plan, s: Sources, where: string): string {
-  const requests = `${where} AND ${inKinds(REQUEST_KINDS)} AND session_id IS NOT NULL`;
+  const requests = `${where} AND ${inKinds(REQUEST_KINDS)}`;
   const cube = plan.keyCube ?? plan.cube;
+  // No session is the session '' (as rollupSelect makes it in `r` and the tiers).
   const events = (from: string, at: { from: number; to: number }, seqs: string) =>
-    `SELECT user_id, session_id, ts AS bucket FROM ${from} WHERE ${inRange(at.from, at.to, 'ts')} AND ${seqs} AND ${requests}`;
+    `SELECT user_id, coalesce(session_id, '') AS session_id, ts AS bucket FROM ${from} WHERE ${inRange(at.from, at.to, 'ts')} AND ${seqs} AND ${requests}`;
   const pieces = [
     ...rawSpans(segmentsOf(plan)).map((r) =>
       plan.raw
