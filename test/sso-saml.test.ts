@@ -20,17 +20,20 @@ test.before(async (ctx) => {
   await ctx.server.ctx.aggregator.stop();
   await setUp(ctx.server);
   ctx.idp = await createTestIdp();
-  const tenant = (await ctx.server.ctx.control.get<{ id: string }>(`SELECT id FROM tenants LIMIT 1`))!.id;
-  const input = providerInputSchema.parse({
-    type: 'saml',
+  ctx.providerId = await samlProvider(ctx, {
     name: 'Acme SAML',
-    metadata: ctx.idp.metadataXml(),
     allowed_domains: 'example.com',
     role_map: 'ops=manager',
   });
-  ctx.providerId = (await createProvider(ctx.server.ctx.control, ctx.server.ctx.secret, tenant, input)).id;
 });
 test.after(async (ctx) => ctx.server.stop());
+
+/** A SAML provider of the tenant, with the test IdP's metadata; its id. */
+async function samlProvider(ctx: Ctx, form: Record<string, string>): Promise<string> {
+  const tenant = (await ctx.server.ctx.control.get<{ id: string }>(`SELECT id FROM tenants LIMIT 1`))!.id;
+  const input = providerInputSchema.parse({ type: 'saml', metadata: ctx.idp.metadataXml(), ...form });
+  return (await createProvider(ctx.server.ctx.control, ctx.server.ctx.secret, tenant, input)).id;
+}
 
 /** A browser that clicks the provider's button: the AuthnRequest id the IdP is asked with. */
 async function start(ctx: Ctx, browser: Client): Promise<string> {
@@ -141,14 +144,7 @@ test('the settings page adds a SAML provider from its metadata, checked first: b
 
 test("a tenant's provider never signs in a super admin, found by email or linked", async (ctx) => {
   // A provider a tenant's admin set up, for the admins' own domain: the IdP says it is the super admin.
-  const tenant = (await ctx.server.ctx.control.get<{ id: string }>(`SELECT id FROM tenants LIMIT 1`))!.id;
-  const input = providerInputSchema.parse({
-    type: 'saml',
-    name: 'Admins SAML',
-    metadata: ctx.idp.metadataXml(),
-    allowed_domains: 'acme.test',
-  });
-  const provider = await createProvider(ctx.server.ctx.control, ctx.server.ctx.secret, tenant, input);
+  const provider = { id: await samlProvider(ctx, { name: 'Admins SAML', allowed_domains: 'acme.test' }) };
   const boss = (await ctx.server.ctx.control.get<{ id: string }>(`SELECT id FROM users WHERE email = $email`, {
     email: ADMIN.email,
   }))!.id;
