@@ -21,11 +21,11 @@ const MAX_OPEN_TOOLS = 10_000;
 /** Skips reported per file; beyond, one line says how many more. */
 const MAX_SKIPS_PER_FILE = 100;
 /**
- * A session whose newest record is this recent may still be written: Claude Code adds a
- * request's later (larger) copies and a tool call's result after it. At the end of such a
- * file what could still change (held copies, tool calls without a result) waits for a later
- * run (`agentmeter sync`, every 15 minutes), which reads again from the first of them: sent
- * now, the first copy would be stored and the later one refused as its duplicate.
+ * A session whose newest record is this recent may still be written: Claude Code adds its
+ * last message's later (larger) copies and its tool calls' results after it. At the end of
+ * such a file that last message waits for a later run (`agentmeter sync`, every 15
+ * minutes), which reads again from it: sent now, its first copy would be stored and the
+ * later one refused as its duplicate.
  */
 export const LIVE_MS = 15 * 60_000;
 /** Tools that start a sub-agent. */
