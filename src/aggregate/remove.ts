@@ -14,6 +14,7 @@ import type { SessionSteps } from './steps.js';
 import {
   BOUND_MEASURES,
   bucketSql,
+  countedUpTo,
   DEDUP_KEY,
   DEDUP_WINDOW_MS,
   foldSelect,
@@ -57,7 +58,7 @@ export async function removeEvents(
   const { last_seq: lastSeq } = (await tx.get<{ last_seq: number }>(`SELECT last_seq FROM rollup_state`))!;
   // What the rollups count of them now: rolled up, and neither a repeat nor set aside.
   await tx.run(`CREATE OR REPLACE TEMP TABLE removing_counted AS
-    SELECT * FROM removing WHERE seq <= ${lastSeq} AND seq NOT IN (SELECT seq FROM uncounted_events)`);
+    SELECT * FROM removing WHERE ${countedUpTo(lastSeq)}`);
   await reviveRepeats(tx, lastSeq);
 
   for (const tier of TIERS) {
@@ -88,7 +89,7 @@ export async function removeEvents(
   const day = TIER_MS['1d'];
   await tx.run(`CREATE OR REPLACE TEMP TABLE removal_durations AS SELECT * FROM events
     WHERE ${span.lo === null ? 'false' : `ts >= ${tsLiteral(floorTo(Number(span.lo), day))} AND ts < ${tsLiteral(floorTo(Number(span.hi), day) + day)}`}
-      AND seq <= ${lastSeq} AND seq NOT IN (SELECT seq FROM uncounted_events) AND duration_ms IS NOT NULL`);
+      AND ${countedUpTo(lastSeq)} AND duration_ms IS NOT NULL`);
   for (const tier of TIERS) {
     const touched = `bucket IN (SELECT DISTINCT ${bucketSql(tier)} FROM removing_counted UNION SELECT DISTINCT ${bucketSql(tier)} FROM reviving)`;
     for (const cube of CUBES) {

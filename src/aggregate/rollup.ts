@@ -124,6 +124,12 @@ ${countedTailCtes(`${name}_tail`, where, lastSeq, tail, tailSource)},
 ${name} AS (SELECT * FROM ${name}_rolled UNION ALL SELECT * FROM ${name}_tail)`;
 }
 
+/** An event not recorded as a repeat (or set aside) in `uncounted_events`. */
+const COUNTED = 'seq NOT IN (SELECT seq FROM uncounted_events)';
+
+/** Events the rollups count now: rolled up (up to `lastSeq`) and counted. */
+export const countedUpTo = (lastSeq: number) => `seq <= ${lastSeq} AND ${COUNTED}`;
+
 /**
  * A CTE `name` of the rolled-up events (seq <= lastSeq) that count, matching any of
  * `wheres`: one scan each, so DuckDB prunes row groups by every piece's own bounds (an OR
@@ -131,7 +137,7 @@ ${name} AS (SELECT * FROM ${name}_rolled UNION ALL SELECT * FROM ${name}_tail)`;
  */
 export function rolledUpCte(name: string, wheres: string[], lastSeq: number): string {
   const scans = wheres.map((w) => `SELECT * FROM events WHERE (${w}) AND seq <= ${lastSeq}`).join(' UNION ALL ');
-  return `${name} AS (SELECT * FROM (${scans}) WHERE seq NOT IN (SELECT seq FROM uncounted_events))`;
+  return `${name} AS (SELECT * FROM (${scans}) WHERE ${COUNTED})`;
 }
 
 /** Records the duplicates among the events of `range` (a seq range) that `counted` (a table of the counted ones) left out. */

@@ -17,11 +17,9 @@ export function emit(plan: Plan): Compiled {
   const sources = rawSources(plan, filters);
   const g = groupingOf(plan, params);
   // The spend rule's sessions with requests, when the filters narrow rows within a session: the same filters less those.
-  const narrowing = SESSION_NARROWING.filter((d) => plan.filters[d]);
-  const requested = plan.spend !== null && narrowing.length > 0;
-  const others = Object.fromEntries(
-    Object.entries(plan.filters).filter(([d]) => !(narrowing as string[]).includes(d)),
-  ) as Plan['filters'];
+  const requested = plan.spend !== null && SESSION_NARROWING.some((d) => plan.filters[d]);
+  const others = { ...plan.filters };
+  for (const d of SESSION_NARROWING) delete others[d];
   const ctes = [
     ...sources.ctes,
     answerRowsCte(plan, sources, filters, params),

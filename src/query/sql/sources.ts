@@ -4,6 +4,7 @@
 import {
   countedEventsCtes,
   countedTailCtes,
+  countedUpTo,
   MEASURES,
   rolledUpCte,
   rollupSelect,
@@ -118,9 +119,7 @@ export function requestedCte(plan: Plan, s: Sources, where: string): string {
     `SELECT user_id, coalesce(session_id, '') AS session_id, ts AS bucket FROM ${from} WHERE ${inRange(at.from, at.to, 'ts')} AND ${seqs} AND ${requests}`;
   const pieces = [
     ...rawSpans(segmentsOf(plan)).map((r) =>
-      plan.raw
-        ? events(everyEvent(plan, s.tailSource), r, 'true')
-        : events('events', r, `seq <= ${plan.lastSeq} AND seq NOT IN (SELECT seq FROM uncounted_events)`),
+      plan.raw ? events(everyEvent(plan, s.tailSource), r, 'true') : events('events', r, countedUpTo(plan.lastSeq)),
     ),
     ...(!plan.raw && plan.tail ? [events(s.tailSource, s.span, tailSeqs(plan.lastSeq, plan.tail))] : []),
     ...tierSegments(plan).map(
