@@ -193,6 +193,7 @@ async function rowsNaming(ctx: Ctx, userId: string): Promise<Record<string, numb
     'session_scores',
     'import_runs',
     'imported_baselines',
+    'retired_events',
   ])
     assert.ok(names.includes(t), t);
   const out: Record<string, number> = {};

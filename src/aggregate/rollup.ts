@@ -63,16 +63,41 @@ export const DEDUP_KEY = `CASE kind ${Object.entries(DEDUP_KEYS)
   .join(' ')} END`;
 
 /**
+ * A repeat key as `retired_events` keeps it: 64 bits of SHA-256 over the kind, NUL and the
+ * key (SQL over `kind` and `dkey`; NULL without a key). Stable across DuckDB versions,
+ * unlike its `hash()`.
+ */
+export const retiredKeySql = (dkey: string) => `('0x' || left(sha256(kind || chr(0) || ${dkey}), 16))::UBIGINT`;
+
+/**
  * CTEs ending in one named `name`: the events matching `where` that count (first
  * arrivals), with the `events` columns, read from `source` (events, or a CTE of them).
- * `lo`/`hi` bound where earlier arrivals may be.
+ * `lo`/`hi` bound where earlier arrivals may be. `retiredUntil`: raw retention deleted the
+ * events before it; where the span reaches back there, an arrival whose key a deleted
+ * event had (retired_events) is a repeat of it (the keys are hashed only then).
  */
-export function countedEventsCtes(name: string, where: string, lo: number, hi: number, source = 'events'): string {
+export function countedEventsCtes(
+  name: string,
+  where: string,
+  lo: number,
+  hi: number,
+  source = 'events',
+  retiredUntil: number | null = null,
+): string {
+  const from = tsLiteral(lo - DEDUP_WINDOW_MS);
+  const to = tsLiteral(hi + DEDUP_WINDOW_MS);
+  const retired =
+    retiredUntil !== null && lo - DEDUP_WINDOW_MS < retiredUntil
+      ? `
+          UNION ALL
+          SELECT kind, dkey, 0 AS seq FROM (SELECT DISTINCT kind, dkey FROM ${name}_src WHERE dkey IS NOT NULL)
+           WHERE ${retiredKeySql('dkey')} IN (SELECT dedup FROM retired_events WHERE ts >= ${from} AND ts <= ${to})`
+      : '';
   return `${name}_src AS (SELECT *, ${DEDUP_KEY} AS dkey FROM ${source} WHERE ${where}),
 ${name}_first AS (
   SELECT kind, dkey, min(seq) AS first_seq
     FROM (SELECT kind, ${DEDUP_KEY} AS dkey, seq FROM events
-           WHERE ${KEYED_KINDS} AND ts >= ${tsLiteral(lo - DEDUP_WINDOW_MS)} AND ts <= ${tsLiteral(hi + DEDUP_WINDOW_MS)})
+           WHERE ${KEYED_KINDS} AND ts >= ${from} AND ts <= ${to}${retired})
    WHERE dkey IN (SELECT dkey FROM ${name}_src WHERE dkey IS NOT NULL)
    GROUP BY kind, dkey),
 ${name} AS (
@@ -83,9 +108,9 @@ ${name} AS (
 /**
  * The events above the watermark an answer counts: their timestamps' span and the newest
  * seq among them (a snapshot may hold newer ones, which it leaves out), or null when there
- * are none.
+ * are none; `retiredUntil`: the time before which raw retention deleted events (null: none).
  */
-export type TailSpan = { lo: number; hi: number; last: number } | null;
+export type TailSpan = { lo: number; hi: number; last: number; retiredUntil?: number | null } | null;
 
 /** Events the worker has not rolled up yet, read against the stored watermark. */
 export const ABOVE_WATERMARK = 'seq > (SELECT last_seq FROM rollup_state)';
@@ -100,7 +125,7 @@ export const countedTailCtes = (
   lastSeq: number,
   tail: NonNullable<TailSpan>,
   source = 'events',
-) => countedEventsCtes(name, `(${where}) AND ${tailSeqs(lastSeq, tail)}`, tail.lo, tail.hi, source);
+) => countedEventsCtes(name, `(${where}) AND ${tailSeqs(lastSeq, tail)}`, tail.lo, tail.hi, source, tail.retiredUntil);
 
 /**
  * The same events as countedEventsCtes, cheaper: an event the worker has rolled up

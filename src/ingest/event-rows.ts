@@ -127,14 +127,19 @@ export type TsWindow = { from: number; to: number };
 
 /**
  * Which of the ids bound as $1 (decimal, comma-separated) are stored among the events whose
- * `ts` falls in `window`. The bounds are literals so DuckDB reads only the row groups whose
- * ts range meets the window (zonemaps); events arrive roughly in ts order, so a live batch
- * reads the last few row groups whatever the table holds. (The same anti-join inside the
- * INSERT measured 3-4 times slower than this lookup and a plain INSERT: bench/dedupe.ts.)
+ * `ts` falls in `window`, or were and raw retention deleted them (retired_events). The
+ * bounds are literals so DuckDB reads only the row groups whose ts range meets the window
+ * (zonemaps); events arrive roughly in ts order, so a live batch reads the last few row
+ * groups of `events` whatever the table holds, and none of retired_events. (The same
+ * anti-join inside the INSERT measured 3-4 times slower than this lookup and a plain
+ * INSERT: bench/dedupe.ts.)
  */
 export function storedIdsSql(window: TsWindow): string {
   const ms = (t: number) => `epoch_ms(${Math.round(t)}::BIGINT)`;
-  return `SELECT id FROM events WHERE ts BETWEEN ${ms(window.from)} AND ${ms(window.to)} AND id IN (SELECT unnest(string_split($1::VARCHAR, ','))::UBIGINT)`;
+  // One filter over both tables: DuckDB pushes it into each (a filter per branch, with the
+  // id list built twice, measured 0.5-0.7 ms more per lookup; this 0.0-0.3).
+  return `SELECT id FROM (SELECT id, ts FROM events UNION ALL SELECT id, ts FROM retired_events)
+    WHERE ts BETWEEN ${ms(window.from)} AND ${ms(window.to)} AND id IN (SELECT unnest(string_split($1::VARCHAR, ','))::UBIGINT)`;
 }
 
 /** Every field of a row, in the journal record's order: the id and times first, then the columns. */

@@ -36,6 +36,7 @@ const USER_TABLES = [
   'session_scores',
   'import_runs',
   'imported_baselines',
+  'retired_events',
 ] as const;
 
 /** Why `actor` may not erase `target` (null: they may); `done`: it already happened. Tenant access is checked before. */

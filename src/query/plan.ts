@@ -68,7 +68,7 @@ export type Plan = {
   /** The range (and, compared, the period before), each covered on its own: no piece straddles `from`. */
   periods: Period[];
   /** The counted events above the watermark; `projects`: their missing projects taken from their sessions. */
-  tail: { lo: number; hi: number; last: number; projects: boolean } | null;
+  tail: (NonNullable<TailSpan> & { projects: boolean }) | null;
   /** The rollups' watermark (raw pieces read what it covers with the worker's judgement of duplicates). */
   lastSeq: number;
   sketch: SketchSource;

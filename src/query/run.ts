@@ -310,19 +310,26 @@ export async function watermark(tx: Queryable, o: { all?: boolean; upTo?: number
     : `seq > (SELECT last_seq FROM rollup_state)${o.upTo === undefined ? '' : ` AND seq <= ${Number(o.upTo)}`}`;
   const t = (await tx.get<{
     last_seq: number;
+    retired: number | null;
     lo: number | null;
     hi: number | null;
     last: number | null;
     models: string[] | null;
   }>(
-    `SELECT (SELECT last_seq FROM rollup_state) AS last_seq, epoch_ms(min(ts)) AS lo, epoch_ms(max(ts)) AS hi, max(seq) AS last,
+    `SELECT (SELECT last_seq FROM rollup_state) AS last_seq, (SELECT epoch_ms(retired_until) FROM rollup_state) AS retired,
+            epoch_ms(min(ts)) AS lo, epoch_ms(max(ts)) AS hi, max(seq) AS last,
             list(DISTINCT model) FILTER (model IS NOT NULL AND model NOT IN (SELECT model FROM model_prices)) AS models
        FROM events WHERE ${above}`,
   ))!;
   const tail =
     t.lo === null || t.hi === null || t.last === null
       ? null
-      : { lo: Number(t.lo), hi: Number(t.hi), last: Number(t.last) };
+      : {
+          lo: Number(t.lo),
+          hi: Number(t.hi),
+          last: Number(t.last),
+          retiredUntil: t.retired === null ? null : Number(t.retired),
+        };
   return { lastSeq: Number(t.last_seq), tail, unpricedModels: t.models ?? [] };
 }
 

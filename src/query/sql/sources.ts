@@ -65,7 +65,16 @@ export function rawSources(plan: Plan, filters: string): Sources {
   const tailSource = tail?.projects ? 'tail_events' : 'events';
   if (tail?.projects) ctes.push(tailEventsCte('tail_events', tailSeqs(plan.lastSeq, tail)));
   if (plan.raw) {
-    ctes.push(countedEventsCtes('raw_all', wheres[0]!, span.from, span.to, everyEvent(plan, tailSource)));
+    ctes.push(
+      countedEventsCtes(
+        'raw_all',
+        wheres[0]!,
+        span.from,
+        span.to,
+        everyEvent(plan, tailSource),
+        tail?.retiredUntil ?? null,
+      ),
+    );
     pieces.push('raw_all');
   } else if (wheres.length) {
     ctes.push(rolledUpCte('raw_rolled', wheres, plan.lastSeq));
