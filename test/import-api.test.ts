@@ -144,11 +144,11 @@ async function sendLive(ctx: IngestCtx) {
   assert.is((await call(ctx, 'POST', '/v1/logs', log)).status, 200);
 }
 
-async function figures(ctx: IngestCtx) {
+async function figures(ctx: IngestCtx, from = FROM, to = TO): Promise<Record<string, number>> {
   const res = await call(ctx, 'POST', '/api/v1/query', {
     metrics: ['api_requests', 'prompts', 'tool_calls', 'tool_failures', 'input_tokens', 'cost_usd', 'sessions'],
-    from: FROM,
-    to: TO,
+    from,
+    to,
   });
   assert.is(res.status, 200, JSON.stringify(res.json));
   const row = res.json.rows[0] as Record<string, number>;
@@ -344,6 +344,62 @@ test('a chunk and a rollback of one run never interleave: what the chunk stored 
     (err: Error) => err.message,
   );
   assert.match(String(late), /rolled back/);
+});
+
+test('a run of history older than raw retention rolls back whole for 30 days; later the page says what stays', async (ctx) => {
+  const DAY = 86_400_000;
+  const ago = 100 * DAY; // past the default raw retention (90 days)
+  const old = IMPORTED.map((e) => ({ ...e, ts: e.ts - ago }));
+  const range = [new Date(T0 - ago - DAY).toISOString(), new Date(T0 - ago + DAY).toISOString()] as const;
+  const none = {
+    api_requests: 0,
+    prompts: 0,
+    tool_calls: 0,
+    tool_failures: 0,
+    input_tokens: 0,
+    cost_usd: 0,
+    sessions: 0,
+  };
+  const db = await ctx.server.ctx.tenantFiles.open(ctx.tenantId);
+  const storedOf = async (run: string) =>
+    Number((await db.get<{ n: number }>(`SELECT count(*) AS n FROM events WHERE import_run = $run`, { run }))!.n);
+  const runOf = async (events: typeof old) => {
+    const started = await call(ctx, 'POST', '/api/v1/import/runs', { source: 'claude' });
+    const id = started.json.run.id as string;
+    assert.is((await call(ctx, 'POST', `/api/v1/import/runs/${id}/events`, { events })).status, 200);
+    return id;
+  };
+  const admin = await signIn(ctx.server, ADMIN.email, ADMIN.password);
+  await admin.get('/');
+  const rollBack = async (id: string) => {
+    const res = await admin.request(`/api/v1/import/runs/${id}/rollback`, {
+      method: 'POST',
+      headers: { 'x-csrf-token': admin.csrf! },
+    });
+    assert.is(res.status, 200, await res.clone().text());
+    return ((await res.json()) as { run: { removed: number } }).run.removed;
+  };
+
+  // Young: retention keeps the run's raw events, and the rollback removes them all.
+  const young = await runOf(old);
+  await ctx.server.ctx.aggregator.runOnce(undefined, { retention: true });
+  assert.is(await storedOf(young), 5, 'raw retention keeps a young run whole');
+  assert.is((await figures(ctx, ...range)).api_requests, 2);
+  const page = await (await admin.get(`/import/runs/${young}/rollback`)).text();
+  assert.not.match(page, /Raw retention has already deleted/);
+  assert.is(await rollBack(young), 5);
+  assert.equal(await figures(ctx, ...range), none, 'nothing of it is left');
+
+  // A month after its last chunk: retention takes its raw events, the page says so.
+  const aged = await runOf(old.map((e) => ({ ...e, id: `again:${e.id}` })));
+  await db.run(`UPDATE import_runs SET updated_at = updated_at - INTERVAL 31 DAY WHERE id = $id`, { id: aged });
+  await ctx.server.ctx.aggregator.runOnce(undefined, { retention: true });
+  assert.is(await storedOf(aged), 0, 'raw retention deleted an old run');
+  const warned = await (await admin.get(`/import/runs/${aged}/rollback`)).text();
+  assert.match(warned, /Raw retention has already deleted <strong>5<\/strong> of the 5 events this run stored/);
+  assert.match(warned, /kept whole for 30 days after its last chunk/);
+  assert.is(await rollBack(aged), 0);
+  assert.is((await figures(ctx, ...range)).api_requests, 2, 'their share stays, as the page said');
 });
 
 test.run();

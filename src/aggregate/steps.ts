@@ -260,17 +260,27 @@ export async function applyRetention(
   for (const statement of retentionSql(cutoff)) await db.run(statement);
   // A session is listed as long as its hourly figures are kept.
   if (cutoff['1h'] !== undefined) await sessions.expire(db, cutoff['1h']);
-  if (cutoff.raw !== undefined) await retireEvents(db, cutoff.raw);
+  if (cutoff.raw !== undefined) await retireEvents(db, cutoff.raw, now);
   return cutoff;
 }
 
 /**
- * Moves the rolled-up events before `before` to retired_events, in one transaction with the
- * watermark's `retired_until` (a reader sees them in one table or the other). Kept for
- * good, as the day tier's figures are by default: some 20 bytes an event.
+ * How long after its last chunk an import run's raw events outlive raw retention, so that
+ * rolling it back removes every event it stored and their share of every figure (the
+ * history a run imports is mostly older than raw retention keeps).
  */
-async function retireEvents(db: Connection, before: number): Promise<void> {
-  const expired = `ts < ${tsLiteral(before)} AND seq <= (SELECT last_seq FROM rollup_state)`;
+export const RUN_KEPT_MS = 30 * 86_400_000;
+
+/**
+ * Moves the rolled-up events before `before` to retired_events, in one transaction with the
+ * watermark's `retired_until` (a reader sees them in one table or the other), but for an
+ * import run's younger than RUN_KEPT_MS. Kept for good, as the day tier's figures are by
+ * default: some 20 bytes an event.
+ */
+async function retireEvents(db: Connection, before: number, now: number): Promise<void> {
+  const runsKept = `SELECT id FROM import_runs WHERE status <> 'rolled_back' AND updated_at >= ${tsLiteral(now - RUN_KEPT_MS)}`;
+  const expired = `ts < ${tsLiteral(before)} AND seq <= (SELECT last_seq FROM rollup_state)
+    AND (import_run IS NULL OR import_run NOT IN (${runsKept}))`;
   await db.transaction(async (tx) => {
     await tx.run(`INSERT INTO retired_events
       SELECT ts, id, CASE WHEN dkey IS NOT NULL THEN ${retiredKeySql('dkey')} END, user_id

@@ -11,6 +11,7 @@ import { can } from '../../auth/permissions.js';
 import { getUser, listUsers } from '../../auth/users.js';
 import { ARCHIVE_LIMITS } from '../../import/archive.js';
 import { NotAnArchiveError, UPLOAD_FILE } from '../../import/archive-run.js';
+import { RUN_KEPT_MS } from '../../aggregate/steps.js';
 import { getRun, listRuns, rollbackRun, runEventCount, type ImportRun } from '../../import/runs.js';
 import type { Env } from '../env.js';
 import { httpError } from '../errors.js';
@@ -117,7 +118,7 @@ export function importPageRoutes(ctx: AppContext, render: Renderer) {
           c,
           'import-rollback',
           { identity },
-          { run, events, emails: (await people(identity)).emails },
+          { run, events, keptDays: RUN_KEPT_MS / 86_400_000, emails: (await people(identity)).emails },
         );
       })
       .post('/import/runs/:id/rollback', async (c) => {
