@@ -2,23 +2,22 @@
 // previous commit runs and written in one DuckDB statement. A retried event carries the
 // same id: before the insert, the ids of the batch already stored among the events of its
 // time span (DEDUPE_MARGIN_MS either side) are looked up and left out, so it is stored
-// once. One writer per tenant file, so nothing can slip in between the lookup and the
+// once (batch-store.ts: one commit). One writer per tenant file, so nothing can slip in between the lookup and the
 // insert, and `seq` numbers the events in commit order (the aggregation worker's cursor).
 // Rows come two ways: `accept` journals them (src/storage/journal.ts) and resolves once the
 // journal is synced, then applies them within the apply window, in one batch with whatever
 // else arrived, recording the journal's LSN in the same transaction; `write` resolves only
 // after its batch committed, to the file that is still the one on disk (`checkFile`), with
 // its own statements (`alongside`).
-import type { DuckDBConnection, DuckDBPreparedStatement } from '@duckdb/node-api';
 import type { Database } from '../storage/duckdb.js';
-import { isOutOfMemory, StorageUnavailableError } from '../storage/errors.js';
+import { StorageUnavailableError } from '../storage/errors.js';
 import type { Journal } from '../storage/journal.js';
 import { REAL_TIMER, type Timer } from '../time/timer.js';
-import { encodeRows, INSERT_SQL, numberedRecords, recordsDocument, storedIdsSql, type EventRow } from './event-rows.js';
+import { createBatchStore, type Alongside, type BatchWrite } from './batch-store.js';
+import { encodeRows, type EventRow } from './event-rows.js';
 
 export type { EventRow } from './event-rows.js';
-/** Statements that must commit together with a write's rows (state derived from them). */
-export type Alongside = (conn: DuckDBConnection) => Promise<void>;
+export { type Alongside, APPLIED_KEY, DEDUPE_MARGIN_MS } from './batch-store.js';
 
 export type EventWriter = {
   /**
@@ -69,13 +68,8 @@ export const DEFAULT_WRITER: WriterOptions = { maxRows: 20_000 };
 /** 32 MiB: about 100,000 events, a second or more of applying at full speed. */
 export const JOURNAL_BOUND = 32 * 1024 * 1024;
 
-type Pending = {
-  rows: EventRow[];
-  /** The rows' journal record (`encodeRows`), when they were journaled: the apply inserts it as it is. */
-  body?: Buffer;
-  alongside?: Alongside;
-  /** Journaled: acknowledged already; kept and tried again when an apply fails. */
-  lsn?: number;
+/** A write waiting in the queue; journaled (`lsn`): acknowledged already, kept and tried again when an apply fails. */
+type Pending = BatchWrite & {
   /** When a journaled row was acknowledged (the timer's clock): its apply is due a window later. */
   ackedAt?: number;
   resolve(inserted: number): void;
@@ -101,9 +95,6 @@ export type Commit = {
   userIds(): Set<string>;
 };
 
-/** The tenant_meta key holding the last journal LSN applied to the file. */
-export const APPLIED_KEY = 'journal_applied';
-
 const ignore = () => {};
 
 /**
@@ -128,7 +119,7 @@ export function createEventWriter(
   let retry: NodeJS.Timeout | null = null; // the next try after a failed apply of journaled rows
   let retryMs = 0;
   let committing: Promise<void> | null = null;
-  let nextSeq: bigint | null = null;
+  const store = createBatchStore(db);
   let closed: Error | null = null;
   let lastError: unknown = null;
   let synced = 0; // the last LSN acknowledged
@@ -146,69 +137,14 @@ export function createEventWriter(
     for (const w of ready) w.resolve();
   };
 
-  /**
-   * Inserts the batch's new rows (`fresh`, of `offered`) in one statement, numbering them from
-   * the next free seq: from the journal records themselves when every row is new, else from a
-   * record of the new ones.
-   */
-  const append = async (
-    conn: DuckDBConnection,
-    insert: DuckDBPreparedStatement,
-    batch: Pending[],
-    fresh: EventRow[],
-    offered: number,
-  ) => {
-    if (nextSeq === null) {
-      // Past the rollups' watermark too: retention may have deleted the newest events, and a
-      // reused number below the watermark would never be rolled up.
-      const reader = await conn.runAndReadAll(
-        'SELECT greatest(coalesce((SELECT max(seq) FROM events), 0), (SELECT last_seq FROM rollup_state))::UBIGINT',
-      );
-      nextSeq = (reader.getRows()[0]![0] as bigint) + 1n;
-    }
-    const first = nextSeq;
-    nextSeq += BigInt(fresh.length); // a failed batch leaves a gap, never a reuse
-    if (fresh.length === 0) return;
-    insert.bindVarchar(
-      1,
-      recordsDocument(
-        fresh.length === offered ? numberedRecords(batch, first) : [{ seq: first, body: encodeRows(fresh) }],
-      ),
-    );
-    try {
-      await insert.run();
-    } finally {
-      insert.clearBindings(); // the document need not live until the next commit
-    }
-  };
-
   const commit = async (batch: Pending[]) => {
-    // One id per batch: a retry inside the same batch is stored once.
-    const unique = new Map<bigint, EventRow>();
-    for (const p of batch) for (const row of p.rows) if (!unique.has(row.id)) unique.set(row.id, row);
     const offered = batch.reduce((n, p) => n + p.rows.length, 0); // duplicates within the batch count as dropped too
     const lsn = batch.reduce((n, p) => Math.max(n, p.lsn ?? 0), 0);
     let stored: EventRow[] = [];
     let failure: { error: unknown } | null = null;
     const started = performance.now();
     try {
-      stored = await whileShortOfMemory(() =>
-        db.withConnection(async (conn, prepared) => {
-          const fresh = await withoutStored(conn, [...unique.values()]);
-          const insert = await prepared(INSERT_SQL);
-          const alongside = batch.filter((p) => p.alongside);
-          // One INSERT commits by itself; only statements alongside, or the journal's mark,
-          // need a transaction around it (BEGIN and COMMIT cost some 0.4 ms: measured).
-          if (alongside.length === 0 && lsn === 0) await append(conn, insert, batch, fresh, offered);
-          else
-            await inTransaction(conn, async () => {
-              await append(conn, insert, batch, fresh, offered);
-              for (const p of alongside) await p.alongside!(conn);
-              if (lsn > 0) await conn.run(`INSERT OR REPLACE INTO tenant_meta VALUES ('${APPLIED_KEY}', '${lsn}')`);
-            });
-          return fresh;
-        }),
-      );
+      stored = await store.commit(batch);
     } catch (error) {
       failure = { error };
     }
@@ -230,12 +166,13 @@ export function createEventWriter(
     }
     wake(false);
     const end = timer.now();
+    const lastSeq = store.lastSeq();
     try {
-      if (nextSeq !== null)
+      if (lastSeq !== null)
         onCommit({
           offered,
           inserted: stored.length,
-          lastSeq: Number(nextSeq - 1n),
+          lastSeq,
           seconds: (performance.now() - started) / 1000,
           awaited: batch.some((p) => p.lsn === undefined),
           lags: batch.flatMap((p) => (p.ackedAt === undefined ? [] : [(end - p.ackedAt) / 1000])),
@@ -404,61 +341,4 @@ function usersOf(batch: Pending[]): Set<string> {
   const users = new Set<string>();
   for (const p of batch) for (const row of p.rows) users.add(row.userId);
   return users;
-}
-
-async function inTransaction(conn: DuckDBConnection, fn: () => Promise<void>): Promise<void> {
-  await conn.run('BEGIN TRANSACTION');
-  try {
-    await fn();
-    await conn.run('COMMIT');
-  } catch (err) {
-    await conn.run('ROLLBACK').catch(() => undefined); // a failed statement or COMMIT already ended it
-    throw err;
-  }
-}
-
-/**
- * How far, either side of a batch's time span, stored events are checked for its ids. A
- * retry keeps its id but, when the client sent no timestamp, takes its own receipt time as
- * `ts`: one within a day of the first copy is caught; a later one is stored again. Wider
- * costs more per batch (bench/dedupe.ts).
- */
-export const DEDUPE_MARGIN_MS = 24 * 3600 * 1000;
-
-/**
- * The rows whose ids are not stored among the events of their time span, widened by
- * DEDUPE_MARGIN_MS: a lookup that reads only the row groups of that span, so its cost
- * follows the batch, not the table (no index over every id ever stored).
- */
-async function withoutStored(conn: DuckDBConnection, rows: EventRow[]): Promise<EventRow[]> {
-  if (rows.length === 0) return rows;
-  let from = Number.POSITIVE_INFINITY;
-  let to = Number.NEGATIVE_INFINITY;
-  for (const row of rows) (from = Math.min(from, row.ts)), (to = Math.max(to, row.ts));
-  // The window's bounds are literals (zonemaps), so the statement is prepared for this batch.
-  const lookup = await conn.prepare(storedIdsSql({ from: from - DEDUPE_MARGIN_MS, to: to + DEDUPE_MARGIN_MS }));
-  let stored: Set<bigint>;
-  try {
-    lookup.bindVarchar(1, rows.map((r) => r.id).join(','));
-    stored = new Set((await lookup.runAndReadAll()).getRows().map(([id]) => id as bigint));
-  } finally {
-    lookup.destroySync();
-  }
-  return stored.size ? rows.filter((r) => !stored.has(r.id)) : rows;
-}
-
-/**
- * Runs `fn` again (up to 3 times, 100 ms apart) while DuckDB answers Out of Memory: the
- * memory budget is shared, so another file's query or rollup may hold it for a moment, and a
- * rolled-back commit is better retried than answered with 503.
- */
-async function whileShortOfMemory<T>(fn: () => Promise<T>): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await fn();
-    } catch (err) {
-      if (attempt > 3 || !isOutOfMemory(err)) throw err;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-  }
 }
