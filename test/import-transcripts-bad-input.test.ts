@@ -307,4 +307,83 @@ bad('a session still under way: its last message waits for the next run, then co
   assert.equal(outputs(eventsOf(await readAll([ctx.root], { now, snapshot: true }))), [30, 400, 7]);
 });
 
+/** Records of session s1 at minute `min` past 10:00 (the live-session tests). */
+const liveRecords = () => {
+  const at = (min: number) => new Date(Date.parse('2026-06-01T10:00:00.000Z') + min * 60_000).toISOString();
+  let uuid = 0;
+  const base = (min: number, extra: Record<string, unknown>) => ({
+    sessionId: 's1',
+    cwd: '/home/dev/app',
+    uuid: `l${++uuid}`,
+    timestamp: at(min),
+    isSidechain: false,
+    ...extra,
+  });
+  const asst = (min: number, id: string, requestId: string, content: unknown[], extra: Record<string, unknown> = {}) =>
+    JSON.stringify(
+      base(min, {
+        type: 'assistant',
+        requestId,
+        message: { id, model: 'claude-sonnet-4-5', content, usage: { input_tokens: 3, output_tokens: 400 } },
+        ...extra,
+      }),
+    );
+  const user = (min: number, content: unknown, extra: Record<string, unknown> = {}) =>
+    JSON.stringify(base(min, { type: 'user', message: { role: 'user', content }, ...extra }));
+  return { at: (min: number) => Date.parse(at(min)), asst, user };
+};
+
+bad('a sidechain replay of a message a live session keeps back is left out, as in one read', async (ctx) => {
+  const { at, asst, user } = liveRecords();
+  const text = [{ type: 'text', text: 'x' }];
+  mkdirSync(join(ctx.project, 's1', 'subagents'), { recursive: true });
+  writeFileSync(
+    join(ctx.project, 's1.jsonl'),
+    `${user(0, 'hi', { promptId: 'p1' })}\n${asst(1, 'msgM', 'reqM', text)}\n`,
+  );
+  // A sub-agent file replays M under another request id, then goes on.
+  const replay = asst(1, 'msgM', 'reqM-side', text, { isSidechain: true, agentId: 'a1' });
+  const next = user(1, 'next', { isSidechain: true, agentId: 'a1' });
+  writeFileSync(join(ctx.project, 's1', 'subagents', 'agent-a1.jsonl'), `${replay}\n${next}\n`);
+  const requests = (chunks: ImportChunk[]) =>
+    eventsOf(chunks)
+      .filter((e) => e.kind === 'api_request')
+      .map((e) => e.request_id);
+  const live = await readAll([ctx.root], { now: at(2) });
+  assert.equal(requests(live), [], 'M is kept back, and so is not replayed');
+  const quiet = await readAll([ctx.root], { now: at(30), resume: positionsOf(live) });
+  assert.equal(requests(quiet), ['reqM']);
+  assert.equal(requests(await readAll([ctx.root], { now: at(30) })), ['reqM'], 'as one read gives it');
+});
+
+bad('a live session keeps back every tool call without a result: parallel sub-agents count once', async (ctx) => {
+  const { at, asst, user } = liveRecords();
+  const file = join(ctx.project, 's1.jsonl');
+  const agent = (id: string) => [{ type: 'tool_use', id, name: 'Agent', input: { subagent_type: 'Explore' } }];
+  const result = (min: number, id: string, agentId: string) =>
+    user(min, [{ type: 'tool_result', tool_use_id: id, content: 'ok' }], { toolUseResult: { agentId } });
+  // One message starts two sub-agents; A answers, then (after a run) B does.
+  writeFileSync(
+    file,
+    `${[user(0, 'hi', { promptId: 'p1' }), asst(1, 'msgM', 'reqM', agent('toolu_A')), asst(1, 'msgM', 'reqM', agent('toolu_B')), result(2, 'toolu_A', 'agentA')].join('\n')}\n`,
+  );
+  const first = await readAll([ctx.root], { now: at(3) });
+  appendFileSync(file, `${result(9, 'toolu_B', 'agentB')}\n`);
+  const second = await readAll([ctx.root], { now: at(10), resume: positionsOf(first) });
+  const third = await readAll([ctx.root], { now: at(40), resume: positionsOf(second) });
+  const of = (chunks: ImportChunk[][], kind: string, field: 'status' | 'agent_id') =>
+    chunks
+      .flatMap(eventsOf)
+      .filter((e) => e.kind === kind)
+      .map((e) => `${e.tool_use_id ?? ''}${e[field] ?? '-'}`);
+  assert.equal(of([first, second, third], 'tool_call', 'status'), ['toolu_Asuccess', 'toolu_Bsuccess']);
+  assert.equal(
+    of([first, second, third], 'subagent_start', 'agent_id'),
+    ['agentA', 'agentB'],
+    'no start under a tool id',
+  );
+  const once = [await readAll([ctx.root], { now: at(40) })];
+  assert.equal(of(once, 'subagent_start', 'agent_id'), ['agentA', 'agentB'], 'as one read gives them');
+});
+
 bad.run();

@@ -62,6 +62,13 @@ function createSeen() {
       if (c.sidechain) sidechainMessages.add(m);
       return true;
     },
+    /**
+     * A main copy kept back for the next run (a live session's last message): a sidechain
+     * replay of it read in this run is left out, as it would be were the copy sent now.
+     */
+    keptBack(c: RequestCopy): void {
+      if (c.messageId && !c.sidechain) messages.add(hash(c.messageId));
+    },
   };
 }
 
@@ -230,12 +237,16 @@ export const readTranscripts: Reader = withBoundedSkips(async function* (roots, 
     const stat = typeof end === 'string' ? info : end;
     if (fileSkips > MAX_SKIPS_PER_FILE)
       skipped.push({ file, reason: `${fileSkips - MAX_SKIPS_PER_FILE} more lines skipped` });
-    // A session under way keeps back its last message (copies still to come, its tool calls'
-    // results), and is read again from it next time; whatever came before it is settled.
+    // A session under way keeps back its last message (copies still to come) and every tool
+    // call without a result yet (parallel calls answer one by one; a sub-agent runs for
+    // minutes), and is read again from the first of them next time; the rest is settled.
     const live = !options.snapshot && now - newest < LIVE_MS;
     const settledBefore = live ? lastMessageFrom : Infinity;
-    for (const [key, h] of [...held]) if (h.line < settledBefore) release(key);
-    for (const t of [...open.values()]) if (t.line < settledBefore) closeTool(t, undefined, t.use.ts);
+    for (const [key, h] of [...held]) {
+      if (h.line < settledBefore) release(key);
+      else seen.keptBack(h.copy);
+    }
+    if (!live) for (const t of [...open.values()]) closeTool(t, undefined, t.use.ts);
     if (held.size > 0 || open.size > 0)
       mark({ file, size: stat.size, mtimeMs: stat.mtimeMs, offset: safeOffset(accounted), done: false });
     else mark({ ...readToEnd(file, stat), offset: accounted });
