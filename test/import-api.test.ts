@@ -397,7 +397,7 @@ test('a run of history older than raw retention rolls back whole for 30 days; la
   assert.is(await storedOf(aged), 0, 'raw retention deleted an old run');
   const warned = await (await admin.get(`/import/runs/${aged}/rollback`)).text();
   assert.match(warned, /Raw retention has already deleted <strong>5<\/strong> of the 5 events this run stored/);
-  assert.match(warned, /kept whole for 30 days after its last chunk/);
+  assert.match(warned, /kept whole for 30 days after its last activity/);
   assert.is(await rollBack(aged), 0);
   assert.is((await figures(ctx, ...range)).api_requests, 2, 'their share stays, as the page said');
 });

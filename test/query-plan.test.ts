@@ -83,7 +83,11 @@ const CASES: Case[] = [
     name: 'retention cut: raw events partly deleted, figures from tiers, durations from the raw events left',
     query: { metrics: ['tool_p95_ms'], group_by: ['session'], from: B, to: B + DAY },
     state: { keptSince: { raw: B + 12 * HOUR } },
-    expect: { sketch: 'raw since retention', periods: one(B, B + DAY, [seg('1d', B, B + DAY)]) },
+    expect: {
+      sketch: 'raw since retention',
+      rawSince: B + 12 * HOUR,
+      periods: one(B, B + DAY, [seg('1d', B, B + DAY)]),
+    },
   },
   {
     name: 'percentiles without sessions: the tiers’ sketches',

@@ -8,7 +8,9 @@ import { priceOf, type PriceOverrides } from '../cost/prices.js';
 import {
   countedEventsCtes,
   DEDUP_KEY,
+  DEDUP_WINDOW_MS,
   foldSql,
+  KEYED_KINDS,
   insertRollupsSql,
   recordUncountedSql,
   retentionSql,
@@ -265,29 +267,39 @@ export async function applyRetention(
 }
 
 /**
- * How long after its last chunk an import run's raw events outlive raw retention, so that
- * rolling it back removes every event it stored and their share of every figure (the
- * history a run imports is mostly older than raw retention keeps).
+ * How long after its last activity (a chunk, progress, its end: `updated_at`) an import
+ * run's raw events outlive raw retention, so that rolling it back removes every event it
+ * stored and their share of every figure (imported history is mostly older than raw
+ * retention keeps).
  */
 export const RUN_KEPT_MS = 30 * 86_400_000;
 
 /**
  * Moves the rolled-up events before `before` to retired_events, in one transaction with the
- * watermark's `retired_until` (a reader sees them in one table or the other), but for an
- * import run's younger than RUN_KEPT_MS. Kept for good, as the day tier's figures are by
- * default: some 20 bytes an event.
+ * watermark's `retired_until` (a reader sees them in one table or the other). Kept for
+ * good, as the day tier's figures are by default: 18 bytes an event. Not moved: the events
+ * of an import run younger than RUN_KEPT_MS, and the repeats of their keys (rolling the run
+ * back makes the first of those count in its place, remove.ts: it must still be there).
  */
 async function retireEvents(db: Connection, before: number, now: number): Promise<void> {
-  const runsKept = `SELECT id FROM import_runs WHERE status <> 'rolled_back' AND updated_at >= ${tsLiteral(now - RUN_KEPT_MS)}`;
-  const expired = `ts < ${tsLiteral(before)} AND seq <= (SELECT last_seq FROM rollup_state)
-    AND (import_run IS NULL OR import_run NOT IN (${runsKept}))`;
+  const old = `ts < ${tsLiteral(before)}`;
   await db.transaction(async (tx) => {
+    await tx.run(`CREATE OR REPLACE TEMP TABLE retiring AS
+      WITH kept_runs AS (
+        SELECT id FROM import_runs WHERE status <> 'rolled_back' AND updated_at >= ${tsLiteral(now - RUN_KEPT_MS)}),
+      kept_keys AS (
+        SELECT DISTINCT kind, ${DEDUP_KEY} AS dkey FROM events
+         WHERE ts < ${tsLiteral(before + DEDUP_WINDOW_MS)} AND import_run IN (SELECT id FROM kept_runs) AND ${KEYED_KINDS})
+      SELECT seq, ts, id, kind, ${DEDUP_KEY} AS dkey, user_id FROM events e
+       WHERE ${old} AND seq <= (SELECT last_seq FROM rollup_state)
+         AND (import_run IS NULL OR import_run NOT IN (SELECT id FROM kept_runs))
+         AND NOT EXISTS (SELECT 1 FROM kept_keys k WHERE k.kind = e.kind AND k.dkey = ${DEDUP_KEY})`);
     await tx.run(`INSERT INTO retired_events
-      SELECT ts, id, CASE WHEN dkey IS NOT NULL THEN ${retiredKeySql('dkey')} END, user_id
-        FROM (SELECT *, ${DEDUP_KEY} AS dkey FROM events WHERE ${expired}) ORDER BY ts`);
-    await tx.run(`DELETE FROM uncounted_events WHERE seq IN (SELECT seq FROM events WHERE ${expired})`);
-    await tx.run(`DELETE FROM events WHERE ${expired}`);
+      SELECT ts, id, CASE WHEN dkey IS NOT NULL THEN ${retiredKeySql('dkey')} END, user_id FROM retiring ORDER BY ts`);
+    await tx.run(`DELETE FROM uncounted_events WHERE seq IN (SELECT seq FROM retiring)`);
+    await tx.run(`DELETE FROM events WHERE ${old} AND seq IN (SELECT seq FROM retiring)`);
     await tx.run(`UPDATE rollup_state SET retired_until = greatest(retired_until, ${tsLiteral(before)})`);
+    await tx.run(`DROP TABLE retiring`);
   });
 }
 

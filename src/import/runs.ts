@@ -259,7 +259,11 @@ async function storeChunk(
   return { ...result, duplicates: result.accepted - result.stored, unknown_models: unknownModels };
 }
 
-/** Marks a run finished (or failed, with the client's error), with what the client counted. Finishing again updates it. */
+/**
+ * Marks a run finished (or failed, with the client's error), with what the client counted.
+ * Finishing again updates it. `stored` is the counter, or the events of the run in the file
+ * if more (a chunk stored whose counter a crash lost); never fewer, which retention makes.
+ */
 export function finishRun(
   tf: TenantFiles,
   who: Who,
@@ -272,7 +276,7 @@ export function finishRun(
     const db = await tf.open(who.tenantId);
     await db.run(
       `UPDATE import_runs SET status = $status, finished_at = $now::TIMESTAMP, updated_at = $now::TIMESTAMP, summary = $summary, error = $error,
-          stored = (SELECT count(*) FROM events WHERE import_run = $id)
+          stored = greatest(stored, (SELECT count(*) FROM events WHERE import_run = $id))
         WHERE id = $id`,
       {
         id: run.id,

@@ -72,6 +72,11 @@ export type Plan = {
   /** The rollups' watermark (raw pieces read what it covers with the worker's judgement of duplicates). */
   lastSeq: number;
   sketch: SketchSource;
+  /**
+   * Where raw retention has deleted up to (null: nothing): 'raw since retention' reads the
+   * durations after it (before it only an import run's events are left, kept for a rollback).
+   */
+  rawSince: number | null;
   /** Time buckets: their interval, counted in `zone`. */
   bucket: { interval: Interval; zone: string } | null;
   /** The spend rule's prices: `model_prices` and these. */
@@ -199,6 +204,7 @@ export function planQuery(q: Query, state: PlanState): Plan {
     lastSeq: state.lastSeq,
     tail: state.tail && { ...state.tail, projects: dimensionsOf(q).includes('project') },
     sketch: !percentiles ? 'none' : !sketchFromRaw ? 'tiers' : allRaw ? 'raw' : 'raw since retention',
+    rawSince: state.keptSince?.raw ?? null,
     bucket: q.interval ? { interval: q.interval, zone } : null,
     spend: defs.some((d) => 'sql' in d && d.spend) ? { extraPrices: state.extraPrices ?? [] } : null,
     filters: q.filters,

@@ -132,8 +132,9 @@ async function answer(
     others = Promise.allSettled(
       qs.slice(1).map((q) =>
         reader.transaction(async (later) => {
-          // Rollups unchanged: the same tail (its seqs were all committed when `w` was read).
-          if ((await rolledUpTo(later)) === w.lastSeq) return ask(later, q, w, span);
+          // Rollups and retention unchanged: the same tail (its seqs were all committed when `w` was read).
+          const now = await rolledUpTo(later);
+          if (now.lastSeq === w.lastSeq && now.retiredUntil === w.retiredUntil) return ask(later, q, w, span);
           const mine = await watermark(later, { upTo });
           return mine.lastSeq > upTo ? null : ask(later, q, mine, {});
         }),
@@ -231,11 +232,16 @@ export function resultOf(rows: Record<string, unknown>[], q: Query): QueryResult
   };
 }
 
-type Watermark = { lastSeq: number; tail: TailSpan; unpricedModels: string[] };
+/** `retiredUntil`: raw retention moved the events before it to retired_events (null: none). */
+type Watermark = { lastSeq: number; retiredUntil: number | null; tail: TailSpan; unpricedModels: string[] };
 type EventSpan = Pick<CompileContext, 'firstEvent' | 'lastEvent'>;
 
-const rolledUpTo = async (tx: Queryable) =>
-  Number((await tx.get<{ s: number }>('SELECT last_seq AS s FROM rollup_state'))!.s);
+const rolledUpTo = async (tx: Queryable): Promise<Pick<Watermark, 'lastSeq' | 'retiredUntil'>> => {
+  const r = (await tx.get<{ s: number; r: number | null }>(
+    'SELECT last_seq AS s, epoch_ms(retired_until) AS r FROM rollup_state',
+  ))!;
+  return { lastSeq: Number(r.s), retiredUntil: r.r === null ? null : Number(r.r) };
+};
 
 /** Per tenant file: the oldest event or rollup bucket, read while the rollups stood at `lastSeq` (null: none). */
 const oldest = new WeakMap<object, { lastSeq: number; at: number | null }>();
@@ -321,16 +327,12 @@ export async function watermark(tx: Queryable, o: { all?: boolean; upTo?: number
             list(DISTINCT model) FILTER (model IS NOT NULL AND model NOT IN (SELECT model FROM model_prices)) AS models
        FROM events WHERE ${above}`,
   ))!;
+  const retiredUntil = t.retired === null ? null : Number(t.retired);
   const tail =
     t.lo === null || t.hi === null || t.last === null
       ? null
-      : {
-          lo: Number(t.lo),
-          hi: Number(t.hi),
-          last: Number(t.last),
-          retiredUntil: t.retired === null ? null : Number(t.retired),
-        };
-  return { lastSeq: Number(t.last_seq), tail, unpricedModels: t.models ?? [] };
+      : { lo: Number(t.lo), hi: Number(t.hi), last: Number(t.last), retiredUntil };
+  return { lastSeq: Number(t.last_seq), retiredUntil, tail, unpricedModels: t.models ?? [] };
 }
 
 /**

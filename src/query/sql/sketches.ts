@@ -40,7 +40,7 @@ export function sketchCtes(plan: Plan, s: Sources, filters: string, g: Grouping)
       ctes.push(
         countedSinceCtes(
           'sketch_src',
-          `${inRange(s.span.from, s.span.to, 'ts')} AND ${filters}`,
+          `${inRange(Math.max(s.span.from, plan.rawSince ?? -Infinity), s.span.to, 'ts')} AND ${filters}`,
           plan.lastSeq,
           plan.tail,
           s.tailSource,
