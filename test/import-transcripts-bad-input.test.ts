@@ -386,4 +386,42 @@ bad('a live session keeps back every tool call without a result: parallel sub-ag
   assert.equal(of(once, 'subagent_start', 'agent_id'), ['agentA', 'agentB'], 'as one read gives them');
 });
 
+bad('a sidechain replay of a message an earlier run sent is left out, in its file or a sub-agent file', async (ctx) => {
+  const { at, asst, user } = liveRecords();
+  const text = [{ type: 'text', text: 'x' }];
+  const file = join(ctx.project, 's1.jsonl');
+  const requests = (chunks: ImportChunk[]) =>
+    eventsOf(chunks)
+      .filter((e) => e.kind === 'api_request')
+      .map((e) => e.request_id);
+  writeFileSync(
+    file,
+    `${[user(0, 'hi', { promptId: 'p1' }), asst(1, 'msgM', 'reqM', text), user(1, 'more')].join('\n')}\n`,
+  );
+  const first = await readAll([ctx.root], { now: at(30) });
+  assert.equal(requests(first), ['reqM']);
+  // A /btw side question replays M in the same file, under another request id; then a new message.
+  appendFileSync(
+    file,
+    `${[asst(40, 'msgM', 'reqM-btw', text, { isSidechain: true }), user(40, 'ok'), asst(41, 'msgN', 'reqN', text), user(41, 'next')].join('\n')}\n`,
+  );
+  const second = await readAll([ctx.root], { now: at(70), resume: positionsOf(first) });
+  assert.equal(requests(second), ['reqN'], 'the replay of M is left out');
+  // A sub-agent's file that replays M (and makes a request of its own) appears later.
+  mkdirSync(join(ctx.project, 's1', 'subagents'), { recursive: true });
+  const sub = [
+    asst(80, 'msgM', 'reqM-side', text, { isSidechain: true, agentId: 'a1' }),
+    asst(81, 'msgS', 'reqS', text, { isSidechain: true, agentId: 'a1' }),
+    user(81, 'done', { isSidechain: true, agentId: 'a1' }),
+  ];
+  writeFileSync(join(ctx.project, 's1', 'subagents', 'agent-a1.jsonl'), `${sub.join('\n')}\n`);
+  const third = await readAll([ctx.root], { now: at(110), resume: positionsOf(second) });
+  assert.equal(requests(third), ['reqS'], 'so is this one; its own request counts');
+  assert.equal(
+    [...requests(first), ...requests(second), ...requests(third)].sort(),
+    requests(await readAll([ctx.root], { now: at(110) })).sort(),
+    'as one read gives them',
+  );
+});
+
 bad.run();

@@ -4,10 +4,11 @@
 // the best kept; once behind, only a hash of the request is remembered, so memory stays
 // bounded by a window of lines, never by file size.
 import { createHash } from 'node:crypto';
+import { dirname } from 'node:path';
 import { editLines } from '../ingest/edit-lines.js';
 import type { IngestEvent } from '../ingest/schema.js';
 import { looksBinary, readToEnd, resumeFrom, statFile, unreadable } from './files.js';
-import { lineProblem, lineSkip, numberedLines, TRUNCATED, type NumberedLine } from './lines.js';
+import { lineProblem, lineSkip, MAX_LINE, numberedLines, readLines, TRUNCATED, type NumberedLine } from './lines.js';
 import { isSubagentFile, transcriptFiles } from './transcript-files.js';
 import { parseRecord, type RequestCopy, type ToolResult, type ToolUse } from './transcript-records.js';
 import { withBoundedSkips, type FilePosition, type ImportChunk, type Reader, type Skip } from './types.js';
@@ -63,12 +64,15 @@ function createSeen() {
       return true;
     },
     /**
-     * A main copy kept back for the next run (a live session's last message): a sidechain
-     * replay of it read in this run is left out, as it would be were the copy sent now.
+     * A main copy of this message went out before this run or goes out after it (kept back
+     * with a live session's last message): a sidechain replay of it is left out, as it would
+     * be were the copy handed out in this run.
      */
-    keptBack(c: RequestCopy): void {
-      if (c.messageId && !c.sidechain) messages.add(hash(c.messageId));
+    mainCopy(messageId: string): void {
+      messages.add(hash(messageId));
     },
+    /** Whether a copy of this message was handed out (or noted by mainCopy) in this run. */
+    knows: (messageId: string) => messages.has(hash(messageId)),
   };
 }
 
@@ -83,6 +87,7 @@ export const readTranscripts: Reader = withBoundedSkips(async function* (roots, 
   const since = options.since ?? -Infinity;
   const now = options.now ?? Date.now();
   const seen = createSeen();
+  const mainMessages = mainMessagesOf();
   const buffer: IngestEvent[] = [];
   let skipped: Skip[] = [];
   // Positions in order, each tied to how many buffered events it covers.
@@ -139,7 +144,26 @@ export const readTranscripts: Reader = withBoundedSkips(async function* (roots, 
       const h = held.get(key)!;
       held.delete(key);
       if (heldByMessage.get(h.copy.messageId ?? '') === key) heldByMessage.delete(h.copy.messageId!);
-      if (h.copy.event.ts >= since && seen.request(h.copy)) buffer.push(h.copy.event);
+      if (h.copy.event.ts >= since) offer(h.copy);
+    };
+    // Content earlier runs handed out: this file before `from`, and a sub-agent file's session.
+    const before = [
+      ...(from > 0 ? [{ file, until: from }] : []),
+      ...(subagentFile ? [{ file: sessionFileOf(file), until: Infinity }] : []),
+    ];
+    // Sidechain replays of a message this run has not seen, checked against `before` (async) before they go out.
+    const replays: RequestCopy[] = [];
+    const offer = (copy: RequestCopy) => {
+      if (copy.sidechain && copy.messageId && before.length && !seen.knows(copy.messageId)) replays.push(copy);
+      else if (seen.request(copy)) buffer.push(copy.event);
+    };
+    const settleReplays = async () => {
+      for (const copy of replays.splice(0)) {
+        let sent = false;
+        for (const b of before) if ((await mainMessages(b.file, b.until)).has(hash(copy.messageId!))) sent = true;
+        if (sent) seen.mainCopy(copy.messageId!);
+        else if (seen.request(copy)) buffer.push(copy.event);
+      }
     };
     const closeTool = (t: OpenTool, result: ToolResult | undefined, ts: number) => {
       open.delete(t.use.id);
@@ -222,6 +246,7 @@ export const readTranscripts: Reader = withBoundedSkips(async function* (roots, 
           }
         }
         if (lineNo % 256 === 0) for (const [key, h] of held) if (h.line < lineNo - WINDOW_LINES) release(key);
+        if (replays.length) await settleReplays();
         accounted = line.end;
         // A mark per line that added events (bounded by the buffer), and now and then.
         if (buffer.length !== marked || lineNo % 256 === 0) {
@@ -244,9 +269,10 @@ export const readTranscripts: Reader = withBoundedSkips(async function* (roots, 
     const settledBefore = live ? lastMessageFrom : Infinity;
     for (const [key, h] of [...held]) {
       if (h.line < settledBefore) release(key);
-      else seen.keptBack(h.copy);
+      else if (h.copy.messageId && !h.copy.sidechain) seen.mainCopy(h.copy.messageId);
     }
     if (!live) for (const t of [...open.values()]) closeTool(t, undefined, t.use.ts);
+    await settleReplays();
     if (held.size > 0 || open.size > 0)
       mark({ file, size: stat.size, mtimeMs: stat.mtimeMs, offset: safeOffset(accounted), done: false });
     else mark({ ...readToEnd(file, stat), offset: accounted });
@@ -254,6 +280,41 @@ export const readTranscripts: Reader = withBoundedSkips(async function* (roots, 
   }
   if (buffer.length > 0 || marks.length > 0 || skipped.length > 0) yield take(buffer.length);
 });
+
+/** The session file a sub-agent's file belongs to: `<session>/subagents/x.jsonl` → `<session>.jsonl`. */
+const sessionFileOf = (file: string) => `${dirname(dirname(file))}.jsonl`;
+
+/**
+ * The hashes of the messages with a main (not sidechain) copy in a file before a byte, read
+ * once a run: what earlier runs handed out, for the sidechain replays a later part of the
+ * file (Claude Code's /btw), or a sub-agent's file, brings. Read only when such a replay
+ * comes; a file that cannot be read has none.
+ */
+function mainMessagesOf(): (file: string, until: number) => Promise<Set<number>> {
+  const read = new Map<string, Promise<Set<number>>>();
+  return (file, until) => {
+    const key = `${until} ${file}`;
+    let found = read.get(key);
+    if (!found) {
+      found = (async () => {
+        const out = new Set<number>();
+        try {
+          for await (const line of readLines(file, 0, MAX_LINE, until)) {
+            if (!line.text?.includes('"assistant"')) continue;
+            const parsed = parseRecord(line.text);
+            const request = parsed.kind === 'record' ? parsed.request : undefined;
+            if (request?.messageId && !request.sidechain) out.add(hash(request.messageId));
+          }
+        } catch {
+          // Gone or unreadable: nothing handed out from it can be told.
+        }
+        return out;
+      })();
+      read.set(key, found);
+    }
+    return found;
+  };
+}
 
 /** A finished tool call, and the sub-agent it started when it is an Agent/Task call. */
 function toolEvents(use: ToolUse, result: ToolResult | undefined, ts: number): IngestEvent[] {
