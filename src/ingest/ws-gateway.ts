@@ -32,7 +32,6 @@
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
-import { MAX_JSON_DEPTH, nestedDeeperThan } from './sanitize.js';
 import type { KeyCache } from '../auth/api-keys.js';
 import type { Logger } from '../log.js';
 import type { TenantFiles } from '../storage/tenant-files.js';
@@ -44,11 +43,11 @@ import {
 } from '../storage/errors.js';
 import type { IngestResult, Ingestor, Who } from './ingest.js';
 import type { RateLimiter } from './rate-limit.js';
+import { MessageError, parseMessage, type Ref, size } from './ws-messages.js';
 
 export const STREAM_PATH = '/api/v1/stream';
 export const STREAM_PROTOCOL = 'agentmeter.v1';
 const MAX_PAYLOAD = 4 * 1024 * 1024;
-const MAX_EVENTS_PER_MESSAGE = 10_000;
 
 export type GatewayOptions = {
   /** Keepalive ping interval (ms). */
@@ -74,7 +73,6 @@ export type GatewayDeps = {
   now: () => Date;
 };
 
-type Ref = string | number | null;
 type Reply = Record<string, unknown> & { type: 'ack' | 'error'; ref: Ref };
 
 type Conn = {
@@ -93,16 +91,6 @@ type Conn = {
   paused: boolean;
   pausedForQueue: boolean;
 };
-
-class MessageError extends Error {
-  constructor(
-    readonly field: string,
-    message: string,
-    readonly ref: Ref = null,
-  ) {
-    super(message);
-  }
-}
 
 export function attachStreamGateway(
   server: Server,
@@ -351,44 +339,6 @@ export function attachStreamGateway(
       await new Promise<void>((resolve) => wss.close(() => resolve()));
     },
   };
-}
-
-const size = (data: RawData) => (Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : data.byteLength);
-
-type Message = { ref: Ref; events: unknown[]; single: boolean; enveloped: boolean };
-
-function parseRef(value: unknown): Ref {
-  if (value === undefined || value === null) return null;
-  if (typeof value === 'string' && value.length <= 200) return value;
-  if (typeof value === 'number' && Number.isFinite(value)) return value;
-  throw new MessageError('ref', 'must be a string (at most 200 characters) or a number');
-}
-
-function parseMessage(data: RawData): Message {
-  const buffer = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
-  let body: unknown;
-  try {
-    body = JSON.parse(buffer.toString('utf8'));
-  } catch {
-    throw new MessageError('body', 'malformed JSON');
-  }
-  if (nestedDeeperThan(body)) throw new MessageError('body', `nested more than ${MAX_JSON_DEPTH} levels deep`);
-  if (Array.isArray(body)) return { ref: null, events: checkCount(body, ''), single: false, enveloped: false };
-  if (!body || typeof body !== 'object')
-    throw new MessageError('body', 'must be an event object, an array of events, or {ref, events: [...]}');
-  const { ref: rawRef, ...rest } = body as Record<string, unknown>;
-  const ref = parseRef(rawRef);
-  if (!('kind' in rest) && 'events' in rest) {
-    if (!Array.isArray(rest.events)) throw new MessageError('events', 'must be an array of events', ref);
-    return { ref, events: checkCount(rest.events, 'events', ref), single: false, enveloped: true };
-  }
-  return { ref, events: [rest], single: true, enveloped: false };
-}
-
-function checkCount(events: unknown[], field: string, ref: Ref = null): unknown[] {
-  if (events.length > MAX_EVENTS_PER_MESSAGE)
-    throw new MessageError(field || 'body', `must hold at most ${MAX_EVENTS_PER_MESSAGE} events`, ref);
-  return events;
 }
 
 const REASONS: Record<number, string> = {
