@@ -19,7 +19,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { IngestEvent } from '../src/ingest/schema.js';
 import { readLines } from '../src/import/lines.js';
-import { LIVE_MS, readTranscripts } from '../src/import/transcripts.js';
+import { LIVE_MS, readTranscripts, TOOL_WAIT_MS } from '../src/import/transcripts.js';
 import { CHUNK_MAX_EVENTS, type FilePosition, type ImportChunk, type ReadOptions } from '../src/import/types.js';
 
 const ROOT = new URL('..', import.meta.url).pathname;
@@ -386,7 +386,7 @@ bad('a live session keeps back every tool call without a result: parallel sub-ag
   assert.equal(of(once, 'subagent_start', 'agent_id'), ['agentA', 'agentB'], 'as one read gives them');
 });
 
-bad('a sidechain replay of a message an earlier run sent is left out, in its file or a sub-agent file', async (ctx) => {
+bad('a sidechain replay of a message an earlier run sent is left out', async (ctx) => {
   const { at, asst, user } = liveRecords();
   const text = [{ type: 'text', text: 'x' }];
   const file = join(ctx.project, 's1.jsonl');
@@ -401,27 +401,56 @@ bad('a sidechain replay of a message an earlier run sent is left out, in its fil
   const first = await readAll([ctx.root], { now: at(30) });
   assert.equal(requests(first), ['reqM']);
   // A /btw side question replays M in the same file, under another request id; then a new message.
-  appendFileSync(
-    file,
-    `${[asst(40, 'msgM', 'reqM-btw', text, { isSidechain: true }), user(40, 'ok'), asst(41, 'msgN', 'reqN', text), user(41, 'next')].join('\n')}\n`,
-  );
+  const btw = [
+    asst(40, 'msgM', 'reqM-btw', text, { isSidechain: true }),
+    user(40, 'ok'),
+    asst(41, 'msgN', 'reqN', text),
+  ];
+  appendFileSync(file, `${[...btw, user(41, 'next')].join('\n')}\n`);
   const second = await readAll([ctx.root], { now: at(70), resume: positionsOf(first) });
   assert.equal(requests(second), ['reqN'], 'the replay of M is left out');
-  // A sub-agent's file that replays M (and makes a request of its own) appears later.
-  mkdirSync(join(ctx.project, 's1', 'subagents'), { recursive: true });
-  const sub = [
-    asst(80, 'msgM', 'reqM-side', text, { isSidechain: true, agentId: 'a1' }),
-    asst(81, 'msgS', 'reqS', text, { isSidechain: true, agentId: 'a1' }),
-    user(81, 'done', { isSidechain: true, agentId: 'a1' }),
-  ];
-  writeFileSync(join(ctx.project, 's1', 'subagents', 'agent-a1.jsonl'), `${sub.join('\n')}\n`);
-  const third = await readAll([ctx.root], { now: at(110), resume: positionsOf(second) });
-  assert.equal(requests(third), ['reqS'], 'so is this one; its own request counts');
   assert.equal(
-    [...requests(first), ...requests(second), ...requests(third)].sort(),
-    requests(await readAll([ctx.root], { now: at(110) })).sort(),
+    [...requests(first), ...requests(second)],
+    requests(await readAll([ctx.root], { now: at(70) })),
     'as one read gives them',
   );
+});
+
+bad('a tool call waiting longer than a run apart keeps its result; one never answered pins nothing', async (ctx) => {
+  const { at, asst, user } = liveRecords();
+  const file = join(ctx.project, 's1.jsonl');
+  const edit = (id: string) => [
+    { type: 'tool_use', id, name: 'Edit', input: { file_path: 'a', old_string: 'x', new_string: 'y\nz' } },
+  ];
+  const result = (min: number, id: string) => user(min, [{ type: 'tool_result', tool_use_id: id, content: 'ok' }]);
+  const statuses = (chunks: ImportChunk[][]) =>
+    chunks
+      .flatMap(eventsOf)
+      .filter((e) => e.kind === 'tool_call')
+      .map((e) => `${e.tool_use_id}:${e.status ?? '-'}`);
+  // An edit waits 20 minutes for its person's permission, past a run 15 minutes on.
+  writeFileSync(file, `${[user(0, 'hi', { promptId: 'p1' }), asst(1, 'm1', 'r1', edit('toolu_E'))].join('\n')}\n`);
+  const first = await readAll([ctx.root], { now: at(16) });
+  appendFileSync(file, `${result(21, 'toolu_E')}\n`);
+  const second = await readAll([ctx.root], { now: at(31), resume: positionsOf(first) });
+  assert.equal(statuses([first, second]), ['toolu_E:success'], 'its result counts');
+  // A call never answered (the session went on past it): the next message closes it, so runs go on from there.
+  appendFileSync(
+    file,
+    `${[asst(32, 'm2', 'r2', edit('toolu_X')), asst(33, 'm3', 'r3', [{ type: 'text', text: 'x' }])].join('\n')}\n`,
+  );
+  const third = await readAll([ctx.root], { now: at(34), resume: positionsOf(second) });
+  assert.equal(statuses([third]), ['toolu_X:-']);
+  assert.is(
+    positionsOf(third).get(file)!.offset,
+    readFileSync(file, 'utf8').lastIndexOf('{"sessionId"'),
+    'only the last message waits',
+  );
+  // Past TOOL_WAIT_MS of quiet, a call still waiting goes out without a result.
+  appendFileSync(file, `${asst(35, 'm4', 'r4', edit('toolu_Y'))}\n`);
+  const fourth = await readAll([ctx.root], { now: at(35) + TOOL_WAIT_MS, resume: positionsOf(third) });
+  assert.equal(statuses([fourth]), ['toolu_Y:-']);
+  assert.ok(positionsOf(fourth).get(file)!.done);
 });
 
 bad.run();

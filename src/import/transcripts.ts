@@ -4,7 +4,6 @@
 // the best kept; once behind, only a hash of the request is remembered, so memory stays
 // bounded by a window of lines, never by file size.
 import { createHash } from 'node:crypto';
-import { dirname } from 'node:path';
 import { editLines } from '../ingest/edit-lines.js';
 import type { IngestEvent } from '../ingest/schema.js';
 import { looksBinary, readToEnd, resumeFrom, statFile, unreadable } from './files.js';
@@ -29,6 +28,12 @@ const MAX_SKIPS_PER_FILE = 100;
  * later one refused as its duplicate.
  */
 export const LIVE_MS = 15 * 60_000;
+/**
+ * How long after a session's last record its tool calls still wait for their results: a
+ * permission prompt waits for its person, a sub-agent writes to its own file meanwhile.
+ * Past it they go out without one.
+ */
+export const TOOL_WAIT_MS = 24 * 3_600_000;
 /** Tools that start a sub-agent. */
 const AGENT_TOOLS = new Set(['Task', 'Agent']);
 
@@ -80,7 +85,8 @@ function createSeen() {
 const better = (a: RequestCopy, b: RequestCopy) => (a.sidechain !== b.sidechain ? !a.sidechain : a.total > b.total);
 
 type Held = { copy: RequestCopy; start: number; line: number };
-type OpenTool = { use: ToolUse; start: number; line: number };
+/** A tool call waiting for its result; `message`: the id of the message that made it. */
+type OpenTool = { use: ToolUse; message: string | undefined; start: number; line: number };
 
 export const readTranscripts: Reader = withBoundedSkips(async function* (roots, options = {}) {
   const chunkEvents = Math.max(1, options.chunkEvents ?? 1000);
@@ -146,11 +152,9 @@ export const readTranscripts: Reader = withBoundedSkips(async function* (roots, 
       if (heldByMessage.get(h.copy.messageId ?? '') === key) heldByMessage.delete(h.copy.messageId!);
       if (h.copy.event.ts >= since) offer(h.copy);
     };
-    // Content earlier runs handed out: this file before `from`, and a sub-agent file's session.
-    const before = [
-      ...(from > 0 ? [{ file, until: from }] : []),
-      ...(subagentFile ? [{ file: sessionFileOf(file), until: Infinity }] : []),
-    ];
+    // What earlier runs handed out of a resumed session file: the part before `from` (a
+    // sub-agent's file holds sidechain copies only).
+    const before = from > 0 && !subagentFile ? [{ file, until: from }] : [];
     // Sidechain replays of a message this run has not seen, checked against `before` (async) before they go out.
     const replays: RequestCopy[] = [];
     const offer = (copy: RequestCopy) => {
@@ -232,9 +236,20 @@ export const readTranscripts: Reader = withBoundedSkips(async function* (roots, 
             if (message === undefined || message !== lastMessage)
               lastMessageFrom = message !== undefined || parsed.toolUses.length > 0 ? lineNo : lineNo + 1;
             lastMessage = message;
-            if (parsed.request) hold(parsed.request, line.start, lineNo);
+            if (parsed.request) {
+              hold(parsed.request, line.start, lineNo);
+              // Every tool call of an earlier message of this chain is answered before the
+              // next one (the API refuses it otherwise): one still open never will be.
+              for (const t of [...open.values()])
+                if (
+                  t.message !== message &&
+                  t.use.sidechain === parsed.request.sidechain &&
+                  t.use.agentId === parsed.agentId
+                )
+                  closeTool(t, undefined, t.use.ts);
+            }
             for (const use of parsed.toolUses) {
-              if (!open.has(use.id)) open.set(use.id, { use, start: line.start, line: lineNo });
+              if (!open.has(use.id)) open.set(use.id, { use, message, start: line.start, line: lineNo });
               if (open.size > MAX_OPEN_TOOLS) closeTool(open.values().next().value!, undefined, use.ts);
             }
             for (const result of parsed.toolResults) {
@@ -262,16 +277,18 @@ export const readTranscripts: Reader = withBoundedSkips(async function* (roots, 
     const stat = typeof end === 'string' ? info : end;
     if (fileSkips > MAX_SKIPS_PER_FILE)
       skipped.push({ file, reason: `${fileSkips - MAX_SKIPS_PER_FILE} more lines skipped` });
-    // A session under way keeps back its last message (copies still to come) and every tool
-    // call without a result yet (parallel calls answer one by one; a sub-agent runs for
-    // minutes), and is read again from the first of them next time; the rest is settled.
+    // A session under way keeps back its last message (copies still to come), and for a day
+    // its tool calls without a result (parallel calls answer one by one; a sub-agent runs
+    // for minutes; a permission waits for its person), and is read again from the first of
+    // them next time; the rest is settled.
     const live = !options.snapshot && now - newest < LIVE_MS;
+    const waiting = !options.snapshot && now - newest < TOOL_WAIT_MS;
     const settledBefore = live ? lastMessageFrom : Infinity;
     for (const [key, h] of [...held]) {
       if (h.line < settledBefore) release(key);
       else if (h.copy.messageId && !h.copy.sidechain) seen.mainCopy(h.copy.messageId);
     }
-    if (!live) for (const t of [...open.values()]) closeTool(t, undefined, t.use.ts);
+    if (!waiting) for (const t of [...open.values()]) closeTool(t, undefined, t.use.ts);
     await settleReplays();
     if (held.size > 0 || open.size > 0)
       mark({ file, size: stat.size, mtimeMs: stat.mtimeMs, offset: safeOffset(accounted), done: false });
@@ -281,13 +298,10 @@ export const readTranscripts: Reader = withBoundedSkips(async function* (roots, 
   if (buffer.length > 0 || marks.length > 0 || skipped.length > 0) yield take(buffer.length);
 });
 
-/** The session file a sub-agent's file belongs to: `<session>/subagents/x.jsonl` → `<session>.jsonl`. */
-const sessionFileOf = (file: string) => `${dirname(dirname(file))}.jsonl`;
-
 /**
  * The hashes of the messages with a main (not sidechain) copy in a file before a byte, read
  * once a run: what earlier runs handed out, for the sidechain replays a later part of the
- * file (Claude Code's /btw), or a sub-agent's file, brings. Read only when such a replay
+ * file brings (Claude Code's /btw). Read only when such a replay
  * comes; a file that cannot be read has none.
  */
 function mainMessagesOf(): (file: string, until: number) => Promise<Set<number>> {
