@@ -453,4 +453,44 @@ bad('a tool call waiting longer than a run apart keeps its result; one never ans
   assert.ok(positionsOf(fourth).get(file)!.done);
 });
 
+bad(
+  'inline sub-agents without an agent id (Claude Code 1.0) keep their results; replayed calls wait for nothing',
+  async (ctx) => {
+    const { at, asst, user } = liveRecords();
+    const file = join(ctx.project, 's1.jsonl');
+    const use = (id: string, name = 'Grep') => [{ type: 'tool_use', id, name, input: { pattern: 'x' } }];
+    const result = (min: number, id: string, extra: Record<string, unknown> = {}, isError = false) =>
+      user(min, [{ type: 'tool_result', tool_use_id: id, content: 'r', is_error: isError }], extra);
+    const side = { isSidechain: true };
+    const statuses = (chunks: ImportChunk[]) =>
+      eventsOf(chunks)
+        .filter((e) => e.kind === 'tool_call')
+        .map((e) => `${e.tool_use_id}:${e.status ?? '-'}`)
+        .sort();
+    // Two sub-agents written inline, neither with an agent id: B goes on while A's call still runs.
+    const records = [
+      user(0, 'hi', { promptId: 'p1' }),
+      asst(1, 'm1', 'r1', [...use('task1', 'Task'), ...use('task2', 'Task')]),
+      asst(2, 'sa1', 'ra1', use('ga'), side),
+      asst(2, 'sb1', 'rb1', use('gb'), side),
+      result(3, 'gb', side),
+      asst(4, 'sb2', 'rb2', [{ type: 'text', text: 'done' }], side),
+      result(5, 'ga', side, true),
+      result(6, 'task1'),
+      result(6, 'task2'),
+    ];
+    writeFileSync(file, `${records.join('\n')}\n`);
+    const once = await readAll([ctx.root], { now: at(6) + 60_000 });
+    assert.equal(statuses(once), ['ga:failure', 'gb:success', 'task1:success', 'task2:success']);
+
+    // A /btw replay of the first message repeats its answered tool calls: nothing waits for them.
+    appendFileSync(file, `${asst(10, 'm1', 'r1-btw', use('task1', 'Task'), side)}\n${user(10, 'ok')}\n`);
+    const live = await readAll([ctx.root], { now: at(11) });
+    assert.ok(positionsOf(live).get(file)!.done, 'read whole in one run');
+    const resumed = await readAll([ctx.root], { now: at(11), resume: positionsOf(once) });
+    assert.equal(statuses(resumed), [], 'nothing new');
+    assert.ok(positionsOf(resumed).get(file)!.done, 'and read whole when resumed');
+  },
+);
+
 bad.run();

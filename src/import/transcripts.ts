@@ -142,6 +142,9 @@ export const readTranscripts: Reader = withBoundedSkips(async function* (roots, 
     const held = new Map<string, Held>();
     const heldByMessage = new Map<string, string>();
     const open = new Map<string, OpenTool>();
+    // The tool calls handed out from this file in this run: a replay of one (a /btw copy of
+    // its message) does not open it again.
+    const closed = new Set<number>();
     const subagentFile = isSubagentFile(file);
     const emit = (ev: IngestEvent) => {
       if ((ev.ts ?? 0) >= since && seen.once(ev.id!)) buffer.push(ev);
@@ -165,12 +168,17 @@ export const readTranscripts: Reader = withBoundedSkips(async function* (roots, 
       for (const copy of replays.splice(0)) {
         let sent = false;
         for (const b of before) if ((await mainMessages(b.file, b.until)).has(hash(copy.messageId!))) sent = true;
-        if (sent) seen.mainCopy(copy.messageId!);
-        else if (seen.request(copy)) buffer.push(copy.event);
+        if (sent) {
+          seen.mainCopy(copy.messageId!);
+          // Its tool calls are the main copy's, answered and handed out then: none waits.
+          for (const t of [...open.values()])
+            if (t.use.sidechain && t.message === copy.messageId) open.delete(t.use.id);
+        } else if (seen.request(copy)) buffer.push(copy.event);
       }
     };
     const closeTool = (t: OpenTool, result: ToolResult | undefined, ts: number) => {
       open.delete(t.use.id);
+      closed.add(hash(t.use.id));
       for (const ev of toolEvents(t.use, result, ts)) emit(ev);
     };
     const hold = (copy: RequestCopy, start: number, line: number) => {
@@ -239,9 +247,13 @@ export const readTranscripts: Reader = withBoundedSkips(async function* (roots, 
             if (parsed.request) {
               hold(parsed.request, line.start, lineNo);
               // Every tool call of an earlier message of this chain is answered before the
-              // next one (the API refuses it otherwise): one still open never will be.
-              for (const t of [...open.values()])
+              // next one (the API refuses it otherwise): one still open never will be. A
+              // sidechain without an agent id (sub-agents written inline by Claude Code 1.0)
+              // may be several chains at once: its calls wait.
+              const chain = !parsed.request.sidechain || parsed.agentId !== undefined;
+              for (const t of chain ? [...open.values()] : [])
                 if (
+                  t.message !== undefined &&
                   t.message !== message &&
                   t.use.sidechain === parsed.request.sidechain &&
                   t.use.agentId === parsed.agentId
@@ -249,7 +261,8 @@ export const readTranscripts: Reader = withBoundedSkips(async function* (roots, 
                   closeTool(t, undefined, t.use.ts);
             }
             for (const use of parsed.toolUses) {
-              if (!open.has(use.id)) open.set(use.id, { use, message, start: line.start, line: lineNo });
+              if (!open.has(use.id) && !closed.has(hash(use.id)))
+                open.set(use.id, { use, message, start: line.start, line: lineNo });
               if (open.size > MAX_OPEN_TOOLS) closeTool(open.values().next().value!, undefined, use.ts);
             }
             for (const result of parsed.toolResults) {
