@@ -157,18 +157,16 @@ export const readTranscripts: Reader = withBoundedSkips(async function* (roots, 
     };
     // What earlier runs handed out of a resumed session file: the part before `from` (a
     // sub-agent's file holds sidechain copies only).
-    const before = from > 0 && !subagentFile ? [{ file, until: from }] : [];
-    // Sidechain replays of a message this run has not seen, checked against `before` (async) before they go out.
+    const resumed = from > 0 && !subagentFile;
+    // Sidechain replays of a message this run has not seen, checked against that part (async) before they go out.
     const replays: RequestCopy[] = [];
     const offer = (copy: RequestCopy) => {
-      if (copy.sidechain && copy.messageId && before.length && !seen.knows(copy.messageId)) replays.push(copy);
+      if (copy.sidechain && copy.messageId && resumed && !seen.knows(copy.messageId)) replays.push(copy);
       else if (seen.request(copy)) buffer.push(copy.event);
     };
     const settleReplays = async () => {
       for (const copy of replays.splice(0)) {
-        let sent = false;
-        for (const b of before) if ((await mainMessages(b.file, b.until)).has(hash(copy.messageId!))) sent = true;
-        if (sent) {
+        if ((await mainMessages(file, from)).has(hash(copy.messageId!))) {
           seen.mainCopy(copy.messageId!);
           // Its tool calls are the main copy's, answered and handed out then: none waits.
           for (const t of [...open.values()])
