@@ -4,7 +4,7 @@
 import * as assert from 'uvu/assert';
 import { suite } from 'uvu';
 import { runCommand } from '../src/admin/commands.js';
-import { ADMIN, ingestKey, startTestServer, tempDir, waitFor, type TestServer } from './helpers.js';
+import { ADMIN, ingestKey, signIn, startTestServer, tempDir, waitFor, type TestServer } from './helpers.js';
 import { HOUR, MIN, recorder, sendAgents } from './alerts-fixtures.js';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -156,6 +156,86 @@ s('a developer makes rules about their own data only; a viewer sees firing alert
     ['firing'],
   );
   assert.is((await call(ctx.server, ctx.manager, 'GET', '/alerts?state=weird')).status, 400);
+});
+
+s("no alert gives a viewer one person's figure; a demoted author keeps only rules about themselves", async (ctx) => {
+  const over1 = { window: '1h', condition: { type: 'threshold', op: 'above', value: 1 } };
+  await send(ctx.server, ctx.dev, [{ at: T - 9 * MIN, cost: 3.25 }]);
+  const create = async (key: string, body: Json) =>
+    (
+      (await (
+        await call(ctx.server, key, 'POST', '/alerts/rules', { metric: 'cost_usd', ...over1, ...body })
+      ).json()) as Json
+    ).id as string;
+  const own = await create(ctx.dev, { name: 'my spend' });
+  const oneUser = await create(ctx.manager, { name: 'dev spend', filters: { user: [ctx.devId] } });
+  const perUser = await create(ctx.manager, { name: 'per person', group_by: ['user'] });
+  const team = await create(ctx.manager, {
+    name: 'team spend',
+    channels: [{ type: 'webhook', url: 'https://hooks.example.test/secret-token' }],
+  });
+  ctx.server.ctx.now = () => new Date(T);
+  const sent = await ctx.server.ctx.alerts.runOnce();
+  assert.equal(sent.map((n) => n.ruleId).sort(), [own, oneUser, perUser, team].sort());
+
+  // A viewer: the team's figure; of the rule per person that it fires, not whose or how much.
+  const seen = (await (await call(ctx.server, ctx.viewer, 'GET', '/alerts')).json()) as Json;
+  const expected = [
+    [perUser, null, null],
+    [team, null, 3.25],
+  ];
+  const rows = (alerts: Json[]) =>
+    alerts.map((a: Json) => [a.rule_id, a.group, a.value]).sort((a, b) => String(a[0]).localeCompare(String(b[0])));
+  assert.equal(
+    rows(seen.alerts),
+    expected.sort((a, b) => String(a[0]).localeCompare(String(b[0]))),
+  );
+  assert.equal(await (await call(ctx.server, ctx.viewer, 'GET', '/alerts/count')).json(), { firing: 2 });
+  const mcp = await fetch(`${ctx.server.url}/mcp`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      accept: 'application/json, text/event-stream',
+      authorization: `Bearer ${ctx.viewer}`,
+    },
+    body: JSON.stringify({
+      jsonrpc: '2.0',
+      id: 1,
+      method: 'tools/call',
+      params: { name: 'firing_alerts', arguments: {} },
+    }),
+  });
+  const viaMcp = JSON.parse(((await mcp.json()) as Json).result.content[0].text) as Json;
+  assert.equal(rows(viaMcp.alerts), rows(seen.alerts));
+  const page = await signIn(ctx.server, 'view@acme.test', 'a long password 1');
+  for (const id of [own, oneUser]) assert.is((await page.get(`/alerts/${id}`)).status, 404, id);
+  const teamPage = await (await page.get(`/alerts/${team}`)).text();
+  assert.match(teamPage, /3\.25/);
+  assert.not.match(teamPage, /secret-token/, "a rule's channels are for its authors");
+  assert.not.match(await (await page.get(`/alerts/${perUser}`)).text(), new RegExp(`${ctx.devId}|3\\.25`));
+
+  // The manager made a developer: their team rules are the team's data, no longer theirs to read.
+  const tenant = (await ctx.server.ctx.control.get<{ id: string }>(
+    'SELECT tenant_id AS id FROM users WHERE email = $e',
+    {
+      e: 'boss@acme.test',
+    },
+  ))!.id;
+  await runCommand(ctx.server.ctx, 'user role', { tenant, email: 'boss@acme.test', role: 'developer' });
+  assert.equal(((await (await call(ctx.server, ctx.manager, 'GET', '/alerts/rules')).json()) as Json).rules, []);
+  assert.equal(((await (await call(ctx.server, ctx.manager, 'GET', '/alerts')).json()) as Json).alerts, []);
+  for (const id of [oneUser, perUser, team]) {
+    assert.is((await call(ctx.server, ctx.manager, 'POST', `/alerts/rules/${id}/test`)).status, 404, id);
+    assert.is((await call(ctx.server, ctx.manager, 'DELETE', `/alerts/rules/${id}`)).status, 404, id);
+  }
+  // The developer still reads their own rule.
+  assert.equal(
+    ((await (await call(ctx.server, ctx.dev, 'GET', '/alerts')).json()) as Json).alerts.map((a: Json) => [
+      a.rule_id,
+      a.value,
+    ]),
+    [[own, 3.25]],
+  );
 });
 
 s('test: what it would send now, and when it would have fired over the last 7 days', async (ctx) => {

@@ -1,6 +1,6 @@
 // Who reads which alerts and who may write which rules: managers and up every rule and team
 // rules, a developer their own rules about their own data, a viewer the firing alerts of
-// every rule without naming people. Refusals are NotAllowedErrors (auth/scope.ts).
+// the team's rules without people's figures. Refusals are NotAllowedErrors (auth/scope.ts).
 import { can } from '../auth/permissions.js';
 import { metricsView, NotAllowedError, scopeFilters, type Caller } from '../auth/scope.js';
 import type { TenantFiles } from '../storage/tenant-files.js';

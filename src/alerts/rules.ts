@@ -148,10 +148,22 @@ export type Rule = Omit<RuleBody, 'scope'> & {
   updated_at: string;
 };
 
-/** Who asks about rules: managers and up see every rule of the tenant, others their own. */
-export type RuleReader = { userId: string; team: boolean };
-export const canSeeRule = (rule: Pick<Rule, 'created_by'>, who: RuleReader) =>
-  who.team || rule.created_by === who.userId;
+/**
+ * Who asks about rules: `team` (managers and up, and viewers) the tenant's rules, others
+ * the rules about their own data; without `individuals` (a viewer) none about one person.
+ */
+export type RuleReader = { userId: string; team: boolean; individuals: boolean };
+
+/** Whether a rule's figure is one person's or one session's: its own user, or filtered to users or sessions. */
+const aboutIndividuals = (rule: Pick<Rule, 'own_user' | 'filters'>) =>
+  rule.own_user !== null || rule.filters.user !== undefined || rule.filters.session !== undefined;
+
+/**
+ * Whether `who` may read `rule`: what they may ask the query API. A rule's author alone
+ * does not decide it: a manager made a developer keeps only the rules about themselves.
+ */
+export const canSeeRule = (rule: Pick<Rule, 'own_user' | 'filters'>, who: RuleReader) =>
+  who.team ? who.individuals || !aboutIndividuals(rule) : rule.own_user === who.userId;
 
 type Row = {
   id: string;

@@ -176,8 +176,8 @@ export async function listSilences(db: Queryable, now: number, ruleIds?: string[
 export const isSilenced = (silences: Silence[], ruleId: string, key: string) =>
   silences.some((s) => s.rule_id === ruleId && (s.group === null || JSON.stringify(s.group) === key));
 
-/** Who reads alerts: a rule reader, and whether individuals (group values of people and sessions) may be named. */
-export type AlertReader = RuleReader & { individuals: boolean; firingOnly: boolean };
+/** Who reads alerts: a rule reader, and whether they see firing alerts only (a viewer). */
+export type AlertReader = RuleReader & { firingOnly: boolean };
 
 export type AlertView = {
   rule_id: string;
@@ -193,7 +193,10 @@ export type HistoryView = Notification & { silenced: boolean };
 
 const PERSONAL = ['user', 'session'];
 
-/** Current alerts (not ok) and history, of the rules `who` may see; a viewer's firing alerts only, without naming people. */
+/**
+ * Current alerts (not ok) and history, of the rules `who` may see; a viewer's firing alerts
+ * only, and of a rule per person or session neither the group nor its value (one person's figure).
+ */
 export async function listAlerts(
   db: Queryable,
   rules: Rule[],
@@ -219,7 +222,7 @@ export async function listAlerts(
         group: hide(r) || !s.group_key ? null : (JSON.parse(s.group_key) as Record<string, string>),
         state: s.state,
         since: new Date(ms(s.since)).toISOString(),
-        value: s.value === null ? null : Number(s.value),
+        value: hide(r) || s.value === null ? null : Number(s.value),
       };
     });
   if (who.firingOnly) return { alerts, history: [] };

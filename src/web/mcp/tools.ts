@@ -348,7 +348,7 @@ export function mcpServer(ctx: AppContext, caller: McpCaller): McpServer {
 
   tool(
     'firing_alerts',
-    "The alerts firing now that the API key's owner may see (a developer: their own rules'; a viewer: without naming people), newest first: rule, severity, metric, group value, since when and the last value. Answers { alerts }.",
+    "The alerts firing now that the API key's owner may see (a developer: their own rules'; a viewer: the team's, without naming people or giving one person's figure), newest first: rule, severity, metric, group value, since when and the last value. Answers { alerts }.",
     {},
     async () => {
       const db = await ctx.tenantFiles.open(tenantId);
