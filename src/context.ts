@@ -179,6 +179,7 @@ export async function openAppContext(
       metrics,
       digests: createDigests({
         tenantFiles,
+        control,
         tenants: () => control!.all<{ id: string; name: string }>('SELECT id, name FROM tenants ORDER BY id'),
         secret,
         smtp: config.smtp,

@@ -8,7 +8,8 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { setPersonalDigest } from '../src/alerts/digest.js';
 import { startSmtpSink } from './smtp-sink.js';
-import { ingestKey, setUp, startTestServer, tempDir } from './helpers.js';
+import { runCommand } from '../src/admin/commands.js';
+import { ingestKey, setUp, signIn, startTestServer, tempDir } from './helpers.js';
 
 const test = suite('alerts-digest');
 const DAY = 86_400_000;
@@ -77,6 +78,57 @@ test('sent once at Monday 08:00 with the right figures, not again after a restar
   await server.stop();
   await sink.stop();
   dir.remove();
+});
+
+test("a person's digest goes to an enabled account that may see its figures; erasure takes the choice", async () => {
+  const sink = await startSmtpSink();
+  const server = await startTestServer({ flags: { 'smtp-url': sink.url, 'smtp-from': 'am@acme.test' } });
+  try {
+    await setUp(server);
+    const people = ['kept', 'erased', 'disabled', 'deleted', 'viewer'];
+    const ids: Record<string, string> = {};
+    let tenant = '';
+    for (const p of people) {
+      const k = await ingestKey(server, ['ingest', 'read'], `${p}@acme.test`);
+      ids[p] = k.userId;
+      tenant = k.tenantId;
+      const ev = { id: `${p}:1`, kind: 'tool_call' as const, ts: MONDAY - 3 * DAY, session_id: `s-${p}`, name: 'Bash' };
+      await server.ctx.ingest.ingest({ tenantId: k.tenantId, userId: k.userId }, 'rest', [ev]);
+      const person = await signIn(server, `${p}@acme.test`, 'ingest password 1');
+      await person.get('/settings');
+      assert.is((await person.post('/settings/digest', { weekly: 'on' })).status, 303, p);
+    }
+    await runCommand(server.ctx, 'user erase', { tenant, email: 'erased@acme.test' });
+    await runCommand(server.ctx, 'user disable', { tenant, email: 'disabled@acme.test' });
+    await runCommand(server.ctx, 'user delete', { tenant, email: 'deleted@acme.test' });
+    await runCommand(server.ctx, 'user role', { tenant, email: 'viewer@acme.test', role: 'viewer' });
+    const db = await server.ctx.tenantFiles.open(tenant);
+    const chosen = async () =>
+      (await db.all<{ user_id: string }>('SELECT user_id FROM digest_people ORDER BY user_id')).map((r) => r.user_id);
+    assert.equal(await chosen(), [ids.kept, ids.disabled, ids.deleted, ids.viewer].sort(), 'erasure took its row');
+
+    server.ctx.now = () => new Date(MONDAY + 8 * 3_600_000);
+    assert.equal(await server.ctx.digests.runOnce(), [ids.kept]);
+    assert.equal(
+      sink.mails.map((m) => m.to),
+      [['kept@acme.test']],
+    );
+    assert.equal(
+      await chosen(),
+      [ids.kept, ids.disabled, ids.viewer].sort(),
+      "a deleted account's choice goes with it",
+    );
+    // A viewer may not turn it on, but may turn theirs off.
+    const viewer = await signIn(server, 'viewer@acme.test', 'ingest password 1');
+    assert.match(await (await viewer.get('/settings')).text(), /name="weekly" checked/);
+    assert.is((await viewer.post('/settings/digest', { weekly: 'on' })).status, 403);
+    assert.is((await viewer.post('/settings/digest', {})).status, 303);
+    assert.equal(await chosen(), [ids.kept, ids.disabled].sort());
+    assert.not.match(await (await viewer.get('/settings')).text(), /name="weekly"/);
+  } finally {
+    await server.stop();
+    await sink.stop();
+  }
 });
 
 test('send now: admins only with the CSRF token', async () => {

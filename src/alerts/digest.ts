@@ -4,10 +4,13 @@
 // per recipient and week is written before sending, so a restart never sends a week twice.
 import { createTransport } from 'nodemailer';
 import { z } from 'zod';
+import { can } from '../auth/permissions.js';
+import { listUsers } from '../auth/users.js';
 import type { Config } from '../config.js';
 import { querySchema, type QueryInput } from '../query/model.js';
 import { runQueries, type QueryResult } from '../query/run.js';
-import type { Queryable } from '../storage/duckdb.js';
+import type { Params, Queryable } from '../storage/duckdb.js';
+import { inList } from '../storage/sql.js';
 import type { TenantFiles } from '../storage/tenant-files.js';
 import { tenantSettings } from '../aggregate/settings.js';
 import { fromWall, localDate, periodOf, wallOf } from '../time/zone.js';
@@ -194,6 +197,8 @@ export function digestSlackBody(title: string, text: string) {
 
 export type DigestDeps = {
   tenantFiles: TenantFiles;
+  /** The control database: who a person's digest goes to now. */
+  control: Queryable;
   secret: Buffer;
   smtp: Config['smtp'];
   policy: () => TargetPolicy;
@@ -264,6 +269,29 @@ export async function sendTenantDigestNow(
   }
 }
 
+/**
+ * The people whose own digest is on and who may have it now: an account that still exists,
+ * enabled (an erased one is not), whose role sees its own figures, at its address today.
+ * The choice of an account deleted since goes with it.
+ */
+async function digestRecipients(
+  control: Queryable,
+  db: Queryable,
+  tenantId: string,
+): Promise<{ user_id: string; email: string }[]> {
+  const accounts = new Map((await listUsers(control, tenantId)).map((u) => [u.id, u]));
+  const chosen = await db.all<{ user_id: string }>('SELECT user_id FROM digest_people ORDER BY user_id');
+  const gone = chosen.filter((p) => !accounts.has(p.user_id)).map((p) => p.user_id);
+  if (gone.length) {
+    const params: Params = {};
+    await db.run(`DELETE FROM digest_people WHERE ${inList('user_id', gone, params, 'gone')}`, params);
+  }
+  return chosen.flatMap((p) => {
+    const user = accounts.get(p.user_id);
+    return user && !user.disabled && can(user, 'metrics.view_own') ? [{ user_id: user.id, email: user.email }] : [];
+  });
+}
+
 /** Sends every digest of `tenantId` due at `now` and not yet sent for its week; returns the recipients sent to. */
 export async function sendDueDigests(
   deps: DigestDeps,
@@ -275,9 +303,7 @@ export async function sendDueDigests(
   const week = dueWeek(now, (await tenantSettings(db, db)).timeZone);
   if (!week) return [];
   const settings = await digestSettings(db);
-  const people = await db.all<{ user_id: string; email: string }>(
-    'SELECT user_id, email FROM digest_people ORDER BY user_id',
-  );
+  const people = await digestRecipients(deps.control, db, tenantId);
   const recipients = [
     ...(settings?.enabled
       ? [{ recipient: 'tenant', user: null, channel: settings.channel, target: settings.target, who: tenantName }]

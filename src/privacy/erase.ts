@@ -37,6 +37,7 @@ const USER_TABLES = [
   'import_runs',
   'imported_baselines',
   'retired_events',
+  'digest_people',
 ] as const;
 
 /** Why `actor` may not erase `target` (null: they may); `done`: it already happened. Tenant access is checked before. */

@@ -37,9 +37,9 @@ export function settingsPageRoutes(ctx: AppContext, render: Renderer) {
     status: 200 | 400 | 403 = 200,
   ) => {
     const sessions = await listSessions(ctx.control, identity.user.id, identity.session.id);
-    const digest = can(identity.user, 'metrics.view_own')
-      ? await personalDigest(await ctx.tenantFiles.open(identity.user.tenantId), identity.user.id)
-      : null;
+    // Shown to whoever may turn it on, and to whoever has it on (to turn it off).
+    const on = await personalDigest(await ctx.tenantFiles.open(identity.user.tenantId), identity.user.id);
+    const digest = on || can(identity.user, 'metrics.view_own') ? on : null;
     return renderPage(
       render,
       c,
@@ -72,17 +72,18 @@ export function settingsPageRoutes(ctx: AppContext, render: Renderer) {
       return c.redirect('/settings?saved=name', 303);
     })
     .post('/settings/digest', async (c) => {
-      // Who: anyone who sees their own figures, for their own weekly digest (by email, to their address).
+      // Who: anyone who sees their own figures, for their own weekly digest (by email, to their
+      // address); anyone may turn theirs off (a role changed since it was turned on).
       const identity = await signedIn(ctx, c);
       if (identity instanceof Response) return identity;
-      if (!can(identity.user, 'metrics.view_own'))
+      const on = (await c.req.parseBody()).weekly === 'on';
+      if (on && !can(identity.user, 'metrics.view_own'))
         return account(
           c,
           identity,
           { error: { message: `Your role (${identity.user.role}) has no figures of its own to send.` } },
           403,
         );
-      const on = (await c.req.parseBody()).weekly === 'on';
       await setPersonalDigest(
         await ctx.tenantFiles.open(identity.user.tenantId),
         identity.user.id,
