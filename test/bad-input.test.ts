@@ -179,4 +179,64 @@ suite("projects are their repository's name: a viewer grouping by project sees n
   assert.not.ok(/\/home\/dev\d/.test(page), 'no home path on the overview');
 });
 
+suite("long filter lists in every dimension are answered, not a 503 that takes every tenant's memory", async (ctx) => {
+  await postFixtures(ctx.server, ctx.key);
+  await ctx.server.ctx.aggregator.runOnce();
+  const admin = (
+    (await runCommand(ctx.server.ctx, 'apikey create', {
+      tenant: ctx.tenantId,
+      user: ADMIN.email,
+      scopes: 'read',
+    })) as { key: string }
+  ).key;
+  // Six lists of 200 values of 500 characters (within the documented limits): each list was
+  // planned as a join in each of the plan's pieces, and the question took all of DuckDB's memory.
+  const values = (d: string) => Array.from({ length: 200 }, (_, i) => `${d}-${'x'.repeat(490)}-${i}`);
+  const filters = Object.fromEntries(
+    ['user', 'project', 'session', 'kind', 'model', 'status'].map((d) => [d, values(d)]),
+  );
+  const r = await call(
+    { ...ctx, key: admin },
+    'POST',
+    '/api/v1/query',
+    JSON.stringify({ metrics: ['events'], filters }),
+  );
+  assert.is(r.status, 200, r.text.slice(0, 200));
+  assert.is(r.json.rows[0].events, 0);
+  assert.not.ok(
+    ctx.server.logs.some((l) => /memory/i.test(String(l.msg))),
+    'nothing ran short of memory',
+  );
+});
+
+suite('impossible dates and a __proto__ filter are a 400 naming the field, not another question', async (ctx) => {
+  for (const [body, field] of [
+    [{ metrics: ['events'], from: '2026-02-31', to: '2026-03-05' }, 'from'],
+    [{ metrics: ['events'], from: '2026-02-01', to: '2026-02-29T10:00:00Z' }, 'to'],
+    [{ metrics: ['events'], filters: JSON.parse('{"__proto__":["x"]}') }, 'filters'],
+  ] as const) {
+    const r = await call(
+      ctx,
+      'POST',
+      '/api/v1/query',
+      JSON.stringify(body).replace('"filters":{}', '"filters":{"__proto__":["x"]}'),
+    );
+    assert.is(r.status, 400, `${JSON.stringify(body)}: ${r.text.slice(0, 200)}`);
+    assert.is(r.json.field, field);
+  }
+  assert.is((await call(ctx, 'GET', '/api/v1/metrics/timeseries?metric=events&from=2025-02-29')).json.field, 'from');
+  assert.is((await call(ctx, 'POST', '/api/v1/query', '{"metrics":["events"],"from":"2024-02-29"}')).status, 200);
+  const admin = await signIn(ctx.server, ADMIN.email, ADMIN.password);
+  const page = await (await admin.get('/?range=custom&from=2026-02-31&to=2026-03-05')).text();
+  assert.match(page, /The custom dates were not dates/);
+});
+
+suite('a page asked by htmx without a session, with any hx-current-url, is sent to sign in', async (ctx) => {
+  for (const current of ['not a url', '/tools?range=1h', `${ctx.server.url}/sessions/x`]) {
+    const res = await fetch(`${ctx.server.url}/`, { headers: { 'hx-request': 'true', 'hx-current-url': current } });
+    assert.is(res.status, 204, current);
+    assert.match(res.headers.get('hx-redirect') ?? '', /^\/login\?next=/, current);
+  }
+});
+
 suite.run();

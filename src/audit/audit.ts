@@ -5,6 +5,7 @@ import type { Queryable } from '../storage/duckdb.js';
 import { tsLiteral } from '../aggregate/rollup.js';
 import { formatRows } from '../query/export.js';
 import { newId } from '../ids.js';
+import { isCalendarDate } from '../time/zone.js';
 
 export type AuditEntry = {
   action: string;
@@ -61,7 +62,7 @@ const timeParam = z
     /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2}))?$/,
     'must be a date (2026-01-31) or an ISO 8601 time with a zone',
   )
-  .refine((s) => !Number.isNaN(Date.parse(s)), 'is not a real date');
+  .refine((s) => isCalendarDate(s) && !Number.isNaN(Date.parse(s)), 'is not a real date');
 const optional = <T extends z.ZodType>(s: T) => z.preprocess((v) => (v === '' ? undefined : v), s.optional());
 
 /** The filters of the audit page and API, from a query string. */

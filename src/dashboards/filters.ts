@@ -10,7 +10,7 @@ import {
   type Interval,
   type PartialFilter,
 } from '../query/model.js';
-import { localDate, startOf, startOfLocalDate, type Calendar } from '../time/zone.js';
+import { isCalendarDate, localDate, startOf, startOfLocalDate, type Calendar } from '../time/zone.js';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -45,7 +45,10 @@ export type Filters = {
   values: Partial<Record<FilterDimension, string>>;
 };
 
-const isDate = (s: string) => /^\d{4}-\d{2}-\d{2}$/.test(s) && Number.isFinite(Date.parse(`${s}T00:00:00Z`));
+const isDate = (s: string) =>
+  /^\d{4}-\d{2}-\d{2}$/.test(s) && isCalendarDate(s) && Date.parse(`${s}T00:00:00Z`) >= FIRST_DAY;
+/** The first day a page may name (what the API takes: the years 1 to 9999). */
+const FIRST_DAY = Date.parse('0001-01-01T00:00:00Z');
 /** The date after 'YYYY-MM-DD'. */
 const nextDate = (s: string) => new Date(Date.parse(`${s}T00:00:00Z`) + DAY).toISOString().slice(0, 10);
 

@@ -283,10 +283,22 @@ export const MAX_METRICS = 40;
 /** Values one filter may list. */
 export const MAX_FILTER_VALUES = 200;
 
+/**
+ * Filters by dimension. An object, not a record: a record drops a `__proto__` key, and its
+ * question would be answered unfiltered.
+ */
+const filtersSchema = z
+  .strictObject(
+    Object.fromEntries(DIMENSION_NAMES.map((d) => [d, z.array(value).min(1).max(MAX_FILTER_VALUES).optional()])) as {
+      [D in Dimension]: z.ZodOptional<z.ZodArray<typeof value>>;
+    },
+  )
+  .default({});
+
 const queryObject = z.strictObject({
   metrics: z.array(z.string()).min(1, 'name at least one metric').max(MAX_METRICS),
   group_by: z.array(z.enum(DIMENSION_NAMES)).max(3).default([]),
-  filters: z.partialRecord(z.enum(DIMENSION_NAMES), z.array(value).min(1).max(MAX_FILTER_VALUES)).default({}),
+  filters: filtersSchema,
   from: z.number().int(),
   to: z.number().int(),
   interval: z.enum(INTERVALS).optional(),

@@ -117,6 +117,19 @@ export function localDate(zone: string, at: number): string {
   return new Date(wallOf(zone, at)).toISOString().slice(0, 10);
 }
 
+/**
+ * Whether a text's leading 'YYYY-MM-DD' is a day of the calendar: `Date.parse` takes
+ * '2026-02-31' (and '2026-02-31T10:00Z') as 3 March. A text without that start passes.
+ */
+export function isCalendarDate(text: string): boolean {
+  const m = /^(\d{4})-(\d{2})-(\d{2})/.exec(text);
+  if (!m) return true;
+  const [year, month, day] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
+  const days = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1];
+  return days !== undefined && day >= 1 && day <= days;
+}
+
 /** When the local date 'YYYY-MM-DD' begins in the zone (its midnight, or the jump where midnight is skipped). */
 export function startOfLocalDate(zone: string, date: string): number {
   return fromWall(zone, Date.parse(`${date}T00:00:00Z`));

@@ -35,7 +35,8 @@ export async function signedIn(ctx: AppContext, c: Context<Env>): Promise<Sessio
   if (await needsSetup(ctx)) return c.redirect('/setup', 303);
   const url = new URL(c.req.url);
   // htmx follows redirects inside the page; tell it to leave the page instead.
-  const back = c.req.header('hx-request') ? new URL(c.req.header('hx-current-url') ?? url.href) : url;
+  const current = c.req.header('hx-current-url');
+  const back = c.req.header('hx-request') && current && URL.canParse(current, url) ? new URL(current, url) : url;
   const login = `/login?next=${encodeURIComponent(back.pathname + back.search)}`;
   if (c.req.header('hx-request')) return c.body(null, 204, { 'hx-redirect': login });
   return c.redirect(login, 303);

@@ -17,6 +17,7 @@ import {
 import type { QueryResult } from '../query/run.js';
 import { scopeFilters, type MetricsView } from '../auth/scope.js';
 import { httpError } from './errors.js';
+import { isCalendarDate } from '../time/zone.js';
 
 const DAY = 86_400_000;
 
@@ -64,6 +65,7 @@ function checkedTime(t: number, field: string): number {
 }
 
 export function parseTime(raw: string, field: string): number {
+  if (!isCalendarDate(raw)) throw httpError(400, `${field}: ${raw.slice(0, 10)} is not a date of the calendar`, field);
   const form = timeParam.safeParse(raw).success;
   const t = !form
     ? NaN
