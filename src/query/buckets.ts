@@ -3,7 +3,7 @@
 // list every bucket of its range, the empty ones too.
 import { tenantSettings } from '../aggregate/settings.js';
 import type { TenantFiles } from '../storage/tenant-files.js';
-import { DEFAULT_TIME_ZONE, offsetMs, periodOf } from '../time/zone.js';
+import { alignmentMs, DEFAULT_TIME_ZONE, fromWall, periodOf, wallOf } from '../time/zone.js';
 import { INTERVAL_MS, type Interval } from './model.js';
 
 const DAY = 86_400_000;
@@ -17,18 +17,34 @@ const CALENDAR = { '1d': 'day', '1w': 'week', '1mo': 'month' } as const;
 const calendarBucket = (t: number, interval: Interval, zone: string) =>
   periodOf(zone, CALENDAR[interval as keyof typeof CALENDAR], t, 'last');
 
-/** The start (UTC epoch ms) of the bucket of `interval` in `zone` that holds `t`. */
+/** Whether the zone's buckets of `interval` are UTC's (an hour in New York, anything in UTC). */
+export const nestsInUtc = (interval: Interval, zone: string) =>
+  zone === DEFAULT_TIME_ZONE || (INTERVAL_MS[interval] < DAY && alignmentMs(zone) % INTERVAL_MS[interval] === 0);
+
+const floorTo = (t: number, size: number) => t - (((t % size) + size) % size);
+
+/**
+ * The start (UTC epoch ms) of the bucket of `interval` in `zone` that holds `t`. A bucket
+ * shorter than a day in a zone it does not nest in (an hour in Kolkata, or in Lord Howe,
+ * whose clocks move half an hour) starts where the local clock read its start: the later
+ * of two readings, the jump where the clock skipped it (as DuckDB's ICU takes a local time).
+ */
 export function bucketStart(t: number, interval: Interval, zone = DEFAULT_TIME_ZONE): number {
   const size = INTERVAL_MS[interval];
-  if (size < DAY) return t - ((((t + offsetMs(zone, t)) % size) + size) % size);
-  return calendarBucket(t, interval, zone).start;
+  if (size >= DAY) return calendarBucket(t, interval, zone).start;
+  if (nestsInUtc(interval, zone)) return floorTo(t, size);
+  return fromWall(zone, floorTo(wallOf(zone, t), size), 'last');
 }
 
 /** The start of the bucket after the one starting at `start`. */
 export function nextBucket(start: number, interval: Interval, zone = DEFAULT_TIME_ZONE): number {
   const size = INTERVAL_MS[interval];
-  if (size < DAY) return start + size;
-  return calendarBucket(start, interval, zone).end;
+  if (size >= DAY) return calendarBucket(start, interval, zone).end;
+  // `size` on, the local clock's bucket there: earlier when the clock moved on (Lord Howe's spring).
+  for (let t = start + size; ; t += size) {
+    const next = bucketStart(t, interval, zone);
+    if (next > start) return next;
+  }
 }
 
 /** The zone a tenant's buckets are counted in (its settings are cached per open file). */
