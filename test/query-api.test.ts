@@ -772,6 +772,19 @@ api('price overrides re-price past requests that reported no cost; retention is 
   const bad = await put('prices', { 'claude-sonnet-4-5': { input: -1, output: 2, cache_write: 0, cache_read: 0 } });
   assert.is(bad.status, 400);
   assert.is(((await bad.json()) as { field: string }).field, 'claude-sonnet-4-5.input');
+  // Each priced model is stored and re-priced while the worker waits: 5,000 held every
+  // tenant's rollups for half a minute, then failed short of memory with the setting saved.
+  const rate = { input: 1, output: 1, cache_write: 0, cache_read: 0 };
+  const models = (n: number) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`model-${i}`, rate]));
+  const tooMany = await put('prices', models(501));
+  assert.is(tooMany.status, 400);
+  assert.equal(await tooMany.json(), { error: 'body: at most 500 models', field: 'body' });
+  assert.is((await put('prices', models(500))).status, 200);
+  const priced = await ctx.server.ctx.tenantFiles.open(ctx.tenantId);
+  assert.is(
+    (await priced.get<{ n: number }>(`SELECT count(*) AS n FROM model_prices WHERE model LIKE 'model-%'`))!.n,
+    500,
+  );
   assert.is((await put('retention', { raw: 30, '1m': 7 })).status, 200);
   const settings = (await (await admin.request('/api/v1/settings')).json()) as {
     retention_days: Record<string, number | null>;

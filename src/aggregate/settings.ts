@@ -41,6 +41,9 @@ export function tenantSettings(file: object, db: Queryable): Promise<TenantSetti
   return s;
 }
 
+/** Forgets what was read of `file`'s settings: after a transaction that saved some commits (a reader may have read them meanwhile). */
+export const forgetSettings = (file: object) => cache.delete(file);
+
 async function load(db: Queryable): Promise<TenantSettings> {
   const rows = await db.all<{ key: string; value: string }>(`SELECT key, value::VARCHAR AS value FROM tenant_settings`);
   const stored = Object.fromEntries(rows.map((r) => [r.key, JSON.parse(r.value) as unknown]));

@@ -3,7 +3,7 @@
 // transaction, an event set aside, compaction, retention, new models' prices, a checkpoint,
 // and how far behind the rollups are; and what the worker asks of the sessions module
 // (SessionSteps).
-import type { Connection, Database, Queryable } from '../storage/duckdb.js';
+import type { Connection, Database, Params, Queryable } from '../storage/duckdb.js';
 import { priceOf, type PriceOverrides } from '../cost/prices.js';
 import {
   countedEventsCtes,
@@ -303,18 +303,22 @@ async function retireEvents(db: Connection, before: number, now: number): Promis
   });
 }
 
-/** Stores the price of each of `models` (the tenant's override, else the shipped table). */
+/** Stores the price of each of `models` (the tenant's override, else the shipped table), in one statement. */
 export async function setPrices(db: Queryable, models: string[], overrides: PriceOverrides): Promise<void> {
-  for (const model of models) {
+  if (!models.length) return;
+  const params: Params = {};
+  const rows = models.map((model, i) => {
     const p = priceOf(model, overrides);
-    await db.run(`INSERT OR REPLACE INTO model_prices VALUES ($model, $input, $output, $cw, $cr)`, {
-      model,
-      input: p.input,
-      output: p.output,
-      cw: p.cache_write,
-      cr: p.cache_read,
+    Object.assign(params, {
+      [`m${i}`]: model,
+      [`i${i}`]: p.input,
+      [`o${i}`]: p.output,
+      [`w${i}`]: p.cache_write,
+      [`r${i}`]: p.cache_read,
     });
-  }
+    return `($m${i}, $i${i}::DOUBLE, $o${i}::DOUBLE, $w${i}::DOUBLE, $r${i}::DOUBLE)`;
+  });
+  await db.run(`INSERT OR REPLACE INTO model_prices VALUES ${rows.join(', ')}`, params);
 }
 
 /**

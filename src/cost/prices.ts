@@ -38,7 +38,11 @@ const ratesSchema = z.strictObject({
   cache_read: perMillion,
 });
 export const priceSchema = ratesSchema.extend({ above_200k: ratesSchema.optional() });
-export const priceOverridesSchema = z.record(z.string().min(1).max(200), priceSchema);
+/** The models a tenant may price: each is stored and re-priced at every change, while the worker waits. */
+export const MAX_PRICED_MODELS = 500;
+export const priceOverridesSchema = z
+  .record(z.string().min(1).max(200), priceSchema)
+  .refine((o) => Object.keys(o).length <= MAX_PRICED_MODELS, `at most ${MAX_PRICED_MODELS} models`);
 export type PriceOverrides = z.infer<typeof priceOverridesSchema>;
 
 const FREE: Price = { input: 0, output: 0, cache_write: 0, cache_read: 0 };

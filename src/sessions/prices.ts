@@ -2,7 +2,7 @@
 // is re-priced at once (costs are computed when asked, so past figures follow), and the
 // sessions' stored figures, which hold costs, are invalidated: the worker stores them again.
 import { audit } from '../audit/audit.js';
-import { saveSetting } from '../aggregate/settings.js';
+import { forgetSettings, saveSetting } from '../aggregate/settings.js';
 import { setPrices } from '../aggregate/steps.js';
 import type { Aggregator } from '../aggregate/worker.js';
 import type { PriceOverrides } from '../cost/prices.js';
@@ -16,14 +16,16 @@ export async function changePrices(
   overrides: PriceOverrides,
 ): Promise<void> {
   const { file } = deps;
-  // Not while the worker stores figures at the old prices: what it stored so is invalidated here.
+  // Not while the worker stores figures at the old prices: what it stored so is invalidated
+  // here. The setting and the prices change together, or neither does.
   await deps.aggregator.whileIdle(async () => {
-    await saveSetting(file, file, 'prices', overrides);
     await file.transaction(async (tx) => {
+      await saveSetting(file, tx, 'prices', overrides);
       const models = (await tx.all<{ model: string }>('SELECT model FROM model_prices')).map((m) => m.model);
       await setPrices(tx, [...new Set([...models, ...Object.keys(overrides)])], overrides);
       await invalidate(tx, { prices: true });
     });
+    forgetSettings(file);
   });
 }
 
