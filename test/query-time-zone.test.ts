@@ -235,6 +235,37 @@ test('New York past the hour tier’s retention: whole UTC days from the day tie
   }
 });
 
+for (const [zone, want] of [
+  ['America/New_York', { '2026-03-15T04:00:00.000Z': 3 }],
+  ['Asia/Kathmandu', { '2026-03-14T18:15:00.000Z': 1, '2026-03-15T18:15:00.000Z': 2 }],
+] as const) {
+  test(`${zone}: the day the hour tiers stop keeping, mid-day UTC, is read from them, each event in its local day`, async () => {
+    // Retention at 03:00 UTC: the finer tiers keep from the start of that UTC day five days
+    // back, so its events are not read from the day tier as one bucket in one local day.
+    const now = Date.UTC(2026, 2, 20, 3);
+    const t = await tenantIn(zone, now);
+    try {
+      const file = await t.files.open(t.tenantId);
+      await saveSetting(file, file, 'retention', { raw: 5, '1m': 5, '5m': 5, '15m': 5, '1h': 5, '1d': null });
+      const at = [Date.UTC(2026, 2, 15, 12), Date.UTC(2026, 2, 15, 20), Date.UTC(2026, 2, 15, 20, 30)];
+      await t.ingest(at.map((ts, i) => ({ id: `cut-${i}`, kind: 'tool_call', ts, session_id: 's', name: 'Bash' })));
+      await t.aggregator.runOnce(t.tenantId, { retention: true });
+      assert.equal(t.errors, []);
+      const q = querySchema.parse({
+        metrics: ['tool_calls'],
+        interval: '1d',
+        from: Date.UTC(2026, 2, 13),
+        to: Date.UTC(2026, 2, 19),
+      });
+      const { rows } = await runQuery(t.files, t.tenantId, q, { now });
+      assert.equal(Object.fromEntries(rows.map((r) => [r.t, r.tool_calls])), want);
+    } finally {
+      await t.files.remove(t.tenantId);
+      t.dir.remove();
+    }
+  });
+}
+
 test('New York: a day bucket starts at local midnight, 2026-03-08 holds 23 hours and 2026-11-01 25; months too', () => {
   const zone = 'America/New_York';
   const days = (from: number, to: number) =>

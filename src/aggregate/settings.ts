@@ -28,6 +28,8 @@ export type TenantSettings = {
   timeZone: string;
 };
 
+const DAY = 86_400_000;
+
 const cache = new WeakMap<object, Promise<TenantSettings>>();
 
 /** `file` is the tenant's Database (the cache key); `db` what to read through. */
@@ -68,7 +70,13 @@ export async function saveSetting(
   cache.delete(file);
 }
 
-/** The oldest time each tier (and raw) still holds at `now`: the setting's, or where retention already deleted up to if later. */
+/**
+ * The oldest time each tier (and raw) still holds at `now`: the setting's, or where retention
+ * already deleted up to if later. A tier finer than a day keeps from the start of a UTC day:
+ * where it stops, the day tier takes over (planQuery's coverPeriod), and a day the finer tier
+ * still held in part was read whole from the day tier, all of it in the local day its start
+ * falls in (New York's 15 March counted in the 14th).
+ */
 export function keptSince(
   retention: Retention,
   now: number,
@@ -76,7 +84,10 @@ export function keptSince(
 ): Partial<Record<'raw' | Tier, number>> {
   const out: Partial<Record<'raw' | Tier, number>> = { ...applied };
   for (const [tier, d] of Object.entries(retention) as ['raw' | Tier, number | null][]) {
-    if (d !== null) out[tier] = Math.max(now - d * 86_400_000, applied[tier] ?? -Infinity);
+    if (d === null) continue;
+    const since = now - d * DAY;
+    const whole = tier === 'raw' || tier === '1d' ? since : Math.floor(since / DAY) * DAY;
+    out[tier] = Math.max(whole, applied[tier] ?? -Infinity);
   }
   return out;
 }

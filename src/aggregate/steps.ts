@@ -260,8 +260,9 @@ export async function applyRetention(
 ): Promise<Applied> {
   const cutoff = keptSince(retention, now, applied);
   for (const statement of retentionSql(cutoff)) await db.run(statement);
-  // A session is listed as long as its hourly figures are kept.
-  if (cutoff['1h'] !== undefined) await sessions.expire(db, cutoff['1h']);
+  // A session is listed for the hourly figures' retention (the tier itself keeps whole days).
+  const hours = retention['1h'];
+  if (hours !== null) await sessions.expire(db, Math.max(now - hours * 86_400_000, cutoff['1h']!));
   if (cutoff.raw !== undefined) await retireEvents(db, cutoff.raw, now);
   return cutoff;
 }
