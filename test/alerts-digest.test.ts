@@ -46,6 +46,15 @@ test('sent once at Monday 08:00 with the right figures, not again after a restar
     [0, 1].map((n) => ev(n, MONDAY - 2 * DAY + n, 'sb')),
   );
   await server.ctx.ingest.ingest({ tenantId: a.tenantId, userId: a.userId }, 'rest', [ev(0, MONDAY - 10 * DAY, 'sc')]);
+  // Ann's spend, named by her address in the team's top spend (not her user id).
+  const request = {
+    id: 'sa:r',
+    kind: 'api_request' as const,
+    ts: MONDAY - 3 * DAY,
+    session_id: 'sa',
+    model: 'x-model',
+  };
+  await server.ctx.ingest.ingest({ tenantId: a.tenantId, userId: a.userId }, 'rest', [{ ...request, cost_usd: 2 }]);
   await admin.get('/settings/alerts');
   const saved = await admin.post('/settings/alerts/digest', {
     enabled: 'true',
@@ -66,6 +75,8 @@ test('sent once at Monday 08:00 with the right figures, not again after a restar
   assert.match(team.text, /tool_calls: 6 \(week before 1, \+500%\)/);
   assert.match(team.text, /tool_failure_rate: 50\.0% \(week before 0\.0%/);
   assert.match(team.text, /Bash: 3 failures/);
+  assert.match(team.text, /Top spend by user:\r?\n {2}(\S.* <)?ann@acme\.test>?: /);
+  assert.not.match(team.text, new RegExp(a.userId));
   const ann = sink.mails.find((m) => m.to.includes('ann@acme.test'))!;
   assert.match(ann.text, /tool_calls: 4 \(week before 1/);
   assert.match(ann.text, /active_users: 1 /);

@@ -97,6 +97,8 @@ export async function buildDigest(
   week: Week,
   user: string | null,
   now: number,
+  /** People's names by user id, for the top spend by person (else their ids). */
+  names: ReadonlyMap<string, string> = new Map(),
 ): Promise<Digest> {
   const filters = user ? { user: [user] } : {};
   const q = (input: Omit<QueryInput, 'from' | 'to'>, range: { from: number; to: number } = week) =>
@@ -129,7 +131,7 @@ export async function buildDigest(
     topSpend: spendBy.map((by, i) => ({
       by,
       rows: spend[i]!.rows.filter((r: Row) => num(r.cost_usd) > 0).map((r: Row) => ({
-        name: String(r[by] ?? '(none)'),
+        name: by === 'user' && r.user ? (names.get(String(r.user)) ?? String(r.user)) : String(r[by] ?? '(none)'),
         cost_usd: num(r.cost_usd),
       })),
     })),
@@ -252,6 +254,7 @@ export async function sendTenantDigestNow(
     lastWeek(now, (await tenantSettings(db, db)).timeZone),
     null,
     now,
+    await peopleNames(deps.control, tenantId),
   );
   try {
     await send(
@@ -267,6 +270,12 @@ export async function sendTenantDigestNow(
   } catch (err) {
     return { sent: false, error: (err as Error).message };
   }
+}
+
+/** Each person of the tenant by user id: their name and address, or the address alone. */
+async function peopleNames(control: Queryable, tenantId: string): Promise<Map<string, string>> {
+  const people = await listUsers(control, tenantId);
+  return new Map(people.map((u) => [u.id, u.name ? `${u.name} <${u.email}>` : u.email]));
 }
 
 /**
@@ -317,6 +326,7 @@ export async function sendDueDigests(
     })),
   ];
   const sent: string[] = [];
+  let names: Map<string, string> | undefined;
   for (const r of recipients) {
     // Claimed before sending: a restart after this line never sends the week again.
     const claimed = await db.all(
@@ -325,7 +335,8 @@ export async function sendDueDigests(
     );
     if (!claimed.length) continue;
     try {
-      const d = await buildDigest(deps.tenantFiles, tenantId, week, r.user, now);
+      names ??= await peopleNames(deps.control, tenantId);
+      const d = await buildDigest(deps.tenantFiles, tenantId, week, r.user, now, names);
       await send(deps, db, tenantId, r.channel, r.target, `[agentmeter] Weekly digest: ${r.who}`, digestText(d, r.who));
       sent.push(r.recipient);
     } catch (err) {
