@@ -3,7 +3,7 @@
 // per open file and replaced on write.
 import { z } from 'zod';
 import type { Queryable } from '../storage/duckdb.js';
-import { priceOverridesSchema, type PriceOverrides } from '../cost/prices.js';
+import { storedPricesSchema, type PriceOverrides } from '../cost/prices.js';
 import { DEFAULT_TIME_ZONE, isTimeZone } from '../time/zone.js';
 import { TIERS, type Tier } from './tiers.js';
 
@@ -50,7 +50,7 @@ async function load(db: Queryable): Promise<TenantSettings> {
   const rows = await db.all<{ key: string; value: string }>(`SELECT key, value::VARCHAR AS value FROM tenant_settings`);
   const stored = Object.fromEntries(rows.map((r) => [r.key, JSON.parse(r.value) as unknown]));
   const retention = retentionSchema.partial().safeParse(stored.retention ?? {});
-  const prices = priceOverridesSchema.safeParse(stored.prices ?? {});
+  const prices = storedPricesSchema.safeParse(stored.prices ?? {});
   const applied = z.record(z.string(), z.number()).safeParse(stored.retention_applied ?? {});
   return {
     applied: applied.success ? (applied.data as Applied) : {},

@@ -38,11 +38,14 @@ const ratesSchema = z.strictObject({
   cache_read: perMillion,
 });
 export const priceSchema = ratesSchema.extend({ above_200k: ratesSchema.optional() });
-/** The models a tenant may price: each is stored and re-priced at every change, while the worker waits. */
+/** Overrides as stored: read back whatever their number (a list saved before MAX_PRICED_MODELS stays). */
+export const storedPricesSchema = z.record(z.string().min(1).max(200), priceSchema);
+/** The models a tenant may price: the overrides are checked for each price change, while the worker waits. */
 export const MAX_PRICED_MODELS = 500;
-export const priceOverridesSchema = z
-  .record(z.string().min(1).max(200), priceSchema)
-  .refine((o) => Object.keys(o).length <= MAX_PRICED_MODELS, `at most ${MAX_PRICED_MODELS} models`);
+export const priceOverridesSchema = storedPricesSchema.refine(
+  (o) => Object.keys(o).length <= MAX_PRICED_MODELS,
+  `at most ${MAX_PRICED_MODELS} models`,
+);
 export type PriceOverrides = z.infer<typeof priceOverridesSchema>;
 
 const FREE: Price = { input: 0, output: 0, cache_write: 0, cache_read: 0 };

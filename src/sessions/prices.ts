@@ -21,8 +21,9 @@ export async function changePrices(
   await deps.aggregator.whileIdle(async () => {
     await file.transaction(async (tx) => {
       await saveSetting(file, tx, 'prices', overrides);
+      // The models seen so far; one seen later is priced as the worker rolls it up.
       const models = (await tx.all<{ model: string }>('SELECT model FROM model_prices')).map((m) => m.model);
-      await setPrices(tx, [...new Set([...models, ...Object.keys(overrides)])], overrides);
+      await setPrices(tx, models, overrides);
       await invalidate(tx, { prices: true });
     });
     forgetSettings(file);

@@ -14,7 +14,7 @@ import {
 } from '../../aggregate/settings.js';
 import { changeRetention, changeTimeZone, pricesView, shortened } from '../../aggregate/settings-change.js';
 import { changePrices } from '../../sessions/prices.js';
-import { priceSchema } from '../../cost/prices.js';
+import { priceOverridesSchema, priceSchema } from '../../cost/prices.js';
 import { TIERS } from '../../aggregate/tiers.js';
 import { offsetLabel, timeZoneNames } from '../../time/zone.js';
 import type { Env } from '../env.js';
@@ -127,7 +127,15 @@ export function tenantSettingsPageRoutes(ctx: AppContext, render: Renderer) {
       const { model, price } = parsed.data;
       const file = await tenantFile(identity);
       const { prices } = await tenantSettings(file, file);
-      await changePrices({ aggregator: ctx.aggregator, file }, { ...prices, [model]: price });
+      const next = priceOverridesSchema.safeParse({ ...prices, [model]: price });
+      if (!next.success)
+        return pricesPage(
+          c,
+          identity,
+          { error: { field: 'model', message: `model: ${next.error.issues[0]!.message}` } },
+          400,
+        );
+      await changePrices({ aggregator: ctx.aggregator, file }, next.data);
       await auditRequest(ctx.control, c, identity, { action: 'settings.prices', detail: { set: model, price } });
       return pricesPage(c, identity, { done: `${model} is now priced as set; every figure follows.` });
     })
