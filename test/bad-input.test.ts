@@ -224,6 +224,27 @@ suite('impossible dates and a __proto__ filter are a 400 naming the field, not a
     assert.is(r.status, 400, `${JSON.stringify(body)}: ${r.text.slice(0, 200)}`);
     assert.is(r.json.field, field);
   }
+  // The same filters through an alert rule and the MCP query tool.
+  const rule = await call(
+    ctx,
+    'POST',
+    '/api/v1/alerts/rules',
+    '{"name":"x","metric":"events","window":"1h","condition":{"type":"threshold","op":"above","value":1},"filters":{"__proto__":{"project":["web"]}}}',
+  );
+  assert.is(rule.status, 400, rule.text);
+  assert.is(rule.json.field, 'filters');
+  const mcp = await fetch(`${ctx.server.url}/mcp`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      accept: 'application/json, text/event-stream',
+      authorization: `Bearer ${ctx.key}`,
+    },
+    body: '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"query","arguments":{"metrics":["events"],"filters":{"__proto__":["x"],"project":["web"]}}}}',
+  });
+  const answer = (await mcp.json()) as { result: { isError?: boolean; content: { text: string }[] } };
+  assert.ok(answer.result.isError, answer.result.content[0]!.text.slice(0, 200));
+  assert.match(answer.result.content[0]!.text, /__proto__/);
   assert.is((await call(ctx, 'GET', '/api/v1/metrics/timeseries?metric=events&from=2025-02-29')).json.field, 'from');
   assert.is((await call(ctx, 'POST', '/api/v1/query', '{"metrics":["events"],"from":"2024-02-29"}')).status, 200);
   const admin = await signIn(ctx.server, ADMIN.email, ADMIN.password);

@@ -3,7 +3,7 @@
 // answer is a query of its metric over [now - window, now), grouped by its group_by.
 import { z } from 'zod';
 import { newId } from '../ids.js';
-import { METRICS, querySchema, type Query } from '../query/model.js';
+import { filtersObject, METRICS, querySchema, type Query } from '../query/model.js';
 import type { Queryable } from '../storage/duckdb.js';
 import type { Channel } from './notification.js';
 import { checkTarget, type TargetPolicy } from './targets.js';
@@ -93,7 +93,7 @@ export const ruleSchema = z
   .strictObject({
     name: z.string().trim().min(1).max(200),
     metric: z.string().max(100),
-    filters: z.record(z.string(), z.unknown()).default({}),
+    filters: filtersObject.default({}),
     group_by: z.array(z.string()).max(2).default([]),
     window: duration(5 * MIN, 30 * DAY, WINDOW_WORDS),
     condition: conditionSchema,

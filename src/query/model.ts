@@ -284,16 +284,15 @@ export const MAX_METRICS = 40;
 export const MAX_FILTER_VALUES = 200;
 
 /**
- * Filters by dimension. An object, not a record: a record drops a `__proto__` key, and its
- * question would be answered unfiltered.
+ * Filters by dimension (the query's, an alert rule's, the MCP tool's). An object, not a
+ * record: a record drops a `__proto__` key, and its question would be answered unfiltered.
  */
-const filtersSchema = z
-  .strictObject(
-    Object.fromEntries(DIMENSION_NAMES.map((d) => [d, z.array(value).min(1).max(MAX_FILTER_VALUES).optional()])) as {
-      [D in Dimension]: z.ZodOptional<z.ZodArray<typeof value>>;
-    },
-  )
-  .default({});
+export const filtersObject = z.strictObject(
+  Object.fromEntries(DIMENSION_NAMES.map((d) => [d, z.array(value).min(1).max(MAX_FILTER_VALUES).optional()])) as {
+    [D in Dimension]: z.ZodOptional<z.ZodArray<typeof value>>;
+  },
+);
+const filtersSchema = filtersObject.default({});
 
 const queryObject = z.strictObject({
   metrics: z.array(z.string()).min(1, 'name at least one metric').max(MAX_METRICS),

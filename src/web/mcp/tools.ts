@@ -14,6 +14,7 @@ import { loadSession } from '../../dashboards/sessions.js';
 import { commonErrors } from '../../query/errors.js';
 import {
   DIMENSION_NAMES,
+  filtersObject,
   INTERVALS,
   kindsRead,
   MAX_FILTER_VALUE,
@@ -323,8 +324,7 @@ export function mcpServer(ctx: AppContext, caller: McpCaller): McpServer {
         .describe(
           `Up to 3 of: ${DIMENSION_NAMES.join(', ')} (tool, command and agent apply only to their own metrics)`,
         ),
-      filters: z
-        .record(z.string(), z.array(z.string()))
+      filters: filtersObject
         .optional()
         .describe(
           `Dimension → values to keep, e.g. {"project":["web"],"tool":["Bash"]}; dimensions: ${DIMENSION_NAMES.join(', ')}`,
