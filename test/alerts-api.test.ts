@@ -4,7 +4,7 @@
 import * as assert from 'uvu/assert';
 import { suite } from 'uvu';
 import { runCommand } from '../src/admin/commands.js';
-import { ADMIN, ingestKey, signIn, startTestServer, tempDir, waitFor, type TestServer } from './helpers.js';
+import { ADMIN, callTool, ingestKey, signIn, startTestServer, tempDir, waitFor, type TestServer } from './helpers.js';
 import { HOUR, MIN, recorder, sendAgents } from './alerts-fixtures.js';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -127,23 +127,8 @@ s('a developer makes rules about their own data only; a viewer sees firing alert
   );
   assert.equal(seen.history, [], 'a viewer sees what fires now, not the history');
   // The MCP tool lists the same.
-  const mcp = (key: string) =>
-    fetch(`${ctx.server.url}/mcp`, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/json',
-        accept: 'application/json, text/event-stream',
-        authorization: `Bearer ${key}`,
-      },
-      body: JSON.stringify({
-        jsonrpc: '2.0',
-        id: 1,
-        method: 'tools/call',
-        params: { name: 'firing_alerts', arguments: {} },
-      }),
-    });
   const firing = async (key: string) =>
-    (JSON.parse(((await (await mcp(key)).json()) as Json).result.content[0].text) as Json).alerts.map(
+    (JSON.parse((await callTool(ctx.server.url, key, 'firing_alerts', {})).text) as Json).alerts.map(
       (a: Json) => a.rule_id,
     );
   assert.equal(await firing(ctx.viewer), [team.id]);
@@ -191,21 +176,7 @@ s("no alert gives a viewer one person's figure; a demoted author keeps only rule
     expected.sort((a, b) => String(a[0]).localeCompare(String(b[0]))),
   );
   assert.equal(await (await call(ctx.server, ctx.viewer, 'GET', '/alerts/count')).json(), { firing: 2 });
-  const mcp = await fetch(`${ctx.server.url}/mcp`, {
-    method: 'POST',
-    headers: {
-      'content-type': 'application/json',
-      accept: 'application/json, text/event-stream',
-      authorization: `Bearer ${ctx.viewer}`,
-    },
-    body: JSON.stringify({
-      jsonrpc: '2.0',
-      id: 1,
-      method: 'tools/call',
-      params: { name: 'firing_alerts', arguments: {} },
-    }),
-  });
-  const viaMcp = JSON.parse(((await mcp.json()) as Json).result.content[0].text) as Json;
+  const viaMcp = JSON.parse((await callTool(ctx.server.url, ctx.viewer, 'firing_alerts', {})).text) as Json;
   assert.equal(rows(viaMcp.alerts), rows(seen.alerts));
   const page = await signIn(ctx.server, 'view@acme.test', 'a long password 1');
   for (const id of [own, oneUser]) assert.is((await page.get(`/alerts/${id}`)).status, 404, id);

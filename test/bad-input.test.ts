@@ -3,7 +3,7 @@
 // without its range, long hook ids, and errors that named internal fields.
 import * as assert from 'uvu/assert';
 import WebSocket from 'ws';
-import { ingestSuite, signIn, ADMIN, type IngestCtx } from './helpers.js';
+import { callTool, ingestSuite, signIn, ADMIN, type IngestCtx } from './helpers.js';
 import { postFixtures } from './fixture-data.js';
 import { runCommand } from '../src/admin/commands.js';
 
@@ -233,18 +233,14 @@ suite('impossible dates and a __proto__ filter are a 400 naming the field, not a
   );
   assert.is(rule.status, 400, rule.text);
   assert.is(rule.json.field, 'filters');
-  const mcp = await fetch(`${ctx.server.url}/mcp`, {
-    method: 'POST',
-    headers: {
-      'content-type': 'application/json',
-      accept: 'application/json, text/event-stream',
-      authorization: `Bearer ${ctx.key}`,
-    },
-    body: '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"query","arguments":{"metrics":["events"],"filters":{"__proto__":["x"],"project":["web"]}}}}',
-  });
-  const answer = (await mcp.json()) as { result: { isError?: boolean; content: { text: string }[] } };
-  assert.ok(answer.result.isError, answer.result.content[0]!.text.slice(0, 200));
-  assert.match(answer.result.content[0]!.text, /__proto__/);
+  const answer = await callTool(
+    ctx.server.url,
+    ctx.key,
+    'query',
+    '{"metrics":["events"],"filters":{"__proto__":["x"],"project":["web"]}}',
+  );
+  assert.ok(answer.isError, answer.text.slice(0, 200));
+  assert.match(answer.text, /__proto__/);
   assert.is((await call(ctx, 'GET', '/api/v1/metrics/timeseries?metric=events&from=2025-02-29')).json.field, 'from');
   assert.is((await call(ctx, 'POST', '/api/v1/query', '{"metrics":["events"],"from":"2024-02-29"}')).status, 200);
   const admin = await signIn(ctx.server, ADMIN.email, ADMIN.password);

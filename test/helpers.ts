@@ -308,3 +308,27 @@ export function tenantWorker(files: TenantFiles, tenantId: string, options: Part
   });
   return { aggregator, errors, ingestor: createIngestor(files) };
 }
+
+/**
+ * One MCP tool call as raw JSON-RPC over HTTP (`args` as JSON text sends what a JS object
+ * cannot hold, such as a `__proto__` key): the result's first text and whether it is an error.
+ */
+export async function callTool(
+  url: string,
+  key: string,
+  name: string,
+  args: Record<string, unknown> | string,
+): Promise<{ isError: boolean; text: string }> {
+  const json = typeof args === 'string' ? args : JSON.stringify(args);
+  const res = await fetch(`${url}/mcp`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      accept: 'application/json, text/event-stream',
+      authorization: `Bearer ${key}`,
+    },
+    body: `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":${JSON.stringify(name)},"arguments":${json}}}`,
+  });
+  const { result } = (await res.json()) as { result: { isError?: boolean; content: { text: string }[] } };
+  return { isError: result.isError === true, text: result.content[0]!.text };
+}
