@@ -4,9 +4,9 @@ import type { Params } from './duckdb.js';
 
 /**
  * `column IN ($prefix_0, $prefix_1, …)`, binding each value in `params`: values from a
- * client are never inlined. A longer list is asked as `list_contains([…], column)`: DuckDB
- * plans an IN list of six values or more as a join, and four such lists in each of a
- * question's 60-odd pieces took all of its memory (which every tenant shares).
+ * client are never inlined. A longer list is asked as `list_contains([…], column)`: four
+ * long IN lists in each of a question's 60-odd pieces took all of DuckDB's memory (which
+ * every tenant shares), seemingly each rewritten into a join; list_contains is not.
  */
 export function inList(column: string, values: readonly unknown[], params: Params, prefix: string): string {
   const names = values.map((v, i) => {
