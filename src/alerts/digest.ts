@@ -5,7 +5,7 @@
 import { createTransport } from 'nodemailer';
 import { z } from 'zod';
 import { can } from '../auth/permissions.js';
-import { listUsers } from '../auth/users.js';
+import { listUsers, type User } from '../auth/users.js';
 import type { Config } from '../config.js';
 import { querySchema, type QueryInput } from '../query/model.js';
 import { runQueries, type QueryResult } from '../query/run.js';
@@ -254,7 +254,7 @@ export async function sendTenantDigestNow(
     lastWeek(now, (await tenantSettings(db, db)).timeZone),
     null,
     now,
-    await peopleNames(deps.control, tenantId),
+    namesOf(await listUsers(deps.control, tenantId)),
   );
   try {
     await send(
@@ -273,22 +273,15 @@ export async function sendTenantDigestNow(
 }
 
 /** Each person of the tenant by user id: their name and address, or the address alone. */
-async function peopleNames(control: Queryable, tenantId: string): Promise<Map<string, string>> {
-  const people = await listUsers(control, tenantId);
-  return new Map(people.map((u) => [u.id, u.name ? `${u.name} <${u.email}>` : u.email]));
-}
+const namesOf = (people: User[]) => new Map(people.map((u) => [u.id, u.name ? `${u.name} <${u.email}>` : u.email]));
 
 /**
- * The people whose own digest is on and who may have it now: an account that still exists,
- * enabled (an erased one is not), whose role sees its own figures, at its address today.
- * The choice of an account deleted since goes with it.
+ * The people whose own digest is on and who may have it now: an account of `people` (the
+ * tenant's) that is enabled (an erased one is not) and whose role sees its own figures, at
+ * its address today. The choice of an account deleted since goes with it.
  */
-async function digestRecipients(
-  control: Queryable,
-  db: Queryable,
-  tenantId: string,
-): Promise<{ user_id: string; email: string }[]> {
-  const accounts = new Map((await listUsers(control, tenantId)).map((u) => [u.id, u]));
+async function digestRecipients(db: Queryable, people: User[]): Promise<{ user_id: string; email: string }[]> {
+  const accounts = new Map(people.map((u) => [u.id, u]));
   const chosen = await db.all<{ user_id: string }>('SELECT user_id FROM digest_people ORDER BY user_id');
   const gone = chosen.filter((p) => !accounts.has(p.user_id)).map((p) => p.user_id);
   if (gone.length) {
@@ -312,7 +305,9 @@ export async function sendDueDigests(
   const week = dueWeek(now, (await tenantSettings(db, db)).timeZone);
   if (!week) return [];
   const settings = await digestSettings(db);
-  const people = await digestRecipients(deps.control, db, tenantId);
+  const accounts = await listUsers(deps.control, tenantId);
+  const people = await digestRecipients(db, accounts);
+  const names = namesOf(accounts);
   const recipients = [
     ...(settings?.enabled
       ? [{ recipient: 'tenant', user: null, channel: settings.channel, target: settings.target, who: tenantName }]
@@ -326,7 +321,6 @@ export async function sendDueDigests(
     })),
   ];
   const sent: string[] = [];
-  let names: Map<string, string> | undefined;
   for (const r of recipients) {
     // Claimed before sending: a restart after this line never sends the week again.
     const claimed = await db.all(
@@ -335,7 +329,6 @@ export async function sendDueDigests(
     );
     if (!claimed.length) continue;
     try {
-      names ??= await peopleNames(deps.control, tenantId);
       const d = await buildDigest(deps.tenantFiles, tenantId, week, r.user, now, names);
       await send(deps, db, tenantId, r.channel, r.target, `[agentmeter] Weekly digest: ${r.who}`, digestText(d, r.who));
       sent.push(r.recipient);

@@ -3,6 +3,7 @@
 // model. Anything the appliance cannot use is dropped with a notice, never a 500. Dates,
 // "today", "this week" and "this month" are the tenant's (its time zone, from its settings).
 import {
+  FIRST_TIME_MS,
   MAX_RANGE_MS,
   narrows,
   PARTIAL_FILTER_NAMES,
@@ -45,10 +46,9 @@ export type Filters = {
   values: Partial<Record<FilterDimension, string>>;
 };
 
+/** A date a page may name: of the calendar, from the year 1 (as the API takes). */
 const isDate = (s: string) =>
-  /^\d{4}-\d{2}-\d{2}$/.test(s) && isCalendarDate(s) && Date.parse(`${s}T00:00:00Z`) >= FIRST_DAY;
-/** The first day a page may name (what the API takes: the years 1 to 9999). */
-const FIRST_DAY = Date.parse('0001-01-01T00:00:00Z');
+  /^\d{4}-\d{2}-\d{2}$/.test(s) && isCalendarDate(s) && Date.parse(`${s}T00:00:00Z`) >= FIRST_TIME_MS;
 /** The date after 'YYYY-MM-DD'. */
 const nextDate = (s: string) => new Date(Date.parse(`${s}T00:00:00Z`) + DAY).toISOString().slice(0, 10);
 

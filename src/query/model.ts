@@ -271,6 +271,9 @@ export const INTERVAL_MS: Record<Interval, number> = { ...TIER_MS, '1w': 7 * TIE
 /** The longest a filter value may be. */
 export const MAX_FILTER_VALUE = 512;
 const value = z.string().min(1).max(MAX_FILTER_VALUE);
+/** The first and last times a request may name: the years 1 to 9999, what an ISO date says. */
+export const FIRST_TIME_MS = Date.parse('0001-01-01T00:00:00Z');
+export const LAST_TIME_MS = Date.parse('9999-12-31T23:59:59.999Z');
 /** The longest range a person may ask about (sessions' own figures are not bound by it: see sessionQuerySchema). */
 export const MAX_RANGE_YEARS = 3;
 export const MAX_RANGE_MS = MAX_RANGE_YEARS * 366 * 86_400_000;

@@ -5,6 +5,8 @@ import type { Context } from 'hono';
 import { z } from 'zod';
 import {
   DIMENSION_NAMES,
+  FIRST_TIME_MS,
+  LAST_TIME_MS,
   MAX_FILTER_VALUE,
   MAX_FILTER_VALUES,
   MAX_RANGE_MS,
@@ -49,14 +51,11 @@ export const limitParam = (max: number) => {
 };
 
 /**
- * The times a request may name: the years 1 to 9999, what an ISO date says. A range, its
- * default start and the period before it are then dates too (epoch ms up to 16 digits, or
- * a JSON number, could name a time no date holds: a 500 where it was shown).
+ * `t`, or a 400 naming `field` when it is not a time a request may name (FIRST_TIME_MS to
+ * LAST_TIME_MS). A range, its default start and the period before it are then dates too
+ * (epoch ms up to 16 digits, or a JSON number, could name a time no date holds: a 500 where
+ * it was shown).
  */
-const FIRST_TIME_MS = Date.parse('0001-01-01T00:00:00Z');
-const LAST_TIME_MS = Date.parse('9999-12-31T23:59:59.999Z');
-
-/** `t`, or a 400 naming `field` when it is not a time a request may name. */
 function checkedTime(t: number, field: string): number {
   if (!Number.isFinite(t)) throw httpError(400, `${field}: ${TIME_ERROR}`, field);
   if (t < FIRST_TIME_MS || t > LAST_TIME_MS)
