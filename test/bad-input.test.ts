@@ -3,7 +3,7 @@
 // without its range, long hook ids, and errors that named internal fields.
 import * as assert from 'uvu/assert';
 import WebSocket from 'ws';
-import { callTool, ingestSuite, signIn, ADMIN, type IngestCtx } from './helpers.js';
+import { callTool, Client, ingestSuite, signIn, ADMIN, type IngestCtx } from './helpers.js';
 import { postFixtures } from './fixture-data.js';
 import { runCommand } from '../src/admin/commands.js';
 
@@ -254,6 +254,36 @@ suite('a page asked by htmx without a session, with any hx-current-url, is sent 
     assert.is(res.status, 204, current);
     assert.match(res.headers.get('hx-redirect') ?? '', /^\/login\?next=/, current);
   }
+});
+
+suite('a form that cannot be read is a 400 naming body, signed in or not, on any page that takes a form', async (ctx) => {
+  const admin = await signIn(ctx.server, ADMIN.email, ADMIN.password);
+  await admin.get('/settings');
+  const anonymous = new Client(ctx.server.url);
+  await anonymous.get('/login');
+  for (const [who, path] of [
+    [anonymous, '/login'],
+    [admin, '/settings/users'],
+    [admin, '/settings/sso/tenant'],
+  ] as const) {
+    const res = await who.request(path, {
+      method: 'POST',
+      body: 'not a multipart body',
+      headers: { 'content-type': 'multipart/form-data; boundary=x' },
+    });
+    assert.is(res.status, 400, path);
+    assert.equal(await res.json(), { error: 'body: a form that cannot be read (malformed form data)', field: 'body' });
+  }
+  const huge = await fetch(`${ctx.server.url}/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: `email=${'a'.repeat(2 * 1024 * 1024)}`,
+  });
+  assert.is(huge.status, 413, 'a form over the limit is still a 413');
+  assert.not.ok(
+    ctx.server.logs.some((l) => l.level === 'error'),
+    'nothing logged as an unhandled error',
+  );
 });
 
 suite.run();

@@ -415,6 +415,62 @@ s('an admin reset link sets a new password once, within the hour, and ends every
   );
 });
 
+s(
+  'a link stops working with the power that made it, and a reset link with the password it would replace',
+  async (ctx) => {
+    const invite = async (by: Client) => {
+      const res = await api(by, `/tenants/${ctx.tenantId}/invites`, 'POST', {
+        email: 'alt@else.test',
+        role: 'tenant_admin',
+      });
+      assert.is(res.status, 201);
+      return ((await res.json()) as { link: string }).link;
+    };
+    const dead = async (link: string) => {
+      const page = await new Client(ctx.server.url).get(new URL(link).pathname);
+      assert.match(await page.text(), /This link is not valid/, link);
+    };
+    // Three tenant admins each invite a second address of theirs as tenant admin, then lose the power.
+    const links: Record<string, string> = {};
+    for (const who of ['off', 'down', 'gone']) {
+      const admin = await person(ctx, `${who}@acme.test`, 'tenant_admin');
+      const client = await signIn(ctx.server, `${who}@acme.test`, admin.password);
+      await client.get('/settings');
+      links[who] = await invite(client);
+      links[`${who} (checked when used)`] = await invite(client);
+    }
+    // Withdrawn at once through the API, and refused when used even if a row was left live.
+    const revive = () => ctx.server.ctx.control.run(`UPDATE account_links SET revoked_at = NULL WHERE kind = 'invite'`);
+    const users = `/tenants/${ctx.tenantId}/users`;
+    assert.is(
+      (await api(ctx.admin, `${users}/${await idOf(ctx.server, 'off@acme.test')}/disable`, 'POST')).status,
+      200,
+    );
+    const down = await idOf(ctx.server, 'down@acme.test');
+    assert.is((await api(ctx.admin, `${users}/${down}/role`, 'PUT', { role: 'developer' })).status, 200);
+    assert.is((await api(ctx.admin, `${users}/${await idOf(ctx.server, 'gone@acme.test')}`, 'DELETE')).status, 204);
+    const listed = (await (await api(ctx.admin, `/tenants/${ctx.tenantId}/invites`)).json()) as { invites: unknown[] };
+    assert.equal(listed.invites, [], 'their invitations are withdrawn');
+    await revive();
+    for (const link of Object.values(links)) await dead(link);
+    assert.is(await idOf(ctx.server, 'alt@else.test'), undefined, 'no account was made');
+
+    // A reset link made for someone stops when they change their password themselves.
+    const dev = await person(ctx, 'dev@acme.test', 'developer');
+    const made = await api(ctx.admin, `${users}/${dev.id}/reset-link`, 'POST');
+    const { link } = (await made.json()) as { link: string };
+    const laptop = await signIn(ctx.server, 'dev@acme.test', dev.password);
+    await laptop.get('/settings');
+    const changed = await laptop.post('/settings/password', {
+      current: dev.password,
+      password: PASSWORD,
+      password_confirm: PASSWORD,
+    });
+    assert.is(changed.status, 303);
+    await dead(link);
+  },
+);
+
 s('your active sessions: listed with this one marked; "sign out my other sessions" ends the rest', async (ctx) => {
   const phone = await signIn(ctx.server, ADMIN.email, ADMIN.password);
   const listed = (await (await api(ctx.admin, '/me/sessions')).json()) as {
@@ -480,10 +536,16 @@ s("the rules: not yourself, not above your role, not the last admin, not another
     assert.is(res.status, 409, `${method} ${path} on the last admin`);
     assert.match(((await res.json()) as { error: string }).error, /last active admin/);
   }
-  const cli = await runCommand(ctx.server.ctx, 'user delete', { tenant: 'Beta', email: 'boss@beta.test' }).catch(
-    (err: Error) => err,
-  );
-  assert.match(String(cli), /last active admin/);
+  const erase = await api(ctx.admin, `/tenants/${beta.id}/users/${betaAdmin.id}/erase`, 'POST');
+  assert.is(erase.status, 409, 'erasing the last admin is refused like deleting them');
+  assert.match(((await erase.json()) as { error: string }).error, /last active admin/);
+  for (const command of ['user delete', 'user erase'] as const) {
+    const cli = await runCommand(ctx.server.ctx, command, { tenant: 'Beta', email: 'boss@beta.test' }).catch(
+      (err: Error) => err,
+    );
+    assert.match(String(cli), /last active admin/, command);
+  }
+  assert.is(await idOf(ctx.server, 'boss@beta.test', 'disabled::VARCHAR'), 'false');
   // With a second admin, the first may go.
   assert.is(
     (await api(ctx.admin, `/tenants/${beta.id}/users/${betaDev.id}/role`, 'PUT', { role: 'tenant_admin' })).status,
@@ -506,6 +568,12 @@ s("the rules: not yourself, not above your role, not the last admin, not another
     ).status,
     403,
   );
+  // A key of a role above yours is not yours to revoke (it does not exist, as far as you can tell).
+  const keyId = (await ctx.server.ctx.control.get<{ id: string }>('SELECT id FROM api_keys'))!.id;
+  assert.is((await api(taClient, `/api-keys/${keyId}`, 'DELETE')).status, 404);
+  const still = await fetch(`${ctx.server.url}/api/v1/me`, { headers: { authorization: `Bearer ${key}` } });
+  assert.is(still.status, 200, "the super admin's key still works");
+  assert.is((await api(ctx.admin, `/api-keys/${keyId}`, 'DELETE')).status, 204, 'its owner revokes it');
   const mgr = await person(ctx, 'mgr@acme.test', 'manager');
   const mgrClient = await signIn(ctx.server, 'mgr@acme.test', mgr.password);
   await mgrClient.get('/settings');

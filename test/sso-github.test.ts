@@ -87,6 +87,33 @@ s(
   },
 );
 
+s(
+  "fields of GitHub's answer that are not text (an Enterprise server answers as it likes) are left out, not a 5xx",
+  async ({ server, peer, providerId }) => {
+    peer.user.current = {
+      id: 43,
+      login: 7 as unknown as string,
+      name: 42 as unknown as string,
+      emails: [{ email: 'numbers@acme.test', primary: true, verified: true }],
+    };
+    const { client, res } = await signInWithGithub(server, providerId);
+    assert.is(res.status, 303);
+    assert.is((await me(client)).user.email, 'numbers@acme.test');
+    const made = await server.ctx.control.get<{ name: string | null }>(
+      `SELECT name FROM users WHERE email = 'numbers@acme.test'`,
+    );
+    assert.is(made!.name, null);
+    peer.user.current = {
+      id: 44,
+      login: 'x',
+      name: 'X',
+      emails: [{ email: 5, primary: true, verified: true }],
+    } as never;
+    const odd = await signInWithGithub(server, providerId);
+    assert.ok(odd.res.status >= 400 && odd.res.status < 500, `an email that is not text: ${odd.res.status}`);
+  },
+);
+
 s('an answer with an unknown code is refused', async ({ server, providerId }) => {
   const client = new Client(server.url);
   const start = await client.get(`/auth/sso/${providerId}/start`);

@@ -172,7 +172,7 @@ export const COMMANDS = {
     async (ctx, input) => {
       const tenant = await tenantOf(ctx, input.tenant);
       const user = await userOf(ctx, tenant, input.email);
-      const refusal = erasureRefusal({ id: '', role: 'super_admin', tenantId: tenant.id }, user); // the operator
+      const refusal = await erasureRefusal(ctx.control, { id: '', role: 'super_admin', tenantId: tenant.id }, user); // the operator
       if (refusal) throw new CommandError(`--email: ${refusal.message}`);
       return { user_id: user.id, ...(await erasePerson(eraseDeps(ctx), user, byCli)) };
     },

@@ -4,6 +4,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import type { Queryable } from '../storage/duckdb.js';
 import { newId } from '../ids.js';
+import { canGrantRole, type Actor, type Role } from './permissions.js';
 import type { User } from './users.js';
 
 export const SCOPES = ['ingest', 'read'] as const;
@@ -96,6 +97,26 @@ export async function getApiKey(db: Queryable, tenantId: string, id: string): Pr
     id,
   });
   return row && withScopes(row);
+}
+
+/**
+ * The key `id` if `actor` may revoke it: their own, or as an admin a key of someone whose
+ * role they may grant (never a key of a role above their own). Undefined otherwise.
+ */
+export async function revocableKey(
+  db: Queryable,
+  actor: Actor & { id: string },
+  id: string,
+): Promise<ApiKey | undefined> {
+  const row = await db.get<ApiKey & { ownerRole: Role | null }>(
+    `SELECT ${COLUMNS}, u.role AS "ownerRole" FROM api_keys k LEFT JOIN users u ON u.id = k.user_id
+      WHERE k.tenant_id = $tenantId AND k.id = $id`,
+    { tenantId: actor.tenantId, id },
+  );
+  if (!row) return undefined;
+  const { ownerRole, ...key } = row;
+  const may = key.userId === actor.id || (ownerRole !== null && canGrantRole(actor, ownerRole));
+  return may ? withScopes(key) : undefined;
 }
 
 /** What changing a key needs: the control database, and the request path's cache of resolved keys. */

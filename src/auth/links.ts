@@ -4,7 +4,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Queryable } from '../storage/duckdb.js';
 import { newId } from '../ids.js';
-import type { Role } from './permissions.js';
+import { canAccessTenant, canGrantRole, type Role } from './permissions.js';
 
 export type LinkKind = 'invite' | 'reset';
 
@@ -80,7 +80,25 @@ export async function openLink(db: Queryable, kind: LinkKind, token: string, now
   if (row.usedAt) throw new LinkError('used');
   if (row.expiresAt.getTime() <= now.getTime()) throw new LinkError('expired');
   const { usedAt: _used, revokedAt: _revoked, ...link } = row;
+  if (!(await grantStands(db, link))) throw new LinkError('unknown');
   return link;
+}
+
+/**
+ * Whether the admin who made a link may still do what it does: grant an invitation's role,
+ * manage the person whose password it resets. A link lives longer than its maker's power:
+ * made by an admin since disabled, deleted or demoted, it stops working with it. A link made
+ * at the command line (no maker) always may.
+ */
+async function grantStands(db: Queryable, link: Link): Promise<boolean> {
+  if (link.createdBy === null) return true;
+  const maker = await db.get<{ role: Role; tenantId: string; disabled: boolean; targetRole: Role | null }>(
+    `SELECT role, tenant_id AS "tenantId", disabled, (SELECT role FROM users WHERE id = $target) AS "targetRole"
+       FROM users WHERE id = $maker`,
+    { maker: link.createdBy, target: link.userId },
+  );
+  const role = link.kind === 'invite' ? link.role : maker?.targetRole;
+  return !!maker && !maker.disabled && !!role && canAccessTenant(maker, link.tenantId) && canGrantRole(maker, role);
 }
 
 /** Uses the link up; call inside the transaction that does what it was for, after openLink. */

@@ -7,7 +7,7 @@ import type { Connection, Queryable } from '../storage/duckdb.js';
 import { forgetMfa } from './mfa.js';
 import { hashPassword } from './passwords.js';
 import { createLink, linkUrl, openLink, revokeLinks, useLink, type Link } from './links.js';
-import { canAccessTenant, canGrantRole, type Actor, type Role } from './permissions.js';
+import { canAccessTenant, canGrantRole, ROLES, type Actor, type Role } from './permissions.js';
 import { endSessions, getUser, type User } from './users.js';
 
 /** Who acts: a signed-in admin (from an address), or the operator at the command line. */
@@ -57,27 +57,24 @@ export async function manageable(
   }
   const leavesAdmins =
     action === 'disable' || action === 'delete' || (action === 'role' && newRole && !ADMIN_ROLES.includes(newRole));
-  if (
-    leavesAdmins &&
-    ADMIN_ROLES.includes(target.role) &&
-    !target.disabled &&
-    (await otherActiveAdmins(db, target)) === 0
-  ) {
-    throw new PeopleError(
-      'conflict',
-      `${target.email} is the last active admin of this organisation; make someone else tenant admin first`,
-    );
-  }
+  const last = leavesAdmins ? await lastAdmin(db, target) : null;
+  if (last) throw new PeopleError('conflict', last);
   return target;
 }
 
-function otherActiveAdmins(db: Queryable, target: User): Promise<number> {
-  return db
-    .get<{ n: number }>(
-      `SELECT count(*)::INTEGER AS n FROM users WHERE tenant_id = $tenantId AND id <> $id AND NOT disabled AND role IN ('super_admin', 'tenant_admin')`,
-      { tenantId: target.tenantId, id: target.id },
-    )
-    .then((r) => r!.n);
+/**
+ * Why `target` may not stop being an admin (disabled, deleted, demoted, erased): they are
+ * their organisation's last active one. Null when someone else is left.
+ */
+export async function lastAdmin(db: Queryable, target: User): Promise<string | null> {
+  if (!ADMIN_ROLES.includes(target.role) || target.disabled) return null;
+  const others = await db.get<{ n: number }>(
+    `SELECT count(*)::INTEGER AS n FROM users WHERE tenant_id = $tenantId AND id <> $id AND NOT disabled AND role IN ('super_admin', 'tenant_admin')`,
+    { tenantId: target.tenantId, id: target.id },
+  );
+  return others!.n > 0
+    ? null
+    : `${target.email} is the last active admin of this organisation; make someone else tenant admin first`;
 }
 
 /** The audit entry's actor fields for `by`. */
@@ -92,7 +89,12 @@ export async function changeRole(
   role: Role,
 ): Promise<User> {
   const target = await manageable(deps.control, by, tenantId, userId, 'role', role);
-  await deps.control.run('UPDATE users SET role = $role WHERE id = $id', { id: target.id, role });
+  await deps.control.transaction(async (tx) => {
+    await tx.run('UPDATE users SET role = $role WHERE id = $id', { id: target.id, role });
+    // Their links stop working with the power that made them (openLink checks it too).
+    if (ROLES.indexOf(role) > ROLES.indexOf(target.role))
+      await revokeLinks(tx, 'created_by = $id', { id: target.id }, deps.now());
+  });
   deps.keys.invalidate(); // a cached key carries its owner's role
   await audit(deps.control, {
     ...auditBy(by),
@@ -120,7 +122,7 @@ export async function setActive(
     await tx.run('UPDATE users SET disabled = $disabled WHERE id = $id', { id: target.id, disabled: !active });
     if (!active) {
       await endSessions(tx, target.id);
-      await revokeLinks(tx, 'user_id = $id', { id: target.id }, deps.now());
+      await revokeLinks(tx, 'user_id = $id OR created_by = $id', { id: target.id }, deps.now());
     }
   });
   deps.keys.invalidate();
@@ -135,8 +137,8 @@ export async function setActive(
 }
 
 /**
- * Removes the account: its sessions end, its keys are revoked, its links withdrawn. Its
- * events stay in the tenant's file under its id (erasing them is the privacy erasure's job).
+ * Removes the account: its sessions end, its keys are revoked, its links and those it made
+ * withdrawn. Its events stay in the tenant's file under its id (erasing them is the privacy erasure's job).
  */
 export async function deleteUser(deps: PeopleDeps, by: ByWhom, tenantId: string, userId: string): Promise<User> {
   const target = await manageable(deps.control, by, tenantId, userId, 'delete');
@@ -147,7 +149,7 @@ export async function deleteUser(deps: PeopleDeps, by: ByWhom, tenantId: string,
       id: target.id,
       now,
     });
-    await revokeLinks(tx, 'user_id = $id', { id: target.id }, now);
+    await revokeLinks(tx, 'user_id = $id OR created_by = $id', { id: target.id }, now);
     await forgetMfa(tx, '$id', { id: target.id });
     await tx.run('DELETE FROM users WHERE id = $id', { id: target.id });
   });

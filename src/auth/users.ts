@@ -3,6 +3,7 @@
 import { z } from 'zod';
 import type { Connection, Queryable } from '../storage/duckdb.js';
 import { newId } from '../ids.js';
+import { revokeLinks } from './links.js';
 import { hashPassword } from './passwords.js';
 import { passwordSchema, strongPassword } from './password-policy.js';
 import { roleSchema, type Role } from './permissions.js';
@@ -110,17 +111,23 @@ export async function passwordHashOf(db: Queryable, userId: string): Promise<str
 }
 
 /** A new password signs the person out everywhere: whoever knew the old one loses their sessions. */
-export async function setPassword(db: Connection, userId: string, password: string): Promise<void> {
+export async function setPassword(db: Connection, userId: string, password: string, now: Date): Promise<void> {
   const hash = await hashPassword(password);
   await db.transaction(async (tx) => {
     await tx.run('UPDATE users SET password_hash = $hash WHERE id = $id', { id: userId, hash });
     await endSessions(tx, userId);
+    // A reset link still out (shown to an admin, or mailed) is a credential too.
+    await revokeLinks(tx, `kind = 'reset' AND user_id = $id`, { id: userId }, now);
   });
 }
 
-/** What lucia's invalidateUserSessions does, inside the caller's transaction. */
-export function endSessions(db: Queryable, userId: string): Promise<void> {
-  return db.run('DELETE FROM auth_sessions WHERE user_id = $userId', { userId });
+/**
+ * What lucia's invalidateUserSessions does, inside the caller's transaction, and the sign-ins
+ * still waiting for their second factor (half a session: the password was right).
+ */
+export async function endSessions(db: Queryable, userId: string): Promise<void> {
+  await db.run('DELETE FROM auth_sessions WHERE user_id = $userId', { userId });
+  await db.run('DELETE FROM mfa_pending_logins WHERE user_id = $userId', { userId });
 }
 
 /** Last sign-in per user of a tenant. */

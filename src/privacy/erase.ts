@@ -8,6 +8,7 @@ import type { Aggregator } from '../aggregate/worker.js';
 import { removeEvents, removeUserRollups } from '../aggregate/remove.js';
 import { tenantSettings } from '../aggregate/settings.js';
 import { resetLayout } from '../dashboards/layout.js';
+import { lastAdmin } from '../auth/people.js';
 import { canGrantRole, type Actor } from '../auth/permissions.js';
 import type { User } from '../auth/users.js';
 import type { Ingestor } from '../ingest/ingest.js';
@@ -40,13 +41,22 @@ const USER_TABLES = [
   'digest_people',
 ] as const;
 
-/** Why `actor` may not erase `target` (null: they may); `done`: it already happened. Tenant access is checked before. */
-export function erasureRefusal(actor: Actor & { id: string }, target: User): { message: string; done?: true } | null {
+/**
+ * Why `actor` may not erase `target` (null: they may); `done`: it already happened; `conflict`:
+ * not while things stand as they do. Tenant
+ * access is checked before. The people page's rules hold: nobody erases the last active admin.
+ */
+export async function erasureRefusal(
+  db: Queryable,
+  actor: Actor & { id: string },
+  target: User,
+): Promise<{ message: string; done?: true; conflict?: true } | null> {
   if (target.id === actor.id) return { message: 'you cannot erase yourself; ask another admin' };
   if (!canGrantRole(actor, target.role))
     return { message: `your role (${actor.role}) cannot erase a ${target.role.replace('_', ' ')}` };
   if (isErased(target.email)) return { message: 'this person has already been erased', done: true };
-  return null;
+  const last = await lastAdmin(db, target);
+  return last ? { message: last, conflict: true } : null;
 }
 
 type EraseDeps = {
@@ -85,6 +95,12 @@ export async function erasePerson(
     // Their second factor (an encrypted secret, hashed recovery codes) goes with the account.
     for (const table of ['mfa_totp', 'mfa_recovery_codes', 'mfa_pending_logins'])
       await tx.run(`DELETE FROM ${table} WHERE user_id = $user`, { user: person.id });
+    // Their reset links and the invitation they came by name their address (links they made
+    // stop working with their account: openLink checks the maker).
+    await tx.run(`DELETE FROM account_links WHERE user_id = $user OR email = $email`, {
+      user: person.id,
+      email: person.email,
+    });
     await tx.run(`UPDATE users SET disabled = true WHERE id = $user`, { user: person.id });
     return { keys, browser };
   });

@@ -9,7 +9,7 @@ import { resolveClientIp } from './client-ip.js';
 import type { Env } from './env.js';
 import { fromDomainError, httpError, unavailable } from './errors.js';
 import { isIngestPath } from './ingest-paths.js';
-import { csrfProtection, identify, loggedPath, requestLog, requestMetrics } from './middleware.js';
+import { csrfProtection, identify, loggedPath, readableForm, requestLog, requestMetrics } from './middleware.js';
 import { createRenderer } from './render.js';
 import { STREAMED_UPLOADS } from './upload.js';
 import { alertRoutes } from './routes/alerts.js';
@@ -86,7 +86,9 @@ export function createApp(ctx: AppContext): Hono<Env> {
       throw httpError(413, 'body: larger than 1 MiB', 'body', { connection: 'close' });
     },
   });
-  app.use((c, next) => (isIngestPath(c.req.path) || STREAMED_UPLOADS.has(c.req.path) ? next() : formLimit(c, next)));
+  app.use((c, next) =>
+    isIngestPath(c.req.path) || STREAMED_UPLOADS.has(c.req.path) ? next() : formLimit(c, () => readableForm(c, next)),
+  );
   app.use(identify(ctx));
   // Before the CSRF check: /mcp takes API keys only, never a session cookie.
   app.route('/', mcpRoutes(ctx));

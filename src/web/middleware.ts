@@ -1,7 +1,7 @@
 // What runs before every handler: a request id, one log line and the metrics of each
 // request, the caller's identity (session cookie or API key) and its tenant, and CSRF checks.
 import { randomUUID } from 'node:crypto';
-import type { Context, MiddlewareHandler } from 'hono';
+import type { Context, MiddlewareHandler, Next } from 'hono';
 import { getCookie, setCookie } from 'hono/cookie';
 import { matchedRoutes } from 'hono/route';
 import type { AppContext } from '../context.js';
@@ -127,11 +127,30 @@ export function csrfProtection(ctx: AppContext): MiddlewareHandler<Env> {
   };
 }
 
+/**
+ * A form that does not parse (a broken multipart body) is the client's error, named, before
+ * any handler reads it: Hono keeps the parsed form (or its failure) for every later reader.
+ * The body is read first, so a body over the limit still gets its 413.
+ */
+export async function readableForm(c: Context<Env>, next: Next): Promise<void> {
+  if (!SAFE_METHODS.has(c.req.method) && FORM_TYPES.test(c.req.header('content-type') ?? '')) {
+    await c.req.arrayBuffer();
+    try {
+      await c.req.parseBody();
+    } catch {
+      throw httpError(400, 'body: a form that cannot be read (malformed form data)', 'body');
+    }
+  }
+  await next();
+}
+
+const FORM_TYPES = /application\/x-www-form-urlencoded|multipart\/form-data/;
+
 async function formField(
   contentType: string | null,
   parse: () => Promise<Record<string, unknown>>,
 ): Promise<string | undefined> {
-  if (!contentType || !/application\/x-www-form-urlencoded|multipart\/form-data/.test(contentType)) return undefined;
+  if (!contentType || !FORM_TYPES.test(contentType)) return undefined;
   const value = (await parse())[CSRF_FIELD];
   return typeof value === 'string' ? value : undefined;
 }

@@ -62,22 +62,19 @@ export async function githubIdentity(
     );
   const auth = { authorization: `Bearer ${token.access_token}` };
   const api = provider.config.githubApiUrl!.replace(/\/+$/, '');
-  const user = await call<{ id?: number; login?: string; name?: string | null }>(provider, new URL(`${api}/user`), {
-    headers: auth,
-  });
-  const emails = await call<{ email: string; primary: boolean; verified: boolean }[]>(
-    provider,
-    new URL(`${api}/user/emails`),
-    { headers: auth },
-  );
-  if (typeof user.id !== 'number' || !Array.isArray(emails))
+  // What GitHub (or an Enterprise server an admin named) answers is checked, never trusted.
+  type Fields = Record<string, unknown> | null;
+  const user = await call<Fields>(provider, new URL(`${api}/user`), { headers: auth });
+  const emails = await call<unknown>(provider, new URL(`${api}/user/emails`), { headers: auth });
+  if (typeof user?.id !== 'number' || !Array.isArray(emails))
     throw new SsoError('provider_error', `${provider.name} answered with something unexpected.`, 502);
-  const primary = emails.find((e) => e.primary);
+  const primary = (emails as Fields[]).find((e) => e?.primary === true);
+  const text = (v: unknown) => (typeof v === 'string' ? v : undefined);
   return {
     subject: String(user.id),
-    email: primary?.email ?? '',
+    email: text(primary?.email) ?? '',
     emailVerified: primary?.verified === true,
-    name: user.name ?? user.login ?? null,
+    name: text(user.name) ?? text(user.login) ?? null,
     groups: [],
   };
 }

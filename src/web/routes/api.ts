@@ -3,7 +3,7 @@ import { Hono } from 'hono';
 import { z } from 'zod';
 import type { AppContext } from '../../context.js';
 import { audit, auditCsv, auditFilterSchema, searchAudit } from '../../audit/audit.js';
-import { createApiKey, getApiKey, listApiKeys, newApiKeySchema, revokeApiKey } from '../../auth/api-keys.js';
+import { createApiKey, listApiKeys, newApiKeySchema, revocableKey, revokeApiKey } from '../../auth/api-keys.js';
 import { can, canGrantRole } from '../../auth/permissions.js';
 import { createUser, DuplicateEmailError, listUsers, newUserSchema } from '../../auth/users.js';
 import { stampedTenant } from '../../storage/tenant-files.js';
@@ -106,9 +106,8 @@ export function apiRoutes(ctx: AppContext) {
       })
       .delete('/api-keys/:id', OPS.revokeKey, async (c) => {
         const identity = requireSession(c);
-        const key = await getApiKey(ctx.control, identity.user.tenantId, c.req.param('id'));
-        if (!key || (key.userId !== identity.user.id && !can(identity.user, 'user.manage')))
-          throw notFound('no such API key');
+        const key = await revocableKey(ctx.control, identity.user, c.req.param('id'));
+        if (!key) throw notFound('no such API key');
         if (!(await revokeApiKey(ctx, identity.user.tenantId, key.id, ctx.now()))) throw notFound('no such API key');
         await audit(ctx.control, {
           actor: 'user',

@@ -216,7 +216,7 @@ export function peopleAdminPageRoutes(ctx: AppContext, render: Renderer) {
       const target = await getUser(ctx.control, c.req.param('id'));
       if (!target || target.tenantId !== identity.user.tenantId)
         return people(c, identity, { error: { message: 'There is no such person in your organisation.' } }, 404);
-      const refusal = erasureRefusal(identity.user, target);
+      const refusal = await erasureRefusal(ctx.control, identity.user, target);
       if (refusal) return people(c, identity, { error: { message: refusal.message } }, 400);
       const confirm = String((await c.req.parseBody()).confirm ?? '')
         .trim()

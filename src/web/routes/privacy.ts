@@ -73,8 +73,8 @@ export function privacyRoutes(ctx: AppContext) {
       requirePermission(identity, 'user.manage');
       const target = await getUser(ctx.control, c.req.param('userId'));
       if (!target || target.tenantId !== tenantId) throw notFound('no such user');
-      const refusal = erasureRefusal(identity.user, target);
-      if (refusal) throw httpError(refusal.done ? 409 : 403, refusal.message, 'userId');
+      const refusal = await erasureRefusal(ctx.control, identity.user, target);
+      if (refusal) throw httpError(refusal.done || refusal.conflict ? 409 : 403, refusal.message, 'userId');
       const erased = await erasePerson(eraseDeps(ctx), target, {
         actor: 'user',
         actorUserId: identity.user.id,

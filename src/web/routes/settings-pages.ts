@@ -113,7 +113,7 @@ export function settingsPageRoutes(ctx: AppContext, render: Renderer) {
           { error: { message: 'current: that is not your current password', field: 'current' } },
           400,
         );
-      await setPassword(ctx.control, identity.user.id, parsed.data.password);
+      await setPassword(ctx.control, identity.user.id, parsed.data.password, ctx.now());
       // Every session ended with the old password; this browser gets a new one.
       setSessionCookie(ctx.auth, c, (await ctx.auth.createSession(identity.user.id, {})).id);
       await audit(ctx.control, {
