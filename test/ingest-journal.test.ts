@@ -8,6 +8,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createIngestor, toRow, type Ingestor } from '../src/ingest/ingest.js';
 import { decodeRows, encodeRows } from '../src/ingest/event-rows.js';
+import { MAX_RECORD_BYTES } from '../src/ingest/writer.js';
 import { openJournal } from '../src/storage/journal.js';
 import { openDatabase } from '../src/storage/duckdb.js';
 import { journalPath, tenantPath } from '../src/storage/datadir.js';
@@ -79,6 +80,51 @@ test('killed between the journal sync and the apply: the next open stores every 
     await again.ingest.close();
     await again.files.closeAll();
     assert.is(await storedCount(tenantPath(dir.path, tenantId)), 5);
+  } finally {
+    dir.remove();
+  }
+});
+
+test('a backlog past what one apply takes is replayed in several commits, every row stored', async () => {
+  const dir = tempDir('am-journal-backlog');
+  try {
+    const tenantId = await newTenant(dir.path);
+    const who = { tenantId, userId: 'u_1' };
+    const text = 'x'.repeat(8000);
+    // Three records of some 20 MiB each (rows of 64 KiB of attributes, as sanitised): 60 MiB waiting.
+    const { journal } = openJournal(journalPath(dir.path, tenantId), 0);
+    let sent = 0;
+    for (let r = 0; r < 3; r++) {
+      const rows = Array.from({ length: 320 }, () =>
+        toRow(
+          {
+            kind: 'command',
+            id: `big-${sent++}`,
+            session_id: 'backlog',
+            attributes: { a: [text, text, text, text, text, text, text, text, text] },
+          },
+          who,
+          'rest',
+          Date.UTC(2026, 0, 2),
+        ),
+      );
+      const body = encodeRows(rows);
+      assert.ok(body.length > 16 * 2 ** 20 && body.length <= MAX_RECORD_BYTES, `record ${r}: ${body.length} bytes`);
+      await journal.append(body);
+    }
+    await journal.close();
+
+    const { files, ingest } = journaled(dir.path);
+    const commits: number[] = [];
+    ingest.onCommit((_, commit) => commits.push(commit.offered));
+    const db = await files.open(tenantId);
+    const stored = (await db.get<{ n: number }>(
+      `SELECT count(*)::INTEGER AS n FROM events WHERE session_id = 'backlog'`,
+    ))!;
+    await ingest.close();
+    await files.closeAll();
+    assert.is(stored.n, 960);
+    assert.ok(commits.length >= 2, `applied in ${commits.length} commit(s): ${commits.join(', ')} rows`);
   } finally {
     dir.remove();
   }

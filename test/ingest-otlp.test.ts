@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { OTLPLogExporter as JsonLogExporter } from '@opentelemetry/exporter-logs-otlp-http';
@@ -14,7 +14,7 @@ import { MeterProvider, PeriodicExportingMetricReader } from '@opentelemetry/sdk
 import * as assert from 'uvu/assert';
 import { decodeResponse } from '../src/ingest/otlp-decode.js';
 import { sessionTotals, type Totals } from '../src/ingest/totals.js';
-import { ingestKey, ingestSuite, type IngestCtx } from './helpers.js';
+import { ingestKey, ingestSuite, startTestServer, type IngestCtx } from './helpers.js';
 
 const FIXTURES = new URL('./fixtures/otlp/', import.meta.url).pathname;
 const fixture = (name: string) => readFileSync(join(FIXTURES, name));
@@ -362,6 +362,73 @@ otlp(
     assert.is((await totals(ctx, 's-fail')).tokens.input, 9);
     assert.is(await send(3000, 8), 200, 'the failed export, retried late');
     assert.is((await totals(ctx, 's-fail')).tokens.input, 9);
+  },
+);
+
+otlp(
+  'a few KB of gzip whose resource every record keeps: stored within bounds, or refused with a 413 before it is acknowledged',
+  async (ctx) => {
+    // 200 resource attributes of 8,000 characters: 1.6 MB that each record would carry.
+    const resource = {
+      attributes: Array.from({ length: 200 }, (_, i) => ({
+        key: `k${i}`,
+        value: { stringValue: `${'x'.repeat(8000)}${i}` },
+      })),
+    };
+    const logs = (n: number, session: string) =>
+      gzipSync(
+        JSON.stringify({
+          resourceLogs: [
+            {
+              resource,
+              scopeLogs: [
+                {
+                  scope: { name: 'com.anthropic.claude_code' },
+                  logRecords: Array.from({ length: n }, (_, i) => ({
+                    timeUnixNano: String(BigInt(Date.now() - i) * 1_000_000n),
+                    body: { stringValue: 'claude_code.user_prompt' },
+                    attributes: [
+                      { key: 'session.id', value: { stringValue: session } },
+                      { key: 'event.sequence', value: { intValue: String(i) } },
+                    ],
+                  })),
+                },
+              ],
+            },
+          ],
+        }),
+      );
+    const small = logs(300, 's-wide');
+    assert.ok(small.length < 10_000, `${small.length} bytes of gzip`);
+    assert.is((await post(ctx, '/v1/logs', small, JSON_TYPE, { 'content-encoding': 'gzip' })).status, 200);
+    const db = await ctx.server.ctx.tenantFiles.open(ctx.tenantId);
+    const sizes = (await db.get<{ n: number; widest: number }>(
+      `SELECT count(*)::INTEGER AS n, max(length(attributes::VARCHAR))::INTEGER AS widest FROM events WHERE session_id = 's-wide'`,
+    ))!;
+    assert.is(sizes.n, 300);
+    assert.ok(
+      sizes.widest < 80_000,
+      `each record keeps at most some 64 KiB of attributes, not 1.6 MB: ${sizes.widest}`,
+    );
+
+    const wide = await post(ctx, '/v1/logs', logs(3000, 's-wider'), JSON_TYPE, { 'content-encoding': 'gzip' });
+    assert.is(wide.status, 413);
+    assert.is(((await wide.json()) as { field: string }).field, 'body');
+    assert.is(await count(ctx, `session_id = 's-wider'`), 0);
+
+    // The tenant still ingests, and its file and journal open again after a restart.
+    const hook = { hook_event_name: 'SessionStart', session_id: 's-after' };
+    const sent = await post(ctx, '/api/v1/hooks/claude-code', JSON.stringify(hook), JSON_TYPE);
+    assert.is(sent.status, 200);
+    const first = ctx.server;
+    await first.close();
+    const again = await startTestServer({ dataDir: first.dataDir });
+    ctx.server = {
+      ...again,
+      stop: async () => (await again.stop(), rmSync(first.dataDir, { recursive: true, force: true })),
+    };
+    assert.is((await fetch(`${again.url}/readyz`)).status, 200);
+    assert.is(await count(ctx, `session_id IN ('s-wide', 's-after')`), 301);
   },
 );
 

@@ -15,6 +15,7 @@ import {
   APPLIED_KEY,
   createEventWriter,
   DEFAULT_WRITER,
+  RecordTooLargeError,
   type Alongside,
   type Commit,
   type EventRow,
@@ -126,7 +127,7 @@ export function createIngestor(
     if (pending.length) {
       log?.info('ingest journal: replaying', { tenant_id: tenantId, records: pending.length });
       try {
-        await writer.replay(pending.map((r) => ({ lsn: r.lsn, rows: decodeRows(r.body) })));
+        await writer.replay(pending.map((r) => ({ lsn: r.lsn, rows: decodeRows(r.body), bytes: r.body.length })));
       } catch (err) {
         await writer.close(); // the records stay in the journal for the next open
         throw err;
@@ -204,6 +205,7 @@ export function createIngestor(
     try {
       return await store(writer);
     } catch (err) {
+      if (err instanceof RecordTooLargeError) throw err; // the client's to split; nothing was acknowledged
       metrics?.ingested(source, 'failed', count);
       if (!(err instanceof StorageUnavailableError))
         throw new StorageUnavailableError(`could not commit events: ${(err as Error).message}`);

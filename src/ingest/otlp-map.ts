@@ -1,7 +1,8 @@
 // OTLP/JSON-shaped requests (see otlp-decode.ts) → unified events. Metric points become
 // drafts first: a cumulative sum's value only becomes a delta once the series' stored state
 // is known (otlp.ts). Claude Code's metric and event names are in the brief, section 2.
-import { canonicalJson } from './sanitize.js';
+import { canonicalJson, MAX_ATTR_TEXT } from './sanitize.js';
+import { MAX_RECORD_BYTES } from './writer.js';
 import { eventId, stableId } from './ingest.js';
 import { inTimeWindow, timeWindowMessage, type IngestEvent, type Kind } from './schema.js';
 import { OtlpBodyError } from './otlp-decode.js';
@@ -47,6 +48,25 @@ function canonicalPerRequest(): (value: Obj) => string {
     let text = made.get(value);
     if (text === undefined) made.set(value, (text = canonicalJson(value)));
     return text;
+  };
+}
+
+/**
+ * Counts what a request's events will store: each keeps its resource and scope in its
+ * attributes (up to MAX_ATTR_TEXT), so a request of a few KB of gzip could expand a thousand
+ * times. Past MAX_RECORD_BYTES it is refused (413) before more is built or anything
+ * acknowledged.
+ */
+function expansion(canonicalOnce: (value: Obj) => string): (resource: Obj, scope: Obj) => void {
+  let total = 0;
+  return (resource, scope) => {
+    total += Math.min(MAX_ATTR_TEXT, canonicalOnce(resource).length + canonicalOnce(scope).length);
+    if (total > MAX_RECORD_BYTES)
+      throw new OtlpBodyError(
+        `body: its records would store over ${MAX_RECORD_BYTES / 2 ** 20} MiB (each keeps its resource's attributes); send fewer records per request`,
+        'body',
+        413,
+      );
   };
 }
 
@@ -201,6 +221,7 @@ export function metricDrafts(
   const drafts: PointDraft[] = [];
   const rejected: PointRejection[] = [];
   const canonicalOnce = canonicalPerRequest();
+  const charge = expansion(canonicalOnce);
   eachItem(req, ['resourceMetrics', 'scopeMetrics', 'metrics'], ({ resource, scope, item: m, path }) => {
     const name = typeof m.name === 'string' ? m.name : bad(`${path}name`, 'expected a string');
     const dataKey = ['sum', 'gauge', 'histogram', 'exponentialHistogram', 'summary'].find((key) => isObj(m[key]));
@@ -210,6 +231,7 @@ export function metricDrafts(
     const cumulative = dataKey === 'sum' && (temporality === 2 || temporality === 'AGGREGATION_TEMPORALITY_CUMULATIVE');
     const monotonic = data.isMonotonic === true;
     list(data, 'dataPoints', `${path}${dataKey}.`).forEach((p, n) => {
+      charge(resource, scope);
       try {
         const pointAttrs = attributes(p.attributes);
         const startNano = nanos(p.startTimeUnixNano, 'startTimeUnixNano');
@@ -327,7 +349,9 @@ export function logEvents(req: Obj, now: number): { events: IngestEvent[]; rejec
   const events: IngestEvent[] = [];
   const rejected: PointRejection[] = [];
   const canonicalOnce = canonicalPerRequest();
+  const charge = expansion(canonicalOnce);
   eachItem(req, ['resourceLogs', 'scopeLogs', 'logRecords'], ({ resource, scope, item: r, path }) => {
+    charge(resource, scope);
     try {
       const a = attributes(r.attributes);
       const body = anyValue(r.body);

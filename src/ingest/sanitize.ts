@@ -3,17 +3,43 @@
 // `attributes` object before it is stored.
 const FORBIDDEN = new Set(['__proto__', 'constructor', 'prototype']);
 export const MAX_ATTR_STRING = 8192;
+/**
+ * Characters of text (keys and strings) one event's attributes keep; past it the rest is cut,
+ * marked. Without it a small request could store far more than it sent: OpenTelemetry's
+ * resource goes into every record's attributes, so 4 KB of gzip made a 153 MB journal record
+ * that DuckDB could not apply.
+ */
+export const MAX_ATTR_TEXT = 64 * 1024;
 const MAX_DEPTH = 12;
 const MAX_KEYS = 256;
+const CUT = '…[truncated]';
 
-export function sanitizeJson(value: unknown, depth = 0): unknown {
-  if (typeof value === 'string')
-    return (value.length > MAX_ATTR_STRING ? `${value.slice(0, MAX_ATTR_STRING)}…[truncated]` : value).toWellFormed();
+export function sanitizeJson(value: unknown): unknown {
+  return clean(value, 0, { left: MAX_ATTR_TEXT });
+}
+
+function clean(value: unknown, depth: number, budget: { left: number }): unknown {
+  if (typeof value === 'string') {
+    const keep = Math.max(0, Math.min(MAX_ATTR_STRING, budget.left));
+    budget.left -= Math.min(value.length, keep);
+    return (value.length > keep ? `${value.slice(0, keep)}${CUT}` : value).toWellFormed();
+  }
   if (typeof value === 'number') return Number.isFinite(value) ? value : null;
   if (typeof value === 'boolean' || value === null) return value;
   if (typeof value === 'bigint') return value.toString();
   if (depth >= MAX_DEPTH) return '[too deep]';
-  if (Array.isArray(value)) return value.slice(0, MAX_KEYS).map((v) => sanitizeJson(v, depth + 1));
+  if (Array.isArray(value)) {
+    const out: unknown[] = [];
+    for (const v of value) {
+      if (out.length === MAX_KEYS) break;
+      if (budget.left <= 0) {
+        out.push(CUT);
+        break;
+      }
+      out.push(clean(v, depth + 1, budget));
+    }
+    return out;
+  }
   if (typeof value === 'object') {
     const out: Record<string, unknown> = {};
     let n = 0;
@@ -24,7 +50,13 @@ export function sanitizeJson(value: unknown, depth = 0): unknown {
       const v = object[k];
       if (FORBIDDEN.has(k) || v === undefined) continue;
       if (++n > MAX_KEYS) break;
-      out[(k.length > 256 ? k.slice(0, 256) : k).toWellFormed()] = sanitizeJson(v, depth + 1);
+      if (budget.left <= 0) {
+        out[CUT] = true;
+        break;
+      }
+      const key = (k.length > 256 ? k.slice(0, 256) : k).toWellFormed();
+      budget.left -= key.length;
+      out[key] = clean(v, depth + 1, budget);
     }
     return out;
   }

@@ -31,7 +31,7 @@ export type EventWriter = {
    */
   accept(rows: EventRow[], onApplied?: (inserted: number) => void): Promise<void>;
   /** Journal records found at open (their LSNs): resolves once applied, rejects if applying failed. */
-  replay(records: { lsn: number; rows: EventRow[] }[]): Promise<void>;
+  replay(records: { lsn: number; rows: EventRow[]; bytes: number }[]): Promise<void>;
   /** Resolves once what was acknowledged before the call is applied, or an apply failed. */
   settled(): Promise<void>;
   /** Commits what is pending, including rows whose journal sync is still running. */
@@ -68,10 +68,29 @@ export const DEFAULT_WRITER: WriterOptions = { maxRows: 20_000 };
 /** 32 MiB: about 100,000 events, a second or more of applying at full speed. */
 export const JOURNAL_BOUND = 32 * 1024 * 1024;
 
+/**
+ * The most one request may journal, and about the most one apply takes (a batch holds
+ * records up to this size, or one record): a statement DuckDB can apply within its share of
+ * memory. A record it could not apply would be acknowledged and then stop its tenant.
+ */
+export const MAX_RECORD_BYTES = 32 * 1024 * 1024;
+
+/** A request whose events, as stored, exceed MAX_RECORD_BYTES: refused before anything is acknowledged (413). */
+export class RecordTooLargeError extends Error {
+  readonly field = 'body';
+  constructor(bytes: number) {
+    super(
+      `body: its events come to ${Math.ceil(bytes / 2 ** 20)} MiB as stored, over the ${MAX_RECORD_BYTES / 2 ** 20} MiB one request may store; send them in smaller requests`,
+    );
+  }
+}
+
 /** A write waiting in the queue; journaled (`lsn`): acknowledged already, kept and tried again when an apply fails. */
 type Pending = BatchWrite & {
   /** When a journaled row was acknowledged (the timer's clock): its apply is due a window later. */
   ackedAt?: number;
+  /** The size of its journal record (`body`'s, or the record's it was replayed from). */
+  bytes?: number;
   resolve(inserted: number): void;
   reject(err: unknown): void;
 };
@@ -213,6 +232,18 @@ export function createEventWriter(
     }, retryMs);
   };
 
+  /** The queue's head, up to MAX_RECORD_BYTES of journal records (at least one write): a backlog goes in several commits. */
+  const takeBatch = (): Pending[] => {
+    let bytes = 0;
+    let n = 0;
+    const size = (p: Pending) => p.bytes ?? p.body?.length ?? 0;
+    while (n < queue.length && (n === 0 || bytes + size(queue[n]!) <= MAX_RECORD_BYTES)) bytes += size(queue[n++]!);
+    const batch = queue.slice(0, n);
+    queue = queue.slice(n);
+    queued -= batch.reduce((k, p) => k + p.rows.length, 0);
+    return batch;
+  };
+
   /** How long the queue may still wait (ms): 0 once a caller waits, it is full, or its oldest journaled row's window closed. */
   const wait = () => {
     if (queued >= options.maxRows) return 0;
@@ -247,10 +278,7 @@ export function createEventWriter(
           break;
         }
         first = false;
-        const batch = queue;
-        queue = [];
-        queued = 0;
-        await commit(batch);
+        await commit(takeBatch());
       }
       committing = null;
     })();
@@ -287,6 +315,7 @@ export function createEventWriter(
       if (journal.unappliedBytes() >= bound)
         throw new StorageUnavailableError('ingest is behind: events are waiting to be stored; retry shortly', 1000);
       const body = encodeRows(rows);
+      if (body.length > MAX_RECORD_BYTES) throw new RecordTooLargeError(body.length);
       const appended = journal.append(body);
       appending.add(appended);
       let lsn: number;
@@ -301,7 +330,7 @@ export function createEventWriter(
     async replay(records) {
       for (const r of records) {
         synced = Math.max(synced, r.lsn);
-        enqueue({ rows: r.rows, lsn: r.lsn, ackedAt: timer.now(), resolve: ignore, reject: ignore });
+        enqueue({ rows: r.rows, lsn: r.lsn, bytes: r.bytes, ackedAt: timer.now(), resolve: ignore, reject: ignore });
       }
       await this.settled();
       if (applied < synced) throw lastError ?? new Error('the ingest journal could not be applied');

@@ -44,6 +44,7 @@ import {
 import type { IngestResult, Ingestor, Who } from './ingest.js';
 import type { RateLimiter } from './rate-limit.js';
 import { MessageError, parseMessage, type Ref, size } from './ws-messages.js';
+import { RecordTooLargeError } from './writer.js';
 
 export const STREAM_PATH = '/api/v1/stream';
 export const STREAM_PROTOCOL = 'agentmeter.v1';
@@ -280,6 +281,7 @@ export function attachStreamGateway(
           const error = err instanceof TenantUnavailableError ? TENANT_UNAVAILABLE : 'storage unavailable';
           return { type: 'error', ref, error, retry: true, retry_after: retryAfterSeconds(err) };
         }
+        if (err instanceof RecordTooLargeError) return { type: 'error', ref, field: err.field, error: err.message };
         throw err;
       }
       if (result.accepted === 0 && result.rejected.length) {

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { PeopleError } from '../auth/people.js';
 import { NotAllowedError } from '../auth/scope.js';
 import { MAX_JSON_DEPTH, nestedDeeperThan } from '../ingest/sanitize.js';
+import { RecordTooLargeError } from '../ingest/writer.js';
 import {
   retryAfterSeconds,
   type StorageUnavailableError,
@@ -41,6 +42,7 @@ const PEOPLE_STATUS = { not_found: 404, forbidden: 403, conflict: 409 } as const
 export function fromDomainError(err: unknown): unknown {
   if (err instanceof PeopleError) return httpError(PEOPLE_STATUS[err.kind], err.message, err.field);
   if (err instanceof NotAllowedError) return httpError(403, err.message, err.field);
+  if (err instanceof RecordTooLargeError) return httpError(413, err.message, err.field);
   return err;
 }
 
