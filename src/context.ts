@@ -191,7 +191,6 @@ export async function openAppContext(
         {
           control,
           tenantFiles,
-          tenants: () => control!.all<{ id: string; name: string }>('SELECT id, name FROM tenants ORDER BY id'),
           now: () => ctx.now(),
           log,
         },

@@ -1,5 +1,6 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { runCommand } from '../src/admin/commands.js';
 import { ADMIN, Client, setUp, startTestServer, type TestServer } from './helpers.js';
 
 const sessionCookie = (res: Response) => res.headers.getSetCookie().find((c) => c.startsWith('am_session='));
@@ -42,6 +43,30 @@ firstRun('with no user, every page leads to setup; setup signs the admin in', as
   );
   assert.ok(again.status === 403 || again.status === 303);
 });
+
+firstRun(
+  "with every person gone but an organisation's data left, setup stays closed to strangers",
+  async ({ server }) => {
+    await setUp(server);
+    const other = (await runCommand(server.ctx, 'tenant create', { name: 'Team B' })) as { id: string };
+    await runCommand(server.ctx, 'tenant delete', { tenant: 'Acme' }); // the super admin's organisation, and them
+    assert.is((await server.ctx.control.get<{ n: number }>('SELECT count(*)::INTEGER AS n FROM users'))!.n, 0);
+    const stranger = new Client(server.url);
+    assert.is((await stranger.get('/setup')).headers.get('location'), '/login');
+    await stranger.get('/login');
+    const taken = await stranger.post('/setup', {
+      ...ADMIN,
+      email: 'stranger@x.test',
+      password_confirm: ADMIN.password,
+    });
+    assert.is(taken.headers.get('location'), '/login');
+    assert.is((await server.ctx.control.get<{ n: number }>('SELECT count(*)::INTEGER AS n FROM users'))!.n, 0);
+    const cli = await runCommand(server.ctx, 'setup', { name: 'Mine', email: 'op@x.test' }).catch((e: Error) => e);
+    assert.match(String(cli), /setup has already been done/);
+    // The operator adds a person to the organisation left.
+    await runCommand(server.ctx, 'user create', { tenant: other.id, email: 'lead@b.test', role: 'tenant_admin' });
+  },
+);
 
 firstRun('setup names the field that is wrong', async ({ server }) => {
   const browser = new Client(server.url);

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { runCommand } from '../src/admin/commands.js';
+import { takeBackup } from '../src/backup/backup.js';
 import { restoreBackup } from '../src/backup/restore.js';
 import type { Database } from '../src/storage/duckdb.js';
 import { ADMIN, ingestKey, runCli, startTestServer, tempDir, type TestServer } from './helpers.js';
@@ -253,6 +254,41 @@ online('a full or read-only target: a clear error, the data directory untouched,
   }
 });
 
+online('the organisations in a backup are those of its control copy, whatever changes while it runs', async () => {
+  const src = await startTestServer();
+  const out = tempDir('am-backup-moment');
+  try {
+    await runCommand(src.ctx, 'setup', { name: 'Acme', email: ADMIN.email, password: ADMIN.password });
+    await runCommand(src.ctx, 'tenant create', { name: 'Doomed' });
+    // Right after the control database is copied, one organisation goes and another comes.
+    const copied = await src.ctx.control.connect();
+    const result = await takeBackup(
+      {
+        control: src.ctx.control,
+        tenantFiles: src.ctx.tenantFiles,
+        now: () => src.ctx.now(),
+        controlConnection: async () => ({
+          ...copied,
+          withConnection: async (fn) => {
+            const done = await copied.withConnection(fn);
+            await runCommand(src.ctx, 'tenant delete', { tenant: 'Doomed' });
+            await runCommand(src.ctx, 'tenant create', { name: 'Late' });
+            return done;
+          },
+        }),
+      },
+      join(out.path, 'b'),
+    );
+    const names = result.tenants.map((t) => `${t.name}${t.unavailable ? ` (${t.unavailable})` : ''}`).sort();
+    assert.equal(names, ['Acme', 'Doomed (file missing)'], 'Late is not in the copy, Doomed is, without its file');
+    const restored = await restoreBackup(join(out.path, 'b'), join(out.path, 'data'));
+    assert.equal(restored.tenants.map((t) => t.name).sort(), ['Acme', 'Doomed']);
+  } finally {
+    await src.stop();
+    out.remove();
+  }
+});
+
 online.run();
 
 const offline = suite<{ dir: ReturnType<typeof tempDir> }>('backup, verify and restore without a server');
@@ -363,10 +399,45 @@ offline(
         dataDir: join(dir.path, 'unused'),
       });
       assert.is(v.code, 0, v.stderr);
+
+      // A backup named by hand beside them is neither the newest nor pruned, even unfinished.
+      await server.ctx.backups.backupNow(join(backups, 'agentmeter-pre-upgrade'));
+      mkdirSync(join(backups, 'agentmeter-mine-unfinished'));
+      now = new Date('2026-03-01T12:31:00Z');
+      assert.is(await server.ctx.backups.runDue(), null, 'the newest scheduled one is a minute old');
+      // The newest's manifest damaged: it no longer counts, and the schedule goes on.
+      writeFileSync(join(backups, 'agentmeter-20260301T123000Z', 'manifest.json'), '{"format": ');
+      assert.ok(await server.ctx.backups.runDue(), 'a damaged newest backup does not stop the schedule');
+      now = new Date('2026-03-01T13:31:00Z');
+      assert.ok(await server.ctx.backups.runDue());
+      assert.equal(readdirSync(backups).sort(), [
+        'agentmeter-20260301T123000Z',
+        'agentmeter-20260301T123100Z',
+        'agentmeter-20260301T133100Z',
+        'agentmeter-mine-unfinished',
+        'agentmeter-pre-upgrade',
+      ]);
     } finally {
       await server.stop();
     }
   },
 );
+
+offline('a backup whose file is a directory is a problem verify lists, not a crash', async ({ dir }) => {
+  const data = join(dir.path, 'data');
+  assert.is((await runCli(['setup', '--name', 'Acme', '--email', 'root@acme.test'], { dataDir: data })).code, 0);
+  assert.is((await runCli(['backup', '--to', join(dir.path, 'b')], { dataDir: data })).code, 0);
+  const manifest = JSON.parse(readFileSync(join(dir.path, 'b', 'manifest.json'), 'utf8')) as Manifest;
+  const tenantFile = join(dir.path, 'b', manifest.files.find((f) => f.path.startsWith('tenants/'))!.path);
+  rmSync(tenantFile);
+  mkdirSync(tenantFile);
+  const verified = await runCli(['backup', 'verify', '--from', join(dir.path, 'b'), '--json'], { dataDir: data });
+  assert.is(verified.code, 1);
+  assert.match(JSON.parse(verified.stdout).problems.join(), /tenants\/t_\w+\.duckdb: not a regular file/);
+  const restored = await runCli(['restore', '--from', join(dir.path, 'b')], { dataDir: join(dir.path, 'new') });
+  assert.is(restored.code, 1);
+  assert.match(restored.stderr, /damaged; nothing was restored/);
+  assert.not.match(restored.stderr, /unexpected error/);
+});
 
 offline.run();

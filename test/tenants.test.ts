@@ -2,6 +2,7 @@ import { existsSync, readdirSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { CommandError, runCommand } from '../src/admin/commands.js';
 import { journalPath, tenantPath } from '../src/storage/datadir.js';
 import { ADMIN, type Client, setUp, signIn, startTestServer, type TestServer } from './helpers.js';
 
@@ -262,6 +263,25 @@ tenants('bad input: 400 naming the field, malformed JSON, wrong content type', a
   );
   assert.is(email.status, 409);
   assert.is(((await email.json()) as { field: string }).field, 'email');
+});
+
+tenants('an organisation name is taken once: the API, the page and the CLI refuse it, naming it', async (ctx) => {
+  assert.is((await api(ctx.admin, '/tenants', 'POST', { name: 'Team' })).status, 201);
+  const again = await api(ctx.admin, '/tenants', 'POST', { name: 'Team' });
+  assert.is(again.status, 409);
+  assert.equal(await again.json(), { error: 'name: an organisation named "Team" exists already', field: 'name' });
+  await ctx.admin.get('/admin/organisations');
+  const page = await ctx.admin.post('/admin/organisations', { name: 'Team' });
+  assert.is(page.status, 400);
+  assert.match(await page.text(), /an organisation named &quot;Team&quot; exists already/);
+  const cli = await runCommand(ctx.server.ctx, 'tenant create', { name: 'Team' }).catch((e: Error) => e);
+  assert.ok(cli instanceof CommandError);
+  assert.is(cli.message, '--name: an organisation named "Team" exists already');
+  // Two named alike by an older version: a command naming them says to use the id, plainly.
+  await ctx.server.ctx.control.run(`INSERT INTO tenants (id, name) VALUES ('t_aaaaaaaaaaaaaaaaaaaa', 'Team')`);
+  const ambiguous = await runCommand(ctx.server.ctx, 'tenant delete', { tenant: 'Team' }).catch((e: Error) => e);
+  assert.ok(ambiguous instanceof CommandError);
+  assert.match(ambiguous.message, /2 tenants are named "Team"; use the tenant id/);
 });
 
 tenants.run();

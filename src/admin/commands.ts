@@ -23,6 +23,7 @@ import {
   deleteTenant,
   findTenant,
   listTenants,
+  TenantNameError,
   tenantNameSchema,
   type Tenant,
 } from '../tenants/tenants.js';
@@ -354,6 +355,7 @@ export async function runCommand(ctx: AppContext, name: CommandName, args: Recor
   } catch (err) {
     if (err instanceof DuplicateEmailError) throw new CommandError(`--email: ${err.message}`);
     if (err instanceof PeopleError || err instanceof BackupError) throw new CommandError(err.message);
+    if (err instanceof TenantNameError) throw new CommandError(`--${err.message}`);
     throw err;
   }
 }

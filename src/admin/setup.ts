@@ -3,7 +3,8 @@
 import type { AppContext } from '../context.js';
 import { audit } from '../audit/audit.js';
 import { hashPassword } from '../auth/passwords.js';
-import { countUsers, insertUser, type User } from '../auth/users.js';
+import { insertUser, type User } from '../auth/users.js';
+import type { Queryable } from '../storage/duckdb.js';
 import { newId } from '../ids.js';
 import type { Tenant } from '../tenants/tenants.js';
 
@@ -13,8 +14,19 @@ export class AlreadySetUpError extends Error {
   }
 }
 
-export async function needsSetup(ctx: AppContext): Promise<boolean> {
-  return (await countUsers(ctx.control)) === 0;
+/**
+ * Only an appliance that holds nothing: no person and no organisation. One whose people are
+ * all gone (deleted at the command line) still holds organisations' data, which the first
+ * stranger at /setup would otherwise manage as super admin; its operator adds a person with
+ * `agentmeter user create`.
+ */
+export async function needsSetup(ctx: Pick<AppContext, 'control'>): Promise<boolean> {
+  return isEmpty(ctx.control);
+}
+
+async function isEmpty(db: Queryable): Promise<boolean> {
+  const held = await db.get<{ n: number }>('SELECT (SELECT count(*) FROM users) + (SELECT count(*) FROM tenants) AS n');
+  return Number(held!.n) === 0;
 }
 
 export async function firstRunSetup(
@@ -29,7 +41,7 @@ export async function firstRunSetup(
   try {
     // Checked again inside the transaction: two setup forms sent at once make one admin.
     const user = await ctx.control.transaction(async (tx) => {
-      if ((await countUsers(tx)) > 0) throw new AlreadySetUpError();
+      if (!(await isEmpty(tx))) throw new AlreadySetUpError();
       await tx.run('INSERT INTO tenants (id, name) VALUES ($id, $name)', { id: tenantId, name: input.organisation });
       const created = await insertUser(
         tx,

@@ -23,7 +23,6 @@ export type BackupDeps = {
   /** A connection of the control database's own for copies, so sign-ins do not queue behind one; else its main one. */
   controlConnection?: () => Promise<Connection>;
   tenantFiles: TenantFiles;
-  tenants: () => Promise<{ id: string; name: string }[]>;
   now: () => Date;
   log?: Logger;
 };
@@ -64,18 +63,24 @@ export async function takeBackup(deps: BackupDeps, dir: string): Promise<BackupR
     mkdirSync(join(dir, 'tenants'), { mode: 0o700 });
     const files: ManifestFile[] = [];
     let t0 = performance.now();
-    await snapshotDatabase(
+    // The organisations as the copied control database holds them (read in its copy's
+    // transaction): one deleted or created while the backup runs is in both, or in neither.
+    const listed = await snapshotDatabase(
       deps.controlConnection ? await deps.controlConnection() : deps.control,
       deps.control.path,
       join(dir, 'control.duckdb'),
-      async () => undefined,
+      async (conn, catalog) =>
+        (await conn.runAndReadAll(`SELECT id, name FROM ${catalog}.main.tenants ORDER BY id`)).getRowObjects() as {
+          id: string;
+          name: string;
+        }[],
     );
     const controlMs = performance.now() - t0;
     files.push(await describeFile(dir, 'control.duckdb'));
 
     const tenants: ManifestTenant[] = [];
     let tenantMax = 0;
-    for (const { id, name } of await deps.tenants()) {
+    for (const { id, name } of listed) {
       const path = `tenants/${id}.duckdb`;
       try {
         t0 = performance.now();

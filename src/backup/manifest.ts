@@ -129,8 +129,13 @@ export async function verifyBackup(dir: string): Promise<Verified> {
       problems.push(`${f.path}: missing`);
       continue;
     }
-    const found = await describeFile(dir, f.path);
-    if (found.bytes !== f.bytes) problems.push(`${f.path}: ${found.bytes} bytes, the manifest says ${f.bytes}`);
+    if (!statSync(full).isFile()) {
+      problems.push(`${f.path}: not a regular file`);
+      continue;
+    }
+    const found = await describeFile(dir, f.path).catch((err: Error) => err);
+    if (found instanceof Error) problems.push(`${f.path}: cannot be read (${found.message})`);
+    else if (found.bytes !== f.bytes) problems.push(`${f.path}: ${found.bytes} bytes, the manifest says ${f.bytes}`);
     else if (found.sha256 !== f.sha256) problems.push(`${f.path}: checksum mismatch (the file is damaged)`);
   }
   return {

@@ -19,6 +19,18 @@ export type Backups = {
 
 const PREFIX = 'agentmeter-';
 const CHECK_MS = 60_000;
+/** The names scheduledName gives, and only those. */
+const SCHEDULED = /^agentmeter-\d{8}T\d{6}Z$/;
+
+/** Whether `dir` holds a manifest that reads (a damaged one is logged by whoever restores it). */
+function readable(dir: string): boolean {
+  try {
+    readManifest(dir);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /** `agentmeter-20261205T043000Z`: sorts by time. */
 export const scheduledName = (at: Date) =>
@@ -41,9 +53,14 @@ export function createBackups(given: BackupDeps, settings: BackupSettings | null
   let timer: NodeJS.Timeout | null = null;
   let running: Promise<unknown> = Promise.resolve(null);
 
+  /**
+   * The schedule's own backups whose manifest reads, oldest first. Anything else in the
+   * directory (a backup named by hand, one whose manifest was damaged) is neither the newest
+   * nor pruned: left alone.
+   */
   const complete = () =>
     readdirSync(settings!.dir)
-      .filter((name) => name.startsWith(PREFIX) && existsSync(join(settings!.dir, name, MANIFEST)))
+      .filter((name) => SCHEDULED.test(name) && readable(join(settings!.dir, name)))
       .sort();
 
   const due = async (): Promise<BackupResult | null> => {
@@ -53,9 +70,9 @@ export function createBackups(given: BackupDeps, settings: BackupSettings | null
     const now = deps.now();
     const newest = complete().at(-1);
     if (newest && now.getTime() - Date.parse(readManifest(join(dir, newest)).created_at) < everyMs) return null;
-    // What an interrupted backup left (no manifest) is not a backup.
+    // What an interrupted scheduled backup left (no manifest) is not a backup.
     for (const name of readdirSync(dir))
-      if (name.startsWith(PREFIX) && !existsSync(join(dir, name, MANIFEST)))
+      if (SCHEDULED.test(name) && !existsSync(join(dir, name, MANIFEST)))
         rmSync(join(dir, name), { recursive: true, force: true });
     const result = await takeBackup(deps, join(dir, scheduledName(now)));
     for (const old of complete().slice(0, -keep)) {

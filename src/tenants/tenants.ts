@@ -17,7 +17,14 @@ type Stores = { control: Database; tenantFiles: TenantFiles };
 /** Removing a tenant also forgets its keys on the request path, and its ingest writer where one runs. */
 export type TenantStores = Stores & { keys: Pick<KeyCache, 'invalidate'>; ingest?: Pick<Ingestor, 'forget'> };
 
+/** A name given twice, or one that names several organisations: the commands take names as well as ids. */
+export class TenantNameError extends Error {
+  readonly field = 'name';
+}
+
 export async function createTenant({ control, tenantFiles }: Stores, name: string): Promise<Tenant> {
+  if (await control.get('SELECT 1 FROM tenants WHERE name = $name', { name }))
+    throw new TenantNameError(`name: an organisation named ${JSON.stringify(name)} exists already`);
   const id = newId('t');
   // The file first: a tenant row never points at a file that could not be made.
   await tenantFiles.create(id);
@@ -52,7 +59,7 @@ export async function findTenant(control: Database, idOrName: string): Promise<T
     { name: idOrName },
   );
   if (byName.length > 1)
-    throw new Error(`${byName.length} tenants are named ${JSON.stringify(idOrName)}; use the tenant id`);
+    throw new TenantNameError(`${byName.length} tenants are named ${JSON.stringify(idOrName)}; use the tenant id`);
   return byName[0];
 }
 

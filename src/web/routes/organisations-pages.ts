@@ -5,7 +5,14 @@ import { Hono, type Context } from 'hono';
 import { z } from 'zod';
 import type { AppContext } from '../../context.js';
 import { listOrganisations } from '../../tenants/organisations.js';
-import { createTenant, deleteTenant, getTenant, tenantNameSchema } from '../../tenants/tenants.js';
+import {
+  createTenant,
+  deleteTenant,
+  getTenant,
+  TenantNameError,
+  tenantNameSchema,
+  type Tenant,
+} from '../../tenants/tenants.js';
 import type { Env } from '../env.js';
 import { auditRequest } from '../audit-request.js';
 import { renderPage, signedInWith, type SessionIdentity } from '../dashboard-page.js';
@@ -39,7 +46,13 @@ export function organisationsPageRoutes(ctx: AppContext, render: Renderer) {
       if (identity instanceof Response) return identity;
       const parsed = z.object({ name: tenantNameSchema }).safeParse(await c.req.parseBody());
       if (!parsed.success) return page(c, identity, { error: firstIssue(parsed.error) }, 400);
-      const tenant = await createTenant(ctx, parsed.data.name);
+      let tenant: Tenant;
+      try {
+        tenant = await createTenant(ctx, parsed.data.name);
+      } catch (err) {
+        if (!(err instanceof TenantNameError)) throw err;
+        return page(c, identity, { error: { message: err.message, field: err.field } }, 400);
+      }
       await auditRequest(ctx.control, c, identity, {
         action: 'tenant.create',
         tenantId: tenant.id,
