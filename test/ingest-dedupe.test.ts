@@ -106,4 +106,29 @@ test('a hook retried hours later, its receipt time its ts, is stored once; past 
   assert.is(await count(ctx), 2, 'a retry later than the margin is stored again (README: Idempotency)');
 });
 
+test('a REST batch giving one id to two different items has the later refused, naming it', async (ctx) => {
+  const batch = await call(ctx, '/api/metrics/batch', {
+    command_executions: [
+      { id: 'dup1', command_name: 'first', execution_time_ms: 10, status: 'success' },
+      { id: 'dup1', command_name: 'second', execution_time_ms: 99, status: 'failure' },
+      { id: 'same', command_name: 'third', execution_time_ms: 5, status: 'success' },
+      { id: 'same', command_name: 'third', execution_time_ms: 5, status: 'success' },
+    ],
+  });
+  assert.is(batch.status, 207);
+  assert.equal(batch.json.data, {
+    accepted: 3,
+    rejected: [
+      {
+        array: 'command_executions',
+        index: 1,
+        field: 'id',
+        message: 'an earlier item of this request has this id, with other content',
+      },
+    ],
+  });
+  assert.is(await count(ctx), 2);
+  assert.is(await count(ctx, `name = 'second'`), 0);
+});
+
 test.run();

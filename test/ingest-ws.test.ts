@@ -244,6 +244,19 @@ ws('backpressure: a tiny queue and outgoing buffer still deliver every message i
   assert.is(await count(ctx), 2 * n);
 });
 
+ws('an id given twice in one message to different content: the later is rejected, naming id', async (ctx) => {
+  const c = await connect(ctx);
+  c.ws.send(JSON.stringify([event({ id: 'twice' }), event({ id: 'twice' }), event({ id: 'twice', name: 'rollback' })]));
+  assert.equal(await c.next(), {
+    type: 'ack',
+    ref: null,
+    accepted: 2,
+    rejected: [{ index: 2, field: 'id', message: 'an earlier item of this request has this id, with other content' }],
+  });
+  assert.is(await count(ctx, `name = 'deploy'`), 1, 'the same content twice is one event');
+  assert.is(await count(ctx, `name = 'rollback'`), 0);
+});
+
 ws('the rate limit and storage trouble answer with a retryable error', async (ctx) => {
   const limited: AppContext = { ...ctx.server.ctx, ingestLimiter: createRateLimiter(2) };
   let c = await connect(ctx, { url: await sideGateway(ctx, {}, limited) });

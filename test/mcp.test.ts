@@ -219,6 +219,10 @@ s("a developer's key: every tool answers with their own figures only", async (ct
       after: one.timeline.next_after,
     });
     assert.ok(next.timeline.events[0].seq !== one.timeline.events[0].seq, 'the next page goes on');
+    assert.equal(JSON.parse(await failure(client, 'get_session', { session_id: mine.id, after: 'junk' })), {
+      error: 'after: not one this server gave out',
+      field: 'after',
+    });
     // The colleague's session does not exist for the developer.
     assert.equal(JSON.parse(await failure(client, 'get_session', { session_id: PROTO_SESSION.id })), {
       error: 'session_id: no such session',

@@ -175,11 +175,18 @@ export function createIngestor(
     writers.get(tenantId)?.writer ??
     tenantFiles.open(tenantId, { settled: false }).then((db) => writerOn(tenantId, db));
 
-  /** Validation, sanitising and identity: the rows to store and the events refused. */
+  /**
+   * Validation, sanitising and identity: the rows to store and the events refused. One
+   * request that gives an id twice, to different content, has the later item refused
+   * (naming `id`): only one could be stored, and the client would not know which. The same
+   * content twice is one event. Imports are exempt: a transcript's copies of one request
+   * share its id by design, and the importer's rules pick among them.
+   */
   const prepare = (who: Who, source: Source, events: readonly unknown[], now: Date) => {
     stats.received += events.length;
     const rows: EventRow[] = [];
     const rejected: Rejection[] = [];
+    const given = source === 'import' || events.length < 2 ? null : new Map<bigint, unknown>();
     events.forEach((raw, index) => {
       const parsed = isValidEvent(raw) ? { success: true as const, data: raw } : eventSchema.safeParse(raw);
       if (!parsed.success) {
@@ -191,7 +198,18 @@ export function createIngestor(
         rejected.push({ index, field: 'ts', message: timeWindowMessage(now.getTime()) });
         return;
       }
-      rows.push(toRow(parsed.data, who, source, now.getTime()));
+      const row = toRow(parsed.data, who, source, now.getTime());
+      const first = parsed.data.id === undefined ? undefined : given?.get(row.id);
+      if (first !== undefined && canonicalJson(first) !== canonicalJson(parsed.data)) {
+        rejected.push({
+          index,
+          field: 'id',
+          message: 'an earlier item of this request has this id, with other content',
+        });
+        return;
+      }
+      if (parsed.data.id !== undefined && first === undefined) given?.set(row.id, parsed.data);
+      rows.push(row);
     });
     stats.dropped.invalid += rejected.length;
     metrics?.ingested(source, 'invalid', rejected.length);

@@ -30,6 +30,7 @@ import { namePeople, tenantPeople } from '../../query/people.js';
 import { timeZoneOf } from '../../query/buckets.js';
 import { fillGaps, runQueries, runQuery } from '../../query/run.js';
 import { BadCursorError, listSessions } from '../../sessions/read.js';
+import { timelineCursor } from '../../sessions/timeline.js';
 import { StorageUnavailableError } from '../../storage/errors.js';
 import { requireIndividuals, scopeFilters, type MetricsView } from '../../auth/scope.js';
 import { fromDomainError, httpError, unavailable } from '../errors.js';
@@ -206,6 +207,9 @@ export function mcpServer(ctx: AppContext, caller: McpCaller): McpServer {
     },
     async (a) => {
       requireIndividuals(view);
+      // A cursor this server did not give out is an error naming `after`, as in the REST API
+      // (the page shows the session from its start instead, with a notice).
+      timelineCursor(a.after);
       const page = await loadSession(ctx.tenantFiles, tenantId, a.session_id, view, {
         user: a.user,
         after: a.after,
