@@ -315,6 +315,43 @@ s('a super admin resets a person on the people page; a tenant admin may not', as
   );
 });
 
+s('a reset link sets the password but is no way around the second factor, nor around single sign-on', async (ctx) => {
+  const tenant = (await ctx.server.ctx.control.get<{ id: string }>('SELECT id FROM tenants'))!.id;
+  const dev = (await runCommand(ctx.server.ctx, 'user create', {
+    tenant,
+    email: 'dev@acme.test',
+    role: 'developer',
+    password: 'tulip lantern harbour 4',
+  })) as { id: string };
+  const { secret } = await enrol(ctx, (await password(ctx, 'dev@acme.test', 'tulip lantern harbour 4')).client);
+  const follow = async (link: string, pw: string) => {
+    const client = new Client(ctx.server.url);
+    const path = new URL(link).pathname;
+    await client.get(path);
+    return { client, res: await client.post(path, { password: pw, password_confirm: pw }) };
+  };
+  await ctx.admin.get('/settings/users');
+  const made = await (await ctx.admin.post(`/settings/users/${dev.id}/reset-link`, {})).text();
+  const link = /(http:\/\/[^\s"<]+\/reset\/[\w-]{43})/.exec(made)![1]!;
+  const reset = await follow(link, 'a brand new password 9');
+  assert.is(reset.res.status, 303);
+  assert.is(reset.res.headers.get('location'), '/login/mfa?next=%2F', 'the code comes next');
+  assert.is(await signedInPage(reset.client), 303, 'no session before the code');
+  ctx.clock += 30_000; // a code counts once: enrolment used this step's
+  const step = await reset.client.post('/login/mfa', { code: codeAt(secret, ctx.clock), next: '/' });
+  assert.is(step.status, 303);
+  assert.is(await signedInPage(reset.client), 200);
+
+  // The organisation signs in through its identity provider: the link sets the password, and says so.
+  await ctx.admin.get('/settings/sso/tenant');
+  assert.is((await ctx.admin.post('/settings/sso/tenant', { require_sso: 'on' })).status, 200);
+  const again = await (await ctx.admin.post(`/settings/users/${dev.id}/reset-link`, {})).text();
+  const refused = await follow(/(http:\/\/[^\s"<]+\/reset\/[\w-]{43})/.exec(again)![1]!, 'another new password 9');
+  assert.is(refused.res.status, 403);
+  assert.match(await refused.res.text(), /signs in through its identity provider/);
+  assert.is(await signedInPage(refused.client), 303);
+});
+
 s('API keys are not asked for a second factor', async (ctx) => {
   await enrol(ctx, ctx.admin);
   const tenant = (await ctx.server.ctx.control.get<{ id: string }>('SELECT id FROM tenants'))!.id;

@@ -62,6 +62,19 @@ export async function passwordLogin(
     return { outcome: 'deactivated' };
   }
   admission.succeeded();
+  return afterPassword(deps, login, input.ip);
+}
+
+/**
+ * What follows a right password, however it was proven (the sign-in form, or a password
+ * just chosen through an invitation or reset link): the tenant's single sign-on rule, then
+ * the second factor, then a session. A link is no way around either.
+ */
+export async function afterPassword(
+  deps: SignInDeps,
+  login: Pick<User, 'id' | 'tenantId' | 'role'>,
+  ip: string,
+): Promise<Extract<LoginResult, { outcome: 'sso-required' | 'second-factor' | 'signed-in' }>> {
   // Super admins keep their password: the way back in when the identity provider is down.
   if (
     login.role !== 'super_admin' &&
@@ -73,7 +86,7 @@ export async function passwordLogin(
         action: 'login.password.refused',
         tenantId: login.tenantId,
         actorUserId: login.id,
-        ip: input.ip,
+        ip,
         detail: { reason: 'sso_required' },
       }),
     );
@@ -86,7 +99,7 @@ export async function passwordLogin(
       step,
       token: await throughStorage('hold a sign-in', () => holdLogin(deps.control, login.id, deps.now())),
     };
-  return { outcome: 'signed-in', session: await startSession(deps, login, input.ip) };
+  return { outcome: 'signed-in', session: await startSession(deps, login, ip) };
 }
 
 /** What every sign-in does, by password, SSO or at first-run setup: records it, audits it and opens a session. */
