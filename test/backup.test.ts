@@ -12,7 +12,10 @@ import { restoreBackup } from '../src/backup/restore.js';
 import type { Database } from '../src/storage/duckdb.js';
 import { ADMIN, ingestKey, runCli, startTestServer, tempDir, type TestServer } from './helpers.js';
 
-type Manifest = { tenants: { id: string; events: number; last_seq: number | null }[]; files: { path: string }[] };
+type Manifest = {
+  tenants: { id: string; file: string | null; events: number; last_seq: number | null }[];
+  files: { path: string }[];
+};
 
 const hook = (toolUseId: string) =>
   JSON.stringify({
@@ -438,6 +441,18 @@ offline('a backup whose file is a directory is a problem verify lists, not a cra
   assert.is(restored.code, 1);
   assert.match(restored.stderr, /damaged; nothing was restored/);
   assert.not.match(restored.stderr, /unexpected error/);
+
+  // A manifest that sends a tenant to a file its checksums do not cover, or names no tenant id.
+  const unlisted = { ...manifest, tenants: manifest.tenants.map((t) => ({ ...t, file: 'tenants/other.duckdb' })) };
+  writeFileSync(join(dir.path, 'b', 'manifest.json'), JSON.stringify(unlisted));
+  const refused = await runCli(['backup', 'verify', '--from', join(dir.path, 'b')], { dataDir: data });
+  assert.is(refused.code, 1);
+  assert.match(refused.stderr, /gives tenant t_\w+ the file "tenants\/other\.duckdb", which it does not list/);
+  const badId = { ...manifest, tenants: manifest.tenants.map((t) => ({ ...t, id: '../../x' })) };
+  writeFileSync(join(dir.path, 'b', 'manifest.json'), JSON.stringify(badId));
+  const notId = await runCli(['backup', 'verify', '--from', join(dir.path, 'b')], { dataDir: data });
+  assert.is(notId.code, 1);
+  assert.match(notId.stderr, /tenants\.0\.id: not a tenant id/);
 });
 
 offline.run();

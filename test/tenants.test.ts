@@ -282,6 +282,11 @@ tenants('an organisation name is taken once: the API, the page and the CLI refus
   const ambiguous = await runCommand(ctx.server.ctx, 'tenant delete', { tenant: 'Team' }).catch((e: Error) => e);
   assert.ok(ambiguous instanceof CommandError);
   assert.match(ambiguous.message, /2 tenants are named "Team"; use the tenant id/);
+  // A refused flag is named as it is typed.
+  const flag = await runCommand(ctx.server.ctx, 'sso tenant', { tenant: 'Acme', require_sso: 'maybe' }).catch(
+    (e: Error) => e,
+  );
+  assert.match(String(flag), /--require-sso: /);
 });
 
 tenants.run();

@@ -348,7 +348,8 @@ export async function runCommand(ctx: AppContext, name: CommandName, args: Recor
   const parsed = cmd.schema.safeParse(args);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
-    throw new CommandError(`--${issue.path.join('.') || 'arguments'}: ${issue.message}`);
+    // The flag as typed: the CLI reads --require-sso as require_sso.
+    throw new CommandError(`--${issue.path.join('.').replace(/_/g, '-') || 'arguments'}: ${issue.message}`);
   }
   try {
     return await cmd.run(ctx, parsed.data);

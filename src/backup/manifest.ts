@@ -15,6 +15,7 @@ import {
 } from 'node:fs';
 import { dirname, join, normalize, isAbsolute } from 'node:path';
 import { z } from 'zod';
+import { isId } from '../ids.js';
 
 export const MANIFEST = 'manifest.json';
 
@@ -24,7 +25,7 @@ const fileSchema = z.object({
   sha256: z.string().regex(/^[0-9a-f]{64}$/),
 });
 const tenantSchema = z.object({
-  id: z.string(),
+  id: z.string().refine((id) => isId('t', id), 'not a tenant id'),
   name: z.string(),
   /** The tenant's file in the backup, or null when it could not be copied (`unavailable` says why). */
   file: z.string().nullable(),
@@ -114,6 +115,10 @@ export function readManifest(dir: string): Manifest {
       throw new BackupError(`${path} names an unexpected file ${JSON.stringify(f.path)}`);
     }
   }
+  // A tenant's file is its own, and one the checksums cover.
+  for (const t of parsed.data.tenants)
+    if (t.file !== null && (t.file !== `tenants/${t.id}.duckdb` || !parsed.data.files.some((f) => f.path === t.file)))
+      throw new BackupError(`${path} gives tenant ${t.id} the file ${JSON.stringify(t.file)}, which it does not list`);
   return parsed.data;
 }
 
