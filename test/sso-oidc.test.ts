@@ -168,6 +168,34 @@ login(
   },
 );
 
+login(
+  "a person with an account is sent only to their own organisation's provider, whatever domains another lists",
+  async ({ server, providerId }) => {
+    const squatter = (await runCommand(server.ctx, 'sso set', {
+      tenant: 'Globex',
+      type: 'oidc',
+      name: 'Globex IdP',
+      issuer: 'http://127.0.0.1:9',
+      client_id: 'cid',
+      client_secret: SECRET,
+      allowed_domains: 'acme.test',
+    })) as { id: string };
+    try {
+      const client = new Client(server.url);
+      await client.get('/login');
+      const member = await client.post('/login/sso', { email: 'Dev@Acme.test' });
+      assert.is(member.status, 303);
+      assert.is(member.headers.get('location'), `/auth/sso/${providerId}/start?next=%2F`);
+      // Someone new from that domain is offered both: the domain alone cannot say whose.
+      const stranger = await (await client.post('/login/sso', { email: 'new@acme.test' })).text();
+      assert.match(stranger, `/auth/sso/${squatter.id}/start`);
+      assert.match(stranger, `/auth/sso/${providerId}/start`);
+    } finally {
+      await runCommand(server.ctx, 'sso remove', { tenant: 'Globex', id: squatter.id });
+    }
+  },
+);
+
 login("/login/<slug> shows that tenant's buttons", async ({ server, providerId }) => {
   await runCommand(server.ctx, 'sso tenant', { tenant: 'Acme', slug: 'acme' });
   const page = await (await new Client(server.url).get('/login/acme')).text();

@@ -71,10 +71,20 @@ export const emailDomain = (email: string) =>
     .trim()
     .toLowerCase();
 
-/** The providers that accept this email's domain, of whichever tenant (the domain picks it). */
+/**
+ * The providers that accept this email's domain. For a person who has an account, only
+ * their own organisation's: any tenant admin may list any domain, and another
+ * organisation's identity provider must not be where a person types their credentials.
+ * For someone new, the domain picks, of whichever tenant.
+ */
 export async function providersForEmail(db: Queryable, email: string): Promise<Provider[]> {
   const domain = emailDomain(email);
-  return (await allProviders(db)).filter((p) => p.allowedDomains.includes(domain));
+  const account = await db.get<{ tenantId: string }>('SELECT tenant_id AS "tenantId" FROM users WHERE email = $email', {
+    email: email.trim().toLowerCase(),
+  });
+  return (await allProviders(db)).filter(
+    (p) => p.allowedDomains.includes(domain) && (!account || p.tenantId === account.tenantId),
+  );
 }
 
 /** The tenant behind /login/<slug>, with its providers. */
