@@ -443,6 +443,21 @@ s(
   },
 );
 
+s('live: a stream ends with its session, at the next alert change or keepalive, and tells the page', async (ctx) => {
+  const dev = await person(ctx, 'gone@acme.test', 'developer');
+  const stream = await openStream(dev, ctx.server);
+  try {
+    await waitFor(async () => stream.events.find((e) => e.event === 'alerts'), 'the first bell count');
+    await runCommand(ctx.server.ctx, 'user disable', { tenant: ctx.tenantId, email: 'gone@acme.test' });
+    ctx.server.ctx.live.alertsChanged(ctx.tenantId);
+    await waitFor(async () => stream.events.find((e) => e.event === 'expired'), 'expired');
+    assert.is(stream.events.filter((e) => e.event === 'alerts').length, 1, 'no bell count after it ended');
+    await waitFor(async () => (ctx.server.ctx.live.clients() === 0 ? true : undefined), 'unsubscribed');
+  } finally {
+    await stream.close();
+  }
+});
+
 s(
   'connect: settings.json is valid hooks settings for this appliance with the key from the environment; a key made there works; the last event shows',
   async (ctx) => {

@@ -82,12 +82,19 @@ export function dashboardRoutes(ctx: AppContext, render: Renderer) {
             ended = true;
             wake();
           };
+          /** The stream lives no longer than its session: signed out, deactivated or a new password end it. */
+          const signedOut = async () => {
+            if ((await ctx.auth.validateSession(identity.session.id)).session) return false;
+            if (!ended) await stream.writeSSE({ event: 'expired', data: 'sign in again' }).catch(() => undefined);
+            end();
+            return true;
+          };
           // `alerts`: the bell's number for this person, counted afresh whenever some alert changed.
           let bell = Promise.resolve();
           const alerts = () => {
             bell = bell
               .then(async () => {
-                if (!ended)
+                if (!ended && !(await signedOut()))
                   await stream.writeSSE({ event: 'alerts', data: String(await firingFor(ctx.tenantFiles, identity)) });
               })
               .catch(() => undefined);
@@ -113,7 +120,7 @@ export function dashboardRoutes(ctx: AppContext, render: Renderer) {
                   resolve();
                 };
               });
-              if (!ended) await stream.write(': keepalive\n\n');
+              if (!ended && !(await signedOut())) await stream.write(': keepalive\n\n');
             }
           } finally {
             unsubscribe();
