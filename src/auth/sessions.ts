@@ -14,6 +14,11 @@ export async function listSessions(db: Queryable, userId: string, currentId: str
   return rows.map(({ id, ...s }) => ({ ...s, current: id === currentId }));
 }
 
+/** Whether session `id` still stands (not ended, not expired), read without extending it as a request would. */
+export async function sessionStands(db: Queryable, id: string, now: Date): Promise<boolean> {
+  return (await db.get('SELECT 1 FROM auth_sessions WHERE id = $id AND expires_at > $now', { id, now })) !== undefined;
+}
+
 /** Ends every session of the person but `keepId` (the browser asking); returns how many ended. */
 export async function endOtherSessions(
   db: Queryable,

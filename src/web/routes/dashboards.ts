@@ -4,6 +4,7 @@ import { streamSSE } from 'hono/streaming';
 import { z } from 'zod';
 import type { AppContext } from '../../context.js';
 import { can } from '../../auth/permissions.js';
+import { sessionStands } from '../../auth/sessions.js';
 import { layoutFor, layoutSchema, resetLayout, saveLayout, WIDGETS, type WidgetId } from '../../dashboards/layout.js';
 import { loadOverview } from '../../dashboards/overview.js';
 import type { Env } from '../env.js';
@@ -84,7 +85,7 @@ export function dashboardRoutes(ctx: AppContext, render: Renderer) {
           };
           /** The stream lives no longer than its session: signed out, deactivated or a new password end it. */
           const signedOut = async () => {
-            if ((await ctx.auth.validateSession(identity.session.id)).session) return false;
+            if (await sessionStands(ctx.control, identity.session.id, ctx.now())) return false;
             if (!ended) await stream.writeSSE({ event: 'expired', data: 'sign in again' }).catch(() => undefined);
             end();
             return true;
