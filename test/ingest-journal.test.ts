@@ -130,6 +130,66 @@ test('a backlog past what one apply takes is replayed in several commits, every 
   }
 });
 
+test('at a small memory limit a full REST batch is applied in parts, and its journal replays after a restart', async () => {
+  const dir = tempDir('am-journal-small');
+  const flags = { 'memory-limit': '256MB' };
+  let server: TestServer | null = await startTestServer({ dataDir: dir.path, flags });
+  try {
+    await server.ctx.aggregator.stop();
+    const { key, tenantId } = await ingestKey(server);
+    // 1,000 commands of some 15 KB each: under the 16 MiB body limit, more than one INSERT of DuckDB's 102 MiB holds.
+    const item = (i: number) => ({
+      id: `big-${i}`,
+      command_name: 'build',
+      execution_time_ms: 5,
+      status: 'success',
+      session_id: 's-big',
+      metadata: Object.fromEntries(Array.from({ length: 8 }, (_, k) => [`m${k}`, `${i}-${k}-${'y'.repeat(1850)}`])),
+    });
+    const batch = JSON.stringify({ command_executions: Array.from({ length: 1000 }, (_, i) => item(i)) });
+    assert.ok(batch.length > 14 * 2 ** 20 && batch.length < 16 * 2 ** 20, `${batch.length} bytes`);
+    const sent = await fetch(`${server.url}/api/metrics/batch`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+      body: batch,
+    });
+    assert.is(sent.status, 201);
+    const db = await server.ctx.tenantFiles.open(tenantId);
+    assert.is((await db.get<{ n: number }>(`SELECT count(*)::INTEGER AS n FROM events`))!.n, 1000);
+    assert.not.ok(
+      server.logs.some((l) => /applying failed/.test(String(l.msg))),
+      'no apply failed',
+    );
+
+    // The same batch journaled and not applied (the process killed first) replays at the next start.
+    const mark = await db.get<{ value: string }>(`SELECT value FROM tenant_meta WHERE key = 'journal_applied'`);
+    await server.close();
+    server = null;
+    const { journal } = openJournal(journalPath(dir.path, tenantId), Number(mark!.value));
+    const who = { tenantId, userId: 'u_1' };
+    const rows = Array.from({ length: 1000 }, (_, i) =>
+      toRow(
+        { kind: 'command', id: `again-${i}`, ts: Date.now(), session_id: 's-again', attributes: item(i).metadata },
+        who,
+        'rest',
+        Date.now(),
+      ),
+    );
+    await journal.append(encodeRows(rows));
+    await journal.close();
+    server = await startTestServer({ dataDir: dir.path, flags });
+    assert.is((await fetch(`${server.url}/readyz`)).status, 200);
+    const again = await server.ctx.tenantFiles.open(tenantId);
+    assert.is(
+      (await again.get<{ n: number }>(`SELECT count(*)::INTEGER AS n FROM events WHERE session_id = 's-again'`))!.n,
+      1000,
+    );
+  } finally {
+    await server?.close();
+    dir.remove();
+  }
+});
+
 test('records written in the earlier format (an array of rows) are replayed at upgrade, as the columns are', async () => {
   const dir = tempDir('am-journal-format');
   try {

@@ -369,7 +369,7 @@ otlp(
   'a few KB of gzip whose resource every record keeps: stored within bounds, or refused with a 413 before it is acknowledged',
   async (ctx) => {
     // 200 resource attributes of 8,000 characters: 1.6 MB that each record would carry.
-    const resource = {
+    const resource: { attributes: unknown[] } = {
       attributes: Array.from({ length: 200 }, (_, i) => ({
         key: `k${i}`,
         value: { stringValue: `${'x'.repeat(8000)}${i}` },
@@ -410,6 +410,27 @@ otlp(
       sizes.widest < 80_000,
       `each record keeps at most some 64 KiB of attributes, not 1.6 MB: ${sizes.widest}`,
     );
+
+    // Values that are not text count too: 4 attributes of 256 × 256 nulls (a few KB of gzip).
+    const nulls = Array.from({ length: 256 }, () => ({
+      arrayValue: { values: Array.from({ length: 256 }, () => ({})) },
+    }));
+    resource.attributes = Array.from({ length: 4 }, (_, i) => ({
+      key: `n${i}`,
+      value: { arrayValue: { values: nulls } },
+    }));
+    assert.is(
+      (await post(ctx, '/v1/logs', logs(450, 's-nulls'), JSON_TYPE, { 'content-encoding': 'gzip' })).status,
+      200,
+    );
+    const widest = (await db.get<{ w: number }>(
+      `SELECT max(length(attributes::VARCHAR))::INTEGER AS w FROM events WHERE session_id = 's-nulls'`,
+    ))!.w;
+    assert.ok(widest < 80_000, `each record keeps some 64 KiB of attributes at most: ${widest}`);
+    resource.attributes = Array.from({ length: 200 }, (_, i) => ({
+      key: `k${i}`,
+      value: { stringValue: `${'x'.repeat(8000)}${i}` },
+    }));
 
     const wide = await post(ctx, '/v1/logs', logs(3000, 's-wider'), JSON_TYPE, { 'content-encoding': 'gzip' });
     assert.is(wide.status, 413);

@@ -37,17 +37,16 @@ export function createBatchStore(db: Database) {
   let nextSeq: bigint | null = null;
 
   /**
-   * Inserts the batch's new rows (`fresh`, of `offered`) in one statement, numbering them from
-   * the next free seq: from the journal records themselves when every row is new, else from a
-   * record of the new ones.
+   * The batch's new rows (`fresh`, of `offered`) as the INSERT's documents, numbered from the
+   * next free seq: the journal records themselves when every row is new, else a record of
+   * the new ones; in parts when large (applyParts).
    */
-  const append = async (
+  const numbered = async (
     conn: DuckDBConnection,
-    insert: DuckDBPreparedStatement,
     batch: readonly BatchWrite[],
     fresh: EventRow[],
     offered: number,
-  ) => {
+  ): Promise<{ seq: bigint; body: Buffer }[][]> => {
     if (nextSeq === null) {
       // Past the rollups' watermark too: retention may have deleted the newest events, and a
       // reused number below the watermark would never be rolled up.
@@ -58,17 +57,20 @@ export function createBatchStore(db: Database) {
     }
     const first = nextSeq;
     nextSeq += BigInt(fresh.length); // a failed batch leaves a gap, never a reuse
-    if (fresh.length === 0) return;
-    insert.bindVarchar(
-      1,
-      recordsDocument(
-        fresh.length === offered ? numberedRecords(batch, first) : [{ seq: first, body: encodeRows(fresh) }],
-      ),
-    );
-    try {
-      await insert.run();
-    } finally {
-      insert.clearBindings(); // the document need not live until the next commit
+    if (fresh.length === 0) return [];
+    const records =
+      fresh.length === offered ? numberedRecords(batch, first) : [{ seq: first, body: encodeRows(fresh) }];
+    return applyParts(records, fresh, first);
+  };
+
+  const insertAll = async (insert: DuckDBPreparedStatement, parts: { seq: bigint; body: Buffer }[][]) => {
+    for (const part of parts) {
+      insert.bindVarchar(1, recordsDocument(part));
+      try {
+        await insert.run();
+      } finally {
+        insert.clearBindings(); // the document need not live until the next commit
+      }
     }
   };
 
@@ -85,12 +87,13 @@ export function createBatchStore(db: Database) {
           const fresh = await withoutStored(conn, [...unique.values()]);
           const insert = await prepared(INSERT_SQL);
           const alongside = batch.filter((p) => p.alongside);
-          // One INSERT commits by itself; only statements alongside, or the journal's mark,
-          // need a transaction around it (BEGIN and COMMIT cost some 0.4 ms: measured).
-          if (alongside.length === 0 && lsn === 0) await append(conn, insert, batch, fresh, offered);
+          const parts = await numbered(conn, batch, fresh, offered);
+          // One INSERT commits by itself; only several, statements alongside, or the journal's
+          // mark need a transaction around it (BEGIN and COMMIT cost some 0.4 ms: measured).
+          if (alongside.length === 0 && lsn === 0 && parts.length <= 1) await insertAll(insert, parts);
           else
             await inTransaction(conn, async () => {
-              await append(conn, insert, batch, fresh, offered);
+              await insertAll(insert, parts);
               for (const p of alongside) await p.alongside!(conn);
               if (lsn > 0) await conn.run(`INSERT OR REPLACE INTO tenant_meta VALUES ('${APPLIED_KEY}', '${lsn}')`);
             });
@@ -101,6 +104,27 @@ export function createBatchStore(db: Database) {
     /** The last seq given so far (null before the first commit). */
     lastSeq: (): number | null => (nextSeq === null ? null : Number(nextSeq - 1n)),
   };
+}
+
+/**
+ * What one INSERT takes: DuckDB reading a document of records asked for some ten times its
+ * size (a 10 MB batch ran out of a 102 MiB share), so past APPLY_PART_BYTES the new rows go
+ * in parts of about that size, numbered as they would have been, in the commit's transaction.
+ */
+export const APPLY_PART_BYTES = 1024 * 1024;
+
+function applyParts(
+  records: { seq: bigint; body: Buffer }[],
+  fresh: EventRow[],
+  first: bigint,
+): { seq: bigint; body: Buffer }[][] {
+  const bytes = records.reduce((n, r) => n + r.body.length, 0);
+  if (bytes <= APPLY_PART_BYTES) return [records];
+  const size = Math.ceil(fresh.length / Math.ceil(bytes / APPLY_PART_BYTES));
+  const parts: { seq: bigint; body: Buffer }[][] = [];
+  for (let i = 0; i < fresh.length; i += size)
+    parts.push([{ seq: first + BigInt(i), body: encodeRows(fresh.slice(i, i + size)) }]);
+  return parts;
 }
 
 async function inTransaction(conn: DuckDBConnection, fn: () => Promise<void>): Promise<void> {

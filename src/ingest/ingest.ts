@@ -179,14 +179,15 @@ export function createIngestor(
    * Validation, sanitising and identity: the rows to store and the events refused. One
    * request that gives an id twice, to different content, has the later item refused
    * (naming `id`): only one could be stored, and the client would not know which. The same
-   * content twice is one event. Imports are exempt: a transcript's copies of one request
-   * share its id by design, and the importer's rules pick among them.
+   * content twice is one event. Only ids the client gives (REST, the WebSocket): a
+   * transcript's copies of one request share its id by design (the importer's rules pick
+   * among them), and OpenTelemetry's ids are derived here.
    */
   const prepare = (who: Who, source: Source, events: readonly unknown[], now: Date) => {
     stats.received += events.length;
     const rows: EventRow[] = [];
     const rejected: Rejection[] = [];
-    const given = source === 'import' || events.length < 2 ? null : new Map<bigint, unknown>();
+    const given = (source === 'rest' || source === 'ws') && events.length > 1 ? new Map<bigint, unknown>() : null;
     events.forEach((raw, index) => {
       const parsed = isValidEvent(raw) ? { success: true as const, data: raw } : eventSchema.safeParse(raw);
       if (!parsed.success) {

@@ -1,7 +1,7 @@
 // OTLP/JSON-shaped requests (see otlp-decode.ts) → unified events. Metric points become
 // drafts first: a cumulative sum's value only becomes a delta once the series' stored state
 // is known (otlp.ts). Claude Code's metric and event names are in the brief, section 2.
-import { canonicalJson, MAX_ATTR_TEXT } from './sanitize.js';
+import { canonicalJson, MAX_ATTR_SIZE } from './sanitize.js';
 import { MAX_RECORD_BYTES } from './writer.js';
 import { eventId, stableId } from './ingest.js';
 import { inTimeWindow, timeWindowMessage, type IngestEvent, type Kind } from './schema.js';
@@ -53,14 +53,14 @@ function canonicalPerRequest(): (value: Obj) => string {
 
 /**
  * Counts what a request's events will store: each keeps its resource and scope in its
- * attributes (up to MAX_ATTR_TEXT), so a request of a few KB of gzip could expand a thousand
+ * attributes (up to MAX_ATTR_SIZE), so a request of a few KB of gzip could expand a thousand
  * times. Past MAX_RECORD_BYTES it is refused (413) before more is built or anything
  * acknowledged.
  */
 function expansion(canonicalOnce: (value: Obj) => string): (resource: Obj, scope: Obj) => void {
   let total = 0;
   return (resource, scope) => {
-    total += Math.min(MAX_ATTR_TEXT, canonicalOnce(resource).length + canonicalOnce(scope).length);
+    total += Math.min(MAX_ATTR_SIZE, canonicalOnce(resource).length + canonicalOnce(scope).length);
     if (total > MAX_RECORD_BYTES)
       throw new OtlpBodyError(
         `body: its records would store over ${MAX_RECORD_BYTES / 2 ** 20} MiB (each keeps its resource's attributes); send fewer records per request`,

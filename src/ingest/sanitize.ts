@@ -4,30 +4,52 @@
 const FORBIDDEN = new Set(['__proto__', 'constructor', 'prototype']);
 export const MAX_ATTR_STRING = 8192;
 /**
- * Characters of text (keys and strings) one event's attributes keep; past it the rest is cut,
- * marked. Without it a small request could store far more than it sent: OpenTelemetry's
- * resource goes into every record's attributes, so 4 KB of gzip made a 153 MB journal record
- * that DuckDB could not apply.
+ * How large one event's attributes may be, counted as their JSON: every string (escapes
+ * included), key, number, literal and bracket. Past it the rest is cut, marked. Without it
+ * a small request could store far more than it sent: OpenTelemetry's resource goes into
+ * every record's attributes, so 4 KB of gzip made a 153 MB journal record that DuckDB could
+ * not apply.
  */
-export const MAX_ATTR_TEXT = 64 * 1024;
+export const MAX_ATTR_SIZE = 64 * 1024;
 const MAX_DEPTH = 12;
 const MAX_KEYS = 256;
 const CUT = '…[truncated]';
+const ESCAPED = /[\u0000-\u001f"\\]/;
+
+/** The length of `text` as a JSON string: quotes, and six characters for a control character. */
+function jsonLength(text: string): number {
+  let n = text.length + 2;
+  if (!ESCAPED.test(text)) return n;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x20) n += 5;
+    else if (c === 0x22 || c === 0x5c) n += 1;
+  }
+  return n;
+}
 
 export function sanitizeJson(value: unknown): unknown {
-  return clean(value, 0, { left: MAX_ATTR_TEXT });
+  return clean(value, 0, { left: MAX_ATTR_SIZE });
 }
 
 function clean(value: unknown, depth: number, budget: { left: number }): unknown {
   if (typeof value === 'string') {
     const keep = Math.max(0, Math.min(MAX_ATTR_STRING, budget.left));
-    budget.left -= Math.min(value.length, keep);
-    return (value.length > keep ? `${value.slice(0, keep)}${CUT}` : value).toWellFormed();
+    const kept = (value.length > keep ? `${value.slice(0, keep)}${CUT}` : value).toWellFormed();
+    budget.left -= jsonLength(kept) + 1;
+    return kept;
   }
-  if (typeof value === 'number') return Number.isFinite(value) ? value : null;
-  if (typeof value === 'boolean' || value === null) return value;
-  if (typeof value === 'bigint') return value.toString();
+  if (typeof value === 'number') {
+    budget.left -= 24;
+    return Number.isFinite(value) ? value : null;
+  }
+  if (typeof value === 'boolean' || value === null) {
+    budget.left -= 6;
+    return value;
+  }
+  if (typeof value === 'bigint') return clean(value.toString(), depth, budget);
   if (depth >= MAX_DEPTH) return '[too deep]';
+  budget.left -= 2;
   if (Array.isArray(value)) {
     const out: unknown[] = [];
     for (const v of value) {
@@ -55,7 +77,7 @@ function clean(value: unknown, depth: number, budget: { left: number }): unknown
         break;
       }
       const key = (k.length > 256 ? k.slice(0, 256) : k).toWellFormed();
-      budget.left -= key.length;
+      budget.left -= jsonLength(key) + 1;
       out[key] = clean(v, depth + 1, budget);
     }
     return out;

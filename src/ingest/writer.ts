@@ -57,7 +57,12 @@ export type EventWriter = {
  * `journalBound`: the unapplied journal bytes past which ingest is refused.
  * `timer`: the clock and timeouts of the window (a test drives them).
  */
-export type WriterOptions = { maxRows: number; journalBound?: number; applyWindowMs?: number; timer?: Timer };
+export type WriterOptions = {
+  maxRows: number;
+  journalBound?: number;
+  applyWindowMs?: number;
+  timer?: Timer;
+};
 /**
  * 25 ms: dashboards and SSE must see an acknowledged event within 100 ms; the window plus one
  * commit of its rows (a few ms; some 50 ms at p99 on a loaded 2-core machine) stays within it.
@@ -78,9 +83,10 @@ export const MAX_RECORD_BYTES = 32 * 1024 * 1024;
 /** A request whose events, as stored, exceed MAX_RECORD_BYTES: refused before anything is acknowledged (413). */
 export class RecordTooLargeError extends Error {
   readonly field = 'body';
-  constructor(bytes: number) {
+  constructor(bytes: number | null) {
+    const size = bytes === null ? 'more' : `${Math.ceil(bytes / 2 ** 20)} MiB`;
     super(
-      `body: its events come to ${Math.ceil(bytes / 2 ** 20)} MiB as stored, over the ${MAX_RECORD_BYTES / 2 ** 20} MiB one request may store; send them in smaller requests`,
+      `body: its events come to ${size} as stored, over the ${MAX_RECORD_BYTES / 2 ** 20} MiB one request may store; send them in smaller requests`,
     );
   }
 }
@@ -314,7 +320,13 @@ export function createEventWriter(
       if (db.isClosed()) throw new StorageUnavailableError(`${db.path} is closed`);
       if (journal.unappliedBytes() >= bound)
         throw new StorageUnavailableError('ingest is behind: events are waiting to be stored; retry shortly', 1000);
-      const body = encodeRows(rows);
+      let body: Buffer;
+      try {
+        body = encodeRows(rows);
+      } catch (err) {
+        if (err instanceof RangeError) throw new RecordTooLargeError(null); // past what a string holds
+        throw err;
+      }
       if (body.length > MAX_RECORD_BYTES) throw new RecordTooLargeError(body.length);
       const appended = journal.append(body);
       appending.add(appended);
