@@ -266,6 +266,18 @@ suite('a form that cannot be read is a 400 naming body, signed in or not, on any
     [admin, '/settings/users'],
     [admin, '/settings/sso/tenant'],
   ] as const) {
+    for (const type of ['multipart/form-data; boundary=x', 'Multipart/Form-Data; boundary=x']) {
+      const res = await who.request(path, {
+        method: 'POST',
+        body: 'not a multipart body',
+        headers: { 'content-type': type },
+      });
+      assert.is(res.status, 400, `${path} as ${type}`);
+      assert.equal(await res.json(), {
+        error: 'body: a form that cannot be read (malformed form data)',
+        field: 'body',
+      });
+    }
     const res = await who.request(path, {
       method: 'POST',
       body: 'not a multipart body',
@@ -280,6 +292,33 @@ suite('a form that cannot be read is a 400 naming body, signed in or not, on any
     body: `email=${'a'.repeat(2 * 1024 * 1024)}`,
   });
   assert.is(huge.status, 413, 'a form over the limit is still a 413');
+  assert.not.ok(
+    ctx.server.logs.some((l) => l.level === 'error'),
+    'nothing logged as an unhandled error',
+  );
+});
+
+suite('cursors past what the server gives out (a time past 64 bits, a seq of 20 digits) are a 400, not a 500', async (ctx) => {
+  const hook = { session_id: 's1', cwd: '/x/p', hook_event_name: 'UserPromptSubmit', prompt: 'hi' };
+  assert.is((await call(ctx, 'POST', '/api/v1/hooks/claude-code', JSON.stringify(hook))).status, 200);
+  const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
+  for (const cursor of [
+    b64([1e20, 'a', 'b']),
+    b64([-1e300, 'a', 'b']),
+    b64([1.5, 'a', 'b']),
+    b64([1, 'x'.repeat(300), 'b']),
+  ]) {
+    const res = await call(ctx, 'GET', `/api/v1/sessions?cursor=${cursor}`);
+    assert.equal([res.status, res.json.field], [400, 'cursor'], cursor);
+  }
+  const after = await call(ctx, 'GET', '/api/v1/sessions/s1?after=1700000000000.99999999999999999999');
+  assert.equal([after.status, after.json.field], [400, 'after']);
+  const dev = await signIn(ctx.server, 'agent@acme.test', 'ingest password 1');
+  for (const path of [
+    `/sessions?cursor=${b64([1e20, 'a', 'b'])}`,
+    '/sessions/s1?after=1700000000000.99999999999999999999',
+  ])
+    assert.is((await dev.get(path)).status, 200, path);
   assert.not.ok(
     ctx.server.logs.some((l) => l.level === 'error'),
     'nothing logged as an unhandled error',

@@ -281,7 +281,13 @@ tenants('an organisation name is taken once: the API, the page and the CLI refus
   await ctx.server.ctx.control.run(`INSERT INTO tenants (id, name) VALUES ('t_aaaaaaaaaaaaaaaaaaaa', 'Team')`);
   const ambiguous = await runCommand(ctx.server.ctx, 'tenant delete', { tenant: 'Team' }).catch((e: Error) => e);
   assert.ok(ambiguous instanceof CommandError);
-  assert.match(ambiguous.message, /2 tenants are named "Team"; use the tenant id/);
+  assert.is(ambiguous.message, '--tenant: 2 tenants are named "Team"; use the tenant id');
+  // Two asked at once: one is made, the other refused.
+  const both = await Promise.allSettled([
+    runCommand(ctx.server.ctx, 'tenant create', { name: 'Twin' }),
+    runCommand(ctx.server.ctx, 'tenant create', { name: 'Twin' }),
+  ]);
+  assert.equal(both.map((r) => r.status).sort(), ['fulfilled', 'rejected']);
   // A refused flag is named as it is typed.
   const flag = await runCommand(ctx.server.ctx, 'sso tenant', { tenant: 'Acme', require_sso: 'maybe' }).catch(
     (e: Error) => e,

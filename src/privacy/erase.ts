@@ -96,10 +96,12 @@ export async function erasePerson(
     for (const table of ['mfa_totp', 'mfa_recovery_codes', 'mfa_pending_logins'])
       await tx.run(`DELETE FROM ${table} WHERE user_id = $user`, { user: person.id });
     // Their reset links and the invitation they came by name their address (links they made
-    // stop working with their account: openLink checks the maker).
-    await tx.run(`DELETE FROM account_links WHERE user_id = $user OR email = $email`, {
+    // stop working with their account: openLink checks the maker). Another organisation's
+    // invitation to the same address is that organisation's.
+    await tx.run(`DELETE FROM account_links WHERE user_id = $user OR (email = $email AND tenant_id = $tenant)`, {
       user: person.id,
       email: person.email,
+      tenant: person.tenantId,
     });
     await tx.run(`UPDATE users SET disabled = true WHERE id = $user`, { user: person.id });
     return { keys, browser };

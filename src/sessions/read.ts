@@ -47,12 +47,24 @@ export type SessionRow = {
 
 export class BadCursorError extends Error {}
 
+/** The latest time a JavaScript Date holds (epoch ms). */
+export const MAX_DATE_MS = 8.64e15;
+
 const encodeCursor = (lastMs: number, id: string, user: string) =>
   Buffer.from(JSON.stringify([lastMs, id, user])).toString('base64url');
 function decodeCursor(cursor: string): [number, string, string] {
   try {
     const [ms, id, user] = JSON.parse(Buffer.from(cursor, 'base64url').toString()) as [unknown, unknown, unknown];
-    if (typeof ms === 'number' && typeof id === 'string' && typeof user === 'string') return [ms, id, user];
+    // What this server gives out: a time a Date holds, and ids no longer than a session's.
+    if (
+      Number.isSafeInteger(ms) &&
+      Math.abs(ms as number) <= MAX_DATE_MS &&
+      typeof id === 'string' &&
+      typeof user === 'string' &&
+      id.length <= 200 &&
+      user.length <= 200
+    )
+      return [ms as number, id, user];
   } catch {
     /* falls through */
   }

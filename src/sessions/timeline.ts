@@ -5,12 +5,9 @@ import { inKinds, METRIC_POINT_KINDS, REQUEST_KINDS } from '../query/model.js';
 import { EVENT_NUMBER_COLUMNS, EVENT_TEXT_COLUMNS } from '../storage/events.js';
 import type { TenantFiles } from '../storage/tenant-files.js';
 import type { SessionKey } from './figures.js';
-import { BadCursorError, type SessionSpan } from './read.js';
+import { BadCursorError, MAX_DATE_MS, type SessionSpan } from './read.js';
 
 export type TimelineEvent = Record<string, unknown> & { seq: number; at: string; kind: string };
-
-/** The latest time a JavaScript Date holds (epoch ms). */
-const MAX_DATE_MS = 8.64e15;
 
 /** Where a timeline page begins: after this event ("<epoch ms>.<seq>" in a URL). */
 export type TimelineCursor = { ms: number; seq: number };
@@ -18,8 +15,9 @@ export type TimelineCursor = { ms: number; seq: number };
 /** The `after` parameter of a timeline page, checked; null for the first page. */
 export function timelineCursor(after: string | undefined): TimelineCursor | null {
   if (after === undefined) return null;
-  const m = /^(\d{1,16})\.(\d{1,20})$/.exec(after);
-  if (!m || Number(m[1]) > MAX_DATE_MS) throw new BadCursorError('after: not one this server gave out');
+  const m = /^(\d{1,16})\.(\d{1,16})$/.exec(after);
+  if (!m || Number(m[1]) > MAX_DATE_MS || !Number.isSafeInteger(Number(m[2])))
+    throw new BadCursorError('after: not one this server gave out');
   return { ms: Number(m[1]), seq: Number(m[2]) };
 }
 

@@ -19,12 +19,26 @@ export type TenantStores = Stores & { keys: Pick<KeyCache, 'invalidate'>; ingest
 
 /** A name given twice, or one that names several organisations: the commands take names as well as ids. */
 export class TenantNameError extends Error {
-  readonly field = 'name';
+  constructor(
+    readonly field: 'name' | 'tenant',
+    message: string,
+  ) {
+    super(`${field}: ${message}`);
+  }
 }
 
-export async function createTenant({ control, tenantFiles }: Stores, name: string): Promise<Tenant> {
+/** Creations one after another: the name is checked and taken with nothing in between. */
+let creating: Promise<unknown> = Promise.resolve();
+
+export function createTenant(stores: Stores, name: string): Promise<Tenant> {
+  const made = creating.catch(() => undefined).then(() => create(stores, name));
+  creating = made;
+  return made;
+}
+
+async function create({ control, tenantFiles }: Stores, name: string): Promise<Tenant> {
   if (await control.get('SELECT 1 FROM tenants WHERE name = $name', { name }))
-    throw new TenantNameError(`name: an organisation named ${JSON.stringify(name)} exists already`);
+    throw new TenantNameError('name', `an organisation named ${JSON.stringify(name)} exists already`);
   const id = newId('t');
   // The file first: a tenant row never points at a file that could not be made.
   await tenantFiles.create(id);
@@ -59,7 +73,10 @@ export async function findTenant(control: Database, idOrName: string): Promise<T
     { name: idOrName },
   );
   if (byName.length > 1)
-    throw new TenantNameError(`${byName.length} tenants are named ${JSON.stringify(idOrName)}; use the tenant id`);
+    throw new TenantNameError(
+      'tenant',
+      `${byName.length} tenants are named ${JSON.stringify(idOrName)}; use the tenant id`,
+    );
   return byName[0];
 }
 

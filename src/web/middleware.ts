@@ -144,7 +144,7 @@ export async function readableForm(c: Context<Env>, next: Next): Promise<void> {
   await next();
 }
 
-const FORM_TYPES = /application\/x-www-form-urlencoded|multipart\/form-data/;
+const FORM_TYPES = /application\/x-www-form-urlencoded|multipart\/form-data/i;
 
 async function formField(
   contentType: string | null,
