@@ -403,10 +403,23 @@ s(
       })) as { key: string };
       assert.is((await postHook(ctx.server, dev2Key.key, tool('t2'))).status, 200);
       const mine = await waitFor(async () => own.events.find((e) => e.event === 'update'), "dev2's own update");
-      assert.ok(Number(mine.id) > Number(update.id), 'dev2 hears nothing about agent@acme.test');
+      // dev2 heard nothing of agent@acme.test's commit, and its stream counts dev2's own updates only:
+      // the tenant's seq (how much everyone sent) is not theirs to read.
+      assert.equal(
+        own.events.filter((e) => e.event !== 'alerts').map((e) => [e.event, e.id]),
+        [
+          ['hello', '0'],
+          ['update', '1'],
+        ],
+      );
+      const dev2Id = (await ctx.server.ctx.control.get<{ id: string }>(
+        `SELECT id FROM users WHERE email = 'dev2@acme.test'`,
+      ))!.id;
+      assert.is(mine.data, '1');
+      assert.is(ctx.server.ctx.live.version(ctx.tenantId, dev2Id), 1);
 
       // A page that reconnects with an older id is told at once; an up-to-date one is not.
-      const version = String(ctx.server.ctx.live.version(ctx.tenantId));
+      const version = String(ctx.server.ctx.live.version(ctx.tenantId, null));
       const behind = await openStream(ctx.admin, ctx.server, { 'last-event-id': update.id! });
       const current = await openStream(ctx.admin, ctx.server, { 'last-event-id': version });
       try {

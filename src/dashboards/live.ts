@@ -1,8 +1,9 @@
 // Live updates: one subscription per tenant to the ingest commits, fanned out to every open
 // page of that tenant over Server-Sent Events. A message says only "newer data exists, up
-// to seq N"; the page then re-renders its live parts through the ordinary, role-checked
-// routes, so nothing a person may not see travels on this channel. A developer's pages
-// hear only about commits that carried their own events. On `alertsChanged` each
+// to N" (the tenant's seq; for a developer, a count of their own updates); the page then
+// re-renders its live parts through the ordinary, role-checked routes, so nothing a person
+// may not see travels on this channel. A developer's pages hear only about commits that
+// carried their own events. On `alertsChanged` each
 // stream sends its own person's count of firing alerts (the bell), counted for them.
 import type { Ingestor } from '../ingest/ingest.js';
 
@@ -19,8 +20,12 @@ export type LiveClient = {
 export type LiveHub = {
   /** Adds a page; returns its unsubscribe. */
   subscribe(tenantId: string, client: LiveClient): () => void;
-  /** The newest seq this process has committed for the tenant (0 before any). */
-  version(tenantId: string): number;
+  /**
+   * What a page's stream counts by: for everyone else, the newest seq this process has
+   * committed for the tenant (0 before any); for a developer (`ownUser`), how many updates
+   * of their own events there were, so the number says nothing of their colleagues' events.
+   */
+  version(tenantId: string, ownUser: string | null): number;
   /** Tells every open page of the tenant that its alerts changed (nothing about which travels). */
   alertsChanged(tenantId: string): void;
   clients(): number;
@@ -32,6 +37,8 @@ type Tenant = {
   clients: Set<LiveClient>;
   seq: number;
   users: Set<string>;
+  /** Per person, the updates that carried their events (a developer's stream counts by it). */
+  own: Map<string, number>;
   timer: NodeJS.Timeout | null;
   lastSent: number;
 };
@@ -41,15 +48,18 @@ export function createLiveHub(ingest: Ingestor, { minGapMs = 100 } = {}): LiveHu
   const tenants = new Map<string, Tenant>();
   const tenant = (id: string) => {
     let t = tenants.get(id);
-    if (!t) tenants.set(id, (t = { clients: new Set(), seq: 0, users: new Set(), timer: null, lastSent: 0 }));
+    if (!t)
+      tenants.set(id, (t = { clients: new Set(), seq: 0, users: new Set(), own: new Map(), timer: null, lastSent: 0 }));
     return t;
   };
 
   const flush = (t: Tenant) => {
     t.timer = null;
     t.lastSent = Date.now();
+    for (const user of t.users) t.own.set(user, (t.own.get(user) ?? 0) + 1);
     for (const client of t.clients) {
-      if (client.ownUser === null || t.users.has(client.ownUser)) client.send(t.seq);
+      if (client.ownUser === null) client.send(t.seq);
+      else if (t.users.has(client.ownUser)) client.send(t.own.get(client.ownUser)!);
     }
     t.users.clear();
   };
@@ -70,7 +80,10 @@ export function createLiveHub(ingest: Ingestor, { minGapMs = 100 } = {}): LiveHu
       t.clients.add(client);
       return () => t.clients.delete(client);
     },
-    version: (tenantId) => tenants.get(tenantId)?.seq ?? 0,
+    version: (tenantId, ownUser) => {
+      const t = tenants.get(tenantId);
+      return (ownUser === null ? t?.seq : t?.own.get(ownUser)) ?? 0;
+    },
     alertsChanged(tenantId) {
       for (const client of tenants.get(tenantId)?.clients ?? []) client.alerts();
     },

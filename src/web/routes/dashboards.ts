@@ -51,7 +51,8 @@ export function dashboardRoutes(ctx: AppContext, render: Renderer) {
       })
 
       // Server-Sent Events: `update` whenever the viewer's tenant committed events they may
-      // see; the id is the tenant's last seq, so a reconnect (Last-Event-ID) that missed one
+      // see; the id is the tenant's last seq (a developer's: a count of their own updates, see
+      // live.ts), so a reconnect (Last-Event-ID) that missed one
       // is told at once. `alerts` carries the bell's number, on connecting and on each change. A signed-out page hears `expired` and goes to the login page.
       .get('/live', async (c) => {
         const identity = c.var.identity;
@@ -108,7 +109,7 @@ export function dashboardRoutes(ctx: AppContext, render: Renderer) {
           });
           stream.onAbort(end);
           try {
-            const version = ctx.live.version(tenantId);
+            const version = ctx.live.version(tenantId, view.ownUser);
             const lastEventId = c.req.header('last-event-id');
             await stream.writeSSE({ id: String(version), event: 'hello', data: String(version), retry: 2000 });
             if (lastEventId !== undefined && lastEventId !== String(version)) void send(version);
