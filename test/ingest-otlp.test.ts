@@ -406,6 +406,10 @@ otlp(
       `SELECT count(*)::INTEGER AS n, max(length(attributes::VARCHAR))::INTEGER AS widest FROM events WHERE session_id = 's-wide'`,
     ))!;
     assert.is(sizes.n, 300);
+    const own = await db.get<{ seq: string }>(
+      `SELECT json_extract_string(attributes, '$.attributes."event.sequence"') AS seq FROM events WHERE session_id = 's-wide' ORDER BY ts DESC LIMIT 1`,
+    );
+    assert.is(own!.seq, '0', "a record's own attributes come first and are kept; the shared resource is what is cut");
     assert.ok(
       sizes.widest < 80_000,
       `each record keeps at most some 64 KiB of attributes, not 1.6 MB: ${sizes.widest}`,

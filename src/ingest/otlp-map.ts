@@ -264,12 +264,13 @@ export function metricDrafts(
           session_id: str(pointAttrs, 'session.id'),
           prompt_id: str(pointAttrs, 'prompt.id'),
         };
+        // The point's own first: past the attributes budget, the shared resource is what is cut.
         const attrsOut = {
-          resource,
-          scope,
           attributes: pointAttrs,
           metric: { name, unit: m.unit || undefined },
           ...extra,
+          resource,
+          scope,
         };
         drafts.push({
           metric: name,
@@ -382,7 +383,7 @@ export function logEvents(req: Obj, now: number): { events: IngestEvent[]; rejec
         session_id: session,
         prompt_id: str(a, 'prompt.id'),
         ...logFields(eventName, a),
-        attributes: { resource, scope, attributes: a, ...record },
+        attributes: { attributes: a, ...record, resource, scope }, // its own first, as for points
       } as IngestEvent);
     } catch (err) {
       if (!(err instanceof PointError)) throw err;
