@@ -298,6 +298,23 @@ suite('a form that cannot be read is a 400 naming body, signed in or not, on any
   );
 });
 
+suite("a hook nested past the sanitiser's depth, wide at every level, stores some 64 KiB, not tens of MB", async (ctx) => {
+  // 20 x 256 x 256 empty objects under nine arrays: 3.9 MB of body, within the hooks' 4 MiB.
+  let deep: unknown = Array.from({ length: 20 }, () =>
+    Array.from({ length: 256 }, () => Array.from({ length: 256 }, () => ({}))),
+  );
+  for (let d = 9; d > 1; d--) deep = [deep];
+  const body = JSON.stringify({ hook_event_name: 'Notification', session_id: 's-deep', message: 'hi', x: deep });
+  assert.ok(body.length > 3.5e6 && body.length < 4 * 2 ** 20);
+  assert.is((await call(ctx, 'POST', '/api/v1/hooks/claude-code', body)).status, 200);
+  const db = await ctx.server.ctx.tenantFiles.open(ctx.tenantId);
+  const stored = (await db.get<{ n: number; width: number }>(
+    `SELECT count(*)::INTEGER AS n, max(length(attributes::VARCHAR))::INTEGER AS width FROM events WHERE session_id = 's-deep'`,
+  ))!;
+  assert.is(stored.n, 1);
+  assert.ok(stored.width < 80_000, `${stored.width} characters of attributes`);
+});
+
 suite('cursors past what the server gives out (a time past 64 bits, a seq of 20 digits) are a 400, not a 500', async (ctx) => {
   const hook = { session_id: 's1', cwd: '/x/p', hook_event_name: 'UserPromptSubmit', prompt: 'hi' };
   assert.is((await call(ctx, 'POST', '/api/v1/hooks/claude-code', JSON.stringify(hook))).status, 200);

@@ -9,6 +9,8 @@ import * as assert from 'uvu/assert';
 import { createIngestor, toRow, type Ingestor } from '../src/ingest/ingest.js';
 import { decodeRows, encodeRows } from '../src/ingest/event-rows.js';
 import { MAX_RECORD_BYTES } from '../src/ingest/writer.js';
+import { createBatchStore } from '../src/ingest/batch-store.js';
+import { createMemoryBudget } from '../src/storage/memory.js';
 import { openJournal } from '../src/storage/journal.js';
 import { openDatabase } from '../src/storage/duckdb.js';
 import { journalPath, tenantPath } from '../src/storage/datadir.js';
@@ -186,6 +188,47 @@ test('at a small memory limit a full REST batch is applied in parts, and its jou
     );
   } finally {
     await server?.close();
+    dir.remove();
+  }
+});
+
+test('one commit of many small rows and then large ones is inserted in parts cut by size, not by count', async () => {
+  const dir = tempDir('am-journal-parts');
+  const budget = await createMemoryBudget({ totalMb: 256, dataDir: dir.path });
+  const files = createTenantFiles(dir.path, { budget });
+  try {
+    const db = await files.create(newId('t'));
+    const store = createBatchStore(db);
+    const who = { tenantId: 't', userId: 'u_1' };
+    const at = Date.UTC(2026, 0, 2);
+    const row = (id: string, i: number, text: string) =>
+      toRow(
+        {
+          kind: 'command',
+          id,
+          ts: at + i,
+          session_id: 's',
+          attributes: Object.fromEntries(Array.from({ length: 8 }, (_, k) => [`m${k}`, `${i}-${k}-${text}`])),
+        },
+        who,
+        'rest',
+        at,
+      );
+    const small = Array.from({ length: 20_000 }, (_, i) => row(`s${i}`, i, 'y'));
+    const large = Array.from({ length: 1000 }, (_, i) => row(`b${i}`, i, 'y'.repeat(1850)));
+    // Evenly counted parts would put the 15 MB of large rows in one INSERT, past DuckDB's 102 MiB.
+    const fresh = await store.commit([
+      { rows: small, body: encodeRows(small), lsn: 1 },
+      { rows: large, body: encodeRows(large), lsn: 2 },
+    ]);
+    assert.is(fresh.length, 21_000);
+    const stored = (await db.get<{ n: number; lo: number; hi: number }>(
+      'SELECT count(*)::INTEGER AS n, min(seq)::INTEGER AS lo, max(seq)::INTEGER AS hi FROM events',
+    ))!;
+    assert.equal(stored, { n: 21_000, lo: 1, hi: 21_000 }, 'numbered as one document would have been');
+  } finally {
+    await files.closeAll();
+    budget.close();
     dir.remove();
   }
 });

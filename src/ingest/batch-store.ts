@@ -120,10 +120,18 @@ function applyParts(
 ): { seq: bigint; body: Buffer }[][] {
   const bytes = records.reduce((n, r) => n + r.body.length, 0);
   if (bytes <= APPLY_PART_BYTES) return [records];
-  const size = Math.ceil(fresh.length / Math.ceil(bytes / APPLY_PART_BYTES));
   const parts: { seq: bigint; body: Buffer }[][] = [];
-  for (let i = 0; i < fresh.length; i += size)
-    parts.push([{ seq: first + BigInt(i), body: encodeRows(fresh.slice(i, i + size)) }]);
+  // Rows [from, to) as one part, halved until it fits: rows differ in size.
+  const add = (from: number, to: number) => {
+    const body = encodeRows(fresh.slice(from, to));
+    if (body.length > APPLY_PART_BYTES && to - from > 1) {
+      const middle = (from + to) >> 1;
+      add(from, middle);
+      add(middle, to);
+    } else parts.push([{ seq: first + BigInt(from), body }]);
+  };
+  const size = Math.ceil(fresh.length / Math.ceil(bytes / APPLY_PART_BYTES));
+  for (let i = 0; i < fresh.length; i += size) add(i, Math.min(fresh.length, i + size));
   return parts;
 }
 

@@ -14,16 +14,25 @@ export const MAX_ATTR_SIZE = 64 * 1024;
 const MAX_DEPTH = 12;
 const MAX_KEYS = 256;
 const CUT = '…[truncated]';
-const ESCAPED = /[\u0000-\u001f"\\]/;
+const TOO_DEEP = '[too deep]';
 
-/** The length of `text` as a JSON string: quotes, and six characters for a control character. */
+/** A marker, charged what it stores. */
+function charged<T extends string>(marker: T, budget: { left: number }): T {
+  budget.left -= marker.length + 3;
+  return marker;
+}
+const COSTLY = /[\u0000-\u001f"\\\u0080-\uffff]/;
+
+/** The bytes of `text` as a JSON string in UTF-8: quotes, escapes, two or three bytes past ASCII. */
 function jsonLength(text: string): number {
   let n = text.length + 2;
-  if (!ESCAPED.test(text)) return n;
+  if (!COSTLY.test(text)) return n;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
-    if (c < 0x20) n += 5;
+    if (c < 0x20) n += c === 0x08 || c === 0x09 || c === 0x0a || c === 0x0c || c === 0x0d ? 1 : 5;
     else if (c === 0x22 || c === 0x5c) n += 1;
+    else if (c >= 0x800) n += 2;
+    else if (c >= 0x80) n += 1;
   }
   return n;
 }
@@ -40,7 +49,7 @@ function clean(value: unknown, depth: number, budget: { left: number }): unknown
     return kept;
   }
   if (typeof value === 'number') {
-    budget.left -= 24;
+    budget.left -= String(value).length + 1;
     return Number.isFinite(value) ? value : null;
   }
   if (typeof value === 'boolean' || value === null) {
@@ -48,14 +57,15 @@ function clean(value: unknown, depth: number, budget: { left: number }): unknown
     return value;
   }
   if (typeof value === 'bigint') return clean(value.toString(), depth, budget);
-  if (depth >= MAX_DEPTH) return '[too deep]';
+  // Every container costs what it stores, the one cut off too deep included.
   budget.left -= 2;
+  if (depth >= MAX_DEPTH) return charged(TOO_DEEP, budget);
   if (Array.isArray(value)) {
     const out: unknown[] = [];
     for (const v of value) {
       if (out.length === MAX_KEYS) break;
       if (budget.left <= 0) {
-        out.push(CUT);
+        out.push(charged(CUT, budget));
         break;
       }
       out.push(clean(v, depth + 1, budget));
@@ -73,7 +83,7 @@ function clean(value: unknown, depth: number, budget: { left: number }): unknown
       if (FORBIDDEN.has(k) || v === undefined) continue;
       if (++n > MAX_KEYS) break;
       if (budget.left <= 0) {
-        out[CUT] = true;
+        out[charged(CUT, budget)] = true;
         break;
       }
       const key = (k.length > 256 ? k.slice(0, 256) : k).toWellFormed();
