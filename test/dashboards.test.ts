@@ -456,6 +456,30 @@ s(
   },
 );
 
+s(
+  "live: a developer's reconnect always catches up; a new role ends the stream, to connect again as it",
+  async (ctx) => {
+    const dev = await person(ctx, 'back@acme.test', 'developer');
+    const first = await openStream(dev, ctx.server);
+    const hello = await waitFor(async () => first.events.find((e) => e.event === 'hello'), 'hello');
+    await first.close();
+    // With no page of the tenant open, the developer's count does not move: the reconnect is told anyway.
+    const again = await openStream(dev, ctx.server, { 'last-event-id': hello.id! });
+    try {
+      await waitFor(async () => again.events.find((e) => e.event === 'update'), 'a catch-up');
+      await runCommand(ctx.server.ctx, 'user role', { tenant: ctx.tenantId, email: 'back@acme.test', role: 'manager' });
+      ctx.server.ctx.live.alertsChanged(ctx.tenantId);
+      await waitFor(async () => (ctx.server.ctx.live.clients() === 0 ? true : undefined), 'the stream ended');
+      assert.not.ok(
+        again.events.some((e) => e.event === 'expired'),
+        'still signed in: no expiry',
+      );
+    } finally {
+      await again.close();
+    }
+  },
+);
+
 s('live: a stream ends with its session, at the next alert change or keepalive, and tells the page', async (ctx) => {
   const dev = await person(ctx, 'gone@acme.test', 'developer');
   const stream = await openStream(dev, ctx.server);

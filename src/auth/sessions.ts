@@ -3,6 +3,7 @@
 // says which one is the caller's instead.
 import { audit } from '../audit/audit.js';
 import type { Queryable } from '../storage/duckdb.js';
+import type { Role } from './permissions.js';
 
 export type SessionSummary = { createdAt: Date; expiresAt: Date; current: boolean };
 
@@ -14,9 +15,16 @@ export async function listSessions(db: Queryable, userId: string, currentId: str
   return rows.map(({ id, ...s }) => ({ ...s, current: id === currentId }));
 }
 
-/** Whether session `id` still stands (not ended, not expired), read without extending it as a request would. */
-export async function sessionStands(db: Queryable, id: string, now: Date): Promise<boolean> {
-  return (await db.get('SELECT 1 FROM auth_sessions WHERE id = $id AND expires_at > $now', { id, now })) !== undefined;
+/**
+ * The role of session `id`'s person while the session stands (not ended, not expired), read
+ * without extending it as a request would; null once it does not.
+ */
+export async function sessionRole(db: Queryable, id: string, now: Date): Promise<Role | null> {
+  const row = await db.get<{ role: Role }>(
+    'SELECT u.role FROM auth_sessions s JOIN users u ON u.id = s.user_id WHERE s.id = $id AND s.expires_at > $now',
+    { id, now },
+  );
+  return row?.role ?? null;
 }
 
 /** Ends every session of the person but `keepId` (the browser asking); returns how many ended. */

@@ -4,7 +4,7 @@ import { streamSSE } from 'hono/streaming';
 import { z } from 'zod';
 import type { AppContext } from '../../context.js';
 import { can } from '../../auth/permissions.js';
-import { sessionStands } from '../../auth/sessions.js';
+import { sessionRole } from '../../auth/sessions.js';
 import { layoutFor, layoutSchema, resetLayout, saveLayout, WIDGETS, type WidgetId } from '../../dashboards/layout.js';
 import { loadOverview } from '../../dashboards/overview.js';
 import type { Env } from '../env.js';
@@ -84,10 +84,16 @@ export function dashboardRoutes(ctx: AppContext, render: Renderer) {
             ended = true;
             wake();
           };
-          /** The stream lives no longer than its session: signed out, deactivated or a new password end it. */
+          /**
+           * The stream lives no longer than its session (signed out, deactivated or a new
+           * password end it: the page goes to sign in), nor than the role it was opened with
+           * (it ends, and the page connects again with what the new role may hear).
+           */
           const signedOut = async () => {
-            if (await sessionStands(ctx.control, identity.session.id, ctx.now())) return false;
-            if (!ended) await stream.writeSSE({ event: 'expired', data: 'sign in again' }).catch(() => undefined);
+            const role = await sessionRole(ctx.control, identity.session.id, ctx.now());
+            if (role === identity.user.role) return false;
+            if (!ended && role === null)
+              await stream.writeSSE({ event: 'expired', data: 'sign in again' }).catch(() => undefined);
             end();
             return true;
           };
@@ -112,7 +118,9 @@ export function dashboardRoutes(ctx: AppContext, render: Renderer) {
             const version = ctx.live.version(tenantId, view.ownUser);
             const lastEventId = c.req.header('last-event-id');
             await stream.writeSSE({ id: String(version), event: 'hello', data: String(version), retry: 2000 });
-            if (lastEventId !== undefined && lastEventId !== String(version)) void send(version);
+            // A developer's count does not move while none of the tenant's pages is open: any reconnect catches up.
+            if (lastEventId !== undefined && (lastEventId !== String(version) || view.ownUser !== null))
+              void send(version);
             alerts();
             while (!ended) {
               await new Promise<void>((resolve) => {
