@@ -121,17 +121,30 @@ function applyParts(
   const bytes = records.reduce((n, r) => n + r.body.length, 0);
   if (bytes <= APPLY_PART_BYTES) return [records];
   const parts: { seq: bigint; body: Buffer }[][] = [];
-  // Rows [from, to) as one part, halved until it fits: rows differ in size.
-  const add = (from: number, to: number) => {
+  // Rows [from, to) made again as one record, halved until it fits: rows differ in size.
+  const remade = (from: number, to: number) => {
     const body = encodeRows(fresh.slice(from, to));
     if (body.length > APPLY_PART_BYTES && to - from > 1) {
       const middle = (from + to) >> 1;
-      add(from, middle);
-      add(middle, to);
+      remade(from, middle);
+      remade(middle, to);
     } else parts.push([{ seq: first + BigInt(from), body }]);
   };
-  const size = Math.ceil(fresh.length / Math.ceil(bytes / APPLY_PART_BYTES));
-  for (let i = 0; i < fresh.length; i += size) add(i, Math.min(fresh.length, i + size));
+  // Whole records go as they are, several to a part; only one larger than a part is made again.
+  let part: { seq: bigint; body: Buffer }[] = [];
+  let size = 0;
+  records.forEach((r, k) => {
+    if (part.length && size + r.body.length > APPLY_PART_BYTES) {
+      parts.push(part);
+      part = [];
+      size = 0;
+    }
+    if (r.body.length <= APPLY_PART_BYTES) {
+      part.push(r);
+      size += r.body.length;
+    } else remade(Number(r.seq - first), k + 1 < records.length ? Number(records[k + 1]!.seq - first) : fresh.length);
+  });
+  if (part.length) parts.push(part);
   return parts;
 }
 
