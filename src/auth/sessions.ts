@@ -16,13 +16,14 @@ export async function listSessions(db: Queryable, userId: string, currentId: str
 }
 
 /**
- * The role of session `id`'s person while the session stands (not ended, not expired), read
- * without extending it as a request would; null once it does not.
+ * The role of session `id`'s person while the session has not been ended (signed out, the
+ * person deactivated or given a new password), read without extending it as a request
+ * would; null once it has. Expiry is lucia's to judge, on its own clock, at the next request.
  */
-export async function sessionRole(db: Queryable, id: string, now: Date): Promise<Role | null> {
+export async function sessionRole(db: Queryable, id: string): Promise<Role | null> {
   const row = await db.get<{ role: Role }>(
-    'SELECT u.role FROM auth_sessions s JOIN users u ON u.id = s.user_id WHERE s.id = $id AND s.expires_at > $now',
-    { id, now },
+    'SELECT u.role FROM auth_sessions s JOIN users u ON u.id = s.user_id WHERE s.id = $id',
+    { id },
   );
   return row?.role ?? null;
 }

@@ -90,7 +90,7 @@ export function dashboardRoutes(ctx: AppContext, render: Renderer) {
            * (it ends, and the page connects again with what the new role may hear).
            */
           const signedOut = async () => {
-            const role = await sessionRole(ctx.control, identity.session.id, ctx.now());
+            const role = await sessionRole(ctx.control, identity.session.id);
             if (role === identity.user.role) return false;
             if (!ended && role === null)
               await stream.writeSSE({ event: 'expired', data: 'sign in again' }).catch(() => undefined);
