@@ -291,6 +291,24 @@ otlp('cumulative sums become deltas: retries and stale points count nothing, res
   assert.is((await totals(ctx, 's-cum')).tokens.input, 21);
 });
 
+otlp('a non-monotonic sum that dips: the refused negative delta leaves the series where it was', async (ctx) => {
+  const send = async (time: number, value: number) => {
+    const body = sumBody('claude_code.token.usage', 2, [{ session: 's-dip', start: 1000, time, value, type: 'input' }]);
+    body.resourceMetrics[0]!.scopeMetrics[0]!.metrics[0]!.sum.isMonotonic = false;
+    const res = await post(ctx, '/v1/metrics', JSON.stringify(body), JSON_TYPE);
+    assert.is(res.status, 200);
+    return {
+      partial: ((await res.json()) as { partialSuccess?: { rejectedDataPoints?: number } }).partialSuccess,
+      total: (await totals(ctx, 's-dip')).tokens.input,
+    };
+  };
+  assert.is((await send(2000, 10)).total, 10);
+  const dip = await send(3000, 7);
+  assert.is(dip.total, 10);
+  assert.ok(Number(dip.partial?.rejectedDataPoints) >= 1, 'the dip is reported rejected');
+  assert.is((await send(4000, 12)).total, 12, 'counted from 10, not from the dip to 7 (which made 15)');
+});
+
 otlp(
   'concurrent exports of one series, arriving in any order, count each delta once and never an older point',
   async (ctx) => {

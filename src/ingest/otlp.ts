@@ -18,6 +18,9 @@
 //   - a point no newer than last_ms (a retry, or a stale point): skipped, state unchanged;
 //   - a new start time, or (monotonic sums) a value below the last one: a restart, delta = value;
 //   - otherwise delta = value - last_value. Zero deltas are not stored.
+//   - a delta the unified event refuses (a non-monotonic sum that went down: a negative
+//     count) is reported rejected and leaves the state where it was, so the next rise
+//     counts from the value already stored, not from the dip (which would count it twice).
 // The new state commits in the same transaction as the deltas it produced, so a failure
 // leaves both as they were (and the retry recomputes the same deltas under the same ids).
 // One tenant's metric exports with cumulative points are processed one at a time
@@ -31,7 +34,7 @@ import type { TenantFiles } from '../storage/tenant-files.js';
 import type { Ingestor, Who } from './ingest.js';
 import { countSpans, logEvents, metricDrafts, type PointDraft, type PointRejection } from './otlp-map.js';
 import type { Signal } from './otlp-decode.js';
-import type { IngestEvent } from './schema.js';
+import { eventSchema, isValidEvent, type IngestEvent } from './schema.js';
 import type { Alongside } from './writer.js';
 
 export { decodeRequest, decompress, encodeResponse, formatOf, OtlpBodyError } from './otlp-decode.js';
@@ -43,6 +46,7 @@ export type ExportOutcome = { accepted: number; rejected: number; errorMessage: 
 export function resolveDeltas(
   drafts: readonly PointDraft[],
   states: Map<bigint, SeriesState>,
+  storable: (event: IngestEvent) => boolean = () => true,
 ): { events: IngestEvent[]; changed: Map<bigint, SeriesState> } {
   const events: IngestEvent[] = [];
   const changed = new Map<bigint, SeriesState>();
@@ -57,10 +61,12 @@ export function resolveDeltas(
     else if (d.timeMs <= s.lastMs) continue;
     else if (d.startMs !== s.startMs || (d.monotonic && d.value < s.lastValue)) delta = d.value;
     else delta = d.value - s.lastValue;
+    const event = delta === 0 ? null : d.build(delta);
+    if (event) events.push(event); // a refused one too: ingest reports it
+    if (event && !storable(event)) continue;
     const next = { startMs: d.startMs, lastMs: d.timeMs, lastValue: d.value };
     states.set(d.seriesKey, next);
     changed.set(d.seriesKey, next);
-    if (delta !== 0) events.push(d.build(delta));
   }
   return { events, changed };
 }
@@ -148,7 +154,12 @@ export async function ingestMetrics(
   return serialised(who.tenantId, async () => {
     const keys = [...new Set(drafts.filter((d) => d.cumulative).map((d) => d.seriesKey))];
     const db = await storage('open tenant file', () => tenantFiles.open(who.tenantId));
-    const { events, changed } = resolveDeltas(drafts, await storage('read otlp_series', () => loadStates(db, keys)));
+    const states = await storage('read otlp_series', () => loadStates(db, keys));
+    const { events, changed } = resolveDeltas(
+      drafts,
+      states,
+      (e) => isValidEvent(e) || eventSchema.safeParse(e).success,
+    );
     const result = await ingest.ingest(who, 'otlp', events, now, saveStates(changed));
     return outcome(events, result.accepted, rejected, result.rejected);
   });
