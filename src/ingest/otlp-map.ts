@@ -52,10 +52,8 @@ function canonicalPerRequest(): (value: Obj) => string {
 }
 
 /**
- * Counts what a request's events will store: each keeps its resource and scope in its
- * attributes (up to MAX_ATTR_SIZE), so a request of a few KB of gzip could expand a thousand
- * times. Past MAX_RECORD_BYTES it is refused (413) before more is built or anything
- * acknowledged.
+ * Counts what a request's events will store: each keeps its resource and scope (up to
+ * MAX_ATTR_SIZE), so a few KB of gzip could expand a thousandfold. Past MAX_RECORD_BYTES: 413.
  */
 function expansion(canonicalOnce: (value: Obj) => string): (resource: Obj, scope: Obj) => void {
   let total = 0;

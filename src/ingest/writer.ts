@@ -57,12 +57,7 @@ export type EventWriter = {
  * `journalBound`: the unapplied journal bytes past which ingest is refused.
  * `timer`: the clock and timeouts of the window (a test drives them).
  */
-export type WriterOptions = {
-  maxRows: number;
-  journalBound?: number;
-  applyWindowMs?: number;
-  timer?: Timer;
-};
+export type WriterOptions = { maxRows: number; journalBound?: number; applyWindowMs?: number; timer?: Timer };
 /**
  * 25 ms: dashboards and SSE must see an acknowledged event within 100 ms; the window plus one
  * commit of its rows (a few ms; some 50 ms at p99 on a loaded 2-core machine) stays within it.

@@ -207,9 +207,7 @@ export function mcpServer(ctx: AppContext, caller: McpCaller): McpServer {
     },
     async (a) => {
       requireIndividuals(view);
-      // A cursor this server did not give out is an error naming `after`, as in the REST API
-      // (the page shows the session from its start instead, with a notice).
-      timelineCursor(a.after);
+      timelineCursor(a.after); // one not given out: an error naming `after`, as in the REST API
       const page = await loadSession(ctx.tenantFiles, tenantId, a.session_id, view, {
         user: a.user,
         after: a.after,
