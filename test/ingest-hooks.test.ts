@@ -1,6 +1,7 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import * as assert from 'uvu/assert';
+import { tenantPath } from '../src/storage/datadir.js';
 import { ingestKey, ingestSuite, type IngestCtx } from './helpers.js';
 
 const FIXTURES = join(new URL('./fixtures/claude-code-hooks', import.meta.url).pathname);
@@ -100,6 +101,27 @@ hooks('duration comes from the Pre/Post pair when the Post carries none', async 
   const db = await ctx.server.ctx.tenantFiles.open(ctx.tenantId);
   const row = (await db.get<{ duration_ms: number }>(`SELECT duration_ms FROM events WHERE kind = 'tool_call'`))!;
   assert.is(row.duration_ms, 1234);
+});
+
+hooks('a PostToolUse retried after a failed store keeps the duration of its pair', async (ctx) => {
+  const base = { session_id: 's-retry', cwd: '/w', tool_name: 'Bash', tool_use_id: 'toolu_retry' };
+  let clock = Date.now();
+  ctx.server.ctx.now = () => new Date(clock);
+  assert.is((await post(ctx, JSON.stringify({ ...base, hook_event_name: 'PreToolUse' }))).status, 200);
+  clock += 4321;
+  const done = JSON.stringify({ ...base, hook_event_name: 'PostToolUse', tool_response: {} });
+  // A real storage fault: the tenant's file is moved away under the running server.
+  const file = tenantPath(ctx.server.ctx.config.dataDir, ctx.tenantId);
+  renameSync(file, `${file}.away`);
+  assert.is((await post(ctx, done)).status, 503, 'not stored');
+  renameSync(`${file}.away`, file);
+  clock += 60_000; // past the file's backoff
+  assert.is((await post(ctx, done)).status, 200, 'stored once the file is back');
+  const db = await ctx.server.ctx.tenantFiles.open(ctx.tenantId);
+  const row = await db.get<{ duration_ms: number }>(
+    `SELECT duration_ms FROM events WHERE kind = 'tool_call' AND tool_use_id = 'toolu_retry'`,
+  );
+  assert.is(row?.duration_ms, 4321, 'timed from the PreToolUse to the stored PostToolUse');
 });
 
 hooks('bad bodies get a 400 naming the field; keys need the ingest scope', async (ctx) => {

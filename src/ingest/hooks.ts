@@ -32,14 +32,10 @@ const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) && v >=
 /**
  * One hook body → one event. The id comes from the body itself (session, event name,
  * tool_use_id and a digest of the content), so a retried POST is stored once.
- * `startedAt` gives the receipt time of the matching PreToolUse, for a duration when
- * the PostToolUse carries none.
+ * `timed` gives the time from the matching PreToolUse to this PostToolUse (createToolStarts),
+ * for a duration when the PostToolUse carries none.
  */
-export function hookToEvent(
-  body: unknown,
-  startedAt: (toolUseId: string) => number | undefined,
-  now: number,
-): IngestEvent {
+export function hookToEvent(body: unknown, timed: (toolUseId: string) => number | undefined): IngestEvent {
   if (!body || typeof body !== 'object' || Array.isArray(body))
     throw new HookBodyError('body', 'must be a JSON object');
   const b = body as Record<string, unknown>;
@@ -52,10 +48,7 @@ export function hookToEvent(
   const failed = eventName === 'PostToolUseFailure';
 
   let duration = num(b.duration_ms);
-  if (duration === undefined && kind === 'tool_call' && toolUseId) {
-    const start = startedAt(toolUseId);
-    if (start !== undefined) duration = Math.max(0, now - start);
-  }
+  if (duration === undefined && kind === 'tool_call' && toolUseId) duration = timed(toolUseId);
   const digest = eventId('hook-body', canonicalJson(b)).toString(36);
   const lines = kind === 'tool_call' && !failed ? editLines(str(b.tool_name), b.tool_input, b.tool_response) : null;
   return {
@@ -104,21 +97,29 @@ function errorText(v: unknown): string | undefined {
   return undefined;
 }
 
-/** Receipt times of recent PreToolUse events per tenant, to time the matching PostToolUse. */
+/**
+ * Receipt times of recent PreToolUse events per tenant, to time the matching PostToolUse: from
+ * the PreToolUse to the first receipt of its PostToolUse. The pair is forgotten only once that
+ * is stored, so a PostToolUse retried after a failed store gets the same duration.
+ */
 export function createToolStarts(maxPerTenant = 10_000) {
-  const byTenant = new Map<string, Map<string, number>>();
+  const byTenant = new Map<string, Map<string, { start: number; end?: number }>>();
   return {
     remember(tenantId: string, toolUseId: string, at: number) {
       let m = byTenant.get(tenantId);
       if (!m) byTenant.set(tenantId, (m = new Map()));
-      m.set(toolUseId, at);
+      m.set(toolUseId, { start: at });
       if (m.size > maxPerTenant) m.delete(m.keys().next().value!);
     },
-    take(tenantId: string, toolUseId: string): number | undefined {
-      const m = byTenant.get(tenantId);
-      const at = m?.get(toolUseId);
-      m?.delete(toolUseId);
-      return at;
+    /** The tool's duration if its PreToolUse was seen, its PostToolUse received `at` (or earlier). */
+    duration(tenantId: string, toolUseId: string, at: number): number | undefined {
+      const pair = byTenant.get(tenantId)?.get(toolUseId);
+      if (!pair) return undefined;
+      pair.end ??= at;
+      return Math.max(0, pair.end - pair.start);
+    },
+    forget(tenantId: string, toolUseId: string) {
+      byTenant.get(tenantId)?.delete(toolUseId);
     },
   };
 }

@@ -25,7 +25,7 @@ export function hookRoutes(ctx: AppContext) {
     const now = ctx.now();
     let event;
     try {
-      event = hookToEvent(body, (id) => starts.take(caller.tenantId, id), now.getTime());
+      event = hookToEvent(body, (id) => starts.duration(caller.tenantId, id, now.getTime()));
     } catch (err) {
       if (err instanceof HookBodyError) throw httpError(400, err.message, err.field);
       throw err;
@@ -38,6 +38,7 @@ export function hookRoutes(ctx: AppContext) {
     }
     if (event.kind === 'tool_start' && event.tool_use_id)
       starts.remember(caller.tenantId, event.tool_use_id, now.getTime());
+    if (event.kind === 'tool_call' && event.tool_use_id) starts.forget(caller.tenantId, event.tool_use_id);
     return c.json({});
   });
 }
