@@ -584,6 +584,41 @@ s("the rules: not yourself, not above your role, not the last admin, not another
   );
 });
 
+s('two admins removed at the same moment: one goes, the other stays as the last admin', async (ctx) => {
+  const beta = (await runCommand(ctx.server.ctx, 'tenant create', { name: 'Beta' })) as { id: string };
+  const activeAdmins = async () =>
+    (await ctx.server.ctx.control.get<{ n: number }>(
+      `SELECT count(*)::INTEGER AS n FROM users WHERE tenant_id = $t AND NOT disabled AND role IN ('super_admin', 'tenant_admin')`,
+      { t: beta.id },
+    ))!.n;
+  // Each way of removing an admin, raced against the same way and against erasure.
+  const ways = [
+    (id: string) => api(ctx.admin, `/tenants/${beta.id}/users/${id}/disable`, 'POST'),
+    (id: string) => api(ctx.admin, `/tenants/${beta.id}/users/${id}`, 'DELETE'),
+    (id: string) => api(ctx.admin, `/tenants/${beta.id}/users/${id}/role`, 'PUT', { role: 'manager' }),
+    (id: string) => api(ctx.admin, `/tenants/${beta.id}/users/${id}/erase`, 'POST'),
+  ];
+  for (const [i, first] of ways.entries()) {
+    const second = ways[(i + 3) % ways.length]!;
+    const one = await person(ctx, `one-${i}@beta.test`, 'tenant_admin', beta.id);
+    const two = await person(ctx, `two-${i}@beta.test`, 'tenant_admin', beta.id);
+    assert.is(await activeAdmins(), 2);
+    const answers = await Promise.all([first(one.id), second(two.id)]);
+    assert.equal(
+      answers.map((r) => (r.ok ? 'done' : r.status)).sort(),
+      [409, 'done'],
+      `case ${i}: one of the two is refused`,
+    );
+    assert.is(await activeAdmins(), 1, `case ${i}: the organisation keeps an admin`);
+    // The one left goes last in the next case, with a new pair beside it.
+    const left = await ctx.server.ctx.control.get<{ id: string }>(
+      `SELECT id FROM users WHERE tenant_id = $t AND NOT disabled AND role = 'tenant_admin'`,
+      { t: beta.id },
+    );
+    await ctx.server.ctx.control.run(`UPDATE users SET role = 'developer' WHERE id = $id`, { id: left!.id });
+  }
+});
+
 s('the people page: invite with a copyable link, deactivate, reset link and delete', async (ctx) => {
   const dev = await person(ctx, 'dev@acme.test', 'developer');
   await ctx.admin.get('/settings/users');

@@ -88,12 +88,15 @@ export async function changeRole(
   userId: string,
   role: Role,
 ): Promise<User> {
-  const target = await manageable(deps.control, by, tenantId, userId, 'role', role);
-  await deps.control.transaction(async (tx) => {
+  // Checked in the transaction that acts: the control file's transactions run one at a time,
+  // so two admins demoted at once cannot each leave the other as the last one.
+  const target = await deps.control.transaction(async (tx) => {
+    const target = await manageable(tx, by, tenantId, userId, 'role', role);
     await tx.run('UPDATE users SET role = $role WHERE id = $id', { id: target.id, role });
     // Their links stop working with the power that made them (openLink checks it too).
     if (ROLES.indexOf(role) > ROLES.indexOf(target.role))
       await revokeLinks(tx, 'created_by = $id', { id: target.id }, deps.now());
+    return target;
   });
   deps.keys.invalidate(); // a cached key carries its owner's role
   await audit(deps.control, {
@@ -117,13 +120,14 @@ export async function setActive(
   userId: string,
   active: boolean,
 ): Promise<User> {
-  const target = await manageable(deps.control, by, tenantId, userId, active ? 'enable' : 'disable');
-  await deps.control.transaction(async (tx) => {
+  const target = await deps.control.transaction(async (tx) => {
+    const target = await manageable(tx, by, tenantId, userId, active ? 'enable' : 'disable'); // see changeRole
     await tx.run('UPDATE users SET disabled = $disabled WHERE id = $id', { id: target.id, disabled: !active });
     if (!active) {
       await endSessions(tx, target.id);
       await revokeLinks(tx, 'user_id = $id OR created_by = $id', { id: target.id }, deps.now());
     }
+    return target;
   });
   deps.keys.invalidate();
   await audit(deps.control, {
@@ -141,9 +145,9 @@ export async function setActive(
  * withdrawn. Its events stay in the tenant's file under its id (erasing them is the privacy erasure's job).
  */
 export async function deleteUser(deps: PeopleDeps, by: ByWhom, tenantId: string, userId: string): Promise<User> {
-  const target = await manageable(deps.control, by, tenantId, userId, 'delete');
   const now = deps.now();
-  await deps.control.transaction(async (tx) => {
+  const target = await deps.control.transaction(async (tx) => {
+    const target = await manageable(tx, by, tenantId, userId, 'delete'); // see changeRole
     await endSessions(tx, target.id);
     await tx.run('UPDATE api_keys SET revoked_at = $now WHERE user_id = $id AND revoked_at IS NULL', {
       id: target.id,
@@ -152,6 +156,7 @@ export async function deleteUser(deps: PeopleDeps, by: ByWhom, tenantId: string,
     await revokeLinks(tx, 'user_id = $id OR created_by = $id', { id: target.id }, now);
     await forgetMfa(tx, '$id', { id: target.id });
     await tx.run('DELETE FROM users WHERE id = $id', { id: target.id });
+    return target;
   });
   deps.keys.invalidate();
   await audit(deps.control, {

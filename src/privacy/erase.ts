@@ -8,9 +8,9 @@ import type { Aggregator } from '../aggregate/worker.js';
 import { removeEvents, removeUserRollups } from '../aggregate/remove.js';
 import { tenantSettings } from '../aggregate/settings.js';
 import { resetLayout } from '../dashboards/layout.js';
-import { lastAdmin } from '../auth/people.js';
+import { lastAdmin, PeopleError } from '../auth/people.js';
 import { canGrantRole, type Actor } from '../auth/permissions.js';
-import type { User } from '../auth/users.js';
+import { getUser, type User } from '../auth/users.js';
 import type { Ingestor } from '../ingest/ingest.js';
 import type { AppContext } from '../context.js';
 import type { Database, Queryable } from '../storage/duckdb.js';
@@ -88,6 +88,11 @@ export async function erasePerson(
   by: Pick<AuditEntry, 'actor' | 'actorUserId' | 'ip'>,
 ): Promise<Erased> {
   const access = await deps.control.transaction(async (tx) => {
+    // The last-admin rule again, in the transaction that disables them (erasureRefusal's check
+    // ran before it): the control file's transactions run one at a time.
+    const target = await getUser(tx, person.id);
+    const last = target && (await lastAdmin(tx, target));
+    if (last) throw new PeopleError('conflict', last);
     const keys = await count(tx, 'api_keys', person.id);
     const browser = await count(tx, 'auth_sessions', person.id);
     await tx.run(`DELETE FROM api_keys WHERE user_id = $user`, { user: person.id });
