@@ -153,6 +153,7 @@ online(
 online('tenant export and import move a team, its people and keys to another appliance', async () => {
   const a = await startTestServer();
   const b = await startTestServer();
+  let c: TestServer | undefined;
   const out = tempDir('am-move');
   try {
     await a.ctx.aggregator.stop();
@@ -192,9 +193,27 @@ online('tenant export and import move a team, its people and keys to another app
     const twice = await runCli(['tenant', 'import', '--from', join(out.path, 'acme')], { dataDir: b.dataDir });
     assert.is(twice.code, 1);
     assert.match(twice.stderr, /already exists here/);
+
+    // Imported twice at once, beside a new organisation of the same name: one of the three is made.
+    c = await startTestServer();
+    await c.ctx.aggregator.stop();
+    const from = join(out.path, 'acme');
+    const raced = await Promise.allSettled([
+      runCommand(c.ctx, 'tenant import', { from }),
+      runCommand(c.ctx, 'tenant import', { from }),
+      runCommand(c.ctx, 'tenant create', { name: 'Acme' }),
+    ]);
+    assert.is(raced.filter((r) => r.status === 'fulfilled').length, 1, 'one is made');
+    for (const r of raced)
+      if (r.status === 'rejected') assert.match(String(r.reason), /already exists|exists already/, String(r.reason));
+    const acme = await c.ctx.control.all<{ id: string }>(`SELECT id FROM tenants WHERE name = 'Acme'`);
+    assert.is(acme.length, 1, 'one organisation named Acme');
+    if (raced[0]!.status === 'fulfilled' || raced[1]!.status === 'fulfilled')
+      assert.equal(await figures(c, key, at), await figures(a, key, at), 'the imported file is whole');
   } finally {
     await a.stop();
     await b.stop();
+    await c?.stop();
     out.remove();
   }
 });

@@ -6,7 +6,7 @@ import { dirname, join } from 'node:path';
 import type { Database } from '../storage/duckdb.js';
 import { tenantPath } from '../storage/datadir.js';
 import type { TenantFiles } from '../storage/tenant-files.js';
-import { deleteTenant, getTenant, type TenantStores } from '../tenants/tenants.js';
+import { deleteTenant, getTenant, oneTenantAtATime, type TenantStores } from '../tenants/tenants.js';
 import { copyTenant, prepareTarget, why } from './backup.js';
 import { BackupError, describeFile, fsyncPath, verifyBackup, writeManifest, type Manifest } from './manifest.js';
 
@@ -109,6 +109,18 @@ export async function importTenant(stores: TenantStores, from: string, dataDir: 
   const tenant = manifest.tenants[0];
   if (manifest.kind !== 'tenant' || !tenant?.file)
     throw new BackupError(`${from} is a full backup, not a tenant export; use "agentmeter restore"`);
+  const exported = { ...tenant, file: tenant.file };
+  return oneTenantAtATime(() => importChecked(stores, from, dataDir, manifest, exported));
+}
+
+/** importTenant's part that takes the id and name, after no other creation or import (oneTenantAtATime). */
+async function importChecked(
+  stores: TenantStores,
+  from: string,
+  dataDir: string,
+  manifest: Manifest,
+  tenant: Manifest['tenants'][number] & { file: string },
+): Promise<Imported> {
   const people = manifest.people ?? [];
   const keys = manifest.api_keys ?? [];
   if (

@@ -27,13 +27,17 @@ export class TenantNameError extends Error {
   }
 }
 
-/** Creations one after another: the name is checked and taken with nothing in between. */
+/** Creations and imports one after another: a name or id is checked and taken with nothing in between. */
 let creating: Promise<unknown> = Promise.resolve();
 
-export function createTenant(stores: Stores, name: string): Promise<Tenant> {
-  const made = creating.catch(() => undefined).then(() => create(stores, name));
+export function oneTenantAtATime<T>(make: () => Promise<T>): Promise<T> {
+  const made = creating.catch(() => undefined).then(make);
   creating = made;
   return made;
+}
+
+export function createTenant(stores: Stores, name: string): Promise<Tenant> {
+  return oneTenantAtATime(() => create(stores, name));
 }
 
 async function create({ control, tenantFiles }: Stores, name: string): Promise<Tenant> {
