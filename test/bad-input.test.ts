@@ -248,6 +248,31 @@ suite('impossible dates and a __proto__ filter are a 400 naming the field, not a
   assert.match(page, /The custom dates were not dates/);
 });
 
+suite('a time string of most of a megabyte is a 400 naming its field at once, on every entry point', async (ctx) => {
+  // Its pattern once backtracked over the whole string: 900 KB held the event loop for over a minute.
+  const long = `${'T00:00'.repeat(150_000)}!`;
+  const within = { signal: AbortSignal.timeout(30_000) }; // milliseconds now; minutes before
+  const post = async (path: string, body: unknown) => {
+    const res = await fetch(`${ctx.server.url}${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${ctx.key}` },
+      body: JSON.stringify(body),
+      ...within,
+    });
+    return { status: res.status, json: (await res.json()) as { field?: string } };
+  };
+  const query = await post('/api/v1/query', { metrics: ['events'], from: long });
+  assert.equal([query.status, query.json.field], [400, 'from']);
+  const seed = await post('/api/metrics/query', { start_date: long, end_date: '2026-12-01', metric_types: ['cost'] });
+  assert.equal([seed.status, seed.json.field], [400, 'start_date']);
+  const tool = await Promise.race([
+    callTool(ctx.server.url, ctx.key, 'query', { metrics: ['events'], to: long }),
+    new Promise<never>((_, reject) => within.signal.addEventListener('abort', () => reject(new Error('timed out')))),
+  ]);
+  assert.ok(tool.isError);
+  assert.match(tool.text, /\bto\b/);
+});
+
 suite('a page asked by htmx without a session, with any hx-current-url, is sent to sign in', async (ctx) => {
   for (const current of ['not a url', '/tools?range=1h', `${ctx.server.url}/sessions/x`]) {
     const res = await fetch(`${ctx.server.url}/`, { headers: { 'hx-request': 'true', 'hx-current-url': current } });
