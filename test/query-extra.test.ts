@@ -393,7 +393,7 @@ extra(
       model: 'claude-x',
       session_id: 's4',
     });
-    // A colleague's failure, and one outside the range.
+    // A colleague's failure (under the same session id: a session is a user's), and one outside the range.
     await send(
       ctx,
       '/api/metrics/commands',
@@ -402,7 +402,7 @@ extra(
         execution_time_ms: 10,
         status: 'failure',
         error_message: 'exit code 1',
-        session_id: 'o1',
+        session_id: 's4',
       },
       other.key,
     );
@@ -477,7 +477,8 @@ extra(
     const team = (await (
       await manager.request(`/api/v1/errors?from=${new Date(now - 3_600_000).toISOString()}`)
     ).json()) as Errors;
-    assert.equal(team.errors.find((e) => e.error === 'exit code 1')!.count, 3);
+    const deploy = team.errors.find((e) => e.error === 'exit code 1')!;
+    assert.equal([deploy.count, deploy.sessions], [3, 2], "two people's sessions s4, as the sessions metric counts");
     const colleague = (await (
       await manager.request(`/api/v1/errors?user=${other.userId}&from=${new Date(now - 3_600_000).toISOString()}`)
     ).json()) as Errors;

@@ -4,7 +4,7 @@
 import { countedSinceCtes, FAILURE_SQL } from '../aggregate/rollup.js';
 import type { TenantFiles } from '../storage/tenant-files.js';
 import { eventsWhere } from './export.js';
-import type { Query } from './model.js';
+import { SESSIONS_SQL, type Query } from './model.js';
 import { watermark } from './run.js';
 
 export type ErrorFilters = Pick<Query['filters'], 'user' | 'project' | 'tool' | 'model' | 'kind'>;
@@ -49,7 +49,7 @@ export async function commonErrors(
     }>(
       `WITH ${countedSinceCtes('failed', `${where} AND ${FAILED}`, w.lastSeq, w.tail)}
        SELECT kind, name, ${FIRST_LINE} AS error, count(*) AS count,
-              count(DISTINCT session_id) FILTER (session_id <> '') AS sessions, epoch_ms(max(ts)) AS last_ms
+              ${SESSIONS_SQL} AS sessions, epoch_ms(max(ts)) AS last_ms
          FROM failed GROUP BY ALL
         ORDER BY count DESC, last_ms DESC, kind, name NULLS FIRST, error NULLS FIRST
         LIMIT $limit`,

@@ -67,13 +67,16 @@ const spend = (col: string, requestKinds: readonly Kind[], metricKind: Kind) =>
   `coalesce(sum(${when(`${inKinds(requestKinds)} OR (kind = '${metricKind}' AND NOT has_requests)`, col)}), 0)`;
 const PRICED_COST = `cost_usd + (unpriced_input * coalesce(p.input, 0) + unpriced_output * coalesce(p.output, 0) + unpriced_cache_read * coalesce(p.cache_read, 0) + unpriced_cache_creation * coalesce(p.cache_write, 0)) / 1e6`;
 
+/** Distinct sessions of the rows: a session is a user's, so two people sending one session id have two. */
+export const SESSIONS_SQL = `count(DISTINCT (user_id, session_id)) FILTER (session_id <> '')`;
+
 const counted: Record<string, MetricDef> = {
   events: { kinds: null, sql: 'coalesce(sum(n), 0)', description: 'events stored (each request and tool call once)' },
   // A session is a user's: two people sending one session id have two sessions.
   sessions: {
     distinct: true,
     kinds: null,
-    sql: `count(DISTINCT (user_id, session_id)) FILTER (session_id <> '')`,
+    sql: SESSIONS_SQL,
     description: 'distinct sessions (per user) with any event',
   },
   active_users: {
