@@ -686,6 +686,45 @@ api(
   },
 );
 
+api(
+  'GET /api/metrics/aggregated: a page past the 10,000 rows one question gives is a 400 naming offset',
+  async (ctx) => {
+    // Three people, each active in 3,400 minutes: 10,200 one-minute windows by person.
+    const now = Date.now();
+    const start = now - 3_500 * 60_000;
+    for (const email of ['a@acme.test', 'b@acme.test', 'c@acme.test']) {
+      const { userId } = await ingestKey(ctx.server, ['ingest', 'read'], email);
+      const events = Array.from({ length: 3_400 }, (_, i) => ({
+        id: `${email}-${i}`,
+        kind: 'prompt' as const,
+        ts: start + i * 60_000,
+        session_id: `s-${email}`,
+      }));
+      await ctx.server.ctx.ingest.ingest({ tenantId: ctx.tenantId, userId }, 'rest', events);
+    }
+    await runCommand(ctx.server.ctx, 'user create', {
+      tenant: ctx.tenantId,
+      email: 'boss@acme.test',
+      role: 'manager',
+      password: 'a long password 1',
+    });
+    const manager = await signIn(ctx.server, 'boss@acme.test', 'a long password 1');
+    const page = (offset: number) =>
+      manager.request(
+        `/api/metrics/aggregated?start_date=${new Date(start).toISOString()}&end_date=${new Date(now).toISOString()}&aggregation_window=1m&limit=100&offset=${offset}`,
+      );
+    const last = (await (await page(9_900)).json()) as { pagination: { returned: number; has_more: boolean } };
+    assert.equal([last.pagination.returned, last.pagination.has_more], [100, true]);
+    for (const offset of [9_950, 10_000, 100_000]) {
+      const res = await page(offset);
+      assert.is(res.status, 400, `offset ${offset}`);
+      const body = (await res.json()) as { field: string; error: string };
+      assert.is(body.field, 'offset');
+      assert.match(body.error, /more than 10000 windows match/);
+    }
+  },
+);
+
 api("/readyz reports the rollups' lag and the worker catches up", async (ctx) => {
   await ctx.server.ctx.ingest.ingest({ tenantId: ctx.tenantId, userId: ctx.userId }, 'rest', [
     { kind: 'prompt', session_id: 'p' },

@@ -8,7 +8,7 @@ import { z } from 'zod';
 import type { AppContext } from '../../context.js';
 import { TIERS } from '../../aggregate/tiers.js';
 import { commandExecutions } from '../../query/commands.js';
-import { INTERVALS, MAX_RANGE_MS, METRICS, type Interval, type QueryInput } from '../../query/model.js';
+import { INTERVALS, MAX_RANGE_MS, MAX_ROWS, METRICS, type Interval, type QueryInput } from '../../query/model.js';
 import { runPartiallyFiltered, runQuery } from '../../query/run.js';
 import { dashboardSummary } from '../../query/summary.js';
 import { scoredWindows } from '../../sessions/windows.js';
@@ -124,11 +124,18 @@ export function seedQueryRoutes(ctx: AppContext) {
           group_by: groupBy,
           filters,
           ...range,
-          limit: Math.min(10_000, offset + limit),
+          limit: Math.min(MAX_ROWS, offset + limit),
         },
         { from: 'start_date', to: 'end_date', interval: 'aggregation_window' },
       );
       const result = await runQuery(ctx.tenantFiles, tenantId, q, { now: now() });
+      // A page past the rows one question gives is refused, not answered empty with has_more.
+      if (result.truncated && offset + limit > MAX_ROWS)
+        throw httpError(
+          400,
+          `offset: more than ${MAX_ROWS} windows match and pages stop there; narrow start_date and end_date, or choose a larger aggregation_window`,
+          'offset',
+        );
       const data = result.rows.slice(offset, offset + limit).map(({ t, user, ...m }) => ({
         window_start: t,
         aggregation_window: interval,
