@@ -229,6 +229,17 @@ const CASES: Case[] = [
       periods: one(B, B + 14 * DAY, [seg('1d', B, B + 6 * DAY), seg('1h', B + 6 * DAY, B + 14 * DAY)]),
     },
   },
+  {
+    name: 'New York days past the hour tier’s retention, within the quarter hours’: from quarter hours, not the day tier',
+    query: { metrics: ['events'], interval: '1d', from: B, to: B + 14 * DAY },
+    state: {
+      timeZone: 'America/New_York',
+      keptSince: { raw: B + 10 * DAY, '1m': B + 10 * DAY, '15m': B - 30 * DAY, '1h': B + 10 * DAY },
+    },
+    expect: {
+      periods: one(B, B + 14 * DAY, [seg('15m', B, B + 10 * DAY), seg('1h', B + 10 * DAY, B + 14 * DAY)]),
+    },
+  },
 ];
 
 for (const c of CASES) {

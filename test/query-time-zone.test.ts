@@ -235,6 +235,31 @@ test('New York past the hour tier’s retention: whole UTC days from the day tie
   }
 });
 
+test('New York past the hour tier’s retention but within the quarter hours’: exact local days from quarter hours', async () => {
+  const now = Date.UTC(2026, 2, 20);
+  const t = await tenantIn('America/New_York', now);
+  try {
+    const file = await t.files.open(t.tenantId);
+    await saveSetting(file, file, 'retention', { raw: 5, '1m': 5, '5m': 5, '15m': 365, '1h': 5, '1d': null });
+    const events = eventsFor('America/New_York', NEW_YORK_DAYS).filter(
+      (e) => e.ts >= Date.UTC(2026, 2, 8) && e.ts < now,
+    );
+    await t.ingest(events);
+    await t.aggregator.runOnce(t.tenantId, { retention: true });
+    assert.equal(t.errors, []);
+    const from = Date.UTC(2026, 2, 10, 4); // local midnight
+    const to = Date.UTC(2026, 2, 19, 4);
+    const q = querySchema.parse({ metrics: ['tool_calls'], interval: '1d', from, to });
+    const { rows } = await runQuery(t.files, t.tenantId, q, { now });
+    const want = expected(events, 'America/New_York', '1d', from, to).map(({ t, tool_calls }) => ({ t, tool_calls }));
+    assert.ok(want.length === 9, 'nine local days');
+    assert.equal(rows, want);
+  } finally {
+    await t.files.remove(t.tenantId);
+    t.dir.remove();
+  }
+});
+
 for (const [zone, want] of [
   ['America/New_York', { '2026-03-15T04:00:00.000Z': 3 }],
   ['Asia/Kathmandu', { '2026-03-14T18:15:00.000Z': 1, '2026-03-15T18:15:00.000Z': 2 }],

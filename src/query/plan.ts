@@ -128,7 +128,7 @@ export function tiersFor(interval: Interval | undefined): Tier[] {
 /**
  * Covers one period for buckets of `interval` in `zone`: only with tiers whose buckets nest
  * in the zone's local ones (New York's days from hours, Kolkata's from quarter hours). Before
- * the oldest bucket the coarsest of those still keeps, the coarser tiers take over, each
+ * the oldest bucket any of those still keeps, the coarser tiers take over, each
  * bucket counted in the local bucket its start falls in (the one approximation; README, Queries).
  */
 export function coverPeriod(
@@ -140,11 +140,11 @@ export function coverPeriod(
 ): Segment[] {
   const usable = tiersFor(interval);
   const aligned = interval ? usable.filter((t) => alignmentMs(zone) % TIER_MS[t] === 0) : usable;
-  const coarsest = aligned.at(-1);
-  const deletedUpTo = coarsest ? keptSince[coarsest] : undefined;
-  if (aligned.length === usable.length || deletedUpTo === undefined || deletedUpTo <= from)
-    return cover(from, to, aligned, keptSince);
-  const at = Math.min(to, ceilTo(deletedUpTo, TIER_MS[usable.at(-1)!]));
+  // Where the oldest bucket of any of them is (-Infinity: one keeps everything); after it `cover`
+  // reads each stretch from the coarsest of them that still keeps it.
+  const alignedFrom = Math.min(...aligned.map((t) => keptSince[t] ?? -Infinity));
+  if (aligned.length === usable.length || alignedFrom <= from) return cover(from, to, aligned, keptSince);
+  const at = Math.min(to, ceilTo(alignedFrom, TIER_MS[usable.at(-1)!]));
   return [...cover(from, at, usable, keptSince), ...cover(at, to, aligned, keptSince)];
 }
 
