@@ -169,6 +169,53 @@ s(
   },
 );
 
+s('a trend’s forecast goes on in New York days past the 25-hour one, and in calendar months', async (ctx) => {
+  await tenantIn(ctx, NY, utc('2026-10-30T16:00:00'));
+  // One more call each day, 10 to 29 October, at noon in New York.
+  const days = Array.from({ length: 20 }, (_, i) => i + 10);
+  await ctx.ingest(days.flatMap((d, i) => Array.from({ length: i + 1 }, () => utc(`2026-10-${d}T16:00:00`))));
+  const trend = async (query: string) => {
+    const res = await ctx.admin.request(`/api/v1/analytics/trends?metric=tool_calls&${query}`);
+    assert.is(res.status, 200, await res.clone().text());
+    return ((await res.json()) as { trend: { forecast: { t: string }[] } }).trend.forecast.map((p) => p.t);
+  };
+  const from = new Date(utc('2026-10-10T04:00:00')).toISOString();
+  const to = new Date(utc('2026-10-30T04:00:00')).toISOString();
+  // Local midnights: EDT (04:00 UTC) until 1 November, EST (05:00 UTC) after it.
+  assert.equal(await trend(`interval=1d&from=${from}&to=${to}&horizon=4`), [
+    '2026-10-30T04:00:00.000Z',
+    '2026-10-31T04:00:00.000Z',
+    '2026-11-01T04:00:00.000Z',
+    '2026-11-02T05:00:00.000Z',
+  ]);
+  assert.equal(await trend(`interval=1mo&from=2026-01-01T05:00:00Z&to=${to}&horizon=3`), [
+    '2026-11-01T04:00:00.000Z',
+    '2026-12-01T05:00:00.000Z',
+    '2027-01-01T05:00:00.000Z',
+  ]);
+});
+
+s('the team page’s trend line and forecast are one line in New York time', async (ctx) => {
+  await tenantIn(ctx, NY, utc('2026-06-30T16:00:00'));
+  // d calls on 1 to 29 June, at noon in New York: a rising line, no clock change.
+  await ctx.ingest(
+    Array.from({ length: 29 }, (_, i) => i + 1).flatMap((d) =>
+      Array.from({ length: d }, () => utc(`2026-06-${String(d).padStart(2, '0')}T16:00:00`)),
+    ),
+  );
+  const page = await html(ctx.admin, '/team?range=30d&metric=tool_calls');
+  const spec = JSON.parse(/data-chart="([^"]+)"/.exec(page)![1]!.replace(/&quot;/g, '"')) as {
+    series: { name: string; data: [number, number][] }[];
+  };
+  const [, fitted, forecast] = spec.series;
+  assert.equal([fitted!.name, forecast!.name], ['Trend', 'Forecast']);
+  const [[x1, v1], [x2, v2]] = fitted!.data.slice(-2) as [[number, number], [number, number]];
+  const slope = (v2 - v1) / (x2 - x1);
+  assert.ok(slope > 0, 'rising');
+  for (const [x, v] of forecast!.data.slice(1))
+    assert.ok(Math.abs(v - (v2 + slope * (x - x2))) < 1e-6, `the forecast at ${x} continues the fitted line`);
+});
+
 s('a session page shows its times in New York time', async (ctx) => {
   await tenantIn(ctx, NY, utc('2026-03-08T15:00:00'));
   await ctx.ingest([utc('2026-03-08T05:30:00'), utc('2026-03-08T14:10:09')]);

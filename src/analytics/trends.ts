@@ -47,11 +47,15 @@ function medianStep(sorted: Point[]): number {
  *   - one point, or all points at one time: slope 0, intercept = mean v;
  *   - r2 = 0 when there are fewer than 2 points or v never varies (SStot = 0), since there
  *     is no variance to explain; two distinct points give r2 = 1.
- * The forecast continues from the last point in steps of the median spacing; it is empty
- * when there is no spacing to continue (fewer than two distinct times). `horizon` defaults to
- * 0 and is capped at 1000 points.
+ * The forecast continues from the last point, each time `next` of the one before (the
+ * series' buckets: a local day of 23 or 25 hours, a calendar month), by default in steps of the
+ * median spacing; it is empty when there is no spacing to continue (fewer than two distinct
+ * times). `horizon` defaults to 0 and is capped at 1000 points.
  */
-export function linearTrend(points: Point[], options: { horizon?: number } = {}): LinearTrend {
+export function linearTrend(
+  points: Point[],
+  options: { horizon?: number; next?: (t: number) => number } = {},
+): LinearTrend {
   const pts = points.filter((p) => Number.isFinite(p.t) && Number.isFinite(p.v)).sort((a, b) => a.t - b.t);
   const tMean = mean(pts.map((p) => p.t));
   const vMean = mean(pts.map((p) => p.v));
@@ -79,11 +83,12 @@ export function linearTrend(points: Point[], options: { horizon?: number } = {})
 
   const step = medianStep(pts);
   const horizon = step > 0 ? Math.min(MAX_HORIZON, Math.max(0, Math.floor(options.horizon ?? 0) || 0)) : 0;
-  const last = pts.length ? pts[pts.length - 1]!.t : 0;
-  const forecast = Array.from({ length: horizon }, (_, k) => {
-    const t = last + (k + 1) * step;
-    return { t, v: fit(t) };
-  });
+  const next = options.next ?? ((t: number) => t + step);
+  const forecast: Point[] = [];
+  for (let t = pts.length ? pts[pts.length - 1]!.t : 0; forecast.length < horizon; ) {
+    t = next(t);
+    forecast.push({ t, v: fit(t) });
+  }
 
   return { slope, slopePerDay: slope * DAY_MS, intercept: fit(0), r2, direction, forecast };
 }

@@ -63,7 +63,10 @@ export async function trend(
   // The tenant's wall clock on the charts' UTC axis, as seriesOf.
   const at = (t: string) => wallOf(f.zone, Date.parse(t));
   const line = (t: number) => result.trend.intercept + result.trend.slope * t;
-  const fitted: Series = { name: 'Trend', data: result.points.map((p) => [at(p.t), clampFor(unit, line(at(p.t)))]) };
+  const fitted: Series = {
+    name: 'Trend',
+    data: result.points.map((p) => [at(p.t), clampFor(unit, line(Date.parse(p.t)))]),
+  };
   const lastFit = fitted.data.at(-1);
   const forecast: Series = {
     name: 'Forecast',

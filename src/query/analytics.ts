@@ -4,7 +4,7 @@ import type { TenantFiles } from '../storage/tenant-files.js';
 import { anomalies, type Anomaly } from '../analytics/anomalies.js';
 import { linearTrend, type LinearTrend } from '../analytics/trends.js';
 import { filtersFor, querySchema, type Dimension, type Interval, type Query, type QueryInput } from './model.js';
-import { timeZoneOf } from './buckets.js';
+import { nextBucket, timeZoneOf } from './buckets.js';
 import { fillGaps, runQueries, runQuery } from './run.js';
 import { DEFAULT_TIME_ZONE, localDate, wallOf, zoneAbbreviation } from '../time/zone.js';
 
@@ -42,7 +42,8 @@ export async function trendOf(
   const series = fillGaps(rows, q, zone);
   const points = series.map((r) => ({ t: Date.parse(String(r.t)), v: Number(r[metric] ?? 0) }));
   const iso = (t: number) => new Date(t).toISOString();
-  const trend = linearTrend(points, { horizon });
+  // The forecast's points are the next buckets of the zone, as the series' are.
+  const trend = linearTrend(points, { horizon, next: (t) => nextBucket(t, q.interval!, zone) });
   return {
     metric,
     interval: q.interval!,
