@@ -39,6 +39,27 @@ const otlpTotals = JSON.parse(readFileSync(join(FIXTURES, 'otlp', 'expected-tota
   { toolCalls: number; costUsd: number; linesAdded: number; commits: number }
 >;
 
+s('a filter on a quiet value past the 200 busiest is applied, not called unknown', async (ctx) => {
+  const now = Date.now();
+  // 201 busy projects (two prompts each) and a quiet one (one prompt, one tool call of its own tool).
+  const events = Array.from({ length: 201 }, (_, p) =>
+    [0, 1].map((i) => ({
+      id: `busy-${p}-${i}`,
+      kind: 'prompt' as const,
+      ts: now - 3_600_000 + i,
+      project: `busy-${p}`,
+      session_id: `s${p}`,
+    })),
+  ).flat();
+  events.push({ id: 'quiet', kind: 'prompt', ts: now - 60_000, project: 'quiet-project', session_id: 'q' });
+  await ctx.server.ctx.ingest.ingest({ tenantId: ctx.tenantId, userId: ctx.userId }, 'rest', events);
+  const page = await html(ctx.admin, '/?range=24h&project=quiet-project');
+  assert.not.match(page, /that filter is ignored/);
+  assert.is(kpi(page, 'Prompts'), '1', 'the quiet project alone');
+  const unknown = await html(ctx.admin, '/?range=24h&project=no-such-project');
+  assert.match(unknown, /No project “no-such-project” in this range; that filter is ignored\./);
+});
+
 s(
   'the overview shows the fixtures: KPI cards, charts, top tools, models, sessions; the previous period is compared',
   async (ctx) => {

@@ -13,37 +13,59 @@ export type FilterOptions = Readonly<Record<FilterDimension, readonly Option[]>>
 
 const MAX_OPTIONS = 200;
 
+/**
+ * The options of the range: the busiest MAX_OPTIONS values of each dimension, and the value
+ * `range.values` picks when the data has it beyond those (a filter is never called unknown
+ * for being quiet: dropUnknown).
+ */
 export async function filterOptions(
   tf: TenantFiles,
   tenantId: string,
-  range: { from: number; to: number },
+  range: { from: number; to: number; values?: Partial<Record<FilterDimension, string>> },
   view: MetricsView,
   people: { id: string; name: string | null; email: string }[],
   now: number,
 ): Promise<FilterOptions> {
   const scope = view.ownUser ? { user: [view.ownUser] } : {};
   const dimensions = ['project', 'tool', 'model'] as const;
+  const question = (dimension: (typeof dimensions)[number], only?: string) =>
+    querySchema.parse({
+      metrics: [dimension === 'tool' ? 'tool_calls' : 'events'],
+      group_by: [dimension],
+      filters: only === undefined ? scope : { ...scope, [dimension]: [only] },
+      from: range.from,
+      to: range.to,
+      limit: only === undefined ? MAX_OPTIONS : 1,
+    });
   // One runQueries: one read of the watermark, the three statements side by side.
   const answers = await runQueries(
     tf,
     tenantId,
-    dimensions.map((dimension) =>
-      querySchema.parse({
-        metrics: [dimension === 'tool' ? 'tool_calls' : 'events'],
-        group_by: [dimension],
-        filters: scope,
-        from: range.from,
-        to: range.to,
-        limit: MAX_OPTIONS,
-      }),
-    ),
+    dimensions.map((d) => question(d)),
     { now },
   );
+  const found = dimensions.map((dimension, i) =>
+    answers[i]!.rows.map((r) => r[dimension]).filter((v): v is string => typeof v === 'string' && v !== ''),
+  );
+  // A picked value past the busiest: asked for on its own.
+  const beyond = dimensions.flatMap((d, i) => {
+    const picked = range.values?.[d];
+    return picked !== undefined && answers[i]!.truncated && !found[i]!.includes(picked) ? [{ i, d, picked }] : [];
+  });
+  if (beyond.length) {
+    const more = await runQueries(
+      tf,
+      tenantId,
+      beyond.map(({ d, picked }) => question(d, picked)),
+      { now },
+    );
+    for (const [k, { i, picked }] of beyond.entries()) if (more[k]!.rows.length) found[i]!.push(picked);
+  }
   const [project, tool, model] = dimensions.map((dimension, i) =>
-    answers[i]!.rows.map((r) => r[dimension])
-      .filter((v): v is string => typeof v === 'string' && v !== '')
-      .sort((a, b) => a.localeCompare(b))
-      .map((v) => ({ value: v, label: dimension === 'project' ? shortPath(v) : v })),
+    found[i]!.sort((a, b) => a.localeCompare(b)).map((v) => ({
+      value: v,
+      label: dimension === 'project' ? shortPath(v) : v,
+    })),
   );
   const user = !view.individuals
     ? []
