@@ -218,6 +218,58 @@ function assistant(sessionId: string, s: number, r: number, ts: string): string 
   });
 }
 
+test('records the appliance refuses (a clock at 1970) are counted as rejected, and the files after them import', async (ctx) => {
+  const home = tempDir('am-home');
+  const project = join(home.path, '.claude', 'projects', '-home-dev-src-acme');
+  mkdirSync(project, { recursive: true });
+  const record = (type: 'user' | 'assistant', session: string, i: number, ts: number) =>
+    JSON.stringify({
+      type,
+      uuid: `${session}-${type}-${i}`,
+      parentUuid: null,
+      sessionId: session,
+      timestamp: new Date(ts).toISOString(),
+      cwd: '/home/dev/src/acme',
+      version: '2.0.10',
+      isSidechain: false,
+      ...(type === 'user'
+        ? { message: { role: 'user', content: 'do it' } }
+        : {
+            requestId: `${session}-req-${i}`,
+            message: {
+              id: `${session}-msg-${i}`,
+              model: 'claude-sonnet-4-5',
+              role: 'assistant',
+              content: [{ type: 'text', text: 'hi' }],
+              usage: { input_tokens: 10, output_tokens: 20 },
+            },
+          }),
+    });
+  // A laptop whose clock had reset: 1,200 records of 1970, two whole chunks the appliance refuses.
+  const clock = Array.from({ length: 600 }, (_, i) => [
+    record('user', 'clock', i, 1000 + i * 2000),
+    record('assistant', 'clock', i, 2000 + i * 2000),
+  ]).flat();
+  writeFileSync(join(project, 'm-clock.jsonl'), `${clock.join('\n')}\n`);
+  const at = Date.now() - 5 * 86_400_000;
+  writeFileSync(
+    join(project, 'z-good.jsonl'),
+    `${record('user', 'good', 0, at)}\n${record('assistant', 'good', 0, at + 1000)}\n`,
+  );
+  const args = ['import', 'claude', join(home.path, '.claude'), '--url', ctx.server.url, '--key', ctx.key];
+  try {
+    const run = await cli([...args, '--state', join(home.path, 'state.json'), '--json']).done;
+    assert.is(run.code, 0, run.stderr);
+    const summary = JSON.parse(run.stdout) as { rejected: number; stored: number };
+    assert.is(summary.rejected, 1200, 'every refused record counted');
+    assert.is(summary.stored, 2, "the good session's prompt and request");
+    const { api_requests, sessions } = await figures(ctx);
+    assert.equal({ api_requests, sessions }, { api_requests: 1, sessions: 1 });
+  } finally {
+    home.remove();
+  }
+});
+
 test('a run killed midway resumes where it stopped; sync sends only what was appended', async (ctx) => {
   const home = tempDir('am-home');
   const root = join(home.path, '.claude');

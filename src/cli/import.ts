@@ -188,6 +188,7 @@ async function upload(o: UploadOptions): Promise<void> {
       saveState(path, state);
       o.progress.update(o.summary, bytesRead(o.summary, sending.positions));
     });
+    inflight.catch(() => undefined); // awaited (and thrown) before the next send: not unhandled meanwhile
   }
   await inflight;
   o.summary.run_id = run;
