@@ -275,6 +275,27 @@ test('import first, live later; a re-run stores nothing; rollback leaves exactly
   );
 });
 
+test('skip reasons are counted by name up to 100, the rest together; details stay with the samples', async (ctx) => {
+  const { id } = await importRun(ctx);
+  for (let c = 0; c < 3; c++) {
+    const skipped = Array.from({ length: 1000 }, (_, i) => ({
+      file: 'b.jsonl',
+      reason: `unknown record type "t${c * 1000 + i}"`,
+      detail: `at byte ${i}`,
+    }));
+    assert.is((await call(ctx, 'POST', `/api/v1/import/runs/${id}/events`, { events: [], skipped })).status, 200);
+  }
+  const run = (await call(ctx, 'GET', `/api/v1/import/runs/${id}`)).json.run as {
+    skipped: number;
+    skip_reasons: Record<string, number>;
+    skip_samples: { reason: string; detail?: string }[];
+  };
+  assert.is(run.skipped, 3001);
+  assert.is(Object.keys(run.skip_reasons).length, 101, '100 by name, then "other reasons"');
+  assert.is(run.skip_reasons['other reasons'], 3001 - 100);
+  assert.equal(run.skip_samples[1], { file: 'b.jsonl', reason: 'unknown record type "t0"', detail: 'at byte 0' });
+});
+
 test("bad input: 400 (or each event's rejection) naming the field; another person's run is not found", async (ctx) => {
   assert.is((await call(ctx, 'POST', '/api/v1/import/runs', { source: 'floppy' })).json.field, 'source');
   const { id } = await importRun(ctx);

@@ -145,14 +145,15 @@ reader('the same records in .agent-os and .ai-mesh are imported once, the copies
     assert.is(ofKind(events, 'tool_call').length, EXPECTED.tool_events);
     assert.is(ofKind(events, 'agent_interaction').length, EXPECTED.agent_invocations);
     assert.is(failures(events, 'tool_call'), EXPECTED.tool_failures);
-    const duplicates = skipped.filter((s) => s.reason.startsWith('duplicate of '));
+    const duplicates = skipped.filter((s) => s.reason === 'duplicate of a record read before');
     assert.is(duplicates.length, good.length);
     assert.ok(
       duplicates.every(
         (d) =>
           d.file.endsWith('.ai-mesh/metrics/tool-metrics.jsonl') &&
           d.line! > 10 &&
-          d.reason.includes(`${AGENT_OS}/tool-metrics.jsonl:`),
+          d.detail?.startsWith('first at ') &&
+          d.detail.includes(`${AGENT_OS}/tool-metrics.jsonl:`),
       ),
     );
   } finally {
@@ -200,7 +201,7 @@ reader(
       const cut = size + Buffer.byteLength(added);
       assert.equal(
         grown.skipped,
-        [{ file: tools, reason: `truncated last line (at byte ${cut})` }],
+        [{ file: tools, reason: 'truncated last line', detail: `at byte ${cut}` }],
         'read from where the last run ended: lines not counted, bytes named',
       );
       const p = grown.positions.get(tools)!;

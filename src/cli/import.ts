@@ -10,7 +10,7 @@ import { requestCost } from '../cost/prices.js';
 import type { IngestEvent } from '../ingest/schema.js';
 import { readLegacy } from '../import/legacy.js';
 import { defaultClaudeRoots, readTranscripts } from '../import/transcripts.js';
-import type { FilePosition, ImportChunk, Reader, Skip } from '../import/types.js';
+import { countSkip, type FilePosition, type ImportChunk, type Reader, type Skip } from '../import/types.js';
 import { ApplianceClient, ImportClientError, RunGoneError } from './import-client.js';
 import { loadState, saveState, stateKey, type ImportState } from './import-state.js';
 import { createProgress, plannedBytes } from './progress.js';
@@ -285,7 +285,7 @@ function count(s: ImportSummary, chunk: ImportChunk): void {
   }
   for (const skip of chunk.skipped as Skip[]) {
     s.skipped++;
-    s.skip_reasons[skip.reason] = (s.skip_reasons[skip.reason] ?? 0) + 1;
+    countSkip(s.skip_reasons, skip.reason);
   }
   for (const p of chunk.positions) files.add(p.file);
   s.sessions = sessions.size;

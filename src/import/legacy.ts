@@ -10,7 +10,7 @@
 // the one session whose span holds its time, else no session; the id it had stays in
 // attributes.client_session_id. Secrets (`auth_token`…) are dropped before anything else.
 // The tool files of all roots are read together in time order, so the same record in two
-// roots meets its copy and is imported once (the later one a Skip "duplicate of <file>:<line>");
+// roots meets its copy and is imported once (the later one a Skip "duplicate of a record read before");
 // ids come from the record's content, so the server keeps one copy across runs as well.
 import { realpath, stat } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -226,7 +226,7 @@ async function* readTools(
     const where = line.number !== undefined ? `${next.file}:${line.number}` : `${next.file} at byte ${line.start}`;
     const copy = seen.get(e.id!);
     if (copy) {
-      pending.skipped.push(lineSkip(next.file, line, `duplicate of ${copy.where}`));
+      pending.skipped.push(lineSkip(next.file, line, 'duplicate of a record read before', `first at ${copy.where}`));
       continue;
     }
     seen.set(e.id!, { where, ts });

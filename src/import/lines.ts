@@ -122,7 +122,12 @@ export const lineProblem = (text: string | null) =>
   text === null ? 'line too long' : text.includes('\0') ? 'binary data' : undefined;
 
 /** A skipped line, where it is: its number when known, else its byte offset. */
-export const lineSkip = (file: string, line: { number: number | undefined; start: number }, reason: string): Skip =>
+export const lineSkip = (
+  file: string,
+  line: { number: number | undefined; start: number },
+  reason: string,
+  detail?: string,
+): Skip =>
   line.number !== undefined
-    ? { file, line: line.number, reason }
-    : { file, reason: `${reason} (at byte ${line.start})` };
+    ? { file, line: line.number, reason, ...(detail ? { detail } : {}) }
+    : { file, reason, detail: [`at byte ${line.start}`, detail].filter(Boolean).join('; ') };

@@ -13,7 +13,7 @@ import type { Ingestor, IngestResult, Who } from '../ingest/ingest.js';
 import type { IngestEvent } from '../ingest/schema.js';
 import type { TenantFiles } from '../storage/tenant-files.js';
 import { priceImported } from './pricing.js';
-import { CHUNK_MAX_EVENTS, type Baseline, type Skip } from './types.js';
+import { CHUNK_MAX_EVENTS, countSkip, type Baseline, type Skip } from './types.js';
 import { saveBaseline } from './baseline.js';
 
 export const IMPORT_SOURCES = ['claude', 'legacy', 'archive'] as const;
@@ -29,7 +29,13 @@ export const startRunSchema = z.strictObject({
   host: text(200).optional(),
   label: text(200).optional(),
 });
-const skipSchema = z.object({ file: text(4096), line: z.number().int().min(0).optional(), reason: text(500) });
+const skipSchema = z.object({
+  file: text(4096),
+  line: z.number().int().min(0).optional(),
+  reason: text(500),
+  detail: text(4096).optional(),
+});
+
 const baselineSchema = z.object({
   commandsPerHour: z.number().finite().min(0).max(1e6),
   linesPerHour: z.number().finite().min(0).max(1e7),
@@ -236,7 +242,7 @@ async function storeChunk(
   if (chunk.baseline) await saveBaseline(db, who.userId, chunk.baseline as Baseline);
 
   const reasons = { ...run.skip_reasons };
-  for (const s of chunk.skipped) reasons[s.reason] = (reasons[s.reason] ?? 0) + 1;
+  for (const s of chunk.skipped) countSkip(reasons, s.reason); // a client names its reasons: a bounded count
   const samples = [...run.skip_samples, ...chunk.skipped].slice(0, SKIP_SAMPLES);
   const unknown = [...new Set([...run.unknown_models, ...unknownModels])].sort();
   await db.run(

@@ -4,8 +4,21 @@
 // `agentmeter sync` uploads only what is new).
 import type { IngestEvent } from '../ingest/schema.js';
 
-/** A line or file left out, and why ("not JSON", "unknown record type", "symlink loop"…). */
-export type Skip = { file: string; line?: number; reason: string };
+/**
+ * A line or file left out, and why ("not JSON", "unknown record type", "symlink loop"…).
+ * The reason is one of a few (a run counts them by reason); where exactly, when no line
+ * number says it, is its `detail` ("at byte 4096", where the first copy was read).
+ */
+export type Skip = { file: string; line?: number; reason: string; detail?: string };
+
+/** Reasons counted by name (a run's, the CLI's summary); any more are counted together as "other reasons". */
+const MAX_SKIP_REASONS = 100;
+
+/** Counts one skip of `reason` in `reasons`. */
+export function countSkip(reasons: Record<string, number>, reason: string): void {
+  const named = reason in reasons || Object.keys(reasons).length < MAX_SKIP_REASONS ? reason : 'other reasons';
+  reasons[named] = (reasons[named] ?? 0) + 1;
+}
 
 /**
  * How far a file has been read: its identity (size, mtime) when read, and the byte offset
