@@ -7,7 +7,12 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { rotateWebhookSecret, setSmtpSettings, smtpInputSchema } from '../src/alerts/channel-settings.js';
+import {
+  rotateWebhookSecret,
+  sendTestEmail,
+  setSmtpSettings,
+  smtpInputSchema,
+} from '../src/alerts/channel-settings.js';
 import { createDelivery, type Delivery, type DeliveryDeps } from '../src/alerts/deliver.js';
 import type { Notification } from '../src/alerts/notification.js';
 import { checkTarget } from '../src/alerts/targets.js';
@@ -381,6 +386,33 @@ s('a name that resolves to loopback is refused when it is sent', async (ctx) => 
   assert.is(r.received.length, 0);
   const [status] = await ctx.delivery.status(ctx.tenantId);
   assert.match(status?.last_error ?? '', /^refused: localhost resolves to (127\.0\.0\.1|::1) is a loopback/);
+});
+
+s('SMTP: loopback or metadata in any form is refused when saved, and a name resolving to it when sent', async (ctx) => {
+  const db = await ctx.files.open(ctx.tenantId);
+  const input = (host: string, port = 2525) =>
+    smtpInputSchema.parse({ host, port, security: 'none', from: 'alerts@acme.test' });
+  for (const host of ['127.0.0.1', '127.1', '2130706433', '0x7f000001', '0', 'localhost', '::1', '2852039166']) {
+    const refused = await setSmtpSettings(db, SERVER_SECRET, ctx.tenantId, input(host), {}, ctx.clock);
+    assert.match(refused ?? '', /loopback or private|link-local/, host);
+  }
+  const sink = await startSmtpSink();
+  try {
+    // Saved while the operator allowed private servers, then sent without that allowance: refused.
+    const local = { ...input('localhost', Number(new URL(sink.url).port)), user: 'mailer', password: 'relay secret' };
+    assert.is(await setSmtpSettings(db, SERVER_SECRET, ctx.tenantId, local, { allowPrivate: true }, ctx.clock), null);
+    const strict = await sendTestEmail(db, SERVER_SECRET, ctx.tenantId, null, { selfPort: SELF_PORT }, 'a@acme.test');
+    assert.equal(strict.sent, false);
+    assert.match((strict as { error: string }).error, /refused: localhost resolves to 127\.0\.0\.1 is a loopback/);
+    assert.is(sink.mails.length, 0, 'nothing reached the server');
+    // Allowed: sent to the address the name resolved to.
+    assert.equal(await sendTestEmail(db, SERVER_SECRET, ctx.tenantId, null, { allowPrivate: true }, 'a@acme.test'), {
+      sent: true,
+    });
+    assert.is(sink.mails.length, 1);
+  } finally {
+    await sink.stop();
+  }
 });
 
 s.run();

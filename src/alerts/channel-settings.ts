@@ -11,7 +11,7 @@ import { openSecret, sealSecret } from '../auth/secret-box.js';
 const PURPOSE = 'agentmeter alert channel secret';
 import type { Queryable } from '../storage/duckdb.js';
 import type { Delivery } from './deliver.js';
-import { refusedAddress, type TargetPolicy } from './targets.js';
+import { checkedAddress, type TargetPolicy } from './targets.js';
 
 export const SMTP_SECURITY = ['tls', 'starttls', 'none'] as const;
 
@@ -116,9 +116,9 @@ export async function setSmtpSettings(
   policy: TargetPolicy,
   now: Date,
 ): Promise<string | null> {
-  const host = input.host.replace(/^\[|\]$/g, '');
-  const refused = isIP(host) ? refusedAddress(host, input.port, policy) : null;
-  if (refused) return refused;
+  // Checked again at each send, on the address the name then resolves to (smtpTransport).
+  const checked = await checkedAddress(input.host, input.port, policy).catch(() => null); // unresolved: sent later
+  if (checked && 'refused' in checked) return checked.refused;
   const before = await read(db, 'smtp');
   const password = input.password
     ? sealSecret(serverSecret, PURPOSE, binding(tenantId, 'smtp'), input.password)
@@ -130,21 +130,29 @@ export async function setSmtpSettings(
   return null;
 }
 
-/** How email goes out for this tenant; null when neither the tenant nor the appliance has a server. */
+/**
+ * How email goes out for this tenant; null when neither the tenant nor the appliance has a
+ * server. The tenant's server is connected to at the address checked against `policy` (an
+ * error says why not); TLS still verifies the name it was given.
+ */
 export async function smtpTransport(
   db: Queryable,
   serverSecret: Buffer,
   tenantId: string,
   fallback: Config['smtp'],
+  policy: TargetPolicy,
 ): Promise<SmtpTransport | null> {
   const stored = await read(db, 'smtp');
   if (!stored)
     return fallback ? { options: { url: fallback.url, ...TIMEOUTS }, from: fallback.from, source: 'appliance' } : null;
   const s = JSON.parse(stored) as StoredSmtp;
+  const checked = await checkedAddress(s.host, s.port, policy);
+  if ('refused' in checked) throw new Error(`the SMTP host is refused: ${checked.refused}`);
   const pass = s.password ? openSecret(serverSecret, PURPOSE, binding(tenantId, 'smtp'), s.password) : undefined;
   const options = {
-    host: s.host,
+    host: checked.address,
     port: s.port,
+    ...(isIP(checked.name) ? {} : { tls: { servername: checked.name } }),
     secure: s.security === 'tls',
     requireTLS: s.security === 'starttls',
     ignoreTLS: s.security === 'none',
@@ -181,9 +189,11 @@ export async function sendTestEmail(
   serverSecret: Buffer,
   tenantId: string,
   fallback: Config['smtp'],
+  policy: TargetPolicy,
   to: string,
 ): Promise<{ sent: true } | { sent: false; error: string }> {
-  const transport = await smtpTransport(db, serverSecret, tenantId, fallback);
+  const transport = await smtpTransport(db, serverSecret, tenantId, fallback, policy).catch((err: Error) => err);
+  if (transport instanceof Error) return { sent: false, error: transport.message };
   if (!transport)
     return { sent: false, error: 'no SMTP server: save one first, or start the appliance with --smtp-url' };
   const mailer = createTransport(transport.options);

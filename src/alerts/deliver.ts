@@ -187,7 +187,7 @@ export function createDelivery(deps: DeliveryDeps): Delivery {
       return postJson({ ...http, url: target, body, headers });
     }
     if (type === 'slack') return postJson({ ...http, url: target, body: JSON.stringify(slackBody(n)), headers: {} });
-    const transport = await smtpTransport(db, deps.secret, tenantId, deps.smtp);
+    const transport = await smtpTransport(db, deps.secret, tenantId, deps.smtp, deps.policy());
     if (!transport)
       throw new Error('no SMTP server: set one on Settings → Alerts, or start the appliance with --smtp-url');
     return sendEmail(transport, target.split(','), n);

@@ -227,7 +227,7 @@ async function send(
     });
     return;
   }
-  const transport = await smtpTransport(db, deps.secret, tenantId, deps.smtp);
+  const transport = await smtpTransport(db, deps.secret, tenantId, deps.smtp, deps.policy());
   if (!transport)
     throw new Error('no SMTP server: save one on /settings/alerts, or start the appliance with --smtp-url');
   const mailer = createTransport(transport.options);

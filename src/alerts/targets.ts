@@ -85,6 +85,36 @@ export function refusedAddress(address: string, port: number, policy: TargetPoli
 }
 
 /**
+ * Where to connect for `host` at `port` (an SMTP server's): a name is resolved here, an address
+ * read in any form a URL takes (127.1, 2130706433, 0x7f000001), and the address is checked as a
+ * webhook's are. The caller connects to `address`, so a name cannot change between the two.
+ * A name that does not resolve is an error (ENOTFOUND).
+ */
+export async function checkedAddress(
+  host: string,
+  port: number,
+  policy: TargetPolicy,
+): Promise<{ address: string; name: string } | { refused: string }> {
+  const bare = host.replace(/^\[|\]$/g, '');
+  let name: string;
+  try {
+    name = new URL(`http://${isIP(bare) === 6 ? `[${bare}]` : bare}`).hostname.replace(/^\[|\]$/g, '');
+  } catch {
+    return { refused: `${host} is not a host name or address` };
+  }
+  if (NEVER_NAMES.test(name)) return { refused: `${name} is a cloud metadata service` };
+  const addresses = isIP(name) ? [name] : (await dnsLookupAll(name)).map((a) => a.address);
+  const refused = addresses.map((a) => refusedAddress(a, port, policy)).find(Boolean);
+  if (refused) return { refused: isIP(name) ? refused : `${name} resolves to ${refused}` };
+  return { address: addresses.find((a) => isIP(a) === 4) ?? addresses[0]!, name }; // IPv4 first, as most mail servers answer
+}
+
+const dnsLookupAll = (name: string) =>
+  new Promise<LookupAddress[]>((resolve, reject) =>
+    dnsLookup(name, { all: true }, (err, addresses) => (err ? reject(err) : resolve(addresses))),
+  );
+
+/**
  * A DNS lookup for http.request that refuses a name resolving to an address the policy
  * forbids: the check and the connection use the same answer, so a name cannot change between them.
  */

@@ -93,6 +93,7 @@ export function alertChannelRoutes(ctx: AppContext, render: Renderer) {
       ctx.secret,
       identity.user.tenantId,
       ctx.config.smtp,
+      ctx.alertTargets(),
       to ?? identity.user.email,
     );
   const rotate = (identity: Identity) =>
