@@ -4,7 +4,7 @@
 // rolled up by the worker; each evaluation is a direct engine call at a given `now`.
 import * as assert from 'uvu/assert';
 import { evaluateTenant } from '../src/alerts/engine.js';
-import { createRule, ruleSchema } from '../src/alerts/rules.js';
+import { createRule, deleteRule, ruleSchema, updateRule } from '../src/alerts/rules.js';
 import { addSilence } from '../src/alerts/store.js';
 import { ingestKey, ingestSuite, type IngestCtx } from './helpers.js';
 import { HOUR, MIN, recorder, sendAgents } from './alerts-fixtures.js';
@@ -285,6 +285,43 @@ s('a grouped rule has one alert per person, and a silence can mute one of them',
     [`resolved ${other.userId} null`],
     "out of the window, no data (counted as ok): resolved; the silenced person's recovery is recorded, not sent",
   );
+});
+
+s('a rule edited or deleted while its pass asks its question neither moves nor sends', async (ctx) => {
+  const gone = await rule(ctx, { metric: 'cost_usd', condition: { type: 'threshold', op: 'above', value: 1 } });
+  const edited = await rule(ctx, { metric: 'cost_usd', condition: { type: 'threshold', op: 'above', value: 1 } });
+  await send(ctx, [{ at: T - 10 * MIN, cost: 3 }]);
+  const db = await ctx.server.ctx.tenantFiles.open(ctx.tenantId);
+  const files = ctx.server.ctx.tenantFiles;
+  let changed = false;
+  // The pass has read its rules; before it asks their question, one is deleted and one edited.
+  const changing: typeof files = {
+    ...files,
+    connection: async (id, purpose) => {
+      if (purpose === 'reader' && !changed) {
+        changed = true;
+        await deleteRule(db, gone.id);
+        const body = ruleSchema.parse({
+          name: 'r',
+          window: '1h',
+          metric: 'cost_usd',
+          condition: { type: 'threshold', op: 'above', value: 1000 },
+        });
+        await updateRule(db, edited.id, { body, ownUser: null }, T);
+      }
+      return files.connection(id, purpose);
+    },
+  };
+  const deps = {
+    tenantFiles: changing,
+    delivery: ctx.delivery,
+    publicUrl: ctx.server.ctx.publicUrl,
+    log: ctx.server.ctx.log,
+  };
+  assert.equal(await evaluateTenant(deps, ctx.tenantId, T), [], 'nothing sent for the rules as they were');
+  assert.ok(changed);
+  assert.equal(await db.all(`SELECT rule_id, state FROM alert_states`), [], 'no state left for either');
+  assert.equal(await at(ctx, T + MIN), [], 'the edited rule, asked anew, is ok and sends nothing');
 });
 
 s.run();

@@ -11,7 +11,7 @@ import type { TenantFiles } from '../storage/tenant-files.js';
 import { observeAll, type AnswerCache } from './batch.js';
 import { conditionWords, type Ask, type Observation } from './evaluate.js';
 import type { Notification } from './notification.js';
-import { durationMs, listRules, type Rule } from './rules.js';
+import { durationMs, listRules, stillAsRead, type Rule } from './rules.js';
 import { step, notificationId, type AlertState, type Send } from './state.js';
 import {
   allStates,
@@ -142,9 +142,13 @@ export async function evaluateTenant(deps: EngineDeps, tenantId: string, now: nu
     });
   const { sends, changed } = await db.transaction(async (tx) => {
     const before = await allStates(tx);
+    // A rule edited or deleted while its answer was asked: its question changed, so this
+    // answer neither moves its state nor sends (the edit cleared the state; the next pass asks anew).
+    const current = await stillAsRead(tx, rules);
     const sends: { n: Notification; silenced: boolean }[] = [];
     let changed = false;
     for (const rule of rules) {
+      if (!current.has(rule.id)) continue;
       const answer = observed.get(rule.id)!;
       if (answer instanceof Error) {
         failed(rule, answer);

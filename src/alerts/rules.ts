@@ -191,6 +191,12 @@ export async function listRules(db: Queryable, who?: RuleReader): Promise<Rule[]
   return rows.map(fromRow).filter((r) => !who || canSeeRule(r, who));
 }
 
+/** The ids of `rules` still stored as they are (not edited or deleted since they were read). */
+export async function stillAsRead(db: Queryable, rules: Rule[]): Promise<Set<string>> {
+  const now = new Map((await listRules(db)).map((r) => [r.id, JSON.stringify(r)]));
+  return new Set(rules.filter((r) => now.get(r.id) === JSON.stringify(r)).map((r) => r.id));
+}
+
 export async function getRule(db: Queryable, id: string, who?: RuleReader): Promise<Rule | null> {
   const row = await db.get<Row>(`${SELECT} WHERE id = $id`, { id });
   const rule = row ? fromRow(row) : null;
