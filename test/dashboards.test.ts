@@ -501,6 +501,36 @@ s(
   },
 );
 
+s('live: a stream hears no update after its session ends or its role changes, even before a keepalive', async (ctx) => {
+  const lead = await person(ctx, 'lead@acme.test', 'manager');
+  const leaving = await person(ctx, 'leaving@acme.test', 'manager');
+  const demoted = await openStream(lead, ctx.server);
+  const signedOut = await openStream(leaving, ctx.server);
+  try {
+    await waitFor(async () => (demoted.events.length && signedOut.events.length ? true : undefined), 'hello');
+    await runCommand(ctx.server.ctx, 'user role', { tenant: ctx.tenantId, email: 'lead@acme.test', role: 'developer' });
+    await runCommand(ctx.server.ctx, 'user disable', { tenant: ctx.tenantId, email: 'leaving@acme.test' });
+    // A colleague's commit: the tenant's count, which a developer (or nobody signed in) may not hear.
+    assert.is((await postHook(ctx.server, ctx.key, tool('after-change'))).status, 200);
+    await waitFor(async () => (ctx.server.ctx.live.clients() === 0 ? true : undefined), 'both streams ended');
+    assert.not.ok(
+      demoted.events.some((e) => e.event === 'update'),
+      'the demoted manager heard no update',
+    );
+    assert.not.ok(
+      signedOut.events.some((e) => e.event === 'update'),
+      'the deactivated person heard no update',
+    );
+    assert.ok(
+      signedOut.events.some((e) => e.event === 'expired'),
+      'and was told to sign in',
+    );
+  } finally {
+    await demoted.close();
+    await signedOut.close();
+  }
+});
+
 s('live: a stream ends with its session, at the next alert change or keepalive, and tells the page', async (ctx) => {
   const dev = await person(ctx, 'gone@acme.test', 'developer');
   const stream = await openStream(dev, ctx.server);

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import type { AppContext } from '../../context.js';
 import { can } from '../../auth/permissions.js';
 import { sessionRole } from '../../auth/sessions.js';
+import { keptRead } from '../../storage/kept-reads.js';
 import { layoutFor, layoutSchema, resetLayout, saveLayout, WIDGETS, type WidgetId } from '../../dashboards/layout.js';
 import { loadOverview } from '../../dashboards/overview.js';
 import type { Env } from '../env.js';
@@ -73,7 +74,8 @@ export function dashboardRoutes(ctx: AppContext, render: Renderer) {
             pending = seq;
             if (sending) return; // the newest seq goes out when the write in flight is done
             sending = true;
-            while (pending !== null && !ended) {
+            // Only to someone still signed in with the role the stream was opened with.
+            while (pending !== null && !ended && !(await signedOut())) {
               const next = pending;
               pending = null;
               await stream.writeSSE({ id: String(next), event: 'update', data: String(next) }).catch(() => undefined);
@@ -90,7 +92,10 @@ export function dashboardRoutes(ctx: AppContext, render: Renderer) {
            * (it ends, and the page connects again with what the new role may hear).
            */
           const signedOut = async () => {
-            const role = await sessionRole(ctx.control, identity.session.id);
+            // Kept while the control database is unchanged (a sign-out or a new role is a write to it).
+            const role = await keptRead(ctx.control, `live role ${identity.session.id}`, () =>
+              sessionRole(ctx.control, identity.session.id),
+            );
             if (role === identity.user.role) return false;
             if (!ended && role === null)
               await stream.writeSSE({ event: 'expired', data: 'sign in again' }).catch(() => undefined);
