@@ -237,6 +237,19 @@ s('a receiver that never answers times out without holding up another target', a
   assert.match(after?.last_error ?? '', /no answer within 1.5 s/);
 });
 
+s('a target with hundreds waiting behind a request it holds does not hold up another target', async (ctx) => {
+  const silent = await receiver(ctx);
+  silent.answer = () => undefined; // holds every request for the whole test
+  const fast = await receiver(ctx);
+  ctx.delivery = newDelivery(ctx, { timeoutMs: 120_000 });
+  ctx.delivery.start();
+  for (let i = 0; i < 250; i++) await ctx.delivery.deliver(notification(ctx, [webhook(silent)]));
+  await waitFor(async () => (silent.received.length ? true : undefined), 'the first held request');
+  await ctx.delivery.deliver(notification(ctx, [webhook(fast)]));
+  await waitFor(async () => (fast.received.length ? true : undefined), 'the other target, past the 250 waiting');
+  assert.is(silent.received.length, 1, 'one request at a time to the held target');
+});
+
 s('a target that fails again and again is disabled, with a notice, until re-enabled', async (ctx) => {
   const r = await receiver(ctx);
   r.answer = (_req, res) => ((res.statusCode = 503), res.end());

@@ -239,9 +239,13 @@ export function createDelivery(deps: DeliveryDeps): Delivery {
       `UPDATE alert_outbox SET status = 'failed', last_error = 'target disabled'
        WHERE status = 'pending' AND target IN (SELECT target FROM alert_targets WHERE disabled_at IS NOT NULL)`,
     );
+    // The oldest due row of each target (one is sent at a time to each): a target with a long
+    // queue behind a request it holds does not fill the list and hold up the others.
     const due = await db.all<Row>(
       `SELECT notification_id, channel, target, notification, attempts FROM alert_outbox
-       WHERE status = 'pending' AND next_at <= $now ORDER BY next_at, created_at LIMIT 200`,
+       WHERE status = 'pending' AND next_at <= $now
+       QUALIFY row_number() OVER (PARTITION BY target ORDER BY next_at, created_at) = 1
+       ORDER BY next_at, created_at LIMIT 200`,
       { now: deps.now() },
     );
     for (const row of due) {
