@@ -10,14 +10,14 @@ let counter = 0;
 export async function sendAgents(
   url: string,
   key: string,
-  items: { at: number; cost?: number; n?: number }[],
+  items: { at: number; cost?: number; n?: number; ms?: number }[],
 ): Promise<void> {
   const agentInteractions = items.flatMap((it) =>
     Array.from({ length: it.n ?? 1 }, () => ({
       id: `alert-test-${++counter}`,
       agent_name: 'reviewer',
       interaction_type: 'review',
-      execution_time_ms: 100,
+      execution_time_ms: it.ms ?? 100,
       status: 'success',
       cost_usd: it.cost ?? 0,
       session_id: 'session-a',

@@ -26,7 +26,7 @@ async function rule(ctx: Ctx, body: Record<string, unknown>) {
     T,
   );
 }
-const send = async (ctx: Ctx, items: { at: number; cost?: number; n?: number }[], key = ctx.key) => {
+const send = async (ctx: Ctx, items: { at: number; cost?: number; n?: number; ms?: number }[], key = ctx.key) => {
   // The server's clock just past the events (ingest refuses times a day ahead; retention counts from it). Evaluations take their own `now`.
   const clock = Math.max(...items.map((it) => it.at)) + MIN;
   ctx.server.ctx.now = () => new Date(clock);
@@ -229,6 +229,20 @@ s('no data: each rule chooses what it means', async (ctx) => {
   // Data comes (100 ms, under the threshold): the firing one resolves, the no-data one is ok quietly.
   await send(ctx, [{ at: T + 2 * MIN }]);
   assert.equal(await at(ctx, T + 3 * MIN), ['resolved 100']);
+});
+
+s('a firing alert that goes through no data is resolved when the figure is back to ok', async (ctx) => {
+  await rule(ctx, {
+    metric: 'agent_p50_ms',
+    no_data: 'no_data',
+    condition: { type: 'threshold', op: 'above', value: 1000 },
+  });
+  await send(ctx, [{ at: T - 10 * MIN, ms: 5000 }]);
+  assert.equal(await at(ctx, T), ['firing 5000']);
+  assert.equal(await at(ctx, T + 2 * HOUR), ['no_data null'], 'nothing in the window');
+  await send(ctx, [{ at: T + 3 * HOUR }]);
+  assert.equal(await at(ctx, T + 3 * HOUR + MIN), ['resolved 100'], 'the firing sent is resolved');
+  assert.equal(await at(ctx, T + 3 * HOUR + 2 * MIN), []);
 });
 
 s('a silence mutes an alert (its state still moves), and once it expires the alert is sent', async (ctx) => {

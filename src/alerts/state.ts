@@ -12,7 +12,10 @@ export type AlertState = {
   /** When this state began (ms). */
   since: number;
   value: number | null;
-  /** The last firing notification handed over in this state (ms); null: none yet (or all silenced). */
+  /**
+   * The last firing notification handed over in this state (ms); null: none yet (or all
+   * silenced). In no_data: the firing's it came from, still unresolved.
+   */
   lastSent: number | null;
 };
 
@@ -45,12 +48,15 @@ export function step(
   });
   const breach = obs.breach ?? (t.noData === 'firing' ? true : t.noData === 'ok' ? false : null);
 
-  if (breach === null)
-    return was.state === 'no_data'
-      ? move('no_data')
-      : move('no_data', { state: 'no_data', renotify: false, change: true });
+  if (breach === null) {
+    if (was.state === 'no_data') return move('no_data');
+    const to = move('no_data', { state: 'no_data', renotify: false, change: true });
+    // A firing that was sent stays open through no data: resolved once the figure is back to ok.
+    if (was.state === 'firing') to.next.lastSent = was.lastSent;
+    return to;
+  }
   if (!breach)
-    return was.state === 'firing' && was.lastSent !== null
+    return (was.state === 'firing' || was.state === 'no_data') && was.lastSent !== null
       ? move('ok', { state: 'resolved', renotify: false, change: true })
       : move('ok');
   if (was.state === 'firing') {
