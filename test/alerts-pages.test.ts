@@ -7,6 +7,8 @@ import { suite } from 'uvu';
 import { runCommand } from '../src/admin/commands.js';
 import { ADMIN, ingestKey, signIn, startTestServer, type Client, type TestServer } from './helpers.js';
 import { MIN, sendAgents } from './alerts-fixtures.js';
+import { createRule, ruleSchema } from '../src/alerts/rules.js';
+import { bodyFromForm, formFromRule } from '../src/alerts/rule-form.js';
 
 const T = Date.parse('2026-03-10T12:00:00Z');
 const PASSWORD = 'a long password 1';
@@ -151,6 +153,39 @@ s('forms: a bad field re-renders naming it; create, edit, silence, lift and dele
   res = await ctx.admin.post(`/alerts/${id}/delete`, {});
   assert.is(res.status, 303);
   assert.is((await ctx.admin.get(`/alerts/${id}`)).status, 404);
+});
+
+s('the edit form carries every setting the API takes: a rule saved from it unchanged is the same rule', async (ctx) => {
+  const db = await ctx.server.ctx.tenantFiles.open(ctx.tenantId);
+  const rule = await createRule(
+    db,
+    {
+      body: ruleSchema.parse({
+        name: 'anomalous spend',
+        metric: 'cost_usd',
+        window: '1h',
+        condition: { type: 'anomaly', z: 3, baseline_windows: 24 },
+        channels: [
+          { type: 'dashboard' },
+          { type: 'webhook', url: 'https://hooks.acme.test/a?x=1,2' },
+          { type: 'webhook', url: 'https://hooks.acme.test/b' },
+          { type: 'slack', url: 'https://hooks.slack.com/services/T0/B0/x' },
+          { type: 'email', to: ['a@acme.test', 'b@acme.test'] },
+        ],
+      }),
+      createdBy: 'u_admin',
+      ownUser: null,
+    },
+    T,
+  );
+  const again = bodyFromForm(formFromRule(rule));
+  assert.ok('body' in again);
+  const { scope: _scope, ...body } = ruleSchema.parse(again.body);
+  const { id: _id, scope: _s, created_by: _c, own_user: _o, created_at: _ca, updated_at: _u, ...stored } = rule;
+  assert.equal(body, stored);
+  const page = await (await ctx.admin.get(`/alerts/${rule.id}/edit`)).text();
+  assert.match(page, /name="baseline_windows" inputmode="numeric" value="24"/);
+  assert.match(page, /name="webhook" value="https:\/\/hooks.acme.test\/a\?x=1,2 https:\/\/hooks.acme.test\/b"/);
 });
 
 s('a viewer sees firing alerts but no forms; a developer only their own rules', async (ctx) => {

@@ -5,11 +5,13 @@ import type { Rule } from './rules.js';
 export type RuleForm = Record<string, string>;
 
 const num = (s: string | undefined) => (s === undefined || s.trim() === '' ? undefined : Number(s));
-const list = (s: string | undefined) =>
+const list = (s: string | undefined, separator: RegExp = /,/) =>
   (s ?? '')
-    .split(',')
+    .split(separator)
     .map((x) => x.trim())
     .filter(Boolean);
+/** URLs, one or more, apart by spaces or lines (a URL holds neither; it may hold a comma). */
+const urls = (s: string | undefined) => list(s, /\s+/);
 
 /** The API body a form's fields stand for; a filters field that is not JSON is named as the problem. */
 export function bodyFromForm(f: RuleForm): { body: unknown } | { problem: { field: string; message: string } } {
@@ -24,14 +26,14 @@ export function bodyFromForm(f: RuleForm): { body: unknown } | { problem: { fiel
   const type = f.condition_type || 'threshold';
   const condition =
     type === 'anomaly'
-      ? { type, z: num(f.z) }
+      ? { type, z: num(f.z), baseline_windows: num(f.baseline_windows) }
       : type === 'forecast'
         ? { type, op: f.op, value: num(f.value), by: f.by }
         : { type, op: f.op, value: num(f.value) };
   const channels = [
     ...(f.dashboard ? [{ type: 'dashboard' }] : []),
-    ...(f.webhook?.trim() ? [{ type: 'webhook', url: f.webhook.trim() }] : []),
-    ...(f.slack?.trim() ? [{ type: 'slack', url: f.slack.trim() }] : []),
+    ...urls(f.webhook).map((url) => ({ type: 'webhook', url })),
+    ...urls(f.slack).map((url) => ({ type: 'slack', url })),
     ...(list(f.email).length ? [{ type: 'email', to: list(f.email) }] : []),
   ];
   return {
@@ -67,14 +69,15 @@ export function formFromRule(rule: Rule): RuleForm {
     op: 'op' in c ? c.op : 'above',
     value: 'value' in c ? String(c.value) : '',
     z: c.type === 'anomaly' ? String(c.z) : '',
+    baseline_windows: c.type === 'anomaly' ? String(c.baseline_windows) : '',
     by: c.type === 'forecast' ? c.by : 'month',
     pending: rule.pending,
     renotify: rule.renotify ?? '',
     severity: rule.severity,
     no_data: rule.no_data,
     dashboard: rule.channels.some((ch) => ch.type === 'dashboard') ? 'on' : '',
-    webhook: rule.channels.find((ch) => ch.type === 'webhook')?.url ?? '',
-    slack: rule.channels.find((ch) => ch.type === 'slack')?.url ?? '',
+    webhook: rule.channels.flatMap((ch) => (ch.type === 'webhook' ? [ch.url] : [])).join(' '),
+    slack: rule.channels.flatMap((ch) => (ch.type === 'slack' ? [ch.url] : [])).join(' '),
     email: rule.channels.flatMap((ch) => (ch.type === 'email' ? ch.to : [])).join(', '),
     scope: rule.scope,
   };
@@ -91,6 +94,7 @@ export const EMPTY_FORM: RuleForm = {
   op: 'above',
   value: '',
   z: '3',
+  baseline_windows: '12',
   by: 'month',
   pending: '0m',
   renotify: '',
