@@ -1,11 +1,12 @@
-// The baseline imported from the older hooks (src/import/baseline.ts) in the productivity
+// The baseline imported from the older hooks (src/sessions/imported-baseline.ts) in the productivity
 // score: a person with one and fewer than OWN_BASELINE_SESSIONS finished sessions is scored
 // against it (and the session page says so); one with that many, against their own; one
 // without, against their own sessions or the defaults as before.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { OWN_BASELINE_SESSIONS } from '../src/analytics/productivity.js';
-import { saveBaseline } from '../src/import/baseline.js';
+import { saveBaseline } from '../src/sessions/imported-baseline.js';
+import { chunkSchema, importChunk, rollbackRun, startRun } from '../src/import/runs.js';
 import { ingestKey, signIn, startTestServer, type TestServer } from './helpers.js';
 
 const MINUTE = 60_000;
@@ -74,7 +75,7 @@ scores(
   async (ctx) => {
     const db = await ctx.server.ctx.tenantFiles.open(ctx.tenantId);
     const imported = { commandsPerHour: 40, linesPerHour: 300, successRate: 0.9, sessions: 4 };
-    await saveBaseline(db, ctx.userId, imported);
+    await saveBaseline(db, ctx.userId, imported, 'i_run');
     // Another person of the tenant (a developer sees their own sessions), with no imported baseline.
     const { userId: other, key: otherKey } = await ingestKey(ctx.server, ['ingest', 'read'], 'other@acme.test');
     const start = ctx.clock - 40 * DAY;
@@ -116,7 +117,7 @@ scores(
 
     // Once imported, the other person's next sessions are measured against it: one finished (its score stored, saying
     // so), one still running (scored live); the page says where the baseline came from.
-    await saveBaseline(db, other, { ...imported, commandsPerHour: 10 });
+    await saveBaseline(db, other, { ...imported, commandsPerHour: 10 }, 'i_run');
     await sessions(ctx, other, 'later-', ctx.clock - 3 * HOUR, 1, 5);
     const running = [
       { kind: 'session_start', session_id: 'running', ts: ctx.clock - 30 * MINUTE },
@@ -146,6 +147,35 @@ scores(
     assert.equal(recent.get('running')!.baseline, theirImported);
     const page = await (await signIn(ctx.server, 'other@acme.test', 'ingest password 1')).get('/sessions/later-0');
     assert.match(await page.text(), /imported from their older hooks/);
+  },
+);
+
+scores(
+  'rolling back the import run that brought a baseline removes it, and its sessions are scored anew',
+  async (ctx) => {
+    const who = { tenantId: ctx.tenantId, userId: ctx.userId };
+    const run = await startRun(
+      ctx.server.ctx.tenantFiles,
+      ctx.tenantId,
+      { ...who, createdBy: ctx.userId, source: 'legacy' },
+      new Date(ctx.clock),
+    );
+    const chunk = chunkSchema.parse({
+      events: [],
+      baseline: { commandsPerHour: 40, linesPerHour: 300, successRate: 0.9, sessions: 4 },
+    });
+    await importChunk(ctx.server.ctx, who, run.id, chunk, new Date(ctx.clock));
+    await sessions(ctx, ctx.userId, 's-', ctx.clock - 3 * HOUR, 1, 5);
+    await ctx.server.ctx.aggregator.runOnce();
+    assert.is((await scored(ctx, ctx.clock - DAY)).get('s-0')?.baseline.imported, true, 'scored against the import');
+
+    await rollbackRun(ctx.server.ctx, ctx.tenantId, run.id, new Date(ctx.clock));
+    const db = await ctx.server.ctx.tenantFiles.open(ctx.tenantId);
+    assert.equal(await db.all('SELECT user_id FROM imported_baselines'), [], 'the baseline went with its run');
+    await ctx.server.ctx.aggregator.runOnce();
+    const again = (await scored(ctx, ctx.clock - DAY)).get('s-0')!;
+    assert.is(again.baseline.imported, undefined, 'scored again, against the default');
+    assert.is(again.final, true);
   },
 );
 

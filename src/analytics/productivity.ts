@@ -15,7 +15,7 @@ export type SessionFacts = {
   distinctAgents: number;
 };
 
-/** `imported`: the person's baseline from the older hooks (src/import/baseline.ts), `sessions` the sessions it was made of. */
+/** `imported`: the person's baseline from the older hooks (src/sessions/imported-baseline.ts), `sessions` the sessions it was made of. */
 export type Baseline = { commandsPerHour: number; linesPerHour: number; sessions: number; imported?: true };
 
 export type Trend = 'excellent' | 'good' | 'average' | 'needs_improvement';

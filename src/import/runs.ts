@@ -14,7 +14,7 @@ import type { IngestEvent } from '../ingest/schema.js';
 import type { TenantFiles } from '../storage/tenant-files.js';
 import { priceImported } from './pricing.js';
 import { CHUNK_MAX_EVENTS, countSkip, type Baseline, type Skip } from './types.js';
-import { saveBaseline } from './baseline.js';
+import { removeRunBaselines, saveBaseline } from '../sessions/imported-baseline.js';
 
 export const IMPORT_SOURCES = ['claude', 'legacy', 'archive'] as const;
 export type ImportSource = (typeof IMPORT_SOURCES)[number];
@@ -239,7 +239,7 @@ async function storeChunk(
   const settings = await tenantSettings(db, db);
   const { events, unknownModels } = priceImported(chunk.events, settings.prices);
   const result = await deps.ingest.ingest({ ...who, importRun: run.id }, 'import', events, now);
-  if (chunk.baseline) await saveBaseline(db, who.userId, chunk.baseline as Baseline);
+  if (chunk.baseline) await saveBaseline(db, who.userId, chunk.baseline as Baseline, run.id);
 
   const reasons = { ...run.skip_reasons };
   for (const s of chunk.skipped) countSkip(reasons, s.reason); // a client names its reasons: a bounded count
@@ -330,6 +330,7 @@ async function removeRun(
         settings.applied.raw,
         deps.aggregator.sessions,
       );
+      await removeRunBaselines(tx, run.id);
       await tx.run(
         `UPDATE import_runs SET status = 'rolled_back', rolled_back_at = $now::TIMESTAMP, updated_at = $now::TIMESTAMP, removed = $removed WHERE id = $id`,
         {

@@ -26,8 +26,9 @@ export function countSkip(reasons: Record<string, number>, reason: string): void
  */
 export type FilePosition = { file: string; size: number; mtimeMs: number; offset: number; done: boolean };
 
-/** The person's productivity baseline the older hooks computed (historical-baseline.json). */
-export type Baseline = { commandsPerHour: number; linesPerHour: number; successRate: number | null; sessions: number };
+import type { Baseline } from '../sessions/imported-baseline.js';
+
+export type { Baseline };
 
 export type ImportChunk = {
   /** Ready for the import API: each with a deterministic `id`, so a re-run stores nothing twice. */

@@ -16,7 +16,7 @@ import {
   type SessionFacts,
 } from '../analytics/productivity.js';
 import { tsLiteral } from '../aggregate/rollup.js';
-import { importedBaselines } from '../import/baseline.js';
+import { importedBaselines } from './imported-baseline.js';
 import type { Queryable } from '../storage/duckdb.js';
 import type { TenantFiles } from '../storage/tenant-files.js';
 import { MAX_FILTER_VALUES } from '../query/model.js';

@@ -47,6 +47,11 @@ export async function invalidate(tx: Queryable, change: Change): Promise<void> {
     WHERE (user_id, session_id) IN (${change.sessions})`);
 }
 
+/** Deletes the scores matching `where` (over session_scores): the worker scores those sessions anew, baseline and all. */
+export async function forgetScores(tx: Queryable, where: string, params: Record<string, unknown>): Promise<void> {
+  await tx.run(`DELETE FROM session_scores WHERE ${where}`, params);
+}
+
 /** SQL: the sessions of the events matching `where`. */
 export const sessionsOfEvents = (where: string) =>
   `SELECT user_id, session_id FROM events WHERE ${where} AND session_id IS NOT NULL`;

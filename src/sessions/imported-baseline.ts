@@ -3,14 +3,18 @@
 // the person's sessions against it until they have enough finished sessions of their own.
 import type { Baseline as ScoreBaseline } from '../analytics/productivity.js';
 import type { Queryable } from '../storage/duckdb.js';
-import type { Baseline } from './types.js';
+import { forgetScores } from './store.js';
 
-/** Stores `b` as `userId`'s imported baseline, replacing one imported before. */
-export async function saveBaseline(db: Queryable, userId: string, b: Baseline): Promise<void> {
+/** The person's productivity baseline the older hooks computed (historical-baseline.json). */
+export type Baseline = { commandsPerHour: number; linesPerHour: number; successRate: number | null; sessions: number };
+
+/** Stores `b` as `userId`'s imported baseline, brought by import run `runId`, replacing one imported before. */
+export async function saveBaseline(db: Queryable, userId: string, b: Baseline, runId: string): Promise<void> {
   await db.run(
-    `INSERT OR REPLACE INTO imported_baselines (user_id, commands_per_hour, lines_per_hour, success_rate, sessions)
-     VALUES ($user, $commands, $lines, $success, $sessions)`,
+    `INSERT OR REPLACE INTO imported_baselines (user_id, commands_per_hour, lines_per_hour, success_rate, sessions, import_run)
+     VALUES ($user, $commands, $lines, $success, $sessions, $run)`,
     {
+      run: runId,
       user: userId,
       commands: b.commandsPerHour,
       lines: b.linesPerHour,
@@ -18,6 +22,17 @@ export async function saveBaseline(db: Queryable, userId: string, b: Baseline): 
       sessions: Math.max(0, Math.floor(b.sessions)),
     },
   );
+}
+
+/**
+ * Removes the baselines import run `runId` brought (its rollback), and forgets the scores
+ * measured against them: the worker scores those sessions again against what each person's
+ * baseline is now (their own sessions, or the default). One it replaced is not brought back.
+ */
+export async function removeRunBaselines(tx: Queryable, runId: string): Promise<void> {
+  const users = `SELECT user_id FROM imported_baselines WHERE import_run = $run`;
+  await forgetScores(tx, `baseline_imported AND user_id IN (${users})`, { run: runId });
+  await tx.run(`DELETE FROM imported_baselines WHERE import_run = $run`, { run: runId });
 }
 
 /** The imported baselines of `userIds` that have one, as the score uses them. */
