@@ -218,33 +218,35 @@ function assistant(sessionId: string, s: number, r: number, ts: string): string 
   });
 }
 
+/** One transcript record: a prompt, or a request of 10 input and 20 output tokens. */
+const record = (type: 'user' | 'assistant', session: string, i: number, ts: number) =>
+  JSON.stringify({
+    type,
+    uuid: `${session}-${type}-${i}`,
+    parentUuid: null,
+    sessionId: session,
+    timestamp: new Date(ts).toISOString(),
+    cwd: '/home/dev/src/acme',
+    version: '2.0.10',
+    isSidechain: false,
+    ...(type === 'user'
+      ? { message: { role: 'user', content: 'do it' } }
+      : {
+          requestId: `${session}-req-${i}`,
+          message: {
+            id: `${session}-msg-${i}`,
+            model: 'claude-sonnet-4-5',
+            role: 'assistant',
+            content: [{ type: 'text', text: 'hi' }],
+            usage: { input_tokens: 10, output_tokens: 20 },
+          },
+        }),
+  });
+
 test('records the appliance refuses (a clock at 1970) are counted as rejected, and the files after them import', async (ctx) => {
   const home = tempDir('am-home');
   const project = join(home.path, '.claude', 'projects', '-home-dev-src-acme');
   mkdirSync(project, { recursive: true });
-  const record = (type: 'user' | 'assistant', session: string, i: number, ts: number) =>
-    JSON.stringify({
-      type,
-      uuid: `${session}-${type}-${i}`,
-      parentUuid: null,
-      sessionId: session,
-      timestamp: new Date(ts).toISOString(),
-      cwd: '/home/dev/src/acme',
-      version: '2.0.10',
-      isSidechain: false,
-      ...(type === 'user'
-        ? { message: { role: 'user', content: 'do it' } }
-        : {
-            requestId: `${session}-req-${i}`,
-            message: {
-              id: `${session}-msg-${i}`,
-              model: 'claude-sonnet-4-5',
-              role: 'assistant',
-              content: [{ type: 'text', text: 'hi' }],
-              usage: { input_tokens: 10, output_tokens: 20 },
-            },
-          }),
-    });
   // A laptop whose clock had reset: 1,200 records of 1970, two whole chunks the appliance refuses.
   const clock = Array.from({ length: 600 }, (_, i) => [
     record('user', 'clock', i, 1000 + i * 2000),
@@ -265,6 +267,41 @@ test('records the appliance refuses (a clock at 1970) are counted as rejected, a
     assert.is(summary.stored, 2, "the good session's prompt and request");
     const { api_requests, sessions } = await figures(ctx);
     assert.equal({ api_requests, sessions }, { api_requests: 1, sessions: 1 });
+  } finally {
+    home.remove();
+  }
+});
+
+test('import --since, then without it: the records before the date are imported too', async (ctx) => {
+  const home = tempDir('am-home');
+  const project = join(home.path, '.claude', 'projects', '-home-dev-src-acme');
+  mkdirSync(project, { recursive: true });
+  const first = Date.now() - 20 * 86_400_000;
+  // Ten requests, a day apart.
+  const lines = Array.from({ length: 10 }, (_, d) => record('assistant', 'days', d, first + d * 86_400_000));
+  writeFileSync(join(project, 'days.jsonl'), `${lines.join('\n')}\n`);
+  const state = join(home.path, 'state.json');
+  const args = [
+    'import',
+    'claude',
+    join(home.path, '.claude'),
+    '--url',
+    ctx.server.url,
+    '--key',
+    ctx.key,
+    '--state',
+    state,
+  ];
+  try {
+    const since = new Date(first + 5 * 86_400_000).toISOString().slice(0, 10);
+    const recent = await cli([...args, '--since', since, '--json']).done;
+    assert.is(recent.code, 0, recent.stderr);
+    assert.is((await figures(ctx)).api_requests, 5, 'the five from the date on');
+    const all = await cli([...args, '--json']).done;
+    assert.is(all.code, 0, all.stderr);
+    assert.is((await figures(ctx)).api_requests, 10, 'and then the five before it');
+    const again = await cli([...args, '--json']).done;
+    assert.is((JSON.parse(again.stdout) as { events: number }).events, 0, 'a third run reads nothing anew');
   } finally {
     home.remove();
   }

@@ -9,7 +9,8 @@ import type { FilePosition } from '../import/types.js';
 
 export type ImportState = {
   version: 1;
-  appliances: Record<string, { files: Record<string, FilePosition>; run: string | null }>;
+  /** Per appliance: how far each file was read (`since`: with --since, what came before it was left out). */
+  appliances: Record<string, { files: Record<string, FilePosition & { since?: number }>; run: string | null }>;
 };
 
 export function defaultStatePath(env: NodeJS.ProcessEnv = process.env): string {

@@ -170,7 +170,9 @@ async function upload(o: UploadOptions): Promise<void> {
       return client.sendChunk(run, chunk);
     }
   };
-  const resume = new Map(o.rescan ? [] : Object.entries(mine.files));
+  // A file read with --since left out what came before it: a run asking for earlier records reads it again.
+  const covers = (p: Kept) => p.since === undefined || (o.since !== undefined && p.since <= o.since);
+  const resume = new Map(o.rescan ? [] : Object.entries(mine.files).filter(([, p]) => covers(p)));
   let inflight: Promise<void> = Promise.resolve();
   for await (const chunk of READERS[o.source](o.roots, { since: o.since, resume })) {
     count(o.summary, chunk);
@@ -184,7 +186,7 @@ async function upload(o: UploadOptions): Promise<void> {
       o.summary.rejected += answer.rejected.length;
       for (const m of answer.unknown_models)
         if (!o.summary.unknown_models.includes(m)) o.summary.unknown_models.push(m);
-      keepPositions(mine.files, sending.positions);
+      keepPositions(mine.files, sending.positions, o.since);
       saveState(path, state);
       o.progress.update(o.summary, bytesRead(o.summary, sending.positions));
     });
@@ -208,8 +210,11 @@ function bytesRead(s: ImportSummary, positions: FilePosition[]): number {
   return n;
 }
 
-function keepPositions(files: ImportState['appliances'][string]['files'], positions: FilePosition[]): void {
-  for (const p of positions) files[p.file] = p;
+type Kept = ImportState['appliances'][string]['files'][string];
+
+/** Each file's position, with the --since it was read with (absent: from its first record). */
+function keepPositions(files: Record<string, Kept>, positions: FilePosition[], since: number | undefined): void {
+  for (const p of positions) files[p.file] = since === undefined ? p : { ...p, since };
 }
 
 function emptySummary(source: Source, dryRun: boolean): ImportSummary {
