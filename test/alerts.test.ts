@@ -4,6 +4,7 @@
 // rolled up by the worker; each evaluation is a direct engine call at a given `now`.
 import * as assert from 'uvu/assert';
 import { evaluateTenant } from '../src/alerts/engine.js';
+import { step, type AlertState } from '../src/alerts/state.js';
 import { createRule, deleteRule, ruleSchema, updateRule } from '../src/alerts/rules.js';
 import { addSilence } from '../src/alerts/store.js';
 import { ingestKey, ingestSuite, type IngestCtx } from './helpers.js';
@@ -336,6 +337,26 @@ s('a rule edited or deleted while its pass asks its question neither moves nor s
   assert.ok(changed);
   assert.equal(await db.all(`SELECT rule_id, state FROM alert_states`), [], 'no state left for either');
   assert.equal(await at(ctx, T + MIN), [], 'the edited rule, asked anew, is ok and sends nothing');
+});
+
+s('no data between two breaches keeps the firing open: firing again at once, then resolved', () => {
+  const timing = { pendingMs: 5 * MIN, renotifyMs: null, noData: 'no_data' as const };
+  const sentAt = (r: ReturnType<typeof step>, at: number) =>
+    r.send?.state === 'firing' ? { ...r.next, lastSent: at } : r.next; // as the engine does for a send not silenced
+  let state: AlertState | undefined;
+  const seen: string[] = [];
+  for (const [at, value] of [
+    [0, 5000],
+    [6 * MIN, 5000],
+    [60 * MIN, null],
+    [120 * MIN, 5000],
+    [180 * MIN, 100],
+  ] as const) {
+    const r = step(state, { key: '', value, breach: value === null ? null : value > 1000 }, timing, at);
+    state = sentAt(r, at);
+    seen.push(`${r.next.state}${r.send ? `:${r.send.state}` : ''}`);
+  }
+  assert.equal(seen, ['pending', 'firing:firing', 'no_data:no_data', 'firing:firing', 'ok:resolved']);
 });
 
 s.run();

@@ -66,6 +66,13 @@ export function step(
       return move('firing', { state: 'firing', renotify: true, change: false });
     return move('firing');
   }
+  // Breaching again after no data, with the firing sent before still open: firing again at once
+  // (no pending period), so that firing is the one a later ok resolves.
+  if (was.state === 'no_data' && was.lastSent !== null) {
+    const to = move('firing', { state: 'firing', renotify: false, change: true });
+    to.next.lastSent = was.lastSent;
+    return to;
+  }
   const holding = was.state === 'pending' ? now - was.since >= t.pendingMs : t.pendingMs === 0;
   if (holding) return move('firing', { state: 'firing', renotify: false, change: true });
   return move('pending');
