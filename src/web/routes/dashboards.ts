@@ -74,13 +74,18 @@ export function dashboardRoutes(ctx: AppContext, render: Renderer) {
             pending = seq;
             if (sending) return; // the newest seq goes out when the write in flight is done
             sending = true;
-            // Only to someone still signed in with the role the stream was opened with.
-            while (pending !== null && !ended && !(await signedOut())) {
-              const next = pending;
-              pending = null;
-              await stream.writeSSE({ id: String(next), event: 'update', data: String(next) }).catch(() => undefined);
+            // Only to someone still signed in with the role the stream was opened with; a check that
+            // fails ends the stream (the page connects again).
+            const gone = () => signedOut().catch(() => (end(), true));
+            try {
+              while (pending !== null && !ended && !(await gone())) {
+                const next = pending;
+                pending = null;
+                await stream.writeSSE({ id: String(next), event: 'update', data: String(next) }).catch(() => undefined);
+              }
+            } finally {
+              sending = false;
             }
-            sending = false;
           };
           const end = () => {
             ended = true;
