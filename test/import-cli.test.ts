@@ -302,6 +302,12 @@ test('import --since, then without it: the records before the date are imported 
     assert.is((await figures(ctx)).api_requests, 10, 'and then the five before it');
     const again = await cli([...args, '--json']).done;
     assert.is((JSON.parse(again.stdout) as { events: number }).events, 0, 'a third run reads nothing anew');
+    // A --since run after a whole read leaves the file as read whole: the next plain run reads nothing.
+    appendFileSync(join(project, 'days.jsonl'), `${record('assistant', 'days', 10, first + 10 * 86_400_000)}\n`);
+    const grown = await cli([...args, '--since', since, '--json']).done;
+    assert.is((JSON.parse(grown.stdout) as { events: number }).events, 1, 'only the new record');
+    const after = await cli([...args, '--json']).done;
+    assert.is((JSON.parse(after.stdout) as { events: number }).events, 0, 'and nothing again after it');
   } finally {
     home.remove();
   }

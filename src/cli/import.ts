@@ -186,7 +186,7 @@ async function upload(o: UploadOptions): Promise<void> {
       o.summary.rejected += answer.rejected.length;
       for (const m of answer.unknown_models)
         if (!o.summary.unknown_models.includes(m)) o.summary.unknown_models.push(m);
-      keepPositions(mine.files, sending.positions, o.since);
+      keepPositions(mine.files, sending.positions, (file) => (resume.has(file) ? resume.get(file)!.since : o.since));
       saveState(path, state);
       o.progress.update(o.summary, bytesRead(o.summary, sending.positions));
     });
@@ -212,9 +212,19 @@ function bytesRead(s: ImportSummary, positions: FilePosition[]): number {
 
 type Kept = ImportState['appliances'][string]['files'][string];
 
-/** Each file's position, with the --since it was read with (absent: from its first record). */
-function keepPositions(files: Record<string, Kept>, positions: FilePosition[], since: number | undefined): void {
-  for (const p of positions) files[p.file] = since === undefined ? p : { ...p, since };
+/**
+ * Each file's position, with the --since it was read with (absent: from its first record): a
+ * file resumed keeps the one it was first read with.
+ */
+function keepPositions(
+  files: Record<string, Kept>,
+  positions: FilePosition[],
+  sinceOf: (file: string) => number | undefined,
+): void {
+  for (const p of positions) {
+    const since = sinceOf(p.file);
+    files[p.file] = since === undefined ? p : { ...p, since };
+  }
 }
 
 function emptySummary(source: Source, dryRun: boolean): ImportSummary {
