@@ -277,6 +277,13 @@ test('import first, live later; a re-run stores nothing; rollback leaves exactly
 
 test('skip reasons are counted by name up to 100, the rest together; details stay with the samples', async (ctx) => {
   const { id } = await importRun(ctx);
+  const odd = (
+    await call(ctx, 'POST', `/api/v1/import/runs/${id}/events`, {
+      events: [],
+      skipped: ['constructor', '__proto__', 'toString'].map((reason) => ({ file: 'b.jsonl', reason })),
+    })
+  ).status;
+  assert.is(odd, 200);
   for (let c = 0; c < 3; c++) {
     const skipped = Array.from({ length: 1000 }, (_, i) => ({
       file: 'b.jsonl',
@@ -290,10 +297,11 @@ test('skip reasons are counted by name up to 100, the rest together; details sta
     skip_reasons: Record<string, number>;
     skip_samples: { reason: string; detail?: string }[];
   };
-  assert.is(run.skipped, 3001);
-  assert.is(Object.keys(run.skip_reasons).length, 101, '100 by name, then "other reasons"');
-  assert.is(run.skip_reasons['other reasons'], 3001 - 100);
-  assert.equal(run.skip_samples[1], { file: 'b.jsonl', reason: 'unknown record type "t0"', detail: 'at byte 0' });
+  assert.is(run.skipped, 3004);
+  assert.is(Object.keys(run.skip_reasons).length, 100, 'at most 100 names, "other reasons" (here from __proto__) among them');
+  assert.equal([run.skip_reasons.constructor, run.skip_reasons.toString], [1, 1], 'counted as any other name');
+  assert.is(run.skip_reasons['other reasons'], 3004 - 99, '__proto__ is counted with them');
+  assert.equal(run.skip_samples[4], { file: 'b.jsonl', reason: 'unknown record type "t0"', detail: 'at byte 0' });
 });
 
 test("bad input: 400 (or each event's rejection) naming the field; another person's run is not found", async (ctx) => {

@@ -16,8 +16,10 @@ const MAX_SKIP_REASONS = 100;
 
 /** Counts one skip of `reason` in `reasons`. */
 export function countSkip(reasons: Record<string, number>, reason: string): void {
-  const named = reason in reasons || Object.keys(reasons).length < MAX_SKIP_REASONS ? reason : 'other reasons';
-  reasons[named] = (reasons[named] ?? 0) + 1;
+  const known = Object.hasOwn(reasons, reason);
+  const named =
+    reason !== '__proto__' && (known || Object.keys(reasons).length < MAX_SKIP_REASONS) ? reason : 'other reasons';
+  reasons[named] = (Object.hasOwn(reasons, named) ? reasons[named]! : 0) + 1;
 }
 
 /**
