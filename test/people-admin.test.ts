@@ -591,15 +591,16 @@ s('two admins removed at the same moment: one goes, the other stays as the last 
       `SELECT count(*)::INTEGER AS n FROM users WHERE tenant_id = $t AND NOT disabled AND role IN ('super_admin', 'tenant_admin')`,
       { t: beta.id },
     ))!.n;
-  // Each way of removing an admin, raced against the same way and against erasure.
+  // Each way of removing an admin, raced against each other way and against itself.
   const ways = [
     (id: string) => api(ctx.admin, `/tenants/${beta.id}/users/${id}/disable`, 'POST'),
     (id: string) => api(ctx.admin, `/tenants/${beta.id}/users/${id}`, 'DELETE'),
     (id: string) => api(ctx.admin, `/tenants/${beta.id}/users/${id}/role`, 'PUT', { role: 'manager' }),
     (id: string) => api(ctx.admin, `/tenants/${beta.id}/users/${id}/erase`, 'POST'),
   ];
-  for (const [i, first] of ways.entries()) {
-    const second = ways[(i + 3) % ways.length]!;
+  const pairs = ways.flatMap((first, i) => ways.slice(i).map((second) => [first, second] as const));
+  assert.is(pairs.length, 10, 'every pairing, each way against itself too');
+  for (const [i, [first, second]] of pairs.entries()) {
     const one = await person(ctx, `one-${i}@beta.test`, 'tenant_admin', beta.id);
     const two = await person(ctx, `two-${i}@beta.test`, 'tenant_admin', beta.id);
     assert.is(await activeAdmins(), 2);
