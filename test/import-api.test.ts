@@ -298,7 +298,11 @@ test('skip reasons are counted by name up to 100, the rest together; details sta
     skip_samples: { reason: string; detail?: string }[];
   };
   assert.is(run.skipped, 3004);
-  assert.is(Object.keys(run.skip_reasons).length, 100, 'at most 100 names, "other reasons" (here from __proto__) among them');
+  assert.is(
+    Object.keys(run.skip_reasons).length,
+    100,
+    'at most 100 names, "other reasons" (here from __proto__) among them',
+  );
   assert.equal([run.skip_reasons.constructor, run.skip_reasons.toString], [1, 1], 'counted as any other name');
   assert.is(run.skip_reasons['other reasons'], 3004 - 99, '__proto__ is counted with them');
   assert.equal(run.skip_samples[4], { file: 'b.jsonl', reason: 'unknown record type "t0"', detail: 'at byte 0' });
