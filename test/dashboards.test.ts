@@ -58,6 +58,21 @@ s('a filter on a quiet value past the 200 busiest is applied, not called unknown
   assert.is(kpi(page, 'Prompts'), '1', 'the quiet project alone');
   const unknown = await html(ctx.admin, '/?range=24h&project=no-such-project');
   assert.match(unknown, /No project “no-such-project” in this range; that filter is ignored\./);
+  // The same for models: 201 busy ones and a quiet one, and a model nobody used.
+  const requests = Array.from({ length: 202 }, (_, m) => ({
+    id: `req-${m}`,
+    kind: 'api_request' as const,
+    ts: now - 3_600_000 + m,
+    model: m < 201 ? `busy-model-${m}` : 'quiet-model',
+    request_id: `r${m}`,
+    session_id: 'models',
+  }));
+  requests.push(
+    ...requests.slice(0, 201).map((r) => ({ ...r, id: `${r.id}-again`, request_id: `${r.request_id}-again` })),
+  );
+  await ctx.server.ctx.ingest.ingest({ tenantId: ctx.tenantId, userId: ctx.userId }, 'rest', requests);
+  assert.not.match(await html(ctx.admin, '/?range=24h&model=quiet-model'), /that filter is ignored/);
+  assert.match(await html(ctx.admin, '/?range=24h&model=no-such-model'), /No model “no-such-model” in this range/);
 });
 
 s(

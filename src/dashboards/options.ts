@@ -59,7 +59,8 @@ export async function filterOptions(
       beyond.map(({ d, picked }) => question(d, picked)),
       { now },
     );
-    for (const [k, { i, picked }] of beyond.entries()) if (more[k]!.rows.length) found[i]!.push(picked);
+    for (const [k, { i, d, picked }] of beyond.entries())
+      if (more[k]!.rows.some((r) => r[d] === picked)) found[i]!.push(picked);
   }
   const [project, tool, model] = dimensions.map((dimension, i) =>
     found[i]!.sort((a, b) => a.localeCompare(b)).map((v) => ({
