@@ -2,6 +2,7 @@
 // when a rule is saved (checkTarget) and again when it is sent, on the addresses its name
 // resolves to (guardedLookup), so a name that resolves to an internal address is refused too.
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
+import { lookup as lookupAll } from 'node:dns/promises';
 import { BlockList, isIP, type LookupFunction } from 'node:net';
 
 export type TargetPolicy = {
@@ -103,16 +104,11 @@ export async function checkedAddress(
     return { refused: `${host} is not a host name or address` };
   }
   if (NEVER_NAMES.test(name)) return { refused: `${name} is a cloud metadata service` };
-  const addresses = isIP(name) ? [name] : (await dnsLookupAll(name)).map((a) => a.address);
+  const addresses = isIP(name) ? [name] : (await lookupAll(name, { all: true })).map((a) => a.address);
   const refused = addresses.map((a) => refusedAddress(a, port, policy)).find(Boolean);
   if (refused) return { refused: isIP(name) ? refused : `${name} resolves to ${refused}` };
   return { address: addresses.find((a) => isIP(a) === 4) ?? addresses[0]!, name }; // IPv4 first, as most mail servers answer
 }
-
-const dnsLookupAll = (name: string) =>
-  new Promise<LookupAddress[]>((resolve, reject) =>
-    dnsLookup(name, { all: true }, (err, addresses) => (err ? reject(err) : resolve(addresses))),
-  );
 
 /**
  * A DNS lookup for http.request that refuses a name resolving to an address the policy

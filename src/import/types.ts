@@ -3,6 +3,9 @@
 // with what it skipped and why, and how far into each file it got (so a run resumes, and
 // `agentmeter sync` uploads only what is new).
 import type { IngestEvent } from '../ingest/schema.js';
+import type { Baseline } from '../sessions/imported-baseline.js';
+
+export type { Baseline };
 
 /**
  * A line or file left out, and why ("not JSON", "unknown record type", "symlink loop"…).
@@ -27,10 +30,6 @@ export function countSkip(reasons: Record<string, number>, reason: string): void
  * up to which every record is in an acknowledged chunk. `done` once read to its end.
  */
 export type FilePosition = { file: string; size: number; mtimeMs: number; offset: number; done: boolean };
-
-import type { Baseline } from '../sessions/imported-baseline.js';
-
-export type { Baseline };
 
 export type ImportChunk = {
   /** Ready for the import API: each with a deterministic `id`, so a re-run stores nothing twice. */
