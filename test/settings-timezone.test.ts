@@ -42,6 +42,20 @@ s('PUT sets the zone, GET shows it, and the change is audited', async ({ server,
   );
 });
 
+s("a name is saved in the case of the runtime's list; a link as typed", async ({ admin }) => {
+  for (const [typed, saved] of [
+    ['america/new_york', 'America/New_York'],
+    ['EUROPE/berlin', 'Europe/Berlin'],
+    ['Asia/Kolkata', 'Asia/Kolkata'],
+    ['utc', 'UTC'],
+  ] as const) {
+    const res = await put(admin, { timezone: typed });
+    assert.equal(await res.json(), { timezone: saved }, typed);
+    assert.is(await zoneOf(admin), saved, typed);
+    assert.is(shown(await (await admin.get('/settings/timezone')).text()), saved, typed);
+  }
+});
+
 s('anything but an IANA zone name is a 400 naming timezone, and changes nothing', async ({ admin }) => {
   for (const body of [
     { timezone: 'Bogus/Zone' },

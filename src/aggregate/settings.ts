@@ -4,7 +4,7 @@
 import { z } from 'zod';
 import type { Queryable } from '../storage/duckdb.js';
 import { storedPricesSchema, type PriceOverrides } from '../cost/prices.js';
-import { DEFAULT_TIME_ZONE, isTimeZone } from '../time/zone.js';
+import { canonicalTimeZone, DEFAULT_TIME_ZONE, isTimeZone } from '../time/zone.js';
 import { TIERS, type Tier } from './tiers.js';
 
 const days = z.number().int().min(1).max(36_500).nullable();
@@ -15,7 +15,11 @@ export const retentionSchema = z.strictObject({
 } as Record<'raw' | Tier, typeof days>);
 export type Retention = Record<'raw' | Tier, number | null>;
 /** An IANA zone name (`America/New_York`, `Asia/Kolkata`, `UTC`). */
-export const timeZoneSchema = z.string().refine(isTimeZone, 'must be an IANA time zone name, such as America/New_York');
+/** An IANA zone name, saved as the runtime spells it (one name per zone on the settings page and in the kept answers' keys). */
+export const timeZoneSchema = z
+  .string()
+  .refine(isTimeZone, 'must be an IANA time zone name, such as America/New_York')
+  .transform(canonicalTimeZone);
 export const DEFAULT_RETENTION: Retention = { raw: 90, '1m': 30, '5m': 30, '15m': 365, '1h': 365, '1d': null };
 
 /** Per tier (and raw), the cutoff retention last deleted up to: a tier holds nothing before it, whatever the setting says now. */

@@ -40,6 +40,16 @@ export function isTimeZone(name: string): boolean {
   }
 }
 
+/**
+ * A valid zone name with the case of the runtime's list (`america/new_york` is
+ * `America/New_York`); a name the list lacks (a link such as `Asia/Kolkata`) as typed. Not
+ * the runtime's canonical name: ICU's is `Asia/Calcutta`, not the name the team typed.
+ */
+export function canonicalTimeZone(name: string): string {
+  const lower = name.toLowerCase();
+  return [DEFAULT_TIME_ZONE, ...Intl.supportedValuesOf('timeZone')].find((n) => n.toLowerCase() === lower) ?? name;
+}
+
 /** The zone's offset from UTC at `at` (ms; New York in winter: -5 h). */
 export function offsetMs(zone: string, at: number): number {
   if (zone === DEFAULT_TIME_ZONE) return 0;
