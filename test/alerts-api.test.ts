@@ -72,6 +72,9 @@ s('a bad rule is a 400 naming the field', async (ctx) => {
     [{ ...RULE, window: '31d' }, 'window'],
     [{ ...RULE, channels: [{ type: 'webhook', url: 'ftp://example.test/x' }] }, 'channels.0.url'],
     [{ ...RULE, channels: [{ type: 'slack', url: 'http://169.254.169.254/latest' }] }, 'channels.0.url'],
+    // The edit form lists URLs apart by white space: one holding a space could not be saved from it again.
+    [{ ...RULE, channels: [{ type: 'webhook', url: 'https://hooks.example.test/a b' }] }, 'channels.0.url'],
+    [{ ...RULE, channels: [{ type: 'webhook', url: 'https://hooks.example.test/a\nb' }] }, 'channels.0.url'],
     [{ ...RULE, channels: [{ type: 'email', to: ['not an address'] }] }, 'channels.0.to.0'],
     [{ ...RULE, filters: { tool: ['Bash'] } }, 'filters.tool'],
     [

@@ -27,11 +27,13 @@ export const WINDOW_WORDS = '5m to 30d';
 
 /**
  * What a channel URL may be, whoever runs the appliance: http(s), no credentials, never a
- * link-local (cloud metadata) address (`checkTarget`). Loopback, private networks and the
+ * link-local (cloud metadata) address (`checkTarget`), no white space. Loopback, private networks and the
  * appliance itself depend on its settings: `channelTargetProblem` checks those per request,
  * and delivery checks again after DNS.
  */
 function targetProblem(raw: string): string | null {
+  // The form lists URLs apart by white space: one holding any would come back from it as two.
+  if (/\s/.test(raw)) return 'must not hold spaces or line breaks (write a space as %20)';
   const check = checkTarget(raw, { allowPrivate: true });
   return check.ok ? null : check.message;
 }
