@@ -931,6 +931,30 @@ api('analytics: productivity scores, trends with anomalies, insights', async (ct
   );
 });
 
+api("insights: the team's per-person average only while at least three people were active", async (ctx) => {
+  const day = 86_400_000;
+  const to = Math.floor(Date.now() / day) * day;
+  const from = to - 7 * day;
+  const spend = async (userId: string, cost: number) =>
+    ctx.server.ctx.ingest.ingest({ tenantId: ctx.tenantId, userId }, 'rest', [
+      { kind: 'api_request', session_id: `s-${userId}`, request_id: `r-${userId}`, ts: to - day, cost_usd: cost },
+    ]);
+  const insights = () =>
+    getJson<{ mine: { cost_usd: number }; team_average: { cost_usd: number } | null }>(
+      ctx,
+      `/api/v1/analytics/insights?from=${new Date(from).toISOString()}&to=${new Date(to).toISOString()}`,
+    );
+  await spend(ctx.userId, 1);
+  await spend('u_colleague', 5);
+  // Two people: the average and your own figures would be the colleague's.
+  let i = await insights();
+  assert.is(i.mine.cost_usd, 1);
+  assert.is(i.team_average, null);
+  await spend('u_third', 9);
+  i = await insights();
+  assert.is(i.team_average!.cost_usd, 5);
+});
+
 api(
   "productivity: each session in range is scored against its user's 30 sessions before it, however far back",
   async (ctx) => {

@@ -111,7 +111,13 @@ export async function teamComparison(tf: TenantFiles, tenantId: string, range: R
   );
 }
 
-/** A person's own figures against the previous period and the team's per-person average, in sentences too. */
+/** The fewest people active in a range for a person to see the team's per-person average. */
+export const MIN_PEOPLE_FOR_AVERAGE = 3;
+
+/**
+ * A person's own figures against the previous period and the team's per-person average
+ * (while at least MIN_PEOPLE_FOR_AVERAGE were active), in sentences too.
+ */
 export async function personalInsights(tf: TenantFiles, tenantId: string, userId: string, range: Range, now: number) {
   const span = range.to - range.from;
   const metrics = [...TEAM_METRICS];
@@ -123,10 +129,14 @@ export async function personalInsights(tf: TenantFiles, tenantId: string, userId
     now,
   );
   const [team] = await rows(tf, tenantId, { metrics: [...metrics, 'active_users'], ...range }, now);
-  const people = Math.max(1, Number(team?.active_users ?? 1));
-  const teamAverage = Object.fromEntries(
-    metrics.map((m) => [m, m.endsWith('_rate') ? Number(team?.[m] ?? 0) : Number(team?.[m] ?? 0) / people]),
-  );
+  const people = Number(team?.active_users ?? 0);
+  // None while too few were active: with two, the average and your own figures are the other's.
+  const teamAverage =
+    people < MIN_PEOPLE_FOR_AVERAGE
+      ? null
+      : Object.fromEntries(
+          metrics.map((m) => [m, m.endsWith('_rate') ? Number(team?.[m] ?? 0) : Number(team?.[m] ?? 0) / people]),
+        );
   const failing = await rows(
     tf,
     tenantId,
@@ -175,7 +185,12 @@ export async function personalInsights(tf: TenantFiles, tenantId: string, userId
       insights.push(`${label} ${c > 0 ? 'rose' : 'fell'} ${pct(c)} against the previous period.`);
   }
   const myRate = Number(mine?.tool_failure_rate ?? 0);
-  if (Number(mine?.tool_calls ?? 0) >= 20 && myRate > teamAverage.tool_failure_rate! * 1.5 && myRate > 0.05) {
+  if (
+    teamAverage &&
+    Number(mine?.tool_calls ?? 0) >= 20 &&
+    myRate > teamAverage.tool_failure_rate! * 1.5 &&
+    myRate > 0.05
+  ) {
     insights.push(
       `${pct(myRate)} of your tool calls failed; the team's rate is ${pct(teamAverage.tool_failure_rate!)}.`,
     );
