@@ -9,7 +9,7 @@ import { newId } from '../src/ids.js';
 import type { IngestEvent } from '../src/ingest/schema.js';
 import { SESSION_FIGURES } from '../src/sessions/figures.js';
 import { changePrices } from '../src/sessions/prices.js';
-import { listSessions, sessionSpan } from '../src/sessions/read.js';
+import { listSessions, sessionSpan, sessionTotals } from '../src/sessions/read.js';
 import { QUIET_MS } from '../src/sessions/store.js';
 import { createTenantFiles } from '../src/storage/tenant-files.js';
 import { ADMIN, setUp, signIn, startTestServer, tempDir, tenantWorker, type TestServer } from './helpers.js';
@@ -131,6 +131,63 @@ test('a stored figure row is read exactly while its session has no newer event a
       'stored again at the new price',
     );
     assert.equal(await listed(), { a: [2, 1], b: [0, 1] });
+  } finally {
+    await files.closeAll();
+    dir.remove();
+  }
+});
+
+test("a session's figures asked again after raw retention: its first and last minutes still count", async () => {
+  const dir = tempDir('am-figures-edges');
+  const files = createTenantFiles(dir.path);
+  const tenantId = newId('t');
+  await files.create(tenantId);
+  let clock = BASE;
+  const { aggregator, errors, ingestor } = tenantWorker(files, tenantId, { now: () => clock });
+  const who = { tenantId, userId: 'u_ana' };
+  const key = { user_id: 'u_ana', session_id: 'edges' };
+  const pass = async (options: { retention?: boolean } = {}) => {
+    await aggregator.runOnce(tenantId, { compact: true, ...options });
+    assert.equal(errors, [], 'the worker logged no failure');
+  };
+  const stored = async () =>
+    (
+      await (
+        await files.connection(tenantId, 'reader')
+      ).all<{ tool_calls: number; api_requests: number; cost_usd: number }>(
+        'SELECT tool_calls, api_requests, cost_usd FROM session_figures',
+      )
+    ).map((r) => [r.api_requests, r.tool_calls, r.cost_usd]);
+  const asked = async () => {
+    const span = (await sessionSpan(files, tenantId, key))!;
+    const f = await sessionTotals(files, tenantId, key, { ...span, figures: null }, SESSION_FIGURES, clock);
+    return [f.api_requests, f.tool_calls, f.cost_usd];
+  };
+  try {
+    // Its first and last events in part-minutes and part-quarter-hours: the tiers' whole buckets miss them.
+    const t0 = BASE + 7 * 60_000 + 30_000;
+    await ingestor.ingest(who, 'rest', [
+      request('e1', 'edges', t0 + 1000),
+      request('e2', 'edges', t0 + 20 * 60_000),
+      request('e3', 'edges', t0 + 44 * 60_000 + 20_000),
+      toolCall('e4', 'edges', t0 + 44 * 60_000 + 40_000),
+    ]);
+    clock = t0 + HOUR + QUIET_MS;
+    await pass();
+    await pass();
+    assert.equal(await stored(), [[3, 1, 9]]);
+    // 100 days on: raw retention (90 days) deleted the events; the tiers keep them.
+    clock += 100 * 24 * HOUR;
+    await pass({ retention: true });
+    await pass({ retention: true });
+    assert.equal(await (await files.connection(tenantId, 'reader')).all('SELECT seq FROM events'), []);
+    assert.equal(await asked(), [3, 1, 9], 'asked of the tiers');
+    // New prices: the stored row goes and is counted again from the tiers alone.
+    const file = await files.open(tenantId);
+    await changePrices({ aggregator, file }, { [MODEL]: { input: 6, output: 15, cache_write: 0, cache_read: 0 } });
+    assert.equal(await asked(), [3, 1, 18]);
+    await pass();
+    assert.equal(await stored(), [[3, 1, 18]], 'stored again, every event counted');
   } finally {
     await files.closeAll();
     dir.remove();

@@ -78,14 +78,30 @@ export const keyOf = (s: SessionKey) => `${s.user_id}\u0000${s.session_id}`;
 /** A session and its span (epoch ms). */
 export type Spanned = SessionKey & { first_ms: number; last_ms: number };
 
+const DAY = 86_400_000;
+
+/**
+ * The range a question about whole sessions is asked over: their span (first to last event)
+ * widened to whole UTC days. Filtered to those sessions, which hold no event outside their
+ * spans, the answer is the same; but the planner then reads whole buckets of the tiers and
+ * no raw edges, which retention deletes long before the tiers (a session's figures asked
+ * again 90 days on, after a price change, lost the events of its first and last minutes).
+ */
+export const sessionRange = (first: number, last: number) => ({
+  from: Math.floor(first / DAY) * DAY,
+  to: Math.floor(last / DAY) * DAY + DAY,
+});
+
 /**
  * The question for the figures of `sessions` (at most as many as a filter may list), a row
- * per user and session: over the hull of their spans, whatever its length. Their users and
- * ids are filtered apart, so the answer may hold other pairs too (see byKey).
+ * per user and session: over the hull of their spans (sessionRange), whatever its length.
+ * Their users and ids are filtered apart, so the answer may hold other pairs too (see byKey).
  */
 export function figuresQuery(metrics: readonly SessionFigure[], sessions: Spanned[]): Query {
-  const from = Math.min(...sessions.map((s) => Number(s.first_ms)));
-  const to = Math.max(...sessions.map((s) => Number(s.last_ms))) + 1;
+  const { from, to } = sessionRange(
+    Math.min(...sessions.map((s) => Number(s.first_ms))),
+    Math.max(...sessions.map((s) => Number(s.last_ms))),
+  );
   const filters = {
     user: [...new Set(sessions.map((s) => s.user_id))],
     session: [...new Set(sessions.map((s) => s.session_id))],

@@ -23,6 +23,7 @@ import {
   LIST_FIGURES,
   pickFigures,
   SESSION_FIGURES,
+  sessionRange,
   type Figures,
   type ListFigure,
   type SessionFigure,
@@ -216,8 +217,7 @@ export async function sessionTotals(
   const q = sessionQuerySchema.parse({
     metrics: [...metrics],
     filters: { user: [session.user_id], session: [session.session_id] },
-    from: span.first,
-    to: span.last + 1,
+    ...sessionRange(span.first, span.last),
   });
   return (await runQuery(tf, tenantId, q, { now })).rows[0] as Figures;
 }
