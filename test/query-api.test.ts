@@ -579,6 +579,23 @@ api("the seeds' query endpoints answer from the same model", async (ctx) => {
     3,
   );
   assert.is(agg.data[0]!.user_id, ctx.userId);
+  // A tool filter narrows the tool figures alone, as on /real-time: the commands still count.
+  const aggBash = await getJson<{ data: Record<string, unknown>[] }>(
+    ctx,
+    `/api/metrics/aggregated?start_date=${new Date(now - 86_400_000).toISOString()}&end_date=${new Date(now + 60_000).toISOString()}&aggregation_window=1d&tool_name=Bash`,
+  );
+  assert.equal(
+    aggBash.data.map((r) => [r.commands, r.tool_calls]),
+    agg.data.map((r) => [r.commands, r.tool_calls]),
+  );
+  const aggRead = await getJson<{ data: Record<string, unknown>[] }>(
+    ctx,
+    `/api/metrics/aggregated?start_date=${new Date(now - 86_400_000).toISOString()}&end_date=${new Date(now + 60_000).toISOString()}&aggregation_window=1d&tool_name=Read`,
+  );
+  assert.equal(
+    aggRead.data.map((r) => [r.commands, r.tool_calls]),
+    agg.data.map((r) => [r.commands, 0]),
+  );
   const dash = await getJson<Record<string, number>>(ctx, '/api/metrics/dashboard?time_range=1h&team_id=anything');
   assert.is(dash.commands, 3);
   const q = await post(ctx, '/api/metrics/query', {

@@ -8,8 +8,16 @@ import { z } from 'zod';
 import type { AppContext } from '../../context.js';
 import { TIERS } from '../../aggregate/tiers.js';
 import { commandExecutions } from '../../query/commands.js';
-import { INTERVALS, MAX_RANGE_MS, MAX_ROWS, METRICS, type Interval, type QueryInput } from '../../query/model.js';
-import { runPartiallyFiltered, runQuery } from '../../query/run.js';
+import {
+  filtersFor,
+  INTERVALS,
+  MAX_RANGE_MS,
+  MAX_ROWS,
+  METRICS,
+  type Interval,
+  type QueryInput,
+} from '../../query/model.js';
+import { runPartiallyFiltered } from '../../query/run.js';
 import { dashboardSummary } from '../../query/summary.js';
 import { scoredWindows } from '../../sessions/windows.js';
 import type { Env } from '../env.js';
@@ -117,18 +125,21 @@ export function seedQueryRoutes(ctx: AppContext) {
       const offset = params.offset ?? 0;
       const filters = scopeFilters(view, filtersFrom(c, SEED_FILTERS));
       const groupBy: QueryInput['group_by'] = view.individuals ? ['user'] : [];
-      const q = toQuery(
-        {
-          metrics: WINDOW_METRICS,
-          interval,
-          group_by: groupBy,
-          filters,
-          ...range,
-          limit: Math.min(MAX_ROWS, offset + limit),
-        },
+      const input = {
+        metrics: WINDOW_METRICS,
+        interval,
+        group_by: groupBy,
+        filters,
+        ...range,
+        limit: Math.min(MAX_ROWS, offset + limit),
+      };
+      // Checked as the query language reads it (errors name this endpoint's parameters); a tool,
+      // command, agent or model filter then narrows the figures it applies to, as on /real-time.
+      toQuery(
+        { ...input, filters: filtersFor(WINDOW_METRICS, filters) },
         { from: 'start_date', to: 'end_date', interval: 'aggregation_window' },
       );
-      const result = await runQuery(ctx.tenantFiles, tenantId, q, { now: now() });
+      const result = await runPartiallyFiltered(ctx.tenantFiles, tenantId, input, { now: now() });
       // A page past the rows one question gives is refused, not answered empty with has_more.
       if (result.truncated && offset + limit > MAX_ROWS)
         throw httpError(
