@@ -460,6 +460,13 @@ s(
       /Your spend was unusual on (one hour: |\d+ hours, the latest )\d{1,2} [A-Z][a-z]{2}( \d{4})? \d\d:\d\d UTC\./,
     );
     assert.not.match(insights, /\d{4}-\d\d-\d\dT|\(s\)/);
+    // Narrowed to a project, as the cards beside them are: the failure elsewhere is not this project's.
+    const failed = /onerror=alert\(2\)&gt; failed most often for you/;
+    const insightsOf = (html: string) => /<ul class="insights">([\s\S]*?)<\/ul>/.exec(html)?.[1] ?? '';
+    assert.match(insightsOf(mine), failed);
+    const narrowed = await page(developer, '/me?project=acme-api');
+    assert.match(narrowed, /<option value="acme-api" selected/);
+    assert.not.match(insightsOf(narrowed), failed);
   },
 );
 

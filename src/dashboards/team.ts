@@ -184,7 +184,7 @@ export async function loadMe(tf: TenantFiles, tenantId: string, userId: string, 
     dashboardSummary(tf, tenantId, range, filters, now),
     trend(tf, tenantId, 'cost_usd', f, filters, now),
     trend(tf, tenantId, 'tool_calls', f, filters, now),
-    personalInsights(tf, tenantId, userId, range, now),
+    personalInsights(tf, tenantId, userId, range, now, filters),
     listSessions(tf, tenantId, { ...range, user: [userId], project, ...usedFilters(f), limit: 10, now }),
     // The average over the sessions that started in range; the recent ones, whenever they started, each with its own.
     productivity(tf, tenantId, range, { user: [userId], ...(project && { project }) }, now),

@@ -118,17 +118,22 @@ export const MIN_PEOPLE_FOR_AVERAGE = 3;
  * A person's own figures against the previous period and the team's per-person average
  * (while at least MIN_PEOPLE_FOR_AVERAGE were active), in sentences too.
  */
-export async function personalInsights(tf: TenantFiles, tenantId: string, userId: string, range: Range, now: number) {
+export async function personalInsights(
+  tf: TenantFiles,
+  tenantId: string,
+  userId: string,
+  range: Range,
+  now: number,
+  /** A page's filters: those that narrow every figure here (a project) narrow them all, the team's too. */
+  pageFilters: QueryInput['filters'] = {},
+) {
   const span = range.to - range.from;
   const metrics = [...TEAM_METRICS];
-  const [mine] = await rows(tf, tenantId, { metrics, filters: { user: [userId] }, ...range }, now);
-  const [before] = await rows(
-    tf,
-    tenantId,
-    { metrics, filters: { user: [userId] }, from: range.from - span, to: range.from },
-    now,
-  );
-  const [team] = await rows(tf, tenantId, { metrics: [...metrics, 'active_users'], ...range }, now);
+  const { user: _user, ...scope } = filtersFor([...metrics, 'active_users', 'tool_failures'], pageFilters ?? {});
+  const own = { ...scope, user: [userId] };
+  const [mine] = await rows(tf, tenantId, { metrics, filters: own, ...range }, now);
+  const [before] = await rows(tf, tenantId, { metrics, filters: own, from: range.from - span, to: range.from }, now);
+  const [team] = await rows(tf, tenantId, { metrics: [...metrics, 'active_users'], filters: scope, ...range }, now);
   const people = Number(team?.active_users ?? 0);
   // None while too few were active: with two, the average and your own figures are the other's.
   const teamAverage =
@@ -143,7 +148,7 @@ export async function personalInsights(tf: TenantFiles, tenantId: string, userId
     {
       metrics: ['tool_failures', 'tool_calls', 'tool_failure_rate'],
       group_by: ['tool'],
-      filters: { user: [userId] },
+      filters: own,
       ...range,
       order_by: 'tool_failures',
       limit: 5,
@@ -156,7 +161,7 @@ export async function personalInsights(tf: TenantFiles, tenantId: string, userId
     querySchema.parse({
       metrics: ['cost_usd'],
       interval: span > 14 * DAY ? '1d' : '1h',
-      filters: { user: [userId] },
+      filters: own,
       ...range,
       limit: 10_000,
     }),
