@@ -284,13 +284,18 @@ function reference(counted: Ev[], q: Query, total = false): Answer {
   const inRange = counted.filter((e) => e.ts >= q.from && e.ts < q.to);
   let rows = filtered(inRange, Object.keys(q.filters));
   if (q.group_by.includes('tool') || q.filters.tool) rows = rows.filter((e) => e.kind === 'tool_call');
-  // Whether a session has requests is decided over the whole range, not per group, and over
-  // all its rows: a session with requests of another model than the filter's has requests.
+  // Whether a session has requests is decided over its whole life, whatever the range and the
+  // filters: a session with requests of another model than the filter's, or only before the
+  // range, has requests. Events without a session: over the whole range, not per group.
   const sessionRows = filtered(
     inRange,
     Object.keys(q.filters).filter((d) => !['kind', 'model', 'status'].includes(d)),
   );
-  const withRequests = new Set(of(sessionRows, REQUEST_KINDS).map((e) => `${e.user}/${e.session_id ?? ''}`));
+  const withRequests = new Set(
+    [...of(sessionRows, REQUEST_KINDS), ...of(counted, REQUEST_KINDS).filter((e) => e.session_id)].map(
+      (e) => `${e.user}/${e.session_id ?? ''}`,
+    ),
+  );
   const hasRequests = (e: Ev) => withRequests.has(`${e.user}/${e.session_id ?? ''}`);
   const groups = new Map<string, Ev[]>();
   if (total || (!q.interval && q.group_by.length === 0)) groups.set('[]', []); // a total is one row, even of nothing

@@ -90,4 +90,72 @@ test('a model or kind filter leaves the spend rule per session: tail, rollups an
   }
 });
 
+test("a session's requests outside the range still leave its metric points out: adjacent days add up", async () => {
+  const dir = tempDir('am-spend-edge');
+  const files = createTenantFiles(dir.path);
+  const tenantId = newId('t');
+  await files.create(tenantId);
+  const DAY = 24 * HOUR;
+  const midnight = Date.UTC(2026, 2, 3);
+  const now = midnight + 2 * DAY;
+  const { aggregator, errors, ingestor } = tenantWorker(files, tenantId, { now: () => now });
+  // A request at 23:59:30; Claude Code exports its spend as metric points a minute later, after midnight.
+  const session: IngestEvent[] = [
+    {
+      kind: 'api_request',
+      request_id: 'r1',
+      model: SONNET,
+      input_tokens: 1000,
+      cost_usd: 1,
+      session_id: 'm',
+      ts: midnight - 30_000,
+    },
+    { kind: 'token_usage', model: SONNET, input_tokens: 1000, session_id: 'm', ts: midnight + 30_000 },
+    { kind: 'cost_usage', model: SONNET, cost_usd: 1, session_id: 'm', ts: midnight + 30_000 },
+  ];
+  const cost = async (from: number, to: number, extra: Partial<QueryInput> = {}, raw = false) =>
+    (
+      await runQuery(files, tenantId, querySchema.parse({ metrics: ['cost_usd'], from, to, ...extra }), { now, raw })
+    ).rows.map((r) => r.cost_usd);
+  const check = async (at: string, raw = false) => {
+    assert.equal(await cost(midnight - DAY, midnight, {}, raw), [1], `${at}: the day of the request`);
+    assert.equal(await cost(midnight, midnight + DAY, {}, raw), [0], `${at}: the day after, its points alone`);
+    assert.equal(await cost(midnight - DAY, midnight + DAY, {}, raw), [1], `${at}: both days`);
+    assert.equal(await cost(midnight - DAY, midnight + DAY, { interval: '1d' }, raw), [1, 0], `${at}: by day`);
+    const compared = await runQuery(
+      files,
+      tenantId,
+      querySchema.parse({ metrics: ['cost_usd'], from: midnight, to: midnight + DAY, compare: true }),
+      { now, raw },
+    );
+    assert.equal([compared.rows[0]!.cost_usd, compared.previous!.rows[0]!.cost_usd], [0, 1], `${at}: compared`);
+  };
+  try {
+    assert.equal((await ingestor.ingest({ tenantId, userId: 'u_ana' }, 'rest', session)).rejected, []);
+    await check('above the watermark');
+    await check('above the watermark', true);
+    await aggregator.runOnce(tenantId, { compact: true });
+    assert.equal(errors, []);
+    await check('rolled up');
+    await check('rolled up', true);
+    // The points alone (their request sent later): they count until the request comes, then not.
+    await ingestor.ingest({ tenantId, userId: 'u_ana' }, 'rest', [
+      { kind: 'cost_usage', model: SONNET, cost_usd: 2, session_id: 'late', ts: midnight + 60_000 },
+    ]);
+    await aggregator.runOnce(tenantId);
+    assert.equal(await cost(midnight, midnight + DAY), [2]);
+    await ingestor.ingest({ tenantId, userId: 'u_ana' }, 'rest', [
+      { kind: 'api_request', request_id: 'r2', model: SONNET, cost_usd: 2, session_id: 'late', ts: midnight - 60_000 },
+    ]);
+    assert.equal(await cost(midnight, midnight + DAY), [0], 'the request in the tail');
+    await aggregator.runOnce(tenantId);
+    assert.equal(await cost(midnight, midnight + DAY), [0], 'the request indexed');
+    assert.equal(await cost(midnight - DAY, midnight + DAY), [3]);
+  } finally {
+    await aggregator.stop();
+    await files.closeAll();
+    dir.remove();
+  }
+});
+
 test.run();

@@ -6,7 +6,7 @@
 import { keptSince, type TenantSettings } from '../aggregate/settings.js';
 import { ABOVE_WATERMARK, tsLiteral } from '../aggregate/rollup.js';
 import { compile } from '../query/compile.js';
-import { MAX_FILTER_VALUES } from '../query/model.js';
+import { inKinds, MAX_FILTER_VALUES, REQUEST_KINDS } from '../query/model.js';
 import { resultOf } from '../query/run.js';
 import type { Queryable } from '../storage/duckdb.js';
 import { byKey, FIGURES_ROW_TYPE, figuresQuery, keyOf, NO_FIGURES, SESSION_FIGURES, type Spanned } from './figures.js';
@@ -63,11 +63,13 @@ export const sessionsOfEvents = (where: string) =>
  * included (a timeline lists them, and reads only the span); its count, the counted events.
  */
 export async function indexSessions(tx: Queryable, range: string, counted: string): Promise<void> {
-  await tx.run(`INSERT INTO session_index
-    SELECT user_id, session_id, arg_min(project, seq) FILTER (project IS NOT NULL), min(ts), max(ts), count(*) FILTER (seq IN (SELECT seq FROM ${counted}))
+  const isCounted = `seq IN (SELECT seq FROM ${counted})`;
+  await tx.run(`INSERT INTO session_index (user_id, session_id, project, first_ts, last_ts, events, requests)
+    SELECT user_id, session_id, arg_min(project, seq) FILTER (project IS NOT NULL), min(ts), max(ts), count(*) FILTER (${isCounted}),
+           count(*) FILTER (${isCounted} AND ${inKinds(REQUEST_KINDS)})
       FROM events WHERE ${range} AND session_id IS NOT NULL GROUP BY user_id, session_id
     ON CONFLICT (user_id, session_id) DO UPDATE SET first_ts = least(first_ts, excluded.first_ts), last_ts = greatest(last_ts, excluded.last_ts),
-      events = events + excluded.events, project = coalesce(project, excluded.project)`);
+      events = events + excluded.events, requests = requests + excluded.requests, project = coalesce(project, excluded.project)`);
 }
 
 /** Deletes the sessions whose last event is before `before` (their hourly figures are gone), with what is stored of them. */
@@ -93,15 +95,17 @@ export async function sessionsRemoved(
   await tx.run(`CREATE OR REPLACE TEMP TABLE removal_sessions AS
     SELECT user_id, session_id, epoch_ms(min(ts)) AS lo, epoch_ms(max(ts)) AS hi,
            count(*) FILTER (seq IN (SELECT seq FROM ${t.counted})) AS gone,
-           count(*) FILTER (seq IN (SELECT seq FROM ${t.revived})) AS back
-      FROM (SELECT user_id, session_id, ts, seq FROM ${t.removed} WHERE seq <= ${lastSeq} UNION ALL SELECT user_id, session_id, ts, seq FROM ${t.revived})
+           count(*) FILTER (seq IN (SELECT seq FROM ${t.revived})) AS back,
+           count(*) FILTER (seq IN (SELECT seq FROM ${t.counted}) AND ${inKinds(REQUEST_KINDS)}) AS gone_requests,
+           count(*) FILTER (seq IN (SELECT seq FROM ${t.revived}) AND ${inKinds(REQUEST_KINDS)}) AS back_requests
+      FROM (SELECT user_id, session_id, ts, seq, kind FROM ${t.removed} WHERE seq <= ${lastSeq} UNION ALL SELECT user_id, session_id, ts, seq, kind FROM ${t.revived})
      WHERE session_id IS NOT NULL GROUP BY user_id, session_id`);
   const sessions = `SELECT user_id, session_id FROM removal_sessions`;
   await tx.run(`CREATE OR REPLACE TEMP TABLE removal_left AS
     SELECT user_id, session_id, min(ts) AS first_ts, max(ts) AS last_ts FROM events
      WHERE seq <= ${lastSeq} AND (user_id, session_id) IN (${sessions}) GROUP BY user_id, session_id`);
   // A bound the removed events did not set stays (the raw events behind it may be past retention).
-  await tx.run(`UPDATE session_index i SET events = i.events - r.gone + r.back,
+  await tx.run(`UPDATE session_index i SET events = i.events - r.gone + r.back, requests = i.requests - r.gone_requests + r.back_requests,
       first_ts = CASE WHEN epoch_ms(i.first_ts) < r.lo THEN i.first_ts ELSE coalesce(l.first_ts, i.first_ts) END,
       last_ts = CASE WHEN epoch_ms(i.last_ts) > r.hi THEN i.last_ts ELSE coalesce(l.last_ts, i.last_ts) END
     FROM removal_sessions r LEFT JOIN removal_left l ON l.user_id = r.user_id AND l.session_id = r.session_id

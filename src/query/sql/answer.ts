@@ -59,7 +59,9 @@ export function figuresCtes(plan: Plan, g: Grouping, params: Params, requested =
   const requests = requested
     ? `SELECT user_id, ${session} FROM requested`
     : `SELECT user_id, ${session} FROM r WHERE ${inKinds(REQUEST_KINDS)} AND session_id IS NOT NULL`;
-  const source = `(SELECT *, (user_id, ${session}) IN (${requests}) AS has_requests FROM r) LEFT JOIN prices p USING (model)`;
+  // Requests in the range (its period), or at any other time (the CTE `requested_ever`).
+  const hasRequests = `(user_id, ${session}) IN (${requests}) OR (user_id, session_id) IN (SELECT user_id, session_id FROM requested_ever)`;
+  const source = `(SELECT *, ${hasRequests} AS has_requests FROM r) LEFT JOIN prices p USING (model)`;
   return [pricesCte(plan, params), `m AS (SELECT ${g.select(aggregates(plan))} FROM ${source} ${g.groupBy([])})`];
 }
 

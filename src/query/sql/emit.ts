@@ -7,7 +7,7 @@ import { figuresCtes, finalSelect, SESSION_NARROWING } from './answer.js';
 import { groupingOf } from './groups.js';
 import { sketchCtes } from './sketches.js';
 import { filterSql } from './filters.js';
-import { answerRowsCte, rawSources, requestedCte, segmentsOf } from './sources.js';
+import { answerRowsCte, rawSources, requestedCte, requestedEverCte, segmentsOf } from './sources.js';
 
 export type Compiled = { sql: string; params: Params; segments: Segment[]; groups: string[] };
 
@@ -24,6 +24,7 @@ export function emit(plan: Plan): Compiled {
     ...sources.ctes,
     answerRowsCte(plan, sources, filters, params),
     ...(requested ? [requestedCte(plan, sources, filterSql(others, plan.kinds, params))] : []),
+    ...(plan.spend !== null ? [requestedEverCte(plan)] : []),
     ...figuresCtes(plan, g, params, requested),
     ...sketchCtes(plan, sources, filters, g),
   ];

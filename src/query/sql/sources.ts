@@ -112,6 +112,26 @@ export function rowsOf(plan: Plan, s: Sources, cube: Cube, where: string): strin
     : `SELECT * FROM ${rollupTable('1d', cube)} WHERE false AND ${where}`;
 }
 
+/** How far the index's sessions are looked for beyond the range: a tail row's session indexed before it (the tail is seconds old). */
+const INDEXED_MARGIN_MS = 86_400_000;
+
+/**
+ * The CTE `requested_ever`: the sessions (user, session) with a counted request at any time,
+ * for the spend rule: the worker's index of the rolled-up events, and the tail as it is. A
+ * metric point just past a range's edge from its requests then counts in neither range
+ * (README, *Counting once*). A session with rows in the range spans it once indexed, so
+ * only the sessions whose span meets the range (and a day around it) are looked at.
+ */
+export function requestedEverCte(plan: Plan): string {
+  const from = Math.min(...plan.periods.map((p) => p.from)) - INDEXED_MARGIN_MS;
+  const to = Math.max(...plan.periods.map((p) => p.to)) + INDEXED_MARGIN_MS;
+  const indexed = `SELECT user_id, session_id FROM session_index WHERE requests > 0 AND last_ts >= ${tsLiteral(from)} AND first_ts < ${tsLiteral(to)}`;
+  const tail = plan.tail
+    ? `\nUNION ALL SELECT user_id, session_id FROM events WHERE ${tailSeqs(plan.lastSeq, plan.tail)} AND ${inKinds(REQUEST_KINDS)} AND session_id IS NOT NULL`
+    : '';
+  return `requested_ever AS (${indexed}${tail})`;
+}
+
 /**
  * The CTE `requested`: the rows of requests (user, session, bucket) matching `where`, for
  * the spend rule when the question's filters narrow rows within a session (a model, kind
