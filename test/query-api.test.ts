@@ -948,7 +948,7 @@ api('analytics: productivity scores, trends with anomalies, insights', async (ct
   );
 });
 
-api("insights: the team's per-person average only while at least three people were active", async (ctx) => {
+api("insights: the team's per-person average of a figure only where two others have it", async (ctx) => {
   const day = 86_400_000;
   const to = Math.floor(Date.now() / day) * day;
   const from = to - 7 * day;
@@ -957,19 +957,23 @@ api("insights: the team's per-person average only while at least three people we
       { kind: 'api_request', session_id: `s-${userId}`, request_id: `r-${userId}`, ts: to - day, cost_usd: cost },
     ]);
   const insights = () =>
-    getJson<{ mine: { cost_usd: number }; team_average: { cost_usd: number } | null }>(
+    getJson<{ mine: { cost_usd: number }; team_average: { cost_usd: number | null; prompts: number | null } }>(
       ctx,
       `/api/v1/analytics/insights?from=${new Date(from).toISOString()}&to=${new Date(to).toISOString()}`,
     );
   await spend(ctx.userId, 1);
   await spend('u_colleague', 5);
-  // Two people: the average and your own figures would be the colleague's.
+  // A third person's one prompt: the average cost and your own would still be the colleague's.
+  await ctx.server.ctx.ingest.ingest({ tenantId: ctx.tenantId, userId: 'u_third' }, 'rest', [
+    { kind: 'prompt', session_id: 's-third', prompt_id: 'p1', ts: to - day },
+  ]);
   let i = await insights();
   assert.is(i.mine.cost_usd, 1);
-  assert.is(i.team_average, null);
-  await spend('u_third', 9);
+  assert.is(i.team_average.cost_usd, null);
+  assert.is(i.team_average.prompts, null, 'one other has prompts');
+  await spend('u_fourth', 9);
   i = await insights();
-  assert.is(i.team_average!.cost_usd, 5);
+  assert.is(i.team_average.cost_usd, (1 + 5 + 9) / 4);
 });
 
 api(

@@ -3,7 +3,15 @@
 import type { TenantFiles } from '../storage/tenant-files.js';
 import { anomalies, type Anomaly } from '../analytics/anomalies.js';
 import { linearTrend, type LinearTrend } from '../analytics/trends.js';
-import { filtersFor, querySchema, type Dimension, type Interval, type Query, type QueryInput } from './model.js';
+import {
+  filtersFor,
+  MAX_ROWS,
+  querySchema,
+  type Dimension,
+  type Interval,
+  type Query,
+  type QueryInput,
+} from './model.js';
 import { nextBucket, timeZoneOf } from './buckets.js';
 import { fillGaps, runQueries, runQuery } from './run.js';
 import { DEFAULT_TIME_ZONE, localDate, wallOf, zoneAbbreviation } from '../time/zone.js';
@@ -111,12 +119,15 @@ export async function teamComparison(tf: TenantFiles, tenantId: string, range: R
   );
 }
 
-/** The fewest people active in a range for a person to see the team's per-person average. */
-export const MIN_PEOPLE_FOR_AVERAGE = 3;
+/**
+ * The fewest other people who must have a figure for a person to see the team's per-person
+ * average of it: with one, the average and their own figure give that colleague's.
+ */
+export const MIN_OTHERS_FOR_AVERAGE = 2;
 
 /**
  * A person's own figures against the previous period and the team's per-person average
- * (while at least MIN_PEOPLE_FOR_AVERAGE were active), in sentences too.
+ * (each figure only where at least MIN_OTHERS_FOR_AVERAGE others have one), in sentences too.
  */
 export async function personalInsights(
   tf: TenantFiles,
@@ -129,19 +140,17 @@ export async function personalInsights(
 ) {
   const span = range.to - range.from;
   const metrics = [...TEAM_METRICS];
-  const { user: _user, ...scope } = filtersFor([...metrics, 'active_users', 'tool_failures'], pageFilters ?? {});
+  const { user: _user, ...scope } = filtersFor([...metrics, 'tool_failures'], pageFilters ?? {});
   const own = { ...scope, user: [userId] };
   const [mine] = await rows(tf, tenantId, { metrics, filters: own, ...range }, now);
   const [before] = await rows(tf, tenantId, { metrics, filters: own, from: range.from - span, to: range.from }, now);
-  const [team] = await rows(tf, tenantId, { metrics: [...metrics, 'active_users'], filters: scope, ...range }, now);
-  const people = Number(team?.active_users ?? 0);
-  // None while too few were active: with two, the average and your own figures are the other's.
-  const teamAverage =
-    people < MIN_PEOPLE_FOR_AVERAGE
-      ? null
-      : Object.fromEntries(
-          metrics.map((m) => [m, m.endsWith('_rate') ? Number(team?.[m] ?? 0) : Number(team?.[m] ?? 0) / people]),
-        );
+  const people = await rows(
+    tf,
+    tenantId,
+    { metrics: [...metrics, 'tool_failures'], group_by: ['user'], filters: scope, ...range, limit: MAX_ROWS },
+    now,
+  );
+  const teamAverage = perPersonAverage(people, metrics, userId);
   const failing = await rows(
     tf,
     tenantId,
@@ -191,7 +200,7 @@ export async function personalInsights(
   }
   const myRate = Number(mine?.tool_failure_rate ?? 0);
   if (
-    teamAverage &&
+    teamAverage.tool_failure_rate !== null &&
     Number(mine?.tool_calls ?? 0) >= 20 &&
     myRate > teamAverage.tool_failure_rate! * 1.5 &&
     myRate > 0.05
@@ -231,4 +240,22 @@ export async function personalInsights(
     cost_trend: cost,
     insights,
   };
+}
+
+/**
+ * The team's per-person average of each metric over `people` (a row per user), a rate over
+ * everyone's counts; null for a metric fewer than MIN_OTHERS_FOR_AVERAGE others than `me`
+ * have (a rate: fewer with tool calls). Counted per metric: a third person's one prompt
+ * must not unveil a colleague's cost.
+ */
+function perPersonAverage(people: Record<string, unknown>[], metrics: string[], me: string) {
+  const sum = (m: string) => people.reduce((n, p) => n + Number(p[m] ?? 0), 0);
+  const others = (m: string) => people.filter((p) => p.user !== me && Number(p[m] ?? 0) !== 0).length;
+  return Object.fromEntries(
+    metrics.map((m) => {
+      const rate = m === 'tool_failure_rate';
+      if (others(rate ? 'tool_calls' : m) < MIN_OTHERS_FOR_AVERAGE) return [m, null];
+      return [m, rate ? sum('tool_failures') / sum('tool_calls') : sum(m) / people.length];
+    }),
+  ) as Record<string, number | null>;
 }
