@@ -291,8 +291,17 @@ function reference(counted: Ev[], q: Query, total = false): Answer {
     inRange,
     Object.keys(q.filters).filter((d) => !['kind', 'model', 'status'].includes(d)),
   );
+  // A bare agent interaction (no tokens, no cost) is no request here: it has no spend to count instead.
+  const requests = (g: Ev[]) =>
+    of(g, REQUEST_KINDS).filter(
+      (e) =>
+        e.kind === 'api_request' ||
+        (e.input_tokens ?? 0) + (e.output_tokens ?? 0) + (e.cache_read_tokens ?? 0) + (e.cache_creation_tokens ?? 0) >
+          0 ||
+        (e.cost_usd ?? 0) > 0,
+    );
   const withRequests = new Set(
-    [...of(sessionRows, REQUEST_KINDS), ...of(counted, REQUEST_KINDS).filter((e) => e.session_id)].map(
+    [...requests(sessionRows), ...requests(counted).filter((e) => e.session_id)].map(
       (e) => `${e.user}/${e.session_id ?? ''}`,
     ),
   );

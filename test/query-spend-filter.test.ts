@@ -97,7 +97,7 @@ test("a session's requests outside the range still leave its metric points out: 
   await files.create(tenantId);
   const DAY = 24 * HOUR;
   const midnight = Date.UTC(2026, 2, 3);
-  const now = midnight + 2 * DAY;
+  const now = midnight + 4 * DAY;
   const { aggregator, errors, ingestor } = tenantWorker(files, tenantId, { now: () => now });
   // A request at 23:59:30; Claude Code exports its spend as metric points a minute later, after midnight.
   const session: IngestEvent[] = [
@@ -151,6 +151,30 @@ test("a session's requests outside the range still leave its metric points out: 
     await aggregator.runOnce(tenantId);
     assert.equal(await cost(midnight, midnight + DAY), [0], 'the request indexed');
     assert.equal(await cost(midnight - DAY, midnight + DAY), [3]);
+    // A point days after its session's last indexed event (a late delivery): judged alike above the watermark and after.
+    await ingestor.ingest({ tenantId, userId: 'u_ana' }, 'rest', [
+      { kind: 'cost_usage', model: SONNET, cost_usd: 4, session_id: 'm', ts: midnight + 3 * DAY + HOUR },
+    ]);
+    assert.equal(await cost(midnight + 3 * DAY, midnight + 4 * DAY), [0], 'late point, tail');
+    await aggregator.runOnce(tenantId);
+    assert.equal(await cost(midnight + 3 * DAY, midnight + 4 * DAY), [0], 'late point, rolled up');
+    // A bare agent interaction (no tokens, no cost) is no request: the session's points stay its spend.
+    await ingestor.ingest({ tenantId, userId: 'u_ana' }, 'rest', [
+      { kind: 'cost_usage', model: SONNET, cost_usd: 0.5, session_id: 'points', ts: midnight + 2 * HOUR },
+      { kind: 'agent_interaction', name: 'reviewer', status: 'success', session_id: 'points', ts: midnight + 2 * HOUR },
+    ]);
+    const points = querySchema.parse({
+      metrics: ['cost_usd'],
+      filters: { session: ['points'] },
+      from: midnight,
+      to: midnight + DAY,
+    });
+    assert.equal((await runQuery(files, tenantId, points, { now })).rows[0]!.cost_usd, 0.5, 'bare interaction, tail');
+    await aggregator.runOnce(tenantId, { compact: true });
+    assert.equal((await runQuery(files, tenantId, points, { now })).rows[0]!.cost_usd, 0.5, 'bare interaction, rolled up');
+    assert.equal((await runQuery(files, tenantId, points, { now, raw: true })).rows[0]!.cost_usd, 0.5, 'bare interaction, raw');
+    // The three days: the two requests and the bare interaction's session's points.
+    assert.equal(await cost(midnight - DAY, midnight + 2 * DAY), [3.5]);
   } finally {
     await aggregator.stop();
     await files.closeAll();

@@ -235,6 +235,36 @@ test('an import run kept for its rollback keeps the repeats it hid: rolled back,
   });
 });
 
+test("rolled back, an import's requests no longer take the session's metric points out", async () => {
+  await withRun(async ({ files, tenantId, deps, who, run, errors, sql }) => {
+    const day = Math.floor(NOW / DAY) * DAY - 2 * DAY;
+    // An imported request just before midnight; its session's cost point, sent live, just after.
+    const imported = { id: 'imp', kind: 'api_request', request_id: 'rq', model: MODEL, cost_usd: 1, session_id: 's9' };
+    await importChunk(
+      deps,
+      who,
+      run.id,
+      chunkSchema.parse({ events: [{ ...imported, ts: day - 30_000 }] }),
+      new Date(NOW),
+    );
+    await deps.ingest.ingest(who, 'rest', [
+      { id: 'pt', kind: 'cost_usage', model: MODEL, cost_usd: 1, session_id: 's9', ts: day + 30_000 },
+    ]);
+    await deps.aggregator.runOnce(tenantId);
+    const q = querySchema.parse({ metrics: ['cost_usd'], from: day, to: day + DAY });
+    const cost = async () => (await runQuery(files, tenantId, q, { now: NOW })).rows[0]!.cost_usd;
+    const requests = () => sql<{ requests: number }>(`SELECT requests FROM session_index WHERE session_id = 's9'`);
+    assert.is(await cost(), 0, "the imported request is the session's spend");
+    assert.equal(await requests(), [{ requests: 1 }]);
+    assert.is((await rollbackRun(deps, tenantId, run.id, new Date(NOW))).removed, 1);
+    assert.equal(await requests(), [{ requests: 0 }]);
+    assert.is(await cost(), 1, 'the point is the spend again');
+    await deps.aggregator.runOnce(tenantId);
+    assert.is(await cost(), 1);
+    assert.equal(errors, []);
+  });
+});
+
 test("past raw retention, a session's percentiles read no import event kept for its rollback", async () => {
   await withRun(async ({ files, tenantId, deps, who, run, errors }) => {
     const call = (id: string, ms: number, at: number) =>

@@ -39,6 +39,13 @@ export type MetricDef =
   | { kinds: readonly Kind[]; percentile: number | 'avg' | 'min' | 'max'; family: Family; description: string };
 
 export const REQUEST_KINDS = ['api_request', 'agent_interaction'] as const satisfies readonly Kind[];
+/**
+ * SQL: a row of a request as the spend rule sees one (over events and tier rows alike): any
+ * `api_request`, and an agent interaction that carries tokens or a cost. A bare agent
+ * interaction (an invocation, as the legacy files and the batch endpoint report them) has no
+ * spend to count in place of its session's metric points.
+ */
+export const SPEND_REQUEST_SQL = `(kind = 'api_request' OR (kind = 'agent_interaction' AND (coalesce(input_tokens, 0) + coalesce(output_tokens, 0) + coalesce(cache_read_tokens, 0) + coalesce(cache_creation_tokens, 0) > 0 OR coalesce(cost_usd, 0) > 0)))`;
 /** Kinds that count only in sessions without requests (the spend rule). */
 export const METRIC_POINT_KINDS = ['token_usage', 'cost_usage'] as const satisfies readonly Kind[];
 const TOKEN_KINDS = [...REQUEST_KINDS, 'token_usage'] as const satisfies readonly Kind[];

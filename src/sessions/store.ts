@@ -6,7 +6,7 @@
 import { keptSince, type TenantSettings } from '../aggregate/settings.js';
 import { ABOVE_WATERMARK, tsLiteral } from '../aggregate/rollup.js';
 import { compile } from '../query/compile.js';
-import { inKinds, MAX_FILTER_VALUES, REQUEST_KINDS } from '../query/model.js';
+import { MAX_FILTER_VALUES, SPEND_REQUEST_SQL } from '../query/model.js';
 import { resultOf } from '../query/run.js';
 import type { Queryable } from '../storage/duckdb.js';
 import { byKey, FIGURES_ROW_TYPE, figuresQuery, keyOf, NO_FIGURES, SESSION_FIGURES, type Spanned } from './figures.js';
@@ -66,7 +66,7 @@ export async function indexSessions(tx: Queryable, range: string, counted: strin
   const isCounted = `seq IN (SELECT seq FROM ${counted})`;
   await tx.run(`INSERT INTO session_index (user_id, session_id, project, first_ts, last_ts, events, requests)
     SELECT user_id, session_id, arg_min(project, seq) FILTER (project IS NOT NULL), min(ts), max(ts), count(*) FILTER (${isCounted}),
-           count(*) FILTER (${isCounted} AND ${inKinds(REQUEST_KINDS)})
+           count(*) FILTER (${isCounted} AND ${SPEND_REQUEST_SQL})
       FROM events WHERE ${range} AND session_id IS NOT NULL GROUP BY user_id, session_id
     ON CONFLICT (user_id, session_id) DO UPDATE SET first_ts = least(first_ts, excluded.first_ts), last_ts = greatest(last_ts, excluded.last_ts),
       events = events + excluded.events, requests = requests + excluded.requests, project = coalesce(project, excluded.project)`);
@@ -80,6 +80,10 @@ export async function expireSessions(db: Queryable, before: number): Promise<voi
       `DELETE FROM ${table} WHERE (user_id, session_id) NOT IN (SELECT user_id, session_id FROM session_index)`,
     );
 }
+
+/** What sessionsRemoved reads of the events removed and revived: their session, and whether each is a request (SPEND_REQUEST_SQL). */
+const REMOVAL_COLUMNS =
+  'user_id, session_id, ts, seq, kind, input_tokens, output_tokens, cache_read_tokens, cache_creation_tokens, cost_usd';
 
 /**
  * After events were removed (aggregate/remove.ts; `removed` the events, `counted` those the
@@ -96,9 +100,9 @@ export async function sessionsRemoved(
     SELECT user_id, session_id, epoch_ms(min(ts)) AS lo, epoch_ms(max(ts)) AS hi,
            count(*) FILTER (seq IN (SELECT seq FROM ${t.counted})) AS gone,
            count(*) FILTER (seq IN (SELECT seq FROM ${t.revived})) AS back,
-           count(*) FILTER (seq IN (SELECT seq FROM ${t.counted}) AND ${inKinds(REQUEST_KINDS)}) AS gone_requests,
-           count(*) FILTER (seq IN (SELECT seq FROM ${t.revived}) AND ${inKinds(REQUEST_KINDS)}) AS back_requests
-      FROM (SELECT user_id, session_id, ts, seq, kind FROM ${t.removed} WHERE seq <= ${lastSeq} UNION ALL SELECT user_id, session_id, ts, seq, kind FROM ${t.revived})
+           count(*) FILTER (seq IN (SELECT seq FROM ${t.counted}) AND ${SPEND_REQUEST_SQL}) AS gone_requests,
+           count(*) FILTER (seq IN (SELECT seq FROM ${t.revived}) AND ${SPEND_REQUEST_SQL}) AS back_requests
+      FROM (SELECT ${REMOVAL_COLUMNS} FROM ${t.removed} WHERE seq <= ${lastSeq} UNION ALL SELECT ${REMOVAL_COLUMNS} FROM ${t.revived})
      WHERE session_id IS NOT NULL GROUP BY user_id, session_id`);
   const sessions = `SELECT user_id, session_id FROM removal_sessions`;
   await tx.run(`CREATE OR REPLACE TEMP TABLE removal_left AS

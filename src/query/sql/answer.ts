@@ -4,7 +4,7 @@
 import type { Kind } from '../../ingest/schema.js';
 import type { Params } from '../../storage/duckdb.js';
 import { answeredFrom, type Grouping } from './groups.js';
-import { inKinds, METRICS, REQUEST_KINDS, when, type Dimension } from '../model.js';
+import { inKinds, METRICS, SPEND_REQUEST_SQL, when, type Dimension } from '../model.js';
 import type { Plan } from '../plan.js';
 import { tsLiteral } from '../../aggregate/rollup.js';
 import { percentilesOf } from './sketches.js';
@@ -58,7 +58,7 @@ export function figuresCtes(plan: Plan, g: Grouping, params: Params, requested =
     plan.periods.length > 1 ? `session_id || CASE WHEN bucket >= ${from} THEN '+' ELSE '-' END` : 'session_id';
   const requests = requested
     ? `SELECT user_id, ${session} FROM requested`
-    : `SELECT user_id, ${session} FROM r WHERE ${inKinds(REQUEST_KINDS)} AND session_id IS NOT NULL`;
+    : `SELECT user_id, ${session} FROM r WHERE ${SPEND_REQUEST_SQL} AND session_id IS NOT NULL`;
   // Requests in the range (its period), or at any other time (the CTE `requested_ever`).
   const hasRequests = `(user_id, ${session}) IN (${requests}) OR (user_id, session_id) IN (SELECT user_id, session_id FROM requested_ever)`;
   const source = `(SELECT *, ${hasRequests} AS has_requests FROM r) LEFT JOIN prices p USING (model)`;

@@ -15,7 +15,7 @@ import {
 import { tailEventsCte } from '../../aggregate/session-project.js';
 import { rollupTable, type Cube, type Segment, type Tier } from '../../aggregate/tiers.js';
 import type { Params } from '../../storage/duckdb.js';
-import { DIMENSIONS, inKinds, METRIC_POINT_KINDS, METRICS, REQUEST_KINDS, type Dimension } from '../model.js';
+import { DIMENSIONS, inKinds, METRIC_POINT_KINDS, METRICS, SPEND_REQUEST_SQL, type Dimension } from '../model.js';
 import type { Plan } from '../plan.js';
 import { bucketSql } from './bucket.js';
 import { inRange } from './filters.js';
@@ -112,22 +112,17 @@ export function rowsOf(plan: Plan, s: Sources, cube: Cube, where: string): strin
     : `SELECT * FROM ${rollupTable('1d', cube)} WHERE false AND ${where}`;
 }
 
-/** How far the index's sessions are looked for beyond the range: a tail row's session indexed before it (the tail is seconds old). */
-const INDEXED_MARGIN_MS = 86_400_000;
-
 /**
- * The CTE `requested_ever`: the sessions (user, session) with a counted request at any time,
- * for the spend rule: the worker's index of the rolled-up events, and the tail as it is. A
- * metric point just past a range's edge from its requests then counts in neither range
- * (README, *Counting once*). A session with rows in the range spans it once indexed, so
- * only the sessions whose span meets the range (and a day around it) are looked at.
+ * The CTE `requested_ever`: the sessions (user, session) of `r` with a counted request at any
+ * time, for the spend rule: the worker's index of the rolled-up events, and the tail as it
+ * is. A metric point just past a range's edge from its requests then counts in neither range
+ * (README, *Counting once*).
  */
 export function requestedEverCte(plan: Plan): string {
-  const from = Math.min(...plan.periods.map((p) => p.from)) - INDEXED_MARGIN_MS;
-  const to = Math.max(...plan.periods.map((p) => p.to)) + INDEXED_MARGIN_MS;
-  const indexed = `SELECT user_id, session_id FROM session_index WHERE requests > 0 AND last_ts >= ${tsLiteral(from)} AND first_ts < ${tsLiteral(to)}`;
+  const asked = 'SELECT user_id, session_id FROM r';
+  const indexed = `SELECT user_id, session_id FROM session_index WHERE requests > 0 AND (user_id, session_id) IN (${asked})`;
   const tail = plan.tail
-    ? `\nUNION ALL SELECT user_id, session_id FROM events WHERE ${tailSeqs(plan.lastSeq, plan.tail)} AND ${inKinds(REQUEST_KINDS)} AND session_id IS NOT NULL`
+    ? `\nUNION ALL SELECT user_id, session_id FROM events WHERE ${tailSeqs(plan.lastSeq, plan.tail)} AND ${SPEND_REQUEST_SQL} AND session_id IS NOT NULL`
     : '';
   return `requested_ever AS (${indexed}${tail})`;
 }
@@ -141,7 +136,7 @@ export function requestedEverCte(plan: Plan): string {
  * they are (a repeat of a request is in the same session as the request).
  */
 export function requestedCte(plan: Plan, s: Sources, where: string): string {
-  const requests = `${where} AND ${inKinds(REQUEST_KINDS)}`;
+  const requests = `${where} AND ${SPEND_REQUEST_SQL}`;
   const cube = plan.keyCube ?? plan.cube;
   // No session is the session '' (as rollupSelect makes it in `r` and the tiers).
   const events = (from: string, at: { from: number; to: number }, seqs: string) =>
@@ -172,7 +167,7 @@ export function answerRowsCte(plan: Plan, s: Sources, filters: string, params: P
   const r = plan.spend ? 'r AS MATERIALIZED' : 'r AS';
   if (!plan.keyCube) return `${r} (${rowsOf(plan, s, plan.cube, filters)})`;
   const points = inKinds(METRIC_POINT_KINDS);
-  const requests = inKinds(REQUEST_KINDS);
+  const requests = SPEND_REQUEST_SQL;
   const distinct = plan.metrics.some((m) => {
     const def = METRICS[m]!;
     return 'sql' in def && def.distinct;
