@@ -222,6 +222,34 @@ s(
   },
 );
 
+s(
+  'the key figures export what the cards show, a tool or model filter narrowing the figures it applies to',
+  async ({ admin }) => {
+    const summaryOf = async (q: { from: number; to: number }, filter: string) => {
+      const res = await admin.request(`/api/v1/dashboard/summary?from=${q.from}&to=${q.to}&${filter}`);
+      assert.is(res.status, 200);
+      return (await res.json()) as {
+        tool_calls: number;
+        cost_usd: number;
+        tokens: { total: number };
+        by_model: { model: string }[];
+      };
+    };
+    const model = (await summaryOf({ from: Date.now() - 90 * 86_400_000, to: Date.now() }, '')).by_model[0]!.model;
+    for (const filter of ['tool=Bash', `model=${encodeURIComponent(model)}`]) {
+      const link = linksOf(await page(admin, `/${RANGE}&${filter}`), 'w-kpis').csv;
+      const q = JSON.parse(new URL(link, 'http://localhost').searchParams.get('q')!) as { from: number; to: number };
+      const [row] = (await csv(admin, link)).rows;
+      const cards = await summaryOf(q, filter);
+      assert.equal(
+        [Number(row!.tool_calls), Number(row!.cost_usd).toFixed(6), Number(row!.tokens)],
+        [cards.tool_calls, cards.cost_usd.toFixed(6), cards.tokens.total],
+        filter,
+      );
+    }
+  },
+);
+
 s('cost by model exports the rows its table shows, with no empty row', async ({ admin }) => {
   const html = await page(admin, `/${RANGE}`);
   const shown = tableIn(html, 'by-model').map((r) => r.cells);

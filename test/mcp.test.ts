@@ -249,6 +249,17 @@ s("a developer's key: every tool answers with their own figures only", async (ct
     close(q.rows[0].cost_usd, mine.cost, 'query cost');
     assert.is(q.rows[0].tool_calls, mine.toolCalls);
     assert.is(q.rows[0].sessions, 1);
+    // A tool filter on cost too: refused as a whole, or narrowing the tool figures alone.
+    const bash = {
+      metrics: ['cost_usd', 'tool_calls'],
+      filters: { tool: ['NoSuchTool'] },
+      from: '2026-11-01',
+      to: '2026-12-01',
+    };
+    assert.equal(JSON.parse(await failure(client, 'query', bash)).field, 'filters.tool');
+    const partial = await call(client, 'query', { ...bash, partial_filters: true });
+    close(partial.rows[0].cost_usd, mine.cost, "partial: every tool's cost");
+    assert.is(partial.rows[0].tool_calls, 0);
     // Asking for a colleague is refused, naming the argument.
     assert.equal(
       JSON.parse(await failure(client, 'query', { metrics: ['cost_usd'], filters: { user: [ctx.colleague.userId] } })),

@@ -596,6 +596,24 @@ api("the seeds' query endpoints answer from the same model", async (ctx) => {
     aggRead.data.map((r) => [r.commands, r.tool_calls]),
     agg.data.map((r) => [r.commands, 0]),
   );
+  // The query language's partial_filters: a tool filter narrows the tool figures alone, as the pages' do.
+  const asked = { metrics: ['commands', 'tool_calls'], from: now - 86_400_000, to: now + 60_000 };
+  let res = await post(ctx, '/api/v1/query', { ...asked, filters: { tool: ['Read'] } });
+  assert.equal([res.status, ((await res.json()) as { field: string }).field], [400, 'filters.tool']);
+  res = await post(ctx, '/api/v1/query', { ...asked, filters: { tool: ['Read'] }, partial_filters: true });
+  assert.is(res.status, 200);
+  assert.equal(((await res.json()) as { rows: unknown[] }).rows, [{ commands: 3, tool_calls: 0 }]);
+  res = await post(ctx, '/api/v1/query', {
+    ...asked,
+    metrics: ['commands'],
+    filters: { tool: ['Read'] },
+    partial_filters: true,
+  });
+  const refused = (await res.json()) as { field: string; error: string };
+  assert.equal(
+    [res.status, refused.field, refused.error],
+    [400, 'filters.tool', 'filters.tool: tool applies to none of the metrics'],
+  );
   const dash = await getJson<Record<string, number>>(ctx, '/api/metrics/dashboard?time_range=1h&team_id=anything');
   assert.is(dash.commands, 3);
   const q = await post(ctx, '/api/metrics/query', {

@@ -96,7 +96,8 @@ export async function loadOverview(
   // Each question takes the tool and model filters that narrow its figures (filtersFor).
   const summaryShown = shown('kpis') || shown('top_tools') || shown('by_model');
   if (summaryShown) {
-    queries.kpis = { metrics: KPI_METRICS, filters: filtersFor(KPI_METRICS, filters), ...range };
+    // The cards' figures as they show them: a tool or model filter narrows those it applies to.
+    queries.kpis = { metrics: KPI_METRICS, filters, partial_filters: true, ...range };
     queries.top_tools = {
       metrics: TOP_TOOLS_METRICS,
       group_by: ['tool'],

@@ -142,7 +142,8 @@ export async function loadTeam(
     query: {
       metrics: [...COMPARED],
       group_by: ['user'],
-      filters: filtersFor(COMPARED, filters),
+      filters,
+      partial_filters: true,
       ...range,
       order_by: 'cost_usd',
       limit: 1000,
@@ -198,7 +199,7 @@ export async function loadMe(tf: TenantFiles, tenantId: string, userId: string, 
     recent: sessions.map((s) => ({ ...s, score: scores.get(keyOf(s)) ?? null })),
     averageScore: averageScore(scored),
     scored: scored.length,
-    queries: { kpis: { metrics: ME_KPIS, filters: filtersFor(ME_KPIS, filters), ...range } },
+    queries: { kpis: { metrics: ME_KPIS, filters, partial_filters: true, ...range } },
     notices: partialFilterNotices(f, [...ME_KPIS, 'cost_usd', 'tool_calls']),
   };
 }

@@ -320,6 +320,12 @@ const queryObject = z.strictObject({
   compare: z.boolean().default(false),
   /** Also a row over all groups (the result's `totals`), per period. */
   totals: z.boolean().default(false),
+  /**
+   * A tool, command, agent or model filter narrows only the metrics it applies to, the others
+   * count everything (as the dashboards' figures do); without it such a filter must apply to
+   * every metric. Answered as one question per set of filters (runPartiallyFiltered).
+   */
+  partial_filters: z.boolean().optional(),
 });
 
 /** What makes a query answerable; `anySpan` lifts the range limit meant for people's questions. */
@@ -355,11 +361,18 @@ function checkQuery(q: z.output<typeof queryObject>, ctx: z.RefinementCtx, anySp
     for (const d of dims) {
       const dimKinds = DIMENSIONS[d].kinds as readonly Kind[] | null;
       if (!dimKinds) continue;
-      for (const m of q.metrics) {
+      const applies = (m: string) => {
         const kinds = METRICS[m]?.kinds;
-        if (kinds && !kinds.every((k) => dimKinds.includes(k)))
-          ctx.addIssue({ code: 'custom', path: [where, d], message: `${d} does not apply to metric ${m}` });
+        return !kinds || kinds.every((k) => dimKinds.includes(k));
+      };
+      if (where === 'filters' && q.partial_filters) {
+        if (!q.metrics.some((m) => METRICS[m]?.kinds && applies(m)))
+          ctx.addIssue({ code: 'custom', path: [where, d], message: `${d} applies to none of the metrics` });
+        continue;
       }
+      for (const m of q.metrics)
+        if (!applies(m))
+          ctx.addIssue({ code: 'custom', path: [where, d], message: `${d} does not apply to metric ${m}` });
     }
   }
 }

@@ -28,6 +28,7 @@ export async function runQuery(
   q: Query,
   options: { now: number; raw?: boolean },
 ): Promise<QueryResult> {
+  if (q.partial_filters) return runPartiallyFiltered(tenantFiles, tenantId, q, options);
   return (await runQueries(tenantFiles, tenantId, [q], options))[0]!;
 }
 
@@ -46,6 +47,8 @@ export async function runQueries(
   /** `between` runs once the first snapshot is taken, before the others (tests commit events there). */
   options: { now: number; raw?: boolean; between?: () => Promise<void> },
 ): Promise<QueryResult[]> {
+  // Each set of its filters is a question of its own: runQuery splits it (runPartiallyFiltered).
+  if (qs.some((q) => q.partial_filters)) throw new Error('a question with partial_filters is asked with runQuery');
   const file = await tenantFiles.open(tenantId);
   const reader = await tenantFiles.connection(tenantId, 'reader');
   const settings = await tenantSettings(file, reader);
@@ -159,7 +162,7 @@ export async function runPartiallyFiltered(
   tf: TenantFiles,
   tenantId: string,
   input: QueryInput,
-  options: { now: number },
+  options: { now: number; raw?: boolean },
 ): Promise<QueryResult> {
   const parts = new Map<string, { filters: QueryInput['filters']; metrics: string[] }>();
   for (const m of input.metrics) {
@@ -174,7 +177,13 @@ export async function runPartiallyFiltered(
       input.order_by && (p.metrics.includes(input.order_by) || !Object.hasOwn(METRICS, input.order_by))
         ? input.order_by
         : undefined;
-    return querySchema.parse({ ...input, metrics: p.metrics, filters: p.filters, order_by: orderBy });
+    return querySchema.parse({
+      ...input,
+      metrics: p.metrics,
+      filters: p.filters,
+      order_by: orderBy,
+      partial_filters: false,
+    });
   });
   return mergeAnswers(await runQueries(tf, tenantId, qs, options), qs);
 }

@@ -341,6 +341,10 @@ export function mcpServer(ctx: AppContext, caller: McpCaller): McpServer {
       limit: z.number().optional().describe(`Rows (1-${MAX_ROWS}, default 1000)`),
       compare: z.boolean().optional().describe('Also the period of equal length just before (previous)'),
       totals: z.boolean().optional().describe('Also a row over all groups (totals); needs group_by or interval'),
+      partial_filters: z
+        .boolean()
+        .optional()
+        .describe('A tool, command, agent or model filter narrows only the metrics it applies to'),
     },
     async (a) => {
       const q = scopedQuery(a, view, 'body', now());
