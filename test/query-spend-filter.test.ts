@@ -171,8 +171,16 @@ test("a session's requests outside the range still leave its metric points out: 
     });
     assert.equal((await runQuery(files, tenantId, points, { now })).rows[0]!.cost_usd, 0.5, 'bare interaction, tail');
     await aggregator.runOnce(tenantId, { compact: true });
-    assert.equal((await runQuery(files, tenantId, points, { now })).rows[0]!.cost_usd, 0.5, 'bare interaction, rolled up');
-    assert.equal((await runQuery(files, tenantId, points, { now, raw: true })).rows[0]!.cost_usd, 0.5, 'bare interaction, raw');
+    assert.equal(
+      (await runQuery(files, tenantId, points, { now })).rows[0]!.cost_usd,
+      0.5,
+      'bare interaction, rolled up',
+    );
+    assert.equal(
+      (await runQuery(files, tenantId, points, { now, raw: true })).rows[0]!.cost_usd,
+      0.5,
+      'bare interaction, raw',
+    );
     // The three days: the two requests and the bare interaction's session's points.
     assert.equal(await cost(midnight - DAY, midnight + 2 * DAY), [3.5]);
   } finally {
