@@ -966,33 +966,47 @@ api('analytics: productivity scores, trends with anomalies, insights', async (ct
   );
 });
 
-api("insights: the team's per-person average of a figure only where two others have it", async (ctx) => {
-  const day = 86_400_000;
-  const to = Math.floor(Date.now() / day) * day;
-  const from = to - 7 * day;
-  const spend = async (userId: string, cost: number) =>
-    ctx.server.ctx.ingest.ingest({ tenantId: ctx.tenantId, userId }, 'rest', [
-      { kind: 'api_request', session_id: `s-${userId}`, request_id: `r-${userId}`, ts: to - day, cost_usd: cost },
-    ]);
-  const insights = () =>
-    getJson<{ mine: { cost_usd: number }; team_average: { cost_usd: number | null; prompts: number | null } }>(
-      ctx,
-      `/api/v1/analytics/insights?from=${new Date(from).toISOString()}&to=${new Date(to).toISOString()}`,
-    );
-  await spend(ctx.userId, 1);
-  await spend('u_colleague', 5);
-  // A third person's one prompt: the average cost and your own would still be the colleague's.
-  await ctx.server.ctx.ingest.ingest({ tenantId: ctx.tenantId, userId: 'u_third' }, 'rest', [
-    { kind: 'prompt', session_id: 's-third', prompt_id: 'p1', ts: to - day },
-  ]);
-  let i = await insights();
-  assert.is(i.mine.cost_usd, 1);
-  assert.is(i.team_average.cost_usd, null);
-  assert.is(i.team_average.prompts, null, 'one other has prompts');
-  await spend('u_fourth', 9);
-  i = await insights();
-  assert.is(i.team_average.cost_usd, (1 + 5 + 9) / 4);
-});
+api(
+  "insights: the team's per-person average for those who may see the team's figures, never a developer",
+  async (ctx) => {
+    const day = 86_400_000;
+    const to = Math.floor(Date.now() / day) * day;
+    const from = to - 7 * day;
+    const spend = async (userId: string, cost: number) =>
+      ctx.server.ctx.ingest.ingest({ tenantId: ctx.tenantId, userId }, 'rest', [
+        { kind: 'api_request', session_id: `s-${userId}`, request_id: `r-${userId}`, ts: to - day, cost_usd: cost },
+      ]);
+    await runCommand(ctx.server.ctx, 'user create', {
+      tenant: ctx.tenantId,
+      email: 'lead@acme.test',
+      role: 'manager',
+      password: 'a long password 1',
+    });
+    const manager = (
+      (await runCommand(ctx.server.ctx, 'apikey create', {
+        tenant: ctx.tenantId,
+        user: 'lead@acme.test',
+        scopes: 'read',
+      })) as {
+        key: string;
+      }
+    ).key;
+    const insights = (key: string) =>
+      getJson<{ mine: { cost_usd: number }; team_average: { cost_usd: number } | null }>(
+        ctx,
+        `/api/v1/analytics/insights?from=${new Date(from).toISOString()}&to=${new Date(to).toISOString()}`,
+        key,
+      );
+    await spend(ctx.userId, 1);
+    await spend('u_colleague', 5);
+    await spend('u_third', 9);
+    // Whatever the team's size: the average less their own figures would be their colleagues'.
+    const developer = await insights(ctx.key);
+    assert.is(developer.mine.cost_usd, 1);
+    assert.is(developer.team_average, null);
+    assert.is((await insights(manager)).team_average!.cost_usd, (1 + 5 + 9) / 3);
+  },
+);
 
 api(
   "productivity: each session in range is scored against its user's 30 sessions before it, however far back",

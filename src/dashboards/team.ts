@@ -176,7 +176,15 @@ const ME_KPIS = [
 ];
 
 /** A person's own page; `f`'s person filter is ignored (it is always them). */
-export async function loadMe(tf: TenantFiles, tenantId: string, userId: string, f: Filters, now: number): Promise<Me> {
+export async function loadMe(
+  tf: TenantFiles,
+  tenantId: string,
+  userId: string,
+  f: Filters,
+  now: number,
+  /** Whether they may see the team's figures (a manager): a developer's insights hold no team average. */
+  team: boolean,
+): Promise<Me> {
   const filters: QueryFilters = { ...queryFilters(f), user: [userId] };
   const range = { from: f.from, to: f.to };
   const project = filters.project;
@@ -185,7 +193,7 @@ export async function loadMe(tf: TenantFiles, tenantId: string, userId: string, 
     dashboardSummary(tf, tenantId, range, filters, now),
     trend(tf, tenantId, 'cost_usd', f, filters, now),
     trend(tf, tenantId, 'tool_calls', f, filters, now),
-    personalInsights(tf, tenantId, userId, range, now, filters),
+    personalInsights(tf, tenantId, userId, range, now, { team, filters }),
     listSessions(tf, tenantId, { ...range, user: [userId], project, ...usedFilters(f), limit: 10, now }),
     // The average over the sessions that started in range; the recent ones, whenever they started, each with its own.
     productivity(tf, tenantId, range, { user: [userId], ...(project && { project }) }, now),

@@ -3,15 +3,7 @@
 import type { TenantFiles } from '../storage/tenant-files.js';
 import { anomalies, type Anomaly } from '../analytics/anomalies.js';
 import { linearTrend, type LinearTrend } from '../analytics/trends.js';
-import {
-  filtersFor,
-  MAX_ROWS,
-  querySchema,
-  type Dimension,
-  type Interval,
-  type Query,
-  type QueryInput,
-} from './model.js';
+import { filtersFor, querySchema, type Dimension, type Interval, type Query, type QueryInput } from './model.js';
 import { nextBucket, timeZoneOf } from './buckets.js';
 import { fillGaps, runQueries, runQuery } from './run.js';
 import { DEFAULT_TIME_ZONE, localDate, wallOf, zoneAbbreviation } from '../time/zone.js';
@@ -120,14 +112,10 @@ export async function teamComparison(tf: TenantFiles, tenantId: string, range: R
 }
 
 /**
- * The fewest other people who must have a figure for a person to see the team's per-person
- * average of it: with one, the average and their own figure give that colleague's.
- */
-export const MIN_OTHERS_FOR_AVERAGE = 2;
-
-/**
- * A person's own figures against the previous period and the team's per-person average
- * (each figure only where at least MIN_OTHERS_FOR_AVERAGE others have one), in sentences too.
+ * A person's own figures against the previous period and, for those who may see the team's
+ * figures (`team`), the team's per-person average, in sentences too. A developer sees their
+ * own data only: any average of the team over a range they choose, less their own figures,
+ * is their colleagues' (two ranges apart, one colleague's).
  */
 export async function personalInsights(
   tf: TenantFiles,
@@ -135,22 +123,24 @@ export async function personalInsights(
   userId: string,
   range: Range,
   now: number,
-  /** A page's filters: those that narrow every figure here (a project) narrow them all, the team's too. */
-  pageFilters: QueryInput['filters'] = {},
+  /** `filters`: a page's; those that narrow every figure here (a project) narrow them all, the team's too. */
+  o: { team: boolean; filters?: QueryInput['filters'] },
 ) {
   const span = range.to - range.from;
   const metrics = [...TEAM_METRICS];
-  const { user: _user, ...scope } = filtersFor([...metrics, 'tool_failures'], pageFilters ?? {});
+  const { user: _user, ...scope } = filtersFor([...metrics, 'active_users'], o.filters ?? {});
   const own = { ...scope, user: [userId] };
   const [mine] = await rows(tf, tenantId, { metrics, filters: own, ...range }, now);
   const [before] = await rows(tf, tenantId, { metrics, filters: own, from: range.from - span, to: range.from }, now);
-  const people = await rows(
-    tf,
-    tenantId,
-    { metrics: [...metrics, 'tool_failures'], group_by: ['user'], filters: scope, ...range, limit: MAX_ROWS },
-    now,
-  );
-  const teamAverage = perPersonAverage(people, metrics, userId);
+  const [team] = o.team
+    ? await rows(tf, tenantId, { metrics: [...metrics, 'active_users'], filters: scope, ...range }, now)
+    : [];
+  const people = Math.max(1, Number(team?.active_users ?? 1));
+  const teamAverage = team
+    ? Object.fromEntries(
+        metrics.map((m) => [m, m.endsWith('_rate') ? Number(team[m] ?? 0) : Number(team[m] ?? 0) / people]),
+      )
+    : null;
   const failing = await rows(
     tf,
     tenantId,
@@ -200,7 +190,7 @@ export async function personalInsights(
   }
   const myRate = Number(mine?.tool_failure_rate ?? 0);
   if (
-    teamAverage.tool_failure_rate !== null &&
+    teamAverage &&
     Number(mine?.tool_calls ?? 0) >= 20 &&
     myRate > teamAverage.tool_failure_rate! * 1.5 &&
     myRate > 0.05
@@ -240,22 +230,4 @@ export async function personalInsights(
     cost_trend: cost,
     insights,
   };
-}
-
-/**
- * The team's per-person average of each metric over `people` (a row per user), a rate over
- * everyone's counts; null for a metric fewer than MIN_OTHERS_FOR_AVERAGE others than `me`
- * have (a rate: fewer with tool calls). Counted per metric: a third person's one prompt
- * must not unveil a colleague's cost.
- */
-function perPersonAverage(people: Record<string, unknown>[], metrics: string[], me: string) {
-  const sum = (m: string) => people.reduce((n, p) => n + Number(p[m] ?? 0), 0);
-  const others = (m: string) => people.filter((p) => p.user !== me && Number(p[m] ?? 0) !== 0).length;
-  return Object.fromEntries(
-    metrics.map((m) => {
-      const rate = m === 'tool_failure_rate';
-      if (others(rate ? 'tool_calls' : m) < MIN_OTHERS_FOR_AVERAGE) return [m, null];
-      return [m, rate ? sum('tool_failures') / sum('tool_calls') : sum(m) / people.length];
-    }),
-  ) as Record<string, number | null>;
 }

@@ -89,10 +89,10 @@ export function analyticsRoutes(ctx: AppContext) {
       });
     })
     .get('/insights', OPS.insights, async (c) => {
-      const { identity, tenantId } = reader(c);
+      const { identity, tenantId, view } = reader(c);
       requirePermission(identity, 'dashboard.personal');
-      return c.json(
-        await personalInsights(ctx.tenantFiles, tenantId, identity.user.id, timeRange(c, now(), undefined, 14), now()),
-      );
+      const range = timeRange(c, now(), undefined, 14);
+      const team = view.ownUser === null; // a developer sees their own data only
+      return c.json(await personalInsights(ctx.tenantFiles, tenantId, identity.user.id, range, now(), { team }));
     });
 }

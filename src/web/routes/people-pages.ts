@@ -113,7 +113,14 @@ export function peopleRoutes(ctx: AppContext, render: Renderer) {
       if (!can(user, 'dashboard.personal'))
         return refuse(c, page, 403, `A personal page is for people who run agents; ${TEAM_ONLY}, on the overview.`);
       everyone(page, 'This page is always your own; the person filter is ignored here.');
-      const me = await loadMe(ctx.tenantFiles, page.tenantId, user.id, page.filters, page.now);
+      const me = await loadMe(
+        ctx.tenantFiles,
+        page.tenantId,
+        user.id,
+        page.filters,
+        page.now,
+        page.view.ownUser === null,
+      );
       page.notices.push(...me.notices);
       return renderPage(render, c, 'me', page, { me, valueIn, name: page.people.get(user.id) ?? user.email });
     });
