@@ -190,4 +190,51 @@ test("a session's requests outside the range still leave its metric points out: 
   }
 });
 
+test('past the session index, grouped by kind: an agent interaction with spend is still its request', async () => {
+  const dir = tempDir('am-spend-kind');
+  const files = createTenantFiles(dir.path);
+  const tenantId = newId('t');
+  await files.create(tenantId);
+  const DAY = 24 * HOUR;
+  let clock = BASE + 2 * DAY; // its day over: compacted into the day tier, which is kept for ever
+  const { aggregator, errors, ingestor } = tenantWorker(files, tenantId, { now: () => clock });
+  const spendOf = async (group_by: QueryInput['group_by']) => {
+    // Whole UTC days: past a year, the day tier alone holds them.
+    const day = Math.floor(BASE / DAY) * DAY;
+    const q = querySchema.parse({ metrics: ['tokens', 'cost_usd'], group_by, from: day, to: day + DAY });
+    const { rows } = await runQuery(files, tenantId, q, { now: clock });
+    return [rows.reduce((n, r) => n + Number(r.tokens), 0), rows.reduce((n, r) => n + Number(r.cost_usd), 0)];
+  };
+  try {
+    await ingestor.ingest({ tenantId, userId: 'u_ana' }, 'rest', [
+      {
+        kind: 'agent_interaction',
+        name: 'reviewer',
+        status: 'success',
+        model: SONNET,
+        input_tokens: 100,
+        cost_usd: 0.25,
+        session_id: 's',
+        ts: BASE,
+      },
+      { kind: 'token_usage', model: SONNET, input_tokens: 1000, session_id: 's', ts: BASE + 1000 },
+      { kind: 'cost_usage', model: SONNET, cost_usd: 0.5, session_id: 's', ts: BASE + 1000 },
+    ]);
+    for (const at of ['fresh', 'past the index']) {
+      if (at !== 'fresh') clock = BASE + 400 * DAY; // the hour tier (and the index with it) keeps a year
+      await aggregator.runOnce(tenantId, { compact: true, retention: true });
+      await aggregator.runOnce(tenantId, { compact: true, retention: true });
+      assert.equal(errors, []);
+      const indexed = await (await files.connection(tenantId, 'reader')).all('SELECT session_id FROM session_index');
+      assert.is(indexed.length, at === 'fresh' ? 1 : 0, at);
+      for (const group_by of [[], ['kind'], ['kind', 'model'], ['session']] as QueryInput['group_by'][])
+        assert.equal(await spendOf(group_by), [100, 0.25], `${at}, by ${JSON.stringify(group_by)}`);
+    }
+  } finally {
+    await aggregator.stop();
+    await files.closeAll();
+    dir.remove();
+  }
+});
+
 test.run();

@@ -16,8 +16,12 @@ export function emit(plan: Plan): Compiled {
   const filters = filterSql(plan.filters, plan.kinds, params);
   const sources = rawSources(plan, filters);
   const g = groupingOf(plan, params);
-  // The spend rule's sessions with requests, when the filters narrow rows within a session: the same filters less those.
-  const requested = plan.spend !== null && SESSION_NARROWING.some((d) => plan.filters[d]);
+  // The spend rule's sessions with requests, when the filters narrow rows within a session (the
+  // same filters less those), or a keyed team-cube answer keeps each row's kind (its request
+  // rows' sums are zero there: whether one carries spend is asked of the key cube).
+  const requested =
+    plan.spend !== null &&
+    (SESSION_NARROWING.some((d) => plan.filters[d]) || (plan.keyCube !== null && plan.keys.includes('kind')));
   const others = { ...plan.filters };
   for (const d of SESSION_NARROWING) delete others[d];
   const ctes = [
