@@ -1008,6 +1008,87 @@ api(
   },
 );
 
+api('partial_filters: the merged answer ordered and cut as one answer is, in time order as a series', async (ctx) => {
+  const hour = 3_600_000;
+  const day = Math.floor(Date.now() / 86_400_000) * 86_400_000 - 86_400_000;
+  const events = (cost: number, bash: number, at: number) => [
+    {
+      kind: 'api_request',
+      session_id: 's',
+      request_id: `r${cost}`,
+      model: 'claude-sonnet-4-5',
+      ts: day + at * hour,
+      cost_usd: cost,
+    },
+    ...Array.from({ length: bash }, (_, i) => ({
+      kind: 'tool_call',
+      name: 'Bash',
+      status: 'success',
+      session_id: 's',
+      tool_use_id: `b${cost}-${i}`,
+      ts: day + (at + 3) * hour,
+    })),
+  ];
+  // Spend 9, 1 and 4; Bash calls 0, 5 and 1: the two orders disagree.
+  for (const [user, cost, bash, at] of [
+    ['u_one', 9, 0, 1],
+    ['u_two', 1, 5, 2],
+    ['u_three', 4, 1, 0],
+  ] as const)
+    await ctx.server.ctx.ingest.ingest({ tenantId: ctx.tenantId, userId: user }, 'rest', events(cost, bash, at));
+  await runCommand(ctx.server.ctx, 'user create', {
+    tenant: ctx.tenantId,
+    email: 'lead@acme.test',
+    role: 'manager',
+    password: 'a long password 1',
+  });
+  const manager = (
+    (await runCommand(ctx.server.ctx, 'apikey create', {
+      tenant: ctx.tenantId,
+      user: 'lead@acme.test',
+      scopes: 'read',
+    })) as {
+      key: string;
+    }
+  ).key;
+  const ask = async (body: Record<string, unknown>) => {
+    const res = await post(
+      ctx,
+      '/api/v1/query',
+      { from: day, to: day + 86_400_000, partial_filters: true, ...body },
+      'application/json',
+      manager,
+    );
+    const answer = (await res.json()) as { rows: Record<string, unknown>[]; truncated: boolean; field?: string };
+    return { status: res.status, ...answer };
+  };
+  const byUser = { metrics: ['tool_calls', 'cost_usd'], group_by: ['user'], filters: { tool: ['Bash'] } };
+  let a = await ask({ ...byUser, order_by: 'cost_usd', limit: 2 });
+  assert.equal(
+    a.rows.map((r) => [r.user, r.cost_usd, r.tool_calls]),
+    [
+      ['u_one', 9, 0],
+      ['u_three', 4, 1],
+    ],
+  );
+  assert.is(a.truncated, true);
+  a = await ask({ ...byUser, order_by: 'tool_calls', limit: 1 });
+  assert.equal(
+    a.rows.map((r) => [r.user, r.cost_usd, r.tool_calls]),
+    [['u_two', 1, 5]],
+  );
+  a = await ask({ metrics: ['tool_calls', 'api_requests'], filters: { tool: ['Bash'] }, interval: '1h' });
+  const times = a.rows.map((r) => String(r.t));
+  assert.equal(times, [...times].sort(), 'in time order');
+  assert.equal(
+    a.rows.map((r) => [Number(r.api_requests), Number(r.tool_calls)]).reduce((x, y) => [x[0]! + y[0]!, x[1]! + y[1]!]),
+    [3, 6],
+  );
+  // A model filter that narrows none of the metrics is refused, as a tool filter is.
+  a = await ask({ metrics: ['sessions', 'prompts'], filters: { model: ['claude-sonnet-4-5'] } });
+  assert.equal([a.status, a.field], [400, 'filters.model']);
+});
+
 api(
   "productivity: each session in range is scored against its user's 30 sessions before it, however far back",
   async (ctx) => {

@@ -353,6 +353,11 @@ function checkQuery(q: z.output<typeof queryObject>, ctx: z.RefinementCtx, anySp
   if (q.order_by !== undefined && !q.metrics.includes(q.order_by) && !q.group_by.includes(q.order_by as Dimension)) {
     ctx.addIssue({ code: 'custom', path: ['order_by'], message: "must be one of the query's metrics or dimensions" });
   }
+  // With partial_filters, a tool, command, agent or model filter narrows the metrics it applies to: one at least.
+  if (q.partial_filters)
+    for (const d of Object.keys(q.filters) as Dimension[])
+      if (Object.hasOwn(PARTIAL_FILTERS, d) && !q.metrics.some((m) => narrows(d as PartialFilter, m)))
+        ctx.addIssue({ code: 'custom', path: ['filters', d], message: `${d} applies to none of the metrics` });
   // A kind-specific dimension (tool, command, agent) narrows rows to its kinds; every metric must read only those.
   for (const [where, dims] of [
     ['group_by', q.group_by],
@@ -365,11 +370,7 @@ function checkQuery(q: z.output<typeof queryObject>, ctx: z.RefinementCtx, anySp
         const kinds = METRICS[m]?.kinds;
         return !kinds || kinds.every((k) => dimKinds.includes(k));
       };
-      if (where === 'filters' && q.partial_filters) {
-        if (!q.metrics.some((m) => METRICS[m]?.kinds && applies(m)))
-          ctx.addIssue({ code: 'custom', path: [where, d], message: `${d} applies to none of the metrics` });
-        continue;
-      }
+      if (where === 'filters' && q.partial_filters) continue; // below, as runPartiallyFiltered reads them
       for (const m of q.metrics)
         if (!applies(m))
           ctx.addIssue({ code: 'custom', path: [where, d], message: `${d} does not apply to metric ${m}` });

@@ -9,7 +9,7 @@ import { compile, type CompileContext } from './compile.js';
 import { priceOf } from '../cost/prices.js';
 import { bucketStart, nextBucket } from './buckets.js';
 import { rollupTable, TIERS } from '../aggregate/tiers.js';
-import { filtersFor, METRICS, querySchema, type Query, type QueryInput } from './model.js';
+import { filtersFor, MAX_ROWS, METRICS, querySchema, type Query, type QueryInput } from './model.js';
 
 type Row = Record<string, string | number | null>;
 export type QueryResult = {
@@ -172,20 +172,40 @@ export async function runPartiallyFiltered(
     part.metrics.push(m);
     parts.set(key, part);
   }
-  const qs = [...parts.values()].map((p) => {
-    const orderBy =
-      input.order_by && (p.metrics.includes(input.order_by) || !Object.hasOwn(METRICS, input.order_by))
-        ? input.order_by
-        : undefined;
-    return querySchema.parse({
+  // Every group of each part (up to MAX_ROWS), merged, then ordered and cut as one answer
+  // would be: a part's own order and limit would keep other groups than another's.
+  const qs = [...parts.values()].map((p) =>
+    querySchema.parse({
       ...input,
       metrics: p.metrics,
       filters: p.filters,
-      order_by: orderBy,
+      order_by: undefined,
+      limit: MAX_ROWS,
       partial_filters: false,
-    });
+    }),
+  );
+  const asked = { ...qs[0]!, metrics: input.metrics, order_by: input.order_by, limit: input.limit ?? 1000 };
+  return mergeAnswers(await runQueries(tf, tenantId, qs, options), qs, asked);
+}
+
+/** Rows in the order an answer to `q` gives them (plan.ts `order`): a time series by time, else by its metric, largest first. */
+function inOrder(rows: Record<string, string | number | null>[], q: Query) {
+  const keys = [...(q.interval ? ['t'] : []), ...q.group_by];
+  const by = q.interval || (q.order_by && keys.includes(q.order_by)) ? null : (q.order_by ?? q.metrics[0]!);
+  const asc = (a: unknown, b: unknown) =>
+    a === b ? 0 : a === null || a === undefined ? 1 : b === null || b === undefined ? -1 : a < b ? -1 : 1;
+  const order = q.order_by && keys.includes(q.order_by) && !q.interval ? [q.order_by] : keys;
+  return rows.sort((a, b) => {
+    if (by !== null) {
+      const first = a[by] === null ? (b[by] === null ? 0 : 1) : b[by] === null ? -1 : asc(b[by], a[by]);
+      if (first) return first;
+    }
+    for (const k of order) {
+      const c = asc(a[k], b[k]);
+      if (c) return c;
+    }
+    return 0;
   });
-  return mergeAnswers(await runQueries(tf, tenantId, qs, options), qs);
 }
 
 /**
@@ -193,21 +213,25 @@ export async function runPartiallyFiltered(
  * has no row for (a minute without the tool's calls) takes its metrics as nothing, as an
  * answer's empty group does (resultOf).
  */
-function mergeAnswers(answers: QueryResult[], qs: Query[]): QueryResult {
-  const q = qs[0]!;
+function mergeAnswers(answers: QueryResult[], qs: Query[], asked: Query): QueryResult {
   const keyOf = (row: Record<string, unknown>) =>
-    JSON.stringify([row.t ?? null, ...q.group_by.map((d) => row[d] ?? null)]);
+    JSON.stringify([row.t ?? null, ...asked.group_by.map((d) => row[d] ?? null)]);
   const nothing = nothingOf(qs.flatMap((part) => part.metrics));
   const rows = new Map<string, Record<string, string | number | null>>();
   for (const a of answers)
     for (const row of a.rows) rows.set(keyOf(row), { ...(rows.get(keyOf(row)) ?? nothing), ...row });
-  const merged: QueryResult = { rows: [...rows.values()], truncated: answers.some((a) => a.truncated) };
+  const ordered = inOrder([...rows.values()], asked);
+  const merged: QueryResult = {
+    rows: ordered.slice(0, asked.limit),
+    truncated: ordered.length > asked.limit || answers.some((a) => a.truncated),
+  };
   if (answers[0]!.totals) merged.totals = Object.assign({}, ...answers.map((a) => a.totals));
   if (answers[0]!.previous)
     merged.previous = {
       ...mergeAnswers(
         answers.map((a) => a.previous!),
         qs,
+        asked,
       ),
       from: answers[0]!.previous.from,
       to: answers[0]!.previous.to,
