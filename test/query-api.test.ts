@@ -1084,6 +1084,24 @@ api('partial_filters: the merged answer ordered and cut as one answer is, in tim
     a.rows.map((r) => [Number(r.api_requests), Number(r.tool_calls)]).reduce((x, y) => [x[0]! + y[0]!, x[1]! + y[1]!]),
     [3, 6],
   );
+  // Group keys ordered as DuckDB orders them: no project ('') first, then by code point.
+  await ctx.server.ctx.ingest.ingest(
+    { tenantId: ctx.tenantId, userId: 'u_one' },
+    'rest',
+    ['a', 'Ａbc', '😀', 'B'].map((project, i) => ({
+      kind: 'api_request',
+      session_id: `p${i}`,
+      request_id: `rp${i}`,
+      project,
+      ts: day + hour,
+      cost_usd: 1,
+    })),
+  );
+  const projects = async (body: Record<string, unknown>) =>
+    (await ask({ group_by: ['project'], order_by: 'project', ...body })).rows.map((r) => r.project);
+  const one = await projects({ metrics: ['cost_usd'] });
+  assert.equal(one, [null, 'B', 'a', 'Ａbc', '😀']);
+  assert.equal(await projects({ metrics: ['cost_usd', 'tool_calls'], filters: { tool: ['Bash'] } }), one);
   // A model filter that narrows none of the metrics is refused, as a tool filter is.
   a = await ask({ metrics: ['sessions', 'prompts'], filters: { model: ['claude-sonnet-4-5'] } });
   assert.equal([a.status, a.field], [400, 'filters.model']);

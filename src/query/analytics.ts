@@ -5,7 +5,7 @@ import { anomalies, type Anomaly } from '../analytics/anomalies.js';
 import { linearTrend, type LinearTrend } from '../analytics/trends.js';
 import { filtersFor, querySchema, type Dimension, type Interval, type Query, type QueryInput } from './model.js';
 import { nextBucket, timeZoneOf } from './buckets.js';
-import { fillGaps, runQueries, runQuery } from './run.js';
+import { fillGaps, runPartiallyFiltered, runQuery } from './run.js';
 import { DEFAULT_TIME_ZONE, localDate, wallOf, zoneAbbreviation } from '../time/zone.js';
 
 type Filters = Partial<Record<Dimension, string[]>>;
@@ -85,30 +85,13 @@ export const TEAM_METRICS = [
 ] as const;
 
 /**
- * Each person's figures for the range, side by side, most spent first. A tool or model
- * filter narrows the figures it applies to (filtersFor); the others count every tool and
- * model. Each set of filters is one question, the answers joined by person.
+ * Each person's figures for the range, side by side, most spent first (the first 1000). A
+ * tool or model filter narrows the figures it applies to; the others count every tool and
+ * model (runPartiallyFiltered: one question per set of filters, joined by person).
  */
 export async function teamComparison(tf: TenantFiles, tenantId: string, range: Range, filters: Filters, now: number) {
-  const bySet = new Map<string, string[]>();
-  for (const m of TEAM_METRICS) {
-    const key = JSON.stringify(filtersFor([m], filters));
-    bySet.set(key, [...(bySet.get(key) ?? []), m]);
-  }
-  const qs = [...bySet].map(([f, metrics]) =>
-    querySchema.parse({ metrics, group_by: ['user'], filters: JSON.parse(f), ...range, limit: 1000 }),
-  );
-  const people = new Map<string, Record<string, string | number | null>>();
-  for (const result of await runQueries(tf, tenantId, qs, { now })) {
-    for (const r of result.rows)
-      people.set(String(r.user), {
-        ...(people.get(String(r.user)) ?? Object.fromEntries(TEAM_METRICS.map((m) => [m, 0]))),
-        ...r,
-      });
-  }
-  return [...people.values()].sort(
-    (a, b) => Number(b.cost_usd) - Number(a.cost_usd) || String(a.user).localeCompare(String(b.user)),
-  );
+  const asked = { metrics: [...TEAM_METRICS], group_by: ['user' as const], filters, ...range };
+  return (await runPartiallyFiltered(tf, tenantId, { ...asked, order_by: 'cost_usd', limit: 1000 }, { now })).rows;
 }
 
 /**

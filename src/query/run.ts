@@ -188,16 +188,25 @@ export async function runPartiallyFiltered(
   return mergeAnswers(await runQueries(tf, tenantId, qs, options), qs, asked);
 }
 
-/** Rows in the order an answer to `q` gives them (plan.ts `order`): a time series by time, else by its metric, largest first. */
+/**
+ * Rows in the order an answer to `q` gives them (plan.ts `order`): a time series by time,
+ * else by its metric, largest first (no figure last), then by the group keys as DuckDB orders
+ * them: strings by code point (UTF-8 bytes), a group without a value ('' in the rollups) first.
+ */
 function inOrder(rows: Record<string, string | number | null>[], q: Query) {
   const keys = [...(q.interval ? ['t'] : []), ...q.group_by];
-  const by = q.interval || (q.order_by && keys.includes(q.order_by)) ? null : (q.order_by ?? q.metrics[0]!);
-  const asc = (a: unknown, b: unknown) =>
-    a === b ? 0 : a === null || a === undefined ? 1 : b === null || b === undefined ? -1 : a < b ? -1 : 1;
-  const order = q.order_by && keys.includes(q.order_by) && !q.interval ? [q.order_by] : keys;
+  const byKey = q.order_by && keys.includes(q.order_by) && !q.interval;
+  const by = q.interval || byKey ? null : (q.order_by ?? q.metrics[0]!);
+  const order = byKey ? [q.order_by!] : keys;
+  const key = (v: unknown) => (typeof v === 'number' ? v : Buffer.from(String(v ?? '')));
+  const asc = (a: unknown, b: unknown) => {
+    const [x, y] = [key(a), key(b)];
+    return typeof x === 'number' && typeof y === 'number' ? x - y : Buffer.compare(x as Buffer, y as Buffer);
+  };
   return rows.sort((a, b) => {
     if (by !== null) {
-      const first = a[by] === null ? (b[by] === null ? 0 : 1) : b[by] === null ? -1 : asc(b[by], a[by]);
+      const [x, y] = [a[by], b[by]];
+      const first = x === null ? (y === null ? 0 : 1) : y === null ? -1 : asc(y, x);
       if (first) return first;
     }
     for (const k of order) {
