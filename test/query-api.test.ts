@@ -35,6 +35,22 @@ const getJson = async <T = Record<string, unknown>>(ctx: Ctx, path: string, key 
   assert.is(res.status, 200, `${path}: ${res.status} ${await res.clone().text()}`);
   return (await res.json()) as T;
 };
+/** A manager of the tenant (lead@acme.test) and their read key. */
+async function managerKey(ctx: Ctx): Promise<string> {
+  const { tenantId } = ctx;
+  await runCommand(ctx.server.ctx, 'user create', {
+    tenant: tenantId,
+    email: 'lead@acme.test',
+    role: 'manager',
+    password: 'a long password 1',
+  });
+  const made = await runCommand(ctx.server.ctx, 'apikey create', {
+    tenant: tenantId,
+    user: 'lead@acme.test',
+    scopes: 'read',
+  });
+  return (made as { key: string }).key;
+}
 const post = (ctx: Ctx, path: string, body: unknown, type = 'application/json', key = ctx.key) =>
   fetch(`${ctx.server.url}${path}`, {
     method: 'POST',
@@ -976,21 +992,7 @@ api(
       ctx.server.ctx.ingest.ingest({ tenantId: ctx.tenantId, userId }, 'rest', [
         { kind: 'api_request', session_id: `s-${userId}`, request_id: `r-${userId}`, ts: to - day, cost_usd: cost },
       ]);
-    await runCommand(ctx.server.ctx, 'user create', {
-      tenant: ctx.tenantId,
-      email: 'lead@acme.test',
-      role: 'manager',
-      password: 'a long password 1',
-    });
-    const manager = (
-      (await runCommand(ctx.server.ctx, 'apikey create', {
-        tenant: ctx.tenantId,
-        user: 'lead@acme.test',
-        scopes: 'read',
-      })) as {
-        key: string;
-      }
-    ).key;
+    const manager = await managerKey(ctx);
     const insights = (key: string) =>
       getJson<{ mine: { cost_usd: number }; team_average: { cost_usd: number } | null }>(
         ctx,
@@ -1036,21 +1038,7 @@ api('partial_filters: the merged answer ordered and cut as one answer is, in tim
     ['u_three', 4, 1, 0],
   ] as const)
     await ctx.server.ctx.ingest.ingest({ tenantId: ctx.tenantId, userId: user }, 'rest', events(cost, bash, at));
-  await runCommand(ctx.server.ctx, 'user create', {
-    tenant: ctx.tenantId,
-    email: 'lead@acme.test',
-    role: 'manager',
-    password: 'a long password 1',
-  });
-  const manager = (
-    (await runCommand(ctx.server.ctx, 'apikey create', {
-      tenant: ctx.tenantId,
-      user: 'lead@acme.test',
-      scopes: 'read',
-    })) as {
-      key: string;
-    }
-  ).key;
+  const manager = await managerKey(ctx);
   const ask = async (body: Record<string, unknown>) => {
     const res = await post(
       ctx,
@@ -1155,19 +1143,7 @@ api(
       await ctx.server.ctx.ingest.ingest({ tenantId: ctx.tenantId, userId: user }, 'rest', events);
     }
     await ctx.server.ctx.aggregator.runOnce();
-    await runCommand(ctx.server.ctx, 'user create', {
-      tenant: ctx.tenantId,
-      email: 'lead@acme.test',
-      role: 'manager',
-      password: 'a long password 1',
-    });
-    const manager = (
-      (await runCommand(ctx.server.ctx, 'apikey create', {
-        tenant: ctx.tenantId,
-        user: 'lead@acme.test',
-        scopes: 'read',
-      })) as { key: string }
-    ).key;
+    const manager = await managerKey(ctx);
     const from = base - 2 * day - 1;
     const p = await getJson<{ sessions: { session_id: string; score: number }[] }>(
       ctx,
