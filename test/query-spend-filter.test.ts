@@ -58,6 +58,19 @@ async function withTenant(
   }
 }
 
+/** `check` above the watermark, then rolled up: each time from the tiers and from raw events. */
+async function everyState(
+  t: { aggregator: ReturnType<typeof tenantWorker>['aggregator']; tenantId: string; errors: string[] },
+  check: (at: string, raw?: boolean) => Promise<void>,
+) {
+  await check('above the watermark');
+  await check('above the watermark', true);
+  await t.aggregator.runOnce(t.tenantId, { compact: true });
+  assert.equal(t.errors, []);
+  await check('rolled up');
+  await check('rolled up', true);
+}
+
 test('a model or kind filter leaves the spend rule per session: tail, rollups and raw agree', async () => {
   await withTenant(
     () => BASE + 3 * HOUR,
@@ -89,12 +102,7 @@ test('a model or kind filter leaves the spend rule per session: tail, rollups an
       };
       assert.equal((await ingestor.ingest({ tenantId, userId: 'u_ana' }, 'rest', events)).rejected, []);
       assert.equal((await ingestor.ingest({ tenantId, userId: 'u_bob' }, 'rest', bob)).rejected, []);
-      await check('above the watermark');
-      await check('above the watermark', true);
-      await aggregator.runOnce(tenantId, { compact: true });
-      assert.equal(errors, []);
-      await check('rolled up');
-      await check('rolled up', true);
+      await everyState({ aggregator, tenantId, errors }, check);
       // The summary with a model filter: the headline's spend and the model's row are Haiku's 30 tokens.
       const summary = await dashboardSummary(files, tenantId, range, { model: [HAIKU] }, BASE + 3 * HOUR);
       assert.equal([summary.tokens.total, summary.cost_usd], [30, 0.25]);
@@ -145,12 +153,7 @@ test("a session's requests outside the range still leave its metric points out: 
         assert.equal([compared.rows[0]!.cost_usd, compared.previous!.rows[0]!.cost_usd], [0, 1], `${at}: compared`);
       };
       assert.equal((await ingestor.ingest({ tenantId, userId: 'u_ana' }, 'rest', session)).rejected, []);
-      await check('above the watermark');
-      await check('above the watermark', true);
-      await aggregator.runOnce(tenantId, { compact: true });
-      assert.equal(errors, []);
-      await check('rolled up');
-      await check('rolled up', true);
+      await everyState({ aggregator, tenantId, errors }, check);
       // The points alone (their request sent later): they count until the request comes, then not.
       await ingestor.ingest({ tenantId, userId: 'u_ana' }, 'rest', [
         { kind: 'cost_usage', model: SONNET, cost_usd: 2, session_id: 'late', ts: midnight + 60_000 },

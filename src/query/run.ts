@@ -198,11 +198,8 @@ function inOrder(rows: Record<string, string | number | null>[], q: Query) {
   const byKey = q.order_by && keys.includes(q.order_by) && !q.interval;
   const by = q.interval || byKey ? null : (q.order_by ?? q.metrics[0]!);
   const order = byKey ? [q.order_by!] : keys;
-  const key = (v: unknown) => (typeof v === 'number' ? v : Buffer.from(String(v ?? '')));
-  const asc = (a: unknown, b: unknown) => {
-    const [x, y] = [key(a), key(b)];
-    return typeof x === 'number' && typeof y === 'number' ? x - y : Buffer.compare(x as Buffer, y as Buffer);
-  };
+  const asc = (a: unknown, b: unknown) =>
+    typeof a === 'number' && typeof b === 'number' ? a - b : byCodePoint(String(a ?? ''), String(b ?? ''));
   return rows.sort((a, b) => {
     if (by !== null) {
       const [x, y] = [a[by], b[by]];
@@ -215,6 +212,17 @@ function inOrder(rows: Record<string, string | number | null>[], q: Query) {
     }
     return 0;
   });
+}
+
+/** Strings in DuckDB's order, UTF-8 bytes, which is code point order (UTF-16 units differ past U+FFFF). */
+function byCodePoint(a: string, b: string): number {
+  for (let i = 0; i < a.length && i < b.length; i++) {
+    const x = a.codePointAt(i)!;
+    const y = b.codePointAt(i)!;
+    if (x !== y) return x - y;
+    if (x > 0xffff) i++; // the pair's second unit, the same in both
+  }
+  return a.length - b.length;
 }
 
 /**
