@@ -46,21 +46,33 @@
   const dark = () => window.matchMedia('(prefers-color-scheme: dark)').matches;
 
   /** A value with no value on either side: no line reaches it, so only a marker shows it. */
-  const isolated = (data) =>
-    data.some(([, v], i) => v !== null && (data[i - 1]?.[1] ?? null) === null && (data[i + 1]?.[1] ?? null) === null);
+  const isolated = (values) =>
+    values.some((v, i) => v !== null && (values[i - 1] ?? null) === null && (values[i + 1] ?? null) === null);
   /** Markers (per series) for lines and areas with isolated values: a sparse series is otherwise invisible. */
-  const markersFor = (spec) => ({
-    size: spec.type === 'bar' ? 0 : spec.series.map((s) => (isolated(s.data) ? 4 : 0)),
+  const markersFor = (type, series) => ({
+    size: type === 'bar' ? 0 : series.map((values) => (isolated(values) ? 4 : 0)),
     strokeWidth: 0,
   });
 
-  function chartOptions(spec) {
+  /** Below this width a chart shows the axis' fewer labels. */
+  const NARROW_CHART_PX = 420;
+
+  function chartOptions(spec, width) {
     const format = FORMAT[spec.unit] ?? count;
-    const categories = spec.categories?.map(esc);
+    // One slot per bucket of the server's axis (src/dashboards/charts.ts): a series' points
+    // go in the slots of their instants, and the labels and titles are the tenant's clock.
+    const { t, titles } = spec.axis;
+    const labels = width < NARROW_CHART_PX ? spec.axis.narrow : spec.axis.labels;
+    const slot = new Map(t.map((at, i) => [at, i]));
+    const series = spec.series.map((s) => {
+      const values = t.map(() => null);
+      for (const [at, v] of s.data) values[slot.get(at)] = v;
+      return values;
+    });
     return {
       chart: {
         type: spec.type,
-        height: spec.height ?? 260,
+        height: 260,
         stacked: !!spec.stacked,
         toolbar: { show: false },
         zoom: { enabled: false },
@@ -71,17 +83,27 @@
         parentHeightOffset: 0,
       },
       theme: { mode: dark() ? 'dark' : 'light' },
-      series: spec.series.map((s) => ({ name: esc(s.name), data: s.data })),
-      // The server sends the tenant's wall clock as UTC: the axis shows its dates, not the browser's.
-      xaxis: categories ? { categories } : { type: 'datetime', labels: { datetimeUTC: true } },
+      series: spec.series.map((s, i) => ({ name: esc(s.name), data: series[i] })),
+      xaxis: {
+        type: 'category',
+        categories: labels.map(esc),
+        tickPlacement: spec.type === 'bar' ? 'between' : 'on',
+        // Every label flat; one that would overlap the last drawn is left out (a phone's narrow chart).
+        labels: { rotate: 0, trim: false, hideOverlappingLabels: true },
+        axisTicks: { show: false },
+        tooltip: { enabled: false },
+      },
       yaxis: { labels: { formatter: (v) => format(v) }, min: 0, forceNiceScale: true },
       dataLabels: { enabled: false },
-      markers: markersFor(spec),
+      markers: markersFor(spec.type, series),
       stroke: { width: spec.type === 'bar' ? 0 : 2, curve: 'smooth' },
       fill: spec.type === 'area' ? { type: 'gradient', gradient: { opacityFrom: 0.35, opacityTo: 0.05 } } : {},
       legend: { position: 'top', horizontalAlign: 'left' },
-      tooltip: { x: { format: 'dd MMM HH:mm' }, y: { formatter: (v) => format(v) } },
-      plotOptions: { bar: { horizontal: !!spec.horizontal, borderRadius: 2 } },
+      tooltip: {
+        x: { formatter: (_, o) => esc(titles[o?.dataPointIndex] ?? '') },
+        y: { formatter: (v) => format(v) },
+      },
+      plotOptions: { bar: { borderRadius: 2 } },
       noData: { text: 'No data in this range' },
       grid: { borderColor: dark() ? '#2a3038' : '#e3e6ea' },
     };
@@ -97,7 +119,7 @@
     }
     document.querySelectorAll('[data-chart]').forEach((el) => {
       if (charts.has(el)) return;
-      const chart = new ApexCharts(el, chartOptions(JSON.parse(el.dataset.chart)));
+      const chart = new ApexCharts(el, chartOptions(JSON.parse(el.dataset.chart), el.clientWidth));
       charts.set(el, chart);
       chart.render();
     });
@@ -155,12 +177,8 @@
         if (chart && fresh.dataset.chart) {
           if (current.dataset.chart === fresh.dataset.chart) return;
           current.dataset.chart = fresh.dataset.chart;
-          const spec = JSON.parse(fresh.dataset.chart);
-          chart.updateOptions({ markers: markersFor(spec) }, false, false);
-          chart.updateSeries(
-            spec.series.map((s) => ({ name: esc(s.name), data: s.data })),
-            false,
-          );
+          // Its axis may have slots more (the range moved on): series, labels and titles anew.
+          chart.updateOptions(chartOptions(JSON.parse(fresh.dataset.chart), current.clientWidth), false, false);
         } else if (current.innerHTML !== fresh.innerHTML) {
           current.innerHTML = fresh.innerHTML;
           htmx.process(current);

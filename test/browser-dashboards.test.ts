@@ -45,6 +45,39 @@ const noErrors = (...pages: TestPage[]) =>
     [],
     'console or page errors',
   );
+/**
+ * The tool calls the overview's activity chart shows for the slot holding `at`, read from its
+ * tooltip (0 while the axis ends before it); with `expected`, read again until it shows that
+ * (the chart is redrawn in place by a live update), for 10 s at most.
+ */
+async function chartCallsAt(page: Page, at: number, expected?: number): Promise<number> {
+  const chart = page.locator('#chart-activity');
+  await chart.locator('.apexcharts-canvas').waitFor();
+  const until = Date.now() + 10_000;
+  for (;;) {
+    const { axis } = JSON.parse((await chart.getAttribute('data-chart'))!) as { axis: { t: number[] } };
+    const slot = axis.t.filter((t) => t <= at).length - 1;
+    const step = axis.t[1]! - axis.t[0]!;
+    let calls = 0;
+    if (slot >= 0 && at < axis.t[slot]! + step) {
+      const grid = (await chart.locator('.apexcharts-grid').boundingBox())!;
+      await page.mouse.move(0, 0);
+      await page.mouse.move(grid.x + (grid.width * slot) / (axis.t.length - 1), grid.y + grid.height / 2, {
+        steps: 4,
+      });
+      const tooltip = chart.locator('.apexcharts-tooltip.apexcharts-active');
+      const text = await tooltip.locator('.apexcharts-tooltip-series-group', { hasText: 'Tool calls' }).innerText();
+      calls = Number(/Tool calls:\s*([\d.]+)/.exec(text)?.[1]);
+    }
+    if (expected === undefined || calls === expected) return calls;
+    assert.ok(
+      Date.now() < until,
+      `the chart shows ${calls} tool calls at ${new Date(at).toISOString()}, not ${expected}`,
+    );
+    await page.waitForTimeout(100);
+  }
+}
+
 const toolCalls = expectedHooks.reduce((n, e) => n + e.tool_calls, 0);
 /** Hook events arrive now; the OTLP fixtures carry their own times, within the last 90 days. */
 const RANGE = '?range=90d';
@@ -77,6 +110,11 @@ s(
     await page.goto(`${server.url}/`);
     await page.locator('#live[data-state="live"]').waitFor();
     const before = Number(await kpi(page, 'Tool calls').innerText());
+    // The call lands in this hour's slot: not in the last seconds of an hour, when it could land in the next.
+    const HOUR = 3_600_000;
+    if (HOUR - (Date.now() % HOUR) < 10_000) await page.waitForTimeout(HOUR - (Date.now() % HOUR) + 100);
+    const at = Date.now();
+    const chartBefore = await chartCallsAt(page, at);
     const marker = await page.evaluate(() => ((window as unknown as { marker: number }).marker = Math.random()));
     for (const [i, event] of ['PreToolUse', 'PostToolUse'].entries()) {
       const res = await postHook(server, key, {
@@ -104,6 +142,8 @@ s(
       await page.locator('[data-live="recent-sessions"]').getByText('browser-').isVisible(),
       'the new session is listed',
     );
+    // The activity chart, updated in place: the new call is in its hour.
+    await chartCallsAt(page, at, chartBefore + 1);
     noErrors(desktop);
   },
 );

@@ -48,6 +48,22 @@ async function html(client: Client, path: string): Promise<string> {
   assert.is(res.status, 200, `${path}: ${res.status} ${body.slice(0, 300)}`);
   return body;
 }
+type Chart = {
+  series: { name: string; data: [number, number | null][] }[];
+  axis: { t: number[]; labels: string[]; titles: string[] };
+};
+/** The chart `id` of a page, and the tooltip title of each of its series' points with a value. */
+function chartOf(page: string, id: string, series: string): { spec: Chart; points: [string, number | null][] } {
+  const spec = JSON.parse(
+    new RegExp(`id="${id}" data-live="${id}" data-chart="([^"]+)"`).exec(page)![1]!.replaceAll('&quot;', '"'),
+  ) as Chart;
+  const points = spec.series
+    .find((x) => x.name === series)!
+    .data.filter(([, v]) => v)
+    .map(([t, v]): [string, number | null] => [spec.axis.titles[spec.axis.t.indexOf(t)]!, v]);
+  return { spec, points };
+}
+
 const toolCalls = async (ctx: Ctx, search: string) => {
   const page = await html(ctx.admin, `/${search}`);
   assert.not.match(page, /Unknown time range|custom dates were not dates/, search);
@@ -112,18 +128,58 @@ s('the hourly chart reads New York hours: an event at 05:30 UTC is in the 00:00 
   await tenantIn(ctx, NY, utc('2026-03-08T15:00:00'));
   await ctx.ingest([utc('2026-03-08T05:30:00'), utc('2026-03-08T14:10:00'), utc('2026-03-08T14:20:00')]);
   const page = await html(ctx.admin, '/?range=7d');
-  const spec = JSON.parse(
-    /id="chart-activity" data-live="chart-activity" data-chart="([^"]+)"/.exec(page)![1]!.replaceAll('&quot;', '"'),
-  ) as { series: { name: string; data: [number, number | null][] }[] };
-  const calls = spec.series.find((x) => x.name === 'Tool calls')!.data.filter(([, v]) => v);
-  // The axis is UTC and carries the wall clock: 00:00 (EST) and 10:00 (EDT) on 8 March in New York.
+  const { spec, points } = chartOf(page, 'chart-activity', 'Tool calls');
+  // Points at real instants, titled in New York time: 00:00 (EST) and 10:00 (EDT) on 8 March.
   assert.equal(
-    calls.map(([t, v]) => [new Date(t).toISOString().slice(0, 16), v]),
-    [
-      ['2026-03-08T00:00', 1],
-      ['2026-03-08T10:00', 2],
-    ],
+    spec.series[0]!.data.map(([t]) => t),
+    spec.axis.t,
   );
+  assert.equal(points, [
+    ['08 Mar 00:00 EST', 1],
+    ['08 Mar 10:00 EDT', 2],
+  ]);
+  // Seven days of hours, labelled at New York's midnights; 8 March is 23 hours long.
+  const midnights = spec.axis.t.filter((_, i) => spec.axis.labels[i]);
+  assert.equal(
+    midnights.map((t) => new Date(t).toISOString().slice(5, 16)),
+    ['03-02T05:00', '03-03T05:00', '03-04T05:00', '03-05T05:00', '03-06T05:00', '03-07T05:00', '03-08T05:00'],
+  );
+  assert.equal(spec.axis.labels.filter(Boolean), [
+    '02 Mar',
+    '03 Mar',
+    '04 Mar',
+    '05 Mar',
+    '06 Mar',
+    '07 Mar',
+    '08 Mar',
+  ]);
+  assert.is(spec.axis.t.filter((t) => t >= utc('2026-03-08T05:00:00') && t < utc('2026-03-09T04:00:00')).length, 10);
+});
+
+s('the chart of New York’s 25-hour day has both 01:00 hours, one after the other', async (ctx) => {
+  await tenantIn(ctx, NY, utc('2026-11-01T08:00:00')); // 03:00 EST
+  // 01:30 EDT once, 01:30 EST twice.
+  await ctx.ingest([utc('2026-11-01T05:30:00'), utc('2026-11-01T06:30:00'), utc('2026-11-01T06:32:00')]);
+  const { spec, points } = chartOf(await html(ctx.admin, '/?range=today'), 'chart-activity', 'Tool calls');
+  // Four hours of five minutes from midnight EDT (04:00 UTC), labelled each half hour.
+  assert.equal(
+    spec.axis.t.map((t) => t - utc('2026-11-01T04:00:00')),
+    Array.from({ length: 48 }, (_, i) => i * 5 * 60_000),
+  );
+  assert.equal(spec.axis.labels.filter(Boolean), [
+    '01 Nov',
+    '00:30',
+    '01:00',
+    '01:30',
+    '01:00',
+    '01:30',
+    '02:00',
+    '02:30',
+  ]);
+  assert.equal(points, [
+    ['01 Nov 01:30 EDT', 1],
+    ['01 Nov 01:30 EST', 2],
+  ]);
 });
 
 s('a person’s insights name New York dates', async (ctx) => {
@@ -255,20 +311,13 @@ s('daily points of the API and the overview chart are New York days, the 23-hour
       ['2026-03-09T04:00:00.000Z', 1],
     ],
   );
-  // The overview's 30-day chart is daily: its bars carry New York dates (wall clock on a UTC axis).
-  const page = await html(ctx.admin, '/?range=30d');
-  const spec = JSON.parse(
-    /id="chart-activity" data-live="chart-activity" data-chart="([^"]+)"/.exec(page)![1]!.replaceAll('&quot;', '"'),
-  ) as { series: { name: string; data: [number, number | null][] }[] };
-  const bars = spec.series.find((x) => x.name === 'Tool calls')!.data.filter(([, v]) => v);
-  assert.equal(
-    bars.map(([t, v]) => [new Date(t).toISOString().slice(0, 10), v]),
-    [
-      ['2026-03-07', 1],
-      ['2026-03-08', 2],
-      ['2026-03-09', 1],
-    ],
-  );
+  // The overview's 30-day chart is daily: its bars are at New York's midnights, titled with their dates.
+  const bars = chartOf(await html(ctx.admin, '/?range=30d'), 'chart-activity', 'Tool calls').points;
+  assert.equal(bars, [
+    ['07 Mar 2026', 1],
+    ['08 Mar 2026', 2],
+    ['09 Mar 2026', 1],
+  ]);
 });
 
 s.run();

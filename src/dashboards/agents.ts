@@ -7,7 +7,7 @@ import { scopeFilters, type MetricsView } from '../auth/scope.js';
 import { filtersFor, querySchema, type QueryInput } from '../query/model.js';
 import { runQueries } from '../query/run.js';
 import { chartInterval, partialFilterNotices, queryFilters, type Filters } from './filters.js';
-import { seriesOf, type ChartSpec } from './overview.js';
+import { seriesOf, timeChart, type ChartSpec } from './charts.js';
 
 export type SubagentRow = {
   agent: string | null;
@@ -150,16 +150,20 @@ export async function loadAgents(
     t,
     (calls ?? 0) - (subSeries!.data[i]![1] ?? 0),
   ]);
-  const activity: ChartSpec = {
-    type: 'bar',
-    unit: 'count',
-    stacked: true,
-    series: [
-      { name: 'Sub-agent runs', data: subSeries!.data },
-      { name: 'Agent interactions (REST)', data: interactionSeries },
-      { name: 'Commands', data: commandSeries!.data },
-    ],
-  };
+  const activity = timeChart(
+    {
+      type: 'bar',
+      unit: 'count',
+      stacked: true,
+      series: [
+        { name: 'Sub-agent runs', data: subSeries!.data },
+        { name: 'Agent interactions (REST)', data: interactionSeries },
+        { name: 'Commands', data: commandSeries!.data },
+      ],
+    },
+    activityQ.interval,
+    f.zone,
+  );
 
   return {
     subagents,

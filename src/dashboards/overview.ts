@@ -5,21 +5,12 @@ import type { TenantFiles } from '../storage/tenant-files.js';
 import type { MetricsView } from '../auth/scope.js';
 import type { QueryInput } from '../query/model.js';
 import { filtersFor, kindsRead, querySchema } from '../query/model.js';
-import { fillGaps, runQueries } from '../query/run.js';
+import { runQueries } from '../query/run.js';
 import { listSessions, type SessionRow } from '../sessions/read.js';
 import { summaryQueries, type Summary } from '../query/summary.js';
 import { chartInterval, partialFilterNotices, queryFilters, usedFilters, type Filters } from './filters.js';
 import type { Layout, WidgetId } from './layout.js';
-import { wallOf } from '../time/zone.js';
-
-export type Series = { name: string; data: [number, number | null][] };
-/** What the page's script turns into an ApexCharts chart. */
-export type ChartSpec = {
-  type: 'area' | 'bar' | 'line';
-  unit: 'count' | 'usd' | 'ms' | 'pct';
-  series: Series[];
-  stacked?: boolean;
-};
+import { seriesOf, timeChart, type ChartSpec, type Series } from './charts.js';
 
 export type Overview = {
   summary: Summary | null;
@@ -31,25 +22,6 @@ export type Overview = {
   /** What the tool and model filters narrow here. */
   notices: string[];
 };
-
-/**
- * The series of a time-series result, one per metric, with gaps filled. Times are the
- * tenant's wall clock written as UTC (the charts' axis is UTC), so a New York tenant's day
- * reads as its New York date in any browser.
- */
-export function seriesOf(
-  rows: Record<string, string | number | null>[],
-  q: QueryInput & { interval: string },
-  names: Record<string, string>,
-  zone: string,
-): Series[] {
-  const filled = fillGaps(rows, querySchema.parse(q), zone);
-  const times = filled.map((r) => wallOf(zone, Date.parse(String(r.t))));
-  return q.metrics.map((m) => ({
-    name: names[m] ?? m,
-    data: filled.map((r, i) => [times[i]!, r[m] === null ? null : Number(r[m])]),
-  }));
-}
 
 const KPI_METRICS = [
   'sessions',
@@ -118,7 +90,7 @@ export async function loadOverview(
   const charts: {
     id: 'activity' | 'cost';
     q: QueryInput & { interval: string };
-    spec: (series: Series[]) => ChartSpec;
+    spec: (series: Series[]) => Omit<ChartSpec, 'axis'>;
     names: Record<string, string>;
   }[] = [];
   if (shown('activity')) {
@@ -172,7 +144,11 @@ export async function loadOverview(
         if (summary) out.summary = summary.summary(answers);
         charts.forEach(
           (c, i) =>
-            void (out[c.id] = c.spec(seriesOf(results[asked.indexOf(filtersOf[i]!)]!.rows, c.q, c.names, f.zone))),
+            void (out[c.id] = timeChart(
+              c.spec(seriesOf(results[asked.indexOf(filtersOf[i]!)]!.rows, c.q, c.names, f.zone)),
+              interval,
+              f.zone,
+            )),
         );
       }),
     shown('recent_sessions') &&

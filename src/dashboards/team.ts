@@ -9,10 +9,9 @@ import { listSessions } from '../sessions/read.js';
 import { dashboardSummary, type Summary } from '../query/summary.js';
 import { chartInterval, partialFilterNotices, queryFilters, usedFilters, type Filters } from './filters.js';
 import { fmt } from './format.js';
-import type { ChartSpec, Series } from './overview.js';
+import { timeChart, type ChartSpec, type Series } from './charts.js';
 import { keyOf } from '../sessions/figures.js';
 import { scoresFor, type ListedSession } from './sessions.js';
-import { wallOf } from '../time/zone.js';
 
 /** The metrics the team page can chart, with how people read them. */
 export const TREND_METRICS = {
@@ -60,8 +59,7 @@ export async function trend(
   const points = Math.ceil((q.to - q.from) / INTERVAL_MS[q.interval!]);
   // A fifth of the range ahead: enough to see where the line goes, not a prophecy.
   const result = await trendOf(tf, tenantId, q, now, Math.min(60, Math.max(3, Math.round(points / 5))));
-  // The tenant's wall clock on the charts' UTC axis, as seriesOf.
-  const at = (t: string) => wallOf(f.zone, Date.parse(t));
+  const at = (t: string) => Date.parse(t);
   const line = (t: number) => result.trend.intercept + result.trend.slope * t;
   const fitted: Series = {
     name: 'Trend',
@@ -75,11 +73,11 @@ export async function trend(
       ...result.trend.forecast.map((p): [number, number] => [at(p.t), clampFor(unit, p.v)]),
     ],
   };
-  const chart: ChartSpec = {
-    type: 'line',
-    unit,
-    series: [{ name: label, data: result.points.map((p) => [at(p.t), p.v]) }, fitted, forecast],
-  };
+  const chart = timeChart(
+    { type: 'line', unit, series: [{ name: label, data: result.points.map((p) => [at(p.t), p.v]) }, fitted, forecast] },
+    q.interval!,
+    f.zone,
+  );
   return { ...result, label, unit, chart, sentence: trendSentence(label, unit, result), query };
 }
 

@@ -8,7 +8,7 @@ import { filtersFor, querySchema, type QueryInput } from '../query/model.js';
 import { runQueries } from '../query/run.js';
 import { commonErrors, type CommonError, type ErrorFilters } from '../query/errors.js';
 import { chartInterval, partialFilterNotices, queryFilters, type Filters } from './filters.js';
-import { seriesOf, type ChartSpec } from './overview.js';
+import { seriesOf, timeChart, type ChartSpec } from './charts.js';
 
 export type ToolRow = {
   tool: string | null;
@@ -96,18 +96,31 @@ export async function loadTools(
     p99_ms: num(r.tool_p99_ms),
     avg_ms: num(r.tool_avg_ms),
   }));
-  const activity: ChartSpec = {
-    type: 'area',
-    unit: 'count',
-    series: seriesOf(activityAnswer!.rows, activityQ, { tool_calls: 'Tool calls', tool_failures: 'Failures' }, f.zone),
-  };
+  const activity = timeChart(
+    {
+      type: 'area',
+      unit: 'count',
+      series: seriesOf(
+        activityAnswer!.rows,
+        activityQ,
+        { tool_calls: 'Tool calls', tool_failures: 'Failures' },
+        f.zone,
+      ),
+    },
+    interval,
+    f.zone,
+  );
   const durations: ChartSpec | null =
     durationsQ && durationsAnswer
-      ? {
-          type: 'line',
-          unit: 'ms',
-          series: seriesOf(durationsAnswer.rows, durationsQ, { tool_p50_ms: 'p50', tool_p95_ms: 'p95' }, f.zone),
-        }
+      ? timeChart(
+          {
+            type: 'line',
+            unit: 'ms',
+            series: seriesOf(durationsAnswer.rows, durationsQ, { tool_p50_ms: 'p50', tool_p95_ms: 'p95' }, f.zone),
+          },
+          interval,
+          f.zone,
+        )
       : null;
 
   const search = new URLSearchParams({
