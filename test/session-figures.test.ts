@@ -194,6 +194,47 @@ test("a session's figures asked again after raw retention: its first and last mi
   }
 });
 
+test('the list counts a repeat once, before the worker has judged it as after', async () => {
+  const dir = tempDir('am-figures-repeats');
+  const files = createTenantFiles(dir.path);
+  const tenantId = newId('t');
+  await files.create(tenantId);
+  let clock = BASE;
+  const { aggregator, errors, ingestor } = tenantWorker(files, tenantId, { now: () => clock });
+  const who = { tenantId, userId: 'u_ana' };
+  const ingest = async (events: IngestEvent[]) =>
+    assert.equal((await ingestor.ingest(who, 'rest', events)).rejected, [], 'every event is valid');
+  const pass = async () => {
+    await aggregator.runOnce(tenantId);
+    assert.equal(errors, [], 'the worker logged no failure');
+  };
+  /** Each listed session's [events, tool calls]. */
+  const listed = async () =>
+    Object.fromEntries(
+      (
+        await listSessions(files, tenantId, { from: BASE - HOUR, to: clock + HOUR, limit: 10, now: clock })
+      ).sessions.map((s) => [s.session_id, [s.events, s.tool_calls]]),
+    );
+  /** A tool call sent again under another event id (its hook and its OpenTelemetry event, say). */
+  const again = (call: IngestEvent, id: string): IngestEvent => ({ ...call, id });
+  try {
+    const first = toolCall('t1', 'a', BASE);
+    await ingest([first, again(first, 't1-otel'), request('r1', 'a', BASE + 1000)]);
+    assert.equal(await listed(), { a: [2, 1] }, 'both copies unrolled: one counted');
+    clock = BASE + 2000;
+    await pass();
+    assert.equal(await listed(), { a: [2, 1] });
+    // A third copy after the first two were rolled up: still one.
+    await ingest([again(first, 't1-late')]);
+    assert.equal(await listed(), { a: [2, 1] }, 'a copy of a rolled-up call');
+    await pass();
+    assert.equal(await listed(), { a: [2, 1] });
+  } finally {
+    await files.closeAll();
+    dir.remove();
+  }
+});
+
 test.run();
 
 type Ctx = { server: TestServer };

@@ -173,11 +173,15 @@ export async function listSessions(
     params,
   );
   const page = rows.slice(0, o.limit);
-  const figures = new Map<string, Figures>(page.filter((r) => r.stored).map((r) => [keyOf(r), r]));
+  const figures = new Map<string, Figures & { events?: number | null }>(
+    page.filter((r) => r.stored).map((r) => [keyOf(r), r]),
+  );
   const unsettled = page.filter((r) => !r.stored);
   if (unsettled.length) {
+    // Their events too: the tail above counts every row, a repeat the worker will not count included.
+    const q = figuresQuery(LIST_FIGURES, unsettled);
     for (const [key, f] of byKey(
-      (await runQuery(tf, tenantId, figuresQuery(LIST_FIGURES, unsettled), { now: o.now })).rows,
+      (await runQuery(tf, tenantId, { ...q, metrics: [...q.metrics, 'events'] }, { now: o.now })).rows,
     ))
       if (!figures.has(key)) figures.set(key, f);
   }
@@ -192,7 +196,7 @@ export async function listSessions(
         first_at: new Date(r.first_ms).toISOString(),
         last_at: new Date(r.last_ms).toISOString(),
         duration_s: (r.last_ms - r.first_ms) / 1000,
-        events: r.events,
+        events: Number(f.events ?? r.events),
         ...(Object.fromEntries(LIST_FIGURES.map((m) => [m, Number(f[m] ?? 0)])) as Record<ListFigure, number>),
       };
     }),
