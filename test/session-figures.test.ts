@@ -11,7 +11,7 @@ import { SESSION_FIGURES } from '../src/sessions/figures.js';
 import { changePrices } from '../src/sessions/prices.js';
 import { listSessions, sessionSpan, sessionTotals } from '../src/sessions/read.js';
 import { QUIET_MS } from '../src/sessions/store.js';
-import { createTenantFiles } from '../src/storage/tenant-files.js';
+import { createTenantFiles, type TenantFiles } from '../src/storage/tenant-files.js';
 import { ADMIN, setUp, signIn, startTestServer, tempDir, tenantWorker, type TestServer } from './helpers.js';
 
 const HOUR = 3_600_000;
@@ -38,201 +38,211 @@ const toolCall = (id: string, session: string, ts: number): IngestEvent => ({
   ts,
 });
 
-test('a stored figure row is read exactly while its session has no newer event and the prices hold; then stored again', async () => {
-  const dir = tempDir('am-figures');
+/** A tenant's file in a temporary directory and its worker, its clock `now`, for `fn`; removed after it. */
+async function withTenant(
+  name: string,
+  now: () => number,
+  fn: (t: {
+    files: TenantFiles;
+    tenantId: string;
+    aggregator: ReturnType<typeof tenantWorker>['aggregator'];
+    /** Ingests `events` as u_ana's, every one valid. */
+    ingest: (events: IngestEvent[]) => Promise<void>;
+    /** One pass of the worker, which logs no failure. */
+    pass: (options?: Parameters<ReturnType<typeof tenantWorker>['aggregator']['runOnce']>[1]) => Promise<void>;
+  }) => Promise<void>,
+): Promise<void> {
+  const dir = tempDir(name);
   const files = createTenantFiles(dir.path);
   const tenantId = newId('t');
   await files.create(tenantId);
-  let clock = BASE;
-  const { aggregator, errors, ingestor } = tenantWorker(files, tenantId, { now: () => clock });
-  const who = { tenantId, userId: 'u_ana' };
-  const ingest = async (events: IngestEvent[]) =>
-    assert.equal((await ingestor.ingest(who, 'rest', events)).rejected, [], 'every event is valid');
-  const pass = async () => {
-    await aggregator.runOnce(tenantId);
-    assert.equal(errors, [], 'the worker logged no failure');
-  };
-  const sql = async <T>(text: string) => (await files.connection(tenantId, 'reader')).all<T>(text);
-  const rows = async () =>
-    (
-      await sql<{ session_id: string; tool_calls: number; cost_usd: number }>(
-        'SELECT session_id, tool_calls, cost_usd FROM session_figures ORDER BY session_id',
-      )
-    ).map((r) => [r.session_id, r.tool_calls, r.cost_usd]);
-  const scored = async () =>
-    (
-      await sql<{ session_id: string }>(
-        'SELECT session_id FROM session_scores WHERE score IS NOT NULL ORDER BY session_id',
-      )
-    ).map((r) => r.session_id);
-  // What readers use: the page's stored figures (null when not valid), and the list's.
-  const read = async (id: string) =>
-    (await sessionSpan(files, tenantId, { user_id: 'u_ana', session_id: id }))!.figures?.tool_calls ?? null;
-  const listed = async () =>
-    Object.fromEntries(
-      (
-        await listSessions(files, tenantId, { from: BASE - HOUR, to: clock + HOUR, limit: 10, now: clock })
-      ).sessions.map((s) => [s.session_id, [s.tool_calls, s.cost_usd]]),
-    );
+  const { aggregator, errors, ingestor } = tenantWorker(files, tenantId, { now });
   try {
-    // The migrations wrote the table by hand: a column per figure of the one list, no other.
-    const columns = await sql<{ column_name: string }>('SELECT column_name FROM (DESCRIBE session_figures)');
-    assert.equal(columns.map((c) => c.column_name).sort(), ['user_id', 'session_id', ...SESSION_FIGURES].sort());
-    await ingest([request('a1', 'a', BASE), toolCall('a2', 'a', BASE + 1000), request('b1', 'b', BASE)]);
-    clock = BASE + 1000 + QUIET_MS + 1;
-    await pass();
-    assert.equal(await rows(), [
-      ['a', 1, 3],
-      ['b', 0, 3],
-    ]);
-    assert.equal([await read('a'), await read('b')], [1, 0], 'both stored rows are read');
-    assert.equal(await scored(), ['a', 'b']);
-
-    // A newer event of a: its row is kept but no longer read, until the worker rolls the event up.
-    await ingest([toolCall('a3', 'a', clock)]);
-    assert.equal(await rows(), [
-      ['a', 1, 3],
-      ['b', 0, 3],
-    ]);
-    assert.is(await read('a'), null, "a's row is not read while a has a newer event");
-    assert.is(await read('b'), 0, "b's row is still read");
-    assert.equal(await listed(), { a: [2, 3], b: [0, 3] }, 'the list answers a from the query model');
-    await pass();
-    assert.equal(await rows(), [['b', 0, 3]], "rolled up, a's row is gone, b's stays");
-    assert.equal(await scored(), ['b'], "a's score is cleared, b's stays");
-    assert.equal(await listed(), { a: [2, 3], b: [0, 3] });
-    clock += QUIET_MS + 1;
-    await pass();
-    assert.equal(
-      await rows(),
-      [
-        ['a', 2, 3],
-        ['b', 0, 3],
-      ],
-      'a quiet again: stored again',
-    );
-    assert.is(await read('a'), 2);
-    assert.equal(await scored(), ['a', 'b']);
-
-    // New prices: every row goes (each holds a cost), no score does (none is made of costs).
-    const file = await files.open(tenantId);
-    await changePrices({ aggregator, file }, { [MODEL]: { input: 1, output: 1, cache_write: 0, cache_read: 0 } });
-    assert.equal(await rows(), []);
-    assert.equal([await read('a'), await read('b')], [null, null]);
-    assert.equal(await listed(), { a: [2, 1], b: [0, 1] }, 'the list re-priced at once');
-    assert.equal(await scored(), ['a', 'b']);
-    await pass();
-    assert.equal(
-      await rows(),
-      [
-        ['a', 2, 1],
-        ['b', 0, 1],
-      ],
-      'stored again at the new price',
-    );
-    assert.equal(await listed(), { a: [2, 1], b: [0, 1] });
+    await fn({
+      files,
+      tenantId,
+      aggregator,
+      ingest: async (events) =>
+        assert.equal(
+          (await ingestor.ingest({ tenantId, userId: 'u_ana' }, 'rest', events)).rejected,
+          [],
+          'every event is valid',
+        ),
+      pass: async (options) => {
+        await aggregator.runOnce(tenantId, options);
+        assert.equal(errors, [], 'the worker logged no failure');
+      },
+    });
   } finally {
     await files.closeAll();
     dir.remove();
   }
+}
+
+test('a stored figure row is read exactly while its session has no newer event and the prices hold; then stored again', async () => {
+  let clock = BASE;
+  await withTenant(
+    'am-figures',
+    () => clock,
+    async ({ files, tenantId, aggregator, ingest, pass }) => {
+      const sql = async <T>(text: string) => (await files.connection(tenantId, 'reader')).all<T>(text);
+      const rows = async () =>
+        (
+          await sql<{ session_id: string; tool_calls: number; cost_usd: number }>(
+            'SELECT session_id, tool_calls, cost_usd FROM session_figures ORDER BY session_id',
+          )
+        ).map((r) => [r.session_id, r.tool_calls, r.cost_usd]);
+      const scored = async () =>
+        (
+          await sql<{ session_id: string }>(
+            'SELECT session_id FROM session_scores WHERE score IS NOT NULL ORDER BY session_id',
+          )
+        ).map((r) => r.session_id);
+      // What readers use: the page's stored figures (null when not valid), and the list's.
+      const read = async (id: string) =>
+        (await sessionSpan(files, tenantId, { user_id: 'u_ana', session_id: id }))!.figures?.tool_calls ?? null;
+      const listed = async () =>
+        Object.fromEntries(
+          (
+            await listSessions(files, tenantId, { from: BASE - HOUR, to: clock + HOUR, limit: 10, now: clock })
+          ).sessions.map((s) => [s.session_id, [s.tool_calls, s.cost_usd]]),
+        );
+      // The migrations wrote the table by hand: a column per figure of the one list, no other.
+      const columns = await sql<{ column_name: string }>('SELECT column_name FROM (DESCRIBE session_figures)');
+      assert.equal(columns.map((c) => c.column_name).sort(), ['user_id', 'session_id', ...SESSION_FIGURES].sort());
+      await ingest([request('a1', 'a', BASE), toolCall('a2', 'a', BASE + 1000), request('b1', 'b', BASE)]);
+      clock = BASE + 1000 + QUIET_MS + 1;
+      await pass();
+      assert.equal(await rows(), [
+        ['a', 1, 3],
+        ['b', 0, 3],
+      ]);
+      assert.equal([await read('a'), await read('b')], [1, 0], 'both stored rows are read');
+      assert.equal(await scored(), ['a', 'b']);
+
+      // A newer event of a: its row is kept but no longer read, until the worker rolls the event up.
+      await ingest([toolCall('a3', 'a', clock)]);
+      assert.equal(await rows(), [
+        ['a', 1, 3],
+        ['b', 0, 3],
+      ]);
+      assert.is(await read('a'), null, "a's row is not read while a has a newer event");
+      assert.is(await read('b'), 0, "b's row is still read");
+      assert.equal(await listed(), { a: [2, 3], b: [0, 3] }, 'the list answers a from the query model');
+      await pass();
+      assert.equal(await rows(), [['b', 0, 3]], "rolled up, a's row is gone, b's stays");
+      assert.equal(await scored(), ['b'], "a's score is cleared, b's stays");
+      assert.equal(await listed(), { a: [2, 3], b: [0, 3] });
+      clock += QUIET_MS + 1;
+      await pass();
+      assert.equal(
+        await rows(),
+        [
+          ['a', 2, 3],
+          ['b', 0, 3],
+        ],
+        'a quiet again: stored again',
+      );
+      assert.is(await read('a'), 2);
+      assert.equal(await scored(), ['a', 'b']);
+
+      // New prices: every row goes (each holds a cost), no score does (none is made of costs).
+      const file = await files.open(tenantId);
+      await changePrices({ aggregator, file }, { [MODEL]: { input: 1, output: 1, cache_write: 0, cache_read: 0 } });
+      assert.equal(await rows(), []);
+      assert.equal([await read('a'), await read('b')], [null, null]);
+      assert.equal(await listed(), { a: [2, 1], b: [0, 1] }, 'the list re-priced at once');
+      assert.equal(await scored(), ['a', 'b']);
+      await pass();
+      assert.equal(
+        await rows(),
+        [
+          ['a', 2, 1],
+          ['b', 0, 1],
+        ],
+        'stored again at the new price',
+      );
+      assert.equal(await listed(), { a: [2, 1], b: [0, 1] });
+    },
+  );
 });
 
 test("a session's figures asked again after raw retention: its first and last minutes still count", async () => {
-  const dir = tempDir('am-figures-edges');
-  const files = createTenantFiles(dir.path);
-  const tenantId = newId('t');
-  await files.create(tenantId);
   let clock = BASE;
-  const { aggregator, errors, ingestor } = tenantWorker(files, tenantId, { now: () => clock });
-  const who = { tenantId, userId: 'u_ana' };
-  const key = { user_id: 'u_ana', session_id: 'edges' };
-  const pass = async (options: { retention?: boolean } = {}) => {
-    await aggregator.runOnce(tenantId, { compact: true, ...options });
-    assert.equal(errors, [], 'the worker logged no failure');
-  };
-  const stored = async () =>
-    (
-      await (
-        await files.connection(tenantId, 'reader')
-      ).all<{ tool_calls: number; api_requests: number; cost_usd: number }>(
-        'SELECT tool_calls, api_requests, cost_usd FROM session_figures',
-      )
-    ).map((r) => [r.api_requests, r.tool_calls, r.cost_usd]);
-  const asked = async () => {
-    const span = (await sessionSpan(files, tenantId, key))!;
-    const f = await sessionTotals(files, tenantId, key, { ...span, figures: null }, SESSION_FIGURES, clock);
-    return [f.api_requests, f.tool_calls, f.cost_usd];
-  };
-  try {
-    // Its first and last events in part-minutes and part-quarter-hours: the tiers' whole buckets miss them.
-    const t0 = BASE + 7 * 60_000 + 30_000;
-    await ingestor.ingest(who, 'rest', [
-      request('e1', 'edges', t0 + 1000),
-      request('e2', 'edges', t0 + 20 * 60_000),
-      request('e3', 'edges', t0 + 44 * 60_000 + 20_000),
-      toolCall('e4', 'edges', t0 + 44 * 60_000 + 40_000),
-    ]);
-    clock = t0 + HOUR + QUIET_MS;
-    await pass();
-    await pass();
-    assert.equal(await stored(), [[3, 1, 9]]);
-    // 100 days on: raw retention (90 days) deleted the events; the tiers keep them.
-    clock += 100 * 24 * HOUR;
-    await pass({ retention: true });
-    await pass({ retention: true });
-    assert.equal(await (await files.connection(tenantId, 'reader')).all('SELECT seq FROM events'), []);
-    assert.equal(await asked(), [3, 1, 9], 'asked of the tiers');
-    // New prices: the stored row goes and is counted again from the tiers alone.
-    const file = await files.open(tenantId);
-    await changePrices({ aggregator, file }, { [MODEL]: { input: 6, output: 15, cache_write: 0, cache_read: 0 } });
-    assert.equal(await asked(), [3, 1, 18]);
-    await pass();
-    assert.equal(await stored(), [[3, 1, 18]], 'stored again, every event counted');
-  } finally {
-    await files.closeAll();
-    dir.remove();
-  }
+  await withTenant(
+    'am-figures-edges',
+    () => clock,
+    async ({ files, tenantId, aggregator, ingest, pass }) => {
+      const key = { user_id: 'u_ana', session_id: 'edges' };
+      const stored = async () =>
+        (
+          await (
+            await files.connection(tenantId, 'reader')
+          ).all<{ tool_calls: number; api_requests: number; cost_usd: number }>(
+            'SELECT tool_calls, api_requests, cost_usd FROM session_figures',
+          )
+        ).map((r) => [r.api_requests, r.tool_calls, r.cost_usd]);
+      const asked = async () => {
+        const span = (await sessionSpan(files, tenantId, key))!;
+        const f = await sessionTotals(files, tenantId, key, { ...span, figures: null }, SESSION_FIGURES, clock);
+        return [f.api_requests, f.tool_calls, f.cost_usd];
+      };
+      // Its first and last events in part-minutes and part-quarter-hours: the tiers' whole buckets miss them.
+      const t0 = BASE + 7 * 60_000 + 30_000;
+      await ingest([
+        request('e1', 'edges', t0 + 1000),
+        request('e2', 'edges', t0 + 20 * 60_000),
+        request('e3', 'edges', t0 + 44 * 60_000 + 20_000),
+        toolCall('e4', 'edges', t0 + 44 * 60_000 + 40_000),
+      ]);
+      clock = t0 + HOUR + QUIET_MS;
+      await pass({ compact: true });
+      await pass({ compact: true });
+      assert.equal(await stored(), [[3, 1, 9]]);
+      // 100 days on: raw retention (90 days) deleted the events; the tiers keep them.
+      clock += 100 * 24 * HOUR;
+      await pass({ compact: true, retention: true });
+      await pass({ compact: true, retention: true });
+      assert.equal(await (await files.connection(tenantId, 'reader')).all('SELECT seq FROM events'), []);
+      assert.equal(await asked(), [3, 1, 9], 'asked of the tiers');
+      // New prices: the stored row goes and is counted again from the tiers alone.
+      const file = await files.open(tenantId);
+      await changePrices({ aggregator, file }, { [MODEL]: { input: 6, output: 15, cache_write: 0, cache_read: 0 } });
+      assert.equal(await asked(), [3, 1, 18]);
+      await pass({ compact: true });
+      assert.equal(await stored(), [[3, 1, 18]], 'stored again, every event counted');
+    },
+  );
 });
 
 test('the list counts a repeat once, before the worker has judged it as after', async () => {
-  const dir = tempDir('am-figures-repeats');
-  const files = createTenantFiles(dir.path);
-  const tenantId = newId('t');
-  await files.create(tenantId);
   let clock = BASE;
-  const { aggregator, errors, ingestor } = tenantWorker(files, tenantId, { now: () => clock });
-  const who = { tenantId, userId: 'u_ana' };
-  const ingest = async (events: IngestEvent[]) =>
-    assert.equal((await ingestor.ingest(who, 'rest', events)).rejected, [], 'every event is valid');
-  const pass = async () => {
-    await aggregator.runOnce(tenantId);
-    assert.equal(errors, [], 'the worker logged no failure');
-  };
-  /** Each listed session's [events, tool calls]. */
-  const listed = async () =>
-    Object.fromEntries(
-      (
-        await listSessions(files, tenantId, { from: BASE - HOUR, to: clock + HOUR, limit: 10, now: clock })
-      ).sessions.map((s) => [s.session_id, [s.events, s.tool_calls]]),
-    );
-  /** A tool call sent again under another event id (its hook and its OpenTelemetry event, say). */
-  const again = (call: IngestEvent, id: string): IngestEvent => ({ ...call, id });
-  try {
-    const first = toolCall('t1', 'a', BASE);
-    await ingest([first, again(first, 't1-otel'), request('r1', 'a', BASE + 1000)]);
-    assert.equal(await listed(), { a: [2, 1] }, 'both copies unrolled: one counted');
-    clock = BASE + 2000;
-    await pass();
-    assert.equal(await listed(), { a: [2, 1] });
-    // A third copy after the first two were rolled up: still one.
-    await ingest([again(first, 't1-late')]);
-    assert.equal(await listed(), { a: [2, 1] }, 'a copy of a rolled-up call');
-    await pass();
-    assert.equal(await listed(), { a: [2, 1] });
-  } finally {
-    await files.closeAll();
-    dir.remove();
-  }
+  await withTenant(
+    'am-figures-repeats',
+    () => clock,
+    async ({ files, tenantId, ingest, pass }) => {
+      /** Each listed session's [events, tool calls]. */
+      const listed = async () =>
+        Object.fromEntries(
+          (
+            await listSessions(files, tenantId, { from: BASE - HOUR, to: clock + HOUR, limit: 10, now: clock })
+          ).sessions.map((s) => [s.session_id, [s.events, s.tool_calls]]),
+        );
+      /** A tool call sent again under another event id (its hook and its OpenTelemetry event, say). */
+      const again = (call: IngestEvent, id: string): IngestEvent => ({ ...call, id });
+      const first = toolCall('t1', 'a', BASE);
+      await ingest([first, again(first, 't1-otel'), request('r1', 'a', BASE + 1000)]);
+      assert.equal(await listed(), { a: [2, 1] }, 'both copies unrolled: one counted');
+      clock = BASE + 2000;
+      await pass();
+      assert.equal(await listed(), { a: [2, 1] });
+      // A third copy after the first two were rolled up: still one.
+      await ingest([again(first, 't1-late')]);
+      assert.equal(await listed(), { a: [2, 1] }, 'a copy of a rolled-up call');
+      await pass();
+      assert.equal(await listed(), { a: [2, 1] });
+    },
+  );
 });
 
 test.run();
