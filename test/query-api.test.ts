@@ -429,11 +429,13 @@ api('time series fill the gaps; POST /api/v1/query answers any question; the cat
     [quiet.rows, quiet.previous.rows],
     [[{ tool_calls: 0, tool_max_ms: null }], [{ tool_calls: 1, tool_max_ms: 400 }]],
   );
-  const cat = await getJson<{ metrics: { name: string }[]; dimensions: { name: string }[] }>(
+  const cat = await getJson<{ metrics: { name: string }[]; dimensions: { name: string }[]; intervals: string[] }>(
     ctx,
     '/api/v1/metrics/catalogue',
   );
   assert.ok(cat.metrics.some((m) => m.name === 'cost_usd') && cat.dimensions.some((d) => d.name === 'tool'));
+  // Every interval a query takes, weeks and calendar months included.
+  assert.equal(cat.intervals, ['1m', '5m', '15m', '1h', '1d', '1w', '1mo']);
 });
 
 api('bad parameters are 400s naming the parameter', async (ctx) => {

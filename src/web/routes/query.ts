@@ -375,6 +375,6 @@ function catalogue() {
   return {
     metrics: Object.entries(METRICS).map(([name, def]) => ({ name, description: def.description, kinds: def.kinds })),
     dimensions: Object.entries(DIMENSIONS).map(([name, d]) => ({ name, kinds: d.kinds })),
-    intervals: ['1m', '5m', '15m', '1h', '1d'],
+    intervals: INTERVALS,
   };
 }
