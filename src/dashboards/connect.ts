@@ -71,3 +71,20 @@ export const MCP_KEY_PLACEHOLDER = '<API key with the read scope>';
 export function mcpAddCommand(publicUrl: string, key: string = MCP_KEY_PLACEHOLDER): string {
   return `claude mcp add --transport http agentmeter ${publicUrl.replace(/\/$/, '')}/mcp --header "Authorization: Bearer ${key}"`;
 }
+
+const LOOPBACK = /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/i;
+
+/**
+ * The host others reach the appliance at, when settings for `publicUrl` would reach only the
+ * appliance's own machine: the public URL is a loopback address (the default for a server
+ * listening on every address) while the page was asked for at `host` (its Host header), which
+ * is not. Null otherwise.
+ */
+export function reachedElsewhere(publicUrl: string, host: string | undefined): string | null {
+  if (!host || !LOOPBACK.test(new URL(publicUrl).hostname)) return null;
+  try {
+    return LOOPBACK.test(new URL(`http://${host}`).hostname) ? null : host;
+  } catch {
+    return null; // not a host: nothing to say
+  }
+}

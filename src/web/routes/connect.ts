@@ -12,6 +12,7 @@ import {
   HOOK_EVENTS,
   KEY_VARIABLE,
   mcpAddCommand,
+  reachedElsewhere,
   telemetryEnv,
 } from '../../dashboards/connect.js';
 import { lastEvent } from '../../sessions/read.js';
@@ -46,6 +47,7 @@ export function connectRoutes(ctx: AppContext, render: Renderer) {
         keyVariable: KEY_VARIABLE,
         events: HOOK_EVENTS,
         publicUrl: publicUrl(),
+        reachedAt: reachedElsewhere(publicUrl(), c.req.header('host')),
         last,
         canCreate: can(identity.user, 'apikey.create'),
       },
