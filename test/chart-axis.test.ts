@@ -56,6 +56,35 @@ test('long ranges: the 1st and 16th over 90 days, months on a narrow chart, quar
   assert.equal(months.labels, ['2026', 'Feb', 'Mar', 'Apr', 'May', 'Jun']);
 });
 
+test('never a single label where two fit: every second or third day before Mondays', () => {
+  const nine = timeAxis(buckets(utc('2026-09-01T00:00'), utc('2026-09-09T01:17'), '1d', 'UTC'), '1d', 'UTC');
+  assert.equal(shown(nine.labels), ['02 Sep', '04 Sep', '06 Sep', '08 Sep']);
+  // Tuesday to Saturday by the hour: no Monday in it, yet a narrow chart has dates.
+  const week = timeAxis(buckets(utc('2026-03-03T00:00'), utc('2026-03-08T00:00'), '1h', 'UTC'), '1h', 'UTC');
+  assert.equal(shown(week.narrow), ['04 Mar', '06 Mar']);
+  // Eight and a half days by the hour (the team page's 7 days and their forecast).
+  const team = timeAxis(buckets(utc('2026-08-25T05:17'), utc('2026-09-02T17:17'), '1h', NY), '1h', NY);
+  assert.equal(shown(team.labels), ['26 Aug', '27 Aug', '28 Aug', '29 Aug', '30 Aug', '31 Aug', '01 Sep', '02 Sep']);
+  assert.equal(shown(team.narrow), ['27 Aug', '29 Aug', '31 Aug', '02 Sep']);
+});
+
+test('a date is labelled at its first slot: Havana skips midnight on 8 March and reads it twice on 1 November', () => {
+  const H = 'America/Havana';
+  const spring = timeAxis(buckets(utc('2026-03-08T05:00'), utc('2026-03-08T12:00'), '5m', H), '5m', H);
+  assert.equal(shown(spring.labels), ['08 Mar', '02:00', '03:00', '04:00', '05:00', '06:00', '07:00']);
+  assert.is(spring.labels[0], '08 Mar', 'the day starts at 01:00');
+  const fall = timeAxis(buckets(utc('2026-11-01T03:00'), utc('2026-11-01T08:00'), '15m', H), '15m', H);
+  const at = (iso: string) => fall.labels[fall.t.indexOf(utc(iso))];
+  assert.equal([at('2026-11-01T04:00'), at('2026-11-01T05:00')], ['01 Nov', '00:00'], 'one date, then 00:00 again');
+});
+
+test('a time of the repeated hour is titled with its zone, even on an axis that stays on one side', () => {
+  const est = timeAxis(buckets(utc('2026-11-01T06:10'), utc('2026-11-01T07:10'), '1m', NY), '1m', NY);
+  assert.is(est.titles[est.t.indexOf(utc('2026-11-01T06:30'))], '01 Nov 01:30 EST');
+  const edt = timeAxis(buckets(utc('2026-11-01T04:50'), utc('2026-11-01T05:50'), '1m', NY), '1m', NY);
+  assert.is(edt.titles[edt.t.indexOf(utc('2026-11-01T05:30'))], '01 Nov 01:30 EDT');
+});
+
 test('points of several series at the same instants make one slot each', () => {
   const t = [utc('2026-07-01T01:00'), utc('2026-07-01T00:00')];
   assert.equal(timeAxis([...t, ...t], '1h', 'UTC').t, [utc('2026-07-01T00:00'), utc('2026-07-01T01:00')]);

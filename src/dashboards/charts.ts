@@ -4,7 +4,7 @@
 // title. New York's 25-hour day has 25 hourly slots (two read 01:00) and its 23-hour day
 // 23, where an axis of wall-clock times would draw both 01:00s in one place. The labels
 // fall on round local times, chosen here: the browser knows only its own zone and UTC.
-import { DEFAULT_TIME_ZONE, offsetMs, wallOf, zoneAbbreviation } from '../time/zone.js';
+import { DEFAULT_TIME_ZONE, fromWall, offsetMs, wallOf, zoneAbbreviation } from '../time/zone.js';
 import { fillGaps } from '../query/run.js';
 import { INTERVAL_MS, querySchema, type Interval, type QueryInput } from '../query/model.js';
 
@@ -55,34 +55,46 @@ const MAX_LABELS = 8;
 const MAX_NARROW_LABELS = 4;
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 
-/** Label steps, finest first: a slot is labelled when its local time is a whole step (`aligned`). */
-const STEPS: { ms: number; aligned: (wall: Date) => boolean }[] = [
-  ...[1, 5, 10, 15, 30].map((m) => m * MINUTE),
-  ...[1, 2, 3, 6, 12].map((h) => h * HOUR),
-  DAY,
-].map((ms) => ({ ms, aligned: (wall: Date) => wall.getTime() % ms === 0 }));
-STEPS.push(
-  // Mondays, the 1st and the 16th, the 1st of a month, of a quarter, of a year.
-  { ms: 7 * DAY, aligned: (w) => w.getTime() % DAY === 0 && w.getUTCDay() === 1 },
-  { ms: 15 * DAY, aligned: (w) => w.getTime() % DAY === 0 && (w.getUTCDate() === 1 || w.getUTCDate() === 16) },
-  { ms: 31 * DAY, aligned: (w) => w.getTime() % DAY === 0 && w.getUTCDate() === 1 },
-  { ms: 92 * DAY, aligned: (w) => w.getTime() % DAY === 0 && w.getUTCDate() === 1 && w.getUTCMonth() % 3 === 0 },
-  { ms: 366 * DAY, aligned: (w) => w.getTime() % DAY === 0 && w.getUTCDate() === 1 && w.getUTCMonth() === 0 },
-);
+/**
+ * Label steps, finest first. A step under a day labels the slots whose local time is a whole
+ * step, and the first slot of each local date; a step of days labels first slots of dates:
+ * every one, every second or third (counted from 1970), Mondays, the 1st and the 16th, the
+ * 1st of a month, of a quarter, of a year.
+ */
+const STEPS: { ms: number; date?: (wall: Date) => boolean }[] = [
+  ...[1, 5, 10, 15, 30].map((m) => ({ ms: m * MINUTE })),
+  ...[1, 2, 3, 6, 12].map((h) => ({ ms: h * HOUR })),
+  ...[1, 2, 3].map((d) => ({ ms: d * DAY, date: (w: Date) => Math.floor(w.getTime() / DAY) % d === 0 })),
+  { ms: 7 * DAY, date: (w) => w.getUTCDay() === 1 },
+  { ms: 15 * DAY, date: (w) => w.getUTCDate() === 1 || w.getUTCDate() === 16 },
+  { ms: 31 * DAY, date: (w) => w.getUTCDate() === 1 },
+  { ms: 92 * DAY, date: (w) => w.getUTCDate() === 1 && w.getUTCMonth() % 3 === 0 },
+  { ms: 366 * DAY, date: (w) => w.getUTCDate() === 1 && w.getUTCMonth() === 0 },
+];
 
 const two = (n: number) => String(n).padStart(2, '0');
 const dayMonth = (w: Date) => `${two(w.getUTCDate())} ${MONTHS[w.getUTCMonth()]}`;
 const hourMinute = (w: Date) => `${two(w.getUTCHours())}:${two(w.getUTCMinutes())}`;
+const dateOf = (w: Date) => Math.floor(w.getTime() / DAY);
 
 /**
  * The axis of buckets of `interval` starting at `times` (any order, repeats once), in
  * `zone`: labels (see labelsOf); titles to the minute, or the date for days, with the
- * zone's abbreviation when the axis crosses a change of offset (01:30 EDT, then 01:30 EST).
+ * zone's abbreviation when the axis crosses a change of offset or a local time on it occurs
+ * twice (01:30 EDT, then 01:30 EST).
  */
 export function timeAxis(times: number[], interval: Interval, zone: string): TimeAxis {
   const t = [...new Set(times)].sort((a, b) => a - b);
   const walls = t.map((at) => new Date(wallOf(zone, at)));
-  const zoned = zone !== DEFAULT_TIME_ZONE && new Set(t.map((at) => offsetMs(zone, at))).size > 1;
+  // The first slot of each local date (of the axis' first, only if the date starts there):
+  // not always a midnight (Havana skips it, and reads it twice).
+  const dayStarts = walls.map((w, i) =>
+    i ? dateOf(w) !== dateOf(walls[i - 1]!) : fromWall(zone, dateOf(w) * DAY) === t[0],
+  );
+  const zoned =
+    zone !== DEFAULT_TIME_ZONE &&
+    (new Set(t.map((at) => offsetMs(zone, at))).size > 1 ||
+      walls.some((w) => fromWall(zone, w.getTime(), 'first') !== fromWall(zone, w.getTime(), 'last')));
   const titles = walls.map((w, i) =>
     INTERVAL_MS[interval] >= DAY
       ? `${dayMonth(w)} ${w.getUTCFullYear()}`
@@ -90,24 +102,28 @@ export function timeAxis(times: number[], interval: Interval, zone: string): Tim
   );
   return {
     t,
-    labels: labelsOf(walls, interval, MAX_LABELS),
-    narrow: labelsOf(walls, interval, MAX_NARROW_LABELS),
+    labels: labelsOf(walls, dayStarts, interval, MAX_LABELS),
+    narrow: labelsOf(walls, dayStarts, interval, MAX_NARROW_LABELS),
     titles,
   };
 }
 
 /**
- * A label on each slot at a whole step (local times `walls`), the finest step no finer than
- * `interval` that gives at most `max`: a local midnight reads as its date, the 1st of a
- * month as the month on a monthly step, and of January as the year.
+ * A label on each slot a step marks (local times `walls`, first slots of dates `dayStarts`):
+ * the finest step no finer than `interval` that marks at most `max` slots and at least two
+ * (one on an axis too short for two); a date's first slot reads as its date (as its month on
+ * a monthly step, as its year in January), any other as its time.
  */
-function labelsOf(walls: Date[], interval: Interval, max: number): string[] {
-  const step =
-    STEPS.filter((s) => s.ms >= INTERVAL_MS[interval]).find((s) => walls.filter((w) => s.aligned(w)).length <= max) ??
-    STEPS.at(-1)!;
-  return walls.map((w) => {
-    if (!step.aligned(w)) return '';
-    if (w.getTime() % DAY) return hourMinute(w);
+function labelsOf(walls: Date[], dayStarts: boolean[], interval: Interval, max: number): string[] {
+  const marks = (s: (typeof STEPS)[number]) =>
+    walls.map((w, i) => (s.date ? dayStarts[i]! && s.date(w) : dayStarts[i]! || w.getTime() % s.ms === 0));
+  const usable = STEPS.filter((s) => s.ms >= INTERVAL_MS[interval]).map((s) => ({ s, marked: marks(s) }));
+  const count = (m: boolean[]) => m.filter(Boolean).length;
+  const fits = (least: number) => usable.find(({ marked }) => count(marked) <= max && count(marked) >= least);
+  const { s: step, marked } = fits(Math.min(2, walls.length)) ?? fits(1) ?? usable.at(-1)!;
+  return walls.map((w, i) => {
+    if (!marked[i]) return '';
+    if (!dayStarts[i]) return hourMinute(w);
     if (step.ms < 31 * DAY) return dayMonth(w);
     return w.getUTCMonth() === 0 ? String(w.getUTCFullYear()) : MONTHS[w.getUTCMonth()]!;
   });

@@ -118,7 +118,7 @@ export function fromWall(zone: string, wall: number, repeated: 'first' | 'last' 
   return repeated === 'first' ? Math.min(...valid) : Math.max(...valid);
 }
 
-/** `at` as the zone's clocks read it, written as if UTC (a chart's UTC axis then shows local time). */
+/** `at` as the zone's clocks read it, written as if UTC (its ISO string reads the local date and time). */
 export const wallOf = (zone: string, at: number) => at + offsetMs(zone, at);
 const wallDay = (zone: string, at: number) => Math.floor(wallOf(zone, at) / DAY) * DAY;
 
