@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import * as assert from 'uvu/assert';
 import type { Page } from 'playwright-core';
 import { ADMIN, ingestKey } from './helpers.js';
-import { browserSuite, DESKTOP, newPage, PHONE, screenshot, type TestPage } from './browser.js';
+import { browserSuite, DESKTOP, newPage, PHONE, plotArea, screenshot, type TestPage } from './browser.js';
 import { expectedHooks, postFixtures, postHook } from './fixture-data.js';
 import { hooksSettingsSchema } from './claude-code-schema.js';
 
@@ -60,7 +60,7 @@ async function chartCallsAt(page: Page, at: number, expected?: number): Promise<
     const step = axis.t[1]! - axis.t[0]!;
     let calls = 0;
     if (slot >= 0 && at < axis.t[slot]! + step) {
-      const grid = (await chart.locator('.apexcharts-grid').boundingBox())!;
+      const grid = await plotArea(page, '#chart-activity');
       await page.mouse.move(0, 0);
       await page.mouse.move(grid.x + (grid.width * slot) / (axis.t.length - 1), grid.y + grid.height / 2, {
         steps: 4,

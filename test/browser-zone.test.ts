@@ -5,7 +5,7 @@ import * as assert from 'uvu/assert';
 import { changeTimeZone } from '../src/aggregate/settings-change.js';
 import { ADMIN, ingestKey } from './helpers.js';
 import type { Page } from 'playwright-core';
-import { browserSuite, screenshot, type BrowserCtx } from './browser.js';
+import { browserSuite, plotArea, screenshot, type BrowserCtx } from './browser.js';
 
 const s = browserSuite('browser: the tenant time zone');
 const utc = (iso: string) => Date.parse(`${iso}Z`);
@@ -78,8 +78,8 @@ s('on New York’s 25-hour day the chart has two 01:00s, each with its own calls
     await screenshot(page, 'zone-new-york-25-hour-day');
     // The slots of 01:30 EDT and 01:30 EST (18 and 30 of the 48 five-minute slots): hovered,
     // each names its own hour and count.
-    const grid = (await page.locator('#chart-activity .apexcharts-grid').boundingBox())!;
     const tooltipAt = async (slot: number, title: string) => {
+      const grid = await plotArea(page, '#chart-activity');
       await page.mouse.move(grid.x + (grid.width * slot) / 47, grid.y + grid.height / 2, { steps: 4 });
       const tooltip = page.locator('#chart-activity .apexcharts-tooltip.apexcharts-active');
       await tooltip.locator('.apexcharts-tooltip-title', { hasText: title }).waitFor();

@@ -114,3 +114,19 @@ export function browserSuite<Extra extends object = object>(name: string) {
   });
   return s;
 }
+
+/**
+ * Where the chart `selector` draws its plot (its grid), once drawn: ApexCharts draws the axis
+ * labels before the grid, and draws it again on a live update, when it is briefly not there.
+ */
+export async function plotArea(
+  page: Page,
+  selector: string,
+): Promise<{ x: number; y: number; width: number; height: number }> {
+  const grid = page.locator(`${selector} .apexcharts-grid`);
+  for (;;) {
+    await grid.waitFor();
+    const box = await grid.boundingBox();
+    if (box && box.width > 0) return box;
+  }
+}
