@@ -6,7 +6,8 @@ import * as assert from 'uvu/assert';
 import { keptSince, tenantSettings } from '../src/aggregate/settings.js';
 import type { IngestEvent } from '../src/ingest/schema.js';
 import { querySchema } from '../src/query/model.js';
-import { newestRolledUp, runQuery, watermark } from '../src/query/run.js';
+import { runQuery } from '../src/query/run.js';
+import { newestRolledUp, watermark } from '../src/query/watermark.js';
 import { ingestSuite, type IngestCtx } from './helpers.js';
 
 const MINUTE = 60_000;

@@ -4,7 +4,7 @@
 // its raw row.
 import * as assert from 'uvu/assert';
 import type { IngestEvent } from '../src/ingest/schema.js';
-import { oldestEvent, watermark } from '../src/query/run.js';
+import { oldestEvent, watermark } from '../src/query/watermark.js';
 import { ingestSuite, type IngestCtx } from './helpers.js';
 
 const DAY = 86_400_000;

@@ -3,7 +3,7 @@
 // of a pass's queries go in one call, so 1,000 rules cost tens of queries, not thousands.
 // The engine keeps answers about past windows (anomaly baselines) for a minute.
 import { MAX_METRICS, type Query } from '../query/model.js';
-import type { QueryResult } from '../query/run.js';
+import type { QueryResult } from '../query/result.js';
 import { judge, observe, ruleQueries, type Ask, type Observation } from './evaluate.js';
 import type { Rule } from './rules.js';
 

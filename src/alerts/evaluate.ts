@@ -4,7 +4,7 @@
 // day, week (from Monday) or month so far in the tenant's time zone (forecast).
 import { zScore } from '../analytics/anomalies.js';
 import { kindsRead, MAX_ROWS, querySchema, type Query } from '../query/model.js';
-import type { QueryResult } from '../query/run.js';
+import type { QueryResult } from '../query/result.js';
 import { periodOf } from '../time/zone.js';
 import { durationMs, type Condition, type Rule } from './rules.js';
 

@@ -2,7 +2,8 @@
 // it would have fired over the last 7 days: the rule evaluated at each hour of the week (at
 // most PREVIEW_STEPS evaluations), its states moved as the engine moves them.
 import { tenantSettings } from '../aggregate/settings.js';
-import { runQuery, type QueryResult } from '../query/run.js';
+import { runQuery } from '../query/run.js';
+import type { QueryResult } from '../query/result.js';
 import type { TenantFiles } from '../storage/tenant-files.js';
 import { decide } from './engine.js';
 import { observe, type Ask } from './evaluate.js';

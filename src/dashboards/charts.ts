@@ -5,7 +5,7 @@
 // 23, where an axis of wall-clock times would draw both 01:00s in one place. The labels
 // fall on round local times, chosen here: the browser knows only its own zone and UTC.
 import { DEFAULT_TIME_ZONE, fromWall, offsetMs, wallOf, zoneAbbreviation } from '../time/zone.js';
-import { fillGaps } from '../query/run.js';
+import { fillGaps } from '../query/result.js';
 import { INTERVAL_MS, querySchema, type Interval, type QueryInput } from '../query/model.js';
 
 /** Points at instants (ms) of the axis' slots. */

@@ -5,7 +5,8 @@ import { anomalies, type Anomaly } from '../analytics/anomalies.js';
 import { linearTrend, type LinearTrend } from '../analytics/trends.js';
 import { filtersFor, querySchema, type Dimension, type Interval, type Query, type QueryInput } from './model.js';
 import { nextBucket, timeZoneOf } from './buckets.js';
-import { fillGaps, runPartiallyFiltered, runQuery } from './run.js';
+import { runPartiallyFiltered, runQuery } from './run.js';
+import { fillGaps } from './result.js';
 import { DEFAULT_TIME_ZONE, localDate, wallOf, zoneAbbreviation } from '../time/zone.js';
 
 type Filters = Partial<Record<Dimension, string[]>>;

@@ -5,7 +5,7 @@ import { countedSinceCtes, FAILURE_SQL } from '../aggregate/rollup.js';
 import type { TenantFiles } from '../storage/tenant-files.js';
 import { eventsWhere } from './export.js';
 import { SESSIONS_SQL, type Query } from './model.js';
-import { watermark } from './run.js';
+import { watermark } from './watermark.js';
 
 export type ErrorFilters = Pick<Query['filters'], 'user' | 'project' | 'tool' | 'model' | 'kind'>;
 /** What an export of the most common errors holds, in order. */

@@ -37,12 +37,12 @@ export type PlanState = {
   /** The IANA zone the tenant's buckets are counted in (UTC unless set). */
   timeZone?: string;
   /**
-   * No event an answer may count is older than this (run.ts, oldestEvent): the part of a
+   * No event an answer may count is older than this (watermark.ts, oldestEvent): the part of a
    * range before it is not read, so a young tenant's long range costs a few pieces.
    */
   firstEvent?: number;
   /**
-   * No rolled-up event is newer than this (run.ts, newestRolledUp): a tier or raw piece
+   * No rolled-up event is newer than this (watermark.ts, newestRolledUp): a tier or raw piece
    * starting after it reads nothing and is left out (the tail is read apart, over the span).
    */
   lastEvent?: number;

@@ -6,7 +6,8 @@
 // requests, tokens and cost (see PARTIAL_FILTERS).
 import type { TenantFiles } from '../storage/tenant-files.js';
 import { filtersFor, narrows, PARTIAL_FILTER_NAMES, querySchema, type Dimension, type Query } from './model.js';
-import { runQueries, type QueryResult } from './run.js';
+import { runQueries } from './run.js';
+import type { QueryResult } from './result.js';
 
 export type SummaryFilters = Partial<Record<Dimension, string[]>>;
 

@@ -7,7 +7,7 @@ import { keptSince, type TenantSettings } from '../aggregate/settings.js';
 import { ABOVE_WATERMARK, tsLiteral } from '../aggregate/rollup.js';
 import { compile } from '../query/compile.js';
 import { MAX_FILTER_VALUES, SPEND_REQUEST_SQL } from '../query/model.js';
-import { resultOf } from '../query/run.js';
+import { resultOf } from '../query/result.js';
 import type { Queryable } from '../storage/duckdb.js';
 import { byKey, FIGURES_ROW_TYPE, figuresQuery, keyOf, NO_FIGURES, SESSION_FIGURES, type Spanned } from './figures.js';
 

@@ -16,7 +16,7 @@ import {
   type Query,
   type QueryInput,
 } from '../query/model.js';
-import type { QueryResult } from '../query/run.js';
+import type { QueryResult } from '../query/result.js';
 import { scopeFilters, type MetricsView } from '../auth/scope.js';
 import { httpError } from './errors.js';
 import { isCalendarDate } from '../time/zone.js';

@@ -28,7 +28,8 @@ import {
 } from '../../query/model.js';
 import { namePeople, tenantPeople } from '../../query/people.js';
 import { timeZoneOf } from '../../query/buckets.js';
-import { fillGaps, runQueries, runQuery } from '../../query/run.js';
+import { runQueries, runQuery } from '../../query/run.js';
+import { fillGaps } from '../../query/result.js';
 import { BadCursorError, listSessions } from '../../sessions/read.js';
 import { timelineCursor } from '../../sessions/timeline.js';
 import { StorageUnavailableError } from '../../storage/errors.js';

@@ -11,7 +11,8 @@ import { EXPORT_FORMATS, MEDIA_TYPE, rowsBody, type ExportFormat } from '../../q
 import { DIMENSION_NAMES, DIMENSIONS, INTERVALS, MAX_ROWS, METRICS, type QueryInput } from '../../query/model.js';
 import { namePeople, tenantPeople } from '../../query/people.js';
 import { timeZoneOf } from '../../query/buckets.js';
-import { fillGaps, runQuery } from '../../query/run.js';
+import { runQuery } from '../../query/run.js';
+import { fillGaps } from '../../query/result.js';
 import {
   BadCursorError,
   findSession,
