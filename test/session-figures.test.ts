@@ -236,11 +236,11 @@ test('the list counts a repeat once, before the worker has judged it as after', 
       clock = BASE + 2000;
       await pass();
       assert.equal(await listed(), { a: [2, 1] });
-      // A third copy after the first two were rolled up: still one.
-      await ingest([again(first, 't1-late')]);
-      assert.equal(await listed(), { a: [2, 1] }, 'a copy of a rolled-up call');
+      // A third copy after the first two were rolled up: still one. And a session of copies alone: none.
+      await ingest([again(first, 't1-late'), { ...again(first, 't1-elsewhere'), session_id: 'b', ts: BASE + 3000 }]);
+      assert.equal(await listed(), { a: [2, 1], b: [0, 0] }, 'copies of a rolled-up call');
       await pass();
-      assert.equal(await listed(), { a: [2, 1] });
+      assert.equal(await listed(), { a: [2, 1], b: [0, 0] });
     },
   );
 });

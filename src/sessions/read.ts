@@ -196,7 +196,8 @@ export async function listSessions(
         first_at: new Date(r.first_ms).toISOString(),
         last_at: new Date(r.last_ms).toISOString(),
         duration_s: (r.last_ms - r.first_ms) / 1000,
-        events: Number(f.events ?? r.events),
+        // An unsettled session the query model has no row for holds only repeats: none counted.
+        events: r.stored ? r.events : Number(f.events ?? 0),
         ...(Object.fromEntries(LIST_FIGURES.map((m) => [m, Number(f[m] ?? 0)])) as Record<ListFigure, number>),
       };
     }),
