@@ -1,7 +1,6 @@
 // The dashboards over real HTTP: the overview with the fixtures, filters and their notices,
 // htmx fragments, the widget layout, the live stream (SSE) per tenant and role, the
 // "connect Claude Code" page and the settings pages.
-import { get } from 'node:http';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
@@ -641,31 +640,7 @@ s(
       /<strong>session_start<\/strong> · SessionStart via hook in session <a href="\/sessions\/connected-1">/,
     );
     assert.not.match(after, new RegExp(key), 'the key is shown once');
-    // Opened at another address than the loopback one the settings use: the page says so.
-    assert.not.match(after, /only the appliance's own machine reaches/);
-    // (fetch sends its own Host header: node:http sends the one given.)
-    const elsewhere = await new Promise<string>((resolve, reject) =>
-      get(
-        `${ctx.server.url}/connect`,
-        {
-          headers: {
-            host: 'metrics.example.com:8080',
-            accept: 'text/html',
-            cookie: [...dev.cookies].map(([k, v]) => `${k}=${v}`).join('; '),
-          },
-        },
-        (res) => {
-          let body = `${res.statusCode} `;
-          res.setEncoding('utf8').on('data', (d: string) => (body += d));
-          res.on('end', () => resolve(body));
-        },
-      ).on('error', reject),
-    );
-    assert.match(elsewhere, /^200 /);
-    assert.match(
-      elsewhere,
-      /These settings send to <code>http:\/\/127\.0\.0\.1:\d+<\/code>, which only the appliance's own machine reaches; you opened this page at <code>metrics\.example\.com:8080<\/code>/,
-    );
+    assert.not.match(after, /only the appliance's own machine reaches/, 'opened where the settings point');
   },
 );
 

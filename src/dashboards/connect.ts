@@ -72,18 +72,23 @@ export function mcpAddCommand(publicUrl: string, key: string = MCP_KEY_PLACEHOLD
   return `claude mcp add --transport http agentmeter ${publicUrl.replace(/\/$/, '')}/mcp --header "Authorization: Bearer ${key}"`;
 }
 
-const LOOPBACK = /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/i;
+/** Host names (as a URL writes them) that reach only the machine itself, or no machine. */
+const LOCAL_ONLY = /^(localhost|.+\.localhost|127(\.\d+){3}|0\.0\.0\.0|\[::1?\])\.?$/;
 
 /**
- * The host others reach the appliance at, when settings for `publicUrl` would reach only the
- * appliance's own machine: the public URL is a loopback address (the default for a server
- * listening on every address) while the page was asked for at `host` (its Host header), which
- * is not. Null otherwise.
+ * The address others reach the appliance at (`proto://host`), when settings for `publicUrl`
+ * would reach only the appliance's own machine: the public URL is a loopback address (the
+ * default for a server listening on every address) while the page was asked for at `origin`,
+ * which is not. Null otherwise.
  */
-export function reachedElsewhere(publicUrl: string, host: string | undefined): string | null {
-  if (!host || !LOOPBACK.test(new URL(publicUrl).hostname)) return null;
+export function reachedElsewhere(
+  publicUrl: string,
+  origin: { proto: string; host: string | undefined },
+): string | null {
+  if (!origin.host || !LOCAL_ONLY.test(new URL(publicUrl).hostname)) return null;
   try {
-    return LOOPBACK.test(new URL(`http://${host}`).hostname) ? null : host;
+    const asked = new URL(`${origin.proto}://${origin.host}`);
+    return LOCAL_ONLY.test(asked.hostname) ? null : asked.origin;
   } catch {
     return null; // not a host: nothing to say
   }

@@ -1,7 +1,8 @@
 // The address a request came from, for the login throttle and the audit log. It is the
 // TCP peer, unless that peer is a trusted reverse proxy (--trusted-proxy): then it is the
 // right-most X-Forwarded-For entry that is not itself a trusted proxy, the one address in
-// the header that no client can forge.
+// the header that no client can forge. And the scheme and host the client asked for: from
+// a trusted proxy its X-Forwarded-Proto and X-Forwarded-Host, else the request's own.
 import { BlockList, isIP } from 'node:net';
 import type { Context, MiddlewareHandler } from 'hono';
 import { getConnInfo } from '@hono/node-server/conninfo';
@@ -57,6 +58,16 @@ export function resolveClientIp(trustedProxies: readonly string[]): MiddlewareHa
       // Not a node socket (the app called directly): no address to give.
     }
     c.set('clientIp', clientAddress(peer, c.req.header('x-forwarded-for'), proxies));
+    // The first of a header's values is what the first proxy was asked for.
+    const forwarded = (name: string) =>
+      proxies && trusted(proxies, plainAddress(peer))
+        ? c.req.header(name)?.split(',')[0]?.trim() || undefined
+        : undefined;
+    const proto = forwarded('x-forwarded-proto') ?? new URL(c.req.url).protocol.slice(0, -1);
+    c.set('origin', {
+      proto: proto === 'https' ? 'https' : 'http',
+      host: forwarded('x-forwarded-host') ?? c.req.header('host'),
+    });
     return next();
   };
 }

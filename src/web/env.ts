@@ -16,5 +16,7 @@ export type Env = {
     csrfToken: string;
     /** Where the request came from (see client-ip.ts). */
     clientIp: string;
+    /** The scheme and host the client asked for: a trusted proxy's X-Forwarded-Proto and -Host, else the request's own. */
+    origin: { proto: 'http' | 'https'; host: string | undefined };
   };
 };

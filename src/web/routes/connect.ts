@@ -47,7 +47,7 @@ export function connectRoutes(ctx: AppContext, render: Renderer) {
         keyVariable: KEY_VARIABLE,
         events: HOOK_EVENTS,
         publicUrl: publicUrl(),
-        reachedAt: reachedElsewhere(publicUrl(), c.req.header('host')),
+        reachedAt: reachedElsewhere(publicUrl(), c.var.origin),
         last,
         canCreate: can(identity.user, 'apikey.create'),
       },
