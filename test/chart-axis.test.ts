@@ -45,13 +45,13 @@ test('Kolkata’s half-hour offset: labels on its own hours', () => {
   assert.is(axis.titles[1], '01 Dec 00:15');
 });
 
-test('long ranges: the 1st and 16th over 90 days, months on a narrow chart, quarters and years over two', () => {
+test('long ranges: the 1st and 16th over 90 days, months on a narrow chart, quarters over two years (half years narrow)', () => {
   const q = timeAxis(buckets(utc('2026-09-06T00:00'), utc('2026-12-05T00:00'), '1d', 'UTC'), '1d', 'UTC');
   assert.equal(shown(q.labels), ['16 Sep', '01 Oct', '16 Oct', '01 Nov', '16 Nov', '01 Dec']);
   assert.equal(shown(q.narrow), ['Oct', 'Nov', 'Dec']);
   const years = timeAxis(buckets(utc('2025-01-01T00:00'), utc('2026-12-31T00:00'), '1d', 'UTC'), '1d', 'UTC');
   assert.equal(shown(years.labels), ['2025', 'Apr', 'Jul', 'Oct', '2026', 'Apr', 'Jul', 'Oct']);
-  assert.equal(shown(years.narrow), ['2025', '2026']);
+  assert.equal(shown(years.narrow), ['2025', 'Jul', '2026', 'Jul']);
   const months = timeAxis(buckets(utc('2026-01-01T00:00'), utc('2026-07-01T00:00'), '1mo', 'UTC'), '1mo', 'UTC');
   assert.equal(months.labels, ['2026', 'Feb', 'Mar', 'Apr', 'May', 'Jun']);
 });
@@ -83,6 +83,13 @@ test('a time of the repeated hour is titled with its zone, even on an axis that 
   assert.is(est.titles[est.t.indexOf(utc('2026-11-01T06:30'))], '01 Nov 01:30 EST');
   const edt = timeAxis(buckets(utc('2026-11-01T04:50'), utc('2026-11-01T05:50'), '1m', NY), '1m', NY);
   assert.is(edt.titles[edt.t.indexOf(utc('2026-11-01T05:30'))], '01 Nov 01:30 EDT');
+});
+
+test('half a year on a narrow chart: every second month; a year and a half: every sixth', () => {
+  const half = timeAxis(buckets(utc('2026-07-04T00:00'), utc('2026-12-31T00:00'), '1d', 'UTC'), '1d', 'UTC');
+  assert.equal(shown(half.narrow), ['Sep', 'Nov']);
+  const more = timeAxis(buckets(utc('2025-10-02T00:00'), utc('2027-03-31T00:00'), '1d', 'UTC'), '1d', 'UTC');
+  assert.equal(shown(more.narrow), ['2026', 'Jul', '2027']);
 });
 
 test('points of several series at the same instants make one slot each', () => {

@@ -59,7 +59,7 @@ const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', '
  * Label steps, finest first. A step under a day labels the slots whose local time is a whole
  * step, and the first slot of each local date; a step of days labels first slots of dates:
  * every one, every second or third (counted from 1970), Mondays, the 1st and the 16th, the
- * 1st of a month, of a quarter, of a year.
+ * 1st of every month, of every second, third or sixth, of January.
  */
 const STEPS: { ms: number; date?: (wall: Date) => boolean }[] = [
   ...[1, 5, 10, 15, 30].map((m) => ({ ms: m * MINUTE })),
@@ -67,9 +67,10 @@ const STEPS: { ms: number; date?: (wall: Date) => boolean }[] = [
   ...[1, 2, 3].map((d) => ({ ms: d * DAY, date: (w: Date) => Math.floor(w.getTime() / DAY) % d === 0 })),
   { ms: 7 * DAY, date: (w) => w.getUTCDay() === 1 },
   { ms: 15 * DAY, date: (w) => w.getUTCDate() === 1 || w.getUTCDate() === 16 },
-  { ms: 31 * DAY, date: (w) => w.getUTCDate() === 1 },
-  { ms: 92 * DAY, date: (w) => w.getUTCDate() === 1 && w.getUTCMonth() % 3 === 0 },
-  { ms: 366 * DAY, date: (w) => w.getUTCDate() === 1 && w.getUTCMonth() === 0 },
+  ...[1, 2, 3, 6, 12].map((n) => ({
+    ms: n * 31 * DAY,
+    date: (w: Date) => w.getUTCDate() === 1 && w.getUTCMonth() % n === 0,
+  })),
 ];
 
 const two = (n: number) => String(n).padStart(2, '0');
