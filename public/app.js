@@ -121,9 +121,24 @@
       if (charts.has(el)) return;
       const chart = new ApexCharts(el, chartOptions(JSON.parse(el.dataset.chart), el.clientWidth));
       charts.set(el, chart);
+      el.dataset.narrowAxis = String(el.clientWidth < NARROW_CHART_PX);
       chart.render();
     });
   }
+
+  /** A chart made narrow or wide (a phone turned, a window resized) takes the axis' other labels. */
+  let resizing = null;
+  window.addEventListener('resize', () => {
+    clearTimeout(resizing);
+    resizing = setTimeout(() => {
+      for (const [el, chart] of charts) {
+        const narrow = String(el.clientWidth < NARROW_CHART_PX);
+        if (!el.isConnected || el.dataset.narrowAxis === narrow) continue;
+        el.dataset.narrowAxis = narrow;
+        chart.updateOptions(chartOptions(JSON.parse(el.dataset.chart), el.clientWidth), false, false);
+      }
+    }, 200);
+  });
 
   // ---- Live updates ------------------------------------------------------------------------
   const indicator = () => document.getElementById('live');
@@ -177,6 +192,7 @@
         if (chart && fresh.dataset.chart) {
           if (current.dataset.chart === fresh.dataset.chart) return;
           current.dataset.chart = fresh.dataset.chart;
+          current.dataset.narrowAxis = String(current.clientWidth < NARROW_CHART_PX);
           // Its axis may have slots more (the range moved on): series, labels and titles anew.
           chart.updateOptions(chartOptions(JSON.parse(fresh.dataset.chart), current.clientWidth), false, false);
         } else if (current.innerHTML !== fresh.innerHTML) {

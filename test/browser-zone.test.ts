@@ -87,6 +87,17 @@ s('on New York’s 25-hour day the chart has two 01:00s, each with its own calls
     };
     assert.match(await tooltipAt(18, '01 Nov 01:30 EDT'), /Tool calls: 1\b/);
     assert.match(await tooltipAt(30, '01 Nov 01:30 EST'), /Tool calls: 2\b/);
+    // Made as narrow as a phone, the chart takes the axis' fewer labels.
+    await page.setViewportSize({ width: 375, height: 800 });
+    const narrow = ['01 Nov', '01:00', '01:00', '02:00'];
+    await page.waitForFunction(
+      (want) =>
+        [...document.querySelectorAll('#chart-activity .apexcharts-xaxis-label tspan')]
+          .map((t) => t.textContent?.trim())
+          .filter(Boolean)
+          .join() === want,
+      narrow.join(),
+    );
   } finally {
     await context.close();
   }
