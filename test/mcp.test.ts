@@ -346,61 +346,80 @@ s('bad arguments: an error result naming the argument, and the server goes on an
   });
 });
 
-s('401 with a challenge without a key with the read scope; GET and DELETE are 405; big bodies 413', async (ctx) => {
-  const url = `${ctx.server.url}/mcp`;
-  const init = {
-    jsonrpc: '2.0',
-    id: 1,
-    method: 'initialize',
-    params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 't', version: '1' } },
-  };
-  const post = (headers: Record<string, string>, body: string = JSON.stringify(init)) =>
-    fetch(url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...headers },
-      body,
-    });
-  const admin = await signIn(ctx.server, ADMIN.email, ADMIN.password);
-  const cookie = [...admin.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
-  for (const [what, headers] of [
-    ['no key', {}],
-    ['a wrong key', { authorization: 'Bearer amk_not_a_key' }],
-    ['a key without read', { authorization: `Bearer ${ctx.ingestOnly}` }],
-    ['a session cookie', { cookie }],
-  ] as const) {
-    const res = await post(headers);
-    assert.is(res.status, 401, what);
-    assert.match(res.headers.get('www-authenticate') ?? '', /^Bearer\b/, `${what}: the challenge`);
-    assert.is(((await res.json()) as Json).field, 'authorization', what);
-  }
-  const ok = await post({ authorization: `Bearer ${ctx.dev.key}` });
-  assert.is(ok.status, 200, 'the same request with a read key');
-  assert.is(((await ok.json()) as Json).result.serverInfo.name, 'agentmeter');
-  // The SDK's client gets the 401 too.
-  try {
-    await withClient(url, ctx.ingestOnly, async () => undefined);
-    assert.unreachable('connected with a key without read');
-  } catch (err) {
-    assert.is((err as { code?: number }).code, 401, String(err));
-    assert.match(String(err), /lacks the \\"read\\" scope/);
-  }
-  for (const method of ['GET', 'DELETE']) {
-    const res = await fetch(url, {
-      method,
-      headers: { authorization: `Bearer ${ctx.dev.key}`, accept: 'text/event-stream' },
-    });
-    assert.is(res.status, 405, method);
-    assert.is(res.headers.get('allow'), 'POST');
-  }
-  const big = await post(
-    { authorization: `Bearer ${ctx.dev.key}` },
-    JSON.stringify({ ...init, padding: 'x'.repeat(2 * 1024 * 1024) }),
-  );
-  assert.is(big.status, 413);
-  assert.is(((await big.json()) as Json).field, 'body');
-  const malformed = await post({ authorization: `Bearer ${ctx.dev.key}` }, '{"jsonrpc":');
-  assert.is(malformed.status, 400, 'malformed JSON');
-});
+s(
+  '401 with a challenge without a key with the read scope; GET and DELETE are 405; big bodies 413; bad params -32602',
+  async (ctx) => {
+    const url = `${ctx.server.url}/mcp`;
+    const init = {
+      jsonrpc: '2.0',
+      id: 1,
+      method: 'initialize',
+      params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 't', version: '1' } },
+    };
+    const post = (headers: Record<string, string>, body: string = JSON.stringify(init)) =>
+      fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...headers },
+        body,
+      });
+    const admin = await signIn(ctx.server, ADMIN.email, ADMIN.password);
+    const cookie = [...admin.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
+    for (const [what, headers] of [
+      ['no key', {}],
+      ['a wrong key', { authorization: 'Bearer amk_not_a_key' }],
+      ['a key without read', { authorization: `Bearer ${ctx.ingestOnly}` }],
+      ['a session cookie', { cookie }],
+    ] as const) {
+      const res = await post(headers);
+      assert.is(res.status, 401, what);
+      assert.match(res.headers.get('www-authenticate') ?? '', /^Bearer\b/, `${what}: the challenge`);
+      assert.is(((await res.json()) as Json).field, 'authorization', what);
+    }
+    const ok = await post({ authorization: `Bearer ${ctx.dev.key}` });
+    assert.is(ok.status, 200, 'the same request with a read key');
+    assert.is(((await ok.json()) as Json).result.serverInfo.name, 'agentmeter');
+    // The SDK's client gets the 401 too.
+    try {
+      await withClient(url, ctx.ingestOnly, async () => undefined);
+      assert.unreachable('connected with a key without read');
+    } catch (err) {
+      assert.is((err as { code?: number }).code, 401, String(err));
+      assert.match(String(err), /lacks the \\"read\\" scope/);
+    }
+    for (const method of ['GET', 'DELETE']) {
+      const res = await fetch(url, {
+        method,
+        headers: { authorization: `Bearer ${ctx.dev.key}`, accept: 'text/event-stream' },
+      });
+      assert.is(res.status, 405, method);
+      assert.is(res.headers.get('allow'), 'POST');
+    }
+    const big = await post(
+      { authorization: `Bearer ${ctx.dev.key}` },
+      JSON.stringify({ ...init, padding: 'x'.repeat(2 * 1024 * 1024) }),
+    );
+    assert.is(big.status, 413);
+    assert.is(((await big.json()) as Json).field, 'body');
+    const malformed = await post({ authorization: `Bearer ${ctx.dev.key}` }, '{"jsonrpc":');
+    assert.is(malformed.status, 400, 'malformed JSON');
+    // A tools/call with params of the wrong shape: bad params (-32602) naming the field, not an internal error.
+    for (const [params, field] of [
+      [{ name: 'usage', arguments: [] }, 'params.arguments'],
+      [{ name: 'usage', arguments: 'all' }, 'params.arguments'],
+      [{ name: 5 }, 'params.name'],
+      [[], 'params'],
+    ] as const) {
+      const res = await post(
+        { authorization: `Bearer ${ctx.dev.key}` },
+        JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'tools/call', params }),
+      );
+      assert.is(res.status, 200, field);
+      const { id, error } = (await res.json()) as Json;
+      assert.equal([id, error.code], [7, -32602], field);
+      assert.match(error.message, new RegExp(`^${field.replace('.', '\\.')}: `), field);
+    }
+  },
+);
 
 s('the Connect page shows the claude mcp add command, and the command works', async (ctx) => {
   const admin = await signIn(ctx.server, ADMIN.email, ADMIN.password);

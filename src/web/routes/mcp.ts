@@ -10,6 +10,7 @@ import { alertReader } from '../../alerts/access.js';
 import { metricsView } from '../../auth/scope.js';
 import { httpError } from '../errors.js';
 import { mcpServer, type McpCaller } from '../mcp/tools.js';
+import { badToolCall } from '../mcp/params.js';
 
 /** As the other API routes' bodies (the app's body limit answers first). */
 const MAX_BODY = 1024 * 1024;
@@ -18,7 +19,10 @@ export function mcpRoutes(ctx: AppContext) {
   return (
     new Hono<Env>()
       .post('/mcp', async (c) => {
-        const server = mcpServer(ctx, caller(c));
+        const who = caller(c);
+        const bad = await badCall(c.req.raw);
+        if (bad) return c.json(bad);
+        const server = mcpServer(ctx, who);
         const transport = new WebStandardStreamableHTTPServerTransport({
           sessionIdGenerator: undefined,
           enableJsonResponse: true,
@@ -64,4 +68,14 @@ function caller(c: Context<Env>): McpCaller {
     alerts: alertReader(identity),
     requestId: c.var.requestId,
   };
+}
+
+/** A single tools/call message with bad params (badToolCall), read from a copy of the body; else null (the SDK reads it). */
+async function badCall(request: Request): Promise<ReturnType<typeof badToolCall>> {
+  if (!request.headers.get('content-type')?.includes('application/json')) return null;
+  try {
+    return badToolCall(JSON.parse(await request.clone().text()));
+  } catch {
+    return null; // not JSON: the SDK answers a parse error
+  }
 }
