@@ -92,10 +92,14 @@ export function timeAxis(times: number[], interval: Interval, zone: string): Tim
   const dayStarts = walls.map((w, i) =>
     i ? dateOf(w) !== dateOf(walls[i - 1]!) : fromWall(zone, dateOf(w) * DAY) === t[0],
   );
+  // A time can read twice only within a day of a change of offset (fromWall looks that far).
+  const changes = (from: number, to: number) => offsetMs(zone, from) !== offsetMs(zone, to);
   const zoned =
     zone !== DEFAULT_TIME_ZONE &&
-    (new Set(t.map((at) => offsetMs(zone, at))).size > 1 ||
-      walls.some((w) => fromWall(zone, w.getTime(), 'first') !== fromWall(zone, w.getTime(), 'last')));
+    t.length > 0 &&
+    (t.some((at) => changes(t[0]!, at)) ||
+      (changes(t[0]! - DAY, t.at(-1)! + DAY) &&
+        walls.some((w) => fromWall(zone, w.getTime(), 'first') !== fromWall(zone, w.getTime(), 'last'))));
   const titles = walls.map((w, i) =>
     INTERVAL_MS[interval] >= DAY
       ? `${dayMonth(w)} ${w.getUTCFullYear()}`
@@ -118,10 +122,19 @@ export function timeAxis(times: number[], interval: Interval, zone: string): Tim
 function labelsOf(walls: Date[], dayStarts: boolean[], interval: Interval, max: number): string[] {
   const marks = (s: (typeof STEPS)[number]) =>
     walls.map((w, i) => (s.date ? dayStarts[i]! && s.date(w) : dayStarts[i]! || w.getTime() % s.ms === 0));
-  const usable = STEPS.filter((s) => s.ms >= INTERVAL_MS[interval]).map((s) => ({ s, marked: marks(s) }));
-  const count = (m: boolean[]) => m.filter(Boolean).length;
-  const fits = (least: number) => usable.find(({ marked }) => count(marked) <= max && count(marked) >= least);
-  const { s: step, marked } = fits(Math.min(2, walls.length)) ?? fits(1) ?? usable.at(-1)!;
+  const least = Math.min(2, walls.length);
+  let chosen: { step: (typeof STEPS)[number]; marked: boolean[] } | undefined;
+  let one: typeof chosen;
+  // Finest first, until one marks as many as fit and two at least (else the first that marks one).
+  for (const step of STEPS.filter((s) => s.ms >= INTERVAL_MS[interval])) {
+    const marked = marks(step);
+    const n = marked.filter(Boolean).length;
+    chosen = { step, marked };
+    if (n > max) continue;
+    if (n >= least) break;
+    if (n > 0) one ??= chosen;
+  }
+  const { step, marked } = chosen!.marked.filter(Boolean).length >= least ? chosen! : (one ?? chosen!);
   return walls.map((w, i) => {
     if (!marked[i]) return '';
     if (!dayStarts[i]) return hourMinute(w);
