@@ -12,7 +12,7 @@ import { create as tarCreate, Header } from 'tar';
 import * as assert from 'uvu/assert';
 import yazl from 'yazl';
 import { suite } from 'uvu';
-import { getRun } from '../src/import/runs.js';
+import { finishRun, getRun, startRun } from '../src/import/runs.js';
 import { ArchiveError, extractArchive } from '../src/import/archive.js';
 import { uploadsDir } from '../src/import/archive-run.js';
 import {
@@ -315,6 +315,25 @@ test('a developer sees their own runs and the commands, and cannot upload; a vie
   const viewer = await signIn(ctx.server, VIEWER.email, VIEWER.password);
   assert.is((await viewer.get('/import')).status, 403);
   assert.not.match(await (await viewer.get('/settings')).text(), /href="\/import"/, "not in a viewer's navigation");
+});
+
+test('a run from the command line shows what it read, as an upload does', async (ctx) => {
+  const tenantId = (await ctx.server.ctx.control.get<{ t: string }>('SELECT tenant_id AS t FROM users WHERE id = $id', {
+    id: ctx.devId,
+  }))!.t;
+  const who = { tenantId, userId: ctx.devId };
+  const now = new Date();
+  const run = await startRun(
+    ctx.server.ctx.tenantFiles,
+    tenantId,
+    { userId: ctx.devId, createdBy: ctx.devId, source: 'claude' },
+    now,
+  );
+  // What `agentmeter import` sends when it ends (an upload's progress adds files_done).
+  await finishRun(ctx.server.ctx.tenantFiles, who, run.id, { summary: { files: 3, sessions: 1, events: 7 } }, now);
+  const page = await (await ctx.admin.get(`/import/runs/${run.id}`)).text();
+  assert.match(page, /<p class="run-progress">Read\s+3 of 3 files, 7 events<\/p>/);
+  assert.not.match(page, /undefined/);
 });
 
 test('rollback from the page: the confirm step names the events; afterwards the figures are as before the import', async (ctx) => {
