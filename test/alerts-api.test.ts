@@ -30,7 +30,12 @@ async function keyFor(server: TestServer, email: string, role: string): Promise<
   ))!;
   await runCommand(server.ctx, 'user create', { tenant: tenant.id, email, role, password: 'a long password 1' });
   return (
-    (await runCommand(server.ctx, 'apikey create', { tenant: tenant.id, user: email, scopes: 'ingest,read' })) as {
+    (await runCommand(server.ctx, 'apikey create', {
+      tenant: tenant.id,
+      user: email,
+      // A viewer reports no sessions: its key reads only.
+      scopes: role === 'viewer' ? 'read' : 'ingest,read',
+    })) as {
       key: string;
     }
   ).key;

@@ -218,4 +218,29 @@ hooks('__proto__ and friends are dropped from stored JSON; long strings are capp
   assert.is(({} as Record<string, unknown>).polluted, undefined);
 });
 
+hooks('a key stops sending when its owner becomes a viewer, and a viewer is given no ingest key', async (ctx) => {
+  const { runCommand } = await import('../src/admin/commands.js');
+  const hook = JSON.stringify({ session_id: 'v1', cwd: '/w', hook_event_name: 'SessionStart', source: 'startup' });
+  assert.is((await post(ctx, hook)).status, 200, 'a developer sends');
+  await runCommand(ctx.server.ctx, 'user role', { tenant: ctx.tenantId, email: 'agent@acme.test', role: 'viewer' });
+  const refused = await post(ctx, hook);
+  assert.is(refused.status, 403, 'a viewer does not');
+  try {
+    await runCommand(ctx.server.ctx, 'apikey create', {
+      tenant: ctx.tenantId,
+      user: 'agent@acme.test',
+      scopes: 'ingest',
+    });
+    assert.unreachable('an ingest key for a viewer');
+  } catch (err) {
+    assert.match(String(err), /--scopes: a viewer may not hold a key with the ingest scope/);
+  }
+  const read = (await runCommand(ctx.server.ctx, 'apikey create', {
+    tenant: ctx.tenantId,
+    user: 'agent@acme.test',
+    scopes: 'read',
+  })) as { scopes: string[] };
+  assert.equal(read.scopes, ['read'], 'a read key is fine');
+});
+
 hooks.run();

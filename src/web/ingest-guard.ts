@@ -21,8 +21,9 @@ export function ingestGuard(ctx: AppContext, maxBytes = INGEST_BODY_LIMIT): Midd
   const limit = bodyLimit({ maxSize: maxBytes, onError: tooLarge });
   return async (c, next) => {
     const identity = requireIdentity(c, 'ingest');
-    // Sending events is what an ingest key is for: a signed-in role that may not hold one (a viewer) may not send them either.
-    if (identity.via === 'session') requirePermission(identity, 'apikey.create');
+    // Sending events is what an ingest key is for: a role that may not hold one (a viewer) may
+    // not send them, signed in or with a key made before the role changed (or by the CLI).
+    requirePermission(identity, 'apikey.create');
     const decision = ctx.ingestLimiter.take(identity.user.tenantId);
     const reset = Math.ceil(decision.resetMs / 1000);
     c.header('x-ratelimit-limit', String(decision.limit));
