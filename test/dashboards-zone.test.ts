@@ -4,7 +4,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { when } from '../src/dashboards/format.js';
-import { ingestKey, setUp, startTestServer, type Client, type TestServer } from './helpers.js';
+import { ADMIN, ingestKey, setUp, startTestServer, type Client, type TestServer } from './helpers.js';
 
 type Ctx = { server: TestServer; admin: Client; ingest: (ts: number[]) => Promise<void> };
 const s = suite<Ctx>('dashboards: the tenant time zone');
@@ -285,6 +285,29 @@ s('a session page shows its times in New York time', async (ctx) => {
   assert.match(page, /<span>2026-03-08 00:30 EST to 2026-03-08 10:10 EDT<\/span>/);
   assert.match(page, /<time datetime="[^"]+" title="2026-03-08 10:10 EDT">10:10:09<\/time>/);
   assert.match(page, /<time datetime="[^"]+" title="2026-03-08 00:30 EST">00:30:00<\/time>/);
+});
+
+s('every page’s times read in the zone: API keys, import runs', async (ctx) => {
+  await tenantIn(ctx, NY, Date.now());
+  const { runCommand } = await import('../src/admin/commands.js');
+  const { startRun } = await import('../src/import/runs.js');
+  const admin = (await ctx.server.ctx.control.get<{ id: string; t: string }>(
+    'SELECT id, tenant_id AS t FROM users WHERE email = $e',
+    { e: ADMIN.email },
+  ))!;
+  await runCommand(ctx.server.ctx, 'apikey create', { tenant: admin.t, user: ADMIN.email, scopes: 'read' });
+  const run = await startRun(
+    ctx.server.ctx.tenantFiles,
+    admin.t,
+    { userId: admin.id, createdBy: admin.id, source: 'claude' },
+    new Date(utc('2026-07-04T16:00:00')),
+  );
+  // New York time, EDT or EST as the date has it; never UTC.
+  const local = /\d{4}-\d\d-\d\d \d\d:\d\d E[SD]T/;
+  const keys = await html(ctx.admin, '/settings/api-keys');
+  assert.match(keys, local);
+  assert.not.match(keys, /\d\d:\d\d UTC/);
+  assert.match(await html(ctx.admin, `/import/runs/${run.id}`), /2026-07-04 12:00 EDT/);
 });
 
 s('times in tables read in the zone', () => {

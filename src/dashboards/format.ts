@@ -96,3 +96,7 @@ export function shortIds(ids: readonly string[]): Map<string, string> {
 }
 
 export const fmt = { count, usd, ms, pct, change, when, clock, shortIds };
+
+/** `fmt` with its times (`when`, `clock`) in `zone` (null: UTC). */
+export const zonedFormat = (zone: string | null) =>
+  zone ? { ...fmt, when: (t: Parameters<typeof when>[0]) => when(t, zone), clock: (t: string) => clock(t, zone) } : fmt;

@@ -19,7 +19,7 @@ import {
   type Filters,
 } from '../dashboards/filters.js';
 import { filterOptions, shortPath, type FilterOptions } from '../dashboards/options.js';
-import { clock, fmt, when } from '../dashboards/format.js';
+import { zonedFormat } from '../dashboards/format.js';
 import { tenantSettings } from '../aggregate/settings.js';
 import { deepFreeze, keptRead } from '../storage/kept-reads.js';
 import type { Env, Identity } from './env.js';
@@ -162,7 +162,7 @@ export function renderPage(
         }
       : null;
   // Times on a page about the tenant's data read in its zone, as its dates and charts do.
-  const zone = 'filters' in page ? page.filters.zone : (page.zone ?? null);
+  const zone = 'filters' in page ? page.filters.zone : (page.zone ?? c.var.zone ?? null);
   /** The mark of a figure the tool or model filter does not narrow ("all models"), or null. */
   const allOfFigure = (metric: string) => ('filters' in page ? allOf(page.filters, metric) : null);
   c.header('cache-control', 'no-store');
@@ -173,9 +173,7 @@ export function renderPage(
     {
       partial,
       tenantName: 'tenantName' in page ? page.tenantName : null,
-      fmt: zone
-        ? { ...fmt, when: (t: Parameters<typeof when>[0]) => when(t, zone), clock: (t: string) => clock(t, zone) }
-        : fmt,
+      fmt: zonedFormat(zone),
       page,
       filterBar,
       allOf: allOfFigure,

@@ -16,6 +16,8 @@ export type Env = {
     csrfToken: string;
     /** Where the request came from (see client-ip.ts). */
     clientIp: string;
+    /** A signed-in person's tenant's time zone: the zone the times on their pages read in. */
+    zone?: string;
     /** The scheme and host the client asked for: a trusted proxy's X-Forwarded-Proto and -Host, else the request's own. */
     origin: { proto: 'http' | 'https'; host: string | undefined };
   };

@@ -8,6 +8,8 @@ import type { AppContext } from '../context.js';
 import { SCOPES } from '../auth/api-keys.js';
 import { CSRF_FIELD, CSRF_HEADER, csrfToken, csrfValid, newPresessionId, PRESESSION_COOKIE } from '../auth/csrf.js';
 import { SESSION_COOKIE } from '../auth/lucia.js';
+import { tenantSettings } from '../aggregate/settings.js';
+import { DEFAULT_TIME_ZONE } from '../time/zone.js';
 import type { Env } from './env.js';
 import { httpError } from './errors.js';
 import { isIngestPath } from './ingest-paths.js';
@@ -83,6 +85,7 @@ export function identify(ctx: AppContext): MiddlewareHandler<Env> {
           c.header('set-cookie', ctx.auth.createSessionCookie(session.id).serialize(), { append: true });
         c.set('identity', { via: 'session', user, session, scopes: SCOPES });
         c.set('tenantId', user.tenantId);
+        c.set('zone', await timeZoneOr(ctx, user.tenantId, DEFAULT_TIME_ZONE));
       }
     }
     return next();
@@ -153,4 +156,14 @@ async function formField(
   if (!contentType || !FORM_TYPES.test(contentType)) return undefined;
   const value = (await parse())[CSRF_FIELD];
   return typeof value === 'string' ? value : undefined;
+}
+
+/** The tenant's time zone, which a page's times read in; `fallback` when its file cannot be read now. */
+async function timeZoneOr(ctx: AppContext, tenantId: string, fallback: string): Promise<string> {
+  try {
+    const file = await ctx.tenantFiles.open(tenantId);
+    return (await tenantSettings(file, file)).timeZone;
+  } catch {
+    return fallback; // the page that needs the file says why; its times read in UTC meanwhile
+  }
 }

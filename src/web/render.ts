@@ -6,6 +6,7 @@ import { readAssetText } from '../assets.js';
 import { can } from '../auth/permissions.js';
 import type { User } from '../auth/users.js';
 import type { Env } from './env.js';
+import { zonedFormat } from '../dashboards/format.js';
 
 /** The main navigation's optional entries, by what the person may see. */
 export function navFor(user: User) {
@@ -33,6 +34,8 @@ export function createRenderer(): Renderer {
   return (c, view, data = {}, status = 200) => {
     const identity = c.var.identity;
     const html = eta.render(view, {
+      // Times in the tenant's zone; a page about a range overrides it with its filters' (renderPage).
+      fmt: zonedFormat(c.var.zone ?? null),
       user: identity?.user ?? null,
       nav: identity ? navFor(identity.user) : null,
       csrf: c.var.csrfToken,
