@@ -1,6 +1,6 @@
 // A session's timeline: its events in time order, a page at a time, as JSON made by DuckDB
 // (read only within the session's span, from sessionSpan in read.ts).
-import { tsLiteral } from '../aggregate/rollup.js';
+import { countedEventsCtes, tsLiteral } from '../aggregate/rollup.js';
 import { inKinds, METRIC_POINT_KINDS, REQUEST_KINDS } from '../query/model.js';
 import { EVENT_NUMBER_COLUMNS, EVENT_TEXT_COLUMNS } from '../storage/events.js';
 import type { TenantFiles } from '../storage/tenant-files.js';
@@ -29,8 +29,9 @@ export type TimelinePage = { eventsJson: string; next_after: string | null };
  * every event it stored, so DuckDB reads the row groups of those hours only. `asRead`
  * gives the timeline as a person reads it: Claude Code's OpenTelemetry session start (the
  * session.count point, stamped when it is exported, after the session's first events) as
- * the first event, and the token and cost points its requests already count
- * (the counting-once rule) left out.
+ * the first event, and what the figures count once shown once: the token and cost points
+ * its requests already count (the counting-once rule), a copy of an event sent before, and
+ * OpenTelemetry's session start beside the hook's left out.
  */
 export async function sessionTimeline(
   tf: TenantFiles,
@@ -47,19 +48,25 @@ export async function sessionTimeline(
     ...(o.after ? { ats: o.after.ms, aseq: o.after.seq } : {}),
   };
   const inSpan = `ts >= ${tsLiteral(span.first)} AND ts < ${tsLiteral(span.last + 1)}`;
+  const mine = `user_id = $user AND session_id = $id AND ${inSpan}`;
   // A late start goes just before the first event (the page shows seconds); never later
   // than ts, so `ts >= $ats` still bounds what a later page reads.
   const at = o.asRead
     ? `CASE WHEN kind = 'session_start' AND source = 'otlp' AND ts > ${tsLiteral(span.first)} THEN ${tsLiteral(span.first - 1)} ELSE ts END`
     : 'ts';
+  // As read, an event counts once: a copy of one sent before (its hook and its OpenTelemetry
+  // event) is left out as the worker leaves it out, and so is OpenTelemetry's session start
+  // beside the hook's.
   const counted = o.asRead
-    ? `AND NOT (${inKinds(METRIC_POINT_KINDS)} AND EXISTS (SELECT 1 FROM events WHERE user_id = $user AND session_id = $id AND ${inSpan} AND ${inKinds(REQUEST_KINDS)}))`
+    ? `AND NOT (${inKinds(METRIC_POINT_KINDS)} AND EXISTS (SELECT 1 FROM events WHERE ${mine} AND ${inKinds(REQUEST_KINDS)}))
+       AND NOT (kind = 'session_start' AND source = 'otlp' AND EXISTS (SELECT 1 FROM events WHERE ${mine} AND kind = 'session_start' AND source <> 'otlp'))`
     : '';
+  const source = o.asRead ? `WITH ${countedEventsCtes('once', mine, span.first, span.last)} ` : '';
   const after = o.after
     ? `AND (at_ms > $ats OR (at_ms = $ats AND seq > $aseq)) AND ts >= make_timestamp($ats * 1000)`
     : '';
   const rows = await reader.all<{ seq: number; at_ms: number; event: string }>(
-    `SELECT seq, at_ms, ${eventJson('shown_ts')} AS event FROM (SELECT *, ${at} AS shown_ts, epoch_ms(${at}) AS at_ms FROM events WHERE user_id = $user AND session_id = $id AND ${inSpan} ${counted})
+    `${source}SELECT seq, at_ms, ${eventJson('shown_ts')} AS event FROM (SELECT *, ${at} AS shown_ts, epoch_ms(${at}) AS at_ms FROM ${o.asRead ? 'once' : 'events'} WHERE ${mine} ${counted})
       WHERE true ${after}
       ORDER BY at_ms, seq LIMIT $limit`,
     params,
