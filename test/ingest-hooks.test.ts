@@ -243,4 +243,14 @@ hooks('a key stops sending when its owner becomes a viewer, and a viewer is give
   assert.equal(read.scopes, ['read'], 'a read key is fine');
 });
 
+hooks('a key variable left unset ("Bearer " alone) is a 401 that says so', async (ctx) => {
+  const hook = JSON.stringify({ session_id: 'k1', cwd: '/w', hook_event_name: 'SessionStart', source: 'startup' });
+  const res = await post(ctx, hook, '');
+  assert.is(res.status, 401);
+  const body = (await res.json()) as { error: string; field: string };
+  assert.is(body.field, 'authorization');
+  assert.match(body.error, /no API key after "Bearer" \(is AGENTMETER_API_KEY set/);
+  assert.match((await (await post(ctx, hook, 'amk_not_a_key')).json()).error, /invalid or revoked API key/);
+});
+
 hooks.run();

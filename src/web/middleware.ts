@@ -69,6 +69,15 @@ export function identify(ctx: AppContext): MiddlewareHandler<Env> {
     const authorization = c.req.header('authorization');
     if (authorization !== undefined) {
       const presented = /^Bearer\s+(\S+)\s*$/i.exec(authorization)?.[1];
+      // "Bearer " and nothing: the variable the key was to come from was not set (Claude Code's
+      // hooks and OpenTelemetry headers read it from the environment).
+      if (/^Bearer\s*$/i.test(authorization))
+        throw httpError(
+          401,
+          'authorization: no API key after "Bearer" (is AGENTMETER_API_KEY set where the client runs?)',
+          'authorization',
+          { 'www-authenticate': 'Bearer' },
+        );
       const resolved = presented ? await ctx.keys.resolve(presented) : null;
       if (!resolved)
         throw httpError(401, 'invalid or revoked API key', 'authorization', { 'www-authenticate': 'Bearer' });
