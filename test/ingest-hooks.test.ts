@@ -225,6 +225,10 @@ hooks('a key stops sending when its owner becomes a viewer, and a viewer is give
   await runCommand(ctx.server.ctx, 'user role', { tenant: ctx.tenantId, email: 'agent@acme.test', role: 'viewer' });
   const refused = await post(ctx, hook);
   assert.is(refused.status, 403, 'a viewer does not');
+  assert.equal(await refused.json(), {
+    error: "authorization: a viewer sends no events (this key's owner, or you, may not hold an ingest key)",
+    field: 'authorization',
+  });
   try {
     await runCommand(ctx.server.ctx, 'apikey create', {
       tenant: ctx.tenantId,

@@ -214,6 +214,21 @@ ws('revoking the key cuts a live stream', async (ctx) => {
   assert.is(await count(ctx, `name = 'after-revoke'`), 0, 'nothing stored after the revocation');
 });
 
+ws('a key whose owner becomes a viewer: the live stream is cut, a new one refused', async (ctx) => {
+  const c = await connect(ctx);
+  c.ws.send(JSON.stringify(event({ ref: 'before' })));
+  assert.is((await c.next()).type, 'ack');
+  const { runCommand } = await import('../src/admin/commands.js');
+  await runCommand(ctx.server.ctx, 'user role', { tenant: ctx.tenantId, email: 'agent@acme.test', role: 'viewer' });
+  c.ws.send(JSON.stringify(event({ ref: 'after', name: 'as-viewer' })));
+  const reply = await c.next();
+  assert.equal([reply.type, reply.ref], ['error', 'after']);
+  assert.match(String(reply.error), /a viewer sends no events/);
+  assert.is((await c.closed).code, 1008);
+  assert.is(await refusedWith(connect(ctx)), 403);
+  assert.is(await count(ctx, `name = 'as-viewer'`), 0, 'nothing stored as a viewer');
+});
+
 ws('a flood of 2000 messages sent at once is acked in order, none lost', async (ctx) => {
   const c = await connect(ctx);
   const n = 2000;

@@ -9,7 +9,7 @@ import { AlreadySetUpError, firstRunSetup } from './setup.js';
 import { createApiKey, listApiKeys, revokeApiKey, rotateApiKey, scopesSchema } from '../auth/api-keys.js';
 import { disableMfa } from '../auth/mfa.js';
 import { generatePassword } from '../auth/passwords.js';
-import { can, roleSchema } from '../auth/permissions.js';
+import { maySendEvents, roleSchema } from '../auth/permissions.js';
 import { passwordSchema, strongPassword } from '../auth/password-policy.js';
 import { createUser, DuplicateEmailError, emailSchema, getUser, findLoginByEmail, listUsers } from '../auth/users.js';
 import { eraseDeps, erasePerson, erasureRefusal } from '../privacy/erase.js';
@@ -190,7 +190,7 @@ export const COMMANDS = {
       const tenant = await tenantOf(ctx, input.tenant);
       const user = await userOf(ctx, tenant, input.user);
       // As the ingest endpoints refuse it (web/ingest-guard.ts): a viewer reports no sessions.
-      if (input.scopes.includes('ingest') && !can(user, 'apikey.create'))
+      if (input.scopes.includes('ingest') && !maySendEvents(user))
         throw new CommandError(`--scopes: a ${user.role} may not hold a key with the ingest scope`);
       const key = await createApiKey(ctx.control, user, { name: input.name, scopes: input.scopes });
       await audit(ctx.control, {

@@ -85,3 +85,10 @@ export function canAccessTenant(user: Actor, tenantId: string): boolean {
 export function canGrantRole(user: Actor, role: Role): boolean {
   return can(user, 'user.manage') && ROLES.indexOf(role) >= ROLES.indexOf(user.role);
 }
+
+/** Whether `user` may send events (with a key of the ingest scope, or signed in): a role that may hold an ingest key, not a viewer. */
+export const maySendEvents = (user: Actor): boolean => can(user, 'apikey.create');
+
+/** Why a caller whose role may not send events is refused. */
+export const SENDS_NO_EVENTS = (role: Role) =>
+  `a ${role} sends no events (this key's owner, or you, may not hold an ingest key)`;

@@ -33,6 +33,7 @@ import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import type { KeyCache } from '../auth/api-keys.js';
+import { maySendEvents, SENDS_NO_EVENTS } from '../auth/permissions.js';
 import type { Logger } from '../log.js';
 import type { TenantFiles } from '../storage/tenant-files.js';
 import {
@@ -155,6 +156,7 @@ export function attachStreamGateway(
     const resolved = await deps.keys.resolve(presented);
     if (!resolved) return { status: 401, error: 'invalid or revoked API key' };
     if (!resolved.scopes.includes('ingest')) return { status: 403, error: 'this API key lacks the "ingest" scope' };
+    if (!maySendEvents(resolved.user)) return { status: 403, error: SENDS_NO_EVENTS(resolved.user.role) };
     try {
       await deps.tenantFiles.open(resolved.user.tenantId);
     } catch (err) {
@@ -263,6 +265,10 @@ export function attachStreamGateway(
       if (!still?.scopes.includes('ingest')) {
         setImmediate(() => conn.ws.close(1008, 'API key revoked'));
         return { type: 'error', ref, error: 'API key revoked or without the "ingest" scope' };
+      }
+      if (!maySendEvents(still.user)) {
+        setImmediate(() => conn.ws.close(1008, 'role may not send events'));
+        return { type: 'error', ref, error: SENDS_NO_EVENTS(still.user.role) };
       }
       const decision = deps.ingestLimiter.take(conn.who.tenantId);
       if (!decision.allowed)

@@ -5,7 +5,8 @@ import type { Context, MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { AppContext } from '../context.js';
 import { StorageUnavailableError } from '../storage/errors.js';
-import { requireIdentity, requirePermission } from './access.js';
+import { requireIdentity } from './access.js';
+import { maySendEvents, SENDS_NO_EVENTS } from '../auth/permissions.js';
 import type { Env } from './env.js';
 import { httpError, unavailable } from './errors.js';
 
@@ -23,7 +24,8 @@ export function ingestGuard(ctx: AppContext, maxBytes = INGEST_BODY_LIMIT): Midd
     const identity = requireIdentity(c, 'ingest');
     // Sending events is what an ingest key is for: a role that may not hold one (a viewer) may
     // not send them, signed in or with a key made before the role changed (or by the CLI).
-    requirePermission(identity, 'apikey.create');
+    if (!maySendEvents(identity.user))
+      throw httpError(403, `authorization: ${SENDS_NO_EVENTS(identity.user.role)}`, 'authorization');
     const decision = ctx.ingestLimiter.take(identity.user.tenantId);
     const reset = Math.ceil(decision.resetMs / 1000);
     c.header('x-ratelimit-limit', String(decision.limit));
