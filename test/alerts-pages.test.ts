@@ -79,10 +79,28 @@ s('the pages list a firing alert and its history, every string escaped', async (
   assert.not.ok(html.includes('<script>alert(1)'));
   assert.match(html, /<table id="rule-states">[\s\S]*firing/);
   assert.match(html, /id="rule-history-list"/);
-  assert.match(
-    html,
-    /<div id="preview">[\s\S]*would send: nothing\.[\s\S]*would have fired at 2026-03-10T12:00:00.000Z/,
-  );
+  assert.match(html, /<div id="preview">[\s\S]*would send: nothing\.[\s\S]*would have fired at 2026-03-10 12:00 UTC/);
+});
+
+s('in New York, a silence is asked and shown in New York time, as the preview is', async (ctx) => {
+  await ctx.admin.get('/settings/timezone');
+  const put = await ctx.admin.request('/api/v1/settings/timezone', {
+    method: 'PUT',
+    json: { timezone: 'America/New_York' },
+    headers: { 'x-csrf-token': ctx.admin.csrf! },
+  });
+  assert.is(put.status, 200);
+  const id = await create(ctx.admin, { ...FORM, name: 'zoned' });
+  await fire(ctx);
+  const page = await (await ctx.admin.get(`/alerts/${id}`)).text();
+  assert.match(page, /would have fired at 2026-03-10 08:00 EDT/);
+  assert.match(page, /<label>Until \(the team's time zone\)/);
+  const res = await ctx.admin.post(`/alerts/${id}/silence`, { group: '', until: '2026-03-11T10:00', reason: 'deploy' });
+  assert.is(res.status, 303, await res.text());
+  const stored = await ctx.server.ctx.tenantFiles.open(ctx.tenantId);
+  const until = (await stored.get<{ u: string }>("SELECT strftime(until, '%Y-%m-%dT%H:%M') AS u FROM alert_silences"))!;
+  assert.is(until.u, '2026-03-11T14:00', '10:00 EDT');
+  assert.match(await (await ctx.admin.get('/alerts')).text(), /<table id="alert-silences">[\s\S]*2026-03-11 10:00 EDT/);
 });
 
 s('a silence whose group is not JSON is refused naming it, and silences nothing', async (ctx) => {
@@ -140,7 +158,7 @@ s('forms: a bad field re-renders naming it; create, edit, silence, lift and dele
   await fire(ctx); // while silenced: recorded, marked, not sent
   html = await (await ctx.admin.get('/alerts')).text();
   assert.match(html, /<table id="alert-history">[\s\S]*<td>firing<\/td><td>[^<]*<\/td><td>silenced<\/td>/);
-  assert.match(html, /<table id="alert-silences">[\s\S]*2026-03-11T10:00:00.000Z[\s\S]*a &lt;b&gt;deploy&lt;\/b&gt;/);
+  assert.match(html, /<table id="alert-silences">[\s\S]*2026-03-11 10:00 UTC[\s\S]*a &lt;b&gt;deploy&lt;\/b&gt;/);
   const sid = /action="\/alerts\/silences\/([^/]+)\/delete"/.exec(html)![1]!;
   res = await ctx.admin.post(`/alerts/silences/${sid}/delete`, {});
   assert.is(res.status, 303);

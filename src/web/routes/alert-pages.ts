@@ -26,6 +26,7 @@ import { alertReader, authored } from '../../alerts/access.js';
 import { auditRequest } from '../audit-request.js';
 import { renderPage, signedInWith, type SessionIdentity } from '../dashboard-page.js';
 import type { Env } from '../env.js';
+import { DEFAULT_TIME_ZONE, fromWall } from '../../time/zone.js';
 import { firstIssue, fromDomainError } from '../errors.js';
 import type { Renderer } from '../render.js';
 
@@ -234,10 +235,13 @@ export function alertPageRoutes(ctx: AppContext, render: Renderer) {
       const rule = await ruleOf(c, identity);
       if (!rule) return missing(c);
       const f = await form(c);
-      // The form's until is the browser's local datetime without a zone: taken as UTC, and said so on the form.
-      const until = /^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d)?$/.test(f.until ?? '')
-        ? `${f.until}${f.until!.length === 16 ? ':00' : ''}Z`
-        : (f.until ?? '');
+      // The form's until is a local datetime without a zone: read in the team's zone, as the page's times are.
+      const wall = /^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d)?$/.test(f.until ?? '')
+        ? Date.parse(`${f.until}${f.until!.length === 16 ? ':00' : ''}Z`)
+        : Number.NaN;
+      const until = Number.isNaN(wall)
+        ? (f.until ?? '')
+        : new Date(fromWall(c.var.zone ?? DEFAULT_TIME_ZONE, wall)).toISOString();
       // No group silences every group of the rule; one that does not parse stays text, which the schema refuses.
       let group: unknown = null;
       try {

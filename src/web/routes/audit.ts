@@ -8,6 +8,7 @@ import { can } from '../../auth/permissions.js';
 import { listUsers } from '../../auth/users.js';
 import { listTenants } from '../../tenants/tenants.js';
 import type { Env } from '../env.js';
+import { DEFAULT_TIME_ZONE } from '../../time/zone.js';
 import { tenantScope } from '../access.js';
 import { renderPage, signedInWith } from '../dashboard-page.js';
 import { firstIssue } from '../errors.js';
@@ -52,6 +53,7 @@ export function auditPageRoutes(ctx: AppContext, render: Renderer) {
       pageHref: (page: number) => `/settings/audit${searchOf(c, { page })}`,
       error: parsed.success ? undefined : firstIssue(parsed.error),
     };
-    return renderPage(render, c, 'audit', { identity }, data, parsed.success ? 200 : 400);
+    // The log reads in UTC, as its date filter counts days (and the page says so).
+    return renderPage(render, c, 'audit', { identity, zone: DEFAULT_TIME_ZONE }, data, parsed.success ? 200 : 400);
   });
 }
