@@ -9,7 +9,7 @@ import { ingestKey, setUp, startTestServer } from './helpers.js';
 
 const BASE = Date.UTC(2026, 11, 1, 9);
 
-test('an event sent by hook and by OpenTelemetry is one line of the timeline, before and after the worker', async () => {
+test('an event sent by hook and by OpenTelemetry is one line of the timeline, as the figures count it', async () => {
   const server = await startTestServer();
   try {
     await server.ctx.aggregator.stop();
@@ -42,6 +42,28 @@ test('an event sent by hook and by OpenTelemetry is one line of the timeline, be
     assert.equal(await timeline(), once, 'unrolled');
     await server.ctx.aggregator.runOnce(tenantId);
     assert.equal(await timeline(), once, 'rolled up');
+    // The same tool use id two days on is no copy to the worker (it looks a day either side):
+    // the figures count it, and so does the timeline, before and after the worker.
+    const later = BASE + 2 * 86_400_000;
+    server.ctx.now = () => new Date(later + 60_000);
+    const again: IngestEvent = {
+      id: 'h4',
+      kind: 'tool_call',
+      ts: later,
+      session_id: 's1',
+      tool_use_id: 'u1',
+      name: 'Bash',
+      status: 'success',
+    };
+    assert.is((await server.ctx.ingest.ingest(who, 'hook', [again])).accepted, 1);
+    const twice = { ...once, kinds: [...once.kinds, 'tool_call'] };
+    assert.equal(await timeline(), twice, 'a later call, unrolled');
+    await server.ctx.aggregator.runOnce(tenantId);
+    assert.equal(await timeline(), twice, 'a later call, rolled up');
+    const calls = /<div class="kpi-label">Tool calls<\/div>\s*<div class="kpi-value">([^<]*)<\/div>/.exec(
+      await (await admin.get('/sessions/s1')).text(),
+    )?.[1];
+    assert.is(calls, '2', 'as the figures count');
   } finally {
     await server.stop();
   }

@@ -1,6 +1,7 @@
 // A session's timeline: its events in time order, a page at a time, as JSON made by DuckDB
 // (read only within the session's span, from sessionSpan in read.ts).
-import { countedEventsCtes, tsLiteral } from '../aggregate/rollup.js';
+import { countedSinceCtes, tsLiteral } from '../aggregate/rollup.js';
+import { watermark } from '../query/watermark.js';
 import { inKinds, METRIC_POINT_KINDS, REQUEST_KINDS } from '../query/model.js';
 import { EVENT_NUMBER_COLUMNS, EVENT_TEXT_COLUMNS } from '../storage/events.js';
 import type { TenantFiles } from '../storage/tenant-files.js';
@@ -29,9 +30,10 @@ export type TimelinePage = { eventsJson: string; next_after: string | null };
  * every event it stored, so DuckDB reads the row groups of those hours only. `asRead`
  * gives the timeline as a person reads it: Claude Code's OpenTelemetry session start (the
  * session.count point, stamped when it is exported, after the session's first events) as
- * the first event, and what the figures count once shown once: the token and cost points
- * its requests already count (the counting-once rule), a copy of an event sent before, and
- * OpenTelemetry's session start beside the hook's left out.
+ * the first event, and what the figures leave out left out: the token and cost points its
+ * requests already count (the counting-once rule), a copy of an event sent before (as the
+ * worker judged it, or the queries judge the tail), and OpenTelemetry's session start beside
+ * the hook's.
  */
 export async function sessionTimeline(
   tf: TenantFiles,
@@ -61,16 +63,22 @@ export async function sessionTimeline(
     ? `AND NOT (${inKinds(METRIC_POINT_KINDS)} AND EXISTS (SELECT 1 FROM events WHERE ${mine} AND ${inKinds(REQUEST_KINDS)}))
        AND NOT (kind = 'session_start' AND source = 'otlp' AND EXISTS (SELECT 1 FROM events WHERE ${mine} AND kind = 'session_start' AND source <> 'otlp'))`
     : '';
-  const source = o.asRead ? `WITH ${countedEventsCtes('once', mine, span.first, span.last)} ` : '';
   const after = o.after
     ? `AND (at_ms > $ats OR (at_ms = $ats AND seq > $aseq)) AND ts >= make_timestamp($ats * 1000)`
     : '';
-  const rows = await reader.all<{ seq: number; at_ms: number; event: string }>(
-    `${source}SELECT seq, at_ms, ${eventJson('shown_ts')} AS event FROM (SELECT *, ${at} AS shown_ts, epoch_ms(${at}) AS at_ms FROM ${o.asRead ? 'once' : 'events'} WHERE ${mine} ${counted})
+  const select = (source: string, from: string) =>
+    `${source}SELECT seq, at_ms, ${eventJson('shown_ts')} AS event FROM (SELECT *, ${at} AS shown_ts, epoch_ms(${at}) AS at_ms FROM ${from} WHERE ${mine} ${counted})
       WHERE true ${after}
-      ORDER BY at_ms, seq LIMIT $limit`,
-    params,
-  );
+      ORDER BY at_ms, seq LIMIT $limit`;
+  type Row = { seq: number; at_ms: number; event: string };
+  // As read, the events the figures count: as the worker judged them (uncounted_events) up to
+  // its watermark, and the tail judged as the queries judge it, read in one snapshot.
+  const rows = o.asRead
+    ? await reader.transaction(async (tx) => {
+        const w = await watermark(tx);
+        return tx.all<Row>(select(`WITH ${countedSinceCtes('once', mine, w.lastSeq, w.tail)} `, 'once'), params);
+      })
+    : await reader.all<Row>(select('', 'events'), params);
   const page = rows.slice(0, o.limit);
   return {
     eventsJson: `[${page.map((r) => r.event).join(',')}]`,

@@ -170,7 +170,8 @@ async function formField(
 /** The tenant's time zone, which a page's times read in; `fallback` when its file cannot be read now. */
 async function timeZoneOr(ctx: AppContext, tenantId: string, fallback: string): Promise<string> {
   try {
-    const file = await ctx.tenantFiles.open(tenantId);
+    // Not settled: the zone does not wait for events being applied.
+    const file = await ctx.tenantFiles.open(tenantId, { settled: false });
     return (await tenantSettings(file, file)).timeZone;
   } catch {
     return fallback; // the page that needs the file says why; its times read in UTC meanwhile
