@@ -159,11 +159,12 @@ export async function listSessions(
     // The index holds what the worker rolled up; sessions begun or continued since come from
     // the unrolled tail, so a session shows the moment its first event is committed.
     `WITH tail AS (
-       SELECT user_id, session_id, arg_min(project, seq) FILTER (project IS NOT NULL) AS project, min(ts) AS first_ts, max(ts) AS last_ts, count(*) AS events
+       SELECT user_id, session_id, arg_min(project, seq) FILTER (project IS NOT NULL) AS project, min(ts) AS first_ts, max(ts) AS last_ts
          FROM events WHERE ${ABOVE_WATERMARK} AND session_id IS NOT NULL GROUP BY user_id, session_id
      ), sessions AS (
+       -- The index's count holds for a stored session (it has no newer event); the others are counted below.
        SELECT user_id, session_id, coalesce(i.project, t.project) AS project,
-              least(i.first_ts, t.first_ts) AS first_ts, greatest(i.last_ts, t.last_ts) AS last_ts, coalesce(i.events, 0) + coalesce(t.events, 0) AS events
+              least(i.first_ts, t.first_ts) AS first_ts, greatest(i.last_ts, t.last_ts) AS last_ts, coalesce(i.events, 0) AS events
          FROM session_index i FULL OUTER JOIN tail t USING (user_id, session_id)
      ), page AS (
        SELECT * FROM sessions WHERE ${where.join(' AND ')} ORDER BY last_ts DESC, session_id DESC, user_id DESC LIMIT $limit

@@ -20,7 +20,7 @@ import {
 } from '../dashboards/filters.js';
 import { filterOptions, shortPath, type FilterOptions } from '../dashboards/options.js';
 import { zonedFormat } from '../dashboards/format.js';
-import { tenantSettings } from '../aggregate/settings.js';
+import { DEFAULT_TIME_ZONE } from '../time/zone.js';
 import { deepFreeze, keptRead } from '../storage/kept-reads.js';
 import type { Env, Identity } from './env.js';
 import { metricsView, type MetricsView } from '../auth/scope.js';
@@ -72,11 +72,8 @@ export type DashboardPage = {
   now: number;
 };
 
-/** The tenant's time zone, from its settings (never from the request). */
-export async function tenantZone(ctx: AppContext, tenantId: string): Promise<string> {
-  const file = await ctx.tenantFiles.open(tenantId);
-  return (await tenantSettings(file, file)).timeZone;
-}
+/** The signed-in person's tenant's time zone, read from its settings once per request (middleware.ts), never from the request. */
+export const tenantZone = (c: Context<Env>): string => c.var.zone ?? DEFAULT_TIME_ZONE;
 
 export async function dashboardPage(ctx: AppContext, c: Context<Env>): Promise<DashboardPage | Response> {
   const identity = await signedIn(ctx, c);
@@ -84,7 +81,7 @@ export async function dashboardPage(ctx: AppContext, c: Context<Env>): Promise<D
   const view = metricsView(identity);
   const tenantId = identity.user.tenantId;
   const now = ctx.now().getTime();
-  const { filters, notices } = parseFilters(new URL(c.req.url), now, await tenantZone(ctx, tenantId));
+  const { filters, notices } = parseFilters(new URL(c.req.url), now, tenantZone(c));
   // Kept while the control database is unchanged: every page asks them.
   const users = await keptRead(ctx.control, `users ${tenantId}`, () => listUsers(ctx.control, tenantId));
   const tenant = await keptRead(ctx.control, `tenant ${tenantId}`, () => getTenant(ctx.control, tenantId));

@@ -138,7 +138,7 @@ async function personPage(ctx: AppContext, c: Context<Env>) {
     view: metricsView(identity),
     tenantName: (await getTenant(ctx.control, tenantId))?.name ?? '',
     people: new Map(users.map((u) => [u.id, u.name || u.email])),
-    zone: await tenantZone(ctx, tenantId),
+    zone: tenantZone(c),
   };
 }
 
