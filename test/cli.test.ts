@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { DuckDBInstance } from '@duckdb/node-api';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { tenantPath } from '../src/storage/datadir.js';
@@ -72,6 +73,38 @@ offline('setup, tenants, users and keys with --json', async ({ dir }) => {
     json<Tenant[]>((await runCli(['tenant', 'list', '--json'], opts)).stdout).map((t) => t.name),
     ['Acme'],
   );
+});
+
+offline('a host clock in another zone: what the server stamps itself is still UTC', async ({ dir }) => {
+  // DuckDB casts now() to a TIMESTAMP in the session's zone, which it takes from the host.
+  const before = Date.now();
+  const setup = await runCli(['setup', '--name', 'Acme', '--email', 'root@acme.test', '--json'], {
+    dataDir: dir.path,
+    env: { TZ: 'Asia/Kolkata' },
+  });
+  assert.is(setup.code, 0, setup.stderr);
+  const after = Date.now();
+  const instance = await DuckDBInstance.create(join(dir.path, 'control.duckdb'));
+  try {
+    const c = await instance.connect();
+    const stamps = await (
+      await c.run(`SELECT what, ms::DOUBLE AS ms FROM (SELECT 'tenant' AS what, epoch_ms(created_at) AS ms FROM tenants
+        UNION ALL SELECT 'user', epoch_ms(created_at) FROM users
+        UNION ALL SELECT 'audit: ' || action, epoch_ms(occurred_at) FROM audit_log
+        UNION ALL SELECT 'migration ' || version, epoch_ms(applied_at) FROM schema_migrations)`)
+    ).getRowObjectsJS();
+    assert.ok(stamps.length >= 4, JSON.stringify(stamps));
+    for (const { what, ms } of stamps) {
+      // 5:30 off, or more, when read in the host's zone; a second's margin for the clocks' rounding.
+      assert.ok(
+        Number(ms) >= before - 1000 && Number(ms) <= after + 1000,
+        `${what}: ${new Date(Number(ms)).toISOString()}`,
+      );
+    }
+    c.closeSync();
+  } finally {
+    instance.closeSync();
+  }
 });
 
 offline('version prints the app, Node and DuckDB versions without touching the data directory', async ({ dir }) => {

@@ -193,7 +193,11 @@ async function restartable(
 ) {
   const start = async (no: number): Promise<Instance> => {
     const instance = await create(no);
-    return { no, instance, admin: await instance.connect() };
+    const admin = await instance.connect();
+    // TIMESTAMP columns hold UTC: now() and every other TIMESTAMPTZ is cast in the session's
+    // zone, which DuckDB takes from the host (it cannot be given to create(): ICU loads later).
+    await admin.run(`SET GLOBAL TimeZone = 'UTC'`);
+    return { no, instance, admin };
   };
   let current = await start(1);
   let tail: Promise<unknown> = Promise.resolve();
