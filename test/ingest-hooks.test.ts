@@ -2,7 +2,7 @@ import { readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import * as assert from 'uvu/assert';
 import { tenantPath } from '../src/storage/datadir.js';
-import { ingestKey, ingestSuite, type IngestCtx } from './helpers.js';
+import { ingestKey, ingestSuite, signIn, type IngestCtx } from './helpers.js';
 
 const FIXTURES = join(new URL('./fixtures/claude-code-hooks', import.meta.url).pathname);
 const sessionFiles = ['session-1.jsonl', 'session-2.jsonl', 'session-3.jsonl'];
@@ -245,6 +245,30 @@ hooks('a key stops sending when its owner becomes a viewer, and a viewer is give
     scopes: 'read',
   })) as { scopes: string[] };
   assert.equal(read.scopes, ['read'], 'a read key is fine');
+
+  // Listed as they now work: the old key still reads, but sends nothing.
+  const why = 'its owner, a viewer, sends no events';
+  const listed = await fetch(`${ctx.server.url}/api/v1/api-keys`, { headers: { authorization: `Bearer ${ctx.key}` } });
+  const keys = ((await listed.json()) as { api_keys: { scopes: string[]; refused: unknown }[] }).api_keys;
+  assert.equal(
+    keys.map((k) => [k.scopes, k.refused]),
+    [
+      [['read'], null],
+      [['ingest', 'read'], { scopes: ['ingest'], why }],
+    ],
+  );
+  const client = await signIn(ctx.server, 'agent@acme.test', 'ingest password 1');
+  const page = await (await client.get('/settings/api-keys')).text();
+  assert.ok(page.includes(`<td>active; ingest refused: ${why}</td>`), 'the settings page says so');
+  await runCommand(ctx.server.ctx, 'user disable', { tenant: ctx.tenantId, email: 'agent@acme.test' });
+  const all = (await runCommand(ctx.server.ctx, 'apikey list', { tenant: ctx.tenantId })) as { refused: unknown }[];
+  assert.equal(
+    all.map((k) => k.refused),
+    [
+      { scopes: ['read'], why: 'its owner is deactivated' },
+      { scopes: ['ingest', 'read'], why: 'its owner is deactivated' },
+    ],
+  );
 });
 
 hooks('a key variable left unset ("Bearer " alone) is a 401 that says so', async (ctx) => {

@@ -4,7 +4,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import type { Queryable } from '../storage/duckdb.js';
 import { newId } from '../ids.js';
-import { canGrantRole, type Actor, type Role } from './permissions.js';
+import { canGrantRole, maySendEvents, type Actor, type Role } from './permissions.js';
 import type { User } from './users.js';
 
 export const SCOPES = ['ingest', 'read'] as const;
@@ -82,13 +82,35 @@ export async function createApiKey(
   return { ...withScopes(row), key };
 }
 
+/** A key as listed: with the scopes its owner may not use now, though the key still carries them, and why. */
+export type ListedApiKey = ApiKey & { refused: { scopes: Scope[]; why: string } | null };
+
 /** Keys of a tenant, newest first; `userId` narrows to one person's keys. */
-export async function listApiKeys(db: Queryable, tenantId: string, userId?: string): Promise<ApiKey[]> {
-  const rows = await db.all<ApiKey>(
-    `SELECT ${COLUMNS} FROM api_keys k WHERE tenant_id = $tenantId AND ($userId IS NULL OR user_id = $userId) ORDER BY created_at DESC, id`,
+export async function listApiKeys(db: Queryable, tenantId: string, userId?: string): Promise<ListedApiKey[]> {
+  const rows = await db.all<ApiKey & { ownerRole: Role | null; ownerDisabled: boolean | null }>(
+    `SELECT ${COLUMNS}, u.role AS "ownerRole", u.disabled AS "ownerDisabled" FROM api_keys k LEFT JOIN users u ON u.id = k.user_id
+      WHERE k.tenant_id = $tenantId AND ($userId IS NULL OR k.user_id = $userId) ORDER BY k.created_at DESC, k.id`,
     { tenantId, userId: userId ?? null },
   );
-  return rows.map(withScopes);
+  return rows.map(({ ownerRole, ownerDisabled, ...row }) => {
+    const key = withScopes(row);
+    // As resolveApiKey and the ingest guard decide: nothing for a deactivated owner, no events from a viewer.
+    if (ownerRole === null || ownerDisabled)
+      return { ...key, refused: { scopes: key.scopes, why: 'its owner is deactivated' } };
+    const refused = key.scopes.filter((s) => s === 'ingest' && !maySendEvents({ tenantId, role: ownerRole }));
+    return {
+      ...key,
+      refused: refused.length ? { scopes: refused, why: `its owner, a ${ownerRole}, sends no events` } : null,
+    };
+  });
+}
+
+/** How a listed key stands, in words: revoked, active, or what its owner may no longer do with it. */
+export function keyStatus(key: ListedApiKey): string {
+  if (key.revokedAt) return 'revoked';
+  if (!key.refused) return 'active';
+  if (key.refused.scopes.length === key.scopes.length) return `refused: ${key.refused.why}`;
+  return `active; ${key.refused.scopes.join(', ')} refused: ${key.refused.why}`;
 }
 
 export async function getApiKey(db: Queryable, tenantId: string, id: string): Promise<ApiKey | undefined> {

@@ -5,6 +5,7 @@ import { audit } from '../../audit/audit.js';
 import {
   createApiKey,
   getApiKey,
+  keyStatus,
   listApiKeys,
   newApiKeySchema,
   revokeApiKey,
@@ -27,7 +28,10 @@ export function pageRoutes(ctx: AppContext, render: Renderer) {
     status: 200 | 400 | 403 = 200,
   ) => {
     const identity = c.var.identity!;
-    const keys = await listApiKeys(ctx.control, identity.user.tenantId, identity.user.id);
+    const keys = (await listApiKeys(ctx.control, identity.user.tenantId, identity.user.id)).map((k) => ({
+      ...k,
+      status: keyStatus(k),
+    }));
     return render(
       c,
       'api-keys',
