@@ -460,6 +460,10 @@ api('bad parameters are 400s naming the parameter', async (ctx) => {
     ['/api/metrics/real-time/2h', 'window'],
     ['/api/metrics/commands?start_date=soon', 'start_date'],
     ['/api/v1/analytics/trends?metric=nope', 'metric'],
+    ['/api/v1/dashboard/summary?range=forever', 'range'],
+    ['/api/v1/dashboard/summary?range=today', 'range'],
+    ['/api/v1/dashboard/summary?range=24h&from=2026-01-01', 'range'],
+    ['/api/metrics/commands?range=7d&start_date=2026-01-01', 'range'],
   ];
   for (const [path, field] of cases) {
     const res = await get(ctx, path);
@@ -484,6 +488,32 @@ api('bad parameters are 400s naming the parameter', async (ctx) => {
     assert.is(((await res.json()) as { field: string }).field, field, JSON.stringify(body));
   }
   assert.is((await post(ctx, '/api/v1/query', '{not json')).status, 400);
+});
+
+api('range= names the rolling presets the dashboards use, up to now', async (ctx) => {
+  const now = Date.parse('2026-06-10T12:00:00Z');
+  ctx.server.ctx.now = () => new Date(now);
+  const prompt = (id: string, hoursAgo: number) => ({
+    id,
+    kind: 'prompt',
+    ts: now - hoursAgo * 3_600_000,
+    session_id: id,
+  });
+  const events = [prompt('a', 2), prompt('b', 30), prompt('c', 24 * 8)];
+  await ctx.server.ctx.ingest.ingest({ tenantId: ctx.tenantId, userId: ctx.userId }, 'rest', events);
+  for (const [range, prompts] of [
+    ['1h', 0],
+    ['24h', 1],
+    ['7d', 2],
+    ['30d', 3],
+  ] as const) {
+    const s = await getJson<Summary>(ctx, `/api/v1/dashboard/summary?range=${range}`);
+    assert.is(s.prompts, prompts, range);
+    const asked = `from=${new Date(now - { '1h': 1, '24h': 24, '7d': 168, '30d': 720 }[range] * 3_600_000).toISOString()}`;
+    assert.equal(s, await getJson<Summary>(ctx, `/api/v1/dashboard/summary?${asked}`), `${range} is ${asked}`);
+  }
+  const res = await get(ctx, '/api/v1/dashboard/summary?range=today');
+  assert.match(((await res.json()) as { error: string }).error, /^range: must be one of 1h, 24h, 7d, 30d, 90d; /);
 });
 
 api('a time past the year 9999 (or before the year 1) is a 400 naming the parameter', async (ctx) => {

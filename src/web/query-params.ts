@@ -20,6 +20,7 @@ import type { QueryResult } from '../query/result.js';
 import { scopeFilters, type MetricsView } from '../auth/scope.js';
 import { httpError } from './errors.js';
 import { isCalendarDate } from '../time/zone.js';
+import { PRESETS } from '../dashboards/filters.js';
 
 const DAY = 86_400_000;
 
@@ -43,8 +44,19 @@ export const filterParam = z
   .max(MAX_FILTER_VALUE, { error: `a value is longer than ${MAX_FILTER_VALUE} characters` })
   .meta({ description: `one or more values (at most ${MAX_FILTER_VALUES}), repeated or comma-separated` });
 
+/** The dashboards' presets that end now and mean the same in every zone (`today` and the like are the team's calendar). */
+const ROLLING = Object.entries(PRESETS).flatMap(([name, p]) => ('ms' in p ? [[name, p.ms] as const] : []));
+const ROLLING_ERROR = `must be one of ${ROLLING.map(([name]) => name).join(', ')}; for a day, week or month of the team's calendar give from and to with its offset`;
+
 /** The parameters of a range, and of the filters by dimension, as the parsers below read them. */
-export const RANGE_PARAMS = { from: timeParam.optional(), to: timeParam.optional() };
+export const RANGE_PARAMS = {
+  from: timeParam.optional(),
+  to: timeParam.optional(),
+  range: z
+    .string()
+    .optional()
+    .meta({ description: `instead of from/to: the last ${ROLLING.map(([name]) => name).join(', ')}, up to now` }),
+};
 export const FILTER_PARAMS = Object.fromEntries(DIMENSION_NAMES.map((d) => [d, filterParam.optional()])) as Record<
   Dimension,
   z.ZodOptional<typeof filterParam>
@@ -92,7 +104,13 @@ export function timeRange(
   names = { from: 'from', to: 'to' },
   days = DEFAULT_DAYS,
 ): { from: number; to: number } {
-  return rangeOf(c.req.query(names.from), c.req.query(names.to), now, names, days);
+  const [rawFrom, rawTo, range] = [c.req.query(names.from), c.req.query(names.to), c.req.query('range')];
+  if (range === undefined) return rangeOf(rawFrom, rawTo, now, names, days);
+  if (rawFrom !== undefined || rawTo !== undefined)
+    throw httpError(400, `range: give either range or ${names.from}/${names.to}`, 'range');
+  const ms = ROLLING.find(([name]) => name === range)?.[1];
+  if (ms === undefined) throw httpError(400, `range: ${ROLLING_ERROR}`, 'range');
+  return { from: now - ms, to: now };
 }
 
 /** A range from raw `from`/`to` values (parseTime's forms), checked as timeRange does. */
