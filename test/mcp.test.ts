@@ -299,8 +299,11 @@ s("a manager's key: the team's figures, colleagues' sessions, cost by person", a
       order_by: 'cost_usd',
     });
     assert.equal(
-      q.rows.map((r: Json) => r.user),
-      [ctx.colleague.userId, ctx.dev.userId],
+      q.rows.map((r: Json) => [r.user, r.user_email]),
+      [
+        [ctx.colleague.userId, 'colleague@acme.test'],
+        [ctx.dev.userId, 'dev@acme.test'],
+      ],
     );
   });
 });

@@ -516,6 +516,32 @@ api('range= names the rolling presets the dashboards use, up to now', async (ctx
   assert.match(((await res.json()) as { error: string }).error, /^range: must be one of 1h, 24h, 7d, 30d, 90d; /);
 });
 
+api('rows grouped by user name the person, in this period and the one before', async (ctx) => {
+  const now = Date.parse('2026-06-10T12:00:00Z');
+  const prompt = (id: string, hoursAgo: number) => ({
+    id,
+    kind: 'prompt',
+    ts: now - hoursAgo * 3_600_000,
+    session_id: id,
+  });
+  await ctx.server.ctx.ingest.ingest({ tenantId: ctx.tenantId, userId: ctx.userId }, 'rest', [
+    prompt('a', 2),
+    prompt('b', 30),
+  ]);
+  const body = { metrics: ['prompts'], group_by: ['user'], from: now - 86_400_000, to: now, compare: true };
+  const res = await post(ctx, '/api/v1/query', body);
+  assert.is(res.status, 200, await res.clone().text());
+  const answer = (await res.json()) as { rows: object[]; previous: { rows: object[] } };
+  const person = { user: ctx.userId, user_email: 'agent@acme.test', user_name: null };
+  assert.equal(answer.rows, [{ ...person, prompts: 1 }]);
+  assert.equal(Object.keys(answer.rows[0]!), ['user', 'user_email', 'user_name', 'prompts'], 'beside the id');
+  assert.equal(answer.previous.rows, [{ ...person, prompts: 1 }]);
+  const got = await getJson<{ rows: object[] }>(ctx, `/api/v1/query?q=${encodeURIComponent(JSON.stringify(body))}`);
+  assert.equal(got.rows, answer.rows, 'GET /api/v1/query alike');
+  const plain = await post(ctx, '/api/v1/query', { ...body, group_by: [] });
+  assert.equal(((await plain.json()) as { rows: object[] }).rows, [{ prompts: 1 }], 'no person where none is grouped');
+});
+
 api('a time past the year 9999 (or before the year 1) is a 400 naming the parameter', async (ctx) => {
   // Epoch ms of up to 16 digits, or JSON numbers, can name times no date holds (above 8.64e15).
   const far = 'from=8700000000000000';

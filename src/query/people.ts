@@ -36,6 +36,19 @@ export function namePeople(
   return { rows: named, columns: [...columns.slice(0, at), ...PERSON_COLUMNS, ...columns.slice(at + 1)] };
 }
 
+/** Rows grouped by `user` (an id) with the person's `user_email` and `user_name` beside it, as the JSON answers give them. */
+export function withPeople(rows: readonly Row[], people: People): Row[] {
+  return rows.map((row) => {
+    const person = row.user === null || row.user === undefined ? undefined : people.get(String(row.user));
+    const out: Row = {};
+    for (const [k, v] of Object.entries(row)) {
+      out[k] = v;
+      if (k === 'user') Object.assign(out, { user_email: person?.email ?? null, user_name: person?.name ?? null });
+    }
+    return out;
+  });
+}
+
 /**
  * SQL: a CTE `people(person_id, person_email, person_name)` from the `$people` parameter
  * (peopleParam), to LEFT JOIN events with on user_id. Its columns are named so that none

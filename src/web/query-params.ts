@@ -21,6 +21,8 @@ import { scopeFilters, type MetricsView } from '../auth/scope.js';
 import { httpError } from './errors.js';
 import { isCalendarDate } from '../time/zone.js';
 import { PRESETS } from '../dashboards/filters.js';
+import { tenantPeople, withPeople, type People } from '../query/people.js';
+import type { Queryable } from '../storage/duckdb.js';
 
 const DAY = 86_400_000;
 
@@ -207,7 +209,21 @@ export function scopedQuery(body: unknown, view: MetricsView, name: 'body' | 'q'
   return { ...parsed, filters: scopeFilters(view, parsed.filters, parsed.group_by) };
 }
 
-export const queryAnswer = (q: Query, result: QueryResult) => ({
-  query: { ...q, from: new Date(q.from).toISOString(), to: new Date(q.to).toISOString() },
-  ...result,
-});
+/**
+ * A query's JSON answer. Grouped by user, each row also names the person (`people`, which
+ * the caller reads only then: `needsPeople`).
+ */
+export const queryAnswer = (q: Query, result: QueryResult, people?: People) => {
+  const named = people && q.group_by.includes('user');
+  return {
+    query: { ...q, from: new Date(q.from).toISOString(), to: new Date(q.to).toISOString() },
+    ...result,
+    ...(named && { rows: withPeople(result.rows, people) }),
+    ...(named &&
+      result.previous && { previous: { ...result.previous, rows: withPeople(result.previous.rows, people) } }),
+  };
+};
+
+/** The people of the tenant when `q`'s answer names them (grouped by user), else nothing read. */
+export const needsPeople = (q: Query, control: Queryable, tenantId: string) =>
+  q.group_by.includes('user') ? tenantPeople(control, tenantId) : undefined;

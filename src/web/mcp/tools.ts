@@ -35,7 +35,7 @@ import { timelineCursor } from '../../sessions/timeline.js';
 import { StorageUnavailableError } from '../../storage/errors.js';
 import { requireIndividuals, scopeFilters, type MetricsView } from '../../auth/scope.js';
 import { fromDomainError, httpError, unavailable } from '../errors.js';
-import { queryAnswer, rangeOf, scopedQuery, toQuery } from '../query-params.js';
+import { needsPeople, queryAnswer, rangeOf, scopedQuery, toQuery } from '../query-params.js';
 
 /** Who asks: their tenant (from their key) and what of it they may see. */
 export type McpCaller = { tenantId: string; view: MetricsView; alerts: AlertReader; requestId: string };
@@ -349,7 +349,8 @@ export function mcpServer(ctx: AppContext, caller: McpCaller): McpServer {
     },
     async (a) => {
       const q = scopedQuery(a, view, 'body', now());
-      return queryAnswer(q, await runQuery(ctx.tenantFiles, tenantId, q, { now: now() }));
+      const result = await runQuery(ctx.tenantFiles, tenantId, q, { now: now() });
+      return queryAnswer(q, result, await needsPeople(q, ctx.control, tenantId));
     },
   );
 

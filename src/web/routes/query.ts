@@ -39,6 +39,7 @@ import {
   jsonQuerySchema,
   limitParam,
   listParam,
+  needsPeople,
   queryAnswer,
   RANGE_PARAMS,
   scopedQuery,
@@ -180,7 +181,8 @@ export function queryRoutes(ctx: AppContext) {
       .post('/query', OPS.query, async (c) => {
         const { tenantId, view } = reader(c);
         const q = scopedQuery(await readJson(c), view, 'body', now());
-        return c.json(queryAnswer(q, await runQuery(ctx.tenantFiles, tenantId, q, { now: now() })));
+        const result = await runQuery(ctx.tenantFiles, tenantId, q, { now: now() });
+        return c.json(queryAnswer(q, result, await needsPeople(q, ctx.control, tenantId)));
       })
       // The same, with the query as URL-encoded JSON in `q`; with `format` the rows as a download.
       .get('/query', OPS.queryGet, async (c) => {
@@ -190,7 +192,7 @@ export function queryRoutes(ctx: AppContext) {
         if (raw === undefined) throw httpError(400, 'q: is required (a query as URL-encoded JSON)', 'q');
         const q = scopedQuery(parseJsonParam(raw, 'q'), view, 'q', now());
         const result = await runQuery(ctx.tenantFiles, tenantId, q, { now: now() });
-        if (!format) return c.json(queryAnswer(q, result));
+        if (!format) return c.json(queryAnswer(q, result, await needsPeople(q, ctx.control, tenantId)));
         const named = namePeople(
           result.rows,
           [...(q.interval ? ['t'] : []), ...q.group_by, ...q.metrics],
