@@ -94,7 +94,7 @@ s('in New York, a silence is asked and shown in New York time, as the preview is
   await fire(ctx);
   const page = await (await ctx.admin.get(`/alerts/${id}`)).text();
   assert.match(page, /would have fired at 2026-03-10 08:00 EDT/);
-  assert.match(page, /<label>Until \(the team's time zone\)/);
+  assert.match(page, /<label>Until \(America\/New_York\)/);
   const res = await ctx.admin.post(`/alerts/${id}/silence`, { group: '', until: '2026-03-11T10:00', reason: 'deploy' });
   assert.is(res.status, 303, await res.text());
   const stored = await ctx.server.ctx.tenantFiles.open(ctx.tenantId);

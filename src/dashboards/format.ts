@@ -95,8 +95,11 @@ export function shortIds(ids: readonly string[]): Map<string, string> {
   );
 }
 
-export const fmt = { count, usd, ms, pct, change, when, clock, shortIds };
+/** The formatters; `zone` names the zone their times are in. */
+export const fmt = { count, usd, ms, pct, change, when, clock, shortIds, zone: 'UTC' };
 
 /** `fmt` with its times (`when`, `clock`) in `zone` (null: UTC). */
 export const zonedFormat = (zone: string | null) =>
-  zone ? { ...fmt, when: (t: Parameters<typeof when>[0]) => when(t, zone), clock: (t: string) => clock(t, zone) } : fmt;
+  zone
+    ? { ...fmt, zone, when: (t: Parameters<typeof when>[0]) => when(t, zone), clock: (t: string) => clock(t, zone) }
+    : fmt;
