@@ -139,6 +139,32 @@ offline('errors exit non-zero with a clear message', async ({ dir }) => {
   assert.match(plain.stderr, /^agentmeter: no tenant "ghost"\n$/);
 });
 
+offline('`npm start` stops the server on SIGTERM, as a service manager sends it', async ({ dir }) => {
+  const port = await freePort();
+  const npm = spawn('npm', ['start', '--silent'], {
+    cwd: ROOT,
+    env: { ...process.env, AGENTMETER_DATA_DIR: dir.path, AGENTMETER_PORT: String(port), AGENTMETER_LOG_LEVEL: 'warn' },
+    stdio: 'ignore',
+    detached: true, // a group of its own, for the cleanup below
+  });
+  try {
+    const exited = new Promise((r) => npm.once('exit', r));
+    const url = `http://127.0.0.1:${port}/healthz`;
+    await waitFor(async () => ((await fetch(url).catch(() => null))?.ok ? true : undefined), 'server start');
+    npm.kill('SIGTERM'); // npm's own process, not the server's: a shell between them dropped the signal
+    await exited;
+    await waitFor(
+      async () => (existsSync(join(dir.path, 'agentmeter.lock')) ? undefined : true),
+      'the server stopping',
+    );
+    assert.is(await fetch(url).catch(() => 'refused'), 'refused');
+  } finally {
+    try {
+      process.kill(-npm.pid!, 'SIGKILL'); // whatever a failure left running
+    } catch {}
+  }
+});
+
 offline.run();
 
 const online = suite<{ dir: ReturnType<typeof tempDir>; server: ChildProcess; url: string }>(
