@@ -125,10 +125,18 @@ test('the fixture home: totals exactly as expected; a re-run uploads nothing; --
       ],
     );
 
+    const runs = async () => {
+      const db = await ctx.server.ctx.tenantFiles.open(ctx.tenantId);
+      return (await db.all<{ id: string }>('SELECT id FROM import_runs ORDER BY id')).map((r) => r.id);
+    };
+    const before = await runs();
     const again = await cli(args).done;
     assert.is(again.code, 0, again.stderr);
-    const second = JSON.parse(again.stdout) as { events: number; stored: number | null };
+    const second = JSON.parse(again.stdout) as { events: number; stored: number | null; run_id: string | null };
     assert.is(second.events, 0, 'the state file says every file is done: nothing is read or sent again');
+    assert.equal([second.run_id, await runs()], [null, before], 'and no empty run is left on the appliance');
+    const said = await cli(args.filter((a) => a !== '--json')).done;
+    assert.match(said.stdout, /nothing new to send: no import run was started/);
     const rescan = JSON.parse((await cli([...args, '--rescan']).done).stdout) as {
       events: number;
       stored: number;

@@ -152,10 +152,12 @@ async function upload(o: UploadOptions): Promise<void> {
     saveState(path, state);
     return mine.run;
   };
-  // An unfinished run is continued (its events are its own to roll back); else a new one.
-  let run = mine.run ?? (await newRun());
+  // An unfinished run is continued (its events are its own to roll back); else a new one, once
+  // there is something to send: a sync that finds nothing new leaves no empty run behind.
+  let run = mine.run;
   let acknowledged = 0;
   const send = async (chunk: ImportChunk) => {
+    run ??= await newRun();
     try {
       return await client.sendChunk(run, chunk);
     } catch (err) {
@@ -173,9 +175,19 @@ async function upload(o: UploadOptions): Promise<void> {
   // A file read with --since left out what came before it: a run asking for earlier records reads it again.
   const covers = (p: Kept) => p.since === undefined || (o.since !== undefined && p.since <= o.since);
   const resume = new Map(o.rescan ? [] : Object.entries(mine.files).filter(([, p]) => covers(p)));
+  /** The files `chunk` took further count as read that far (once the appliance has it, if it held anything). */
+  const advance = (chunk: ImportChunk) => {
+    keepPositions(mine.files, chunk.positions, (file) => (resume.has(file) ? resume.get(file)!.since : o.since));
+    saveState(path, state);
+    o.progress.update(o.summary, bytesRead(o.summary, chunk.positions));
+  };
   let inflight: Promise<void> = Promise.resolve();
   for await (const chunk of READERS[o.source](o.roots, { since: o.since, resume })) {
     count(o.summary, chunk);
+    if (run === null && !chunk.events.length && !chunk.skipped.length && !chunk.baseline) {
+      advance(chunk); // nothing sent yet (so nothing in flight), and nothing to send
+      continue;
+    }
     const sending = chunk;
     await inflight;
     inflight = send(sending).then((answer) => {
@@ -186,13 +198,12 @@ async function upload(o: UploadOptions): Promise<void> {
       o.summary.rejected += answer.rejected.length;
       for (const m of answer.unknown_models)
         if (!o.summary.unknown_models.includes(m)) o.summary.unknown_models.push(m);
-      keepPositions(mine.files, sending.positions, (file) => (resume.has(file) ? resume.get(file)!.since : o.since));
-      saveState(path, state);
-      o.progress.update(o.summary, bytesRead(o.summary, sending.positions));
+      advance(sending);
     });
     inflight.catch(() => undefined); // awaited (and thrown) before the next send: not unhandled meanwhile
   }
   await inflight;
+  if (run === null) return; // nothing read anew
   o.summary.run_id = run;
   await client.finishRun(run, summaryFields(o.summary));
   mine.run = null;
@@ -333,6 +344,7 @@ function describe(s: ImportSummary): string {
     `  requests ${n(s.requests)}, tokens in ${n(s.tokens.input)} out ${n(s.tokens.output)} cache read ${n(s.tokens.cache_read)} cache write ${n(s.tokens.cache_creation)}, cost $${s.cost_usd.toFixed(2)}${s.dry_run ? ' (shipped prices)' : ''}`,
     `  tool calls ${n(s.tool_calls)} (${n(s.tool_failures)} failed)`,
   ];
+  if (!s.dry_run && s.run_id === null) lines.push('  nothing new to send: no import run was started');
   if (s.stored !== null)
     lines.push(
       `  stored ${n(s.stored)} new, ${n(s.duplicates ?? 0)} already there, ${n(s.rejected)} rejected (run ${s.run_id})`,
