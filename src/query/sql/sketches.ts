@@ -52,12 +52,15 @@ export function sketchCtes(plan: Plan, s: Sources, filters: string, g: Grouping)
   ctes.push(`d AS (${sketches.join('\nUNION ALL BY NAME\n')})`);
   const partition = g.groups.length ? `PARTITION BY ${g.groups.join(', ')}` : '';
   for (const family of new Set(wanted.map((p) => p.family))) {
-    const mine = wanted.filter((p) => p.family === family);
-    const values = mine.map((p) => `${percentileSql(p.percentile)} AS ${p.name}`);
+    const mine = wanted
+      .filter((p) => p.family === family)
+      .map((p) => ({ ...p, sql: percentileSql(p.percentile, p.name) }));
     ctes.push(`pct_${family} AS (
-  SELECT ${[...g.groups, ...values].join(', ')} FROM (
-    SELECT *, sum(n) OVER (${partition} ORDER BY bin ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS cum, sum(n) OVER (${partition}) AS total
-      FROM (SELECT ${g.select(['bin', MERGE_BINS_SQL])} FROM d WHERE ${inKinds(mine[0]!.kinds)} ${g.groupBy(['bin'])}))
+  SELECT ${[...g.groups, ...mine.map((p) => `${p.sql.aggregate} AS ${p.name}`)].join(', ')} FROM (
+   SELECT ${[...g.groups, ...mine.map((p) => p.sql.values)].join(', ')} FROM (
+    SELECT *, ${mine.map((p) => p.sql.ranks).join(', ')} FROM (
+     SELECT *, sum(n) OVER (${partition} ORDER BY bin ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS cum, sum(n) OVER (${partition}) AS total
+       FROM (SELECT ${g.select(['bin', MERGE_BINS_SQL])} FROM d WHERE ${inKinds(mine[0]!.kinds)} ${g.groupBy(['bin'])}))))
   ${g.groups.length ? `GROUP BY ${g.groups.join(', ')}` : ''})`);
   }
   return ctes;
