@@ -4,7 +4,8 @@
 // wrong key or URL fails at once; a run killed midway resumes where it stopped and ends with
 // every request stored once; sync sends only what was appended since.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, cpSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { join } from 'node:path';
 import * as assert from 'uvu/assert';
 import { freePort, ingestSuite, ROOT, tempDir, waitFor, type IngestCtx } from './helpers.js';
@@ -444,6 +445,118 @@ test("import legacy: the old hooks' files through the CLI, the baseline with the
       `SELECT count(*) AS n FROM events WHERE attributes::VARCHAR ILIKE '%auth_token%'`,
     );
     assert.is(Number(leaked!.n), 0);
+  } finally {
+    home.remove();
+  }
+});
+
+/** Import runs on the appliance, oldest first. */
+async function runsOf(ctx: IngestCtx) {
+  const db = await ctx.server.ctx.tenantFiles.open(ctx.tenantId);
+  return db.all<{ id: string; status: string }>('SELECT id, status FROM import_runs ORDER BY started_at, id');
+}
+
+test('nothing is marked sent before the appliance has it, when the last chunk read holds nothing', async (ctx) => {
+  // Exactly one full chunk (1000 events), then a last one with nothing: it was once marked read
+  // while the run was still being started, and a start that failed lost the 1000 for good.
+  const home = tempDir('am-home');
+  const dir = join(home.path, '.claude/projects/-home-dev-src-x');
+  mkdirSync(dir, { recursive: true });
+  const session = '11111111-2222-4333-8444-555555555555';
+  const t0 = Date.parse('2026-01-05T10:00:00Z');
+  const prompt = (i: number) =>
+    JSON.stringify({
+      type: 'user',
+      sessionId: session,
+      cwd: '/home/dev/src/x',
+      uuid: `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`,
+      timestamp: new Date(t0 + i * 1000).toISOString(),
+      message: { role: 'user', content: `prompt ${i}` },
+    });
+  writeFileSync(join(dir, `${session}.jsonl`), `${Array.from({ length: 1000 }, (_, i) => prompt(i)).join('\n')}\n`);
+  const state = join(home.path, 'state.json');
+  // The appliance, behind a proxy that holds the first start of a run until the CLI wrote its
+  // state file (what it must not do before it is answered) or for 5 s, then answers 502.
+  let refuseStart = true;
+  const proxy = createServer(async (req, res) => {
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    const body = Buffer.concat(chunks);
+    if (refuseStart && req.method === 'POST' && req.url === '/api/v1/import/runs') {
+      await waitFor(async () => (existsSync(state) ? true : undefined), 'the state file', 5000).catch(() => undefined);
+      res.writeHead(502, { 'content-type': 'application/json' }).end('{"error":"bad gateway"}');
+      return;
+    }
+    const up = await fetch(new URL(req.url!, ctx.server.url), {
+      method: req.method,
+      headers: { authorization: req.headers.authorization!, 'content-type': 'application/json' },
+      body: req.method === 'GET' ? undefined : body,
+    });
+    res.writeHead(up.status, { 'content-type': 'application/json' }).end(Buffer.from(await up.arrayBuffer()));
+  });
+  const port = await freePort();
+  await new Promise<void>((r) => proxy.listen(port, '127.0.0.1', r));
+  try {
+    const args = [
+      'import',
+      'claude',
+      join(home.path, '.claude'),
+      '--url',
+      `http://127.0.0.1:${port}`,
+      '--key',
+      ctx.key,
+    ];
+    const failed = await cli([...args, '--state', state, '--json']).done;
+    assert.is(failed.code, 1, failed.stdout);
+    assert.match(failed.stderr, /answered 502/);
+    refuseStart = false;
+    const again = await cli([...args, '--state', state, '--json']).done;
+    assert.is(again.code, 0, again.stderr);
+    assert.is((JSON.parse(again.stdout) as { stored: number }).stored, 1000, 'all of it sent again');
+  } finally {
+    proxy.close();
+    home.remove();
+  }
+});
+
+test('a run that finds nothing new starts none: not for its skips, nor to finish a run rolled back', async (ctx) => {
+  const home = tempDir('am-home');
+  cpSync(join(FIXTURE, '.claude'), join(home.path, '.claude'), { recursive: true });
+  symlinkSync(home.path, join(home.path, '.claude/projects/linked')); // skipped on every run
+  const state = join(home.path, 'state.json');
+  const args = ['import', 'claude', join(home.path, '.claude'), '--url', ctx.server.url, '--key', ctx.key];
+  const run = async () => {
+    const done = await cli([...args, '--state', state, '--json']).done;
+    assert.is(done.code, 0, done.stderr);
+    return JSON.parse(done.stdout) as { events: number; skipped: number; run_id: string | null };
+  };
+  try {
+    const first = await run();
+    assert.ok(first.events > 0 && first.skipped === 1 && first.run_id, JSON.stringify(first));
+    const again = await run();
+    assert.equal([again.events, again.skipped, again.run_id], [0, 1, null]);
+    assert.equal(
+      (await runsOf(ctx)).map((r) => r.id),
+      [first.run_id],
+      'no run for a skip found again',
+    );
+
+    // The state file's unfinished run is rolled back on the appliance meanwhile; nothing new comes.
+    const { rollbackRun, startRun } = await import('../src/import/runs.js');
+    const now = ctx.server.ctx.now();
+    const gone = await startRun(
+      ctx.server.ctx.tenantFiles,
+      ctx.tenantId,
+      { userId: ctx.userId, createdBy: ctx.userId, source: 'claude' },
+      now,
+    );
+    await rollbackRun(ctx.server.ctx, ctx.tenantId, gone.id, now);
+    const saved = JSON.parse(readFileSync(state, 'utf8')) as { appliances: Record<string, { run: string | null }> };
+    for (const a of Object.values(saved.appliances)) a.run = gone.id;
+    writeFileSync(state, JSON.stringify(saved));
+    assert.is((await run()).run_id, null, 'nothing to finish: not an error');
+    assert.is((await run()).run_id, null, 'and forgotten');
+    assert.equal((await runsOf(ctx)).length, 2, 'the two runs, and no new one');
   } finally {
     home.remove();
   }

@@ -175,37 +175,51 @@ async function upload(o: UploadOptions): Promise<void> {
   // A file read with --since left out what came before it: a run asking for earlier records reads it again.
   const covers = (p: Kept) => p.since === undefined || (o.since !== undefined && p.since <= o.since);
   const resume = new Map(o.rescan ? [] : Object.entries(mine.files).filter(([, p]) => covers(p)));
-  /** The files `chunk` took further count as read that far (once the appliance has it, if it held anything). */
+  /** The files `chunk` took further count as read that far. */
   const advance = (chunk: ImportChunk) => {
     keepPositions(mine.files, chunk.positions, (file) => (resume.has(file) ? resume.get(file)!.since : o.since));
     saveState(path, state);
     o.progress.update(o.summary, bytesRead(o.summary, chunk.positions));
   };
   let inflight: Promise<void> = Promise.resolve();
+  // Nothing is sent until a chunk holds events (or a baseline): the chunks read before it go
+  // first then, in order. A sync that finds nothing new leaves no run, even with its skips (a
+  // link, a folder without projects: found again on every run; the summary counts them).
+  const held: ImportChunk[] = [];
+  let sending = false;
   for await (const chunk of READERS[o.source](o.roots, { since: o.since, resume })) {
     count(o.summary, chunk);
-    if (run === null && !chunk.events.length && !chunk.skipped.length && !chunk.baseline) {
-      advance(chunk); // nothing sent yet (so nothing in flight), and nothing to send
+    if (!sending && !chunk.events.length && !chunk.baseline) {
+      held.push(chunk);
       continue;
     }
-    const sending = chunk;
-    await inflight;
-    inflight = send(sending).then((answer) => {
-      acknowledged++;
-      o.summary.run_id = run;
-      o.summary.stored = (o.summary.stored ?? 0) + answer.stored;
-      o.summary.duplicates = (o.summary.duplicates ?? 0) + answer.duplicates;
-      o.summary.rejected += answer.rejected.length;
-      for (const m of answer.unknown_models)
-        if (!o.summary.unknown_models.includes(m)) o.summary.unknown_models.push(m);
-      advance(sending);
-    });
-    inflight.catch(() => undefined); // awaited (and thrown) before the next send: not unhandled meanwhile
+    sending = true;
+    for (const next of [...held.splice(0), chunk]) {
+      await inflight;
+      inflight = send(next).then((answer) => {
+        acknowledged++;
+        o.summary.run_id = run;
+        o.summary.stored = (o.summary.stored ?? 0) + answer.stored;
+        o.summary.duplicates = (o.summary.duplicates ?? 0) + answer.duplicates;
+        o.summary.rejected += answer.rejected.length;
+        for (const m of answer.unknown_models)
+          if (!o.summary.unknown_models.includes(m)) o.summary.unknown_models.push(m);
+        advance(next); // once the appliance has it
+      });
+      inflight.catch(() => undefined); // awaited (and thrown) before the next send: not unhandled meanwhile
+    }
   }
   await inflight;
-  if (run === null) return; // nothing read anew
+  for (const chunk of held) advance(chunk); // nothing was sent: no run needs what they hold
+  if (run === null) return;
   o.summary.run_id = run;
-  await client.finishRun(run, summaryFields(o.summary));
+  try {
+    await client.finishRun(run, summaryFields(o.summary));
+  } catch (err) {
+    // The unfinished run this command set out to finish was rolled back since, and nothing came to send to it.
+    if (!(err instanceof RunGoneError) || acknowledged > 0) throw err;
+    o.summary.run_id = null;
+  }
   mine.run = null;
   saveState(path, state);
 }
