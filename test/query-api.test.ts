@@ -464,6 +464,7 @@ api('bad parameters are 400s naming the parameter', async (ctx) => {
     ['/api/v1/dashboard/summary?range=today', 'range'],
     ['/api/v1/dashboard/summary?range=24h&from=2026-01-01', 'range'],
     ['/api/metrics/commands?range=7d&start_date=2026-01-01', 'range'],
+    [`/api/v1/query?q=${encodeURIComponent('{"metrics":["events"]}')}&range=24h`, 'range'],
   ];
   for (const [path, field] of cases) {
     const res = await get(ctx, path);

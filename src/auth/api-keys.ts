@@ -95,8 +95,10 @@ export async function listApiKeys(db: Queryable, tenantId: string, userId?: stri
   return rows.map(({ ownerRole, ownerDisabled, ...row }) => {
     const key = withScopes(row);
     // As resolveApiKey and the ingest guard decide: nothing for a deactivated owner, no events from a viewer.
-    if (ownerRole === null || ownerDisabled)
-      return { ...key, refused: { scopes: key.scopes, why: 'its owner is deactivated' } };
+    if (ownerRole === null || ownerDisabled) {
+      const why = ownerRole === null ? 'its owner was deleted' : 'its owner is deactivated';
+      return { ...key, refused: { scopes: key.scopes, why } };
+    }
     const refused = key.scopes.filter((s) => s === 'ingest' && !maySendEvents({ tenantId, role: ownerRole }));
     return {
       ...key,

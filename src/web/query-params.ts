@@ -50,15 +50,14 @@ export const filterParam = z
 const ROLLING = Object.entries(PRESETS).flatMap(([name, p]) => ('ms' in p ? [[name, p.ms] as const] : []));
 const ROLLING_ERROR = `must be one of ${ROLLING.map(([name]) => name).join(', ')}; for a day, week or month of the team's calendar give from and to with its offset`;
 
+/** `range=`, instead of the range's two times: a rolling preset up to now. */
+export const rangeParam = z
+  .enum(ROLLING.map(([name]) => name) as [string, ...string[]])
+  .optional()
+  .meta({ description: 'instead of the two times of the range: this much up to now' });
+
 /** The parameters of a range, and of the filters by dimension, as the parsers below read them. */
-export const RANGE_PARAMS = {
-  from: timeParam.optional(),
-  to: timeParam.optional(),
-  range: z
-    .string()
-    .optional()
-    .meta({ description: `instead of from/to: the last ${ROLLING.map(([name]) => name).join(', ')}, up to now` }),
-};
+export const RANGE_PARAMS = { from: timeParam.optional(), to: timeParam.optional(), range: rangeParam };
 export const FILTER_PARAMS = Object.fromEntries(DIMENSION_NAMES.map((d) => [d, filterParam.optional()])) as Record<
   Dimension,
   z.ZodOptional<typeof filterParam>

@@ -190,6 +190,7 @@ export function queryRoutes(ctx: AppContext) {
         const format = formatOf(c);
         const raw = c.req.query('q');
         if (raw === undefined) throw httpError(400, 'q: is required (a query as URL-encoded JSON)', 'q');
+        if (c.req.query('range') !== undefined) throw httpError(400, 'range: give from and to inside q', 'range');
         const q = scopedQuery(parseJsonParam(raw, 'q'), view, 'q', now());
         const result = await runQuery(ctx.tenantFiles, tenantId, q, { now: now() });
         if (!format) return c.json(queryAnswer(q, result, await needsPeople(q, ctx.control, tenantId)));

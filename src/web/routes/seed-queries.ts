@@ -25,7 +25,16 @@ import { requireIndividuals, scopeFilters } from '../../auth/scope.js';
 import { reader } from '../access.js';
 import { httpError, parseWith, readJson } from '../errors.js';
 import { documented, queryOf } from '../api-doc.js';
-import { FILTER_PARAMS, filterParam, filtersFrom, parseTime, timeParam, timeRange, toQuery } from '../query-params.js';
+import {
+  FILTER_PARAMS,
+  filterParam,
+  filtersFrom,
+  parseTime,
+  rangeParam,
+  timeParam,
+  timeRange,
+  toQuery,
+} from '../query-params.js';
 
 const SEED_NAMES = { from: 'start_date', to: 'end_date' };
 const SEED_FILTERS = {
@@ -59,7 +68,7 @@ const intParam = (max: number) => {
   return z.coerce.number<string>().int({ error }).min(0, { error }).max(max, { error }).optional();
 };
 const windowParam = z.enum(INTERVALS, { error: `must be one of ${INTERVALS.join(', ')}` }).optional();
-const SEED_RANGE = { start_date: timeParam.optional(), end_date: timeParam.optional() };
+const SEED_RANGE = { start_date: timeParam.optional(), end_date: timeParam.optional(), range: rangeParam };
 const SEED_FILTER_PARAMS = {
   ...FILTER_PARAMS,
   ...Object.fromEntries(Object.keys(SEED_FILTERS).map((k) => [k, filterParam.optional()])),
