@@ -1,4 +1,5 @@
-import { copyFileSync, existsSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -452,6 +453,33 @@ test('the data-directory lock admits one holder and takes over a dead one', () =
   const again = acquireLock(dir.path, null);
   again();
   assert.not.ok(existsSync(lockPath(dir.path)));
+  dir.remove();
+});
+
+test('a lock whose process this one cannot see (another host, another PID namespace) is not taken over', () => {
+  const dir = tempDir();
+  const mine = JSON.parse(
+    (() => {
+      const release = acquireLock(dir.path, null);
+      const text = readFileSync(lockPath(dir.path), 'utf8');
+      release();
+      return text;
+    })(),
+  ) as { host: string; pidNamespace: string | null };
+  assert.is(mine.host, hostname(), 'the lock says where its pid means something');
+  const gone = 2 ** 22 + 12345; // no process here has it
+  for (const [elsewhere, said] of [
+    [{ host: 'another-host' }, /pid 4206649 on another-host/],
+    [{ host: mine.host, pidNamespace: 'pid:[1]' }, /pid 4206649 in another PID namespace/],
+  ] as const) {
+    const lock = JSON.stringify({ pid: gone, startedAt: 'then', adminSocket: null, ...elsewhere });
+    writeFileSync(lockPath(dir.path), lock);
+    assert.throws(
+      () => acquireLock(dir.path, null),
+      (err: unknown) => err instanceof DataDirLockedError && said.test((err as Error).message),
+    );
+    assert.is(readFileSync(lockPath(dir.path), 'utf8'), lock, 'left as it was');
+  }
   dir.remove();
 });
 

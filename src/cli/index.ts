@@ -82,7 +82,7 @@ options:
   --json              machine-readable output (errors too, on stderr)
   --password-stdin    read the new user's password from standard input (else one is generated and printed)
 ${Object.values(SETTINGS)
-  .map((s) => `  --${s.flag.padEnd(18)}${s.env}, default ${'shown' in s ? s.shown : s.fallback}`)
+  .map((s) => `  --${s.flag.padEnd(20)} ${s.env}, default ${'shown' in s ? s.shown : s.fallback}`)
   .join('\n')}
 roles: super_admin, tenant_admin, manager, developer, viewer`;
 

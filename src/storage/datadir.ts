@@ -1,11 +1,23 @@
 // The data directory: control database, one DuckDB file per tenant, and a lock that
 // keeps a second process away (it names the running server so the CLI can ask it).
-import { chmodSync, closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, mkdirSync, openSync, readFileSync, readlinkSync, rmSync, writeSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isId } from '../ids.js';
 
-export type Lock = { pid: number; startedAt: string; adminSocket: string | null };
+/**
+ * The lock's content. `host` and `pidNamespace` say where `pid` means something: a process
+ * on another machine (a shared disk) or in another PID namespace (a container) is not seen
+ * by kill(pid, 0) here, so its lock cannot be told stale from here.
+ */
+export type Lock = {
+  pid: number;
+  startedAt: string;
+  adminSocket: string | null;
+  host?: string;
+  pidNamespace?: string | null;
+};
 
 export class DataDirLockedError extends Error {
   constructor(
@@ -13,10 +25,26 @@ export class DataDirLockedError extends Error {
     readonly holder: Lock,
   ) {
     super(
-      `data directory ${dataDir} is in use by another agentmeter process (pid ${holder.pid}, started ${holder.startedAt}); stop it first, or delete ${lockPath(dataDir)} if you are sure it is not running`,
+      `data directory ${dataDir} is in use by another agentmeter process (${whereHeld(holder)}, started ${holder.startedAt}); stop it first, or delete ${lockPath(dataDir)} if you are sure it is not running`,
     );
   }
 }
+
+const whereHeld = (lock: Lock) =>
+  lock.host !== undefined && lock.host !== hostname()
+    ? `pid ${lock.pid} on ${lock.host}`
+    : lock.pidNamespace && lock.pidNamespace !== PID_NAMESPACE
+      ? `pid ${lock.pid} in another PID namespace, a container perhaps`
+      : `pid ${lock.pid}`;
+
+/** This process's PID namespace (Linux), as the lock records it; null where there is none to read. */
+const PID_NAMESPACE = (() => {
+  try {
+    return readlinkSync('/proc/self/ns/pid');
+  } catch {
+    return null;
+  }
+})();
 
 export const controlPath = (dataDir: string) => join(dataDir, 'control.duckdb');
 export const tenantsDir = (dataDir: string) => join(dataDir, 'tenants');
@@ -55,21 +83,48 @@ export async function probeWrite(dir: string): Promise<void> {
 
 const PROBE = Buffer.alloc(4096, 0x2a); // a page: the smallest write that needs a free block
 
-/** Reads the lock if a live process holds it; a lock left by a dead process reads as null. */
+/**
+ * Reads the lock unless it is shown to be stale: null when there is none, when it is not a
+ * lock (a write cut short), or when its process is gone. A process this one cannot see (on
+ * another host, in another PID namespace) holds it still, and so does a lock this process may
+ * not read: only its holder, or a person, can tell.
+ */
 export function readLiveLock(dataDir: string): Lock | null {
+  let text: string;
+  try {
+    text = readFileSync(lockPath(dataDir), 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    return {
+      pid: 0,
+      startedAt: `unknown: the lock cannot be read (${(err as NodeJS.ErrnoException).code})`,
+      adminSocket: null,
+    };
+  }
   let lock: Lock;
   try {
-    lock = JSON.parse(readFileSync(lockPath(dataDir), 'utf8')) as Lock;
+    lock = JSON.parse(text) as Lock;
   } catch {
     return null;
   }
+  if (typeof lock?.pid !== 'number') return null;
+  const seen =
+    (lock.host === undefined || lock.host === hostname()) &&
+    (!lock.pidNamespace || lock.pidNamespace === PID_NAMESPACE);
+  if (!seen) return lock;
   return lock.pid !== process.pid && isAlive(lock.pid) ? lock : null;
 }
 
 /** Takes the lock or throws DataDirLockedError. Returns a function that releases it. */
 export function acquireLock(dataDir: string, adminSocket: string | null): () => void {
   const path = lockPath(dataDir);
-  const body: Lock = { pid: process.pid, startedAt: new Date().toISOString(), adminSocket };
+  const body: Lock = {
+    pid: process.pid,
+    startedAt: new Date().toISOString(),
+    adminSocket,
+    host: hostname(),
+    pidNamespace: PID_NAMESPACE,
+  };
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
       const fd = openSync(path, 'wx', 0o600);
