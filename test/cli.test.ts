@@ -119,6 +119,22 @@ offline('version prints the app, Node and DuckDB versions without touching the d
 
 offline('errors exit non-zero with a clear message', async ({ dir }) => {
   const opts = { dataDir: dir.path };
+  // A mistyped data directory is not made into a new, empty appliance (nor backed up as one).
+  const typo = join(dir.path, 'dta');
+  for (const args of [
+    ['tenant', 'list'],
+    ['backup', '--to', join(dir.path, 'backup')],
+  ]) {
+    const res = await runCli([...args, '--json'], { dataDir: typo });
+    assert.is(res.code, 1, args.join(' '));
+    assert.match(
+      json<{ error: string }>(res.stderr).error,
+      /^--data-dir: .*dta holds no appliance \(no control\.duckdb\)/,
+    );
+  }
+  assert.not.ok(existsSync(typo), 'nothing made there');
+  assert.not.ok(existsSync(join(dir.path, 'backup')), 'no backup of nothing');
+  assert.is((await runCli(['setup', '--name', 'Acme', '--email', 'root@acme.test', '--json'], opts)).code, 0);
   const cases: [string[], RegExp][] = [
     [['tenant', 'create'], /--name: /],
     [['user', 'create', '--tenant', 'nope', '--email', 'a@b.test', '--role', 'developer'], /no tenant "nope"/],
@@ -238,6 +254,17 @@ online('admin commands go through the running server, which sees their effect at
   assert.is((await runCli(['tenant', 'delete', '--tenant', 'Live'], opts)).code, 0);
   assert.not.ok(existsSync(tenantPath(dir.path, tenant.id)));
   assert.is((await fetch(`${url}/api/v1/me`, { headers: { authorization: `Bearer ${key}` } })).status, 401);
+});
+
+online('a backup the server may not write says who writes it', async ({ dir }) => {
+  const opts = { dataDir: dir.path };
+  assert.is((await runCli(['setup', '--name', 'Acme', '--email', 'root@acme.test', '--json'], opts)).code, 0);
+  const res = await runCli(['backup', '--to', '/sys/agentmeter-backup', '--json'], opts); // EPERM, even for root
+  assert.is(res.code, 1);
+  assert.match(
+    json<{ error: string }>(res.stderr).error,
+    /^cannot create \/sys\/agentmeter-backup: permission denied \(EPERM\); the server writes it itself, as its user and with its own view of the file system/,
+  );
 });
 
 online(

@@ -346,16 +346,20 @@ export function isCommandName(name: string): name is CommandName {
 }
 
 /** Validates `args` and runs the command. Throws CommandError with a message naming the bad field. */
+/** The command's arguments as it takes them, or a CommandError naming the flag. */
+export function parseCommand(name: CommandName, args: Record<string, unknown>): unknown {
+  const parsed = (COMMANDS[name] as Command<z.ZodType>).schema.safeParse(args);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0]!;
+  // The flag as typed: the CLI reads --require-sso as require_sso.
+  throw new CommandError(`--${issue.path.join('.').replace(/_/g, '-') || 'arguments'}: ${issue.message}`);
+}
+
 export async function runCommand(ctx: AppContext, name: CommandName, args: Record<string, unknown>): Promise<unknown> {
   const cmd = COMMANDS[name] as Command<z.ZodType>;
-  const parsed = cmd.schema.safeParse(args);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    // The flag as typed: the CLI reads --require-sso as require_sso.
-    throw new CommandError(`--${issue.path.join('.').replace(/_/g, '-') || 'arguments'}: ${issue.message}`);
-  }
+  const input = parseCommand(name, args);
   try {
-    return await cmd.run(ctx, parsed.data);
+    return await cmd.run(ctx, input);
   } catch (err) {
     if (err instanceof DuplicateEmailError) throw new CommandError(`--email: ${err.message}`);
     if (err instanceof PeopleError || err instanceof BackupError) throw new CommandError(err.message);

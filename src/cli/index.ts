@@ -1,13 +1,21 @@
 // The command line: `serve` (the default) or an admin command. Admin commands run
 // against the data directory directly, or through the running server when it holds it.
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { MANIFEST } from '../backup/manifest.js';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, SETTINGS, type Config } from '../config.js';
 import { createLogger } from '../log.js';
 import { openAppContext } from '../context.js';
-import { COMMANDS, CommandError, isCommandName, runCommand, type CommandName } from '../admin/commands.js';
-import { DataDirLockedError, readLiveLock } from '../storage/datadir.js';
+import {
+  COMMANDS,
+  CommandError,
+  isCommandName,
+  parseCommand,
+  runCommand,
+  type CommandName,
+} from '../admin/commands.js';
+import { controlPath, DataDirLockedError, readLiveLock } from '../storage/datadir.js';
 import { MigrationError } from '../storage/migrate.js';
 import { runRemote, RemoteCommandError } from './client.js';
 import { ListenError, startServer } from '../server.js';
@@ -155,7 +163,13 @@ const SETTINGS_FLAGS = Object.fromEntries(Object.values(SETTINGS).map((s) => [s.
 
 async function runAdmin(config: Config, name: CommandName, args: Record<string, unknown>): Promise<unknown> {
   const held = readLiveLock(config.dataDir);
-  if (held?.adminSocket) return runRemote(held.adminSocket, name, args);
+  if (held?.adminSocket) return asked(held.adminSocket, name, args);
+  parseCommand(name, args); // a mistyped flag is named before anything else
+  // A mistyped --data-dir would otherwise become a new, empty appliance (and, for one, empty backups).
+  if (name !== 'setup' && !existsSync(controlPath(config.dataDir)))
+    throw new CommandError(
+      `--data-dir: ${config.dataDir} holds no appliance (no control.duckdb); check the path, or run setup or serve there first`,
+    );
   let ctx;
   try {
     ctx = await openAppContext(
@@ -165,8 +179,7 @@ async function runAdmin(config: Config, name: CommandName, args: Record<string, 
     );
   } catch (err) {
     // The server took the directory between our look and our open.
-    if (err instanceof DataDirLockedError && err.holder.adminSocket)
-      return runRemote(err.holder.adminSocket, name, args);
+    if (err instanceof DataDirLockedError && err.holder.adminSocket) return asked(err.holder.adminSocket, name, args);
     throw err;
   }
   try {
@@ -174,6 +187,31 @@ async function runAdmin(config: Config, name: CommandName, args: Record<string, 
   } finally {
     await ctx.close();
   }
+}
+
+/** Where a running server's file system and this shell's differ (systemd's PrivateTmp=, ProtectSystem=strict). */
+const SERVER_VIEW =
+  'the server writes it itself, as its user and with its own view of the file system (under systemd: only its own directories, and a /tmp of its own): choose a directory both see that the server may write, such as /var/lib/agentmeter-backups (README, *systemd*)';
+
+/**
+ * The command, asked of the running server. What it writes to `--to` (a backup, an export)
+ * must be where this shell sees it: a server with a /tmp of its own answers that it wrote
+ * a directory that is not there for the operator.
+ */
+async function asked(socket: string, name: CommandName, args: Record<string, unknown>): Promise<unknown> {
+  let result: unknown;
+  try {
+    result = await runRemote(socket, name, args);
+  } catch (err) {
+    if (err instanceof RemoteCommandError && /\((EROFS|EACCES|EPERM)\)/.test(err.message))
+      throw new RemoteCommandError(`${err.message}; ${SERVER_VIEW}`);
+    throw err;
+  }
+  if (typeof args.to === 'string' && !existsSync(join(args.to, MANIFEST)))
+    throw new CommandError(
+      `--to: the server wrote ${args.to}, but it is not there as this shell sees it; ${SERVER_VIEW}`,
+    );
+  return result;
 }
 
 async function serve(config: Config): Promise<number> {
