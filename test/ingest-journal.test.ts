@@ -416,6 +416,21 @@ test('a full disk: ingest answers 503, nothing acknowledged is lost, and it reco
     assert.ok(Number(refused!.headers.get('retry-after')) >= 1, 'Retry-After');
     const unapplied = acked.length - 5;
     console.log(`  ${unapplied} hooks acknowledged into the journal while the disk filled`);
+    // What an operator's scraper sees meanwhile: the journal holding them, and for how long.
+    const peaks = async () => {
+      const text = await (await fetch(`${server!.url}/metrics`)).text();
+      const value = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1]);
+      return {
+        bytes: value('agentmeter_ingest_journal_peak_bytes'),
+        lag: value('agentmeter_ingest_apply_lag_peak_seconds'),
+      };
+    };
+    await peaks(); // a scrape starts the peaks again
+    const seen = await waitFor(async () => {
+      const p = await peaks();
+      return p.bytes > 0 && p.lag > 0 ? p : undefined;
+    }, 'the unapplied journal on /metrics');
+    console.log(`  /metrics while full: ${seen.bytes} journal bytes unapplied, oldest waiting ${seen.lag} s`);
 
     rmSync(filler);
     // Space again: what waited in the journal is applied, and ingest is answered, same process.

@@ -20,6 +20,7 @@ import {
   type Commit,
   type EventRow,
   type EventWriter,
+  type Unapplied,
   type WriterOptions,
 } from './writer.js';
 
@@ -39,6 +40,8 @@ export type IngestCounters = {
   committed(seconds: number): void;
   /** A commit applied journaled records: each one's seconds from acknowledgement to visible, and the backlog it ended. */
   applied?(lags: number[], journalBytes: number): void;
+  /** An apply failed (it is tried again): what waits in the journal, and for how long its oldest record has. */
+  unapplied?(held: Unapplied): void;
 };
 
 export type IngestStats = { received: number; stored: number; dropped: Record<DropReason, number>; batches: number };
@@ -120,9 +123,10 @@ export function createIngestor(
       onTornTail: (detail) => log?.warn('ingest journal: torn last record dropped', { tenant_id: tenantId, detail }),
       onSync: (seconds) => metrics?.committed(seconds),
     });
-    const writer = createEventWriter(db, options, onCommit, check, journal, (err) =>
-      log?.error('ingest journal: applying failed; retrying', { tenant_id: tenantId, error: String(err) }),
-    );
+    const writer = createEventWriter(db, options, onCommit, check, journal, (err, held) => {
+      log?.error('ingest journal: applying failed; retrying', { tenant_id: tenantId, error: String(err) });
+      metrics?.unapplied?.(held);
+    });
     const pending = records.filter((r) => r.lsn > appliedLsn);
     if (pending.length) {
       log?.info('ingest journal: replaying', { tenant_id: tenantId, records: pending.length });

@@ -101,6 +101,9 @@ type Pending = BatchWrite & {
  * commit took, and the users the rows came from (worked out only if a listener asks:
  * ingest should not pay for it).
  */
+/** What an apply that failed left waiting: the journal's unapplied bytes, and how long its oldest record has waited. */
+export type Unapplied = { journalBytes: number; waitedSeconds: number };
+
 export type Commit = {
   offered: number;
   inserted: number;
@@ -129,7 +132,7 @@ export function createEventWriter(
   onCommit: (commit: Commit) => void = () => {},
   checkFile: () => Error | null = () => null,
   journal: Journal | null = null,
-  onApplyError: (err: unknown) => void = () => {},
+  onApplyError: (err: unknown, held: Unapplied) => void = () => {},
 ): EventWriter {
   let queue: Pending[] = [];
   let queued = 0;
@@ -180,7 +183,7 @@ export function createEventWriter(
     if (gone || failure) {
       const error = gone ?? failure!.error;
       for (const p of batch) if (p.lsn === undefined) p.reject(error);
-      if (failure) keepJournaled(batch, error, gone !== null);
+      if (failure) keepJournaled(batch, error, gone !== null, backlog);
       wake(true); // a reader does not wait for an apply that failed
       return;
     }
@@ -215,11 +218,12 @@ export function createEventWriter(
    * tried again after a backoff (100 ms, doubling to 5 s), or, if the file is gone, left in
    * the journal for the file's next open.
    */
-  const keepJournaled = (batch: Pending[], error: unknown, gone: boolean) => {
+  const keepJournaled = (batch: Pending[], error: unknown, gone: boolean, journalBytes: number) => {
     const kept = batch.filter((p) => p.lsn !== undefined);
     if (kept.length === 0) return;
     lastError = error;
-    onApplyError(error);
+    const oldest = Math.min(...kept.map((p) => p.ackedAt ?? Number.POSITIVE_INFINITY));
+    onApplyError(error, { journalBytes, waitedSeconds: Number.isFinite(oldest) ? (timer.now() - oldest) / 1000 : 0 });
     if (gone) {
       closed ??= error as Error;
       return;

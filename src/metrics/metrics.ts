@@ -128,6 +128,11 @@ export function createMetrics(sources: MetricSources): Metrics {
       }
       peakJournalBytes = Math.max(peakJournalBytes, journalBytes);
     },
+    // While applies fail (a full disk), what waits is the peak: the scrape that matters most.
+    unapplied({ journalBytes, waitedSeconds }) {
+      peakJournalBytes = Math.max(peakJournalBytes, journalBytes);
+      peakLag = Math.max(peakLag, waitedSeconds);
+    },
     request(method, route, status, seconds) {
       requests.inc({ method, route, status: String(status) });
       requestSeconds.observe({ method, route }, seconds);
