@@ -65,6 +65,8 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       throw new ListenError(`port ${config.port} on ${config.host} is already in use (--port / AGENTMETER_PORT)`);
     if ((err as NodeJS.ErrnoException).code === 'EADDRNOTAVAIL')
       throw new ListenError(`cannot listen on host ${config.host}: no such local address (--host / AGENTMETER_HOST)`);
+    if (['ENOTFOUND', 'EAI_AGAIN'].includes((err as NodeJS.ErrnoException).code ?? ''))
+      throw new ListenError(`cannot listen on host ${config.host}: no such host name (--host / AGENTMETER_HOST)`);
     throw err;
   }
 }

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { suite } from 'uvu';
@@ -308,6 +308,23 @@ config('an invalid setting stops the start with one line naming it', async () =>
     const res = await runCli(['serve', ...args], { dataDir: dir.path, env });
     assert.is(res.code, 1);
     assert.match(res.stderr, pattern);
+  }
+  // A host that does not resolve, and a data directory the file system refuses: one line too.
+  const host = await runCli(['serve', '--host', 'nothere.invalid', '--port', '0'], { dataDir: dir.path });
+  assert.is(host.code, 1);
+  assert.match(
+    host.stderr,
+    /^agentmeter: cannot listen on host nothere\.invalid: no such host name \(--host \/ AGENTMETER_HOST\)\n$/m,
+  );
+  const file = join(dir.path, 'a-file');
+  writeFileSync(file, 'not a directory');
+  for (const command of [
+    ['serve', '--port', '0'],
+    ['setup', '--name', 'A', '--email', 'a@a.test'],
+  ]) {
+    const res = await runCli(command, { dataDir: join(file, 'data') });
+    assert.is(res.code, 1);
+    assert.match(res.stderr, /^agentmeter: ENOTDIR: not a directory, mkdir '.*a-file\/data\/tenants'\n$/, command[0]);
   }
   dir.remove();
 });

@@ -153,11 +153,17 @@ export async function main(argv: string[]): Promise<number> {
       err instanceof MigrationError ||
       err instanceof ListenError ||
       (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
-    const message = expected ? (err as Error).message : `unexpected error: ${(err as Error).stack ?? String(err)}`;
+    // The file system refusing the data directory (its owner, a file in its place, a full disk) is
+    // an operator's to fix: one line naming the path, not a stack.
+    const refused = FILE_SYSTEM_ERRORS.includes((err as NodeJS.ErrnoException).code ?? '');
+    const message =
+      expected || refused ? (err as Error).message : `unexpected error: ${(err as Error).stack ?? String(err)}`;
     process.stderr.write(json ? `${JSON.stringify({ error: message })}\n` : `agentmeter: ${message}\n`);
     return 1;
   }
 }
+
+const FILE_SYSTEM_ERRORS = ['EACCES', 'EPERM', 'ENOTDIR', 'EISDIR', 'EROFS', 'ENOSPC', 'EEXIST'];
 
 const SETTINGS_FLAGS = Object.fromEntries(Object.values(SETTINGS).map((s) => [s.flag, true]));
 
