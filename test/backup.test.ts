@@ -252,7 +252,10 @@ online('a full or read-only target: a clear error, the data directory untouched,
     unmounts.push(full, readOnly);
     const before = listing(src.dataDir);
     const cases: [string, RegExp][] = [
-      [join(out.path, 'full', 'backup'), /failed: .*No space left on device/],
+      [
+        join(out.path, 'full', 'backup'),
+        /^agentmeter: backup to .*full\/backup failed: no space left on device \(ENOSPC\)\n$/,
+      ],
       [join(out.path, 'ro', 'backup'), /cannot create .*: read-only file system \(EROFS\)/],
     ];
     for (const [n, [target, message]] of cases.entries()) {
@@ -262,6 +265,11 @@ online('a full or read-only target: a clear error, the data directory untouched,
       assert.not.ok(existsSync(target), 'nothing left where the backup was going');
       assert.is(await postHook(src, key, `toolu_after_${n}`), 200, 'ingest still answers');
     }
+    assert.equal(
+      src.logs.filter((l) => l.msg === 'backup failed').map((l) => String(l.error).replace(/ .*: /, ': ')),
+      ['backup: no space left on device (ENOSPC)', 'cannot: read-only file system (EROFS)'],
+      "each failure in the server's log, as the operator was told",
+    );
     assert.equal(listing(src.dataDir), before, 'no file added to the data directory');
     const attached = await src.ctx.control.all(
       `SELECT database_name FROM duckdb_databases() WHERE database_name LIKE 'backup_%'`,

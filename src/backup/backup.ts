@@ -126,7 +126,7 @@ export async function takeBackup(deps: BackupDeps, dir: string): Promise<BackupR
     return result;
   } catch (err) {
     cleanup();
-    throw err instanceof BackupError ? err : new BackupError(`backup to ${dir} failed: ${(err as Error).message}`);
+    throw err instanceof BackupError ? err : new BackupError(`backup to ${dir} failed: ${why(err)}`);
   }
 }
 
@@ -177,8 +177,16 @@ const REASONS: Record<string, string> = {
   ENOTDIR: 'not a directory',
 };
 
-/** A file system error as an operator reads it: `read-only file system (EROFS)`. */
+/** DuckDB's IO errors carry the system's words, not a code: "… No space left on device". */
+const IO_ERROR_CODES: [RegExp, string][] = [
+  [/No space left on device/i, 'ENOSPC'],
+  [/Read-only file system/i, 'EROFS'],
+  [/Permission denied/i, 'EACCES'],
+];
+
+/** A file system error as an operator reads it: `read-only file system (EROFS)`, from Node or from DuckDB. */
 export function why(err: unknown): string {
-  const code = (err as NodeJS.ErrnoException).code;
-  return code ? `${REASONS[code] ?? 'failed'} (${code})` : (err as Error).message;
+  const message = (err as Error).message ?? String(err);
+  const code = (err as NodeJS.ErrnoException).code ?? IO_ERROR_CODES.find(([words]) => words.test(message))?.[1];
+  return code ? `${REASONS[code] ?? 'failed'} (${code})` : message;
 }

@@ -91,7 +91,14 @@ export function createBackups(given: BackupDeps, settings: BackupSettings | null
   const runDue = () => serial(due);
 
   return {
-    backupNow: (dir) => serial(() => takeBackup(deps, dir)),
+    // Asked for (the CLI, through the admin socket): its failure is in the server's log too, as a scheduled one's.
+    backupNow: (dir) =>
+      serial(() =>
+        takeBackup(deps, dir).catch((err: unknown) => {
+          deps.log?.error('backup failed', { dir, error: (err as Error).message });
+          throw err;
+        }),
+      ),
     start() {
       if (!settings || timer) return;
       timer = setInterval(
