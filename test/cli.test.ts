@@ -114,6 +114,7 @@ offline('version prints the app, Node and DuckDB versions without touching the d
   assert.equal(json(res.stdout), { app, node: process.versions.node, duckdb });
   const line = await runCli(['version'], { dataDir: dir.path });
   assert.is(line.stdout, `agentmeter ${app} (Node ${process.versions.node}, DuckDB ${duckdb})\n`);
+  assert.is((await runCli(['--version'], { dataDir: dir.path })).stdout, line.stdout, 'the flag too');
   assert.not.ok(existsSync(join(dir.path, 'control.duckdb')), 'version opened the data directory');
 });
 

@@ -26,6 +26,7 @@ import { isLocalBackupCommand, runLocalBackup } from './backup.js';
 const OPTIONS = {
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean', short: 'V' },
   'password-stdin': { type: 'boolean' },
   name: { type: 'string' },
   tenant: { type: 'string' },
@@ -84,7 +85,7 @@ commands:
   tenant import --from <dir>                         create a tenant exported elsewhere (refused if its id, name or emails exist)
   import claude|legacy [DIR…] --url <URL> --key <key>  upload this machine's transcripts or old metrics (import --help)
   sync --url <URL> --key <key>                       upload what is new since the last sync
-  version                                            the app's, Node's and DuckDB's versions
+  version (or --version)                             the app's, Node's and DuckDB's versions
 
 options:
   --json              machine-readable output (errors too, on stderr)
@@ -104,7 +105,7 @@ export async function main(argv: string[]): Promise<number> {
       process.stdout.write(`${USAGE}\n`);
       return 0;
     }
-    const name = positionals.join(' ') || 'serve';
+    const name = values.version ? 'version' : positionals.join(' ') || 'serve';
     // Before the settings: it touches no data directory, so none of them can stop it.
     if (name === 'version') {
       const v = await versions();
