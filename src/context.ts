@@ -89,7 +89,7 @@ export async function openAppContext(
   options: { adminSocket: string | null; publicUrl?: URL },
 ): Promise<AppContext> {
   ensureDataDir(config.dataDir);
-  const releaseLock = acquireLock(config.dataDir, options.adminSocket);
+  const releaseLock = await acquireLock(config.dataDir, options.adminSocket);
   let control: Database | null = null;
   let tenantFiles: TenantFiles | null = null;
   let memory: MemoryBudget | null = null;

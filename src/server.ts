@@ -65,8 +65,12 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       throw new ListenError(`port ${config.port} on ${config.host} is already in use (--port / AGENTMETER_PORT)`);
     if ((err as NodeJS.ErrnoException).code === 'EADDRNOTAVAIL')
       throw new ListenError(`cannot listen on host ${config.host}: no such local address (--host / AGENTMETER_HOST)`);
-    if (['ENOTFOUND', 'EAI_AGAIN'].includes((err as NodeJS.ErrnoException).code ?? ''))
+    if ((err as NodeJS.ErrnoException).code === 'ENOTFOUND')
       throw new ListenError(`cannot listen on host ${config.host}: no such host name (--host / AGENTMETER_HOST)`);
+    if ((err as NodeJS.ErrnoException).code === 'EAI_AGAIN')
+      throw new ListenError(
+        `cannot listen on host ${config.host}: its name could not be looked up now (EAI_AGAIN, a DNS failure; try again, or give an address)`,
+      );
     throw err;
   }
 }

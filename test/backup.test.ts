@@ -266,7 +266,7 @@ online('a full or read-only target: a clear error, the data directory untouched,
       assert.is(await postHook(src, key, `toolu_after_${n}`), 200, 'ingest still answers');
     }
     assert.equal(
-      src.logs.filter((l) => l.msg === 'backup failed').map((l) => String(l.error).replace(/ .*: /, ': ')),
+      src.logs.filter((l) => l.msg === 'admin command refused').map((l) => String(l.error).replace(/ .*: /, ': ')),
       ['backup: no space left on device (ENOSPC)', 'cannot: read-only file system (EROFS)'],
       "each failure in the server's log, as the operator was told",
     );

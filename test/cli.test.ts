@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { suite } from 'uvu';
@@ -134,6 +134,12 @@ offline('errors exit non-zero with a clear message', async ({ dir }) => {
     );
   }
   assert.not.ok(existsSync(typo), 'nothing made there');
+  // A control database DuckDB cannot open (here a directory in its place): one line, no stack.
+  const broken = join(dir.path, 'broken');
+  mkdirSync(join(broken, 'control.duckdb'), { recursive: true });
+  const open = await runCli(['tenant', 'list'], { dataDir: broken });
+  assert.is(open.code, 1);
+  assert.match(open.stderr, /^agentmeter: IO Error: .*control\.duckdb.*\n$/);
   assert.not.ok(existsSync(join(dir.path, 'backup')), 'no backup of nothing');
   assert.is((await runCli(['setup', '--name', 'Acme', '--email', 'root@acme.test', '--json'], opts)).code, 0);
   const cases: [string[], RegExp][] = [
@@ -260,6 +266,9 @@ online('admin commands go through the running server, which sees their effect at
 online('a backup the server may not write says who writes it', async ({ dir }) => {
   const opts = { dataDir: dir.path };
   assert.is((await runCli(['setup', '--name', 'Acme', '--email', 'root@acme.test', '--json'], opts)).code, 0);
+  // Another command given --to (which it does not take) is not judged by a backup's manifest.
+  const listed = await runCli(['tenant', 'list', '--to', join(dir.path, 'nowhere'), '--json'], opts);
+  assert.is(listed.code, 0, listed.stderr);
   const res = await runCli(['backup', '--to', '/sys/agentmeter-backup', '--json'], opts); // EPERM, even for root
   assert.is(res.code, 1);
   assert.match(

@@ -1,4 +1,7 @@
-import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { copyFileSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
@@ -437,49 +440,81 @@ test('a removal right after closeAll waits for the opens it closes, so the file 
   dir.remove();
 });
 
-test('the data-directory lock admits one holder and takes over a dead one', () => {
+test('the data-directory lock admits one holder and takes over a dead one', async () => {
   const dir = tempDir();
-  const release = acquireLock(dir.path, null);
+  const release = await acquireLock(dir.path, null);
   // Another process's live lock: pretend to be someone else by writing our parent's pid.
   release();
   writeFileSync(lockPath(dir.path), JSON.stringify({ pid: process.ppid, startedAt: 'then', adminSocket: null }));
-  assert.throws(
-    () => acquireLock(dir.path, null),
-    (err: unknown) =>
-      err instanceof DataDirLockedError && /in use by another agentmeter process/.test((err as Error).message),
-  );
+  await refused(dir.path, /in use by another agentmeter process/);
   // A lock left by a process that has exited is stale.
   writeFileSync(lockPath(dir.path), JSON.stringify({ pid: 2 ** 22 + 12345, startedAt: 'then', adminSocket: null }));
-  const again = acquireLock(dir.path, null);
+  const again = await acquireLock(dir.path, null);
   again();
   assert.not.ok(existsSync(lockPath(dir.path)));
   dir.remove();
 });
 
-test('a lock whose process this one cannot see (another host, another PID namespace) is not taken over', () => {
+/** acquireLock refuses, with a message matching `said`, and leaves the lock as it was. */
+async function refused(dataDir: string, said: RegExp) {
+  const before = readFileSync(lockPath(dataDir), 'utf8');
+  try {
+    await acquireLock(dataDir, null);
+    assert.unreachable('the lock was taken');
+  } catch (err) {
+    assert.ok(err instanceof DataDirLockedError && said.test((err as Error).message), String(err));
+  }
+  assert.is(readFileSync(lockPath(dataDir), 'utf8'), before, 'left as it was');
+}
+
+test('a lock of a process this one cannot see (another host, a container): held while its socket answers', async () => {
   const dir = tempDir();
-  const mine = JSON.parse(
-    (() => {
-      const release = acquireLock(dir.path, null);
-      const text = readFileSync(lockPath(dir.path), 'utf8');
-      release();
-      return text;
-    })(),
-  ) as { host: string; pidNamespace: string | null };
+  const release = await acquireLock(dir.path, null);
+  const mine = JSON.parse(readFileSync(lockPath(dir.path), 'utf8')) as { host: string; pidNamespace: string | null };
+  release();
   assert.is(mine.host, hostname(), 'the lock says where its pid means something');
+  const socket = join(dir.path, 'admin.sock');
   const gone = 2 ** 22 + 12345; // no process here has it
-  for (const [elsewhere, said] of [
+  const places = [
     [{ host: 'another-host' }, /pid 4206649 on another-host/],
     [{ host: mine.host, pidNamespace: 'pid:[1]' }, /pid 4206649 in another PID namespace/],
-  ] as const) {
-    const lock = JSON.stringify({ pid: gone, startedAt: 'then', adminSocket: null, ...elsewhere });
-    writeFileSync(lockPath(dir.path), lock);
-    assert.throws(
-      () => acquireLock(dir.path, null),
-      (err: unknown) => err instanceof DataDirLockedError && said.test((err as Error).message),
-    );
-    assert.is(readFileSync(lockPath(dir.path), 'utf8'), lock, 'left as it was');
+  ] as const;
+  // The server, as a container sees it (its data directory at /data), its socket the one in ours.
+  const listening = createServer().listen(socket);
+  await once(listening, 'listening');
+  for (const [elsewhere, said] of places) {
+    const lock = { pid: gone, startedAt: 'then', adminSocket: '/data/admin.sock', ...elsewhere };
+    writeFileSync(lockPath(dir.path), JSON.stringify(lock));
+    await refused(dir.path, said);
+    // Without a socket to ask (a CLI holds it), there is no telling either.
+    writeFileSync(lockPath(dir.path), JSON.stringify({ ...lock, adminSocket: null }));
+    await refused(dir.path, said);
   }
+  await new Promise((r) => listening.close(r));
+
+  // A container killed (its restart, its upgrade): the socket file is left, nothing listens.
+  const child = spawn(process.execPath, [
+    '-e',
+    `require('net').createServer().listen(${JSON.stringify(socket)}, () => console.log('up'))`,
+  ]);
+  await once(child.stdout!, 'data');
+  child.kill('SIGKILL');
+  await once(child, 'exit');
+  assert.ok(existsSync(socket), 'a killed server leaves its socket file');
+  for (const [elsewhere] of places) {
+    writeFileSync(
+      lockPath(dir.path),
+      JSON.stringify({ pid: gone, startedAt: 'then', adminSocket: '/data/admin.sock', ...elsewhere }),
+    );
+    (await acquireLock(dir.path, null))();
+  }
+  rmSync(socket);
+  writeFileSync(
+    lockPath(dir.path),
+    JSON.stringify({ pid: gone, startedAt: 'then', adminSocket: '/data/admin.sock', host: 'x' }),
+  );
+  (await acquireLock(dir.path, null))(); // and no socket file at all
+  assert.not.ok(existsSync(lockPath(dir.path)));
   dir.remove();
 });
 

@@ -10,10 +10,11 @@ import { createAdaptorServer } from '@hono/node-server';
 import { Hono } from 'hono';
 import type { AppContext } from '../context.js';
 import { CommandError, isCommandName, runCommand } from './commands.js';
+import { ADMIN_SOCKET } from '../storage/datadir.js';
 
 // Unix socket paths are limited to 107 bytes; a deep data directory gets one in /tmp.
 export function adminSocketPath(dataDir: string): string {
-  const inDir = join(dataDir, 'admin.sock');
+  const inDir = join(dataDir, ADMIN_SOCKET);
   if (Buffer.byteLength(inDir) < 100) return inDir;
   return join(tmpdir(), `agentmeter-${createHash('sha256').update(dataDir).digest('hex').slice(0, 16)}.sock`);
 }
@@ -28,7 +29,11 @@ export function adminApp(ctx: AppContext): Hono {
       const args = body?.args && typeof body.args === 'object' ? (body.args as Record<string, unknown>) : {};
       return c.json({ result: await runCommand(ctx, name, args) });
     } catch (err) {
-      if (err instanceof CommandError) return c.json({ error: err.message }, 400);
+      if (err instanceof CommandError) {
+        // What an operator asked that did not happen (a backup onto a full disk) is in the server's log too.
+        ctx.log.warn('admin command refused', { command: name, error: err.message });
+        return c.json({ error: err.message }, 400);
+      }
       ctx.log.error('admin command failed', { command: name, error: String(err) });
       return c.json({ error: `${name} failed: ${(err as Error).message}` }, 500);
     }

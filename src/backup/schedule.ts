@@ -91,14 +91,7 @@ export function createBackups(given: BackupDeps, settings: BackupSettings | null
   const runDue = () => serial(due);
 
   return {
-    // Asked for (the CLI, through the admin socket): its failure is in the server's log too, as a scheduled one's.
-    backupNow: (dir) =>
-      serial(() =>
-        takeBackup(deps, dir).catch((err: unknown) => {
-          deps.log?.error('backup failed', { dir, error: (err as Error).message });
-          throw err;
-        }),
-      ),
+    backupNow: (dir) => serial(() => takeBackup(deps, dir)),
     start() {
       if (!settings || timer) return;
       timer = setInterval(

@@ -34,7 +34,7 @@ export async function runLocalBackup(
         },
       };
     }
-    const held = readLiveLock(dataDir);
+    const held = await readLiveLock(dataDir);
     if (held) throw new CommandError(`--data-dir: ${dataDir} is in use by a running server (pid ${held.pid})`);
     return { ok: true, result: await restoreBackup(from, dataDir) };
   } catch (err) {

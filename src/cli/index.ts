@@ -1,6 +1,6 @@
 // The command line: `serve` (the default) or an admin command. Admin commands run
 // against the data directory directly, or through the running server when it holds it.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { MANIFEST } from '../backup/manifest.js';
 import { parseArgs } from 'node:util';
@@ -15,7 +15,7 @@ import {
   runCommand,
   type CommandName,
 } from '../admin/commands.js';
-import { controlPath, DataDirLockedError, readLiveLock } from '../storage/datadir.js';
+import { adminSocketOf, controlPath, DataDirLockedError, readLiveLock } from '../storage/datadir.js';
 import { MigrationError } from '../storage/migrate.js';
 import { runRemote, RemoteCommandError } from './client.js';
 import { ListenError, startServer } from '../server.js';
@@ -156,11 +156,32 @@ export async function main(argv: string[]): Promise<number> {
       (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
     // The file system refusing the data directory (its owner, a file in its place, a full disk) is
     // an operator's to fix: one line naming the path, not a stack.
-    const refused = FILE_SYSTEM_ERRORS.includes((err as NodeJS.ErrnoException).code ?? '');
+    const refused =
+      FILE_SYSTEM_ERRORS.includes((err as NodeJS.ErrnoException).code ?? '') ||
+      /^IO Error: /.test((err as Error).message ?? ''); // DuckDB's, opening a file (no code, the path named)
     const message =
       expected || refused ? (err as Error).message : `unexpected error: ${(err as Error).stack ?? String(err)}`;
     process.stderr.write(json ? `${JSON.stringify({ error: message })}\n` : `agentmeter: ${message}\n`);
     return 1;
+  }
+}
+
+/** The commands that may start an appliance in an empty data directory. */
+const MAKES_AN_APPLIANCE: CommandName[] = ['setup', 'tenant import'];
+
+/** Throws unless `dataDir` holds an appliance this user may open, saying which it is. */
+function checkAppliance(dataDir: string): void {
+  try {
+    statSync(controlPath(dataDir));
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR')
+      throw new CommandError(
+        `--data-dir: ${dataDir} holds no appliance (no control.duckdb); check the path, or run setup or serve there first`,
+      );
+    throw new CommandError(
+      `--data-dir: cannot read ${dataDir} (${code}): run the command as the user the server runs as (sudo -u agentmeter …)`,
+    );
   }
 }
 
@@ -169,14 +190,12 @@ const FILE_SYSTEM_ERRORS = ['EACCES', 'EPERM', 'ENOTDIR', 'EISDIR', 'EROFS', 'EN
 const SETTINGS_FLAGS = Object.fromEntries(Object.values(SETTINGS).map((s) => [s.flag, true]));
 
 async function runAdmin(config: Config, name: CommandName, args: Record<string, unknown>): Promise<unknown> {
-  const held = readLiveLock(config.dataDir);
-  if (held?.adminSocket) return asked(held.adminSocket, name, args);
+  const held = await readLiveLock(config.dataDir);
+  const socket = held && adminSocketOf(held, config.dataDir);
+  if (socket) return asked(socket, name, args);
   parseCommand(name, args); // a mistyped flag is named before anything else
   // A mistyped --data-dir would otherwise become a new, empty appliance (and, for one, empty backups).
-  if (name !== 'setup' && !existsSync(controlPath(config.dataDir)))
-    throw new CommandError(
-      `--data-dir: ${config.dataDir} holds no appliance (no control.duckdb); check the path, or run setup or serve there first`,
-    );
+  if (!MAKES_AN_APPLIANCE.includes(name)) checkAppliance(config.dataDir);
   let ctx;
   try {
     ctx = await openAppContext(
@@ -196,6 +215,9 @@ async function runAdmin(config: Config, name: CommandName, args: Record<string, 
   }
 }
 
+/** The commands whose server writes a directory at `--to`, a manifest last. */
+const WRITES_TO: CommandName[] = ['backup', 'tenant export'];
+
 /** Where a running server's file system and this shell's differ (systemd's PrivateTmp=, ProtectSystem=strict). */
 const SERVER_VIEW =
   'the server writes it itself, as its user and with its own view of the file system (under systemd: only its own directories, and a /tmp of its own): choose a directory both see that the server may write, such as /var/lib/agentmeter-backups (README, *systemd*)';
@@ -214,7 +236,7 @@ async function asked(socket: string, name: CommandName, args: Record<string, unk
       throw new RemoteCommandError(`${err.message}; ${SERVER_VIEW}`);
     throw err;
   }
-  if (typeof args.to === 'string' && !existsSync(join(args.to, MANIFEST)))
+  if (WRITES_TO.includes(name) && typeof args.to === 'string' && !existsSync(join(args.to, MANIFEST)))
     throw new CommandError(
       `--to: the server wrote ${args.to}, but it is not there as this shell sees it; ${SERVER_VIEW}`,
     );

@@ -3,7 +3,8 @@
 import { chmodSync, closeSync, mkdirSync, openSync, readFileSync, readlinkSync, rmSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { open, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
+import { connect } from 'node:net';
 import { isId } from '../ids.js';
 
 /**
@@ -86,10 +87,11 @@ const PROBE = Buffer.alloc(4096, 0x2a); // a page: the smallest write that needs
 /**
  * Reads the lock unless it is shown to be stale: null when there is none, when it is not a
  * lock (a write cut short), or when its process is gone. A process this one cannot see (on
- * another host, in another PID namespace) holds it still, and so does a lock this process may
- * not read: only its holder, or a person, can tell.
+ * another host, in another PID namespace: a container) is gone when its admin socket in the
+ * data directory, which both see, no longer answers; without one there is no telling, and
+ * the lock is held. So is a lock this process may not read.
  */
-export function readLiveLock(dataDir: string): Lock | null {
+export async function readLiveLock(dataDir: string): Promise<Lock | null> {
   let text: string;
   try {
     text = readFileSync(lockPath(dataDir), 'utf8');
@@ -111,12 +113,40 @@ export function readLiveLock(dataDir: string): Lock | null {
   const seen =
     (lock.host === undefined || lock.host === hostname()) &&
     (!lock.pidNamespace || lock.pidNamespace === PID_NAMESPACE);
-  if (!seen) return lock;
+  if (!seen) return (await socketAnswers(lock, dataDir)) ? lock : null;
   return lock.pid !== process.pid && isAlive(lock.pid) ? lock : null;
 }
 
+/**
+ * The holder's admin socket as this process reaches it: the one in the data directory (a
+ * container's path to it may differ from ours), else the path the lock names (a deep data
+ * directory's, in the holder's /tmp).
+ */
+export function adminSocketOf(lock: Lock, dataDir: string): string | null {
+  if (!lock.adminSocket) return null;
+  return basename(lock.adminSocket) === ADMIN_SOCKET ? join(dataDir, ADMIN_SOCKET) : lock.adminSocket;
+}
+
+/** The admin socket's name in the data directory. */
+export const ADMIN_SOCKET = 'admin.sock';
+
+/** Whether an unseen holder may still run: its socket in the data directory answers, or there is no such socket to ask. */
+function socketAnswers(lock: Lock, dataDir: string): Promise<boolean> {
+  const socket = adminSocketOf(lock, dataDir);
+  if (!socket || socket !== join(dataDir, ADMIN_SOCKET)) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const probe = connect(socket);
+    probe.once('connect', () => {
+      probe.destroy();
+      resolve(true);
+    });
+    // Refused, or no socket file: nothing listens there any more (a crash leaves the file, not a listener).
+    probe.once('error', (err: NodeJS.ErrnoException) => resolve(!['ECONNREFUSED', 'ENOENT'].includes(err.code ?? '')));
+  });
+}
+
 /** Takes the lock or throws DataDirLockedError. Returns a function that releases it. */
-export function acquireLock(dataDir: string, adminSocket: string | null): () => void {
+export async function acquireLock(dataDir: string, adminSocket: string | null): Promise<() => void> {
   const path = lockPath(dataDir);
   const body: Lock = {
     pid: process.pid,
@@ -134,7 +164,7 @@ export function acquireLock(dataDir: string, adminSocket: string | null): () => 
       return () => rmSync(path, { force: true });
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const holder = readLiveLock(dataDir);
+      const holder = await readLiveLock(dataDir);
       if (holder) throw new DataDirLockedError(dataDir, holder);
       rmSync(path, { force: true }); // left by a process that no longer runs
     }
