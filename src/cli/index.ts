@@ -205,7 +205,8 @@ async function runAdmin(config: Config, name: CommandName, args: Record<string, 
     );
   } catch (err) {
     // The server took the directory between our look and our open.
-    if (err instanceof DataDirLockedError && err.holder.adminSocket) return asked(err.holder.adminSocket, name, args);
+    const socket = err instanceof DataDirLockedError && adminSocketOf(err.holder, config.dataDir);
+    if (socket) return asked(socket, name, args);
     throw err;
   }
   try {
