@@ -86,7 +86,12 @@ export type AppContext = {
 export async function openAppContext(
   config: Config,
   log: Logger,
-  options: { adminSocket: string | null; publicUrl?: URL },
+  options: {
+    adminSocket: string | null;
+    publicUrl?: URL;
+    /** Runs once the lock is ours, before anything else (the server listens on its admin socket then). */
+    locked?: () => Promise<void>;
+  },
 ): Promise<AppContext> {
   ensureDataDir(config.dataDir);
   const releaseLock = await acquireLock(config.dataDir, options.adminSocket);
@@ -94,6 +99,7 @@ export async function openAppContext(
   let tenantFiles: TenantFiles | null = null;
   let memory: MemoryBudget | null = null;
   try {
+    await options.locked?.();
     // The app's clock once the context exists (a test moves it): the wait before a file that made DuckDB fail is attached again.
     let clock = () => Date.now();
     const budget = (memory = await createMemoryBudget({

@@ -6,7 +6,7 @@ import { createAdaptorServer } from '@hono/node-server';
 import { defaultPublicUrl, type Config } from './config.js';
 import type { Logger } from './log.js';
 import { openAppContext, type AppContext } from './context.js';
-import { adminSocketPath, listenAdminSocket } from './admin/socket.js';
+import { adminApp, adminSocketPath, listenAdminSocket, type AdminSocket } from './admin/socket.js';
 import { createApp } from './web/app.js';
 import { attachStreamGateway } from './ingest/ws-gateway.js';
 
@@ -14,9 +14,17 @@ export type RunningServer = { url: string; port: number; ctx: AppContext; close(
 
 export async function startServer(config: Config, log: Logger): Promise<RunningServer> {
   const socketPath = adminSocketPath(config.dataDir);
-  const ctx = await openAppContext(config, log, { adminSocket: socketPath });
+  // Listening on the admin socket from the moment the lock is ours (listenAdminSocket says why).
+  const early: { admin?: AdminSocket } = {};
+  const ctx = await openAppContext(config, log, {
+    adminSocket: socketPath,
+    locked: async () => void (early.admin = await listenAdminSocket(socketPath)),
+  }).catch(async (err: unknown) => {
+    if (early.admin) await closeServer(early.admin.server);
+    throw err;
+  });
+  const admin = early.admin!;
   let http: Server | null = null;
-  let admin: Server | null = null;
   try {
     http = createAdaptorServer({ fetch: createApp(ctx).fetch }) as Server;
     http.keepAliveTimeout = 65_000; // longer than common proxies' idle timeout
@@ -24,7 +32,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     await listen(http, config.port, config.host);
     const port = (http.address() as AddressInfo).port;
     if (!config.publicUrlSet) ctx.publicUrl = defaultPublicUrl(config.host, port);
-    admin = await listenAdminSocket(ctx, socketPath);
+    admin.serve(adminApp(ctx));
     ctx.listenPort = port;
     ctx.aggregator.start();
     ctx.delivery.start();
@@ -53,13 +61,14 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
         clearInterval(idle);
         ctx.live.close(); // open dashboards' streams would hold the server open
         await gateway.close();
-        await Promise.all([closeServer(http!), closeServer(admin!)]);
+        // The socket before the lock: closing it removes its file, which a successor may have made anew once the lock is gone.
+        await Promise.all([closeServer(http!), closeServer(admin.server)]);
         await ctx.close();
       },
     };
   } catch (err) {
     if (http?.listening) await closeServer(http);
-    if (admin?.listening) await closeServer(admin);
+    await closeServer(admin.server);
     await ctx.close();
     if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE')
       throw new ListenError(`port ${config.port} on ${config.host} is already in use (--port / AGENTMETER_PORT)`);

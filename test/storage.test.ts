@@ -9,6 +9,9 @@ import * as assert from 'uvu/assert';
 import { openDatabase, type Queryable } from '../src/storage/duckdb.js';
 import { loadMigrations, migrate, MigrationError, type Migration } from '../src/storage/migrate.js';
 import { acquireLock, DataDirLockedError, lockPath, tenantPath } from '../src/storage/datadir.js';
+import { listenAdminSocket } from '../src/admin/socket.js';
+import { RemoteCommandError, runRemote } from '../src/cli/client.js';
+import { Hono } from 'hono';
 import { createMemoryBudget } from '../src/storage/memory.js';
 import { createTenantFiles } from '../src/storage/tenant-files.js';
 import { TenantUnavailableError } from '../src/storage/errors.js';
@@ -516,6 +519,35 @@ test('a lock of a process this one cannot see (another host, a container): held 
   (await acquireLock(dir.path, null))(); // and no socket file at all
   assert.not.ok(existsSync(lockPath(dir.path)));
   dir.remove();
+});
+
+test('the admin socket listens from the moment the lock is taken: a starting server is held too', async () => {
+  const dir = tempDir();
+  const socket = join(dir.path, 'admin.sock');
+  const release = await acquireLock(dir.path, socket);
+  const admin = await listenAdminSocket(socket); // what startServer does first, before migrations
+  try {
+    // As a container would write it: our pid, another namespace.
+    const lock = JSON.parse(readFileSync(lockPath(dir.path), 'utf8')) as Record<string, unknown>;
+    writeFileSync(
+      lockPath(dir.path),
+      JSON.stringify({ ...lock, pidNamespace: 'pid:[1]', adminSocket: '/data/admin.sock' }),
+    );
+    await refused(dir.path, /in another PID namespace/);
+    try {
+      await runRemote(socket, 'tenant list', {});
+      assert.unreachable('answered before the server was ready');
+    } catch (err) {
+      assert.instance(err, RemoteCommandError);
+      assert.match((err as Error).message, /the server is starting; try again in a moment/);
+    }
+    admin.serve(new Hono().post('/admin/run', (c) => c.json({ result: 'served' })));
+    assert.is(await runRemote(socket, 'tenant list', {}), 'served');
+  } finally {
+    await new Promise((r) => admin.server.close(r));
+    release();
+    dir.remove();
+  }
 });
 
 test.run();

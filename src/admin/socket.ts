@@ -41,13 +41,25 @@ export function adminApp(ctx: AppContext): Hono {
   return app;
 }
 
-export async function listenAdminSocket(ctx: AppContext, path: string): Promise<Server> {
+/**
+ * Listens on the admin socket as soon as the lock is taken, answering 503 until `serve` is
+ * given the app: a process that cannot see this one's pid (in another PID namespace) takes
+ * the lock over only if nothing listens there (datadir.ts), so nothing may be missing while
+ * the server starts.
+ */
+export type AdminSocket = { server: Server; serve(app: Hono): void };
+
+export async function listenAdminSocket(path: string): Promise<AdminSocket> {
   rmSync(path, { force: true }); // we hold the data directory's lock, so any socket here is stale
-  const server = createAdaptorServer({ fetch: adminApp(ctx).fetch }) as Server;
+  let app: Hono | null = null;
+  const server = createAdaptorServer({
+    fetch: (req: Request) =>
+      app ? app.fetch(req) : Response.json({ error: 'the server is starting; try again in a moment' }, { status: 503 }),
+  }) as Server;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(path, () => resolve());
   });
   chmodSync(path, 0o600);
-  return server;
+  return { server, serve: (given) => void (app = given) };
 }
