@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { copyFileSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -518,6 +518,25 @@ test('a lock of a process this one cannot see (another host, a container): held 
   );
   (await acquireLock(dir.path, null))(); // and no socket file at all
   assert.not.ok(existsSync(lockPath(dir.path)));
+  dir.remove();
+});
+
+test("a lock is released only by its holder; a deep directory's socket cannot tell", async () => {
+  const dir = tempDir();
+  const release = await acquireLock(dir.path, null);
+  const other = JSON.stringify({ pid: 2 ** 22 + 1, startedAt: 'since', adminSocket: null });
+  writeFileSync(lockPath(dir.path), other); // taken by another process meanwhile (a wrong judgement)
+  release();
+  assert.is(readFileSync(lockPath(dir.path), 'utf8'), other, "another's lock is left");
+  rmSync(lockPath(dir.path));
+  // Past a socket path's length limit nothing can be connected to, listening or not: no telling.
+  const deep = join(dir.path, 'd'.repeat(100 - dir.path.length), 'data');
+  mkdirSync(deep, { recursive: true });
+  writeFileSync(
+    lockPath(deep),
+    JSON.stringify({ pid: 7, startedAt: 'then', adminSocket: '/data/admin.sock', host: 'c1', pidNamespace: 'pid:[1]' }),
+  );
+  await refused(deep, /pid 7 on c1/);
   dir.remove();
 });
 

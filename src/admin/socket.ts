@@ -10,12 +10,12 @@ import { createAdaptorServer } from '@hono/node-server';
 import { Hono } from 'hono';
 import type { AppContext } from '../context.js';
 import { CommandError, isCommandName, runCommand } from './commands.js';
-import { ADMIN_SOCKET } from '../storage/datadir.js';
+import { ADMIN_SOCKET, MAX_SOCKET_PATH } from '../storage/datadir.js';
 
 // Unix socket paths are limited to 107 bytes; a deep data directory gets one in /tmp.
 export function adminSocketPath(dataDir: string): string {
   const inDir = join(dataDir, ADMIN_SOCKET);
-  if (Buffer.byteLength(inDir) < 100) return inDir;
+  if (Buffer.byteLength(inDir) < MAX_SOCKET_PATH) return inDir;
   return join(tmpdir(), `agentmeter-${createHash('sha256').update(dataDir).digest('hex').slice(0, 16)}.sock`);
 }
 

@@ -159,8 +159,11 @@ export async function main(argv: string[]): Promise<number> {
     const refused =
       FILE_SYSTEM_ERRORS.includes((err as NodeJS.ErrnoException).code ?? '') ||
       /^IO Error: /.test((err as Error).message ?? ''); // DuckDB's, opening a file (no code, the path named)
-    const message =
-      expected || refused ? (err as Error).message : `unexpected error: ${(err as Error).stack ?? String(err)}`;
+    const message = !(expected || refused)
+      ? `unexpected error: ${(err as Error).stack ?? String(err)}`
+      : /Conflicting lock is held/.test((err as Error).message)
+        ? `${(err as Error).message}; another process has this data directory's files open (an agentmeter server, in a container perhaps, whose admin socket this command could not reach): stop it, or run the command where it runs`
+        : (err as Error).message;
     process.stderr.write(json ? `${JSON.stringify({ error: message })}\n` : `agentmeter: ${message}\n`);
     return 1;
   }

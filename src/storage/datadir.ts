@@ -9,8 +9,10 @@ import { isId } from '../ids.js';
 
 /**
  * The lock's content. `host` and `pidNamespace` say where `pid` means something: a process
- * on another machine (a shared disk) or in another PID namespace (a container) is not seen
- * by kill(pid, 0) here, so its lock cannot be told stale from here.
+ * in another PID namespace (a container; it has another host name too) is not seen by
+ * kill(pid, 0) here, so its lock is judged by its admin socket instead (readLiveLock). A
+ * socket made by another machine's kernel never answers here: a data directory on a network
+ * disk shared by two machines is guarded only by DuckDB's own file locks.
  */
 export type Lock = {
   pid: number;
@@ -26,7 +28,9 @@ export class DataDirLockedError extends Error {
     readonly holder: Lock,
   ) {
     super(
-      `data directory ${dataDir} is in use by another agentmeter process (${whereHeld(holder)}, started ${holder.startedAt}); stop it first, or delete ${lockPath(dataDir)} if you are sure it is not running`,
+      holder.pid === 0
+        ? `data directory ${dataDir}: its lock (${lockPath(dataDir)}) cannot be read by this user; run the command as the user the server runs as (sudo -u agentmeter …)`
+        : `data directory ${dataDir} is in use by another agentmeter process (${whereHeld(holder)}, started ${holder.startedAt}); stop it first, or delete ${lockPath(dataDir)} if you are sure it is not running`,
     );
   }
 }
@@ -92,29 +96,44 @@ const PROBE = Buffer.alloc(4096, 0x2a); // a page: the smallest write that needs
  * the lock is held. So is a lock this process may not read.
  */
 export async function readLiveLock(dataDir: string): Promise<Lock | null> {
-  let text: string;
+  return (await judgeLock(dataDir)).holder;
+}
+
+/** The lock file's text, or null when there is none. */
+const lockText = (dataDir: string): string | null => {
   try {
-    text = readFileSync(lockPath(dataDir), 'utf8');
+    return readFileSync(lockPath(dataDir), 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw err;
+  }
+};
+
+/** The lock as read (`text`), and its holder unless it is shown to be stale (readLiveLock). */
+async function judgeLock(dataDir: string): Promise<{ text: string | null; holder: Lock | null }> {
+  let text: string | null;
+  try {
+    text = lockText(dataDir);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
     return {
-      pid: 0,
-      startedAt: `unknown: the lock cannot be read (${(err as NodeJS.ErrnoException).code})`,
-      adminSocket: null,
+      text: null,
+      holder: { pid: 0, startedAt: `unknown: the lock cannot be read (${code})`, adminSocket: null },
     };
   }
+  if (text === null) return { text, holder: null };
   let lock: Lock;
   try {
     lock = JSON.parse(text) as Lock;
   } catch {
-    return null;
+    return { text, holder: null };
   }
-  if (typeof lock?.pid !== 'number') return null;
+  if (typeof lock?.pid !== 'number') return { text, holder: null };
   const seen =
     (lock.host === undefined || lock.host === hostname()) &&
     (!lock.pidNamespace || lock.pidNamespace === PID_NAMESPACE);
-  if (!seen) return (await socketAnswers(lock, dataDir)) ? lock : null;
-  return lock.pid !== process.pid && isAlive(lock.pid) ? lock : null;
+  if (!seen) return { text, holder: (await socketAnswers(lock, dataDir)) ? lock : null };
+  return { text, holder: lock.pid !== process.pid && isAlive(lock.pid) ? lock : null };
 }
 
 /**
@@ -129,11 +148,15 @@ export function adminSocketOf(lock: Lock, dataDir: string): string | null {
 
 /** The admin socket's name in the data directory. */
 export const ADMIN_SOCKET = 'admin.sock';
+/** Unix socket paths are limited to 107 bytes; a longer one is not used (adminSocketPath). */
+export const MAX_SOCKET_PATH = 100;
 
 /** Whether an unseen holder may still run: its socket in the data directory answers, or there is no such socket to ask. */
 function socketAnswers(lock: Lock, dataDir: string): Promise<boolean> {
   const socket = adminSocketOf(lock, dataDir);
-  if (!socket || socket !== join(dataDir, ADMIN_SOCKET)) return Promise.resolve(true);
+  // A path past the limit of a socket's cannot be connected to (ENOENT though it listens): no telling.
+  if (!socket || socket !== join(dataDir, ADMIN_SOCKET) || Buffer.byteLength(socket) >= MAX_SOCKET_PATH)
+    return Promise.resolve(true);
   return new Promise((resolve) => {
     const probe = connect(socket);
     probe.once('connect', () => {
@@ -161,12 +184,16 @@ export async function acquireLock(dataDir: string, adminSocket: string | null): 
       writeSync(fd, JSON.stringify(body));
       closeSync(fd);
       chmodSync(path, 0o600);
-      return () => rmSync(path, { force: true });
+      // Only our own: a process that judged it stale wrongly may have put its own there since.
+      return () => {
+        if (lockText(dataDir) === JSON.stringify(body)) rmSync(path, { force: true });
+      };
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const holder = await readLiveLock(dataDir);
+      const { text, holder } = await judgeLock(dataDir);
       if (holder) throw new DataDirLockedError(dataDir, holder);
-      rmSync(path, { force: true }); // left by a process that no longer runs
+      // Left by a process that no longer runs, unless another process took it while we looked.
+      if (text === null || lockText(dataDir) === text) rmSync(path, { force: true });
     }
   }
   throw new Error(`could not take the lock ${path}`);
