@@ -18,6 +18,10 @@ export async function tenantPeople(control: Queryable, tenantId: string): Promis
 
 type Row = Record<string, string | number | null>;
 
+/** The person a `user` value (an id, from grouping by user) names, if the control database knows them. */
+const personOf = (user: string | number | null | undefined, people: People): Person | undefined =>
+  user === null || user === undefined ? undefined : people.get(String(user));
+
 /**
  * Rows and their columns with the `user` column (ids, from grouping by user) written as
  * PERSON_COLUMNS. An id the control database does not know keeps its id and no email.
@@ -30,7 +34,7 @@ export function namePeople(
   const at = columns.indexOf('user');
   if (at < 0) return { rows: [...rows], columns: [...columns] };
   const named = rows.map(({ user, ...rest }) => {
-    const person = user === null || user === undefined ? undefined : people.get(String(user));
+    const person = personOf(user, people);
     return { ...rest, user_email: person?.email ?? null, user_name: person?.name ?? null, user_id: user ?? null };
   });
   return { rows: named, columns: [...columns.slice(0, at), ...PERSON_COLUMNS, ...columns.slice(at + 1)] };
@@ -39,7 +43,7 @@ export function namePeople(
 /** Rows grouped by `user` (an id) with the person's `user_email` and `user_name` beside it, as the JSON answers give them. */
 export function withPeople(rows: readonly Row[], people: People): Row[] {
   return rows.map((row) => {
-    const person = row.user === null || row.user === undefined ? undefined : people.get(String(row.user));
+    const person = personOf(row.user, people);
     const out: Row = {};
     for (const [k, v] of Object.entries(row)) {
       out[k] = v;
