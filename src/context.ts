@@ -126,6 +126,7 @@ export async function openAppContext(
       sseClients: () => ctx.live.clients(),
       openTenantFiles: () => tenantFiles!.openCount(),
       aggregationLag: async () => totalLag(await ctx.aggregator.lag()),
+      backups: () => ctx.backups.state(),
     });
     const ingest = createIngestor(
       tenantFiles,

@@ -319,6 +319,59 @@ online('the organisations in a backup are those of its control copy, whatever ch
   }
 });
 
+/** The one sample of an unlabelled metric in a scrape of /metrics. */
+async function gauges(server: { url: string }, names: string[]): Promise<Record<string, number>> {
+  const text = await (await fetch(`${server.url}/metrics`)).text();
+  return Object.fromEntries(
+    names.map((name) => [name, Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? 'NaN')]),
+  );
+}
+
+online('the newest backups are in /metrics, an incomplete one and a failure too, and kept over a restart', async () => {
+  const dir = tempDir('am-backup-metrics');
+  const names = [
+    'agentmeter_backup_last_timestamp_seconds',
+    'agentmeter_backup_last_complete_timestamp_seconds',
+    'agentmeter_backup_last_tenants_not_copied',
+    'agentmeter_backup_failures_total',
+  ];
+  const figures = (last: number, complete: number, notCopied: number, failures: number) =>
+    Object.fromEntries(names.map((n, i) => [n, [last, complete, notCopied, failures][i]!]));
+  let server = await startTestServer({ dataDir: join(dir.path, 'data') });
+  try {
+    await ingestKey(server);
+    const beta = (await runCommand(server.ctx, 'tenant create', { name: 'Beta' })) as { id: string };
+    assert.equal(await gauges(server, names), figures(0, 0, 0, 0), 'none recorded: 0, as old as can be');
+
+    const first = new Date('2026-03-01T10:00:00.000Z');
+    server.ctx.now = () => first;
+    await server.ctx.backups.backupNow(join(dir.path, 'b1'));
+    assert.equal(await gauges(server, names), figures(first.getTime() / 1000, first.getTime() / 1000, 0, 0));
+
+    // Beta's file gone: the next backup is written without it.
+    rmSync(join(server.dataDir, 'tenants', `${beta.id}.duckdb`));
+    const second = new Date('2026-03-02T10:00:00.000Z');
+    server.ctx.now = () => second;
+    const partial = await server.ctx.backups.backupNow(join(dir.path, 'b2'));
+    assert.equal(
+      partial.tenants.filter((t) => t.file === null).map((t) => t.name),
+      ['Beta'],
+    );
+    assert.ok(server.logs.some((l) => l.msg === 'backup incomplete: tenants not copied'));
+    const refused = await server.ctx.backups.backupNow(join(dir.path, 'b2')).catch((err: Error) => err);
+    assert.match(String(refused), /is not empty/);
+    const after = figures(second.getTime() / 1000, first.getTime() / 1000, 1, 1);
+    assert.equal(await gauges(server, names), after);
+
+    await server.stop();
+    server = await startTestServer({ dataDir: join(dir.path, 'data') });
+    assert.equal(await gauges(server, names), { ...after, agentmeter_backup_failures_total: 0 }, 'kept over a restart');
+  } finally {
+    await server.stop();
+    dir.remove();
+  }
+});
+
 online.run();
 
 const offline = suite<{ dir: ReturnType<typeof tempDir> }>('backup, verify and restore without a server');
@@ -377,7 +430,11 @@ offline(
     ) as { id: string };
     rmSync(join(data, 'tenants', `${beta.id}.duckdb`));
     const taken = await runCli(['backup', '--to', join(dir.path, 'b'), '--json'], { dataDir: data });
-    assert.is(taken.code, 0, taken.stderr);
+    // Written, but not everything: a cron job must see it (exit 2; 1 is a failed backup).
+    assert.is(taken.code, 2, taken.stderr);
+    assert.equal(JSON.parse(taken.stderr.trim().split('\n').at(-1)!), {
+      warning: `the backup written to ${join(dir.path, 'b')} is incomplete: 1 tenant not copied: Beta (${beta.id}: file missing)`,
+    });
     const tenants = (
       JSON.parse(taken.stdout) as { tenants: { name: string; file: string | null; unavailable?: string }[] }
     ).tenants;
@@ -385,6 +442,10 @@ offline(
       ['Acme', false, null],
       ['Beta', true, 'file missing'],
     ]);
+    const verified = await runCli(['backup', 'verify', '--from', join(dir.path, 'b'), '--json'], { dataDir: data });
+    assert.is(verified.code, 2, 'its files are intact, but it is incomplete');
+    assert.equal(JSON.parse(verified.stdout).not_copied, [{ id: beta.id, name: 'Beta', why: 'file missing' }]);
+    assert.match(verified.stderr, /is incomplete: 1 tenant not copied: Beta/);
 
     const exported = await runCli(['tenant', 'export', '--tenant', 'Acme', '--to', join(dir.path, 'e')], {
       dataDir: data,
@@ -400,6 +461,7 @@ offline(
       dataDir: join(dir.path, 'new'),
     });
     assert.is(restored.code, 0, restored.stderr);
+    assert.match(restored.stderr, /is incomplete: 1 tenant not copied: Beta/);
     assert.equal(readdirSync(join(dir.path, 'new', 'tenants')), [
       `${(JSON.parse(restored.stdout) as { tenants: { id: string; file: string | null }[] }).tenants.find((t) => t.file)!.id}.duckdb`,
     ]);

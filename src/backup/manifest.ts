@@ -55,6 +55,10 @@ export type ManifestTenant = z.infer<typeof tenantSchema>;
 
 export class BackupError extends Error {}
 
+/** The tenants a backup holds no file of (their file could not be copied): an incomplete backup. */
+export const notCopied = (manifest: Pick<Manifest, 'tenants'>) =>
+  manifest.tenants.filter((t) => t.file === null).map((t) => ({ id: t.id, name: t.name, why: t.unavailable ?? null }));
+
 export async function describeFile(dir: string, path: string): Promise<ManifestFile> {
   const full = join(dir, path);
   return { path, bytes: statSync(full).size, sha256: await sha256(full) };

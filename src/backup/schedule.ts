@@ -4,7 +4,8 @@
 import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { takeBackup, type BackupDeps, type BackupResult } from './backup.js';
-import { MANIFEST, readManifest } from './manifest.js';
+import { MANIFEST, notCopied, readManifest } from './manifest.js';
+import { readBackupRecord, recordBackup, type BackupRecord } from './record.js';
 
 export type BackupSettings = { dir: string; everyMs: number; keep: number };
 
@@ -15,6 +16,8 @@ export type Backups = {
   stop(): Promise<void>;
   /** Takes a backup if one is due at `deps.now()` and prunes; null when none was due (or no schedule is set). */
   runDue(): Promise<BackupResult | null>;
+  /** What `/metrics` shows: the newest backups recorded (record.ts), and the failures since the process started. */
+  state(): Promise<BackupRecord & { failures: number }>;
 };
 
 const PREFIX = 'agentmeter-';
@@ -52,6 +55,24 @@ export function createBackups(given: BackupDeps, settings: BackupSettings | null
   const deps: BackupDeps = { ...given, controlConnection: connectControl };
   let timer: NodeJS.Timeout | null = null;
   let running: Promise<unknown> = Promise.resolve(null);
+  let failures = 0;
+
+  /** A backup into `dir`, recorded; one that left tenants out is logged as such (it is written, not failed). */
+  const take = async (dir: string): Promise<BackupResult> => {
+    let result: BackupResult;
+    try {
+      result = await takeBackup(deps, dir);
+    } catch (err) {
+      failures++;
+      throw err;
+    }
+    const left = notCopied(result);
+    if (left.length) deps.log?.error('backup incomplete: tenants not copied', { dir, tenants: left });
+    await recordBackup(deps.control, result).catch((err: unknown) =>
+      deps.log?.warn('backup written but not recorded (/metrics)', { dir, error: (err as Error).message }),
+    );
+    return result;
+  };
 
   /**
    * The schedule's own backups whose manifest reads, oldest first. Anything else in the
@@ -74,7 +95,7 @@ export function createBackups(given: BackupDeps, settings: BackupSettings | null
     for (const name of readdirSync(dir))
       if (SCHEDULED.test(name) && !existsSync(join(dir, name, MANIFEST)))
         rmSync(join(dir, name), { recursive: true, force: true });
-    const result = await takeBackup(deps, join(dir, scheduledName(now)));
+    const result = await take(join(dir, scheduledName(now)));
     for (const old of complete().slice(0, -keep)) {
       rmSync(join(dir, old), { recursive: true, force: true });
       deps.log?.info('backup removed (past --backup-keep)', { dir: join(dir, old) });
@@ -91,7 +112,7 @@ export function createBackups(given: BackupDeps, settings: BackupSettings | null
   const runDue = () => serial(due);
 
   return {
-    backupNow: (dir) => serial(() => takeBackup(deps, dir)),
+    backupNow: (dir) => serial(() => take(dir)),
     start() {
       if (!settings || timer) return;
       timer = setInterval(
@@ -109,5 +130,6 @@ export function createBackups(given: BackupDeps, settings: BackupSettings | null
       await running.catch(() => undefined);
     },
     runDue,
+    state: async () => ({ ...(await readBackupRecord(deps.control)), failures }),
   };
 }

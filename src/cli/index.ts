@@ -2,7 +2,8 @@
 // against the data directory directly, or through the running server when it holds it.
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { MANIFEST } from '../backup/manifest.js';
+import { MANIFEST, notCopied } from '../backup/manifest.js';
+import type { BackupResult } from '../backup/backup.js';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, SETTINGS, type Config } from '../config.js';
 import { createLogger } from '../log.js';
@@ -21,7 +22,7 @@ import { runRemote, RemoteCommandError } from './client.js';
 import { ListenError, startServer } from '../server.js';
 import { ImportClientError, importMain } from './import.js';
 import { versionLine, versions } from './version.js';
-import { isLocalBackupCommand, runLocalBackup } from './backup.js';
+import { incompleteBackup, isLocalBackupCommand, runLocalBackup } from './backup.js';
 
 const OPTIONS = {
   json: { type: 'boolean' },
@@ -78,8 +79,8 @@ commands:
   sso list --tenant <id|name>
   sso remove --tenant <id|name> --id <provider id>
   sso tenant --tenant <id|name> [--slug <slug>] [--require-sso on|off]
-  backup --to <dir>                                  copy the control database and every tenant into <dir> (new or empty), server running or not
-  backup verify --from <dir>                         check a backup's files against its manifest (sizes, SHA-256); exit 1 if damaged
+  backup --to <dir>                                  copy the control database and every tenant into <dir> (new or empty), server running or not; exit 2 if a tenant could not be copied
+  backup verify --from <dir>                         check a backup's files against its manifest (sizes, SHA-256); exit 1 if damaged, 2 if incomplete
   restore --from <dir> --data-dir <new dir>          a verified backup into a new or empty data directory
   tenant export --tenant <id|name> --to <dir>        one tenant's data, people and API keys, to move it to another appliance
   tenant import --from <dir>                         create a tenant exported elsewhere (refused if its id, name or emails exist)
@@ -117,9 +118,12 @@ export async function main(argv: string[]): Promise<number> {
     // Paths mean what they mean where the operator typed them, not where the server runs.
     for (const flag of ['to', 'from'] as const) if (values[flag] !== undefined) values[flag] = resolve(values[flag]);
     if (isLocalBackupCommand(name)) {
-      const { ok, result } = await runLocalBackup(name, values.from, config.dataDir);
+      const { ok, result, notCopied } = await runLocalBackup(name, values.from, config.dataDir);
       process.stdout.write(json ? `${JSON.stringify(result, null, 2)}\n` : `${human(result)}\n`);
-      return ok ? 0 : 1;
+      if (!ok) return 1;
+      // A restore of an incomplete backup succeeded: what it lacked stays unavailable, said on stderr.
+      const left = incompleteBackup(`the backup ${values.from}`, notCopied, json);
+      return name === 'restore' ? 0 : left;
     }
     if (!isCommandName(name)) throw new CommandError(`unknown command "${name}"; run with --help for the list`);
 
@@ -143,7 +147,9 @@ export async function main(argv: string[]): Promise<number> {
     else if (typeof args.metadata === 'string') args.metadata = readMetadataFile(args.metadata);
     const result = await runAdmin(config, name, args);
     process.stdout.write(json ? `${JSON.stringify(result, null, 2)}\n` : `${human(result)}\n`);
-    return 0;
+    return name === 'backup'
+      ? incompleteBackup(`the backup written to ${args.to}`, notCopied(result as BackupResult), json)
+      : 0;
   } catch (err) {
     const expected =
       err instanceof CommandError ||

@@ -18,6 +18,13 @@ export type MetricSources = {
   openTenantFiles: () => number;
   /** Events committed but not rolled up yet, summed over tenants, and the oldest one's age. */
   aggregationLag: () => Promise<{ events: number; seconds: number }>;
+  /** The newest backups recorded (ms; null: none), tenants the newest left out, and backups failed since start. */
+  backups: () => Promise<{
+    lastAt: number | null;
+    lastNotCopied: number | null;
+    lastCompleteAt: number | null;
+    failures: number;
+  }>;
 };
 
 /** Besides ingest's counters (`n` events of a source ended as an outcome; one group commit's time): */
@@ -117,6 +124,29 @@ export function createMetrics(sources: MetricSources): Metrics {
   });
   for (const channel of DELIVERY_CHANNELS)
     for (const outcome of DELIVERY_OUTCOMES) deliveries.inc({ channel, outcome }, 0);
+  // Backups: alert on `time() - agentmeter_backup_last_complete_timestamp_seconds`; 0 until one
+  // is recorded (never: infinitely old), and a restart keeps the record (README, *Backups*).
+  const backupLast = new Gauge({
+    name: 'agentmeter_backup_last_timestamp_seconds',
+    help: 'When the newest backup was taken (complete or not); 0: none recorded.',
+    registers,
+  });
+  const backupComplete = new Gauge({
+    name: 'agentmeter_backup_last_complete_timestamp_seconds',
+    help: 'When the newest backup holding every tenant was taken; 0: none recorded.',
+    registers,
+  });
+  const backupNotCopied = new Gauge({
+    name: 'agentmeter_backup_last_tenants_not_copied',
+    help: 'Tenants whose file the newest backup could not copy (0: complete).',
+    registers,
+  });
+  const backupFailures = new Counter({
+    name: 'agentmeter_backup_failures_total',
+    help: 'Backups (scheduled or asked for) that failed and wrote nothing.',
+    registers,
+  });
+  let backupFailuresSeen = 0;
 
   return {
     ingested: (source, outcome, n) => n > 0 && ingestEvents.inc({ source, outcome }, n),
@@ -151,9 +181,20 @@ export function createMetrics(sources: MetricSources): Metrics {
         lagEvents.set(lag.events);
         lagSeconds.set(lag.seconds);
       } catch {
-        // Unknown (the control database cannot be read): no sample rather than a wrong one.
-        lagEvents.reset();
-        lagSeconds.reset();
+        // Unknown (the control database cannot be read): NaN, which no alert takes for "no lag"
+        // (prom-client exports an unlabelled gauge it was told to reset as 0).
+        lagEvents.set(Number.NaN);
+        lagSeconds.set(Number.NaN);
+      }
+      try {
+        const b = await sources.backups();
+        backupLast.set((b.lastAt ?? 0) / 1000);
+        backupComplete.set((b.lastCompleteAt ?? 0) / 1000);
+        backupNotCopied.set(b.lastNotCopied ?? 0);
+        backupFailures.inc(b.failures - backupFailuresSeen);
+        backupFailuresSeen = b.failures;
+      } catch {
+        for (const g of [backupLast, backupComplete, backupNotCopied]) g.set(Number.NaN);
       }
       return registry.metrics();
     },
