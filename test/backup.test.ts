@@ -2,7 +2,16 @@
 // acknowledged event and the same figures; a tenant moved between appliances; bad targets,
 // damaged backups and non-empty directories refused; the schedule and its pruning.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -417,6 +426,14 @@ offline(
     const noManifest = await runCli(['backup', 'verify', '--from', dir.path], { dataDir: data });
     assert.is(noManifest.code, 1);
     assert.match(noManifest.stderr, /is not a backup/);
+    // A manifest that is there but cannot be read (here a link to itself; for a non-root
+    // user, a directory it may not enter) is not "no manifest": the reason is named.
+    const looped = join(dir.path, 'looped');
+    mkdirSync(looped);
+    symlinkSync('manifest.json', join(looped, 'manifest.json'));
+    const unreadable = await runCli(['tenant', 'import', '--from', looped], { dataDir: data });
+    assert.is(unreadable.code, 1);
+    assert.match(unreadable.stderr, /cannot read .*looped\/manifest\.json: ELOOP/);
   },
 );
 

@@ -96,11 +96,19 @@ export function fsyncPath(path: string): void {
 
 export function readManifest(dir: string): Manifest {
   const path = join(dir, MANIFEST);
-  if (!existsSync(path))
-    throw new BackupError(`${dir} is not a backup: it has no ${MANIFEST} (an interrupted backup has none)`);
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR')
+      throw new BackupError(`${dir} is not a backup: it has no ${MANIFEST} (an interrupted backup has none)`);
+    // Not readable by this user (or the server's, which reads it when one runs): say so, not "no manifest".
+    throw new BackupError(`cannot read ${path}: ${(err as Error).message}`);
+  }
   let raw: unknown;
   try {
-    raw = JSON.parse(readFileSync(path, 'utf8'));
+    raw = JSON.parse(text);
   } catch (err) {
     throw new BackupError(`${path} is damaged: ${(err as Error).message}`);
   }
