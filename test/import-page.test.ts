@@ -11,6 +11,7 @@ import { gzipSync } from 'node:zlib';
 import { create as tarCreate, Header } from 'tar';
 import * as assert from 'uvu/assert';
 import yazl from 'yazl';
+import { runCommand } from '../src/admin/commands.js';
 import { suite } from 'uvu';
 import { finishRun, getRun, startRun } from '../src/import/runs.js';
 import { ArchiveError, extractArchive } from '../src/import/archive.js';
@@ -255,6 +256,24 @@ test('a non-archive is a 400 naming file; no CSRF token is a 403; a declared siz
   assert.equal([forged.status, ((await forged.json()) as { field: string }).field], [403, '_csrf']);
   const nobody = await upload(ctx.admin, await fixtureTarGz(), 'a.tar.gz', 'u_nobody', { accept: 'application/json' });
   assert.equal([nobody.status, ((await nobody.json()) as { field: string }).field], [400, 'user']);
+  // A viewer sends no events, a deactivated person none any more: not offered, and refused.
+  const tenant = (await ctx.server.ctx.control.get<{ t: string }>('SELECT tenant_id AS t FROM users WHERE id = $id', {
+    id: ctx.devId,
+  }))!.t;
+  const made = (email: string, role: string) =>
+    runCommand(ctx.server.ctx, 'user create', { tenant, email, role, password: 'a long password 123' }) as Promise<{
+      id: string;
+    }>;
+  const viewer = await made('upload-viewer@acme.test', 'viewer');
+  const gone = await made('upload-gone@acme.test', 'developer');
+  await runCommand(ctx.server.ctx, 'user disable', { tenant, email: 'upload-gone@acme.test' });
+  const form = await (await ctx.admin.get('/import')).text();
+  assert.match(form, new RegExp(`<option value="${ctx.devId}"`));
+  for (const id of [viewer.id, gone.id]) {
+    assert.not.match(form, new RegExp(`<option value="${id}"`), `${id} is not offered`);
+    const refused = await upload(ctx.admin, await fixtureTarGz(), 'a.tar.gz', id, { accept: 'application/json' });
+    assert.equal([refused.status, ((await refused.json()) as { field: string }).field], [400, 'user']);
+  }
   assert.equal(leftovers(ctx), []);
   const runs = (await (await ctx.admin.request('/api/v1/import/runs')).json()) as { runs: unknown[] };
   assert.is(runs.runs.length, 0, 'none of them started a run');

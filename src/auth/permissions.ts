@@ -89,6 +89,9 @@ export function canGrantRole(user: Actor, role: Role): boolean {
 /** Whether `user` may send events (with a key of the ingest scope, or signed in): a role that may hold an ingest key, not a viewer. */
 export const maySendEvents = (user: Actor): boolean => can(user, 'apikey.create');
 
+/** Whether events may be stored as `user`'s (an upload of their history): active, and a role that sends events. */
+export const mayOwnEvents = (user: Actor & { disabled: boolean }): boolean => !user.disabled && maySendEvents(user);
+
 /** Why a caller whose role may not send events is refused. */
 export const SENDS_NO_EVENTS = (role: Role) =>
   `a ${role} sends no events (this key's owner, or you, may not hold an ingest key)`;

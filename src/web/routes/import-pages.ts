@@ -7,7 +7,7 @@ import { Hono, type Context } from 'hono';
 import type { AppContext } from '../../context.js';
 import { audit } from '../../audit/audit.js';
 import { csrfValid } from '../../auth/csrf.js';
-import { can } from '../../auth/permissions.js';
+import { can, mayOwnEvents } from '../../auth/permissions.js';
 import { getUser, listUsers } from '../../auth/users.js';
 import { ARCHIVE_LIMITS } from '../../import/archive.js';
 import { NotAnArchiveError, UPLOAD_FILE } from '../../import/archive-run.js';
@@ -50,7 +50,7 @@ export function importPageRoutes(ctx: AppContext, render: Renderer) {
 
   const people = async (identity: SessionIdentity) => {
     const users = await listUsers(ctx.control, identity.user.tenantId);
-    return { users: users.filter((u) => !u.disabled), emails: new Map(users.map((u) => [u.id, u.email])) };
+    return { users: users.filter(mayOwnEvents), emails: new Map(users.map((u) => [u.id, u.email])) };
   };
 
   const page = async (
@@ -161,9 +161,14 @@ export function importPageRoutes(ctx: AppContext, render: Renderer) {
           throw err;
         }
         const person = await getUser(ctx.control, upload.fields.user ?? '');
-        if (!person || person.tenantId !== identity.user.tenantId) {
+        if (!person || person.tenantId !== identity.user.tenantId || !mayOwnEvents(person)) {
           await ctx.archives.discard(dir);
-          throw httpError(400, 'user: choose a person of your organisation', 'user');
+          // As ingest refuses them: a viewer sends no events, a deactivated person none any more.
+          throw httpError(
+            400,
+            'user: choose an active person of your organisation who sends events (not a viewer)',
+            'user',
+          );
         }
         try {
           const run = await ctx.archives.start({
