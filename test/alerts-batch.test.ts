@@ -65,6 +65,12 @@ s('every rule gets the answer it gets alone, from fewer queries', async (ctx) =>
   // The figures the rules are about, so the comparison above is not between empty answers.
   assert.equal(together.get(rules[0]!.id), [{ key: '', group: null, value: 36.5, breach: true }]);
   assert.is((together.get(rules[3]!.id) as { key: string }[]).length, 2, 'one alert per person');
+
+  // A rule stored before a later version refused its filter (a kind no event has) fails alone.
+  const stale = { ...rules[0]!, id: 'r_stale', filters: { kind: ['bogus'] } } as Rule;
+  const mixed = await observeAll([stale, ...rules], T, 'UTC', real);
+  assert.instance(mixed.get(stale.id), Error);
+  for (const rule of rules) assert.equal(mixed.get(rule.id), together.get(rule.id), rule.name);
 });
 
 s("an anomaly's baselines are read once a minute; the window judged, every pass", async (ctx) => {

@@ -465,6 +465,10 @@ api('bad parameters are 400s naming the parameter', async (ctx) => {
     ['/api/v1/dashboard/summary?range=24h&from=2026-01-01', 'range'],
     ['/api/metrics/commands?range=7d&start_date=2026-01-01', 'range'],
     [`/api/v1/query?q=${encodeURIComponent('{"metrics":["events"]}')}&range=24h`, 'range'],
+    // A kind no event has would match nothing: refused, not answered with zeros.
+    ['/api/v1/errors?kind=bogus', 'kind'],
+    ['/api/v1/dashboard/summary?kind=bogus', 'kind'],
+    ['/api/v1/metrics/timeseries?metric=events&kind=tool_call,bogus', 'kind'],
   ];
   for (const [path, field] of cases) {
     const res = await get(ctx, path);
@@ -476,6 +480,11 @@ api('bad parameters are 400s naming the parameter', async (ctx) => {
     ['/api/v1/query', { metrics: ['events'], from: '2026-01-02T00:00:00Z', to: '2026-01-01T00:00:00Z' }, 'from'],
     ['/api/v1/query', { metrics: ['events'], from: 0, to: 1, limit: 10_000_000 }, 'limit'],
     ['/api/v1/query', { metrics: ['events'], from: 0, to: 1, totals: true }, 'totals'],
+    [
+      '/api/v1/query',
+      { metrics: ['events'], from: 0, to: 1, filters: { kind: ['tool_call', 'bogus'] } },
+      'filters.kind.1',
+    ],
     [
       '/api/metrics/query',
       { start_date: '2026-01-01T00:00:00Z', end_date: '2026-01-02T00:00:00Z', metric_types: ['happiness'] },

@@ -97,7 +97,15 @@ export async function observeAll(
   cache?: AnswerCache,
 ): Promise<Map<string, Observation[] | Error>> {
   const out = new Map<string, Observation[] | Error>();
-  const plans = rules.map((rule) => ruleQueries(rule, at, zone));
+  // A rule whose stored query no longer parses (a filter a later version refuses) is its own failure.
+  const plans = rules.map((rule) => {
+    try {
+      return ruleQueries(rule, at, zone);
+    } catch (err) {
+      out.set(rule.id, err as Error);
+      return [];
+    }
+  });
   let results: QueryResult[];
   try {
     results = await askMerged(ask, plans.flat(), cache && { at, answers: cache });
@@ -109,6 +117,7 @@ export async function observeAll(
   let next = 0;
   rules.forEach((rule, k) => {
     const mine = results.slice(next, (next += plans[k]!.length));
+    if (out.has(rule.id)) return;
     try {
       out.set(rule.id, judge(rule, at, zone, mine));
     } catch (err) {

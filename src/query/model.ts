@@ -2,7 +2,7 @@
 // an optional interval), validated here, planned in plan.ts and written as SQL by sql/*.ts.
 // The API, the seeds' endpoints, exports and the dashboards all speak it.
 import { z } from 'zod';
-import type { Kind } from '../ingest/schema.js';
+import { KINDS, type Kind } from '../ingest/schema.js';
 import { TIER_MS, TIERS } from '../aggregate/tiers.js';
 
 /** What a dimension is called in a query → the rollup column it reads, and the kinds it applies to. */
@@ -281,6 +281,13 @@ export const INTERVAL_MS: Record<Interval, number> = { ...TIER_MS, '1w': 7 * TIE
 /** The longest a filter value may be. */
 export const MAX_FILTER_VALUE = 512;
 const value = z.string().min(1).max(MAX_FILTER_VALUE);
+
+/** What a kind filter is told when a value is not an event kind (it would match nothing, silently). */
+export const NOT_A_KIND = `not an event kind (${KINDS.join(', ')})`;
+
+/** A filter value of dimension `d`: a kind's is one of the event kinds. */
+export const filterValue = (d: Dimension) =>
+  d === 'kind' ? value.refine((v) => (KINDS as readonly string[]).includes(v), NOT_A_KIND) : value;
 /** The first and last times a request may name: the years 1 to 9999, what an ISO date says. */
 export const FIRST_TIME_MS = Date.parse('0001-01-01T00:00:00Z');
 export const LAST_TIME_MS = Date.parse('9999-12-31T23:59:59.999Z');
@@ -301,7 +308,9 @@ export const MAX_FILTER_VALUES = 200;
  * record: a record drops a `__proto__` key, and its question would be answered unfiltered.
  */
 export const filtersObject = z.strictObject(
-  Object.fromEntries(DIMENSION_NAMES.map((d) => [d, z.array(value).min(1).max(MAX_FILTER_VALUES).optional()])) as {
+  Object.fromEntries(
+    DIMENSION_NAMES.map((d) => [d, z.array(filterValue(d)).min(1).max(MAX_FILTER_VALUES).optional()]),
+  ) as {
     [D in Dimension]: z.ZodOptional<z.ZodArray<typeof value>>;
   },
 );

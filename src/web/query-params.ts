@@ -10,7 +10,9 @@ import {
   MAX_FILTER_VALUE,
   MAX_FILTER_VALUES,
   MAX_RANGE_MS,
+  NOT_A_KIND,
   RANGE_TOO_LONG,
+  filterValue,
   querySchema,
   type Dimension,
   type Query,
@@ -156,6 +158,8 @@ export function filtersFrom(c: Context, aliases: Record<string, Dimension> = {})
     if (!values) continue;
     if (values.some((v) => !filterParam.safeParse(v).success))
       throw httpError(400, `${param}: a value is longer than ${MAX_FILTER_VALUE} characters`, param);
+    const wrong = values.find((v) => !filterValue(dim).safeParse(v).success);
+    if (wrong !== undefined) throw httpError(400, `${param}: ${JSON.stringify(wrong)} is ${NOT_A_KIND}`, param);
     out[dim] = [...(out[dim] ?? []), ...values];
     if (out[dim].length > MAX_FILTER_VALUES)
       throw httpError(400, `${param}: more than ${MAX_FILTER_VALUES} values`, param);
