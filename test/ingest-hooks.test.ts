@@ -130,6 +130,14 @@ hooks('bad bodies get a 400 naming the field; keys need the ingest scope', async
     ['[]', 'body'],
     ['{}', 'hook_event_name'],
     ['{"hook_event_name":"Stop","session_id":5}', 'session_id'],
+    // Claude Code sends a session with every event and a tool's name with every tool event:
+    // without them a stray body counted as a session of its own, or a tool "(unnamed)".
+    ['{"hook_event_name":"PostToolUse"}', 'session_id'],
+    ['{"hook_event_name":"Stop","session_id":""}', 'session_id'],
+    ['{"hook_event_name":"PostToolUse","session_id":"s1","tool_use_id":"t1"}', 'tool_name'],
+    ['{"hook_event_name":"PreToolUse","session_id":"s1","tool_name":""}', 'tool_name'],
+    ['{"hook_event_name":"PostToolUse","session_id":"s1","tool_name":"Bash","duration_ms":"abc"}', 'duration_ms'],
+    ['{"hook_event_name":"PostToolUseFailure","session_id":"s1","tool_name":"Bash","duration_ms":-5}', 'duration_ms'],
   ] as const) {
     const res = await post(ctx, body);
     assert.is(res.status, 400, body);

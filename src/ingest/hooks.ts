@@ -41,9 +41,15 @@ export function hookToEvent(body: unknown, timed: (toolUseId: string) => number 
   const b = body as Record<string, unknown>;
   const eventName = str(b.hook_event_name);
   if (!eventName) throw new HookBodyError('hook_event_name', 'is required');
-  if (b.session_id !== undefined && typeof b.session_id !== 'string')
-    throw new HookBodyError('session_id', 'must be a string');
+  // Claude Code sends a session with every event, and a tool's name with every tool event:
+  // without them an event would count as a session of its own, or a tool "(unnamed)".
+  if (typeof b.session_id !== 'string') throw new HookBodyError('session_id', 'must be a string');
+  if (!str(b.session_id)) throw new HookBodyError('session_id', 'is required');
   const kind = KIND_OF[eventName] ?? 'other';
+  if ((kind === 'tool_start' || kind === 'tool_call') && !str(b.tool_name))
+    throw new HookBodyError('tool_name', `is required for ${eventName}`);
+  if (b.duration_ms !== undefined && b.duration_ms !== null && num(b.duration_ms) === undefined)
+    throw new HookBodyError('duration_ms', 'must be a number of milliseconds, 0 or more');
   const toolUseId = str(b.tool_use_id);
   const failed = eventName === 'PostToolUseFailure';
 
