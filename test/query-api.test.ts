@@ -469,6 +469,12 @@ api('bad parameters are 400s naming the parameter', async (ctx) => {
     ['/api/v1/errors?kind=bogus', 'kind'],
     ['/api/v1/dashboard/summary?kind=bogus', 'kind'],
     ['/api/v1/metrics/timeseries?metric=events&kind=tool_call,bogus', 'kind'],
+    // The other route family's names would be ignored and the default range answered.
+    ['/api/v1/dashboard/summary?start_date=2026-11-01&end_date=2026-11-02', 'start_date'],
+    ['/api/v1/dashboard/summary?range=24h&end_date=2026-11-02', 'end_date'],
+    ['/api/metrics/aggregated?from=2026-11-01&to=2026-11-02', 'from'],
+    ['/api/metrics/commands?to=2026-11-02', 'to'],
+    [`/api/v1/query?q=${encodeURIComponent('{"metrics":["events"]}')}&from=2020-01-01`, 'from'],
   ];
   for (const [path, field] of cases) {
     const res = await get(ctx, path);

@@ -107,6 +107,10 @@ export function timeRange(
   names = { from: 'from', to: 'to' },
   days = DEFAULT_DAYS,
 ): { from: number; to: number } {
+  // The other route family's names would be ignored here, and the default range answered.
+  for (const other of names.from === 'from' ? ['start_date', 'end_date'] : ['from', 'to'])
+    if (c.req.query(other) !== undefined)
+      throw httpError(400, `${other}: this route takes ${names.from} and ${names.to}`, other);
   const [rawFrom, rawTo, range] = [c.req.query(names.from), c.req.query(names.to), c.req.query('range')];
   if (range === undefined) return rangeOf(rawFrom, rawTo, now, names, days);
   if (rawFrom !== undefined || rawTo !== undefined)

@@ -190,7 +190,8 @@ export function queryRoutes(ctx: AppContext) {
         const format = formatOf(c);
         const raw = c.req.query('q');
         if (raw === undefined) throw httpError(400, 'q: is required (a query as URL-encoded JSON)', 'q');
-        if (c.req.query('range') !== undefined) throw httpError(400, 'range: give from and to inside q', 'range');
+        for (const name of ['range', 'from', 'to', 'start_date', 'end_date'])
+          if (c.req.query(name) !== undefined) throw httpError(400, `${name}: give from and to inside q`, name);
         const q = scopedQuery(parseJsonParam(raw, 'q'), view, 'q', now());
         const result = await runQuery(ctx.tenantFiles, tenantId, q, { now: now() });
         if (!format) return c.json(queryAnswer(q, result, await needsPeople(q, ctx.control, tenantId)));
