@@ -153,6 +153,14 @@ s('forms: a bad field re-renders naming it; create, edit, silence, lift and dele
   res = await ctx.admin.post(`/alerts/${id}/silence`, { until: '2026-03-09T10:00', reason: 'deploy' });
   assert.is(res.status, 400);
   assert.match(await res.text(), /role="alert">until: must be in the future/);
+  // A date the calendar has not is refused as the API refuses it, not stored as 3 March.
+  res = await ctx.admin.post(`/alerts/${id}/silence`, { until: '2027-02-31T10:00', reason: 'deploy' });
+  assert.is(res.status, 400);
+  assert.match(await res.text(), /role="alert">until: /);
+  assert.not.ok(
+    await (await ctx.server.ctx.tenantFiles.open(ctx.tenantId)).get('SELECT 1 FROM alert_silences'),
+    'nothing stored',
+  );
   res = await ctx.admin.post(`/alerts/${id}/silence`, { until: '2026-03-11T10:00', reason: 'a <b>deploy</b>' });
   assert.is(res.status, 303);
   await fire(ctx); // while silenced: recorded, marked, not sent

@@ -26,7 +26,7 @@ import { alertReader, authored } from '../../alerts/access.js';
 import { auditRequest } from '../audit-request.js';
 import { renderPage, signedInWith, type SessionIdentity } from '../dashboard-page.js';
 import type { Env } from '../env.js';
-import { DEFAULT_TIME_ZONE, fromWall } from '../../time/zone.js';
+import { DEFAULT_TIME_ZONE, fromWall, isCalendarDate } from '../../time/zone.js';
 import { firstIssue, fromDomainError } from '../errors.js';
 import type { Renderer } from '../render.js';
 
@@ -236,9 +236,11 @@ export function alertPageRoutes(ctx: AppContext, render: Renderer) {
       if (!rule) return missing(c);
       const f = await form(c);
       // The form's until is a local datetime without a zone: read in the team's zone, as the page's times are.
-      const wall = /^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d)?$/.test(f.until ?? '')
-        ? Date.parse(`${f.until}${f.until!.length === 16 ? ':00' : ''}Z`)
-        : Number.NaN;
+      // (Date.parse rolls 31 February over to 3 March: a date the calendar has not stays text, which the schema refuses.)
+      const wall =
+        /^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d)?$/.test(f.until ?? '') && isCalendarDate(f.until!)
+          ? Date.parse(`${f.until}${f.until!.length === 16 ? ':00' : ''}Z`)
+          : Number.NaN;
       const until = Number.isNaN(wall)
         ? (f.until ?? '')
         : new Date(fromWall(c.var.zone ?? DEFAULT_TIME_ZONE, wall)).toISOString();
