@@ -89,8 +89,12 @@ export async function openAppContext(
   options: {
     adminSocket: string | null;
     publicUrl?: URL;
-    /** Runs once the lock is ours, before anything else (the server listens on its admin socket then). */
-    locked?: () => Promise<void>;
+    /**
+     * Runs once the lock is ours, before anything else (the server listens on its admin socket
+     * then); what it returns undoes that, on a failed start, before the lock goes: a contender
+     * that took the lock meanwhile would have its own socket removed.
+     */
+    locked?: () => Promise<(() => Promise<void>) | undefined>;
   },
 ): Promise<AppContext> {
   ensureDataDir(config.dataDir);
@@ -98,8 +102,9 @@ export async function openAppContext(
   let control: Database | null = null;
   let tenantFiles: TenantFiles | null = null;
   let memory: MemoryBudget | null = null;
+  let unlocked: (() => Promise<void>) | undefined;
   try {
-    await options.locked?.();
+    unlocked = await options.locked?.();
     // The app's clock once the context exists (a test moves it): the wait before a file that made DuckDB fail is attached again.
     let clock = () => Date.now();
     const budget = (memory = await createMemoryBudget({
@@ -254,6 +259,7 @@ export async function openAppContext(
     await tenantFiles?.closeAll().catch(() => undefined);
     await control?.close().catch(() => undefined);
     memory?.close();
+    await unlocked?.().catch(() => undefined);
     releaseLock();
     throw err;
   }

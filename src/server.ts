@@ -18,10 +18,10 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const early: { admin?: AdminSocket } = {};
   const ctx = await openAppContext(config, log, {
     adminSocket: socketPath,
-    locked: async () => void (early.admin = await listenAdminSocket(socketPath)),
-  }).catch(async (err: unknown) => {
-    if (early.admin) await closeServer(early.admin.server);
-    throw err;
+    locked: async () => {
+      const admin = (early.admin = await listenAdminSocket(socketPath));
+      return () => closeServer(admin.server); // (a failed start: before the lock goes)
+    },
   });
   const admin = early.admin!;
   let http: Server | null = null;

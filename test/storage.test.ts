@@ -19,6 +19,9 @@ import { newId } from '../src/ids.js';
 import { createEventWriter, DEFAULT_WRITER, type EventRow } from '../src/ingest/writer.js';
 import { openJournal } from '../src/storage/journal.js';
 import { tempDir } from './helpers.js';
+import { openAppContext } from '../src/context.js';
+import { loadConfig } from '../src/config.js';
+import { createLogger } from '../src/log.js';
 
 const m = (version: number, sql: string): Migration => ({ version, name: `m${version}`, sql });
 
@@ -567,6 +570,33 @@ test('the admin socket listens from the moment the lock is taken: a starting ser
     release();
     dir.remove();
   }
+});
+
+test('a failed start closes its admin socket before its lock goes', async () => {
+  const dir = tempDir();
+  mkdirSync(join(dir.path, 'control.duckdb')); // the control database cannot be opened: the start fails
+  const socket = join(dir.path, 'admin.sock');
+  const seen: string[] = [];
+  try {
+    await openAppContext(loadConfig({ 'data-dir': dir.path }, {}), createLogger('silent'), {
+      adminSocket: socket,
+      locked: async () => {
+        const admin = await listenAdminSocket(socket);
+        return async () => {
+          // A contender that took the lock in between would have its own socket removed here.
+          seen.push(existsSync(lockPath(dir.path)) ? 'socket closed, lock still ours' : 'lock already gone');
+          await new Promise((r) => admin.server.close(r));
+        };
+      },
+    });
+    assert.unreachable('the start failed');
+  } catch (err) {
+    assert.not.instance(err, assert.Assertion);
+  }
+  assert.equal(seen, ['socket closed, lock still ours']);
+  assert.not.ok(existsSync(lockPath(dir.path)), 'then the lock went');
+  assert.not.ok(existsSync(socket));
+  dir.remove();
 });
 
 test.run();
