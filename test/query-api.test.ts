@@ -301,6 +301,17 @@ api(
         [new Date(base + hour).toISOString(), 'prompt'],
       ],
     );
+    // counted=true: the events the totals count (the repeat of tu1 left out, as the worker judged it).
+    const counted = await getJson<{ events: Record<string, unknown>[] }>(ctx, '/api/v1/sessions/tl?counted=true');
+    assert.equal(
+      counted.events.map((e) => [e.at, e.kind]),
+      [
+        [new Date(base - 72 * hour).toISOString(), 'prompt'],
+        [new Date(base).toISOString(), 'tool_call'],
+        [new Date(base + hour / 2 + 7).toISOString(), 'tool_call'],
+        [new Date(base + hour).toISOString(), 'prompt'],
+      ],
+    );
     // Columns the event has, nothing null, the text and attributes exactly as sent.
     const { seq, ...awkward } = timeline.events[3]!;
     assert.type(seq, 'number');

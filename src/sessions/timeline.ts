@@ -33,14 +33,15 @@ export type TimelinePage = { eventsJson: string; next_after: string | null };
  * the first event, and what the figures leave out left out: the token and cost points its
  * requests already count (the counting-once rule), a copy of an event sent before (as the
  * worker judged it, or the queries judge the tail), and OpenTelemetry's session start beside
- * the hook's.
+ * the hook's. `counted` leaves out the same events but keeps each one's own time (the API's
+ * `counted=true`: the events its totals count).
  */
 export async function sessionTimeline(
   tf: TenantFiles,
   tenantId: string,
   session: SessionKey,
   span: SessionSpan,
-  o: { after: TimelineCursor | null; limit: number; asRead?: boolean },
+  o: { after: TimelineCursor | null; limit: number; asRead?: boolean; counted?: boolean },
 ): Promise<TimelinePage> {
   const reader = await tf.connection(tenantId, 'reader');
   const params = {
@@ -59,7 +60,8 @@ export async function sessionTimeline(
   // As read, an event counts once: a copy of one sent before (its hook and its OpenTelemetry
   // event) is left out as the worker leaves it out, and so is OpenTelemetry's session start
   // beside the hook's.
-  const counted = o.asRead
+  const counting = o.asRead || o.counted;
+  const counted = counting
     ? `AND NOT (${inKinds(METRIC_POINT_KINDS)} AND EXISTS (SELECT 1 FROM events WHERE ${mine} AND ${inKinds(REQUEST_KINDS)}))
        AND NOT (kind = 'session_start' AND source = 'otlp' AND EXISTS (SELECT 1 FROM events WHERE ${mine} AND kind = 'session_start' AND source <> 'otlp'))`
     : '';
@@ -73,7 +75,7 @@ export async function sessionTimeline(
   type Row = { seq: number; at_ms: number; event: string };
   // As read, the events the figures count: as the worker judged them (uncounted_events) up to
   // its watermark, and the tail judged as the queries judge it, read in one snapshot.
-  const rows = o.asRead
+  const rows = counting
     ? await reader.transaction(async (tx) => {
         const w = await watermark(tx);
         return tx.all<Row>(select(`WITH ${countedSinceCtes('once', mine, w.lastSeq, w.tail)} `, 'once'), params);

@@ -123,6 +123,10 @@ const OPS = {
       user: z.string().max(200).optional().meta({ description: 'whose session, when several people sent the id' }),
       after: z.string().optional(),
       limit: limitParam(20_000),
+      counted: z.enum(['true', 'false']).optional().meta({
+        description:
+          "true: only the events the totals count (a tool call reported by its hook, OpenTelemetry and a transcript once); by default every event stored, each channel's copy",
+      }),
     },
   }),
 };
@@ -316,7 +320,11 @@ export function queryRoutes(ctx: AppContext) {
         if (!session || !span) throw notFound('no such session');
         // The events and the figures (unless stored) side by side, on the tenant's two readers.
         const [timeline, totals] = await Promise.all([
-          sessionTimeline(ctx.tenantFiles, tenantId, session, span, { after, limit }),
+          sessionTimeline(ctx.tenantFiles, tenantId, session, span, {
+            after,
+            limit,
+            counted: queryOf(c, OPS.session).counted === 'true',
+          }),
           sessionFigures(ctx, tenantId, session, span),
         ]);
         // The events' JSON goes out as DuckDB made it, not parsed and made again.
