@@ -72,6 +72,9 @@ s('the pages list a firing alert and its history, every string escaped', async (
   assert.ok(list.includes('&lt;script&gt;alert(1)&lt;/script&gt; spend'));
   assert.match(list, /<table id="current-alerts">[\s\S]*data-state="firing"[\s\S]*<\/table>/);
   assert.match(list, /<table id="alert-history">[\s\S]*firing[\s\S]*<\/table>/);
+  // The value in its metric's unit, as the rule's threshold was given: dollars.
+  assert.match(list, /<table id="current-alerts">[\s\S]*<td>\$10<\/td><td>warning<\/td>/);
+  assert.match(list, /<table id="alert-history">[\s\S]*<td>firing<\/td><td>\$10<\/td>/);
   assert.match(list, /<a href="\/alerts">Alerts<\/a>|href="\/alerts" aria-current="page">Alerts/);
   const page = await ctx.admin.get(`/alerts/${id}`);
   assert.is(page.status, 200);

@@ -6,6 +6,7 @@ import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { createTransport } from 'nodemailer';
 import type { Notification } from './notification.js';
+import { valueText } from '../query/value-text.js';
 import type { SmtpTransport } from './channel-settings.js';
 import { checkTarget, guardedLookup, portOf, type TargetPolicy } from './targets.js';
 
@@ -44,7 +45,7 @@ function headline(n: Notification): string {
   return `${STATE_WORDS[n.state]}${n.renotify ? ' (still)' : ''}: ${n.ruleName}${group}`;
 }
 
-const valueText = (n: Notification) => (n.value === null ? 'no data' : String(n.value));
+const shown = (n: Notification) => valueText(n.metric, n.value);
 
 /**
  * Text for Slack's markup: `&`, `<` and `>` are its control characters, so an agent's
@@ -56,13 +57,13 @@ export const slackText = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '
 export function slackBody(n: Notification) {
   const title = headline(n);
   return {
-    text: slackText(`${title}: ${n.metric} ${valueText(n)}, ${n.condition} over ${n.window}`),
+    text: slackText(`${title}: ${n.metric} ${shown(n)}, ${n.condition} over ${n.window}`),
     blocks: [
       { type: 'header', text: { type: 'plain_text', text: title.slice(0, 150) } },
       {
         type: 'section',
         fields: [
-          { type: 'mrkdwn', text: `*Value*\n${n.metric}: ${valueText(n)}` },
+          { type: 'mrkdwn', text: `*Value*\n${n.metric}: ${shown(n)}` },
           { type: 'mrkdwn', text: `*Condition*\n${n.condition}` },
           { type: 'mrkdwn', text: `*Window*\n${n.window}` },
           { type: 'mrkdwn', text: `*Severity*\n${n.severity}` },
@@ -82,7 +83,7 @@ export function emailOf(n: Notification): { subject: string; text: string } {
     text: [
       headline(n),
       '',
-      `Value:     ${n.metric} = ${valueText(n)}`,
+      `Value:     ${n.metric} = ${shown(n)}`,
       `Condition: ${n.condition}`,
       `Window:    ${n.window}`,
       `Severity:  ${n.severity}`,

@@ -1,6 +1,7 @@
 // Numbers for people: 1.2k, $3.40, 1.4 s, 97.5 %, the change against the previous period,
 // times, and session ids short enough for a table but never alike.
 import { DEFAULT_TIME_ZONE, wallOf, zoneAbbreviation } from '../time/zone.js';
+import { valueText } from '../query/value-text.js';
 
 const trim = (s: string) => s.replace(/\.0$/, '');
 
@@ -96,7 +97,7 @@ export function shortIds(ids: readonly string[]): Map<string, string> {
 }
 
 /** The formatters; `zone` names the zone their times are in. */
-export const fmt = { count, usd, ms, pct, change, when, clock, shortIds, zone: 'UTC' };
+export const fmt = { count, usd, ms, pct, change, when, clock, shortIds, metric: valueText, zone: 'UTC' };
 
 /** `fmt` with its times (`when`, `clock`) in `zone` (null: UTC). */
 export const zonedFormat = (zone: string | null) =>

@@ -92,12 +92,15 @@ export function valueIn(unit: ChartSpec['unit'], v: number): string {
   return fmt.count(Math.abs(v) >= 10 ? Math.round(v) : Math.round(v * 100) / 100);
 }
 
+/** Two significant digits, never in exponent notation (String(6.9e-7) is "6.9e-7"). */
+const significant = (v: number) => v.toLocaleString('en-US', { maximumSignificantDigits: 2, useGrouping: false });
+
 /** A change per day of `unit`: rates move in percentage points. */
-function changeIn(unit: ChartSpec['unit'], v: number): string {
+export function changeIn(unit: ChartSpec['unit'], v: number): string {
   if (unit === 'pct') return `${(v * 100).toFixed(Math.abs(v) >= 0.1 ? 1 : 2)} points`;
   // A slope of 0.04 sessions a day is worth saying; counts elsewhere round it away.
-  if (unit === 'count' && Math.abs(v) < 10) return String(Number(v.toPrecision(2)));
-  if (unit === 'usd' && v !== 0 && Math.abs(v) < 0.01) return `$${Number(v.toPrecision(2))}`;
+  if (unit === 'count' && Math.abs(v) < 10) return significant(v);
+  if (unit === 'usd' && v !== 0 && Math.abs(v) < 0.01) return `$${significant(v)}`;
   return valueIn(unit, v);
 }
 
