@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { suite } from 'uvu';
@@ -186,6 +186,20 @@ offline('`npm start` stops the server on SIGTERM, as a service manager sends it'
       process.kill(-npm.pid!, 'SIGKILL'); // whatever a failure left running
     } catch {}
   }
+});
+
+offline("what the appliance writes is its user's alone, in a data directory made 0755 beforehand", async ({ dir }) => {
+  const data = join(dir.path, 'data');
+  mkdirSync(join(data, 'tenants'), { recursive: true });
+  chmodSync(data, 0o755); // a Docker volume, or a directory made by hand; the shell's umask 022
+  const umask = process.umask(0o022); // the child's, as a login shell's usually is
+  const setup = await runCli(['setup', '--name', 'Acme', '--email', 'root@acme.test'], { dataDir: data }).finally(() =>
+    process.umask(umask),
+  );
+  assert.is(setup.code, 0, setup.stderr);
+  const written = readdirSync(data, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.duckdb'));
+  assert.ok(written.length >= 2, `control and the tenant: ${written.join(', ')}`);
+  for (const f of written) assert.is((statSync(join(data, f)).mode & 0o777).toString(8), '600', f);
 });
 
 offline.run();

@@ -114,6 +114,10 @@ export async function main(argv: string[]): Promise<number> {
       return 0;
     }
     const config = loadConfig(values);
+    // What the appliance writes (DuckDB files and their WAL, journals, sockets, backups, exports)
+    // is its user's alone, also in a data directory made beforehand with 0755 (a Docker volume):
+    // the shipped systemd unit says UMask=0077, npm start and docker run say nothing.
+    process.umask(0o077);
     if (name === 'serve') return await serve(config);
     // Paths mean what they mean where the operator typed them, not where the server runs.
     for (const flag of ['to', 'from'] as const) if (values[flag] !== undefined) values[flag] = resolve(values[flag]);
