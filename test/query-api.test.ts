@@ -784,10 +784,20 @@ api(
     assert.is(team.tool_calls, 5);
     const byUser = (await (
       await manager.request('/api/v1/metrics/timeseries?metric=tool_calls&group_by=user&interval=1d')
-    ).json()) as { points: { user: string; tool_calls: number }[] };
+    ).json()) as { points: { user: string; user_email: string; tool_calls: number }[] };
     assert.equal(byUser.points.map((p) => p.tool_calls).sort(), [2, 3]);
+    // Each person named beside the id, as the query API names them.
+    const emails = new Map([
+      [ctx.userId, 'agent@acme.test'],
+      [other.userId, 'other@acme.test'],
+    ]);
+    for (const p of byUser.points) assert.is(p.user_email, emails.get(p.user), p.user);
     assert.is((await manager.request('/api/v1/sessions/theirs')).status, 200);
-    assert.is((await manager.request('/api/v1/analytics/team')).status, 200);
+    const compared = await manager.request('/api/v1/analytics/team');
+    assert.is(compared.status, 200);
+    const users = ((await compared.json()) as { users: { user: string; user_email: string }[] }).users;
+    assert.ok(users.length >= 2);
+    for (const u of users) assert.is(u.user_email, emails.get(u.user), u.user);
 
     const viewer = await mk('eyes@acme.test', 'viewer');
     assert.is(

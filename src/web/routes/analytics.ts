@@ -5,6 +5,7 @@ import { z } from 'zod';
 import type { AppContext } from '../../context.js';
 import { personalInsights, teamComparison, trendOf } from '../../query/analytics.js';
 import { productivity } from '../../sessions/productivity.js';
+import { tenantPeople, withPeople } from '../../query/people.js';
 import { INTERVALS, type Interval } from '../../query/model.js';
 import type { Env } from '../env.js';
 import { requireIndividuals, scopeFilters } from '../../auth/scope.js';
@@ -85,7 +86,10 @@ export function analyticsRoutes(ctx: AppContext) {
       return c.json({
         from: new Date(range.from).toISOString(),
         to: new Date(range.to).toISOString(),
-        users: await teamComparison(ctx.tenantFiles, tenantId, range, filters, now()),
+        users: withPeople(
+          await teamComparison(ctx.tenantFiles, tenantId, range, filters, now()),
+          await tenantPeople(ctx.control, tenantId),
+        ),
       });
     })
     .get('/insights', OPS.insights, async (c) => {

@@ -9,7 +9,7 @@ import { sessionsExport } from '../../dashboards/sessions-export.js';
 import { commonErrors, ERROR_COLUMNS } from '../../query/errors.js';
 import { EXPORT_FORMATS, MEDIA_TYPE, rowsBody, type ExportFormat } from '../../query/export.js';
 import { DIMENSION_NAMES, DIMENSIONS, INTERVALS, MAX_ROWS, METRICS, type QueryInput } from '../../query/model.js';
-import { namePeople, tenantPeople } from '../../query/people.js';
+import { namePeople, tenantPeople, withPeople } from '../../query/people.js';
 import { timeZoneOf } from '../../query/buckets.js';
 import { runQuery } from '../../query/run.js';
 import { fillGaps } from '../../query/result.js';
@@ -166,9 +166,10 @@ export function queryRoutes(ctx: AppContext) {
           },
           { metrics: 'metric' },
         );
-        const [result, zone] = await Promise.all([
+        const [result, zone, people] = await Promise.all([
           runQuery(ctx.tenantFiles, tenantId, q, { now: now() }),
           timeZoneOf(ctx.tenantFiles, tenantId),
+          needsPeople(q, ctx.control, tenantId),
         ]);
         return c.json({
           metrics: q.metrics,
@@ -176,7 +177,11 @@ export function queryRoutes(ctx: AppContext) {
           group_by: q.group_by,
           from: new Date(q.from).toISOString(),
           to: new Date(q.to).toISOString(),
-          points: q.group_by.length ? result.rows : fillGaps(result.rows, q, zone),
+          points: !q.group_by.length
+            ? fillGaps(result.rows, q, zone)
+            : people
+              ? withPeople(result.rows, people)
+              : result.rows,
           truncated: result.truncated,
         });
       })
