@@ -270,6 +270,14 @@ s("a developer's key: every tool answers with their own figures only", async (ct
 });
 
 s("a manager's key: the team's figures, colleagues' sessions, cost by person", async (ctx) => {
+  // An agent interaction without tokens or cost, in a project of its own: nothing spent there.
+  const tenant = (await ctx.server.ctx.control.get<{ t: string }>('SELECT tenant_id AS t FROM users WHERE id = $id', {
+    id: ctx.dev.userId,
+  }))!.t;
+  await ctx.server.ctx.ingest.ingest({ tenantId: tenant, userId: ctx.dev.userId }, 'rest', [
+    { kind: 'agent_interaction', name: 'reviewer', ts: NOW.getTime() - 3_600_000, project: 'no-spend' },
+  ]);
+  await ctx.server.ctx.aggregator.runOnce();
   await withClient(`${ctx.server.url}/mcp`, ctx.manager, async (client) => {
     const team = [JSON_SESSION, PROTO_SESSION];
     const byDay = await call(client, 'usage');
@@ -289,6 +297,10 @@ s("a manager's key: the team's figures, colleagues' sessions, cost by person", a
     const byPerson = Object.fromEntries(cost.by_person.map((p: Json) => [p.user_email, p.cost_usd]));
     close(byPerson['dev@acme.test'], JSON_SESSION.cost, 'dev');
     close(byPerson['colleague@acme.test'], PROTO_SESSION.cost, 'colleague');
+    // Rows of zeros (the agent interaction above) are left out, as the summary's by_model leaves them.
+    for (const rows of [cost.by_model, cost.by_project, cost.by_person])
+      for (const r of rows) assert.ok(r.cost_usd > 0 || r.tokens > 0 || r.api_requests > 0, JSON.stringify(r));
+    assert.not.ok(cost.by_project.some((r: Json) => r.project === 'no-spend'));
 
     assert.is(sum((await call(client, 'tool_failures')).errors, 'count'), 2);
     const q = await call(client, 'query', {

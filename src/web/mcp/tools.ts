@@ -82,6 +82,11 @@ const USAGE_METRICS: Record<UsageGroup, string[]> = {
   tool: ['tool_calls', 'tool_failures', 'tool_failure_rate', 'tool_p50_ms', 'tool_p95_ms'],
 };
 const COST_METRICS = ['cost_usd', 'tokens', 'api_requests'];
+/**
+ * A row of the cost breakdown with something to say: an agent interaction without tokens or
+ * cost (the kinds the cost figures read) makes a row of zeros, as the summary's by_model leaves out.
+ */
+const spent = (row: Record<string, unknown>) => COST_METRICS.some((m) => Number(row[m]) > 0);
 const FAILURE_KINDS = ['tool_call', 'command', 'agent_interaction', 'api_error'] as const;
 
 export function mcpServer(ctx: AppContext, caller: McpCaller): McpServer {
@@ -274,10 +279,14 @@ export function mcpServer(ctx: AppContext, caller: McpCaller): McpServer {
         from: new Date(span.from).toISOString(),
         to: new Date(span.to).toISOString(),
         total: byModel!.totals,
-        by_model: byModel!.rows,
-        by_project: byProject!.rows,
+        by_model: byModel!.rows.filter(spent),
+        by_project: byProject!.rows.filter(spent),
         ...(byUser && {
-          by_person: namePeople(byUser.rows, ['user', ...COST_METRICS], await tenantPeople(ctx.control, tenantId)).rows,
+          by_person: namePeople(
+            byUser.rows.filter(spent),
+            ['user', ...COST_METRICS],
+            await tenantPeople(ctx.control, tenantId),
+          ).rows,
         }),
         truncated: [byModel, byProject, byUser].some((r) => r?.truncated),
       };
