@@ -98,7 +98,7 @@ export async function openAppContext(
   },
 ): Promise<AppContext> {
   ensureDataDir(config.dataDir);
-  const releaseLock = await acquireLock(config.dataDir, options.adminSocket);
+  const releaseLock = await acquireLock(config.dataDir, options.adminSocket, log);
   let control: Database | null = null;
   let tenantFiles: TenantFiles | null = null;
   let memory: MemoryBudget | null = null;

@@ -9,7 +9,7 @@ import * as assert from 'uvu/assert';
 import { openDatabase, type Queryable } from '../src/storage/duckdb.js';
 import { loadMigrations, migrate, MigrationError, type Migration } from '../src/storage/migrate.js';
 import { acquireLock, DataDirLockedError, lockPath, tenantPath } from '../src/storage/datadir.js';
-import { listenAdminSocket } from '../src/admin/socket.js';
+import { adminSocketPath, listenAdminSocket } from '../src/admin/socket.js';
 import { RemoteCommandError, runRemote } from '../src/cli/client.js';
 import { Hono } from 'hono';
 import { createMemoryBudget } from '../src/storage/memory.js';
@@ -18,7 +18,7 @@ import { TenantUnavailableError } from '../src/storage/errors.js';
 import { newId } from '../src/ids.js';
 import { createEventWriter, DEFAULT_WRITER, type EventRow } from '../src/ingest/writer.js';
 import { openJournal } from '../src/storage/journal.js';
-import { tempDir } from './helpers.js';
+import { startTestServer, tempDir } from './helpers.js';
 import { openAppContext } from '../src/context.js';
 import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/log.js';
@@ -115,6 +115,42 @@ test('a file migrated by a newer build is refused', async () => {
   }
   await db.close();
   dir.remove();
+});
+
+test("an upgrade's migrations of a tenant file are logged; a new file's are not", async () => {
+  const dir = tempDir();
+  const all = loadMigrations('tenant');
+  const id = newId('t');
+  const lines: Record<string, unknown>[] = [];
+  const log = createLogger('info', (l) => lines.push(JSON.parse(l)));
+  const older = createTenantFiles(dir.path, { migrations: all.slice(0, -1), log });
+  await older.create(id);
+  await older.closeAll();
+  assert.equal(lines, [], 'a new file');
+  const newer = createTenantFiles(dir.path, { migrations: all, log });
+  await newer.open(id);
+  await newer.closeAll();
+  assert.equal(
+    lines.map((l) => [l.msg, l.tenant_id, l.versions]),
+    [['migrated tenant file', id, [all.at(-1)!.version]]],
+  );
+  dir.remove();
+});
+
+test('a command the admin socket ran is in the log, without its arguments', async () => {
+  const server = await startTestServer();
+  try {
+    await runRemote(adminSocketPath(server.dataDir), 'setup', {
+      name: 'Acme',
+      email: 'root@acme.test',
+      password: 'a long secret password',
+    });
+    const done = server.logs.filter((l) => l.msg === 'admin command done');
+    assert.equal(done, [{ ...done[0], command: 'setup' }]);
+    assert.not.match(JSON.stringify(server.logs), /a long secret password/);
+  } finally {
+    await server.stop();
+  }
 });
 
 test('tenant paths come only from generated ids', () => {
@@ -453,9 +489,19 @@ test('the data-directory lock admits one holder and takes over a dead one', asyn
   release();
   writeFileSync(lockPath(dir.path), JSON.stringify({ pid: process.ppid, startedAt: 'then', adminSocket: null }));
   await refused(dir.path, /in use by another agentmeter process/);
-  // A lock left by a process that has exited is stale.
-  writeFileSync(lockPath(dir.path), JSON.stringify({ pid: 2 ** 22 + 12345, startedAt: 'then', adminSocket: null }));
-  const again = await acquireLock(dir.path, null);
+  // A lock left by a process that has exited is stale: taken over, and the log says whose it was.
+  const dead = JSON.stringify({ pid: 2 ** 22 + 12345, startedAt: 'then', adminSocket: null });
+  writeFileSync(lockPath(dir.path), dead);
+  const lines: Record<string, unknown>[] = [];
+  const again = await acquireLock(
+    dir.path,
+    null,
+    createLogger('info', (l) => lines.push(JSON.parse(l))),
+  );
+  assert.equal(
+    lines.map((l) => [l.level, l.msg, l.lock]),
+    [['warn', 'took over a lock left by a process that no longer runs', dead]],
+  );
   again();
   assert.not.ok(existsSync(lockPath(dir.path)));
   dir.remove();

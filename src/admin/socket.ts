@@ -27,7 +27,10 @@ export function adminApp(ctx: AppContext): Hono {
     if (!isCommandName(name)) return c.json({ error: `unknown command ${JSON.stringify(name)}` }, 400);
     try {
       const args = body?.args && typeof body.args === 'object' ? (body.args as Record<string, unknown>) : {};
-      return c.json({ result: await runCommand(ctx, name, args) });
+      const result = await runCommand(ctx, name, args);
+      // Which command, not its arguments (a password, a client secret): the audit log says the rest.
+      ctx.log.info('admin command done', { command: name });
+      return c.json({ result });
     } catch (err) {
       if (err instanceof CommandError) {
         // What an operator asked that did not happen (a backup onto a full disk) is in the server's log too.

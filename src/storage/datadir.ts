@@ -1,5 +1,6 @@
 // The data directory: control database, one DuckDB file per tenant, and a lock that
 // keeps a second process away (it names the running server so the CLI can ask it).
+import type { Logger } from '../log.js';
 import { chmodSync, closeSync, mkdirSync, openSync, readFileSync, readlinkSync, rmSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { open, rm } from 'node:fs/promises';
@@ -169,7 +170,7 @@ function socketAnswers(lock: Lock, dataDir: string): Promise<boolean> {
 }
 
 /** Takes the lock or throws DataDirLockedError. Returns a function that releases it. */
-export async function acquireLock(dataDir: string, adminSocket: string | null): Promise<() => void> {
+export async function acquireLock(dataDir: string, adminSocket: string | null, log?: Logger): Promise<() => void> {
   const path = lockPath(dataDir);
   const body: Lock = {
     pid: process.pid,
@@ -193,7 +194,10 @@ export async function acquireLock(dataDir: string, adminSocket: string | null): 
       const { text, holder } = await judgeLock(dataDir);
       if (holder) throw new DataDirLockedError(dataDir, holder);
       // Left by a process that no longer runs, unless another process took it while we looked.
-      if (text === null || lockText(dataDir) === text) rmSync(path, { force: true });
+      if (text === null || lockText(dataDir) === text) {
+        rmSync(path, { force: true });
+        if (text !== null) log?.warn('took over a lock left by a process that no longer runs', { path, lock: text });
+      }
     }
   }
   throw new Error(`could not take the lock ${path}`);

@@ -143,7 +143,9 @@ export function createTenantFiles(dataDir: string, options: TenantFilesOptions =
         if (problem) throw problem;
       };
       db = await openDatabase(path, { budget: options.budget, beforeWake });
-      await migrate(db, migrations);
+      const migrated = await migrate(db, migrations);
+      // An upgrade's migrations of an existing file (a new file gets them all: nothing to say).
+      if (migrated.length && !creating) log?.info('migrated tenant file', { tenant_id: tenantId, versions: migrated });
       await stamp(db, tenantId);
       opened = { db, ...fileAt(path), activity: db.activity(), since: now() };
       live.set(tenantId, opened);
