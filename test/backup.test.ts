@@ -336,6 +336,20 @@ async function gauges(server: { url: string }, names: string[]): Promise<Record<
   );
 }
 
+online('a restore into the data directory of a running server is refused, naming it', async () => {
+  const server = await startTestServer();
+  try {
+    const refused = await runCli(['restore', '--from', join(server.dataDir, 'nowhere')], { dataDir: server.dataDir });
+    assert.is(refused.code, 1);
+    assert.match(
+      refused.stderr,
+      new RegExp(`is in use by another agentmeter process \\(pid ${process.pid}, started [^)]+\\); stop it first`),
+    );
+  } finally {
+    await server.stop();
+  }
+});
+
 online('the newest backups are in /metrics, an incomplete one and a failure too, and kept over a restart', async () => {
   const dir = tempDir('am-backup-metrics');
   const names = [

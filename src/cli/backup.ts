@@ -3,7 +3,7 @@
 import { BackupError, notCopied, verifyBackup } from '../backup/manifest.js';
 import { restoreBackup } from '../backup/restore.js';
 import { CommandError } from '../admin/commands.js';
-import { readLiveLock } from '../storage/datadir.js';
+import { DataDirLockedError, readLiveLock } from '../storage/datadir.js';
 
 export const LOCAL_BACKUP_COMMANDS = ['restore', 'backup verify'] as const;
 export type LocalBackupCommand = (typeof LOCAL_BACKUP_COMMANDS)[number];
@@ -40,7 +40,8 @@ export async function runLocalBackup(
       };
     }
     const held = await readLiveLock(dataDir);
-    if (held) throw new CommandError(`--data-dir: ${dataDir} is in use by a running server (pid ${held.pid})`);
+    // Named as a server's start names it (pid, host, when; or a lock this user may not read).
+    if (held) throw new DataDirLockedError(dataDir, held);
     const restored = await restoreBackup(from, dataDir);
     return { ok: true, result: restored, notCopied: notCopied(restored) };
   } catch (err) {
