@@ -202,6 +202,24 @@ offline("what the appliance writes is its user's alone, in a data directory made
   for (const f of written) assert.is((statSync(join(data, f)).mode & 0o777).toString(8), '600', f);
 });
 
+offline('audit list: the log newest first, filtered as the API filters it', async ({ dir }) => {
+  const cli = (...args: string[]) => runCli(args, { dataDir: dir.path });
+  assert.is((await cli('setup', '--name', 'Acme', '--email', 'root@acme.test')).code, 0);
+  assert.is((await cli('tenant', 'create', '--name', 'Beta')).code, 0);
+  const all = await cli('audit', 'list', '--json');
+  assert.is(all.code, 0, all.stderr);
+  const entries = JSON.parse(all.stdout) as { action: string; tenant: string; detail: unknown }[];
+  assert.equal(
+    entries.map((e) => e.action),
+    ['tenant.create', 'setup'],
+  );
+  assert.equal(entries[0]!.detail, { name: 'Beta' });
+  const beta = await cli('audit', 'list', '--tenant', 'Beta', '--action', 'setup', '--json');
+  assert.equal(JSON.parse(beta.stdout), []);
+  const bad = await cli('audit', 'list', '--since', '2026-02-31');
+  assert.equal([bad.code, bad.stderr.trim()], [1, 'agentmeter: --since: is not a real date']);
+});
+
 offline.run();
 
 const online = suite<{ dir: ReturnType<typeof tempDir>; server: ChildProcess; url: string }>(

@@ -51,6 +51,11 @@ const OPTIONS = {
   'require-sso': { type: 'string' },
   to: { type: 'string' },
   from: { type: 'string' },
+  person: { type: 'string' },
+  action: { type: 'string' },
+  since: { type: 'string' },
+  until: { type: 'string' },
+  limit: { type: 'string' },
   ...Object.fromEntries(Object.values(SETTINGS).map((s) => [s.flag, { type: 'string' }])),
 } as const;
 
@@ -71,6 +76,7 @@ commands:
   user reset-link --tenant <id|name> --email <email>  prints a single-use password reset link (1 hour)
   apikey create --tenant <id|name> --user <email|id> --scopes ingest,read [--name <label>]
   apikey list --tenant <id|name>
+  audit list [--tenant <id|name>] [--person <email>] [--action <name or prefix>] [--since <date|time>] [--until <date|time>] [--limit <1-1000>]
   apikey revoke --tenant <id|name> --id <key id>
   apikey rotate --tenant <id|name> --id <key id>       a new secret for the key (printed once); the old one is refused at once
   sso set --tenant <id|name> --type oidc|google|entra|okta|github|saml [--issuer <url>] --client-id <id> --client-secret-stdin
