@@ -254,4 +254,35 @@ s('a viewer sees firing alerts but no forms; a developer only their own rules', 
   assert.is((await ctx.viewer.post(`/alerts/${team}/delete`, {})).status, 403);
 });
 
+s('a rule stored before a later version refused its filter: its page says why, its test is a 409', async (ctx) => {
+  const db = await ctx.server.ctx.tenantFiles.open(ctx.tenantId);
+  const body = ruleSchema.parse({
+    name: 'old rule',
+    metric: 'events',
+    window: '1h',
+    condition: { type: 'threshold', op: 'above', value: 5 },
+  });
+  // As an earlier version stored it: it took any string as a kind.
+  const rule = await createRule(
+    db,
+    { body: { ...body, filters: { kind: ['tool'] } } as typeof body, createdBy: 'u_x', ownUser: null },
+    T,
+  );
+  const page = await ctx.admin.get(`/alerts/${rule.id}`);
+  assert.is(page.status, 200);
+  assert.match(
+    await page.text(),
+    /role="alert">This rule cannot be judged as stored: filters\.kind\.0: not an event kind/,
+  );
+  const test = await fetch(`${ctx.server.url}/api/v1/alerts/rules/${rule.id}/test`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${ctx.key}` },
+  });
+  assert.is(test.status, 409);
+  assert.is(((await test.json()) as { field: string }).field, 'filters.kind.0');
+  // The pass judges the other rules; this one is logged, not a crash.
+  await ctx.server.ctx.alerts.runOnce();
+  assert.is((await ctx.admin.get('/alerts')).status, 200);
+});
+
 s.run();

@@ -7,6 +7,7 @@ import { NotAllowedError } from '../auth/scope.js';
 import { MAX_JSON_DEPTH, nestedDeeperThan } from '../ingest/sanitize.js';
 import { RecordTooLargeError } from '../ingest/writer.js';
 import { TenantNameError } from '../tenants/tenants.js';
+import { StaleRuleError } from '../alerts/evaluate.js';
 import {
   retryAfterSeconds,
   type StorageUnavailableError,
@@ -45,6 +46,7 @@ export function fromDomainError(err: unknown): unknown {
   if (err instanceof NotAllowedError) return httpError(403, err.message, err.field);
   if (err instanceof RecordTooLargeError) return httpError(413, err.message, err.field);
   if (err instanceof TenantNameError) return httpError(409, err.message, err.field);
+  if (err instanceof StaleRuleError) return httpError(409, err.message, err.field);
   return err;
 }
 

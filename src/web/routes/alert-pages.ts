@@ -6,6 +6,7 @@ import { Hono, type Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { AppContext } from '../../context.js';
 import { testRule } from '../../alerts/preview.js';
+import { StaleRuleError } from '../../alerts/evaluate.js';
 import { bodyFromForm, EMPTY_FORM, formFromRule, type RuleForm } from '../../alerts/rule-form.js';
 import {
   channelTargetProblem,
@@ -56,6 +57,12 @@ export function alertPageRoutes(ctx: AppContext, render: Renderer) {
     render(c, 'error', { status: 404, message: 'There is no such alert rule (or it is not yours).' }, 404);
   const ruleOf = async (c: Context<Env>, identity: SessionIdentity) =>
     getRule(await db(identity), c.req.param('id') ?? '', alertReader(identity));
+  /** The rule's preview; a rule stored before a later version refused its filter has none, and the page says why. */
+  const previewOf = (identity: SessionIdentity, rule: Rule) =>
+    testRule(ctx.tenantFiles, identity.user.tenantId, rule, now(), ctx.publicUrl).catch((err: unknown) => {
+      if (err instanceof StaleRuleError) return { stale: err.message };
+      throw err;
+    });
 
   const formPage = (
     c: Context<Env>,
@@ -174,9 +181,7 @@ export function alertPageRoutes(ctx: AppContext, render: Renderer) {
         : { alerts: [], history: [] };
       if (!rule || (who.firingOnly && !alerts.length)) return missing(c);
       const silences = who.firingOnly ? [] : await listSilences(file, now(), [rule.id]);
-      const preview = who.firingOnly
-        ? null
-        : await testRule(ctx.tenantFiles, identity.user.tenantId, rule, now(), ctx.publicUrl);
+      const preview = who.firingOnly ? null : await previewOf(identity, rule);
       return renderPage(
         render,
         c,
@@ -261,7 +266,7 @@ export function alertPageRoutes(ctx: AppContext, render: Renderer) {
         const who = alertReader(identity);
         const file = await db(identity);
         const { alerts, history } = await listAlerts(file, [rule], who, { rule: rule.id, limit: 100 });
-        const preview = await testRule(ctx.tenantFiles, identity.user.tenantId, rule, now(), ctx.publicUrl);
+        const preview = await previewOf(identity, rule);
         return renderPage(
           render,
           c,
