@@ -350,6 +350,23 @@ online('a restore into the data directory of a running server is refused, naming
   }
 });
 
+online('a scheduled backup that fails before its copy is counted too', async () => {
+  const dir = tempDir('am-backup-fail');
+  writeFileSync(join(dir.path, 'plainfile'), ''); // a volume not mounted, a path mistyped: no directory there
+  const server = await startTestServer({
+    flags: { 'backup-dir': join(dir.path, 'plainfile', 'backups'), 'backup-every': '1h' },
+  });
+  try {
+    await server.ctx.backups.stop(); // the test runs the check itself
+    const failed = await server.ctx.backups.runDue().catch((err: Error) => err);
+    assert.match(String(failed), /ENOTDIR/);
+    assert.is((await server.ctx.backups.state()).failures, 1);
+  } finally {
+    await server.stop();
+    dir.remove();
+  }
+});
+
 online('the newest backups are in /metrics, an incomplete one and a failure too, and kept over a restart', async () => {
   const dir = tempDir('am-backup-metrics');
   const names = [

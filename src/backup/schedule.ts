@@ -1,7 +1,7 @@
 // Backups on demand and on a schedule (`--backup-dir`, `--backup-every`, `--backup-keep`): a backup into
 // `<backup dir>/agentmeter-<UTC time>` once the newest there is `every` old, then the
 // oldest beyond `keep` removed. Checked on a timer; the clock is a parameter.
-import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { takeBackup, type BackupDeps, type BackupResult } from './backup.js';
 import { MANIFEST, notCopied, readManifest } from './manifest.js';
@@ -35,6 +35,16 @@ function readable(dir: string): boolean {
   }
 }
 
+/** Whether `dir` has no manifest at all (an interrupted backup); one that cannot be read is not removed. */
+function manifestMissing(dir: string): boolean {
+  try {
+    statSync(join(dir, MANIFEST));
+    return false;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ENOENT';
+  }
+}
+
 /** `agentmeter-20261205T043000Z`: sorts by time. */
 export const scheduledName = (at: Date) =>
   `${PREFIX}${at
@@ -59,13 +69,7 @@ export function createBackups(given: BackupDeps, settings: BackupSettings | null
 
   /** A backup into `dir`, recorded; one that left tenants out is logged as such (it is written, not failed). */
   const take = async (dir: string): Promise<BackupResult> => {
-    let result: BackupResult;
-    try {
-      result = await takeBackup(deps, dir);
-    } catch (err) {
-      failures++;
-      throw err;
-    }
+    const result = await takeBackup(deps, dir);
     const left = notCopied(result);
     if (left.length) deps.log?.error('backup incomplete: tenants not copied', { dir, tenants: left });
     await recordBackup(deps.control, result).catch((err: unknown) =>
@@ -93,7 +97,7 @@ export function createBackups(given: BackupDeps, settings: BackupSettings | null
     if (newest && now.getTime() - Date.parse(readManifest(join(dir, newest)).created_at) < everyMs) return null;
     // What an interrupted scheduled backup left (no manifest) is not a backup.
     for (const name of readdirSync(dir))
-      if (SCHEDULED.test(name) && !existsSync(join(dir, name, MANIFEST)))
+      if (SCHEDULED.test(name) && manifestMissing(join(dir, name)))
         rmSync(join(dir, name), { recursive: true, force: true });
     const result = await take(join(dir, scheduledName(now)));
     for (const old of complete().slice(0, -keep)) {
@@ -103,9 +107,18 @@ export function createBackups(given: BackupDeps, settings: BackupSettings | null
     return result;
   };
 
-  /** One backup at a time: each waits for the one before. */
+  /**
+   * One backup at a time: each waits for the one before. Any failure is counted, also one
+   * before the copy (a backup directory that cannot be made, a volume not mounted).
+   */
   const serial = <T>(fn: () => Promise<T>): Promise<T> => {
-    const next = running.catch(() => null).then(fn);
+    const next = running
+      .catch(() => null)
+      .then(fn)
+      .catch((err: unknown) => {
+        failures++;
+        throw err;
+      });
     running = next;
     return next;
   };
