@@ -5,6 +5,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { valueText } from '../src/query/value-text.js';
 import { changeIn } from '../src/dashboards/team.js';
+import { conditionWords } from '../src/alerts/evaluate.js';
 
 test("an alert's value in its metric's unit", () => {
   assert.equal(
@@ -20,9 +21,36 @@ test("an alert's value in its metric's unit", () => {
       valueText('tool_calls', 3.3333),
       valueText('tokens', 1234567),
       valueText('cost_usd', null),
+      valueText('cost_usd', 0.5),
+      valueText('cost_usd', 0.00001),
+      valueText('cost_usd', -12.5),
     ],
-    ['$0.0161', '$1,234.57', '$10', '1,250 ms', '12.34%', '0%', '5,000 s', '12', '3.33', '1,234,567', 'no data'],
+    [
+      '$0.0161',
+      '$1,234.57',
+      '$10',
+      '1,250 ms',
+      '12.34%',
+      '0%',
+      '5,000 s',
+      '12',
+      '3.33',
+      '1,234,567',
+      'no data',
+      '$0.50',
+      '$0.00001',
+      '−$12.50',
+    ],
   );
+});
+
+test("an alert's condition in the unit of its value", () => {
+  assert.is(conditionWords({ type: 'threshold', op: 'above', value: 0.2 } as never, 'tool_failure_rate'), 'above 20%');
+  assert.is(
+    conditionWords({ type: 'forecast', op: 'above', value: 0.00001, by: 'month' } as never, 'cost_usd'),
+    'projected above $0.00001 by month end',
+  );
+  assert.is(conditionWords({ type: 'anomaly', z: 2 } as never, 'cost_usd'), 'z-score above 2');
 });
 
 test("the team page's change per day: two significant digits, never an exponent", () => {

@@ -106,7 +106,7 @@ function notification(
     metric: rule.metric,
     group: obs.group,
     value: obs.value,
-    condition: conditionWords(rule.condition),
+    condition: conditionWords(rule.condition, rule.metric),
     window: rule.window,
     at: new Date(now).toISOString(),
     link: new URL(`/alerts/${rule.id}`, publicUrl).href,

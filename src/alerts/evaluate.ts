@@ -2,6 +2,7 @@
 // whether it holds (null: no data). Every figure comes from the query layer: the metric
 // over [at - window, at), the same over earlier windows (anomaly), or over the current
 // day, week (from Monday) or month so far in the tenant's time zone (forecast).
+import { valueText } from '../query/value-text.js';
 import { zScore } from '../analytics/anomalies.js';
 import { kindsRead, MAX_ROWS, querySchema, type Query } from '../query/model.js';
 import type { QueryResult } from '../query/result.js';
@@ -126,8 +127,9 @@ export async function observe(rule: Rule, at: number, zone: string, ask: Ask): P
 }
 
 /** The condition in words, for people reading a notification. */
-export function conditionWords(c: Condition): string {
-  if (c.type === 'threshold') return `${c.op} ${c.value}`;
+export function conditionWords(c: Condition, metric: string): string {
+  // The threshold in the unit its value is given in (a rate in percent, dollars).
+  if (c.type === 'threshold') return `${c.op} ${valueText(metric, c.value)}`;
   if (c.type === 'anomaly') return `z-score ${c.z > 0 ? 'above' : 'below'} ${c.z}`;
-  return `projected ${c.op} ${c.value} by ${c.by} end`;
+  return `projected ${c.op} ${valueText(metric, c.value)} by ${c.by} end`;
 }
