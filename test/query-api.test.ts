@@ -478,6 +478,7 @@ api('bad parameters are 400s naming the parameter', async (ctx) => {
     [`/api/v1/query?q=${encodeURIComponent('{"metrics":["events"]}')}&range=24h`, 'range'],
     // A kind no event has would match nothing: refused, not answered with zeros.
     ['/api/v1/errors?kind=bogus', 'kind'],
+    ['/api/v1/errors?kind=prompt', 'kind'], // an event kind, but none of its events is a failure
     ['/api/v1/dashboard/summary?kind=bogus', 'kind'],
     ['/api/v1/metrics/timeseries?metric=events&kind=tool_call,bogus', 'kind'],
     // The other route family's names would be ignored and the default range answered.

@@ -23,6 +23,8 @@ export type CommonError = {
 
 export const ERROR_CHARS = 200;
 
+/** The kinds whose events can be failures: the failures list's `kind` takes these (another lists nothing). */
+export const FAILURE_KINDS = ['tool_call', 'command', 'agent_interaction', 'api_error'] as const;
 /** A failure: a failed or timed-out tool call, command or agent interaction, or any API error. */
 const FAILED = `((kind IN ('tool_call', 'command', 'agent_interaction') AND ${FAILURE_SQL}) OR kind = 'api_error')`;
 /** Leading blank lines and spaces go, then everything from the first line break on. */

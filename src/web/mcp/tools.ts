@@ -11,7 +11,7 @@ import type { AppContext } from '../../context.js';
 import { listRules } from '../../alerts/rules.js';
 import { listAlerts, type AlertReader } from '../../alerts/store.js';
 import { loadSession } from '../../dashboards/sessions.js';
-import { commonErrors } from '../../query/errors.js';
+import { commonErrors, FAILURE_KINDS } from '../../query/errors.js';
 import {
   DIMENSION_NAMES,
   filtersObject,
@@ -87,7 +87,6 @@ const COST_METRICS = ['cost_usd', 'tokens', 'api_requests'];
  * cost (the kinds the cost figures read) makes a row of zeros, as the summary's by_model leaves out.
  */
 const spent = (row: Record<string, unknown>) => COST_METRICS.some((m) => Number(row[m]) > 0);
-const FAILURE_KINDS = ['tool_call', 'command', 'agent_interaction', 'api_error'] as const;
 
 export function mcpServer(ctx: AppContext, caller: McpCaller): McpServer {
   const server = new McpServer(

@@ -6,7 +6,7 @@ import { Hono, type Context } from 'hono';
 import { z } from 'zod';
 import type { AppContext } from '../../context.js';
 import { sessionsExport } from '../../dashboards/sessions-export.js';
-import { commonErrors, ERROR_COLUMNS } from '../../query/errors.js';
+import { commonErrors, ERROR_COLUMNS, FAILURE_KINDS } from '../../query/errors.js';
 import { EXPORT_FORMATS, MEDIA_TYPE, rowsBody, type ExportFormat } from '../../query/export.js';
 import { DIMENSION_NAMES, DIMENSIONS, INTERVALS, MAX_ROWS, METRICS, type QueryInput } from '../../query/model.js';
 import { namePeople, tenantPeople, withPeople } from '../../query/people.js';
@@ -221,6 +221,10 @@ export function queryRoutes(ctx: AppContext) {
         const format = formatOf(c);
         const range = timeRange(c, now());
         const { user, project, tool, model, kind } = filtersFrom(c);
+        // Another kind has no failures: listing none would read as "no errors".
+        const other = kind?.find((k) => !(FAILURE_KINDS as readonly string[]).includes(k));
+        if (other !== undefined)
+          throw httpError(400, `kind: ${JSON.stringify(other)} has no failures (${FAILURE_KINDS.join(', ')})`, 'kind');
         const filters = scopeFilters(view, {
           ...(user && { user }),
           ...(project && { project }),
