@@ -92,11 +92,16 @@ export function createArchiveImports(deps: Deps): ArchiveImports {
         Object.assign(progress, { files_done: done.size, events: (progress.events as number) + chunk.events.length });
         await note();
       }
+      // The upload goes before the run ends: a run shown finished has left nothing behind.
+      await discard(job.dir).catch((e: unknown) =>
+        deps.log.warn('could not remove an upload', { run: run.id, error: String(e) }),
+      );
       await finishRun(deps.tenantFiles, who, run.id, { summary: { ...progress, phase: 'done' } }, deps.now());
     } catch (err) {
       if (err instanceof RunClosedError) return; // rolled back while it ran: nothing more to record
       const error = stopping.signal.aborted ? INTERRUPTED : (err as Error).message || String(err);
       if (!stopping.signal.aborted) deps.log.warn('archive import failed', { run: run.id, error });
+      await discard(job.dir).catch(() => undefined);
       await finishRun(
         deps.tenantFiles,
         who,
