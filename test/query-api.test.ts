@@ -540,8 +540,31 @@ api('range= names the rolling presets the dashboards use, up to now', async (ctx
     const asked = `from=${new Date(now - { '1h': 1, '24h': 24, '7d': 168, '30d': 720 }[range] * 3_600_000).toISOString()}`;
     assert.equal(s, await getJson<Summary>(ctx, `/api/v1/dashboard/summary?${asked}`), `${range} is ${asked}`);
   }
-  const res = await get(ctx, '/api/v1/dashboard/summary?range=today');
-  assert.match(((await res.json()) as { error: string }).error, /^range: must be one of 1h, 24h, 7d, 30d, 90d; /);
+  // The same words on every route, also where the documented parameters are checked first.
+  for (const path of [
+    '/api/v1/dashboard/summary',
+    '/api/v1/sessions',
+    '/api/v1/errors',
+    '/api/v1/metrics/timeseries',
+  ]) {
+    const res = await get(ctx, `${path}?metric=prompts&range=today`);
+    assert.is(res.status, 400, path);
+    assert.match(
+      ((await res.json()) as { error: string }).error,
+      /^range: must be one of 1h, 24h, 7d, 30d, 90d; /,
+      path,
+    );
+  }
+  const { key } = (await runCommand(ctx.server.ctx, 'apikey create', {
+    tenant: ctx.tenantId,
+    user: ADMIN.email,
+    scopes: 'read',
+  })) as { key: string };
+  const exported = await fetch(`${ctx.server.url}/api/metrics/export/csv?range=today`, {
+    headers: { authorization: `Bearer ${key}` },
+  });
+  assert.is(exported.status, 400);
+  assert.match(((await exported.json()) as { error: string }).error, /^range: must be one of 1h, 24h, 7d, 30d, 90d; /);
 });
 
 api('rows grouped by user name the person, in this period and the one before', async (ctx) => {

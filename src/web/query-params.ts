@@ -54,7 +54,7 @@ const ROLLING_ERROR = `must be one of ${ROLLING.map(([name]) => name).join(', ')
 
 /** `range=`, instead of the range's two times: a rolling preset up to now. */
 export const rangeParam = z
-  .enum(ROLLING.map(([name]) => name) as [string, ...string[]])
+  .enum(ROLLING.map(([name]) => name) as [string, ...string[]], { error: ROLLING_ERROR })
   .optional()
   .meta({ description: 'instead of the two times of the range: this much up to now' });
 
