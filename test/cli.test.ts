@@ -218,6 +218,17 @@ offline('audit list: the log newest first, filtered as the API filters it', asyn
   assert.equal(JSON.parse(beta.stdout), []);
   const bad = await cli('audit', 'list', '--since', '2026-02-31');
   assert.equal([bad.code, bad.stderr.trim()], [1, 'agentmeter: --since: is not a real date']);
+  const before = await cli('audit', 'list', '--until', '2020-01-01', '--since', '2021-01-01');
+  assert.is(before.stderr.trim(), 'agentmeter: --until: must not be before --since');
+  // A flag the command does not take is refused, not dropped (the log would come back unfiltered).
+  const from = await cli('audit', 'list', '--from', '2030-01-01');
+  assert.equal(
+    [from.code, from.stderr.trim()],
+    [1, 'agentmeter: --from: audit list does not take it (--since: the CLI reads --from as a path)'],
+  );
+  const email = await cli('tenant', 'list', '--email', 'x@acme.test');
+  assert.equal([email.code, email.stderr.trim()], [1, 'agentmeter: --email: tenant list does not take it']);
+  assert.equal(JSON.parse((await cli('audit', 'list', '--limit', '1', '--page', '2', '--json')).stdout).length, 1);
 });
 
 offline.run();
@@ -298,9 +309,9 @@ online('admin commands go through the running server, which sees their effect at
 online('a backup the server may not write says who writes it', async ({ dir }) => {
   const opts = { dataDir: dir.path };
   assert.is((await runCli(['setup', '--name', 'Acme', '--email', 'root@acme.test', '--json'], opts)).code, 0);
-  // Another command given --to (which it does not take) is not judged by a backup's manifest.
+  // Another command given --to (which it does not take) is refused for that, not judged by a backup's manifest.
   const listed = await runCli(['tenant', 'list', '--to', join(dir.path, 'nowhere'), '--json'], opts);
-  assert.is(listed.code, 0, listed.stderr);
+  assert.equal([listed.code, JSON.parse(listed.stderr)], [1, { error: '--to: tenant list does not take it' }]);
   const res = await runCli(['backup', '--to', '/sys/agentmeter-backup', '--json'], opts); // EPERM, even for root
   assert.is(res.code, 1);
   assert.match(

@@ -217,6 +217,7 @@ export const COMMANDS = {
       since: z.string().optional(),
       until: z.string().optional(),
       limit: z.string().optional(),
+      page: z.string().optional(),
     }),
     async (ctx, input) => {
       const filter = auditFilterSchema.safeParse({
@@ -225,11 +226,12 @@ export const COMMANDS = {
         from: input.since,
         to: input.until,
         limit: input.limit ?? '100',
+        page: input.page,
       });
       if (!filter.success) {
         const issue = filter.error.issues[0]!;
         const flag = { from: 'since', to: 'until' }[String(issue.path[0])] ?? String(issue.path[0]);
-        throw new CommandError(`--${flag}: ${issue.message}`);
+        throw new CommandError(`--${flag}: ${issue.message.replace(/\bfrom\b/, '--since')}`);
       }
       const tenantId = input.tenant ? (await tenantOf(ctx, input.tenant)).id : null;
       const { entries } = await searchAudit(ctx.control, { ...filter.data, tenantId });
@@ -383,6 +385,12 @@ async function fetchMetadata(url: string): Promise<string> {
 
 export type CommandName = keyof typeof COMMANDS;
 
+/** What to type instead, where a flag is easily taken for another. */
+const HINTS: Record<string, string> = {
+  'audit list from': ' (--since: the CLI reads --from as a path)',
+  'audit list to': ' (--until: the CLI reads --to as a path)',
+};
+
 export function isCommandName(name: string): name is CommandName {
   return Object.hasOwn(COMMANDS, name);
 }
@@ -390,7 +398,15 @@ export function isCommandName(name: string): name is CommandName {
 /** Validates `args` and runs the command. Throws CommandError with a message naming the bad field. */
 /** The command's arguments as it takes them, or a CommandError naming the flag. */
 export function parseCommand(name: CommandName, args: Record<string, unknown>): unknown {
-  const parsed = (COMMANDS[name] as Command<z.ZodType>).schema.safeParse(args);
+  const schema = (COMMANDS[name] as Command<z.ZodType>).schema;
+  // A flag the command does not take is refused, not dropped: `audit list --from` would
+  // otherwise answer the whole log as if filtered.
+  // (A loose object, `sso set`, hands the rest on to a schema of its own.)
+  if (schema instanceof z.ZodObject && !(schema.def.catchall instanceof z.ZodUnknown))
+    for (const key of Object.keys(args))
+      if (!(key in schema.shape))
+        throw new CommandError(`--${key.replace(/_/g, '-')}: ${name} does not take it${HINTS[`${name} ${key}`] ?? ''}`);
+  const parsed = schema.safeParse(args);
   if (parsed.success) return parsed.data;
   const issue = parsed.error.issues[0]!;
   // The flag as typed: the CLI reads --require-sso as require_sso.

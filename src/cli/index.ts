@@ -56,6 +56,7 @@ const OPTIONS = {
   since: { type: 'string' },
   until: { type: 'string' },
   limit: { type: 'string' },
+  page: { type: 'string' },
   ...Object.fromEntries(Object.values(SETTINGS).map((s) => [s.flag, { type: 'string' }])),
 } as const;
 
@@ -76,7 +77,7 @@ commands:
   user reset-link --tenant <id|name> --email <email>  prints a single-use password reset link (1 hour)
   apikey create --tenant <id|name> --user <email|id> --scopes ingest,read [--name <label>]
   apikey list --tenant <id|name>
-  audit list [--tenant <id|name>] [--person <email>] [--action <name or prefix>] [--since <date|time>] [--until <date|time>] [--limit <1-1000>]
+  audit list [--tenant <id|name>] [--person <email>] [--action <name or prefix>] [--since <date|time>] [--until <date|time>] [--limit <1-1000>] [--page <n>]
   apikey revoke --tenant <id|name> --id <key id>
   apikey rotate --tenant <id|name> --id <key id>       a new secret for the key (printed once); the old one is refused at once
   sso set --tenant <id|name> --type oidc|google|entra|okta|github|saml [--issuer <url>] --client-id <id> --client-secret-stdin
