@@ -343,7 +343,9 @@ online('a restore into the data directory of a running server is refused, naming
     assert.is(refused.code, 1);
     assert.match(
       refused.stderr,
-      new RegExp(`is in use by another agentmeter process \\(pid ${process.pid}, started [^)]+\\); stop it first`),
+      new RegExp(
+        `^agentmeter: --data-dir: .* is a running server's data directory \\(pid ${process.pid}, started [^)]+\\); a restore goes into a new or empty directory`,
+      ),
     );
   } finally {
     await server.stop();

@@ -3,7 +3,7 @@
 import { BackupError, notCopied, verifyBackup } from '../backup/manifest.js';
 import { restoreBackup } from '../backup/restore.js';
 import { CommandError } from '../admin/commands.js';
-import { DataDirLockedError, readLiveLock } from '../storage/datadir.js';
+import { DataDirLockedError, readLiveLock, whereHeld } from '../storage/datadir.js';
 
 export const LOCAL_BACKUP_COMMANDS = ['restore', 'backup verify'] as const;
 export type LocalBackupCommand = (typeof LOCAL_BACKUP_COMMANDS)[number];
@@ -40,8 +40,13 @@ export async function runLocalBackup(
       };
     }
     const held = await readLiveLock(dataDir);
-    // Named as a server's start names it (pid, host, when; or a lock this user may not read).
-    if (held) throw new DataDirLockedError(dataDir, held);
+    // A running server's directory is never empty: what to do is choose another, not stop it.
+    if (held)
+      throw new CommandError(
+        held.pid === 0
+          ? new DataDirLockedError(dataDir, held).message
+          : `--data-dir: ${dataDir} is a running server's data directory (${whereHeld(held)}, started ${held.startedAt}); a restore goes into a new or empty directory, then start a server on it`,
+      );
     const restored = await restoreBackup(from, dataDir);
     return { ok: true, result: restored, notCopied: notCopied(restored) };
   } catch (err) {

@@ -36,7 +36,8 @@ export class DataDirLockedError extends Error {
   }
 }
 
-const whereHeld = (lock: Lock) =>
+/** Where the holder of a lock runs, as a message names it: `pid 7`, `pid 7 on c1`. */
+export const whereHeld = (lock: Lock) =>
   lock.host !== undefined && lock.host !== hostname()
     ? `pid ${lock.pid} on ${lock.host}`
     : lock.pidNamespace && lock.pidNamespace !== PID_NAMESPACE
