@@ -27,20 +27,25 @@ test("an alert's value in its metric's unit", () => {
     ],
     [
       '$0.0161',
-      '$1,234.57',
+      '$1,234.567',
       '$10',
-      '1,250 ms',
+      '1,250.4 ms',
       '12.34%',
       '0%',
-      '5,000 s',
+      '5,000.2 s',
       '12',
-      '3.33',
+      '3.3333',
       '1,234,567',
       'no data',
       '$0.50',
       '$0.00001',
       '−$12.50',
     ],
+  );
+  // A value that fires never reads as its threshold.
+  assert.equal(
+    [valueText('cost_usd', 5.001), valueText('tool_failure_rate', 0.00001), valueText('tool_p50_ms', 0.4)],
+    ['$5.001', '0.001%', '0.4 ms'],
   );
 });
 

@@ -2,6 +2,7 @@
 // times, and session ids short enough for a table but never alike.
 import { DEFAULT_TIME_ZONE, wallOf, zoneAbbreviation } from '../time/zone.js';
 import { valueText } from '../query/value-text.js';
+import { conditionWords } from '../alerts/evaluate.js';
 
 const trim = (s: string) => s.replace(/\.0$/, '');
 
@@ -97,7 +98,19 @@ export function shortIds(ids: readonly string[]): Map<string, string> {
 }
 
 /** The formatters; `zone` names the zone their times are in. */
-export const fmt = { count, usd, ms, pct, change, when, clock, shortIds, metric: valueText, zone: 'UTC' };
+export const fmt = {
+  count,
+  usd,
+  ms,
+  pct,
+  change,
+  when,
+  clock,
+  shortIds,
+  metric: valueText,
+  condition: conditionWords,
+  zone: 'UTC',
+};
 
 /** `fmt` with its times (`when`, `clock`) in `zone` (null: UTC). */
 export const zonedFormat = (zone: string | null) =>
