@@ -78,11 +78,22 @@ s('on New York’s 25-hour day the chart has two 01:00s, each with its own calls
     await screenshot(page, 'zone-new-york-25-hour-day');
     // The slots of 01:30 EDT and 01:30 EST (18 and 30 of the 48 five-minute slots): hovered,
     // each names its own hour and count.
+    // Hovered again from off the plot until the tooltip names the slot: on a busy machine the
+    // chart may still be drawing (or redrawn by the live refresh) when the pointer first arrives.
     const tooltipAt = async (slot: number, title: string) => {
-      const grid = await plotArea(page, '#chart-activity');
-      await page.mouse.move(grid.x + (grid.width * slot) / 47, grid.y + grid.height / 2, { steps: 4 });
       const tooltip = page.locator('#chart-activity .apexcharts-tooltip.apexcharts-active');
-      await tooltip.locator('.apexcharts-tooltip-title', { hasText: title }).waitFor();
+      const titled = tooltip.locator('.apexcharts-tooltip-title', { hasText: title });
+      for (let attempt = 1; ; attempt++) {
+        const grid = await plotArea(page, '#chart-activity');
+        await page.mouse.move(grid.x - 10, grid.y - 10);
+        await page.mouse.move(grid.x + (grid.width * slot) / 47, grid.y + grid.height / 2, { steps: 4 });
+        try {
+          await titled.waitFor({ timeout: 3000 });
+          break;
+        } catch (err) {
+          if (attempt === 5) throw err;
+        }
+      }
       return (await tooltip.innerText()).replace(/\s+/g, ' ').trim();
     };
     assert.match(await tooltipAt(18, '01 Nov 01:30 EDT'), /Tool calls: 1\b/);

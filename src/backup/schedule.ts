@@ -88,6 +88,15 @@ export function createBackups(given: BackupDeps, settings: BackupSettings | null
       .filter((name) => SCHEDULED.test(name) && readable(join(settings!.dir, name)))
       .sort();
 
+  const remove = (path: string, why: string) => {
+    try {
+      rmSync(path, { recursive: true, force: true });
+      deps.log?.info(`backup removed (${why})`, { dir: path });
+    } catch (err) {
+      deps.log?.warn(`could not remove a backup (${why})`, { dir: path, error: (err as Error).message });
+    }
+  };
+
   const due = async (): Promise<BackupResult | null> => {
     if (!settings) return null;
     const { dir, everyMs, keep } = settings;
@@ -95,15 +104,12 @@ export function createBackups(given: BackupDeps, settings: BackupSettings | null
     const now = deps.now();
     const newest = complete().at(-1);
     if (newest && now.getTime() - Date.parse(readManifest(join(dir, newest)).created_at) < everyMs) return null;
-    // What an interrupted scheduled backup left (no manifest) is not a backup.
+    // What an interrupted scheduled backup left (no manifest) is not a backup. Removing it or
+    // an old one is housekeeping: one that fails (EACCES) is logged, it stops no backup.
     for (const name of readdirSync(dir))
-      if (SCHEDULED.test(name) && manifestMissing(join(dir, name)))
-        rmSync(join(dir, name), { recursive: true, force: true });
+      if (SCHEDULED.test(name) && manifestMissing(join(dir, name))) remove(join(dir, name), 'interrupted');
     const result = await take(join(dir, scheduledName(now)));
-    for (const old of complete().slice(0, -keep)) {
-      rmSync(join(dir, old), { recursive: true, force: true });
-      deps.log?.info('backup removed (past --backup-keep)', { dir: join(dir, old) });
-    }
+    for (const old of complete().slice(0, -keep)) remove(join(dir, old), 'past --backup-keep');
     return result;
   };
 
