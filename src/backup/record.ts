@@ -18,12 +18,12 @@ const KEYS = { last: 'backup_last', complete: 'backup_last_complete' } as const;
 
 /** Records a backup just written (its manifest's date and tenants). */
 export async function recordBackup(control: Database, backup: Pick<Manifest, 'created_at' | 'tenants'>) {
-  const last = JSON.stringify({ at: backup.created_at, not_copied: notCopied(backup).length });
-  const rows = [[KEYS.last, last]];
-  if (notCopied(backup).length === 0) rows.push([KEYS.complete, JSON.stringify({ at: backup.created_at })]);
+  const left = notCopied(backup).length;
+  const rows: [string, string][] = [[KEYS.last, JSON.stringify({ at: backup.created_at, not_copied: left })]];
+  if (left === 0) rows.push([KEYS.complete, JSON.stringify({ at: backup.created_at })]);
   await control.transaction(async (tx) => {
     for (const [key, value] of rows)
-      await tx.run('INSERT OR REPLACE INTO settings VALUES ($key, $value)', { key: key!, value: value! });
+      await tx.run('INSERT OR REPLACE INTO settings VALUES ($key, $value)', { key, value });
   });
 }
 
