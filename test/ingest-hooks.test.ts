@@ -251,7 +251,7 @@ hooks('a key stops sending when its owner becomes a viewer, and a viewer is give
     tenant: ctx.tenantId,
     user: 'agent@acme.test',
     scopes: 'read',
-  })) as { scopes: string[] };
+  })) as { id: string; scopes: string[] };
   assert.equal(read.scopes, ['read'], 'a read key is fine');
 
   // Listed as they now work: the old key still reads, but sends nothing.
@@ -275,6 +275,19 @@ hooks('a key stops sending when its owner becomes a viewer, and a viewer is give
     [
       { scopes: ['read'], why: 'its owner is deactivated' },
       { scopes: ['ingest', 'read'], why: 'its owner is deactivated' },
+    ],
+  );
+  // A revoked key is listed as revoked, not also as refused for its owner's state.
+  await runCommand(ctx.server.ctx, 'apikey revoke', { tenant: ctx.tenantId, id: read.id });
+  const after = (await runCommand(ctx.server.ctx, 'apikey list', { tenant: ctx.tenantId })) as {
+    refused: unknown;
+    revokedAt: unknown;
+  }[];
+  assert.equal(
+    after.map((k) => [k.refused, k.revokedAt !== null]),
+    [
+      [null, true],
+      [{ scopes: ['ingest', 'read'], why: 'its owner is deactivated' }, false],
     ],
   );
 });

@@ -94,6 +94,8 @@ export async function listApiKeys(db: Queryable, tenantId: string, userId?: stri
   );
   return rows.map(({ ownerRole, ownerDisabled, ...row }) => {
     const key = withScopes(row);
+    // A revoked key is refused for that alone (keyStatus says so); its owner's state adds nothing.
+    if (key.revokedAt) return { ...key, refused: null };
     // As resolveApiKey and the ingest guard decide: nothing for a deactivated owner, no events from a viewer.
     if (ownerRole === null || ownerDisabled) {
       const why = ownerRole === null ? 'its owner was deleted' : 'its owner is deactivated';
