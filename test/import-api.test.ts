@@ -196,6 +196,20 @@ for (const rolledBetween of [false, true]) {
 
 test('import first, live later; a re-run stores nothing; rollback leaves exactly the live events counted', async (ctx) => {
   const first = await importRun(ctx);
+  // The same chunk again (a client retrying after its answer was lost): the same answer, no counter moved.
+  const counters = async () => {
+    const { json } = await call(ctx, 'GET', `/api/v1/import/runs/${first.id}`);
+    const { sent, stored, duplicates, skipped, skip_reasons } = json.run;
+    return { sent, stored, duplicates, skipped, skip_reasons };
+  };
+  const once = { sent: 5, stored: 5, duplicates: 0, skipped: 1, skip_reasons: { 'not JSON': 1 } };
+  assert.equal(await counters(), once);
+  const retried = await call(ctx, 'POST', `/api/v1/import/runs/${first.id}/events`, {
+    events: IMPORTED,
+    skipped: [{ file: 'a.jsonl', line: 7, reason: 'not JSON' }],
+  });
+  assert.equal([retried.status, retried.json], [200, first.chunk], 'the first answer again');
+  assert.equal(await counters(), once, 'counted once');
   assert.equal(
     await figures(ctx),
     {

@@ -192,6 +192,7 @@ async function rowsNaming(ctx: Ctx, userId: string): Promise<Record<string, numb
     'session_figures',
     'session_scores',
     'import_runs',
+    'import_chunks',
     'imported_baselines',
     'retired_events',
   ])

@@ -4,7 +4,7 @@
 // one ingest function as source `import`, each naming its run, so a re-run stores nothing
 // twice and rolling a run back removes exactly the events it stored (and their share of
 // every figure: src/aggregate/remove.ts).
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import type { Aggregator } from '../aggregate/worker.js';
 import { removeEvents } from '../aggregate/remove.js';
@@ -236,6 +236,13 @@ async function storeChunk(
 ): Promise<ChunkResult> {
   const run = await openRun(deps.tenantFiles, who, runId);
   const db = await deps.tenantFiles.open(who.tenantId);
+  // A chunk this run already took (sent again after its answer was lost): the same answer, no counter moved.
+  const digest = createHash('sha256').update(JSON.stringify(chunk)).digest('hex');
+  const taken = await db.get<{ answer: string }>(
+    'SELECT answer FROM import_chunks WHERE run_id = $id AND digest = $digest',
+    { id: run.id, digest },
+  );
+  if (taken) return JSON.parse(taken.answer) as ChunkResult;
   const settings = await tenantSettings(db, db);
   const { events, unknownModels } = priceImported(chunk.events, settings.prices);
   const result = await deps.ingest.ingest({ ...who, importRun: run.id }, 'import', events, now);
@@ -245,24 +252,33 @@ async function storeChunk(
   for (const s of chunk.skipped) countSkip(reasons, s.reason); // a client names its reasons: a bounded count
   const samples = [...run.skip_samples, ...chunk.skipped].slice(0, SKIP_SAMPLES);
   const unknown = [...new Set([...run.unknown_models, ...unknownModels])].sort();
-  await db.run(
-    `UPDATE import_runs SET sent = sent + $sent, stored = stored + $stored, duplicates = duplicates + $duplicates, rejected = rejected + $rejected,
-        skipped = skipped + $skipped, skip_reasons = $reasons, skip_samples = $samples, unknown_models = $unknown, updated_at = $now::TIMESTAMP
-      WHERE id = $id`,
-    {
+  const answer: ChunkResult = { ...result, duplicates: result.accepted - result.stored, unknown_models: unknownModels };
+  await db.transaction(async (tx) => {
+    await tx.run(
+      `UPDATE import_runs SET sent = sent + $sent, stored = stored + $stored, duplicates = duplicates + $duplicates, rejected = rejected + $rejected,
+          skipped = skipped + $skipped, skip_reasons = $reasons, skip_samples = $samples, unknown_models = $unknown, updated_at = $now::TIMESTAMP
+        WHERE id = $id`,
+      {
+        id: run.id,
+        sent: chunk.events.length,
+        stored: result.stored,
+        duplicates: answer.duplicates,
+        rejected: result.rejected.length,
+        skipped: chunk.skipped.length,
+        reasons: JSON.stringify(reasons),
+        samples: JSON.stringify(samples),
+        unknown: JSON.stringify(unknown),
+        now: ts(now),
+      },
+    );
+    await tx.run('INSERT INTO import_chunks VALUES ($id, $user, $digest, $answer)', {
       id: run.id,
-      sent: chunk.events.length,
-      stored: result.stored,
-      duplicates: result.accepted - result.stored,
-      rejected: result.rejected.length,
-      skipped: chunk.skipped.length,
-      reasons: JSON.stringify(reasons),
-      samples: JSON.stringify(samples),
-      unknown: JSON.stringify(unknown),
-      now: ts(now),
-    },
-  );
-  return { ...result, duplicates: result.accepted - result.stored, unknown_models: unknownModels };
+      user: run.user_id,
+      digest,
+      answer: JSON.stringify(answer),
+    });
+  });
+  return answer;
 }
 
 /**
@@ -331,6 +347,7 @@ async function removeRun(
         deps.aggregator.sessions,
       );
       await removeRunBaselines(tx, run.id);
+      await tx.run('DELETE FROM import_chunks WHERE run_id = $run', { run: run.id });
       await tx.run(
         `UPDATE import_runs SET status = 'rolled_back', rolled_back_at = $now::TIMESTAMP, updated_at = $now::TIMESTAMP, removed = $removed WHERE id = $id`,
         {

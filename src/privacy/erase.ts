@@ -36,6 +36,7 @@ const USER_TABLES = [
   'session_figures',
   'session_scores',
   'import_runs',
+  'import_chunks',
   'imported_baselines',
   'retired_events',
   'digest_people',
