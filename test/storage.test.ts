@@ -1,9 +1,9 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { openDatabase, type Queryable } from '../src/storage/duckdb.js';
@@ -150,6 +150,39 @@ test('a command the admin socket ran is in the log, without its arguments', asyn
     assert.not.match(JSON.stringify(server.logs), /a long secret password/);
   } finally {
     await server.stop();
+  }
+});
+
+test("a deep data directory's admin socket is in a temp directory of this account's alone", async () => {
+  const temp = tempDir('am-tmp');
+  const before = process.env.TMPDIR;
+  process.env.TMPDIR = temp.path; // os.tmpdir() reads it at each call
+  const data = join(temp.path, 'd'.repeat(120));
+  mkdirSync(data);
+  try {
+    const own = join(temp.path, `agentmeter-${process.getuid!()}`);
+    const server = await startTestServer({ dataDir: data });
+    try {
+      const path = adminSocketPath(data);
+      assert.is(dirname(path), own);
+      assert.is(statSync(own).mode & 0o777, 0o700);
+      await runRemote(path, 'setup', { name: 'Acme', email: 'root@acme.test', password: 'a long secret password' });
+    } finally {
+      await server.stop();
+    }
+    // Made writable by others (or by another account first): not used, and the server does not start.
+    chmodSync(own, 0o777);
+    assert.throws(() => adminSocketPath(data), /agentmeter-\d+ cannot be used: writable by other users/);
+    try {
+      await startTestServer({ dataDir: data });
+      assert.unreachable('a server started');
+    } catch (err) {
+      assert.match(String(err), /cannot be used: writable by other users/);
+    }
+  } finally {
+    if (before === undefined) delete process.env.TMPDIR;
+    else process.env.TMPDIR = before;
+    temp.remove();
   }
 });
 

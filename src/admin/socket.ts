@@ -4,19 +4,23 @@
 import { createHash } from 'node:crypto';
 import { chmodSync, rmSync } from 'node:fs';
 import type { Server } from 'node:http';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createAdaptorServer } from '@hono/node-server';
 import { Hono } from 'hono';
 import type { AppContext } from '../context.js';
 import { CommandError, isCommandName, runCommand } from './commands.js';
 import { ADMIN_SOCKET, MAX_SOCKET_PATH } from '../storage/datadir.js';
+import { privateTempDir } from '../storage/private-dir.js';
 
-// Unix socket paths are limited to 107 bytes; a deep data directory gets one in /tmp.
+/**
+ * Unix socket paths are limited to 107 bytes; a deep data directory gets its socket in
+ * `<temp dir>/agentmeter-<uid>`, a directory of this account's alone (throws if it is not).
+ */
 export function adminSocketPath(dataDir: string): string {
   const inDir = join(dataDir, ADMIN_SOCKET);
   if (Buffer.byteLength(inDir) < MAX_SOCKET_PATH) return inDir;
-  return join(tmpdir(), `agentmeter-${createHash('sha256').update(dataDir).digest('hex').slice(0, 16)}.sock`);
+  const name = `${createHash('sha256').update(dataDir).digest('hex').slice(0, 16)}.sock`;
+  return join(privateTempDir('agentmeter'), name);
 }
 
 export function adminApp(ctx: AppContext): Hono {

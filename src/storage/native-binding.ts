@@ -3,20 +3,11 @@
 // shared library from a file, so it is extracted once into a cache directory and loaded
 // from there. build.ts points @duckdb/node-bindings at loadDuckDBBinding().
 import { randomBytes } from 'node:crypto';
-import {
-  accessSync,
-  constants,
-  lstatSync,
-  mkdirSync,
-  renameSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-  writeSync,
-} from 'node:fs';
+import { mkdirSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { homedir, tmpdir, constants as osConstants } from 'node:os';
 import { join, resolve } from 'node:path';
+import { foreignOwned, unusableDir } from './private-dir.js';
 
 declare const __filename: string | undefined;
 
@@ -118,7 +109,7 @@ function sizeOf(path: string): number | null {
 export function chooseCacheDir(env: NodeJS.ProcessEnv = process.env): string {
   const explicit = env.AGENTMETER_CACHE_DIR ? resolve(env.AGENTMETER_CACHE_DIR) : undefined;
   if (explicit) {
-    const problem = unusable(explicit);
+    const problem = unusableDir(explicit);
     if (problem)
       throw new Error(`AGENTMETER_CACHE_DIR=${explicit} cannot be used for the DuckDB native library: ${problem}`);
     return explicit;
@@ -129,37 +120,18 @@ export function chooseCacheDir(env: NodeJS.ProcessEnv = process.env): string {
     env.XDG_CACHE_HOME ? join(env.XDG_CACHE_HOME, 'agentmeter') : undefined,
     home ? join(home, '.cache', 'agentmeter') : undefined,
   ].filter((d): d is string => !!d);
-  for (const dir of candidates) if (!unusable(dir)) return dir;
+  for (const dir of candidates) if (!unusableDir(dir)) return dir;
 
   // Last resort in a shared temp directory: only trust it if we own it and nobody else
   // can write to it, or another user could plant a library for us to load.
   const uid = process.getuid?.() ?? 0;
   const dir = join(tmpdir(), `agentmeter-cache-${uid}`);
-  const problem = unusable(dir) ?? foreignOwned(dir, uid);
+  const problem = unusableDir(dir) ?? foreignOwned(dir, uid);
   if (problem)
     throw new Error(
       `no usable cache directory for the DuckDB native library (tried ${[...candidates, dir].join(', ')}); last: ${dir}: ${problem}; set AGENTMETER_CACHE_DIR`,
     );
   return dir;
-}
-
-/** Creates `dir` if needed; returns why it cannot be written to, or null. */
-function unusable(dir: string): string | null {
-  try {
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    accessSync(dir, constants.W_OK | constants.X_OK);
-    return null;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code ?? (err as Error).message;
-  }
-}
-
-function foreignOwned(dir: string, uid: number): string | null {
-  const st = lstatSync(dir);
-  if (!st.isDirectory()) return 'not a directory';
-  if (process.getuid && st.uid !== uid) return `owned by uid ${st.uid}, not ${uid}`;
-  if ((st.mode & 0o022) !== 0) return 'writable by other users';
-  return null;
 }
 
 function safeHomedir(): string | null {
