@@ -97,7 +97,15 @@ export async function openAppContext(
     locked?: () => Promise<(() => Promise<void>) | undefined>;
   },
 ): Promise<AppContext> {
-  ensureDataDir(config.dataDir);
+  const access = ensureDataDir(config.dataDir);
+  if (access && 'narrowed' in access)
+    log.warn('data directory was open to other users: now 0700', { path: config.dataDir, was: access.narrowed });
+  else if (access)
+    log.warn('data directory is open to other users and could not be narrowed', {
+      path: config.dataDir,
+      mode: access.open,
+      error: access.why,
+    });
   const releaseLock = await acquireLock(config.dataDir, options.adminSocket, log);
   let control: Database | null = null;
   let tenantFiles: TenantFiles | null = null;

@@ -186,6 +186,32 @@ test("a deep data directory's admin socket is in a temp directory of this accoun
   }
 });
 
+test('a data directory made beforehand open to others is narrowed to 0700 at start, and logged', async () => {
+  const temp = tempDir('am-open');
+  const data = join(temp.path, 'data');
+  mkdirSync(data, { mode: 0o755 });
+  chmodSync(data, 0o755); // whatever the umask
+  try {
+    const server = await startTestServer({ dataDir: data });
+    await server.stop();
+    assert.is(statSync(data).mode & 0o777, 0o700);
+    const warned = server.logs.filter((l) => l.level === 'warn' && String(l.msg).startsWith('data directory'));
+    assert.equal(
+      warned.map((l) => [l.msg, l.path, l.was]),
+      [['data directory was open to other users: now 0700', data, '0755']],
+    );
+    const again = await startTestServer({ dataDir: data });
+    await again.stop();
+    assert.equal(
+      again.logs.filter((l) => String(l.msg).startsWith('data directory')),
+      [],
+      'nothing to say the next time',
+    );
+  } finally {
+    temp.remove();
+  }
+});
+
 test('tenant paths come only from generated ids', () => {
   const id = newId('t');
   assert.ok(tenantPath('/data', id).endsWith(`/tenants/${id}.duckdb`));

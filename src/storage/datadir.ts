@@ -1,7 +1,17 @@
 // The data directory: control database, one DuckDB file per tenant, and a lock that
 // keeps a second process away (it names the running server so the CLI can ask it).
 import type { Logger } from '../log.js';
-import { chmodSync, closeSync, mkdirSync, openSync, readFileSync, readlinkSync, rmSync, writeSync } from 'node:fs';
+import {
+  chmodSync,
+  closeSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  writeSync,
+} from 'node:fs';
 import { hostname } from 'node:os';
 import { open, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
@@ -68,8 +78,23 @@ export function journalPath(dataDir: string, tenantId: string): string {
   return tenantPath(dataDir, tenantId).replace(/\.duckdb$/, '.journal');
 }
 
-export function ensureDataDir(dataDir: string): void {
+/**
+ * Makes the data directory if missing, and keeps it this account's alone: one made beforehand
+ * open to others (0755 by hand or for a Docker volume) is narrowed to 0700, so files written
+ * there before (0644, under an earlier version or another umask) cannot be read through it.
+ * Says what it narrowed, or why it could not (not the owner), for the log.
+ */
+export function ensureDataDir(dataDir: string): { narrowed: string } | { open: string; why: string } | null {
   mkdirSync(tenantsDir(dataDir), { recursive: true, mode: 0o700 });
+  const mode = statSync(dataDir).mode & 0o777;
+  if ((mode & 0o077) === 0) return null;
+  const was = `0${mode.toString(8)}`;
+  try {
+    chmodSync(dataDir, mode & 0o700);
+    return { narrowed: was };
+  } catch (err) {
+    return { open: was, why: (err as NodeJS.ErrnoException).code ?? String(err) };
+  }
 }
 
 /**
