@@ -408,6 +408,12 @@ online('the newest backups are in /metrics, an incomplete one and a failure too,
     await server.stop();
     server = await startTestServer({ dataDir: join(dir.path, 'data') });
     assert.equal(await gauges(server, names), { ...after, agentmeter_backup_failures_total: 0 }, 'kept over a restart');
+
+    // Restored from the first: its control file recorded none before it, the restored appliance has it as its newest.
+    await server.stop();
+    await restoreBackup(join(dir.path, 'b1'), join(dir.path, 'restored'));
+    server = await startTestServer({ dataDir: join(dir.path, 'restored') });
+    assert.equal(await gauges(server, names), figures(first.getTime() / 1000, first.getTime() / 1000, 0, 0));
   } finally {
     await server.stop();
     dir.remove();

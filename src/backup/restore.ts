@@ -4,6 +4,9 @@ import { copyFileSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { prepareTarget, why } from './backup.js';
 import { BackupError, describeFile, fsyncPath, verifyBackup, type ManifestTenant } from './manifest.js';
+import { recordBackup } from './record.js';
+import { openDatabase } from '../storage/duckdb.js';
+import { controlPath } from '../storage/datadir.js';
 
 export type Restored = {
   data_dir: string;
@@ -38,6 +41,13 @@ export async function restoreBackup(from: string, dataDir: string): Promise<Rest
     }
     fsyncPath(join(dataDir, 'tenants'));
     fsyncPath(dataDir);
+    // The restored appliance's newest backup is this one (its control file recorded the one before).
+    const control = await openDatabase(controlPath(dataDir));
+    try {
+      await recordBackup(control, manifest);
+    } finally {
+      await control.close();
+    }
   } catch (err) {
     undo();
     throw err instanceof BackupError ? err : new BackupError(`restore into ${dataDir} failed: ${why(err)}`);
