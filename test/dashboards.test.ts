@@ -10,6 +10,7 @@ import { ADMIN, ingestKey, signIn, startTestServer, waitFor, type Client, type T
 import { dataRange, expectedHooks, postFixtures, postHook, FIXTURES } from './fixture-data.js';
 import { hooksSettingsSchema } from './claude-code-schema.js';
 import { parseFilters } from '../src/dashboards/filters.js';
+import { STREAMS_PER_PERSON } from '../src/dashboards/live.js';
 
 type Ctx = { server: TestServer; key: string; tenantId: string; userId: string; admin: Client };
 const s = suite<Ctx>('dashboards');
@@ -558,6 +559,34 @@ s('live: a stream ends with its session, at the next alert change or keepalive, 
     await waitFor(async () => (ctx.server.ctx.live.clients() === 0 ? true : undefined), 'unsubscribed');
   } finally {
     await stream.close();
+  }
+});
+
+s('live: one person holds at most STREAMS_PER_PERSON streams; the next is a 429 until one closes', async (ctx) => {
+  const lead = await person(ctx, 'lead@acme.test', 'manager');
+  const other = await person(ctx, 'other@acme.test', 'manager');
+  const cookie = [...lead.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
+  const open = [];
+  try {
+    for (let i = 0; i < STREAMS_PER_PERSON; i++) open.push(await openStream(lead, ctx.server));
+    const refused = await fetch(`${ctx.server.url}/live`, { headers: { accept: 'text/event-stream', cookie } });
+    assert.is(refused.status, 429);
+    assert.equal(await refused.json(), {
+      error: `at most ${STREAMS_PER_PERSON} live streams per person: close some of your pages`,
+    });
+    const colleague = await openStream(other, ctx.server);
+    open.push(colleague);
+    await waitFor(async () => (colleague.events.length ? true : undefined), 'a colleague is not held back');
+    await open.shift()!.close();
+    await waitFor(
+      async () => (ctx.server.ctx.live.clients() === STREAMS_PER_PERSON ? true : undefined),
+      'the closed one unsubscribed',
+    );
+    const again = await openStream(lead, ctx.server);
+    open.push(again);
+    await waitFor(async () => (again.events.length ? true : undefined), 'a closed stream frees its place');
+  } finally {
+    for (const stream of open) await stream.close();
   }
 });
 

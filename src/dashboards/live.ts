@@ -17,7 +17,16 @@ export type LiveClient = {
   end(): void;
 };
 
+/**
+ * Streams one person may hold open at once. Each holds a socket and a file descriptor for as
+ * long as the page is open; without a bound, one signed-in script could take every descriptor
+ * the process has and stop ingest for everyone. A browser opens one per tab.
+ */
+export const STREAMS_PER_PERSON = 32;
+
 export type LiveHub = {
+  /** A stream for `person` while they hold fewer than STREAMS_PER_PERSON: its release (call once). Null: not now. */
+  admit(person: string): (() => void) | null;
   /** Adds a page; returns its unsubscribe. */
   subscribe(tenantId: string, client: LiveClient): () => void;
   /**
@@ -74,7 +83,21 @@ export function createLiveHub(ingest: Ingestor, { minGapMs = 100 } = {}): LiveHu
     t.timer = setTimeout(() => flush(t), Math.max(0, t.lastSent + minGapMs - Date.now()));
   });
 
+  const streams = new Map<string, number>();
   return {
+    admit(person) {
+      const open = streams.get(person) ?? 0;
+      if (open >= STREAMS_PER_PERSON) return null;
+      streams.set(person, open + 1);
+      let released = false;
+      return () => {
+        if (released) return;
+        released = true;
+        const left = streams.get(person)! - 1;
+        if (left) streams.set(person, left);
+        else streams.delete(person);
+      };
+    },
     subscribe(tenantId, client) {
       const t = tenant(tenantId);
       t.clients.add(client);

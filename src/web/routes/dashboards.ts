@@ -8,11 +8,12 @@ import { sessionRole } from '../../auth/sessions.js';
 import { keptRead } from '../../storage/kept-reads.js';
 import { layoutFor, layoutSchema, resetLayout, saveLayout, WIDGETS, type WidgetId } from '../../dashboards/layout.js';
 import { loadOverview } from '../../dashboards/overview.js';
+import { STREAMS_PER_PERSON } from '../../dashboards/live.js';
 import type { Env } from '../env.js';
 import { metricsView } from '../../auth/scope.js';
 import { requirePermission, requireSession } from '../access.js';
 import { dashboardPage, renderPage } from '../dashboard-page.js';
-import { parseWith, readJson } from '../errors.js';
+import { httpError, parseWith, readJson } from '../errors.js';
 import { firingFor } from '../../alerts/access.js';
 import type { Renderer } from '../render.js';
 import { documented } from '../api-doc.js';
@@ -59,91 +60,103 @@ export function dashboardRoutes(ctx: AppContext, render: Renderer) {
         const identity = c.var.identity;
         // A tenant whose file is unavailable gets its 503 (the page tries again), not a silent stream.
         if (identity?.via === 'session') await ctx.tenantFiles.open(identity.user.tenantId);
+        const release = identity?.via === 'session' ? ctx.live.admit(identity.user.id) : () => {};
+        if (!release)
+          throw httpError(429, `at most ${STREAMS_PER_PERSON} live streams per person: close some of your pages`);
         return streamSSE(c, async (stream) => {
-          if (identity?.via !== 'session') {
-            await stream.writeSSE({ event: 'expired', data: 'sign in again' });
-            return;
-          }
-          const tenantId = identity.user.tenantId;
-          const view = metricsView(identity);
-          let ended = false;
-          let wake: () => void = () => {};
-          let sending = false;
-          let pending: number | null = null;
-          const send = async (seq: number) => {
-            pending = seq;
-            if (sending) return; // the newest seq goes out when the write in flight is done
-            sending = true;
-            // Only to someone still signed in with the role the stream was opened with; a check that
-            // fails ends the stream (the page connects again).
-            const gone = () => signedOut().catch(() => (end(), true));
+          try {
+            if (identity?.via !== 'session') {
+              await stream.writeSSE({ event: 'expired', data: 'sign in again' });
+              return;
+            }
+            const tenantId = identity.user.tenantId;
+            const view = metricsView(identity);
+            let ended = false;
+            let wake: () => void = () => {};
+            let sending = false;
+            let pending: number | null = null;
+            const send = async (seq: number) => {
+              pending = seq;
+              if (sending) return; // the newest seq goes out when the write in flight is done
+              sending = true;
+              // Only to someone still signed in with the role the stream was opened with; a check that
+              // fails ends the stream (the page connects again).
+              const gone = () => signedOut().catch(() => (end(), true));
+              try {
+                while (pending !== null && !ended && !(await gone())) {
+                  const next = pending;
+                  pending = null;
+                  await stream
+                    .writeSSE({ id: String(next), event: 'update', data: String(next) })
+                    .catch(() => undefined);
+                }
+              } finally {
+                sending = false;
+              }
+            };
+            const end = () => {
+              ended = true;
+              wake();
+            };
+            /**
+             * The stream lives no longer than its session (signed out, deactivated or a new
+             * password end it: the page goes to sign in), nor than the role it was opened with
+             * (it ends, and the page connects again with what the new role may hear).
+             */
+            const signedOut = async () => {
+              // Kept while the control database is unchanged (a sign-out or a new role is a write to it).
+              const role = await keptRead(ctx.control, `live role ${identity.session.id}`, () =>
+                sessionRole(ctx.control, identity.session.id),
+              );
+              if (role === identity.user.role) return false;
+              if (!ended && role === null)
+                await stream.writeSSE({ event: 'expired', data: 'sign in again' }).catch(() => undefined);
+              end();
+              return true;
+            };
+            // `alerts`: the bell's number for this person, counted afresh whenever some alert changed.
+            let bell = Promise.resolve();
+            const alerts = () => {
+              bell = bell
+                .then(async () => {
+                  if (!ended && !(await signedOut()))
+                    await stream.writeSSE({
+                      event: 'alerts',
+                      data: String(await firingFor(ctx.tenantFiles, identity)),
+                    });
+                })
+                .catch(() => undefined);
+            };
+            const unsubscribe = ctx.live.subscribe(tenantId, {
+              ownUser: view.ownUser,
+              send: (seq) => void send(seq),
+              alerts,
+              end,
+            });
+            stream.onAbort(end);
             try {
-              while (pending !== null && !ended && !(await gone())) {
-                const next = pending;
-                pending = null;
-                await stream.writeSSE({ id: String(next), event: 'update', data: String(next) }).catch(() => undefined);
+              const version = ctx.live.version(tenantId, view.ownUser);
+              const lastEventId = c.req.header('last-event-id');
+              await stream.writeSSE({ id: String(version), event: 'hello', data: String(version), retry: 2000 });
+              // A developer's count does not move while none of the tenant's pages is open: any reconnect catches up.
+              if (lastEventId !== undefined && (lastEventId !== String(version) || view.ownUser !== null))
+                void send(version);
+              alerts();
+              while (!ended) {
+                await new Promise<void>((resolve) => {
+                  const timer = setTimeout(resolve, KEEPALIVE_MS);
+                  wake = () => {
+                    clearTimeout(timer);
+                    resolve();
+                  };
+                });
+                if (!ended && !(await signedOut())) await stream.write(': keepalive\n\n');
               }
             } finally {
-              sending = false;
-            }
-          };
-          const end = () => {
-            ended = true;
-            wake();
-          };
-          /**
-           * The stream lives no longer than its session (signed out, deactivated or a new
-           * password end it: the page goes to sign in), nor than the role it was opened with
-           * (it ends, and the page connects again with what the new role may hear).
-           */
-          const signedOut = async () => {
-            // Kept while the control database is unchanged (a sign-out or a new role is a write to it).
-            const role = await keptRead(ctx.control, `live role ${identity.session.id}`, () =>
-              sessionRole(ctx.control, identity.session.id),
-            );
-            if (role === identity.user.role) return false;
-            if (!ended && role === null)
-              await stream.writeSSE({ event: 'expired', data: 'sign in again' }).catch(() => undefined);
-            end();
-            return true;
-          };
-          // `alerts`: the bell's number for this person, counted afresh whenever some alert changed.
-          let bell = Promise.resolve();
-          const alerts = () => {
-            bell = bell
-              .then(async () => {
-                if (!ended && !(await signedOut()))
-                  await stream.writeSSE({ event: 'alerts', data: String(await firingFor(ctx.tenantFiles, identity)) });
-              })
-              .catch(() => undefined);
-          };
-          const unsubscribe = ctx.live.subscribe(tenantId, {
-            ownUser: view.ownUser,
-            send: (seq) => void send(seq),
-            alerts,
-            end,
-          });
-          stream.onAbort(end);
-          try {
-            const version = ctx.live.version(tenantId, view.ownUser);
-            const lastEventId = c.req.header('last-event-id');
-            await stream.writeSSE({ id: String(version), event: 'hello', data: String(version), retry: 2000 });
-            // A developer's count does not move while none of the tenant's pages is open: any reconnect catches up.
-            if (lastEventId !== undefined && (lastEventId !== String(version) || view.ownUser !== null))
-              void send(version);
-            alerts();
-            while (!ended) {
-              await new Promise<void>((resolve) => {
-                const timer = setTimeout(resolve, KEEPALIVE_MS);
-                wake = () => {
-                  clearTimeout(timer);
-                  resolve();
-                };
-              });
-              if (!ended && !(await signedOut())) await stream.write(': keepalive\n\n');
+              unsubscribe();
             }
           } finally {
-            unsubscribe();
+            release();
           }
         });
       })
