@@ -5,8 +5,8 @@ import * as assert from 'uvu/assert';
 import WebSocket from 'ws';
 import type { AppContext } from '../src/context.js';
 import { createRateLimiter } from '../src/ingest/rate-limit.js';
-import { attachStreamGateway, type GatewayOptions } from '../src/ingest/ws-gateway.js';
-import { ingestKey, startTestServer, type TestServer } from './helpers.js';
+import { attachStreamGateway, STREAMS_PER_KEY, type GatewayOptions } from '../src/ingest/ws-gateway.js';
+import { ingestKey, startTestServer, waitFor, type TestServer } from './helpers.js';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 type Ctx = {
@@ -194,6 +194,29 @@ ws('upgrade needs a valid key with the ingest scope (header or bearer subprotoco
   const other = await refusedWith(connect(ctx, { url: `${ctx.server.url.replace(/^http/, 'ws')}/api/v1/elsewhere` }));
   assert.not.equal(other, 'connected');
   assert.is(await count(ctx), 1);
+});
+
+ws('one key holds at most STREAMS_PER_KEY streams; the next upgrade is a 429 until one closes', async (ctx) => {
+  const open = [];
+  for (let i = 0; i < STREAMS_PER_KEY; i++) open.push(await connect(ctx));
+  assert.is(await refusedWith(connect(ctx)), 429);
+  const other = await ingestKey(ctx.server, ['ingest'], 'other@acme.test');
+  const colleague = await connect(ctx, { key: other.key });
+  colleague.ws.send(JSON.stringify(event({ ref: 'other' })));
+  assert.is((await colleague.next()).type, 'ack', "another key's stream is not held back");
+  const first = open[0]!;
+  first.ws.close();
+  await first.closed;
+  // The server hears the close on its own socket: once it counts the stream gone, its place is free.
+  const streams = async () =>
+    Number(/^agentmeter_websocket_clients (\S+)$/m.exec(await (await fetch(`${ctx.server.url}/metrics`)).text())?.[1]);
+  await waitFor(
+    async () => ((await streams()) === STREAMS_PER_KEY ? true : undefined),
+    'the closed stream counted gone',
+  );
+  const again = await connect(ctx);
+  again.ws.send(JSON.stringify(event({ ref: 'again' })));
+  assert.is((await again.next()).type, 'ack', 'a closed stream frees its place');
 });
 
 ws('revoking the key cuts a live stream', async (ctx) => {

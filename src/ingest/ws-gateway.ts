@@ -50,6 +50,12 @@ import { RecordTooLargeError } from './writer.js';
 export const STREAM_PATH = '/api/v1/stream';
 export const STREAM_PROTOCOL = 'agentmeter.v1';
 const MAX_PAYLOAD = 4 * 1024 * 1024;
+/**
+ * Streams one API key may hold open at once. Each holds a socket, a descriptor and up to
+ * 12 MiB of queued messages and acks; without a bound, one leaked key could take every
+ * descriptor the process has and stop ingest for every tenant.
+ */
+export const STREAMS_PER_KEY = 64;
 
 export type GatewayOptions = {
   /** Keepalive ping interval (ms). */
@@ -133,6 +139,9 @@ export function attachStreamGateway(
       .then((auth) => {
         if ('status' in auth) return refuse(socket, auth.status, auth.error, auth.retryAfter);
         if (closing) return refuse(socket, 503, 'server shutting down');
+        // Counted and opened in one turn of the event loop (handleUpgrade adds it at once): no race.
+        if ([...conns].filter((c) => c.key === auth.key).length >= STREAMS_PER_KEY)
+          return refuse(socket, 429, `at most ${STREAMS_PER_KEY} streams per API key are open at once`, 1);
         wss.handleUpgrade(req, socket, head, (ws) => open(ws, socket, auth));
       })
       .catch((err: unknown) => {
@@ -352,12 +361,13 @@ export function attachStreamGateway(
 const REASONS: Record<number, string> = {
   401: 'Unauthorized',
   403: 'Forbidden',
+  429: 'Too Many Requests',
   500: 'Internal Server Error',
   503: 'Service Unavailable',
 };
 
 /** Answers an upgrade request with a plain HTTP error and hangs up. */
-function refuse(socket: Duplex, status: 401 | 403 | 500 | 503, error: string, retryAfter?: number) {
+function refuse(socket: Duplex, status: 401 | 403 | 429 | 500 | 503, error: string, retryAfter?: number) {
   if (!socket.writable) return socket.destroy();
   const body = JSON.stringify({ error, field: status === 401 || status === 403 ? 'authorization' : undefined });
   socket.end(
