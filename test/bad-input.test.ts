@@ -251,6 +251,34 @@ suite('impossible dates and a __proto__ filter are a 400 naming the field, not a
   assert.match(page, /The custom dates were not dates/);
 });
 
+suite('a lone surrogate in a rule or a price is kept as U+FFFD, as ingest keeps it, not a 500', async (ctx) => {
+  const rule = await call(
+    ctx,
+    'POST',
+    '/api/v1/alerts/rules',
+    '{"name":"a\\ud800b","metric":"events","window":"1h","condition":{"type":"threshold","op":"above","value":1},"filters":{"project":["\\udc00"]}}',
+  );
+  assert.is(rule.status, 201, rule.text);
+  assert.equal([rule.json.name, rule.json.filters.project], ['a\ufffdb', ['\ufffd']]);
+  const renamed = await call(
+    ctx,
+    'PUT',
+    `/api/v1/alerts/rules/${rule.json.id}`,
+    '{"name":"c\\udc00","metric":"events","window":"1h","condition":{"type":"threshold","op":"above","value":1}}',
+  );
+  assert.is(renamed.status, 200, renamed.text);
+  assert.is(renamed.json.name, 'c\ufffd');
+  const admin = await signIn(ctx.server, ADMIN.email, ADMIN.password);
+  await admin.get('/settings');
+  const prices = await admin.request('/api/v1/settings/prices', {
+    method: 'PUT',
+    headers: { 'content-type': 'application/json', 'x-csrf-token': admin.csrf! },
+    body: '{"m\\ud800":{"input":1,"output":2,"cache_write":1.25,"cache_read":0.1}}',
+  });
+  assert.is(prices.status, 200, await prices.clone().text());
+  assert.equal(Object.keys(((await prices.json()) as { overrides: object }).overrides), ['m\ufffd']);
+});
+
 suite('a time string of most of a megabyte is a 400 naming its field at once, on every entry point', async (ctx) => {
   // Its pattern once backtracked over the whole string: 900 KB held the event loop for over a minute.
   const long = `${'T00:00'.repeat(150_000)}!`;

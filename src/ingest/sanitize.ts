@@ -115,6 +115,28 @@ export function nestedDeeperThan(value: unknown, max = MAX_JSON_DEPTH): boolean 
   return false;
 }
 
+/**
+ * `value` (JSON just parsed, no deeper than MAX_JSON_DEPTH), changed in place, with every lone
+ * surrogate in its strings and keys replaced by U+FFFD, as ingest stores them: a `"\ud800"`
+ * escape is valid JSON, but DuckDB's JSON type refuses it, so a rule's name or filter kept in
+ * a JSON column would fail its statement. Nothing is copied when nothing needs it.
+ */
+export function wellFormed(value: unknown): unknown {
+  if (typeof value === 'string') return value.isWellFormed() ? value : value.toWellFormed();
+  if (value === null || typeof value !== 'object') return value;
+  const set = (k: string, v: unknown) =>
+    Object.defineProperty(value, k, { value: v, enumerable: true, writable: true, configurable: true });
+  for (const k of Object.keys(value)) {
+    const v = (value as Record<string, unknown>)[k];
+    const w = wellFormed(v);
+    if (!k.isWellFormed()) {
+      delete (value as Record<string, unknown>)[k];
+      set(k.toWellFormed(), w);
+    } else if (w !== v) set(k, w);
+  }
+  return value;
+}
+
 /** JSON with keys sorted, so equal content always hashes the same. */
 export function canonicalJson(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;

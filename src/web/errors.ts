@@ -4,7 +4,7 @@ import { HTTPException } from 'hono/http-exception';
 import { z } from 'zod';
 import { PeopleError } from '../auth/people.js';
 import { NotAllowedError } from '../auth/scope.js';
-import { MAX_JSON_DEPTH, nestedDeeperThan } from '../ingest/sanitize.js';
+import { MAX_JSON_DEPTH, nestedDeeperThan, wellFormed } from '../ingest/sanitize.js';
 import { RecordTooLargeError } from '../ingest/writer.js';
 import { TenantNameError } from '../tenants/tenants.js';
 import { StaleRuleError } from '../alerts/evaluate.js';
@@ -84,7 +84,7 @@ export async function readJson(c: Context): Promise<unknown> {
     throw httpError(400, 'body: malformed JSON', 'body');
   }
   if (nestedDeeperThan(body)) throw httpError(400, `body: nested more than ${MAX_JSON_DEPTH} levels deep`, 'body');
-  return body;
+  return wellFormed(body);
 }
 
 export function parseWith<S extends z.ZodType>(schema: S, raw: unknown): z.infer<S> {
