@@ -106,23 +106,66 @@ s('in New York, a silence is asked and shown in New York time, as the preview is
   assert.match(await (await ctx.admin.get('/alerts')).text(), /<table id="alert-silences">[\s\S]*2026-03-11 10:00 EDT/);
 });
 
-s('a silence whose group is not JSON is refused naming it, and silences nothing', async (ctx) => {
-  const id = await create(ctx.admin, { ...FORM, name: 'grouped' });
-  await ctx.admin.get(`/alerts/${id}`);
-  // Taken as "no group" it would have silenced every group of the rule.
-  for (const group of ['{bad', '[1,2]', '5']) {
-    const res = await ctx.admin.post(`/alerts/${id}/silence`, { group, until: '2026-03-11T10:00', reason: 'deploy' });
-    assert.is(res.status, 400, group);
-    assert.match(await res.text(), /role="alert">group: /, group);
+s(
+  "a silence whose group is not JSON, or not one of the rule's groups, is refused naming it, and silences nothing",
+  async (ctx) => {
+    const id = await create(ctx.admin, { ...FORM, name: 'grouped', group_by: 'user' });
+    await ctx.admin.get(`/alerts/${id}`);
+    // Taken as "no group" it would have silenced every group of the rule; a stray key, or none, matches no group.
+    for (const [group, field] of [
+      ['{bad', 'group'],
+      ['[1,2]', 'group'],
+      ['5', 'group'],
+      ['{"usr":"u_1"}', 'group.usr'],
+      ['{"user":"u_1","project":"web"}', 'group.project'],
+      ['{}', 'group.user'],
+    ]) {
+      const res = await ctx.admin.post(`/alerts/${id}/silence`, { group, until: '2026-03-11T10:00', reason: 'deploy' });
+      assert.is(res.status, 400, group);
+      assert.match(await res.text(), new RegExp(`role="alert">${field.replace('.', '\\.')}: `), group);
+    }
+    const ungrouped = await create(ctx.admin, { ...FORM, name: 'ungrouped' });
+    await ctx.admin.get(`/alerts/${ungrouped}`);
+    const stray = await ctx.admin.post(`/alerts/${ungrouped}/silence`, {
+      group: '{"project":"web"}',
+      until: '2026-03-11T10:00',
+      reason: 'only web',
+    });
+    assert.is(stray.status, 400, 'a group on an ungrouped rule would have silenced all of it');
+    assert.match(await stray.text(), /role="alert">group: this rule has no groups/);
+    assert.not.match(await (await ctx.admin.get('/alerts')).text(), /id="alert-silences"/);
+    const res = await ctx.admin.post(`/alerts/${id}/silence`, {
+      group: '{"user":"u_1"}',
+      until: '2026-03-11T10:00',
+      reason: 'deploy',
+    });
+    assert.is(res.status, 303);
+    assert.match(await (await ctx.admin.get('/alerts')).text(), /id="alert-silences"/);
+  },
+);
+
+s("the silences API refuses a group that is not one of the rule's groups, naming the key", async (ctx) => {
+  const grouped = await create(ctx.admin, { ...FORM, name: 'per person', group_by: 'user' });
+  const ungrouped = await create(ctx.admin, { ...FORM, name: 'all' });
+  const post = async (body: object) => {
+    const res = await fetch(`${ctx.server.url}/api/v1/alerts/silences`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ctx.key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ until: '2026-03-11T10:00:00Z', reason: 'deploy', ...body }),
+    });
+    return { status: res.status, json: (await res.json()) as { field?: string; group?: unknown } };
+  };
+  for (const [body, field] of [
+    [{ rule_id: ungrouped, group: { project: 'web' } }, 'group'],
+    [{ rule_id: grouped, group: { usr: 'u_1' } }, 'group.usr'],
+    [{ rule_id: grouped, group: {} }, 'group.user'],
+  ] as const) {
+    const res = await post(body);
+    assert.equal([res.status, res.json.field], [400, field], JSON.stringify(body));
   }
-  assert.not.match(await (await ctx.admin.get('/alerts')).text(), /id="alert-silences"/);
-  const res = await ctx.admin.post(`/alerts/${id}/silence`, {
-    group: '{"user":"u_1"}',
-    until: '2026-03-11T10:00',
-    reason: 'deploy',
-  });
-  assert.is(res.status, 303);
-  assert.match(await (await ctx.admin.get('/alerts')).text(), /id="alert-silences"/);
+  const fine = await post({ rule_id: grouped, group: { user: 'u_1' } });
+  assert.equal([fine.status, fine.json.group], [201, { user: 'u_1' }]);
+  assert.is((await post({ rule_id: ungrouped })).status, 201, 'no group: the whole rule');
 });
 
 s('forms: a bad field re-renders naming it; create, edit, silence, lift and delete need CSRF', async (ctx) => {

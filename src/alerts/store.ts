@@ -116,6 +116,27 @@ export const groupKey = (rule: Pick<Rule, 'group_by'>, group: Record<string, str
     ? JSON.stringify(Object.fromEntries(rule.group_by.map((d) => [d, group[d] ?? ''])))
     : null;
 
+/**
+ * Why `group` cannot silence one group of `rule`, naming the field: a dimension the rule is not
+ * grouped by, one it is grouped by left out (the group's key would match nothing), or any group
+ * on an ungrouped rule. Null: it can (no group silences the whole rule).
+ */
+export function silenceGroupProblem(
+  rule: Pick<Rule, 'group_by'>,
+  group: Record<string, string> | null,
+): { field: string; message: string } | null {
+  const keys = Object.keys(group ?? {});
+  if (!group || (!keys.length && !rule.group_by.length)) return null;
+  if (!rule.group_by.length)
+    return { field: 'group', message: 'group: this rule has no groups; leave group out to silence the whole rule' };
+  const grouped = `the rule is grouped by ${rule.group_by.join(', ')}`;
+  const stray = keys.find((k) => !(rule.group_by as string[]).includes(k));
+  if (stray) return { field: `group.${stray}`, message: `group.${stray}: not a dimension of this rule (${grouped})` };
+  const missing = rule.group_by.find((d) => !Object.hasOwn(group, d));
+  if (missing) return { field: `group.${missing}`, message: `group.${missing}: is required (${grouped})` };
+  return null;
+}
+
 export async function addSilence(
   db: Queryable,
   rule: Rule,

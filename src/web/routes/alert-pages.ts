@@ -20,7 +20,14 @@ import {
   updateRule,
   type Rule,
 } from '../../alerts/rules.js';
-import { addSilence, listAlerts, listSilences, removeSilence, silenceSchema } from '../../alerts/store.js';
+import {
+  addSilence,
+  listAlerts,
+  listSilences,
+  removeSilence,
+  silenceGroupProblem,
+  silenceSchema,
+} from '../../alerts/store.js';
 import { can } from '../../auth/permissions.js';
 import { METRICS } from '../../query/model.js';
 import { alertReader, authored } from '../../alerts/access.js';
@@ -261,7 +268,7 @@ export function alertPageRoutes(ctx: AppContext, render: Renderer) {
         ? firstIssue(parsed.error)
         : Date.parse(until) <= now()
           ? { field: 'until', message: 'until: must be in the future' }
-          : null;
+          : silenceGroupProblem(rule, parsed.data.group);
       if (problem || !parsed.success) {
         const who = alertReader(identity);
         const file = await db(identity);

@@ -16,7 +16,14 @@ import {
   ruleSchema,
   updateRule,
 } from '../../alerts/rules.js';
-import { addSilence, listAlerts, listSilences, removeSilence, silenceSchema } from '../../alerts/store.js';
+import {
+  addSilence,
+  listAlerts,
+  listSilences,
+  removeSilence,
+  silenceGroupProblem,
+  silenceSchema,
+} from '../../alerts/store.js';
 import type { Env } from '../env.js';
 import { alertReader, authored, firingFor } from '../../alerts/access.js';
 import { requireIdentity, requirePermission } from '../access.js';
@@ -190,6 +197,8 @@ export function alertRoutes(ctx: AppContext) {
         const rule = await getRule(await db(tenantId), input.rule_id, who);
         if (!rule) throw httpError(404, 'rule_id: no such rule', 'rule_id');
         if (Date.parse(input.until) <= now()) throw httpError(400, 'until: must be in the future', 'until');
+        const stray = silenceGroupProblem(rule, input.group);
+        if (stray) throw httpError(400, stray.message, stray.field);
         const silence = await addSilence(await db(tenantId), rule, input, identity.user.id, now());
         await auditRequest(ctx.control, c, identity, {
           action: 'alerts.silence',
