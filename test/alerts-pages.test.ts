@@ -119,7 +119,7 @@ s(
       ['{"usr":"u_1"}', 'group.usr'],
       ['{"user":"u_1","project":"web"}', 'group.project'],
       ['{}', 'group.user'],
-    ]) {
+    ] as const) {
       const res = await ctx.admin.post(`/alerts/${id}/silence`, { group, until: '2026-03-11T10:00', reason: 'deploy' });
       assert.is(res.status, 400, group);
       assert.match(await res.text(), new RegExp(`role="alert">${field.replace('.', '\\.')}: `), group);
