@@ -6,6 +6,7 @@ import { suite } from 'uvu';
 import { runCommand } from '../src/admin/commands.js';
 import { ADMIN, callTool, ingestKey, signIn, startTestServer, tempDir, waitFor, type TestServer } from './helpers.js';
 import { HOUR, MIN, recorder, sendAgents } from './alerts-fixtures.js';
+import { PREVIEW_QUERIES } from '../src/alerts/preview.js';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 const T = Date.parse('2026-03-10T12:00:00Z');
@@ -241,6 +242,37 @@ s('test: what it would send now, and when it would have fired over the last 7 da
     'so the first pass sends',
   );
 });
+
+s(
+  'test: a rule that asks many questions per evaluation is previewed every few hours, within PREVIEW_QUERIES',
+  async (ctx) => {
+    const anomaly = {
+      ...RULE,
+      name: 'unusual',
+      group_by: ['project'],
+      window: '1d',
+      condition: { type: 'anomaly', z: 3, baseline_windows: 24 },
+    };
+    const rule = (await (await call(ctx.server, ctx.manager, 'POST', '/alerts/rules', anomaly)).json()) as Json;
+    await send(ctx.server, ctx.admin, [{ at: T - 10 * MIN, cost: 7 }]);
+    ctx.server.ctx.now = () => new Date(T);
+    const res = await call(ctx.server, ctx.manager, 'POST', `/alerts/rules/${rule.id}/test`);
+    assert.is(res.status, 200);
+    const { preview } = (await res.json()) as Json;
+    // 25 questions an evaluation (the window and its 24 baselines): every 13 hours, 12 evaluations.
+    assert.equal([preview.step, preview.evaluations], ['13h', 12]);
+    assert.ok(preview.questions <= PREVIEW_QUERIES, `${preview.questions} questions`);
+    const simple = (await (await call(ctx.server, ctx.manager, 'POST', '/alerts/rules', RULE)).json()) as Json;
+    const hourly = (await (
+      await call(ctx.server, ctx.manager, 'POST', `/alerts/rules/${simple.id}/test`)
+    ).json()) as Json;
+    assert.equal(
+      [hourly.preview.step, hourly.preview.evaluations],
+      ['1h', 7 * 24],
+      'a threshold: every hour, as before',
+    );
+  },
+);
 
 s('a restart neither loses a firing state nor sends it again', async (_ctx) => {
   const dir = tempDir('am-alerts');

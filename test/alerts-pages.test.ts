@@ -83,6 +83,17 @@ s('the pages list a firing alert and its history, every string escaped', async (
   assert.match(html, /<table id="rule-states">[\s\S]*firing/);
   assert.match(html, /id="rule-history-list"/);
   assert.match(html, /<div id="preview">[\s\S]*would send: nothing\.[\s\S]*would have fired at 2026-03-10 12:00 UTC/);
+  assert.match(html, /Over the last 7 days \(hourly\)/);
+  // An anomaly against 24 baselines asks 25 questions an evaluation: previewed every 13 hours.
+  const anomaly = await create(ctx.admin, {
+    ...FORM,
+    name: 'unusual',
+    window: '1d',
+    condition_type: 'anomaly',
+    z: '3',
+    baseline_windows: '24',
+  });
+  assert.match(await (await ctx.admin.get(`/alerts/${anomaly}`)).text(), /Over the last 7 days \(every 13 hours\)/);
 });
 
 s('in New York, a silence is asked and shown in New York time, as the preview is', async (ctx) => {
