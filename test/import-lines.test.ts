@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { numberedLines, type NumberedLine } from '../src/import/lines.js';
+import { LINES_PER_TURN, numberedLines, type NumberedLine } from '../src/import/lines.js';
 import { readTranscripts } from '../src/import/transcripts.js';
 
 const lines = suite<{ dir: string }>('import: lines');
@@ -20,6 +20,22 @@ async function all(gen: AsyncGenerator<NumberedLine>): Promise<NumberedLine[]> {
   for await (const l of gen) out.push(l);
   return out;
 }
+
+lines('a chunk of a hundred thousand short lines lets the event loop turn every LINES_PER_TURN lines', async (ctx) => {
+  const file = join(ctx.dir, 'newlines.jsonl');
+  writeFileSync(file, '\n'.repeat(100_000)); // one read chunk
+  let read = 0;
+  const turns: number[] = [];
+  for await (const _ of numberedLines(file)) {
+    if (read++ === 0) {
+      // Set after the chunk was read: it runs at the reader's next turn, not at its next read.
+      const again = () => setImmediate(() => (turns.push(read), turns.length < 3 && again()));
+      again();
+    }
+  }
+  assert.is(read, 100_000);
+  assert.equal(turns, [LINES_PER_TURN, 2 * LINES_PER_TURN, 3 * LINES_PER_TURN]);
+});
 
 lines('numbered from the start, unnumbered when resumed; CRLF dropped; stops at the end byte given', async (ctx) => {
   const file = join(ctx.dir, 'a.jsonl');
