@@ -4,6 +4,7 @@ import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { parseMemoryMb } from './storage/memory.js';
+import { isInDataDir } from './storage/datadir.js';
 
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -190,13 +191,18 @@ export function loadConfig(flags: Flags, env: NodeJS.ProcessEnv = process.env): 
     smtp: smtpSettings(read('smtpUrl'), read('smtpFrom')),
     alertAllowPrivate: read('alertAllowPrivate'),
     metricsToken: read('metricsToken') || null,
-    backup: backupSettings(read('backupDir'), read('backupEvery'), read('backupKeep')),
+    backup: backupSettings(read('backupDir'), read('backupEvery'), read('backupKeep'), resolve(read('dataDir'))),
     memoryLimitMb: read('memoryLimit'),
   };
 }
 
-function backupSettings(dir: string, everyMs: number, keep: number): Config['backup'] {
-  return dir === '' ? null : { dir: resolve(dir), everyMs, keep };
+function backupSettings(dir: string, everyMs: number, keep: number, dataDir: string): Config['backup'] {
+  if (dir === '') return null;
+  if (isInDataDir(dataDir, dir))
+    throw new ConfigError(
+      `invalid setting --backup-dir / AGENTMETER_BACKUP_DIR=${JSON.stringify(dir)}: inside the data directory ${dataDir}; backups go outside it (the next start may empty it, and a failed disk would take both)`,
+    );
+  return { dir: resolve(dir), everyMs, keep };
 }
 
 function smtpSettings(url: string, from: string): Config['smtp'] {

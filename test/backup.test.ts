@@ -17,6 +17,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { runCommand } from '../src/admin/commands.js';
 import { takeBackup } from '../src/backup/backup.js';
+import { loadConfig } from '../src/config.js';
 import { restoreBackup } from '../src/backup/restore.js';
 import type { Database } from '../src/storage/duckdb.js';
 import { ADMIN, ingestKey, runCli, startTestServer, tempDir, type TestServer } from './helpers.js';
@@ -427,6 +428,34 @@ offline.before.each((ctx) => {
   ctx.dir = tempDir('am-offline');
 });
 offline.after.each((ctx) => ctx.dir.remove());
+
+offline(
+  'a backup, an export or the backup schedule inside the data directory is refused, naming it',
+  async ({ dir }) => {
+    const data = join(dir.path, 'data');
+    assert.is((await runCli(['setup', '--name', 'Acme', '--email', 'root@acme.test'], { dataDir: data })).code, 0);
+    for (const to of [join(data, 'tmp', 'nightly'), data, join(data, 'backups')]) {
+      const refused = await runCli(['backup', '--to', to], { dataDir: data });
+      assert.is(refused.code, 1, to);
+      assert.match(refused.stderr, /is inside the data directory .*: a backup goes outside it/, to);
+    }
+    // Through a link to it too.
+    symlinkSync(data, join(dir.path, 'link'));
+    const linked = await runCli(['backup', '--to', join(dir.path, 'link', 'b')], { dataDir: data });
+    assert.is(linked.code, 1);
+    const exported = await runCli(['tenant', 'export', '--tenant', 'Acme', '--to', join(data, 'acme')], {
+      dataDir: data,
+    });
+    assert.is(exported.code, 1);
+    assert.match(exported.stderr, /is inside the data directory .*: an export goes outside it/);
+    assert.throws(
+      () => loadConfig({ 'data-dir': data, 'backup-dir': join(data, 'tmp', 'b') }, {}),
+      /--backup-dir .* inside the data directory/,
+    );
+    assert.is(loadConfig({ 'data-dir': data, 'backup-dir': join(dir.path, 'data-backups') }, {}).backup?.keep, 7);
+    assert.is((await runCli(['backup', '--to', join(dir.path, 'b')], { dataDir: data })).code, 0, 'beside it is fine');
+  },
+);
 
 offline(
   'a damaged backup is found by its checksums and not restored; a non-empty directory is refused',

@@ -7,6 +7,7 @@ import type { DuckDBConnection } from '@duckdb/node-api';
 import type { Logger } from '../log.js';
 import type { Connection, Database } from '../storage/duckdb.js';
 import { TenantUnavailableError } from '../storage/errors.js';
+import { isInDataDir } from '../storage/datadir.js';
 import type { TenantFiles } from '../storage/tenant-files.js';
 import {
   BackupError,
@@ -58,7 +59,7 @@ export async function lastEvent(
 export async function takeBackup(deps: BackupDeps, dir: string): Promise<BackupResult> {
   const started = performance.now();
   const created = deps.now();
-  const cleanup = prepareTarget(dir, 'a backup');
+  const cleanup = prepareTarget(dir, 'a backup', dirname(deps.control.path));
   try {
     mkdirSync(join(dir, 'tenants'), { mode: 0o700 });
     const files: ManifestFile[] = [];
@@ -144,7 +145,11 @@ export async function copyTenant(tenantFiles: TenantFiles, tenantId: string, tar
  * Makes `dir` (refusing one that holds anything) and returns what undoes it: the directory
  * removed if it was made here, else emptied again.
  */
-export function prepareTarget(dir: string, what: string): () => void {
+export function prepareTarget(dir: string, what: string, dataDir?: string): () => void {
+  if (dataDir !== undefined && isInDataDir(dataDir, dir))
+    throw new BackupError(
+      `${dir} is inside the data directory ${dataDir}: ${what} goes outside it (the next start may empty it, and a failed disk would take both)`,
+    );
   let existed = true;
   try {
     if (readdirSync(dir).length > 0)

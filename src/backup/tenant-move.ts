@@ -54,7 +54,7 @@ export type Exported = {
 export async function exportTenant(stores: Stores, tenantId: string, dir: string, now: Date): Promise<Exported> {
   const tenant = await getTenant(stores.control, tenantId);
   if (!tenant) throw new BackupError(`no tenant ${tenantId}`);
-  const undo = prepareTarget(dir, 'an export');
+  const undo = prepareTarget(dir, 'an export', dirname(stores.control.path));
   try {
     const path = `tenants/${tenantId}.duckdb`;
     mkdirSync(join(dir, 'tenants'), { mode: 0o700 });

@@ -8,13 +8,14 @@ import {
   openSync,
   readFileSync,
   readlinkSync,
+  realpathSync,
   rmSync,
   statSync,
   writeSync,
 } from 'node:fs';
 import { hostname } from 'node:os';
 import { open, rm } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { connect } from 'node:net';
 import { isId } from '../ids.js';
 
@@ -84,6 +85,27 @@ export function journalPath(dataDir: string, tenantId: string): string {
  * there before (0644, under an earlier version or another umask) cannot be read through it.
  * Says what it narrowed, or why it could not (not the owner), for the log.
  */
+/**
+ * Whether `path` is `dataDir` or inside it, links followed (of what exists of either): no
+ * place for a backup or an export, which the next start may empty (tmp/) and a failed disk
+ * takes with the data.
+ */
+export function isInDataDir(dataDir: string, path: string): boolean {
+  const real = (p: string): string => {
+    const tail: string[] = [];
+    for (let at = resolve(p); ; at = dirname(at)) {
+      try {
+        return join(realpathSync(at), ...tail.reverse());
+      } catch {
+        if (dirname(at) === at) return resolve(p);
+        tail.push(basename(at));
+      }
+    }
+  };
+  const rel = relative(real(dataDir), real(path));
+  return rel === '' || (rel !== '..' && !rel.startsWith(`..${sep}`) && !isAbsolute(rel));
+}
+
 export function ensureDataDir(dataDir: string): { narrowed: string } | { open: string; why: string } | null {
   mkdirSync(tenantsDir(dataDir), { recursive: true, mode: 0o700 });
   const mode = statSync(dataDir).mode & 0o777;
