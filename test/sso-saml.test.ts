@@ -9,6 +9,7 @@ import * as assert from 'uvu/assert';
 import { suite } from 'uvu';
 import { createProvider, providerInputSchema } from '../src/auth/sso/providers.js';
 import { samlUrls } from '../src/auth/sso/saml.js';
+import { runCommand } from '../src/admin/commands.js';
 import { ADMIN, Client, setUp, signIn, startTestServer, type TestServer } from './helpers.js';
 import { createTestIdp, tamper, type TestIdp } from './saml-idp.js';
 
@@ -140,6 +141,26 @@ test('the settings page adds a SAML provider from its metadata, checked first: b
     stored.map((p) => p.name),
     ['Acme SAML', 'Second SAML'],
   );
+});
+
+test('sso set checks SAML metadata as the page does; a metadata URL it cannot fetch is not named in the error', async (ctx) => {
+  const tenant = (await ctx.server.ctx.control.get<{ id: string }>(
+    'SELECT tenant_id AS id FROM users WHERE email = $e',
+    {
+      e: ADMIN.email,
+    },
+  ))!.id;
+  const set = (args: Record<string, unknown>) =>
+    runCommand(ctx.server.ctx, 'sso set', { tenant, type: 'saml', name: 'CLI SAML', ...args }).then(
+      () => 'stored',
+      (err: Error) => err.message,
+    );
+  assert.match(await set({ metadata: '<x/>' }), /^--metadata: .*IDPSSODescriptor/);
+  const withPassword = await set({ metadata_url: 'http://idpuser:MetaPassw0rd@127.0.0.1:1/metadata' });
+  assert.is(withPassword, '--metadata: the metadata URL must not hold a user name or password');
+  const unreachable = await set({ metadata_url: 'http://127.0.0.1:2/metadata?token=QsToken123' });
+  assert.is(unreachable, '--metadata: the metadata URL could not be fetched (ECONNREFUSED)');
+  assert.is(await set({ metadata: ctx.idp.metadataXml() }), 'stored');
 });
 
 test("a tenant's provider never signs in a super admin, found by email or linked", async (ctx) => {

@@ -75,6 +75,8 @@ export async function fetchIdpMetadata(
   }
   if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:')
     throw new SamlMetadataError('the metadata URL must be http(s)');
+  if (parsed.username || parsed.password)
+    throw new SamlMetadataError('the metadata URL must not hold a user name or password');
   const signal = AbortSignal.timeout(timeoutMs);
   try {
     const response = await get(parsed, {
@@ -96,7 +98,11 @@ export async function fetchIdpMetadata(
   } catch (err) {
     if (err instanceof SamlMetadataError) throw err;
     if (signal.aborted) throw new SamlMetadataError(`the metadata URL did not answer within ${timeoutMs} ms`);
-    throw new SamlMetadataError(`the metadata URL could not be fetched (${(err as Error).message})`);
+    // The cause's code (ECONNREFUSED), not fetch's message, which may quote the URL.
+    const e = err as Error & { cause?: { code?: string; message?: string } };
+    throw new SamlMetadataError(
+      `the metadata URL could not be fetched (${e.cause?.code ?? e.cause?.message ?? e.message})`,
+    );
   }
 }
 
