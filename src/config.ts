@@ -33,7 +33,17 @@ export type Config = {
 
 /** Each setting: its flag, its environment variable, its default and how it is checked. */
 export const SETTINGS = {
-  port: { flag: 'port', env: 'AGENTMETER_PORT', fallback: '8080', schema: z.coerce.number().int().min(0).max(65535) },
+  port: {
+    flag: 'port',
+    env: 'AGENTMETER_PORT',
+    fallback: '8080',
+    // Digits only: Number('') and Number(' ') are 0, which would pick a free port as `0` does.
+    schema: z
+      .string()
+      .regex(/^\d+$/, 'must be a port number (0: any free port)')
+      .transform(Number)
+      .pipe(z.number().int().min(0).max(65535)),
+  },
   host: { flag: 'host', env: 'AGENTMETER_HOST', fallback: '127.0.0.1', schema: z.string().min(1) },
   dataDir: { flag: 'data-dir', env: 'AGENTMETER_DATA_DIR', fallback: './data', schema: z.string().min(1) },
   publicUrl: {

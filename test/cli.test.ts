@@ -1,11 +1,11 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { tenantPath } from '../src/storage/datadir.js';
-import { expectedVersions, freePort, ROOT, runCli, setUp, signIn, tempDir, waitFor } from './helpers.js';
+import { expectedVersions, freePort, ROOT, runCli, setUp, signIn, smallDisk, tempDir, waitFor } from './helpers.js';
 
 const json = <T>(out: string) => JSON.parse(out) as T;
 type Tenant = { id: string; name: string };
@@ -15,6 +15,33 @@ offline.before.each((ctx) => {
   ctx.dir = tempDir('am-cli');
 });
 offline.after.each((ctx) => ctx.dir.remove());
+
+offline('setup on a full disk prints the password it made, and warns that closing failed', async () => {
+  const disk = smallDisk(3);
+  if (typeof disk === 'string') {
+    console.log(`  SKIPPED full disk setup test: ${disk}`);
+    return;
+  }
+  try {
+    const data = join(disk.path, 'data');
+    const setup = await runCli(['setup', '--name', 'Full', '--email', 'root@full.test', '--json'], { dataDir: data });
+    assert.is(setup.code, 0, setup.stderr);
+    assert.match(setup.stderr, /warning: setup was done, but closing the data directory failed \(.*No space left/s);
+    const { password } = json<{ password: string }>(setup.stdout);
+    assert.ok(password.length >= 20, 'the password, shown once');
+    // With room again, what the command wrote is there: the person, and a backup of every file.
+    spawnSync('mount', ['-o', 'remount,size=64m', disk.path]);
+    const users = await runCli(['user', 'list', '--tenant', 'Full', '--json'], { dataDir: data });
+    assert.equal(
+      json<{ email: string }[]>(users.stdout).map((u) => u.email),
+      ['root@full.test'],
+      users.stderr,
+    );
+    assert.is((await runCli(['backup', '--to', join(disk.path, 'b')], { dataDir: data })).code, 0);
+  } finally {
+    disk.remove();
+  }
+});
 
 offline('setup, tenants, users and keys with --json', async ({ dir }) => {
   const opts = { dataDir: dir.path };
@@ -136,7 +163,7 @@ offline('errors exit non-zero with a clear message', async ({ dir }) => {
   assert.not.ok(existsSync(typo), 'nothing made there');
   // A control database DuckDB cannot open (here a directory in its place): one line, no stack.
   const broken = join(dir.path, 'broken');
-  mkdirSync(join(broken, 'control.duckdb'), { recursive: true });
+  mkdirSync(join(broken, 'control.duckdb'), { recursive: true, mode: 0o700 }); // 0755 would be narrowed, and logged
   const open = await runCli(['tenant', 'list'], { dataDir: broken });
   assert.is(open.code, 1);
   assert.match(open.stderr, /^agentmeter: IO Error: .*control\.duckdb.*\n$/);
@@ -351,6 +378,8 @@ config('an invalid setting stops the start with one line naming it', async () =>
   const dir = tempDir('am-cfg');
   for (const [args, env, pattern] of [
     [['--port', '70000'], {}, /^agentmeter: invalid setting --port="70000": .*\n$/],
+    [['--port='], {}, /^agentmeter: invalid setting --port="": must be a port number \(0: any free port\)\n$/],
+    [[], { AGENTMETER_PORT: ' ' }, /^agentmeter: invalid setting AGENTMETER_PORT=" ": must be a port number/],
     [[], { AGENTMETER_LOG_LEVEL: 'loud' }, /^agentmeter: invalid setting AGENTMETER_LOG_LEVEL="loud": .*\n$/],
     [
       ['--public-url', 'metrics.local'],

@@ -229,11 +229,21 @@ async function runAdmin(config: Config, name: CommandName, args: Record<string, 
     if (socket) return asked(socket, name, args);
     throw err;
   }
+  let result: unknown;
   try {
-    return await runCommand(ctx, name, args);
-  } finally {
-    await ctx.close();
+    result = await runCommand(ctx, name, args);
+  } catch (err) {
+    await ctx.close().catch(() => undefined); // the command's own error is the one to report
+    throw err;
   }
+  // Done and committed (DuckDB's write-ahead log holds it): its result, which may be a password
+  // shown once, is printed even when closing fails, as a full disk makes the last checkpoint fail.
+  await ctx.close().catch((err: unknown) => {
+    process.stderr.write(
+      `agentmeter: warning: ${name} was done, but closing the data directory failed (${(err as Error).message}); what it wrote is in DuckDB's write-ahead log and is applied at the next start\n`,
+    );
+  });
+  return result;
 }
 
 /** The commands whose server writes a directory at `--to`, a manifest last. */
