@@ -22,6 +22,8 @@ export type Backups = {
 
 const PREFIX = 'agentmeter-';
 const CHECK_MS = 60_000;
+/** How often the schedule looks whether a backup is due. */
+const checkEvery = (everyMs: number) => Math.min(CHECK_MS, everyMs);
 /** The names scheduledName gives, and only those. */
 const SCHEDULED = /^agentmeter-\d{8}T\d{6}Z$/;
 
@@ -103,7 +105,11 @@ export function createBackups(given: BackupDeps, settings: BackupSettings | null
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const now = deps.now();
     const newest = complete().at(-1);
-    if (newest && now.getTime() - Date.parse(readManifest(join(dir, newest)).created_at) < everyMs) return null;
+    // Half a check early is due: the check an interval after a backup comes a few ms before
+    // the interval is up (the backup is dated after its check), and waiting for the next one
+    // made every 1m every 2 minutes and a daily backup a minute later each day.
+    const age = newest ? now.getTime() - Date.parse(readManifest(join(dir, newest)).created_at) : Infinity;
+    if (age < everyMs - checkEvery(everyMs) / 2) return null;
     // What an interrupted scheduled backup left (no manifest) is not a backup. Removing it or
     // an old one is housekeeping: one that fails (EACCES) is logged, it stops no backup.
     for (const name of readdirSync(dir))
@@ -134,14 +140,9 @@ export function createBackups(given: BackupDeps, settings: BackupSettings | null
     backupNow: (dir) => serial(() => take(dir)),
     start() {
       if (!settings || timer) return;
-      timer = setInterval(
-        () => {
-          runDue().catch((err: unknown) =>
-            deps.log?.error('scheduled backup failed', { error: (err as Error).message }),
-          );
-        },
-        Math.min(CHECK_MS, settings.everyMs),
-      ).unref();
+      timer = setInterval(() => {
+        runDue().catch((err: unknown) => deps.log?.error('scheduled backup failed', { error: (err as Error).message }));
+      }, checkEvery(settings.everyMs)).unref();
     },
     async stop() {
       if (timer) clearInterval(timer);
