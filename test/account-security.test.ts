@@ -148,7 +148,7 @@ s('weak passwords are refused by the CLI; generated ones still work', async ({ s
       stdin: '1234567890\n',
     });
     assert.is(setup.code, 1);
-    assert.match(setup.stderr, /--password: is too easy to guess/);
+    assert.match(setup.stderr, /--password-stdin: is too easy to guess/);
   } finally {
     dir.remove();
   }
@@ -160,7 +160,7 @@ s('weak passwords are refused by the CLI; generated ones still work', async ({ s
     role: 'viewer',
     password: 'ops password',
   }).catch((err: Error) => err);
-  assert.match(String(weak), /--password: must not contain the name in the email address \(ops\)/);
+  assert.match(String(weak), /--password-stdin: must not contain the name in the email address \(ops\)/);
   const generated = (await runCommand(server.ctx, 'user create', {
     tenant,
     email: 'ops@acme.test',

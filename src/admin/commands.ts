@@ -283,10 +283,7 @@ export const COMMANDS = {
       const parsed = providerInputSchema.safeParse({ ...raw, ...(metadata === undefined ? {} : { metadata }) });
       if (!parsed.success) {
         const issue = parsed.error.issues[0]!;
-        const field = String(issue.path[0] ?? 'arguments')
-          .replace(/_/g, '-')
-          .replace(/^client-secret$/, 'client-secret-stdin');
-        throw new CommandError(`--${field}: ${issue.message}`);
+        throw new CommandError(`--${flagOf(String(issue.path[0] ?? 'arguments'))}: ${issue.message}`);
       }
       // What the settings page checks: an entity id, a redirect SingleSignOnService, a signing certificate.
       if (parsed.data.type === 'saml')
@@ -409,6 +406,12 @@ export function isCommandName(name: string): name is CommandName {
 
 /** Validates `args` and runs the command. Throws CommandError with a message naming the bad field. */
 /** The command's arguments as it takes them, or a CommandError naming the flag. */
+/** The flag an argument came from: the CLI reads --require-sso as require_sso, and a secret from --<name>-stdin. */
+const flagOf = (field: string) => {
+  const flag = field.replace(/_/g, '-');
+  return flag === 'password' || flag === 'client-secret' ? `${flag}-stdin` : flag;
+};
+
 export function parseCommand(name: CommandName, args: Record<string, unknown>): unknown {
   const schema = (COMMANDS[name] as Command<z.ZodType>).schema;
   // A flag the command does not take is refused, not dropped: `audit list --from` would
@@ -417,12 +420,11 @@ export function parseCommand(name: CommandName, args: Record<string, unknown>): 
   if (schema instanceof z.ZodObject && !(schema.def.catchall instanceof z.ZodUnknown))
     for (const key of Object.keys(args))
       if (!(key in schema.shape))
-        throw new CommandError(`--${key.replace(/_/g, '-')}: ${name} does not take it${HINTS[`${name} ${key}`] ?? ''}`);
+        throw new CommandError(`--${flagOf(key)}: ${name} does not take it${HINTS[`${name} ${key}`] ?? ''}`);
   const parsed = schema.safeParse(args);
   if (parsed.success) return parsed.data;
   const issue = parsed.error.issues[0]!;
-  // The flag as typed: the CLI reads --require-sso as require_sso.
-  throw new CommandError(`--${issue.path.join('.').replace(/_/g, '-') || 'arguments'}: ${issue.message}`);
+  throw new CommandError(`--${flagOf(issue.path.join('.')) || 'arguments'}: ${issue.message}`);
 }
 
 export async function runCommand(ctx: AppContext, name: CommandName, args: Record<string, unknown>): Promise<unknown> {
