@@ -185,6 +185,13 @@ test('a wrong key or URL fails at once, with what to fix', async (ctx) => {
   assert.match(wrongUrl.stderr, /could not reach http:\/\/127\.0\.0\.1:\d+ \(ECONNREFUSED\); check --url/);
   const missing = await cli(['import', 'claude', '--url', ctx.server.url]).done;
   assert.match(missing.stderr, /--url and --key/);
+  // A folder that is not there is a typo, even for a dry run: not "nothing to import".
+  for (const kind of ['claude', 'legacy'])
+    for (const more of [[], ['--dry-run']]) {
+      const typo = await cli(['import', kind, join(ROOT, 'no-such-folder'), ...more]).done;
+      assert.is(typo.code, 1, `${kind} ${more}`);
+      assert.match(typo.stderr, /no-such-folder: no such file or folder/);
+    }
 });
 
 /** A projects folder with `sessions` transcripts of `requests` assistant records each. */

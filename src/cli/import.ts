@@ -4,6 +4,7 @@
 // read and acknowledged and which run is unfinished, so an interrupted import resumes where
 // it stopped and a sync uploads only what is new. `--dry-run` reads and counts, uploads
 // nothing. Progress goes to a terminal's stderr; the summary to stdout (JSON with --json).
+import { existsSync } from 'node:fs';
 import { homedir, hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { requestCost } from '../cost/prices.js';
@@ -88,6 +89,9 @@ export async function importMain(
   if (!source) throw new ImportClientError(`say what to import: "import claude [DIR…]" or "import legacy [HOME…]"`);
   if (sync && kind !== undefined)
     throw new ImportClientError('sync takes no directories: it reads the default Claude directories');
+  // A folder named that is not there is a typo, not a machine without history: said, not counted as a skip.
+  const missing = dirs.find((d) => !existsSync(d));
+  if (missing) throw new ImportClientError(`${missing}: no such file or folder`);
   const roots = dirs.length ? dirs : source === 'claude' ? defaultClaudeRoots(process.env, homedir()) : [homedir()];
   const since = values.since === undefined ? undefined : parseSince(values.since);
   const dryRun = values['dry-run'] === true;
