@@ -105,6 +105,11 @@ test('the fixture home: totals exactly as expected; a re-run uploads nothing; --
       cache_creation: expected.tokens.cache_creation,
     });
     assert.is(summary.duplicates, 0);
+    // Priced here with the shipped prices, and named so: the appliance prices with the tenant's.
+    const priced = summary as unknown as Record<string, unknown>;
+    assert.ok((priced.cost_usd_at_shipped_prices as number) > 0 && !('cost_usd' in priced), first.stdout);
+    const told = await cli(['import', 'claude', join(FIXTURE, '.claude'), '--dry-run']).done;
+    assert.match(told.stdout, /cost \$\d+\.\d\d at the shipped prices\n/);
     await ctx.server.ctx.aggregator.runOnce();
     const stored = await figures(ctx);
     assert.equal(

@@ -60,7 +60,8 @@ export type ImportSummary = {
   by_kind: Record<string, number>;
   requests: number;
   tokens: { input: number; output: number; cache_read: number; cache_creation: number };
-  cost_usd: number;
+  /** What the requests cost at the prices this executable ships; the appliance prices them with the tenant's. */
+  cost_usd_at_shipped_prices: number;
   unknown_models: string[];
   tool_calls: number;
   tool_failures: number;
@@ -267,7 +268,7 @@ function emptySummary(source: Source, dryRun: boolean): ImportSummary {
     by_kind: {},
     requests: 0,
     tokens: { input: 0, output: 0, cache_read: 0, cache_creation: 0 },
-    cost_usd: 0,
+    cost_usd_at_shipped_prices: 0,
     unknown_models: [],
     tool_calls: 0,
     tool_failures: 0,
@@ -324,7 +325,7 @@ function count(s: ImportSummary, chunk: ImportChunk): void {
             cacheWrite1h: oneHour,
           })
         : null);
-    if (cost !== null) s.cost_usd += cost;
+    if (cost !== null) s.cost_usd_at_shipped_prices += cost;
     else if (e.model && !s.unknown_models.includes(e.model)) s.unknown_models.push(e.model);
   }
   for (const skip of chunk.skipped as Skip[]) {
@@ -344,7 +345,7 @@ function summaryFields(s: ImportSummary): Record<string, number | string> {
     requests: s.requests,
     tool_calls: s.tool_calls,
     skipped: s.skipped,
-    cost_usd_at_shipped_prices: Math.round(s.cost_usd * 1e6) / 1e6,
+    cost_usd_at_shipped_prices: Math.round(s.cost_usd_at_shipped_prices * 1e6) / 1e6,
   };
 }
 
@@ -359,7 +360,7 @@ function describe(s: ImportSummary): string {
   const n = (v: number) => v.toLocaleString('en-US');
   const lines = [
     `${s.dry_run ? 'would import' : 'imported'} ${s.source}: ${n(s.files)} files, ${n(s.sessions)} sessions, ${n(s.events)} events in ${s.seconds} s`,
-    `  requests ${n(s.requests)}, tokens in ${n(s.tokens.input)} out ${n(s.tokens.output)} cache read ${n(s.tokens.cache_read)} cache write ${n(s.tokens.cache_creation)}, cost $${s.cost_usd.toFixed(2)}${s.dry_run ? ' (shipped prices)' : ''}`,
+    `  requests ${n(s.requests)}, tokens in ${n(s.tokens.input)} out ${n(s.tokens.output)} cache read ${n(s.tokens.cache_read)} cache write ${n(s.tokens.cache_creation)}, cost $${s.cost_usd_at_shipped_prices.toFixed(2)} at the shipped prices${s.dry_run ? '' : " (the dashboards use your organisation's)"}`,
     `  tool calls ${n(s.tool_calls)} (${n(s.tool_failures)} failed)`,
   ];
   if (!s.dry_run && s.run_id === null) lines.push('  nothing new to send: no import run was started');
