@@ -277,6 +277,18 @@ suite('a lone surrogate in a rule or a price is kept as U+FFFD, as ingest keeps 
   });
   assert.is(prices.status, 200, await prices.clone().text());
   assert.equal(Object.keys(((await prices.json()) as { overrides: object }).overrides), ['m\ufffd']);
+  // A model named __proto__ would be dropped, and the PUT would replace every override with none.
+  const proto = await admin.request('/api/v1/settings/prices', {
+    method: 'PUT',
+    headers: { 'content-type': 'application/json', 'x-csrf-token': admin.csrf! },
+    body: '{"__proto__":{"input":1,"output":2,"cache_write":1.25,"cache_read":0.1}}',
+  });
+  assert.equal(
+    [proto.status, await proto.json()],
+    [400, { error: '__proto__: is not a model name', field: '__proto__' }],
+  );
+  const kept = (await (await admin.request('/api/v1/settings')).json()) as { prices: { overrides: object } };
+  assert.equal(Object.keys(kept.prices.overrides), ['m\ufffd'], 'the overrides are as they were');
 });
 
 suite('a time string of most of a megabyte is a 400 naming its field at once, on every entry point', async (ctx) => {
