@@ -170,6 +170,13 @@ firstRun('CSRF: forms and cookie-authenticated API calls without a valid token a
     headers: { 'x-csrf-token': admin.csrf! },
   });
   assert.is(withHeader.status, 201);
+  // A field the route does not take is named, not dropped: a key asked to expire would not.
+  const expiring = await admin.request('/api/v1/api-keys', {
+    method: 'POST',
+    json: { name: 'x', scopes: ['read'], expires_at: '2027-01-01' },
+    headers: { 'x-csrf-token': admin.csrf! },
+  });
+  assert.equal([expiring.status, ((await expiring.json()) as { field: string }).field], [400, 'expires_at']);
 
   // A token from another browser's session is worthless here.
   const other = new Client(server.url);

@@ -235,7 +235,7 @@ suite('impossible dates and a __proto__ filter are a 400 naming the field, not a
     '{"name":"x","metric":"events","window":"1h","condition":{"type":"threshold","op":"above","value":1},"filters":{"__proto__":{"project":["web"]}}}',
   );
   assert.is(rule.status, 400, rule.text);
-  assert.is(rule.json.field, 'filters');
+  assert.is(rule.json.field, 'filters.__proto__');
   const answer = await callTool(
     ctx.server.url,
     ctx.key,

@@ -32,7 +32,7 @@ export const scopesSchema = z
   )
   .transform((s) => [...new Set(s)].sort() as Scope[]);
 
-export const newApiKeySchema = z.object({
+export const newApiKeySchema = z.strictObject({
   name: z.string().trim().min(1, 'is required').max(100),
   scopes: scopesSchema,
 });

@@ -58,8 +58,11 @@ export function unavailable(err: StorageUnavailableError): HTTPException {
 
 export function firstIssue(error: z.ZodError): { field: string; message: string } {
   const issue = error.issues[0]!;
-  const field = issue.path.map(String).join('.') || 'body';
-  return { field, message: `${field}: ${issue.message}` };
+  // A field the request may not have is named itself, not the object holding it.
+  const path = issue.code === 'unrecognized_keys' ? [...issue.path, issue.keys[0]!] : issue.path;
+  const field = path.map(String).join('.') || 'body';
+  const message = issue.code === 'unrecognized_keys' ? 'is not a field this request takes' : issue.message;
+  return { field, message: `${field}: ${message}` };
 }
 
 /** The request's JSON or form body, validated; a 400 naming the field otherwise. */
@@ -68,7 +71,9 @@ export async function readInput<S extends z.ZodType>(c: Context, schema: S): Pro
   let raw: unknown;
   if (type.includes('application/json')) raw = await readJson(c);
   else if (type.includes('application/x-www-form-urlencoded') || type.includes('multipart/form-data')) {
-    raw = await c.req.parseBody();
+    // The CSRF token (checked before) is no field of the input: a strict schema would refuse it.
+    const { _csrf, ...fields } = await c.req.parseBody();
+    raw = fields;
   } else {
     throw httpError(415, 'body must be application/json or a form', 'content-type');
   }
