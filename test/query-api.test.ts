@@ -487,6 +487,10 @@ api('bad parameters are 400s naming the parameter', async (ctx) => {
     ['/api/metrics/aggregated?from=2026-11-01&to=2026-11-02', 'from'],
     ['/api/metrics/commands?to=2026-11-02', 'to'],
     [`/api/v1/query?q=${encodeURIComponent('{"metrics":["events"]}')}&from=2020-01-01`, 'from'],
+    // Given twice, the first would be answered as if it were the one meant.
+    ['/api/v1/dashboard/summary?range=24h&range=7d', 'range'],
+    ['/api/v1/metrics/timeseries?metric=events&from=2026-11-01&from=2026-10-01', 'from'],
+    ['/api/metrics/aggregated?start_date=2026-11-01&end_date=2026-11-02&end_date=2026-11-03', 'end_date'],
   ];
   for (const [path, field] of cases) {
     const res = await get(ctx, path);

@@ -111,6 +111,9 @@ export function timeRange(
   for (const other of names.from === 'from' ? ['start_date', 'end_date'] : ['from', 'to'])
     if (c.req.query(other) !== undefined)
       throw httpError(400, `${other}: this route takes ${names.from} and ${names.to}`, other);
+  // Given twice, the first would be answered as if it were the one meant.
+  for (const name of [names.from, names.to, 'range'])
+    if ((c.req.queries(name)?.length ?? 0) > 1) throw httpError(400, `${name}: given more than once`, name);
   const [rawFrom, rawTo, range] = [c.req.query(names.from), c.req.query(names.to), c.req.query('range')];
   if (range === undefined) return rangeOf(rawFrom, rawTo, now, names, days);
   if (rawFrom !== undefined || rawTo !== undefined)
