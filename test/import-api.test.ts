@@ -289,6 +289,28 @@ test('import first, live later; a re-run stores nothing; rollback leaves exactly
   );
 });
 
+test('a chunk sent again with a rejected event: the same answer, counted once; nothing kept once finished', async (ctx) => {
+  const started = await call(ctx, 'POST', '/api/v1/import/runs', { source: 'claude', host: 'laptop-1' });
+  const id = started.json.run.id as string;
+  const mixed = { events: [IMPORTED[0], { kind: 'nope' }] };
+  const sent = await call(ctx, 'POST', `/api/v1/import/runs/${id}/events`, mixed);
+  const resent = await call(ctx, 'POST', `/api/v1/import/runs/${id}/events`, mixed);
+  assert.equal([sent.status, sent.json.stored, sent.json.rejected.length], [207, 1, 1]);
+  assert.equal([resent.status, resent.json], [207, sent.json], 'its rejection named again, what it stored then');
+  const run = (await call(ctx, 'GET', `/api/v1/import/runs/${id}`)).json.run;
+  assert.equal([run.sent, run.stored, run.duplicates, run.rejected], [2, 1, 0, 1], 'counted once');
+  // A digest and a count per chunk, while the run may still be sent to.
+  const chunks = async () =>
+    Number(
+      (await (
+        await ctx.server.ctx.tenantFiles.open(ctx.tenantId)
+      ).get<{ n: number }>('SELECT count(*) AS n FROM import_chunks WHERE run_id = $id', { id }))!.n,
+    );
+  assert.is(await chunks(), 1);
+  assert.is((await call(ctx, 'POST', `/api/v1/import/runs/${id}/finish`, {})).status, 200);
+  assert.is(await chunks(), 0, 'none kept once the run is finished');
+});
+
 test('skip reasons are counted by name up to 100, the rest together; details stay with the samples', async (ctx) => {
   const { id } = await importRun(ctx);
   const odd = (

@@ -236,16 +236,20 @@ async function storeChunk(
 ): Promise<ChunkResult> {
   const run = await openRun(deps.tenantFiles, who, runId);
   const db = await deps.tenantFiles.open(who.tenantId);
-  // A chunk this run already took (sent again after its answer was lost): the same answer, no counter moved.
   const digest = createHash('sha256').update(JSON.stringify(chunk)).digest('hex');
-  const taken = await db.get<{ answer: string }>(
-    'SELECT answer FROM import_chunks WHERE run_id = $id AND digest = $digest',
+  const taken = await db.get<{ stored: number }>(
+    'SELECT stored FROM import_chunks WHERE run_id = $id AND digest = $digest',
     { id: run.id, digest },
   );
-  if (taken) return JSON.parse(taken.answer) as ChunkResult;
   const settings = await tenantSettings(db, db);
   const { events, unknownModels } = priceImported(chunk.events, settings.prices);
   const result = await deps.ingest.ingest({ ...who, importRun: run.id }, 'import', events, now);
+  if (taken) {
+    // Taken before (sent again after its answer was lost): ingest stored nothing twice and named
+    // the same rejections; answered as the first time, with what it stored then, no counter moved.
+    const stored = Number(taken.stored);
+    return { ...result, stored, duplicates: result.accepted - stored, unknown_models: unknownModels };
+  }
   if (chunk.baseline) await saveBaseline(db, who.userId, chunk.baseline as Baseline, run.id);
 
   const reasons = { ...run.skip_reasons };
@@ -271,11 +275,11 @@ async function storeChunk(
         now: ts(now),
       },
     );
-    await tx.run('INSERT INTO import_chunks VALUES ($id, $user, $digest, $answer)', {
+    await tx.run('INSERT INTO import_chunks VALUES ($id, $user, $digest, $stored)', {
       id: run.id,
       user: run.user_id,
       digest,
-      answer: JSON.stringify(answer),
+      stored: result.stored,
     });
   });
   return answer;
@@ -296,18 +300,22 @@ export function finishRun(
   return oneAtATime(runId, async () => {
     const run = await openRun(tf, who, runId);
     const db = await tf.open(who.tenantId);
-    await db.run(
-      `UPDATE import_runs SET status = $status, finished_at = $now::TIMESTAMP, updated_at = $now::TIMESTAMP, summary = $summary, error = $error,
-          stored = greatest(stored, (SELECT count(*) FROM events WHERE import_run = $id))
-        WHERE id = $id`,
-      {
-        id: run.id,
-        status: input.error ? 'failed' : 'finished',
-        now: ts(now),
-        summary: input.summary ? JSON.stringify(input.summary) : null,
-        error: input.error ?? null,
-      },
-    );
+    await db.transaction(async (tx) => {
+      await tx.run(
+        `UPDATE import_runs SET status = $status, finished_at = $now::TIMESTAMP, updated_at = $now::TIMESTAMP, summary = $summary, error = $error,
+            stored = greatest(stored, (SELECT count(*) FROM events WHERE import_run = $id))
+          WHERE id = $id`,
+        {
+          id: run.id,
+          status: input.error ? 'failed' : 'finished',
+          now: ts(now),
+          summary: input.summary ? JSON.stringify(input.summary) : null,
+          error: input.error ?? null,
+        },
+      );
+      // A client sends its chunks before it finishes: none will be sent again.
+      await tx.run('DELETE FROM import_chunks WHERE run_id = $id', { id: run.id });
+    });
     return (await getRun(tf, who.tenantId, run.id))!;
   });
 }
