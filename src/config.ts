@@ -40,6 +40,7 @@ export const SETTINGS = {
     // Digits only: Number('') and Number(' ') are 0, which would pick a free port as `0` does.
     schema: z
       .string()
+      .trim()
       .regex(/^\d+$/, 'must be a port number (0: any free port)')
       .transform(Number)
       .pipe(z.number().int().min(0).max(65535)),

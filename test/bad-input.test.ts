@@ -285,7 +285,7 @@ suite('a lone surrogate in a rule or a price is kept as U+FFFD, as ingest keeps 
   });
   assert.equal(
     [proto.status, await proto.json()],
-    [400, { error: '__proto__: is not a model name', field: '__proto__' }],
+    [400, { error: '__proto__: is not a field this request takes', field: '__proto__' }],
   );
   const kept = (await (await admin.request('/api/v1/settings')).json()) as { prices: { overrides: object } };
   assert.equal(Object.keys(kept.prices.overrides), ['m\ufffd'], 'the overrides are as they were');

@@ -5,6 +5,7 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { tenantPath } from '../src/storage/datadir.js';
+import { loadConfig } from '../src/config.js';
 import { expectedVersions, freePort, ROOT, runCli, setUp, signIn, smallDisk, tempDir, waitFor } from './helpers.js';
 
 const json = <T>(out: string) => JSON.parse(out) as T;
@@ -380,6 +381,7 @@ config('an invalid setting stops the start with one line naming it', async () =>
     [['--port', '70000'], {}, /^agentmeter: invalid setting --port="70000": .*\n$/],
     [['--port='], {}, /^agentmeter: invalid setting --port="": must be a port number \(0: any free port\)\n$/],
     [[], { AGENTMETER_PORT: ' ' }, /^agentmeter: invalid setting AGENTMETER_PORT=" ": must be a port number/],
+    [[], { AGENTMETER_PORT: '80 80' }, /^agentmeter: invalid setting AGENTMETER_PORT="80 80": must be a port number/],
     [[], { AGENTMETER_LOG_LEVEL: 'loud' }, /^agentmeter: invalid setting AGENTMETER_LOG_LEVEL="loud": .*\n$/],
     [
       ['--public-url', 'metrics.local'],
@@ -391,6 +393,8 @@ config('an invalid setting stops the start with one line naming it', async () =>
     assert.is(res.code, 1);
     assert.match(res.stderr, pattern);
   }
+  // Spaces around a port (an env file's) are no part of it.
+  assert.is(loadConfig({ 'data-dir': dir.path }, { AGENTMETER_PORT: ' 8081 ' }).port, 8081);
   // A host that does not resolve, and a data directory the file system refuses: one line too.
   const host = await runCli(['serve', '--host', 'nothere.invalid', '--port', '0'], { dataDir: dir.path });
   assert.is(host.code, 1);

@@ -3,7 +3,7 @@
 import { copyFileSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { prepareTarget, why } from './backup.js';
-import { BackupError, describeFile, fsyncPath, verifyBackup, type ManifestTenant } from './manifest.js';
+import { BackupError, describeFile, fsyncPath, verifyBackup, type Manifest, type ManifestTenant } from './manifest.js';
 import { recordBackup } from './record.js';
 import { openDatabase } from '../storage/duckdb.js';
 import { controlPath } from '../storage/datadir.js';
@@ -41,13 +41,7 @@ export async function restoreBackup(from: string, dataDir: string): Promise<Rest
     }
     fsyncPath(join(dataDir, 'tenants'));
     fsyncPath(dataDir);
-    // The restored appliance's newest backup is this one (its control file recorded the one before).
-    const control = await openDatabase(controlPath(dataDir));
-    try {
-      await recordBackup(control, manifest);
-    } finally {
-      await control.close();
-    }
+    await recordRestored(dataDir, manifest);
   } catch (err) {
     undo();
     throw err instanceof BackupError ? err : new BackupError(`restore into ${dataDir} failed: ${why(err)}`);
@@ -60,4 +54,23 @@ export async function restoreBackup(from: string, dataDir: string): Promise<Rest
     bytes: checked.bytes,
     tenants: manifest.tenants,
   };
+}
+
+/**
+ * The restored appliance's newest backup is this one (its control file recorded the one
+ * before). A control file this build cannot open (written by a newer one) is left as it is:
+ * the server's start says why, and the record is not worth failing the restore for.
+ */
+async function recordRestored(dataDir: string, manifest: Manifest): Promise<void> {
+  let control;
+  try {
+    control = await openDatabase(controlPath(dataDir));
+  } catch {
+    return;
+  }
+  try {
+    await recordBackup(control, manifest);
+  } finally {
+    await control.close();
+  }
 }

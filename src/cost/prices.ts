@@ -39,14 +39,7 @@ const ratesSchema = z.strictObject({
 });
 export const priceSchema = ratesSchema.extend({ above_200k: ratesSchema.optional() });
 /** Overrides as stored: read back whatever their number (a list saved before MAX_PRICED_MODELS stays). */
-export const storedPricesSchema = z
-  .unknown()
-  // zod's record leaves an own `__proto__` key out, silently: a PUT of {"__proto__": …} replaced every override with none.
-  .superRefine((v, ctx) => {
-    if (v !== null && typeof v === 'object' && Object.hasOwn(v, '__proto__'))
-      ctx.addIssue({ code: 'custom', path: ['__proto__'], message: 'is not a model name' });
-  })
-  .pipe(z.record(z.string().min(1).max(200), priceSchema));
+export const storedPricesSchema = z.record(z.string().min(1).max(200), priceSchema);
 /** The models a tenant may price: the overrides are checked for each price change, while the worker waits. */
 export const MAX_PRICED_MODELS = 500;
 export const priceOverridesSchema = storedPricesSchema.refine(

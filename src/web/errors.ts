@@ -77,6 +77,10 @@ export async function readInput<S extends z.ZodType>(c: Context, schema: S): Pro
   } else {
     throw httpError(415, 'body must be application/json or a form', 'content-type');
   }
+  // zod leaves an own `__proto__` out of what it reads, silently: a PUT of prices keyed by model
+  // {"__proto__": …} replaced every override with none. No input of ours has such a field.
+  if (raw !== null && typeof raw === 'object' && Object.hasOwn(raw, '__proto__'))
+    throw httpError(400, '__proto__: is not a field this request takes', '__proto__');
   return parseWith(schema, raw);
 }
 
