@@ -5,9 +5,9 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { homedir, tmpdir, constants as osConstants } from 'node:os';
+import { homedir, constants as osConstants } from 'node:os';
 import { join, resolve } from 'node:path';
-import { foreignOwned, unusableDir } from './private-dir.js';
+import { privateTempDir, unusableDir } from './private-dir.js';
 
 declare const __filename: string | undefined;
 
@@ -124,14 +124,13 @@ export function chooseCacheDir(env: NodeJS.ProcessEnv = process.env): string {
 
   // Last resort in a shared temp directory: only trust it if we own it and nobody else
   // can write to it, or another user could plant a library for us to load.
-  const uid = process.getuid?.() ?? 0;
-  const dir = join(tmpdir(), `agentmeter-cache-${uid}`);
-  const problem = unusableDir(dir) ?? foreignOwned(dir, uid);
-  if (problem)
+  try {
+    return privateTempDir('agentmeter-cache');
+  } catch (err) {
     throw new Error(
-      `no usable cache directory for the DuckDB native library (tried ${[...candidates, dir].join(', ')}); last: ${dir}: ${problem}; set AGENTMETER_CACHE_DIR`,
+      `no usable cache directory for the DuckDB native library (tried ${candidates.join(', ')}); last: ${(err as Error).message}; set AGENTMETER_CACHE_DIR`,
     );
-  return dir;
+  }
 }
 
 function safeHomedir(): string | null {

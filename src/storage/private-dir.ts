@@ -19,7 +19,7 @@ export function unusableDir(dir: string): string | null {
 }
 
 /** Why `dir` is not this account's alone (a link, another owner, writable by others), or null. */
-export function foreignOwned(dir: string, uid: number): string | null {
+function foreignOwned(dir: string, uid: number): string | null {
   const st = lstatSync(dir);
   if (!st.isDirectory()) return 'not a directory';
   if (process.getuid && st.uid !== uid) return `owned by uid ${st.uid}, not ${uid}`;
