@@ -245,6 +245,32 @@ test('the list counts a repeat once, before the worker has judged it as after', 
   );
 });
 
+test('a page of more live sessions than a filter may list: each with its figures', async () => {
+  let clock = BASE;
+  await withTenant(
+    'am-figures-many',
+    () => clock,
+    async ({ files, tenantId, ingest, pass }) => {
+      const ids = Array.from({ length: 230 }, (_, i) => `s${String(i).padStart(3, '0')}`);
+      await ingest(ids.flatMap((s, i) => [toolCall(`t-${s}`, s, BASE + i), request(`r-${s}`, s, BASE + i)]));
+      const listed = async () => {
+        const { sessions } = await listSessions(files, tenantId, {
+          from: BASE - HOUR,
+          to: BASE + HOUR,
+          limit: 500,
+          now: clock,
+        });
+        return sessions.map((s) => [s.session_id, s.events, s.tool_calls, s.api_requests]);
+      };
+      const expected = ids.map((s) => [s, 2, 1, 1]).reverse();
+      assert.equal(await listed(), expected, 'none rolled up');
+      clock = BASE + 2000;
+      await pass();
+      assert.equal(await listed(), expected, 'rolled up, none quiet: none stored');
+    },
+  );
+});
+
 test.run();
 
 type Ctx = { server: TestServer };

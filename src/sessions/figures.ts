@@ -2,7 +2,9 @@
 // (a column of session_figures each), and which the list, the session's page, the API and the
 // score show. Every list of figures, their columns, SQL and types derive from FIGURES; the
 // question that counts them is the query model's (figuresQuery).
-import { MAX_ROWS, METRICS, sessionQuerySchema, type Query } from '../query/model.js';
+import { MAX_FILTER_VALUES, MAX_ROWS, METRICS, sessionQuerySchema, type Query } from '../query/model.js';
+import { runQuery } from '../query/run.js';
+import type { TenantFiles } from '../storage/tenant-files.js';
 
 /** Who shows a figure: the sessions list (and its export), a session's page, the session API, the productivity score. */
 type Use = 'list' | 'page' | 'api' | 'score';
@@ -97,7 +99,7 @@ export const sessionRange = (first: number, last: number) => ({
  * per user and session: over the hull of their spans (sessionRange), whatever its length.
  * Their users and ids are filtered apart, so the answer may hold other pairs too (see byKey).
  */
-export function figuresQuery(metrics: readonly SessionFigure[], sessions: Spanned[]): Query {
+export function figuresQuery(metrics: readonly string[], sessions: Spanned[]): Query {
   const { from, to } = sessionRange(
     Math.min(...sessions.map((s) => Number(s.first_ms))),
     Math.max(...sessions.map((s) => Number(s.last_ms))),
@@ -114,6 +116,30 @@ export function figuresQuery(metrics: readonly SessionFigure[], sessions: Spanne
     to,
     limit: MAX_ROWS,
   });
+}
+
+/**
+ * The query model's figures of `sessions` by session key, asked MAX_FILTER_VALUES sessions at a
+ * time (as many as a filter may list: a page or a batch may hold more). Only the asked sessions'
+ * rows are kept: another pair an answer holds was counted over that question's span only.
+ */
+export async function askFigures(
+  tf: TenantFiles,
+  tenantId: string,
+  metrics: readonly string[],
+  sessions: Spanned[],
+  now: number,
+): Promise<Map<string, Figures & { events?: number | null }>> {
+  const out = new Map<string, Figures>();
+  for (let i = 0; i < sessions.length; i += MAX_FILTER_VALUES) {
+    const some = sessions.slice(i, i + MAX_FILTER_VALUES);
+    const answered = byKey((await runQuery(tf, tenantId, figuresQuery(metrics, some), { now })).rows);
+    for (const s of some) {
+      const f = answered.get(keyOf(s));
+      if (f) out.set(keyOf(s), f);
+    }
+  }
+  return out;
 }
 
 /** The rows of a figuresQuery answer by session key, without their key columns. */

@@ -16,9 +16,8 @@ import {
 } from '../query/model.js';
 import { runQueries, runQuery } from '../query/run.js';
 import {
-  byKey,
+  askFigures,
   figureColumns,
-  figuresQuery,
   keyOf,
   LIST_FIGURES,
   pickFigures,
@@ -178,14 +177,9 @@ export async function listSessions(
     page.filter((r) => r.stored).map((r) => [keyOf(r), r]),
   );
   const unsettled = page.filter((r) => !r.stored);
-  if (unsettled.length) {
-    // Their events too: the tail above counts every row, a repeat the worker will not count included.
-    const q = figuresQuery(LIST_FIGURES, unsettled);
-    for (const [key, f] of byKey(
-      (await runQuery(tf, tenantId, { ...q, metrics: [...q.metrics, 'events'] }, { now: o.now })).rows,
-    ))
-      if (!figures.has(key)) figures.set(key, f);
-  }
+  // Their events too: the tail above counts every row, a repeat the worker will not count included.
+  for (const [key, f] of await askFigures(tf, tenantId, [...LIST_FIGURES, 'events'], unsettled, o.now))
+    figures.set(key, f);
   const last = page.at(-1);
   return {
     sessions: page.map((r) => {

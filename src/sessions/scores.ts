@@ -20,11 +20,9 @@ import { importedBaselines } from './imported-baseline.js';
 import type { Queryable } from '../storage/duckdb.js';
 import type { TenantFiles } from '../storage/tenant-files.js';
 import { MAX_FILTER_VALUES } from '../query/model.js';
-import { runQuery } from '../query/run.js';
 import {
-  byKey,
+  askFigures,
   figureColumns,
-  figuresQuery,
   keyOf,
   pickFigures,
   SCORE_FIGURES as SCORED,
@@ -373,11 +371,7 @@ export async function sessionScores(
     else if (row?.figured) figures.set(keyOf(s), pickFigures(row, SCORED));
     else asked.push(s);
   }
-  for (let i = 0; i < asked.length; i += MAX_FILTER_VALUES) {
-    const q = figuresQuery(SCORED, asked.slice(i, i + MAX_FILTER_VALUES));
-    for (const [key, f] of byKey((await runQuery(tf, tenantId, q, { now })).rows))
-      if (!figures.has(key)) figures.set(key, f);
-  }
+  for (const [key, f] of await askFigures(tf, tenantId, SCORED, asked, now)) figures.set(key, f);
   for (const s of sessions) {
     const key = keyOf(s);
     if (out.has(key)) continue;
