@@ -57,30 +57,83 @@ test('migrations apply once and are not applied again after a restart', async ()
   dir.remove();
 });
 
-test('a failing migration leaves the file exactly as it was', async () => {
+test('a failing migration leaves the file as the one before it left it; the next start goes on', async () => {
   const dir = tempDir();
   const db = await openDatabase(join(dir.path, 'x.duckdb'));
   await migrate(db, [m(1, 'CREATE TABLE a (n INTEGER);')]);
+  const two = m(2, 'CREATE TABLE b (n INTEGER); INSERT INTO a VALUES (2);');
   try {
     await migrate(db, [
       m(1, 'CREATE TABLE a (n INTEGER);'),
-      m(2, 'CREATE TABLE b (n INTEGER); INSERT INTO a VALUES (2);'),
-      m(3, 'INSERT INTO missing VALUES (1);'),
+      two,
+      m(3, 'CREATE TABLE c (n INTEGER); INSERT INTO missing VALUES (1);'),
     ]);
     assert.unreachable('should have failed');
   } catch (err) {
     assert.instance(err, MigrationError);
     assert.match((err as Error).message, /3_m3/);
   }
-  assert.equal((await db.all('SELECT version FROM schema_migrations')).length, 1, 'only version 1 recorded');
+  assert.equal(await db.all('SELECT version FROM schema_migrations ORDER BY 1'), [{ version: 1 }, { version: 2 }]);
+  assert.equal(await db.all('SELECT * FROM a'), [{ n: 2 }], 'migration 2 committed');
   assert.equal(
-    await db.all(`SELECT table_name FROM information_schema.tables WHERE table_name = 'b'`),
+    await db.all(`SELECT table_name FROM information_schema.tables WHERE table_name = 'c'`),
     [],
-    'migration 2 rolled back',
+    'migration 3 rolled back',
   );
-  assert.equal(await db.all('SELECT * FROM a'), []);
+  assert.equal(await migrate(db, [m(1, ''), two, m(3, 'CREATE TABLE c (n INTEGER);')]), [3], 'only 3, fixed');
   await db.close();
   dir.remove();
+});
+
+test('a tenant file with events at every older version upgrades to this build', async () => {
+  const all = loadMigrations('tenant');
+  const dir = tempDir('am-upgrade');
+  try {
+    for (let version = 2; version < all.length; version++) {
+      const db = await openDatabase(join(dir.path, `v${version}.duckdb`));
+      try {
+        await migrate(db, all.slice(0, version));
+        // A hook's tool call from a working directory (tenant migration 0012 renames it), in the columns the file has.
+        const sample: Record<string, string> = {
+          id: '1',
+          seq: '1',
+          ts: "TIMESTAMP '2026-03-02 09:00:00'",
+          received_at: "TIMESTAMP '2026-03-02 09:00:01'",
+          kind: "'tool_call'",
+          source: "'hook'",
+          user_id: "'u_ana'",
+          session_id: "'s1'",
+          project: "'/home/ana/src/app'",
+          tool_use_id: "'toolu_1'",
+          name: "'Bash'",
+          status: "'success'",
+          duration_ms: '12',
+        };
+        const columns = (
+          await db.all<{ name: string }>(
+            `SELECT column_name AS name FROM information_schema.columns WHERE table_name = 'events' ORDER BY ordinal_position`,
+          )
+        ).filter((c) => c.name in sample);
+        await db.run(
+          `INSERT INTO events (${columns.map((c) => c.name).join(', ')}) VALUES (${columns.map((c) => sample[c.name]).join(', ')})`,
+        );
+        assert.equal(
+          await migrate(db, all),
+          all.slice(version).map((x) => x.version),
+          `from version ${version}`,
+        );
+        assert.equal(
+          await db.all('SELECT project, name, duration_ms FROM events'),
+          [{ project: version < 12 ? 'app' : '/home/ana/src/app', name: 'Bash', duration_ms: 12 }],
+          `from version ${version}`,
+        );
+      } finally {
+        await db.close();
+      }
+    }
+  } finally {
+    dir.remove();
+  }
 });
 
 test('a migration with a code step runs it after its SQL, in the same transaction', async () => {
