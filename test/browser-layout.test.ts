@@ -16,6 +16,8 @@ const PHONE_TALL: Viewport = { width: 375, height: 800, isMobile: true, hasTouch
 /** Hook events arrive now; the OTLP fixtures carry their own times, within the last 90 days. */
 const RANGE = '?range=90d';
 const SESSION = expectedHooks[0]!.session_id;
+/** The imported session with a long project and model (importRun). */
+const LONG_SESSION = 'layout-long-strings';
 
 /** The signed-in pages: name (for screenshots) and path. */
 const PAGES = [
@@ -25,6 +27,7 @@ const PAGES = [
   ['agents', `/agents${RANGE}`],
   ['sessions', `/sessions${RANGE}`],
   ['session', `/sessions/${SESSION}`],
+  ['session-long', `/sessions/${LONG_SESSION}`],
   ['team', `/team${RANGE}`],
   ['me', `/me${RANGE}`],
   ['connect', '/connect'],
@@ -120,8 +123,17 @@ async function importRun(server: { url: string }, key: string): Promise<string> 
     input_tokens: 10,
     output_tokens: 5,
   };
+  // A session whose project and model are long unbroken strings, as an agent may send them.
+  const long = {
+    ...event,
+    id: 'cc:req:layout:2',
+    session_id: LONG_SESSION,
+    request_id: 'layout-2',
+    project: `/home/dev/${'aprojectfolderwithnobreak'.repeat(8)}`,
+    model: `claude${'unknownmodelname'.repeat(9)}`,
+  };
   await call(`/${run.id}/events`, {
-    events: [event],
+    events: [event, long],
     skipped: [
       {
         file: '/home/dev/.claude/projects/-home-dev-src-a-very-long-project-folder-name/0b6f2a5e-1c2d-4e5f-8a9b-0c1d2e3f4a5b.jsonl',
