@@ -176,6 +176,28 @@ s(
   },
 );
 
+s(
+  'filters from the keyboard: focus stays on the select through each swap, so arrows go on choosing',
+  async ({ server, desktop }) => {
+    const { page } = desktop;
+    await page.goto(`${server.url}/${RANGE}`);
+    const range = page.locator('select[name=range]');
+    const presets = await range.locator('option').evaluateAll((os) => os.map((o) => (o as HTMLOptionElement).value));
+    const at = presets.indexOf('90d');
+    await range.focus();
+    for (const want of presets.slice(at - 2, at).reverse()) {
+      await page.keyboard.press('ArrowUp');
+      await page.waitForURL(new RegExp(`range=${want}`));
+      await page.waitForFunction(
+        (v) =>
+          (document.activeElement as HTMLSelectElement | null)?.name === 'range' && document.activeElement?.value === v,
+        want,
+      );
+    }
+    noErrors(desktop);
+  },
+);
+
 s("a tool's durations chart draws a value between empty buckets as a visible point", async ({ server, desktop }) => {
   const { page } = desktop;
   await page.goto(`${server.url}/tools${RANGE}&tool=Bash`);
