@@ -313,8 +313,15 @@ s(
         const menu = page.getByRole('button', { name: 'Menu' });
         if (viewport.width < 640) {
           assert.is(await menu.getAttribute('aria-expanded'), 'false');
-          await menu.click();
+          // From the keyboard: the open menu takes the focus, on the page it is on, and Tab goes on in it.
+          await menu.focus();
+          await page.keyboard.press('Enter');
           assert.is(await menu.getAttribute('aria-expanded'), 'true');
+          const focused = () =>
+            page.evaluate(() => document.activeElement?.closest('#main-nav') && document.activeElement.textContent);
+          assert.is(await focused(), 'Tools');
+          await page.keyboard.press('Tab');
+          assert.is(await focused(), 'Agents & commands');
         } else assert.not.ok(await menu.isVisible(), 'no menu button on a wide screen');
         const links = nav.getByRole('link');
         const names = await links.allInnerTexts();
