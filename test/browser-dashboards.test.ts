@@ -188,11 +188,10 @@ s(
     for (const want of presets.slice(at - 2, at).reverse()) {
       await page.keyboard.press('ArrowUp');
       await page.waitForURL(new RegExp(`range=${want}`));
-      await page.waitForFunction(
-        (v) =>
-          (document.activeElement as HTMLSelectElement | null)?.name === 'range' && document.activeElement?.value === v,
-        want,
-      );
+      await page.waitForFunction((v) => {
+        const focused = document.activeElement as HTMLSelectElement | null;
+        return focused?.name === 'range' && focused.value === v;
+      }, want);
     }
     noErrors(desktop);
   },
