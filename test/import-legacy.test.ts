@@ -18,6 +18,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { readLegacy } from '../src/import/legacy.js';
+import { readTranscripts } from '../src/import/transcripts.js';
 import type { FilePosition, ImportChunk, ReadOptions } from '../src/import/types.js';
 import type { IngestEvent } from '../src/ingest/schema.js';
 import { ROOT, startTestServer, ingestKey, tempDir } from './helpers.js';
@@ -324,6 +325,108 @@ reader(
       assert.is(Number(kept!.n), 2, 'the search does see the records around the token');
     } finally {
       await server.stop();
+    }
+  },
+);
+
+/** The fixture's first session (Read, a failed Bash, an Edit on 3 October), as its transcript tells it. */
+const TOLD = 'b5c317f8-1b70-40a8-85d5-689701c8a1cc';
+function writeTranscript(home: string) {
+  const dir = join(home, '.claude/projects/-home-dev1-src-acme-api');
+  mkdirSync(dir, { recursive: true });
+  const at = (t: string) => `2026-10-03T${t}Z`;
+  const line = (type: string, t: string, uuid: string, message: unknown) =>
+    JSON.stringify({ type, sessionId: TOLD, cwd: '/home/dev1/src/acme-api', uuid, timestamp: at(t), message });
+  const call = (n: number, t: string, id: string, name: string) =>
+    line('assistant', t, `a${n}`, {
+      id: `msg_${n}`,
+      model: 'claude-sonnet-4-5',
+      content: [{ type: 'tool_use', id, name, input: {} }],
+      usage: { input_tokens: 1, output_tokens: 1 },
+    });
+  const result = (t: string, id: string, isError = false) =>
+    line('user', t, `r-${id}`, {
+      role: 'user',
+      content: [{ type: 'tool_result', tool_use_id: id, is_error: isError }],
+    });
+  const lines = [
+    line('user', '09:00:00.000', 'p1', { role: 'user', content: 'look at a.ts' }),
+    call(1, '09:00:58.000', 'toolu_read', 'Read'),
+    result('09:01:00.400', 'toolu_read'),
+    call(2, '09:02:58.000', 'toolu_bash', 'Bash'),
+    result('09:03:00.800', 'toolu_bash', true),
+    call(3, '09:04:59.000', 'toolu_edit', 'Edit'),
+    result('09:05:00.200', 'toolu_edit'),
+    // A call the older hooks did not see, and one more Read 30 s from the hooks' Read: no match.
+    call(4, '09:06:00.000', 'toolu_later', 'Read'),
+    result('09:06:01.000', 'toolu_later'),
+  ];
+  writeFileSync(join(dir, `${TOLD}.jsonl`), `${lines.join('\n')}\n`);
+}
+
+reader(
+  "a tool record takes the id of its call in the same home's transcript, so both imports count it once",
+  async () => {
+    const home = copyHome();
+    try {
+      writeTranscript(home.path);
+      const { events } = await read([home.path]);
+      const ids = (session: string) =>
+        ofKind(events, 'tool_call')
+          .filter((e) => e.session_id === session)
+          .map((e) => [e.name, e.tool_use_id]);
+      assert.equal(ids(TOLD), [
+        ['Read', 'toolu_read'],
+        ['Grep', undefined],
+        ['Bash', 'toolu_bash'],
+        ['Grep', undefined],
+        ['Edit', 'toolu_edit'],
+      ]);
+      assert.ok(
+        ofKind(events, 'tool_call')
+          .filter((e) => e.session_id !== TOLD)
+          .every((e) => e.tool_use_id === undefined),
+        'no transcript, no id',
+      );
+      const told: IngestEvent[] = [];
+      for await (const c of readTranscripts([join(home.path, '.claude')], { now: NOW }))
+        told.push(...ofKind(c.events, 'tool_call'));
+      assert.is(told.length, 4);
+      // Imported in either order, each call counts once: the hooks' five (one failed; the Grep records had lost
+      // their session id and were put in it by time) and the transcript's later Read.
+      for (const order of [
+        [events, told],
+        [told, events],
+      ]) {
+        const server = await startTestServer();
+        try {
+          await server.ctx.aggregator.stop();
+          const { key, tenantId, userId } = await ingestKey(server);
+          for (const batch of order)
+            await server.ctx.ingest.ingest({ tenantId, userId }, 'import', batch, new Date(NOW));
+          await server.ctx.aggregator.runOnce();
+          const res = await fetch(`${server.url}/api/v1/query`, {
+            method: 'POST',
+            headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+            body: JSON.stringify({
+              metrics: ['tool_calls', 'tool_failures'],
+              filters: { session: [TOLD] },
+              from: '2026-10-03T00:00:00Z',
+              to: '2026-10-04T00:00:00Z',
+            }),
+          });
+          const body = (await res.json()) as { rows: Record<string, number>[] };
+          assert.equal(
+            body.rows[0],
+            { tool_calls: 6, tool_failures: 1 },
+            order[0] === events ? 'legacy first' : 'transcript first',
+          );
+        } finally {
+          await server.stop();
+        }
+      }
+    } finally {
+      home.remove();
     }
   },
 );

@@ -20,6 +20,7 @@ import { CLIENT_IDS } from '../ingest/rest.js';
 import { parseObject, readSmallJson, readToEnd, resumeFrom, statFile, unreadable, VANISHED } from './files.js';
 import { MAX_LEGACY_LINE, reachOf, readSessions, sessionAt, timeOf, type Span } from './legacy-sessions.js';
 import { lineProblem, lineSkip, numberedLines, TRUNCATED, type NumberedLine } from './lines.js';
+import { transcriptToolIds } from './legacy-tool-ids.js';
 import { withoutSecrets } from './secrets.js';
 import {
   withBoundedSkips,
@@ -73,6 +74,7 @@ export const readLegacy: Reader = withBoundedSkips(async function* (roots, optio
   yield* readTools(
     dirs.map((d) => join(d, 'tool-metrics.jsonl')),
     sessions.spans,
+    transcriptToolIds(roots),
     options,
     pending,
     size,
@@ -181,6 +183,7 @@ type Source = {
 async function* readTools(
   files: string[],
   spans: Span[],
+  toolIds: ReturnType<typeof transcriptToolIds>,
   options: ReadOptions,
   pending: Pending,
   size: number,
@@ -230,6 +233,9 @@ async function* readTools(
       continue;
     }
     seen.set(e.id!, { where, ts });
+    // The same call in the session's transcript: its id, so the worker counts the two once.
+    const toolUseId = e.kind === 'tool_call' && e.session_id ? await toolIds(e.session_id, e.name!, ts) : undefined;
+    if (toolUseId) e.tool_use_id = toolUseId;
     if (seen.size > 10_000)
       for (const [id, s] of seen)
         if (s.ts < ts - DEDUPE_WINDOW_MS) seen.delete(id);
