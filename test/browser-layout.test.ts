@@ -239,6 +239,20 @@ s('the signed-out pages (setup, sign in) fit at phone width', async ({ server, b
   const p = await newPage(browser, PHONE_TALL);
   try {
     await visit(p, server.url, '375', 'setup', '/setup');
+    // A refused form names the field by its label, marks it invalid and puts the focus there.
+    await p.page.getByLabel('Organisation').fill(ADMIN.organisation);
+    await p.page.getByLabel('Email').fill(ADMIN.email);
+    await p.page.locator('input[name=password]').fill(ADMIN.password);
+    await p.page.locator('input[name=password_confirm]').fill(`${ADMIN.password}x`);
+    await p.page.getByRole('button', { name: 'Create organisation' }).click();
+    await p.page.getByRole('alert').getByText('Password again: passwords do not match').waitFor();
+    assert.equal(
+      await p.page.evaluate(() => {
+        const focused = document.activeElement as HTMLInputElement;
+        return [focused.name, focused.getAttribute('aria-invalid'), focused.getAttribute('aria-describedby')];
+      }),
+      ['password_confirm', 'true', 'form-error'],
+    );
     await p.page.getByLabel('Organisation').fill(ADMIN.organisation);
     await p.page.getByLabel('Email').fill(ADMIN.email);
     await p.page.locator('input[name=password]').fill(ADMIN.password);
