@@ -3,7 +3,7 @@
 -- one event stamped an hour earlier took a colleague's session over). The index and the
 -- stored figures are keyed by user and session. A session only one user sent keeps its
 -- row; one several users sent is split, per user, from its rolled-up events.
-CREATE TEMP TABLE session_index_before AS SELECT * FROM session_index;
+CREATE OR REPLACE TEMP TABLE session_index_before AS SELECT * FROM session_index;
 DROP TABLE session_index;
 CREATE TABLE session_index (
   user_id    VARCHAR NOT NULL,

@@ -3,7 +3,7 @@
 -- repository is one project whoever's home it sits in, and no home path (and the person it
 -- names) shows where people are not meant to be named. What is stored already is renamed
 -- the same way (rollup rows that now share a key are added up, as any are).
-CREATE TEMP MACRO project_name(project) AS CASE WHEN regexp_matches(project, '^(/|~|[A-Za-z]:[\\/]|\\\\)') THEN coalesce(nullif(regexp_extract(project, '([^/\\]+)[/\\]*$', 1), ''), project) ELSE project END;
+CREATE OR REPLACE TEMP MACRO project_name(project) AS CASE WHEN regexp_matches(project, '^(/|~|[A-Za-z]:[\\/]|\\\\)') THEN coalesce(nullif(regexp_extract(project, '([^/\\]+)[/\\]*$', 1), ''), project) ELSE project END;
 UPDATE events SET project = project_name(project) WHERE regexp_matches(project, '^(/|~|[A-Za-z]:[\\/]|\\\\)');
 UPDATE session_index SET project = project_name(project) WHERE regexp_matches(project, '^(/|~|[A-Za-z]:[\\/]|\\\\)');
 UPDATE rollup_1m SET project = project_name(project) WHERE regexp_matches(project, '^(/|~|[A-Za-z]:[\\/]|\\\\)');

@@ -1,10 +1,10 @@
 // Numbered SQL migrations (`migrations/<series>/0001_name.sql`), applied in order and
 // recorded in the file they changed. A file whose name has a step in MIGRATION_STEPS runs
-// that code after its SQL (the rollup tables, generated from their catalogue). Each pending
-// migration runs in a transaction of its own, recorded in it: a failure leaves the file as the
-// migration before it left it, and the next start goes on from there. (One transaction for
-// all of them cannot be committed when one updates a table's rows and a later one alters that
-// table: DuckDB refuses the commit, which stranded files from before tenant migration 0012.)
+// that code after its SQL (the rollup tables, generated from their catalogue). All pending
+// migrations of a file run in one transaction: a failure leaves the file exactly as it was,
+// so the build before still opens it. When DuckDB cannot commit them together (one updates a
+// table's rows and a later one alters that table, as 0012 and 0014 do to `events`), they run
+// again one transaction each: a failure then leaves the file as the migration before it left it.
 import { listAssets, readAssetText } from '../assets.js';
 import { MIGRATION_STEPS, type MigrationStep } from '../migration-steps.js';
 import type { Database } from './duckdb.js';
@@ -49,19 +49,29 @@ export async function migrate(db: Database, migrations: Migration[]): Promise<nu
   }
   const pending = migrations.filter((m) => !done.has(m.version));
   if (pending.length === 0) return [];
-  for (const m of pending) {
-    try {
-      await db.transaction(async (tx) => {
-        await tx.run(m.sql);
-        await m.step?.(tx);
-        await tx.run('INSERT INTO schema_migrations (version, name) VALUES ($version, $name)', {
-          version: m.version,
-          name: m.name,
-        });
-      });
-    } catch (err) {
-      throw new MigrationError(`migration ${m.version}_${m.name} failed on ${db.path}: ${(err as Error).message}`);
-    }
+  try {
+    await applied(db, pending);
+  } catch (err) {
+    if (err instanceof MigrationError || !/Failed to commit/i.test((err as Error).message)) throw err;
+    for (const m of pending) await applied(db, [m]);
   }
   return pending.map((m) => m.version);
+}
+
+/** Runs `migrations` and records them in one transaction; a migration's own failure is a MigrationError naming it. */
+async function applied(db: Database, migrations: Migration[]): Promise<void> {
+  await db.transaction(async (tx) => {
+    for (const m of migrations) {
+      try {
+        await tx.run(m.sql);
+        await m.step?.(tx);
+      } catch (err) {
+        throw new MigrationError(`migration ${m.version}_${m.name} failed on ${db.path}: ${(err as Error).message}`);
+      }
+      await tx.run('INSERT INTO schema_migrations (version, name) VALUES ($version, $name)', {
+        version: m.version,
+        name: m.name,
+      });
+    }
+  });
 }
