@@ -19,6 +19,7 @@ import {
 import { join } from 'node:path';
 import { readLegacy } from '../src/import/legacy.js';
 import { readTranscripts } from '../src/import/transcripts.js';
+import { transcriptToolIds } from '../src/import/legacy-tool-ids.js';
 import type { FilePosition, ImportChunk, ReadOptions } from '../src/import/types.js';
 import type { IngestEvent } from '../src/ingest/schema.js';
 import { ROOT, startTestServer, ingestKey, tempDir } from './helpers.js';
@@ -425,6 +426,70 @@ reader(
           await server.stop();
         }
       }
+    } finally {
+      home.remove();
+    }
+  },
+);
+
+reader(
+  'matching records to transcript calls: as many as can be, sub-agent files of both layouts, Task as Agent',
+  async () => {
+    const home = tempDir('am-legacy-match');
+    try {
+      const project = join(home.path, '.claude/projects/-home-dev-app');
+      const T = Date.UTC(2026, 9, 3, 9);
+      const iso = (ms: number) => new Date(ms).toISOString();
+      const records = (session: string, calls: [id: string, name: string, resultAt: number][]) =>
+        calls.flatMap(([id, name, at], i) => [
+          JSON.stringify({
+            type: 'assistant',
+            sessionId: session,
+            uuid: `a-${id}`,
+            timestamp: iso(at - 500),
+            message: {
+              id: `msg-${id}-${i}`,
+              model: 'claude-sonnet-4-5',
+              content: [{ type: 'tool_use', id, name, input: {} }],
+            },
+          }),
+          JSON.stringify({
+            type: 'user',
+            sessionId: session,
+            uuid: `r-${id}`,
+            timestamp: iso(at),
+            message: { role: 'user', content: [{ type: 'tool_result', tool_use_id: id }] },
+          }),
+        ]);
+      mkdirSync(join(project, 's1/subagents'), { recursive: true });
+      writeFileSync(
+        join(project, 's1.jsonl'),
+        `${records('s1', [
+          ['c1', 'Bash', T - 6000],
+          ['c2', 'Bash', T + 4000],
+          ['c3', 'Agent', T + 60_000],
+        ]).join('\n')}\n`,
+      );
+      writeFileSync(
+        join(project, 's1/subagents/agent-new.jsonl'),
+        `${records('s1', [['c4', 'Grep', T + 120_000]]).join('\n')}\n`,
+      );
+      // An older release's sub-agent file beside the session's, named by no session.
+      writeFileSync(join(project, 'agent-old.jsonl'), `${records('s1', [['c5', 'Grep', T + 180_000]]).join('\n')}\n`);
+      const idOf = transcriptToolIds([home.path]);
+      assert.equal(
+        [
+          await idOf('s1', 'Bash', T), // c1 (6 s before) and c2 (4 s after) are both near: the earlier, leaving c2 for the next
+          await idOf('s1', 'Bash', T + 7000),
+          await idOf('s1', 'Bash', T + 8000), // both taken
+          await idOf('s1', 'Task', T + 60_500),
+          await idOf('s1', 'Grep', T + 120_000),
+          await idOf('s1', 'Grep', T + 180_000),
+          await idOf('s1', 'Grep', T + 195_000), // 15 s from c5: too far
+          await idOf('s2', 'Bash', T), // no transcript
+        ],
+        ['c1', 'c2', undefined, 'c3', 'c4', 'c5', undefined, undefined],
+      );
     } finally {
       home.remove();
     }
