@@ -185,6 +185,16 @@ test("an upgrade's migrations of a tenant file are logged; a new file's are not"
     lines.map((l) => [l.msg, l.tenant_id, l.versions]),
     [['migrated tenant file', id, [all.at(-1)!.version]]],
   );
+  // Back to the older build: the tenant is unavailable, and /readyz's reason says why.
+  const again = createTenantFiles(dir.path, { migrations: all.slice(0, -1), log });
+  try {
+    await again.open(id);
+    assert.unreachable('refused');
+  } catch (err) {
+    assert.instance(err, TenantUnavailableError);
+    assert.is((err as TenantUnavailableError).reason, 'made by a newer build: use a newer build');
+  }
+  await again.closeAll();
   dir.remove();
 });
 

@@ -13,7 +13,15 @@ export type Series = 'control' | 'tenant';
 
 export type Migration = { version: number; name: string; sql: string; step?: MigrationStep };
 
-export class MigrationError extends Error {}
+export class MigrationError extends Error {
+  /** What /readyz says of a tenant whose file this leaves closed. */
+  constructor(
+    message: string,
+    readonly reason = 'a migration failed',
+  ) {
+    super(message);
+  }
+}
 
 export function loadMigrations(series: Series, steps = MIGRATION_STEPS[series]): Migration[] {
   const migrations = listAssets(`migrations/${series}`)
@@ -45,6 +53,7 @@ export async function migrate(db: Database, migrations: Migration[]): Promise<nu
   if (newest > latest) {
     throw new MigrationError(
       `${db.path} is at schema version ${newest}, newer than this build knows (${latest}); use a newer build`,
+      'made by a newer build: use a newer build',
     );
   }
   const pending = migrations.filter((m) => !done.has(m.version));

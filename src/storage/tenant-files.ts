@@ -13,7 +13,7 @@ import { journalPath, tenantPath } from './datadir.js';
 import { TenantUnavailableError } from './errors.js';
 import { JournalDamagedError, removeJournal } from './journal.js';
 import { forgetKept } from './kept-reads.js';
-import { loadMigrations, migrate, type Migration } from './migrate.js';
+import { loadMigrations, migrate, MigrationError, type Migration } from './migrate.js';
 
 export type TenantFiles = {
   /** Creates the file for a new tenant (migrated, stamped with its id). */
@@ -158,7 +158,9 @@ export function createTenantFiles(dataDir: string, options: TenantFilesOptions =
       if (creating) throw err;
       throw unavailable(
         tenantId,
-        err instanceof FileProblem || err instanceof JournalDamagedError ? err.reason : 'file cannot be opened',
+        err instanceof FileProblem || err instanceof JournalDamagedError || err instanceof MigrationError
+          ? err.reason
+          : 'file cannot be opened',
         (err as Error).message,
       );
     }
