@@ -127,11 +127,20 @@ export async function openAppContext(
 
     // The backoff of an unavailable tenant's file follows the app's clock (a test moves it).
     // A file opened replays its ingest journal first; a read waits for what ingest acknowledged.
+    // An archive import left running by an earlier process is failed the first time its
+    // tenant's file opens in this one (at start, or once a file unavailable then is back): no
+    // run of this process can have begun before that.
+    const swept = new Set<string>();
     tenantFiles = createTenantFiles(config.dataDir, {
       log,
       now: () => ctx.now().getTime(),
       budget,
-      afterOpen: (tenantId, db) => ingest.recover(tenantId, db),
+      afterOpen: async (tenantId, db) => {
+        await ingest.recover(tenantId, db);
+        if (swept.has(tenantId)) return;
+        await failInterruptedRuns(db, ctx.now());
+        swept.add(tenantId);
+      },
       beforeRead: (tenantId) => ingest.settled(tenantId),
     });
     const publicUrl = options.publicUrl ?? config.publicUrl;
@@ -252,16 +261,10 @@ export async function openAppContext(
     // What an earlier process was unpacking, reading or exporting is gone with it.
     await rm(uploadsDir(config.dataDir), { recursive: true, force: true });
     await rm(exportsDir(config.dataDir), { recursive: true, force: true });
-    for (const { id } of tenants) {
-      const open = await tenantFiles.open(id).then(
-        () => true,
-        (err: unknown) => {
-          if (!(err instanceof TenantUnavailableError)) throw err;
-          return false;
-        },
-      );
-      if (open) await failInterruptedRuns(tenantFiles, id, ctx.now());
-    }
+    for (const { id } of tenants)
+      await tenantFiles.open(id).catch((err: unknown) => {
+        if (!(err instanceof TenantUnavailableError)) throw err;
+      });
     return ctx;
   } catch (err) {
     await tenantFiles?.closeAll().catch(() => undefined);

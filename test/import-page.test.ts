@@ -4,7 +4,7 @@
 // (escaped) and nothing written outside; a non-archive is a 400 naming `file`; a developer
 // sees their own runs and cannot upload; a viewer gets 403; a rollback from the page removes
 // the run's events from every figure.
-import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -16,6 +16,7 @@ import { suite } from 'uvu';
 import { finishRun, getRun, startRun } from '../src/import/runs.js';
 import { ArchiveError, extractArchive } from '../src/import/archive.js';
 import { uploadsDir } from '../src/import/archive-run.js';
+import { tenantPath } from '../src/storage/datadir.js';
 import {
   ADMIN,
   type Client,
@@ -420,6 +421,30 @@ test('a restart marks the archive runs it was reading failed and removes what th
     'a CLI run may still be continued by its client',
   );
   assert.not.ok(existsSync(left), 'the upload folder is gone');
+});
+
+test('an archive run whose tenant was unavailable at the restart is marked failed once its file is back', async (ctx) => {
+  const tenantId = (await ctx.server.ctx.control.get<{ t: string }>(
+    'SELECT tenant_id AS t FROM users WHERE email = $e',
+    { e: ADMIN.email },
+  ))!.t;
+  const archive = await startRun(
+    ctx.server.ctx.tenantFiles,
+    tenantId,
+    { userId: ctx.devId, createdBy: ctx.devId, source: 'archive' },
+    new Date(),
+  );
+  const dataDir = ctx.server.dataDir;
+  await ctx.server.close();
+  const file = tenantPath(dataDir, tenantId);
+  renameSync(file, `${file}.away`);
+  const again = await startTestServer({ dataDir });
+  ctx.server = { ...again, stop: async () => (await again.close(), rmSync(dataDir, { recursive: true, force: true })) };
+  renameSync(`${file}.away`, file);
+  const later = new Date(Date.now() + 60_000); // past the unavailable file's backoff
+  again.ctx.now = () => later;
+  const run = await getRun(again.ctx.tenantFiles, tenantId, archive.id);
+  assert.equal([run!.status, run!.error], ['failed', 'interrupted: the server stopped before the import finished']);
 });
 
 test.run();

@@ -11,6 +11,7 @@ import { removeEvents } from '../aggregate/remove.js';
 import { tenantSettings } from '../aggregate/settings.js';
 import type { Ingestor, IngestResult, Who } from '../ingest/ingest.js';
 import type { IngestEvent } from '../ingest/schema.js';
+import type { Queryable } from '../storage/duckdb.js';
 import type { TenantFiles } from '../storage/tenant-files.js';
 import { priceImported } from './pricing.js';
 import { CHUNK_MAX_EVENTS, countSkip, type Baseline, type Skip } from './types.js';
@@ -177,8 +178,7 @@ export async function runEventCount(tf: TenantFiles, tenantId: string, runId: st
 }
 
 /** Archive runs the server was reading when it stopped: nobody will finish them. */
-export async function failInterruptedRuns(tf: TenantFiles, tenantId: string, now: Date): Promise<void> {
-  const db = await tf.open(tenantId);
+export async function failInterruptedRuns(db: Queryable, now: Date): Promise<void> {
   await db.run(
     `UPDATE import_runs SET status = 'failed', error = $error, finished_at = $now::TIMESTAMP, updated_at = $now::TIMESTAMP WHERE source = 'archive' AND status = 'running'`,
     {
