@@ -388,24 +388,24 @@ test('rollback from the page: the confirm step names the events; afterwards the 
   );
 });
 
-test('a restart marks the archive runs it was reading failed and removes what they left', async (ctx) => {
-  const { startRun } = await import('../src/import/runs.js');
+/** The tenant and a run of `source` started for the developer in it, as a running server leaves one. */
+async function devRun(ctx: Ctx, source: 'archive' | 'claude') {
   const tenantId = (await ctx.server.ctx.control.get<{ t: string }>(
     'SELECT tenant_id AS t FROM users WHERE email = $e',
     { e: ADMIN.email },
   ))!.t;
-  const archive = await startRun(
+  const run = await startRun(
     ctx.server.ctx.tenantFiles,
     tenantId,
-    { userId: ctx.devId, createdBy: ctx.devId, source: 'archive' },
+    { userId: ctx.devId, createdBy: ctx.devId, source },
     new Date(),
   );
-  const cli = await startRun(
-    ctx.server.ctx.tenantFiles,
-    tenantId,
-    { userId: ctx.devId, createdBy: ctx.devId, source: 'claude' },
-    new Date(),
-  );
+  return { tenantId, run };
+}
+
+test('a restart marks the archive runs it was reading failed and removes what they left', async (ctx) => {
+  const { tenantId, run: archive } = await devRun(ctx, 'archive');
+  const { run: cli } = await devRun(ctx, 'claude');
   const left = await ctx.server.ctx.archives.workDir();
   const dataDir = ctx.server.dataDir;
   await ctx.server.close(); // as a crash would leave them: the folder, and runs marked running
@@ -424,16 +424,7 @@ test('a restart marks the archive runs it was reading failed and removes what th
 });
 
 test('an archive run whose tenant was unavailable at the restart is marked failed once its file is back', async (ctx) => {
-  const tenantId = (await ctx.server.ctx.control.get<{ t: string }>(
-    'SELECT tenant_id AS t FROM users WHERE email = $e',
-    { e: ADMIN.email },
-  ))!.t;
-  const archive = await startRun(
-    ctx.server.ctx.tenantFiles,
-    tenantId,
-    { userId: ctx.devId, createdBy: ctx.devId, source: 'archive' },
-    new Date(),
-  );
+  const { tenantId, run: archive } = await devRun(ctx, 'archive');
   const dataDir = ctx.server.dataDir;
   await ctx.server.close();
   const file = tenantPath(dataDir, tenantId);
