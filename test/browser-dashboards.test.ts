@@ -93,6 +93,10 @@ s(
       await p.page.locator('.apexcharts-canvas').first().waitFor();
       assert.is(Number(await kpi(p.page, 'Tool calls').innerText()) >= toolCalls, true);
       assert.is(await p.page.locator('.apexcharts-canvas').count(), 2, `${label}: both charts drawn`);
+      // A chart is a named figure whose own keyboard navigation (ApexCharts') a screen reader can reach:
+      // no focus stop hides inside an image.
+      assert.ok(await p.page.getByRole('figure', { name: 'Cost over time' }).isVisible());
+      assert.is(await p.page.locator('[role=img] [tabindex]').count(), 0, `${label}: focus stops inside an image`);
       assert.ok(await p.page.getByRole('link', { name: 'Bash', exact: true }).isVisible());
       assert.is(await p.page.locator('#live').getAttribute('data-state'), 'live');
       const width = await p.page.evaluate(() => document.documentElement.scrollWidth);
