@@ -5,14 +5,14 @@
 'use strict';
 
 (function () {
-  const error = document.getElementById('form-error');
-  const field = error?.dataset.field;
+  const error = document.querySelector('p.error[role="alert"]');
+  const field = /^([\w.]+): /.exec(error?.textContent ?? '')?.[1];
   const input = field && error.parentElement?.querySelector(`form [name="${CSS.escape(field)}"]`);
   if (!input) return;
   const label = input.closest('label')?.firstChild?.textContent?.trim();
-  if (label && error.textContent.startsWith(`${field}: `))
-    error.textContent = `${label}: ${error.textContent.slice(field.length + 2)}`;
+  if (label) error.textContent = `${label}: ${error.textContent.slice(field.length + 2)}`;
+  error.id ||= 'form-error';
   input.setAttribute('aria-invalid', 'true');
-  input.setAttribute('aria-describedby', 'form-error');
+  input.setAttribute('aria-describedby', error.id);
   input.focus();
 })();
