@@ -1,6 +1,16 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  rmSync,
+  statfsSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer } from 'node:net';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -18,7 +28,7 @@ import { TenantUnavailableError } from '../src/storage/errors.js';
 import { newId } from '../src/ids.js';
 import { createEventWriter, DEFAULT_WRITER, type EventRow } from '../src/ingest/writer.js';
 import { openJournal } from '../src/storage/journal.js';
-import { startTestServer, tempDir } from './helpers.js';
+import { smallDisk, startTestServer, tempDir } from './helpers.js';
 import { openAppContext } from '../src/context.js';
 import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/log.js';
@@ -81,6 +91,43 @@ test('a failing migration leaves the file exactly as it was', async () => {
   assert.equal(await db.all('SELECT * FROM a'), []);
   await db.close();
   dir.remove();
+});
+
+test('migrations whose commit finds the disk full leave the file exactly as it was, as a MigrationError', async () => {
+  const disk = smallDisk(24);
+  if (typeof disk === 'string') {
+    console.log(`  SKIPPED full disk migration test: ${disk}`);
+    return;
+  }
+  const path = join(disk.path, 'x.duckdb');
+  try {
+    const db = await openDatabase(path);
+    await migrate(db, [m(1, 'CREATE TABLE a (n INTEGER);')]);
+    await db.run('CHECKPOINT');
+    // Room for the small migrations, not for the last one's rows: its commit fails.
+    const free = () => statfsSync(disk.path).bavail * statfsSync(disk.path).bsize;
+    writeFileSync(join(disk.path, 'filler'), Buffer.alloc(Math.max(0, free() - 1_500_000)));
+    let failed: unknown;
+    try {
+      await migrate(db, [
+        m(1, ''),
+        m(2, 'CREATE TABLE b (n INTEGER); INSERT INTO a VALUES (2);'),
+        m(3, 'CREATE TABLE big AS SELECT i, md5(i::VARCHAR) || md5((i + 1)::VARCHAR) AS s FROM range(100000) t(i);'),
+      ]);
+    } catch (err) {
+      failed = err;
+    }
+    assert.instance(failed, MigrationError);
+    assert.match((failed as Error).message, /could not be committed.*No space left/s);
+    await db.close().catch(() => undefined);
+    rmSync(join(disk.path, 'filler'));
+    const again = await openDatabase(path);
+    assert.equal(await again.all('SELECT version FROM schema_migrations ORDER BY 1'), [{ version: 1 }], 'no part-way');
+    assert.equal(await again.all('SELECT * FROM a'), []);
+    await again.close();
+  } finally {
+    disk.remove();
+  }
 });
 
 test('a tenant file with events at every older version upgrades to this build', async () => {

@@ -8,6 +8,7 @@
 import { listAssets, readAssetText } from '../assets.js';
 import { MIGRATION_STEPS, type MigrationStep } from '../migration-steps.js';
 import type { Database } from './duckdb.js';
+import { StorageUnavailableError } from './errors.js';
 
 export type Series = 'control' | 'tenant';
 
@@ -61,26 +62,36 @@ export async function migrate(db: Database, migrations: Migration[]): Promise<nu
   try {
     await applied(db, pending);
   } catch (err) {
-    if (err instanceof MigrationError || !/Failed to commit/i.test((err as Error).message)) throw err;
+    if (!COMMIT_CONFLICT.test((err as Error).message)) throw err;
     for (const m of pending) await applied(db, [m]);
   }
   return pending.map((m) => m.version);
 }
 
-/** Runs `migrations` and records them in one transaction; a migration's own failure is a MigrationError naming it. */
+/** DuckDB's refusal to commit an update of a table's rows and an ALTER of it together (not a failed write: a full disk stays a failure). */
+const COMMIT_CONFLICT = /Failed to commit: .*another transaction has altered this table/;
+
+/** Runs `migrations` and records them in one transaction; any failure (its commit's too) is a MigrationError. */
 async function applied(db: Database, migrations: Migration[]): Promise<void> {
-  await db.transaction(async (tx) => {
-    for (const m of migrations) {
-      try {
-        await tx.run(m.sql);
-        await m.step?.(tx);
-      } catch (err) {
-        throw new MigrationError(`migration ${m.version}_${m.name} failed on ${db.path}: ${(err as Error).message}`);
+  const names = migrations.map((m) => `${m.version}_${m.name}`).join(', ');
+  await db
+    .transaction(async (tx) => {
+      for (const m of migrations) {
+        try {
+          await tx.run(m.sql);
+          await m.step?.(tx);
+        } catch (err) {
+          throw new MigrationError(`migration ${m.version}_${m.name} failed on ${db.path}: ${(err as Error).message}`);
+        }
+        await tx.run('INSERT INTO schema_migrations (version, name) VALUES ($version, $name)', {
+          version: m.version,
+          name: m.name,
+        });
       }
-      await tx.run('INSERT INTO schema_migrations (version, name) VALUES ($version, $name)', {
-        version: m.version,
-        name: m.name,
-      });
-    }
-  });
+    })
+    .catch((err: unknown) => {
+      // A MigrationError names its migration; storage that failed under it (DuckDB restarting) stays what it is.
+      if (err instanceof MigrationError || err instanceof StorageUnavailableError) throw err;
+      throw new MigrationError(`migrations ${names} could not be committed on ${db.path}: ${(err as Error).message}`);
+    });
 }
