@@ -42,6 +42,28 @@ s('the admin invites a person and gets the link to copy', async (ctx) => {
   noErrors(ctx.admin);
 });
 
+s("a refused person's form: the error names its label and the focus is in the form that was sent", async (ctx) => {
+  const { page } = ctx.admin;
+  await page.goto(`${ctx.server.url}/settings/users`);
+  // The invitation form above it has an Email too: the error is the add form's.
+  const add = page.locator('form[action="/settings/users"]');
+  await add.getByLabel('Email').fill(ADMIN.email);
+  await add.getByLabel('First password').fill('a first password 1');
+  await Promise.all([page.waitForLoadState('load'), add.getByRole('button', { name: 'Add' }).click()]);
+  await page
+    .getByRole('alert')
+    .getByText(/^Email: /)
+    .waitFor();
+  assert.equal(
+    await page.evaluate(() => {
+      const focused = document.activeElement as HTMLInputElement;
+      return [focused.form?.getAttribute('action'), focused.name, focused.getAttribute('aria-invalid')];
+    }),
+    ['/settings/users', 'email', 'true'],
+  );
+  noErrors(ctx.admin);
+});
+
 s('the invitee opens the link, chooses a password and is signed in as manager', async (ctx) => {
   const { page } = ctx.invitee;
   await page.goto(ctx.link);
