@@ -280,6 +280,17 @@
     if (e.detail.verb !== 'get') e.detail.headers['X-CSRF-Token'] = csrf();
   });
   document.addEventListener('htmx:afterSettle', initCharts);
+  // A filter bar control keeps the keyboard focus through the swap it set off, so arrow keys
+  // go on choosing (htmx gives focus back by id; the bar's controls are found by name).
+  let refocus = null;
+  document.addEventListener('htmx:beforeSwap', () => {
+    const active = document.activeElement;
+    refocus = active?.form?.matches('form.filters') && active.name ? active.name : null;
+  });
+  document.addEventListener('htmx:afterSettle', () => {
+    if (refocus) document.querySelector(`form.filters [name="${CSS.escape(refocus)}"]`)?.focus();
+    refocus = null;
+  });
   // Dates apply with their button, not on every change of one of them.
   document.addEventListener(
     'change',
