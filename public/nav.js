@@ -1,6 +1,7 @@
 // The main navigation on a phone: a Menu button opens it below the header, focus on its
-// current link, and closes it (Escape too, focus back on the button). Run as soon as the header is parsed, so a phone never shows the whole list
-// first; without this script the navigation wraps instead (see app.css).
+// current link, and closes it (Escape too, focus back on the button). Run as soon as the
+// header is parsed, so a phone never shows the whole list first; without this script the
+// navigation wraps instead (see app.css).
 'use strict';
 
 (function () {

@@ -90,7 +90,10 @@ async function sessionNamed(file: string): Promise<string | undefined> {
   return undefined;
 }
 
-/** The session's tool calls in `files`, in time order, each at its result's time (else its start); what cannot be read names none. */
+/**
+ * The session's tool calls in `files`, in time order, each at its result's time (else its
+ * start); what cannot be read names none.
+ */
 async function callsOf(sessionId: string, files: readonly string[]): Promise<Call[]> {
   const calls = new Map<string, Call>();
   const results = new Map<string, number>();

@@ -68,7 +68,10 @@ export async function migrate(db: Database, migrations: Migration[]): Promise<nu
   return pending.map((m) => m.version);
 }
 
-/** DuckDB's refusal to commit an update of a table's rows and an ALTER of it together (not a failed write: a full disk stays a failure). */
+/**
+ * DuckDB's refusal to commit an update of a table's rows and an ALTER of it together (not a
+ * failed write: a full disk at the commit stays a failure).
+ */
 const COMMIT_CONFLICT = /Failed to commit: .*another transaction has altered this table/;
 
 /** Runs `migrations` and records them in one transaction; any failure (its commit's too) is a MigrationError. */
